@@ -1,0 +1,46 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+KEYS := .provenance/keys
+DEMO_OUT := demo-out
+
+.PHONY: install demo test lint typecheck unit docs bench clean
+
+$(BIN)/provenance: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(BIN)/provenance
+
+## demo: development keys, sign every sample, verify every output, print verdicts
+demo: install
+	@test -f $(KEYS)/chain.pem || $(BIN)/provenance keys init $(KEYS)
+	rm -rf $(DEMO_OUT)
+	$(BIN)/provenance sign sample_media/ --out $(DEMO_OUT) --keys $(KEYS)
+	$(BIN)/provenance verify $(DEMO_OUT) --trust-anchors $(KEYS)/ca.pem
+
+## test: linters, type check, the whole test suite, the docs build
+test: lint typecheck unit docs
+
+lint: install
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+typecheck: install
+	$(BIN)/mypy
+
+unit: install
+	$(BIN)/pytest -q -p no:cacheprovider --cov --cov-report=term:skip-covered
+
+docs: install
+	$(BIN)/mkdocs build --strict --quiet --site-dir build/site
+
+bench: install
+	$(BIN)/python benchmarks/sign_verify.py
+	$(BIN)/python benchmarks/metadata.py
+
+clean:
+	rm -rf $(VENV) build $(DEMO_OUT) .pytest_cache .mypy_cache .ruff_cache .coverage

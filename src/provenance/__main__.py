@@ -1,0 +1,7 @@
+"""``python -m provenance``: the command line."""
+
+import sys
+
+from provenance.cli import main
+
+sys.exit(main())

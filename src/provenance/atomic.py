@@ -1,0 +1,51 @@
+"""Atomic file writes: a temporary file in the destination folder, fsync, rename.
+
+A reader never sees a half-written file under its final name, and a crash or a
+full disk leaves the previous file (or nothing) in place, never a torso.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+__all__ = ["write_atomic"]
+
+
+def write_atomic(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o644) -> Path:
+    """Write ``data`` to ``path`` atomically with permission bits ``mode``.
+
+    Returns:
+        The destination path.
+
+    Raises:
+        OSError: The folder is missing or not writable, or the disk is full; the
+            temporary file is removed and ``path`` is unchanged.
+    """
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        tmp.chmod(mode)
+        tmp.replace(target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    _fsync_dir(target.parent)
+    return target
+
+
+def _fsync_dir(folder: Path) -> None:
+    # The rename is durable only once the directory entry is on disk.
+    with contextlib.suppress(OSError):
+        dir_fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)

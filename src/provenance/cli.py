@@ -1,0 +1,377 @@
+"""The ``provenance`` command line: the library's verbs, one to one.
+
+The only module that prints. Every command takes ``--json`` for machine output
+on stdout; messages and errors go to stderr as one line naming the file, never a
+traceback. Exit status: 0 all good, 1 something is tampered or has an invalid
+signature, 2 usage errors or input that could not be read.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from provenance._version import __version__
+from provenance.errors import ProvenanceError, RecordError
+from provenance.keys import DEV_WARNING, SigningKey, TrustPolicy, init_dev_keys
+from provenance.pii import PiiAction, PiiPolicy, check_fields
+from provenance.reading import read_input
+from provenance.record import FREE_TEXT_PARAMETERS, ProvenanceRecord
+from provenance.sign import SignOptions, sign
+from provenance.types import SignResult, Status, Verdict
+from provenance.verify import verify
+
+__all__ = ["app", "main"]
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp"})
+DEFAULT_KEY_DIR = Path(".provenance") / "keys"
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+app = typer.Typer(
+    name="provenance",
+    help="Sign and verify the provenance of AI-generated product images (C2PA + signed XMP).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+keys_app = typer.Typer(help="Manage signing keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+_out = Console(highlight=False, soft_wrap=True)
+_err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
+
+
+def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    _err.print(f"provenance: error: {message}", markup=False)
+    raise typer.Exit(code)
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
+) -> None:
+    if version:
+        _out.print(f"provenance {__version__}")
+        raise typer.Exit(EXIT_OK)
+
+
+@keys_app.command("init")
+def keys_init(
+    directory: Annotated[Path, typer.Argument(help="Folder for ca.pem, chain.pem, signer.key.")] = (
+        DEFAULT_KEY_DIR
+    ),
+    organization: Annotated[str, typer.Option(help="O= of the certificates.")] = (
+        "provenance development"
+    ),
+    force: Annotated[bool, typer.Option("--force", help="Replace existing keys.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Create a DEVELOPMENT CA and an ES256 signing certificate that c2pa accepts.
+
+    Example: provenance keys init .provenance/keys
+    """
+    try:
+        paths = init_dev_keys(directory, organization=organization, overwrite=force)
+    except ProvenanceError as exc:
+        _fail(str(exc))
+    if as_json:
+        _print_json(
+            {
+                "ca_certificate": str(paths.ca_certificate),
+                "chain": str(paths.chain),
+                "private_key": str(paths.private_key),
+                "warning": DEV_WARNING,
+            }
+        )
+    else:
+        _out.print(f"wrote {paths.ca_certificate} (trust anchor)", markup=False)
+        _out.print(f"wrote {paths.chain} (signing certificate chain)", markup=False)
+        _out.print(f"wrote {paths.private_key} (private key, mode 0600)", markup=False)
+    _err.print(f"WARNING: {DEV_WARNING}", markup=False)
+
+
+@app.command("sign")
+def sign_command(
+    sources: Annotated[list[Path], typer.Argument(help="Images or folders of images to sign.")],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Folder for the signed copies.")
+    ] = None,
+    record_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--record",
+            help="Provenance record JSON for every source (default: the sidecar FILE.json).",
+        ),
+    ] = None,
+    cert: Annotated[Path | None, typer.Option(help="PEM certificate chain, leaf first.")] = None,
+    key: Annotated[Path | None, typer.Option(help="PEM private key.")] = None,
+    keys_dir: Annotated[
+        Path, typer.Option("--keys", help="Folder with chain.pem and signer.key.")
+    ] = DEFAULT_KEY_DIR,
+    parent: Annotated[
+        Path | None, typer.Option(help="The original these files are renditions of.")
+    ] = None,
+    in_place: Annotated[
+        bool, typer.Option("--in-place", help="Replace each source (atomically).")
+    ] = False,
+    pii: Annotated[
+        PiiAction, typer.Option(help="What to do with personal data in free text.")
+    ] = PiiAction.REFUSE,
+    no_exif: Annotated[bool, typer.Option("--no-exif", help="Do not write EXIF.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    r"""Sign images: signed XMP, minimal EXIF and a C2PA manifest.
+
+    \b
+    Examples:
+      provenance sign shoe.jpg --out signed/ --record shoe.json
+      provenance sign sample_media/ --out signed/            (records from FILE.json sidecars)
+      provenance sign thumb.jpg --parent shoe.jpg --out signed/ --record shoe.json
+    """
+    if out is None and not in_place:
+        _fail("give --out DIR for the signed copies, or --in-place to replace the sources")
+    if out is not None and in_place:
+        _fail("--out and --in-place exclude each other")
+    if pii is PiiAction.HASH:
+        _fail("--pii hash needs a secret key; use the library's PiiPolicy(hash_key=...)")
+    signing_key = _load_key(cert, key, keys_dir)
+    try:
+        shared_record = _load_record(record_path) if record_path is not None else None
+    except ProvenanceError as exc:
+        _fail(str(exc))
+    if out is not None:
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            _fail(f"{out}: cannot create output folder: {exc.strerror}")
+    options = SignOptions(pii_policy=PiiPolicy(default=pii), write_exif=not no_exif)
+    rows: list[dict[str, Any]] = []
+    for src, relative in _expand(sources):
+        if relative is None:
+            rows.append({"path": str(src), "error": f"{src}: no such file or folder"})
+            continue
+        try:
+            record = shared_record or _load_record(_sidecar(src))
+            dst = src if in_place or out is None else out / relative
+            if dst.parent != out and not in_place:
+                dst.parent.mkdir(parents=True, exist_ok=True)
+            result = sign(src, dst, record=record, key=signing_key, parent=parent, options=options)
+            rows.append(_sign_row(src, result))
+        except ProvenanceError as exc:
+            rows.append({"path": str(src), "error": str(exc)})
+        except OSError as exc:
+            rows.append({"path": str(src), "error": f"{src}: {exc.strerror}"})
+    errors = [r for r in rows if "error" in r]
+    if as_json:
+        _print_json(rows)
+    else:
+        table = Table("source", "signed copy", "asset id", "bytes added", title="signed")
+        for row in rows:
+            if "error" not in row:
+                table.add_row(row["source"], row["path"], row["asset_id"], str(row["bytes_added"]))
+        if len(rows) > len(errors):
+            _out.print(table)
+        for row in errors:
+            _err.print(f"provenance: error: {row['error']}", markup=False)
+    raise typer.Exit(EXIT_USAGE if errors else EXIT_OK)
+
+
+@app.command("verify")
+def verify_command(
+    paths: Annotated[list[Path], typer.Argument(help="Images or folders of images.")],
+    trust_anchors: Annotated[
+        Path | None,
+        typer.Option("--trust-anchors", help="PEM bundle of trusted root certificates."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    r"""Verify images offline and print a verdict per file.
+
+    Without --trust-anchors a good signature is valid_untrusted, never trusted.
+    Exit status: 0 nothing tampered or invalid, 1 something is, 2 unreadable input.
+
+    \b
+    Examples:
+      provenance verify signed/ --trust-anchors .provenance/keys/ca.pem
+      provenance verify --json upload.webp
+    """
+    try:
+        policy = (
+            TrustPolicy.from_pem(trust_anchors)
+            if trust_anchors is not None
+            else TrustPolicy.no_anchors()
+        )
+    except ProvenanceError as exc:
+        _fail(str(exc))
+    verdicts: list[Verdict] = []
+    for file, relative in _expand(paths):
+        if relative is None:
+            verdicts.append(
+                Verdict(
+                    path=str(file), status=Status.ERROR, error=f"{file}: no such file or folder"
+                )
+            )
+            continue
+        try:
+            verdicts.append(verify(file, trust=policy))
+        except ProvenanceError as exc:
+            verdicts.append(Verdict(path=str(file), status=Status.ERROR, error=str(exc)))
+    if as_json:
+        _print_json([v.to_dict() for v in verdicts])
+    else:
+        _print_verdicts(verdicts)
+    if any(v.status.is_failure for v in verdicts):
+        raise typer.Exit(EXIT_FAILED)
+    raise typer.Exit(EXIT_USAGE if any(v.status is Status.ERROR for v in verdicts) else EXIT_OK)
+
+
+@app.command("pii-check")
+def pii_check_command(
+    record_file: Annotated[Path, typer.Argument(help="A provenance record JSON file.")],
+    names: Annotated[
+        Path | None,
+        typer.Option(help="A text file of names or customer ids to flag, one per line."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Report personal data in a record's free text (never printing the data).
+
+    Exit status: 0 nothing found, 1 personal data found, 2 unreadable record.
+
+    Example: provenance pii-check shoe.jpg.json --names customers.txt
+    """
+    try:
+        record = _load_record(record_file)
+    except ProvenanceError as exc:
+        _fail(str(exc))
+    name_list: tuple[str, ...] = ()
+    if names is not None:
+        try:
+            text = names.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            _fail(f"{names}: cannot read names: {exc}")
+        name_list = tuple(line.strip() for line in text.splitlines() if line.strip())
+    fields: dict[str, str] = {}
+    if record.prompt is not None:
+        fields["prompt"] = record.prompt
+    for param, value in record.parameters.items():
+        if isinstance(value, str) and param in FREE_TEXT_PARAMETERS:
+            fields[f"parameters.{param}"] = value
+    reports = check_fields(fields, PiiPolicy(names=name_list))
+    found = [r for r in reports if r.kinds]
+    if as_json:
+        _print_json({"path": str(record_file), "fields": [r.to_dict() for r in reports]})
+    elif not found:
+        _out.print(f"{record_file}: no personal data found", markup=False)
+    else:
+        for rep in found:
+            kinds = ", ".join(k.value for k in rep.kinds)
+            _out.print(f"{record_file}: {rep.field}: {kinds} -> {rep.action.value}", markup=False)
+    raise typer.Exit(EXIT_FAILED if found else EXIT_OK)
+
+
+def _load_key(cert: Path | None, key: Path | None, keys_dir: Path) -> SigningKey:
+    chain = cert or keys_dir / "chain.pem"
+    private = key or keys_dir / "signer.key"
+    if not chain.exists() and cert is None:
+        _fail(
+            f"{chain}: no signing certificate; run 'provenance keys init {keys_dir}' for "
+            "development keys, or pass --cert and --key"
+        )
+    try:
+        return SigningKey.from_pem_files(chain, private)
+    except ProvenanceError as exc:
+        _fail(str(exc))
+
+
+def _load_record(path: Path) -> ProvenanceRecord:
+    try:
+        data = read_input(path, max_bytes=1024 * 1024)
+        return ProvenanceRecord.from_json(data)
+    except RecordError as exc:
+        raise exc.with_path(path) from None
+    except ProvenanceError as exc:
+        if exc.path is None:
+            exc.with_path(path)
+        raise RecordError(
+            exc.message if "record" in exc.message else f"record: {exc.message}", path=path
+        ) from None
+
+
+def _sidecar(src: Path) -> Path:
+    """The record next to an image: ``shoe.jpg.json``, else ``shoe.json``."""
+    for candidate in (src.with_name(src.name + ".json"), src.with_suffix(".json")):
+        if candidate.is_file():
+            return candidate
+    raise RecordError(
+        f"no record: pass --record or put {src.name}.json next to the image", path=src
+    )
+
+
+def _expand(paths: Iterable[Path]) -> list[tuple[Path, Path | None]]:
+    """Files in argument order, each with its path relative to its argument.
+
+    Folders expand to their images, sorted; the relative path keeps files of the
+    same name in different subfolders apart in an output folder. A path that
+    does not exist comes back with ``None`` in place of its relative path.
+    """
+    files: list[tuple[Path, Path | None]] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(
+                p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+            )
+            files.extend((p, p.relative_to(path)) for p in found)
+        elif path.exists() or path.is_symlink():
+            files.append((path, Path(path.name)))
+        else:
+            files.append((path, None))
+    return files
+
+
+def _sign_row(src: Path, result: SignResult) -> dict[str, Any]:
+    row = result.to_dict()
+    row["source"] = str(src)
+    return row
+
+
+def _print_verdicts(verdicts: Sequence[Verdict]) -> None:
+    table = Table("file", "verdict", "model", "signer", "codes", title="verification")
+    for v in verdicts:
+        model = f"{v.record.model} {v.record.model_version}" if v.record else ""
+        codes = v.error or ", ".join(v.failure_codes)
+        table.add_row(v.path, v.status.value, model, v.signer or "", codes)
+    _out.print(table)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; return its exit status (for ``python -m provenance``)."""
+    logging.basicConfig(level=logging.WARNING, format="provenance: %(message)s")
+    os.environ.setdefault("COLUMNS", "160")
+    try:
+        app(args=list(argv) if argv is not None else None, standalone_mode=True)
+    except SystemExit as exc:
+        return int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_USAGE
+    return EXIT_OK
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

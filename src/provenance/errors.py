@@ -1,0 +1,120 @@
+"""The one error hierarchy of provenance.
+
+Every error the library raises on purpose is a :class:`ProvenanceError`. Adapters
+(c2pa, cryptography, SQLite, Pillow) translate foreign exceptions at their border
+and chain them with ``raise ... from exc``. ``str(err)`` begins with the path of
+the file concerned, when there is one, so a batch report or a CLI line names it.
+
+This module must never import anything but the standard library, and an error
+message must never contain key material or the personal data it refuses.
+
+The tree::
+
+    ProvenanceError
+    ├── UnsupportedFormat          not a JPEG, PNG or WebP
+    ├── CorruptFile                unreadable, truncated or malformed file
+    │   └── ContainerError         a metadata block, segment or chunk that lies
+    ├── XmpError                   an XMP packet we cannot build or parse safely
+    ├── RecordError                a provenance record that does not validate
+    │   └── PersonalDataError      free text refused by the personal-data policy
+    ├── KeyConfigError             a missing, unreadable or mismatched key/certificate
+    ├── SignatureError             signing failed, or a signature cannot be checked
+    ├── TrustConfigError           trust anchors that cannot be loaded
+    ├── VerificationError          a strict check (``require_trusted``) failed
+    └── OutputError                the output cannot be written (disk, permissions)
+"""
+
+from __future__ import annotations
+
+import os
+
+__all__ = [
+    "ContainerError",
+    "CorruptFile",
+    "KeyConfigError",
+    "OutputError",
+    "PersonalDataError",
+    "ProvenanceError",
+    "RecordError",
+    "SignatureError",
+    "TrustConfigError",
+    "UnsupportedFormat",
+    "VerificationError",
+    "XmpError",
+]
+
+
+class ProvenanceError(Exception):
+    """Root of every error raised by provenance.
+
+    Args:
+        message: What went wrong, in one line, without secrets or personal data.
+        path: The file concerned, if any; it prefixes ``str(err)``.
+    """
+
+    def __init__(self, message: str, *, path: str | os.PathLike[str] | None = None) -> None:
+        self.message = message
+        self.path = os.fspath(path) if path is not None else None
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        if self.path is None:
+            return self.message
+        return f"{self.path}: {self.message}"
+
+    def with_path(self, path: str | os.PathLike[str]) -> ProvenanceError:
+        """Return this error with ``path`` set, keeping its class and cause.
+
+        Pure modules raise without a path (they see bytes only); the verb that
+        read the file attaches it.
+        """
+        if self.path is None:
+            self.path = os.fspath(path)
+        return self
+
+
+class UnsupportedFormat(ProvenanceError):  # noqa: N818 - name fixed by STYLE.md
+    """The input is not a format provenance handles (JPEG, PNG, WebP)."""
+
+
+class CorruptFile(ProvenanceError):  # noqa: N818 - name fixed by STYLE.md
+    """The input cannot be read as the image it claims to be."""
+
+
+class ContainerError(CorruptFile):
+    """A segment, chunk or box of the container is malformed or lies about its length."""
+
+
+class XmpError(ProvenanceError):
+    """An XMP packet is malformed, unsafe (DTD, entities) or cannot be built."""
+
+
+class RecordError(ProvenanceError):
+    """A provenance record is malformed or fails validation."""
+
+
+class PersonalDataError(RecordError):
+    """Free text holds personal data and the policy says to refuse it.
+
+    The message names the field and the kind of data, never the data itself.
+    """
+
+
+class KeyConfigError(ProvenanceError):
+    """A signing key or certificate chain is missing, unreadable or mismatched."""
+
+
+class SignatureError(ProvenanceError):
+    """Signing failed, or a signature could not be produced or checked."""
+
+
+class TrustConfigError(ProvenanceError):
+    """Trust anchors cannot be loaded or are not certificates."""
+
+
+class VerificationError(ProvenanceError):
+    """A strict caller asked for trusted provenance and the asset does not have it."""
+
+
+class OutputError(ProvenanceError):
+    """The output file cannot be written; the input is left untouched."""

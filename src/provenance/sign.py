@@ -1,0 +1,300 @@
+"""The ``sign`` verb: embed signed XMP, minimal EXIF and a C2PA manifest.
+
+Steps for one asset (DESIGN.md decisions 1-5, 10, 13):
+
+1. Read the input once; detect the format from its bytes; locate metadata blocks.
+2. Hash the input (file SHA-256) and its essence (coded image data only).
+3. Screen the record's free text with the personal-data policy.
+4. Build the signed statement (record + hashes + asset id) and sign it with the
+   key: the detached signature goes into the XMP packet.
+5. Insert XMP (merged with any XMP already there) and minimal, sanitised EXIF
+   as bytes: no decode, no re-encode.
+6. Sign with C2PA last, so its hard binding covers the XMP and EXIF.
+7. Write the output atomically; the input is never modified.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import os
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+
+from provenance import containers, exif, xmp
+from provenance._version import __version__
+from provenance.atomic import write_atomic
+from provenance.c2pa_adapter import C2paIngredient, sign_c2pa
+from provenance.errors import OutputError, ProvenanceError
+from provenance.hashing import hash_ranges, sha256_hex
+from provenance.keys import SigningKey
+from provenance.pii import PiiPolicy, apply_policy
+from provenance.reading import read_input
+from provenance.record import FREE_TEXT_PARAMETERS, ParentRef, ProvenanceRecord, canonical_json
+from provenance.statement import RECORD_ASSERTION_LABEL, STATEMENT_VERSION, parse_statement
+from provenance.types import SignResult
+
+__all__ = ["SignOptions", "sign", "sign_bytes"]
+
+_ASSET_NAMESPACE = uuid.UUID("6f1c2c4e-5d0a-4a57-9a39-5b1d8a4f2e10")
+
+
+@dataclass(frozen=True, slots=True)
+class SignOptions:
+    """How :func:`sign` embeds provenance; the defaults are the safe ones.
+
+    Attributes:
+        pii_policy: What to do with personal data found in free text (default:
+            refuse to embed it).
+        write_exif: Write minimal EXIF (Software, ImageDescription, DateTime);
+            when false, EXIF already in the file is still stripped of personal
+            fields (GPS, serial numbers, owner).
+        disclosure_text: The ImageDescription disclosure written into EXIF.
+        derivation: The C2PA action recorded for a rendition of a parent.
+    """
+
+    pii_policy: PiiPolicy = field(default_factory=PiiPolicy)
+    write_exif: bool = True
+    disclosure_text: str = "AI-generated image"
+    derivation: str = "c2pa.resized"
+
+
+def sign(
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    *,
+    record: ProvenanceRecord,
+    key: SigningKey,
+    parent: str | os.PathLike[str] | None = None,
+    options: SignOptions | None = None,
+    now: datetime | None = None,
+) -> SignResult:
+    """Sign the image at ``src`` and write the signed copy to ``dst`` atomically.
+
+    Args:
+        src: A JPEG, PNG or WebP file; never modified.
+        dst: Where the signed copy goes (a file path; its folder must exist).
+            May equal ``src`` to sign in place (still atomic).
+        record: What the generator reported.
+        key: The signing key and certificate chain.
+        parent: The original this file is a rendition of, for lineage.
+        options: Embedding options.
+        now: The signing time (default: now, UTC).
+
+    Returns:
+        What was signed, with hashes and the asset id.
+
+    Raises:
+        UnsupportedFormat: Not a JPEG, PNG or WebP.
+        CorruptFile: The input or the parent cannot be parsed.
+        PersonalDataError: Free text holds personal data and the policy refuses it.
+        SignatureError: Signing failed.
+        OutputError: ``dst`` cannot be written; nothing is left behind.
+    """
+    data = read_input(src)
+    parent_data = read_input(parent) if parent is not None else None
+    parent_name = Path(parent).name if parent is not None else None
+    try:
+        signed, result = sign_bytes(
+            data,
+            record=record,
+            key=key,
+            name=Path(src).name,
+            parent=parent_data,
+            parent_name=parent_name,
+            options=options,
+            now=now,
+        )
+    except ProvenanceError as exc:
+        raise exc.with_path(src) from exc.__cause__
+    out = Path(dst)
+    try:
+        write_atomic(out, signed)
+    except OSError as exc:
+        raise OutputError(f"cannot write signed file: {exc.strerror}", path=out) from None
+    return dataclasses.replace(result, path=str(out))
+
+
+def sign_bytes(
+    data: bytes,
+    *,
+    record: ProvenanceRecord,
+    key: SigningKey,
+    name: str = "image",
+    parent: bytes | None = None,
+    parent_name: str | None = None,
+    options: SignOptions | None = None,
+    now: datetime | None = None,
+) -> tuple[bytes, SignResult]:
+    """Sign an image held in memory; see :func:`sign`.
+
+    Returns:
+        The signed bytes and the result (whose ``path`` is None).
+    """
+    opts = options or SignOptions()
+    moment = now or datetime.now(timezone.utc)
+    # 1. Format and metadata blocks, from the bytes.
+    fmt = containers.detect_format(data)
+    info = containers.inspect(data)
+    # 2. Hashes of the input.
+    input_sha = sha256_hex(data)
+    essence = hash_ranges(data, info.essence_ranges)
+    asset_id = str(uuid.uuid5(_ASSET_NAMESPACE, essence))
+    # 3. Lineage and the personal-data policy.
+    parent_ref = _parent_ref(parent) if parent is not None else None
+    embedded = _screen(record, opts.pii_policy)
+    if parent_ref is not None and parent_ref not in embedded.parents:
+        embedded = embedded.replace(parents=(*embedded.parents, parent_ref))
+    # 4. The signed statement.
+    statement: dict[str, Any] = {
+        "v": STATEMENT_VERSION,
+        "asset_id": asset_id,
+        "essence_sha256": essence,
+        "input_sha256": input_sha,
+        "record": embedded.to_dict(),
+        "signed_at": moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    statement_bytes = canonical_json(statement)
+    signature = key.sign(statement_bytes)
+    # 5. XMP and EXIF as bytes, before C2PA.
+    packet = xmp.build_packet(
+        xmp.XmpProvenance(
+            digital_source_type=embedded.digital_source_type.uri,
+            essence_sha256=essence,
+            statement=statement_bytes.decode("utf-8"),
+            signature=base64.b64encode(signature).decode("ascii"),
+            signature_algorithm=key.algorithm.name,
+            certificate_chain=tuple(
+                base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode("ascii")
+                for c in key.certificates
+            ),
+            ai_system=embedded.model,
+            ai_system_version=embedded.model_version,
+            ai_prompt=embedded.prompt,
+            document_id=f"xmp.did:{asset_id}",
+            instance_id=f"xmp.iid:{uuid.uuid4()}",
+            derived_from_document_id=(
+                f"xmp.did:{parent_ref.asset_id}"
+                if parent_ref is not None and parent_ref.asset_id
+                else None
+            ),
+            asset_id=asset_id,
+            parent_sha256=parent_ref.sha256_hex if parent_ref else None,
+            parent_essence_sha256=parent_ref.essence_sha256_hex if parent_ref else None,
+        ),
+        existing=info.xmp,
+    )
+    staged = containers.set_xmp(data, packet)
+    if opts.write_exif:
+        tiff = exif.merge_minimal_exif(
+            info.exif,
+            software=f"{embedded.generator} ({embedded.model} {embedded.model_version})",
+            description=opts.disclosure_text,
+            when=embedded.created_at,
+        )
+        staged = containers.set_exif(staged, tiff)
+    elif info.exif is not None:
+        # Even without our EXIF, personal fields of incoming EXIF go (decision 13).
+        staged = containers.set_exif(staged, exif.sanitize_exif(info.exif).tiff)
+    # 6. C2PA last: its hard binding covers everything above.
+    manifest = _manifest(
+        embedded,
+        statement,
+        name=name,
+        mime=fmt.mime,
+        derived=parent is not None,
+        derivation=opts.derivation,
+    )
+    ingredient = None
+    if parent is not None:
+        parent_fmt = containers.detect_format(parent)
+        ingredient = C2paIngredient(parent, parent_fmt.mime, parent_name or "parent")
+    signed, label = sign_c2pa(staged, fmt.mime, manifest, key, ingredient=ingredient)
+    result = SignResult(
+        path=None,
+        asset_id=asset_id,
+        sha256_hex=sha256_hex(signed),
+        essence_sha256_hex=essence,
+        input_sha256_hex=input_sha,
+        bytes_added=len(signed) - len(data),
+        active_manifest=label,
+        record=embedded,
+        parent_sha256_hex=parent_ref.sha256_hex if parent_ref else None,
+    )
+    return signed, result
+
+
+def _manifest(
+    record: ProvenanceRecord,
+    statement: Mapping[str, Any],
+    *,
+    name: str,
+    mime: str,
+    derived: bool,
+    derivation: str,
+) -> dict[str, Any]:
+    agent = {"name": record.model, "version": record.model_version}
+    if derived:
+        # A rendition: opened from its parent ingredient, then transformed. The
+        # parent's own manifest (carried in the ingredient) holds c2pa.created.
+        actions: list[dict[str, Any]] = [
+            {"action": "c2pa.opened", "parameters": {"ingredientIds": ["parent"]}},
+            {"action": derivation, "softwareAgent": {"name": "provenance", "version": __version__}},
+        ]
+    else:
+        # c2pa-rs refuses c2pa.created without a digitalSourceType (decision 2).
+        actions = [
+            {
+                "action": "c2pa.created",
+                "digitalSourceType": record.digital_source_type.uri,
+                "softwareAgent": agent,
+                "when": statement["record"]["created_at"],
+            }
+        ]
+    return {
+        "claim_generator_info": [{"name": "provenance", "version": __version__}],
+        "title": name,
+        "format": mime,
+        "assertions": [
+            {"label": "c2pa.actions", "data": {"actions": actions}},
+            {"label": RECORD_ASSERTION_LABEL, "data": dict(statement)},
+        ],
+    }
+
+
+def _screen(record: ProvenanceRecord, policy: PiiPolicy) -> ProvenanceRecord:
+    """Apply the personal-data policy to every free-text field (decision 13)."""
+    changes: dict[str, Any] = {}
+    if record.prompt is not None:
+        changes["prompt"] = apply_policy("prompt", record.prompt, policy)
+    params = dict(record.parameters)
+    for name, value in params.items():
+        if isinstance(value, str) and name in FREE_TEXT_PARAMETERS:
+            params[name] = apply_policy(f"parameters.{name}", value, policy)
+    if params != dict(record.parameters):
+        changes["parameters"] = params
+    return record.replace(**changes) if changes else record
+
+
+def _parent_ref(parent: bytes) -> ParentRef:
+    info = containers.inspect(parent)
+    asset_id = None
+    if info.xmp is not None:
+        try:
+            prov = xmp.parse_packet(info.xmp)
+        except ProvenanceError:
+            prov = None
+        if prov is not None:
+            statement = parse_statement(prov.statement)
+            asset_id = statement.asset_id if statement is not None else prov.asset_id
+    return ParentRef(
+        sha256_hex=sha256_hex(parent),
+        essence_sha256_hex=hash_ranges(parent, info.essence_ranges),
+        asset_id=asset_id,
+    )

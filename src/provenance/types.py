@@ -1,0 +1,183 @@
+"""Result types shared by the verbs: verdicts, evidence and signing results.
+
+Frozen, slotted dataclasses and enums only; no I/O. A :class:`Verdict` is a
+report, deliberately without ``__bool__``: callers compare :attr:`Verdict.status`
+or call :meth:`Verdict.require_trusted`.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+from provenance.errors import VerificationError
+from provenance.record import ProvenanceRecord
+
+__all__ = ["Evidence", "EvidenceSource", "SignResult", "Status", "Verdict"]
+
+
+class Status(enum.Enum):
+    """What verification concluded about one asset (see docs/verdicts.md)."""
+
+    TRUSTED = "trusted"
+    """Valid signature, intact asset, signer chains to a configured anchor."""
+    VALID_UNTRUSTED = "valid_untrusted"
+    """Valid signature and intact asset, but the signer is not anchored."""
+    TAMPERED = "tampered"
+    """The asset or its manifest changed after signing."""
+    INVALID_SIGNATURE = "invalid_signature"
+    """The claim signature or the signing credential is invalid."""
+    NO_PROVENANCE = "no_provenance"
+    """No manifest and no signed XMP (or only a remote manifest, never fetched)."""
+    KNOWN_STRIPPED = "known_stripped"
+    """No provenance in the file, but its essence hash is in the inventory."""
+    SYNTHETIC_DUPLICATE = "synthetic_duplicate"
+    """No provenance, but a perceptual match of a known synthetic asset."""
+    ERROR = "error"
+    """The file could not be checked at all (batch rows and reports only)."""
+
+    @property
+    def is_failure(self) -> bool:
+        """Whether this status means something is wrong with signed provenance."""
+        return self in (Status.TAMPERED, Status.INVALID_SIGNATURE)
+
+
+class EvidenceSource(enum.Enum):
+    """Where a piece of evidence came from."""
+
+    C2PA = "c2pa"
+    XMP = "xmp"
+    INVENTORY = "inventory"
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """What one source said about the asset.
+
+    Attributes:
+        source: The source (the C2PA manifest, the signed XMP, the inventory).
+        status: The status this source alone supports.
+        detail: One human-readable sentence.
+        codes: Raw codes from that source (c2pa failure codes, our own codes).
+    """
+
+    source: EvidenceSource
+    status: Status
+    detail: str
+    codes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready form."""
+        return {
+            "source": self.source.value,
+            "status": self.status.value,
+            "detail": self.detail,
+            "codes": list(self.codes),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The typed outcome of verifying one asset.
+
+    Attributes:
+        path: The file (or the name given with bytes).
+        status: The conclusion.
+        failure_codes: Every failure code seen (c2pa's and ours), sorted.
+        active_manifest: The label of the active C2PA manifest, if any.
+        record: The provenance record the asset carries, if readable.
+        signer: The signing certificate's subject, if known.
+        asset_id: Our asset id, if the asset carries one.
+        sha256_hex: SHA-256 of the file bytes.
+        essence_sha256_hex: Essence hash (coded image data only).
+        evidence: What each source said.
+        error: For :attr:`Status.ERROR` rows, the error message.
+    """
+
+    path: str
+    status: Status
+    failure_codes: tuple[str, ...] = ()
+    active_manifest: str | None = None
+    record: ProvenanceRecord | None = None
+    signer: str | None = None
+    asset_id: str | None = None
+    sha256_hex: str | None = None
+    essence_sha256_hex: str | None = None
+    evidence: tuple[Evidence, ...] = ()
+    error: str | None = None
+
+    __bool__ = None  # a report is not a yes/no answer: compare `status`
+
+    @property
+    def is_synthetic(self) -> bool | None:
+        """Whether the record declares AI generation; None without a record."""
+        return None if self.record is None else self.record.is_synthetic
+
+    def require_trusted(self) -> Verdict:
+        """Return self if trusted, else raise.
+
+        Raises:
+            VerificationError: The status is anything but :attr:`Status.TRUSTED`.
+        """
+        if self.status is not Status.TRUSTED:
+            codes = f" ({', '.join(self.failure_codes)})" if self.failure_codes else ""
+            raise VerificationError(f"not trusted: {self.status.value}{codes}", path=self.path)
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready form used by ``verify --json`` and reports."""
+        return {
+            "path": self.path,
+            "verdict": self.status.value,
+            "failure_codes": list(self.failure_codes),
+            "active_manifest": self.active_manifest,
+            "record": None if self.record is None else self.record.to_dict(),
+            "signer": self.signer,
+            "asset_id": self.asset_id,
+            "sha256": self.sha256_hex,
+            "essence_sha256": self.essence_sha256_hex,
+            "evidence": [e.to_dict() for e in self.evidence],
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SignResult:
+    """What :func:`provenance.sign` did for one asset.
+
+    Attributes:
+        path: The signed output file (None when signing bytes in memory).
+        asset_id: Stable id of the asset (derived from its essence hash).
+        sha256_hex: SHA-256 of the signed output.
+        essence_sha256_hex: Essence hash; equal for input and output.
+        input_sha256_hex: SHA-256 of the input as given.
+        bytes_added: Output size minus input size.
+        active_manifest: Label of the C2PA manifest written.
+        record: The record as embedded (after the personal-data policy).
+        parent_sha256_hex: SHA-256 of the parent, for renditions.
+    """
+
+    path: str | None
+    asset_id: str
+    sha256_hex: str
+    essence_sha256_hex: str
+    input_sha256_hex: str
+    bytes_added: int
+    active_manifest: str | None
+    record: ProvenanceRecord
+    parent_sha256_hex: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready form used by ``sign --json``."""
+        return {
+            "path": self.path,
+            "asset_id": self.asset_id,
+            "sha256": self.sha256_hex,
+            "essence_sha256": self.essence_sha256_hex,
+            "input_sha256": self.input_sha256_hex,
+            "bytes_added": self.bytes_added,
+            "active_manifest": self.active_manifest,
+            "record": self.record.to_dict(),
+            "parent_sha256": self.parent_sha256_hex,
+        }

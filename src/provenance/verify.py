@@ -1,0 +1,271 @@
+"""The ``verify`` verb: a typed verdict for any asset, offline.
+
+Steps for one asset:
+
+1. Read the file once; detect the format; locate metadata blocks.
+2. Hash the bytes and the essence (coded image data only).
+3. Read and validate the C2PA manifest store with the configured anchors (no
+   remote manifest, no OCSP).
+4. Check the signed XMP: its detached signature, its chain against the same
+   anchors, and that the essence it signed is the essence of these bytes.
+5. Combine both into one :class:`~provenance.types.Verdict`, keeping what each
+   source said as evidence and every raw code.
+
+A missing manifest is a verdict (``no_provenance``), not an exception; a file
+that cannot be read at all raises.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from provenance import containers, xmp
+from provenance.c2pa_adapter import C2paReport, read_c2pa
+from provenance.errors import ProvenanceError, RecordError, SignatureError
+from provenance.hashing import hash_ranges, sha256_hex
+from provenance.keys import TrustPolicy, verify_detached
+from provenance.reading import read_input
+from provenance.statement import (
+    RECORD_ASSERTION_LABEL,
+    Statement,
+    parse_statement,
+    statement_from_mapping,
+)
+from provenance.types import Evidence, EvidenceSource, Status, Verdict
+from provenance.verdicts import UNTRUSTED_CODE, c2pa_status, combine
+
+__all__ = ["verify", "verify_bytes"]
+
+# Our own codes, in the style of c2pa's, so one list can hold both.
+XMP_SIGNATURE_INVALID = "provenance.xmp.signature.invalid"
+XMP_SIGNER_UNTRUSTED = "provenance.xmp.signingCredential.untrusted"
+XMP_ESSENCE_MISMATCH = "provenance.xmp.essence.mismatch"
+XMP_FIELD_MISMATCH = "provenance.xmp.field.mismatch"
+XMP_STATEMENT_INVALID = "provenance.xmp.statement.invalid"
+XMP_UNREADABLE = "provenance.xmp.unreadable"
+C2PA_MISSING = "provenance.c2pa.missing"
+C2PA_REMOTE_NOT_FETCHED = "provenance.c2pa.remoteManifest.notFetched"
+
+
+def verify(
+    path: str | os.PathLike[str],
+    *,
+    trust: TrustPolicy | None = None,
+    now: datetime | None = None,
+) -> Verdict:
+    """Verify the provenance of one image file.
+
+    Args:
+        path: A JPEG, PNG or WebP file.
+        trust: The trust anchors; without them a good signature is at best
+            ``valid_untrusted``.
+        now: The time certificates are checked at (default: now).
+
+    Returns:
+        The verdict; ``no_provenance`` when the file carries none.
+
+    Raises:
+        ProvenanceError: The file cannot be read at all (missing, a directory,
+            empty, not an image, structurally corrupt).
+    """
+    data = read_input(path)
+    try:
+        return verify_bytes(data, name=os.fspath(path), trust=trust, now=now)
+    except ProvenanceError as exc:
+        raise exc.with_path(path) from exc.__cause__
+
+
+def verify_bytes(
+    data: bytes,
+    *,
+    name: str = "<bytes>",
+    trust: TrustPolicy | None = None,
+    now: datetime | None = None,
+) -> Verdict:
+    """Verify an image held in memory; see :func:`verify`."""
+    policy = trust if trust is not None else TrustPolicy.no_anchors()
+    moment = now or datetime.now(timezone.utc)
+    # 1-2. Format, blocks, hashes.
+    fmt = containers.detect_format(data)
+    info = containers.inspect(data)
+    sha = sha256_hex(data)
+    essence = hash_ranges(data, info.essence_ranges)
+    evidence: list[Evidence] = []
+    codes: list[str] = []
+    statement: Statement | None = None
+    signer: str | None = None
+    # 3. C2PA.
+    report = read_c2pa(data, fmt.mime, policy)
+    c2pa = _c2pa_evidence(report, policy)
+    active = None
+    if c2pa is not None:
+        evidence.append(c2pa)
+        codes.extend(c2pa.codes)
+    if report is not None and report.error is None:
+        active = report.active_manifest
+        statement = _statement_from_c2pa(report)
+        signer = _c2pa_signer(report)
+    # 4. Signed XMP.
+    x_evidence, x_statement, x_signer = _xmp_evidence(info.xmp, essence, policy, moment)
+    if x_evidence is not None:
+        evidence.append(x_evidence)
+        codes.extend(x_evidence.codes)
+        statement = statement or x_statement
+        signer = signer or x_signer
+    # 5. Combine.
+    c2pa_says = c2pa.status if c2pa is not None else None
+    xmp_says = x_evidence.status if x_evidence is not None else None
+    status = combine(c2pa_says, xmp_says)
+    if xmp_says is not None and c2pa_says in (None, Status.NO_PROVENANCE):
+        codes.append(C2PA_MISSING)
+    return Verdict(
+        path=name,
+        status=status,
+        failure_codes=tuple(sorted(set(codes))),
+        active_manifest=active,
+        record=statement.record if statement is not None else None,
+        signer=signer,
+        asset_id=statement.asset_id if statement is not None else None,
+        sha256_hex=sha,
+        essence_sha256_hex=essence,
+        evidence=tuple(evidence),
+    )
+
+
+def _c2pa_evidence(report: C2paReport | None, policy: TrustPolicy) -> Evidence | None:
+    if report is None:
+        return None
+    if report.error_kind == "RemoteManifest":
+        where = f" at {report.remote_url}" if report.remote_url else ""
+        return Evidence(
+            EvidenceSource.C2PA,
+            Status.NO_PROVENANCE,
+            f"only a remote manifest{where}; not fetched (verification is offline)",
+            (C2PA_REMOTE_NOT_FETCHED,),
+        )
+    if report.error is not None:
+        status = c2pa_status(None, (), has_anchors=policy.has_anchors, error_kind=report.error_kind)
+        return Evidence(
+            EvidenceSource.C2PA,
+            status,
+            f"manifest present but unreadable: {report.error}",
+            (f"c2pa.error.{report.error_kind}",),
+        )
+    status = c2pa_status(report.state, report.failure_codes, has_anchors=policy.has_anchors)
+    detail = {
+        Status.TRUSTED: "manifest valid; signer chains to a configured trust anchor",
+        Status.VALID_UNTRUSTED: "manifest valid; signer not anchored"
+        + ("" if policy.has_anchors else " (no trust anchors configured)"),
+        Status.TAMPERED: "asset or manifest changed after signing",
+        Status.INVALID_SIGNATURE: "claim signature or signing credential invalid",
+    }[status]
+    codes = tuple(report.failure_codes)
+    if status is Status.VALID_UNTRUSTED and UNTRUSTED_CODE not in codes and not policy.has_anchors:
+        codes = (*codes, UNTRUSTED_CODE)
+    return Evidence(EvidenceSource.C2PA, status, detail, codes)
+
+
+def _statement_from_c2pa(report: C2paReport) -> Statement | None:
+    data = report.assertion(RECORD_ASSERTION_LABEL)
+    if data is None:
+        return None
+    try:
+        return statement_from_mapping(data)
+    except RecordError:
+        return None
+
+
+def _c2pa_signer(report: C2paReport) -> str | None:
+    manifest = report.manifest or {}
+    info = manifest.get("signature_info")
+    if not isinstance(info, Mapping):
+        return None
+    parts = [f"CN={info['common_name']}"] if info.get("common_name") else []
+    if info.get("issuer"):
+        parts.append(f"O={info['issuer']}")
+    return ",".join(parts) or None
+
+
+def _xmp_evidence(
+    packet: bytes | None, essence: str, policy: TrustPolicy, moment: datetime
+) -> tuple[Evidence | None, Statement | None, str | None]:
+    if packet is None:
+        return None, None, None
+    try:
+        prov = xmp.parse_packet(packet)
+    except ProvenanceError as exc:
+        # Unreadable XMP is reported but proves nothing either way.
+        return (
+            Evidence(EvidenceSource.XMP, Status.NO_PROVENANCE, exc.message, (XMP_UNREADABLE,)),
+            None,
+            None,
+        )
+    if prov is None:
+        return None, None, None
+    statement = parse_statement(prov.statement)
+    if statement is None:
+        detail = "signed statement in XMP is malformed"
+        return (
+            Evidence(EvidenceSource.XMP, Status.TAMPERED, detail, (XMP_STATEMENT_INVALID,)),
+            None,
+            None,
+        )
+    try:
+        chain_der = tuple(base64.b64decode(c, validate=True) for c in prov.certificate_chain)
+        signature = base64.b64decode(prov.signature, validate=True)
+        chain = verify_detached(
+            chain_der, prov.signature_algorithm, signature, prov.statement.encode("utf-8")
+        )
+    except (binascii.Error, ValueError, SignatureError) as exc:
+        detail = f"XMP signature does not verify: {getattr(exc, 'message', 'bad encoding')}"
+        return (
+            Evidence(
+                EvidenceSource.XMP, Status.INVALID_SIGNATURE, detail, (XMP_SIGNATURE_INVALID,)
+            ),
+            statement,
+            None,
+        )
+    signer = chain[0].subject.rfc4514_string()
+    mismatched = _mismatched_fields(prov, statement)
+    if statement.essence_sha256 != essence:
+        detail = "image data changed after signing (essence hash differs from the signed one)"
+        return (
+            Evidence(EvidenceSource.XMP, Status.TAMPERED, detail, (XMP_ESSENCE_MISMATCH,)),
+            statement,
+            signer,
+        )
+    if mismatched:
+        detail = "XMP fields differ from the signed statement: " + ", ".join(mismatched)
+        return (
+            Evidence(EvidenceSource.XMP, Status.TAMPERED, detail, (XMP_FIELD_MISMATCH,)),
+            statement,
+            signer,
+        )
+    if policy.chain_is_trusted(chain, at=moment):
+        detail = "signed XMP valid; signer chains to a configured trust anchor"
+        return Evidence(EvidenceSource.XMP, Status.TRUSTED, detail), statement, signer
+    detail = "signed XMP valid; signer not anchored"
+    return (
+        Evidence(EvidenceSource.XMP, Status.VALID_UNTRUSTED, detail, (XMP_SIGNER_UNTRUSTED,)),
+        statement,
+        signer,
+    )
+
+
+def _mismatched_fields(prov: xmp.XmpProvenance, statement: Statement) -> list[str]:
+    """Plain XMP fields a storefront reads must say what the signature covers."""
+    record = statement.record
+    expected: dict[str, Any] = {
+        "Iptc4xmpExt:DigitalSourceType": (prov.digital_source_type, record.digital_source_type.uri),
+        "Iptc4xmpExt:AISystemUsed": (prov.ai_system, record.model),
+        "Iptc4xmpExt:AISystemVersionUsed": (prov.ai_system_version, record.model_version),
+        "Iptc4xmpExt:AIPromptInformation": (prov.ai_prompt, record.prompt),
+        "provn:EssenceSHA256": (prov.essence_sha256, statement.essence_sha256),
+        "provn:AssetID": (prov.asset_id, statement.asset_id),
+    }
+    return [name for name, (seen, signed) in expected.items() if seen != signed]

@@ -1,0 +1,63 @@
+"""Shared fixtures: development keys, a second (foreign) key, sample media copies."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from provenance.keys import DevKeyPaths, SigningKey, TrustPolicy, init_dev_keys
+from provenance.record import ProvenanceRecord
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_MEDIA = ROOT / "sample_media"
+SAMPLES = sorted(
+    p.name for p in SAMPLE_MEDIA.iterdir() if p.suffix.lower() in {".jpg", ".png", ".webp"}
+)
+
+
+@pytest.fixture(scope="session")
+def dev_keys(tmp_path_factory: pytest.TempPathFactory) -> DevKeyPaths:
+    return init_dev_keys(tmp_path_factory.mktemp("keys"), organization="provenance tests")
+
+
+@pytest.fixture(scope="session")
+def other_keys(tmp_path_factory: pytest.TempPathFactory) -> DevKeyPaths:
+    return init_dev_keys(tmp_path_factory.mktemp("other-keys"), organization="someone else")
+
+
+@pytest.fixture(scope="session")
+def signing_key(dev_keys: DevKeyPaths) -> SigningKey:
+    return SigningKey.from_pem_files(dev_keys.chain, dev_keys.private_key)
+
+
+@pytest.fixture(scope="session")
+def other_key(other_keys: DevKeyPaths) -> SigningKey:
+    return SigningKey.from_pem_files(other_keys.chain, other_keys.private_key)
+
+
+@pytest.fixture(scope="session")
+def trust(dev_keys: DevKeyPaths) -> TrustPolicy:
+    return TrustPolicy.from_pem(dev_keys.ca_certificate)
+
+
+@pytest.fixture
+def media(tmp_path: Path) -> Callable[[str], Path]:
+    """Copy a sample_media file (and its record sidecar) into tmp_path."""
+
+    def copy(name: str) -> Path:
+        target = tmp_path / name
+        shutil.copyfile(SAMPLE_MEDIA / name, target)
+        sidecar = SAMPLE_MEDIA / f"{name}.json"
+        if sidecar.exists():
+            shutil.copyfile(sidecar, tmp_path / f"{name}.json")
+        return target
+
+    return copy
+
+
+def sample_record(name: str) -> ProvenanceRecord:
+    """The illustrative record that goes with a sample image."""
+    return ProvenanceRecord.from_json((SAMPLE_MEDIA / f"{name}.json").read_text("utf-8"))
