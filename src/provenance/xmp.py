@@ -523,13 +523,16 @@ def _parse_tree(packet: bytes) -> tuple[ET.Element, list[tuple[str, str]]]:
         raise XmpError(f"XMP packet is {len(packet)} bytes, over the {MAX_PACKET_BYTES} limit")
     data = bytes(packet)
     # 2. UTF-8 only (a UTF-8 BOM is allowed). Checked here, and the parser is told
-    #    so: expat would otherwise follow an XML declaration, or guess UTF-16
-    #    from a leading NUL byte.
+    #    so: expat would otherwise follow an XML declaration. It still switches
+    #    to UTF-16 when a document starts with a NUL byte, and NUL is never
+    #    allowed in XML, so a NUL anywhere is refused first.
     data = data.removeprefix(b"\xef\xbb\xbf").strip(b" \t\r\n")
     try:
         data.decode("utf-8")
     except UnicodeDecodeError:
         raise XmpError("XMP packet is not UTF-8") from None
+    if b"\x00" in data:
+        raise XmpError("XMP packet holds a NUL byte: not UTF-8 XML")
     if not data:
         raise XmpError("XMP packet is empty")
     # 3. defusedxml, with the DTD forbidden outright (it is also where XXE and

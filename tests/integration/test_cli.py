@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.conftest import SAMPLE_MEDIA
 
 from provenance.keys import DevKeyPaths
+from tests.conftest import SAMPLE_MEDIA
 
 ENV = {**os.environ, "COLUMNS": "200"}
 

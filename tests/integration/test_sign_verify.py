@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from tests.conftest import SAMPLES, sample_record
 
 from provenance import (
     CorruptFile,
@@ -26,6 +25,7 @@ from provenance.containers import BlockKind, inspect, strip
 from provenance.hashing import essence_hash
 from provenance.pii import PiiAction, PiiPolicy
 from provenance.sign import SignOptions
+from tests.conftest import SAMPLES, sample_record
 
 Media = Callable[[str], Path]
 

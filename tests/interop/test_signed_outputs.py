@@ -1,0 +1,138 @@
+"""Independent readers on our signed files: ExifTool, and c2pa's own Reader.
+
+ExifTool must see the C2PA (JUMBF) block, the digitalSourceType of the action,
+and the IPTC fields of our XMP; c2pa's Reader, configured here without any of
+our code, must validate the manifest against the development CA.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import c2pa
+import pytest
+
+from provenance import SigningKey, Status, TrustPolicy, sign, verify
+from provenance.containers import inspect
+from provenance.hashing import essence_hash
+from provenance.keys import DevKeyPaths
+from tests.conftest import sample_record
+
+pytestmark = [
+    pytest.mark.interop,
+    pytest.mark.skipif(shutil.which("exiftool") is None, reason="ExifTool is not installed"),
+]
+
+IPTC = "http://cv.iptc.org/newscodes/digitalsourcetype/"
+FILES = ["forest-path.jpg", "packshot-fire-truck-white.png", "lake-at-dusk.webp"]
+
+
+def exiftool(*args: str | Path) -> dict[str, list[str]]:
+    """Every tag ExifTool reads, as group:name -> values (duplicates kept, all strings)."""
+    done = subprocess.run(
+        ["exiftool", "-args", "-G1", "-a", *map(str, args)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    tags: dict[str, list[str]] = {}
+    for line in done.stdout.splitlines():
+        name, _, value = line.removeprefix("-").partition("=")
+        tags.setdefault(name, []).append(value)
+    return tags
+
+
+@pytest.fixture
+def signed(
+    media: Callable[[str], Path], signing_key: SigningKey, tmp_path: Path
+) -> Callable[[str], Path]:
+    def make(name: str) -> Path:
+        dst = tmp_path / f"signed-{name}"
+        sign(media(name), dst, record=sample_record(name), key=signing_key)
+        return dst
+
+    return make
+
+
+@pytest.mark.parametrize("name", ["forest-path.jpg", "packshot-fire-truck-white.png"])
+def test_exiftool_sees_c2pa_block_and_action(name: str, signed: Callable[[str], Path]) -> None:
+    tags = exiftool(signed(name))
+    labels = tags["JUMBF:JUMDLabel"]
+    assert "c2pa" in labels and "c2pa.signature" in labels
+    assert "dev.provenance.statement" in labels
+    assert tags["CBOR:ActionsAction"] == ["c2pa.created"]
+    expected = IPTC + sample_record(name).digital_source_type.value
+    assert tags["CBOR:ActionsDigitalSourceType"] == [expected]
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_exiftool_reads_our_xmp(name: str, signed: Callable[[str], Path]) -> None:
+    record = sample_record(name)
+    tags = exiftool(signed(name))
+    assert tags["XMP-iptcExt:DigitalSourceType"] == [record.digital_source_type.uri]
+    assert tags["XMP-iptcExt:AISystemUsed"] == [record.model]
+    assert tags["XMP-iptcExt:AISystemVersionUsed"] == [record.model_version]
+    (statement,) = tags["XMP-provn:Statement"]
+    assert json.loads(statement)["record"]["model"] == record.model
+
+
+@pytest.mark.parametrize("name", ["forest-path.jpg", "lake-at-dusk.webp"])
+def test_exiftool_reads_minimal_exif(name: str, signed: Callable[[str], Path]) -> None:
+    # PNG is left out: ExifTool 12.57 skips a PNG eXIf chunk that follows a
+    # caBX chunk ("IFD0 pointer references previous JUMBFBox directory"); it
+    # reads the same eXIf once the caBX chunk is gone.
+    tags = exiftool(signed(name))
+    assert tags["IFD0:ImageDescription"] == ["AI-generated image"]
+    assert sample_record(name).model in tags["IFD0:Software"][0]
+    assert not any(key.startswith("GPS") for key in tags)
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_exiftool_strip_all_leaves_essence_and_no_provenance(
+    name: str, signed: Callable[[str], Path], trust: TrustPolicy
+) -> None:
+    path = signed(name)
+    before = essence_hash(path.read_bytes())
+    subprocess.run(
+        ["exiftool", "-q", "-all=", "-overwrite_original", str(path)], check=True, timeout=60
+    )
+    after = path.read_bytes()
+    assert b"provn" not in after
+    assert essence_hash(after) == before
+    verdict = verify(path, trust=trust)
+    if inspect(after).has_c2pa:
+        # ExifTool 12.57 removes XMP and EXIF from PNG and WebP but keeps the
+        # caBX / C2PA chunk: the manifest's hard binding no longer matches.
+        assert verdict.status is Status.TAMPERED
+        assert "assertion.dataHash.mismatch" in verdict.failure_codes
+    else:
+        assert verdict.status is Status.NO_PROVENANCE
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_c2pa_reader_validates_our_manifest(
+    name: str, signed: Callable[[str], Path], dev_keys: DevKeyPaths
+) -> None:
+    settings = {
+        "verify": {"remote_manifest_fetch": False, "ocsp_fetch": False},
+        "trust": {"trust_anchors": dev_keys.ca_certificate.read_text()},
+    }
+    mime = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}[name.rsplit(".")[-1]]
+    with (
+        c2pa.Context(settings=c2pa.Settings.from_dict(settings)) as context,
+        c2pa.Reader(mime, io.BytesIO(signed(name).read_bytes()), context=context) as reader,
+    ):
+        store = json.loads(reader.json())
+    assert store["validation_state"] == "Trusted"
+    manifest = store["manifests"][store["active_manifest"]]
+    (actions,) = [a for a in manifest["assertions"] if a["label"].startswith("c2pa.actions")]
+    created = actions["data"]["actions"][0]
+    assert created["action"] == "c2pa.created"
+    assert created["digitalSourceType"].startswith(IPTC)
