@@ -230,7 +230,7 @@ def _signing_context(key: SigningKey) -> Any:
 
 
 def _make_signer(key: SigningKey) -> Any:
-    chain = key.chain_pem
+    chain = key.embedded_chain_pem
     try:
         pem = key.private_key_pem
         if pem is not None:

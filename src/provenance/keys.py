@@ -220,6 +220,25 @@ class SigningKey:
         return self._certificates
 
     @property
+    def embedded_certificates(self) -> tuple[x509.Certificate, ...]:
+        """The chain to embed in signed files: without a trailing self-signed root.
+
+        A verifier must hold the root as a trust anchor anyway, so shipping it in
+        every image only adds bytes (about 480 per copy, twice per file).
+        """
+        certs = self._certificates
+        if len(certs) > 1 and _issued_by(certs[-1], certs[-1]):
+            return certs[:-1]
+        return certs
+
+    @property
+    def embedded_chain_pem(self) -> bytes:
+        """PEM of :attr:`embedded_certificates`, for the c2pa signer."""
+        return b"".join(
+            c.public_bytes(serialization.Encoding.PEM) for c in self.embedded_certificates
+        )
+
+    @property
     def leaf(self) -> x509.Certificate:
         """The signing (leaf) certificate."""
         return self._certificates[0]

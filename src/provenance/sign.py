@@ -172,7 +172,7 @@ def sign_bytes(
             signature_algorithm=key.algorithm.name,
             certificate_chain=tuple(
                 base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode("ascii")
-                for c in key.certificates
+                for c in key.embedded_certificates
             ),
             ai_system=embedded.model,
             ai_system_version=embedded.model_version,
