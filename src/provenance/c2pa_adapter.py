@@ -264,8 +264,19 @@ def _codes(items: Any) -> list[str]:
 
 
 def _kind(exc: BaseException) -> str:
+    """The c2pa error kind: the typed subclass, else the native message's prefix.
+
+    c2pa-python maps only known prefixes to subclasses; c2pa-rs 0.91 reports a
+    remote-only manifest as "Remote: must fetch remote manifests from url ...",
+    which arrives as a plain ``C2paError``.
+    """
     name = type(exc).__name__
-    return name.removeprefix("_C2pa") if name.startswith("_C2pa") else name
+    if name.startswith("_C2pa"):
+        return name.removeprefix("_C2pa")
+    prefix = str(exc).split(":", 1)[0].strip()
+    if prefix.isidentifier():
+        return "RemoteManifest" if prefix == "Remote" else prefix
+    return name
 
 
 def _url(exc: BaseException) -> str | None:
