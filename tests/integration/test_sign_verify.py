@@ -193,6 +193,11 @@ def test_personal_data_in_prompt(
     data = (tmp_path / "out.jpg").read_bytes()
     assert b"jane.doe" not in data and b"example.com" not in data
     assert verify(tmp_path / "out.jpg", trust=trust).status is Status.TRUSTED
+    hashed = SignOptions(pii_policy=PiiPolicy(default=PiiAction.HASH, hash_key=b"k" * 32))
+    result = sign(src, tmp_path / "hashed.jpg", record=record, key=signing_key, options=hashed)
+    data = (tmp_path / "hashed.jpg").read_bytes()
+    assert b"jane.doe" not in data and b"example.com" not in data
+    assert result.record.prompt is not None and "hmac-sha256" in result.record.prompt
 
 
 @pytest.mark.parametrize(
