@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from provenance.errors import VerificationError
+from provenance.lineage import LineageStep
 from provenance.record import ProvenanceRecord
 
 __all__ = ["Evidence", "EvidenceSource", "SignResult", "Status", "Verdict"]
@@ -93,6 +94,8 @@ class Verdict:
         essence_sha256_hex: Essence hash (coded image data only).
         evidence: What each source said.
         error: For :attr:`Status.ERROR` rows, the error message.
+        lineage: This file's generations read from its own manifest store,
+            newest first (a rendition, its parent, ... the original).
     """
 
     path: str
@@ -106,6 +109,7 @@ class Verdict:
     essence_sha256_hex: str | None = None
     evidence: tuple[Evidence, ...] = ()
     error: str | None = None
+    lineage: tuple[LineageStep, ...] = ()
 
     __bool__ = None  # a report is not a yes/no answer: compare `status`
 
@@ -139,6 +143,7 @@ class Verdict:
             "essence_sha256": self.essence_sha256_hex,
             "evidence": [e.to_dict() for e in self.evidence],
             "error": self.error,
+            "lineage": [step.to_dict() for step in self.lineage],
         }
 
 

@@ -29,6 +29,7 @@ from provenance.c2pa_adapter import C2paReport, read_c2pa
 from provenance.errors import ProvenanceError, RecordError, SignatureError
 from provenance.hashing import hash_ranges, sha256_hex
 from provenance.keys import TrustPolicy, verify_detached
+from provenance.lineage import LineageStep, lineage_from_store
 from provenance.reading import read_input
 from provenance.statement import (
     RECORD_ASSERTION_LABEL,
@@ -103,11 +104,13 @@ def verify_bytes(
     report = read_c2pa(data, fmt.mime, policy)
     c2pa = _c2pa_evidence(report, policy)
     active = None
+    lineage: tuple[LineageStep, ...] = ()
     if c2pa is not None:
         evidence.append(c2pa)
         codes.extend(c2pa.codes)
     if report is not None and report.error is None:
         active = report.active_manifest
+        lineage = lineage_from_store(report.store)
         statement = _statement_from_c2pa(report)
         signer = _c2pa_signer(report)
     # 4. Signed XMP.
@@ -134,6 +137,7 @@ def verify_bytes(
         sha256_hex=sha,
         essence_sha256_hex=essence,
         evidence=tuple(evidence),
+        lineage=lineage,
     )
 
 

@@ -175,6 +175,12 @@ def test_rendition_carries_parent_lineage(
     assert ref.sha256_hex == result.parent_sha256_hex
     assert ref.asset_id == parent_verdict.asset_id
     assert ref.essence_sha256_hex == parent_verdict.essence_sha256_hex
+    # From the file alone: the rendition's store carries its parent's manifest.
+    assert [step.asset_id for step in verdict.lineage] == [result.asset_id, ref.asset_id]
+    assert verdict.lineage[1].manifest == parent_verdict.active_manifest
+    assert verdict.lineage[1].record == parent_verdict.record
+    assert parent_verdict.lineage[0].asset_id == parent_verdict.asset_id
+    assert len(parent_verdict.lineage) == 1
 
 
 def test_personal_data_in_prompt(
