@@ -26,6 +26,7 @@ from provenance.keys import DEV_WARNING, SigningKey, TrustPolicy, init_dev_keys
 from provenance.pii import PiiAction, PiiPolicy, check_fields
 from provenance.reading import read_input
 from provenance.record import FREE_TEXT_PARAMETERS, ProvenanceRecord
+from provenance.renditions import sign_renditions
 from provenance.sign import SignOptions, sign
 from provenance.types import SignResult, Status, Verdict
 from provenance.verify import verify
@@ -240,6 +241,47 @@ def verify_command(
     if any(v.status.is_failure for v in verdicts):
         raise typer.Exit(EXIT_FAILED)
     raise typer.Exit(EXIT_USAGE if any(v.status is Status.ERROR for v in verdicts) else EXIT_OK)
+
+
+@app.command("renditions")
+def renditions_command(
+    original: Annotated[Path, typer.Argument(help="The signed original.")],
+    sizes: Annotated[
+        str, typer.Option(help="Comma-separated bounding boxes, e.g. 1200x1200,600x600,150x150.")
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the renditions.")],
+    cert: Annotated[Path | None, typer.Option(help="PEM certificate chain, leaf first.")] = None,
+    key: Annotated[Path | None, typer.Option(help="PEM private key.")] = None,
+    keys_dir: Annotated[
+        Path, typer.Option("--keys", help="Folder with chain.pem and signer.key.")
+    ] = DEFAULT_KEY_DIR,
+    quality: Annotated[int, typer.Option(min=1, max=100, help="JPEG/WebP quality.")] = 85,
+    as_json: JsonOption = False,
+) -> None:
+    r"""Resize a signed original to several sizes and sign each with lineage to it.
+
+    \b
+    Example:
+      provenance renditions signed/shoe.jpg --sizes 1200x1200,600x600,150x150 --out signed/r/
+    """
+    boxes: list[tuple[int, int]] = []
+    for part in sizes.split(","):
+        width, sep, height = part.strip().lower().partition("x")
+        if not sep or not width.isdigit() or not height.isdigit() or "0" in (width, height):
+            _fail(f"--sizes: {part.strip()!r} is not WIDTHxHEIGHT (e.g. 600x600)")
+        boxes.append((int(width), int(height)))
+    signing_key = _load_key(cert, key, keys_dir)
+    try:
+        results = sign_renditions(original, out, sizes=boxes, key=signing_key, quality=quality)
+    except ProvenanceError as exc:
+        _fail(str(exc))
+    if as_json:
+        _print_json([r.to_dict() for r in results])
+        return
+    table = Table("rendition", "asset id", "bytes added", title=f"renditions of {original}")
+    for result in results:
+        table.add_row(result.path or "", result.asset_id, str(result.bytes_added))
+    _out.print(table)
 
 
 @app.command("pii-check")

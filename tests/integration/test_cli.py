@@ -145,3 +145,42 @@ def test_pii_check(tmp_path: Path) -> None:
     assert "example.org" not in done.stdout and "7946" not in done.stdout
     kinds = {k for f in json.loads(done.stdout)["fields"] for k in f["kinds"]}
     assert {"email", "phone"} <= kinds
+
+
+def test_renditions_command(tmp_path: Path, dev_keys: DevKeyPaths) -> None:
+    out = tmp_path / "signed"
+    assert (
+        run(
+            "sign", SAMPLE_MEDIA / "forest-path.jpg", "--out", out, "--keys", dev_keys.directory
+        ).returncode
+        == 0
+    )
+    done = run(
+        "renditions",
+        out / "forest-path.jpg",
+        "--sizes",
+        "400x400,100x100",
+        "--out",
+        tmp_path / "r",
+        "--keys",
+        dev_keys.directory,
+        "--json",
+    )
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)
+    assert [Path(r["path"]).name for r in rows] == [
+        "forest-path-400x250.jpg",
+        "forest-path-100x62.jpg",
+    ]
+    assert all(r["parent_sha256"] for r in rows)
+    bad = run(
+        "renditions",
+        out / "forest-path.jpg",
+        "--sizes",
+        "big",
+        "--out",
+        tmp_path / "r",
+        "--keys",
+        dev_keys.directory,
+    )
+    assert bad.returncode == 2 and "WIDTHxHEIGHT" in bad.stderr
