@@ -170,7 +170,7 @@ def test_renditions_command(tmp_path: Path, dev_keys: DevKeyPaths) -> None:
     rows = json.loads(done.stdout)
     assert [Path(r["path"]).name for r in rows] == [
         "forest-path-400x250.jpg",
-        "forest-path-100x62.jpg",
+        "forest-path-100x63.jpg",
     ]
     assert all(r["parent_sha256"] for r in rows)
     bad = run(
