@@ -89,6 +89,7 @@ class SigningKey:
         "_callback",
         "_certificates",
         "_chain_pem",
+        "_embedded",
         "_key",
         "_key_pem",
     )
@@ -105,6 +106,10 @@ class SigningKey:
         """Prefer the named constructors; this one trusts its arguments."""
         self._chain_pem = chain_pem
         self._certificates = _load_chain(chain_pem)
+        certs = self._certificates
+        self._embedded = (
+            certs[:-1] if len(certs) > 1 and _issued_by(certs[-1], certs[-1]) else certs
+        )
         self._algorithm = algorithm
         self._key = key
         self._key_pem = key_pem
@@ -226,10 +231,7 @@ class SigningKey:
         A verifier must hold the root as a trust anchor anyway, so shipping it in
         every image only adds bytes (about 480 per copy, twice per file).
         """
-        certs = self._certificates
-        if len(certs) > 1 and _issued_by(certs[-1], certs[-1]):
-            return certs[:-1]
-        return certs
+        return self._embedded
 
     @property
     def embedded_chain_pem(self) -> bytes:
@@ -354,11 +356,13 @@ class TrustPolicy:
                 return False
             if cert.public_bytes(serialization.Encoding.DER) in anchor_der:
                 return True
-            issuers = list(chain[index + 1 : index + 2]) + list(self.anchors)
-            if not any(_issued_by(cert, issuer) for issuer in issuers):
+            # Compare names before checking a signature: one ECDSA verify per link.
+            for anchor in self.anchors:
+                if cert.issuer == anchor.subject and _issued_by(cert, anchor):
+                    return anchor.not_valid_before_utc <= at <= anchor.not_valid_after_utc
+            parent = chain[index + 1] if index + 1 < len(chain) else None
+            if parent is None or cert.issuer != parent.subject or not _issued_by(cert, parent):
                 return False
-            if any(_issued_by(cert, anchor) for anchor in self.anchors):
-                return True
         return False
 
 

@@ -1,0 +1,447 @@
+"""Sign and verify cost per image, ours next to c2pa-python with its default settings.
+
+For every image in sample_media/ (in memory, no disk), in the same shuffled rounds:
+
+* ``ours sign``: :func:`provenance.sign_bytes` (hashes, signed statement, XMP and
+  minimal EXIF inserted as bytes, then C2PA with DESIGN.md decision 1 settings);
+* ``c2pa only``: :func:`provenance.c2pa_adapter.sign_c2pa` on the same input with
+  the same manifest, so ``ours sign - c2pa only`` is the XMP/EXIF/hashing share;
+* ``default sign``: c2pa-python out of the box, a plain ``c2pa.Context()``, a
+  ``Signer.from_info`` built once and a fresh ``Builder`` per image, with an
+  equivalent manifest: a ``c2pa.created`` action with the image's digitalSourceType
+  (IPTC trainedAlgorithmicMedia, or compositeWithTrainedAlgorithmicMedia where the
+  record says so, as ours writes) and the model as softwareAgent;
+* ``ours verify``: :func:`provenance.verify_bytes` of our signed output, with the
+  development CA as trust anchor (the verdict is checked to be ``trusted``).
+
+Bytes added per file are reported for ours (split into XMP, EXIF and C2PA), for
+c2pa only and for the defaults. Run ``--help`` for the options.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import c2pa
+
+import provenance
+from _common import (
+    FORMAT_ORDER,
+    console,
+    dev_keys,
+    fmt_bytes,
+    fmt_ms,
+    fmt_ratio,
+    header,
+    image_format,
+    load_record,
+    machine_info,
+    machine_line,
+    median,
+    ms,
+    paired_ratios,
+    parse_args,
+    quartiles,
+    run_interleaved,
+    sample_images,
+    table,
+    write_json,
+)
+from provenance import containers, xmp
+from provenance.c2pa_adapter import sign_c2pa
+from provenance.containers import BlockKind
+from provenance.statement import RECORD_ASSERTION_LABEL
+
+NAME = "sign_verify"
+VARIANTS = ("ours_sign", "c2pa_only", "default_sign", "ours_verify")
+DEFAULT_REPEATS = 50
+QUICK_REPEATS = 3
+
+
+@dataclass
+class Case:
+    """One sample image and everything its tasks need, prepared outside the timing."""
+
+    name: str
+    fmt: str
+    mime: str
+    data: bytes
+    megapixels: float
+    record: Any
+    ours_manifest: dict[str, Any]
+    default_manifest: dict[str, Any]
+    signed: bytes = b""
+
+
+def main() -> int:
+    args = parse_args(
+        NAME,
+        __doc__.splitlines()[0],
+        default_repeats=DEFAULT_REPEATS,
+        quick_repeats=QUICK_REPEATS,
+    )
+    info = machine_info()
+    header(NAME, info, args)
+    key, trust, key_folder = dev_keys()
+    try:
+        return _run(args, info, key, trust)
+    finally:
+        shutil.rmtree(key_folder, ignore_errors=True)
+
+
+def _run(args: Any, info: Mapping[str, Any], key: Any, trust: Any) -> int:
+    # The default-settings signer, built once, as a c2pa-python user would.
+    default_context = c2pa.Context()
+    default_signer = c2pa.Signer.from_info(
+        c2pa.C2paSignerInfo(
+            alg=b"es256", sign_cert=key.chain_pem, private_key=key.private_key_pem, ta_url=None
+        )
+    )
+    cases = [_prepare(path, key) for path in sample_images(quick=args.quick)]
+
+    tasks: dict[str, Callable[[], object]] = {}
+    for case in cases:
+        tasks[f"{case.name}|ours_sign"] = _ours_sign(case, key)
+        tasks[f"{case.name}|c2pa_only"] = _c2pa_only(case, key)
+        tasks[f"{case.name}|default_sign"] = _default_sign(case, default_context, default_signer)
+        tasks[f"{case.name}|ours_verify"] = _ours_verify(case, trust)
+
+    samples = run_interleaved(tasks, args.repeats, seed=args.seed, label="sign/verify rounds")
+
+    images = [
+        _summarise(case, samples, key, trust, default_context, default_signer) for case in cases
+    ]
+    by_format = _by_format(images)
+    overall = _aggregate(images)
+    payload = {
+        "benchmark": NAME,
+        "machine": info,
+        "repeats": args.repeats,
+        "quick": args.quick,
+        "seed": args.seed,
+        "method": (
+            "All variants of all images run once per round in a per-round shuffled order "
+            "(GC off per call); per image: median over rounds; ratios and shares are "
+            "computed per round (paired) and their median reported; per format and "
+            "overall: median of the per-image medians. Bytes are in memory (io.BytesIO)."
+        ),
+        "ours_settings": "DESIGN.md decision 1: no thumbnail, no verify-after-sign, offline",
+        "default_settings": "c2pa.Context() defaults: thumbnail on, verify-after-sign on",
+        "images": images,
+        "by_format": by_format,
+        "overall": overall,
+    }
+    write_json(args.out, payload)
+    _print(images, by_format, overall, info, args)
+    # A smoke test must fail when our own output does not verify.
+    return 0 if all(i["verify_status"] == "trusted" for i in images) else 1
+
+
+# --- preparation --------------------------------------------------------------------
+
+
+def _prepare(path: Path, key: Any) -> Case:
+    data = path.read_bytes()
+    record = load_record(path)
+    container = containers.inspect(data)
+    fmt = container.format
+    # One signature up front: it warms the per-key c2pa Context and gives the exact
+    # statement sign_bytes puts in its manifest, so "c2pa only" signs the same thing.
+    signed, _ = provenance.sign_bytes(data, record=record, key=key, name=path.name)
+    packet = containers.inspect(signed).xmp
+    assert packet is not None
+    prov = xmp.parse_packet(packet)
+    assert prov is not None
+    statement = json.loads(prov.statement)
+    created = {
+        "action": "c2pa.created",
+        "digitalSourceType": record.digital_source_type.uri,
+        "softwareAgent": {"name": record.model, "version": record.model_version},
+    }
+    ours_manifest = {
+        "claim_generator_info": [{"name": "provenance", "version": provenance.__version__}],
+        "title": path.name,
+        "format": fmt.mime,
+        "assertions": [
+            {
+                "label": "c2pa.actions",
+                "data": {"actions": [{**created, "when": statement["record"]["created_at"]}]},
+            },
+            {"label": RECORD_ASSERTION_LABEL, "data": statement},
+        ],
+    }
+    default_manifest = {
+        "claim_generator_info": [{"name": "provenance-benchmark", "version": "1"}],
+        "title": path.name,
+        "format": fmt.mime,
+        "assertions": [{"label": "c2pa.actions", "data": {"actions": [created]}}],
+    }
+    return Case(
+        name=path.name,
+        fmt=image_format(path),
+        mime=fmt.mime,
+        data=data,
+        megapixels=container.width * container.height / 1e6,
+        record=record,
+        ours_manifest=ours_manifest,
+        default_manifest=default_manifest,
+        signed=signed,
+    )
+
+
+def _ours_sign(case: Case, key: Any) -> Callable[[], object]:
+    def run() -> object:
+        return provenance.sign_bytes(case.data, record=case.record, key=key, name=case.name)
+
+    return run
+
+
+def _c2pa_only(case: Case, key: Any) -> Callable[[], object]:
+    def run() -> object:
+        return sign_c2pa(case.data, case.mime, case.ours_manifest, key)
+
+    return run
+
+
+def _default_sign(case: Case, context: Any, signer: Any) -> Callable[[], bytes]:
+    def run() -> bytes:
+        out = io.BytesIO()
+        builder = c2pa.Builder(case.default_manifest, context=context)
+        try:
+            builder.sign(signer, case.mime, io.BytesIO(case.data), out)
+        finally:
+            builder.close()
+        return out.getvalue()
+
+    return run
+
+
+def _ours_verify(case: Case, trust: Any) -> Callable[[], object]:
+    def run() -> object:
+        return provenance.verify_bytes(case.signed, name=case.name, trust=trust)
+
+    return run
+
+
+# --- summaries ----------------------------------------------------------------------
+
+
+def _kind_bytes(data: bytes) -> dict[str, int]:
+    totals = {kind.value: 0 for kind in BlockKind}
+    for block in containers.inspect(data).blocks:
+        totals[block.kind.value] += block.length
+    return totals
+
+
+def _summarise(
+    case: Case,
+    samples: Mapping[str, list[float]],
+    key: Any,
+    trust: Any,
+    default_context: Any,
+    default_signer: Any,
+) -> dict[str, Any]:
+    series = {v: samples[f"{case.name}|{v}"] for v in VARIANTS}
+    verdict = provenance.verify_bytes(case.signed, name=case.name, trust=trust)
+    default_out = _default_sign(case, default_context, default_signer)()
+    c2pa_only_out, _ = sign_c2pa(case.data, case.mime, case.ours_manifest, key)
+    before, after = _kind_bytes(case.data), _kind_bytes(case.signed)
+    added = len(case.signed) - len(case.data)
+    split = {
+        "xmp": after["xmp"] - before["xmp"],
+        "exif": after["exif"] - before["exif"],
+        "c2pa": after["c2pa"] - before["c2pa"],
+    }
+    split["container"] = added - sum(split.values())
+    share = [
+        (o - c) / o for o, c in zip(series["ours_sign"], series["c2pa_only"], strict=True) if o > 0
+    ]
+    result: dict[str, Any] = {
+        "image": case.name,
+        "format": case.fmt,
+        "megapixels": round(case.megapixels, 3),
+        "input_bytes": len(case.data),
+        "ms": {},
+        "ms_p25_p75": {},
+        "samples_ms": {},
+        "default_over_ours_sign": median(
+            paired_ratios(series["default_sign"], series["ours_sign"])
+        ),
+        "xmp_exif_share_of_ours_sign": median(share),
+        "bytes_added": {
+            "ours": added,
+            "ours_split": split,
+            "c2pa_only": len(c2pa_only_out) - len(case.data),
+            "default": len(default_out) - len(case.data),
+        },
+        "verify_status": verdict.status.value,
+    }
+    for variant, values in series.items():
+        result["ms"][variant] = ms(median(values))
+        lo, hi = quartiles(values)
+        result["ms_p25_p75"][variant] = [ms(lo), ms(hi)]
+        result["samples_ms"][variant] = [round(ms(v), 4) for v in values]
+    if verdict.status is not provenance.Status.TRUSTED:
+        console.print(f"[red]{case.name}: verify said {verdict.status.value}[/red]")
+    return result
+
+
+def _aggregate(images: list[dict[str, Any]]) -> dict[str, Any]:
+    """Median of the per-image medians."""
+    return {
+        "images": len(images),
+        "ms": {v: median(i["ms"][v] for i in images) for v in VARIANTS},
+        "default_over_ours_sign": median(i["default_over_ours_sign"] for i in images),
+        "xmp_exif_share_of_ours_sign": median(i["xmp_exif_share_of_ours_sign"] for i in images),
+        "bytes_added": {
+            "ours": median(i["bytes_added"]["ours"] for i in images),
+            "ours_xmp": median(i["bytes_added"]["ours_split"]["xmp"] for i in images),
+            "ours_exif": median(i["bytes_added"]["ours_split"]["exif"] for i in images),
+            "ours_c2pa": median(i["bytes_added"]["ours_split"]["c2pa"] for i in images),
+            "c2pa_only": median(i["bytes_added"]["c2pa_only"] for i in images),
+            "default": median(i["bytes_added"]["default"] for i in images),
+        },
+    }
+
+
+def _by_format(images: list[dict[str, Any]]) -> dict[str, Any]:
+    out = {}
+    for fmt in FORMAT_ORDER:
+        group = [i for i in images if i["format"] == fmt]
+        if group:
+            out[fmt] = _aggregate(group)
+    return out
+
+
+# --- printing -----------------------------------------------------------------------
+
+
+def _print(
+    images: list[dict[str, Any]],
+    by_format: Mapping[str, Any],
+    overall: Mapping[str, Any],
+    info: Mapping[str, Any],
+    args: Any,
+) -> None:
+    caption = (
+        f"{machine_line(info)}\n{args.repeats} rounds, variants interleaved; per image the "
+        "median over rounds; default/ours and the XMP+EXIF share are per-round (paired) "
+        "ratios; format and 'all' rows are medians of the per-image medians."
+    )
+    time_rows = []
+    for i in images:
+        time_rows.append(
+            [
+                i["image"],
+                f"{i['megapixels']:.2f}",
+                f"{i['input_bytes'] / 1e3:,.0f}",
+                fmt_ms(i["ms"]["ours_sign"]),
+                fmt_ms(i["ms"]["c2pa_only"]),
+                f"{i['xmp_exif_share_of_ours_sign']:.0%}",
+                fmt_ms(i["ms"]["default_sign"]),
+                fmt_ratio(i["default_over_ours_sign"]),
+                fmt_ms(i["ms"]["ours_verify"]),
+            ]
+        )
+    for label, agg in [
+        *((f"median {f}", a) for f, a in by_format.items()),
+        ("all images", overall),
+    ]:
+        time_rows.append(
+            [
+                f"{label} ({agg['images']})",
+                "",
+                "",
+                fmt_ms(agg["ms"]["ours_sign"]),
+                fmt_ms(agg["ms"]["c2pa_only"]),
+                f"{agg['xmp_exif_share_of_ours_sign']:.0%}",
+                fmt_ms(agg["ms"]["default_sign"]),
+                fmt_ratio(agg["default_over_ours_sign"]),
+                fmt_ms(agg["ms"]["ours_verify"]),
+            ]
+        )
+    console.print(
+        table(
+            "Sign and verify, ms per image (in memory)",
+            [
+                "image",
+                "MP",
+                "KB",
+                "ours sign",
+                "c2pa only",
+                "XMP+EXIF share",
+                "default sign",
+                "default/ours",
+                "ours verify",
+            ],
+            time_rows,
+            caption=caption,
+        )
+    )
+    byte_rows = []
+    for i in images:
+        b = i["bytes_added"]
+        byte_rows.append(
+            [
+                i["image"],
+                fmt_bytes(b["ours"]),
+                fmt_bytes(b["ours_split"]["xmp"]),
+                fmt_bytes(b["ours_split"]["exif"]),
+                fmt_bytes(b["ours_split"]["c2pa"]),
+                f"{b['ours'] / i['input_bytes']:.1%}",
+                fmt_bytes(b["default"]),
+                f"{b['default'] / i['input_bytes']:.0%}",
+            ]
+        )
+    for label, agg in [
+        *((f"median {f}", a) for f, a in by_format.items()),
+        ("all images", overall),
+    ]:
+        b = agg["bytes_added"]
+        byte_rows.append(
+            [
+                f"{label} ({agg['images']})",
+                fmt_bytes(b["ours"]),
+                fmt_bytes(b["ours_xmp"]),
+                fmt_bytes(b["ours_exif"]),
+                fmt_bytes(b["ours_c2pa"]),
+                "",
+                fmt_bytes(b["default"]),
+                "",
+            ]
+        )
+    console.print(
+        table(
+            "Bytes added per file",
+            [
+                "image",
+                "ours",
+                "of it XMP",
+                "EXIF",
+                "C2PA",
+                "ours % of input",
+                "default",
+                "default % of input",
+            ],
+            byte_rows,
+            caption=(
+                "ours = XMP (statement, detached signature, certificate chain) + minimal "
+                "EXIF + C2PA store (statement assertion, COSE signature, chain); default "
+                "embeds a thumbnail."
+            ),
+        )
+    )
+    bad = [i["image"] for i in images if i["verify_status"] != "trusted"]
+    if bad:
+        console.print(f"[red]not trusted after signing: {', '.join(bad)}[/red]")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
