@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 KEYS := .provenance/keys
 DEMO_OUT := demo-out
 
-.PHONY: install demo test lint typecheck unit docs bench clean
+.PHONY: install demo test lint typecheck unit docs bench bench-smoke clean
 
 $(BIN)/provenance: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,7 @@ demo: install
 	$(BIN)/provenance verify $(DEMO_OUT) --trust-anchors $(KEYS)/ca.pem
 
 ## test: linters, type check, the whole test suite, the docs build
-test: lint typecheck unit docs
+test: lint typecheck unit docs bench-smoke
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks
@@ -41,6 +41,11 @@ docs: install
 bench: install
 	$(BIN)/python benchmarks/sign_verify.py
 	$(BIN)/python benchmarks/metadata.py
+
+## bench-smoke: every benchmark runs (a few seconds each); figures come from `make bench`
+bench-smoke: install
+	$(BIN)/python benchmarks/sign_verify.py --quick --out build/bench/sign_verify.json >/dev/null
+	$(BIN)/python benchmarks/metadata.py --quick --out build/bench/metadata.json >/dev/null
 
 clean:
 	rm -rf $(VENV) build $(DEMO_OUT) .pytest_cache .mypy_cache .ruff_cache .coverage

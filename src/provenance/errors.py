@@ -21,7 +21,10 @@ The tree::
     ├── SignatureError             signing failed, or a signature cannot be checked
     ├── TrustConfigError           trust anchors that cannot be loaded
     ├── VerificationError          a strict check (``require_trusted``) failed
-    └── OutputError                the output cannot be written (disk, permissions)
+    ├── OutputError                the output cannot be written (disk, permissions)
+    ├── InventoryError             the inventory database cannot be opened, read or written
+    │   └── SchemaVersionError     the database was written by a newer provenance
+    └── AuditError                 the audit log failed verification, or a checkpoint is malformed
 """
 
 from __future__ import annotations
@@ -29,13 +32,16 @@ from __future__ import annotations
 import os
 
 __all__ = [
+    "AuditError",
     "ContainerError",
     "CorruptFile",
+    "InventoryError",
     "KeyConfigError",
     "OutputError",
     "PersonalDataError",
     "ProvenanceError",
     "RecordError",
+    "SchemaVersionError",
     "SignatureError",
     "TrustConfigError",
     "UnsupportedFormat",
@@ -118,3 +124,36 @@ class VerificationError(ProvenanceError):
 
 class OutputError(ProvenanceError):
     """The output file cannot be written; the input is left untouched."""
+
+
+class InventoryError(ProvenanceError):
+    """The inventory database cannot be opened, read or written.
+
+    SQLite errors never escape the inventory: they arrive as this error (or a
+    subclass), with the SQLite error chained as ``__cause__``.
+    """
+
+
+class SchemaVersionError(InventoryError):
+    """The inventory was written by a newer provenance; it is left untouched.
+
+    Attributes:
+        found: The schema version in the database.
+        supported: The newest schema version this code knows.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        found: int,
+        supported: int,
+        path: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self.found = found
+        self.supported = supported
+        super().__init__(message, path=path)
+
+
+class AuditError(ProvenanceError):
+    """The audit log failed verification, or a checkpoint cannot be read."""
