@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 from collections.abc import Iterable, Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -21,13 +22,17 @@ from rich.console import Console
 from rich.table import Table
 
 from provenance._version import __version__
+from provenance.atomic import write_atomic
+from provenance.audit import Checkpoint
 from provenance.errors import ProvenanceError, RecordError
+from provenance.inventory import Inventory
 from provenance.keys import DEV_WARNING, SigningKey, TrustPolicy, init_dev_keys
 from provenance.pii import PiiAction, PiiPolicy, check_fields
 from provenance.reading import read_input
 from provenance.record import FREE_TEXT_PARAMETERS, ProvenanceRecord
 from provenance.renditions import sign_renditions
 from provenance.sign import SignOptions, sign
+from provenance.trace import trace
 from provenance.types import SignResult, Status, Verdict
 from provenance.verify import verify
 
@@ -48,11 +53,22 @@ app = typer.Typer(
 )
 keys_app = typer.Typer(help="Manage signing keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+inventory_app = typer.Typer(help="The inventory of signed assets.", no_args_is_help=True)
+app.add_typer(inventory_app, name="inventory")
+audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
 
 _out = Console(highlight=False, soft_wrap=True)
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
+InventoryOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--inventory",
+        help="Inventory database (default: $PROVENANCE_INVENTORY or .provenance/inventory.sqlite).",
+    ),
+]
 
 
 def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
@@ -136,9 +152,16 @@ def sign_command(
         PiiAction, typer.Option(help="What to do with personal data in free text.")
     ] = PiiAction.REFUSE,
     no_exif: Annotated[bool, typer.Option("--no-exif", help="Do not write EXIF.")] = False,
+    inventory_path: InventoryOption = None,
+    no_inventory: Annotated[
+        bool, typer.Option("--no-inventory", help="Do not record the signed files.")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     r"""Sign images: signed XMP, minimal EXIF and a C2PA manifest.
+
+    Every signed file is recorded in the inventory (default
+    .provenance/inventory.sqlite, or $PROVENANCE_INVENTORY) unless --no-inventory.
 
     \b
     Examples:
@@ -163,6 +186,7 @@ def sign_command(
         except OSError as exc:
             _fail(f"{out}: cannot create output folder: {exc.strerror}")
     options = SignOptions(pii_policy=PiiPolicy(default=pii), write_exif=not no_exif)
+    inventory = None if no_inventory else _open_inventory(inventory_path, create=True)
     rows: list[dict[str, Any]] = []
     for src, relative in _expand(sources):
         if relative is None:
@@ -173,12 +197,22 @@ def sign_command(
             dst = src if in_place or out is None else out / relative
             if dst.parent != out and not in_place:
                 dst.parent.mkdir(parents=True, exist_ok=True)
-            result = sign(src, dst, record=record, key=signing_key, parent=parent, options=options)
+            result = sign(
+                src,
+                dst,
+                record=record,
+                key=signing_key,
+                parent=parent,
+                options=options,
+                inventory=inventory,
+            )
             rows.append(_sign_row(src, result))
         except ProvenanceError as exc:
             rows.append({"path": str(src), "error": str(exc)})
         except OSError as exc:
             rows.append({"path": str(src), "error": f"{src}: {exc.strerror}"})
+    if inventory is not None:
+        inventory.close()
     errors = [r for r in rows if "error" in r]
     if as_json:
         _print_json(rows)
@@ -201,9 +235,13 @@ def verify_command(
         Path | None,
         typer.Option("--trust-anchors", help="PEM bundle of trusted root certificates."),
     ] = None,
+    inventory_path: InventoryOption = None,
     as_json: JsonOption = False,
 ) -> None:
     r"""Verify images offline and print a verdict per file.
+
+    With an inventory (the default one is used when it exists), a copy whose
+    provenance was stripped is recognised as known_stripped.
 
     Without --trust-anchors a good signature is valid_untrusted, never trusted.
     Exit status: 0 nothing tampered or invalid, 1 something is, 2 unreadable input.
@@ -221,6 +259,7 @@ def verify_command(
         )
     except ProvenanceError as exc:
         _fail(str(exc))
+    inventory = _existing_inventory(inventory_path)
     verdicts: list[Verdict] = []
     for file, relative in _expand(paths):
         if relative is None:
@@ -231,9 +270,11 @@ def verify_command(
             )
             continue
         try:
-            verdicts.append(verify(file, trust=policy))
+            verdicts.append(verify(file, trust=policy, inventory=inventory))
         except ProvenanceError as exc:
             verdicts.append(Verdict(path=str(file), status=Status.ERROR, error=str(exc)))
+    if inventory is not None:
+        inventory.close()
     if as_json:
         _print_json([v.to_dict() for v in verdicts])
     else:
@@ -256,6 +297,10 @@ def renditions_command(
         Path, typer.Option("--keys", help="Folder with chain.pem and signer.key.")
     ] = DEFAULT_KEY_DIR,
     quality: Annotated[int, typer.Option(min=1, max=100, help="JPEG/WebP quality.")] = 85,
+    inventory_path: InventoryOption = None,
+    no_inventory: Annotated[
+        bool, typer.Option("--no-inventory", help="Do not record the renditions.")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     r"""Resize a signed original to several sizes and sign each with lineage to it.
@@ -271,10 +316,16 @@ def renditions_command(
             _fail(f"--sizes: {part.strip()!r} is not WIDTHxHEIGHT (e.g. 600x600)")
         boxes.append((int(width), int(height)))
     signing_key = _load_key(cert, key, keys_dir)
+    inventory = None if no_inventory else _open_inventory(inventory_path, create=True)
     try:
-        results = sign_renditions(original, out, sizes=boxes, key=signing_key, quality=quality)
+        results = sign_renditions(
+            original, out, sizes=boxes, key=signing_key, quality=quality, inventory=inventory
+        )
     except ProvenanceError as exc:
         _fail(str(exc))
+    finally:
+        if inventory is not None:
+            inventory.close()
     if as_json:
         _print_json([r.to_dict() for r in results])
         return
@@ -282,6 +333,233 @@ def renditions_command(
     for result in results:
         table.add_row(result.path or "", result.asset_id, str(result.bytes_added))
     _out.print(table)
+
+
+@inventory_app.command("list")
+def inventory_list(
+    inventory_path: InventoryOption = None,
+    limit: Annotated[int | None, typer.Option(help="At most this many assets.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List the assets in the inventory, oldest first.
+
+    Example: provenance inventory list --json
+    """
+    with _open_inventory(inventory_path, create=False, read_only=True) as inventory:
+        try:
+            entries = list(inventory.assets(limit=limit))
+        except ProvenanceError as exc:
+            _fail(str(exc))
+    if as_json:
+        _print_json([e.to_dict() for e in entries])
+        return
+    table = Table("asset id", "model", "source type", "parent", "files", "first signed")
+    for e in entries:
+        table.add_row(
+            e.asset_id,
+            f"{e.record.model} {e.record.model_version}",
+            e.record.digital_source_type.value,
+            e.parent_asset_id or "",
+            str(len(e.files)),
+            e.first_signed_at,
+        )
+    _out.print(table)
+
+
+@inventory_app.command("stats")
+def inventory_stats(inventory_path: InventoryOption = None, as_json: JsonOption = False) -> None:
+    """Counts: assets, files, renditions, by model and by digital source type."""
+    with _open_inventory(inventory_path, create=False, read_only=True) as inventory:
+        try:
+            stats = inventory.stats()
+        except ProvenanceError as exc:
+            _fail(str(exc))
+    data = stats.to_dict()
+    if as_json:
+        _print_json(data)
+        return
+    for name, value in data.items():
+        _out.print(f"{name}: {json.dumps(value, ensure_ascii=False)}", markup=False)
+
+
+@inventory_app.command("export")
+def inventory_export(
+    target: Annotated[Path, typer.Argument(help="The file to write (.json or .csv).")],
+    inventory_path: InventoryOption = None,
+    export_format: Annotated[
+        str | None, typer.Option("--format", help="json or csv (default: from the suffix).")
+    ] = None,
+    synthetic_only: Annotated[
+        bool, typer.Option("--synthetic-only", help="Only AI-generated assets.")
+    ] = False,
+    keys_dir: Annotated[
+        Path, typer.Option("--keys", help="Sign the export's audit checkpoint with these keys.")
+    ] = DEFAULT_KEY_DIR,
+    as_json: JsonOption = False,
+) -> None:
+    r"""Export the synthetic-data inventory for compliance, with a signed audit checkpoint.
+
+    \b
+    Examples:
+      provenance inventory export inventory.json
+      provenance inventory export inventory.csv --synthetic-only
+    """
+    kind = (export_format or target.suffix.lstrip(".")).lower()
+    if kind not in ("json", "csv"):
+        _fail(f"{target}: say --format json or --format csv")
+    key = _load_key(None, None, keys_dir) if (keys_dir / "chain.pem").exists() else None
+    now = datetime.now(timezone.utc)
+    with _open_inventory(inventory_path, create=False) as inventory:
+        try:
+            write = inventory.export_json if kind == "json" else inventory.export_csv
+            checkpoint = write(target, now=now, key=key, synthetic_only=synthetic_only)
+        except ProvenanceError as exc:
+            _fail(str(exc))
+    if as_json:
+        _print_json({"path": str(target), "checkpoint": checkpoint.to_dict()})
+    else:
+        signed = "signed" if checkpoint.is_signed else "UNSIGNED (no keys)"
+        _out.print(
+            f"wrote {target}; audit checkpoint seq {checkpoint.seq} ({signed})", markup=False
+        )
+
+
+@audit_app.command("verify")
+def audit_verify(
+    inventory_path: InventoryOption = None,
+    against: Annotated[
+        Path | None,
+        typer.Option(help="A checkpoint kept elsewhere: an export's JSON or a checkpoint file."),
+    ] = None,
+    trust_anchors: Annotated[
+        Path | None, typer.Option("--trust-anchors", help="Require checkpoints signed by these.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    r"""Check the audit log's hash chain and checkpoints; name the first wrong entry.
+
+    Exit status: 0 intact, 1 tampered, 2 unreadable.
+
+    \b
+    Examples:
+      provenance audit verify
+      provenance audit verify --against inventory-2026-11-01.json
+    """
+    checkpoint = _load_checkpoint(against) if against is not None else None
+    try:
+        policy = TrustPolicy.from_pem(trust_anchors) if trust_anchors is not None else None
+    except ProvenanceError as exc:
+        _fail(str(exc))
+    with _open_inventory(inventory_path, create=False, read_only=True) as inventory:
+        try:
+            report = inventory.audit.verify(against=checkpoint, trust=policy)
+        except ProvenanceError as exc:
+            _fail(str(exc))
+    if as_json:
+        _print_json(report.to_dict())
+    elif report.ok:
+        _out.print(
+            f"audit log intact: {report.entries_checked} entries, "
+            f"{report.checkpoints_checked} checkpoints, last seq {report.last_seq}",
+            markup=False,
+        )
+    else:
+        for problem in report.problems:
+            _out.print(f"entry {problem.seq}: {problem.kind.value}: {problem.detail}", markup=False)
+    raise typer.Exit(EXIT_OK if report.ok else EXIT_FAILED)
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(
+    inventory_path: InventoryOption = None,
+    keys_dir: Annotated[
+        Path, typer.Option("--keys", help="Folder with chain.pem and signer.key.")
+    ] = DEFAULT_KEY_DIR,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Also write the checkpoint here.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Sign a checkpoint of the audit log's current tail; keep a copy elsewhere."""
+    key = _load_key(None, None, keys_dir)
+    with _open_inventory(inventory_path, create=False) as inventory:
+        try:
+            checkpoint = inventory.audit.checkpoint(key, now=datetime.now(timezone.utc))
+        except ProvenanceError as exc:
+            _fail(str(exc))
+    if out is not None:
+        try:
+            write_atomic(out, (checkpoint.to_json() + "\n").encode("utf-8"))
+        except OSError as exc:
+            _fail(f"{out}: cannot write checkpoint: {exc.strerror}")
+    if as_json:
+        _print_json(checkpoint.to_dict())
+    else:
+        _out.print(f"checkpoint at seq {checkpoint.seq}: {checkpoint.entry_hash}", markup=False)
+
+
+@app.command("trace")
+def trace_command(
+    path: Annotated[Path, typer.Argument(help="An image: signed, stripped or a rendition.")],
+    inventory_path: InventoryOption = None,
+    trust_anchors: Annotated[
+        Path | None, typer.Option("--trust-anchors", help="PEM bundle of trusted roots.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Find a file by its hashes or manifest and print its lineage up to the original.
+
+    Exit status: 0 found, 1 unknown (no provenance and not in the inventory), 2 unreadable.
+
+    Example: provenance trace storefront/shoe-600x600.jpg --json
+    """
+    try:
+        policy = (
+            TrustPolicy.from_pem(trust_anchors)
+            if trust_anchors is not None
+            else TrustPolicy.no_anchors()
+        )
+    except ProvenanceError as exc:
+        _fail(str(exc))
+    inventory = _existing_inventory(inventory_path)
+    try:
+        result = trace(path, trust=policy, inventory=inventory)
+    except ProvenanceError as exc:
+        _fail(str(exc))
+    finally:
+        if inventory is not None:
+            inventory.close()
+    if as_json:
+        _print_json(result.to_dict())
+    else:
+        _out.print(
+            f"{path}: {result.verdict.status.value} (found by {result.found_by})", markup=False
+        )
+        for depth, step in enumerate(result.steps):
+            record = step.record
+            what = (
+                f"{record.model} {record.model_version}, {record.digital_source_type.value}"
+                if (record)
+                else "no record"
+            )
+            role = "original" if depth == len(result.steps) - 1 else "derived"
+            _out.print(
+                f"{'  ' * depth}└─ {step.asset_id or '?'} [{role}] {what} ({step.source})",
+                markup=False,
+            )
+    raise typer.Exit(EXIT_OK if result.steps else EXIT_FAILED)
+
+
+def _load_checkpoint(path: Path) -> Checkpoint:
+    try:
+        data = json.loads(read_input(path, max_bytes=64 * 1024 * 1024))
+        if isinstance(data, dict) and "audit_checkpoint" in data:
+            data = data["audit_checkpoint"]
+        return Checkpoint.from_dict(data)
+    except ValueError as exc:
+        _fail(f"{path}: not a checkpoint or export JSON: {exc}")
+    except ProvenanceError as exc:
+        _fail(str(exc.with_path(path)))
 
 
 @app.command("pii-check")
@@ -327,6 +605,21 @@ def pii_check_command(
             kinds = ", ".join(k.value for k in rep.kinds)
             _out.print(f"{record_file}: {rep.field}: {kinds} -> {rep.action.value}", markup=False)
     raise typer.Exit(EXIT_FAILED if found else EXIT_OK)
+
+
+def _open_inventory(path: Path | None, *, create: bool, read_only: bool = False) -> Inventory:
+    target = path if path is not None else Inventory.default_path()
+    try:
+        return Inventory(target, create=create, read_only=read_only)
+    except ProvenanceError as exc:
+        _fail(str(exc))
+
+
+def _existing_inventory(path: Path | None) -> Inventory | None:
+    """The given inventory (must exist), else the default one if it exists."""
+    if path is None and not Inventory.default_path().exists():
+        return None
+    return _open_inventory(path, create=False, read_only=True)
 
 
 def _load_key(cert: Path | None, key: Path | None, keys_dir: Path) -> SigningKey:

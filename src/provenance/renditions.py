@@ -12,7 +12,7 @@ import dataclasses
 import io
 import os
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 from PIL import Image
@@ -21,6 +21,7 @@ from provenance import containers
 from provenance.atomic import write_atomic
 from provenance.containers import ImageFormat
 from provenance.errors import CorruptFile, OutputError, ProvenanceError, RecordError
+from provenance.inventory import Inventory
 from provenance.keys import SigningKey, TrustPolicy
 from provenance.reading import read_input
 from provenance.record import ProvenanceRecord
@@ -42,6 +43,7 @@ def sign_renditions(
     record: ProvenanceRecord | None = None,
     quality: int = 85,
     options: SignOptions | None = None,
+    inventory: Inventory | None = None,
     now: datetime | None = None,
 ) -> list[SignResult]:
     """Resize ``original`` to each box in ``sizes`` and sign every rendition.
@@ -54,6 +56,7 @@ def sign_renditions(
         record: The record to carry; default: the one signed into the original.
         quality: JPEG/WebP quality of the renditions.
         options: Embedding options.
+        inventory: Record each rendition (with its parent) once it is written.
         now: The signing time.
 
     Returns:
@@ -81,6 +84,7 @@ def sign_renditions(
         raise exc.with_path(source) from exc.__cause__
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
         raise CorruptFile(f"cannot decode original: {exc}", path=source) from None
+    moment = now or datetime.now(timezone.utc)
     folder = Path(out_dir)
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -108,12 +112,15 @@ def sign_renditions(
             parent=data,
             parent_name=source.name,
             options=options,
-            now=now,
+            now=moment,
         )
         target = folder / name
         try:
             write_atomic(target, signed)
         except OSError as exc:
             raise OutputError(f"cannot write rendition: {exc.strerror}", path=target) from None
-        results.append(dataclasses.replace(result, path=str(target)))
+        result = dataclasses.replace(result, path=str(target))
+        if inventory is not None:
+            inventory.record_signing(result, signer=key.subject, now=moment)
+        results.append(result)
     return results

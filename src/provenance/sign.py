@@ -33,6 +33,7 @@ from provenance.atomic import write_atomic
 from provenance.c2pa_adapter import C2paIngredient, sign_c2pa
 from provenance.errors import OutputError, ProvenanceError
 from provenance.hashing import hash_ranges, sha256_hex
+from provenance.inventory import Inventory
 from provenance.keys import SigningKey
 from provenance.pii import PiiPolicy, apply_policy
 from provenance.reading import read_input
@@ -73,6 +74,7 @@ def sign(
     key: SigningKey,
     parent: str | os.PathLike[str] | None = None,
     options: SignOptions | None = None,
+    inventory: Inventory | None = None,
     now: datetime | None = None,
 ) -> SignResult:
     """Sign the image at ``src`` and write the signed copy to ``dst`` atomically.
@@ -85,6 +87,8 @@ def sign(
         key: The signing key and certificate chain.
         parent: The original this file is a rendition of, for lineage.
         options: Embedding options.
+        inventory: Record the asset, the file and an audit entry here, once the
+            output is on disk (a file that was not written is never recorded).
         now: The signing time (default: now, UTC).
 
     Returns:
@@ -96,7 +100,9 @@ def sign(
         PersonalDataError: Free text holds personal data and the policy refuses it.
         SignatureError: Signing failed.
         OutputError: ``dst`` cannot be written; nothing is left behind.
+        InventoryError: The output was written but could not be recorded.
     """
+    moment = now or datetime.now(timezone.utc)
     data = read_input(src)
     parent_data = read_input(parent) if parent is not None else None
     parent_name = Path(parent).name if parent is not None else None
@@ -109,7 +115,7 @@ def sign(
             parent=parent_data,
             parent_name=parent_name,
             options=options,
-            now=now,
+            now=moment,
         )
     except ProvenanceError as exc:
         raise exc.with_path(src) from exc.__cause__
@@ -118,7 +124,10 @@ def sign(
         write_atomic(out, signed)
     except OSError as exc:
         raise OutputError(f"cannot write signed file: {exc.strerror}", path=out) from None
-    return dataclasses.replace(result, path=str(out))
+    result = dataclasses.replace(result, path=str(out))
+    if inventory is not None:
+        inventory.record_signing(result, signer=key.subject, now=moment, source_path=str(src))
+    return result
 
 
 def sign_bytes(

@@ -10,6 +10,8 @@ Steps for one asset:
    anchors, and that the essence it signed is the essence of these bytes.
 5. Combine both into one :class:`~provenance.types.Verdict`, keeping what each
    source said as evidence and every raw code.
+6. With an inventory: a file with no provenance whose essence hash is a known
+   asset is ``known_stripped``, with that asset's record.
 
 A missing manifest is a verdict (``no_provenance``), not an exception; a file
 that cannot be read at all raises.
@@ -28,6 +30,7 @@ from provenance import containers, xmp
 from provenance.c2pa_adapter import C2paReport, read_c2pa
 from provenance.errors import ProvenanceError, RecordError, SignatureError
 from provenance.hashing import hash_ranges, sha256_hex
+from provenance.inventory import Inventory
 from provenance.keys import TrustPolicy, verify_detached
 from provenance.lineage import LineageStep, lineage_from_store
 from provenance.reading import read_input
@@ -51,12 +54,15 @@ XMP_STATEMENT_INVALID = "provenance.xmp.statement.invalid"
 XMP_UNREADABLE = "provenance.xmp.unreadable"
 C2PA_MISSING = "provenance.c2pa.missing"
 C2PA_REMOTE_NOT_FETCHED = "provenance.c2pa.remoteManifest.notFetched"
+KNOWN_STRIPPED = "provenance.metadata.stripped"
+INVENTORY_ESSENCE_MATCH = "provenance.inventory.essence.match"
 
 
 def verify(
     path: str | os.PathLike[str],
     *,
     trust: TrustPolicy | None = None,
+    inventory: Inventory | None = None,
     now: datetime | None = None,
 ) -> Verdict:
     """Verify the provenance of one image file.
@@ -65,6 +71,8 @@ def verify(
         path: A JPEG, PNG or WebP file.
         trust: The trust anchors; without them a good signature is at best
             ``valid_untrusted``.
+        inventory: Look the essence hash up here: a file without provenance
+            whose essence is a known asset is ``known_stripped``.
         now: The time certificates are checked at (default: now).
 
     Returns:
@@ -76,7 +84,7 @@ def verify(
     """
     data = read_input(path)
     try:
-        return verify_bytes(data, name=os.fspath(path), trust=trust, now=now)
+        return verify_bytes(data, name=os.fspath(path), trust=trust, inventory=inventory, now=now)
     except ProvenanceError as exc:
         raise exc.with_path(path) from exc.__cause__
 
@@ -86,6 +94,7 @@ def verify_bytes(
     *,
     name: str = "<bytes>",
     trust: TrustPolicy | None = None,
+    inventory: Inventory | None = None,
     now: datetime | None = None,
 ) -> Verdict:
     """Verify an image held in memory; see :func:`verify`."""
@@ -126,14 +135,33 @@ def verify_bytes(
     status = combine(c2pa_says, xmp_says)
     if xmp_says is not None and c2pa_says in (None, Status.NO_PROVENANCE):
         codes.append(C2PA_MISSING)
+    # 6. The inventory recognises copies whose provenance was stripped.
+    known = inventory.find_by_essence(essence) if inventory is not None else None
+    if known is not None:
+        if status is Status.NO_PROVENANCE:
+            status = Status.KNOWN_STRIPPED
+            codes.append(KNOWN_STRIPPED)
+            statement = None
+        evidence.append(
+            Evidence(
+                EvidenceSource.INVENTORY,
+                Status.KNOWN_STRIPPED,
+                f"essence hash matches inventory asset {known.asset_id}",
+                (INVENTORY_ESSENCE_MATCH,),
+            )
+        )
+    record = statement.record if statement is not None else None
+    asset_id = statement.asset_id if statement is not None else None
+    if status is Status.KNOWN_STRIPPED and known is not None:
+        record, asset_id = known.record, known.asset_id
     return Verdict(
         path=name,
         status=status,
         failure_codes=tuple(sorted(set(codes))),
         active_manifest=active,
-        record=statement.record if statement is not None else None,
+        record=record,
         signer=signer,
-        asset_id=statement.asset_id if statement is not None else None,
+        asset_id=asset_id,
         sha256_hex=sha,
         essence_sha256_hex=essence,
         evidence=tuple(evidence),

@@ -13,7 +13,13 @@ import pytest
 from provenance.keys import DevKeyPaths
 from tests.conftest import SAMPLE_MEDIA
 
-ENV = {**os.environ, "COLUMNS": "200"}
+
+@pytest.fixture(autouse=True)
+def own_inventory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test gets its own default inventory, never the working tree's."""
+    path = tmp_path / "inventory.sqlite"
+    monkeypatch.setenv("PROVENANCE_INVENTORY", str(path))
+    return path
 
 
 def run(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -22,7 +28,7 @@ def run(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProce
         capture_output=True,
         text=True,
         cwd=cwd,
-        env=ENV,
+        env={**os.environ, "COLUMNS": "200"},
         check=False,
         timeout=120,
     )

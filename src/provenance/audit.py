@@ -1,0 +1,1138 @@
+"""The tamper-evident audit log: a SHA-256 hash chain with signed checkpoints.
+
+What it owns (DESIGN.md decision 8):
+
+* **Entries.** Entry ``n`` holds ``prev_hash`` (the ``entry_hash`` of entry
+  ``n - 1``; 64 zeros for entry 1) and ``entry_hash = SHA-256(canonical JSON of
+  {seq, at, event, asset_id, payload, prev_hash})`` (canonical JSON as in
+  :func:`provenance.record.canonical_json`). Editing an entry breaks its own hash;
+  re-hashing it breaks the link from the next entry; deleting one leaves a
+  sequence gap.
+* **Checkpoints.** ``(seq, entry_hash, at)`` signed with the signing key
+  (:meth:`provenance.keys.SigningKey.sign` over canonical JSON), taken every
+  ``checkpoint_every`` entries when a key is configured, and on every export. A
+  chain alone cannot show that its tail was cut off or that the whole database
+  was restored from an older copy; a checkpoint can: a log that ends before a
+  checkpoint's ``seq`` was TRUNCATED, and one whose entry at that ``seq`` has
+  another hash was ROLLED_BACK (or rewritten). Stored checkpoints catch a cut
+  below the newest of them; a checkpoint kept *outside* the database (every
+  export embeds one) catches anything, because someone who can write the
+  database can also delete its checkpoints. Appending is not authenticated:
+  a well-formed entry added after the newest checkpoint is indistinguishable
+  from a genuine one until the next signed checkpoint vouches for it.
+* **Verification** (:func:`verify_chain`) is pure: entries and checkpoints in,
+  an :class:`AuditReport` out, naming the entry that is wrong and how.
+* **Storage** (:class:`AuditLog`) lives in the inventory's SQLite database. An
+  append reads the tail inside the caller's ``BEGIN IMMEDIATE`` transaction, so
+  concurrent writers produce one valid chain. Triggers make the tables
+  append-only for honest code; they are a guard rail, not the security (anyone
+  with the file can drop them), which is why verification never relies on them.
+
+Payloads hold hashes, identifiers, model names and counts: never file paths,
+prompts or other free text, because an append-only log cannot honour a request
+to erase personal data. Time is a parameter (``now``) everywhere.
+
+Only this module, :mod:`provenance.inventory` and :mod:`provenance._sqlite` may
+import :mod:`sqlite3`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import enum
+import functools
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from types import MappingProxyType
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+
+from provenance._sqlite import Database
+from provenance.errors import AuditError, RecordError, SignatureError
+from provenance.keys import SigningKey, TrustPolicy, verify_detached
+from provenance.record import canonical_json, parse_time
+
+__all__ = [
+    "AUDIT_SCHEMA_V1",
+    "DEFAULT_CHECKPOINT_EVERY",
+    "GENESIS_HASH",
+    "AuditEntry",
+    "AuditEvent",
+    "AuditLog",
+    "AuditProblem",
+    "AuditReport",
+    "Checkpoint",
+    "ProblemKind",
+    "compute_entry_hash",
+    "format_audit_time",
+    "next_entry",
+    "verify_chain",
+]
+
+GENESIS_HASH = "0" * 64
+"""The ``prev_hash`` of entry 1."""
+
+DEFAULT_CHECKPOINT_EVERY = 1000
+
+_CHECKPOINT_FORMAT = "provenance.audit.checkpoint"
+_CHECKPOINT_FORMAT_VERSION = 1
+
+
+class AuditEvent(enum.Enum):
+    """What an audit entry records."""
+
+    SIGNED = "signed"
+    """An original asset (no parent) was signed and recorded."""
+    RENDITION_ADDED = "rendition_added"
+    """A rendition (an asset with a parent) was signed and recorded."""
+    VERIFIED = "verified"
+    """An asset was verified and the verdict recorded."""
+    EXPORTED = "exported"
+    """The inventory was exported for compliance."""
+    KEY_CHANGED = "key_changed"
+    """The signing key or certificate changed."""
+    INCIDENT_OPENED = "incident_opened"
+    """Someone opened an incident (a suspected leak, a tampered asset)."""
+    CHECKPOINT = "checkpoint"
+    """A checkpoint of the chain was taken (the payload names it)."""
+
+
+class ProblemKind(enum.Enum):
+    """How an audit log was found to differ from what was written."""
+
+    EDITED = "edited"
+    """An entry's content no longer matches its hash, or it was re-hashed."""
+    DELETED = "deleted"
+    """An entry (or a checkpoint row) is missing."""
+    REORDERED = "reordered"
+    """An entry is stored out of sequence."""
+    INSERTED = "inserted"
+    """An entry that does not link into the chain was added."""
+    TRUNCATED = "truncated"
+    """The log ends before a checkpoint that covers later entries."""
+    ROLLED_BACK = "rolled_back"
+    """The log differs from an external checkpoint: restored or rewritten."""
+    BAD_CHECKPOINT_SIGNATURE = "bad_checkpoint_signature"
+    """A checkpoint's signature does not verify, or its signer is not trusted."""
+
+
+@dataclass(frozen=True, slots=True)
+class AuditProblem:
+    """One thing wrong with the log.
+
+    Attributes:
+        seq: The entry concerned (for TRUNCATED, the first missing one).
+        kind: What is wrong.
+        detail: One sentence for a person.
+    """
+
+    seq: int
+    kind: ProblemKind
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready form."""
+        return {"seq": self.seq, "kind": self.kind.value, "detail": self.detail}
+
+
+@dataclass(frozen=True, slots=True)
+class AuditReport:
+    """The outcome of verifying an audit log; a report, not a yes/no answer.
+
+    Attributes:
+        ok: No problem was found.
+        entries_checked: How many entries were read.
+        last_seq: The seq of the last entry of the chain (0 for an empty log).
+        last_hash: Its entry hash (:data:`GENESIS_HASH` for an empty log).
+        problems: What is wrong, ordered by seq.
+        checkpoints_checked: How many checkpoints were checked (stored and given).
+    """
+
+    ok: bool
+    entries_checked: int
+    last_seq: int
+    last_hash: str
+    problems: tuple[AuditProblem, ...] = ()
+    checkpoints_checked: int = 0
+
+    __bool__ = None  # compare `ok`, or call require_ok()
+
+    def require_ok(self) -> AuditReport:
+        """Return self when the log verified, else raise.
+
+        Raises:
+            AuditError: At least one problem was found; the message lists them.
+        """
+        if not self.ok:
+            listed = "; ".join(f"{p.kind.value} at {p.seq}: {p.detail}" for p in self.problems)
+            raise AuditError(f"audit log failed verification: {listed}")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready form used by ``audit verify --json``."""
+        return {
+            "ok": self.ok,
+            "entries_checked": self.entries_checked,
+            "checkpoints_checked": self.checkpoints_checked,
+            "last_seq": self.last_seq,
+            "last_hash": self.last_hash,
+            "problems": [p.to_dict() for p in self.problems],
+        }
+
+
+_FLAT = (str, int, bool)
+
+
+def format_audit_time(now: datetime) -> str:
+    """RFC 3339 in UTC with milliseconds and a ``Z`` suffix.
+
+    Raises:
+        AuditError: ``now`` has no timezone.
+    """
+    if now.tzinfo is None:
+        raise AuditError("audit times must be timezone-aware datetimes")
+    moment = now.astimezone(timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def compute_entry_hash(
+    *,
+    seq: int,
+    at: str,
+    event: str,
+    asset_id: str | None,
+    payload: Mapping[str, Any],
+    prev_hash: str,
+) -> str:
+    """SHA-256 (hex) of the canonical JSON of an entry's fields.
+
+    Raises:
+        RecordError: The payload is not JSON-able.
+    """
+    body = {
+        "seq": seq,
+        "at": at,
+        "event": event,
+        "asset_id": asset_id,
+        "payload": _plain(payload),
+        "prev_hash": prev_hash,
+    }
+    return hashlib.sha256(canonical_json(body)).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One entry of the chain.
+
+    Attributes:
+        seq: Position in the chain, from 1, without gaps.
+        at: When it was written, RFC 3339 UTC with a ``Z``.
+        event: What happened.
+        asset_id: The asset concerned, if any.
+        payload: Event details (JSON values; no paths or free text).
+        prev_hash: The previous entry's hash (:data:`GENESIS_HASH` for entry 1).
+        entry_hash: SHA-256 of this entry's canonical JSON (see
+            :func:`compute_entry_hash`).
+    """
+
+    seq: int
+    at: str
+    event: AuditEvent
+    asset_id: str | None
+    payload: Mapping[str, Any]
+    prev_hash: str
+    entry_hash: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.event, AuditEvent):
+            raise AuditError("an audit entry's event must be an AuditEvent")
+        # Normalise to JSON values (tuples become lists) so that what is hashed is
+        # exactly what is stored and read back. Flat payloads of strings, integers
+        # and nulls (what the inventory writes) already are.
+        payload = self.payload
+        if isinstance(payload, dict) and all(
+            isinstance(k, str) and (v is None or type(v) in _FLAT) for k, v in payload.items()
+        ):
+            object.__setattr__(self, "payload", MappingProxyType(dict(payload)))
+            return
+        try:
+            plain = json.loads(canonical_json(_plain(self.payload)))
+        except RecordError as exc:
+            raise AuditError(f"audit payload is not JSON: {exc.message}") from exc
+        if not isinstance(plain, dict):
+            raise AuditError("an audit entry's payload must be a JSON object")
+        object.__setattr__(self, "payload", MappingProxyType(plain))
+
+    def computed_hash(self) -> str:
+        """The hash this entry's content has now (equal to ``entry_hash`` if intact)."""
+        return compute_entry_hash(
+            seq=self.seq,
+            at=self.at,
+            event=self.event.value,
+            asset_id=self.asset_id,
+            payload=self.payload,
+            prev_hash=self.prev_hash,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready form; :meth:`from_dict` reads it back."""
+        return {
+            "seq": self.seq,
+            "at": self.at,
+            "event": self.event.value,
+            "asset_id": self.asset_id,
+            "payload": _plain(self.payload),
+            "prev_hash": self.prev_hash,
+            "entry_hash": self.entry_hash,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AuditEntry:
+        """Build from :meth:`to_dict`'s form, without checking the hash.
+
+        Raises:
+            AuditError: A field is missing or has the wrong type.
+        """
+        try:
+            seq, at, event = data["seq"], data["at"], AuditEvent(data["event"])
+            asset_id, payload = data.get("asset_id"), data.get("payload", {})
+            prev_hash, entry_hash = data["prev_hash"], data["entry_hash"]
+        except (KeyError, ValueError, TypeError) as exc:
+            raise AuditError(f"malformed audit entry: {exc!r}") from None
+        if not (isinstance(seq, int) and isinstance(at, str) and isinstance(payload, Mapping)):
+            raise AuditError("malformed audit entry: seq, at or payload has the wrong type")
+        if not (isinstance(prev_hash, str) and isinstance(entry_hash, str)):
+            raise AuditError("malformed audit entry: hashes must be strings")
+        if asset_id is not None and not isinstance(asset_id, str):
+            raise AuditError("malformed audit entry: asset_id must be a string")
+        return cls(seq, at, event, asset_id, payload, prev_hash, entry_hash)
+
+
+def next_entry(
+    prev: AuditEntry | None,
+    event: AuditEvent,
+    *,
+    now: datetime,
+    asset_id: str | None = None,
+    payload: Mapping[str, Any] | None = None,
+) -> AuditEntry:
+    """The entry that follows ``prev`` (or the first entry when ``prev`` is None).
+
+    Raises:
+        AuditError: ``now`` has no timezone, or the payload is not a JSON object.
+    """
+    if prev is None:
+        return _entry_after(0, GENESIS_HASH, event, now=now, asset_id=asset_id, payload=payload)
+    return _entry_after(
+        prev.seq, prev.entry_hash, event, now=now, asset_id=asset_id, payload=payload
+    )
+
+
+def _entry_after(
+    prev_seq: int,
+    prev_hash: str,
+    event: AuditEvent,
+    *,
+    now: datetime,
+    asset_id: str | None,
+    payload: Mapping[str, Any] | None,
+) -> AuditEntry:
+    seq = prev_seq + 1
+    at = format_audit_time(now)
+    body: Mapping[str, Any] = payload if payload is not None else {}
+    try:
+        digest = compute_entry_hash(
+            seq=seq, at=at, event=event.value, asset_id=asset_id, payload=body, prev_hash=prev_hash
+        )
+    except RecordError as exc:
+        raise AuditError(f"audit payload is not JSON: {exc.message}") from exc
+    return AuditEntry(seq, at, event, asset_id, body, prev_hash, digest)
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """A signed statement that the chain's entry ``seq`` had hash ``entry_hash``.
+
+    Attributes:
+        seq: The entry the checkpoint covers (and, through the chain, all before).
+        entry_hash: That entry's hash.
+        at: When the checkpoint was taken, RFC 3339 UTC.
+        signature_b64: Base64 signature over :meth:`signed_bytes`, or None for
+            an unsigned checkpoint (an export made without a key).
+        algorithm: The signature algorithm (``es256``, ``es384``, ``ed25519``).
+        certificate_chain_b64: Base64 DER certificates, leaf first.
+    """
+
+    seq: int
+    entry_hash: str
+    at: str
+    signature_b64: str | None = None
+    algorithm: str | None = None
+    certificate_chain_b64: tuple[str, ...] = field(default=())
+
+    @property
+    def is_signed(self) -> bool:
+        """Whether the checkpoint carries a signature."""
+        return self.signature_b64 is not None
+
+    def signed_bytes(self) -> bytes:
+        """The canonical JSON of ``{seq, entry_hash, at}``: what the signature covers."""
+        return canonical_json({"seq": self.seq, "entry_hash": self.entry_hash, "at": self.at})
+
+    @classmethod
+    def create(
+        cls, seq: int, entry_hash: str, *, now: datetime, key: SigningKey | None
+    ) -> Checkpoint:
+        """Take a checkpoint of entry ``seq``, signed with ``key`` when given.
+
+        Raises:
+            SignatureError: The key could not sign.
+            AuditError: ``now`` has no timezone.
+        """
+        unsigned = cls(seq, entry_hash, format_audit_time(now))
+        if key is None:
+            return unsigned
+        signature = key.sign(unsigned.signed_bytes())
+        chain = tuple(
+            base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode("ascii")
+            for c in key.certificates
+        )
+        return cls(
+            seq,
+            entry_hash,
+            unsigned.at,
+            base64.b64encode(signature).decode("ascii"),
+            key.algorithm.value,
+            chain,
+        )
+
+    def signature_problem(self, *, trust: TrustPolicy | None = None) -> str | None:
+        """Why the signature is not acceptable, or None when it is.
+
+        Without ``trust`` an unsigned checkpoint is acceptable (its value is where
+        it was kept) and a signed one must verify against its own certificate.
+        With ``trust`` it must be signed by a certificate that chains to an anchor,
+        checked at the checkpoint's time.
+        """
+        if self.signature_b64 is None:
+            return "checkpoint is unsigned" if trust is not None else None
+        try:
+            chain_der = tuple(
+                base64.b64decode(c, validate=True) for c in self.certificate_chain_b64
+            )
+            signature = base64.b64decode(self.signature_b64, validate=True)
+            chain = verify_detached(chain_der, self.algorithm or "", signature, self.signed_bytes())
+        except (binascii.Error, ValueError):
+            return "checkpoint signature or certificate is not valid base64"
+        except SignatureError as exc:
+            return f"checkpoint signature does not verify: {exc.message}"
+        if trust is not None:
+            try:
+                moment = parse_time(self.at)
+            except RecordError:
+                return "checkpoint time is not RFC 3339"
+            if not trust.chain_is_trusted(chain, at=moment):
+                subject = chain[0].subject.rfc4514_string()
+                return f"checkpoint signer {subject!r} does not chain to a trust anchor"
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready form, tagged with its format."""
+        return {
+            "format": _CHECKPOINT_FORMAT,
+            "version": _CHECKPOINT_FORMAT_VERSION,
+            "seq": self.seq,
+            "entry_hash": self.entry_hash,
+            "at": self.at,
+            "algorithm": self.algorithm,
+            "signature": self.signature_b64,
+            "certificate_chain": list(self.certificate_chain_b64),
+        }
+
+    def to_json(self) -> str:
+        """Canonical JSON text, for exports and for keeping outside the database."""
+        return canonical_json(self.to_dict()).decode("utf-8")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Checkpoint:
+        """Read :meth:`to_dict`'s form.
+
+        Raises:
+            AuditError: Not a checkpoint, or a field is missing or malformed.
+        """
+        if not isinstance(data, Mapping) or data.get("format") != _CHECKPOINT_FORMAT:
+            raise AuditError("not a provenance audit checkpoint")
+        if data.get("version") != _CHECKPOINT_FORMAT_VERSION:
+            raise AuditError(f"unsupported checkpoint version {data.get('version')!r}")
+        seq, entry_hash, at = data.get("seq"), data.get("entry_hash"), data.get("at")
+        signature, algorithm = data.get("signature"), data.get("algorithm")
+        chain = data.get("certificate_chain", [])
+        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
+            raise AuditError("checkpoint seq must be a positive integer")
+        if not isinstance(entry_hash, str) or not isinstance(at, str):
+            raise AuditError("checkpoint needs 'entry_hash' and 'at' strings")
+        if signature is not None and not isinstance(signature, str):
+            raise AuditError("checkpoint signature must be a string")
+        if algorithm is not None and not isinstance(algorithm, str):
+            raise AuditError("checkpoint algorithm must be a string")
+        if not isinstance(chain, list) or not all(isinstance(c, str) for c in chain):
+            raise AuditError("checkpoint certificate_chain must be a list of strings")
+        return cls(seq, entry_hash, at, signature, algorithm, tuple(chain))
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Checkpoint:
+        """Parse :meth:`to_json`'s output.
+
+        Raises:
+            AuditError: Not JSON, or not a valid checkpoint.
+        """
+        try:
+            data = json.loads(text)
+        except (ValueError, RecursionError):
+            raise AuditError("checkpoint is not valid JSON") from None
+        return cls.from_dict(data)
+
+
+# --- Verification (pure) ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Link:
+    """What verification needs from one entry: its position and hashes."""
+
+    seq: int
+    prev_hash: str
+    entry_hash: str
+    intact: bool
+    note: str | None = None
+    checkpoint_ref: tuple[int, str] | None = None
+
+
+def _link_of(entry: AuditEntry) -> _Link:
+    try:
+        intact = entry.computed_hash() == entry.entry_hash
+    except RecordError:
+        intact = False
+    return _Link(entry.seq, entry.prev_hash, entry.entry_hash, intact, None, _checkpoint_ref(entry))
+
+
+def _checkpoint_ref(entry: AuditEntry) -> tuple[int, str] | None:
+    if entry.event is not AuditEvent.CHECKPOINT:
+        return None
+    seq, digest = entry.payload.get("checkpoint_seq"), entry.payload.get("checkpoint_hash")
+    if isinstance(seq, int) and isinstance(digest, str):
+        return seq, digest
+    return None
+
+
+class _Walker:
+    """One pass over the links in stored order; memory bounded by the anomalies.
+
+    The chain is followed in seq order. What does not fit is classified:
+
+    1. An entry whose content does not match its hash: EDITED.
+    2. A seq lower than one already seen: REORDERED when its place was a gap,
+       otherwise INSERTED (a second entry with that seq).
+    3. A seq gap: DELETED, unless the missing entries turn up later (REORDERED).
+    4. A broken link between intact neighbours ``a`` and ``b``: if ``b`` is the
+       last entry it was appended outside the chain (INSERTED); if the entry after
+       ``b`` links to ``b``, then ``a`` was edited and re-hashed (EDITED at
+       ``a``); if it does not either, ``b`` links to neither side (EDITED at ``b``).
+    """
+
+    def __init__(self, watched: Iterable[int], stored_refs: set[tuple[int, str]] | None) -> None:
+        self.problems: list[AuditProblem] = []
+        self.count = 0
+        self.tail: _Link | None = None
+        self.tail_expected_prev: str | None = GENESIS_HASH
+        self.tail_linked = True
+        self.gaps: list[tuple[int, int, int]] = []  # (first missing, last missing, seq after)
+        self.pending_break: tuple[int, int] | None = None  # (a, b): b does not link to a
+        self.watched = set(watched)
+        self.hash_at: dict[int, str] = {}
+        self.stored_refs = stored_refs
+
+    def _problem(self, seq: int, kind: ProblemKind, detail: str) -> None:
+        self.problems.append(AuditProblem(seq, kind, detail))
+
+    def add(self, link: _Link) -> None:
+        self.count += 1
+        if not link.intact:
+            self._problem(
+                link.seq,
+                ProblemKind.EDITED,
+                link.note or f"entry {link.seq} was edited: its content no longer matches its hash",
+            )
+        elif link.checkpoint_ref is not None and self.stored_refs is not None:
+            ref_seq, ref_hash = link.checkpoint_ref
+            if (ref_seq, ref_hash) not in self.stored_refs:
+                self._problem(
+                    ref_seq,
+                    ProblemKind.DELETED,
+                    f"the checkpoint of entry {ref_seq} (recorded by entry {link.seq}) is "
+                    "missing from the checkpoints table",
+                )
+        tail = self.tail
+        if tail is not None and link.seq <= tail.seq:
+            self._out_of_order(link, tail)
+            return
+        expected = 1 if tail is None else tail.seq + 1
+        if link.seq > expected:
+            # A gap: report at the end unless the missing entries turn up later.
+            self.gaps.append((expected, link.seq - 1, link.seq))
+            self._resolve_break(followed_by_link=False)
+            self._accept(link, expected_prev=None, linked=False)
+            return
+        expected_prev = GENESIS_HASH if tail is None else tail.entry_hash
+        linked = link.prev_hash == expected_prev
+        if linked:
+            self._resolve_break(followed_by_link=True)
+        elif link.intact and (tail is None or tail.intact):
+            # (An edited neighbour already explains a broken link.)
+            if self.pending_break is not None and self.pending_break[1] == expected - 1:
+                a = self.pending_break[0]
+                self.pending_break = None
+                self._problem(
+                    expected - 1,
+                    ProblemKind.EDITED,
+                    f"entry {expected - 1} links to neither entry {a} nor entry {link.seq}: it "
+                    "was edited and re-hashed, or forged in place of the original",
+                )
+            else:
+                self._resolve_break(followed_by_link=False)
+                self.pending_break = (expected - 1, link.seq)
+        else:
+            self._resolve_break(followed_by_link=False)
+        self._accept(link, expected_prev=expected_prev, linked=linked)
+
+    def _accept(self, link: _Link, *, expected_prev: str | None, linked: bool) -> None:
+        self.tail = link
+        self.tail_expected_prev = expected_prev
+        self.tail_linked = linked
+        if link.seq in self.watched:
+            self.hash_at[link.seq] = link.entry_hash
+
+    def _out_of_order(self, link: _Link, tail: _Link) -> None:
+        if link.seq == tail.seq:
+            if not self.tail_linked and link.prev_hash == self.tail_expected_prev:
+                # The entry accepted first was the forgery; this one is the original.
+                self._problem(
+                    link.seq,
+                    ProblemKind.INSERTED,
+                    f"an entry with seq {link.seq} that does not link to entry "
+                    f"{link.seq - 1} was inserted before the original",
+                )
+                if self.pending_break is not None and self.pending_break[1] == link.seq:
+                    self.pending_break = None
+                self._accept(link, expected_prev=self.tail_expected_prev, linked=True)
+                return
+            self._problem(
+                link.seq,
+                ProblemKind.INSERTED,
+                f"a second entry with seq {link.seq} that does not belong to the chain",
+            )
+            return
+        for index, (first, last, after) in enumerate(self.gaps):
+            if first <= link.seq <= last:
+                del self.gaps[index]
+                if first < link.seq:
+                    self.gaps.append((first, link.seq - 1, link.seq))
+                if link.seq < last:
+                    self.gaps.append((link.seq + 1, last, after))
+                self._problem(
+                    link.seq,
+                    ProblemKind.REORDERED,
+                    f"entry {link.seq} is stored after entry {tail.seq}, out of sequence",
+                )
+                if link.seq in self.watched:
+                    self.hash_at[link.seq] = link.entry_hash
+                return
+        self._problem(
+            link.seq,
+            ProblemKind.INSERTED,
+            f"a second entry with seq {link.seq}, stored after entry {tail.seq}",
+        )
+
+    def _resolve_break(self, *, followed_by_link: bool) -> None:
+        if self.pending_break is None:
+            return
+        a, b = self.pending_break
+        self.pending_break = None
+        if followed_by_link:
+            self._problem(
+                a,
+                ProblemKind.EDITED,
+                f"entry {a} was edited and re-hashed: entry {b} still links to its original hash",
+            )
+        else:
+            self._problem(
+                b,
+                ProblemKind.INSERTED,
+                f"entry {b} does not link to entry {a}: it was added outside the chain (or "
+                f"entry {a} was edited and re-hashed)",
+            )
+
+    def finish(self) -> None:
+        self._resolve_break(followed_by_link=False)
+        for first, last, after in sorted(self.gaps):
+            what = f"entry {first} is" if first == last else f"entries {first}-{last} are"
+            before = f"entry {first - 1}" if first > 1 else "the start of the log"
+            self._problem(
+                first, ProblemKind.DELETED, f"{what} missing between {before} and entry {after}"
+            )
+
+    def missing(self, seq: int) -> bool:
+        return any(first <= seq <= last for first, last, _ in self.gaps)
+
+
+def _verify_links(
+    links: Iterable[_Link],
+    *,
+    checkpoints: Iterable[Checkpoint] | None,
+    against: Checkpoint | None,
+    trust: TrustPolicy | None,
+) -> AuditReport:
+    stored = list(checkpoints) if checkpoints is not None else None
+    given = [against] if against is not None else []
+    bad: list[AuditProblem] = []
+    good_stored: list[Checkpoint] = []
+    for cp in stored or []:
+        reason = cp.signature_problem(trust=trust)
+        if reason is None:
+            good_stored.append(cp)
+        else:
+            bad.append(AuditProblem(cp.seq, ProblemKind.BAD_CHECKPOINT_SIGNATURE, reason))
+    good_given: list[Checkpoint] = []
+    for cp in given:
+        reason = cp.signature_problem(trust=trust)
+        if reason is None:
+            good_given.append(cp)
+        else:
+            bad.append(
+                AuditProblem(cp.seq, ProblemKind.BAD_CHECKPOINT_SIGNATURE, f"given {reason}")
+            )
+    refs = {(cp.seq, cp.entry_hash) for cp in stored} if stored is not None else None
+    walker = _Walker((cp.seq for cp in good_stored + good_given), refs)
+    for link in links:
+        walker.add(link)
+    walker.finish()
+    problems = walker.problems + bad
+    last_seq = walker.tail.seq if walker.tail is not None else 0
+    last_hash = walker.tail.entry_hash if walker.tail is not None else GENESIS_HASH
+    for cp, outside in [(cp, False) for cp in good_stored] + [(cp, True) for cp in good_given]:
+        problems.extend(_compare(cp, walker, last_seq, outside=outside))
+    problems.sort(key=lambda p: p.seq)
+    return AuditReport(
+        ok=not problems,
+        entries_checked=walker.count,
+        last_seq=last_seq,
+        last_hash=last_hash,
+        problems=tuple(problems),
+        checkpoints_checked=len(stored or []) + len(given),
+    )
+
+
+def _compare(
+    cp: Checkpoint, walker: _Walker, last_seq: int, *, outside: bool
+) -> list[AuditProblem]:
+    where = "the checkpoint given" if outside else "the stored checkpoint"
+    if cp.seq > last_seq:
+        return [
+            AuditProblem(
+                last_seq + 1,
+                ProblemKind.TRUNCATED,
+                f"the log ends at entry {last_seq} but {where} covers entry {cp.seq} "
+                f"(taken {cp.at}): entries {last_seq + 1}-{cp.seq} at least were removed",
+            )
+        ]
+    if walker.missing(cp.seq) or cp.seq not in walker.hash_at:
+        return []  # already reported as DELETED
+    if walker.hash_at[cp.seq] == cp.entry_hash:
+        return []
+    if outside:
+        return [
+            AuditProblem(
+                cp.seq,
+                ProblemKind.ROLLED_BACK,
+                f"entry {cp.seq} differs from {where} (taken {cp.at}): the log was "
+                "restored from an older copy or rewritten since",
+            )
+        ]
+    return [
+        AuditProblem(
+            cp.seq,
+            ProblemKind.EDITED,
+            f"entry {cp.seq} differs from {where} taken {cp.at}: it was edited and re-hashed",
+        )
+    ]
+
+
+def verify_chain(
+    entries: Iterable[AuditEntry],
+    *,
+    checkpoints: Iterable[Checkpoint] | None = None,
+    against: Checkpoint | None = None,
+    trust: TrustPolicy | None = None,
+) -> AuditReport:
+    """Check a hash chain, in the order given, and the checkpoints that cover it.
+
+    Steps:
+
+    1. Each checkpoint's signature (and, with ``trust``, its signer's chain to
+       an anchor); a bad one is BAD_CHECKPOINT_SIGNATURE and is not used further.
+    2. Each entry's own hash (EDITED), its place in the sequence (REORDERED,
+       INSERTED, DELETED) and its link to the previous entry (see ``_Walker``).
+    3. Each stored checkpoint: the log must reach its seq (else TRUNCATED) with
+       the same hash there (else EDITED). With ``checkpoints`` given, every
+       CHECKPOINT entry must have its row (else DELETED).
+    4. ``against``, a checkpoint kept outside the database: the log must reach
+       it (else TRUNCATED) with the same hash (else ROLLED_BACK).
+
+    Args:
+        entries: The entries as stored.
+        checkpoints: The stored checkpoints, or None to skip steps 1 and 3 for them.
+        against: A checkpoint kept elsewhere (for example, from an export).
+        trust: Require checkpoints signed by a certificate chaining to these anchors.
+
+    Returns:
+        The report; ``ok`` is true when no problem was found.
+    """
+    return _verify_links(
+        (_link_of(e) for e in entries), checkpoints=checkpoints, against=against, trust=trust
+    )
+
+
+def _plain(value: Any) -> Any:
+    """Turn mappings (``MappingProxyType`` included) into dicts, for ``json``."""
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+# --- Storage (SQLite) -------------------------------------------------------------
+
+AUDIT_SCHEMA_V1: tuple[str, ...] = (
+    """CREATE TABLE audit (
+        seq        INTEGER PRIMARY KEY,
+        at         TEXT NOT NULL,
+        event      TEXT NOT NULL,
+        asset_id   TEXT,
+        payload    TEXT NOT NULL,
+        prev_hash  TEXT NOT NULL,
+        entry_hash TEXT NOT NULL
+    )""",
+    "CREATE INDEX audit_by_asset ON audit(asset_id) WHERE asset_id IS NOT NULL",
+    """CREATE TABLE audit_checkpoints (
+        seq                    INTEGER PRIMARY KEY,
+        entry_hash             TEXT NOT NULL,
+        at                     TEXT NOT NULL,
+        algorithm              TEXT,
+        signature_b64          TEXT,
+        certificate_chain_json TEXT NOT NULL
+    )""",
+    # Guard rails for honest code and tools; verification does not rely on them.
+    """CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+       BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END""",
+    """CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+       BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END""",
+    """CREATE TRIGGER audit_checkpoints_no_update BEFORE UPDATE ON audit_checkpoints
+       BEGIN SELECT RAISE(ABORT, 'audit checkpoints are append-only'); END""",
+    """CREATE TRIGGER audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints
+       BEGIN SELECT RAISE(ABORT, 'audit checkpoints are append-only'); END""",
+)
+"""The audit tables, part of inventory schema version 1."""
+
+_ENTRY_COLUMNS = "seq, at, event, asset_id, payload, prev_hash, entry_hash"
+
+
+class AuditLog:
+    """The audit chain stored in the inventory database; get it as ``Inventory.audit``.
+
+    Args:
+        db: The inventory's database.
+        checkpoint_key: Sign a checkpoint automatically every ``checkpoint_every``
+            entries with this key; None disables automatic checkpoints.
+        checkpoint_every: Entries between automatic checkpoints.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        checkpoint_key: SigningKey | None = None,
+        checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
+    ) -> None:
+        if checkpoint_every < 1:
+            raise AuditError("checkpoint_every must be at least 1")
+        self._db = db
+        self.checkpoint_key = checkpoint_key
+        self.checkpoint_every = checkpoint_every
+
+    def append(
+        self,
+        event: AuditEvent,
+        *,
+        asset_id: str | None = None,
+        payload: Mapping[str, Any] | None = None,
+        now: datetime,
+    ) -> AuditEntry:
+        """Append an entry (in its own transaction, or joining the caller's).
+
+        Args:
+            event: What happened.
+            asset_id: The asset concerned.
+            payload: Details: hashes, ids, counts; no paths or free text.
+            now: When it happened.
+
+        Raises:
+            AuditError: ``now`` has no timezone or the payload is not JSON.
+            InventoryError: The database cannot be written.
+        """
+        return self._db.write(
+            lambda conn: self.append_in(conn, event, asset_id=asset_id, payload=payload, now=now)
+        )
+
+    def append_in(
+        self,
+        conn: sqlite3.Connection,
+        event: AuditEvent,
+        *,
+        asset_id: str | None = None,
+        payload: Mapping[str, Any] | None = None,
+        now: datetime,
+    ) -> AuditEntry:
+        """Append inside a write transaction the caller holds (for the inventory).
+
+        Reading the tail under the caller's ``BEGIN IMMEDIATE`` lock is what keeps
+        the chain single when several processes write at once.
+        """
+        row = conn.execute("SELECT seq, entry_hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        prev_seq, prev_hash = (0, GENESIS_HASH) if row is None else (int(row[0]), str(row[1]))
+        entry = _entry_after(
+            prev_seq, prev_hash, event, now=now, asset_id=asset_id, payload=payload
+        )
+        conn.execute(
+            f"INSERT INTO audit ({_ENTRY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",  # noqa: S608 - constant columns
+            (
+                entry.seq,
+                entry.at,
+                entry.event.value,
+                entry.asset_id,
+                canonical_json(_plain(entry.payload)).decode("utf-8"),
+                entry.prev_hash,
+                entry.entry_hash,
+            ),
+        )
+        key = self.checkpoint_key
+        if key is not None and event is not AuditEvent.CHECKPOINT:
+            row = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM audit_checkpoints").fetchone()
+            if entry.seq - int(row[0]) >= self.checkpoint_every:
+                self.checkpoint_in(conn, key, now=now)
+        return entry
+
+    def checkpoint(self, key: SigningKey, *, now: datetime) -> Checkpoint:
+        """Sign and store a checkpoint of the current tail, and log that it was taken.
+
+        Raises:
+            AuditError: The log is empty.
+            SignatureError: The key could not sign.
+            InventoryError: The database cannot be written.
+        """
+        return self._db.write(lambda conn: self.checkpoint_in(conn, key, now=now))
+
+    def checkpoint_in(
+        self, conn: sqlite3.Connection, key: SigningKey | None, *, now: datetime
+    ) -> Checkpoint:
+        """Take a checkpoint inside the caller's write transaction (unsigned without a key)."""
+        tail = conn.execute(
+            "SELECT seq, entry_hash FROM audit ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        if tail is None:
+            raise AuditError("the audit log is empty: nothing to checkpoint")
+        # The tail is never already checkpointed: taking a checkpoint appends a
+        # CHECKPOINT entry after the entry it covers.
+        cp = Checkpoint.create(int(tail[0]), str(tail[1]), now=now, key=key)
+        conn.execute(
+            "INSERT INTO audit_checkpoints (seq, entry_hash, at, algorithm, signature_b64, "
+            "certificate_chain_json) VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                cp.seq,
+                cp.entry_hash,
+                cp.at,
+                cp.algorithm,
+                cp.signature_b64,
+                json.dumps(list(cp.certificate_chain_b64)),
+            ),
+        )
+        self.append_in(conn, AuditEvent.CHECKPOINT, payload=_cp_payload(cp, key), now=now)
+        return cp
+
+    def tail(self) -> AuditEntry | None:
+        """The last entry, or None for an empty log.
+
+        Raises:
+            AuditError: The last row cannot be decoded (it was tampered with).
+            InventoryError: The database cannot be read.
+        """
+        return self._db.read(self._tail)
+
+    def entries(
+        self, *, asset_id: str | None = None, after_seq: int = 0, page_size: int = 1000
+    ) -> Iterator[AuditEntry]:
+        """Entries in seq order, read page by page (no long-lived transaction).
+
+        Args:
+            asset_id: Only the entries about this asset.
+            after_seq: Start after this seq.
+            page_size: Rows per query.
+
+        Raises:
+            AuditError: A row cannot be decoded (it was tampered with; run verify).
+            InventoryError: The database cannot be read.
+        """
+        last = after_seq
+        while True:
+            rows = self._db.read(
+                functools.partial(self._page, after=last, asset_id=asset_id, limit=page_size)
+            )
+            for row in rows:
+                yield _entry_from_row(row)
+            if len(rows) < page_size:
+                return
+            last = int(rows[-1][0])
+
+    def checkpoints(self) -> list[Checkpoint]:
+        """The stored checkpoints, by seq.
+
+        Raises:
+            AuditError: A row cannot be decoded.
+            InventoryError: The database cannot be read.
+        """
+        return self._db.read(_stored_checkpoints)
+
+    def verify(
+        self, *, against: Checkpoint | None = None, trust: TrustPolicy | None = None
+    ) -> AuditReport:
+        """Verify the whole stored chain and its checkpoints on one snapshot.
+
+        Args:
+            against: A checkpoint kept outside the database (from an export):
+                detects truncation and roll-back that stored checkpoints cannot.
+            trust: Require checkpoints signed by a certificate chaining to these
+                anchors.
+
+        Returns:
+            The report; see :func:`verify_chain` for what each problem means.
+
+        Raises:
+            InventoryError: The database cannot be read.
+        """
+
+        def work(conn: sqlite3.Connection) -> AuditReport:
+            stored = _stored_checkpoints(conn, lenient=True)
+            cursor = conn.execute(f"SELECT {_ENTRY_COLUMNS} FROM audit ORDER BY seq")  # noqa: S608 - constant columns
+            try:
+                return _verify_links(
+                    (_link_from_row(row) for row in cursor),
+                    checkpoints=stored,
+                    against=against,
+                    trust=trust,
+                )
+            finally:
+                cursor.close()
+
+        return self._db.read(work)
+
+    @staticmethod
+    def _page(
+        conn: sqlite3.Connection, *, after: int, asset_id: str | None, limit: int
+    ) -> list[tuple[Any, ...]]:
+        if asset_id is None:
+            sql = f"SELECT {_ENTRY_COLUMNS} FROM audit WHERE seq > ? ORDER BY seq LIMIT ?"  # noqa: S608 - constant columns
+            return conn.execute(sql, (after, limit)).fetchall()
+        sql = (
+            f"SELECT {_ENTRY_COLUMNS} FROM audit WHERE asset_id = ? AND seq > ? "  # noqa: S608 - constant columns
+            "ORDER BY seq LIMIT ?"
+        )
+        return conn.execute(sql, (asset_id, after, limit)).fetchall()
+
+    @staticmethod
+    def _tail(conn: sqlite3.Connection) -> AuditEntry | None:
+        row = conn.execute(
+            f"SELECT {_ENTRY_COLUMNS} FROM audit ORDER BY seq DESC LIMIT 1"  # noqa: S608 - constant columns
+        ).fetchone()
+        return None if row is None else _entry_from_row(row)
+
+
+def _cp_payload(cp: Checkpoint, key: SigningKey | None) -> dict[str, Any]:
+    return {
+        "checkpoint_seq": cp.seq,
+        "checkpoint_hash": cp.entry_hash,
+        "signed": cp.is_signed,
+        "signer": key.subject if key is not None else None,
+    }
+
+
+def _entry_from_row(row: tuple[Any, ...]) -> AuditEntry:
+    seq, at, event, asset_id, payload, prev_hash, entry_hash = row
+    try:
+        return AuditEntry(
+            int(seq),
+            str(at),
+            AuditEvent(event),
+            asset_id,
+            json.loads(payload),
+            prev_hash,
+            entry_hash,
+        )
+    except (ValueError, TypeError, AuditError, RecordError):
+        raise AuditError(
+            f"audit entry {seq} cannot be decoded (its event or payload was altered); "
+            "run the audit verification"
+        ) from None
+
+
+def _link_from_row(row: tuple[Any, ...]) -> _Link:
+    seq, prev_hash, entry_hash = int(row[0]), str(row[5]), str(row[6])
+    try:
+        entry = _entry_from_row(row)
+    except AuditError:
+        note = f"entry {seq} was edited: its event or payload can no longer be decoded"
+        return _Link(seq, prev_hash, entry_hash, False, note)
+    return _link_of(entry)
+
+
+def _stored_checkpoints(conn: sqlite3.Connection, *, lenient: bool = False) -> list[Checkpoint]:
+    rows = conn.execute(
+        "SELECT seq, entry_hash, at, algorithm, signature_b64, certificate_chain_json "
+        "FROM audit_checkpoints ORDER BY seq"
+    ).fetchall()
+    out: list[Checkpoint] = []
+    for row in rows:
+        try:
+            out.append(_checkpoint_from_row(row))
+        except AuditError:
+            if not lenient:
+                raise
+            # An undecodable row still claims a seq: keep it so its signature fails.
+            out.append(Checkpoint(int(row[0]), str(row[1]), str(row[2]), "", "", ()))
+    return out
+
+
+def _checkpoint_from_row(row: tuple[Any, ...]) -> Checkpoint:
+    seq, entry_hash, at, algorithm, signature, chain_json = row
+    try:
+        chain = json.loads(chain_json)
+    except (ValueError, TypeError):
+        chain = None
+    if not isinstance(chain, list) or not all(isinstance(c, str) for c in chain):
+        raise AuditError(f"checkpoint {seq} cannot be decoded")
+    return Checkpoint(int(seq), str(entry_hash), str(at), signature, algorithm, tuple(chain))

@@ -1,0 +1,450 @@
+"""The audit hash chain and its checkpoints, without SQLite: entries are built in the test."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from provenance.audit import (
+    GENESIS_HASH,
+    AuditEntry,
+    AuditEvent,
+    AuditReport,
+    Checkpoint,
+    ProblemKind,
+    compute_entry_hash,
+    format_audit_time,
+    next_entry,
+    verify_chain,
+)
+from provenance.errors import AuditError
+from provenance.keys import SigningKey, TrustPolicy
+from provenance.record import canonical_json
+
+T0 = datetime(2026, 3, 1, 9, 30, tzinfo=timezone.utc)
+# Signed checkpoints are checked against the certificates' validity at their time,
+# and the session's development keys are valid from the start of the test run.
+NOW = datetime.now(timezone.utc)
+
+
+def chain(n: int, *, start: datetime = T0, tag: str = "a") -> list[AuditEntry]:
+    entries: list[AuditEntry] = []
+    prev = None
+    for i in range(n):
+        event = AuditEvent.RENDITION_ADDED if i % 3 == 2 else AuditEvent.SIGNED
+        prev = next_entry(
+            prev,
+            event,
+            now=start + timedelta(seconds=i),
+            asset_id=f"asset-{tag}-{i}",
+            payload={"sha256": hashlib.sha256(f"{tag}{i}".encode()).hexdigest(), "n": i},
+        )
+        entries.append(prev)
+    return entries
+
+
+def rehashed(entry: AuditEntry, **changes: Any) -> AuditEntry:
+    """The entry changed and re-hashed, as a forger who knows the scheme would."""
+    changed = dataclasses.replace(entry, **changes)
+    return dataclasses.replace(changed, entry_hash=changed.computed_hash())
+
+
+def kinds(report: AuditReport) -> list[tuple[ProblemKind, int]]:
+    return [(p.kind, p.seq) for p in report.problems]
+
+
+# --- entries ------------------------------------------------------------------------
+
+
+def test_entry_hash_is_sha256_of_the_canonical_json_and_chains_from_zeros() -> None:
+    first, second = chain(2)
+    body = {
+        "seq": 1,
+        "at": "2026-03-01T09:30:00.000Z",
+        "event": "signed",
+        "asset_id": "asset-a-0",
+        "payload": dict(first.payload),
+        "prev_hash": "0" * 64,
+    }
+    assert first.prev_hash == GENESIS_HASH == "0" * 64
+    assert first.entry_hash == hashlib.sha256(canonical_json(body)).hexdigest()
+    assert first.computed_hash() == first.entry_hash
+    assert second.prev_hash == first.entry_hash
+    assert second.seq == 2
+
+
+def test_times_are_rfc3339_utc_with_z_and_must_be_aware() -> None:
+    moment = datetime(2026, 3, 1, 11, 30, 0, 123456, tzinfo=timezone(timedelta(hours=2)))
+    assert format_audit_time(moment) == "2026-03-01T09:30:00.123Z"
+    with pytest.raises(AuditError, match="timezone"):
+        next_entry(None, AuditEvent.SIGNED, now=datetime(2026, 3, 1))
+
+
+def test_payload_must_be_json() -> None:
+    with pytest.raises(AuditError, match="JSON"):
+        next_entry(None, AuditEvent.SIGNED, now=T0, payload={"x": float("nan")})
+    with pytest.raises(AuditError, match="JSON"):
+        next_entry(None, AuditEvent.SIGNED, now=T0, payload={"x": object()})
+
+
+def test_entry_round_trips_through_its_dict() -> None:
+    entry = chain(3)[2]
+    assert AuditEntry.from_dict(entry.to_dict()) == entry
+    with pytest.raises(AuditError):
+        AuditEntry.from_dict({"seq": 1})
+
+
+def test_compute_entry_hash_matches_entries() -> None:
+    entry = chain(1)[0]
+    assert entry.entry_hash == compute_entry_hash(
+        seq=1,
+        at=entry.at,
+        event="signed",
+        asset_id=entry.asset_id,
+        payload=entry.payload,
+        prev_hash=GENESIS_HASH,
+    )
+
+
+# --- the chain ----------------------------------------------------------------------
+
+
+def test_twenty_entries_verify() -> None:
+    entries = chain(20)
+    report = verify_chain(entries)
+    assert report.ok
+    assert report.problems == ()
+    assert report.entries_checked == 20
+    assert (report.last_seq, report.last_hash) == (20, entries[-1].entry_hash)
+    assert report.require_ok() is report
+
+
+def test_empty_log_verifies() -> None:
+    report = verify_chain([])
+    assert report.ok and report.last_seq == 0 and report.last_hash == GENESIS_HASH
+
+
+def test_report_is_not_a_truth_value_and_require_ok_raises() -> None:
+    entries = chain(5)
+    entries[2] = dataclasses.replace(entries[2], payload={"n": 99})
+    report = verify_chain(entries)
+    with pytest.raises(TypeError):
+        bool(report)
+    with pytest.raises(AuditError, match="edited at 3"):
+        report.require_ok()
+    assert report.to_dict()["problems"][0]["kind"] == "edited"
+
+
+def test_edited_payload_is_found() -> None:
+    entries = chain(20)
+    entries[6] = dataclasses.replace(entries[6], payload={**entries[6].payload, "n": 1000})
+    assert kinds(verify_chain(entries)) == [(ProblemKind.EDITED, 7)]
+
+
+def test_edited_event_is_found() -> None:
+    entries = chain(20)
+    entries[11] = dataclasses.replace(entries[11], event=AuditEvent.INCIDENT_OPENED)
+    assert kinds(verify_chain(entries)) == [(ProblemKind.EDITED, 12)]
+
+
+def test_edited_and_rehashed_entry_is_found_by_the_next_link() -> None:
+    entries = chain(20)
+    entries[6] = rehashed(entries[6], asset_id="someone-else")
+    report = verify_chain(entries)
+    assert kinds(report) == [(ProblemKind.EDITED, 7)]
+    assert "re-hashed" in report.problems[0].detail
+
+
+def test_entry_linking_to_neither_neighbour_is_named() -> None:
+    entries = chain(20)
+    entries[9] = rehashed(entries[9], prev_hash="f" * 64)
+    assert kinds(verify_chain(entries)) == [(ProblemKind.EDITED, 10)]
+
+
+def test_deleted_middle_entry_is_found() -> None:
+    entries = chain(20)
+    del entries[9]
+    report = verify_chain(entries)
+    assert kinds(report) == [(ProblemKind.DELETED, 10)]
+    assert "entry 10 is missing between entry 9 and entry 11" in report.problems[0].detail
+
+
+def test_deleted_first_entries_are_found() -> None:
+    entries = chain(20)[3:]
+    assert kinds(verify_chain(entries)) == [(ProblemKind.DELETED, 1)]
+
+
+def test_deleted_last_entry_needs_a_checkpoint() -> None:
+    entries = chain(20)
+    checkpoint = Checkpoint.create(20, entries[-1].entry_hash, now=T0, key=None)
+    truncated = entries[:-1]
+    assert verify_chain(truncated).ok, "a cut tail is invisible to the chain alone"
+    stored = verify_chain(truncated, checkpoints=[checkpoint])
+    assert kinds(stored) == [(ProblemKind.TRUNCATED, 20)]
+    given_ = verify_chain(truncated, against=checkpoint)
+    assert kinds(given_) == [(ProblemKind.TRUNCATED, 20)]
+    assert verify_chain(entries, checkpoints=[checkpoint], against=checkpoint).ok
+
+
+def test_swapped_entries_are_reordered() -> None:
+    entries = chain(20)
+    entries[4], entries[5] = entries[5], entries[4]
+    assert kinds(verify_chain(entries)) == [(ProblemKind.REORDERED, 5)]
+
+
+def test_entry_moved_to_the_end_is_reordered_not_deleted() -> None:
+    entries = chain(20)
+    moved = entries.pop(7)
+    entries.append(moved)
+    report = verify_chain(entries)
+    assert kinds(report) == [(ProblemKind.REORDERED, 8)]
+    assert "stored after entry 20" in report.problems[0].detail
+
+
+def test_forged_entry_with_its_own_hash_but_a_wrong_link_is_inserted() -> None:
+    entries = chain(20)
+    forged = next_entry(None, AuditEvent.SIGNED, now=T0, asset_id="forged")
+    forged = rehashed(forged, seq=8)  # a valid hash, but it links to the genesis
+    assert forged.computed_hash() == forged.entry_hash
+    tampered = [*entries[:7], forged, *entries[7:]]
+    assert kinds(verify_chain(tampered)) == [(ProblemKind.INSERTED, 8)]
+    after = [*entries[:8], forged, *entries[8:]]
+    assert kinds(verify_chain(after)) == [(ProblemKind.INSERTED, 8)]
+
+
+def test_forged_entry_appended_without_the_link_is_inserted() -> None:
+    entries = chain(20)
+    forged = rehashed(entries[-1], seq=21, prev_hash="a" * 64, asset_id="forged")
+    report = verify_chain([*entries, forged])
+    assert kinds(report) == [(ProblemKind.INSERTED, 21)]
+
+
+def test_duplicate_seq_stored_later_is_inserted() -> None:
+    entries = chain(20)
+    copy = rehashed(entries[3], payload={"forged": True})
+    assert kinds(verify_chain([*entries, copy])) == [(ProblemKind.INSERTED, 4)]
+
+
+def test_rollback_to_an_older_fork_is_found_with_an_external_checkpoint() -> None:
+    original = chain(20)
+    kept = Checkpoint.create(15, original[14].entry_hash, now=T0, key=None)
+    # An older copy of the log (10 entries), then written on: a different history.
+    fork = original[:10]
+    for i in range(10):
+        fork.append(next_entry(fork[-1], AuditEvent.SIGNED, now=T0, asset_id=f"fork-{i}"))
+    assert verify_chain(fork).ok
+    report = verify_chain(fork, against=kept)
+    assert kinds(report) == [(ProblemKind.ROLLED_BACK, 15)]
+    assert "older copy" in report.problems[0].detail
+    assert kinds(verify_chain(original[:10], against=kept)) == [(ProblemKind.TRUNCATED, 11)]
+
+
+def test_entry_differing_from_a_stored_checkpoint_is_edited() -> None:
+    entries = chain(20)
+    stored = Checkpoint.create(20, entries[-1].entry_hash, now=T0, key=None)
+    entries[-1] = rehashed(entries[-1], payload={"n": -1})
+    assert verify_chain(entries).ok, "a re-hashed last entry is invisible to the chain alone"
+    assert kinds(verify_chain(entries, checkpoints=[stored])) == [(ProblemKind.EDITED, 20)]
+
+
+def test_checkpoint_entry_without_its_row_is_a_deleted_checkpoint() -> None:
+    entries = chain(10)
+    checkpoint = Checkpoint.create(10, entries[-1].entry_hash, now=T0, key=None)
+    payload = {"checkpoint_seq": 10, "checkpoint_hash": checkpoint.entry_hash, "signed": False}
+    entries.append(next_entry(entries[-1], AuditEvent.CHECKPOINT, now=T0, payload=payload))
+    assert verify_chain(entries, checkpoints=[checkpoint]).ok
+    assert kinds(verify_chain(entries, checkpoints=[])) == [(ProblemKind.DELETED, 10)]
+
+
+# --- checkpoints --------------------------------------------------------------------
+
+
+def test_signed_checkpoint_verifies_and_round_trips(
+    signing_key: SigningKey, trust: TrustPolicy
+) -> None:
+    entries = chain(20)
+    checkpoint = Checkpoint.create(20, entries[-1].entry_hash, now=NOW, key=signing_key)
+    assert checkpoint.is_signed and checkpoint.algorithm == "es256"
+    assert checkpoint.signature_problem() is None
+    assert checkpoint.signature_problem(trust=trust) is None
+    assert Checkpoint.from_json(checkpoint.to_json()) == checkpoint
+    report = verify_chain(entries, checkpoints=[checkpoint], against=checkpoint, trust=trust)
+    assert report.ok and report.checkpoints_checked == 2
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["not json", "[]", '{"format": "other"}', '{"format": "provenance.audit.checkpoint"}'],
+)
+def test_malformed_checkpoint_json_is_refused(text: str) -> None:
+    with pytest.raises(AuditError):
+        Checkpoint.from_json(text)
+
+
+def test_forged_checkpoint_signature_is_bad(signing_key: SigningKey) -> None:
+    entries = chain(20)
+    good = Checkpoint.create(20, entries[-1].entry_hash, now=NOW, key=signing_key)
+    raw = bytearray(base64.b64decode(good.signature_b64 or ""))
+    raw[-1] ^= 0x01
+    forged = dataclasses.replace(good, signature_b64=base64.b64encode(bytes(raw)).decode())
+    report = verify_chain(entries, checkpoints=[forged])
+    assert kinds(report) == [(ProblemKind.BAD_CHECKPOINT_SIGNATURE, 20)]
+
+
+def test_checkpoint_moved_to_another_entry_is_bad(signing_key: SigningKey) -> None:
+    entries = chain(20)
+    good = Checkpoint.create(20, entries[-1].entry_hash, now=NOW, key=signing_key)
+    moved = dataclasses.replace(good, seq=12, entry_hash=entries[11].entry_hash)
+    assert kinds(verify_chain(entries, against=moved)) == [
+        (ProblemKind.BAD_CHECKPOINT_SIGNATURE, 12)
+    ]
+
+
+def test_checkpoint_signed_by_another_key_is_bad(
+    signing_key: SigningKey, other_key: SigningKey, trust: TrustPolicy
+) -> None:
+    entries = chain(20)
+    theirs = Checkpoint.create(20, entries[-1].entry_hash, now=NOW, key=other_key)
+    ours = Checkpoint.create(20, entries[-1].entry_hash, now=NOW, key=signing_key)
+    # Their signature presented with our certificate chain: does not verify.
+    swapped = dataclasses.replace(ours, signature_b64=theirs.signature_b64)
+    assert kinds(verify_chain(entries, checkpoints=[swapped])) == [
+        (ProblemKind.BAD_CHECKPOINT_SIGNATURE, 20)
+    ]
+    # Their signature with their own chain verifies, but is not anchored in our trust.
+    assert verify_chain(entries, checkpoints=[theirs]).ok
+    report = verify_chain(entries, checkpoints=[theirs], trust=trust)
+    assert kinds(report) == [(ProblemKind.BAD_CHECKPOINT_SIGNATURE, 20)]
+    assert "someone else" in report.problems[0].detail
+
+
+def test_unsigned_checkpoint_is_bad_only_when_trust_is_required(trust: TrustPolicy) -> None:
+    entries = chain(5)
+    unsigned = Checkpoint.create(5, entries[-1].entry_hash, now=T0, key=None)
+    assert verify_chain(entries, checkpoints=[unsigned]).ok
+    assert kinds(verify_chain(entries, checkpoints=[unsigned], trust=trust)) == [
+        (ProblemKind.BAD_CHECKPOINT_SIGNATURE, 5)
+    ]
+
+
+def test_bad_checkpoint_is_not_used_to_claim_truncation(signing_key: SigningKey) -> None:
+    entries = chain(5)
+    fake = Checkpoint.create(50, "b" * 64, now=NOW, key=signing_key)
+    fake = dataclasses.replace(fake, signature_b64=base64.b64encode(b"x" * 70).decode())
+    assert kinds(verify_chain(entries, checkpoints=[fake])) == [
+        (ProblemKind.BAD_CHECKPOINT_SIGNATURE, 50)
+    ]
+
+
+# --- properties ---------------------------------------------------------------------
+
+json_scalars = st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=12)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+payloads = st.dictionaries(st.text(max_size=8), json_values, max_size=4)
+steps = st.tuples(
+    st.sampled_from(list(AuditEvent)),
+    st.none() | st.text(min_size=1, max_size=20),
+    payloads,
+    st.integers(0, 10**6),
+)
+
+
+def build(spec: list[tuple[AuditEvent, str | None, dict[str, Any], int]]) -> list[AuditEntry]:
+    entries: list[AuditEntry] = []
+    moment = T0
+    for event, asset_id, payload, millis in spec:
+        moment += timedelta(milliseconds=millis)
+        prev = entries[-1] if entries else None
+        entries.append(next_entry(prev, event, now=moment, asset_id=asset_id, payload=payload))
+    return entries
+
+
+@given(st.lists(steps, min_size=0, max_size=25))
+def test_random_chains_verify(spec: list[Any]) -> None:
+    entries = build(spec)
+    report = verify_chain(entries)
+    assert report.ok, report.problems
+    assert report.entries_checked == len(entries)
+    assert report.last_seq == len(entries)
+
+
+FIELDS = ("seq", "at", "event", "asset_id", "payload", "prev_hash", "entry_hash")
+
+
+def mutate(entry: AuditEntry, name: str, salt: int) -> AuditEntry:
+    if name == "seq":
+        return dataclasses.replace(entry, seq=entry.seq + 1 + salt)
+    if name == "at":
+        return dataclasses.replace(entry, at=entry.at.replace("Z", "+00:00"))
+    if name == "event":
+        others = [e for e in AuditEvent if e is not entry.event]
+        return dataclasses.replace(entry, event=others[salt % len(others)])
+    if name == "asset_id":
+        return dataclasses.replace(entry, asset_id=None if entry.asset_id else f"x{salt}")
+    if name == "payload":
+        return dataclasses.replace(entry, payload={**entry.payload, "\x00tamper": salt})
+    digest = getattr(entry, name)
+    flipped = ("1" if digest[salt % 64] == "0" else "0").join(
+        (digest[: salt % 64], digest[salt % 64 + 1 :])
+    )
+    if name == "prev_hash":
+        return dataclasses.replace(entry, prev_hash=flipped)
+    return dataclasses.replace(entry, entry_hash=flipped)
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(steps, min_size=1, max_size=20),
+    st.data(),
+    st.sampled_from(FIELDS),
+    st.integers(0, 1000),
+)
+def test_any_single_entry_mutation_is_detected(
+    spec: list[Any], data: st.DataObject, name: str, salt: int
+) -> None:
+    entries = build(spec)
+    index = data.draw(st.integers(0, len(entries) - 1))
+    mutated = mutate(entries[index], name, salt)
+    entries[index] = mutated
+    report = verify_chain(entries)
+    assert not report.ok
+    assert (ProblemKind.EDITED, mutated.seq) in kinds(report)
+
+
+@given(st.lists(steps, min_size=3, max_size=20), st.data(), st.sampled_from(FIELDS[1:5]))
+def test_any_rehashed_edit_before_the_last_two_is_located(
+    spec: list[Any], data: st.DataObject, name: str
+) -> None:
+    entries = build(spec)
+    index = data.draw(st.integers(0, len(entries) - 3))
+    entries[index] = rehashed(mutate(entries[index], name, 7))
+    assert kinds(verify_chain(entries)) == [(ProblemKind.EDITED, index + 1)]
+
+
+@given(st.lists(steps, min_size=2, max_size=20), st.data())
+def test_any_deletion_but_the_last_is_located(spec: list[Any], data: st.DataObject) -> None:
+    entries = build(spec)
+    index = data.draw(st.integers(0, len(entries) - 2))
+    del entries[index]
+    assert kinds(verify_chain(entries)) == [(ProblemKind.DELETED, index + 1)]
+
+
+@given(st.lists(steps, min_size=2, max_size=20), st.data())
+def test_any_adjacent_swap_is_reordered(spec: list[Any], data: st.DataObject) -> None:
+    entries = build(spec)
+    index = data.draw(st.integers(0, len(entries) - 2))
+    entries[index], entries[index + 1] = entries[index + 1], entries[index]
+    assert kinds(verify_chain(entries)) == [(ProblemKind.REORDERED, index + 1)]
