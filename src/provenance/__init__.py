@@ -14,32 +14,42 @@ against explicit trust anchors, offline::
 
 from provenance._version import __version__
 from provenance.errors import (
+    AuditError,
     ContainerError,
     CorruptFile,
+    InventoryError,
     KeyConfigError,
     OutputError,
     PersonalDataError,
     ProvenanceError,
     RecordError,
+    SchemaVersionError,
     SignatureError,
     TrustConfigError,
     UnsupportedFormat,
     VerificationError,
     XmpError,
 )
+from provenance.inventory import AssetEntry, Inventory
 from provenance.keys import SigningAlgorithm, SigningKey, TrustPolicy
 from provenance.pii import PiiAction, PiiPolicy
 from provenance.record import DigitalSourceType, ParentRef, ProvenanceRecord
+from provenance.renditions import sign_renditions
 from provenance.sign import SignOptions, sign, sign_bytes
+from provenance.trace import TraceResult, trace
 from provenance.types import Evidence, EvidenceSource, SignResult, Status, Verdict
 from provenance.verify import verify, verify_bytes
 
 __all__ = [
+    "AssetEntry",
+    "AuditError",
     "ContainerError",
     "CorruptFile",
     "DigitalSourceType",
     "Evidence",
     "EvidenceSource",
+    "Inventory",
+    "InventoryError",
     "KeyConfigError",
     "OutputError",
     "ParentRef",
@@ -49,12 +59,14 @@ __all__ = [
     "ProvenanceError",
     "ProvenanceRecord",
     "RecordError",
+    "SchemaVersionError",
     "SignOptions",
     "SignResult",
     "SignatureError",
     "SigningAlgorithm",
     "SigningKey",
     "Status",
+    "TraceResult",
     "TrustConfigError",
     "TrustPolicy",
     "UnsupportedFormat",
@@ -64,6 +76,8 @@ __all__ = [
     "__version__",
     "sign",
     "sign_bytes",
+    "sign_renditions",
+    "trace",
     "verify",
     "verify_bytes",
 ]

@@ -7,7 +7,6 @@ import dataclasses
 import hashlib
 import json
 import multiprocessing
-import os
 import shutil
 import sqlite3
 import time
@@ -621,20 +620,6 @@ def test_read_only_inventory_reads_but_refuses_every_write(tmp_path: Path) -> No
             inv.audit.append(AuditEvent.INCIDENT_OPENED, now=NOW)
         assert "read-only" in repr(inv)
     assert hashlib.sha256(path.read_bytes()).hexdigest() == before
-
-
-@pytest.mark.skipif(
-    getattr(os, "geteuid", lambda: -1)() == 0, reason="root writes through file permissions"
-)
-def test_a_read_only_file(tmp_path: Path) -> None:
-    path = tmp_path / "inv.sqlite"
-    filled(path, 1).close()
-    path.chmod(0o444)
-    try:
-        with pytest.raises(InventoryError, match="read-only"), Inventory(path) as inv:
-            inv.record_signing(fake_result(9), signer="CN=test", now=NOW)
-    finally:
-        path.chmod(0o600)
 
 
 def test_a_locked_inventory_gives_a_clear_error_and_records_nothing(tmp_path: Path) -> None:
