@@ -158,7 +158,7 @@ def sign_command(
     ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    r"""Sign images: signed XMP, minimal EXIF and a C2PA manifest.
+    """Sign images: signed XMP, minimal EXIF and a C2PA manifest.
 
     Every signed file is recorded in the inventory (default
     .provenance/inventory.sqlite, or $PROVENANCE_INVENTORY) unless --no-inventory.
@@ -238,7 +238,7 @@ def verify_command(
     inventory_path: InventoryOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    r"""Verify images offline and print a verdict per file.
+    """Verify images offline and print a verdict per file.
 
     With an inventory (the default one is used when it exists), a copy whose
     provenance was stripped is recognised as known_stripped.
@@ -303,7 +303,7 @@ def renditions_command(
     ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    r"""Resize a signed original to several sizes and sign each with lineage to it.
+    """Resize a signed original to several sizes and sign each with lineage to it.
 
     \b
     Example:
@@ -397,7 +397,7 @@ def inventory_export(
     ] = DEFAULT_KEY_DIR,
     as_json: JsonOption = False,
 ) -> None:
-    r"""Export the synthetic-data inventory for compliance, with a signed audit checkpoint.
+    """Export the synthetic-data inventory for compliance, with a signed audit checkpoint.
 
     \b
     Examples:
@@ -436,7 +436,7 @@ def audit_verify(
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    r"""Check the audit log's hash chain and checkpoints; name the first wrong entry.
+    """Check the audit log's hash chain and checkpoints; name the first wrong entry.
 
     Exit status: 0 intact, 1 tampered, 2 unreadable.
 
