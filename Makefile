@@ -13,7 +13,12 @@ $(BIN)/provenance: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-install: $(BIN)/provenance
+install: $(BIN)/provenance node_modules/axe-core/axe.min.js
+
+# axe-core (pinned in package-lock.json) for the accessibility tests.
+node_modules/axe-core/axe.min.js: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
 
 ## demo: development keys, sign every sample, verify every output, print verdicts
 demo: install
