@@ -15,6 +15,12 @@ $(BIN)/provenance: pyproject.toml
 
 install: $(BIN)/provenance
 
+# axe-core (pinned in package-lock.json) for the accessibility tests; only `make test`
+# needs npm, `make demo` does not.
+node_modules/axe-core/axe.min.js: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 ## demo: development keys, sign every sample, verify every output, print verdicts
 demo: install
 	@test -f $(KEYS)/chain.pem || $(BIN)/provenance keys init $(KEYS)
@@ -32,7 +38,7 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-unit: install
+unit: install node_modules/axe-core/axe.min.js
 	$(BIN)/pytest -q -p no:cacheprovider --cov --cov-report=term:skip-covered
 
 docs: install

@@ -938,8 +938,11 @@ class AuditLog:
                 self.checkpoint_in(conn, key, now=now)
         return entry
 
-    def checkpoint(self, key: SigningKey, *, now: datetime) -> Checkpoint:
+    def checkpoint(self, key: SigningKey | None, *, now: datetime) -> Checkpoint:
         """Sign and store a checkpoint of the current tail, and log that it was taken.
+
+        With ``key=None`` the checkpoint is stored unsigned (a report made
+        without keys); its value is then where a copy of it is kept.
 
         Raises:
             AuditError: The log is empty.

@@ -8,6 +8,7 @@ signature, 2 usage errors or input that could not be read.
 
 from __future__ import annotations
 
+import importlib.resources
 import json
 import logging
 import os
@@ -694,6 +695,244 @@ def _print_verdicts(verdicts: Sequence[Verdict]) -> None:
         codes = v.error or ", ".join(v.failure_codes)
         table.add_row(v.path, v.status.value, model, v.signer or "", codes)
     _out.print(table)
+
+
+@app.command("disclosure")
+def disclosure_command(
+    file: Annotated[
+        Path | None, typer.Argument(help="An image (verified) or a record JSON (as signed).")
+    ] = None,
+    output_format: Annotated[
+        str, typer.Option("--format", help="html (the <figure> markup) or json.")
+    ] = "html",
+    src: Annotated[
+        str | None, typer.Option(help="The image URL in the markup (default: the file name).")
+    ] = None,
+    alt: Annotated[
+        str, typer.Option(help="The image's alt text (what it shows).")
+    ] = "Product image",
+    template: Annotated[
+        str | None,
+        typer.Option(help="Print the shipped snippet instead: magento (.phtml) or shopify."),
+    ] = None,
+    trust_anchors: Annotated[
+        Path | None, typer.Option("--trust-anchors", help="PEM bundle of trusted roots.")
+    ] = None,
+    inventory_path: InventoryOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    r"""Storefront disclosure markup (data-synthetic, aria-describedby) for an image.
+
+    \b
+    Examples:
+      provenance disclosure signed/shoe.jpg --src /media/shoe.jpg --alt "Red trail shoe"
+      provenance disclosure signed/shoe.jpg --format json --trust-anchors ca.pem
+      provenance disclosure --template magento > view/frontend/templates/disclosure.phtml
+    """
+    from provenance.disclosure import disclosure_for, render_html
+
+    if template is not None:
+        names = {
+            "magento": ("magento", "disclosure.phtml"),
+            "shopify": ("shopify", "provenance-disclosure.liquid"),
+        }
+        if template not in names:
+            _fail("--template: say magento or shopify")
+        folder, name = names[template]
+        resource = importlib.resources.files("provenance") / "templates" / folder / name
+        sys.stdout.write(resource.read_text(encoding="utf-8"))
+        return
+    if file is None:
+        _fail("give an image or a record JSON file, or --template magento|shopify")
+    kind = "json" if as_json else output_format.lower()
+    if kind not in ("html", "json"):
+        _fail("--format: say html or json")
+    subject: Verdict | ProvenanceRecord
+    if file.suffix.lower() == ".json":
+        try:
+            subject = _load_record(file)
+        except ProvenanceError as exc:
+            _fail(str(exc))
+    else:
+        try:
+            policy = (
+                TrustPolicy.from_pem(trust_anchors)
+                if trust_anchors is not None
+                else TrustPolicy.no_anchors()
+            )
+        except ProvenanceError as exc:
+            _fail(str(exc))
+        inventory = _existing_inventory(inventory_path)
+        try:
+            subject = verify(file, trust=policy, inventory=inventory)
+        except ProvenanceError as exc:
+            _fail(str(exc))
+        finally:
+            if inventory is not None:
+                inventory.close()
+    disclosure = disclosure_for(subject)
+    default_src = file.name.removesuffix(".json") if file.suffix.lower() == ".json" else file.name
+    markup = render_html(disclosure, src=src if src is not None else default_src, alt=alt)
+    if kind == "json":
+        _print_json({"path": str(file), **disclosure.to_dict(), "html": markup})
+    else:
+        sys.stdout.write(markup + "\n")
+
+
+@app.command("serve")
+def serve_command(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0: any free one).")] = 8765,
+    trust_anchors: Annotated[
+        Path | None, typer.Option("--trust-anchors", help="PEM bundle of trusted roots.")
+    ] = None,
+    inventory_path: InventoryOption = None,
+    max_bytes: Annotated[
+        int, typer.Option("--max-bytes", min=1, help="Largest upload accepted (413 above).")
+    ] = 64 * 1024 * 1024,
+    timeout: Annotated[
+        float, typer.Option("--timeout", min=0.1, help="Seconds a stalled client may wait.")
+    ] = 30.0,
+    as_json: JsonOption = False,
+) -> None:
+    r"""Run the DAM verification endpoint: POST /verify, GET /healthz (no outbound calls).
+
+    \b
+    Examples:
+      provenance serve --trust-anchors .provenance/keys/ca.pem
+      curl --data-binary @upload.jpg 'http://127.0.0.1:8765/verify?filename=upload.jpg'
+      curl -F file=@upload.jpg http://127.0.0.1:8765/verify
+    """
+    from provenance.integrations.dam import ServerConfig, make_server
+
+    try:
+        policy = (
+            TrustPolicy.from_pem(trust_anchors)
+            if trust_anchors is not None
+            else TrustPolicy.no_anchors()
+        )
+    except ProvenanceError as exc:
+        _fail(str(exc))
+    inventory = _existing_inventory(inventory_path)
+    inv_file = inventory.path if inventory is not None else None
+    if inventory is not None:
+        inventory.close()
+    config = ServerConfig(
+        trust=policy, inventory_path=inv_file, max_bytes=max_bytes, timeout_s=timeout
+    )
+    try:
+        server = make_server(host, port, config=config)
+    except OSError as exc:
+        _fail(f"cannot listen on {host}:{port}: {exc.strerror}")
+    bound_host, bound_port = server.server_address[:2]
+    url = f"http://{bound_host!s}:{bound_port}"
+    if as_json:
+        _print_json({"url": url, "verify": url + "/verify", "healthz": url + "/healthz"})
+        sys.stdout.flush()
+    else:
+        _out.print(f"listening on {url} (POST /verify, GET /healthz); Ctrl-C stops", markup=False)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+@app.command("report")
+def report_command(
+    source: Annotated[
+        Path | None,
+        typer.Argument(help="A folder to verify, or verify --json / scan JSON output."),
+    ] = None,
+    out: Annotated[
+        list[Path] | None,
+        typer.Option("--out", "-o", help="Report file(s): .json, .csv or .html (repeatable)."),
+    ] = None,
+    trust_anchors: Annotated[
+        Path | None, typer.Option("--trust-anchors", help="PEM bundle of trusted roots.")
+    ] = None,
+    inventory_path: InventoryOption = None,
+    keys_dir: Annotated[
+        Path, typer.Option("--keys", help="Sign the report's audit checkpoint with these keys.")
+    ] = DEFAULT_KEY_DIR,
+    no_record: Annotated[
+        bool, typer.Option("--no-record", help="Do not log findings in the audit log.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    r"""Compliance report: synthetic-data inventory, recovery check, incident timeline.
+
+    Exit status: 0 no finding, 1 copies lost provenance, were altered or
+    duplicated, 2 unreadable input.
+
+    \b
+    Examples:
+      provenance report storefront-media/ --out report.html --out report.json
+      provenance verify --json cdn-copies/ > verdicts.json; provenance report verdicts.json -o r.csv
+    """
+    from provenance.report import load_verdict_rows, make_report, verdict_rows_for
+
+    targets = list(out or [])
+    for target in targets:
+        if target.suffix.lower() not in (".json", ".csv", ".html", ".htm"):
+            _fail(f"{target}: a report file ends in .json, .csv or .html")
+    try:
+        policy = (
+            TrustPolicy.from_pem(trust_anchors)
+            if trust_anchors is not None
+            else TrustPolicy.no_anchors()
+        )
+    except ProvenanceError as exc:
+        _fail(str(exc))
+    key = _load_key(None, None, keys_dir) if (keys_dir / "chain.pem").exists() else None
+    now = datetime.now(timezone.utc)
+    with _open_inventory(inventory_path, create=False) as inventory:
+        try:
+            if source is None:
+                rows = None
+            elif source.is_dir():
+                rows = verdict_rows_for(source, trust=policy, inventory=inventory)
+            else:
+                rows = load_verdict_rows(read_input(source), name=str(source))
+            report = make_report(
+                inventory,
+                rows=rows,
+                now=now,
+                key=key,
+                source=None if source is None else str(source),
+                record_findings=not no_record,
+            )
+        except ProvenanceError as exc:
+            _fail(str(exc))
+    for target in targets:
+        kind = target.suffix.lower().lstrip(".")
+        text = (
+            report.to_json()
+            if kind == "json"
+            else report.to_csv()
+            if kind == "csv"
+            else report.to_html()
+        )
+        try:
+            write_atomic(target, text.encode("utf-8"))
+            if kind == "csv" and report.checkpoint is not None:
+                sidecar = target.with_name(target.name + ".checkpoint.json")
+                write_atomic(sidecar, (report.checkpoint.to_json() + "\n").encode("utf-8"))
+        except OSError as exc:
+            _fail(f"{target}: cannot write the report: {exc.strerror}")
+    if as_json or not targets:
+        _print_json(report.to_dict())
+    else:
+        rec = report.recovery
+        _out.print(
+            f"wrote {', '.join(map(str, targets))}: {len(report.assets)} synthetic assets, "
+            f"{len(rec['lost_provenance'])} lost provenance, {len(rec['altered'])} altered, "
+            f"{len(rec['synthetic_duplicates'])} unknown duplicates, "
+            f"{len(rec['missing'])} missing",
+            markup=False,
+        )
+    raise typer.Exit(EXIT_FAILED if report.has_findings else EXIT_OK)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,1 @@
+"""Adapters for platforms: Magento, DAM upload hooks and webhooks."""
