@@ -480,7 +480,8 @@ def import_csv(
     present = [(i, lbl) for i, lbl in IMAGE_COLUMNS if i in index]
     if not present:
         warnings.append("no image columns: nothing to sign")
-    prepared: dict[Path, _Prepared] = {}
+    # One entry per image file (and record cell): each file is signed once.
+    prepared: dict[tuple[Path, str], _Prepared] = {}
     seen: dict[tuple[str, str], int] = {}
     reports: list[RowReport] = []
     good: list[list[str]] = []
@@ -762,15 +763,15 @@ def _image(
     key: SigningKey | None,
     inventory: Inventory | None,
     now: datetime,
-    prepared: dict[Path, _Prepared],
+    prepared: dict[tuple[Path, str], _Prepared],
 ) -> ImageOutcome:
     try:
         real, relative = _resolve(value, images_root, images_real, opts.csv_format)
     except _RowFailure as failure:
         return ImageOutcome(column, value, problem=failure.problem, error=failure.message)
-    done = prepared.get(real)
+    cell = row[index[opts.record_column]].strip() if opts.record_column is not None else ""
+    done = prepared.get((real, cell))
     if done is None:
-        cell = row[index[opts.record_column]] if opts.record_column is not None else ""
         done = _prepare(
             real,
             out_images / relative,
@@ -782,7 +783,7 @@ def _image(
             inventory=inventory,
             now=now,
         )
-        prepared[real] = done
+        prepared[(real, cell)] = done
     return ImageOutcome(
         column,
         value,
