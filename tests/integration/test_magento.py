@@ -218,6 +218,10 @@ def test_symlinks_and_existing_absolute_paths_are_refused(
         None,
     ]
     assert "looks like an absolute path" in (report.rows[1].error or "")
+    # The header had no label column: it is added, so the disclosure has a place.
+    assert report.warnings == ("added column 'base_image_label' for the disclosure labels",)
+    written = (tmp_path / "out" / "links.csv").read_text("utf-8")
+    assert written == f"sku,base_image,base_image_label\nOK-3,kite-blue-sky.jpg,{DISCLOSURE}\n"
 
 
 def test_record_column_and_default_record(

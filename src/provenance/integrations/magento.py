@@ -381,7 +381,8 @@ class _RowFailure(Exception):  # noqa: N818 - internal control flow, never escap
 
 @dataclass(frozen=True, slots=True)
 class _Table:
-    header: list[str]
+    header: list[str]  # names trimmed, for lookup
+    raw_header: list[str]  # as written, for output
     rows: list[tuple[int, list[str]]]
     delimiter: str
     bom: bool
@@ -464,8 +465,8 @@ def import_csv(
     out_images = Path(out_images_dir) if out_images_dir is not None else out_folder / "images"
     # 1. Read.
     table = _read_table(source, fmt.field_separator)
-    header = list(table.header)
-    index = {name: i for i, name in enumerate(header)}
+    header = list(table.raw_header)
+    index = {name: i for i, name in enumerate(table.header)}
     if opts.record_column is not None and opts.record_column not in index:
         raise ImportFileError(f"no column {opts.record_column!r} (given as the record column)")
     warnings: list[str] = []
@@ -599,7 +600,7 @@ def import_csv(
             write_atomic(output_csv, _render(table, header, good))
             if bad and opts.write_rejects:
                 rejects = out_folder / f"{source.stem}.rejected{source.suffix or '.csv'}"
-                write_atomic(rejects, _render(table, table.header, bad))
+                write_atomic(rejects, _render(table, table.raw_header, bad))
         except OSError as exc:
             raise OutputError(f"cannot write: {exc.strerror}", path=out_folder) from None
     signed = sum(1 for p in prepared.values() if p.action is ImageAction.SIGNED)
@@ -639,10 +640,12 @@ def _read_table(path: Path, separator: str | None) -> _Table:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quotechar='"')
     rows: list[tuple[int, list[str]]] = []
     header: list[str] | None = None
+    raw: list[str] = []
     start = 1
     try:
         for cells in reader:
             if header is None:
+                raw = cells
                 header = [c.strip() for c in cells]
             elif any(c.strip() for c in cells):
                 rows.append((start, cells))
@@ -664,7 +667,7 @@ def _read_table(path: Path, separator: str | None) -> _Table:
     duplicates = sorted({name for name in header if name and header.count(name) > 1})
     if duplicates:
         raise ImportFileError(f"duplicate column {duplicates[0]!r} in the header", path=path)
-    return _Table(header, rows, delimiter, bom, terminator)
+    return _Table(header, raw, rows, delimiter, bom, terminator)
 
 
 def _sniff(header_line: str) -> str:
