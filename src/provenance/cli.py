@@ -26,6 +26,7 @@ from provenance._version import __version__
 from provenance.atomic import write_atomic
 from provenance.audit import Checkpoint
 from provenance.errors import ProvenanceError, RecordError
+from provenance.integrations import magento
 from provenance.inventory import Inventory
 from provenance.keys import DEV_WARNING, SigningKey, TrustPolicy, init_dev_keys
 from provenance.pii import PiiAction, PiiPolicy, check_fields
@@ -721,7 +722,7 @@ def disclosure_command(
     inventory_path: InventoryOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    r"""Storefront disclosure markup (data-synthetic, aria-describedby) for an image.
+    """Storefront disclosure markup (data-synthetic, aria-describedby) for an image.
 
     \b
     Examples:
@@ -795,7 +796,7 @@ def serve_command(
     ] = 30.0,
     as_json: JsonOption = False,
 ) -> None:
-    r"""Run the DAM verification endpoint: POST /verify, GET /healthz (no outbound calls).
+    """Run the DAM verification endpoint: POST /verify, GET /healthz (no outbound calls).
 
     \b
     Examples:
@@ -861,7 +862,7 @@ def report_command(
     ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    r"""Compliance report: synthetic-data inventory, recovery check, incident timeline.
+    """Compliance report: synthetic-data inventory, recovery check, incident timeline.
 
     Exit status: 0 no finding, 1 copies lost provenance, were altered or
     duplicated, 2 unreadable input.
@@ -933,6 +934,274 @@ def report_command(
             markup=False,
         )
     raise typer.Exit(EXIT_FAILED if report.has_findings else EXIT_OK)
+
+
+# --- magento ---------------------------------------------------------------------
+
+magento_app = typer.Typer(
+    help="Magento 2: sign an import CSV's images, and the storefront's resized copies.",
+    no_args_is_help=True,
+)
+app.add_typer(magento_app, name="magento")
+
+
+@magento_app.command("import")
+def magento_import(
+    csv_file: Annotated[Path, typer.Argument(help="A Magento 2 product import CSV.")],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Folder for the new CSV (and images/, by default)."),
+    ] = None,
+    images_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--images-dir",
+            help="Magento's import images directory the CSV paths are relative to "
+            "(default: ./var/import/images, else ./pub/media/import).",
+        ),
+    ] = None,
+    out_images: Annotated[
+        Path | None,
+        typer.Option("--out-images", help="Folder for the images (default: OUT/images)."),
+    ] = None,
+    field_separator: Annotated[
+        str | None,
+        typer.Option("--field-separator", help="Magento's field separator (default: sniffed)."),
+    ] = None,
+    multiple_value_separator: Annotated[
+        str, typer.Option("--multiple-value-separator", help="Magento's multiple value separator.")
+    ] = ",",
+    fields_enclosure: Annotated[
+        bool,
+        typer.Option("--fields-enclosure", help="Labels are each wrapped in double quotes."),
+    ] = False,
+    empty_value: Annotated[
+        str, typer.Option("--empty-value-constant", help="Magento's empty attribute value.")
+    ] = "__EMPTY__VALUE__",
+    record_column: Annotated[
+        str | None,
+        typer.Option(
+            "--record-column",
+            help="Column holding each row's record: inline JSON or a JSON file in the images dir.",
+        ),
+    ] = None,
+    generator: Annotated[
+        str | None,
+        typer.Option(help="Default record: the generator (with --model, --model-version)."),
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="Default record: the model.")] = None,
+    model_version: Annotated[
+        str | None, typer.Option("--model-version", help="Default record: the model version.")
+    ] = None,
+    digital_source_type: Annotated[
+        str, typer.Option("--digital-source-type", help="Default record: IPTC digital source type.")
+    ] = "trainedAlgorithmicMedia",
+    created_at: Annotated[
+        str | None,
+        typer.Option(
+            "--created-at", help="Default record: generation time (default: each file's mtime)."
+        ),
+    ] = None,
+    disclosure: Annotated[
+        str, typer.Option("--disclosure-text", help="Written into empty labels of AI images.")
+    ] = "AI-generated image",
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check and report; write nothing.")
+    ] = False,
+    cert: Annotated[Path | None, typer.Option(help="PEM certificate chain, leaf first.")] = None,
+    key: Annotated[Path | None, typer.Option(help="PEM private key.")] = None,
+    keys_dir: Annotated[
+        Path, typer.Option("--keys", help="Folder with chain.pem and signer.key.")
+    ] = DEFAULT_KEY_DIR,
+    pii: Annotated[
+        PiiAction, typer.Option(help="What to do with personal data in free text.")
+    ] = PiiAction.REFUSE,
+    inventory_path: InventoryOption = None,
+    no_inventory: Annotated[
+        bool, typer.Option("--no-inventory", help="Do not record the signed images.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Sign the images of a Magento product import CSV; write a CSV ready to import.
+
+    Images with a record (the --record-column cell, the sidecar FILE.json, or the
+    default record from --generator/--model/--model-version) are signed into the
+    output images folder at the same relative path; others are copied unchanged.
+    Empty labels of AI-generated images get the disclosure text. Bad rows are
+    reported and left out (and written to NAME.rejected.csv); the rest is imported.
+    Exit status: 0 every row imported, 2 some rows failed or the CSV is unusable.
+
+    \b
+    Examples:
+      provenance magento import products.csv --images-dir var/import/images --out signed/
+      provenance magento import products.csv --out signed/ --json --generator "Studio 2"
+        --model flux.1-dev --model-version 1.0
+      provenance magento import products.csv --dry-run
+    """
+    if out is None and not dry_run:
+        _fail("give --out DIR for the new CSV and the signed images (or --dry-run)")
+    if pii is PiiAction.HASH:
+        _fail("--pii hash needs a secret key; use the library's PiiPolicy(hash_key=...)")
+    if images_dir is None:
+        found = [Path(d) for d in magento.DEFAULT_IMAGES_DIRS if Path(d).is_dir()]
+        if not found:
+            _fail("no ./var/import/images or ./pub/media/import here; give --images-dir")
+        images_dir = found[0]
+    default_record = None
+    given = [v is not None for v in (generator, model, model_version)]
+    if any(given) and not all(given):
+        _fail("a default record needs all of --generator, --model and --model-version")
+    if all(given):
+        try:
+            default_record = ProvenanceRecord.from_dict(
+                {
+                    "generator": generator,
+                    "model": model,
+                    "model_version": model_version,
+                    "digital_source_type": digital_source_type,
+                    "created_at": created_at or "1970-01-01T00:00:00Z",
+                }
+            )
+        except ProvenanceError as exc:
+            _fail(f"default record: {exc}")
+    try:
+        options = magento.ImportOptions(
+            csv_format=magento.CsvFormat(
+                field_separator=_separator(field_separator),
+                multiple_value_separator=_separator(multiple_value_separator) or ",",
+                fields_enclosure=fields_enclosure,
+                empty_value_constant=empty_value,
+            ),
+            disclosure_text=disclosure,
+            record_column=record_column,
+            default_record=default_record,
+            default_created_at_from_file=default_record is not None and created_at is None,
+            dry_run=dry_run,
+            sign_options=SignOptions(pii_policy=PiiPolicy(default=pii), disclosure_text=disclosure),
+        )
+    except ValueError as exc:
+        _fail(str(exc))
+    signing_key = None if dry_run else _load_key(cert, key, keys_dir)
+    inventory = None
+    if not dry_run and not no_inventory:
+        inventory = _open_inventory(inventory_path, create=True)
+    try:
+        report = magento.import_csv(
+            csv_file,
+            out if out is not None else Path(),
+            images_dir=images_dir,
+            key=signing_key,
+            out_images_dir=out_images,
+            options=options,
+            inventory=inventory,
+        )
+    except ProvenanceError as exc:
+        _fail(str(exc))
+    finally:
+        if inventory is not None:
+            inventory.close()
+    if as_json:
+        _print_json(report.to_dict())
+    else:
+        failed = [r for r in report.rows if not r.ok]
+        if failed:
+            table = Table("line", "sku", "problem", "error", title="rows not imported")
+            for row in failed:
+                table.add_row(
+                    str(row.line), row.sku, row.problem.value if row.problem else "", row.error
+                )
+            _out.print(table)
+        verb = "would import" if report.dry_run else "imported"
+        _out.print(
+            f"{verb} {report.rows_imported} rows, {report.rows_failed} failed; "
+            f"{report.images_signed} images signed, {report.images_copied} copied, "
+            f"{report.labels_filled} labels filled"
+            + (f"; wrote {report.output_csv}" if report.output_csv else ""),
+            markup=False,
+        )
+        for warning in report.warnings:
+            _err.print(f"provenance: warning: {warning}", markup=False)
+    raise typer.Exit(EXIT_USAGE if report.rows_failed else EXIT_OK)
+
+
+@magento_app.command("sign-cache")
+def magento_sign_cache(
+    media_dir: Annotated[Path, typer.Argument(help="Magento's pub/media directory.")],
+    inventory_only: Annotated[
+        bool,
+        typer.Option(
+            "--inventory-only",
+            help="Do not touch the files: record each rendition (essence hash, parent) only.",
+        ),
+    ] = False,
+    cert: Annotated[Path | None, typer.Option(help="PEM certificate chain, leaf first.")] = None,
+    key: Annotated[Path | None, typer.Option(help="PEM private key.")] = None,
+    keys_dir: Annotated[
+        Path, typer.Option("--keys", help="Folder with chain.pem and signer.key.")
+    ] = DEFAULT_KEY_DIR,
+    no_exif: Annotated[bool, typer.Option("--no-exif", help="Do not write EXIF.")] = False,
+    inventory_path: InventoryOption = None,
+    no_inventory: Annotated[
+        bool, typer.Option("--no-inventory", help="Do not record the signed renditions.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Sign Magento's resized product images in place, with lineage to their originals.
+
+    Magento's resize (GD2/ImageMagick) drops the manifest; this finds every file
+    in catalog/product/cache/<hash>/a/b/ and signs it (atomically, keeping its
+    permission bits) as a rendition of catalog/product/a/b/. Files already signed
+    (or, with --inventory-only, already recorded) are skipped: run it after each
+    catalog:images:resize or cache flush. Exit status: 0 all done, 2 some failed.
+
+    \b
+    Examples:
+      provenance magento sign-cache /var/www/magento/pub/media
+      provenance magento sign-cache pub/media --inventory-only --json
+    """
+    if inventory_only and no_inventory:
+        _fail("--inventory-only and --no-inventory exclude each other")
+    signing_key = None
+    if not inventory_only or (cert is not None or (keys_dir / "chain.pem").exists()):
+        signing_key = _load_key(cert, key, keys_dir) if not inventory_only else None
+    inventory = None if no_inventory else _open_inventory(inventory_path, create=True)
+    try:
+        outcomes = magento.sign_cache(
+            media_dir,
+            key=signing_key,
+            inventory=inventory,
+            inventory_only=inventory_only,
+            options=SignOptions(write_exif=not no_exif),
+        )
+    except ProvenanceError as exc:
+        _fail(str(exc))
+    finally:
+        if inventory is not None:
+            inventory.close()
+    errors = [o for o in outcomes if o.error is not None]
+    if as_json:
+        _print_json([o.to_dict() for o in outcomes])
+    else:
+        table = Table("rendition", "action", "asset id", "parent asset id", title="cache")
+        for o in outcomes:
+            if o.error is None:
+                table.add_row(
+                    o.rendition, o.action.value, o.asset_id or "", o.parent_asset_id or ""
+                )
+        if len(outcomes) > len(errors):
+            _out.print(table)
+        elif not outcomes:
+            _out.print(f"{media_dir}: no renditions in catalog/product/cache", markup=False)
+        for o in errors:
+            _err.print(f"provenance: error: {o.error}", markup=False)
+    raise typer.Exit(EXIT_USAGE if errors else EXIT_OK)
+
+
+def _separator(text: str | None) -> str | None:
+    """A separator option: a backslash-t or ``tab`` means a tab character."""
+    if text is None:
+        return None
+    return "\t" if text in ("\\t", "tab", "TAB") else text
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -24,7 +24,8 @@ The tree::
     ├── OutputError                the output cannot be written (disk, permissions)
     ├── InventoryError             the inventory database cannot be opened, read or written
     │   └── SchemaVersionError     the database was written by a newer provenance
-    └── AuditError                 the audit log failed verification, or a checkpoint is malformed
+    ├── AuditError                 the audit log failed verification, or a checkpoint is malformed
+    └── ImportFileError            an import file (a Magento CSV) that cannot be read as one at all
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ __all__ = [
     "AuditError",
     "ContainerError",
     "CorruptFile",
+    "ImportFileError",
     "InventoryError",
     "KeyConfigError",
     "OutputError",
@@ -157,3 +159,11 @@ class SchemaVersionError(InventoryError):
 
 class AuditError(ProvenanceError):
     """The audit log failed verification, or a checkpoint cannot be read."""
+
+
+class ImportFileError(ProvenanceError):
+    """An import file cannot be used at all: not a CSV, not UTF-8, no ``sku`` column.
+
+    Problems of single rows are not errors: they are reported per row and the
+    other rows are imported.
+    """

@@ -41,7 +41,7 @@ from provenance.record import FREE_TEXT_PARAMETERS, ParentRef, ProvenanceRecord,
 from provenance.statement import RECORD_ASSERTION_LABEL, STATEMENT_VERSION, parse_statement
 from provenance.types import SignResult
 
-__all__ = ["SignOptions", "sign", "sign_bytes"]
+__all__ = ["SignOptions", "asset_id_for", "sign", "sign_bytes"]
 
 _ASSET_NAMESPACE = uuid.UUID("6f1c2c4e-5d0a-4a57-9a39-5b1d8a4f2e10")
 
@@ -154,7 +154,7 @@ def sign_bytes(
     # 2. Hashes of the input.
     input_sha = sha256_hex(data)
     essence = hash_ranges(data, info.essence_ranges)
-    asset_id = str(uuid.uuid5(_ASSET_NAMESPACE, essence))
+    asset_id = asset_id_for(essence)
     # 3. Lineage and the personal-data policy.
     parent_ref = _parent_ref(parent) if parent is not None else None
     embedded = _screen(record, opts.pii_policy)
@@ -237,6 +237,16 @@ def sign_bytes(
         parent_sha256_hex=parent_ref.sha256_hex if parent_ref else None,
     )
     return signed, result
+
+
+def asset_id_for(essence_sha256_hex: str) -> str:
+    """The asset id :func:`sign` gives an image with this essence hash.
+
+    Stable: the same coded image data always gets the same id, so a copy whose
+    metadata was stripped, or a file recorded without being signed, can be
+    matched to its asset.
+    """
+    return str(uuid.uuid5(_ASSET_NAMESPACE, essence_sha256_hex))
 
 
 def _manifest(
