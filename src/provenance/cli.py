@@ -71,8 +71,23 @@ InventoryOption = Annotated[
 ]
 
 
+def _one_line(text: str) -> str:
+    r"""Escape control and line-breaking characters, so an error stays one line.
+
+    File names come from strangers: a name holding ``\n`` must not start a
+    second, forged line in a log that reads stderr line by line.
+    """
+    return text.translate(_ESCAPES)
+
+
+_ESCAPES = {
+    code: f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    for code in (*range(0x20), 0x7F, *range(0x80, 0xA0), 0x2028, 0x2029)
+} | {0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t"}
+
+
 def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    _err.print(f"provenance: error: {message}", markup=False)
+    _err.print(f"provenance: error: {_one_line(message)}", markup=False)
     raise typer.Exit(code)
 
 
@@ -224,7 +239,7 @@ def sign_command(
         if len(rows) > len(errors):
             _out.print(table)
         for row in errors:
-            _err.print(f"provenance: error: {row['error']}", markup=False)
+            _err.print(f"provenance: error: {_one_line(row['error'])}", markup=False)
     raise typer.Exit(EXIT_USAGE if errors else EXIT_OK)
 
 
