@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,7 +25,7 @@ from rich.table import Table
 from provenance._version import __version__
 from provenance.atomic import write_atomic
 from provenance.audit import Checkpoint
-from provenance.errors import ProvenanceError, RecordError
+from provenance.errors import InsecureKeyFileWarning, ProvenanceError, RecordError
 from provenance.inventory import Inventory
 from provenance.keys import DEV_WARNING, SigningKey, TrustPolicy, init_dev_keys
 from provenance.pii import PiiAction, PiiPolicy, check_fields
@@ -646,9 +647,14 @@ def _load_key(cert: Path | None, key: Path | None, keys_dir: Path) -> SigningKey
             "development keys, or pass --cert and --key"
         )
     try:
-        return SigningKey.from_pem_files(chain, private)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", InsecureKeyFileWarning)
+            loaded = SigningKey.from_pem_files(chain, private)
     except ProvenanceError as exc:
         _fail(str(exc))
+    for warning in caught:
+        _err.print(f"provenance: warning: {_one_line(str(warning.message))}", markup=False)
+    return loaded
 
 
 def _load_record(path: Path) -> ProvenanceRecord:

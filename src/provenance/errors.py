@@ -25,6 +25,9 @@ The tree::
     ├── InventoryError             the inventory database cannot be opened, read or written
     │   └── SchemaVersionError     the database was written by a newer provenance
     └── AuditError                 the audit log failed verification, or a checkpoint is malformed
+
+One warning category, not an error: :class:`InsecureKeyFileWarning`, issued when a
+private key file can be read by other users (it still loads).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ __all__ = [
     "AuditError",
     "ContainerError",
     "CorruptFile",
+    "InsecureKeyFileWarning",
     "InventoryError",
     "KeyConfigError",
     "OutputError",
@@ -157,3 +161,11 @@ class SchemaVersionError(InventoryError):
 
 class AuditError(ProvenanceError):
     """The audit log failed verification, or a checkpoint cannot be read."""
+
+
+class InsecureKeyFileWarning(UserWarning):
+    """A private key file is readable (or writable) by group or others; ``chmod 600`` it.
+
+    A warning, not an error: the key still loads. Strict deployments turn it into
+    an error with ``warnings.filterwarnings("error", category=InsecureKeyFileWarning)``.
+    """
