@@ -165,18 +165,9 @@ def _inet_syscalls(tmp_path: Path, *argv: str) -> list[str]:
     is native code: a Python guard cannot see what it does)."""
     trace = tmp_path / "strace.txt"
     path = os.pathsep.join([str(ROOT / "src"), str(ROOT), os.environ.get("PYTHONPATH", "")])
+    strace = ["strace", "-f", "-qq", "-e", "trace=socket,connect,sendto", "-o", str(trace)]
     done = subprocess.run(
-        [
-            "strace",
-            "-f",
-            "-qq",
-            "-e",
-            "trace=socket,connect,sendto",
-            "-o",
-            str(trace),
-            sys.executable,
-            *argv,
-        ],  # fmt: skip
+        [*strace, sys.executable, *argv],
         capture_output=True,
         text=True,
         env={**os.environ, "PYTHONPATH": path},
