@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,7 +26,7 @@ from rich.table import Table
 from provenance._version import __version__
 from provenance.atomic import write_atomic
 from provenance.audit import Checkpoint
-from provenance.errors import ProvenanceError, RecordError
+from provenance.errors import InsecureKeyFileWarning, ProvenanceError, RecordError
 from provenance.integrations import magento
 from provenance.inventory import Inventory
 from provenance.keys import DEV_WARNING, SigningKey, TrustPolicy, init_dev_keys
@@ -73,8 +74,23 @@ InventoryOption = Annotated[
 ]
 
 
+def _one_line(text: str) -> str:
+    r"""Escape control and line-breaking characters, so an error stays one line.
+
+    File names come from strangers: a name holding ``\n`` must not start a
+    second, forged line in a log that reads stderr line by line.
+    """
+    return text.translate(_ESCAPES)
+
+
+_ESCAPES = {
+    code: f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    for code in (*range(0x20), 0x7F, *range(0x80, 0xA0), 0x2028, 0x2029)
+} | {0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t"}
+
+
 def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    _err.print(f"provenance: error: {message}", markup=False)
+    _err.print(f"provenance: error: {_one_line(message)}", markup=False)
     raise typer.Exit(code)
 
 
@@ -226,7 +242,7 @@ def sign_command(
         if len(rows) > len(errors):
             _out.print(table)
         for row in errors:
-            _err.print(f"provenance: error: {row['error']}", markup=False)
+            _err.print(f"provenance: error: {_one_line(row['error'])}", markup=False)
     raise typer.Exit(EXIT_USAGE if errors else EXIT_OK)
 
 
@@ -633,9 +649,14 @@ def _load_key(cert: Path | None, key: Path | None, keys_dir: Path) -> SigningKey
             "development keys, or pass --cert and --key"
         )
     try:
-        return SigningKey.from_pem_files(chain, private)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", InsecureKeyFileWarning)
+            loaded = SigningKey.from_pem_files(chain, private)
     except ProvenanceError as exc:
         _fail(str(exc))
+    for warning in caught:
+        _err.print(f"provenance: warning: {_one_line(str(warning.message))}", markup=False)
+    return loaded
 
 
 def _load_record(path: Path) -> ProvenanceRecord:

@@ -26,6 +26,9 @@ The tree::
     │   └── SchemaVersionError     the database was written by a newer provenance
     ├── AuditError                 the audit log failed verification, or a checkpoint is malformed
     └── ImportFileError            an import file (a Magento CSV) that cannot be read as one at all
+
+One warning category, not an error: :class:`InsecureKeyFileWarning`, issued when a
+private key file can be read by other users (it still loads).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ __all__ = [
     "ContainerError",
     "CorruptFile",
     "ImportFileError",
+    "InsecureKeyFileWarning",
     "InventoryError",
     "KeyConfigError",
     "OutputError",
@@ -166,4 +170,12 @@ class ImportFileError(ProvenanceError):
 
     Problems of single rows are not errors: they are reported per row and the
     other rows are imported.
+    """
+
+
+class InsecureKeyFileWarning(UserWarning):
+    """A private key file is readable (or writable) by group or others; ``chmod 600`` it.
+
+    A warning, not an error: the key still loads. Strict deployments turn it into
+    an error with ``warnings.filterwarnings("error", category=InsecureKeyFileWarning)``.
     """

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-import logging
 import os
 import stat
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +31,12 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from provenance.atomic import write_atomic
-from provenance.errors import KeyConfigError, SignatureError, TrustConfigError
+from provenance.errors import (
+    InsecureKeyFileWarning,
+    KeyConfigError,
+    SignatureError,
+    TrustConfigError,
+)
 
 __all__ = [
     "DevKeyPaths",
@@ -42,7 +47,6 @@ __all__ = [
     "verify_detached",
 ]
 
-_log = logging.getLogger(__name__)
 
 # EKUs c2pa-rs accepts for a claim signer (C2PA 2.x, section 14.5.1), besides
 # emailProtection and documentSigning.
@@ -126,7 +130,8 @@ class SigningKey:
     ) -> SigningKey:
         """Load a PEM certificate chain (leaf first) and its PEM private key.
 
-        Logs a warning when the key file is readable by group or others.
+        Warns (:class:`~provenance.errors.InsecureKeyFileWarning`) when the key
+        file is readable by group or others.
 
         Raises:
             KeyConfigError: A file is missing or unreadable, the key does not match
@@ -147,10 +152,11 @@ class SigningKey:
                 f"cannot read private key: {exc.strerror}", path=key_file
             ) from None
         if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            _log.warning(
-                "%s: private key file is readable by other users (mode %o); chmod 600 it",
-                key_file,
-                stat.S_IMODE(mode),
+            warnings.warn(
+                f"{key_file}: private key file is readable by other users "
+                f"(mode {stat.S_IMODE(mode):o}); chmod 600 it",
+                InsecureKeyFileWarning,
+                stacklevel=2,
             )
         try:
             return cls.from_pem(chain_pem, key_pem)

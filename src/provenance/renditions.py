@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
+import warnings
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -77,12 +78,21 @@ def sign_renditions(
                 raise RecordError("original carries no provenance record; pass record=")
             # The original's own lineage is not the rendition's: parents are added anew.
             record = found.replace(parents=())
-        with Image.open(io.BytesIO(data)) as opened:
-            opened.load()
-            image = opened.copy()
+        # Pillow only warns between MAX_IMAGE_PIXELS and twice that, then decodes
+        # (a 100 MP RGBA original is 400 MB, twice over with the copy): refuse it.
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as opened:
+                opened.load()
+                image = opened.copy()
     except ProvenanceError as exc:
         raise exc.with_path(source) from exc.__cause__
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+    except (
+        OSError,
+        ValueError,
+        Image.DecompressionBombError,
+        Image.DecompressionBombWarning,
+    ) as exc:
         raise CorruptFile(f"cannot decode original: {exc}", path=source) from None
     moment = now or datetime.now(timezone.utc)
     folder = Path(out_dir)

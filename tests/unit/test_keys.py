@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import stat
 from pathlib import Path
 
@@ -11,7 +10,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from provenance.errors import KeyConfigError, SignatureError, TrustConfigError
+from provenance.errors import (
+    InsecureKeyFileWarning,
+    KeyConfigError,
+    SignatureError,
+    TrustConfigError,
+)
 from provenance.keys import (
     DevKeyPaths,
     SigningAlgorithm,
@@ -98,16 +102,14 @@ def test_repr_and_errors_never_show_key_material(
     assert "signer" in repr(signing_key)
 
 
-def test_world_readable_key_warns(
-    dev_keys: DevKeyPaths, tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_world_readable_key_warns(dev_keys: DevKeyPaths, tmp_path: Path) -> None:
     loose = tmp_path / "loose.key"
     loose.write_bytes(dev_keys.private_key.read_bytes())
     loose.chmod(0o644)
-    with caplog.at_level(logging.WARNING, logger="provenance.keys"):
+    with pytest.warns(InsecureKeyFileWarning, match="readable by other users") as caught:
         SigningKey.from_pem_files(dev_keys.chain, loose)
-    assert "readable by other users" in caplog.text
-    assert "PRIVATE KEY" not in caplog.text
+    assert str(loose) in str(caught[0].message)
+    assert "PRIVATE KEY" not in str(caught[0].message)
 
 
 def test_callback_key_signs_without_local_key(dev_keys: DevKeyPaths) -> None:
