@@ -73,8 +73,10 @@ _TAIL_FRACTION = 0.1
 _MIN_TAIL = 1 << 14
 # The multi-index path is taken while the buckets it probes plus the candidates
 # it verifies stay under this fraction of the words a scan would read: a probe
-# or a candidate (a random access) costs about 20x a scanned word here.
-_WORK_FRACTION = 0.05
+# or a candidate (random accesses) costs about 50x a scanned word here. At 0.05
+# the bands were chosen for 10M x 256-bit hashes at radius 64 and lost to the
+# scan by 12% (benchmarks/index.py); at 0.02 that case scans.
+_WORK_FRACTION = 0.02
 # Never enumerate more neighbour keys per band than this.
 _MAX_PROBES_PER_BAND = 1 << 20
 
@@ -445,8 +447,9 @@ def _scan(
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """Rows ``start..stop`` within ``max_distance`` (or the ``k`` nearest)."""
     state = _ScanState(k, max_distance)
-    for lo in range(start, stop, _CHUNK_ROWS):
-        hi = min(lo + _CHUNK_ROWS, stop)
+    step = max(4096, _CHUNK_ROWS // words.shape[1])  # about 2 MiB of hashes per step
+    for lo in range(start, stop, step):
+        hi = min(lo + step, stop)
         state.take(_distances(words[lo:hi], q), lo)
     return state.result()
 

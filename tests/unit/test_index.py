@@ -177,7 +177,7 @@ def test_small_radius_takes_the_multi_index_path() -> None:
     words = rng.integers(0, 2**64, size=(40_000, 1), dtype=np.uint64)
     index = HammingIndex(words, multi_index=True)
     bands = index._bands
-    probed = index_module._probe(bands, index._words, len(index), words[3], 8)
+    probed = index_module._probe(bands, index._words, len(index), words[3], 4)
     assert probed is not None and 3 in probed[0].tolist()
     # A radius too large for the bands falls back to the scan (None).
     assert index_module._probe(bands, index._words, len(index), words[3], 40) is None
