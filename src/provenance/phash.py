@@ -56,7 +56,9 @@ __all__ = [
     "compat_hashes",
     "compat_hashes_from_grey",
     "confirm",
+    "confirm_bits",
     "confirm_distance",
+    "confirm_distance_bits",
     "grey_grids",
     "hamming",
     "query_hashes",
@@ -105,6 +107,8 @@ _MID = 32
 # _TRIM_FRACTION of its cells differ from that colour by more than _TRIM_TOLERANCE.
 _TRIM_TOLERANCE = 24.0
 _TRIM_FRACTION = 0.01
+# At most this fraction of an outer line may differ from the line's colour.
+_TRIM_RING = 0.02
 # A trim that would keep less than this fraction of a side is ignored (a near-flat image).
 _TRIM_MIN_SIDE = 0.08
 # Coefficients are rounded to this many decimals (grey in [0, 1]) before the
@@ -314,9 +318,12 @@ def compat_hashes(images: Sequence[Image.Image]) -> U64:
 def trim_boxes(grids: F32) -> F32:
     """Find the box inside a uniform border (padding, frame, white ground) of each grid.
 
-    A border is trimmed only when the four corners share one colour; then every
-    outer row and column where fewer than 1% of the cells differ from it by more
-    than 24 grey levels is dropped.
+    The two sides of an axis (top and bottom, or left and right) are trimmed
+    together, and only when both outer lines are uniform (98% of their cells
+    within 24 grey levels of the line's median) and of the same colour: white
+    letterbox bars, a frame or a packshot's ground are; a sky at the top of a
+    photo is not. Then every outer line where fewer than 1% of the cells differ
+    from that colour is dropped.
 
     Args:
         grids: ``(N, n, n)`` grey grids in [0, 1] (:func:`grey_grids`).
@@ -327,25 +334,34 @@ def trim_boxes(grids: F32) -> F32:
     """
     count, n, _ = grids.shape
     boxes = np.tile(np.array([0, n, 0, n], dtype=np.float32), (count, 1))
-    if count == 0:
-        return boxes
-    corners = np.stack([grids[:, 0, 0], grids[:, 0, -1], grids[:, -1, 0], grids[:, -1, -1]], 1)
-    colour = np.median(corners, axis=1)
     tolerance = np.float32(_TRIM_TOLERANCE / 255.0)
-    uniform = np.all(np.abs(corners - colour[:, None]) <= tolerance, axis=1)
-    differs = np.abs(grids - colour[:, None, None]) > tolerance
-    rows = differs.mean(axis=2) >= _TRIM_FRACTION  # (N, n)
-    cols = differs.mean(axis=1) >= _TRIM_FRACTION
-    for i in np.flatnonzero(uniform):
-        r = np.flatnonzero(rows[i])
-        c = np.flatnonzero(cols[i])
-        if r.size == 0 or c.size == 0:
-            continue
-        top, bottom, left, right = r[0], r[-1] + 1, c[0], c[-1] + 1
-        if min(bottom - top, right - left) < _TRIM_MIN_SIDE * n:
-            continue
-        boxes[i] = (top, bottom, left, right)
+    # Edges: top, bottom, left, right, each (N, n).
+    edges = np.stack([grids[:, 0, :], grids[:, -1, :], grids[:, :, 0], grids[:, :, -1]], 1)
+    colours = np.median(edges, axis=2)  # (N, 4)
+    uniform = (np.abs(edges - colours[..., None]) <= tolerance).mean(axis=2) >= 1 - _TRIM_RING
+    for axis, (a, b) in enumerate(((0, 1), (2, 3))):
+        same = uniform[:, a] & uniform[:, b] & (np.abs(colours[:, a] - colours[:, b]) <= tolerance)
+        for i in np.flatnonzero(same):
+            colour = (colours[i, a] + colours[i, b]) / 2
+            differs = np.abs(grids[i] - colour) > tolerance
+            lines = differs.mean(axis=1 - axis) >= _TRIM_FRACTION  # rows (axis 0) or columns
+            inside = np.flatnonzero(lines)
+            if inside.size == 0 or inside[-1] + 1 - inside[0] < _TRIM_MIN_SIDE * n:
+                continue  # a (nearly) flat image: nothing to trim to
+            # Sub-cell edges: the outermost content line is partly border; its share
+            # of content is its mean deviation over that of the next line inward.
+            deviation = np.abs(grids[i] - colour).mean(axis=1 - axis)
+            first, last = int(inside[0]), int(inside[-1])
+            boxes[i, 2 * axis] = first + 1 - _coverage(deviation, first, first + 1)
+            boxes[i, 2 * axis + 1] = last + _coverage(deviation, last, last - 1)
     return boxes
+
+
+def _coverage(deviation: F32, edge: int, inner: int) -> float:
+    """Fraction of cell line ``edge`` covered by content, judged against line ``inner``."""
+    if not 0 <= inner < deviation.size or deviation[inner] <= 0:
+        return 1.0
+    return float(np.clip(deviation[edge] / deviation[inner], 0.0, 1.0))
 
 
 def window_coefficients(
@@ -528,6 +544,60 @@ def _mid_permutation(dihedral: str) -> tuple[npt.NDArray[np.intp], npt.NDArray[n
     return (np.abs(moved).astype(np.intp) - 1), moved < 0
 
 
+def confirm_bits(images: Sequence[Image.Image]) -> U64:
+    """The mid-band confirmation hash of each image as found (its whole trimmed box).
+
+    Args:
+        images: Decoded queries in any mode.
+
+    Returns:
+        ``(N, CONFIRM_WORDS)`` ``uint64``.
+    """
+    grids = grey_grids(images)
+    coeffs = window_coefficients(grids, trim_boxes(grids), [WINDOWS["full"]])[:, 0]
+    return _pack(_mid_bits(coeffs))
+
+
+def confirm_distance_bits(
+    query: npt.ArrayLike, descriptor: bytes, *, variant: str | None = None
+) -> int:
+    """:func:`confirm_distance` from a query's :func:`confirm_bits` (no decoding).
+
+    Args:
+        query: ``(CONFIRM_WORDS,)`` ``uint64`` from :func:`confirm_bits`.
+        descriptor: :attr:`ReferenceHashes.descriptor` of the candidate original.
+        variant: The matched reference row's name; None tries every row.
+
+    Returns:
+        The smallest distance in bits (of 768).
+
+    Raises:
+        ValueError: If the descriptor or the variant is not of this scheme.
+    """
+    stored = _descriptor_words(descriptor)
+    query_words = np.asarray(query, dtype=np.uint64).reshape(CONFIRM_WORDS)
+    candidates = [variant] if variant is not None else list(REFERENCE_VARIANTS)
+    windows = list(WINDOWS)
+    best = _MID * _MID
+    for name in candidates:
+        window, dihedral = _parse_variant(name)
+        turned = _turn_mid(stored[windows.index(window)], dihedral)
+        best = min(best, int(hamming(turned, query_words)))
+    return best
+
+
+def _turn_mid(words: U64, dihedral: str) -> U64:
+    """The mid-band bits of a window's flip or turn, from the window's own bits."""
+    if dihedral == "identity":
+        return words
+    bits = np.unpackbits(words.astype(">u8").view(np.uint8)).astype(bool)
+    grid = np.zeros(_MID * _MID, dtype=bool)
+    grid[_mid_mask().ravel()] = bits
+    # Mid-band cell j of the turned window is source cell perm[j], negated where flip[j].
+    perm, flip = _mid_permutation(dihedral)
+    return _pack(grid[perm] ^ flip)
+
+
 def confirm_distance(image: Image.Image, descriptor: bytes, *, variant: str | None = None) -> int:
     """Hamming distance (of 768 bits) between a query's mid band and an original's.
 
@@ -546,24 +616,7 @@ def confirm_distance(image: Image.Image, descriptor: bytes, *, variant: str | No
     Raises:
         ValueError: If the descriptor or the variant is not of this scheme.
     """
-    stored = _descriptor_words(descriptor)
-    grids = grey_grids([image])
-    coeffs = window_coefficients(grids, trim_boxes(grids), [WINDOWS["full"]])[0, 0]
-    query_bits = _mid_bits(coeffs)
-    candidates = [variant] if variant is not None else list(REFERENCE_VARIANTS)
-    best = _MID * _MID
-    windows = list(WINDOWS)
-    for name in candidates:
-        window, dihedral = _parse_variant(name)
-        bits = np.unpackbits(stored[windows.index(window)].astype(">u8").view(np.uint8))
-        # The reference's bit for mid-band cell j of the turned window sits at
-        # source cell perm[j] of the stored window, negated where the sign flips.
-        grid = np.zeros(_MID * _MID, dtype=bool)
-        grid[_mid_mask().ravel()] = bits.astype(bool)
-        perm, flip = _mid_permutation(dihedral)
-        turned = grid[perm] ^ flip
-        best = min(best, int(np.count_nonzero(turned != query_bits)))
-    return best
+    return confirm_distance_bits(confirm_bits([image])[0], descriptor, variant=variant)
 
 
 def confirm(image: Image.Image, descriptor: bytes, *, variant: str | None = None) -> bool:
