@@ -32,6 +32,7 @@ from provenance.errors import (
     VerificationError,
     XmpError,
 )
+from provenance.fingerprint import Fingerprint, fingerprint
 from provenance.inventory import AssetEntry, Inventory
 from provenance.keys import SigningAlgorithm, SigningKey, TrustPolicy
 from provenance.pii import PiiAction, PiiPolicy
@@ -50,6 +51,7 @@ __all__ = [
     "DigitalSourceType",
     "Evidence",
     "EvidenceSource",
+    "Fingerprint",
     "ImportFileError",
     "InsecureKeyFileWarning",
     "Inventory",
@@ -78,6 +80,7 @@ __all__ = [
     "VerificationError",
     "XmpError",
     "__version__",
+    "fingerprint",
     "sign",
     "sign_bytes",
     "sign_renditions",

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["write_atomic"]
+__all__ = ["write_atomic", "write_atomic_chunks"]
 
 
 def write_atomic(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o644) -> Path:
@@ -23,12 +24,33 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o644
         OSError: The folder is missing or not writable, or the disk is full; the
             temporary file is removed and ``path`` is unchanged.
     """
+    return write_atomic_chunks(path, (data,), mode=mode)
+
+
+def write_atomic_chunks(
+    path: str | os.PathLike[str],
+    chunks: Iterable[bytes | memoryview],
+    *,
+    mode: int = 0o644,
+) -> Path:
+    """Write the concatenation of ``chunks`` to ``path`` atomically, without joining them.
+
+    For large outputs (an index of millions of hashes) that should not be
+    copied into one ``bytes`` first.
+
+    Returns:
+        The destination path.
+
+    Raises:
+        OSError: As :func:`write_atomic`; ``path`` is unchanged.
+    """
     target = Path(path)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            for chunk in chunks:
+                handle.write(chunk)
             handle.flush()
             os.fsync(handle.fileno())
         tmp.chmod(mode)

@@ -14,7 +14,7 @@ Where it lives: ``$PROVENANCE_INVENTORY`` if set, else
 keeps ``-wal`` and ``-shm`` files next to it while it is open; copy the database
 only when no process has it open (or with SQLite's backup API).
 
-Data model (schema version 1)::
+Data model (schema version 2)::
 
     signers  (signer_id PK, subject UNIQUE)          one row per certificate subject
     assets   (asset_pk PK, asset_id UNIQUE,          one row per distinct image essence
@@ -29,6 +29,11 @@ Data model (schema version 1)::
               path, source_path, bytes_added, active_manifest, signed_at,
               signer_id -> signers, record_sha256,
               record_json NULL)                      only when it differs from the asset's
+    perceptual_hashes (hash_pk PK,                   version 2: perceptual hashes,
+              asset_pk -> assets, scheme, variant,   several rows per asset (flips,
+              words)                                 crops...), uint64 little-endian
+    perceptual_descriptors (asset_pk, scheme PK,     the confirmation descriptor
+              descriptor)
     audit, audit_checkpoints                         see provenance.audit
 
 * An **asset** is one image essence (coded image data without metadata).
@@ -43,6 +48,13 @@ Data model (schema version 1)::
   in each of its indexes); the API speaks lowercase hex.
 * Indexes: files by sha256 (unique), input_sha256, parent_sha256 and asset;
   assets by asset_id and essence (unique) and parent.
+* Perceptual search (:meth:`Inventory.find_perceptual`) goes through a
+  :class:`~provenance.index.HammingIndex` of every row of a scheme, kept in
+  memory per :class:`Inventory` and cached beside the database as
+  ``<name>.<scheme>.hidx`` once it has :data:`INDEX_CACHE_MIN_ROWS` rows, so a
+  new process maps it instead of reading every row again. The cache holds only
+  hashes: a stale or foreign cache is rebuilt, and every candidate's distance
+  is checked again against the rows in the database.
 
 Concurrency and durability: WAL mode (many readers, one writer at a time);
 every write is one ``BEGIN IMMEDIATE`` transaction retried with back-off while
@@ -52,6 +64,7 @@ leaves nothing behind. Open one :class:`Inventory` per thread or process.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import hashlib
@@ -67,6 +80,8 @@ from pathlib import Path
 from types import MappingProxyType, TracebackType
 from typing import Any
 
+import numpy as np
+
 from provenance import _sqlite
 from provenance._sqlite import Database
 from provenance.atomic import write_atomic
@@ -78,8 +93,16 @@ from provenance.audit import (
     AuditLog,
     Checkpoint,
 )
-from provenance.errors import InventoryError, OutputError, RecordError, SchemaVersionError
+from provenance.errors import (
+    InventoryError,
+    OutputError,
+    ProvenanceError,
+    RecordError,
+    SchemaVersionError,
+)
+from provenance.index import HammingIndex
 from provenance.keys import SigningKey
+from provenance.phash import ReferenceHashes
 from provenance.record import DigitalSourceType, ProvenanceRecord, format_time
 from provenance.types import SignResult, Verdict
 
@@ -90,6 +113,7 @@ __all__ = [
     "FileEntry",
     "Inventory",
     "InventoryStats",
+    "PerceptualMatch",
 ]
 
 ENV_VAR = "PROVENANCE_INVENTORY"
@@ -107,6 +131,10 @@ _EXPORT_VERSION = 1
 _PAGE = 500  # rows per page and ids per IN (...) list (SQLite's old limit is 999)
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _SYNTHETIC_CODES = tuple(t.value for t in DigitalSourceType if t.is_synthetic)
+_SCHEME_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+INDEX_CACHE_MIN_ROWS = 50_000
+"""Perceptual rows of a scheme from which the Hamming index is cached on disk."""
 
 _INVENTORY_SCHEMA_V1: tuple[str, ...] = (
     """CREATE TABLE signers (
@@ -148,9 +176,35 @@ _INVENTORY_SCHEMA_V1: tuple[str, ...] = (
     "CREATE INDEX files_by_parent ON files(parent_sha256) WHERE parent_sha256 IS NOT NULL",
 )
 
+# Version 2: perceptual hashes of each asset (several rows per asset and scheme:
+# the variants an original stores) and the confirmation descriptor per asset and
+# scheme. Words are little-endian uint64, concatenated. The index on
+# (scheme, hash_pk) serves "rows of this scheme added after pk X" (the index
+# cache's refresh) and MAX(hash_pk) in O(log n).
+_INVENTORY_SCHEMA_V2: tuple[str, ...] = (
+    """CREATE TABLE perceptual_hashes (
+        hash_pk  INTEGER PRIMARY KEY,
+        asset_pk INTEGER NOT NULL REFERENCES assets(asset_pk),
+        scheme   TEXT NOT NULL,
+        variant  TEXT NOT NULL,
+        words    BLOB NOT NULL CHECK (length(words) > 0 AND length(words) % 8 = 0),
+        UNIQUE (asset_pk, scheme, variant)
+    )""",
+    "CREATE INDEX perceptual_by_scheme ON perceptual_hashes(scheme, hash_pk)",
+    """CREATE TABLE perceptual_descriptors (
+        asset_pk   INTEGER NOT NULL REFERENCES assets(asset_pk),
+        scheme     TEXT NOT NULL,
+        descriptor BLOB NOT NULL,
+        PRIMARY KEY (asset_pk, scheme)
+    ) WITHOUT ROWID""",
+)
+
 # _MIGRATIONS[n] takes the schema from version n to n + 1, in one transaction.
-# Version 2 appends a tuple here; nothing else changes.
-_MIGRATIONS: tuple[tuple[str, ...], ...] = (_INVENTORY_SCHEMA_V1 + AUDIT_SCHEMA_V1,)
+# A new version appends a tuple here; nothing else changes.
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    _INVENTORY_SCHEMA_V1 + AUDIT_SCHEMA_V1,
+    _INVENTORY_SCHEMA_V2,
+)
 
 SCHEMA_VERSION = len(_MIGRATIONS)
 """The newest inventory schema this code reads and writes."""
@@ -308,6 +362,35 @@ class InventoryStats:
 
 
 @dataclass(frozen=True, slots=True)
+class PerceptualMatch:
+    """An inventory asset whose stored perceptual hash is near a query's.
+
+    Attributes:
+        asset: The asset.
+        distance: Bits between the query and the nearest of its stored rows.
+        variant: The name of that row (e.g. ``"full:flip_h"``, ``"c90:identity"``).
+        descriptor: The asset's confirmation descriptor for the scheme (empty
+            when none was stored).
+        scheme: The perceptual hash scheme.
+    """
+
+    asset: AssetEntry
+    distance: int
+    variant: str
+    descriptor: bytes
+    scheme: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready form (without the descriptor)."""
+        return {
+            "asset_id": self.asset.asset_id,
+            "distance": self.distance,
+            "variant": self.variant,
+            "scheme": self.scheme,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class _Pending:
     """A SignResult checked and converted for storage."""
 
@@ -377,6 +460,8 @@ class Inventory:
         self._audit = AuditLog(
             self._db, checkpoint_key=checkpoint_key, checkpoint_every=checkpoint_every
         )
+        # scheme -> (index over every perceptual row of it, ids = hash_pk)
+        self._perceptual: dict[str, HammingIndex] = {}
 
     @staticmethod
     def default_path(cwd: Path | None = None) -> Path:
@@ -779,6 +864,184 @@ class Inventory:
             InventoryError: The database cannot be read.
         """
         return self._db.read(_stats)
+
+    # --- perceptual hashes ----------------------------------------------------
+
+    def add_perceptual(
+        self,
+        asset_id: str,
+        reference: ReferenceHashes,
+        *,
+        scheme: str | None = None,
+    ) -> int:
+        """Store an asset's perceptual hashes (every variant row) and descriptor.
+
+        Idempotent: rows already stored for this asset, scheme and variant are
+        kept as they are.
+
+        Args:
+            asset_id: A recorded asset.
+            reference: What :func:`provenance.phash.reference_hashes` returned.
+            scheme: The scheme name; default ``reference.scheme``.
+
+        Returns:
+            How many rows were added (0 when all were stored already).
+
+        Raises:
+            InventoryError: Unknown asset, a malformed scheme name or hash
+                array, or the database cannot be written.
+        """
+        name = _scheme(scheme if scheme is not None else reference.scheme, self._path)
+        words = np.ascontiguousarray(np.asarray(reference.words), dtype="<u8")
+        if words.ndim != 2 or words.shape[0] != len(reference.variants) or words.shape[1] < 1:
+            raise InventoryError(
+                f"perceptual hashes must be (K, W) uint64 with one variant name per row, "
+                f"got {words.shape} for {len(reference.variants)} names",
+                path=self._path,
+            )
+        rows = [(variant, words[i].tobytes()) for i, variant in enumerate(reference.variants)]
+
+        def work(conn: sqlite3.Connection) -> int:
+            found = conn.execute(
+                "SELECT asset_pk FROM assets WHERE asset_id = ?", (asset_id,)
+            ).fetchone()
+            if found is None:
+                raise InventoryError(f"no asset {asset_id} in the inventory", path=self._path)
+            pk = int(found[0])
+            before = conn.total_changes
+            conn.executemany(
+                "INSERT OR IGNORE INTO perceptual_hashes (asset_pk, scheme, variant, words) "
+                "VALUES (?, ?, ?, ?)",
+                [(pk, name, variant, blob) for variant, blob in rows],
+            )
+            added = conn.total_changes - before
+            if reference.descriptor:
+                conn.execute(
+                    "INSERT OR IGNORE INTO perceptual_descriptors (asset_pk, scheme, descriptor) "
+                    "VALUES (?, ?, ?)",
+                    (pk, name, bytes(reference.descriptor)),
+                )
+            return added
+
+        return self._db.write(work)
+
+    def perceptual_index(self, scheme: str) -> HammingIndex:
+        """The Hamming index over every stored row of ``scheme``; ids are row keys.
+
+        Kept per :class:`Inventory` and refreshed with rows added since (one
+        indexed query when nothing changed). From :data:`INDEX_CACHE_MIN_ROWS`
+        rows it is also cached beside the database (``<name>.<scheme>.hidx``,
+        memory-mapped on load; not written for a read-only inventory).
+
+        Raises:
+            InventoryError: A malformed scheme name, or the database cannot be read.
+        """
+        name = _scheme(scheme, self._path)
+        latest = self._db.read(
+            lambda conn: conn.execute(
+                "SELECT MAX(hash_pk) FROM perceptual_hashes WHERE scheme = ?", (name,)
+            ).fetchone()[0]
+        )
+        last = int(latest) if latest is not None else 0
+        index = self._perceptual.get(name)
+        cache = self._path.with_name(f"{self._path.name}.{name}.hidx")
+        if index is None and last and cache.exists():
+            index = _load_cache(cache, last)
+        if index is not None and len(index) and int(index.ids[-1]) > last:
+            index = None  # rows vanished (a restored backup): start again
+        have = int(index.ids[-1]) if index is not None and len(index) else 0
+        if index is None or have < last:
+            pks, words = self._db.read(lambda conn: _perceptual_rows(conn, name, have))
+            if index is None:
+                width = words.shape[1] if words.size else 1
+                index = HammingIndex(words, pks, words_per_hash=width)
+            elif words.size:
+                if words.shape[1] != index.words_per_hash:
+                    raise InventoryError(
+                        f"perceptual hashes of scheme {name} differ in length", path=self._path
+                    )
+                index.add(words, pks)
+            if len(index) >= INDEX_CACHE_MIN_ROWS and not self._read_only:
+                # A cache that cannot be written costs a rebuild next time, nothing else.
+                with contextlib.suppress(OSError):
+                    index.save(cache)
+        self._perceptual[name] = index
+        return index
+
+    def find_perceptual(
+        self,
+        words: Any,
+        *,
+        scheme: str,
+        max_distance: int,
+        k: int = 5,
+    ) -> list[PerceptualMatch]:
+        """Assets with a stored row within ``max_distance`` bits of ``words``, nearest first.
+
+        One entry per asset (its nearest row). Distances are checked again
+        against the rows in the database, so a stale index cache can hide a
+        match but never invent one.
+
+        Args:
+            words: ``(W,)`` ``uint64``: the query hash.
+            scheme: The scheme it was computed with.
+            max_distance: The match threshold, in bits.
+            k: At most this many assets.
+
+        Raises:
+            InventoryError: The database cannot be read.
+        """
+        index = self.perceptual_index(scheme)
+        query = np.asarray(words, dtype=np.uint64).reshape(-1)
+        if len(index) == 0 or query.shape[0] != index.words_per_hash:
+            return []
+        # Several rows per asset: ask for enough rows to fill k assets.
+        hits = index.query(query, k=max(k * 32, 64), max_distance=max_distance)
+        if not hits:
+            return []
+        pks = [h.row_id for h in hits]
+
+        def work(conn: sqlite3.Connection) -> list[PerceptualMatch]:
+            best: dict[int, tuple[int, str, int]] = {}
+            for start in range(0, len(pks), _PAGE):
+                chunk = pks[start : start + _PAGE]
+                marks = ",".join("?" * len(chunk))
+                for hash_pk, asset_pk, variant, blob in conn.execute(
+                    "SELECT hash_pk, asset_pk, variant, words FROM perceptual_hashes "  # noqa: S608 - placeholders only
+                    f"WHERE hash_pk IN ({marks}) AND scheme = ?",
+                    (*chunk, scheme),
+                ):
+                    stored = np.frombuffer(bytes(blob), dtype="<u8")
+                    if stored.shape != query.shape:
+                        continue
+                    distance = int(np.bitwise_count(stored ^ query).sum())
+                    if distance > max_distance:
+                        continue
+                    key = (distance, int(hash_pk))
+                    current = best.get(int(asset_pk))
+                    if current is None or key < (current[0], current[2]):
+                        best[int(asset_pk)] = (distance, str(variant), int(hash_pk))
+            ranked = sorted(best.items(), key=lambda item: (item[1][0], item[1][2]))[:k]
+            entries = _load(conn, [pk for pk, _ in ranked])
+            out = []
+            for entry, (pk, (distance, variant, _)) in zip(entries, ranked, strict=True):
+                row = conn.execute(
+                    "SELECT descriptor FROM perceptual_descriptors WHERE asset_pk = ? "
+                    "AND scheme = ?",
+                    (pk, scheme),
+                ).fetchone()
+                out.append(
+                    PerceptualMatch(
+                        asset=entry,
+                        distance=distance,
+                        variant=variant,
+                        descriptor=b"" if row is None else bytes(row[0]),
+                        scheme=scheme,
+                    )
+                )
+            return out
+
+        return self._db.read(work)
 
     # --- exports --------------------------------------------------------------
 
@@ -1294,3 +1557,45 @@ def _write(target: Path, data: bytes) -> None:
         write_atomic(target, data)
     except OSError as exc:
         raise OutputError(f"cannot write the export: {exc.strerror}", path=target) from exc
+
+
+# --- perceptual hashes ---------------------------------------------------------------
+
+
+def _scheme(name: str, path: Path) -> str:
+    if not isinstance(name, str) or not _SCHEME_NAME.match(name):
+        raise InventoryError(
+            f"perceptual scheme name must be 1-64 letters, digits, '.', '_' or '-': {name!r}",
+            path=path,
+        )
+    return name
+
+
+def _perceptual_rows(
+    conn: sqlite3.Connection, scheme: str, after: int
+) -> tuple[np.ndarray[Any, np.dtype[np.int64]], np.ndarray[Any, np.dtype[np.uint64]]]:
+    """Row keys and words of ``scheme`` with ``hash_pk > after``, in key order."""
+    rows = conn.execute(
+        "SELECT hash_pk, words FROM perceptual_hashes WHERE scheme = ? AND hash_pk > ? "
+        "ORDER BY hash_pk",
+        (scheme, after),
+    ).fetchall()
+    if not rows:
+        return np.zeros(0, np.int64), np.zeros((0, 1), np.uint64)
+    width = len(rows[0][1])
+    if any(len(blob) != width for _, blob in rows):
+        raise InventoryError(f"perceptual hashes of scheme {scheme} differ in length")
+    pks = np.fromiter((int(pk) for pk, _ in rows), dtype=np.int64, count=len(rows))
+    words = np.frombuffer(b"".join(bytes(blob) for _, blob in rows), dtype="<u8")
+    return pks, words.astype(np.uint64).reshape(len(rows), width // 8)
+
+
+def _load_cache(path: Path, last: int) -> HammingIndex | None:
+    """The cached index, or None when it is unreadable or ahead of the database."""
+    try:
+        index = HammingIndex.load(path)
+    except ProvenanceError:
+        return None
+    if len(index) and int(index.ids[-1]) > last:
+        return None
+    return index

@@ -26,7 +26,7 @@ from provenance.inventory import Inventory
 from provenance.keys import SigningKey, TrustPolicy
 from provenance.reading import read_input
 from provenance.record import ProvenanceRecord
-from provenance.sign import SignOptions, sign_bytes
+from provenance.sign import SignOptions, record_perceptual, sign_bytes
 from provenance.types import SignResult
 from provenance.verify import verify_bytes
 
@@ -132,5 +132,6 @@ def sign_renditions(
         result = dataclasses.replace(result, path=str(target))
         if inventory is not None:
             inventory.record_signing(result, signer=key.subject, now=moment)
+            record_perceptual(inventory, result.asset_id, signed, image=copy, name=target)
         results.append(result)
     return results

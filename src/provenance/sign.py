@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import logging
 import os
 import uuid
 from collections.abc import Mapping
@@ -26,12 +27,14 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
+from PIL import Image
 
-from provenance import containers, exif, xmp
+from provenance import containers, exif, phash, xmp
 from provenance._version import __version__
 from provenance.atomic import write_atomic
 from provenance.c2pa_adapter import C2paIngredient, sign_c2pa
 from provenance.errors import OutputError, ProvenanceError
+from provenance.fingerprint import decode_for_hashing
 from provenance.hashing import hash_ranges, sha256_hex
 from provenance.inventory import Inventory
 from provenance.keys import SigningKey
@@ -41,7 +44,9 @@ from provenance.record import FREE_TEXT_PARAMETERS, ParentRef, ProvenanceRecord,
 from provenance.statement import RECORD_ASSERTION_LABEL, STATEMENT_VERSION, parse_statement
 from provenance.types import SignResult
 
-__all__ = ["SignOptions", "asset_id_for", "sign", "sign_bytes"]
+__all__ = ["SignOptions", "asset_id_for", "record_perceptual", "sign", "sign_bytes"]
+
+_log = logging.getLogger(__name__)
 
 _ASSET_NAMESPACE = uuid.UUID("6f1c2c4e-5d0a-4a57-9a39-5b1d8a4f2e10")
 
@@ -76,6 +81,7 @@ def sign(
     options: SignOptions | None = None,
     inventory: Inventory | None = None,
     now: datetime | None = None,
+    image: Image.Image | None = None,
 ) -> SignResult:
     """Sign the image at ``src`` and write the signed copy to ``dst`` atomically.
 
@@ -88,8 +94,13 @@ def sign(
         parent: The original this file is a rendition of, for lineage.
         options: Embedding options.
         inventory: Record the asset, the file and an audit entry here, once the
-            output is on disk (a file that was not written is never recorded).
+            output is on disk (a file that was not written is never recorded),
+            and the perceptual hashes that let ``verify`` recognise stripped,
+            resized or cropped copies (``synthetic_duplicate``).
         now: The signing time (default: now, UTC).
+        image: The pixels of ``src`` when the caller has decoded them already;
+            only used for the perceptual hashes (otherwise a JPEG is decoded
+            again in draft mode, at 1/2 to 1/8 scale).
 
     Returns:
         What was signed, with hashes and the asset id.
@@ -127,7 +138,45 @@ def sign(
     result = dataclasses.replace(result, path=str(out))
     if inventory is not None:
         inventory.record_signing(result, signer=key.subject, now=moment, source_path=str(src))
+        record_perceptual(inventory, result.asset_id, data, image=image, name=src)
     return result
+
+
+def record_perceptual(
+    inventory: Inventory,
+    asset_id: str,
+    data: bytes,
+    *,
+    image: Image.Image | None = None,
+    name: str | os.PathLike[str] | None = None,
+) -> bool:
+    """Store the perceptual reference hashes of a recorded asset in the inventory.
+
+    Pixels the image cannot be decoded to (the signed container was fine, the
+    coded data is not) leave the asset without perceptual hashes and log a
+    warning: the signing itself stands.
+
+    Args:
+        inventory: Where the asset is recorded.
+        asset_id: The asset.
+        data: The image bytes (decoded only when ``image`` is None).
+        image: The decoded pixels, if the caller has them.
+        name: The file, for the warning.
+
+    Returns:
+        Whether hashes are stored for the asset now.
+
+    Raises:
+        InventoryError: The database cannot be written.
+    """
+    try:
+        pixels = image if image is not None else decode_for_hashing(data)[0]
+        reference = phash.reference_hashes(pixels)
+    except ProvenanceError as exc:
+        _log.warning("%s: no perceptual hashes stored: %s", name or asset_id, exc.message)
+        return False
+    inventory.add_perceptual(asset_id, reference)
+    return True
 
 
 def sign_bytes(

@@ -96,6 +96,8 @@ class Verdict:
         error: For :attr:`Status.ERROR` rows, the error message.
         lineage: This file's generations read from its own manifest store,
             newest first (a rendition, its parent, ... the original).
+        perceptual_distance: For :attr:`Status.SYNTHETIC_DUPLICATE`, the
+            Hamming distance in bits to the matched asset's nearest stored hash.
     """
 
     path: str
@@ -110,6 +112,7 @@ class Verdict:
     evidence: tuple[Evidence, ...] = ()
     error: str | None = None
     lineage: tuple[LineageStep, ...] = ()
+    perceptual_distance: int | None = None
 
     __bool__ = None  # a report is not a yes/no answer: compare `status`
 
@@ -144,6 +147,7 @@ class Verdict:
             "evidence": [e.to_dict() for e in self.evidence],
             "error": self.error,
             "lineage": [step.to_dict() for step in self.lineage],
+            "perceptual_distance": self.perceptual_distance,
         }
 
 

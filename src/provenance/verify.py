@@ -12,6 +12,13 @@ Steps for one asset:
    source said as evidence and every raw code.
 6. With an inventory: a file with no provenance whose essence hash is a known
    asset is ``known_stripped``, with that asset's record.
+7. Still nothing, and the inventory holds perceptual hashes: decode the pixels
+   (JPEG in draft mode), look the default perceptual hash up within
+   :data:`provenance.phash.MATCH_THRESHOLD` bits, and confirm the nearest
+   candidates with the independent mid-band descriptor
+   (:func:`provenance.phash.confirm_distance`). A confirmed match of a synthetic
+   asset is ``synthetic_duplicate``, naming that asset, its record and the
+   distance.
 
 A missing manifest is a verdict (``no_provenance``), not an exception; a file
 that cannot be read at all raises.
@@ -26,11 +33,12 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from provenance import containers, xmp
+from provenance import containers, phash, xmp
 from provenance.c2pa_adapter import C2paReport, read_c2pa
 from provenance.errors import ProvenanceError, RecordError, SignatureError
+from provenance.fingerprint import decode_for_hashing
 from provenance.hashing import hash_ranges, sha256_hex
-from provenance.inventory import Inventory
+from provenance.inventory import Inventory, PerceptualMatch
 from provenance.keys import TrustPolicy, verify_detached
 from provenance.lineage import LineageStep, lineage_from_store
 from provenance.reading import read_input
@@ -56,6 +64,12 @@ C2PA_MISSING = "provenance.c2pa.missing"
 C2PA_REMOTE_NOT_FETCHED = "provenance.c2pa.remoteManifest.notFetched"
 KNOWN_STRIPPED = "provenance.metadata.stripped"
 INVENTORY_ESSENCE_MATCH = "provenance.inventory.essence.match"
+PERCEPTUAL_MATCH = "provenance.inventory.perceptual.match"
+PERCEPTUAL_UNCONFIRMED = "provenance.inventory.perceptual.unconfirmed"
+PERCEPTUAL_NOT_SYNTHETIC = "provenance.inventory.perceptual.notSynthetic"
+PERCEPTUAL_UNDECODABLE = "provenance.inventory.perceptual.undecodable"
+# Candidates confirmed one by one, nearest first; each costs one small DCT.
+_CANDIDATES = 5
 
 
 def verify(
@@ -150,10 +164,22 @@ def verify_bytes(
                 (INVENTORY_ESSENCE_MATCH,),
             )
         )
+    # 7. ... and copies that were also resized, re-encoded, cropped or flipped.
+    duplicate: PerceptualMatch | None = None
+    if inventory is not None and known is None and status is Status.NO_PROVENANCE:
+        duplicate, found = _perceptual(data, inventory)
+        evidence.extend(found)
+        for item in found:
+            codes.extend(item.codes)
+        if duplicate is not None:
+            status = Status.SYNTHETIC_DUPLICATE
+            statement = None
     record = statement.record if statement is not None else None
     asset_id = statement.asset_id if statement is not None else None
     if status is Status.KNOWN_STRIPPED and known is not None:
         record, asset_id = known.record, known.asset_id
+    if duplicate is not None:
+        record, asset_id = duplicate.asset.record, duplicate.asset.asset_id
     return Verdict(
         path=name,
         status=status,
@@ -166,7 +192,74 @@ def verify_bytes(
         essence_sha256_hex=essence,
         evidence=tuple(evidence),
         lineage=lineage,
+        perceptual_distance=duplicate.distance if duplicate is not None else None,
     )
+
+
+def _perceptual(data: bytes, inventory: Inventory) -> tuple[PerceptualMatch | None, list[Evidence]]:
+    """The confirmed perceptual match of a synthetic asset, and what was seen on the way."""
+    if len(inventory.perceptual_index(phash.SCHEME)) == 0:
+        return None, []  # nothing to compare with: do not decode
+    try:
+        image, _ = decode_for_hashing(data)
+        query = phash.query_hashes([image])[0]
+    except ProvenanceError as exc:
+        detail = f"pixels could not be decoded; perceptual check skipped ({exc.message})"
+        return None, [
+            Evidence(
+                EvidenceSource.INVENTORY, Status.NO_PROVENANCE, detail, (PERCEPTUAL_UNDECODABLE,)
+            )
+        ]
+    matches = inventory.find_perceptual(
+        query, scheme=phash.SCHEME, max_distance=phash.MATCH_THRESHOLD, k=_CANDIDATES
+    )
+    seen: list[Evidence] = []
+    for match in matches:
+        asset = match.asset
+        where = (
+            f"inventory asset {asset.asset_id} ({phash.SCHEME}, {match.distance} of "
+            f"{phash.WORDS * 64} bits, threshold {phash.MATCH_THRESHOLD}, variant {match.variant})"
+        )
+        try:
+            second = (
+                phash.confirm_distance(image, match.descriptor, variant=match.variant)
+                if match.descriptor
+                else None
+            )
+        except ValueError:
+            second = None  # a descriptor of another version: cannot confirm
+        if second is None or second > phash.CONFIRM_THRESHOLD:
+            why = "no descriptor" if second is None else f"{second} > {phash.CONFIRM_THRESHOLD}"
+            seen.append(
+                Evidence(
+                    EvidenceSource.INVENTORY,
+                    Status.NO_PROVENANCE,
+                    f"perceptual candidate {where} not confirmed by the second hash ({why})",
+                    (PERCEPTUAL_UNCONFIRMED,),
+                )
+            )
+            continue
+        if not asset.is_synthetic:
+            seen.append(
+                Evidence(
+                    EvidenceSource.INVENTORY,
+                    Status.NO_PROVENANCE,
+                    f"perceptual match of {where}, whose record does not declare AI generation",
+                    (PERCEPTUAL_NOT_SYNTHETIC,),
+                )
+            )
+            continue
+        seen.append(
+            Evidence(
+                EvidenceSource.INVENTORY,
+                Status.SYNTHETIC_DUPLICATE,
+                f"perceptual match of {where}, confirmed by the mid-band descriptor "
+                f"({second} <= {phash.CONFIRM_THRESHOLD} bits)",
+                (PERCEPTUAL_MATCH,),
+            )
+        )
+        return match, seen
+    return None, seen
 
 
 def _c2pa_evidence(report: C2paReport | None, policy: TrustPolicy) -> Evidence | None:

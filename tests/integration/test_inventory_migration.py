@@ -1,0 +1,105 @@
+"""Schema version 1 -> 2: an old inventory is upgraded in place, nothing lost."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from provenance import phash
+from provenance.audit import AUDIT_SCHEMA_V1
+from provenance.errors import InventoryError
+from provenance.inventory import _INVENTORY_SCHEMA_V1, SCHEMA_VERSION, Inventory
+from tests.integration.test_inventory import NOW, fake_result
+
+
+def dump(path: Path) -> dict[str, list[tuple[object, ...]]]:
+    conn = sqlite3.connect(path)
+    try:
+        return {
+            table: conn.execute(f"SELECT * FROM {table} ORDER BY rowid").fetchall()  # noqa: S608
+            for table in ("signers", "assets", "files", "audit", "audit_checkpoints")
+        }
+    finally:
+        conn.close()
+
+
+def test_v1_database_is_migrated_to_v2_without_losing_data(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    conn = sqlite3.connect(path, isolation_level=None)
+    for statement in _INVENTORY_SCHEMA_V1 + AUDIT_SCHEMA_V1:
+        conn.execute(statement)
+    conn.execute("PRAGMA user_version = 1")
+    conn.execute("PRAGMA application_id = 1347571542")
+    conn.close()
+    # Fill it through a connection that sees version 1: the migration runs on
+    # open, so record with a fresh v2 inventory in a copy and move its v1 rows over.
+    donor = tmp_path / "donor.sqlite"
+    with Inventory(donor) as inv:
+        inv.record_many([fake_result(i) for i in range(25)], signer="CN=test", now=NOW)
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("ATTACH DATABASE ? AS donor", (str(donor),))
+    conn.execute("BEGIN")
+    for table in ("signers", "assets", "files", "audit", "audit_checkpoints"):
+        conn.execute(f"INSERT INTO main.{table} SELECT * FROM donor.{table}")  # noqa: S608
+    conn.execute("COMMIT")
+    conn.execute("DETACH DATABASE donor")
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert "perceptual_hashes" not in tables
+    conn.close()
+    before = dump(path)
+
+    # A read-only open refuses to work on an old schema and changes nothing.
+    with pytest.raises(InventoryError, match="must be upgraded"):
+        Inventory(path, read_only=True)
+
+    with Inventory(path) as inv:
+        assert inv.stats().schema_version == SCHEMA_VERSION == 2
+        assert inv.stats().assets == 25
+        assert inv.audit.verify().ok
+        entry = inv.get(fake_result(3).asset_id)
+        assert entry is not None and entry.record == fake_result(3).record
+        # The new table works on the migrated database.
+        words = np.arange(2 * phash.WORDS, dtype=np.uint64).reshape(2, phash.WORDS)
+        added = inv.add_perceptual(
+            entry.asset_id,
+            phash.ReferenceHashes(words=words, variants=("a", "b"), descriptor=b"d"),
+        )
+        assert added == 2
+        found = inv.find_perceptual(words[1], scheme=phash.SCHEME, max_distance=0)
+        assert [(m.asset.asset_id, m.variant, m.descriptor) for m in found] == [
+            (entry.asset_id, "b", b"d")
+        ]
+        # Idempotent.
+        assert (
+            inv.add_perceptual(
+                entry.asset_id,
+                phash.ReferenceHashes(words=words, variants=("a", "b"), descriptor=b"d"),
+            )
+            == 0
+        )
+    assert dump(path) == before
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    conn.close()
+
+
+def test_add_perceptual_refuses_unknown_assets_and_bad_shapes(tmp_path: Path) -> None:
+    with Inventory(tmp_path / "inv.sqlite") as inv:
+        inv.record_signing(fake_result(0), signer="CN=test", now=NOW)
+        words = np.zeros((2, phash.WORDS), np.uint64)
+        with pytest.raises(InventoryError, match="no asset"):
+            inv.add_perceptual(
+                "nope", phash.ReferenceHashes(words=words, variants=("a", "b"), descriptor=b"")
+            )
+        with pytest.raises(InventoryError, match="one variant name per row"):
+            inv.add_perceptual(
+                fake_result(0).asset_id,
+                phash.ReferenceHashes(words=words, variants=("a",), descriptor=b""),
+            )
+        with pytest.raises(InventoryError, match="scheme name"):
+            inv.perceptual_index("../etc")
+        assert len(inv.perceptual_index(phash.SCHEME)) == 0

@@ -1,0 +1,187 @@
+"""scan over folders and product CSVs: one right row per file, reports written."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from provenance import SigningKey, Status, TrustPolicy, sign
+from provenance.cli import main
+from provenance.containers import BlockKind, strip
+from provenance.inventory import Inventory
+from provenance.keys import DevKeyPaths
+from provenance.scan import ScanKind, images_in_csv, scan, write_reports
+from tests.conftest import sample_record
+
+Media = Callable[[str], Path]
+
+
+def resized_jpeg(src: Path, dst: Path) -> Path:
+    with Image.open(src) as im:
+        rgb = im.convert("RGB")
+    rgb.resize((rgb.width // 2, rgb.height // 2), Image.Resampling.LANCZOS).save(
+        dst, "JPEG", quality=60
+    )
+    return dst
+
+
+@pytest.fixture
+def pile(
+    media: Media, signing_key: SigningKey, tmp_path: Path
+) -> tuple[Path, Path, dict[str, ScanKind]]:
+    """A folder with signed, stripped, resized, unrelated and corrupt files, and its inventory."""
+    folder = tmp_path / "export"
+    (folder / "sub").mkdir(parents=True)
+    db = tmp_path / "inv.sqlite"
+    with Inventory(db) as inv:
+        for name in ("rowing-boats-sunset.jpg", "packshot-fire-truck-white.png"):
+            sign(
+                media(name),
+                folder / f"signed-{name}",
+                record=sample_record(name),
+                key=signing_key,
+                inventory=inv,
+            )
+    signed_png = folder / "signed-packshot-fire-truck-white.png"
+    (folder / "sub" / "stripped.png").write_bytes(
+        strip(signed_png.read_bytes(), frozenset(BlockKind))
+    )
+    resized_jpeg(folder / "signed-rowing-boats-sunset.jpg", folder / "sub" / "cdn-boats.jpg")
+    shutil.copyfile(media("forest-path.jpg"), folder / "unrelated.jpg")
+    good = (folder / "unrelated.jpg").read_bytes()
+    (folder / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    (folder / "truncated.jpg").write_bytes(good[: len(good) // 3])
+    (folder / "notes.txt").write_text("not an image")
+    expected = {
+        "signed-rowing-boats-sunset.jpg": ScanKind.SIGNED,
+        "signed-packshot-fire-truck-white.png": ScanKind.SIGNED,
+        "stripped.png": ScanKind.KNOWN_STRIPPED,
+        "cdn-boats.jpg": ScanKind.SYNTHETIC_DUPLICATE,
+        "unrelated.jpg": ScanKind.UNKNOWN,
+        "corrupt.jpg": ScanKind.ERROR,
+    }
+    return folder, db, expected
+
+
+def test_scan_folder_gives_the_right_row_for_each_file(
+    pile: tuple[Path, Path, dict[str, ScanKind]], trust: TrustPolicy, tmp_path: Path
+) -> None:
+    folder, db, expected = pile
+    with Inventory(db, read_only=True) as inv:
+        report = scan([folder], trust=trust, inventory=inv)
+    got = {Path(r.path).name: r for r in report.rows}
+    assert "notes.txt" not in got
+    for name, kind in expected.items():
+        assert got[name].kind is kind, (name, got[name])
+    # A truncated JPEG is either reported as an error or still read: never a crash,
+    # never a claim of provenance.
+    assert got["truncated.jpg"].kind in (ScanKind.ERROR, ScanKind.UNKNOWN)
+    assert got["signed-rowing-boats-sunset.jpg"].verdict.status is Status.TRUSTED
+    duplicate = got["cdn-boats.jpg"].verdict
+    signed_boats = got["signed-rowing-boats-sunset.jpg"].verdict
+    assert duplicate.asset_id == signed_boats.asset_id
+    assert duplicate.perceptual_distance is not None
+    assert got["corrupt.jpg"].error.startswith(str(folder / "corrupt.jpg"))
+    assert report.counts["signed"] == 2 and report.counts["synthetic_duplicate"] == 1
+
+    written = write_reports(
+        report,
+        json_path=tmp_path / "r.json",
+        csv_path=tmp_path / "r.csv",
+        html_path=tmp_path / "r.html",
+    )
+    assert len(written) == 3
+    data = json.loads((tmp_path / "r.json").read_text("utf-8"))
+    assert data["counts"] == report.counts
+    assert {Path(r["path"]).name: r["kind"] for r in data["rows"]}["cdn-boats.jpg"] == (
+        "synthetic_duplicate"
+    )
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "r.csv").read_text("utf-8"))))
+    by_name = {Path(r["path"]).name: r for r in rows}
+    assert by_name["stripped.png"]["kind"] == "known_stripped"
+    assert by_name["cdn-boats.jpg"]["asset_id"] == signed_boats.asset_id
+    assert by_name["corrupt.jpg"]["kind"] == "error"
+    page = (tmp_path / "r.html").read_text("utf-8")
+    assert page.count("data:image/jpeg;base64,") >= 5
+    assert "<script" not in page and "synthetic_duplicate" in page
+
+
+def test_html_escapes_file_names(tmp_path: Path, media: Media) -> None:
+    evil = tmp_path / "<img src=x onerror=alert(1)>.jpg"
+    shutil.copyfile(media("forest-path.jpg"), evil)
+    page = scan([tmp_path]).to_html().decode("utf-8")
+    assert "<img src=x" not in page
+    assert "&lt;img src=x onerror=alert(1)&gt;.jpg" in page
+
+
+def test_scan_product_csv_resolves_names_under_root_and_next_to_it(
+    pile: tuple[Path, Path, dict[str, ScanKind]], tmp_path: Path
+) -> None:
+    folder, db, _ = pile
+    export = tmp_path / "catalog_product.csv"
+    export.write_text(
+        "sku,base_image,additional_images,image_url\n"
+        'A1,/sub/cdn-boats.jpg,"/unrelated.jpg,/missing.jpg",\n'
+        "A2,,,https://cdn.example.com/media/sub/stripped.png?v=3\n"
+        'A3,=HYPERLINK("x"),../../etc/passwd.jpg,\n',
+        "utf-8",
+    )
+    listed = images_in_csv(export, root=folder)
+    names = [(p.name, problem is None) for p, _, problem in listed]
+    assert names == [
+        ("cdn-boats.jpg", True),
+        ("unrelated.jpg", True),
+        ("missing.jpg", False),
+        ("stripped.png", True),
+        ("passwd.jpg", False),
+    ]
+    with Inventory(db, read_only=True) as inv:
+        report = scan([export], inventory=inv, root=folder)
+    kinds = {Path(r.path).name: r.kind for r in report.rows}
+    assert kinds["cdn-boats.jpg"] is ScanKind.SYNTHETIC_DUPLICATE
+    assert kinds["stripped.png"] is ScanKind.KNOWN_STRIPPED
+    assert kinds["missing.jpg"] is ScanKind.ERROR
+    missing = next(r for r in report.rows if r.path.endswith("missing.jpg"))
+    assert missing.source == f"{export}:2" and "not found" in (missing.error or "")
+
+
+def test_cli_scan_writes_reports(
+    pile: tuple[Path, Path, dict[str, ScanKind]],
+    dev_keys: DevKeyPaths,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    folder, db, expected = pile
+    code = main(
+        [
+            "scan",
+            str(folder),
+            "--inventory",
+            str(db),
+            "--trust-anchors",
+            str(dev_keys.ca_certificate),
+            "--json",
+            "--csv",
+            str(tmp_path / "s.csv"),
+            "--html",
+            str(tmp_path / "s.html"),
+        ]
+    )
+    assert code == 2  # the corrupt file could not be checked
+    report = json.loads(capsys.readouterr().out)
+    kinds = {Path(r["path"]).name: r["kind"] for r in report["rows"]}
+    for name, kind in expected.items():
+        assert kinds[name] == kind.value
+    assert (tmp_path / "s.csv").exists() and (tmp_path / "s.html").exists()
+    # Only good files: exit 0, and a readable table.
+    code = main(["scan", str(folder / "sub"), "--inventory", str(db)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "synthetic_duplicate" in out and "known_stripped" in out

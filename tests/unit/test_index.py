@@ -1,0 +1,183 @@
+"""HammingIndex: every path gives exactly what a plain reference scan gives."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from provenance.errors import CorruptFile
+from provenance.index import HammingIndex, Neighbor, hamming_distances
+
+
+def reference(words: np.ndarray, ids: np.ndarray, q: np.ndarray, k: int, r: int | None) -> list:
+    """The obvious answer: popcount by Python ints, sort by (distance, row)."""
+    qi = [int(x) for x in q]
+    dist = [
+        sum(bin(int(w) ^ qw).count("1") for w, qw in zip(row, qi, strict=True)) for row in words
+    ]
+    rows = [i for i, d in enumerate(dist) if r is None or d <= r]
+    rows.sort(key=lambda i: (dist[i], i))
+    return [Neighbor(int(ids[i]), dist[i]) for i in rows[:k]]
+
+
+def near_copies(rng: np.random.Generator, base: np.ndarray, flips: int) -> np.ndarray:
+    """``base`` with ``flips`` random bits flipped in each row."""
+    out = base.copy()
+    bits = base.shape[1] * 64
+    for row in out:
+        for b in rng.choice(bits, size=flips, replace=False):
+            row[b // 64] ^= np.uint64(1) << np.uint64(b % 64)
+    return out
+
+
+@pytest.mark.parametrize("words_per_hash", [1, 2, 4])
+def test_small_index_matches_reference(words_per_hash: int) -> None:
+    rng = np.random.default_rng(words_per_hash)
+    words = rng.integers(0, 2**64, size=(300, words_per_hash), dtype=np.uint64)
+    ids = rng.integers(-(2**40), 2**40, size=300, dtype=np.int64)
+    index = HammingIndex(words, ids)
+    assert index.bands == 0
+    for q in (words[7], near_copies(rng, words[11:12], 3)[0], words[0] ^ np.uint64(2**63 + 1)):
+        for k, r in ((5, None), (300, None), (10, 64 * words_per_hash // 2), (3, 0), (50, 5)):
+            assert index.query(q, k=k, max_distance=r) == reference(words, ids, q, k, r)
+
+
+@pytest.mark.parametrize("words_per_hash", [1, 2, 4])
+def test_multi_index_matches_brute_force(words_per_hash: int) -> None:
+    rng = np.random.default_rng(100 + words_per_hash)
+    n = 40_000
+    words = rng.integers(0, 2**64, size=(n, words_per_hash), dtype=np.uint64)
+    # Planted near duplicates at several distances, and exact duplicates (ties).
+    targets = rng.choice(n, size=20, replace=False)
+    for i, t in enumerate(targets):
+        words[(t + 1) % n] = near_copies(rng, words[t : t + 1], i % 9)[0]
+    words[5] = words[6]
+    indexed = HammingIndex(words, multi_index=True)
+    brute = HammingIndex(words, multi_index=False)
+    assert indexed.bands >= 1 and brute.bands == 0
+    queries = np.concatenate(
+        [words[targets], near_copies(rng, words[targets[:5]], 4), words[[5, 6]]]
+    )
+    for r in (0, 4, 8, 12, 20):
+        for q in queries:
+            got = indexed.query(q, k=20, max_distance=r)
+            assert got == brute.query(q, k=20, max_distance=r)
+        batch = indexed.query_batch(queries, k=20, max_distance=r)
+        assert batch == brute.query_batch(queries, k=20, max_distance=r)
+    # Spot-check the brute path itself against the plain reference.
+    ids = np.arange(n, dtype=np.int64)
+    for q in queries[:4]:
+        assert brute.query(q, k=7, max_distance=12) == reference(words, ids, q, 7, 12)
+        assert brute.query(q, k=7) == reference(words, ids, q, 7, None)
+
+
+def test_multi_index_finds_planted_matches() -> None:
+    rng = np.random.default_rng(7)
+    words = rng.integers(0, 2**64, size=(50_000, 1), dtype=np.uint64)
+    copy = near_copies(rng, words[123:124], 9)[0]
+    index = HammingIndex(words, multi_index=True)
+    assert index.query(copy, k=1, max_distance=10) == [Neighbor(123, 9)]
+    assert index.query(copy, k=1, max_distance=8) == []
+
+
+def test_add_keeps_results_exact_through_tail_and_rebuild() -> None:
+    rng = np.random.default_rng(3)
+    first = rng.integers(0, 2**64, size=(20_000, 2), dtype=np.uint64)
+    index = HammingIndex(first, multi_index=True)
+    total = first
+    for step in range(4):
+        more = rng.integers(0, 2**64, size=(1_500 * (step + 1), 2), dtype=np.uint64)
+        more[0] = near_copies(rng, first[step : step + 1], 5)[0]
+        index.add(more)
+        total = np.concatenate([total, more])
+        reference_index = HammingIndex(total, multi_index=False)
+        for q in (first[step], more[-1], total[len(total) // 2]):
+            assert index.query(q, k=5, max_distance=10) == reference_index.query(
+                q, k=5, max_distance=10
+            )
+    assert len(index) == len(total)
+    np.testing.assert_array_equal(index.words, total)
+    index.rebuild()
+    assert index.query(first[0], k=3, max_distance=10)[0] == Neighbor(0, 0)
+
+
+def test_add_with_ids_and_empty_index() -> None:
+    index = HammingIndex(words_per_hash=2)
+    assert index.query(np.zeros(2, np.uint64), k=3) == []
+    index.add(np.array([[1, 0], [3, 0]], dtype=np.uint64), ids=np.array([40, 41]))
+    index.add(np.array([[7, 1]], dtype=np.uint64))
+    assert index.query(np.array([1, 0], np.uint64), k=3) == [
+        Neighbor(40, 0),
+        Neighbor(41, 1),
+        Neighbor(2, 3),
+    ]
+
+
+@pytest.mark.parametrize("mmap", [True, False])
+def test_save_and_load_round_trip(tmp_path: Path, mmap: bool) -> None:
+    rng = np.random.default_rng(11)
+    words = rng.integers(0, 2**64, size=(30_000, 2), dtype=np.uint64)
+    ids = rng.integers(0, 2**50, size=30_000, dtype=np.int64)
+    index = HammingIndex(words, ids, multi_index=True)
+    index.add(words[:10] ^ np.uint64(1))  # a tail, folded in by save()
+    path = index.save(tmp_path / "hashes.idx")
+    loaded = HammingIndex.load(path, mmap=mmap)
+    assert len(loaded) == len(index) and loaded.bands == index.bands
+    for q in words[:5]:
+        assert loaded.query(q, k=5, max_distance=6) == index.query(q, k=5, max_distance=6)
+    # A mapped index can still grow (it copies first).
+    loaded.add(words[:1])
+    assert loaded.query(words[0], k=5, max_distance=0)[-1] == Neighbor(len(index), 0)
+
+
+def test_load_refuses_other_and_truncated_files(tmp_path: Path) -> None:
+    other = tmp_path / "other.idx"
+    other.write_bytes(b"not an index at all")
+    with pytest.raises(CorruptFile, match="not a provenance Hamming index"):
+        HammingIndex.load(other)
+    index = HammingIndex(np.arange(100, dtype=np.uint64))
+    path = index.save(tmp_path / "cut.idx")
+    path.write_bytes(path.read_bytes()[:-16])
+    with pytest.raises(CorruptFile, match="cut short"):
+        HammingIndex.load(path)
+
+
+def test_rejects_bad_input() -> None:
+    with pytest.raises(ValueError, match="uint64"):
+        HammingIndex(np.array([[-1]]))
+    index = HammingIndex(np.zeros((4, 2), np.uint64))
+    with pytest.raises(ValueError, match="words"):
+        index.query(np.zeros(3, np.uint64))
+    with pytest.raises(ValueError, match="k must be"):
+        index.query(np.zeros(2, np.uint64), k=-1)
+    with pytest.raises(ValueError, match="ids must be"):
+        HammingIndex(np.zeros((4, 2), np.uint64), ids=[1, 2])
+
+
+def test_hamming_distances() -> None:
+    words = np.array([[0, 0], [1, 3], [2**64 - 1, 0]], dtype=np.uint64)
+    got = hamming_distances(words, np.array([0, 1], dtype=np.uint64))
+    assert got.tolist() == [1, 2, 65]
+
+
+def test_memory_stays_within_budget() -> None:
+    rng = np.random.default_rng(5)
+    for w in (1, 4):
+        index = HammingIndex(rng.integers(0, 2**64, size=(100_000, w), dtype=np.uint64))
+        assert index.bands >= 1
+        assert index.index_bytes <= 2 * index.raw_bytes
+
+
+def test_small_radius_takes_the_multi_index_path() -> None:
+    from provenance import index as index_module
+
+    rng = np.random.default_rng(9)
+    words = rng.integers(0, 2**64, size=(40_000, 1), dtype=np.uint64)
+    index = HammingIndex(words, multi_index=True)
+    bands = index._bands
+    probed = index_module._probe(bands, index._words, len(index), words[3], 4)
+    assert probed is not None and 3 in probed[0].tolist()
+    # A radius too large for the bands falls back to the scan (None).
+    assert index_module._probe(bands, index._words, len(index), words[3], 40) is None

@@ -1,0 +1,280 @@
+"""Perceptual hashes: imagehash compatibility, the default scheme's variants, odd modes."""
+
+from __future__ import annotations
+
+import io
+
+import imagehash
+import numpy as np
+import PIL
+import pytest
+import scipy.fftpack
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from PIL import Image, ImageDraw
+
+from provenance import phash
+from tests.conftest import SAMPLE_MEDIA
+
+# Golden values, produced with this Pillow: (compat hex, default query hex).
+GOLDEN_PILLOW = "13.0.0"
+GOLDEN = {
+    "fallen-maple-leaf.jpg": (
+        "92392fc3b99221d7",
+        "921739d22f6bcb9eb9f0923b2196d7a5c56a0b5433b15e62571c279ca8c4f0a3",
+    ),
+}
+
+
+def scene(width: int = 240, height: int = 160, *, seed: int = 0) -> Image.Image:
+    """A photo-like image: smooth gradient, shapes and a little noise."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    base = 120 + 60 * np.sin(x / (17 + 5 * seed) + 1) * np.cos(y / (23 + 3 * seed) + 0.5)
+    rgb = np.stack([base, base * 0.8 + 30, 255 - base], axis=-1)
+    rgb += rng.normal(0, 6, rgb.shape)
+    image = Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8), "RGB")
+    draw = ImageDraw.Draw(image)
+    for _ in range(6):
+        x0, y0 = int(rng.integers(0, width - 20)), int(rng.integers(0, height - 20))
+        size = int(rng.integers(10, 60))
+        colour = tuple(int(c) for c in rng.integers(0, 255, 3))
+        draw.ellipse((x0, y0, x0 + size, y0 + size), fill=colour)
+    return image
+
+
+def imagehash_int(image: Image.Image) -> int:
+    return int(str(imagehash.phash(image)), 16)
+
+
+# --- compatible scheme --------------------------------------------------------------
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 255))
+def test_compat_from_grey_matches_imagehash_algorithm(seed: int, spread: int) -> None:
+    # Random pixels (a flat image has only rounding noise to compare, in scipy too).
+    rng = np.random.default_rng(seed)
+    pixels = rng.integers(0, spread + 1, (3, 32, 32)).astype(np.uint8)
+    ours = phash.compat_hashes_from_grey(pixels)
+    for grey, value in zip(pixels, ours, strict=True):
+        dct = scipy.fftpack.dct(scipy.fftpack.dct(grey, axis=0), axis=1)[:8, :8]
+        bits = (dct > np.median(dct)).ravel()
+        assert int(value) == int("".join("1" if b else "0" for b in bits), 2)
+
+
+@pytest.mark.parametrize("size", [(32, 32), (64, 48), (90, 80)])
+def test_compat_equals_imagehash_on_small_images(size: tuple[int, int]) -> None:
+    image = scene(*size, seed=size[0])
+    assert int(phash.compat_hashes([image])[0]) == imagehash_int(image)
+
+
+def test_compat_is_close_to_imagehash_on_big_images() -> None:
+    image = scene(1600, 1000, seed=3)
+    diff = bin(int(phash.compat_hashes([image])[0]) ^ imagehash_int(image)).count("1")
+    assert diff <= 2
+
+
+def test_compat_rejects_wrong_shape() -> None:
+    with pytest.raises(ValueError, match="32, 32"):
+        phash.compat_hashes_from_grey(np.zeros((2, 16, 16)))
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN))
+def test_golden_values_on_sample_media(name: str) -> None:
+    with Image.open(SAMPLE_MEDIA / name) as image:
+        image.load()
+        compat = f"{int(phash.compat_hashes([image])[0]):016x}"
+        query = "".join(f"{int(w):016x}" for w in phash.query_hashes([image])[0])
+    want_compat, want_query = GOLDEN[name]
+    if PIL.__version__ == GOLDEN_PILLOW:
+        assert (compat, query) == (want_compat, want_query)
+    else:  # another Pillow resamples a little differently: near, not equal
+        assert bin(int(compat, 16) ^ int(want_compat, 16)).count("1") <= 3
+        assert bin(int(query, 16) ^ int(want_query, 16)).count("1") <= 12
+
+
+def test_sample_media_agrees_with_imagehash() -> None:
+    diffs = []
+    for path in sorted(SAMPLE_MEDIA.iterdir()):
+        if path.suffix not in (".jpg", ".png", ".webp"):
+            continue
+        with Image.open(path) as image:
+            image.load()
+            ours = int(phash.compat_hashes([image])[0])
+            diffs.append(bin(ours ^ imagehash_int(image)).count("1"))
+    assert len(diffs) == 10
+    assert np.mean(diffs) <= 2
+
+
+# --- default scheme -----------------------------------------------------------------
+
+
+def test_shapes_and_contract() -> None:
+    images = [scene(seed=i) for i in range(3)]
+    queries = phash.query_hashes(images)
+    assert queries.shape == (3, phash.WORDS) and queries.dtype == np.uint64
+    ref = phash.reference_hashes(images[0])
+    assert ref.words.shape == (len(phash.REFERENCE_VARIANTS), phash.WORDS)
+    assert ref.variants == phash.REFERENCE_VARIANTS
+    assert ref.variants[0] == "full:identity"
+    assert np.array_equal(ref.words[0], queries[0])
+    assert ref.scheme == phash.SCHEME
+    batch = phash.reference_hashes_batch(images)
+    assert np.array_equal(batch[2].words, phash.reference_hashes(images[2]).words)
+    assert batch[1].descriptor == phash.reference_hashes(images[1]).descriptor
+
+
+def test_distinct_images_are_far_apart() -> None:
+    queries = phash.query_hashes([scene(seed=i) for i in range(4)])
+    d = phash.hamming(queries[:, None], queries[None])
+    assert np.all(np.diag(d) == 0)
+    assert d[~np.eye(4, dtype=bool)].min() > phash.MATCH_THRESHOLD
+
+
+@pytest.mark.parametrize(
+    ("variant", "op"),
+    [
+        ("full:flip_h", Image.Transpose.FLIP_LEFT_RIGHT),
+        ("full:flip_v", Image.Transpose.FLIP_TOP_BOTTOM),
+        ("full:rot180", Image.Transpose.ROTATE_180),
+        ("full:transpose", Image.Transpose.TRANSPOSE),
+        ("full:rot90", Image.Transpose.ROTATE_90),
+        ("full:rot270", Image.Transpose.ROTATE_270),
+        ("full:transverse", Image.Transpose.TRANSVERSE),
+    ],
+)
+def test_dihedral_rows_match_the_transformed_image(variant: str, op: Image.Transpose) -> None:
+    original = scene(256, 256, seed=5)
+    ref = phash.reference_hashes(original)
+    query = phash.query_hashes([original.transpose(op)])[0]
+    d = dict(zip(ref.variants, phash.hamming(query, ref.words).tolist(), strict=True))
+    assert d[variant] <= 2
+    assert d["full:identity"] > phash.MATCH_THRESHOLD
+    assert phash.confirm(original.transpose(op), ref.descriptor, variant=variant)
+    assert not phash.confirm(original.transpose(op), ref.descriptor, variant="full:identity")
+
+
+def test_crop_windows_match_crops() -> None:
+    original = scene(400, 300, seed=7)
+    ref = phash.reference_hashes(original)
+    cropped = original.crop((0, 0, 320, 240))  # the top-left 80% window
+    query = phash.query_hashes([cropped])[0]
+    d = dict(zip(ref.variants, phash.hamming(query, ref.words).tolist(), strict=True))
+    assert d["tl80:identity"] <= 8
+    assert phash.confirm(cropped, ref.descriptor, variant="tl80:identity")
+
+
+def test_white_padding_and_border_are_trimmed() -> None:
+    original = scene(300, 200, seed=2)
+    padded = Image.new("RGB", (300, 300), "white")
+    padded.paste(original, (0, 50))
+    framed = Image.new("RGB", (340, 240), (255, 255, 255))
+    framed.paste(original, (20, 20))
+    q = phash.query_hashes([original, padded, framed])
+    assert phash.hamming(q[0], q[1]) <= 24  # the trim is exact to one cell of the 128-cell grid
+    assert phash.hamming(q[0], q[2]) <= 24
+
+
+def test_alpha_is_composited_on_white() -> None:
+    rgba = scene(200, 200, seed=4).convert("RGBA")
+    mask = Image.new("L", rgba.size, 0)
+    ImageDraw.Draw(mask).ellipse((30, 30, 170, 170), fill=255)
+    rgba.putalpha(mask)
+    flat = Image.new("RGB", rgba.size, "white")
+    flat.paste(rgba, mask=rgba)
+    q = phash.query_hashes([rgba, flat, rgba.convert("LA")])
+    assert phash.hamming(q[0], q[1]) <= 4
+    assert phash.hamming(q[0], q[2]) <= 4
+
+
+def test_modes_hash_like_their_rgb() -> None:
+    rgb = scene(200, 150, seed=6)
+    grey = np.asarray(rgb.convert("L"), dtype=np.uint16)
+    sixteen = Image.fromarray((grey * 257).astype("<u2"))
+    modes = [
+        rgb.convert("CMYK"),
+        rgb.convert("P", palette=Image.Palette.ADAPTIVE, colors=256),
+        rgb.convert("L"),
+        sixteen,
+        rgb.convert("L").convert("I"),
+        rgb.convert("L").convert("F"),
+        rgb.convert("YCbCr"),
+    ]
+    base = phash.query_hashes([rgb])[0]
+    queries = phash.query_hashes(modes)
+    assert phash.hamming(queries, base).max() <= 10
+    compat = phash.compat_hashes([rgb, *modes])
+    assert phash.hamming(compat[1:, None], compat[0:1, None]).max() <= 6
+
+
+def test_tiny_and_flat_images_are_stable() -> None:
+    tiny = [Image.new("RGB", (1, 1), (10, 200, 30)), Image.new("L", (1, 3), 7)]
+    flat = Image.new("RGB", (640, 480), (255, 255, 255))
+    q = phash.query_hashes([*tiny, flat])
+    assert np.array_equal(q[0], q[2])  # every flat image hashes alike: nothing to tell
+    assert phash.compat_hashes(tiny).shape == (2,)
+    assert phash.reference_hashes(tiny[0]).words.shape[1] == phash.WORDS
+
+
+def test_bilevel_image() -> None:
+    image = scene(120, 120, seed=8).convert("1")
+    assert phash.query_hashes([image]).shape == (1, phash.WORDS)
+
+
+def test_confirm_accepts_copies_and_rejects_others() -> None:
+    original = scene(320, 240, seed=9)
+    ref = phash.reference_hashes(original)
+    buffer = io.BytesIO()
+    original.resize((160, 120)).save(buffer, "JPEG", quality=60)
+    copy = Image.open(io.BytesIO(buffer.getvalue()))
+    assert phash.confirm(copy, ref.descriptor)
+    assert phash.confirm_distance(copy, ref.descriptor, variant="full:identity") <= 200
+    other = scene(320, 240, seed=10)
+    assert not phash.confirm(other, ref.descriptor)
+    assert phash.confirm_distance(other, ref.descriptor) > phash.CONFIRM_THRESHOLD
+
+
+def test_confirm_refuses_foreign_descriptors_and_variants() -> None:
+    image = scene(seed=1)
+    with pytest.raises(ValueError, match="descriptor"):
+        phash.confirm(image, b"something else")
+    ref = phash.reference_hashes(image)
+    with pytest.raises(ValueError, match="descriptor"):
+        phash.confirm(image, ref.descriptor[:-8])
+    with pytest.raises(ValueError, match="variant"):
+        phash.confirm(image, ref.descriptor, variant="c50:identity")
+
+
+# --- hamming ------------------------------------------------------------------------
+
+
+def test_hamming_known_values() -> None:
+    a = np.array([[0, 0], [0xFFFF_FFFF_FFFF_FFFF, 1]], dtype=np.uint64)
+    b = np.array([[0, 0], [0, 0]], dtype=np.uint64)
+    assert phash.hamming(a, b).tolist() == [0, 65]
+    assert phash.hamming(a[:, None], a[None]).tolist() == [[0, 65], [65, 0]]
+
+
+@settings(max_examples=50, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.integers(0, 2**64 - 1), min_size=3, max_size=3),
+    st.lists(st.integers(0, 2**64 - 1), min_size=3, max_size=3),
+    st.lists(st.integers(0, 2**64 - 1), min_size=3, max_size=3),
+)
+def test_hamming_is_a_metric(x: list[int], y: list[int], z: list[int]) -> None:
+    a, b, c = (np.array(v, dtype=np.uint64) for v in (x, y, z))
+    assert phash.hamming(a, b) == phash.hamming(b, a)
+    assert phash.hamming(a, c) <= phash.hamming(a, b) + phash.hamming(b, c)
+    assert phash.hamming(a, b) == sum(bin(p ^ q).count("1") for p, q in zip(x, y, strict=True))
+
+
+@settings(max_examples=25, deadline=None)
+@given(arrays(np.uint8, st.tuples(st.integers(1, 40), st.integers(1, 40))))
+def test_any_grey_array_hashes(pixels: np.ndarray) -> None:
+    image = Image.fromarray(pixels, "L")
+    assert phash.query_hashes([image]).shape == (1, phash.WORDS)
+    assert phash.compat_hashes([image]).shape == (1,)
+    ref = phash.reference_hashes(image)
+    assert phash.confirm_distance(image, ref.descriptor, variant="full:identity") == 0
