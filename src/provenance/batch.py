@@ -757,10 +757,6 @@ def _process(state: _State, chunk: _Chunk) -> list[_Outcome]:
 
 def _sign_one(state: _State, spec: _SignSpec, job: _Job, now: datetime | None) -> _Outcome:
     assert job.dst is not None  # noqa: S101 - set for every signing job
-    if spec.resume and state.inventory is not None:
-        done = _already_signed(state.inventory, job)
-        if done is not None:
-            return (job.index, RowStatus.SKIPPED, done, None)
     record = job.record or spec.record
     if record is None:
         if job.path is None:
@@ -768,6 +764,10 @@ def _sign_one(state: _State, spec: _SignSpec, job: _Job, now: datetime | None) -
         if not Path(job.path).is_file():
             read_input(job.path)  # raises the error that names the real problem
         record = sidecar_record(job.path)
+    if spec.resume and state.inventory is not None:
+        done = _already_signed(state.inventory, job, record)
+        if done is not None:
+            return (job.index, RowStatus.SKIPPED, done, None)
     dst = Path(job.dst)
     if not dst.parent.is_dir():
         try:
@@ -804,8 +804,14 @@ def _sign_one(state: _State, spec: _SignSpec, job: _Job, now: datetime | None) -
     return (job.index, RowStatus.OK, dataclasses.replace(result, path=str(dst)), None)
 
 
-def _already_signed(inventory: Inventory, job: _Job) -> SignResult | None:
-    """The recorded signing of this item, if its output is on disk and recorded."""
+def _already_signed(inventory: Inventory, job: _Job, record: ProvenanceRecord) -> SignResult | None:
+    """The recorded signing of this item, if its output is on disk and recorded.
+
+    Recorded means: a file row with the output's SHA-256, the same source path,
+    the same input SHA-256 (unless signed in place) and a record that says the
+    same (the prompt is not compared: the personal-data policy may have changed
+    it before embedding).
+    """
     assert job.dst is not None  # noqa: S101 - set for every signing job
     dst = Path(job.dst)
     if not dst.is_file():
@@ -823,6 +829,9 @@ def _already_signed(inventory: Inventory, job: _Job) -> SignResult | None:
     for file in entry.files:
         if file.sha256_hex != output_sha or file.source_path != source:
             continue
+        recorded = file.record or entry.record
+        if _essentials(recorded) != _essentials(record):
+            continue
         if in_place or file.input_sha256_hex == input_sha:
             return SignResult(
                 path=str(dst),
@@ -836,6 +845,17 @@ def _already_signed(inventory: Inventory, job: _Job) -> SignResult | None:
                 parent_sha256_hex=file.parent_sha256_hex,
             )
     return None
+
+
+def _essentials(record: ProvenanceRecord) -> tuple[Any, ...]:
+    return (
+        record.generator,
+        record.model,
+        record.model_version,
+        record.digital_source_type,
+        record.created_at,
+        dict(record.parameters),
+    )
 
 
 def _source_sha(job: _Job) -> str:
