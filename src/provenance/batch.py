@@ -320,28 +320,16 @@ def sign_many(
     count = _workers(workers)
     if chunk_size < 1:
         raise ValueError("chunk_size must be at least 1")
-    folder = Path(out) if out is not None else None
-    if folder is not None:
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OutputError(f"cannot create output folder: {exc.strerror}", path=folder) from None
-    spec = _SignSpec(
-        token=uuid.uuid4().hex,
+    plan = _sign_plan(
+        items,
+        out,
         key=key,
         record=record,
+        parent=parent,
         options=options,
-        parent=os.fspath(parent) if parent is not None else None,
-        inventory_path=os.fspath(inventory.path) if inventory is not None else None,
-        resume=resume and inventory is not None,
-    )
-    if count > 1:
-        _check_picklable(key)
-    plan = _Plan(
-        spec,
-        (_sign_job(i, item, folder) for i, item in enumerate(items)),
-        _SignRecorder(inventory, key.subject),
-        inventory,
+        inventory=inventory,
+        resume=resume,
+        check_picklable=count > 1,
     )
     return _execute(plan, count, chunk_size, now)
 
@@ -377,15 +365,63 @@ def verify_many(
     count = _workers(workers)
     if chunk_size < 1:
         raise ValueError("chunk_size must be at least 1")
+    return _execute(_verify_plan(items, trust=trust, inventory=inventory), count, chunk_size, now)
+
+
+# --- plans (also used by provenance.integrations.dask) ---------------------------------
+
+
+def _sign_plan(
+    items: Iterable[str | os.PathLike[str] | tuple[bytes, str] | SignItem],
+    out: str | os.PathLike[str] | None,
+    *,
+    key: SigningKey,
+    record: ProvenanceRecord | None,
+    parent: str | os.PathLike[str] | None,
+    options: SignOptions | None,
+    inventory: Inventory | None,
+    resume: bool,
+    check_picklable: bool,
+) -> _Plan:
+    folder = Path(out) if out is not None else None
+    if folder is not None:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create output folder: {exc.strerror}", path=folder) from None
+    if check_picklable:
+        _check_picklable(key)
+    spec = _SignSpec(
+        token=uuid.uuid4().hex,
+        key=key,
+        record=record,
+        options=options,
+        parent=os.fspath(parent) if parent is not None else None,
+        inventory_path=os.fspath(inventory.path) if inventory is not None else None,
+        resume=resume and inventory is not None,
+    )
+    return _Plan(
+        spec,
+        (_sign_job(i, item, folder) for i, item in enumerate(items)),
+        _SignRecorder(inventory, key.subject),
+        inventory,
+    )
+
+
+def _verify_plan(
+    items: Iterable[str | os.PathLike[str] | tuple[bytes, str]],
+    *,
+    trust: TrustPolicy | None,
+    inventory: Inventory | None,
+) -> _Plan:
     spec = _VerifySpec(
         token=uuid.uuid4().hex,
         trust=trust if trust is not None else TrustPolicy.no_anchors(),
         inventory_path=os.fspath(inventory.path) if inventory is not None else None,
     )
-    plan = _Plan(
+    return _Plan(
         spec, (_verify_job(i, item) for i, item in enumerate(items)), _pass_through, inventory
     )
-    return _execute(plan, count, chunk_size, now)
 
 
 # --- the engine ---------------------------------------------------------------------------
