@@ -30,6 +30,7 @@ from provenance.errors import (
     VerificationError,
     XmpError,
 )
+from provenance.fingerprint import Fingerprint, fingerprint
 from provenance.inventory import AssetEntry, Inventory
 from provenance.keys import SigningAlgorithm, SigningKey, TrustPolicy
 from provenance.pii import PiiAction, PiiPolicy
@@ -48,6 +49,7 @@ __all__ = [
     "DigitalSourceType",
     "Evidence",
     "EvidenceSource",
+    "Fingerprint",
     "Inventory",
     "InventoryError",
     "KeyConfigError",
@@ -74,6 +76,7 @@ __all__ = [
     "VerificationError",
     "XmpError",
     "__version__",
+    "fingerprint",
     "sign",
     "sign_bytes",
     "sign_renditions",

@@ -1,0 +1,600 @@
+"""Perceptual hashes of decoded pixels, vectorized over batches (decision 6 of DESIGN.md).
+
+This module owns the third hash of decision 5: what makes a resized, re-encoded,
+cropped, flipped or padded copy of an image recognisable. It has two schemes.
+
+- **Compatible** (:func:`compat_hashes`): the 64-bit ``imagehash.phash``. The steps
+  are imagehash's: grey (``convert("L")``), 32x32 LANCZOS, DCT-II along both axes
+  (scipy's unnormalised convention), the top-left 8x8 coefficients compared with
+  their median, bit 63 of the ``uint64`` is coefficient (0, 0), so
+  ``int(str(imagehash.phash(im)), 16)`` is the same number. Big images are first
+  reduced by an integer factor (Pillow's ``reducing_gap``), which changes a bit
+  or so on real photos and is what makes it fast.
+- **Default** (:data:`SCHEME`, ``dct256-v1``): 256 bits. The image is turned grey
+  (alpha composited on white), reduced to a 128x128 grid, a uniform border (white
+  padding, letterbox bars, a frame, the white ground of a packshot) is trimmed,
+  and a window of the trimmed box is resampled to 64x64 by area averaging; its
+  16x16 lowest DCT coefficients are compared with their median. Resampling and
+  DCT are one matrix product per axis, precomputed per window, so a batch of
+  images and windows costs two batched ``matmul`` calls.
+
+  A found copy is hashed once (:func:`query_hashes`: the whole trimmed box). An
+  original stores several hashes (:func:`reference_hashes`): the whole box, its
+  flips and 90-degree rotations (free: a mirror changes the sign of the odd
+  coefficients, a transpose transposes them), and sub-windows for crops. A
+  candidate found by the hash is then confirmed by a second, independent hash
+  (:func:`confirm`): the signs of the *mid-band* coefficients of the same window
+  (frequencies 8 to 16 cycles per image, which the primary hash never looks at),
+  kept in the original's ``descriptor``.
+
+Pure: ``PIL.Image`` or numpy arrays in, numpy arrays out. No paths, no file I/O,
+no clock. Decoding files (and JPEG draft mode) is :mod:`provenance.fingerprint`'s
+job. Pillow's decompression-bomb limit is never touched here.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+
+__all__ = [
+    "COMPAT_SIZE",
+    "CONFIRM_THRESHOLD",
+    "CONFIRM_WORDS",
+    "DIHEDRAL",
+    "MATCH_THRESHOLD",
+    "REFERENCE_VARIANTS",
+    "SCHEME",
+    "WINDOWS",
+    "WORDS",
+    "ReferenceHashes",
+    "compat_hashes",
+    "compat_hashes_from_grey",
+    "confirm",
+    "confirm_distance",
+    "grey_grids",
+    "hamming",
+    "query_hashes",
+    "reference_hashes",
+    "reference_hashes_batch",
+    "trim_boxes",
+    "window_coefficients",
+]
+
+U64 = npt.NDArray[np.uint64]
+F32 = npt.NDArray[np.float32]
+
+SCHEME = "dct256-v1"
+"""Name and version of the default scheme; stored next to every hash."""
+
+WORDS = 4
+"""``uint64`` words per default hash (256 bits)."""
+
+MATCH_THRESHOLD = 64
+"""Hamming distance (bits of 256) at or below which a query matches a reference row.
+
+Calibrated by ``benchmarks/robustness.py``: over all pairs of distinct real photos,
+the minimum distance between a query hash and the reference rows of another photo
+is at or below this threshold for at most 1e-5 of the pairs (see docs/concepts.md).
+"""
+
+CONFIRM_THRESHOLD = 300
+"""Hamming distance (bits of 768) at or below which :func:`confirm` accepts."""
+
+CONFIRM_WORDS = 12
+"""``uint64`` words of one mid-band confirmation hash (768 bits)."""
+
+COMPAT_SIZE = 32
+"""Side of the grey image of the imagehash-compatible scheme (hash_size 8 x 4)."""
+
+# Working grid of the default scheme: big enough to trim a 1% border, small
+# enough that a batch of grids is a few MB.
+_GRID = 128
+# Side of the resampled window whose DCT is taken.
+_SIDE = 64
+# Low band (primary hash) and the outer edge of the mid band (confirmation).
+_LOW = 16
+_MID = 32
+# A border is "uniform" when the four corners are within this many grey levels
+# of their median; a row or column belongs to the border while fewer than
+# _TRIM_FRACTION of its cells differ from that colour by more than _TRIM_TOLERANCE.
+_TRIM_TOLERANCE = 24.0
+_TRIM_FRACTION = 0.01
+# A trim that would keep less than this fraction of a side is ignored (a near-flat image).
+_TRIM_MIN_SIDE = 0.08
+# Coefficients are rounded to this many decimals (grey in [0, 1]) before the
+# median comparison, so that a flat image hashes the same on every machine.
+_ROUND = 6
+# Pillow reduces by an integer factor first when the image is this many times
+# larger than the target (reducing_gap); the LANCZOS/BOX pass then sees few pixels.
+_REDUCING_GAP = 3.0
+
+WINDOWS: dict[str, tuple[float, float, float, float]] = {
+    "full": (0.0, 1.0, 0.0, 1.0),
+    "c90": (0.05, 0.95, 0.05, 0.95),
+    "c80": (0.10, 0.90, 0.10, 0.90),
+    "tl90": (0.0, 0.9, 0.0, 0.9),
+    "tr90": (0.0, 0.9, 0.1, 1.0),
+    "bl90": (0.1, 1.0, 0.0, 0.9),
+    "br90": (0.1, 1.0, 0.1, 1.0),
+    "tl80": (0.0, 0.8, 0.0, 0.8),
+    "tr80": (0.0, 0.8, 0.2, 1.0),
+    "bl80": (0.2, 1.0, 0.0, 0.8),
+    "br80": (0.2, 1.0, 0.2, 1.0),
+}
+"""Sub-windows of the trimmed box, as fractions ``(top, bottom, left, right)``."""
+
+DIHEDRAL = (
+    "identity",
+    "flip_h",
+    "flip_v",
+    "rot180",
+    "transpose",
+    "rot90",
+    "rot270",
+    "transverse",
+)
+"""The eight flips and quarter turns, named as :class:`PIL.Image.Transpose` does."""
+
+REFERENCE_VARIANTS: tuple[str, ...] = (
+    *(f"full:{d}" for d in DIHEDRAL),
+    *(f"{w}:identity" for w in WINDOWS if w != "full"),
+)
+"""The rows an original stores: ``"window:dihedral"``, the query's own first."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReferenceHashes:
+    """What an original stores for the default scheme.
+
+    Attributes:
+        words: ``(K, WORDS)`` ``uint64``, one hash per variant; index them all.
+        variants: The name of each row, ``"window:dihedral"`` (e.g. ``"full:flip_h"``).
+        descriptor: The confirmation hashes of the windows, for :func:`confirm`.
+        scheme: The scheme name (:data:`SCHEME`).
+    """
+
+    words: U64
+    variants: tuple[str, ...]
+    descriptor: bytes
+    scheme: str = SCHEME
+
+
+# --- decoding to grey ---------------------------------------------------------------
+
+
+def _to_l(image: Image.Image, size: tuple[int, int], resample: Image.Resampling) -> Image.Image:
+    """Resize and turn grey, compositing alpha on white; any mode Pillow decodes."""
+    mode = image.mode
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        # 16-bit and 32-bit greys: Pillow's convert("L") clips instead of scaling.
+        array = np.asarray(image, dtype=np.float32)
+        top = float(array.max()) if array.size else 0.0
+        if top > 255.0:
+            array = array * np.float32(255.0 / (65535.0 if top <= 65535.0 else top))
+        elif mode == "F" and top <= 1.0:
+            array = array * np.float32(255.0)
+        grey = Image.fromarray(np.clip(array, 0.0, 255.0).astype(np.float32), "F")
+        grey = grey.resize(size, resample, reducing_gap=_REDUCING_GAP)
+        return Image.fromarray(np.asarray(grey).round().astype(np.uint8), "L")
+    if mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    elif mode == "PA":
+        image = image.convert("RGBA")
+    elif mode == "1":
+        image = image.convert("L")
+    elif mode not in ("L", "LA", "RGB", "RGBA", "La", "RGBa"):
+        image = image.convert("RGB")  # CMYK, YCbCr, LAB, HSV, RGBX ...
+    # Pillow premultiplies alpha while resizing RGBA/LA, so the reduction is correct.
+    small = image.resize(size, resample, reducing_gap=_REDUCING_GAP)
+    if small.mode in ("LA", "RGBA", "La", "RGBa"):
+        if small.mode in ("La", "RGBa"):
+            small = small.convert(small.mode.upper())
+        ground = Image.new(small.mode, small.size, (255,) * len(small.getbands()))
+        ground.alpha_composite(small)
+        small = ground
+    return small.convert("L") if small.mode != "L" else small
+
+
+def grey_grids(images: Sequence[Image.Image], *, size: int = _GRID) -> F32:
+    """Reduce each image to a ``size`` x ``size`` grey grid in [0, 1].
+
+    The aspect ratio is not kept: every hash here is computed on a square grid,
+    which makes the hashes insensitive to a squeezed aspect ratio, and sub-windows
+    are fractions of the sides anyway.
+
+    Args:
+        images: Decoded images in any mode (alpha is composited on white,
+            16-bit greys are scaled, CMYK and palettes are converted).
+        size: The side of the grid.
+
+    Returns:
+        ``(N, size, size)`` ``float32``.
+    """
+    out = np.empty((len(images), size, size), dtype=np.float32)
+    for i, image in enumerate(images):
+        grey = _to_l(image, (size, size), Image.Resampling.BOX)
+        out[i] = np.asarray(grey, dtype=np.float32)
+    out *= np.float32(1.0 / 255.0)
+    return out
+
+
+# --- DCT matrices -------------------------------------------------------------------
+
+
+@functools.cache
+def _dct_matrix(n: int) -> npt.NDArray[np.float64]:
+    """The unnormalised DCT-II of scipy as a matrix: ``y = D @ x``, ``D[k, i] = 2 cos(...)``."""
+    k = np.arange(n, dtype=np.float64)[:, None]
+    i = np.arange(n, dtype=np.float64)[None, :]
+    matrix: npt.NDArray[np.float64] = 2.0 * np.cos(np.pi * k * (2.0 * i + 1.0) / (2.0 * n))
+    return matrix
+
+
+def _area_matrices(start: F32, stop: F32, n: int, m: int) -> F32:
+    """Area-resampling matrices taking cells ``[start, stop)`` of ``n`` to ``m`` outputs.
+
+    ``start`` and ``stop`` have any shape ``S`` (cell units); the result is
+    ``S + (m, n)``. Each output cell averages the input it covers, weighted by
+    overlap, which is an anti-aliasing filter when shrinking.
+    """
+    fraction = np.arange(m + 1, dtype=np.float32) / np.float32(m)
+    edges = start[..., None] + (stop - start)[..., None] * fraction  # S + (m+1,)
+    lo = edges[..., :-1, None]
+    hi = edges[..., 1:, None]
+    cells = np.arange(n, dtype=np.float32)
+    overlap = np.minimum(hi, cells + 1) - np.maximum(lo, cells)
+    weights: F32 = np.clip(overlap, 0.0, None) / np.maximum(hi - lo, np.float32(1e-6))
+    return weights
+
+
+# --- compatible scheme --------------------------------------------------------------
+
+
+def _compat_grey(image: Image.Image) -> npt.NDArray[np.uint8]:
+    if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        small = _to_l(image, (COMPAT_SIZE, COMPAT_SIZE), Image.Resampling.LANCZOS)
+    elif image.mode not in ("RGB", "L"):
+        # imagehash's exact steps (alpha is ignored, as imagehash ignores it).
+        small = image.convert("L").resize((COMPAT_SIZE, COMPAT_SIZE), Image.Resampling.LANCZOS)
+    else:
+        # imagehash: convert("L") then resize; reducing first is what makes it fast.
+        small = image.resize(
+            (COMPAT_SIZE, COMPAT_SIZE), Image.Resampling.LANCZOS, reducing_gap=_REDUCING_GAP
+        ).convert("L")
+    return np.asarray(small, dtype=np.uint8)
+
+
+def compat_hashes_from_grey(grey: npt.ArrayLike) -> U64:
+    """The imagehash-compatible hash of ``(N, 32, 32)`` grey images (0-255).
+
+    Args:
+        grey: The images after imagehash's ``convert("L").resize((32, 32))``.
+
+    Returns:
+        ``(N,)`` ``uint64``; bit 63 is DCT coefficient (0, 0).
+    """
+    pixels = np.asarray(grey, dtype=np.float64)
+    if pixels.ndim != 3 or pixels.shape[1:] != (COMPAT_SIZE, COMPAT_SIZE):
+        raise ValueError(f"expected (N, 32, 32) grey images, got {pixels.shape}")
+    d = _dct_matrix(COMPAT_SIZE)[:8]  # only the 8 lowest frequencies are kept
+    low = d @ pixels @ d.T  # (N, 8, 8): DCT along axis 0 then axis 1, as imagehash
+    flat = low.reshape(len(pixels), 64)
+    bits = flat > np.median(flat, axis=1, keepdims=True)
+    return _pack(bits)[:, 0]
+
+
+def compat_hashes(images: Sequence[Image.Image]) -> U64:
+    """The 64-bit ``imagehash.phash`` of each image, as ``uint64``.
+
+    ``int(str(imagehash.phash(im)), 16)`` equals ``int(compat_hashes([im])[0])``
+    bit for bit on small images; on big ones the integer pre-reduction changes a
+    bit or two (mean measured on real photos: see ``benchmarks/robustness.py``).
+
+    Args:
+        images: Decoded images in any mode.
+
+    Returns:
+        ``(N,)`` ``uint64``.
+    """
+    grey = np.empty((len(images), COMPAT_SIZE, COMPAT_SIZE), dtype=np.uint8)
+    for i, image in enumerate(images):
+        grey[i] = _compat_grey(image)
+    return compat_hashes_from_grey(grey)
+
+
+# --- default scheme -----------------------------------------------------------------
+
+
+def trim_boxes(grids: F32) -> F32:
+    """Find the box inside a uniform border (padding, frame, white ground) of each grid.
+
+    A border is trimmed only when the four corners share one colour; then every
+    outer row and column where fewer than 1% of the cells differ from it by more
+    than 24 grey levels is dropped.
+
+    Args:
+        grids: ``(N, n, n)`` grey grids in [0, 1] (:func:`grey_grids`).
+
+    Returns:
+        ``(N, 4)`` ``float32`` boxes ``(top, bottom, left, right)`` in cell units,
+        half-open.
+    """
+    count, n, _ = grids.shape
+    boxes = np.tile(np.array([0, n, 0, n], dtype=np.float32), (count, 1))
+    if count == 0:
+        return boxes
+    corners = np.stack([grids[:, 0, 0], grids[:, 0, -1], grids[:, -1, 0], grids[:, -1, -1]], 1)
+    colour = np.median(corners, axis=1)
+    tolerance = np.float32(_TRIM_TOLERANCE / 255.0)
+    uniform = np.all(np.abs(corners - colour[:, None]) <= tolerance, axis=1)
+    differs = np.abs(grids - colour[:, None, None]) > tolerance
+    rows = differs.mean(axis=2) >= _TRIM_FRACTION  # (N, n)
+    cols = differs.mean(axis=1) >= _TRIM_FRACTION
+    for i in np.flatnonzero(uniform):
+        r = np.flatnonzero(rows[i])
+        c = np.flatnonzero(cols[i])
+        if r.size == 0 or c.size == 0:
+            continue
+        top, bottom, left, right = r[0], r[-1] + 1, c[0], c[-1] + 1
+        if min(bottom - top, right - left) < _TRIM_MIN_SIDE * n:
+            continue
+        boxes[i] = (top, bottom, left, right)
+    return boxes
+
+
+def window_coefficients(
+    grids: F32, boxes: F32, windows: Sequence[tuple[float, float, float, float]]
+) -> F32:
+    """The 32x32 lowest DCT coefficients of each window of each trimmed grid.
+
+    A window (fractions of the trimmed box) is area-resampled to 64x64 and
+    DCT-transformed in one product per axis: ``(D R_y) G (D R_x)^T``.
+
+    Args:
+        grids: ``(N, n, n)`` grey grids (:func:`grey_grids`).
+        boxes: ``(N, 4)`` trimmed boxes (:func:`trim_boxes`).
+        windows: ``K`` windows ``(top, bottom, left, right)`` as fractions.
+
+    Returns:
+        ``(N, K, 32, 32)`` ``float32``, rounded so that flat images are stable.
+    """
+    n = grids.shape[-1]
+    frac = np.asarray(windows, dtype=np.float32).reshape(-1, 4)  # (K, 4)
+    height = (boxes[:, 1] - boxes[:, 0])[:, None]
+    width = (boxes[:, 3] - boxes[:, 2])[:, None]
+    top = boxes[:, 0, None] + frac[None, :, 0] * height  # (N, K)
+    bottom = boxes[:, 0, None] + frac[None, :, 1] * height
+    left = boxes[:, 2, None] + frac[None, :, 2] * width
+    right = boxes[:, 2, None] + frac[None, :, 3] * width
+    d = _dct_matrix(_SIDE)[:_MID].astype(np.float32) / np.float32(_SIDE)  # (32, 64)
+    ry = d @ _area_matrices(top, bottom, n, _SIDE)  # (N, K, 32, n)
+    rx = d @ _area_matrices(left, right, n, _SIDE)
+    coeffs = ry @ grids[:, None] @ np.swapaxes(rx, -1, -2)  # (N, K, 32, 32)
+    rounded: F32 = np.round(coeffs, _ROUND)
+    return rounded
+
+
+def _dihedral(coeffs: F32, name: str) -> F32:
+    """The coefficients of the flipped or turned window, from its own (last two axes)."""
+    u = np.arange(coeffs.shape[-2])[:, None]
+    v = np.arange(coeffs.shape[-1])[None, :]
+    odd_u = np.where(u % 2 == 1, -1.0, 1.0).astype(np.float32)
+    odd_v = np.where(v % 2 == 1, -1.0, 1.0).astype(np.float32)
+    t = np.swapaxes(coeffs, -1, -2)
+    # Rows of the block are vertical frequencies, columns horizontal ones. Mirroring
+    # left-right negates odd horizontal frequencies; a transpose swaps the axes.
+    ops: dict[str, F32] = {
+        "identity": coeffs,
+        "flip_h": coeffs * odd_v,
+        "flip_v": coeffs * odd_u,
+        "rot180": coeffs * odd_u * odd_v,
+        "transpose": t,
+        "rot90": t * odd_u,  # np.rot90 (counter-clockwise) = flip_v(transpose)
+        "rot270": t * odd_v,
+        "transverse": t * odd_u * odd_v,
+    }
+    return ops[name]
+
+
+def _low_bits(coeffs: F32) -> npt.NDArray[np.bool_]:
+    flat = coeffs[..., :_LOW, :_LOW].reshape(*coeffs.shape[:-2], _LOW * _LOW)
+    bits: npt.NDArray[np.bool_] = flat > np.median(flat, axis=-1, keepdims=True)
+    return bits
+
+
+@functools.cache
+def _mid_mask() -> npt.NDArray[np.bool_]:
+    mask = np.ones((_MID, _MID), dtype=bool)
+    mask[:_LOW, :_LOW] = False
+    return mask
+
+
+def _mid_bits(coeffs: F32) -> npt.NDArray[np.bool_]:
+    bits: npt.NDArray[np.bool_] = coeffs[..., _mid_mask()] > 0
+    return bits
+
+
+def _pack(bits: npt.NDArray[np.bool_]) -> U64:
+    """Pack ``(..., 64*W)`` booleans into ``(..., W)`` ``uint64``, first bit most significant."""
+    packed = np.packbits(bits, axis=-1)  # big-endian bytes
+    words = packed.reshape(*bits.shape[:-1], -1, 8)
+    out: U64 = np.ascontiguousarray(words).view(">u8")[..., 0].astype(np.uint64)
+    return out
+
+
+def _parse_variant(variant: str) -> tuple[str, str]:
+    window, _, dihedral = variant.partition(":")
+    if window not in WINDOWS or (dihedral or "identity") not in DIHEDRAL:
+        raise ValueError(f"unknown variant {variant!r}")
+    return window, dihedral or "identity"
+
+
+def query_hashes(images: Sequence[Image.Image]) -> U64:
+    """The default hash of each image as found: the whole trimmed box, as is.
+
+    Args:
+        images: Decoded images in any mode.
+
+    Returns:
+        ``(N, WORDS)`` ``uint64``.
+    """
+    grids = grey_grids(images)
+    coeffs = window_coefficients(grids, trim_boxes(grids), [WINDOWS["full"]])[:, 0]
+    return _pack(_low_bits(coeffs))
+
+
+def _windows_of(variants: Sequence[str]) -> list[str]:
+    names: list[str] = []
+    for variant in variants:
+        window, _ = _parse_variant(variant)
+        if window not in names:
+            names.append(window)
+    return names
+
+
+def reference_hashes_batch(
+    images: Sequence[Image.Image], *, variants: Sequence[str] = REFERENCE_VARIANTS
+) -> list[ReferenceHashes]:
+    """:func:`reference_hashes` for many images, in one vectorized pass.
+
+    Args:
+        images: Decoded originals in any mode.
+        variants: Which rows to store (default :data:`REFERENCE_VARIANTS`).
+
+    Returns:
+        One :class:`ReferenceHashes` per image.
+    """
+    grids = grey_grids(images)
+    return _references(grids, tuple(variants))
+
+
+def _references(grids: F32, variants: tuple[str, ...]) -> list[ReferenceHashes]:
+    windows = list(WINDOWS)  # the descriptor always covers every window, in this order
+    coeffs = window_coefficients(grids, trim_boxes(grids), [WINDOWS[w] for w in windows])
+    rows = []
+    for variant in variants:
+        window, dihedral = _parse_variant(variant)
+        rows.append(_dihedral(coeffs[:, windows.index(window)], dihedral))
+    words = _pack(_low_bits(np.stack(rows, axis=1)))  # (N, K, WORDS)
+    descriptors = _pack(_mid_bits(coeffs))  # (N, len(WINDOWS), CONFIRM_WORDS)
+    return [
+        ReferenceHashes(
+            words=words[i],
+            variants=variants,
+            descriptor=_DESCRIPTOR_TAG + descriptors[i].astype(">u8").tobytes(),
+        )
+        for i in range(len(grids))
+    ]
+
+
+_DESCRIPTOR_TAG = b"mid768-v1:"
+
+
+def reference_hashes(image: Image.Image) -> ReferenceHashes:
+    """The hashes an original stores: whole box, flips, quarter turns and crop windows.
+
+    Args:
+        image: The decoded original, any mode.
+
+    Returns:
+        Its :class:`ReferenceHashes`.
+    """
+    return reference_hashes_batch([image])[0]
+
+
+def _descriptor_words(descriptor: bytes) -> U64:
+    if not descriptor.startswith(_DESCRIPTOR_TAG):
+        raise ValueError("not a mid768-v1 descriptor")
+    body = descriptor[len(_DESCRIPTOR_TAG) :]
+    if len(body) != len(WINDOWS) * CONFIRM_WORDS * 8:
+        raise ValueError(f"descriptor has {len(body)} bytes, expected {len(WINDOWS) * 96}")
+    words: U64 = (
+        np.frombuffer(body, dtype=">u8").astype(np.uint64).reshape(len(WINDOWS), CONFIRM_WORDS)
+    )
+    return words
+
+
+@functools.cache
+def _mid_permutation(dihedral: str) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.bool_]]:
+    """Where each mid-band bit of a window goes, and whether it flips, under ``dihedral``."""
+    index = np.arange(_MID * _MID, dtype=np.float32).reshape(_MID, _MID) + 1.0
+    moved = _dihedral(index, dihedral)[_mid_mask()]
+    return (np.abs(moved).astype(np.intp) - 1), moved < 0
+
+
+def confirm_distance(image: Image.Image, descriptor: bytes, *, variant: str | None = None) -> int:
+    """Hamming distance (of 768 bits) between a query's mid band and an original's.
+
+    The query's whole trimmed box is compared with the original's window (and
+    flip or turn) named by ``variant``, the reference row the candidate matched;
+    with no variant, the smallest distance over every row is returned.
+
+    Args:
+        image: The query (the found copy), decoded.
+        descriptor: :attr:`ReferenceHashes.descriptor` of the candidate original.
+        variant: The matched row's name, e.g. ``"full:flip_h"``.
+
+    Returns:
+        The distance; :func:`confirm` compares it with :data:`CONFIRM_THRESHOLD`.
+
+    Raises:
+        ValueError: If the descriptor or the variant is not of this scheme.
+    """
+    stored = _descriptor_words(descriptor)
+    grids = grey_grids([image])
+    coeffs = window_coefficients(grids, trim_boxes(grids), [WINDOWS["full"]])[0, 0]
+    query_bits = _mid_bits(coeffs)
+    candidates = [variant] if variant is not None else list(REFERENCE_VARIANTS)
+    best = _MID * _MID
+    windows = list(WINDOWS)
+    for name in candidates:
+        window, dihedral = _parse_variant(name)
+        bits = np.unpackbits(stored[windows.index(window)].astype(">u8").view(np.uint8))
+        # The reference's bit for mid-band cell j of the turned window sits at
+        # source cell perm[j] of the stored window, negated where the sign flips.
+        grid = np.zeros(_MID * _MID, dtype=bool)
+        grid[_mid_mask().ravel()] = bits.astype(bool)
+        perm, flip = _mid_permutation(dihedral)
+        turned = grid[perm] ^ flip
+        best = min(best, int(np.count_nonzero(turned != query_bits)))
+    return best
+
+
+def confirm(image: Image.Image, descriptor: bytes, *, variant: str | None = None) -> bool:
+    """Whether a candidate is confirmed by the independent mid-band hash.
+
+    Args:
+        image: The query (the found copy), decoded.
+        descriptor: :attr:`ReferenceHashes.descriptor` of the candidate original.
+        variant: The matched reference row's name, when known.
+
+    Returns:
+        True when :func:`confirm_distance` is at most :data:`CONFIRM_THRESHOLD`.
+    """
+    return confirm_distance(image, descriptor, variant=variant) <= CONFIRM_THRESHOLD
+
+
+def hamming(a: npt.ArrayLike, b: npt.ArrayLike) -> npt.NDArray[np.int64]:
+    """Hamming distances between packed hashes, words on the last axis (broadcast).
+
+    For the 64-bit compatible hashes (shape ``(N,)``), add the word axis:
+    ``hamming(x[:, None], y[:, None])``.
+
+    Args:
+        a: ``(..., W)`` ``uint64``.
+        b: ``(..., W)`` ``uint64``.
+
+    Returns:
+        ``(...)`` distances in bits.
+    """
+    x = np.asarray(a, dtype=np.uint64)
+    y = np.asarray(b, dtype=np.uint64)
+    counts = np.bitwise_count(np.bitwise_xor(x, y))
+    distances: npt.NDArray[np.int64] = counts.sum(axis=-1, dtype=np.int64)
+    return distances
