@@ -1,4 +1,4 @@
-"""Batches: :func:`sign_many` and :func:`verify_many` over any number of files.
+"""Batches: :func:`sign_many`, :func:`verify_many`, :func:`fingerprint_many`, any number of files.
 
 What this module owns (DESIGN.md decision 9): running the per-file verbs
 (:func:`provenance.sign`, :func:`provenance.verify`) over an iterable of paths or
@@ -63,6 +63,7 @@ from provenance.errors import (
     ProvenanceError,
     RecordError,
 )
+from provenance.fingerprint import Fingerprint, fingerprint
 from provenance.hashing import sha256_hex
 from provenance.inventory import Inventory
 from provenance.keys import SigningKey, TrustPolicy
@@ -78,6 +79,7 @@ __all__ = [
     "ItemError",
     "RowStatus",
     "SignItem",
+    "fingerprint_many",
     "sidecar_record",
     "sign_many",
     "verify_many",
@@ -232,7 +234,13 @@ class _VerifySpec:
     inventory_path: str | None
 
 
-_Spec = _SignSpec | _VerifySpec
+@dataclass(frozen=True, slots=True)
+class _FingerprintSpec:
+    token: str
+    inventory_path: None = None
+
+
+_Spec = _SignSpec | _VerifySpec | _FingerprintSpec
 _Outcome = tuple[int, RowStatus, Any, ItemError | None]
 
 
@@ -366,6 +374,38 @@ def verify_many(
     if chunk_size < 1:
         raise ValueError("chunk_size must be at least 1")
     return _execute(_verify_plan(items, trust=trust, inventory=inventory), count, chunk_size, now)
+
+
+def fingerprint_many(
+    items: Iterable[str | os.PathLike[str] | tuple[bytes, str]],
+    *,
+    workers: int = 1,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+) -> Iterator[BatchRow[Fingerprint]]:
+    """Fingerprint many images (file, essence and perceptual hashes), in input order.
+
+    Args:
+        items: Paths or ``(bytes, name)`` pairs; consumed lazily.
+        workers: Worker processes; 1 runs in this process. 0 means one per CPU.
+        chunk_size: Items per task sent to a worker.
+
+    Yields:
+        A :class:`BatchRow` per item whose result is the
+        :class:`~provenance.fingerprint.Fingerprint`.
+
+    Raises:
+        ValueError: ``workers`` or ``chunk_size`` is negative or zero.
+    """
+    count = _workers(workers)
+    if chunk_size < 1:
+        raise ValueError("chunk_size must be at least 1")
+    plan = _Plan(
+        _FingerprintSpec(token=uuid.uuid4().hex),
+        (_verify_job(i, item) for i, item in enumerate(items)),
+        _pass_through,
+        None,
+    )
+    return _execute(plan, count, chunk_size, None)
 
 
 # --- plans (also used by provenance.integrations.dask) ---------------------------------
@@ -782,8 +822,11 @@ def _process(state: _State, chunk: _Chunk) -> list[_Outcome]:
         try:
             if isinstance(state.spec, _SignSpec):
                 outcomes.append(_sign_one(state, state.spec, job, chunk.now))
-            else:
+            elif isinstance(state.spec, _VerifySpec):
                 outcomes.append(_verify_one(state, state.spec, job, chunk.now))
+            else:
+                found = fingerprint(job.data if job.data is not None else job.name)
+                outcomes.append((job.index, RowStatus.OK, found, None))
         except Exception as exc:  # one bad file never stops a batch
             outcomes.append(
                 (job.index, RowStatus.ERROR, None, ItemError.from_exception(exc, job.name))

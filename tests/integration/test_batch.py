@@ -382,3 +382,21 @@ def test_sidecar_record(tmp_path: Path) -> None:
         batch.sidecar_record(image)
     shutil.copyfile(SAMPLE_MEDIA / "forest-path.jpg.json", tmp_path / "shoe.jpg.json")
     assert batch.sidecar_record(image) == RECORD
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_fingerprint_many(tmp_path: Path, workers: int) -> None:
+    from provenance.fingerprint import fingerprint
+
+    paths = [SAMPLE_MEDIA / n for n in SAMPLES[:3]]
+    items: list[Path | tuple[bytes, str]] = [
+        *paths,
+        (b"junk", "junk.jpg"),
+        (paths[0].read_bytes(), "copy"),
+    ]
+    rows = list(batch.fingerprint_many(items, workers=workers, chunk_size=2))
+    assert [r.status for r in rows] == [RowStatus.OK] * 3 + [RowStatus.ERROR, RowStatus.OK]
+    assert [r.result.phash for r in rows if r.result is not None] == [
+        fingerprint(p).phash for p in (*paths, paths[0])
+    ]
+    assert rows[3].error is not None and rows[3].error.message.startswith("junk.jpg")
