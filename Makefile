@@ -51,6 +51,7 @@ bench: install
 	$(BIN)/python benchmarks/robustness.py
 	$(BIN)/python benchmarks/phash_speed.py
 	$(BIN)/python benchmarks/index.py
+	$(BIN)/python benchmarks/batch.py
 
 ## bench-smoke: every benchmark runs (a few seconds each); figures come from `make bench`
 bench-smoke: install
@@ -60,6 +61,7 @@ bench-smoke: install
 	$(BIN)/python benchmarks/robustness.py --quick --out build/bench/robustness.json >/dev/null
 	$(BIN)/python benchmarks/phash_speed.py --quick --out build/bench/phash_speed.json >/dev/null
 	$(BIN)/python benchmarks/index.py --quick --out build/bench/index.json >/dev/null
+	$(BIN)/python benchmarks/batch.py --quick --out build/bench/batch.json >/dev/null
 
 clean:
 	rm -rf $(VENV) build $(DEMO_OUT) .pytest_cache .mypy_cache .ruff_cache .coverage

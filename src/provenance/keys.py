@@ -124,6 +124,15 @@ class SigningKey:
     def __repr__(self) -> str:
         return f"SigningKey(subject={self.subject!r}, algorithm={self._algorithm.name})"
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Picklable for process pools (provenance.batch): the chain, the key PEM or
+        # the callback (which must itself be picklable) travel; the c2pa Context
+        # does not (it cannot cross fork/spawn) and is rebuilt in the new process.
+        return (
+            _rebuild_key,
+            (self._chain_pem, self._algorithm, self._key_pem, self._callback),
+        )
+
     @classmethod
     def from_pem_files(
         cls, chain_path: str | os.PathLike[str], key_path: str | os.PathLike[str]
@@ -343,6 +352,12 @@ class TrustPolicy:
         except TrustConfigError as exc:
             raise exc.with_path(path) from None
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Picklable for process pools: the anchors travel, the c2pa Context does not.
+        if self.anchors_pem is None:
+            return (TrustPolicy, ())
+        return (TrustPolicy.from_pem_bytes, (self.anchors_pem,))
+
     @property
     def has_anchors(self) -> bool:
         """Whether any anchor is configured."""
@@ -370,6 +385,18 @@ class TrustPolicy:
             if parent is None or cert.issuer != parent.subject or not _issued_by(cert, parent):
                 return False
         return False
+
+
+def _rebuild_key(
+    chain_pem: bytes,
+    algorithm: SigningAlgorithm,
+    key_pem: bytes | None,
+    callback: SignCallback | None,
+) -> SigningKey:
+    """Unpickle a :class:`SigningKey` (the inverse of ``SigningKey.__reduce__``)."""
+    if key_pem is not None:
+        return SigningKey.from_pem(chain_pem, key_pem)
+    return SigningKey(chain_pem=chain_pem, algorithm=algorithm, callback=callback)
 
 
 @dataclass(frozen=True, slots=True)

@@ -473,6 +473,10 @@ class PiiPolicy:
                     f"the personal-data hash_key must be at least {_MIN_HASH_KEY_BYTES} bytes"
                 )
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Picklable for process pools (provenance.batch): a mappingproxy is not.
+        return (PiiPolicy, (self.default, dict(self.per_field), self.names, self.hash_key))
+
     def __hash__(self) -> int:
         return hash((self.default, tuple(sorted(self.per_field.items())), self.names))
 

@@ -234,6 +234,12 @@ class ProvenanceRecord:
             raise RecordError("parents must be ParentRef values")
         object.__setattr__(self, "parents", parents)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Picklable for process pools (provenance.batch): a mappingproxy is not.
+        values = {name: getattr(self, name) for name in _FIELDS}
+        values["parameters"] = dict(self.parameters)
+        return (_record_from_fields, (values,))
+
     @property
     def is_synthetic(self) -> bool:
         """Whether the digital source type says the image is AI-made."""
@@ -447,3 +453,8 @@ def _opt_str(data: Mapping[str, Any], key: str, where: str) -> str | None:
     if value is not None and not isinstance(value, str):
         raise RecordError(f"{where} field '{key}' must be a string")
     return value
+
+
+def _record_from_fields(values: dict[str, Any]) -> ProvenanceRecord:
+    """Unpickle a :class:`ProvenanceRecord` (validated again)."""
+    return ProvenanceRecord(**values)

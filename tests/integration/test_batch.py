@@ -1,0 +1,402 @@
+"""provenance.batch on real files: order, bad input, full disk, killed workers, resume."""
+
+from __future__ import annotations
+
+import errno
+import os
+import pickle
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from provenance import batch
+from provenance.batch import BatchRow, RowStatus, SignItem, sign_many, verify_many
+from provenance.errors import KeyConfigError, RecordError
+from provenance.hashing import sha256_hex
+from provenance.inventory import Inventory
+from provenance.keys import DevKeyPaths, SigningKey, TrustPolicy
+from provenance.pii import PiiAction, PiiPolicy
+from provenance.sign import SignOptions
+from provenance.types import SignResult, Status
+from tests._batch_helpers import DieOnceSigner
+from tests.conftest import SAMPLE_MEDIA, SAMPLES, sample_record
+
+RECORD = sample_record("forest-path.jpg")
+
+
+def small_images(folder: Path, count: int) -> list[Path]:
+    """``count`` distinct small JPEG and PNG renditions of two sample photos."""
+    folder.mkdir(parents=True, exist_ok=True)
+    sources = [
+        Image.open(SAMPLE_MEDIA / n).convert("RGB")
+        for n in ("forest-path.jpg", "kite-blue-sky.jpg")
+    ]
+    paths = []
+    for i in range(count):
+        im = sources[i % 2]
+        x, y = (i * 7) % (im.width - 64), (i * 13) % (im.height - 64)
+        tile = im.crop((x, y, x + 64, y + 64))
+        path = folder / f"img-{i:04d}.{'png' if i % 5 == 0 else 'jpg'}"
+        tile.save(path, quality=85) if path.suffix == ".jpg" else tile.save(path)
+        paths.append(path)
+    return paths
+
+
+def roundtrip(value: object) -> object:
+    return pickle.loads(pickle.dumps(value))  # noqa: S301 - our own bytes
+
+
+def files_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file())
+
+
+def inventory_shas(inventory: Inventory) -> set[str]:
+    return {f.sha256_hex for a in inventory.assets() for f in a.files}
+
+
+@pytest.fixture
+def inventory(tmp_path: Path) -> Iterator[Inventory]:
+    with Inventory(tmp_path / "inventory.sqlite") as inv:
+        yield inv
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sign_many_in_order_recorded_and_trusted(
+    tmp_path: Path, signing_key: SigningKey, trust: TrustPolicy, inventory: Inventory, workers: int
+) -> None:
+    sources = [SAMPLE_MEDIA / n for n in SAMPLES]
+    out = tmp_path / "out"
+    rows = list(
+        sign_many(sources, out, key=signing_key, inventory=inventory, workers=workers, chunk_size=3)
+    )
+    assert [r.index for r in rows] == list(range(len(sources)))
+    assert [r.name for r in rows] == [str(s) for s in sources]
+    assert {r.status for r in rows} == {RowStatus.OK}
+    results = [r.result for r in rows]
+    assert all(isinstance(r, SignResult) for r in results)
+    # Records come from each image's sidecar.
+    assert [r.result.record.model for r in rows if r.result is not None] == [
+        sample_record(n).model for n in SAMPLES
+    ]
+    assert inventory_shas(inventory) == {sha256_hex((out / n).read_bytes()) for n in SAMPLES}
+    assert inventory.audit.verify().ok
+    verdicts = list(verify_many(sorted(out.iterdir()), trust=trust, workers=workers))
+    assert {v.result.status for v in verdicts if v.result is not None} == {Status.TRUSTED}
+    assert len(verdicts) == len(SAMPLES)
+
+
+def test_pool_and_inline_give_the_same_results(
+    tmp_path: Path, signing_key: SigningKey, trust: TrustPolicy
+) -> None:
+    sources = small_images(tmp_path / "in", 12)
+    by_workers = {}
+    for workers in (1, 2):
+        rows = list(
+            sign_many(
+                sources, tmp_path / f"out{workers}", key=signing_key, record=RECORD, workers=workers
+            )
+        )
+        by_workers[workers] = [
+            (
+                r.index,
+                r.result.asset_id,
+                r.result.essence_sha256_hex,
+                r.result.input_sha256_hex,
+                r.result.bytes_added,
+            )
+            for r in rows
+            if r.result is not None
+        ]
+    assert by_workers[1] == by_workers[2]
+    assert len(by_workers[1]) == 12
+    checks = {}
+    for workers in (1, 2):
+        rows = list(verify_many(files_in(tmp_path / "out1"), trust=trust, workers=workers))
+        checks[workers] = [
+            (r.index, r.result.status, r.result.sha256_hex) for r in rows if r.result is not None
+        ]
+    assert checks[1] == checks[2] and len(checks[1]) == 12
+
+
+def test_bytes_items_and_sign_items(
+    tmp_path: Path, signing_key: SigningKey, trust: TrustPolicy, inventory: Inventory
+) -> None:
+    data = (SAMPLE_MEDIA / "lake-at-dusk.webp").read_bytes()
+    items = [
+        (data, "upload/lake.webp"),
+        SignItem(SAMPLE_MEDIA / "forest-path.jpg", name="deep/er/forest.jpg", record=RECORD),
+        SignItem(data, name="../escape.webp", record=RECORD),
+        (data, "no-record.webp"),
+    ]
+    rows = list(
+        sign_many(items, tmp_path / "out", key=signing_key, record=None, inventory=inventory)
+    )
+    assert [r.status for r in rows] == [
+        RowStatus.ERROR,
+        RowStatus.OK,
+        RowStatus.ERROR,
+        RowStatus.ERROR,
+    ]
+    assert rows[0].error is not None and "no record" in rows[0].error.message
+    assert rows[2].error is not None and rows[2].error.kind == "OutputError"
+    assert (tmp_path / "out" / "deep" / "er" / "forest.jpg").is_file()
+    assert not (tmp_path / "escape.webp").exists()
+    rows = list(
+        sign_many(items[:1], tmp_path / "out", key=signing_key, record=RECORD, inventory=inventory)
+    )
+    assert rows[0].status is RowStatus.OK
+    assert rows[0].result is not None and rows[0].result.path == str(
+        tmp_path / "out" / "upload" / "lake.webp"
+    )
+    verdicts = list(
+        verify_many([(data, "original.webp"), (b"not an image", "junk.webp")], trust=trust)
+    )
+    assert verdicts[0].result is not None and verdicts[0].result.status is Status.NO_PROVENANCE
+    assert verdicts[1].status is RowStatus.ERROR and verdicts[1].error is not None
+    assert verdicts[1].error.message.startswith("junk.webp")
+
+
+def test_bad_input_is_reported_per_item_and_the_batch_goes_on(
+    tmp_path: Path, signing_key: SigningKey, trust: TrustPolicy, inventory: Inventory
+) -> None:
+    good = small_images(tmp_path / "in", 4)
+    corrupt = tmp_path / "in" / "corrupt.jpg"
+    corrupt.write_bytes(good[1].read_bytes()[:200])
+    folder = tmp_path / "in" / "folder.jpg"
+    folder.mkdir()
+    fifo = tmp_path / "in" / "pipe.png"
+    os.mkfifo(fifo)
+    missing = tmp_path / "in" / "missing.jpg"
+    empty = tmp_path / "in" / "empty.png"
+    empty.write_bytes(b"")
+    items = [good[0], corrupt, folder, good[1], fifo, missing, empty, good[2]]
+    before = {p: sha256_hex(p.read_bytes()) for p in (*good, corrupt)}
+    out = tmp_path / "out"
+    for workers in (1, 2):
+        rows = list(
+            sign_many(
+                items,
+                out / str(workers),
+                key=signing_key,
+                record=RECORD,
+                inventory=inventory,
+                workers=workers,
+            )
+        )
+        assert [r.status is RowStatus.OK for r in rows] == [
+            True,
+            False,
+            False,
+            True,
+            False,
+            False,
+            False,
+            True,
+        ]
+        errors = {Path(r.name).name: r.error for r in rows if r.error is not None}
+        assert errors["corrupt.jpg"] is not None and errors["corrupt.jpg"].message.startswith(
+            str(corrupt)
+        )
+        assert "directory" in errors["folder.jpg"].message
+        assert "not a regular file" in errors["pipe.png"].message
+        assert "no such file" in errors["missing.jpg"].message
+        assert "empty" in errors["empty.png"].message
+        # Outputs only for the good ones, no temporary files, nothing recorded for the rest.
+        assert sorted(p.name for p in (out / str(workers)).iterdir()) == sorted(
+            p.name for p in (good[0], good[1], good[2])
+        )
+    assert {p: sha256_hex(p.read_bytes()) for p in (*good, corrupt)} == before
+    assert len(inventory_shas(inventory)) == 6
+    assert inventory.audit.verify().ok
+
+
+def test_a_full_disk_leaves_no_output_and_no_row(
+    tmp_path: Path, signing_key: SigningKey, inventory: Inventory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sources = small_images(tmp_path / "in", 5)
+    victim = sources[2].name
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        # ENOSPC for the temporary file of one output: what a full disk does at fsync.
+        if f".{victim}." in str(Path(f"/proc/self/fd/{fd}").readlink()):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    out = tmp_path / "out"
+    rows = list(sign_many(sources, out, key=signing_key, record=RECORD, inventory=inventory))
+    assert [r.status for r in rows] == [RowStatus.OK] * 2 + [RowStatus.ERROR] + [RowStatus.OK] * 2
+    error = rows[2].error
+    assert error is not None and error.kind == "OutputError"
+    assert "No space left on device" in error.message and victim in error.message
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        s.name for s in sources if s.name != victim
+    )
+    assert len(inventory_shas(inventory)) == 4
+
+
+def test_a_killed_worker_loses_only_the_items_in_flight(
+    tmp_path: Path, dev_keys: DevKeyPaths, trust: TrustPolicy, inventory: Inventory
+) -> None:
+    sentinel = tmp_path / "die-once"
+    sentinel.touch()
+    key = SigningKey.from_callback(
+        DieOnceSigner(dev_keys.private_key.read_bytes(), sentinel), dev_keys.chain.read_bytes()
+    )
+    sources = small_images(tmp_path / "in", 40)
+    out = tmp_path / "out"
+    rows = list(
+        sign_many(
+            sources, out, key=key, record=RECORD, inventory=inventory, workers=2, chunk_size=2
+        )
+    )
+    assert [r.index for r in rows] == list(range(40))
+    lost = [r for r in rows if r.status is RowStatus.ERROR]
+    assert lost and all(r.error is not None and r.error.kind == "WorkerLost" for r in lost)
+    assert len(lost) <= 2 * 4 * 2  # at most the window of chunks in flight
+    assert rows[-1].status is RowStatus.OK  # the pool was rebuilt and the batch went on
+    # Every output under its final name is complete; only finished ones are recorded.
+    done = [r for r in rows if r.status is RowStatus.OK]
+    recorded = inventory_shas(inventory)
+    assert recorded == {r.result.sha256_hex for r in done if r.result is not None}
+    for path in out.iterdir():
+        if not path.name.startswith("."):
+            verdict = next(iter(verify_many([path], trust=trust))).result
+            assert verdict is not None and verdict.status is Status.TRUSTED
+    # Run again: what was lost is signed now, the rest is skipped.
+    again = list(sign_many(sources, out, key=key, record=RECORD, inventory=inventory, workers=2))
+    assert {r.index for r in again if r.status is RowStatus.OK} == {r.index for r in lost}
+    assert {r.index for r in again if r.status is RowStatus.SKIPPED} == {r.index for r in done}
+    assert inventory.audit.verify().ok
+
+
+def test_resume_skips_what_is_recorded_and_redoes_what_changed(
+    tmp_path: Path, signing_key: SigningKey, inventory: Inventory
+) -> None:
+    sources = small_images(tmp_path / "in", 6)
+    out = tmp_path / "out"
+    first = list(sign_many(sources, out, key=signing_key, record=RECORD, inventory=inventory))
+    assert {r.status for r in first} == {RowStatus.OK}
+    # An output written but never recorded (a crash between rename and commit)...
+    (out / sources[1].name).write_bytes((out / sources[0].name).read_bytes())
+    # ...a changed source, and a changed record for another file.
+    small_images(tmp_path / "other", 9)[8].replace(sources[2])
+    changed = RECORD.replace(model_version="2.0")
+    items = [SignItem(s, record=changed if i == 3 else None) for i, s in enumerate(sources)]
+    second = list(sign_many(items, out, key=signing_key, record=RECORD, inventory=inventory))
+    assert [r.status for r in second] == [
+        RowStatus.SKIPPED,
+        RowStatus.OK,
+        RowStatus.OK,
+        RowStatus.OK,
+        RowStatus.SKIPPED,
+        RowStatus.SKIPPED,
+    ]
+    skipped = second[0].result
+    assert skipped == first[0].result
+    assert {f.sha256_hex for a in inventory.assets() for f in a.files} >= {
+        sha256_hex(p.read_bytes()) for p in out.iterdir()
+    }
+    third = list(
+        sign_many(sources, out, key=signing_key, record=RECORD, inventory=inventory, resume=False)
+    )
+    assert {r.status for r in third} == {RowStatus.OK}
+
+
+def test_in_place_and_resume_in_place(
+    tmp_path: Path, signing_key: SigningKey, inventory: Inventory
+) -> None:
+    sources = small_images(tmp_path / "in", 3)
+    rows = list(sign_many(sources, None, key=signing_key, record=RECORD, inventory=inventory))
+    assert all(
+        r.result is not None and r.result.path == str(s) for r, s in zip(rows, sources, strict=True)
+    )
+    again = list(sign_many(sources, None, key=signing_key, record=RECORD, inventory=inventory))
+    assert {r.status for r in again} == {RowStatus.SKIPPED}
+
+
+def test_memory_is_bounded_the_input_is_consumed_lazily(
+    tmp_path: Path, signing_key: SigningKey
+) -> None:
+    source = small_images(tmp_path / "in", 1)[0]
+    taken = 0
+
+    def endless() -> Iterator[Path]:
+        nonlocal taken
+        while True:
+            taken += 1
+            yield source
+
+    rows = sign_many(
+        endless(), tmp_path / "out", key=signing_key, record=RECORD, workers=2, chunk_size=2
+    )
+    first = [next(rows) for _ in range(3)]
+    assert [r.index for r in first] == [0, 1, 2]
+    assert taken <= 2 * 2 * 4 + 2  # the window, not the (infinite) input
+    rows.close()  # type: ignore[attr-defined]
+
+
+def test_unpicklable_callback_key_needs_one_worker(tmp_path: Path, dev_keys: DevKeyPaths) -> None:
+    key = SigningKey.from_callback(lambda data: b"x", dev_keys.chain.read_bytes())
+    with pytest.raises(KeyConfigError, match="pickled"):
+        sign_many([SAMPLE_MEDIA / "forest-path.jpg"], tmp_path, key=key, record=RECORD, workers=2)
+    with pytest.raises(ValueError, match="chunk_size"):
+        sign_many([], tmp_path, key=key, chunk_size=0)
+    with pytest.raises(ValueError, match="workers"):
+        verify_many([], workers=-1)
+
+
+def test_what_travels_to_workers_pickles(signing_key: SigningKey, trust: TrustPolicy) -> None:
+    policy = PiiPolicy(
+        default=PiiAction.REDACT, per_field={"prompt": PiiAction.REFUSE}, names=("Ann",)
+    )
+    options = SignOptions(pii_policy=policy)
+    assert roundtrip(options) == options
+    assert roundtrip(RECORD) == RECORD
+    assert roundtrip(trust) == trust
+    assert roundtrip(TrustPolicy.no_anchors()) == TrustPolicy.no_anchors()
+    key = roundtrip(signing_key)
+    assert key.subject == signing_key.subject and key.private_key_pem == signing_key.private_key_pem
+    row = BatchRow(0, "x", RowStatus.ERROR, None, batch.ItemError("CorruptFile", "x: bad"))
+    assert roundtrip(row) == row
+    assert row.to_dict() == {
+        "index": 0,
+        "source": "x",
+        "status": "error",
+        "error": "x: bad",
+        "error_kind": "CorruptFile",
+    }
+
+
+def test_sidecar_record(tmp_path: Path) -> None:
+    image = tmp_path / "shoe.jpg"
+    shutil.copyfile(SAMPLE_MEDIA / "forest-path.jpg", image)
+    with pytest.raises(RecordError, match="no record"):
+        batch.sidecar_record(image)
+    (tmp_path / "shoe.json").write_text("{broken")
+    with pytest.raises(RecordError, match="record"):
+        batch.sidecar_record(image)
+    shutil.copyfile(SAMPLE_MEDIA / "forest-path.jpg.json", tmp_path / "shoe.jpg.json")
+    assert batch.sidecar_record(image) == RECORD
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_fingerprint_many(tmp_path: Path, workers: int) -> None:
+    from provenance.fingerprint import fingerprint
+
+    paths = [SAMPLE_MEDIA / n for n in SAMPLES[:3]]
+    items: list[Path | tuple[bytes, str]] = [
+        *paths,
+        (b"junk", "junk.jpg"),
+        (paths[0].read_bytes(), "copy"),
+    ]
+    rows = list(batch.fingerprint_many(items, workers=workers, chunk_size=2))
+    assert [r.status for r in rows] == [RowStatus.OK] * 3 + [RowStatus.ERROR, RowStatus.OK]
+    assert [r.result.phash for r in rows if r.result is not None] == [
+        fingerprint(p).phash for p in (*paths, paths[0])
+    ]
+    assert rows[3].error is not None and rows[3].error.message.startswith("junk.jpg")

@@ -1,0 +1,92 @@
+"""provenance.integrations.dask on a LocalCluster: the same rows as the local batch."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from distributed import Client, LocalCluster
+
+from provenance.batch import RowStatus, sign_many, verify_many
+from provenance.integrations import dask as pdask
+from provenance.inventory import Inventory
+from provenance.keys import SigningKey, TrustPolicy
+from provenance.types import Status
+from tests.integration.test_batch import RECORD, small_images
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[Client]:
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as dask_client,
+    ):
+        yield dask_client
+
+
+def test_dask_rows_match_the_local_batch(
+    tmp_path: Path, client: Client, signing_key: SigningKey, trust: TrustPolicy
+) -> None:
+    sources = small_images(tmp_path / "in", 20)
+    broken = tmp_path / "in" / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 not really")
+    items = [*sources[:10], broken, *sources[10:]]
+    with Inventory(tmp_path / "dask.sqlite") as inv:
+        remote = list(
+            pdask.sign_many(
+                items,
+                tmp_path / "dask",
+                client=client,
+                key=signing_key,
+                record=RECORD,
+                inventory=inv,
+                chunk_size=3,
+            )
+        )
+        assert inv.audit.verify().ok
+        recorded = {f.sha256_hex for a in inv.assets() for f in a.files}
+        again = list(
+            pdask.sign_many(
+                items,
+                tmp_path / "dask",
+                client=client,
+                key=signing_key,
+                record=RECORD,
+                inventory=inv,
+            )
+        )
+    with Inventory(tmp_path / "local.sqlite") as inv:
+        local = list(
+            sign_many(items, tmp_path / "local", key=signing_key, record=RECORD, inventory=inv)
+        )
+
+    def essentials(rows: list) -> list:
+        return [
+            (
+                r.index,
+                r.status,
+                r.error.kind if r.error else None,
+                None
+                if r.result is None
+                else (r.result.asset_id, r.result.input_sha256_hex, r.result.bytes_added),
+            )
+            for r in rows
+        ]
+
+    assert essentials(remote) == essentials(local)
+    assert [r.status for r in remote].count(RowStatus.ERROR) == 1
+    assert recorded == {r.result.sha256_hex for r in remote if r.result is not None}
+    assert [r.status for r in again] == [
+        RowStatus.ERROR if r.index == 10 else RowStatus.SKIPPED for r in again
+    ]
+
+    outputs = sorted((tmp_path / "dask").iterdir())
+    remote_v = list(pdask.verify_many(outputs, client=client, trust=trust))
+    local_v = list(verify_many(outputs, trust=trust))
+    assert [r.result.to_dict() for r in remote_v if r.result is not None] == [
+        r.result.to_dict() for r in local_v if r.result is not None
+    ]
+    assert {r.result.status for r in remote_v if r.result is not None} == {Status.TRUSTED}
