@@ -55,6 +55,7 @@ from datetime import datetime, timezone
 from pathlib import Path, PurePath
 from typing import Any, Generic, TypeVar
 
+from provenance import phash
 from provenance.atomic import write_atomic
 from provenance.errors import (
     InventoryError,
@@ -63,7 +64,7 @@ from provenance.errors import (
     ProvenanceError,
     RecordError,
 )
-from provenance.fingerprint import Fingerprint, fingerprint
+from provenance.fingerprint import Fingerprint, decode_for_hashing, fingerprint
 from provenance.hashing import sha256_hex
 from provenance.inventory import Inventory
 from provenance.keys import SigningKey, TrustPolicy
@@ -242,6 +243,14 @@ class _FingerprintSpec:
 
 _Spec = _SignSpec | _VerifySpec | _FingerprintSpec
 _Outcome = tuple[int, RowStatus, Any, ItemError | None]
+
+
+@dataclass(frozen=True, slots=True)
+class _Signed:
+    """A worker's signing result plus the perceptual hashes the writer stores with it."""
+
+    result: SignResult
+    reference: phash.ReferenceHashes | None
 
 
 @dataclass(slots=True)
@@ -691,6 +700,12 @@ class _SignRecorder:
             return outcomes
         moment = chunk.now or datetime.now(timezone.utc)
         sources = {job.index: job.path or job.name for job in chunk.jobs}
+        references = {
+            o[0]: o[2].reference for o in outcomes if isinstance(o[2], _Signed) and o[2].reference
+        }
+        outcomes = [
+            (o[0], o[1], o[2].result, o[3]) if isinstance(o[2], _Signed) else o for o in outcomes
+        ]
         done = [o for o in outcomes if o[1] is RowStatus.OK]
         try:
             self._inventory.record_many(
@@ -699,6 +714,7 @@ class _SignRecorder:
                 now=moment,
                 source_paths=[sources[o[0]] for o in done],
             )
+            self._store_references(done, references)
             return outcomes
         except InventoryError:
             pass
@@ -711,11 +727,21 @@ class _SignRecorder:
                     self._inventory.record_signing(
                         result, signer=self._signer, now=moment, source_path=sources[index]
                     )
+                    self._store_references([outcome], references)
                 except InventoryError as exc:
                     message = f"{result.path}: written but not recorded in the inventory: {exc}"
                     outcome = (index, RowStatus.ERROR, None, ItemError(type(exc).__name__, message))
             fixed.append(outcome)
         return fixed
+
+    def _store_references(
+        self, done: list[_Outcome], references: dict[int, phash.ReferenceHashes]
+    ) -> None:
+        assert self._inventory is not None  # noqa: S101 - only called when recording
+        for index, _, result, _ in done:
+            reference = references.get(index)
+            if reference is not None:
+                self._inventory.add_perceptual(result.asset_id, reference)
 
 
 # --- items --------------------------------------------------------------------------------
@@ -863,7 +889,7 @@ def _sign_one(state: _State, spec: _SignSpec, job: _Job, now: datetime | None) -
             options=spec.options,
             now=now,
         )
-        return (job.index, RowStatus.OK, result, None)
+        return (job.index, RowStatus.OK, _with_reference(spec, result, job.path), None)
     assert job.data is not None  # noqa: S101 - a job has a path or bytes
     parent_data = read_input(spec.parent) if spec.parent is not None else None
     signed, result = sign_bytes(
@@ -880,7 +906,29 @@ def _sign_one(state: _State, spec: _SignSpec, job: _Job, now: datetime | None) -
         write_atomic(dst, signed)
     except OSError as exc:
         raise OutputError(f"cannot write signed file: {exc.strerror}", path=dst) from None
-    return (job.index, RowStatus.OK, dataclasses.replace(result, path=str(dst)), None)
+    result = dataclasses.replace(result, path=str(dst))
+    return (job.index, RowStatus.OK, _with_reference(spec, result, job.data), None)
+
+
+def _with_reference(
+    spec: _SignSpec, result: SignResult, source: bytes | str | os.PathLike[str]
+) -> SignResult | _Signed:
+    """Hash the signed pixels here, in the worker, when the writer will record them.
+
+    The perceptual hashes are what ``verify`` and ``scan`` recognise resized or
+    re-encoded copies by (``synthetic_duplicate``); computing them in the worker
+    keeps the decode parallel. Pixels that cannot be decoded leave the asset
+    without them (the signing stands), as :func:`provenance.sign.record_perceptual`
+    does.
+    """
+    if spec.inventory_path is None:
+        return result
+    try:
+        pixels = decode_for_hashing(source if isinstance(source, bytes) else read_input(source))[0]
+        reference = phash.reference_hashes(pixels)
+    except ProvenanceError:
+        reference = None
+    return _Signed(result, reference)
 
 
 def _already_signed(inventory: Inventory, job: _Job, record: ProvenanceRecord) -> SignResult | None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from provenance import batch
+from provenance import batch, phash
 from provenance.batch import BatchRow, RowStatus, SignItem, sign_many, verify_many
 from provenance.errors import KeyConfigError, RecordError
 from provenance.hashing import sha256_hex
@@ -21,6 +21,7 @@ from provenance.keys import DevKeyPaths, SigningKey, TrustPolicy
 from provenance.pii import PiiAction, PiiPolicy
 from provenance.sign import SignOptions
 from provenance.types import SignResult, Status
+from provenance.verify import verify
 from tests._batch_helpers import DieOnceSigner
 from tests.conftest import SAMPLE_MEDIA, SAMPLES, sample_record
 
@@ -86,6 +87,38 @@ def test_sign_many_in_order_recorded_and_trusted(
     verdicts = list(verify_many(sorted(out.iterdir()), trust=trust, workers=workers))
     assert {v.result.status for v in verdicts if v.result is not None} == {Status.TRUSTED}
     assert len(verdicts) == len(SAMPLES)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_batch_signed_assets_are_found_when_resized_and_stripped(
+    tmp_path: Path, signing_key: SigningKey, trust: TrustPolicy, inventory: Inventory, workers: int
+) -> None:
+    """Workers hash the pixels; the writer stores them: verify finds altered copies."""
+    names = ["rowing-boats-sunset.jpg", "packshot-fire-truck-white.png", "lake-at-dusk.webp"]
+    rows = list(
+        sign_many(
+            [SAMPLE_MEDIA / n for n in names],
+            tmp_path / "out",
+            key=signing_key,
+            inventory=inventory,
+            workers=workers,
+        )
+    )
+    assert {r.status for r in rows} == {RowStatus.OK}
+    assert len(inventory.perceptual_index(phash.SCHEME)) == len(names) * len(
+        phash.REFERENCE_VARIANTS
+    )
+    for row, name in zip(rows, names, strict=True):
+        assert row.result is not None
+        with Image.open(tmp_path / "out" / name) as im:
+            rgb = im.convert("RGB")
+        copy = tmp_path / f"cdn-{Path(name).stem}.jpg"
+        rgb.resize((rgb.width // 2, rgb.height // 2), Image.Resampling.LANCZOS).save(
+            copy, "JPEG", quality=70
+        )
+        verdict = verify(copy, trust=trust, inventory=inventory)
+        assert verdict.status is Status.SYNTHETIC_DUPLICATE, name
+        assert verdict.asset_id == row.result.asset_id
 
 
 def test_pool_and_inline_give_the_same_results(
