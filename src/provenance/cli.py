@@ -36,7 +36,12 @@ from provenance._version import __version__
 from provenance.atomic import write_atomic
 from provenance.audit import Checkpoint
 from provenance.batch import BatchRow, SignItem, sign_many, verify_many
-from provenance.errors import InsecureKeyFileWarning, ProvenanceError, RecordError
+from provenance.errors import (
+    InsecureKeyFileWarning,
+    ProvenanceError,
+    RecordError,
+    SchemaVersionError,
+)
 from provenance.integrations import magento
 from provenance.inventory import Inventory
 from provenance.keys import DEV_WARNING, SigningKey, TrustPolicy, init_dev_keys
@@ -774,7 +779,17 @@ def _existing_inventory(path: Path | None) -> Inventory | None:
     """The given inventory (must exist), else the default one if it exists."""
     if path is None and not Inventory.default_path().exists():
         return None
-    return _open_inventory(path, create=False, read_only=True)
+    target = path if path is not None else Inventory.default_path()
+    try:
+        return Inventory(target, create=False, read_only=True)
+    except SchemaVersionError as exc:
+        if exc.found > exc.supported:
+            _fail(str(exc))
+    except ProvenanceError as exc:
+        _fail(str(exc))
+    # An older schema: migrate it once (a writable open does, in one transaction).
+    _open_inventory(target, create=False).close()
+    return _open_inventory(target, create=False, read_only=True)
 
 
 def _load_key(cert: Path | None, key: Path | None, keys_dir: Path) -> SigningKey:

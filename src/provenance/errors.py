@@ -141,7 +141,11 @@ class InventoryError(ProvenanceError):
 
 
 class SchemaVersionError(InventoryError):
-    """The inventory was written by a newer provenance; it is left untouched.
+    """The inventory's schema cannot be opened as asked; it is left untouched.
+
+    Either it was written by a newer provenance (``found > supported``), or it is
+    older and was opened read-only (``found < supported``): a writable open
+    migrates it first.
 
     Attributes:
         found: The schema version in the database.

@@ -1216,9 +1216,11 @@ def _prepare(db: Database, *, create: bool, read_only: bool, durable: bool) -> N
         if fresh:
             raise InventoryError("is an empty database, not a provenance inventory", path=path)
         if version < SCHEMA_VERSION:
-            raise InventoryError(
+            raise SchemaVersionError(
                 f"inventory schema version {version} must be upgraded to {SCHEMA_VERSION}; "
                 "open it once without read_only",
+                found=version,
+                supported=SCHEMA_VERSION,
                 path=path,
             )
         return

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,8 +13,9 @@ import pytest
 
 from provenance import phash
 from provenance.audit import AUDIT_SCHEMA_V1
-from provenance.errors import InventoryError
+from provenance.errors import InventoryError, SchemaVersionError
 from provenance.inventory import _INVENTORY_SCHEMA_V1, SCHEMA_VERSION, Inventory
+from tests.conftest import SAMPLE_MEDIA
 from tests.integration.test_inventory import NOW, fake_result
 
 
@@ -26,8 +30,8 @@ def dump(path: Path) -> dict[str, list[tuple[object, ...]]]:
         conn.close()
 
 
-def test_v1_database_is_migrated_to_v2_without_losing_data(tmp_path: Path) -> None:
-    path = tmp_path / "old.sqlite"
+def make_v1(path: Path, tmp_path: Path) -> None:
+    """A schema-1 inventory with 25 assets, as the previous release wrote it."""
     conn = sqlite3.connect(path, isolation_level=None)
     for statement in _INVENTORY_SCHEMA_V1 + AUDIT_SCHEMA_V1:
         conn.execute(statement)
@@ -50,11 +54,17 @@ def test_v1_database_is_migrated_to_v2_without_losing_data(tmp_path: Path) -> No
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert "perceptual_hashes" not in tables
     conn.close()
+
+
+def test_v1_database_is_migrated_to_v2_without_losing_data(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    make_v1(path, tmp_path)
     before = dump(path)
 
     # A read-only open refuses to work on an old schema and changes nothing.
-    with pytest.raises(InventoryError, match="must be upgraded"):
+    with pytest.raises(SchemaVersionError, match="must be upgraded") as caught:
         Inventory(path, read_only=True)
+    assert (caught.value.found, caught.value.supported) == (1, SCHEMA_VERSION)
 
     with Inventory(path) as inv:
         assert inv.stats().schema_version == SCHEMA_VERSION == 2
@@ -103,3 +113,31 @@ def test_add_perceptual_refuses_unknown_assets_and_bad_shapes(tmp_path: Path) ->
         with pytest.raises(InventoryError, match="scheme name"):
             inv.perceptual_index("../etc")
         assert len(inv.perceptual_index(phash.SCHEME)) == 0
+
+
+def test_cli_verify_upgrades_an_old_inventory_once_then_reads_it(tmp_path: Path) -> None:
+    """verify opens inventories read-only; an old one is migrated first, not refused."""
+    path = tmp_path / "old.sqlite"
+    make_v1(path, tmp_path)
+    before = dump(path)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "provenance",
+            "verify",
+            "--json",
+            "--inventory",
+            str(path),
+            str(SAMPLE_MEDIA / "forest-path.jpg"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)[0]["verdict"] == "no_provenance"
+    assert dump(path) == before
+    with Inventory(path, read_only=True) as inv:
+        assert inv.stats().schema_version == SCHEMA_VERSION
