@@ -68,7 +68,7 @@ from provenance.fingerprint import Fingerprint, decode_for_hashing, fingerprint
 from provenance.hashing import sha256_hex
 from provenance.inventory import Inventory
 from provenance.keys import SigningKey, TrustPolicy
-from provenance.reading import read_input
+from provenance.reading import read_input, sidecar_record
 from provenance.record import ProvenanceRecord
 from provenance.sign import SignOptions, sign, sign_bytes
 from provenance.types import SignResult, Verdict
@@ -266,24 +266,6 @@ class _State:
 # worker's first task of a batch): the key, trust and read-only inventory of the
 # batch this worker serves.
 _WORKER: dict[str, _State] = {}
-
-
-def sidecar_record(path: str | os.PathLike[str]) -> ProvenanceRecord:
-    """The record next to an image: ``shoe.jpg.json``, else ``shoe.json``.
-
-    Raises:
-        RecordError: No sidecar, or it does not hold a valid record.
-    """
-    src = Path(path)
-    for candidate in (src.with_name(src.name + ".json"), src.with_suffix(".json")):
-        if candidate.is_file():
-            try:
-                return ProvenanceRecord.from_json(read_input(candidate, max_bytes=1024 * 1024))
-            except ProvenanceError as exc:
-                raise RecordError(f"record: {exc.message}", path=candidate) from None
-    raise RecordError(
-        f"no record: pass a record or put {src.name}.json next to the image", path=src
-    )
 
 
 # --- public verbs -----------------------------------------------------------------------

@@ -39,14 +39,13 @@ from provenance.batch import BatchRow, SignItem, sign_many, verify_many
 from provenance.errors import (
     InsecureKeyFileWarning,
     ProvenanceError,
-    RecordError,
     SchemaVersionError,
 )
 from provenance.integrations import magento
 from provenance.inventory import Inventory
 from provenance.keys import DEV_WARNING, SigningKey, TrustPolicy, init_dev_keys
 from provenance.pii import PiiAction, PiiPolicy, check_fields
-from provenance.reading import read_input
+from provenance.reading import load_record, read_input
 from provenance.record import FREE_TEXT_PARAMETERS, ProvenanceRecord
 from provenance.renditions import sign_renditions
 from provenance.scan import scan, write_reports
@@ -241,7 +240,7 @@ def sign_command(
         _fail("--pii hash needs a secret key; use the library's PiiPolicy(hash_key=...)")
     signing_key = _load_key(cert, key, keys_dir)
     try:
-        shared_record = _load_record(record_path) if record_path is not None else None
+        shared_record = load_record(record_path) if record_path is not None else None
     except ProvenanceError as exc:
         _fail(str(exc))
     if out is not None:
@@ -328,14 +327,7 @@ def verify_command(
       provenance verify signed/ --trust-anchors .provenance/keys/ca.pem
       provenance verify --json upload.webp
     """
-    try:
-        policy = (
-            TrustPolicy.from_pem(trust_anchors)
-            if trust_anchors is not None
-            else TrustPolicy.no_anchors()
-        )
-    except ProvenanceError as exc:
-        _fail(str(exc))
+    policy = _trust_policy(trust_anchors)
     inventory = _existing_inventory(inventory_path)
     files = [file for file, _ in _expand(paths)]
     verdicts: list[Verdict] = []
@@ -595,14 +587,7 @@ def trace_command(
 
     Example: provenance trace storefront/shoe-600x600.jpg --json
     """
-    try:
-        policy = (
-            TrustPolicy.from_pem(trust_anchors)
-            if trust_anchors is not None
-            else TrustPolicy.no_anchors()
-        )
-    except ProvenanceError as exc:
-        _fail(str(exc))
+    policy = _trust_policy(trust_anchors)
     inventory = _existing_inventory(inventory_path)
     try:
         result = trace(path, trust=policy, inventory=inventory)
@@ -660,7 +645,7 @@ def pii_check_command(
     Example: provenance pii-check shoe.jpg.json --names customers.txt
     """
     try:
-        record = _load_record(record_file)
+        record = load_record(record_file)
     except ProvenanceError as exc:
         _fail(str(exc))
     name_list: tuple[str, ...] = ()
@@ -728,14 +713,7 @@ def scan_command(
       provenance scan export/media --html scan.html
       provenance scan products.csv --root pub/media/catalog/product --csv scan.csv
     """
-    try:
-        policy = (
-            TrustPolicy.from_pem(trust_anchors)
-            if trust_anchors is not None
-            else TrustPolicy.no_anchors()
-        )
-    except ProvenanceError as exc:
-        _fail(str(exc))
+    policy = _trust_policy(trust_anchors)
     inventory = _existing_inventory(inventory_path)
     try:
         report = scan(paths, trust=policy, inventory=inventory, root=root)
@@ -792,6 +770,18 @@ def _existing_inventory(path: Path | None) -> Inventory | None:
     return _open_inventory(target, create=False, read_only=True)
 
 
+def _trust_policy(trust_anchors: Path | None) -> TrustPolicy:
+    """The anchors given with --trust-anchors, or none (valid_untrusted at best)."""
+    try:
+        return (
+            TrustPolicy.from_pem(trust_anchors)
+            if trust_anchors is not None
+            else TrustPolicy.no_anchors()
+        )
+    except ProvenanceError as exc:
+        _fail(str(exc))
+
+
 def _load_key(cert: Path | None, key: Path | None, keys_dir: Path) -> SigningKey:
     chain = cert or keys_dir / "chain.pem"
     private = key or keys_dir / "signer.key"
@@ -809,20 +799,6 @@ def _load_key(cert: Path | None, key: Path | None, keys_dir: Path) -> SigningKey
     for warning in caught:
         _err.print(f"provenance: warning: {_one_line(str(warning.message))}", markup=False)
     return loaded
-
-
-def _load_record(path: Path) -> ProvenanceRecord:
-    try:
-        data = read_input(path, max_bytes=1024 * 1024)
-        return ProvenanceRecord.from_json(data)
-    except RecordError as exc:
-        raise exc.with_path(path) from None
-    except ProvenanceError as exc:
-        if exc.path is None:
-            exc.with_path(path)
-        raise RecordError(
-            exc.message if "record" in exc.message else f"record: {exc.message}", path=path
-        ) from None
 
 
 @contextlib.contextmanager
@@ -964,18 +940,11 @@ def disclosure_command(
     subject: Verdict | ProvenanceRecord
     if file.suffix.lower() == ".json":
         try:
-            subject = _load_record(file)
+            subject = load_record(file)
         except ProvenanceError as exc:
             _fail(str(exc))
     else:
-        try:
-            policy = (
-                TrustPolicy.from_pem(trust_anchors)
-                if trust_anchors is not None
-                else TrustPolicy.no_anchors()
-            )
-        except ProvenanceError as exc:
-            _fail(str(exc))
+        policy = _trust_policy(trust_anchors)
         inventory = _existing_inventory(inventory_path)
         try:
             subject = verify(file, trust=policy, inventory=inventory)
@@ -1019,14 +988,7 @@ def serve_command(
     """
     from provenance.integrations.dam import ServerConfig, make_server
 
-    try:
-        policy = (
-            TrustPolicy.from_pem(trust_anchors)
-            if trust_anchors is not None
-            else TrustPolicy.no_anchors()
-        )
-    except ProvenanceError as exc:
-        _fail(str(exc))
+    policy = _trust_policy(trust_anchors)
     inventory = _existing_inventory(inventory_path)
     inv_file = inventory.path if inventory is not None else None
     if inventory is not None:
@@ -1091,14 +1053,7 @@ def report_command(
     for target in targets:
         if target.suffix.lower() not in (".json", ".csv", ".html", ".htm"):
             _fail(f"{target}: a report file ends in .json, .csv or .html")
-    try:
-        policy = (
-            TrustPolicy.from_pem(trust_anchors)
-            if trust_anchors is not None
-            else TrustPolicy.no_anchors()
-        )
-    except ProvenanceError as exc:
-        _fail(str(exc))
+    policy = _trust_policy(trust_anchors)
     key = _load_key(None, None, keys_dir) if (keys_dir / "chain.pem").exists() else None
     now = datetime.now(timezone.utc)
     with _open_inventory(inventory_path, create=False) as inventory:

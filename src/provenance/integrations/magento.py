@@ -61,7 +61,7 @@ from provenance.errors import ImportFileError, OutputError, ProvenanceError, Rec
 from provenance.hashing import hash_ranges, sha256_hex
 from provenance.inventory import Inventory
 from provenance.keys import SigningKey, TrustPolicy
-from provenance.reading import read_input
+from provenance.reading import load_record, read_input, sidecar_path
 from provenance.record import ParentRef, ProvenanceRecord
 from provenance.sign import SignOptions, asset_id_for, sign, sign_bytes
 from provenance.types import SignResult, Status, Verdict
@@ -106,7 +106,6 @@ DEFAULT_DISCLOSURE = "AI-generated image"
 _MULTI_VALUE_COLUMN = "additional_images"
 _SNIFF_SEPARATORS = (",", ";", "\t", "|")
 _MAX_CSV_BYTES = 512 * 1024 * 1024
-_MAX_RECORD_BYTES = 1024 * 1024
 _URL = re.compile(r"\bhttps?://|^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 _WINDOWS_ABSOLUTE = re.compile(r"^(?:[a-z]:[\\/]|\\\\)", re.IGNORECASE)
 _MD5_DIR = re.compile(r"^[0-9a-f]{32}$")
@@ -974,22 +973,15 @@ def _find_record(
             except RecordError as exc:
                 raise RecordError(f"record column: {exc.message}", path=image) from None
         record_file, _ = _resolve(text, images_root, images_real, opts.csv_format)
-        return _load_record(record_file)
-    for sidecar in (image.with_name(image.name + ".json"), image.with_suffix(".json")):
-        if sidecar.is_file():
-            return _load_record(sidecar)
+        return load_record(record_file)
+    sidecar = sidecar_path(image)
+    if sidecar is not None:
+        return load_record(sidecar)
     record = opts.default_record
     if record is not None and opts.default_created_at_from_file:
         mtime = datetime.fromtimestamp(image.stat().st_mtime, tz=timezone.utc)
         record = record.replace(created_at=mtime.replace(microsecond=0))
     return record
-
-
-def _load_record(path: Path) -> ProvenanceRecord:
-    try:
-        return ProvenanceRecord.from_json(read_input(path, max_bytes=_MAX_RECORD_BYTES))
-    except ProvenanceError as exc:
-        raise exc.with_path(path) from None
 
 
 # --- the storefront cache ------------------------------------------------------------
