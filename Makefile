@@ -42,12 +42,14 @@ bench: install
 	$(BIN)/python benchmarks/sign_verify.py
 	$(BIN)/python benchmarks/metadata.py
 	$(BIN)/python benchmarks/inventory.py
+	$(BIN)/python benchmarks/overhead.py
 
 ## bench-smoke: every benchmark runs (a few seconds each); figures come from `make bench`
 bench-smoke: install
 	$(BIN)/python benchmarks/sign_verify.py --quick --out build/bench/sign_verify.json >/dev/null
 	$(BIN)/python benchmarks/metadata.py --quick --out build/bench/metadata.json >/dev/null
 	$(BIN)/python benchmarks/inventory.py --quick --out build/bench/inventory.json >/dev/null
+	$(BIN)/python benchmarks/overhead.py --quick --out build/bench/overhead.json >/dev/null
 
 clean:
 	rm -rf $(VENV) build $(DEMO_OUT) .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -312,7 +312,11 @@ def perceptual_hash(image: Image.Image) -> str:
     """The 64-bit DCT perceptual hash of a decoded image, as 16 hex digits.
 
     ``imagehash.phash`` (32x32 greyscale, DCT, median threshold) of the image as
-    given, so a pipeline's decoded image is hashed without a second decode.
+    given, so a pipeline's decoded image is hashed without a second decode. A
+    large image is first box-reduced by an integer factor to a short side of at
+    least 128 px: the hash reads 32x32 pixels, and this makes a 4 MP image cost
+    about 3 ms instead of 33 (the hash can differ by a bit or two from hashing
+    the full-size image; compare perceptual hashes by Hamming distance).
 
     Args:
         image: A decoded image, any mode.
@@ -322,7 +326,9 @@ def perceptual_hash(image: Image.Image) -> str:
     """
     import imagehash  # numpy/scipy are loaded only when a hash is asked for
 
-    return str(imagehash.phash(image))
+    factor = min(image.width, image.height) // 128
+    small = image.reduce(factor) if factor > 1 else image
+    return str(imagehash.phash(small))
 
 
 @functools.lru_cache(maxsize=16)
