@@ -52,6 +52,7 @@ bench: install
 	$(BIN)/python benchmarks/phash_speed.py
 	$(BIN)/python benchmarks/index.py
 	$(BIN)/python benchmarks/batch.py
+	$(BIN)/python benchmarks/overhead.py
 
 ## bench-smoke: every benchmark runs (a few seconds each); figures come from `make bench`
 bench-smoke: install
@@ -62,6 +63,7 @@ bench-smoke: install
 	$(BIN)/python benchmarks/phash_speed.py --quick --out build/bench/phash_speed.json >/dev/null
 	$(BIN)/python benchmarks/index.py --quick --out build/bench/index.json >/dev/null
 	$(BIN)/python benchmarks/batch.py --quick --out build/bench/batch.json >/dev/null
+	$(BIN)/python benchmarks/overhead.py --quick --out build/bench/overhead.json >/dev/null
 
 clean:
 	rm -rf $(VENV) build $(DEMO_OUT) .pytest_cache .mypy_cache .ruff_cache .coverage

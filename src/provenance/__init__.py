@@ -37,7 +37,7 @@ from provenance.inventory import AssetEntry, Inventory
 from provenance.keys import SigningAlgorithm, SigningKey, TrustPolicy
 from provenance.pii import PiiAction, PiiPolicy
 from provenance.record import DigitalSourceType, ParentRef, ProvenanceRecord
-from provenance.renditions import sign_renditions
+from provenance.renditions import RenditionMark, sign_rendition, sign_renditions
 from provenance.sign import SignOptions, sign, sign_bytes
 from provenance.trace import TraceResult, trace
 from provenance.types import Evidence, EvidenceSource, SignResult, Status, Verdict
@@ -65,6 +65,7 @@ __all__ = [
     "ProvenanceError",
     "ProvenanceRecord",
     "RecordError",
+    "RenditionMark",
     "SchemaVersionError",
     "SignOptions",
     "SignResult",
@@ -83,6 +84,7 @@ __all__ = [
     "fingerprint",
     "sign",
     "sign_bytes",
+    "sign_rendition",
     "sign_renditions",
     "trace",
     "verify",

@@ -1,14 +1,21 @@
-"""Make and sign a set of renditions of a signed original in one call.
+"""Renditions of a signed original: make and sign a set, or mark one a pipeline made.
 
-The original is decoded once; each rendition is resized (aspect kept, never
-upscaled), encoded in the original's format and signed with a ``parentOf``
-ingredient and a parent reference to the original, so the chain from every
-rendition back to the generated original can be followed in the files.
+:func:`sign_renditions` decodes the original once; each rendition is resized
+(aspect kept, never upscaled), encoded in the original's format and signed with
+a ``parentOf`` ingredient and a parent reference to the original, so the chain
+from every rendition back to the generated original can be followed in the files.
+
+:func:`sign_rendition` is for a pipeline that makes renditions itself (a
+Magento-style import): it takes the rendition's bytes, its decoded image and the
+original's :class:`~provenance.types.SignResult`, and gives the rendition a
+lineage to the original in one of three ways (:class:`RenditionMark`), without
+decoding or hashing the original again.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import enum
 import io
 import os
 import warnings
@@ -22,17 +29,130 @@ from provenance import containers
 from provenance.atomic import write_atomic
 from provenance.containers import ImageFormat
 from provenance.errors import CorruptFile, OutputError, ProvenanceError, RecordError
+from provenance.hashing import hash_ranges, sha256_hex
 from provenance.inventory import Inventory
 from provenance.keys import SigningKey, TrustPolicy
 from provenance.reading import read_input
-from provenance.record import ProvenanceRecord
-from provenance.sign import SignOptions, record_perceptual, sign_bytes
+from provenance.record import ParentRef, ProvenanceRecord
+from provenance.sign import (
+    SignOptions,
+    asset_id_for,
+    perceptual_hash,
+    record_perceptual,
+    sign_bytes,
+)
 from provenance.types import SignResult
 from provenance.verify import verify_bytes
 
-__all__ = ["sign_renditions"]
+__all__ = ["RenditionMark", "sign_rendition", "sign_renditions"]
 
 _PIL_FORMAT = {ImageFormat.JPEG: "JPEG", ImageFormat.PNG: "PNG", ImageFormat.WEBP: "WEBP"}
+
+
+class RenditionMark(enum.Enum):
+    """What a rendition carries to link it to its original (see docs/performance.md).
+
+    Measured per rendition (``benchmarks/overhead.py``) on renditions of 75-700 px:
+    ``C2PA`` costs the most time and about 3 KB; ``XMP`` costs less time but about
+    as many bytes (the certificate chain is most of both); ``INVENTORY`` adds no
+    byte and the least time, and ``verify`` with the inventory recognises the file.
+    """
+
+    C2PA = "c2pa"
+    """Signed XMP, minimal EXIF and a C2PA manifest with a ``parentOf`` ingredient:
+    the lineage can be read from the file alone, by any C2PA reader."""
+    XMP = "xmp"
+    """Signed XMP (statement with the parent reference, detached signature, chain)
+    and minimal EXIF; no C2PA. Verifiable from the file alone by provenance."""
+    INVENTORY = "inventory"
+    """The bytes are left as they are; the inventory records the rendition's
+    essence and file hash with its parent, so ``verify`` with the inventory
+    recognises it (``known_stripped``, with the original's record)."""
+
+
+def sign_rendition(
+    data: bytes,
+    parent: SignResult,
+    *,
+    key: SigningKey,
+    image: Image.Image | None = None,
+    mark: RenditionMark = RenditionMark.INVENTORY,
+    name: str = "rendition",
+    parent_data: bytes | None = None,
+    options: SignOptions | None = None,
+    now: datetime | None = None,
+) -> tuple[bytes, SignResult]:
+    """Give a rendition a pipeline made a lineage to its signed original.
+
+    Nothing about the original is decoded, parsed or hashed again: its asset id
+    and hashes come from ``parent``. The rendition's record is the original's,
+    with the original as its parent.
+
+    Args:
+        data: The rendition as encoded by the pipeline (JPEG, PNG or WebP).
+        parent: What signing the original returned.
+        key: The signing key (used by ``C2PA`` and ``XMP``).
+        image: The rendition decoded (the pipeline's own image); sets
+            ``perceptual_hash`` in the result without a decode.
+        mark: What the rendition carries (default: an inventory record only).
+        name: A name for messages and the manifest title.
+        parent_data: The signed original's bytes; ``C2PA`` needs them for the
+            ``parentOf`` ingredient.
+        options: Embedding options (``C2PA`` and ``XMP``).
+        now: The signing time.
+
+    Returns:
+        The bytes to write (``data`` itself for ``INVENTORY``) and the result;
+        record it with :meth:`Inventory.record_signing
+        <provenance.inventory.Inventory.record_signing>` (or ``record_many``).
+
+    Raises:
+        ValueError: ``C2PA`` without ``parent_data``.
+        UnsupportedFormat: Not a JPEG, PNG or WebP.
+        CorruptFile: The rendition cannot be parsed.
+        SignatureError: Signing failed.
+    """
+    ref = ParentRef(
+        sha256_hex=parent.sha256_hex,
+        essence_sha256_hex=parent.essence_sha256_hex,
+        asset_id=parent.asset_id,
+    )
+    record = parent.record.replace(parents=(ref,))
+    if mark is RenditionMark.INVENTORY:
+        info = containers.inspect(data)
+        essence = hash_ranges(data, info.essence_ranges)
+        file_sha = sha256_hex(data)
+        return data, SignResult(
+            path=None,
+            asset_id=asset_id_for(essence),
+            sha256_hex=file_sha,
+            essence_sha256_hex=essence,
+            input_sha256_hex=file_sha,
+            bytes_added=0,
+            active_manifest=None,
+            record=record,
+            parent_sha256_hex=ref.sha256_hex,
+            perceptual_hash=perceptual_hash(image) if image is not None else None,
+        )
+    opts = options or SignOptions()
+    if mark is RenditionMark.C2PA:
+        if parent_data is None:
+            raise ValueError("RenditionMark.C2PA needs parent_data for the parentOf ingredient")
+        opts = dataclasses.replace(opts, c2pa=True)
+    else:
+        opts = dataclasses.replace(opts, c2pa=False)
+    return sign_bytes(
+        data,
+        record=record,
+        key=key,
+        name=name,
+        parent=parent_data if mark is RenditionMark.C2PA else None,
+        parent_name=Path(parent.path).name if parent.path else None,
+        options=opts,
+        now=now,
+        image=image,
+        parent_ref=ref,
+    )
 
 
 def sign_renditions(

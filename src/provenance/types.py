@@ -165,6 +165,8 @@ class SignResult:
         active_manifest: Label of the C2PA manifest written.
         record: The record as embedded (after the personal-data policy).
         parent_sha256_hex: SHA-256 of the parent, for renditions.
+        perceptual_hash: 64-bit DCT perceptual hash (16 hex digits) of the
+            decoded image, when the caller passed it (shared decode).
     """
 
     path: str | None
@@ -176,10 +178,11 @@ class SignResult:
     active_manifest: str | None
     record: ProvenanceRecord
     parent_sha256_hex: str | None = None
+    perceptual_hash: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready form used by ``sign --json``."""
-        return {
+        out: dict[str, Any] = {
             "path": self.path,
             "asset_id": self.asset_id,
             "sha256": self.sha256_hex,
@@ -190,3 +193,6 @@ class SignResult:
             "record": self.record.to_dict(),
             "parent_sha256": self.parent_sha256_hex,
         }
+        if self.perceptual_hash is not None:
+            out["perceptual_hash"] = self.perceptual_hash
+        return out

@@ -35,6 +35,7 @@ __all__ = [
     "MetadataBlock",
     "Range",
     "detect_format",
+    "embed",
     "essence_ranges",
     "inspect",
     "set_exif",
@@ -188,3 +189,29 @@ def strip(data: bytes, kinds: frozenset[BlockKind]) -> bytes:
     if image_format is ImageFormat.PNG:
         return png.strip(data, kinds)
     return webp.strip(data, kinds)
+
+
+def embed(data: bytes, info: ContainerInfo, *, xmp: bytes, exif: bytes | None) -> bytes:
+    r"""Replace the XMP packet and (when given) the EXIF in one copy of the file.
+
+    The same result as :func:`set_xmp` then :func:`set_exif`, but from the layout
+    :func:`inspect` already found: a JPEG is not parsed again (its entropy-coded
+    data is the expensive part of parsing) and the file is copied once.
+
+    Args:
+        data: A whole JPEG, PNG or WebP file.
+        info: ``inspect(data)``, for these very bytes.
+        xmp: The new XMP packet (any XMP and JPEG extended XMP already there go).
+        exif: New raw TIFF bytes (``II*\0`` or ``MM\0*``) replacing any EXIF;
+            None keeps the EXIF already there.
+
+    Returns:
+        The new file; its essence ranges hash the same.
+
+    Raises:
+        ContainerError: If the structure is malformed, or a payload does not fit.
+    """
+    if info.format is ImageFormat.JPEG:
+        return jpeg.embed(data, info.blocks, xmp=xmp, exif=exif)
+    staged = set_xmp(data, xmp)
+    return staged if exif is None else set_exif(staged, exif)

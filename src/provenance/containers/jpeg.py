@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -495,6 +495,57 @@ def set_exif(data: bytes, tiff: bytes) -> bytes:
         )
     new = _app1(_EXIF_HEADER + tiff)
     return _rewrite(data, layout, frozenset({BlockKind.EXIF}), new, after_exif=False)
+
+
+def embed(data: bytes, blocks: Sequence[MetadataBlock], *, xmp: bytes, exif: bytes | None) -> bytes:
+    r"""Replace XMP (and EXIF when given) in one splice, from an earlier :func:`inspect`.
+
+    Same layout as :func:`set_xmp` followed by :func:`set_exif`: after SOI and any
+    APP0 segments opening the file come the new EXIF, then the new XMP.
+
+    Args:
+        data: A whole JPEG file.
+        blocks: ``inspect(data).blocks`` for these very bytes.
+        xmp: The standard XMP packet, at most :data:`MAX_STANDARD_XMP_BYTES`.
+        exif: Raw TIFF bytes replacing every ``Exif`` segment; None keeps them
+            (the XMP then goes after the ``Exif`` segments opening the file).
+
+    Returns:
+        The new file.
+
+    Raises:
+        ContainerError: If a payload does not fit or is not TIFF.
+    """
+    if len(xmp) > MAX_STANDARD_XMP_BYTES:
+        raise ContainerError(
+            f"XMP packet of {len(xmp)} bytes does not fit one APP1 segment "
+            f"(at most {MAX_STANDARD_XMP_BYTES}); move properties to extended XMP"
+        )
+    drop = {BlockKind.XMP, BlockKind.EXTENDED_XMP}
+    new = [_app1(XMP_HEADER + xmp)]
+    if exif is not None:
+        if not has_tiff_header(exif):
+            raise ContainerError(
+                "EXIF payload does not start with a TIFF header (II*\\0 or MM\\0*)"
+            )
+        if len(exif) > MAX_EXIF_BYTES:
+            raise ContainerError(
+                f"EXIF payload of {len(exif)} bytes does not fit one APP1 segment "
+                f"(at most {MAX_EXIF_BYTES})"
+            )
+        drop.add(BlockKind.EXIF)
+        new.insert(0, _app1(_EXIF_HEADER + exif))
+    removed = [b for b in blocks if b.kind in drop]
+    removed_at = frozenset(b.offset for b in removed)
+    at = 2
+    for block in blocks:
+        if block.offset != at:
+            break
+        leading = block.name == "APP0" or (exif is None and block.kind is BlockKind.EXIF)
+        if not leading and block.offset not in removed_at:
+            break
+        at = block.end
+    return splice(data, [(b.offset, b.end) for b in removed], [(at, b"".join(new))])
 
 
 def strip(data: bytes, kinds: frozenset[BlockKind]) -> bytes:
