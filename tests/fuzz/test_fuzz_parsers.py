@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 from functools import cache
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -228,3 +229,46 @@ def test_statement_parsing_returns_none_or_a_statement() -> None:
             statement_from_mapping(json.loads(text))
 
     check()
+
+
+# --- the Magento import CSV --------------------------------------------------------------
+
+MAGENTO_CSV = Path(__file__).parents[1] / "data" / "magento" / "products.csv"
+
+
+@given(data=st.data())
+def test_magento_import_csv_mutations_raise_only_provenance_errors(
+    tmp_path_factory: pytest.TempPathFactory, data: st.DataObject
+) -> None:
+    """A mangled import CSV is a per-row problem or an ImportFileError, never a crash."""
+    from provenance.integrations.magento import ImportOptions, ImportReport, import_csv
+
+    original = MAGENTO_CSV.read_bytes()
+    lines = [0, *(i + 1 for i, b in enumerate(original) if b in b'\n,"')]
+    text = data.draw(
+        st.one_of(
+            mutated(original, lines),
+            st.binary(max_size=512),
+            st.text(alphabet=st.sampled_from('sku,;"\n\r\t\ufeff/..a:b\\'), max_size=300).map(
+                lambda t: t.encode("utf-8")
+            ),
+        )
+    )
+    folder = tmp_path_factory.mktemp("csv")
+    csv_path = folder / "import.csv"
+    csv_path.write_bytes(text)
+    images = folder / "images"
+    images.mkdir()
+    try:
+        report = import_csv(
+            csv_path,
+            folder / "out",
+            images_dir=images,
+            key=None,
+            options=ImportOptions(dry_run=True),
+        )
+    except ProvenanceError as exc:
+        assert str(exc).startswith(str(csv_path)), str(exc)
+        return
+    assert isinstance(report, ImportReport)
+    assert not (folder / "out").exists(), "a dry run writes nothing"
