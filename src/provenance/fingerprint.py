@@ -107,7 +107,7 @@ def fingerprint(
 def decode_for_hashing(data: bytes) -> tuple[Image.Image, tuple[int, int]]:
     """Decode image bytes at the smallest scale the hashes need.
 
-    A JPEG is decoded in draft mode, grey, at 1/2 to 1/8 scale but never below
+    A JPEG is decoded in draft mode, in colour, at 1/2 to 1/8 scale but never below
     :data:`DRAFT_SIZE` pixels per side; other formats are decoded fully.
 
     Args:
@@ -124,7 +124,8 @@ def decode_for_hashing(data: bytes) -> tuple[Image.Image, tuple[int, int]]:
         with Image.open(io.BytesIO(data)) as opened:
             size = opened.size
             if opened.format == "JPEG":
-                opened.draft("L", (DRAFT_SIZE, DRAFT_SIZE))
+                # Colour kept: the confirmation compares the mean colour (phash).
+                opened.draft("RGB", (DRAFT_SIZE, DRAFT_SIZE))
             opened.load()
             decoded = opened.copy()
     except Image.DecompressionBombError as exc:

@@ -43,6 +43,7 @@ import numpy.typing as npt
 from PIL import Image
 
 __all__ = [
+    "COLOUR_THRESHOLD",
     "COMPAT_SIZE",
     "CONFIRM_THRESHOLD",
     "CONFIRM_WORDS",
@@ -53,6 +54,9 @@ __all__ = [
     "WINDOWS",
     "WORDS",
     "ReferenceHashes",
+    "colour_distance",
+    "colour_distance_sig",
+    "colour_signatures",
     "compat_hashes",
     "compat_hashes_from_grey",
     "confirm",
@@ -61,6 +65,7 @@ __all__ = [
     "confirm_distance_bits",
     "grey_grids",
     "hamming",
+    "query_colours",
     "query_hashes",
     "reference_hashes",
     "reference_hashes_batch",
@@ -87,9 +92,24 @@ is at or below this threshold for at most 1e-5 of the pairs: 51 bits on 304 phot
 """
 
 CONFIRM_THRESHOLD = 300
-"""Hamming distance (bits of 768) at or below which :func:`confirm` accepts."""
+"""Hamming distance (bits of 768) at or below which :func:`confirm` accepts.
+
+Checked by ``benchmarks/robustness.py``: the 99th percentile of true pairs matched
+by the primary hash is 190-290 bits for resizing and re-encoding, so lowering it
+loses recall; distinct photos average 383 bits (sd 15). Distinct look-alikes that
+pass both DCT bands (planet discs on white, 150-195 bits) are told apart by
+:data:`COLOUR_THRESHOLD`, not by this threshold.
+"""
 
 CONFIRM_WORDS = 12
+
+COLOUR_THRESHOLD = 0.12
+"""Largest colour difference (:func:`colour_distance`) :func:`confirm` accepts.
+
+Calibrated by ``benchmarks/robustness.py`` (see docs/concepts.md): resized,
+re-encoded, flipped and cropped copies stay well below it; look-alike packshots
+of different colour (two planets on white) are far above it.
+"""
 """``uint64`` words of one mid-band confirmation hash (768 bits)."""
 
 COMPAT_SIZE = 32
@@ -175,6 +195,12 @@ class ReferenceHashes:
 
 def _to_l(image: Image.Image, size: tuple[int, int], resample: Image.Resampling) -> Image.Image:
     """Resize and turn grey, compositing alpha on white; any mode Pillow decodes."""
+    small = _small(image, size, resample)
+    return small.convert("L") if small.mode != "L" else small
+
+
+def _small(image: Image.Image, size: tuple[int, int], resample: Image.Resampling) -> Image.Image:
+    """Resize to ``L`` or ``RGB``, compositing alpha on white; any mode Pillow decodes."""
     mode = image.mode
     if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
         # 16-bit and 32-bit greys: Pillow's convert("L") clips instead of scaling.
@@ -202,8 +228,8 @@ def _to_l(image: Image.Image, size: tuple[int, int], resample: Image.Resampling)
             small = small.convert(small.mode.upper())
         ground = Image.new(small.mode, small.size, (255,) * len(small.getbands()))
         ground.alpha_composite(small)
-        small = ground
-    return small.convert("L") if small.mode != "L" else small
+        small = ground.convert("RGB" if small.mode == "RGBA" else "L")
+    return small
 
 
 def grey_grids(images: Sequence[Image.Image], *, size: int = _GRID) -> F32:
@@ -221,12 +247,51 @@ def grey_grids(images: Sequence[Image.Image], *, size: int = _GRID) -> F32:
     Returns:
         ``(N, size, size)`` ``float32``.
     """
+    return _grids(images, size=size)[0]
+
+
+def _grids(images: Sequence[Image.Image], *, size: int = _GRID) -> tuple[F32, F32]:
+    """Grey grids (:func:`grey_grids`) and their ``(N, size, size, 3)`` RGB grids."""
     out = np.empty((len(images), size, size), dtype=np.float32)
+    rgb = np.empty((len(images), size, size, 3), dtype=np.float32)
     for i, image in enumerate(images):
-        grey = _to_l(image, (size, size), Image.Resampling.BOX)
-        out[i] = np.asarray(grey, dtype=np.float32)
+        small = _small(image, (size, size), Image.Resampling.BOX)
+        pixels = np.asarray(small, dtype=np.float32)
+        if small.mode == "L":
+            out[i] = pixels
+            rgb[i] = pixels[..., None]
+        else:
+            rgb[i] = pixels
+            out[i] = np.asarray(small.convert("L"), dtype=np.float32)
     out *= np.float32(1.0 / 255.0)
-    return out
+    rgb *= np.float32(1.0 / 255.0)
+    return out, rgb
+
+
+def colour_signatures(rgb: F32, boxes: F32) -> F32:
+    """The chromaticity of the mean colour inside each trimmed box.
+
+    Two opponent coordinates of the mean ``(R, G, B)``, divided by ``R + G + B``
+    so that brightness scaling leaves them alone: ``(R - G) / S`` and
+    ``(R + G - 2B) / S``. Flips, turns, resizing and re-encoding keep them; a grey
+    image has ``(0, 0)``.
+
+    Args:
+        rgb: ``(N, n, n, 3)`` RGB grids in [0, 1].
+        boxes: ``(N, 4)`` trimmed boxes (:func:`trim_boxes`).
+
+    Returns:
+        ``(N, 2)`` ``float32``.
+    """
+    out = np.zeros((len(rgb), 2), dtype=np.float32)
+    for i, box in enumerate(boxes):
+        top, bottom = int(box[0]), max(int(np.ceil(box[1])), int(box[0]) + 1)
+        left, right = int(box[2]), max(int(np.ceil(box[3])), int(box[2]) + 1)
+        r, g, b = rgb[i, top:bottom, left:right].reshape(-1, 3).mean(axis=0)
+        total = float(r + g + b) + 1e-6
+        out[i] = ((r - g) / total, (r + g - 2 * b) / total)
+    rounded: F32 = np.round(out, 4)
+    return rounded
 
 
 # --- DCT matrices -------------------------------------------------------------------
@@ -487,13 +552,15 @@ def reference_hashes_batch(
     Returns:
         One :class:`ReferenceHashes` per image.
     """
-    grids = grey_grids(images)
-    return _references(grids, tuple(variants))
+    grids, rgb = _grids(images)
+    return _references(grids, rgb, tuple(variants))
 
 
-def _references(grids: F32, variants: tuple[str, ...]) -> list[ReferenceHashes]:
+def _references(grids: F32, rgb: F32, variants: tuple[str, ...]) -> list[ReferenceHashes]:
     windows = list(WINDOWS)  # the descriptor always covers every window, in this order
-    coeffs = window_coefficients(grids, trim_boxes(grids), [WINDOWS[w] for w in windows])
+    boxes = trim_boxes(grids)
+    coeffs = window_coefficients(grids, boxes, [WINDOWS[w] for w in windows])
+    colours = _colour_bytes(colour_signatures(rgb, boxes))
     rows = []
     for variant in variants:
         window, dihedral = _parse_variant(variant)
@@ -504,13 +571,21 @@ def _references(grids: F32, variants: tuple[str, ...]) -> list[ReferenceHashes]:
         ReferenceHashes(
             words=words[i],
             variants=variants,
-            descriptor=_DESCRIPTOR_TAG + descriptors[i].astype(">u8").tobytes(),
+            descriptor=_DESCRIPTOR_TAG + colours[i] + descriptors[i].astype(">u8").tobytes(),
         )
         for i in range(len(grids))
     ]
 
 
-_DESCRIPTOR_TAG = b"mid768-v1:"
+_DESCRIPTOR_TAG = b"mid768c-v2:"
+# Version 1 descriptors (no colour) are still read: their colour check is skipped.
+_DESCRIPTOR_TAG_V1 = b"mid768-v1:"
+
+
+def _colour_bytes(colours: F32) -> list[bytes]:
+    """Each ``(2,)`` colour signature as two big-endian ``int16`` in 1e-4 units."""
+    scaled = np.round(colours * 10_000).astype(">i2")
+    return [row.tobytes() for row in scaled]
 
 
 def reference_hashes(image: Image.Image) -> ReferenceHashes:
@@ -525,10 +600,23 @@ def reference_hashes(image: Image.Image) -> ReferenceHashes:
     return reference_hashes_batch([image])[0]
 
 
-def _descriptor_words(descriptor: bytes) -> U64:
+def _descriptor_colour(descriptor: bytes) -> F32 | None:
+    """The original's colour signature, or None for a version 1 descriptor."""
     if not descriptor.startswith(_DESCRIPTOR_TAG):
-        raise ValueError("not a mid768-v1 descriptor")
-    body = descriptor[len(_DESCRIPTOR_TAG) :]
+        return None
+    start = len(_DESCRIPTOR_TAG)
+    raw = np.frombuffer(descriptor[start : start + 4], dtype=">i2")
+    colour: F32 = raw.astype(np.float32) / np.float32(10_000)
+    return colour
+
+
+def _descriptor_words(descriptor: bytes) -> U64:
+    if descriptor.startswith(_DESCRIPTOR_TAG):
+        body = descriptor[len(_DESCRIPTOR_TAG) + 4 :]
+    elif descriptor.startswith(_DESCRIPTOR_TAG_V1):
+        body = descriptor[len(_DESCRIPTOR_TAG_V1) :]
+    else:
+        raise ValueError("not a mid768c-v2 or mid768-v1 descriptor")
     if len(body) != len(WINDOWS) * CONFIRM_WORDS * 8:
         raise ValueError(f"descriptor has {len(body)} bytes, expected {len(WINDOWS) * 96}")
     words: U64 = (
@@ -631,7 +719,66 @@ def confirm(image: Image.Image, descriptor: bytes, *, variant: str | None = None
     Returns:
         True when :func:`confirm_distance` is at most :data:`CONFIRM_THRESHOLD`.
     """
-    return confirm_distance(image, descriptor, variant=variant) <= CONFIRM_THRESHOLD
+    if confirm_distance(image, descriptor, variant=variant) > CONFIRM_THRESHOLD:
+        return False
+    colour = colour_distance(image, descriptor)
+    return colour is None or colour <= COLOUR_THRESHOLD
+
+
+# A query whose chromaticity is this close to (0, 0) is grey: its colour says nothing.
+_GREY_CHROMA = 0.005
+
+
+def query_colours(images: Sequence[Image.Image]) -> F32:
+    """The colour signature of each image as found (:func:`colour_signatures`).
+
+    Args:
+        images: Decoded queries in any mode.
+
+    Returns:
+        ``(N, 2)`` ``float32``.
+    """
+    grids, rgb = _grids(images)
+    return colour_signatures(rgb, trim_boxes(grids))
+
+
+def colour_distance_sig(query: npt.ArrayLike, descriptor: bytes) -> float | None:
+    """:func:`colour_distance` from a query's :func:`query_colours` row (no decoding).
+
+    Args:
+        query: ``(2,)`` colour signature of the query.
+        descriptor: :attr:`ReferenceHashes.descriptor` of the candidate original.
+
+    Returns:
+        The largest difference of the two coordinates, or None when it cannot
+        tell (a grey query or original, or a version 1 descriptor without colour).
+    """
+    stored = _descriptor_colour(descriptor)
+    colour = np.asarray(query, dtype=np.float32).reshape(2)
+    if (
+        stored is None
+        or min(float(np.abs(colour).max()), float(np.abs(stored).max())) < _GREY_CHROMA
+    ):
+        return None
+    return float(np.abs(colour - stored).max())
+
+
+def colour_distance(image: Image.Image, descriptor: bytes) -> float | None:
+    """How far the query's mean colour is from the original's (chromaticity units).
+
+    The second part of the confirmation: two look-alikes (a yellow and a blue
+    disc on white) can agree in both DCT bands but not in colour. A grey query
+    (a greyscale copy) or a grey original is not judged by colour.
+
+    Args:
+        image: The query (the found copy), decoded.
+        descriptor: :attr:`ReferenceHashes.descriptor` of the candidate original.
+
+    Returns:
+        The difference, compared with :data:`COLOUR_THRESHOLD`; None when
+        colour cannot tell (grey query or original, version 1 descriptor).
+    """
+    return colour_distance_sig(query_colours([image])[0], descriptor)
 
 
 def hamming(a: npt.ArrayLike, b: npt.ArrayLike) -> npt.NDArray[np.int64]:

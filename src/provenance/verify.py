@@ -228,8 +228,13 @@ def _perceptual(data: bytes, inventory: Inventory) -> tuple[PerceptualMatch | No
             )
         except ValueError:
             second = None  # a descriptor of another version: cannot confirm
-        if second is None or second > phash.CONFIRM_THRESHOLD:
+        colour = phash.colour_distance(image, match.descriptor) if second is not None else None
+        if colour is not None and colour > phash.COLOUR_THRESHOLD:
+            second = None
+            why = f"colour differs by {colour:.3f} > {phash.COLOUR_THRESHOLD}"
+        elif second is None or second > phash.CONFIRM_THRESHOLD:
             why = "no descriptor" if second is None else f"{second} > {phash.CONFIRM_THRESHOLD}"
+        if second is None or second > phash.CONFIRM_THRESHOLD:
             seen.append(
                 Evidence(
                     EvidenceSource.INVENTORY,
