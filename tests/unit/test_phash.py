@@ -278,3 +278,27 @@ def test_any_grey_array_hashes(pixels: np.ndarray) -> None:
     assert phash.compat_hashes([image]).shape == (1,)
     ref = phash.reference_hashes(image)
     assert phash.confirm_distance(image, ref.descriptor, variant="full:identity") == 0
+
+
+def _disc(colour: tuple[int, int, int], *, size: int = 256) -> Image.Image:
+    """A textured disc of one colour on white, like a packshot of a ball."""
+    rng = np.random.default_rng(7)
+    noise = rng.integers(-25, 25, (size, size, 1))
+    yy, xx = np.mgrid[:size, :size]
+    inside = ((yy - size / 2) ** 2 + (xx - size / 2) ** 2 < (size * 0.35) ** 2)[..., None]
+    pixels = np.where(inside, np.clip(np.array(colour) + noise, 0, 255), 255)
+    return Image.fromarray(pixels.astype(np.uint8), "RGB")
+
+
+def test_colour_check_rejects_a_look_alike_of_another_colour_and_keeps_true_copies() -> None:
+    """Two discs of different colour share their DCT bands; only the colour tells them apart."""
+    yellow, blue = _disc((230, 200, 40)), _disc((40, 80, 220))
+    descriptor = phash.reference_hashes(yellow).descriptor
+    copy = yellow.resize((128, 128), Image.Resampling.LANCZOS)
+    assert phash.colour_distance(copy, descriptor) is not None
+    assert phash.colour_distance(copy, descriptor) < phash.COLOUR_THRESHOLD
+    assert phash.colour_distance(blue, descriptor) > phash.COLOUR_THRESHOLD
+    assert phash.confirm(copy, descriptor)
+    assert not phash.confirm(blue, descriptor)
+    # A greyscale copy is not judged by colour.
+    assert phash.colour_distance(yellow.convert("L"), descriptor) is None
