@@ -140,6 +140,18 @@ _ROUND = 6
 # Pillow reduces by an integer factor first when the image is this many times
 # larger than the target (reducing_gap); the LANCZOS/BOX pass then sees few pixels.
 _REDUCING_GAP = 3.0
+# Before anything else, an image larger than this many times the target side is
+# point-sampled (nearest neighbour) down to it. Reading every pixel of a 4 MP image
+# (Pillow's reduce, a mode conversion) costs more than all the rest of the hash; a
+# sample of 4x4 points per grid cell (default scheme) or 12x12 per cell (compatible
+# scheme) is then averaged by the area resampling, and the low DCT band averages
+# thousands of them. Measured on real photos (docs/concepts.md): a few bits of 256
+# change, resized copies stay far below MATCH_THRESHOLD.
+_SAMPLE_FACTOR = 4
+# The grid is an area (BOX) average, and so is Pillow's integer reduce: reducing
+# by the whole factor first is the same filter, and four times cheaper.
+_GRID_REDUCING_GAP = 1.0
+_COMPAT_SAMPLE_FACTOR = 12
 
 WINDOWS: dict[str, tuple[float, float, float, float]] = {
     "full": (0.0, 1.0, 0.0, 1.0),
@@ -228,7 +240,13 @@ def _to_l(image: Image.Image, size: tuple[int, int], resample: Image.Resampling)
     return small.convert("L") if small.mode != "L" else small
 
 
-def _small(image: Image.Image, size: tuple[int, int], resample: Image.Resampling) -> Image.Image:
+def _small(
+    image: Image.Image,
+    size: tuple[int, int],
+    resample: Image.Resampling,
+    *,
+    reducing_gap: float = _REDUCING_GAP,
+) -> Image.Image:
     """Resize to ``L`` or ``RGB``, compositing alpha on white; any mode Pillow decodes."""
     mode = image.mode
     if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
@@ -240,7 +258,7 @@ def _small(image: Image.Image, size: tuple[int, int], resample: Image.Resampling
         elif mode == "F" and top <= 1.0:
             array = array * np.float32(255.0)
         grey = Image.fromarray(np.clip(array, 0.0, 255.0).astype(np.float32), "F")
-        grey = grey.resize(size, resample, reducing_gap=_REDUCING_GAP)
+        grey = grey.resize(size, resample, reducing_gap=reducing_gap)
         return Image.fromarray(np.asarray(grey).round().astype(np.uint8), "L")
     if mode == "P":
         image = image.convert("RGBA" if "transparency" in image.info else "RGB")
@@ -251,7 +269,7 @@ def _small(image: Image.Image, size: tuple[int, int], resample: Image.Resampling
     elif mode not in ("L", "LA", "RGB", "RGBA", "La", "RGBa"):
         image = image.convert("RGB")  # CMYK, YCbCr, LAB, HSV, RGBX ...
     # Pillow premultiplies alpha while resizing RGBA/LA, so the reduction is correct.
-    small = image.resize(size, resample, reducing_gap=_REDUCING_GAP)
+    small = image.resize(size, resample, reducing_gap=reducing_gap)
     if small.mode in ("LA", "RGBA", "La", "RGBa"):
         if small.mode in ("La", "RGBa"):
             small = small.convert(small.mode.upper())
@@ -259,6 +277,15 @@ def _small(image: Image.Image, size: tuple[int, int], resample: Image.Resampling
         ground.alpha_composite(small)
         small = ground.convert("RGB" if small.mode == "RGBA" else "L")
     return small
+
+
+def _sample(image: Image.Image, size: tuple[int, int], factor: int) -> Image.Image:
+    """Point-sample ``image`` to at most ``factor`` times ``size`` (any mode, no conversion)."""
+    width, height = image.size
+    target = (min(width, factor * size[0]), min(height, factor * size[1]))
+    if target == (width, height):
+        return image
+    return image.resize(target, Image.Resampling.NEAREST)
 
 
 def grey_grids(images: Sequence[Image.Image], *, size: int = _GRID) -> F32:
@@ -284,7 +311,8 @@ def _grids(images: Sequence[Image.Image], *, size: int = _GRID) -> tuple[F32, F3
     out = np.empty((len(images), size, size), dtype=np.float32)
     rgb = np.empty((len(images), size, size, 3), dtype=np.float32)
     for i, image in enumerate(images):
-        small = _small(image, (size, size), Image.Resampling.BOX)
+        sampled = _sample(image, (size, size), _SAMPLE_FACTOR)
+        small = _small(sampled, (size, size), Image.Resampling.BOX, reducing_gap=_GRID_REDUCING_GAP)
         pixels = np.asarray(small, dtype=np.float32)
         if small.mode == "L":
             out[i] = pixels
@@ -356,6 +384,7 @@ def _area_matrices(start: F32, stop: F32, n: int, m: int) -> F32:
 
 
 def _compat_grey(image: Image.Image) -> npt.NDArray[np.uint8]:
+    image = _sample(image, (COMPAT_SIZE, COMPAT_SIZE), _COMPAT_SAMPLE_FACTOR)
     if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
         small = _to_l(image, (COMPAT_SIZE, COMPAT_SIZE), Image.Resampling.LANCZOS)
     elif image.mode not in ("RGB", "L"):
