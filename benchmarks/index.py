@@ -21,6 +21,7 @@ Run::
 
     .venv/bin/python benchmarks/index.py            # 1M and 10M (about ten minutes)
     .venv/bin/python benchmarks/index.py --quick    # 100k (seconds)
+    .venv/bin/python benchmarks/index.py --sizes 1e6  # chosen sizes only
 """
 
 from __future__ import annotations
@@ -157,10 +158,16 @@ def main() -> None:
         "Hamming index: brute force vs multi-index hashing, 1M and 10M hashes.",
         default_repeats=1,
         quick_repeats=1,
+        extra=lambda parser: parser.add_argument(
+            "--sizes",
+            type=lambda text: tuple(int(float(x)) for x in text.split(",")),
+            default=None,
+            help="comma-separated row counts (default 1e6,1e7; 1e5 with --quick)",
+        ),
     )
     info = machine_info()
     header("index", info, args)
-    sizes = QUICK_SIZES if args.quick else FULL_SIZES
+    sizes = args.sizes or (QUICK_SIZES if args.quick else FULL_SIZES)
     queries = QUICK_QUERIES if args.quick else FULL_QUERIES
     rng = np.random.default_rng(args.seed)
     results = []
