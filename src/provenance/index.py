@@ -577,6 +577,7 @@ def _masks(bits: int, radius: int) -> npt.NDArray[np.int64]:
     return out
 
 
+@functools.lru_cache(maxsize=4096)
 def _probe_count(bits: int, radius: int) -> int:
     return sum(math.comb(bits, i) for i in range(min(radius, bits) + 1)) if radius >= 0 else 0
 
