@@ -48,10 +48,20 @@ console = Console(width=None if sys.stdout.isatty() else 150)
 
 
 def parse_args(
-    name: str, description: str, *, default_repeats: int, quick_repeats: int
+    name: str,
+    description: str,
+    *,
+    default_repeats: int,
+    quick_repeats: int,
+    extra: Callable[[argparse.ArgumentParser], None] | None = None,
 ) -> argparse.Namespace:
-    """Parse ``--repeats``, ``--quick``, ``--out`` and ``--seed``; fill in the defaults."""
+    """Parse ``--repeats``, ``--quick``, ``--out`` and ``--seed``; fill in the defaults.
+
+    ``extra`` may add the benchmark's own options to the parser.
+    """
     parser = argparse.ArgumentParser(prog=f"benchmarks/{name}.py", description=description)
+    if extra is not None:
+        extra(parser)
     parser.add_argument(
         "--repeats",
         type=int,

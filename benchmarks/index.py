@@ -21,10 +21,13 @@ Run::
 
     .venv/bin/python benchmarks/index.py            # 1M and 10M (about ten minutes)
     .venv/bin/python benchmarks/index.py --quick    # 100k (seconds)
+    .venv/bin/python benchmarks/index.py --sizes 1e6  # chosen sizes only
+    .venv/bin/python benchmarks/index.py --quick --real  # + candidates on real hashes
 """
 
 from __future__ import annotations
 
+import argparse
 import gc
 import statistics
 import tempfile
@@ -151,16 +154,94 @@ def run_case(
     }
 
 
+def candidate_fractions(rows: int) -> dict[str, Any]:
+    """Share of stored rows the bands of a ``rows``-row index would make candidates.
+
+    On real hashes (the corpus: each image's reference rows, queried by a 2/3-size
+    JPEG q75 copy of every image, its own rows left out) and on as many uniform
+    random rows, for the default scheme at ``phash.MATCH_THRESHOLD``. The layout
+    and radii are those :class:`HammingIndex` would use at ``rows`` rows; the
+    fraction times ``rows`` is the candidate count to expect.
+    """
+    import io
+
+    from PIL import Image
+
+    from corpus import ensure
+
+    refs, owner, queries = [], [], []
+    for i, path in enumerate(ensure().paths()):
+        with Image.open(path) as opened:
+            image = opened.convert("RGB")
+        stored = phash.reference_hashes(image).words
+        refs.append(stored)
+        owner += [i] * stored.shape[0]
+        small = image.resize((max(1, image.width * 2 // 3), max(1, image.height * 2 // 3)))
+        buffer = io.BytesIO()
+        small.save(buffer, "JPEG", quality=75)
+        buffer.seek(0)
+        with Image.open(buffer) as copy:
+            queries.append(phash.query_hashes([copy])[0])
+    real = np.concatenate(refs)
+    owners = np.array(owner)
+    plan = index_module._band_plan(rows, phash.WORDS)
+    r = phash.MATCH_THRESHOLD
+    found = index_module._radii(tuple(bits for _, _, bits in plan), r, rows)
+    assert found is not None
+    radii = found[1]
+
+    def fraction(stored: np.ndarray, qs: np.ndarray, own: np.ndarray | None) -> float:
+        shares = []
+        for qi, q in enumerate(qs):
+            hit = np.zeros(stored.shape[0], dtype=bool)
+            for (word, shift, bits), radius in zip(plan, radii, strict=True):
+                mask = np.uint64((1 << bits) - 1)
+                diff = ((stored[:, word] ^ q[word]) >> np.uint64(shift)) & mask
+                hit |= np.bitwise_count(diff) <= radius
+            if own is not None:
+                hit &= own != qi
+            shares.append(float(hit.mean()))
+        return statistics.mean(shares)
+
+    rng = np.random.default_rng(1)
+    uniform = rng.integers(0, 2**64, size=real.shape, dtype=np.uint64)
+    u_queries = rng.integers(0, 2**64, size=(len(queries), phash.WORDS), dtype=np.uint64)
+    return {
+        "layout_rows": rows,
+        "radii": list(radii),
+        "real_rows": int(real.shape[0]),
+        "real_queries": len(queries),
+        "real_fraction": fraction(real, np.array(queries), owners),
+        "uniform_fraction": fraction(uniform, u_queries, None),
+    }
+
+
+def options(parser: argparse.ArgumentParser) -> None:
+    """This benchmark's own options."""
+    parser.add_argument(
+        "--sizes",
+        type=lambda text: tuple(int(float(x)) for x in text.split(",")),
+        default=None,
+        help="comma-separated row counts (default 1e6,1e7; 1e5 with --quick)",
+    )
+    parser.add_argument(
+        "--real",
+        action="store_true",
+        help="also measure candidate fractions on corpus hashes at 10M rows (builds the corpus)",
+    )
+
+
 def main() -> None:
     args = parse_args(
         "index",
         "Hamming index: brute force vs multi-index hashing, 1M and 10M hashes.",
         default_repeats=1,
         quick_repeats=1,
+        extra=options,
     )
     info = machine_info()
     header("index", info, args)
-    sizes = QUICK_SIZES if args.quick else FULL_SIZES
+    sizes = args.sizes or (QUICK_SIZES if args.quick else FULL_SIZES)
     queries = QUICK_QUERIES if args.quick else FULL_QUERIES
     rng = np.random.default_rng(args.seed)
     results = []
@@ -211,7 +292,16 @@ def main() -> None:
             "Uniform random hashes; each query is a stored row with radius/2 bits flipped.",
         )
     )
-    write_json(args.out, {"benchmark": "index", "machine": info, "results": results})
+    payload: dict[str, Any] = {"benchmark": "index", "machine": info, "results": results}
+    if args.real:
+        real = candidate_fractions(FULL_SIZES[-1])
+        payload["candidates"] = real
+        console.print(
+            f"candidates at {real['layout_rows']:,} rows, radii {real['radii']}: "
+            f"real {real['real_fraction']:.2%} of rows ({real['real_rows']} rows, "
+            f"{real['real_queries']} queries), uniform {real['uniform_fraction']:.2%}"
+        )
+    write_json(args.out, payload)
     console.print(f"results -> {args.out}")
 
 

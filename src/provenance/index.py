@@ -9,21 +9,23 @@ of two ways chosen per query:
   of :data:`_CHUNK_ROWS` rows so memory stays bounded; about 18 ms per query
   over 10M 64-bit hashes here (``benchmarks/index.py``).
 * **Multi-index hashing** (Norouzi, Punjani & Fleet, CVPR 2012): ``m`` disjoint
-  *bands* of ``b`` bits are cut from the hash and, for each band, the rows are
+  *bands* of ``b_j`` bits are cut from the hash and, for each band, the rows are
   bucketed by the band's value (a counting sort: an ``order`` array and the
-  bucket ``offsets``). If two hashes differ in at most ``r`` bits, then with
-  ``r = m*s + a`` (``0 <= a < m``) one of the first ``a + 1`` bands differs in
-  at most ``s`` bits or one of the others in at most ``s - 1`` (pigeonhole: else
-  the total would be at least ``(a+1)(s+1) + (m-a-1)s > r``). So probing every
-  bucket within that radius of the query's band values yields every true match;
-  the candidates are then verified with the full distance. Results are the same
-  as brute force; when the probes or candidates would cost more than a scan
-  (a large radius), the query falls back to the scan.
+  bucket ``offsets``). Given per-band radii ``s_j`` with ``sum(s_j + 1) > r``,
+  two hashes within ``r`` bits differ in at most ``s_j`` bits on some band
+  (pigeonhole: else they would differ in at least ``sum(s_j + 1)`` bits). So
+  probing every bucket within ``s_j`` of the query's band values yields every
+  true match; the candidates are then verified with the full distance. The
+  radii are chosen per ``(bands, r)`` by a small dynamic programme minimising
+  the expected probes plus candidates (:func:`_radii`). Results are the same as
+  brute force; when the expected or actual work would cost more than a scan (a
+  large radius), the query falls back to the scan.
 
-Bands are ``b ~ log2(N) - 2`` bits (about four rows per bucket) and never span a
-word. Their number is capped so that the index structures stay within
-:data:`MEMORY_BUDGET` times the raw hashes (4 bytes per row per band for
-``order`` plus 4 bytes per bucket for ``offsets``).
+Bands are ``b ~ log2(N) - 2`` bits (about four rows per bucket), never span a
+word, and share a word's 64 bits out evenly when that widens them by at most
+one bit (21 + 21 + 22 at 10M rows). Their number is capped so that the index
+structures stay within :data:`MEMORY_BUDGET` times the raw hashes (4 bytes per
+row per band for ``order`` plus 4 bytes per bucket for ``offsets``).
 
 Rows added after the bands were built go to an unindexed *tail* that is scanned;
 the bands are rebuilt once the tail passes :data:`_TAIL_FRACTION` of the rows.
@@ -71,12 +73,14 @@ _MIN_INDEXED_ROWS = 1 << 14
 # Tail rows (added after the last build) allowed before the bands are rebuilt.
 _TAIL_FRACTION = 0.1
 _MIN_TAIL = 1 << 14
-# The multi-index path is taken while the buckets it probes plus the candidates
-# it verifies stay under this fraction of the words a scan would read: a probe
-# or a candidate (random accesses) costs about 50x a scanned word here. At 0.05
-# the bands were chosen for 10M x 256-bit hashes at radius 64 and lost to the
-# scan by 12% (benchmarks/index.py); at 0.02 that case scans.
-_WORK_FRACTION = 0.02
+# Cost model of the multi-index path, in units of one word read by a scan
+# (about 2.7 ns here: 10M x 256-bit rows scan in ~110 ms). A probe (one bucket
+# lookup) costs about 10, a candidate (gathering its row, verifying it) about
+# 20 (benchmarks/index.py, 10M x 256 bits at radius 51: 27 ns and 56 ns). The
+# radius given to each band is chosen to minimise the expected cost, and the
+# query scans instead when even that would cost more than the scan.
+_PROBE_COST = 10.0
+_CANDIDATE_COST = 20.0
 # Never enumerate more neighbour keys per band than this.
 _MAX_PROBES_PER_BAND = 1 << 20
 
@@ -521,15 +525,25 @@ def _band_plan(n: int, words_per_hash: int) -> list[tuple[int, int, int]]:
     # About four rows per bucket: buckets stay small, offsets stay ~N entries.
     bits = int(min(24, max(8, math.floor(math.log2(max(n, 2))) - 2)))
     per_word = 64 // bits
-    # Bytes per band: 4 per row (order) + 4 per bucket (offsets).
-    per_band = 4 * n + 4 * ((1 << bits) + 1)
-    cap = int(MEMORY_BUDGET * 8 * words_per_hash * n // per_band)
-    count = max(1, min(per_word * words_per_hash, cap))
-    # Spread bands over the words round-robin, then down each word.
+    # Spread the word's 64 bits over its bands when that widens them by at most
+    # one bit (21+21+22 instead of 3 x 21): every bit is then used, and wider
+    # bands mean fewer candidates per probe.
+    widths = [64 // per_word + (1 if i < 64 % per_word else 0) for i in range(per_word)]
+    if max(widths) > bits + 1:
+        widths = [bits] * per_word
+    shifts = [sum(widths[:i]) for i in range(per_word)]
+    # Bands go round-robin over the words, then down each word, while the
+    # structures (4 bytes per row for order, 4 per bucket for offsets) fit.
+    budget = MEMORY_BUDGET * 8 * words_per_hash * n
     plan: list[tuple[int, int, int]] = []
-    for i in range(count):
-        word, slot = i % words_per_hash, i // words_per_hash
-        plan.append((word, slot * bits, bits))
+    used = 0
+    for slot in range(per_word):
+        for word in range(words_per_hash):
+            cost = 4 * n + 4 * ((1 << widths[slot]) + 1)
+            if plan and used + cost > budget:
+                return plan
+            plan.append((word, shifts[slot], widths[slot]))
+            used += cost
     return plan
 
 
@@ -563,24 +577,51 @@ def _masks(bits: int, radius: int) -> npt.NDArray[np.int64]:
     return out
 
 
+@functools.lru_cache(maxsize=4096)
 def _probe_count(bits: int, radius: int) -> int:
     return sum(math.comb(bits, i) for i in range(min(radius, bits) + 1)) if radius >= 0 else 0
+
+
+@functools.lru_cache(maxsize=256)
+def _radii(widths: tuple[int, ...], r: int, rows: int) -> tuple[float, tuple[int, ...]] | None:
+    """Cheapest per-band radii that still find every match within ``r``, and their cost.
+
+    Any radii ``s_j`` (``-1``: band skipped) with ``sum(s_j + 1) > r`` are exact:
+    a hash that differed in more than ``s_j`` bits on every band would differ in
+    more than ``r`` bits in all. Among those, this picks the radii of least
+    expected cost (probes plus uniform-data candidates, ``rows / 2**bits`` per
+    probe) by dynamic programming over the bands.
+    """
+    need = r + 1
+    best: dict[int, tuple[float, tuple[int, ...]]] = {0: (0.0, ())}
+    for bits in widths:
+        per_probe = _PROBE_COST + _CANDIDATE_COST * rows / (1 << bits)
+        nxt: dict[int, tuple[float, tuple[int, ...]]] = {}
+        for got, (cost, radii) in best.items():
+            for radius in range(-1, bits + 1):
+                probes = _probe_count(bits, radius)
+                if probes > _MAX_PROBES_PER_BAND:
+                    break
+                reach = min(need, got + radius + 1)
+                total = cost + probes * per_probe
+                if reach not in nxt or total < nxt[reach][0]:
+                    nxt[reach] = (total, (*radii, radius))
+                if reach == need:
+                    break
+        best = nxt
+    return best.get(need)
 
 
 def _probe(
     bands: tuple[_Band, ...], words: Words, indexed: int, q: Words, r: int
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None:
     """Exact matches within ``r`` among the indexed rows, or None if a scan is cheaper."""
-    m = len(bands)
-    s, a = divmod(r, m)
-    radii = [s if j <= a else s - 1 for j in range(m)]
-    probes = sum(_probe_count(b.bits, rad) for b, rad in zip(bands, radii, strict=True))
-    budget = _WORK_FRACTION * indexed * words.shape[1]
-    if probes > budget or any(
-        _probe_count(b.bits, rad) > _MAX_PROBES_PER_BAND
-        for b, rad in zip(bands, radii, strict=True)
-    ):
+    plan = _radii(tuple(b.bits for b in bands), r, indexed)
+    budget = float(indexed * words.shape[1])  # what the scan costs
+    if plan is None or plan[0] > budget:
         return None
+    radii = plan[1]
+    probes = sum(_probe_count(b.bits, rad) for b, rad in zip(bands, radii, strict=True))
     pieces: list[npt.NDArray[Any]] = []
     total = 0
     for band, radius in zip(bands, radii, strict=True):
@@ -595,8 +636,8 @@ def _probe(
         lo, size = lo[nonempty].astype(np.int64), size[nonempty]
         count = int(size.sum())
         total += count
-        if probes + total > budget:
-            return None
+        if probes * _PROBE_COST + total * _CANDIDATE_COST > budget:
+            return None  # skewed buckets: more candidates than expected
         if count == 0:
             continue
         # Concatenate the ranges lo[i]..lo[i]+size[i] without a Python loop.
@@ -609,7 +650,9 @@ def _probe(
     # deduplicate the few hits by sorting; np.unique over all candidates was
     # ten times slower than the verification itself (numpy 2.4's hash unique).
     rows = np.concatenate(pieces).astype(np.int64)
-    dist = _distances(words[rows], q)
+    # np.take along axis 0 copies whole rows; words[rows] on a 2-D array was
+    # four times slower (29 ms vs 6 ms for 200k candidates of 10M x 256 bits).
+    dist = _distances(np.take(words, rows, axis=0), q)
     keep = np.flatnonzero(dist <= r)
     rows = rows[keep]
     order = np.argsort(rows, kind="stable")

@@ -181,3 +181,41 @@ def test_small_radius_takes_the_multi_index_path() -> None:
     assert probed is not None and 3 in probed[0].tolist()
     # A radius too large for the bands falls back to the scan (None).
     assert index_module._probe(bands, index._words, len(index), words[3], 40) is None
+
+
+def test_uneven_bands_and_radii_stay_exact(monkeypatch: pytest.MonkeyPatch) -> None:
+    from provenance import index as index_module
+
+    # Bands of 22, 21 and 21 bits covering the whole word (the 10M-row layout).
+    monkeypatch.setattr(
+        index_module, "_band_plan", lambda n, w: [(0, 0, 22), (0, 22, 21), (0, 43, 21)]
+    )
+    rng = np.random.default_rng(11)
+    n = 40_000
+    words = rng.integers(0, 2**64, size=(n, 1), dtype=np.uint64)
+    for i, t in enumerate(rng.choice(n - 1, size=24, replace=False)):
+        words[t + 1] = near_copies(rng, words[t : t + 1], i % 13)[0]
+    indexed = HammingIndex(words, multi_index=True)
+    brute = HammingIndex(words, multi_index=False)
+    assert [b.bits for b in indexed._bands] == [22, 21, 21]
+    queries = near_copies(rng, words[rng.choice(n, size=30, replace=False)], 3)
+    for r in range(0, 13):
+        if r <= 7:  # small radii take the bands, with unequal radii per band
+            assert index_module._probe(indexed._bands, indexed._words, n, queries[0], r)
+        for q in queries:
+            assert indexed.query(q, k=30, max_distance=r) == brute.query(q, k=30, max_distance=r)
+
+
+def test_band_radii_cover_the_radius() -> None:
+    from provenance import index as index_module
+
+    for widths in ((21, 21, 22) * 4, (17,) * 12, (13, 13, 13), (22,)):
+        for r in range(0, 90, 3):
+            plan = index_module._radii(widths, r, 10_000_000)
+            if plan is None:
+                continue
+            radii = plan[1]
+            assert len(radii) == len(widths)
+            assert all(-1 <= s <= b for s, b in zip(radii, widths, strict=True))
+            # Pigeonhole: every band at radius + 1 or more adds up to more than r.
+            assert sum(s + 1 for s in radii) > r
