@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -61,3 +64,17 @@ def media(tmp_path: Path) -> Callable[[str], Path]:
 def sample_record(name: str) -> ProvenanceRecord:
     """The illustrative record that goes with a sample image."""
     return ProvenanceRecord.from_json((SAMPLE_MEDIA / f"{name}.json").read_text("utf-8"))
+
+
+def run_cli(
+    *args: str | Path, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """``python -m provenance ARGS`` in a subprocess, wide output, never raising."""
+    return subprocess.run(
+        [sys.executable, "-m", "provenance", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
+        check=False,
+        timeout=timeout,
+    )

@@ -80,6 +80,11 @@ _out = Console(highlight=False, soft_wrap=True)
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
+CertOption = Annotated[Path | None, typer.Option(help="PEM certificate chain, leaf first.")]
+KeyFileOption = Annotated[Path | None, typer.Option(help="PEM private key.")]
+KeysDirOption = Annotated[
+    Path, typer.Option("--keys", help="Folder with chain.pem and signer.key.")
+]
 WorkersOption = Annotated[
     int,
     typer.Option(
@@ -188,11 +193,9 @@ def sign_command(
             help="Provenance record JSON for every source (default: the sidecar FILE.json).",
         ),
     ] = None,
-    cert: Annotated[Path | None, typer.Option(help="PEM certificate chain, leaf first.")] = None,
-    key: Annotated[Path | None, typer.Option(help="PEM private key.")] = None,
-    keys_dir: Annotated[
-        Path, typer.Option("--keys", help="Folder with chain.pem and signer.key.")
-    ] = DEFAULT_KEY_DIR,
+    cert: CertOption = None,
+    key: KeyFileOption = None,
+    keys_dir: KeysDirOption = DEFAULT_KEY_DIR,
     parent: Annotated[
         Path | None, typer.Option(help="The original these files are renditions of.")
     ] = None,
@@ -365,11 +368,9 @@ def renditions_command(
         str, typer.Option(help="Comma-separated bounding boxes, e.g. 1200x1200,600x600,150x150.")
     ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the renditions.")],
-    cert: Annotated[Path | None, typer.Option(help="PEM certificate chain, leaf first.")] = None,
-    key: Annotated[Path | None, typer.Option(help="PEM private key.")] = None,
-    keys_dir: Annotated[
-        Path, typer.Option("--keys", help="Folder with chain.pem and signer.key.")
-    ] = DEFAULT_KEY_DIR,
+    cert: CertOption = None,
+    key: KeyFileOption = None,
+    keys_dir: KeysDirOption = DEFAULT_KEY_DIR,
     quality: Annotated[int, typer.Option(min=1, max=100, help="JPEG/WebP quality.")] = 85,
     inventory_path: InventoryOption = None,
     no_inventory: Annotated[
@@ -546,9 +547,7 @@ def audit_verify(
 @audit_app.command("checkpoint")
 def audit_checkpoint(
     inventory_path: InventoryOption = None,
-    keys_dir: Annotated[
-        Path, typer.Option("--keys", help="Folder with chain.pem and signer.key.")
-    ] = DEFAULT_KEY_DIR,
+    keys_dir: KeysDirOption = DEFAULT_KEY_DIR,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Also write the checkpoint here.")
     ] = None,
@@ -1176,11 +1175,9 @@ def magento_import(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Check and report; write nothing.")
     ] = False,
-    cert: Annotated[Path | None, typer.Option(help="PEM certificate chain, leaf first.")] = None,
-    key: Annotated[Path | None, typer.Option(help="PEM private key.")] = None,
-    keys_dir: Annotated[
-        Path, typer.Option("--keys", help="Folder with chain.pem and signer.key.")
-    ] = DEFAULT_KEY_DIR,
+    cert: CertOption = None,
+    key: KeyFileOption = None,
+    keys_dir: KeysDirOption = DEFAULT_KEY_DIR,
     pii: Annotated[
         PiiAction, typer.Option(help="What to do with personal data in free text.")
     ] = PiiAction.REFUSE,
@@ -1302,11 +1299,9 @@ def magento_sign_cache(
             help="Do not touch the files: record each rendition (essence hash, parent) only.",
         ),
     ] = False,
-    cert: Annotated[Path | None, typer.Option(help="PEM certificate chain, leaf first.")] = None,
-    key: Annotated[Path | None, typer.Option(help="PEM private key.")] = None,
-    keys_dir: Annotated[
-        Path, typer.Option("--keys", help="Folder with chain.pem and signer.key.")
-    ] = DEFAULT_KEY_DIR,
+    cert: CertOption = None,
+    key: KeyFileOption = None,
+    keys_dir: KeysDirOption = DEFAULT_KEY_DIR,
     no_exif: Annotated[bool, typer.Option("--no-exif", help="Do not write EXIF.")] = False,
     inventory_path: InventoryOption = None,
     no_inventory: Annotated[

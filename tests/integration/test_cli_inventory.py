@@ -3,28 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from provenance.containers import BlockKind, strip
 from provenance.keys import DevKeyPaths
-from tests.conftest import SAMPLE_MEDIA
-
-
-def run(*args: str | Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "provenance", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "COLUMNS": "200", **env},
-        check=False,
-        timeout=120,
-    )
+from tests.conftest import SAMPLE_MEDIA, run_cli
 
 
 @pytest.fixture
@@ -33,9 +19,9 @@ def shop(tmp_path: Path, dev_keys: DevKeyPaths) -> tuple[dict[str, str], Path]:
     env = {"PROVENANCE_INVENTORY": str(tmp_path / "inv.sqlite")}
     out = tmp_path / "signed"
     keys = ("--keys", str(dev_keys.directory))
-    done = run("sign", SAMPLE_MEDIA / "kite-blue-sky.jpg", "--out", out, *keys, env=env)
+    done = run_cli("sign", SAMPLE_MEDIA / "kite-blue-sky.jpg", "--out", out, *keys, env=env)
     assert done.returncode == 0, done.stderr
-    done = run(
+    done = run_cli(
         "renditions",
         out / "kite-blue-sky.jpg",
         "--sizes",
@@ -53,18 +39,18 @@ def test_inventory_list_stats_export(
     shop: tuple[dict[str, str], Path], tmp_path: Path, dev_keys: DevKeyPaths
 ) -> None:
     env, _ = shop
-    listed = json.loads(run("inventory", "list", "--json", env=env).stdout)
+    listed = json.loads(run_cli("inventory", "list", "--json", env=env).stdout)
     assert len(listed) == 3
     assert sum(1 for a in listed if a["parent_asset_id"]) == 2
-    stats = json.loads(run("inventory", "stats", "--json", env=env).stdout)
+    stats = json.loads(run_cli("inventory", "stats", "--json", env=env).stdout)
     assert stats["assets"] == 3 and stats["renditions"] == 2
     export = tmp_path / "export.json"
-    done = run("inventory", "export", export, "--keys", dev_keys.directory, "--json", env=env)
+    done = run_cli("inventory", "export", export, "--keys", dev_keys.directory, "--json", env=env)
     assert done.returncode == 0, done.stderr
     document = json.loads(export.read_text())
     assert len(document["assets"]) == 3
     assert document["audit_checkpoint"]["signature"]
-    csv_done = run(
+    csv_done = run_cli(
         "inventory", "export", tmp_path / "export.csv", "--keys", dev_keys.directory, env=env
     )
     assert csv_done.returncode == 0, csv_done.stderr
@@ -76,8 +62,9 @@ def test_audit_verify_detects_an_edited_entry(
 ) -> None:
     env, _ = shop
     export = tmp_path / "export.json"
-    assert run("inventory", "export", export, "--keys", dev_keys.directory, env=env).returncode == 0
-    ok = run("audit", "verify", "--against", export, "--json", env=env)
+    exported = run_cli("inventory", "export", export, "--keys", dev_keys.directory, env=env)
+    assert exported.returncode == 0
+    ok = run_cli("audit", "verify", "--against", export, "--json", env=env)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert json.loads(ok.stdout)["ok"] is True
     database = env["PROVENANCE_INVENTORY"]
@@ -91,7 +78,7 @@ def test_audit_verify_detects_an_edited_entry(
             conn.execute(f"DROP TRIGGER {trigger}")
         conn.execute(f"UPDATE {table} SET {payload} = '{{}}' WHERE seq = 2")  # noqa: S608
     conn.close()
-    bad = run("audit", "verify", "--json", env=env)
+    bad = run_cli("audit", "verify", "--json", env=env)
     assert bad.returncode == 1
     problems = json.loads(bad.stdout)["problems"]
     assert problems and problems[0]["seq"] == 2
@@ -100,12 +87,12 @@ def test_audit_verify_detects_an_edited_entry(
 def test_trace_stripped_rendition(shop: tuple[dict[str, str], Path], tmp_path: Path) -> None:
     env, out = shop
     rendition = next((out / "r").glob("*-150x*.jpg"))
-    from_file = json.loads(run("trace", rendition, "--json", env=env).stdout)
+    from_file = json.loads(run_cli("trace", rendition, "--json", env=env).stdout)
     assert from_file["found_by"] == "manifest"
     assert len(from_file["lineage"]) == 2
     stripped = tmp_path / "scraped.jpg"
     stripped.write_bytes(strip(rendition.read_bytes(), frozenset(BlockKind)))
-    done = run("trace", stripped, "--json", env=env)
+    done = run_cli("trace", stripped, "--json", env=env)
     assert done.returncode == 0, done.stderr
     traced = json.loads(done.stdout)
     assert traced["verdict"] == "known_stripped"
@@ -113,9 +100,9 @@ def test_trace_stripped_rendition(shop: tuple[dict[str, str], Path], tmp_path: P
     assert [s["asset_id"] for s in traced["lineage"]] == [
         s["asset_id"] for s in from_file["lineage"]
     ]
-    tree = run("trace", stripped, env=env)
+    tree = run_cli("trace", stripped, env=env)
     assert "[original]" in tree.stdout
-    unknown = run("trace", SAMPLE_MEDIA / "forest-path.jpg", env=env)
+    unknown = run_cli("trace", SAMPLE_MEDIA / "forest-path.jpg", env=env)
     assert unknown.returncode == 1
 
 
@@ -125,7 +112,7 @@ def test_verify_uses_the_default_inventory(
     env, out = shop
     stripped = tmp_path / "cdn.jpg"
     stripped.write_bytes(strip((out / "kite-blue-sky.jpg").read_bytes(), frozenset(BlockKind)))
-    verdict = json.loads(run("verify", stripped, "--json", env=env).stdout)[0]
+    verdict = json.loads(run_cli("verify", stripped, "--json", env=env).stdout)[0]
     assert verdict["verdict"] == "known_stripped"
-    missing = run("verify", stripped, "--inventory", tmp_path / "none.sqlite", env=env)
+    missing = run_cli("verify", stripped, "--inventory", tmp_path / "none.sqlite", env=env)
     assert missing.returncode == 2 and "Traceback" not in missing.stderr

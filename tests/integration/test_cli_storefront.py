@@ -10,40 +10,29 @@ import urllib.request
 from pathlib import Path
 
 from provenance.keys import DevKeyPaths
-from tests.conftest import SAMPLE_MEDIA
-
-
-def run(*args: str | Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "provenance", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "COLUMNS": "200", **env},
-        check=False,
-        timeout=120,
-    )
+from tests.conftest import SAMPLE_MEDIA, run_cli
 
 
 def test_disclosure_command(tmp_path: Path, dev_keys: DevKeyPaths) -> None:
     env = {"PROVENANCE_INVENTORY": str(tmp_path / "inv.sqlite")}
     keys = ("--keys", str(dev_keys.directory))
-    done = run("sign", SAMPLE_MEDIA / "moss-close-up.webp", "--out", tmp_path, *keys, env=env)
+    done = run_cli("sign", SAMPLE_MEDIA / "moss-close-up.webp", "--out", tmp_path, *keys, env=env)
     assert done.returncode == 0, done.stderr
     signed = tmp_path / "moss-close-up.webp"
     anchors = ("--trust-anchors", str(dev_keys.ca_certificate))
-    html = run("disclosure", signed, "--alt", "Moss <close>", *anchors, env=env)
+    html = run_cli("disclosure", signed, "--alt", "Moss <close>", *anchors, env=env)
     assert html.returncode == 0, html.stderr
     assert html.stdout.startswith('<figure class="provenance-disclosure" data-synthetic="true"')
     assert 'data-provenance="trusted"' in html.stdout and "Moss &lt;close&gt;" in html.stdout
-    data = json.loads(run("disclosure", signed, "--format", "json", *anchors, env=env).stdout)
+    data = json.loads(run_cli("disclosure", signed, "--format", "json", *anchors, env=env).stdout)
     assert data["provenance"] == "trusted" and data["html"].startswith("<figure")
-    record = run("disclosure", SAMPLE_MEDIA / "moss-close-up.webp.json", "--json", env=env)
+    record = run_cli("disclosure", SAMPLE_MEDIA / "moss-close-up.webp.json", "--json", env=env)
     assert json.loads(record.stdout)["provenance"] == "signed"
     assert 'src="moss-close-up.webp"' in json.loads(record.stdout)["html"]
-    magento = run("disclosure", "--template", "magento", env=env)
+    magento = run_cli("disclosure", "--template", "magento", env=env)
     assert magento.returncode == 0 and "$escaper->escapeHtml" in magento.stdout
-    assert "| escape" in run("disclosure", "--template", "shopify", env=env).stdout
-    bad = run("disclosure", tmp_path / "missing.jpg", env=env)
+    assert "| escape" in run_cli("disclosure", "--template", "shopify", env=env).stdout
+    bad = run_cli("disclosure", tmp_path / "missing.jpg", env=env)
     assert bad.returncode == 2 and "missing.jpg" in bad.stderr
 
 

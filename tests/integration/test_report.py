@@ -5,9 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import subprocess
-import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -22,7 +19,7 @@ from provenance.keys import DevKeyPaths, SigningKey, TrustPolicy
 from provenance.report import build_report, load_verdict_rows, make_report, verdict_rows_for
 from provenance.sign import sign
 from tests.a11y import axe_violations, browser, describe
-from tests.conftest import SAMPLE_MEDIA, sample_record
+from tests.conftest import SAMPLE_MEDIA, run_cli, sample_record
 
 NAMES = (
     "forest-path.jpg",
@@ -144,17 +141,6 @@ def test_load_verdict_rows() -> None:
             load_verdict_rows(bad, name="v.json")
 
 
-def run(*args: str | Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "provenance", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "COLUMNS": "200", **env},
-        check=False,
-        timeout=300,
-    )
-
-
 def test_report_command_html_screenshot_and_axe(
     incident: tuple[Path, Path], tmp_path: Path, dev_keys: DevKeyPaths
 ) -> None:
@@ -163,12 +149,12 @@ def test_report_command_html_screenshot_and_axe(
     anchors = ("--trust-anchors", str(dev_keys.ca_certificate))
     keys = ("--keys", str(dev_keys.directory))
     # From verify --json output (what a scan or another machine produced).
-    verdicts = run("verify", "--json", shop, *anchors, env=env)
+    verdicts = run_cli("verify", "--json", shop, *anchors, env=env)
     assert verdicts.returncode == 1, verdicts.stderr
     (tmp_path / "verdicts.json").write_text(verdicts.stdout, encoding="utf-8")
     out = tmp_path / "out"
     out.mkdir()
-    done = run(
+    done = run_cli(
         "report",
         tmp_path / "verdicts.json",
         "-o",
@@ -187,10 +173,10 @@ def test_report_command_html_screenshot_and_axe(
     checkpoint = Checkpoint.from_dict(document["audit_checkpoint"])
     assert checkpoint.is_signed
     assert Checkpoint.from_json((out / "r.csv.checkpoint.json").read_text("utf-8")) == checkpoint
-    audit = run("audit", "verify", "--against", out / "r.json", *anchors, env=env)
+    audit = run_cli("audit", "verify", "--against", out / "r.json", *anchors, env=env)
     assert audit.returncode == 0, audit.stdout + audit.stderr
     # The folder form gives the same findings.
-    folder = run("report", shop, "--json", *anchors, *keys, env=env)
+    folder = run_cli("report", shop, "--json", *anchors, *keys, env=env)
     assert json.loads(folder.stdout)["recovery"]["altered"][0]["path"].endswith(
         "moss-close-up.webp"
     )
@@ -220,12 +206,12 @@ def test_report_command_bad_input(tmp_path: Path, dev_keys: DevKeyPaths) -> None
     env = {"PROVENANCE_INVENTORY": str(tmp_path / "inv.sqlite")}
     Inventory(tmp_path / "inv.sqlite").close()
     (tmp_path / "v.json").write_text("{", encoding="utf-8")
-    done = run("report", tmp_path / "v.json", "-o", tmp_path / "r.html", env=env)
+    done = run_cli("report", tmp_path / "v.json", "-o", tmp_path / "r.html", env=env)
     assert done.returncode == 2 and "v.json" in done.stderr
-    done = run("report", "-o", tmp_path / "r.pdf", env=env)
+    done = run_cli("report", "-o", tmp_path / "r.pdf", env=env)
     assert done.returncode == 2 and "r.pdf" in done.stderr
     # Inventory only, no keys: an unsigned checkpoint, and exit 0 (no finding).
-    done = run("report", "-o", tmp_path / "r.json", "--keys", tmp_path / "nokeys", env=env)
+    done = run_cli("report", "-o", tmp_path / "r.json", "--keys", tmp_path / "nokeys", env=env)
     assert done.returncode == 0, done.stderr
     data: dict[str, Any] = json.loads((tmp_path / "r.json").read_text("utf-8"))
     assert data["audit_checkpoint"]["signature"] is None
