@@ -80,6 +80,9 @@ _out = Console(highlight=False, soft_wrap=True)
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
+TrustAnchorsOption = Annotated[
+    Path | None, typer.Option("--trust-anchors", help="PEM bundle of trusted root certificates.")
+]
 CertOption = Annotated[Path | None, typer.Option(help="PEM certificate chain, leaf first.")]
 KeyFileOption = Annotated[Path | None, typer.Option(help="PEM private key.")]
 KeysDirOption = Annotated[
@@ -308,10 +311,7 @@ def sign_command(
 @app.command("verify")
 def verify_command(
     paths: Annotated[list[Path], typer.Argument(help="Images or folders of images.")],
-    trust_anchors: Annotated[
-        Path | None,
-        typer.Option("--trust-anchors", help="PEM bundle of trusted root certificates."),
-    ] = None,
+    trust_anchors: TrustAnchorsOption = None,
     inventory_path: InventoryOption = None,
     workers: WorkersOption = 1,
     progress: ProgressOption = None,
@@ -575,9 +575,7 @@ def audit_checkpoint(
 def trace_command(
     path: Annotated[Path, typer.Argument(help="An image: signed, stripped or a rendition.")],
     inventory_path: InventoryOption = None,
-    trust_anchors: Annotated[
-        Path | None, typer.Option("--trust-anchors", help="PEM bundle of trusted roots.")
-    ] = None,
+    trust_anchors: TrustAnchorsOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Find a file by its hashes or manifest and print its lineage up to the original.
@@ -676,10 +674,7 @@ def pii_check_command(
 @app.command("scan")
 def scan_command(
     paths: Annotated[list[Path], typer.Argument(help="Folders, images and product export CSVs.")],
-    trust_anchors: Annotated[
-        Path | None,
-        typer.Option("--trust-anchors", help="PEM bundle of trusted root certificates."),
-    ] = None,
+    trust_anchors: TrustAnchorsOption = None,
     inventory_path: InventoryOption = None,
     root: Annotated[
         Path | None,
@@ -904,9 +899,7 @@ def disclosure_command(
         str | None,
         typer.Option(help="Print the shipped snippet instead: magento (.phtml) or shopify."),
     ] = None,
-    trust_anchors: Annotated[
-        Path | None, typer.Option("--trust-anchors", help="PEM bundle of trusted roots.")
-    ] = None,
+    trust_anchors: TrustAnchorsOption = None,
     inventory_path: InventoryOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -965,9 +958,7 @@ def disclosure_command(
 def serve_command(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0: any free one).")] = 8765,
-    trust_anchors: Annotated[
-        Path | None, typer.Option("--trust-anchors", help="PEM bundle of trusted roots.")
-    ] = None,
+    trust_anchors: TrustAnchorsOption = None,
     inventory_path: InventoryOption = None,
     max_bytes: Annotated[
         int, typer.Option("--max-bytes", min=1, help="Largest upload accepted (413 above).")
@@ -1024,9 +1015,7 @@ def report_command(
         list[Path] | None,
         typer.Option("--out", "-o", help="Report file(s): .json, .csv or .html (repeatable)."),
     ] = None,
-    trust_anchors: Annotated[
-        Path | None, typer.Option("--trust-anchors", help="PEM bundle of trusted roots.")
-    ] = None,
+    trust_anchors: TrustAnchorsOption = None,
     inventory_path: InventoryOption = None,
     keys_dir: Annotated[
         Path, typer.Option("--keys", help="Sign the report's audit checkpoint with these keys.")
