@@ -741,14 +741,11 @@ class Inventory:
         Raises:
             InventoryError: The database cannot be read.
         """
-
-        def work(conn: sqlite3.Connection) -> AssetEntry | None:
-            row = conn.execute(
-                "SELECT asset_pk FROM assets WHERE asset_id = ?", (asset_id,)
-            ).fetchone()
-            return None if row is None else _load(conn, [int(row[0])])[0]
-
-        return self._db.read(work)
+        return self._db.read(
+            lambda conn: _first_asset(
+                conn, ("SELECT asset_pk FROM assets WHERE asset_id = ?",), asset_id
+            )
+        )
 
     def find_by_sha256(self, sha256_hex: str) -> AssetEntry | None:
         """The asset of a signed file, by the file's SHA-256 (or its signing input's).
@@ -758,15 +755,11 @@ class Inventory:
         """
         digest = _hex_bytes(sha256_hex, "sha256", self._path)
 
-        def work(conn: sqlite3.Connection) -> AssetEntry | None:
-            row = conn.execute("SELECT asset_pk FROM files WHERE sha256 = ?", (digest,)).fetchone()
-            if row is None:
-                row = conn.execute(
-                    "SELECT asset_pk FROM files WHERE input_sha256 = ? LIMIT 1", (digest,)
-                ).fetchone()
-            return None if row is None else _load(conn, [int(row[0])])[0]
-
-        return self._db.read(work)
+        queries = (
+            "SELECT asset_pk FROM files WHERE sha256 = ?",
+            "SELECT asset_pk FROM files WHERE input_sha256 = ? LIMIT 1",
+        )
+        return self._db.read(lambda conn: _first_asset(conn, queries, digest))
 
     def find_by_essence(self, essence_sha256_hex: str) -> AssetEntry | None:
         """The asset with this essence hash: how a stripped copy is recognised.
@@ -776,13 +769,11 @@ class Inventory:
         """
         digest = _hex_bytes(essence_sha256_hex, "essence_sha256", self._path)
 
-        def work(conn: sqlite3.Connection) -> AssetEntry | None:
-            row = conn.execute(
-                "SELECT asset_pk FROM assets WHERE essence_sha256 = ?", (digest,)
-            ).fetchone()
-            return None if row is None else _load(conn, [int(row[0])])[0]
-
-        return self._db.read(work)
+        return self._db.read(
+            lambda conn: _first_asset(
+                conn, ("SELECT asset_pk FROM assets WHERE essence_sha256 = ?",), digest
+            )
+        )
 
     def ancestors(self, asset_id: str) -> list[AssetEntry]:
         """The parent, grandparent, ... up to the original; [] for an original.
@@ -1366,6 +1357,17 @@ _FILE_SQL = """
     WHERE f.asset_pk IN ({marks})
     ORDER BY f.asset_pk, f.file_pk
 """
+
+
+def _first_asset(
+    conn: sqlite3.Connection, queries: Sequence[str], value: str | bytes
+) -> AssetEntry | None:
+    """The asset the first query that finds an ``asset_pk`` for ``value`` names."""
+    for query in queries:
+        row = conn.execute(query, (value,)).fetchone()
+        if row is not None:
+            return _load(conn, [int(row[0])])[0]
+    return None
 
 
 def _load(conn: sqlite3.Connection, pks: Sequence[int]) -> list[AssetEntry]:
