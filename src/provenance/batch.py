@@ -40,6 +40,7 @@ function or a picklable object); otherwise use ``workers=1``.
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import enum
 import multiprocessing
@@ -521,13 +522,14 @@ def _execute_on(
     return _stream(plan, _ExecutorSubmitter(executor, spec_ref), chunk_size, now, window=window)
 
 
-class _Submitter:
+class _Submitter(abc.ABC):
     """Something that runs a chunk and returns a future of its outcomes."""
 
+    @abc.abstractmethod
     def submit(self, chunk: _Chunk) -> Future[list[_Outcome]]:
-        raise NotImplementedError
+        """Start running ``chunk``."""
 
-    def lost(self, exc: BaseException) -> None:
+    def lost(self, exc: BaseException) -> None:  # noqa: B027 - optional hook, no-op by default
         """A chunk's future failed with ``exc`` (the pool may need rebuilding)."""
 
 
