@@ -43,7 +43,6 @@ import io
 import math
 import random
 import statistics
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -334,21 +333,19 @@ def threshold_at(negatives: np.ndarray, fpr: float, bits: int) -> tuple[int, flo
 # --- the run ------------------------------------------------------------------------
 
 
-# ``--only PDQ,dct256``: run the schemes whose names contain one of these (the default
-# scheme always runs). Taken out of argv before the shared parser sees it.
-ONLY: list[str] = []
-if "--only" in sys.argv:
-    _at = sys.argv.index("--only")
-    ONLY = sys.argv[_at + 1].split(",")
-    del sys.argv[_at : _at + 2]
-
-
 def main() -> int:
     args = parse_args(
         "robustness",
         "perceptual-hash recall per transform at FPR <= 1e-5, ours vs imagehash and PDQ",
         default_repeats=1,
         quick_repeats=1,
+        extra=lambda parser: parser.add_argument(
+            "--only",
+            type=lambda text: text.split(","),
+            default=[],
+            help="run the schemes whose names contain one of these, e.g. PDQ,dct256 "
+            "(the default scheme always runs)",
+        ),
     )
     info = machine_info()
     info["imagehash"] = imagehash.__version__
@@ -374,7 +371,8 @@ def main() -> int:
 
     results: dict[str, Any] = {}
     query_cache: dict[int, np.ndarray] = {}
-    chosen = [s for s in SCHEMES if not ONLY or any(o in s.name for o in ONLY) or s is SCHEMES[-1]]
+    only: list[str] = args.only
+    chosen = [s for s in SCHEMES if not only or any(o in s.name for o in only) or s is SCHEMES[-1]]
     for scheme in chosen:
         started = time.perf_counter()
         if id(scheme.query) not in query_cache:
