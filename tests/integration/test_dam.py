@@ -6,6 +6,7 @@ import http.client
 import json
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -212,6 +213,34 @@ def test_endpoint_limits_and_errors(server: tuple[str, int, list[Any]]) -> None:
     form, ctype = multipart("other", "", b"no file here")
     status, body = request(server, "POST", "/verify", form, {"Content-Type": ctype})
     assert status == 400 and "file" in body["error"]
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"POST /verify HTTP/1.1\r\nHost: x\r\nContent-Length: 5242880\r\n\r\n",
+        b"POST /verify HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
+    ],
+    ids=["413", "411"],
+)
+def test_refused_upload_is_drained_not_reset(
+    server: tuple[str, int, list[Any]], head: bytes
+) -> None:
+    # A client still sending a refused body after the response was sent must
+    # not be answered with a TCP reset: its sends fail before it reads the 413.
+    with socket.create_connection(server[:2], timeout=30) as sock:
+        sock.sendall(head + b"x" * 1024)
+        # The server has answered by now; the client, not reading yet, sends the
+        # rest of its upload. Without the drain the first piece meets a closed
+        # socket, the reply is a reset, and the next send fails (broken pipe).
+        for _ in range(2):
+            time.sleep(0.3)
+            sock.sendall(b"y" * 1024)
+        response = b""
+        while piece := sock.recv(65536):
+            response += piece
+        assert response.startswith((b"HTTP/1.1 413", b"HTTP/1.1 411"))
+        assert b"Connection: close" in response and b'"error"' in response
 
 
 def test_endpoint_drops_a_stalled_client(signed: tuple[bytes, Path], trust: TrustPolicy) -> None:

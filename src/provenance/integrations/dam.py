@@ -16,7 +16,9 @@ manifest fetch, no OCSP; DESIGN.md decision 1) and the server never resolves or
 calls anything. It refuses bodies over ``max_bytes`` with 413 before reading
 them, requires ``Content-Length`` (411; no chunked uploads), and drops a client
 that stalls for ``timeout_s`` (a slow-loris upload cannot hold a thread
-forever). Bind it to loopback or put it behind the DAM's reverse proxy: it has
+forever). After refusing a body it drains what the client still sends for up
+to two seconds before closing, so the client reads the 413 instead of a
+connection reset. Bind it to loopback or put it behind the DAM's reverse proxy: it has
 no authentication of its own.
 
 Statuses: 200 with the verdict for anything that was checked (a tampered file
@@ -30,6 +32,8 @@ import email.parser
 import email.policy
 import json
 import logging
+import socket
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -65,6 +69,8 @@ DEFAULT_TIMEOUT_S = 30.0
 
 _MAX_NAME = 255
 _MULTIPART_OVERHEAD = 64 * 1024  # headers and boundaries around the file part
+_LINGER_S = 2.0  # at most this long draining a refused body before closing
+_LINGER_IDLE_S = 0.5  # ... and at most this long waiting for each piece of it
 
 
 def verify_upload(
@@ -170,8 +176,15 @@ class _VerifyHandler(BaseHTTPRequestHandler):
     sys_version = ""
     protocol_version = "HTTP/1.1"
 
+    _linger = False
+
     def log_message(self, format: str, *args: Any) -> None:
         _log.info("%s %s", self.address_string(), format % args)
+
+    def finish(self) -> None:
+        super().finish()
+        if self._linger:
+            _lingering_close(self.connection, self.server_config.max_bytes)
 
     def do_GET(self) -> None:
         path = urlsplit(self.path).path
@@ -277,11 +290,38 @@ class _VerifyHandler(BaseHTTPRequestHandler):
         if close:
             self.send_header("Connection", "close")
             self.close_connection = True
+            self._linger = True
         self.end_headers()
         try:
             self.wfile.write(body)
         except (TimeoutError, BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+
+
+def _lingering_close(conn: socket.socket, max_bytes: int) -> None:
+    """Half-close, then read and drop what the client is still sending.
+
+    A refused request (413, 411) leaves an unread body in flight. Closing a
+    socket with unread input makes the kernel answer with a reset, which can
+    reach the client before it has read our response: it sees "broken pipe"
+    or "connection reset" instead of the 413. Draining for a bounded time and
+    size (as nginx's ``lingering_close`` does) lets the response arrive.
+    """
+    try:
+        conn.shutdown(socket.SHUT_WR)
+        deadline = time.monotonic() + _LINGER_S
+        drained = 0
+        while drained <= max_bytes:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            conn.settimeout(min(left, _LINGER_IDLE_S))
+            piece = conn.recv(65536)
+            if not piece:
+                return
+            drained += len(piece)
+    except OSError:  # timeout, reset: the client is gone or stalling; close anyway
+        return
 
 
 def _file_from_multipart(content_type: str, body: bytes) -> tuple[str, bytes] | None:
