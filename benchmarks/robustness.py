@@ -15,8 +15,11 @@ and the queries (one hash each). Then, per scheme:
 
 Schemes, side by side in one run: imagehash ``phash``/``dhash``/``whash`` (64
 bits), PDQ (256 bits; ``pdqhash``) with one row and with its 8 dihedral rows,
-and ours (``dct256-v1``) with 1 row, 8 dihedral rows, and dihedral + crop
-windows (the default, 18 rows). The imagehash-compatible mode is checked
+and ours (``dct256-v1``) with 1 row, 8 dihedral rows, the previous default (18
+rows: dihedral + windows of the trimmed box, one query hash) and the default (up
+to 22 rows: dihedral rows of the trimmed box, the whole frame and its windows;
+two query hashes, trimmed box and whole frame; a pair's distance is the minimum
+over both). The imagehash-compatible mode is checked
 against ``imagehash.phash`` (mean bit difference).
 
 A second section estimates the **per-query false-match rate against a 1M-asset
@@ -256,15 +259,33 @@ def pdq_dihedral(images: Sequence[Image.Image]) -> np.ndarray:
     return np.stack(out)
 
 
+def _pad(words: Sequence[np.ndarray]) -> np.ndarray:
+    """Stack ``(K_i, W)`` row sets, repeating row 0 up to the longest (no new distances)."""
+    k = max(len(w) for w in words)
+    return np.stack([np.concatenate([w, np.repeat(w[:1], k - len(w), 0)]) for w in words])
+
+
 def ours_rows(variants: Sequence[str]) -> Callable[[Sequence[Image.Image]], np.ndarray]:
     def run(images: Sequence[Image.Image]) -> np.ndarray:
         refs = []
         for start in range(0, len(images), 64):
             batch = phash.reference_hashes_batch(images[start : start + 64], variants=variants)
             refs.extend(r.words for r in batch)
-        return np.stack(refs)
+        return _pad(refs)
 
     return run
+
+
+def features(images: Sequence[Image.Image]) -> list[phash.QueryFeatures]:
+    out: list[phash.QueryFeatures] = []
+    for start in range(0, len(images), 64):
+        out.extend(phash.query_features(images[start : start + 64]))
+    return out
+
+
+def ours_query_rows(images: Sequence[Image.Image]) -> np.ndarray:
+    """(N, J, W): every query variant (trimmed box, whole frame) of each image."""
+    return _pad([f.words for f in features(images)])
 
 
 def batched(fn: Callable[[Sequence[Image.Image]], np.ndarray]) -> Callable[..., np.ndarray]:
@@ -278,12 +299,13 @@ def batched(fn: Callable[[Sequence[Image.Image]], np.ndarray]) -> Callable[..., 
 class Scheme:
     name: str
     bits: int
-    query: Callable[[Sequence[Image.Image]], np.ndarray]  # (N, W)
+    query: Callable[[Sequence[Image.Image]], np.ndarray]  # (N, W) or (N, J, W)
     reference: Callable[[Sequence[Image.Image]], np.ndarray] | None  # (N, K, W); None: query
 
 
 OURS_QUERY = batched(phash.query_hashes)
 DIHEDRAL_ROWS = tuple(f"full:{d}" for d in phash.DIHEDRAL)
+TRIMMED_WINDOWS = ("c90", "c80", "tl90", "tr90", "bl90", "br90", "tl80", "tr80", "bl80", "br80")
 SCHEMES = [
     Scheme("imagehash phash", 64, _ih(imagehash.phash), None),
     Scheme("imagehash dhash", 64, _ih(imagehash.dhash), None),
@@ -294,30 +316,32 @@ SCHEMES = [
     Scheme("dct256 1 row", 256, OURS_QUERY, ours_rows(("full:identity",))),
     Scheme("dct256 dihedral (8)", 256, OURS_QUERY, ours_rows(DIHEDRAL_ROWS)),
     Scheme(
-        "dct256 dihedral+centre (10)",
+        "dct256 previous default (18, trimmed windows)",
         256,
         OURS_QUERY,
-        ours_rows((*DIHEDRAL_ROWS, "c90:identity", "c80:identity")),
+        ours_rows((*DIHEDRAL_ROWS, *(f"{w}:identity" for w in TRIMMED_WINDOWS))),
     ),
     Scheme(
-        f"dct256 default ({len(phash.REFERENCE_VARIANTS)})",
+        f"dct256 default (<= {len(phash.REFERENCE_VARIANTS)}, 2 queries)",
         256,
-        OURS_QUERY,
+        ours_query_rows,
         ours_rows(phash.REFERENCE_VARIANTS),
     ),
 ]
 
 
 def min_distances(queries: np.ndarray, refs: np.ndarray) -> np.ndarray:
-    """(Q, N): min over each original's K rows of the Hamming distance."""
-    q_count = len(queries)
+    """(Q, N): min over the query's J rows and each original's K rows of the distance."""
+    if queries.ndim == 2:
+        queries = queries[:, None, :]
+    q_count, j, _ = queries.shape
     n, k, w = refs.shape
     flat = refs.reshape(n * k, w)
     out = np.empty((q_count, n), dtype=np.int32)
-    step = max(1, 2_000_000 // (n * k))
+    step = max(1, 2_000_000 // (n * k * j))
     for start in range(0, q_count, step):
-        d = phash.hamming(queries[start : start + step, None, :], flat[None])
-        out[start : start + step] = d.reshape(-1, n, k).min(axis=2)
+        d = phash.hamming(queries[start : start + step, :, None, :], flat[None, None])
+        out[start : start + step] = d.reshape(-1, j, n, k).min(axis=(1, 3))
     return out
 
 
@@ -408,7 +432,7 @@ def main() -> int:
             f"{results[scheme.name]['seconds']} s"
         )
 
-    default = f"dct256 default ({len(phash.REFERENCE_VARIANTS)})"
+    default = SCHEMES[-1].name
     threshold = results[default]["threshold"]
     confirmed = confirmed_recall(images, queries, owner_a, threshold)
     results[default]["recall_confirmed"] = {
@@ -440,19 +464,13 @@ def confirmed_recall(
     refs: list[phash.ReferenceHashes] = []
     for start in range(0, len(images), 64):
         refs.extend(phash.reference_hashes_batch(images[start : start + 64]))
-    q_words = OURS_QUERY(queries)
-    q_mid = np.concatenate(
-        [phash.confirm_bits(queries[i : i + 64]) for i in range(0, len(queries), 64)]
-    )
-    q_colour = np.concatenate(
-        [phash.query_colours(queries[i : i + 64]) for i in range(0, len(queries), 64)]
-    )
+    found = features(queries)
     out = np.zeros(len(queries), dtype=bool)
     for qi, oi in enumerate(owner.tolist()):
-        d = phash.hamming(q_words[qi], refs[oi].words)
-        row = int(d.argmin())
-        if d[row] <= t:
-            out[qi] = confirmed(q_mid[qi], q_colour[qi], refs[oi], row)
+        d = phash.hamming(found[qi].words[:, None, :], refs[oi].words[None])  # (J, K)
+        j, row = np.unravel_index(int(d.argmin()), d.shape)
+        if d[j, row] <= t:
+            out[qi] = confirmed(found[qi].mid[j], found[qi].colour, refs[oi], int(row))
     return out
 
 
@@ -512,38 +530,35 @@ def false_match_rate(
     refs: list[phash.ReferenceHashes] = []
     for start in range(0, len(references), 64):
         refs.extend(phash.reference_hashes_batch(references[start : start + 64]))
-    words = np.stack([r.words for r in refs])  # (R, K, W)
-    q_words = np.concatenate(
-        [phash.query_hashes(query_images[i : i + 64]) for i in range(0, len(query_images), 64)]
-    )
-    q_mid = np.concatenate(
-        [phash.confirm_bits(query_images[i : i + 64]) for i in range(0, len(query_images), 64)]
-    )
-    q_colour = np.concatenate(
-        [phash.query_colours(query_images[i : i + 64]) for i in range(0, len(query_images), 64)]
-    )
+    words = _pad([r.words for r in refs])  # (R, K, W)
+    found = features(query_images)
+    q_words = _pad([f.words for f in found])  # (Q, J, W)
     n_refs, k, w = words.shape
+    j = q_words.shape[1]
     flat = words.reshape(n_refs * k, w)
     candidates = 0
     passed_mid = 0
     accepted = 0
     confirm_d: list[int] = []
     pairs_seen: list[dict[str, Any]] = []
-    step = max(1, 2_000_000 // (n_refs * k))
+    step = max(1, 2_000_000 // (n_refs * k * j))
     for start in range(0, len(q_words), step):
-        d = phash.hamming(q_words[start : start + step, None, :], flat[None])
-        d = d.reshape(-1, n_refs, k)
+        d = phash.hamming(q_words[start : start + step, :, None, :], flat[None, None])
+        d = np.moveaxis(d.reshape(-1, j, n_refs, k), 1, 2).reshape(-1, n_refs, j * k)
         best = d.argmin(axis=2)
         hit_q, hit_r = np.nonzero(d.min(axis=2) <= threshold)
         for qi, ri in zip(hit_q.tolist(), hit_r.tolist(), strict=True):
             candidates += 1
-            row = int(best[qi, ri])
+            qj, row = divmod(int(best[qi, ri]), k)
+            query = found[start + qi]
+            qj = qj if qj < len(query.mid) else 0  # a padded row repeats row 0
+            row = row if row < len(refs[ri].variants) else 0
             dist = phash.confirm_distance_bits(
-                q_mid[start + qi], refs[ri].descriptor, variant=refs[ri].variants[row]
+                query.mid[qj], refs[ri].descriptor, variant=refs[ri].variants[row]
             )
             confirm_d.append(dist)
             passed_mid += dist <= phash.CONFIRM_THRESHOLD
-            ok = confirmed(q_mid[start + qi], q_colour[start + qi], refs[ri], row)
+            ok = confirmed(query.mid[qj], query.colour, refs[ri], row)
             accepted += ok
             q_orig = originals[int(owner[picked[start + qi]])]
             r_orig = originals[ref_owner[ri]]
@@ -554,9 +569,7 @@ def false_match_rate(
                     "same_group": q_orig.group == r_orig.group,
                     "distance": int(d[qi, ri].min()),
                     "confirm_distance": dist,
-                    "colour_distance": phash.colour_distance_sig(
-                        q_colour[start + qi], refs[ri].descriptor
-                    ),
+                    "colour_distance": phash.colour_distance_sig(query.colour, refs[ri].descriptor),
                     "confirmed": ok,
                 }
             )

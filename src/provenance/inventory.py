@@ -368,7 +368,7 @@ class PerceptualMatch:
     Attributes:
         asset: The asset.
         distance: Bits between the query and the nearest of its stored rows.
-        variant: The name of that row (e.g. ``"full:flip_h"``, ``"c90:identity"``).
+        variant: The name of that row (e.g. ``"full:flip_h"``, ``"frame-tl90:identity"``).
         descriptor: The asset's confirmation descriptor for the scheme (empty
             when none was stored).
         scheme: The perceptual hash scheme.

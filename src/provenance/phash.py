@@ -50,11 +50,14 @@ __all__ = [
     "CONFIRM_THRESHOLD",
     "CONFIRM_WORDS",
     "DIHEDRAL",
+    "FRAME",
     "MATCH_THRESHOLD",
+    "QUERY_VARIANTS",
     "REFERENCE_VARIANTS",
     "SCHEME",
     "WINDOWS",
     "WORDS",
+    "QueryFeatures",
     "ReferenceHashes",
     "colour_distance",
     "colour_distance_sig",
@@ -68,6 +71,7 @@ __all__ = [
     "grey_grids",
     "hamming",
     "query_colours",
+    "query_features",
     "query_hashes",
     "reference_hashes",
     "reference_hashes_batch",
@@ -88,9 +92,10 @@ MATCH_THRESHOLD = 51
 """Hamming distance (bits of 256) at or below which a query matches a reference row.
 
 Calibrated by ``benchmarks/robustness.py``: over all pairs of distinct real photos,
-the minimum distance between a query hash and the reference rows of another photo
-is at or below this threshold for at most 1e-5 of the pairs: 51 bits on 304 photos
-(2.67M pairs, FPR 6.0e-6, the same with 1, 8, 10 or 18 rows; see docs/concepts.md).
+the minimum distance between a copy's query hashes and the reference rows of another
+photo is at or below this threshold for at most 1e-5 of the pairs: 51 bits on 304
+photos (2.67M pairs, FPR 4.5e-6 with both query hashes and every reference row; one
+row alone would allow 55; see docs/concepts.md).
 """
 
 CONFIRM_THRESHOLD = 300
@@ -104,6 +109,7 @@ pass both DCT bands (planet discs on white, 150-195 bits) are told apart by
 """
 
 CONFIRM_WORDS = 12
+"""``uint64`` words of one mid-band confirmation hash (768 bits)."""
 
 COLOUR_THRESHOLD = 0.12
 """Largest colour difference (:func:`colour_distance`) :func:`confirm` accepts.
@@ -112,7 +118,6 @@ Calibrated by ``benchmarks/robustness.py`` (see docs/concepts.md): resized,
 re-encoded, flipped and cropped copies stay well below it; look-alike packshots
 of different colour (two planets on white) are far above it.
 """
-"""``uint64`` words of one mid-band confirmation hash (768 bits)."""
 
 COMPAT_SIZE = 32
 """Side of the grey image of the imagehash-compatible scheme (hash_size 8 x 4)."""
@@ -165,8 +170,26 @@ WINDOWS: dict[str, tuple[float, float, float, float]] = {
     "tr80": (0.0, 0.8, 0.2, 1.0),
     "bl80": (0.2, 1.0, 0.0, 0.8),
     "br80": (0.2, 1.0, 0.2, 1.0),
+    "tl95": (0.0, 0.95, 0.0, 0.95),
+    "tr95": (0.0, 0.95, 0.05, 1.0),
+    "bl95": (0.05, 1.0, 0.0, 0.95),
+    "br95": (0.05, 1.0, 0.05, 1.0),
 }
-"""Sub-windows of the trimmed box, as fractions ``(top, bottom, left, right)``."""
+"""Sub-windows of a box, as fractions ``(top, bottom, left, right)``.
+
+A variant's window is of the trimmed box, or of the whole frame when its name
+has the :data:`FRAME` prefix (``"frame-tl90"``).
+"""
+
+FRAME = "frame-"
+"""Prefix of a window of the whole frame (the image as is, nothing trimmed)."""
+
+# The 95% windows are stored only for full-bleed images (the trim kept at least this
+# share of the area). A packshot's 5% crop loses white ground, which the trim undoes;
+# on small objects on white the 95% windows only add look-alike matches (two planet
+# discs), measured by benchmarks/robustness.py.
+_FULL_BLEED = 0.9
+_NARROW = frozenset({"tl95", "tr95", "bl95", "br95"})
 
 DIHEDRAL = (
     "identity",
@@ -182,9 +205,21 @@ DIHEDRAL = (
 
 REFERENCE_VARIANTS: tuple[str, ...] = (
     *(f"full:{d}" for d in DIHEDRAL),
-    *(f"{w}:identity" for w in WINDOWS if w != "full"),
+    f"{FRAME}full:identity",
+    *(f"{FRAME}{w}:identity" for w in WINDOWS if w != "full"),
 )
-"""The rows an original stores: ``"window:dihedral"``, the query's own first."""
+"""The rows an original may store, ``"window:dihedral"``, the query's own first.
+
+The trimmed box with its flips and quarter turns; the whole frame (unless the
+trim found nothing, when it is the first row again); and crop windows of the
+whole frame (the 95% ones only on full-bleed images). A found copy is hashed
+both ways (:data:`QUERY_VARIANTS`): the trim makes padding, borders and white
+ground irrelevant, the whole frame survives what moves the trim (a logo in a
+corner, a brightened or rotated packshot, a crop into the object).
+"""
+
+QUERY_VARIANTS: tuple[str, ...] = ("full:identity", f"{FRAME}full:identity")
+"""The hashes of a found copy (:func:`query_features`): trimmed box, whole frame."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -571,14 +606,22 @@ def _pack(bits: npt.NDArray[np.bool_]) -> U64:
 
 
 def _parse_variant(variant: str) -> tuple[str, str]:
+    """``(window, dihedral)`` of a variant name; the window keeps its :data:`FRAME` prefix."""
     window, _, dihedral = variant.partition(":")
-    if window not in WINDOWS or (dihedral or "identity") not in DIHEDRAL:
+    if _window_fractions(window) is None or (dihedral or "identity") not in DIHEDRAL:
         raise ValueError(f"unknown variant {variant!r}")
     return window, dihedral or "identity"
 
 
+def _window_fractions(window: str) -> tuple[float, float, float, float] | None:
+    return WINDOWS.get(window.removeprefix(FRAME))
+
+
 def query_hashes(images: Sequence[Image.Image]) -> U64:
-    """The default hash of each image as found: the whole trimmed box, as is.
+    """The default hash of each image's trimmed box, as is (the first query variant).
+
+    :func:`query_features` gives every query variant with what confirms it;
+    this is its first row, kept for callers that want one hash per image.
 
     Args:
         images: Decoded images in any mode.
@@ -591,13 +634,76 @@ def query_hashes(images: Sequence[Image.Image]) -> U64:
     return _pack(_low_bits(coeffs))
 
 
-def _windows_of(variants: Sequence[str]) -> list[str]:
-    names: list[str] = []
-    for variant in variants:
-        window, _ = _parse_variant(variant)
-        if window not in names:
-            names.append(window)
-    return names
+@dataclass(frozen=True, slots=True)
+class QueryFeatures:
+    """What a found copy is looked up and confirmed with.
+
+    Attributes:
+        words: ``(Q, WORDS)`` ``uint64``: the hash of each query variant.
+        mid: ``(Q, CONFIRM_WORDS)`` ``uint64``: the mid-band bits of each.
+        variants: The name of each row (:data:`QUERY_VARIANTS`; one row when
+            the trim found nothing, since the trimmed box is then the frame).
+        colour: ``(2,)`` colour signature (:func:`colour_signatures`).
+    """
+
+    words: U64
+    mid: U64
+    variants: tuple[str, ...]
+    colour: F32
+
+
+def query_features(images: Sequence[Image.Image]) -> list[QueryFeatures]:
+    """Every query hash of each image, with its confirmation bits and colour, in one pass.
+
+    Args:
+        images: Decoded queries in any mode.
+
+    Returns:
+        One :class:`QueryFeatures` per image.
+    """
+    grids, rgb = _grids(images)
+    boxes = trim_boxes(grids)
+    frames = _frame_boxes(len(grids), grids.shape[-1])
+    full = [WINDOWS["full"]]
+    trimmed = window_coefficients(grids, boxes, full)[:, 0]
+    whole = window_coefficients(grids, frames, full)[:, 0]
+    coeffs = np.stack([trimmed, whole], axis=1)  # (N, 2, 32, 32)
+    words = _pack(_low_bits(coeffs))
+    mid = _pack(_mid_bits(coeffs))
+    colours = colour_signatures(rgb, boxes)
+    out = []
+    for i in range(len(grids)):
+        keep = [0] if _untrimmed(boxes[i], frames[i]) else [0, 1]
+        out.append(
+            QueryFeatures(
+                words=words[i, keep],
+                mid=mid[i, keep],
+                variants=tuple(QUERY_VARIANTS[k] for k in keep),
+                colour=colours[i],
+            )
+        )
+    return out
+
+
+def _frame_boxes(count: int, n: int) -> F32:
+    return np.tile(np.array([0, n, 0, n], dtype=np.float32), (count, 1))
+
+
+def _untrimmed(box: F32, frame: F32) -> bool:
+    return bool(np.array_equal(box, frame))
+
+
+def _applies(variant: str, box: F32, frame: F32) -> bool:
+    """Whether an original with this trimmed box stores ``variant`` (see REFERENCE_VARIANTS)."""
+    window, _ = _parse_variant(variant)
+    if window == f"{FRAME}full" and _untrimmed(box, frame):
+        return False  # the same pixels as "full": the first row again
+    if window.removeprefix(FRAME) in _NARROW:
+        kept = (
+            (box[1] - box[0]) * (box[3] - box[2]) / ((frame[1] - frame[0]) * (frame[3] - frame[2]))
+        )
+        return bool(kept >= _FULL_BLEED)
+    return True
 
 
 def reference_hashes_batch(
@@ -607,7 +713,8 @@ def reference_hashes_batch(
 
     Args:
         images: Decoded originals in any mode.
-        variants: Which rows to store (default :data:`REFERENCE_VARIANTS`).
+        variants: Which rows to store (default :data:`REFERENCE_VARIANTS`); a
+            row an image does not need (see there) is left out of its result.
 
     Returns:
         One :class:`ReferenceHashes` per image.
@@ -617,29 +724,67 @@ def reference_hashes_batch(
 
 
 def _references(grids: F32, rgb: F32, variants: tuple[str, ...]) -> list[ReferenceHashes]:
-    windows = list(WINDOWS)  # the descriptor always covers every window, in this order
+    for variant in variants:
+        _parse_variant(variant)
+    # Every window the descriptor or a variant needs, each computed once.
+    windows = list(_DESCRIPTOR_WINDOWS)
+    for variant in variants:
+        window, _ = _parse_variant(variant)
+        if window not in windows:
+            windows.append(window)
     boxes = trim_boxes(grids)
-    coeffs = window_coefficients(grids, boxes, [WINDOWS[w] for w in windows])
+    frames = _frame_boxes(len(grids), grids.shape[-1])
+    trimmed = [w for w in windows if not w.startswith(FRAME)]
+    framed = [w for w in windows if w.startswith(FRAME)]
+    parts = {
+        **_window_map(grids, boxes, trimmed),
+        **_window_map(grids, frames, framed),
+    }
+    coeffs = np.stack([parts[w] for w in windows], axis=1)  # (N, len(windows), 32, 32)
     colours = _colour_bytes(colour_signatures(rgb, boxes))
     rows = []
     for variant in variants:
         window, dihedral = _parse_variant(variant)
         rows.append(_dihedral(coeffs[:, windows.index(window)], dihedral))
     words = _pack(_low_bits(np.stack(rows, axis=1)))  # (N, K, WORDS)
-    descriptors = _pack(_mid_bits(coeffs))  # (N, len(WINDOWS), CONFIRM_WORDS)
-    return [
-        ReferenceHashes(
-            words=words[i],
-            variants=variants,
-            descriptor=_DESCRIPTOR_TAG + colours[i] + descriptors[i].astype(">u8").tobytes(),
+    described = [windows.index(w) for w in _DESCRIPTOR_WINDOWS]
+    descriptors = _pack(_mid_bits(coeffs[:, described]))  # (N, len(DESCRIPTOR), CONFIRM_WORDS)
+    out = []
+    for i in range(len(grids)):
+        keep = [k for k, v in enumerate(variants) if _applies(v, boxes[i], frames[i])]
+        out.append(
+            ReferenceHashes(
+                words=words[i, keep],
+                variants=tuple(variants[k] for k in keep),
+                descriptor=_DESCRIPTOR_TAG + colours[i] + descriptors[i].astype(">u8").tobytes(),
+            )
         )
-        for i in range(len(grids))
-    ]
+    return out
 
 
-_DESCRIPTOR_TAG = b"mid768c-v2:"
-# Version 1 descriptors (no colour) are still read: their colour check is skipped.
+def _window_map(grids: F32, boxes: F32, names: Sequence[str]) -> dict[str, F32]:
+    if not names:
+        return {}
+    fractions = [_window_fractions(w) for w in names]
+    coeffs = window_coefficients(grids, boxes, [f for f in fractions if f is not None])
+    return {w: coeffs[:, k] for k, w in enumerate(names)}
+
+
+_DESCRIPTOR_TAG = b"mid768c-v3:"
+# The windows a version 3 descriptor covers, in order: the trimmed box, then the
+# whole frame and each of its windows.
+_DESCRIPTOR_WINDOWS: tuple[str, ...] = (
+    "full",
+    f"{FRAME}full",
+    *(f"{FRAME}{w}" for w in WINDOWS if w != "full"),
+)
+# Older descriptors are still read. Version 2 covered the windows of the trimmed
+# box; version 1 was version 2 without the colour signature.
+_DESCRIPTOR_TAG_V2 = b"mid768c-v2:"
 _DESCRIPTOR_TAG_V1 = b"mid768-v1:"
+_DESCRIPTOR_WINDOWS_V2: tuple[str, ...] = (
+    "full", "c90", "c80", "tl90", "tr90", "bl90", "br90", "tl80", "tr80", "bl80", "br80",
+)  # fmt: skip
 
 
 def _colour_bytes(colours: F32) -> list[bytes]:
@@ -649,7 +794,7 @@ def _colour_bytes(colours: F32) -> list[bytes]:
 
 
 def reference_hashes(image: Image.Image) -> ReferenceHashes:
-    """The hashes an original stores: whole box, flips, quarter turns and crop windows.
+    """The hashes an original stores: trimmed box, flips, quarter turns, frame and crop windows.
 
     Args:
         image: The decoded original, any mode.
@@ -662,27 +807,32 @@ def reference_hashes(image: Image.Image) -> ReferenceHashes:
 
 def _descriptor_colour(descriptor: bytes) -> F32 | None:
     """The original's colour signature, or None for a version 1 descriptor."""
-    if not descriptor.startswith(_DESCRIPTOR_TAG):
-        return None
-    start = len(_DESCRIPTOR_TAG)
-    raw = np.frombuffer(descriptor[start : start + 4], dtype=">i2")
-    colour: F32 = raw.astype(np.float32) / np.float32(10_000)
-    return colour
+    for tag in (_DESCRIPTOR_TAG, _DESCRIPTOR_TAG_V2):
+        if descriptor.startswith(tag):
+            raw = np.frombuffer(descriptor[len(tag) : len(tag) + 4], dtype=">i2")
+            colour: F32 = raw.astype(np.float32) / np.float32(10_000)
+            return colour
+    return None
 
 
-def _descriptor_words(descriptor: bytes) -> U64:
+def _descriptor_words(descriptor: bytes) -> tuple[U64, tuple[str, ...]]:
+    """The descriptor's mid-band words per window, and the windows' names."""
     if descriptor.startswith(_DESCRIPTOR_TAG):
-        body = descriptor[len(_DESCRIPTOR_TAG) + 4 :]
+        body, names = descriptor[len(_DESCRIPTOR_TAG) + 4 :], _DESCRIPTOR_WINDOWS
+    elif descriptor.startswith(_DESCRIPTOR_TAG_V2):
+        body, names = descriptor[len(_DESCRIPTOR_TAG_V2) + 4 :], _DESCRIPTOR_WINDOWS_V2
     elif descriptor.startswith(_DESCRIPTOR_TAG_V1):
-        body = descriptor[len(_DESCRIPTOR_TAG_V1) :]
+        body, names = descriptor[len(_DESCRIPTOR_TAG_V1) :], _DESCRIPTOR_WINDOWS_V2
     else:
-        raise ValueError("not a mid768c-v2 or mid768-v1 descriptor")
-    if len(body) != len(WINDOWS) * CONFIRM_WORDS * 8:
-        raise ValueError(f"descriptor has {len(body)} bytes, expected {len(WINDOWS) * 96}")
+        raise ValueError("not a mid768c-v3, mid768c-v2 or mid768-v1 descriptor")
+    if len(body) != len(names) * CONFIRM_WORDS * 8:
+        raise ValueError(
+            f"descriptor has {len(body)} bytes, expected {len(names) * CONFIRM_WORDS * 8}"
+        )
     words: U64 = (
-        np.frombuffer(body, dtype=">u8").astype(np.uint64).reshape(len(WINDOWS), CONFIRM_WORDS)
+        np.frombuffer(body, dtype=">u8").astype(np.uint64).reshape(len(names), CONFIRM_WORDS)
     )
-    return words
+    return words, names
 
 
 @functools.cache
@@ -694,7 +844,7 @@ def _mid_permutation(dihedral: str) -> tuple[npt.NDArray[np.intp], npt.NDArray[n
 
 
 def confirm_bits(images: Sequence[Image.Image]) -> U64:
-    """The mid-band confirmation hash of each image as found (its whole trimmed box).
+    """The mid-band confirmation hash of each image's trimmed box, as found.
 
     Args:
         images: Decoded queries in any mode.
@@ -710,29 +860,42 @@ def confirm_bits(images: Sequence[Image.Image]) -> U64:
 def confirm_distance_bits(
     query: npt.ArrayLike, descriptor: bytes, *, variant: str | None = None
 ) -> int:
-    """:func:`confirm_distance` from a query's :func:`confirm_bits` (no decoding).
+    """:func:`confirm_distance` from a query's mid-band bits (no decoding).
 
     Args:
-        query: ``(CONFIRM_WORDS,)`` ``uint64`` from :func:`confirm_bits`.
+        query: ``(CONFIRM_WORDS,)`` ``uint64``: the mid-band bits of the query
+            row that matched (:attr:`QueryFeatures.mid`, or :func:`confirm_bits`).
         descriptor: :attr:`ReferenceHashes.descriptor` of the candidate original.
-        variant: The matched reference row's name; None tries every row.
+        variant: The matched reference row's name; None tries every row the
+            descriptor covers.
 
     Returns:
         The smallest distance in bits (of 768).
 
     Raises:
-        ValueError: If the descriptor or the variant is not of this scheme.
+        ValueError: If the descriptor or the variant is not of this scheme, or
+            the descriptor does not cover the variant's window.
     """
-    stored = _descriptor_words(descriptor)
+    stored, names = _descriptor_words(descriptor)
     query_words = np.asarray(query, dtype=np.uint64).reshape(CONFIRM_WORDS)
-    candidates = [variant] if variant is not None else list(REFERENCE_VARIANTS)
-    windows = list(WINDOWS)
+    if variant is not None:
+        candidates = [variant]
+    else:
+        candidates = [
+            v for v in (*REFERENCE_VARIANTS, *_V2_VARIANTS) if _parse_variant(v)[0] in names
+        ]
     best = _MID * _MID
     for name in candidates:
         window, dihedral = _parse_variant(name)
-        turned = _turn_mid(stored[windows.index(window)], dihedral)
+        if window not in names:
+            raise ValueError(f"the descriptor does not cover window {window!r}")
+        turned = _turn_mid(stored[names.index(window)], dihedral)
         best = min(best, int(hamming(turned, query_words)))
     return best
+
+
+# The rows of the previous default (trimmed-box windows), still found in inventories.
+_V2_VARIANTS: tuple[str, ...] = tuple(f"{w}:identity" for w in _DESCRIPTOR_WINDOWS_V2[1:])
 
 
 def _turn_mid(words: U64, dihedral: str) -> U64:
@@ -750,9 +913,10 @@ def _turn_mid(words: U64, dihedral: str) -> U64:
 def confirm_distance(image: Image.Image, descriptor: bytes, *, variant: str | None = None) -> int:
     """Hamming distance (of 768 bits) between a query's mid band and an original's.
 
-    The query's whole trimmed box is compared with the original's window (and
-    flip or turn) named by ``variant``, the reference row the candidate matched;
-    with no variant, the smallest distance over every row is returned.
+    Each query variant of the image (trimmed box, whole frame) is compared with
+    the original's window (and flip or turn) named by ``variant``, the
+    reference row the candidate matched; the smaller distance is returned. With
+    no variant, the smallest distance over every row is returned.
 
     Args:
         image: The query (the found copy), decoded.
@@ -765,7 +929,8 @@ def confirm_distance(image: Image.Image, descriptor: bytes, *, variant: str | No
     Raises:
         ValueError: If the descriptor or the variant is not of this scheme.
     """
-    return confirm_distance_bits(confirm_bits([image])[0], descriptor, variant=variant)
+    features = query_features([image])[0]
+    return min(confirm_distance_bits(m, descriptor, variant=variant) for m in features.mid)
 
 
 def confirm(image: Image.Image, descriptor: bytes, *, variant: str | None = None) -> bool:

@@ -202,7 +202,7 @@ def _perceptual(data: bytes, inventory: Inventory) -> tuple[PerceptualMatch | No
         return None, []  # nothing to compare with: do not decode
     try:
         image, _ = decode_for_hashing(data)
-        query = phash.query_hashes([image])[0]
+        features = phash.query_features([image])[0]
     except ProvenanceError as exc:
         detail = f"pixels could not be decoded; perceptual check skipped ({exc.message})"
         return None, [
@@ -210,25 +210,29 @@ def _perceptual(data: bytes, inventory: Inventory) -> tuple[PerceptualMatch | No
                 EvidenceSource.INVENTORY, Status.NO_PROVENANCE, detail, (PERCEPTUAL_UNDECODABLE,)
             )
         ]
-    matches = inventory.find_perceptual(
-        query, scheme=phash.SCHEME, max_distance=phash.MATCH_THRESHOLD, k=_CANDIDATES
-    )
     seen: list[Evidence] = []
-    for match in matches:
+    for match, row in _candidates(features, inventory):
         asset = match.asset
         where = (
             f"inventory asset {asset.asset_id} ({phash.SCHEME}, {match.distance} of "
-            f"{phash.WORDS * 64} bits, threshold {phash.MATCH_THRESHOLD}, variant {match.variant})"
+            f"{phash.WORDS * 64} bits, threshold {phash.MATCH_THRESHOLD}, variant {match.variant}, "
+            f"query {features.variants[row]})"
         )
         try:
             second = (
-                phash.confirm_distance(image, match.descriptor, variant=match.variant)
+                phash.confirm_distance_bits(
+                    features.mid[row], match.descriptor, variant=match.variant
+                )
                 if match.descriptor
                 else None
             )
         except ValueError:
             second = None  # a descriptor of another version: cannot confirm
-        colour = phash.colour_distance(image, match.descriptor) if second is not None else None
+        colour = (
+            phash.colour_distance_sig(features.colour, match.descriptor)
+            if second is not None
+            else None
+        )
         if colour is not None and colour > phash.COLOUR_THRESHOLD:
             second = None
             why = f"colour differs by {colour:.3f} > {phash.COLOUR_THRESHOLD}"
@@ -265,6 +269,25 @@ def _perceptual(data: bytes, inventory: Inventory) -> tuple[PerceptualMatch | No
         )
         return match, seen
     return None, seen
+
+
+def _candidates(
+    features: phash.QueryFeatures, inventory: Inventory
+) -> list[tuple[PerceptualMatch, int]]:
+    """Assets near any query hash (trimmed box, whole frame), nearest first, once each.
+
+    Each comes with the query row it was nearest to, whose mid band confirms it.
+    """
+    best: dict[str, tuple[PerceptualMatch, int]] = {}
+    for row, words in enumerate(features.words):
+        for match in inventory.find_perceptual(
+            words, scheme=phash.SCHEME, max_distance=phash.MATCH_THRESHOLD, k=_CANDIDATES
+        ):
+            current = best.get(match.asset.asset_id)
+            if current is None or match.distance < current[0].distance:
+                best[match.asset.asset_id] = (match, row)
+    ranked = sorted(best.values(), key=lambda item: item[0].distance)
+    return ranked[:_CANDIDATES]
 
 
 def _c2pa_evidence(report: C2paReport | None, policy: TrustPolicy) -> Evidence | None:

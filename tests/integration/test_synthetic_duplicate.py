@@ -50,7 +50,9 @@ def test_resized_recompressed_stripped_copy_is_synthetic_duplicate(
     result = sign(
         media(name), signed, record=sample_record(name), key=signing_key, inventory=inventory
     )
-    assert len(inventory.perceptual_index(phash.SCHEME)) == len(phash.REFERENCE_VARIANTS)
+    with Image.open(signed) as im:
+        stored = phash.reference_hashes(im).variants
+    assert len(inventory.perceptual_index(phash.SCHEME)) == len(stored)
     copy = degraded_copy(signed, tmp_path / "cdn-copy.jpg")
     # Without the inventory there is nothing to go on.
     assert verify(copy, trust=trust).status is Status.NO_PROVENANCE
@@ -135,10 +137,14 @@ def test_renditions_store_perceptual_hashes(
     results = sign_renditions(
         signed, tmp_path / "out", sizes=[(200, 200)], key=signing_key, inventory=inventory
     )
+    with Image.open(signed) as im:
+        original_rows = len(phash.reference_hashes(im).variants)
+    with Image.open(results[0].path or signed) as im:
+        rendition_rows = len(phash.reference_hashes(im).variants)
     index = inventory.perceptual_index(phash.SCHEME)
-    assert len(index) == 2 * len(phash.REFERENCE_VARIANTS)
+    assert len(index) == original_rows + rendition_rows
     match = inventory.find_perceptual(
-        index.words[-len(phash.REFERENCE_VARIANTS)], scheme=phash.SCHEME, max_distance=0, k=1
+        index.words[original_rows], scheme=phash.SCHEME, max_distance=0, k=1
     )
     assert [m.asset.asset_id for m in match] == [results[0].asset_id]
 

@@ -117,8 +117,10 @@ def test_shapes_and_contract() -> None:
     queries = phash.query_hashes(images)
     assert queries.shape == (3, phash.WORDS) and queries.dtype == np.uint64
     ref = phash.reference_hashes(images[0])
-    assert ref.words.shape == (len(phash.REFERENCE_VARIANTS), phash.WORDS)
-    assert ref.variants == phash.REFERENCE_VARIANTS
+    # Nothing to trim: the whole frame is the trimmed box, not stored twice.
+    full_bleed = tuple(v for v in phash.REFERENCE_VARIANTS if v != "frame-full:identity")
+    assert ref.words.shape == (len(full_bleed), phash.WORDS)
+    assert ref.variants == full_bleed
     assert ref.variants[0] == "full:identity"
     assert np.array_equal(ref.words[0], queries[0])
     assert ref.scheme == phash.SCHEME
@@ -163,8 +165,8 @@ def test_crop_windows_match_crops() -> None:
     cropped = original.crop((0, 0, 320, 240))  # the top-left 80% window
     query = phash.query_hashes([cropped])[0]
     d = dict(zip(ref.variants, phash.hamming(query, ref.words).tolist(), strict=True))
-    assert d["tl80:identity"] <= 8
-    assert phash.confirm(cropped, ref.descriptor, variant="tl80:identity")
+    assert d["frame-tl80:identity"] <= 8
+    assert phash.confirm(cropped, ref.descriptor, variant="frame-tl80:identity")
 
 
 def test_white_padding_and_border_are_trimmed() -> None:
@@ -176,6 +178,65 @@ def test_white_padding_and_border_are_trimmed() -> None:
     q = phash.query_hashes([original, padded, framed])
     assert phash.hamming(q[0], q[1]) <= 24  # the trim is exact to one cell of the 128-cell grid
     assert phash.hamming(q[0], q[2]) <= 24
+
+
+def packshot(seed: int) -> Image.Image:
+    """A small object on a white ground, as product shots are."""
+    ground = Image.new("RGB", (400, 400), "white")
+    ground.paste(scene(300, 320, seed=seed), (50, 40))
+    return ground
+
+
+def test_a_packshot_stores_its_frame_and_skips_the_narrow_windows() -> None:
+    ref = phash.reference_hashes(packshot(3))
+    assert "frame-full:identity" in ref.variants
+    assert "frame-tl90:identity" in ref.variants
+    assert not any("95" in v for v in ref.variants)  # the trim keeps 60% of the area
+    features = phash.query_features([packshot(3), scene(seed=3)])
+    assert features[0].variants == phash.QUERY_VARIANTS
+    assert features[1].variants == ("full:identity",)  # nothing trimmed: one hash
+    assert np.array_equal(features[0].words[0], phash.query_hashes([packshot(3)])[0])
+    assert features[0].words.shape == (2, phash.WORDS)
+    assert features[0].mid.shape == (2, phash.CONFIRM_WORDS)
+
+
+def test_a_logo_in_the_corner_is_found_through_the_whole_frame() -> None:
+    # A shop's overlay reaches the corners of a packshot: the trim then keeps the
+    # whole frame and the trimmed-box hash changes completely; the frame hash does not.
+    original = packshot(7)
+    marked = original.copy()
+    draw = ImageDraw.Draw(marked)
+    draw.rectangle((330, 370, 392, 392), fill=(200, 30, 30))
+    draw.text((8, 8), "shop.example", fill=(20, 20, 20))
+    ref = phash.reference_hashes(original)
+    query = phash.query_features([marked])[0]
+    d = phash.hamming(query.words[:, None, :], ref.words[None])  # (query rows, stored rows)
+    frame_row = ref.variants.index("frame-full:identity")
+    assert d[0, 0] > phash.MATCH_THRESHOLD  # trimmed box against trimmed box: lost
+    assert d.min() == d[:, frame_row].min() <= phash.MATCH_THRESHOLD
+    best = int(d[:, frame_row].argmin())
+    assert (
+        phash.confirm_distance_bits(query.mid[best], ref.descriptor, variant="frame-full:identity")
+        <= phash.CONFIRM_THRESHOLD
+    )
+    assert phash.confirm(marked, ref.descriptor, variant="frame-full:identity")
+
+
+def test_previous_descriptors_are_still_read() -> None:
+    # An inventory written before the frame rows: version 2 descriptors of the
+    # trimmed-box windows, whose rows are named without the frame prefix.
+    image = scene(seed=8)
+    ref = phash.reference_hashes(image)
+    words = phash._descriptor_words(ref.descriptor)[0]
+    v2 = (
+        b"mid768c-v2:"
+        + ref.descriptor[len(b"mid768c-v3:") :][:4]
+        + b"".join(words[0].astype(">u8").tobytes() for _ in range(11))
+    )
+    assert phash.confirm_distance(image, v2, variant="full:identity") == 0
+    assert phash.confirm_distance(image, v2) == 0
+    with pytest.raises(ValueError, match="does not cover"):
+        phash.confirm_distance(image, v2, variant="frame-tl90:identity")
 
 
 def test_alpha_is_composited_on_white() -> None:
