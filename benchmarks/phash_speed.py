@@ -72,7 +72,7 @@ def main() -> int:
         "imagehash.phash": lambda: [imagehash.phash(im) for im in batch],
         "ours compat (64 bit)": lambda: phash.compat_hashes(batch),
         "ours query (256 bit)": lambda: phash.query_hashes(batch),
-        "ours query features (2 hashes, mid band, colour)": lambda: phash.query_features(batch),
+        "ours query features (3 hashes, mid band, colour)": lambda: phash.query_features(batch),
         f"ours reference (<= {len(phash.REFERENCE_VARIANTS)} rows)": lambda: (
             phash.reference_hashes_batch(batch)
         ),

@@ -94,7 +94,7 @@ MATCH_THRESHOLD = 51
 Calibrated by ``benchmarks/robustness.py``: over all pairs of distinct real photos,
 the minimum distance between a copy's query hashes and the reference rows of another
 photo is at or below this threshold for at most 1e-5 of the pairs: 51 bits on 304
-photos (2.67M pairs, FPR 4.5e-6 with both query hashes and every reference row; one
+photos (2.67M pairs, FPR 5.2e-6 with every query hash and every reference row; one
 row alone would allow 55; see docs/concepts.md).
 """
 
@@ -213,13 +213,20 @@ REFERENCE_VARIANTS: tuple[str, ...] = (
 The trimmed box with its flips and quarter turns; the whole frame (unless the
 trim found nothing, when it is the first row again); and crop windows of the
 whole frame (the 95% ones only on full-bleed images). A found copy is hashed
-both ways (:data:`QUERY_VARIANTS`): the trim makes padding, borders and white
-ground irrelevant, the whole frame survives what moves the trim (a logo in a
-corner, a brightened or rotated packshot, a crop into the object).
+three ways (:data:`QUERY_VARIANTS`): the trim makes padding, borders and white
+ground irrelevant, the whole frame survives what moves the trim (a brightened or
+rotated packshot, a crop into the object), and the centre 80% of the frame leaves
+out what is added at the edges (a shop's logo or text in a corner, the white
+corners of a small rotation), matching the original's stored ``frame-c80`` row.
 """
 
-QUERY_VARIANTS: tuple[str, ...] = ("full:identity", f"{FRAME}full:identity")
-"""The hashes of a found copy (:func:`query_features`): trimmed box, whole frame."""
+QUERY_VARIANTS: tuple[str, ...] = (
+    "full:identity",
+    f"{FRAME}full:identity",
+    f"{FRAME}c80:identity",
+)
+"""The hashes of a found copy (:func:`query_features`): trimmed box, whole frame,
+centre 80% of the frame. The whole frame is left out when the trim found nothing."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -641,8 +648,9 @@ class QueryFeatures:
     Attributes:
         words: ``(Q, WORDS)`` ``uint64``: the hash of each query variant.
         mid: ``(Q, CONFIRM_WORDS)`` ``uint64``: the mid-band bits of each.
-        variants: The name of each row (:data:`QUERY_VARIANTS`; one row when
-            the trim found nothing, since the trimmed box is then the frame).
+        variants: The name of each row (:data:`QUERY_VARIANTS`; without the
+            whole frame when the trim found nothing, since the trimmed box is
+            then the frame).
         colour: ``(2,)`` colour signature (:func:`colour_signatures`).
     """
 
@@ -664,16 +672,15 @@ def query_features(images: Sequence[Image.Image]) -> list[QueryFeatures]:
     grids, rgb = _grids(images)
     boxes = trim_boxes(grids)
     frames = _frame_boxes(len(grids), grids.shape[-1])
-    full = [WINDOWS["full"]]
-    trimmed = window_coefficients(grids, boxes, full)[:, 0]
-    whole = window_coefficients(grids, frames, full)[:, 0]
-    coeffs = np.stack([trimmed, whole], axis=1)  # (N, 2, 32, 32)
+    trimmed = window_coefficients(grids, boxes, [WINDOWS["full"]])  # (N, 1, 32, 32)
+    framed = window_coefficients(grids, frames, [WINDOWS["full"], WINDOWS["c80"]])
+    coeffs = np.concatenate([trimmed, framed], axis=1)  # (N, 3, 32, 32), QUERY_VARIANTS
     words = _pack(_low_bits(coeffs))
     mid = _pack(_mid_bits(coeffs))
     colours = colour_signatures(rgb, boxes)
     out = []
     for i in range(len(grids)):
-        keep = [0] if _untrimmed(boxes[i], frames[i]) else [0, 1]
+        keep = [0, 2] if _untrimmed(boxes[i], frames[i]) else [0, 1, 2]
         out.append(
             QueryFeatures(
                 words=words[i, keep],

@@ -194,15 +194,17 @@ def test_a_packshot_stores_its_frame_and_skips_the_narrow_windows() -> None:
     assert not any("95" in v for v in ref.variants)  # the trim keeps 60% of the area
     features = phash.query_features([packshot(3), scene(seed=3)])
     assert features[0].variants == phash.QUERY_VARIANTS
-    assert features[1].variants == ("full:identity",)  # nothing trimmed: one hash
+    # Nothing trimmed: the whole frame is the trimmed box, not hashed twice.
+    assert features[1].variants == ("full:identity", "frame-c80:identity")
     assert np.array_equal(features[0].words[0], phash.query_hashes([packshot(3)])[0])
-    assert features[0].words.shape == (2, phash.WORDS)
-    assert features[0].mid.shape == (2, phash.CONFIRM_WORDS)
+    assert features[0].words.shape == (3, phash.WORDS)
+    assert features[0].mid.shape == (3, phash.CONFIRM_WORDS)
 
 
-def test_a_logo_in_the_corner_is_found_through_the_whole_frame() -> None:
+def test_a_logo_in_the_corner_is_found_through_the_frame() -> None:
     # A shop's overlay reaches the corners of a packshot: the trim then keeps the
-    # whole frame and the trimmed-box hash changes completely; the frame hash does not.
+    # whole frame and the trimmed-box hash changes completely. The whole frame is
+    # close; its centre 80% leaves the logo and the text out altogether.
     original = packshot(7)
     marked = original.copy()
     draw = ImageDraw.Draw(marked)
@@ -210,16 +212,18 @@ def test_a_logo_in_the_corner_is_found_through_the_whole_frame() -> None:
     draw.text((8, 8), "shop.example", fill=(20, 20, 20))
     ref = phash.reference_hashes(original)
     query = phash.query_features([marked])[0]
+    assert query.variants == phash.QUERY_VARIANTS
     d = phash.hamming(query.words[:, None, :], ref.words[None])  # (query rows, stored rows)
-    frame_row = ref.variants.index("frame-full:identity")
-    assert d[0, 0] > phash.MATCH_THRESHOLD  # trimmed box against trimmed box: lost
-    assert d.min() == d[:, frame_row].min() <= phash.MATCH_THRESHOLD
-    best = int(d[:, frame_row].argmin())
-    assert (
-        phash.confirm_distance_bits(query.mid[best], ref.descriptor, variant="frame-full:identity")
-        <= phash.CONFIRM_THRESHOLD
-    )
-    assert phash.confirm(marked, ref.descriptor, variant="frame-full:identity")
+    trimmed, whole, centre = range(3)
+    assert d[trimmed, 0] > phash.MATCH_THRESHOLD  # trimmed box against trimmed box: lost
+    frame_full = ref.variants.index("frame-full:identity")
+    frame_c80 = ref.variants.index("frame-c80:identity")
+    assert d[whole, frame_full] <= phash.MATCH_THRESHOLD
+    assert d[centre, frame_c80] < d[whole, frame_full]
+    assert phash.confirm_distance_bits(
+        query.mid[centre], ref.descriptor, variant="frame-c80:identity"
+    ) < phash.confirm_distance_bits(query.mid[whole], ref.descriptor, variant="frame-full:identity")
+    assert phash.confirm(marked, ref.descriptor, variant="frame-c80:identity")
 
 
 def test_previous_descriptors_are_still_read() -> None:
