@@ -265,13 +265,18 @@ def _pad(words: Sequence[np.ndarray]) -> np.ndarray:
     return np.stack([np.concatenate([w, np.repeat(w[:1], k - len(w), 0)]) for w in words])
 
 
+def references(
+    images: Sequence[Image.Image], variants: Sequence[str] = phash.REFERENCE_VARIANTS
+) -> list[phash.ReferenceHashes]:
+    out: list[phash.ReferenceHashes] = []
+    for start in range(0, len(images), 64):
+        out.extend(phash.reference_hashes_batch(images[start : start + 64], variants=variants))
+    return out
+
+
 def ours_rows(variants: Sequence[str]) -> Callable[[Sequence[Image.Image]], np.ndarray]:
     def run(images: Sequence[Image.Image]) -> np.ndarray:
-        refs = []
-        for start in range(0, len(images), 64):
-            batch = phash.reference_hashes_batch(images[start : start + 64], variants=variants)
-            refs.extend(r.words for r in batch)
-        return _pad(refs)
+        return _pad([r.words for r in references(images, variants)])
 
     return run
 
@@ -461,9 +466,7 @@ def confirmed_recall(
     images: Sequence[Image.Image], queries: Sequence[Image.Image], owner: np.ndarray, t: int
 ) -> np.ndarray:
     """Per query: matched its own original within ``t`` AND confirmed (default scheme)."""
-    refs: list[phash.ReferenceHashes] = []
-    for start in range(0, len(images), 64):
-        refs.extend(phash.reference_hashes_batch(images[start : start + 64]))
+    refs = references(images)
     found = features(queries)
     out = np.zeros(len(queries), dtype=bool)
     for qi, oi in enumerate(owner.tolist()):
@@ -510,7 +513,7 @@ def false_match_rate(
     half = set(order[: len(order) // 2])
     half |= {j for i in half for j in np.flatnonzero(same[i]).tolist()}  # duplicates together
     per_original = 4 if args.quick else 40
-    references: list[Image.Image] = []
+    windows: list[Image.Image] = []
     ref_owner: list[int] = []
     for i in sorted(half):
         im = originals[i].image
@@ -523,13 +526,11 @@ def false_match_rate(
             )
             if rng.random() < 0.5:
                 window = window.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-            references.append(window)
+            windows.append(window)
             ref_owner.append(i)
     picked = [j for j in range(len(queries)) if int(owner[j]) not in half]
     query_images = [queries[j] for j in picked]
-    refs: list[phash.ReferenceHashes] = []
-    for start in range(0, len(references), 64):
-        refs.extend(phash.reference_hashes_batch(references[start : start + 64]))
+    refs = references(windows)
     words = _pad([r.words for r in refs])  # (R, K, W)
     found = features(query_images)
     q_words = _pad([f.words for f in found])  # (Q, J, W)

@@ -500,7 +500,7 @@ def trim_boxes(grids: F32) -> F32:
         half-open.
     """
     count, n, _ = grids.shape
-    boxes = np.tile(np.array([0, n, 0, n], dtype=np.float32), (count, 1))
+    boxes = _frame_boxes(count, n)
     tolerance = np.float32(_TRIM_TOLERANCE / 255.0)
     # Edges: top, bottom, left, right, each (N, n).
     edges = np.stack([grids[:, 0, :], grids[:, -1, :], grids[:, :, 0], grids[:, :, -1]], 1)
@@ -731,8 +731,6 @@ def reference_hashes_batch(
 
 
 def _references(grids: F32, rgb: F32, variants: tuple[str, ...]) -> list[ReferenceHashes]:
-    for variant in variants:
-        _parse_variant(variant)
     # Every window the descriptor or a variant needs, each computed once.
     windows = list(_DESCRIPTOR_WINDOWS)
     for variant in variants:
@@ -772,8 +770,7 @@ def _references(grids: F32, rgb: F32, variants: tuple[str, ...]) -> list[Referen
 def _window_map(grids: F32, boxes: F32, names: Sequence[str]) -> dict[str, F32]:
     if not names:
         return {}
-    fractions = [_window_fractions(w) for w in names]
-    coeffs = window_coefficients(grids, boxes, [f for f in fractions if f is not None])
+    coeffs = window_coefficients(grids, boxes, [WINDOWS[w.removeprefix(FRAME)] for w in names])
     return {w: coeffs[:, k] for k, w in enumerate(names)}
 
 
@@ -920,7 +917,7 @@ def _turn_mid(words: U64, dihedral: str) -> U64:
 def confirm_distance(image: Image.Image, descriptor: bytes, *, variant: str | None = None) -> int:
     """Hamming distance (of 768 bits) between a query's mid band and an original's.
 
-    Each query variant of the image (trimmed box, whole frame) is compared with
+    Each query variant of the image (:data:`QUERY_VARIANTS`) is compared with
     the original's window (and flip or turn) named by ``variant``, the
     reference row the candidate matched; the smaller distance is returned. With
     no variant, the smallest distance over every row is returned.
@@ -951,9 +948,11 @@ def confirm(image: Image.Image, descriptor: bytes, *, variant: str | None = None
     Returns:
         True when :func:`confirm_distance` is at most :data:`CONFIRM_THRESHOLD`.
     """
-    if confirm_distance(image, descriptor, variant=variant) > CONFIRM_THRESHOLD:
+    features = query_features([image])[0]
+    distance = min(confirm_distance_bits(m, descriptor, variant=variant) for m in features.mid)
+    if distance > CONFIRM_THRESHOLD:
         return False
-    colour = colour_distance(image, descriptor)
+    colour = colour_distance_sig(features.colour, descriptor)
     return colour is None or colour <= COLOUR_THRESHOLD
 
 

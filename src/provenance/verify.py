@@ -274,7 +274,7 @@ def _perceptual(data: bytes, inventory: Inventory) -> tuple[PerceptualMatch | No
 def _candidates(
     features: phash.QueryFeatures, inventory: Inventory
 ) -> list[tuple[PerceptualMatch, int]]:
-    """Assets near any query hash (trimmed box, whole frame), nearest first, once each.
+    """Assets near any query hash (``phash.QUERY_VARIANTS``), nearest first, once each.
 
     Each comes with the query row it was nearest to, whose mid band confirms it.
     """
