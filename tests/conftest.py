@@ -61,6 +61,14 @@ def media(tmp_path: Path) -> Callable[[str], Path]:
     return copy
 
 
+SIGNATURE_SLACK = 8
+"""Bytes two signings of the same input may differ by.
+
+ECDSA signs with a random nonce, and a DER signature is 70-72 bytes, carried
+base64 in the XMP statement: ``bytes_added`` varies by a few bytes between runs.
+"""
+
+
 def sample_record(name: str) -> ProvenanceRecord:
     """The illustrative record that goes with a sample image."""
     return ProvenanceRecord.from_json((SAMPLE_MEDIA / f"{name}.json").read_text("utf-8"))
