@@ -11,11 +11,23 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["write_atomic", "write_atomic_chunks"]
+__all__ = ["fsync_folder", "write_atomic", "write_atomic_chunks"]
 
 
-def write_atomic(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o644) -> Path:
+def write_atomic(
+    path: str | os.PathLike[str], data: bytes, *, mode: int = 0o644, sync_folder: bool = True
+) -> Path:
     """Write ``data`` to ``path`` atomically with permission bits ``mode``.
+
+    Args:
+        path: The destination.
+        data: The bytes.
+        mode: The file's permission bits.
+        sync_folder: Fsync the folder after the rename (the default). False
+            leaves the file complete under its final name but the rename
+            durable only once the caller calls :func:`fsync_folder`: a batch
+            does that once per folder for many files, before it reports any of
+            them as written.
 
     Returns:
         The destination path.
@@ -24,7 +36,7 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o644
         OSError: The folder is missing or not writable, or the disk is full; the
             temporary file is removed and ``path`` is unchanged.
     """
-    return write_atomic_chunks(path, (data,), mode=mode)
+    return write_atomic_chunks(path, (data,), mode=mode, sync_folder=sync_folder)
 
 
 def write_atomic_chunks(
@@ -32,11 +44,12 @@ def write_atomic_chunks(
     chunks: Iterable[bytes | memoryview],
     *,
     mode: int = 0o644,
+    sync_folder: bool = True,
 ) -> Path:
     """Write the concatenation of ``chunks`` to ``path`` atomically, without joining them.
 
     For large outputs (an index of millions of hashes) that should not be
-    copied into one ``bytes`` first.
+    copied into one ``bytes`` first. Arguments as for :func:`write_atomic`.
 
     Returns:
         The destination path.
@@ -59,12 +72,16 @@ def write_atomic_chunks(
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
-    _fsync_dir(target.parent)
+    if sync_folder:
+        fsync_folder(target.parent)
     return target
 
 
-def _fsync_dir(folder: Path) -> None:
-    # The rename is durable only once the directory entry is on disk.
+def fsync_folder(folder: str | os.PathLike[str]) -> None:
+    """Make the renames done in ``folder`` durable (fsync of the directory; best effort).
+
+    A rename is durable only once the directory entry is on disk.
+    """
     with contextlib.suppress(OSError):
         dir_fd = os.open(folder, os.O_RDONLY)
         try:

@@ -57,7 +57,7 @@ from pathlib import Path, PurePath
 from typing import Any, Generic, TypeVar
 
 from provenance import phash
-from provenance.atomic import write_atomic
+from provenance.atomic import fsync_folder, write_atomic
 from provenance.errors import (
     InventoryError,
     KeyConfigError,
@@ -71,7 +71,7 @@ from provenance.inventory import Inventory
 from provenance.keys import SigningKey, TrustPolicy
 from provenance.reading import read_input, sidecar_record
 from provenance.record import ProvenanceRecord
-from provenance.sign import SignOptions, sign, sign_bytes
+from provenance.sign import SignOptions, sign_bytes
 from provenance.types import SignResult, Verdict
 from provenance.verify import verify, verify_bytes
 
@@ -89,13 +89,15 @@ __all__ = [
 
 T = TypeVar("T")
 
-DEFAULT_CHUNK_SIZE = 8
+DEFAULT_CHUNK_SIZE = 16
 """Items per task sent to a worker.
 
-Measured (benchmarks/batch.py): one sign of a small JPEG costs 2-6 ms and one
-round trip to a worker about 0.2 ms, so 8 items amortise the trip to a few
-percent while keeping the items lost to a killed worker, and the latency of the
-first row, small.
+Measured (benchmarks/batch.py, py-spy): one item costs a worker 6-8 ms (sign,
+write, perceptual hashes); each chunk costs the calling process about 1 ms of
+CPU besides its items (the pool's round trip, one inventory transaction), CPU
+the two workers of a 2-core machine then lack. 16 items make that a few
+percent of a worker's item while keeping the items lost to a killed worker,
+the latency of the first row and the idle tail of a batch small.
 """
 
 _WINDOW_PER_WORKER = 4
@@ -556,9 +558,17 @@ class _Pool(_Submitter):
             methods = multiprocessing.get_all_start_methods()
             # Never fork: a c2pa Context does not survive it (DESIGN.md decision 1).
             method = "forkserver" if "forkserver" in methods else "spawn"
+            context = multiprocessing.get_context(method)
+            if method == "forkserver":
+                # The fork server (started once per process, on the first pool)
+                # imports this module, and with it numpy, Pillow and c2pa, but
+                # builds no Context: workers fork from it with everything
+                # imported. Measured: the first row of a second pool after
+                # 0.04 s instead of 0.4-0.6 s (each worker importing it all).
+                context.set_forkserver_preload(["__main__", __name__])
             self._executor = ProcessPoolExecutor(
                 max_workers=self._workers,
-                mp_context=multiprocessing.get_context(method),
+                mp_context=context,
                 initializer=_init_worker,
                 initargs=(self._spec,),
             )
@@ -673,7 +683,13 @@ def _pass_through(chunk: _Chunk, outcomes: list[_Outcome]) -> list[_Outcome]:
 
 
 class _SignRecorder:
-    """The single inventory writer: one transaction per chunk, after the renames."""
+    """The single inventory writer: one transaction per chunk, after the renames.
+
+    A chunk's files, their audit entries and their perceptual hashes go in one
+    transaction (one commit, one fsync): a file is never recorded without its
+    hashes, and the writer's fsyncs do not queue behind the workers' on the
+    file system journal once per item.
+    """
 
     def __init__(self, inventory: Inventory | None, signer: str) -> None:
         self._inventory = inventory
@@ -684,21 +700,13 @@ class _SignRecorder:
             return outcomes
         moment = chunk.now or datetime.now(timezone.utc)
         sources = {job.index: job.path or job.name for job in chunk.jobs}
-        references = {
-            o[0]: o[2].reference for o in outcomes if isinstance(o[2], _Signed) and o[2].reference
-        }
+        references = {o[0]: o[2].reference for o in outcomes if isinstance(o[2], _Signed)}
         outcomes = [
             (o[0], o[1], o[2].result, o[3]) if isinstance(o[2], _Signed) else o for o in outcomes
         ]
         done = [o for o in outcomes if o[1] is RowStatus.OK]
         try:
-            self._inventory.record_many(
-                [o[2] for o in done],
-                signer=self._signer,
-                now=moment,
-                source_paths=[sources[o[0]] for o in done],
-            )
-            self._store_references(done, references)
+            self._record(done, sources, references, moment)
             return outcomes
         except InventoryError:
             pass
@@ -708,24 +716,28 @@ class _SignRecorder:
             index, status, result, _ = outcome
             if status is RowStatus.OK:
                 try:
-                    self._inventory.record_signing(
-                        result, signer=self._signer, now=moment, source_path=sources[index]
-                    )
-                    self._store_references([outcome], references)
+                    self._record([outcome], sources, references, moment)
                 except InventoryError as exc:
                     message = f"{result.path}: written but not recorded in the inventory: {exc}"
                     outcome = (index, RowStatus.ERROR, None, ItemError(type(exc).__name__, message))
             fixed.append(outcome)
         return fixed
 
-    def _store_references(
-        self, done: list[_Outcome], references: dict[int, phash.ReferenceHashes]
+    def _record(
+        self,
+        done: list[_Outcome],
+        sources: dict[int, str],
+        references: dict[int, phash.ReferenceHashes | None],
+        moment: datetime,
     ) -> None:
         assert self._inventory is not None  # noqa: S101 - only called when recording
-        for index, _, result, _ in done:
-            reference = references.get(index)
-            if reference is not None:
-                self._inventory.add_perceptual(result.asset_id, reference)
+        self._inventory.record_many(
+            [o[2] for o in done],
+            signer=self._signer,
+            now=moment,
+            source_paths=[sources[o[0]] for o in done],
+            perceptual=[references.get(o[0]) for o in done],
+        )
 
 
 # --- items --------------------------------------------------------------------------------
@@ -841,6 +853,14 @@ def _process(state: _State, chunk: _Chunk) -> list[_Outcome]:
             outcomes.append(
                 (job.index, RowStatus.ERROR, None, ItemError.from_exception(exc, job.name))
             )
+    if isinstance(state.spec, _SignSpec):
+        # Signed files were renamed without fsyncing their folder each time
+        # (one journal commit per file instead of two): the renames become
+        # durable here, once per folder, before any of them is reported (and
+        # so recorded by the writer).
+        done = {o[0] for o in outcomes if o[1] is RowStatus.OK}
+        for folder in {Path(job.dst).parent for job in chunk.jobs if job.index in done and job.dst}:
+            fsync_folder(folder)
     return outcomes
 
 
@@ -863,21 +883,11 @@ def _sign_one(state: _State, spec: _SignSpec, job: _Job, now: datetime | None) -
             dst.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise OutputError(f"cannot create folder: {exc.strerror}", path=dst.parent) from None
-    if job.path is not None:
-        result = sign(
-            job.path,
-            dst,
-            record=record,
-            key=spec.key,
-            parent=spec.parent,
-            options=spec.options,
-            now=now,
-        )
-        return (job.index, RowStatus.OK, _with_reference(spec, result, job.path), None)
-    assert job.data is not None  # noqa: S101 - a job has a path or bytes
+    # The input is read once: signed, then hashed from the same bytes.
+    data = job.data if job.data is not None else read_input(_path_of(job))
     parent_data = read_input(spec.parent) if spec.parent is not None else None
     signed, result = sign_bytes(
-        job.data,
+        data,
         record=record,
         key=spec.key,
         name=Path(job.name).name,
@@ -887,32 +897,33 @@ def _sign_one(state: _State, spec: _SignSpec, job: _Job, now: datetime | None) -
         now=now,
     )
     try:
-        write_atomic(dst, signed)
+        write_atomic(dst, signed, sync_folder=False)  # fsync_folder: end of the chunk
     except OSError as exc:
         raise OutputError(f"cannot write signed file: {exc.strerror}", path=dst) from None
+    del signed
     result = dataclasses.replace(result, path=str(dst))
-    return (job.index, RowStatus.OK, _with_reference(spec, result, job.data), None)
-
-
-def _with_reference(
-    spec: _SignSpec, result: SignResult, source: bytes | str | os.PathLike[str]
-) -> SignResult | _Signed:
-    """Hash the signed pixels here, in the worker, when the writer will record them.
-
-    The perceptual hashes are what ``verify`` and ``scan`` recognise resized or
-    re-encoded copies by (``synthetic_duplicate``); computing them in the worker
-    keeps the decode parallel. Pixels that cannot be decoded leave the asset
-    without them (the signing stands), as :func:`provenance.sign.record_perceptual`
-    does.
-    """
     if spec.inventory_path is None:
-        return result
+        return (job.index, RowStatus.OK, result, None)
+    return (job.index, RowStatus.OK, _Signed(result, _reference(data)), None)
+
+
+def _path_of(job: _Job) -> str:
+    assert job.path is not None  # noqa: S101 - a job has a path or bytes
+    return job.path
+
+
+def _reference(data: bytes) -> phash.ReferenceHashes | None:
+    """The perceptual hashes the writer stores with the asset, computed here in the worker.
+
+    They are what ``verify`` and ``scan`` recognise resized or re-encoded
+    copies by (``synthetic_duplicate``); computing them in the worker keeps the
+    decode parallel. Pixels that cannot be decoded leave the asset without them
+    (the signing stands), as :func:`provenance.sign.record_perceptual` does.
+    """
     try:
-        pixels = decode_for_hashing(source if isinstance(source, bytes) else read_input(source))[0]
-        reference = phash.reference_hashes(pixels)
+        return phash.reference_hashes(decode_for_hashing(data)[0])
     except ProvenanceError:
-        reference = None
-    return _Signed(result, reference)
+        return None
 
 
 def _already_signed(inventory: Inventory, job: _Job, record: ProvenanceRecord) -> SignResult | None:

@@ -543,6 +543,7 @@ class Inventory:
         signer: str,
         now: datetime,
         source_paths: Iterable[str | None] | None = None,
+        perceptual: Iterable[ReferenceHashes | None] | None = None,
     ) -> list[AssetEntry]:
         """Record many signed files in one transaction: all of them, or none.
 
@@ -554,6 +555,10 @@ class Inventory:
             signer: The signing certificate's subject.
             now: The signing time.
             source_paths: The input files, aligned with ``results``.
+            perceptual: Each result's perceptual reference hashes (or None),
+                aligned with ``results``: stored as :meth:`add_perceptual`
+                does, in the same transaction, so a file is never recorded
+                without the hashes that let ``verify`` recognise its copies.
 
         Returns:
             The asset entries, in the order of ``results``.
@@ -568,11 +573,24 @@ class Inventory:
         )
         if len(paths) != len(items):
             raise InventoryError("source_paths must have one entry per result", path=self._path)
+        hashes = [None] * len(items) if perceptual is None else list(perceptual)
+        if len(hashes) != len(items):
+            raise InventoryError("perceptual must have one entry per result", path=self._path)
         pending = [
             _pending(r, signer=signer, now=now, source_path=p)
             for r, p in zip(items, paths, strict=True)
         ]
-        return self._db.write(lambda conn: [self._record(conn, p) for p in pending])
+        rows = [None if h is None else _perceptual_insert(h, None, self._path) for h in hashes]
+
+        def work(conn: sqlite3.Connection) -> list[AssetEntry]:
+            entries = []
+            for p, insert in zip(pending, rows, strict=True):
+                entries.append(self._record(conn, p))
+                if insert is not None:
+                    insert.run(conn, p.result.asset_id, self._path)
+            return entries
+
+        return self._db.write(work)
 
     def record_verification(self, verdict: Verdict, *, now: datetime) -> AuditEntry:
         """Log a verdict in the audit log (hashes and status only; no path).
@@ -882,39 +900,8 @@ class Inventory:
             InventoryError: Unknown asset, a malformed scheme name or hash
                 array, or the database cannot be written.
         """
-        name = _scheme(scheme if scheme is not None else reference.scheme, self._path)
-        words = np.ascontiguousarray(np.asarray(reference.words), dtype="<u8")
-        if words.ndim != 2 or words.shape[0] != len(reference.variants) or words.shape[1] < 1:
-            raise InventoryError(
-                f"perceptual hashes must be (K, W) uint64 with one variant name per row, "
-                f"got {words.shape} for {len(reference.variants)} names",
-                path=self._path,
-            )
-        rows = [(variant, words[i].tobytes()) for i, variant in enumerate(reference.variants)]
-
-        def work(conn: sqlite3.Connection) -> int:
-            found = conn.execute(
-                "SELECT asset_pk FROM assets WHERE asset_id = ?", (asset_id,)
-            ).fetchone()
-            if found is None:
-                raise InventoryError(f"no asset {asset_id} in the inventory", path=self._path)
-            pk = int(found[0])
-            before = conn.total_changes
-            conn.executemany(
-                "INSERT OR IGNORE INTO perceptual_hashes (asset_pk, scheme, variant, words) "
-                "VALUES (?, ?, ?, ?)",
-                [(pk, name, variant, blob) for variant, blob in rows],
-            )
-            added = conn.total_changes - before
-            if reference.descriptor:
-                conn.execute(
-                    "INSERT OR IGNORE INTO perceptual_descriptors (asset_pk, scheme, descriptor) "
-                    "VALUES (?, ?, ?)",
-                    (pk, name, bytes(reference.descriptor)),
-                )
-            return added
-
-        return self._db.write(work)
+        insert = _perceptual_insert(reference, scheme, self._path)
+        return self._db.write(lambda conn: insert.run(conn, asset_id, self._path))
 
     def perceptual_index(self, scheme: str) -> HammingIndex:
         """The Hamming index over every stored row of ``scheme``; ids are row keys.
@@ -1414,13 +1401,25 @@ def _file_from_row(row: tuple[Any, ...], asset_id: str) -> FileEntry:
 
 def _record_from_json(text: str, asset_id: str) -> ProvenanceRecord:
     try:
-        data = json.loads(text)
-        params = data.get("parameters") if isinstance(data, dict) else None
-        # What was signed is reported as signed: the allow-list binds signers only.
-        allowed = frozenset(params) if isinstance(params, Mapping) else frozenset()
-        return ProvenanceRecord.from_dict(data, allowed_parameters=allowed)
+        return _parse_record(text)
     except (ValueError, RecordError) as exc:
         raise InventoryError(f"the stored record of asset {asset_id} is unreadable") from exc
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_record(text: str) -> ProvenanceRecord:
+    """A stored record, parsed and validated once per distinct text.
+
+    A batch stores one record for all its assets, and a read of N assets (or
+    the batch writer's re-recording of a known asset) would otherwise parse
+    and validate the same text N times. Records are immutable, so sharing one
+    is safe.
+    """
+    data = json.loads(text)
+    params = data.get("parameters") if isinstance(data, dict) else None
+    # What was signed is reported as signed: the allow-list binds signers only.
+    allowed = frozenset(params) if isinstance(params, Mapping) else frozenset()
+    return ProvenanceRecord.from_dict(data, allowed_parameters=allowed)
 
 
 def _page(
@@ -1573,6 +1572,53 @@ def _scheme(name: str, path: Path) -> str:
             path=path,
         )
     return name
+
+
+@dataclass(frozen=True, slots=True)
+class _PerceptualInsert:
+    """One asset's perceptual rows, checked and ready to insert in a transaction."""
+
+    scheme: str
+    rows: tuple[tuple[str, bytes], ...]
+    descriptor: bytes
+
+    def run(self, conn: sqlite3.Connection, asset_id: str, path: Path) -> int:
+        """Insert (idempotently) for ``asset_id``; return how many hash rows were added."""
+        found = conn.execute(
+            "SELECT asset_pk FROM assets WHERE asset_id = ?", (asset_id,)
+        ).fetchone()
+        if found is None:
+            raise InventoryError(f"no asset {asset_id} in the inventory", path=path)
+        pk = int(found[0])
+        before = conn.total_changes
+        conn.executemany(
+            "INSERT OR IGNORE INTO perceptual_hashes (asset_pk, scheme, variant, words) "
+            "VALUES (?, ?, ?, ?)",
+            [(pk, self.scheme, variant, blob) for variant, blob in self.rows],
+        )
+        added = conn.total_changes - before
+        if self.descriptor:
+            conn.execute(
+                "INSERT OR IGNORE INTO perceptual_descriptors (asset_pk, scheme, descriptor) "
+                "VALUES (?, ?, ?)",
+                (pk, self.scheme, self.descriptor),
+            )
+        return added
+
+
+def _perceptual_insert(
+    reference: ReferenceHashes, scheme: str | None, path: Path
+) -> _PerceptualInsert:
+    name = _scheme(scheme if scheme is not None else reference.scheme, path)
+    words = np.ascontiguousarray(np.asarray(reference.words), dtype="<u8")
+    if words.ndim != 2 or words.shape[0] != len(reference.variants) or words.shape[1] < 1:
+        raise InventoryError(
+            f"perceptual hashes must be (K, W) uint64 with one variant name per row, "
+            f"got {words.shape} for {len(reference.variants)} names",
+            path=path,
+        )
+    rows = tuple((variant, words[i].tobytes()) for i, variant in enumerate(reference.variants))
+    return _PerceptualInsert(name, rows, bytes(reference.descriptor))
 
 
 def _perceptual_rows(

@@ -276,6 +276,39 @@ def test_a_full_disk_leaves_no_output_and_no_row(
     assert len(inventory_shas(inventory)) == 4
 
 
+def test_outputs_are_durable_before_they_are_reported(
+    tmp_path: Path, signing_key: SigningKey, inventory: Inventory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sources = small_images(tmp_path / "in", 6)
+    out = tmp_path / "out"
+    real_fsync = os.fsync
+    synced: list[tuple[str, list[str]]] = []
+
+    def fsync(fd: int) -> None:
+        target = Path(f"/proc/self/fd/{fd}").readlink()
+        real_fsync(fd)
+        # What is visible under a final name when each fsync returns.
+        synced.append(
+            (
+                "dir" if target.is_dir() else "file",
+                sorted(p.name for p in out.iterdir() if not p.name.startswith(".")),
+            )
+        )
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    rows = list(
+        sign_many(sources, out, key=signing_key, record=RECORD, inventory=inventory, chunk_size=3)
+    )
+    assert [r.status for r in rows] == [RowStatus.OK] * 6
+    # Every output file is fsynced before its rename; the folder once per chunk,
+    # after the chunk's renames, and before the chunk is recorded and reported.
+    kinds = [kind for kind, _ in synced]
+    assert kinds.count("file") == 6 and kinds.count("dir") == 2
+    dirs = [visible for kind, visible in synced if kind == "dir"]
+    assert dirs == [sorted(s.name for s in sources[:3]), sorted(s.name for s in sources)]
+    assert len(inventory_shas(inventory)) == 6
+
+
 def test_a_killed_worker_loses_only_the_items_in_flight(
     tmp_path: Path, dev_keys: DevKeyPaths, trust: TrustPolicy, inventory: Inventory
 ) -> None:

@@ -141,3 +141,27 @@ def test_cli_verify_upgrades_an_old_inventory_once_then_reads_it(tmp_path: Path)
     assert dump(path) == before
     with Inventory(path, read_only=True) as inv:
         assert inv.stats().schema_version == SCHEMA_VERSION
+
+
+def test_record_many_stores_perceptual_hashes_in_the_same_transaction(tmp_path: Path) -> None:
+    words = np.arange(2 * phash.WORDS, dtype=np.uint64).reshape(2, phash.WORDS)
+    good = phash.ReferenceHashes(words=words, variants=("a", "b"), descriptor=b"d")
+    bad = phash.ReferenceHashes(words=words, variants=("a",), descriptor=b"")
+    with Inventory(tmp_path / "inv.sqlite") as inv:
+        # A malformed hash array refuses the whole batch: no file without its hashes.
+        with pytest.raises(InventoryError, match="one variant name per row"):
+            inv.record_many(
+                [fake_result(0), fake_result(1)], signer="CN=test", now=NOW, perceptual=[good, bad]
+            )
+        assert inv.stats().assets == 0
+        with pytest.raises(InventoryError, match="one entry per result"):
+            inv.record_many([fake_result(0)], signer="CN=test", now=NOW, perceptual=[])
+        inv.record_many(
+            [fake_result(0), fake_result(1)], signer="CN=test", now=NOW, perceptual=[good, None]
+        )
+        assert inv.stats().assets == 2
+        found = inv.find_perceptual(words[1], scheme=phash.SCHEME, max_distance=0)
+        assert [(m.asset.asset_id, m.variant, m.descriptor) for m in found] == [
+            (fake_result(0).asset_id, "b", b"d")
+        ]
+        assert inv.audit.verify().ok
