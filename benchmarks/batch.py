@@ -3,7 +3,9 @@
 Signs (and verifies) the same images with:
 
 * ``inline``: ``provenance.batch.sign_many(workers=1)``, in this process;
-* ``pool-2``: ``sign_many(workers=2)``, two worker processes (forkserver);
+* ``pool-1`` and ``pool-2``: ``sign_many(workers=1|2)`` with a process pool
+  (forkserver) of one and of two workers; the calling process is the one
+  inventory writer in both;
 * ``dask-2``: ``provenance.integrations.dask.sign_many`` on a
   ``LocalCluster(n_workers=2, threads_per_worker=1)`` started once beforehand.
 
@@ -19,14 +21,17 @@ Two figures per variant:
 * ``marginal``: images per second once running, ``N / (wall(2N) - wall(N))``,
   from a second run over every image twice (under other names), so start-up
   and the first chunk's latency cancel out (what a long batch gets). The goal
-  (>= 1.8x for 2 workers on 2 cores) is judged on this one.
+  (>= 1.8x for 2 workers on 2 cores) is judged on this one, pool-2 against
+  pool-1 (1 vs 2 worker processes, the same code path). Against ``inline`` the
+  ratio is larger: there the one process also waits for every fsync and writes
+  the inventory itself, which a pool overlaps with its workers' signing.
 
 Inputs: 200 packshots of the real-photo corpus (``benchmarks/corpus.py``; JPEG,
 long side <= 768 px); ``--quick``: the sample_media images (seconds).
 
 Run::
 
-    .venv/bin/python benchmarks/batch.py            # 200 packshots, 5 rounds
+    .venv/bin/python benchmarks/batch.py            # 200 packshots, 3 rounds
     .venv/bin/python benchmarks/batch.py --quick    # sample_media, 1 round, no Dask, wall only
 """
 
@@ -43,6 +48,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import provenance.batch as batch_module
 from _common import (
     console,
     dev_keys,
@@ -61,7 +67,7 @@ from provenance.inventory import Inventory
 from provenance.record import ProvenanceRecord
 
 IMAGES = 200
-VARIANTS = ("inline", "pool-2", "dask-2")
+VARIANTS = ("inline", "pool-1", "pool-2", "dask-2")
 QUICK_VARIANTS = ("inline", "pool-2")
 
 
@@ -82,6 +88,23 @@ def _timed(rows: Iterator[BatchRow[Any]]) -> tuple[float, int, int]:
         total += 1
         ok += row.status is RowStatus.OK
     return time.perf_counter() - start, ok, total
+
+
+def _pool_of_one(run: Callable[[], Iterator[BatchRow[Any]]]) -> Iterator[BatchRow[Any]]:
+    """``run()`` with ``workers=1`` on a pool of one worker process instead of inline.
+
+    The library runs ``workers=1`` in the calling process (no pool to start or
+    feed); a one-worker pool is what "1 worker process" means next to two, so
+    the benchmark swaps the private dispatcher for the duration of the run.
+    """
+    original = batch_module._execute
+    batch_module._execute = lambda plan, _w, chunk, now: batch_module._streamed_pool(
+        plan, 1, chunk, now
+    )
+    try:
+        yield from run()
+    finally:
+        batch_module._execute = original
 
 
 def main() -> int:
@@ -114,6 +137,9 @@ def main() -> int:
         "inline": lambda n, out, inv: sign_many(
             items(n), out, key=key, record=record, inventory=inv, resume=False
         ),
+        "pool-1": lambda n, out, inv: _pool_of_one(
+            lambda: sign_many(items(n), out, key=key, record=record, inventory=inv, resume=False)
+        ),
         "pool-2": lambda n, out, inv: sign_many(
             items(n), out, key=key, record=record, inventory=inv, resume=False, workers=2
         ),
@@ -127,6 +153,7 @@ def main() -> int:
 
     verifies: dict[str, Callable[[list[Path]], Iterator[BatchRow[Any]]]] = {
         "inline": lambda paths: verify_many(paths, trust=trust),
+        "pool-1": lambda paths: _pool_of_one(lambda: verify_many(paths, trust=trust)),
         "pool-2": lambda paths: verify_many(paths, trust=trust, workers=2),
         "dask-2": lambda paths: pdask.verify_many(paths, client=client, trust=trust),
     }
@@ -189,8 +216,8 @@ def main() -> int:
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(keys_folder, ignore_errors=True)
 
-    def ratio(metric: str, variant: str) -> float:
-        base, other = samples["inline"][metric], samples[variant][metric]
+    def ratio(metric: str, variant: str, base_variant: str = "inline") -> float:
+        base, other = samples[base_variant][metric], samples[variant][metric]
         if metric.endswith("wall"):
             return median(b / o for b, o in zip(base, other, strict=True))
         return median(o / b for b, o in zip(base, other, strict=True))
@@ -205,6 +232,11 @@ def main() -> int:
                 "marginal_images_per_s_median": median(samples[variant][f"{verb}_marginal"]),
                 "speedup_wall_vs_inline": ratio(f"{verb}_wall", variant),
                 "speedup_marginal_vs_inline": ratio(f"{verb}_marginal", variant),
+                "speedup_marginal_vs_pool_1": (
+                    ratio(f"{verb}_marginal", variant, "pool-1")
+                    if "pool-1" in variants
+                    else math.nan
+                ),
                 "wall_s": samples[variant][f"{verb}_wall"],
                 "marginal_images_per_s": samples[variant][f"{verb}_marginal"],
             }
@@ -215,17 +247,26 @@ def main() -> int:
                     f"{entry[verb]['marginal_images_per_s_median']:.0f}",
                     fmt_ratio(entry[verb]["speedup_wall_vs_inline"]),
                     fmt_ratio(entry[verb]["speedup_marginal_vs_inline"]),
+                    fmt_ratio(entry[verb]["speedup_marginal_vs_pool_1"]),
                 )
             )
         results[variant] = entry
     results["goal_speedup_2_workers"] = 1.8
-    speedup = results["pool-2"]["sign"]["speedup_marginal_vs_inline"]
+    results["goal_judged_on"] = "sign marginal, pool-2 vs pool-1"
+    speedup = results["pool-2"]["sign"]["speedup_marginal_vs_pool_1"]
     results["goal_met"] = None if args.quick else speedup >= 1.8
     write_json(args.out, results)
     console.print(
         table(
             f"batch scaling: {len(images)} images, medians of {args.repeats} rounds",
-            ("variant", "wall (N)", "marginal img/s", "speed-up wall", "speed-up marginal"),
+            (
+                "variant",
+                "wall (N)",
+                "marginal img/s",
+                "vs inline, wall",
+                "vs inline, marginal",
+                "vs pool-1, marginal",
+            ),
             rows,
             caption=machine_line(info),
         )

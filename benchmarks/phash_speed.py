@@ -11,8 +11,13 @@ Two measurements, each a paired comparison within rounds (``_common.run_interlea
   and without draft mode, then the hashes; ``imagehash.phash(Image.open(path))``
   alongside.
 
-Inputs: the sample images (``--quick``: the smallest JPEG and PNG) plus the corpus
-photographs when the corpus cache exists and ``--corpus`` is given.
+* **by image size**: the same decoded comparison on the sample JPEG photographs
+  resized to 0.25, 1, 4 and 12 MP (aspect kept), because the ratio depends on
+  size: ``imagehash`` converts and resamples every pixel, ours point-samples a
+  large image first, so its cost is nearly flat while imagehash's grows.
+
+Inputs: the sample images (``--quick``: the smallest JPEG and PNG; the size
+section then runs 0.25 and 1 MP only).
 
 Run::
 
@@ -95,6 +100,7 @@ def main() -> int:
         ),
     }
     file_samples = run_interleaved(file_tasks, args.repeats, seed=args.seed, label="files")
+    by_size = _by_size(images, args)
 
     base = samples["imagehash.phash"]
     rows = []
@@ -122,6 +128,23 @@ def main() -> int:
     console.print(
         table(f"from JPEG bytes ({len(jdata)} files)", ["path", "images/s", "vs imagehash"], rows)
     )
+    rows = [
+        [
+            f"{mp:g} MP",
+            *(f"{entry[name]['speedup_vs_imagehash']:.1f}x" for name in SIZE_SCHEMES[1:]),
+            f"{entry[SIZE_SCHEMES[0]]['ms_per_image']:.2f}",
+            f"{entry[SIZE_SCHEMES[1]]['ms_per_image']:.2f}",
+        ]
+        for mp, entry in by_size.items()
+    ]
+    console.print(
+        table(
+            "decoded images by size: speed-up over imagehash.phash",
+            ["size", *SIZE_SCHEMES[1:], "imagehash ms/img", "compat ms/img"],
+            rows,
+            caption="median over rounds; ratios paired within rounds",
+        )
+    )
     write_json(
         args.out,
         {
@@ -131,10 +154,44 @@ def main() -> int:
             "inputs": [Path(p).name for p in paths],
             "batch": n,
             **out,
+            "by_size": {f"{mp:g}_mp": entry for mp, entry in by_size.items()},
             "samples_ns": {**samples, **file_samples},
         },
     )
     return 0
+
+
+SIZES_MP = (0.25, 1.0, 4.0, 12.0)
+SIZE_SCHEMES = ("imagehash.phash", "compat", "query features", "reference")
+
+
+def _by_size(images: list[Image.Image], args: Any) -> dict[float, dict[str, Any]]:
+    """Speed-up over imagehash per image size, on the sample photographs resized."""
+    photos = [im for im in images if im.mode == "RGB"]
+    out: dict[float, dict[str, Any]] = {}
+    for mp in SIZES_MP[:2] if args.quick else SIZES_MP:
+        batch = []
+        for im in photos:
+            scale = (mp * 1e6 / (im.width * im.height)) ** 0.5
+            size = (max(1, round(im.width * scale)), max(1, round(im.height * scale)))
+            batch.append(im.resize(size, Image.Resampling.BICUBIC))
+        tasks = {
+            "imagehash.phash": lambda b=batch: [imagehash.phash(im) for im in b],
+            "compat": lambda b=batch: phash.compat_hashes(b),
+            "query features": lambda b=batch: phash.query_features(b),
+            "reference": lambda b=batch: phash.reference_hashes_batch(b),
+        }
+        samples = run_interleaved(tasks, args.repeats, seed=args.seed, label=f"{mp:g} MP")
+        base = samples["imagehash.phash"]
+        out[mp] = {
+            name: {
+                "ms_per_image": median(values) / 1e6 / len(batch),
+                "speedup_vs_imagehash": median(paired_ratios(base, values)),
+            }
+            for name, values in samples.items()
+        }
+        out[mp]["images"] = len(batch)  # type: ignore[assignment]
+    return out
 
 
 if __name__ == "__main__":

@@ -368,3 +368,16 @@ def test_colour_check_rejects_a_look_alike_of_another_colour_and_keeps_true_copi
     assert not phash.confirm(blue, descriptor)
     # A greyscale copy is not judged by colour.
     assert phash.colour_distance(yellow.convert("L"), descriptor) is None
+
+
+def test_frame_coefficients_equal_the_windows_of_an_untrimmed_box() -> None:
+    # The cached frame projections are a shortcut, not a second algorithm: they
+    # must give window_coefficients' numbers bit for bit, or stored rows change.
+    grids = phash.grey_grids([scene(seed=s) for s in range(3)])
+    frames = np.tile(np.array([0, 128, 0, 128], dtype=np.float32), (3, 1))
+    windows = [phash.WINDOWS[name] for name in ("full", "c80", "tl90", "br95")]
+    cached = phash.frame_coefficients(grids, windows)
+    assert cached.shape == (3, 4, 32, 32)
+    np.testing.assert_array_equal(cached, phash.window_coefficients(grids, frames, windows))
+    # Called again (from the cache), and with another window order.
+    np.testing.assert_array_equal(phash.frame_coefficients(grids, windows[::-1]), cached[:, ::-1])
