@@ -22,7 +22,7 @@ Variants, measured paired in the same shuffled rounds (``_common.run_interleaved
 * ``sign_durable``: the sign bundle as ``provenance.sign(src, dst, inventory=...)``
   with the defaults: atomic write with fsync of file and folder, ``synchronous=FULL``;
 * ``full``: the sign bundle + the perceptual reference hashes (``provenance.phash``,
-  the 18 rows ``verify``/``scan`` match altered copies by) from the pipeline's decoded
+  up to 23 rows ``verify``/``scan`` match altered copies by) from the pipeline's decoded
   image, stored in the inventory (``provenance.sign.record_perceptual(..., image=decoded)``);
 * ``full_renditions``: ``full`` + every rendition marked with
   :func:`provenance.sign_rendition` (default mark) and their inventory rows in one
