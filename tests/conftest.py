@@ -21,6 +21,20 @@ SAMPLES = sorted(
 )
 
 
+@pytest.fixture(autouse=True)
+def own_inventory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test gets its own default inventory, never the working tree's.
+
+    The CLI's default is ``./.provenance/inventory.sqlite``, and ``make demo``
+    leaves one in the repository: a CLI test run from there would otherwise
+    verify against the demo's assets (an unsigned sample would become
+    ``known_stripped``). Tests of the default location unset the variable.
+    """
+    path = tmp_path / "cli-inventory.sqlite"
+    monkeypatch.setenv("PROVENANCE_INVENTORY", str(path))
+    return path
+
+
 @pytest.fixture(scope="session")
 def dev_keys(tmp_path_factory: pytest.TempPathFactory) -> DevKeyPaths:
     return init_dev_keys(tmp_path_factory.mktemp("keys"), organization="provenance tests")

@@ -14,14 +14,6 @@ from provenance.keys import DevKeyPaths
 from tests.conftest import SAMPLE_MEDIA
 
 
-@pytest.fixture(autouse=True)
-def own_inventory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Each test gets its own default inventory, never the working tree's."""
-    path = tmp_path / "inventory.sqlite"
-    monkeypatch.setenv("PROVENANCE_INVENTORY", str(path))
-    return path
-
-
 def run(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "provenance", *map(str, args)],

@@ -448,13 +448,6 @@ def test_sign_cache_needs_a_media_tree(tmp_path: Path, signing_key: SigningKey) 
 # --- the command line ----------------------------------------------------------------------
 
 
-@pytest.fixture(autouse=True)
-def own_inventory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "cli-inventory.sqlite"
-    monkeypatch.setenv("PROVENANCE_INVENTORY", str(path))
-    return path
-
-
 def test_cli_import_json(
     images: Path,
     tmp_path: Path,
