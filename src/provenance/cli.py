@@ -255,44 +255,42 @@ def sign_command(
         except OSError as exc:
             _fail(f"{out}: cannot create output folder: {exc.strerror}")
     options = SignOptions(pii_policy=PiiPolicy(default=pii), write_exif=not no_exif)
-    inventory = None if no_inventory else _open_inventory(inventory_path, create=True)
-    files = _expand(sources)
-    items = (
-        SignItem(src, name=None if relative is None else relative.as_posix())
-        for src, relative in files
-    )
-    batch = sign_many(
-        items,
-        None if in_place else out,
-        key=signing_key,
-        record=shared_record,
-        parent=parent,
-        options=options,
-        inventory=inventory,
-        workers=workers,
-        resume=resume,
-    )
-    rows: list[dict[str, Any]] = []
-    errors: list[dict[str, Any]] = []
-    try:
-        with (
-            _progress_bar(progress, "signing", len(files)) as advance,
-            _json_array(as_json) as emit,
-        ):
-            for done in batch:
-                row = _batch_sign_row(done)
-                if "error" in row:
-                    errors.append(row)
-                if as_json:
-                    emit(row)  # streamed: memory stays flat over any number of files
-                else:
-                    rows.append(row)
-                advance()
-    except ProvenanceError as exc:
-        _fail(str(exc))
-    finally:
-        if inventory is not None:
-            inventory.close()
+    opened = None if no_inventory else _open_inventory(inventory_path, create=True)
+    with _closing(opened) as inventory:
+        files = _expand(sources)
+        items = (
+            SignItem(src, name=None if relative is None else relative.as_posix())
+            for src, relative in files
+        )
+        batch = sign_many(
+            items,
+            None if in_place else out,
+            key=signing_key,
+            record=shared_record,
+            parent=parent,
+            options=options,
+            inventory=inventory,
+            workers=workers,
+            resume=resume,
+        )
+        rows: list[dict[str, Any]] = []
+        errors: list[dict[str, Any]] = []
+        try:
+            with (
+                _progress_bar(progress, "signing", len(files)) as advance,
+                _json_array(as_json) as emit,
+            ):
+                for done in batch:
+                    row = _batch_sign_row(done)
+                    if "error" in row:
+                        errors.append(row)
+                    if as_json:
+                        emit(row)  # streamed: memory stays flat over any number of files
+                    else:
+                        rows.append(row)
+                    advance()
+        except ProvenanceError as exc:
+            _fail(str(exc))
     if not as_json:
         table = Table("source", "signed copy", "asset id", "bytes added", title="signed")
         for row in rows:
@@ -331,11 +329,10 @@ def verify_command(
       provenance verify --json upload.webp
     """
     policy = _trust_policy(trust_anchors)
-    inventory = _existing_inventory(inventory_path)
-    files = [file for file, _ in _expand(paths)]
-    verdicts: list[Verdict] = []
-    statuses: set[Status] = set()
-    try:
+    with _closing(_existing_inventory(inventory_path)) as inventory:
+        files = [file for file, _ in _expand(paths)]
+        verdicts: list[Verdict] = []
+        statuses: set[Status] = set()
         with (
             _progress_bar(progress, "verifying", len(files)) as advance,
             _json_array(as_json) as emit,
@@ -351,9 +348,6 @@ def verify_command(
                 else:
                     verdicts.append(verdict)
                 advance()
-    finally:
-        if inventory is not None:
-            inventory.close()
     if not as_json:
         _print_verdicts(verdicts)
     if any(status.is_failure for status in statuses):
@@ -391,16 +385,14 @@ def renditions_command(
             _fail(f"--sizes: {part.strip()!r} is not WIDTHxHEIGHT (e.g. 600x600)")
         boxes.append((int(width), int(height)))
     signing_key = _load_key(cert, key, keys_dir)
-    inventory = None if no_inventory else _open_inventory(inventory_path, create=True)
-    try:
-        results = sign_renditions(
-            original, out, sizes=boxes, key=signing_key, quality=quality, inventory=inventory
-        )
-    except ProvenanceError as exc:
-        _fail(str(exc))
-    finally:
-        if inventory is not None:
-            inventory.close()
+    opened = None if no_inventory else _open_inventory(inventory_path, create=True)
+    with _closing(opened) as inventory:
+        try:
+            results = sign_renditions(
+                original, out, sizes=boxes, key=signing_key, quality=quality, inventory=inventory
+            )
+        except ProvenanceError as exc:
+            _fail(str(exc))
     if as_json:
         _print_json([r.to_dict() for r in results])
         return
@@ -585,14 +577,11 @@ def trace_command(
     Example: provenance trace storefront/shoe-600x600.jpg --json
     """
     policy = _trust_policy(trust_anchors)
-    inventory = _existing_inventory(inventory_path)
-    try:
-        result = trace(path, trust=policy, inventory=inventory)
-    except ProvenanceError as exc:
-        _fail(str(exc))
-    finally:
-        if inventory is not None:
-            inventory.close()
+    with _closing(_existing_inventory(inventory_path)) as inventory:
+        try:
+            result = trace(path, trust=policy, inventory=inventory)
+        except ProvenanceError as exc:
+            _fail(str(exc))
     if as_json:
         _print_json(result.to_dict())
     else:
@@ -708,12 +697,8 @@ def scan_command(
       provenance scan products.csv --root pub/media/catalog/product --csv scan.csv
     """
     policy = _trust_policy(trust_anchors)
-    inventory = _existing_inventory(inventory_path)
-    try:
+    with _closing(_existing_inventory(inventory_path)) as inventory:
         report = scan(paths, trust=policy, inventory=inventory, root=root)
-    finally:
-        if inventory is not None:
-            inventory.close()
     try:
         written = write_reports(report, json_path=json_out, csv_path=csv_out, html_path=html_out)
     except ProvenanceError as exc:
@@ -793,6 +778,16 @@ def _load_key(cert: Path | None, key: Path | None, keys_dir: Path) -> SigningKey
     for warning in caught:
         _err.print(f"provenance: warning: {_one_line(str(warning.message))}", markup=False)
     return loaded
+
+
+@contextlib.contextmanager
+def _closing(inventory: Inventory | None) -> Iterator[Inventory | None]:
+    """Yield ``inventory`` (or None) and close it when the block ends, however it ends."""
+    try:
+        yield inventory
+    finally:
+        if inventory is not None:
+            inventory.close()
 
 
 @contextlib.contextmanager
@@ -937,14 +932,11 @@ def disclosure_command(
             _fail(str(exc))
     else:
         policy = _trust_policy(trust_anchors)
-        inventory = _existing_inventory(inventory_path)
-        try:
-            subject = verify(file, trust=policy, inventory=inventory)
-        except ProvenanceError as exc:
-            _fail(str(exc))
-        finally:
-            if inventory is not None:
-                inventory.close()
+        with _closing(_existing_inventory(inventory_path)) as inventory:
+            try:
+                subject = verify(file, trust=policy, inventory=inventory)
+            except ProvenanceError as exc:
+                _fail(str(exc))
     disclosure = disclosure_for(subject)
     default_src = file.name.removesuffix(".json") if file.suffix.lower() == ".json" else file.name
     markup = render_html(disclosure, src=src if src is not None else default_src, alt=alt)
@@ -1236,24 +1228,22 @@ def magento_import(
     except ValueError as exc:
         _fail(str(exc))
     signing_key = None if dry_run else _load_key(cert, key, keys_dir)
-    inventory = None
+    opened = None
     if not dry_run and not no_inventory:
-        inventory = _open_inventory(inventory_path, create=True)
-    try:
-        report = magento.import_csv(
-            csv_file,
-            out if out is not None else Path(),
-            images_dir=images_dir,
-            key=signing_key,
-            out_images_dir=out_images,
-            options=options,
-            inventory=inventory,
-        )
-    except ProvenanceError as exc:
-        _fail(str(exc))
-    finally:
-        if inventory is not None:
-            inventory.close()
+        opened = _open_inventory(inventory_path, create=True)
+    with _closing(opened) as inventory:
+        try:
+            report = magento.import_csv(
+                csv_file,
+                out if out is not None else Path(),
+                images_dir=images_dir,
+                key=signing_key,
+                out_images_dir=out_images,
+                options=options,
+                inventory=inventory,
+            )
+        except ProvenanceError as exc:
+            _fail(str(exc))
     if as_json:
         _print_json(report.to_dict())
     else:
@@ -1316,20 +1306,18 @@ def magento_sign_cache(
     signing_key = None
     if not inventory_only or (cert is not None or (keys_dir / "chain.pem").exists()):
         signing_key = _load_key(cert, key, keys_dir) if not inventory_only else None
-    inventory = None if no_inventory else _open_inventory(inventory_path, create=True)
-    try:
-        outcomes = magento.sign_cache(
-            media_dir,
-            key=signing_key,
-            inventory=inventory,
-            inventory_only=inventory_only,
-            options=SignOptions(write_exif=not no_exif),
-        )
-    except ProvenanceError as exc:
-        _fail(str(exc))
-    finally:
-        if inventory is not None:
-            inventory.close()
+    opened = None if no_inventory else _open_inventory(inventory_path, create=True)
+    with _closing(opened) as inventory:
+        try:
+            outcomes = magento.sign_cache(
+                media_dir,
+                key=signing_key,
+                inventory=inventory,
+                inventory_only=inventory_only,
+                options=SignOptions(write_exif=not no_exif),
+            )
+        except ProvenanceError as exc:
+            _fail(str(exc))
     errors = [o for o in outcomes if o.error is not None]
     if as_json:
         _print_json([o.to_dict() for o in outcomes])
