@@ -121,19 +121,8 @@ def sign_rendition(
     if mark is RenditionMark.INVENTORY:
         info = containers.inspect(data)
         essence = hash_ranges(data, info.essence_ranges)
-        file_sha = sha256_hex(data)
-        return data, SignResult(
-            path=None,
-            asset_id=asset_id_for(essence),
-            sha256_hex=file_sha,
-            essence_sha256_hex=essence,
-            input_sha256_hex=file_sha,
-            bytes_added=0,
-            active_manifest=None,
-            record=record,
-            parent_sha256_hex=ref.sha256_hex,
-            perceptual_hash=perceptual_hash(image) if image is not None else None,
-        )
+        perceptual = perceptual_hash(image) if image is not None else None
+        return data, _unmarked_result(data, essence, record, perceptual=perceptual)
     opts = options or SignOptions()
     if mark is RenditionMark.C2PA:
         if parent_data is None:
@@ -152,6 +141,33 @@ def sign_rendition(
         now=now,
         image=image,
         parent_ref=ref,
+    )
+
+
+def _unmarked_result(
+    data: bytes,
+    essence: str,
+    record: ProvenanceRecord,
+    *,
+    path: str | None = None,
+    perceptual: str | None = None,
+) -> SignResult:
+    """What the inventory records for a rendition left as it is (:attr:`RenditionMark.INVENTORY`).
+
+    ``record`` is the rendition's: the original's, with the original as its one parent.
+    """
+    file_sha = sha256_hex(data)
+    return SignResult(
+        path=path,
+        asset_id=asset_id_for(essence),
+        sha256_hex=file_sha,
+        essence_sha256_hex=essence,
+        input_sha256_hex=file_sha,
+        bytes_added=0,
+        active_manifest=None,
+        record=record,
+        parent_sha256_hex=record.parents[0].sha256_hex,
+        perceptual_hash=perceptual,
     )
 
 

@@ -63,8 +63,9 @@ from provenance.inventory import Inventory
 from provenance.keys import SigningKey, TrustPolicy
 from provenance.reading import load_record, read_input, sidecar_path
 from provenance.record import ParentRef, ProvenanceRecord
-from provenance.sign import SignOptions, asset_id_for, sign, sign_bytes
-from provenance.types import SignResult, Status, Verdict
+from provenance.renditions import _unmarked_result
+from provenance.sign import SignOptions, sign, sign_bytes
+from provenance.types import Status, Verdict
 from provenance.verify import verify_bytes
 
 __all__ = [
@@ -1231,17 +1232,8 @@ def _one_rendition(
             essence_sha256_hex=verdict.essence_sha256_hex,
             asset_id=verdict.asset_id,
         )
-        file_sha = sha256_hex(data)
-        result = SignResult(
-            path=str(rendition),
-            asset_id=asset_id_for(essence),
-            sha256_hex=file_sha,
-            essence_sha256_hex=essence,
-            input_sha256_hex=file_sha,
-            bytes_added=0,
-            active_manifest=None,
-            record=record.replace(parents=(parent_ref,)),
-            parent_sha256_hex=parent_ref.sha256_hex,
+        result = _unmarked_result(
+            data, essence, record.replace(parents=(parent_ref,)), path=str(rendition)
         )
         signer = verdict.signer or (key.subject if key is not None else "unsigned rendition")
         try:
