@@ -25,7 +25,9 @@ cropped, flipped or padded copy of an image recognisable. It has two schemes.
   candidate found by the hash is then confirmed by a second, independent hash
   (:func:`confirm`): the signs of the *mid-band* coefficients of the same window
   (frequencies 8 to 16 cycles per image, which the primary hash never looks at),
-  kept in the original's ``descriptor``.
+  the correlation of the window's coarse brightness layout (the magnitudes of its
+  8x8 lowest coefficients, which the primary hash reduces to signs) and the mean
+  colour, all kept in the original's ``descriptor`` (:func:`confirmation`).
 
 Pure: ``PIL.Image`` or numpy arrays in, numpy arrays out. No paths, no file I/O,
 no clock. Decoding files (and JPEG draft mode) is :mod:`provenance.fingerprint`'s
@@ -51,12 +53,14 @@ __all__ = [
     "CONFIRM_WORDS",
     "DIHEDRAL",
     "FRAME",
+    "LAYOUT_THRESHOLD",
     "MATCH_THRESHOLD",
     "QUERY_VARIANTS",
     "REFERENCE_VARIANTS",
     "SCHEME",
     "WINDOWS",
     "WORDS",
+    "Confirmation",
     "QueryFeatures",
     "ReferenceHashes",
     "colour_distance",
@@ -68,9 +72,11 @@ __all__ = [
     "confirm_bits",
     "confirm_distance",
     "confirm_distance_bits",
+    "confirmation",
     "frame_coefficients",
     "grey_grids",
     "hamming",
+    "layout_correlation",
     "query_colours",
     "query_features",
     "query_hashes",
@@ -120,6 +126,16 @@ re-encoded, flipped and cropped copies stay well below it; look-alike packshots
 of different colour (two planets on white) are far above it.
 """
 
+LAYOUT_THRESHOLD = 0.90
+"""Smallest layout correlation (:func:`layout_correlation`) :func:`confirm` accepts.
+
+Calibrated by ``benchmarks/robustness.py`` (see docs/concepts.md): at 0.90, 0.2%
+of the true copies the primary hash matches are lost (brightness +30%, which
+clips highlights, loses most: 2%); every look-alike pair of distinct photos that
+passed the mid band and the colour (planet discs on white, a greyscale Uranus and
+the Moon) correlates at 0.40-0.88.
+"""
+
 COMPAT_SIZE = 32
 """Side of the grey image of the imagehash-compatible scheme (hash_size 8 x 4)."""
 
@@ -131,6 +147,8 @@ _SIDE = 64
 # Low band (primary hash) and the outer edge of the mid band (confirmation).
 _LOW = 16
 _MID = 32
+# Side of the block of lowest coefficients whose magnitudes are the layout.
+_LAYOUT = 8
 # A border is "uniform" when the four corners are within this many grey levels
 # of their median; a row or column belongs to the border while fewer than
 # _TRIM_FRACTION of its cells differ from that colour by more than _TRIM_TOLERANCE.
@@ -706,12 +724,15 @@ class QueryFeatures:
             whole frame when the trim found nothing, since the trimmed box is
             then the frame).
         colour: ``(2,)`` colour signature (:func:`colour_signatures`).
+        layout: ``(Q, 8, 8)`` ``float32``: the lowest DCT coefficients of each
+            row with the mean (DC) set to 0 (:func:`layout_correlation`).
     """
 
     words: U64
     mid: U64
     variants: tuple[str, ...]
     colour: F32
+    layout: F32
 
 
 def query_features(images: Sequence[Image.Image]) -> list[QueryFeatures]:
@@ -731,6 +752,7 @@ def query_features(images: Sequence[Image.Image]) -> list[QueryFeatures]:
     coeffs = np.concatenate([trimmed, framed], axis=1)  # (N, 3, 32, 32), QUERY_VARIANTS
     words = _pack(_low_bits(coeffs))
     mid = _pack(_mid_bits(coeffs))
+    layouts = _layouts(coeffs)
     colours = colour_signatures(rgb, boxes)
     out = []
     for i in range(len(grids)):
@@ -741,6 +763,7 @@ def query_features(images: Sequence[Image.Image]) -> list[QueryFeatures]:
                 mid=mid[i, keep],
                 variants=tuple(QUERY_VARIANTS[k] for k in keep),
                 colour=colours[i],
+                layout=layouts[i, keep],
             )
         )
     return out
@@ -808,6 +831,7 @@ def _references(grids: F32, rgb: F32, variants: tuple[str, ...]) -> list[Referen
     words = _pack(_low_bits(np.stack(rows, axis=1)))  # (N, K, WORDS)
     described = [windows.index(w) for w in _DESCRIPTOR_WINDOWS]
     descriptors = _pack(_mid_bits(coeffs[:, described]))  # (N, len(DESCRIPTOR), CONFIRM_WORDS)
+    layouts = _layout_bytes(_layouts(coeffs[:, described]))
     out = []
     for i in range(len(grids)):
         keep = [k for k, v in enumerate(variants) if _applies(v, boxes[i], frames[i])]
@@ -815,7 +839,10 @@ def _references(grids: F32, rgb: F32, variants: tuple[str, ...]) -> list[Referen
             ReferenceHashes(
                 words=words[i, keep],
                 variants=tuple(variants[k] for k in keep),
-                descriptor=_DESCRIPTOR_TAG + colours[i] + descriptors[i].astype(">u8").tobytes(),
+                descriptor=_DESCRIPTOR_TAG
+                + colours[i]
+                + descriptors[i].astype(">u8").tobytes()
+                + layouts[i],
             )
         )
     return out
@@ -834,21 +861,41 @@ def _window_map(grids: F32, boxes: F32 | None, names: Sequence[str]) -> dict[str
     return {w: coeffs[:, k] for k, w in enumerate(names)}
 
 
-_DESCRIPTOR_TAG = b"mid768c-v3:"
-# The windows a version 3 descriptor covers, in order: the trimmed box, then the
-# whole frame and each of its windows.
+_DESCRIPTOR_TAG = b"mid768cl-v4:"
+# The windows a descriptor covers, in order: the trimmed box, then the whole frame
+# and each of its windows. Version 4 is the colour signature (4 bytes), the mid-band
+# words of each window (96 bytes each), then the layout of each (64 int8 each).
 _DESCRIPTOR_WINDOWS: tuple[str, ...] = (
     "full",
     f"{FRAME}full",
     *(f"{FRAME}{w}" for w in WINDOWS if w != "full"),
 )
-# Older descriptors are still read. Version 2 covered the windows of the trimmed
-# box; version 1 was version 2 without the colour signature.
+# Older descriptors are still read (and confirmed without the checks they lack).
+# Version 3 was version 4 without the layouts. Version 2 covered the windows of the
+# trimmed box; version 1 was version 2 without the colour signature.
+_DESCRIPTOR_TAG_V3 = b"mid768c-v3:"
 _DESCRIPTOR_TAG_V2 = b"mid768c-v2:"
 _DESCRIPTOR_TAG_V1 = b"mid768-v1:"
 _DESCRIPTOR_WINDOWS_V2: tuple[str, ...] = (
     "full", "c90", "c80", "tl90", "tr90", "bl90", "br90", "tl80", "tr80", "bl80", "br80",
 )  # fmt: skip
+
+
+def _layouts(coeffs: F32) -> F32:
+    """The layout of each block of coefficients (``(..., 32, 32)`` to ``(..., 8, 8)``)."""
+    layout: F32 = coeffs[..., :_LAYOUT, :_LAYOUT].copy()
+    layout[..., 0, 0] = 0.0
+    return layout
+
+
+def _layout_bytes(layouts: F32) -> list[bytes]:
+    """Each image's ``(W, 8, 8)`` layouts as ``int8``, each window scaled to use +-127.
+
+    A correlation does not see the scale, so it is not stored.
+    """
+    top = np.abs(layouts).max(axis=(-2, -1), keepdims=True)
+    scaled = np.round(layouts * (127.0 / np.maximum(top, np.float32(1e-12)))).astype(np.int8)
+    return [row.tobytes() for row in scaled]
 
 
 def _colour_bytes(colours: F32) -> list[bytes]:
@@ -869,34 +916,49 @@ def reference_hashes(image: Image.Image) -> ReferenceHashes:
     return reference_hashes_batch([image])[0]
 
 
-def _descriptor_colour(descriptor: bytes) -> F32 | None:
-    """The original's colour signature, or None for a version 1 descriptor."""
-    for tag in (_DESCRIPTOR_TAG, _DESCRIPTOR_TAG_V2):
-        if descriptor.startswith(tag):
-            raw = np.frombuffer(descriptor[len(tag) : len(tag) + 4], dtype=">i2")
-            colour: F32 = raw.astype(np.float32) / np.float32(10_000)
-            return colour
-    return None
+@dataclass(frozen=True, slots=True)
+class _Descriptor:
+    """A parsed descriptor: what each version holds (None where it holds nothing)."""
+
+    names: tuple[str, ...]
+    words: U64  # (windows, CONFIRM_WORDS)
+    colour: F32 | None  # (2,)
+    layouts: F32 | None  # (windows, 8, 8)
 
 
-def _descriptor_words(descriptor: bytes) -> tuple[U64, tuple[str, ...]]:
-    """The descriptor's mid-band words per window, and the windows' names."""
-    if descriptor.startswith(_DESCRIPTOR_TAG):
-        body, names = descriptor[len(_DESCRIPTOR_TAG) + 4 :], _DESCRIPTOR_WINDOWS
-    elif descriptor.startswith(_DESCRIPTOR_TAG_V2):
-        body, names = descriptor[len(_DESCRIPTOR_TAG_V2) + 4 :], _DESCRIPTOR_WINDOWS_V2
-    elif descriptor.startswith(_DESCRIPTOR_TAG_V1):
-        body, names = descriptor[len(_DESCRIPTOR_TAG_V1) :], _DESCRIPTOR_WINDOWS_V2
-    else:
-        raise ValueError("not a mid768c-v3, mid768c-v2 or mid768-v1 descriptor")
-    if len(body) != len(names) * CONFIRM_WORDS * 8:
-        raise ValueError(
-            f"descriptor has {len(body)} bytes, expected {len(names) * CONFIRM_WORDS * 8}"
-        )
+# Version tag, windows, bytes of colour, bytes of layout per window.
+_VERSIONS: tuple[tuple[bytes, tuple[str, ...], int, int], ...] = (
+    (_DESCRIPTOR_TAG, _DESCRIPTOR_WINDOWS, 4, _LAYOUT * _LAYOUT),
+    (_DESCRIPTOR_TAG_V3, _DESCRIPTOR_WINDOWS, 4, 0),
+    (_DESCRIPTOR_TAG_V2, _DESCRIPTOR_WINDOWS_V2, 4, 0),
+    (_DESCRIPTOR_TAG_V1, _DESCRIPTOR_WINDOWS_V2, 0, 0),
+)
+
+
+def _parse_descriptor(descriptor: bytes) -> _Descriptor:
+    """Split a descriptor of any version; ValueError if it is none or has the wrong size."""
+    version = next((v for v in _VERSIONS if descriptor.startswith(v[0])), None)
+    if version is None:
+        raise ValueError("not a mid768cl-v4, mid768c-v3, mid768c-v2 or mid768-v1 descriptor")
+    tag, names, colour_size, layout_size = version
+    body = descriptor[len(tag) :]
+    mid_size = len(names) * CONFIRM_WORDS * 8
+    expected = colour_size + mid_size + len(names) * layout_size
+    if len(body) != expected:
+        raise ValueError(f"descriptor has {len(body)} bytes after its tag, expected {expected}")
+    colour: F32 | None = None
+    if colour_size:
+        colour = np.frombuffer(body[:4], dtype=">i2").astype(np.float32) / np.float32(10_000)
     words: U64 = (
-        np.frombuffer(body, dtype=">u8").astype(np.uint64).reshape(len(names), CONFIRM_WORDS)
+        np.frombuffer(body[colour_size : colour_size + mid_size], dtype=">u8")
+        .astype(np.uint64)
+        .reshape(len(names), CONFIRM_WORDS)
     )
-    return words, names
+    layouts: F32 | None = None
+    if layout_size:
+        raw = np.frombuffer(body[colour_size + mid_size :], dtype=np.int8)
+        layouts = raw.astype(np.float32).reshape(len(names), _LAYOUT, _LAYOUT)
+    return _Descriptor(names=names, words=words, colour=colour, layouts=layouts)
 
 
 @functools.cache
@@ -940,7 +1002,8 @@ def confirm_distance_bits(
         ValueError: If the descriptor or the variant is not of this scheme, or
             the descriptor does not cover the variant's window.
     """
-    stored, names = _descriptor_words(descriptor)
+    parsed = _parse_descriptor(descriptor)
+    stored, names = parsed.words, parsed.names
     query_words = np.asarray(query, dtype=np.uint64).reshape(CONFIRM_WORDS)
     if variant is not None:
         candidates = [variant]
@@ -998,7 +1061,10 @@ def confirm_distance(image: Image.Image, descriptor: bytes, *, variant: str | No
 
 
 def confirm(image: Image.Image, descriptor: bytes, *, variant: str | None = None) -> bool:
-    """Whether a candidate is confirmed by the independent mid-band hash.
+    """Whether a candidate is confirmed by the second, independent check.
+
+    Each query variant of the image is tried (:func:`confirmation`); one that
+    passes confirms.
 
     Args:
         image: The query (the found copy), decoded.
@@ -1006,14 +1072,143 @@ def confirm(image: Image.Image, descriptor: bytes, *, variant: str | None = None
         variant: The matched reference row's name, when known.
 
     Returns:
-        True when :func:`confirm_distance` is at most :data:`CONFIRM_THRESHOLD`.
+        True when a query row passes every check the descriptor allows.
+
+    Raises:
+        ValueError: If the descriptor or the variant is not of this scheme.
     """
     features = query_features([image])[0]
-    distance = min(confirm_distance_bits(m, descriptor, variant=variant) for m in features.mid)
-    if distance > CONFIRM_THRESHOLD:
-        return False
-    colour = colour_distance_sig(features.colour, descriptor)
-    return colour is None or colour <= COLOUR_THRESHOLD
+    return any(
+        confirmation(features, row, descriptor, variant=variant).confirmed
+        for row in range(len(features.variants))
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Confirmation:
+    """The second check of a candidate, part by part (:func:`confirmation`).
+
+    Attributes:
+        variant: The reference row compared (the matched one, or the one whose
+            mid band is nearest when none was given).
+        mid_distance: Mid-band Hamming distance, bits of 768
+            (:data:`CONFIRM_THRESHOLD`).
+        layout: Layout correlation (:data:`LAYOUT_THRESHOLD`); None for a
+            descriptor older than version 4.
+        colour: Colour difference (:data:`COLOUR_THRESHOLD`); None when colour
+            cannot tell (a grey query or original, a version 1 descriptor).
+    """
+
+    variant: str
+    mid_distance: int
+    layout: float | None
+    colour: float | None
+
+    @property
+    def failures(self) -> tuple[str, ...]:
+        """Each failed part, said with its figure and threshold; empty when confirmed."""
+        out = []
+        if self.mid_distance > CONFIRM_THRESHOLD:
+            out.append(f"mid band {self.mid_distance} > {CONFIRM_THRESHOLD} bits")
+        if self.layout is not None and self.layout < LAYOUT_THRESHOLD:
+            out.append(f"layout correlation {self.layout:.3f} < {LAYOUT_THRESHOLD}")
+        if self.colour is not None and self.colour > COLOUR_THRESHOLD:
+            out.append(f"colour differs by {self.colour:.3f} > {COLOUR_THRESHOLD}")
+        return tuple(out)
+
+    @property
+    def confirmed(self) -> bool:
+        """Whether every part the descriptor allows passed."""
+        return not self.failures
+
+    def describe(self) -> str:
+        """The figures, for evidence: ``"mid band 120/768 bits, layout 0.981, colour 0.004"``."""
+        layout = "n/a" if self.layout is None else f"{self.layout:.3f}"
+        colour = "n/a" if self.colour is None else f"{self.colour:.3f}"
+        return (
+            f"mid band {self.mid_distance}/{_MID * _MID - _LOW * _LOW} bits, "
+            f"layout {layout}, colour {colour}"
+        )
+
+
+def confirmation(
+    features: QueryFeatures, row: int, descriptor: bytes, *, variant: str | None = None
+) -> Confirmation:
+    """The second check of a candidate original, from a query's features (no decoding).
+
+    Three parts, each independent of the primary hash's bits: the signs of the
+    mid band (:func:`confirm_distance_bits`), the correlation of the coarse
+    brightness layout (:func:`layout_correlation`) and the mean colour
+    (:func:`colour_distance_sig`). A part the descriptor's version lacks, or
+    that cannot tell (colour of a grey image), is not judged.
+
+    Args:
+        features: The query's :func:`query_features`.
+        row: The query row that matched (index into ``features.variants``).
+        descriptor: :attr:`ReferenceHashes.descriptor` of the candidate original.
+        variant: The matched reference row's name; None compares with the row
+            whose mid band is nearest.
+
+    Returns:
+        The :class:`Confirmation`.
+
+    Raises:
+        ValueError: If the descriptor or the variant is not of this scheme.
+    """
+    if variant is None:
+        parsed = _parse_descriptor(descriptor)
+        candidates = [
+            v for v in (*REFERENCE_VARIANTS, *_V2_VARIANTS) if _parse_variant(v)[0] in parsed.names
+        ]
+        distances = [
+            confirm_distance_bits(features.mid[row], descriptor, variant=v) for v in candidates
+        ]
+        variant = candidates[int(np.argmin(distances))]
+    return Confirmation(
+        variant=variant,
+        mid_distance=confirm_distance_bits(features.mid[row], descriptor, variant=variant),
+        layout=layout_correlation(features.layout[row], descriptor, variant=variant),
+        colour=colour_distance_sig(features.colour, descriptor),
+    )
+
+
+def layout_correlation(query: npt.ArrayLike, descriptor: bytes, *, variant: str) -> float | None:
+    """Correlation of a query row's coarse layout with the original's window.
+
+    The layout is the 8x8 lowest DCT coefficients of the window without the mean:
+    the brightness layout at 1/16 of the side, with its contrast. The primary hash
+    keeps only whether each coefficient is above the median; two discs on white
+    agree there, but not in how much brighter one side is than the other, or how
+    dark the limb is. The correlation ignores brightness and contrast (an offset
+    and a scale of the pixels). Flips and turns are applied to the stored layout.
+
+    Args:
+        query: ``(8, 8)`` layout of the query row that matched
+            (:attr:`QueryFeatures.layout`).
+        descriptor: :attr:`ReferenceHashes.descriptor` of the candidate original.
+        variant: The matched reference row's name.
+
+    Returns:
+        The correlation in [-1, 1] (1: the same layout); None for a descriptor
+        older than version 4, or when either layout is flat.
+
+    Raises:
+        ValueError: If the descriptor or the variant is not of this scheme, or
+            the descriptor does not cover the variant's window.
+    """
+    parsed = _parse_descriptor(descriptor)
+    window, dihedral = _parse_variant(variant)
+    if window not in parsed.names:
+        raise ValueError(f"the descriptor does not cover window {window!r}")
+    if parsed.layouts is None:
+        return None
+    stored = _dihedral(parsed.layouts[parsed.names.index(window)], dihedral).ravel()
+    found = np.asarray(query, dtype=np.float32).reshape(_LAYOUT * _LAYOUT).copy()
+    found[0] = 0.0  # the mean, whatever the caller passed
+    norms = float(np.linalg.norm(stored)) * float(np.linalg.norm(found))
+    if norms <= 0.0:
+        return None
+    return float(np.dot(stored, found)) / norms
 
 
 # A query whose chromaticity is this close to (0, 0) is grey: its colour says nothing.
@@ -1044,7 +1239,7 @@ def colour_distance_sig(query: npt.ArrayLike, descriptor: bytes) -> float | None
         The largest difference of the two coordinates, or None when it cannot
         tell (a grey query or original, or a version 1 descriptor without colour).
     """
-    stored = _descriptor_colour(descriptor)
+    stored = _parse_descriptor(descriptor).colour
     colour = np.asarray(query, dtype=np.float32).reshape(2)
     if (
         stored is None

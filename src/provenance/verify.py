@@ -15,8 +15,8 @@ Steps for one asset:
 7. Still nothing, and the inventory holds perceptual hashes: decode the pixels
    (JPEG in draft mode), look the default perceptual hash up within
    :data:`provenance.phash.MATCH_THRESHOLD` bits, and confirm the nearest
-   candidates with the independent mid-band descriptor
-   (:func:`provenance.phash.confirm_distance`). A confirmed match of a synthetic
+   candidates with the second check the asset's descriptor allows (mid band,
+   layout and colour: :func:`provenance.phash.confirmation`). A confirmed match of a synthetic
    asset is ``synthetic_duplicate``, naming that asset, its record and the
    distance.
 
@@ -68,7 +68,7 @@ PERCEPTUAL_MATCH = "provenance.inventory.perceptual.match"
 PERCEPTUAL_UNCONFIRMED = "provenance.inventory.perceptual.unconfirmed"
 PERCEPTUAL_NOT_SYNTHETIC = "provenance.inventory.perceptual.notSynthetic"
 PERCEPTUAL_UNDECODABLE = "provenance.inventory.perceptual.undecodable"
-# Candidates confirmed one by one, nearest first; each costs one small DCT.
+# Candidates confirmed one by one, nearest first (no decoding: from the query's features).
 _CANDIDATES = 5
 
 
@@ -220,30 +220,19 @@ def _perceptual(data: bytes, inventory: Inventory) -> tuple[PerceptualMatch | No
         )
         try:
             second = (
-                phash.confirm_distance_bits(
-                    features.mid[row], match.descriptor, variant=match.variant
-                )
+                phash.confirmation(features, row, match.descriptor, variant=match.variant)
                 if match.descriptor
                 else None
             )
         except ValueError:
-            second = None  # a descriptor of another version: cannot confirm
-        colour = (
-            phash.colour_distance_sig(features.colour, match.descriptor)
-            if second is not None
-            else None
-        )
-        if colour is not None and colour > phash.COLOUR_THRESHOLD:
-            second = None
-            why = f"colour differs by {colour:.3f} > {phash.COLOUR_THRESHOLD}"
-        elif second is None or second > phash.CONFIRM_THRESHOLD:
-            why = "no descriptor" if second is None else f"{second} > {phash.CONFIRM_THRESHOLD}"
-        if second is None or second > phash.CONFIRM_THRESHOLD:
+            second = None  # a descriptor of another scheme or version: cannot confirm
+        if second is None or not second.confirmed:
+            why = "no descriptor" if second is None else "; ".join(second.failures)
             seen.append(
                 Evidence(
                     EvidenceSource.INVENTORY,
                     Status.NO_PROVENANCE,
-                    f"perceptual candidate {where} not confirmed by the second hash ({why})",
+                    f"perceptual candidate {where} not confirmed by the second check ({why})",
                     (PERCEPTUAL_UNCONFIRMED,),
                 )
             )
@@ -262,8 +251,7 @@ def _perceptual(data: bytes, inventory: Inventory) -> tuple[PerceptualMatch | No
             Evidence(
                 EvidenceSource.INVENTORY,
                 Status.SYNTHETIC_DUPLICATE,
-                f"perceptual match of {where}, confirmed by the mid-band descriptor "
-                f"({second} <= {phash.CONFIRM_THRESHOLD} bits)",
+                f"perceptual match of {where}, confirmed by the descriptor ({second.describe()})",
                 (PERCEPTUAL_MATCH,),
             )
         )

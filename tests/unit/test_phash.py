@@ -157,6 +157,10 @@ def test_dihedral_rows_match_the_transformed_image(variant: str, op: Image.Trans
     assert d["full:identity"] > phash.MATCH_THRESHOLD
     assert phash.confirm(original.transpose(op), ref.descriptor, variant=variant)
     assert not phash.confirm(original.transpose(op), ref.descriptor, variant="full:identity")
+    # The stored layout is turned like the mid band: the flipped copy correlates.
+    features = phash.query_features([original.transpose(op)])[0]
+    check = phash.confirmation(features, 0, ref.descriptor, variant=variant)
+    assert check.layout is not None and check.layout > 0.99
 
 
 def test_crop_windows_match_crops() -> None:
@@ -227,20 +231,29 @@ def test_a_logo_in_the_corner_is_found_through_the_frame() -> None:
 
 
 def test_previous_descriptors_are_still_read() -> None:
-    # An inventory written before the frame rows: version 2 descriptors of the
-    # trimmed-box windows, whose rows are named without the frame prefix.
+    # Inventories written by earlier versions keep their descriptors. Version 3 is
+    # version 4 without the layouts: confirmed by mid band and colour only. Version 2
+    # covered the trimmed-box windows, whose rows are named without the frame prefix.
     image = scene(seed=8)
     ref = phash.reference_hashes(image)
-    words = phash._descriptor_words(ref.descriptor)[0]
-    v2 = (
-        b"mid768c-v2:"
-        + ref.descriptor[len(b"mid768c-v3:") :][:4]
-        + b"".join(words[0].astype(">u8").tobytes() for _ in range(11))
+    assert ref.descriptor.startswith(b"mid768cl-v4:")
+    body = ref.descriptor[len(b"mid768cl-v4:") :]
+    colour, words = body[:4], phash._parse_descriptor(ref.descriptor).words
+    v3 = b"mid768c-v3:" + colour + words.astype(">u8").tobytes()
+    features = phash.query_features([image])[0]
+    old = phash.confirmation(features, 0, v3, variant="full:identity")
+    assert (old.mid_distance, old.layout, old.confirmed) == (0, None, True)
+    assert phash.confirmation(features, 0, ref.descriptor, variant="full:identity").layout == (
+        pytest.approx(1.0, abs=1e-3)
     )
+    v2 = b"mid768c-v2:" + colour + b"".join(words[0].astype(">u8").tobytes() for _ in range(11))
     assert phash.confirm_distance(image, v2, variant="full:identity") == 0
     assert phash.confirm_distance(image, v2) == 0
+    assert phash.confirm(image, v2)
     with pytest.raises(ValueError, match="does not cover"):
         phash.confirm_distance(image, v2, variant="frame-tl90:identity")
+    with pytest.raises(ValueError, match="bytes after its tag"):
+        phash.confirm(image, v3[:-1])
 
 
 def test_alpha_is_composited_on_white() -> None:
@@ -381,3 +394,42 @@ def test_frame_coefficients_equal_the_windows_of_an_untrimmed_box() -> None:
     np.testing.assert_array_equal(cached, phash.window_coefficients(grids, frames, windows))
     # Called again (from the cache), and with another window order.
     np.testing.assert_array_equal(phash.frame_coefficients(grids, windows[::-1]), cached[:, ::-1])
+
+
+def _shaded_disc(lit: str, *, size: int = 256) -> Image.Image:
+    """A grey disc on white: evenly lit with a dark limb, or half in shadow (a moon)."""
+    rng = np.random.default_rng(7)
+    yy, xx = np.mgrid[:size, :size].astype(np.float32)
+    r = np.hypot(yy - size / 2, xx - size / 2) / (size * 0.4)
+    if lit == "full":
+        shade = 200 * np.sqrt(np.clip(1 - r**2, 0, 1)) + 30
+    else:
+        shade = 200 / (1 + np.exp(-(xx - size * 0.38) / 6)) + 35
+    grey = np.where(r < 1, np.clip(shade + rng.normal(0, 6, r.shape), 0, 255), 255)
+    return Image.fromarray(grey.astype(np.uint8), "L")
+
+
+def test_layout_rejects_a_grey_look_alike_that_mid_band_and_colour_pass() -> None:
+    """Two grey discs on white: the mid band is the silhouette's, colour cannot tell.
+
+    What differs is where the disc is bright: all over with a dark limb, or only on
+    one side. The layout correlation sees it; a resized copy keeps it.
+    """
+    planet, moon = _shaded_disc("full"), _shaded_disc("half")
+    ref = phash.reference_hashes(planet)
+    found = phash.query_features([moon])[0]
+    d = phash.hamming(found.words[:, None, :], ref.words[None])
+    row, stored = np.unravel_index(int(d.argmin()), d.shape)
+    check = phash.confirmation(found, int(row), ref.descriptor, variant=ref.variants[stored])
+    assert check.mid_distance <= phash.CONFIRM_THRESHOLD
+    assert check.colour is None
+    assert check.layout is not None and check.layout < phash.LAYOUT_THRESHOLD
+    assert not check.confirmed
+    assert check.failures == (f"layout correlation {check.layout:.3f} < {phash.LAYOUT_THRESHOLD}",)
+    assert not phash.confirm(moon, ref.descriptor)
+    copy = planet.resize((128, 128), Image.Resampling.LANCZOS)
+    kept = phash.confirmation(
+        phash.query_features([copy])[0], 0, ref.descriptor, variant="full:identity"
+    )
+    assert kept.confirmed and kept.layout is not None and kept.layout > 0.99
+    assert "layout 0.99" in kept.describe() or "layout 1.000" in kept.describe()
