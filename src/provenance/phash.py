@@ -47,12 +47,15 @@ from PIL import Image
 from threadpoolctl import ThreadpoolController
 
 __all__ = [
+    "COLOUR_STRICT",
     "COLOUR_THRESHOLD",
     "COMPAT_SIZE",
+    "CONFIRM_STRICT",
     "CONFIRM_THRESHOLD",
     "CONFIRM_WORDS",
     "DIHEDRAL",
     "FRAME",
+    "LAYOUT_STRICT",
     "LAYOUT_THRESHOLD",
     "MATCH_THRESHOLD",
     "QUERY_VARIANTS",
@@ -106,14 +109,17 @@ row alone would allow 55; see docs/concepts.md).
 """
 
 CONFIRM_THRESHOLD = 300
-"""Hamming distance (bits of 768) at or below which :func:`confirm` accepts.
+"""Largest mid-band Hamming distance (bits of 768) :func:`confirm` accepts.
 
 Checked by ``benchmarks/robustness.py``: the 99th percentile of true pairs matched
 by the primary hash is 190-290 bits for resizing and re-encoding, so lowering it
 loses recall; distinct photos average 383 bits (sd 15). Distinct look-alikes that
-pass both DCT bands (planet discs on white, 150-195 bits) are told apart by
-:data:`COLOUR_THRESHOLD`, not by this threshold.
+pass both DCT bands (planet discs on white, 150-195 bits) are told apart by the
+colour and the layout, not by this threshold.
 """
+
+CONFIRM_STRICT = 260
+"""Mid-band distance past which that part is only *marginal* (see :class:`Confirmation`)."""
 
 CONFIRM_WORDS = 12
 """``uint64`` words of one mid-band confirmation hash (768 bits)."""
@@ -126,6 +132,9 @@ re-encoded, flipped and cropped copies stay well below it; look-alike packshots
 of different colour (two planets on white) are far above it.
 """
 
+COLOUR_STRICT = 0.06
+"""Colour difference past which that part is only *marginal* (see :class:`Confirmation`)."""
+
 LAYOUT_THRESHOLD = 0.90
 """Smallest layout correlation (:func:`layout_correlation`) :func:`confirm` accepts.
 
@@ -134,6 +143,13 @@ of the true copies the primary hash matches are lost (brightness +30%, which
 clips highlights, loses most: 2%); every look-alike pair of distinct photos that
 passed the mid band and the colour (planet discs on white, a greyscale Uranus and
 the Moon) correlates at 0.40-0.88.
+"""
+
+LAYOUT_STRICT = 0.97
+"""Layout correlation below which that part is only *marginal* (see :class:`Confirmation`).
+
+The three strict limits are about the 98th percentile of true copies matched by
+the primary hash, each part on its own (``benchmarks/robustness.py``).
 """
 
 COMPAT_SIZE = 32
@@ -1088,6 +1104,11 @@ def confirm(image: Image.Image, descriptor: bytes, *, variant: str | None = None
 class Confirmation:
     """The second check of a candidate, part by part (:func:`confirmation`).
 
+    Confirmed when every part is within its threshold (:data:`CONFIRM_THRESHOLD`,
+    :data:`LAYOUT_THRESHOLD`, :data:`COLOUR_THRESHOLD`) and at most one is only
+    marginal (past :data:`CONFIRM_STRICT`, :data:`LAYOUT_STRICT` or
+    :data:`COLOUR_STRICT`). A part that is not judged is neither.
+
     Attributes:
         variant: The reference row compared (the matched one, or the one whose
             mid band is nearest when none was given).
@@ -1106,7 +1127,7 @@ class Confirmation:
 
     @property
     def failures(self) -> tuple[str, ...]:
-        """Each failed part, said with its figure and threshold; empty when confirmed."""
+        """Each failed part, said with its figure and limit; empty when confirmed."""
         out = []
         if self.mid_distance > CONFIRM_THRESHOLD:
             out.append(f"mid band {self.mid_distance} > {CONFIRM_THRESHOLD} bits")
@@ -1114,6 +1135,27 @@ class Confirmation:
             out.append(f"layout correlation {self.layout:.3f} < {LAYOUT_THRESHOLD}")
         if self.colour is not None and self.colour > COLOUR_THRESHOLD:
             out.append(f"colour differs by {self.colour:.3f} > {COLOUR_THRESHOLD}")
+        if not out and len(self.marginal) > 1:
+            out.append("more than one part only marginal: " + ", ".join(self.marginal))
+        return tuple(out)
+
+    @property
+    def marginal(self) -> tuple[str, ...]:
+        """The parts within their threshold but past their strict limit, said with figures.
+
+        A true copy that a transform degrades is usually degraded in one respect
+        (a crop or a turn moves the mid band, brightening clips the layout, contrast
+        shifts the colour); a look-alike of another photo (two gravestones, a cross
+        and a candle on white) is mediocre in all of them. So one marginal part is
+        accepted, two are not.
+        """
+        out = []
+        if CONFIRM_STRICT < self.mid_distance <= CONFIRM_THRESHOLD:
+            out.append(f"mid band {self.mid_distance} > {CONFIRM_STRICT} bits")
+        if self.layout is not None and LAYOUT_THRESHOLD <= self.layout < LAYOUT_STRICT:
+            out.append(f"layout {self.layout:.3f} < {LAYOUT_STRICT}")
+        if self.colour is not None and COLOUR_STRICT < self.colour <= COLOUR_THRESHOLD:
+            out.append(f"colour {self.colour:.3f} > {COLOUR_STRICT}")
         return tuple(out)
 
     @property

@@ -13,7 +13,7 @@ from PIL import Image
 from provenance import SigningKey, Status, TrustPolicy, phash, sign, verify
 from provenance.inventory import Inventory
 from provenance.renditions import sign_renditions
-from provenance.verify import PERCEPTUAL_MATCH
+from provenance.verify import PERCEPTUAL_MATCH, PERCEPTUAL_UNCONFIRMED
 from tests.conftest import sample_record
 
 Media = Callable[[str], Path]
@@ -92,6 +92,34 @@ def test_flipped_copy_matches_and_unrelated_photo_does_not(
     other = verify(media("forest-path.jpg"), trust=trust, inventory=inventory)
     assert other.status is Status.NO_PROVENANCE
     assert other.asset_id is None and other.perceptual_distance is None
+
+
+def test_the_same_product_in_another_colour_is_a_candidate_but_not_confirmed(
+    media: Media,
+    signing_key: SigningKey,
+    trust: TrustPolicy,
+    inventory: Inventory,
+    tmp_path: Path,
+) -> None:
+    # A blue fire truck made from the red one (channels swapped): the grey hashes
+    # and the layout agree, the colour does not. It is not our image.
+    name = "packshot-fire-truck-white.png"
+    sign(
+        media(name),
+        tmp_path / "signed.png",
+        record=sample_record(name),
+        key=signing_key,
+        inventory=inventory,
+    )
+    with Image.open(tmp_path / "signed.png") as im:
+        red, green, blue = im.convert("RGB").split()
+        Image.merge("RGB", (blue, green, red)).save(tmp_path / "blue.jpg", quality=85)
+    verdict = verify(tmp_path / "blue.jpg", trust=trust, inventory=inventory)
+    assert verdict.status is Status.NO_PROVENANCE
+    assert verdict.asset_id is None and verdict.perceptual_distance is None
+    assert PERCEPTUAL_UNCONFIRMED in verdict.failure_codes
+    unconfirmed = [e for e in verdict.evidence if PERCEPTUAL_UNCONFIRMED in e.codes]
+    assert "not confirmed by the second check (colour differs by" in unconfirmed[0].detail
 
 
 def test_sign_with_decoded_image_stores_the_same_hashes(

@@ -433,3 +433,32 @@ def test_layout_rejects_a_grey_look_alike_that_mid_band_and_colour_pass() -> Non
     )
     assert kept.confirmed and kept.layout is not None and kept.layout > 0.99
     assert "layout 0.99" in kept.describe() or "layout 1.000" in kept.describe()
+
+
+@pytest.mark.parametrize(
+    ("mid", "layout", "colour", "confirmed"),
+    [
+        (100, 0.99, 0.01, True),  # a resized copy: firm in every part
+        (290, 0.99, 0.01, True),  # a crop or a turn: the mid band alone is marginal
+        (100, 0.93, 0.01, True),  # brightened: the layout alone is marginal
+        (100, 0.99, 0.10, True),  # more contrast: the colour alone is marginal
+        (280, 0.96, 0.01, False),  # a look-alike: mediocre in two parts
+        (280, 0.99, 0.09, False),
+        (100, 0.95, 0.09, False),
+        (280, 0.96, None, False),  # grey: colour does not count either way
+        (280, 0.99, None, True),
+        (280, None, 0.01, True),  # a version 3 descriptor has no layout
+        (280, None, 0.09, False),
+        (301, 0.99, 0.01, False),  # past a threshold: never confirmed
+        (100, 0.89, 0.01, False),
+        (100, 0.99, 0.13, False),
+    ],
+)
+def test_at_most_one_part_may_be_marginal(
+    mid: int, layout: float | None, colour: float | None, confirmed: bool
+) -> None:
+    check = phash.Confirmation("full:identity", mid, layout, colour)
+    assert check.confirmed is confirmed
+    assert bool(check.failures) is not confirmed
+    if not confirmed and len(check.marginal) > 1:
+        assert check.failures == ("more than one part only marginal: " + ", ".join(check.marginal),)
