@@ -7,9 +7,10 @@ cropped, flipped or padded copy of an image recognisable. It has two schemes.
   are imagehash's: grey (``convert("L")``), 32x32 LANCZOS, DCT-II along both axes
   (scipy's unnormalised convention), the top-left 8x8 coefficients compared with
   their median, bit 63 of the ``uint64`` is coefficient (0, 0), so
-  ``int(str(imagehash.phash(im)), 16)`` is the same number. Big images are first
-  reduced by an integer factor (Pillow's ``reducing_gap``), which changes a bit
-  or so on real photos and is what makes it fast.
+  ``int(str(imagehash.phash(im)), 16)`` is the same number. An image larger than
+  256 pixels on a side is first point-sampled to 256x256 and its 32x32 LANCZOS
+  reduction is then Pillow's filter as two matrix products over the whole batch;
+  that changes a bit or so on real photos and is what makes it fast.
 - **Default** (:data:`SCHEME`, ``dct256-v1``): 256 bits. The image is turned grey
   (alpha composited on white), reduced to a 128x128 grid, a uniform border (white
   padding, letterbox bars, a frame, the white ground of a packshot) is trimmed,
@@ -183,15 +184,17 @@ _REDUCING_GAP = 3.0
 # Before anything else, an image larger than this many times the target side is
 # point-sampled (nearest neighbour) down to it. Reading every pixel of a 4 MP image
 # (Pillow's reduce, a mode conversion) costs more than all the rest of the hash; a
-# sample of 4x4 points per grid cell (default scheme) or 12x12 per cell (compatible
-# scheme) is then averaged by the area resampling, and the low DCT band averages
-# thousands of them. Measured on real photos (docs/concepts.md): a few bits of 256
+# sample of 4x4 points per grid cell (default scheme) or 8x8 per cell (compatible
+# scheme) is then averaged by the area (or LANCZOS) resampling, and the low DCT band
+# averages thousands of them. Measured on real photos (docs/concepts.md): a few bits of 256
 # change, resized copies stay far below MATCH_THRESHOLD.
 _SAMPLE_FACTOR = 4
 # The grid is an area (BOX) average, and so is Pillow's integer reduce: reducing
 # by the whole factor first is the same filter, and four times cheaper.
 _GRID_REDUCING_GAP = 1.0
-_COMPAT_SAMPLE_FACTOR = 12
+# The compatible scheme samples big images to this square grid (8x8 points per
+# output pixel), then applies Pillow's LANCZOS weights as matrices.
+_COMPAT_GRID = 256
 
 WINDOWS: dict[str, tuple[float, float, float, float]] = {
     "full": (0.0, 1.0, 0.0, 1.0),
@@ -460,19 +463,61 @@ def _area_matrices(start: F32, stop: F32, n: int, m: int) -> F32:
 # --- compatible scheme --------------------------------------------------------------
 
 
+# 16-bit and 32-bit greys: scaled, not clipped, on the way to 8 bits (see _small).
+_WIDE_GREYS = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I", "F"})
+
+
 def _compat_grey(image: Image.Image) -> npt.NDArray[np.uint8]:
-    image = _sample(image, (COMPAT_SIZE, COMPAT_SIZE), _COMPAT_SAMPLE_FACTOR)
-    if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+    """The 32x32 grey image of imagehash, by its own steps (images up to the grid's side)."""
+    if image.mode in _WIDE_GREYS:
         small = _to_l(image, (COMPAT_SIZE, COMPAT_SIZE), Image.Resampling.LANCZOS)
-    elif image.mode not in ("RGB", "L"):
+    else:
         # imagehash's exact steps (alpha is ignored, as imagehash ignores it).
         small = image.convert("L").resize((COMPAT_SIZE, COMPAT_SIZE), Image.Resampling.LANCZOS)
-    else:
-        # imagehash: convert("L") then resize; reducing first is what makes it fast.
-        small = image.resize(
-            (COMPAT_SIZE, COMPAT_SIZE), Image.Resampling.LANCZOS, reducing_gap=_REDUCING_GAP
-        ).convert("L")
     return np.asarray(small, dtype=np.uint8)
+
+
+def _compat_sampled(image: Image.Image) -> npt.NDArray[np.uint8]:
+    """A big image point-sampled to the grid, then grey (the two steps commute)."""
+    size = (_COMPAT_GRID, _COMPAT_GRID)
+    return np.asarray(image.resize(size, Image.Resampling.NEAREST).convert("L"), dtype=np.uint8)
+
+
+@functools.cache
+def _lanczos_matrix(n_in: int, n_out: int) -> F32:
+    """Pillow's LANCZOS weights taking ``n_in`` pixels to ``n_out`` as a matrix.
+
+    As ``precompute_coeffs`` in Pillow's ``Resample.c``: support 3 pixels of the
+    output, each row normalised to sum 1.
+    """
+    scale = n_in / n_out
+    filter_scale = max(scale, 1.0)
+    support = 3.0 * filter_scale
+    weights = np.zeros((n_out, n_in), dtype=np.float64)
+    for out in range(n_out):
+        centre = (out + 0.5) * scale
+        low = max(int(centre - support + 0.5), 0)
+        high = min(int(centre + support + 0.5), n_in)
+        x = (np.arange(low, high) - centre + 0.5) / filter_scale
+        w = np.where(np.abs(x) < 3.0, np.sinc(x) * np.sinc(x / 3.0), 0.0)
+        weights[out, low:high] = w / w.sum()
+    matrix: F32 = weights.astype(np.float32)
+    return matrix
+
+
+@_one_blas_thread
+def _compat_reduce(grids: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """``(N, G, G)`` grey grids to ``(N, 32, 32)``: Pillow's two LANCZOS passes, batched.
+
+    Pillow resizes horizontally, rounds to 8 bits, then vertically; so does this.
+    """
+    count, side = len(grids), grids.shape[-1]
+    weights = _lanczos_matrix(side, COMPAT_SIZE)
+    rows = grids.reshape(count * side, side).astype(np.float32) @ weights.T  # one GEMM
+    rows = np.clip(np.round(rows), 0, 255).reshape(count, side, COMPAT_SIZE)
+    small = np.clip(np.round(weights @ rows), 0, 255)
+    out: npt.NDArray[np.uint8] = small.astype(np.uint8)
+    return out
 
 
 @_one_blas_thread
@@ -499,8 +544,9 @@ def compat_hashes(images: Sequence[Image.Image]) -> U64:
     """The 64-bit ``imagehash.phash`` of each image, as ``uint64``.
 
     ``int(str(imagehash.phash(im)), 16)`` equals ``int(compat_hashes([im])[0])``
-    bit for bit on small images; on big ones the integer pre-reduction changes a
-    bit or two (mean measured on real photos: see ``benchmarks/robustness.py``).
+    bit for bit on images up to 256 pixels a side; on bigger ones the point
+    sampling changes a bit or so (mean measured on real photos: see
+    ``benchmarks/robustness.py``).
 
     Args:
         images: Decoded images in any mode.
@@ -509,8 +555,15 @@ def compat_hashes(images: Sequence[Image.Image]) -> U64:
         ``(N,)`` ``uint64``.
     """
     grey = np.empty((len(images), COMPAT_SIZE, COMPAT_SIZE), dtype=np.uint8)
-    for i, image in enumerate(images):
-        grey[i] = _compat_grey(image)
+    big = [
+        i
+        for i, image in enumerate(images)
+        if max(image.size) > _COMPAT_GRID and image.mode not in _WIDE_GREYS
+    ]
+    if big:
+        grey[big] = _compat_reduce(np.stack([_compat_sampled(images[i]) for i in big]))
+    for i in sorted(set(range(len(images))) - set(big)):
+        grey[i] = _compat_grey(images[i])
     return compat_hashes_from_grey(grey)
 
 
