@@ -141,9 +141,9 @@ LAYOUT_THRESHOLD = 0.90
 
 Calibrated by ``benchmarks/robustness.py`` (see docs/concepts.md): at 0.90, 0.2%
 of the true copies the primary hash matches are lost (brightness +30%, which
-clips highlights, loses most: 2%); every look-alike pair of distinct photos that
+clips highlights, loses most: 2%); the look-alike pairs of distinct photos that
 passed the mid band and the colour (planet discs on white, a greyscale Uranus and
-the Moon) correlates at 0.40-0.88.
+the Moon) correlate at 0.19-0.90.
 """
 
 LAYOUT_STRICT = 0.97
