@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from provenance import SigningKey, Status, TrustPolicy, phash, sign, verify
+from provenance import SigningKey, SignResult, Status, TrustPolicy, phash, sign, verify
 from provenance.inventory import Inventory
 from provenance.renditions import sign_renditions
 from provenance.verify import PERCEPTUAL_MATCH, PERCEPTUAL_UNCONFIRMED
@@ -23,6 +23,11 @@ Media = Callable[[str], Path]
 def inventory(tmp_path: Path) -> Iterator[Inventory]:
     with Inventory(tmp_path / "inventory.sqlite") as inv:
         yield inv
+
+
+def sign_into(inventory: Inventory, src: Path, dst: Path, key: SigningKey) -> SignResult:
+    """Sign a sample with its sample record, recording it (and its hashes) in ``inventory``."""
+    return sign(src, dst, record=sample_record(src.name), key=key, inventory=inventory)
 
 
 def degraded_copy(src: Path, dst: Path, *, scale: float = 0.5, quality: int = 60) -> Path:
@@ -47,9 +52,7 @@ def test_resized_recompressed_stripped_copy_is_synthetic_duplicate(
     tmp_path: Path,
 ) -> None:
     signed = tmp_path / f"signed-{name}"
-    result = sign(
-        media(name), signed, record=sample_record(name), key=signing_key, inventory=inventory
-    )
+    result = sign_into(inventory, media(name), signed, signing_key)
     with Image.open(signed) as im:
         stored = phash.reference_hashes(im).variants
     assert len(inventory.perceptual_index(phash.SCHEME)) == len(stored)
@@ -76,13 +79,7 @@ def test_flipped_copy_matches_and_unrelated_photo_does_not(
     tmp_path: Path,
 ) -> None:
     name = "kite-blue-sky.jpg"
-    result = sign(
-        media(name),
-        tmp_path / "signed.jpg",
-        record=sample_record(name),
-        key=signing_key,
-        inventory=inventory,
-    )
+    result = sign_into(inventory, media(name), tmp_path / "signed.jpg", signing_key)
     with Image.open(tmp_path / "signed.jpg") as im:
         im.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(tmp_path / "mirror.jpg", quality=80)
     mirrored = verify(tmp_path / "mirror.jpg", trust=trust, inventory=inventory)
@@ -104,13 +101,7 @@ def test_the_same_product_in_another_colour_is_a_candidate_but_not_confirmed(
     # A blue fire truck made from the red one (channels swapped): the grey hashes
     # and the layout agree, the colour does not. It is not our image.
     name = "packshot-fire-truck-white.png"
-    sign(
-        media(name),
-        tmp_path / "signed.png",
-        record=sample_record(name),
-        key=signing_key,
-        inventory=inventory,
-    )
+    sign_into(inventory, media(name), tmp_path / "signed.png", signing_key)
     with Image.open(tmp_path / "signed.png") as im:
         red, green, blue = im.convert("RGB").split()
         Image.merge("RGB", (blue, green, red)).save(tmp_path / "blue.jpg", quality=85)
@@ -161,7 +152,7 @@ def test_renditions_store_perceptual_hashes(
 ) -> None:
     name = "lake-at-dusk.webp"
     signed = tmp_path / "lake.webp"
-    sign(media(name), signed, record=sample_record(name), key=signing_key, inventory=inventory)
+    sign_into(inventory, media(name), signed, signing_key)
     results = sign_renditions(
         signed, tmp_path / "out", sizes=[(200, 200)], key=signing_key, inventory=inventory
     )
