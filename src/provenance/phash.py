@@ -320,6 +320,10 @@ def _to_l(image: Image.Image, size: tuple[int, int], resample: Image.Resampling)
     return small.convert("L") if small.mode != "L" else small
 
 
+# 16-bit and 32-bit greys: scaled, not clipped, on the way to 8 bits.
+_WIDE_GREYS = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I", "F"})
+
+
 def _small(
     image: Image.Image,
     size: tuple[int, int],
@@ -329,7 +333,7 @@ def _small(
 ) -> Image.Image:
     """Resize to ``L`` or ``RGB``, compositing alpha on white; any mode Pillow decodes."""
     mode = image.mode
-    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+    if mode in _WIDE_GREYS:
         # 16-bit and 32-bit greys: Pillow's convert("L") clips instead of scaling.
         array = np.asarray(image, dtype=np.float32)
         top = float(array.max()) if array.size else 0.0
@@ -463,10 +467,6 @@ def _area_matrices(start: F32, stop: F32, n: int, m: int) -> F32:
 # --- compatible scheme --------------------------------------------------------------
 
 
-# 16-bit and 32-bit greys: scaled, not clipped, on the way to 8 bits (see _small).
-_WIDE_GREYS = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I", "F"})
-
-
 def _compat_grey(image: Image.Image) -> npt.NDArray[np.uint8]:
     """The 32x32 grey image of imagehash, by its own steps (images up to the grid's side)."""
     if image.mode in _WIDE_GREYS:
@@ -555,15 +555,14 @@ def compat_hashes(images: Sequence[Image.Image]) -> U64:
         ``(N,)`` ``uint64``.
     """
     grey = np.empty((len(images), COMPAT_SIZE, COMPAT_SIZE), dtype=np.uint8)
-    big = [
-        i
-        for i, image in enumerate(images)
-        if max(image.size) > _COMPAT_GRID and image.mode not in _WIDE_GREYS
-    ]
+    big: list[int] = []
+    for i, image in enumerate(images):
+        if max(image.size) > _COMPAT_GRID and image.mode not in _WIDE_GREYS:
+            big.append(i)  # point-sampled, then reduced with the whole batch
+        else:
+            grey[i] = _compat_grey(image)
     if big:
         grey[big] = _compat_reduce(np.stack([_compat_sampled(images[i]) for i in big]))
-    for i in sorted(set(range(len(images))) - set(big)):
-        grey[i] = _compat_grey(images[i])
     return compat_hashes_from_grey(grey)
 
 
@@ -1072,26 +1071,38 @@ def confirm_distance_bits(
             the descriptor does not cover the variant's window.
     """
     parsed = _parse_descriptor(descriptor)
-    stored, names = parsed.words, parsed.names
     query_words = np.asarray(query, dtype=np.uint64).reshape(CONFIRM_WORDS)
-    if variant is not None:
-        candidates = [variant]
-    else:
-        candidates = [
-            v for v in (*REFERENCE_VARIANTS, *_V2_VARIANTS) if _parse_variant(v)[0] in names
-        ]
-    best = _MID * _MID
-    for name in candidates:
-        window, dihedral = _parse_variant(name)
-        if window not in names:
-            raise ValueError(f"the descriptor does not cover window {window!r}")
-        turned = _turn_mid(stored[names.index(window)], dihedral)
-        best = min(best, int(hamming(turned, query_words)))
-    return best
+    if variant is None:
+        return _nearest_variant(parsed, query_words)[1]
+    return _mid_distance(parsed, query_words, variant)
 
 
 # The rows of the previous default (trimmed-box windows), still found in inventories.
 _V2_VARIANTS: tuple[str, ...] = tuple(f"{w}:identity" for w in _DESCRIPTOR_WINDOWS_V2[1:])
+
+
+def _window_index(parsed: _Descriptor, window: str) -> int:
+    """Where the descriptor keeps ``window``; ValueError if it does not cover it."""
+    if window not in parsed.names:
+        raise ValueError(f"the descriptor does not cover window {window!r}")
+    return parsed.names.index(window)
+
+
+def _mid_distance(parsed: _Descriptor, query_words: U64, variant: str) -> int:
+    """Mid-band distance of a query row to the descriptor's row ``variant``."""
+    window, dihedral = _parse_variant(variant)
+    turned = _turn_mid(parsed.words[_window_index(parsed, window)], dihedral)
+    return int(hamming(turned, query_words))
+
+
+def _nearest_variant(parsed: _Descriptor, query_words: U64) -> tuple[str, int]:
+    """The row the descriptor covers whose mid band is nearest (the first of ties)."""
+    covered = [
+        v for v in (*REFERENCE_VARIANTS, *_V2_VARIANTS) if _parse_variant(v)[0] in parsed.names
+    ]
+    distances = {v: _mid_distance(parsed, query_words, v) for v in covered}
+    variant = min(distances, key=distances.__getitem__)
+    return variant, distances[variant]
 
 
 def _turn_mid(words: U64, dihedral: str) -> U64:
@@ -1250,20 +1261,17 @@ def confirmation(
     Raises:
         ValueError: If the descriptor or the variant is not of this scheme.
     """
+    parsed = _parse_descriptor(descriptor)
+    query_words = np.asarray(features.mid[row], dtype=np.uint64)
     if variant is None:
-        parsed = _parse_descriptor(descriptor)
-        candidates = [
-            v for v in (*REFERENCE_VARIANTS, *_V2_VARIANTS) if _parse_variant(v)[0] in parsed.names
-        ]
-        distances = [
-            confirm_distance_bits(features.mid[row], descriptor, variant=v) for v in candidates
-        ]
-        variant = candidates[int(np.argmin(distances))]
+        variant, mid = _nearest_variant(parsed, query_words)
+    else:
+        mid = _mid_distance(parsed, query_words, variant)
     return Confirmation(
         variant=variant,
-        mid_distance=confirm_distance_bits(features.mid[row], descriptor, variant=variant),
-        layout=layout_correlation(features.layout[row], descriptor, variant=variant),
-        colour=colour_distance_sig(features.colour, descriptor),
+        mid_distance=mid,
+        layout=_layout(parsed, features.layout[row], variant),
+        colour=_colour(parsed, features.colour),
     )
 
 
@@ -1291,13 +1299,15 @@ def layout_correlation(query: npt.ArrayLike, descriptor: bytes, *, variant: str)
         ValueError: If the descriptor or the variant is not of this scheme, or
             the descriptor does not cover the variant's window.
     """
-    parsed = _parse_descriptor(descriptor)
+    return _layout(_parse_descriptor(descriptor), query, variant)
+
+
+def _layout(parsed: _Descriptor, query: npt.ArrayLike, variant: str) -> float | None:
     window, dihedral = _parse_variant(variant)
-    if window not in parsed.names:
-        raise ValueError(f"the descriptor does not cover window {window!r}")
+    index = _window_index(parsed, window)
     if parsed.layouts is None:
         return None
-    stored = _dihedral(parsed.layouts[parsed.names.index(window)], dihedral).ravel()
+    stored = _dihedral(parsed.layouts[index], dihedral).ravel()
     found = np.asarray(query, dtype=np.float32).reshape(_LAYOUT * _LAYOUT).copy()
     found[0] = 0.0  # the mean, whatever the caller passed
     norms = float(np.linalg.norm(stored)) * float(np.linalg.norm(found))
@@ -1333,8 +1343,15 @@ def colour_distance_sig(query: npt.ArrayLike, descriptor: bytes) -> float | None
     Returns:
         The largest difference of the two coordinates, or None when it cannot
         tell (a grey query or original, or a version 1 descriptor without colour).
+
+    Raises:
+        ValueError: If the descriptor is not of this scheme.
     """
-    stored = _parse_descriptor(descriptor).colour
+    return _colour(_parse_descriptor(descriptor), query)
+
+
+def _colour(parsed: _Descriptor, query: npt.ArrayLike) -> float | None:
+    stored = parsed.colour
     colour = np.asarray(query, dtype=np.float32).reshape(2)
     if (
         stored is None

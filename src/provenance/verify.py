@@ -16,9 +16,9 @@ Steps for one asset:
    (JPEG in draft mode), look the default perceptual hash up within
    :data:`provenance.phash.MATCH_THRESHOLD` bits, and confirm the nearest
    candidates with the second check the asset's descriptor allows (mid band,
-   layout and colour: :func:`provenance.phash.confirmation`). A confirmed match of a synthetic
-   asset is ``synthetic_duplicate``, naming that asset, its record and the
-   distance.
+   layout and colour: :func:`provenance.phash.confirmation`). A confirmed match
+   of a synthetic asset is ``synthetic_duplicate``, naming that asset, its record
+   and the distance.
 
 A missing manifest is a verdict (``no_provenance``), not an exception; a file
 that cannot be read at all raises.
