@@ -13,6 +13,7 @@ against explicit trust anchors, offline::
 """
 
 from provenance._version import __version__
+from provenance.batch import sign_many, verify_many
 from provenance.errors import (
     AuditError,
     ContainerError,
@@ -37,10 +38,18 @@ from provenance.inventory import AssetEntry, Inventory
 from provenance.keys import SigningAlgorithm, SigningKey, TrustPolicy
 from provenance.pii import PiiAction, PiiPolicy
 from provenance.record import DigitalSourceType, ParentRef, ProvenanceRecord
-from provenance.renditions import RenditionMark, sign_rendition, sign_renditions
-from provenance.sign import SignOptions, sign, sign_bytes
+from provenance.renditions import RenditionMark, sign_import, sign_rendition, sign_renditions
+from provenance.sign import SignOptions, record_perceptual, sign, sign_bytes
 from provenance.trace import TraceResult, trace
-from provenance.types import Evidence, EvidenceSource, SignResult, Status, Verdict
+from provenance.types import (
+    Evidence,
+    EvidenceSource,
+    SignedFile,
+    SignedImport,
+    SignResult,
+    Status,
+    Verdict,
+)
 from provenance.verify import verify, verify_bytes
 
 __all__ = [
@@ -70,6 +79,8 @@ __all__ = [
     "SignOptions",
     "SignResult",
     "SignatureError",
+    "SignedFile",
+    "SignedImport",
     "SigningAlgorithm",
     "SigningKey",
     "Status",
@@ -82,11 +93,15 @@ __all__ = [
     "XmpError",
     "__version__",
     "fingerprint",
+    "record_perceptual",
     "sign",
     "sign_bytes",
+    "sign_import",
+    "sign_many",
     "sign_rendition",
     "sign_renditions",
     "trace",
     "verify",
     "verify_bytes",
+    "verify_many",
 ]

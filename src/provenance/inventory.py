@@ -73,12 +73,12 @@ import json
 import os
 import re
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from types import MappingProxyType, TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -115,6 +115,8 @@ __all__ = [
     "InventoryStats",
     "PerceptualMatch",
 ]
+
+_T = TypeVar("_T")
 
 ENV_VAR = "PROVENANCE_INVENTORY"
 """Environment variable naming the inventory file."""
@@ -425,7 +427,10 @@ class Inventory:
             per single-row commit against 31 us with ``NORMAL``, about 5% of
             one ``sign`` and nothing for batches (one fsync per batch). False
             selects ``NORMAL``: still atomic and never corrupt, but the last
-            commits before a power cut may be lost; for bulk loads.
+            commits before a power cut may be lost; for bulk loads, and for an
+            import whose own files are not fsynced either. ``record_signing``,
+            ``record_many`` and ``add_perceptual`` take ``durable=`` to choose
+            per call site.
 
     Raises:
         InventoryError: The file is missing (``create=False``), is not an SQLite
@@ -450,6 +455,7 @@ class Inventory:
             raise InventoryError("checkpoint_every must be at least 1", path=path)
         self._path = Path(path)
         self._read_only = read_only
+        self._durable = durable
         self._db = _open(
             self._path,
             create=create and not read_only,
@@ -511,8 +517,9 @@ class Inventory:
         result: SignResult,
         *,
         signer: str,
-        now: datetime,
+        now: datetime | None = None,
         source_path: str | None = None,
+        durable: bool | None = None,
     ) -> AssetEntry:
         """Record one signed file: its asset (if new), the file and an audit entry.
 
@@ -522,8 +529,10 @@ class Inventory:
         Args:
             result: What :func:`provenance.sign` returned.
             signer: The signing certificate's subject (``key.subject``).
-            now: The signing time (the ``now`` given to ``sign``).
+            now: The signing time (the ``now`` given to ``sign``; default: now, UTC).
             source_path: The input file, if it should be kept.
+            durable: Fsync this commit (True) or not (False); None follows the
+                ``durable`` the inventory was opened with. See :class:`Inventory`.
 
         Returns:
             The asset with all its files.
@@ -533,17 +542,18 @@ class Inventory:
                 stored (same asset id with another essence, or the reverse), or
                 the database cannot be written.
         """
-        pending = _pending(result, signer=signer, now=now, source_path=source_path)
-        return self._db.write(lambda conn: self._record(conn, pending))
+        pending = _pending(result, signer=signer, now=now or _utcnow(), source_path=source_path)
+        return self._write(lambda conn: self._record(conn, pending), durable)
 
     def record_many(
         self,
         results: Iterable[SignResult],
         *,
         signer: str,
-        now: datetime,
+        now: datetime | None = None,
         source_paths: Iterable[str | None] | None = None,
         perceptual: Iterable[ReferenceHashes | None] | None = None,
+        durable: bool | None = None,
     ) -> list[AssetEntry]:
         """Record many signed files in one transaction: all of them, or none.
 
@@ -553,12 +563,14 @@ class Inventory:
         Args:
             results: What :func:`provenance.sign` returned, in order.
             signer: The signing certificate's subject.
-            now: The signing time.
+            now: The signing time (default: now, UTC).
             source_paths: The input files, aligned with ``results``.
             perceptual: Each result's perceptual reference hashes (or None),
                 aligned with ``results``: stored as :meth:`add_perceptual`
                 does, in the same transaction, so a file is never recorded
                 without the hashes that let ``verify`` recognise its copies.
+            durable: Fsync this commit or not; None follows the inventory's
+                ``durable`` (see :class:`Inventory`).
 
         Returns:
             The asset entries, in the order of ``results``.
@@ -576,21 +588,43 @@ class Inventory:
         hashes = [None] * len(items) if perceptual is None else list(perceptual)
         if len(hashes) != len(items):
             raise InventoryError("perceptual must have one entry per result", path=self._path)
+        moment = now or _utcnow()
+        # Results of one import share their record: serialise and hash it once.
+        texts: dict[int, tuple[str, bytes]] = {}
         pending = [
-            _pending(r, signer=signer, now=now, source_path=p)
+            _pending(r, signer=signer, now=moment, source_path=p, texts=texts)
             for r, p in zip(items, paths, strict=True)
         ]
         rows = [None if h is None else _perceptual_insert(h, None, self._path) for h in hashes]
 
         def work(conn: sqlite3.Connection) -> list[AssetEntry]:
             entries = []
+            signer_id = _signer_id(conn, signer)
             for p, insert in zip(pending, rows, strict=True):
-                entries.append(self._record(conn, p))
+                entry = self._record(conn, p, signer_id=signer_id)
+                entries.append(entry)
                 if insert is not None:
                     insert.run(conn, p.result.asset_id, self._path)
             return entries
 
-        return self._db.write(work)
+        return self._write(work, durable)
+
+    def _write(self, work: Callable[[sqlite3.Connection], _T], durable: bool | None) -> _T:
+        """One write transaction, fsynced or not as ``durable`` says (None: as opened).
+
+        ``PRAGMA synchronous`` applies to the commits that follow it on this
+        connection, so it is switched for this transaction only and set back.
+        """
+        if durable is None or durable == self._durable:
+            return self._db.write(work)
+        conn = self._db.connection
+        if conn.in_transaction:
+            return self._db.write(work)  # joins the caller's transaction and its setting
+        conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
+        try:
+            return self._db.write(work)
+        finally:
+            conn.execute(f"PRAGMA synchronous = {'FULL' if self._durable else 'NORMAL'}")
 
     def record_verification(self, verdict: Verdict, *, now: datetime) -> AuditEntry:
         """Log a verdict in the audit log (hashes and status only; no path).
@@ -609,9 +643,12 @@ class Inventory:
             AuditEvent.VERIFIED, asset_id=verdict.asset_id, payload=payload, now=now
         )
 
-    def _record(self, conn: sqlite3.Connection, p: _Pending) -> AssetEntry:
+    def _record(
+        self, conn: sqlite3.Connection, p: _Pending, *, signer_id: int | None = None
+    ) -> AssetEntry:
         result = p.result
-        signer_id = _signer_id(conn, p.signer)
+        if signer_id is None:
+            signer_id = _signer_id(conn, p.signer)
         row = conn.execute(
             "SELECT asset_pk, essence_sha256, record_json FROM assets WHERE asset_id = ?",
             (result.asset_id,),
@@ -882,6 +919,7 @@ class Inventory:
         reference: ReferenceHashes,
         *,
         scheme: str | None = None,
+        durable: bool | None = None,
     ) -> int:
         """Store an asset's perceptual hashes (every variant row) and descriptor.
 
@@ -892,6 +930,8 @@ class Inventory:
             asset_id: A recorded asset.
             reference: What :func:`provenance.phash.reference_hashes` returned.
             scheme: The scheme name; default ``reference.scheme``.
+            durable: Fsync this commit or not; None follows the inventory's
+                ``durable``.
 
         Returns:
             How many rows were added (0 when all were stored already).
@@ -901,7 +941,7 @@ class Inventory:
                 array, or the database cannot be written.
         """
         insert = _perceptual_insert(reference, scheme, self._path)
-        return self._db.write(lambda conn: insert.run(conn, asset_id, self._path))
+        return self._write(lambda conn: insert.run(conn, asset_id, self._path), durable)
 
     def perceptual_index(self, scheme: str) -> HammingIndex:
         """The Hamming index over every stored row of ``scheme``; ids are row keys.
@@ -1255,8 +1295,14 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
 
 
 def _pending(
-    result: SignResult, *, signer: str, now: datetime, source_path: str | None
+    result: SignResult,
+    *,
+    signer: str,
+    now: datetime,
+    source_path: str | None,
+    texts: dict[int, tuple[str, bytes]] | None = None,
 ) -> _Pending:
+    """Check and convert one result; ``texts`` caches record JSON by record object."""
     if now.tzinfo is None:
         raise InventoryError("now must be a timezone-aware datetime")
     if not isinstance(signer, str) or not signer.strip():
@@ -1265,7 +1311,12 @@ def _pending(
     parent_hex = result.parent_sha256_hex or (
         record.parents[0].sha256_hex if record.parents else None
     )
-    record_json = record.to_canonical_json()
+    known = texts.get(id(record)) if texts is not None else None
+    if known is None:
+        record_json = record.to_canonical_json()
+        known = (record_json.decode("utf-8"), hashlib.sha256(record_json).digest())
+        if texts is not None:
+            texts[id(record)] = known
     return _Pending(
         result=result,
         signer=signer,
@@ -1278,9 +1329,13 @@ def _pending(
         parent_sha256=(
             _hex_bytes(parent_hex, "parent_sha256", None) if parent_hex is not None else None
         ),
-        record_json=record_json.decode("utf-8"),
-        record_sha256=hashlib.sha256(record_json).digest(),
+        record_json=known[0],
+        record_sha256=known[1],
     )
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
 
 
 def _hex_bytes(value: str, name: str, path: Path | None) -> bytes:

@@ -10,6 +10,11 @@ Magento-style import): it takes the rendition's bytes, its decoded image and the
 original's :class:`~provenance.types.SignResult`, and gives the rendition a
 lineage to the original in one of three ways (:class:`RenditionMark`), without
 decoding or hashing the original again.
+
+:func:`sign_import` is the one call an import script makes per product image:
+it signs the original, marks every rendition the pipeline made, and records
+the original, its perceptual hashes and the renditions' lineage in one
+inventory transaction.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import enum
 import io
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -36,15 +41,16 @@ from provenance.reading import read_input
 from provenance.record import ParentRef, ProvenanceRecord
 from provenance.sign import (
     SignOptions,
+    _reference,
     asset_id_for,
     perceptual_hash,
     record_perceptual,
     sign_bytes,
 )
-from provenance.types import SignResult
+from provenance.types import SignedFile, SignedImport, SignResult
 from provenance.verify import verify_bytes
 
-__all__ = ["RenditionMark", "sign_rendition", "sign_renditions"]
+__all__ = ["RenditionMark", "sign_import", "sign_rendition", "sign_renditions"]
 
 _PIL_FORMAT = {ImageFormat.JPEG: "JPEG", ImageFormat.PNG: "PNG", ImageFormat.WEBP: "WEBP"}
 
@@ -77,10 +83,11 @@ def sign_rendition(
     key: SigningKey,
     image: Image.Image | None = None,
     mark: RenditionMark = RenditionMark.INVENTORY,
-    name: str = "rendition",
+    name: str | None = None,
     parent_data: bytes | None = None,
     options: SignOptions | None = None,
     now: datetime | None = None,
+    path: str | os.PathLike[str] | None = None,
 ) -> tuple[bytes, SignResult]:
     """Give a rendition a pipeline made a lineage to its signed original.
 
@@ -95,11 +102,14 @@ def sign_rendition(
         image: The rendition decoded (the pipeline's own image); sets
             ``perceptual_hash`` in the result without a decode.
         mark: What the rendition carries (default: an inventory record only).
-        name: A name for messages and the manifest title.
+        name: A name for messages and the manifest title (default: the name
+            of ``path``, else ``"rendition"``).
         parent_data: The signed original's bytes; ``C2PA`` needs them for the
             ``parentOf`` ingredient.
         options: Embedding options (``C2PA`` and ``XMP``).
         now: The signing time.
+        path: Where the pipeline writes the rendition: the result's ``path``,
+            which the inventory records.
 
     Returns:
         The bytes to write (``data`` itself for ``INVENTORY``) and the result;
@@ -112,17 +122,11 @@ def sign_rendition(
         CorruptFile: The rendition cannot be parsed.
         SignatureError: Signing failed.
     """
-    ref = ParentRef(
-        sha256_hex=parent.sha256_hex,
-        essence_sha256_hex=parent.essence_sha256_hex,
-        asset_id=parent.asset_id,
-    )
-    record = parent.record.replace(parents=(ref,))
+    record, ref = _rendition_record(parent)
+    where = None if path is None else os.fspath(path)
     if mark is RenditionMark.INVENTORY:
-        info = containers.inspect(data)
-        essence = hash_ranges(data, info.essence_ranges)
         perceptual = perceptual_hash(image) if image is not None else None
-        return data, _unmarked_result(data, essence, record, perceptual=perceptual)
+        return data, _inventory_mark(data, record, path=where, perceptual=perceptual)
     opts = options or SignOptions()
     if mark is RenditionMark.C2PA:
         if parent_data is None:
@@ -134,14 +138,137 @@ def sign_rendition(
         data,
         record=record,
         key=key,
-        name=name,
+        name=name if name is not None else (Path(where).name if where else "rendition"),
         parent=parent_data if mark is RenditionMark.C2PA else None,
         parent_name=Path(parent.path).name if parent.path else None,
         options=opts,
         now=now,
         image=image,
         parent_ref=ref,
+        path=where,
     )
+
+
+def sign_import(
+    data: bytes,
+    path: str | os.PathLike[str],
+    *,
+    record: ProvenanceRecord,
+    key: SigningKey,
+    inventory: Inventory | None = None,
+    image: Image.Image | None = None,
+    renditions: Iterable[tuple[bytes, str | os.PathLike[str]]] = (),
+    mark: RenditionMark = RenditionMark.INVENTORY,
+    source_path: str | os.PathLike[str] | None = None,
+    options: SignOptions | None = None,
+    now: datetime | None = None,
+    durable: bool | None = None,
+) -> SignedImport:
+    """Sign one imported product image and record it with its renditions: one call.
+
+    For an import script (a Magento-style pipeline) that has the original's
+    bytes, its decoded image and the renditions it made from that image. The
+    original is signed (signed XMP, minimal EXIF, C2PA); each rendition gets a
+    lineage to it (``mark``, default :attr:`RenditionMark.INVENTORY`: its bytes
+    stay as they are); and the original, its perceptual reference hashes (from
+    ``image``, with no second decode) and every rendition are recorded in
+    **one** inventory transaction: all of them, or none. Nothing is written to
+    disk: the caller writes :attr:`SignedImport.files` (see docs/performance.md).
+
+    Args:
+        data: The original as uploaded (JPEG, PNG or WebP).
+        path: Where the signed original is written; recorded in the inventory.
+        record: What the generator reported.
+        key: The signing key.
+        inventory: Where to record everything; None signs without recording.
+        image: ``data`` decoded, as the pipeline holds it: the perceptual
+            reference hashes ``verify`` matches altered copies by.
+        renditions: ``(bytes, path)`` of each rendition the pipeline made.
+        mark: What each rendition carries (see :class:`RenditionMark`).
+        source_path: The uploaded file, if the inventory should keep it.
+        options: Embedding options.
+        now: The signing time (default: now, UTC), for the original, the
+            renditions and the audit entries alike.
+        durable: Fsync the inventory commit (True) or not (False); None follows
+            the ``durable`` the inventory was opened with. An import whose own
+            file writes are not fsynced gains nothing from an fsynced record
+            of them; say which at the call site.
+
+    Returns:
+        The signed original and the renditions, with paths and results.
+
+    Raises:
+        UnsupportedFormat: The original or a rendition is not a JPEG, PNG or WebP.
+        CorruptFile: The original or a rendition cannot be parsed (the error
+            names its path); nothing is recorded.
+        PersonalDataError: Free text holds personal data and the policy refuses it.
+        SignatureError: Signing failed.
+        InventoryError: The inventory could not be written; nothing is recorded.
+    """
+    moment = now or datetime.now(timezone.utc)
+    where = os.fspath(path)
+    try:
+        signed, original = sign_bytes(
+            data, record=record, key=key, options=options, now=moment, path=where
+        )
+    except ProvenanceError as exc:
+        raise exc.with_path(where) from exc.__cause__
+    made: list[SignedFile] = []
+    child, _ = _rendition_record(original)
+    for encoded, target in renditions:
+        out = os.fspath(target)
+        try:
+            if mark is RenditionMark.INVENTORY:
+                # One record object for every rendition: built, checked and
+                # serialised once (the inventory caches its JSON by identity).
+                marked, result = encoded, _inventory_mark(encoded, child, path=out)
+            else:
+                marked, result = sign_rendition(
+                    encoded,
+                    original,
+                    key=key,
+                    mark=mark,
+                    parent_data=signed,
+                    options=options,
+                    now=moment,
+                    path=out,
+                )
+        except ProvenanceError as exc:
+            raise exc.with_path(out) from exc.__cause__
+        made.append(SignedFile(out, marked, result, changed=marked is not encoded))
+    if inventory is not None:
+        reference = None if image is None else _reference(None, image, where)
+        inventory.record_many(
+            [original, *(f.result for f in made)],
+            signer=key.subject,
+            now=moment,
+            source_paths=[
+                None if source_path is None else os.fspath(source_path),
+                *(None for _ in made),
+            ],
+            perceptual=[reference, *(None for _ in made)],
+            durable=durable,
+        )
+    return SignedImport(SignedFile(where, signed, original, changed=True), tuple(made))
+
+
+def _rendition_record(parent: SignResult) -> tuple[ProvenanceRecord, ParentRef]:
+    """A rendition's record (the original's, with the original as its one parent)."""
+    ref = ParentRef(
+        sha256_hex=parent.sha256_hex,
+        essence_sha256_hex=parent.essence_sha256_hex,
+        asset_id=parent.asset_id,
+    )
+    return parent.record.replace(parents=(ref,)), ref
+
+
+def _inventory_mark(
+    data: bytes, record: ProvenanceRecord, *, path: str | None, perceptual: str | None = None
+) -> SignResult:
+    """The result of :attr:`RenditionMark.INVENTORY`: a parse and two hashes of the rendition."""
+    info = containers.inspect(data)
+    essence = hash_ranges(data, info.essence_ranges)
+    return _unmarked_result(data, essence, record, path=path, perceptual=perceptual)
 
 
 def _unmarked_result(

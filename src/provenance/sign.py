@@ -132,7 +132,7 @@ def sign(
     parent_data = read_input(parent) if parent is not None else None
     parent_name = Path(parent).name if parent is not None else None
     try:
-        signed, result = sign_bytes(
+        signed, result = _sign_bytes(
             data,
             record=record,
             key=key,
@@ -141,6 +141,9 @@ def sign(
             parent_name=parent_name,
             options=options,
             now=moment,
+            image=None,
+            parent_ref=None,
+            path=None,
         )
     except ProvenanceError as exc:
         raise exc.with_path(src) from exc.__cause__
@@ -151,18 +154,25 @@ def sign(
         raise OutputError(f"cannot write signed file: {exc.strerror}", path=out) from None
     result = dataclasses.replace(result, path=str(out))
     if inventory is not None:
-        inventory.record_signing(result, signer=key.subject, now=moment, source_path=str(src))
-        record_perceptual(inventory, result.asset_id, data, image=image, name=src)
+        # The file, its asset, the audit entry and the perceptual hashes: one transaction.
+        inventory.record_many(
+            [result],
+            signer=key.subject,
+            now=moment,
+            source_paths=[str(src)],
+            perceptual=[_reference(data, image, src)],
+        )
     return result
 
 
 def record_perceptual(
     inventory: Inventory,
     asset_id: str,
-    data: bytes,
+    data: bytes | None = None,
     *,
     image: Image.Image | None = None,
     name: str | os.PathLike[str] | None = None,
+    durable: bool | None = None,
 ) -> bool:
     """Store the perceptual reference hashes of a recorded asset in the inventory.
 
@@ -173,24 +183,37 @@ def record_perceptual(
     Args:
         inventory: Where the asset is recorded.
         asset_id: The asset.
-        data: The image bytes (decoded only when ``image`` is None).
+        data: The image bytes; only needed (and only decoded) when ``image`` is None.
         image: The decoded pixels, if the caller has them.
         name: The file, for the warning.
+        durable: Fsync the commit or not; None follows the inventory.
 
     Returns:
         Whether hashes are stored for the asset now.
 
     Raises:
+        ValueError: Neither ``data`` nor ``image`` given.
         InventoryError: The database cannot be written.
     """
-    try:
-        pixels = image if image is not None else decode_for_hashing(data)[0]
-        reference = phash.reference_hashes(pixels)
-    except ProvenanceError as exc:
-        _log.warning("%s: no perceptual hashes stored: %s", name or asset_id, exc.message)
+    reference = _reference(data, image, name or asset_id)
+    if reference is None:
         return False
-    inventory.add_perceptual(asset_id, reference)
+    inventory.add_perceptual(asset_id, reference, durable=durable)
     return True
+
+
+def _reference(
+    data: bytes | None, image: Image.Image | None, name: str | os.PathLike[str]
+) -> phash.ReferenceHashes | None:
+    """The perceptual reference hashes, from ``image`` or else decoded from ``data``."""
+    if image is None and data is None:
+        raise ValueError("record_perceptual needs the image's bytes or its decoded pixels")
+    try:
+        pixels = image if image is not None else decode_for_hashing(data or b"")[0]
+        return phash.reference_hashes(pixels)
+    except ProvenanceError as exc:
+        _log.warning("%s: no perceptual hashes stored: %s", name, exc.message)
+        return None
 
 
 def sign_bytes(
@@ -198,37 +221,102 @@ def sign_bytes(
     *,
     record: ProvenanceRecord,
     key: SigningKey,
-    name: str = "image",
+    name: str | None = None,
     parent: bytes | None = None,
     parent_name: str | None = None,
     options: SignOptions | None = None,
     now: datetime | None = None,
     image: Image.Image | None = None,
     parent_ref: ParentRef | None = None,
+    path: str | os.PathLike[str] | None = None,
+    inventory: Inventory | None = None,
+    source_path: str | os.PathLike[str] | None = None,
+    durable: bool | None = None,
 ) -> tuple[bytes, SignResult]:
     """Sign an image held in memory; see :func:`sign`.
 
     For a pipeline that already holds the decoded image (an import that makes
-    renditions from it), pass it as ``image``: the perceptual hash is computed
-    from it, with no second decode. The encoded bytes are what is signed.
+    renditions from it), pass it as ``image``: the perceptual hashes are computed
+    from it, with no second decode. The encoded bytes are what is signed. The
+    caller writes the signed bytes to ``path``; to sign an original and record
+    its renditions in one call, see :func:`provenance.sign_import`.
 
     Args:
         data: The encoded JPEG, PNG or WebP.
         record: What the generator reported.
         key: The signing key.
-        name: A name for messages and the manifest title.
+        name: A name for messages and the manifest title (default: the name
+            of ``path``, else ``"image"``).
         parent: The parent's bytes: adds a C2PA ``parentOf`` ingredient and,
             unless ``parent_ref`` is given, the parent reference.
         parent_name: The parent's name, for the ingredient.
         options: Embedding options.
         now: The signing time (default: now, UTC).
-        image: ``data`` decoded (any mode); sets ``perceptual_hash`` in the result.
+        image: ``data`` decoded (any mode); sets ``perceptual_hash`` in the
+            result and, with ``inventory``, the perceptual reference hashes
+            ``verify`` matches altered copies by.
         parent_ref: The parent reference when it is already known (e.g. from the
             parent's :class:`SignResult`): the parent is not hashed again.
+        path: Where the caller writes the signed bytes: the result's ``path``,
+            and what the inventory records.
+        inventory: Record the file, its asset, an audit entry and (with
+            ``image``) the perceptual hashes here, in one transaction.
+        source_path: The input file, if the inventory should keep it.
+        durable: Fsync the inventory commit or not; None follows the
+            inventory's own ``durable`` (see :class:`~provenance.Inventory`).
 
     Returns:
-        The signed bytes and the result (whose ``path`` is None).
+        The signed bytes and the result.
+
+    Raises:
+        UnsupportedFormat: Not a JPEG, PNG or WebP.
+        CorruptFile: The input or the parent cannot be parsed.
+        PersonalDataError: Free text holds personal data and the policy refuses it.
+        SignatureError: Signing failed.
+        InventoryError: The result could not be recorded.
     """
+    moment = now or datetime.now(timezone.utc)
+    signed, result = _sign_bytes(
+        data,
+        record=record,
+        key=key,
+        name=name if name is not None else (Path(path).name if path is not None else "image"),
+        parent=parent,
+        parent_name=parent_name,
+        options=options,
+        now=moment,
+        image=image,
+        parent_ref=parent_ref,
+        path=None if path is None else os.fspath(path),
+    )
+    if inventory is not None:
+        reference = None if image is None else _reference(None, image, name or result.asset_id)
+        inventory.record_many(
+            [result],
+            signer=key.subject,
+            now=moment,
+            source_paths=[None if source_path is None else os.fspath(source_path)],
+            perceptual=[reference],
+            durable=durable,
+        )
+    return signed, result
+
+
+def _sign_bytes(
+    data: bytes,
+    *,
+    record: ProvenanceRecord,
+    key: SigningKey,
+    name: str,
+    parent: bytes | None,
+    parent_name: str | None,
+    options: SignOptions | None,
+    now: datetime | None,
+    image: Image.Image | None,
+    parent_ref: ParentRef | None,
+    path: str | None,
+) -> tuple[bytes, SignResult]:
+    """:func:`sign_bytes` without the inventory: the signing steps of the module docstring."""
     opts = options or SignOptions()
     moment = now or datetime.now(timezone.utc)
     # 1. Format and metadata blocks, from the bytes: the only parse of the file.
@@ -311,7 +399,7 @@ def sign_bytes(
     else:
         signed, label = staged, None
     result = SignResult(
-        path=None,
+        path=path,
         asset_id=asset_id,
         sha256_hex=sha256_hex(signed),
         essence_sha256_hex=essence,

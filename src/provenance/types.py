@@ -8,14 +8,22 @@ or call :meth:`Verdict.require_trusted`.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from provenance.errors import VerificationError
 from provenance.lineage import LineageStep
 from provenance.record import ProvenanceRecord
 
-__all__ = ["Evidence", "EvidenceSource", "SignResult", "Status", "Verdict"]
+__all__ = [
+    "Evidence",
+    "EvidenceSource",
+    "SignResult",
+    "SignedFile",
+    "SignedImport",
+    "Status",
+    "Verdict",
+]
 
 
 class Status(enum.Enum):
@@ -196,3 +204,42 @@ class SignResult:
         if self.perceptual_hash is not None:
             out["perceptual_hash"] = self.perceptual_hash
         return out
+
+
+@dataclass(frozen=True, slots=True)
+class SignedFile:
+    """One file of an import: where it goes, its bytes, and what was recorded.
+
+    Attributes:
+        path: Where the import writes it (as given to :func:`provenance.sign_import`).
+        data: The bytes to write there.
+        result: What was signed and recorded for it.
+        changed: Whether ``data`` differs from the bytes the pipeline made (the
+            signed original always; a rendition only when its mark embeds
+            something). An unchanged rendition the pipeline has already written
+            needs no second write.
+    """
+
+    path: str
+    data: bytes = field(repr=False)
+    result: SignResult
+    changed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SignedImport:
+    """What :func:`provenance.sign_import` signed and recorded for one product image.
+
+    Attributes:
+        original: The signed original.
+        renditions: The renditions, in the order given, each with its lineage
+            to the original.
+    """
+
+    original: SignedFile
+    renditions: tuple[SignedFile, ...] = ()
+
+    @property
+    def files(self) -> tuple[SignedFile, ...]:
+        """The original, then every rendition: what the import writes."""
+        return (self.original, *self.renditions)

@@ -1,0 +1,197 @@
+"""The import path: the script in docs/performance.md, run as written, and the one-call API."""
+
+from __future__ import annotations
+
+import io
+import re
+import sqlite3
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+import provenance
+from provenance import CorruptFile, RenditionMark, Status, phash
+from provenance.hashing import sha256_hex
+from provenance.inventory import Inventory
+from provenance.keys import SigningKey, TrustPolicy
+from tests.conftest import ROOT, sample_record
+
+NOW = datetime(2025, 5, 1, 12, 0, tzinfo=timezone.utc)
+DOC = ROOT / "docs" / "performance.md"
+
+
+def _script() -> dict[str, Any]:
+    """Execute the code block that follows ``<!-- import-script -->`` in the docs."""
+    text = DOC.read_text("utf-8")
+    found = re.search(r"<!-- import-script -->\n```python\n(.*?)```", text, re.DOTALL)
+    assert found is not None, "docs/performance.md lost its import script"
+    namespace: dict[str, Any] = {"__name__": "import_script"}
+    exec(compile(found.group(1), str(DOC), "exec"), namespace)  # noqa: S102 - our own docs
+    return namespace
+
+
+def _audit_count(path: Path) -> int:
+    with sqlite3.connect(path) as conn:
+        return int(conn.execute("SELECT COUNT(*) FROM audit").fetchone()[0])
+
+
+@pytest.mark.parametrize("name", ["kite-blue-sky.jpg", "packshot-site-dumper-alpha.png"])
+def test_the_documented_script_signs_records_and_writes_everything(
+    media: Callable[[str], Path],
+    signing_key: SigningKey,
+    trust: TrustPolicy,
+    tmp_path: Path,
+    name: str,
+) -> None:
+    script = _script()
+    data = media(name).read_bytes()
+    out = tmp_path / "media"
+    db = tmp_path / "inventory.sqlite"
+    with Inventory(db) as inventory:
+        signed = script["import_product_image"](
+            data,
+            "sku-123",
+            record=sample_record(name),
+            key=signing_key,
+            inventory=inventory,
+            media=out,
+        )
+        original = signed.original
+        assert isinstance(signed, provenance.SignedImport)
+        assert original.path == str(out / "sku-123.jpg") and original.changed
+        assert len(signed.renditions) == len(script["LUMA"])
+        # Every file is on disk, byte for byte what was recorded, at the recorded path.
+        for file in signed.files:
+            on_disk = Path(file.path).read_bytes()
+            assert sha256_hex(on_disk) == file.result.sha256_hex
+            assert file.result.path == file.path
+            entry = inventory.find_by_sha256(file.result.sha256_hex)
+            assert entry is not None and [f.path for f in entry.files] == [file.path]
+        # The original verifies from the file alone; each rendition through the inventory.
+        assert provenance.verify(original.path, trust=trust).status is Status.TRUSTED
+        for file in signed.renditions:
+            assert not file.changed
+            verdict = provenance.verify(file.path, trust=trust, inventory=inventory)
+            assert verdict.status is Status.KNOWN_STRIPPED
+            assert verdict.record is not None
+            assert verdict.record.parents[0].asset_id == original.result.asset_id
+        children = {a.asset_id for a in inventory.descendants(original.result.asset_id)}
+        assert children == {f.result.asset_id for f in signed.renditions}
+        # The perceptual hashes came from the pipeline's decoded image: a resized,
+        # re-encoded copy nobody recorded is recognised.
+        assert len(inventory.perceptual_index(phash.SCHEME)) > 0
+        with Image.open(io.BytesIO(data)) as im:
+            rgba = im.convert("RGBA")  # a cut-out lands on white, as a storefront shows it
+        copy = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba).convert("RGB")
+        copy = copy.resize((copy.width // 3, copy.height // 3))
+        stray = tmp_path / "stray.jpg"
+        copy.save(stray, "JPEG", quality=70)
+        verdict = provenance.verify(stray, trust=trust, inventory=inventory)
+        assert verdict.status is Status.SYNTHETIC_DUPLICATE
+        assert verdict.asset_id == original.result.asset_id
+        # durable=False was for that call only: the inventory still fsyncs (FULL = 2).
+        assert inventory._db.connection.execute("PRAGMA synchronous").fetchone()[0] == 2
+    # One audit entry per recorded file; nothing else.
+    assert _audit_count(db) == 1 + len(script["LUMA"])
+
+
+def test_one_bad_rendition_records_nothing_and_names_the_file(
+    media: Callable[[str], Path], signing_key: SigningKey, tmp_path: Path
+) -> None:
+    data = media("forest-path.jpg").read_bytes()
+    with Image.open(io.BytesIO(data)) as im:
+        im.load()
+        decoded = im.copy()
+    small = io.BytesIO()
+    decoded.resize((100, 62)).save(small, "JPEG", quality=80)
+    bad = tmp_path / "cache" / "broken.jpg"
+    db = tmp_path / "inventory.sqlite"
+    with Inventory(db) as inventory:
+        with pytest.raises(CorruptFile) as caught:
+            provenance.sign_import(
+                data,
+                tmp_path / "original.jpg",
+                record=sample_record("forest-path.jpg"),
+                key=signing_key,
+                inventory=inventory,
+                image=decoded,
+                renditions=[(small.getvalue(), tmp_path / "ok.jpg"), (b"\xff\xd8 junk", bad)],
+            )
+        assert str(caught.value).startswith(str(bad))
+        assert inventory.stats().assets == 0
+    assert _audit_count(db) == 0
+
+
+def test_xmp_marked_renditions_are_returned_changed_and_verify_alone(
+    media: Callable[[str], Path], signing_key: SigningKey, trust: TrustPolicy, tmp_path: Path
+) -> None:
+    data = media("fallen-maple-leaf.jpg").read_bytes()
+    with Image.open(io.BytesIO(data)) as im:
+        small = io.BytesIO()
+        im.resize((300, 188)).save(small, "JPEG", quality=80)
+    with Inventory(tmp_path / "inventory.sqlite", durable=False) as inventory:
+        signed = provenance.sign_import(
+            data,
+            tmp_path / "o.jpg",
+            record=sample_record("fallen-maple-leaf.jpg"),
+            key=signing_key,
+            inventory=inventory,
+            renditions=[(small.getvalue(), tmp_path / "r.jpg")],
+            mark=RenditionMark.XMP,
+            now=NOW,
+            durable=True,
+        )
+        (rendition,) = signed.renditions
+        assert rendition.changed and rendition.data != small.getvalue()
+        assert rendition.result.path == str(tmp_path / "r.jpg")
+        verdict = provenance.verify_bytes(rendition.data, trust=trust)
+        assert verdict.status is Status.TRUSTED
+        assert verdict.record is not None
+        assert verdict.record.parents[0].asset_id == signed.original.result.asset_id
+        # durable=True for this call on a durable=False inventory, then back (NORMAL = 1).
+        assert inventory._db.connection.execute("PRAGMA synchronous").fetchone()[0] == 1
+        entry = inventory.get(signed.original.result.asset_id)
+        assert entry is not None and entry.first_signed_at == "2025-05-01T12:00:00Z"
+
+
+def test_the_finer_grained_calls_record_paths_time_and_pixels(
+    media: Callable[[str], Path], signing_key: SigningKey, tmp_path: Path
+) -> None:
+    data = media("kite-blue-sky.jpg").read_bytes()
+    with Image.open(io.BytesIO(data)) as im:
+        im.load()
+        decoded = im.copy()
+    with Inventory(tmp_path / "inventory.sqlite") as inventory:
+        # sign_bytes with an inventory stores the file at its path and the pixels' hashes.
+        _, original = provenance.sign_bytes(
+            data,
+            record=sample_record("kite-blue-sky.jpg"),
+            key=signing_key,
+            image=decoded,
+            inventory=inventory,
+            path=tmp_path / "catalog" / "kite.jpg",
+        )
+        assert original.path == str(tmp_path / "catalog" / "kite.jpg")
+        entry = inventory.get(original.asset_id)
+        assert entry is not None and entry.files[0].path == original.path
+        assert len(inventory.perceptual_index(phash.SCHEME)) > 0
+        # sign_rendition takes the path; record_many and record_signing default the time.
+        small = io.BytesIO()
+        decoded.resize((200, 125)).save(small, "JPEG", quality=80)
+        _, result = provenance.sign_rendition(
+            small.getvalue(), original, key=signing_key, path=tmp_path / "cache" / "200.jpg"
+        )
+        assert result.path == str(tmp_path / "cache" / "200.jpg")
+        (child,) = inventory.record_many([result], signer=signing_key.subject)
+        assert child.parent_asset_id == original.asset_id
+        assert child.files[0].path == result.path
+        again = inventory.record_signing(result, signer=signing_key.subject)
+        assert again.asset_id == child.asset_id
+        # record_perceptual needs no bytes when it has the pixels, and says when it has neither.
+        assert provenance.record_perceptual(inventory, child.asset_id, image=decoded)
+        with pytest.raises(ValueError, match="bytes or its decoded pixels"):
+            provenance.record_perceptual(inventory, child.asset_id)
