@@ -69,6 +69,10 @@ FREE_TEXT_PARAMETERS: frozenset[str] = frozenset({"negative_prompt", "style_pres
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 _PARAM_KEY = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _MAX_TEXT = 4096
+# Control characters (tab and newline allowed where text may span lines), DEL,
+# the non-characters U+FFFE/U+FFFF and lone surrogates.
+_BAD_TEXT = re.compile("[\x00-\x1f\x7f\ufffe\uffff\ud800-\udfff]")
+_BAD_TEXT_MULTILINE = re.compile("[\x00-\x08\x0b-\x1f\x7f\ufffe\uffff\ud800-\udfff]")
 
 
 class DigitalSourceType(enum.Enum):
@@ -413,11 +417,13 @@ def _check_text(name: str, value: object, *, max_chars: int, allow_newlines: boo
         raise RecordError(f"record field '{name}' must not be empty")
     if len(value) > max_chars:
         raise RecordError(f"record field '{name}' is longer than {max_chars} characters")
-    for ch in value:
-        if ord(ch) < 0x20 and not (allow_newlines and ch in "\n\t"):
+    # One regex scan instead of a Python loop per character (a record is checked
+    # on every sign and every verify); the first bad character decides the message.
+    found = (_BAD_TEXT_MULTILINE if allow_newlines else _BAD_TEXT).search(value)
+    if found is not None:
+        if ord(found.group()) < 0x20:
             raise RecordError(f"record field '{name}' contains a control character")
-        if ch in "\x7f\ufffe\uffff" or 0xD800 <= ord(ch) <= 0xDFFF:
-            raise RecordError(f"record field '{name}' contains a non-text character")
+        raise RecordError(f"record field '{name}' contains a non-text character")
 
 
 def _check_parameter(key: object, value: object) -> None:

@@ -266,8 +266,7 @@ def _inventory_mark(
     data: bytes, record: ProvenanceRecord, *, path: str | None, perceptual: str | None = None
 ) -> SignResult:
     """The result of :attr:`RenditionMark.INVENTORY`: a parse and two hashes of the rendition."""
-    info = containers.inspect(data)
-    essence = hash_ranges(data, info.essence_ranges)
+    essence = hash_ranges(data, containers.essence_ranges(data))
     return _unmarked_result(data, essence, record, path=path, perceptual=perceptual)
 
 

@@ -85,6 +85,9 @@ class SignOptions:
     c2pa: bool = True
 
 
+_DEFAULT_OPTIONS = SignOptions()
+
+
 def sign(
     src: str | os.PathLike[str],
     dst: str | os.PathLike[str],
@@ -317,7 +320,7 @@ def _sign_bytes(
     path: str | None,
 ) -> tuple[bytes, SignResult]:
     """:func:`sign_bytes` without the inventory: the signing steps of the module docstring."""
-    opts = options or SignOptions()
+    opts = options or _DEFAULT_OPTIONS
     moment = now or datetime.now(timezone.utc)
     # 1. Format and metadata blocks, from the bytes: the only parse of the file.
     info = containers.inspect(data)
@@ -493,7 +496,9 @@ def _screen(record: ProvenanceRecord, policy: PiiPolicy) -> ProvenanceRecord:
     """Apply the personal-data policy to every free-text field (decision 13)."""
     changes: dict[str, Any] = {}
     if record.prompt is not None:
-        changes["prompt"] = apply_policy("prompt", record.prompt, policy)
+        prompt = apply_policy("prompt", record.prompt, policy)
+        if prompt != record.prompt:
+            changes["prompt"] = prompt
     params = dict(record.parameters)
     for name, value in params.items():
         if isinstance(value, str) and name in FREE_TEXT_PARAMETERS:

@@ -213,5 +213,7 @@ def embed(data: bytes, info: ContainerInfo, *, xmp: bytes, exif: bytes | None) -
     """
     if info.format is ImageFormat.JPEG:
         return jpeg.embed(data, info.blocks, xmp=xmp, exif=exif)
+    if info.format is ImageFormat.PNG:
+        return png.embed(data, info.blocks, xmp=xmp, exif=exif)
     staged = set_xmp(data, xmp)
     return staged if exif is None else set_exif(staged, exif)
