@@ -114,17 +114,13 @@ def verify_bytes(
     """Verify an image held in memory; see :func:`verify`."""
     policy = trust if trust is not None else TrustPolicy.no_anchors()
     moment = now or datetime.now(timezone.utc)
-    # 1-2. Format, blocks, hashes.
+    # 1-3. Format, blocks, hashes, C2PA.
     fmt = containers.detect_format(data)
-    info = containers.inspect(data)
-    sha = sha256_hex(data)
-    essence = hash_ranges(data, info.essence_ranges)
+    info, sha, essence, report = _read(data, fmt.mime, policy)
     evidence: list[Evidence] = []
     codes: list[str] = []
     statement: Statement | None = None
     signer: str | None = None
-    # 3. C2PA.
-    report = read_c2pa(data, fmt.mime, policy)
     c2pa = _c2pa_evidence(report, policy)
     active = None
     lineage: tuple[LineageStep, ...] = ()
@@ -194,6 +190,45 @@ def verify_bytes(
         lineage=lineage,
         perceptual_distance=duplicate.distance if duplicate is not None else None,
     )
+
+
+def _read(
+    data: bytes, mime: str, policy: TrustPolicy
+) -> tuple[containers.ContainerInfo, str, str, C2paReport | None]:
+    """The container, the file and essence hashes, and what c2pa says; each pass once.
+
+    A file without a C2PA store is inspected whole and hashed, then read by c2pa,
+    as always. A file with one is read by c2pa first: when c2pa trusts it with no
+    failure code, its hard binding has just covered every byte outside the store,
+    so the coded image data is the data the signer hashed, and the essence is the
+    one the signed statement names. Then the entropy-coded data is neither scanned
+    for markers nor hashed again (measured on 0.5-1.4 MB JPEGs: 1.2 ms of 4.5 ms).
+    Otherwise the file is inspected whole and hashed as for any other.
+    """
+    sha = sha256_hex(data)
+    head = containers.inspect(data, essence=False)
+    report: C2paReport | None = None
+    if head.has_c2pa:
+        try:
+            report = read_c2pa(data, mime, policy)
+        except ProvenanceError:
+            containers.inspect(data)  # a malformed container is reported as such first
+            raise
+        signed = (
+            _statement_from_c2pa(report) if report is not None and _c2pa_trusted(report) else None
+        )
+        if signed is not None:
+            return head, sha, signed.essence_sha256, report
+    info = head if head.essence_ranges else containers.inspect(data)
+    essence = hash_ranges(data, info.essence_ranges)
+    if not head.has_c2pa:
+        report = read_c2pa(data, mime, policy)
+    return info, sha, essence, report
+
+
+def _c2pa_trusted(report: C2paReport) -> bool:
+    """c2pa validated the store against the anchors and reported no failure at all."""
+    return report.error is None and report.state == "Trusted" and not report.failure_codes
 
 
 def _perceptual(data: bytes, inventory: Inventory) -> tuple[PerceptualMatch | None, list[Evidence]]:

@@ -67,11 +67,14 @@ def detect_format(data: bytes) -> ImageFormat:
     raise UnsupportedFormat(f"not a JPEG, PNG or WebP (starts with {bytes(data[:12]).hex()})")
 
 
-def inspect(data: bytes) -> ContainerInfo:
+def inspect(data: bytes, *, essence: bool = True) -> ContainerInfo:
     """Read the layout, metadata and essence ranges of an image without decoding it.
 
     Args:
         data: A whole JPEG, PNG or WebP file.
+        essence: False lets a JPEG stop at its first scan (metadata before the
+            image data only; ``essence_ranges`` empty): for ``verify`` of a file
+            c2pa has just bound byte for byte. Other formats are read whole.
 
     Returns:
         The container summary.
@@ -83,7 +86,7 @@ def inspect(data: bytes) -> ContainerInfo:
     """
     image_format = detect_format(data)
     if image_format is ImageFormat.JPEG:
-        return jpeg.inspect(data)
+        return jpeg.inspect(data, essence=essence)
     if image_format is ImageFormat.PNG:
         return png.inspect(data)
     return webp.inspect(data)

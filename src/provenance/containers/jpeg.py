@@ -142,8 +142,13 @@ def _truncated(what: str, offset: int) -> ContainerError:
     return ContainerError(f"truncated: {what} at offset {offset} runs past the end of data")
 
 
-def _parse(data: bytes) -> _Layout:
-    """Walk the marker segments from SOI to EOI; see the module docstring."""
+def _parse(data: bytes, *, until_scan: bool = False) -> _Layout:
+    """Walk the marker segments from SOI to EOI; see the module docstring.
+
+    With ``until_scan`` the walk stops at the first SOS header: the metadata
+    segments before the image data and the frame size, without scanning the
+    entropy-coded data (the essence ranges are then left empty).
+    """
     size = len(data)
     if data[:2] != b"\xff\xd8":
         raise ContainerError("no SOI marker at offset 0")
@@ -206,6 +211,9 @@ def _parse(data: bytes) -> _Layout:
             continue
         # 3. Entropy-coded data runs to the next marker that is not RSTn.
         scans += 1
+        if until_scan:
+            essence = []
+            break
         found = _ECS_END.search(data, end)
         if found is None:
             raise ContainerError(
@@ -357,11 +365,14 @@ def _extended_xmp(
     return b"".join(memoryview(data)[start:end] for _, _, start, end in chunks)
 
 
-def inspect(data: bytes) -> ContainerInfo:
+def inspect(data: bytes, *, essence: bool = True) -> ContainerInfo:
     """Read the layout, metadata and essence ranges of a JPEG without decoding it.
 
     Args:
         data: A whole JPEG file.
+        essence: False stops at the first scan: the metadata before the image
+            data only, ``essence_ranges`` empty, and the entropy-coded data
+            neither scanned nor checked (for a file whose bytes are known good).
 
     Returns:
         The container summary.
@@ -370,7 +381,7 @@ def inspect(data: bytes) -> ContainerInfo:
         ContainerError: If the structure is malformed or truncated, or the file
             holds several standard XMP packets.
     """
-    layout = _parse(data)
+    layout = _parse(data, until_scan=not essence)
     xmp_segments = [s for s in layout.segments if s.kind is BlockKind.XMP]
     if len(xmp_segments) > 1:
         offsets = ", ".join(str(s.offset) for s in xmp_segments)
