@@ -589,10 +589,11 @@ class Inventory:
         if len(hashes) != len(items):
             raise InventoryError("perceptual must have one entry per result", path=self._path)
         moment = now or _utcnow()
-        # Results of one import share their record: serialise and hash it once.
+        # Results of one import share their record and time: serialise them once.
         texts: dict[int, tuple[str, bytes]] = {}
+        signed_at = format_time(moment) if moment.tzinfo is not None else None
         pending = [
-            _pending(r, signer=signer, now=moment, source_path=p, texts=texts)
+            _pending(r, signer=signer, now=moment, source_path=p, texts=texts, signed_at=signed_at)
             for r, p in zip(items, paths, strict=True)
         ]
         rows = [None if h is None else _perceptual_insert(h, None, self._path) for h in hashes]
@@ -600,8 +601,15 @@ class Inventory:
         def work(conn: sqlite3.Connection) -> list[AssetEntry]:
             entries = []
             signer_id = _signer_id(conn, signer)
-            for p, insert in zip(pending, rows, strict=True):
-                entry = self._record(conn, p, signer_id=signer_id)
+            # Assets added by this batch, by id: a rendition finds its original here.
+            added: dict[str, tuple[int, str]] = {}
+            batch = self._record_new(conn, pending, signer_id) if len(pending) > 1 else None
+            for i, (p, insert) in enumerate(zip(pending, rows, strict=True)):
+                entry = (
+                    batch[i]
+                    if batch is not None
+                    else self._record(conn, p, signer_id=signer_id, added=added)
+                )
                 entries.append(entry)
                 if insert is not None:
                     insert.run(conn, p.result.asset_id, self._path)
@@ -644,7 +652,12 @@ class Inventory:
         )
 
     def _record(
-        self, conn: sqlite3.Connection, p: _Pending, *, signer_id: int | None = None
+        self,
+        conn: sqlite3.Connection,
+        p: _Pending,
+        *,
+        signer_id: int | None = None,
+        added: dict[str, tuple[int, str]] | None = None,
     ) -> AssetEntry:
         result = p.result
         if signer_id is None:
@@ -663,7 +676,9 @@ class Inventory:
                     path=self._path,
                 )
         else:
-            asset_pk, parent_id = self._insert_asset(conn, p, signer_id)
+            asset_pk, parent_id = self._insert_asset(conn, p, signer_id, added)
+            if added is not None:
+                added[result.asset_id] = (asset_pk, result.asset_id)
             asset_record_json = p.record_json
         file_row = (
             p.sha256,
@@ -704,35 +719,17 @@ class Inventory:
             (asset_pk, asset_pk, p.sha256, p.input_sha256),
         )
         if row is None and result.record.created_at.microsecond == 0:
-            # A new asset: everything is at hand, and the record (whole seconds)
-            # equals what reading it back would give.
-            entry = AssetEntry(
-                asset_id=result.asset_id,
-                essence_sha256_hex=p.essence.hex(),
-                record=result.record,
-                parent_asset_id=parent_id,
-                signer=p.signer,
-                first_signed_at=p.signed_at,
-                files=(
-                    FileEntry(
-                        sha256_hex=p.sha256.hex(),
-                        asset_id=result.asset_id,
-                        path=result.path,
-                        source_path=p.source_path,
-                        input_sha256_hex=p.input_sha256.hex(),
-                        parent_sha256_hex=None
-                        if p.parent_sha256 is None
-                        else p.parent_sha256.hex(),
-                        bytes_added=result.bytes_added,
-                        active_manifest=result.active_manifest,
-                        signed_at=p.signed_at,
-                        signer=p.signer,
-                        record_sha256_hex=p.record_sha256.hex(),
-                    ),
-                ),
-            )
+            entry = _new_entry(p, parent_id)
         else:
             entry = _load(conn, [asset_pk])[0]
+        self._audit_signing(conn, p, entry.parent_asset_id)
+        return entry
+
+    def _audit_signing(
+        self, conn: sqlite3.Connection, p: _Pending, parent_asset_id: str | None
+    ) -> None:
+        """The audit entry of one recorded file (``SIGNED``, or ``RENDITION_ADDED``)."""
+        result = p.result
         record = result.record
         payload: dict[str, Any] = {
             "sha256": result.sha256_hex,
@@ -747,16 +744,115 @@ class Inventory:
         }
         if p.parent_sha256 is not None:
             payload["parent_sha256"] = p.parent_sha256.hex()
-            payload["parent_asset_id"] = entry.parent_asset_id
+            payload["parent_asset_id"] = parent_asset_id
         event = AuditEvent.RENDITION_ADDED if record.parents else AuditEvent.SIGNED
         self._audit.append_in(conn, event, asset_id=result.asset_id, payload=payload, now=p.now)
-        return entry
+
+    def _record_new(
+        self, conn: sqlite3.Connection, pending: Sequence[_Pending], signer_id: int
+    ) -> list[AssetEntry] | None:
+        """Record a batch of files none of which is stored yet, with ``executemany``.
+
+        What :meth:`_record` does row by row (asset, file, parent links, audit
+        entry), in three statements for the whole batch plus the audit entries.
+        Returns None, having written nothing, when any asset id, essence or file
+        of the batch is already stored or repeated within it: then each row takes
+        :meth:`_record`, which knows what to do with a file seen before.
+        """
+        ids = [p.result.asset_id for p in pending]
+        essences = [p.essence for p in pending]
+        shas = [p.sha256 for p in pending]
+        if len(set(ids)) < len(ids) or len(set(essences)) < len(ids) or len(set(shas)) < len(ids):
+            return None
+        if (
+            _any_stored(conn, "assets", "asset_id", ids)
+            or _any_stored(conn, "assets", "essence_sha256", essences)
+            or _any_stored(conn, "files", "sha256", shas)
+        ):
+            return None
+        # Inside BEGIN IMMEDIATE nobody else writes: the next keys are ours.
+        first = int(conn.execute("SELECT COALESCE(MAX(asset_pk), 0) FROM assets").fetchone()[0])
+        added: dict[str, tuple[int, str]] = {}
+        parents: list[str | None] = []
+        assets, files = [], []
+        for pk, p in enumerate(pending, start=first + 1):
+            record = p.result.record
+            parent = _find_parent(conn, p, added)
+            added[p.result.asset_id] = (pk, p.result.asset_id)
+            parents.append(None if parent is None else parent[1])
+            assets.append(
+                (
+                    pk,
+                    p.result.asset_id,
+                    p.essence,
+                    None if parent is None else parent[0],
+                    record.digital_source_type.value,
+                    record.generator,
+                    record.model,
+                    record.model_version,
+                    format_time(record.created_at),
+                    p.record_json,
+                    signer_id,
+                    p.signed_at,
+                )
+            )
+            files.append(
+                (
+                    p.sha256,
+                    pk,
+                    p.input_sha256,
+                    p.parent_sha256,
+                    p.result.path,
+                    p.source_path,
+                    p.result.bytes_added,
+                    p.result.active_manifest,
+                    p.signed_at,
+                    signer_id,
+                    p.record_sha256,
+                    None,  # the file's record is its new asset's
+                )
+            )
+        conn.executemany(
+            "INSERT INTO assets (asset_pk, asset_id, essence_sha256, parent_pk, "
+            "digital_source_type, generator, model, model_version, created_at, record_json, "
+            "signer_id, first_signed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            assets,
+        )
+        conn.executemany(
+            "INSERT INTO files (sha256, asset_pk, input_sha256, parent_sha256, path, "
+            "source_path, bytes_added, active_manifest, signed_at, signer_id, "
+            "record_sha256, record_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            files,
+        )
+        # Renditions recorded before their parent (earlier, or later in this batch)
+        # get their link, as in _record.
+        conn.executemany(
+            "UPDATE assets SET parent_pk = ? WHERE parent_pk IS NULL AND asset_pk != ? AND "
+            "asset_pk IN (SELECT asset_pk FROM files WHERE parent_sha256 IN (?, ?))",
+            [(row[1], row[1], row[0], row[2]) for row in files],
+        )
+        entries = []
+        keys = range(first + 1, first + 1 + len(pending))
+        for pk, p, parent_id in zip(keys, pending, parents, strict=True):
+            # A parent not found may be linked by the UPDATE above: read that one back.
+            settled = parent_id is not None or p.parent_sha256 is None
+            if settled and p.result.record.created_at.microsecond == 0:
+                entry = _new_entry(p, parent_id)
+            else:
+                entry = _load(conn, [pk])[0]
+            self._audit_signing(conn, p, entry.parent_asset_id)
+            entries.append(entry)
+        return entries
 
     def _insert_asset(
-        self, conn: sqlite3.Connection, p: _Pending, signer_id: int
+        self,
+        conn: sqlite3.Connection,
+        p: _Pending,
+        signer_id: int,
+        added: Mapping[str, tuple[int, str]] | None = None,
     ) -> tuple[int, str | None]:
         record = p.result.record
-        parent = _find_parent(conn, p)
+        parent = _find_parent(conn, p, added)
         try:
             cursor = conn.execute(
                 "INSERT INTO assets (asset_id, essence_sha256, parent_pk, digital_source_type, "
@@ -1301,6 +1397,7 @@ def _pending(
     now: datetime,
     source_path: str | None,
     texts: dict[int, tuple[str, bytes]] | None = None,
+    signed_at: str | None = None,
 ) -> _Pending:
     """Check and convert one result; ``texts`` caches record JSON by record object."""
     if now.tzinfo is None:
@@ -1320,7 +1417,7 @@ def _pending(
     return _Pending(
         result=result,
         signer=signer,
-        signed_at=format_time(now),
+        signed_at=signed_at or format_time(now),
         now=now,
         source_path=source_path,
         sha256=_hex_bytes(result.sha256_hex, "sha256", None),
@@ -1338,6 +1435,58 @@ def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def _new_entry(p: _Pending, parent_id: str | None) -> AssetEntry:
+    """A new asset's entry from what is at hand.
+
+    Only for a record with whole seconds, which equals what reading it back gives.
+    """
+    result = p.result
+    return AssetEntry(
+        asset_id=result.asset_id,
+        essence_sha256_hex=p.essence.hex(),
+        record=result.record,
+        parent_asset_id=parent_id,
+        signer=p.signer,
+        first_signed_at=p.signed_at,
+        files=(
+            FileEntry(
+                sha256_hex=p.sha256.hex(),
+                asset_id=result.asset_id,
+                path=result.path,
+                source_path=p.source_path,
+                input_sha256_hex=p.input_sha256.hex(),
+                parent_sha256_hex=None if p.parent_sha256 is None else p.parent_sha256.hex(),
+                bytes_added=result.bytes_added,
+                active_manifest=result.active_manifest,
+                signed_at=p.signed_at,
+                signer=p.signer,
+                record_sha256_hex=p.record_sha256.hex(),
+            ),
+        ),
+    )
+
+
+_STORED_COLUMNS = {("assets", "asset_id"), ("assets", "essence_sha256"), ("files", "sha256")}
+
+
+def _any_stored(
+    conn: sqlite3.Connection, table: str, column: str, values: Sequence[str | bytes]
+) -> bool:
+    """Whether any of ``values`` is stored in ``table.column`` (a unique, indexed column)."""
+    if (table, column) not in _STORED_COLUMNS:
+        raise ValueError(f"not a checked column: {table}.{column}")
+    for start in range(0, len(values), _PAGE):
+        chunk = values[start : start + _PAGE]
+        marks = ",".join("?" * len(chunk))
+        found = conn.execute(
+            f"SELECT 1 FROM {table} WHERE {column} IN ({marks}) LIMIT 1",  # noqa: S608 - fixed names, placeholders
+            tuple(chunk),
+        ).fetchone()
+        if found is not None:
+            return True
+    return False
+
+
 def _hex_bytes(value: str, name: str, path: Path | None) -> bytes:
     text = value.lower() if isinstance(value, str) else ""
     if not _HEX64.match(text):
@@ -1353,10 +1502,17 @@ def _signer_id(conn: sqlite3.Connection, subject: str) -> int:
     return int(cursor.lastrowid or 0)
 
 
-def _find_parent(conn: sqlite3.Connection, p: _Pending) -> tuple[int, str] | None:
-    """The recorded asset this one was made from, or None (see the module docstring)."""
+def _find_parent(
+    conn: sqlite3.Connection, p: _Pending, added: Mapping[str, tuple[int, str]] | None = None
+) -> tuple[int, str] | None:
+    """The recorded asset this one was made from, or None (see the module docstring).
+
+    ``added`` holds the assets the current batch inserted, by id (no query for them).
+    """
     for ref in p.result.record.parents:
         if ref.asset_id is not None:
+            if added and ref.asset_id in added:
+                return added[ref.asset_id]
             row = conn.execute(
                 "SELECT asset_pk, asset_id FROM assets WHERE asset_id = ?", (ref.asset_id,)
             ).fetchone()

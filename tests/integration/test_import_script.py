@@ -195,3 +195,38 @@ def test_the_finer_grained_calls_record_paths_time_and_pixels(
         assert provenance.record_perceptual(inventory, child.asset_id, image=decoded)
         with pytest.raises(ValueError, match="bytes or its decoded pixels"):
             provenance.record_perceptual(inventory, child.asset_id)
+
+
+def test_a_batch_with_a_file_seen_before_is_recorded_row_by_row(
+    media: Callable[[str], Path], signing_key: SigningKey, tmp_path: Path
+) -> None:
+    data = media("forest-path.jpg").read_bytes()
+    with Image.open(io.BytesIO(data)) as im:
+        im.load()
+        decoded = im.copy()
+    made = []
+    for width in (90, 120, 160):
+        out = io.BytesIO()
+        decoded.resize((width, width * 5 // 8)).save(out, "JPEG", quality=80)
+        made.append((out.getvalue(), tmp_path / f"{width}.jpg"))
+    record = sample_record("forest-path.jpg")
+    with Inventory(tmp_path / "inventory.sqlite") as inventory:
+        first = provenance.sign_import(
+            data, tmp_path / "o.jpg", record=record, key=signing_key, inventory=inventory,
+            renditions=made[:2], now=NOW,
+        )  # fmt: skip
+        # The same renditions again, plus a new one, under a second signing of the
+        # original: the batch holds files already stored, so each row is checked.
+        second = provenance.sign_import(
+            data, tmp_path / "o2.jpg", record=record, key=signing_key, inventory=inventory,
+            renditions=made, now=NOW,
+        )  # fmt: skip
+        assert second.original.result.asset_id == first.original.result.asset_id
+        entry = inventory.get(first.original.result.asset_id)
+        assert entry is not None and len(entry.files) == 2
+        children = inventory.descendants(first.original.result.asset_id)
+        assert {c.asset_id for c in children} == {f.result.asset_id for f in second.renditions}
+        assert inventory.stats().assets == 4
+    # Audit: 1 + 2 files, then 1 new original file + 1 new rendition (the two seen
+    # before are idempotent and log nothing).
+    assert _audit_count(tmp_path / "inventory.sqlite") == 5
