@@ -37,6 +37,7 @@ This module is pure: bytes in, bytes out. It never touches files, clocks or c2pa
 
 from __future__ import annotations
 
+import functools
 import struct
 import unicodedata
 from dataclasses import dataclass
@@ -447,6 +448,20 @@ def build_minimal_exif(
 
     Raises:
         RecordError: ``software`` is empty.
+    """
+    # The ISO text is in the key: aware datetimes of one instant in two offsets
+    # compare (and hash) equal, but their EXIF differs.
+    return _minimal_exif(software, description, when, None if when is None else when.isoformat())
+
+
+@functools.lru_cache(maxsize=64)
+def _minimal_exif(
+    software: str, description: str | None, when: datetime | None, stamp: str | None
+) -> bytes:
+    """:func:`build_minimal_exif`, built once per distinct value (``stamp``: ``when`` as text).
+
+    An import signs many images with one record: the same Software, disclosure
+    and time.
     """
     exif_dict = _empty_dict()
     _set_minimal(exif_dict, software=software, description=description, when=when)

@@ -424,3 +424,14 @@ def test_merge_without_existing_exif_builds_fresh(existing: bytes | None) -> Non
 def test_merge_rejects_malformed_existing_exif() -> None:
     with pytest.raises(ContainerError):
         merge_minimal_exif(MALFORMED["exif pointer loops to ifd0"], software="Gen")
+
+
+def test_minimal_exif_is_built_once_per_value_and_keeps_each_offset() -> None:
+    utc = datetime(2025, 1, 1, 12, 0, tzinfo=timezone.utc)
+    plus_two = utc.astimezone(timezone(timedelta(hours=2)))  # the same instant
+    first = build_minimal_exif(software="gen 1", when=utc)
+    assert build_minimal_exif(software="gen 1", when=utc) == first
+    other = build_minimal_exif(software="gen 1", when=plus_two)
+    assert other != first
+    assert b"14:00:00" in other and b"+02:00" in other
+    assert b"12:00:00" in first
