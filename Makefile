@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 KEYS := .provenance/keys
 DEMO_OUT := demo-out
 
-.PHONY: install demo test lint typecheck unit docs bench bench-smoke clean
+.PHONY: install demo test lint typecheck unit docs package bench bench-smoke clean
 
 $(BIN)/provenance: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,7 @@ demo: install
 	$(BIN)/provenance verify $(DEMO_OUT) --trust-anchors $(KEYS)/ca.pem
 
 ## test: linters, type check, the whole test suite, the docs build
-test: lint typecheck unit docs bench-smoke
+test: lint typecheck unit docs package bench-smoke
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks
@@ -43,6 +43,20 @@ unit: install node_modules/axe-core/axe.min.js
 
 docs: install
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir build/site
+
+## package: build the wheel and sdist, check them, install the wheel into a fresh venv and
+## run the quick start from it (the distribution is product-provenance; it imports as provenance)
+PKG := build/package
+package: install
+	rm -rf $(PKG) && mkdir -p $(PKG)
+	$(BIN)/python -m build --outdir $(PKG)/dist . >$(PKG)/build.log 2>&1 || { cat $(PKG)/build.log; exit 1; }
+	$(BIN)/twine check --strict $(PKG)/dist/*
+	$(PYTHON) -m venv $(PKG)/venv
+	$(PKG)/venv/bin/python -m pip install --quiet $(PKG)/dist/*.whl
+	cd $(PKG) && venv/bin/provenance --version
+	cd $(PKG) && venv/bin/provenance keys init keys >/dev/null
+	cd $(PKG) && venv/bin/provenance sign $(CURDIR)/sample_media/forest-path.jpg --out signed --keys keys --inventory inv.sqlite >/dev/null
+	cd $(PKG) && venv/bin/python -c "from provenance import TrustPolicy, verify; v = verify('signed/forest-path.jpg', trust=TrustPolicy.from_pem('keys/ca.pem')); assert v.status.value == 'trusted', v.status; print('package quick start:', v.status.value)"
 
 bench: install
 	$(BIN)/python benchmarks/sign_verify.py
