@@ -13,10 +13,12 @@ against explicit trust anchors, offline::
 """
 
 from provenance._version import __version__
+from provenance.audit import AuditEntry, AuditReport, Checkpoint
 from provenance.errors import (
     AuditError,
     ContainerError,
     CorruptFile,
+    DescriptorError,
     ImportFileError,
     InsecureKeyFileWarning,
     InventoryError,
@@ -33,8 +35,9 @@ from provenance.errors import (
     XmpError,
 )
 from provenance.fingerprint import Fingerprint, fingerprint
-from provenance.inventory import AssetEntry, Inventory
+from provenance.inventory import AssetEntry, FileEntry, Inventory, InventoryStats, PerceptualMatch
 from provenance.keys import SigningAlgorithm, SigningKey, TrustPolicy
+from provenance.lineage import LineageStep
 from provenance.pii import PiiAction, PiiPolicy
 from provenance.record import DigitalSourceType, ParentRef, ProvenanceRecord
 from provenance.renditions import RenditionMark, sign_rendition, sign_renditions
@@ -45,20 +48,28 @@ from provenance.verify import verify, verify_bytes
 
 __all__ = [
     "AssetEntry",
+    "AuditEntry",
     "AuditError",
+    "AuditReport",
+    "Checkpoint",
     "ContainerError",
     "CorruptFile",
+    "DescriptorError",
     "DigitalSourceType",
     "Evidence",
     "EvidenceSource",
+    "FileEntry",
     "Fingerprint",
     "ImportFileError",
     "InsecureKeyFileWarning",
     "Inventory",
     "InventoryError",
+    "InventoryStats",
     "KeyConfigError",
+    "LineageStep",
     "OutputError",
     "ParentRef",
+    "PerceptualMatch",
     "PersonalDataError",
     "PiiAction",
     "PiiPolicy",

@@ -23,7 +23,8 @@ The tree::
     ├── VerificationError          a strict check (``require_trusted``) failed
     ├── OutputError                the output cannot be written (disk, permissions)
     ├── InventoryError             the inventory database cannot be opened, read or written
-    │   └── SchemaVersionError     the database was written by a newer provenance
+    │   ├── SchemaVersionError     the database was written by a newer provenance
+    │   └── DescriptorError        a stored perceptual descriptor of another scheme, version or size
     ├── AuditError                 the audit log failed verification, or a checkpoint is malformed
     └── ImportFileError            an import file (a Magento CSV) that cannot be read as one at all
 
@@ -39,6 +40,7 @@ __all__ = [
     "AuditError",
     "ContainerError",
     "CorruptFile",
+    "DescriptorError",
     "ImportFileError",
     "InsecureKeyFileWarning",
     "InventoryError",
@@ -163,6 +165,14 @@ class SchemaVersionError(InventoryError):
         self.found = found
         self.supported = supported
         super().__init__(message, path=path)
+
+
+class DescriptorError(InventoryError, ValueError):
+    """A stored perceptual descriptor (or variant name) of another scheme, version or size.
+
+    Also a :class:`ValueError`, which is what descriptor parsing raised before it joined
+    the tree.
+    """
 
 
 class AuditError(ProvenanceError):
