@@ -157,8 +157,10 @@ class _Refusal(_Json):
             {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
         )
         await send({"type": "http.response.body", "body": self.body, "more_body": True})
-        waiting = any(k == b"expect" and v.lower() == b"100-continue" for k, v in scope["headers"])
-        if not scope.get(_BODY_DONE) and not waiting:  # a 100-continue client sends nothing more
+        headers = dict(scope["headers"])
+        waiting = headers.get(b"expect", b"").lower() == b"100-continue"  # sends nothing more
+        has_body = headers.get(b"content-length", b"0") != b"0" or b"transfer-encoding" in headers
+        if has_body and not waiting and not scope.get(_BODY_DONE):
             await _drain(receive, max_bytes=self._max_bytes)
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
@@ -338,6 +340,10 @@ class _Service:
             require, accept = _requirement(request)
         except ValueError as exc:
             return refuse({"error": str(exc)}, 400)
+        if "transfer-encoding" in request.headers and "content-length" in request.headers:
+            # RFC 9112 section 6.1: a server MAY reject both (a smuggling sign) and
+            # MUST close the connection after answering; h11 lets the coding win.
+            return refuse({"error": "both Transfer-Encoding and Content-Length sent"}, 400)
         content_type = request.headers.get("content-type", "application/octet-stream")
         multipart = content_type.lower().startswith("multipart/form-data")
         limit = cfg.max_bytes + (_MULTIPART_OVERHEAD if multipart else 0)
@@ -579,6 +585,7 @@ class _Protocol(H11Protocol):
         self._header_timeout_s = settings.header_timeout_s
         self._max_connections = settings.max_connections
         self._header_timer: asyncio.TimerHandle | None = None
+        self._discarding = 0  # > 0 after a refusal: bytes still dropped before closing
         self._inner_app = self.app
         self.app = self._guarded_app
 
@@ -610,6 +617,11 @@ class _Protocol(H11Protocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self._discarding:
+            self._discarding += len(data)
+            if self._discarding > _UNASKED_DRAIN_BYTES:
+                self.transport.close()
+            return
         super().data_received(data)
         if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
             self._arm_header_deadline()  # a head in progress (no-op when armed)
@@ -644,18 +656,25 @@ class _Protocol(H11Protocol):
         if self.cycle is not None and self.cycle.response_started:
             self.transport.close()  # mid-answer: nothing valid can be sent any more
             return
-        self._write_raw(status, {"error": f"malformed request: {detail}"})
+        self._write_raw(status, {"error": f"malformed request: {detail}"}, linger=True)
         _log_refusal(self.client, "-", status, detail)
 
-    def _write_raw(self, status: int, payload: dict[str, Any]) -> None:
+    def _write_raw(self, status: int, payload: dict[str, Any], *, linger: bool = False) -> None:
         # Written past h11 (which may be in an error state, or not have a
-        # request to answer yet), then the connection is closed.
+        # request to answer yet), then the connection is closed: at once after
+        # a deadline, or after a lingering close (see _Refusal) after a refusal.
         body = _json_bytes(payload)
         reason = HTTPStatus(status).phrase
         head = [f"HTTP/1.1 {status} {reason}"]
         head += [f"{k}: {v}" for k, v in _headers(body, close=True).items()]
         self.transport.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
-        self.transport.close()
+        if linger and self.transport.can_write_eof():
+            self.transport.write_eof()
+            self._discarding = 1
+            self._disarm_header_deadline()
+            self.loop.call_later(_LINGER_S, self.transport.close)
+        else:
+            self.transport.close()
 
 
 def _log_refusal(client: tuple[str, int] | None, method: str, status: int, why: str) -> None:
@@ -705,6 +724,9 @@ class DamServer:
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((host, port))
+            # Listen now: a client that connects as soon as the URL is printed
+            # waits in the backlog instead of being refused while uvicorn starts.
+            sock.listen(config.backlog)
         except OSError:
             sock.close()
             raise
