@@ -720,7 +720,10 @@ class DamServer:
         )
         self._uvicorn.provenance = config
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # proto=IPPROTO_TCP, as uvicorn's own bind: asyncio sets TCP_NODELAY only on
+        # sockets that say so, and without it each answer (head and body are two
+        # writes) waits ~40 ms for the client's delayed ACK.
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((host, port))
