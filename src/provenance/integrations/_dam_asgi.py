@@ -713,7 +713,7 @@ class DamServer:
             headers=[("server", f"provenance/{__version__}")],
             proxy_headers=False,
             backlog=config.backlog,
-            timeout_keep_alive=int(config.keep_alive_s),
+            timeout_keep_alive=config.keep_alive_s,
             timeout_graceful_shutdown=max(1, int(config.body_timeout_s)),
             workers=config.workers,
             h11_max_incomplete_event_size=_MAX_HEAD_BYTES,

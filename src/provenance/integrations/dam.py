@@ -202,7 +202,7 @@ class ServerConfig:
     verify_threads: int = field(default_factory=lambda: os.cpu_count() or 1)
     spool_bytes: int = 1024 * 1024
     header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S
-    keep_alive_s: float = 5.0
+    keep_alive_s: int = 5
     max_connections: int = DEFAULT_MAX_CONNECTIONS
     backlog: int = 2048
     workers: int = 1
