@@ -247,13 +247,20 @@ async def slow_sender(port: int, kind: str, interval_s: float, limit_s: float) -
 
 
 def phase_concurrency(srv: Server, data: bytes, count: int) -> dict[str, Any]:
-    async def run() -> list[tuple[int, bytes, str | None]]:
+    async def run() -> tuple[list[tuple[int, bytes, str | None]], list[float]]:
         payload = raw_request("/verify?filename=c.jpg", data)
-        return await asyncio.gather(*(exchange(srv.port, payload) for _ in range(count)))
+        stop = asyncio.Event()
+        latencies: list[float] = []
+        prober = asyncio.create_task(healthz_prober(srv.port, stop, latencies))
+        results = await asyncio.gather(*(exchange(srv.port, payload) for _ in range(count)))
+        stop.set()
+        await prober
+        return results, latencies
 
     started = time.perf_counter()
-    results = asyncio.run(run())
+    results, latencies = asyncio.run(run())
     wall = time.perf_counter() - started
+    finite = sorted(x for x in latencies if x != float("inf"))
     statuses: dict[str, int] = {}
     for status, _, error in results:
         key = str(status) if status else (error or "no response")
@@ -263,6 +270,9 @@ def phase_concurrency(srv: Server, data: bytes, count: int) -> dict[str, Any]:
         "answered_200": statuses.get("200", 0),
         "outcomes": statuses,
         "wall_s": round(wall, 2),
+        "healthz_probes": len(latencies),
+        "healthz_ms_median": round(statistics.median(finite), 2) if finite else None,
+        "healthz_ms_max": round(finite[-1], 2) if finite else None,
         "goal": "all answered 200, none reset",
         "met": statuses.get("200", 0) == count,
     }
@@ -536,7 +546,9 @@ def report(results: dict[str, Any], info: dict[str, Any]) -> str:
         "| check | figure | goal | met |",
         "|---|---|---|---|",
         f"| {c['requests']} concurrent valid uploads | {c['answered_200']} answered 200, "
-        f"outcomes {c['outcomes']}, {c['wall_s']} s | all answered | {_yes(c['met'])} |",
+        f"outcomes {c['outcomes']}, {c['wall_s']} s; /healthz meanwhile median "
+        f"{c['healthz_ms_median']} ms, max {c['healthz_ms_max']} ms ({c['healthz_probes']} "
+        f"probes) | all answered | {_yes(c['met'])} |",
     ]
     for key in ("slow_header", "slow_body"):
         s = results[key]
