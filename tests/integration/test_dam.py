@@ -647,3 +647,45 @@ def test_serve_command_with_workers(tmp_path: Path, dev_keys: DevKeyPaths) -> No
         _, err = proc.communicate(timeout=60)
     assert '"POST /verify?filename=kite.jpg HTTP/1.1" 200' in err
     assert "verdict=no_provenance" in err
+
+
+@pytest.mark.parametrize(
+    "lengths",
+    [[b"\xb2"], [b"\xd9\xa1\xd9\xa2"], [b"9" * 5000], [b"3", b"4"], [b"3, 4"]],
+    ids=["superscript_two", "arabic_indic_digits", "5000_digits", "two_headers", "one_list"],
+)
+def test_app_checks_content_length_itself(lengths: list[bytes]) -> None:
+    # Mounted under a server whose parser lets these through, the app refuses
+    # them itself (called here directly, as such a server would call it).
+    import asyncio
+
+    app = create_app(ServerConfig())
+    sent: list[dict[str, Any]] = []
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/verify",
+        "raw_path": b"/verify",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"host", b"x")] + [(b"content-length", v) for v in lengths],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 2),
+    }
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"abc", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    try:
+        asyncio.run(app(scope, receive, send))
+    finally:
+        app.state.provenance_service.executor.shutdown(wait=True)
+    assert sent[0]["status"] == 400
+    body = b"".join(m.get("body", b"") for m in sent[1:])
+    assert "Content-Length" in json.loads(body)["error"]

@@ -347,10 +347,18 @@ class _Service:
         content_type = request.headers.get("content-type", "application/octet-stream")
         multipart = content_type.lower().startswith("multipart/form-data")
         limit = cfg.max_bytes + (_MULTIPART_OVERHEAD if multipart else 0)
-        declared = request.headers.get("content-length")
-        # h11 has checked Content-Length already (ASCII digits, at most 20, one value).
-        if declared is not None and int(declared) > limit:
-            return refuse(_too_large(int(declared), cfg.max_bytes), 413)
+        # Under our server h11 has checked Content-Length already (RFC 9112 section
+        # 6.3); mounted under another server, check it here too.
+        values = ",".join(request.headers.getlist("content-length")).split(",")
+        lengths = {v.strip() for v in values if v.strip()}
+        if len(lengths) > 1:
+            return refuse({"error": "conflicting Content-Length headers"}, 400)
+        declared = lengths.pop() if lengths else None
+        if declared is not None:
+            if not (declared.isascii() and declared.isdigit() and len(declared) <= 20):
+                return refuse({"error": "bad Content-Length (1 to 20 ASCII digits)"}, 400)
+            if int(declared) > limit:
+                return refuse(_too_large(int(declared), cfg.max_bytes), 413)
         try:
             if multipart:
                 upload = await self._receive_multipart(request, limit)
