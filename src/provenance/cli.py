@@ -956,17 +956,48 @@ def serve_command(
         int, typer.Option("--max-bytes", min=1, help="Largest upload accepted (413 above).")
     ] = 64 * 1024 * 1024,
     timeout: Annotated[
-        float, typer.Option("--timeout", min=0.1, help="Seconds a stalled client may wait.")
-    ] = 30.0,
+        float | None,
+        typer.Option(
+            "--timeout",
+            min=0.1,
+            help="Sets both --header-timeout and --body-timeout (unless given).",
+        ),
+    ] = None,
+    header_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--header-timeout", min=0.1, help="Seconds to send the request head [default: 10]."
+        ),
+    ] = None,
+    body_timeout: Annotated[
+        float | None,
+        typer.Option("--body-timeout", min=0.1, help="Seconds to send the body [default: 60]."),
+    ] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, help="Worker processes (uvicorn workers).")
+    ] = 1,
+    verify_threads: Annotated[
+        int | None,
+        typer.Option(
+            "--verify-threads", min=1, help="Verification threads per worker [default: CPUs]."
+        ),
+    ] = None,
+    max_connections: Annotated[
+        int,
+        typer.Option("--max-connections", min=1, help="Open connections per worker (503 above)."),
+    ] = 512,
+    backlog: Annotated[
+        int, typer.Option("--backlog", min=1, help="Connections queued by the kernel.")
+    ] = 2048,
     as_json: JsonOption = False,
 ) -> None:
     """Run the DAM verification endpoint: POST /verify, GET /healthz (no outbound calls).
 
     \b
     Examples:
-      provenance serve --trust-anchors .provenance/keys/ca.pem
+      provenance serve --trust-anchors .provenance/keys/ca.pem --workers 2
       curl --data-binary @upload.jpg 'http://127.0.0.1:8765/verify?filename=upload.jpg'
-      curl -F file=@upload.jpg http://127.0.0.1:8765/verify
+      curl -F file=@upload.jpg 'http://127.0.0.1:8765/verify?require=trusted'
     """
     from provenance.integrations.dam import ServerConfig, make_server
 
@@ -975,11 +1006,24 @@ def serve_command(
     inv_file = inventory.path if inventory is not None else None
     if inventory is not None:
         inventory.close()
+    extra: dict[str, Any] = {}
+    if verify_threads is not None:
+        extra["verify_threads"] = verify_threads
     config = ServerConfig(
-        trust=policy, inventory_path=inv_file, max_bytes=max_bytes, timeout_s=timeout
+        trust=policy,
+        inventory_path=inv_file,
+        max_bytes=max_bytes,
+        header_timeout_s=header_timeout or timeout or 10.0,
+        body_timeout_s=body_timeout or timeout or 60.0,
+        workers=workers,
+        max_connections=max_connections,
+        backlog=backlog,
+        **extra,
     )
     try:
-        server = make_server(host, port, config=config)
+        server = make_server(host, port, config=config, log=True)
+    except ImportError as exc:
+        _fail(f"serve needs the server extra: pip install 'product-provenance[server]' ({exc})")
     except OSError as exc:
         _fail(f"cannot listen on {host}:{port}: {exc.strerror}")
     bound_host, bound_port = server.server_address[:2]
