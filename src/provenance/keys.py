@@ -43,6 +43,7 @@ __all__ = [
     "SigningAlgorithm",
     "SigningKey",
     "TrustPolicy",
+    "certificate_subject",
     "init_dev_keys",
     "verify_detached",
 ]
@@ -533,6 +534,14 @@ def verify_detached(
     except InvalidSignature:
         raise SignatureError("signature does not verify") from None
     return chain
+
+
+def certificate_subject(der: bytes) -> str | None:
+    """The RFC 4514 subject of a DER certificate; None when it does not parse."""
+    try:
+        return x509.load_der_x509_certificate(der).subject.rfc4514_string()
+    except ValueError:
+        return None
 
 
 def _load_chain(chain_pem: bytes) -> tuple[x509.Certificate, ...]:
