@@ -120,11 +120,12 @@ class C2paReport:
         return None
 
     def assertions(self, prefix: str) -> list[tuple[str, Any]]:
-        """``(label, data)`` of the active manifest's assertions whose label starts with ``prefix``."""
+        """``(label, data)`` of the active manifest's assertions labelled ``prefix...``."""
         manifest = self.manifest or {}
+        items = manifest.get("assertions")
         return [
             (str(item["label"]), item.get("data"))
-            for item in manifest.get("assertions") or []
+            for item in (items if isinstance(items, list) else [])
             if isinstance(item, Mapping) and str(item.get("label", "")).startswith(prefix)
         ]
 
@@ -235,7 +236,7 @@ def read_c2pa(data: bytes, mime: str, trust: TrustPolicy) -> C2paReport | None:
     entries = tuple(
         (kind, str(item.get("code")), str(item.get("url") or ""))
         for kind in ("success", "informational", "failure")
-        for item in (active.get(kind) if isinstance(active.get(kind), list) else [])
+        for item in _items(active.get(kind))
         if isinstance(item, Mapping) and item.get("code")
     )
     return C2paReport(
@@ -288,6 +289,10 @@ def _reading_context(trust: TrustPolicy) -> Any:
         context = c2pa.Context(settings=c2pa.Settings.from_dict(settings))
         cache[("c2pa", pid)] = context
     return context
+
+
+def _items(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def _codes(items: Any) -> list[str]:

@@ -51,9 +51,7 @@ On their own (with a valid claim signature) they may mean only metadata changed:
 :func:`metadata_only`, and ``verify`` compares the essence with the signed one.
 """
 
-TRUST_ONLY_CODES = frozenset(
-    {UNTRUSTED_CODE, "timeStamp.untrusted", "timeStamp.outsideValidity"}
-)
+TRUST_ONLY_CODES = frozenset({UNTRUSTED_CODE, "timeStamp.untrusted", "timeStamp.outsideValidity"})
 """Codes that only say nothing vouches for a credential: at best ``valid_untrusted``."""
 
 _TAMPER = HARD_BINDING_MISMATCH | {
@@ -298,9 +296,7 @@ def combine(c2pa: Status | None, xmp: Status | None) -> Status:
     return worst(present)
 
 
-def meets(
-    status: Status, required: Status = Status.TRUSTED, accept: Iterable[Status] = ()
-) -> bool:
+def meets(status: Status, required: Status = Status.TRUSTED, accept: Iterable[Status] = ()) -> bool:
     """Whether a verdict status satisfies a requirement: the ``verify --require`` rule.
 
     Pure: a DAM endpoint can call it on each verdict.
@@ -326,8 +322,9 @@ def meets(
     return required is Status.VALID_UNTRUSTED and status is Status.TRUSTED
 
 
-def exit_code(statuses: Iterable[Status], *, requirement: Status | None = None,
-              accept: Iterable[Status] = ()) -> int:
+def exit_code(
+    statuses: Iterable[Status], *, requirement: Status | None = None, accept: Iterable[Status] = ()
+) -> int:
     """The ``verify`` exit status for a batch: 0 good, 1 failed, 2 could not check.
 
     1 when any status is a failure, or (with a requirement) any checked file
@@ -396,7 +393,6 @@ def status_table() -> str:
             codes.append(_OURS[status])
         exit_status = exit_code([status])
         lines.append(
-            f"| `{status.value}` | {_MEANING[status]} | {exit_status} | "
-            f"{', '.join(codes) or '—'} |"
+            f"| `{status.value}` | {_MEANING[status]} | {exit_status} | {', '.join(codes) or '—'} |"
         )
     return "\n".join(lines) + "\n"

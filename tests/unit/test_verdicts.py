@@ -86,8 +86,10 @@ def test_unreadable_manifest() -> None:
 def test_tampered_only_for_changes() -> None:
     """Only codes that say bytes changed after signing map to tampered."""
     tampered = {code for code, status in CODE_STATUS.items() if status is Status.TAMPERED}
-    assert all(re.search(r"(mismatch|missing|undeclared|outsideManifest|notRedacted|unknownBox)$", c)
-               for c in tampered)
+    assert all(
+        re.search(r"(mismatch|missing|undeclared|outsideManifest|notRedacted|unknownBox)$", c)
+        for c in tampered
+    )
     assert code_status("cawg.identity.pad.invalid") is None
     assert code_status("general.error") is Status.INVALID_MANIFEST
 
