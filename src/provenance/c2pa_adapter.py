@@ -81,6 +81,9 @@ class C2paReport:
             the ingredient deltas' and the flat ``validation_status`` list's.
         informational_codes: Informational codes of the active manifest.
         success_codes: Success codes of the active manifest.
+        ingredient_codes: Failure codes recorded in the active manifest's
+            ingredients (what was seen when each was ingested); reported, but
+            they do not describe this asset.
         entries: Every active-manifest status as ``(kind, code, url)``, kind
             one of ``success``, ``informational``, ``failure``; identity
             assertions are told apart by the url.
@@ -95,6 +98,7 @@ class C2paReport:
     failure_codes: tuple[str, ...] = ()
     informational_codes: tuple[str, ...] = ()
     success_codes: tuple[str, ...] = ()
+    ingredient_codes: tuple[str, ...] = ()
     entries: tuple[tuple[str, str, str], ...] = ()
     active_manifest: str | None = None
     store: Mapping[str, Any] = field(default_factory=dict)
@@ -239,8 +243,28 @@ def read_c2pa(data: bytes, mime: str, trust: TrustPolicy) -> C2paReport | None:
         for item in _items(active.get(kind))
         if isinstance(item, Mapping) and item.get("code")
     )
+    recorded: list[str] = []
+    manifest = (store.get("manifests") or {}).get(store.get("active_manifest"))
+    for ingredient in _items(manifest.get("ingredients")) if isinstance(manifest, Mapping) else []:
+        if not isinstance(ingredient, Mapping):
+            continue
+        found = ingredient.get("validation_results")
+        if isinstance(found, Mapping):
+            own = found.get("activeManifest")
+            if isinstance(own, Mapping):
+                recorded.extend(_codes(own.get("failure")))
+            for delta in _items(found.get("ingredientDeltas")):
+                if isinstance(delta, Mapping) and isinstance(
+                    delta.get("validationDeltas"), Mapping
+                ):
+                    recorded.extend(_codes(delta["validationDeltas"].get("failure")))
+        else:  # 1.x ingredients: a flat list, failures by code
+            recorded.extend(
+                c for c in _codes(ingredient.get("validation_status")) if not _is_success(c)
+            )
     return C2paReport(
         state=store.get("validation_state"),
+        ingredient_codes=tuple(dict.fromkeys(recorded)),
         failure_codes=tuple(dict.fromkeys(failure)),
         informational_codes=tuple(sorted(informational)),
         success_codes=tuple(sorted(success)),
@@ -289,6 +313,11 @@ def _reading_context(trust: TrustPolicy) -> Any:
         context = c2pa.Context(settings=c2pa.Settings.from_dict(settings))
         cache[("c2pa", pid)] = context
     return context
+
+
+def _is_success(code: str) -> bool:
+    # c2pa-rs log_kind(): success codes end so; a flat 1.x list mixes them in.
+    return code.endswith((".validated", ".match", ".trusted", ".insideValidity", ".accessible"))
 
 
 def _items(value: Any) -> list[Any]:

@@ -49,7 +49,13 @@ from provenance.statement import (
     statement_from_mapping,
 )
 from provenance.types import Evidence, EvidenceSource, Identity, IdentityState, Status, Verdict
-from provenance.verdicts import UNTRUSTED_CODE, c2pa_status, combine, metadata_only
+from provenance.verdicts import (
+    TRUST_ONLY_CODES,
+    UNTRUSTED_CODE,
+    c2pa_status,
+    combine,
+    metadata_only,
+)
 
 __all__ = ["verify", "verify_bytes"]
 
@@ -371,7 +377,15 @@ def _c2pa_evidence(report: C2paReport | None, policy: TrustPolicy) -> Evidence |
     codes = tuple(report.failure_codes)
     if status is Status.VALID_UNTRUSTED and UNTRUSTED_CODE not in codes and not policy.has_anchors:
         codes = (*codes, UNTRUSTED_CODE)
-    return Evidence(EvidenceSource.C2PA, status, detail, codes)
+    # What an ingredient's validator recorded is reported, but is not this asset's
+    # status. Trust codes are left out: they say how the signer's own c2pa was
+    # configured (no anchors when signing), not what happened to the data.
+    recorded = tuple(
+        c for c in report.ingredient_codes if c not in codes and c not in TRUST_ONLY_CODES
+    )
+    if recorded:
+        detail += "; an ingredient was recorded with failures: " + ", ".join(recorded)
+    return Evidence(EvidenceSource.C2PA, status, detail, (*codes, *recorded))
 
 
 def _binding_evidence(

@@ -20,7 +20,8 @@ from pathlib import Path
 import c2pa
 import pytest
 
-from provenance import SigningKey, Status, TrustPolicy, sign, verify
+from provenance import SigningKey, Status, TrustPolicy, sign, verify, verify_bytes
+from provenance.c2pa_adapter import C2paIngredient, sign_c2pa
 from provenance.inventory import Inventory
 from provenance.keys import DevKeyPaths
 from provenance.types import IdentityState
@@ -362,3 +363,38 @@ def test_cawg_identity_valid_and_invalid(
     assert result.returncode == 1
     rows = json.loads(result.stdout)
     assert [r["identities"][0]["state"] for r in rows] == ["valid", "invalid"]
+
+
+def test_codes_recorded_in_an_ingredient_are_reported(
+    media: Media, signing_key: SigningKey, trust: TrustPolicy, tmp_path: Path
+) -> None:
+    """A rendition of a parent whose actions were altered: the child is intact, the
+    ingredient's recorded hashedURI mismatch still shows in failure_codes."""
+    parent = _signed(media, signing_key, "jpg", tmp_path).read_bytes()
+    at = parent.index(b"trainedAlgorithmicMedia", parent.index(b"c2pa.actions"))
+    broken = parent[:at] + b"T" + parent[at + 1 :]
+    definition = {
+        "claim_generator_info": [{"name": "tests", "version": "1"}],
+        "assertions": [
+            {
+                "label": "c2pa.actions",
+                "data": {
+                    "actions": [
+                        {"action": "c2pa.opened", "parameters": {"ingredientIds": ["parent"]}},
+                        {"action": "c2pa.resized"},
+                    ]
+                },
+            }
+        ],
+    }
+    child, _ = sign_c2pa(
+        media("forest-path.jpg").read_bytes(),
+        "image/jpeg",
+        definition,
+        signing_key,
+        ingredient=C2paIngredient(broken, "image/jpeg", "parent.jpg"),
+    )
+    verdict = verify_bytes(child, trust=trust)
+    assert verdict.status is Status.TRUSTED
+    assert "assertion.hashedURI.mismatch" in verdict.failure_codes
+    assert "ingredient was recorded with failures" in verdict.evidence[0].detail
