@@ -537,11 +537,17 @@ def verify_detached(
 
 
 def certificate_subject(der: bytes) -> str | None:
-    """The RFC 4514 subject of a DER certificate; None when it does not parse."""
+    """``CN=...,O=...`` of a DER certificate's subject, as c2pa names signers; None if bad."""
     try:
-        return x509.load_der_x509_certificate(der).subject.rfc4514_string()
+        subject = x509.load_der_x509_certificate(der).subject
     except ValueError:
         return None
+    parts = [
+        f"{short}={attr.value!s}"
+        for short, oid in (("CN", NameOID.COMMON_NAME), ("O", NameOID.ORGANIZATION_NAME))
+        for attr in subject.get_attributes_for_oid(oid)
+    ]
+    return ",".join(parts) or subject.rfc4514_string()
 
 
 def _load_chain(chain_pem: bytes) -> tuple[x509.Certificate, ...]:

@@ -345,6 +345,7 @@ def test_cawg_identity_valid_and_invalid(
     assert identity.sig_type == "cawg.x509.cose"
     assert identity.state is IdentityState.VALID
     assert identity.actor is not None and "provenance tests" in identity.actor
+    valid_actor = identity.actor
     assert "cawg.identity.well-formed" in identity.codes
     # The identity certificate's key is not the one that signed: the signature fails.
     bad = tmp_path / "identity-bad.jpg"
@@ -354,7 +355,7 @@ def test_cawg_identity_valid_and_invalid(
     assert verdict.status.is_failure
     (identity,) = verdict.identities
     assert identity.state is IdentityState.INVALID
-    assert identity.actor is not None and "provenance tests" in identity.actor
+    assert identity.actor == valid_actor  # named from the COSE x5chain, same form
     assert {"cawg.x509.signature.mismatch", "provenance.identity.invalid"} <= set(
         verdict.failure_codes
     )
