@@ -4,6 +4,8 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from provenance.types import Status
 from provenance.verdicts import (
@@ -166,3 +168,27 @@ def test_docs_table_matches_the_code() -> None:
         assert f"| `{status.value}` |" in text[start:end]
     for code in CODE_STATUS:
         assert f"`{code}`" in text[start:end]
+
+
+_KNOWN = sorted(CODE_STATUS)
+_ANY_CODE = st.one_of(
+    st.sampled_from(_KNOWN),
+    st.sampled_from(["cawg.identity.pad.invalid", "cawg.x509.signature.mismatch"]),
+    st.from_regex(r"\A(claim|assertion|manifest|ingredient|algorithm|com\.x)\.[a-z]{1,8}\Z"),
+)
+
+
+@given(
+    state=st.sampled_from([None, "Invalid", "Valid", "Trusted"]),
+    codes=st.lists(_ANY_CODE, max_size=6),
+    anchors=st.booleans(),
+)
+def test_tampered_needs_a_code_that_says_bytes_changed(
+    state: str | None, codes: list[str], anchors: bool
+) -> None:
+    status = c2pa_status(state, codes, has_anchors=anchors)
+    tamper_codes = {c for c in codes if CODE_STATUS.get(c) is Status.TAMPERED}
+    assert (status is Status.TAMPERED) == bool(tamper_codes)
+    if status is Status.TRUSTED:
+        assert anchors and state == "Trusted"
+        assert all(c.startswith("cawg.") for c in codes)
