@@ -43,7 +43,15 @@ from provenance.record import DigitalSourceType, ParentRef, ProvenanceRecord
 from provenance.renditions import RenditionMark, sign_rendition, sign_renditions
 from provenance.sign import SignOptions, sign, sign_bytes
 from provenance.trace import TraceResult, trace
-from provenance.types import Evidence, EvidenceSource, SignResult, Status, Verdict
+from provenance.types import (
+    Evidence,
+    EvidenceSource,
+    Identity,
+    IdentityState,
+    SignResult,
+    Status,
+    Verdict,
+)
 from provenance.verify import verify, verify_bytes
 
 __all__ = [
@@ -60,6 +68,8 @@ __all__ = [
     "EvidenceSource",
     "FileEntry",
     "Fingerprint",
+    "Identity",
+    "IdentityState",
     "ImportFileError",
     "InsecureKeyFileWarning",
     "Inventory",

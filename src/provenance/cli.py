@@ -8,6 +8,7 @@ signature, 2 usage errors or input that could not be read.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import importlib.resources
 import json
@@ -36,6 +37,7 @@ from provenance._version import __version__
 from provenance.atomic import write_atomic
 from provenance.audit import Checkpoint
 from provenance.batch import BatchRow, SignItem, sign_many, verify_many
+from provenance.discovery import InventorySource, find_inventory
 from provenance.errors import (
     InsecureKeyFileWarning,
     ProvenanceError,
@@ -52,6 +54,7 @@ from provenance.scan import scan, write_reports
 from provenance.sign import SignOptions
 from provenance.trace import trace
 from provenance.types import SignResult, Status, Verdict
+from provenance.verdicts import exit_code, meets
 from provenance.verify import verify
 
 __all__ = ["app", "main"]
@@ -110,7 +113,8 @@ InventoryOption = Annotated[
     Path | None,
     typer.Option(
         "--inventory",
-        help="Inventory database (default: $PROVENANCE_INVENTORY or .provenance/inventory.sqlite).",
+        help="Inventory database (default: $PROVENANCE_INVENTORY, else the inventory key of a "
+        "provenance.toml or a .provenance/inventory.sqlite in this folder or a parent).",
     ),
 ]
 
@@ -136,7 +140,41 @@ def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
 
 
 def _print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+    sys.stdout.write(json.dumps(_json_safe(value), indent=2, ensure_ascii=False) + "\n")
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` with every string valid UTF-8, reversibly (docs/cli.md, "JSON output").
+
+    A file name that is not valid UTF-8 reaches Python with its bad bytes as
+    lone surrogates (PEP 383), which cannot be written as UTF-8 JSON. Such a
+    string is shown with U+FFFD in their place, and the exact bytes go in a
+    sibling key ``<key>_bytes`` (base64): ``base64.b64decode(row["path_bytes"])``
+    is the name as the file system has it.
+    """
+    if isinstance(value, dict):
+        out: dict[Any, Any] = {}
+        for key, item in value.items():
+            if isinstance(item, str) and _has_surrogates(item):
+                raw = item.encode("utf-8", "surrogateescape")
+                out[key] = raw.decode("utf-8", "replace")
+                out[f"{key}_bytes"] = base64.b64encode(raw).decode("ascii")
+            else:
+                out[key] = _json_safe(item)
+        return out
+    if isinstance(value, list | tuple):
+        return [_json_safe(item) for item in value]
+    if isinstance(value, str) and _has_surrogates(value):
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return value
+
+
+def _has_surrogates(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 @app.callback(invoke_without_command=True)
@@ -311,28 +349,52 @@ def verify_command(
     paths: Annotated[list[Path], typer.Argument(help="Images or folders of images.")],
     trust_anchors: TrustAnchorsOption = None,
     inventory_path: InventoryOption = None,
+    require: Annotated[
+        str | None,
+        typer.Option(
+            "--require",
+            help="Exit 1 unless every file is this: trusted, or valid_untrusted "
+            "(which trusted also meets).",
+        ),
+    ] = None,
+    accept: Annotated[
+        str | None,
+        typer.Option(
+            "--accept",
+            help="With --require: statuses that also count, comma-separated "
+            "(e.g. known_stripped,synthetic_duplicate).",
+        ),
+    ] = None,
     workers: WorkersOption = 1,
     progress: ProgressOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Verify images offline and print a verdict per file.
 
-    With an inventory (the default one is used when it exists), a copy whose
-    provenance was stripped is recognised as known_stripped.
+    With an inventory (--inventory, $PROVENANCE_INVENTORY, or found from this
+    folder up: see docs/cli.md), a copy whose provenance was stripped is
+    recognised as known_stripped; without one, a warning says so.
 
     Without --trust-anchors a good signature is valid_untrusted, never trusted.
-    Exit status: 0 nothing tampered or invalid, 1 something is, 2 unreadable input.
+    Exit status: 0 nothing failed, 1 something is tampered, invalid_signature,
+    invalid_manifest or invalid_identity (or, with --require, some file does not
+    meet it), 2 unreadable input or no image at all.
 
     \b
     Examples:
       provenance verify signed/ --trust-anchors .provenance/keys/ca.pem
       provenance verify --json upload.webp
+      provenance verify cdn/ --trust-anchors ca.pem --require trusted --accept known_stripped
     """
+    requirement, accepted = _requirement(require, accept)
     policy = _trust_policy(trust_anchors)
-    with _closing(_existing_inventory(inventory_path)) as inventory:
-        files = [file for file, _ in _expand(paths)]
+    files = [file for file, _ in _expand(paths)]
+    inventory, warning = _find_existing(inventory_path)
+    _warn(warning)
+    inventory_name = str(inventory.path) if inventory is not None else None
+    with _closing(inventory):
         verdicts: list[Verdict] = []
-        statuses: set[Status] = set()
+        statuses: list[Status] = []
         with (
             _progress_bar(progress, "verifying", len(files)) as advance,
             _json_array(as_json) as emit,
@@ -342,17 +404,40 @@ def verify_command(
                 if verdict is None:
                     error = row.error.message if row.error is not None else "failed"
                     verdict = Verdict(path=row.name, status=Status.ERROR, error=error)
-                statuses.add(verdict.status)
+                statuses.append(verdict.status)
                 if as_json:
-                    emit(verdict.to_dict())  # streamed: flat memory over any number of files
+                    out = verdict.to_dict()
+                    out["inventory"] = inventory_name
+                    if warning is not None:
+                        out["warnings"] = [warning]
+                    if requirement is not None:
+                        out["meets_requirement"] = meets(verdict.status, requirement, accepted)
+                    emit(out)  # streamed: flat memory over any number of files
                 else:
                     verdicts.append(verdict)
                 advance()
     if not as_json:
         _print_verdicts(verdicts)
-    if any(status.is_failure for status in statuses):
-        raise typer.Exit(EXIT_FAILED)
-    raise typer.Exit(EXIT_USAGE if Status.ERROR in statuses else EXIT_OK)
+    raise typer.Exit(exit_code(statuses, requirement=requirement, accept=accepted))
+
+
+def _requirement(
+    require: str | None, accept: str | None
+) -> tuple[Status | None, frozenset[Status]]:
+    """Parse --require and --accept (see provenance.verdicts.meets)."""
+    if require is None:
+        if accept is not None:
+            _fail("--accept only makes sense with --require")
+        return None, frozenset()
+    names = [n.strip() for n in (accept or "").split(",") if n.strip()]
+    try:
+        required = Status(require.strip())
+        accepted = frozenset(Status(n) for n in names)
+        meets(Status.TRUSTED, required, accepted)  # validates the combination
+    except ValueError as exc:
+        known = ", ".join(s.value for s in Status)
+        _fail(f"--require/--accept: {exc} (statuses: {known})")
+    return required, accepted
 
 
 @app.command("renditions")
@@ -577,13 +662,16 @@ def trace_command(
     Example: provenance trace storefront/shoe-600x600.jpg --json
     """
     policy = _trust_policy(trust_anchors)
-    with _closing(_existing_inventory(inventory_path)) as inventory:
+    found, warning = _find_existing(inventory_path)
+    _warn(warning)
+    inventory_name = str(found.path) if found is not None else None
+    with _closing(found) as inventory:
         try:
             result = trace(path, trust=policy, inventory=inventory)
         except ProvenanceError as exc:
             _fail(str(exc))
     if as_json:
-        _print_json(result.to_dict())
+        _print_json({**result.to_dict(), "inventory": inventory_name, "warnings": _listed(warning)})
     else:
         _out.print(
             f"{path}: {result.verdict.status.value} (found by {result.found_by})", markup=False
@@ -697,14 +785,22 @@ def scan_command(
       provenance scan products.csv --root pub/media/catalog/product --csv scan.csv
     """
     policy = _trust_policy(trust_anchors)
-    with _closing(_existing_inventory(inventory_path)) as inventory:
+    for path in paths:
+        if path.is_dir() and not any(
+            p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() for p in path.rglob("*")
+        ):
+            _fail(f"{path}: folder holds no JPEG, PNG or WebP image")
+    found, warning = _find_existing(inventory_path)
+    _warn(warning)
+    inventory_name = str(found.path) if found is not None else None
+    with _closing(found) as inventory:
         report = scan(paths, trust=policy, inventory=inventory, root=root)
     try:
         written = write_reports(report, json_path=json_out, csv_path=csv_out, html_path=html_out)
     except ProvenanceError as exc:
         _fail(str(exc))
     if as_json:
-        _print_json(report.to_dict())
+        _print_json({**report.to_dict(), "inventory": inventory_name, "warnings": _listed(warning)})
     else:
         table = Table("file", "result", "verdict", "asset", "details", title="scan")
         for row in report.rows:
@@ -725,20 +821,37 @@ def scan_command(
 
 
 def _open_inventory(path: Path | None, *, create: bool, read_only: bool = False) -> Inventory:
-    target = path if path is not None else Inventory.default_path()
+    """The inventory by the discovery rule (provenance.discovery); a new one is made in cwd."""
     try:
+        target = find_inventory(path).path
         return Inventory(target, create=create, read_only=read_only)
     except ProvenanceError as exc:
         _fail(str(exc))
 
 
-def _existing_inventory(path: Path | None) -> Inventory | None:
-    """The given inventory (must exist), else the default one if it exists."""
-    if path is None and not Inventory.default_path().exists():
-        return None
-    target = path if path is not None else Inventory.default_path()
+def _find_existing(path: Path | None) -> tuple[Inventory | None, str | None]:
+    """The inventory to read, if any, and otherwise the warning that says so.
+
+    ``--inventory`` must exist. A ``$PROVENANCE_INVENTORY`` or config entry that
+    names a missing file, and finding nothing at all, are not errors: the
+    command runs without an inventory, and says so (stderr and ``--json``).
+    """
     try:
-        return Inventory(target, create=False, read_only=True)
+        found = find_inventory(path)
+    except ProvenanceError as exc:
+        _fail(str(exc))
+    if found.source is not InventorySource.FLAG and not found.exists:
+        if found.source is InventorySource.NONE:
+            why = (
+                "no inventory found (no --inventory, no $PROVENANCE_INVENTORY, no "
+                f"provenance.toml or .provenance/inventory.sqlite from {Path.cwd()} up)"
+            )
+        else:
+            why = f"no inventory at {found.path} (named by {found.origin}): no such file"
+        return None, why + "; stripped and resized copies cannot be recognised"
+    target = found.path
+    try:
+        return Inventory(target, create=False, read_only=True), None
     except SchemaVersionError as exc:
         if exc.found > exc.supported:
             _fail(str(exc))
@@ -746,7 +859,23 @@ def _existing_inventory(path: Path | None) -> Inventory | None:
         _fail(str(exc))
     # An older schema: migrate it once (a writable open does, in one transaction).
     _open_inventory(target, create=False).close()
-    return _open_inventory(target, create=False, read_only=True)
+    return _open_inventory(target, create=False, read_only=True), None
+
+
+def _existing_inventory(path: Path | None) -> Inventory | None:
+    """The inventory to read, if any; without one, say so once on stderr."""
+    inventory, warning = _find_existing(path)
+    _warn(warning)
+    return inventory
+
+
+def _listed(message: str | None) -> list[str]:
+    return [] if message is None else [message]
+
+
+def _warn(message: str | None) -> None:
+    if message is not None:
+        _err.print(f"provenance: warning: {_one_line(message)}", markup=False)
 
 
 def _trust_policy(trust_anchors: Path | None) -> TrustPolicy:
@@ -800,7 +929,7 @@ def _json_array(enabled: bool) -> Iterator[Callable[[Any], None]]:
 
     def emit(value: Any) -> None:
         nonlocal count
-        text = json.dumps(value, indent=2, ensure_ascii=False).replace("\n", "\n  ")
+        text = json.dumps(_json_safe(value), indent=2, ensure_ascii=False).replace("\n", "\n  ")
         sys.stdout.write(("[\n  " if count == 0 else ",\n  ") + text)
         sys.stdout.flush()
         count += 1
@@ -845,7 +974,8 @@ def _expand(paths: Iterable[Path]) -> list[tuple[Path, Path | None]]:
 
     Folders expand to their images, sorted; the relative path keeps files of the
     same name in different subfolders apart in an output folder. A path that
-    does not exist comes back with ``None`` in place of its relative path.
+    does not exist comes back with ``None`` in place of its relative path. A
+    folder with no image is a usage error (exit 2) naming it.
     """
     files: list[tuple[Path, Path | None]] = []
     for path in paths:
@@ -853,6 +983,9 @@ def _expand(paths: Iterable[Path]) -> list[tuple[Path, Path | None]]:
             found = sorted(
                 p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
             )
+            if not found:
+                # An empty batch must not look like a clean one (exit 0, "[]").
+                _fail(f"{path}: folder holds no JPEG, PNG or WebP image")
             files.extend((p, p.relative_to(path)) for p in found)
         elif path.exists() or path.is_symlink():
             files.append((path, Path(path.name)))

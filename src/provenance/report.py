@@ -70,7 +70,14 @@ _IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp"})
 _MARKED = frozenset({"trusted", "valid_untrusted"})
 _ALTERED = frozenset({"tampered", "invalid_signature"})
 _FINDING_STATUSES = frozenset(
-    {"tampered", "invalid_signature", "known_stripped", "synthetic_duplicate"}
+    {
+        "tampered",
+        "invalid_signature",
+        "invalid_manifest",
+        "invalid_identity",
+        "known_stripped",
+        "synthetic_duplicate",
+    }
 )
 _THUMB_PX = 96
 

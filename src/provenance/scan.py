@@ -5,8 +5,10 @@ product export CSVs that list image paths or file names. Each image gets one
 row (:class:`ScanRow`):
 
 * ``signed``: it carries provenance; the row holds the full verdict (trusted,
-  valid_untrusted, tampered or invalid_signature);
-* ``known_stripped``: no provenance, but its essence is an inventory asset;
+  valid_untrusted, tampered, invalid_signature, invalid_manifest,
+  invalid_identity, unsupported or remote_manifest);
+* ``known_stripped``: its metadata was removed or changed, but its image data
+  is a signed essence (the manifest's statement, or an inventory asset's);
 * ``synthetic_duplicate``: no provenance, but a confirmed perceptual match of an
   inventory asset (resized, re-encoded, cropped ...);
 * ``unknown``: nothing known about it;
