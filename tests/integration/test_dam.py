@@ -30,13 +30,11 @@ from provenance.integrations.dam import (
     ServerConfig,
     create_app,
     make_server,
-    requirement_met,
     verify_upload,
 )
 from provenance.inventory import Inventory
 from provenance.keys import SigningKey, TrustPolicy
 from provenance.sign import sign
-from provenance.types import Status
 from tests.conftest import SAMPLE_MEDIA, DevKeyPaths, sample_record
 
 LIMIT = 4 * 1024 * 1024
@@ -112,16 +110,6 @@ def test_verify_upload_truncated_and_oversized(signed: tuple[bytes, Path]) -> No
         assert result["verdict"] in ("error", "tampered", "no_provenance"), cut
     big = verify_upload(data, "big.jpg", max_bytes=100)
     assert big["verdict"] == "error" and "100-byte limit" in big["error"]
-
-
-def test_requirement_met() -> None:
-    assert requirement_met(Status.TRUSTED, Status.TRUSTED)
-    assert not requirement_met(Status.VALID_UNTRUSTED, Status.TRUSTED)
-    assert requirement_met(Status.TRUSTED, Status.VALID_UNTRUSTED)  # trusted is also valid
-    assert not requirement_met(Status.TAMPERED, Status.VALID_UNTRUSTED)
-    assert not requirement_met(Status.KNOWN_STRIPPED, Status.TRUSTED)
-    assert requirement_met(Status.KNOWN_STRIPPED, Status.TRUSTED, accept=[Status.KNOWN_STRIPPED])
-    assert not requirement_met(Status.ERROR, Status.TRUSTED, accept=[Status.KNOWN_STRIPPED])
 
 
 def test_server_config_refuses_nonsense() -> None:
@@ -239,7 +227,7 @@ def test_endpoint_over_loopback(server: Running, signed: tuple[bytes, Path]) -> 
     # Raw body, name in the query string.
     status, body = request(server, "POST", "/verify?filename=shoe.jpg", data)
     assert status == 200 and body["verdict"] == "trusted" and body["path"] == "shoe.jpg"
-    assert "requirement_met" not in body
+    assert "meets_requirement" not in body
     # Multipart with a text field beside the file, as a browser form or `curl -F` sends it.
     form, ctype = multipart([("note", None, b"hello"), ("file", "form.jpg", tamper(data))])
     status, body = request(server, "POST", "/verify", form, {"Content-Type": ctype})
@@ -271,23 +259,25 @@ def test_endpoint_over_loopback(server: Running, signed: tuple[bytes, Path]) -> 
 def test_require_and_accept(server: Running, signed: tuple[bytes, Path]) -> None:
     data, _ = signed
     status, body = request(server, "POST", "/verify?require=trusted", data)
-    assert status == 200 and body["requirement_met"] is True
+    assert status == 200 and body["meets_requirement"] is True
     assert body["requirement"] == {"require": "trusted", "accept": []}
     status, body = request(server, "POST", "/verify?require=trusted", tamper(data))
-    assert status == 200 and body["verdict"] == "tampered" and body["requirement_met"] is False
+    assert status == 200 and body["verdict"] == "tampered" and body["meets_requirement"] is False
     stripped = bare(data)
     _, body = request(server, "POST", "/verify?require=trusted", stripped)
-    assert body["verdict"] == "known_stripped" and body["requirement_met"] is False
+    assert body["verdict"] == "known_stripped" and body["meets_requirement"] is False
     _, body = request(server, "POST", "/verify?require=trusted&accept=known_stripped", stripped)
-    assert body["requirement_met"] is True
+    assert body["meets_requirement"] is True
     assert body["requirement"] == {"require": "trusted", "accept": ["known_stripped"]}
     both = "/verify?require=trusted&accept=synthetic_duplicate,known_stripped"
     _, body = request(server, "POST", both, stripped)
-    assert body["requirement_met"] is True
+    assert body["meets_requirement"] is True
     status, body = request(server, "POST", "/verify?require=valid", data)
     assert status == 400 and "require='valid'" in body["error"] and "trusted" in body["error"]
     status, body = request(server, "POST", "/verify?accept=known_stripped", data)
     assert status == 400 and "require=" in body["error"]
+    status, body = request(server, "POST", "/verify?require=trusted&accept=tampered", data)
+    assert status == 400 and "never acceptable" in body["error"]
 
 
 def test_healthz_reports_what_is_loaded(
@@ -571,7 +561,7 @@ def test_mounted_in_another_app(signed: tuple[bytes, Path], trust: TrustPolicy) 
         where = Running(*sock.getsockname()[:2], [])
         target = "/provenance/verify?filename=m.jpg&require=trusted"
         status, body = request(where, "POST", target, data)
-        assert status == 200 and body["verdict"] == "trusted" and body["requirement_met"] is True
+        assert status == 200 and body["verdict"] == "trusted" and body["meets_requirement"] is True
         status, body = request(where, "GET", "/provenance/healthz")
         assert status == 200 and body["trust_anchors"]["loaded"] is True
         status, body = request(where, "POST", "/provenance/verify", b"")

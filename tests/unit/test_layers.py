@@ -44,7 +44,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ),
     (
         "io",  # the outside world: files, SQLite, c2pa, keys
-        frozenset({"atomic", "_sqlite", "c2pa_adapter", "keys", "reading", "index"}),
+        frozenset({"atomic", "_sqlite", "c2pa_adapter", "keys", "reading", "index", "discovery"}),
     ),
     ("stores", frozenset({"audit", "inventory"})),
     (

@@ -57,11 +57,11 @@ from provenance.integrations.dam import (
     ServerConfig,
     _clean_name,
     _error,
-    requirement_met,
     verify_upload,
 )
 from provenance.inventory import Inventory
 from provenance.types import Status
+from provenance.verdicts import meets
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, AsyncIterator
@@ -388,7 +388,7 @@ class _Service:
                 "require": require.value,
                 "accept": sorted(s.value for s in accept),
             }
-            result["requirement_met"] = requirement_met(status, require, accept=accept)
+            result["meets_requirement"] = meets(status, require, accept)
         request.scope[_VERDICT] = result["verdict"]
         return _Json(result, 422 if result["verdict"] == "error" else 200)
 
@@ -496,7 +496,10 @@ def _requirement(request: Request) -> tuple[Status | None, frozenset[Status]]:
         if accepted:
             raise ValueError("accept= needs require= (for example require=trusted)")
         return None, frozenset()
-    return status(required, "require"), frozenset(status(a, "accept") for a in accepted)
+    requirement = status(required, "require")
+    accepts = frozenset(status(a, "accept") for a in accepted)
+    meets(Status.TRUSTED, requirement, accepts)  # validates the combination (ValueError)
+    return requirement, accepts
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

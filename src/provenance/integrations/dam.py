@@ -32,7 +32,6 @@ request, 404/405 other paths and methods, 408 header or body deadline passed,
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -58,7 +57,6 @@ __all__ = [
     "ServerConfig",
     "create_app",
     "make_server",
-    "requirement_met",
     "verify_upload",
 ]
 
@@ -116,35 +114,6 @@ def verify_upload(
     out = verdict.to_dict()
     out["disclosure"] = disclosure_for(verdict).to_dict()
     return out
-
-
-# Statuses that satisfy a requirement beyond the required one itself: a trusted
-# verdict is also a valid signature. Nothing else is ranked: "tampered" is not a
-# weaker "trusted", and accepting anything else is the caller's explicit choice.
-_ALSO_SATISFIES: dict[Status, frozenset[Status]] = {
-    Status.VALID_UNTRUSTED: frozenset({Status.TRUSTED}),
-}
-
-
-def requirement_met(status: Status, require: Status, *, accept: Iterable[Status] = ()) -> bool:
-    """Whether a verdict's status meets a requirement (``?require=…&accept=…``).
-
-    Pure: statuses in, a bool out. ``require=valid_untrusted`` is met by
-    ``trusted`` too (a trusted signature is a valid one); ``accept`` names
-    further statuses the caller takes as good enough, such as
-    ``known_stripped`` (a copy of a known asset whose metadata a CDN dropped).
-    An ``error`` verdict meets a requirement only when ``error`` is required
-    or accepted by name.
-
-    Args:
-        status: The verdict's status.
-        require: The status required.
-        accept: Other statuses accepted instead.
-
-    Returns:
-        True when the requirement is met.
-    """
-    return status is require or status in _ALSO_SATISFIES.get(require, ()) or status in set(accept)
 
 
 def _error(name: str, message: str) -> Verdict:
@@ -224,7 +193,7 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
     ``POST /verify`` takes a raw body (name from ``?filename=`` or
     ``X-Filename``) or ``multipart/form-data`` with exactly one file, and
     answers the verdict JSON. ``?require=trusted&accept=known_stripped`` adds
-    ``requirement_met``. ``GET /healthz`` says whether trust anchors and the
+    ``meets_requirement``. ``GET /healthz`` says whether trust anchors and the
     inventory are loaded, and the version. Mount it with
     ``Mount("/provenance", app=create_app(config))``.
 
