@@ -16,7 +16,7 @@ import os
 import sys
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -1005,7 +1005,9 @@ def report_command(
     ] = None,
     out: Annotated[
         list[Path] | None,
-        typer.Option("--out", "-o", help="Report file(s): .json, .csv or .html (repeatable)."),
+        typer.Option(
+            "--out", "-o", help="Report file(s): .json, .csv, .html or .pdf (repeatable)."
+        ),
     ] = None,
     trust_anchors: TrustAnchorsOption = None,
     inventory_path: InventoryOption = None,
@@ -1017,22 +1019,26 @@ def report_command(
     ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Compliance report: synthetic-data inventory, recovery check, incident timeline.
+    """Compliance report: scope, inventory, recovery check, incidents, obligations, glossary.
 
+    The PDF is the HTML page printed by headless Chromium (set
+    $PROVENANCE_CHROMIUM if it is not on PATH). The GDPR 72-hour clock shows
+    only for incidents declared with 'provenance incident open --personal-data'.
     Exit status: 0 no finding, 1 copies lost provenance, were altered or
-    duplicated, 2 unreadable input.
+    copied without it, 2 unreadable input.
 
     \b
     Examples:
-      provenance report storefront-media/ --out report.html --out report.json
-      provenance verify --json cdn-copies/ > verdicts.json; provenance report verdicts.json -o r.csv
+      provenance report storefront-media/ --out report.pdf --out report.json
+      provenance verify --json cdn-copies/ > verdicts.json
+      provenance report verdicts.json -o report.csv
     """
     from provenance.report import load_verdict_rows, make_report, verdict_rows_for
 
     targets = list(out or [])
     for target in targets:
-        if target.suffix.lower() not in (".json", ".csv", ".html", ".htm"):
-            _fail(f"{target}: a report file ends in .json, .csv or .html")
+        if target.suffix.lower() not in (".json", ".csv", ".html", ".htm", ".pdf"):
+            _fail(f"{target}: a report file ends in .json, .csv, .html or .pdf")
     policy = _trust_policy(trust_anchors)
     key = _load_key(None, None, keys_dir) if (keys_dir / "chain.pem").exists() else None
     now = datetime.now(timezone.utc)
@@ -1051,20 +1057,30 @@ def report_command(
                 key=key,
                 source=None if source is None else str(source),
                 record_findings=not no_record,
+                trust=policy,
             )
         except ProvenanceError as exc:
             _fail(str(exc))
     for target in targets:
         kind = target.suffix.lower().lstrip(".")
-        text = (
-            report.to_json()
-            if kind == "json"
-            else report.to_csv()
-            if kind == "csv"
-            else report.to_html()
-        )
         try:
-            write_atomic(target, text.encode("utf-8"))
+            if kind == "pdf":
+                from provenance.pdf import html_to_pdf
+
+                data = html_to_pdf(report.to_html(), name=str(target))
+            else:
+                text = (
+                    report.to_json()
+                    if kind == "json"
+                    else report.to_csv()
+                    if kind == "csv"
+                    else report.to_html()
+                )
+                data = text.encode("utf-8")
+        except ProvenanceError as exc:
+            _fail(str(exc))
+        try:
+            write_atomic(target, data)
             if kind == "csv" and report.checkpoint is not None:
                 sidecar = target.with_name(target.name + ".checkpoint.json")
                 write_atomic(sidecar, (report.checkpoint.to_json() + "\n").encode("utf-8"))
@@ -1073,15 +1089,98 @@ def report_command(
     if as_json or not targets:
         _print_json(report.to_dict())
     else:
-        rec = report.recovery
+        c = report.counts
         _out.print(
-            f"wrote {', '.join(map(str, targets))}: {len(report.assets)} synthetic assets, "
-            f"{len(rec['lost_provenance'])} lost provenance, {len(rec['altered'])} altered, "
-            f"{len(rec['synthetic_duplicates'])} unknown duplicates, "
-            f"{len(rec['missing'])} missing",
+            f"wrote {', '.join(map(str, targets))}: {c['ai_originals']} AI-generated originals "
+            f"({c['ai_renditions']} renditions); {c['lost_provenance']} lost provenance, "
+            f"{c['altered']} altered, {c['copies_of_known']} copies of known assets, "
+            f"{c['synthetic_duplicates']} of unknown assets, "
+            f"{c['not_seen']} originals not seen in this scan",
             markup=False,
         )
+        if report.development_keys_used:
+            _err.print(
+                "provenance: warning: development keys signed assets in this report",
+                markup=False,
+            )
+        for inc in report.gdpr.get("incidents", ()):
+            _out.print(
+                f"GDPR Art. 33: incident {inc['seq']} must be notified by "
+                f"{inc['deadline']} ({inc['hours_left']} hours left)",
+                markup=False,
+            )
     raise typer.Exit(EXIT_FAILED if report.has_findings else EXIT_OK)
+
+
+# --- incident --------------------------------------------------------------------
+
+incident_app = typer.Typer(
+    help="Declare incidents in the audit log (the report's GDPR clock reads them).",
+    no_args_is_help=True,
+)
+app.add_typer(incident_app, name="incident")
+
+
+@incident_app.command("open")
+def incident_open(
+    description: Annotated[
+        str, typer.Option("--description", "-d", help="One sentence, without personal data.")
+    ],
+    aware_at: Annotated[
+        str | None,
+        typer.Option(
+            "--aware-at",
+            help="When you became aware of it, RFC 3339 (e.g. 2026-03-02T09:30:00Z); default: now.",
+        ),
+    ] = None,
+    personal_data: Annotated[
+        bool,
+        typer.Option(
+            "--personal-data/--no-personal-data",
+            help="Personal data is involved: GDPR Art. 33's 72-hour clock runs from --aware-at.",
+        ),
+    ] = False,
+    asset: Annotated[
+        list[str] | None, typer.Option("--asset", help="An asset id concerned (repeatable).")
+    ] = None,
+    inventory_path: InventoryOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Record an incident (with its awareness time) in the hash-chained audit log.
+
+    \b
+    Examples:
+      provenance incident open --personal-data --aware-at 2026-03-02T09:30:00Z \\
+        -d "customer photos exposed through the CDN"
+      provenance incident open -d "tampered hero image reported by a customer"
+    """
+    from provenance.record import format_time, parse_time
+    from provenance.report import GDPR_NOTIFICATION_HOURS, open_incident
+
+    now = datetime.now(timezone.utc)
+    try:
+        aware = parse_time(aware_at) if aware_at else now
+    except ProvenanceError:
+        _fail(f"--aware-at {aware_at}: not an RFC 3339 time with a zone, e.g. 2026-03-02T09:30:00Z")
+    with _open_inventory(inventory_path, create=False) as inventory:
+        try:
+            entry = open_incident(
+                inventory,
+                aware_at=aware,
+                description=description,
+                personal_data=personal_data,
+                asset_ids=tuple(asset or ()),
+                now=now,
+            )
+        except ProvenanceError as exc:
+            _fail(str(exc))
+    if as_json:
+        _print_json(entry.to_dict())
+        return
+    _out.print(f"incident recorded as audit entry {entry.seq}", markup=False)
+    if personal_data:
+        deadline = format_time(aware + timedelta(hours=GDPR_NOTIFICATION_HOURS))
+        _out.print(f"GDPR Art. 33: notify the supervisory authority by {deadline}", markup=False)
 
 
 # --- magento ---------------------------------------------------------------------
