@@ -753,10 +753,17 @@ def _root_of(asset: AssetEntry, by_id: Mapping[str, AssetEntry]) -> AssetEntry:
 def _signers(
     assets: Sequence[AssetEntry], rows: Iterable[Mapping[str, Any]]
 ) -> tuple[Mapping[str, Any], ...]:
+    # The inventory stores RFC 4514 subjects, c2pa reports the same names in
+    # another attribute order: one signer is one set of attributes.
+    def key(subject: str) -> tuple[str, ...]:
+        return tuple(sorted(part.strip() for part in subject.split(",")))
+
     counted: Counter[str] = Counter(a.signer for a in assets if a.signer)
+    known = {key(s) for s in counted}
     for row in rows:
         signer = row.get("signer")
-        if isinstance(signer, str) and signer:
+        if isinstance(signer, str) and signer and key(signer) not in known:
+            known.add(key(signer))
             counted.setdefault(signer, 0)
     return tuple(
         {"subject": s, "assets_signed": n, "development": _is_development(s)}
@@ -1186,8 +1193,9 @@ h2{font-size:1.3rem;margin-top:2rem;border-bottom:1px solid var(--line);break-af
 h3{font-size:1.05rem;break-after:avoid}
 a{color:#0b4a8a}
 .meta{color:var(--muted);margin:0}
-.cards{display:flex;flex-wrap:wrap;gap:.75rem;padding:0;list-style:none}
-.cards li{flex:1 1 9rem;background:var(--band);border-radius:6px;padding:.6rem .75rem}
+.cards{break-inside:avoid;display:flex;flex-wrap:wrap;gap:.75rem;padding:0;list-style:none}
+.cards li{break-inside:avoid;flex:1 1 9rem;background:var(--band);border-radius:6px;
+padding:.6rem .75rem}
 .cards a{text-decoration:none;color:inherit;display:block}
 .cards strong{display:block;font-size:1.5rem}
 .cards span{text-decoration:underline}
@@ -1201,7 +1209,7 @@ vertical-align:top;word-break:normal;overflow-wrap:normal;hyphens:auto}
 th{background:var(--band)}
 thead{display:table-header-group}
 tr{break-inside:avoid}
-td.num{text-align:right}
+td.idc{min-width:8em}.keep{break-inside:avoid}td.num{text-align:right}td.t{white-space:nowrap}
 code{font-size:.85em}
 .id{overflow-wrap:anywhere;word-break:normal;hyphens:none}
 .thumb{width:64px;height:64px;object-fit:cover;border-radius:4px;display:block}
@@ -1234,7 +1242,7 @@ def _bar_chart(
     chart_id: str, title: str, data: Mapping[str, int], colours: Mapping[str, str]
 ) -> str:
     items = list(data.items())
-    width, bar_h, gap, label_w = 460, 22, 8, 190
+    width, bar_h, gap, label_w = 540, 22, 8, 260
     height = max(1, len(items)) * (bar_h + gap) + gap
     biggest = max((v for _, v in items), default=1) or 1
     desc = "; ".join(f"{k}: {v}" for k, v in items) or "no data"
@@ -1276,17 +1284,56 @@ def _table(
 
 
 def _td(value: Any, *, ident: bool = False) -> str:
-    return f"<td>{_id(value)}</td>" if ident else f"<td>{_e(value)}</td>"
+    return f'<td class="idc">{_id(value)}</td>' if ident else f"<td>{_e(value)}</td>"
 
 
 def _hours_cell(hours: float) -> str:
     return f'<td class="num">{_e("overdue" if hours < 0 else hours)}</td>'
 
 
-def _copies(copies: Sequence[Mapping[str, Any]]) -> str:
+def _tt(value: Any) -> str:
+    """A timestamp cell: kept on one line (its hyphens are not break points)."""
+    return f'<td class="t">{_e(value)}</td>'
+
+
+def _copies(copies: Sequence[Mapping[str, Any]], base: str | None) -> str:
     if not copies:
         return "none seen"
-    return "<br>".join(f"{_id(c['path'])} ({_e(status_label(c['status']))})" for c in copies)
+    return "<br>".join(
+        f"{_id(_short(c['path'], base))} ({_e(status_label(c['status']))})" for c in copies
+    )
+
+
+_CARD_LABELS = {
+    "lost_provenance": "copies with provenance stripped",
+    "altered": "copies altered after signing",
+    "copies_of_known": "resized or re-encoded copies of known AI images",
+    "synthetic_duplicates": "copies of AI images not in this inventory",
+    "not_seen": "originals not seen in this scan",
+    "unchecked": "files that could not be checked",
+}
+
+
+def _path_base(r: ComplianceReport) -> str | None:
+    """The folder every file path shown lies under, so tables show short paths."""
+    paths = [str(f["path"]) for rows in r.recovery.values() for f in rows if f.get("path")]
+    paths += [str(c["path"]) for a in r.assets for c in a["copies"]]
+    paths += [str(c["path"]) for a in r.assets for k in a["renditions"] for c in k["copies"]]
+    absolute = [p for p in paths if Path(p).is_absolute()]
+    if not absolute or len(absolute) != len(paths):
+        return None
+    try:
+        base = os.path.commonpath([str(Path(p).parent) for p in absolute])
+    except ValueError:
+        return None
+    return base if base not in ("", os.sep) else None
+
+
+def _short(path: Any, base: str | None) -> str:
+    text = "" if path is None else str(path)
+    if base and text.startswith(base + os.sep):
+        return text[len(base) + 1 :]
+    return text
 
 
 def _scope_html(r: ComplianceReport) -> list[str]:
@@ -1324,6 +1371,7 @@ def _scope_html(r: ComplianceReport) -> list[str]:
         ("C2PA library", _e(f"c2pa-rs {s.c2pa_version}" if s.c2pa_version else "unknown")),
         ("Scanned", "<br>".join(_id(x) for x in s.roots) or "nothing (inventory only)"),
         ("Scanned at", _e(s.scanned_at or "-")),
+        ("File paths", "relative to " + _id(_path_base(r)) if _path_base(r) else "as given"),
         ("Audit checkpoint", _e(cp_text) + (f"<br>entry hash {_id(cp.entry_hash)}" if cp else "")),
         ("Audit chain", _e(chain)),
     ]
@@ -1366,7 +1414,7 @@ def _html(r: ComplianceReport) -> str:
         ("files checked", sum(r.verdict_counts.values()), "chart-verdicts"),
         ("AI-generated originals", c.get("ai_originals", 0), "t-inventory"),
         ("their renditions", c.get("ai_renditions", 0), "t-inventory"),
-        *((title.lower(), len(rec.get(key, ())), f"t-{key}") for key, title, _ in _SECTIONS),
+        *((_CARD_LABELS[key], len(rec.get(key, ())), f"t-{key}") for key, _, _ in _SECTIONS),
     ]
     out = [
         '<!doctype html><html lang="en"><head><meta charset="utf-8">',
@@ -1431,6 +1479,7 @@ def _inventory_html(r: ComplianceReport) -> list[str]:
         "counted as separate assets.</p>",
     ]
     rows = []
+    base = _path_base(r)
     for a in r.assets:
         thumb = r.thumbnails.get(str(a["asset_id"]))
         image = (
@@ -1443,7 +1492,9 @@ def _inventory_html(r: ComplianceReport) -> list[str]:
         rendition_cell = (
             f"{len(kids)} known, {seen} seen"
             + "".join(
-                f"<br>{_id(k['asset_id'])}: {_copies(k['copies'])}" for k in kids if k["copies"]
+                f"<br>{_id(k['asset_id'])}: {_copies(k['copies'], base)}"
+                for k in kids
+                if k["copies"]
             )
             if kids
             else "none"
@@ -1453,12 +1504,12 @@ def _inventory_html(r: ComplianceReport) -> list[str]:
                 f"<td>{image}</td>",
                 _td(a["asset_id"], ident=True),
                 _td(f"{a['model']} {a['model_version']}"),
-                _td(f"AI-generated ({a['digital_source_type']})"),
-                f"<td>{_copies(a['copies'])}</td>",
+                f"<td>AI-generated<br>({_e(a['digital_source_type'])})</td>",
+                f"<td>{_copies(a['copies'], base)}</td>",
                 f"<td>{rendition_cell}</td>",
                 _td(a["disclosure_label"]),
                 _td(a["signer"]),
-                _td(a["first_signed_at"]),
+                _tt(a["first_signed_at"]),
             ]
         )
     out.append(
@@ -1497,8 +1548,11 @@ _FIX = {
 
 def _recovery_html(r: ComplianceReport) -> list[str]:
     out = ['<section aria-labelledby="s-rec"><h2 id="s-rec">2. Recovery check</h2>']
+    base = _path_base(r)
     for key, title, meaning in _SECTIONS:
         rows = r.recovery.get(key, ())
+        # A short section stays on one page: no heading or table header orphaned.
+        out.append('<div class="keep">' if len(rows) <= 12 else "<div>")
         out.append(f"<h3>{_e(title)} ({len(rows)})</h3><p>{_e(meaning)}")
         if rows:
             out.append(f" <strong>What to do:</strong> {_e(_FIX[key])}")
@@ -1509,7 +1563,7 @@ def _recovery_html(r: ComplianceReport) -> list[str]:
                 ("file", "verdict", "asset", "original", "model", "signer", "detail"),
                 (
                     [
-                        _td(f.get("path") or "-", ident=True),
+                        _td(_short(f.get("path"), base) or "-", ident=True),
                         _td(f.get("status_label")),
                         _td(f.get("asset_id") or "unknown", ident=True),
                         _td(
@@ -1529,6 +1583,7 @@ def _recovery_html(r: ComplianceReport) -> list[str]:
                 table_id=f"t-{key}",
             )
         )
+        out.append("</div>")
     out.append("</section>")
     return out
 
@@ -1549,8 +1604,8 @@ def _incidents_html(r: ComplianceReport) -> list[str]:
                 (
                     [
                         f'<td class="num">{i["seq"]}</td>',
-                        _td(i["aware_at"]),
-                        _td(i["deadline"]),
+                        _tt(i["aware_at"]),
+                        _tt(i["deadline"]),
                         _hours_cell(i["hours_left"]),
                         _td(i["description"]),
                     ]
@@ -1584,7 +1639,7 @@ def _incidents_html(r: ComplianceReport) -> list[str]:
             (
                 [
                     f'<td class="num">{t["seq"]}</td>',
-                    _td(t["at"]),
+                    _tt(t["at"]),
                     _td(str(t["event"]).replace("_", " ")),
                     _td(t.get("asset_id") or "", ident=True),
                     _td(t.get("status_label") or ""),
