@@ -1385,6 +1385,13 @@ def magento_sign_cache(
     no_inventory: Annotated[
         bool, typer.Option("--no-inventory", help="Do not record the signed renditions.")
     ] = False,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="Also fail (exit 2) on renditions whose original carries no provenance.",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Sign Magento's resized product images in place, with lineage to their originals.
@@ -1392,8 +1399,11 @@ def magento_sign_cache(
     Magento's resize (GD2/ImageMagick) drops the manifest; this finds every file
     in catalog/product/cache/<hash>/a/b/ and signs it (atomically, keeping its
     permission bits) as a rendition of catalog/product/a/b/. Files already signed
-    (or, with --inventory-only, already recorded) are skipped: run it after each
-    catalog:images:resize or cache flush. Exit status: 0 all done, 2 some failed.
+    (or, with --inventory-only, already recorded) are left alone, and renditions
+    of originals without provenance (photos, not AI-generated) are skipped and
+    counted: run it from cron after each catalog:images:resize or cache flush.
+    Exit status: 0 every AI original's renditions are signed, 2 some failed (with
+    --strict, also when some were skipped).
 
     \b
     Examples:
@@ -1418,22 +1428,48 @@ def magento_sign_cache(
         except ProvenanceError as exc:
             _fail(str(exc))
     errors = [o for o in outcomes if o.error is not None]
+    skipped = [o for o in outcomes if o.action is magento.CacheAction.SKIPPED]
+    failed = bool(errors) or (strict and bool(skipped))
     if as_json:
         _print_json([o.to_dict() for o in outcomes])
     else:
-        table = Table("rendition", "action", "asset id", "parent asset id", title="cache")
-        for o in outcomes:
-            if o.error is None:
+        changed = [
+            o
+            for o in outcomes
+            if o.action in (magento.CacheAction.SIGNED, magento.CacheAction.RECORDED)
+        ]
+        # Only what changed is listed, so a second run prints one line.
+        if changed:
+            table = Table("rendition", "action", "asset id", "parent asset id", title="cache")
+            for column in table.columns:
+                column.overflow = "fold"
+            for o in changed:
                 table.add_row(
                     o.rendition, o.action.value, o.asset_id or "", o.parent_asset_id or ""
                 )
-        if len(outcomes) > len(errors):
             _out.print(table)
-        elif not outcomes:
+        if not outcomes:
             _out.print(f"{media_dir}: no renditions in catalog/product/cache", markup=False)
+        else:
+            tally = {a: sum(1 for o in outcomes if o.action is a) for a in magento.CacheAction}
+            _out.print(
+                f"{len(outcomes)} renditions: {tally[magento.CacheAction.SIGNED]} signed, "
+                f"{tally[magento.CacheAction.RECORDED]} recorded, "
+                f"{tally[magento.CacheAction.ALREADY_SIGNED]} already signed, "
+                f"{tally[magento.CacheAction.ALREADY_RECORDED]} already recorded, "
+                f"{len(skipped)} skipped (original has no provenance: not AI-generated), "
+                f"{len(errors)} errors",
+                markup=False,
+            )
         for o in errors:
             _err.print(f"provenance: error: {o.error}", markup=False)
-    raise typer.Exit(EXIT_USAGE if errors else EXIT_OK)
+        if strict and skipped:
+            _err.print(
+                f"provenance: error: --strict: {len(skipped)} renditions of originals "
+                "without provenance, e.g. " + str(skipped[0].original),
+                markup=False,
+            )
+    raise typer.Exit(EXIT_USAGE if failed else EXIT_OK)
 
 
 def _separator(text: str | None) -> str | None:

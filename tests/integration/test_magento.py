@@ -410,14 +410,15 @@ def test_sign_cache_links_every_rendition_to_its_original(
             assert inventory.ancestors(outcome.asset_id or "")[0].asset_id == original.asset_id
             with Image.open(outcome.rendition) as im:
                 assert max(im.size) <= (265 if digest == HASHES[0] else 700)
-    assert by_name[f"{HASHES[0]}/f/o/forest-path.jpg"].error == (
-        f"{product / 'f/o/forest-path.jpg'}: original has no provenance"
-    )
+    # A photo (no provenance) is skipped and counted, not an error.
+    skipped = by_name[f"{HASHES[0]}/f/o/forest-path.jpg"]
+    assert skipped.action is CacheAction.SKIPPED and skipped.error is None
+    assert verify(skipped.rendition).status is Status.NO_PROVENANCE  # left alone
     assert "original not found" in (by_name[f"{HASHES[0]}/g/o/gone.jpg"].error or "")
     assert all(p.stat().st_mode == modes[p] for p in renditions)
 
     again = sign_cache(media, key=signing_key, inventory=inventory)
-    assert sorted(o.action.value for o in again) == ["already_signed"] * 4 + ["error"] * 2
+    assert sorted(o.action.value for o in again) == ["already_signed"] * 4 + ["error", "skipped"]
 
 
 def test_sign_cache_inventory_only_leaves_files_and_traces_them(
@@ -497,8 +498,43 @@ def test_cli_sign_cache_json(
     args = ["magento", "sign-cache", str(media), "--keys", str(dev_keys.directory), "--json"]
     code = main(args)
     rows = json.loads(capsys.readouterr().out)
-    assert code == 2  # the unsigned original and the orphan
-    assert sorted(r["action"] for r in rows) == ["error"] * 2 + ["signed"] * 4
+    assert code == 2  # the orphan whose original was deleted
+    assert sorted(r["action"] for r in rows) == [
+        "error",
+        "signed",
+        "signed",
+        "signed",
+        "signed",
+        "skipped",
+    ]
     code = main(args)
     rows = json.loads(capsys.readouterr().out)
-    assert sorted(r["action"] for r in rows) == ["already_signed"] * 4 + ["error"] * 2
+    assert sorted(r["action"] for r in rows) == ["already_signed"] * 4 + ["error", "skipped"]
+
+
+def test_cli_sign_cache_on_a_catalogue_of_mostly_photos(
+    media: Path, dev_keys: DevKeyPaths, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What cron runs: photos are skipped (exit 0), a second run prints one line."""
+    product = media / "catalog" / "product"
+    (product / "cache" / HASHES[0] / "g/o/gone.jpg").unlink()  # no orphan this time
+    for name in ("rowing-boats-sunset.jpg", "fallen-maple-leaf.jpg"):
+        photo = product / name[0] / name[1] / name
+        photo.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(SAMPLE_MEDIA / name, photo)
+        for digest in HASHES:
+            magento_resize(photo, product / "cache" / digest / name[0] / name[1] / name, (300, 300))
+    args = ["magento", "sign-cache", str(media), "--keys", str(dev_keys.directory)]
+    assert main(args) == 0
+    first = capsys.readouterr()
+    assert "9 renditions: 4 signed" in first.out and "5 skipped" in first.out
+    assert first.err == ""
+    assert main(args) == 0
+    second = capsys.readouterr()
+    assert second.out.strip().splitlines() == [
+        "9 renditions: 0 signed, 0 recorded, 4 already signed, 0 already recorded, "
+        "5 skipped (original has no provenance: not AI-generated), 0 errors"
+    ]
+    assert main([*args, "--strict"]) == 2
+    strict = capsys.readouterr()
+    assert "--strict: 5 renditions of originals without provenance" in strict.err

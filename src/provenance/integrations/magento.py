@@ -999,6 +999,9 @@ class CacheAction(enum.Enum):
     """It already carries valid provenance; left alone."""
     ALREADY_RECORDED = "already_recorded"
     """Its essence is already in the inventory (``inventory_only``); left alone."""
+    SKIPPED = "skipped"
+    """Its original carries no provenance (most product photos are not AI-made);
+    left alone, counted, not an error."""
     ERROR = "error"
     """Nothing done; see the error."""
 
@@ -1057,7 +1060,8 @@ def sign_cache(
     1. Skip it if it already carries valid provenance, or, with
        ``inventory_only``, if its essence is already in the inventory.
     2. Verify its original (with the inventory, so a known original whose
-       metadata was stripped still counts); no provenance there is an error.
+       metadata was stripped still counts); an original without provenance (a
+       photo, not AI-generated) is :attr:`CacheAction.SKIPPED`, not an error.
     3. Sign the rendition with the original's record and a parent link to it,
        replacing the file atomically with the same permission bits; or, with
        ``inventory_only``, record its essence hash and parent link only.
@@ -1222,7 +1226,8 @@ def _one_rendition(
     if verdict.status.is_failure:
         return error(f"{original}: original's provenance does not verify ({verdict.status.value})")
     if verdict.record is None or verdict.status not in (*_VALID, Status.KNOWN_STRIPPED):
-        return error(f"{original}: original has no provenance")
+        # A real catalogue is mostly photographs: their renditions need nothing.
+        return CacheOutcome(str(rendition), str(original), CacheAction.SKIPPED)
     record = verdict.record.replace(parents=())
     # 3. Sign in place, or record only.
     if inventory_only:
