@@ -1326,6 +1326,20 @@ def magento_import(
     disclosure: Annotated[
         str, typer.Option("--disclosure-text", help="Written into empty labels of AI images.")
     ] = "AI-generated image",
+    append_disclosure: Annotated[
+        bool,
+        typer.Option(
+            "--append-disclosure",
+            help="Also append ' (TEXT)' to labels of AI images that are already filled.",
+        ),
+    ] = False,
+    disclosure_json: Annotated[
+        Path | None,
+        typer.Option(
+            "--disclosure-json",
+            help="Write the per-image disclosure JSON the shipped disclosure.phtml reads.",
+        ),
+    ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Check and report; write nothing.")
     ] = False,
@@ -1356,6 +1370,8 @@ def magento_import(
       provenance magento import products.csv --out signed/ --json --generator "Studio 2"
         --model flux.1-dev --model-version 1.0
       provenance magento import products.csv --dry-run
+      provenance magento import products.csv --out signed/ --disclosure-json
+        app/etc/provenance-disclosures.json --append-disclosure
     """
     if out is None and not dry_run:
         _fail("give --out DIR for the new CSV and the signed images (or --dry-run)")
@@ -1392,6 +1408,7 @@ def magento_import(
                 empty_value_constant=empty_value,
             ),
             disclosure_text=disclosure,
+            append_disclosure=append_disclosure,
             record_column=record_column,
             default_record=default_record,
             default_created_at_from_file=default_record is not None and created_at is None,
@@ -1417,6 +1434,11 @@ def magento_import(
             )
         except ProvenanceError as exc:
             _fail(str(exc))
+    if disclosure_json is not None and not dry_run:
+        try:
+            write_atomic(disclosure_json, report.disclosures_json().encode("utf-8"))
+        except OSError as exc:
+            _fail(f"{disclosure_json}: cannot write: {exc.strerror}")
     if as_json:
         _print_json(report.to_dict())
     else:
@@ -1433,7 +1455,13 @@ def magento_import(
             f"{verb} {report.rows_imported} rows, {report.rows_failed} failed; "
             f"{report.images_signed} images signed, {report.images_copied} copied, "
             f"{report.labels_filled} labels filled"
-            + (f"; wrote {report.output_csv}" if report.output_csv else ""),
+            + (f", {report.labels_appended} appended to" if append_disclosure else "")
+            + (f"; wrote {report.output_csv}" if report.output_csv else "")
+            + (
+                f" and {disclosure_json} ({len(report.disclosures)} images)"
+                if disclosure_json is not None and not dry_run
+                else ""
+            ),
             markup=False,
         )
         for warning in report.warnings:
