@@ -106,6 +106,10 @@ ProgressOption = Annotated[
         show_default=False,
     ),
 ]
+NamesOption = Annotated[
+    Path | None,
+    typer.Option("--names", help="A text file of names or customer ids to flag, one per line."),
+]
 InventoryOption = Annotated[
     Path | None,
     typer.Option(
@@ -133,6 +137,14 @@ _ESCAPES = {
 def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     _err.print(f"provenance: error: {_one_line(message)}", markup=False)
     raise typer.Exit(code)
+
+
+def _table(*headers: str, title: str | None = None) -> Table:
+    """A table whose cells wrap (fold) instead of being cut: ids and paths get copied."""
+    table = Table(title=title)
+    for header in headers:
+        table.add_column(header, overflow="fold")
+    return table
 
 
 def _print_json(value: Any) -> None:
@@ -166,7 +178,7 @@ def keys_init(
     try:
         paths = init_dev_keys(directory, organization=organization, overwrite=force)
     except ProvenanceError as exc:
-        _fail(str(exc))
+        _fail(str(exc).replace("pass overwrite to replace them", "give --force to replace them"))
     if as_json:
         _print_json(
             {
@@ -208,6 +220,7 @@ def sign_command(
     pii: Annotated[
         PiiAction, typer.Option(help="What to do with personal data in free text.")
     ] = PiiAction.REFUSE,
+    names: NamesOption = None,
     no_exif: Annotated[bool, typer.Option("--no-exif", help="Do not write EXIF.")] = False,
     inventory_path: InventoryOption = None,
     no_inventory: Annotated[
@@ -242,8 +255,7 @@ def sign_command(
         _fail("give --out DIR for the signed copies, or --in-place to replace the sources")
     if out is not None and in_place:
         _fail("--out and --in-place exclude each other")
-    if pii is PiiAction.HASH:
-        _fail("--pii hash needs a secret key; use the library's PiiPolicy(hash_key=...)")
+    policy = _pii_policy(pii, names)
     signing_key = _load_key(cert, key, keys_dir)
     try:
         shared_record = load_record(record_path) if record_path is not None else None
@@ -254,7 +266,7 @@ def sign_command(
             out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             _fail(f"{out}: cannot create output folder: {exc.strerror}")
-    options = SignOptions(pii_policy=PiiPolicy(default=pii), write_exif=not no_exif)
+    options = SignOptions(pii_policy=policy, write_exif=not no_exif)
     opened = None if no_inventory else _open_inventory(inventory_path, create=True)
     with _closing(opened) as inventory:
         files = _expand(sources)
@@ -292,7 +304,7 @@ def sign_command(
         except ProvenanceError as exc:
             _fail(str(exc))
     if not as_json:
-        table = Table("source", "signed copy", "asset id", "bytes added", title="signed")
+        table = _table("source", "signed copy", "asset id", "bytes added", title="signed")
         for row in rows:
             if "error" not in row:
                 added = str(row["bytes_added"])
@@ -366,6 +378,13 @@ def renditions_command(
     key: KeyFileOption = None,
     keys_dir: KeysDirOption = DEFAULT_KEY_DIR,
     quality: Annotated[int, typer.Option(min=1, max=100, help="JPEG/WebP quality.")] = 85,
+    record_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--record",
+            help="Provenance record JSON (default: the one signed into the original).",
+        ),
+    ] = None,
     inventory_path: InventoryOption = None,
     no_inventory: Annotated[
         bool, typer.Option("--no-inventory", help="Do not record the renditions.")
@@ -374,9 +393,12 @@ def renditions_command(
 ) -> None:
     """Resize a signed original to several sizes and sign each with lineage to it.
 
+    An original whose provenance was stripped needs --record (its sidecar JSON).
+
     \b
-    Example:
+    Examples:
       provenance renditions signed/shoe.jpg --sizes 1200x1200,600x600,150x150 --out signed/r/
+      provenance renditions shoe.jpg --record shoe.jpg.json --sizes 600x600 --out r/
     """
     boxes: list[tuple[int, int]] = []
     for part in sizes.split(","):
@@ -384,19 +406,34 @@ def renditions_command(
         if not sep or not width.isdigit() or not height.isdigit() or "0" in (width, height):
             _fail(f"--sizes: {part.strip()!r} is not WIDTHxHEIGHT (e.g. 600x600)")
         boxes.append((int(width), int(height)))
+    record = None
+    if record_path is not None:
+        try:
+            record = load_record(record_path)
+        except ProvenanceError as exc:
+            _fail(str(exc))
     signing_key = _load_key(cert, key, keys_dir)
     opened = None if no_inventory else _open_inventory(inventory_path, create=True)
     with _closing(opened) as inventory:
         try:
             results = sign_renditions(
-                original, out, sizes=boxes, key=signing_key, quality=quality, inventory=inventory
+                original,
+                out,
+                sizes=boxes,
+                key=signing_key,
+                record=record,
+                quality=quality,
+                inventory=inventory,
             )
         except ProvenanceError as exc:
-            _fail(str(exc))
+            message = str(exc)
+            if message.endswith("pass record="):
+                message = message.removesuffix("pass record=") + "give --record RECORD.json"
+            _fail(message)
     if as_json:
         _print_json([r.to_dict() for r in results])
         return
-    table = Table("rendition", "asset id", "bytes added", title=f"renditions of {original}")
+    table = _table("rendition", "asset id", "bytes added", title=f"renditions of {original}")
     for result in results:
         table.add_row(result.path or "", result.asset_id, str(result.bytes_added))
     _out.print(table)
@@ -420,7 +457,7 @@ def inventory_list(
     if as_json:
         _print_json([e.to_dict() for e in entries])
         return
-    table = Table("asset id", "model", "source type", "parent", "files", "first signed")
+    table = _table("asset id", "model", "source type", "parent", "files", "first signed")
     for e in entries:
         table.add_row(
             e.asset_id,
@@ -585,9 +622,14 @@ def trace_command(
     if as_json:
         _print_json(result.to_dict())
     else:
-        _out.print(
-            f"{path}: {result.verdict.status.value} (found by {result.found_by})", markup=False
+        how = (
+            f"found by {result.found_by}"
+            if result.found_by
+            else "not found: no provenance, and not in the inventory"
+            if inventory is not None
+            else "not found: no provenance, and no inventory to look in (--inventory)"
         )
+        _out.print(f"{path}: {result.verdict.status.value} ({how})", markup=False)
         for depth, step in enumerate(result.steps):
             record = step.record
             what = (
@@ -618,10 +660,7 @@ def _load_checkpoint(path: Path) -> Checkpoint:
 @app.command("pii-check")
 def pii_check_command(
     record_file: Annotated[Path, typer.Argument(help="A provenance record JSON file.")],
-    names: Annotated[
-        Path | None,
-        typer.Option(help="A text file of names or customer ids to flag, one per line."),
-    ] = None,
+    names: NamesOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Report personal data in a record's free text (never printing the data).
@@ -634,13 +673,7 @@ def pii_check_command(
         record = load_record(record_file)
     except ProvenanceError as exc:
         _fail(str(exc))
-    name_list: tuple[str, ...] = ()
-    if names is not None:
-        try:
-            text = names.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            _fail(f"{names}: cannot read names: {exc}")
-        name_list = tuple(line.strip() for line in text.splitlines() if line.strip())
+    name_list = _read_names(names)
     fields: dict[str, str] = {}
     if record.prompt is not None:
         fields["prompt"] = record.prompt
@@ -680,7 +713,7 @@ def scan_command(
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    r"""Find signed images and copies that lost their provenance, per file.
+    """Find signed images and copies that lost their provenance, per file.
 
     Walks folders (and the image paths or file names listed in product export
     CSVs) and reports each file as signed (with its verdict), known_stripped,
@@ -706,7 +739,7 @@ def scan_command(
     if as_json:
         _print_json(report.to_dict())
     else:
-        table = Table("file", "result", "verdict", "asset", "details", title="scan")
+        table = _table("file", "result", "verdict", "asset", "details", title="scan")
         for row in report.rows:
             flat = row.summary()
             details = flat["error"] or (
@@ -728,6 +761,40 @@ def _open_inventory(path: Path | None, *, create: bool, read_only: bool = False)
     target = path if path is not None else Inventory.default_path()
     try:
         return Inventory(target, create=create, read_only=read_only)
+    except ProvenanceError as exc:
+        message = str(exc)
+        if "pass create=True" in message:
+            # The library's hint names a Python argument; a command-line user needs flags.
+            message = (
+                f"{target}: no inventory here; give --inventory PATH or set "
+                "PROVENANCE_INVENTORY (commands that sign create it)"
+            )
+        _fail(message)
+
+
+PII_HASH_KEY_ENV = "PROVENANCE_PII_HASH_KEY"
+
+
+def _read_names(names: Path | None) -> tuple[str, ...]:
+    if names is None:
+        return ()
+    try:
+        text = names.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        _fail(f"{names}: cannot read names: {exc}")
+    return tuple(line.strip() for line in text.splitlines() if line.strip())
+
+
+def _pii_policy(action: PiiAction, names: Path | None) -> PiiPolicy:
+    """The personal-data policy of --pii and --names (the hash key from the environment)."""
+    hash_key = None
+    if action is PiiAction.HASH:
+        secret = os.environ.get(PII_HASH_KEY_ENV, "")
+        if len(secret.encode("utf-8")) < 16:
+            _fail(f"--pii hash needs a secret of at least 16 bytes in ${PII_HASH_KEY_ENV}")
+        hash_key = secret.encode("utf-8")
+    try:
+        return PiiPolicy(default=action, names=_read_names(names), hash_key=hash_key)
     except ProvenanceError as exc:
         _fail(str(exc))
 
@@ -868,7 +935,7 @@ def _sign_row(src: Path, result: SignResult) -> dict[str, Any]:
 
 
 def _print_verdicts(verdicts: Sequence[Verdict]) -> None:
-    table = Table("file", "verdict", "model", "signer", "codes", title="verification")
+    table = _table("file", "verdict", "model", "signer", "codes", title="verification")
     for v in verdicts:
         model = f"{v.record.model} {v.record.model_version}" if v.record else ""
         codes = v.error or ", ".join(v.failure_codes)
@@ -1375,8 +1442,7 @@ def magento_import(
     """
     if out is None and not dry_run:
         _fail("give --out DIR for the new CSV and the signed images (or --dry-run)")
-    if pii is PiiAction.HASH:
-        _fail("--pii hash needs a secret key; use the library's PiiPolicy(hash_key=...)")
+    pii_policy = _pii_policy(pii, None)
     if images_dir is None:
         found = [Path(d) for d in magento.DEFAULT_IMAGES_DIRS if Path(d).is_dir()]
         if not found:
@@ -1413,7 +1479,7 @@ def magento_import(
             default_record=default_record,
             default_created_at_from_file=default_record is not None and created_at is None,
             dry_run=dry_run,
-            sign_options=SignOptions(pii_policy=PiiPolicy(default=pii), disclosure_text=disclosure),
+            sign_options=SignOptions(pii_policy=pii_policy, disclosure_text=disclosure),
         )
     except ValueError as exc:
         _fail(str(exc))
@@ -1444,7 +1510,7 @@ def magento_import(
     else:
         failed = [r for r in report.rows if not r.ok]
         if failed:
-            table = Table("line", "sku", "problem", "error", title="rows not imported")
+            table = _table("line", "sku", "problem", "error", title="rows not imported")
             for row in failed:
                 table.add_row(
                     str(row.line), row.sku, row.problem.value if row.problem else "", row.error
@@ -1542,9 +1608,7 @@ def magento_sign_cache(
         ]
         # Only what changed is listed, so a second run prints one line.
         if changed:
-            table = Table("rendition", "action", "asset id", "parent asset id", title="cache")
-            for column in table.columns:
-                column.overflow = "fold"
+            table = _table("rendition", "action", "asset id", "parent asset id", title="cache")
             for o in changed:
                 table.add_row(
                     o.rendition, o.action.value, o.asset_id or "", o.parent_asset_id or ""
