@@ -10,7 +10,7 @@ a folder (or ``verify --json`` / scan output) and the audit log, has these parts
    whether the audit chain verified, the roots scanned and when.
 1. **Synthetic-data inventory**: every AI-generated *original*, its model and
    version, its renditions grouped under it, where copies of either were seen,
-   and its disclosure status (:class:`Disclosure`).
+   and its disclosure status (:class:`DisclosureStatus`).
 2. **Recovery check**: copies whose provenance was stripped (``known_stripped``),
    altered copies (``tampered``, ``invalid_signature``), resized or re-encoded
    copies of known assets (``synthetic_duplicate`` matched to an inventory
@@ -79,7 +79,7 @@ from provenance.verify import verify
 __all__ = [
     "GDPR_NOTIFICATION_HOURS",
     "ComplianceReport",
-    "Disclosure",
+    "DisclosureStatus",
     "ReportScope",
     "build_report",
     "glossary",
@@ -130,7 +130,7 @@ _STATUS_LABELS = {
 }
 
 
-class Disclosure(enum.Enum):
+class DisclosureStatus(enum.Enum):
     """How an AI-generated original's disclosure stands, over every copy seen."""
 
     MARKED = "marked"
@@ -211,6 +211,27 @@ _CODE_HELP = {
     "signingCredential.invalid": "The signer's certificate is malformed or not valid for signing.",
     "signingCredential.expired": "The signer's certificate had expired at signing time.",
     "general.error": "The C2PA validator reported an error it could not classify.",
+    "provenance.metadata.stripped": "The C2PA manifest and signed XMP were removed; the "
+    "image data itself is unchanged.",
+    "provenance.inventory.essence.match": "The coded image data equals an asset in the "
+    "inventory (exact match of the essence hash).",
+    "provenance.inventory.perceptual.match": "The pixels match an AI image in the "
+    "inventory (perceptual hash, confirmed by a second descriptor): a resized or "
+    "re-encoded copy.",
+    "provenance.inventory.perceptual.unconfirmed": "A perceptual hash was close to a "
+    "known image, but the confirming check did not agree; not counted as a copy.",
+    "provenance.inventory.perceptual.notSynthetic": "The closest known image is not AI-generated.",
+    "provenance.inventory.perceptual.undecodable": "The file could not be decoded for "
+    "the perceptual search.",
+    "provenance.xmp.signature.invalid": "The signature over the XMP provenance record "
+    "does not verify.",
+    "provenance.xmp.signingCredential.untrusted": "The XMP record's signer does not "
+    "chain to a configured trust anchor.",
+    "provenance.xmp.essence.mismatch": "The image data differs from what the XMP record "
+    "was signed for: the image changed after signing.",
+    "provenance.xmp.field.mismatch": "A visible XMP field differs from the signed record.",
+    "provenance.xmp.statement.invalid": "The signed XMP statement is malformed.",
+    "provenance.xmp.unreadable": "The XMP packet could not be parsed safely.",
 }
 
 
@@ -264,7 +285,7 @@ def glossary(codes: Iterable[str] = ()) -> dict[str, list[dict[str, str]]]:
     """
     status_docs = _member_docs(Status)
     event_docs = _member_docs(AuditEvent)
-    disclosure_docs = _member_docs(Disclosure)
+    disclosure_docs = _member_docs(DisclosureStatus)
     return {
         "verdicts": [
             {
@@ -276,7 +297,7 @@ def glossary(codes: Iterable[str] = ()) -> dict[str, list[dict[str, str]]]:
         ],
         "disclosure": [
             {"term": d.value, "label": d.label, "meaning": disclosure_docs.get(d.name, "")}
-            for d in Disclosure
+            for d in DisclosureStatus
         ],
         "sections": [{"term": k, "label": t, "meaning": m} for k, t, m in _SECTIONS],
         "events": [
@@ -635,12 +656,12 @@ def build_report(
         kids = renditions.get(a.asset_id, [])
         seen = copies[a.asset_id] + [c for k in kids for c in copies[k.asset_id]]
         disclosure = _disclosure(seen, checked=checked)
-        if disclosure is Disclosure.NOT_SEEN:
+        if disclosure is DisclosureStatus.NOT_SEEN:
             recovery["not_seen"].append(
                 {
                     "path": None,
                     "status": "not_seen",
-                    "status_label": Disclosure.NOT_SEEN.label,
+                    "status_label": DisclosureStatus.NOT_SEEN.label,
                     "asset_id": a.asset_id,
                     "original_asset_id": a.asset_id,
                     "model": a.record.model,
@@ -789,17 +810,17 @@ def _match(
     return None
 
 
-def _disclosure(copies: Sequence[Mapping[str, Any]], *, checked: bool) -> Disclosure:
+def _disclosure(copies: Sequence[Mapping[str, Any]], *, checked: bool) -> DisclosureStatus:
     if not checked:
-        return Disclosure.NOT_CHECKED
+        return DisclosureStatus.NOT_CHECKED
     statuses = {c["status"] for c in copies}
     if statuses & _ALTERED:
-        return Disclosure.ALTERED
+        return DisclosureStatus.ALTERED
     if statuses & {"known_stripped", "synthetic_duplicate"}:
-        return Disclosure.MARKING_LOST
+        return DisclosureStatus.MARKING_LOST
     if statuses & _MARKED:
-        return Disclosure.MARKED
-    return Disclosure.NOT_SEEN
+        return DisclosureStatus.MARKED
+    return DisclosureStatus.NOT_SEEN
 
 
 def _timeline(
