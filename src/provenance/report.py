@@ -1242,8 +1242,10 @@ dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem}
 dt{font-weight:600}dd{margin:0}
 ul.plain{margin:.25rem 0;padding-left:1.1rem}
 @page{size:A4 landscape;margin:14mm 12mm 16mm;
-@bottom-right{content:"page " counter(page) " of " counter(pages);font-size:9pt;color:#4a4a4a}
-@bottom-left{content:"Provenance compliance report";font-size:9pt;color:#4a4a4a}}
+@bottom-right{content:"page " counter(page) " of " counter(pages);font:9pt "DejaVu Sans",sans-serif;
+color:#4a4a4a}
+@bottom-left{content:"Provenance compliance report";font:9pt "DejaVu Sans",sans-serif;
+color:#4a4a4a}}
 @media print{body{font-size:10.5pt}header,main,footer{max-width:none;padding:0 .2rem}
 h2{break-before:auto}section{break-inside:auto}.charts svg{max-width:100%}}
 """
