@@ -21,9 +21,10 @@ from provenance.audit import Checkpoint
 from provenance.containers import BlockKind, strip
 from provenance.inventory import Inventory
 from provenance.keys import DevKeyPaths, SigningKey, TrustPolicy, init_dev_keys
+from provenance.pii import PiiAction, PiiPolicy
 from provenance.renditions import sign_renditions
 from provenance.report import build_report, load_verdict_rows, make_report, verdict_rows_for
-from provenance.sign import sign
+from provenance.sign import SignOptions, sign
 from provenance.types import Status
 from tests.a11y import axe_violations, browser, describe
 from tests.conftest import SAMPLE_MEDIA, run_cli, sample_record
@@ -419,3 +420,34 @@ def test_report_command_bad_input(tmp_path: Path, dev_keys: DevKeyPaths) -> None
     data: dict[str, Any] = json.loads((tmp_path / "r.json").read_text("utf-8"))
     assert data["audit_checkpoint"]["signature"] is None
     assert data["synthetic_inventory"] == []
+
+
+def test_personal_data_in_a_record_means_gdpr_applies(
+    tmp_path: Path, signing_key: SigningKey
+) -> None:
+    """The PII screen finds an e-mail address in a signed prompt (signed with ALLOW)."""
+    record = sample_record("kite-blue-sky.jpg").replace(
+        prompt="kite photo for jane.doe@example.com, blue sky"
+    )
+    with Inventory(tmp_path / "inv.sqlite") as inventory:
+        sign(
+            SAMPLE_MEDIA / "kite-blue-sky.jpg",
+            tmp_path / "kite.jpg",
+            record=record,
+            key=signing_key,
+            inventory=inventory,
+            options=SignOptions(pii_policy=PiiPolicy(default=PiiAction.ALLOW)),
+            now=SIGNED_AT,
+        )
+        report = make_report(inventory, rows=None, now=INCIDENT_AT, thumbnails=False)
+    gdpr = report.to_dict()["gdpr"]
+    assert gdpr["applies"] is True and gdpr["incidents"] == []
+    (found,) = gdpr["personal_data_in_records"]
+    assert found == {
+        "asset_id": report.assets[0]["asset_id"],
+        "field": "prompt",
+        "kinds": ["email"],
+    }
+    assert "PII screen found personal data" in gdpr["statement"]
+    assert "jane.doe" not in report.to_html() and "jane.doe" not in report.to_csv()
+    assert report.assets[0]["disclosure_status"] == "not_checked"
