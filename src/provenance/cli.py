@@ -1227,6 +1227,13 @@ def feed_check_command(
 
     policy = _trust_policy(trust_anchors)
     with _closing(_existing_inventory(inventory_path)) as inventory:
+        if inventory is None:
+            _err.print(
+                "provenance: warning: no inventory: an image that lost all its metadata "
+                "cannot be recognised as AI-generated (give --inventory or set "
+                "PROVENANCE_INVENTORY)",
+                markup=False,
+            )
         try:
             report = check_feed(
                 feed, media_root=media_root, base_url=base_url, trust=policy, inventory=inventory
