@@ -386,7 +386,7 @@ def _map_url(
         if not url.startswith(base):
             return None, ImageState.NOT_LOCAL, f"not under --base-url {base}"
         parts = urlsplit(url)
-        relative = PurePosixPath(unquote(parts.path[len(urlsplit(base).path) :]))
+        relative = PurePosixPath(unquote(parts.path[len(urlsplit(base).path) :]).lstrip("/"))
         candidates = [root / relative]
     if any(part == ".." for part in relative.parts):
         return None, ImageState.ERROR, "the path climbs out of the media root"

@@ -279,9 +279,15 @@ def test_url_cannot_escape_the_media_root(shop: tuple[Path, Path], tmp_path: Pat
     feed.write_text(
         "id\ttitle\timage_link\n"
         f"X\tx\t{BASE}../../secret.jpg\n"
-        f"Y\ty\t{BASE}%2e%2e/%2e%2e/secret.jpg\n",
+        f"Y\ty\t{BASE}%2e%2e/%2e%2e/secret.jpg\n"
+        f"Z\tz\t{BASE}/{secret}\n",
         encoding="utf-8",
     )
     report = check_feed(feed, media_root=media, base_url=BASE)
-    assert [i.state for i in report.images] == [ImageState.ERROR, ImageState.ERROR]
+    # "..": refused; an absolute path after the base URL stays under the media root.
+    assert [i.state for i in report.images] == [
+        ImageState.ERROR,
+        ImageState.ERROR,
+        ImageState.MISSING_FILE,
+    ]
     assert all(i.path is None for i in report.images)
