@@ -1577,8 +1577,9 @@ def magento_sign_cache(
     (or, with --inventory-only, already recorded) are left alone, and renditions
     of originals without provenance (photos, not AI-generated) are skipped and
     counted: run it from cron after each catalog:images:resize or cache flush.
+    Cache files whose original was deleted are counted as orphans, not errors.
     Exit status: 0 every AI original's renditions are signed, 2 some failed (with
-    --strict, also when some were skipped).
+    --strict, also when some were skipped or orphaned).
 
     \b
     Examples:
@@ -1604,7 +1605,8 @@ def magento_sign_cache(
             _fail(str(exc))
     errors = [o for o in outcomes if o.error is not None]
     skipped = [o for o in outcomes if o.action is magento.CacheAction.SKIPPED]
-    failed = bool(errors) or (strict and bool(skipped))
+    orphans = [o for o in outcomes if o.action is magento.CacheAction.ORPHAN]
+    failed = bool(errors) or (strict and bool(skipped or orphans))
     if as_json:
         _print_json([o.to_dict() for o in outcomes])
     else:
@@ -1631,7 +1633,8 @@ def magento_sign_cache(
                 f"{tally[magento.CacheAction.ALREADY_SIGNED]} already signed, "
                 f"{tally[magento.CacheAction.ALREADY_RECORDED]} already recorded, "
                 f"{len(skipped)} skipped (original has no provenance: not AI-generated), "
-                f"{len(errors)} errors",
+                + (f"{len(orphans)} orphans (original deleted), " if orphans else "")
+                + f"{len(errors)} errors",
                 markup=False,
             )
         for o in errors:
@@ -1640,6 +1643,12 @@ def magento_sign_cache(
             _err.print(
                 f"provenance: error: --strict: {len(skipped)} renditions of originals "
                 "without provenance, e.g. " + str(skipped[0].original),
+                markup=False,
+            )
+        if strict and orphans:
+            _err.print(
+                f"provenance: error: --strict: {len(orphans)} renditions whose original "
+                "is gone, e.g. " + orphans[0].rendition,
                 markup=False,
             )
     raise typer.Exit(EXIT_USAGE if failed else EXIT_OK)

@@ -416,11 +416,12 @@ def test_sign_cache_links_every_rendition_to_its_original(
     skipped = by_name[f"{HASHES[0]}/f/o/forest-path.jpg"]
     assert skipped.action is CacheAction.SKIPPED and skipped.error is None
     assert verify(skipped.rendition).status is Status.NO_PROVENANCE  # left alone
-    assert "original not found" in (by_name[f"{HASHES[0]}/g/o/gone.jpg"].error or "")
+    orphan = by_name[f"{HASHES[0]}/g/o/gone.jpg"]  # a deleted product's cache file
+    assert orphan.action is CacheAction.ORPHAN and orphan.error is None
     assert all(p.stat().st_mode == modes[p] for p in renditions)
 
     again = sign_cache(media, key=signing_key, inventory=inventory)
-    assert sorted(o.action.value for o in again) == ["already_signed"] * 4 + ["error", "skipped"]
+    assert sorted(o.action.value for o in again) == ["already_signed"] * 4 + ["orphan", "skipped"]
 
 
 def test_sign_cache_inventory_only_leaves_files_and_traces_them(
@@ -500,9 +501,9 @@ def test_cli_sign_cache_json(
     args = ["magento", "sign-cache", str(media), "--keys", str(dev_keys.directory), "--json"]
     code = main(args)
     rows = json.loads(capsys.readouterr().out)
-    assert code == 2  # the orphan whose original was deleted
+    assert code == 0  # photos skipped, the deleted product's cache file an orphan
     assert sorted(r["action"] for r in rows) == [
-        "error",
+        "orphan",
         "signed",
         "signed",
         "signed",
@@ -511,7 +512,7 @@ def test_cli_sign_cache_json(
     ]
     code = main(args)
     rows = json.loads(capsys.readouterr().out)
-    assert sorted(r["action"] for r in rows) == ["already_signed"] * 4 + ["error", "skipped"]
+    assert sorted(r["action"] for r in rows) == ["already_signed"] * 4 + ["orphan", "skipped"]
 
 
 def test_cli_sign_cache_on_a_catalogue_of_mostly_photos(
@@ -540,6 +541,15 @@ def test_cli_sign_cache_on_a_catalogue_of_mostly_photos(
     assert main([*args, "--strict"]) == 2
     strict = capsys.readouterr()
     assert "--strict: 5 renditions of originals without provenance" in strict.err
+    # A signed rendition edited afterwards is an error: exit 2, named, left alone.
+    edited = product / "cache" / HASHES[1] / "k/i/kite-blue-sky.jpg"
+    data = bytearray(edited.read_bytes())
+    data[-200] ^= 0x55
+    edited.write_bytes(bytes(data))
+    assert main(args) == 2
+    broken = capsys.readouterr()
+    assert f"provenance: error: {edited}: carries provenance that does not verify" in broken.err
+    assert edited.read_bytes() == bytes(data)
 
 
 def test_cli_import_writes_disclosure_json_the_template_reads(

@@ -1107,6 +1107,9 @@ class CacheAction(enum.Enum):
     SKIPPED = "skipped"
     """Its original carries no provenance (most product photos are not AI-made);
     left alone, counted, not an error."""
+    ORPHAN = "orphan"
+    """Its original is gone (a deleted product image; Magento keeps the cache until
+    it is flushed); left alone, counted, not an error."""
     ERROR = "error"
     """Nothing done; see the error."""
 
@@ -1199,14 +1202,7 @@ def sign_cache(
     for rendition in _cache_files(cache):
         original = _original_of(rendition, cache, product)
         if original is None:
-            outcomes.append(
-                CacheOutcome(
-                    str(rendition),
-                    None,
-                    CacheAction.ERROR,
-                    error=f"{rendition}: original not found under {product}",
-                )
-            )
+            outcomes.append(CacheOutcome(str(rendition), None, CacheAction.ORPHAN))
             continue
         if original not in originals:
             # Renditions come sorted by path, not by original; a bounded memo of
