@@ -195,6 +195,12 @@ _SECTIONS: tuple[tuple[str, str, str], ...] = (
         "Files that could not be checked",
         "Unreadable, corrupt or unsupported files; the error says which.",
     ),
+    (
+        "other",
+        "Files with other verdicts",
+        "Verdicts this report has no section of its own for (see the glossary): listed "
+        "so that nothing is left out silently.",
+    ),
 )
 _FINDING_SECTIONS = ("lost_provenance", "altered", "copies_of_known", "synthetic_duplicates")
 
@@ -638,6 +644,8 @@ def build_report(
             recovery["copies_of_known" if asset else "synthetic_duplicates"].append(finding)
         elif status == "error":
             recovery["unchecked"].append(finding)
+        elif status not in (*_MARKED, "no_provenance"):
+            recovery["other"].append(finding)
     checked = rows is not None
     # Renditions are grouped under the original they were made from (followed up
     # the parent chain); a rendition whose parent is not in the inventory stands alone.
@@ -1334,6 +1342,7 @@ _CARD_LABELS = {
     "synthetic_duplicates": "copies of AI images not in this inventory",
     "not_seen": "originals not seen in this scan",
     "unchecked": "files that could not be checked",
+    "other": "files with other verdicts",
 }
 
 
@@ -1566,6 +1575,7 @@ _FIX = {
     "synthetic_duplicates": "Import the asset's inventory, or treat as third-party content.",
     "not_seen": "Nothing to do if the asset is retired; otherwise scan where it is published.",
     "unchecked": "Read the error; fix or remove the file.",
+    "other": "Read the verdict's meaning in the glossary; re-sign if the file is ours.",
 }
 
 

@@ -451,3 +451,17 @@ def test_personal_data_in_a_record_means_gdpr_applies(
     assert "PII screen found personal data" in gdpr["statement"]
     assert "jane.doe" not in report.to_html() and "jane.doe" not in report.to_csv()
     assert report.assets[0]["disclosure_status"] == "not_checked"
+
+
+def test_a_verdict_the_report_does_not_know_is_listed_not_dropped() -> None:
+    rows = [
+        {"path": "/shop/a.jpg", "verdict": "remote_manifest", "failure_codes": ["x.y"]},
+        {"path": "/shop/b.jpg", "verdict": "no_provenance"},
+        {"path": "/shop/c.jpg", "verdict": "trusted"},
+    ]
+    report = build_report([], rows, [], now=INCIDENT_AT)
+    (other,) = report.recovery["other"]
+    assert other["path"] == "/shop/a.jpg" and other["status_label"] == "Remote manifest"
+    assert report.counts["other"] == 1 and report.verdict_counts["remote_manifest"] == 1
+    page = report.to_html()
+    assert 'href="#t-other"' in page and "<td>Remote manifest</td>" in page
