@@ -334,7 +334,7 @@ class ReportScope:
     Attributes:
         tool_version: provenance's version.
         c2pa_version: The c2pa-rs version behind c2pa-python.
-        trust_anchors: ``{"subject", "sha256"}`` per configured anchor.
+        trust_anchors: ``{"subject", "sha256", "development"}`` per configured anchor.
         roots: The folders or files scanned.
         scanned_at: When the scan ran, RFC 3339 UTC.
         audit_verified: Whether the audit chain verified (None: not checked).
@@ -344,7 +344,7 @@ class ReportScope:
 
     tool_version: str = __version__
     c2pa_version: str | None = None
-    trust_anchors: tuple[Mapping[str, str], ...] = ()
+    trust_anchors: tuple[Mapping[str, Any], ...] = ()
     roots: tuple[str, ...] = ()
     scanned_at: str | None = None
     audit_verified: bool | None = None
@@ -352,14 +352,15 @@ class ReportScope:
     audit_problems: tuple[str, ...] = ()
 
     @classmethod
-    def anchors_of(cls, trust: TrustPolicy | None) -> tuple[Mapping[str, str], ...]:
-        """Subject and SHA-256 fingerprint (of the DER certificate) of each anchor."""
+    def anchors_of(cls, trust: TrustPolicy | None) -> tuple[Mapping[str, Any], ...]:
+        """Subject, SHA-256 fingerprint (of the DER certificate) and dev flag of each anchor."""
         if trust is None:
             return ()
         return tuple(
             {
                 "subject": cert.subject.rfc4514_string(),
                 "sha256": hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest(),
+                "development": _is_development(cert.subject.rfc4514_string()),
             }
             for cert in trust.anchors
         )
@@ -1412,8 +1413,15 @@ def _scope_html(r: ComplianceReport) -> list[str]:
         out.append(
             _table(
                 "Trust anchors the files were verified against",
-                ("subject", "SHA-256 fingerprint"),
-                ([_td(a["subject"]), _td(a["sha256"], ident=True)] for a in s.trust_anchors),
+                ("subject", "SHA-256 fingerprint", "development CA"),
+                (
+                    [
+                        _td(a["subject"]),
+                        _td(a["sha256"], ident=True),
+                        _td("YES, development only" if a.get("development") else "no"),
+                    ]
+                    for a in s.trust_anchors
+                ),
             )
         )
     else:

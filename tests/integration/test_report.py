@@ -377,6 +377,10 @@ def test_development_keys_are_flagged(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "development keys signed assets" in done.stderr
+    anchors = json.loads(
+        run_cli("report", "--json", "--trust-anchors", keys.ca_certificate, env=env).stdout
+    )["scope"]["trust_anchors"]
+    assert [a["development"] for a in anchors] == [True]
     page = (tmp_path / "r.html").read_text("utf-8")
     assert "Development keys signed assets in this report" in page
     assert "No personal data is involved" in page and "72 hours" not in page
