@@ -243,7 +243,7 @@ class ScanReport:
             "th,td{border-bottom:1px solid #ddd;padding:4px 8px;text-align:left;",
             "vertical-align:top}",
             "td.t{width:100px}img{max-width:96px;max-height:96px}",
-            ".k{font-weight:600;white-space:nowrap}",
+            ".k{font-weight:600;white-space:nowrap}.sku code{white-space:nowrap}",
             # Colour follows the verdict, not the kind: only a trusted file is green;
             # a tampered one is red with a mark, whatever new statuses appear.
             ".s-trusted{color:#1a6b1a}.s-valid_untrusted{color:#0b4a8a}",
@@ -278,7 +278,8 @@ class ScanReport:
             lines.append(
                 f'<tr><td class="t">{image}</td><td><code>{esc(flat["path"])}</code></td>'
                 + (
-                    f"<td><code>{esc(flat['sku'])}</code></td><td>{esc(flat['product_name'])}</td>"
+                    f'<td class="sku"><code>{esc(flat["sku"])}</code></td>'
+                    f"<td>{esc(flat['product_name'])}</td>"
                     if products
                     else ""
                 )
