@@ -21,12 +21,18 @@ node_modules/axe-core/axe.min.js: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-## demo: development keys, sign every sample, verify every output, print verdicts
+## demo: development keys, sign every sample, verify every output, print verdicts,
+## then strip one copy and write the compliance report (HTML, JSON; PDF when Chromium is there)
 demo: install
 	@test -f $(KEYS)/chain.pem || $(BIN)/provenance keys init $(KEYS)
 	rm -rf $(DEMO_OUT)
-	$(BIN)/provenance sign sample_media/ --out $(DEMO_OUT) --keys $(KEYS)
+	$(BIN)/provenance sign sample_media/ --out $(DEMO_OUT) --keys $(KEYS) --inventory $(DEMO_OUT)/inventory.sqlite
 	$(BIN)/provenance verify $(DEMO_OUT) --trust-anchors $(KEYS)/ca.pem
+	exiftool -q -all= -overwrite_original $(DEMO_OUT)/forest-path.jpg 2>/dev/null || cp sample_media/forest-path.jpg $(DEMO_OUT)/forest-path.jpg
+	$(BIN)/provenance report $(DEMO_OUT) --inventory $(DEMO_OUT)/inventory.sqlite --trust-anchors $(KEYS)/ca.pem --keys $(KEYS) \
+		--out $(DEMO_OUT)/report.html --out $(DEMO_OUT)/report.json \
+		$$(command -v chromium >/dev/null 2>&1 && echo --out $(DEMO_OUT)/report.pdf) || test $$? -eq 1
+	@echo "demo: open $(DEMO_OUT)/report.html (the report exits 1 because one copy lost its provenance)"
 
 ## test: linters, type check, the whole test suite, the docs build
 test: lint typecheck unit docs package bench-smoke

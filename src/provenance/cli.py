@@ -17,7 +17,7 @@ import os
 import sys
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -109,6 +109,10 @@ ProgressOption = Annotated[
         show_default=False,
     ),
 ]
+NamesOption = Annotated[
+    Path | None,
+    typer.Option("--names", help="A text file of names or customer ids to flag, one per line."),
+]
 InventoryOption = Annotated[
     Path | None,
     typer.Option(
@@ -137,6 +141,14 @@ _ESCAPES = {
 def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     _err.print(f"provenance: error: {_one_line(message)}", markup=False)
     raise typer.Exit(code)
+
+
+def _table(*headers: str, title: str | None = None) -> Table:
+    """A table whose cells wrap (fold) instead of being cut: ids and paths get copied."""
+    table = Table(title=title)
+    for header in headers:
+        table.add_column(header, overflow="fold")
+    return table
 
 
 def _print_json(value: Any) -> None:
@@ -204,7 +216,7 @@ def keys_init(
     try:
         paths = init_dev_keys(directory, organization=organization, overwrite=force)
     except ProvenanceError as exc:
-        _fail(str(exc))
+        _fail(str(exc).replace("pass overwrite to replace them", "give --force to replace them"))
     if as_json:
         _print_json(
             {
@@ -246,6 +258,7 @@ def sign_command(
     pii: Annotated[
         PiiAction, typer.Option(help="What to do with personal data in free text.")
     ] = PiiAction.REFUSE,
+    names: NamesOption = None,
     no_exif: Annotated[bool, typer.Option("--no-exif", help="Do not write EXIF.")] = False,
     inventory_path: InventoryOption = None,
     no_inventory: Annotated[
@@ -280,8 +293,7 @@ def sign_command(
         _fail("give --out DIR for the signed copies, or --in-place to replace the sources")
     if out is not None and in_place:
         _fail("--out and --in-place exclude each other")
-    if pii is PiiAction.HASH:
-        _fail("--pii hash needs a secret key; use the library's PiiPolicy(hash_key=...)")
+    policy = _pii_policy(pii, names)
     signing_key = _load_key(cert, key, keys_dir)
     try:
         shared_record = load_record(record_path) if record_path is not None else None
@@ -292,7 +304,7 @@ def sign_command(
             out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             _fail(f"{out}: cannot create output folder: {exc.strerror}")
-    options = SignOptions(pii_policy=PiiPolicy(default=pii), write_exif=not no_exif)
+    options = SignOptions(pii_policy=policy, write_exif=not no_exif)
     opened = None if no_inventory else _open_inventory(inventory_path, create=True)
     with _closing(opened) as inventory:
         files = _expand(sources)
@@ -330,7 +342,7 @@ def sign_command(
         except ProvenanceError as exc:
             _fail(str(exc))
     if not as_json:
-        table = Table("source", "signed copy", "asset id", "bytes added", title="signed")
+        table = _table("source", "signed copy", "asset id", "bytes added", title="signed")
         for row in rows:
             if "error" not in row:
                 added = str(row["bytes_added"])
@@ -451,6 +463,13 @@ def renditions_command(
     key: KeyFileOption = None,
     keys_dir: KeysDirOption = DEFAULT_KEY_DIR,
     quality: Annotated[int, typer.Option(min=1, max=100, help="JPEG/WebP quality.")] = 85,
+    record_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--record",
+            help="Provenance record JSON (default: the one signed into the original).",
+        ),
+    ] = None,
     inventory_path: InventoryOption = None,
     no_inventory: Annotated[
         bool, typer.Option("--no-inventory", help="Do not record the renditions.")
@@ -459,9 +478,12 @@ def renditions_command(
 ) -> None:
     """Resize a signed original to several sizes and sign each with lineage to it.
 
+    An original whose provenance was stripped needs --record (its sidecar JSON).
+
     \b
-    Example:
+    Examples:
       provenance renditions signed/shoe.jpg --sizes 1200x1200,600x600,150x150 --out signed/r/
+      provenance renditions shoe.jpg --record shoe.jpg.json --sizes 600x600 --out r/
     """
     boxes: list[tuple[int, int]] = []
     for part in sizes.split(","):
@@ -469,19 +491,34 @@ def renditions_command(
         if not sep or not width.isdigit() or not height.isdigit() or "0" in (width, height):
             _fail(f"--sizes: {part.strip()!r} is not WIDTHxHEIGHT (e.g. 600x600)")
         boxes.append((int(width), int(height)))
+    record = None
+    if record_path is not None:
+        try:
+            record = load_record(record_path)
+        except ProvenanceError as exc:
+            _fail(str(exc))
     signing_key = _load_key(cert, key, keys_dir)
     opened = None if no_inventory else _open_inventory(inventory_path, create=True)
     with _closing(opened) as inventory:
         try:
             results = sign_renditions(
-                original, out, sizes=boxes, key=signing_key, quality=quality, inventory=inventory
+                original,
+                out,
+                sizes=boxes,
+                key=signing_key,
+                record=record,
+                quality=quality,
+                inventory=inventory,
             )
         except ProvenanceError as exc:
-            _fail(str(exc))
+            message = str(exc)
+            if message.endswith("pass record="):
+                message = message.removesuffix("pass record=") + "give --record RECORD.json"
+            _fail(message)
     if as_json:
         _print_json([r.to_dict() for r in results])
         return
-    table = Table("rendition", "asset id", "bytes added", title=f"renditions of {original}")
+    table = _table("rendition", "asset id", "bytes added", title=f"renditions of {original}")
     for result in results:
         table.add_row(result.path or "", result.asset_id, str(result.bytes_added))
     _out.print(table)
@@ -505,7 +542,7 @@ def inventory_list(
     if as_json:
         _print_json([e.to_dict() for e in entries])
         return
-    table = Table("asset id", "model", "source type", "parent", "files", "first signed")
+    table = _table("asset id", "model", "source type", "parent", "files", "first signed")
     for e in entries:
         table.add_row(
             e.asset_id,
@@ -673,9 +710,14 @@ def trace_command(
     if as_json:
         _print_json({**result.to_dict(), "inventory": inventory_name, "warnings": _listed(warning)})
     else:
-        _out.print(
-            f"{path}: {result.verdict.status.value} (found by {result.found_by})", markup=False
+        how = (
+            f"found by {result.found_by}"
+            if result.found_by
+            else "not found: no provenance, and not in the inventory"
+            if inventory is not None
+            else "not found: no provenance, and no inventory to look in (--inventory)"
         )
+        _out.print(f"{path}: {result.verdict.status.value} ({how})", markup=False)
         for depth, step in enumerate(result.steps):
             record = step.record
             what = (
@@ -706,10 +748,7 @@ def _load_checkpoint(path: Path) -> Checkpoint:
 @app.command("pii-check")
 def pii_check_command(
     record_file: Annotated[Path, typer.Argument(help="A provenance record JSON file.")],
-    names: Annotated[
-        Path | None,
-        typer.Option(help="A text file of names or customer ids to flag, one per line."),
-    ] = None,
+    names: NamesOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Report personal data in a record's free text (never printing the data).
@@ -722,13 +761,7 @@ def pii_check_command(
         record = load_record(record_file)
     except ProvenanceError as exc:
         _fail(str(exc))
-    name_list: tuple[str, ...] = ()
-    if names is not None:
-        try:
-            text = names.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            _fail(f"{names}: cannot read names: {exc}")
-        name_list = tuple(line.strip() for line in text.splitlines() if line.strip())
+    name_list = _read_names(names)
     fields: dict[str, str] = {}
     if record.prompt is not None:
         fields["prompt"] = record.prompt
@@ -768,7 +801,7 @@ def scan_command(
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    r"""Find signed images and copies that lost their provenance, per file.
+    """Find signed images and copies that lost their provenance, per file.
 
     Walks folders (and the image paths or file names listed in product export
     CSVs) and reports each file as signed (with its verdict), known_stripped,
@@ -802,7 +835,7 @@ def scan_command(
     if as_json:
         _print_json({**report.to_dict(), "inventory": inventory_name, "warnings": _listed(warning)})
     else:
-        table = Table("file", "result", "verdict", "asset", "details", title="scan")
+        table = _table("file", "result", "verdict", "asset", "details", title="scan")
         for row in report.rows:
             flat = row.summary()
             details = flat["error"] or (
@@ -825,6 +858,40 @@ def _open_inventory(path: Path | None, *, create: bool, read_only: bool = False)
     try:
         target = find_inventory(path).path
         return Inventory(target, create=create, read_only=read_only)
+    except ProvenanceError as exc:
+        message = str(exc)
+        if "pass create=True" in message:
+            # The library's hint names a Python argument; a command-line user needs flags.
+            message = (
+                f"{target}: no inventory here; give --inventory PATH or set "
+                "PROVENANCE_INVENTORY (commands that sign create it)"
+            )
+        _fail(message)
+
+
+PII_HASH_KEY_ENV = "PROVENANCE_PII_HASH_KEY"
+
+
+def _read_names(names: Path | None) -> tuple[str, ...]:
+    if names is None:
+        return ()
+    try:
+        text = names.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        _fail(f"{names}: cannot read names: {exc}")
+    return tuple(line.strip() for line in text.splitlines() if line.strip())
+
+
+def _pii_policy(action: PiiAction, names: Path | None) -> PiiPolicy:
+    """The personal-data policy of --pii and --names (the hash key from the environment)."""
+    hash_key = None
+    if action is PiiAction.HASH:
+        secret = os.environ.get(PII_HASH_KEY_ENV, "")
+        if len(secret.encode("utf-8")) < 16:
+            _fail(f"--pii hash needs a secret of at least 16 bytes in ${PII_HASH_KEY_ENV}")
+        hash_key = secret.encode("utf-8")
+    try:
+        return PiiPolicy(default=action, names=_read_names(names), hash_key=hash_key)
     except ProvenanceError as exc:
         _fail(str(exc))
 
@@ -1001,7 +1068,7 @@ def _sign_row(src: Path, result: SignResult) -> dict[str, Any]:
 
 
 def _print_verdicts(verdicts: Sequence[Verdict]) -> None:
-    table = Table("file", "verdict", "model", "signer", "codes", title="verification")
+    table = _table("file", "verdict", "model", "signer", "codes", title="verification")
     for v in verdicts:
         model = f"{v.record.model} {v.record.model_version}" if v.record else ""
         codes = v.error or ", ".join(v.failure_codes)
@@ -1182,7 +1249,9 @@ def report_command(
     ] = None,
     out: Annotated[
         list[Path] | None,
-        typer.Option("--out", "-o", help="Report file(s): .json, .csv or .html (repeatable)."),
+        typer.Option(
+            "--out", "-o", help="Report file(s): .json, .csv, .html or .pdf (repeatable)."
+        ),
     ] = None,
     trust_anchors: TrustAnchorsOption = None,
     inventory_path: InventoryOption = None,
@@ -1194,22 +1263,26 @@ def report_command(
     ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Compliance report: synthetic-data inventory, recovery check, incident timeline.
+    """Compliance report: scope, inventory, recovery check, incidents, obligations, glossary.
 
+    The PDF is the HTML page printed by headless Chromium (set
+    $PROVENANCE_CHROMIUM if it is not on PATH). The GDPR 72-hour clock shows
+    only for incidents declared with 'provenance incident open --personal-data'.
     Exit status: 0 no finding, 1 copies lost provenance, were altered or
-    duplicated, 2 unreadable input.
+    copied without it, 2 unreadable input.
 
     \b
     Examples:
-      provenance report storefront-media/ --out report.html --out report.json
-      provenance verify --json cdn-copies/ > verdicts.json; provenance report verdicts.json -o r.csv
+      provenance report storefront-media/ --out report.pdf --out report.json
+      provenance verify --json cdn-copies/ > verdicts.json
+      provenance report verdicts.json -o report.csv
     """
     from provenance.report import load_verdict_rows, make_report, verdict_rows_for
 
     targets = list(out or [])
     for target in targets:
-        if target.suffix.lower() not in (".json", ".csv", ".html", ".htm"):
-            _fail(f"{target}: a report file ends in .json, .csv or .html")
+        if target.suffix.lower() not in (".json", ".csv", ".html", ".htm", ".pdf"):
+            _fail(f"{target}: a report file ends in .json, .csv, .html or .pdf")
     policy = _trust_policy(trust_anchors)
     key = _load_key(None, None, keys_dir) if (keys_dir / "chain.pem").exists() else None
     now = datetime.now(timezone.utc)
@@ -1228,20 +1301,30 @@ def report_command(
                 key=key,
                 source=None if source is None else str(source),
                 record_findings=not no_record,
+                trust=policy,
             )
         except ProvenanceError as exc:
             _fail(str(exc))
     for target in targets:
         kind = target.suffix.lower().lstrip(".")
-        text = (
-            report.to_json()
-            if kind == "json"
-            else report.to_csv()
-            if kind == "csv"
-            else report.to_html()
-        )
         try:
-            write_atomic(target, text.encode("utf-8"))
+            if kind == "pdf":
+                from provenance.pdf import html_to_pdf
+
+                data = html_to_pdf(report.to_html(), name=str(target))
+            else:
+                text = (
+                    report.to_json()
+                    if kind == "json"
+                    else report.to_csv()
+                    if kind == "csv"
+                    else report.to_html()
+                )
+                data = text.encode("utf-8")
+        except ProvenanceError as exc:
+            _fail(str(exc))
+        try:
+            write_atomic(target, data)
             if kind == "csv" and report.checkpoint is not None:
                 sidecar = target.with_name(target.name + ".checkpoint.json")
                 write_atomic(sidecar, (report.checkpoint.to_json() + "\n").encode("utf-8"))
@@ -1250,15 +1333,179 @@ def report_command(
     if as_json or not targets:
         _print_json(report.to_dict())
     else:
-        rec = report.recovery
+        c = report.counts
         _out.print(
-            f"wrote {', '.join(map(str, targets))}: {len(report.assets)} synthetic assets, "
-            f"{len(rec['lost_provenance'])} lost provenance, {len(rec['altered'])} altered, "
-            f"{len(rec['synthetic_duplicates'])} unknown duplicates, "
-            f"{len(rec['missing'])} missing",
+            f"wrote {', '.join(map(str, targets))}: {c['ai_originals']} AI-generated originals "
+            f"({c['ai_renditions']} renditions); {c['lost_provenance']} lost provenance, "
+            f"{c['altered']} altered, {c['copies_of_known']} copies of known assets, "
+            f"{c['synthetic_duplicates']} of unknown assets, "
+            f"{c['not_seen']} originals not seen in this scan",
             markup=False,
         )
+        if report.development_keys_used:
+            _err.print(
+                "provenance: warning: development keys signed assets in this report",
+                markup=False,
+            )
+        for inc in report.gdpr.get("incidents", ()):
+            _out.print(
+                f"GDPR Art. 33: incident {inc['seq']} must be notified by "
+                f"{inc['deadline']} ({inc['hours_left']} hours left)",
+                markup=False,
+            )
     raise typer.Exit(EXIT_FAILED if report.has_findings else EXIT_OK)
+
+
+# --- feed-check --------------------------------------------------------------------
+
+
+@app.command("feed-check")
+def feed_check_command(
+    feed: Annotated[
+        Path,
+        typer.Argument(help="Google feed (RSS/Atom XML, TSV/CSV) or Magento product export CSV."),
+    ],
+    media_root: Annotated[
+        Path,
+        typer.Option("--media-root", help="Folder the image URLs are served from (pub/media)."),
+    ],
+    base_url: Annotated[
+        str,
+        typer.Option(
+            "--base-url", help="URL prefix that maps to --media-root, e.g. https://shop/media/."
+        ),
+    ],
+    html_out: Annotated[
+        Path | None, typer.Option("--html", help="Also write an HTML page here.")
+    ] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json-out", help="Also write the JSON report here.")
+    ] = None,
+    trust_anchors: TrustAnchorsOption = None,
+    inventory_path: InventoryOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Check that a shopping feed's AI-generated images keep IPTC DigitalSourceType.
+
+    Google Merchant Center requires AI-generated product images to carry IPTC
+    DigitalSourceType (trainedAlgorithmicMedia); a re-encoded storefront copy
+    loses it. Each image URL is mapped to the file under --media-root and
+    checked; each image that needs action says what to run.
+    Exit status: 0 ready, 1 some AI images lost their label or could not be
+    checked, 2 unreadable feed or bad options (for CI).
+
+    \b
+    Examples:
+      provenance feed-check feed.xml --media-root pub/media \\
+        --base-url https://shop.example/media/ --html feed-check.html
+      provenance feed-check export.csv --media-root pub/media --base-url https://shop.example/media/
+    """
+    from provenance.feed import check_feed, summary_lines
+
+    policy = _trust_policy(trust_anchors)
+    with _closing(_existing_inventory(inventory_path)) as inventory:
+        if inventory is None:
+            _err.print(
+                "provenance: warning: no inventory: an image that lost all its metadata "
+                "cannot be recognised as AI-generated (give --inventory or set "
+                "PROVENANCE_INVENTORY)",
+                markup=False,
+            )
+        try:
+            report = check_feed(
+                feed, media_root=media_root, base_url=base_url, trust=policy, inventory=inventory
+            )
+        except ProvenanceError as exc:
+            _fail(str(exc))
+    for target, text in ((html_out, report.to_html()), (json_out, report.to_json())):
+        if target is not None:
+            try:
+                write_atomic(target, text.encode("utf-8"))
+            except OSError as exc:
+                _fail(f"{target}: cannot write: {exc.strerror}")
+    if as_json:
+        _print_json(report.to_dict())
+    else:
+        for line in summary_lines(report):
+            _out.print(line, markup=False)
+        counts = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in report.counts.items())
+        _out.print(
+            f"{feed}: {report.products} products, {len(report.images)} images: {counts}; "
+            + ("ready" if report.ok else "NOT ready"),
+            markup=False,
+        )
+    raise typer.Exit(EXIT_OK if report.ok else EXIT_FAILED)
+
+
+# --- incident --------------------------------------------------------------------
+
+incident_app = typer.Typer(
+    help="Declare incidents in the audit log (the report's GDPR clock reads them).",
+    no_args_is_help=True,
+)
+app.add_typer(incident_app, name="incident")
+
+
+@incident_app.command("open")
+def incident_open(
+    description: Annotated[
+        str, typer.Option("--description", "-d", help="One sentence, without personal data.")
+    ],
+    aware_at: Annotated[
+        str | None,
+        typer.Option(
+            "--aware-at",
+            help="When you became aware of it, RFC 3339 (e.g. 2026-03-02T09:30:00Z); default: now.",
+        ),
+    ] = None,
+    personal_data: Annotated[
+        bool,
+        typer.Option(
+            "--personal-data/--no-personal-data",
+            help="Personal data is involved: GDPR Art. 33's 72-hour clock runs from --aware-at.",
+        ),
+    ] = False,
+    asset: Annotated[
+        list[str] | None, typer.Option("--asset", help="An asset id concerned (repeatable).")
+    ] = None,
+    inventory_path: InventoryOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Record an incident (with its awareness time) in the hash-chained audit log.
+
+    \b
+    Examples:
+      provenance incident open --personal-data --aware-at 2026-03-02T09:30:00Z \\
+        -d "customer photos exposed through the CDN"
+      provenance incident open -d "tampered hero image reported by a customer"
+    """
+    from provenance.record import format_time, parse_time
+    from provenance.report import GDPR_NOTIFICATION_HOURS, open_incident
+
+    now = datetime.now(timezone.utc)
+    try:
+        aware = parse_time(aware_at) if aware_at else now
+    except ProvenanceError:
+        _fail(f"--aware-at {aware_at}: not an RFC 3339 time with a zone, e.g. 2026-03-02T09:30:00Z")
+    with _open_inventory(inventory_path, create=False) as inventory:
+        try:
+            entry = open_incident(
+                inventory,
+                aware_at=aware,
+                description=description,
+                personal_data=personal_data,
+                asset_ids=tuple(asset or ()),
+                now=now,
+            )
+        except ProvenanceError as exc:
+            _fail(str(exc))
+    if as_json:
+        _print_json(entry.to_dict())
+        return
+    _out.print(f"incident recorded as audit entry {entry.seq}", markup=False)
+    if personal_data:
+        deadline = format_time(aware + timedelta(hours=GDPR_NOTIFICATION_HOURS))
+        _out.print(f"GDPR Art. 33: notify the supervisory authority by {deadline}", markup=False)
 
 
 # --- magento ---------------------------------------------------------------------
@@ -1330,6 +1577,20 @@ def magento_import(
     disclosure: Annotated[
         str, typer.Option("--disclosure-text", help="Written into empty labels of AI images.")
     ] = "AI-generated image",
+    append_disclosure: Annotated[
+        bool,
+        typer.Option(
+            "--append-disclosure",
+            help="Also append ' (TEXT)' to labels of AI images that are already filled.",
+        ),
+    ] = False,
+    disclosure_json: Annotated[
+        Path | None,
+        typer.Option(
+            "--disclosure-json",
+            help="Write the per-image disclosure JSON the shipped disclosure.phtml reads.",
+        ),
+    ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Check and report; write nothing.")
     ] = False,
@@ -1360,11 +1621,12 @@ def magento_import(
       provenance magento import products.csv --out signed/ --json --generator "Studio 2"
         --model flux.1-dev --model-version 1.0
       provenance magento import products.csv --dry-run
+      provenance magento import products.csv --out signed/ --disclosure-json
+        app/etc/provenance-disclosures.json --append-disclosure
     """
     if out is None and not dry_run:
         _fail("give --out DIR for the new CSV and the signed images (or --dry-run)")
-    if pii is PiiAction.HASH:
-        _fail("--pii hash needs a secret key; use the library's PiiPolicy(hash_key=...)")
+    pii_policy = _pii_policy(pii, None)
     if images_dir is None:
         found = [Path(d) for d in magento.DEFAULT_IMAGES_DIRS if Path(d).is_dir()]
         if not found:
@@ -1396,11 +1658,12 @@ def magento_import(
                 empty_value_constant=empty_value,
             ),
             disclosure_text=disclosure,
+            append_disclosure=append_disclosure,
             record_column=record_column,
             default_record=default_record,
             default_created_at_from_file=default_record is not None and created_at is None,
             dry_run=dry_run,
-            sign_options=SignOptions(pii_policy=PiiPolicy(default=pii), disclosure_text=disclosure),
+            sign_options=SignOptions(pii_policy=pii_policy, disclosure_text=disclosure),
         )
     except ValueError as exc:
         _fail(str(exc))
@@ -1421,12 +1684,17 @@ def magento_import(
             )
         except ProvenanceError as exc:
             _fail(str(exc))
+    if disclosure_json is not None and not dry_run:
+        try:
+            write_atomic(disclosure_json, report.disclosures_json().encode("utf-8"))
+        except OSError as exc:
+            _fail(f"{disclosure_json}: cannot write: {exc.strerror}")
     if as_json:
         _print_json(report.to_dict())
     else:
         failed = [r for r in report.rows if not r.ok]
         if failed:
-            table = Table("line", "sku", "problem", "error", title="rows not imported")
+            table = _table("line", "sku", "problem", "error", title="rows not imported")
             for row in failed:
                 table.add_row(
                     str(row.line), row.sku, row.problem.value if row.problem else "", row.error
@@ -1437,7 +1705,13 @@ def magento_import(
             f"{verb} {report.rows_imported} rows, {report.rows_failed} failed; "
             f"{report.images_signed} images signed, {report.images_copied} copied, "
             f"{report.labels_filled} labels filled"
-            + (f"; wrote {report.output_csv}" if report.output_csv else ""),
+            + (f", {report.labels_appended} appended to" if append_disclosure else "")
+            + (f"; wrote {report.output_csv}" if report.output_csv else "")
+            + (
+                f" and {disclosure_json} ({len(report.disclosures)} images)"
+                if disclosure_json is not None and not dry_run
+                else ""
+            ),
             markup=False,
         )
         for warning in report.warnings:
@@ -1463,6 +1737,13 @@ def magento_sign_cache(
     no_inventory: Annotated[
         bool, typer.Option("--no-inventory", help="Do not record the signed renditions.")
     ] = False,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="Also fail (exit 2) on renditions whose original carries no provenance.",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Sign Magento's resized product images in place, with lineage to their originals.
@@ -1470,8 +1751,12 @@ def magento_sign_cache(
     Magento's resize (GD2/ImageMagick) drops the manifest; this finds every file
     in catalog/product/cache/<hash>/a/b/ and signs it (atomically, keeping its
     permission bits) as a rendition of catalog/product/a/b/. Files already signed
-    (or, with --inventory-only, already recorded) are skipped: run it after each
-    catalog:images:resize or cache flush. Exit status: 0 all done, 2 some failed.
+    (or, with --inventory-only, already recorded) are left alone, and renditions
+    of originals without provenance (photos, not AI-generated) are skipped and
+    counted: run it from cron after each catalog:images:resize or cache flush.
+    Cache files whose original was deleted are counted as orphans, not errors.
+    Exit status: 0 every AI original's renditions are signed, 2 some failed (with
+    --strict, also when some were skipped or orphaned).
 
     \b
     Examples:
@@ -1496,22 +1781,54 @@ def magento_sign_cache(
         except ProvenanceError as exc:
             _fail(str(exc))
     errors = [o for o in outcomes if o.error is not None]
+    skipped = [o for o in outcomes if o.action is magento.CacheAction.SKIPPED]
+    orphans = [o for o in outcomes if o.action is magento.CacheAction.ORPHAN]
+    failed = bool(errors) or (strict and bool(skipped or orphans))
     if as_json:
         _print_json([o.to_dict() for o in outcomes])
     else:
-        table = Table("rendition", "action", "asset id", "parent asset id", title="cache")
-        for o in outcomes:
-            if o.error is None:
+        changed = [
+            o
+            for o in outcomes
+            if o.action in (magento.CacheAction.SIGNED, magento.CacheAction.RECORDED)
+        ]
+        # Only what changed is listed, so a second run prints one line.
+        if changed:
+            table = _table("rendition", "action", "asset id", "parent asset id", title="cache")
+            for o in changed:
                 table.add_row(
                     o.rendition, o.action.value, o.asset_id or "", o.parent_asset_id or ""
                 )
-        if len(outcomes) > len(errors):
             _out.print(table)
-        elif not outcomes:
+        if not outcomes:
             _out.print(f"{media_dir}: no renditions in catalog/product/cache", markup=False)
+        else:
+            tally = {a: sum(1 for o in outcomes if o.action is a) for a in magento.CacheAction}
+            _out.print(
+                f"{len(outcomes)} renditions: {tally[magento.CacheAction.SIGNED]} signed, "
+                f"{tally[magento.CacheAction.RECORDED]} recorded, "
+                f"{tally[magento.CacheAction.ALREADY_SIGNED]} already signed, "
+                f"{tally[magento.CacheAction.ALREADY_RECORDED]} already recorded, "
+                f"{len(skipped)} skipped (original has no provenance: not AI-generated), "
+                + (f"{len(orphans)} orphans (original deleted), " if orphans else "")
+                + f"{len(errors)} errors",
+                markup=False,
+            )
         for o in errors:
             _err.print(f"provenance: error: {o.error}", markup=False)
-    raise typer.Exit(EXIT_USAGE if errors else EXIT_OK)
+        if strict and skipped:
+            _err.print(
+                f"provenance: error: --strict: {len(skipped)} renditions of originals "
+                "without provenance, e.g. " + str(skipped[0].original),
+                markup=False,
+            )
+        if strict and orphans:
+            _err.print(
+                f"provenance: error: --strict: {len(orphans)} renditions whose original "
+                "is gone, e.g. " + orphans[0].rendition,
+                markup=False,
+            )
+    raise typer.Exit(EXIT_USAGE if failed else EXIT_OK)
 
 
 def _separator(text: str | None) -> str | None:
