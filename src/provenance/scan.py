@@ -249,7 +249,8 @@ class ScanReport:
             # Colour follows the verdict, not the kind: only a trusted file is green;
             # a tampered one is red with a mark, whatever new statuses appear.
             ".s-trusted{color:#1a6b1a}.s-valid_untrusted{color:#0b4a8a}",
-            ".s-tampered,.s-invalid_signature,.s-error{color:#b00020}",
+            ".s-tampered,.s-invalid_signature,.s-invalid_manifest,.s-invalid_identity,",
+            ".s-error{color:#b00020}.s-unsupported,.s-remote_manifest{color:#555}",
             ".s-known_stripped,.s-synthetic_duplicate{color:#a35200}.s-no_provenance{color:#555}",
             "code{font-size:12px;overflow-wrap:anywhere}",
             "</style></head><body>",

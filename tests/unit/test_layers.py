@@ -44,12 +44,16 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ),
     (
         "io",  # the outside world: files, SQLite, c2pa, keys
-        frozenset({"atomic", "_sqlite", "c2pa_adapter", "keys", "reading", "index", "discovery"}),
+        frozenset(
+            {"atomic", "_sqlite", "c2pa_adapter", "keys", "reading", "index", "discovery", "pdf"}
+        ),
     ),
     ("stores", frozenset({"audit", "inventory"})),
     (
         "verbs",
-        frozenset({"fingerprint", "sign", "verify", "renditions", "trace", "scan", "report"}),
+        frozenset(
+            {"fingerprint", "sign", "verify", "renditions", "trace", "scan", "report", "feed"}
+        ),
     ),
     ("batch", frozenset({"batch"})),
     (

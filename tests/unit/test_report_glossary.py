@@ -41,5 +41,16 @@ def test_every_status_event_and_disclosure_is_explained() -> None:
 
 def test_labels_never_show_raw_values() -> None:
     assert status_label("known_stripped") == "Provenance stripped (known image)"
-    assert status_label("remote_manifest") == "Remote manifest"  # a status added later
+    assert status_label("remote_manifest") == "Remote manifest (not fetched)"
+    assert status_label("some_future_status") == "Some future status"  # spelled out
     assert DisclosureStatus.NOT_SEEN.label == "Not seen in this scan"
+
+
+def test_every_status_has_a_label_and_a_chart_colour() -> None:
+    """A status added later must be named in words and drawn in its own colour."""
+    from provenance.report import _STATUS_COLOURS, _STATUS_LABELS
+
+    values = {status.value for status in Status}
+    assert set(_STATUS_LABELS) == values
+    assert set(_STATUS_COLOURS) == values
+    assert len(set(_STATUS_COLOURS.values())) == len(values)
