@@ -35,6 +35,7 @@ def make_v1(path: Path, tmp_path: Path) -> None:
     conn = sqlite3.connect(path, isolation_level=None)
     for statement in _INVENTORY_SCHEMA_V1 + AUDIT_SCHEMA_V1:
         conn.execute(statement)
+    audit_columns = "seq, entry_hash, at, algorithm, signature_b64, certificate_chain_json"
     conn.execute("PRAGMA user_version = 1")
     conn.execute("PRAGMA application_id = 1347571542")
     conn.close()
@@ -46,8 +47,12 @@ def make_v1(path: Path, tmp_path: Path) -> None:
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("ATTACH DATABASE ? AS donor", (str(donor),))
     conn.execute("BEGIN")
-    for table in ("signers", "assets", "files", "audit", "audit_checkpoints"):
+    for table in ("signers", "assets", "files", "audit"):
         conn.execute(f"INSERT INTO main.{table} SELECT * FROM donor.{table}")  # noqa: S608
+    conn.execute(
+        f"INSERT INTO main.audit_checkpoints SELECT {audit_columns} "  # noqa: S608
+        "FROM donor.audit_checkpoints"
+    )
     conn.execute("COMMIT")
     conn.execute("DETACH DATABASE donor")
     assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
@@ -67,7 +72,7 @@ def test_v1_database_is_migrated_to_v2_without_losing_data(tmp_path: Path) -> No
     assert (caught.value.found, caught.value.supported) == (1, SCHEMA_VERSION)
 
     with Inventory(path) as inv:
-        assert inv.stats().schema_version == SCHEMA_VERSION == 2
+        assert inv.stats().schema_version == SCHEMA_VERSION == 3
         assert inv.stats().assets == 25
         assert inv.audit.verify().ok
         entry = inv.get(fake_result(3).asset_id)
@@ -91,9 +96,16 @@ def test_v1_database_is_migrated_to_v2_without_losing_data(tmp_path: Path) -> No
             )
             == 0
         )
-    assert dump(path) == before
+    after = dump(path)
+    # Every old row is kept; the audit log only grew (the perceptual rows' binding
+    # entry) and the checkpoints gained the log_key column (NULL for old ones).
+    assert {t: after[t] for t in ("signers", "assets", "files")} == {
+        t: before[t] for t in ("signers", "assets", "files")
+    }
+    assert after["audit"][: len(before["audit"])] == before["audit"]
+    assert [r[:6] for r in after["audit_checkpoints"]] == before["audit_checkpoints"]
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
     conn.close()
 
 
