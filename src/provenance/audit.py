@@ -90,6 +90,7 @@ __all__ = [
     "Reconciler",
     "Witness",
     "WitnessRecord",
+    "chain_fingerprint",
     "compute_entry_hash",
     "format_audit_time",
     "key_fingerprint",
@@ -610,6 +611,19 @@ def key_fingerprint(certificate: x509.Certificate) -> str:
     return hashlib.sha256(spki).hexdigest()
 
 
+def chain_fingerprint(chain_pem: bytes) -> str:
+    """The :func:`key_fingerprint` of the first certificate of a PEM chain (``chain.pem``).
+
+    Raises:
+        AuditError: No PEM certificate in it.
+    """
+    try:
+        certificates = x509.load_pem_x509_certificates(chain_pem)
+    except ValueError:
+        raise AuditError("not a PEM certificate chain") from None
+    return key_fingerprint(certificates[0])
+
+
 # --- Verification (pure) ----------------------------------------------------------
 
 
@@ -1055,9 +1069,7 @@ class FactBindings:
                 self.parents[child] = (seq, asset_id)
 
 
-Reconciler = Callable[
-    [sqlite3.Connection, FactBindings], tuple[list[AuditProblem], list[str], int]
-]
+Reconciler = Callable[[sqlite3.Connection, FactBindings], tuple[list[AuditProblem], list[str], int]]
 """Compares the stored rows with the bindings: (problems, notes, rows checked)."""
 
 

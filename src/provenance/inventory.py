@@ -989,9 +989,7 @@ class Inventory:
         """
         insert = _perceptual_insert(reference, scheme, self._path)
         moment = now if now is not None else datetime.now(timezone.utc)
-        return self._audit.write(
-            lambda conn: self._bind_perceptual(conn, insert, asset_id, moment)
-        )
+        return self._audit.write(lambda conn: self._bind_perceptual(conn, insert, asset_id, moment))
 
     def perceptual_index(self, scheme: str) -> HammingIndex:
         """The Hamming index over every stored row of ``scheme``; ids are row keys.
@@ -1799,7 +1797,13 @@ _FILE_FACTS_SQL = (
 
 
 def _fact_value(value: Any) -> Any:
-    return value.hex() if isinstance(value, bytes | memoryview) else value
+    if isinstance(value, bytes | memoryview):
+        return bytes(value).hex()
+    if isinstance(value, str) and len(value) > 256:
+        # Long text (a record's JSON) enters by its SHA-256: the same binding, and
+        # hashing is much cheaper than escaping it into the canonical JSON.
+        return "sha256:" + hashlib.sha256(value.encode("utf-8")).hexdigest()
+    return value
 
 
 def _asset_row_hash(row: Sequence[Any]) -> str:
