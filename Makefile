@@ -53,6 +53,7 @@ bench: install
 	$(BIN)/python benchmarks/index.py
 	$(BIN)/python benchmarks/batch.py
 	$(BIN)/python benchmarks/overhead.py
+	$(BIN)/python benchmarks/audit_tamper.py
 
 ## bench-smoke: every benchmark runs (a few seconds each); figures come from `make bench`
 bench-smoke: install
@@ -64,6 +65,7 @@ bench-smoke: install
 	$(BIN)/python benchmarks/index.py --quick --out build/bench/index.json >/dev/null
 	$(BIN)/python benchmarks/batch.py --quick --out build/bench/batch.json >/dev/null
 	$(BIN)/python benchmarks/overhead.py --quick --out build/bench/overhead.json >/dev/null
+	$(BIN)/python benchmarks/audit_tamper.py --quick --out build/bench/audit_tamper.json >/dev/null
 
 clean:
 	rm -rf $(VENV) build $(DEMO_OUT) .pytest_cache .mypy_cache .ruff_cache .coverage

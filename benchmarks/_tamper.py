@@ -24,7 +24,9 @@ from provenance.keys import SigningKey
 from provenance.record import DigitalSourceType, ProvenanceRecord, canonical_json
 from provenance.types import SignResult
 
-NOW = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
+# Checkpoints are checked against the certificates' validity at their time: the
+# keys are made at run time, so the records are too.
+NOW = datetime.now(timezone.utc).replace(microsecond=0)
 _GUARDS = (
     "audit_no_update",
     "audit_no_delete",
@@ -171,7 +173,16 @@ def _rewrite_fact_consistently(conn: sqlite3.Connection, rng: random.Random) -> 
     """Edit an asset and the entry that bound it, so the row hash matches again."""
     from provenance.inventory import _ASSET_FACTS_SQL, _asset_row_hash
 
-    rows = conn.execute(_ASSET_FACTS_SQL + " WHERE a.parent_pk IS NULL").fetchall()
+    # An entry a checkpoint covers: what comes after the last one is vouched for by
+    # nothing yet (the window docs/security.md describes).
+    last = _last_checkpoint_seq(conn)
+    covered = {
+        str(r[0])
+        for r in conn.execute(
+            "SELECT asset_id FROM audit WHERE seq < ? AND payload LIKE '%row_asset%'", (last,)
+        )
+    }
+    rows = [r for r in conn.execute(_ASSET_FACTS_SQL).fetchall() if r[2] in covered]
     _, _, *row = rng.choice(rows)
     asset_id = row[0]
     conn.execute(
