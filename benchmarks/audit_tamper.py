@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _tamper import NOW, TAMPERS, fake_result, roll_back
 from rich.console import Console
 from rich.table import Table
 
+from _tamper import NOW, TAMPERS, fake_result, roll_back
 from provenance import phash
 from provenance.audit import FileWitness, key_fingerprint
 from provenance.inventory import Inventory
@@ -86,9 +86,7 @@ def _append(db: Path, witness: Path, key: SigningKey, worker: int, count: int) -
         db, checkpoint_key=key, checkpoint_every=EVERY, witness=FileWitness(witness)
     ) as inv:
         for i in range(count):
-            inv.record_signing(
-                fake_result(i, salt=f"w{worker}-"), signer=key.subject, now=NOW
-            )
+            inv.record_signing(fake_result(i, salt=f"w{worker}-"), signer=key.subject, now=NOW)
 
 
 def clean_runs(
