@@ -1678,7 +1678,10 @@ class AuditLog:
                         "was rewritten from the start (or the witness is another inventory's)",
                     )
                 )
-            problems = tuple(sorted(report.problems + tuple(extra), key=lambda p: p.seq))
+            # By seq; rows no entry recorded (seq 0) after the entries.
+            problems = tuple(
+                sorted(report.problems + tuple(extra), key=lambda p: (p.seq == 0, p.seq))
+            )
             return dataclasses.replace(
                 report,
                 ok=not problems,

@@ -473,9 +473,9 @@ def test_a_deleted_audit_row_is_located(tmp_path: Path) -> None:
     with Inventory(path) as inv:
         report = inv.audit.verify()
     assert [(p.kind, p.seq) for p in report.problems] == [
+        (ProblemKind.DELETED, 6),
         (ProblemKind.FACT_UNBOUND, 0),  # the asset and file entry 6 recorded
         (ProblemKind.FACT_UNBOUND, 0),
-        (ProblemKind.DELETED, 6),
     ]
 
 
