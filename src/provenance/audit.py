@@ -1034,23 +1034,30 @@ class FactBindings:
     """The rows the chain vouches for, as the latest intact entry about each stated them.
 
     Filled by :meth:`AuditLog.verify` while it walks the chain; every value is
-    ``(seq of the entry, what it bound)``.
+    ``(seq of the entry, what it bound)``. Entries written before row binding
+    (schema < 3) hold no row hash, but their payload still names some facts:
+    ``legacy_assets`` (essence, model, model version, source type of the asset's
+    first entry) and ``legacy_files`` (input, record, manifest, signer).
     """
 
-    __slots__ = ("assets", "files", "parents", "perceptual")
+    __slots__ = ("assets", "files", "legacy_assets", "legacy_files", "parents", "perceptual")
 
     def __init__(self) -> None:
         self.assets: dict[str, tuple[int, str]] = {}
         self.files: dict[str, tuple[int, str]] = {}
         self.parents: dict[str, tuple[int, str]] = {}
         self.perceptual: dict[tuple[str, str], tuple[int, str]] = {}
+        self.legacy_assets: dict[str, tuple[int, tuple[Any, ...]]] = {}
+        self.legacy_files: dict[str, tuple[int, tuple[Any, ...]]] = {}
 
     def add(self, entry: AuditEntry) -> None:
         """Take what ``entry`` binds (call only for entries whose hash matched)."""
         payload = entry.payload
-        if ROW_FILE not in payload and ROW_PERCEPTUAL not in payload and LINKED not in payload:
-            return
         seq, asset_id = entry.seq, entry.asset_id or ""
+        if ROW_FILE not in payload and ROW_PERCEPTUAL not in payload and LINKED not in payload:
+            if entry.event in _RECORDING_EVENTS and isinstance(payload.get("sha256"), str):
+                self._add_legacy(seq, asset_id, payload)
+            return
         value = payload.get(ROW_ASSET)
         if isinstance(value, str):
             self.assets[asset_id] = (seq, value)
@@ -1067,6 +1074,16 @@ class FactBindings:
         if isinstance(value, str) and value:
             for child in value.split(","):
                 self.parents[child] = (seq, asset_id)
+
+    def _add_legacy(self, seq: int, asset_id: str, payload: Mapping[str, Any]) -> None:
+        facts = ("input_sha256", "record_sha256", "active_manifest", "signer")
+        self.legacy_files[str(payload["sha256"])] = (seq, tuple(payload.get(k) for k in facts))
+        if asset_id not in self.legacy_assets:
+            facts = ("essence_sha256", "model", "model_version", "digital_source_type")
+            self.legacy_assets[asset_id] = (seq, tuple(payload.get(k) for k in facts))
+
+
+_RECORDING_EVENTS = frozenset({AuditEvent.SIGNED, AuditEvent.RENDITION_ADDED})
 
 
 Reconciler = Callable[[sqlite3.Connection, FactBindings], tuple[list[AuditProblem], list[str], int]]

@@ -1879,8 +1879,12 @@ def _reconcile(
         if binding is None:
             if int(pk) >= asset_mark:
                 unbound(f"asset {asset_id}")
-            else:
-                legacy += 1
+                continue
+            legacy += 1
+            old = bound.legacy_assets.pop(asset_id, None)
+            facts = (bytes(row[1]).hex(), row[4], row[5], row[2])
+            if old is not None and old[1] != facts:
+                problems.append(_legacy_changed(f"asset {asset_id}", old[0]))
             continue
         if _asset_row_hash(row) != binding[1]:
             problems.append(
@@ -1900,7 +1904,7 @@ def _reconcile(
                     f"entry {link[0]} recorded {link[1] or 'no parent'}",
                 )
             )
-    for asset_id, (seq, _) in bound.assets.items():
+    for asset_id, (seq, _) in [*bound.assets.items(), *bound.legacy_assets.items()]:
         problems.append(
             AuditProblem(
                 seq, ProblemKind.FACT_MISSING, f"asset {asset_id} recorded by entry {seq} is gone"
@@ -1914,8 +1918,12 @@ def _reconcile(
         if binding is None:
             if int(pk) >= file_mark:
                 unbound(f"file {sha}")
-            else:
-                legacy += 1
+                continue
+            legacy += 1
+            old = bound.legacy_files.pop(sha, None)
+            facts = (bytes(row[2]).hex(), bytes(row[10]).hex(), row[7], row[9])
+            if old is not None and old[1] != facts:
+                problems.append(_legacy_changed(f"file {sha}", old[0]))
             continue
         if _file_row_hash(row) != binding[1]:
             problems.append(
@@ -1925,7 +1933,7 @@ def _reconcile(
                     f"file {sha} differs from what entry {binding[0]} recorded",
                 )
             )
-    for sha, (seq, _) in bound.files.items():
+    for sha, (seq, _) in [*bound.files.items(), *bound.legacy_files.items()]:
         problems.append(
             AuditProblem(
                 seq, ProblemKind.FACT_MISSING, f"file {sha} recorded by entry {seq} is gone"
@@ -1976,6 +1984,16 @@ def _reconcile(
     if legacy:
         notes.append(
             f"{legacy} rows were recorded before row binding (schema 3) and are not bound: "
-            "their entries hold some of their hashes, but an edit of them is not detected"
+            "only the facts their entries named (hashes, model, source type, signer) are "
+            "checked; an edit of any other column is not detected"
         )
     return problems, notes, checked
+
+
+def _legacy_changed(what: str, seq: int) -> AuditProblem:
+    return AuditProblem(
+        seq,
+        ProblemKind.FACT_CHANGED,
+        f"{what} differs from the facts entry {seq} recorded (hashes, model, source type "
+        "or signer; recorded before row binding)",
+    )

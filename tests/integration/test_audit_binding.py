@@ -317,23 +317,47 @@ def test_an_unwritable_witness_does_not_fail_signing_and_is_caught_up(
 # --- existing inventories ------------------------------------------------------------
 
 
-def test_entries_written_before_binding_verify_with_a_not_bound_note(
-    tmp_path: Path, media: Media, signing_key: SigningKey
-) -> None:
-    path = signed_inventory(tmp_path, media, signing_key)
+def legacy_inventory(tmp_path: Path, media: Media, key: SigningKey) -> Path:
+    """A signed inventory made to look like a migrated schema-2 one.
+
+    The binding marks above every row, and entries without row hashes (as the
+    previous release wrote them), re-chained.
+    """
+    path = signed_inventory(tmp_path, media, key)
     conn = attacker(path)
-    # As a schema-2 inventory looks after the migration: the marks above every row
-    # and entries without row hashes.
     conn.execute("DROP TRIGGER audit_meta_no_update")
     conn.execute("UPDATE audit_meta SET value = 1000")
+    legacy_keys = ("row_", "linked", "perceptual_scheme")
     for seq, payload in conn.execute("SELECT seq, payload FROM audit").fetchall():
-        body = {k: v for k, v in json.loads(payload).items() if not k.startswith("row_")}
+        body = {k: v for k, v in json.loads(payload).items() if not k.startswith(legacy_keys)}
         conn.execute("UPDATE audit SET payload = ? WHERE seq = ?", (json.dumps(body), seq))
     conn.execute("DELETE FROM audit_checkpoints")
     conn.execute("DELETE FROM audit WHERE event = 'checkpoint'")
     _tamper.rechain(conn)
     conn.close()
+    return path
+
+
+def test_entries_written_before_binding_verify_with_a_not_bound_note(
+    tmp_path: Path, media: Media, signing_key: SigningKey
+) -> None:
+    path = legacy_inventory(tmp_path, media, signing_key)
     with Inventory(path, create=False, read_only=True) as inv:
         report = inv.audit.verify()
     assert report.ok, report.problems
     assert any("not bound" in n for n in report.notes)
+
+
+def test_the_red_team_update_is_found_on_an_old_inventory_too(
+    tmp_path: Path, media: Media, signing_key: SigningKey
+) -> None:
+    """Old entries named the model and source type: an edit of those is still caught."""
+    path = legacy_inventory(tmp_path, media, signing_key)
+    conn = attacker(path)
+    conn.execute(
+        "UPDATE assets SET digital_source_type='digitalCapture', model='a-camera' "
+        "WHERE asset_pk = 2"
+    )
+    conn.execute("DELETE FROM files WHERE file_pk = 3")
+    conn.close()
+    assert problems(path) == [ProblemKind.FACT_CHANGED, ProblemKind.FACT_MISSING]
