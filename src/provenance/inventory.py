@@ -702,12 +702,19 @@ class Inventory:
                 self._bind_perceptual(conn, perceptual, result.asset_id, p.now)
             return _load(conn, [asset_pk])[0]
         # Renditions recorded before this file (their parent) get their link now.
-        linked = conn.execute(
+        before = conn.total_changes
+        conn.execute(
             "UPDATE assets SET parent_pk = ? WHERE parent_pk IS NULL AND asset_pk != ? AND "
-            "asset_pk IN (SELECT asset_pk FROM files WHERE parent_sha256 IN (?, ?)) "
-            "RETURNING asset_id",
+            "asset_pk IN (SELECT asset_pk FROM files WHERE parent_sha256 IN (?, ?))",
             (asset_pk, asset_pk, p.sha256, p.input_sha256),
-        ).fetchall()
+        )
+        linked = []
+        if conn.total_changes != before:
+            # Rare (a rendition recorded before its original). RETURNING would say which,
+            # but costs a few hundred microseconds on every signing; this query only here.
+            linked = conn.execute(
+                "SELECT asset_id FROM assets WHERE parent_pk = ?", (asset_pk,)
+            ).fetchall()
         if row is None and result.record.created_at.microsecond == 0:
             # A new asset: everything is at hand, and the record (whole seconds)
             # equals what reading it back would give.
@@ -1796,35 +1803,24 @@ _FILE_FACTS_SQL = (
 )
 
 
-def _fact_value(value: Any) -> Any:
-    if isinstance(value, bytes | memoryview):
-        return bytes(value).hex()
-    if isinstance(value, str) and len(value) > 256:
-        # Long text (a record's JSON) enters by its SHA-256: the same binding, and
-        # hashing is much cheaper than escaping it into the canonical JSON.
-        return "sha256:" + hashlib.sha256(value.encode("utf-8")).hexdigest()
-    return value
-
-
 def _asset_row_hash(row: Sequence[Any]) -> str:
     """The canonical hash of an asset row (``_ASSET_FACTS`` order; the link is bound apart)."""
-    return row_hash("asset", {k: _fact_value(v) for k, v in zip(_ASSET_FACTS, row, strict=True)})
+    return row_hash("asset", row)
 
 
 def _file_row_hash(row: Sequence[Any]) -> str:
     """The canonical hash of a file row (``_FILE_FACTS`` order)."""
-    return row_hash("file", {k: _fact_value(v) for k, v in zip(_FILE_FACTS, row, strict=True)})
+    return row_hash("file", row)
 
 
 def _perceptual_row_hash(
     asset_id: str, scheme: str, rows: Iterable[tuple[str, bytes]], descriptor: bytes
 ) -> str:
     """The canonical hash of every perceptual row and the descriptor of one asset and scheme."""
-    body = sorted([variant, bytes(words).hex()] for variant, words in rows)
-    return row_hash(
-        "perceptual",
-        {"asset_id": asset_id, "scheme": scheme, "rows": body, "descriptor": descriptor.hex()},
-    )
+    flat: list[str | bytes] = [asset_id, scheme, descriptor]
+    for variant, words in sorted(rows):
+        flat += (variant, bytes(words))
+    return row_hash("perceptual", flat)
 
 
 def _stored_perceptual(
