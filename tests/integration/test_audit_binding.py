@@ -361,3 +361,23 @@ def test_the_red_team_update_is_found_on_an_old_inventory_too(
     conn.execute("DELETE FROM files WHERE file_pk = 3")
     conn.close()
     assert problems(path) == [ProblemKind.FACT_CHANGED, ProblemKind.FACT_MISSING]
+
+
+def test_a_rendition_linked_after_its_original_arrives_is_bound(tmp_path: Path) -> None:
+    from tests.integration.test_inventory import NOW, fake_result
+
+    path = tmp_path / "inv.sqlite"
+    original = fake_result(1)
+    rendition = fake_result(2, parent=original)
+    with Inventory(path) as inv:
+        inv.record_signing(rendition, signer="CN=test", now=NOW)  # before its original
+        inv.record_signing(original, signer="CN=test", now=NOW)
+        entry = inv.get(rendition.asset_id)
+        assert entry is not None and entry.parent_asset_id == original.asset_id
+        linked = [e for e in inv.audit.entries() if "linked" in e.payload]
+        assert [e.payload["linked"] for e in linked] == [rendition.asset_id]
+        assert inv.audit.verify().ok
+    conn = attacker(path)
+    conn.execute("UPDATE assets SET parent_pk = NULL")
+    conn.close()
+    assert problems(path) == [ProblemKind.FACT_CHANGED]
