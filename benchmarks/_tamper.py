@@ -245,10 +245,15 @@ def truncate_tail(path: Path, rng: random.Random, _: SigningKey) -> None:
     conn = attacker(path)
     last = _last_checkpoint_seq(conn)
     cut = rng.randint(max(1, last // 2), max(1, last - 1))
-    for (payload,) in conn.execute("SELECT payload FROM audit WHERE seq > ?", (cut,)).fetchall():
+    rows = conn.execute("SELECT asset_id, payload FROM audit WHERE seq > ?", (cut,)).fetchall()
+    for asset_id, payload in rows:
         body = json.loads(payload)
         if "row_file" in body:
             conn.execute("DELETE FROM files WHERE lower(hex(sha256)) = ?", (body["sha256"],))
+        if "row_asset" in body:  # the asset and its perceptual rows go too: consistent
+            pk = "(SELECT asset_pk FROM assets WHERE asset_id = ?)"
+            for table in ("perceptual_hashes", "perceptual_descriptors", "assets"):
+                conn.execute(f"DELETE FROM {table} WHERE asset_pk = {pk}", (asset_id,))  # noqa: S608
     conn.execute("DELETE FROM audit WHERE seq > ?", (cut,))
     conn.execute("DELETE FROM audit_checkpoints WHERE seq > ?", (cut,))
     conn.close()
