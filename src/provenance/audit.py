@@ -47,6 +47,7 @@ import functools
 import hashlib
 import json
 import os
+import socket
 import sqlite3
 import urllib.request
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -86,8 +87,10 @@ __all__ = [
     "FactBindings",
     "FileWitness",
     "HttpWitness",
+    "MultiWitness",
     "ProblemKind",
     "Reconciler",
+    "SyslogWitness",
     "Witness",
     "WitnessRecord",
     "chain_fingerprint",
@@ -1269,18 +1272,125 @@ class HttpWitness:
         return []
 
 
-Witness = FileWitness | HttpWitness
+class SyslogWitness:
+    """Send each checkpoint to syslog (the local socket, or a remote collector over UDP).
+
+    Write-only, like :class:`HttpWitness`: a log host that the database's writers
+    cannot rewrite keeps the record; ``audit verify`` does not read it back.
+
+    Args:
+        address: A Unix socket path (default ``/dev/log``) or ``(host, port)``.
+    """
+
+    def __init__(self, address: str | tuple[str, int] = "/dev/log") -> None:
+        self.address = address
+
+    def __repr__(self) -> str:
+        return f"SyslogWitness({self.address!r})"
+
+    @property
+    def readable(self) -> bool:
+        """False: syslog is not read back."""
+        return False
+
+    def append(self, record: WitnessRecord) -> None:
+        """Send one record (facility ``auth``, severity ``notice``, tag ``provenance-audit``).
+
+        Raises:
+            OSError: The socket cannot be reached.
+        """
+        priority = 4 * 8 + 5  # LOG_AUTH, LOG_NOTICE
+        message = f"<{priority}>provenance-audit: {record.to_json()}".encode()
+        if isinstance(self.address, tuple):
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+                sock.sendto(message, self.address)
+            return
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            sock.sendto(message, self.address)
+
+    def read(self) -> list[WitnessRecord]:
+        """Nothing: syslog is write-only here."""
+        return []
+
+
+class MultiWitness:
+    """Several witnesses at once (e.g. a file, read back by verify, and an HTTP endpoint).
+
+    Args:
+        witnesses: Each gets every record; verification reads the readable ones.
+    """
+
+    def __init__(self, witnesses: Sequence[FileWitness | HttpWitness | SyslogWitness]) -> None:
+        self.witnesses = tuple(witnesses)
+
+    def __repr__(self) -> str:
+        return f"MultiWitness({list(self.witnesses)!r})"
+
+    @property
+    def readable(self) -> bool:
+        """Whether at least one of them can be read back."""
+        return any(w.readable for w in self.witnesses)
+
+    def append(self, record: WitnessRecord) -> None:
+        """Give the record to every witness, even when one fails.
+
+        Raises:
+            OSError: The first failure, after all were tried.
+        """
+        failure: OSError | None = None
+        for witness in self.witnesses:
+            try:
+                witness.append(record)
+            except OSError as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise failure
+
+    def read(self) -> list[WitnessRecord]:
+        """The records of every readable witness.
+
+        Raises:
+            AuditError: One of them cannot be read.
+        """
+        return [r for w in self.witnesses if w.readable for r in w.read()]
+
+
+Witness = FileWitness | HttpWitness | SyslogWitness | MultiWitness
 
 
 def witness_from(value: str | os.PathLike[str] | None) -> Witness | None:
-    """A witness from a flag or setting: an http(s) URL, else a file or folder; None if empty."""
+    """A witness from a flag or setting; None if empty.
+
+    ``http(s)://...`` is an :class:`HttpWitness`; ``syslog`` (``/dev/log``),
+    ``syslog:///path/to/socket`` or ``syslog://host:port`` (UDP) a
+    :class:`SyslogWitness`; anything else a file or folder (:class:`FileWitness`).
+    Several, separated by commas, make a :class:`MultiWitness`.
+
+    Raises:
+        AuditError: A malformed syslog address.
+    """
     if value is None:
         return None
-    text = os.fspath(value).strip()
-    if not text:
+    parts = [p.strip() for p in os.fspath(value).split(",") if p.strip()]
+    witnesses = [_one_witness(p) for p in parts]
+    if not witnesses:
         return None
+    return witnesses[0] if len(witnesses) == 1 else MultiWitness(witnesses)
+
+
+def _one_witness(text: str) -> FileWitness | HttpWitness | SyslogWitness:
     if text.startswith(("http://", "https://")):
         return HttpWitness(text)
+    if text == "syslog":
+        return SyslogWitness()
+    if text.startswith("syslog://"):
+        rest = text.removeprefix("syslog://")
+        if rest.startswith("/"):
+            return SyslogWitness(rest)
+        host, _, port = rest.rpartition(":")
+        if not host or not port.isdigit():
+            raise AuditError(f"syslog witness must be syslog://HOST:PORT or syslog:///PATH: {text}")
+        return SyslogWitness((host, int(port)))
     return FileWitness(Path(text).expanduser())
 
 

@@ -7,6 +7,7 @@ import dataclasses
 import hashlib
 import http.server
 import json
+import socket
 import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -24,7 +25,9 @@ from provenance.audit import (
     Checkpoint,
     FileWitness,
     HttpWitness,
+    MultiWitness,
     ProblemKind,
+    SyslogWitness,
     WitnessRecord,
     compute_entry_hash,
     format_audit_time,
@@ -597,3 +600,21 @@ def test_http_witness_posts_each_record(signing_key: SigningKey) -> None:
     with pytest.raises(AuditError):
         HttpWitness("ftp://example.invalid/")
     assert witness_from("  ") is None
+
+
+def test_syslog_and_several_witnesses_at_once(tmp_path: Path, signing_key: SigningKey) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as server:
+        server.bind(("127.0.0.1", 0))
+        server.settimeout(10)
+        port = server.getsockname()[1]
+        witness = witness_from(f"{tmp_path / 'w.jsonl'}, syslog://127.0.0.1:{port}")
+        assert isinstance(witness, MultiWitness) and witness.readable
+        cp = Checkpoint.create(1, chain(1)[0].entry_hash, now=NOW, key=signing_key)
+        witness.append(WitnessRecord("ab" * 32, cp))
+        message = server.recv(65536).decode()
+    assert message.startswith("<37>provenance-audit: ")
+    assert json.loads(message.split(": ", 1)[1])["checkpoint"]["seq"] == 1
+    assert [r.checkpoint for r in witness.read()] == [cp]
+    assert isinstance(witness_from("syslog"), SyslogWitness)
+    with pytest.raises(AuditError, match="syslog"):
+        witness_from("syslog://nowhere")
