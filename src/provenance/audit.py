@@ -1601,11 +1601,13 @@ class AuditLog:
         )
         key = self.checkpoint_key
         if key is not None and event is not AuditEvent.CHECKPOINT:
+            # Newest first by primary key: stops at the first signed row (unsigned
+            # ones, from exports made without a key, do not delay the schedule).
             row = conn.execute(
-                "SELECT COALESCE(MAX(seq), 0) FROM audit_checkpoints "
-                "WHERE signature_b64 IS NOT NULL"
+                "SELECT seq FROM audit_checkpoints WHERE signature_b64 IS NOT NULL "
+                "ORDER BY seq DESC LIMIT 1"
             ).fetchone()
-            if entry.seq - int(row[0]) >= self.checkpoint_every:
+            if entry.seq - (0 if row is None else int(row[0])) >= self.checkpoint_every:
                 pinned = self.log_key_in(conn)
                 # A key that is not the log's cannot vouch for it: no automatic
                 # checkpoint rather than one that verification refuses.
