@@ -1,6 +1,6 @@
 """The tamper-evident audit log: a SHA-256 hash chain with signed checkpoints.
 
-What it owns (DESIGN.md decision 8):
+What it owns (DESIGN.md decisions 8 and 17):
 
 * **Entries.** Entry ``n`` holds ``prev_hash`` (the ``entry_hash`` of entry
   ``n - 1``; 64 zeros for entry 1) and ``entry_hash = SHA-256(canonical JSON of
@@ -8,18 +8,31 @@ What it owns (DESIGN.md decision 8):
   :func:`provenance.record.canonical_json`). Editing an entry breaks its own hash;
   re-hashing it breaks the link from the next entry; deleting one leaves a
   sequence gap.
-* **Checkpoints.** ``(seq, entry_hash, at)`` signed with the signing key
-  (:meth:`provenance.keys.SigningKey.sign` over canonical JSON), taken every
-  ``checkpoint_every`` entries when a key is configured, and on every export. A
-  chain alone cannot show that its tail was cut off or that the whole database
-  was restored from an older copy; a checkpoint can: a log that ends before a
+* **Facts** (DESIGN.md decision 17). The entry that records a row of the
+  inventory (asset, file, lineage link, perceptual rows and descriptor) holds
+  the row's canonical hash (:func:`row_hash`; payload keys :data:`ROW_ASSET`,
+  :data:`ROW_FILE`, :data:`ROW_PARENT`, :data:`LINKED`, :data:`ROW_PERCEPTUAL`).
+  :meth:`AuditLog.verify` collects them (:class:`FactBindings`) and the
+  inventory's reconciler compares them with the tables both ways: a changed
+  row, a row whose entry is gone, an entry whose row is gone.
+* **Checkpoints.** ``(seq, entry_hash, at, log_key)`` signed with the signing
+  key (:meth:`provenance.keys.SigningKey.sign` over canonical JSON), taken every
+  ``checkpoint_every`` entries by every writer that holds a key, and on every
+  export. ``log_key`` is the log's identity, the :func:`key_fingerprint` of its
+  first signed checkpoint: checkpoints of any other key are refused. A chain
+  alone cannot show that its tail was cut off or that the whole database was
+  restored from an older copy; a checkpoint can: a log that ends before a
   checkpoint's ``seq`` was TRUNCATED, and one whose entry at that ``seq`` has
   another hash was ROLLED_BACK (or rewritten). Stored checkpoints catch a cut
-  below the newest of them; a checkpoint kept *outside* the database (every
-  export embeds one) catches anything, because someone who can write the
-  database can also delete its checkpoints. Appending is not authenticated:
-  a well-formed entry added after the newest checkpoint is indistinguishable
-  from a genuine one until the next signed checkpoint vouches for it.
+  below the newest of them; a checkpoint kept *outside* the database catches
+  anything before it, because someone who can write the database can also
+  delete its checkpoints.
+* **Witness.** Every stored checkpoint is also written, after its transaction
+  commits, to a witness outside the database (:class:`FileWitness`,
+  :class:`HttpWitness`, :class:`SyslogWitness`); :meth:`AuditLog.verify` reads
+  a file witness back by default. Appending is not authenticated: a
+  well-formed entry added after the newest witnessed checkpoint is
+  indistinguishable from a genuine one until the next checkpoint vouches for it.
 * **Verification** (:func:`verify_chain`) is pure: entries and checkpoints in,
   an :class:`AuditReport` out, naming the entry that is wrong and how.
 * **Storage** (:class:`AuditLog`) lives in the inventory's SQLite database. An
@@ -27,6 +40,10 @@ What it owns (DESIGN.md decision 8):
   concurrent writers produce one valid chain. Triggers make the tables
   append-only for honest code; they are a guard rail, not the security (anyone
   with the file can drop them), which is why verification never relies on them.
+
+A report is ``intact`` only when something outside the database (the log's key,
+trust anchors, a witness) vouched for it; a consistent log nothing vouches for
+is ``unverified``.
 
 Payloads hold hashes, identifiers, model names and counts: never file paths,
 prompts or other free text, because an append-only log cannot honour a request

@@ -14,7 +14,7 @@ Where it lives: ``$PROVENANCE_INVENTORY`` if set, else
 keeps ``-wal`` and ``-shm`` files next to it while it is open; copy the database
 only when no process has it open (or with SQLite's backup API).
 
-Data model (schema version 2)::
+Data model (schema version 3)::
 
     signers  (signer_id PK, subject UNIQUE)          one row per certificate subject
     assets   (asset_pk PK, asset_id UNIQUE,          one row per distinct image essence
@@ -34,7 +34,10 @@ Data model (schema version 2)::
               words)                                 crops...), uint64 little-endian
     perceptual_descriptors (asset_pk, scheme PK,     the confirmation descriptor
               descriptor)
-    audit, audit_checkpoints                         see provenance.audit
+    audit, audit_checkpoints, audit_meta             see provenance.audit; version 3:
+                                                     every row above is bound to the
+                                                     audit entry that recorded it by its
+                                                     canonical hash (_reconcile checks)
 
 * An **asset** is one image essence (coded image data without metadata).
   Re-signing the same image adds a *file* to its asset. A **rendition** (a
