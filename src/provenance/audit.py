@@ -892,8 +892,9 @@ def _verify_links(
     verified = bool(signed_good) and (external or trust is not None)
     if not signed_good:
         notes.append(
-            "unverified: no signed checkpoint vouches for this log (it was written without "
-            "a key); whoever can write the database could have rewritten it consistently"
+            "unverified: no signed checkpoint vouches for this log yet (writers with a key "
+            "take one every checkpoint_every entries; 'provenance audit checkpoint' takes "
+            "one now); whoever can write the database could have rewritten it consistently"
         )
     elif not verified:
         notes.append(
@@ -901,6 +902,9 @@ def _verify_links(
             "they carry; give the log's key (--keys), --trust-anchors or a witness to pin them"
         )
     covered = max((cp.seq for cp in signed_good), default=0)
+    tail = walker.tail
+    if tail is not None and tail.seq == covered + 1 and tail.checkpoint_ref is not None:
+        covered += 1  # only the entry that logged the checkpoint comes after it
     if verified and covered < last_seq:
         notes.append(
             f"entries {covered + 1}-{last_seq} come after the latest signed checkpoint: "
