@@ -545,7 +545,11 @@ def audit_verify(
         chosen = witness_from(witness)
     except ProvenanceError as exc:
         _fail(str(exc))
-    with _open_inventory(inventory_path, create=False, read_only=True) as inventory:
+    # Read-only, after migrating an older schema once (as verify does).
+    inventory = _existing_inventory(inventory_path)
+    if inventory is None:
+        _fail(f"{Inventory.default_path()}: no inventory here")
+    with inventory:
         if chosen is not None:
             inventory.audit.witness = chosen
         try:

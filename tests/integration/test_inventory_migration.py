@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from benchmarks import _tamper
 
 from provenance import phash
 from provenance.audit import AUDIT_SCHEMA_V1
@@ -177,3 +178,39 @@ def test_record_many_stores_perceptual_hashes_in_the_same_transaction(tmp_path: 
             (fake_result(0).asset_id, "b", b"d")
         ]
         assert inv.audit.verify().ok
+
+
+def test_audit_verify_upgrades_an_old_inventory_and_says_what_is_not_bound(
+    tmp_path: Path,
+) -> None:
+    """An inventory written before row binding: migrated once, then verified with a note."""
+    path = tmp_path / "old.sqlite"
+    make_v1(path, tmp_path)
+    # Its entries as the previous release wrote them: no row hashes.
+    conn = _tamper.attacker(path)
+    for seq, payload in conn.execute("SELECT seq, payload FROM audit").fetchall():
+        body = {k: v for k, v in json.loads(payload).items() if not k.startswith("row_")}
+        conn.execute("UPDATE audit SET payload = ? WHERE seq = ?", (json.dumps(body), seq))
+    _tamper.rechain(conn)
+    for statement in AUDIT_SCHEMA_V1:
+        if statement.startswith("CREATE TRIGGER"):
+            conn.execute(statement)
+    conn.close()
+    done = subprocess.run(
+        [sys.executable, "-m", "provenance", "audit", "verify", "--inventory", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "not bound" in done.stdout
+    with Inventory(path, read_only=True) as inv:
+        assert inv.stats().schema_version == SCHEMA_VERSION
+    # The red team's UPDATE on such an inventory: the old entries named the model.
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("UPDATE assets SET model = 'a-camera' WHERE asset_pk = 3")
+    conn.close()
+    with Inventory(path, read_only=True) as inv:
+        report = inv.audit.verify()
+    assert [p.kind.value for p in report.problems] == ["fact_changed"]
