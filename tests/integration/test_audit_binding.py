@@ -8,6 +8,7 @@ by default, checkpoints never taken by the CLI, and no witness.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import random
 import shutil
 import sqlite3
@@ -29,7 +30,7 @@ from provenance.audit import (
 from provenance.batch import SignItem, sign_many
 from provenance.inventory import Inventory
 from provenance.keys import DevKeyPaths, SigningKey, TrustPolicy
-from tests.conftest import run_cli, sample_record
+from tests.conftest import SAMPLE_MEDIA, run_cli, sample_record
 
 Media = Callable[[str], Path]
 SAMPLES = ("rowing-boats-sunset.jpg", "packshot-fire-truck-white.png", "forest-path.jpg")
@@ -312,6 +313,43 @@ def test_an_unwritable_witness_does_not_fail_signing_and_is_caught_up(
         inv.audit.checkpoint(signing_key, now=datetime.now(timezone.utc))
         assert inv.audit.witness_error is None
     assert len(FileWitness(tmp_path / "w.jsonl").read()) >= 2
+
+
+def _append_concurrently(keys: tuple[str, str], inventory: str, witness: str, out: str) -> int:
+    """One of several processes signing the samples into one inventory with a witness."""
+    key = SigningKey.from_pem_files(keys[0], keys[1])
+    folder = Path(out)
+    with Inventory(
+        inventory, checkpoint_key=key, checkpoint_every=2, witness=FileWitness(witness)
+    ) as inv:
+        for name in SAMPLES:
+            src = SAMPLE_MEDIA / name
+            sign(src, folder / name, record=sample_record(name), key=key, inventory=inv)
+        return 0 if inv.audit.witness_error is None else 1
+
+
+def test_concurrent_writers_with_a_witness_raise_no_false_alarm(
+    tmp_path: Path, dev_keys: DevKeyPaths, signing_key: SigningKey
+) -> None:
+    inventory, witness = tmp_path / "shared.sqlite", tmp_path / "witness.jsonl"
+    Inventory(inventory).close()
+    outs = [tmp_path / f"w{i}" for i in range(3)]
+    for out in outs:
+        out.mkdir()
+    keys = (str(dev_keys.chain), str(dev_keys.private_key))
+    with multiprocessing.get_context("spawn").Pool(3) as pool:
+        codes = pool.starmap(
+            _append_concurrently, [(keys, str(inventory), str(witness), str(o)) for o in outs]
+        )
+    assert codes == [0, 0, 0]
+    records = FileWitness(witness).read()
+    with Inventory(inventory, create=False, read_only=True, witness=FileWitness(witness)) as inv:
+        stored = inv.audit.checkpoints()
+        report = inv.audit.verify(pin=key_fingerprint(signing_key.leaf))
+    assert report.ok and report.status == "intact", report.problems
+    # Every checkpoint stored was witnessed, whichever process took it.
+    assert sorted(r.checkpoint.seq for r in records) == [c.seq for c in stored]
+    assert len(stored) >= 3
 
 
 # --- existing inventories ------------------------------------------------------------
