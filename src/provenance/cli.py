@@ -589,6 +589,7 @@ def audit_checkpoint(
             checkpoint = inventory.audit.checkpoint(key, now=datetime.now(timezone.utc))
         except ProvenanceError as exc:
             _fail(str(exc))
+        _warn_witness(inventory)
     if out is not None:
         try:
             write_atomic(out, (checkpoint.to_json() + "\n").encode("utf-8"))
@@ -831,7 +832,14 @@ def _closing(inventory: Inventory | None) -> Iterator[Inventory | None]:
         yield inventory
     finally:
         if inventory is not None:
+            _warn_witness(inventory)
             inventory.close()
+
+
+def _warn_witness(inventory: Inventory) -> None:
+    """Say so when a checkpoint could not be written to the audit witness (it is retried)."""
+    if inventory.audit.witness_error is not None:
+        _err.print(f"provenance: warning: {_one_line(inventory.audit.witness_error)}", markup=False)
 
 
 @contextlib.contextmanager

@@ -419,3 +419,22 @@ def test_a_rendition_linked_after_its_original_arrives_is_bound(tmp_path: Path) 
     conn.execute("UPDATE assets SET parent_pk = NULL")
     conn.close()
     assert problems(path) == [ProblemKind.FACT_CHANGED]
+
+
+def test_the_cli_warns_when_the_witness_cannot_be_written(
+    tmp_path: Path, media: Media, signing_key: SigningKey, dev_keys: DevKeyPaths
+) -> None:
+    path = signed_inventory(tmp_path, media, signing_key)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    done = run_cli(
+        "audit",
+        "checkpoint",
+        "--inventory",
+        path,
+        "--keys",
+        dev_keys.chain.parent,
+        env={WITNESS_ENV_VAR: str(blocker / "witness.jsonl")},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "warning" in done.stderr and "not witnessed" in done.stderr
