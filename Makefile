@@ -74,6 +74,7 @@ bench: install
 	$(BIN)/python benchmarks/batch.py
 	$(BIN)/python benchmarks/overhead.py
 	$(BIN)/python benchmarks/server_load.py
+	$(BIN)/python benchmarks/audit_tamper.py
 
 ## bench-smoke: every benchmark runs (a few seconds each); figures come from `make bench`
 bench-smoke: install
@@ -86,6 +87,7 @@ bench-smoke: install
 	$(BIN)/python benchmarks/batch.py --quick --out build/bench/batch.json >/dev/null
 	$(BIN)/python benchmarks/overhead.py --quick --out build/bench/overhead.json >/dev/null
 	$(BIN)/python benchmarks/server_load.py --quick --out build/bench/server_load.json >/dev/null
+	$(BIN)/python benchmarks/audit_tamper.py --quick --out build/bench/audit_tamper.json >/dev/null
 
 clean:
 	rm -rf $(VENV) build $(DEMO_OUT) .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -32,6 +32,8 @@ def own_inventory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """
     path = tmp_path / "cli-inventory.sqlite"
     monkeypatch.setenv("PROVENANCE_INVENTORY", str(path))
+    # Nor the developer's audit witness: tests that want one configure their own.
+    monkeypatch.delenv("PROVENANCE_AUDIT_WITNESS", raising=False)
     return path
 
 

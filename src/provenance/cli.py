@@ -35,7 +35,7 @@ from rich.table import Table
 
 from provenance._version import __version__
 from provenance.atomic import write_atomic
-from provenance.audit import Checkpoint
+from provenance.audit import WITNESS_ENV_VAR, Checkpoint, chain_fingerprint, witness_from
 from provenance.batch import BatchRow, SignItem, sign_many, verify_many
 from provenance.discovery import InventorySource, find_inventory
 from provenance.errors import (
@@ -305,7 +305,11 @@ def sign_command(
         except OSError as exc:
             _fail(f"{out}: cannot create output folder: {exc.strerror}")
     options = SignOptions(pii_policy=policy, write_exif=not no_exif)
-    opened = None if no_inventory else _open_inventory(inventory_path, create=True)
+    opened = (
+        None
+        if no_inventory
+        else _open_inventory(inventory_path, create=True, checkpoint_key=signing_key)
+    )
     with _closing(opened) as inventory:
         files = _expand(sources)
         items = (
@@ -498,7 +502,11 @@ def renditions_command(
         except ProvenanceError as exc:
             _fail(str(exc))
     signing_key = _load_key(cert, key, keys_dir)
-    opened = None if no_inventory else _open_inventory(inventory_path, create=True)
+    opened = (
+        None
+        if no_inventory
+        else _open_inventory(inventory_path, create=True, checkpoint_key=signing_key)
+    )
     with _closing(opened) as inventory:
         try:
             results = sign_renditions(
@@ -598,7 +606,7 @@ def inventory_export(
         _fail(f"{target}: say --format json or --format csv")
     key = _load_key(None, None, keys_dir) if (keys_dir / "chain.pem").exists() else None
     now = datetime.now(timezone.utc)
-    with _open_inventory(inventory_path, create=False) as inventory:
+    with _open_inventory(inventory_path, create=False, checkpoint_key=key) as inventory:
         try:
             write = inventory.export_json if kind == "json" else inventory.export_csv
             checkpoint = write(target, now=now, key=key, synthetic_only=synthetic_only)
@@ -623,38 +631,67 @@ def audit_verify(
     trust_anchors: Annotated[
         Path | None, typer.Option("--trust-anchors", help="Require checkpoints signed by these.")
     ] = None,
+    keys_dir: Annotated[
+        Path,
+        typer.Option("--keys", help="The log's key: checkpoints signed by any other are refused."),
+    ] = DEFAULT_KEY_DIR,
+    witness: Annotated[
+        str | None,
+        typer.Option(
+            "--witness",
+            help=f"The witness file or folder (default: ${WITNESS_ENV_VAR}).",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Check the audit log's hash chain and checkpoints; name the first wrong entry.
+    """Check the audit log: hash chain, checkpoints, witness and every fact row it binds.
 
-    Exit status: 0 intact, 1 tampered, 2 unreadable.
+    Prints "intact" only when something kept outside the database (the log's
+    key, trust anchors, a witness) vouches for it, "unverified" when the log is
+    consistent but nothing outside does. Exit status: 0 intact or unverified,
+    1 tampered, 2 unreadable.
 
     \b
     Examples:
       provenance audit verify
+      provenance audit verify --witness /mnt/audit-witness/
       provenance audit verify --against inventory-2026-11-01.json
     """
     checkpoint = _load_checkpoint(against) if against is not None else None
     try:
         policy = TrustPolicy.from_pem(trust_anchors) if trust_anchors is not None else None
+        pin = None
+        chain_pem = keys_dir / "chain.pem"
+        if chain_pem.exists():
+            pin = chain_fingerprint(read_input(chain_pem, max_bytes=1024 * 1024))
+        chosen = witness_from(witness)
     except ProvenanceError as exc:
         _fail(str(exc))
-    with _open_inventory(inventory_path, create=False, read_only=True) as inventory:
+    # Read-only, after migrating an older schema once (as verify does).
+    inventory, missing = _find_existing(inventory_path)
+    if inventory is None:
+        _fail(missing or "no inventory found")
+    with inventory:
+        if chosen is not None:
+            inventory.audit.witness = chosen
         try:
-            report = inventory.audit.verify(against=checkpoint, trust=policy)
+            report = inventory.audit.verify(against=checkpoint, trust=policy, pin=pin)
         except ProvenanceError as exc:
             _fail(str(exc))
     if as_json:
         _print_json(report.to_dict())
-    elif report.ok:
-        _out.print(
-            f"audit log intact: {report.entries_checked} entries, "
-            f"{report.checkpoints_checked} checkpoints, last seq {report.last_seq}",
-            markup=False,
-        )
     else:
         for problem in report.problems:
             _out.print(f"entry {problem.seq}: {problem.kind.value}: {problem.detail}", markup=False)
+        if report.ok:
+            _out.print(
+                f"audit log {'intact' if report.verified else 'UNVERIFIED'}: "
+                f"{report.entries_checked} entries, {report.checkpoints_checked} checkpoints, "
+                f"{report.facts_checked} rows reconciled, last seq {report.last_seq}",
+                markup=False,
+            )
+        for note in report.notes:
+            _out.print(f"note: {note}", markup=False)
     raise typer.Exit(EXIT_OK if report.ok else EXIT_FAILED)
 
 
@@ -674,6 +711,7 @@ def audit_checkpoint(
             checkpoint = inventory.audit.checkpoint(key, now=datetime.now(timezone.utc))
         except ProvenanceError as exc:
             _fail(str(exc))
+        _warn_witness(inventory)
     if out is not None:
         try:
             write_atomic(out, (checkpoint.to_json() + "\n").encode("utf-8"))
@@ -853,11 +891,20 @@ def scan_command(
     raise typer.Exit(EXIT_USAGE if report.counts["error"] else EXIT_OK)
 
 
-def _open_inventory(path: Path | None, *, create: bool, read_only: bool = False) -> Inventory:
-    """The inventory by the discovery rule (provenance.discovery); a new one is made in cwd."""
+def _open_inventory(
+    path: Path | None,
+    *,
+    create: bool,
+    read_only: bool = False,
+    checkpoint_key: SigningKey | None = None,
+) -> Inventory:
+    """The inventory by the discovery rule (provenance.discovery); a new one is made in cwd.
+
+    A signing writer passes its key so checkpoints follow the schedule.
+    """
     try:
         target = find_inventory(path).path
-        return Inventory(target, create=create, read_only=read_only)
+        return Inventory(target, create=create, read_only=read_only, checkpoint_key=checkpoint_key)
     except ProvenanceError as exc:
         message = str(exc)
         if "pass create=True" in message:
@@ -983,7 +1030,14 @@ def _closing(inventory: Inventory | None) -> Iterator[Inventory | None]:
         yield inventory
     finally:
         if inventory is not None:
+            _warn_witness(inventory)
             inventory.close()
+
+
+def _warn_witness(inventory: Inventory) -> None:
+    """Say so when a checkpoint could not be written to the audit witness (it is retried)."""
+    if inventory.audit.witness_error is not None:
+        _err.print(f"provenance: warning: {_one_line(inventory.audit.witness_error)}", markup=False)
 
 
 @contextlib.contextmanager
@@ -1286,7 +1340,7 @@ def report_command(
     policy = _trust_policy(trust_anchors)
     key = _load_key(None, None, keys_dir) if (keys_dir / "chain.pem").exists() else None
     now = datetime.now(timezone.utc)
-    with _open_inventory(inventory_path, create=False) as inventory:
+    with _open_inventory(inventory_path, create=False, checkpoint_key=key) as inventory:
         try:
             if source is None:
                 rows = None
@@ -1670,7 +1724,7 @@ def magento_import(
     signing_key = None if dry_run else _load_key(cert, key, keys_dir)
     opened = None
     if not dry_run and not no_inventory:
-        opened = _open_inventory(inventory_path, create=True)
+        opened = _open_inventory(inventory_path, create=True, checkpoint_key=signing_key)
     with _closing(opened) as inventory:
         try:
             report = magento.import_csv(
@@ -1768,7 +1822,11 @@ def magento_sign_cache(
     signing_key = None
     if not inventory_only or (cert is not None or (keys_dir / "chain.pem").exists()):
         signing_key = _load_key(cert, key, keys_dir) if not inventory_only else None
-    opened = None if no_inventory else _open_inventory(inventory_path, create=True)
+    opened = (
+        None
+        if no_inventory
+        else _open_inventory(inventory_path, create=True, checkpoint_key=signing_key)
+    )
     with _closing(opened) as inventory:
         try:
             outcomes = magento.sign_cache(

@@ -465,7 +465,9 @@ def test_a_verdict_the_report_does_not_know_is_listed_not_dropped() -> None:
     ]
     report = build_report([], rows, [], now=INCIDENT_AT)
     (other,) = report.recovery["other"]
-    assert other["path"] == "/shop/a.jpg" and other["status_label"] == "Remote manifest (not fetched)"
+    assert (
+        other["path"] == "/shop/a.jpg" and other["status_label"] == "Remote manifest (not fetched)"
+    )
     assert report.counts["other"] == 1 and report.verdict_counts["remote_manifest"] == 1
     page = report.to_html()
     assert 'href="#t-other"' in page and "<td>Remote manifest (not fetched)</td>" in page
