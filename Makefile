@@ -27,7 +27,7 @@ demo: install
 	@test -f $(KEYS)/chain.pem || $(BIN)/provenance keys init $(KEYS)
 	rm -rf $(DEMO_OUT)
 	$(BIN)/provenance sign sample_media/ --out $(DEMO_OUT) --keys $(KEYS) --inventory $(DEMO_OUT)/inventory.sqlite
-	$(BIN)/provenance verify $(DEMO_OUT) --trust-anchors $(KEYS)/ca.pem
+	$(BIN)/provenance verify $(DEMO_OUT) --trust-anchors $(KEYS)/ca.pem --inventory $(DEMO_OUT)/inventory.sqlite
 	exiftool -q -all= -overwrite_original $(DEMO_OUT)/forest-path.jpg 2>/dev/null || cp sample_media/forest-path.jpg $(DEMO_OUT)/forest-path.jpg
 	$(BIN)/provenance report $(DEMO_OUT) --inventory $(DEMO_OUT)/inventory.sqlite --trust-anchors $(KEYS)/ca.pem --keys $(KEYS) \
 		--out $(DEMO_OUT)/report.html --out $(DEMO_OUT)/report.json \
