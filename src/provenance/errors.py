@@ -11,7 +11,7 @@ message must never contain key material or the personal data it refuses.
 The tree::
 
     ProvenanceError
-    ├── UnsupportedFormat          not a JPEG, PNG or WebP
+    ├── UnsupportedFormat          not an image format provenance reads
     ├── CorruptFile                unreadable, truncated or malformed file
     │   └── ContainerError         a metadata block, segment or chunk that lies
     ├── XmpError                   an XMP packet we cannot build or parse safely
@@ -86,7 +86,7 @@ class ProvenanceError(Exception):
 
 
 class UnsupportedFormat(ProvenanceError):  # noqa: N818 - name fixed by STYLE.md
-    """The input is not a format provenance handles (JPEG, PNG, WebP)."""
+    """The input is not a format provenance handles (see ``containers.SUPPORTED``)."""
 
 
 class CorruptFile(ProvenanceError):  # noqa: N818 - name fixed by STYLE.md

@@ -100,7 +100,7 @@ def sign(
     """Sign the image at ``src`` and write the signed copy to ``dst`` atomically.
 
     Args:
-        src: A JPEG, PNG or WebP file; never modified.
+        src: A JPEG, PNG, WebP, TIFF, DNG, HEIC, HEIF, AVIF or GIF file; never modified.
         dst: Where the signed copy goes (a file path; its folder must exist).
             May equal ``src`` to sign in place (still atomic).
         record: What the generator reported.
@@ -120,7 +120,7 @@ def sign(
         What was signed, with hashes and the asset id.
 
     Raises:
-        UnsupportedFormat: Not a JPEG, PNG or WebP.
+        UnsupportedFormat: Not a format of ``containers.SUPPORTED``.
         CorruptFile: The input or the parent cannot be parsed.
         PersonalDataError: Free text holds personal data and the policy refuses it.
         SignatureError: Signing failed.
@@ -213,7 +213,7 @@ def sign_bytes(
     from it, with no second decode. The encoded bytes are what is signed.
 
     Args:
-        data: The encoded JPEG, PNG or WebP.
+        data: The encoded image (any format of ``containers.SUPPORTED``).
         record: What the generator reported.
         key: The signing key.
         name: A name for messages and the manifest title.
@@ -281,7 +281,9 @@ def sign_bytes(
         existing=info.xmp,
     )
     tiff: bytes | None = None
-    if opts.write_exif:
+    if not fmt.carries_exif_block:
+        pass  # TIFF/DNG EXIF is the file's own IFDs; HEIF/AVIF/GIF: the XMP discloses
+    elif opts.write_exif:
         tiff = exif.merge_minimal_exif(
             info.exif,
             software=f"{embedded.generator} ({embedded.model} {embedded.model_version})",

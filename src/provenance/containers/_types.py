@@ -37,16 +37,38 @@ class ImageFormat(enum.Enum):
     JPEG = "jpeg"
     PNG = "png"
     WEBP = "webp"
+    TIFF = "tiff"
+    DNG = "dng"
+    """A TIFF with ``DNGVersion`` in IFD0 (Adobe Digital Negative)."""
+    HEIC = "heic"
+    """HEIF with HEVC-coded images (``ftyp`` brand ``heic``, ``heix`` ...)."""
+    HEIF = "heif"
+    """Other HEIF (``ftyp`` brand ``mif1``/``msf1`` only)."""
+    AVIF = "avif"
+    """HEIF with AV1-coded images (``ftyp`` brand ``avif``/``avis``)."""
+    GIF = "gif"
 
     @property
     def mime(self) -> str:
-        """The IANA media type, e.g. ``"image/jpeg"``."""
-        return f"image/{self.value}"
+        """The media type c2pa expects, e.g. ``"image/jpeg"``, ``"image/x-adobe-dng"``."""
+        return "image/x-adobe-dng" if self is ImageFormat.DNG else f"image/{self.value}"
 
     @property
     def extension(self) -> str:
-        """The usual file extension without the dot, e.g. ``"jpg"``."""
-        return "jpg" if self is ImageFormat.JPEG else self.value
+        """The usual file extension without the dot, e.g. ``"jpg"``, ``"tif"``."""
+        return _EXTENSIONS.get(self, self.value)
+
+    @property
+    def carries_exif_block(self) -> bool:
+        """Whether EXIF is a separate block provenance can insert (JPEG, PNG, WebP).
+
+        A TIFF's or DNG's EXIF is its own IFDs; HEIF, AVIF and GIF EXIF is not
+        written by provenance (the XMP carries the disclosure).
+        """
+        return self in (ImageFormat.JPEG, ImageFormat.PNG, ImageFormat.WEBP)
+
+
+_EXTENSIONS = {ImageFormat.JPEG: "jpg", ImageFormat.TIFF: "tif"}
 
 
 class BlockKind(enum.Enum):
