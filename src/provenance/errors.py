@@ -13,7 +13,8 @@ The tree::
     ProvenanceError
     ├── UnsupportedFormat          not an image format provenance reads
     ├── CorruptFile                unreadable, truncated or malformed file
-    │   └── ContainerError         a metadata block, segment or chunk that lies
+    │   ├── ContainerError         a metadata block, segment or chunk that lies
+    │   └── ImageTooLarge          more pixels than the decoding limit (a bomb), refused undecoded
     ├── XmpError                   an XMP packet we cannot build or parse safely
     ├── RecordError                a provenance record that does not validate
     │   └── PersonalDataError      free text refused by the personal-data policy
@@ -39,6 +40,7 @@ __all__ = [
     "AuditError",
     "ContainerError",
     "CorruptFile",
+    "ImageTooLarge",
     "ImportFileError",
     "InsecureKeyFileWarning",
     "InventoryError",
@@ -95,6 +97,16 @@ class CorruptFile(ProvenanceError):  # noqa: N818 - name fixed by STYLE.md
 
 class ContainerError(CorruptFile):
     """A segment, chunk or box of the container is malformed or lies about its length."""
+
+
+class ImageTooLarge(CorruptFile):
+    """The image has more pixels than the decoding limit; it was refused before decoding.
+
+    A :class:`CorruptFile` (a decompression bomb is a file that lies about being a
+    reasonable image), so callers catching that keep working. See
+    :data:`provenance.fingerprint.MAX_PIXELS`. Only the steps that decode pixels
+    (perceptual hashes, renditions) refuse; hashing and signing the bytes do not.
+    """
 
 
 class XmpError(ProvenanceError):
