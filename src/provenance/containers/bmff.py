@@ -19,7 +19,8 @@ item-ID order, then the decoder configuration and geometry properties
 (``hvcC``, ``av1C``, ``ispe``, ``pixi``, ``irot``, ``imir``, ``clap``,
 ``lsel``, ``a1op``, ``a1lx``) in file order. Logical order, not file order: a
 rewriter (c2pa-rs inserts its box after ``ftyp`` and shifts ``iloc``) moves data
-without changing the hash. ``colr`` (ICC) is outside, as in the other formats.
+without changing the hash. ``colr`` (ICC) is outside, as in the other formats,
+and is not reported as a block (it is an item property, not removable alone).
 
 Rewriting (:func:`set_xmp`, :func:`strip`): ``meta`` is rebuilt with a new
 ``iloc`` (version 1 or 2, base offsets folded into the extents), file offsets
@@ -220,6 +221,8 @@ def _iloc(data: bytes, box: _Box, items: dict[int, _Item]) -> int:
         item_id = cur.take(4 if version == 2 else 2)
         item = items.setdefault(item_id, _Item(item_id))
         item.method = cur.take(2) & 15 if version else 0
+        if item.method > 2:
+            raise ContainerError(f"item {item_id} has unknown construction method {item.method}")
         item.reference = cur.take(2)
         item.base = cur.take(base_size)
         extent_count = cur.take(2)
@@ -429,19 +432,6 @@ def inspect(data: bytes) -> ContainerInfo:
             packets.append(b"".join(data[start:end] for start, end in ranges))
     if len(packets) > 1:
         raise ContainerError(f"several XMP packets ({len(packets)} XMP items)")
-    for child in layout.children:
-        if child.type == b"iprp":
-            for prop in _boxes(data, child.payload, child.end, [MAX_BOXES]):
-                for inner in _boxes(data, prop.payload, prop.end, [MAX_BOXES]):
-                    if inner.type == b"colr" and data[inner.payload : inner.payload + 4] in (
-                        b"prof",
-                        b"rICC",
-                    ):
-                        blocks.append(
-                            MetadataBlock(
-                                BlockKind.ICC, inner.offset, inner.end - inner.offset, "colr"
-                            )
-                        )
     return ContainerInfo(
         format=layout.format,
         width=layout.width,
