@@ -8,6 +8,7 @@ is a TIFF with the DNG tags in IFD0 (``DNGVersion``, ``DNGBackwardVersion``,
 from __future__ import annotations
 
 import io
+import struct
 from functools import cache
 
 import numpy as np
@@ -82,3 +83,35 @@ def encode(image: Image.Image, fmt: ImageFormat) -> bytes:
 def sample(fmt: ImageFormat, seed: int = 0) -> bytes:
     """A small picture in ``fmt`` (cached per run: treat as read-only)."""
     return encode(picture(seed), fmt)
+
+
+def with_size(data: bytes, fmt: ImageFormat, width: int, height: int) -> bytes:
+    """``data`` whose header claims ``width`` x ``height`` pixels (the pixel data is not grown).
+
+    The shape of a decompression bomb: a small file whose header announces a huge
+    image. Patches TIFF/DNG ImageWidth/ImageLength, every HEIF ``ispe``, or the
+    GIF logical screen and first image descriptor.
+    """
+    out = bytearray(data)
+    if fmt in (ImageFormat.TIFF, ImageFormat.DNG):
+        order = "<" if out[:2] == b"II" else ">"
+        ifd = struct.unpack_from(order + "I", out, 4)[0]
+        for index in range(struct.unpack_from(order + "H", out, ifd)[0]):
+            pos = ifd + 2 + 12 * index
+            tag, kind = struct.unpack_from(order + "HH", out, pos)
+            if tag in (256, 257):
+                value = width if tag == 256 else height
+                fmt_char = "H" if kind == 3 else "I"
+                struct.pack_into(order + fmt_char, out, pos + 8, value)
+    elif fmt in (ImageFormat.HEIC, ImageFormat.HEIF, ImageFormat.AVIF):
+        at = out.find(b"ispe")
+        while at >= 0:
+            struct.pack_into(">II", out, at + 8, width, height)
+            at = out.find(b"ispe", at + 4)
+    elif fmt is ImageFormat.GIF:
+        struct.pack_into("<HH", out, 6, width, height)
+        image = out.find(b"\x2c", 13 + (3 << ((out[10] & 7) + 1) if out[10] & 0x80 else 0))
+        struct.pack_into("<HH", out, image + 5, width, height)
+    else:
+        raise ValueError(f"no header patch for {fmt}")
+    return bytes(out)

@@ -29,6 +29,8 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
+from provenance import containers
+from provenance.containers import ImageFormat
 from provenance.errors import CorruptFile, ImageTooLarge, ProvenanceError, UnsupportedFormat
 from provenance.hashing import essence_hash, sha256_hex
 from provenance.phash import SCHEME, ReferenceHashes, compat_hashes, reference_hashes
@@ -185,6 +187,22 @@ def _register_heif() -> None:
     pillow_heif.register_heif_opener()
 
 
+def _check_container_size(data: bytes, limit: int | None) -> None:
+    """The limit, from our own parse of the header, before any decoder sees the bytes.
+
+    Covers what Pillow reports differently or not at all (every IFD of a TIFF/DNG,
+    every ``ispe`` of a HEIF, every GIF frame). JPEG is left to Pillow, which reads
+    SOFn without scanning the entropy-coded data our parser walks.
+    """
+    try:
+        if containers.detect_format(data) is ImageFormat.JPEG:
+            return
+        info = containers.inspect(data)
+    except ProvenanceError:
+        return  # not ours, or malformed: Pillow decides
+    check_pixel_limit(info.width, info.height, limit=limit)
+
+
 def open_image(data: bytes, *, max_pixels: int | None = None) -> Image.Image:
     """Open image bytes lazily (header only), refusing too many pixels before decoding.
 
@@ -202,11 +220,15 @@ def open_image(data: bytes, *, max_pixels: int | None = None) -> Image.Image:
             calls it a decompression bomb.
         CorruptFile: The bytes are not an image Pillow can read.
     """
+    _check_container_size(data, max_pixels)
     if data[4:8] == b"ftyp":
         _register_heif()
     try:
         with warnings.catch_warnings():
-            # Pillow only warns between MAX_IMAGE_PIXELS and twice that, then decodes.
+            # Pillow only warns between MAX_IMAGE_PIXELS and twice that, then decodes:
+            # that warning is a refusal. Its other warnings (a corrupt TIFF tag, say)
+            # are about metadata we do not use here: the decode says if pixels fail.
+            warnings.simplefilter("ignore")
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             opened = Image.open(io.BytesIO(data))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -243,7 +265,8 @@ def decode_for_hashing(
     """
     opened = open_image(data, max_pixels=max_pixels)
     try:
-        with opened:
+        with opened, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # as in open_image: the decode itself decides
             size = opened.size
             if opened.format == "JPEG":
                 # Colour kept: the confirmation compares the mean colour (phash).
