@@ -173,8 +173,9 @@ def check_pixel_limit(width: int, height: int, *, limit: int | None = None) -> N
     most = max_pixels() if limit is None else limit
     if width * height > most:
         raise ImageTooLarge(
-            f"refused: {width}x{height} pixels ({width * height / 1e6:.1f} MP) exceeds the "
-            f"decoding limit of {most / 1e6:.1f} MP (max_pixels, {MAX_PIXELS_ENV}); not decoded"
+            f"refused as a possible decompression bomb: {width}x{height} pixels "
+            f"({width * height / 1e6:.1f} MP) exceeds the decoding limit of "
+            f"{most / 1e6:.1f} MP (max_pixels, {MAX_PIXELS_ENV}); not decoded"
         )
 
 
