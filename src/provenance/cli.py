@@ -36,6 +36,7 @@ from provenance._version import __version__
 from provenance.atomic import write_atomic
 from provenance.audit import Checkpoint
 from provenance.batch import BatchRow, SignItem, sign_many, verify_many
+from provenance.containers import IMAGE_SUFFIXES as _IMAGE_SUFFIXES
 from provenance.errors import (
     InsecureKeyFileWarning,
     ProvenanceError,
@@ -56,7 +57,7 @@ from provenance.verify import verify
 
 __all__ = ["app", "main"]
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp"})
+IMAGE_SUFFIXES = _IMAGE_SUFFIXES
 DEFAULT_KEY_DIR = Path(".provenance") / "keys"
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2

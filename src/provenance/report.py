@@ -46,6 +46,7 @@ from typing import Any
 from PIL import Image, UnidentifiedImageError
 
 from provenance.audit import AuditEntry, AuditEvent, Checkpoint
+from provenance.containers import IMAGE_SUFFIXES as _FORMAT_SUFFIXES
 from provenance.errors import ProvenanceError
 from provenance.inventory import AssetEntry, Inventory
 from provenance.keys import SigningKey, TrustPolicy
@@ -66,7 +67,7 @@ __all__ = [
 GDPR_NOTIFICATION_HOURS = 72
 """GDPR Art. 33(1): notify the supervisory authority within 72 hours of awareness."""
 
-_IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp"})
+_IMAGE_SUFFIXES = _FORMAT_SUFFIXES
 _MARKED = frozenset({"trusted", "valid_untrusted"})
 _ALTERED = frozenset({"tampered", "invalid_signature"})
 _FINDING_STATUSES = frozenset(

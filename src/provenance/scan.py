@@ -38,6 +38,7 @@ from urllib.parse import unquote, urlsplit
 from PIL import Image
 
 from provenance.atomic import write_atomic
+from provenance.containers import IMAGE_SUFFIXES as _IMAGE_SUFFIXES
 from provenance.errors import OutputError, ProvenanceError
 from provenance.inventory import Inventory
 from provenance.keys import TrustPolicy
@@ -55,7 +56,7 @@ __all__ = [
     "write_reports",
 ]
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp"})
+IMAGE_SUFFIXES = _IMAGE_SUFFIXES
 """File name endings scanned in folders and recognised in CSV cells."""
 
 # Side of the HTML thumbnails, in pixels, and their JPEG quality: ~2-4 KB each.

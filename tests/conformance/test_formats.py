@@ -17,6 +17,7 @@ image/avif and image/gif), so no format is skipped as unsupported.
 
 from __future__ import annotations
 
+import io
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -24,14 +25,25 @@ from pathlib import Path
 
 import pytest
 
-from provenance import Inventory, SigningKey, Status, TrustPolicy, sign, verify
+from provenance import (
+    Inventory,
+    SigningKey,
+    Status,
+    TrustPolicy,
+    UnsupportedFormat,
+    sign,
+    verify,
+)
+from provenance.c2pa_adapter import sign_c2pa
 from provenance.containers import BlockKind, ImageFormat, detect_format, inspect, strip
 from provenance.hashing import essence_hash
 from provenance.types import EvidenceSource
-from tests._formats import ALL_FORMATS, sample
+from provenance.verify import XMP_NOT_CHECKED
+from tests._formats import ALL_FORMATS, picture, sample
 from tests.conftest import sample_record
 
 RECORD = sample_record("forest-path.jpg")
+IPTC_AI = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 _IDS = [fmt.value for fmt in ALL_FORMATS]
 _EXIFTOOL = pytest.mark.skipif(shutil.which("exiftool") is None, reason="ExifTool is absent")
 
@@ -162,3 +174,44 @@ def test_exiftool_strip_all_is_known_stripped(
         return
     assert verdict.status is Status.KNOWN_STRIPPED, verdict.failure_codes
     assert verdict.record == RECORD
+
+
+def _bigtiff() -> bytes:
+    out = io.BytesIO()
+    picture().save(out, "TIFF", big_tiff=True)
+    return out.getvalue()
+
+
+def test_bigtiff_gets_the_c2pa_verdict_and_says_the_xmp_was_not_checked(
+    signing_key: SigningKey, trust: TrustPolicy, tmp_path: Path
+) -> None:
+    # c2pa reads and signs BigTIFF (64-bit offsets); our TIFF parser does not.
+    data = _bigtiff()
+    assert data[:4] == b"II+\x00"
+    src = tmp_path / "big.tif"
+    src.write_bytes(data)
+    with pytest.raises(UnsupportedFormat, match="BigTIFF") as refused:
+        sign(src, tmp_path / "out.tif", record=RECORD, key=signing_key)
+    assert str(refused.value).startswith(str(src))
+    assert not (tmp_path / "out.tif").exists()
+    # No manifest either: nothing could be checked, so it is an error, not a verdict.
+    with pytest.raises(UnsupportedFormat, match="BigTIFF"):
+        verify(src, trust=trust)
+    manifest = {
+        "claim_generator_info": [{"name": "another tool", "version": "1"}],
+        "assertions": [
+            {
+                "label": "c2pa.actions",
+                "data": {"actions": [{"action": "c2pa.created", "digitalSourceType": IPTC_AI}]},
+            }
+        ],
+    }
+    signed, _ = sign_c2pa(data, "image/tiff", manifest, signing_key)
+    src.write_bytes(signed)
+    verdict = verify(src, trust=trust)
+    assert verdict.status is Status.TRUSTED
+    assert XMP_NOT_CHECKED in verdict.failure_codes
+    says = {e.source: e for e in verdict.evidence}
+    assert says[EvidenceSource.C2PA].status is Status.TRUSTED
+    assert "only the C2PA manifest was checked" in says[EvidenceSource.XMP].detail
+    assert verdict.essence_sha256_hex is None

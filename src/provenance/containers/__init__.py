@@ -51,6 +51,24 @@ __all__ = [
 SUPPORTED = "JPEG, PNG, WebP, TIFF, DNG, HEIC, HEIF, AVIF or GIF"
 """The formats this package reads, for messages."""
 
+IMAGE_SUFFIXES = frozenset(
+    {
+        ".jpg",
+        ".jpeg",
+        ".png",
+        ".webp",
+        ".tif",
+        ".tiff",
+        ".dng",
+        ".heic",
+        ".heif",
+        ".hif",
+        ".avif",
+        ".gif",
+    }
+)
+"""File name endings of those formats: what a folder walk picks up (the bytes decide the format)."""
+
 _MODULES: dict[ImageFormat, ModuleType] = {
     ImageFormat.JPEG: jpeg,
     ImageFormat.PNG: png,
@@ -98,6 +116,27 @@ def detect_format(data: bytes) -> ImageFormat:
         brand = bytes(data[8:12]).decode("latin-1")
         raise UnsupportedFormat(f"ISO-BMFF brand {brand!r} is not a HEIF image ({SUPPORTED})")
     raise UnsupportedFormat(f"not a {SUPPORTED} (starts with {bytes(data[:12]).hex()})")
+
+
+def c2pa_mime(data: bytes) -> str | None:
+    """The media type to hand c2pa for ``data``, also for formats this package cannot parse.
+
+    c2pa reads a few layouts the parsers here refuse (BigTIFF); for those only the
+    C2PA manifest can be checked, not our XMP.
+
+    Args:
+        data: The file's bytes.
+
+    Returns:
+        The media type, or None when c2pa would not read it either.
+    """
+    try:
+        return detect_format(data).mime
+    except UnsupportedFormat:
+        pass
+    if data[:4] in (b"II+\x00", b"MM\x00+"):
+        return ImageFormat.TIFF.mime
+    return None
 
 
 def _module(data: bytes) -> ModuleType:
