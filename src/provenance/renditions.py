@@ -108,7 +108,7 @@ def sign_rendition(
     with the original as its parent.
 
     Args:
-        data: The rendition as encoded by the pipeline (JPEG, PNG or WebP).
+        data: The rendition as encoded by the pipeline (any ``containers`` format).
         parent: What signing the original returned.
         key: The signing key (used by ``C2PA`` and ``XMP``).
         image: The rendition decoded (the pipeline's own image); sets
