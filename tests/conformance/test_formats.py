@@ -39,7 +39,7 @@ from provenance.containers import BlockKind, ImageFormat, detect_format, inspect
 from provenance.hashing import essence_hash
 from provenance.types import EvidenceSource
 from provenance.verify import XMP_NOT_CHECKED
-from tests._formats import ALL_FORMATS, picture, sample
+from tests._formats import ALL_FORMATS, encode, picture, sample
 from tests.conftest import sample_record
 
 RECORD = sample_record("forest-path.jpg")
@@ -215,3 +215,28 @@ def test_bigtiff_gets_the_c2pa_verdict_and_says_the_xmp_was_not_checked(
     assert says[EvidenceSource.C2PA].status is Status.TRUSTED
     assert "only the C2PA manifest was checked" in says[EvidenceSource.XMP].detail
     assert verdict.essence_sha256_hex is None
+
+
+@pytest.mark.parametrize("fmt", ALL_FORMATS, ids=_IDS)
+def test_inventory_rows_let_a_resized_jpeg_copy_be_found(
+    fmt: ImageFormat, signing_key: SigningKey, inventory: Inventory, tmp_path: Path
+) -> None:
+    # The same inventory rows in every format: the essence hash and the perceptual
+    # hashes (decoded from the original: HEIC through pillow-heif, AVIF by Pillow).
+    image = picture(3, (320, 240))
+    src = tmp_path / f"original.{fmt.extension}"
+    src.write_bytes(encode(image, fmt))
+    result = sign(
+        src,
+        tmp_path / f"signed.{fmt.extension}",
+        record=RECORD,
+        key=signing_key,
+        inventory=inventory,
+    )
+    entry = inventory.find_by_essence(essence_hash(src.read_bytes()))
+    assert entry is not None and entry.asset_id == result.asset_id
+    copy = tmp_path / "storefront-copy.jpg"
+    image.resize((200, 150)).save(copy, "JPEG", quality=80)
+    verdict = verify(copy, inventory=inventory)
+    assert verdict.status is Status.SYNTHETIC_DUPLICATE
+    assert verdict.asset_id == result.asset_id
