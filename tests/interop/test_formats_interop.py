@@ -21,6 +21,7 @@ import pytest
 
 from provenance import SigningKey, Status, TrustPolicy, sign, verify
 from provenance.containers import ImageFormat, inspect
+from provenance.hashing import essence_hash
 from provenance.keys import DevKeyPaths
 from tests._formats import ALL_FORMATS, sample
 from tests.conftest import sample_record
@@ -113,3 +114,32 @@ def test_exiftool_and_c2pa_reader_agree_with_our_verdict(
     # ExifTool 12.57's known PNG quirk (see test_signed_outputs.py): an eXIf chunk
     # after caBX is reported, not misread. No other format may warn.
     assert warnings <= ({_PNG_QUIRK} if fmt is ImageFormat.PNG else set()), warnings
+
+
+@pytest.mark.parametrize("fmt", ALL_FORMATS, ids=_IDS)
+def test_we_read_the_xmp_exiftool_writes_and_the_essence_stays(
+    fmt: ImageFormat, tmp_path: Path
+) -> None:
+    # ExifTool as an independent writer: it puts XMP where each format keeps it
+    # (TIFF tag 700, a HEIF mime item, the GIF application extension ...), moving
+    # whatever it likes; our parser finds that packet and the same essence.
+    path = tmp_path / f"edited.{fmt.extension}"
+    path.write_bytes(sample(fmt))
+    subprocess.run(
+        [
+            "exiftool",
+            "-q",
+            "-q",
+            "-overwrite_original",
+            "-XMP-dc:Title=made by exiftool",
+            str(path),
+        ],
+        check=True,
+        timeout=60,
+    )
+    edited = path.read_bytes()
+    assert edited != sample(fmt)
+    info = inspect(edited)
+    assert info.format is fmt
+    assert info.xmp is not None and b"made by exiftool" in info.xmp
+    assert essence_hash(edited) == essence_hash(sample(fmt))
