@@ -32,6 +32,7 @@ from provenance import (
     TrustPolicy,
     UnsupportedFormat,
     sign,
+    sign_renditions,
     verify,
 )
 from provenance.c2pa_adapter import sign_c2pa
@@ -240,3 +241,29 @@ def test_inventory_rows_let_a_resized_jpeg_copy_be_found(
     verdict = verify(copy, inventory=inventory)
     assert verdict.status is Status.SYNTHETIC_DUPLICATE
     assert verdict.asset_id == result.asset_id
+
+
+@pytest.mark.parametrize("fmt", [f for f in ALL_FORMATS if f is not ImageFormat.DNG], ids=str)
+def test_renditions_of_a_signed_original_keep_its_format_and_verify(
+    fmt: ImageFormat, signing_key: SigningKey, trust: TrustPolicy, tmp_path: Path
+) -> None:
+    original = _signed(tmp_path, fmt, signing_key)
+    results = sign_renditions(original, tmp_path / "r", sizes=[(48, 48)], key=signing_key)
+    (result,) = results
+    assert result.path is not None
+    rendition = Path(result.path)
+    assert rendition.suffix == f".{fmt.extension}"
+    assert detect_format(rendition.read_bytes()) is fmt
+    verdict = verify(rendition, trust=trust)
+    assert verdict.status is Status.TRUSTED
+    assert verdict.record is not None and verdict.record.model == RECORD.model
+
+
+def test_renditions_of_a_dng_are_refused_with_a_reason(
+    signing_key: SigningKey, tmp_path: Path
+) -> None:
+    original = _signed(tmp_path, ImageFormat.DNG, signing_key)
+    with pytest.raises(UnsupportedFormat, match="DNG") as refused:
+        sign_renditions(original, tmp_path / "r", sizes=[(48, 48)], key=signing_key)
+    assert str(refused.value).startswith(str(original))
+    assert not (tmp_path / "r").exists()
