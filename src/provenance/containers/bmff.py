@@ -522,6 +522,12 @@ def _rebuild(
             )
             items.append(target)
     size = 8 if len(data) + len(xmp or b"") + (1 << 20) > 0xFFFFFFFF else 4
+    # Items whose old data must not stay behind: dropped ones, and the XMP replaced.
+    stale = [
+        item
+        for item in layout.items.values()
+        if item.item_id in drop or (item is target and xmp is not None)
+    ]
 
     def build_meta(delta: int, xmp_offset: int) -> bytes:
         def moved(offset: int) -> int:
@@ -569,6 +575,8 @@ def _rebuild(
                 pieces.append(_new_iinf(data, layout, kept, extra_infe))
             elif child.type == b"iref" and drop:
                 pieces.append(_new_iref(data, child, drop))
+            elif child.type == b"idat":
+                pieces.append(_zeroed(data, child, stale))
             else:
                 pieces.append(bytes(data[child.offset : child.end]))
         body = b"".join(pieces)
@@ -589,9 +597,8 @@ def _rebuild(
             if int.from_bytes(data[box.offset : box.offset + 4], "big") == 0:
                 # A box "to the end of the file" gets its size before we append.
                 out[start : start + 4] = struct.pack(">I", box.end - box.offset)
-    for item in layout.items.values():
-        gone_item = item.item_id in drop or (item is target and xmp is not None)
-        if gone_item and item.method == 0 and item.reference == 0:
+    for item in stale:
+        if item.method == 0 and item.reference == 0:
             # Zero the old packet: no stale metadata is left for a carver to find.
             for start, end in _ranges(data, layout, item):
                 if start >= meta.end and not any(b.offset <= start < b.end for b in removed):
@@ -600,6 +607,20 @@ def _rebuild(
                     out[at : at + end - start] = bytes(end - start)
     if xmp is not None:
         out += _box(b"mdat", xmp)
+    return bytes(out)
+
+
+def _zeroed(data: bytes, idat: _Box, stale: list[_Item]) -> bytes:
+    """The ``idat`` box with the data of ``stale`` items stored in it zeroed."""
+    out = bytearray(data[idat.offset : idat.end])
+    for item in stale:
+        if item.method != 1 or item.reference != 0:
+            continue
+        for _, offset, length in item.extents:
+            start = idat.header + item.base + offset
+            end = len(out) if length == 0 else min(start + length, len(out))
+            if idat.header <= start < end:
+                out[start:end] = bytes(end - start)
     return bytes(out)
 
 
