@@ -601,10 +601,12 @@ def _rebuild(
         if item.method == 0 and item.reference == 0:
             # Zero the old packet: no stale metadata is left for a carver to find.
             for start, end in _ranges(data, layout, item):
-                if start >= meta.end and not any(b.offset <= start < b.end for b in removed):
-                    gone = sum(b.end - b.offset for b in removed if b.end <= start)
-                    at = start - gone + delta
-                    out[at : at + end - start] = bytes(end - start)
+                inside = [b for b in (meta, *removed) if b.offset <= start < b.end]
+                if inside:
+                    continue  # gone with its box, or in 'meta' (refused above)
+                gone = sum(b.end - b.offset for b in removed if b.end <= start)
+                at = start - gone + (delta if start >= meta.end else 0)
+                out[at : at + end - start] = bytes(end - start)
     if xmp is not None:
         out += _box(b"mdat", xmp)
     return bytes(out)

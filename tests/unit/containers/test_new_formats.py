@@ -270,3 +270,33 @@ def test_animated_gif_essence_covers_every_frame() -> None:
 def test_encode_covers_every_format() -> None:
     for fmt in NEW_FORMATS:
         assert containers.detect_format(encode(picture(), fmt)) is fmt
+
+
+@pytest.mark.parametrize("fmt", [ImageFormat.HEIC, ImageFormat.AVIF], ids=["heic", "avif"])
+def test_heif_with_mdat_before_meta_is_rewritten_right(fmt: ImageFormat) -> None:
+    # Some writers put 'mdat' first. Build one from the sample: ftyp, mdat, meta,
+    # with iloc pointing at the moved data; a decoder must still read it.
+    data = sample(fmt)
+    layout = bmff._parse(data)
+    ftyp, mdat = layout.top[0], next(b for b in layout.top if b.type == b"mdat")
+    moved = ftyp.end - mdat.offset  # mdat now starts right after ftyp
+    items = []
+    for item_id in sorted(layout.items):
+        item = layout.items[item_id]
+        extents = [(i, item.base + o + moved, n) for i, o, n in item.extents]
+        items.append(bmff._Item(item_id, item.type, item.content_type, None, 0, 0, 0, extents))
+    iloc = bmff._new_iloc(items, index_size=0, size=4)
+    children = [iloc if c.type == b"iloc" else data[c.offset : c.end] for c in layout.children]
+    body = data[layout.meta.offset + 4 : layout.meta.payload + 4] + b"".join(children)
+    meta = struct.pack(">I", 4 + len(body)) + body
+    reordered = data[: ftyp.end] + data[mdat.offset : mdat.end] + meta
+    assert np.array_equal(_pixels(reordered), _pixels(data))
+    assert essence_hash(reordered) == essence_hash(data)
+    once = containers.set_xmp(reordered, XMP)
+    twice = containers.set_xmp(once, XMP + b" ")
+    assert containers.inspect(twice).xmp == XMP + b" "
+    assert twice.count(b"<x:xmpmeta") == 1
+    assert np.array_equal(_pixels(twice), _pixels(data))
+    stripped = containers.strip(twice, frozenset(BlockKind))
+    assert containers.inspect(stripped).blocks == ()
+    assert np.array_equal(_pixels(stripped), _pixels(data))
