@@ -304,8 +304,8 @@ def sign_bytes(
         existing=info.xmp,
     )
     tiff: bytes | None = None
-    if not fmt.carries_exif_block:
-        pass  # TIFF/DNG EXIF is the file's own IFDs; HEIF/AVIF/GIF: the XMP discloses
+    if not fmt.writes_exif:
+        pass  # HEIF/AVIF/GIF: the XMP discloses (TIFF/DNG: IFD0 tags, in embed)
     elif opts.write_exif:
         tiff = exif.merge_minimal_exif(
             info.exif,

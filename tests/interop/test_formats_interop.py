@@ -143,3 +143,33 @@ def test_we_read_the_xmp_exiftool_writes_and_the_essence_stays(
     assert info.format is fmt
     assert info.xmp is not None and b"made by exiftool" in info.xmp
     assert essence_hash(edited) == essence_hash(sample(fmt))
+
+
+@pytest.mark.parametrize("fmt", [ImageFormat.TIFF, ImageFormat.DNG], ids=["tiff", "dng"])
+def test_signing_a_tiff_writes_minimal_exif_and_removes_personal_fields(
+    fmt: ImageFormat, signing_key: SigningKey, trust: TrustPolicy, tmp_path: Path
+) -> None:
+    # A TIFF's EXIF is its own IFDs: the disclosure becomes IFD0 tags, and what
+    # locates or identifies a person goes, as for JPEG (DESIGN decision 13).
+    src = tmp_path / f"camera.{fmt.extension}"
+    src.write_bytes(sample(fmt))
+    subprocess.run(
+        [
+            "exiftool", "-q", "-q", "-overwrite_original", "-GPSLatitude=52.5",
+            "-GPSLatitudeRef=N", "-SerialNumber=SN123456789", "-OwnerName=Jane Doe",
+            "-Artist=Jane Doe", "-Make=Acme", "-ExposureTime=0.008", str(src),
+        ],
+        check=True,
+        timeout=60,
+    )  # fmt: skip
+    dst = tmp_path / f"signed.{fmt.extension}"
+    sign(src, dst, record=RECORD, key=signing_key)
+    assert verify(dst, trust=trust).status is Status.TRUSTED
+    tags = _exiftool(dst)
+    assert tags["IFD0:ImageDescription"] == "AI-generated image"
+    assert RECORD.model in tags["IFD0:Software"]
+    assert tags["IFD0:Make"] == "Acme" and tags["ExifIFD:ExposureTime"] == "1/125"
+    gone = ("GPS", "SerialNumber", "OwnerName", "Artist")
+    assert not [key for key in tags if any(word in key for word in gone)], tags
+    data = dst.read_bytes()
+    assert b"Jane Doe" not in data and b"SN123456789" not in data

@@ -69,6 +69,9 @@ IMAGE_SUFFIXES = frozenset(
 )
 """File name endings of those formats: what a folder walk picks up (the bytes decide the format)."""
 
+# ImageDescription, Software, DateTime: what exif.build_minimal_exif writes to IFD0.
+_MINIMAL_TAGS = frozenset({270, 305, 306})
+
 _MODULES: dict[ImageFormat, ModuleType] = {
     ImageFormat.JPEG: jpeg,
     ImageFormat.PNG: png,
@@ -269,6 +272,10 @@ def embed(data: bytes, info: ContainerInfo, *, xmp: bytes, exif: bytes | None) -
         exif: New raw TIFF bytes (``II*\0`` or ``MM\0*``) replacing any EXIF;
             None keeps the EXIF already there.
 
+    TIFF and DNG: ``exif``'s ImageDescription, Software and DateTime become IFD0
+    tags, and personal tags and the GPS IFD go (:func:`tiff.embed
+    <provenance.containers.tiff.embed>`). HEIF, AVIF and GIF take no EXIF.
+
     Returns:
         The new file; its essence ranges hash the same.
 
@@ -277,6 +284,9 @@ def embed(data: bytes, info: ContainerInfo, *, xmp: bytes, exif: bytes | None) -
     """
     if info.format is ImageFormat.JPEG:
         return jpeg.embed(data, info.blocks, xmp=xmp, exif=exif)
+    if info.format in (ImageFormat.TIFF, ImageFormat.DNG) and exif is not None:
+        # The file's EXIF is its own IFDs: the minimal fields become IFD0 tags.
+        return tiff.embed(data, xmp, tags=tiff.ascii_tags(exif, _MINIMAL_TAGS))
     if not info.format.carries_exif_block and exif is not None:
         raise ContainerError(f"provenance does not write EXIF into {info.format.name}")
     staged = set_xmp(data, xmp)

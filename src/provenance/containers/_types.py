@@ -67,6 +67,16 @@ class ImageFormat(enum.Enum):
         """
         return self in (ImageFormat.JPEG, ImageFormat.PNG, ImageFormat.WEBP)
 
+    @property
+    def writes_exif(self) -> bool:
+        """Whether signing writes minimal EXIF (and removes personal EXIF) in this format.
+
+        JPEG, PNG and WebP get an EXIF block; TIFF and DNG get the same fields as
+        IFD0 tags (:func:`provenance.containers.tiff.embed`). HEIF, AVIF and GIF
+        do not: their XMP carries the disclosure.
+        """
+        return self.carries_exif_block or self in (ImageFormat.TIFF, ImageFormat.DNG)
+
 
 _EXTENSIONS = {ImageFormat.JPEG: "jpg", ImageFormat.TIFF: "tif"}
 

@@ -29,6 +29,7 @@ refused with :class:`~provenance.errors.UnsupportedFormat`.
 from __future__ import annotations
 
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -45,9 +46,12 @@ from provenance.errors import ContainerError, UnsupportedFormat
 __all__ = [
     "MAX_IFDS",
     "MAX_STRIPS",
+    "PERSONAL_TAGS",
     "TAG_C2PA",
     "TAG_DNG_VERSION",
     "TAG_XMP",
+    "ascii_tags",
+    "embed",
     "essence_ranges",
     "inspect",
     "is_dng",
@@ -88,6 +92,33 @@ _KINDS = {
     270: BlockKind.COMMENT,
 }
 _UNDEFINED = 7
+_ASCII = 2
+_TAG_EXIF, _TAG_GPS = 34665, 34853
+
+PERSONAL_TAGS = frozenset(
+    {
+        315,  # Artist
+        316,  # HostComputer
+        0x9C9C,  # XPComment
+        0x9C9D,  # XPAuthor
+        32781,  # ImageID
+        33723,  # IPTC-NAA (creator names, contacts, places)
+        34377,  # Photoshop ImageResources (the same)
+        50735,  # CameraSerialNumber
+        50740,  # DNGPrivateData (maker notes with serial numbers)
+        50781,  # RawDataUniqueID
+        50827,  # OriginalRawFileName
+        50828,  # OriginalRawFileData
+        42016,  # ImageUniqueID (Exif IFD)
+        42032,  # CameraOwnerName (Exif IFD)
+        42033,  # BodySerialNumber (Exif IFD)
+        42037,  # LensSerialNumber (Exif IFD)
+        37500,  # MakerNote (Exif IFD)
+        37510,  # UserComment (Exif IFD)
+    }
+)
+"""Tags :func:`embed` removes from IFD0 and the Exif IFD (the list of
+:mod:`provenance.exif`, DESIGN decision 13); the GPS IFD goes whole."""
 
 
 class _Entry(NamedTuple):
@@ -327,33 +358,171 @@ def inspect(data: bytes) -> ContainerInfo:
     )
 
 
-def _rewrite_ifd0(data: bytes, layout: _Layout, drop: set[int], payload: bytes | None) -> bytes:
-    """Append a new IFD0 without the ``drop`` tags (and with XMP ``payload``)."""
-    order = ">" if layout.big_endian else "<"
-    out = bytearray(data)
-    kept = [e for e in layout.ifd0_entries if e.tag not in drop]
-    for entry in layout.ifd0_entries:
-        if entry.tag in drop and not entry.inline:
-            out[entry.value_start : entry.value_end] = bytes(entry.value_end - entry.value_start)
-    raw = [bytes(data[e.offset : e.offset + 12]) for e in kept]
-    tags = [e.tag for e in kept]
+def _overlaps(start: int, end: int, ranges: tuple[Range, ...]) -> bool:
+    return any(start < r_end and r_start < end for r_start, r_end in ranges)
+
+
+def _zero(out: bytearray, start: int, end: int, essence: tuple[Range, ...]) -> None:
+    """Zero ``[start, end)`` unless it touches image data (a crafted file may share bytes)."""
+    if end > start and not _overlaps(start, end, essence):
+        out[start:end] = bytes(end - start)
+
+
+def _append(out: bytearray, payload: bytes) -> int:
+    """Append ``payload`` at an even offset (TIFF 6.0, section 2); return that offset."""
     if len(out) & 1:
         out.append(0)
-    if payload is not None:
-        raw.append(struct.pack(order + "HHII", TAG_XMP, _UNDEFINED, len(payload), len(out)))
-        tags.append(TAG_XMP)
-        out += payload
-        if len(out) & 1:
-            out.append(0)
-    new_ifd0 = len(out)
-    # TIFF 6.0, section 2: entries sorted in ascending tag order.
-    entries = [entry for _, entry in sorted(zip(tags, raw, strict=True), key=lambda t: t[0])]
-    out += struct.pack(order + "H", len(entries)) + b"".join(entries)
-    out += struct.pack(order + "I", layout.ifd0_next)
+    at = len(out)
+    out += payload
+    return at
+
+
+def _append_ifd(out: bytearray, order: str, entries: dict[int, bytes], next_ifd: int) -> int:
+    """Append an IFD of raw 12-byte entries, sorted by tag (TIFF 6.0, section 2)."""
+    body = struct.pack(order + "H", len(entries)) + b"".join(v for _, v in sorted(entries.items()))
+    return _append(out, body + struct.pack(order + "I", next_ifd))
+
+
+def _filtered_ifd(
+    data: bytes,
+    out: bytearray,
+    reader: _Reader,
+    ifd: int,
+    drop: frozenset[int],
+    essence: tuple[Range, ...],
+) -> int | None:
+    """A copy of the IFD at ``ifd`` without the ``drop`` tags (values zeroed); None if unchanged."""
+    entries, next_ifd = _entries(reader, ifd)
+    if not any(entry.tag in drop for entry in entries):
+        return None
+    kept: dict[int, bytes] = {}
+    for entry in entries:
+        if entry.tag in drop:
+            if not entry.inline:
+                _zero(out, entry.value_start, entry.value_end, essence)
+        else:
+            kept[entry.tag] = bytes(data[entry.offset : entry.offset + 12])
+    _zero(out, ifd, ifd + 2 + 12 * len(entries) + 4, essence)
+    return _append_ifd(out, reader.order, kept, next_ifd)
+
+
+def _rewrite_ifd0(
+    data: bytes,
+    layout: _Layout,
+    *,
+    drop: frozenset[int],
+    add: Mapping[int, tuple[int, int, bytes]],
+    private: bool = False,
+) -> bytes:
+    """Append a new IFD0 without the ``drop`` tags and with ``add`` (tag: type, count, value).
+
+    With ``private``, also remove what identifies or locates a person (the tags of
+    :data:`PERSONAL_TAGS`, in IFD0 and in the Exif IFD, and the whole GPS IFD).
+    """
+    reader = _Reader(data)
+    order = reader.order
+    essence = layout.essence
+    out = bytearray(data)
+    drop = drop | frozenset(add)
+    if private:
+        drop |= PERSONAL_TAGS | {_TAG_GPS}
+    new_entries: dict[int, bytes] = {}
+    for entry in layout.ifd0_entries:
+        if entry.tag not in drop:
+            new_entries[entry.tag] = bytes(data[entry.offset : entry.offset + 12])
+            continue
+        if entry.tag == _TAG_GPS and entry.type in (4, 13) and entry.number == 1:
+            # 3. The GPS IFD goes with its pointer: its entries and their values.
+            gps = reader.values(entry)[0]
+            try:
+                gps_entries, _ = _entries(reader, gps)
+            except ContainerError:
+                gps_entries = []
+            for gps_entry in gps_entries:
+                if not gps_entry.inline:
+                    _zero(out, gps_entry.value_start, gps_entry.value_end, essence)
+            _zero(out, gps, gps + 2 + 12 * len(gps_entries) + 4, essence)
+        if not entry.inline:
+            _zero(out, entry.value_start, entry.value_end, essence)
+    if private and _TAG_EXIF in new_entries:
+        exif = next(e for e in layout.ifd0_entries if e.tag == _TAG_EXIF)
+        try:
+            if exif.type not in (4, 13) or exif.number != 1:
+                raise ContainerError(f"Exif IFD pointer at offset {exif.offset} is malformed")
+            where = reader.values(exif)[0]
+            moved = _filtered_ifd(data, out, reader, where, PERSONAL_TAGS, essence)
+        except ContainerError:
+            # An Exif IFD that cannot be checked cannot be kept (decision 13).
+            del new_entries[_TAG_EXIF]
+        else:
+            if moved is not None:
+                new_entries[_TAG_EXIF] = struct.pack(order + "HHII", _TAG_EXIF, 4, 1, moved)
+    for tag, (kind, count, value) in add.items():
+        if len(value) <= 4:
+            field = value.ljust(4, b"\x00")
+        else:
+            field = struct.pack(order + "I", _append(out, value))
+        new_entries[tag] = struct.pack(order + "HHI", tag, kind, count) + field
+    _zero(out, layout.ifd0, layout.ifd0 + 2 + 12 * len(layout.ifd0_entries) + 4, essence)
+    new_ifd0 = _append_ifd(out, order, new_entries, layout.ifd0_next)
     if len(out) > 0xFFFFFFFF:
         raise ContainerError("the rewritten TIFF exceeds the 4 GiB offset limit")
     out[4:8] = struct.pack(order + "I", new_ifd0)
     return bytes(out)
+
+
+def ascii_tags(exif: bytes, tags: frozenset[int]) -> dict[int, str]:
+    r"""The ASCII values of the given IFD0 tags of raw EXIF (a TIFF structure without image).
+
+    Args:
+        exif: Raw TIFF bytes starting ``II*\0`` or ``MM\0*``.
+        tags: The tag numbers wanted.
+
+    Returns:
+        The values found, by tag, without the terminating NUL.
+
+    Raises:
+        ContainerError: If ``exif`` is not a readable TIFF structure.
+    """
+    try:
+        reader = _Reader(exif)
+    except UnsupportedFormat as exc:
+        raise ContainerError(exc.message) from None
+    entries, _ = _entries(reader, reader.u32(4))
+    found: dict[int, str] = {}
+    for entry in entries:
+        if entry.tag in tags and entry.type == _ASCII:
+            raw = bytes(exif[entry.value_start : entry.value_end]).split(b"\x00", 1)[0]
+            found[entry.tag] = raw.decode("ascii", "replace")
+    return found
+
+
+def embed(data: bytes, packet: bytes, *, tags: Mapping[int, str]) -> bytes:
+    """Set the XMP packet and ASCII tags of IFD0, and remove personal metadata, in one rewrite.
+
+    What :func:`provenance.sign.sign` does to a TIFF or DNG: the file's EXIF is its
+    own IFDs, so the minimal fields (e.g. ImageDescription 270, Software 305,
+    DateTime 306) become IFD0 tags, and the tags of :data:`PERSONAL_TAGS` and the
+    GPS IFD are removed, as :func:`provenance.exif.sanitize_exif` does for JPEG.
+
+    Args:
+        data: A whole TIFF or DNG file.
+        packet: The XMP packet.
+        tags: ASCII values to set in IFD0, by tag number.
+
+    Returns:
+        The new file; its essence ranges hash the same.
+
+    Raises:
+        UnsupportedFormat: BigTIFF.
+        ContainerError: If ``data`` is malformed, or the result exceeds 4 GiB.
+    """
+    layout = _parse(data)
+    add: dict[int, tuple[int, int, bytes]] = {TAG_XMP: (_UNDEFINED, len(packet), packet)}
+    for tag, text in tags.items():
+        value = text.encode("ascii", "replace") + b"\x00"
+        add[tag] = (_ASCII, len(value), value)
+    return _rewrite_ifd0(data, layout, drop=frozenset(), add=add, private=True)
 
 
 def set_xmp(data: bytes, packet: bytes) -> bytes:
@@ -371,7 +540,8 @@ def set_xmp(data: bytes, packet: bytes) -> bytes:
         ContainerError: If ``data`` is malformed, or the result exceeds 4 GiB.
     """
     layout = _parse(data)
-    return _rewrite_ifd0(data, layout, {TAG_XMP}, packet)
+    add = {TAG_XMP: (_UNDEFINED, len(packet), packet)}
+    return _rewrite_ifd0(data, layout, drop=frozenset(), add=add)
 
 
 def strip(data: bytes, kinds: frozenset[BlockKind]) -> bytes:
@@ -389,5 +559,5 @@ def strip(data: bytes, kinds: frozenset[BlockKind]) -> bytes:
         ContainerError: If ``data`` is malformed.
     """
     layout = _parse(data)
-    drop = {tag for tag, kind in _KINDS.items() if kind in kinds}
-    return _rewrite_ifd0(data, layout, drop, None)
+    drop = frozenset(tag for tag, kind in _KINDS.items() if kind in kinds)
+    return _rewrite_ifd0(data, layout, drop=drop, add={})
