@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from provenance import containers
-from provenance.containers import BlockKind, ImageFormat
+from provenance.containers import BlockKind, ImageFormat, tiff
 from provenance.errors import ProvenanceError
 from provenance.hashing import hash_ranges
 from provenance.keys import SigningKey, TrustPolicy
@@ -94,6 +94,11 @@ def test_parsers_raise_only_provenance_errors_and_round_trip(fmt: ImageFormat) -
             return
         assert containers.inspect(with_xmp).xmp == PACKET
         assert _essence(with_xmp) == essence
+        if fmt in (ImageFormat.TIFF, ImageFormat.DNG):
+            # What signing does: XMP, minimal IFD0 tags, personal tags removed.
+            embedded = tiff.embed(data, PACKET, tags={305: "fuzz"})
+            assert containers.inspect(embedded).xmp == PACKET
+            assert _essence(embedded) == essence
         stripped = containers.strip(data, frozenset(BlockKind))
         assert containers.inspect(stripped).blocks == ()
         assert _essence(stripped) == essence
