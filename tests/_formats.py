@@ -23,6 +23,7 @@ ALL_FORMATS = (
     ImageFormat.TIFF,
     ImageFormat.DNG,
     ImageFormat.HEIC,
+    ImageFormat.HEIF,
     ImageFormat.AVIF,
     ImageFormat.GIF,
 )
@@ -30,6 +31,7 @@ NEW_FORMATS = (
     ImageFormat.TIFF,
     ImageFormat.DNG,
     ImageFormat.HEIC,
+    ImageFormat.HEIF,
     ImageFormat.AVIF,
     ImageFormat.GIF,
 )
@@ -61,11 +63,23 @@ def _dng_tags() -> TiffImagePlugin.ImageFileDirectory_v2:
 def encode(image: Image.Image, fmt: ImageFormat) -> bytes:
     """``image`` written as ``fmt``."""
     out = io.BytesIO()
-    if fmt is ImageFormat.HEIC:
+    if fmt in (ImageFormat.HEIC, ImageFormat.HEIF):
         import pillow_heif  # registers Pillow's HEIF writer, only when needed
 
         pillow_heif.register_heif_opener()
         image.save(out, "HEIF", quality=85)
+        if fmt is ImageFormat.HEIF:
+            # A generic HEIF: the same HEVC file announcing only the structural
+            # brands (ftyp: major 'mif1', compatible 'mif1' 'miaf'), as some
+            # cameras and converters write.
+            data = bytearray(out.getvalue())
+            size = int.from_bytes(data[:4], "big")
+            brands = [data[at : at + 4] for at in range(16, size, 4)]
+            data[8:12] = b"mif1"
+            for at, brand in zip(range(16, size, 4), brands, strict=True):
+                if brand in (b"heic", b"heix", b"hevc", b"hevx"):
+                    data[at : at + 4] = b"miaf"
+            return bytes(data)
     elif fmt is ImageFormat.DNG:
         image.save(out, "TIFF", tiffinfo=_dng_tags())
     elif fmt is ImageFormat.GIF:
