@@ -305,7 +305,7 @@ def sign_bytes(
     )
     tiff: bytes | None = None
     if not fmt.writes_exif:
-        pass  # HEIF/AVIF/GIF: the XMP discloses (TIFF/DNG: IFD0 tags, in embed)
+        pass  # GIF has no EXIF: the XMP discloses
     elif opts.write_exif:
         tiff = exif.merge_minimal_exif(
             info.exif,

@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from provenance import containers
-from provenance.containers import BlockKind, ImageFormat, tiff
+from provenance.containers import BlockKind, ImageFormat, bmff, tiff
 from provenance.errors import ProvenanceError
 from provenance.hashing import hash_ranges
 from provenance.keys import SigningKey, TrustPolicy
@@ -28,6 +28,7 @@ from tests.fuzz.strategies import mutated
 
 _KEY: list[SigningKey] = []
 _IDS = [fmt.value for fmt in NEW_FORMATS]
+EMPTY_TIFF = b"MM\x00*\x00\x00\x00\x08\x00\x00\x00\x00\x00\x00"
 PACKET = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"/></x:xmpmeta>'
 
 
@@ -98,6 +99,12 @@ def test_parsers_raise_only_provenance_errors_and_round_trip(fmt: ImageFormat) -
             # What signing does: XMP, minimal IFD0 tags, personal tags removed.
             embedded = tiff.embed(data, PACKET, tags={305: "fuzz"})
             assert containers.inspect(embedded).xmp == PACKET
+            assert _essence(embedded) == essence
+        if fmt in (ImageFormat.HEIC, ImageFormat.HEIF, ImageFormat.AVIF):
+            # What signing does: the XMP and the Exif item in one rewrite.
+            embedded = bmff.embed(data, PACKET, EMPTY_TIFF)
+            assert containers.inspect(embedded).xmp == PACKET
+            assert containers.inspect(embedded).exif == EMPTY_TIFF
             assert _essence(embedded) == essence
         stripped = containers.strip(data, frozenset(BlockKind))
         assert containers.inspect(stripped).blocks == ()

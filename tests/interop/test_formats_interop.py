@@ -145,12 +145,16 @@ def test_we_read_the_xmp_exiftool_writes_and_the_essence_stays(
     assert essence_hash(edited) == essence_hash(sample(fmt))
 
 
-@pytest.mark.parametrize("fmt", [ImageFormat.TIFF, ImageFormat.DNG], ids=["tiff", "dng"])
-def test_signing_a_tiff_writes_minimal_exif_and_removes_personal_fields(
+_EXIF_FORMATS = [ImageFormat.TIFF, ImageFormat.DNG, ImageFormat.HEIC, ImageFormat.AVIF]
+
+
+@pytest.mark.parametrize("fmt", _EXIF_FORMATS, ids=[f.value for f in _EXIF_FORMATS])
+def test_signing_writes_minimal_exif_and_removes_personal_fields(
     fmt: ImageFormat, signing_key: SigningKey, trust: TrustPolicy, tmp_path: Path
 ) -> None:
-    # A TIFF's EXIF is its own IFDs: the disclosure becomes IFD0 tags, and what
-    # locates or identifies a person goes, as for JPEG (DESIGN decision 13).
+    # A TIFF's EXIF is its own IFDs, a HEIF's an Exif item: the disclosure goes
+    # there, and what locates or identifies a person goes away, as for JPEG
+    # (DESIGN decision 13).
     src = tmp_path / f"camera.{fmt.extension}"
     src.write_bytes(sample(fmt))
     subprocess.run(
@@ -169,6 +173,7 @@ def test_signing_a_tiff_writes_minimal_exif_and_removes_personal_fields(
     assert tags["IFD0:ImageDescription"] == "AI-generated image"
     assert RECORD.model in tags["IFD0:Software"]
     assert tags["IFD0:Make"] == "Acme" and tags["ExifIFD:ExposureTime"] == "1/125"
+    assert "Warning" not in {key.split(":")[-1] for key in tags}, tags
     gone = ("GPS", "SerialNumber", "OwnerName", "Artist")
     assert not [key for key in tags if any(word in key for word in gone)], tags
     data = dst.read_bytes()

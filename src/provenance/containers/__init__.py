@@ -274,7 +274,9 @@ def embed(data: bytes, info: ContainerInfo, *, xmp: bytes, exif: bytes | None) -
 
     TIFF and DNG: ``exif``'s ImageDescription, Software and DateTime become IFD0
     tags, and personal tags and the GPS IFD go (:func:`tiff.embed
-    <provenance.containers.tiff.embed>`). HEIF, AVIF and GIF take no EXIF.
+    <provenance.containers.tiff.embed>`). HEIC, HEIF and AVIF: the XMP and the
+    ``Exif`` item in one rewrite (:func:`bmff.embed
+    <provenance.containers.bmff.embed>`). GIF takes no EXIF.
 
     Returns:
         The new file; its essence ranges hash the same.
@@ -287,6 +289,8 @@ def embed(data: bytes, info: ContainerInfo, *, xmp: bytes, exif: bytes | None) -
     if info.format in (ImageFormat.TIFF, ImageFormat.DNG) and exif is not None:
         # The file's EXIF is its own IFDs: the minimal fields become IFD0 tags.
         return tiff.embed(data, xmp, tags=tiff.ascii_tags(exif, _MINIMAL_TAGS))
+    if info.format in (ImageFormat.HEIC, ImageFormat.HEIF, ImageFormat.AVIF):
+        return bmff.embed(data, xmp, exif)
     if not info.format.carries_exif_block and exif is not None:
         raise ContainerError(f"provenance does not write EXIF into {info.format.name}")
     staged = set_xmp(data, xmp)

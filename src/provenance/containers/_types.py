@@ -60,10 +60,10 @@ class ImageFormat(enum.Enum):
 
     @property
     def carries_exif_block(self) -> bool:
-        """Whether EXIF is a separate block provenance can insert (JPEG, PNG, WebP).
+        """Whether EXIF is a separate block :func:`provenance.containers.set_exif` inserts.
 
-        A TIFF's or DNG's EXIF is its own IFDs; HEIF, AVIF and GIF EXIF is not
-        written by provenance (the XMP carries the disclosure).
+        JPEG, PNG and WebP. A TIFF's or DNG's EXIF is its own IFDs; HEIF's is an
+        item, written with the XMP by :func:`provenance.containers.embed`.
         """
         return self in (ImageFormat.JPEG, ImageFormat.PNG, ImageFormat.WEBP)
 
@@ -71,11 +71,12 @@ class ImageFormat(enum.Enum):
     def writes_exif(self) -> bool:
         """Whether signing writes minimal EXIF (and removes personal EXIF) in this format.
 
-        JPEG, PNG and WebP get an EXIF block; TIFF and DNG get the same fields as
-        IFD0 tags (:func:`provenance.containers.tiff.embed`). HEIF, AVIF and GIF
-        do not: their XMP carries the disclosure.
+        JPEG, PNG and WebP get an EXIF block, HEIC, HEIF and AVIF an ``Exif``
+        item; TIFF and DNG get the same fields as IFD0 tags
+        (:func:`provenance.containers.tiff.embed`). GIF does not (it has no EXIF):
+        its XMP carries the disclosure.
         """
-        return self.carries_exif_block or self in (ImageFormat.TIFF, ImageFormat.DNG)
+        return self is not ImageFormat.GIF
 
 
 _EXTENSIONS = {ImageFormat.JPEG: "jpg", ImageFormat.TIFF: "tif"}

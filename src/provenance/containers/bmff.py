@@ -40,6 +40,7 @@ from provenance.containers._types import (
     ImageFormat,
     MetadataBlock,
     Range,
+    has_tiff_header,
 )
 from provenance.errors import ContainerError
 
@@ -49,6 +50,7 @@ __all__ = [
     "MAX_ITEMS",
     "XMP_CONTENT_TYPE",
     "brand_format",
+    "embed",
     "essence_ranges",
     "inspect",
     "set_xmp",
@@ -370,6 +372,10 @@ def _is_xmp(item: _Item) -> bool:
     return item.type == b"mime" and item.content_type.split(b";")[0].strip() == XMP_CONTENT_TYPE
 
 
+def _is_exif(item: _Item) -> bool:
+    return item.type == b"Exif"
+
+
 def _item_kind(item: _Item) -> BlockKind | None:
     if _is_xmp(item):
         return BlockKind.XMP
@@ -414,6 +420,7 @@ def inspect(data: bytes) -> ContainerInfo:
         if box.type == b"uuid" and box.usertype == C2PA_UUID:
             blocks.append(MetadataBlock(BlockKind.C2PA, box.offset, box.end - box.offset, "uuid"))
     packets: list[bytes] = []
+    exif: bytes | None = None
     for item_id in sorted(layout.items):
         item = layout.items[item_id]
         kind = _item_kind(item)
@@ -430,6 +437,11 @@ def inspect(data: bytes) -> ContainerInfo:
         )
         if kind is BlockKind.XMP:
             packets.append(b"".join(data[start:end] for start, end in ranges))
+        if kind is BlockKind.EXIF and exif is None:
+            # ISO/IEC 23008-12, A.2.1: a 4-byte offset to the TIFF header, then the data.
+            payload = b"".join(data[start:end] for start, end in ranges)
+            skip = 4 + int.from_bytes(payload[:4], "big")
+            exif = payload[skip:] if has_tiff_header(payload[skip:]) else None
     if len(packets) > 1:
         raise ContainerError(f"several XMP packets ({len(packets)} XMP items)")
     return ContainerInfo(
@@ -439,7 +451,7 @@ def inspect(data: bytes) -> ContainerInfo:
         blocks=tuple(sorted(blocks, key=lambda b: b.offset)),
         xmp=packets[0] if packets else None,
         extended_xmp=None,
-        exif=None,
+        exif=exif,
         essence_ranges=_essence(data, layout),
     )
 
@@ -471,30 +483,68 @@ def _new_iinf(data: bytes, layout: _Layout, items: list[_Item], extra: bytes) ->
     return _box(b"iinf", header + b"".join(infes) + extra)
 
 
-def _new_iref(data: bytes, box: _Box, dropped: set[int]) -> bytes:
-    """``iref`` without references from or to ``dropped`` items (8.11.12)."""
-    version = data[box.payload]
+def _new_iref(
+    data: bytes, box: _Box | None, dropped: set[int], added: list[tuple[int, int]]
+) -> bytes:
+    """``iref`` without references from or to ``dropped`` items, plus ``cdsc`` ``added``.
+
+    ISO/IEC 14496-12, 8.11.12; ``cdsc`` ("content describes") links a metadata
+    item to the image it describes (ISO/IEC 23008-12, 6.4.5).
+    """
+    wide = any(max(pair) > 0xFFFF for pair in added)
+    version = data[box.payload] if box is not None else 0
+    if wide and version == 0:
+        if box is not None:
+            raise ContainerError("'iref' version 0 cannot reference item ids above 65535")
+        version = 1
     width = 4 if version else 2
-    out = bytearray(data[box.payload : box.payload + 4])
-    for ref in _boxes(data, box.payload + 4, box.end, [MAX_BOXES]):
-        cur = _Cursor(data, ref.payload, ref.end, "'iref' entry")
-        source = cur.take(width)
-        targets = [cur.take(width) for _ in range(cur.take(2))]
-        kept = [t for t in targets if t not in dropped]
-        if source in dropped or not kept:
-            continue
-        payload = source.to_bytes(width, "big") + len(kept).to_bytes(2, "big")
-        out += _box(ref.type, payload + b"".join(t.to_bytes(width, "big") for t in kept))
+    out = (
+        bytearray([version, 0, 0, 0])
+        if box is None
+        else bytearray(data[box.payload : box.payload + 4])
+    )
+    if box is not None:
+        for ref in _boxes(data, box.payload + 4, box.end, [MAX_BOXES]):
+            cur = _Cursor(data, ref.payload, ref.end, "'iref' entry")
+            source = cur.take(width)
+            targets = [cur.take(width) for _ in range(cur.take(2))]
+            kept = [t for t in targets if t not in dropped]
+            if source in dropped or not kept:
+                continue
+            payload = source.to_bytes(width, "big") + len(kept).to_bytes(2, "big")
+            out += _box(ref.type, payload + b"".join(t.to_bytes(width, "big") for t in kept))
+    for source, target in added:
+        payload = source.to_bytes(width, "big") + (1).to_bytes(2, "big")
+        out += _box(b"cdsc", payload + target.to_bytes(width, "big"))
     return _box(b"iref", bytes(out))
 
 
+def _infe(item_id: int, item_type: bytes, name: bytes, content_type: bytes | None) -> bytes:
+    """An ``infe`` box, version 2 (or 3 for ids above 65535)."""
+    version = 3 if item_id > 0xFFFF else 2
+    body = bytes([version, 0, 0, 0]) + item_id.to_bytes(4 if version == 3 else 2, "big")
+    body += b"\x00\x00" + item_type + name + b"\x00"
+    if content_type is not None:
+        body += content_type + b"\x00"
+    return _box(b"infe", body)
+
+
 def _rebuild(
-    data: bytes, layout: _Layout, *, drop: set[int], xmp: bytes | None, remove: set[int]
+    data: bytes,
+    layout: _Layout,
+    *,
+    drop: set[int],
+    xmp: bytes | None,
+    remove: set[int],
+    exif: bytes | None = None,
 ) -> bytes:
-    """Rebuild the file: ``meta`` without ``drop`` items, with ``xmp``, without ``remove`` boxes.
+    """Rebuild the file: ``meta`` without ``drop`` items, with ``xmp`` (and ``exif``).
 
     ``remove`` holds offsets of top-level boxes to leave out. Every file offset in
-    ``iloc`` is mapped to where its byte lands in the new file.
+    ``iloc`` is mapped to where its byte lands in the new file. ``xmp`` and
+    ``exif`` (the whole ``Exif`` item payload) replace the data of the first item
+    of their kind, or go into new items linked to the primary image by ``cdsc``;
+    either way their bytes go into one ``mdat`` appended at the end.
     """
     if any(box.type == b"moov" for box in layout.top):
         raise ContainerError("a HEIF image sequence ('moov' box) cannot be rewritten")
@@ -503,33 +553,33 @@ def _rebuild(
     meta = layout.meta
     removed = [box for box in layout.top if box.offset in remove and box is not meta]
     items = [layout.items[i] for i in sorted(layout.items) if i not in drop]
-    extra_infe = b""
-    target: _Item | None = None
-    if xmp is not None:
-        target = next((item for item in items if _is_xmp(item)), None)
+    new_infes: list[bytes] = []
+    links: list[tuple[int, int]] = []
+    # The replaced or new items, with their payloads, in mdat order.
+    targets: list[tuple[_Item, bytes]] = []
+    next_id = max(layout.items, default=0) + 1
+    for payload, is_kind, item_type, name, content in (
+        (xmp, _is_xmp, b"mime", b"XMP", XMP_CONTENT_TYPE),
+        (exif, _is_exif, b"Exif", b"Exif", None),
+    ):
+        if payload is None:
+            continue
+        target = next((item for item in items if is_kind(item)), None)
         if target is None:
-            new_id = max(layout.items, default=0) + 1
-            target = _Item(new_id, b"mime", XMP_CONTENT_TYPE)
-            infe_version = 3 if new_id > 0xFFFF else 2
-            extra_infe = _box(
-                b"infe",
-                bytes([infe_version, 0, 0, 0])
-                + new_id.to_bytes(4 if infe_version == 3 else 2, "big")
-                + b"\x00\x00mime"
-                + b"XMP\x00"
-                + XMP_CONTENT_TYPE
-                + b"\x00",
-            )
+            target = _Item(next_id, item_type, content or b"")
+            new_infes.append(_infe(next_id, item_type, name, content))
+            links.append((next_id, layout.primary))
             items.append(target)
-    size = 8 if len(data) + len(xmp or b"") + (1 << 20) > 0xFFFFFFFF else 4
-    # Items whose old data must not stay behind: dropped ones, and the XMP replaced.
-    stale = [
-        item
-        for item in layout.items.values()
-        if item.item_id in drop or (item is target and xmp is not None)
-    ]
+            next_id += 1
+        targets.append((target, payload))
+    appended = sum(len(payload) for _, payload in targets)
+    size = 8 if len(data) + appended + (1 << 20) > 0xFFFFFFFF else 4
+    # Items whose old data must not stay behind: dropped ones, and those replaced.
+    replaced = {id(item) for item, _ in targets}
+    stale = [item for item in layout.items.values() if item.item_id in drop or id(item) in replaced]
+    has_iref = any(child.type == b"iref" for child in layout.children)
 
-    def build_meta(delta: int, xmp_offset: int) -> bytes:
+    def build_meta(delta: int, mdat_payload: int) -> bytes:
         def moved(offset: int) -> int:
             if meta.offset <= offset < meta.end:
                 raise ContainerError(f"an item has file offset {offset} inside 'meta'")
@@ -541,29 +591,25 @@ def _rebuild(
                     gone += box.end - box.offset
             return offset - gone + (delta if offset >= meta.end else 0)
 
+        placed: dict[int, list[tuple[int, int, int]]] = {}
+        cursor = mdat_payload
+        for item, payload in targets:
+            placed[id(item)] = [(0, cursor, len(payload))]
+            cursor += len(payload)
         located = []
         for item in items:
-            if item is target:
-                extents = [(0, xmp_offset, len(xmp or b""))]
-                located.append(
-                    _Item(item.item_id, item.type, item.content_type, None, 0, 0, 0, extents)
-                )
-                continue
-            direct = item.method == 0 and item.reference == 0
-            extents = [
-                (index, moved(item.base + offset) if direct else item.base + offset, length)
-                for index, offset, length in item.extents
-            ]
+            if id(item) in placed:
+                method, reference, extents = 0, 0, placed[id(item)]
+            else:
+                method, reference = item.method, item.reference
+                direct = method == 0 and reference == 0
+                extents = [
+                    (index, moved(item.base + offset) if direct else item.base + offset, length)
+                    for index, offset, length in item.extents
+                ]
             located.append(
                 _Item(
-                    item.item_id,
-                    item.type,
-                    item.content_type,
-                    None,
-                    item.method,
-                    item.reference,
-                    0,
-                    extents,
+                    item.item_id, item.type, item.content_type, None, method, reference, 0, extents
                 )
             )
         pieces = [bytes(data[meta.offset + 4 : meta.payload + 4])]
@@ -572,9 +618,11 @@ def _rebuild(
                 pieces.append(_new_iloc(located, index_size=layout.iloc_index_size, size=size))
             elif child.type == b"iinf":
                 kept = [i for i in items if i.infe is not None]
-                pieces.append(_new_iinf(data, layout, kept, extra_infe))
-            elif child.type == b"iref" and drop:
-                pieces.append(_new_iref(data, child, drop))
+                pieces.append(_new_iinf(data, layout, kept, b"".join(new_infes)))
+                if links and not has_iref:
+                    pieces.append(_new_iref(data, None, drop, links))
+            elif child.type == b"iref" and (drop or links):
+                pieces.append(_new_iref(data, child, drop, links))
             elif child.type == b"idat":
                 pieces.append(_zeroed(data, child, stale))
             else:
@@ -599,7 +647,7 @@ def _rebuild(
                 out[start : start + 4] = struct.pack(">I", box.end - box.offset)
     for item in stale:
         if item.method == 0 and item.reference == 0:
-            # Zero the old packet: no stale metadata is left for a carver to find.
+            # Zero the old data: no stale metadata is left for a carver to find.
             for start, end in _ranges(data, layout, item):
                 inside = [b for b in (meta, *removed) if b.offset <= start < b.end]
                 if inside:
@@ -607,8 +655,8 @@ def _rebuild(
                 gone = sum(b.end - b.offset for b in removed if b.end <= start)
                 at = start - gone + (delta if start >= meta.end else 0)
                 out[at : at + end - start] = bytes(end - start)
-    if xmp is not None:
-        out += _box(b"mdat", xmp)
+    if targets:
+        out += _box(b"mdat", b"".join(payload for _, payload in targets))
     return bytes(out)
 
 
@@ -641,6 +689,29 @@ def set_xmp(data: bytes, packet: bytes) -> bytes:
     """
     layout = _parse(data)
     return _rebuild(data, layout, drop=set(), xmp=packet, remove=set())
+
+
+def embed(data: bytes, packet: bytes, exif: bytes | None) -> bytes:
+    r"""Insert or replace the XMP item and (when given) the ``Exif`` item, in one rewrite.
+
+    Args:
+        data: A whole HEIF, HEIC or AVIF file.
+        packet: The XMP packet.
+        exif: Raw TIFF bytes (``II*\0`` or ``MM\0*``) for the ``Exif`` item; None
+            keeps the EXIF already there.
+
+    Returns:
+        The new file; its essence ranges hash the same.
+
+    Raises:
+        ContainerError: If ``data`` is malformed, or is an image sequence, or
+            ``exif`` is not TIFF.
+    """
+    layout = _parse(data)
+    if exif is not None and not has_tiff_header(exif):
+        raise ContainerError("EXIF payload does not start with a TIFF header (II*\\0 or MM\\0*)")
+    item = None if exif is None else b"\x00\x00\x00\x00" + exif
+    return _rebuild(data, layout, drop=set(), xmp=packet, remove=set(), exif=item)
 
 
 def strip(data: bytes, kinds: frozenset[BlockKind]) -> bytes:

@@ -300,3 +300,24 @@ def test_heif_with_mdat_before_meta_is_rewritten_right(fmt: ImageFormat) -> None
     stripped = containers.strip(twice, frozenset(BlockKind))
     assert containers.inspect(stripped).blocks == ()
     assert np.array_equal(_pixels(stripped), _pixels(data))
+
+
+@pytest.mark.parametrize("fmt", [ImageFormat.HEIC, ImageFormat.AVIF], ids=["heic", "avif"])
+def test_heif_embed_writes_an_exif_item_linked_to_the_image(fmt: ImageFormat) -> None:
+    tiff_bytes = b"MM\x00*\x00\x00\x00\x08\x00\x00\x00\x00\x00\x00"
+    data = sample(fmt)
+    once = bmff.embed(data, XMP, tiff_bytes)
+    info = containers.inspect(once)
+    assert (info.xmp, info.exif) == (XMP, tiff_bytes)
+    assert sorted(b.kind.value for b in info.blocks) == ["exif", "xmp"]
+    assert b"cdsc" in once  # both items describe the primary image
+    assert np.array_equal(_pixels(once), _pixels(data))
+    other = b"II*\x00\x08\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+    twice = bmff.embed(once, XMP, other)
+    assert containers.inspect(twice).exif == other
+    assert len(containers.inspect(twice).blocks) == 2
+    assert np.array_equal(_pixels(twice), _pixels(data))
+    kept = bmff.embed(twice, XMP, None)
+    assert containers.inspect(kept).exif == other
+    with pytest.raises(ContainerError, match="TIFF header"):
+        bmff.embed(data, XMP, b"not tiff")
