@@ -43,11 +43,12 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from PIL import Image, UnidentifiedImageError
+from PIL import UnidentifiedImageError
 
 from provenance.audit import AuditEntry, AuditEvent, Checkpoint
 from provenance.containers import IMAGE_SUFFIXES as _FORMAT_SUFFIXES
 from provenance.errors import ProvenanceError
+from provenance.fingerprint import open_image
 from provenance.inventory import AssetEntry, Inventory
 from provenance.keys import SigningKey, TrustPolicy
 from provenance.reading import read_input
@@ -495,7 +496,8 @@ def verdict_rows_for(
 def _thumbnail(path: str) -> str | None:
     try:
         data = read_input(path, max_bytes=128 * 1024 * 1024)
-        with Image.open(io.BytesIO(data)) as img:
+        # open_image: the pixel limit before decoding, and HEIC through pillow-heif.
+        with open_image(data) as img:
             img.draft("RGB", (_THUMB_PX * 2, _THUMB_PX * 2))
             rgb = img.convert("RGB")
             rgb.thumbnail((_THUMB_PX, _THUMB_PX))
