@@ -1714,6 +1714,10 @@ class AuditLog:
                 self._log_key = probe.signer_fingerprint()
         return self._log_key
 
+    def log_key(self) -> str | None:
+        """The log's identity (:meth:`log_key_in`), read in its own transaction."""
+        return self._db.read(self.log_key_in)
+
     def tail(self) -> AuditEntry | None:
         """The last entry, or None for an empty log.
 

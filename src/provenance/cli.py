@@ -35,8 +35,15 @@ from rich.table import Table
 
 from provenance._version import __version__
 from provenance.atomic import write_atomic
-from provenance.audit import WITNESS_ENV_VAR, Checkpoint, chain_fingerprint, witness_from
+from provenance.audit import (
+    WITNESS_ENV_VAR,
+    Checkpoint,
+    chain_fingerprint,
+    key_fingerprint,
+    witness_from,
+)
 from provenance.batch import BatchRow, SignItem, sign_many, verify_many
+from provenance.containers import IMAGE_SUFFIXES as _IMAGE_SUFFIXES
 from provenance.discovery import InventorySource, find_inventory
 from provenance.errors import (
     InsecureKeyFileWarning,
@@ -59,7 +66,7 @@ from provenance.verify import verify
 
 __all__ = ["app", "main"]
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp"})
+IMAGE_SUFFIXES = _IMAGE_SUFFIXES
 DEFAULT_KEY_DIR = Path(".provenance") / "keys"
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -590,8 +597,13 @@ def inventory_export(
         bool, typer.Option("--synthetic-only", help="Only AI-generated assets.")
     ] = False,
     keys_dir: Annotated[
-        Path, typer.Option("--keys", help="Sign the export's audit checkpoint with these keys.")
-    ] = DEFAULT_KEY_DIR,
+        Path | None,
+        typer.Option(
+            "--keys",
+            help="Sign the export's audit checkpoint with these keys "
+            "(default: .provenance/keys when it holds the log's key).",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Export the synthetic-data inventory for compliance, with a signed audit checkpoint.
@@ -604,7 +616,7 @@ def inventory_export(
     kind = (export_format or target.suffix.lstrip(".")).lower()
     if kind not in ("json", "csv"):
         _fail(f"{target}: say --format json or --format csv")
-    key = _load_key(None, None, keys_dir) if (keys_dir / "chain.pem").exists() else None
+    key = _checkpoint_key(keys_dir, inventory_path)
     now = datetime.now(timezone.utc)
     with _open_inventory(inventory_path, create=False, checkpoint_key=key) as inventory:
         try:
@@ -632,9 +644,13 @@ def audit_verify(
         Path | None, typer.Option("--trust-anchors", help="Require checkpoints signed by these.")
     ] = None,
     keys_dir: Annotated[
-        Path,
-        typer.Option("--keys", help="The log's key: checkpoints signed by any other are refused."),
-    ] = DEFAULT_KEY_DIR,
+        Path | None,
+        typer.Option(
+            "--keys",
+            help="Pin the log to this key: checkpoints signed by any other are refused "
+            "(default: the key of the log's first signed checkpoint).",
+        ),
+    ] = None,
     witness: Annotated[
         str | None,
         typer.Option(
@@ -661,9 +677,8 @@ def audit_verify(
     try:
         policy = TrustPolicy.from_pem(trust_anchors) if trust_anchors is not None else None
         pin = None
-        chain_pem = keys_dir / "chain.pem"
-        if chain_pem.exists():
-            pin = chain_fingerprint(read_input(chain_pem, max_bytes=1024 * 1024))
+        if keys_dir is not None:
+            pin = chain_fingerprint(read_input(keys_dir / "chain.pem", max_bytes=1024 * 1024))
         chosen = witness_from(witness)
     except ProvenanceError as exc:
         _fail(str(exc))
@@ -1004,6 +1019,33 @@ def _trust_policy(trust_anchors: Path | None) -> TrustPolicy:
         _fail(str(exc))
 
 
+def _checkpoint_key(keys_dir: Path | None, inventory_path: Path | None) -> SigningKey | None:
+    """The key that signs an export's or report's audit checkpoint, if any.
+
+    ``--keys`` when given. Otherwise ``.provenance/keys`` of the working folder, but only
+    when it is the log's own key (or the log has none yet): a log is pinned to one key,
+    and keys that happen to lie in the folder a command runs from are not a reason to
+    sign someone else's log (the checkpoint is then unsigned, and we say so).
+    """
+    if keys_dir is not None:
+        return _load_key(None, None, keys_dir)
+    if not (DEFAULT_KEY_DIR / "chain.pem").exists():
+        return None
+    key = _load_key(None, None, DEFAULT_KEY_DIR)
+    found, _ = _find_existing(inventory_path)
+    if found is None:
+        return key
+    with found:
+        log_key = found.audit.log_key()
+    if log_key is None or log_key == key_fingerprint(key.leaf):
+        return key
+    _warn(
+        f"{DEFAULT_KEY_DIR}: not this log's key ({log_key[:16]}); the audit checkpoint is "
+        "unsigned (pass --keys with the log's keys to sign it)"
+    )
+    return None
+
+
 def _load_key(cert: Path | None, key: Path | None, keys_dir: Path) -> SigningKey:
     chain = cert or keys_dir / "chain.pem"
     private = key or keys_dir / "signer.key"
@@ -1310,8 +1352,13 @@ def report_command(
     trust_anchors: TrustAnchorsOption = None,
     inventory_path: InventoryOption = None,
     keys_dir: Annotated[
-        Path, typer.Option("--keys", help="Sign the report's audit checkpoint with these keys.")
-    ] = DEFAULT_KEY_DIR,
+        Path | None,
+        typer.Option(
+            "--keys",
+            help="Sign the report's audit checkpoint with these keys "
+            "(default: .provenance/keys when it holds the log's key).",
+        ),
+    ] = None,
     no_record: Annotated[
         bool, typer.Option("--no-record", help="Do not log findings in the audit log.")
     ] = False,
@@ -1338,7 +1385,7 @@ def report_command(
         if target.suffix.lower() not in (".json", ".csv", ".html", ".htm", ".pdf"):
             _fail(f"{target}: a report file ends in .json, .csv, .html or .pdf")
     policy = _trust_policy(trust_anchors)
-    key = _load_key(None, None, keys_dir) if (keys_dir / "chain.pem").exists() else None
+    key = _checkpoint_key(keys_dir, inventory_path)
     now = datetime.now(timezone.utc)
     with _open_inventory(inventory_path, create=False, checkpoint_key=key) as inventory:
         try:
