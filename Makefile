@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 KEYS := .provenance/keys
 DEMO_OUT := demo-out
 
-.PHONY: install demo test lint typecheck unit docs bench bench-smoke clean
+.PHONY: install demo test lint typecheck unit docs package bench bench-smoke clean
 
 $(BIN)/provenance: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,15 +21,21 @@ node_modules/axe-core/axe.min.js: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-## demo: development keys, sign every sample, verify every output, print verdicts
+## demo: development keys, sign every sample, verify every output, print verdicts,
+## then strip one copy and write the compliance report (HTML, JSON; PDF when Chromium is there)
 demo: install
 	@test -f $(KEYS)/chain.pem || $(BIN)/provenance keys init $(KEYS)
 	rm -rf $(DEMO_OUT)
-	$(BIN)/provenance sign sample_media/ --out $(DEMO_OUT) --keys $(KEYS)
-	$(BIN)/provenance verify $(DEMO_OUT) --trust-anchors $(KEYS)/ca.pem
+	$(BIN)/provenance sign sample_media/ --out $(DEMO_OUT) --keys $(KEYS) --inventory $(DEMO_OUT)/inventory.sqlite
+	$(BIN)/provenance verify $(DEMO_OUT) --trust-anchors $(KEYS)/ca.pem --inventory $(DEMO_OUT)/inventory.sqlite
+	exiftool -q -all= -overwrite_original $(DEMO_OUT)/forest-path.jpg 2>/dev/null || cp sample_media/forest-path.jpg $(DEMO_OUT)/forest-path.jpg
+	$(BIN)/provenance report $(DEMO_OUT) --inventory $(DEMO_OUT)/inventory.sqlite --trust-anchors $(KEYS)/ca.pem --keys $(KEYS) \
+		--out $(DEMO_OUT)/report.html --out $(DEMO_OUT)/report.json \
+		$$(command -v chromium >/dev/null 2>&1 && echo --out $(DEMO_OUT)/report.pdf) || test $$? -eq 1
+	@echo "demo: open $(DEMO_OUT)/report.html (the report exits 1 because one copy lost its provenance)"
 
 ## test: linters, type check, the whole test suite, the docs build
-test: lint typecheck unit docs bench-smoke
+test: lint typecheck unit docs package bench-smoke
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks
@@ -44,6 +50,20 @@ unit: install node_modules/axe-core/axe.min.js
 docs: install
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir build/site
 
+## package: build the wheel and sdist, check them, install the wheel into a fresh venv and
+## run the quick start from it (the distribution is product-provenance; it imports as provenance)
+PKG := build/package
+package: install
+	rm -rf $(PKG) && mkdir -p $(PKG)
+	$(BIN)/python -m build --outdir $(PKG)/dist . >$(PKG)/build.log 2>&1 || { cat $(PKG)/build.log; exit 1; }
+	$(BIN)/twine check --strict $(PKG)/dist/*
+	$(PYTHON) -m venv $(PKG)/venv
+	$(PKG)/venv/bin/python -m pip install --quiet $(PKG)/dist/*.whl
+	cd $(PKG) && venv/bin/provenance --version
+	cd $(PKG) && venv/bin/provenance keys init keys >/dev/null
+	cd $(PKG) && venv/bin/provenance sign $(CURDIR)/sample_media/forest-path.jpg --out signed --keys keys --inventory inv.sqlite >/dev/null
+	cd $(PKG) && venv/bin/python -c "from provenance import TrustPolicy, verify; v = verify('signed/forest-path.jpg', trust=TrustPolicy.from_pem('keys/ca.pem')); assert v.status.value == 'trusted', v.status; print('package quick start:', v.status.value)"
+
 bench: install
 	$(BIN)/python benchmarks/sign_verify.py
 	$(BIN)/python benchmarks/metadata.py
@@ -53,6 +73,8 @@ bench: install
 	$(BIN)/python benchmarks/index.py
 	$(BIN)/python benchmarks/batch.py
 	$(BIN)/python benchmarks/overhead.py
+	$(BIN)/python benchmarks/server_load.py
+	$(BIN)/python benchmarks/audit_tamper.py
 
 ## bench-smoke: every benchmark runs (a few seconds each); figures come from `make bench`
 bench-smoke: install
@@ -64,6 +86,8 @@ bench-smoke: install
 	$(BIN)/python benchmarks/index.py --quick --out build/bench/index.json >/dev/null
 	$(BIN)/python benchmarks/batch.py --quick --out build/bench/batch.json >/dev/null
 	$(BIN)/python benchmarks/overhead.py --quick --out build/bench/overhead.json >/dev/null
+	$(BIN)/python benchmarks/server_load.py --quick --out build/bench/server_load.json >/dev/null
+	$(BIN)/python benchmarks/audit_tamper.py --quick --out build/bench/audit_tamper.json >/dev/null
 
 clean:
 	rm -rf $(VENV) build $(DEMO_OUT) .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -13,11 +13,14 @@ against explicit trust anchors, offline::
 """
 
 from provenance._version import __version__
+from provenance.audit import AuditEntry, AuditReport, Checkpoint
 from provenance.batch import sign_many, verify_many
 from provenance.errors import (
     AuditError,
     ContainerError,
     CorruptFile,
+    DescriptorError,
+    ImageTooLarge,
     ImportFileError,
     InsecureKeyFileWarning,
     InventoryError,
@@ -34,8 +37,9 @@ from provenance.errors import (
     XmpError,
 )
 from provenance.fingerprint import Fingerprint, fingerprint
-from provenance.inventory import AssetEntry, Inventory
+from provenance.inventory import AssetEntry, FileEntry, Inventory, InventoryStats, PerceptualMatch
 from provenance.keys import SigningAlgorithm, SigningKey, TrustPolicy
+from provenance.lineage import LineageStep
 from provenance.pii import PiiAction, PiiPolicy
 from provenance.record import DigitalSourceType, ParentRef, ProvenanceRecord
 from provenance.renditions import RenditionMark, sign_import, sign_rendition, sign_renditions
@@ -44,6 +48,8 @@ from provenance.trace import TraceResult, trace
 from provenance.types import (
     Evidence,
     EvidenceSource,
+    Identity,
+    IdentityState,
     SignedFile,
     SignedImport,
     SignResult,
@@ -54,20 +60,31 @@ from provenance.verify import verify, verify_bytes
 
 __all__ = [
     "AssetEntry",
+    "AuditEntry",
     "AuditError",
+    "AuditReport",
+    "Checkpoint",
     "ContainerError",
     "CorruptFile",
+    "DescriptorError",
     "DigitalSourceType",
     "Evidence",
     "EvidenceSource",
+    "FileEntry",
     "Fingerprint",
+    "Identity",
+    "IdentityState",
+    "ImageTooLarge",
     "ImportFileError",
     "InsecureKeyFileWarning",
     "Inventory",
     "InventoryError",
+    "InventoryStats",
     "KeyConfigError",
+    "LineageStep",
     "OutputError",
     "ParentRef",
+    "PerceptualMatch",
     "PersonalDataError",
     "PiiAction",
     "PiiPolicy",

@@ -81,8 +81,16 @@ class C2paReport:
     Attributes:
         state: c2pa's validation state ("Trusted", "Valid", "Invalid") or None
             when reading failed.
-        failure_codes: Failure codes of the active manifest.
+        failure_codes: Every failure code c2pa reported: the active manifest's,
+            the ingredient deltas' and the flat ``validation_status`` list's.
         informational_codes: Informational codes of the active manifest.
+        success_codes: Success codes of the active manifest.
+        ingredient_codes: Failure codes recorded in the active manifest's
+            ingredients (what was seen when each was ingested); reported, but
+            they do not describe this asset.
+        entries: Every active-manifest status as ``(kind, code, url)``, kind
+            one of ``success``, ``informational``, ``failure``; identity
+            assertions are told apart by the url.
         active_manifest: Label of the active manifest.
         store: The whole manifest store as c2pa's JSON (manifests by label).
         error: For a manifest c2pa could not read: the error kind and message.
@@ -93,6 +101,9 @@ class C2paReport:
     state: str | None
     failure_codes: tuple[str, ...] = ()
     informational_codes: tuple[str, ...] = ()
+    success_codes: tuple[str, ...] = ()
+    ingredient_codes: tuple[str, ...] = ()
+    entries: tuple[tuple[str, str, str], ...] = ()
     active_manifest: str | None = None
     store: Mapping[str, Any] = field(default_factory=dict)
     error: str | None = None
@@ -115,6 +126,16 @@ class C2paReport:
             if isinstance(item, Mapping) and item.get("label") == label:
                 return item.get("data")
         return None
+
+    def assertions(self, prefix: str) -> list[tuple[str, Any]]:
+        """``(label, data)`` of the active manifest's assertions labelled ``prefix...``."""
+        manifest = self.manifest or {}
+        items = manifest.get("assertions")
+        return [
+            (str(item["label"]), item.get("data"))
+            for item in (items if isinstance(items, list) else [])
+            if isinstance(item, Mapping) and str(item.get("label", "")).startswith(prefix)
+        ]
 
 
 def c2pa_version() -> str:
@@ -207,14 +228,51 @@ def read_c2pa(data: bytes, mime: str, trust: TrustPolicy) -> C2paReport | None:
         )
     results = store.get("validation_results") or {}
     active = results.get("activeManifest") or {}
-    failure = tuple(_codes(active.get("failure")))
-    if not active:
-        # Older stores report a flat validation_status list only.
-        failure = tuple(_codes(store.get("validation_status")))
+    # Every failure c2pa reports counts: the active manifest's, each ingredient
+    # delta's, and the flat list (older stores have only that one).
+    failure = list(_codes(active.get("failure")))
+    deltas = results.get("ingredientDeltas")
+    for delta in deltas if isinstance(deltas, list) else []:
+        found = delta.get("validationDeltas") if isinstance(delta, Mapping) else None
+        if isinstance(found, Mapping):
+            failure.extend(_codes(found.get("failure")))
+    informational = set(_codes(active.get("informational")))
+    success = set(_codes(active.get("success")))
+    for code in _codes(store.get("validation_status")):
+        if code not in informational and code not in success:
+            failure.append(code)
+    entries = tuple(
+        (kind, str(item.get("code")), str(item.get("url") or ""))
+        for kind in ("success", "informational", "failure")
+        for item in _items(active.get(kind))
+        if isinstance(item, Mapping) and item.get("code")
+    )
+    recorded: list[str] = []
+    manifest = (store.get("manifests") or {}).get(store.get("active_manifest"))
+    for ingredient in _items(manifest.get("ingredients")) if isinstance(manifest, Mapping) else []:
+        if not isinstance(ingredient, Mapping):
+            continue
+        found = ingredient.get("validation_results")
+        if isinstance(found, Mapping):
+            own = found.get("activeManifest")
+            if isinstance(own, Mapping):
+                recorded.extend(_codes(own.get("failure")))
+            for delta in _items(found.get("ingredientDeltas")):
+                if isinstance(delta, Mapping) and isinstance(
+                    delta.get("validationDeltas"), Mapping
+                ):
+                    recorded.extend(_codes(delta["validationDeltas"].get("failure")))
+        else:  # 1.x ingredients: a flat list, failures by code
+            recorded.extend(
+                c for c in _codes(ingredient.get("validation_status")) if not _is_success(c)
+            )
     return C2paReport(
         state=store.get("validation_state"),
-        failure_codes=failure,
-        informational_codes=tuple(_codes(active.get("informational"))),
+        ingredient_codes=tuple(dict.fromkeys(recorded)),
+        failure_codes=tuple(dict.fromkeys(failure)),
+        informational_codes=tuple(sorted(informational)),
+        success_codes=tuple(sorted(success)),
+        entries=entries,
         active_manifest=store.get("active_manifest"),
         store=store,
     )
@@ -259,6 +317,15 @@ def _reading_context(trust: TrustPolicy) -> Any:
         context = c2pa.Context(settings=c2pa.Settings.from_dict(settings))
         cache[("c2pa", pid)] = context
     return context
+
+
+def _is_success(code: str) -> bool:
+    # c2pa-rs log_kind(): success codes end so; a flat 1.x list mixes them in.
+    return code.endswith((".validated", ".match", ".trusted", ".insideValidity", ".accessible"))
+
+
+def _items(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def _codes(items: Any) -> list[str]:

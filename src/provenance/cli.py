@@ -8,6 +8,7 @@ signature, 2 usage errors or input that could not be read.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import importlib.resources
 import json
@@ -16,7 +17,7 @@ import os
 import sys
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -34,8 +35,16 @@ from rich.table import Table
 
 from provenance._version import __version__
 from provenance.atomic import write_atomic
-from provenance.audit import Checkpoint
+from provenance.audit import (
+    WITNESS_ENV_VAR,
+    Checkpoint,
+    chain_fingerprint,
+    key_fingerprint,
+    witness_from,
+)
 from provenance.batch import BatchRow, SignItem, sign_many, verify_many
+from provenance.containers import IMAGE_SUFFIXES as _IMAGE_SUFFIXES
+from provenance.discovery import InventorySource, find_inventory
 from provenance.errors import (
     InsecureKeyFileWarning,
     ProvenanceError,
@@ -52,11 +61,12 @@ from provenance.scan import scan, write_reports
 from provenance.sign import SignOptions
 from provenance.trace import trace
 from provenance.types import SignResult, Status, Verdict
+from provenance.verdicts import exit_code, meets
 from provenance.verify import verify
 
 __all__ = ["app", "main"]
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp"})
+IMAGE_SUFFIXES = _IMAGE_SUFFIXES
 DEFAULT_KEY_DIR = Path(".provenance") / "keys"
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -106,11 +116,16 @@ ProgressOption = Annotated[
         show_default=False,
     ),
 ]
+NamesOption = Annotated[
+    Path | None,
+    typer.Option("--names", help="A text file of names or customer ids to flag, one per line."),
+]
 InventoryOption = Annotated[
     Path | None,
     typer.Option(
         "--inventory",
-        help="Inventory database (default: $PROVENANCE_INVENTORY or .provenance/inventory.sqlite).",
+        help="Inventory database (default: $PROVENANCE_INVENTORY, else the inventory key of a "
+        "provenance.toml or a .provenance/inventory.sqlite in this folder or a parent).",
     ),
 ]
 
@@ -135,8 +150,50 @@ def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     raise typer.Exit(code)
 
 
+def _table(*headers: str, title: str | None = None) -> Table:
+    """A table whose cells wrap (fold) instead of being cut: ids and paths get copied."""
+    table = Table(title=title)
+    for header in headers:
+        table.add_column(header, overflow="fold")
+    return table
+
+
 def _print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+    sys.stdout.write(json.dumps(_json_safe(value), indent=2, ensure_ascii=False) + "\n")
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` with every string valid UTF-8, reversibly (docs/cli.md, "JSON output").
+
+    A file name that is not valid UTF-8 reaches Python with its bad bytes as
+    lone surrogates (PEP 383), which cannot be written as UTF-8 JSON. Such a
+    string is shown with U+FFFD in their place, and the exact bytes go in a
+    sibling key ``<key>_bytes`` (base64): ``base64.b64decode(row["path_bytes"])``
+    is the name as the file system has it.
+    """
+    if isinstance(value, dict):
+        out: dict[Any, Any] = {}
+        for key, item in value.items():
+            if isinstance(item, str) and _has_surrogates(item):
+                raw = item.encode("utf-8", "surrogateescape")
+                out[key] = raw.decode("utf-8", "replace")
+                out[f"{key}_bytes"] = base64.b64encode(raw).decode("ascii")
+            else:
+                out[key] = _json_safe(item)
+        return out
+    if isinstance(value, list | tuple):
+        return [_json_safe(item) for item in value]
+    if isinstance(value, str) and _has_surrogates(value):
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return value
+
+
+def _has_surrogates(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 @app.callback(invoke_without_command=True)
@@ -166,7 +223,7 @@ def keys_init(
     try:
         paths = init_dev_keys(directory, organization=organization, overwrite=force)
     except ProvenanceError as exc:
-        _fail(str(exc))
+        _fail(str(exc).replace("pass overwrite to replace them", "give --force to replace them"))
     if as_json:
         _print_json(
             {
@@ -208,6 +265,7 @@ def sign_command(
     pii: Annotated[
         PiiAction, typer.Option(help="What to do with personal data in free text.")
     ] = PiiAction.REFUSE,
+    names: NamesOption = None,
     no_exif: Annotated[bool, typer.Option("--no-exif", help="Do not write EXIF.")] = False,
     inventory_path: InventoryOption = None,
     no_inventory: Annotated[
@@ -242,8 +300,7 @@ def sign_command(
         _fail("give --out DIR for the signed copies, or --in-place to replace the sources")
     if out is not None and in_place:
         _fail("--out and --in-place exclude each other")
-    if pii is PiiAction.HASH:
-        _fail("--pii hash needs a secret key; use the library's PiiPolicy(hash_key=...)")
+    policy = _pii_policy(pii, names)
     signing_key = _load_key(cert, key, keys_dir)
     try:
         shared_record = load_record(record_path) if record_path is not None else None
@@ -254,8 +311,12 @@ def sign_command(
             out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             _fail(f"{out}: cannot create output folder: {exc.strerror}")
-    options = SignOptions(pii_policy=PiiPolicy(default=pii), write_exif=not no_exif)
-    opened = None if no_inventory else _open_inventory(inventory_path, create=True)
+    options = SignOptions(pii_policy=policy, write_exif=not no_exif)
+    opened = (
+        None
+        if no_inventory
+        else _open_inventory(inventory_path, create=True, checkpoint_key=signing_key)
+    )
     with _closing(opened) as inventory:
         files = _expand(sources)
         items = (
@@ -292,7 +353,7 @@ def sign_command(
         except ProvenanceError as exc:
             _fail(str(exc))
     if not as_json:
-        table = Table("source", "signed copy", "asset id", "bytes added", title="signed")
+        table = _table("source", "signed copy", "asset id", "bytes added", title="signed")
         for row in rows:
             if "error" not in row:
                 added = str(row["bytes_added"])
@@ -311,28 +372,52 @@ def verify_command(
     paths: Annotated[list[Path], typer.Argument(help="Images or folders of images.")],
     trust_anchors: TrustAnchorsOption = None,
     inventory_path: InventoryOption = None,
+    require: Annotated[
+        str | None,
+        typer.Option(
+            "--require",
+            help="Exit 1 unless every file is this: trusted, or valid_untrusted "
+            "(which trusted also meets).",
+        ),
+    ] = None,
+    accept: Annotated[
+        str | None,
+        typer.Option(
+            "--accept",
+            help="With --require: statuses that also count, comma-separated "
+            "(e.g. known_stripped,synthetic_duplicate).",
+        ),
+    ] = None,
     workers: WorkersOption = 1,
     progress: ProgressOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Verify images offline and print a verdict per file.
 
-    With an inventory (the default one is used when it exists), a copy whose
-    provenance was stripped is recognised as known_stripped.
+    With an inventory (--inventory, $PROVENANCE_INVENTORY, or found from this
+    folder up: see docs/cli.md), a copy whose provenance was stripped is
+    recognised as known_stripped; without one, a warning says so.
 
     Without --trust-anchors a good signature is valid_untrusted, never trusted.
-    Exit status: 0 nothing tampered or invalid, 1 something is, 2 unreadable input.
+    Exit status: 0 nothing failed, 1 something is tampered, invalid_signature,
+    invalid_manifest or invalid_identity (or, with --require, some file does not
+    meet it), 2 unreadable input or no image at all.
 
     \b
     Examples:
       provenance verify signed/ --trust-anchors .provenance/keys/ca.pem
       provenance verify --json upload.webp
+      provenance verify cdn/ --trust-anchors ca.pem --require trusted --accept known_stripped
     """
+    requirement, accepted = _requirement(require, accept)
     policy = _trust_policy(trust_anchors)
-    with _closing(_existing_inventory(inventory_path)) as inventory:
-        files = [file for file, _ in _expand(paths)]
+    files = [file for file, _ in _expand(paths)]
+    inventory, warning = _find_existing(inventory_path)
+    _warn(warning)
+    inventory_name = str(inventory.path) if inventory is not None else None
+    with _closing(inventory):
         verdicts: list[Verdict] = []
-        statuses: set[Status] = set()
+        statuses: list[Status] = []
         with (
             _progress_bar(progress, "verifying", len(files)) as advance,
             _json_array(as_json) as emit,
@@ -342,17 +427,40 @@ def verify_command(
                 if verdict is None:
                     error = row.error.message if row.error is not None else "failed"
                     verdict = Verdict(path=row.name, status=Status.ERROR, error=error)
-                statuses.add(verdict.status)
+                statuses.append(verdict.status)
                 if as_json:
-                    emit(verdict.to_dict())  # streamed: flat memory over any number of files
+                    out = verdict.to_dict()
+                    out["inventory"] = inventory_name
+                    if warning is not None:
+                        out["warnings"] = [warning]
+                    if requirement is not None:
+                        out["meets_requirement"] = meets(verdict.status, requirement, accepted)
+                    emit(out)  # streamed: flat memory over any number of files
                 else:
                     verdicts.append(verdict)
                 advance()
     if not as_json:
         _print_verdicts(verdicts)
-    if any(status.is_failure for status in statuses):
-        raise typer.Exit(EXIT_FAILED)
-    raise typer.Exit(EXIT_USAGE if Status.ERROR in statuses else EXIT_OK)
+    raise typer.Exit(exit_code(statuses, requirement=requirement, accept=accepted))
+
+
+def _requirement(
+    require: str | None, accept: str | None
+) -> tuple[Status | None, frozenset[Status]]:
+    """Parse --require and --accept (see provenance.verdicts.meets)."""
+    if require is None:
+        if accept is not None:
+            _fail("--accept only makes sense with --require")
+        return None, frozenset()
+    names = [n.strip() for n in (accept or "").split(",") if n.strip()]
+    try:
+        required = Status(require.strip())
+        accepted = frozenset(Status(n) for n in names)
+        meets(Status.TRUSTED, required, accepted)  # validates the combination
+    except ValueError as exc:
+        known = ", ".join(s.value for s in Status)
+        _fail(f"--require/--accept: {exc} (statuses: {known})")
+    return required, accepted
 
 
 @app.command("renditions")
@@ -366,6 +474,13 @@ def renditions_command(
     key: KeyFileOption = None,
     keys_dir: KeysDirOption = DEFAULT_KEY_DIR,
     quality: Annotated[int, typer.Option(min=1, max=100, help="JPEG/WebP quality.")] = 85,
+    record_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--record",
+            help="Provenance record JSON (default: the one signed into the original).",
+        ),
+    ] = None,
     inventory_path: InventoryOption = None,
     no_inventory: Annotated[
         bool, typer.Option("--no-inventory", help="Do not record the renditions.")
@@ -374,9 +489,12 @@ def renditions_command(
 ) -> None:
     """Resize a signed original to several sizes and sign each with lineage to it.
 
+    An original whose provenance was stripped needs --record (its sidecar JSON).
+
     \b
-    Example:
+    Examples:
       provenance renditions signed/shoe.jpg --sizes 1200x1200,600x600,150x150 --out signed/r/
+      provenance renditions shoe.jpg --record shoe.jpg.json --sizes 600x600 --out r/
     """
     boxes: list[tuple[int, int]] = []
     for part in sizes.split(","):
@@ -384,19 +502,38 @@ def renditions_command(
         if not sep or not width.isdigit() or not height.isdigit() or "0" in (width, height):
             _fail(f"--sizes: {part.strip()!r} is not WIDTHxHEIGHT (e.g. 600x600)")
         boxes.append((int(width), int(height)))
+    record = None
+    if record_path is not None:
+        try:
+            record = load_record(record_path)
+        except ProvenanceError as exc:
+            _fail(str(exc))
     signing_key = _load_key(cert, key, keys_dir)
-    opened = None if no_inventory else _open_inventory(inventory_path, create=True)
+    opened = (
+        None
+        if no_inventory
+        else _open_inventory(inventory_path, create=True, checkpoint_key=signing_key)
+    )
     with _closing(opened) as inventory:
         try:
             results = sign_renditions(
-                original, out, sizes=boxes, key=signing_key, quality=quality, inventory=inventory
+                original,
+                out,
+                sizes=boxes,
+                key=signing_key,
+                record=record,
+                quality=quality,
+                inventory=inventory,
             )
         except ProvenanceError as exc:
-            _fail(str(exc))
+            message = str(exc)
+            if message.endswith("pass record="):
+                message = message.removesuffix("pass record=") + "give --record RECORD.json"
+            _fail(message)
     if as_json:
         _print_json([r.to_dict() for r in results])
         return
-    table = Table("rendition", "asset id", "bytes added", title=f"renditions of {original}")
+    table = _table("rendition", "asset id", "bytes added", title=f"renditions of {original}")
     for result in results:
         table.add_row(result.path or "", result.asset_id, str(result.bytes_added))
     _out.print(table)
@@ -420,7 +557,7 @@ def inventory_list(
     if as_json:
         _print_json([e.to_dict() for e in entries])
         return
-    table = Table("asset id", "model", "source type", "parent", "files", "first signed")
+    table = _table("asset id", "model", "source type", "parent", "files", "first signed")
     for e in entries:
         table.add_row(
             e.asset_id,
@@ -460,8 +597,13 @@ def inventory_export(
         bool, typer.Option("--synthetic-only", help="Only AI-generated assets.")
     ] = False,
     keys_dir: Annotated[
-        Path, typer.Option("--keys", help="Sign the export's audit checkpoint with these keys.")
-    ] = DEFAULT_KEY_DIR,
+        Path | None,
+        typer.Option(
+            "--keys",
+            help="Sign the export's audit checkpoint with these keys "
+            "(default: .provenance/keys when it holds the log's key).",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Export the synthetic-data inventory for compliance, with a signed audit checkpoint.
@@ -474,9 +616,9 @@ def inventory_export(
     kind = (export_format or target.suffix.lstrip(".")).lower()
     if kind not in ("json", "csv"):
         _fail(f"{target}: say --format json or --format csv")
-    key = _load_key(None, None, keys_dir) if (keys_dir / "chain.pem").exists() else None
+    key = _checkpoint_key(keys_dir, inventory_path)
     now = datetime.now(timezone.utc)
-    with _open_inventory(inventory_path, create=False) as inventory:
+    with _open_inventory(inventory_path, create=False, checkpoint_key=key) as inventory:
         try:
             write = inventory.export_json if kind == "json" else inventory.export_csv
             checkpoint = write(target, now=now, key=key, synthetic_only=synthetic_only)
@@ -501,38 +643,70 @@ def audit_verify(
     trust_anchors: Annotated[
         Path | None, typer.Option("--trust-anchors", help="Require checkpoints signed by these.")
     ] = None,
+    keys_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--keys",
+            help="Pin the log to this key: checkpoints signed by any other are refused "
+            "(default: the key of the log's first signed checkpoint).",
+        ),
+    ] = None,
+    witness: Annotated[
+        str | None,
+        typer.Option(
+            "--witness",
+            help=f"The witness file or folder (default: ${WITNESS_ENV_VAR}).",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Check the audit log's hash chain and checkpoints; name the first wrong entry.
+    """Check the audit log: hash chain, checkpoints, witness and every fact row it binds.
 
-    Exit status: 0 intact, 1 tampered, 2 unreadable.
+    Prints "intact" only when something kept outside the database (the log's
+    key, trust anchors, a witness) vouches for it, "unverified" when the log is
+    consistent but nothing outside does. Exit status: 0 intact or unverified,
+    1 tampered, 2 unreadable.
 
     \b
     Examples:
       provenance audit verify
+      provenance audit verify --witness /mnt/audit-witness/
       provenance audit verify --against inventory-2026-11-01.json
     """
     checkpoint = _load_checkpoint(against) if against is not None else None
     try:
         policy = TrustPolicy.from_pem(trust_anchors) if trust_anchors is not None else None
+        pin = None
+        if keys_dir is not None:
+            pin = chain_fingerprint(read_input(keys_dir / "chain.pem", max_bytes=1024 * 1024))
+        chosen = witness_from(witness)
     except ProvenanceError as exc:
         _fail(str(exc))
-    with _open_inventory(inventory_path, create=False, read_only=True) as inventory:
+    # Read-only, after migrating an older schema once (as verify does).
+    inventory, missing = _find_existing(inventory_path)
+    if inventory is None:
+        _fail(missing or "no inventory found")
+    with inventory:
+        if chosen is not None:
+            inventory.audit.witness = chosen
         try:
-            report = inventory.audit.verify(against=checkpoint, trust=policy)
+            report = inventory.audit.verify(against=checkpoint, trust=policy, pin=pin)
         except ProvenanceError as exc:
             _fail(str(exc))
     if as_json:
         _print_json(report.to_dict())
-    elif report.ok:
-        _out.print(
-            f"audit log intact: {report.entries_checked} entries, "
-            f"{report.checkpoints_checked} checkpoints, last seq {report.last_seq}",
-            markup=False,
-        )
     else:
         for problem in report.problems:
             _out.print(f"entry {problem.seq}: {problem.kind.value}: {problem.detail}", markup=False)
+        if report.ok:
+            _out.print(
+                f"audit log {'intact' if report.verified else 'UNVERIFIED'}: "
+                f"{report.entries_checked} entries, {report.checkpoints_checked} checkpoints, "
+                f"{report.facts_checked} rows reconciled, last seq {report.last_seq}",
+                markup=False,
+            )
+        for note in report.notes:
+            _out.print(f"note: {note}", markup=False)
     raise typer.Exit(EXIT_OK if report.ok else EXIT_FAILED)
 
 
@@ -552,6 +726,7 @@ def audit_checkpoint(
             checkpoint = inventory.audit.checkpoint(key, now=datetime.now(timezone.utc))
         except ProvenanceError as exc:
             _fail(str(exc))
+        _warn_witness(inventory)
     if out is not None:
         try:
             write_atomic(out, (checkpoint.to_json() + "\n").encode("utf-8"))
@@ -577,17 +752,25 @@ def trace_command(
     Example: provenance trace storefront/shoe-600x600.jpg --json
     """
     policy = _trust_policy(trust_anchors)
-    with _closing(_existing_inventory(inventory_path)) as inventory:
+    found, warning = _find_existing(inventory_path)
+    _warn(warning)
+    inventory_name = str(found.path) if found is not None else None
+    with _closing(found) as inventory:
         try:
             result = trace(path, trust=policy, inventory=inventory)
         except ProvenanceError as exc:
             _fail(str(exc))
     if as_json:
-        _print_json(result.to_dict())
+        _print_json({**result.to_dict(), "inventory": inventory_name, "warnings": _listed(warning)})
     else:
-        _out.print(
-            f"{path}: {result.verdict.status.value} (found by {result.found_by})", markup=False
+        how = (
+            f"found by {result.found_by}"
+            if result.found_by
+            else "not found: no provenance, and not in the inventory"
+            if inventory is not None
+            else "not found: no provenance, and no inventory to look in (--inventory)"
         )
+        _out.print(f"{path}: {result.verdict.status.value} ({how})", markup=False)
         for depth, step in enumerate(result.steps):
             record = step.record
             what = (
@@ -618,10 +801,7 @@ def _load_checkpoint(path: Path) -> Checkpoint:
 @app.command("pii-check")
 def pii_check_command(
     record_file: Annotated[Path, typer.Argument(help="A provenance record JSON file.")],
-    names: Annotated[
-        Path | None,
-        typer.Option(help="A text file of names or customer ids to flag, one per line."),
-    ] = None,
+    names: NamesOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Report personal data in a record's free text (never printing the data).
@@ -634,13 +814,7 @@ def pii_check_command(
         record = load_record(record_file)
     except ProvenanceError as exc:
         _fail(str(exc))
-    name_list: tuple[str, ...] = ()
-    if names is not None:
-        try:
-            text = names.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            _fail(f"{names}: cannot read names: {exc}")
-        name_list = tuple(line.strip() for line in text.splitlines() if line.strip())
+    name_list = _read_names(names)
     fields: dict[str, str] = {}
     if record.prompt is not None:
         fields["prompt"] = record.prompt
@@ -680,7 +854,7 @@ def scan_command(
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    r"""Find signed images and copies that lost their provenance, per file.
+    """Find signed images and copies that lost their provenance, per file.
 
     Walks folders (and the image paths or file names listed in product export
     CSVs) and reports each file as signed (with its verdict), known_stripped,
@@ -697,16 +871,24 @@ def scan_command(
       provenance scan products.csv --root pub/media/catalog/product --csv scan.csv
     """
     policy = _trust_policy(trust_anchors)
-    with _closing(_existing_inventory(inventory_path)) as inventory:
+    for path in paths:
+        if path.is_dir() and not any(
+            p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() for p in path.rglob("*")
+        ):
+            _fail(f"{path}: folder holds no JPEG, PNG or WebP image")
+    found, warning = _find_existing(inventory_path)
+    _warn(warning)
+    inventory_name = str(found.path) if found is not None else None
+    with _closing(found) as inventory:
         report = scan(paths, trust=policy, inventory=inventory, root=root)
     try:
         written = write_reports(report, json_path=json_out, csv_path=csv_out, html_path=html_out)
     except ProvenanceError as exc:
         _fail(str(exc))
     if as_json:
-        _print_json(report.to_dict())
+        _print_json({**report.to_dict(), "inventory": inventory_name, "warnings": _listed(warning)})
     else:
-        table = Table("file", "result", "verdict", "asset", "details", title="scan")
+        table = _table("file", "result", "verdict", "asset", "details", title="scan")
         for row in report.rows:
             flat = row.summary()
             details = flat["error"] or (
@@ -724,21 +906,81 @@ def scan_command(
     raise typer.Exit(EXIT_USAGE if report.counts["error"] else EXIT_OK)
 
 
-def _open_inventory(path: Path | None, *, create: bool, read_only: bool = False) -> Inventory:
-    target = path if path is not None else Inventory.default_path()
+def _open_inventory(
+    path: Path | None,
+    *,
+    create: bool,
+    read_only: bool = False,
+    checkpoint_key: SigningKey | None = None,
+) -> Inventory:
+    """The inventory by the discovery rule (provenance.discovery); a new one is made in cwd.
+
+    A signing writer passes its key so checkpoints follow the schedule.
+    """
     try:
-        return Inventory(target, create=create, read_only=read_only)
+        target = find_inventory(path).path
+        return Inventory(target, create=create, read_only=read_only, checkpoint_key=checkpoint_key)
+    except ProvenanceError as exc:
+        message = str(exc)
+        if "pass create=True" in message:
+            # The library's hint names a Python argument; a command-line user needs flags.
+            message = (
+                f"{target}: no inventory here; give --inventory PATH or set "
+                "PROVENANCE_INVENTORY (commands that sign create it)"
+            )
+        _fail(message)
+
+
+PII_HASH_KEY_ENV = "PROVENANCE_PII_HASH_KEY"
+
+
+def _read_names(names: Path | None) -> tuple[str, ...]:
+    if names is None:
+        return ()
+    try:
+        text = names.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        _fail(f"{names}: cannot read names: {exc}")
+    return tuple(line.strip() for line in text.splitlines() if line.strip())
+
+
+def _pii_policy(action: PiiAction, names: Path | None) -> PiiPolicy:
+    """The personal-data policy of --pii and --names (the hash key from the environment)."""
+    hash_key = None
+    if action is PiiAction.HASH:
+        secret = os.environ.get(PII_HASH_KEY_ENV, "")
+        if len(secret.encode("utf-8")) < 16:
+            _fail(f"--pii hash needs a secret of at least 16 bytes in ${PII_HASH_KEY_ENV}")
+        hash_key = secret.encode("utf-8")
+    try:
+        return PiiPolicy(default=action, names=_read_names(names), hash_key=hash_key)
     except ProvenanceError as exc:
         _fail(str(exc))
 
 
-def _existing_inventory(path: Path | None) -> Inventory | None:
-    """The given inventory (must exist), else the default one if it exists."""
-    if path is None and not Inventory.default_path().exists():
-        return None
-    target = path if path is not None else Inventory.default_path()
+def _find_existing(path: Path | None) -> tuple[Inventory | None, str | None]:
+    """The inventory to read, if any, and otherwise the warning that says so.
+
+    ``--inventory`` must exist. A ``$PROVENANCE_INVENTORY`` or config entry that
+    names a missing file, and finding nothing at all, are not errors: the
+    command runs without an inventory, and says so (stderr and ``--json``).
+    """
     try:
-        return Inventory(target, create=False, read_only=True)
+        found = find_inventory(path)
+    except ProvenanceError as exc:
+        _fail(str(exc))
+    if found.source is not InventorySource.FLAG and not found.exists:
+        if found.source is InventorySource.NONE:
+            why = (
+                "no inventory found (no --inventory, no $PROVENANCE_INVENTORY, no "
+                f"provenance.toml or .provenance/inventory.sqlite from {Path.cwd()} up)"
+            )
+        else:
+            why = f"no inventory at {found.path} (named by {found.origin}): no such file"
+        return None, why + "; stripped and resized copies cannot be recognised"
+    target = found.path
+    try:
+        return Inventory(target, create=False, read_only=True), None
     except SchemaVersionError as exc:
         if exc.found > exc.supported:
             _fail(str(exc))
@@ -746,7 +988,23 @@ def _existing_inventory(path: Path | None) -> Inventory | None:
         _fail(str(exc))
     # An older schema: migrate it once (a writable open does, in one transaction).
     _open_inventory(target, create=False).close()
-    return _open_inventory(target, create=False, read_only=True)
+    return _open_inventory(target, create=False, read_only=True), None
+
+
+def _existing_inventory(path: Path | None) -> Inventory | None:
+    """The inventory to read, if any; without one, say so once on stderr."""
+    inventory, warning = _find_existing(path)
+    _warn(warning)
+    return inventory
+
+
+def _listed(message: str | None) -> list[str]:
+    return [] if message is None else [message]
+
+
+def _warn(message: str | None) -> None:
+    if message is not None:
+        _err.print(f"provenance: warning: {_one_line(message)}", markup=False)
 
 
 def _trust_policy(trust_anchors: Path | None) -> TrustPolicy:
@@ -759,6 +1017,33 @@ def _trust_policy(trust_anchors: Path | None) -> TrustPolicy:
         )
     except ProvenanceError as exc:
         _fail(str(exc))
+
+
+def _checkpoint_key(keys_dir: Path | None, inventory_path: Path | None) -> SigningKey | None:
+    """The key that signs an export's or report's audit checkpoint, if any.
+
+    ``--keys`` when given. Otherwise ``.provenance/keys`` of the working folder, but only
+    when it is the log's own key (or the log has none yet): a log is pinned to one key,
+    and keys that happen to lie in the folder a command runs from are not a reason to
+    sign someone else's log (the checkpoint is then unsigned, and we say so).
+    """
+    if keys_dir is not None:
+        return _load_key(None, None, keys_dir)
+    if not (DEFAULT_KEY_DIR / "chain.pem").exists():
+        return None
+    key = _load_key(None, None, DEFAULT_KEY_DIR)
+    found, _ = _find_existing(inventory_path)
+    if found is None:
+        return key
+    with found:
+        log_key = found.audit.log_key()
+    if log_key is None or log_key == key_fingerprint(key.leaf):
+        return key
+    _warn(
+        f"{DEFAULT_KEY_DIR}: not this log's key ({log_key[:16]}); the audit checkpoint is "
+        "unsigned (pass --keys with the log's keys to sign it)"
+    )
+    return None
 
 
 def _load_key(cert: Path | None, key: Path | None, keys_dir: Path) -> SigningKey:
@@ -787,7 +1072,14 @@ def _closing(inventory: Inventory | None) -> Iterator[Inventory | None]:
         yield inventory
     finally:
         if inventory is not None:
+            _warn_witness(inventory)
             inventory.close()
+
+
+def _warn_witness(inventory: Inventory) -> None:
+    """Say so when a checkpoint could not be written to the audit witness (it is retried)."""
+    if inventory.audit.witness_error is not None:
+        _err.print(f"provenance: warning: {_one_line(inventory.audit.witness_error)}", markup=False)
 
 
 @contextlib.contextmanager
@@ -800,7 +1092,7 @@ def _json_array(enabled: bool) -> Iterator[Callable[[Any], None]]:
 
     def emit(value: Any) -> None:
         nonlocal count
-        text = json.dumps(value, indent=2, ensure_ascii=False).replace("\n", "\n  ")
+        text = json.dumps(_json_safe(value), indent=2, ensure_ascii=False).replace("\n", "\n  ")
         sys.stdout.write(("[\n  " if count == 0 else ",\n  ") + text)
         sys.stdout.flush()
         count += 1
@@ -845,7 +1137,8 @@ def _expand(paths: Iterable[Path]) -> list[tuple[Path, Path | None]]:
 
     Folders expand to their images, sorted; the relative path keeps files of the
     same name in different subfolders apart in an output folder. A path that
-    does not exist comes back with ``None`` in place of its relative path.
+    does not exist comes back with ``None`` in place of its relative path. A
+    folder with no image is a usage error (exit 2) naming it.
     """
     files: list[tuple[Path, Path | None]] = []
     for path in paths:
@@ -853,6 +1146,9 @@ def _expand(paths: Iterable[Path]) -> list[tuple[Path, Path | None]]:
             found = sorted(
                 p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
             )
+            if not found:
+                # An empty batch must not look like a clean one (exit 0, "[]").
+                _fail(f"{path}: folder holds no JPEG, PNG or WebP image")
             files.extend((p, p.relative_to(path)) for p in found)
         elif path.exists() or path.is_symlink():
             files.append((path, Path(path.name)))
@@ -868,7 +1164,7 @@ def _sign_row(src: Path, result: SignResult) -> dict[str, Any]:
 
 
 def _print_verdicts(verdicts: Sequence[Verdict]) -> None:
-    table = Table("file", "verdict", "model", "signer", "codes", title="verification")
+    table = _table("file", "verdict", "model", "signer", "codes", title="verification")
     for v in verdicts:
         model = f"{v.record.model} {v.record.model_version}" if v.record else ""
         codes = v.error or ", ".join(v.failure_codes)
@@ -956,17 +1252,48 @@ def serve_command(
         int, typer.Option("--max-bytes", min=1, help="Largest upload accepted (413 above).")
     ] = 64 * 1024 * 1024,
     timeout: Annotated[
-        float, typer.Option("--timeout", min=0.1, help="Seconds a stalled client may wait.")
-    ] = 30.0,
+        float | None,
+        typer.Option(
+            "--timeout",
+            min=0.1,
+            help="Sets both --header-timeout and --body-timeout (unless given).",
+        ),
+    ] = None,
+    header_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--header-timeout", min=0.1, help="Seconds to send the request head [default: 10]."
+        ),
+    ] = None,
+    body_timeout: Annotated[
+        float | None,
+        typer.Option("--body-timeout", min=0.1, help="Seconds to send the body [default: 60]."),
+    ] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, help="Worker processes (uvicorn workers).")
+    ] = 1,
+    verify_threads: Annotated[
+        int | None,
+        typer.Option(
+            "--verify-threads", min=1, help="Verification threads per worker [default: CPUs]."
+        ),
+    ] = None,
+    max_connections: Annotated[
+        int,
+        typer.Option("--max-connections", min=1, help="Open connections per worker (503 above)."),
+    ] = 512,
+    backlog: Annotated[
+        int, typer.Option("--backlog", min=1, help="Connections queued by the kernel.")
+    ] = 2048,
     as_json: JsonOption = False,
 ) -> None:
     """Run the DAM verification endpoint: POST /verify, GET /healthz (no outbound calls).
 
     \b
     Examples:
-      provenance serve --trust-anchors .provenance/keys/ca.pem
+      provenance serve --trust-anchors .provenance/keys/ca.pem --workers 2
       curl --data-binary @upload.jpg 'http://127.0.0.1:8765/verify?filename=upload.jpg'
-      curl -F file=@upload.jpg http://127.0.0.1:8765/verify
+      curl -F file=@upload.jpg 'http://127.0.0.1:8765/verify?require=trusted'
     """
     from provenance.integrations.dam import ServerConfig, make_server
 
@@ -975,11 +1302,24 @@ def serve_command(
     inv_file = inventory.path if inventory is not None else None
     if inventory is not None:
         inventory.close()
+    extra: dict[str, Any] = {}
+    if verify_threads is not None:
+        extra["verify_threads"] = verify_threads
     config = ServerConfig(
-        trust=policy, inventory_path=inv_file, max_bytes=max_bytes, timeout_s=timeout
+        trust=policy,
+        inventory_path=inv_file,
+        max_bytes=max_bytes,
+        header_timeout_s=header_timeout or timeout or 10.0,
+        body_timeout_s=body_timeout or timeout or 60.0,
+        workers=workers,
+        max_connections=max_connections,
+        backlog=backlog,
+        **extra,
     )
     try:
-        server = make_server(host, port, config=config)
+        server = make_server(host, port, config=config, log=True)
+    except ImportError as exc:
+        _fail(f"serve needs the server extra: pip install 'product-provenance[server]' ({exc})")
     except OSError as exc:
         _fail(f"cannot listen on {host}:{port}: {exc.strerror}")
     bound_host, bound_port = server.server_address[:2]
@@ -1005,38 +1345,49 @@ def report_command(
     ] = None,
     out: Annotated[
         list[Path] | None,
-        typer.Option("--out", "-o", help="Report file(s): .json, .csv or .html (repeatable)."),
+        typer.Option(
+            "--out", "-o", help="Report file(s): .json, .csv, .html or .pdf (repeatable)."
+        ),
     ] = None,
     trust_anchors: TrustAnchorsOption = None,
     inventory_path: InventoryOption = None,
     keys_dir: Annotated[
-        Path, typer.Option("--keys", help="Sign the report's audit checkpoint with these keys.")
-    ] = DEFAULT_KEY_DIR,
+        Path | None,
+        typer.Option(
+            "--keys",
+            help="Sign the report's audit checkpoint with these keys "
+            "(default: .provenance/keys when it holds the log's key).",
+        ),
+    ] = None,
     no_record: Annotated[
         bool, typer.Option("--no-record", help="Do not log findings in the audit log.")
     ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Compliance report: synthetic-data inventory, recovery check, incident timeline.
+    """Compliance report: scope, inventory, recovery check, incidents, obligations, glossary.
 
+    The PDF is the HTML page printed by headless Chromium (set
+    $PROVENANCE_CHROMIUM if it is not on PATH). The GDPR 72-hour clock shows
+    only for incidents declared with 'provenance incident open --personal-data'.
     Exit status: 0 no finding, 1 copies lost provenance, were altered or
-    duplicated, 2 unreadable input.
+    copied without it, 2 unreadable input.
 
     \b
     Examples:
-      provenance report storefront-media/ --out report.html --out report.json
-      provenance verify --json cdn-copies/ > verdicts.json; provenance report verdicts.json -o r.csv
+      provenance report storefront-media/ --out report.pdf --out report.json
+      provenance verify --json cdn-copies/ > verdicts.json
+      provenance report verdicts.json -o report.csv
     """
     from provenance.report import load_verdict_rows, make_report, verdict_rows_for
 
     targets = list(out or [])
     for target in targets:
-        if target.suffix.lower() not in (".json", ".csv", ".html", ".htm"):
-            _fail(f"{target}: a report file ends in .json, .csv or .html")
+        if target.suffix.lower() not in (".json", ".csv", ".html", ".htm", ".pdf"):
+            _fail(f"{target}: a report file ends in .json, .csv, .html or .pdf")
     policy = _trust_policy(trust_anchors)
-    key = _load_key(None, None, keys_dir) if (keys_dir / "chain.pem").exists() else None
+    key = _checkpoint_key(keys_dir, inventory_path)
     now = datetime.now(timezone.utc)
-    with _open_inventory(inventory_path, create=False) as inventory:
+    with _open_inventory(inventory_path, create=False, checkpoint_key=key) as inventory:
         try:
             if source is None:
                 rows = None
@@ -1051,20 +1402,30 @@ def report_command(
                 key=key,
                 source=None if source is None else str(source),
                 record_findings=not no_record,
+                trust=policy,
             )
         except ProvenanceError as exc:
             _fail(str(exc))
     for target in targets:
         kind = target.suffix.lower().lstrip(".")
-        text = (
-            report.to_json()
-            if kind == "json"
-            else report.to_csv()
-            if kind == "csv"
-            else report.to_html()
-        )
         try:
-            write_atomic(target, text.encode("utf-8"))
+            if kind == "pdf":
+                from provenance.pdf import html_to_pdf
+
+                data = html_to_pdf(report.to_html(), name=str(target))
+            else:
+                text = (
+                    report.to_json()
+                    if kind == "json"
+                    else report.to_csv()
+                    if kind == "csv"
+                    else report.to_html()
+                )
+                data = text.encode("utf-8")
+        except ProvenanceError as exc:
+            _fail(str(exc))
+        try:
+            write_atomic(target, data)
             if kind == "csv" and report.checkpoint is not None:
                 sidecar = target.with_name(target.name + ".checkpoint.json")
                 write_atomic(sidecar, (report.checkpoint.to_json() + "\n").encode("utf-8"))
@@ -1073,15 +1434,179 @@ def report_command(
     if as_json or not targets:
         _print_json(report.to_dict())
     else:
-        rec = report.recovery
+        c = report.counts
         _out.print(
-            f"wrote {', '.join(map(str, targets))}: {len(report.assets)} synthetic assets, "
-            f"{len(rec['lost_provenance'])} lost provenance, {len(rec['altered'])} altered, "
-            f"{len(rec['synthetic_duplicates'])} unknown duplicates, "
-            f"{len(rec['missing'])} missing",
+            f"wrote {', '.join(map(str, targets))}: {c['ai_originals']} AI-generated originals "
+            f"({c['ai_renditions']} renditions); {c['lost_provenance']} lost provenance, "
+            f"{c['altered']} altered, {c['copies_of_known']} copies of known assets, "
+            f"{c['synthetic_duplicates']} of unknown assets, "
+            f"{c['not_seen']} originals not seen in this scan",
             markup=False,
         )
+        if report.development_keys_used:
+            _err.print(
+                "provenance: warning: development keys signed assets in this report",
+                markup=False,
+            )
+        for inc in report.gdpr.get("incidents", ()):
+            _out.print(
+                f"GDPR Art. 33: incident {inc['seq']} must be notified by "
+                f"{inc['deadline']} ({inc['hours_left']} hours left)",
+                markup=False,
+            )
     raise typer.Exit(EXIT_FAILED if report.has_findings else EXIT_OK)
+
+
+# --- feed-check --------------------------------------------------------------------
+
+
+@app.command("feed-check")
+def feed_check_command(
+    feed: Annotated[
+        Path,
+        typer.Argument(help="Google feed (RSS/Atom XML, TSV/CSV) or Magento product export CSV."),
+    ],
+    media_root: Annotated[
+        Path,
+        typer.Option("--media-root", help="Folder the image URLs are served from (pub/media)."),
+    ],
+    base_url: Annotated[
+        str,
+        typer.Option(
+            "--base-url", help="URL prefix that maps to --media-root, e.g. https://shop/media/."
+        ),
+    ],
+    html_out: Annotated[
+        Path | None, typer.Option("--html", help="Also write an HTML page here.")
+    ] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json-out", help="Also write the JSON report here.")
+    ] = None,
+    trust_anchors: TrustAnchorsOption = None,
+    inventory_path: InventoryOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Check that a shopping feed's AI-generated images keep IPTC DigitalSourceType.
+
+    Google Merchant Center requires AI-generated product images to carry IPTC
+    DigitalSourceType (trainedAlgorithmicMedia); a re-encoded storefront copy
+    loses it. Each image URL is mapped to the file under --media-root and
+    checked; each image that needs action says what to run.
+    Exit status: 0 ready, 1 some AI images lost their label or could not be
+    checked, 2 unreadable feed or bad options (for CI).
+
+    \b
+    Examples:
+      provenance feed-check feed.xml --media-root pub/media \\
+        --base-url https://shop.example/media/ --html feed-check.html
+      provenance feed-check export.csv --media-root pub/media --base-url https://shop.example/media/
+    """
+    from provenance.feed import check_feed, summary_lines
+
+    policy = _trust_policy(trust_anchors)
+    with _closing(_existing_inventory(inventory_path)) as inventory:
+        if inventory is None:
+            _err.print(
+                "provenance: warning: no inventory: an image that lost all its metadata "
+                "cannot be recognised as AI-generated (give --inventory or set "
+                "PROVENANCE_INVENTORY)",
+                markup=False,
+            )
+        try:
+            report = check_feed(
+                feed, media_root=media_root, base_url=base_url, trust=policy, inventory=inventory
+            )
+        except ProvenanceError as exc:
+            _fail(str(exc))
+    for target, text in ((html_out, report.to_html()), (json_out, report.to_json())):
+        if target is not None:
+            try:
+                write_atomic(target, text.encode("utf-8"))
+            except OSError as exc:
+                _fail(f"{target}: cannot write: {exc.strerror}")
+    if as_json:
+        _print_json(report.to_dict())
+    else:
+        for line in summary_lines(report):
+            _out.print(line, markup=False)
+        counts = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in report.counts.items())
+        _out.print(
+            f"{feed}: {report.products} products, {len(report.images)} images: {counts}; "
+            + ("ready" if report.ok else "NOT ready"),
+            markup=False,
+        )
+    raise typer.Exit(EXIT_OK if report.ok else EXIT_FAILED)
+
+
+# --- incident --------------------------------------------------------------------
+
+incident_app = typer.Typer(
+    help="Declare incidents in the audit log (the report's GDPR clock reads them).",
+    no_args_is_help=True,
+)
+app.add_typer(incident_app, name="incident")
+
+
+@incident_app.command("open")
+def incident_open(
+    description: Annotated[
+        str, typer.Option("--description", "-d", help="One sentence, without personal data.")
+    ],
+    aware_at: Annotated[
+        str | None,
+        typer.Option(
+            "--aware-at",
+            help="When you became aware of it, RFC 3339 (e.g. 2026-03-02T09:30:00Z); default: now.",
+        ),
+    ] = None,
+    personal_data: Annotated[
+        bool,
+        typer.Option(
+            "--personal-data/--no-personal-data",
+            help="Personal data is involved: GDPR Art. 33's 72-hour clock runs from --aware-at.",
+        ),
+    ] = False,
+    asset: Annotated[
+        list[str] | None, typer.Option("--asset", help="An asset id concerned (repeatable).")
+    ] = None,
+    inventory_path: InventoryOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Record an incident (with its awareness time) in the hash-chained audit log.
+
+    \b
+    Examples:
+      provenance incident open --personal-data --aware-at 2026-03-02T09:30:00Z \\
+        -d "customer photos exposed through the CDN"
+      provenance incident open -d "tampered hero image reported by a customer"
+    """
+    from provenance.record import format_time, parse_time
+    from provenance.report import GDPR_NOTIFICATION_HOURS, open_incident
+
+    now = datetime.now(timezone.utc)
+    try:
+        aware = parse_time(aware_at) if aware_at else now
+    except ProvenanceError:
+        _fail(f"--aware-at {aware_at}: not an RFC 3339 time with a zone, e.g. 2026-03-02T09:30:00Z")
+    with _open_inventory(inventory_path, create=False) as inventory:
+        try:
+            entry = open_incident(
+                inventory,
+                aware_at=aware,
+                description=description,
+                personal_data=personal_data,
+                asset_ids=tuple(asset or ()),
+                now=now,
+            )
+        except ProvenanceError as exc:
+            _fail(str(exc))
+    if as_json:
+        _print_json(entry.to_dict())
+        return
+    _out.print(f"incident recorded as audit entry {entry.seq}", markup=False)
+    if personal_data:
+        deadline = format_time(aware + timedelta(hours=GDPR_NOTIFICATION_HOURS))
+        _out.print(f"GDPR Art. 33: notify the supervisory authority by {deadline}", markup=False)
 
 
 # --- magento ---------------------------------------------------------------------
@@ -1153,6 +1678,20 @@ def magento_import(
     disclosure: Annotated[
         str, typer.Option("--disclosure-text", help="Written into empty labels of AI images.")
     ] = "AI-generated image",
+    append_disclosure: Annotated[
+        bool,
+        typer.Option(
+            "--append-disclosure",
+            help="Also append ' (TEXT)' to labels of AI images that are already filled.",
+        ),
+    ] = False,
+    disclosure_json: Annotated[
+        Path | None,
+        typer.Option(
+            "--disclosure-json",
+            help="Write the per-image disclosure JSON the shipped disclosure.phtml reads.",
+        ),
+    ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Check and report; write nothing.")
     ] = False,
@@ -1183,11 +1722,12 @@ def magento_import(
       provenance magento import products.csv --out signed/ --json --generator "Studio 2"
         --model flux.1-dev --model-version 1.0
       provenance magento import products.csv --dry-run
+      provenance magento import products.csv --out signed/ --disclosure-json
+        app/etc/provenance-disclosures.json --append-disclosure
     """
     if out is None and not dry_run:
         _fail("give --out DIR for the new CSV and the signed images (or --dry-run)")
-    if pii is PiiAction.HASH:
-        _fail("--pii hash needs a secret key; use the library's PiiPolicy(hash_key=...)")
+    pii_policy = _pii_policy(pii, None)
     if images_dir is None:
         found = [Path(d) for d in magento.DEFAULT_IMAGES_DIRS if Path(d).is_dir()]
         if not found:
@@ -1219,18 +1759,19 @@ def magento_import(
                 empty_value_constant=empty_value,
             ),
             disclosure_text=disclosure,
+            append_disclosure=append_disclosure,
             record_column=record_column,
             default_record=default_record,
             default_created_at_from_file=default_record is not None and created_at is None,
             dry_run=dry_run,
-            sign_options=SignOptions(pii_policy=PiiPolicy(default=pii), disclosure_text=disclosure),
+            sign_options=SignOptions(pii_policy=pii_policy, disclosure_text=disclosure),
         )
     except ValueError as exc:
         _fail(str(exc))
     signing_key = None if dry_run else _load_key(cert, key, keys_dir)
     opened = None
     if not dry_run and not no_inventory:
-        opened = _open_inventory(inventory_path, create=True)
+        opened = _open_inventory(inventory_path, create=True, checkpoint_key=signing_key)
     with _closing(opened) as inventory:
         try:
             report = magento.import_csv(
@@ -1244,12 +1785,17 @@ def magento_import(
             )
         except ProvenanceError as exc:
             _fail(str(exc))
+    if disclosure_json is not None and not dry_run:
+        try:
+            write_atomic(disclosure_json, report.disclosures_json().encode("utf-8"))
+        except OSError as exc:
+            _fail(f"{disclosure_json}: cannot write: {exc.strerror}")
     if as_json:
         _print_json(report.to_dict())
     else:
         failed = [r for r in report.rows if not r.ok]
         if failed:
-            table = Table("line", "sku", "problem", "error", title="rows not imported")
+            table = _table("line", "sku", "problem", "error", title="rows not imported")
             for row in failed:
                 table.add_row(
                     str(row.line), row.sku, row.problem.value if row.problem else "", row.error
@@ -1260,7 +1806,13 @@ def magento_import(
             f"{verb} {report.rows_imported} rows, {report.rows_failed} failed; "
             f"{report.images_signed} images signed, {report.images_copied} copied, "
             f"{report.labels_filled} labels filled"
-            + (f"; wrote {report.output_csv}" if report.output_csv else ""),
+            + (f", {report.labels_appended} appended to" if append_disclosure else "")
+            + (f"; wrote {report.output_csv}" if report.output_csv else "")
+            + (
+                f" and {disclosure_json} ({len(report.disclosures)} images)"
+                if disclosure_json is not None and not dry_run
+                else ""
+            ),
             markup=False,
         )
         for warning in report.warnings:
@@ -1286,6 +1838,13 @@ def magento_sign_cache(
     no_inventory: Annotated[
         bool, typer.Option("--no-inventory", help="Do not record the signed renditions.")
     ] = False,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="Also fail (exit 2) on renditions whose original carries no provenance.",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Sign Magento's resized product images in place, with lineage to their originals.
@@ -1293,8 +1852,12 @@ def magento_sign_cache(
     Magento's resize (GD2/ImageMagick) drops the manifest; this finds every file
     in catalog/product/cache/<hash>/a/b/ and signs it (atomically, keeping its
     permission bits) as a rendition of catalog/product/a/b/. Files already signed
-    (or, with --inventory-only, already recorded) are skipped: run it after each
-    catalog:images:resize or cache flush. Exit status: 0 all done, 2 some failed.
+    (or, with --inventory-only, already recorded) are left alone, and renditions
+    of originals without provenance (photos, not AI-generated) are skipped and
+    counted: run it from cron after each catalog:images:resize or cache flush.
+    Cache files whose original was deleted are counted as orphans, not errors.
+    Exit status: 0 every AI original's renditions are signed, 2 some failed (with
+    --strict, also when some were skipped or orphaned).
 
     \b
     Examples:
@@ -1306,7 +1869,11 @@ def magento_sign_cache(
     signing_key = None
     if not inventory_only or (cert is not None or (keys_dir / "chain.pem").exists()):
         signing_key = _load_key(cert, key, keys_dir) if not inventory_only else None
-    opened = None if no_inventory else _open_inventory(inventory_path, create=True)
+    opened = (
+        None
+        if no_inventory
+        else _open_inventory(inventory_path, create=True, checkpoint_key=signing_key)
+    )
     with _closing(opened) as inventory:
         try:
             outcomes = magento.sign_cache(
@@ -1319,22 +1886,54 @@ def magento_sign_cache(
         except ProvenanceError as exc:
             _fail(str(exc))
     errors = [o for o in outcomes if o.error is not None]
+    skipped = [o for o in outcomes if o.action is magento.CacheAction.SKIPPED]
+    orphans = [o for o in outcomes if o.action is magento.CacheAction.ORPHAN]
+    failed = bool(errors) or (strict and bool(skipped or orphans))
     if as_json:
         _print_json([o.to_dict() for o in outcomes])
     else:
-        table = Table("rendition", "action", "asset id", "parent asset id", title="cache")
-        for o in outcomes:
-            if o.error is None:
+        changed = [
+            o
+            for o in outcomes
+            if o.action in (magento.CacheAction.SIGNED, magento.CacheAction.RECORDED)
+        ]
+        # Only what changed is listed, so a second run prints one line.
+        if changed:
+            table = _table("rendition", "action", "asset id", "parent asset id", title="cache")
+            for o in changed:
                 table.add_row(
                     o.rendition, o.action.value, o.asset_id or "", o.parent_asset_id or ""
                 )
-        if len(outcomes) > len(errors):
             _out.print(table)
-        elif not outcomes:
+        if not outcomes:
             _out.print(f"{media_dir}: no renditions in catalog/product/cache", markup=False)
+        else:
+            tally = {a: sum(1 for o in outcomes if o.action is a) for a in magento.CacheAction}
+            _out.print(
+                f"{len(outcomes)} renditions: {tally[magento.CacheAction.SIGNED]} signed, "
+                f"{tally[magento.CacheAction.RECORDED]} recorded, "
+                f"{tally[magento.CacheAction.ALREADY_SIGNED]} already signed, "
+                f"{tally[magento.CacheAction.ALREADY_RECORDED]} already recorded, "
+                f"{len(skipped)} skipped (original has no provenance: not AI-generated), "
+                + (f"{len(orphans)} orphans (original deleted), " if orphans else "")
+                + f"{len(errors)} errors",
+                markup=False,
+            )
         for o in errors:
             _err.print(f"provenance: error: {o.error}", markup=False)
-    raise typer.Exit(EXIT_USAGE if errors else EXIT_OK)
+        if strict and skipped:
+            _err.print(
+                f"provenance: error: --strict: {len(skipped)} renditions of originals "
+                "without provenance, e.g. " + str(skipped[0].original),
+                markup=False,
+            )
+        if strict and orphans:
+            _err.print(
+                f"provenance: error: --strict: {len(orphans)} renditions whose original "
+                "is gone, e.g. " + orphans[0].rendition,
+                markup=False,
+            )
+    raise typer.Exit(EXIT_USAGE if failed else EXIT_OK)
 
 
 def _separator(text: str | None) -> str | None:

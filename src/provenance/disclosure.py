@@ -27,7 +27,7 @@ from typing import Any
 
 from provenance.hashing import sha256_hex
 from provenance.record import DigitalSourceType, ProvenanceRecord
-from provenance.types import Status, Verdict
+from provenance.types import Verdict
 
 __all__ = [
     "SIGNED",
@@ -183,7 +183,7 @@ def disclosure_for(
         record = subject.record
         provenance = subject.status.value
         key = subject.asset_id or (subject.sha256_hex or "")[:16] or "image"
-        unverified = subject.status in (Status.TAMPERED, Status.INVALID_SIGNATURE)
+        unverified = subject.status.is_failure
     if record is None:
         return Disclosure(synthetic=None, source_type=None, provenance=provenance, key=_id(key))
     return Disclosure(

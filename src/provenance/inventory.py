@@ -14,7 +14,7 @@ Where it lives: ``$PROVENANCE_INVENTORY`` if set, else
 keeps ``-wal`` and ``-shm`` files next to it while it is open; copy the database
 only when no process has it open (or with SQLite's backup API).
 
-Data model (schema version 2)::
+Data model (schema version 3)::
 
     signers  (signer_id PK, subject UNIQUE)          one row per certificate subject
     assets   (asset_pk PK, asset_id UNIQUE,          one row per distinct image essence
@@ -34,7 +34,10 @@ Data model (schema version 2)::
               words)                                 crops...), uint64 little-endian
     perceptual_descriptors (asset_pk, scheme PK,     the confirmation descriptor
               descriptor)
-    audit, audit_checkpoints                         see provenance.audit
+    audit, audit_checkpoints, audit_meta             see provenance.audit; version 3:
+                                                     every row above is bound to the
+                                                     audit entry that recorded it by its
+                                                     canonical hash (_reconcile checks)
 
 * An **asset** is one image essence (coded image data without metadata).
   Re-signing the same image adds a *file* to its asset. A **rendition** (a
@@ -87,11 +90,24 @@ from provenance._sqlite import Database
 from provenance.atomic import write_atomic
 from provenance.audit import (
     AUDIT_SCHEMA_V1,
+    AUDIT_SCHEMA_V3,
     DEFAULT_CHECKPOINT_EVERY,
+    LINKED,
+    PERCEPTUAL_SCHEME,
+    ROW_ASSET,
+    ROW_FILE,
+    ROW_PARENT,
+    ROW_PERCEPTUAL,
     AuditEntry,
     AuditEvent,
     AuditLog,
+    AuditProblem,
     Checkpoint,
+    FactBindings,
+    ProblemKind,
+    Witness,
+    row_hash,
+    witness_from_env,
 )
 from provenance.errors import (
     InventoryError,
@@ -201,11 +217,25 @@ _INVENTORY_SCHEMA_V2: tuple[str, ...] = (
     ) WITHOUT ROWID""",
 )
 
+# Version 3 (audit workstream, DESIGN.md decision 17): every fact row is bound to
+# the audit chain by its canonical hash. Rows stored before this step are not
+# (their entries predate binding): audit_meta keeps the first row key that is.
+_INVENTORY_SCHEMA_V3: tuple[str, ...] = (
+    *AUDIT_SCHEMA_V3,
+    "INSERT INTO audit_meta (name, value) "
+    "SELECT 'bound_from_asset_pk', COALESCE(MAX(asset_pk), 0) + 1 FROM assets",
+    "INSERT INTO audit_meta (name, value) "
+    "SELECT 'bound_from_file_pk', COALESCE(MAX(file_pk), 0) + 1 FROM files",
+    "INSERT INTO audit_meta (name, value) "
+    "SELECT 'bound_from_hash_pk', COALESCE(MAX(hash_pk), 0) + 1 FROM perceptual_hashes",
+)
+
 # _MIGRATIONS[n] takes the schema from version n to n + 1, in one transaction.
 # A new version appends a tuple here; nothing else changes.
 _MIGRATIONS: tuple[tuple[str, ...], ...] = (
     _INVENTORY_SCHEMA_V1 + AUDIT_SCHEMA_V1,
     _INVENTORY_SCHEMA_V2,
+    _INVENTORY_SCHEMA_V3,  # audit: facts bound to the chain, pinned checkpoints
 )
 
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -431,6 +461,9 @@ class Inventory:
             import whose own files are not fsynced either. ``record_signing``,
             ``record_many`` and ``add_perceptual`` take ``durable=`` to choose
             per call site.
+        witness: Where each audit checkpoint is also written, outside the
+            database (:class:`provenance.audit.FileWitness`); default
+            ``$PROVENANCE_AUDIT_WITNESS`` when set.
 
     Raises:
         InventoryError: The file is missing (``create=False``), is not an SQLite
@@ -450,6 +483,7 @@ class Inventory:
         checkpoint_key: SigningKey | None = None,
         checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
         durable: bool = True,
+        witness: Witness | None = None,
     ) -> None:
         if checkpoint_every < 1:
             raise InventoryError("checkpoint_every must be at least 1", path=path)
@@ -464,7 +498,11 @@ class Inventory:
             durable=durable,
         )
         self._audit = AuditLog(
-            self._db, checkpoint_key=checkpoint_key, checkpoint_every=checkpoint_every
+            self._db,
+            checkpoint_key=checkpoint_key,
+            checkpoint_every=checkpoint_every,
+            witness=witness if witness is not None else witness_from_env(),
+            reconcile=_reconcile,
         )
         # scheme -> (index over every perceptual row of it, ids = hash_pk)
         self._perceptual: dict[str, HammingIndex] = {}
@@ -599,38 +637,27 @@ class Inventory:
         rows = [None if h is None else _perceptual_insert(h, None, self._path) for h in hashes]
 
         def work(conn: sqlite3.Connection) -> list[AssetEntry]:
-            entries = []
-            signer_id = _signer_id(conn, signer)
-            # Assets added by this batch, by id: a rendition finds its original here.
-            added: dict[str, tuple[int, str]] = {}
-            batch = self._record_new(conn, pending, signer_id) if len(pending) > 1 else None
-            for i, (p, insert) in enumerate(zip(pending, rows, strict=True)):
-                entry = (
-                    batch[i]
-                    if batch is not None
-                    else self._record(conn, p, signer_id=signer_id, added=added)
-                )
-                entries.append(entry)
-                if insert is not None:
-                    insert.run(conn, p.result.asset_id, self._path)
-            return entries
+            return [
+                self._record(conn, p, perceptual=insert)
+                for p, insert in zip(pending, rows, strict=True)
+            ]
 
         return self._write(work, durable)
 
     def _write(self, work: Callable[[sqlite3.Connection], _T], durable: bool | None) -> _T:
-        """One write transaction, fsynced or not as ``durable`` says (None: as opened).
+        """One audited write transaction, fsynced or not as ``durable`` says (None: as opened).
 
         ``PRAGMA synchronous`` applies to the commits that follow it on this
         connection, so it is switched for this transaction only and set back.
         """
         if durable is None or durable == self._durable:
-            return self._db.write(work)
+            return self._audit.write(work)
         conn = self._db.connection
         if conn.in_transaction:
-            return self._db.write(work)  # joins the caller's transaction and its setting
+            return self._audit.write(work)  # joins the caller's transaction and its setting
         conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
         try:
-            return self._db.write(work)
+            return self._audit.write(work)
         finally:
             conn.execute(f"PRAGMA synchronous = {'FULL' if self._durable else 'NORMAL'}")
 
@@ -656,12 +683,10 @@ class Inventory:
         conn: sqlite3.Connection,
         p: _Pending,
         *,
-        signer_id: int | None = None,
-        added: dict[str, tuple[int, str]] | None = None,
+        perceptual: _PerceptualInsert | None = None,
     ) -> AssetEntry:
         result = p.result
-        if signer_id is None:
-            signer_id = _signer_id(conn, p.signer)
+        signer_id = _signer_id(conn, p.signer)
         row = conn.execute(
             "SELECT asset_pk, essence_sha256, record_json FROM assets WHERE asset_id = ?",
             (result.asset_id,),
@@ -676,9 +701,7 @@ class Inventory:
                     path=self._path,
                 )
         else:
-            asset_pk, parent_id = self._insert_asset(conn, p, signer_id, added)
-            if added is not None:
-                added[result.asset_id] = (asset_pk, result.asset_id)
+            asset_pk, parent_id = self._insert_asset(conn, p, signer_id)
             asset_record_json = p.record_json
         file_row = (
             p.sha256,
@@ -711,25 +734,53 @@ class Inventory:
                     f"file {result.sha256_hex} is already recorded for another asset",
                     path=self._path,
                 ) from None
+            if perceptual is not None:
+                self._bind_perceptual(conn, perceptual, result.asset_id, p.now)
             return _load(conn, [asset_pk])[0]
         # Renditions recorded before this file (their parent) get their link now.
+        before = conn.total_changes
         conn.execute(
             "UPDATE assets SET parent_pk = ? WHERE parent_pk IS NULL AND asset_pk != ? AND "
             "asset_pk IN (SELECT asset_pk FROM files WHERE parent_sha256 IN (?, ?))",
             (asset_pk, asset_pk, p.sha256, p.input_sha256),
         )
+        linked = []
+        if conn.total_changes != before:
+            # Rare (a rendition recorded before its original). RETURNING would say which,
+            # but costs a few hundred microseconds on every signing; this query only here.
+            linked = conn.execute(
+                "SELECT asset_id FROM assets WHERE parent_pk = ?", (asset_pk,)
+            ).fetchall()
         if row is None and result.record.created_at.microsecond == 0:
-            entry = _new_entry(p, parent_id)
+            # A new asset: everything is at hand, and the record (whole seconds)
+            # equals what reading it back would give.
+            entry = AssetEntry(
+                asset_id=result.asset_id,
+                essence_sha256_hex=p.essence.hex(),
+                record=result.record,
+                parent_asset_id=parent_id,
+                signer=p.signer,
+                first_signed_at=p.signed_at,
+                files=(
+                    FileEntry(
+                        sha256_hex=p.sha256.hex(),
+                        asset_id=result.asset_id,
+                        path=result.path,
+                        source_path=p.source_path,
+                        input_sha256_hex=p.input_sha256.hex(),
+                        parent_sha256_hex=None
+                        if p.parent_sha256 is None
+                        else p.parent_sha256.hex(),
+                        bytes_added=result.bytes_added,
+                        active_manifest=result.active_manifest,
+                        signed_at=p.signed_at,
+                        signer=p.signer,
+                        record_sha256_hex=p.record_sha256.hex(),
+                    ),
+                ),
+            )
         else:
             entry = _load(conn, [asset_pk])[0]
-        self._audit_signing(conn, p, entry.parent_asset_id)
-        return entry
-
-    def _audit_signing(
-        self, conn: sqlite3.Connection, p: _Pending, parent_asset_id: str | None
-    ) -> None:
-        """The audit entry of one recorded file (``SIGNED``, or ``RENDITION_ADDED``)."""
-        result = p.result
         record = result.record
         payload: dict[str, Any] = {
             "sha256": result.sha256_hex,
@@ -744,115 +795,58 @@ class Inventory:
         }
         if p.parent_sha256 is not None:
             payload["parent_sha256"] = p.parent_sha256.hex()
-            payload["parent_asset_id"] = parent_asset_id
-        event = AuditEvent.RENDITION_ADDED if record.parents else AuditEvent.SIGNED
-        self._audit.append_in(conn, event, asset_id=result.asset_id, payload=payload, now=p.now)
-
-    def _record_new(
-        self, conn: sqlite3.Connection, pending: Sequence[_Pending], signer_id: int
-    ) -> list[AssetEntry] | None:
-        """Record a batch of files none of which is stored yet, with ``executemany``.
-
-        What :meth:`_record` does row by row (asset, file, parent links, audit
-        entry), in three statements for the whole batch plus the audit entries.
-        Returns None, having written nothing, when any asset id, essence or file
-        of the batch is already stored or repeated within it: then each row takes
-        :meth:`_record`, which knows what to do with a file seen before.
-        """
-        ids = [p.result.asset_id for p in pending]
-        essences = [p.essence for p in pending]
-        shas = [p.sha256 for p in pending]
-        if len(set(ids)) < len(ids) or len(set(essences)) < len(ids) or len(set(shas)) < len(ids):
-            return None
-        if (
-            _any_stored(conn, "assets", "asset_id", ids)
-            or _any_stored(conn, "assets", "essence_sha256", essences)
-            or _any_stored(conn, "files", "sha256", shas)
-        ):
-            return None
-        # Inside BEGIN IMMEDIATE nobody else writes: the next keys are ours.
-        first = int(conn.execute("SELECT COALESCE(MAX(asset_pk), 0) FROM assets").fetchone()[0])
-        added: dict[str, tuple[int, str]] = {}
-        parents: list[str | None] = []
-        assets, files = [], []
-        for pk, p in enumerate(pending, start=first + 1):
-            record = p.result.record
-            parent = _find_parent(conn, p, added)
-            added[p.result.asset_id] = (pk, p.result.asset_id)
-            parents.append(None if parent is None else parent[1])
-            assets.append(
+            payload["parent_asset_id"] = entry.parent_asset_id
+        # Bind the rows just written to this entry (DESIGN.md decision 17).
+        payload[ROW_FILE] = _file_row_hash(
+            (*file_row[:1], result.asset_id, *file_row[2:9], p.signer, *file_row[10:])
+        )
+        if row is None:
+            payload[ROW_ASSET] = _asset_row_hash(
                 (
-                    pk,
-                    p.result.asset_id,
+                    result.asset_id,
                     p.essence,
-                    None if parent is None else parent[0],
                     record.digital_source_type.value,
                     record.generator,
                     record.model,
                     record.model_version,
                     format_time(record.created_at),
                     p.record_json,
-                    signer_id,
+                    p.signer,
                     p.signed_at,
                 )
             )
-            files.append(
-                (
-                    p.sha256,
-                    pk,
-                    p.input_sha256,
-                    p.parent_sha256,
-                    p.result.path,
-                    p.source_path,
-                    p.result.bytes_added,
-                    p.result.active_manifest,
-                    p.signed_at,
-                    signer_id,
-                    p.record_sha256,
-                    None,  # the file's record is its new asset's
-                )
+            payload[ROW_PARENT] = parent_id or ""
+        if linked:
+            payload[LINKED] = ",".join(sorted(str(r[0]) for r in linked))
+        if perceptual is not None:
+            _, binding = perceptual.run(conn, result.asset_id, self._path)
+            if binding is not None:
+                payload[PERCEPTUAL_SCHEME] = perceptual.scheme
+                payload[ROW_PERCEPTUAL] = binding
+        event = AuditEvent.RENDITION_ADDED if record.parents else AuditEvent.SIGNED
+        self._audit.append_in(conn, event, asset_id=result.asset_id, payload=payload, now=p.now)
+        return entry
+
+    def _bind_perceptual(
+        self, conn: sqlite3.Connection, insert: _PerceptualInsert, asset_id: str, now: datetime
+    ) -> int:
+        """Store perceptual rows for a recorded asset and bind them in their own entry."""
+        added, binding = insert.run(conn, asset_id, self._path)
+        if binding is not None:
+            self._audit.append_in(
+                conn,
+                AuditEvent.PERCEPTUAL_ADDED,
+                asset_id=asset_id,
+                payload={PERCEPTUAL_SCHEME: insert.scheme, ROW_PERCEPTUAL: binding},
+                now=now,
             )
-        conn.executemany(
-            "INSERT INTO assets (asset_pk, asset_id, essence_sha256, parent_pk, "
-            "digital_source_type, generator, model, model_version, created_at, record_json, "
-            "signer_id, first_signed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            assets,
-        )
-        conn.executemany(
-            "INSERT INTO files (sha256, asset_pk, input_sha256, parent_sha256, path, "
-            "source_path, bytes_added, active_manifest, signed_at, signer_id, "
-            "record_sha256, record_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            files,
-        )
-        # Renditions recorded before their parent (earlier, or later in this batch)
-        # get their link, as in _record.
-        conn.executemany(
-            "UPDATE assets SET parent_pk = ? WHERE parent_pk IS NULL AND asset_pk != ? AND "
-            "asset_pk IN (SELECT asset_pk FROM files WHERE parent_sha256 IN (?, ?))",
-            [(row[1], row[1], row[0], row[2]) for row in files],
-        )
-        entries = []
-        keys = range(first + 1, first + 1 + len(pending))
-        for pk, p, parent_id in zip(keys, pending, parents, strict=True):
-            # A parent not found may be linked by the UPDATE above: read that one back.
-            settled = parent_id is not None or p.parent_sha256 is None
-            if settled and p.result.record.created_at.microsecond == 0:
-                entry = _new_entry(p, parent_id)
-            else:
-                entry = _load(conn, [pk])[0]
-            self._audit_signing(conn, p, entry.parent_asset_id)
-            entries.append(entry)
-        return entries
+        return added
 
     def _insert_asset(
-        self,
-        conn: sqlite3.Connection,
-        p: _Pending,
-        signer_id: int,
-        added: Mapping[str, tuple[int, str]] | None = None,
+        self, conn: sqlite3.Connection, p: _Pending, signer_id: int
     ) -> tuple[int, str | None]:
         record = p.result.record
-        parent = _find_parent(conn, p, added)
+        parent = _find_parent(conn, p)
         try:
             cursor = conn.execute(
                 "INSERT INTO assets (asset_id, essence_sha256, parent_pk, digital_source_type, "
@@ -1015,17 +1009,20 @@ class Inventory:
         reference: ReferenceHashes,
         *,
         scheme: str | None = None,
+        now: datetime | None = None,
         durable: bool | None = None,
     ) -> int:
         """Store an asset's perceptual hashes (every variant row) and descriptor.
 
         Idempotent: rows already stored for this asset, scheme and variant are
-        kept as they are.
+        kept as they are. Rows added are bound to the audit chain by a
+        ``perceptual_added`` entry (the hash of every row of the scheme).
 
         Args:
             asset_id: A recorded asset.
             reference: What :func:`provenance.phash.reference_hashes` returned.
             scheme: The scheme name; default ``reference.scheme``.
+            now: The time of the audit entry; default the current time.
             durable: Fsync this commit or not; None follows the inventory's
                 ``durable``.
 
@@ -1037,7 +1034,10 @@ class Inventory:
                 array, or the database cannot be written.
         """
         insert = _perceptual_insert(reference, scheme, self._path)
-        return self._write(lambda conn: insert.run(conn, asset_id, self._path), durable)
+        moment = now if now is not None else datetime.now(timezone.utc)
+        return self._write(
+            lambda conn: self._bind_perceptual(conn, insert, asset_id, moment), durable
+        )
 
     def perceptual_index(self, scheme: str) -> HammingIndex:
         """The Hamming index over every stored row of ``scheme``; ids are row keys.
@@ -1207,7 +1207,7 @@ class Inventory:
             _write(target, (text + "\n").encode("utf-8"))
             return checkpoint
 
-        return self._db.write(work)
+        return self._audit.write(work)
 
     def export_csv(
         self,
@@ -1245,7 +1245,7 @@ class Inventory:
             _write(sidecar, (checkpoint.to_json() + "\n").encode("utf-8"))
             return checkpoint
 
-        return self._db.write(work)
+        return self._audit.write(work)
 
     def _begin_export(
         self,
@@ -1435,58 +1435,6 @@ def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _new_entry(p: _Pending, parent_id: str | None) -> AssetEntry:
-    """A new asset's entry from what is at hand.
-
-    Only for a record with whole seconds, which equals what reading it back gives.
-    """
-    result = p.result
-    return AssetEntry(
-        asset_id=result.asset_id,
-        essence_sha256_hex=p.essence.hex(),
-        record=result.record,
-        parent_asset_id=parent_id,
-        signer=p.signer,
-        first_signed_at=p.signed_at,
-        files=(
-            FileEntry(
-                sha256_hex=p.sha256.hex(),
-                asset_id=result.asset_id,
-                path=result.path,
-                source_path=p.source_path,
-                input_sha256_hex=p.input_sha256.hex(),
-                parent_sha256_hex=None if p.parent_sha256 is None else p.parent_sha256.hex(),
-                bytes_added=result.bytes_added,
-                active_manifest=result.active_manifest,
-                signed_at=p.signed_at,
-                signer=p.signer,
-                record_sha256_hex=p.record_sha256.hex(),
-            ),
-        ),
-    )
-
-
-_STORED_COLUMNS = {("assets", "asset_id"), ("assets", "essence_sha256"), ("files", "sha256")}
-
-
-def _any_stored(
-    conn: sqlite3.Connection, table: str, column: str, values: Sequence[str | bytes]
-) -> bool:
-    """Whether any of ``values`` is stored in ``table.column`` (a unique, indexed column)."""
-    if (table, column) not in _STORED_COLUMNS:
-        raise ValueError(f"not a checked column: {table}.{column}")
-    for start in range(0, len(values), _PAGE):
-        chunk = values[start : start + _PAGE]
-        marks = ",".join("?" * len(chunk))
-        found = conn.execute(
-            f"SELECT 1 FROM {table} WHERE {column} IN ({marks}) LIMIT 1",  # noqa: S608 - fixed names, placeholders
-            tuple(chunk),
-        ).fetchone()
-        if found is not None:
-            return True
-    return False
-
-
 def _hex_bytes(value: str, name: str, path: Path | None) -> bytes:
     text = value.lower() if isinstance(value, str) else ""
     if not _HEX64.match(text):
@@ -1502,17 +1450,10 @@ def _signer_id(conn: sqlite3.Connection, subject: str) -> int:
     return int(cursor.lastrowid or 0)
 
 
-def _find_parent(
-    conn: sqlite3.Connection, p: _Pending, added: Mapping[str, tuple[int, str]] | None = None
-) -> tuple[int, str] | None:
-    """The recorded asset this one was made from, or None (see the module docstring).
-
-    ``added`` holds the assets the current batch inserted, by id (no query for them).
-    """
+def _find_parent(conn: sqlite3.Connection, p: _Pending) -> tuple[int, str] | None:
+    """The recorded asset this one was made from, or None (see the module docstring)."""
     for ref in p.result.record.parents:
         if ref.asset_id is not None:
-            if added and ref.asset_id in added:
-                return added[ref.asset_id]
             row = conn.execute(
                 "SELECT asset_pk, asset_id FROM assets WHERE asset_id = ?", (ref.asset_id,)
             ).fetchone()
@@ -1793,8 +1734,13 @@ class _PerceptualInsert:
     rows: tuple[tuple[str, bytes], ...]
     descriptor: bytes
 
-    def run(self, conn: sqlite3.Connection, asset_id: str, path: Path) -> int:
-        """Insert (idempotently) for ``asset_id``; return how many hash rows were added."""
+    def run(self, conn: sqlite3.Connection, asset_id: str, path: Path) -> tuple[int, str | None]:
+        """Insert (idempotently) for ``asset_id``.
+
+        Returns:
+            How many hash rows were added, and the binding hash of every row of
+            the scheme now stored for the asset (None when nothing changed).
+        """
         found = conn.execute(
             "SELECT asset_pk FROM assets WHERE asset_id = ?", (asset_id,)
         ).fetchone()
@@ -1814,7 +1760,16 @@ class _PerceptualInsert:
                 "VALUES (?, ?, ?)",
                 (pk, self.scheme, self.descriptor),
             )
-        return added
+        changed = conn.total_changes - before
+        if changed == 0:
+            return 0, None
+        if added == len(self.rows) and changed == added + (1 if self.descriptor else 0):
+            # Nothing was stored before: the rows are exactly these (the usual case).
+            rows: Iterable[tuple[str, bytes]] = self.rows
+            descriptor = self.descriptor
+        else:
+            rows, descriptor = _stored_perceptual(conn, pk, self.scheme)
+        return added, _perceptual_row_hash(asset_id, self.scheme, rows, descriptor)
 
 
 def _perceptual_insert(
@@ -1860,3 +1815,238 @@ def _load_cache(path: Path, last: int) -> HammingIndex | None:
     if len(index) and int(index.ids[-1]) > last:
         return None
     return index
+
+
+# --- facts bound to the audit chain (audit workstream, DESIGN.md decision 17) --------
+
+_ASSET_FACTS = (
+    "asset_id",
+    "essence_sha256",
+    "digital_source_type",
+    "generator",
+    "model",
+    "model_version",
+    "created_at",
+    "record_json",
+    "signer",
+    "first_signed_at",
+)
+_FILE_FACTS = (
+    "sha256",
+    "asset_id",
+    "input_sha256",
+    "parent_sha256",
+    "path",
+    "source_path",
+    "bytes_added",
+    "active_manifest",
+    "signed_at",
+    "signer",
+    "record_sha256",
+    "record_json",
+)
+# The same columns, in the same order, as stored (signer and asset ids joined in).
+_ASSET_FACTS_SQL = (
+    "SELECT a.asset_pk, p.asset_id, a.asset_id, a.essence_sha256, a.digital_source_type, "
+    "a.generator, a.model, a.model_version, a.created_at, a.record_json, s.subject, "
+    "a.first_signed_at FROM assets a LEFT JOIN signers s ON s.signer_id = a.signer_id "
+    "LEFT JOIN assets p ON p.asset_pk = a.parent_pk"
+)
+_FILE_FACTS_SQL = (
+    "SELECT f.file_pk, f.sha256, a.asset_id, f.input_sha256, f.parent_sha256, f.path, "
+    "f.source_path, f.bytes_added, f.active_manifest, f.signed_at, s.subject, "
+    "f.record_sha256, f.record_json FROM files f LEFT JOIN assets a ON a.asset_pk = f.asset_pk "
+    "LEFT JOIN signers s ON s.signer_id = f.signer_id"
+)
+
+
+def _asset_row_hash(row: Sequence[Any]) -> str:
+    """The canonical hash of an asset row (``_ASSET_FACTS`` order; the link is bound apart)."""
+    return row_hash("asset", row)
+
+
+def _file_row_hash(row: Sequence[Any]) -> str:
+    """The canonical hash of a file row (``_FILE_FACTS`` order)."""
+    return row_hash("file", row)
+
+
+def _perceptual_row_hash(
+    asset_id: str, scheme: str, rows: Iterable[tuple[str, bytes]], descriptor: bytes
+) -> str:
+    """The canonical hash of every perceptual row and the descriptor of one asset and scheme."""
+    flat: list[str | bytes] = [asset_id, scheme, descriptor]
+    for variant, words in sorted(rows):
+        flat += (variant, bytes(words))
+    return row_hash("perceptual", flat)
+
+
+def _stored_perceptual(
+    conn: sqlite3.Connection, asset_pk: int, scheme: str
+) -> tuple[list[tuple[str, bytes]], bytes]:
+    rows = [
+        (str(v), bytes(w))
+        for v, w in conn.execute(
+            "SELECT variant, words FROM perceptual_hashes WHERE asset_pk = ? AND scheme = ?",
+            (asset_pk, scheme),
+        )
+    ]
+    found = conn.execute(
+        "SELECT descriptor FROM perceptual_descriptors WHERE asset_pk = ? AND scheme = ?",
+        (asset_pk, scheme),
+    ).fetchone()
+    return rows, b"" if found is None else bytes(found[0])
+
+
+def _reconcile(
+    conn: sqlite3.Connection, bound: FactBindings
+) -> tuple[list[AuditProblem], list[str], int]:
+    """Compare every fact row with what the chain binds, both ways (one snapshot).
+
+    A row whose hash differs from its binding is FACT_CHANGED; a binding whose
+    row is gone is FACT_MISSING; a row no entry binds is FACT_UNBOUND, unless
+    it was stored before binding existed (below the ``audit_meta`` marks:
+    counted in a note instead).
+    """
+    marks = {str(k): int(v) for k, v in conn.execute("SELECT name, value FROM audit_meta")}
+    problems: list[AuditProblem] = []
+    legacy = 0
+    checked = 0
+
+    def unbound(what: str) -> None:
+        problems.append(
+            AuditProblem(
+                0,
+                ProblemKind.FACT_UNBOUND,
+                f"{what} is stored but no audit entry recorded it: it was added outside the chain",
+            )
+        )
+
+    ids: dict[int, str] = {}
+    asset_mark = marks.get("bound_from_asset_pk", 1)
+    for pk, parent, *row in conn.execute(_ASSET_FACTS_SQL):
+        checked += 1
+        asset_id = str(row[0])
+        ids[int(pk)] = asset_id
+        binding = bound.assets.pop(asset_id, None)
+        link = bound.parents.pop(asset_id, None)
+        if binding is None:
+            if int(pk) >= asset_mark:
+                unbound(f"asset {asset_id}")
+                continue
+            legacy += 1
+            old = bound.legacy_assets.pop(asset_id, None)
+            facts = (bytes(row[1]).hex(), row[4], row[5], row[2])
+            if old is not None and old[1] != facts:
+                problems.append(_legacy_changed(f"asset {asset_id}", old[0]))
+            continue
+        if _asset_row_hash(row) != binding[1]:
+            problems.append(
+                AuditProblem(
+                    binding[0],
+                    ProblemKind.FACT_CHANGED,
+                    f"asset {asset_id} differs from what entry {binding[0]} recorded (model, "
+                    "source type, record or signer changed in the table)",
+                )
+            )
+        if link is not None and (parent or "") != link[1]:
+            problems.append(
+                AuditProblem(
+                    link[0],
+                    ProblemKind.FACT_CHANGED,
+                    f"asset {asset_id} descends from {parent or 'nothing'} in the table, but "
+                    f"entry {link[0]} recorded {link[1] or 'no parent'}",
+                )
+            )
+    for asset_id, (seq, _) in [*bound.assets.items(), *bound.legacy_assets.items()]:
+        problems.append(
+            AuditProblem(
+                seq, ProblemKind.FACT_MISSING, f"asset {asset_id} recorded by entry {seq} is gone"
+            )
+        )
+    file_mark = marks.get("bound_from_file_pk", 1)
+    for pk, *row in conn.execute(_FILE_FACTS_SQL):
+        checked += 1
+        sha = bytes(row[0]).hex()
+        binding = bound.files.pop(sha, None)
+        if binding is None:
+            if int(pk) >= file_mark:
+                unbound(f"file {sha}")
+                continue
+            legacy += 1
+            old = bound.legacy_files.pop(sha, None)
+            facts = (bytes(row[2]).hex(), bytes(row[10]).hex(), row[7], row[9])
+            if old is not None and old[1] != facts:
+                problems.append(_legacy_changed(f"file {sha}", old[0]))
+            continue
+        if _file_row_hash(row) != binding[1]:
+            problems.append(
+                AuditProblem(
+                    binding[0],
+                    ProblemKind.FACT_CHANGED,
+                    f"file {sha} differs from what entry {binding[0]} recorded",
+                )
+            )
+    for sha, (seq, _) in [*bound.files.items(), *bound.legacy_files.items()]:
+        problems.append(
+            AuditProblem(
+                seq, ProblemKind.FACT_MISSING, f"file {sha} recorded by entry {seq} is gone"
+            )
+        )
+    # Perceptual rows and descriptors, grouped by (asset, scheme).
+    groups: dict[tuple[int, str], list[Any]] = {}
+    for hash_pk, asset_pk, scheme, variant, words in conn.execute(
+        "SELECT hash_pk, asset_pk, scheme, variant, words FROM perceptual_hashes"
+    ):
+        group = groups.setdefault((int(asset_pk), str(scheme)), [int(hash_pk), [], b""])
+        group[0] = min(group[0], int(hash_pk))
+        group[1].append((str(variant), bytes(words)))
+    for asset_pk, scheme, descriptor in conn.execute(
+        "SELECT asset_pk, scheme, descriptor FROM perceptual_descriptors"
+    ):
+        group = groups.setdefault((int(asset_pk), str(scheme)), [0, [], b""])
+        group[2] = bytes(descriptor)
+    hash_mark = marks.get("bound_from_hash_pk", 1)
+    for (asset_pk, scheme), (first_pk, rows, descriptor) in groups.items():
+        checked += len(rows) + (1 if descriptor else 0)
+        asset_id = ids.get(asset_pk, f"#{asset_pk}")
+        binding = bound.perceptual.pop((asset_id, scheme), None)
+        if binding is None:
+            if (rows and first_pk >= hash_mark) or (not rows and asset_pk >= asset_mark):
+                unbound(f"perceptual rows of asset {asset_id} ({scheme})")
+            else:
+                legacy += len(rows) + (1 if descriptor else 0)
+            continue
+        if _perceptual_row_hash(asset_id, scheme, rows, descriptor) != binding[1]:
+            problems.append(
+                AuditProblem(
+                    binding[0],
+                    ProblemKind.FACT_CHANGED,
+                    f"perceptual rows of asset {asset_id} ({scheme}) differ from what entry "
+                    f"{binding[0]} recorded",
+                )
+            )
+    for (asset_id, scheme), (seq, _) in bound.perceptual.items():
+        problems.append(
+            AuditProblem(
+                seq,
+                ProblemKind.FACT_MISSING,
+                f"perceptual rows of asset {asset_id} ({scheme}) recorded by entry {seq} are gone",
+            )
+        )
+    notes = []
+    if legacy:
+        notes.append(
+            f"{legacy} rows were recorded before row binding (schema 3) and are not bound: "
+            "only the facts their entries named (hashes, model, source type, signer) are "
+            "checked; an edit of any other column is not detected"
+        )
+    return problems, notes, checked
+
+
+def _legacy_changed(what: str, seq: int) -> AuditProblem:
+    return AuditProblem(
+        seq,
+        ProblemKind.FACT_CHANGED,
+        f"{what} differs from the facts entry {seq} recorded (hashes, model, source type "
+        "or signer; recorded before row binding)",
+    )

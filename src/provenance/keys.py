@@ -43,6 +43,7 @@ __all__ = [
     "SigningAlgorithm",
     "SigningKey",
     "TrustPolicy",
+    "certificate_subject",
     "init_dev_keys",
     "verify_detached",
 ]
@@ -533,6 +534,20 @@ def verify_detached(
     except InvalidSignature:
         raise SignatureError("signature does not verify") from None
     return chain
+
+
+def certificate_subject(der: bytes) -> str | None:
+    """``CN=...,O=...`` of a DER certificate's subject, as c2pa names signers; None if bad."""
+    try:
+        subject = x509.load_der_x509_certificate(der).subject
+    except ValueError:
+        return None
+    parts = [
+        f"{short}={attr.value!s}"
+        for short, oid in (("CN", NameOID.COMMON_NAME), ("O", NameOID.ORGANIZATION_NAME))
+        for attr in subject.get_attributes_for_oid(oid)
+    ]
+    return ",".join(parts) or subject.rfc4514_string()
 
 
 def _load_chain(chain_pem: bytes) -> tuple[x509.Certificate, ...]:

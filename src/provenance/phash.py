@@ -47,6 +47,8 @@ import numpy.typing as npt
 from PIL import Image
 from threadpoolctl import ThreadpoolController
 
+from provenance.errors import DescriptorError
+
 __all__ = [
     "COLOUR_STRICT",
     "COLOUR_THRESHOLD",
@@ -756,7 +758,7 @@ def _parse_variant(variant: str) -> tuple[str, str]:
     """``(window, dihedral)`` of a variant name; the window keeps its :data:`FRAME` prefix."""
     window, _, dihedral = variant.partition(":")
     if _window_fractions(window) is None or (dihedral or "identity") not in DIHEDRAL:
-        raise ValueError(f"unknown variant {variant!r}")
+        raise DescriptorError(f"unknown variant {variant!r}")
     return window, dihedral or "identity"
 
 
@@ -1004,16 +1006,18 @@ _VERSIONS: tuple[tuple[bytes, tuple[str, ...], int, int], ...] = (
 
 
 def _parse_descriptor(descriptor: bytes) -> _Descriptor:
-    """Split a descriptor of any version; ValueError if it is none or has the wrong size."""
+    """Split a descriptor of any version; DescriptorError if it is none or has the wrong size."""
     version = next((v for v in _VERSIONS if descriptor.startswith(v[0])), None)
     if version is None:
-        raise ValueError("not a mid768cl-v4, mid768c-v3, mid768c-v2 or mid768-v1 descriptor")
+        raise DescriptorError("not a mid768cl-v4, mid768c-v3, mid768c-v2 or mid768-v1 descriptor")
     tag, names, colour_size, layout_size = version
     body = descriptor[len(tag) :]
     mid_size = len(names) * CONFIRM_WORDS * 8
     expected = colour_size + mid_size + len(names) * layout_size
     if len(body) != expected:
-        raise ValueError(f"descriptor has {len(body)} bytes after its tag, expected {expected}")
+        raise DescriptorError(
+            f"descriptor has {len(body)} bytes after its tag, expected {expected}"
+        )
     colour: F32 | None = None
     if colour_size:
         colour = np.frombuffer(body[:4], dtype=">i2").astype(np.float32) / np.float32(10_000)
@@ -1067,7 +1071,7 @@ def confirm_distance_bits(
         The smallest distance in bits (of 768).
 
     Raises:
-        ValueError: If the descriptor or the variant is not of this scheme, or
+        DescriptorError: If the descriptor or the variant is not of this scheme, or
             the descriptor does not cover the variant's window.
     """
     parsed = _parse_descriptor(descriptor)
@@ -1082,9 +1086,9 @@ _V2_VARIANTS: tuple[str, ...] = tuple(f"{w}:identity" for w in _DESCRIPTOR_WINDO
 
 
 def _window_index(parsed: _Descriptor, window: str) -> int:
-    """Where the descriptor keeps ``window``; ValueError if it does not cover it."""
+    """Where the descriptor keeps ``window``; DescriptorError if it does not cover it."""
     if window not in parsed.names:
-        raise ValueError(f"the descriptor does not cover window {window!r}")
+        raise DescriptorError(f"the descriptor does not cover window {window!r}")
     return parsed.names.index(window)
 
 
@@ -1134,7 +1138,7 @@ def confirm_distance(image: Image.Image, descriptor: bytes, *, variant: str | No
         The distance; :func:`confirm` compares it with :data:`CONFIRM_THRESHOLD`.
 
     Raises:
-        ValueError: If the descriptor or the variant is not of this scheme.
+        DescriptorError: If the descriptor or the variant is not of this scheme.
     """
     features = query_features([image])[0]
     return min(confirm_distance_bits(m, descriptor, variant=variant) for m in features.mid)
@@ -1155,7 +1159,7 @@ def confirm(image: Image.Image, descriptor: bytes, *, variant: str | None = None
         True when a query row passes every check the descriptor allows.
 
     Raises:
-        ValueError: If the descriptor or the variant is not of this scheme.
+        DescriptorError: If the descriptor or the variant is not of this scheme.
     """
     features = query_features([image])[0]
     return any(
@@ -1259,7 +1263,7 @@ def confirmation(
         The :class:`Confirmation`.
 
     Raises:
-        ValueError: If the descriptor or the variant is not of this scheme.
+        DescriptorError: If the descriptor or the variant is not of this scheme.
     """
     parsed = _parse_descriptor(descriptor)
     query_words = np.asarray(features.mid[row], dtype=np.uint64)
@@ -1296,7 +1300,7 @@ def layout_correlation(query: npt.ArrayLike, descriptor: bytes, *, variant: str)
         older than version 4, or when either layout is flat.
 
     Raises:
-        ValueError: If the descriptor or the variant is not of this scheme, or
+        DescriptorError: If the descriptor or the variant is not of this scheme, or
             the descriptor does not cover the variant's window.
     """
     return _layout(_parse_descriptor(descriptor), query, variant)
@@ -1345,7 +1349,7 @@ def colour_distance_sig(query: npt.ArrayLike, descriptor: bytes) -> float | None
         tell (a grey query or original, or a version 1 descriptor without colour).
 
     Raises:
-        ValueError: If the descriptor is not of this scheme.
+        DescriptorError: If the descriptor is not of this scheme.
     """
     return _colour(_parse_descriptor(descriptor), query)
 

@@ -5,8 +5,10 @@ product export CSVs that list image paths or file names. Each image gets one
 row (:class:`ScanRow`):
 
 * ``signed``: it carries provenance; the row holds the full verdict (trusted,
-  valid_untrusted, tampered or invalid_signature);
-* ``known_stripped``: no provenance, but its essence is an inventory asset;
+  valid_untrusted, tampered, invalid_signature, invalid_manifest,
+  invalid_identity, unsupported or remote_manifest);
+* ``known_stripped``: its metadata was removed or changed, but its image data
+  is a signed essence (the manifest's statement, or an inventory asset's);
 * ``synthetic_duplicate``: no provenance, but a confirmed perceptual match of an
   inventory asset (resized, re-encoded, cropped ...);
 * ``unknown``: nothing known about it;
@@ -38,7 +40,9 @@ from urllib.parse import unquote, urlsplit
 from PIL import Image
 
 from provenance.atomic import write_atomic
+from provenance.containers import IMAGE_SUFFIXES as _IMAGE_SUFFIXES
 from provenance.errors import OutputError, ProvenanceError
+from provenance.fingerprint import open_image
 from provenance.inventory import Inventory
 from provenance.keys import TrustPolicy
 from provenance.reading import read_input
@@ -55,7 +59,7 @@ __all__ = [
     "write_reports",
 ]
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp"})
+IMAGE_SUFFIXES = _IMAGE_SUFFIXES
 """File name endings scanned in folders and recognised in CSV cells."""
 
 # Side of the HTML thumbnails, in pixels, and their JPEG quality: ~2-4 KB each.
@@ -105,6 +109,8 @@ class ScanRow:
         verdict: The verdict (None for errors).
         error: For :attr:`ScanKind.ERROR`, what went wrong (begins with the path).
         source: Where the file was listed: a folder given, or ``<csv>:<line>``.
+        sku: For a file listed in a product export CSV, the row's SKU.
+        product_name: And the row's product name.
     """
 
     path: str
@@ -112,6 +118,8 @@ class ScanRow:
     verdict: Verdict | None = None
     error: str | None = None
     source: str | None = None
+    sku: str | None = None
+    product_name: str | None = None
 
     @property
     def status(self) -> str:
@@ -125,6 +133,8 @@ class ScanRow:
             "kind": self.kind.value,
             "status": self.status,
             "source": self.source,
+            "sku": self.sku,
+            "product_name": self.product_name,
             "error": self.error,
             "verdict": None if self.verdict is None else self.verdict.to_dict(),
         }
@@ -147,6 +157,8 @@ class ScanRow:
             "codes": ", ".join(v.failure_codes) if v is not None else "",
             "source": self.source or "",
             "error": self.error or "",
+            "sku": self.sku or "",
+            "product_name": self.product_name or "",
         }
 
 
@@ -162,6 +174,8 @@ _SUMMARY_COLUMNS = (
     "codes",
     "source",
     "error",
+    "sku",
+    "product_name",
 )
 
 
@@ -233,16 +247,25 @@ class ScanReport:
             "th,td{border-bottom:1px solid #ddd;padding:4px 8px;text-align:left;",
             "vertical-align:top}",
             "td.t{width:100px}img{max-width:96px;max-height:96px}",
-            ".k{font-weight:600;white-space:nowrap}",
-            ".signed{color:#1a6b1a}.known_stripped,.synthetic_duplicate{color:#a35200}",
-            ".error{color:#b00020}.unknown{color:#666}code{font-size:12px;word-break:break-all}",
+            ".k{font-weight:600;white-space:nowrap}.sku code{white-space:nowrap}",
+            # Colour follows the verdict, not the kind: only a trusted file is green;
+            # a tampered one is red with a mark, whatever new statuses appear.
+            ".s-trusted{color:#1a6b1a}.s-valid_untrusted{color:#0b4a8a}",
+            ".s-tampered,.s-invalid_signature,.s-invalid_manifest,.s-invalid_identity,",
+            ".s-error{color:#b00020}.s-unsupported,.s-remote_manifest{color:#555}",
+            ".s-known_stripped,.s-synthetic_duplicate{color:#a35200}.s-no_provenance{color:#555}",
+            "code{font-size:12px;overflow-wrap:anywhere}",
             "</style></head><body>",
             "<h1>provenance scan</h1>",
             f"<p>{esc(self.scanned_at)} · {len(self.rows)} files · {counts}</p>",
             f"<p>roots: {esc(', '.join(self.roots))}</p>",
-            "<table><thead><tr><th></th><th>file</th><th>result</th><th>asset</th>"
-            "<th>model</th><th>details</th></tr></thead><tbody>",
         ]
+        products = any(row.sku or row.product_name for row in self.rows)
+        lines.append(
+            "<table><thead><tr><th></th><th>file</th>"
+            + ("<th>SKU</th><th>product</th>" if products else "")
+            + "<th>result</th><th>asset</th><th>model</th><th>details</th></tr></thead><tbody>"
+        )
         for row in self.rows:
             flat = row.summary()
             thumb = (
@@ -252,12 +275,20 @@ class ScanReport:
             result = flat["kind"]
             if row.kind is ScanKind.SIGNED:
                 result += f" ({flat['status']})"
+            if row.verdict is not None and row.verdict.status.is_failure:
+                result = "\u2717 " + result  # a mark, so colour is never the only cue
             details = flat["error"] or flat["codes"]
             if flat["distance"]:
                 details = f"distance {flat['distance']} bits; {details}"
             lines.append(
                 f'<tr><td class="t">{image}</td><td><code>{esc(flat["path"])}</code></td>'
-                f'<td class="k {esc(row.kind.value)}">{esc(result)}</td>'
+                + (
+                    f'<td class="sku"><code>{esc(flat["sku"])}</code></td>'
+                    f"<td>{esc(flat['product_name'])}</td>"
+                    if products
+                    else ""
+                )
+                + f'<td class="k s-{esc(flat["status"])}">{esc(result)}</td>'
                 f"<td><code>{esc(flat['asset_id'])}</code></td><td>{esc(flat['model'])}</td>"
                 f"<td><code>{esc(details)}</code></td></tr>"
             )
@@ -293,19 +324,35 @@ def scan(
     base = Path(root) if root is not None else None
     rows: list[ScanRow] = []
     seen: set[str] = set()
-    for file, source, problem in _targets(paths, base):
+    for file, source, problem, sku, title in _targets(paths, base):
         key = os.path.normcase(str(file.absolute()))
         if key in seen:
             continue
         seen.add(key)
         if problem is not None:
-            row = ScanRow(str(file), ScanKind.ERROR, error=problem, source=source)
+            row = ScanRow(
+                str(file), ScanKind.ERROR, error=problem, source=source, sku=sku, product_name=title
+            )
         else:
             try:
                 verdict = verify(file, trust=trust, inventory=inventory, now=moment)
-                row = ScanRow(str(file), ScanKind.of(verdict.status), verdict, source=source)
+                row = ScanRow(
+                    str(file),
+                    ScanKind.of(verdict.status),
+                    verdict,
+                    source=source,
+                    sku=sku,
+                    product_name=title,
+                )
             except ProvenanceError as exc:
-                row = ScanRow(str(file), ScanKind.ERROR, error=str(exc), source=source)
+                row = ScanRow(
+                    str(file),
+                    ScanKind.ERROR,
+                    error=str(exc),
+                    source=source,
+                    sku=sku,
+                    product_name=title,
+                )
         rows.append(row)
         if on_row is not None:
             on_row(row)
@@ -367,6 +414,19 @@ def images_in_csv(
     Raises:
         ProvenanceError: The CSV cannot be read or decoded.
     """
+    return [(file, line, problem) for file, line, problem, _, _ in _csv_images(path, root=root)]
+
+
+# Product columns of common exports: Magento (sku, name), Google (id, title),
+# Shopify (Handle, Title), WooCommerce (SKU, Name).
+_SKU_COLUMNS = ("sku", "id", "handle")
+_NAME_COLUMNS = ("name", "title", "product_name")
+
+
+def _csv_images(
+    path: str | os.PathLike[str], *, root: str | os.PathLike[str] | None = None
+) -> list[tuple[Path, int, str | None, str | None, str | None]]:
+    """:func:`images_in_csv`, plus each image's row SKU and product name."""
     csv_file = Path(path)
     data = read_input(csv_file, max_bytes=_MAX_CSV_BYTES)
     try:
@@ -379,20 +439,30 @@ def images_in_csv(
         dialect = csv.excel
     folders = [Path(root)] if root is not None else []
     folders.append(csv_file.parent)
-    out: list[tuple[Path, str | None, int]] = []
+    out: list[tuple[Path, int, str | None, str | None, str | None]] = []
     listed: set[str] = set()
+    sku_at = name_at = None
     try:
         reader = csv.reader(io.StringIO(text, newline=""), dialect)
         for row in reader:
+            if reader.line_num == 1:
+                header = [c.strip().lower() for c in row]
+                sku_at = next((header.index(c) for c in _SKU_COLUMNS if c in header), None)
+                name_at = next((header.index(c) for c in _NAME_COLUMNS if c in header), None)
+            sku = row[sku_at].strip() or None if sku_at is not None and sku_at < len(row) else None
+            title = (
+                row[name_at].strip() or None if name_at is not None and name_at < len(row) else None
+            )
             for cell in row:
                 for name in _image_names(cell):
                     if name in listed:
                         continue
                     listed.add(name)
-                    out.append((*_resolve(name, folders), reader.line_num))
+                    file, problem = _resolve(name, folders)
+                    out.append((file, reader.line_num, problem, sku, title))
     except csv.Error as exc:
         raise ProvenanceError(f"unreadable CSV: {exc}", path=csv_file) from None
-    return [(file, line, problem) for file, problem, line in out]
+    return out
 
 
 # --- helpers ----------------------------------------------------------------------------
@@ -400,8 +470,8 @@ def images_in_csv(
 
 def _targets(
     paths: Iterable[str | os.PathLike[str]], root: Path | None
-) -> Iterator[tuple[Path, str, str | None]]:
-    """``(file, source, problem)`` for every file to scan."""
+) -> Iterator[tuple[Path, str, str | None, str | None, str | None]]:
+    """``(file, source, problem, sku, product name)`` for every file to scan."""
     for given in paths:
         path = Path(given)
         if path.is_dir():
@@ -409,20 +479,21 @@ def _targets(
                 p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
             )
             for p in found:
-                yield p, str(path), None
+                yield p, str(path), None, None, None
         elif path.suffix.lower() == ".csv" and path.is_file():
             try:
-                listed = images_in_csv(path, root=root)
+                listed = _csv_images(path, root=root)
             except ProvenanceError as exc:
-                yield path, str(path), str(exc)
+                yield path, str(path), str(exc), None, None
                 continue
-            for file, line, problem in listed:
+            for file, line, problem, sku, title in listed:
                 where = f"{path}:{line}"
-                yield file, where, None if problem is None else f"{file}: {problem} ({where})"
+                why = None if problem is None else f"{file}: {problem} ({where})"
+                yield file, where, why, sku, title
         elif path.exists() or path.is_symlink():
-            yield path, str(path), None
+            yield path, str(path), None, None, None
         else:
-            yield path, str(path), f"{path}: no such file or folder"
+            yield path, str(path), f"{path}: no such file or folder", None, None
 
 
 def _image_names(cell: str) -> Iterator[str]:
@@ -461,7 +532,8 @@ def _resolve(name: str, folders: Sequence[Path]) -> tuple[Path, str | None]:
 
 def _thumbnail_uri(path: Path) -> str | None:
     try:
-        with Image.open(io.BytesIO(read_input(path))) as opened:
+        # open_image: the pixel limit before decoding, and HEIC through pillow-heif.
+        with open_image(read_input(path)) as opened:
             if opened.format == "JPEG":
                 # Colour, at 1/2..1/8 scale: a thumbnail needs few pixels.
                 opened.draft("RGB", (2 * _THUMB_SIDE, 2 * _THUMB_SIDE))

@@ -18,6 +18,8 @@ from provenance.record import ProvenanceRecord
 __all__ = [
     "Evidence",
     "EvidenceSource",
+    "Identity",
+    "IdentityState",
     "SignResult",
     "SignedFile",
     "SignedImport",
@@ -34,13 +36,21 @@ class Status(enum.Enum):
     VALID_UNTRUSTED = "valid_untrusted"
     """Valid signature and intact asset, but the signer is not anchored."""
     TAMPERED = "tampered"
-    """The asset or its manifest changed after signing."""
+    """Image data or signed metadata changed after a valid signature."""
     INVALID_SIGNATURE = "invalid_signature"
     """The claim signature or the signing credential is invalid."""
+    INVALID_MANIFEST = "invalid_manifest"
+    """A manifest is present but malformed: it proves nothing, nothing says it was altered."""
+    INVALID_IDENTITY = "invalid_identity"
+    """Manifest and asset intact, but a CAWG identity assertion's signature does not hold."""
+    UNSUPPORTED = "unsupported"
+    """A manifest this verifier cannot check (unknown algorithm, pre-release or newer claim)."""
+    REMOTE_MANIFEST = "remote_manifest"
+    """Provenance is declared in a remote manifest, never fetched (offline verification)."""
     NO_PROVENANCE = "no_provenance"
-    """No manifest and no signed XMP (or only a remote manifest, never fetched)."""
+    """No manifest and no signed XMP."""
     KNOWN_STRIPPED = "known_stripped"
-    """No provenance in the file, but its essence hash is in the inventory."""
+    """Metadata removed or changed, image data intact: equal to a signed or inventoried essence."""
     SYNTHETIC_DUPLICATE = "synthetic_duplicate"
     """No provenance, but a perceptual match of a known synthetic asset."""
     ERROR = "error"
@@ -48,8 +58,60 @@ class Status(enum.Enum):
 
     @property
     def is_failure(self) -> bool:
-        """Whether this status means something is wrong with signed provenance."""
-        return self in (Status.TAMPERED, Status.INVALID_SIGNATURE)
+        """Whether this status means something is wrong with signed provenance (exit 1).
+
+        True for tampered, invalid_signature, invalid_manifest and
+        invalid_identity. A status that could not be checked (remote_manifest,
+        unsupported) or that carries no claim (no_provenance, known_stripped,
+        synthetic_duplicate) is not a failure; ``verify --require`` is how a
+        caller demands more (see :func:`provenance.verdicts.meets`).
+        """
+        return self in _FAILURES
+
+
+_FAILURES = frozenset(
+    {Status.TAMPERED, Status.INVALID_SIGNATURE, Status.INVALID_MANIFEST, Status.INVALID_IDENTITY}
+)
+
+
+class IdentityState(enum.Enum):
+    """Whether a CAWG identity assertion's signature holds."""
+
+    TRUSTED = "trusted"
+    """The signature holds and the credential chains to a configured identity anchor."""
+    VALID = "valid"
+    """The signature holds; the credential is not anchored."""
+    INVALID = "invalid"
+    """The signature does not verify, or the assertion is malformed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """A CAWG identity assertion: who vouches for the asset, and whether it holds.
+
+    Attributes:
+        label: The assertion label (``cawg.identity``, ``cawg.identity__1`` ...).
+        actor: The named actor: the credential's subject (``CN=..., O=...``).
+        sig_type: The credential type, e.g. ``cawg.x509.cose``.
+        state: Whether the identity signature holds.
+        codes: c2pa's codes for this assertion (success, informational and failure).
+    """
+
+    label: str
+    actor: str | None
+    sig_type: str | None
+    state: IdentityState
+    codes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready form."""
+        return {
+            "label": self.label,
+            "actor": self.actor,
+            "sig_type": self.sig_type,
+            "state": self.state.value,
+            "codes": list(self.codes),
+        }
 
 
 class EvidenceSource(enum.Enum):
@@ -58,6 +120,7 @@ class EvidenceSource(enum.Enum):
     C2PA = "c2pa"
     XMP = "xmp"
     INVENTORY = "inventory"
+    IDENTITY = "identity"
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +169,9 @@ class Verdict:
             newest first (a rendition, its parent, ... the original).
         perceptual_distance: For :attr:`Status.SYNTHETIC_DUPLICATE`, the
             Hamming distance in bits to the matched asset's nearest stored hash.
+        identities: The CAWG identity assertions of the active manifest.
+        remote_url: For :attr:`Status.REMOTE_MANIFEST`, where the manifest is
+            declared to be (never fetched by default).
     """
 
     path: str
@@ -121,6 +187,8 @@ class Verdict:
     error: str | None = None
     lineage: tuple[LineageStep, ...] = ()
     perceptual_distance: int | None = None
+    identities: tuple[Identity, ...] = ()
+    remote_url: str | None = None
 
     __bool__ = None  # a report is not a yes/no answer: compare `status`
 
@@ -156,6 +224,8 @@ class Verdict:
             "error": self.error,
             "lineage": [step.to_dict() for step in self.lineage],
             "perceptual_distance": self.perceptual_distance,
+            "identities": [i.to_dict() for i in self.identities],
+            "remote_url": self.remote_url,
         }
 
 

@@ -35,11 +35,17 @@ from typing import Any
 
 from provenance import containers, phash, xmp
 from provenance.c2pa_adapter import C2paReport, read_c2pa
-from provenance.errors import ProvenanceError, RecordError, SignatureError
+from provenance.errors import (
+    ContainerError,
+    ProvenanceError,
+    RecordError,
+    SignatureError,
+    UnsupportedFormat,
+)
 from provenance.fingerprint import decode_for_hashing
 from provenance.hashing import hash_ranges, sha256_hex
 from provenance.inventory import Inventory, PerceptualMatch
-from provenance.keys import TrustPolicy, verify_detached
+from provenance.keys import TrustPolicy, certificate_subject, verify_detached
 from provenance.lineage import LineageStep, lineage_from_store
 from provenance.reading import read_input
 from provenance.statement import (
@@ -48,8 +54,14 @@ from provenance.statement import (
     parse_statement,
     statement_from_mapping,
 )
-from provenance.types import Evidence, EvidenceSource, Status, Verdict
-from provenance.verdicts import UNTRUSTED_CODE, c2pa_status, combine
+from provenance.types import Evidence, EvidenceSource, Identity, IdentityState, Status, Verdict
+from provenance.verdicts import (
+    TRUST_ONLY_CODES,
+    UNTRUSTED_CODE,
+    c2pa_status,
+    combine,
+    metadata_only,
+)
 
 __all__ = ["verify", "verify_bytes"]
 
@@ -60,8 +72,13 @@ XMP_ESSENCE_MISMATCH = "provenance.xmp.essence.mismatch"
 XMP_FIELD_MISMATCH = "provenance.xmp.field.mismatch"
 XMP_STATEMENT_INVALID = "provenance.xmp.statement.invalid"
 XMP_UNREADABLE = "provenance.xmp.unreadable"
+XMP_NOT_CHECKED = "provenance.xmp.notChecked"
 C2PA_MISSING = "provenance.c2pa.missing"
 C2PA_REMOTE_NOT_FETCHED = "provenance.c2pa.remoteManifest.notFetched"
+C2PA_METADATA_ONLY = "provenance.c2pa.binding.metadataOnly"
+C2PA_ESSENCE_MISMATCH = "provenance.c2pa.essence.mismatch"
+XMP_CONFLICTING = "provenance.xmp.conflicting"
+IDENTITY_INVALID = "provenance.identity.invalid"
 KNOWN_STRIPPED = "provenance.metadata.stripped"
 INVENTORY_ESSENCE_MATCH = "provenance.inventory.essence.match"
 PERCEPTUAL_MATCH = "provenance.inventory.perceptual.match"
@@ -82,7 +99,9 @@ def verify(
     """Verify the provenance of one image file.
 
     Args:
-        path: A JPEG, PNG or WebP file.
+        path: An image file (JPEG, PNG, WebP, TIFF, DNG, HEIC, HEIF, AVIF or GIF; a
+            layout c2pa reads but we do not parse, such as BigTIFF, gets the
+            C2PA manifest's verdict with evidence that the XMP was not checked).
         trust: The trust anchors; without them a good signature is at best
             ``valid_untrusted``.
         inventory: Look the essence hash up here: a file without provenance
@@ -114,24 +133,62 @@ def verify_bytes(
     """Verify an image held in memory; see :func:`verify`."""
     policy = trust if trust is not None else TrustPolicy.no_anchors()
     moment = now or datetime.now(timezone.utc)
-    # 1-3. Format, blocks, hashes, C2PA.
-    fmt = containers.detect_format(data)
-    info, sha, essence, report = _read(data, fmt.mime, policy)
+    # 1-2. Format, blocks, hashes.
     evidence: list[Evidence] = []
     codes: list[str] = []
+    sha = sha256_hex(data)
+    report: C2paReport | None = None
+    c2pa_read = False
+    try:
+        fmt = containers.detect_format(data)
+        info, known_essence, report, c2pa_read = _trusted_read(data, fmt, policy)
+        if info is None or known_essence is None:
+            info = containers.inspect(data)
+            essence = hash_ranges(data, info.essence_ranges)
+        else:
+            essence = known_essence
+    except UnsupportedFormat as exc:
+        # A layout c2pa reads and our parsers do not (BigTIFF): only C2PA is checked.
+        return _c2pa_only(data, exc, name=name, policy=policy)
+    except ContainerError as exc:
+        if not exc.message.startswith("several XMP packets"):
+            raise
+        # Two XMP packets contradict each other: neither is used, the rest is
+        # checked (the C2PA binding covers the XMP, so a signed file with an
+        # added packet shows as a metadata change).
+        bare = containers.strip(data, frozenset({containers.BlockKind.XMP}))
+        info = containers.inspect(bare)
+        essence = hash_ranges(bare, info.essence_ranges)
+        conflict = Evidence(
+            EvidenceSource.XMP,
+            Status.NO_PROVENANCE,
+            f"{exc.message}: conflicting XMP, none of it used",
+            (XMP_CONFLICTING,),
+        )
+        evidence.append(conflict)
+        codes.extend(conflict.codes)
     statement: Statement | None = None
     signer: str | None = None
+    # 3. C2PA (already read by _trusted_read for a JPEG with a store).
+    if not c2pa_read:
+        report = read_c2pa(data, fmt.mime, policy)
     c2pa = _c2pa_evidence(report, policy)
     active = None
     lineage: tuple[LineageStep, ...] = ()
-    if c2pa is not None:
-        evidence.append(c2pa)
-        codes.extend(c2pa.codes)
+    identities: tuple[Identity, ...] = ()
+    known = inventory.find_by_essence(essence) if inventory is not None else None
     if report is not None and report.error is None:
         active = report.active_manifest
         lineage = lineage_from_store(report.store)
         statement = _statement_from_c2pa(report)
         signer = _c2pa_signer(report)
+        identities = _identities(report)
+        # 3b. A broken hard binding over intact image data is a metadata change.
+        if c2pa is not None and c2pa.status is Status.TAMPERED:
+            c2pa = _binding_evidence(c2pa, report, statement, essence, known is not None)
+    if c2pa is not None:
+        evidence.append(c2pa)
+        codes.extend(c2pa.codes)
     # 4. Signed XMP.
     x_evidence, x_statement, x_signer = _xmp_evidence(info.xmp, essence, policy, moment)
     if x_evidence is not None:
@@ -145,8 +202,24 @@ def verify_bytes(
     status = combine(c2pa_says, xmp_says)
     if xmp_says is not None and c2pa_says in (None, Status.NO_PROVENANCE):
         codes.append(C2PA_MISSING)
+    if status is Status.KNOWN_STRIPPED:
+        codes.append(KNOWN_STRIPPED)
+    # 5b. CAWG identity assertions: an invalid one is not tampering.
+    for identity in identities:
+        if identity.state is IdentityState.INVALID:
+            who = identity.actor or "an unnamed actor"
+            bad = Evidence(
+                EvidenceSource.IDENTITY,
+                Status.INVALID_IDENTITY,
+                f"identity assertion {identity.label} of {who} does not hold "
+                f"({', '.join(c for c in identity.codes if c.startswith('cawg.')) or 'no code'})",
+                (IDENTITY_INVALID,),
+            )
+            evidence.append(bad)
+            codes.extend(bad.codes)
+            if status in (Status.TRUSTED, Status.VALID_UNTRUSTED):
+                status = Status.INVALID_IDENTITY
     # 6. The inventory recognises copies whose provenance was stripped.
-    known = inventory.find_by_essence(essence) if inventory is not None else None
     if known is not None:
         if status is Status.NO_PROVENANCE:
             status = Status.KNOWN_STRIPPED
@@ -172,7 +245,7 @@ def verify_bytes(
             statement = None
     record = statement.record if statement is not None else None
     asset_id = statement.asset_id if statement is not None else None
-    if status is Status.KNOWN_STRIPPED and known is not None:
+    if status is Status.KNOWN_STRIPPED and known is not None and statement is None:
         record, asset_id = known.record, known.asset_id
     if duplicate is not None:
         record, asset_id = duplicate.asset.record, duplicate.asset.asset_id
@@ -189,46 +262,80 @@ def verify_bytes(
         evidence=tuple(evidence),
         lineage=lineage,
         perceptual_distance=duplicate.distance if duplicate is not None else None,
+        identities=identities,
+        remote_url=report.remote_url if report is not None else None,
     )
 
 
-def _read(
-    data: bytes, mime: str, policy: TrustPolicy
-) -> tuple[containers.ContainerInfo, str, str, C2paReport | None]:
-    """The container, the file and essence hashes, and what c2pa says; each pass once.
+def _trusted_read(
+    data: bytes, fmt: containers.ImageFormat, policy: TrustPolicy
+) -> tuple[containers.ContainerInfo | None, str | None, C2paReport | None, bool]:
+    """For a JPEG with a C2PA store, c2pa first: skip a pass it has just made.
 
-    A file without a C2PA store is inspected whole and hashed, then read by c2pa,
-    as always. A file with one is read by c2pa first: when c2pa trusts it with no
-    failure code, its hard binding has just covered every byte outside the store,
-    so the coded image data is the data the signer hashed, and the essence is the
-    one the signed statement names. Then the entropy-coded data is neither scanned
-    for markers nor hashed again (measured on 0.5-1.4 MB JPEGs: 1.2 ms of 4.5 ms).
-    Otherwise the file is inspected whole and hashed as for any other.
+    When c2pa trusts the store with no failure code, its hard binding has just
+    covered every byte outside the store, so the coded image data is the data
+    the signer hashed and the essence is the one the signed statement names:
+    the entropy-coded data is then neither scanned for markers nor hashed again
+    (measured on 0.5-1.4 MB JPEGs: 1.2 ms of 4.5 ms per file). Returns
+    ``(info, essence, report, read)``: info and essence None when the file is
+    to be inspected and hashed as usual, ``read`` whether ``report`` is c2pa's
+    answer (any failure reading it leaves the usual order, and its errors, alone).
     """
-    sha = sha256_hex(data)
+    if fmt is not containers.ImageFormat.JPEG:
+        return None, None, None, False
     head = containers.inspect(data, essence=False)
-    report: C2paReport | None = None
-    if head.has_c2pa:
-        try:
-            report = read_c2pa(data, mime, policy)
-        except ProvenanceError:
-            containers.inspect(data)  # a malformed container is reported as such first
-            raise
-        signed = (
-            _statement_from_c2pa(report) if report is not None and _c2pa_trusted(report) else None
-        )
-        if signed is not None:
-            return head, sha, signed.essence_sha256, report
-    info = head if head.essence_ranges else containers.inspect(data)
-    essence = hash_ranges(data, info.essence_ranges)
     if not head.has_c2pa:
-        report = read_c2pa(data, mime, policy)
-    return info, sha, essence, report
+        return None, None, None, False
+    try:
+        report = read_c2pa(data, fmt.mime, policy)
+    except ProvenanceError:
+        return None, None, None, False
+    if report is None or not _c2pa_trusted(report):
+        return None, None, report, True
+    statement = _statement_from_c2pa(report)
+    if statement is None:
+        return None, None, report, True
+    return head, statement.essence_sha256, report, True
 
 
 def _c2pa_trusted(report: C2paReport) -> bool:
     """c2pa validated the store against the anchors and reported no failure at all."""
     return report.error is None and report.state == "Trusted" and not report.failure_codes
+
+
+def _c2pa_only(
+    data: bytes, unparsed: UnsupportedFormat, *, name: str, policy: TrustPolicy
+) -> Verdict:
+    """The verdict of the C2PA manifest alone, saying the XMP was not checked.
+
+    Raises ``unparsed`` when c2pa does not read the format either, or finds no
+    manifest: then nothing was checked at all.
+    """
+    mime = containers.c2pa_mime(data)
+    report = read_c2pa(data, mime, policy) if mime is not None else None
+    c2pa = _c2pa_evidence(report, policy)
+    if report is None or c2pa is None:
+        raise unparsed
+    not_checked = Evidence(
+        EvidenceSource.XMP,
+        Status.NO_PROVENANCE,
+        f"XMP not checked ({unparsed.message}); only the C2PA manifest was checked",
+        (XMP_NOT_CHECKED,),
+    )
+    readable = report.error is None
+    statement = _statement_from_c2pa(report) if readable else None
+    return Verdict(
+        path=name,
+        status=c2pa.status,
+        failure_codes=tuple(sorted({*c2pa.codes, XMP_NOT_CHECKED})),
+        active_manifest=report.active_manifest if readable else None,
+        record=statement.record if statement is not None else None,
+        signer=_c2pa_signer(report) if readable else None,
+        asset_id=statement.asset_id if statement is not None else None,
+        sha256_hex=sha256_hex(data),
+        evidence=(c2pa, not_checked),
+        lineage=lineage_from_store(report.store) if readable else (),
+    )
 
 
 def _perceptual(data: bytes, inventory: Inventory) -> tuple[PerceptualMatch | None, list[Evidence]]:
@@ -320,30 +427,158 @@ def _c2pa_evidence(report: C2paReport | None, policy: TrustPolicy) -> Evidence |
         where = f" at {report.remote_url}" if report.remote_url else ""
         return Evidence(
             EvidenceSource.C2PA,
-            Status.NO_PROVENANCE,
-            f"only a remote manifest{where}; not fetched (verification is offline)",
+            Status.REMOTE_MANIFEST,
+            f"provenance declared in a remote manifest{where}; not fetched "
+            "(verification is offline)",
             (C2PA_REMOTE_NOT_FETCHED,),
         )
     if report.error is not None:
-        status = c2pa_status(None, (), has_anchors=policy.has_anchors, error_kind=report.error_kind)
-        return Evidence(
-            EvidenceSource.C2PA,
-            status,
-            f"manifest present but unreadable: {report.error}",
-            (f"c2pa.error.{report.error_kind}",),
+        kind = report.error_kind or "Other"
+        status = c2pa_status(
+            None,
+            (),
+            has_anchors=policy.has_anchors,
+            error_kind=kind,
+            error_message=report.error,
         )
-    status = c2pa_status(report.state, report.failure_codes, has_anchors=policy.has_anchors)
+        what = {
+            Status.UNSUPPORTED: "manifest present but not supported by this verifier",
+            Status.INVALID_SIGNATURE: "manifest present but its signature is invalid",
+        }.get(status, "manifest present but malformed")
+        return Evidence(
+            EvidenceSource.C2PA, status, f"{what}: {report.error}", (f"c2pa.error.{kind}",)
+        )
+    status = c2pa_status(
+        report.state,
+        report.failure_codes,
+        has_anchors=policy.has_anchors,
+        success_codes=report.success_codes,
+    )
     detail = {
         Status.TRUSTED: "manifest valid; signer chains to a configured trust anchor",
         Status.VALID_UNTRUSTED: "manifest valid; signer not anchored"
         + ("" if policy.has_anchors else " (no trust anchors configured)"),
-        Status.TAMPERED: "asset or manifest changed after signing",
+        Status.TAMPERED: "asset or signed assertions changed after signing",
         Status.INVALID_SIGNATURE: "claim signature or signing credential invalid",
+        Status.INVALID_MANIFEST: "manifest malformed",
+        Status.UNSUPPORTED: "manifest uses an algorithm or version this verifier cannot check",
+        Status.REMOTE_MANIFEST: "part of the manifest is remote; not fetched",
     }[status]
     codes = tuple(report.failure_codes)
     if status is Status.VALID_UNTRUSTED and UNTRUSTED_CODE not in codes and not policy.has_anchors:
         codes = (*codes, UNTRUSTED_CODE)
-    return Evidence(EvidenceSource.C2PA, status, detail, codes)
+    # What an ingredient's validator recorded is reported, but is not this asset's
+    # status. Trust codes are left out: they say how the signer's own c2pa was
+    # configured (no anchors when signing), not what happened to the data.
+    recorded = tuple(
+        c for c in report.ingredient_codes if c not in codes and c not in TRUST_ONLY_CODES
+    )
+    if recorded:
+        detail += "; an ingredient was recorded with failures: " + ", ".join(recorded)
+    return Evidence(EvidenceSource.C2PA, status, detail, (*codes, *recorded))
+
+
+def _binding_evidence(
+    c2pa: Evidence,
+    report: C2paReport,
+    statement: Statement | None,
+    essence: str,
+    in_inventory: bool,
+) -> Evidence:
+    """Tell a metadata change from a pixel change when the hard binding failed.
+
+    Only when the binding is all that failed (the claim signature held, so the
+    statement assertion is the one signed): image data equal to the signed
+    essence, or with no statement to an inventory asset's, is ``known_stripped``.
+    """
+    if not metadata_only(report.failure_codes):
+        return c2pa
+    if statement is not None:
+        if statement.essence_sha256 != essence:
+            detail = "image data changed after signing (essence differs from the signed statement)"
+            return Evidence(
+                EvidenceSource.C2PA, Status.TAMPERED, detail, (*c2pa.codes, C2PA_ESSENCE_MISMATCH)
+            )
+        where = "the signed statement's"
+    elif in_inventory:
+        where = "an inventory asset's"
+    else:
+        return c2pa
+    detail = (
+        f"metadata removed or changed after signing; image data intact (essence equals {where})"
+    )
+    return Evidence(
+        EvidenceSource.C2PA, Status.KNOWN_STRIPPED, detail, (*c2pa.codes, C2PA_METADATA_ONLY)
+    )
+
+
+def _identities(report: C2paReport) -> tuple[Identity, ...]:
+    """The active manifest's CAWG identity assertions, each with c2pa's codes for it."""
+    found: list[Identity] = []
+    for label, data in report.assertions("cawg.identity"):
+        suffix = f"/c2pa.assertions/{label}"
+        mine = [(kind, code) for kind, code, url in report.entries if url.endswith(suffix)]
+        failures = {code for kind, code in mine if kind == "failure"}
+        successes = {code for kind, code in mine if kind == "success"}
+        # Trust-only codes say the credential is not anchored, not that it is wrong.
+        broken = failures - _IDENTITY_TRUST_ONLY
+        well_formed = "cawg.identity.well-formed" in successes or bool(
+            successes & _IDENTITY_TRUSTED
+        )
+        if broken or not well_formed:
+            state = IdentityState.INVALID
+        elif successes & _IDENTITY_TRUSTED:
+            state = IdentityState.TRUSTED
+        else:
+            state = IdentityState.VALID
+        info = data.get("signature_info") if isinstance(data, Mapping) else None
+        payload = data.get("signer_payload") if isinstance(data, Mapping) else None
+        actor = _subject(info) if isinstance(info, Mapping) else None
+        if actor is None and isinstance(data, Mapping):
+            # c2pa fills signature_info only for a signature that verified: name
+            # the credential from the COSE x5chain of the one that did not.
+            actor = _cose_leaf_subject(data.get("signature"))
+        found.append(
+            Identity(
+                label=label,
+                actor=actor,
+                sig_type=str(payload.get("sig_type"))
+                if isinstance(payload, Mapping) and payload.get("sig_type")
+                else None,
+                state=state,
+                codes=tuple(sorted({code for _, code in mine})),
+            )
+        )
+    return tuple(found)
+
+
+# c2pa-rs remaps an X.509 identity's signingCredential.* codes to cawg.x509.*
+# (identity/x509/.../remap_x509_cose_status_codes).
+_IDENTITY_TRUST_ONLY = frozenset({"cawg.x509.credential.untrusted", "cawg.ica.untrusted_issuer"})
+_IDENTITY_TRUSTED = frozenset({"cawg.identity.trusted", "cawg.x509.credential.trusted"})
+
+
+def _cose_leaf_subject(signature: Any) -> str | None:
+    """The leaf certificate subject in a COSE_Sign1's x5chain header (label 33)."""
+    if not isinstance(signature, str):
+        return None
+    try:
+        raw = base64.b64decode(signature, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    header = raw.find(b"\x18\x21")  # CBOR unsigned 33: x5chain
+    start = raw.find(b"\x30\x82", header) if header >= 0 else -1
+    if start < 0 or start + 4 > len(raw):
+        return None
+    length = 4 + int.from_bytes(raw[start + 2 : start + 4], "big")
+    return certificate_subject(raw[start : start + length])
+
+
+def _subject(info: Mapping[str, Any]) -> str | None:
+    parts = [f"CN={info['common_name']}"] if info.get("common_name") else []
+    if info.get("issuer"):
+        parts.append(f"O={info['issuer']}")
+    return ",".join(parts) or None
 
 
 def _statement_from_c2pa(report: C2paReport) -> Statement | None:
@@ -361,10 +596,7 @@ def _c2pa_signer(report: C2paReport) -> str | None:
     info = manifest.get("signature_info")
     if not isinstance(info, Mapping):
         return None
-    parts = [f"CN={info['common_name']}"] if info.get("common_name") else []
-    if info.get("issuer"):
-        parts.append(f"O={info['issuer']}")
-    return ",".join(parts) or None
+    return _subject(info)
 
 
 def _xmp_evidence(

@@ -44,9 +44,18 @@ ERROR = "error"
 """The answer "a ProvenanceError naming the file"."""
 
 # With the signer's CA as trust anchor, an intact signed file is TRUSTED; anything
-# that was tampered with must come out as one of these (or as an error).
+# that was tampered with must come out as one of these (or as an error). A change
+# of container metadata only (a RIFF size field) is known_stripped: image data intact.
 DETECTED = frozenset(
-    {ERROR, Status.TAMPERED.value, Status.INVALID_SIGNATURE.value, Status.NO_PROVENANCE.value}
+    {
+        ERROR,
+        Status.TAMPERED.value,
+        Status.INVALID_SIGNATURE.value,
+        Status.INVALID_MANIFEST.value,
+        Status.UNSUPPORTED.value,
+        Status.NO_PROVENANCE.value,
+        Status.KNOWN_STRIPPED.value,
+    }
 )
 UNTRUSTED = frozenset({Status.VALID_UNTRUSTED.value})
 NOT_TRUSTED = DETECTED | UNTRUSTED

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import shutil
+import subprocess
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -33,6 +34,7 @@ from provenance.integrations.magento import (
     ImportOptions,
     RowProblem,
     import_csv,
+    magento_file_path,
     sign_cache,
 )
 from provenance.keys import DevKeyPaths
@@ -410,14 +412,16 @@ def test_sign_cache_links_every_rendition_to_its_original(
             assert inventory.ancestors(outcome.asset_id or "")[0].asset_id == original.asset_id
             with Image.open(outcome.rendition) as im:
                 assert max(im.size) <= (265 if digest == HASHES[0] else 700)
-    assert by_name[f"{HASHES[0]}/f/o/forest-path.jpg"].error == (
-        f"{product / 'f/o/forest-path.jpg'}: original has no provenance"
-    )
-    assert "original not found" in (by_name[f"{HASHES[0]}/g/o/gone.jpg"].error or "")
+    # A photo (no provenance) is skipped and counted, not an error.
+    skipped = by_name[f"{HASHES[0]}/f/o/forest-path.jpg"]
+    assert skipped.action is CacheAction.SKIPPED and skipped.error is None
+    assert verify(skipped.rendition).status is Status.NO_PROVENANCE  # left alone
+    orphan = by_name[f"{HASHES[0]}/g/o/gone.jpg"]  # a deleted product's cache file
+    assert orphan.action is CacheAction.ORPHAN and orphan.error is None
     assert all(p.stat().st_mode == modes[p] for p in renditions)
 
     again = sign_cache(media, key=signing_key, inventory=inventory)
-    assert sorted(o.action.value for o in again) == ["already_signed"] * 4 + ["error"] * 2
+    assert sorted(o.action.value for o in again) == ["already_signed"] * 4 + ["orphan", "skipped"]
 
 
 def test_sign_cache_inventory_only_leaves_files_and_traces_them(
@@ -497,8 +501,140 @@ def test_cli_sign_cache_json(
     args = ["magento", "sign-cache", str(media), "--keys", str(dev_keys.directory), "--json"]
     code = main(args)
     rows = json.loads(capsys.readouterr().out)
-    assert code == 2  # the unsigned original and the orphan
-    assert sorted(r["action"] for r in rows) == ["error"] * 2 + ["signed"] * 4
+    assert code == 0  # photos skipped, the deleted product's cache file an orphan
+    assert sorted(r["action"] for r in rows) == [
+        "orphan",
+        "signed",
+        "signed",
+        "signed",
+        "signed",
+        "skipped",
+    ]
     code = main(args)
     rows = json.loads(capsys.readouterr().out)
-    assert sorted(r["action"] for r in rows) == ["already_signed"] * 4 + ["error"] * 2
+    assert sorted(r["action"] for r in rows) == ["already_signed"] * 4 + ["orphan", "skipped"]
+
+
+def test_cli_sign_cache_on_a_catalogue_of_mostly_photos(
+    media: Path, dev_keys: DevKeyPaths, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What cron runs: photos are skipped (exit 0), a second run prints one line."""
+    product = media / "catalog" / "product"
+    (product / "cache" / HASHES[0] / "g/o/gone.jpg").unlink()  # no orphan this time
+    for name in ("rowing-boats-sunset.jpg", "fallen-maple-leaf.jpg"):
+        photo = product / name[0] / name[1] / name
+        photo.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(SAMPLE_MEDIA / name, photo)
+        for digest in HASHES:
+            magento_resize(photo, product / "cache" / digest / name[0] / name[1] / name, (300, 300))
+    args = ["magento", "sign-cache", str(media), "--keys", str(dev_keys.directory)]
+    assert main(args) == 0
+    first = capsys.readouterr()
+    assert "9 renditions: 4 signed" in first.out and "5 skipped" in first.out
+    assert first.err == ""
+    assert main(args) == 0
+    second = capsys.readouterr()
+    assert second.out.strip().splitlines() == [
+        "9 renditions: 0 signed, 0 recorded, 4 already signed, 0 already recorded, "
+        "5 skipped (original has no provenance: not AI-generated), 0 errors"
+    ]
+    assert main([*args, "--strict"]) == 2
+    strict = capsys.readouterr()
+    assert "--strict: 5 renditions of originals without provenance" in strict.err
+    # A signed rendition edited afterwards is an error: exit 2, named, left alone.
+    edited = product / "cache" / HASHES[1] / "k/i/kite-blue-sky.jpg"
+    data = bytearray(edited.read_bytes())
+    data[-200] ^= 0x55
+    edited.write_bytes(bytes(data))
+    assert main(args) == 2
+    broken = capsys.readouterr()
+    assert f"provenance: error: {edited}: carries provenance that does not verify" in broken.err
+    assert edited.read_bytes() == bytes(data)
+
+
+def test_cli_import_writes_disclosure_json_the_template_reads(
+    images: Path, tmp_path: Path, dev_keys: DevKeyPaths, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--disclosure-json: one entry per image with a record, keyed as Magento stores it;
+    --append-disclosure: filled labels of AI images get the text once, others stay."""
+    from tests.integration.test_disclosure_a11y import PHP_HARNESS, TEMPLATES
+
+    out = tmp_path / "out"
+    target = tmp_path / "disclosures.json"
+    args = [
+        "magento",
+        "import",
+        str(DATA / "products.csv"),
+        "--images-dir",
+        str(images),
+        "--out",
+        str(out),
+        "--keys",
+        str(dev_keys.directory),
+        "--no-inventory",
+        "--disclosure-json",
+        str(target),
+        "--append-disclosure",
+    ]
+    assert main(args) == 0
+    said = capsys.readouterr().out
+    assert "appended to" in said and str(target) in said
+    document = json.loads(target.read_text("utf-8"))
+    entries = document["images"]
+    assert document["format"] == "provenance.magento.disclosures"
+    assert set(entries) == {
+        "/k/i/kite-blue-sky.jpg",
+        "/l/a/lake-at-dusk.webp",
+        "/f/a/fallen-maple-leaf.jpg",
+        "/p/a/packshot-daffodil-white.jpg",
+        "/p/a/packshot-fire-truck-white.png",
+        "/p/a/packshot-site-dumper-alpha.png",
+    }  # the forest photo has no record: no entry
+    kite = entries["/k/i/kite-blue-sky.jpg"]
+    assert kite["synthetic"] is True and kite["csv_value"] == "kite-blue-sky.jpg"
+    assert kite["description"].startswith("AI-generated image")
+    rows = {(r["sku"], r["store_view_code"]): r for r in read_csv(out / "products.csv")}
+    truck = rows[("TRUCK-02", "")]
+    assert truck["base_image_label"] == f"Fire truck, red ({DISCLOSURE})"
+    # additional images: the lake (AI, empty label) filled; the forest photo's label left as is.
+    assert truck["additional_image_labels"] == f"{DISCLOSURE},Forest path"
+    # Idempotent: importing the output again appends nothing twice.
+    again = tmp_path / "again"
+    again_args = [*args[:2], str(out / "products.csv"), *args[3:]]
+    again_args[again_args.index(str(out))] = str(again)
+    again_args[again_args.index("--images-dir") + 1] = str(out / "images")
+    assert main(again_args) == 0
+    capsys.readouterr()
+    twice = {(r["sku"], r["store_view_code"]): r for r in read_csv(again / "products.csv")}
+    assert twice[("TRUCK-02", "")]["base_image_label"] == truck["base_image_label"]
+    # The shipped template renders an entry of the file as it is.
+    php = shutil.which("php")
+    assert php, "PHP is missing: apt-get install -y php-cli (.ci/run does this)"
+    harness = tmp_path / "harness.php"
+    harness.write_text(PHP_HARNESS, encoding="utf-8")
+    values = tmp_path / "values.json"
+    values.write_text(
+        json.dumps(
+            {
+                "image_url": "/media/catalog/product/k/i/kite-blue-sky.jpg",
+                "image_alt": "Rainbow kite",
+                "provenance": kite,
+            }
+        ),
+        encoding="utf-8",
+    )
+    done = subprocess.run(
+        [php, str(harness), str(values), str(TEMPLATES / "magento" / "disclosure.phtml")],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr + done.stdout
+    assert 'data-synthetic="true"' in done.stdout and "AI-generated image" in done.stdout
+
+
+def test_magento_file_path_is_where_magento_puts_the_image() -> None:
+    assert magento_file_path("kite-blue-sky.jpg") == "/k/i/kite-blue-sky.jpg"
+    assert magento_file_path("/packshots/Fire Truck.PNG") == "/f/i/fire_truck.png"
+    assert magento_file_path(".hidden.jpg") == "/_/h/.hidden.jpg"

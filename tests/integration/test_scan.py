@@ -18,6 +18,7 @@ from provenance.containers import BlockKind, strip
 from provenance.inventory import Inventory
 from provenance.keys import DevKeyPaths
 from provenance.scan import ScanKind, images_in_csv, scan, write_reports
+from tests.a11y import browser
 from tests.conftest import sample_record
 
 Media = Callable[[str], Path]
@@ -185,3 +186,47 @@ def test_cli_scan_writes_reports(
     out = capsys.readouterr().out
     assert code == 0
     assert "synthetic_duplicate" in out and "known_stripped" in out
+
+
+def test_scan_html_colours_follow_the_verdict_and_csv_rows_name_the_product(
+    pile: tuple[Path, Path, dict[str, ScanKind]], trust: TrustPolicy, tmp_path: Path
+) -> None:
+    """A tampered file is never shown in the trusted colour; CSV rows carry SKU and name."""
+    folder, db, _ = pile
+    signed = folder / "signed-rowing-boats-sunset.jpg"
+    tampered = folder / "tampered.jpg"
+    data = bytearray(signed.read_bytes())
+    data[-200] ^= 0x55
+    tampered.write_bytes(bytes(data))
+    export = tmp_path / "catalog_product.csv"
+    export.write_text(
+        "sku,name,base_image,additional_images\n"
+        'BOAT-1,"Rowing boat, red",/signed-rowing-boats-sunset.jpg,/tampered.jpg\n'
+        "TRUCK-1,Fire truck,/sub/stripped.png,\n",
+        "utf-8",
+    )
+    with Inventory(db, read_only=True) as inv:
+        report = scan([export], trust=trust, inventory=inv, root=folder)
+    by_name = {Path(r.path).name: r for r in report.rows}
+    assert by_name["tampered.jpg"].verdict.status.is_failure
+    assert (by_name["tampered.jpg"].sku, by_name["tampered.jpg"].product_name) == (
+        "BOAT-1",
+        "Rowing boat, red",
+    )
+    assert by_name["stripped.png"].sku == "TRUCK-1"
+    page = report.to_html(thumbnails=False).decode("utf-8")
+    assert "<th>SKU</th><th>product</th>" in page and "Rowing boat, red" in page
+    with browser() as b:
+        tab = b.new_page()
+        tab.set_content(page)
+        colour = {
+            name: tab.locator(f"tr:has(code:text-is('{folder / name}')) td.k").evaluate(
+                "td => getComputedStyle(td).color"
+            )
+            for name in ("signed-rowing-boats-sunset.jpg", "tampered.jpg")
+        }
+    assert colour["tampered.jpg"] != colour["signed-rowing-boats-sunset.jpg"]
+    assert colour["signed-rowing-boats-sunset.jpg"] == "rgb(26, 107, 26)"  # trusted green
+    assert colour["tampered.jpg"] == "rgb(176, 0, 32)"  # red
+    rows = list(csv.DictReader(io.StringIO(report.to_csv().decode("utf-8"))))
+    assert {r["sku"] for r in rows} == {"BOAT-1", "TRUCK-1"}

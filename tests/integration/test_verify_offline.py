@@ -109,7 +109,10 @@ def test_remote_only_manifest_is_reported_and_not_fetched(
 ) -> None:
     data = _remote_only(signing_key, media("forest-path.jpg").read_bytes())
     verdict = verify_bytes(data, name="remote.jpg", trust=trust)
-    assert verdict.status is Status.NO_PROVENANCE
+    # Provenance is declared, at a URL: never fetched, never called absent.
+    assert verdict.status is Status.REMOTE_MANIFEST
+    assert not verdict.status.is_failure
+    assert verdict.remote_url == REMOTE
     assert verdict.failure_codes == ("provenance.c2pa.remoteManifest.notFetched",)
     assert REMOTE in verdict.evidence[0].detail
     assert no_network == []
@@ -140,7 +143,7 @@ def test_unsigned_files_and_xmp_remote_references_open_no_connection(
     # XMP dcterms:provenance is how C2PA points at a remote manifest: never followed.
     pointed = containers.set_xmp(raw, _REMOTE_XMP)
     verdict = verify_bytes(pointed, trust=trust)
-    assert verdict.status is Status.NO_PROVENANCE
+    assert verdict.status is Status.REMOTE_MANIFEST
     assert verdict.failure_codes == ("provenance.c2pa.remoteManifest.notFetched",)
     assert no_network == []
 

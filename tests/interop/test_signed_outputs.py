@@ -109,9 +109,12 @@ def test_exiftool_strip_all_leaves_essence_and_no_provenance(
     verdict = verify(path, trust=trust)
     if inspect(after).has_c2pa:
         # ExifTool 12.57 removes XMP and EXIF from PNG and WebP but keeps the
-        # caBX / C2PA chunk: the manifest's hard binding no longer matches.
-        assert verdict.status is Status.TAMPERED
+        # caBX / C2PA chunk: the manifest's hard binding no longer matches, but
+        # the image data is the signed essence: metadata removed, not tampered.
+        assert verdict.status is Status.KNOWN_STRIPPED
         assert "assertion.dataHash.mismatch" in verdict.failure_codes
+        assert "provenance.c2pa.binding.metadataOnly" in verdict.failure_codes
+        assert verdict.record is not None
     else:
         assert verdict.status is Status.NO_PROVENANCE
 

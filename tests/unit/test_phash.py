@@ -15,6 +15,7 @@ from hypothesis.extra.numpy import arrays
 from PIL import Image, ImageDraw
 
 from provenance import phash
+from provenance.errors import DescriptorError
 from tests.conftest import SAMPLE_MEDIA
 
 # Golden values, produced with this Pillow: (compat hex, default query hex).
@@ -265,9 +266,9 @@ def test_previous_descriptors_are_still_read() -> None:
     assert phash.confirm_distance(image, v2, variant="full:identity") == 0
     assert phash.confirm_distance(image, v2) == 0
     assert phash.confirm(image, v2)
-    with pytest.raises(ValueError, match="does not cover"):
+    with pytest.raises(DescriptorError, match="does not cover"):
         phash.confirm_distance(image, v2, variant="frame-tl90:identity")
-    with pytest.raises(ValueError, match="bytes after its tag"):
+    with pytest.raises(DescriptorError, match="bytes after its tag"):
         phash.confirm(image, v3[:-1])
 
 
@@ -332,10 +333,10 @@ def test_confirm_accepts_copies_and_rejects_others() -> None:
 
 def test_confirm_refuses_foreign_descriptors_and_variants() -> None:
     image = scene(seed=1)
-    with pytest.raises(ValueError, match="descriptor"):
+    with pytest.raises(DescriptorError, match="descriptor"):
         phash.confirm(image, b"something else")
     ref = phash.reference_hashes(image)
-    with pytest.raises(ValueError, match="descriptor"):
+    with pytest.raises(DescriptorError, match="descriptor"):
         phash.confirm(image, ref.descriptor[:-8])
     with pytest.raises(ValueError, match="variant"):
         phash.confirm(image, ref.descriptor, variant="c50:identity")

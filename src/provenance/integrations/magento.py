@@ -46,17 +46,20 @@ import csv
 import dataclasses
 import enum
 import io
+import json
 import os
 import re
 import stat
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from types import MappingProxyType
 from typing import Any
 
 from provenance import containers
 from provenance.atomic import write_atomic
+from provenance.disclosure import disclosure_for
 from provenance.errors import ImportFileError, OutputError, ProvenanceError, RecordError
 from provenance.hashing import hash_ranges, sha256_hex
 from provenance.inventory import Inventory
@@ -83,6 +86,7 @@ __all__ = [
     "RowProblem",
     "RowReport",
     "import_csv",
+    "magento_file_path",
     "sign_cache",
 ]
 
@@ -159,6 +163,9 @@ class ImportOptions:
         dry_run: Check everything and report; write and record nothing.
         sign_options: Embedding options passed to :func:`provenance.sign`.
         write_rejects: Write the failed rows, unchanged, to ``<name>.rejected.csv``.
+        append_disclosure: Also append `` (<disclosure text>)`` to labels of
+            AI-generated images that are already filled (opt-in; a label that
+            already holds the text is left alone).
     """
 
     csv_format: CsvFormat = field(default_factory=CsvFormat)
@@ -169,6 +176,7 @@ class ImportOptions:
     dry_run: bool = False
     sign_options: SignOptions = field(default_factory=SignOptions)
     write_rejects: bool = True
+    append_disclosure: bool = False
 
     def __post_init__(self) -> None:
         text = self.disclosure_text
@@ -204,7 +212,7 @@ class RowProblem(enum.Enum):
     RECORD_ERROR = "record_error"
     """A provenance record (sidecar, record cell) is missing or invalid."""
     UNSUPPORTED_FORMAT = "unsupported_format"
-    """An AI-generated image is not a JPEG, PNG or WebP."""
+    """An AI-generated image is in a format provenance does not read (BMP, say)."""
     TAMPERED_IMAGE = "tampered_image"
     """An image already carries provenance that does not verify."""
     SIGN_ERROR = "sign_error"
@@ -274,6 +282,7 @@ class RowReport:
         images: Each image reference, in column order.
         labels_filled: How many empty labels got the disclosure text.
         problem: Why the row was not imported; None when it was.
+        labels_appended: How many filled labels got the disclosure appended.
         error: The message.
     """
 
@@ -284,6 +293,7 @@ class RowReport:
     labels_filled: int = 0
     problem: RowProblem | None = None
     error: str | None = None
+    labels_appended: int = 0
 
     @property
     def ok(self) -> bool:
@@ -300,6 +310,7 @@ class RowReport:
             "problem": None if self.problem is None else self.problem.value,
             "error": self.error,
             "labels_filled": self.labels_filled,
+            "labels_appended": self.labels_appended,
             "images": [i.to_dict() for i in self.images],
         }
 
@@ -320,6 +331,9 @@ class ImportReport:
         images_signed: Distinct image files signed.
         images_copied: Distinct image files copied unchanged.
         warnings: Things to know that did not fail a row (e.g. added label columns).
+        disclosures: Per-image disclosure (what the shipped ``disclosure.phtml``
+            reads), keyed by the file path Magento gives the image after import
+            (``/k/i/kite.jpg``), for every image with a provenance record.
     """
 
     source_csv: str
@@ -333,6 +347,9 @@ class ImportReport:
     images_signed: int
     images_copied: int
     warnings: tuple[str, ...] = ()
+    disclosures: Mapping[str, Mapping[str, Any]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
 
     @property
     def rows_imported(self) -> int:
@@ -349,6 +366,25 @@ class ImportReport:
         """Empty labels that got the disclosure text."""
         return sum(r.labels_filled for r in self.rows if r.ok)
 
+    @property
+    def labels_appended(self) -> int:
+        """Filled labels the disclosure text was appended to."""
+        return sum(r.labels_appended for r in self.rows if r.ok)
+
+    def disclosures_json(self) -> str:
+        """The per-image disclosure file the Magento template reads, as JSON text.
+
+        ``{"format": "provenance.magento.disclosures", "images": {"/k/i/x.jpg":
+        {...}}}``: each entry is :meth:`provenance.disclosure.Disclosure.to_dict`
+        plus the CSV's value and the asset id.
+        """
+        document = {
+            "format": "provenance.magento.disclosures",
+            "version": 1,
+            "images": {k: dict(v) for k, v in sorted(self.disclosures.items())},
+        }
+        return json.dumps(document, indent=1, ensure_ascii=False) + "\n"
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready form used by ``provenance magento import --json``."""
         return {
@@ -364,6 +400,7 @@ class ImportReport:
             "images_signed": self.images_signed,
             "images_copied": self.images_copied,
             "labels_filled": self.labels_filled,
+            "labels_appended": self.labels_appended,
             "warnings": list(self.warnings),
             "rows": [r.to_dict() for r in self.rows],
         }
@@ -399,6 +436,7 @@ class _Prepared:
     synthetic: bool = False
     problem: RowProblem | None = None
     error: str | None = None
+    record: ProvenanceRecord | None = None
 
 
 def import_csv(
@@ -485,6 +523,7 @@ def import_csv(
     prepared: dict[tuple[Path, str], _Prepared] = {}
     seen: dict[tuple[str, str], int] = {}
     reports: list[RowReport] = []
+    disclosures: dict[str, Mapping[str, Any]] = {}
     good: list[list[str]] = []
     bad: list[list[str]] = []
     width = len(table.header)
@@ -539,7 +578,7 @@ def import_csv(
         # 3-4. Images and labels.
         row = cells + [""] * len(added)
         outcomes: list[ImageOutcome] = []
-        filled = 0
+        filled = appended = 0
         failure: tuple[RowProblem, str] | None = None
         for image_col, label_col in present:
             values = _split_images(row[index[image_col]], fmt)
@@ -563,16 +602,18 @@ def import_csv(
                     failure = (outcome.problem, f"{source}:{line}: {outcome.error}")
                 col_outcomes.append(outcome)
             outcomes.extend(col_outcomes)
-            new_label, count = _fill_labels(
+            new_label, count, added_to = _fill_labels(
                 row[index[label_col]],
                 [o.synthetic for o in col_outcomes],
                 multi=image_col == _MULTI_VALUE_COLUMN,
                 fmt=fmt,
                 text=opts.disclosure_text,
+                append=opts.append_disclosure,
             )
-            if count:
+            if count or added_to:
                 row[index[label_col]] = new_label
                 filled += count
+                appended += added_to
         if failure is not None:
             reports.append(
                 RowReport(
@@ -586,8 +627,28 @@ def import_csv(
             )
             bad.append(cells)
             continue
-        reports.append(RowReport(line, sku, store, tuple(outcomes), labels_filled=filled))
+        reports.append(
+            RowReport(
+                line,
+                sku,
+                store,
+                tuple(outcomes),
+                labels_filled=filled,
+                labels_appended=appended,
+            )
+        )
         good.append(row)
+        cell = row[index[opts.record_column]].strip() if opts.record_column is not None else ""
+        for outcome in outcomes:
+            done = prepared.get((Path(outcome.source), cell)) if outcome.source else None
+            if done is None or done.record is None:
+                continue
+            entry = disclosure_for(done.record).to_dict()
+            disclosures[magento_file_path(outcome.value)] = {
+                **entry,
+                "csv_value": outcome.value,
+                "asset_id": done.asset_id,
+            }
     # 5. Write the CSV once every row is done.
     output_csv: Path | None = None
     rejects: Path | None = None
@@ -619,6 +680,7 @@ def import_csv(
         images_signed=signed,
         images_copied=copied,
         warnings=tuple(warnings),
+        disclosures=MappingProxyType(disclosures),
     )
 
 
@@ -733,24 +795,65 @@ def _join_labels(labels: Sequence[str], fmt: CsvFormat) -> str:
 
 
 def _fill_labels(
-    cell: str, synthetic: Sequence[bool], *, multi: bool, fmt: CsvFormat, text: str
-) -> tuple[str, int]:
-    """The label cell with the disclosure in each empty slot of an AI image."""
+    cell: str,
+    synthetic: Sequence[bool],
+    *,
+    multi: bool,
+    fmt: CsvFormat,
+    text: str,
+    append: bool = False,
+) -> tuple[str, int, int]:
+    """The label cell with the disclosure in each empty slot of an AI image.
+
+    With ``append``, a filled label of an AI image gets `` (text)`` appended,
+    unless it already holds the text. Returns the cell, how many labels were
+    filled and how many appended to.
+    """
     if not any(synthetic):
-        return cell, 0
+        return cell, 0, 0
+
+    def empty(label: str) -> bool:
+        return label.strip() in ("", fmt.empty_value_constant)
+
+    def with_text(label: str) -> str | None:
+        if not append or text.casefold() in label.casefold():
+            return None
+        return f"{label.rstrip()} ({text})"
+
     if not multi:
         # One image, one label: the whole cell (a comma in it is not a separator here).
-        if cell.strip() in ("", fmt.empty_value_constant):
-            return text, 1
-        return cell, 0
+        if empty(cell):
+            return text, 1, 0
+        longer = with_text(cell)
+        return (longer, 0, 1) if longer is not None else (cell, 0, 0)
     labels = _split_labels(cell, fmt)
     labels += [""] * (len(synthetic) - len(labels))
-    count = 0
+    filled = appended = 0
     for i, is_ai in enumerate(synthetic):
-        if is_ai and labels[i].strip() in ("", fmt.empty_value_constant):
+        if not is_ai:
+            continue
+        if empty(labels[i]):
             labels[i] = text
-            count += 1
-    return (_join_labels(labels, fmt), count) if count else (cell, 0)
+            filled += 1
+        elif (longer := with_text(labels[i])) is not None:
+            labels[i] = longer
+            appended += 1
+    if filled or appended:
+        return _join_labels(labels, fmt), filled, appended
+    return cell, 0, 0
+
+
+def magento_file_path(value: str) -> str:
+    """The path Magento gives an imported image under ``catalog/product``.
+
+    Magento keeps the file name (lower-cased, characters outside
+    ``[a-z0-9_.-]`` replaced by ``_``) under two folders named after its first
+    two characters (a dot becomes ``_``): ``Kite Blue.jpg`` -> ``/k/i/kite_blue.jpg``.
+    This is the key the disclosure JSON uses, what ``$image->getFile()`` returns.
+    """
+    name = re.sub(r"[^a-z0-9_.\-]", "_", PurePosixPath(value.replace("\\", "/")).name.lower())
+    folders = "".join("/" + ("_" if c == "." else c) for c in name[:2])
+    return f"{folders}/{name}"
 
 
 def _image(
@@ -894,6 +997,7 @@ def _prepare(
             output=output,
             asset_id=existing.asset_id,
             synthetic=bool(existing.is_synthetic),
+            record=existing.record,
         )
     if record is None:
         copied = _copy(data, target, opts.dry_run)
@@ -905,7 +1009,7 @@ def _prepare(
             None, problem=RowProblem.UNSUPPORTED_FORMAT, error=str(exc.with_path(real))
         )
     if opts.dry_run:
-        return _Prepared(ImageAction.SIGNED, synthetic=record.is_synthetic)
+        return _Prepared(ImageAction.SIGNED, synthetic=record.is_synthetic, record=record)
     assert key is not None  # noqa: S101 - import_csv refuses a missing key unless dry_run
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -927,6 +1031,7 @@ def _prepare(
         output=output,
         asset_id=result.asset_id,
         synthetic=record.is_synthetic,
+        record=record,
     )
 
 
@@ -999,6 +1104,12 @@ class CacheAction(enum.Enum):
     """It already carries valid provenance; left alone."""
     ALREADY_RECORDED = "already_recorded"
     """Its essence is already in the inventory (``inventory_only``); left alone."""
+    SKIPPED = "skipped"
+    """Its original carries no provenance (most product photos are not AI-made);
+    left alone, counted, not an error."""
+    ORPHAN = "orphan"
+    """Its original is gone (a deleted product image; Magento keeps the cache until
+    it is flushed); left alone, counted, not an error."""
     ERROR = "error"
     """Nothing done; see the error."""
 
@@ -1057,7 +1168,8 @@ def sign_cache(
     1. Skip it if it already carries valid provenance, or, with
        ``inventory_only``, if its essence is already in the inventory.
     2. Verify its original (with the inventory, so a known original whose
-       metadata was stripped still counts); no provenance there is an error.
+       metadata was stripped still counts); an original without provenance (a
+       photo, not AI-generated) is :attr:`CacheAction.SKIPPED`, not an error.
     3. Sign the rendition with the original's record and a parent link to it,
        replacing the file atomically with the same permission bits; or, with
        ``inventory_only``, record its essence hash and parent link only.
@@ -1090,14 +1202,7 @@ def sign_cache(
     for rendition in _cache_files(cache):
         original = _original_of(rendition, cache, product)
         if original is None:
-            outcomes.append(
-                CacheOutcome(
-                    str(rendition),
-                    None,
-                    CacheAction.ERROR,
-                    error=f"{rendition}: original not found under {product}",
-                )
-            )
+            outcomes.append(CacheOutcome(str(rendition), None, CacheAction.ORPHAN))
             continue
         if original not in originals:
             # Renditions come sorted by path, not by original; a bounded memo of
@@ -1222,7 +1327,8 @@ def _one_rendition(
     if verdict.status.is_failure:
         return error(f"{original}: original's provenance does not verify ({verdict.status.value})")
     if verdict.record is None or verdict.status not in (*_VALID, Status.KNOWN_STRIPPED):
-        return error(f"{original}: original has no provenance")
+        # A real catalogue is mostly photographs: their renditions need nothing.
+        return CacheOutcome(str(rendition), str(original), CacheAction.SKIPPED)
     record = verdict.record.replace(parents=())
     # 3. Sign in place, or record only.
     if inventory_only:

@@ -1,0 +1,214 @@
+"""The import graph keeps its layers (issue 18; docs/architecture.md).
+
+Every module of the package is assigned to one layer. A module may import from
+its own layer and the layers below it, never from a layer above; nothing but
+``__main__`` imports the CLI; and no module reaches into another module's
+private (underscore) names, except a private implementation module and its
+public facade in the same package. A new module fails here until it is given a layer
+in :data:`LAYERS`: deciding where it belongs is part of adding it.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[2] / "src" / "provenance"
+
+# Lowest first. Keep in step with the picture in docs/architecture.md.
+LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
+    ("base", frozenset({"errors", "_version"})),
+    (
+        "core",  # pure: bytes, arrays and values in, values out; no file I/O, no c2pa
+        frozenset(
+            {
+                "containers",
+                "containers._types",
+                "containers.jpeg",
+                "containers.png",
+                "containers.webp",
+                "containers.tiff",
+                "containers.bmff",
+                "containers.gif",
+                "record",
+                "statement",
+                "lineage",
+                "hashing",
+                "phash",
+                "xmp",
+                "exif",
+                "pii",
+                "types",
+                "verdicts",
+                "disclosure",
+            }
+        ),
+    ),
+    (
+        "io",  # the outside world: files, SQLite, c2pa, keys
+        frozenset(
+            {"atomic", "_sqlite", "c2pa_adapter", "keys", "reading", "index", "discovery", "pdf"}
+        ),
+    ),
+    ("stores", frozenset({"audit", "inventory"})),
+    (
+        "verbs",
+        frozenset(
+            {"fingerprint", "sign", "verify", "renditions", "trace", "scan", "report", "feed"}
+        ),
+    ),
+    ("batch", frozenset({"batch"})),
+    (
+        "adapters",  # people and platforms
+        frozenset(
+            {
+                "integrations",
+                "integrations.dam",
+                "integrations._dam_asgi",
+                "integrations.dask",
+                "integrations.magento",
+                "cli",
+                "__main__",
+            }
+        ),
+    ),
+)
+RANK = {module: rank for rank, (_, modules) in enumerate(LAYERS) for module in modules}
+LAYER_NAME = {module: name for name, modules in LAYERS for module in modules}
+
+# Private names used across modules today, each to be replaced by a public seam.
+# The test fails when one disappears, so the list can only shrink.
+KNOWN_PRIVATE_USES = frozenset(
+    {
+        ("integrations.dask", "batch._execute_on"),
+        ("integrations.dask", "batch._sign_plan"),
+        ("integrations.dask", "batch._verify_plan"),
+        ("integrations.magento", "renditions._unmarked_result"),
+    }
+)
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _modules() -> dict[str, ast.Module]:
+    return {
+        _module_name(p): ast.parse(p.read_text(encoding="utf-8"), filename=str(p))
+        for p in sorted(PACKAGE.rglob("*.py"))
+    }
+
+
+def _is_module(name: str) -> bool:
+    path = PACKAGE.joinpath(*name.split("."))
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
+
+
+def _imports(tree: ast.Module) -> Iterator[tuple[str, str | None, str]]:
+    """(imported module, imported name or None, local alias) for provenance imports."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("provenance."):
+                    mod = alias.name.removeprefix("provenance.")
+                    yield mod, None, alias.asname or alias.name
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module != "provenance" and not node.module.startswith("provenance."):
+                continue
+            base = node.module.removeprefix("provenance").lstrip(".")
+            for alias in node.names:
+                full = f"{base}.{alias.name}" if base else alias.name
+                if _is_module(full):
+                    yield full, None, alias.asname or alias.name
+                else:
+                    yield base, alias.name, alias.asname or alias.name
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def _facade_pair(module: str, used: str) -> bool:
+    """A private implementation module and its public facade, side by side in one package.
+
+    (``integrations._dam_asgi`` holds what needs the server extra and shares the
+    facade ``integrations.dam``'s helpers.)
+    """
+    target = used.rpartition(".")[0]
+    same_package = module.rpartition(".")[0] == target.rpartition(".")[0]
+    private_side = any(_private(m.rpartition(".")[2]) for m in (module, target))
+    return same_package and private_side
+
+
+def test_every_module_has_a_layer() -> None:
+    unassigned = sorted(set(_modules()) - set(RANK) - {""})
+    assert not unassigned, f"give these modules a layer in LAYERS: {unassigned}"
+
+
+def test_imports_point_down_or_sideways() -> None:
+    upward = []
+    for module, tree in _modules().items():
+        if module == "":  # the root re-exports the public surface
+            continue
+        for target, _, _ in _imports(tree):
+            if target in ("", module) or target not in RANK:
+                continue
+            if RANK[target] > RANK[module]:
+                upward.append(
+                    f"{module} ({LAYER_NAME[module]}) imports {target} ({LAYER_NAME[target]})"
+                )
+    assert not upward, "\n".join(upward)
+
+
+def test_nothing_imports_the_cli() -> None:
+    users = [
+        module
+        for module, tree in _modules().items()
+        if module != "__main__" and any(t == "cli" for t, _, _ in _imports(tree))
+    ]
+    assert not users
+
+
+def test_private_names_stay_in_their_module() -> None:
+    found: set[tuple[str, str]] = set()
+    for module, tree in _modules().items():
+        aliases: dict[str, str] = {}
+        for target, name, alias in _imports(tree):
+            if name is None:
+                aliases[alias] = target
+            elif _private(name) and target != module:
+                found.add((module, f"{target}.{name}"))
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id in aliases
+                and _private(node.attr)
+            ):
+                found.add((module, f"{aliases[node.value.id]}.{node.attr}"))
+    found = {(module, used) for module, used in found if not _facade_pair(module, used)}
+    new = found - KNOWN_PRIVATE_USES
+    assert not new, f"private names used across modules: {sorted(new)}"
+    gone = KNOWN_PRIVATE_USES - found
+    assert not gone, f"no longer used; remove from KNOWN_PRIVATE_USES: {sorted(gone)}"
+
+
+def test_the_walker_sees_every_import_form() -> None:
+    """The walker sees the import forms the package uses."""
+    tree = ast.parse(
+        "from provenance import batch, phash\n"
+        "from provenance.verify import verify_bytes\n"
+        "import provenance.inventory as inv\n"
+        "x = batch._sign_plan\n"
+    )
+    got = sorted((t, n) for t, n, _ in _imports(tree))
+    assert got == [
+        ("batch", None),
+        ("inventory", None),
+        ("phash", None),
+        ("verify", "verify_bytes"),
+    ]
