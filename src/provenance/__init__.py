@@ -30,6 +30,7 @@ from provenance.errors import (
     TrustConfigError,
     UnsupportedFormat,
     VerificationError,
+    WorkerPoolError,
     XmpError,
 )
 from provenance.fingerprint import Fingerprint, fingerprint
@@ -79,6 +80,7 @@ __all__ = [
     "UnsupportedFormat",
     "Verdict",
     "VerificationError",
+    "WorkerPoolError",
     "XmpError",
     "__version__",
     "fingerprint",

@@ -33,7 +33,7 @@ from rich.progress import (
 from rich.table import Table
 
 from provenance._version import __version__
-from provenance.atomic import write_atomic
+from provenance.atomic import PRIVATE_FILE_MODE, write_atomic
 from provenance.audit import Checkpoint
 from provenance.batch import BatchRow, SignItem, sign_many, verify_many
 from provenance.errors import (
@@ -554,7 +554,7 @@ def audit_checkpoint(
             _fail(str(exc))
     if out is not None:
         try:
-            write_atomic(out, (checkpoint.to_json() + "\n").encode("utf-8"))
+            write_atomic(out, (checkpoint.to_json() + "\n").encode("utf-8"), mode=PRIVATE_FILE_MODE)
         except OSError as exc:
             _fail(f"{out}: cannot write checkpoint: {exc.strerror}")
     if as_json:
@@ -1064,10 +1064,14 @@ def report_command(
             else report.to_html()
         )
         try:
-            write_atomic(target, text.encode("utf-8"))
+            write_atomic(target, text.encode("utf-8"), mode=PRIVATE_FILE_MODE)
             if kind == "csv" and report.checkpoint is not None:
                 sidecar = target.with_name(target.name + ".checkpoint.json")
-                write_atomic(sidecar, (report.checkpoint.to_json() + "\n").encode("utf-8"))
+                write_atomic(
+                    sidecar,
+                    (report.checkpoint.to_json() + "\n").encode("utf-8"),
+                    mode=PRIVATE_FILE_MODE,
+                )
         except OSError as exc:
             _fail(f"{target}: cannot write the report: {exc.strerror}")
     if as_json or not targets:

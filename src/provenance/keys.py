@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from provenance.atomic import write_atomic
+from provenance.atomic import PRIVATE_FILE_MODE, make_private_folder, write_atomic
 from provenance.errors import (
     InsecureKeyFileWarning,
     KeyConfigError,
@@ -478,12 +478,12 @@ def init_dev_keys(
         pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        make_private_folder(folder)  # 0700 whatever the umask (issue 19)
         write_atomic(paths.ca_certificate, ca_cert.public_bytes(pem), mode=0o644)
         write_atomic(
             paths.chain, leaf_cert.public_bytes(pem) + ca_cert.public_bytes(pem), mode=0o644
         )
-        write_atomic(paths.private_key, key_bytes, mode=0o600)
+        write_atomic(paths.private_key, key_bytes, mode=PRIVATE_FILE_MODE)
         write_atomic(folder / "README.txt", (DEV_WARNING + "\n").encode(), mode=0o644)
     except OSError as exc:
         raise KeyConfigError(f"cannot write keys: {exc.strerror}", path=folder) from None

@@ -37,7 +37,7 @@ from urllib.parse import unquote, urlsplit
 
 from PIL import Image
 
-from provenance.atomic import write_atomic
+from provenance.atomic import PRIVATE_FILE_MODE, write_atomic
 from provenance.errors import OutputError, ProvenanceError
 from provenance.inventory import Inventory
 from provenance.keys import TrustPolicy
@@ -341,7 +341,8 @@ def write_reports(
             continue
         path = Path(target)
         try:
-            written.append(write_atomic(path, render()))
+            # Reports name files and may quote records: 0600, like the inventory.
+            written.append(write_atomic(path, render(), mode=PRIVATE_FILE_MODE))
         except OSError as exc:
             raise OutputError(f"cannot write the report: {exc.strerror}", path=path) from None
     return written
