@@ -51,6 +51,7 @@ import pickle
 import signal
 import sys
 import threading
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -674,6 +675,12 @@ class _Pool(_Submitter):
     # --- the manager thread -------------------------------------------------------------
 
     def _manage(self) -> None:
+        try:
+            self._serve()
+        except Exception as exc:  # never leave the caller waiting on a dead manager
+            self._fail(WorkerPoolError(f"the worker pool failed: {type(exc).__name__}: {exc}"))
+
+    def _serve(self) -> None:
         while True:
             with self._lock:
                 if self._closing:
@@ -709,9 +716,9 @@ class _Pool(_Submitter):
             )
             try:
                 process.start()
-            except (OSError, EOFError, ValueError) as exc:
-                # e.g. the fork server was killed while starting: the next
-                # attempt starts a new one.
+            except Exception as exc:
+                # e.g. the fork server was killed while starting (EOFError,
+                # ConnectionError): the next attempt starts a new one.
                 conn.close()
                 self._started_badly(f"{type(exc).__name__}: {exc}")
                 continue
@@ -721,7 +728,12 @@ class _Pool(_Submitter):
 
     def _started_badly(self, reason: str) -> None:
         self._start_failures += 1
-        if self._start_failures >= _START_ATTEMPTS:
+        if self._start_failures < _START_ATTEMPTS:
+            # A fork server killed a moment ago has closed its socket but may
+            # not be reaped yet (multiprocessing then thinks it still runs):
+            # give it time to become a zombie, so the next start replaces it.
+            time.sleep(0.1 * self._start_failures)
+        else:
             self._fail(
                 WorkerPoolError(
                     f"cannot start the batch's worker processes ({self._start_failures} "

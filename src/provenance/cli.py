@@ -3,7 +3,8 @@
 The only module that prints. Every command takes ``--json`` for machine output
 on stdout; messages and errors go to stderr as one line naming the file, never a
 traceback. Exit status: 0 all good, 1 something is tampered or has an invalid
-signature, 2 usage errors or input that could not be read.
+signature, 2 usage errors or input that could not be read, 3 a batch's worker
+processes could not be started (``--workers 1`` works without them).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from provenance.errors import (
     InsecureKeyFileWarning,
     ProvenanceError,
     SchemaVersionError,
+    WorkerPoolError,
 )
 from provenance.integrations import magento
 from provenance.inventory import Inventory
@@ -60,6 +62,7 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp"})
 DEFAULT_KEY_DIR = Path(".provenance") / "keys"
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_NO_WORKERS = 3  # a batch's worker processes could not be started (issue 19)
 
 app = typer.Typer(
     name="provenance",
@@ -289,6 +292,8 @@ def sign_command(
                     else:
                         rows.append(row)
                     advance()
+        except WorkerPoolError as exc:
+            _fail(str(exc), EXIT_NO_WORKERS)
         except ProvenanceError as exc:
             _fail(str(exc))
     if not as_json:
@@ -336,6 +341,7 @@ def verify_command(
         with (
             _progress_bar(progress, "verifying", len(files)) as advance,
             _json_array(as_json) as emit,
+            _no_workers_exit(),
         ):
             for row in verify_many(files, trust=policy, inventory=inventory, workers=workers):
                 verdict = row.result
@@ -724,10 +730,38 @@ def scan_command(
     raise typer.Exit(EXIT_USAGE if report.counts["error"] else EXIT_OK)
 
 
+@contextlib.contextmanager
+def _no_workers_exit() -> Iterator[None]:
+    """A batch whose worker processes cannot start: one line, exit status 3."""
+    try:
+        yield
+    except WorkerPoolError as exc:
+        _fail(str(exc), EXIT_NO_WORKERS)
+
+
+BUSY_TIMEOUT_ENV = "PROVENANCE_BUSY_TIMEOUT_S"
+"""How long a command waits for another process's inventory write lock (default 30 s)."""
+
+
+def _busy_timeout_s() -> float:
+    text = os.environ.get(BUSY_TIMEOUT_ENV, "")
+    if not text:
+        return 30.0
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:  # also NaN
+        _fail(f"{BUSY_TIMEOUT_ENV}={text!r}: give a number of seconds (0 or more)")
+    return value
+
+
 def _open_inventory(path: Path | None, *, create: bool, read_only: bool = False) -> Inventory:
     target = path if path is not None else Inventory.default_path()
     try:
-        return Inventory(target, create=create, read_only=read_only)
+        return Inventory(
+            target, create=create, read_only=read_only, busy_timeout_s=_busy_timeout_s()
+        )
     except ProvenanceError as exc:
         _fail(str(exc))
 
