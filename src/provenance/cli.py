@@ -91,6 +91,33 @@ KeyFileOption = Annotated[Path | None, typer.Option(help="PEM private key.")]
 KeysDirOption = Annotated[
     Path, typer.Option("--keys", help="Folder with chain.pem and signer.key.")
 ]
+PASSPHRASE_ENV = "PROVENANCE_KEY_PASSPHRASE"  # noqa: S105 - a variable name, not a secret
+PassphraseEnvOption = Annotated[
+    str | None,
+    typer.Option(
+        "--key-passphrase-env",
+        metavar="VAR",
+        help="Read an encrypted key's passphrase from this environment variable "
+        f"(default: ${PASSPHRASE_ENV} when set). Never on the command line itself.",
+    ),
+]
+PassphraseFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--key-passphrase-file",
+        help="Read an encrypted key's passphrase from the first line of this file "
+        "(or a descriptor: /dev/fd/3).",
+    ),
+]
+SignerOption = Annotated[
+    str | None,
+    typer.Option(
+        "--signer",
+        metavar="MODULE:FUNCTION",
+        help="Sign through this callback (a KMS or HSM client) instead of a key file; "
+        "--cert (default: --keys DIR/chain.pem) is its certificate chain.",
+    ),
+]
 WorkersOption = Annotated[
     int,
     typer.Option(
@@ -202,6 +229,9 @@ def sign_command(
     cert: CertOption = None,
     key: KeyFileOption = None,
     keys_dir: KeysDirOption = DEFAULT_KEY_DIR,
+    key_passphrase_env: PassphraseEnvOption = None,
+    key_passphrase_file: PassphraseFileOption = None,
+    signer: SignerOption = None,
     parent: Annotated[
         Path | None, typer.Option(help="The original these files are renditions of.")
     ] = None,
@@ -247,7 +277,14 @@ def sign_command(
         _fail("--out and --in-place exclude each other")
     if pii is PiiAction.HASH:
         _fail("--pii hash needs a secret key; use the library's PiiPolicy(hash_key=...)")
-    signing_key = _load_key(cert, key, keys_dir)
+    signing_key = _load_key(
+        cert,
+        key,
+        keys_dir,
+        passphrase_env=key_passphrase_env,
+        passphrase_file=key_passphrase_file,
+        signer=signer,
+    )
     try:
         shared_record = load_record(record_path) if record_path is not None else None
     except ProvenanceError as exc:
@@ -371,6 +408,9 @@ def renditions_command(
     cert: CertOption = None,
     key: KeyFileOption = None,
     keys_dir: KeysDirOption = DEFAULT_KEY_DIR,
+    key_passphrase_env: PassphraseEnvOption = None,
+    key_passphrase_file: PassphraseFileOption = None,
+    signer: SignerOption = None,
     quality: Annotated[int, typer.Option(min=1, max=100, help="JPEG/WebP quality.")] = 85,
     inventory_path: InventoryOption = None,
     no_inventory: Annotated[
@@ -390,7 +430,14 @@ def renditions_command(
         if not sep or not width.isdigit() or not height.isdigit() or "0" in (width, height):
             _fail(f"--sizes: {part.strip()!r} is not WIDTHxHEIGHT (e.g. 600x600)")
         boxes.append((int(width), int(height)))
-    signing_key = _load_key(cert, key, keys_dir)
+    signing_key = _load_key(
+        cert,
+        key,
+        keys_dir,
+        passphrase_env=key_passphrase_env,
+        passphrase_file=key_passphrase_file,
+        signer=signer,
+    )
     opened = None if no_inventory else _open_inventory(inventory_path, create=True)
     with _closing(opened) as inventory:
         try:
@@ -795,9 +842,51 @@ def _trust_policy(trust_anchors: Path | None) -> TrustPolicy:
         _fail(str(exc))
 
 
-def _load_key(cert: Path | None, key: Path | None, keys_dir: Path) -> SigningKey:
+def _passphrase(env_name: str | None, file: Path | None) -> bytes | None:
+    """An encrypted key's passphrase: from a file (or descriptor), or an environment variable."""
+    if env_name is not None and file is not None:
+        _fail("--key-passphrase-env and --key-passphrase-file exclude each other")
+    if file is not None:
+        try:
+            text = file.read_bytes()
+        except OSError as exc:
+            _fail(f"{file}: cannot read the key passphrase: {exc.strerror}")
+        line = text.split(b"\n", 1)[0].rstrip(b"\r")
+        if not line:
+            _fail(f"{file}: the key passphrase file is empty")
+        return line
+    if env_name is not None:
+        value = os.environ.get(env_name)
+        if not value:
+            _fail(f"--key-passphrase-env: ${env_name} is not set (or empty)")
+        return value.encode("utf-8")
+    value = os.environ.get(PASSPHRASE_ENV)
+    return value.encode("utf-8") if value else None
+
+
+def _load_key(
+    cert: Path | None,
+    key: Path | None,
+    keys_dir: Path,
+    *,
+    passphrase_env: str | None = None,
+    passphrase_file: Path | None = None,
+    signer: str | None = None,
+) -> SigningKey:
     chain = cert or keys_dir / "chain.pem"
     private = key or keys_dir / "signer.key"
+    if signer is not None:
+        if key is not None or passphrase_env is not None or passphrase_file is not None:
+            _fail("--signer signs without a key file: drop --key and --key-passphrase-*")
+        try:
+            chain_pem = chain.read_bytes()
+        except OSError as exc:
+            _fail(f"{chain}: cannot read the signer's certificate chain: {exc.strerror}")
+        try:
+            return SigningKey.from_signer_spec(signer, chain_pem)
+        except ProvenanceError as exc:
+            _fail(str(exc) if exc.path is not None else f"{chain}: {exc}")
+    passphrase = _passphrase(passphrase_env, passphrase_file)
     if not chain.exists() and cert is None:
         _fail(
             f"{chain}: no signing certificate; run 'provenance keys init {keys_dir}' for "
@@ -806,7 +895,7 @@ def _load_key(cert: Path | None, key: Path | None, keys_dir: Path) -> SigningKey
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", InsecureKeyFileWarning)
-            loaded = SigningKey.from_pem_files(chain, private)
+            loaded = SigningKey.from_pem_files(chain, private, passphrase=passphrase)
     except ProvenanceError as exc:
         _fail(str(exc))
     for warning in caught:
