@@ -115,6 +115,11 @@ chunk is slow, few enough to bound memory (bytes items travel in chunks)."""
 _CHUNK_MAX_BYTES = 16 * 1024 * 1024
 """A chunk of in-memory items closes early past this many bytes."""
 
+_SIGN_WHILE_STARTING = True
+"""The calling process works on the first chunks while the pool starts (issue 20).
+
+Off only to measure what it saves (``benchmarks/batch_cold.py``)."""
+
 _START_ATTEMPTS = 3
 """Worker starts that may fail in a row (a killed fork server is restarted each
 time) before the batch stops with :class:`~provenance.errors.WorkerPoolError`."""
@@ -523,7 +528,10 @@ def _streamed_pool(
 ) -> Iterator[BatchRow[Any]]:
     if plan.prepare is not None:
         plan.prepare()  # before any process starts: a locked inventory stops us here
-    pool = _Pool(plan.spec, workers, None)
+    # While the workers start (about a second: the fork server imports numpy,
+    # Pillow and c2pa), this process signs the first chunks itself.
+    inline = _State(plan.spec, plan.inventory) if _SIGN_WHILE_STARTING else None
+    pool = _Pool(plan.spec, workers, inline)
     try:
         yield from _stream(plan, pool, chunk_size, now, window=workers * _WINDOW_PER_WORKER)
     finally:

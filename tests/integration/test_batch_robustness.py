@@ -121,8 +121,12 @@ def test_workers_stop_when_the_caller_is_killed(tmp_path: Path, dev_keys: DevKey
     )
     try:
         assert _read_line(proc, 60).strip() == "running"
-        helpers = _descendants(proc.pid)
-        # The fork server, two workers (and the resource tracker).
+        # The fork server, two workers and the resource tracker (the caller
+        # signs the first chunks itself while they start).
+        deadline = time.monotonic() + 30
+        while len(helpers := _descendants(proc.pid)) < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)  # the workers are at work
         assert len(helpers) >= 3, helpers
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
@@ -225,10 +229,14 @@ def test_a_pool_that_cannot_start_is_one_error_with_exit_status_3(
 ) -> None:
     script = tmp_path / "nopool.py"
     script.write_text(NO_POOL_SCRIPT)
+    sources = tmp_path / "in"
+    sources.mkdir()
+    for i in range(200):  # more than this process signs while the pool fails to start
+        (sources / f"{i:03d}.jpg").write_bytes(JPEG.read_bytes())
     cli = [
         *("sign", "--keys", str(dev_keys.directory), "--out", str(tmp_path / "out")),
         *("--record", str(RECORD_FILE), "--workers", "2", "--no-inventory"),
-        str(JPEG),
+        str(sources),
     ]
     done = subprocess.run(
         [sys.executable, str(script), *cli],
