@@ -22,16 +22,22 @@ The promises, each tested:
 * **Resumable.** With ``resume=True`` (the default) an item whose output exists
   and is recorded in the inventory as signed from the same source is skipped and
   reported as :attr:`RowStatus.SKIPPED`, so a killed batch is simply run again.
-* **Workers survive each other.** A worker killed mid-batch breaks the pool
-  (``BrokenProcessPool``): the items in flight at that moment are reported as
-  errors (their outputs, if written, are not recorded and are redone by the next
-  resumed run), the pool is rebuilt and the batch goes on.
+* **A dead worker costs one item.** Workers report each item as they finish
+  it; a worker killed mid-batch fails only the item it was on (``WorkerLost``,
+  nothing recorded for it, redone by the next resumed run); the rest of its
+  chunk goes to a replacement and the batch goes on.
+* **Workers die with the batch.** However the calling process ends (SIGKILL
+  included), its workers stop within a second and write nothing more.
+* **No endless waits.** A locked inventory is waited for once per batch, then
+  the batch stops with one :class:`~provenance.errors.InventoryError`; a pool
+  that cannot start is one :class:`~provenance.errors.WorkerPoolError`.
 
 Workers start with the ``forkserver`` method where the platform has it (else
 ``spawn``), never ``fork``: a c2pa ``Context`` does not survive ``fork()``. Each
-worker unpickles the :class:`~provenance.keys.SigningKey` once, in the pool
-initializer, and builds its c2pa Context and Signer on first use (they are cached
-per process by :mod:`provenance.c2pa_adapter`). A callback key (KMS/HSM) works
+worker unpickles the :class:`~provenance.keys.SigningKey` once, when it starts,
+and builds its c2pa Context and Signer on first use (they are cached per process
+by :mod:`provenance.c2pa_adapter`). While the workers start, the calling process
+signs the first chunks itself. A callback key (KMS/HSM) works
 with ``workers > 1`` only when its callback can be pickled (a module-level
 function or a picklable object); otherwise use ``workers=1``.
 
@@ -876,6 +882,9 @@ def _worker_lost(job: _Job, exitcode: int | None) -> _Outcome:
 def _worker_main(spec: _Spec, conn: Connection, alive: Connection) -> None:
     """A pool worker: build the state once, then run chunks until told to stop."""
     _die_with_parent(alive)
+    # Ctrl-C reaches the whole process group: the caller handles it (and stops
+    # its workers); a worker must not die mid-item with a traceback of its own.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         state = _worker_state(spec)
     except Exception as exc:  # reported to the parent, which stops the batch
