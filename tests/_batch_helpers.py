@@ -39,3 +39,18 @@ class DieOnceSigner:
         key = serialization.load_pem_private_key(self.key_pem, password=None)
         assert isinstance(key, ec.EllipticCurvePrivateKey)
         return key.sign(data, ec.ECDSA(hashes.SHA256()))
+
+
+class PidLoggingSigner:
+    """A picklable signing callback that notes which process signed each call."""
+
+    def __init__(self, key_pem: bytes, log: Path) -> None:
+        self.key_pem = key_pem
+        self.log = log
+
+    def __call__(self, data: bytes) -> bytes:
+        with self.log.open("a") as handle:
+            handle.write(f"{os.getpid()}\n")
+        key = serialization.load_pem_private_key(self.key_pem, password=None)
+        assert isinstance(key, ec.EllipticCurvePrivateKey)
+        return key.sign(data, ec.ECDSA(hashes.SHA256()))

@@ -340,6 +340,12 @@ def sign_many(
         KeyConfigError: ``workers > 1`` with a callback key whose callback
             cannot be pickled (before anything is signed).
         ValueError: ``workers`` or ``chunk_size`` is negative or zero.
+        InventoryError: While iterating: another process held the
+            inventory's write lock for its whole busy timeout, before anything
+            was signed (waited once per batch) or mid-batch (the batch stops;
+            a resumed run redoes what was written but not recorded).
+        WorkerPoolError: While iterating, ``workers > 1``: the worker
+            processes could not be started.
     """
     count = _workers(workers)
     if chunk_size < 1:
@@ -385,6 +391,8 @@ def verify_many(
 
     Raises:
         ValueError: ``workers`` or ``chunk_size`` is negative or zero.
+        WorkerPoolError: While iterating, ``workers > 1``: the worker
+            processes could not be started.
     """
     count = _workers(workers)
     if chunk_size < 1:

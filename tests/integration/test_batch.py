@@ -310,8 +310,15 @@ def test_outputs_are_durable_before_they_are_reported(
 
 
 def test_a_killed_worker_loses_only_its_own_item(
-    tmp_path: Path, dev_keys: DevKeyPaths, trust: TrustPolicy, inventory: Inventory
+    tmp_path: Path,
+    dev_keys: DevKeyPaths,
+    trust: TrustPolicy,
+    inventory: Inventory,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # Every item goes to a worker (on a slow start the calling process could
+    # otherwise sign them all before the first worker is ready).
+    monkeypatch.setattr(batch, "_SIGN_WHILE_STARTING", False)
     sentinel = tmp_path / "die-once"
     sentinel.touch()
     key = SigningKey.from_callback(

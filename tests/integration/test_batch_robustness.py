@@ -27,6 +27,7 @@ from provenance.batch import RowStatus, SignItem, sign_many
 from provenance.errors import InventoryError
 from provenance.inventory import Inventory
 from provenance.keys import DevKeyPaths, SigningKey
+from tests._batch_helpers import PidLoggingSigner
 from tests.conftest import ROOT, SAMPLE_MEDIA, sample_record
 
 RECORD = sample_record("forest-path.jpg")
@@ -390,3 +391,21 @@ def test_the_cli_says_locked_once(tmp_path: Path, dev_keys: DevKeyPaths) -> None
     assert done.returncode == 2, done.stderr
     assert done.stderr.count("locked by another process") == 1, done.stderr
     assert json.loads(done.stdout or "[]") == []
+
+
+def test_the_caller_signs_while_the_pool_starts_then_the_workers_do(
+    tmp_path: Path, dev_keys: DevKeyPaths
+) -> None:
+    log = tmp_path / "signers.log"
+    key = SigningKey.from_callback(
+        PidLoggingSigner(dev_keys.private_key.read_bytes(), log), dev_keys.chain.read_bytes()
+    )
+    # Enough items to outlast a cold start of the fork server (about a second).
+    items = [SignItem(JPEG, name=f"{i:03d}.jpg") for i in range(240)]
+    rows = list(sign_many(items, tmp_path / "out", key=key, record=RECORD, workers=2, chunk_size=8))
+    assert [r.status for r in rows] == [RowStatus.OK] * 240
+    signers = log.read_text().split()
+    # The first item is signed here, before any worker is ready (issue 20:
+    # start-up off the critical path), and the workers take over.
+    assert signers[0] == str(os.getpid())
+    assert len(set(signers) - {str(os.getpid())}) >= 1
