@@ -728,7 +728,7 @@ class _Pool(_Submitter):
 
     def _top_up(self) -> None:
         """Start workers until there are enough (unless the pool has failed)."""
-        while len(self._workers) < self._size and self._failure is None:
+        while len(self._workers) < self._size and self._failure is None and not self._closing:
             conn, child = self._context.Pipe(duplex=True)
             process = self._context.Process(
                 target=_worker_main,
@@ -750,6 +750,8 @@ class _Pool(_Submitter):
 
     def _started_badly(self, reason: str) -> None:
         self._start_failures += 1
+        if self._closing:
+            return  # the caller stopped (Ctrl-C during start-up): no retry
         if self._start_failures < _START_ATTEMPTS:
             # A fork server killed a moment ago has closed its socket but may
             # not be reaped yet (multiprocessing then thinks it still runs):

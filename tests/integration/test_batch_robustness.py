@@ -409,3 +409,53 @@ def test_the_caller_signs_while_the_pool_starts_then_the_workers_do(
     # start-up off the critical path), and the workers take over.
     assert signers[0] == str(os.getpid())
     assert len(set(signers) - {str(os.getpid())}) >= 1
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+def test_ctrl_c_stops_a_cli_batch_and_its_workers(tmp_path: Path, dev_keys: DevKeyPaths) -> None:
+    sources = tmp_path / "in"
+    sources.mkdir()
+    for i in range(2000):
+        (sources / f"{i:04d}.jpg").symlink_to(JPEG)
+    proc = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "provenance", "sign", str(sources), "--json"),
+            *("--out", str(tmp_path / "out"), "--keys", str(dev_keys.directory)),
+            *("--record", str(RECORD_FILE), "--workers", "2", "--no-inventory"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+        start_new_session=True,  # its own process group, as a terminal gives it
+    )
+    try:
+        assert _read_line(proc, 60).startswith("[")  # the first row is out
+        deadline = time.monotonic() + 30
+        while len(helpers := _descendants(proc.pid)) < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        # What Ctrl-C does. One that lands inside a c2pa stream callback (the
+        # calling process signs too while the pool starts) is swallowed by
+        # ctypes ("Exception ignored on calling ctypes callback function"): a
+        # person presses again, and so does this test.
+        for _ in range(5):
+            os.killpg(proc.pid, signal.SIGINT)
+            try:
+                _, stderr = proc.communicate(timeout=3)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        else:
+            pytest.fail("the batch did not stop after five Ctrl-C")
+        assert proc.returncode == 130, stderr
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline and any(_alive(p) for p in helpers):
+            time.sleep(0.05)
+        assert not [p for p in helpers if _alive(p)]
+        assert "provenance-worker" not in stderr and "_worker_main" not in stderr
+    finally:
+        for pid in _descendants(proc.pid):
+            os.kill(pid, signal.SIGKILL)
+        _stop(proc)
+        if proc.stderr is not None:
+            proc.stderr.close()
