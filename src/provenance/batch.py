@@ -900,16 +900,17 @@ def _worker_main(spec: _Spec, conn: Connection, alive: Connection) -> None:
     except Exception as exc:  # reported to the parent, which stops the batch
         conn.send(("failed", f"{type(exc).__name__}: {exc}"))
         return
-    conn.send(("ready", None))
-    while True:
-        try:
+    try:
+        conn.send(("ready", None))
+        while True:
             chunk = conn.recv()
-        except (EOFError, OSError):
-            return
-        if chunk is None:
-            return
-        _process(state, chunk, report=lambda outcome: conn.send(("item", outcome)))
-        conn.send(("done", None))
+            if chunk is None:
+                return
+            _process(state, chunk, report=lambda outcome: conn.send(("item", outcome)))
+            conn.send(("done", None))
+    except (EOFError, OSError):
+        # The caller is gone (its end of the pipe closed): stop, quietly.
+        os._exit(1)
 
 
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>

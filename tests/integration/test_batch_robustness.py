@@ -114,12 +114,15 @@ def test_workers_stop_when_the_caller_is_killed(tmp_path: Path, dev_keys: DevKey
     script.write_text(BATCH_SCRIPT)
     out = tmp_path / "out"
     args = [dev_keys.chain, dev_keys.private_key, JPEG, out, RECORD_FILE]
-    proc = subprocess.Popen(
-        [sys.executable, str(script), *map(str, args)],
-        stdout=subprocess.PIPE,
-        text=True,
-        env=_env(),
-    )
+    errors = tmp_path / "stderr.txt"
+    with errors.open("w") as stderr:  # the workers write here too
+        proc = subprocess.Popen(
+            [sys.executable, str(script), *map(str, args)],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            env=_env(),
+        )
     try:
         assert _read_line(proc, 60).strip() == "running"
         # The fork server, two workers and the resource tracker (the caller
@@ -136,10 +139,11 @@ def test_workers_stop_when_the_caller_is_killed(tmp_path: Path, dev_keys: DevKey
             time.sleep(0.05)
         left = sorted(p for p in helpers if _alive(p))
         assert not left, f"still running 2 s after the caller was killed: {left}"
-        # And nothing more is written.
+        # And nothing more is written; the workers went quietly.
         before = sorted(out.iterdir())
         time.sleep(0.5)
         assert sorted(out.iterdir()) == before
+        assert "Traceback" not in errors.read_text(), errors.read_text()
     finally:
         for pid in _descendants(proc.pid):
             os.kill(pid, signal.SIGKILL)
