@@ -153,6 +153,7 @@ def test_workers_stop_when_the_caller_is_killed(tmp_path: Path, dev_keys: DevKey
 KILL_FORKSERVER_SCRIPT = """
 import os, signal, sys, threading, time
 from pathlib import Path
+import provenance.batch
 from provenance.batch import SignItem, sign_many
 from provenance.keys import SigningKey
 from provenance.record import ProvenanceRecord
@@ -181,6 +182,8 @@ def main():
     chain, key_file, source, out, record = sys.argv[1:6]
     key = SigningKey.from_pem_files(chain, key_file)
     record = ProvenanceRecord.from_json(Path(record).read_text("utf-8"))
+    # Every item must go through the (restarted) pool, none through this process.
+    provenance.batch._SIGN_WHILE_STARTING = False
     threading.Thread(target=kill_the_fork_server, args=(os.getpid(),), daemon=True).start()
     items = [SignItem(source, name=f"{i:03d}.jpg") for i in range(24)]
     rows = list(sign_many(items, out, key=key, record=record, workers=2, chunk_size=4))
