@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import statistics
 import tempfile
 import time
@@ -38,6 +39,8 @@ from typing import Any
 import numpy as np
 
 from _common import (
+    IMAGE_SUFFIXES,
+    SAMPLE_MEDIA,
     console,
     fmt_bytes,
     fmt_ms,
@@ -216,6 +219,263 @@ def candidate_fractions(rows: int) -> dict[str, Any]:
     }
 
 
+# --- per asset: synthetic hashes with the real hashes' bit statistics ---------------------
+
+
+def real_reference_rows(quick: bool) -> np.ndarray:
+    """Reference rows of real images: sample_media with ``--quick``, else the corpus."""
+    from PIL import Image
+
+    if quick:
+        paths = sorted(p for p in SAMPLE_MEDIA.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    else:
+        from corpus import ensure
+
+        paths = ensure().paths()
+    rows = []
+    for path in paths:
+        with Image.open(path) as opened:
+            rows.append(phash.reference_hashes(opened.convert("RGB")).words)
+    return np.concatenate(rows)
+
+
+class BitModel:
+    """Per-bit bias plus each bit's strongest earlier neighbour (a first-order chain).
+
+    Fitted on real reference rows: every bit keeps its own probability of being
+    set, and follows the earlier bit it is most correlated with through the two
+    conditional probabilities, so nearly constant bits and correlated bits (what
+    skews the buckets) come out as in real hashes. Rows are drawn independently:
+    the rows of one synthetic asset are not related to each other as a real
+    asset's flips and windows are.
+    """
+
+    def __init__(self, rows: np.ndarray) -> None:
+        bits = np.unpackbits(rows.astype("<u8").view(np.uint8), axis=1, bitorder="little")
+        bits = bits.astype(np.float64)
+        n, width = bits.shape
+        self.width = width
+        self.p = (bits.sum(axis=0) + 1) / (n + 2)
+        centred = bits - bits.mean(axis=0)
+        std = np.sqrt((centred**2).mean(axis=0)) + 1e-9
+        corr = (centred.T @ centred) / n / np.outer(std, std)
+        self.parent = np.full(width, -1)
+        self.p_given = np.zeros((width, 2))
+        for i in range(1, width):
+            j = int(np.argmax(np.abs(corr[i, :i])))
+            if abs(corr[i, j]) < 0.05:
+                continue
+            self.parent[i] = j
+            for value in (0, 1):
+                on = bits[:, j] == value
+                self.p_given[i, value] = (bits[on, i].sum() + 1) / (on.sum() + 2)
+        self.mean_abs_corr = float(np.abs(corr[np.triu_indices(width, 1)]).mean())
+        self.extreme_bits = int(((self.p < 0.1) | (self.p > 0.9)).sum())
+
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """``(n, width / 64)`` uint64 rows."""
+        out = np.empty((n, self.width // 64), dtype=np.uint64)
+        step = 1 << 19
+        for lo in range(0, n, step):
+            m = min(step, n - lo)
+            bits = np.empty((m, self.width), dtype=bool)
+            for i in range(self.width):
+                u = rng.random(m, dtype=np.float32)
+                j = self.parent[i]
+                if j < 0:
+                    bits[:, i] = u < self.p[i]
+                else:
+                    prob = np.where(bits[:, j], self.p_given[i, 1], self.p_given[i, 0])
+                    bits[:, i] = u < prob
+            packed = np.packbits(bits, axis=1, bitorder="little")
+            out[lo : lo + m] = packed.view("<u8").astype(np.uint64)
+        return out
+
+
+def rss_bytes() -> int:
+    """Resident set size of this process now (Linux ``/proc/self/statm``)."""
+    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE")
+
+
+def flip(rng: np.random.Generator, row: np.ndarray, count: int) -> np.ndarray:
+    """``row`` with ``count`` distinct bits flipped."""
+    out = row.copy()
+    for b in rng.choice(row.shape[0] * 64, size=count, replace=False):
+        out[b // 64] ^= np.uint64(1) << np.uint64(b % 64)
+    return out
+
+
+def run_assets(
+    assets: int,
+    per_asset: int,
+    per_lookup: int,
+    model: BitModel,
+    lookups: int,
+    rng: np.random.Generator,
+    tmp: Path,
+) -> dict[str, Any]:
+    """Whole lookups (``per_lookup`` query hashes) over ``assets`` x ``per_asset`` rows.
+
+    A lookup is what ``verify`` asks the index for one file: each query hash is
+    a row of one stored asset with a quarter of the threshold to half of it in
+    bits flipped, asked with ``find_perceptual``'s ``k`` at
+    ``phash.MATCH_THRESHOLD``. Memory is the process's resident set before and
+    after (the built index, and the saved index memory-mapped after the lookups,
+    as a verifier that loads the cache has it).
+    """
+    r = phash.MATCH_THRESHOLD
+    n = assets * per_asset
+    gc.collect()
+    rss0 = rss_bytes()
+    started = time.perf_counter()
+    words = model.sample(rng, n)
+    generate_s = time.perf_counter() - started
+    targets = rng.choice(assets, size=lookups, replace=False)
+    qsets = [
+        np.stack(
+            [
+                flip(rng, words[a * per_asset + (v % per_asset)], int(rng.integers(r // 4, r // 2)))
+                for v in range(per_lookup)
+            ]
+        )
+        for a in targets
+    ]
+    started = time.perf_counter()
+    index = HammingIndex(words, ids=np.arange(n, dtype=np.int64) // per_asset, multi_index=True)
+    build_s = time.perf_counter() - started
+    del words
+    gc.collect()
+    rss_built = rss_bytes() - rss0
+
+    def lookup(which: HammingIndex, qs: np.ndarray) -> float:
+        gc.disable()
+        started = time.perf_counter_ns()
+        for q in qs:
+            which.query(q, k=160, max_distance=r)
+        elapsed = (time.perf_counter_ns() - started) / 1e6
+        gc.enable()
+        return elapsed
+
+    for qs in qsets[:3]:
+        lookup(index, qs)
+    times = [lookup(index, qs) for qs in qsets]
+    found = sum(
+        any(h.row_id == a for h in index.query(qs[0], k=160, max_distance=r))
+        for a, qs in zip(targets[:20], qsets[:20], strict=True)
+    )
+    path = tmp / f"assets-{assets}-{per_asset}.hidx"
+    started = time.perf_counter()
+    index.save(path)
+    save_s = time.perf_counter() - started
+    raw, bands, nbands = index.raw_bytes, index.index_bytes, index.bands
+    del index
+    gc.collect()
+    rss1 = rss_bytes()
+    loaded = HammingIndex.load(path)
+    mapped_times = [lookup(loaded, qs) for qs in qsets]
+    rss_mapped = rss_bytes() - rss1
+    del loaded
+    path.unlink()
+    return {
+        "assets": assets,
+        "rows_per_asset": per_asset,
+        "hashes_per_lookup": per_lookup,
+        "rows": n,
+        "lookups": lookups,
+        "bands": nbands,
+        "generate_s": generate_s,
+        "build_s": build_s,
+        "save_s": save_s,
+        "lookup_p50_ms": statistics.median(times),
+        "lookup_p99_ms": percentile(times, 0.99),
+        "mapped_lookup_p50_ms": statistics.median(mapped_times),
+        "mapped_lookup_p99_ms": percentile(mapped_times, 0.99),
+        "raw_bytes": raw,
+        "band_bytes": bands,
+        "rss_built_bytes": rss_built,
+        "rss_mapped_after_lookups_bytes": rss_mapped,
+        "planted_found_of_20": int(found),
+    }
+
+
+def run_asset_cases(args: argparse.Namespace, info: dict[str, Any]) -> dict[str, Any]:
+    """The per-asset figures (``--assets``): one row per (assets, layout)."""
+    started = time.perf_counter()
+    real = real_reference_rows(args.quick)
+    model = BitModel(real)
+    console.print(
+        f"bit model from {real.shape[0]:,} real rows ({time.perf_counter() - started:.0f} s): "
+        f"{model.extreme_bits} bits set <10% or >90% of the time, "
+        f"mean |correlation| {model.mean_abs_corr:.3f}"
+    )
+    rng = np.random.default_rng(args.seed)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="provenance-bench-index-") as folder:
+        for assets in args.assets:
+            for per_asset, per_lookup in args.layouts:
+                console.print(f"{assets:,} assets x {per_asset} rows, {per_lookup} hashes ...")
+                results.append(
+                    run_assets(
+                        assets,
+                        per_asset,
+                        per_lookup,
+                        model,
+                        QUICK_QUERIES if args.quick else FULL_QUERIES,
+                        rng,
+                        Path(folder),
+                    )
+                )
+                gc.collect()
+    rows = [
+        (
+            f"{r['assets']:,} x {r['rows_per_asset']} rows",
+            str(r["hashes_per_lookup"]),
+            str(r["bands"]),
+            fmt_ms(r["lookup_p50_ms"]),
+            fmt_ms(r["lookup_p99_ms"]),
+            fmt_ms(r["mapped_lookup_p50_ms"]),
+            fmt_ms(r["mapped_lookup_p99_ms"]),
+            fmt_bytes(r["raw_bytes"]),
+            fmt_bytes(r["band_bytes"]),
+            fmt_bytes(r["rss_built_bytes"]),
+            fmt_bytes(r["rss_mapped_after_lookups_bytes"]),
+            f"{r['build_s']:.1f}",
+        )
+        for r in results
+    ]
+    console.print(
+        table(
+            "Whole lookups per asset (ms per lookup of all query hashes)",
+            (
+                "assets",
+                "hashes",
+                "bands",
+                "p50",
+                "p99",
+                "mapped p50",
+                "mapped p99",
+                "raw",
+                "bands mem",
+                "RSS built",
+                "RSS mapped",
+                "build s",
+            ),
+            rows,
+            caption="Synthetic hashes with the real rows' per-bit bias and strongest "
+            "pairwise correlation; medians on a machine shared with other jobs.",
+        )
+    )
+    return {
+        "bit_model": {
+            "real_rows": int(real.shape[0]),
+            "extreme_bits": model.extreme_bits,
+            "mean_abs_corr": model.mean_abs_corr,
+        },
+        "results": results,
+    }
+
+
 def options(parser: argparse.ArgumentParser) -> None:
     """This benchmark's own options."""
     parser.add_argument(
@@ -229,6 +489,20 @@ def options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="also measure candidate fractions on corpus hashes at 10M rows (builds the corpus)",
     )
+    parser.add_argument(
+        "--assets",
+        type=lambda text: tuple(int(float(x)) for x in text.split(",")),
+        default=None,
+        help="per-asset whole lookups at these asset counts instead of the per-row cases "
+        "(e.g. 1e6,1e7; synthetic hashes fitted on the corpus, sample_media with --quick)",
+    )
+    parser.add_argument(
+        "--layouts",
+        type=lambda text: tuple(tuple(int(x) for x in pair.split(":")) for pair in text.split(",")),
+        default=((22, 3),),
+        help="rows per asset : hashes per lookup, comma-separated (default 22:3, as stored "
+        "today; 15:10 is the dihedral rows moved to the query side)",
+    )
 
 
 def main() -> None:
@@ -241,6 +515,11 @@ def main() -> None:
     )
     info = machine_info()
     header("index", info, args)
+    if args.assets:
+        payload = {"benchmark": "index-assets", "machine": info, **run_asset_cases(args, info)}
+        write_json(args.out, payload)
+        console.print(f"results -> {args.out}")
+        return
     sizes = args.sizes or (QUICK_SIZES if args.quick else FULL_SIZES)
     queries = QUICK_QUERIES if args.quick else FULL_QUERIES
     rng = np.random.default_rng(args.seed)

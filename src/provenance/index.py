@@ -214,6 +214,11 @@ class HammingIndex:
         return len(self._bands)
 
     @property
+    def tail(self) -> int:
+        """Rows added since the bands were last built (scanned, not bucketed)."""
+        return int(self._n - self._indexed) if self._bands else int(self._n)
+
+    @property
     def raw_bytes(self) -> int:
         """Bytes of the hashes themselves (``N * W * 8``)."""
         return int(self._n) * self.words_per_hash * 8

@@ -70,9 +70,11 @@ import functools
 import hashlib
 import io
 import json
+import math
 import os
 import re
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -135,6 +137,12 @@ _SCHEME_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 INDEX_CACHE_MIN_ROWS = 50_000
 """Perceptual rows of a scheme from which the Hamming index is cached on disk."""
+
+# The clock of the index refresh interval (a module attribute so tests can move it).
+_monotonic = time.monotonic
+
+DEFAULT_INDEX_REFRESH_S = 0.0
+"""Default of ``Inventory(index_refresh_s=)``: look for new perceptual rows on every lookup."""
 
 _INVENTORY_SCHEMA_V1: tuple[str, ...] = (
     """CREATE TABLE signers (
@@ -426,6 +434,10 @@ class Inventory:
             one ``sign`` and nothing for batches (one fsync per batch). False
             selects ``NORMAL``: still atomic and never corrupt, but the last
             commits before a power cut may be lost; for bulk loads.
+        index_refresh_s: Look for perceptual rows other processes added at most
+            once per this many seconds (0, the default: on every lookup); see
+            :meth:`perceptual_index`. A long-running verifier sets a few seconds:
+            that bounds how late it finds a newly signed original.
 
     Raises:
         InventoryError: The file is missing (``create=False``), is not an SQLite
@@ -445,9 +457,12 @@ class Inventory:
         checkpoint_key: SigningKey | None = None,
         checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
         durable: bool = True,
+        index_refresh_s: float = DEFAULT_INDEX_REFRESH_S,
     ) -> None:
         if checkpoint_every < 1:
             raise InventoryError("checkpoint_every must be at least 1", path=path)
+        if not index_refresh_s >= 0:
+            raise InventoryError("index_refresh_s must be a number >= 0", path=path)
         self._path = Path(path)
         self._read_only = read_only
         self._db = _open(
@@ -462,6 +477,10 @@ class Inventory:
         )
         # scheme -> (index over every perceptual row of it, ids = hash_pk)
         self._perceptual: dict[str, HammingIndex] = {}
+        # fleetindex: bounded staleness. scheme -> (monotonic time of the last look
+        # for new rows, this connection's total_changes then).
+        self._index_refresh_s = float(index_refresh_s)
+        self._perceptual_checked: dict[str, tuple[float, int]] = {}
 
     @staticmethod
     def default_path(cwd: Path | None = None) -> Path:
@@ -906,22 +925,37 @@ class Inventory:
     def perceptual_index(self, scheme: str) -> HammingIndex:
         """The Hamming index over every stored row of ``scheme``; ids are row keys.
 
-        Kept per :class:`Inventory` and refreshed with rows added since (one
-        indexed query when nothing changed). From :data:`INDEX_CACHE_MIN_ROWS`
-        rows it is also cached beside the database (``<name>.<scheme>.hidx``,
-        memory-mapped on load; not written for a read-only inventory).
+        Built once per :class:`Inventory` (from the cache file when there is
+        one) and then refreshed incrementally: the rows added since (``hash_pk``
+        above the index's last id) are appended, one indexed query, never a
+        rebuild from the database. With ``index_refresh_s`` > 0 that look for
+        new rows happens at most once per ``index_refresh_s`` seconds, so rows
+        another process wrote are found at most that late; rows written through
+        this handle are seen at once.
+
+        From :data:`INDEX_CACHE_MIN_ROWS` rows the index is cached beside the
+        database (``<name>.<scheme>.hidx``, memory-mapped on load; not written for
+        a read-only inventory). The cache is written when the index was built
+        here from the rows and when new rows made it rebuild its bands, not on
+        every refresh, so a new process reads at most the rows added since.
 
         Raises:
             InventoryError: A malformed scheme name, or the database cannot be read.
         """
         name = _scheme(scheme, self._path)
+        index = self._perceptual.get(name)
+        now = _monotonic()
+        changes = self._db.connection.total_changes if not self._db.closed else -1
+        if index is not None and self._index_refresh_s > 0:
+            checked_at, changes_then = self._perceptual_checked.get(name, (-math.inf, -1))
+            if changes == changes_then and now - checked_at < self._index_refresh_s:
+                return index
         latest = self._db.read(
             lambda conn: conn.execute(
                 "SELECT MAX(hash_pk) FROM perceptual_hashes WHERE scheme = ?", (name,)
             ).fetchone()[0]
         )
         last = int(latest) if latest is not None else 0
-        index = self._perceptual.get(name)
         cache = self._path.with_name(f"{self._path.name}.{name}.hidx")
         if index is None and last and cache.exists():
             index = _load_cache(cache, last)
@@ -930,6 +964,7 @@ class Inventory:
         have = int(index.ids[-1]) if index is not None and len(index) else 0
         if index is None or have < last:
             pks, words = self._db.read(lambda conn: _perceptual_rows(conn, name, have))
+            built = index is None
             if index is None:
                 width = words.shape[1] if words.size else 1
                 index = HammingIndex(words, pks, words_per_hash=width)
@@ -939,11 +974,13 @@ class Inventory:
                         f"perceptual hashes of scheme {name} differ in length", path=self._path
                     )
                 index.add(words, pks)
-            if len(index) >= INDEX_CACHE_MIN_ROWS and not self._read_only:
+            rebuilt = built or (words.size > 0 and index.bands > 0 and index.tail == 0)
+            if rebuilt and len(index) >= INDEX_CACHE_MIN_ROWS and not self._read_only:
                 # A cache that cannot be written costs a rebuild next time, nothing else.
                 with contextlib.suppress(OSError):
                     index.save(cache)
         self._perceptual[name] = index
+        self._perceptual_checked[name] = (now, changes)
         return index
 
     def find_perceptual(
