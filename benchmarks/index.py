@@ -273,23 +273,48 @@ class BitModel:
         self.extreme_bits = int(((self.p < 0.1) | (self.p > 0.9)).sum())
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        """``(n, width / 64)`` uint64 rows."""
-        out = np.empty((n, self.width // 64), dtype=np.uint64)
-        step = 1 << 19
+        """``(n, width / 64)`` uint64 rows.
+
+        Past :data:`POOL_ROWS` rows, each 16-bit piece of a row is that piece of
+        a random row of a pool drawn from the chain: per-bit bias and the
+        correlation within 16 bits stay, at a fraction of the chain's cost.
+        """
+        if n <= POOL_ROWS:
+            return self._chain(rng, n)
+        pool = self._chain(rng, POOL_ROWS).view(np.uint16)  # (POOL_ROWS, width / 16)
+        pieces = pool.shape[1]
+        out = np.empty((n, pieces), dtype=np.uint16)
+        step = 1 << 21
         for lo in range(0, n, step):
             m = min(step, n - lo)
-            bits = np.empty((m, self.width), dtype=bool)
+            for c in range(pieces):
+                out[lo : lo + m, c] = pool[rng.integers(0, POOL_ROWS, size=m), c]
+        return out.view(np.uint64)
+
+    def _chain(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        out = np.empty((n, self.width // 64), dtype=np.uint64)
+        # Probabilities as 16-bit thresholds; one bit's column is contiguous.
+        scale = float(1 << 16)
+        free = np.round(self.p * scale).astype(np.uint32)
+        given = np.round(self.p_given * scale).astype(np.uint32)
+        step = 1 << 18
+        for lo in range(0, n, step):
+            m = min(step, n - lo)
+            bits = np.empty((self.width, m), dtype=bool)
+            draws = rng.integers(0, 1 << 16, size=(self.width, m), dtype=np.uint16)
             for i in range(self.width):
-                u = rng.random(m, dtype=np.float32)
                 j = self.parent[i]
                 if j < 0:
-                    bits[:, i] = u < self.p[i]
+                    np.less(draws[i], free[i], out=bits[i])
                 else:
-                    prob = np.where(bits[:, j], self.p_given[i, 1], self.p_given[i, 0])
-                    bits[:, i] = u < prob
-            packed = np.packbits(bits, axis=1, bitorder="little")
-            out[lo : lo + m] = packed.view("<u8").astype(np.uint64)
+                    threshold = np.where(bits[j], given[i, 1], given[i, 0])
+                    np.less(draws[i], threshold, out=bits[i])
+            packed = np.ascontiguousarray(np.packbits(bits, axis=0, bitorder="little").T)
+            out[lo : lo + m] = packed.view("<u8")
         return out
+
+
+POOL_ROWS = 1 << 20
 
 
 def rss_bytes() -> int:
@@ -399,6 +424,116 @@ def run_assets(
     }
 
 
+def run_inventory(
+    assets: int, per_asset: int, model: BitModel, rng: np.random.Generator, tmp: Path
+) -> dict[str, Any]:
+    """A verifier's cold start on an inventory of ``assets`` x ``per_asset`` rows.
+
+    The rows go in through ``Inventory.add_perceptual`` (under one recorded
+    asset, as variant names: the read path does not care whose rows they are).
+    Then a new handle builds the index from the database with no cache file (read
+    + bands + writing the cache), another maps the cache, and one more refreshes
+    after 1% more rows arrive.
+    """
+    from datetime import datetime, timezone
+
+    from provenance.inventory import Inventory
+    from provenance.record import ProvenanceRecord
+    from provenance.types import SignResult
+
+    db = tmp / f"inventory-{assets}.sqlite"
+    n = assets * per_asset
+    words = model.sample(rng, n + n // 100)
+    stamp = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    with Inventory(db, durable=False) as inv:
+        result = SignResult(
+            path=None,
+            asset_id="asset-bench",
+            sha256_hex="a" * 64,
+            essence_sha256_hex="b" * 64,
+            input_sha256_hex="c" * 64,
+            bytes_added=1,
+            active_manifest=None,
+            record=ProvenanceRecord.from_json(
+                (SAMPLE_MEDIA / "forest-path.jpg.json").read_text("utf-8")
+            ),
+        )
+        inv.record_signing(result, signer="CN=bench", now=stamp)
+
+        def add(lo: int, hi: int) -> None:
+            for start in range(lo, hi, 100_000):
+                stop = min(start + 100_000, hi)
+                inv.add_perceptual(
+                    "asset-bench",
+                    phash.ReferenceHashes(
+                        words=words[start:stop],
+                        variants=tuple(f"v{i}" for i in range(start, stop)),
+                        descriptor=b"",
+                    ),
+                )
+
+        started = time.perf_counter()
+        add(0, n)
+        fill_s = time.perf_counter() - started
+    cache = db.with_name(f"{db.name}.{phash.SCHEME}.hidx")
+    q = flip(rng, words[n // 2], phash.MATCH_THRESHOLD // 3)
+    gc.collect()
+    rss0 = rss_bytes()
+    with Inventory(db) as inv:
+        started = time.perf_counter()
+        index = inv.perceptual_index(phash.SCHEME)
+        cold_s = time.perf_counter() - started
+        rss_cold = rss_bytes() - rss0
+        assert len(index) == n
+        del index
+    gc.collect()
+    rss1 = rss_bytes()
+    with Inventory(db, index_refresh_s=10) as inv:
+        started = time.perf_counter()
+        inv.perceptual_index(phash.SCHEME)
+        mapped_s = time.perf_counter() - started
+        started = time.perf_counter()
+        hits = inv.find_perceptual(q, scheme=phash.SCHEME, max_distance=phash.MATCH_THRESHOLD)
+        first_lookup_ms = (time.perf_counter() - started) * 1e3
+        assert hits
+        rss_mapped = rss_bytes() - rss1
+        with Inventory(db, durable=False) as writer:
+            inv_add = writer.add_perceptual
+            for start in range(n, n + n // 100, 100_000):
+                stop = min(start + 100_000, n + n // 100)
+                inv_add(
+                    "asset-bench",
+                    phash.ReferenceHashes(
+                        words=words[start:stop],
+                        variants=tuple(f"v{i}" for i in range(start, stop)),
+                        descriptor=b"",
+                    ),
+                )
+        inv._perceptual_checked.clear()  # as if index_refresh_s had passed
+        started = time.perf_counter()
+        refreshed = inv.perceptual_index(phash.SCHEME)
+        refresh_s = time.perf_counter() - started
+        assert len(refreshed) == n + n // 100
+    db_bytes = db.stat().st_size
+    cache_bytes = cache.stat().st_size
+    for path in tmp.glob(f"{db.name}*"):
+        path.unlink()
+    return {
+        "assets": assets,
+        "rows_per_asset": per_asset,
+        "rows": n,
+        "fill_s": fill_s,
+        "cold_build_s": cold_s,
+        "rss_cold_bytes": rss_cold,
+        "cache_map_s": mapped_s,
+        "first_lookup_after_map_ms": first_lookup_ms,
+        "rss_mapped_bytes": rss_mapped,
+        "refresh_1pct_s": refresh_s,
+        "db_bytes": db_bytes,
+        "cache_bytes": cache_bytes,
+    }
+
+
 def run_asset_cases(args: argparse.Namespace, info: dict[str, Any]) -> dict[str, Any]:
     """The per-asset figures (``--assets``): one row per (assets, layout)."""
     started = time.perf_counter()
@@ -411,7 +546,12 @@ def run_asset_cases(args: argparse.Namespace, info: dict[str, Any]) -> dict[str,
     )
     rng = np.random.default_rng(args.seed)
     results = []
+    inventories = []
     with tempfile.TemporaryDirectory(prefix="provenance-bench-index-") as folder:
+        for assets in args.inventory or ():
+            console.print(f"inventory of {assets:,} assets x 22 rows: cold start ...")
+            inventories.append(run_inventory(assets, 22, model, rng, Path(folder)))
+            gc.collect()
         for assets in args.assets:
             for per_asset, per_lookup in args.layouts:
                 console.print(f"{assets:,} assets x {per_asset} rows, {per_lookup} hashes ...")
@@ -466,7 +606,41 @@ def run_asset_cases(args: argparse.Namespace, info: dict[str, Any]) -> dict[str,
             "pairwise correlation; medians on a machine shared with other jobs.",
         )
     )
+    if inventories:
+        console.print(
+            table(
+                "A verifier's cold start on an inventory (Inventory.perceptual_index)",
+                (
+                    "assets",
+                    "rows",
+                    "cold build s",
+                    "RSS cold",
+                    "map cache s",
+                    "1st lookup ms",
+                    "RSS mapped",
+                    "refresh +1% s",
+                    "db",
+                    "cache",
+                ),
+                [
+                    (
+                        f"{r['assets']:,}",
+                        f"{r['rows']:,}",
+                        f"{r['cold_build_s']:.1f}",
+                        fmt_bytes(r["rss_cold_bytes"]),
+                        f"{r['cache_map_s']:.2f}",
+                        fmt_ms(r["first_lookup_after_map_ms"]),
+                        fmt_bytes(r["rss_mapped_bytes"]),
+                        f"{r['refresh_1pct_s']:.2f}",
+                        fmt_bytes(r["db_bytes"]),
+                        fmt_bytes(r["cache_bytes"]),
+                    )
+                    for r in inventories
+                ],
+            )
+        )
     return {
+        "inventories": inventories,
         "bit_model": {
             "real_rows": int(real.shape[0]),
             "extreme_bits": model.extreme_bits,
@@ -495,6 +669,12 @@ def options(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="per-asset whole lookups at these asset counts instead of the per-row cases "
         "(e.g. 1e6,1e7; synthetic hashes fitted on the corpus, sample_media with --quick)",
+    )
+    parser.add_argument(
+        "--inventory",
+        type=lambda text: tuple(int(float(x)) for x in text.split(",")),
+        default=None,
+        help="with --assets: also a verifier's cold start on an inventory of this many assets",
     )
     parser.add_argument(
         "--layouts",

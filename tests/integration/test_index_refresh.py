@@ -99,6 +99,7 @@ def test_cache_is_not_rewritten_by_each_refresh(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(inventory_module, "INDEX_CACHE_MIN_ROWS", 1)
+    monkeypatch.setattr(inventory_module, "_ROWS_PER_READ", 2)  # rows read page by page
     db = tmp_path / "inv.sqlite"
     cache = tmp_path / f"inv.sqlite.{phash.SCHEME}.hidx"
     rng = np.random.default_rng(6)
