@@ -81,6 +81,11 @@ _MIN_TAIL = 1 << 14
 # query scans instead when even that would cost more than the scan.
 _PROBE_COST = 10.0
 _CANDIDATE_COST = 20.0
+# Band layouts are chosen for queries at this fraction of the hash's bits (51 of
+# 256, the default perceptual scheme's threshold; 13 of 64).
+_DESIGN_RADIUS = 0.2
+# Widest band: its offsets array takes 4 bytes per possible key (64 MiB at 24).
+_MAX_BAND_BITS = 24
 # Never enumerate more neighbour keys per band than this.
 _MAX_PROBES_PER_BAND = 1 << 20
 
@@ -526,23 +531,42 @@ def _top_k(
 
 
 def _band_plan(n: int, words_per_hash: int) -> list[tuple[int, int, int]]:
-    """(word, shift, bits) of each band for ``n`` rows of ``words_per_hash`` words."""
-    # About four rows per bucket: buckets stay small, offsets stay ~N entries.
-    bits = int(min(24, max(8, math.floor(math.log2(max(n, 2))) - 2)))
-    per_word = 64 // bits
-    # Spread the word's 64 bits over its bands when that widens them by at most
-    # one bit (21+21+22 instead of 3 x 21): every bit is then used, and wider
-    # bands mean fewer candidates per probe.
-    widths = [64 // per_word + (1 if i < 64 % per_word else 0) for i in range(per_word)]
-    if max(widths) > bits + 1:
-        widths = [bits] * per_word
-    shifts = [sum(widths[:i]) for i in range(per_word)]
+    """(word, shift, bits) of each band for ``n`` rows of ``words_per_hash`` words.
+
+    Several layouts are costed with the query cost model at the design radius
+    (:data:`_DESIGN_RADIUS` of the hash's bits) and the cheapest is kept: bands
+    of ``log2(n) - 2`` bits (about four rows per bucket), and each word's 64
+    bits shared evenly among 2 to 8 bands. More bands (narrower, fuller
+    buckets) beat fewer, emptier ones once the memory budget allows them: at
+    22M x 256-bit rows, 12 bands of 21-22 bits cost about a tenth of 8 bands of
+    22 bits (fleetindex; the fixed rule switched to 8 bands past 2**24 rows).
+    """
+    bits = int(min(_MAX_BAND_BITS, max(8, math.floor(math.log2(max(n, 2))) - 2)))
+    layouts = [[bits] * (64 // bits)]
+    for per_word in range(2, 9):
+        even = [64 // per_word + (1 if i < 64 % per_word else 0) for i in range(per_word)]
+        if max(even) <= _MAX_BAND_BITS:
+            layouts.append(even)
+    radius = max(1, round(_DESIGN_RADIUS * 64 * words_per_hash))
+    best_cost, best = math.inf, _fill_plan(n, words_per_hash, layouts[0])
+    for widths in layouts:
+        plan = _fill_plan(n, words_per_hash, widths)
+        found = _radii(tuple(b for _, _, b in plan), radius, n)
+        cost = found[0] if found is not None else math.inf
+        if cost < best_cost:
+            best_cost, best = cost, plan
+    return best
+
+
+def _fill_plan(n: int, words_per_hash: int, widths: list[int]) -> list[tuple[int, int, int]]:
+    """Bands of ``widths`` in each word, round-robin over the words, within the budget."""
+    shifts = [sum(widths[:i]) for i in range(len(widths))]
     # Bands go round-robin over the words, then down each word, while the
     # structures (4 bytes per row for order, 4 per bucket for offsets) fit.
     budget = MEMORY_BUDGET * 8 * words_per_hash * n
     plan: list[tuple[int, int, int]] = []
     used = 0
-    for slot in range(per_word):
+    for slot in range(len(widths)):
         for word in range(words_per_hash):
             cost = 4 * n + 4 * ((1 << widths[slot]) + 1)
             if plan and used + cost > budget:
