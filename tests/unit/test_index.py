@@ -276,3 +276,32 @@ def test_chosen_layout_is_exact_on_biased_correlated_bits() -> None:
     for q in queries:
         for r in (12, 20):
             assert indexed.query(q, k=50, max_distance=r) == brute.query(q, k=50, max_distance=r)
+
+
+def test_rows_added_to_a_mapped_index_stay_exact_and_leave_it_mapped(tmp_path: Path) -> None:
+    rng = np.random.default_rng(23)
+    words = rng.integers(0, 2**64, size=(20_000, 2), dtype=np.uint64)
+    HammingIndex(words, ids=np.arange(20_000) * 3, multi_index=True).save(tmp_path / "i.hidx")
+    index = HammingIndex.load(tmp_path / "i.hidx")
+    more = near_copies(rng, words[:500], 4)
+    index.add(more, ids=np.arange(20_000, 20_500) * 3)
+    assert isinstance(index._words, np.memmap)  # not copied into private memory
+    assert index.tail == 500 and len(index) == 20_500
+    total = np.concatenate([words, more])
+    ids = np.arange(20_500) * 3
+    brute = HammingIndex(total, ids=ids, multi_index=False)
+    np.testing.assert_array_equal(index.words, total)
+    np.testing.assert_array_equal(index.ids, ids)
+    for q in (words[7], more[7], more[-1], near_copies(rng, more[100:101], 3)[0]):
+        for r in (None, 4, 12):
+            assert index.query(q, k=8, max_distance=r) == brute.query(q, k=8, max_distance=r)
+    assert index.query_batch(more[:3], k=2) == brute.query_batch(more[:3], k=2)
+    # Enough rows to rebuild the bands: one in-memory array again, still exact.
+    index.add(total[:17_000], ids=np.arange(20_500, 37_500) * 3)
+    assert index.tail == 0 and not isinstance(index._words, np.memmap)
+    total = np.concatenate([total, total[:17_000]])
+    brute = HammingIndex(total, ids=np.arange(37_500) * 3, multi_index=False)
+    for q in (words[9], more[9]):
+        assert index.query(q, k=8, max_distance=12) == brute.query(q, k=8, max_distance=12)
+    index.save(tmp_path / "j.hidx")
+    np.testing.assert_array_equal(HammingIndex.load(tmp_path / "j.hidx").words, total)
