@@ -23,6 +23,18 @@ Run::
     .venv/bin/python benchmarks/index.py --quick    # 100k (seconds)
     .venv/bin/python benchmarks/index.py --sizes 1e6  # chosen sizes only
     .venv/bin/python benchmarks/index.py --quick --real  # + candidates on real hashes
+
+Per asset (``--assets``): whole lookups (every query hash of one file, 3 today)
+over 22 rows per asset, on synthetic hashes drawn from a model fitted on real
+reference rows (the corpus; sample_media with ``--quick``), with the resident
+memory of the built and of the memory-mapped index and the build time.
+``--layouts 15:10`` measures 15 stored rows and 10 query hashes (the dihedral rows
+moved to the query side); ``--inventory N`` adds a verifier's cold start on an
+inventory of N assets (build from the database, map the cache, refresh). Run one
+size per process for clean memory figures::
+
+    .venv/bin/python benchmarks/index.py --assets 1e6          # about ten minutes here
+    .venv/bin/python benchmarks/index.py --quick --assets 2e4 --inventory 2e4
 """
 
 from __future__ import annotations

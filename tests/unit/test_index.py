@@ -305,3 +305,15 @@ def test_rows_added_to_a_mapped_index_stay_exact_and_leave_it_mapped(tmp_path: P
         assert index.query(q, k=8, max_distance=12) == brute.query(q, k=8, max_distance=12)
     index.save(tmp_path / "j.hidx")
     np.testing.assert_array_equal(HammingIndex.load(tmp_path / "j.hidx").words, total)
+
+
+def test_bucket_order_is_a_stable_argsort() -> None:
+    from provenance import index as index_module
+
+    rng = np.random.default_rng(29)
+    for bits in (4, 16, 22):
+        keys = rng.integers(0, 1 << bits, size=50_000, dtype=np.uint32)  # many equal keys
+        for dtype in (np.int32, np.int64):
+            order = index_module._bucket_order(keys, dtype)
+            assert order.dtype == dtype
+            np.testing.assert_array_equal(order, np.argsort(keys, kind="stable"))
