@@ -110,6 +110,7 @@ from provenance.types import SignResult, Verdict
 
 __all__ = [
     "ENV_VAR",
+    "INDEX_REFRESH_ENV_VAR",
     "SCHEMA_VERSION",
     "AssetEntry",
     "FileEntry",
@@ -146,6 +147,9 @@ _monotonic = time.monotonic
 
 DEFAULT_INDEX_REFRESH_S = 0.0
 """Default of ``Inventory(index_refresh_s=)``: look for new perceptual rows on every lookup."""
+
+INDEX_REFRESH_ENV_VAR = "PROVENANCE_INDEX_REFRESH_S"
+"""Environment variable read when ``Inventory(index_refresh_s=None)`` (the default)."""
 
 _INVENTORY_SCHEMA_V1: tuple[str, ...] = (
     """CREATE TABLE signers (
@@ -438,9 +442,10 @@ class Inventory:
             selects ``NORMAL``: still atomic and never corrupt, but the last
             commits before a power cut may be lost; for bulk loads.
         index_refresh_s: Look for perceptual rows other processes added at most
-            once per this many seconds (0, the default: on every lookup); see
+            once per this many seconds (0: on every lookup); see
             :meth:`perceptual_index`. A long-running verifier sets a few seconds:
-            that bounds how late it finds a newly signed original.
+            that bounds how late it finds a newly signed original. ``None`` (the
+            default) reads ``$PROVENANCE_INDEX_REFRESH_S``, else 0.
 
     Raises:
         InventoryError: The file is missing (``create=False``), is not an SQLite
@@ -460,12 +465,11 @@ class Inventory:
         checkpoint_key: SigningKey | None = None,
         checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
         durable: bool = True,
-        index_refresh_s: float = DEFAULT_INDEX_REFRESH_S,
+        index_refresh_s: float | None = None,
     ) -> None:
         if checkpoint_every < 1:
             raise InventoryError("checkpoint_every must be at least 1", path=path)
-        if not index_refresh_s >= 0:
-            raise InventoryError("index_refresh_s must be a number >= 0", path=path)
+        index_refresh_s = _index_refresh_s(index_refresh_s, path)
         self._path = Path(path)
         self._read_only = read_only
         self._db = _open(
@@ -1690,6 +1694,23 @@ def _perceptual_rows(
     if len(pk_parts) == 1:
         return pk_parts[0], word_parts[0]
     return np.concatenate(pk_parts), np.concatenate(word_parts)
+
+
+def _index_refresh_s(value: float | None, path: str | os.PathLike[str]) -> float:
+    """The refresh interval: ``value``, else the environment variable, else the default."""
+    name, shown = "index_refresh_s", repr(value)
+    if value is None:
+        configured = os.environ.get(INDEX_REFRESH_ENV_VAR, "").strip()
+        if not configured:
+            return DEFAULT_INDEX_REFRESH_S
+        name, shown = f"${INDEX_REFRESH_ENV_VAR}", repr(configured)
+        try:
+            value = float(configured)
+        except ValueError:
+            value = math.nan
+    if not (value >= 0 and math.isfinite(value)):
+        raise InventoryError(f"{name} must be a number of seconds >= 0, got {shown}", path=path)
+    return float(value)
 
 
 def _load_cache(path: Path, last: int) -> HammingIndex | None:

@@ -89,10 +89,35 @@ def test_reader_sees_another_handles_rows_after_the_interval(tmp_path: Path, clo
         assert found(writer, c[3]) == ["asset-c"]
 
 
-def test_refresh_interval_must_be_a_non_negative_number(tmp_path: Path) -> None:
-    for bad in (-1.0, float("nan")):
-        with pytest.raises(InventoryError, match="index_refresh_s"):
-            Inventory(tmp_path / "inv.sqlite", index_refresh_s=bad)
+def test_refresh_interval_must_be_a_non_negative_number(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "inv.sqlite"
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(InventoryError, match="index_refresh_s must be") as caught:
+            Inventory(db, index_refresh_s=bad)
+        assert str(caught.value).startswith(str(db))
+    monkeypatch.setenv("PROVENANCE_INDEX_REFRESH_S", "soon")
+    with pytest.raises(InventoryError, match=r"\$PROVENANCE_INDEX_REFRESH_S .*'soon'"):
+        Inventory(db)
+    with Inventory(db, index_refresh_s=0) as inv:  # an explicit value wins
+        assert inv._index_refresh_s == 0
+
+
+def test_refresh_interval_from_the_environment(
+    tmp_path: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "inv.sqlite"
+    rng = np.random.default_rng(7)
+    a, b = (rng.integers(0, 2**64, size=(2, phash.WORDS), dtype=np.uint64) for _ in "ab")
+    monkeypatch.setenv("PROVENANCE_INDEX_REFRESH_S", " 10 ")
+    with Inventory(db) as writer, Inventory(db) as reader:
+        add_asset(writer, "a", a)
+        assert found(reader, a[0]) == ["asset-a"]
+        add_asset(writer, "b", b)
+        assert found(reader, b[0]) == []
+        clock.now += 10
+        assert found(reader, b[0]) == ["asset-b"]
 
 
 def test_cache_is_not_rewritten_by_each_refresh(
