@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -31,6 +31,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.segment import Segment
 from rich.table import Table
 
 from provenance._version import __version__
@@ -83,6 +84,13 @@ _out = Console(highlight=False, soft_wrap=True)
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
+NdjsonOption = Annotated[
+    bool,
+    typer.Option(
+        "--ndjson",
+        help="Print the JSON rows one per line as each completes (implies --json).",
+    ),
+]
 TrustAnchorsOption = Annotated[
     Path | None, typer.Option("--trust-anchors", help="PEM bundle of trusted root certificates.")
 ]
@@ -143,15 +151,67 @@ def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     raise typer.Exit(code)
 
 
+# Columns holding what a user copies (paths, asset ids, SKUs): never folded nor cut.
+_IDENTIFIER_COLUMNS = frozenset(
+    {"source", "signed copy", "asset id", "parent asset id", "asset", "parent", "file"}
+    | {"rendition", "sku"}
+)
+
+
+class _Table(Table):
+    """A table that never cuts or folds an identifier (docs/cli.md, "Tables").
+
+    Identifier columns (:data:`_IDENTIFIER_COLUMNS`) keep their full width and the
+    other cells wrap. When the identifiers alone do not fit the terminal, the rows
+    are printed as records instead, one ``column: value`` line each (what
+    ``psql``'s expanded display does), so every id and path stays on one line.
+    """
+
+    def __init__(self, *headers: str, title: str | None = None) -> None:
+        super().__init__(title=title)
+        self._headers = headers
+        self._rows: list[tuple[str, ...]] = []
+        for header in headers:
+            self.add_column(header, overflow="fold")
+
+    def add_row(self, *cells: Any, **kwargs: Any) -> None:
+        """Add a row (and keep its text for the record layout)."""
+        self._rows.append(tuple(str(cell) for cell in cells))
+        super().add_row(*cells, **kwargs)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        widths = [
+            max((len(row[i]) for row in self._rows), default=0) for i in range(len(self._headers))
+        ]
+        needed = 3 * len(widths) + 1
+        for header, width, column in zip(self._headers, widths, self.columns, strict=True):
+            if header in _IDENTIFIER_COLUMNS:
+                column.no_wrap, column.min_width = True, max(width, len(header))
+                needed += column.min_width
+            else:
+                needed += min(width, 8)
+        if needed <= options.max_width:
+            yield from super().__rich_console__(console, options)
+            return
+        label = max((len(h) for h in self._headers), default=0)
+        lines = [self.title] if isinstance(self.title, str) else []
+        for n, row in enumerate(self._rows):
+            if n:
+                lines.append("")
+            lines.extend(
+                f"{h:<{label}}  {_one_line(v)}".rstrip()
+                for h, v in zip(self._headers, row, strict=False)
+            )
+        yield Segment("\n".join(lines) + "\n")
+
+
 def _table(*headers: str, title: str | None = None) -> Table:
-    """A table whose cells wrap (fold) instead of being cut: ids and paths get copied."""
-    table = Table(title=title)
-    for header in headers:
-        table.add_column(header, overflow="fold")
-    return table
+    """A table that keeps ids and paths whole (see :class:`_Table`): they get copied."""
+    return _Table(*headers, title=title)
 
 
 def _print_json(value: Any) -> None:
+    """The one way a command whose answer is one thing prints it: one JSON object."""
     sys.stdout.write(json.dumps(_json_safe(value), indent=2, ensure_ascii=False) + "\n")
 
 
@@ -274,6 +334,7 @@ def sign_command(
         ),
     ] = True,
     as_json: JsonOption = False,
+    ndjson: NdjsonOption = False,
 ) -> None:
     """Sign images: signed XMP, minimal EXIF and a C2PA manifest.
 
@@ -328,20 +389,20 @@ def sign_command(
         try:
             with (
                 _progress_bar(progress, "signing", len(files)) as advance,
-                _json_array(as_json) as emit,
+                _json_rows(as_json, ndjson) as emit,
             ):
                 for done in batch:
                     row = _batch_sign_row(done)
                     if "error" in row:
                         errors.append(row)
-                    if as_json:
+                    if as_json or ndjson:
                         emit(row)  # streamed: memory stays flat over any number of files
                     else:
                         rows.append(row)
                     advance()
         except ProvenanceError as exc:
             _fail(str(exc))
-    if not as_json:
+    if not (as_json or ndjson):
         table = _table("source", "signed copy", "asset id", "bytes added", title="signed")
         for row in rows:
             if "error" not in row:
@@ -380,6 +441,7 @@ def verify_command(
     workers: WorkersOption = 1,
     progress: ProgressOption = None,
     as_json: JsonOption = False,
+    ndjson: NdjsonOption = False,
 ) -> None:
     """Verify images offline and print a verdict per file.
 
@@ -409,7 +471,7 @@ def verify_command(
         statuses: list[Status] = []
         with (
             _progress_bar(progress, "verifying", len(files)) as advance,
-            _json_array(as_json) as emit,
+            _json_rows(as_json, ndjson) as emit,
         ):
             for row in verify_many(files, trust=policy, inventory=inventory, workers=workers):
                 verdict = row.result
@@ -417,18 +479,15 @@ def verify_command(
                     error = row.error.message if row.error is not None else "failed"
                     verdict = Verdict(path=row.name, status=Status.ERROR, error=error)
                 statuses.append(verdict.status)
-                if as_json:
-                    out = verdict.to_dict()
-                    out["inventory"] = inventory_name
-                    if warning is not None:
-                        out["warnings"] = [warning]
+                if as_json or ndjson:
+                    out = _verdict_row(verdict.to_dict(), inventory_name, warning)
                     if requirement is not None:
                         out["meets_requirement"] = meets(verdict.status, requirement, accepted)
                     emit(out)  # streamed: flat memory over any number of files
                 else:
                     verdicts.append(verdict)
                 advance()
-    if not as_json:
+    if not (as_json or ndjson):
         _print_verdicts(verdicts)
     raise typer.Exit(exit_code(statuses, requirement=requirement, accept=accepted))
 
@@ -475,6 +534,7 @@ def renditions_command(
         bool, typer.Option("--no-inventory", help="Do not record the renditions.")
     ] = False,
     as_json: JsonOption = False,
+    ndjson: NdjsonOption = False,
 ) -> None:
     """Resize a signed original to several sizes and sign each with lineage to it.
 
@@ -515,8 +575,9 @@ def renditions_command(
             if message.endswith("pass record="):
                 message = message.removesuffix("pass record=") + "give --record RECORD.json"
             _fail(message)
-    if as_json:
-        _print_json([r.to_dict() for r in results])
+    if as_json or ndjson:
+        rows = ({**r.to_dict(), "status": "ok", "original": str(original)} for r in results)
+        _print_rows(rows, as_json=as_json, ndjson=ndjson)
         return
     table = _table("rendition", "asset id", "bytes added", title=f"renditions of {original}")
     for result in results:
@@ -529,6 +590,7 @@ def inventory_list(
     inventory_path: InventoryOption = None,
     limit: Annotated[int | None, typer.Option(help="At most this many assets.")] = None,
     as_json: JsonOption = False,
+    ndjson: NdjsonOption = False,
 ) -> None:
     """List the assets in the inventory, oldest first.
 
@@ -539,8 +601,8 @@ def inventory_list(
             entries = list(inventory.assets(limit=limit))
         except ProvenanceError as exc:
             _fail(str(exc))
-    if as_json:
-        _print_json([e.to_dict() for e in entries])
+    if as_json or ndjson:
+        _print_rows((e.to_dict() for e in entries), as_json=as_json, ndjson=ndjson)
         return
     table = _table("asset id", "model", "source type", "parent", "files", "first signed")
     for e in entries:
@@ -691,6 +753,7 @@ def trace_command(
     inventory_path: InventoryOption = None,
     trust_anchors: TrustAnchorsOption = None,
     as_json: JsonOption = False,
+    ndjson: NdjsonOption = False,
 ) -> None:
     """Find a file by its hashes or manifest and print its lineage up to the original.
 
@@ -707,8 +770,9 @@ def trace_command(
             result = trace(path, trust=policy, inventory=inventory)
         except ProvenanceError as exc:
             _fail(str(exc))
-    if as_json:
-        _print_json({**result.to_dict(), "inventory": inventory_name, "warnings": _listed(warning)})
+    if as_json or ndjson:
+        row = _verdict_row(result.to_dict(), inventory_name, warning)
+        _print_rows([row], as_json=as_json, ndjson=ndjson)
     else:
         how = (
             f"found by {result.found_by}"
@@ -800,6 +864,7 @@ def scan_command(
         Path | None, typer.Option("--json-out", help="Write the JSON report to a file.")
     ] = None,
     as_json: JsonOption = False,
+    ndjson: NdjsonOption = False,
 ) -> None:
     """Find signed images and copies that lost their provenance, per file.
 
@@ -826,15 +891,19 @@ def scan_command(
     found, warning = _find_existing(inventory_path)
     _warn(warning)
     inventory_name = str(found.path) if found is not None else None
-    with _closing(found) as inventory:
-        report = scan(paths, trust=policy, inventory=inventory, root=root)
+    with _closing(found) as inventory, _json_rows(as_json, ndjson) as emit:
+        report = scan(
+            paths,
+            trust=policy,
+            inventory=inventory,
+            root=root,
+            on_row=lambda row: emit(_verdict_row(row.to_dict(), inventory_name, warning)),
+        )
     try:
         written = write_reports(report, json_path=json_out, csv_path=csv_out, html_path=html_out)
     except ProvenanceError as exc:
         _fail(str(exc))
-    if as_json:
-        _print_json({**report.to_dict(), "inventory": inventory_name, "warnings": _listed(warning)})
-    else:
+    if not (as_json or ndjson):
         table = _table("file", "result", "verdict", "asset", "details", title="scan")
         for row in report.rows:
             flat = row.summary()
@@ -936,8 +1005,20 @@ def _existing_inventory(path: Path | None) -> Inventory | None:
     return inventory
 
 
-def _listed(message: str | None) -> list[str]:
-    return [] if message is None else [message]
+def _verdict_row(
+    row: dict[str, Any], inventory_name: str | None, warning: str | None
+) -> dict[str, Any]:
+    """A verify, scan or trace row: ``status`` and the inventory it was checked against.
+
+    ``status`` is the verdict (``verdict`` is kept as it was); ``inventory`` is the
+    database path or ``None``, and ``warnings`` says why there was none.
+    """
+    verdict = row.get("verdict")
+    row.setdefault("status", verdict if isinstance(verdict, str) else Status.ERROR.value)
+    row.setdefault("error", None)
+    row["inventory"] = inventory_name
+    row["warnings"] = [] if warning is None else [warning]
+    return row
 
 
 def _warn(message: str | None) -> None:
@@ -987,24 +1068,44 @@ def _closing(inventory: Inventory | None) -> Iterator[Inventory | None]:
 
 
 @contextlib.contextmanager
-def _json_array(enabled: bool) -> Iterator[Callable[[Any], None]]:
-    """Print a JSON array on stdout one element at a time (what _print_json prints)."""
-    if not enabled:
-        yield lambda value: None
+def _json_rows(as_json: bool, ndjson: bool = False) -> Iterator[Callable[[dict[str, Any]], None]]:
+    """The one way a row command prints its JSON (docs/cli.md, "JSON output").
+
+    Yields ``emit(row)``. With ``--json`` the rows form one JSON array, written
+    element by element as they come (memory stays flat over any number of
+    files); with ``--ndjson`` each row is one compact line, flushed, so a
+    consumer can read a large batch as it runs. Without either, ``emit`` does
+    nothing (the command prints its table).
+    """
+    if not (as_json or ndjson):
+        yield lambda row: None
         return
     count = 0
 
-    def emit(value: Any) -> None:
+    def emit(row: dict[str, Any]) -> None:
         nonlocal count
-        text = json.dumps(_json_safe(value), indent=2, ensure_ascii=False).replace("\n", "\n  ")
-        sys.stdout.write(("[\n  " if count == 0 else ",\n  ") + text)
+        safe = _json_safe(row)
+        if ndjson:
+            sys.stdout.write(json.dumps(safe, ensure_ascii=False) + "\n")
+        else:
+            text = json.dumps(safe, indent=2, ensure_ascii=False).replace("\n", "\n  ")
+            sys.stdout.write(("[\n  " if count == 0 else ",\n  ") + text)
         sys.stdout.flush()
         count += 1
 
     try:
         yield emit
     finally:
-        sys.stdout.write("\n]\n" if count else "[]\n")
+        if not ndjson:
+            sys.stdout.write("\n]\n" if count else "[]\n")
+        sys.stdout.flush()
+
+
+def _print_rows(rows: Iterable[dict[str, Any]], *, as_json: bool, ndjson: bool) -> None:
+    """Print finished rows the way :func:`_json_rows` does."""
+    with _json_rows(as_json, ndjson) as emit:
+        for row in rows:
+            emit(row)
 
 
 @contextlib.contextmanager
@@ -1068,11 +1169,11 @@ def _sign_row(src: Path, result: SignResult) -> dict[str, Any]:
 
 
 def _print_verdicts(verdicts: Sequence[Verdict]) -> None:
-    table = _table("file", "verdict", "model", "signer", "codes", title="verification")
+    table = _table("file", "verdict", "asset id", "model", "signer", "codes", title="verification")
     for v in verdicts:
         model = f"{v.record.model} {v.record.model_version}" if v.record else ""
         codes = v.error or ", ".join(v.failure_codes)
-        table.add_row(v.path, v.status.value, model, v.signer or "", codes)
+        table.add_row(v.path, v.status.value, v.asset_id or "", model, v.signer or "", codes)
     _out.print(table)
 
 
@@ -1745,6 +1846,7 @@ def magento_sign_cache(
         ),
     ] = False,
     as_json: JsonOption = False,
+    ndjson: NdjsonOption = False,
 ) -> None:
     """Sign Magento's resized product images in place, with lineage to their originals.
 
@@ -1784,8 +1886,9 @@ def magento_sign_cache(
     skipped = [o for o in outcomes if o.action is magento.CacheAction.SKIPPED]
     orphans = [o for o in outcomes if o.action is magento.CacheAction.ORPHAN]
     failed = bool(errors) or (strict and bool(skipped or orphans))
-    if as_json:
-        _print_json([o.to_dict() for o in outcomes])
+    if as_json or ndjson:
+        rows = ({"path": o.rendition, "status": o.action.value, **o.to_dict()} for o in outcomes)
+        _print_rows(rows, as_json=as_json, ndjson=ndjson)
     else:
         changed = [
             o

@@ -199,6 +199,9 @@ def test_build_report_is_pure_and_escapes(tmp_path: Path) -> None:
 def test_load_verdict_rows() -> None:
     assert load_verdict_rows(b'[{"path": "a", "verdict": "trusted"}]')[0]["verdict"] == "trusted"
     assert load_verdict_rows(b'{"rows": [{"path": "a", "status": "x"}]}')[0]["status"] == "x"
+    ndjson = b'{"path": "a", "verdict": "trusted"}\n{"path": "b", "verdict": "tampered"}\n'
+    assert [r["path"] for r in load_verdict_rows(ndjson)] == ["a", "b"]
+    assert load_verdict_rows(b'{"path": "a", "status": "error"}\n')[0]["path"] == "a"
     for bad in (b"nope", b'{"a": 1}', b"[1, 2]"):
         with pytest.raises(Exception, match=r"expected|not JSON"):
             load_verdict_rows(bad, name="v.json")
@@ -465,7 +468,9 @@ def test_a_verdict_the_report_does_not_know_is_listed_not_dropped() -> None:
     ]
     report = build_report([], rows, [], now=INCIDENT_AT)
     (other,) = report.recovery["other"]
-    assert other["path"] == "/shop/a.jpg" and other["status_label"] == "Remote manifest (not fetched)"
+    assert (
+        other["path"] == "/shop/a.jpg" and other["status_label"] == "Remote manifest (not fetched)"
+    )
     assert report.counts["other"] == 1 and report.verdict_counts["remote_manifest"] == 1
     page = report.to_html()
     assert 'href="#t-other"' in page and "<td>Remote manifest (not fetched)</td>" in page
