@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
+from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.progress import (
     BarColumn,
@@ -158,13 +159,18 @@ _IDENTIFIER_COLUMNS = frozenset(
 )
 
 
+_FOLD_AFTER = 20
+
+
 class _Table(Table):
     """A table that never cuts or folds an identifier (docs/cli.md, "Tables").
 
-    Identifier columns (:data:`_IDENTIFIER_COLUMNS`) keep their full width and the
-    other cells wrap. When the identifiers alone do not fit the terminal, the rows
-    are printed as records instead, one ``column: value`` line each (what
-    ``psql``'s expanded display does), so every id and path stays on one line.
+    Identifier columns (:data:`_IDENTIFIER_COLUMNS`) get their full width; the
+    others wrap between words (a word longer than ``_FOLD_AFTER`` cells may be
+    folded, so a long message does not push the table out). When that does not fit the
+    terminal, the rows are printed as records instead, one ``column  value`` line
+    per cell (what ``psql``'s expanded display does), so every id and path stays
+    whole on one line.
     """
 
     def __init__(self, *headers: str, title: str | None = None) -> None:
@@ -180,17 +186,32 @@ class _Table(Table):
         super().add_row(*cells, **kwargs)
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        widths = [
-            max((len(row[i]) for row in self._rows), default=0) for i in range(len(self._headers))
-        ]
-        needed = 3 * len(widths) + 1
-        for header, width, column in zip(self._headers, widths, self.columns, strict=True):
+        # Each column's narrowest (longest word, or the whole id) and widest width.
+        least: list[int] = []
+        words: list[int] = []
+        most: list[int] = []
+        for i, header in enumerate(self._headers):
+            texts = [header, *(row[i] for row in self._rows if i < len(row))]
+            most.append(max(cell_len(t) for t in texts))
+            words.append(max(cell_len(w) for t in texts for w in [*t.split(), ""]))
             if header in _IDENTIFIER_COLUMNS:
-                column.no_wrap, column.min_width = True, max(width, len(header))
-                needed += column.min_width
-            else:
-                needed += min(width, 8)
-        if needed <= options.max_width:
+                least.append(most[-1])
+            else:  # wrap between words; only a word longer than _FOLD_AFTER may fold
+                least.append(min(words[-1], _FOLD_AFTER))
+        room = options.max_width - (3 * len(self._headers) + 1)  # padding and rules
+        if sum(least) <= room:
+            widths = list(least)
+            spare = room - sum(widths)
+            # First unfold long words, the cheapest first; then share what is left.
+            for i in sorted(range(len(widths)), key=lambda i: words[i] - widths[i]):
+                grant = min(max(words[i] - widths[i], 0), spare)
+                widths[i], spare = widths[i] + grant, spare - grant
+            while spare > 0 and any(w < m for w, m in zip(widths, most, strict=True)):
+                for i, (w, m) in enumerate(zip(widths, most, strict=True)):
+                    if w < m and spare > 0:
+                        widths[i], spare = w + 1, spare - 1
+            for column, width in zip(self.columns, widths, strict=True):
+                column.width = max(width, 1)
             yield from super().__rich_console__(console, options)
             return
         label = max((len(h) for h in self._headers), default=0)
