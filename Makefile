@@ -27,7 +27,7 @@ demo: install
 	@test -f $(KEYS)/chain.pem || $(BIN)/provenance keys init $(KEYS)
 	rm -rf $(DEMO_OUT)
 	$(BIN)/provenance sign sample_media/ --out $(DEMO_OUT) --keys $(KEYS) --inventory $(DEMO_OUT)/inventory.sqlite
-	$(BIN)/provenance verify $(DEMO_OUT) --trust-anchors $(KEYS)/ca.pem
+	$(BIN)/provenance verify $(DEMO_OUT) --trust-anchors $(KEYS)/ca.pem --inventory $(DEMO_OUT)/inventory.sqlite
 	exiftool -q -all= -overwrite_original $(DEMO_OUT)/forest-path.jpg 2>/dev/null || cp sample_media/forest-path.jpg $(DEMO_OUT)/forest-path.jpg
 	$(BIN)/provenance report $(DEMO_OUT) --inventory $(DEMO_OUT)/inventory.sqlite --trust-anchors $(KEYS)/ca.pem --keys $(KEYS) \
 		--out $(DEMO_OUT)/report.html --out $(DEMO_OUT)/report.json \
@@ -74,6 +74,7 @@ bench: install
 	$(BIN)/python benchmarks/batch.py
 	$(BIN)/python benchmarks/overhead.py
 	$(BIN)/python benchmarks/server_load.py
+	$(BIN)/python benchmarks/audit_tamper.py
 
 ## bench-smoke: every benchmark runs (a few seconds each); figures come from `make bench`
 bench-smoke: install
@@ -86,6 +87,7 @@ bench-smoke: install
 	$(BIN)/python benchmarks/batch.py --quick --out build/bench/batch.json >/dev/null
 	$(BIN)/python benchmarks/overhead.py --quick --out build/bench/overhead.json >/dev/null
 	$(BIN)/python benchmarks/server_load.py --quick --out build/bench/server_load.json >/dev/null
+	$(BIN)/python benchmarks/audit_tamper.py --quick --out build/bench/audit_tamper.json >/dev/null
 
 clean:
 	rm -rf $(VENV) build $(DEMO_OUT) .pytest_cache .mypy_cache .ruff_cache .coverage

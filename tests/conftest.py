@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,6 +34,8 @@ def own_inventory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """
     path = tmp_path / "cli-inventory.sqlite"
     monkeypatch.setenv("PROVENANCE_INVENTORY", str(path))
+    # Nor the developer's audit witness: tests that want one configure their own.
+    monkeypatch.delenv("PROVENANCE_AUDIT_WITNESS", raising=False)
     return path
 
 
@@ -89,9 +93,16 @@ def sample_record(name: str) -> ProvenanceRecord:
 
 
 def run_cli(
-    *args: str | Path, env: dict[str, str] | None = None, timeout: float = 300
+    *args: str | Path,
+    env: dict[str, str] | None = None,
+    timeout: float = 300,
+    cwd: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """``python -m provenance ARGS`` in a subprocess, wide output, never raising."""
+    """``python -m provenance ARGS`` in a subprocess, wide output, never raising.
+
+    It runs in an empty folder unless ``cwd`` is given: what ``make demo`` leaves in
+    the repository (``.provenance/keys``, an inventory) must not change a test's result.
+    """
     return subprocess.run(
         [sys.executable, "-m", "provenance", *map(str, args)],
         capture_output=True,
@@ -99,4 +110,10 @@ def run_cli(
         env={**os.environ, "COLUMNS": "200", **(env or {})},
         check=False,
         timeout=timeout,
+        cwd=cwd if cwd is not None else _neutral_folder(),
     )
+
+
+@functools.cache
+def _neutral_folder() -> Path:
+    return Path(tempfile.mkdtemp(prefix="provenance-cli-cwd-"))

@@ -437,7 +437,7 @@ def _sign_plan(
     return _Plan(
         spec,
         (_sign_job(i, item, folder) for i, item in enumerate(items)),
-        _SignRecorder(inventory, key.subject),
+        _SignRecorder(inventory, key.subject, key),
         inventory,
     )
 
@@ -691,9 +691,15 @@ class _SignRecorder:
     file system journal once per item.
     """
 
-    def __init__(self, inventory: Inventory | None, signer: str) -> None:
+    def __init__(
+        self, inventory: Inventory | None, signer: str, key: SigningKey | None = None
+    ) -> None:
         self._inventory = inventory
         self._signer = signer
+        if inventory is not None and key is not None and inventory.audit.checkpoint_key is None:
+            # The key the batch signs with also signs the audit checkpoints on their
+            # schedule (DESIGN.md decision 17); without it none were ever taken.
+            inventory.audit.checkpoint_key = key
 
     def __call__(self, chunk: _Chunk, outcomes: list[_Outcome]) -> list[_Outcome]:
         if self._inventory is None:

@@ -37,8 +37,15 @@ from rich.table import Table
 
 from provenance._version import __version__
 from provenance.atomic import write_atomic
-from provenance.audit import Checkpoint
+from provenance.audit import (
+    WITNESS_ENV_VAR,
+    Checkpoint,
+    chain_fingerprint,
+    key_fingerprint,
+    witness_from,
+)
 from provenance.batch import BatchRow, SignItem, sign_many, verify_many
+from provenance.containers import IMAGE_SUFFIXES as _IMAGE_SUFFIXES
 from provenance.discovery import InventorySource, find_inventory
 from provenance.errors import (
     InsecureKeyFileWarning,
@@ -61,7 +68,7 @@ from provenance.verify import verify
 
 __all__ = ["app", "main"]
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp"})
+IMAGE_SUFFIXES = _IMAGE_SUFFIXES
 DEFAULT_KEY_DIR = Path(".provenance") / "keys"
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -387,7 +394,11 @@ def sign_command(
         except OSError as exc:
             _fail(f"{out}: cannot create output folder: {exc.strerror}")
     options = SignOptions(pii_policy=policy, write_exif=not no_exif)
-    opened = None if no_inventory else _open_inventory(inventory_path, create=True)
+    opened = (
+        None
+        if no_inventory
+        else _open_inventory(inventory_path, create=True, checkpoint_key=signing_key)
+    )
     with _closing(opened) as inventory:
         files = _expand(sources)
         items = (
@@ -579,7 +590,11 @@ def renditions_command(
         except ProvenanceError as exc:
             _fail(str(exc))
     signing_key = _load_key(cert, key, keys_dir)
-    opened = None if no_inventory else _open_inventory(inventory_path, create=True)
+    opened = (
+        None
+        if no_inventory
+        else _open_inventory(inventory_path, create=True, checkpoint_key=signing_key)
+    )
     with _closing(opened) as inventory:
         try:
             results = sign_renditions(
@@ -665,8 +680,13 @@ def inventory_export(
         bool, typer.Option("--synthetic-only", help="Only AI-generated assets.")
     ] = False,
     keys_dir: Annotated[
-        Path, typer.Option("--keys", help="Sign the export's audit checkpoint with these keys.")
-    ] = DEFAULT_KEY_DIR,
+        Path | None,
+        typer.Option(
+            "--keys",
+            help="Sign the export's audit checkpoint with these keys "
+            "(default: .provenance/keys when it holds the log's key).",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Export the synthetic-data inventory for compliance, with a signed audit checkpoint.
@@ -679,9 +699,9 @@ def inventory_export(
     kind = (export_format or target.suffix.lstrip(".")).lower()
     if kind not in ("json", "csv"):
         _fail(f"{target}: say --format json or --format csv")
-    key = _load_key(None, None, keys_dir) if (keys_dir / "chain.pem").exists() else None
+    key = _checkpoint_key(keys_dir, inventory_path)
     now = datetime.now(timezone.utc)
-    with _open_inventory(inventory_path, create=False) as inventory:
+    with _open_inventory(inventory_path, create=False, checkpoint_key=key) as inventory:
         try:
             write = inventory.export_json if kind == "json" else inventory.export_csv
             checkpoint = write(target, now=now, key=key, synthetic_only=synthetic_only)
@@ -706,38 +726,70 @@ def audit_verify(
     trust_anchors: Annotated[
         Path | None, typer.Option("--trust-anchors", help="Require checkpoints signed by these.")
     ] = None,
+    keys_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--keys",
+            help="Pin the log to this key: checkpoints signed by any other are refused "
+            "(default: the key of the log's first signed checkpoint).",
+        ),
+    ] = None,
+    witness: Annotated[
+        str | None,
+        typer.Option(
+            "--witness",
+            help=f"The witness file or folder (default: ${WITNESS_ENV_VAR}).",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Check the audit log's hash chain and checkpoints; name the first wrong entry.
+    """Check the audit log: hash chain, checkpoints, witness and every fact row it binds.
 
-    Exit status: 0 intact, 1 tampered, 2 unreadable.
+    Prints "intact" only when something kept outside the database (the log's
+    key, trust anchors, a witness) vouches for it, "unverified" when the log is
+    consistent but nothing outside does. Exit status: 0 intact or unverified,
+    1 tampered, 2 unreadable.
 
     \b
     Examples:
       provenance audit verify
+      provenance audit verify --witness /mnt/audit-witness/
       provenance audit verify --against inventory-2026-11-01.json
     """
     checkpoint = _load_checkpoint(against) if against is not None else None
     try:
         policy = TrustPolicy.from_pem(trust_anchors) if trust_anchors is not None else None
+        pin = None
+        if keys_dir is not None:
+            pin = chain_fingerprint(read_input(keys_dir / "chain.pem", max_bytes=1024 * 1024))
+        chosen = witness_from(witness)
     except ProvenanceError as exc:
         _fail(str(exc))
-    with _open_inventory(inventory_path, create=False, read_only=True) as inventory:
+    # Read-only, after migrating an older schema once (as verify does).
+    inventory, missing = _find_existing(inventory_path)
+    if inventory is None:
+        _fail(missing or "no inventory found")
+    with inventory:
+        if chosen is not None:
+            inventory.audit.witness = chosen
         try:
-            report = inventory.audit.verify(against=checkpoint, trust=policy)
+            report = inventory.audit.verify(against=checkpoint, trust=policy, pin=pin)
         except ProvenanceError as exc:
             _fail(str(exc))
     if as_json:
         _print_json(report.to_dict())
-    elif report.ok:
-        _out.print(
-            f"audit log intact: {report.entries_checked} entries, "
-            f"{report.checkpoints_checked} checkpoints, last seq {report.last_seq}",
-            markup=False,
-        )
     else:
         for problem in report.problems:
             _out.print(f"entry {problem.seq}: {problem.kind.value}: {problem.detail}", markup=False)
+        if report.ok:
+            _out.print(
+                f"audit log {'intact' if report.verified else 'UNVERIFIED'}: "
+                f"{report.entries_checked} entries, {report.checkpoints_checked} checkpoints, "
+                f"{report.facts_checked} rows reconciled, last seq {report.last_seq}",
+                markup=False,
+            )
+        for note in report.notes:
+            _out.print(f"note: {note}", markup=False)
     raise typer.Exit(EXIT_OK if report.ok else EXIT_FAILED)
 
 
@@ -757,6 +809,7 @@ def audit_checkpoint(
             checkpoint = inventory.audit.checkpoint(key, now=datetime.now(timezone.utc))
         except ProvenanceError as exc:
             _fail(str(exc))
+        _warn_witness(inventory)
     if out is not None:
         try:
             write_atomic(out, (checkpoint.to_json() + "\n").encode("utf-8"))
@@ -943,11 +996,20 @@ def scan_command(
     raise typer.Exit(EXIT_USAGE if report.counts["error"] else EXIT_OK)
 
 
-def _open_inventory(path: Path | None, *, create: bool, read_only: bool = False) -> Inventory:
-    """The inventory by the discovery rule (provenance.discovery); a new one is made in cwd."""
+def _open_inventory(
+    path: Path | None,
+    *,
+    create: bool,
+    read_only: bool = False,
+    checkpoint_key: SigningKey | None = None,
+) -> Inventory:
+    """The inventory by the discovery rule (provenance.discovery); a new one is made in cwd.
+
+    A signing writer passes its key so checkpoints follow the schedule.
+    """
     try:
         target = find_inventory(path).path
-        return Inventory(target, create=create, read_only=read_only)
+        return Inventory(target, create=create, read_only=read_only, checkpoint_key=checkpoint_key)
     except ProvenanceError as exc:
         message = str(exc)
         if "pass create=True" in message:
@@ -1059,6 +1121,33 @@ def _trust_policy(trust_anchors: Path | None) -> TrustPolicy:
         _fail(str(exc))
 
 
+def _checkpoint_key(keys_dir: Path | None, inventory_path: Path | None) -> SigningKey | None:
+    """The key that signs an export's or report's audit checkpoint, if any.
+
+    ``--keys`` when given. Otherwise ``.provenance/keys`` of the working folder, but only
+    when it is the log's own key (or the log has none yet): a log is pinned to one key,
+    and keys that happen to lie in the folder a command runs from are not a reason to
+    sign someone else's log (the checkpoint is then unsigned, and we say so).
+    """
+    if keys_dir is not None:
+        return _load_key(None, None, keys_dir)
+    if not (DEFAULT_KEY_DIR / "chain.pem").exists():
+        return None
+    key = _load_key(None, None, DEFAULT_KEY_DIR)
+    found, _ = _find_existing(inventory_path)
+    if found is None:
+        return key
+    with found:
+        log_key = found.audit.log_key()
+    if log_key is None or log_key == key_fingerprint(key.leaf):
+        return key
+    _warn(
+        f"{DEFAULT_KEY_DIR}: not this log's key ({log_key[:16]}); the audit checkpoint is "
+        "unsigned (pass --keys with the log's keys to sign it)"
+    )
+    return None
+
+
 def _load_key(cert: Path | None, key: Path | None, keys_dir: Path) -> SigningKey:
     chain = cert or keys_dir / "chain.pem"
     private = key or keys_dir / "signer.key"
@@ -1085,7 +1174,14 @@ def _closing(inventory: Inventory | None) -> Iterator[Inventory | None]:
         yield inventory
     finally:
         if inventory is not None:
+            _warn_witness(inventory)
             inventory.close()
+
+
+def _warn_witness(inventory: Inventory) -> None:
+    """Say so when a checkpoint could not be written to the audit witness (it is retried)."""
+    if inventory.audit.witness_error is not None:
+        _err.print(f"provenance: warning: {_one_line(inventory.audit.witness_error)}", markup=False)
 
 
 @contextlib.contextmanager
@@ -1378,8 +1474,13 @@ def report_command(
     trust_anchors: TrustAnchorsOption = None,
     inventory_path: InventoryOption = None,
     keys_dir: Annotated[
-        Path, typer.Option("--keys", help="Sign the report's audit checkpoint with these keys.")
-    ] = DEFAULT_KEY_DIR,
+        Path | None,
+        typer.Option(
+            "--keys",
+            help="Sign the report's audit checkpoint with these keys "
+            "(default: .provenance/keys when it holds the log's key).",
+        ),
+    ] = None,
     no_record: Annotated[
         bool, typer.Option("--no-record", help="Do not log findings in the audit log.")
     ] = False,
@@ -1406,9 +1507,9 @@ def report_command(
         if target.suffix.lower() not in (".json", ".csv", ".html", ".htm", ".pdf"):
             _fail(f"{target}: a report file ends in .json, .csv, .html or .pdf")
     policy = _trust_policy(trust_anchors)
-    key = _load_key(None, None, keys_dir) if (keys_dir / "chain.pem").exists() else None
+    key = _checkpoint_key(keys_dir, inventory_path)
     now = datetime.now(timezone.utc)
-    with _open_inventory(inventory_path, create=False) as inventory:
+    with _open_inventory(inventory_path, create=False, checkpoint_key=key) as inventory:
         try:
             if source is None:
                 rows = None
@@ -1792,7 +1893,7 @@ def magento_import(
     signing_key = None if dry_run else _load_key(cert, key, keys_dir)
     opened = None
     if not dry_run and not no_inventory:
-        opened = _open_inventory(inventory_path, create=True)
+        opened = _open_inventory(inventory_path, create=True, checkpoint_key=signing_key)
     with _closing(opened) as inventory:
         try:
             report = magento.import_csv(
@@ -1891,7 +1992,11 @@ def magento_sign_cache(
     signing_key = None
     if not inventory_only or (cert is not None or (keys_dir / "chain.pem").exists()):
         signing_key = _load_key(cert, key, keys_dir) if not inventory_only else None
-    opened = None if no_inventory else _open_inventory(inventory_path, create=True)
+    opened = (
+        None
+        if no_inventory
+        else _open_inventory(inventory_path, create=True, checkpoint_key=signing_key)
+    )
     with _closing(opened) as inventory:
         try:
             outcomes = magento.sign_cache(

@@ -11,9 +11,10 @@ message must never contain key material or the personal data it refuses.
 The tree::
 
     ProvenanceError
-    ├── UnsupportedFormat          not a JPEG, PNG or WebP
+    ├── UnsupportedFormat          not an image format provenance reads
     ├── CorruptFile                unreadable, truncated or malformed file
-    │   └── ContainerError         a metadata block, segment or chunk that lies
+    │   ├── ContainerError         a metadata block, segment or chunk that lies
+    │   └── ImageTooLarge          more pixels than the decoding limit (a bomb), refused undecoded
     ├── XmpError                   an XMP packet we cannot build or parse safely
     ├── RecordError                a provenance record that does not validate
     │   └── PersonalDataError      free text refused by the personal-data policy
@@ -41,6 +42,7 @@ __all__ = [
     "ContainerError",
     "CorruptFile",
     "DescriptorError",
+    "ImageTooLarge",
     "ImportFileError",
     "InsecureKeyFileWarning",
     "InventoryError",
@@ -88,7 +90,7 @@ class ProvenanceError(Exception):
 
 
 class UnsupportedFormat(ProvenanceError):  # noqa: N818 - name fixed by STYLE.md
-    """The input is not a format provenance handles (JPEG, PNG, WebP)."""
+    """The input is not a format provenance handles (see ``containers.SUPPORTED``)."""
 
 
 class CorruptFile(ProvenanceError):  # noqa: N818 - name fixed by STYLE.md
@@ -97,6 +99,16 @@ class CorruptFile(ProvenanceError):  # noqa: N818 - name fixed by STYLE.md
 
 class ContainerError(CorruptFile):
     """A segment, chunk or box of the container is malformed or lies about its length."""
+
+
+class ImageTooLarge(CorruptFile):
+    """The image has more pixels than the decoding limit; it was refused before decoding.
+
+    A :class:`CorruptFile` (a decompression bomb is a file that lies about being a
+    reasonable image), so callers catching that keep working. See
+    :data:`provenance.fingerprint.MAX_PIXELS`. Only the steps that decode pixels
+    (perceptual hashes, renditions) refuse; hashing and signing the bytes do not.
+    """
 
 
 class XmpError(ProvenanceError):

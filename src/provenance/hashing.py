@@ -23,6 +23,16 @@ This module owns two of the three hashes of decision 5 in DESIGN.md:
     ``VP8X`` (its flags follow the metadata), ``ICCP``, ``EXIF``, ``XMP ``,
     ``C2PA`` or unknown chunks.
 
+  - **TIFF/DNG**: the strip or tile data of every image IFD (IFD0 chain and
+    ``SubIFDs``), in image order rather than file order (rewriters move strips).
+  - **HEIC/HEIF/AVIF**: the extents of every coded image item in item-ID order,
+    then the codec configuration and geometry properties (``hvcC``, ``av1C``,
+    ``ispe`` ...).
+  - **GIF**: the logical screen descriptor, global colour table, and every
+    image's graphic control extensions, descriptor, local colour table and LZW data.
+
+  The module of each format in :mod:`provenance.containers` has the details.
+
 Colour metadata (ICC profiles, PNG ``gAMA``/``sRGB``) is outside the essence:
 it is what stripping tools remove, and the perceptual hash is the tool for
 "looks the same".
@@ -75,12 +85,12 @@ def hash_ranges(data: bytes, ranges: Iterable[Range]) -> str:
 
 
 def essence_hash(data: bytes) -> str:
-    """Return the hex SHA-256 of the coded image data of a JPEG, PNG or WebP.
+    """Return the hex SHA-256 of the coded image data of an image (any ``containers`` format).
 
     See the module docstring for what is covered per format.
 
     Args:
-        data: A whole JPEG, PNG or WebP file.
+        data: A whole image file.
 
     Returns:
         The hex digest.

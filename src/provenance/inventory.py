@@ -14,7 +14,7 @@ Where it lives: ``$PROVENANCE_INVENTORY`` if set, else
 keeps ``-wal`` and ``-shm`` files next to it while it is open; copy the database
 only when no process has it open (or with SQLite's backup API).
 
-Data model (schema version 2)::
+Data model (schema version 3)::
 
     signers  (signer_id PK, subject UNIQUE)          one row per certificate subject
     assets   (asset_pk PK, asset_id UNIQUE,          one row per distinct image essence
@@ -34,7 +34,10 @@ Data model (schema version 2)::
               words)                                 crops...), uint64 little-endian
     perceptual_descriptors (asset_pk, scheme PK,     the confirmation descriptor
               descriptor)
-    audit, audit_checkpoints                         see provenance.audit
+    audit, audit_checkpoints, audit_meta             see provenance.audit; version 3:
+                                                     every row above is bound to the
+                                                     audit entry that recorded it by its
+                                                     canonical hash (_reconcile checks)
 
 * An **asset** is one image essence (coded image data without metadata).
   Re-signing the same image adds a *file* to its asset. A **rendition** (a
@@ -75,7 +78,7 @@ import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from types import MappingProxyType, TracebackType
 from typing import Any
@@ -87,11 +90,24 @@ from provenance._sqlite import Database
 from provenance.atomic import write_atomic
 from provenance.audit import (
     AUDIT_SCHEMA_V1,
+    AUDIT_SCHEMA_V3,
     DEFAULT_CHECKPOINT_EVERY,
+    LINKED,
+    PERCEPTUAL_SCHEME,
+    ROW_ASSET,
+    ROW_FILE,
+    ROW_PARENT,
+    ROW_PERCEPTUAL,
     AuditEntry,
     AuditEvent,
     AuditLog,
+    AuditProblem,
     Checkpoint,
+    FactBindings,
+    ProblemKind,
+    Witness,
+    row_hash,
+    witness_from_env,
 )
 from provenance.errors import (
     InventoryError,
@@ -199,11 +215,25 @@ _INVENTORY_SCHEMA_V2: tuple[str, ...] = (
     ) WITHOUT ROWID""",
 )
 
+# Version 3 (audit workstream, DESIGN.md decision 17): every fact row is bound to
+# the audit chain by its canonical hash. Rows stored before this step are not
+# (their entries predate binding): audit_meta keeps the first row key that is.
+_INVENTORY_SCHEMA_V3: tuple[str, ...] = (
+    *AUDIT_SCHEMA_V3,
+    "INSERT INTO audit_meta (name, value) "
+    "SELECT 'bound_from_asset_pk', COALESCE(MAX(asset_pk), 0) + 1 FROM assets",
+    "INSERT INTO audit_meta (name, value) "
+    "SELECT 'bound_from_file_pk', COALESCE(MAX(file_pk), 0) + 1 FROM files",
+    "INSERT INTO audit_meta (name, value) "
+    "SELECT 'bound_from_hash_pk', COALESCE(MAX(hash_pk), 0) + 1 FROM perceptual_hashes",
+)
+
 # _MIGRATIONS[n] takes the schema from version n to n + 1, in one transaction.
 # A new version appends a tuple here; nothing else changes.
 _MIGRATIONS: tuple[tuple[str, ...], ...] = (
     _INVENTORY_SCHEMA_V1 + AUDIT_SCHEMA_V1,
     _INVENTORY_SCHEMA_V2,
+    _INVENTORY_SCHEMA_V3,  # audit: facts bound to the chain, pinned checkpoints
 )
 
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -426,6 +456,9 @@ class Inventory:
             one ``sign`` and nothing for batches (one fsync per batch). False
             selects ``NORMAL``: still atomic and never corrupt, but the last
             commits before a power cut may be lost; for bulk loads.
+        witness: Where each audit checkpoint is also written, outside the
+            database (:class:`provenance.audit.FileWitness`); default
+            ``$PROVENANCE_AUDIT_WITNESS`` when set.
 
     Raises:
         InventoryError: The file is missing (``create=False``), is not an SQLite
@@ -445,6 +478,7 @@ class Inventory:
         checkpoint_key: SigningKey | None = None,
         checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
         durable: bool = True,
+        witness: Witness | None = None,
     ) -> None:
         if checkpoint_every < 1:
             raise InventoryError("checkpoint_every must be at least 1", path=path)
@@ -458,7 +492,11 @@ class Inventory:
             durable=durable,
         )
         self._audit = AuditLog(
-            self._db, checkpoint_key=checkpoint_key, checkpoint_every=checkpoint_every
+            self._db,
+            checkpoint_key=checkpoint_key,
+            checkpoint_every=checkpoint_every,
+            witness=witness if witness is not None else witness_from_env(),
+            reconcile=_reconcile,
         )
         # scheme -> (index over every perceptual row of it, ids = hash_pk)
         self._perceptual: dict[str, HammingIndex] = {}
@@ -534,7 +572,7 @@ class Inventory:
                 the database cannot be written.
         """
         pending = _pending(result, signer=signer, now=now, source_path=source_path)
-        return self._db.write(lambda conn: self._record(conn, pending))
+        return self._audit.write(lambda conn: self._record(conn, pending))
 
     def record_many(
         self,
@@ -583,14 +621,12 @@ class Inventory:
         rows = [None if h is None else _perceptual_insert(h, None, self._path) for h in hashes]
 
         def work(conn: sqlite3.Connection) -> list[AssetEntry]:
-            entries = []
-            for p, insert in zip(pending, rows, strict=True):
-                entries.append(self._record(conn, p))
-                if insert is not None:
-                    insert.run(conn, p.result.asset_id, self._path)
-            return entries
+            return [
+                self._record(conn, p, perceptual=insert)
+                for p, insert in zip(pending, rows, strict=True)
+            ]
 
-        return self._db.write(work)
+        return self._audit.write(work)
 
     def record_verification(self, verdict: Verdict, *, now: datetime) -> AuditEntry:
         """Log a verdict in the audit log (hashes and status only; no path).
@@ -609,7 +645,13 @@ class Inventory:
             AuditEvent.VERIFIED, asset_id=verdict.asset_id, payload=payload, now=now
         )
 
-    def _record(self, conn: sqlite3.Connection, p: _Pending) -> AssetEntry:
+    def _record(
+        self,
+        conn: sqlite3.Connection,
+        p: _Pending,
+        *,
+        perceptual: _PerceptualInsert | None = None,
+    ) -> AssetEntry:
         result = p.result
         signer_id = _signer_id(conn, p.signer)
         row = conn.execute(
@@ -659,13 +701,23 @@ class Inventory:
                     f"file {result.sha256_hex} is already recorded for another asset",
                     path=self._path,
                 ) from None
+            if perceptual is not None:
+                self._bind_perceptual(conn, perceptual, result.asset_id, p.now)
             return _load(conn, [asset_pk])[0]
         # Renditions recorded before this file (their parent) get their link now.
+        before = conn.total_changes
         conn.execute(
             "UPDATE assets SET parent_pk = ? WHERE parent_pk IS NULL AND asset_pk != ? AND "
             "asset_pk IN (SELECT asset_pk FROM files WHERE parent_sha256 IN (?, ?))",
             (asset_pk, asset_pk, p.sha256, p.input_sha256),
         )
+        linked = []
+        if conn.total_changes != before:
+            # Rare (a rendition recorded before its original). RETURNING would say which,
+            # but costs a few hundred microseconds on every signing; this query only here.
+            linked = conn.execute(
+                "SELECT asset_id FROM assets WHERE parent_pk = ?", (asset_pk,)
+            ).fetchall()
         if row is None and result.record.created_at.microsecond == 0:
             # A new asset: everything is at hand, and the record (whole seconds)
             # equals what reading it back would give.
@@ -711,9 +763,51 @@ class Inventory:
         if p.parent_sha256 is not None:
             payload["parent_sha256"] = p.parent_sha256.hex()
             payload["parent_asset_id"] = entry.parent_asset_id
+        # Bind the rows just written to this entry (DESIGN.md decision 17).
+        payload[ROW_FILE] = _file_row_hash(
+            (*file_row[:1], result.asset_id, *file_row[2:9], p.signer, *file_row[10:])
+        )
+        if row is None:
+            payload[ROW_ASSET] = _asset_row_hash(
+                (
+                    result.asset_id,
+                    p.essence,
+                    record.digital_source_type.value,
+                    record.generator,
+                    record.model,
+                    record.model_version,
+                    format_time(record.created_at),
+                    p.record_json,
+                    p.signer,
+                    p.signed_at,
+                )
+            )
+            payload[ROW_PARENT] = parent_id or ""
+        if linked:
+            payload[LINKED] = ",".join(sorted(str(r[0]) for r in linked))
+        if perceptual is not None:
+            _, binding = perceptual.run(conn, result.asset_id, self._path)
+            if binding is not None:
+                payload[PERCEPTUAL_SCHEME] = perceptual.scheme
+                payload[ROW_PERCEPTUAL] = binding
         event = AuditEvent.RENDITION_ADDED if record.parents else AuditEvent.SIGNED
         self._audit.append_in(conn, event, asset_id=result.asset_id, payload=payload, now=p.now)
         return entry
+
+    def _bind_perceptual(
+        self, conn: sqlite3.Connection, insert: _PerceptualInsert, asset_id: str, now: datetime
+    ) -> int:
+        """Store perceptual rows for a recorded asset and bind them in their own entry."""
+        added, binding = insert.run(conn, asset_id, self._path)
+        if binding is not None:
+            self._audit.append_in(
+                conn,
+                AuditEvent.PERCEPTUAL_ADDED,
+                asset_id=asset_id,
+                payload={PERCEPTUAL_SCHEME: insert.scheme, ROW_PERCEPTUAL: binding},
+                now=now,
+            )
+        return added
 
     def _insert_asset(
         self, conn: sqlite3.Connection, p: _Pending, signer_id: int
@@ -882,16 +976,19 @@ class Inventory:
         reference: ReferenceHashes,
         *,
         scheme: str | None = None,
+        now: datetime | None = None,
     ) -> int:
         """Store an asset's perceptual hashes (every variant row) and descriptor.
 
         Idempotent: rows already stored for this asset, scheme and variant are
-        kept as they are.
+        kept as they are. Rows added are bound to the audit chain by a
+        ``perceptual_added`` entry (the hash of every row of the scheme).
 
         Args:
             asset_id: A recorded asset.
             reference: What :func:`provenance.phash.reference_hashes` returned.
             scheme: The scheme name; default ``reference.scheme``.
+            now: The time of the audit entry; default the current time.
 
         Returns:
             How many rows were added (0 when all were stored already).
@@ -901,7 +998,8 @@ class Inventory:
                 array, or the database cannot be written.
         """
         insert = _perceptual_insert(reference, scheme, self._path)
-        return self._db.write(lambda conn: insert.run(conn, asset_id, self._path))
+        moment = now if now is not None else datetime.now(timezone.utc)
+        return self._audit.write(lambda conn: self._bind_perceptual(conn, insert, asset_id, moment))
 
     def perceptual_index(self, scheme: str) -> HammingIndex:
         """The Hamming index over every stored row of ``scheme``; ids are row keys.
@@ -1071,7 +1169,7 @@ class Inventory:
             _write(target, (text + "\n").encode("utf-8"))
             return checkpoint
 
-        return self._db.write(work)
+        return self._audit.write(work)
 
     def export_csv(
         self,
@@ -1109,7 +1207,7 @@ class Inventory:
             _write(sidecar, (checkpoint.to_json() + "\n").encode("utf-8"))
             return checkpoint
 
-        return self._db.write(work)
+        return self._audit.write(work)
 
     def _begin_export(
         self,
@@ -1582,8 +1680,13 @@ class _PerceptualInsert:
     rows: tuple[tuple[str, bytes], ...]
     descriptor: bytes
 
-    def run(self, conn: sqlite3.Connection, asset_id: str, path: Path) -> int:
-        """Insert (idempotently) for ``asset_id``; return how many hash rows were added."""
+    def run(self, conn: sqlite3.Connection, asset_id: str, path: Path) -> tuple[int, str | None]:
+        """Insert (idempotently) for ``asset_id``.
+
+        Returns:
+            How many hash rows were added, and the binding hash of every row of
+            the scheme now stored for the asset (None when nothing changed).
+        """
         found = conn.execute(
             "SELECT asset_pk FROM assets WHERE asset_id = ?", (asset_id,)
         ).fetchone()
@@ -1603,7 +1706,16 @@ class _PerceptualInsert:
                 "VALUES (?, ?, ?)",
                 (pk, self.scheme, self.descriptor),
             )
-        return added
+        changed = conn.total_changes - before
+        if changed == 0:
+            return 0, None
+        if added == len(self.rows) and changed == added + (1 if self.descriptor else 0):
+            # Nothing was stored before: the rows are exactly these (the usual case).
+            rows: Iterable[tuple[str, bytes]] = self.rows
+            descriptor = self.descriptor
+        else:
+            rows, descriptor = _stored_perceptual(conn, pk, self.scheme)
+        return added, _perceptual_row_hash(asset_id, self.scheme, rows, descriptor)
 
 
 def _perceptual_insert(
@@ -1649,3 +1761,238 @@ def _load_cache(path: Path, last: int) -> HammingIndex | None:
     if len(index) and int(index.ids[-1]) > last:
         return None
     return index
+
+
+# --- facts bound to the audit chain (audit workstream, DESIGN.md decision 17) --------
+
+_ASSET_FACTS = (
+    "asset_id",
+    "essence_sha256",
+    "digital_source_type",
+    "generator",
+    "model",
+    "model_version",
+    "created_at",
+    "record_json",
+    "signer",
+    "first_signed_at",
+)
+_FILE_FACTS = (
+    "sha256",
+    "asset_id",
+    "input_sha256",
+    "parent_sha256",
+    "path",
+    "source_path",
+    "bytes_added",
+    "active_manifest",
+    "signed_at",
+    "signer",
+    "record_sha256",
+    "record_json",
+)
+# The same columns, in the same order, as stored (signer and asset ids joined in).
+_ASSET_FACTS_SQL = (
+    "SELECT a.asset_pk, p.asset_id, a.asset_id, a.essence_sha256, a.digital_source_type, "
+    "a.generator, a.model, a.model_version, a.created_at, a.record_json, s.subject, "
+    "a.first_signed_at FROM assets a LEFT JOIN signers s ON s.signer_id = a.signer_id "
+    "LEFT JOIN assets p ON p.asset_pk = a.parent_pk"
+)
+_FILE_FACTS_SQL = (
+    "SELECT f.file_pk, f.sha256, a.asset_id, f.input_sha256, f.parent_sha256, f.path, "
+    "f.source_path, f.bytes_added, f.active_manifest, f.signed_at, s.subject, "
+    "f.record_sha256, f.record_json FROM files f LEFT JOIN assets a ON a.asset_pk = f.asset_pk "
+    "LEFT JOIN signers s ON s.signer_id = f.signer_id"
+)
+
+
+def _asset_row_hash(row: Sequence[Any]) -> str:
+    """The canonical hash of an asset row (``_ASSET_FACTS`` order; the link is bound apart)."""
+    return row_hash("asset", row)
+
+
+def _file_row_hash(row: Sequence[Any]) -> str:
+    """The canonical hash of a file row (``_FILE_FACTS`` order)."""
+    return row_hash("file", row)
+
+
+def _perceptual_row_hash(
+    asset_id: str, scheme: str, rows: Iterable[tuple[str, bytes]], descriptor: bytes
+) -> str:
+    """The canonical hash of every perceptual row and the descriptor of one asset and scheme."""
+    flat: list[str | bytes] = [asset_id, scheme, descriptor]
+    for variant, words in sorted(rows):
+        flat += (variant, bytes(words))
+    return row_hash("perceptual", flat)
+
+
+def _stored_perceptual(
+    conn: sqlite3.Connection, asset_pk: int, scheme: str
+) -> tuple[list[tuple[str, bytes]], bytes]:
+    rows = [
+        (str(v), bytes(w))
+        for v, w in conn.execute(
+            "SELECT variant, words FROM perceptual_hashes WHERE asset_pk = ? AND scheme = ?",
+            (asset_pk, scheme),
+        )
+    ]
+    found = conn.execute(
+        "SELECT descriptor FROM perceptual_descriptors WHERE asset_pk = ? AND scheme = ?",
+        (asset_pk, scheme),
+    ).fetchone()
+    return rows, b"" if found is None else bytes(found[0])
+
+
+def _reconcile(
+    conn: sqlite3.Connection, bound: FactBindings
+) -> tuple[list[AuditProblem], list[str], int]:
+    """Compare every fact row with what the chain binds, both ways (one snapshot).
+
+    A row whose hash differs from its binding is FACT_CHANGED; a binding whose
+    row is gone is FACT_MISSING; a row no entry binds is FACT_UNBOUND, unless
+    it was stored before binding existed (below the ``audit_meta`` marks:
+    counted in a note instead).
+    """
+    marks = {str(k): int(v) for k, v in conn.execute("SELECT name, value FROM audit_meta")}
+    problems: list[AuditProblem] = []
+    legacy = 0
+    checked = 0
+
+    def unbound(what: str) -> None:
+        problems.append(
+            AuditProblem(
+                0,
+                ProblemKind.FACT_UNBOUND,
+                f"{what} is stored but no audit entry recorded it: it was added outside the chain",
+            )
+        )
+
+    ids: dict[int, str] = {}
+    asset_mark = marks.get("bound_from_asset_pk", 1)
+    for pk, parent, *row in conn.execute(_ASSET_FACTS_SQL):
+        checked += 1
+        asset_id = str(row[0])
+        ids[int(pk)] = asset_id
+        binding = bound.assets.pop(asset_id, None)
+        link = bound.parents.pop(asset_id, None)
+        if binding is None:
+            if int(pk) >= asset_mark:
+                unbound(f"asset {asset_id}")
+                continue
+            legacy += 1
+            old = bound.legacy_assets.pop(asset_id, None)
+            facts = (bytes(row[1]).hex(), row[4], row[5], row[2])
+            if old is not None and old[1] != facts:
+                problems.append(_legacy_changed(f"asset {asset_id}", old[0]))
+            continue
+        if _asset_row_hash(row) != binding[1]:
+            problems.append(
+                AuditProblem(
+                    binding[0],
+                    ProblemKind.FACT_CHANGED,
+                    f"asset {asset_id} differs from what entry {binding[0]} recorded (model, "
+                    "source type, record or signer changed in the table)",
+                )
+            )
+        if link is not None and (parent or "") != link[1]:
+            problems.append(
+                AuditProblem(
+                    link[0],
+                    ProblemKind.FACT_CHANGED,
+                    f"asset {asset_id} descends from {parent or 'nothing'} in the table, but "
+                    f"entry {link[0]} recorded {link[1] or 'no parent'}",
+                )
+            )
+    for asset_id, (seq, _) in [*bound.assets.items(), *bound.legacy_assets.items()]:
+        problems.append(
+            AuditProblem(
+                seq, ProblemKind.FACT_MISSING, f"asset {asset_id} recorded by entry {seq} is gone"
+            )
+        )
+    file_mark = marks.get("bound_from_file_pk", 1)
+    for pk, *row in conn.execute(_FILE_FACTS_SQL):
+        checked += 1
+        sha = bytes(row[0]).hex()
+        binding = bound.files.pop(sha, None)
+        if binding is None:
+            if int(pk) >= file_mark:
+                unbound(f"file {sha}")
+                continue
+            legacy += 1
+            old = bound.legacy_files.pop(sha, None)
+            facts = (bytes(row[2]).hex(), bytes(row[10]).hex(), row[7], row[9])
+            if old is not None and old[1] != facts:
+                problems.append(_legacy_changed(f"file {sha}", old[0]))
+            continue
+        if _file_row_hash(row) != binding[1]:
+            problems.append(
+                AuditProblem(
+                    binding[0],
+                    ProblemKind.FACT_CHANGED,
+                    f"file {sha} differs from what entry {binding[0]} recorded",
+                )
+            )
+    for sha, (seq, _) in [*bound.files.items(), *bound.legacy_files.items()]:
+        problems.append(
+            AuditProblem(
+                seq, ProblemKind.FACT_MISSING, f"file {sha} recorded by entry {seq} is gone"
+            )
+        )
+    # Perceptual rows and descriptors, grouped by (asset, scheme).
+    groups: dict[tuple[int, str], list[Any]] = {}
+    for hash_pk, asset_pk, scheme, variant, words in conn.execute(
+        "SELECT hash_pk, asset_pk, scheme, variant, words FROM perceptual_hashes"
+    ):
+        group = groups.setdefault((int(asset_pk), str(scheme)), [int(hash_pk), [], b""])
+        group[0] = min(group[0], int(hash_pk))
+        group[1].append((str(variant), bytes(words)))
+    for asset_pk, scheme, descriptor in conn.execute(
+        "SELECT asset_pk, scheme, descriptor FROM perceptual_descriptors"
+    ):
+        group = groups.setdefault((int(asset_pk), str(scheme)), [0, [], b""])
+        group[2] = bytes(descriptor)
+    hash_mark = marks.get("bound_from_hash_pk", 1)
+    for (asset_pk, scheme), (first_pk, rows, descriptor) in groups.items():
+        checked += len(rows) + (1 if descriptor else 0)
+        asset_id = ids.get(asset_pk, f"#{asset_pk}")
+        binding = bound.perceptual.pop((asset_id, scheme), None)
+        if binding is None:
+            if (rows and first_pk >= hash_mark) or (not rows and asset_pk >= asset_mark):
+                unbound(f"perceptual rows of asset {asset_id} ({scheme})")
+            else:
+                legacy += len(rows) + (1 if descriptor else 0)
+            continue
+        if _perceptual_row_hash(asset_id, scheme, rows, descriptor) != binding[1]:
+            problems.append(
+                AuditProblem(
+                    binding[0],
+                    ProblemKind.FACT_CHANGED,
+                    f"perceptual rows of asset {asset_id} ({scheme}) differ from what entry "
+                    f"{binding[0]} recorded",
+                )
+            )
+    for (asset_id, scheme), (seq, _) in bound.perceptual.items():
+        problems.append(
+            AuditProblem(
+                seq,
+                ProblemKind.FACT_MISSING,
+                f"perceptual rows of asset {asset_id} ({scheme}) recorded by entry {seq} are gone",
+            )
+        )
+    notes = []
+    if legacy:
+        notes.append(
+            f"{legacy} rows were recorded before row binding (schema 3) and are not bound: "
+            "only the facts their entries named (hashes, model, source type, signer) are "
+            "checked; an edit of any other column is not detected"
+        )
+    return problems, notes, checked
+
+
+def _legacy_changed(what: str, seq: int) -> AuditProblem:
+    return AuditProblem(
+        seq,
+        ProblemKind.FACT_CHANGED,
+        f"{what} differs from the facts entry {seq} recorded (hashes, model, source type "
+        "or signer; recorded before row binding)",
+    )

@@ -18,7 +18,6 @@ import dataclasses
 import enum
 import io
 import os
-import warnings
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,7 +27,14 @@ from PIL import Image
 from provenance import containers
 from provenance.atomic import write_atomic
 from provenance.containers import ImageFormat
-from provenance.errors import CorruptFile, OutputError, ProvenanceError, RecordError
+from provenance.errors import (
+    CorruptFile,
+    OutputError,
+    ProvenanceError,
+    RecordError,
+    UnsupportedFormat,
+)
+from provenance.fingerprint import open_image
 from provenance.hashing import hash_ranges, sha256_hex
 from provenance.inventory import Inventory
 from provenance.keys import SigningKey, TrustPolicy
@@ -46,7 +52,20 @@ from provenance.verify import verify_bytes
 
 __all__ = ["RenditionMark", "sign_rendition", "sign_renditions"]
 
-_PIL_FORMAT = {ImageFormat.JPEG: "JPEG", ImageFormat.PNG: "PNG", ImageFormat.WEBP: "WEBP"}
+# DNG has no Pillow writer; HEIC/HEIF are written by pillow-heif's plugin.
+_PIL_FORMAT = {
+    ImageFormat.JPEG: "JPEG",
+    ImageFormat.PNG: "PNG",
+    ImageFormat.WEBP: "WEBP",
+    ImageFormat.TIFF: "TIFF",
+    ImageFormat.AVIF: "AVIF",
+    ImageFormat.HEIC: "HEIF",
+    ImageFormat.HEIF: "HEIF",
+    ImageFormat.GIF: "GIF",
+}
+_LOSSY = frozenset(
+    {ImageFormat.JPEG, ImageFormat.WEBP, ImageFormat.AVIF, ImageFormat.HEIC, ImageFormat.HEIF}
+)
 
 
 class RenditionMark(enum.Enum):
@@ -89,7 +108,7 @@ def sign_rendition(
     with the original as its parent.
 
     Args:
-        data: The rendition as encoded by the pipeline (JPEG, PNG or WebP).
+        data: The rendition as encoded by the pipeline (any ``containers`` format).
         parent: What signing the original returned.
         key: The signing key (used by ``C2PA`` and ``XMP``).
         image: The rendition decoded (the pipeline's own image); sets
@@ -108,7 +127,7 @@ def sign_rendition(
 
     Raises:
         ValueError: ``C2PA`` without ``parent_data``.
-        UnsupportedFormat: Not a JPEG, PNG or WebP.
+        UnsupportedFormat: Not a format ``containers`` reads.
         CorruptFile: The rendition cannot be parsed.
         SignatureError: Signing failed.
     """
@@ -201,6 +220,8 @@ def sign_renditions(
 
     Raises:
         RecordError: No record given and the original carries none.
+        UnsupportedFormat: The original is a DNG (Pillow cannot write one).
+        ImageTooLarge: The original has more pixels than ``options.max_pixels``.
         CorruptFile: The original cannot be decoded.
         OutputError: A rendition cannot be written.
     """
@@ -214,13 +235,13 @@ def sign_renditions(
                 raise RecordError("original carries no provenance record; pass record=")
             # The original's own lineage is not the rendition's: parents are added anew.
             record = found.replace(parents=())
-        # Pillow only warns between MAX_IMAGE_PIXELS and twice that, then decodes
-        # (a 100 MP RGBA original is 400 MB, twice over with the copy): refuse it.
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as opened:
-                opened.load()
-                image = opened.copy()
+        if fmt not in _PIL_FORMAT:
+            raise UnsupportedFormat(f"renditions are not made from {fmt.name} originals")
+        # The pixel limit is checked from the header before decoding (a 100 MP
+        # RGBA original is 400 MB, twice over with the copy): open_image refuses it.
+        with open_image(data, max_pixels=(options or SignOptions()).max_pixels) as opened:
+            opened.load()
+            image = opened.copy()
     except ProvenanceError as exc:
         raise exc.with_path(source) from exc.__cause__
     except (
@@ -244,7 +265,7 @@ def sign_renditions(
         copy.thumbnail((width, height), Image.Resampling.LANCZOS)
         buffer = io.BytesIO()
         save_args: dict[str, object] = {}
-        if fmt is not ImageFormat.PNG:
+        if fmt in _LOSSY:
             save_args["quality"] = quality
         if fmt is ImageFormat.JPEG and copy.mode not in ("RGB", "L", "CMYK"):
             copy = copy.convert("RGB")

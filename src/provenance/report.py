@@ -62,12 +62,14 @@ from types import MappingProxyType
 from typing import Any
 
 from cryptography.hazmat.primitives.serialization import Encoding
-from PIL import Image, UnidentifiedImageError
+from PIL import UnidentifiedImageError
 
 from provenance._version import __version__
 from provenance.audit import AuditEntry, AuditEvent, Checkpoint
 from provenance.c2pa_adapter import c2pa_version
+from provenance.containers import IMAGE_SUFFIXES as _FORMAT_SUFFIXES
 from provenance.errors import ProvenanceError
+from provenance.fingerprint import open_image
 from provenance.inventory import AssetEntry, Inventory
 from provenance.keys import SigningKey, TrustPolicy
 from provenance.pii import find_personal_data
@@ -93,7 +95,7 @@ __all__ = [
 GDPR_NOTIFICATION_HOURS = 72
 """GDPR Art. 33(1): notify the supervisory authority within 72 hours of awareness."""
 
-_IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp"})
+_IMAGE_SUFFIXES = _FORMAT_SUFFIXES
 _MARKED = frozenset({"trusted", "valid_untrusted"})
 _ALTERED = frozenset({"tampered", "invalid_signature"})
 _FINDING_STATUSES = frozenset(
@@ -1106,7 +1108,8 @@ def verdict_rows_for(
 def _thumbnail(path: str) -> str | None:
     try:
         data = read_input(path, max_bytes=128 * 1024 * 1024)
-        with Image.open(io.BytesIO(data)) as img:
+        # open_image: the pixel limit before decoding, and HEIC through pillow-heif.
+        with open_image(data) as img:
             img.draft("RGB", (_THUMB_PX * 2, _THUMB_PX * 2))
             rgb = img.convert("RGB")
             rgb.thumbnail((_THUMB_PX, _THUMB_PX))

@@ -40,7 +40,9 @@ from urllib.parse import unquote, urlsplit
 from PIL import Image
 
 from provenance.atomic import write_atomic
+from provenance.containers import IMAGE_SUFFIXES as _IMAGE_SUFFIXES
 from provenance.errors import OutputError, ProvenanceError
+from provenance.fingerprint import open_image
 from provenance.inventory import Inventory
 from provenance.keys import TrustPolicy
 from provenance.reading import read_input
@@ -57,7 +59,7 @@ __all__ = [
     "write_reports",
 ]
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp"})
+IMAGE_SUFFIXES = _IMAGE_SUFFIXES
 """File name endings scanned in folders and recognised in CSV cells."""
 
 # Side of the HTML thumbnails, in pixels, and their JPEG quality: ~2-4 KB each.
@@ -530,7 +532,8 @@ def _resolve(name: str, folders: Sequence[Path]) -> tuple[Path, str | None]:
 
 def _thumbnail_uri(path: Path) -> str | None:
     try:
-        with Image.open(io.BytesIO(read_input(path))) as opened:
+        # open_image: the pixel limit before decoding, and HEIC through pillow-heif.
+        with open_image(read_input(path)) as opened:
             if opened.format == "JPEG":
                 # Colour, at 1/2..1/8 scale: a thumbnail needs few pixels.
                 opened.draft("RGB", (2 * _THUMB_SIDE, 2 * _THUMB_SIDE))

@@ -35,8 +35,8 @@ from provenance import containers, exif, phash, xmp
 from provenance._version import __version__
 from provenance.atomic import write_atomic
 from provenance.c2pa_adapter import C2paIngredient, sign_c2pa
-from provenance.errors import OutputError, ProvenanceError
-from provenance.fingerprint import decode_for_hashing
+from provenance.errors import ImageTooLarge, OutputError, ProvenanceError
+from provenance.fingerprint import decode_for_hashing, open_image
 from provenance.hashing import hash_ranges, sha256_hex
 from provenance.inventory import Inventory
 from provenance.keys import SigningKey
@@ -76,6 +76,9 @@ class SignOptions:
             detached signature, certificate chain) as the only embedded
             provenance: the compact form for renditions (see
             :func:`provenance.renditions.sign_rendition`).
+        max_pixels: The decoding limit for the perceptual hashes stored with an
+            inventory (default: :func:`provenance.fingerprint.max_pixels`). An
+            image above it is refused before anything is written.
     """
 
     pii_policy: PiiPolicy = field(default_factory=PiiPolicy)
@@ -83,6 +86,7 @@ class SignOptions:
     disclosure_text: str = "AI-generated image"
     derivation: str = "c2pa.resized"
     c2pa: bool = True
+    max_pixels: int | None = None
 
 
 def sign(
@@ -100,7 +104,7 @@ def sign(
     """Sign the image at ``src`` and write the signed copy to ``dst`` atomically.
 
     Args:
-        src: A JPEG, PNG or WebP file; never modified.
+        src: A JPEG, PNG, WebP, TIFF, DNG, HEIC, HEIF, AVIF or GIF file; never modified.
         dst: Where the signed copy goes (a file path; its folder must exist).
             May equal ``src`` to sign in place (still atomic).
         record: What the generator reported.
@@ -120,15 +124,20 @@ def sign(
         What was signed, with hashes and the asset id.
 
     Raises:
-        UnsupportedFormat: Not a JPEG, PNG or WebP.
+        UnsupportedFormat: Not a format of ``containers.SUPPORTED``.
         CorruptFile: The input or the parent cannot be parsed.
         PersonalDataError: Free text holds personal data and the policy refuses it.
         SignatureError: Signing failed.
         OutputError: ``dst`` cannot be written; nothing is left behind.
+        ImageTooLarge: With an inventory, the image has more pixels than the
+            decoding limit (``options.max_pixels``); nothing is written.
         InventoryError: The output was written but could not be recorded.
     """
     moment = now or datetime.now(timezone.utc)
     data = read_input(src)
+    if inventory is not None and image is None:
+        # The perceptual hashes will decode the pixels: refuse a bomb before writing.
+        _check_decodable_size(data, src, (options or SignOptions()).max_pixels)
     parent_data = read_input(parent) if parent is not None else None
     parent_name = Path(parent).name if parent is not None else None
     try:
@@ -152,8 +161,19 @@ def sign(
     result = dataclasses.replace(result, path=str(out))
     if inventory is not None:
         inventory.record_signing(result, signer=key.subject, now=moment, source_path=str(src))
-        record_perceptual(inventory, result.asset_id, data, image=image, name=src)
+        limit = (options or SignOptions()).max_pixels
+        record_perceptual(inventory, result.asset_id, data, image=image, name=src, max_pixels=limit)
     return result
+
+
+def _check_decodable_size(data: bytes, src: str | os.PathLike[str], limit: int | None) -> None:
+    """Raise :class:`ImageTooLarge` (naming ``src``) above the pixel limit, from the header."""
+    try:
+        open_image(data, max_pixels=limit).close()
+    except ImageTooLarge as exc:
+        raise exc.with_path(src) from None
+    except ProvenanceError:
+        pass  # undecodable pixels: the signing stands, record_perceptual says so
 
 
 def record_perceptual(
@@ -163,6 +183,7 @@ def record_perceptual(
     *,
     image: Image.Image | None = None,
     name: str | os.PathLike[str] | None = None,
+    max_pixels: int | None = None,
 ) -> bool:
     """Store the perceptual reference hashes of a recorded asset in the inventory.
 
@@ -176,6 +197,8 @@ def record_perceptual(
         data: The image bytes (decoded only when ``image`` is None).
         image: The decoded pixels, if the caller has them.
         name: The file, for the warning.
+        max_pixels: The decoding limit (default:
+            :func:`provenance.fingerprint.max_pixels`); above it, no hashes.
 
     Returns:
         Whether hashes are stored for the asset now.
@@ -184,7 +207,7 @@ def record_perceptual(
         InventoryError: The database cannot be written.
     """
     try:
-        pixels = image if image is not None else decode_for_hashing(data)[0]
+        pixels = image if image is not None else decode_for_hashing(data, max_pixels=max_pixels)[0]
         reference = phash.reference_hashes(pixels)
     except ProvenanceError as exc:
         _log.warning("%s: no perceptual hashes stored: %s", name or asset_id, exc.message)
@@ -213,7 +236,7 @@ def sign_bytes(
     from it, with no second decode. The encoded bytes are what is signed.
 
     Args:
-        data: The encoded JPEG, PNG or WebP.
+        data: The encoded image (any format of ``containers.SUPPORTED``).
         record: What the generator reported.
         key: The signing key.
         name: A name for messages and the manifest title.
@@ -281,7 +304,9 @@ def sign_bytes(
         existing=info.xmp,
     )
     tiff: bytes | None = None
-    if opts.write_exif:
+    if not fmt.writes_exif:
+        pass  # GIF has no EXIF: the XMP discloses
+    elif opts.write_exif:
         tiff = exif.merge_minimal_exif(
             info.exif,
             software=f"{embedded.generator} ({embedded.model} {embedded.model_version})",

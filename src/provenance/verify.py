@@ -35,7 +35,13 @@ from typing import Any
 
 from provenance import containers, phash, xmp
 from provenance.c2pa_adapter import C2paReport, read_c2pa
-from provenance.errors import ContainerError, ProvenanceError, RecordError, SignatureError
+from provenance.errors import (
+    ContainerError,
+    ProvenanceError,
+    RecordError,
+    SignatureError,
+    UnsupportedFormat,
+)
 from provenance.fingerprint import decode_for_hashing
 from provenance.hashing import hash_ranges, sha256_hex
 from provenance.inventory import Inventory, PerceptualMatch
@@ -66,6 +72,7 @@ XMP_ESSENCE_MISMATCH = "provenance.xmp.essence.mismatch"
 XMP_FIELD_MISMATCH = "provenance.xmp.field.mismatch"
 XMP_STATEMENT_INVALID = "provenance.xmp.statement.invalid"
 XMP_UNREADABLE = "provenance.xmp.unreadable"
+XMP_NOT_CHECKED = "provenance.xmp.notChecked"
 C2PA_MISSING = "provenance.c2pa.missing"
 C2PA_REMOTE_NOT_FETCHED = "provenance.c2pa.remoteManifest.notFetched"
 C2PA_METADATA_ONLY = "provenance.c2pa.binding.metadataOnly"
@@ -92,7 +99,9 @@ def verify(
     """Verify the provenance of one image file.
 
     Args:
-        path: A JPEG, PNG or WebP file.
+        path: An image file (JPEG, PNG, WebP, TIFF, DNG, HEIC, HEIF, AVIF or GIF; a
+            layout c2pa reads but we do not parse, such as BigTIFF, gets the
+            C2PA manifest's verdict with evidence that the XMP was not checked).
         trust: The trust anchors; without them a good signature is at best
             ``valid_untrusted``.
         inventory: Look the essence hash up here: a file without provenance
@@ -125,13 +134,16 @@ def verify_bytes(
     policy = trust if trust is not None else TrustPolicy.no_anchors()
     moment = now or datetime.now(timezone.utc)
     # 1-2. Format, blocks, hashes.
-    fmt = containers.detect_format(data)
     evidence: list[Evidence] = []
     codes: list[str] = []
     sha = sha256_hex(data)
     try:
+        fmt = containers.detect_format(data)
         info = containers.inspect(data)
         essence = hash_ranges(data, info.essence_ranges)
+    except UnsupportedFormat as exc:
+        # A layout c2pa reads and our parsers do not (BigTIFF): only C2PA is checked.
+        return _c2pa_only(data, exc, name=name, policy=policy)
     except ContainerError as exc:
         if not exc.message.startswith("several XMP packets"):
             raise
@@ -245,6 +257,41 @@ def verify_bytes(
         perceptual_distance=duplicate.distance if duplicate is not None else None,
         identities=identities,
         remote_url=report.remote_url if report is not None else None,
+    )
+
+
+def _c2pa_only(
+    data: bytes, unparsed: UnsupportedFormat, *, name: str, policy: TrustPolicy
+) -> Verdict:
+    """The verdict of the C2PA manifest alone, saying the XMP was not checked.
+
+    Raises ``unparsed`` when c2pa does not read the format either, or finds no
+    manifest: then nothing was checked at all.
+    """
+    mime = containers.c2pa_mime(data)
+    report = read_c2pa(data, mime, policy) if mime is not None else None
+    c2pa = _c2pa_evidence(report, policy)
+    if report is None or c2pa is None:
+        raise unparsed
+    not_checked = Evidence(
+        EvidenceSource.XMP,
+        Status.NO_PROVENANCE,
+        f"XMP not checked ({unparsed.message}); only the C2PA manifest was checked",
+        (XMP_NOT_CHECKED,),
+    )
+    readable = report.error is None
+    statement = _statement_from_c2pa(report) if readable else None
+    return Verdict(
+        path=name,
+        status=c2pa.status,
+        failure_codes=tuple(sorted({*c2pa.codes, XMP_NOT_CHECKED})),
+        active_manifest=report.active_manifest if readable else None,
+        record=statement.record if statement is not None else None,
+        signer=_c2pa_signer(report) if readable else None,
+        asset_id=statement.asset_id if statement is not None else None,
+        sha256_hex=sha256_hex(data),
+        evidence=(c2pa, not_checked),
+        lineage=lineage_from_store(report.store) if readable else (),
     )
 
 

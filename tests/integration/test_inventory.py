@@ -320,7 +320,7 @@ def test_stats(inv: Inventory, catalogue: Catalogue, signing_key: SigningKey) ->
     }
     assert dict(stats.by_digital_source_type) == {"trainedAlgorithmicMedia": 5}
     assert stats.audit_entries == 5
-    assert stats.schema_version == SCHEMA_VERSION == 2
+    assert stats.schema_version == SCHEMA_VERSION == 3
     assert stats.db_bytes > 0
     assert stats.db_bytes == inv.path.stat().st_size or stats.db_bytes > 4096
     assert json.loads(json.dumps(stats.to_dict()))["by_model"]["flux"] == {"1.0": 1}
@@ -452,11 +452,15 @@ def test_an_updated_audit_row_is_located(tmp_path: Path) -> None:
     with Inventory(path) as inv:
         report = inv.audit.verify()
     assert not report.ok
-    assert [(p.kind, p.seq) for p in report.problems] == [
+    chain = [p for p in report.problems if p.kind is not ProblemKind.FACT_UNBOUND]
+    assert [(p.kind, p.seq) for p in chain] == [
         (ProblemKind.EDITED, 4),
         (ProblemKind.EDITED, 7),
     ]
-    assert "can no longer be decoded" in report.problems[1].detail
+    assert "can no longer be decoded" in chain[1].detail
+    # The rows those entries bound are no longer vouched for (asset and file each).
+    unbound = [p for p in report.problems if p.kind is ProblemKind.FACT_UNBOUND]
+    assert len(unbound) == 4
 
 
 def test_a_deleted_audit_row_is_located(tmp_path: Path) -> None:
@@ -468,7 +472,11 @@ def test_a_deleted_audit_row_is_located(tmp_path: Path) -> None:
     conn.close()
     with Inventory(path) as inv:
         report = inv.audit.verify()
-    assert [(p.kind, p.seq) for p in report.problems] == [(ProblemKind.DELETED, 6)]
+    assert [(p.kind, p.seq) for p in report.problems] == [
+        (ProblemKind.DELETED, 6),
+        (ProblemKind.FACT_UNBOUND, 0),  # the asset and file entry 6 recorded
+        (ProblemKind.FACT_UNBOUND, 0),
+    ]
 
 
 def test_a_cut_tail_is_found_through_the_stored_checkpoints(
@@ -490,7 +498,10 @@ def test_a_cut_tail_is_found_through_the_stored_checkpoints(
     conn.close()
     with Inventory(path) as inv:
         report = inv.audit.verify(trust=trust)
-    assert [(p.kind, p.seq) for p in report.problems] == [(ProblemKind.TRUNCATED, 9)]
+    chain = [p for p in report.problems if p.kind is not ProblemKind.FACT_UNBOUND]
+    assert [(p.kind, p.seq) for p in chain] == [(ProblemKind.TRUNCATED, 9)]
+    # And the rows the cut entries recorded are stored without an entry.
+    assert len(report.problems) - len(chain) == 10
 
 
 def test_a_deleted_or_forged_checkpoint_is_found(tmp_path: Path, signing_key: SigningKey) -> None:
@@ -597,7 +608,7 @@ def test_a_newer_schema_is_refused_untouched(tmp_path: Path) -> None:
     conn.close()
     before = path.read_bytes()
     for options in ({}, {"read_only": True}):
-        with pytest.raises(SchemaVersionError, match=r"99.*newer.*\(2\)") as caught:
+        with pytest.raises(SchemaVersionError, match=r"99.*newer.*\(3\)") as caught:
             Inventory(path, **options)  # type: ignore[arg-type]
         assert (caught.value.found, caught.value.supported) == (99, SCHEMA_VERSION)
     assert path.read_bytes() == before

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from benchmarks import _tamper
 
 from provenance import phash
 from provenance.audit import AUDIT_SCHEMA_V1
@@ -35,6 +36,7 @@ def make_v1(path: Path, tmp_path: Path) -> None:
     conn = sqlite3.connect(path, isolation_level=None)
     for statement in _INVENTORY_SCHEMA_V1 + AUDIT_SCHEMA_V1:
         conn.execute(statement)
+    audit_columns = "seq, entry_hash, at, algorithm, signature_b64, certificate_chain_json"
     conn.execute("PRAGMA user_version = 1")
     conn.execute("PRAGMA application_id = 1347571542")
     conn.close()
@@ -46,8 +48,12 @@ def make_v1(path: Path, tmp_path: Path) -> None:
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("ATTACH DATABASE ? AS donor", (str(donor),))
     conn.execute("BEGIN")
-    for table in ("signers", "assets", "files", "audit", "audit_checkpoints"):
+    for table in ("signers", "assets", "files", "audit"):
         conn.execute(f"INSERT INTO main.{table} SELECT * FROM donor.{table}")  # noqa: S608
+    conn.execute(
+        f"INSERT INTO main.audit_checkpoints SELECT {audit_columns} "  # noqa: S608
+        "FROM donor.audit_checkpoints"
+    )
     conn.execute("COMMIT")
     conn.execute("DETACH DATABASE donor")
     assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
@@ -67,7 +73,7 @@ def test_v1_database_is_migrated_to_v2_without_losing_data(tmp_path: Path) -> No
     assert (caught.value.found, caught.value.supported) == (1, SCHEMA_VERSION)
 
     with Inventory(path) as inv:
-        assert inv.stats().schema_version == SCHEMA_VERSION == 2
+        assert inv.stats().schema_version == SCHEMA_VERSION == 3
         assert inv.stats().assets == 25
         assert inv.audit.verify().ok
         entry = inv.get(fake_result(3).asset_id)
@@ -91,9 +97,16 @@ def test_v1_database_is_migrated_to_v2_without_losing_data(tmp_path: Path) -> No
             )
             == 0
         )
-    assert dump(path) == before
+    after = dump(path)
+    # Every old row is kept; the audit log only grew (the perceptual rows' binding
+    # entry) and the checkpoints gained the log_key column (NULL for old ones).
+    assert {t: after[t] for t in ("signers", "assets", "files")} == {
+        t: before[t] for t in ("signers", "assets", "files")
+    }
+    assert after["audit"][: len(before["audit"])] == before["audit"]
+    assert [r[:6] for r in after["audit_checkpoints"]] == before["audit_checkpoints"]
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
     conn.close()
 
 
@@ -165,3 +178,39 @@ def test_record_many_stores_perceptual_hashes_in_the_same_transaction(tmp_path: 
             (fake_result(0).asset_id, "b", b"d")
         ]
         assert inv.audit.verify().ok
+
+
+def test_audit_verify_upgrades_an_old_inventory_and_says_what_is_not_bound(
+    tmp_path: Path,
+) -> None:
+    """An inventory written before row binding: migrated once, then verified with a note."""
+    path = tmp_path / "old.sqlite"
+    make_v1(path, tmp_path)
+    # Its entries as the previous release wrote them: no row hashes.
+    conn = _tamper.attacker(path)
+    for seq, payload in conn.execute("SELECT seq, payload FROM audit").fetchall():
+        body = {k: v for k, v in json.loads(payload).items() if not k.startswith("row_")}
+        conn.execute("UPDATE audit SET payload = ? WHERE seq = ?", (json.dumps(body), seq))
+    _tamper.rechain(conn)
+    for statement in AUDIT_SCHEMA_V1:
+        if statement.startswith("CREATE TRIGGER"):
+            conn.execute(statement)
+    conn.close()
+    done = subprocess.run(
+        [sys.executable, "-m", "provenance", "audit", "verify", "--inventory", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "not bound" in done.stdout
+    with Inventory(path, read_only=True) as inv:
+        assert inv.stats().schema_version == SCHEMA_VERSION
+    # The red team's UPDATE on such an inventory: the old entries named the model.
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("UPDATE assets SET model = 'a-camera' WHERE asset_pk = 3")
+    conn.close()
+    with Inventory(path, read_only=True) as inv:
+        report = inv.audit.verify()
+    assert [p.kind.value for p in report.problems] == ["fact_changed"]

@@ -421,8 +421,11 @@ def test_report_command_bad_input(tmp_path: Path, dev_keys: DevKeyPaths) -> None
     assert done.returncode == 2 and "v.json" in done.stderr
     done = run_cli("report", "-o", tmp_path / "r.docx", env=env)
     assert done.returncode == 2 and "r.docx" in done.stderr
-    # Inventory only, no keys: an unsigned checkpoint, and exit 0 (no finding).
+    # --keys naming a folder without keys is an error, not a silently unsigned checkpoint.
     done = run_cli("report", "-o", tmp_path / "r.json", "--keys", tmp_path / "nokeys", env=env)
+    assert done.returncode == 2 and "nokeys" in done.stderr
+    # Inventory only, no keys: an unsigned checkpoint, and exit 0 (no finding).
+    done = run_cli("report", "-o", tmp_path / "r.json", env=env)
     assert done.returncode == 0, done.stderr
     data: dict[str, Any] = json.loads((tmp_path / "r.json").read_text("utf-8"))
     assert data["audit_checkpoint"]["signature"] is None
@@ -474,3 +477,31 @@ def test_a_verdict_the_report_does_not_know_is_listed_not_dropped() -> None:
     assert report.counts["other"] == 1 and report.verdict_counts["remote_manifest"] == 1
     page = report.to_html()
     assert 'href="#t-other"' in page and "<td>Remote manifest (not fetched)</td>" in page
+
+
+def test_keys_lying_in_the_working_folder_sign_only_their_own_log(tmp_path: Path) -> None:
+    """``.provenance/keys`` of the folder a command runs from is used only for its own log."""
+    ours = init_dev_keys(tmp_path / "ours" / ".provenance" / "keys")
+    stranger = init_dev_keys(tmp_path / "stranger" / ".provenance" / "keys")
+    env = {"PROVENANCE_INVENTORY": str(tmp_path / "inv.sqlite")}
+    signed = run_cli(
+        "sign", SAMPLE_MEDIA / "kite-blue-sky.jpg", "--out", tmp_path / "shop",
+        "--keys", ours.directory, env=env,
+    )  # fmt: skip
+    assert signed.returncode == 0, signed.stderr
+    # The log has no key yet: the keys of the folder sign the checkpoint and pin the log.
+    first = run_cli("report", "-o", tmp_path / "a.json", env=env, cwd=tmp_path / "ours")
+    assert first.returncode == 0, first.stderr
+    assert json.loads((tmp_path / "a.json").read_text("utf-8"))["audit_checkpoint"]["signature"]
+    # Another folder's keys are not this log's: the checkpoint is unsigned, and we say so.
+    second = run_cli("report", "-o", tmp_path / "b.json", env=env, cwd=tmp_path / "stranger")
+    assert second.returncode == 0, second.stderr
+    assert "not this log's key" in second.stderr
+    assert (
+        json.loads((tmp_path / "b.json").read_text("utf-8"))["audit_checkpoint"]["signature"]
+        is None
+    )
+    # audit verify pins to the log's own first key by default, wherever it runs.
+    audit = run_cli("audit", "verify", env=env, cwd=tmp_path / "stranger")
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+    assert stranger.directory != ours.directory

@@ -210,7 +210,8 @@ def test_personal_data_in_prompt(
     ("content", "error", "message"),
     [
         (b"", CorruptFile, "empty"),
-        (b"GIF89a" + b"\0" * 64, UnsupportedFormat, "not a JPEG, PNG or WebP"),
+        (b"BM" + b"\0" * 64, UnsupportedFormat, "not a JPEG, PNG, WebP, TIFF"),
+        (b"GIF89a" + b"\0" * 64, CorruptFile, "unknown block introducer"),
         (b"\xff\xd8\xff\xe0\x00\x10JFIF", CorruptFile, "truncated"),
     ],
 )

@@ -5,7 +5,12 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
+import http.server
+import json
+import socket
+import threading
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,11 +23,18 @@ from provenance.audit import (
     AuditEvent,
     AuditReport,
     Checkpoint,
+    FileWitness,
+    HttpWitness,
+    MultiWitness,
     ProblemKind,
+    SyslogWitness,
+    WitnessRecord,
     compute_entry_hash,
     format_audit_time,
+    key_fingerprint,
     next_entry,
     verify_chain,
+    witness_from,
 )
 from provenance.errors import AuditError
 from provenance.keys import SigningKey, TrustPolicy
@@ -448,3 +460,161 @@ def test_any_adjacent_swap_is_reordered(spec: list[Any], data: st.DataObject) ->
     index = data.draw(st.integers(0, len(entries) - 2))
     entries[index], entries[index + 1] = entries[index + 1], entries[index]
     assert kinds(verify_chain(entries)) == [(ProblemKind.REORDERED, index + 1)]
+
+
+# --- pinned checkpoints (DESIGN.md decision 17) ---------------------------------------
+
+
+def test_a_checkpoint_carries_the_log_key_under_its_signature(signing_key: SigningKey) -> None:
+    entries = chain(5)
+    cp = Checkpoint.create(5, entries[-1].entry_hash, now=NOW, key=signing_key)
+    assert cp.log_key == key_fingerprint(signing_key.leaf) == cp.signer_fingerprint()
+    assert Checkpoint.from_json(cp.to_json()) == cp
+    assert cp.to_dict()["version"] == 2
+    claimed = dataclasses.replace(cp, log_key="0" * 64)
+    assert "does not verify" in (claimed.signature_problem() or "")
+
+
+def test_version_1_checkpoints_are_still_read_and_verified(signing_key: SigningKey) -> None:
+    entries = chain(5)
+    unsigned = Checkpoint(5, entries[-1].entry_hash, format_audit_time(NOW))
+    signature = signing_key.sign(unsigned.signed_bytes())
+    v1 = dataclasses.replace(
+        Checkpoint.create(5, entries[-1].entry_hash, now=NOW, key=signing_key),
+        at=unsigned.at,
+        signature_b64=base64.b64encode(signature).decode(),
+        log_key=None,
+    )
+    data = v1.to_dict()
+    assert data["version"] == 1 and "log_key" not in data
+    again = Checkpoint.from_dict(data)
+    assert again.signature_problem(pin=key_fingerprint(signing_key.leaf)) is None
+    assert verify_chain(entries, checkpoints=[again]).ok
+
+
+def test_checkpoints_of_another_key_are_refused_once_the_log_is_pinned(
+    signing_key: SigningKey, other_key: SigningKey
+) -> None:
+    entries = chain(20)
+    ours = Checkpoint.create(10, entries[9].entry_hash, now=NOW, key=signing_key)
+    theirs = Checkpoint.create(20, entries[19].entry_hash, now=NOW, key=other_key)
+    # Without a pin, the first signed checkpoint is the log's identity.
+    report = verify_chain(entries, checkpoints=[ours, theirs])
+    assert kinds(report) == [(ProblemKind.BAD_CHECKPOINT_SIGNATURE, 20)]
+    assert "another key" in report.problems[0].detail
+    # Pinned to their key from outside (e.g. --keys of the wrong folder): ours is refused.
+    pinned = verify_chain(entries, checkpoints=[ours, theirs], pin=key_fingerprint(other_key.leaf))
+    assert kinds(pinned) == [(ProblemKind.BAD_CHECKPOINT_SIGNATURE, 10)]
+
+
+def test_unsigned_stored_checkpoints_are_refused_in_a_pinned_log(signing_key: SigningKey) -> None:
+    entries = chain(5)
+    unsigned = Checkpoint.create(5, entries[-1].entry_hash, now=NOW, key=None)
+    pin = key_fingerprint(signing_key.leaf)
+    assert kinds(verify_chain(entries, checkpoints=[unsigned], pin=pin)) == [
+        (ProblemKind.BAD_CHECKPOINT_SIGNATURE, 5)
+    ]
+    # An unsigned checkpoint an operator kept (an export made without keys) is still
+    # compared: its value is where it was kept.
+    assert verify_chain(entries, against=unsigned, pin=pin).ok
+
+
+def test_intact_needs_something_outside_the_database(
+    signing_key: SigningKey, trust: TrustPolicy
+) -> None:
+    entries = chain(20)
+    cp = Checkpoint.create(10, entries[9].entry_hash, now=NOW, key=signing_key)
+    alone = verify_chain(entries, checkpoints=[cp])
+    assert alone.ok and not alone.verified and alone.status == "unverified"
+    assert any("unverified" in n for n in alone.notes)
+    for report in (
+        verify_chain(entries, checkpoints=[cp], pin=key_fingerprint(signing_key.leaf)),
+        verify_chain(entries, checkpoints=[cp], trust=trust),
+        verify_chain(entries, witnessed=[cp]),
+    ):
+        assert report.ok and report.verified and report.status == "intact"
+        assert any("11-20" in n for n in report.notes)  # the tail nothing vouches for yet
+    nothing = verify_chain(entries)
+    assert nothing.status == "unverified"
+    assert nothing.to_dict()["status"] == "unverified"
+
+
+def test_a_witnessed_checkpoint_catches_truncation_and_rollback(signing_key: SigningKey) -> None:
+    entries = chain(20)
+    cp = Checkpoint.create(15, entries[14].entry_hash, now=NOW, key=signing_key)
+    assert kinds(verify_chain(entries[:12], witnessed=[cp])) == [(ProblemKind.TRUNCATED, 13)]
+    fork = chain(20, tag="b")
+    assert (ProblemKind.ROLLED_BACK, 15) in kinds(verify_chain(fork, witnessed=[cp]))
+
+
+# --- the witness ----------------------------------------------------------------------
+
+
+def test_file_witness_appends_and_reads_back(tmp_path: Path, signing_key: SigningKey) -> None:
+    entries = chain(3)
+    witness = FileWitness(tmp_path / "w")  # missing folder: the name is the file
+    assert witness.read() == []
+    cps = [
+        Checkpoint.create(i, entries[i - 1].entry_hash, now=NOW, key=signing_key) for i in (1, 3)
+    ]
+    for cp in cps:
+        witness.append(WitnessRecord(entries[0].entry_hash, cp))
+    assert [r.checkpoint for r in witness.read()] == cps
+    assert {r.log_id for r in witness.read()} == {entries[0].entry_hash}
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    assert FileWitness(folder).path == folder / "audit-witness.jsonl"
+    # A crash mid-append leaves a partial last line: skipped, not an error.
+    with (tmp_path / "w").open("a") as f:
+        f.write('{"format": "provenance.audit.wit')
+    assert len(witness.read()) == 2
+    (tmp_path / "bad").write_text("not json\n")
+    with pytest.raises(AuditError, match="line 1"):
+        FileWitness(tmp_path / "bad").read()
+
+
+def test_http_witness_posts_each_record(signing_key: SigningKey) -> None:
+    received: list[bytes] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(201)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.handle_request, daemon=True)
+    thread.start()
+    try:
+        witness = witness_from(f"http://127.0.0.1:{server.server_port}/witness")
+        assert isinstance(witness, HttpWitness) and not witness.readable
+        cp = Checkpoint.create(1, chain(1)[0].entry_hash, now=NOW, key=signing_key)
+        witness.append(WitnessRecord("ab" * 32, cp))
+        thread.join(timeout=10)
+    finally:
+        server.server_close()
+    assert json.loads(received[0])["checkpoint"] == cp.to_dict()
+    with pytest.raises(AuditError):
+        HttpWitness("ftp://example.invalid/")
+    assert witness_from("  ") is None
+
+
+def test_syslog_and_several_witnesses_at_once(tmp_path: Path, signing_key: SigningKey) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as server:
+        server.bind(("127.0.0.1", 0))
+        server.settimeout(10)
+        port = server.getsockname()[1]
+        witness = witness_from(f"{tmp_path / 'w.jsonl'}, syslog://127.0.0.1:{port}")
+        assert isinstance(witness, MultiWitness) and witness.readable
+        cp = Checkpoint.create(1, chain(1)[0].entry_hash, now=NOW, key=signing_key)
+        witness.append(WitnessRecord("ab" * 32, cp))
+        message = server.recv(65536).decode()
+    assert message.startswith("<37>provenance-audit: ")
+    assert json.loads(message.split(": ", 1)[1])["checkpoint"]["seq"] == 1
+    assert [r.checkpoint for r in witness.read()] == [cp]
+    assert isinstance(witness_from("syslog"), SyslogWitness)
+    with pytest.raises(AuditError, match="syslog"):
+        witness_from("syslog://nowhere")

@@ -1,12 +1,13 @@
-"""Byte-level containers: find, insert and strip metadata in JPEG, PNG and WebP.
+"""Byte-level containers: find, insert and strip metadata in every image format c2pa reads.
 
-This package owns the byte layout of the three formats provenance handles. It
+This package owns the byte layout of the formats provenance handles: JPEG, PNG,
+WebP, TIFF and DNG (:mod:`~provenance.containers.tiff`), HEIF, HEIC and AVIF
+(:mod:`~provenance.containers.bmff`) and GIF (:mod:`~provenance.containers.gif`). It
 reads segments and chunks without decoding pixels, inserts XMP and EXIF as bytes
 without re-encoding (decision 3 of DESIGN.md), and says which bytes are coded
 image data (the essence ranges of decision 5). The functions here detect the
-format and dispatch to :mod:`~provenance.containers.jpeg`,
-:mod:`~provenance.containers.png` or :mod:`~provenance.containers.webp`, which
-also offer format-specific options (JPEG extended XMP, PNG image CRC checks).
+format and dispatch to the module of that format, which may also offer
+format-specific options (JPEG extended XMP, PNG image CRC checks).
 
 Everything here takes bytes and returns values: no file I/O, no c2pa, no
 Pillow. Parsers never trust a length field, run in time linear in the input,
@@ -18,7 +19,9 @@ message naming the offset. The caller attaches the path with ``err.with_path``.
 
 from __future__ import annotations
 
-from provenance.containers import jpeg, png, webp
+from types import ModuleType
+
+from provenance.containers import bmff, gif, jpeg, png, tiff, webp
 from provenance.containers._types import (
     BlockKind,
     ContainerInfo,
@@ -26,9 +29,10 @@ from provenance.containers._types import (
     MetadataBlock,
     Range,
 )
-from provenance.errors import UnsupportedFormat
+from provenance.errors import ContainerError, UnsupportedFormat
 
 __all__ = [
+    "SUPPORTED",
     "BlockKind",
     "ContainerInfo",
     "ImageFormat",
@@ -44,34 +48,109 @@ __all__ = [
 ]
 
 
+SUPPORTED = "JPEG, PNG, WebP, TIFF, DNG, HEIC, HEIF, AVIF or GIF"
+"""The formats this package reads, for messages."""
+
+IMAGE_SUFFIXES = frozenset(
+    {
+        ".jpg",
+        ".jpeg",
+        ".png",
+        ".webp",
+        ".tif",
+        ".tiff",
+        ".dng",
+        ".heic",
+        ".heif",
+        ".hif",
+        ".avif",
+        ".gif",
+    }
+)
+"""File name endings of those formats: what a folder walk picks up (the bytes decide the format)."""
+
+# ImageDescription, Software, DateTime: what exif.build_minimal_exif writes to IFD0.
+_MINIMAL_TAGS = frozenset({270, 305, 306})
+
+_MODULES: dict[ImageFormat, ModuleType] = {
+    ImageFormat.JPEG: jpeg,
+    ImageFormat.PNG: png,
+    ImageFormat.WEBP: webp,
+    ImageFormat.TIFF: tiff,
+    ImageFormat.DNG: tiff,
+    ImageFormat.HEIC: bmff,
+    ImageFormat.HEIF: bmff,
+    ImageFormat.AVIF: bmff,
+    ImageFormat.GIF: gif,
+}
+
+
 def detect_format(data: bytes) -> ImageFormat:
     """Tell the format of an image from its magic bytes.
 
     Args:
-        data: The file's bytes (the first 12 are enough).
+        data: The file's bytes (the first 12 are enough, except for DNG, told
+            from TIFF by ``DNGVersion`` in IFD0, and HEIF, by its ``ftyp`` brands).
 
     Returns:
         The format.
 
     Raises:
-        UnsupportedFormat: If ``data`` is empty or is not a JPEG, PNG or WebP.
+        UnsupportedFormat: If ``data`` is empty or is none of :data:`SUPPORTED`.
     """
     if not data:
-        raise UnsupportedFormat("empty input: not a JPEG, PNG or WebP")
+        raise UnsupportedFormat(f"empty input: not a {SUPPORTED}")
     if data[:2] == b"\xff\xd8":
         return ImageFormat.JPEG
     if data[:8] == png.SIGNATURE:
         return ImageFormat.PNG
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return ImageFormat.WEBP
-    raise UnsupportedFormat(f"not a JPEG, PNG or WebP (starts with {bytes(data[:12]).hex()})")
+    if data[:4] in (b"II*\x00", b"MM\x00*"):
+        return ImageFormat.DNG if tiff.is_dng(data) else ImageFormat.TIFF
+    if data[:4] in (b"II+\x00", b"MM\x00+"):
+        raise UnsupportedFormat("BigTIFF (64-bit offsets) is not supported")
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return ImageFormat.GIF
+    heif = bmff.brand_format(data)
+    if heif is not None:
+        return heif
+    if data[4:8] == b"ftyp":
+        brand = bytes(data[8:12]).decode("latin-1")
+        raise UnsupportedFormat(f"ISO-BMFF brand {brand!r} is not a HEIF image ({SUPPORTED})")
+    raise UnsupportedFormat(f"not a {SUPPORTED} (starts with {bytes(data[:12]).hex()})")
+
+
+def c2pa_mime(data: bytes) -> str | None:
+    """The media type to hand c2pa for ``data``, also for formats this package cannot parse.
+
+    c2pa reads a few layouts the parsers here refuse (BigTIFF); for those only the
+    C2PA manifest can be checked, not our XMP.
+
+    Args:
+        data: The file's bytes.
+
+    Returns:
+        The media type, or None when c2pa would not read it either.
+    """
+    try:
+        return detect_format(data).mime
+    except UnsupportedFormat:
+        pass
+    if data[:4] in (b"II+\x00", b"MM\x00+"):
+        return ImageFormat.TIFF.mime
+    return None
+
+
+def _module(data: bytes) -> ModuleType:
+    return _MODULES[detect_format(data)]
 
 
 def inspect(data: bytes) -> ContainerInfo:
     """Read the layout, metadata and essence ranges of an image without decoding it.
 
     Args:
-        data: A whole JPEG, PNG or WebP file.
+        data: A whole image file of a format in :data:`SUPPORTED`.
 
     Returns:
         The container summary.
@@ -81,12 +160,8 @@ def inspect(data: bytes) -> ContainerInfo:
         ContainerError: If the structure is malformed or truncated, or the file
             holds several XMP packets.
     """
-    image_format = detect_format(data)
-    if image_format is ImageFormat.JPEG:
-        return jpeg.inspect(data)
-    if image_format is ImageFormat.PNG:
-        return png.inspect(data)
-    return webp.inspect(data)
+    info: ContainerInfo = _module(data).inspect(data)
+    return info
 
 
 def essence_ranges(data: bytes) -> tuple[Range, ...]:
@@ -95,21 +170,19 @@ def essence_ranges(data: bytes) -> tuple[Range, ...]:
     Cheaper than :func:`inspect`: it walks the structure but extracts nothing.
 
     Args:
-        data: A whole JPEG, PNG or WebP file.
+        data: A whole image file of a format in :data:`SUPPORTED`.
 
     Returns:
-        Sorted, disjoint, merged ``(start, end)`` ranges.
+        ``(start, end)`` ranges, hashed in this order: sorted and disjoint for
+        JPEG, PNG, WebP and GIF; in image order for TIFF/DNG (strips) and HEIF
+        (items), which a rewriter may move.
 
     Raises:
         UnsupportedFormat: If the format is not recognised.
         ContainerError: If the structure is malformed or truncated.
     """
-    image_format = detect_format(data)
-    if image_format is ImageFormat.JPEG:
-        return jpeg.essence_ranges(data)
-    if image_format is ImageFormat.PNG:
-        return png.essence_ranges(data)
-    return webp.essence_ranges(data)
+    ranges: tuple[Range, ...] = _module(data).essence_ranges(data)
+    return ranges
 
 
 def set_xmp(data: bytes, packet: bytes) -> bytes:
@@ -119,9 +192,12 @@ def set_xmp(data: bytes, packet: bytes) -> bytes:
     (use :func:`provenance.containers.jpeg.set_xmp` for extended XMP). PNG: one
     uncompressed ``iTXt`` ``XML:com.adobe.xmp`` chunk right after IHDR. WebP: an
     ``XMP `` chunk at the end, with the VP8X flag set (a simple file becomes VP8X).
+    TIFF/DNG: tag 700 in a new IFD0 appended to the file. HEIF/AVIF: a ``mime``
+    item (``application/rdf+xml``) whose data is an ``mdat`` at the end. GIF: the
+    ``XMP DataXMP`` application extension before the trailer.
 
     Args:
-        data: A whole JPEG, PNG or WebP file.
+        data: A whole image file of a format in :data:`SUPPORTED`.
         packet: The serialized XMP packet.
 
     Returns:
@@ -131,12 +207,8 @@ def set_xmp(data: bytes, packet: bytes) -> bytes:
         UnsupportedFormat: If the format is not recognised.
         ContainerError: If the structure is malformed, or the packet does not fit.
     """
-    image_format = detect_format(data)
-    if image_format is ImageFormat.JPEG:
-        return jpeg.set_xmp(data, packet)
-    if image_format is ImageFormat.PNG:
-        return png.set_xmp(data, packet)
-    return webp.set_xmp(data, packet)
+    out: bytes = _module(data).set_xmp(data, packet)
+    return out
 
 
 def set_exif(data: bytes, tiff: bytes) -> bytes:
@@ -147,7 +219,7 @@ def set_exif(data: bytes, tiff: bytes) -> bytes:
     VP8X flag set.
 
     Args:
-        data: A whole JPEG, PNG or WebP file.
+        data: A whole JPEG, PNG or WebP file (the formats that carry EXIF as a block).
         tiff: Raw TIFF bytes starting ``II*\0`` or ``MM\0*``.
 
     Returns:
@@ -159,11 +231,10 @@ def set_exif(data: bytes, tiff: bytes) -> bytes:
             or does not fit.
     """
     image_format = detect_format(data)
-    if image_format is ImageFormat.JPEG:
-        return jpeg.set_exif(data, tiff)
-    if image_format is ImageFormat.PNG:
-        return png.set_exif(data, tiff)
-    return webp.set_exif(data, tiff)
+    if not image_format.carries_exif_block:
+        raise ContainerError(f"provenance does not write EXIF into {image_format.name}")
+    out: bytes = _MODULES[image_format].set_exif(data, tiff)
+    return out
 
 
 def strip(data: bytes, kinds: frozenset[BlockKind]) -> bytes:
@@ -173,7 +244,7 @@ def strip(data: bytes, kinds: frozenset[BlockKind]) -> bytes:
     box but keeps XMP (``frozenset({BlockKind.C2PA})``).
 
     Args:
-        data: A whole JPEG, PNG or WebP file.
+        data: A whole image file of a format in :data:`SUPPORTED`.
         kinds: The kinds to remove.
 
     Returns:
@@ -183,12 +254,8 @@ def strip(data: bytes, kinds: frozenset[BlockKind]) -> bytes:
         UnsupportedFormat: If the format is not recognised.
         ContainerError: If the structure is malformed.
     """
-    image_format = detect_format(data)
-    if image_format is ImageFormat.JPEG:
-        return jpeg.strip(data, kinds)
-    if image_format is ImageFormat.PNG:
-        return png.strip(data, kinds)
-    return webp.strip(data, kinds)
+    out: bytes = _module(data).strip(data, kinds)
+    return out
 
 
 def embed(data: bytes, info: ContainerInfo, *, xmp: bytes, exif: bytes | None) -> bytes:
@@ -205,6 +272,12 @@ def embed(data: bytes, info: ContainerInfo, *, xmp: bytes, exif: bytes | None) -
         exif: New raw TIFF bytes (``II*\0`` or ``MM\0*``) replacing any EXIF;
             None keeps the EXIF already there.
 
+    TIFF and DNG: ``exif``'s ImageDescription, Software and DateTime become IFD0
+    tags, and personal tags and the GPS IFD go (:func:`tiff.embed
+    <provenance.containers.tiff.embed>`). HEIC, HEIF and AVIF: the XMP and the
+    ``Exif`` item in one rewrite (:func:`bmff.embed
+    <provenance.containers.bmff.embed>`). GIF takes no EXIF.
+
     Returns:
         The new file; its essence ranges hash the same.
 
@@ -213,5 +286,12 @@ def embed(data: bytes, info: ContainerInfo, *, xmp: bytes, exif: bytes | None) -
     """
     if info.format is ImageFormat.JPEG:
         return jpeg.embed(data, info.blocks, xmp=xmp, exif=exif)
+    if info.format in (ImageFormat.TIFF, ImageFormat.DNG) and exif is not None:
+        # The file's EXIF is its own IFDs: the minimal fields become IFD0 tags.
+        return tiff.embed(data, xmp, tags=tiff.ascii_tags(exif, _MINIMAL_TAGS))
+    if info.format in (ImageFormat.HEIC, ImageFormat.HEIF, ImageFormat.AVIF):
+        return bmff.embed(data, xmp, exif)
+    if not info.format.carries_exif_block and exif is not None:
+        raise ContainerError(f"provenance does not write EXIF into {info.format.name}")
     staged = set_xmp(data, xmp)
     return staged if exif is None else set_exif(staged, exif)

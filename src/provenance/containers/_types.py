@@ -37,16 +37,49 @@ class ImageFormat(enum.Enum):
     JPEG = "jpeg"
     PNG = "png"
     WEBP = "webp"
+    TIFF = "tiff"
+    DNG = "dng"
+    """A TIFF with ``DNGVersion`` in IFD0 (Adobe Digital Negative)."""
+    HEIC = "heic"
+    """HEIF with HEVC-coded images (``ftyp`` brand ``heic``, ``heix`` ...)."""
+    HEIF = "heif"
+    """Other HEIF (``ftyp`` brand ``mif1``/``msf1`` only)."""
+    AVIF = "avif"
+    """HEIF with AV1-coded images (``ftyp`` brand ``avif``/``avis``)."""
+    GIF = "gif"
 
     @property
     def mime(self) -> str:
-        """The IANA media type, e.g. ``"image/jpeg"``."""
-        return f"image/{self.value}"
+        """The media type c2pa expects, e.g. ``"image/jpeg"``, ``"image/x-adobe-dng"``."""
+        return "image/x-adobe-dng" if self is ImageFormat.DNG else f"image/{self.value}"
 
     @property
     def extension(self) -> str:
-        """The usual file extension without the dot, e.g. ``"jpg"``."""
-        return "jpg" if self is ImageFormat.JPEG else self.value
+        """The usual file extension without the dot, e.g. ``"jpg"``, ``"tif"``."""
+        return _EXTENSIONS.get(self, self.value)
+
+    @property
+    def carries_exif_block(self) -> bool:
+        """Whether EXIF is a separate block :func:`provenance.containers.set_exif` inserts.
+
+        JPEG, PNG and WebP. A TIFF's or DNG's EXIF is its own IFDs; HEIF's is an
+        item, written with the XMP by :func:`provenance.containers.embed`.
+        """
+        return self in (ImageFormat.JPEG, ImageFormat.PNG, ImageFormat.WEBP)
+
+    @property
+    def writes_exif(self) -> bool:
+        """Whether signing writes minimal EXIF (and removes personal EXIF) in this format.
+
+        JPEG, PNG and WebP get an EXIF block, HEIC, HEIF and AVIF an ``Exif``
+        item; TIFF and DNG get the same fields as IFD0 tags
+        (:func:`provenance.containers.tiff.embed`). GIF does not (it has no EXIF):
+        its XMP carries the disclosure.
+        """
+        return self is not ImageFormat.GIF
+
+
+_EXTENSIONS = {ImageFormat.JPEG: "jpg", ImageFormat.TIFF: "tif"}
 
 
 class BlockKind(enum.Enum):

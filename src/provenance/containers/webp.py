@@ -183,6 +183,9 @@ def _parse(data: bytes) -> _Layout:
         has_alpha = bool(data[start] & FLAG_ALPHA)
     else:
         width, height, has_alpha = _bitstream_size(data, first)
+    if not width or not height:
+        # RFC 6386 9.1: a key frame has a non-zero size (a VP8X canvas is at least 1x1).
+        raise ContainerError(f"image of {width}x{height} pixels at offset {first.offset}")
     has_alpha = has_alpha or any(chunk.fourcc == b"ALPH" for chunk in chunks)
     essence = [(c.offset, c.end) for c in chunks if c.fourcc in _ESSENCE_TYPES]
     return _Layout(

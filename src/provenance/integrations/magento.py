@@ -212,7 +212,7 @@ class RowProblem(enum.Enum):
     RECORD_ERROR = "record_error"
     """A provenance record (sidecar, record cell) is missing or invalid."""
     UNSUPPORTED_FORMAT = "unsupported_format"
-    """An AI-generated image is not a JPEG, PNG or WebP."""
+    """An AI-generated image is in a format provenance does not read (BMP, say)."""
     TAMPERED_IMAGE = "tampered_image"
     """An image already carries provenance that does not verify."""
     SIGN_ERROR = "sign_error"

@@ -117,7 +117,9 @@ def test_detect_format_and_properties() -> None:
     assert ImageFormat.JPEG.extension == "jpg"
 
 
-@pytest.mark.parametrize("data", [b"", b"GIF89a....", b"\x00" * 20])
+@pytest.mark.parametrize(
+    "data", [b"", b"BM....", b"\x00" * 20, b"\x00\x00\x00\x18ftypisom\x00\x00\x00\x00"]
+)
 def test_detect_format_refuses_unknown_input(data: bytes) -> None:
     with pytest.raises(UnsupportedFormat):
         containers.detect_format(data)

@@ -347,3 +347,13 @@ def test_mutated_webps_raise_nothing_but_provenance_errors(data: bytes) -> None:
     ):
         with contextlib.suppress(ProvenanceError):
             operation(data)
+
+
+def test_vp8_key_frame_of_zero_width_is_a_container_error() -> None:
+    # Found by the fuzzer: a simple (VP8) file claiming width 0 could not be turned
+    # into a VP8X file (canvas width - 1 = -1) and raised OverflowError.
+    frame = b"\xd0\x10\x00\x9d\x01\x2a" + (0).to_bytes(2, "little") + (70).to_bytes(2, "little")
+    chunk = b"VP8 " + len(frame).to_bytes(4, "little") + frame
+    data = b"RIFF" + (4 + len(chunk)).to_bytes(4, "little") + b"WEBP" + chunk
+    with pytest.raises(ContainerError, match="0x70 pixels"):
+        containers.set_xmp(data, XMP)
