@@ -8,6 +8,7 @@ keep ids and paths whole.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -24,7 +25,7 @@ import pytest
 import typer
 from PIL import Image
 
-from provenance.cli import app
+from provenance.cli import app, main
 from provenance.containers import BlockKind, strip
 from provenance.keys import DevKeyPaths
 from provenance.types import Status
@@ -264,6 +265,35 @@ def test_ndjson_streams_the_same_rows(project: Project, name: str) -> None:
     if name in ("verify", "scan", "trace", "inventory-list"):  # same answer twice
         whole = project.run(*args, "--json")
         assert json.loads(whole.stdout) == rows
+
+
+class _FlushRecorder(io.StringIO):
+    """A stdout that notes how many lines it held at each flush."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines_at_flush: list[int] = []
+
+    def flush(self) -> None:
+        self.lines_at_flush.append(self.getvalue().count("\n"))
+        super().flush()
+
+
+@pytest.mark.parametrize("command", ["verify", "scan"])
+def test_ndjson_flushes_each_row_as_it_completes(
+    project: Project, command: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A consumer of a long batch sees row 1 flushed before row 2 exists, and so on."""
+    files = [*sorted((project.root / "signed").iterdir()), project.root / "stripped.jpg"]
+    stdout = _FlushRecorder()
+    monkeypatch.setenv("PROVENANCE_INVENTORY", project.env["PROVENANCE_INVENTORY"])
+    monkeypatch.setattr(sys, "stdout", stdout)
+    assert main([command, "--ndjson", *map(str, files)]) == 0
+    monkeypatch.undo()
+    rows = [json.loads(line) for line in stdout.getvalue().splitlines()]
+    assert [Path(r["path"]).name for r in rows] == [f.name for f in files]
+    # Flushed with 1, 2, ... n lines: one row at a time, not all at the end.
+    assert set(range(1, len(files) + 1)) <= set(stdout.lines_at_flush)
 
 
 def test_rows_say_which_inventory_and_warn_without_one(project: Project) -> None:
