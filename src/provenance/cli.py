@@ -1,9 +1,12 @@
 """The ``provenance`` command line: the library's verbs, one to one.
 
 The only module that prints. Every command takes ``--json`` for machine output
-on stdout; messages and errors go to stderr as one line naming the file, never a
-traceback. Exit status: 0 all good, 1 something is tampered or has an invalid
-signature, 2 usage errors or input that could not be read.
+on stdout, in one of two shapes (docs/cli.md, "JSON output"; a schema per command
+in docs/json/): commands about files or assets print an array of rows through
+:func:`_json_rows` (and take ``--ndjson``), the others print one object through
+:func:`_print_json`. Messages and errors go to stderr as one line naming the
+file, never a traceback. Exit status: 0 all good, 1 something is tampered or
+has an invalid signature, 2 usage errors or input that could not be read.
 """
 
 from __future__ import annotations
