@@ -33,6 +33,7 @@ from provenance.errors import (
     TrustConfigError,
     UnsupportedFormat,
     VerificationError,
+    WorkerPoolError,
     XmpError,
 )
 from provenance.fingerprint import Fingerprint, fingerprint
@@ -102,6 +103,7 @@ __all__ = [
     "UnsupportedFormat",
     "Verdict",
     "VerificationError",
+    "WorkerPoolError",
     "XmpError",
     "__version__",
     "fingerprint",

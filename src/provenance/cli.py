@@ -6,7 +6,8 @@ in docs/json/): commands about files or assets print an array of rows through
 :func:`_json_rows` (and take ``--ndjson``), the others print one object through
 :func:`_print_json`. Messages and errors go to stderr as one line naming the
 file, never a traceback. Exit status: 0 all good, 1 something is tampered or
-has an invalid signature, 2 usage errors or input that could not be read.
+has an invalid signature, 2 usage errors or input that could not be read, 3 a
+batch's worker processes could not be started (``--workers 1`` works without them).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from rich.segment import Segment
 from rich.table import Table
 
 from provenance._version import __version__
-from provenance.atomic import write_atomic
+from provenance.atomic import PRIVATE_FILE_MODE, write_atomic
 from provenance.audit import (
     WITNESS_ENV_VAR,
     Checkpoint,
@@ -54,6 +55,7 @@ from provenance.errors import (
     InsecureKeyFileWarning,
     ProvenanceError,
     SchemaVersionError,
+    WorkerPoolError,
 )
 from provenance.integrations import magento
 from provenance.inventory import Inventory
@@ -75,6 +77,7 @@ IMAGE_SUFFIXES = _IMAGE_SUFFIXES
 DEFAULT_KEY_DIR = Path(".provenance") / "keys"
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_NO_WORKERS = 3  # a batch's worker processes could not be started (issue 19)
 
 app = typer.Typer(
     name="provenance",
@@ -109,6 +112,33 @@ CertOption = Annotated[Path | None, typer.Option(help="PEM certificate chain, le
 KeyFileOption = Annotated[Path | None, typer.Option(help="PEM private key.")]
 KeysDirOption = Annotated[
     Path, typer.Option("--keys", help="Folder with chain.pem and signer.key.")
+]
+PASSPHRASE_ENV = "PROVENANCE_KEY_PASSPHRASE"  # noqa: S105 - a variable name, not a secret
+PassphraseEnvOption = Annotated[
+    str | None,
+    typer.Option(
+        "--key-passphrase-env",
+        metavar="VAR",
+        help="Read an encrypted key's passphrase from this environment variable "
+        f"(default: ${PASSPHRASE_ENV} when set). Never on the command line itself.",
+    ),
+]
+PassphraseFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--key-passphrase-file",
+        help="Read an encrypted key's passphrase from the first line of this file "
+        "(or a descriptor: /dev/fd/3).",
+    ),
+]
+SignerOption = Annotated[
+    str | None,
+    typer.Option(
+        "--signer",
+        metavar="MODULE:FUNCTION",
+        help="Sign through this callback (a KMS or HSM client) instead of a key file; "
+        "--cert (default: --keys DIR/chain.pem) is its certificate chain.",
+    ),
 ]
 WorkersOption = Annotated[
     int,
@@ -340,6 +370,9 @@ def sign_command(
     cert: CertOption = None,
     key: KeyFileOption = None,
     keys_dir: KeysDirOption = DEFAULT_KEY_DIR,
+    key_passphrase_env: PassphraseEnvOption = None,
+    key_passphrase_file: PassphraseFileOption = None,
+    signer: SignerOption = None,
     parent: Annotated[
         Path | None, typer.Option(help="The original these files are renditions of.")
     ] = None,
@@ -386,7 +419,14 @@ def sign_command(
     if out is not None and in_place:
         _fail("--out and --in-place exclude each other")
     policy = _pii_policy(pii, names)
-    signing_key = _load_key(cert, key, keys_dir)
+    signing_key = _load_key(
+        cert,
+        key,
+        keys_dir,
+        passphrase_env=key_passphrase_env,
+        passphrase_file=key_passphrase_file,
+        signer=signer,
+    )
     try:
         shared_record = load_record(record_path) if record_path is not None else None
     except ProvenanceError as exc:
@@ -435,6 +475,8 @@ def sign_command(
                     else:
                         rows.append(row)
                     advance()
+        except WorkerPoolError as exc:
+            _fail(str(exc), EXIT_NO_WORKERS)
         except ProvenanceError as exc:
             _fail(str(exc))
     if not (as_json or ndjson):
@@ -507,6 +549,7 @@ def verify_command(
         with (
             _progress_bar(progress, "verifying", len(files)) as advance,
             _json_rows(as_json, ndjson) as emit,
+            _no_workers_exit(),
         ):
             for row in verify_many(files, trust=policy, inventory=inventory, workers=workers):
                 verdict = row.result
@@ -556,6 +599,9 @@ def renditions_command(
     cert: CertOption = None,
     key: KeyFileOption = None,
     keys_dir: KeysDirOption = DEFAULT_KEY_DIR,
+    key_passphrase_env: PassphraseEnvOption = None,
+    key_passphrase_file: PassphraseFileOption = None,
+    signer: SignerOption = None,
     quality: Annotated[int, typer.Option(min=1, max=100, help="JPEG/WebP quality.")] = 85,
     record_path: Annotated[
         Path | None,
@@ -592,7 +638,14 @@ def renditions_command(
             record = load_record(record_path)
         except ProvenanceError as exc:
             _fail(str(exc))
-    signing_key = _load_key(cert, key, keys_dir)
+    signing_key = _load_key(
+        cert,
+        key,
+        keys_dir,
+        passphrase_env=key_passphrase_env,
+        passphrase_file=key_passphrase_file,
+        signer=signer,
+    )
     opened = (
         None
         if no_inventory
@@ -815,7 +868,7 @@ def audit_checkpoint(
         _warn_witness(inventory)
     if out is not None:
         try:
-            write_atomic(out, (checkpoint.to_json() + "\n").encode("utf-8"))
+            write_atomic(out, (checkpoint.to_json() + "\n").encode("utf-8"), mode=PRIVATE_FILE_MODE)
         except OSError as exc:
             _fail(f"{out}: cannot write checkpoint: {exc.strerror}")
     if as_json:
@@ -999,6 +1052,32 @@ def scan_command(
     raise typer.Exit(EXIT_USAGE if report.counts["error"] else EXIT_OK)
 
 
+@contextlib.contextmanager
+def _no_workers_exit() -> Iterator[None]:
+    """A batch whose worker processes cannot start: one line, exit status 3."""
+    try:
+        yield
+    except WorkerPoolError as exc:
+        _fail(str(exc), EXIT_NO_WORKERS)
+
+
+BUSY_TIMEOUT_ENV = "PROVENANCE_BUSY_TIMEOUT_S"
+"""How long a command waits for another process's inventory write lock (default 30 s)."""
+
+
+def _busy_timeout_s() -> float:
+    text = os.environ.get(BUSY_TIMEOUT_ENV, "")
+    if not text:
+        return 30.0
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:  # also NaN
+        _fail(f"{BUSY_TIMEOUT_ENV}={text!r}: give a number of seconds (0 or more)")
+    return value
+
+
 def _open_inventory(
     path: Path | None,
     *,
@@ -1012,7 +1091,13 @@ def _open_inventory(
     """
     try:
         target = find_inventory(path).path
-        return Inventory(target, create=create, read_only=read_only, checkpoint_key=checkpoint_key)
+        return Inventory(
+            target,
+            create=create,
+            read_only=read_only,
+            checkpoint_key=checkpoint_key,
+            busy_timeout_s=_busy_timeout_s(),
+        )
     except ProvenanceError as exc:
         message = str(exc)
         if "pass create=True" in message:
@@ -1151,9 +1236,51 @@ def _checkpoint_key(keys_dir: Path | None, inventory_path: Path | None) -> Signi
     return None
 
 
-def _load_key(cert: Path | None, key: Path | None, keys_dir: Path) -> SigningKey:
+def _passphrase(env_name: str | None, file: Path | None) -> bytes | None:
+    """An encrypted key's passphrase: from a file (or descriptor), or an environment variable."""
+    if env_name is not None and file is not None:
+        _fail("--key-passphrase-env and --key-passphrase-file exclude each other")
+    if file is not None:
+        try:
+            text = file.read_bytes()
+        except OSError as exc:
+            _fail(f"{file}: cannot read the key passphrase: {exc.strerror}")
+        line = text.split(b"\n", 1)[0].rstrip(b"\r")
+        if not line:
+            _fail(f"{file}: the key passphrase file is empty")
+        return line
+    if env_name is not None:
+        value = os.environ.get(env_name)
+        if not value:
+            _fail(f"--key-passphrase-env: ${env_name} is not set (or empty)")
+        return value.encode("utf-8")
+    value = os.environ.get(PASSPHRASE_ENV)
+    return value.encode("utf-8") if value else None
+
+
+def _load_key(
+    cert: Path | None,
+    key: Path | None,
+    keys_dir: Path,
+    *,
+    passphrase_env: str | None = None,
+    passphrase_file: Path | None = None,
+    signer: str | None = None,
+) -> SigningKey:
     chain = cert or keys_dir / "chain.pem"
     private = key or keys_dir / "signer.key"
+    if signer is not None:
+        if key is not None or passphrase_env is not None or passphrase_file is not None:
+            _fail("--signer signs without a key file: drop --key and --key-passphrase-*")
+        try:
+            chain_pem = chain.read_bytes()
+        except OSError as exc:
+            _fail(f"{chain}: cannot read the signer's certificate chain: {exc.strerror}")
+        try:
+            return SigningKey.from_signer_spec(signer, chain_pem)
+        except ProvenanceError as exc:
+            _fail(str(exc) if exc.path is not None else f"{chain}: {exc}")
+    passphrase = _passphrase(passphrase_env, passphrase_file)
     if not chain.exists() and cert is None:
         _fail(
             f"{chain}: no signing certificate; run 'provenance keys init {keys_dir}' for "
@@ -1162,7 +1289,7 @@ def _load_key(cert: Path | None, key: Path | None, keys_dir: Path) -> SigningKey
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", InsecureKeyFileWarning)
-            loaded = SigningKey.from_pem_files(chain, private)
+            loaded = SigningKey.from_pem_files(chain, private, passphrase=passphrase)
     except ProvenanceError as exc:
         _fail(str(exc))
     for warning in caught:
@@ -1550,10 +1677,14 @@ def report_command(
         except ProvenanceError as exc:
             _fail(str(exc))
         try:
-            write_atomic(target, data)
+            write_atomic(target, data, mode=PRIVATE_FILE_MODE)
             if kind == "csv" and report.checkpoint is not None:
                 sidecar = target.with_name(target.name + ".checkpoint.json")
-                write_atomic(sidecar, (report.checkpoint.to_json() + "\n").encode("utf-8"))
+                write_atomic(
+                    sidecar,
+                    (report.checkpoint.to_json() + "\n").encode("utf-8"),
+                    mode=PRIVATE_FILE_MODE,
+                )
         except OSError as exc:
             _fail(f"{target}: cannot write the report: {exc.strerror}")
     if as_json or not targets:

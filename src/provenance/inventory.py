@@ -87,7 +87,7 @@ import numpy as np
 
 from provenance import _sqlite
 from provenance._sqlite import Database
-from provenance.atomic import write_atomic
+from provenance.atomic import PRIVATE_FILE_MODE, write_atomic
 from provenance.audit import (
     AUDIT_SCHEMA_V1,
     AUDIT_SCHEMA_V3,
@@ -1266,8 +1266,10 @@ def _create_file(path: Path) -> None:
     """Create an empty file with mode 0600 (records may be sensitive)."""
     try:
         if not path.parent.exists():
-            path.parent.mkdir(mode=0o700)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            # exist_ok: another process creating the same inventory may win (issue 19).
+            path.parent.mkdir(mode=0o700, exist_ok=True)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+        fd = os.open(path, flags, 0o600)
     except FileExistsError:
         return
     except OSError as exc:
@@ -1280,10 +1282,10 @@ def _prepare(db: Database, *, create: bool, read_only: bool, durable: bool) -> N
     path = db.path
     try:
         # 1. Read the header before writing anything: a newer or foreign database
-        #    must be left exactly as it is.
-        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-        app_id = int(conn.execute("PRAGMA application_id").fetchone()[0])
-        tables = int(conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0])
+        #    must be left exactly as it is. One statement, so one snapshot: read
+        #    as three, another process creating the same inventory could commit
+        #    its schema in between (tables but no application id yet, issue 19).
+        version, app_id, tables = db.retry_busy(_read_header)
     except sqlite3.Error as exc:
         raise _sqlite.translate(exc, path, timeout_s=db.busy_timeout_s) from exc
     _check_header(path, version, app_id, tables)
@@ -1336,10 +1338,23 @@ def _check_header(path: Path, version: int, app_id: int, tables: int) -> None:
         )
 
 
+_HEADER_QUERY = (
+    "SELECT (SELECT user_version FROM pragma_user_version),"
+    " (SELECT application_id FROM pragma_application_id),"
+    " (SELECT COUNT(*) FROM sqlite_master)"
+)
+
+
+def _read_header(conn: sqlite3.Connection) -> tuple[int, int, int]:
+    """Schema version, application id and table count, from one consistent read."""
+    version, app_id, tables = conn.execute(_HEADER_QUERY).fetchone()
+    return int(version), int(app_id), int(tables)
+
+
 def _migrate(conn: sqlite3.Connection, path: Path) -> None:
-    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-    app_id = int(conn.execute("PRAGMA application_id").fetchone()[0])
-    tables = int(conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0])
+    # Re-read under the write lock (BEGIN IMMEDIATE): another process may have
+    # created or migrated the inventory since our first look.
+    version, app_id, tables = _read_header(conn)
     _check_header(path, version, app_id, tables)
     for step in range(version, SCHEMA_VERSION):
         for statement in _MIGRATIONS[step]:
@@ -1655,7 +1670,8 @@ def _csv_cell(value: Any) -> str:
 
 def _write(target: Path, data: bytes) -> None:
     try:
-        write_atomic(target, data)
+        # An export holds what the inventory holds (prompts, paths): 0600 like it.
+        write_atomic(target, data, mode=PRIVATE_FILE_MODE)
     except OSError as exc:
         raise OutputError(f"cannot write the export: {exc.strerror}", path=target) from exc
 
