@@ -44,7 +44,7 @@ from provenance.errors import (
 )
 from provenance.fingerprint import decode_for_hashing
 from provenance.hashing import hash_ranges, sha256_hex
-from provenance.inventory import Inventory, PerceptualMatch
+from provenance.inventory import AssetEntry, Inventory, PerceptualMatch
 from provenance.keys import TrustPolicy, certificate_subject, verify_detached
 from provenance.lineage import LineageStep, lineage_from_store
 from provenance.reading import read_input
@@ -85,6 +85,7 @@ PERCEPTUAL_MATCH = "provenance.inventory.perceptual.match"
 PERCEPTUAL_UNCONFIRMED = "provenance.inventory.perceptual.unconfirmed"
 PERCEPTUAL_NOT_SYNTHETIC = "provenance.inventory.perceptual.notSynthetic"
 PERCEPTUAL_UNDECODABLE = "provenance.inventory.perceptual.undecodable"
+SYNTHETIC_RELABELLED = "provenance.inventory.synthetic.relabelled"
 # Candidates confirmed one by one, nearest first (no decoding: from the query's features).
 _CANDIDATES = 5
 
@@ -213,7 +214,17 @@ def verify_bytes(
             if status in (Status.TRUSTED, Status.VALID_UNTRUSTED):
                 status = Status.INVALID_IDENTITY
     # 6. The inventory recognises copies whose provenance was stripped.
-    if known is not None:
+    relabelled: Evidence | None = None
+    if known is not None and status is not Status.NO_PROVENANCE:
+        relabelled = _relabelled(known, statement, report)
+    if relabelled is not None and known is not None:
+        # Our AI-generated asset re-signed (by anyone) with another source type:
+        # the signed AI label of that asset was changed, so the file is tampered
+        # whatever its new signature says, and it discloses the asset's record.
+        evidence.append(relabelled)
+        codes.extend(relabelled.codes)
+        status = Status.TAMPERED
+    elif known is not None:
         if status is Status.NO_PROVENANCE:
             status = Status.KNOWN_STRIPPED
             codes.append(KNOWN_STRIPPED)
@@ -242,6 +253,8 @@ def verify_bytes(
         record, asset_id = known.record, known.asset_id
     if duplicate is not None:
         record, asset_id = duplicate.asset.record, duplicate.asset.asset_id
+    if relabelled is not None and known is not None:
+        record, asset_id = known.record, known.asset_id
     return Verdict(
         path=name,
         status=status,
@@ -258,6 +271,47 @@ def verify_bytes(
         identities=identities,
         remote_url=report.remote_url if report is not None else None,
     )
+
+
+def _relabelled(
+    known: AssetEntry, statement: Statement | None, report: C2paReport | None
+) -> Evidence | None:
+    """Evidence that a file re-labels a synthetic inventory asset, or None.
+
+    ``known`` is the inventory asset whose essence the file carries. The file's
+    own claim is its signed statement's source type, else the source types of
+    its C2PA actions; a synthetic asset claimed as anything else (or as nothing)
+    is relabelled.
+    """
+    if not known.is_synthetic:
+        return None
+    expected = known.record.digital_source_type.uri
+    if statement is not None:
+        claimed: tuple[str, ...] = (statement.record.digital_source_type.uri,)
+    else:
+        claimed = _action_source_types(report)
+    if expected in claimed:
+        return None
+    said = ", ".join(claimed) or "no digitalSourceType"
+    detail = (
+        f"essence matches inventory asset {known.asset_id}, whose record declares {expected}; "
+        f"this file's provenance declares {said}"
+    )
+    return Evidence(EvidenceSource.INVENTORY, Status.TAMPERED, detail, (SYNTHETIC_RELABELLED,))
+
+
+def _action_source_types(report: C2paReport | None) -> tuple[str, ...]:
+    """The ``digitalSourceType`` URIs of the active manifest's ``c2pa.actions*``."""
+    if report is None or report.error is not None:
+        return ()
+    found: list[str] = []
+    for _, data in report.assertions("c2pa.actions"):
+        actions = data.get("actions") if isinstance(data, Mapping) else None
+        for action in actions if isinstance(actions, list) else []:
+            uri = action.get("digitalSourceType") if isinstance(action, Mapping) else None
+            if isinstance(uri, str):
+                found.append(uri)
+    return tuple(found)
 
 
 def _c2pa_only(
