@@ -20,6 +20,7 @@ import pytest
 from provenance import SigningKey, Status, TrustPolicy, containers, sign, verify, verify_bytes
 from provenance.c2pa_adapter import sign_c2pa
 from provenance.disclosure import disclosure_for
+from provenance.errors import ContainerError
 from provenance.inventory import Inventory
 from provenance.keys import DevKeyPaths
 from provenance.record import DigitalSourceType
@@ -127,3 +128,209 @@ def test_own_signed_file_with_inventory_is_not_relabelled(
         verdict = verify(signed, trust=trust, inventory=inv)
     assert verdict.status is Status.TRUSTED
     assert RELABELLED not in verdict.failure_codes
+
+
+# --- 2. rendering changed outside the essence -----------------------------------
+
+RENDERING = "provenance.metadata.renderingChanged"
+TRAILING = "provenance.container.trailingData"
+ADOBE_APP14 = b"\xff\xee\x00\x0eAdobe\x00\x64\x00\x00\x00\x00\x00"
+
+
+def _refused(verdict_status: Status) -> bool:
+    return verdict_status.is_failure and not meets(
+        verdict_status, Status.VALID_UNTRUSTED, [Status.KNOWN_STRIPPED]
+    )
+
+
+def test_adobe_app14_inserted_after_soi_is_tampered(
+    media: Media, signing_key: SigningKey, trust: TrustPolicy, tmp_path: Path
+) -> None:
+    data = _signed(media, signing_key, "jpg", tmp_path).read_bytes()
+    altered = data[:2] + ADOBE_APP14 + data[2:]
+    verdict = verify_bytes(altered, trust=trust)
+    assert verdict.essence_sha256_hex == verify_bytes(data, trust=trust).essence_sha256_hex
+    assert verdict.status is Status.TAMPERED
+    assert RENDERING in verdict.failure_codes
+    assert "provenance.metadata.stripped" not in verdict.failure_codes
+    assert any("APP14 Adobe" in e.detail for e in verdict.evidence)
+    assert _refused(verdict.status)
+
+
+def test_webp_canvas_size_changed_is_tampered(
+    media: Media, signing_key: SigningKey, trust: TrustPolicy, tmp_path: Path
+) -> None:
+    data = bytearray(_signed(media, signing_key, "webp", tmp_path).read_bytes())
+    assert data[12:16] == b"VP8X"  # signing added XMP, so the extended layout
+    width = int.from_bytes(data[24:27], "little") + 1
+    data[24:27] = (width - 1 - 16).to_bytes(3, "little")  # 16 pixels narrower
+    verdict = verify_bytes(bytes(data), trust=trust)
+    assert verdict.status is Status.TAMPERED
+    assert RENDERING in verdict.failure_codes
+    assert any("VP8X canvas" in e.detail for e in verdict.evidence)
+
+
+@needs_exiftool
+@pytest.mark.parametrize("ext", ["jpg", "png", "webp"])
+def test_exif_orientation_changed_is_tampered(
+    ext: str, media: Media, signing_key: SigningKey, trust: TrustPolicy, tmp_path: Path
+) -> None:
+    signed = _signed(media, signing_key, ext, tmp_path)
+    subprocess.run(
+        ["exiftool", "-q", "-Orientation=6", "-n", "-overwrite_original", str(signed)], check=True
+    )
+    verdict = verify(signed, trust=trust)
+    assert verdict.status is Status.TAMPERED
+    assert RENDERING in verdict.failure_codes
+    assert any("Orientation 6" in e.detail for e in verdict.evidence)
+
+
+@needs_exiftool
+@pytest.mark.parametrize("ext", ["jpg", "png", "webp"])
+def test_descriptive_metadata_edit_stays_known_stripped(
+    ext: str, media: Media, signing_key: SigningKey, trust: TrustPolicy, tmp_path: Path
+) -> None:
+    signed = _signed(media, signing_key, ext, tmp_path)
+    subprocess.run(
+        ["exiftool", "-q", "-Artist=Someone", "-XMP-dc:Title=New", "-overwrite_original", signed],
+        check=True,
+    )
+    verdict = verify(signed, trust=trust)
+    assert verdict.status is Status.KNOWN_STRIPPED
+    assert RENDERING not in verdict.failure_codes and TRAILING not in verdict.failure_codes
+
+
+# --- 3. trailing data ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ext", ["jpg", "png", "webp"])
+def test_appended_bytes_are_trailing_data_and_tampered(
+    ext: str, media: Media, signing_key: SigningKey, trust: TrustPolicy, tmp_path: Path
+) -> None:
+    data = _signed(media, signing_key, ext, tmp_path).read_bytes()
+    verdict = verify_bytes(data + bytes(range(256)) * 16, trust=trust)
+    assert verdict.status is Status.TAMPERED
+    assert TRAILING in verdict.failure_codes
+    assert "provenance.metadata.stripped" not in verdict.failure_codes
+    assert any("4096 bytes after the image's end" in e.detail for e in verdict.evidence)
+    assert _refused(verdict.status)
+
+
+def test_concatenated_jpeg_and_png_is_tampered(
+    media: Media, signing_key: SigningKey, trust: TrustPolicy, tmp_path: Path
+) -> None:
+    jpg = _signed(media, signing_key, "jpg", tmp_path).read_bytes()
+    png = media(SIGNED["png"]).read_bytes()
+    polyglot = tmp_path / "x.jpg"
+    polyglot.write_bytes(jpg + png)
+    verdict = verify(polyglot, trust=trust)
+    assert verdict.status is Status.TAMPERED
+    assert TRAILING in verdict.failure_codes
+    assert any(f"{len(png)} bytes after" in e.detail for e in verdict.evidence)
+
+
+@needs_exiftool
+def test_stripped_copy_with_appended_bytes_is_not_known_stripped_by_inventory(
+    media: Media, signing_key: SigningKey, tmp_path: Path
+) -> None:
+    with Inventory(tmp_path / "inv.sqlite") as inv:
+        signed = _signed(media, signing_key, "jpg", tmp_path, inv)
+        stripped = tmp_path / "s.jpg"
+        subprocess.run(["exiftool", "-q", "-all=", "-o", str(stripped), str(signed)], check=True)
+        assert verify(stripped, inventory=inv).status is Status.KNOWN_STRIPPED
+        stripped.write_bytes(stripped.read_bytes() + b"TRAILINGJUNK")
+        verdict = verify(stripped, inventory=inv)
+    assert verdict.status is Status.TAMPERED
+    assert TRAILING in verdict.failure_codes
+    assert "provenance.metadata.stripped" not in verdict.failure_codes
+    assert verdict.record is not None  # the asset it is a copy of, for the reviewer
+
+
+# --- 5. bad CRC on an ancillary PNG chunk ----------------------------------------
+
+BAD_CRC = "provenance.container.badCrc"
+
+
+def _png_chunks(data: bytes) -> list[tuple[bytes, int, int]]:
+    """``(type, offset, end)`` of each chunk of a PNG."""
+    found, pos = [], 8
+    while pos < len(data):
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        found.append((data[pos + 4 : pos + 8], pos, pos + 12 + length))
+        pos += 12 + length
+    return found
+
+
+def _text_chunk_with_bad_crc() -> bytes:
+    payload = b"Comment\x00hello"
+    return len(payload).to_bytes(4, "big") + b"tEXt" + payload + b"\x00\x00\x00\x00"
+
+
+def test_unsigned_png_with_bad_text_crc_is_no_provenance_with_the_code(media: Media) -> None:
+    data = media(SIGNED["png"]).read_bytes()
+    altered = data[:33] + _text_chunk_with_bad_crc() + data[33:]  # right after IHDR
+    verdict = verify_bytes(altered)
+    assert verdict.status is Status.NO_PROVENANCE
+    assert BAD_CRC in verdict.failure_codes
+    assert any("bad CRC in 'tEXt' chunk at offset 33" in e.detail for e in verdict.evidence)
+
+
+def test_signed_png_with_a_corrupted_ancillary_crc_is_tampered(
+    media: Media, signing_key: SigningKey, trust: TrustPolicy, tmp_path: Path
+) -> None:
+    data = _signed(media, signing_key, "png", tmp_path).read_bytes()
+    for kind in (b"iTXt", b"caBX"):  # the XMP (under the binding), the manifest (outside it)
+        _, _, end = next(c for c in _png_chunks(data) if c[0] == kind)
+        altered = data[: end - 4] + bytes(b ^ 0xFF for b in data[end - 4 : end]) + data[end:]
+        verdict = verify_bytes(altered, trust=trust)
+        assert verdict.status is Status.TAMPERED, kind
+        assert BAD_CRC in verdict.failure_codes
+
+
+def test_png_with_a_bad_critical_crc_still_raises(media: Media) -> None:
+    data = bytearray(media(SIGNED["png"]).read_bytes())
+    data[29] ^= 0xFF  # the IHDR CRC
+    with pytest.raises(ContainerError, match="bad CRC in 'IHDR' chunk"):
+        verify_bytes(bytes(data))
+
+
+# --- 4. truncated signed files ---------------------------------------------------
+
+TRUNCATED = "provenance.container.truncated"
+
+
+@pytest.mark.parametrize("ext", ["jpg", "png", "webp"])
+def test_signed_file_missing_its_last_100_bytes_is_tampered(
+    ext: str, media: Media, signing_key: SigningKey, trust: TrustPolicy, tmp_path: Path
+) -> None:
+    signed = _signed(media, signing_key, ext, tmp_path)
+    record = verify(signed, trust=trust).record
+    cut = tmp_path / f"cut.{ext}"
+    cut.write_bytes(signed.read_bytes()[:-100])
+    verdict = verify(cut, trust=trust)
+    assert verdict.status is Status.TAMPERED
+    assert TRUNCATED in verdict.failure_codes
+    assert "truncated" in verdict.evidence[0].detail
+    assert verdict.record == record  # what it claimed, read from what is left
+
+
+@pytest.mark.parametrize("ext", ["jpg", "png"])
+def test_signed_file_cut_in_half_is_tampered(
+    ext: str, media: Media, signing_key: SigningKey, trust: TrustPolicy, tmp_path: Path
+) -> None:
+    data = _signed(media, signing_key, ext, tmp_path).read_bytes()
+    verdict = verify_bytes(data[: len(data) // 2], trust=trust)
+    assert verdict.status is Status.TAMPERED
+    assert TRUNCATED in verdict.failure_codes
+
+
+def test_truncated_file_with_nothing_readable_still_raises(
+    media: Media, signing_key: SigningKey, tmp_path: Path
+) -> None:
+    # Signing puts a WebP's manifest and XMP after the image data: half has neither.
+    data = _signed(media, signing_key, "webp", tmp_path).read_bytes()
+    with pytest.raises(ContainerError, match="truncated"):
+        verify_bytes(data[: len(data) // 2])
+    unsigned = media(SIGNED["jpg"]).read_bytes()
+    with pytest.raises(ContainerError, match="truncated"):
+        verify_bytes(unsigned[:-100])
