@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -25,7 +26,7 @@ from provenance.inventory import Inventory
 from provenance.keys import DevKeyPaths
 from provenance.record import DigitalSourceType
 from provenance.verdicts import meets
-from tests.conftest import sample_record
+from tests.conftest import run_cli, sample_record
 
 Media = Callable[[str], Path]
 SIGNED = {
@@ -78,6 +79,17 @@ def test_resigned_stripped_copy_declared_a_photo_is_tampered_and_discloses_synth
     assert verdict.record is not None and verdict.record.is_synthetic
     assert not meets(verdict.status, Status.TRUSTED, [Status.KNOWN_STRIPPED])
     assert disclosure_for(verdict).attributes()["data-synthetic"] == "true"
+    # The same through the CLI: verify refuses it, disclosure says synthetic.
+    anchors_pem = other_keys.ca_certificate
+    inv_path = tmp_path / "inv.sqlite"
+    checked = run_cli(
+        "verify", "--json", "--trust-anchors", anchors_pem, "--inventory", inv_path, laundered
+    )
+    assert checked.returncode == 1, checked.stderr
+    assert json.loads(checked.stdout)[0]["verdict"] == "tampered"
+    shown = run_cli("disclosure", laundered, "--inventory", inv_path)
+    assert shown.returncode == 0, shown.stderr
+    assert 'data-synthetic="true"' in shown.stdout
 
 
 def test_foreign_c2pa_manifest_over_an_ai_asset_is_relabelled(
