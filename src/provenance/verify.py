@@ -212,14 +212,17 @@ def verify_bytes(
     # 5a. A bad ancillary CRC: not an error (decoders skip it), but a byte changed
     # after the file was written, even where the hard binding does not look (the
     # manifest chunk's own CRC), so a signature alone does not vouch for the file.
-    bad_crc = [f for f in rendering if f.code == BAD_CRC]
-    if bad_crc and not any(BAD_CRC in e.codes for e in evidence):
-        escalate = status in (Status.TRUSTED, Status.VALID_UNTRUSTED)
+    # Without C2PA, the signed XMP vouches for the essence only: a rendering block
+    # or trailing data around it is not vouched for either.
+    escalate = status in (Status.TRUSTED, Status.VALID_UNTRUSTED)
+    xmp_only = escalate and c2pa_says in (None, Status.NO_PROVENANCE)
+    unvouched = [f for f in rendering if f.code == BAD_CRC or xmp_only]
+    if unvouched and not any(set(e.codes) & {f.code for f in unvouched} for e in evidence):
         defect = Evidence(
             EvidenceSource.CONTAINER,
             Status.TAMPERED if escalate else Status.NO_PROVENANCE,
-            "; ".join(f.detail for f in bad_crc),
-            (BAD_CRC,),
+            "; ".join(f.detail for f in unvouched),
+            tuple(dict.fromkeys(f.code for f in unvouched)),
         )
         evidence.append(defect)
         codes.extend(defect.codes)

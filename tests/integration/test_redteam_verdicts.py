@@ -346,3 +346,30 @@ def test_truncated_file_with_nothing_readable_still_raises(
     unsigned = media(SIGNED["jpg"]).read_bytes()
     with pytest.raises(ContainerError, match="truncated"):
         verify_bytes(unsigned[:-100])
+
+
+def test_signed_xmp_without_c2pa_does_not_vouch_for_appended_bytes(
+    media: Media, signing_key: SigningKey, trust: TrustPolicy, tmp_path: Path
+) -> None:
+    """C2PA removed, signed XMP kept: the XMP vouches for the essence, not what follows."""
+    data = _signed(media, signing_key, "jpg", tmp_path).read_bytes()
+    bare = containers.strip(data, frozenset({containers.BlockKind.C2PA}))
+    assert verify_bytes(bare, trust=trust).status is Status.TRUSTED
+    verdict = verify_bytes(bare + b"\x00" * 64, trust=trust)
+    assert verdict.status is Status.TAMPERED
+    assert {TRAILING, "provenance.c2pa.missing"} <= set(verdict.failure_codes)
+
+
+def test_unsigned_photo_with_orientation_is_plain_no_provenance(
+    media: Media, tmp_path: Path
+) -> None:
+    """Rendering blocks matter only where a signature or the inventory vouched for the essence."""
+    photo = media("forest-path.jpg")
+    if shutil.which("exiftool") is None:
+        pytest.skip("no ExifTool")
+    subprocess.run(
+        ["exiftool", "-q", "-Orientation=6", "-n", "-overwrite_original", photo], check=True
+    )
+    verdict = verify(photo)
+    assert verdict.status is Status.NO_PROVENANCE
+    assert verdict.failure_codes == ()
