@@ -20,8 +20,15 @@ Steps for one asset:
    of a synthetic asset is ``synthetic_duplicate``, naming that asset, its record
    and the distance.
 
+An equal essence makes a metadata-only change (``known_stripped``) only when no
+block that changes the rendering, no trailing data and no bad ancillary CRC is
+present (:mod:`provenance.containers.rendering`); and an AI-generated inventory
+asset re-signed under another source type is ``tampered``
+(``provenance.inventory.synthetic.relabelled``). See docs/verdicts.md.
+
 A missing manifest is a verdict (``no_provenance``), not an exception; a file
-that cannot be read at all raises.
+that cannot be read at all raises. A truncated file whose manifest or signed XMP
+can still be read is ``tampered`` (``provenance.container.truncated``).
 """
 
 from __future__ import annotations
