@@ -396,6 +396,7 @@ def inspect(data: bytes) -> ContainerInfo:
         extended_xmp=extended,
         exif=exif,
         essence_ranges=layout.essence,
+        image_end=layout.essence[-1][1],  # the essence ends with EOI
     )
 
 
