@@ -34,6 +34,7 @@ from provenance.errors import (
     TrustConfigError,
     UnsupportedFormat,
     VerificationError,
+    WorkerPoolError,
     XmpError,
 )
 from provenance.fingerprint import Fingerprint, fingerprint
@@ -107,6 +108,7 @@ __all__ = [
     "UnsupportedFormat",
     "Verdict",
     "VerificationError",
+    "WorkerPoolError",
     "XmpError",
     "__version__",
     "fingerprint",

@@ -27,7 +27,7 @@ from typing import TypeVar
 
 from provenance.errors import InventoryError
 
-__all__ = ["Database", "is_busy", "translate"]
+__all__ = ["Database", "is_busy", "is_lock_error", "translate"]
 
 T = TypeVar("T")
 
@@ -51,6 +51,16 @@ def is_busy(exc: sqlite3.Error) -> bool:
     if name:
         return name.startswith(_BUSY_NAMES)
     return any(text in str(exc).lower() for text in _BUSY_TEXT)
+
+
+def is_lock_error(exc: BaseException) -> bool:
+    """Whether ``exc`` (an :class:`InventoryError` from :func:`translate`) was a lock timeout.
+
+    For callers that must not import :mod:`sqlite3` (a batch stops at the first
+    lock timeout instead of waiting again for every file).
+    """
+    cause = exc.__cause__
+    return isinstance(cause, sqlite3.Error) and is_busy(cause)
 
 
 def translate(exc: sqlite3.Error, path: Path, *, timeout_s: float | None = None) -> InventoryError:

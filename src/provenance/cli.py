@@ -1,9 +1,13 @@
 """The ``provenance`` command line: the library's verbs, one to one.
 
 The only module that prints. Every command takes ``--json`` for machine output
-on stdout; messages and errors go to stderr as one line naming the file, never a
-traceback. Exit status: 0 all good, 1 something is tampered or has an invalid
-signature, 2 usage errors or input that could not be read.
+on stdout, in one of two shapes (docs/cli.md, "JSON output"; a schema per command
+in docs/json/): commands about files or assets print an array of rows through
+:func:`_json_rows` (and take ``--ndjson``), the others print one object through
+:func:`_print_json`. Messages and errors go to stderr as one line naming the
+file, never a traceback. Exit status: 0 all good, 1 something is tampered or
+has an invalid signature, 2 usage errors or input that could not be read, 3 a
+batch's worker processes could not be started (``--workers 1`` works without them).
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
-from rich.console import Console
+from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -31,10 +36,11 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.segment import Segment
 from rich.table import Table
 
 from provenance._version import __version__
-from provenance.atomic import write_atomic
+from provenance.atomic import PRIVATE_FILE_MODE, write_atomic
 from provenance.audit import (
     WITNESS_ENV_VAR,
     Checkpoint,
@@ -49,6 +55,7 @@ from provenance.errors import (
     InsecureKeyFileWarning,
     ProvenanceError,
     SchemaVersionError,
+    WorkerPoolError,
 )
 from provenance.integrations import magento
 from provenance.inventory import Inventory
@@ -70,6 +77,7 @@ IMAGE_SUFFIXES = _IMAGE_SUFFIXES
 DEFAULT_KEY_DIR = Path(".provenance") / "keys"
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_NO_WORKERS = 3  # a batch's worker processes could not be started (issue 19)
 
 app = typer.Typer(
     name="provenance",
@@ -90,6 +98,13 @@ _out = Console(highlight=False, soft_wrap=True)
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
+NdjsonOption = Annotated[
+    bool,
+    typer.Option(
+        "--ndjson",
+        help="Print the JSON rows one per line as each completes (implies --json).",
+    ),
+]
 TrustAnchorsOption = Annotated[
     Path | None, typer.Option("--trust-anchors", help="PEM bundle of trusted root certificates.")
 ]
@@ -97,6 +112,33 @@ CertOption = Annotated[Path | None, typer.Option(help="PEM certificate chain, le
 KeyFileOption = Annotated[Path | None, typer.Option(help="PEM private key.")]
 KeysDirOption = Annotated[
     Path, typer.Option("--keys", help="Folder with chain.pem and signer.key.")
+]
+PASSPHRASE_ENV = "PROVENANCE_KEY_PASSPHRASE"  # noqa: S105 - a variable name, not a secret
+PassphraseEnvOption = Annotated[
+    str | None,
+    typer.Option(
+        "--key-passphrase-env",
+        metavar="VAR",
+        help="Read an encrypted key's passphrase from this environment variable "
+        f"(default: ${PASSPHRASE_ENV} when set). Never on the command line itself.",
+    ),
+]
+PassphraseFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--key-passphrase-file",
+        help="Read an encrypted key's passphrase from the first line of this file "
+        "(or a descriptor: /dev/fd/3).",
+    ),
+]
+SignerOption = Annotated[
+    str | None,
+    typer.Option(
+        "--signer",
+        metavar="MODULE:FUNCTION",
+        help="Sign through this callback (a KMS or HSM client) instead of a key file; "
+        "--cert (default: --keys DIR/chain.pem) is its certificate chain.",
+    ),
 ]
 WorkersOption = Annotated[
     int,
@@ -150,15 +192,87 @@ def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     raise typer.Exit(code)
 
 
+# Columns holding what a user copies (paths, asset ids, SKUs): never folded nor cut.
+_IDENTIFIER_COLUMNS = frozenset(
+    {"source", "signed copy", "asset id", "parent asset id", "asset", "parent", "file"}
+    | {"rendition", "sku"}
+)
+
+
+_FOLD_AFTER = 20
+
+
+class _Table(Table):
+    """A table that never cuts or folds an identifier (docs/cli.md, "Tables").
+
+    Identifier columns (:data:`_IDENTIFIER_COLUMNS`) get their full width; the
+    others wrap between words (a word longer than ``_FOLD_AFTER`` cells may be
+    folded, so a long message does not push the table out). When that does not fit the
+    terminal, the rows are printed as records instead, one ``column  value`` line
+    per cell (what ``psql``'s expanded display does), so every id and path stays
+    whole on one line.
+    """
+
+    def __init__(self, *headers: str, title: str | None = None) -> None:
+        super().__init__(title=title)
+        self._headers = headers
+        self._rows: list[tuple[str, ...]] = []
+        for header in headers:
+            self.add_column(header, overflow="fold")
+
+    def add_row(self, *cells: Any, **kwargs: Any) -> None:
+        """Add a row (and keep its text for the record layout)."""
+        self._rows.append(tuple(str(cell) for cell in cells))
+        super().add_row(*cells, **kwargs)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        # Each column's narrowest (longest word, or the whole id) and widest width.
+        least: list[int] = []
+        words: list[int] = []
+        most: list[int] = []
+        for i, header in enumerate(self._headers):
+            texts = [header, *(row[i] for row in self._rows if i < len(row))]
+            most.append(max(cell_len(t) for t in texts))
+            words.append(max(cell_len(w) for t in texts for w in [*t.split(), ""]))
+            if header in _IDENTIFIER_COLUMNS:
+                least.append(most[-1])
+            else:  # wrap between words; only a word longer than _FOLD_AFTER may fold
+                least.append(min(words[-1], _FOLD_AFTER))
+        room = options.max_width - (3 * len(self._headers) + 1)  # padding and rules
+        if sum(least) <= room:
+            widths = list(least)
+            spare = room - sum(widths)
+            # First unfold long words, the cheapest first; then share what is left.
+            for i in sorted(range(len(widths)), key=lambda i: words[i] - widths[i]):
+                grant = min(max(words[i] - widths[i], 0), spare)
+                widths[i], spare = widths[i] + grant, spare - grant
+            while spare > 0 and any(w < m for w, m in zip(widths, most, strict=True)):
+                for i, (w, m) in enumerate(zip(widths, most, strict=True)):
+                    if w < m and spare > 0:
+                        widths[i], spare = w + 1, spare - 1
+            for column, width in zip(self.columns, widths, strict=True):
+                column.width = max(width, 1)
+            yield from super().__rich_console__(console, options)
+            return
+        label = max((len(h) for h in self._headers), default=0)
+        lines = [self.title] if isinstance(self.title, str) else []
+        for n, row in enumerate(self._rows):
+            if n:
+                lines.append("")
+            lines.extend(
+                f"{h:<{label}}  {_one_line(v)}".rstrip()
+                for h, v in zip(self._headers, row, strict=False)
+            )
+        yield Segment("\n".join(lines) + "\n")
+
+
 def _table(*headers: str, title: str | None = None) -> Table:
-    """A table whose cells wrap (fold) instead of being cut: ids and paths get copied."""
-    table = Table(title=title)
-    for header in headers:
-        table.add_column(header, overflow="fold")
-    return table
+    """A table that keeps ids and paths whole (see :class:`_Table`): they get copied."""
+    return _Table(*headers, title=title)
 
 
 def _print_json(value: Any) -> None:
+    """The one way a command whose answer is one thing prints it: one JSON object."""
     sys.stdout.write(json.dumps(_json_safe(value), indent=2, ensure_ascii=False) + "\n")
 
 
@@ -256,6 +370,9 @@ def sign_command(
     cert: CertOption = None,
     key: KeyFileOption = None,
     keys_dir: KeysDirOption = DEFAULT_KEY_DIR,
+    key_passphrase_env: PassphraseEnvOption = None,
+    key_passphrase_file: PassphraseFileOption = None,
+    signer: SignerOption = None,
     parent: Annotated[
         Path | None, typer.Option(help="The original these files are renditions of.")
     ] = None,
@@ -281,6 +398,7 @@ def sign_command(
         ),
     ] = True,
     as_json: JsonOption = False,
+    ndjson: NdjsonOption = False,
 ) -> None:
     """Sign images: signed XMP, minimal EXIF and a C2PA manifest.
 
@@ -301,7 +419,14 @@ def sign_command(
     if out is not None and in_place:
         _fail("--out and --in-place exclude each other")
     policy = _pii_policy(pii, names)
-    signing_key = _load_key(cert, key, keys_dir)
+    signing_key = _load_key(
+        cert,
+        key,
+        keys_dir,
+        passphrase_env=key_passphrase_env,
+        passphrase_file=key_passphrase_file,
+        signer=signer,
+    )
     try:
         shared_record = load_record(record_path) if record_path is not None else None
     except ProvenanceError as exc:
@@ -339,20 +464,22 @@ def sign_command(
         try:
             with (
                 _progress_bar(progress, "signing", len(files)) as advance,
-                _json_array(as_json) as emit,
+                _json_rows(as_json, ndjson) as emit,
             ):
                 for done in batch:
                     row = _batch_sign_row(done)
                     if "error" in row:
                         errors.append(row)
-                    if as_json:
+                    if as_json or ndjson:
                         emit(row)  # streamed: memory stays flat over any number of files
                     else:
                         rows.append(row)
                     advance()
+        except WorkerPoolError as exc:
+            _fail(str(exc), EXIT_NO_WORKERS)
         except ProvenanceError as exc:
             _fail(str(exc))
-    if not as_json:
+    if not (as_json or ndjson):
         table = _table("source", "signed copy", "asset id", "bytes added", title="signed")
         for row in rows:
             if "error" not in row:
@@ -391,6 +518,7 @@ def verify_command(
     workers: WorkersOption = 1,
     progress: ProgressOption = None,
     as_json: JsonOption = False,
+    ndjson: NdjsonOption = False,
 ) -> None:
     """Verify images offline and print a verdict per file.
 
@@ -420,7 +548,8 @@ def verify_command(
         statuses: list[Status] = []
         with (
             _progress_bar(progress, "verifying", len(files)) as advance,
-            _json_array(as_json) as emit,
+            _json_rows(as_json, ndjson) as emit,
+            _no_workers_exit(),
         ):
             for row in verify_many(files, trust=policy, inventory=inventory, workers=workers):
                 verdict = row.result
@@ -428,18 +557,15 @@ def verify_command(
                     error = row.error.message if row.error is not None else "failed"
                     verdict = Verdict(path=row.name, status=Status.ERROR, error=error)
                 statuses.append(verdict.status)
-                if as_json:
-                    out = verdict.to_dict()
-                    out["inventory"] = inventory_name
-                    if warning is not None:
-                        out["warnings"] = [warning]
+                if as_json or ndjson:
+                    out = _verdict_row(verdict.to_dict(), inventory_name, warning)
                     if requirement is not None:
                         out["meets_requirement"] = meets(verdict.status, requirement, accepted)
                     emit(out)  # streamed: flat memory over any number of files
                 else:
                     verdicts.append(verdict)
                 advance()
-    if not as_json:
+    if not (as_json or ndjson):
         _print_verdicts(verdicts)
     raise typer.Exit(exit_code(statuses, requirement=requirement, accept=accepted))
 
@@ -473,6 +599,9 @@ def renditions_command(
     cert: CertOption = None,
     key: KeyFileOption = None,
     keys_dir: KeysDirOption = DEFAULT_KEY_DIR,
+    key_passphrase_env: PassphraseEnvOption = None,
+    key_passphrase_file: PassphraseFileOption = None,
+    signer: SignerOption = None,
     quality: Annotated[int, typer.Option(min=1, max=100, help="JPEG/WebP quality.")] = 85,
     record_path: Annotated[
         Path | None,
@@ -486,6 +615,7 @@ def renditions_command(
         bool, typer.Option("--no-inventory", help="Do not record the renditions.")
     ] = False,
     as_json: JsonOption = False,
+    ndjson: NdjsonOption = False,
 ) -> None:
     """Resize a signed original to several sizes and sign each with lineage to it.
 
@@ -508,7 +638,14 @@ def renditions_command(
             record = load_record(record_path)
         except ProvenanceError as exc:
             _fail(str(exc))
-    signing_key = _load_key(cert, key, keys_dir)
+    signing_key = _load_key(
+        cert,
+        key,
+        keys_dir,
+        passphrase_env=key_passphrase_env,
+        passphrase_file=key_passphrase_file,
+        signer=signer,
+    )
     opened = (
         None
         if no_inventory
@@ -530,8 +667,9 @@ def renditions_command(
             if message.endswith("pass record="):
                 message = message.removesuffix("pass record=") + "give --record RECORD.json"
             _fail(message)
-    if as_json:
-        _print_json([r.to_dict() for r in results])
+    if as_json or ndjson:
+        rows = ({**r.to_dict(), "status": "ok", "original": str(original)} for r in results)
+        _print_rows(rows, as_json=as_json, ndjson=ndjson)
         return
     table = _table("rendition", "asset id", "bytes added", title=f"renditions of {original}")
     for result in results:
@@ -544,6 +682,7 @@ def inventory_list(
     inventory_path: InventoryOption = None,
     limit: Annotated[int | None, typer.Option(help="At most this many assets.")] = None,
     as_json: JsonOption = False,
+    ndjson: NdjsonOption = False,
 ) -> None:
     """List the assets in the inventory, oldest first.
 
@@ -554,8 +693,8 @@ def inventory_list(
             entries = list(inventory.assets(limit=limit))
         except ProvenanceError as exc:
             _fail(str(exc))
-    if as_json:
-        _print_json([e.to_dict() for e in entries])
+    if as_json or ndjson:
+        _print_rows((e.to_dict() for e in entries), as_json=as_json, ndjson=ndjson)
         return
     table = _table("asset id", "model", "source type", "parent", "files", "first signed")
     for e in entries:
@@ -729,7 +868,7 @@ def audit_checkpoint(
         _warn_witness(inventory)
     if out is not None:
         try:
-            write_atomic(out, (checkpoint.to_json() + "\n").encode("utf-8"))
+            write_atomic(out, (checkpoint.to_json() + "\n").encode("utf-8"), mode=PRIVATE_FILE_MODE)
         except OSError as exc:
             _fail(f"{out}: cannot write checkpoint: {exc.strerror}")
     if as_json:
@@ -744,6 +883,7 @@ def trace_command(
     inventory_path: InventoryOption = None,
     trust_anchors: TrustAnchorsOption = None,
     as_json: JsonOption = False,
+    ndjson: NdjsonOption = False,
 ) -> None:
     """Find a file by its hashes or manifest and print its lineage up to the original.
 
@@ -760,8 +900,9 @@ def trace_command(
             result = trace(path, trust=policy, inventory=inventory)
         except ProvenanceError as exc:
             _fail(str(exc))
-    if as_json:
-        _print_json({**result.to_dict(), "inventory": inventory_name, "warnings": _listed(warning)})
+    if as_json or ndjson:
+        row = _verdict_row(result.to_dict(), inventory_name, warning)
+        _print_rows([row], as_json=as_json, ndjson=ndjson)
     else:
         how = (
             f"found by {result.found_by}"
@@ -853,6 +994,7 @@ def scan_command(
         Path | None, typer.Option("--json-out", help="Write the JSON report to a file.")
     ] = None,
     as_json: JsonOption = False,
+    ndjson: NdjsonOption = False,
 ) -> None:
     """Find signed images and copies that lost their provenance, per file.
 
@@ -879,15 +1021,19 @@ def scan_command(
     found, warning = _find_existing(inventory_path)
     _warn(warning)
     inventory_name = str(found.path) if found is not None else None
-    with _closing(found) as inventory:
-        report = scan(paths, trust=policy, inventory=inventory, root=root)
+    with _closing(found) as inventory, _json_rows(as_json, ndjson) as emit:
+        report = scan(
+            paths,
+            trust=policy,
+            inventory=inventory,
+            root=root,
+            on_row=lambda row: emit(_verdict_row(row.to_dict(), inventory_name, warning)),
+        )
     try:
         written = write_reports(report, json_path=json_out, csv_path=csv_out, html_path=html_out)
     except ProvenanceError as exc:
         _fail(str(exc))
-    if as_json:
-        _print_json({**report.to_dict(), "inventory": inventory_name, "warnings": _listed(warning)})
-    else:
+    if not (as_json or ndjson):
         table = _table("file", "result", "verdict", "asset", "details", title="scan")
         for row in report.rows:
             flat = row.summary()
@@ -906,6 +1052,32 @@ def scan_command(
     raise typer.Exit(EXIT_USAGE if report.counts["error"] else EXIT_OK)
 
 
+@contextlib.contextmanager
+def _no_workers_exit() -> Iterator[None]:
+    """A batch whose worker processes cannot start: one line, exit status 3."""
+    try:
+        yield
+    except WorkerPoolError as exc:
+        _fail(str(exc), EXIT_NO_WORKERS)
+
+
+BUSY_TIMEOUT_ENV = "PROVENANCE_BUSY_TIMEOUT_S"
+"""How long a command waits for another process's inventory write lock (default 30 s)."""
+
+
+def _busy_timeout_s() -> float:
+    text = os.environ.get(BUSY_TIMEOUT_ENV, "")
+    if not text:
+        return 30.0
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:  # also NaN
+        _fail(f"{BUSY_TIMEOUT_ENV}={text!r}: give a number of seconds (0 or more)")
+    return value
+
+
 def _open_inventory(
     path: Path | None,
     *,
@@ -919,7 +1091,13 @@ def _open_inventory(
     """
     try:
         target = find_inventory(path).path
-        return Inventory(target, create=create, read_only=read_only, checkpoint_key=checkpoint_key)
+        return Inventory(
+            target,
+            create=create,
+            read_only=read_only,
+            checkpoint_key=checkpoint_key,
+            busy_timeout_s=_busy_timeout_s(),
+        )
     except ProvenanceError as exc:
         message = str(exc)
         if "pass create=True" in message:
@@ -998,8 +1176,20 @@ def _existing_inventory(path: Path | None) -> Inventory | None:
     return inventory
 
 
-def _listed(message: str | None) -> list[str]:
-    return [] if message is None else [message]
+def _verdict_row(
+    row: dict[str, Any], inventory_name: str | None, warning: str | None
+) -> dict[str, Any]:
+    """A verify, scan or trace row: ``status`` and the inventory it was checked against.
+
+    ``status`` is the verdict (``verdict`` is kept as it was); ``inventory`` is the
+    database path or ``None``, and ``warnings`` says why there was none.
+    """
+    verdict = row.get("verdict")
+    row.setdefault("status", verdict if isinstance(verdict, str) else Status.ERROR.value)
+    row.setdefault("error", None)
+    row["inventory"] = inventory_name
+    row["warnings"] = [] if warning is None else [warning]
+    return row
 
 
 def _warn(message: str | None) -> None:
@@ -1046,9 +1236,51 @@ def _checkpoint_key(keys_dir: Path | None, inventory_path: Path | None) -> Signi
     return None
 
 
-def _load_key(cert: Path | None, key: Path | None, keys_dir: Path) -> SigningKey:
+def _passphrase(env_name: str | None, file: Path | None) -> bytes | None:
+    """An encrypted key's passphrase: from a file (or descriptor), or an environment variable."""
+    if env_name is not None and file is not None:
+        _fail("--key-passphrase-env and --key-passphrase-file exclude each other")
+    if file is not None:
+        try:
+            text = file.read_bytes()
+        except OSError as exc:
+            _fail(f"{file}: cannot read the key passphrase: {exc.strerror}")
+        line = text.split(b"\n", 1)[0].rstrip(b"\r")
+        if not line:
+            _fail(f"{file}: the key passphrase file is empty")
+        return line
+    if env_name is not None:
+        value = os.environ.get(env_name)
+        if not value:
+            _fail(f"--key-passphrase-env: ${env_name} is not set (or empty)")
+        return value.encode("utf-8")
+    value = os.environ.get(PASSPHRASE_ENV)
+    return value.encode("utf-8") if value else None
+
+
+def _load_key(
+    cert: Path | None,
+    key: Path | None,
+    keys_dir: Path,
+    *,
+    passphrase_env: str | None = None,
+    passphrase_file: Path | None = None,
+    signer: str | None = None,
+) -> SigningKey:
     chain = cert or keys_dir / "chain.pem"
     private = key or keys_dir / "signer.key"
+    if signer is not None:
+        if key is not None or passphrase_env is not None or passphrase_file is not None:
+            _fail("--signer signs without a key file: drop --key and --key-passphrase-*")
+        try:
+            chain_pem = chain.read_bytes()
+        except OSError as exc:
+            _fail(f"{chain}: cannot read the signer's certificate chain: {exc.strerror}")
+        try:
+            return SigningKey.from_signer_spec(signer, chain_pem)
+        except ProvenanceError as exc:
+            _fail(str(exc) if exc.path is not None else f"{chain}: {exc}")
+    passphrase = _passphrase(passphrase_env, passphrase_file)
     if not chain.exists() and cert is None:
         _fail(
             f"{chain}: no signing certificate; run 'provenance keys init {keys_dir}' for "
@@ -1057,7 +1289,7 @@ def _load_key(cert: Path | None, key: Path | None, keys_dir: Path) -> SigningKey
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", InsecureKeyFileWarning)
-            loaded = SigningKey.from_pem_files(chain, private)
+            loaded = SigningKey.from_pem_files(chain, private, passphrase=passphrase)
     except ProvenanceError as exc:
         _fail(str(exc))
     for warning in caught:
@@ -1083,24 +1315,44 @@ def _warn_witness(inventory: Inventory) -> None:
 
 
 @contextlib.contextmanager
-def _json_array(enabled: bool) -> Iterator[Callable[[Any], None]]:
-    """Print a JSON array on stdout one element at a time (what _print_json prints)."""
-    if not enabled:
-        yield lambda value: None
+def _json_rows(as_json: bool, ndjson: bool = False) -> Iterator[Callable[[dict[str, Any]], None]]:
+    """The one way a row command prints its JSON (docs/cli.md, "JSON output").
+
+    Yields ``emit(row)``. With ``--json`` the rows form one JSON array, written
+    element by element as they come (memory stays flat over any number of
+    files); with ``--ndjson`` each row is one compact line, flushed, so a
+    consumer can read a large batch as it runs. Without either, ``emit`` does
+    nothing (the command prints its table).
+    """
+    if not (as_json or ndjson):
+        yield lambda row: None
         return
     count = 0
 
-    def emit(value: Any) -> None:
+    def emit(row: dict[str, Any]) -> None:
         nonlocal count
-        text = json.dumps(_json_safe(value), indent=2, ensure_ascii=False).replace("\n", "\n  ")
-        sys.stdout.write(("[\n  " if count == 0 else ",\n  ") + text)
+        safe = _json_safe(row)
+        if ndjson:
+            sys.stdout.write(json.dumps(safe, ensure_ascii=False) + "\n")
+        else:
+            text = json.dumps(safe, indent=2, ensure_ascii=False).replace("\n", "\n  ")
+            sys.stdout.write(("[\n  " if count == 0 else ",\n  ") + text)
         sys.stdout.flush()
         count += 1
 
     try:
         yield emit
     finally:
-        sys.stdout.write("\n]\n" if count else "[]\n")
+        if not ndjson:
+            sys.stdout.write("\n]\n" if count else "[]\n")
+        sys.stdout.flush()
+
+
+def _print_rows(rows: Iterable[dict[str, Any]], *, as_json: bool, ndjson: bool) -> None:
+    """Print finished rows the way :func:`_json_rows` does."""
+    with _json_rows(as_json, ndjson) as emit:
+        for row in rows:
+            emit(row)
 
 
 @contextlib.contextmanager
@@ -1164,11 +1416,11 @@ def _sign_row(src: Path, result: SignResult) -> dict[str, Any]:
 
 
 def _print_verdicts(verdicts: Sequence[Verdict]) -> None:
-    table = _table("file", "verdict", "model", "signer", "codes", title="verification")
+    table = _table("file", "verdict", "asset id", "model", "signer", "codes", title="verification")
     for v in verdicts:
         model = f"{v.record.model} {v.record.model_version}" if v.record else ""
         codes = v.error or ", ".join(v.failure_codes)
-        table.add_row(v.path, v.status.value, model, v.signer or "", codes)
+        table.add_row(v.path, v.status.value, v.asset_id or "", model, v.signer or "", codes)
     _out.print(table)
 
 
@@ -1425,10 +1677,14 @@ def report_command(
         except ProvenanceError as exc:
             _fail(str(exc))
         try:
-            write_atomic(target, data)
+            write_atomic(target, data, mode=PRIVATE_FILE_MODE)
             if kind == "csv" and report.checkpoint is not None:
                 sidecar = target.with_name(target.name + ".checkpoint.json")
-                write_atomic(sidecar, (report.checkpoint.to_json() + "\n").encode("utf-8"))
+                write_atomic(
+                    sidecar,
+                    (report.checkpoint.to_json() + "\n").encode("utf-8"),
+                    mode=PRIVATE_FILE_MODE,
+                )
         except OSError as exc:
             _fail(f"{target}: cannot write the report: {exc.strerror}")
     if as_json or not targets:
@@ -1846,6 +2102,7 @@ def magento_sign_cache(
         ),
     ] = False,
     as_json: JsonOption = False,
+    ndjson: NdjsonOption = False,
 ) -> None:
     """Sign Magento's resized product images in place, with lineage to their originals.
 
@@ -1889,8 +2146,9 @@ def magento_sign_cache(
     skipped = [o for o in outcomes if o.action is magento.CacheAction.SKIPPED]
     orphans = [o for o in outcomes if o.action is magento.CacheAction.ORPHAN]
     failed = bool(errors) or (strict and bool(skipped or orphans))
-    if as_json:
-        _print_json([o.to_dict() for o in outcomes])
+    if as_json or ndjson:
+        rows = ({"path": o.rendition, "status": o.action.value, **o.to_dict()} for o in outcomes)
+        _print_rows(rows, as_json=as_json, ndjson=ndjson)
     else:
         changed = [
             o

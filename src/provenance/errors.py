@@ -27,6 +27,7 @@ The tree::
     │   ├── SchemaVersionError     the database was written by a newer provenance
     │   └── DescriptorError        a stored perceptual descriptor of another scheme, version or size
     ├── AuditError                 the audit log failed verification, or a checkpoint is malformed
+    ├── WorkerPoolError            a batch's worker processes could not be started
     └── ImportFileError            an import file (a Magento CSV) that cannot be read as one at all
 
 One warning category, not an error: :class:`InsecureKeyFileWarning`, issued when a
@@ -56,6 +57,7 @@ __all__ = [
     "TrustConfigError",
     "UnsupportedFormat",
     "VerificationError",
+    "WorkerPoolError",
     "XmpError",
 ]
 
@@ -144,6 +146,15 @@ class VerificationError(ProvenanceError):
 
 class OutputError(ProvenanceError):
     """The output file cannot be written; the input is left untouched."""
+
+
+class WorkerPoolError(ProvenanceError):
+    """A batch's worker processes could not be started (or restarted) at all.
+
+    Raised by the batch functions, never for one bad file: a file that kills
+    its worker fails alone and the batch goes on. Retrying with ``workers=1``
+    (``--workers 1``) signs in the calling process, without a pool.
+    """
 
 
 class InventoryError(ProvenanceError):

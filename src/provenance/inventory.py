@@ -73,9 +73,11 @@ import functools
 import hashlib
 import io
 import json
+import math
 import os
 import re
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -87,7 +89,7 @@ import numpy as np
 
 from provenance import _sqlite
 from provenance._sqlite import Database
-from provenance.atomic import write_atomic
+from provenance.atomic import PRIVATE_FILE_MODE, write_atomic
 from provenance.audit import (
     AUDIT_SCHEMA_V1,
     AUDIT_SCHEMA_V3,
@@ -124,6 +126,7 @@ from provenance.types import SignResult, Verdict
 
 __all__ = [
     "ENV_VAR",
+    "INDEX_REFRESH_ENV_VAR",
     "SCHEMA_VERSION",
     "AssetEntry",
     "FileEntry",
@@ -151,8 +154,20 @@ _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _SYNTHETIC_CODES = tuple(t.value for t in DigitalSourceType if t.is_synthetic)
 _SCHEME_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
+# Perceptual rows read from the database per step when the index is built.
+_ROWS_PER_READ = 1 << 16
+
 INDEX_CACHE_MIN_ROWS = 50_000
 """Perceptual rows of a scheme from which the Hamming index is cached on disk."""
+
+# The clock of the index refresh interval (a module attribute so tests can move it).
+_monotonic = time.monotonic
+
+DEFAULT_INDEX_REFRESH_S = 0.0
+"""Default of ``Inventory(index_refresh_s=)``: look for new perceptual rows on every lookup."""
+
+INDEX_REFRESH_ENV_VAR = "PROVENANCE_INDEX_REFRESH_S"
+"""Environment variable read when ``Inventory(index_refresh_s=None)`` (the default)."""
 
 _INVENTORY_SCHEMA_V1: tuple[str, ...] = (
     """CREATE TABLE signers (
@@ -464,6 +479,11 @@ class Inventory:
         witness: Where each audit checkpoint is also written, outside the
             database (:class:`provenance.audit.FileWitness`); default
             ``$PROVENANCE_AUDIT_WITNESS`` when set.
+        index_refresh_s: Look for perceptual rows other processes added at most
+            once per this many seconds (0: on every lookup); see
+            :meth:`perceptual_index`. A long-running verifier sets a few seconds:
+            that bounds how late it finds a newly signed original. ``None`` (the
+            default) reads ``$PROVENANCE_INDEX_REFRESH_S``, else 0.
 
     Raises:
         InventoryError: The file is missing (``create=False``), is not an SQLite
@@ -484,9 +504,11 @@ class Inventory:
         checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
         durable: bool = True,
         witness: Witness | None = None,
+        index_refresh_s: float | None = None,
     ) -> None:
         if checkpoint_every < 1:
             raise InventoryError("checkpoint_every must be at least 1", path=path)
+        index_refresh_s = _index_refresh_s(index_refresh_s, path)
         self._path = Path(path)
         self._read_only = read_only
         self._durable = durable
@@ -506,6 +528,10 @@ class Inventory:
         )
         # scheme -> (index over every perceptual row of it, ids = hash_pk)
         self._perceptual: dict[str, HammingIndex] = {}
+        # fleetindex: bounded staleness. scheme -> (monotonic time of the last look
+        # for new rows, this connection's total_changes then).
+        self._index_refresh_s = float(index_refresh_s)
+        self._perceptual_checked: dict[str, tuple[float, int]] = {}
 
     @staticmethod
     def default_path(cwd: Path | None = None) -> Path:
@@ -1042,22 +1068,37 @@ class Inventory:
     def perceptual_index(self, scheme: str) -> HammingIndex:
         """The Hamming index over every stored row of ``scheme``; ids are row keys.
 
-        Kept per :class:`Inventory` and refreshed with rows added since (one
-        indexed query when nothing changed). From :data:`INDEX_CACHE_MIN_ROWS`
-        rows it is also cached beside the database (``<name>.<scheme>.hidx``,
-        memory-mapped on load; not written for a read-only inventory).
+        Built once per :class:`Inventory` (from the cache file when there is
+        one) and then refreshed incrementally: the rows added since (``hash_pk``
+        above the index's last id) are appended, one indexed query, never a
+        rebuild from the database. With ``index_refresh_s`` > 0 that look for
+        new rows happens at most once per ``index_refresh_s`` seconds, so rows
+        another process wrote are found at most that late; rows written through
+        this handle are seen at once.
+
+        From :data:`INDEX_CACHE_MIN_ROWS` rows the index is cached beside the
+        database (``<name>.<scheme>.hidx``, memory-mapped on load; not written for
+        a read-only inventory). The cache is written when the index was built
+        here from the rows and when new rows made it rebuild its bands, not on
+        every refresh, so a new process reads at most the rows added since.
 
         Raises:
             InventoryError: A malformed scheme name, or the database cannot be read.
         """
         name = _scheme(scheme, self._path)
+        index = self._perceptual.get(name)
+        now = _monotonic()
+        changes = self._db.connection.total_changes if not self._db.closed else -1
+        if index is not None and self._index_refresh_s > 0:
+            checked_at, changes_then = self._perceptual_checked.get(name, (-math.inf, -1))
+            if changes == changes_then and now - checked_at < self._index_refresh_s:
+                return index
         latest = self._db.read(
             lambda conn: conn.execute(
                 "SELECT MAX(hash_pk) FROM perceptual_hashes WHERE scheme = ?", (name,)
             ).fetchone()[0]
         )
         last = int(latest) if latest is not None else 0
-        index = self._perceptual.get(name)
         cache = self._path.with_name(f"{self._path.name}.{name}.hidx")
         if index is None and last and cache.exists():
             index = _load_cache(cache, last)
@@ -1066,6 +1107,7 @@ class Inventory:
         have = int(index.ids[-1]) if index is not None and len(index) else 0
         if index is None or have < last:
             pks, words = self._db.read(lambda conn: _perceptual_rows(conn, name, have))
+            built = index is None
             if index is None:
                 width = words.shape[1] if words.size else 1
                 index = HammingIndex(words, pks, words_per_hash=width)
@@ -1075,11 +1117,13 @@ class Inventory:
                         f"perceptual hashes of scheme {name} differ in length", path=self._path
                     )
                 index.add(words, pks)
-            if len(index) >= INDEX_CACHE_MIN_ROWS and not self._read_only:
+            rebuilt = built or (words.size > 0 and index.bands > 0 and index.tail == 0)
+            if rebuilt and len(index) >= INDEX_CACHE_MIN_ROWS and not self._read_only:
                 # A cache that cannot be written costs a rebuild next time, nothing else.
                 with contextlib.suppress(OSError):
                     index.save(cache)
         self._perceptual[name] = index
+        self._perceptual_checked[name] = (now, changes)
         return index
 
     def find_perceptual(
@@ -1304,8 +1348,10 @@ def _create_file(path: Path) -> None:
     """Create an empty file with mode 0600 (records may be sensitive)."""
     try:
         if not path.parent.exists():
-            path.parent.mkdir(mode=0o700)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            # exist_ok: another process creating the same inventory may win (issue 19).
+            path.parent.mkdir(mode=0o700, exist_ok=True)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+        fd = os.open(path, flags, 0o600)
     except FileExistsError:
         return
     except OSError as exc:
@@ -1318,10 +1364,10 @@ def _prepare(db: Database, *, create: bool, read_only: bool, durable: bool) -> N
     path = db.path
     try:
         # 1. Read the header before writing anything: a newer or foreign database
-        #    must be left exactly as it is.
-        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-        app_id = int(conn.execute("PRAGMA application_id").fetchone()[0])
-        tables = int(conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0])
+        #    must be left exactly as it is. One statement, so one snapshot: read
+        #    as three, another process creating the same inventory could commit
+        #    its schema in between (tables but no application id yet, issue 19).
+        version, app_id, tables = db.retry_busy(_read_header)
     except sqlite3.Error as exc:
         raise _sqlite.translate(exc, path, timeout_s=db.busy_timeout_s) from exc
     _check_header(path, version, app_id, tables)
@@ -1374,10 +1420,23 @@ def _check_header(path: Path, version: int, app_id: int, tables: int) -> None:
         )
 
 
+_HEADER_QUERY = (
+    "SELECT (SELECT user_version FROM pragma_user_version),"
+    " (SELECT application_id FROM pragma_application_id),"
+    " (SELECT COUNT(*) FROM sqlite_master)"
+)
+
+
+def _read_header(conn: sqlite3.Connection) -> tuple[int, int, int]:
+    """Schema version, application id and table count, from one consistent read."""
+    version, app_id, tables = conn.execute(_HEADER_QUERY).fetchone()
+    return int(version), int(app_id), int(tables)
+
+
 def _migrate(conn: sqlite3.Connection, path: Path) -> None:
-    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-    app_id = int(conn.execute("PRAGMA application_id").fetchone()[0])
-    tables = int(conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0])
+    # Re-read under the write lock (BEGIN IMMEDIATE): another process may have
+    # created or migrated the inventory since our first look.
+    version, app_id, tables = _read_header(conn)
     _check_header(path, version, app_id, tables)
     for step in range(version, SCHEMA_VERSION):
         for statement in _MIGRATIONS[step]:
@@ -1709,7 +1768,8 @@ def _csv_cell(value: Any) -> str:
 
 def _write(target: Path, data: bytes) -> None:
     try:
-        write_atomic(target, data)
+        # An export holds what the inventory holds (prompts, paths): 0600 like it.
+        write_atomic(target, data, mode=PRIVATE_FILE_MODE)
     except OSError as exc:
         raise OutputError(f"cannot write the export: {exc.strerror}", path=target) from exc
 
@@ -1790,20 +1850,49 @@ def _perceptual_insert(
 def _perceptual_rows(
     conn: sqlite3.Connection, scheme: str, after: int
 ) -> tuple[np.ndarray[Any, np.dtype[np.int64]], np.ndarray[Any, np.dtype[np.uint64]]]:
-    """Row keys and words of ``scheme`` with ``hash_pk > after``, in key order."""
-    rows = conn.execute(
+    """Row keys and words of ``scheme`` with ``hash_pk > after``, in key order.
+
+    Read page by page into arrays (fleetindex): a list of every row as Python
+    objects took about five times the hashes' own size at 22M rows.
+    """
+    cursor = conn.execute(
         "SELECT hash_pk, words FROM perceptual_hashes WHERE scheme = ? AND hash_pk > ? "
         "ORDER BY hash_pk",
         (scheme, after),
-    ).fetchall()
-    if not rows:
+    )
+    pk_parts: list[np.ndarray[Any, np.dtype[np.int64]]] = []
+    word_parts: list[np.ndarray[Any, np.dtype[np.uint64]]] = []
+    width = 0
+    while page := cursor.fetchmany(_ROWS_PER_READ):
+        blobs = [bytes(blob) for _, blob in page]
+        width = width or len(blobs[0])
+        if any(len(blob) != width for blob in blobs):
+            raise InventoryError(f"perceptual hashes of scheme {scheme} differ in length")
+        pk_parts.append(np.fromiter((pk for pk, _ in page), dtype=np.int64, count=len(page)))
+        words = np.frombuffer(b"".join(blobs), dtype="<u8").astype(np.uint64)
+        word_parts.append(words.reshape(len(page), width // 8))
+    if not pk_parts:
         return np.zeros(0, np.int64), np.zeros((0, 1), np.uint64)
-    width = len(rows[0][1])
-    if any(len(blob) != width for _, blob in rows):
-        raise InventoryError(f"perceptual hashes of scheme {scheme} differ in length")
-    pks = np.fromiter((int(pk) for pk, _ in rows), dtype=np.int64, count=len(rows))
-    words = np.frombuffer(b"".join(bytes(blob) for _, blob in rows), dtype="<u8")
-    return pks, words.astype(np.uint64).reshape(len(rows), width // 8)
+    if len(pk_parts) == 1:
+        return pk_parts[0], word_parts[0]
+    return np.concatenate(pk_parts), np.concatenate(word_parts)
+
+
+def _index_refresh_s(value: float | None, path: str | os.PathLike[str]) -> float:
+    """The refresh interval: ``value``, else the environment variable, else the default."""
+    name, shown = "index_refresh_s", repr(value)
+    if value is None:
+        configured = os.environ.get(INDEX_REFRESH_ENV_VAR, "").strip()
+        if not configured:
+            return DEFAULT_INDEX_REFRESH_S
+        name, shown = f"${INDEX_REFRESH_ENV_VAR}", repr(configured)
+        try:
+            value = float(configured)
+        except ValueError:
+            value = math.nan
+    if not (value >= 0 and math.isfinite(value)):
+        raise InventoryError(f"{name} must be a number of seconds >= 0, got {shown}", path=path)
+    return float(value)
 
 
 def _load_cache(path: Path, last: int) -> HammingIndex | None:

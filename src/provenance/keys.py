@@ -2,8 +2,10 @@
 
 This is the only module that loads private keys. It owns:
 
-* :class:`SigningKey`: a PEM certificate chain plus either a local private key or
-  a callback (for keys held in a KMS or HSM that never leave it);
+* :class:`SigningKey`: a PEM certificate chain plus either a local private key
+  (plain or passphrase-encrypted PEM) or a callback (for keys held in a KMS or
+  HSM that never leave it; :func:`load_sign_callback` finds one by its
+  ``module:function`` name);
 * :class:`TrustPolicy`: the explicit trust anchors a verifier accepts;
 * :func:`init_dev_keys`: a development CA and an ES256 leaf that c2pa accepts;
 * :func:`verify_detached`: checking a detached signature (the signed XMP) and
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import importlib
 import os
 import stat
 import warnings
@@ -30,7 +33,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from provenance.atomic import write_atomic
+from provenance.atomic import PRIVATE_FILE_MODE, make_private_folder, write_atomic
 from provenance.errors import (
     InsecureKeyFileWarning,
     KeyConfigError,
@@ -45,6 +48,7 @@ __all__ = [
     "TrustPolicy",
     "certificate_subject",
     "init_dev_keys",
+    "load_sign_callback",
     "verify_detached",
 ]
 
@@ -136,12 +140,22 @@ class SigningKey:
 
     @classmethod
     def from_pem_files(
-        cls, chain_path: str | os.PathLike[str], key_path: str | os.PathLike[str]
+        cls,
+        chain_path: str | os.PathLike[str],
+        key_path: str | os.PathLike[str],
+        *,
+        passphrase: bytes | None = None,
     ) -> SigningKey:
         """Load a PEM certificate chain (leaf first) and its PEM private key.
 
         Warns (:class:`~provenance.errors.InsecureKeyFileWarning`) when the key
         file is readable by group or others.
+
+        Args:
+            chain_path: The PEM certificate chain, leaf first.
+            key_path: The PEM private key (PKCS#8 or traditional), plain or
+                encrypted.
+            passphrase: The passphrase of an encrypted key.
 
         Raises:
             KeyConfigError: A file is missing or unreadable, the key does not match
@@ -169,24 +183,56 @@ class SigningKey:
                 stacklevel=2,
             )
         try:
-            return cls.from_pem(chain_pem, key_pem)
+            return cls.from_pem(chain_pem, key_pem, passphrase=passphrase)
         except KeyConfigError as exc:
             raise exc.with_path(key_file) from exc.__cause__
 
     @classmethod
-    def from_pem(cls, chain_pem: bytes, key_pem: bytes) -> SigningKey:
+    def from_pem(
+        cls, chain_pem: bytes, key_pem: bytes, *, passphrase: bytes | None = None
+    ) -> SigningKey:
         """Build from PEM bytes of the chain (leaf first) and of the private key.
 
+        An encrypted key (``-----BEGIN ENCRYPTED PRIVATE KEY-----``, or a
+        traditional PEM with ``Proc-Type: 4,ENCRYPTED``) needs ``passphrase``.
+        It is decrypted once, here; the decrypted key lives in this process's
+        memory only (and travels to batch workers through their pipes), never
+        on disk.
+
+        Args:
+            chain_pem: The PEM certificate chain, leaf first.
+            key_pem: The PEM private key.
+            passphrase: The passphrase of an encrypted key.
+
         Raises:
-            KeyConfigError: Unreadable key, unsupported key type, or a key that
-                does not belong to the leaf certificate.
+            KeyConfigError: Unreadable key, a missing or wrong passphrase,
+                unsupported key type, or a key that does not belong to the
+                leaf certificate.
         """
+        encrypted = _is_encrypted_pem(key_pem)
+        if encrypted and not passphrase:
+            raise KeyConfigError(
+                "private key is encrypted; give its passphrase (the CLI reads it from "
+                "--key-passphrase-env VAR, --key-passphrase-file FILE or "
+                "$PROVENANCE_KEY_PASSPHRASE)"
+            )
         try:
-            key = serialization.load_pem_private_key(key_pem, password=None)
+            key = serialization.load_pem_private_key(
+                key_pem, password=passphrase if encrypted else None
+            )
         except (ValueError, TypeError) as exc:
             # The message of these exceptions never contains key bytes, but it can
             # be long and technical; keep ours short.
-            raise KeyConfigError("cannot load private key (expected unencrypted PEM)") from exc
+            if encrypted:
+                raise KeyConfigError("cannot decrypt private key (wrong passphrase?)") from exc
+            raise KeyConfigError("cannot load private key (expected a PEM private key)") from exc
+        if encrypted:
+            # c2pa's native signer and the batch workers take the plain PEM.
+            key_pem = key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
         if isinstance(key, ec.EllipticCurvePrivateKey):
             algorithm = _ec_algorithm(key.curve)
         elif isinstance(key, ed25519.Ed25519PrivateKey):
@@ -224,6 +270,28 @@ class SigningKey:
         signer = cls(chain_pem=chain_pem, algorithm=algorithm, callback=callback)
         _check_signing_certificate(signer.leaf)
         return signer
+
+    @classmethod
+    def from_signer_spec(cls, spec: str, chain_pem: bytes) -> SigningKey:
+        """Sign through the callback named ``module:function`` (see :func:`load_sign_callback`).
+
+        The algorithm follows the leaf certificate's public key (EC P-256:
+        ES256, P-384: ES384, Ed25519).
+
+        Raises:
+            KeyConfigError: The callback cannot be found, the chain cannot be
+                loaded, or its key type is not one provenance signs with.
+        """
+        callback = load_sign_callback(spec)
+        leaf = _load_chain(chain_pem)[0]
+        public = leaf.public_key()
+        if isinstance(public, ec.EllipticCurvePublicKey):
+            algorithm = _ec_algorithm(public.curve)
+        elif isinstance(public, ed25519.Ed25519PublicKey):
+            algorithm = SigningAlgorithm.ED25519
+        else:
+            raise KeyConfigError("unsupported certificate key type; use EC P-256/P-384 or Ed25519")
+        return cls.from_callback(callback, chain_pem, algorithm=algorithm)
 
     @property
     def algorithm(self) -> SigningAlgorithm:
@@ -388,6 +456,49 @@ class TrustPolicy:
         return False
 
 
+def _is_encrypted_pem(key_pem: bytes) -> bool:
+    return b"BEGIN ENCRYPTED PRIVATE KEY" in key_pem or b"Proc-Type: 4,ENCRYPTED" in key_pem
+
+
+def load_sign_callback(spec: str) -> SignCallback:
+    """The signing callback named ``module:function`` (a KMS or HSM client's sign call).
+
+    The module is imported (it must be installed or on ``PYTHONPATH``) and the
+    attribute path after the colon resolved in it (``pkg.kms:signer.sign``
+    works too). A module-level function can also be pickled, so it runs on
+    batch worker processes.
+
+    Args:
+        spec: ``module:attribute``.
+
+    Returns:
+        The callable: it takes the bytes to sign and returns the signature (DER
+        ECDSA for ES256/ES384, raw for Ed25519).
+
+    Raises:
+        KeyConfigError: The spec is malformed, the module cannot be imported,
+            or the attribute is missing or not callable.
+    """
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        raise KeyConfigError(f"signer {spec!r}: expected module:function")
+    try:
+        target: Any = importlib.import_module(module_name)
+    except Exception as exc:
+        raise KeyConfigError(
+            f"signer {spec!r}: cannot import {module_name}: {type(exc).__name__}: {exc}"
+        ) from exc
+    for part in attribute.split("."):
+        try:
+            target = getattr(target, part)
+        except AttributeError:
+            raise KeyConfigError(f"signer {spec!r}: {module_name} has no {attribute}") from None
+    if not callable(target):
+        raise KeyConfigError(f"signer {spec!r}: {attribute} is not callable")
+    callback: SignCallback = target
+    return callback
+
+
 def _rebuild_key(
     chain_pem: bytes,
     algorithm: SigningAlgorithm,
@@ -479,12 +590,12 @@ def init_dev_keys(
         pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        make_private_folder(folder)  # 0700 whatever the umask (issue 19)
         write_atomic(paths.ca_certificate, ca_cert.public_bytes(pem), mode=0o644)
         write_atomic(
             paths.chain, leaf_cert.public_bytes(pem) + ca_cert.public_bytes(pem), mode=0o644
         )
-        write_atomic(paths.private_key, key_bytes, mode=0o600)
+        write_atomic(paths.private_key, key_bytes, mode=PRIVATE_FILE_MODE)
         write_atomic(folder / "README.txt", (DEV_WARNING + "\n").encode(), mode=0o644)
     except OSError as exc:
         raise KeyConfigError(f"cannot write keys: {exc.strerror}", path=folder) from None

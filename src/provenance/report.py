@@ -1053,7 +1053,10 @@ def open_incident(
 
 
 def load_verdict_rows(data: bytes, *, name: str = "<json>") -> list[dict[str, Any]]:
-    """Read ``verify --json`` output (a list) or scan output (``{"rows"|"results": [...]}``).
+    """Read ``verify``/``scan`` rows: ``--json``, ``--ndjson`` or a scan report file.
+
+    ``--json`` is a list, ``--ndjson`` one row a line, and a scan report file
+    (``--json-out``) is ``{"rows"|"results": [...]}``.
 
     Raises:
         ProvenanceError: Not JSON, or not a list of verdict objects.
@@ -1061,12 +1064,18 @@ def load_verdict_rows(data: bytes, *, name: str = "<json>") -> list[dict[str, An
     try:
         parsed = json.loads(data)
     except (ValueError, RecursionError) as exc:
-        raise ProvenanceError(f"not JSON: {exc}", path=name) from None
+        try:  # NDJSON: every non-empty line one JSON object
+            parsed = [json.loads(line) for line in data.splitlines() if line.strip()]
+        except (ValueError, RecursionError):
+            raise ProvenanceError(f"not JSON: {exc}", path=name) from None
     if isinstance(parsed, Mapping):
         for key in ("rows", "results", "verdicts", "files"):
             if isinstance(parsed.get(key), list):
                 parsed = parsed[key]
                 break
+        else:
+            if "verdict" in parsed or "status" in parsed:  # --ndjson of one file
+                parsed = [parsed]
     if not isinstance(parsed, list) or not all(
         isinstance(r, Mapping) and ("verdict" in r or "status" in r) for r in parsed
     ):

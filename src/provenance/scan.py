@@ -39,7 +39,7 @@ from urllib.parse import unquote, urlsplit
 
 from PIL import Image
 
-from provenance.atomic import write_atomic
+from provenance.atomic import PRIVATE_FILE_MODE, write_atomic
 from provenance.containers import IMAGE_SUFFIXES as _IMAGE_SUFFIXES
 from provenance.errors import OutputError, ProvenanceError
 from provenance.fingerprint import open_image
@@ -388,7 +388,8 @@ def write_reports(
             continue
         path = Path(target)
         try:
-            written.append(write_atomic(path, render()))
+            # Reports name files and may quote records: 0600, like the inventory.
+            written.append(write_atomic(path, render(), mode=PRIVATE_FILE_MODE))
         except OSError as exc:
             raise OutputError(f"cannot write the report: {exc.strerror}", path=path) from None
     return written

@@ -121,6 +121,8 @@ class EvidenceSource(enum.Enum):
     XMP = "xmp"
     INVENTORY = "inventory"
     IDENTITY = "identity"
+    CONTAINER = "container"
+    """The file's structure itself: a defect the parser tolerated, or truncation."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -345,7 +345,9 @@ _MEANING = {
     Status.TRUSTED: "valid signature, intact asset, signer chains to a configured anchor",
     Status.VALID_UNTRUSTED: "valid signature, intact asset, signer not anchored "
     "(or no anchors configured)",
-    Status.TAMPERED: "image data or signed metadata changed after a valid signature",
+    Status.TAMPERED: "image data or signed metadata changed after a valid signature; or the "
+    "rendering, the file's end or its length changed around the signed image data; or an "
+    "AI-generated inventory asset re-signed with another source type",
     Status.INVALID_SIGNATURE: "the claim signature or the signing credential is invalid",
     Status.INVALID_MANIFEST: "a manifest is present but malformed; nothing says it was altered",
     Status.INVALID_IDENTITY: "manifest and asset intact, but a CAWG identity assertion's "
@@ -362,6 +364,9 @@ _MEANING = {
     Status.ERROR: "the file could not be checked at all (batch rows only; `verify()` raises)",
 }
 _OURS = {
+    Status.TAMPERED: "`provenance.metadata.renderingChanged`, "
+    "`provenance.container.trailingData`, `provenance.container.badCrc` (with an equal "
+    "essence), `provenance.container.truncated`, `provenance.inventory.synthetic.relabelled`",
     Status.KNOWN_STRIPPED: "`provenance.metadata.stripped`, with "
     "`provenance.c2pa.binding.metadataOnly` when the binding failed",
     Status.SYNTHETIC_DUPLICATE: "`provenance.inventory.perceptual.match`",

@@ -20,8 +20,15 @@ Steps for one asset:
    of a synthetic asset is ``synthetic_duplicate``, naming that asset, its record
    and the distance.
 
+An equal essence makes a metadata-only change (``known_stripped``) only when no
+block that changes the rendering, no trailing data and no bad ancillary CRC is
+present (:mod:`provenance.containers.rendering`); and an AI-generated inventory
+asset re-signed under another source type is ``tampered``
+(``provenance.inventory.synthetic.relabelled``). See docs/verdicts.md.
+
 A missing manifest is a verdict (``no_provenance``), not an exception; a file
-that cannot be read at all raises.
+that cannot be read at all raises. A truncated file whose manifest or signed XMP
+can still be read is ``tampered`` (``provenance.container.truncated``).
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ from typing import Any
 
 from provenance import containers, phash, xmp
 from provenance.c2pa_adapter import C2paReport, read_c2pa
+from provenance.containers.rendering import BAD_CRC, Finding, rendering_findings
 from provenance.errors import (
     ContainerError,
     ProvenanceError,
@@ -44,7 +52,7 @@ from provenance.errors import (
 )
 from provenance.fingerprint import decode_for_hashing
 from provenance.hashing import hash_ranges, sha256_hex
-from provenance.inventory import Inventory, PerceptualMatch
+from provenance.inventory import AssetEntry, Inventory, PerceptualMatch
 from provenance.keys import TrustPolicy, certificate_subject, verify_detached
 from provenance.lineage import LineageStep, lineage_from_store
 from provenance.reading import read_input
@@ -85,6 +93,8 @@ PERCEPTUAL_MATCH = "provenance.inventory.perceptual.match"
 PERCEPTUAL_UNCONFIRMED = "provenance.inventory.perceptual.unconfirmed"
 PERCEPTUAL_NOT_SYNTHETIC = "provenance.inventory.perceptual.notSynthetic"
 PERCEPTUAL_UNDECODABLE = "provenance.inventory.perceptual.undecodable"
+SYNTHETIC_RELABELLED = "provenance.inventory.synthetic.relabelled"
+TRUNCATED = "provenance.container.truncated"
 # Candidates confirmed one by one, nearest first (no decoding: from the query's features).
 _CANDIDATES = 5
 
@@ -139,6 +149,7 @@ def verify_bytes(
     sha = sha256_hex(data)
     report: C2paReport | None = None
     c2pa_read = False
+    subject = data  # the bytes ``info`` describes
     try:
         fmt = containers.detect_format(data)
         info, known_essence, report, c2pa_read = _trusted_read(data, fmt, policy)
@@ -151,6 +162,8 @@ def verify_bytes(
         # A layout c2pa reads and our parsers do not (BigTIFF): only C2PA is checked.
         return _c2pa_only(data, exc, name=name, policy=policy)
     except ContainerError as exc:
+        if exc.message.startswith("truncated"):
+            return _truncated(data, exc, name=name, policy=policy)
         if not exc.message.startswith("several XMP packets"):
             raise
         # Two XMP packets contradict each other: neither is used, the rest is
@@ -159,6 +172,7 @@ def verify_bytes(
         bare = containers.strip(data, frozenset({containers.BlockKind.XMP}))
         info = containers.inspect(bare)
         essence = hash_ranges(bare, info.essence_ranges)
+        subject = bare
         conflict = Evidence(
             EvidenceSource.XMP,
             Status.NO_PROVENANCE,
@@ -167,6 +181,9 @@ def verify_bytes(
         )
         evidence.append(conflict)
         codes.extend(conflict.codes)
+    # Blocks outside the essence that change the rendering, and trailing data:
+    # with them, an equal essence does not show the image was left alone.
+    rendering = rendering_findings(subject, info)
     statement: Statement | None = None
     signer: str | None = None
     # 3. C2PA (already read by _trusted_read for a JPEG with a store).
@@ -185,7 +202,9 @@ def verify_bytes(
         identities = _identities(report)
         # 3b. A broken hard binding over intact image data is a metadata change.
         if c2pa is not None and c2pa.status is Status.TAMPERED:
-            c2pa = _binding_evidence(c2pa, report, statement, essence, known is not None)
+            c2pa = _binding_evidence(
+                c2pa, report, statement, essence, known is not None, rendering=rendering
+            )
     if c2pa is not None:
         evidence.append(c2pa)
         codes.extend(c2pa.codes)
@@ -204,6 +223,25 @@ def verify_bytes(
         codes.append(C2PA_MISSING)
     if status is Status.KNOWN_STRIPPED:
         codes.append(KNOWN_STRIPPED)
+    # 5a. A bad ancillary CRC: not an error (decoders skip it), but a byte changed
+    # after the file was written, even where the hard binding does not look (the
+    # manifest chunk's own CRC), so a signature alone does not vouch for the file.
+    # Without C2PA, the signed XMP vouches for the essence only: a rendering block
+    # or trailing data around it is not vouched for either.
+    escalate = status in (Status.TRUSTED, Status.VALID_UNTRUSTED)
+    xmp_only = escalate and c2pa_says in (None, Status.NO_PROVENANCE)
+    unvouched = [f for f in rendering if f.code == BAD_CRC or xmp_only]
+    if unvouched and not any(set(e.codes) & {f.code for f in unvouched} for e in evidence):
+        defect = Evidence(
+            EvidenceSource.CONTAINER,
+            Status.TAMPERED if escalate else Status.NO_PROVENANCE,
+            "; ".join(f.detail for f in unvouched),
+            tuple(dict.fromkeys(f.code for f in unvouched)),
+        )
+        evidence.append(defect)
+        codes.extend(defect.codes)
+        if escalate:
+            status = Status.TAMPERED
     # 5b. CAWG identity assertions: an invalid one is not tampering.
     for identity in identities:
         if identity.state is IdentityState.INVALID:
@@ -220,8 +258,25 @@ def verify_bytes(
             if status in (Status.TRUSTED, Status.VALID_UNTRUSTED):
                 status = Status.INVALID_IDENTITY
     # 6. The inventory recognises copies whose provenance was stripped.
-    if known is not None:
-        if status is Status.NO_PROVENANCE:
+    relabelled: Evidence | None = None
+    if known is not None and status is not Status.NO_PROVENANCE:
+        relabelled = _relabelled(known, statement, report)
+    if relabelled is not None and known is not None:
+        # Our AI-generated asset re-signed (by anyone) with another source type:
+        # the signed AI label of that asset was changed, so the file is tampered
+        # whatever its new signature says, and it discloses the asset's record.
+        evidence.append(relabelled)
+        codes.extend(relabelled.codes)
+        status = Status.TAMPERED
+    elif known is not None:
+        if status is Status.NO_PROVENANCE and rendering:
+            # The essence is ours, but what is shown (or carried) around it is not.
+            changed = _rendering_evidence(EvidenceSource.INVENTORY, rendering, "an inventory asset")
+            evidence.append(changed)
+            codes.extend(changed.codes)
+            status = Status.TAMPERED
+            statement = None
+        elif status is Status.NO_PROVENANCE:
             status = Status.KNOWN_STRIPPED
             codes.append(KNOWN_STRIPPED)
             statement = None
@@ -245,10 +300,13 @@ def verify_bytes(
             statement = None
     record = statement.record if statement is not None else None
     asset_id = statement.asset_id if statement is not None else None
-    if status is Status.KNOWN_STRIPPED and known is not None and statement is None:
+    by_inventory = status in (Status.KNOWN_STRIPPED, Status.TAMPERED)
+    if by_inventory and known is not None and statement is None:
         record, asset_id = known.record, known.asset_id
     if duplicate is not None:
         record, asset_id = duplicate.asset.record, duplicate.asset.asset_id
+    if relabelled is not None and known is not None:
+        record, asset_id = known.record, known.asset_id
     return Verdict(
         path=name,
         status=status,
@@ -301,6 +359,99 @@ def _trusted_read(
 def _c2pa_trusted(report: C2paReport) -> bool:
     """c2pa validated the store against the anchors and reported no failure at all."""
     return report.error is None and report.state == "Trusted" and not report.failure_codes
+
+
+def _truncated(
+    data: bytes, truncated: ContainerError, *, name: str, policy: TrustPolicy
+) -> Verdict:
+    """``tampered`` for a file cut short whose C2PA manifest or signed XMP can still be read.
+
+    The container cannot be walked to its end, so nothing is hashed or trusted:
+    what can be read shows the file was signed, and it is no longer what was
+    signed. Raises ``truncated`` when neither can be read: nothing was checked.
+    """
+    mime = containers.c2pa_mime(data)
+    try:
+        report = read_c2pa(data, mime, policy) if mime is not None else None
+    except ProvenanceError:
+        report = None
+    readable = report is not None and report.error is None
+    statement = _statement_from_c2pa(report) if report is not None and readable else None
+    # c2pa may refuse the whole cut-short container ("asset could not be parsed");
+    # the store's JUMBF description box (type jumd, UUID starting "c2pa") still shows.
+    manifest = readable or b"jumdc2pa" in data
+    start = data.find(b"<x:xmpmeta")
+    end = data.find(b"</x:xmpmeta>", start)
+    prov = None
+    if start >= 0 and end > start:
+        try:
+            prov = xmp.parse_packet(data[start : end + len(b"</x:xmpmeta>")])
+        except ProvenanceError:
+            prov = None
+    if prov is not None and statement is None:
+        statement = parse_statement(prov.statement)
+    if not manifest and prov is None:
+        raise truncated
+    seen = [what for what, there in (("C2PA manifest", manifest), ("signed XMP", prov)) if there]
+    evidence = Evidence(
+        EvidenceSource.CONTAINER,
+        Status.TAMPERED,
+        f"{truncated.message}; the file was signed ({' and '.join(seen)} readable) "
+        "and has been cut short since",
+        (TRUNCATED,),
+    )
+    c2pa_codes = tuple(report.failure_codes) if report is not None and readable else ()
+    return Verdict(
+        path=name,
+        status=Status.TAMPERED,
+        failure_codes=tuple(sorted({TRUNCATED, *c2pa_codes})),
+        active_manifest=report.active_manifest if report is not None and readable else None,
+        record=statement.record if statement is not None else None,
+        asset_id=statement.asset_id if statement is not None else None,
+        sha256_hex=sha256_hex(data),
+        evidence=(evidence,),
+    )
+
+
+def _relabelled(
+    known: AssetEntry, statement: Statement | None, report: C2paReport | None
+) -> Evidence | None:
+    """Evidence that a file re-labels a synthetic inventory asset, or None.
+
+    ``known`` is the inventory asset whose essence the file carries. The file's
+    own claim is its signed statement's source type, else the source types of
+    its C2PA actions; a synthetic asset claimed as anything else (or as nothing)
+    is relabelled.
+    """
+    if not known.is_synthetic:
+        return None
+    expected = known.record.digital_source_type.uri
+    if statement is not None:
+        claimed: tuple[str, ...] = (statement.record.digital_source_type.uri,)
+    else:
+        claimed = _action_source_types(report)
+    if expected in claimed:
+        return None
+    said = ", ".join(claimed) or "no digitalSourceType"
+    detail = (
+        f"essence matches inventory asset {known.asset_id}, whose record declares {expected}; "
+        f"this file's provenance declares {said}"
+    )
+    return Evidence(EvidenceSource.INVENTORY, Status.TAMPERED, detail, (SYNTHETIC_RELABELLED,))
+
+
+def _action_source_types(report: C2paReport | None) -> tuple[str, ...]:
+    """The ``digitalSourceType`` URIs of the active manifest's ``c2pa.actions*``."""
+    if report is None or report.error is not None:
+        return ()
+    found: list[str] = []
+    for _, data in report.assertions("c2pa.actions"):
+        actions = data.get("actions") if isinstance(data, Mapping) else None
+        for action in actions if isinstance(actions, list) else []:
+            uri = action.get("digitalSourceType") if isinstance(action, Mapping) else None
+            if isinstance(uri, str):
+                found.append(uri)
+    return tuple(found)
 
 
 def _c2pa_only(
@@ -484,12 +635,16 @@ def _binding_evidence(
     statement: Statement | None,
     essence: str,
     in_inventory: bool,
+    *,
+    rendering: tuple[Finding, ...] = (),
 ) -> Evidence:
     """Tell a metadata change from a pixel change when the hard binding failed.
 
     Only when the binding is all that failed (the claim signature held, so the
     statement assertion is the one signed): image data equal to the signed
-    essence, or with no statement to an inventory asset's, is ``known_stripped``.
+    essence, or with no statement to an inventory asset's, is ``known_stripped``,
+    unless a block that changes the rendering, or trailing data, is present
+    (``rendering``): then it is ``tampered``.
     """
     if not metadata_only(report.failure_codes):
         return c2pa
@@ -504,12 +659,28 @@ def _binding_evidence(
         where = "an inventory asset's"
     else:
         return c2pa
+    if rendering:
+        changed = _rendering_evidence(EvidenceSource.C2PA, rendering, where)
+        return Evidence(
+            EvidenceSource.C2PA, Status.TAMPERED, changed.detail, (*c2pa.codes, *changed.codes)
+        )
     detail = (
         f"metadata removed or changed after signing; image data intact (essence equals {where})"
     )
     return Evidence(
         EvidenceSource.C2PA, Status.KNOWN_STRIPPED, detail, (*c2pa.codes, C2PA_METADATA_ONLY)
     )
+
+
+def _rendering_evidence(
+    source: EvidenceSource, rendering: tuple[Finding, ...], where: str
+) -> Evidence:
+    """``tampered``: the essence equals ``where``, but the rendering or the file's end changed."""
+    detail = f"essence equals {where}, but the file changed beyond metadata: " + "; ".join(
+        f.detail for f in rendering
+    )
+    codes = tuple(dict.fromkeys(f.code for f in rendering))
+    return Evidence(source, Status.TAMPERED, detail, codes)
 
 
 def _identities(report: C2paReport) -> tuple[Identity, ...]:

@@ -87,14 +87,14 @@ def test_audit_verify_detects_an_edited_entry(
 def test_trace_stripped_rendition(shop: tuple[dict[str, str], Path], tmp_path: Path) -> None:
     env, out = shop
     rendition = next((out / "r").glob("*-150x*.jpg"))
-    from_file = json.loads(run_cli("trace", rendition, "--json", env=env).stdout)
+    (from_file,) = json.loads(run_cli("trace", rendition, "--json", env=env).stdout)
     assert from_file["found_by"] == "manifest"
     assert len(from_file["lineage"]) == 2
     stripped = tmp_path / "scraped.jpg"
     stripped.write_bytes(strip(rendition.read_bytes(), frozenset(BlockKind)))
     done = run_cli("trace", stripped, "--json", env=env)
     assert done.returncode == 0, done.stderr
-    traced = json.loads(done.stdout)
+    (traced,) = json.loads(done.stdout)
     assert traced["verdict"] == "known_stripped"
     assert traced["found_by"] == "essence"
     assert [s["asset_id"] for s in traced["lineage"]] == [

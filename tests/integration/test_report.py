@@ -199,6 +199,9 @@ def test_build_report_is_pure_and_escapes(tmp_path: Path) -> None:
 def test_load_verdict_rows() -> None:
     assert load_verdict_rows(b'[{"path": "a", "verdict": "trusted"}]')[0]["verdict"] == "trusted"
     assert load_verdict_rows(b'{"rows": [{"path": "a", "status": "x"}]}')[0]["status"] == "x"
+    ndjson = b'{"path": "a", "verdict": "trusted"}\n{"path": "b", "verdict": "tampered"}\n'
+    assert [r["path"] for r in load_verdict_rows(ndjson)] == ["a", "b"]
+    assert load_verdict_rows(b'{"path": "a", "status": "error"}\n')[0]["path"] == "a"
     for bad in (b"nope", b'{"a": 1}', b"[1, 2]"):
         with pytest.raises(Exception, match=r"expected|not JSON"):
             load_verdict_rows(bad, name="v.json")

@@ -176,8 +176,8 @@ def test_cli_scan_writes_reports(
         ]
     )
     assert code == 2  # the corrupt file could not be checked
-    report = json.loads(capsys.readouterr().out)
-    kinds = {Path(r["path"]).name: r["kind"] for r in report["rows"]}
+    rows = json.loads(capsys.readouterr().out)
+    kinds = {Path(r["path"]).name: r["kind"] for r in rows}
     for name, kind in expected.items():
         assert kinds[name] == kind.value
     assert (tmp_path / "s.csv").exists() and (tmp_path / "s.html").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -219,3 +220,100 @@ def test_band_radii_cover_the_radius() -> None:
             assert all(-1 <= s <= b for s, b in zip(radii, widths, strict=True))
             # Pigeonhole: every band at radius + 1 or more adds up to more than r.
             assert sum(s + 1 for s in radii) > r
+
+
+def test_tail_counts_rows_outside_the_bands() -> None:
+    rng = np.random.default_rng(21)
+    words = rng.integers(0, 2**64, size=(20_000, 4), dtype=np.uint64)
+    index = HammingIndex(words, multi_index=True)
+    assert index.tail == 0
+    index.add(words[:100] ^ np.uint64(1))
+    assert index.tail == 100  # scanned until the tail passes 16,384 rows or 10%
+    index.add(words[:16_300])
+    assert index.tail == 0  # the bands were rebuilt over every row
+    assert HammingIndex(words[:10]).tail == 10  # no bands: every row is scanned
+
+
+def test_layout_is_the_cheapest_of_several_within_the_budget() -> None:
+    from provenance import index as index_module
+
+    def cost(plan: list[tuple[int, int, int]], n: int) -> float:
+        found = index_module._radii(tuple(b for _, _, b in plan), 51, n)
+        assert found is not None
+        return found[0]
+
+    for n in (1_000_000, 22_000_000, 220_000_000):
+        plan = index_module._band_plan(n, 4)
+        # Bands never span a word, never overlap, and fit the memory budget.
+        for word in range(4):
+            spans = sorted((s, s + b) for w, s, b in plan if w == word)
+            assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans))
+            assert all(hi <= 64 for _, hi in spans)
+        structures = sum(4 * n + 4 * ((1 << b) + 1) for _, _, b in plan)
+        assert structures <= index_module.MEMORY_BUDGET * 32 * n
+        # At 22M rows the fixed log2(n) - 2 rule gave 8 bands of 22 bits: ten times the cost.
+        fixed = index_module._fill_plan(n, 4, [min(24, int(np.log2(n)) - 2)] * 2)
+        assert cost(plan, n) <= cost(fixed, n)
+    assert len(index_module._band_plan(22_000_000, 4)) == 12
+
+
+def test_chosen_layout_is_exact_on_biased_correlated_bits() -> None:
+    from provenance import index as index_module
+
+    # Real hashes have nearly constant and correlated bits, which skews the buckets.
+    rng = np.random.default_rng(17)
+    n = 60_000
+    bits = rng.random((n, 256)) < np.linspace(0.05, 0.95, 256)
+    bits[:, 1::2] ^= bits[:, ::2] & (rng.random((n, 128)) < 0.7)  # odd bits follow even ones
+    words = np.packbits(bits, axis=1, bitorder="little").view("<u8").astype(np.uint64)
+    for i, t in enumerate(rng.choice(n - 1, size=40, replace=False)):
+        words[t + 1] = near_copies(rng, words[t : t + 1], i % 24)[0]
+    indexed = HammingIndex(words, multi_index=True)
+    brute = HammingIndex(words, multi_index=False)
+    queries = near_copies(rng, words[rng.choice(n, size=12, replace=False)], 8)
+    # At 60k rows radius 20 takes the bands (51 would scan: it costs less here).
+    assert index_module._probe(indexed._bands, indexed._words, n, queries[0], 20) is not None
+    for q in queries:
+        for r in (12, 20):
+            assert indexed.query(q, k=50, max_distance=r) == brute.query(q, k=50, max_distance=r)
+
+
+def test_rows_added_to_a_mapped_index_stay_exact_and_leave_it_mapped(tmp_path: Path) -> None:
+    rng = np.random.default_rng(23)
+    words = rng.integers(0, 2**64, size=(20_000, 2), dtype=np.uint64)
+    HammingIndex(words, ids=np.arange(20_000) * 3, multi_index=True).save(tmp_path / "i.hidx")
+    index = HammingIndex.load(tmp_path / "i.hidx")
+    more = near_copies(rng, words[:500], 4)
+    index.add(more, ids=np.arange(20_000, 20_500) * 3)
+    assert isinstance(index._words, np.memmap)  # not copied into private memory
+    assert index.tail == 500 and len(index) == 20_500
+    total = np.concatenate([words, more])
+    ids = np.arange(20_500) * 3
+    brute = HammingIndex(total, ids=ids, multi_index=False)
+    np.testing.assert_array_equal(index.words, total)
+    np.testing.assert_array_equal(index.ids, ids)
+    for q in (words[7], more[7], more[-1], near_copies(rng, more[100:101], 3)[0]):
+        for r in (None, 4, 12):
+            assert index.query(q, k=8, max_distance=r) == brute.query(q, k=8, max_distance=r)
+    assert index.query_batch(more[:3], k=2) == brute.query_batch(more[:3], k=2)
+    # Enough rows to rebuild the bands: one in-memory array again, still exact.
+    index.add(total[:17_000], ids=np.arange(20_500, 37_500) * 3)
+    assert index.tail == 0 and not isinstance(index._words, np.memmap)
+    total = np.concatenate([total, total[:17_000]])
+    brute = HammingIndex(total, ids=np.arange(37_500) * 3, multi_index=False)
+    for q in (words[9], more[9]):
+        assert index.query(q, k=8, max_distance=12) == brute.query(q, k=8, max_distance=12)
+    index.save(tmp_path / "j.hidx")
+    np.testing.assert_array_equal(HammingIndex.load(tmp_path / "j.hidx").words, total)
+
+
+def test_bucket_order_is_a_stable_argsort() -> None:
+    from provenance import index as index_module
+
+    rng = np.random.default_rng(29)
+    for bits in (4, 16, 22):
+        keys = rng.integers(0, 1 << bits, size=50_000, dtype=np.uint32)  # many equal keys
+        for dtype in (np.int32, np.int64):
+            order = index_module._bucket_order(keys, dtype)
+            assert order.dtype == dtype
+            np.testing.assert_array_equal(order, np.argsort(keys, kind="stable"))

@@ -31,6 +31,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
                 "containers.tiff",
                 "containers.bmff",
                 "containers.gif",
+                "containers.rendering",
                 "record",
                 "statement",
                 "lineage",

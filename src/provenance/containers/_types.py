@@ -142,6 +142,11 @@ class ContainerInfo:
             JPEG ``Exif\0\0`` header, or ``None``.
         essence_ranges: Sorted, disjoint, merged ranges of coded image data; the
             essence hash covers exactly these bytes.
+        image_end: Offset just past the image's last structure (JPEG EOI, PNG
+            IEND, WebP RIFF data); bytes after it are trailing data. ``None``
+            for the formats that do not say (TIFF, BMFF, GIF).
+        defects: Defects the parser tolerated, one message each (e.g. a bad CRC
+            on an ancillary PNG chunk, which decoders ignore too).
     """
 
     format: ImageFormat
@@ -152,6 +157,8 @@ class ContainerInfo:
     extended_xmp: bytes | None
     exif: bytes | None
     essence_ranges: tuple[Range, ...]
+    image_end: int | None = None
+    defects: tuple[str, ...] = ()
 
     @property
     def has_c2pa(self) -> bool:

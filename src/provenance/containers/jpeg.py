@@ -407,6 +407,8 @@ def inspect(data: bytes, *, essence: bool = True) -> ContainerInfo:
         extended_xmp=extended,
         exif=exif,
         essence_ranges=layout.essence,
+        # The essence ends with EOI (not read when stopping at the first scan).
+        image_end=layout.essence[-1][1] if layout.essence else None,
     )
 
 

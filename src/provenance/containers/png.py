@@ -109,6 +109,8 @@ class _Layout:
     essence: tuple[Range, ...]
     width: int
     height: int
+    end: int
+    defects: tuple[str, ...]
 
 
 def _name(chunk_type: bytes) -> str:
@@ -135,6 +137,7 @@ def _parse(data: bytes, *, check_image_crc: bool = False) -> _Layout:
         raise ContainerError("no PNG signature at offset 0")
     chunks: list[_Chunk] = []
     essence: list[Range] = []
+    defects: list[str] = []
     view = memoryview(data)
     pos = len(SIGNATURE)
     for _ in range(MAX_CHUNKS):
@@ -160,7 +163,12 @@ def _parse(data: bytes, *, check_image_crc: bool = False) -> _Layout:
         if (check_image_crc or chunk_type not in _IMAGE_DATA_TYPES) and zlib.crc32(
             view[pos + 4 : end - 4]
         ) != int.from_bytes(view[end - 4 : end], "big"):
-            raise ContainerError(f"bad CRC in {_name(chunk_type)} chunk at offset {pos}")
+            message = f"bad CRC in {_name(chunk_type)} chunk at offset {pos}"
+            if not chunk_type[0] & 0x20:
+                raise ContainerError(message)
+            # An ancillary chunk (lower-case first letter): libpng warns and goes
+            # on (png_crc_finish, PNG_FLAG_CRC_ANCILLARY_USE), so do we.
+            defects.append(message)
         # 3. IHDR comes first and has 13 bytes of data.
         if not chunks and (chunk_type != b"IHDR" or length != 13):
             raise ContainerError(
@@ -170,6 +178,7 @@ def _parse(data: bytes, *, check_image_crc: bool = False) -> _Layout:
             chunks.append(_Chunk(chunk_type, pos, end, None))
             essence.append((pos, end))
         elif chunk_type == b"IEND":
+            pos = end
             break
         else:
             chunks.append(_Chunk(chunk_type, pos, end, _kind(data, chunk_type, pos + 8, end - 4)))
@@ -184,6 +193,8 @@ def _parse(data: bytes, *, check_image_crc: bool = False) -> _Layout:
         essence=merge_ranges(essence),
         width=int.from_bytes(data[ihdr : ihdr + 4], "big"),
         height=int.from_bytes(data[ihdr + 4 : ihdr + 8], "big"),
+        end=pos,
+        defects=tuple(defects),
     )
 
 
@@ -285,6 +296,8 @@ def inspect(data: bytes, *, check_image_crc: bool = False) -> ContainerInfo:
         extended_xmp=None,
         exif=exif,
         essence_ranges=layout.essence,
+        image_end=layout.end,
+        defects=layout.defects,
     )
 
 

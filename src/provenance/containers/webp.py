@@ -198,6 +198,28 @@ def _parse(data: bytes) -> _Layout:
     )
 
 
+def frame_size(data: bytes) -> tuple[int, int] | None:
+    """The size of a still image's bitstream when a ``VP8X`` canvas precedes it.
+
+    Decoders show the frame on the canvas, so the two must agree (RFC 9649 2.7).
+    ``None`` for the simple layouts (no canvas) and animations (frames are
+    placed on the canvas by ``ANMF``).
+
+    Raises:
+        ContainerError: If the RIFF structure is malformed or truncated.
+    """
+    layout = _parse(data)
+    if layout.chunks[0].fourcc != b"VP8X":
+        return None
+    for chunk in layout.chunks:
+        if chunk.fourcc == b"ANMF":
+            return None
+        if chunk.fourcc in (b"VP8 ", b"VP8L"):
+            width, height, _ = _bitstream_size(data, chunk)
+            return width, height
+    return None
+
+
 def _payload(data: bytes, chunk: _Chunk) -> bytes:
     return data[chunk.payload_start : chunk.payload_end]
 
@@ -257,6 +279,7 @@ def inspect(data: bytes) -> ContainerInfo:
         extended_xmp=None,
         exif=exif,
         essence_ranges=layout.essence,
+        image_end=layout.riff_end + (layout.riff_end & 1),  # RIFF pads to even
     )
 
 

@@ -1,0 +1,163 @@
+"""A verifier's perceptual index: refreshed incrementally, at most every ``index_refresh_s``."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import provenance.inventory as inventory_module
+from provenance import SigningKey, Status, TrustPolicy, phash, verify
+from provenance.errors import InventoryError
+from provenance.inventory import Inventory
+from provenance.types import SignResult
+from tests.conftest import sample_record
+from tests.integration.test_synthetic_duplicate import Media, degraded_copy, sign_into
+
+
+class Clock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    fake = Clock()
+    monkeypatch.setattr(inventory_module, "_monotonic", fake)
+    return fake
+
+
+def add_asset(inv: Inventory, tag: str, words: np.ndarray) -> str:
+    """Record a made-up asset ``asset-<tag>`` with ``words`` as its perceptual rows."""
+
+    def h(kind: str) -> str:
+        return hashlib.sha256(f"{tag}:{kind}".encode()).hexdigest()
+
+    result = SignResult(
+        path=None,
+        asset_id=f"asset-{tag}",
+        sha256_hex=h("file"),
+        essence_sha256_hex=h("essence"),
+        input_sha256_hex=h("input"),
+        bytes_added=1,
+        active_manifest=None,
+        record=sample_record("forest-path.jpg"),
+    )
+    inv.record_signing(result, signer="CN=test", now=datetime(2026, 1, 1, tzinfo=timezone.utc))
+    reference = phash.ReferenceHashes(
+        words=words, variants=tuple(f"v{i}" for i in range(len(words))), descriptor=b""
+    )
+    inv.add_perceptual(result.asset_id, reference)
+    return result.asset_id
+
+
+def found(inv: Inventory, words: np.ndarray) -> list[str]:
+    return [
+        m.asset.asset_id
+        for m in inv.find_perceptual(words, scheme=phash.SCHEME, max_distance=0, k=5)
+    ]
+
+
+def test_reader_sees_another_handles_rows_after_the_interval(tmp_path: Path, clock: Clock) -> None:
+    db = tmp_path / "inv.sqlite"
+    rng = np.random.default_rng(5)
+    a, b, c = (rng.integers(0, 2**64, size=(4, phash.WORDS), dtype=np.uint64) for _ in "abc")
+    with Inventory(db) as writer, Inventory(db, index_refresh_s=30) as reader:
+        add_asset(writer, "a", a)
+        assert found(reader, a[2]) == ["asset-a"]  # built at the first lookup
+        index = reader.perceptual_index(phash.SCHEME)
+        add_asset(writer, "b", b)
+        clock.now += 29
+        assert found(reader, b[0]) == []  # within the bound: not looked for yet
+        clock.now += 2
+        assert found(reader, b[0]) == ["asset-b"]
+        # Refreshed in place (the new rows appended), not rebuilt.
+        assert reader.perceptual_index(phash.SCHEME) is index
+        assert len(index) == 8
+        # Rows written through the reader's own handle are seen at once.
+        add_asset(reader, "c", c)
+        assert found(reader, c[3]) == ["asset-c"]
+        # The writer (default interval 0) sees every row on every lookup.
+        assert found(writer, c[3]) == ["asset-c"]
+
+
+def test_refresh_interval_must_be_a_non_negative_number(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "inv.sqlite"
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(InventoryError, match="index_refresh_s must be") as caught:
+            Inventory(db, index_refresh_s=bad)
+        assert str(caught.value).startswith(str(db))
+    monkeypatch.setenv("PROVENANCE_INDEX_REFRESH_S", "soon")
+    with pytest.raises(InventoryError, match=r"\$PROVENANCE_INDEX_REFRESH_S .*'soon'"):
+        Inventory(db)
+    with Inventory(db, index_refresh_s=0) as inv:  # an explicit value wins
+        assert inv._index_refresh_s == 0
+
+
+def test_refresh_interval_from_the_environment(
+    tmp_path: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "inv.sqlite"
+    rng = np.random.default_rng(7)
+    a, b = (rng.integers(0, 2**64, size=(2, phash.WORDS), dtype=np.uint64) for _ in "ab")
+    monkeypatch.setenv("PROVENANCE_INDEX_REFRESH_S", " 10 ")
+    with Inventory(db) as writer, Inventory(db) as reader:
+        add_asset(writer, "a", a)
+        assert found(reader, a[0]) == ["asset-a"]
+        add_asset(writer, "b", b)
+        assert found(reader, b[0]) == []
+        clock.now += 10
+        assert found(reader, b[0]) == ["asset-b"]
+
+
+def test_cache_is_not_rewritten_by_each_refresh(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(inventory_module, "INDEX_CACHE_MIN_ROWS", 1)
+    monkeypatch.setattr(inventory_module, "_ROWS_PER_READ", 2)  # rows read page by page
+    db = tmp_path / "inv.sqlite"
+    cache = tmp_path / f"inv.sqlite.{phash.SCHEME}.hidx"
+    rng = np.random.default_rng(6)
+    first = rng.integers(0, 2**64, size=(5, phash.WORDS), dtype=np.uint64)
+    later = rng.integers(0, 2**64, size=(3, phash.WORDS), dtype=np.uint64)
+    with Inventory(db) as writer, Inventory(db) as reader:
+        add_asset(writer, "a", first)
+        assert len(reader.perceptual_index(phash.SCHEME)) == 5  # built: cached
+        written = cache.read_bytes()
+        add_asset(writer, "b", later)
+        assert len(reader.perceptual_index(phash.SCHEME)) == 8  # refreshed: not cached
+        assert cache.read_bytes() == written
+    # A new process maps the cache and reads only the rows added since.
+    with Inventory(db, read_only=True) as fresh:
+        np.testing.assert_array_equal(
+            fresh.perceptual_index(phash.SCHEME).words, np.concatenate([first, later])
+        )
+        assert found(fresh, later[1]) == ["asset-b"]
+
+
+def test_verifier_finds_a_copy_of_an_original_signed_elsewhere_after_refresh(
+    tmp_path: Path, media: Media, signing_key: SigningKey, trust: TrustPolicy, clock: Clock
+) -> None:
+    db = tmp_path / "inv.sqlite"
+    with Inventory(db) as signer_side, Inventory(db, index_refresh_s=5) as verifier:
+        other = tmp_path / "other.jpg"
+        sign_into(signer_side, media("forest-path.jpg"), other, signing_key)
+        assert len(verifier.perceptual_index(phash.SCHEME)) > 0  # the verifier starts
+        signed = tmp_path / "boats.jpg"
+        result = sign_into(signer_side, media("rowing-boats-sunset.jpg"), signed, signing_key)
+        copy = degraded_copy(signed, tmp_path / "copy.jpg")
+        assert verify(copy, trust=trust, inventory=verifier).status is Status.NO_PROVENANCE
+        clock.now += 5
+        verdict = verify(copy, trust=trust, inventory=verifier)
+        assert verdict.status is Status.SYNTHETIC_DUPLICATE
+        assert verdict.asset_id == result.asset_id
