@@ -376,6 +376,7 @@ def sign_command(
         )
         rows: list[dict[str, Any]] = []
         errors: list[dict[str, Any]] = []
+        warnings: list[str] = []
         try:
             with (
                 _progress_bar(progress, "signing", len(files)) as advance,
@@ -385,6 +386,7 @@ def sign_command(
                     row = _batch_sign_row(done)
                     if "error" in row:
                         errors.append(row)
+                    warnings.extend(f"{row['source']}: {w}" for w in row.get("warnings", ()))
                     if as_json:
                         emit(row)  # streamed: memory stays flat over any number of files
                     else:
@@ -406,6 +408,8 @@ def sign_command(
             _out.print(table)
         for row in errors:
             _err.print(f"provenance: error: {_one_line(row['error'])}", markup=False)
+    for line in warnings:  # also in each --json row's "warnings"
+        _err.print(f"provenance: warning: {line}", markup=False)
     raise typer.Exit(EXIT_USAGE if errors else EXIT_OK)
 
 

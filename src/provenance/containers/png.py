@@ -360,3 +360,42 @@ def strip(data: bytes, kinds: frozenset[BlockKind]) -> bytes:
     layout = _parse(data)
     removed = [(c.offset, c.end) for c in layout.chunks if c.kind in kinds]
     return splice(data, removed, [])
+
+
+def drop_damaged_ancillary(data: bytes) -> tuple[bytes, tuple[str, ...]]:
+    """Remove ancillary chunks whose CRC is wrong (a damaged ``tEXt`` and the like).
+
+    PNG 5.4 lets a decoder skip an ancillary chunk it cannot trust; signing does
+    the same rather than refusing the image, since it rewrites metadata anyway.
+    Critical chunks (IHDR, PLTE, IDAT, IEND) are never touched: a bad CRC there
+    still makes :func:`inspect` refuse the file.
+
+    Args:
+        data: A whole PNG file.
+
+    Returns:
+        The file without the damaged chunks, and a note per chunk removed (the
+        same bytes and no notes when none is damaged or the walk fails).
+    """
+    removed: list[Range] = []
+    notes: list[str] = []
+    pos = len(SIGNATURE)
+    size = len(data)
+    view = memoryview(data)
+    for _ in range(MAX_CHUNKS):
+        if not data.startswith(SIGNATURE) or pos + 12 > size:
+            break
+        length, chunk_type = _CHUNK_HEADER.unpack_from(data, pos)
+        end = pos + 12 + length
+        if length > _MAX_CHUNK_LENGTH or end > size or chunk_type == b"IEND":
+            break
+        ancillary = bool(chunk_type[0] & 0x20)
+        if ancillary and zlib.crc32(view[pos + 4 : end - 4]) != int.from_bytes(
+            view[end - 4 : end], "big"
+        ):
+            removed.append((pos, end))
+            notes.append(f"dropped the {_name(chunk_type)} chunk at offset {pos} (bad CRC)")
+        pos = end
+    if not removed:
+        return data, ()
+    return splice(data, removed, []), tuple(notes)
