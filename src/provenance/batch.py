@@ -72,6 +72,7 @@ from provenance import phash
 from provenance._sqlite import is_lock_error
 from provenance.atomic import fsync_folder, write_atomic
 from provenance.errors import (
+    ImageTooLarge,
     InventoryError,
     KeyConfigError,
     OutputError,
@@ -79,7 +80,7 @@ from provenance.errors import (
     RecordError,
     WorkerPoolError,
 )
-from provenance.fingerprint import Fingerprint, decode_for_hashing, fingerprint
+from provenance.fingerprint import MAX_PIXELS_ENV, Fingerprint, decode_for_hashing, fingerprint
 from provenance.hashing import sha256_hex
 from provenance.inventory import Inventory
 from provenance.keys import SigningKey, TrustPolicy
@@ -1291,7 +1292,11 @@ def _sign_one(state: _State, spec: _SignSpec, job: _Job, now: datetime | None) -
     result = dataclasses.replace(result, path=str(dst))
     if spec.inventory_path is None:
         return (job.index, RowStatus.OK, result, None)
-    return (job.index, RowStatus.OK, _Signed(result, _reference(data)), None)
+    limit = spec.options.max_pixels if spec.options is not None else None
+    reference, skipped = _reference(data, max_pixels=limit)
+    if skipped is not None:
+        result = dataclasses.replace(result, warnings=(*result.warnings, skipped))
+    return (job.index, RowStatus.OK, _Signed(result, reference), None)
 
 
 def _path_of(job: _Job) -> str:
@@ -1299,18 +1304,27 @@ def _path_of(job: _Job) -> str:
     return job.path
 
 
-def _reference(data: bytes) -> phash.ReferenceHashes | None:
+def _reference(
+    data: bytes, *, max_pixels: int | None = None
+) -> tuple[phash.ReferenceHashes | None, str | None]:
     """The perceptual hashes the writer stores with the asset, computed here in the worker.
 
     They are what ``verify`` and ``scan`` recognise resized or re-encoded
     copies by (``synthetic_duplicate``); computing them in the worker keeps the
-    decode parallel. Pixels that cannot be decoded leave the asset without them
-    (the signing stands), as :func:`provenance.sign.record_perceptual` does.
+    decode parallel. Pixels that cannot be decoded (above the pixel limit, or
+    damaged coded data) leave the asset without them: the signing stands, and
+    the second value says why, for the row's warnings (red-team issue 17: a
+    copy of such an asset can never be found, and the user must know).
     """
     try:
-        return phash.reference_hashes(decode_for_hashing(data)[0])
-    except ProvenanceError:
-        return None
+        return phash.reference_hashes(decode_for_hashing(data, max_pixels=max_pixels)[0]), None
+    except ImageTooLarge as exc:
+        return None, (
+            f"no perceptual hash stored, so copies of it cannot be found: {exc.message} "
+            f"(raise the limit with {MAX_PIXELS_ENV}=N and sign it again)"
+        )
+    except ProvenanceError as exc:
+        return None, f"no perceptual hash stored, so copies of it cannot be found: {exc.message}"
 
 
 def _already_signed(inventory: Inventory, job: _Job, record: ProvenanceRecord) -> SignResult | None:

@@ -322,7 +322,8 @@ def prepare_for_signing(data: bytes) -> tuple[bytes, ContainerInfo, tuple[str, .
 
     Raises:
         UnsupportedFormat: Not a format of :data:`SUPPORTED`.
-        ContainerError: The image structure itself is malformed.
+        ContainerError: The image structure itself is malformed, or (PNG) its
+            image data is too short for the size its header claims.
     """
     notes: list[str] = []
     try:
@@ -344,7 +345,10 @@ def prepare_for_signing(data: bytes) -> tuple[bytes, ContainerInfo, tuple[str, .
                 raise first from None
             notes.append(f"dropped the existing XMP ({first.message})")
         data = fixed
-    # 2. An XMP packet that cannot be merged, and EXIF that cannot be sanitised.
+    # 2. Pixels that can never decode are not an image to sign (red-team issue 17).
+    if info.format is ImageFormat.PNG:
+        png.check_image_data_size(data)
+    # 3. An XMP packet that cannot be merged, and EXIF that cannot be sanitised.
     if info.xmp is not None:
         try:
             xmp.check_packet(info.xmp)

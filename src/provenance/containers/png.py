@@ -399,3 +399,36 @@ def drop_damaged_ancillary(data: bytes) -> tuple[bytes, tuple[str, ...]]:
     if not removed:
         return data, ()
     return splice(data, removed, []), tuple(notes)
+
+
+# Deflate's best ratio is about 1032:1 (RFC 1951: a 258-byte match costs at least
+# two bits); 1100 leaves a margin for the zlib header and odd encoders.
+_MAX_DEFLATE_RATIO = 1100
+_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+
+
+def check_image_data_size(data: bytes) -> None:
+    """Refuse a PNG whose IDAT is too small to hold the image its IHDR claims.
+
+    The filtered scanlines of a W x H image are at least H x (1 + ceil(W x bits / 8))
+    bytes (more when interlaced), and deflate cannot shrink anything more than
+    about 1032 times: a 100000 x 100000 IHDR over 100 bytes of IDAT cannot decode
+    at all. Checked from the chunk lengths, without inflating anything.
+
+    Args:
+        data: A whole PNG file (:func:`inspect` accepts it).
+
+    Raises:
+        ContainerError: The image data is certainly truncated or corrupt.
+    """
+    layout = _parse(data)
+    ihdr = len(SIGNATURE) + 8
+    bit_depth, color_type = data[ihdr + 8], data[ihdr + 9]
+    bits = bit_depth * _CHANNELS.get(color_type, 1)
+    row = 1 + (layout.width * bits + 7) // 8
+    idat = sum(c.end - c.offset - 12 for c in layout.chunks if c.type == b"IDAT")
+    if idat * _MAX_DEFLATE_RATIO < layout.height * row:
+        raise ContainerError(
+            f"IDAT holds {idat} bytes, too few for the {layout.width} x {layout.height} "
+            "image IHDR claims: the image data is truncated or corrupt"
+        )
