@@ -450,10 +450,7 @@ def _sign_plan(
 ) -> _Plan:
     folder = Path(out) if out is not None else None
     if folder is not None:
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OutputError(f"cannot create output folder: {exc.strerror}", path=folder) from None
+        _check_creatable(folder)
     if check_picklable:
         _check_picklable(key)
     spec = _SignSpec(
@@ -1252,6 +1249,21 @@ def _process(
     return outcomes
 
 
+def _check_creatable(folder: Path) -> None:
+    """Fail early when the output folder cannot be made; it is made by the first write.
+
+    Created lazily (red-team issue 19): a batch in which every file fails leaves no
+    empty output folder behind.
+    """
+    ancestor = folder
+    while not ancestor.exists() and ancestor.parent != ancestor:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise OutputError("cannot create output folder: not a directory", path=ancestor)
+    if ancestor != folder and not os.access(ancestor, os.W_OK | os.X_OK):
+        raise OutputError("cannot create output folder: permission denied", path=ancestor)
+
+
 def _sign_one(state: _State, spec: _SignSpec, job: _Job, now: datetime | None) -> _Outcome:
     assert job.dst is not None  # noqa: S101 - set for every signing job
     record = job.record or spec.record
@@ -1266,11 +1278,6 @@ def _sign_one(state: _State, spec: _SignSpec, job: _Job, now: datetime | None) -
         if done is not None:
             return (job.index, RowStatus.SKIPPED, done, None)
     dst = Path(job.dst)
-    if not dst.parent.is_dir():
-        try:
-            dst.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OutputError(f"cannot create folder: {exc.strerror}", path=dst.parent) from None
     # The input is read once: signed, then hashed from the same bytes.
     data = job.data if job.data is not None else read_input(_path_of(job))
     parent_data = read_input(spec.parent) if spec.parent is not None else None
@@ -1284,6 +1291,11 @@ def _sign_one(state: _State, spec: _SignSpec, job: _Job, now: datetime | None) -
         options=spec.options,
         now=now,
     )
+    if not dst.parent.is_dir():  # made by the first file written into it
+        try:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create folder: {exc.strerror}", path=dst.parent) from None
     try:
         write_atomic(dst, signed, sync_folder=False)  # fsync_folder: end of the chunk
     except OSError as exc:
