@@ -19,6 +19,7 @@ message naming the offset. The caller attaches the path with ``err.with_path``.
 
 from __future__ import annotations
 
+import dataclasses
 from types import ModuleType
 
 from provenance import exif, xmp
@@ -356,11 +357,15 @@ def prepare_for_signing(data: bytes) -> tuple[bytes, ContainerInfo, tuple[str, .
             data = strip(data, _XMP_KINDS)
             info = inspect(data)
             notes.append(f"dropped the existing XMP ({exc.message})")
-    if info.exif is not None and info.format.carries_exif_block:
+    if info.exif is not None:
         try:
             exif.sanitize_exif(info.exif)
         except ProvenanceError as exc:
-            data = strip(data, frozenset({BlockKind.EXIF}))
-            info = inspect(data)
+            if info.format.carries_exif_block:
+                data = strip(data, frozenset({BlockKind.EXIF}))
+                info = inspect(data)
+            else:
+                # HEIF's Exif item (TIFF's IFDs) is rewritten by embed: not merged.
+                info = dataclasses.replace(info, exif=None)
             notes.append(f"dropped the existing EXIF ({exc.message})")
     return data, info, tuple(notes)
