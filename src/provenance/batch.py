@@ -72,6 +72,7 @@ from provenance import phash
 from provenance._sqlite import is_lock_error
 from provenance.atomic import fsync_folder, write_atomic
 from provenance.errors import (
+    ImageTooLarge,
     InventoryError,
     KeyConfigError,
     OutputError,
@@ -79,7 +80,7 @@ from provenance.errors import (
     RecordError,
     WorkerPoolError,
 )
-from provenance.fingerprint import Fingerprint, decode_for_hashing, fingerprint
+from provenance.fingerprint import MAX_PIXELS_ENV, Fingerprint, decode_for_hashing, fingerprint
 from provenance.hashing import sha256_hex
 from provenance.inventory import Inventory
 from provenance.keys import SigningKey, TrustPolicy
@@ -449,10 +450,7 @@ def _sign_plan(
 ) -> _Plan:
     folder = Path(out) if out is not None else None
     if folder is not None:
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OutputError(f"cannot create output folder: {exc.strerror}", path=folder) from None
+        _check_creatable(folder)
     if check_picklable:
         _check_picklable(key)
     spec = _SignSpec(
@@ -1251,6 +1249,21 @@ def _process(
     return outcomes
 
 
+def _check_creatable(folder: Path) -> None:
+    """Fail early when the output folder cannot be made; it is made by the first write.
+
+    Created lazily (red-team issue 19): a batch in which every file fails leaves no
+    empty output folder behind.
+    """
+    ancestor = folder
+    while not ancestor.exists() and ancestor.parent != ancestor:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise OutputError("cannot create output folder: not a directory", path=ancestor)
+    if ancestor != folder and not os.access(ancestor, os.W_OK | os.X_OK):
+        raise OutputError("cannot create output folder: permission denied", path=ancestor)
+
+
 def _sign_one(state: _State, spec: _SignSpec, job: _Job, now: datetime | None) -> _Outcome:
     assert job.dst is not None  # noqa: S101 - set for every signing job
     record = job.record or spec.record
@@ -1265,11 +1278,6 @@ def _sign_one(state: _State, spec: _SignSpec, job: _Job, now: datetime | None) -
         if done is not None:
             return (job.index, RowStatus.SKIPPED, done, None)
     dst = Path(job.dst)
-    if not dst.parent.is_dir():
-        try:
-            dst.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OutputError(f"cannot create folder: {exc.strerror}", path=dst.parent) from None
     # The input is read once: signed, then hashed from the same bytes.
     data = job.data if job.data is not None else read_input(_path_of(job))
     parent_data = read_input(spec.parent) if spec.parent is not None else None
@@ -1283,6 +1291,11 @@ def _sign_one(state: _State, spec: _SignSpec, job: _Job, now: datetime | None) -
         options=spec.options,
         now=now,
     )
+    if not dst.parent.is_dir():  # made by the first file written into it
+        try:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create folder: {exc.strerror}", path=dst.parent) from None
     try:
         write_atomic(dst, signed, sync_folder=False)  # fsync_folder: end of the chunk
     except OSError as exc:
@@ -1291,7 +1304,11 @@ def _sign_one(state: _State, spec: _SignSpec, job: _Job, now: datetime | None) -
     result = dataclasses.replace(result, path=str(dst))
     if spec.inventory_path is None:
         return (job.index, RowStatus.OK, result, None)
-    return (job.index, RowStatus.OK, _Signed(result, _reference(data)), None)
+    limit = spec.options.max_pixels if spec.options is not None else None
+    reference, skipped = _reference(data, max_pixels=limit)
+    if skipped is not None:
+        result = dataclasses.replace(result, warnings=(*result.warnings, skipped))
+    return (job.index, RowStatus.OK, _Signed(result, reference), None)
 
 
 def _path_of(job: _Job) -> str:
@@ -1299,18 +1316,27 @@ def _path_of(job: _Job) -> str:
     return job.path
 
 
-def _reference(data: bytes) -> phash.ReferenceHashes | None:
+def _reference(
+    data: bytes, *, max_pixels: int | None = None
+) -> tuple[phash.ReferenceHashes | None, str | None]:
     """The perceptual hashes the writer stores with the asset, computed here in the worker.
 
     They are what ``verify`` and ``scan`` recognise resized or re-encoded
     copies by (``synthetic_duplicate``); computing them in the worker keeps the
-    decode parallel. Pixels that cannot be decoded leave the asset without them
-    (the signing stands), as :func:`provenance.sign.record_perceptual` does.
+    decode parallel. Pixels that cannot be decoded (above the pixel limit, or
+    damaged coded data) leave the asset without them: the signing stands, and
+    the second value says why, for the row's warnings (red-team issue 17: a
+    copy of such an asset can never be found, and the user must know).
     """
     try:
-        return phash.reference_hashes(decode_for_hashing(data)[0])
-    except ProvenanceError:
-        return None
+        return phash.reference_hashes(decode_for_hashing(data, max_pixels=max_pixels)[0]), None
+    except ImageTooLarge as exc:
+        return None, (
+            f"no perceptual hash stored, so copies of it cannot be found: {exc.message} "
+            f"(raise the limit with {MAX_PIXELS_ENV}=N and sign it again)"
+        )
+    except ProvenanceError as exc:
+        return None, f"no perceptual hash stored, so copies of it cannot be found: {exc.message}"
 
 
 def _already_signed(inventory: Inventory, job: _Job, record: ProvenanceRecord) -> SignResult | None:

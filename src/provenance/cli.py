@@ -50,6 +50,7 @@ from provenance.audit import (
 )
 from provenance.batch import BatchRow, SignItem, sign_many, verify_many
 from provenance.containers import IMAGE_SUFFIXES as _IMAGE_SUFFIXES
+from provenance.containers import SUPPORTED, detect_format
 from provenance.discovery import InventorySource, find_inventory
 from provenance.errors import (
     InsecureKeyFileWarning,
@@ -187,7 +188,17 @@ _ESCAPES = {
 } | {0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t"}
 
 
+_PYTHON_HINTS = {
+    # The library's hint names a Python argument; a command-line user needs flags.
+    "(pass create=True to make one)": (
+        "(check --inventory or PROVENANCE_INVENTORY; provenance sign creates an inventory)"
+    ),
+}
+
+
 def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    for hint, flags in _PYTHON_HINTS.items():
+        message = message.replace(hint, flags)
     _err.print(f"provenance: error: {_one_line(message)}", markup=False)
     raise typer.Exit(code)
 
@@ -431,11 +442,6 @@ def sign_command(
         shared_record = load_record(record_path) if record_path is not None else None
     except ProvenanceError as exc:
         _fail(str(exc))
-    if out is not None:
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            _fail(f"{out}: cannot create output folder: {exc.strerror}")
     options = SignOptions(pii_policy=policy, write_exif=not no_exif)
     opened = (
         None
@@ -443,7 +449,7 @@ def sign_command(
         else _open_inventory(inventory_path, create=True, checkpoint_key=signing_key)
     )
     with _closing(opened) as inventory:
-        files = _expand(sources)
+        files, _ = _expand(sources)
         items = (
             SignItem(src, name=None if relative is None else relative.as_posix())
             for src, relative in files
@@ -461,6 +467,7 @@ def sign_command(
         )
         rows: list[dict[str, Any]] = []
         errors: list[dict[str, Any]] = []
+        warnings: list[str] = []
         try:
             with (
                 _progress_bar(progress, "signing", len(files)) as advance,
@@ -470,6 +477,7 @@ def sign_command(
                     row = _batch_sign_row(done)
                     if "error" in row:
                         errors.append(row)
+                    warnings.extend(f"{row['source']}: {w}" for w in row.get("warnings", ()))
                     if as_json or ndjson:
                         emit(row)  # streamed: memory stays flat over any number of files
                     else:
@@ -491,6 +499,8 @@ def sign_command(
             _out.print(table)
         for row in errors:
             _err.print(f"provenance: error: {_one_line(row['error'])}", markup=False)
+    for line in warnings:  # also in each --json row's "warnings"
+        _err.print(f"provenance: warning: {line}", markup=False)
     raise typer.Exit(EXIT_USAGE if errors else EXIT_OK)
 
 
@@ -539,7 +549,8 @@ def verify_command(
     """
     requirement, accepted = _requirement(require, accept)
     policy = _trust_policy(trust_anchors)
-    files = [file for file, _ in _expand(paths)]
+    expanded, notes = _expand(paths)
+    files = [file for file, _ in expanded]
     inventory, warning = _find_existing(inventory_path)
     _warn(warning)
     inventory_name = str(inventory.path) if inventory is not None else None
@@ -559,6 +570,7 @@ def verify_command(
                 statuses.append(verdict.status)
                 if as_json or ndjson:
                     out = _verdict_row(verdict.to_dict(), inventory_name, warning)
+                    out["warnings"].extend(notes)
                     if requirement is not None:
                         out["meets_requirement"] = meets(verdict.status, requirement, accepted)
                     emit(out)  # streamed: flat memory over any number of files
@@ -1384,29 +1396,81 @@ def _batch_sign_row(row: BatchRow[SignResult]) -> dict[str, Any]:
     return out
 
 
-def _expand(paths: Iterable[Path]) -> list[tuple[Path, Path | None]]:
+def _expand(paths: Iterable[Path]) -> tuple[list[tuple[Path, Path | None]], list[str]]:
     """Files in argument order, each with its path relative to its argument.
 
     Folders expand to their images, sorted; the relative path keeps files of the
     same name in different subfolders apart in an output folder. A path that
-    does not exist comes back with ``None`` in place of its relative path. A
-    folder with no image is a usage error (exit 2) naming it.
+    does not exist comes back with ``None`` in place of its relative path.
+
+    Nothing is skipped silently (red-team issue 19): files that are not images
+    by name (a file without an extension is looked at: its bytes decide),
+    symlinked folders (not followed) and links to nothing are counted, and a
+    folder with no image is named; each is one warning on stderr, also returned
+    for ``--json``. Only when no argument gives anything to do is it a usage
+    error (exit 2).
     """
     files: list[tuple[Path, Path | None]] = []
+    notes: list[str] = []
+    skipped: dict[str, list[Path]] = {}
     for path in paths:
         if path.is_dir():
-            found = sorted(
-                p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
-            )
+            found: list[Path] = []
+            for p in sorted(path.rglob("*")):
+                reason = _skip_reason(p)
+                if reason is None:
+                    found.append(p)
+                elif reason:
+                    skipped.setdefault(reason, []).append(p)
             if not found:
-                # An empty batch must not look like a clean one (exit 0, "[]").
-                _fail(f"{path}: folder holds no JPEG, PNG or WebP image")
+                notes.append(f"{path}: folder holds no image ({SUPPORTED}); nothing done for it")
             files.extend((p, p.relative_to(path)) for p in found)
         elif path.exists() or path.is_symlink():
             files.append((path, Path(path.name)))
         else:
             files.append((path, None))
-    return files
+    for reason, names in skipped.items():
+        shown = ", ".join(str(p) for p in names[:3]) + (", ..." if len(names) > 3 else "")
+        notes.append(f"skipped {len(names)} {reason}: {shown}")
+    for note in notes:
+        _warn(note)
+    if not files:
+        # An empty batch must not look like a clean one (exit 0, "[]").
+        _fail("no image to process in " + ", ".join(str(p) for p in paths))
+    return files, notes
+
+
+def _skip_reason(path: Path) -> str | None:
+    """Why a folder walk leaves ``path`` out: None takes it, "" leaves it out unmentioned."""
+    if path.is_symlink() and path.is_dir():
+        return "symlinked folder(s), not followed"
+    if path.is_dir():
+        return ""  # walked into
+    if path.name.endswith(".json") and path.is_file():
+        stem = path.name.removesuffix(".json")
+        if path.with_name(stem).is_file() or any(
+            path.with_name(stem + suffix).exists() for suffix in IMAGE_SUFFIXES
+        ):
+            return ""  # a record sidecar
+    if not path.is_file():
+        return "link(s) to nothing or not regular file(s)"
+    suffix = path.suffix.lower()
+    if suffix in IMAGE_SUFFIXES:
+        return None
+    if suffix == "" and _looks_like_image(path):
+        return None
+    return "file(s) that are not images by name or content"
+
+
+def _looks_like_image(path: Path) -> bool:
+    """Whether a file without an extension starts like a supported image."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(64)
+        detect_format(head)
+    except (OSError, ProvenanceError):
+        return False
+    return True
 
 
 def _sign_row(src: Path, result: SignResult) -> dict[str, Any]:
@@ -1622,7 +1686,7 @@ def report_command(
     $PROVENANCE_CHROMIUM if it is not on PATH). The GDPR 72-hour clock shows
     only for incidents declared with 'provenance incident open --personal-data'.
     Exit status: 0 no finding, 1 copies lost provenance, were altered or
-    copied without it, 2 unreadable input.
+    copied without it, or the audit log failed verification, 2 unreadable input.
 
     \b
     Examples:
@@ -1710,6 +1774,17 @@ def report_command(
                 f"{inc['deadline']} ({inc['hours_left']} hours left)",
                 markup=False,
             )
+    if report.scope.audit_verified is False:
+        # The log was altered: the report says so, carries no new checkpoint, and
+        # the command fails like 'audit verify' does (exit 1).
+        problems = "; ".join(report.scope.audit_problems[:3]) or "no detail"
+        _err.print(
+            f"provenance: error: the audit log failed verification, so the report has no "
+            f"checkpoint and nothing was logged: {_one_line(problems)} "
+            "(run 'provenance audit verify' for every problem)",
+            markup=False,
+        )
+        raise typer.Exit(EXIT_FAILED)
     raise typer.Exit(EXIT_FAILED if report.has_findings else EXIT_OK)
 
 

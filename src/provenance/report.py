@@ -65,7 +65,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from PIL import UnidentifiedImageError
 
 from provenance._version import __version__
-from provenance.audit import AuditEntry, AuditEvent, Checkpoint
+from provenance.audit import AuditEntry, AuditEvent, AuditReport, Checkpoint
 from provenance.c2pa_adapter import c2pa_version
 from provenance.containers import IMAGE_SUFFIXES as _FORMAT_SUFFIXES
 from provenance.errors import ProvenanceError
@@ -1160,6 +1160,14 @@ def make_report(
         InventoryError: The inventory cannot be read or written.
         AuditError: A stored audit entry cannot be decoded.
     """
+    # 0. A log that fails verification gets nothing more: no findings, no export
+    #    entry and above all no checkpoint, which would vouch for the tampering
+    #    (red-team issue 15). The report then says the chain did not verify.
+    before = inventory.audit.verify()
+    if not before.ok:
+        return _report_over_failed_log(
+            inventory, rows, before, now=now, source=source, trust=trust, roots=roots
+        )
     # 1. Findings into the audit log, once each.
     if record_findings and rows:
         seen = {
@@ -1212,6 +1220,38 @@ def make_report(
         checkpoint=checkpoint,
         source=source,
         thumbnails=thumbs,
+        scope=scope,
+    )
+
+
+def _report_over_failed_log(
+    inventory: Inventory,
+    rows: Sequence[Mapping[str, Any]] | None,
+    audit: AuditReport,
+    *,
+    now: datetime,
+    source: str | None,
+    trust: TrustPolicy | None,
+    roots: Sequence[str],
+) -> ComplianceReport:
+    """The report of an inventory whose audit log failed verification: read only, no checkpoint."""
+    scope = ReportScope(
+        c2pa_version=c2pa_version(),
+        trust_anchors=ReportScope.anchors_of(trust),
+        roots=tuple(roots) or ((source,) if source else ()),
+        scanned_at=format_time(now) if rows is not None else None,
+        audit_verified=False,
+        audit_entries_checked=audit.entries_checked,
+        audit_problems=tuple(f"{p.kind.value} at seq {p.seq}: {p.detail}" for p in audit.problems),
+    )
+    return build_report(
+        list(inventory.assets()),
+        rows,
+        list(inventory.audit.entries()),
+        now=now,
+        checkpoint=None,
+        source=source,
+        thumbnails={},
         scope=scope,
     )
 

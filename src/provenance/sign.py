@@ -363,11 +363,12 @@ def _sign_bytes(
     opts = options or _DEFAULT_OPTIONS
     moment = now or datetime.now(timezone.utc)
     # 1. Format and metadata blocks, from the bytes: the only parse of the file.
-    info = containers.inspect(data)
+    #    An existing XMP or EXIF block that cannot be read is dropped (noted).
+    base, info, dropped = containers.prepare_for_signing(data)
     fmt = info.format
     # 2. Hashes of the input.
     input_sha = sha256_hex(data)
-    essence = hash_ranges(data, info.essence_ranges)
+    essence = hash_ranges(base, info.essence_ranges)
     asset_id = asset_id_for(essence)
     # 3. Lineage and the personal-data policy.
     if parent_ref is None and parent is not None:
@@ -425,7 +426,7 @@ def _sign_bytes(
         # Even without our EXIF, personal fields of incoming EXIF go (decision 13).
         tiff = exif.sanitize_exif(info.exif).tiff
     # One splice from the layout found in step 1: no second parse, one copy.
-    staged = containers.embed(data, info, xmp=packet, exif=tiff)
+    staged = containers.embed(base, info, xmp=packet, exif=tiff)
     # 6. C2PA last: its hard binding covers everything above.
     manifest = _manifest(
         embedded,
@@ -454,6 +455,7 @@ def _sign_bytes(
         record=embedded,
         parent_sha256_hex=parent_ref.sha256_hex if parent_ref else None,
         perceptual_hash=perceptual_hash(image) if image is not None else None,
+        warnings=dropped,
     )
     return signed, result
 

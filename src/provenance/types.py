@@ -247,6 +247,9 @@ class SignResult:
         parent_sha256_hex: SHA-256 of the parent, for renditions.
         perceptual_hash: 64-bit DCT perceptual hash (16 hex digits) of the
             decoded image, when the caller passed it (shared decode).
+        warnings: What signing had to leave out, one line each: an existing
+            XMP or EXIF block it could not read and dropped, perceptual hashes
+            it could not compute. Empty when everything went in.
     """
 
     path: str | None
@@ -259,6 +262,7 @@ class SignResult:
     record: ProvenanceRecord
     parent_sha256_hex: str | None = None
     perceptual_hash: str | None = None
+    warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready form used by ``sign --json``."""
@@ -275,6 +279,8 @@ class SignResult:
         }
         if self.perceptual_hash is not None:
             out["perceptual_hash"] = self.perceptual_hash
+        if self.warnings:
+            out["warnings"] = list(self.warnings)
         return out
 
 

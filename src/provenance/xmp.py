@@ -47,6 +47,7 @@ __all__ = [
     "NS_XMP_MM",
     "XmpProvenance",
     "build_packet",
+    "check_packet",
     "parse_packet",
     "read_properties",
 ]
@@ -261,6 +262,18 @@ def build_packet(prov: XmpProvenance, *, existing: bytes | None = None) -> bytes
     if len(packet) > MAX_PACKET_BYTES:
         raise XmpError(f"XMP packet would be {len(packet)} bytes, over {MAX_PACKET_BYTES}")
     return packet
+
+
+def check_packet(packet: bytes) -> None:
+    """Check that ``packet`` can be merged by :func:`build_packet` (``existing=``).
+
+    Args:
+        packet: An XMP packet found in a file.
+
+    Raises:
+        XmpError: It is unsafe or malformed (the reason is in the message).
+    """
+    _parse_tree(packet)
 
 
 def _rewrap(root: ET.Element) -> tuple[ET.Element, ET.Element]:
@@ -526,7 +539,13 @@ def _parse_tree(packet: bytes) -> tuple[ET.Element, list[tuple[str, str]]]:
     #    so: expat would otherwise follow an XML declaration. It still switches
     #    to UTF-16 when a document starts with a NUL byte, and NUL is never
     #    allowed in XML, so a NUL anywhere is refused first.
+    #    Trailing NULs and padding after the closing processing instruction are
+    #    not XML but writers leave them (Photoshop 2022 ends its APP1 with a NUL
+    #    after <?xpacket end="w"?>; some PNG iTXt texts end with one), and XMP
+    #    readers skip them as ExifTool does: only the trailing run goes.
     data = data.removeprefix(b"\xef\xbb\xbf").strip(b" \t\r\n")
+    if data.endswith(b"\x00"):
+        data = data.rstrip(b" \t\r\n\x00")
     try:
         data.decode("utf-8")
     except UnicodeDecodeError:

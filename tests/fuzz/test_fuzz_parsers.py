@@ -272,3 +272,27 @@ def test_magento_import_csv_mutations_raise_only_provenance_errors(
         return
     assert isinstance(report, ImportReport)
     assert not (folder / "out").exists(), "a dry run writes nothing"
+
+
+@pytest.mark.parametrize("fmt", FORMATS, ids=[f.value for f in FORMATS])
+def test_prepare_for_signing_raises_only_provenance_errors_and_keeps_the_essence(
+    fmt: containers.ImageFormat,
+) -> None:
+    original = signed(fmt)
+
+    @given(mutated(original, hot(fmt)))
+    def check(data: bytes) -> None:
+        try:
+            base, info, notes = containers.prepare_for_signing(data)
+        except ProvenanceError:
+            return
+        # What it hands to signing parses, merges and hashes like the input's essence.
+        assert info == containers.inspect(base)
+        if info.xmp is not None:
+            xmp.check_packet(info.xmp)
+        assert all(note.startswith("dropped the ") for note in notes)
+        with contextlib.suppress(ProvenanceError):
+            original_essence = hash_ranges(data, containers.essence_ranges(data))
+            assert hash_ranges(base, info.essence_ranges) == original_essence
+
+    check()

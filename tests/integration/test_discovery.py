@@ -145,7 +145,7 @@ def test_an_input_with_no_image_is_an_error(tmp_path: Path) -> None:
         for command in ("verify", "scan"):
             result = _cli(command, "--json", target, cwd=tmp_path)
             assert result.returncode == 2, (command, target, result.stdout)
-            assert f"{target}: folder holds no JPEG, PNG or WebP image" in result.stderr
+            assert f"{target}: folder holds no " in result.stderr
             assert result.stdout == ""
 
 

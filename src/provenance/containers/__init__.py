@@ -19,8 +19,10 @@ message naming the offset. The caller attaches the path with ``err.with_path``.
 
 from __future__ import annotations
 
+import dataclasses
 from types import ModuleType
 
+from provenance import exif, xmp
 from provenance.containers import bmff, gif, jpeg, png, tiff, webp
 from provenance.containers._types import (
     BlockKind,
@@ -29,7 +31,7 @@ from provenance.containers._types import (
     MetadataBlock,
     Range,
 )
-from provenance.errors import ContainerError, UnsupportedFormat
+from provenance.errors import ContainerError, ProvenanceError, UnsupportedFormat
 
 __all__ = [
     "SUPPORTED",
@@ -42,6 +44,7 @@ __all__ = [
     "embed",
     "essence_ranges",
     "inspect",
+    "prepare_for_signing",
     "set_exif",
     "set_xmp",
     "strip",
@@ -303,3 +306,80 @@ def embed(data: bytes, info: ContainerInfo, *, xmp: bytes, exif: bytes | None) -
         return png.embed(data, info.blocks, xmp=xmp, exif=exif)
     staged = set_xmp(data, xmp)
     return staged if exif is None else set_exif(staged, exif)
+
+
+_XMP_KINDS = frozenset({BlockKind.XMP, BlockKind.EXTENDED_XMP})
+
+
+def prepare_for_signing(data: bytes) -> tuple[bytes, ContainerInfo, tuple[str, ...]]:
+    """Inspect ``data`` for signing, dropping metadata signing replaces but cannot read.
+
+    Signing writes a new XMP packet and new EXIF, so an existing block it cannot
+    read must not make it refuse the image (real files carry them: Latin-1 XMP,
+    two standard XMP segments, EXIF whose IFD offsets point outside the block, a
+    ``tEXt`` chunk with a bad CRC). Such a block is removed and a note says so;
+    the coded image data is never touched, so the essence hash is unchanged.
+    Readable XMP and EXIF stay for :func:`provenance.xmp.build_packet` and
+    :func:`provenance.exif.merge_minimal_exif` to merge.
+
+    Args:
+        data: A whole image file.
+
+    Returns:
+        The bytes to embed into (``data`` itself when nothing was dropped), their
+        :func:`inspect` summary, and one note per dropped block.
+
+    Raises:
+        UnsupportedFormat: Not a format of :data:`SUPPORTED`.
+        ContainerError: The image structure itself is malformed, or (PNG) its
+            image data is too short for the size its header claims.
+    """
+    notes: list[str] = []
+    try:
+        info = inspect(data)
+    except ContainerError as first:
+        # 1. Damaged ancillary PNG chunks, then every XMP block (several standard
+        #    packets, broken extended XMP): only what signing rewrites goes.
+        fixed = data
+        if detect_format(data) is ImageFormat.PNG:
+            fixed, dropped = png.drop_damaged_ancillary(data)
+            notes.extend(dropped)
+        try:
+            info = inspect(fixed)
+        except ContainerError:
+            try:
+                fixed = strip(fixed, _XMP_KINDS)
+                info = inspect(fixed)
+            except ProvenanceError:
+                raise first from None
+            notes.append(f"dropped the existing XMP ({first.message})")
+        data = fixed
+    if info.format is ImageFormat.PNG and info.defects:
+        # Ancillary chunks with a bad CRC read as defects (verify tolerates them, as
+        # libpng does); a file we sign must not carry them on.
+        data, dropped = png.drop_damaged_ancillary(data)
+        notes.extend(dropped)
+        info = inspect(data)
+    # 2. Pixels that can never decode are not an image to sign (red-team issue 17).
+    if info.format is ImageFormat.PNG:
+        png.check_image_data_size(data)
+    # 3. An XMP packet that cannot be merged, and EXIF that cannot be sanitised.
+    if info.xmp is not None:
+        try:
+            xmp.check_packet(info.xmp)
+        except ProvenanceError as exc:
+            data = strip(data, _XMP_KINDS)
+            info = inspect(data)
+            notes.append(f"dropped the existing XMP ({exc.message})")
+    if info.exif is not None:
+        try:
+            exif.sanitize_exif(info.exif)
+        except ProvenanceError as exc:
+            if info.format.carries_exif_block:
+                data = strip(data, frozenset({BlockKind.EXIF}))
+                info = inspect(data)
+            else:
+                # HEIF's Exif item (TIFF's IFDs) is rewritten by embed: not merged.
+                info = dataclasses.replace(info, exif=None)
+            notes.append(f"dropped the existing EXIF ({exc.message})")
+    return data, info, tuple(notes)

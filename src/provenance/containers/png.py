@@ -407,3 +407,75 @@ def strip(data: bytes, kinds: frozenset[BlockKind]) -> bytes:
     layout = _parse(data)
     removed = [(c.offset, c.end) for c in layout.chunks if c.kind in kinds]
     return splice(data, removed, [])
+
+
+def drop_damaged_ancillary(data: bytes) -> tuple[bytes, tuple[str, ...]]:
+    """Remove ancillary chunks whose CRC is wrong (a damaged ``tEXt`` and the like).
+
+    PNG 5.4 lets a decoder skip an ancillary chunk it cannot trust; signing does
+    the same rather than refusing the image, since it rewrites metadata anyway.
+    Critical chunks (IHDR, PLTE, IDAT, IEND) are never touched: a bad CRC there
+    still makes :func:`inspect` refuse the file.
+
+    Args:
+        data: A whole PNG file.
+
+    Returns:
+        The file without the damaged chunks, and a note per chunk removed (the
+        same bytes and no notes when none is damaged or the walk fails).
+    """
+    removed: list[Range] = []
+    notes: list[str] = []
+    pos = len(SIGNATURE)
+    size = len(data)
+    view = memoryview(data)
+    for _ in range(MAX_CHUNKS):
+        if not data.startswith(SIGNATURE) or pos + 12 > size:
+            break
+        length, chunk_type = _CHUNK_HEADER.unpack_from(data, pos)
+        end = pos + 12 + length
+        if length > _MAX_CHUNK_LENGTH or end > size or chunk_type == b"IEND":
+            break
+        ancillary = bool(chunk_type[0] & 0x20)
+        if ancillary and zlib.crc32(view[pos + 4 : end - 4]) != int.from_bytes(
+            view[end - 4 : end], "big"
+        ):
+            removed.append((pos, end))
+            notes.append(f"dropped the {_name(chunk_type)} chunk at offset {pos} (bad CRC)")
+        pos = end
+    if not removed:
+        return data, ()
+    return splice(data, removed, []), tuple(notes)
+
+
+# Deflate's best ratio is about 1032:1 (RFC 1951: a 258-byte match costs at least
+# two bits); 1100 leaves a margin for the zlib header and odd encoders.
+_MAX_DEFLATE_RATIO = 1100
+_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+
+
+def check_image_data_size(data: bytes) -> None:
+    """Refuse a PNG whose IDAT is too small to hold the image its IHDR claims.
+
+    The filtered scanlines of a W x H image are at least H x (1 + ceil(W x bits / 8))
+    bytes (more when interlaced), and deflate cannot shrink anything more than
+    about 1032 times: a 100000 x 100000 IHDR over 100 bytes of IDAT cannot decode
+    at all. Checked from the chunk lengths, without inflating anything.
+
+    Args:
+        data: A whole PNG file (:func:`inspect` accepts it).
+
+    Raises:
+        ContainerError: The image data is certainly truncated or corrupt.
+    """
+    layout = _parse(data)
+    ihdr = len(SIGNATURE) + 8
+    bit_depth, color_type = data[ihdr + 8], data[ihdr + 9]
+    bits = bit_depth * _CHANNELS.get(color_type, 1)
+    row = 1 + (layout.width * bits + 7) // 8
+    idat = sum(c.end - c.offset - 12 for c in layout.chunks if c.type == b"IDAT")
+    if idat * _MAX_DEFLATE_RATIO < layout.height * row:
+        raise ContainerError(
+            f"IDAT holds {idat} bytes, too few for the {layout.width} x {layout.height} "
+            "image IHDR claims: the image data is truncated or corrupt"
+        )
