@@ -40,13 +40,21 @@ from provenance.record import DigitalSourceType, ParentRef, ProvenanceRecord
 from provenance.renditions import RenditionMark, sign_rendition, sign_renditions
 from provenance.sign import SignOptions, sign, sign_bytes
 from provenance.trace import TraceResult, trace
-from provenance.types import Evidence, EvidenceSource, SignResult, Status, Verdict
+from provenance.types import (
+    CopyLocation,
+    Evidence,
+    EvidenceSource,
+    SignResult,
+    Status,
+    Verdict,
+)
 from provenance.verify import verify, verify_bytes
 
 __all__ = [
     "AssetEntry",
     "AuditError",
     "ContainerError",
+    "CopyLocation",
     "CorruptFile",
     "DigitalSourceType",
     "Evidence",

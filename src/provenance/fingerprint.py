@@ -14,6 +14,7 @@ Pillow's decompression-bomb limit stays on: a bomb is reported, never decoded.
 from __future__ import annotations
 
 import io
+import math
 import os
 from dataclasses import dataclass
 
@@ -104,7 +105,9 @@ def fingerprint(
         raise
 
 
-def decode_for_hashing(data: bytes) -> tuple[Image.Image, tuple[int, int]]:
+def decode_for_hashing(
+    data: bytes, *, fit_side: int | None = None
+) -> tuple[Image.Image, tuple[int, int]]:
     """Decode image bytes at the smallest scale the hashes need.
 
     A JPEG is decoded in draft mode, in colour, at 1/2 to 1/8 scale but never below
@@ -112,6 +115,8 @@ def decode_for_hashing(data: bytes) -> tuple[Image.Image, tuple[int, int]]:
 
     Args:
         data: A whole image file.
+        fit_side: Instead, keep at least this many pixels on the long side (the
+            partial-copy search's :data:`provenance.keypoints.QUERY_SIDE`).
 
     Returns:
         The decoded image and the image's full size ``(width, height)``.
@@ -125,7 +130,11 @@ def decode_for_hashing(data: bytes) -> tuple[Image.Image, tuple[int, int]]:
             size = opened.size
             if opened.format == "JPEG":
                 # Colour kept: the confirmation compares the mean colour (phash).
-                opened.draft("RGB", (DRAFT_SIZE, DRAFT_SIZE))
+                if fit_side is None:
+                    opened.draft("RGB", (DRAFT_SIZE, DRAFT_SIZE))
+                else:
+                    fit = fit_side / max(size)
+                    opened.draft("RGB", (math.ceil(size[0] * fit), math.ceil(size[1] * fit)))
             opened.load()
             decoded = opened.copy()
     except Image.DecompressionBombError as exc:

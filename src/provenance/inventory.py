@@ -34,6 +34,8 @@ Data model (schema version 2)::
               words)                                 crops...), uint64 little-endian
     perceptual_descriptors (asset_pk, scheme PK,     the confirmation descriptor
               descriptor)
+    keypoint_features (keypoint_pk PK,               version 3: local features (ORB
+              asset_pk -> assets, scheme, features)  keypoints) for partial copies
     audit, audit_checkpoints                         see provenance.audit
 
 * An **asset** is one image essence (coded image data without metadata).
@@ -101,6 +103,7 @@ from provenance.errors import (
     SchemaVersionError,
 )
 from provenance.index import HammingIndex
+from provenance.keypoints import KeypointIndex, LocalFeatures
 from provenance.keys import SigningKey
 from provenance.phash import ReferenceHashes
 from provenance.record import DigitalSourceType, ProvenanceRecord, format_time
@@ -199,11 +202,27 @@ _INVENTORY_SCHEMA_V2: tuple[str, ...] = (
     ) WITHOUT ROWID""",
 )
 
+# Version 3 (issue 21, branch local: partial-copy search): each asset's local
+# features (provenance.keypoints: ORB keypoints and descriptors, about 9 KB), one
+# row per asset and scheme. keypoint_pk orders rows for the in-memory index's
+# incremental refresh ("rows added after pk X").
+_INVENTORY_SCHEMA_V3: tuple[str, ...] = (
+    """CREATE TABLE keypoint_features (
+        keypoint_pk INTEGER PRIMARY KEY,
+        asset_pk    INTEGER NOT NULL REFERENCES assets(asset_pk),
+        scheme      TEXT NOT NULL,
+        features    BLOB NOT NULL,
+        UNIQUE (asset_pk, scheme)
+    )""",
+    "CREATE INDEX keypoints_by_scheme ON keypoint_features(scheme, keypoint_pk)",
+)
+
 # _MIGRATIONS[n] takes the schema from version n to n + 1, in one transaction.
 # A new version appends a tuple here; nothing else changes.
 _MIGRATIONS: tuple[tuple[str, ...], ...] = (
     _INVENTORY_SCHEMA_V1 + AUDIT_SCHEMA_V1,
     _INVENTORY_SCHEMA_V2,
+    _INVENTORY_SCHEMA_V3,  # issue 21 (local): keypoint_features
 )
 
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -462,6 +481,8 @@ class Inventory:
         )
         # scheme -> (index over every perceptual row of it, ids = hash_pk)
         self._perceptual: dict[str, HammingIndex] = {}
+        # scheme -> (keypoint index over every row of it, keys = keypoint_pk; last pk)
+        self._keypoints: dict[str, tuple[KeypointIndex, int]] = {}
 
     @staticmethod
     def default_path(cwd: Path | None = None) -> Path:
@@ -1017,6 +1038,105 @@ class Inventory:
                         scheme=scheme,
                     )
                 )
+            return out
+
+        return self._db.read(work)
+
+    # --- local features (partial copies) -------------------------------------------
+
+    def add_keypoints(self, asset_id: str, features: LocalFeatures, *, scheme: str) -> bool:
+        """Store an asset's local features (:mod:`provenance.keypoints`) for ``scheme``.
+
+        Idempotent: features already stored for this asset and scheme are kept.
+
+        Args:
+            asset_id: A recorded asset.
+            features: What :func:`provenance.keypoints.reference_features` returned.
+            scheme: The scheme name (:data:`provenance.keypoints.SCHEME`).
+
+        Returns:
+            Whether a row was added.
+
+        Raises:
+            InventoryError: Unknown asset, a malformed scheme name, or the
+                database cannot be written.
+        """
+        name = _scheme(scheme, self._path)
+        blob = features.to_bytes()
+
+        def work(conn: sqlite3.Connection) -> bool:
+            found = conn.execute(
+                "SELECT asset_pk FROM assets WHERE asset_id = ?", (asset_id,)
+            ).fetchone()
+            if found is None:
+                raise InventoryError(f"no asset {asset_id} in the inventory", path=self._path)
+            cursor = conn.execute(
+                "INSERT OR IGNORE INTO keypoint_features (asset_pk, scheme, features) "
+                "VALUES (?, ?, ?)",
+                (int(found[0]), name, blob),
+            )
+            return cursor.rowcount > 0
+
+        return self._db.write(work)
+
+    def keypoint_index(self, scheme: str) -> KeypointIndex:
+        """The keypoint index over every stored row of ``scheme``; keys are row keys.
+
+        Kept per :class:`Inventory` and refreshed with rows added since (one
+        indexed query when nothing changed). Not cached on disk: a new process
+        reads every row once (about 9 KB per asset).
+
+        Raises:
+            InventoryError: A malformed scheme name, or the database cannot be read.
+        """
+        name = _scheme(scheme, self._path)
+        index, last = self._keypoints.get(name, (None, 0))
+
+        def work(conn: sqlite3.Connection) -> list[tuple[int, bytes]]:
+            return [
+                (int(pk), bytes(blob))
+                for pk, blob in conn.execute(
+                    "SELECT keypoint_pk, features FROM keypoint_features "
+                    "WHERE scheme = ? AND keypoint_pk > ? ORDER BY keypoint_pk",
+                    (name, last),
+                )
+            ]
+
+        rows = self._db.read(work)
+        if index is None:
+            index = KeypointIndex()
+        for pk, blob in rows:
+            with contextlib.suppress(ValueError):  # another version's row: not searched
+                index.add(pk, LocalFeatures.from_bytes(blob))
+            last = pk
+        self._keypoints[name] = (index, last)
+        return index
+
+    def keypoint_features(self, keys: Sequence[int]) -> list[tuple[AssetEntry, LocalFeatures]]:
+        """The assets and stored features of these keypoint row keys, in the same order.
+
+        Rows that vanished or do not parse are left out.
+
+        Raises:
+            InventoryError: The database cannot be read.
+        """
+
+        def work(conn: sqlite3.Connection) -> list[tuple[AssetEntry, LocalFeatures]]:
+            found: list[tuple[int, LocalFeatures]] = []
+            for key in keys:
+                row = conn.execute(
+                    "SELECT asset_pk, features FROM keypoint_features WHERE keypoint_pk = ?",
+                    (int(key),),
+                ).fetchone()
+                if row is None:
+                    continue
+                with contextlib.suppress(ValueError):
+                    found.append((int(row[0]), LocalFeatures.from_bytes(bytes(row[1]))))
+            out = []
+            for pk, features in found:  # a few candidates: one asset load each
+                entry = _load(conn, [pk])
+                if entry:
+                    out.append((entry[0], features))
             return out
 
         return self._db.read(work)

@@ -31,7 +31,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from PIL import Image
 
-from provenance import containers, exif, phash, xmp
+from provenance import containers, exif, keypoints, phash, xmp
 from provenance._version import __version__
 from provenance.atomic import write_atomic
 from provenance.c2pa_adapter import C2paIngredient, sign_c2pa
@@ -166,6 +166,9 @@ def record_perceptual(
 ) -> bool:
     """Store the perceptual reference hashes of a recorded asset in the inventory.
 
+    The asset's local features (:func:`provenance.keypoints.reference_features`,
+    for the partial-copy search) are stored from the same pixels.
+
     Pixels the image cannot be decoded to (the signed container was fine, the
     coded data is not) leave the asset without perceptual hashes and log a
     warning: the signing itself stands.
@@ -186,10 +189,13 @@ def record_perceptual(
     try:
         pixels = image if image is not None else decode_for_hashing(data)[0]
         reference = phash.reference_hashes(pixels)
+        # Local features for the partial-copy search (issue 21), from the same pixels.
+        local = keypoints.reference_features(pixels)
     except ProvenanceError as exc:
         _log.warning("%s: no perceptual hashes stored: %s", name or asset_id, exc.message)
         return False
     inventory.add_perceptual(asset_id, reference)
+    inventory.add_keypoints(asset_id, local, scheme=keypoints.SCHEME)
     return True
 
 

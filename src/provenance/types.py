@@ -15,7 +15,7 @@ from provenance.errors import VerificationError
 from provenance.lineage import LineageStep
 from provenance.record import ProvenanceRecord
 
-__all__ = ["Evidence", "EvidenceSource", "SignResult", "Status", "Verdict"]
+__all__ = ["CopyLocation", "Evidence", "EvidenceSource", "SignResult", "Status", "Verdict"]
 
 
 class Status(enum.Enum):
@@ -79,6 +79,47 @@ class Evidence:
 
 
 @dataclass(frozen=True, slots=True)
+class CopyLocation:
+    """Where a known asset was found inside a query image (partial-copy search).
+
+    Set on a ``synthetic_duplicate`` verdict found by local features
+    (:mod:`provenance.keypoints`): the asset is a part of the query (a
+    screenshot, a banner, a collage), rotated, or cropped off-centre.
+
+    Attributes:
+        box: ``(left, top, right, bottom)`` in the query's pixels: the asset's
+            outline mapped into the query, clipped to it.
+        inliers: Keypoint matches consistent with the transform (RANSAC inliers).
+        matches: Tentative keypoint matches.
+        transform: Row-major 2x3 similarity from the asset's stored keypoint
+            frame to the query's pixels.
+        scale: Size of the copy relative to the stored keypoint frame.
+        rotation_degrees: Counter-clockwise rotation of the copy.
+        scheme: The local-feature scheme (e.g. ``orb256-v1``).
+    """
+
+    box: tuple[int, int, int, int]
+    inliers: int
+    matches: int
+    transform: tuple[float, float, float, float, float, float]
+    scale: float
+    rotation_degrees: float
+    scheme: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready form."""
+        return {
+            "box": list(self.box),
+            "inliers": self.inliers,
+            "matches": self.matches,
+            "transform": list(self.transform),
+            "scale": round(self.scale, 4),
+            "rotation_degrees": round(self.rotation_degrees, 2),
+            "scheme": self.scheme,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Verdict:
     """The typed outcome of verifying one asset.
 
@@ -98,6 +139,8 @@ class Verdict:
             newest first (a rendition, its parent, ... the original).
         perceptual_distance: For :attr:`Status.SYNTHETIC_DUPLICATE`, the
             Hamming distance in bits to the matched asset's nearest stored hash.
+        location: For a :attr:`Status.SYNTHETIC_DUPLICATE` found by the
+            partial-copy search, where in this image the asset was found.
     """
 
     path: str
@@ -113,6 +156,7 @@ class Verdict:
     error: str | None = None
     lineage: tuple[LineageStep, ...] = ()
     perceptual_distance: int | None = None
+    location: CopyLocation | None = None
 
     __bool__ = None  # a report is not a yes/no answer: compare `status`
 
@@ -134,7 +178,7 @@ class Verdict:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready form used by ``verify --json`` and reports."""
-        return {
+        out: dict[str, Any] = {
             "path": self.path,
             "verdict": self.status.value,
             "failure_codes": list(self.failure_codes),
@@ -149,6 +193,9 @@ class Verdict:
             "lineage": [step.to_dict() for step in self.lineage],
             "perceptual_distance": self.perceptual_distance,
         }
+        if self.location is not None:
+            out["location"] = self.location.to_dict()
+        return out
 
 
 @dataclass(frozen=True, slots=True)
