@@ -236,6 +236,7 @@ class _VerifySpec:
     token: str
     trust: TrustPolicy
     inventory_path: str | None
+    partial: bool = True  # issue 21: verify's partial-copy search
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,6 +345,7 @@ def verify_many(
     workers: int = 1,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     now: datetime | None = None,
+    partial: bool = True,
 ) -> Iterator[BatchRow[Verdict]]:
     """Verify many images; yield one row per item, in input order.
 
@@ -355,6 +357,7 @@ def verify_many(
         workers: Worker processes; 1 runs in this process. 0 means one per CPU.
         chunk_size: Items per task sent to a worker.
         now: The time certificates are checked at (default: now).
+        partial: Run verify's partial-copy search (see :func:`provenance.verify`).
 
     Yields:
         A :class:`BatchRow` per item whose result is the
@@ -367,7 +370,8 @@ def verify_many(
     count = _workers(workers)
     if chunk_size < 1:
         raise ValueError("chunk_size must be at least 1")
-    return _execute(_verify_plan(items, trust=trust, inventory=inventory), count, chunk_size, now)
+    plan = _verify_plan(items, trust=trust, inventory=inventory, partial=partial)
+    return _execute(plan, count, chunk_size, now)
 
 
 def fingerprint_many(
@@ -447,11 +451,13 @@ def _verify_plan(
     *,
     trust: TrustPolicy | None,
     inventory: Inventory | None,
+    partial: bool = True,
 ) -> _Plan:
     spec = _VerifySpec(
         token=uuid.uuid4().hex,
         trust=trust if trust is not None else TrustPolicy.no_anchors(),
         inventory_path=os.fspath(inventory.path) if inventory is not None else None,
+        partial=partial,
     )
     return _Plan(
         spec, (_verify_job(i, item) for i, item in enumerate(items)), _pass_through, inventory
@@ -989,10 +995,17 @@ def _source_sha(job: _Job) -> str:
 
 def _verify_one(state: _State, spec: _VerifySpec, job: _Job, now: datetime | None) -> _Outcome:
     if job.path is not None:
-        verdict = verify(job.path, trust=spec.trust, inventory=state.inventory, now=now)
+        verdict = verify(
+            job.path, trust=spec.trust, inventory=state.inventory, now=now, partial=spec.partial
+        )
     else:
         assert job.data is not None  # noqa: S101 - a job has a path or bytes
         verdict = verify_bytes(
-            job.data, name=job.name, trust=spec.trust, inventory=state.inventory, now=now
+            job.data,
+            name=job.name,
+            trust=spec.trust,
+            inventory=state.inventory,
+            now=now,
+            partial=spec.partial,
         )
     return (job.index, RowStatus.OK, verdict, None)

@@ -314,11 +314,20 @@ def verify_command(
     workers: WorkersOption = 1,
     progress: ProgressOption = None,
     as_json: JsonOption = False,
+    no_partial: Annotated[
+        bool,
+        typer.Option(
+            "--no-partial",
+            help="Skip the partial-copy search (an asset inside a screenshot or banner, "
+            "rotated or cropped off-centre); the perceptual hash still runs.",
+        ),
+    ] = False,
 ) -> None:
     """Verify images offline and print a verdict per file.
 
     With an inventory (the default one is used when it exists), a copy whose
-    provenance was stripped is recognised as known_stripped.
+    provenance was stripped is recognised as known_stripped, and a known asset
+    found in or as an altered copy as synthetic_duplicate.
 
     Without --trust-anchors a good signature is valid_untrusted, never trusted.
     Exit status: 0 nothing tampered or invalid, 1 something is, 2 unreadable input.
@@ -337,7 +346,9 @@ def verify_command(
             _progress_bar(progress, "verifying", len(files)) as advance,
             _json_array(as_json) as emit,
         ):
-            for row in verify_many(files, trust=policy, inventory=inventory, workers=workers):
+            for row in verify_many(
+                files, trust=policy, inventory=inventory, workers=workers, partial=not no_partial
+            ):
                 verdict = row.result
                 if verdict is None:
                     error = row.error.message if row.error is not None else "failed"

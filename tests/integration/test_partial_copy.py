@@ -8,6 +8,10 @@ metadata, and verified.
 from __future__ import annotations
 
 import io
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -212,3 +216,27 @@ def test_keypoints_are_stored_at_signing(
     # Stored once: signing again adds nothing.
     sign_into(inventory, media("forest-path.jpg"), tmp_path / "s2.jpg", signing_key)
     assert inventory.keypoint_index(keypoints.SCHEME).descriptors == len(features)
+
+
+def test_cli_verify_reports_the_box_and_no_partial_turns_it_off(
+    media: Media,
+    signing_key: SigningKey,
+    inventory: Inventory,
+    tmp_path: Path,
+) -> None:
+    result = sign_into(inventory, media("kite-blue-sky.jpg"), tmp_path / "s.jpg", signing_key)
+    page, expected = screenshot(flat(tmp_path / "s.jpg"))
+    path = save_jpeg(page, tmp_path / "page.jpg")
+    base = [sys.executable, "-m", "provenance", "verify", str(path), "--json"]
+    base += ["--inventory", str(inventory.path)]
+    env = {**os.environ, "COLUMNS": "200"}
+    done = subprocess.run(base, capture_output=True, text=True, env=env, check=False, timeout=120)
+    assert done.returncode == 0, done.stderr
+    [row] = json.loads(done.stdout)
+    assert row["verdict"] == "synthetic_duplicate" and row["asset_id"] == result.asset_id
+    assert iou(tuple(row["location"]["box"]), expected) > 0.8
+    off = subprocess.run(
+        [*base, "--no-partial"], capture_output=True, text=True, env=env, check=False, timeout=120
+    )
+    [row] = json.loads(off.stdout)
+    assert row["verdict"] == "no_provenance" and "location" not in row
