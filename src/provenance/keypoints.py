@@ -114,8 +114,10 @@ MIN_INLIER_RATIO = 0.25
 SCALE_RANGE = (0.08, 12.0)
 """Plausible size of the copy: query pixels per reference pixel (working sizes)."""
 
-FLAT_LIMIT = 2_000_000
-"""Up to this many stored descriptors the index is exact (brute-force Hamming)."""
+FLAT_LIMIT = 50_000
+"""Up to this many stored descriptors (about 200 assets) the index is exact
+(brute-force Hamming); beyond it an inverted file (a brute-force scan of 0.5M
+descriptors took 3.6 s per query here)."""
 
 _BYTES = 32
 _FORMAT = struct.Struct("<4sHHHf")  # magic, count, width, height, scale
