@@ -188,7 +188,7 @@ class LocalFeatures:
         return int(self.descriptors.shape[0])
 
     def to_bytes(self) -> bytes:
-        """The stored form: a 16-byte header, positions (uint16), descriptors."""
+        """The stored form: a 14-byte header, positions (uint16), descriptors, colour grid."""
         fixed = np.clip(np.round(self.points * _FIXED), 0, 65535).astype("<u2")
         head = _FORMAT.pack(_MAGIC, len(self), self.width, self.height, self.scale)
         colour = np.ascontiguousarray(self.colour, dtype=np.uint8)
@@ -280,7 +280,12 @@ def _grey(image: Image.Image, side: int) -> tuple[U8, float]:
     width, height = image.size
     factor = min(1.0, side / max(width, height, 1))
     size = (max(1, round(width * factor)), max(1, round(height * factor)))
-    grey = phash._to_l(image, size, Image.Resampling.BILINEAR)  # the shared grey conversion
+    if image.mode in ("RGB", "L"):
+        # No alpha to composite: one channel is cheaper to resample (1 MP: 1.9 -> 0.6 ms).
+        small = image.convert("L") if image.mode == "RGB" else image
+        grey = small.resize(size, Image.Resampling.BILINEAR) if size != small.size else small
+    else:
+        grey = phash._to_l(image, size, Image.Resampling.BILINEAR)  # alpha on white
     return np.asarray(grey, dtype=np.uint8), (width / size[0])
 
 
