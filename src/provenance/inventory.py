@@ -1083,14 +1083,18 @@ class Inventory:
         """The keypoint index over every stored row of ``scheme``; keys are row keys.
 
         Kept per :class:`Inventory` and refreshed with rows added since (one
-        indexed query when nothing changed). Not cached on disk: a new process
-        reads every row once (about 9 KB per asset).
+        indexed query when nothing changed); rebuilt from every row when it has
+        outgrown its inverted lists. Not cached on disk: a new process reads
+        every row once (about 10 KB per asset).
 
         Raises:
             InventoryError: A malformed scheme name, or the database cannot be read.
         """
         name = _scheme(scheme, self._path)
+        index: KeypointIndex | None
         index, last = self._keypoints.get(name, (None, 0))
+        if index is not None and index.outgrown:
+            index, last = None, 0  # its lists were sized for a quarter of the rows
 
         def work(conn: sqlite3.Connection) -> list[tuple[int, bytes]]:
             return [

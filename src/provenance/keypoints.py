@@ -121,6 +121,9 @@ copies of the corpus: 0.68 at the 1st percentile; look-alikes 0.46-0.57)."""
 SCALE_RANGE = (0.08, 12.0)
 """Plausible size of the copy: query pixels per reference pixel (working sizes)."""
 
+LIST_CAP = 4.0
+"""An inverted list keeps at most this many times the mean list length."""
+
 INDEXED_FEATURES = 96
 """Keypoints per stored image that vote (the strongest); all are used to locate it.
 A copy still gets tens of votes, against a few for unrelated images, and the
@@ -551,6 +554,8 @@ class KeypointIndex:
         self._index: Any = None
         self._quantizer: Any = None  # the inverted file's coarse quantizer, kept alive
         self._count = 0
+        self.dropped = 0
+        """Descriptors left out of hub lists (see :meth:`_cap_lists`)."""
 
     def __len__(self) -> int:
         """The number of stored images."""
@@ -560,6 +565,19 @@ class KeypointIndex:
     def descriptors(self) -> int:
         """The number of stored descriptors."""
         return self._count
+
+    @property
+    def outgrown(self) -> bool:
+        """Whether the inverted file's lists are 4x longer than it was built for.
+
+        Lists are sized when the inverted file is built (about 256 descriptors
+        each); an index that grew fourfold since should be rebuilt from scratch
+        (:meth:`provenance.inventory.Inventory.keypoint_index` does).
+        """
+        index = self._index
+        if index is None or not hasattr(index, "nlist"):
+            return False
+        return self._count > 4 * 256 * int(index.nlist)
 
     def add(self, key: int, features: LocalFeatures) -> None:
         """Store one image's descriptors under ``key`` (a non-negative integer < 2**52)."""
@@ -598,7 +616,33 @@ class KeypointIndex:
             self._index = faiss.IndexBinaryIDMap(faiss.IndexBinaryFlat(_BYTES * 8))
         if len(data):
             self._index.add_with_ids(np.ascontiguousarray(data), ids)
+            if not isinstance(self._index, faiss.IndexBinaryIDMap):
+                self._cap_lists()
         return self._index
+
+    def _cap_lists(self) -> None:
+        """Truncate hub lists to :data:`LIST_CAP` times the mean list length.
+
+        ORB descriptors are far from uniform: with centres sampled from the data,
+        a few lists collect most of them (a 10x imbalance over 0.5M descriptors
+        here), and every query descriptor near a hub scans it. Like a text
+        index's stop words, a hub's descriptors say little about which image they
+        come from; the entries past the cap (the most recently added) are dropped
+        from the votes (never from the stored features that locate a candidate).
+        """
+        faiss = _faiss()
+        index = self._index
+        lists = faiss.downcast_InvertedLists(index.invlists)
+        cap = max(64, int(LIST_CAP * index.ntotal / index.nlist))
+        total = 0
+        for list_no in range(index.nlist):
+            size = lists.list_size(list_no)
+            if size > cap:
+                lists.resize(list_no, cap)
+                self.dropped += size - cap
+                size = cap
+            total += size
+        index.ntotal = total
 
     def candidates(
         self, query: LocalFeatures, *, k: int = 8, min_votes: int = 6
