@@ -47,6 +47,7 @@ from provenance.renditions import RenditionMark, sign_import, sign_rendition, si
 from provenance.sign import SignOptions, record_perceptual, sign, sign_bytes
 from provenance.trace import TraceResult, trace
 from provenance.types import (
+    CopyLocation,
     Evidence,
     EvidenceSource,
     Identity,
@@ -66,6 +67,7 @@ __all__ = [
     "AuditReport",
     "Checkpoint",
     "ContainerError",
+    "CopyLocation",
     "CorruptFile",
     "DescriptorError",
     "DigitalSourceType",

@@ -68,7 +68,7 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path, PurePath
 from typing import Any, Generic, TypeVar
 
-from provenance import phash
+from provenance import keypoints, phash
 from provenance._sqlite import is_lock_error
 from provenance.atomic import fsync_folder, write_atomic
 from provenance.errors import (
@@ -260,6 +260,7 @@ class _VerifySpec:
     token: str
     trust: TrustPolicy
     inventory_path: str | None
+    partial: bool = True  # issue 21: verify's partial-copy search
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,10 +275,15 @@ _Outcome = tuple[int, RowStatus, Any, ItemError | None]
 
 @dataclass(frozen=True, slots=True)
 class _Signed:
-    """A worker's signing result plus the perceptual hashes the writer stores with it."""
+    """A worker's signing result plus what the writer stores with it to find copies.
+
+    ``reference``: the perceptual hashes; ``local``: the keypoints of the
+    partial-copy search (issue 21), from the same decode.
+    """
 
     result: SignResult
     reference: phash.ReferenceHashes | None
+    local: keypoints.LocalFeatures | None = None
 
 
 @dataclass(slots=True)
@@ -373,6 +379,7 @@ def verify_many(
     workers: int = 1,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     now: datetime | None = None,
+    partial: bool = True,
 ) -> Iterator[BatchRow[Verdict]]:
     """Verify many images; yield one row per item, in input order.
 
@@ -384,6 +391,7 @@ def verify_many(
         workers: Worker processes; 1 runs in this process. 0 means one per CPU.
         chunk_size: Items per task sent to a worker.
         now: The time certificates are checked at (default: now).
+        partial: Run verify's partial-copy search (see :func:`provenance.verify`).
 
     Yields:
         A :class:`BatchRow` per item whose result is the
@@ -398,7 +406,8 @@ def verify_many(
     count = _workers(workers)
     if chunk_size < 1:
         raise ValueError("chunk_size must be at least 1")
-    return _execute(_verify_plan(items, trust=trust, inventory=inventory), count, chunk_size, now)
+    plan = _verify_plan(items, trust=trust, inventory=inventory, partial=partial)
+    return _execute(plan, count, chunk_size, now)
 
 
 def fingerprint_many(
@@ -477,11 +486,13 @@ def _verify_plan(
     *,
     trust: TrustPolicy | None,
     inventory: Inventory | None,
+    partial: bool = True,
 ) -> _Plan:
     spec = _VerifySpec(
         token=uuid.uuid4().hex,
         trust=trust if trust is not None else TrustPolicy.no_anchors(),
         inventory_path=os.fspath(inventory.path) if inventory is not None else None,
+        partial=partial,
     )
     return _Plan(
         spec, (_verify_job(i, item) for i, item in enumerate(items)), _pass_through, inventory
@@ -1080,7 +1091,9 @@ class _SignRecorder:
             return outcomes
         moment = chunk.now or datetime.now(timezone.utc)
         sources = {job.index: job.path or job.name for job in chunk.jobs}
-        references = {o[0]: o[2].reference for o in outcomes if isinstance(o[2], _Signed)}
+        references = {
+            o[0]: (o[2].reference, o[2].local) for o in outcomes if isinstance(o[2], _Signed)
+        }
         outcomes = [
             (o[0], o[1], o[2].result, o[3]) if isinstance(o[2], _Signed) else o for o in outcomes
         ]
@@ -1117,7 +1130,7 @@ class _SignRecorder:
         self,
         done: list[_Outcome],
         sources: dict[int, str],
-        references: dict[int, phash.ReferenceHashes | None],
+        references: dict[int, tuple[phash.ReferenceHashes | None, keypoints.LocalFeatures | None]],
         moment: datetime,
     ) -> None:
         assert self._inventory is not None  # noqa: S101 - only called when recording
@@ -1126,7 +1139,8 @@ class _SignRecorder:
             signer=self._signer,
             now=moment,
             source_paths=[sources[o[0]] for o in done],
-            perceptual=[references.get(o[0]) for o in done],
+            perceptual=[references.get(o[0], (None, None))[0] for o in done],
+            keypoints=[references.get(o[0], (None, None))[1] for o in done],
         )
 
 
@@ -1305,10 +1319,10 @@ def _sign_one(state: _State, spec: _SignSpec, job: _Job, now: datetime | None) -
     if spec.inventory_path is None:
         return (job.index, RowStatus.OK, result, None)
     limit = spec.options.max_pixels if spec.options is not None else None
-    reference, skipped = _reference(data, max_pixels=limit)
+    reference, local, skipped = _reference(data, max_pixels=limit)
     if skipped is not None:
         result = dataclasses.replace(result, warnings=(*result.warnings, skipped))
-    return (job.index, RowStatus.OK, _Signed(result, reference), None)
+    return (job.index, RowStatus.OK, _Signed(result, reference, local), None)
 
 
 def _path_of(job: _Job) -> str:
@@ -1318,7 +1332,7 @@ def _path_of(job: _Job) -> str:
 
 def _reference(
     data: bytes, *, max_pixels: int | None = None
-) -> tuple[phash.ReferenceHashes | None, str | None]:
+) -> tuple[phash.ReferenceHashes | None, keypoints.LocalFeatures | None, str | None]:
     """The perceptual hashes the writer stores with the asset, computed here in the worker.
 
     They are what ``verify`` and ``scan`` recognise resized or re-encoded
@@ -1329,14 +1343,27 @@ def _reference(
     copy of such an asset can never be found, and the user must know).
     """
     try:
-        return phash.reference_hashes(decode_for_hashing(data, max_pixels=max_pixels)[0]), None
+        pixels = decode_for_hashing(data, max_pixels=max_pixels)[0]
+        reference = phash.reference_hashes(pixels)
     except ImageTooLarge as exc:
-        return None, (
-            f"no perceptual hash stored, so copies of it cannot be found: {exc.message} "
-            f"(raise the limit with {MAX_PIXELS_ENV}=N and sign it again)"
+        return (
+            None,
+            None,
+            (
+                f"no perceptual hash stored, so copies of it cannot be found: {exc.message} "
+                f"(raise the limit with {MAX_PIXELS_ENV}=N and sign it again)"
+            ),
         )
     except ProvenanceError as exc:
-        return None, f"no perceptual hash stored, so copies of it cannot be found: {exc.message}"
+        return (
+            None,
+            None,
+            f"no perceptual hash stored, so copies of it cannot be found: {exc.message}",
+        )
+    try:
+        return reference, keypoints.reference_features(pixels), None
+    except ProvenanceError as exc:
+        return reference, None, f"no local features stored (partial copies): {exc.message}"
 
 
 def _already_signed(inventory: Inventory, job: _Job, record: ProvenanceRecord) -> SignResult | None:
@@ -1402,10 +1429,17 @@ def _source_sha(job: _Job) -> str:
 
 def _verify_one(state: _State, spec: _VerifySpec, job: _Job, now: datetime | None) -> _Outcome:
     if job.path is not None:
-        verdict = verify(job.path, trust=spec.trust, inventory=state.inventory, now=now)
+        verdict = verify(
+            job.path, trust=spec.trust, inventory=state.inventory, now=now, partial=spec.partial
+        )
     else:
         assert job.data is not None  # noqa: S101 - a job has a path or bytes
         verdict = verify_bytes(
-            job.data, name=job.name, trust=spec.trust, inventory=state.inventory, now=now
+            job.data,
+            name=job.name,
+            trust=spec.trust,
+            inventory=state.inventory,
+            now=now,
+            partial=spec.partial,
         )
     return (job.index, RowStatus.OK, verdict, None)

@@ -529,12 +529,22 @@ def verify_command(
     progress: ProgressOption = None,
     as_json: JsonOption = False,
     ndjson: NdjsonOption = False,
+    no_partial: Annotated[
+        bool,
+        typer.Option(
+            "--no-partial",
+            help="Skip the partial-copy search (an asset inside a screenshot or banner, "
+            "rotated or cropped off-centre); the perceptual hash still runs.",
+        ),
+    ] = False,
 ) -> None:
     """Verify images offline and print a verdict per file.
 
     With an inventory (--inventory, $PROVENANCE_INVENTORY, or found from this
     folder up: see docs/cli.md), a copy whose provenance was stripped is
-    recognised as known_stripped; without one, a warning says so.
+    recognised as known_stripped, and a known asset found in or as an altered copy
+    (a screenshot, a banner, a rotation, a crop) as synthetic_duplicate; without one,
+    a warning says so.
 
     Without --trust-anchors a good signature is valid_untrusted, never trusted.
     Exit status: 0 nothing failed, 1 something is tampered, invalid_signature,
@@ -562,7 +572,9 @@ def verify_command(
             _json_rows(as_json, ndjson) as emit,
             _no_workers_exit(),
         ):
-            for row in verify_many(files, trust=policy, inventory=inventory, workers=workers):
+            for row in verify_many(
+                files, trust=policy, inventory=inventory, workers=workers, partial=not no_partial
+            ):
                 verdict = row.result
                 if verdict is None:
                     error = row.error.message if row.error is not None else "failed"

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import io
+import math
 import os
 import warnings
 from dataclasses import dataclass
@@ -245,7 +246,7 @@ def open_image(data: bytes, *, max_pixels: int | None = None) -> Image.Image:
 
 
 def decode_for_hashing(
-    data: bytes, *, max_pixels: int | None = None
+    data: bytes, *, max_pixels: int | None = None, fit_side: int | None = None
 ) -> tuple[Image.Image, tuple[int, int]]:
     """Decode image bytes at the smallest scale the hashes need.
 
@@ -256,6 +257,8 @@ def decode_for_hashing(
     Args:
         data: A whole image file.
         max_pixels: The pixel limit (default: :func:`max_pixels`).
+        fit_side: Instead, keep at least this many pixels on the long side (the
+            partial-copy search's :data:`provenance.keypoints.QUERY_SIDE`).
 
     Returns:
         The decoded image and the image's full size ``(width, height)``.
@@ -271,7 +274,11 @@ def decode_for_hashing(
             size = opened.size
             if opened.format == "JPEG":
                 # Colour kept: the confirmation compares the mean colour (phash).
-                opened.draft("RGB", (DRAFT_SIZE, DRAFT_SIZE))
+                if fit_side is None:
+                    opened.draft("RGB", (DRAFT_SIZE, DRAFT_SIZE))
+                else:
+                    fit = fit_side / max(size)
+                    opened.draft("RGB", (math.ceil(size[0] * fit), math.ceil(size[1] * fit)))
             opened.load()
             decoded = opened.copy()
     except (OSError, ValueError, SyntaxError, EOFError, IndexError, struct_error) as exc:

@@ -38,6 +38,8 @@ Data model (schema version 3)::
                                                      every row above is bound to the
                                                      audit entry that recorded it by its
                                                      canonical hash (_reconcile checks)
+    keypoint_features (keypoint_pk PK,               version 4: local features (ORB
+              asset_pk -> assets, scheme, features)  keypoints) for partial copies
 
 * An **asset** is one image essence (coded image data without metadata).
   Re-signing the same image adds a *file* to its asset. A **rendition** (a
@@ -119,6 +121,8 @@ from provenance.errors import (
     SchemaVersionError,
 )
 from provenance.index import HammingIndex
+from provenance.keypoints import SCHEME as KEYPOINT_SCHEME
+from provenance.keypoints import KeypointIndex, LocalFeatures
 from provenance.keys import SigningKey
 from provenance.phash import ReferenceHashes
 from provenance.record import DigitalSourceType, ProvenanceRecord, format_time
@@ -245,12 +249,28 @@ _INVENTORY_SCHEMA_V3: tuple[str, ...] = (
     "SELECT 'bound_from_hash_pk', COALESCE(MAX(hash_pk), 0) + 1 FROM perceptual_hashes",
 )
 
+# Version 4 (issue 21: partial-copy search): each asset's local
+# features (provenance.keypoints: ORB keypoints and descriptors, about 9 KB), one
+# row per asset and scheme. keypoint_pk orders rows for the in-memory index's
+# incremental refresh ("rows added after pk X").
+_INVENTORY_SCHEMA_V4: tuple[str, ...] = (
+    """CREATE TABLE keypoint_features (
+        keypoint_pk INTEGER PRIMARY KEY,
+        asset_pk    INTEGER NOT NULL REFERENCES assets(asset_pk),
+        scheme      TEXT NOT NULL,
+        features    BLOB NOT NULL,
+        UNIQUE (asset_pk, scheme)
+    )""",
+    "CREATE INDEX keypoints_by_scheme ON keypoint_features(scheme, keypoint_pk)",
+)
+
 # _MIGRATIONS[n] takes the schema from version n to n + 1, in one transaction.
 # A new version appends a tuple here; nothing else changes.
 _MIGRATIONS: tuple[tuple[str, ...], ...] = (
     _INVENTORY_SCHEMA_V1 + AUDIT_SCHEMA_V1,
     _INVENTORY_SCHEMA_V2,
     _INVENTORY_SCHEMA_V3,  # audit: facts bound to the chain, pinned checkpoints
+    _INVENTORY_SCHEMA_V4,  # issue 21: keypoint_features
 )
 
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -532,6 +552,8 @@ class Inventory:
         # for new rows, this connection's total_changes then).
         self._index_refresh_s = float(index_refresh_s)
         self._perceptual_checked: dict[str, tuple[float, int]] = {}
+        # scheme -> (keypoint index over every row of it, keys = keypoint_pk; last pk)
+        self._keypoints: dict[str, tuple[KeypointIndex, int]] = {}
 
     @staticmethod
     def default_path(cwd: Path | None = None) -> Path:
@@ -617,6 +639,7 @@ class Inventory:
         now: datetime | None = None,
         source_paths: Iterable[str | None] | None = None,
         perceptual: Iterable[ReferenceHashes | None] | None = None,
+        keypoints: Iterable[LocalFeatures | None] | None = None,
         durable: bool | None = None,
     ) -> list[AssetEntry]:
         """Record many signed files in one transaction: all of them, or none.
@@ -633,6 +656,10 @@ class Inventory:
                 aligned with ``results``: stored as :meth:`add_perceptual`
                 does, in the same transaction, so a file is never recorded
                 without the hashes that let ``verify`` recognise its copies.
+            keypoints: Each result's local features for the partial-copy search
+                (:func:`provenance.keypoints.reference_features`, or None),
+                aligned with ``results``, stored as :meth:`add_keypoints` does,
+                in the same transaction.
             durable: Fsync this commit or not; None follows the inventory's
                 ``durable`` (see :class:`Inventory`).
 
@@ -661,12 +688,19 @@ class Inventory:
             for r, p in zip(items, paths, strict=True)
         ]
         rows = [None if h is None else _perceptual_insert(h, None, self._path) for h in hashes]
+        local = [None] * len(items) if keypoints is None else list(keypoints)
+        if len(local) != len(items):
+            raise InventoryError("keypoints must have one entry per result", path=self._path)
+        scheme = _scheme(KEYPOINT_SCHEME, self._path)
+        blobs = [None if f is None else f.to_bytes() for f in local]
 
         def work(conn: sqlite3.Connection) -> list[AssetEntry]:
-            return [
-                self._record(conn, p, perceptual=insert)
-                for p, insert in zip(pending, rows, strict=True)
-            ]
+            entries = []
+            for p, insert, blob in zip(pending, rows, blobs, strict=True):
+                entries.append(self._record(conn, p, perceptual=insert))
+                if blob is not None:
+                    self._insert_keypoints(conn, p.result.asset_id, scheme, blob)
+            return entries
 
         return self._write(work, durable)
 
@@ -1197,6 +1231,109 @@ class Inventory:
                         scheme=scheme,
                     )
                 )
+            return out
+
+        return self._db.read(work)
+
+    # --- local features (partial copies) -------------------------------------------
+
+    def add_keypoints(self, asset_id: str, features: LocalFeatures, *, scheme: str) -> bool:
+        """Store an asset's local features (:mod:`provenance.keypoints`) for ``scheme``.
+
+        Idempotent: features already stored for this asset and scheme are kept.
+
+        Args:
+            asset_id: A recorded asset.
+            features: What :func:`provenance.keypoints.reference_features` returned.
+            scheme: The scheme name (:data:`provenance.keypoints.SCHEME`).
+
+        Returns:
+            Whether a row was added.
+
+        Raises:
+            InventoryError: Unknown asset, a malformed scheme name, or the
+                database cannot be written.
+        """
+        name = _scheme(scheme, self._path)
+        blob = features.to_bytes()
+        return self._db.write(lambda conn: self._insert_keypoints(conn, asset_id, name, blob))
+
+    def _insert_keypoints(
+        self, conn: sqlite3.Connection, asset_id: str, scheme: str, blob: bytes
+    ) -> bool:
+        found = conn.execute(
+            "SELECT asset_pk FROM assets WHERE asset_id = ?", (asset_id,)
+        ).fetchone()
+        if found is None:
+            raise InventoryError(f"no asset {asset_id} in the inventory", path=self._path)
+        cursor = conn.execute(
+            "INSERT OR IGNORE INTO keypoint_features (asset_pk, scheme, features) VALUES (?, ?, ?)",
+            (int(found[0]), scheme, blob),
+        )
+        return cursor.rowcount > 0
+
+    def keypoint_index(self, scheme: str) -> KeypointIndex:
+        """The keypoint index over every stored row of ``scheme``; keys are row keys.
+
+        Kept per :class:`Inventory` and refreshed with rows added since (one
+        indexed query when nothing changed); rebuilt from every row when it has
+        outgrown its inverted lists. Not cached on disk: a new process reads
+        every row once (about 10 KB per asset).
+
+        Raises:
+            InventoryError: A malformed scheme name, or the database cannot be read.
+        """
+        name = _scheme(scheme, self._path)
+        index: KeypointIndex | None
+        index, last = self._keypoints.get(name, (None, 0))
+        if index is not None and index.outgrown:
+            index, last = None, 0  # its lists were sized for a quarter of the rows
+
+        def work(conn: sqlite3.Connection) -> list[tuple[int, bytes]]:
+            return [
+                (int(pk), bytes(blob))
+                for pk, blob in conn.execute(
+                    "SELECT keypoint_pk, features FROM keypoint_features "
+                    "WHERE scheme = ? AND keypoint_pk > ? ORDER BY keypoint_pk",
+                    (name, last),
+                )
+            ]
+
+        rows = self._db.read(work)
+        if index is None:
+            index = KeypointIndex()
+        for pk, blob in rows:
+            with contextlib.suppress(ValueError):  # another version's row: not searched
+                index.add(pk, LocalFeatures.from_bytes(blob))
+            last = pk
+        self._keypoints[name] = (index, last)
+        return index
+
+    def keypoint_features(self, keys: Sequence[int]) -> list[tuple[AssetEntry, LocalFeatures]]:
+        """The assets and stored features of these keypoint row keys, in the same order.
+
+        Rows that vanished or do not parse are left out.
+
+        Raises:
+            InventoryError: The database cannot be read.
+        """
+
+        def work(conn: sqlite3.Connection) -> list[tuple[AssetEntry, LocalFeatures]]:
+            found: list[tuple[int, LocalFeatures]] = []
+            for key in keys:
+                row = conn.execute(
+                    "SELECT asset_pk, features FROM keypoint_features WHERE keypoint_pk = ?",
+                    (int(key),),
+                ).fetchone()
+                if row is None:
+                    continue
+                with contextlib.suppress(ValueError):
+                    found.append((int(row[0]), LocalFeatures.from_bytes(bytes(row[1]))))
+            out = []
+            for pk, features in found:  # a few candidates: one asset load each
+                entry = _load(conn, [pk])
+                if entry:
+                    out.append((entry[0], features))
             return out
 
         return self._db.read(work)

@@ -88,6 +88,8 @@ __all__ = [
     "query_hashes",
     "reference_hashes",
     "reference_hashes_batch",
+    "resize_flat",
+    "resize_grey",
     "trim_boxes",
     "window_coefficients",
 ]
@@ -316,9 +318,11 @@ def _one_blas_thread(fn: _Fn) -> _Fn:
     return inner  # type: ignore[return-value]  # same signature, by functools.wraps
 
 
-def _to_l(image: Image.Image, size: tuple[int, int], resample: Image.Resampling) -> Image.Image:
+def resize_grey(
+    image: Image.Image, size: tuple[int, int], resample: Image.Resampling
+) -> Image.Image:
     """Resize and turn grey, compositing alpha on white; any mode Pillow decodes."""
-    small = _small(image, size, resample)
+    small = resize_flat(image, size, resample)
     return small.convert("L") if small.mode != "L" else small
 
 
@@ -326,7 +330,7 @@ def _to_l(image: Image.Image, size: tuple[int, int], resample: Image.Resampling)
 _WIDE_GREYS = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I", "F"})
 
 
-def _small(
+def resize_flat(
     image: Image.Image,
     size: tuple[int, int],
     resample: Image.Resampling,
@@ -398,7 +402,9 @@ def _grids(images: Sequence[Image.Image], *, size: int = _GRID) -> tuple[F32, F3
     rgb = np.empty((len(images), size, size, 3), dtype=np.float32)
     for i, image in enumerate(images):
         sampled = _sample(image, (size, size), _SAMPLE_FACTOR)
-        small = _small(sampled, (size, size), Image.Resampling.BOX, reducing_gap=_GRID_REDUCING_GAP)
+        small = resize_flat(
+            sampled, (size, size), Image.Resampling.BOX, reducing_gap=_GRID_REDUCING_GAP
+        )
         pixels = np.asarray(small, dtype=np.float32)
         if small.mode == "L":
             out[i] = pixels
@@ -472,7 +478,7 @@ def _area_matrices(start: F32, stop: F32, n: int, m: int) -> F32:
 def _compat_grey(image: Image.Image) -> npt.NDArray[np.uint8]:
     """The 32x32 grey image of imagehash, by its own steps (images up to the grid's side)."""
     if image.mode in _WIDE_GREYS:
-        small = _to_l(image, (COMPAT_SIZE, COMPAT_SIZE), Image.Resampling.LANCZOS)
+        small = resize_grey(image, (COMPAT_SIZE, COMPAT_SIZE), Image.Resampling.LANCZOS)
     else:
         # imagehash's exact steps (alpha is ignored, as imagehash ignores it).
         small = image.convert("L").resize((COMPAT_SIZE, COMPAT_SIZE), Image.Resampling.LANCZOS)

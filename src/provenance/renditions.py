@@ -48,8 +48,8 @@ from provenance.record import ParentRef, ProvenanceRecord
 from provenance.sign import (
     SignOptions,
     asset_id_for,
+    perceptual_features,
     perceptual_hash,
-    perceptual_reference,
     record_perceptual,
     sign_bytes,
 )
@@ -256,7 +256,9 @@ def sign_import(
             raise exc.with_path(out) from exc.__cause__
         made.append(SignedFile(out, marked, result, changed=marked is not encoded))
     if inventory is not None:
-        reference = None if image is None else perceptual_reference(None, image, where)
+        reference, local = (
+            (None, None) if image is None else perceptual_features(None, image, where)
+        )
         inventory.record_many(
             [original, *(f.result for f in made)],
             signer=key.subject,
@@ -266,6 +268,7 @@ def sign_import(
                 *(None for _ in made),
             ],
             perceptual=[reference, *(None for _ in made)],
+            keypoints=[local, *(None for _ in made)],
             durable=durable,
         )
     return SignedImport(SignedFile(where, signed, original, changed=True), tuple(made))

@@ -31,7 +31,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from PIL import Image
 
-from provenance import containers, exif, phash, xmp
+from provenance import containers, exif, keypoints, phash, xmp
 from provenance._version import __version__
 from provenance.atomic import write_atomic
 from provenance.c2pa_adapter import C2paIngredient, sign_c2pa
@@ -49,6 +49,7 @@ from provenance.types import SignResult
 __all__ = [
     "SignOptions",
     "asset_id_for",
+    "perceptual_features",
     "perceptual_hash",
     "perceptual_reference",
     "record_perceptual",
@@ -169,12 +170,14 @@ def sign(
     if inventory is not None:
         # The file, its asset, the audit entry and the perceptual hashes: one transaction.
         limit = (options or SignOptions()).max_pixels
+        reference, local = perceptual_features(data, image, src, max_pixels=limit)
         inventory.record_many(
             [result],
             signer=key.subject,
             now=moment,
             source_paths=[str(src)],
-            perceptual=[perceptual_reference(data, image, src, max_pixels=limit)],
+            perceptual=[reference],
+            keypoints=[local],
         )
     return result
 
@@ -201,6 +204,9 @@ def record_perceptual(
 ) -> bool:
     """Store the perceptual reference hashes of a recorded asset in the inventory.
 
+    The asset's local features (:func:`provenance.keypoints.reference_features`,
+    for the partial-copy search) are stored from the same pixels.
+
     Pixels the image cannot be decoded to (the signed container was fine, the
     coded data is not) leave the asset without perceptual hashes and log a
     warning: the signing itself stands.
@@ -222,11 +228,50 @@ def record_perceptual(
         ValueError: Neither ``data`` nor ``image`` given.
         InventoryError: The database cannot be written.
     """
-    reference = perceptual_reference(data, image, name or asset_id, max_pixels=max_pixels)
+    reference, local = perceptual_features(data, image, name or asset_id, max_pixels=max_pixels)
     if reference is None:
         return False
     inventory.add_perceptual(asset_id, reference, durable=durable)
+    if local is not None:
+        inventory.add_keypoints(asset_id, local, scheme=keypoints.SCHEME)
     return True
+
+
+def perceptual_features(
+    data: bytes | None,
+    image: Image.Image | None,
+    name: str | os.PathLike[str],
+    *,
+    max_pixels: int | None = None,
+) -> tuple[phash.ReferenceHashes | None, keypoints.LocalFeatures | None]:
+    """What an original stores to be found again: perceptual hashes and local features.
+
+    Both from the same pixels (``image``, or ``data`` decoded once): the reference
+    hashes of :func:`perceptual_reference` and the keypoints of the partial-copy
+    search (:func:`provenance.keypoints.reference_features`, issue 21). Either is
+    None, with a logged warning, when it cannot be computed; the signing stands.
+
+    Raises:
+        ValueError: Neither ``data`` nor ``image`` given.
+    """
+    if image is None and data is None:
+        raise ValueError("record_perceptual needs the image's bytes or its decoded pixels")
+    try:
+        pixels = (
+            image
+            if image is not None
+            else decode_for_hashing(data or b"", max_pixels=max_pixels)[0]
+        )
+        reference = phash.reference_hashes(pixels)
+    except ProvenanceError as exc:
+        _log.warning("%s: no perceptual hashes stored: %s", name, exc.message)
+        return None, None
+    try:
+        local = keypoints.reference_features(pixels)
+    except ProvenanceError as exc:
+        _log.warning("%s: no local features stored: %s", name, exc.message)
+        local = None
+    return reference, local
 
 
 def perceptual_reference(
@@ -333,13 +378,16 @@ def sign_bytes(
     )
     if inventory is not None:
         where = name or result.asset_id
-        reference = None if image is None else perceptual_reference(None, image, where)
+        reference, local = (
+            (None, None) if image is None else perceptual_features(None, image, where)
+        )
         inventory.record_many(
             [result],
             signer=key.subject,
             now=moment,
             source_paths=[None if source_path is None else os.fspath(source_path)],
             perceptual=[reference],
+            keypoints=[local],
             durable=durable,
         )
     return signed, result

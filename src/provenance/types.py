@@ -16,6 +16,7 @@ from provenance.lineage import LineageStep
 from provenance.record import ProvenanceRecord
 
 __all__ = [
+    "CopyLocation",
     "Evidence",
     "EvidenceSource",
     "Identity",
@@ -152,6 +153,47 @@ class Evidence:
 
 
 @dataclass(frozen=True, slots=True)
+class CopyLocation:
+    """Where a known asset was found inside a query image (partial-copy search).
+
+    Set on a ``synthetic_duplicate`` verdict found by local features
+    (:mod:`provenance.keypoints`): the asset is a part of the query (a
+    screenshot, a banner, a collage), rotated, or cropped off-centre.
+
+    Attributes:
+        box: ``(left, top, right, bottom)`` in the query's pixels: the asset's
+            outline mapped into the query, clipped to it.
+        inliers: Keypoint matches consistent with the transform (RANSAC inliers).
+        matches: Tentative keypoint matches.
+        transform: Row-major 2x3 similarity from the asset's stored keypoint
+            frame to the query's pixels.
+        scale: Size of the copy relative to the stored keypoint frame.
+        rotation_degrees: Counter-clockwise rotation of the copy.
+        scheme: The local-feature scheme (e.g. ``orb256-v1``).
+    """
+
+    box: tuple[int, int, int, int]
+    inliers: int
+    matches: int
+    transform: tuple[float, float, float, float, float, float]
+    scale: float
+    rotation_degrees: float
+    scheme: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready form."""
+        return {
+            "box": list(self.box),
+            "inliers": self.inliers,
+            "matches": self.matches,
+            "transform": list(self.transform),
+            "scale": round(self.scale, 4),
+            "rotation_degrees": round(self.rotation_degrees, 2),
+            "scheme": self.scheme,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Verdict:
     """The typed outcome of verifying one asset.
 
@@ -174,6 +216,8 @@ class Verdict:
         identities: The CAWG identity assertions of the active manifest.
         remote_url: For :attr:`Status.REMOTE_MANIFEST`, where the manifest is
             declared to be (never fetched by default).
+        location: For a :attr:`Status.SYNTHETIC_DUPLICATE` found by the
+            partial-copy search, where in this image the asset was found.
     """
 
     path: str
@@ -191,6 +235,7 @@ class Verdict:
     perceptual_distance: int | None = None
     identities: tuple[Identity, ...] = ()
     remote_url: str | None = None
+    location: CopyLocation | None = None
 
     __bool__ = None  # a report is not a yes/no answer: compare `status`
 
@@ -212,7 +257,7 @@ class Verdict:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready form used by ``verify --json`` and reports."""
-        return {
+        out: dict[str, Any] = {
             "path": self.path,
             "verdict": self.status.value,
             "failure_codes": list(self.failure_codes),
@@ -229,6 +274,9 @@ class Verdict:
             "identities": [i.to_dict() for i in self.identities],
             "remote_url": self.remote_url,
         }
+        if self.location is not None:
+            out["location"] = self.location.to_dict()
+        return out
 
 
 @dataclass(frozen=True, slots=True)

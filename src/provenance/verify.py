@@ -19,6 +19,14 @@ Steps for one asset:
    layout and colour: :func:`provenance.phash.confirmation`). A confirmed match
    of a synthetic asset is ``synthetic_duplicate``, naming that asset, its record
    and the distance.
+8. Still nothing, and the inventory holds local features (``partial=True``, the
+   default): look for a stored asset *inside* the image (a screenshot, a banner,
+   a collage, a rotated or off-centre crop; :mod:`provenance.keypoints`). The
+   query's keypoints vote for stored assets; the best-voted
+   :data:`PARTIAL_CANDIDATES` are located one by one by a RANSAC similarity,
+   within ``partial_budget_s`` (the first candidate is always checked). A
+   confirmed placement of a synthetic asset is ``synthetic_duplicate`` with its
+   :class:`~provenance.types.CopyLocation` (box, inliers, transform).
 
 An equal essence makes a metadata-only change (``known_stripped``) only when no
 block that changes the rendering, no trailing data and no bad ancillary CRC is
@@ -36,11 +44,12 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import time
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from provenance import containers, phash, xmp
+from provenance import containers, keypoints, phash, xmp
 from provenance.c2pa_adapter import C2paReport, read_c2pa
 from provenance.containers.rendering import BAD_CRC, Finding, rendering_findings
 from provenance.errors import (
@@ -62,7 +71,15 @@ from provenance.statement import (
     parse_statement,
     statement_from_mapping,
 )
-from provenance.types import Evidence, EvidenceSource, Identity, IdentityState, Status, Verdict
+from provenance.types import (
+    CopyLocation,
+    Evidence,
+    EvidenceSource,
+    Identity,
+    IdentityState,
+    Status,
+    Verdict,
+)
 from provenance.verdicts import (
     TRUST_ONLY_CODES,
     UNTRUSTED_CODE,
@@ -95,8 +112,17 @@ PERCEPTUAL_NOT_SYNTHETIC = "provenance.inventory.perceptual.notSynthetic"
 PERCEPTUAL_UNDECODABLE = "provenance.inventory.perceptual.undecodable"
 SYNTHETIC_RELABELLED = "provenance.inventory.synthetic.relabelled"
 TRUNCATED = "provenance.container.truncated"
+PARTIAL_MATCH = "provenance.inventory.keypoints.match"
+PARTIAL_UNCONFIRMED = "provenance.inventory.keypoints.unconfirmed"
+PARTIAL_NOT_SYNTHETIC = "provenance.inventory.keypoints.notSynthetic"
 # Candidates confirmed one by one, nearest first (no decoding: from the query's features).
 _CANDIDATES = 5
+
+PARTIAL_CANDIDATES = 8
+"""Best-voted assets the partial-copy search locates, at most, per query."""
+
+PARTIAL_BUDGET_S = 0.15
+"""Default time for the partial-copy search's candidate checks, per query (seconds)."""
 
 
 def verify(
@@ -105,6 +131,8 @@ def verify(
     trust: TrustPolicy | None = None,
     inventory: Inventory | None = None,
     now: datetime | None = None,
+    partial: bool = True,
+    partial_budget_s: float = PARTIAL_BUDGET_S,
 ) -> Verdict:
     """Verify the provenance of one image file.
 
@@ -117,6 +145,12 @@ def verify(
         inventory: Look the essence hash up here: a file without provenance
             whose essence is a known asset is ``known_stripped``.
         now: The time certificates are checked at (default: now).
+        partial: When the perceptual hash finds nothing, also look for a known
+            asset that is only part of the image, rotated or cropped off-centre
+            (local features; step 8). False skips it (it costs a decode at up
+            to 1024 pixels and tens of milliseconds).
+        partial_budget_s: Stop locating further partial-copy candidates after
+            this many seconds (the best-voted one is always checked).
 
     Returns:
         The verdict; ``no_provenance`` when the file carries none.
@@ -127,7 +161,15 @@ def verify(
     """
     data = read_input(path)
     try:
-        return verify_bytes(data, name=os.fspath(path), trust=trust, inventory=inventory, now=now)
+        return verify_bytes(
+            data,
+            name=os.fspath(path),
+            trust=trust,
+            inventory=inventory,
+            now=now,
+            partial=partial,
+            partial_budget_s=partial_budget_s,
+        )
     except ProvenanceError as exc:
         raise exc.with_path(path) from exc.__cause__
 
@@ -139,6 +181,8 @@ def verify_bytes(
     trust: TrustPolicy | None = None,
     inventory: Inventory | None = None,
     now: datetime | None = None,
+    partial: bool = True,
+    partial_budget_s: float = PARTIAL_BUDGET_S,
 ) -> Verdict:
     """Verify an image held in memory; see :func:`verify`."""
     policy = trust if trust is not None else TrustPolicy.no_anchors()
@@ -298,6 +342,23 @@ def verify_bytes(
         if duplicate is not None:
             status = Status.SYNTHETIC_DUPLICATE
             statement = None
+    # 8. ... and copies that are only part of the image, rotated or cropped off-centre.
+    located: tuple[AssetEntry, CopyLocation] | None = None
+    if (
+        partial
+        and inventory is not None
+        and duplicate is None
+        and known is None
+        and status is Status.NO_PROVENANCE
+        and PERCEPTUAL_UNDECODABLE not in codes
+    ):
+        located, found = _partial(data, inventory, budget_s=partial_budget_s)
+        evidence.extend(found)
+        for item in found:
+            codes.extend(item.codes)
+        if located is not None:
+            status = Status.SYNTHETIC_DUPLICATE
+            statement = None
     record = statement.record if statement is not None else None
     asset_id = statement.asset_id if statement is not None else None
     by_inventory = status in (Status.KNOWN_STRIPPED, Status.TAMPERED)
@@ -307,6 +368,8 @@ def verify_bytes(
         record, asset_id = duplicate.asset.record, duplicate.asset.asset_id
     if relabelled is not None and known is not None:
         record, asset_id = known.record, known.asset_id
+    if located is not None:
+        record, asset_id = located[0].record, located[0].asset_id
     return Verdict(
         path=name,
         status=status,
@@ -320,6 +383,7 @@ def verify_bytes(
         evidence=tuple(evidence),
         lineage=lineage,
         perceptual_distance=duplicate.distance if duplicate is not None else None,
+        location=located[1] if located is not None else None,
         identities=identities,
         remote_url=report.remote_url if report is not None else None,
     )
@@ -487,6 +551,72 @@ def _c2pa_only(
         evidence=(c2pa, not_checked),
         lineage=lineage_from_store(report.store) if readable else (),
     )
+
+
+def _partial(
+    data: bytes, inventory: Inventory, *, budget_s: float
+) -> tuple[tuple[AssetEntry, CopyLocation] | None, list[Evidence]]:
+    """A synthetic asset found inside the image by local features, and what was seen."""
+    started = time.perf_counter()
+    index = inventory.keypoint_index(keypoints.SCHEME)
+    if len(index) == 0:
+        return None, []  # nothing to compare with: do not decode
+    try:
+        image, _ = decode_for_hashing(data, fit_side=keypoints.QUERY_SIDE)
+        query = keypoints.query_features(image)
+    except ProvenanceError:
+        return None, []  # step 7 has said why the pixels cannot be decoded
+    seen: list[Evidence] = []
+    voted = index.candidates(query, k=PARTIAL_CANDIDATES)
+    for position, (entry, reference) in enumerate(
+        inventory.keypoint_features([key for key, _ in voted])
+    ):
+        if position and time.perf_counter() - started > budget_s:
+            break
+        placement = keypoints.locate(query, reference)
+        if placement is None or placement.inliers < keypoints.MIN_INLIERS // 2:
+            continue
+        where = f"inventory asset {entry.asset_id} ({keypoints.SCHEME}): {placement.describe()}"
+        if not placement.confirmed:
+            seen.append(
+                Evidence(
+                    EvidenceSource.INVENTORY,
+                    Status.NO_PROVENANCE,
+                    f"partial-copy candidate {where}; not confirmed "
+                    f"({'; '.join(placement.failures)})",
+                    (PARTIAL_UNCONFIRMED,),
+                )
+            )
+            continue
+        if not entry.is_synthetic:
+            seen.append(
+                Evidence(
+                    EvidenceSource.INVENTORY,
+                    Status.NO_PROVENANCE,
+                    f"partial copy of {where}, whose record does not declare AI generation",
+                    (PARTIAL_NOT_SYNTHETIC,),
+                )
+            )
+            continue
+        seen.append(
+            Evidence(
+                EvidenceSource.INVENTORY,
+                Status.SYNTHETIC_DUPLICATE,
+                f"partial copy of {where}",
+                (PARTIAL_MATCH,),
+            )
+        )
+        location = CopyLocation(
+            box=placement.box,
+            inliers=placement.inliers,
+            matches=placement.matches,
+            transform=placement.transform,
+            scale=placement.scale,
+            rotation_degrees=placement.rotation_degrees,
+            scheme=keypoints.SCHEME,
+        )
+        return (entry, location), seen
+    return None, seen
 
 
 def _perceptual(data: bytes, inventory: Inventory) -> tuple[PerceptualMatch | None, list[Evidence]]:

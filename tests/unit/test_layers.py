@@ -32,6 +32,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
                 "containers.bmff",
                 "containers.gif",
                 "containers.rendering",
+                "keypoints",
                 "record",
                 "statement",
                 "lineage",

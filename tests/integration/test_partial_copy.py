@@ -1,0 +1,243 @@
+"""Partial copies (issue 21): a signed asset inside a screenshot, a banner, rotated, cropped.
+
+Real files: samples are signed into an inventory, then pasted into page-like and
+banner-like frames drawn here, rotated or cropped off-centre, saved without
+metadata, and verified.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw
+
+from provenance import SigningKey, SignResult, Status, TrustPolicy, keypoints, sign, verify
+from provenance.inventory import Inventory
+from provenance.verify import PARTIAL_MATCH
+from tests.conftest import sample_record
+
+Media = Callable[[str], Path]
+Box = tuple[int, int, int, int]
+
+
+@pytest.fixture
+def inventory(tmp_path: Path) -> Iterator[Inventory]:
+    with Inventory(tmp_path / "inventory.sqlite") as inv:
+        yield inv
+
+
+def sign_into(inventory: Inventory, src: Path, dst: Path, key: SigningKey) -> SignResult:
+    return sign(src, dst, record=sample_record(src.name), key=key, inventory=inventory)
+
+
+def flat(path: Path) -> Image.Image:
+    """The image's pixels, alpha composited on white."""
+    with Image.open(path) as im:
+        rgba = im.convert("RGBA")
+    ground = Image.new("RGBA", rgba.size, "white")
+    ground.alpha_composite(rgba)
+    return ground.convert("RGB")
+
+
+def save_jpeg(image: Image.Image, path: Path, quality: int = 85) -> Path:
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=quality)
+    path.write_bytes(buffer.getvalue())
+    return path
+
+
+def screenshot(image: Image.Image, *, share: float = 0.55) -> tuple[Image.Image, Box]:
+    """A shop's product page: header bar, margins, the image at ``share`` of the width, a price."""
+    width = 1280
+    w = round(width * share)
+    h = round(image.height * w / image.width)
+    page = Image.new("RGB", (width, max(800, h + 200)), (250, 250, 250))
+    draw = ImageDraw.Draw(page)
+    draw.rectangle((0, 0, width, 64), fill=(32, 40, 64))
+    draw.text((24, 24), "shop.example   Home   New   Sale   Cart (2)", fill="white")
+    left, top = 48, 104
+    page.paste(image.resize((w, h), Image.Resampling.LANCZOS), (left, top))
+    draw.text((left + w + 40, top + 16), "Handmade product, limited edition", fill="black")
+    draw.text((left + w + 40, top + 56), "EUR 49.99", fill=(200, 0, 0))
+    draw.rectangle((left + w + 40, top + 96, left + w + 240, top + 136), fill=(240, 120, 0))
+    return page, (left, top, left + w, top + h)
+
+
+def banner(image: Image.Image, beside: Image.Image) -> tuple[Image.Image, Box]:
+    """A wide banner: the image on 55% of it, another picture and a slogan beside it."""
+    width, height = 1600, 560
+    out = Image.new("RGB", (width, height), (255, 244, 230))
+    h = height - 40
+    w = round(image.width * h / image.height)
+    if w > round(width * 0.55):
+        w = round(width * 0.55)
+        h = round(image.height * w / image.width)
+    out.paste(image.resize((w, h), Image.Resampling.LANCZOS), (20, 20))
+    side = beside.copy()
+    side.thumbnail((width - w - 80, height // 2))
+    out.paste(side, (w + 60, 20))
+    ImageDraw.Draw(out).text((w + 60, height - 80), "Summer sale: -30% on everything", fill="black")
+    return out, (20, 20, 20 + w, 20 + h)
+
+
+def iou(a: Box, b: Box) -> float:
+    inter_w = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+    inter_h = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = inter_w * inter_h
+    area = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / area
+
+
+SIGNED = ("kite-blue-sky.jpg", "packshot-fire-truck-white.png")
+
+
+@pytest.mark.parametrize("name", SIGNED)
+@pytest.mark.parametrize("kind", ["screenshot", "banner", "rotate 3deg", "crop off-centre"])
+def test_partial_copy_is_synthetic_duplicate_with_its_box(
+    name: str,
+    kind: str,
+    media: Media,
+    signing_key: SigningKey,
+    trust: TrustPolicy,
+    inventory: Inventory,
+    tmp_path: Path,
+) -> None:
+    results = {
+        n: sign_into(inventory, media(n), tmp_path / f"signed-{n}", signing_key) for n in SIGNED
+    }
+    image = flat(tmp_path / f"signed-{name}")
+    if kind == "screenshot":
+        query, expected = screenshot(image)
+    elif kind == "banner":
+        query, expected = banner(image, flat(media("forest-path.jpg")))
+    elif kind == "rotate 3deg":
+        query = image.rotate(3, Image.Resampling.BICUBIC, fillcolor="white")
+        expected = (0, 0, *query.size)
+    else:
+        w, h = image.size
+        query = image.crop((0, round(h * 0.1), round(w * 0.9), h))  # 10% off one side each way
+        expected = (0, 0, *query.size)
+    path = save_jpeg(query, tmp_path / "query.jpg")
+    verdict = verify(path, trust=trust, inventory=inventory)
+    assert verdict.status is Status.SYNTHETIC_DUPLICATE
+    assert verdict.asset_id == results[name].asset_id
+    assert verdict.record == results[name].record
+    if verdict.location is None:
+        # Easy enough for the perceptual hash (the fast path answered).
+        assert kind in ("rotate 3deg", "crop off-centre")
+        assert verdict.perceptual_distance is not None
+        return
+    assert PARTIAL_MATCH in verdict.failure_codes
+    assert verdict.location.inliers >= keypoints.MIN_INLIERS
+    assert verdict.location.scheme == keypoints.SCHEME
+    assert iou(verdict.location.box, expected) > 0.8, (verdict.location.box, expected)
+    assert verdict.to_dict()["location"]["box"] == list(verdict.location.box)
+
+
+def test_rotated_and_cropped_copies_are_found_by_the_partial_search_alone(
+    media: Media,
+    signing_key: SigningKey,
+    trust: TrustPolicy,
+    inventory: Inventory,
+    tmp_path: Path,
+) -> None:
+    """With the perceptual rows gone, only the local features can find these copies."""
+    result = sign_into(inventory, media("kite-blue-sky.jpg"), tmp_path / "s.jpg", signing_key)
+    image = flat(tmp_path / "s.jpg")
+    rotated = save_jpeg(image.rotate(3, Image.Resampling.BICUBIC), tmp_path / "r.jpg")
+    w, h = image.size
+    cropped = save_jpeg(image.crop((round(w * 0.1), 0, w, round(h * 0.9))), tmp_path / "c.jpg")
+    with Inventory(inventory.path) as other:
+        other._db.write(lambda conn: conn.execute("DELETE FROM perceptual_hashes"))
+        for query in (rotated, cropped):
+            verdict = verify(query, trust=trust, inventory=other)
+            assert verdict.status is Status.SYNTHETIC_DUPLICATE
+            assert verdict.asset_id == result.asset_id
+            assert verdict.location is not None
+            assert abs(verdict.location.rotation_degrees - (3.0 if query is rotated else 0.0)) < 1
+
+
+def test_unrelated_photo_and_look_alike_in_a_screenshot_are_not_duplicates(
+    media: Media,
+    signing_key: SigningKey,
+    trust: TrustPolicy,
+    inventory: Inventory,
+    tmp_path: Path,
+) -> None:
+    for n in SIGNED:
+        sign_into(inventory, media(n), tmp_path / f"signed-{n}", signing_key)
+    # An unrelated real photo, shown on a shop page.
+    unrelated, _ = screenshot(flat(media("forest-path.jpg")))
+    verdict = verify(save_jpeg(unrelated, tmp_path / "u.jpg"), trust=trust, inventory=inventory)
+    assert verdict.status is Status.NO_PROVENANCE
+    assert verdict.asset_id is None and verdict.location is None
+    # The same product in another colour (channels swapped): same keypoints, not ours.
+    red, green, blue = flat(tmp_path / "signed-packshot-fire-truck-white.png").split()
+    blue_truck, _ = screenshot(Image.merge("RGB", (blue, green, red)))
+    verdict = verify(save_jpeg(blue_truck, tmp_path / "b.jpg"), trust=trust, inventory=inventory)
+    assert verdict.status is Status.NO_PROVENANCE
+    assert verdict.asset_id is None and verdict.location is None
+    unconfirmed = [e for e in verdict.evidence if "colour differs" in e.detail]
+    assert unconfirmed, [e.detail for e in verdict.evidence]
+
+
+def test_partial_search_can_be_turned_off(
+    media: Media,
+    signing_key: SigningKey,
+    trust: TrustPolicy,
+    inventory: Inventory,
+    tmp_path: Path,
+) -> None:
+    sign_into(inventory, media("kite-blue-sky.jpg"), tmp_path / "s.jpg", signing_key)
+    page, _ = screenshot(flat(tmp_path / "s.jpg"))
+    path = save_jpeg(page, tmp_path / "page.jpg")
+    assert verify(path, trust=trust, inventory=inventory).status is Status.SYNTHETIC_DUPLICATE
+    off = verify(path, trust=trust, inventory=inventory, partial=False)
+    assert off.status is Status.NO_PROVENANCE and off.location is None
+
+
+def test_keypoints_are_stored_at_signing(
+    media: Media, signing_key: SigningKey, inventory: Inventory, tmp_path: Path
+) -> None:
+    result = sign_into(inventory, media("forest-path.jpg"), tmp_path / "s.jpg", signing_key)
+    index = inventory.keypoint_index(keypoints.SCHEME)
+    assert len(index) == 1
+    [(entry, features)] = inventory.keypoint_features([1])
+    assert entry.asset_id == result.asset_id
+    assert 100 <= len(features) <= keypoints.REFERENCE_FEATURES
+    assert max(features.width, features.height) == keypoints.REFERENCE_SIDE
+    # Stored once: signing again adds nothing.
+    sign_into(inventory, media("forest-path.jpg"), tmp_path / "s2.jpg", signing_key)
+    indexed = min(len(features), keypoints.INDEXED_FEATURES)
+    assert inventory.keypoint_index(keypoints.SCHEME).descriptors == indexed
+
+
+def test_cli_verify_reports_the_box_and_no_partial_turns_it_off(
+    media: Media,
+    signing_key: SigningKey,
+    inventory: Inventory,
+    tmp_path: Path,
+) -> None:
+    result = sign_into(inventory, media("kite-blue-sky.jpg"), tmp_path / "s.jpg", signing_key)
+    page, expected = screenshot(flat(tmp_path / "s.jpg"))
+    path = save_jpeg(page, tmp_path / "page.jpg")
+    base = [sys.executable, "-m", "provenance", "verify", str(path), "--json"]
+    base += ["--inventory", str(inventory.path)]
+    env = {**os.environ, "COLUMNS": "200"}
+    done = subprocess.run(base, capture_output=True, text=True, env=env, check=False, timeout=120)
+    assert done.returncode == 0, done.stderr
+    [row] = json.loads(done.stdout)
+    assert row["verdict"] == "synthetic_duplicate" and row["asset_id"] == result.asset_id
+    assert iou(tuple(row["location"]["box"]), expected) > 0.8
+    off = subprocess.run(
+        [*base, "--no-partial"], capture_output=True, text=True, env=env, check=False, timeout=120
+    )
+    [row] = json.loads(off.stdout)
+    assert row["verdict"] == "no_provenance" and "location" not in row

@@ -1,0 +1,122 @@
+"""provenance.keypoints: stored form, placement of a known image, the index's votes."""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image, ImageDraw
+
+from provenance import keypoints
+
+
+def textured(seed: int, size: tuple[int, int] = (640, 480)) -> Image.Image:
+    """A busy picture of random shapes (plenty of corners), made in the test."""
+    rng = np.random.default_rng(seed)
+    image = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(image)
+    for _ in range(120):
+        x, y = rng.integers(0, size[0]), rng.integers(0, size[1])
+        w, h = rng.integers(8, 80, 2)
+        colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+        if rng.random() < 0.5:
+            draw.rectangle((x, y, x + w, y + h), fill=colour)
+        else:
+            draw.ellipse((x, y, x + w, y + h), fill=colour)
+    return image
+
+
+def test_stored_form_round_trips() -> None:
+    features = keypoints.reference_features(textured(1))
+    assert 100 < len(features) <= keypoints.REFERENCE_FEATURES
+    data = features.to_bytes()
+    assert len(data) == 14 + len(features) * 36 + 16 * 16 * 3
+    back = keypoints.LocalFeatures.from_bytes(data)
+    assert np.array_equal(back.descriptors, features.descriptors)
+    assert np.allclose(back.points, features.points, atol=1 / 16)
+    assert (back.width, back.height) == (features.width, features.height)
+    assert np.array_equal(back.colour, features.colour)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=400))
+def test_garbage_is_refused_with_value_error_only(data: bytes) -> None:
+    with pytest.raises(ValueError, match="keypoint record"):
+        keypoints.LocalFeatures.from_bytes(data)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(0, 2000), st.integers(0, 255))
+def test_one_changed_byte_parses_or_raises_value_error(position: int, value: int) -> None:
+    data = bytearray(keypoints.reference_features(textured(2, (200, 150))).to_bytes())
+    data[position % len(data)] = value
+    with contextlib.suppress(ValueError):  # anything else fails the test
+        keypoints.LocalFeatures.from_bytes(bytes(data))
+
+
+def test_located_inside_a_bigger_picture_with_its_box() -> None:
+    asset = textured(3)
+    reference = keypoints.reference_features(asset)
+    page = Image.new("RGB", (1400, 900), (245, 245, 245))
+    page.paste(asset.resize((700, 525)), (100, 200))
+    placement = keypoints.locate(keypoints.query_features(page), reference)
+    assert placement is not None and placement.confirmed, placement
+    left, top, right, bottom = placement.box
+    assert abs(left - 100) < 8 and abs(top - 200) < 8
+    assert abs(right - 800) < 8 and abs(bottom - 725) < 8
+    assert placement.inliers >= keypoints.MIN_INLIERS
+    assert abs(placement.rotation_degrees) < 1
+
+
+def test_a_rotated_copy_reports_its_angle_and_another_picture_is_not_confirmed() -> None:
+    asset = textured(4)
+    reference = keypoints.reference_features(asset)
+    rotated = asset.rotate(5, Image.Resampling.BICUBIC, expand=True, fillcolor="white")
+    placement = keypoints.locate(keypoints.query_features(rotated), reference)
+    assert placement is not None and placement.confirmed
+    assert abs(placement.rotation_degrees - 5) < 1
+    other = keypoints.locate(keypoints.query_features(textured(5)), reference)
+    assert other is None or not other.confirmed
+
+
+def test_colour_swapped_copy_fails_the_colour_rule() -> None:
+    asset = textured(6)
+    red, green, blue = asset.split()
+    swapped = Image.merge("RGB", (blue, green, red))
+    placement = keypoints.locate(
+        keypoints.query_features(swapped), keypoints.reference_features(asset)
+    )
+    assert placement is not None and not placement.confirmed
+    assert any("colour differs" in f for f in placement.failures)
+
+
+def test_index_votes_for_the_image_a_query_contains() -> None:
+    index = keypoints.KeypointIndex()
+    references = {key: keypoints.reference_features(textured(10 + key)) for key in range(6)}
+    for key, features in references.items():
+        index.add(key, features)
+    assert len(index) == 6
+    page = Image.new("RGB", (1200, 800), "white")
+    page.paste(textured(13).resize((500, 375)), (600, 300))
+    votes = index.candidates(keypoints.query_features(page))
+    assert votes and votes[0][0] == 3
+    assert all(count >= 6 for _, count in votes)
+    assert keypoints.KeypointIndex().candidates(keypoints.query_features(page)) == []
+
+
+def test_index_switches_to_an_inverted_file_and_still_finds_the_copy() -> None:
+    rng = np.random.default_rng(0)
+    index = keypoints.KeypointIndex()
+    blank = np.zeros((keypoints.INDEXED_FEATURES, 2), np.float32)
+    colour = np.zeros((16, 16, 3), np.uint8)
+    noise = rng.integers(0, 256, (700, keypoints.INDEXED_FEATURES, 32), dtype=np.uint8)
+    for key in range(700):
+        index.add(1000 + key, keypoints.LocalFeatures(blank, noise[key], 512, 512, 1.0, colour))
+    asset = textured(20)
+    index.add(7, keypoints.reference_features(asset))
+    assert index.descriptors > keypoints.FLAT_LIMIT
+    votes = index.candidates(keypoints.query_features(asset.rotate(3)))
+    assert votes[0][0] == 7
