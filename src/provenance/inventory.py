@@ -1276,7 +1276,8 @@ class Inventory:
         """The keypoint index over every stored row of ``scheme``; keys are row keys.
 
         Kept per :class:`Inventory` and refreshed with rows added since (one
-        indexed query when nothing changed); rebuilt from every row when it has
+        indexed query when nothing changed; with ``index_refresh_s``, at most that
+        often, as :meth:`perceptual_index`); rebuilt from every row when it has
         outgrown its inverted lists. Not cached on disk: a new process reads
         every row once (about 10 KB per asset).
 
@@ -1286,6 +1287,15 @@ class Inventory:
         name = _scheme(scheme, self._path)
         index: KeypointIndex | None
         index, last = self._keypoints.get(name, (None, 0))
+        # The same staleness bound as the perceptual index (index_refresh_s): a
+        # verifier sees another process's new assets at most that late, by both.
+        now = _monotonic()
+        changes = self._db.connection.total_changes if not self._db.closed else -1
+        stamp = f"keypoints:{name}"
+        if index is not None and not index.outgrown and self._index_refresh_s > 0:
+            checked_at, changes_then = self._perceptual_checked.get(stamp, (-math.inf, -1))
+            if changes == changes_then and now - checked_at < self._index_refresh_s:
+                return index
         if index is not None and index.outgrown:
             index, last = None, 0  # its lists were sized for a quarter of the rows
 
@@ -1307,6 +1317,7 @@ class Inventory:
                 index.add(pk, LocalFeatures.from_bytes(blob))
             last = pk
         self._keypoints[name] = (index, last)
+        self._perceptual_checked[stamp] = (now, changes)
         return index
 
     def keypoint_features(self, keys: Sequence[int]) -> list[tuple[AssetEntry, LocalFeatures]]:

@@ -51,7 +51,6 @@ __all__ = [
     "asset_id_for",
     "perceptual_features",
     "perceptual_hash",
-    "perceptual_reference",
     "record_perceptual",
     "sign",
     "sign_bytes",
@@ -247,7 +246,7 @@ def perceptual_features(
     """What an original stores to be found again: perceptual hashes and local features.
 
     Both from the same pixels (``image``, or ``data`` decoded once): the reference
-    hashes of :func:`perceptual_reference` and the keypoints of the partial-copy
+    hashes (:func:`provenance.phash.reference_hashes`) and the keypoints of the partial-copy
     search (:func:`provenance.keypoints.reference_features`, issue 21). Either is
     None, with a logged warning, when it cannot be computed; the signing stands.
 
@@ -272,35 +271,6 @@ def perceptual_features(
         _log.warning("%s: no local features stored: %s", name, exc.message)
         local = None
     return reference, local
-
-
-def perceptual_reference(
-    data: bytes | None,
-    image: Image.Image | None,
-    name: str | os.PathLike[str],
-    *,
-    max_pixels: int | None = None,
-) -> phash.ReferenceHashes | None:
-    """The perceptual reference hashes, from ``image`` or else decoded from ``data``.
-
-    Pixels that cannot be decoded (or are over ``max_pixels``) give None and a
-    logged warning: the signing stands, the asset has no perceptual hashes.
-
-    Raises:
-        ValueError: Neither ``data`` nor ``image`` given.
-    """
-    if image is None and data is None:
-        raise ValueError("record_perceptual needs the image's bytes or its decoded pixels")
-    try:
-        pixels = (
-            image
-            if image is not None
-            else decode_for_hashing(data or b"", max_pixels=max_pixels)[0]
-        )
-        return phash.reference_hashes(pixels)
-    except ProvenanceError as exc:
-        _log.warning("%s: no perceptual hashes stored: %s", name, exc.message)
-        return None
 
 
 def sign_bytes(

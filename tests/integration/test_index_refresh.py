@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import provenance.inventory as inventory_module
-from provenance import SigningKey, Status, TrustPolicy, phash, verify
+from provenance import SigningKey, Status, TrustPolicy, keypoints, phash, verify
 from provenance.errors import InventoryError
 from provenance.inventory import Inventory
 from provenance.types import SignResult
@@ -156,8 +156,32 @@ def test_verifier_finds_a_copy_of_an_original_signed_elsewhere_after_refresh(
         signed = tmp_path / "boats.jpg"
         result = sign_into(signer_side, media("rowing-boats-sunset.jpg"), signed, signing_key)
         copy = degraded_copy(signed, tmp_path / "copy.jpg")
-        assert verify(copy, trust=trust, inventory=verifier).status is Status.NO_PROVENANCE
+        # The perceptual index is not refreshed before the interval. (The partial-copy
+        # search is off here: its index is built on its first use, which is now.)
+        stale = verify(copy, trust=trust, inventory=verifier, partial=False)
+        assert stale.status is Status.NO_PROVENANCE
         clock.now += 5
         verdict = verify(copy, trust=trust, inventory=verifier)
         assert verdict.status is Status.SYNTHETIC_DUPLICATE
         assert verdict.asset_id == result.asset_id
+
+
+def test_the_keypoint_index_keeps_the_same_staleness_bound(
+    tmp_path: Path, media: Media, signing_key: SigningKey, clock: Clock
+) -> None:
+    """The partial-copy search's index refreshes on the perceptual index's schedule."""
+    db = tmp_path / "inv.sqlite"
+    with Inventory(db) as signer_side, Inventory(db, index_refresh_s=5) as verifier:
+        sign_into(signer_side, media("forest-path.jpg"), tmp_path / "a.jpg", signing_key)
+        scheme = keypoints.SCHEME
+        assert _keypoint_assets(verifier, scheme) == 1
+        sign_into(signer_side, media("rowing-boats-sunset.jpg"), tmp_path / "b.jpg", signing_key)
+        assert _keypoint_assets(verifier, scheme) == 1  # within the bound: not looked for
+        clock.now += 5
+        assert _keypoint_assets(verifier, scheme) == 2
+
+
+def _keypoint_assets(inv: Inventory, scheme: str) -> int:
+    inv.keypoint_index(scheme)
+    _, last = inv._keypoints[scheme]
+    return int(last)
