@@ -360,13 +360,12 @@ def test_signed_xmp_without_c2pa_does_not_vouch_for_appended_bytes(
     assert {TRAILING, "provenance.c2pa.missing"} <= set(verdict.failure_codes)
 
 
+@needs_exiftool
 def test_unsigned_photo_with_orientation_is_plain_no_provenance(
     media: Media, tmp_path: Path
 ) -> None:
     """Rendering blocks matter only where a signature or the inventory vouched for the essence."""
     photo = media("forest-path.jpg")
-    if shutil.which("exiftool") is None:
-        pytest.skip("no ExifTool")
     subprocess.run(
         ["exiftool", "-q", "-Orientation=6", "-n", "-overwrite_original", photo], check=True
     )
