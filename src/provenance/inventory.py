@@ -113,6 +113,7 @@ from provenance.audit import (
     row_hash,
     witness_from_env,
 )
+from provenance.cells import csv_cell
 from provenance.errors import (
     InventoryError,
     OutputError,
@@ -1432,7 +1433,7 @@ class Inventory:
             writer.writerow(_CSV_COLUMNS)
             for asset in _iter_all(conn, synthetic_only):
                 for row in _csv_rows(asset):
-                    writer.writerow([_csv_cell(v) for v in row])
+                    writer.writerow([csv_cell(v) for v in row])
             _write(target, buffer.getvalue().encode("utf-8"))
             _write(sidecar, (checkpoint.to_json() + "\n").encode("utf-8"))
             return checkpoint
@@ -1904,14 +1905,6 @@ def _csv_rows(asset: AssetEntry) -> Iterator[tuple[Any, ...]]:
             f.signer,
             f.active_manifest or "",
         )
-
-
-def _csv_cell(value: Any) -> str:
-    text = str(value)
-    # OWASP CSV injection: a leading = + - @ (or tab, CR) runs as a formula.
-    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + text
-    return text
 
 
 def _write(target: Path, data: bytes) -> None:

@@ -67,6 +67,7 @@ from PIL import UnidentifiedImageError
 from provenance._version import __version__
 from provenance.audit import AuditEntry, AuditEvent, AuditReport, Checkpoint
 from provenance.c2pa_adapter import c2pa_version
+from provenance.cells import csv_cell
 from provenance.containers import IMAGE_SUFFIXES as _FORMAT_SUFFIXES
 from provenance.errors import ProvenanceError
 from provenance.fingerprint import open_image
@@ -590,12 +591,7 @@ _CSV_COLUMNS = (
 
 
 def _cells(*values: Any) -> list[str]:
-    out = []
-    for value in values:
-        text = "" if value is None else str(value)
-        # OWASP CSV injection: a leading = + - @ (or tab, CR) runs as a formula.
-        out.append("'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text)
-    return out
+    return [csv_cell(value) for value in values]
 
 
 # --- building (pure) ----------------------------------------------------------------

@@ -40,12 +40,14 @@ from urllib.parse import unquote, urlsplit
 from PIL import Image
 
 from provenance.atomic import PRIVATE_FILE_MODE, write_atomic
+from provenance.cells import csv_cell
 from provenance.containers import IMAGE_SUFFIXES as _IMAGE_SUFFIXES
 from provenance.errors import OutputError, ProvenanceError
 from provenance.fingerprint import open_image
 from provenance.inventory import Inventory
 from provenance.keys import TrustPolicy
 from provenance.reading import read_input
+from provenance.record import format_time
 from provenance.types import Status, Verdict
 from provenance.verify import verify
 
@@ -221,7 +223,7 @@ class ScanReport:
         writer.writerow(_SUMMARY_COLUMNS)
         for row in self.rows:
             flat = row.summary()
-            writer.writerow([_csv_cell(flat[c]) for c in _SUMMARY_COLUMNS])
+            writer.writerow([csv_cell(flat[c]) for c in _SUMMARY_COLUMNS])
         return buffer.getvalue().encode("utf-8")
 
     def to_html(self, *, thumbnails: bool = True) -> bytes:
@@ -358,7 +360,7 @@ def scan(
             on_row(row)
     return ScanReport(
         rows=tuple(rows),
-        scanned_at=moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        scanned_at=format_time(moment),
         roots=tuple(os.fspath(p) for p in paths),
     )
 
@@ -548,8 +550,3 @@ def _thumbnail_uri(path: Path) -> str | None:
     except (ProvenanceError, OSError, ValueError, SyntaxError, Image.DecompressionBombError):
         return None
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def _csv_cell(value: str) -> str:
-    # OWASP CSV injection: a leading = + - @ (or tab, CR) runs as a formula.
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value

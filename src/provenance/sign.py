@@ -42,7 +42,13 @@ from provenance.inventory import Inventory
 from provenance.keys import SigningKey
 from provenance.pii import PiiPolicy, apply_policy
 from provenance.reading import read_input
-from provenance.record import FREE_TEXT_PARAMETERS, ParentRef, ProvenanceRecord, canonical_json
+from provenance.record import (
+    FREE_TEXT_PARAMETERS,
+    ParentRef,
+    ProvenanceRecord,
+    canonical_json,
+    format_time,
+)
 from provenance.statement import RECORD_ASSERTION_LABEL, STATEMENT_VERSION, parse_statement
 from provenance.types import SignResult
 
@@ -401,7 +407,7 @@ def _sign_bytes(
         "essence_sha256": essence,
         "input_sha256": input_sha,
         "record": embedded.to_dict(),
-        "signed_at": moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "signed_at": format_time(moment),
     }
     statement_bytes = canonical_json(statement)
     signature = key.sign(statement_bytes)

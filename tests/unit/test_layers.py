@@ -33,6 +33,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
                 "containers.gif",
                 "containers.rendering",
                 "keypoints",
+                "cells",
                 "record",
                 "statement",
                 "lineage",
