@@ -12,18 +12,17 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from PIL import Image, ImageDraw
 
-from provenance import SigningKey, SignResult, Status, TrustPolicy, keypoints, sign, verify
+from provenance import SigningKey, Status, TrustPolicy, keypoints, verify
 from provenance.inventory import Inventory
 from provenance.verify import PARTIAL_MATCH
-from tests.conftest import sample_record
+from tests.integration.test_synthetic_duplicate import Media, sign_into
 
-Media = Callable[[str], Path]
 Box = tuple[int, int, int, int]
 
 
@@ -31,10 +30,6 @@ Box = tuple[int, int, int, int]
 def inventory(tmp_path: Path) -> Iterator[Inventory]:
     with Inventory(tmp_path / "inventory.sqlite") as inv:
         yield inv
-
-
-def sign_into(inventory: Inventory, src: Path, dst: Path, key: SigningKey) -> SignResult:
-    return sign(src, dst, record=sample_record(src.name), key=key, inventory=inventory)
 
 
 def flat(path: Path) -> Image.Image:
