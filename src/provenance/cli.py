@@ -779,9 +779,9 @@ def inventory_export(
     kind = (export_format or target.suffix.lstrip(".")).lower()
     if kind not in ("json", "csv"):
         _fail(f"{target}: say --format json or --format csv")
-    key = _checkpoint_key(keys_dir, inventory_path)
     now = datetime.now(timezone.utc)
-    with _open_inventory(inventory_path, create=False, checkpoint_key=key) as inventory:
+    with _open_inventory(inventory_path, create=False) as inventory:
+        key = _checkpoint_key(keys_dir, inventory)
         try:
             write = inventory.export_json if kind == "json" else inventory.export_csv
             checkpoint = write(target, now=now, key=key, synthetic_only=synthetic_only)
@@ -1233,31 +1233,31 @@ def _trust_policy(trust_anchors: Path | None) -> TrustPolicy:
         _fail(str(exc))
 
 
-def _checkpoint_key(keys_dir: Path | None, inventory_path: Path | None) -> SigningKey | None:
+def _checkpoint_key(keys_dir: Path | None, inventory: Inventory) -> SigningKey | None:
     """The key that signs an export's or report's audit checkpoint, if any.
+
+    It is also set as the inventory's checkpoint key (the open ``inventory``'s log
+    decides whether the working folder's keys are its own).
 
     ``--keys`` when given. Otherwise ``.provenance/keys`` of the working folder, but only
     when it is the log's own key (or the log has none yet): a log is pinned to one key,
     and keys that happen to lie in the folder a command runs from are not a reason to
     sign someone else's log (the checkpoint is then unsigned, and we say so).
     """
+    key: SigningKey | None = None
     if keys_dir is not None:
-        return _load_key(None, None, keys_dir)
-    if not (DEFAULT_KEY_DIR / "chain.pem").exists():
-        return None
-    key = _load_key(None, None, DEFAULT_KEY_DIR)
-    found, _ = _find_existing(inventory_path)
-    if found is None:
-        return key
-    with found:
-        log_key = found.audit.log_key()
-    if log_key is None or log_key == key_fingerprint(key.leaf):
-        return key
-    _warn(
-        f"{DEFAULT_KEY_DIR}: not this log's key ({log_key[:16]}); the audit checkpoint is "
-        "unsigned (pass --keys with the log's keys to sign it)"
-    )
-    return None
+        key = _load_key(None, None, keys_dir)
+    elif (DEFAULT_KEY_DIR / "chain.pem").exists():
+        key = _load_key(None, None, DEFAULT_KEY_DIR)
+        log_key = inventory.audit.log_key()
+        if log_key is not None and log_key != key_fingerprint(key.leaf):
+            _warn(
+                f"{DEFAULT_KEY_DIR}: not this log's key ({log_key[:16]}); the audit checkpoint "
+                "is unsigned (pass --keys with the log's keys to sign it)"
+            )
+            key = None
+    inventory.audit.checkpoint_key = key
+    return key
 
 
 def _passphrase(env_name: str | None, file: Path | None) -> bytes | None:
@@ -1713,9 +1713,9 @@ def report_command(
         if target.suffix.lower() not in (".json", ".csv", ".html", ".htm", ".pdf"):
             _fail(f"{target}: a report file ends in .json, .csv, .html or .pdf")
     policy = _trust_policy(trust_anchors)
-    key = _checkpoint_key(keys_dir, inventory_path)
     now = datetime.now(timezone.utc)
-    with _open_inventory(inventory_path, create=False, checkpoint_key=key) as inventory:
+    with _open_inventory(inventory_path, create=False) as inventory:
+        key = _checkpoint_key(keys_dir, inventory)
         try:
             if source is None:
                 rows = None
