@@ -549,10 +549,11 @@ class Inventory:
         )
         # scheme -> (index over every perceptual row of it, ids = hash_pk)
         self._perceptual: dict[str, HammingIndex] = {}
-        # fleetindex: bounded staleness. scheme -> (monotonic time of the last look
-        # for new rows, this connection's total_changes then).
+        # Bounded staleness of the in-memory indexes: a scheme's perceptual index
+        # (keyed by the scheme) and its keypoint index ("keypoints:<scheme>") ->
+        # (monotonic time of the last look for new rows, total_changes then).
         self._index_refresh_s = float(index_refresh_s)
-        self._perceptual_checked: dict[str, tuple[float, int]] = {}
+        self._index_checked: dict[str, tuple[float, int]] = {}
         # scheme -> (keypoint index over every row of it, keys = keypoint_pk; last pk)
         self._keypoints: dict[str, tuple[KeypointIndex, int]] = {}
 
@@ -1122,12 +1123,9 @@ class Inventory:
         """
         name = _scheme(scheme, self._path)
         index = self._perceptual.get(name)
-        now = _monotonic()
-        changes = self._db.connection.total_changes if not self._db.closed else -1
-        if index is not None and self._index_refresh_s > 0:
-            checked_at, changes_then = self._perceptual_checked.get(name, (-math.inf, -1))
-            if changes == changes_then and now - checked_at < self._index_refresh_s:
-                return index
+        fresh, now, changes = self._checked_lately(name)
+        if index is not None and fresh:
+            return index
         latest = self._db.read(
             lambda conn: conn.execute(
                 "SELECT MAX(hash_pk) FROM perceptual_hashes WHERE scheme = ?", (name,)
@@ -1158,8 +1156,23 @@ class Inventory:
                 with contextlib.suppress(OSError):
                     index.save(cache)
         self._perceptual[name] = index
-        self._perceptual_checked[name] = (now, changes)
+        self._index_checked[name] = (now, changes)
         return index
+
+    def _checked_lately(self, stamp: str) -> tuple[bool, float, int]:
+        """Whether the index ``stamp`` was refreshed within ``index_refresh_s``.
+
+        True only with a refresh interval, no write through this handle since,
+        and less than the interval gone. Also returns the time and this
+        connection's write count to record when the index is refreshed now.
+        """
+        now = _monotonic()
+        changes = self._db.connection.total_changes if not self._db.closed else -1
+        if self._index_refresh_s <= 0:
+            return False, now, changes
+        checked_at, changes_then = self._index_checked.get(stamp, (-math.inf, -1))
+        fresh = changes == changes_then and now - checked_at < self._index_refresh_s
+        return fresh, now, changes
 
     def find_perceptual(
         self,
@@ -1290,13 +1303,10 @@ class Inventory:
         index, last = self._keypoints.get(name, (None, 0))
         # The same staleness bound as the perceptual index (index_refresh_s): a
         # verifier sees another process's new assets at most that late, by both.
-        now = _monotonic()
-        changes = self._db.connection.total_changes if not self._db.closed else -1
         stamp = f"keypoints:{name}"
-        if index is not None and not index.outgrown and self._index_refresh_s > 0:
-            checked_at, changes_then = self._perceptual_checked.get(stamp, (-math.inf, -1))
-            if changes == changes_then and now - checked_at < self._index_refresh_s:
-                return index
+        fresh, now, changes = self._checked_lately(stamp)
+        if index is not None and not index.outgrown and fresh:
+            return index
         if index is not None and index.outgrown:
             index, last = None, 0  # its lists were sized for a quarter of the rows
 
@@ -1318,7 +1328,7 @@ class Inventory:
                 index.add(pk, LocalFeatures.from_bytes(blob))
             last = pk
         self._keypoints[name] = (index, last)
-        self._perceptual_checked[stamp] = (now, changes)
+        self._index_checked[stamp] = (now, changes)
         return index
 
     def keypoint_features(self, keys: Sequence[int]) -> list[tuple[AssetEntry, LocalFeatures]]:
