@@ -72,7 +72,6 @@ from provenance import keypoints, phash
 from provenance._sqlite import is_lock_error
 from provenance.atomic import fsync_folder, write_atomic
 from provenance.errors import (
-    ImageTooLarge,
     InventoryError,
     KeyConfigError,
     OutputError,
@@ -80,13 +79,13 @@ from provenance.errors import (
     RecordError,
     WorkerPoolError,
 )
-from provenance.fingerprint import MAX_PIXELS_ENV, Fingerprint, decode_for_hashing, fingerprint
+from provenance.fingerprint import Fingerprint, fingerprint
 from provenance.hashing import sha256_hex
 from provenance.inventory import Inventory
 from provenance.keys import SigningKey, TrustPolicy
 from provenance.reading import read_input, sidecar_record
 from provenance.record import ProvenanceRecord
-from provenance.sign import SignOptions, sign_bytes
+from provenance.sign import SignOptions, findable_features, sign_bytes
 from provenance.types import SignResult, Verdict
 from provenance.verify import verify, verify_bytes
 
@@ -1319,7 +1318,8 @@ def _sign_one(state: _State, spec: _SignSpec, job: _Job, now: datetime | None) -
     if spec.inventory_path is None:
         return (job.index, RowStatus.OK, result, None)
     limit = spec.options.max_pixels if spec.options is not None else None
-    reference, local, skipped = _reference(data, max_pixels=limit)
+    # Computed here in the worker, so the decode runs in parallel.
+    reference, local, skipped = findable_features(data, None, max_pixels=limit)
     if skipped is not None:
         result = dataclasses.replace(result, warnings=(*result.warnings, skipped))
     return (job.index, RowStatus.OK, _Signed(result, reference, local), None)
@@ -1328,42 +1328,6 @@ def _sign_one(state: _State, spec: _SignSpec, job: _Job, now: datetime | None) -
 def _path_of(job: _Job) -> str:
     assert job.path is not None  # noqa: S101 - a job has a path or bytes
     return job.path
-
-
-def _reference(
-    data: bytes, *, max_pixels: int | None = None
-) -> tuple[phash.ReferenceHashes | None, keypoints.LocalFeatures | None, str | None]:
-    """The perceptual hashes the writer stores with the asset, computed here in the worker.
-
-    They are what ``verify`` and ``scan`` recognise resized or re-encoded
-    copies by (``synthetic_duplicate``); computing them in the worker keeps the
-    decode parallel. Pixels that cannot be decoded (above the pixel limit, or
-    damaged coded data) leave the asset without them: the signing stands, and
-    the second value says why, for the row's warnings (red-team issue 17: a
-    copy of such an asset can never be found, and the user must know).
-    """
-    try:
-        pixels = decode_for_hashing(data, max_pixels=max_pixels)[0]
-        reference = phash.reference_hashes(pixels)
-    except ImageTooLarge as exc:
-        return (
-            None,
-            None,
-            (
-                f"no perceptual hash stored, so copies of it cannot be found: {exc.message} "
-                f"(raise the limit with {MAX_PIXELS_ENV}=N and sign it again)"
-            ),
-        )
-    except ProvenanceError as exc:
-        return (
-            None,
-            None,
-            f"no perceptual hash stored, so copies of it cannot be found: {exc.message}",
-        )
-    try:
-        return reference, keypoints.reference_features(pixels), None
-    except ProvenanceError as exc:
-        return reference, None, f"no local features stored (partial copies): {exc.message}"
 
 
 def _already_signed(inventory: Inventory, job: _Job, record: ProvenanceRecord) -> SignResult | None:

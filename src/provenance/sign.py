@@ -36,7 +36,7 @@ from provenance._version import __version__
 from provenance.atomic import write_atomic
 from provenance.c2pa_adapter import C2paIngredient, sign_c2pa
 from provenance.errors import ImageTooLarge, OutputError, ProvenanceError
-from provenance.fingerprint import decode_for_hashing, open_image
+from provenance.fingerprint import MAX_PIXELS_ENV, decode_for_hashing, open_image
 from provenance.hashing import hash_ranges, sha256_hex
 from provenance.inventory import Inventory
 from provenance.keys import SigningKey
@@ -55,6 +55,7 @@ from provenance.types import SignResult
 __all__ = [
     "SignOptions",
     "asset_id_for",
+    "findable_features",
     "perceptual_features",
     "perceptual_hash",
     "record_perceptual",
@@ -249,18 +250,42 @@ def perceptual_features(
     *,
     max_pixels: int | None = None,
 ) -> tuple[phash.ReferenceHashes | None, keypoints.LocalFeatures | None]:
-    """What an original stores to be found again: perceptual hashes and local features.
+    """What an original stores to be found again, with a logged warning for what is missing.
+
+    :func:`findable_features`, for library callers: the reason a part is missing
+    is logged (naming ``name``) instead of returned; the signing stands.
+
+    Raises:
+        ValueError: Neither ``data`` nor ``image`` given.
+    """
+    reference, local, missing = findable_features(data, image, max_pixels=max_pixels)
+    if missing is not None:
+        _log.warning("%s: %s", name, missing)
+    return reference, local
+
+
+def findable_features(
+    data: bytes | None,
+    image: Image.Image | None,
+    *,
+    max_pixels: int | None = None,
+) -> tuple[phash.ReferenceHashes | None, keypoints.LocalFeatures | None, str | None]:
+    """Perceptual hashes and local features of an original, and why either is missing.
 
     Both from the same pixels (``image``, or ``data`` decoded once): the reference
-    hashes (:func:`provenance.phash.reference_hashes`) and the keypoints of the partial-copy
-    search (:func:`provenance.keypoints.reference_features`, issue 21). Either is
-    None, with a logged warning, when it cannot be computed; the signing stands.
+    hashes (:func:`provenance.phash.reference_hashes`) that ``verify`` recognises
+    resized or re-encoded copies by, and the keypoints of the partial-copy search
+    (:func:`provenance.keypoints.reference_features`, issue 21). Pixels that cannot
+    be decoded (above the pixel limit, or damaged coded data) leave the asset
+    without them: the third value says so, for a batch row's warnings (a copy of
+    such an asset can never be found, and the user must know).
 
     Raises:
         ValueError: Neither ``data`` nor ``image`` given.
     """
     if image is None and data is None:
         raise ValueError("record_perceptual needs the image's bytes or its decoded pixels")
+    lost = "no perceptual hash stored, so copies of it cannot be found"
     try:
         pixels = (
             image
@@ -268,15 +293,15 @@ def perceptual_features(
             else decode_for_hashing(data or b"", max_pixels=max_pixels)[0]
         )
         reference = phash.reference_hashes(pixels)
+    except ImageTooLarge as exc:
+        hint = f"raise the limit with {MAX_PIXELS_ENV}=N and sign it again"
+        return None, None, f"{lost}: {exc.message} ({hint})"
     except ProvenanceError as exc:
-        _log.warning("%s: no perceptual hashes stored: %s", name, exc.message)
-        return None, None
+        return None, None, f"{lost}: {exc.message}"
     try:
-        local = keypoints.reference_features(pixels)
+        return reference, keypoints.reference_features(pixels), None
     except ProvenanceError as exc:
-        _log.warning("%s: no local features stored: %s", name, exc.message)
-        local = None
-    return reference, local
+        return reference, None, f"no local features stored (partial copies): {exc.message}"
 
 
 def sign_bytes(
