@@ -18,7 +18,7 @@ What it owns (DESIGN.md decisions 8 and 17):
 * **Checkpoints.** ``(seq, entry_hash, at, log_key)`` signed with the signing
   key (:meth:`provenance.keys.SigningKey.sign` over canonical JSON), taken every
   ``checkpoint_every`` entries by every writer that holds a key, and on every
-  export. ``log_key`` is the log's identity, the :func:`key_fingerprint` of its
+  export. ``log_key`` is the log's identity, the :func:`provenance.keys.key_fingerprint` of its
   first signed checkpoint: checkpoints of any other key are refused. A chain
   alone cannot show that its tail was cut off or that the whole database was
   restored from an older copy; a checkpoint can: a log that ends before a
@@ -75,11 +75,16 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
 from provenance._sqlite import Database
 from provenance.errors import AuditError, RecordError, SignatureError
-from provenance.keys import SigningKey, TrustPolicy, verify_detached
+from provenance.keys import (
+    SigningKey,
+    TrustPolicy,
+    chain_base64,
+    key_fingerprint,
+    verify_detached,
+)
 from provenance.record import canonical_json, parse_time
 
 __all__ = [
@@ -113,7 +118,6 @@ __all__ = [
     "chain_fingerprint",
     "compute_entry_hash",
     "format_audit_time",
-    "key_fingerprint",
     "next_entry",
     "row_hash",
     "verify_chain",
@@ -444,7 +448,7 @@ class Checkpoint:
             an unsigned checkpoint (an export made without a key).
         algorithm: The signature algorithm (``es256``, ``es384``, ``ed25519``).
         certificate_chain_b64: Base64 DER certificates, leaf first.
-        log_key: The log's identity: the fingerprint (:func:`key_fingerprint`)
+        log_key: The log's identity: the fingerprint (:func:`provenance.keys.key_fingerprint`)
             of the key its checkpoints are signed with. Covered by the
             signature (format version 2); None in version-1 checkpoints.
     """
@@ -486,10 +490,7 @@ class Checkpoint:
             return cls(seq, entry_hash, at)
         unsigned = cls(seq, entry_hash, at, log_key=key_fingerprint(key.leaf))
         signature = key.sign(unsigned.signed_bytes())
-        chain = tuple(
-            base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode("ascii")
-            for c in key.certificates
-        )
+        chain = chain_base64(tuple(key.certificates))
         return cls(
             seq,
             entry_hash,
@@ -509,7 +510,7 @@ class Checkpoint:
         value is where it was kept) and a signed one must verify against its
         own certificate. With ``trust`` it must be signed by a certificate that
         chains to an anchor, checked at the checkpoint's time. With ``pin`` (a
-        :func:`key_fingerprint`) it must be signed by that key.
+        :func:`provenance.keys.key_fingerprint`) it must be signed by that key.
         """
         if self.signature_b64 is None:
             if pin is not None:
@@ -545,7 +546,10 @@ class Checkpoint:
         return None
 
     def signer_fingerprint(self) -> str | None:
-        """The :func:`key_fingerprint` of the leaf certificate, or None (unsigned, undecodable)."""
+        """The key fingerprint of the leaf certificate, or None (unsigned, undecodable).
+
+        See :func:`provenance.keys.key_fingerprint`.
+        """
         if not self.certificate_chain_b64:
             return None
         try:
@@ -620,19 +624,10 @@ class Checkpoint:
         return cls.from_dict(data)
 
 
-def key_fingerprint(certificate: x509.Certificate) -> str:
-    """SHA-256 (hex) of a certificate's SubjectPublicKeyInfo: the key, whatever the certificate.
-
-    A renewed certificate for the same key has the same fingerprint.
-    """
-    spki = certificate.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return hashlib.sha256(spki).hexdigest()
-
-
 def chain_fingerprint(chain_pem: bytes) -> str:
-    """The :func:`key_fingerprint` of the first certificate of a PEM chain (``chain.pem``).
+    """The key fingerprint of the first certificate of a PEM chain (``chain.pem``).
+
+    See :func:`provenance.keys.key_fingerprint`.
 
     Raises:
         AuditError: No PEM certificate in it.
@@ -1004,7 +999,7 @@ def verify_chain(
         checkpoints: The stored checkpoints, or None to skip steps 1 and 3 for them.
         against: A checkpoint kept elsewhere (for example, from an export).
         trust: Require checkpoints signed by a certificate chaining to these anchors.
-        pin: The log's key (:func:`key_fingerprint`), known from outside.
+        pin: The log's key (:func:`provenance.keys.key_fingerprint`), known from outside.
         witnessed: The checkpoints a witness holds (see :class:`FileWitness`).
 
     Returns:
@@ -1776,7 +1771,7 @@ class AuditLog:
                 detects truncation and roll-back that stored checkpoints cannot.
             trust: Require checkpoints signed by a certificate chaining to these
                 anchors.
-            pin: The log's key (:func:`key_fingerprint`), e.g. of the signing
+            pin: The log's key (:func:`provenance.keys.key_fingerprint`), e.g. of the signing
                 certificate at hand: checkpoints signed by any other are refused.
             use_witness: Check every checkpoint the witness holds (the default
                 when one is configured): catches truncation and roll-back

@@ -45,7 +45,6 @@ from provenance.audit import (
     WITNESS_ENV_VAR,
     Checkpoint,
     chain_fingerprint,
-    key_fingerprint,
     witness_from,
 )
 from provenance.batch import BatchRow, SignItem, sign_many, verify_many
@@ -60,7 +59,7 @@ from provenance.errors import (
 )
 from provenance.integrations import magento
 from provenance.inventory import Inventory
-from provenance.keys import DEV_WARNING, SigningKey, TrustPolicy, init_dev_keys
+from provenance.keys import DEV_WARNING, SigningKey, TrustPolicy, init_dev_keys, key_fingerprint
 from provenance.pii import PiiAction, PiiPolicy, check_fields
 from provenance.reading import load_record, read_input
 from provenance.record import FREE_TEXT_PARAMETERS, ProvenanceRecord

@@ -16,8 +16,11 @@ Private key bytes never appear in a ``repr``, a log line or an error message.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import enum
+import functools
+import hashlib
 import importlib
 import os
 import stat
@@ -46,8 +49,11 @@ __all__ = [
     "SigningAlgorithm",
     "SigningKey",
     "TrustPolicy",
+    "certificate_sha256",
     "certificate_subject",
+    "chain_base64",
     "init_dev_keys",
+    "key_fingerprint",
     "load_sign_callback",
     "verify_detached",
 ]
@@ -717,6 +723,31 @@ def _ec_algorithm(curve: ec.EllipticCurve) -> SigningAlgorithm:
 
 def _hash_for(alg: SigningAlgorithm) -> hashes.HashAlgorithm:
     return hashes.SHA384() if alg is SigningAlgorithm.ES384 else hashes.SHA256()
+
+
+def key_fingerprint(certificate: x509.Certificate) -> str:
+    """SHA-256 (hex) of a certificate's SubjectPublicKeyInfo: the key, whatever the certificate.
+
+    A renewed certificate for the same key has the same fingerprint.
+    """
+    return hashlib.sha256(_public_bytes(certificate.public_key())).hexdigest()
+
+
+def certificate_sha256(certificate: x509.Certificate) -> str:
+    """SHA-256 (hex) of a certificate's DER encoding: its usual fingerprint."""
+    return hashlib.sha256(certificate.public_bytes(serialization.Encoding.DER)).hexdigest()
+
+
+@functools.lru_cache(maxsize=16)
+def chain_base64(certificates: tuple[x509.Certificate, ...]) -> tuple[str, ...]:
+    """A certificate chain as base64 DER (as signed XMP and checkpoints carry it).
+
+    Cached per chain: a key signs many files, and its chain never changes.
+    """
+    return tuple(
+        base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode("ascii")
+        for c in certificates
+    )
 
 
 def _public_bytes(key: Any) -> bytes:

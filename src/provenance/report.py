@@ -45,7 +45,6 @@ import base64
 import csv
 import enum
 import functools
-import hashlib
 import html
 import inspect
 import io
@@ -61,7 +60,6 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from cryptography.hazmat.primitives.serialization import Encoding
 from PIL import UnidentifiedImageError
 
 from provenance._version import __version__
@@ -72,7 +70,7 @@ from provenance.containers import IMAGE_SUFFIXES as _FORMAT_SUFFIXES
 from provenance.errors import ProvenanceError
 from provenance.fingerprint import open_image
 from provenance.inventory import AssetEntry, Inventory
-from provenance.keys import SigningKey, TrustPolicy
+from provenance.keys import SigningKey, TrustPolicy, certificate_sha256
 from provenance.pii import find_personal_data
 from provenance.reading import read_input
 from provenance.record import FREE_TEXT_PARAMETERS, format_time, parse_time
@@ -377,7 +375,7 @@ class ReportScope:
         return tuple(
             {
                 "subject": cert.subject.rfc4514_string(),
-                "sha256": hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest(),
+                "sha256": certificate_sha256(cert),
                 "development": _is_development(cert.subject.rfc4514_string()),
             }
             for cert in trust.anchors

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import functools
 import logging
 import os
 import uuid
@@ -27,8 +26,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from PIL import Image
 
 from provenance import containers, exif, keypoints, phash, xmp
@@ -39,7 +36,7 @@ from provenance.errors import ImageTooLarge, OutputError, ProvenanceError
 from provenance.fingerprint import MAX_PIXELS_ENV, decode_for_hashing, open_image
 from provenance.hashing import hash_ranges, sha256_hex
 from provenance.inventory import Inventory
-from provenance.keys import SigningKey
+from provenance.keys import SigningKey, chain_base64
 from provenance.pii import PiiPolicy, apply_policy
 from provenance.reading import read_input
 from provenance.record import (
@@ -444,7 +441,7 @@ def _sign_bytes(
             statement=statement_bytes.decode("utf-8"),
             signature=base64.b64encode(signature).decode("ascii"),
             signature_algorithm=key.algorithm.name,
-            certificate_chain=_chain_base64(tuple(key.embedded_certificates)),
+            certificate_chain=chain_base64(tuple(key.embedded_certificates)),
             ai_system=embedded.model,
             ai_system_version=embedded.model_version,
             ai_prompt=embedded.prompt,
@@ -574,15 +571,6 @@ def perceptual_hash(image: Image.Image) -> str:
         The hash as lowercase hexadecimal.
     """
     return f"{int(phash.compat_hashes([image])[0]):016x}"
-
-
-@functools.lru_cache(maxsize=16)
-def _chain_base64(certificates: tuple[x509.Certificate, ...]) -> tuple[str, ...]:
-    """The certificate chain as base64 DER, once per key (it never changes)."""
-    return tuple(
-        base64.b64encode(c.public_bytes(serialization.Encoding.DER)).decode("ascii")
-        for c in certificates
-    )
 
 
 def _screen(record: ProvenanceRecord, policy: PiiPolicy) -> ProvenanceRecord:

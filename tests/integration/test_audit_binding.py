@@ -25,11 +25,10 @@ from provenance.audit import (
     AuditEvent,
     FileWitness,
     ProblemKind,
-    key_fingerprint,
 )
 from provenance.batch import SignItem, sign_many
 from provenance.inventory import Inventory
-from provenance.keys import DevKeyPaths, SigningKey, TrustPolicy
+from provenance.keys import DevKeyPaths, SigningKey, TrustPolicy, key_fingerprint
 from tests.conftest import SAMPLE_MEDIA, run_cli, sample_record
 
 Media = Callable[[str], Path]

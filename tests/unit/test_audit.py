@@ -31,13 +31,12 @@ from provenance.audit import (
     WitnessRecord,
     compute_entry_hash,
     format_audit_time,
-    key_fingerprint,
     next_entry,
     verify_chain,
     witness_from,
 )
 from provenance.errors import AuditError
-from provenance.keys import SigningKey, TrustPolicy
+from provenance.keys import SigningKey, TrustPolicy, key_fingerprint
 from provenance.record import canonical_json
 
 T0 = datetime(2026, 3, 1, 9, 30, tzinfo=timezone.utc)
