@@ -99,7 +99,6 @@ KNOWN_PRIVATE_USES = frozenset(
         ("integrations.dask", "batch._execute_on"),
         ("integrations.dask", "batch._sign_plan"),
         ("integrations.dask", "batch._verify_plan"),
-        ("integrations.magento", "renditions._unmarked_result"),
     }
 )
 
