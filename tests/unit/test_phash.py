@@ -510,3 +510,27 @@ def test_at_most_one_part_may_be_marginal(
     assert bool(check.failures) is not confirmed
     if not confirmed and len(check.marginal) > 1:
         assert check.failures == ("more than one part only marginal: " + ", ".join(check.marginal),)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    colour=arrays(np.float32, (1, 2), elements=st.floats(-1, 1, width=32)),
+    words=arrays(np.uint64, (1, len(_descriptor.DESCRIPTOR_WINDOWS), _scheme.CONFIRM_WORDS)),
+    layout=arrays(
+        np.float32,
+        (1, len(_descriptor.DESCRIPTOR_WINDOWS), 8, 8),
+        elements=st.floats(-100, 100, width=32),
+    ),
+)
+def test_descriptor_round_trip(colour: np.ndarray, words: np.ndarray, layout: np.ndarray) -> None:
+    # What sign writes is what verify reads back: the mid band exactly, the colour
+    # to 1e-4, each window's layout as int8 scaled to its largest magnitude.
+    (descriptor,) = _descriptor.descriptors_to_bytes(colour, words, layout)
+    parsed = _descriptor.parse_descriptor(descriptor)
+    assert parsed.names == _descriptor.DESCRIPTOR_WINDOWS
+    np.testing.assert_array_equal(parsed.words, words[0])
+    assert parsed.colour is not None and parsed.layouts is not None
+    np.testing.assert_allclose(parsed.colour, colour[0], atol=0.5e-4 + 1e-7)
+    top = np.abs(layout[0]).max(axis=(-2, -1), keepdims=True)
+    expected = np.round(layout[0] * (127.0 / np.maximum(top, np.float32(1e-12))))
+    np.testing.assert_array_equal(parsed.layouts, expected.astype(np.int8).astype(np.float32))
