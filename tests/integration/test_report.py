@@ -19,11 +19,11 @@ from PIL import Image, ImageStat
 
 from provenance.audit import Checkpoint
 from provenance.containers import BlockKind, strip
+from provenance.html_page import CONTENT_SECURITY_POLICY
 from provenance.inventory import Inventory
 from provenance.keys import DevKeyPaths, SigningKey, TrustPolicy, init_dev_keys
 from provenance.pii import PiiAction, PiiPolicy
 from provenance.renditions import sign_renditions
-from provenance.html_page import CONTENT_SECURITY_POLICY
 from provenance.report import (
     DisclosureStatus,
     Section,

@@ -64,7 +64,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
         frozenset(
             {"fingerprint", "sign", "verify", "renditions", "trace", "scan", "report", "feed"}
             | {"report._build", "report._csv", "report._html", "report._json", "report._make"}
-            | {"report._model", "report._terms"}
+            | {"report._html_parts", "report._model", "report._terms"}
         ),
     ),
     ("batch", frozenset({"batch"})),
