@@ -121,6 +121,7 @@ from provenance.errors import (
     RecordError,
     SchemaVersionError,
 )
+from provenance.hamming import hamming
 from provenance.index import HammingIndex
 from provenance.keypoints import SCHEME as KEYPOINT_SCHEME
 from provenance.keypoints import KeypointIndex, LocalFeatures
@@ -1220,7 +1221,7 @@ class Inventory:
                     stored = np.frombuffer(bytes(blob), dtype="<u8")
                     if stored.shape != query.shape:
                         continue
-                    distance = int(np.bitwise_count(stored ^ query).sum())
+                    distance = int(hamming(stored, query))
                     if distance > max_distance:
                         continue
                     key = (distance, int(hash_pk))

@@ -48,6 +48,7 @@ from PIL import Image
 from threadpoolctl import ThreadpoolController
 
 from provenance.errors import DescriptorError
+from provenance.hamming import hamming
 
 __all__ = [
     "COLOUR_STRICT",
@@ -1387,23 +1388,3 @@ def colour_distance(image: Image.Image, descriptor: bytes) -> float | None:
         colour cannot tell (grey query or original, version 1 descriptor).
     """
     return colour_distance_sig(query_colours([image])[0], descriptor)
-
-
-def hamming(a: npt.ArrayLike, b: npt.ArrayLike) -> npt.NDArray[np.int64]:
-    """Hamming distances between packed hashes, words on the last axis (broadcast).
-
-    For the 64-bit compatible hashes (shape ``(N,)``), add the word axis:
-    ``hamming(x[:, None], y[:, None])``.
-
-    Args:
-        a: ``(..., W)`` ``uint64``.
-        b: ``(..., W)`` ``uint64``.
-
-    Returns:
-        ``(...)`` distances in bits.
-    """
-    x = np.asarray(a, dtype=np.uint64)
-    y = np.asarray(b, dtype=np.uint64)
-    counts = np.bitwise_count(np.bitwise_xor(x, y))
-    distances: npt.NDArray[np.int64] = counts.sum(axis=-1, dtype=np.int64)
-    return distances
