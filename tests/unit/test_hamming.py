@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from provenance import index, phash
-from provenance.hamming import hamming
+from provenance.hamming import hamming, hamming_bytes
 
 
 def test_known_values_and_broadcasting() -> None:
@@ -28,3 +29,15 @@ def test_every_caller_uses_the_one_implementation() -> None:
     assert (
         index.hamming_distances(words, query).tolist() == hamming(words, query).tolist() == [2, 2]
     )
+
+
+def test_hamming_bytes_agrees_with_the_array_form() -> None:
+    rng = np.random.default_rng(11)
+    for words in (1, 4, 9):
+        a = rng.integers(0, 2**63, size=words, dtype=np.uint64)
+        b = rng.integers(0, 2**63, size=words, dtype=np.uint64)
+        packed = (a.astype("<u8").tobytes(), b.astype("<u8").tobytes())
+        assert hamming_bytes(*packed) == int(hamming(a, b))
+    assert hamming_bytes(b"\x00\xff", b"\xff\xff") == 8
+    with pytest.raises(ValueError, match="cannot be compared"):
+        hamming_bytes(b"\x00", b"\x00\x00")
