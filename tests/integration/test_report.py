@@ -483,6 +483,7 @@ def test_a_verdict_the_report_does_not_know_is_listed_not_dropped() -> None:
     ]
     report = build_report([], rows, [], now=INCIDENT_AT)
     (other,) = report.recovery[Section.OTHER]
+    assert report.recovery["other"] == (other,) and report.recovery.get("nonsense") is None
     assert other.path == "/shop/a.jpg" and other.status is Status.REMOTE_MANIFEST
     assert other.status_label == "Remote manifest (not fetched)"
     assert other["status_label"] == other.to_dict()["status_label"]  # read by JSON key too

@@ -36,6 +36,11 @@ Chromium, :mod:`provenance.pdf`).
 parameter). :func:`make_report` composes: it verifies the folder, logs findings
 and a checkpoint, verifies the audit chain, reads thumbnails with Pillow, and
 calls :func:`build_report`. :func:`open_incident` records a declared incident.
+
+Where things are: ``_terms`` (labels, disclosure statuses, sections, the
+glossary), ``_model`` (the typed rows and :class:`ComplianceReport`), ``_build``
+(pure building), ``_make`` (the I/O around it), ``_json``, ``_csv``, ``_html``
+and ``_html_parts`` (the renderings). This module only re-exports.
 """
 
 from provenance.report._build import build_report
@@ -51,6 +56,7 @@ from provenance.report._model import (
     GdprIncident,
     IncidentSummary,
     PersonalDataFound,
+    Recovery,
     RenditionRow,
     ReportScope,
     Signer,
@@ -77,6 +83,7 @@ __all__ = [
     "GdprIncident",
     "IncidentSummary",
     "PersonalDataFound",
+    "Recovery",
     "RenditionRow",
     "ReportScope",
     "Section",

@@ -29,6 +29,7 @@ from provenance.report._model import (
     GdprIncident,
     IncidentSummary,
     PersonalDataFound,
+    Recovery,
     RenditionRow,
     ReportScope,
     Signer,
@@ -91,7 +92,7 @@ def build_report(
         checkpoint=checkpoint,
         source=source,
         assets=asset_rows,
-        recovery=MappingProxyType(recovery),
+        recovery=Recovery(recovery),
         timeline=tuple(timeline),
         incident=IncidentSummary(
             affected_assets=tuple(sorted(affected)),

@@ -7,7 +7,7 @@ code written against the mapping rows of earlier releases keeps working.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -405,8 +405,35 @@ class ReportScope:
         }
 
 
-def _no_findings() -> Mapping[Section, tuple[Finding, ...]]:
-    return MappingProxyType({section: () for section in Section})
+class Recovery(Mapping[Section, tuple[Finding, ...]]):
+    """Part 2's findings by section, every section present, in the report's order.
+
+    A section's value is accepted as a key too (``recovery["altered"]``), as the
+    mapping of earlier releases was keyed.
+    """
+
+    __slots__ = ("_by",)
+
+    def __init__(self, by: Mapping[Section, Sequence[Finding]] | None = None) -> None:
+        found = by or {}
+        self._by = {section: tuple(found.get(section, ())) for section in Section}
+
+    def __getitem__(self, key: Section | str) -> tuple[Finding, ...]:
+        if not isinstance(key, Section):
+            try:
+                key = Section(key)
+            except ValueError:
+                raise KeyError(key) from None
+        return self._by[key]
+
+    def __iter__(self) -> Iterator[Section]:
+        return iter(self._by)
+
+    def __len__(self) -> int:
+        return len(self._by)
+
+    def __repr__(self) -> str:
+        return f"Recovery({ {k.value: len(v) for k, v in self._by.items()} })"
 
 
 @dataclass(frozen=True, slots=True)
@@ -435,7 +462,7 @@ class ComplianceReport:
     checkpoint: Checkpoint | None
     source: str | None
     assets: tuple[AssetRow, ...] = ()
-    recovery: Mapping[Section, tuple[Finding, ...]] = field(default_factory=_no_findings)
+    recovery: Recovery = field(default_factory=Recovery)
     timeline: tuple[TimelineItem, ...] = ()
     incident: IncidentSummary = field(default_factory=IncidentSummary)
     art50: Art50Figures = field(default_factory=Art50Figures)
