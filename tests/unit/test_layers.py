@@ -45,6 +45,9 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
                 "types",
                 "verdicts",
                 "disclosure",
+                "hamming",
+                "html_page",
+                "thumbnails",
             }
         ),
     ),
@@ -52,6 +55,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
         "io",  # the outside world: files, SQLite, c2pa, keys
         frozenset(
             {"atomic", "_sqlite", "c2pa_adapter", "keys", "reading", "index", "discovery", "pdf"}
+            | {"image_files"}
         ),
     ),
     ("stores", frozenset({"audit", "inventory"})),
@@ -59,6 +63,8 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
         "verbs",
         frozenset(
             {"fingerprint", "sign", "verify", "renditions", "trace", "scan", "report", "feed"}
+            | {"report._build", "report._csv", "report._html", "report._json", "report._make"}
+            | {"report._html_parts", "report._model", "report._terms"}
         ),
     ),
     ("batch", frozenset({"batch"})),

@@ -12,6 +12,7 @@ import functools
 import numpy as np
 import numpy.typing as npt
 
+from provenance.hamming import hamming
 from provenance.phash._scheme import LOW, MID, U64
 
 __all__ = ["hamming", "low_bits", "mid_bits", "mid_mask", "pack"]
@@ -44,23 +45,3 @@ def pack(bits: npt.NDArray[np.bool_]) -> U64:
     words = packed.reshape(*bits.shape[:-1], -1, 8)
     out: U64 = np.ascontiguousarray(words).view(">u8")[..., 0].astype(np.uint64)
     return out
-
-
-def hamming(a: npt.ArrayLike, b: npt.ArrayLike) -> npt.NDArray[np.int64]:
-    """Hamming distances between packed hashes, words on the last axis (broadcast).
-
-    For the 64-bit compatible hashes (shape ``(N,)``), add the word axis:
-    ``hamming(x[:, None], y[:, None])``.
-
-    Args:
-        a: ``(..., W)`` ``uint64``.
-        b: ``(..., W)`` ``uint64``.
-
-    Returns:
-        ``(...)`` distances in bits.
-    """
-    x = np.asarray(a, dtype=np.uint64)
-    y = np.asarray(b, dtype=np.uint64)
-    counts = np.bitwise_count(np.bitwise_xor(x, y))
-    distances: npt.NDArray[np.int64] = counts.sum(axis=-1, dtype=np.int64)
-    return distances
