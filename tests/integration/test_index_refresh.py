@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import provenance.inventory as inventory_module
+import provenance.inventory._perceptual as perceptual_module
+import provenance.inventory._store as store_module
 from provenance import SigningKey, Status, TrustPolicy, keypoints, phash, verify
 from provenance.errors import InventoryError
 from provenance.inventory import Inventory
@@ -31,7 +32,7 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     fake = Clock()
-    monkeypatch.setattr(inventory_module, "_monotonic", fake)
+    monkeypatch.setattr(store_module, "_monotonic", fake)
     return fake
 
 
@@ -123,8 +124,8 @@ def test_refresh_interval_from_the_environment(
 def test_cache_is_not_rewritten_by_each_refresh(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(inventory_module, "INDEX_CACHE_MIN_ROWS", 1)
-    monkeypatch.setattr(inventory_module, "_ROWS_PER_READ", 2)  # rows read page by page
+    monkeypatch.setattr(store_module, "INDEX_CACHE_MIN_ROWS", 1)
+    monkeypatch.setattr(perceptual_module, "_ROWS_PER_READ", 2)  # rows read page by page
     db = tmp_path / "inv.sqlite"
     cache = tmp_path / f"inv.sqlite.{phash.SCHEME}.hidx"
     rng = np.random.default_rng(6)

@@ -54,7 +54,22 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
             {"atomic", "_sqlite", "c2pa_adapter", "keys", "reading", "index", "discovery", "pdf"}
         ),
     ),
-    ("stores", frozenset({"audit", "inventory"})),
+    (
+        "stores",
+        frozenset(
+            {
+                "audit",
+                "inventory",
+                "inventory._bindings",
+                "inventory._entries",
+                "inventory._export",
+                "inventory._perceptual",
+                "inventory._rows",
+                "inventory._schema",
+                "inventory._store",
+            }
+        ),
+    ),
     (
         "verbs",
         frozenset(
