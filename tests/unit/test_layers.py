@@ -45,6 +45,8 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
                 "types",
                 "verdicts",
                 "disclosure",
+                "audit._chain",  # pure: entries, hashes, reports
+                "audit._facts",  # pure: row hashes and the bindings they form
             }
         ),
     ),
@@ -59,6 +61,10 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
         frozenset(
             {
                 "audit",
+                "audit._checkpoint",
+                "audit._store",
+                "audit._verify",
+                "audit._witness",
                 "inventory",
                 "inventory._bindings",
                 "inventory._entries",
