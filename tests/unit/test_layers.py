@@ -73,6 +73,8 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
                 "inventory._rows",
                 "inventory._schema",
                 "inventory._store",
+                "inventory._keypoints",
+                "inventory._writes",
             }
         ),
     ),

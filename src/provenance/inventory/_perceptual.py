@@ -10,8 +10,7 @@ import math
 import os
 import re
 import sqlite3
-import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,8 @@ from provenance.errors import (
 )
 from provenance.index import HammingIndex
 from provenance.inventory._bindings import _perceptual_row_hash, _stored_perceptual
+from provenance.inventory._entries import PerceptualMatch
+from provenance.inventory._rows import _PAGE, _load
 from provenance.phash import ReferenceHashes
 
 _SCHEME_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -32,11 +33,6 @@ _SCHEME_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 # Perceptual rows read from the database per step when the index is built.
 _ROWS_PER_READ = 1 << 16
 
-INDEX_CACHE_MIN_ROWS = 50_000
-"""Perceptual rows of a scheme from which the Hamming index is cached on disk."""
-
-# The clock of the index refresh interval (a module attribute so tests can move it).
-_monotonic = time.monotonic
 
 DEFAULT_INDEX_REFRESH_S = 0.0
 """Default of ``Inventory(index_refresh_s=)``: look for new perceptual rows on every lookup."""
@@ -172,3 +168,60 @@ def _load_cache(path: Path, last: int) -> HammingIndex | None:
     if len(index) and int(index.ids[-1]) > last:
         return None
     return index
+
+
+def _last_perceptual_pk(conn: sqlite3.Connection, scheme: str) -> int:
+    """The newest perceptual row key of ``scheme`` (0 when there is none)."""
+    latest = conn.execute(
+        "SELECT MAX(hash_pk) FROM perceptual_hashes WHERE scheme = ?", (scheme,)
+    ).fetchone()[0]
+    return int(latest) if latest is not None else 0
+
+
+def _nearest_assets(
+    conn: sqlite3.Connection,
+    pks: Sequence[int],
+    query: np.ndarray[Any, np.dtype[np.uint64]],
+    *,
+    scheme: str,
+    max_distance: int,
+    k: int,
+) -> list[PerceptualMatch]:
+    """The assets of candidate rows ``pks``, distances checked again against the stored rows."""
+    best: dict[int, tuple[int, str, int]] = {}
+    for start in range(0, len(pks), _PAGE):
+        chunk = pks[start : start + _PAGE]
+        marks = ",".join("?" * len(chunk))
+        for hash_pk, asset_pk, variant, blob in conn.execute(
+            "SELECT hash_pk, asset_pk, variant, words FROM perceptual_hashes "  # noqa: S608 - placeholders only
+            f"WHERE hash_pk IN ({marks}) AND scheme = ?",
+            (*chunk, scheme),
+        ):
+            stored = np.frombuffer(bytes(blob), dtype="<u8")
+            if stored.shape != query.shape:
+                continue
+            distance = int(np.bitwise_count(stored ^ query).sum())
+            if distance > max_distance:
+                continue
+            key = (distance, int(hash_pk))
+            current = best.get(int(asset_pk))
+            if current is None or key < (current[0], current[2]):
+                best[int(asset_pk)] = (distance, str(variant), int(hash_pk))
+    ranked = sorted(best.items(), key=lambda item: (item[1][0], item[1][2]))[:k]
+    entries = _load(conn, [pk for pk, _ in ranked])
+    out = []
+    for entry, (pk, (distance, variant, _)) in zip(entries, ranked, strict=True):
+        row = conn.execute(
+            "SELECT descriptor FROM perceptual_descriptors WHERE asset_pk = ? AND scheme = ?",
+            (pk, scheme),
+        ).fetchone()
+        out.append(
+            PerceptualMatch(
+                asset=entry,
+                distance=distance,
+                variant=variant,
+                descriptor=b"" if row is None else bytes(row[0]),
+                scheme=scheme,
+            )
+        )
+    return out

@@ -19,6 +19,9 @@ from provenance.inventory._entries import (
 )
 from provenance.record import DigitalSourceType
 
+# Deeper lineage than this is a loop (only a hand-edited database has one).
+MAX_LINEAGE_DEPTH = 256
+
 _PAGE = 500  # rows per page and ids per IN (...) list (SQLite's old limit is 999)
 
 
@@ -197,3 +200,56 @@ def _stats(conn: sqlite3.Connection) -> InventoryStats:
         db_bytes=int(page_size) * int(page_count),
         schema_version=int(version),
     )
+
+
+# --- lookups and lineage --------------------------------------------------------------
+
+_BY_ASSET_ID = ("SELECT asset_pk FROM assets WHERE asset_id = ?",)
+_BY_FILE_SHA256 = (
+    "SELECT asset_pk FROM files WHERE sha256 = ?",
+    "SELECT asset_pk FROM files WHERE input_sha256 = ? LIMIT 1",
+)
+_BY_ESSENCE = ("SELECT asset_pk FROM assets WHERE essence_sha256 = ?",)
+
+_ANCESTORS_SQL = """
+WITH RECURSIVE up(pk, depth) AS (
+    SELECT parent_pk, 1 FROM assets WHERE asset_id = ? AND parent_pk IS NOT NULL
+    UNION
+    SELECT a.parent_pk, up.depth + 1 FROM assets AS a JOIN up ON a.asset_pk = up.pk
+    WHERE a.parent_pk IS NOT NULL AND up.depth < ?
+)
+SELECT pk FROM up
+WHERE pk != (SELECT asset_pk FROM assets WHERE asset_id = ?)
+GROUP BY pk ORDER BY MIN(depth)
+"""
+
+_DESCENDANTS_SQL = """
+WITH RECURSIVE down(pk, depth) AS (
+    SELECT a.asset_pk, 1 FROM assets AS a JOIN assets AS s
+        ON a.parent_pk = s.asset_pk WHERE s.asset_id = ?
+    UNION
+    SELECT a.asset_pk, down.depth + 1 FROM assets AS a JOIN down
+        ON a.parent_pk = down.pk WHERE down.depth < ?
+)
+SELECT pk FROM down
+WHERE pk != (SELECT asset_pk FROM assets WHERE asset_id = ?)
+GROUP BY pk ORDER BY MIN(depth), pk
+"""
+
+
+def _lineage(conn: sqlite3.Connection, sql: str, asset_id: str) -> list[AssetEntry]:
+    """The assets up (``_ANCESTORS_SQL``) or down (``_DESCENDANTS_SQL``) from ``asset_id``."""
+    pks = [int(row[0]) for row in conn.execute(sql, (asset_id, MAX_LINEAGE_DEPTH, asset_id))]
+    return _load(conn, pks)
+
+
+def _export_counts(conn: sqlite3.Connection, synthetic_only: bool) -> dict[str, int]:
+    """Assets, files and linked renditions an export holds."""
+    where = _synthetic_filter(synthetic_only)
+    assets, renditions = conn.execute(
+        f"SELECT COUNT(*), COUNT(parent_pk) FROM assets {where}"  # noqa: S608 - constant filter
+    ).fetchone()
+    files = conn.execute(
+        f"SELECT COUNT(*) FROM files WHERE asset_pk IN (SELECT asset_pk FROM assets {where})"  # noqa: S608 - constant filter
+    ).fetchone()[0]
+    return {"assets": int(assets), "files": int(files), "linked_renditions": int(renditions)}

@@ -6,13 +6,11 @@ The public methods live here; the SQL they run lives beside the job it does.
 from __future__ import annotations
 
 import contextlib
-import csv
 import functools
-import io
-import json
 import math
 import os
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,12 +21,6 @@ import numpy as np
 
 from provenance.audit import (
     DEFAULT_CHECKPOINT_EVERY,
-    LINKED,
-    PERCEPTUAL_SCHEME,
-    ROW_ASSET,
-    ROW_FILE,
-    ROW_PARENT,
-    ROW_PERCEPTUAL,
     AuditEntry,
     AuditEvent,
     AuditLog,
@@ -36,51 +28,47 @@ from provenance.audit import (
     Witness,
     witness_from_env,
 )
-from provenance.cells import csv_cell
 from provenance.errors import (
     InventoryError,
 )
 from provenance.index import HammingIndex
-from provenance.inventory._bindings import _asset_row_hash, _file_row_hash, _reconcile
+from provenance.inventory._bindings import _reconcile
 from provenance.inventory._entries import (
     AssetEntry,
-    FileEntry,
     InventoryStats,
     PerceptualMatch,
     _hex_bytes,
-    _Pending,
     _pending,
     _utcnow,
 )
 from provenance.inventory._export import (
-    _CSV_COLUMNS,
-    _EXPORT_FORMAT,
-    _EXPORT_VERSION,
-    _csv_rows,
-    _write,
+    export_csv,
+    export_json,
 )
+from provenance.inventory._keypoints import _keypoint_features, _keypoint_rows, insert_keypoints
 from provenance.inventory._perceptual import (
-    INDEX_CACHE_MIN_ROWS,
     _index_refresh_s,
+    _last_perceptual_pk,
     _load_cache,
-    _monotonic,
+    _nearest_assets,
     _perceptual_insert,
     _perceptual_rows,
-    _PerceptualInsert,
     _scheme,
 )
 from provenance.inventory._rows import (
+    _ANCESTORS_SQL,
+    _BY_ASSET_ID,
+    _BY_ESSENCE,
+    _BY_FILE_SHA256,
+    _DESCENDANTS_SQL,
     _PAGE,
-    _find_parent,
     _first_asset,
-    _iter_all,
-    _load,
+    _lineage,
     _page,
-    _signer_id,
     _stats,
-    _synthetic_filter,
 )
-from provenance.inventory._schema import SCHEMA_VERSION, _open
+from provenance.inventory._schema import _open
+from provenance.inventory._writes import bind_perceptual, record
 from provenance.keypoints import SCHEME as KEYPOINT_SCHEME
 from provenance.keypoints import KeypointIndex, LocalFeatures
 from provenance.keys import SigningKey
@@ -94,9 +82,11 @@ _T = TypeVar("_T")
 ENV_VAR = "PROVENANCE_INVENTORY"
 """Environment variable naming the inventory file."""
 
+INDEX_CACHE_MIN_ROWS = 50_000
+"""Perceptual rows of a scheme from which the Hamming index is cached on disk."""
 
-# Deeper lineage than this is a loop (only a hand-edited database has one).
-MAX_LINEAGE_DEPTH = 256
+# The clock of the index refresh interval (a module attribute so tests can move it).
+_monotonic = time.monotonic
 
 
 class Inventory:
@@ -255,7 +245,9 @@ class Inventory:
                 the database cannot be written.
         """
         pending = _pending(result, signer=signer, now=now or _utcnow(), source_path=source_path)
-        return self._write(lambda conn: self._record(conn, pending), durable)
+        return self._write(
+            lambda conn: record(conn, pending, audit=self._audit, path=self._path), durable
+        )
 
     def record_many(
         self,
@@ -323,9 +315,11 @@ class Inventory:
         def work(conn: sqlite3.Connection) -> list[AssetEntry]:
             entries = []
             for p, insert, blob in zip(pending, rows, blobs, strict=True):
-                entries.append(self._record(conn, p, perceptual=insert))
+                entries.append(
+                    record(conn, p, audit=self._audit, path=self._path, perceptual=insert)
+                )
                 if blob is not None:
-                    self._insert_keypoints(conn, p.result.asset_id, scheme, blob)
+                    insert_keypoints(conn, p.result.asset_id, scheme, blob, path=self._path)
             return entries
 
         return self._write(work, durable)
@@ -364,206 +358,6 @@ class Inventory:
             AuditEvent.VERIFIED, asset_id=verdict.asset_id, payload=payload, now=now
         )
 
-    def _record(
-        self,
-        conn: sqlite3.Connection,
-        p: _Pending,
-        *,
-        perceptual: _PerceptualInsert | None = None,
-    ) -> AssetEntry:
-        result = p.result
-        signer_id = _signer_id(conn, p.signer)
-        row = conn.execute(
-            "SELECT asset_pk, essence_sha256, record_json FROM assets WHERE asset_id = ?",
-            (result.asset_id,),
-        ).fetchone()
-        parent_id: str | None = None
-        if row is not None:
-            asset_pk, essence, asset_record_json = int(row[0]), bytes(row[1]), str(row[2])
-            if essence != p.essence:
-                raise InventoryError(
-                    f"asset {result.asset_id} is recorded with essence {essence.hex()}, not "
-                    f"{result.essence_sha256_hex}",
-                    path=self._path,
-                )
-        else:
-            asset_pk, parent_id = self._insert_asset(conn, p, signer_id)
-            asset_record_json = p.record_json
-        file_row = (
-            p.sha256,
-            asset_pk,
-            p.input_sha256,
-            p.parent_sha256,
-            result.path,
-            p.source_path,
-            result.bytes_added,
-            result.active_manifest,
-            p.signed_at,
-            signer_id,
-            p.record_sha256,
-            None if p.record_json == asset_record_json else p.record_json,
-        )
-        try:
-            conn.execute(
-                "INSERT INTO files (sha256, asset_pk, input_sha256, parent_sha256, path, "
-                "source_path, bytes_added, active_manifest, signed_at, signer_id, "
-                "record_sha256, record_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                file_row,
-            )
-        except sqlite3.IntegrityError:
-            # The same file again: idempotent when it is the same asset's.
-            existing = conn.execute(
-                "SELECT asset_pk FROM files WHERE sha256 = ?", (p.sha256,)
-            ).fetchone()
-            if existing is None or int(existing[0]) != asset_pk:
-                raise InventoryError(
-                    f"file {result.sha256_hex} is already recorded for another asset",
-                    path=self._path,
-                ) from None
-            if perceptual is not None:
-                self._bind_perceptual(conn, perceptual, result.asset_id, p.now)
-            return _load(conn, [asset_pk])[0]
-        # Renditions recorded before this file (their parent) get their link now.
-        before = conn.total_changes
-        conn.execute(
-            "UPDATE assets SET parent_pk = ? WHERE parent_pk IS NULL AND asset_pk != ? AND "
-            "asset_pk IN (SELECT asset_pk FROM files WHERE parent_sha256 IN (?, ?))",
-            (asset_pk, asset_pk, p.sha256, p.input_sha256),
-        )
-        linked = []
-        if conn.total_changes != before:
-            # Rare (a rendition recorded before its original). RETURNING would say which,
-            # but costs a few hundred microseconds on every signing; this query only here.
-            linked = conn.execute(
-                "SELECT asset_id FROM assets WHERE parent_pk = ?", (asset_pk,)
-            ).fetchall()
-        if row is None and result.record.created_at.microsecond == 0:
-            # A new asset: everything is at hand, and the record (whole seconds)
-            # equals what reading it back would give.
-            entry = AssetEntry(
-                asset_id=result.asset_id,
-                essence_sha256_hex=p.essence.hex(),
-                record=result.record,
-                parent_asset_id=parent_id,
-                signer=p.signer,
-                first_signed_at=p.signed_at,
-                files=(
-                    FileEntry(
-                        sha256_hex=p.sha256.hex(),
-                        asset_id=result.asset_id,
-                        path=result.path,
-                        source_path=p.source_path,
-                        input_sha256_hex=p.input_sha256.hex(),
-                        parent_sha256_hex=None
-                        if p.parent_sha256 is None
-                        else p.parent_sha256.hex(),
-                        bytes_added=result.bytes_added,
-                        active_manifest=result.active_manifest,
-                        signed_at=p.signed_at,
-                        signer=p.signer,
-                        record_sha256_hex=p.record_sha256.hex(),
-                    ),
-                ),
-            )
-        else:
-            entry = _load(conn, [asset_pk])[0]
-        record = result.record
-        payload: dict[str, Any] = {
-            "sha256": result.sha256_hex,
-            "essence_sha256": result.essence_sha256_hex,
-            "input_sha256": result.input_sha256_hex,
-            "record_sha256": p.record_sha256.hex(),
-            "active_manifest": result.active_manifest,
-            "signer": p.signer,
-            "model": record.model,
-            "model_version": record.model_version,
-            "digital_source_type": record.digital_source_type.value,
-        }
-        if p.parent_sha256 is not None:
-            payload["parent_sha256"] = p.parent_sha256.hex()
-            payload["parent_asset_id"] = entry.parent_asset_id
-        # Bind the rows just written to this entry (DESIGN.md decision 17).
-        payload[ROW_FILE] = _file_row_hash(
-            (*file_row[:1], result.asset_id, *file_row[2:9], p.signer, *file_row[10:])
-        )
-        if row is None:
-            payload[ROW_ASSET] = _asset_row_hash(
-                (
-                    result.asset_id,
-                    p.essence,
-                    record.digital_source_type.value,
-                    record.generator,
-                    record.model,
-                    record.model_version,
-                    format_time(record.created_at),
-                    p.record_json,
-                    p.signer,
-                    p.signed_at,
-                )
-            )
-            payload[ROW_PARENT] = parent_id or ""
-        if linked:
-            payload[LINKED] = ",".join(sorted(str(r[0]) for r in linked))
-        if perceptual is not None:
-            _, binding = perceptual.run(conn, result.asset_id, self._path)
-            if binding is not None:
-                payload[PERCEPTUAL_SCHEME] = perceptual.scheme
-                payload[ROW_PERCEPTUAL] = binding
-        event = AuditEvent.RENDITION_ADDED if record.parents else AuditEvent.SIGNED
-        self._audit.append_in(conn, event, asset_id=result.asset_id, payload=payload, now=p.now)
-        return entry
-
-    def _bind_perceptual(
-        self, conn: sqlite3.Connection, insert: _PerceptualInsert, asset_id: str, now: datetime
-    ) -> int:
-        """Store perceptual rows for a recorded asset and bind them in their own entry."""
-        added, binding = insert.run(conn, asset_id, self._path)
-        if binding is not None:
-            self._audit.append_in(
-                conn,
-                AuditEvent.PERCEPTUAL_ADDED,
-                asset_id=asset_id,
-                payload={PERCEPTUAL_SCHEME: insert.scheme, ROW_PERCEPTUAL: binding},
-                now=now,
-            )
-        return added
-
-    def _insert_asset(
-        self, conn: sqlite3.Connection, p: _Pending, signer_id: int
-    ) -> tuple[int, str | None]:
-        record = p.result.record
-        parent = _find_parent(conn, p)
-        try:
-            cursor = conn.execute(
-                "INSERT INTO assets (asset_id, essence_sha256, parent_pk, digital_source_type, "
-                "generator, model, model_version, created_at, record_json, signer_id, "
-                "first_signed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    p.result.asset_id,
-                    p.essence,
-                    None if parent is None else parent[0],
-                    record.digital_source_type.value,
-                    record.generator,
-                    record.model,
-                    record.model_version,
-                    format_time(record.created_at),
-                    p.record_json,
-                    signer_id,
-                    p.signed_at,
-                ),
-            )
-        except sqlite3.IntegrityError:
-            # asset_id was looked up first, so the essence is the one taken.
-            clash = conn.execute(
-                "SELECT asset_id FROM assets WHERE essence_sha256 = ?", (p.essence,)
-            ).fetchone()
-            raise InventoryError(
-                f"essence {p.result.essence_sha256_hex} is already recorded as asset "
-                f"{clash[0] if clash else '?'}, not {p.result.asset_id}",
-                path=self._path,
-            ) from None
-        return int(cursor.lastrowid or 0), None if parent is None else parent[1]
-
     # --- reads ----------------------------------------------------------------
 
     def get(self, asset_id: str) -> AssetEntry | None:
@@ -572,11 +366,7 @@ class Inventory:
         Raises:
             InventoryError: The database cannot be read.
         """
-        return self._db.read(
-            lambda conn: _first_asset(
-                conn, ("SELECT asset_pk FROM assets WHERE asset_id = ?",), asset_id
-            )
-        )
+        return self._db.read(lambda conn: _first_asset(conn, _BY_ASSET_ID, asset_id))
 
     def find_by_sha256(self, sha256_hex: str) -> AssetEntry | None:
         """The asset of a signed file, by the file's SHA-256 (or its signing input's).
@@ -585,12 +375,7 @@ class Inventory:
             InventoryError: Not 64 hex characters, or the database cannot be read.
         """
         digest = _hex_bytes(sha256_hex, "sha256", self._path)
-
-        queries = (
-            "SELECT asset_pk FROM files WHERE sha256 = ?",
-            "SELECT asset_pk FROM files WHERE input_sha256 = ? LIMIT 1",
-        )
-        return self._db.read(lambda conn: _first_asset(conn, queries, digest))
+        return self._db.read(lambda conn: _first_asset(conn, _BY_FILE_SHA256, digest))
 
     def find_by_essence(self, essence_sha256_hex: str) -> AssetEntry | None:
         """The asset with this essence hash: how a stripped copy is recognised.
@@ -599,12 +384,7 @@ class Inventory:
             InventoryError: Not 64 hex characters, or the database cannot be read.
         """
         digest = _hex_bytes(essence_sha256_hex, "essence_sha256", self._path)
-
-        return self._db.read(
-            lambda conn: _first_asset(
-                conn, ("SELECT asset_pk FROM assets WHERE essence_sha256 = ?",), digest
-            )
-        )
+        return self._db.read(lambda conn: _first_asset(conn, _BY_ESSENCE, digest))
 
     def ancestors(self, asset_id: str) -> list[AssetEntry]:
         """The parent, grandparent, ... up to the original; [] for an original.
@@ -615,18 +395,7 @@ class Inventory:
         Raises:
             InventoryError: The database cannot be read.
         """
-        sql = """
-            WITH RECURSIVE up(pk, depth) AS (
-                SELECT parent_pk, 1 FROM assets WHERE asset_id = ? AND parent_pk IS NOT NULL
-                UNION
-                SELECT a.parent_pk, up.depth + 1 FROM assets AS a JOIN up ON a.asset_pk = up.pk
-                WHERE a.parent_pk IS NOT NULL AND up.depth < ?
-            )
-            SELECT pk FROM up
-            WHERE pk != (SELECT asset_pk FROM assets WHERE asset_id = ?)
-            GROUP BY pk ORDER BY MIN(depth)
-        """
-        return self._lineage(sql, (asset_id, MAX_LINEAGE_DEPTH, asset_id))
+        return self._db.read(lambda conn: _lineage(conn, _ANCESTORS_SQL, asset_id))
 
     def descendants(self, asset_id: str) -> list[AssetEntry]:
         """Every rendition made from this asset, directly or not, nearest first.
@@ -634,26 +403,7 @@ class Inventory:
         Raises:
             InventoryError: The database cannot be read.
         """
-        sql = """
-            WITH RECURSIVE down(pk, depth) AS (
-                SELECT a.asset_pk, 1 FROM assets AS a JOIN assets AS s
-                    ON a.parent_pk = s.asset_pk WHERE s.asset_id = ?
-                UNION
-                SELECT a.asset_pk, down.depth + 1 FROM assets AS a JOIN down
-                    ON a.parent_pk = down.pk WHERE down.depth < ?
-            )
-            SELECT pk FROM down
-            WHERE pk != (SELECT asset_pk FROM assets WHERE asset_id = ?)
-            GROUP BY pk ORDER BY MIN(depth), pk
-        """
-        return self._lineage(sql, (asset_id, MAX_LINEAGE_DEPTH, asset_id))
-
-    def _lineage(self, sql: str, params: tuple[Any, ...]) -> list[AssetEntry]:
-        def work(conn: sqlite3.Connection) -> list[AssetEntry]:
-            pks = [int(row[0]) for row in conn.execute(sql, params)]
-            return _load(conn, pks)
-
-        return self._db.read(work)
+        return self._db.read(lambda conn: _lineage(conn, _DESCENDANTS_SQL, asset_id))
 
     def assets(self, limit: int | None = None, offset: int = 0) -> Iterator[AssetEntry]:
         """Every asset in the order recorded, read page by page.
@@ -722,7 +472,10 @@ class Inventory:
         insert = _perceptual_insert(reference, scheme, self._path)
         moment = now if now is not None else datetime.now(timezone.utc)
         return self._write(
-            lambda conn: self._bind_perceptual(conn, insert, asset_id, moment), durable
+            lambda conn: bind_perceptual(
+                conn, insert, asset_id, moment, audit=self._audit, path=self._path
+            ),
+            durable,
         )
 
     def perceptual_index(self, scheme: str) -> HammingIndex:
@@ -750,12 +503,7 @@ class Inventory:
         fresh, now, changes = self._checked_lately(name)
         if index is not None and fresh:
             return index
-        latest = self._db.read(
-            lambda conn: conn.execute(
-                "SELECT MAX(hash_pk) FROM perceptual_hashes WHERE scheme = ?", (name,)
-            ).fetchone()[0]
-        )
-        last = int(latest) if latest is not None else 0
+        last = self._db.read(lambda conn: _last_perceptual_pk(conn, name))
         cache = self._path.with_name(f"{self._path.name}.{name}.hidx")
         if index is None and last and cache.exists():
             index = _load_cache(cache, last)
@@ -831,47 +579,11 @@ class Inventory:
             return []
         pks = [h.row_id for h in hits]
 
-        def work(conn: sqlite3.Connection) -> list[PerceptualMatch]:
-            best: dict[int, tuple[int, str, int]] = {}
-            for start in range(0, len(pks), _PAGE):
-                chunk = pks[start : start + _PAGE]
-                marks = ",".join("?" * len(chunk))
-                for hash_pk, asset_pk, variant, blob in conn.execute(
-                    "SELECT hash_pk, asset_pk, variant, words FROM perceptual_hashes "  # noqa: S608 - placeholders only
-                    f"WHERE hash_pk IN ({marks}) AND scheme = ?",
-                    (*chunk, scheme),
-                ):
-                    stored = np.frombuffer(bytes(blob), dtype="<u8")
-                    if stored.shape != query.shape:
-                        continue
-                    distance = int(np.bitwise_count(stored ^ query).sum())
-                    if distance > max_distance:
-                        continue
-                    key = (distance, int(hash_pk))
-                    current = best.get(int(asset_pk))
-                    if current is None or key < (current[0], current[2]):
-                        best[int(asset_pk)] = (distance, str(variant), int(hash_pk))
-            ranked = sorted(best.items(), key=lambda item: (item[1][0], item[1][2]))[:k]
-            entries = _load(conn, [pk for pk, _ in ranked])
-            out = []
-            for entry, (pk, (distance, variant, _)) in zip(entries, ranked, strict=True):
-                row = conn.execute(
-                    "SELECT descriptor FROM perceptual_descriptors WHERE asset_pk = ? "
-                    "AND scheme = ?",
-                    (pk, scheme),
-                ).fetchone()
-                out.append(
-                    PerceptualMatch(
-                        asset=entry,
-                        distance=distance,
-                        variant=variant,
-                        descriptor=b"" if row is None else bytes(row[0]),
-                        scheme=scheme,
-                    )
-                )
-            return out
-
-        return self._db.read(work)
+        return self._db.read(
+            lambda conn: _nearest_assets(
+                conn, pks, query, scheme=scheme, max_distance=max_distance, k=k
+            )
+        )
 
     # --- local features (partial copies) -------------------------------------------
 
@@ -894,21 +606,9 @@ class Inventory:
         """
         name = _scheme(scheme, self._path)
         blob = features.to_bytes()
-        return self._db.write(lambda conn: self._insert_keypoints(conn, asset_id, name, blob))
-
-    def _insert_keypoints(
-        self, conn: sqlite3.Connection, asset_id: str, scheme: str, blob: bytes
-    ) -> bool:
-        found = conn.execute(
-            "SELECT asset_pk FROM assets WHERE asset_id = ?", (asset_id,)
-        ).fetchone()
-        if found is None:
-            raise InventoryError(f"no asset {asset_id} in the inventory", path=self._path)
-        cursor = conn.execute(
-            "INSERT OR IGNORE INTO keypoint_features (asset_pk, scheme, features) VALUES (?, ?, ?)",
-            (int(found[0]), scheme, blob),
+        return self._db.write(
+            lambda conn: insert_keypoints(conn, asset_id, name, blob, path=self._path)
         )
-        return cursor.rowcount > 0
 
     def keypoint_index(self, scheme: str) -> KeypointIndex:
         """The keypoint index over every stored row of ``scheme``; keys are row keys.
@@ -934,17 +634,7 @@ class Inventory:
         if index is not None and index.outgrown:
             index, last = None, 0  # its lists were sized for a quarter of the rows
 
-        def work(conn: sqlite3.Connection) -> list[tuple[int, bytes]]:
-            return [
-                (int(pk), bytes(blob))
-                for pk, blob in conn.execute(
-                    "SELECT keypoint_pk, features FROM keypoint_features "
-                    "WHERE scheme = ? AND keypoint_pk > ? ORDER BY keypoint_pk",
-                    (name, last),
-                )
-            ]
-
-        rows = self._db.read(work)
+        rows = self._db.read(lambda conn: _keypoint_rows(conn, name, last))
         if index is None:
             index = KeypointIndex()
         for pk, blob in rows:
@@ -963,26 +653,7 @@ class Inventory:
         Raises:
             InventoryError: The database cannot be read.
         """
-
-        def work(conn: sqlite3.Connection) -> list[tuple[AssetEntry, LocalFeatures]]:
-            found: list[tuple[int, LocalFeatures]] = []
-            for key in keys:
-                row = conn.execute(
-                    "SELECT asset_pk, features FROM keypoint_features WHERE keypoint_pk = ?",
-                    (int(key),),
-                ).fetchone()
-                if row is None:
-                    continue
-                with contextlib.suppress(ValueError):
-                    found.append((int(row[0]), LocalFeatures.from_bytes(bytes(row[1]))))
-            out = []
-            for pk, features in found:  # a few candidates: one asset load each
-                entry = _load(conn, [pk])
-                if entry:
-                    out.append((entry[0], features))
-            return out
-
-        return self._db.read(work)
+        return self._db.read(lambda conn: _keypoint_features(conn, keys))
 
     # --- exports --------------------------------------------------------------
 
@@ -1016,25 +687,7 @@ class Inventory:
             OutputError: The file cannot be written; nothing is logged.
             InventoryError: The database cannot be read or written.
         """
-        target = Path(path)
-
-        def work(conn: sqlite3.Connection) -> Checkpoint:
-            checkpoint, counts = self._begin_export(conn, "json", synthetic_only, key, now)
-            document = {
-                "format": _EXPORT_FORMAT,
-                "version": _EXPORT_VERSION,
-                "exported_at": format_time(now),
-                "schema_version": SCHEMA_VERSION,
-                "synthetic_only": synthetic_only,
-                "counts": counts,
-                "audit_checkpoint": checkpoint.to_dict(),
-                "assets": [a.to_dict() for a in _iter_all(conn, synthetic_only)],
-            }
-            text = json.dumps(document, indent=1, ensure_ascii=False)
-            _write(target, (text + "\n").encode("utf-8"))
-            return checkpoint
-
-        return self._audit.write(work)
+        return export_json(self._audit, Path(path), now=now, key=key, synthetic_only=synthetic_only)
 
     def export_csv(
         self,
@@ -1057,43 +710,6 @@ class Inventory:
             OutputError: A file cannot be written; nothing is logged.
             InventoryError: The database cannot be read or written.
         """
-        target = Path(path)
-        sidecar = target.with_name(target.name + ".checkpoint.json")
-
-        def work(conn: sqlite3.Connection) -> Checkpoint:
-            checkpoint, _ = self._begin_export(conn, "csv", synthetic_only, key, now)
-            buffer = io.StringIO(newline="")
-            writer = csv.writer(buffer, lineterminator="\n")
-            writer.writerow(_CSV_COLUMNS)
-            for asset in _iter_all(conn, synthetic_only):
-                for row in _csv_rows(asset):
-                    writer.writerow([csv_cell(v) for v in row])
-            _write(target, buffer.getvalue().encode("utf-8"))
-            _write(sidecar, (checkpoint.to_json() + "\n").encode("utf-8"))
-            return checkpoint
-
-        return self._audit.write(work)
-
-    def _begin_export(
-        self,
-        conn: sqlite3.Connection,
-        fmt: str,
-        synthetic_only: bool,
-        key: SigningKey | None,
-        now: datetime,
-    ) -> tuple[Checkpoint, dict[str, int]]:
-        where = _synthetic_filter(synthetic_only)
-        assets, renditions = conn.execute(
-            f"SELECT COUNT(*), COUNT(parent_pk) FROM assets {where}"  # noqa: S608 - constant filter
-        ).fetchone()
-        files = conn.execute(
-            f"SELECT COUNT(*) FROM files WHERE asset_pk IN (SELECT asset_pk FROM assets {where})"  # noqa: S608 - constant filter
-        ).fetchone()[0]
-        counts = {"assets": int(assets), "files": int(files), "linked_renditions": int(renditions)}
-        payload = {"format": fmt, "synthetic_only": synthetic_only, **counts}
-        self._audit.append_in(conn, AuditEvent.EXPORTED, payload=payload, now=now)
-        signing_key = key if key is not None else self._audit.checkpoint_key
-        return self._audit.checkpoint_in(conn, signing_key, now=now), counts
+        return export_csv(self._audit, Path(path), now=now, key=key, synthetic_only=synthetic_only)
 
 
-# --- opening ------------------------------------------------------------------------
