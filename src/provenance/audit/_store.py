@@ -409,45 +409,14 @@ class AuditLog:
             AuditError: The witness cannot be read.
             InventoryError: The database cannot be read.
         """
-        witnessed: list[Checkpoint] = []
-        log_ids: set[str] = set()
-        notes: list[str] = []
-        witness = self.witness if use_witness else None
-        if witness is not None:
-            if witness.readable:
-                for record in witness.read():
-                    witnessed.append(record.checkpoint)
-                    log_ids.add(record.log_id)
-                if not witnessed:
-                    notes.append(f"the witness {witness!r} holds no checkpoint yet")
-            else:
-                notes.append(f"the witness {witness!r} cannot be read back: not checked")
+        witnessed, log_ids, notes = _read_witness(self.witness if use_witness else None)
 
         def work(conn: sqlite3.Connection) -> AuditReport:
             stored = _stored_checkpoints(conn, lenient=True)
             bindings = FactBindings()
             first: list[str] = []
-
-            def links() -> Iterator[_Link]:
-                cursor = conn.execute(f"SELECT {_ENTRY_COLUMNS} FROM audit ORDER BY seq")  # noqa: S608 - constant columns
-                try:
-                    for row in cursor:
-                        try:
-                            entry = _entry_from_row(row)
-                        except AuditError:
-                            yield _link_from_row(row)
-                            continue
-                        link = _link_of(entry)
-                        if link.intact:
-                            bindings.add(entry)
-                            if entry.seq == 1:
-                                first.append(entry.entry_hash)
-                        yield link
-                finally:
-                    cursor.close()
-
             report = _verify_links(
-                links(),
+                _stored_links(conn, bindings, first),
                 checkpoints=stored,
                 against=against,
                 trust=trust,
@@ -571,3 +540,42 @@ def _checkpoint_from_row(row: tuple[Any, ...]) -> Checkpoint:
     return Checkpoint(
         int(seq), str(entry_hash), str(at), signature, algorithm, tuple(chain), log_key
     )
+
+
+def _read_witness(witness: Witness | None) -> tuple[list[Checkpoint], set[str], list[str]]:
+    """The checkpoints a witness holds, the log ids they name, and notes on reading it."""
+    witnessed: list[Checkpoint] = []
+    log_ids: set[str] = set()
+    notes: list[str] = []
+    if witness is not None:
+        if witness.readable:
+            for record in witness.read():
+                witnessed.append(record.checkpoint)
+                log_ids.add(record.log_id)
+            if not witnessed:
+                notes.append(f"the witness {witness!r} holds no checkpoint yet")
+        else:
+            notes.append(f"the witness {witness!r} cannot be read back: not checked")
+    return witnessed, log_ids, notes
+
+
+def _stored_links(
+    conn: sqlite3.Connection, bindings: FactBindings, first: list[str]
+) -> Iterator[_Link]:
+    """Every stored entry as a link, in order; intact ones feed ``bindings`` (and ``first``)."""
+    cursor = conn.execute(f"SELECT {_ENTRY_COLUMNS} FROM audit ORDER BY seq")  # noqa: S608 - constant columns
+    try:
+        for row in cursor:
+            try:
+                entry = _entry_from_row(row)
+            except AuditError:
+                yield _link_from_row(row)
+                continue
+            link = _link_of(entry)
+            if link.intact:
+                bindings.add(entry)
+                if entry.seq == 1:
+                    first.append(entry.entry_hash)
+            yield link
+    finally:
+        cursor.close()

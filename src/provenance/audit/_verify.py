@@ -209,6 +209,7 @@ class _Walker:
         return any(first <= seq <= last for first, last, _ in self.gaps)
 
 
+# The verification steps in order (pin, checkpoints, walk, compare, notes), read top down.
 def _verify_links(
     links: Iterable[_Link],
     *,
@@ -221,19 +222,7 @@ def _verify_links(
     stored = sorted(checkpoints, key=lambda c: c.seq) if checkpoints is not None else None
     given = [against] if against is not None else []
     witnessed = sorted(witnessed, key=lambda c: c.seq)
-    # The log's identity: the key given (or the witness's first signed checkpoint,
-    # kept outside the database), else the first signed checkpoint stored in it.
-    external = pin is not None
-    if pin is None:
-        for cp in [*witnessed, *given]:
-            if cp.is_signed and (fp := cp.signer_fingerprint()) is not None:
-                pin, external = fp, True
-                break
-    if pin is None:
-        for cp in stored or []:
-            if cp.is_signed and (fp := cp.signer_fingerprint()) is not None:
-                pin = fp
-                break
+    pin, external = _log_pin(pin, outside=[*witnessed, *given], stored=stored or [])
     bad: list[AuditProblem] = []
     good: list[tuple[Checkpoint, bool]] = []  # (checkpoint, kept outside the database)
     sources = [(cp, False, "") for cp in stored or []]
@@ -293,6 +282,25 @@ def _verify_links(
         verified=verified and not problems,
         notes=tuple(notes),
     )
+
+
+def _log_pin(
+    pin: str | None, *, outside: Sequence[Checkpoint], stored: Sequence[Checkpoint]
+) -> tuple[str | None, bool]:
+    """The log's key and whether something outside the database named it.
+
+    The key given (or the first signed checkpoint kept outside the database, a
+    witness's or an export's), else the first signed checkpoint stored in it.
+    """
+    if pin is not None:
+        return pin, True
+    for cp in outside:
+        if cp.is_signed and (fp := cp.signer_fingerprint()) is not None:
+            return fp, True
+    for cp in stored:
+        if cp.is_signed and (fp := cp.signer_fingerprint()) is not None:
+            return fp, False
+    return None, False
 
 
 def _unique(problems: list[AuditProblem]) -> list[AuditProblem]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from provenance.audit import (
@@ -95,6 +96,24 @@ def _stored_perceptual(
     return rows, b"" if found is None else bytes(found[0])
 
 
+@dataclass(slots=True)
+class _Tally:
+    """What a reconciliation found so far: problems, legacy rows, rows checked."""
+
+    problems: list[AuditProblem] = field(default_factory=list)
+    legacy: int = 0
+    checked: int = 0
+
+    def unbound(self, what: str) -> None:
+        self.problems.append(
+            AuditProblem(
+                0,
+                ProblemKind.FACT_UNBOUND,
+                f"{what} is stored but no audit entry recorded it: it was added outside the chain",
+            )
+        )
+
+
 def _reconcile(
     conn: sqlite3.Connection, bound: FactBindings
 ) -> tuple[list[AuditProblem], list[str], int]:
@@ -106,32 +125,38 @@ def _reconcile(
     counted in a note instead).
     """
     marks = {str(k): int(v) for k, v in conn.execute("SELECT name, value FROM audit_meta")}
-    problems: list[AuditProblem] = []
-    legacy = 0
-    checked = 0
-
-    def unbound(what: str) -> None:
-        problems.append(
-            AuditProblem(
-                0,
-                ProblemKind.FACT_UNBOUND,
-                f"{what} is stored but no audit entry recorded it: it was added outside the chain",
-            )
+    tally = _Tally()
+    ids = _reconcile_assets(conn, bound, marks, tally)
+    _reconcile_files(conn, bound, marks, tally)
+    _reconcile_perceptual(conn, bound, marks, tally, ids)
+    notes = []
+    if tally.legacy:
+        notes.append(
+            f"{tally.legacy} rows were recorded before row binding (schema 3) and are not bound: "
+            "only the facts their entries named (hashes, model, source type, signer) are "
+            "checked; an edit of any other column is not detected"
         )
+    return tally.problems, notes, tally.checked
 
+
+def _reconcile_assets(
+    conn: sqlite3.Connection, bound: FactBindings, marks: dict[str, int], tally: _Tally
+) -> dict[int, str]:
+    """Asset rows and their lineage links against their bindings; returns pk -> asset id."""
+    problems = tally.problems
     ids: dict[int, str] = {}
     asset_mark = marks.get("bound_from_asset_pk", 1)
     for pk, parent, *row in conn.execute(_ASSET_FACTS_SQL):
-        checked += 1
+        tally.checked += 1
         asset_id = str(row[0])
         ids[int(pk)] = asset_id
         binding = bound.assets.pop(asset_id, None)
         link = bound.parents.pop(asset_id, None)
         if binding is None:
             if int(pk) >= asset_mark:
-                unbound(f"asset {asset_id}")
+                tally.unbound(f"asset {asset_id}")
                 continue
-            legacy += 1
+            tally.legacy += 1
             old = bound.legacy_assets.pop(asset_id, None)
             facts = (bytes(row[1]).hex(), row[4], row[5], row[2])
             if old is not None and old[1] != facts:
@@ -161,16 +186,24 @@ def _reconcile(
                 seq, ProblemKind.FACT_MISSING, f"asset {asset_id} recorded by entry {seq} is gone"
             )
         )
+    return ids
+
+
+def _reconcile_files(
+    conn: sqlite3.Connection, bound: FactBindings, marks: dict[str, int], tally: _Tally
+) -> None:
+    """File rows against their bindings."""
+    problems = tally.problems
     file_mark = marks.get("bound_from_file_pk", 1)
     for pk, *row in conn.execute(_FILE_FACTS_SQL):
-        checked += 1
+        tally.checked += 1
         sha = bytes(row[0]).hex()
         binding = bound.files.pop(sha, None)
         if binding is None:
             if int(pk) >= file_mark:
-                unbound(f"file {sha}")
+                tally.unbound(f"file {sha}")
                 continue
-            legacy += 1
+            tally.legacy += 1
             old = bound.legacy_files.pop(sha, None)
             facts = (bytes(row[2]).hex(), bytes(row[10]).hex(), row[7], row[9])
             if old is not None and old[1] != facts:
@@ -190,7 +223,18 @@ def _reconcile(
                 seq, ProblemKind.FACT_MISSING, f"file {sha} recorded by entry {seq} is gone"
             )
         )
-    # Perceptual rows and descriptors, grouped by (asset, scheme).
+
+
+def _reconcile_perceptual(
+    conn: sqlite3.Connection,
+    bound: FactBindings,
+    marks: dict[str, int],
+    tally: _Tally,
+    ids: dict[int, str],
+) -> None:
+    """Perceptual rows and descriptors, grouped by (asset, scheme), against their bindings."""
+    problems = tally.problems
+    asset_mark = marks.get("bound_from_asset_pk", 1)
     groups: dict[tuple[int, str], list[Any]] = {}
     for hash_pk, asset_pk, scheme, variant, words in conn.execute(
         "SELECT hash_pk, asset_pk, scheme, variant, words FROM perceptual_hashes"
@@ -205,14 +249,14 @@ def _reconcile(
         group[2] = bytes(descriptor)
     hash_mark = marks.get("bound_from_hash_pk", 1)
     for (asset_pk, scheme), (first_pk, rows, descriptor) in groups.items():
-        checked += len(rows) + (1 if descriptor else 0)
+        tally.checked += len(rows) + (1 if descriptor else 0)
         asset_id = ids.get(asset_pk, f"#{asset_pk}")
         binding = bound.perceptual.pop((asset_id, scheme), None)
         if binding is None:
             if (rows and first_pk >= hash_mark) or (not rows and asset_pk >= asset_mark):
-                unbound(f"perceptual rows of asset {asset_id} ({scheme})")
+                tally.unbound(f"perceptual rows of asset {asset_id} ({scheme})")
             else:
-                legacy += len(rows) + (1 if descriptor else 0)
+                tally.legacy += len(rows) + (1 if descriptor else 0)
             continue
         if _perceptual_row_hash(asset_id, scheme, rows, descriptor) != binding[1]:
             problems.append(
@@ -231,14 +275,6 @@ def _reconcile(
                 f"perceptual rows of asset {asset_id} ({scheme}) recorded by entry {seq} are gone",
             )
         )
-    notes = []
-    if legacy:
-        notes.append(
-            f"{legacy} rows were recorded before row binding (schema 3) and are not bound: "
-            "only the facts their entries named (hashes, model, source type, signer) are "
-            "checked; an edit of any other column is not detected"
-        )
-    return problems, notes, checked
 
 
 def _legacy_changed(what: str, seq: int) -> AuditProblem:

@@ -711,5 +711,3 @@ class Inventory:
             InventoryError: The database cannot be read or written.
         """
         return export_csv(self._audit, Path(path), now=now, key=key, synthetic_only=synthetic_only)
-
-

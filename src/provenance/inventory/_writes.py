@@ -29,6 +29,8 @@ from provenance.inventory._rows import _find_parent, _load, _signer_id
 from provenance.record import format_time
 
 
+# One transaction's steps in order (asset, file, lineage links, audit entry); split, they
+# would hand a dozen values to each other.
 def record(
     conn: sqlite3.Connection,
     p: _Pending,
