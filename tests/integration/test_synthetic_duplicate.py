@@ -171,10 +171,10 @@ def test_renditions_store_perceptual_hashes(
 def test_index_cache_on_disk_is_used_and_refreshed(
     signing_key: SigningKey, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import provenance.inventory._store as store_module
+    import provenance.inventory._indexes as indexes_module
     from provenance.index import HammingIndex
 
-    monkeypatch.setattr(store_module, "INDEX_CACHE_MIN_ROWS", 1)
+    monkeypatch.setattr(indexes_module, "INDEX_CACHE_MIN_ROWS", 1)
     db = tmp_path / "inv.sqlite"
     rng = np.random.default_rng(0)
     with Inventory(db) as inv:

@@ -74,6 +74,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
                 "inventory._schema",
                 "inventory._store",
                 "inventory._keypoints",
+                "inventory._indexes",
                 "inventory._writes",
             }
         ),
