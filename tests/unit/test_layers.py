@@ -62,6 +62,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
             {
                 "audit",
                 "audit._checkpoint",
+                "audit._schema",
                 "audit._store",
                 "audit._verify",
                 "audit._witness",
