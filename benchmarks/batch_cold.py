@@ -10,7 +10,7 @@ that, the whole command, in a fresh process per run:
 * ``workers-2``: ``--workers 2`` as shipped: the CLI's process signs the first
   chunks itself while the pool starts;
 * ``workers-2-wait``: ``--workers 2`` with that switched off
-  (``provenance.batch._SIGN_WHILE_STARTING = False``): nothing is signed until
+  (``provenance.batch._pool._SIGN_WHILE_STARTING = False``): nothing is signed until
   a worker is ready, as before issue 20.
 
 Each run signs the same 200 packshots (``benchmarks/corpus.py``) into a fresh
@@ -57,8 +57,8 @@ GOAL = 1.6
 
 RUN = """
 import sys
-import provenance.batch
-provenance.batch._SIGN_WHILE_STARTING = {early}
+import provenance.batch._pool
+provenance.batch._pool._SIGN_WHILE_STARTING = {early}
 from provenance.cli import main
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

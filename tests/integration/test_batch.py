@@ -318,7 +318,7 @@ def test_a_killed_worker_loses_only_its_own_item(
 ) -> None:
     # Every item goes to a worker (on a slow start the calling process could
     # otherwise sign them all before the first worker is ready).
-    monkeypatch.setattr(batch, "_SIGN_WHILE_STARTING", False)
+    monkeypatch.setattr(batch._pool, "_SIGN_WHILE_STARTING", False)
     sentinel = tmp_path / "die-once"
     sentinel.touch()
     key = SigningKey.from_callback(
