@@ -57,11 +57,9 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ("stores", frozenset({"audit", "inventory"})),
     (
         "verbs",
-        frozenset(
-            {"fingerprint", "sign", "verify", "renditions", "trace", "scan", "report", "feed"}
-        ),
+        frozenset({"fingerprint", "sign", "verify", "renditions", "trace", "report", "feed"}),
     ),
-    ("batch", frozenset({"batch"})),
+    ("batch", frozenset({"batch", "scan"})),  # scan verifies on the batch path
     (
         "adapters",  # people and platforms
         frozenset(
