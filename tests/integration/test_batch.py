@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import errno
+import multiprocessing
 import os
 import pickle
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -481,3 +483,33 @@ def test_fingerprint_many(tmp_path: Path, workers: int) -> None:
         fingerprint(p).phash for p in (*paths, paths[0])
     ]
     assert rows[3].error is not None and rows[3].error.message.startswith("junk.jpg")
+
+
+def test_a_batch_done_before_its_pool_is_up_leaves_no_worker_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch the calling process finishes while the pool starts ends without waiting
+    for the pool (issue 20); the workers it was starting are stopped all the same."""
+    pools: list[batch._pool._Pool] = []  # kept alive: workers must be stopped, not orphaned
+    shutdown = batch._pool._Pool.shutdown
+
+    def keep(pool: batch._pool._Pool) -> None:
+        pools.append(pool)
+        shutdown(pool)
+
+    monkeypatch.setattr(batch._pool._Pool, "shutdown", keep)
+    sources = small_images(tmp_path / "in", 3)
+    rows = list(verify_many(sources, workers=2))
+    assert [r.status for r in rows] == [RowStatus.OK] * 3
+    assert [r.result.status for r in rows if r.result is not None] == [Status.NO_PROVENANCE] * 3
+    assert len(pools) == 1
+    pools[0]._thread.join(timeout=60)  # the manager: it started the workers, and stops them
+    assert not pools[0]._thread.is_alive()
+
+    def workers() -> list[str]:
+        return [p.name for p in multiprocessing.active_children() if p.name == "provenance-worker"]
+
+    deadline = time.monotonic() + 30
+    while workers() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not workers()

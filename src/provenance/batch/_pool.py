@@ -81,8 +81,9 @@ class _Pool(_Submitter):
       and on Linux also asks the kernel for SIGKILL when its parent dies
       (``PR_SET_PDEATHSIG``);
     * start-up is off the critical path: workers are started by a manager
-      thread while the calling process signs the first chunks itself, until
-      the first worker is ready;
+      thread while the calling process works on chunks itself, until every
+      worker is ready (issue 20); a batch done before then ends at once, the
+      manager stopping the workers it was still starting;
     * a worker that cannot be started is retried (a killed fork server is
       restarted); after :data:`_START_ATTEMPTS` failures in a row the batch
       stops with one :class:`~provenance.errors.WorkerPoolError`.
@@ -96,7 +97,8 @@ class _Pool(_Submitter):
         self._lock = threading.Lock()
         self._queue: deque[_Task] = deque()
         self._workers: list[_Worker] = []
-        self._any_ready = threading.Event()
+        self._started = threading.Event()  # every worker has been ready once
+        self._ready_count = 0
         self._failure: WorkerPoolError | None = None
         self._start_failures = 0
         self._closing = False
@@ -121,10 +123,10 @@ class _Pool(_Submitter):
 
     def result(self, future: Future[list[_Outcome]]) -> list[_Outcome]:
         while not future.done():
-            if self._inline is not None and not self._any_ready.is_set():
+            if self._inline is not None and not self._started.is_set():
                 task = self._take()
                 if task is not None:
-                    # No worker is up yet: sign here rather than wait for them.
+                    # Workers are still starting: work here rather than wait for them.
                     task.future.set_result(_process(self._inline, task.chunk))
                     continue
             with contextlib.suppress(TimeoutError):
@@ -133,7 +135,7 @@ class _Pool(_Submitter):
 
     def _take(self) -> _Task | None:
         with self._lock:
-            if self._any_ready.is_set() or not self._queue:
+            if self._started.is_set() or not self._queue:
                 return None
             return self._queue.popleft()
 
@@ -145,7 +147,14 @@ class _Pool(_Submitter):
         for task in abandoned:
             task.future.cancel()
         self._wake()
-        self._thread.join()
+        if self._started.is_set() or self._failure is not None:
+            self._thread.join()
+        # Else the manager may be blocked starting a worker (the fork server
+        # boots for a second or more): it stops what it started itself, and a
+        # batch done in this process before the pool was up ends now.
+
+    def _stop(self) -> None:
+        """Stop the workers and close the pipes (the manager thread, at its end)."""
         for worker in self._workers:
             if worker.task is None:
                 with contextlib.suppress(OSError, ValueError):
@@ -175,6 +184,8 @@ class _Pool(_Submitter):
             self._serve()
         except Exception as exc:  # never leave the caller waiting on a dead manager
             self._fail(WorkerPoolError(f"the worker pool failed: {type(exc).__name__}: {exc}"))
+        finally:
+            self._stop()
 
     def _serve(self) -> None:
         while True:
@@ -269,7 +280,9 @@ class _Pool(_Submitter):
         if kind == "ready":
             worker.ready = True
             self._start_failures = 0
-            self._any_ready.set()
+            self._ready_count += 1
+            if self._ready_count >= self._size:
+                self._started.set()
         elif kind == "failed":
             # Building the worker's state failed (the inventory cannot be
             # opened, say): every other worker would fail the same way.
