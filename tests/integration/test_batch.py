@@ -7,7 +7,9 @@ import multiprocessing
 import os
 import pickle
 import shutil
+import sys
 import time
+import types
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -513,3 +515,15 @@ def test_a_batch_done_before_its_pool_is_up_leaves_no_worker_behind(
     while workers() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not workers()
+
+
+def test_the_fork_server_preloads_a_main_module_only_when_it_defines_something(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The console script only imports the CLI: the fork server need not import it again."""
+    script = types.ModuleType("__main__")
+    exec("import sys\nfrom provenance.cli import run\n", script.__dict__)  # noqa: S102
+    monkeypatch.setitem(sys.modules, "__main__", script)
+    assert batch._pool._main_to_preload() == []
+    exec("class Signer:\n    pass\n", script.__dict__)  # noqa: S102 - a callback key's signer
+    assert batch._pool._main_to_preload() == ["__main__"]
