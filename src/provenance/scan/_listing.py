@@ -18,6 +18,7 @@ from urllib.parse import unquote, urlsplit
 
 from provenance.containers import IMAGE_SUFFIXES as _IMAGE_SUFFIXES
 from provenance.errors import ProvenanceError
+from provenance.image_files import image_files
 from provenance.reading import read_input
 
 __all__ = ["IMAGE_SUFFIXES", "images_in_csv"]
@@ -133,10 +134,7 @@ def _targets(paths: Iterable[str | os.PathLike[str]], root: Path | None) -> Iter
     for given in paths:
         path = Path(given)
         if path.is_dir():
-            found = sorted(
-                p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
-            )
-            for p in found:
+            for p in image_files(path):
                 yield Target(p, str(path))
         elif path.suffix.lower() == ".csv" and path.is_file():
             try:
