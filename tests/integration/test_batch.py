@@ -11,6 +11,7 @@ import sys
 import time
 import types
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -527,3 +528,30 @@ def test_the_fork_server_preloads_a_main_module_only_when_it_defines_something(
     assert batch._pool._main_to_preload() == []
     exec("class Signer:\n    pass\n", script.__dict__)  # noqa: S102 - a callback key's signer
     assert batch._pool._main_to_preload() == ["__main__"]
+
+
+def test_the_executor_seam_runs_a_plan_on_any_executor(tmp_path: Path, trust: TrustPolicy) -> None:
+    """plan_verify + run_on_executor on a ProcessPoolExecutor: verify_many's rows."""
+    sources: list[str | os.PathLike[str] | tuple[bytes, str]] = [
+        *small_images(tmp_path / "in", 5),
+        tmp_path / "missing.jpg",
+        (b"\xff\xd8\xff\xe0 not a jpeg", "bytes.jpg"),
+    ]
+    local = list(verify_many(sources, trust=trust))
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(2, mp_context=context) as executor:
+        plan = batch.plan_verify(sources, trust=trust)
+        rows = list(batch.run_on_executor(plan, executor, window=4, chunk_size=2))
+        # A task that cannot run (here: no spec) fails its chunk's items, not the batch.
+        broken = batch.plan_fingerprint(sources[:3])
+        lost = list(batch.run_on_executor(broken, executor, window=2, task_spec="not a spec"))
+    assert [(r.index, r.name, r.status) for r in rows] == [
+        (r.index, r.name, r.status) for r in local
+    ]
+    assert [r.result.status for r in rows if r.result is not None] == [
+        r.result.status for r in local if r.result is not None
+    ]
+    assert [r.error for r in rows] == [r.error for r in local]
+    assert rows[5].status is RowStatus.ERROR and rows[6].status is RowStatus.ERROR
+    assert [r.status for r in lost] == [RowStatus.ERROR] * 3
+    assert all(r.error is not None and "needs the plan's spec" in r.error.message for r in lost)
