@@ -19,10 +19,10 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
+from provenance._core.record import DigitalSourceType, ProvenanceRecord, canonical_json
+from provenance._core.types import SignResult
+from provenance._io.keys import SigningKey
 from provenance.audit import AuditEvent, Checkpoint, compute_entry_hash
-from provenance.keys import SigningKey
-from provenance.record import DigitalSourceType, ProvenanceRecord, canonical_json
-from provenance.types import SignResult
 
 # Checkpoints are checked against the certificates' validity at their time: the
 # keys are made at run time, so the records are too.
@@ -171,7 +171,7 @@ def delete_checkpoints(path: Path, rng: random.Random, _: SigningKey) -> None:
 
 def _rewrite_fact_consistently(conn: sqlite3.Connection, rng: random.Random) -> None:
     """Edit an asset and the entry that bound it, so the row hash matches again."""
-    from provenance.inventory import _ASSET_FACTS_SQL, _asset_row_hash
+    from provenance.inventory._bindings import _ASSET_FACTS_SQL, _asset_row_hash
 
     # An entry a checkpoint covers: what comes after the last one is vouched for by
     # nothing yet (the window docs/security.md describes).

@@ -584,8 +584,8 @@ def _mark_task(
 PARTS: tuple[tuple[str, str, str], ...] = (
     ("sign (all)", "provenance.sign", "_sign_bytes"),
     ("  of which c2pa", "provenance.sign", "sign_c2pa"),
-    ("perceptual hashes", "provenance.phash", "reference_hashes"),
-    ("keypoints", "provenance.keypoints", "reference_features"),
+    ("perceptual hashes", "provenance._core.phash", "reference_hashes"),
+    ("keypoints", "provenance._core.keypoints", "reference_features"),
     ("rendition marks", "provenance.renditions", "_inventory_mark"),
     ("inventory transaction", "provenance.inventory", "Inventory.record_many"),
 )

@@ -43,15 +43,16 @@ from urllib.parse import unquote, urlsplit
 from defusedxml.common import DefusedXmlException
 from defusedxml.ElementTree import ParseError, fromstring
 
-from provenance import containers
+from provenance._core import containers
+from provenance._core.html_page import page_head
+from provenance._core.record import IPTC_DIGITAL_SOURCE_TYPE_BASE, DigitalSourceType
+from provenance._core.types import Status
+from provenance._core.xmp import read_properties
+from provenance._io.keys import TrustPolicy
+from provenance._io.reading import read_input
 from provenance.errors import ProvenanceError
 from provenance.inventory import Inventory
-from provenance.keys import TrustPolicy
-from provenance.reading import read_input
-from provenance.record import IPTC_DIGITAL_SOURCE_TYPE_BASE, DigitalSourceType
-from provenance.types import Status
 from provenance.verify import verify_bytes
-from provenance.xmp import read_properties
 
 __all__ = [
     "FeedFormat",
@@ -636,10 +637,8 @@ def _html(r: FeedReport) -> str:
         )
     )
     return (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>Feed check {_e(Path(r.feed).name)}</title><style>{_CSS}</style></head><body>"
-        f"<header><h1>Feed check: {_e(Path(r.feed).name)}</h1>"
+        page_head(title=f"Feed check {Path(r.feed).name}", css=_CSS)
+        + f"<header><h1>Feed check: {_e(Path(r.feed).name)}</h1>"
         f"<p>{_e(r.format.value.replace('_', ' '))}, {r.products} products, "
         f"{len(r.images)} images: {_e(counts)}.</p></header><main>{verdict}"
         f"<table><caption>Every product image</caption><thead><tr>{head}</tr></thead>"

@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 from benchmarks import _tamper
 
-from provenance import phash
+from provenance._core import phash
 from provenance.audit import AUDIT_SCHEMA_V1
 from provenance.errors import InventoryError, SchemaVersionError
-from provenance.inventory import _INVENTORY_SCHEMA_V1, SCHEMA_VERSION, Inventory
+from provenance.inventory import SCHEMA_VERSION, Inventory
+from provenance.inventory._schema import _INVENTORY_SCHEMA_V1
 from tests.conftest import SAMPLE_MEDIA
 from tests.integration.test_inventory import NOW, fake_result
 
