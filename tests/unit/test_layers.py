@@ -93,6 +93,7 @@ def _listed(module: str) -> str | None:
         parts.pop()
     return None
 
+
 # Private names used across modules today, each to be replaced by a public seam.
 # The test fails when one disappears, so the list can only shrink.
 KNOWN_PRIVATE_USES = frozenset(

@@ -33,6 +33,7 @@ from provenance.cli._output import (
 )
 from provenance.errors import ProvenanceError
 from provenance.integrations import magento
+from provenance.integrations.magento import CacheAction
 from provenance.pii import PiiAction
 from provenance.record import ProvenanceRecord
 from provenance.sign import SignOptions
@@ -322,8 +323,8 @@ def magento_sign_cache(
             options=SignOptions(write_exif=not no_exif),
         )
     errors = [o for o in outcomes if o.error is not None]
-    skipped = [o for o in outcomes if o.action is magento.CacheAction.SKIPPED]
-    orphans = [o for o in outcomes if o.action is magento.CacheAction.ORPHAN]
+    skipped = [o for o in outcomes if o.action is CacheAction.SKIPPED]
+    orphans = [o for o in outcomes if o.action is CacheAction.ORPHAN]
     failed = bool(errors) or (strict and bool(skipped or orphans))
     if as_json or ndjson:
         rows = ({"path": o.rendition, "status": o.action.value, **o.to_dict()} for o in outcomes)
@@ -334,26 +335,25 @@ def magento_sign_cache(
 
 
 def _print_cache(media_dir: Path, outcomes: list[magento.CacheOutcome], *, strict: bool) -> None:
-    Action = magento.CacheAction  # noqa: N806 - an enum, read as one
-    changed = [o for o in outcomes if o.action in (Action.SIGNED, Action.RECORDED)]
+    changed = [o for o in outcomes if o.action in (CacheAction.SIGNED, CacheAction.RECORDED)]
     # Only what changed is listed, so a second run prints one line.
     if changed:
         shown = table("rendition", "action", "asset id", "parent asset id", title="cache")
         for o in changed:
             shown.add_row(o.rendition, o.action.value, o.asset_id or "", o.parent_asset_id or "")
         out.print(shown)
-    skipped = [o for o in outcomes if o.action is Action.SKIPPED]
-    orphans = [o for o in outcomes if o.action is Action.ORPHAN]
+    skipped = [o for o in outcomes if o.action is CacheAction.SKIPPED]
+    orphans = [o for o in outcomes if o.action is CacheAction.ORPHAN]
     errors = [o for o in outcomes if o.error is not None]
     if not outcomes:
         out.print(f"{media_dir}: no renditions in catalog/product/cache", markup=False)
     else:
-        tally = {a: sum(1 for o in outcomes if o.action is a) for a in Action}
+        tally = {a: sum(1 for o in outcomes if o.action is a) for a in CacheAction}
         out.print(
-            f"{len(outcomes)} renditions: {tally[Action.SIGNED]} signed, "
-            f"{tally[Action.RECORDED]} recorded, "
-            f"{tally[Action.ALREADY_SIGNED]} already signed, "
-            f"{tally[Action.ALREADY_RECORDED]} already recorded, "
+            f"{len(outcomes)} renditions: {tally[CacheAction.SIGNED]} signed, "
+            f"{tally[CacheAction.RECORDED]} recorded, "
+            f"{tally[CacheAction.ALREADY_SIGNED]} already signed, "
+            f"{tally[CacheAction.ALREADY_RECORDED]} already recorded, "
             f"{len(skipped)} skipped (original has no provenance: not AI-generated), "
             + (f"{len(orphans)} orphans (original deleted), " if orphans else "")
             + f"{len(errors)} errors",

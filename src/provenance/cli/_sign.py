@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -153,7 +153,7 @@ def sign_command(
 
 def _sign_rows(
     batch: Iterable[BatchRow[SignResult]],
-    advance: Any,
+    advance: Callable[[], None],
     *,
     as_json: bool,
     ndjson: bool,
@@ -199,6 +199,7 @@ def _batch_sign_row(row: BatchRow[SignResult]) -> dict[str, Any]:
     return done
 
 
+# Over 60 lines: typer reads the options from the signature; the body is short.
 @reports_errors
 def renditions_command(
     original: Annotated[Path, typer.Argument(help="The signed original.")],
