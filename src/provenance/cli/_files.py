@@ -8,6 +8,7 @@ from pathlib import Path
 from provenance.cli._output import fail, warn
 from provenance.containers import IMAGE_SUFFIXES, SUPPORTED, detect_format
 from provenance.errors import ProvenanceError
+from provenance.image_files import is_image_name
 
 
 def expand(paths: Iterable[Path]) -> tuple[list[tuple[Path, Path | None]], list[str]]:
@@ -68,10 +69,9 @@ def _skip_reason(path: Path) -> str | None:
             return ""  # a record sidecar
     if not path.is_file():
         return "link(s) to nothing or not regular file(s)"
-    suffix = path.suffix.lower()
-    if suffix in IMAGE_SUFFIXES:
+    if is_image_name(path):
         return None
-    if suffix == "" and _looks_like_image(path):
+    if path.suffix == "" and _looks_like_image(path):
         return None
     return "file(s) that are not images by name or content"
 

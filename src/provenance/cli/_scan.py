@@ -22,7 +22,7 @@ from provenance.cli._output import (
     table,
     warn,
 )
-from provenance.containers import IMAGE_SUFFIXES
+from provenance.image_files import holds_image
 from provenance.scan import ScanReport, scan, write_reports
 from provenance.trace import TraceResult, trace
 
@@ -67,9 +67,7 @@ def scan_command(
     """
     policy = trust_policy(trust_anchors)
     for path in paths:
-        if path.is_dir() and not any(
-            p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() for p in path.rglob("*")
-        ):
+        if path.is_dir() and not holds_image(path):
             fail(f"{path}: folder holds no JPEG, PNG or WebP image")
     found, warning = find_existing(inventory_path)
     warn(warning)
