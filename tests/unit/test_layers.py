@@ -48,6 +48,8 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
                 "hamming",
                 "html_page",
                 "thumbnails",
+                "audit._chain",  # pure: entries, hashes, reports
+                "audit._facts",  # pure: row hashes and the bindings they form
             }
         ),
     ),
@@ -58,16 +60,39 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
             | {"image_files"}
         ),
     ),
-    ("stores", frozenset({"audit", "inventory"})),
+    (
+        "stores",
+        frozenset(
+            {
+                "audit",
+                "audit._checkpoint",
+                "audit._schema",
+                "audit._store",
+                "audit._verify",
+                "audit._witness",
+                "inventory",
+                "inventory._bindings",
+                "inventory._entries",
+                "inventory._export",
+                "inventory._perceptual",
+                "inventory._rows",
+                "inventory._schema",
+                "inventory._store",
+                "inventory._keypoints",
+                "inventory._indexes",
+                "inventory._writes",
+            }
+        ),
+    ),
     (
         "verbs",
         frozenset(
-            {"fingerprint", "sign", "verify", "renditions", "trace", "scan", "report", "feed"}
+            {"fingerprint", "sign", "verify", "renditions", "trace", "report", "feed"}
             | {"report._build", "report._csv", "report._html", "report._json", "report._make"}
             | {"report._html_parts", "report._model", "report._terms"}
         ),
     ),
-    ("batch", frozenset({"batch"})),
+    ("batch", frozenset({"batch", "scan"})),  # scan verifies on the batch path
     (
         "adapters",  # people and platforms
         frozenset(
@@ -100,13 +125,7 @@ def _listed(module: str) -> str:
 
 # Private names used across modules today, each to be replaced by a public seam.
 # The test fails when one disappears, so the list can only shrink.
-KNOWN_PRIVATE_USES = frozenset(
-    {
-        ("integrations.dask", "batch._execute_on"),
-        ("integrations.dask", "batch._sign_plan"),
-        ("integrations.dask", "batch._verify_plan"),
-    }
-)
+KNOWN_PRIVATE_USES: frozenset[tuple[str, str]] = frozenset()
 
 
 def _module_name(path: Path) -> str:
