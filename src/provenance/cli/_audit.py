@@ -9,14 +9,14 @@ from typing import Annotated
 
 import typer
 
-from provenance.atomic import PRIVATE_FILE_MODE, write_atomic
+from provenance._io.atomic import PRIVATE_FILE_MODE, write_atomic
+from provenance._io.keys import TrustPolicy
+from provenance._io.reading import read_input
 from provenance.audit import WITNESS_ENV_VAR, Checkpoint, chain_fingerprint, witness_from
 from provenance.cli._common import find_existing, load_key, open_inventory, warn_witness
 from provenance.cli._options import DEFAULT_KEY_DIR, InventoryOption, JsonOption, KeysDirOption
 from provenance.cli._output import EXIT_FAILED, EXIT_OK, fail, out, print_json, reports_errors
 from provenance.errors import ProvenanceError
-from provenance.keys import TrustPolicy
-from provenance.reading import read_input
 
 app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 

@@ -15,9 +15,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from provenance._core.pii import MIN_HASH_KEY_BYTES, PiiAction, PiiPolicy
+from provenance._core.types import Status
+from provenance._io.discovery import InventorySource, find_inventory
+from provenance._io.keys import SigningKey, TrustPolicy, key_fingerprint
 from provenance.cli._options import DEFAULT_KEY_DIR, PASSPHRASE_ENV
 from provenance.cli._output import err, fail, one_line, warn
-from provenance.discovery import InventorySource, find_inventory
 from provenance.errors import (
     InsecureKeyFileWarning,
     KeyConfigError,
@@ -25,9 +28,6 @@ from provenance.errors import (
     SchemaVersionError,
 )
 from provenance.inventory import Inventory
-from provenance.keys import SigningKey, TrustPolicy, key_fingerprint
-from provenance.pii import MIN_HASH_KEY_BYTES, PiiAction, PiiPolicy
-from provenance.types import Status
 
 BUSY_TIMEOUT_ENV = "PROVENANCE_BUSY_TIMEOUT_S"
 """How long a command waits for another process's inventory write lock (default 30 s)."""
@@ -55,7 +55,7 @@ def open_inventory(
     read_only: bool = False,
     checkpoint_key: SigningKey | None = None,
 ) -> Inventory:
-    """The inventory by the discovery rule (provenance.discovery); a new one is made in cwd.
+    """The inventory by the discovery rule (provenance._io.discovery); a new one is made in cwd.
 
     A signing writer passes its key so checkpoints follow the schedule.
     """

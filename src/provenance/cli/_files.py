@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from provenance._core.containers import IMAGE_SUFFIXES, SUPPORTED, detect_format
+from provenance._io.image_files import is_image_name
 from provenance.cli._output import fail, warn
-from provenance.containers import IMAGE_SUFFIXES, SUPPORTED, detect_format
 from provenance.errors import ProvenanceError
-from provenance.image_files import is_image_name
 
 
 def expand(paths: Iterable[Path]) -> tuple[list[tuple[Path, Path | None]], list[str]]:

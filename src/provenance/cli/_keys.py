@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
+from provenance._io.keys import DEV_WARNING, init_dev_keys
 from provenance.cli._options import DEFAULT_KEY_DIR, JsonOption
 from provenance.cli._output import err, out, print_json, reports_errors
-from provenance.keys import DEV_WARNING, init_dev_keys
 
 app = typer.Typer(help="Manage signing keys.", no_args_is_help=True)
 

@@ -7,7 +7,9 @@ from typing import Annotated
 
 import typer
 
-from provenance.atomic import write_atomic
+from provenance._core.pii import PiiAction
+from provenance._core.record import ProvenanceRecord
+from provenance._io.atomic import write_atomic
 from provenance.cli._common import closing, inventory_for_writing, load_key, pii_policy
 from provenance.cli._options import (
     DEFAULT_KEY_DIR,
@@ -34,8 +36,6 @@ from provenance.cli._output import (
 from provenance.errors import ProvenanceError
 from provenance.integrations import magento
 from provenance.integrations.magento import CacheAction
-from provenance.pii import PiiAction
-from provenance.record import ProvenanceRecord
 from provenance.sign import SignOptions
 
 app = typer.Typer(

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from provenance.pii import PiiAction
+from provenance._core.pii import PiiAction
 
 DEFAULT_KEY_DIR = Path(".provenance") / "keys"
 PASSPHRASE_ENV = "PROVENANCE_KEY_PASSPHRASE"  # noqa: S105 - a variable name, not a secret

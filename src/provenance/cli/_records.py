@@ -9,13 +9,13 @@ from typing import Annotated
 
 import typer
 
+from provenance._core.pii import PiiPolicy, check_fields
+from provenance._core.record import FREE_TEXT_PARAMETERS, ProvenanceRecord
+from provenance._core.types import Verdict
+from provenance._io.reading import load_record
 from provenance.cli._common import closing, existing_inventory, read_names, trust_policy
 from provenance.cli._options import InventoryOption, JsonOption, NamesOption, TrustAnchorsOption
 from provenance.cli._output import EXIT_FAILED, EXIT_OK, fail, out, print_json, reports_errors
-from provenance.pii import PiiPolicy, check_fields
-from provenance.reading import load_record
-from provenance.record import FREE_TEXT_PARAMETERS, ProvenanceRecord
-from provenance.types import Verdict
 from provenance.verify import verify
 
 _TEMPLATES = {
@@ -87,7 +87,7 @@ def disclosure_command(
       provenance disclosure signed/shoe.jpg --format json --trust-anchors ca.pem
       provenance disclosure --template magento > view/frontend/templates/disclosure.phtml
     """
-    from provenance.disclosure import disclosure_for, render_html
+    from provenance._core.disclosure import disclosure_for, render_html
 
     if template is not None:
         if template not in _TEMPLATES:

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from provenance.atomic import PRIVATE_FILE_MODE, write_atomic
+from provenance._io.atomic import PRIVATE_FILE_MODE, write_atomic
+from provenance._io.reading import read_input
 from provenance.cli._common import (
     checkpoint_key,
     closing,
@@ -32,7 +33,6 @@ from provenance.cli._output import (
     reports_errors,
 )
 from provenance.errors import ProvenanceError
-from provenance.reading import read_input
 
 if TYPE_CHECKING:
     from provenance.report import ComplianceReport
@@ -136,7 +136,7 @@ def _write_report(report: ComplianceReport, target: Path) -> None:
     """Write the report in the format ``target``'s suffix names (and a CSV's checkpoint)."""
     kind = target.suffix.lower().lstrip(".")
     if kind == "pdf":
-        from provenance.pdf import html_to_pdf
+        from provenance._io.pdf import html_to_pdf
 
         data = html_to_pdf(report.to_html(), name=str(target))
     else:
@@ -294,7 +294,7 @@ def incident_open(
         -d "customer photos exposed through the CDN"
       provenance incident open -d "tampered hero image reported by a customer"
     """
-    from provenance.record import format_time, parse_time
+    from provenance._core.record import format_time, parse_time
     from provenance.report import GDPR_NOTIFICATION_HOURS, open_incident
 
     now = datetime.now(timezone.utc)

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from provenance._io.image_files import holds_image
 from provenance.cli._common import closing, find_existing, trust_policy, verdict_row
 from provenance.cli._options import InventoryOption, JsonOption, NdjsonOption, TrustAnchorsOption
 from provenance.cli._output import (
@@ -22,7 +23,6 @@ from provenance.cli._output import (
     table,
     warn,
 )
-from provenance.image_files import holds_image
 from provenance.scan import ScanReport, scan, write_reports
 from provenance.trace import TraceResult, trace
 

@@ -8,6 +8,9 @@ from typing import Annotated, Any
 
 import typer
 
+from provenance._core.pii import PiiAction
+from provenance._core.types import SignResult
+from provenance._io.reading import load_record
 from provenance.batch import BatchRow, SignItem, sign_many
 from provenance.cli._common import closing, inventory_for_writing, load_key, pii_policy
 from provenance.cli._files import expand
@@ -41,11 +44,8 @@ from provenance.cli._output import (
     reports_errors,
     table,
 )
-from provenance.pii import PiiAction
-from provenance.reading import load_record
 from provenance.renditions import sign_renditions
 from provenance.sign import SignOptions
-from provenance.types import SignResult
 
 
 # Over 60 lines: typer reads the options from the signature; the body is short.

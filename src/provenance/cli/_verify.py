@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from provenance._core.types import Status, Verdict
+from provenance._core.verdicts import exit_code, meets
 from provenance.batch import verify_many
 from provenance.cli._common import closing, find_existing, trust_policy, verdict_row
 from provenance.cli._files import expand
@@ -20,8 +22,6 @@ from provenance.cli._options import (
     WorkersOption,
 )
 from provenance.cli._output import fail, json_rows, out, progress_bar, reports_errors, table, warn
-from provenance.types import Status, Verdict
-from provenance.verdicts import exit_code, meets
 
 
 # Over 60 lines: typer reads the options from the signature; the body is short.
@@ -117,7 +117,7 @@ def verify_command(
 def _requirement(
     require: str | None, accept: str | None
 ) -> tuple[Status | None, frozenset[Status]]:
-    """Parse --require and --accept (see provenance.verdicts.meets)."""
+    """Parse --require and --accept (see provenance._core.verdicts.meets)."""
     if require is None:
         if accept is not None:
             fail("--accept only makes sense with --require")
