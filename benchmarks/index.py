@@ -63,9 +63,9 @@ from _common import (
     table,
     write_json,
 )
-from provenance import index as index_module
 from provenance import phash
 from provenance.index import HammingIndex
+from provenance.index import _bands as index_module
 
 FULL_SIZES = (1_000_000, 10_000_000)
 QUICK_SIZES = (100_000,)

@@ -51,7 +51,20 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     (
         "io",  # the outside world: files, SQLite, c2pa, keys
         frozenset(
-            {"atomic", "_sqlite", "c2pa_adapter", "keys", "reading", "index", "discovery", "pdf"}
+            {
+                "atomic",
+                "_sqlite",
+                "c2pa_adapter",
+                "keys",
+                "reading",
+                "index",
+                "index._bands",
+                "index._file",
+                "index._hamming",
+                "index._scan",
+                "discovery",
+                "pdf",
+            }
         ),
     ),
     ("stores", frozenset({"audit", "inventory"})),
