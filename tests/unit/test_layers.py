@@ -60,6 +60,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
                 "index",
                 "index._bands",
                 "index._file",
+                "index._fleet",
                 "index._hamming",
                 "index._scan",
                 "discovery",

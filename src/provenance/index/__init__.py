@@ -1,5 +1,11 @@
 """Hamming search over packed perceptual hashes (DESIGN.md decision 7).
 
+Two indexes: :class:`HammingIndex` (exact, described below; every row of an
+inventory up to about a million assets) and :class:`FleetIndex`
+(:mod:`provenance.index._fleet`: an approximate first stage over hash tables,
+then every row of the assets it finds compared in full; millions of assets,
+fed in :class:`RowChunk` batches by any store and refreshed by row id).
+
 A :class:`HammingIndex` holds ``N`` hashes of ``W`` 64-bit words each, as one
 contiguous ``(N, W)`` ``uint64`` array, with an ``int64`` id per row. It answers
 "which rows lie within ``r`` bits of this hash, nearest first" exactly, in one
@@ -43,7 +49,17 @@ numpy and :class:`Neighbor` values out. It knows nothing of images or schemes.
 from __future__ import annotations
 
 from provenance.index._bands import MEMORY_BUDGET
+from provenance.index._fleet import AssetMatch, FleetIndex, RowChunk, bit_positions
 from provenance.index._hamming import HammingIndex, Neighbor
 from provenance.index._scan import hamming_distances
 
-__all__ = ["MEMORY_BUDGET", "HammingIndex", "Neighbor", "hamming_distances"]
+__all__ = [
+    "MEMORY_BUDGET",
+    "AssetMatch",
+    "FleetIndex",
+    "HammingIndex",
+    "Neighbor",
+    "RowChunk",
+    "bit_positions",
+    "hamming_distances",
+]
