@@ -662,6 +662,70 @@ def run_asset_cases(args: argparse.Namespace, info: dict[str, Any]) -> dict[str,
     }
 
 
+def run_fleet_cases(args: argparse.Namespace) -> dict[str, Any]:
+    """``--fleet``: FleetIndex at each asset count, then real copies against the exact search."""
+    import _fleet
+
+    started = time.perf_counter()
+    real = real_reference_rows(args.quick)
+    model = BitModel(real)
+    console.print(
+        f"bit model from {real.shape[0]:,} real rows ({time.perf_counter() - started:.0f} s)"
+    )
+    rng = np.random.default_rng(args.seed)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="provenance-bench-fleet-") as folder:
+        for assets in args.fleet:
+            console.print(f"FleetIndex: {assets:,} assets x {_fleet.ROWS_PER_ASSET} rows ...")
+            lookups = QUICK_QUERIES if args.quick else FULL_QUERIES
+            results.append(_fleet.run_fleet(assets, model, lookups, rng, Path(folder)))
+            gc.collect()
+    console.print(
+        table(
+            "FleetIndex: whole lookups (3 query hashes, 51 bits) over 22 rows per asset",
+            (
+                "assets",
+                "rows",
+                "segments",
+                "build s",
+                "p50",
+                "p99",
+                "found",
+                "private RSS",
+                "tables",
+                "hash file",
+                "file resident",
+            ),
+            [
+                (
+                    f"{r['assets']:,}",
+                    f"{r['rows']:,}",
+                    str(r["segments"]),
+                    f"{r['build_s']:.0f}",
+                    fmt_ms(r["lookup_p50_ms"]),
+                    fmt_ms(r["lookup_p99_ms"]),
+                    f"{r['planted_found']}/{r['lookups']}",
+                    fmt_bytes(r["private_rss_after_lookups_bytes"]),
+                    fmt_bytes(r["table_bytes"]),
+                    fmt_bytes(r["hash_file_bytes"]),
+                    fmt_bytes(r["mapped_rss_after_lookups_bytes"]),
+                )
+                for r in results
+            ],
+            caption=_fleet.rss_note(),
+        )
+    )
+    console.print("real copies: the exact search against the FleetIndex ...")
+    recall = _fleet.real_recall(args.quick, args.seed)
+    for label, row in recall["keys"].items():
+        console.print(
+            f"  {label} ({row['key_bits']}-bit keys): {row['lost']} of {row['found_by_exact']} "
+            f"copies the exact search finds are lost {row['lost_by_transform']}; "
+            f"{row['changed']} found with another row or distance"
+        )
+    return {"results": results, "real_copies": recall}
+
+
 def options(parser: argparse.ArgumentParser) -> None:
     """This benchmark's own options."""
     parser.add_argument(
@@ -689,6 +753,13 @@ def options(parser: argparse.ArgumentParser) -> None:
         help="with --assets: also a verifier's cold start on an inventory of this many assets",
     )
     parser.add_argument(
+        "--fleet",
+        type=lambda text: tuple(int(float(x)) for x in text.split(",")),
+        default=None,
+        help="FleetIndex at these asset counts (e.g. 1e6,1e7: cold build, whole lookups, "
+        "memory), plus its lost matches on real copies against the exact search",
+    )
+    parser.add_argument(
         "--layouts",
         type=lambda text: tuple(tuple(int(x) for x in pair.split(":")) for pair in text.split(",")),
         default=((22, 3),),
@@ -707,6 +778,11 @@ def main() -> None:
     )
     info = machine_info()
     header("index", info, args)
+    if args.fleet:
+        payload = {"benchmark": "index-fleet", "machine": info, **run_fleet_cases(args)}
+        write_json(args.out, payload)
+        console.print(f"results -> {args.out}")
+        return
     if args.assets:
         payload = {"benchmark": "index-assets", "machine": info, **run_asset_cases(args, info)}
         write_json(args.out, payload)

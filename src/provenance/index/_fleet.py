@@ -158,6 +158,8 @@ class FleetIndex:
             default: in hash order. Unbalanced bits are skipped.
         segment_rows: New rows scanned exactly before they get tables.
         hash_dir: Keep the hashes of each segment in a file here, memory-mapped.
+        key_bits: Bits per table key; default ``log2(rows) - 3`` of each segment
+            (about eight rows a bucket), at most 24.
 
     Raises:
         ValueError: A parameter out of range.
@@ -166,6 +168,7 @@ class FleetIndex:
     __slots__ = (
         "_bit_order",
         "_hash_dir",
+        "_key_bits",
         "_last",
         "_pending",
         "_probe_radius",
@@ -189,9 +192,12 @@ class FleetIndex:
         bit_order: Sequence[int] | None = None,
         segment_rows: int = 1 << 16,
         hash_dir: str | os.PathLike[str] | None = None,
+        key_bits: int | None = None,
     ) -> None:
         if words_per_hash < 1 or tables < 1 or probe_radius < 0 or segment_rows < 1:
             raise ValueError("words_per_hash, tables and segment_rows must be >= 1, radius >= 0")
+        if key_bits is not None and not 1 <= key_bits <= _MAX_KEY_BITS:
+            raise ValueError(f"key_bits must be 1 to {_MAX_KEY_BITS}")
         bits = 64 * words_per_hash
         order = list(range(bits)) if bit_order is None else [int(b) for b in bit_order]
         if len(set(order)) != len(order) or any(not 0 <= b < bits for b in order):
@@ -201,6 +207,7 @@ class FleetIndex:
         self._probe_radius = probe_radius
         self._bit_order = order
         self._segment_rows = segment_rows
+        self._key_bits = key_bits
         self._hash_dir = None if hash_dir is None else Path(hash_dir)
         self._segments: list[_Segment] = []
         self._last = 0
@@ -385,7 +392,10 @@ class FleetIndex:
 
     def _tables_for(self, words: Words) -> tuple[_Table, ...]:
         n = words.shape[0]
-        key_bits = int(min(_MAX_KEY_BITS, max(8, math.floor(math.log2(max(n, 2))) - 3)))
+        key_bits = self._key_bits or int(
+            min(_MAX_KEY_BITS, max(8, math.floor(math.log2(max(n, 2))) - 3))
+        )
+        key_bits = min(key_bits, len(self._bit_order) // self._tables)
         share = bit_positions(np.asarray(words[:: max(1, n // 65536)])).mean(axis=0)
         balanced = [b for b in self._bit_order if _BALANCE <= share[b] <= 1 - _BALANCE]
         rest = [b for b in self._bit_order if not _BALANCE <= share[b] <= 1 - _BALANCE]
