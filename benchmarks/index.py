@@ -715,6 +715,8 @@ def run_fleet_cases(args: argparse.Namespace) -> dict[str, Any]:
             caption=_fleet.rss_note(),
         )
     )
+    if args.no_real_copies:
+        return {"results": results}
     console.print("real copies: the exact search against the FleetIndex ...")
     recall = _fleet.real_recall(args.quick, args.seed)
     for label, row in recall["keys"].items():
@@ -758,6 +760,11 @@ def options(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="FleetIndex at these asset counts (e.g. 1e6,1e7: cold build, whole lookups, "
         "memory), plus its lost matches on real copies against the exact search",
+    )
+    parser.add_argument(
+        "--no-real-copies",
+        action="store_true",
+        help="with --fleet: skip the real copies (minutes on the corpus)",
     )
     parser.add_argument(
         "--layouts",
