@@ -155,3 +155,18 @@ def test_bad_input_is_refused_with_the_reason() -> None:
     with pytest.raises(ValueError, match=">= 1"):
         FleetIndex(words_per_hash=0)
     assert index.lookup(np.zeros(4, np.uint64), max_distance=3) == []
+
+
+def test_assets_out_of_order_are_found_with_all_their_rows() -> None:
+    rng = np.random.default_rng(17)
+    words = rng.integers(0, 2**64, size=(8, 4), dtype=np.uint64)
+    # Asset 5's rows, then asset 3's, then asset 5 again (a re-sign adding rows).
+    owners = np.array([5, 5, 5, 3, 3, 3, 5, 5])
+    index = FleetIndex(words_per_hash=4, segment_rows=1)
+    index.extend([RowChunk(np.arange(1, 9), owners, words)])
+    assert index.segments == 1 and index.tail == 0
+    qs = np.stack([_flipped(rng, words[0], 30), _flipped(rng, words[7], 1)])
+    [match] = index.lookup(qs, max_distance=51)
+    assert (match.asset, match.row_id, match.distance) == (5, 8, 1)
+    [match] = index.lookup(words[4], max_distance=0)
+    assert (match.asset, match.row_id) == (3, 5)

@@ -35,6 +35,7 @@ become a segment with its own tables, and segments of similar size are merged
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import os
@@ -109,6 +110,10 @@ class _Segment:
     run_assets: I64
     tables: tuple[_Table, ...]
     file: Path | None
+    # Runs by asset when run_assets is not already sorted (a store that writes
+    # an asset's rows later than newer assets'); None when it is.
+    by_asset: I64 | None = None
+    sorted_assets: I64 | None = None
 
     @property
     def rows(self) -> int:
@@ -125,16 +130,18 @@ class _Segment:
         return assets
 
     def rows_of(self, assets: I64) -> I64:
-        """Every row number of these assets in this segment."""
-        hit = np.flatnonzero(np.isin(self.run_assets, assets))
-        if hit.size == 0:
+        """Every row number of these (sorted, distinct) assets in this segment."""
+        keys = self.run_assets if self.sorted_assets is None else self.sorted_assets
+        lo = np.searchsorted(keys, assets, side="left")
+        size = np.searchsorted(keys, assets, side="right") - lo
+        if not size.any():
             return np.zeros(0, np.int64)
+        hit = _ranges(lo.astype(np.int64), size.astype(np.int64))
+        if self.by_asset is not None:
+            hit = self.by_asset[hit]
         ends = np.append(self.run_starts[1:], self.rows)[hit]
         starts = self.run_starts[hit]
-        sizes = ends - starts
-        offsets = np.cumsum(sizes) - sizes
-        rows: I64 = np.repeat(starts - offsets, sizes) + np.arange(int(sizes.sum()))
-        return rows
+        return _ranges(starts, ends - starts)
 
 
 def bit_positions(words: Words) -> npt.NDArray[np.bool_]:
@@ -362,7 +369,7 @@ class FleetIndex:
             words.astype("<u8").tofile(file)
             words = _mapped(file, words.shape[0], self._words_per_hash)
         shift = older.rows
-        merged = _Segment(
+        merged = _segment(
             words,
             np.concatenate([older.run_starts, newer.run_starts + shift]),
             np.concatenate([older.run_ids, newer.run_ids]),
@@ -388,7 +395,7 @@ class FleetIndex:
                 np.concatenate(part) for part in zip(*self._tail_runs, strict=True)
             )
             self._tail_runs = [(starts, ids, assets)]
-            self._tail_cache = _Segment(words, starts, ids, assets, (), self._pending)
+            self._tail_cache = _segment(words, starts, ids, assets, (), self._pending)
         return self._tail_cache
 
     def _tables_for(self, words: Words) -> tuple[_Table, ...]:
@@ -476,10 +483,7 @@ class FleetIndex:
             lo, size = lo[keep], size[keep]
             count = int(size.sum())
             if count:
-                # Concatenate the ranges lo[i]..lo[i]+size[i] without a Python loop.
-                starts = np.cumsum(size) - size
-                positions = np.repeat(lo - starts, size) + np.arange(count, dtype=np.int64)
-                pieces.append(table.order[positions])
+                pieces.append(table.order[_ranges(lo, size)])
         if not pieces:
             return np.zeros(0, np.int64)
         # Sorted rows read the hashes in file order (and each once).
@@ -547,6 +551,23 @@ def _keys(words: Words, tables: _KeyTables) -> npt.NDArray[np.uint32]:
     return key
 
 
+def _ranges(starts: I64, sizes: I64) -> I64:
+    """``starts[i] .. starts[i] + sizes[i]`` for every ``i``, concatenated, without a loop."""
+    offsets = np.cumsum(sizes) - sizes
+    out: I64 = np.repeat(starts - offsets, sizes) + np.arange(int(sizes.sum()), dtype=np.int64)
+    return out
+
+
+def _segment(
+    words: Words, starts: I64, ids: I64, assets: I64, tables: tuple[_Table, ...], file: Path | None
+) -> _Segment:
+    """A segment, with its runs ordered by asset when they are not already."""
+    if assets.size < 2 or bool(np.all(assets[1:] >= assets[:-1])):
+        return _Segment(words, starts, ids, assets, tables, file)
+    order = np.argsort(assets, kind="stable").astype(np.int64)
+    return _Segment(words, starts, ids, assets, tables, file, order, assets[order])
+
+
 def _run_starts(ids: I64, assets: I64) -> I64:
     """Where a run starts: a new asset, or a gap in the ids."""
     cut = np.ones(ids.shape[0], dtype=bool)
@@ -556,9 +577,7 @@ def _run_starts(ids: I64, assets: I64) -> I64:
 
 
 def _with_tables(segment: _Segment, tables: tuple[_Table, ...]) -> _Segment:
-    return _Segment(
-        segment.words, segment.run_starts, segment.run_ids, segment.run_assets, tables, segment.file
-    )
+    return dataclasses.replace(segment, tables=tables)
 
 
 def _mapped(file: Path, rows: int, words_per_hash: int) -> Words:
