@@ -139,7 +139,8 @@ class _Segment:
         hit = _ranges(lo.astype(np.int64), size.astype(np.int64))
         if self.by_asset is not None:
             hit = self.by_asset[hit]
-        ends = np.append(self.run_starts[1:], self.rows)[hit]
+        last = self.run_starts.shape[0] - 1
+        ends = np.where(hit < last, self.run_starts[np.minimum(hit + 1, last)], self.rows)
         starts = self.run_starts[hit]
         return _ranges(starts, ends - starts)
 
