@@ -69,7 +69,7 @@ import sqlite3
 import urllib.request
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeVar
@@ -85,7 +85,7 @@ from provenance.keys import (
     key_fingerprint,
     verify_detached,
 )
-from provenance.record import canonical_json, parse_time
+from provenance.record import canonical_json, format_time, parse_time
 
 __all__ = [
     "AUDIT_SCHEMA_V1",
@@ -278,8 +278,7 @@ def format_audit_time(now: datetime) -> str:
     """
     if now.tzinfo is None:
         raise AuditError("audit times must be timezone-aware datetimes")
-    moment = now.astimezone(timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return format_time(now, milliseconds=True)
 
 
 def compute_entry_hash(

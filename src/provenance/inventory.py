@@ -121,6 +121,7 @@ from provenance.errors import (
     RecordError,
     SchemaVersionError,
 )
+from provenance.hamming import hamming_bytes
 from provenance.index import HammingIndex
 from provenance.keypoints import SCHEME as KEYPOINT_SCHEME
 from provenance.keypoints import KeypointIndex, LocalFeatures
@@ -1206,6 +1207,7 @@ class Inventory:
         if not hits:
             return []
         pks = [h.row_id for h in hits]
+        query_bytes = query.astype("<u8").tobytes()
 
         def work(conn: sqlite3.Connection) -> list[PerceptualMatch]:
             best: dict[int, tuple[int, str, int]] = {}
@@ -1217,10 +1219,10 @@ class Inventory:
                     f"WHERE hash_pk IN ({marks}) AND scheme = ?",
                     (*chunk, scheme),
                 ):
-                    stored = np.frombuffer(bytes(blob), dtype="<u8")
-                    if stored.shape != query.shape:
+                    stored = bytes(blob)
+                    if len(stored) != len(query_bytes):
                         continue
-                    distance = int(np.bitwise_count(stored ^ query).sum())
+                    distance = hamming_bytes(stored, query_bytes)
                     if distance > max_distance:
                         continue
                     key = (distance, int(hash_pk))

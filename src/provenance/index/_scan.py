@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from provenance.hamming import hamming
+
 Words = npt.NDArray[np.uint64]
 Ids = npt.NDArray[np.int64]
 Segments = list[tuple[Words, int, int, int]]
@@ -35,8 +37,7 @@ def hamming_distances(words: npt.ArrayLike, query: npt.ArrayLike) -> npt.NDArray
     q = _as_words(query, "query").reshape(-1)
     if q.shape[0] != rows.shape[1]:
         raise ValueError(f"query has {q.shape[0]} words, the hashes {rows.shape[1]}")
-    out: npt.NDArray[np.int64] = np.bitwise_count(rows ^ q).sum(axis=1, dtype=np.int64)
-    return out
+    return hamming(rows, q)
 
 
 def _as_words(value: npt.ArrayLike, name: str) -> Words:
