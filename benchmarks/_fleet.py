@@ -85,7 +85,7 @@ def run_fleet(
         for lo in range(0, n, CHUNK_ROWS):
             started = time.perf_counter()
             hi = min(n, lo + CHUNK_ROWS)
-            words = model.sample(rng, hi - lo)
+            words = model.sample_pooled(rng, hi - lo)
             rows = np.arange(lo, hi, dtype=np.int64)
             owners = rows // ROWS_PER_ASSET
             first, last = owners[0], owners[-1]

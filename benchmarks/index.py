@@ -282,6 +282,7 @@ class BitModel:
                 on = bits[:, j] == value
                 self.p_given[i, value] = (bits[on, i].sum() + 1) / (on.sum() + 2)
         self.mean_abs_corr = float(np.abs(corr[np.triu_indices(width, 1)]).mean())
+        self._pool: np.ndarray | None = None
         self.extreme_bits = int(((self.p < 0.1) | (self.p > 0.9)).sum())
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
@@ -293,7 +294,13 @@ class BitModel:
         """
         if n <= POOL_ROWS:
             return self._chain(rng, n)
-        pool = self._chain(rng, POOL_ROWS).view(np.uint16)  # (POOL_ROWS, width / 16)
+        return self.sample_pooled(rng, n)
+
+    def sample_pooled(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """:meth:`sample`'s pieces of pool rows, the pool drawn once per model (for chunks)."""
+        if self._pool is None:
+            self._pool = self._chain(rng, POOL_ROWS).view(np.uint16)  # (POOL_ROWS, width / 16)
+        pool = self._pool
         pieces = pool.shape[1]
         out = np.empty((n, pieces), dtype=np.uint16)
         step = 1 << 21
