@@ -48,6 +48,8 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
                 "hamming",
                 "html_page",
                 "thumbnails",
+                "audit._chain",  # pure: entries, hashes, reports
+                "audit._facts",  # pure: row hashes and the bindings they form
             }
         ),
     ),
@@ -72,7 +74,30 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
             | {"image_files"}
         ),
     ),
-    ("stores", frozenset({"audit", "inventory"})),
+    (
+        "stores",
+        frozenset(
+            {
+                "audit",
+                "audit._checkpoint",
+                "audit._schema",
+                "audit._store",
+                "audit._verify",
+                "audit._witness",
+                "inventory",
+                "inventory._bindings",
+                "inventory._entries",
+                "inventory._export",
+                "inventory._perceptual",
+                "inventory._rows",
+                "inventory._schema",
+                "inventory._store",
+                "inventory._keypoints",
+                "inventory._indexes",
+                "inventory._writes",
+            }
+        ),
+    ),
     (
         "verbs",
         frozenset(
