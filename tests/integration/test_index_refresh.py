@@ -186,3 +186,39 @@ def _keypoint_assets(inv: Inventory, scheme: str) -> int:
     inv.keypoint_index(scheme)
     _, last = inv._indexes._keypoints[scheme]
     return int(last)
+
+
+def test_a_fleet_index_is_built_and_refreshed_from_the_inventory_in_batches(
+    tmp_path: Path,
+) -> None:
+    from provenance.index import FleetIndex
+
+    db = tmp_path / "inv.sqlite"
+    rng = np.random.default_rng(9)
+    rows = [rng.integers(0, 2**64, size=(5, phash.WORDS), dtype=np.uint64) for _ in range(7)]
+    with Inventory(db) as writer, Inventory(db) as reader:
+        for i, words in enumerate(rows[:6]):
+            add_asset(writer, str(i), words)
+        index = FleetIndex(words_per_hash=phash.WORDS, segment_rows=8)
+        # Batches of 4 rows: 30 rows arrive in 8 reads, each a row key above the last.
+        chunks = list(reader.perceptual_chunks(phash.SCHEME, rows_per_chunk=4))
+        assert [c.row_ids.shape[0] for c in chunks] == [4] * 7 + [2]
+        assert index.extend(chunks) == 30
+        pks = {
+            asset: pk
+            for pk, asset in reader._db.read(  # the asset keys the chunks carry
+                lambda conn: conn.execute("SELECT asset_pk, asset_id FROM assets").fetchall()
+            )
+        }
+        [match] = index.lookup(rows[3][2], max_distance=0)
+        assert match.asset == pks["asset-3"] and match.distance == 0
+        # Another process records an asset; the refresh reads only what is newer.
+        add_asset(writer, "new", rows[6])
+        newer = list(reader.perceptual_chunks(phash.SCHEME, after=index.last_row_id))
+        assert sum(c.row_ids.shape[0] for c in newer) == 5
+        assert index.extend(newer) == 5
+        [match] = index.lookup(rows[6][4], max_distance=0)
+        assert match.asset == max(pks.values()) + 1
+        assert list(reader.perceptual_chunks(phash.SCHEME, after=index.last_row_id)) == []
+    with pytest.raises(InventoryError, match="scheme"), Inventory(db) as inv:
+        next(inv.perceptual_chunks("bad scheme!"))

@@ -28,7 +28,7 @@ from provenance.audit import (
 from provenance.errors import (
     InventoryError,
 )
-from provenance.index import HammingIndex
+from provenance.index import HammingIndex, RowChunk
 from provenance.inventory._bindings import _reconcile
 from provenance.inventory._entries import (
     AssetEntry,
@@ -49,6 +49,7 @@ from provenance.inventory._perceptual import (
     _nearest_assets,
     _perceptual_insert,
     _scheme,
+    perceptual_chunk,
 )
 from provenance.inventory._rows import (
     _ANCESTORS_SQL,
@@ -482,6 +483,36 @@ class Inventory:
             InventoryError: A malformed scheme name, or the database cannot be read.
         """
         return self._indexes.perceptual(_scheme(scheme, self._path))
+
+    def perceptual_chunks(
+        self, scheme: str, *, after: int = 0, rows_per_chunk: int = 1 << 16
+    ) -> Iterator[RowChunk]:
+        """Every stored row of ``scheme`` with a key above ``after``, in key order, in batches.
+
+        What a :class:`~provenance.index.FleetIndex` is built from
+        (``index.extend(inventory.perceptual_chunks(scheme))``) and refreshed from
+        (``after=index.last_row_id``): row keys, asset keys and hashes, one short
+        read per batch.
+
+        Raises:
+            InventoryError: A malformed scheme name, hashes of differing lengths,
+                or the database cannot be read.
+        """
+        name = _scheme(scheme, self._path)
+        while True:
+            chunk = self._db.read(
+                functools.partial(
+                    perceptual_chunk,
+                    scheme=name,
+                    after=after,
+                    limit=rows_per_chunk,
+                    path=self._path,
+                )
+            )
+            if chunk is None:
+                return
+            yield chunk
+            after = int(chunk.row_ids[-1])
 
     def find_perceptual(
         self,
