@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -204,12 +206,8 @@ def test_a_fleet_index_is_built_and_refreshed_from_the_inventory_in_batches(
         chunks = list(reader.perceptual_chunks(phash.SCHEME, rows_per_chunk=4))
         assert [c.row_ids.shape[0] for c in chunks] == [4] * 7 + [2]
         assert index.extend(chunks) == 30
-        pks = {
-            asset: pk
-            for pk, asset in reader._db.read(  # the asset keys the chunks carry
-                lambda conn: conn.execute("SELECT asset_pk, asset_id FROM assets").fetchall()
-            )
-        }
+        with contextlib.closing(sqlite3.connect(db)) as conn:  # the asset keys chunks carry
+            pks = dict(conn.execute("SELECT asset_id, asset_pk FROM assets").fetchall())
         [match] = index.lookup(rows[3][2], max_distance=0)
         assert match.asset == pks["asset-3"] and match.distance == 0
         # Another process records an asset; the refresh reads only what is newer.
