@@ -412,22 +412,9 @@ class FleetIndex:
         positions = [
             np.array(chosen[j :: self._tables], dtype=np.intp) for j in range(self._tables)
         ]
-        luts = [_key_tables(p, self._words_per_hash) for p in positions]
-        keys = [np.empty(n, dtype=np.uint32) for _ in positions]
-        for lo in range(0, n, _BUILD_STEP):
-            block = np.asarray(words[lo : lo + _BUILD_STEP])
-            for key, lut in zip(keys, luts, strict=True):
-                key[lo : lo + block.shape[0]] = _keys(block, lut)
-        index_type = np.int32 if n < 2**31 - 1 else np.int64
-        out = []
-        for j, p in enumerate(positions):
-            key = keys[j]
-            offsets = np.zeros((1 << p.shape[0]) + 1, dtype=index_type)
-            np.cumsum(np.bincount(key, minlength=1 << p.shape[0]), out=offsets[1:])
-            out.append(_Table(p, _bucket_order(key, index_type), offsets))
-            keys[j] = np.zeros(0, np.uint32)  # free it before the next sort
-            del key
-        return tuple(out)
+        # One table at a time, each key array consumed by its sort, so the build
+        # holds at most one key array and one sort buffer beside the finished tables.
+        return tuple(_table(words, p, self._words_per_hash) for p in positions)
 
     # --- lookups ----------------------------------------------------------------------
 
@@ -584,6 +571,33 @@ def _with_tables(segment: _Segment, tables: tuple[_Table, ...]) -> _Segment:
 def _mapped(file: Path, rows: int, words_per_hash: int) -> Words:
     mapped: Words = np.memmap(file, dtype="<u8", mode="r", shape=(rows, words_per_hash))
     return mapped
+
+
+def _table(words: Words, positions: npt.NDArray[np.intp], words_per_hash: int) -> _Table:
+    """The table keyed by ``positions``: rows ordered by key, and the bucket offsets."""
+    n = words.shape[0]
+    lut = _key_tables(positions, words_per_hash)
+    key = np.empty(n, dtype=np.uint32)
+    for lo in range(0, n, _BUILD_STEP):
+        key[lo : lo + _BUILD_STEP] = _keys(np.asarray(words[lo : lo + _BUILD_STEP]), lut)
+    index_type = np.int32 if n < 2**31 - 1 else np.int64
+    offsets = np.zeros((1 << positions.shape[0]) + 1, dtype=index_type)
+    np.cumsum(np.bincount(key, minlength=1 << positions.shape[0]), out=offsets[1:])
+    if n >= 1 << 32:
+        return _Table(positions, _bucket_order(key, index_type), offsets)
+    # _bucket_order's sort of ``key << 32 | row``, with the key array freed
+    # before the sort and the row numbers added in steps (no second n-row array):
+    # 1.8 GB less at the peak of a 220M-row build.
+    packed = key.astype(np.uint64)
+    del key
+    packed <<= np.uint64(32)
+    for lo in range(0, n, _BUILD_STEP):
+        packed[lo : lo + _BUILD_STEP] |= np.arange(lo, min(n, lo + _BUILD_STEP), dtype=np.uint64)
+    packed.sort()
+    packed &= np.uint64(0xFFFFFFFF)
+    order = packed.astype(index_type)
+    del packed
+    return _Table(positions, order, offsets)
 
 
 def _nearest(words: Words, rows: I64, qs: Words) -> I64:
