@@ -35,22 +35,11 @@ from typing import Any
 import numpy as np
 
 from provenance import phash
-from provenance.index import FleetIndex, RowChunk
+from provenance.index import FleetIndex, RowChunk, dct_bit_order
 
 ROWS_PER_ASSET = 22
 HASHES_PER_LOOKUP = 3
 CHUNK_ROWS = 1 << 20
-
-
-def dct_bit_order() -> list[int]:
-    """Bits of the default scheme, lowest frequencies first (``u + v``, then ``u``).
-
-    Bit ``16 u + v`` is the sign of DCT coefficient ``(u, v)`` against the median
-    (``provenance.phash``); low frequencies survive resizing, re-encoding and
-    blur best, so they key the tables first.
-    """
-    side = 16
-    return sorted(range(side * side), key=lambda b: (b // side + b % side, b // side))
 
 
 def memory() -> dict[str, int]:
@@ -98,7 +87,7 @@ def run_fleet(
     gc.collect()
     before = memory()
     index = FleetIndex(
-        words_per_hash=phash.WORDS, bit_order=dct_bit_order(), hash_dir=tmp, segment_rows=1 << 16
+        words_per_hash=phash.WORDS, bit_order=dct_bit_order(16), hash_dir=tmp, segment_rows=1 << 16
     )
     started = time.perf_counter()
     index.extend(chunks())
@@ -189,7 +178,7 @@ def real_recall(quick: bool, seed: int) -> dict[str, Any]:
     for label, key_bits in (("1M assets", 21), ("10M assets", 24)):
         index = FleetIndex(
             words_per_hash=phash.WORDS,
-            bit_order=dct_bit_order(),
+            bit_order=dct_bit_order(16),
             key_bits=key_bits,
             segment_rows=1,
         )

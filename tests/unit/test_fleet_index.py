@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from provenance.index import FleetIndex, HammingIndex, RowChunk, bit_positions
+from provenance.index import FleetIndex, HammingIndex, RowChunk, bit_positions, dct_bit_order
 
 ROWS_PER_ASSET = 22
 
@@ -170,3 +170,43 @@ def test_assets_out_of_order_are_found_with_all_their_rows() -> None:
     assert (match.asset, match.row_id, match.distance) == (5, 8, 1)
     [match] = index.lookup(words[4], max_distance=0)
     assert (match.asset, match.row_id) == (3, 5)
+
+
+def test_dct_bit_order_takes_the_lowest_frequencies_first() -> None:
+    order = dct_bit_order(16)
+    assert sorted(order) == list(range(256))
+    assert order[:6] == [0, 1, 16, 2, 17, 32]  # (0,0); (0,1) (1,0); (0,2) (1,1) (2,0)
+
+
+def test_a_copy_differing_on_every_key_bit_is_missed_once_its_segment_has_tables() -> None:
+    # The first stage is approximate: a row within max_distance whose key bits all
+    # differ from the query's (beyond probe_radius) is no candidate. While the rows
+    # are a tail they are scanned and it is found; once they have tables, it is not.
+    rng = np.random.default_rng(19)
+    words = rng.integers(0, 2**64, size=(64, 1), dtype=np.uint64)
+    query = words[10].copy()
+    query[0] ^= np.uint64(0xFF << 56)  # the 8 key bits (positions 0-7), 8 bits away
+    index = FleetIndex(
+        words_per_hash=1,
+        tables=1,
+        probe_radius=1,
+        key_bits=8,
+        bit_order=range(64),
+        segment_rows=1000,
+    )
+    index.extend([RowChunk(np.arange(1, 65), np.arange(64), words)])
+    assert index.tail == 64
+    [match, *_] = index.lookup(query, max_distance=8)
+    assert (match.asset, match.distance) == (10, 8)
+    sealed = FleetIndex(
+        words_per_hash=1,
+        tables=1,
+        probe_radius=1,
+        key_bits=8,
+        bit_order=range(64),
+        segment_rows=1,
+    )
+    sealed.extend([RowChunk(np.arange(1, 65), np.arange(64), words)])
+    assert sealed.tail == 0
+    assert 10 not in [m.asset for m in sealed.lookup(query, max_distance=8, k=64)]
+    assert sealed.lookup(words[10], max_distance=0)[0].asset == 10

@@ -49,7 +49,13 @@ numpy and :class:`Neighbor` values out. It knows nothing of images or schemes.
 from __future__ import annotations
 
 from provenance.index._bands import MEMORY_BUDGET
-from provenance.index._fleet import AssetMatch, FleetIndex, RowChunk, bit_positions
+from provenance.index._fleet import (
+    AssetMatch,
+    FleetIndex,
+    RowChunk,
+    bit_positions,
+    dct_bit_order,
+)
 from provenance.index._hamming import HammingIndex, Neighbor
 from provenance.index._scan import hamming_distances
 
@@ -61,5 +67,6 @@ __all__ = [
     "Neighbor",
     "RowChunk",
     "bit_positions",
+    "dct_bit_order",
     "hamming_distances",
 ]

@@ -156,6 +156,17 @@ def bit_positions(words: Words) -> npt.NDArray[np.bool_]:
     return bits
 
 
+def dct_bit_order(side: int) -> list[int]:
+    """Bit positions of a ``side`` x ``side`` block of DCT signs, lowest frequencies first.
+
+    For hashes whose bit ``side * u + v`` is the sign of coefficient ``(u, v)``
+    (row-major, most significant first: :mod:`provenance.phash`'s default
+    scheme, ``side`` 16), ordered by ``u + v`` then ``u``. Low frequencies change
+    least under resizing, re-encoding and blur, so they key the tables first.
+    """
+    return sorted(range(side * side), key=lambda b: (b // side + b % side, b // side))
+
+
 class FleetIndex:
     """Approximate-then-exact search over millions of assets; see the module docstring.
 
