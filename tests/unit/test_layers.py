@@ -68,6 +68,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
                 "index._fleet",
                 "index._hamming",
                 "index._scan",
+                "index._tables",
                 "discovery",
                 "pdf",
             }

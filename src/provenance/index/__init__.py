@@ -49,15 +49,10 @@ numpy and :class:`Neighbor` values out. It knows nothing of images or schemes.
 from __future__ import annotations
 
 from provenance.index._bands import MEMORY_BUDGET
-from provenance.index._fleet import (
-    AssetMatch,
-    FleetIndex,
-    RowChunk,
-    bit_positions,
-    dct_bit_order,
-)
+from provenance.index._fleet import AssetMatch, FleetIndex, RowChunk
 from provenance.index._hamming import HammingIndex, Neighbor
 from provenance.index._scan import hamming_distances
+from provenance.index._tables import bit_positions, dct_bit_order
 
 __all__ = [
     "MEMORY_BUDGET",
