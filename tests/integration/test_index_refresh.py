@@ -220,3 +220,31 @@ def test_a_fleet_index_is_built_and_refreshed_from_the_inventory_in_batches(
         assert list(reader.perceptual_chunks(phash.SCHEME, after=index.last_row_id)) == []
     with pytest.raises(InventoryError, match="scheme"), Inventory(db) as inv:
         next(inv.perceptual_chunks("bad scheme!"))
+
+
+def test_the_handle_s_fleet_index_refreshes_within_the_staleness_bound(
+    tmp_path: Path, clock: Clock
+) -> None:
+    db = tmp_path / "inv.sqlite"
+    rng = np.random.default_rng(21)
+    a, b = (rng.integers(0, 2**64, size=(6, phash.WORDS), dtype=np.uint64) for _ in "ab")
+    hashes = tmp_path / "hashes"
+    hashes.mkdir()
+    with Inventory(db) as writer, Inventory(db, index_refresh_s=30) as reader:
+        assert len(reader.fleet_index(phash.SCHEME)) == 0  # nothing yet: not kept
+        add_asset(writer, "a", a)
+        index = reader.fleet_index(phash.SCHEME, hash_dir=hashes)
+        assert len(index) == 6 and index.last_row_id > 0
+        [match] = index.lookup(a[1], max_distance=0)
+        assert match.distance == 0
+        add_asset(writer, "b", b)
+        clock.now += 29
+        assert reader.fleet_index(phash.SCHEME) is index
+        assert index.lookup(b[2], max_distance=0) == []  # within the bound
+        clock.now += 2
+        assert reader.fleet_index(phash.SCHEME) is index  # refreshed in place
+        assert len(index) == 12
+        [match] = index.lookup(np.stack([b[2], a[0]]), max_distance=0, k=1)
+        assert match.distance == 0
+    with pytest.raises(InventoryError, match="scheme"), Inventory(db) as inv:
+        inv.fleet_index("bad scheme!")

@@ -28,7 +28,7 @@ from provenance.audit import (
 from provenance.errors import (
     InventoryError,
 )
-from provenance.index import HammingIndex, RowChunk
+from provenance.index import FleetIndex, HammingIndex, RowChunk
 from provenance.inventory._bindings import _reconcile
 from provenance.inventory._entries import (
     AssetEntry,
@@ -49,7 +49,6 @@ from provenance.inventory._perceptual import (
     _nearest_assets,
     _perceptual_insert,
     _scheme,
-    perceptual_chunk,
 )
 from provenance.inventory._rows import (
     _ANCESTORS_SQL,
@@ -498,21 +497,30 @@ class Inventory:
             InventoryError: A malformed scheme name, hashes of differing lengths,
                 or the database cannot be read.
         """
-        name = _scheme(scheme, self._path)
-        while True:
-            chunk = self._db.read(
-                functools.partial(
-                    perceptual_chunk,
-                    scheme=name,
-                    after=after,
-                    limit=rows_per_chunk,
-                    path=self._path,
-                )
-            )
-            if chunk is None:
-                return
-            yield chunk
-            after = int(chunk.row_ids[-1])
+        return self._indexes.chunks(_scheme(scheme, self._path), after, rows_per_chunk)
+
+    def fleet_index(
+        self, scheme: str, *, hash_dir: str | os.PathLike[str] | None = None
+    ) -> FleetIndex:
+        """A :class:`~provenance.index.FleetIndex` over every stored row of ``scheme``.
+
+        For inventories of millions of assets, where :meth:`perceptual_index` (exact)
+        is too slow and too large: built once per handle from
+        :meth:`perceptual_chunks`, then refreshed with the rows above its last key,
+        at most every ``index_refresh_s`` seconds (the same staleness bound). It may
+        miss a copy the exact search finds (docs/search.md). ``lookup`` returns
+        asset keys (``asset_pk``) and row keys (``hash_pk``).
+
+        Args:
+            scheme: The perceptual scheme.
+            hash_dir: Keep the hashes in memory-mapped files there (used when the
+                index is first built); default in memory.
+
+        Raises:
+            InventoryError: A malformed scheme name, or the database cannot be read.
+        """
+        folder = None if hash_dir is None else Path(hash_dir)
+        return self._indexes.fleet(_scheme(scheme, self._path), folder)
 
     def find_perceptual(
         self,
