@@ -418,8 +418,10 @@ class FleetIndex:
                 pieces.append(table.order[_ranges(lo, size)])
         if not pieces:
             return np.zeros(0, np.int64)
-        # Sorted rows read the hashes in file order (and each once).
-        return np.unique(np.concatenate(pieces).astype(np.int64))
+        # Not deduplicated: a row two tables found is compared twice, which costs
+        # less than np.unique over every candidate (numpy 2.4's hash unique took
+        # 9 of 15 ms a lookup at 34k candidates); only the hits are made unique.
+        return np.concatenate(pieces).astype(np.int64)
 
 
 def _complete(parts: list[_Segment], assets: I64, qs: Words, r: int, k: int) -> list[AssetMatch]:
