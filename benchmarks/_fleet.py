@@ -34,8 +34,8 @@ from typing import Any
 
 import numpy as np
 
-from provenance import phash
-from provenance.index import FleetIndex, RowChunk, dct_bit_order
+from provenance import FleetIndex, RowChunk
+from provenance._core import phash
 
 ROWS_PER_ASSET = 22
 HASHES_PER_LOOKUP = 3
@@ -87,7 +87,10 @@ def run_fleet(
     gc.collect()
     before = memory()
     index = FleetIndex(
-        words_per_hash=phash.WORDS, bit_order=dct_bit_order(16), hash_dir=tmp, segment_rows=1 << 16
+        words_per_hash=phash.WORDS,
+        bit_order=FleetIndex.dct_bit_order(16),
+        hash_dir=tmp,
+        segment_rows=1 << 16,
     )
     started = time.perf_counter()
     index.extend(chunks())
@@ -178,7 +181,7 @@ def real_recall(quick: bool, seed: int) -> dict[str, Any]:
     for label, key_bits in (("1M assets", 21), ("10M assets", 24)):
         index = FleetIndex(
             words_per_hash=phash.WORDS,
-            bit_order=dct_bit_order(16),
+            bit_order=FleetIndex.dct_bit_order(16),
             key_bits=key_bits,
             segment_rows=1,
         )

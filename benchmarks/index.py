@@ -73,9 +73,9 @@ from _common import (
     table,
     write_json,
 )
-from provenance import phash
-from provenance.index import HammingIndex
-from provenance.index import _bands as index_module
+from provenance._core import phash
+from provenance._io.index import HammingIndex
+from provenance._io.index import _bands as index_module
 
 FULL_SIZES = (1_000_000, 10_000_000)
 QUICK_SIZES = (100_000,)
@@ -466,9 +466,9 @@ def run_inventory(
     """
     from datetime import datetime, timezone
 
+    from provenance._core.record import ProvenanceRecord
+    from provenance._core.types import SignResult
     from provenance.inventory import Inventory
-    from provenance.record import ProvenanceRecord
-    from provenance.types import SignResult
 
     db = tmp / f"inventory-{assets}.sqlite"
     n = assets * per_asset

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from provenance.keys import DevKeyPaths, SigningKey, TrustPolicy, init_dev_keys
-from provenance.record import ProvenanceRecord
+from provenance._core.record import ProvenanceRecord
+from provenance._io.keys import DevKeyPaths, SigningKey, TrustPolicy, init_dev_keys
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_MEDIA = ROOT / "sample_media"

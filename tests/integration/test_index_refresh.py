@@ -13,10 +13,11 @@ import pytest
 
 import provenance.inventory._indexes as indexes_module
 import provenance.inventory._perceptual as perceptual_module
-from provenance import SigningKey, Status, TrustPolicy, keypoints, phash, verify
+from provenance import SigningKey, Status, TrustPolicy, verify
+from provenance._core import keypoints, phash
+from provenance._core.types import SignResult
 from provenance.errors import InventoryError
 from provenance.inventory import Inventory
-from provenance.types import SignResult
 from tests.conftest import sample_record
 from tests.integration.test_synthetic_duplicate import Media, degraded_copy, sign_into
 
@@ -193,7 +194,7 @@ def _keypoint_assets(inv: Inventory, scheme: str) -> int:
 def test_a_fleet_index_is_built_and_refreshed_from_the_inventory_in_batches(
     tmp_path: Path,
 ) -> None:
-    from provenance.index import FleetIndex
+    from provenance import FleetIndex
 
     db = tmp_path / "inv.sqlite"
     rng = np.random.default_rng(9)

@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from provenance.index import FleetIndex, HammingIndex, RowChunk, bit_positions, dct_bit_order
+from provenance import FleetIndex, HammingIndex, RowChunk
+from provenance._io.index import bit_positions, dct_bit_order
 
 ROWS_PER_ASSET = 22
 

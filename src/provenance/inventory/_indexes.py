@@ -15,10 +15,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from provenance import phash
-from provenance._sqlite import Database
+from provenance._core import phash
+from provenance._core.keypoints import KeypointIndex, LocalFeatures
+from provenance._io.index import FleetIndex, HammingIndex, RowChunk, dct_bit_order
+from provenance._io.sqlite import Database
 from provenance.errors import InventoryError
-from provenance.index import FleetIndex, HammingIndex, RowChunk, dct_bit_order
 from provenance.inventory._keypoints import _keypoint_rows
 from provenance.inventory._perceptual import (
     _last_perceptual_pk,
@@ -26,7 +27,6 @@ from provenance.inventory._perceptual import (
     _perceptual_rows,
     perceptual_chunk,
 )
-from provenance.keypoints import KeypointIndex, LocalFeatures
 
 INDEX_CACHE_MIN_ROWS = 50_000
 """Perceptual rows of a scheme from which the Hamming index is cached on disk."""
