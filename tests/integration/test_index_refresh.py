@@ -247,5 +247,7 @@ def test_the_handle_s_fleet_index_refreshes_within_the_staleness_bound(
         assert len(index) == 12
         [match] = index.lookup(np.stack([b[2], a[0]]), max_distance=0, k=1)
         assert match.distance == 0
+        assert list(hashes.iterdir()), "its hashes are in mapped files there"
+    assert not list(hashes.iterdir()), "closing the inventory deletes them"
     with pytest.raises(InventoryError, match="scheme"), Inventory(db) as inv:
         inv.fleet_index("bad scheme!")

@@ -68,6 +68,9 @@ def test_lookups_agree_with_the_exact_index(tmp_path: Path, spill: bool) -> None
             assert expected[match.asset] == (match.distance, match.row_id)
     if spill:
         assert list(tmp_path.glob("fleet-*.u64")), "hashes live in mapped files"
+    with index:
+        pass
+    assert not list(tmp_path.glob("fleet-*.u64")) and len(index) == 0
 
 
 def test_whole_lookup_keeps_the_nearest_row_of_every_query_hash() -> None:

@@ -149,6 +149,12 @@ class _Indexes:
         fresh = changes == changes_then and now - checked_at < self._index_refresh_s
         return fresh, now, changes
 
+    def close(self) -> None:
+        """Drop the fleet indexes and the hash files they wrote."""
+        for index in self._fleet.values():
+            index.close()
+        self._fleet.clear()
+
     def keypoints(self, name: str) -> KeypointIndex:
         """The keypoint index of scheme ``name`` (see ``Inventory.keypoint_index``)."""
         index: KeypointIndex | None

@@ -177,7 +177,11 @@ class Inventory:
         return self._audit
 
     def close(self) -> None:
-        """Close the database (idempotent); pending work is rolled back."""
+        """Close the database (idempotent); pending work is rolled back.
+
+        Fleet indexes (:meth:`fleet_index`) are dropped and their hash files deleted.
+        """
+        self._indexes.close()
         self._db.close()
 
     def __enter__(self) -> Inventory:
@@ -514,7 +518,7 @@ class Inventory:
         Args:
             scheme: The perceptual scheme.
             hash_dir: Keep the hashes in memory-mapped files there (used when the
-                index is first built); default in memory.
+                index is first built; deleted by :meth:`close`); default in memory.
 
         Raises:
             InventoryError: A malformed scheme name, or the database cannot be read.

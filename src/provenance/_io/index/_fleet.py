@@ -178,6 +178,23 @@ class FleetIndex:
         """
         return dct_bit_order(side)
 
+    def close(self) -> None:
+        """Delete the hash files this index wrote in ``hash_dir``; it is empty afterwards."""
+        for segment in self._segments:
+            if segment.file is not None:
+                segment.file.unlink(missing_ok=True)
+        if self._pending is not None:
+            self._pending.unlink(missing_ok=True)
+        self._segments = []
+        self._last = 0
+        self._reset_tail()
+
+    def __enter__(self) -> FleetIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def _reset_tail(self) -> None:
         self._tail_runs: list[tuple[I64, I64, I64]] = []
         self._tail_words: list[Words] = []
