@@ -8,8 +8,8 @@ Two parts:
   order, hashes spilled to a memory-mapped file), then whole lookups of 3 query
   hashes (rows of one planted asset with 12-25 bits flipped). Reports the cold
   build (generation excluded), lookup p50/p99, and memory: the process's private
-  (anonymous) resident memory added by the index, and its hash file, shared
-  through the page cache (the resident pages of it are reported too).
+  (anonymous) resident memory added by the index, and its hash file, mapped
+  from the page cache (the resident pages of it are reported too).
 * **Real copies** (:func:`real_recall`): every transform of
   ``benchmarks/robustness.py`` applied to every corpus photo (sample_media with
   ``--quick``), looked up against the originals' real reference rows (19-23 each)
@@ -216,6 +216,6 @@ def rss_note() -> str:
     """What the memory columns mean."""
     return (
         "private: anonymous resident memory the index added (tables, runs); hash file: "
-        "the rows' hashes, memory-mapped and shared by every process on the machine "
+        "the rows' hashes, memory-mapped (file-backed pages the kernel may drop) "
         f"(resident pages after the lookups shown); pid {os.getpid()}"
     )

@@ -2,7 +2,7 @@
 
 :class:`FleetIndex` answers "which assets have a row within ``r`` bits of any of
 these query hashes" for inventories of millions of assets (22 rows each), where
-the exact :class:`~provenance.index.HammingIndex` no longer fits a process (10M
+the exact :class:`~provenance.HammingIndex` no longer fits a process (10M
 assets are 220M rows: 7 GB of hashes, 10 GB more of bands) nor answers in time
 (a radius of 20% of the bits makes exact multi-index hashing probe ~2% of rows).
 
@@ -23,8 +23,9 @@ Memory per row is 4 bytes per table (the bucket order); each segment adds its
 bucket offsets (4 bytes per key) and 24 bytes per *run* (rows of one asset with
 consecutive ids, as a store writes them: one run per asset), so row ids and
 assets cost nothing per row. The hashes themselves are kept in memory or, with
-``hash_dir``, written there and memory-mapped (one copy per machine in the page
-cache, read only at candidate rows).
+``hash_dir``, written to a file there and memory-mapped: file-backed pages the
+kernel can drop and read back, not the process's own memory, read only at
+candidate rows. Each index writes its own file (processes do not share one yet).
 
 Refresh: :meth:`FleetIndex.extend` takes :class:`RowChunk` batches from any store
 (ids ascending; rows at or below :attr:`FleetIndex.last_row_id` are skipped).
