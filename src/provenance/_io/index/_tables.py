@@ -114,28 +114,39 @@ def _key_tables_cached(positions: tuple[int, ...], words_per_hash: int) -> _KeyT
         column = (b // 64) * 8 + 7 - (b // 8) % 8
         by_byte.setdefault(column, []).append((7 - b % 8, j))
     values = np.arange(256, dtype=np.uint32)
-    out = []
-    for column, bits in sorted(by_byte.items()):
+    per_byte = {}
+    for column, bits in by_byte.items():
         lut = np.zeros(256, dtype=np.uint32)
         for shift, j in bits:
             lut |= ((values >> np.uint32(shift)) & np.uint32(1)) << np.uint32(j)
-        lut.flags.writeable = False
-        out.append((column, lut))
+        per_byte[column] = lut
+    # Two bytes at a time (a little-endian uint16 holds bytes 2c and 2c + 1): half
+    # the lookups, each into a 256 KB table; 25% faster here than byte by byte.
+    pairs = np.arange(1 << 16, dtype=np.uint32)
+    out = []
+    for pair in sorted({column // 2 for column in per_byte}):
+        table = np.zeros(1 << 16, dtype=np.uint32)
+        if 2 * pair in per_byte:
+            table |= per_byte[2 * pair][pairs & np.uint32(0xFF)]
+        if 2 * pair + 1 in per_byte:
+            table |= per_byte[2 * pair + 1][pairs >> np.uint32(8)]
+        table.flags.writeable = False
+        out.append((pair, table))
     return tuple(out)
 
 
 def _key_tables(positions: npt.NDArray[np.intp], words_per_hash: int) -> _KeyTables:
-    """Per byte of the hash holding key bits: a 256-entry table of its part of the key."""
+    """Per pair of bytes of the hash holding key bits: a table of its part of the key."""
     return _key_tables_cached(tuple(int(b) for b in positions), words_per_hash)
 
 
 def _keys(words: Words, tables: _KeyTables) -> npt.NDArray[np.uint32]:
-    """The table key of each row: one lookup per byte of the hash, OR-ed.
+    """The table key of each row: one lookup per pair of bytes of the hash, OR-ed.
 
-    Measured here, 1M rows of 256 bits: 0.3 s a table, against 8 s unpacking
-    every bit and gathering the key's (busy machine).
+    Measured here, 1M rows of 256 bits: about 0.2 s a table, against 8 s
+    unpacking every bit and gathering the key's (busy machine).
     """
-    columns = np.ascontiguousarray(words, dtype=np.uint64).view(np.uint8)
+    columns = np.ascontiguousarray(words, dtype=np.uint64).view(np.uint16)
     key = np.zeros(words.shape[0], dtype=np.uint32)
     for column, lut in tables:
         key |= lut[columns[:, column]]
