@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from provenance import FleetIndex, HammingIndex, RowChunk
-from provenance._io.index import bit_positions, dct_bit_order
+from provenance._io.index._tables import bit_positions, dct_bit_order
 
 ROWS_PER_ASSET = 22
 

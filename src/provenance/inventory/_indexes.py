@@ -17,7 +17,7 @@ from pathlib import Path
 
 from provenance._core import phash
 from provenance._core.keypoints import KeypointIndex, LocalFeatures
-from provenance._io.index import FleetIndex, HammingIndex, RowChunk, dct_bit_order
+from provenance._io.index import FleetIndex, HammingIndex, RowChunk
 from provenance._io.sqlite import Database
 from provenance.errors import InventoryError
 from provenance.inventory._keypoints import _keypoint_rows
@@ -86,9 +86,10 @@ class _Indexes:
             first = next(chunks, None)
             default = phash.WORDS if name == phash.SCHEME else 1
             width = first.words.shape[1] if first is not None else default
+            default_scheme = name == phash.SCHEME and width == phash.WORDS
             index = FleetIndex(
                 words_per_hash=width,
-                bit_order=dct_bit_order(16) if name == phash.SCHEME and width == 4 else None,
+                bit_order=FleetIndex.dct_bit_order(16) if default_scheme else None,
                 hash_dir=hash_dir,
             )
             if first is None:

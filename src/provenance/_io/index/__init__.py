@@ -52,7 +52,6 @@ from provenance._io.index._bands import MEMORY_BUDGET
 from provenance._io.index._fleet import AssetMatch, FleetIndex, RowChunk
 from provenance._io.index._hamming import HammingIndex, Neighbor
 from provenance._io.index._scan import hamming_distances
-from provenance._io.index._tables import bit_positions, dct_bit_order
 
 __all__ = [
     "MEMORY_BUDGET",
@@ -61,7 +60,5 @@ __all__ = [
     "HammingIndex",
     "Neighbor",
     "RowChunk",
-    "bit_positions",
-    "dct_bit_order",
     "hamming_distances",
 ]
