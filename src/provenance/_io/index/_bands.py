@@ -7,7 +7,7 @@ and the bucket ``offsets``). Given per-band radii ``s_j`` with
 bits on some band, so probing every bucket within ``s_j`` of the query's band
 values yields every true match (Norouzi, Punjani & Fleet, CVPR 2012).
 
-Pure numpy; :class:`provenance.index.HammingIndex` holds the bands.
+Pure numpy; :class:`provenance._io.index.HammingIndex` holds the bands.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The exact Hamming index: :class:`HammingIndex` (decision 7; see :mod:`provenance.index`).
+"""The exact Hamming index: :class:`HammingIndex` (decision 7; see :mod:`provenance._io.index`).
 
 Holds the rows, their ids, the bands (:mod:`provenance._io.index._bands`) and an
 unindexed tail; answers by the bands or by the scan (:mod:`provenance._io.index._scan`),

@@ -1,4 +1,4 @@
-"""The parts of a :class:`~provenance.index.FleetIndex`: segments, hash tables, keys.
+"""The parts of a :class:`~provenance._io.index.FleetIndex`: segments, hash tables, keys.
 
 A *segment* holds rows (hashes in memory or memory-mapped), their *runs* (rows
 of one asset with consecutive ids: the row ids and assets cost nothing per row)
@@ -84,7 +84,7 @@ def bit_positions(words: Words) -> npt.NDArray[np.bool_]:
     """``(n, 64 W)`` bits of each hash, bit ``b`` being bit ``63 - b % 64`` of word ``b // 64``.
 
     That is the hash written out most significant bit first, the order in which
-    :mod:`provenance.phash` packs its coefficients.
+    :mod:`provenance._core.phash` packs its coefficients.
     """
     big = np.ascontiguousarray(words.astype(">u8")).view(np.uint8)
     bits: npt.NDArray[np.bool_] = np.unpackbits(big, axis=-1).astype(bool)
@@ -95,7 +95,7 @@ def dct_bit_order(side: int) -> list[int]:
     """Bit positions of a ``side`` x ``side`` block of DCT signs, lowest frequencies first.
 
     For hashes whose bit ``side * u + v`` is the sign of coefficient ``(u, v)``
-    (row-major, most significant first: :mod:`provenance.phash`'s default
+    (row-major, most significant first: :mod:`provenance._core.phash`'s default
     scheme, ``side`` 16), ordered by ``u + v`` then ``u``. Low frequencies change
     least under resizing, re-encoding and blur, so they key the tables first.
     """
