@@ -4,7 +4,7 @@ Two parts:
 
 * **At scale** (:func:`run_fleet`): ``assets`` x 22 synthetic rows drawn from the
   bit model fitted on real reference rows (``index.BitModel``), fed to a
-  :class:`~provenance._io.index.FleetIndex` as a store would (chunks of 1M rows in id
+  :class:`~provenance.FleetIndex` as a store would (chunks of 1M rows in id
   order, hashes spilled to a memory-mapped file), then whole lookups of 3 query
   hashes (rows of one planted asset with 12-25 bits flipped). Reports the cold
   build (generation excluded), lookup p50/p99, and memory: the process's private

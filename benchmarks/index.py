@@ -36,7 +36,7 @@ size per process for clean memory figures::
     .venv/bin/python benchmarks/index.py --assets 1e6          # about ten minutes here
     .venv/bin/python benchmarks/index.py --quick --assets 2e4 --inventory 2e4
 
-``--fleet`` measures :class:`~provenance._io.index.FleetIndex` instead (``_fleet.py``):
+``--fleet`` measures :class:`~provenance.FleetIndex` instead (``_fleet.py``):
 cold build from 1M-row chunks, whole lookups, private and mapped memory at each asset
 count, then the real copies of ``robustness.py``'s transforms it loses or changes
 against the exact search. The 10M run takes about 15 minutes here and peaks near 5 GB

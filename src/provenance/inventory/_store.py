@@ -492,7 +492,7 @@ class Inventory:
     ) -> Iterator[RowChunk]:
         """Every stored row of ``scheme`` with a key above ``after``, in key order, in batches.
 
-        What a :class:`~provenance._io.index.FleetIndex` is built from
+        What a :class:`~provenance.FleetIndex` is built from
         (``index.extend(inventory.perceptual_chunks(scheme))``) and refreshed from
         (``after=index.last_row_id``): row keys, asset keys and hashes, one short
         read per batch.
@@ -506,7 +506,7 @@ class Inventory:
     def fleet_index(
         self, scheme: str, *, hash_dir: str | os.PathLike[str] | None = None
     ) -> FleetIndex:
-        """A :class:`~provenance._io.index.FleetIndex` over every stored row of ``scheme``.
+        """A :class:`~provenance.FleetIndex` over every stored row of ``scheme``.
 
         For inventories of millions of assets, where :meth:`perceptual_index` (exact)
         is too slow and too large: built once per handle from

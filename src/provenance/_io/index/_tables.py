@@ -1,4 +1,4 @@
-"""The parts of a :class:`~provenance._io.index.FleetIndex`: segments, hash tables, keys.
+"""The parts of a :class:`~provenance.FleetIndex`: segments, hash tables, keys.
 
 A *segment* holds rows (hashes in memory or memory-mapped), their *runs* (rows
 of one asset with consecutive ids: the row ids and assets cost nothing per row)
