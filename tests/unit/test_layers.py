@@ -51,10 +51,20 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     (
         "io",  # the outside world: files, SQLite, c2pa, keys
         frozenset(
-            {"atomic", "_sqlite", "c2pa_adapter", "keys", "reading", "index", "discovery", "pdf"}
+            {
+                "atomic",
+                "_sqlite",
+                "_database",
+                "c2pa_adapter",
+                "keys",
+                "reading",
+                "index",
+                "discovery",
+                "pdf",
+            }
         ),
     ),
-    ("stores", frozenset({"audit", "inventory"})),
+    ("stores", frozenset({"audit", "inventory", "_server_schema"})),
     (
         "verbs",
         frozenset(
