@@ -127,6 +127,33 @@ class ThrowawayServer:
         self.create_database(name)
         return self.url(name)
 
+    def query(self, url: str, sql: str) -> list[tuple[object, ...]]:
+        """Run one statement as the ``provenance`` user on the database of ``url``; its rows."""
+        database = url.rsplit("/", 1)[1]
+        if self.kind == "postgresql":
+            import psycopg
+
+            dsn = (
+                f"host=127.0.0.1 port={self.port} user={USER} password={self.password} "
+                f"dbname={database}"
+            )
+            with psycopg.connect(dsn, autocommit=True) as conn, conn.cursor() as cur:
+                cur.execute(sql.encode())
+                return list(cur.fetchall()) if cur.description else []
+        import pymysql
+
+        conn = pymysql.connect(
+            host="127.0.0.1",
+            port=self.port,
+            user=USER,
+            password=self.password,
+            database=database,
+            autocommit=True,
+        )
+        with conn, conn.cursor() as cur:
+            cur.execute(sql)
+            return list(cur.fetchall())
+
     def stop(self) -> None:
         """Stop the server (idempotent) and remove its folder."""
         if self._stopped:

@@ -268,14 +268,12 @@ _LOCK_CODES = {"55P03", "40P01", "40001", "1205", "1213"}
 
 
 def _error_code(exc: BaseException) -> str:
-    """SQLSTATE (psycopg) or MySQL error number (PyMySQL) of a driver error, or ''."""
-    sqlstate = getattr(exc, "sqlstate", None)
-    if sqlstate:
-        return str(sqlstate)
+    """MySQL error number (PyMySQL) or SQLSTATE (psycopg) of a driver error, or ''."""
     args = getattr(exc, "args", ())
     if args and isinstance(args[0], int):
         return str(args[0])
-    return ""
+    sqlstate = getattr(exc, "sqlstate", None)
+    return str(sqlstate) if sqlstate else ""
 
 
 def _driver_message(exc: BaseException) -> str:
@@ -913,7 +911,7 @@ def _prepare(db: ServerDatabase, schema: ServerSchema, dialect: Dialect, *, crea
     label = db.backend.label
     tables = _tables_present(conn)
     if META_TABLE not in tables:
-        _refuse_foreign(db, tables)
+        _refuse_foreign(db, tables, schema)
         if not create:
             raise InventoryError(
                 f"{label}: an empty database, not a provenance inventory", path=db.path
@@ -951,8 +949,14 @@ def _prepare(db: ServerDatabase, schema: ServerSchema, dialect: Dialect, *, crea
     return version
 
 
-def _refuse_foreign(db: ServerDatabase, tables: set[str]) -> None:
-    if tables:
+def _refuse_foreign(db: ServerDatabase, tables: set[str], schema: ServerSchema) -> None:
+    """Refuse a database holding any table that is not ours.
+
+    Only our tables without the marker are a creation under way in another
+    process, or one that stopped half-way (MariaDB cannot create tables in a
+    transaction): :func:`_create` finishes it.
+    """
+    if tables - {name.lower() for name in schema.metadata.tables}:
         raise InventoryError(
             f"{db.backend.label}: the database holds other tables ({len(tables)}) and is not "
             "a provenance inventory; it was not modified",
@@ -976,7 +980,7 @@ def _create(db: ServerDatabase, schema: ServerSchema, dialect: Dialect) -> None:
     try:
         tables = _tables_present(conn)
         if META_TABLE not in tables:
-            _refuse_foreign(db, tables)
+            _refuse_foreign(db, tables, schema)
             _create_tables(db, schema, dialect)
     finally:
         with conn.raw.cursor() as cursor:
@@ -990,41 +994,40 @@ def _create_tables(db: ServerDatabase, schema: ServerSchema, dialect: Dialect) -
     """Create every table, then the marker rows last, so a half-made schema is never an inventory.
 
     PostgreSQL runs it all in one transaction. MariaDB commits each CREATE
-    TABLE by itself: a failure drops the tables made so far.
+    TABLE by itself, so every statement is one that can run again
+    (``IF NOT EXISTS``): a creation that stopped half-way is finished by the
+    next process that opens the database.
     """
     from sqlalchemy.schema import CreateIndex, CreateTable
 
     conn = db.connection
     statements: list[str] = []
     for table in schema.metadata.sorted_tables:
-        statements.append(str(CreateTable(table).compile(dialect=dialect)))
+        statements.append(str(CreateTable(table, if_not_exists=True).compile(dialect=dialect)))
         statements.extend(
-            str(CreateIndex(index).compile(dialect=dialect)) for index in table.indexes
+            str(CreateIndex(index, if_not_exists=True).compile(dialect=dialect))
+            for index in table.indexes
         )
-    statements.extend(schema.after_create)
     marker = (
         f"INSERT INTO {META_TABLE} (name, value) VALUES "  # noqa: S608 - constants
         f"('application', '{APPLICATION}'), ('schema_version', '{schema.version:d}'), "
         f"('{_WRITER_ROW}', '')"
     )
-    made: list[str] = []
-    try:
-        with conn.raw.cursor() as cursor:
-            if db.backend is Backend.POSTGRESQL:
+    postgres = db.backend is Backend.POSTGRESQL
+    with conn.raw.cursor() as cursor:
+        try:
+            if postgres:
                 cursor.execute("BEGIN")
             for statement in statements:
                 cursor.execute(statement)
-                if statement.lstrip().upper().startswith("CREATE TABLE"):
-                    made.append(statement.split("(")[0].split()[-1])
+            for statement in schema.after_create:
+                # Already there when an earlier creation stopped after it.
+                with contextlib.suppress(conn._integrity_error):
+                    cursor.execute(statement)
             cursor.execute(marker)
-            if db.backend is Backend.POSTGRESQL:
+            if postgres:
                 cursor.execute("COMMIT")
-    except BaseException:
-        with conn.raw.cursor() as cursor:
-            if db.backend is Backend.POSTGRESQL:
+        except BaseException:
+            if postgres:
                 cursor.execute("ROLLBACK")
-            else:
-                for name in reversed(made):
-                    with contextlib.suppress(conn._driver_error):
-                        cursor.execute(f"DROP TABLE IF EXISTS {name}")
-        raise
+            raise

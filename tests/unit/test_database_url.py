@@ -1,0 +1,67 @@
+"""Server inventory URLs: which backend, and a password that never shows."""
+
+from __future__ import annotations
+
+import pytest
+
+from provenance._database import Backend, is_server_url, parse_url, redact
+from provenance.errors import InventoryError
+
+
+@pytest.mark.parametrize(
+    ("text", "backend", "driver"),
+    [
+        ("postgresql://u:p@db.example/inv", Backend.POSTGRESQL, "postgresql+psycopg"),
+        ("postgres://u:p@db.example/inv", Backend.POSTGRESQL, "postgresql+psycopg"),
+        ("postgresql+psycopg://u:p@db.example/inv", Backend.POSTGRESQL, "postgresql+psycopg"),
+        ("mysql://u:p@db.example/inv", Backend.MARIADB, "mysql+pymysql"),
+        ("mariadb://u:p@db.example/inv", Backend.MARIADB, "mariadb+pymysql"),
+        ("mysql+pymysql://u:p@db.example/inv", Backend.MARIADB, "mysql+pymysql"),
+    ],
+)
+def test_schemes_name_their_backend(text: str, backend: Backend, driver: str) -> None:
+    url = parse_url(text)
+    assert (url.backend, url.driver, url.host, url.database) == (
+        backend,
+        driver,
+        "db.example",
+        "inv",
+    )
+    assert is_server_url(text)
+
+
+def test_a_path_is_not_a_url() -> None:
+    assert not is_server_url("/var/lib/inventory.sqlite")
+    assert not is_server_url("inventory.sqlite")
+    assert not is_server_url("C:inventory.sqlite")
+
+
+def test_the_password_never_shows() -> None:
+    url = parse_url("postgresql://alice:s%40cr3t%2Fpw@db.example:6432/inv?sslmode=require")
+    assert url.password == "s@cr3t/pw"  # noqa: S105 - made up
+    assert url.port == 6432
+    assert url.query == (("sslmode", "require"),)
+    for shown in (str(url), repr(url), url.redacted):
+        assert "s@cr3t" not in shown
+        assert "cr3t" not in shown
+    assert url.redacted == "postgresql://alice:***@db.example:6432/inv"
+    assert redact("x mysql://bob:hunter2@h/db y") == "x mysql://bob:***@h/db y"
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("oracle://u:hunter2@h/db", "unsupported inventory URL scheme"),
+        ("postgresql+psycopg2://u:hunter2@h/db", "unsupported driver"),
+        ("postgresql://u:hunter2@h/", "without a database name"),
+        ("mysql://u:hunter2@/db", "without a host"),
+        ("mysql://u:hunter2@h:99999/db", "port"),
+    ],
+)
+def test_a_bad_url_is_one_clear_error_without_the_password(text: str, problem: str) -> None:
+    with pytest.raises(InventoryError) as caught:
+        parse_url(text)
+    message = str(caught.value)
+    assert problem in message
+    assert "hunter2" not in message
+    assert message.startswith(text.split("://")[0])
