@@ -74,6 +74,7 @@ __all__ = [
     "open_server",
     "parse_url",
     "redact",
+    "shown",
 ]
 
 T = TypeVar("T")
@@ -113,7 +114,10 @@ _SCHEMES = {
     "mariadb": (Backend.MARIADB, "mariadb+pymysql"),
 }
 _DRIVERS = {"psycopg", "pymysql"}
-_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+# "scheme://" or, once the URL went through pathlib.Path (which folds "//" into
+# "/"), "scheme:/": every --inventory value and $PROVENANCE_INVENTORY is a Path
+# somewhere on its way, so both spellings name the same server.
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):/+(?=[^/])")
 
 
 class Cursor(Protocol):
@@ -152,13 +156,32 @@ class Connection(Protocol):
 
 
 def is_server_url(location: str | os.PathLike[str]) -> bool:
-    """Whether ``location`` is a URL (``scheme://...``) rather than an SQLite path."""
-    return isinstance(location, str) and _SCHEME.match(location.strip()) is not None
+    """Whether ``location`` is a URL (``scheme://...``) rather than an SQLite path.
+
+    A URL that went through :class:`pathlib.Path` (``scheme:/...``) still is one.
+    """
+    text = os.fspath(location).strip()
+    match = _SCHEME.match(text)
+    if match is None:
+        return False
+    # Any "scheme://" is meant as a URL (an unknown scheme is then refused by name).
+    return "://" in text[: match.end()] or match.group(1).lower().partition("+")[0] in _SCHEMES
+
+
+def shown(location: str | os.PathLike[str]) -> str:
+    """How a location may be shown: a server URL unfolded and without its password."""
+    text = os.fspath(location)
+    return redact(_unfold(text)) if is_server_url(text) else text
+
+
+def _unfold(text: str) -> str:
+    """``text`` with the ``//`` after its scheme restored (see ``_SCHEME``)."""
+    return _SCHEME.sub(lambda m: f"{m.group(1)}://", text.strip(), count=1)
 
 
 def redact(text: str) -> str:
     """``text`` with the password of any ``scheme://user:password@`` in it replaced by ``***``."""
-    return re.sub(r"(://[^:/@\s]*):[^@\s]*@", r"\1:***@", text)
+    return re.sub(r"(:/+[^:/@\s]*):[^@\s]*@", r"\1:***@", text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +223,7 @@ class ServerURL:
         return self.redacted
 
 
-def parse_url(text: str) -> ServerURL:
+def parse_url(text: str | os.PathLike[str]) -> ServerURL:
     """Parse a PostgreSQL or MariaDB/MySQL URL.
 
     Accepted: ``postgresql://``, ``postgres://``, ``mysql://``, ``mariadb://``,
@@ -211,8 +234,9 @@ def parse_url(text: str) -> ServerURL:
         InventoryError: Another scheme or driver, no host, no database name,
             or a malformed port (the message shows the URL redacted).
     """
-    shown = redact(text.strip())
-    parts = urllib.parse.urlsplit(text.strip())
+    text = _unfold(os.fspath(text))
+    shown = redact(text)
+    parts = urllib.parse.urlsplit(text)
     scheme, _, driver = parts.scheme.lower().partition("+")
     if scheme not in _SCHEMES:
         raise InventoryError(
@@ -761,7 +785,7 @@ def meta_table(metadata: MetaData) -> Table:
 
 
 def open_server(
-    location: str,
+    location: str | os.PathLike[str],
     schema: ServerSchema,
     *,
     create: bool,

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from provenance._database import Backend, is_server_url, parse_url, redact
+from provenance.discovery import InventorySource, find_inventory
 from provenance.errors import InventoryError
 
 
@@ -28,6 +31,20 @@ def test_schemes_name_their_backend(text: str, backend: Backend, driver: str) ->
         "inv",
     )
     assert is_server_url(text)
+
+
+def test_a_url_that_went_through_pathlib_is_still_one() -> None:
+    folded = Path("mysql://bob:hunter2@db.example:3307/inv")
+    assert str(folded) == "mysql:/bob:hunter2@db.example:3307/inv"
+    assert is_server_url(folded)
+    url = parse_url(folded)
+    assert (url.host, url.port, url.database, url.password) == (
+        "db.example",
+        3307,
+        "inv",
+        "hunter2",
+    )
+    assert "hunter2" not in redact(str(folded))
 
 
 def test_a_path_is_not_a_url() -> None:
@@ -65,3 +82,23 @@ def test_a_bad_url_is_one_clear_error_without_the_password(text: str, problem: s
     assert problem in message
     assert "hunter2" not in message
     assert message.startswith(text.split("://")[0])
+
+
+def test_discovery_finds_a_server_by_flag_variable_or_config(tmp_path: Path) -> None:
+    url = "postgresql://alice:hunter2@db.example/inv"
+    for found in (
+        find_inventory(url, env={}, cwd=tmp_path),
+        find_inventory(None, env={"PROVENANCE_INVENTORY": url}, cwd=tmp_path),
+    ):
+        assert found.is_server
+        assert found.exists
+        assert parse_url(found.path).database == "inv"
+        assert "hunter2" not in found.describe()
+    (tmp_path / "provenance.toml").write_text(f'inventory = "{url}"\n')
+    nested = tmp_path / "a" / "b"
+    nested.mkdir(parents=True)
+    found = find_inventory(None, env={}, cwd=nested)
+    assert found.source is InventorySource.CONFIG
+    assert found.is_server
+    assert parse_url(found.path).host == "db.example"
+    assert found.describe().startswith("postgresql://alice:***@db.example/inv (from ")
