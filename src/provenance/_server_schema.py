@@ -194,5 +194,10 @@ def server_schema() -> ServerSchema:
     metadata = sa.MetaData()
     _tables(metadata)
     return ServerSchema(
-        metadata=metadata, version=SERVER_SCHEMA_VERSION, keys=_KEYS, after_create=_AFTER_CREATE
+        metadata=metadata,
+        version=SERVER_SCHEMA_VERSION,
+        keys=_KEYS,
+        # The inventory catches a duplicate file (recorded again) or essence.
+        conflicts=frozenset({"assets", "files"}),
+        after_create=_AFTER_CREATE,
     )

@@ -70,6 +70,7 @@ class _Statement:
     sql: str
     kind: str  # "select", "insert", "insert_ignore", "write", "pragma"
     returning: str | None = None  # PostgreSQL: the row key column an INSERT returns
+    savepoint: bool = False  # PostgreSQL: the INSERT may fail on a unique key the caller catches
 
 
 _INSERT = re.compile(r"^\s*INSERT\s+(OR\s+IGNORE\s+)?INTO\s+(\w+)", re.IGNORECASE)
@@ -91,6 +92,7 @@ class ServerConnection:
 
     __slots__ = (
         "_cache",
+        "_conflicts",
         "_database_bytes",
         "_keys",
         "_raw",
@@ -108,12 +110,14 @@ class ServerConnection:
         backend: Backend,
         *,
         keys: dict[str, str],
+        conflicts: frozenset[str] = frozenset(),
         database_bytes: Callable[[ServerConnection], int],
         schema_version: int,
     ) -> None:
         self._raw = raw
         self.backend = backend
         self._keys = keys
+        self._conflicts = conflicts
         self._database_bytes = database_bytes
         self.schema_version = schema_version
         self._cache: dict[str, _Statement] = {}
@@ -151,10 +155,15 @@ class ServerConnection:
             if self.backend is Backend.POSTGRESQL:
                 return _Statement(text + " ON CONFLICT DO NOTHING", "insert_ignore")
             return _Statement(text.replace("INSERT INTO", "INSERT IGNORE INTO", 1), "insert_ignore")
+        if self.backend is not Backend.POSTGRESQL:
+            return _Statement(text, "insert")
         key = self._keys.get(table.lower())
-        if self.backend is Backend.POSTGRESQL and key is not None:
-            return _Statement(f"{text} RETURNING {key}", "insert", returning=key)
-        return _Statement(text, "insert")
+        return _Statement(
+            f"{text} RETURNING {key}" if key is not None else text,
+            "insert",
+            returning=key,
+            savepoint=table.lower() in self._conflicts,
+        )
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Any:
         """Run one statement; returns a cursor (or a result with ``lastrowid`` for inserts).
@@ -180,16 +189,20 @@ class ServerConnection:
 
     def _pg_insert(self, statement: _Statement, params: tuple[Any, ...]) -> Any:
         # A failed statement aborts a PostgreSQL transaction: a savepoint keeps
-        # it usable after a duplicate, as SQLite and InnoDB do.
+        # it usable after a duplicate, as SQLite and InnoDB do. Only inserts
+        # whose duplicate the caller expects pay the two extra round trips.
         cursor = self._raw.cursor()
-        cursor.execute("SAVEPOINT provenance_insert")
+        if statement.savepoint:
+            cursor.execute("SAVEPOINT provenance_insert")
         try:
             cursor.execute(statement.sql, params)
         except self.integrity_error as exc:
-            cursor.execute("ROLLBACK TO SAVEPOINT provenance_insert")
+            if statement.savepoint:
+                cursor.execute("ROLLBACK TO SAVEPOINT provenance_insert")
             raise sqlite3.IntegrityError(driver_message(exc)) from exc
         row = cursor.fetchone() if statement.returning else None
-        cursor.execute("RELEASE SAVEPOINT provenance_insert")
+        if statement.savepoint:
+            cursor.execute("RELEASE SAVEPOINT provenance_insert")
         self.total_changes += 1
         return _Result(1, None if row is None else int(row[0]))
 
@@ -234,18 +247,19 @@ class ServerConnection:
     def begin(self, *, write: bool, lock_sql: str) -> None:
         """Begin a transaction: a write takes the writer row first; a read, a snapshot."""
         with self._raw.cursor() as cursor:
+            self.in_transaction = True
             if self.backend is Backend.POSTGRESQL:
-                if write:
-                    cursor.execute("BEGIN")
-                else:
-                    cursor.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                # One round trip: PostgreSQL takes several statements without parameters.
+                cursor.execute(
+                    f"BEGIN; {lock_sql}"
+                    if write
+                    else "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+                )
             elif write:
                 cursor.execute("START TRANSACTION")
+                cursor.execute(lock_sql)
             else:
                 cursor.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
-            self.in_transaction = True
-            if write:
-                cursor.execute(lock_sql)
 
     def commit(self) -> None:
         """Commit the open transaction."""

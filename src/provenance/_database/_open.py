@@ -36,12 +36,15 @@ class ServerSchema:
         metadata: The SQLAlchemy tables (``provenance_meta`` is added here).
         version: The schema version this code reads and writes.
         keys: Table -> integer row key column, for ``lastrowid``.
+        conflicts: Tables whose plain INSERT may hit a unique constraint the
+            caller catches (on PostgreSQL only these run under a savepoint).
         after_create: Statements run once after the tables are created.
     """
 
     metadata: MetaData
     version: int
     keys: dict[str, str]
+    conflicts: frozenset[str] = frozenset()
     after_create: tuple[str, ...] = ()
 
 
@@ -131,6 +134,7 @@ def open_server(
             raw,
             url.backend,
             keys=schema.keys,
+            conflicts=schema.conflicts,
             database_bytes=_size_query(url.backend),
             schema_version=0,
         )
