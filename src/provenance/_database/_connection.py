@@ -71,6 +71,7 @@ class _Statement:
     kind: str  # "select", "insert", "insert_ignore", "write", "pragma"
     returning: str | None = None  # PostgreSQL: the row key column an INSERT returns
     savepoint: bool = False  # PostgreSQL: the INSERT may fail on a unique key the caller catches
+    plain: str = ""  # PostgreSQL: the INSERT without RETURNING, for executemany
 
 
 _INSERT = re.compile(r"^\s*INSERT\s+(OR\s+IGNORE\s+)?INTO\s+(\w+)", re.IGNORECASE)
@@ -163,6 +164,7 @@ class ServerConnection:
             "insert",
             returning=key,
             savepoint=table.lower() in self._conflicts,
+            plain=text,
         )
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Any:
@@ -213,12 +215,10 @@ class ServerConnection:
         cursor = self._raw.cursor()
         if not rows:
             return cursor
-        if statement.kind == "insert" and self.backend is Backend.POSTGRESQL:
-            for row in rows:
-                self._pg_insert(statement, row)
-            return cursor
+        # Many rows at once (psycopg pipelines them): no row keys, no savepoint.
+        sql = statement.plain or statement.sql
         try:
-            cursor.executemany(statement.sql, rows)
+            cursor.executemany(sql, rows)
         except self.integrity_error as exc:
             raise sqlite3.IntegrityError(driver_message(exc)) from exc
         self.total_changes += max(cursor.rowcount, 0)
@@ -243,6 +243,20 @@ class ServerConnection:
             with self._raw.cursor() as cursor:
                 cursor.execute(f"SET synchronous_commit = {setting}")
         return _Rows(rows)
+
+    def advance_keys(self) -> None:
+        """Move PostgreSQL's row key sequences past the keys stored (after rows copied with keys).
+
+        MariaDB and SQLite continue after the largest key by themselves.
+        """
+        if self.backend is not Backend.POSTGRESQL:
+            return
+        with self._raw.cursor() as cursor:
+            for table, key in self._keys.items():
+                cursor.execute(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', '{key}'), "  # noqa: S608 - schema constants
+                    f"COALESCE((SELECT MAX({key}) FROM {table}), 0) + 1, false)"
+                )
 
     def begin(self, *, write: bool, lock_sql: str) -> None:
         """Begin a transaction: a write takes the writer row first; a read, a snapshot."""
