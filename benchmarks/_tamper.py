@@ -171,7 +171,7 @@ def delete_checkpoints(path: Path, rng: random.Random, _: SigningKey) -> None:
 
 def _rewrite_fact_consistently(conn: sqlite3.Connection, rng: random.Random) -> None:
     """Edit an asset and the entry that bound it, so the row hash matches again."""
-    from provenance.inventory import _ASSET_FACTS_SQL, _asset_row_hash
+    from provenance.inventory._bindings import _ASSET_FACTS_SQL, _asset_row_hash
 
     # An entry a checkpoint covers: what comes after the last one is vouched for by
     # nothing yet (the window docs/security.md describes).

@@ -32,9 +32,9 @@ from rich.table import Table
 
 from _tamper import NOW, TAMPERS, fake_result, roll_back
 from provenance import phash
-from provenance.audit import FileWitness, key_fingerprint
+from provenance.audit import FileWitness
 from provenance.inventory import Inventory
-from provenance.keys import SigningKey, TrustPolicy, init_dev_keys
+from provenance.keys import SigningKey, TrustPolicy, init_dev_keys, key_fingerprint
 
 console = Console()
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -57,6 +57,7 @@ from provenance.errors import (
     SchemaVersionError,
     WorkerPoolError,
 )
+from provenance.image_files import holds_image
 from provenance.integrations import magento
 from provenance.inventory import Inventory
 from provenance.keys import DEV_WARNING, SigningKey, TrustPolicy, init_dev_keys, key_fingerprint
@@ -1037,9 +1038,7 @@ def scan_command(
     """
     policy = _trust_policy(trust_anchors)
     for path in paths:
-        if path.is_dir() and not any(
-            p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() for p in path.rglob("*")
-        ):
+        if path.is_dir() and not holds_image(path):
             _fail(f"{path}: folder holds no JPEG, PNG or WebP image")
     found, warning = _find_existing(inventory_path)
     _warn(warning)

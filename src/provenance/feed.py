@@ -45,6 +45,7 @@ from defusedxml.ElementTree import ParseError, fromstring
 
 from provenance import containers
 from provenance.errors import ProvenanceError
+from provenance.html_page import page_head
 from provenance.inventory import Inventory
 from provenance.keys import TrustPolicy
 from provenance.reading import read_input
@@ -636,10 +637,8 @@ def _html(r: FeedReport) -> str:
         )
     )
     return (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>Feed check {_e(Path(r.feed).name)}</title><style>{_CSS}</style></head><body>"
-        f"<header><h1>Feed check: {_e(Path(r.feed).name)}</h1>"
+        page_head(title=f"Feed check {Path(r.feed).name}", css=_CSS)
+        + f"<header><h1>Feed check: {_e(Path(r.feed).name)}</h1>"
         f"<p>{_e(r.format.value.replace('_', ' '))}, {r.products} products, "
         f"{len(r.images)} images: {_e(counts)}.</p></header><main>{verdict}"
         f"<table><caption>Every product image</caption><thead><tr>{head}</tr></thead>"

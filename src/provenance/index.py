@@ -57,6 +57,7 @@ import numpy.typing as npt
 
 from provenance.atomic import write_atomic_chunks
 from provenance.errors import CorruptFile, ProvenanceError
+from provenance.hamming import hamming
 
 __all__ = ["MEMORY_BUDGET", "HammingIndex", "Neighbor", "hamming_distances"]
 
@@ -141,8 +142,7 @@ def hamming_distances(words: npt.ArrayLike, query: npt.ArrayLike) -> npt.NDArray
     q = _as_words(query, "query").reshape(-1)
     if q.shape[0] != rows.shape[1]:
         raise ValueError(f"query has {q.shape[0]} words, the hashes {rows.shape[1]}")
-    out: npt.NDArray[np.int64] = np.bitwise_count(rows ^ q).sum(axis=1, dtype=np.int64)
-    return out
+    return hamming(rows, q)
 
 
 class HammingIndex:

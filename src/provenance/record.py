@@ -380,9 +380,17 @@ def canonical_json(value: Any) -> bytes:
         raise RecordError(f"value cannot be written as canonical JSON: {exc}") from None
 
 
-def format_time(moment: datetime) -> str:
-    """RFC 3339 in UTC with seconds precision and a ``Z`` suffix."""
-    return moment.astimezone(timezone.utc).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+def format_time(moment: datetime, *, milliseconds: bool = False) -> str:
+    """RFC 3339 in UTC with a ``Z`` suffix: the one formatter of times we write.
+
+    Args:
+        moment: The time (a naive one is read as local time).
+        milliseconds: Keep milliseconds (the audit log's precision); otherwise
+            whole seconds, truncated.
+    """
+    utc = moment.astimezone(timezone.utc)
+    text = utc.strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{text}.{utc.microsecond // 1000:03d}Z" if milliseconds else f"{text}Z"
 
 
 def parse_time(value: Any) -> datetime:

@@ -56,7 +56,7 @@ from provenance.sign import (
 from provenance.types import SignedFile, SignedImport, SignResult
 from provenance.verify import verify_bytes
 
-__all__ = ["RenditionMark", "sign_import", "sign_rendition", "sign_renditions"]
+__all__ = ["RenditionMark", "sign_import", "sign_rendition", "sign_renditions", "unmarked_result"]
 
 # DNG has no Pillow writer; HEIC/HEIF are written by pillow-heif's plugin.
 _PIL_FORMAT = {
@@ -289,21 +289,39 @@ def _inventory_mark(
 ) -> SignResult:
     """The result of :attr:`RenditionMark.INVENTORY`: a parse and two hashes of the rendition."""
     essence = hash_ranges(data, containers.essence_ranges(data))
-    return _unmarked_result(data, essence, record, path=path, perceptual=perceptual)
+    return unmarked_result(data, essence, record=record, path=path, perceptual=perceptual)
 
 
-def _unmarked_result(
+def unmarked_result(
     data: bytes,
     essence: str,
-    record: ProvenanceRecord,
     *,
+    record: ProvenanceRecord,
     path: str | None = None,
     perceptual: str | None = None,
 ) -> SignResult:
     """What the inventory records for a rendition left as it is (:attr:`RenditionMark.INVENTORY`).
 
-    ``record`` is the rendition's: the original's, with the original as its one parent.
+    The seam for integrations that find renditions made by someone else (Magento's
+    image cache) and record them without touching their bytes.
+
+    Args:
+        data: The rendition's bytes, as they are.
+        essence: Its essence hash (``hash_ranges`` over its essence ranges).
+        record: The rendition's record: the original's, with the original as its
+            one parent.
+        path: Where the rendition is.
+        perceptual: Its perceptual hash, when known.
+
+    Returns:
+        A :class:`~provenance.types.SignResult` with nothing added
+        (``bytes_added=0``, no manifest), for :meth:`Inventory.record_signing`.
+
+    Raises:
+        RecordError: If ``record`` names no parent.
     """
+    if not record.parents:
+        raise RecordError("a rendition's record must name its original as a parent", path=path)
     file_sha = sha256_hex(data)
     return SignResult(
         path=path,

@@ -22,7 +22,6 @@ Reports: :meth:`ScanReport.to_json`, :meth:`ScanReport.to_csv` and
 
 from __future__ import annotations
 
-import base64
 import csv
 import enum
 import html
@@ -44,10 +43,13 @@ from provenance.cells import csv_cell
 from provenance.containers import IMAGE_SUFFIXES as _IMAGE_SUFFIXES
 from provenance.errors import OutputError, ProvenanceError
 from provenance.fingerprint import open_image
+from provenance.html_page import page_head
+from provenance.image_files import image_files
 from provenance.inventory import Inventory
 from provenance.keys import TrustPolicy
 from provenance.reading import read_input
 from provenance.record import format_time
+from provenance.thumbnails import thumbnail_data_uri
 from provenance.types import Status, Verdict
 from provenance.verify import verify
 
@@ -235,15 +237,7 @@ class ScanReport:
         """
         esc = html.escape
         counts = " · ".join(f"{esc(k)}: {n}" for k, n in self.counts.items())
-        lines = [
-            "<!DOCTYPE html>",
-            '<html lang="en"><head><meta charset="utf-8">',
-            '<meta name="viewport" content="width=device-width, initial-scale=1">',
-            # No scripts, no remote anything: the page must be safe to open anywhere.
-            '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
-            "img-src data:; style-src 'unsafe-inline'\">",
-            f"<title>provenance scan {esc(self.scanned_at)}</title>",
-            "<style>",
+        css = [
             "body{font:14px system-ui,sans-serif;margin:1.5em;color:#222}",
             "table{border-collapse:collapse;width:100%}",
             "th,td{border-bottom:1px solid #ddd;padding:4px 8px;text-align:left;",
@@ -257,7 +251,9 @@ class ScanReport:
             ".s-error{color:#b00020}.s-unsupported,.s-remote_manifest{color:#555}",
             ".s-known_stripped,.s-synthetic_duplicate{color:#a35200}.s-no_provenance{color:#555}",
             "code{font-size:12px;overflow-wrap:anywhere}",
-            "</style></head><body>",
+        ]
+        lines = [
+            page_head(title=f"provenance scan {self.scanned_at}", css="\n".join(css)),
             "<h1>provenance scan</h1>",
             f"<p>{esc(self.scanned_at)} · {len(self.rows)} files · {counts}</p>",
             f"<p>roots: {esc(', '.join(self.roots))}</p>",
@@ -478,10 +474,7 @@ def _targets(
     for given in paths:
         path = Path(given)
         if path.is_dir():
-            found = sorted(
-                p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
-            )
-            for p in found:
+            for p in image_files(path):
                 yield p, str(path), None, None, None
         elif path.suffix.lower() == ".csv" and path.is_file():
             try:
@@ -537,16 +530,6 @@ def _thumbnail_uri(path: Path) -> str | None:
     try:
         # open_image: the pixel limit before decoding, and HEIC through pillow-heif.
         with open_image(read_input(path)) as opened:
-            if opened.format == "JPEG":
-                # Colour, at 1/2..1/8 scale: a thumbnail needs few pixels.
-                opened.draft("RGB", (2 * _THUMB_SIDE, 2 * _THUMB_SIDE))
-            opened.thumbnail((_THUMB_SIDE, _THUMB_SIDE), Image.Resampling.BILINEAR)
-            image = opened.convert("RGBA") if opened.mode != "RGB" else opened.copy()
-        if image.mode == "RGBA":
-            ground = Image.new("RGBA", image.size, (255, 255, 255, 255))
-            image = Image.alpha_composite(ground, image).convert("RGB")
-        buffer = io.BytesIO()
-        image.save(buffer, "JPEG", quality=_THUMB_QUALITY)
+            return thumbnail_data_uri(opened, side=_THUMB_SIDE, quality=_THUMB_QUALITY)
     except (ProvenanceError, OSError, ValueError, SyntaxError, Image.DecompressionBombError):
         return None
-    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")

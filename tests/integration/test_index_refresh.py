@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import provenance.inventory as inventory_module
+import provenance.inventory._indexes as indexes_module
+import provenance.inventory._perceptual as perceptual_module
 from provenance import SigningKey, Status, TrustPolicy, keypoints, phash, verify
 from provenance.errors import InventoryError
 from provenance.inventory import Inventory
@@ -31,7 +32,7 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     fake = Clock()
-    monkeypatch.setattr(inventory_module, "_monotonic", fake)
+    monkeypatch.setattr(indexes_module, "_monotonic", fake)
     return fake
 
 
@@ -101,7 +102,7 @@ def test_refresh_interval_must_be_a_non_negative_number(
     with pytest.raises(InventoryError, match=r"\$PROVENANCE_INDEX_REFRESH_S .*'soon'"):
         Inventory(db)
     with Inventory(db, index_refresh_s=0) as inv:  # an explicit value wins
-        assert inv._index_refresh_s == 0
+        assert inv._indexes._index_refresh_s == 0
 
 
 def test_refresh_interval_from_the_environment(
@@ -123,8 +124,8 @@ def test_refresh_interval_from_the_environment(
 def test_cache_is_not_rewritten_by_each_refresh(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(inventory_module, "INDEX_CACHE_MIN_ROWS", 1)
-    monkeypatch.setattr(inventory_module, "_ROWS_PER_READ", 2)  # rows read page by page
+    monkeypatch.setattr(indexes_module, "INDEX_CACHE_MIN_ROWS", 1)
+    monkeypatch.setattr(perceptual_module, "_ROWS_PER_READ", 2)  # rows read page by page
     db = tmp_path / "inv.sqlite"
     cache = tmp_path / f"inv.sqlite.{phash.SCHEME}.hidx"
     rng = np.random.default_rng(6)
@@ -183,5 +184,5 @@ def test_the_keypoint_index_keeps_the_same_staleness_bound(
 
 def _keypoint_assets(inv: Inventory, scheme: str) -> int:
     inv.keypoint_index(scheme)
-    _, last = inv._keypoints[scheme]
+    _, last = inv._indexes._keypoints[scheme]
     return int(last)

@@ -725,7 +725,6 @@ def test_four_processes_adding_500_assets_each_lose_nothing(tmp_path: Path) -> N
     path = tmp_path / "shared.sqlite"
     Inventory(path).close()
     context = multiprocessing.get_context("spawn")
-    started = time.monotonic()
     with context.Pool(WRITERS) as pool:
         start_at = time.time() + 1.5
         done = pool.starmap(_writer, [(str(path), w, start_at) for w in range(WRITERS)])
@@ -738,4 +737,3 @@ def test_four_processes_adding_500_assets_each_lose_nothing(tmp_path: Path) -> N
         assert report.entries_checked == report.last_seq == WRITERS * PER_WRITER
         writers_seen = {e.payload["signer"] for e in inv.audit.entries()}
         assert writers_seen == {f"CN=w{w}" for w in range(WRITERS)}
-    assert time.monotonic() - started < 20

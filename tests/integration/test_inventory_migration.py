@@ -15,7 +15,8 @@ from benchmarks import _tamper
 from provenance import phash
 from provenance.audit import AUDIT_SCHEMA_V1
 from provenance.errors import InventoryError, SchemaVersionError
-from provenance.inventory import _INVENTORY_SCHEMA_V1, SCHEMA_VERSION, Inventory
+from provenance.inventory import SCHEMA_VERSION, Inventory
+from provenance.inventory._schema import _INVENTORY_SCHEMA_V1
 from tests.conftest import SAMPLE_MEDIA
 from tests.integration.test_inventory import NOW, fake_result
 

@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from provenance import RecordError, SigningKey, Status, TrustPolicy, sign, verify
-from provenance.renditions import sign_renditions
+from provenance import RecordError, SigningKey, Status, TrustPolicy, containers, sign, verify
+from provenance.hashing import hash_ranges, sha256_hex
+from provenance.record import ParentRef
+from provenance.renditions import sign_renditions, unmarked_result
 from tests.conftest import sample_record
 
 SIZES = [(1200, 1200), (600, 600), (150, 150)]
@@ -58,3 +60,21 @@ def test_unsigned_original_needs_a_record(
         record=sample_record("forest-path.jpg"),
     )
     assert verify(results[0].path or "").status is Status.VALID_UNTRUSTED
+
+
+def test_unmarked_result_records_a_rendition_as_it_is(media: Callable[[str], Path]) -> None:
+    # The public seam Magento's cache uses: nothing added, the parent's hash kept.
+    data = media("forest-path.jpg").read_bytes()
+    essence = hash_ranges(data, containers.essence_ranges(data))
+    parent = ParentRef(sha256_hex="ab" * 32, essence_sha256_hex="cd" * 32, asset_id=None)
+    record = sample_record("forest-path.jpg").replace(parents=(parent,))
+    result = unmarked_result(data, essence, record=record, path="cache/forest-path.jpg")
+    assert result.bytes_added == 0
+    assert result.active_manifest is None
+    assert result.sha256_hex == sha256_hex(data)
+    assert result.essence_sha256_hex == essence
+    assert result.parent_sha256_hex == "ab" * 32
+    with pytest.raises(RecordError, match=r"^cache/forest-path\.jpg: .*original as a parent"):
+        unmarked_result(
+            data, essence, record=record.replace(parents=()), path="cache/forest-path.jpg"
+        )

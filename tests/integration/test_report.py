@@ -19,11 +19,19 @@ from PIL import Image, ImageStat
 
 from provenance.audit import Checkpoint
 from provenance.containers import BlockKind, strip
+from provenance.html_page import CONTENT_SECURITY_POLICY
 from provenance.inventory import Inventory
 from provenance.keys import DevKeyPaths, SigningKey, TrustPolicy, init_dev_keys
 from provenance.pii import PiiAction, PiiPolicy
 from provenance.renditions import sign_renditions
-from provenance.report import build_report, load_verdict_rows, make_report, verdict_rows_for
+from provenance.report import (
+    DisclosureStatus,
+    Section,
+    build_report,
+    load_verdict_rows,
+    make_report,
+    verdict_rows_for,
+)
 from provenance.sign import SignOptions, sign
 from provenance.types import Status
 from tests.a11y import axe_violations, browser, describe
@@ -193,7 +201,9 @@ def test_build_report_is_pure_and_escapes(tmp_path: Path) -> None:
     assert "<script>" not in page and "&lt;b&gt;m&lt;/b&gt;" in page
     assert "'=HYPERLINK" in report.to_csv()
     unchecked = build_report([], None, [], now=INCIDENT_AT)
-    assert unchecked.recovery["not_seen"] == () and not unchecked.has_findings
+    assert unchecked.recovery[Section.NOT_SEEN] == () and not unchecked.has_findings
+    # Every page we write carries the same Content-Security-Policy.
+    assert f'content="{CONTENT_SECURITY_POLICY}"' in page
 
 
 def test_load_verdict_rows() -> None:
@@ -276,7 +286,8 @@ def test_report_command_html_pdf_screenshot_and_axe(
     assert "<td>not_found</td>" not in page and "<td>Not seen in this scan</td>" in page
     assert "<td>Provenance stripped (known image)</td>" in page
     with browser() as b:
-        tab = b.new_page(viewport={"width": 1280, "height": 900})
+        # axe is injected as a script, which the page's CSP rightly refuses: bypass it here.
+        tab = b.new_page(viewport={"width": 1280, "height": 900}, bypass_csp=True)
         tab.goto((out / "r.html").as_uri())
         shot = out / "r.png"
         tab.screenshot(path=str(shot), full_page=True)
@@ -460,6 +471,7 @@ def test_personal_data_in_a_record_means_gdpr_applies(
     }
     assert "PII screen found personal data" in gdpr["statement"]
     assert "jane.doe" not in report.to_html() and "jane.doe" not in report.to_csv()
+    assert report.assets[0].disclosure is DisclosureStatus.NOT_CHECKED
     assert report.assets[0]["disclosure_status"] == "not_checked"
 
 
@@ -470,10 +482,11 @@ def test_a_verdict_the_report_does_not_know_is_listed_not_dropped() -> None:
         {"path": "/shop/c.jpg", "verdict": "trusted"},
     ]
     report = build_report([], rows, [], now=INCIDENT_AT)
-    (other,) = report.recovery["other"]
-    assert (
-        other["path"] == "/shop/a.jpg" and other["status_label"] == "Remote manifest (not fetched)"
-    )
+    (other,) = report.recovery[Section.OTHER]
+    assert report.recovery["other"] == (other,) and report.recovery.get("nonsense") is None
+    assert other.path == "/shop/a.jpg" and other.status is Status.REMOTE_MANIFEST
+    assert other.status_label == "Remote manifest (not fetched)"
+    assert other["status_label"] == other.to_dict()["status_label"]  # read by JSON key too
     assert report.counts["other"] == 1 and report.verdict_counts["remote_manifest"] == 1
     page = report.to_html()
     assert 'href="#t-other"' in page and "<td>Remote manifest (not fetched)</td>" in page

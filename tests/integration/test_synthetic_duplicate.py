@@ -171,9 +171,10 @@ def test_renditions_store_perceptual_hashes(
 def test_index_cache_on_disk_is_used_and_refreshed(
     signing_key: SigningKey, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import provenance.inventory as inventory_module
+    import provenance.inventory._indexes as indexes_module
+    from provenance.index import HammingIndex
 
-    monkeypatch.setattr(inventory_module, "INDEX_CACHE_MIN_ROWS", 1)
+    monkeypatch.setattr(indexes_module, "INDEX_CACHE_MIN_ROWS", 1)
     db = tmp_path / "inv.sqlite"
     rng = np.random.default_rng(0)
     with Inventory(db) as inv:
@@ -190,7 +191,7 @@ def test_index_cache_on_disk_is_used_and_refreshed(
         assert [(m.distance, m.variant) for m in got] == [(0, "v1")]
     # A cache that lies (another database's rows) never invents a match.
     with Inventory(db) as inv:
-        liar = inventory_module.HammingIndex(
+        liar = HammingIndex(
             np.zeros((3, phash.WORDS), np.uint64), inv.perceptual_index(phash.SCHEME).ids
         )
         liar.save(cache)

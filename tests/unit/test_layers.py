@@ -45,35 +45,60 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
                 "types",
                 "verdicts",
                 "disclosure",
+                "hamming",
+                "html_page",
+                "thumbnails",
+                "audit._chain",  # pure: entries, hashes, reports
+                "audit._facts",  # pure: row hashes and the bindings they form
             }
         ),
     ),
     (
         "io",  # the outside world: files, SQLite, c2pa, keys
         frozenset(
-            {
-                "atomic",
-                "_sqlite",
+            {"atomic", "_sqlite", "c2pa_adapter", "keys", "reading", "index", "discovery", "pdf"}
+            | {"image_files"}
+            | {
                 "_database",
                 "_database._url",
                 "_database._errors",
                 "_database._connection",
                 "_database._transactions",
                 "_database._open",
-                "c2pa_adapter",
-                "keys",
-                "reading",
-                "index",
-                "discovery",
-                "pdf",
             }
         ),
     ),
-    ("stores", frozenset({"audit", "inventory", "_server_schema"})),
+    (
+        "stores",
+        frozenset(
+            {
+                "audit",
+                "audit._checkpoint",
+                "audit._schema",
+                "audit._store",
+                "audit._verify",
+                "audit._witness",
+                "inventory",
+                "inventory._bindings",
+                "inventory._entries",
+                "inventory._export",
+                "inventory._perceptual",
+                "inventory._rows",
+                "inventory._schema",
+                "inventory._store",
+                "inventory._keypoints",
+                "inventory._indexes",
+                "inventory._writes",
+                "_server_schema",
+            }
+        ),
+    ),
     (
         "verbs",
         frozenset(
             {"fingerprint", "sign", "verify", "renditions", "trace", "scan", "report", "feed"}
+            | {"report._build", "report._csv", "report._html", "report._json", "report._make"}
+            | {"report._html_parts", "report._model", "report._terms"}
         ),
     ),
     ("batch", frozenset({"batch"})),
@@ -95,6 +120,18 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
 RANK = {module: rank for rank, (_, modules) in enumerate(LAYERS) for module in modules}
 LAYER_NAME = {module: name for name, modules in LAYERS for module in modules}
 
+
+def _listed(module: str) -> str:
+    """The name LAYERS places ``module`` by: its own, or its package's for a private submodule.
+
+    A package's internals (``phash/_grids.py``) share the package's layer unless
+    LAYERS names them; a new public module still needs a layer of its own.
+    """
+    while module not in RANK and _private(module.rpartition(".")[2]) and "." in module:
+        module = module.rpartition(".")[0]
+    return module
+
+
 # Private names used across modules today, each to be replaced by a public seam.
 # The test fails when one disappears, so the list can only shrink.
 KNOWN_PRIVATE_USES = frozenset(
@@ -102,7 +139,6 @@ KNOWN_PRIVATE_USES = frozenset(
         ("integrations.dask", "batch._execute_on"),
         ("integrations.dask", "batch._sign_plan"),
         ("integrations.dask", "batch._verify_plan"),
-        ("integrations.magento", "renditions._unmarked_result"),
     }
 )
 
@@ -163,7 +199,7 @@ def _facade_pair(module: str, used: str) -> bool:
 
 
 def test_every_module_has_a_layer() -> None:
-    unassigned = sorted(set(_modules()) - set(RANK) - {""})
+    unassigned = sorted({m for m in _modules() if _listed(m) not in RANK} - {""})
     assert not unassigned, f"give these modules a layer in LAYERS: {unassigned}"
 
 
@@ -173,11 +209,12 @@ def test_imports_point_down_or_sideways() -> None:
         if module == "":  # the root re-exports the public surface
             continue
         for target, _, _ in _imports(tree):
-            if target in ("", module) or target not in RANK:
+            if target in ("", module) or _listed(target) not in RANK:
                 continue
-            if RANK[target] > RANK[module]:
+            here, there = _listed(module), _listed(target)
+            if RANK[there] > RANK[here]:
                 upward.append(
-                    f"{module} ({LAYER_NAME[module]}) imports {target} ({LAYER_NAME[target]})"
+                    f"{module} ({LAYER_NAME[here]}) imports {target} ({LAYER_NAME[there]})"
                 )
     assert not upward, "\n".join(upward)
 
@@ -230,3 +267,10 @@ def test_the_walker_sees_every_import_form() -> None:
         ("phash", None),
         ("verify", "verify_bytes"),
     ]
+
+
+def test_private_submodules_take_their_packages_layer() -> None:
+    assert _listed("phash._grids") == "phash"
+    assert _listed("integrations.magento._csv") == "integrations.magento"
+    assert _listed("containers.jpeg") == "containers.jpeg"
+    assert _listed("phash.grids") == "phash.grids"  # a public module needs its own layer

@@ -15,7 +15,8 @@ from hypothesis.extra.numpy import arrays
 from PIL import Image, ImageDraw
 
 from provenance import phash
-from provenance.errors import DescriptorError
+from provenance.errors import DescriptorError, ProvenanceError
+from provenance.phash import _compat, _confirm, _dct256, _descriptor, _grids, _scheme
 from tests.conftest import SAMPLE_MEDIA
 
 # Golden values, produced with this Pillow: (compat hex, default query hex).
@@ -59,7 +60,7 @@ def test_compat_from_grey_matches_imagehash_algorithm(seed: int, spread: int) ->
     # Random pixels (a flat image has only rounding noise to compare, in scipy too).
     rng = np.random.default_rng(seed)
     pixels = rng.integers(0, spread + 1, (3, 32, 32)).astype(np.uint8)
-    ours = phash.compat_hashes_from_grey(pixels)
+    ours = _compat.compat_hashes_from_grey(pixels)
     for grey, value in zip(pixels, ours, strict=True):
         dct = scipy.fftpack.dct(scipy.fftpack.dct(grey, axis=0), axis=1)[:8, :8]
         bits = (dct > np.median(dct)).ravel()
@@ -78,7 +79,7 @@ def test_compat_is_close_to_imagehash_on_big_photos(name: str) -> None:
     # its low band is all near-ties; real photos are what the goal is about).
     with Image.open(SAMPLE_MEDIA / name) as image:
         image.load()
-        assert max(image.size) > phash._COMPAT_GRID
+        assert max(image.size) > _compat.COMPAT_GRID
         diff = bin(int(phash.compat_hashes([image])[0]) ^ imagehash_int(image)).count("1")
     assert diff <= 2
 
@@ -95,7 +96,7 @@ def test_compat_batch_equals_one_by_one() -> None:
 
 def test_compat_rejects_wrong_shape() -> None:
     with pytest.raises(ValueError, match="32, 32"):
-        phash.compat_hashes_from_grey(np.zeros((2, 16, 16)))
+        _compat.compat_hashes_from_grey(np.zeros((2, 16, 16)))
 
 
 @pytest.mark.parametrize("name", sorted(GOLDEN))
@@ -218,7 +219,7 @@ def test_a_packshot_stores_its_frame_and_skips_the_narrow_windows() -> None:
     assert features[1].variants == ("full:identity", "frame-c80:identity")
     assert np.array_equal(features[0].words[0], phash.query_hashes([packshot(3)])[0])
     assert features[0].words.shape == (3, phash.WORDS)
-    assert features[0].mid.shape == (3, phash.CONFIRM_WORDS)
+    assert features[0].mid.shape == (3, _scheme.CONFIRM_WORDS)
 
 
 def test_a_logo_in_the_corner_is_found_through_the_frame() -> None:
@@ -240,9 +241,11 @@ def test_a_logo_in_the_corner_is_found_through_the_frame() -> None:
     frame_c80 = ref.variants.index("frame-c80:identity")
     assert d[whole, frame_full] <= phash.MATCH_THRESHOLD
     assert d[centre, frame_c80] < d[whole, frame_full]
-    assert phash.confirm_distance_bits(
+    assert _confirm.confirm_distance_bits(
         query.mid[centre], ref.descriptor, variant="frame-c80:identity"
-    ) < phash.confirm_distance_bits(query.mid[whole], ref.descriptor, variant="frame-full:identity")
+    ) < _confirm.confirm_distance_bits(
+        query.mid[whole], ref.descriptor, variant="frame-full:identity"
+    )
     assert phash.confirm(marked, ref.descriptor, variant="frame-c80:identity")
 
 
@@ -254,7 +257,7 @@ def test_previous_descriptors_are_still_read() -> None:
     ref = phash.reference_hashes(image)
     assert ref.descriptor.startswith(b"mid768cl-v4:")
     body = ref.descriptor[len(b"mid768cl-v4:") :]
-    colour, words = body[:4], phash._parse_descriptor(ref.descriptor).words
+    colour, words = body[:4], _descriptor.parse_descriptor(ref.descriptor).words
     v3 = b"mid768c-v3:" + colour + words.astype(">u8").tobytes()
     features = phash.query_features([image])[0]
     old = phash.confirmation(features, 0, v3, variant="full:identity")
@@ -338,8 +341,37 @@ def test_confirm_refuses_foreign_descriptors_and_variants() -> None:
     ref = phash.reference_hashes(image)
     with pytest.raises(DescriptorError, match="descriptor"):
         phash.confirm(image, ref.descriptor[:-8])
-    with pytest.raises(ValueError, match="variant"):
+    with pytest.raises(DescriptorError, match="variant"):
         phash.confirm(image, ref.descriptor, variant="c50:identity")
+
+
+_MUTATED_BASE = phash.reference_hashes(scene(seed=3)).descriptor
+
+
+@settings(max_examples=200, deadline=None)
+@given(cut=st.integers(min_value=0, max_value=2000), junk=st.binary(max_size=64))
+def test_mutated_descriptors_raise_only_descriptor_errors(cut: int, junk: bytes) -> None:
+    # Stored descriptors come from users' databases: any bytes parse or raise
+    # DescriptorError (a ProvenanceError), never a bare ValueError or an IndexError.
+    features = phash.query_features([scene(seed=2)])[0]
+    base = _MUTATED_BASE
+    overwritten = base[:cut] + junk + base[cut + len(junk) :]  # same size when it fits
+    for descriptor in (base[:cut] + junk, base[cut:], junk, overwritten):
+        try:
+            check = phash.confirmation(features, 0, descriptor)
+        except DescriptorError as exc:
+            assert isinstance(exc, ProvenanceError)
+            continue
+        assert check.mid_distance >= 0
+
+
+def test_moved_names_are_still_served_with_a_warning() -> None:
+    # Names phash exported before the package split stay importable for a release.
+    with pytest.warns(DeprecationWarning, match="grey_grids is internal"):
+        moved = phash.grey_grids
+    assert moved is _grids.grey_grids
+    with pytest.raises(AttributeError, match="no attribute 'nothing_here'"):
+        _ = phash.nothing_here
 
 
 # --- hamming ------------------------------------------------------------------------
@@ -402,14 +434,14 @@ def test_colour_check_rejects_a_look_alike_of_another_colour_and_keeps_true_copi
 def test_frame_coefficients_equal_the_windows_of_an_untrimmed_box() -> None:
     # The cached frame projections are a shortcut, not a second algorithm: they
     # must give window_coefficients' numbers bit for bit, or stored rows change.
-    grids = phash.grey_grids([scene(seed=s) for s in range(3)])
+    grids = _grids.grey_grids([scene(seed=s) for s in range(3)])
     frames = np.tile(np.array([0, 128, 0, 128], dtype=np.float32), (3, 1))
-    windows = [phash.WINDOWS[name] for name in ("full", "c80", "tl90", "br95")]
-    cached = phash.frame_coefficients(grids, windows)
+    windows = [_scheme.WINDOWS[name] for name in ("full", "c80", "tl90", "br95")]
+    cached = _dct256.frame_coefficients(grids, windows)
     assert cached.shape == (3, 4, 32, 32)
-    np.testing.assert_array_equal(cached, phash.window_coefficients(grids, frames, windows))
+    np.testing.assert_array_equal(cached, _dct256.window_coefficients(grids, frames, windows))
     # Called again (from the cache), and with another window order.
-    np.testing.assert_array_equal(phash.frame_coefficients(grids, windows[::-1]), cached[:, ::-1])
+    np.testing.assert_array_equal(_dct256.frame_coefficients(grids, windows[::-1]), cached[:, ::-1])
 
 
 def _shaded_disc(lit: str, *, size: int = 256) -> Image.Image:
@@ -478,3 +510,27 @@ def test_at_most_one_part_may_be_marginal(
     assert bool(check.failures) is not confirmed
     if not confirmed and len(check.marginal) > 1:
         assert check.failures == ("more than one part only marginal: " + ", ".join(check.marginal),)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    colour=arrays(np.float32, (1, 2), elements=st.floats(-1, 1, width=32)),
+    words=arrays(np.uint64, (1, len(_descriptor.DESCRIPTOR_WINDOWS), _scheme.CONFIRM_WORDS)),
+    layout=arrays(
+        np.float32,
+        (1, len(_descriptor.DESCRIPTOR_WINDOWS), 8, 8),
+        elements=st.floats(-100, 100, width=32),
+    ),
+)
+def test_descriptor_round_trip(colour: np.ndarray, words: np.ndarray, layout: np.ndarray) -> None:
+    # What sign writes is what verify reads back: the mid band exactly, the colour
+    # to 1e-4, each window's layout as int8 scaled to its largest magnitude.
+    (descriptor,) = _descriptor.descriptors_to_bytes(colour, words, layout)
+    parsed = _descriptor.parse_descriptor(descriptor)
+    assert parsed.names == _descriptor.DESCRIPTOR_WINDOWS
+    np.testing.assert_array_equal(parsed.words, words[0])
+    assert parsed.colour is not None and parsed.layouts is not None
+    np.testing.assert_allclose(parsed.colour, colour[0], atol=0.5e-4 + 1e-7)
+    top = np.abs(layout[0]).max(axis=(-2, -1), keepdims=True)
+    expected = np.round(layout[0] * (127.0 / np.maximum(top, np.float32(1e-12))))
+    np.testing.assert_array_equal(parsed.layouts, expected.astype(np.int8).astype(np.float32))

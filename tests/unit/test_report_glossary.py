@@ -5,7 +5,8 @@ from __future__ import annotations
 import enum
 
 from provenance.audit import AuditEvent
-from provenance.report import DisclosureStatus, _member_docs, glossary, status_label
+from provenance.report import DisclosureStatus, Section, glossary, status_label
+from provenance.report._terms import _member_docs
 from provenance.types import Status
 
 
@@ -48,9 +49,16 @@ def test_labels_never_show_raw_values() -> None:
 
 def test_every_status_has_a_label_and_a_chart_colour() -> None:
     """A status added later must be named in words and drawn in its own colour."""
-    from provenance.report import _STATUS_COLOURS, _STATUS_LABELS
+    from provenance.report._html import STATUS_COLOURS
+    from provenance.report._terms import STATUS_LABELS
 
-    values = {status.value for status in Status}
-    assert set(_STATUS_LABELS) == values
-    assert set(_STATUS_COLOURS) == values
-    assert len(set(_STATUS_COLOURS.values())) == len(values)
+    assert set(STATUS_LABELS) == set(Status)
+    assert set(STATUS_COLOURS) == set(Status)
+    assert len(set(STATUS_COLOURS.values())) == len(Status)
+
+
+def test_every_section_has_words() -> None:
+    """Each recovery section has a heading, a meaning, a card label and a fix."""
+    for section in Section:
+        assert section.title and section.meaning and section.card_label and section.fix
+    assert [s["term"] for s in glossary()["sections"]] == [s.value for s in Section]

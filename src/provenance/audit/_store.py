@@ -1,0 +1,494 @@
+"""The audit chain stored in SQLite: :class:`AuditLog`.
+
+Every query of the audit log lives here; its tables (DDL) are in
+:mod:`provenance.audit._schema`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import sqlite3
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
+from typing import Any, TypeVar
+
+from provenance._sqlite import Database
+from provenance.audit._chain import (
+    DEFAULT_CHECKPOINT_EVERY,
+    GENESIS_HASH,
+    AuditEntry,
+    AuditEvent,
+    AuditProblem,
+    AuditReport,
+    ProblemKind,
+    _entry_after,
+    _plain,
+)
+from provenance.audit._checkpoint import Checkpoint
+from provenance.audit._facts import FactBindings
+from provenance.audit._schema import _checkpoint_from_row, _entry_from_row, _link_from_row
+from provenance.audit._verify import _Link, _link_of, _verify_links
+from provenance.audit._witness import Witness, WitnessRecord
+from provenance.errors import AuditError
+from provenance.keys import (
+    SigningKey,
+    TrustPolicy,
+    key_fingerprint,
+)
+from provenance.record import canonical_json
+
+Reconciler = Callable[[sqlite3.Connection, FactBindings], tuple[list[AuditProblem], list[str], int]]
+"""Compares the stored rows with the bindings: (problems, notes, rows checked)."""
+
+
+_ENTRY_COLUMNS = "seq, at, event, asset_id, payload, prev_hash, entry_hash"
+_T = TypeVar("_T")
+
+
+class AuditLog:
+    """The audit chain stored in the inventory database; get it as ``Inventory.audit``.
+
+    Args:
+        db: The inventory's database.
+        checkpoint_key: Sign a checkpoint automatically every ``checkpoint_every``
+            entries with this key; None disables automatic checkpoints.
+        checkpoint_every: Entries between automatic checkpoints.
+        witness: Where every stored checkpoint is also written, after its
+            transaction commits (see :class:`FileWitness`); read back by
+            :meth:`verify`.
+        reconcile: Compares the stored fact rows with what the chain binds
+            (the inventory supplies it); None checks the chain only.
+
+    Attributes:
+        witness_error: Why the last checkpoint could not be written to the
+            witness (it is retried with the next one), or None.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        checkpoint_key: SigningKey | None = None,
+        checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
+        witness: Witness | None = None,
+        reconcile: Reconciler | None = None,
+    ) -> None:
+        if checkpoint_every < 1:
+            raise AuditError("checkpoint_every must be at least 1")
+        self._db = db
+        self.checkpoint_key = checkpoint_key
+        self.checkpoint_every = checkpoint_every
+        self.witness = witness
+        self.witness_error: str | None = None
+        self._reconcile = reconcile
+        self._pending: list[Checkpoint] = []  # taken in the open transaction, not yet witnessed
+        self._unwitnessed: list[Checkpoint] = []  # committed; the witness failed, retried
+        self._log_key: str | None = None  # cached: the log's identity never changes
+
+    def write(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        """Run ``work`` in one write transaction, then witness the checkpoints it stored.
+
+        The witness is written only after the commit, so it never holds a
+        checkpoint the database does not (which verification would call a
+        truncation). A witness that cannot be written does not fail the write:
+        :attr:`witness_error` says why, and the checkpoint is retried next time.
+
+        Raises:
+            InventoryError: As :meth:`Database.write`.
+        """
+        if self._db.connection.in_transaction:
+            return self._db.write(work)
+        try:
+            result = self._db.write(work)
+        except BaseException:
+            self._pending.clear()  # rolled back: nothing to witness
+            raise
+        if self.witness is None:
+            self._pending.clear()
+        elif self._pending or self._unwitnessed:
+            self._flush_witness()
+        return result
+
+    def _flush_witness(self) -> None:
+        pending = self._unwitnessed + self._pending
+        self._pending, self._unwitnessed = [], []
+        witness = self.witness
+        assert witness is not None  # noqa: S101 - checked by the caller
+
+        def committed(conn: sqlite3.Connection) -> tuple[str, list[Checkpoint]]:
+            first = conn.execute("SELECT entry_hash FROM audit WHERE seq = 1").fetchone()
+            kept = []
+            for cp in pending:
+                # A retried transaction may have taken a checkpoint that was rolled back.
+                row = conn.execute(
+                    "SELECT entry_hash, at FROM audit_checkpoints WHERE seq = ?", (cp.seq,)
+                ).fetchone()
+                if row is not None and (str(row[0]), str(row[1])) == (cp.entry_hash, cp.at):
+                    kept.append(cp)
+            return ("" if first is None else str(first[0])), kept
+
+        log_id, kept = self._db.read(committed)
+        for index, cp in enumerate(kept):
+            try:
+                witness.append(WitnessRecord(log_id, cp))
+            except OSError as exc:
+                self.witness_error = f"{witness!r}: checkpoint {cp.seq} not witnessed: {exc}"
+                self._unwitnessed = kept[index:]
+                return
+        self.witness_error = None
+
+    def append(
+        self,
+        event: AuditEvent,
+        *,
+        asset_id: str | None = None,
+        payload: Mapping[str, Any] | None = None,
+        now: datetime,
+    ) -> AuditEntry:
+        """Append an entry (in its own transaction, or joining the caller's).
+
+        Args:
+            event: What happened.
+            asset_id: The asset concerned.
+            payload: Details: hashes, ids, counts; no paths or free text.
+            now: When it happened.
+
+        Raises:
+            AuditError: ``now`` has no timezone or the payload is not JSON.
+            InventoryError: The database cannot be written.
+        """
+        return self.write(
+            lambda conn: self.append_in(conn, event, asset_id=asset_id, payload=payload, now=now)
+        )
+
+    def append_in(
+        self,
+        conn: sqlite3.Connection,
+        event: AuditEvent,
+        *,
+        asset_id: str | None = None,
+        payload: Mapping[str, Any] | None = None,
+        now: datetime,
+    ) -> AuditEntry:
+        """Append inside a write transaction the caller holds (for the inventory).
+
+        Reading the tail under the caller's ``BEGIN IMMEDIATE`` lock is what keeps
+        the chain single when several processes write at once.
+        """
+        row = conn.execute("SELECT seq, entry_hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        prev_seq, prev_hash = (0, GENESIS_HASH) if row is None else (int(row[0]), str(row[1]))
+        entry = _entry_after(
+            prev_seq, prev_hash, event, now=now, asset_id=asset_id, payload=payload
+        )
+        conn.execute(
+            f"INSERT INTO audit ({_ENTRY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",  # noqa: S608 - constant columns
+            (
+                entry.seq,
+                entry.at,
+                entry.event.value,
+                entry.asset_id,
+                canonical_json(_plain(entry.payload)).decode("utf-8"),
+                entry.prev_hash,
+                entry.entry_hash,
+            ),
+        )
+        key = self.checkpoint_key
+        if key is not None and event is not AuditEvent.CHECKPOINT:
+            # Newest first by primary key: stops at the first signed row (unsigned
+            # ones, from exports made without a key, do not delay the schedule).
+            row = conn.execute(
+                "SELECT seq FROM audit_checkpoints WHERE signature_b64 IS NOT NULL "
+                "ORDER BY seq DESC LIMIT 1"
+            ).fetchone()
+            if entry.seq - (0 if row is None else int(row[0])) >= self.checkpoint_every:
+                pinned = self.log_key_in(conn)
+                # A key that is not the log's cannot vouch for it: no automatic
+                # checkpoint rather than one that verification refuses.
+                if pinned is None or pinned == key_fingerprint(key.leaf):
+                    self.checkpoint_in(conn, key, now=now)
+        return entry
+
+    def checkpoint(self, key: SigningKey | None, *, now: datetime) -> Checkpoint:
+        """Sign and store a checkpoint of the current tail, and log that it was taken.
+
+        With ``key=None`` the checkpoint is stored unsigned (a report made
+        without keys); its value is then where a copy of it is kept.
+
+        Raises:
+            AuditError: The log is empty.
+            SignatureError: The key could not sign.
+            InventoryError: The database cannot be written.
+        """
+        return self.write(lambda conn: self.checkpoint_in(conn, key, now=now))
+
+    def checkpoint_in(
+        self, conn: sqlite3.Connection, key: SigningKey | None, *, now: datetime
+    ) -> Checkpoint:
+        """Take a checkpoint inside the caller's write transaction (unsigned without a key).
+
+        Once a log has a signed checkpoint its checkpoints are pinned to that
+        key (the log's identity): an unsigned checkpoint is returned (for an
+        export to embed) but not stored, and another key is refused.
+
+        Raises:
+            AuditError: The log is empty, or ``key`` is not the log's key.
+        """
+        tail = conn.execute(
+            "SELECT seq, entry_hash FROM audit ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        if tail is None:
+            raise AuditError("the audit log is empty: nothing to checkpoint")
+        pinned = self.log_key_in(conn)
+        if key is not None and pinned is not None and key_fingerprint(key.leaf) != pinned:
+            raise AuditError(
+                f"this audit log's checkpoints are signed by key {pinned[:16]}; key "
+                f"{key.subject!r} ({key_fingerprint(key.leaf)[:16]}) is another one"
+            )
+        # The tail is never already checkpointed: taking a checkpoint appends a
+        # CHECKPOINT entry after the entry it covers.
+        cp = Checkpoint.create(int(tail[0]), str(tail[1]), now=now, key=key)
+        if key is None and pinned is not None:
+            return cp
+        conn.execute(
+            "INSERT INTO audit_checkpoints (seq, entry_hash, at, algorithm, signature_b64, "
+            "certificate_chain_json, log_key) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                cp.seq,
+                cp.entry_hash,
+                cp.at,
+                cp.algorithm,
+                cp.signature_b64,
+                json.dumps(list(cp.certificate_chain_b64)),
+                cp.log_key,
+            ),
+        )
+        self.append_in(conn, AuditEvent.CHECKPOINT, payload=_cp_payload(cp, key), now=now)
+        self._pending.append(cp)
+        return cp
+
+    def log_key_in(self, conn: sqlite3.Connection) -> str | None:
+        """The log's identity: the key of its first signed checkpoint (None before one)."""
+        if self._log_key is None:
+            row = conn.execute(
+                "SELECT log_key, certificate_chain_json, algorithm, signature_b64 "
+                "FROM audit_checkpoints WHERE signature_b64 IS NOT NULL ORDER BY seq LIMIT 1"
+            ).fetchone()
+            if row is None:
+                return None
+            if row[0] is not None:
+                self._log_key = str(row[0])
+            else:  # a version-1 checkpoint: the key of its certificate
+                try:
+                    chain = json.loads(row[1])
+                    probe = Checkpoint(0, "", "", str(row[3]), row[2], tuple(chain))
+                except (ValueError, TypeError):
+                    return None
+                self._log_key = probe.signer_fingerprint()
+        return self._log_key
+
+    def log_key(self) -> str | None:
+        """The log's identity (:meth:`log_key_in`), read in its own transaction."""
+        return self._db.read(self.log_key_in)
+
+    def tail(self) -> AuditEntry | None:
+        """The last entry, or None for an empty log.
+
+        Raises:
+            AuditError: The last row cannot be decoded (it was tampered with).
+            InventoryError: The database cannot be read.
+        """
+        return self._db.read(self._tail)
+
+    def entries(
+        self, *, asset_id: str | None = None, after_seq: int = 0, page_size: int = 1000
+    ) -> Iterator[AuditEntry]:
+        """Entries in seq order, read page by page (no long-lived transaction).
+
+        Args:
+            asset_id: Only the entries about this asset.
+            after_seq: Start after this seq.
+            page_size: Rows per query.
+
+        Raises:
+            AuditError: A row cannot be decoded (it was tampered with; run verify).
+            InventoryError: The database cannot be read.
+        """
+        last = after_seq
+        while True:
+            rows = self._db.read(
+                functools.partial(self._page, after=last, asset_id=asset_id, limit=page_size)
+            )
+            for row in rows:
+                yield _entry_from_row(row)
+            if len(rows) < page_size:
+                return
+            last = int(rows[-1][0])
+
+    def checkpoints(self) -> list[Checkpoint]:
+        """The stored checkpoints, by seq.
+
+        Raises:
+            AuditError: A row cannot be decoded.
+            InventoryError: The database cannot be read.
+        """
+        return self._db.read(_stored_checkpoints)
+
+    def verify(
+        self,
+        *,
+        against: Checkpoint | None = None,
+        trust: TrustPolicy | None = None,
+        pin: str | None = None,
+        use_witness: bool = True,
+    ) -> AuditReport:
+        """Verify the whole stored chain, its checkpoints and the facts it binds, on one snapshot.
+
+        Args:
+            against: A checkpoint kept outside the database (from an export):
+                detects truncation and roll-back that stored checkpoints cannot.
+            trust: Require checkpoints signed by a certificate chaining to these
+                anchors.
+            pin: The log's key (:func:`provenance.keys.key_fingerprint`), e.g. of the signing
+                certificate at hand: checkpoints signed by any other are refused.
+            use_witness: Check every checkpoint the witness holds (the default
+                when one is configured): catches truncation and roll-back
+                without ``against``.
+
+        Returns:
+            The report; see :func:`verify_chain` for what each problem means,
+            and the reconciler for FACT_CHANGED, FACT_MISSING, FACT_UNBOUND.
+
+        Raises:
+            AuditError: The witness cannot be read.
+            InventoryError: The database cannot be read.
+        """
+        witnessed, log_ids, notes = _read_witness(self.witness if use_witness else None)
+
+        def work(conn: sqlite3.Connection) -> AuditReport:
+            stored = _stored_checkpoints(conn, lenient=True)
+            bindings = FactBindings()
+            first: list[str] = []
+            report = _verify_links(
+                _stored_links(conn, bindings, first),
+                checkpoints=stored,
+                against=against,
+                trust=trust,
+                pin=pin,
+                witnessed=witnessed,
+            )
+            extra: list[AuditProblem] = []
+            extra_notes: list[str] = []
+            checked = 0
+            if self._reconcile is not None:
+                extra, extra_notes, checked = self._reconcile(conn, bindings)
+            if log_ids and first and log_ids != {first[0]}:
+                extra.append(
+                    AuditProblem(
+                        1,
+                        ProblemKind.ROLLED_BACK,
+                        "the witness holds checkpoints of a log whose first entry is "
+                        f"{sorted(log_ids - {first[0]})[0][:16]}, not {first[0][:16]}: the log "
+                        "was rewritten from the start (or the witness is another inventory's)",
+                    )
+                )
+            # By seq; rows no entry recorded (seq 0) after the entries.
+            problems = tuple(
+                sorted(report.problems + tuple(extra), key=lambda p: (p.seq == 0, p.seq))
+            )
+            return dataclasses.replace(
+                report,
+                ok=not problems,
+                problems=problems,
+                verified=report.verified and not problems,
+                notes=(*notes, *report.notes, *extra_notes),
+                facts_checked=checked,
+            )
+
+        return self._db.read(work)
+
+    @staticmethod
+    def _page(
+        conn: sqlite3.Connection, *, after: int, asset_id: str | None, limit: int
+    ) -> list[tuple[Any, ...]]:
+        if asset_id is None:
+            sql = f"SELECT {_ENTRY_COLUMNS} FROM audit WHERE seq > ? ORDER BY seq LIMIT ?"  # noqa: S608 - constant columns
+            return conn.execute(sql, (after, limit)).fetchall()
+        sql = (
+            f"SELECT {_ENTRY_COLUMNS} FROM audit WHERE asset_id = ? AND seq > ? "  # noqa: S608 - constant columns
+            "ORDER BY seq LIMIT ?"
+        )
+        return conn.execute(sql, (asset_id, after, limit)).fetchall()
+
+    @staticmethod
+    def _tail(conn: sqlite3.Connection) -> AuditEntry | None:
+        row = conn.execute(
+            f"SELECT {_ENTRY_COLUMNS} FROM audit ORDER BY seq DESC LIMIT 1"  # noqa: S608 - constant columns
+        ).fetchone()
+        return None if row is None else _entry_from_row(row)
+
+
+def _cp_payload(cp: Checkpoint, key: SigningKey | None) -> dict[str, Any]:
+    return {
+        "checkpoint_seq": cp.seq,
+        "checkpoint_hash": cp.entry_hash,
+        "signed": cp.is_signed,
+        "signer": key.subject if key is not None else None,
+    }
+
+
+def _stored_checkpoints(conn: sqlite3.Connection, *, lenient: bool = False) -> list[Checkpoint]:
+    rows = conn.execute(
+        "SELECT seq, entry_hash, at, algorithm, signature_b64, certificate_chain_json, log_key "
+        "FROM audit_checkpoints ORDER BY seq"
+    ).fetchall()
+    out: list[Checkpoint] = []
+    for row in rows:
+        try:
+            out.append(_checkpoint_from_row(row))
+        except AuditError:
+            if not lenient:
+                raise
+            # An undecodable row still claims a seq: keep it so its signature fails.
+            out.append(Checkpoint(int(row[0]), str(row[1]), str(row[2]), "", "", (), row[6]))
+    return out
+
+
+def _read_witness(witness: Witness | None) -> tuple[list[Checkpoint], set[str], list[str]]:
+    """The checkpoints a witness holds, the log ids they name, and notes on reading it."""
+    witnessed: list[Checkpoint] = []
+    log_ids: set[str] = set()
+    notes: list[str] = []
+    if witness is not None:
+        if witness.readable:
+            for record in witness.read():
+                witnessed.append(record.checkpoint)
+                log_ids.add(record.log_id)
+            if not witnessed:
+                notes.append(f"the witness {witness!r} holds no checkpoint yet")
+        else:
+            notes.append(f"the witness {witness!r} cannot be read back: not checked")
+    return witnessed, log_ids, notes
+
+
+def _stored_links(
+    conn: sqlite3.Connection, bindings: FactBindings, first: list[str]
+) -> Iterator[_Link]:
+    """Every stored entry as a link, in order; intact ones feed ``bindings`` (and ``first``)."""
+    cursor = conn.execute(f"SELECT {_ENTRY_COLUMNS} FROM audit ORDER BY seq")  # noqa: S608 - constant columns
+    try:
+        for row in cursor:
+            try:
+                entry = _entry_from_row(row)
+            except AuditError:
+                yield _link_from_row(row)
+                continue
+            link = _link_of(entry)
+            if link.intact:
+                bindings.add(entry)
+                if entry.seq == 1:
+                    first.append(entry.entry_hash)
+            yield link
+    finally:
+        cursor.close()

@@ -1,0 +1,117 @@
+"""The in-memory perceptual and keypoint indexes of one inventory handle.
+
+Built from the rows once, then refreshed incrementally, at most every
+``index_refresh_s`` seconds (DESIGN.md decision 7); the perceptual index is
+cached on disk beside the database from :data:`INDEX_CACHE_MIN_ROWS` rows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from pathlib import Path
+
+from provenance._sqlite import Database
+from provenance.errors import InventoryError
+from provenance.index import HammingIndex
+from provenance.inventory._keypoints import _keypoint_rows
+from provenance.inventory._perceptual import _last_perceptual_pk, _load_cache, _perceptual_rows
+from provenance.keypoints import KeypointIndex, LocalFeatures
+
+INDEX_CACHE_MIN_ROWS = 50_000
+"""Perceptual rows of a scheme from which the Hamming index is cached on disk."""
+
+# The clock of the index refresh interval (a module attribute so tests can move it).
+_monotonic = time.monotonic
+
+
+class _Indexes:
+    """The indexes of one :class:`~provenance.inventory.Inventory`, keyed by scheme."""
+
+    def __init__(self, db: Database, path: Path, *, refresh_s: float, read_only: bool) -> None:
+        self._db = db
+        self._path = path
+        self._read_only = read_only
+        # scheme -> (index over every perceptual row of it, ids = hash_pk)
+        self._perceptual: dict[str, HammingIndex] = {}
+        # Bounded staleness of the in-memory indexes: a scheme's perceptual index
+        # (keyed by the scheme) and its keypoint index ("keypoints:<scheme>") ->
+        # (monotonic time of the last look for new rows, total_changes then).
+        self._index_refresh_s = refresh_s
+        self._index_checked: dict[str, tuple[float, int]] = {}
+        # scheme -> (keypoint index over every row of it, keys = keypoint_pk; last pk)
+        self._keypoints: dict[str, tuple[KeypointIndex, int]] = {}
+
+    def perceptual(self, name: str) -> HammingIndex:
+        """The Hamming index of scheme ``name`` (see ``Inventory.perceptual_index``)."""
+        index = self._perceptual.get(name)
+        fresh, now, changes = self._checked_lately(name)
+        if index is not None and fresh:
+            return index
+        last = self._db.read(lambda conn: _last_perceptual_pk(conn, name))
+        cache = self._path.with_name(f"{self._path.name}.{name}.hidx")
+        if index is None and last and cache.exists():
+            index = _load_cache(cache, last)
+        if index is not None and len(index) and int(index.ids[-1]) > last:
+            index = None  # rows vanished (a restored backup): start again
+        have = int(index.ids[-1]) if index is not None and len(index) else 0
+        if index is None or have < last:
+            pks, words = self._db.read(lambda conn: _perceptual_rows(conn, name, have))
+            built = index is None
+            if index is None:
+                width = words.shape[1] if words.size else 1
+                index = HammingIndex(words, pks, words_per_hash=width)
+            elif words.size:
+                if words.shape[1] != index.words_per_hash:
+                    raise InventoryError(
+                        f"perceptual hashes of scheme {name} differ in length", path=self._path
+                    )
+                index.add(words, pks)
+            rebuilt = built or (words.size > 0 and index.bands > 0 and index.tail == 0)
+            if rebuilt and len(index) >= INDEX_CACHE_MIN_ROWS and not self._read_only:
+                # A cache that cannot be written costs a rebuild next time, nothing else.
+                with contextlib.suppress(OSError):
+                    index.save(cache)
+        self._perceptual[name] = index
+        self._index_checked[name] = (now, changes)
+        return index
+
+    def _checked_lately(self, stamp: str) -> tuple[bool, float, int]:
+        """Whether the index ``stamp`` was refreshed within ``index_refresh_s``.
+
+        True only with a refresh interval, no write through this handle since,
+        and less than the interval gone. Also returns the time and this
+        connection's write count to record when the index is refreshed now.
+        """
+        now = _monotonic()
+        changes = self._db.connection.total_changes if not self._db.closed else -1
+        if self._index_refresh_s <= 0:
+            return False, now, changes
+        checked_at, changes_then = self._index_checked.get(stamp, (-math.inf, -1))
+        fresh = changes == changes_then and now - checked_at < self._index_refresh_s
+        return fresh, now, changes
+
+    def keypoints(self, name: str) -> KeypointIndex:
+        """The keypoint index of scheme ``name`` (see ``Inventory.keypoint_index``)."""
+        index: KeypointIndex | None
+        index, last = self._keypoints.get(name, (None, 0))
+        # The same staleness bound as the perceptual index (index_refresh_s): a
+        # verifier sees another process's new assets at most that late, by both.
+        stamp = f"keypoints:{name}"
+        fresh, now, changes = self._checked_lately(stamp)
+        if index is not None and not index.outgrown and fresh:
+            return index
+        if index is not None and index.outgrown:
+            index, last = None, 0  # its lists were sized for a quarter of the rows
+
+        rows = self._db.read(lambda conn: _keypoint_rows(conn, name, last))
+        if index is None:
+            index = KeypointIndex()
+        for pk, blob in rows:
+            with contextlib.suppress(ValueError):  # another version's row: not searched
+                index.add(pk, LocalFeatures.from_bytes(blob))
+            last = pk
+        self._keypoints[name] = (index, last)
+        self._index_checked[stamp] = (now, changes)
+        return index

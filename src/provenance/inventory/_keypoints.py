@@ -1,0 +1,61 @@
+"""Keypoint rows of the inventory (partial copies, issue 21): their SQL."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+
+from provenance.errors import InventoryError
+from provenance.inventory._entries import AssetEntry
+from provenance.inventory._rows import _load
+from provenance.keypoints import LocalFeatures
+
+
+def insert_keypoints(
+    conn: sqlite3.Connection, asset_id: str, scheme: str, blob: bytes, *, path: Path
+) -> bool:
+    """Store one asset's keypoint descriptor; False when it was already stored."""
+    found = conn.execute("SELECT asset_pk FROM assets WHERE asset_id = ?", (asset_id,)).fetchone()
+    if found is None:
+        raise InventoryError(f"no asset {asset_id} in the inventory", path=path)
+    cursor = conn.execute(
+        "INSERT OR IGNORE INTO keypoint_features (asset_pk, scheme, features) VALUES (?, ?, ?)",
+        (int(found[0]), scheme, blob),
+    )
+    return cursor.rowcount > 0
+
+
+def _keypoint_rows(conn: sqlite3.Connection, scheme: str, after: int) -> list[tuple[int, bytes]]:
+    """Keypoint rows of ``scheme`` with a key above ``after``, in key order."""
+    return [
+        (int(pk), bytes(blob))
+        for pk, blob in conn.execute(
+            "SELECT keypoint_pk, features FROM keypoint_features "
+            "WHERE scheme = ? AND keypoint_pk > ? ORDER BY keypoint_pk",
+            (scheme, after),
+        )
+    ]
+
+
+def _keypoint_features(
+    conn: sqlite3.Connection, keys: Sequence[int]
+) -> list[tuple[AssetEntry, LocalFeatures]]:
+    """The assets and features of these keypoint row keys, in order; vanished rows left out."""
+    found: list[tuple[int, LocalFeatures]] = []
+    for key in keys:
+        row = conn.execute(
+            "SELECT asset_pk, features FROM keypoint_features WHERE keypoint_pk = ?",
+            (int(key),),
+        ).fetchone()
+        if row is None:
+            continue
+        with contextlib.suppress(ValueError):
+            found.append((int(row[0]), LocalFeatures.from_bytes(bytes(row[1]))))
+    out = []
+    for pk, features in found:  # a few candidates: one asset load each
+        entry = _load(conn, [pk])
+        if entry:
+            out.append((entry[0], features))
+    return out

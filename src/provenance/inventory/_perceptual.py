@@ -1,0 +1,229 @@
+"""Perceptual rows of the inventory.
+
+Checked inserts, paged reads for the Hamming index, the on-disk index cache
+and the refresh interval of the in-memory index.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from provenance.errors import (
+    InventoryError,
+    ProvenanceError,
+)
+from provenance.hamming import hamming_bytes
+from provenance.index import HammingIndex
+from provenance.inventory._bindings import _perceptual_row_hash, _stored_perceptual
+from provenance.inventory._entries import PerceptualMatch
+from provenance.inventory._rows import _PAGE, _load
+from provenance.phash import ReferenceHashes
+
+_SCHEME_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+# Perceptual rows read from the database per step when the index is built.
+_ROWS_PER_READ = 1 << 16
+
+
+DEFAULT_INDEX_REFRESH_S = 0.0
+"""Default of ``Inventory(index_refresh_s=)``: look for new perceptual rows on every lookup."""
+
+INDEX_REFRESH_ENV_VAR = "PROVENANCE_INDEX_REFRESH_S"
+"""Environment variable read when ``Inventory(index_refresh_s=None)`` (the default)."""
+
+
+def _scheme(name: str, path: Path) -> str:
+    if not isinstance(name, str) or not _SCHEME_NAME.match(name):
+        raise InventoryError(
+            f"perceptual scheme name must be 1-64 letters, digits, '.', '_' or '-': {name!r}",
+            path=path,
+        )
+    return name
+
+
+@dataclass(frozen=True, slots=True)
+class _PerceptualInsert:
+    """One asset's perceptual rows, checked and ready to insert in a transaction."""
+
+    scheme: str
+    rows: tuple[tuple[str, bytes], ...]
+    descriptor: bytes
+
+    def run(self, conn: sqlite3.Connection, asset_id: str, path: Path) -> tuple[int, str | None]:
+        """Insert (idempotently) for ``asset_id``.
+
+        Returns:
+            How many hash rows were added, and the binding hash of every row of
+            the scheme now stored for the asset (None when nothing changed).
+        """
+        found = conn.execute(
+            "SELECT asset_pk FROM assets WHERE asset_id = ?", (asset_id,)
+        ).fetchone()
+        if found is None:
+            raise InventoryError(f"no asset {asset_id} in the inventory", path=path)
+        pk = int(found[0])
+        before = conn.total_changes
+        conn.executemany(
+            "INSERT OR IGNORE INTO perceptual_hashes (asset_pk, scheme, variant, words) "
+            "VALUES (?, ?, ?, ?)",
+            [(pk, self.scheme, variant, blob) for variant, blob in self.rows],
+        )
+        added = conn.total_changes - before
+        if self.descriptor:
+            conn.execute(
+                "INSERT OR IGNORE INTO perceptual_descriptors (asset_pk, scheme, descriptor) "
+                "VALUES (?, ?, ?)",
+                (pk, self.scheme, self.descriptor),
+            )
+        changed = conn.total_changes - before
+        if changed == 0:
+            return 0, None
+        if added == len(self.rows) and changed == added + (1 if self.descriptor else 0):
+            # Nothing was stored before: the rows are exactly these (the usual case).
+            rows: Iterable[tuple[str, bytes]] = self.rows
+            descriptor = self.descriptor
+        else:
+            rows, descriptor = _stored_perceptual(conn, pk, self.scheme)
+        return added, _perceptual_row_hash(asset_id, self.scheme, rows, descriptor)
+
+
+def _perceptual_insert(
+    reference: ReferenceHashes, scheme: str | None, path: Path
+) -> _PerceptualInsert:
+    name = _scheme(scheme if scheme is not None else reference.scheme, path)
+    words = np.ascontiguousarray(np.asarray(reference.words), dtype="<u8")
+    if words.ndim != 2 or words.shape[0] != len(reference.variants) or words.shape[1] < 1:
+        raise InventoryError(
+            f"perceptual hashes must be (K, W) uint64 with one variant name per row, "
+            f"got {words.shape} for {len(reference.variants)} names",
+            path=path,
+        )
+    rows = tuple((variant, words[i].tobytes()) for i, variant in enumerate(reference.variants))
+    return _PerceptualInsert(name, rows, bytes(reference.descriptor))
+
+
+def _perceptual_rows(
+    conn: sqlite3.Connection, scheme: str, after: int
+) -> tuple[np.ndarray[Any, np.dtype[np.int64]], np.ndarray[Any, np.dtype[np.uint64]]]:
+    """Row keys and words of ``scheme`` with ``hash_pk > after``, in key order.
+
+    Read page by page into arrays (fleetindex): a list of every row as Python
+    objects took about five times the hashes' own size at 22M rows.
+    """
+    cursor = conn.execute(
+        "SELECT hash_pk, words FROM perceptual_hashes WHERE scheme = ? AND hash_pk > ? "
+        "ORDER BY hash_pk",
+        (scheme, after),
+    )
+    pk_parts: list[np.ndarray[Any, np.dtype[np.int64]]] = []
+    word_parts: list[np.ndarray[Any, np.dtype[np.uint64]]] = []
+    width = 0
+    while page := cursor.fetchmany(_ROWS_PER_READ):
+        blobs = [bytes(blob) for _, blob in page]
+        width = width or len(blobs[0])
+        if any(len(blob) != width for blob in blobs):
+            raise InventoryError(f"perceptual hashes of scheme {scheme} differ in length")
+        pk_parts.append(np.fromiter((pk for pk, _ in page), dtype=np.int64, count=len(page)))
+        words = np.frombuffer(b"".join(blobs), dtype="<u8").astype(np.uint64)
+        word_parts.append(words.reshape(len(page), width // 8))
+    if not pk_parts:
+        return np.zeros(0, np.int64), np.zeros((0, 1), np.uint64)
+    if len(pk_parts) == 1:
+        return pk_parts[0], word_parts[0]
+    return np.concatenate(pk_parts), np.concatenate(word_parts)
+
+
+def _index_refresh_s(value: float | None, path: str | os.PathLike[str]) -> float:
+    """The refresh interval: ``value``, else the environment variable, else the default."""
+    name, shown = "index_refresh_s", repr(value)
+    if value is None:
+        configured = os.environ.get(INDEX_REFRESH_ENV_VAR, "").strip()
+        if not configured:
+            return DEFAULT_INDEX_REFRESH_S
+        name, shown = f"${INDEX_REFRESH_ENV_VAR}", repr(configured)
+        try:
+            value = float(configured)
+        except ValueError:
+            value = math.nan
+    if not (value >= 0 and math.isfinite(value)):
+        raise InventoryError(f"{name} must be a number of seconds >= 0, got {shown}", path=path)
+    return float(value)
+
+
+def _load_cache(path: Path, last: int) -> HammingIndex | None:
+    """The cached index, or None when it is unreadable or ahead of the database."""
+    try:
+        index = HammingIndex.load(path)
+    except ProvenanceError:
+        return None
+    if len(index) and int(index.ids[-1]) > last:
+        return None
+    return index
+
+
+def _last_perceptual_pk(conn: sqlite3.Connection, scheme: str) -> int:
+    """The newest perceptual row key of ``scheme`` (0 when there is none)."""
+    latest = conn.execute(
+        "SELECT MAX(hash_pk) FROM perceptual_hashes WHERE scheme = ?", (scheme,)
+    ).fetchone()[0]
+    return int(latest) if latest is not None else 0
+
+
+def _nearest_assets(
+    conn: sqlite3.Connection,
+    pks: Sequence[int],
+    query: np.ndarray[Any, np.dtype[np.uint64]],
+    *,
+    scheme: str,
+    max_distance: int,
+    k: int,
+) -> list[PerceptualMatch]:
+    """The assets of candidate rows ``pks``, distances checked again against the stored rows."""
+    best: dict[int, tuple[int, str, int]] = {}
+    query_bytes = query.astype("<u8").tobytes()
+    for start in range(0, len(pks), _PAGE):
+        chunk = pks[start : start + _PAGE]
+        marks = ",".join("?" * len(chunk))
+        for hash_pk, asset_pk, variant, blob in conn.execute(
+            "SELECT hash_pk, asset_pk, variant, words FROM perceptual_hashes "  # noqa: S608 - placeholders only
+            f"WHERE hash_pk IN ({marks}) AND scheme = ?",
+            (*chunk, scheme),
+        ):
+            stored = bytes(blob)
+            if len(stored) != len(query_bytes):
+                continue
+            distance = hamming_bytes(stored, query_bytes)
+            if distance > max_distance:
+                continue
+            key = (distance, int(hash_pk))
+            current = best.get(int(asset_pk))
+            if current is None or key < (current[0], current[2]):
+                best[int(asset_pk)] = (distance, str(variant), int(hash_pk))
+    ranked = sorted(best.items(), key=lambda item: (item[1][0], item[1][2]))[:k]
+    entries = _load(conn, [pk for pk, _ in ranked])
+    out = []
+    for entry, (pk, (distance, variant, _)) in zip(entries, ranked, strict=True):
+        row = conn.execute(
+            "SELECT descriptor FROM perceptual_descriptors WHERE asset_pk = ? AND scheme = ?",
+            (pk, scheme),
+        ).fetchone()
+        out.append(
+            PerceptualMatch(
+                asset=entry,
+                distance=distance,
+                variant=variant,
+                descriptor=b"" if row is None else bytes(row[0]),
+                scheme=scheme,
+            )
+        )
+    return out

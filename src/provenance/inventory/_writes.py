@@ -1,0 +1,261 @@
+"""The inventory's write path: the SQL that records signed files, assets and links.
+
+Each function runs inside the caller's ``BEGIN IMMEDIATE`` transaction and
+appends the audit entry that binds what it wrote (DESIGN.md decision 17).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from provenance.audit import (
+    LINKED,
+    PERCEPTUAL_SCHEME,
+    ROW_ASSET,
+    ROW_FILE,
+    ROW_PARENT,
+    ROW_PERCEPTUAL,
+    AuditEvent,
+    AuditLog,
+)
+from provenance.errors import InventoryError
+from provenance.inventory._bindings import _asset_row_hash, _file_row_hash
+from provenance.inventory._entries import AssetEntry, FileEntry, _Pending
+from provenance.inventory._perceptual import _PerceptualInsert
+from provenance.inventory._rows import _find_parent, _load, _signer_id
+from provenance.record import format_time
+
+
+# One transaction's steps in order (asset, file, lineage links, audit entry); split, they
+# would hand a dozen values to each other.
+def record(
+    conn: sqlite3.Connection,
+    p: _Pending,
+    *,
+    audit: AuditLog,
+    path: Path,
+    perceptual: _PerceptualInsert | None = None,
+) -> AssetEntry:
+    """Store one checked result (asset if new, file, lineage links) and its audit entry."""
+    result = p.result
+    signer_id = _signer_id(conn, p.signer)
+    row = conn.execute(
+        "SELECT asset_pk, essence_sha256, record_json FROM assets WHERE asset_id = ?",
+        (result.asset_id,),
+    ).fetchone()
+    parent_id: str | None = None
+    if row is not None:
+        asset_pk, essence, asset_record_json = int(row[0]), bytes(row[1]), str(row[2])
+        if essence != p.essence:
+            raise InventoryError(
+                f"asset {result.asset_id} is recorded with essence {essence.hex()}, not "
+                f"{result.essence_sha256_hex}",
+                path=path,
+            )
+    else:
+        asset_pk, parent_id = _insert_asset(conn, p, signer_id, path)
+        asset_record_json = p.record_json
+    file_row = (
+        p.sha256,
+        asset_pk,
+        p.input_sha256,
+        p.parent_sha256,
+        result.path,
+        p.source_path,
+        result.bytes_added,
+        result.active_manifest,
+        p.signed_at,
+        signer_id,
+        p.record_sha256,
+        None if p.record_json == asset_record_json else p.record_json,
+    )
+    try:
+        conn.execute(
+            "INSERT INTO files (sha256, asset_pk, input_sha256, parent_sha256, path, "
+            "source_path, bytes_added, active_manifest, signed_at, signer_id, "
+            "record_sha256, record_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            file_row,
+        )
+    except sqlite3.IntegrityError:
+        # The same file again: idempotent when it is the same asset's.
+        existing = conn.execute(
+            "SELECT asset_pk FROM files WHERE sha256 = ?", (p.sha256,)
+        ).fetchone()
+        if existing is None or int(existing[0]) != asset_pk:
+            raise InventoryError(
+                f"file {result.sha256_hex} is already recorded for another asset",
+                path=path,
+            ) from None
+        if perceptual is not None:
+            bind_perceptual(conn, perceptual, result.asset_id, p.now, audit=audit, path=path)
+        return _load(conn, [asset_pk])[0]
+    # Renditions recorded before this file (their parent) get their link now.
+    before = conn.total_changes
+    conn.execute(
+        "UPDATE assets SET parent_pk = ? WHERE parent_pk IS NULL AND asset_pk != ? AND "
+        "asset_pk IN (SELECT asset_pk FROM files WHERE parent_sha256 IN (?, ?))",
+        (asset_pk, asset_pk, p.sha256, p.input_sha256),
+    )
+    linked = []
+    if conn.total_changes != before:
+        # Rare (a rendition recorded before its original). RETURNING would say which,
+        # but costs a few hundred microseconds on every signing; this query only here.
+        linked = conn.execute(
+            "SELECT asset_id FROM assets WHERE parent_pk = ?", (asset_pk,)
+        ).fetchall()
+    if row is None and result.record.created_at.microsecond == 0:
+        # A new asset: everything is at hand, and the record (whole seconds)
+        # equals what reading it back would give.
+        entry = _new_entry(p, parent_id)
+    else:
+        entry = _load(conn, [asset_pk])[0]
+    record = result.record
+    payload = _facts_payload(p, entry, file_row, is_new=row is None, parent_id=parent_id)
+    if linked:
+        payload[LINKED] = ",".join(sorted(str(r[0]) for r in linked))
+    if perceptual is not None:
+        _, binding = perceptual.run(conn, result.asset_id, path)
+        if binding is not None:
+            payload[PERCEPTUAL_SCHEME] = perceptual.scheme
+            payload[ROW_PERCEPTUAL] = binding
+    event = AuditEvent.RENDITION_ADDED if record.parents else AuditEvent.SIGNED
+    audit.append_in(conn, event, asset_id=result.asset_id, payload=payload, now=p.now)
+    return entry
+
+
+def _facts_payload(
+    p: _Pending,
+    entry: AssetEntry,
+    file_row: tuple[Any, ...],
+    *,
+    is_new: bool,
+    parent_id: str | None,
+) -> dict[str, Any]:
+    """The audit payload of a recorded file, with the row hashes it binds (decision 17)."""
+    result = p.result
+    record = result.record
+    payload: dict[str, Any] = {
+        "sha256": result.sha256_hex,
+        "essence_sha256": result.essence_sha256_hex,
+        "input_sha256": result.input_sha256_hex,
+        "record_sha256": p.record_sha256.hex(),
+        "active_manifest": result.active_manifest,
+        "signer": p.signer,
+        "model": record.model,
+        "model_version": record.model_version,
+        "digital_source_type": record.digital_source_type.value,
+    }
+    if p.parent_sha256 is not None:
+        payload["parent_sha256"] = p.parent_sha256.hex()
+        payload["parent_asset_id"] = entry.parent_asset_id
+    # Bind the rows just written to this entry (DESIGN.md decision 17).
+    payload[ROW_FILE] = _file_row_hash(
+        (*file_row[:1], result.asset_id, *file_row[2:9], p.signer, *file_row[10:])
+    )
+    if is_new:
+        payload[ROW_ASSET] = _asset_row_hash(
+            (
+                result.asset_id,
+                p.essence,
+                record.digital_source_type.value,
+                record.generator,
+                record.model,
+                record.model_version,
+                format_time(record.created_at),
+                p.record_json,
+                p.signer,
+                p.signed_at,
+            )
+        )
+        payload[ROW_PARENT] = parent_id or ""
+    return payload
+
+
+def _new_entry(p: _Pending, parent_id: str | None) -> AssetEntry:
+    """A newly recorded asset as reading it back would give, without reading it."""
+    result = p.result
+    return AssetEntry(
+        asset_id=result.asset_id,
+        essence_sha256_hex=p.essence.hex(),
+        record=result.record,
+        parent_asset_id=parent_id,
+        signer=p.signer,
+        first_signed_at=p.signed_at,
+        files=(
+            FileEntry(
+                sha256_hex=p.sha256.hex(),
+                asset_id=result.asset_id,
+                path=result.path,
+                source_path=p.source_path,
+                input_sha256_hex=p.input_sha256.hex(),
+                parent_sha256_hex=None if p.parent_sha256 is None else p.parent_sha256.hex(),
+                bytes_added=result.bytes_added,
+                active_manifest=result.active_manifest,
+                signed_at=p.signed_at,
+                signer=p.signer,
+                record_sha256_hex=p.record_sha256.hex(),
+            ),
+        ),
+    )
+
+
+def bind_perceptual(
+    conn: sqlite3.Connection,
+    insert: _PerceptualInsert,
+    asset_id: str,
+    now: datetime,
+    *,
+    audit: AuditLog,
+    path: Path,
+) -> int:
+    """Store perceptual rows for a recorded asset and bind them in their own entry."""
+    added, binding = insert.run(conn, asset_id, path)
+    if binding is not None:
+        audit.append_in(
+            conn,
+            AuditEvent.PERCEPTUAL_ADDED,
+            asset_id=asset_id,
+            payload={PERCEPTUAL_SCHEME: insert.scheme, ROW_PERCEPTUAL: binding},
+            now=now,
+        )
+    return added
+
+
+def _insert_asset(
+    conn: sqlite3.Connection, p: _Pending, signer_id: int, path: Path
+) -> tuple[int, str | None]:
+    record = p.result.record
+    parent = _find_parent(conn, p)
+    try:
+        cursor = conn.execute(
+            "INSERT INTO assets (asset_id, essence_sha256, parent_pk, digital_source_type, "
+            "generator, model, model_version, created_at, record_json, signer_id, "
+            "first_signed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                p.result.asset_id,
+                p.essence,
+                None if parent is None else parent[0],
+                record.digital_source_type.value,
+                record.generator,
+                record.model,
+                record.model_version,
+                format_time(record.created_at),
+                p.record_json,
+                signer_id,
+                p.signed_at,
+            ),
+        )
+    except sqlite3.IntegrityError:
+        # asset_id was looked up first, so the essence is the one taken.
+        clash = conn.execute(
+            "SELECT asset_id FROM assets WHERE essence_sha256 = ?", (p.essence,)
+        ).fetchone()
+        raise InventoryError(
+            f"essence {p.result.essence_sha256_hex} is already recorded as asset "
+            f"{clash[0] if clash else '?'}, not {p.result.asset_id}",
+            path=path,
+        ) from None
+    return int(cursor.lastrowid or 0), None if parent is None else parent[1]
