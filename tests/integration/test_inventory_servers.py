@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from provenance._database import ServerDatabase, open_server
-from provenance._server_schema import server_schema
 from provenance.errors import InventoryError, SchemaVersionError
+from provenance.inventory._server import server_schema
 from tests.servers import ThrowawayServer
 
 SERVERS = ("postgresql", "mariadb")

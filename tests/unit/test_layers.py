@@ -89,7 +89,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
                 "inventory._keypoints",
                 "inventory._indexes",
                 "inventory._writes",
-                "_server_schema",
+                "inventory._server",
             }
         ),
     ),

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from provenance._database import is_server_url, shown
 from provenance.audit import (
     DEFAULT_CHECKPOINT_EVERY,
     AuditEntry,
@@ -62,7 +63,7 @@ from provenance.inventory._rows import (
     _page,
     _stats,
 )
-from provenance.inventory._schema import _open
+from provenance.inventory._schema import _open, _open_server
 from provenance.inventory._writes import bind_perceptual, record
 from provenance.keypoints import SCHEME as KEYPOINT_SCHEME
 from provenance.keypoints import KeypointIndex, LocalFeatures
@@ -132,12 +133,16 @@ class Inventory:
     ) -> None:
         if checkpoint_every < 1:
             raise InventoryError("checkpoint_every must be at least 1", path=path)
-        index_refresh_s = _index_refresh_s(index_refresh_s, path)
-        self._path = Path(path)
+        self._server = is_server_url(path)
+        # Where it is, as it may be shown: for a server, the URL without its password.
+        self._location = shown(path)
+        index_refresh_s = _index_refresh_s(index_refresh_s, self._location)
+        self._path = Path(self._location)
         self._read_only = read_only
         self._durable = durable
-        self._db = _open(
-            self._path,
+        opener = _open_server if self._server else _open
+        self._db = opener(
+            path if self._server else self._path,
             create=create and not read_only,
             read_only=read_only,
             busy_timeout_s=busy_timeout_s,
@@ -151,7 +156,11 @@ class Inventory:
             reconcile=_reconcile,
         )
         self._indexes = _Indexes(
-            self._db, self._path, refresh_s=float(index_refresh_s), read_only=read_only
+            self._db,
+            self._path,
+            refresh_s=float(index_refresh_s),
+            read_only=read_only,
+            cache_files=not self._server,
         )
 
     @staticmethod
@@ -168,8 +177,18 @@ class Inventory:
 
     @property
     def path(self) -> Path:
-        """The database file."""
+        """The database file (for a server: its URL without the password, as a path)."""
         return self._path
+
+    @property
+    def location(self) -> str:
+        """Where the inventory is, as it may be shown: the file, or the URL without its password."""
+        return self._location
+
+    @property
+    def is_server(self) -> bool:
+        """Whether the inventory is on a PostgreSQL or MariaDB/MySQL server (issue 16)."""
+        return self._server
 
     @property
     def audit(self) -> AuditLog:
@@ -193,7 +212,7 @@ class Inventory:
 
     def __repr__(self) -> str:
         state = "closed" if self._db.closed else ("read-only" if self._read_only else "open")
-        return f"Inventory({os.fspath(self._path)!r}, {state})"
+        return f"Inventory({self._location!r}, {state})"
 
     # --- writes ---------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""The inventory's tables for PostgreSQL and MariaDB/MySQL, as SQLAlchemy Core tables.
+"""The inventory on PostgreSQL and MariaDB/MySQL: its tables as SQLAlchemy Core, and opening it.
 
 They mirror the SQLite schema that ``inventory._MIGRATIONS`` builds (version 4:
 signers, assets, files, perceptual rows and descriptors, keypoint features, the
@@ -16,20 +16,24 @@ What differs, and why:
   on MariaDB. The append-only triggers of the audit tables are SQLite's guard
   rail only (verification never relies on them).
 
-Nothing here runs a query: :func:`provenance._database.open_server` creates
-these tables in an empty database and checks the version of an existing one.
+:func:`open_server_inventory` opens a server inventory through
+:func:`provenance._database.open_server`, which creates these tables in an
+empty database and checks the version of an existing one. Imported only for a
+server URL: SQLAlchemy is not loaded for SQLite.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
-from provenance._database import ServerSchema, meta_table
+from provenance._database import ServerSchema, meta_table, open_server
+from provenance._sqlite import Database
 
-__all__ = ["SERVER_SCHEMA_VERSION", "server_schema"]
+__all__ = ["SERVER_SCHEMA_VERSION", "open_server_inventory", "server_schema"]
 
 SERVER_SCHEMA_VERSION = 4
 """The inventory schema version these tables are (``inventory.SCHEMA_VERSION``)."""
@@ -201,3 +205,28 @@ def server_schema() -> ServerSchema:
         conflicts=frozenset({"assets", "files"}),
         after_create=_AFTER_CREATE,
     )
+
+
+def open_server_inventory(
+    location: str | os.PathLike[str],
+    *,
+    create: bool,
+    read_only: bool,
+    busy_timeout_s: float,
+    durable: bool,
+) -> Database:
+    """A PostgreSQL or MariaDB/MySQL inventory (issue 16), for :class:`Inventory`.
+
+    Raises:
+        InventoryError: See :func:`provenance._database.open_server`.
+        SchemaVersionError: The inventory was written by a newer provenance.
+    """
+    db = open_server(
+        location, server_schema(), create=create, read_only=read_only, busy_timeout_s=busy_timeout_s
+    )
+    if not durable:
+        db.connection.execute("PRAGMA synchronous = NORMAL")
+    # ServerDatabase has Database's interface, over a connection with the part
+    # of sqlite3.Connection's the inventory and the audit log use: one set of
+    # queries for every engine (see provenance._database).
+    return cast(Database, db)
