@@ -90,6 +90,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
                 "inventory._indexes",
                 "inventory._writes",
                 "inventory._server",
+                "inventory._migrate",
             }
         ),
     ),
