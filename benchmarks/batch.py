@@ -99,14 +99,15 @@ def _pool_of_one(run: Callable[[], Iterator[BatchRow[Any]]]) -> Iterator[BatchRo
     feed); a one-worker pool is what "1 worker process" means next to two, so
     the benchmark swaps the private dispatcher for the duration of the run.
     """
-    original = batch_module._execute
-    batch_module._execute = lambda plan, _w, chunk, now: batch_module._streamed_pool(
-        plan, 1, chunk, now
+    executor = batch_module._executor
+    original = executor.run_local
+    executor.run_local = lambda plan, *, workers, chunk_size, now: (
+        batch_module._pool._streamed_pool(plan, 1, chunk_size, now)
     )
     try:
         yield from run()
     finally:
-        batch_module._execute = original
+        executor.run_local = original
 
 
 def main() -> int:

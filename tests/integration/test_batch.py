@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import errno
+import multiprocessing
 import os
 import pickle
 import shutil
+import sys
+import time
+import types
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -318,7 +323,7 @@ def test_a_killed_worker_loses_only_its_own_item(
 ) -> None:
     # Every item goes to a worker (on a slow start the calling process could
     # otherwise sign them all before the first worker is ready).
-    monkeypatch.setattr(batch, "_SIGN_WHILE_STARTING", False)
+    monkeypatch.setattr(batch._pool, "_SIGN_WHILE_STARTING", False)
     sentinel = tmp_path / "die-once"
     sentinel.touch()
     key = SigningKey.from_callback(
@@ -481,3 +486,72 @@ def test_fingerprint_many(tmp_path: Path, workers: int) -> None:
         fingerprint(p).phash for p in (*paths, paths[0])
     ]
     assert rows[3].error is not None and rows[3].error.message.startswith("junk.jpg")
+
+
+def test_a_batch_done_before_its_pool_is_up_leaves_no_worker_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch the calling process finishes while the pool starts ends without waiting
+    for the pool (issue 20); the workers it was starting are stopped all the same."""
+    pools: list[batch._pool._Pool] = []  # kept alive: workers must be stopped, not orphaned
+    shutdown = batch._pool._Pool.shutdown
+
+    def keep(pool: batch._pool._Pool) -> None:
+        pools.append(pool)
+        shutdown(pool)
+
+    monkeypatch.setattr(batch._pool._Pool, "shutdown", keep)
+    sources = small_images(tmp_path / "in", 3)
+    rows = list(verify_many(sources, workers=2))
+    assert [r.status for r in rows] == [RowStatus.OK] * 3
+    assert [r.result.status for r in rows if r.result is not None] == [Status.NO_PROVENANCE] * 3
+    assert len(pools) == 1
+    pools[0]._thread.join(timeout=60)  # the manager: it started the workers, and stops them
+    assert not pools[0]._thread.is_alive()
+
+    def workers() -> list[str]:
+        return [p.name for p in multiprocessing.active_children() if p.name == "provenance-worker"]
+
+    deadline = time.monotonic() + 30
+    while workers() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not workers()
+
+
+def test_the_fork_server_preloads_a_main_module_only_when_it_defines_something(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The console script only imports the CLI: the fork server need not import it again."""
+    script = types.ModuleType("__main__")
+    exec("import sys\nfrom provenance.cli import run\n", script.__dict__)  # noqa: S102
+    monkeypatch.setitem(sys.modules, "__main__", script)
+    assert batch._pool._main_to_preload() == []
+    exec("class Signer:\n    pass\n", script.__dict__)  # noqa: S102 - a callback key's signer
+    assert batch._pool._main_to_preload() == ["__main__"]
+
+
+def test_the_executor_seam_runs_a_plan_on_any_executor(tmp_path: Path, trust: TrustPolicy) -> None:
+    """plan_verify + run_on_executor on a ProcessPoolExecutor: verify_many's rows."""
+    sources: list[str | os.PathLike[str] | tuple[bytes, str]] = [
+        *small_images(tmp_path / "in", 5),
+        tmp_path / "missing.jpg",
+        (b"\xff\xd8\xff\xe0 not a jpeg", "bytes.jpg"),
+    ]
+    local = list(verify_many(sources, trust=trust))
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(2, mp_context=context) as executor:
+        plan = batch.plan_verify(sources, trust=trust)
+        rows = list(batch.run_on_executor(plan, executor, window=4, chunk_size=2))
+        # A task that cannot run (here: no spec) fails its chunk's items, not the batch.
+        broken = batch.plan_fingerprint(sources[:3])
+        lost = list(batch.run_on_executor(broken, executor, window=2, task_spec="not a spec"))
+    assert [(r.index, r.name, r.status) for r in rows] == [
+        (r.index, r.name, r.status) for r in local
+    ]
+    assert [r.result.status for r in rows if r.result is not None] == [
+        r.result.status for r in local if r.result is not None
+    ]
+    assert [r.error for r in rows] == [r.error for r in local]
+    assert rows[5].status is RowStatus.ERROR and rows[6].status is RowStatus.ERROR
+    assert [r.status for r in lost] == [RowStatus.ERROR] * 3
+    assert all(r.error is not None and "needs the plan's spec" in r.error.message for r in lost)

@@ -183,7 +183,7 @@ def main():
     key = SigningKey.from_pem_files(chain, key_file)
     record = ProvenanceRecord.from_json(Path(record).read_text("utf-8"))
     # Every item must go through the (restarted) pool, none through this process.
-    provenance.batch._SIGN_WHILE_STARTING = False
+    provenance.batch._pool._SIGN_WHILE_STARTING = False
     threading.Thread(target=kill_the_fork_server, args=(os.getpid(),), daemon=True).start()
     items = [SignItem(source, name=f"{i:03d}.jpg") for i in range(24)]
     rows = list(sign_many(items, out, key=key, record=record, workers=2, chunk_size=4))

@@ -153,6 +153,50 @@ def test_scan_product_csv_resolves_names_under_root_and_next_to_it(
     assert missing.source == f"{export}:2" and "not found" in (missing.error or "")
 
 
+def test_scan_on_worker_processes_gives_the_same_rows_in_the_same_order(
+    pile: tuple[Path, Path, dict[str, ScanKind]], trust: TrustPolicy, tmp_path: Path
+) -> None:
+    """Two workers give the in-process rows, in order, with unchecked files in place."""
+    folder, db, expected = pile
+    export = tmp_path / "catalog_product.csv"
+    export.write_text(
+        "sku,base_image,additional_images\n"
+        'A1,/missing-first.jpg,"/sub/cdn-boats.jpg,/missing.jpg"\n'
+        "A2,/unrelated.jpg,/corrupt.jpg\n",
+        "utf-8",
+    )
+    given = [export, folder, tmp_path / "nowhere"]
+    with Inventory(db, read_only=True) as inv:
+        inline = scan(given, trust=trust, inventory=inv, root=folder)
+        seen: list[str] = []
+        pooled = scan(
+            given,
+            trust=trust,
+            inventory=inv,
+            root=folder,
+            workers=2,
+            on_row=lambda r: seen.append(r.path),
+        )
+    assert [r.path for r in pooled.rows] == [r.path for r in inline.rows] == seen
+    assert [r.outcome.index for r in pooled.rows] == list(range(len(pooled.rows)))
+    assert Path(pooled.rows[0].path).name == "missing-first.jpg"
+    assert Path(pooled.rows[-1].path).name == "nowhere"
+    for a, b in zip(inline.rows, pooled.rows, strict=True):
+        assert (a.kind, a.status, a.error, a.source, a.sku) == (
+            b.kind,
+            b.status,
+            b.error,
+            b.source,
+            b.sku,
+        )
+    kinds = {Path(r.path).name: r.kind for r in pooled.rows}
+    for name, kind in expected.items():
+        assert kinds[name] is kind, name
+    assert kinds["missing.jpg"] is kinds["nowhere"] is ScanKind.ERROR
+    corrupt = next(r for r in pooled.rows if r.path.endswith("corrupt.jpg"))
+    assert corrupt.outcome.error is not None and corrupt.outcome.error.kind == "ContainerError"
+
+
 def test_cli_scan_writes_reports(
     pile: tuple[Path, Path, dict[str, ScanKind]],
     dev_keys: DevKeyPaths,

@@ -1,6 +1,8 @@
 """Batches on a Dask cluster: :func:`sign_many` and :func:`verify_many` with a ``Client``.
 
-The same per-file work as :mod:`provenance.batch` (the very same chunk function),
+The same per-file work as :mod:`provenance.batch` (the very same chunk function,
+through its public executor seam: :func:`~provenance.batch.plan_sign`,
+:func:`~provenance.batch.plan_verify` and :func:`~provenance.batch.run_on_executor`),
 scheduled by ``dask.distributed`` instead of a local process pool (DESIGN.md
 decision 9: no home-made scheduler). What stays at the client, in the calling
 process: reading the input iterable lazily, the in-order stream of
@@ -35,13 +37,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Executor
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from distributed import Client
 
 from provenance import batch
-from provenance.batch import DEFAULT_CHUNK_SIZE, BatchRow, SignItem
+from provenance.batch import DEFAULT_CHUNK_SIZE, BatchPlan, BatchRow, SignItem
 from provenance.inventory import Inventory
 from provenance.keys import SigningKey, TrustPolicy
 from provenance.record import ProvenanceRecord
@@ -49,6 +52,8 @@ from provenance.sign import SignOptions
 from provenance.types import SignResult, Verdict
 
 __all__ = ["sign_many", "verify_many"]
+
+T = TypeVar("T")
 
 _WINDOW_PER_THREAD = 4
 
@@ -85,7 +90,7 @@ def sign_many(
     Yields:
         One row per item, in input order; identical to the local batch's rows.
     """
-    plan = batch._sign_plan(
+    plan = batch.plan_sign(
         items,
         out,
         key=key,
@@ -121,25 +126,25 @@ def verify_many(
     Yields:
         One row per item, in input order.
     """
-    plan = batch._verify_plan(items, trust=trust, inventory=inventory)
+    plan = batch.plan_verify(items, trust=trust, inventory=inventory)
     return _run(client, plan, chunk_size=chunk_size, now=now)
 
 
 def _run(
-    client: Client, plan: Any, *, chunk_size: int, now: datetime | None
-) -> Iterator[BatchRow[Any]]:
+    client: Client, plan: BatchPlan[T], *, chunk_size: int, now: datetime | None
+) -> Iterator[BatchRow[T]]:
     if chunk_size < 1:
         raise ValueError("chunk_size must be at least 1")
     dask: Any = client  # distributed's Client methods are not annotated
     threads = sum(dask.nthreads().values()) or 1
     # The spec (key, trust, options) goes to every worker once, not with each task.
-    spec_ref = dask.scatter(plan.spec, broadcast=True, hash=False)
-    executor = dask.get_executor(pure=False)
-    return batch._execute_on(
+    spec_ref: object = dask.scatter(plan.spec, broadcast=True, hash=False)
+    executor: Executor = dask.get_executor(pure=False)
+    return batch.run_on_executor(
         plan,
         executor,
-        spec_ref,
+        window=threads * _WINDOW_PER_THREAD,
         chunk_size=chunk_size,
         now=now,
-        window=threads * _WINDOW_PER_THREAD,
+        task_spec=spec_ref,
     )

@@ -1,0 +1,448 @@
+"""The local worker pool: processes that start off the critical path and die with the batch.
+
+What this module owns (DESIGN.md decision 9): the worker processes of a local
+batch. Workers start with the ``forkserver`` method where the platform has it
+(else ``spawn``), never ``fork`` (a c2pa ``Context`` does not survive it); each
+builds its state once and reports every item as it finishes it, so a killed
+worker costs one item; each dies with the calling process (a pipe only the
+caller writes to, and ``PR_SET_PDEATHSIG`` on Linux). While the pool starts,
+the calling process works on the first chunks itself (issue 20).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import datetime
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+from typing import Any
+
+from provenance.atomic import fsync_folder
+from provenance.batch._jobs import WorkerSpec, _Chunk, _Job, _SignSpec, _State
+from provenance.batch._plan import BatchPlan
+from provenance.batch._rows import BatchRow, ItemError, RowStatus, _Outcome
+from provenance.batch._stream import _stream, _Submitter
+from provenance.batch._work import _process, _worker_state
+from provenance.errors import WorkerPoolError
+
+_WINDOW_PER_WORKER = 4
+"""Chunks in flight per worker: enough to keep every worker busy while the head
+chunk is slow, few enough to bound memory (bytes items travel in chunks)."""
+
+_SIGN_WHILE_STARTING = True
+"""The calling process works on the first chunks while the pool starts (issue 20).
+
+Off only to measure what it saves (``benchmarks/batch_cold.py``)."""
+
+_START_ATTEMPTS = 3
+"""Worker starts that may fail in a row (a killed fork server is restarted each
+time) before the batch stops with :class:`~provenance.errors.WorkerPoolError`."""
+
+
+def _streamed_pool(
+    plan: BatchPlan[Any], workers: int, chunk_size: int, now: datetime | None
+) -> Iterator[BatchRow[Any]]:
+    if plan.prepare is not None:
+        plan.prepare()  # before any process starts: a locked inventory stops us here
+    # While the workers start (about a second: the fork server imports numpy,
+    # Pillow and c2pa), this process signs the first chunks itself.
+    inline = _State(plan.spec, plan.inventory) if _SIGN_WHILE_STARTING else None
+    pool = _Pool(plan.spec, workers, inline)
+    try:
+        yield from _stream(plan, pool, chunk_size, now, window=workers * _WINDOW_PER_WORKER)
+    finally:
+        pool.shutdown()
+
+
+class _Pool(_Submitter):
+    """Worker processes that each hold one chunk at a time, and report item by item.
+
+    Why not ``ProcessPoolExecutor`` (issue 19): when one of its workers dies,
+    every future in flight fails (``BrokenProcessPool``), so 128 items became
+    errors for one killed process; and its workers, forked from the fork
+    server, outlive a calling process killed with SIGKILL. Here:
+
+    * each worker sends every item's outcome as soon as it has it, so when a
+      worker dies the parent knows the one item it was on: that item alone
+      fails (``WorkerLost``), the rest of its chunk goes to a new worker;
+    * each worker dies with the calling process: it watches a pipe whose only
+      writing end the caller holds (EOF when the caller dies, on any platform),
+      and on Linux also asks the kernel for SIGKILL when its parent dies
+      (``PR_SET_PDEATHSIG``);
+    * start-up is off the critical path: workers are started by a manager
+      thread while the calling process works on chunks itself, until every
+      worker is ready (issue 20); a batch done before then ends at once, the
+      manager stopping the workers it was still starting;
+    * a worker that cannot be started is retried (a killed fork server is
+      restarted); after :data:`_START_ATTEMPTS` failures in a row the batch
+      stops with one :class:`~provenance.errors.WorkerPoolError`.
+    """
+
+    def __init__(self, spec: WorkerSpec, workers: int, inline: _State | None) -> None:
+        self._spec = spec
+        self._size = workers
+        self._inline = inline
+        self._context = _pool_context()
+        self._lock = threading.Lock()
+        self._queue: deque[_Task] = deque()
+        self._workers: list[_Worker] = []
+        self._started = threading.Event()  # every worker has been ready once
+        self._ready_count = 0
+        self._failure: WorkerPoolError | None = None
+        self._start_failures = 0
+        self._closing = False
+        self._wake_r, self._wake_w = multiprocessing.Pipe(duplex=False)
+        # Workers get the reading end; only this process holds the writing end,
+        # so the kernel closes it (EOF in every worker) when this process dies.
+        self._alive_r, self._alive_w = self._context.Pipe(duplex=False)
+        self._thread = threading.Thread(target=self._manage, name="provenance-pool", daemon=True)
+        self._thread.start()
+
+    # --- the calling thread -------------------------------------------------------------
+
+    def submit(self, chunk: _Chunk) -> Future[list[_Outcome]]:
+        task = _Task(chunk, Future(), deque(chunk.jobs), [])
+        with self._lock:
+            if self._failure is not None:
+                task.future.set_exception(self._failure)
+                return task.future
+            self._queue.append(task)
+        self._wake()
+        return task.future
+
+    def result(self, future: Future[list[_Outcome]]) -> list[_Outcome]:
+        while not future.done():
+            if self._inline is not None and not self._started.is_set():
+                task = self._take()
+                if task is not None:
+                    # Workers are still starting: work here rather than wait for them.
+                    task.future.set_result(_process(self._inline, task.chunk))
+                    continue
+            with contextlib.suppress(TimeoutError):
+                return future.result(timeout=0.1)
+        return future.result()
+
+    def _take(self) -> _Task | None:
+        with self._lock:
+            if self._started.is_set() or not self._queue:
+                return None
+            return self._queue.popleft()
+
+    def shutdown(self) -> None:
+        with self._lock:
+            self._closing = True
+            abandoned = list(self._queue)
+            self._queue.clear()
+        for task in abandoned:
+            task.future.cancel()
+        self._wake()
+        if self._started.is_set() or self._failure is not None:
+            self._thread.join()
+        # Else the manager may be blocked starting a worker (the fork server
+        # boots for a second or more): it stops what it started itself, and a
+        # batch done in this process before the pool was up ends now.
+
+    def _stop(self) -> None:
+        """Stop the workers and close the pipes (the manager thread, at its end)."""
+        for worker in self._workers:
+            if worker.task is None:
+                with contextlib.suppress(OSError, ValueError):
+                    worker.conn.send(None)  # finish: the worker returns
+            else:
+                # The caller stopped reading mid-batch: stop the chunk; its
+                # unreported outputs are not recorded and a resumed run redoes them.
+                worker.process.terminate()
+        for worker in self._workers:
+            worker.process.join(timeout=5)
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join(timeout=5)
+            worker.conn.close()
+        self._workers.clear()
+        for conn in (self._alive_w, self._alive_r, self._wake_r, self._wake_w):
+            conn.close()
+
+    def _wake(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self._wake_w.send_bytes(b"")
+
+    # --- the manager thread -------------------------------------------------------------
+
+    def _manage(self) -> None:
+        try:
+            self._serve()
+        except Exception as exc:  # never leave the caller waiting on a dead manager
+            self._fail(WorkerPoolError(f"the worker pool failed: {type(exc).__name__}: {exc}"))
+        finally:
+            self._stop()
+
+    def _serve(self) -> None:
+        while True:
+            with self._lock:
+                if self._closing:
+                    return
+            self._top_up()
+            self._dispatch()
+            conns = {id(w.conn): w for w in self._workers}
+            sentinels = {w.process.sentinel: w for w in self._workers}
+            waitables: list[Any] = [self._wake_r, *(w.conn for w in self._workers)]
+            for ready in wait([*waitables, *sentinels]):
+                if ready is self._wake_r:
+                    with contextlib.suppress(EOFError, OSError):
+                        while self._wake_r.poll():
+                            self._wake_r.recv_bytes()
+                elif isinstance(ready, int):
+                    self._bury(sentinels[ready])
+                elif id(ready) in conns and conns[id(ready)] in self._workers:
+                    worker = conns[id(ready)]
+                    try:
+                        self._receive(worker, worker.conn.recv())
+                    except (EOFError, OSError):
+                        self._bury(worker)
+
+    def _top_up(self) -> None:
+        """Start workers until there are enough (unless the pool has failed)."""
+        while len(self._workers) < self._size and self._failure is None and not self._closing:
+            conn, child = self._context.Pipe(duplex=True)
+            process = self._context.Process(
+                target=_worker_main,
+                args=(self._spec, child, self._alive_r),
+                name="provenance-worker",
+                daemon=True,
+            )
+            try:
+                process.start()
+            except Exception as exc:
+                # e.g. the fork server was killed while starting (EOFError,
+                # ConnectionError): the next attempt starts a new one.
+                conn.close()
+                self._started_badly(f"{type(exc).__name__}: {exc}")
+                continue
+            finally:
+                child.close()
+            self._workers.append(_Worker(process, conn))
+
+    def _started_badly(self, reason: str) -> None:
+        self._start_failures += 1
+        if self._closing:
+            return  # the caller stopped (Ctrl-C during start-up): no retry
+        if self._start_failures < _START_ATTEMPTS:
+            # A fork server killed a moment ago has closed its socket but may
+            # not be reaped yet (multiprocessing then thinks it still runs):
+            # give it time to become a zombie, so the next start replaces it.
+            time.sleep(0.1 * self._start_failures)
+        else:
+            self._fail(
+                WorkerPoolError(
+                    f"cannot start the batch's worker processes ({self._start_failures} "
+                    f"attempts; last: {reason}); nothing more was processed. "
+                    "Run with workers=1 (--workers 1) to work in this process"
+                )
+            )
+
+    def _fail(self, error: WorkerPoolError) -> None:
+        with self._lock:
+            self._failure = error
+            queued = list(self._queue)
+            self._queue.clear()
+        for task in queued:
+            task.future.set_exception(error)
+        for worker in self._workers:
+            if worker.task is not None:
+                worker.task.future.set_exception(error)
+                worker.task = None
+
+    def _dispatch(self) -> None:
+        for worker in self._workers:
+            if not worker.ready or worker.task is not None:
+                continue
+            with self._lock:
+                if not self._queue:
+                    return
+                task = self._queue.popleft()
+            worker.task = task
+            with contextlib.suppress(OSError, ValueError):  # died: _bury requeues it
+                worker.conn.send(_Chunk(tuple(task.todo), task.chunk.now))
+
+    def _receive(self, worker: _Worker, message: tuple[str, Any]) -> None:
+        kind, value = message
+        if kind == "ready":
+            worker.ready = True
+            self._start_failures = 0
+            self._ready_count += 1
+            if self._ready_count >= self._size:
+                self._started.set()
+        elif kind == "failed":
+            # Building the worker's state failed (the inventory cannot be
+            # opened, say): every other worker would fail the same way.
+            self._fail(WorkerPoolError(f"a worker process could not start: {value}"))
+        elif kind == "item" and worker.task is not None:
+            task = worker.task
+            task.outcomes.append(value)
+            if task.todo and task.todo[0].index == value[0]:
+                task.todo.popleft()
+        elif kind == "done" and worker.task is not None:
+            task, worker.task = worker.task, None
+            task.future.set_result(task.outcomes)
+
+    def _bury(self, worker: _Worker) -> None:
+        """A worker died: its current item fails alone, the rest of its chunk is requeued."""
+        if worker not in self._workers:
+            return
+        with contextlib.suppress(EOFError, OSError):
+            while worker.conn.poll():  # what it said before it died still counts
+                self._receive(worker, worker.conn.recv())
+        self._workers.remove(worker)
+        worker.process.join(timeout=1)
+        worker.conn.close()
+        if not worker.ready and worker.task is None:
+            self._started_badly(f"a new worker exited with status {worker.process.exitcode}")
+            return
+        task, worker.task = worker.task, None
+        if task is None or task.future.done():
+            return
+        # The outputs it finished were renamed without a folder fsync (it dies
+        # before the end of its chunk): make them durable before they are recorded.
+        if isinstance(self._spec, _SignSpec):
+            done = {o[0] for o in task.outcomes if o[1] is RowStatus.OK}
+            for folder in {
+                Path(j.dst).parent for j in task.chunk.jobs if j.index in done and j.dst
+            }:
+                fsync_folder(folder)
+        if task.todo:
+            job = task.todo.popleft()
+            task.outcomes.append(_worker_lost(job, worker.process.exitcode))
+        if not task.todo:
+            task.future.set_result(task.outcomes)
+            return
+        with self._lock:
+            if self._failure is None:
+                self._queue.appendleft(task)  # the rest of its chunk, next in line
+                return
+        task.future.set_exception(self._failure)
+
+
+@dataclass(slots=True)
+class _Task:
+    """A chunk submitted to the pool: what is left of it, and what came back."""
+
+    chunk: _Chunk
+    future: Future[list[_Outcome]]
+    todo: deque[_Job]
+    outcomes: list[_Outcome]
+
+
+@dataclass(slots=True, eq=False)
+class _Worker:
+    process: Any  # multiprocessing.process.BaseProcess
+    conn: Connection
+    ready: bool = False
+    task: _Task | None = None
+
+
+def _pool_context() -> Any:  # a forkserver or spawn context (typeshed has no common type)
+    methods = multiprocessing.get_all_start_methods()
+    # Never fork: a c2pa Context does not survive it (DESIGN.md decision 1).
+    method = "forkserver" if "forkserver" in methods else "spawn"
+    context = multiprocessing.get_context(method)
+    if method == "forkserver":
+        # The fork server (started once per process, on the first pool)
+        # imports this module, and with it numpy, Pillow and c2pa, but
+        # builds no Context: workers fork from it with everything
+        # imported. Measured: the first row of a second pool after
+        # 0.04 s instead of 0.4-0.6 s (each worker importing it all).
+        context.set_forkserver_preload([*_main_to_preload(), __name__])
+    return context
+
+
+def _main_to_preload() -> list[str]:
+    """``["__main__"]`` when the main module defines something a worker may unpickle.
+
+    A script's ``__main__`` is preloaded so that what it defines (a callback
+    key's signer) unpickles in the workers. A main module that defines nothing
+    of its own, such as the ``provenance`` console script (it only imports the
+    CLI), is skipped: preloading it made the fork server, which the first
+    worker waits for, import the CLI with typer and rich too (about a third
+    more CPU than the batch's own imports; issue 20).
+    """
+    main = sys.modules.get("__main__")
+    if main is None:
+        return []
+    own = any(getattr(value, "__module__", None) == "__main__" for value in vars(main).values())
+    return ["__main__"] if own else []
+
+
+def _worker_lost(job: _Job, exitcode: int | None) -> _Outcome:
+    how = f"was killed by signal {-exitcode}" if exitcode and exitcode < 0 else "died"
+    error = ItemError(
+        "WorkerLost",
+        f"{job.name}: the worker process {how} while on this item; nothing was "
+        "recorded for it (run the batch again to resume)",
+    )
+    return (job.index, RowStatus.ERROR, None, error)
+
+
+def _worker_main(spec: WorkerSpec, conn: Connection, alive: Connection) -> None:
+    """A pool worker: build the state once, then run chunks until told to stop."""
+    # Ctrl-C reaches the whole process group: the caller handles it (and stops
+    # its workers); a worker must not die mid-item with a traceback of its own.
+    # First thing: the fork server restores the default handler in the child,
+    # and loading libc for the parent-death guard below takes long enough for a
+    # second Ctrl-C to land in between (seen in the Ctrl-C test under load).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent(alive)
+    try:
+        state = _worker_state(spec)
+    except Exception as exc:  # reported to the parent, which stops the batch
+        conn.send(("failed", f"{type(exc).__name__}: {exc}"))
+        return
+    try:
+        conn.send(("ready", None))
+        while True:
+            chunk = conn.recv()
+            if chunk is None:
+                return
+            _process(state, chunk, report=lambda outcome: conn.send(("item", outcome)))
+            conn.send(("done", None))
+    except (EOFError, OSError):
+        # The caller is gone (its end of the pipe closed): stop, quietly.
+        os._exit(1)
+
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _die_with_parent(alive: Connection) -> None:
+    """Exit as soon as the calling process dies, killed or not (issue 19).
+
+    A worker's parent is the fork server, not the calling process, so
+    ``getppid()`` says nothing about the caller. Two guards: a thread that
+    waits for EOF on ``alive`` (only the caller holds its writing end) and
+    exits at once; and on Linux ``PR_SET_PDEATHSIG``, so the kernel kills the
+    worker when its parent (the fork server, which exits when the caller does)
+    dies, even if the thread cannot run.
+    """
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    threading.Thread(
+        target=_exit_on_eof, args=(alive,), name="provenance-parent", daemon=True
+    ).start()
+
+
+def _exit_on_eof(alive: Connection) -> None:
+    with contextlib.suppress(EOFError, OSError):
+        alive.recv_bytes()  # nothing is ever sent: returns only at EOF
+    os._exit(1)

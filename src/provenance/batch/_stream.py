@@ -1,0 +1,131 @@
+"""The stream: chunks out to a submitter, rows back in input order.
+
+What this module owns: grouping a plan's jobs into chunks, keeping a bounded
+window of chunks in flight on a :class:`_Submitter` (the local pool, this
+process, or any ``concurrent.futures.Executor``), handing each finished chunk
+to the plan's finisher (the inventory writer) and yielding its rows in input
+order. Nothing here knows what a job does.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future
+from datetime import datetime, timezone
+from typing import Any
+
+from provenance.batch._jobs import _Chunk, _Job, _State
+from provenance.batch._plan import BatchPlan
+from provenance.batch._rows import BatchRow, ItemError, RowStatus, _Outcome
+from provenance.batch._work import _process
+from provenance.errors import WorkerPoolError
+
+DEFAULT_CHUNK_SIZE = 16
+"""Items per task sent to a worker.
+
+Measured (benchmarks/batch.py, py-spy): one item costs a worker 6-8 ms (sign,
+write, perceptual hashes); each chunk costs the calling process about 1 ms of
+CPU besides its items (the pool's round trip, one inventory transaction), CPU
+the two workers of a 2-core machine then lack. 16 items make that a few
+percent of a worker's item while keeping the items lost to a killed worker,
+the latency of the first row and the idle tail of a batch small.
+"""
+
+_CHUNK_MAX_BYTES = 16 * 1024 * 1024
+"""A chunk of in-memory items closes early past this many bytes."""
+
+
+class _Submitter(abc.ABC):
+    """Something that runs a chunk and returns a future of its outcomes."""
+
+    @abc.abstractmethod
+    def submit(self, chunk: _Chunk) -> Future[list[_Outcome]]:
+        """Start running ``chunk``."""
+
+    def result(self, future: Future[list[_Outcome]]) -> list[_Outcome]:
+        """Wait for ``future`` (a pool may do some work in the meantime)."""
+        return future.result()
+
+
+class _Inline(_Submitter):
+    def __init__(self, state: _State) -> None:
+        self._state = state
+
+    def submit(self, chunk: _Chunk) -> Future[list[_Outcome]]:
+        future: Future[list[_Outcome]] = Future()
+        future.set_result(_process(self._state, chunk))
+        return future
+
+
+def _chunks(
+    jobs: Iterator[_Job | BatchRow[Any]], size: int
+) -> Iterator[tuple[list[_Job], list[BatchRow[Any]]]]:
+    """Group jobs; rows already decided (bad items) ride along in order."""
+    group: list[_Job] = []
+    early: list[BatchRow[Any]] = []
+    held = 0
+    for job in jobs:
+        if isinstance(job, BatchRow):
+            early.append(job)
+            continue
+        group.append(job)
+        held += len(job.data) if job.data is not None else 0
+        if len(group) >= size or held >= _CHUNK_MAX_BYTES:
+            yield group, early
+            group, early, held = [], [], 0
+    if group or early:
+        yield group, early
+
+
+def _stream(
+    plan: BatchPlan[Any],
+    submitter: _Submitter,
+    chunk_size: int,
+    now: datetime | None,
+    *,
+    window: int,
+) -> Iterator[BatchRow[Any]]:
+    pending: deque[tuple[_Chunk, list[BatchRow[Any]], Future[list[_Outcome]] | None]] = deque()
+    groups = _chunks(plan.jobs, chunk_size)
+    exhausted = False
+    while True:
+        while not exhausted and len(pending) < window:
+            group = next(groups, None)
+            if group is None:
+                exhausted = True
+                break
+            chunk = _Chunk(tuple(group[0]), now or datetime.now(timezone.utc))
+            pending.append((chunk, group[1], submitter.submit(chunk) if chunk.jobs else None))
+        if not pending:
+            return
+        chunk, early, future = pending.popleft()
+        outcomes: list[_Outcome] = []
+        if future is not None:
+            try:
+                done = submitter.result(future)
+            except WorkerPoolError:
+                raise  # no worker can be started: one error for the batch
+            except Exception as exc:  # the chunk as a whole was lost (an executor's worker died)
+                outcomes = [_lost(job, exc) for job in chunk.jobs]
+            else:
+                # A locked inventory raises here, once: the batch stops.
+                outcomes = plan.finish(chunk, done)
+        yield from _merge(early, chunk, outcomes)
+
+
+def _merge(
+    early: list[BatchRow[Any]], chunk: _Chunk, outcomes: list[_Outcome]
+) -> Iterator[BatchRow[Any]]:
+    names = {job.index: job.name for job in chunk.jobs}
+    rows = [
+        BatchRow(index, names[index], status, result, error)
+        for index, status, result, error in outcomes
+    ]
+    yield from sorted([*early, *rows], key=lambda row: row.index)
+
+
+def _lost(job: _Job, exc: BaseException) -> _Outcome:
+    error = ItemError(type(exc).__name__, f"{job.name}: the task failed: {exc}")
+    return (job.index, RowStatus.ERROR, None, error)
