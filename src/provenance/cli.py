@@ -749,6 +749,45 @@ def inventory_stats(inventory_path: InventoryOption = None, as_json: JsonOption 
         _out.print(f"{name}: {json.dumps(value, ensure_ascii=False)}", markup=False)
 
 
+@inventory_app.command("migrate")
+def inventory_migrate(
+    source: Annotated[str, typer.Argument(help="The inventory to copy: a path or a URL.")],
+    target: Annotated[
+        str, typer.Argument(help="A new, empty inventory: a path, postgresql://..., mysql://...")
+    ],
+    as_json: JsonOption = False,
+) -> None:
+    """Copy an inventory into a new one on any backend, then verify both sides.
+
+    Every row keeps its key: asset ids, lineage, perceptual and keypoint rows, the
+    audit chain and its checkpoints. Exit status: 0 copied and verified, 1 the audit
+    chains or counts differ, 2 nothing copied (bad URL, unreachable, target not empty).
+
+    Example: provenance inventory migrate .provenance/inventory.sqlite postgresql://u@db/inv
+    """
+    from provenance.inventory import migrate_inventory
+
+    try:
+        report = migrate_inventory(source, target, busy_timeout_s=_busy_timeout_s())
+    except ProvenanceError as exc:
+        _fail(str(exc))
+    data = report.to_dict()
+    if as_json:
+        _print_json(data)
+    else:
+        _out.print(f"{report.source} -> {report.target}", markup=False)
+        for table, rows in report.copied:
+            counts = (dict(report.source_counts)[table], dict(report.target_counts)[table])
+            _out.print(f"  {table}: {rows} copied ({counts[0]} / {counts[1]})", markup=False)
+        _out.print(
+            f"audit: {report.source_audit.status} / {report.target_audit.status}, "
+            f"last entry {report.target_audit.last_seq}",
+            markup=False,
+        )
+    if not report.ok:
+        raise typer.Exit(1)
+
+
 @inventory_app.command("export")
 def inventory_export(
     target: Annotated[Path, typer.Argument(help="The file to write (.json or .csv).")],

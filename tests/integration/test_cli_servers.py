@@ -1,0 +1,89 @@
+"""The CLI on a PostgreSQL or MariaDB inventory: the same commands, never a password."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from provenance.containers import BlockKind, strip
+from provenance.keys import DevKeyPaths
+from tests.conftest import SAMPLE_MEDIA, run_cli
+from tests.servers import ThrowawayServer
+
+
+@pytest.fixture(params=("postgresql", "mariadb"))
+def server(request: pytest.FixtureRequest) -> ThrowawayServer:
+    found: ThrowawayServer = request.getfixturevalue(f"{request.param}_server")
+    return found
+
+
+def _no_secret(server: ThrowawayServer, *texts: str) -> None:
+    for text in texts:
+        assert server.password not in text
+        assert "Traceback" not in text
+
+
+def test_sign_verify_trace_and_audit_through_a_server(
+    server: ThrowawayServer, tmp_path: Path, dev_keys: DevKeyPaths
+) -> None:
+    url = server.new_database()
+    env = {"PROVENANCE_INVENTORY": url}
+    keys = ("--keys", str(dev_keys.directory))
+    out = tmp_path / "signed"
+    done = run_cli("sign", SAMPLE_MEDIA / "kite-blue-sky.jpg", "--out", out, *keys, env=env)
+    assert done.returncode == 0, done.stderr
+    signed = out / "kite-blue-sky.jpg"
+    done = run_cli("renditions", signed, "--sizes", "300x300", "--out", out / "r", *keys, env=env)
+    assert done.returncode == 0, done.stderr
+    stats = run_cli("inventory", "stats", "--json", env=env)
+    assert json.loads(stats.stdout)["assets"] == 2, stats.stderr
+    # A copy whose metadata was stripped is still recognised through the server.
+    stripped = tmp_path / "stripped.jpg"
+    stripped.write_bytes(
+        strip(signed.read_bytes(), {BlockKind.XMP, BlockKind.C2PA, BlockKind.EXIF})
+    )
+    verified = run_cli(
+        "verify", stripped, "--trust-anchors", dev_keys.ca_certificate, "--json", env=env
+    )
+    assert json.loads(verified.stdout)[0]["status"] == "known_stripped", verified.stdout
+    audit = run_cli("audit", "verify", "--json", *keys, env=env)
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+    assert json.loads(audit.stdout)["ok"] is True
+    _no_secret(server, done.stdout, done.stderr, verified.stdout, audit.stdout, audit.stderr)
+
+
+def test_a_wrong_password_is_one_line_and_exit_2(server: ThrowawayServer) -> None:
+    url = server.new_database()
+    wrong = url.replace(server.password, "not-the-password-42")
+    done = run_cli("inventory", "stats", "--inventory", wrong)
+    assert done.returncode == 2
+    assert "wrong user name or password" in done.stderr
+    assert "not-the-password-42" not in done.stderr + done.stdout
+    _no_secret(server, done.stderr, done.stdout)
+
+
+def test_migrate_from_sqlite_and_back(
+    server: ThrowawayServer, tmp_path: Path, dev_keys: DevKeyPaths
+) -> None:
+    local = tmp_path / "inv.sqlite"
+    keys = ("--keys", str(dev_keys.directory))
+    done = run_cli(
+        "sign", SAMPLE_MEDIA / "kite-blue-sky.jpg", "--out", tmp_path / "s", *keys,
+        "--inventory", local,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    url = server.new_database()
+    moved = run_cli("inventory", "migrate", local, url, "--json")
+    assert moved.returncode == 0, moved.stdout + moved.stderr
+    report = json.loads(moved.stdout)
+    assert report["ok"] is True
+    assert report["source_counts"] == report["target_counts"]
+    assert report["copied"]["assets"] == 1
+    back = run_cli("inventory", "migrate", url, tmp_path / "back.sqlite")
+    assert back.returncode == 0, back.stdout + back.stderr
+    again = run_cli("inventory", "migrate", local, url)
+    assert again.returncode == 2
+    assert "not empty" in again.stderr
+    _no_secret(server, moved.stdout, back.stdout, again.stderr)
