@@ -87,3 +87,31 @@ def test_migrate_from_sqlite_and_back(
     assert again.returncode == 2
     assert "not empty" in again.stderr
     _no_secret(server, moved.stdout, back.stdout, again.stderr)
+
+
+def test_a_batch_with_two_workers_uses_the_server(
+    server: ThrowawayServer, tmp_path: Path, dev_keys: DevKeyPaths
+) -> None:
+    url = server.new_database()
+    env = {"PROVENANCE_INVENTORY": url}
+    keys = ("--keys", str(dev_keys.directory))
+    out = tmp_path / "signed"
+    done = run_cli("sign", SAMPLE_MEDIA, "--out", out, "--workers", "2", *keys, env=env)
+    assert done.returncode == 0, done.stderr
+    signed = sorted(p for p in out.iterdir() if p.suffix in {".jpg", ".webp", ".png"})
+    assert len(signed) >= 3
+    copies = tmp_path / "stripped"
+    copies.mkdir()
+    for path in signed:
+        (copies / path.name).write_bytes(
+            strip(path.read_bytes(), {BlockKind.XMP, BlockKind.C2PA, BlockKind.EXIF})
+        )
+    # The workers open the server themselves (read-only), with its credentials.
+    verified = run_cli(
+        "verify", copies, "--workers", "2", "--trust-anchors", dev_keys.ca_certificate,
+        "--json", env=env,
+    )  # fmt: skip
+    rows = json.loads(verified.stdout)
+    assert {row["status"] for row in rows} == {"known_stripped"}, verified.stdout
+    assert len(rows) == len(signed)
+    _no_secret(server, done.stdout, done.stderr, verified.stdout, verified.stderr)

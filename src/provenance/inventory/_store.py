@@ -134,6 +134,7 @@ class Inventory:
         if checkpoint_every < 1:
             raise InventoryError("checkpoint_every must be at least 1", path=path)
         self._server = is_server_url(path)
+        self._given = os.fspath(path)  # with a server's credentials: never shown
         # Where it is, as it may be shown: for a server, the URL without its password.
         self._location = shown(path)
         index_refresh_s = _index_refresh_s(index_refresh_s, self._location)
@@ -184,6 +185,15 @@ class Inventory:
     def location(self) -> str:
         """Where the inventory is, as it may be shown: the file, or the URL without its password."""
         return self._location
+
+    @property
+    def worker_location(self) -> str:
+        """What another process gives :class:`Inventory` to open this same inventory.
+
+        The path, or the server URL *with its credentials*: for handing to a
+        batch's worker processes, never for showing (use :attr:`location`).
+        """
+        return self._given
 
     @property
     def is_server(self) -> bool:
