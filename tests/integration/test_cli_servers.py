@@ -115,3 +115,38 @@ def test_a_batch_with_two_workers_uses_the_server(
     assert {row["status"] for row in rows} == {"known_stripped"}, verified.stdout
     assert len(rows) == len(signed)
     _no_secret(server, done.stdout, done.stderr, verified.stdout, verified.stderr)
+
+
+def test_a_foreign_or_newer_database_is_exit_2_and_left_alone(
+    server: ThrowawayServer, tmp_path: Path, dev_keys: DevKeyPaths
+) -> None:
+    foreign = server.new_database()
+    server.query(foreign, "CREATE TABLE orders (id INTEGER PRIMARY KEY)")
+    out = tmp_path / "out"
+    done = run_cli(
+        "sign", SAMPLE_MEDIA / "kite-blue-sky.jpg", "--out", out,
+        "--keys", dev_keys.directory, "--inventory", foreign,
+    )  # fmt: skip
+    assert not out.exists() or not any(out.iterdir())
+    assert done.returncode == 2
+    assert "not a provenance inventory" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    schema = "current_schema()" if server.kind == "postgresql" else "DATABASE()"
+    tables = server.query(
+        foreign,
+        f"SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = {schema}",  # noqa: S608 - constant
+    )
+    assert tables == [(1,)]
+    newer = server.new_database()
+    assert run_cli("inventory", "list", "--inventory", newer).returncode == 2  # empty: refused
+    server.query(newer, "CREATE TABLE provenance_meta (name VARCHAR(64) PRIMARY KEY, value TEXT)")
+    server.query(
+        newer,
+        "INSERT INTO provenance_meta VALUES ('application', 'provenance.inventory'), "
+        "('schema_version', '99'), ('writer', '')",
+    )
+    stats = run_cli("inventory", "stats", "--inventory", newer)
+    assert stats.returncode == 2
+    assert "newer than this provenance supports" in stats.stderr
+    assert server.query(newer, "SELECT COUNT(*) FROM provenance_meta") == [(3,)]
+    _no_secret(server, done.stderr, stats.stderr)
