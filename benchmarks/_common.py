@@ -113,7 +113,7 @@ def image_format(path: Path) -> str:
 
 def dev_keys() -> tuple[Any, Any, Path]:
     """A throw-away development CA and signer: ``(SigningKey, TrustPolicy, folder)``."""
-    from provenance.keys import SigningKey, TrustPolicy, init_dev_keys
+    from provenance._io.keys import SigningKey, TrustPolicy, init_dev_keys
 
     folder = Path(tempfile.mkdtemp(prefix="provenance-bench-keys-"))
     paths = init_dev_keys(folder, organization="provenance benchmarks")
@@ -124,7 +124,7 @@ def dev_keys() -> tuple[Any, Any, Path]:
 
 def load_record(image: Path) -> Any:
     """The record of ``image`` from its ``.json`` sidecar."""
-    from provenance.record import ProvenanceRecord
+    from provenance._core.record import ProvenanceRecord
 
     sidecar = image.with_name(image.name + ".json")
     return ProvenanceRecord.from_json(sidecar.read_text("utf-8"))
@@ -135,7 +135,7 @@ def load_record(image: Path) -> Any:
 
 def machine_info() -> dict[str, Any]:
     """CPU, cores, load, Python and library versions, for every result file."""
-    from provenance.c2pa_adapter import c2pa_version
+    from provenance._io.c2pa import c2pa_version
 
     cpu = "unknown"
     try:

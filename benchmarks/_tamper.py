@@ -19,10 +19,10 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
+from provenance._core.record import DigitalSourceType, ProvenanceRecord, canonical_json
+from provenance._core.types import SignResult
+from provenance._io.keys import SigningKey
 from provenance.audit import AuditEvent, Checkpoint, compute_entry_hash
-from provenance.keys import SigningKey
-from provenance.record import DigitalSourceType, ProvenanceRecord, canonical_json
-from provenance.types import SignResult
 
 # Checkpoints are checked against the certificates' validity at their time: the
 # keys are made at run time, so the records are too.

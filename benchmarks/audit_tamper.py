@@ -31,10 +31,10 @@ from rich.console import Console
 from rich.table import Table
 
 from _tamper import NOW, TAMPERS, fake_result, roll_back
-from provenance import phash
+from provenance._core import phash
+from provenance._io.keys import SigningKey, TrustPolicy, init_dev_keys, key_fingerprint
 from provenance.audit import FileWitness
 from provenance.inventory import Inventory
-from provenance.keys import SigningKey, TrustPolicy, init_dev_keys, key_fingerprint
 
 console = Console()
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -64,9 +64,9 @@ from _common import (
     table,
     write_json,
 )
+from provenance._core.record import ProvenanceRecord
 from provenance.batch import BatchRow, RowStatus, SignItem, sign_many, verify_many
 from provenance.inventory import Inventory
-from provenance.record import ProvenanceRecord
 
 IMAGES = 200
 VARIANTS = ("inline", "pool-1", "pool-2", "dask-2")

@@ -33,8 +33,8 @@ from _common import (
 
 sys.path.insert(0, str(ROOT))
 
-from provenance import containers
-from provenance.record import ProvenanceRecord
+from provenance._core import containers
+from provenance._core.record import ProvenanceRecord
 from provenance.sign import sign_bytes
 from provenance.verify import verify_bytes
 from tests._formats import ALL_FORMATS, encode, picture

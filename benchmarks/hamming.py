@@ -5,8 +5,8 @@
 lookup). Per pair, over 1- to 9-word hashes, interleaved and paired per round:
 
 * ``numpy`` - ``np.frombuffer`` + ``np.bitwise_count(a ^ b).sum()`` (before);
-* ``hamming`` - :func:`provenance.hamming.hamming` on the decoded arrays;
-* ``bytes`` - :func:`provenance.hamming.hamming_bytes`: ``int.from_bytes`` and
+* ``hamming`` - :func:`provenance._core.hamming.hamming` on the decoded arrays;
+* ``bytes`` - :func:`provenance._core.hamming.hamming_bytes`: ``int.from_bytes`` and
   ``int.bit_count`` (after).
 
 The array form stays the one for many rows at once (the index's brute force).
@@ -33,7 +33,7 @@ from _common import (
     table,
     write_json,
 )
-from provenance.hamming import hamming, hamming_bytes
+from provenance._core.hamming import hamming, hamming_bytes
 
 
 def main() -> None:

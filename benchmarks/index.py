@@ -63,9 +63,9 @@ from _common import (
     table,
     write_json,
 )
-from provenance import index as index_module
-from provenance import phash
-from provenance.index import HammingIndex
+from provenance._core import phash
+from provenance._io import index as index_module
+from provenance._io.index import HammingIndex
 
 FULL_SIZES = (1_000_000, 10_000_000)
 QUICK_SIZES = (100_000,)
@@ -449,9 +449,9 @@ def run_inventory(
     """
     from datetime import datetime, timezone
 
+    from provenance._core.record import ProvenanceRecord
+    from provenance._core.types import SignResult
     from provenance.inventory import Inventory
-    from provenance.record import ProvenanceRecord
-    from provenance.types import SignResult
 
     db = tmp / f"inventory-{assets}.sqlite"
     n = assets * per_asset

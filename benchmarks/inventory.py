@@ -57,9 +57,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from provenance._core.record import DigitalSourceType, ParentRef, ProvenanceRecord
+from provenance._core.types import SignResult
 from provenance.inventory import Inventory
-from provenance.record import DigitalSourceType, ParentRef, ProvenanceRecord
-from provenance.types import SignResult
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "inventory.json"

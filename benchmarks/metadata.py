@@ -2,7 +2,7 @@
 
 For every image in sample_media/, in the same shuffled rounds (in memory):
 
-* ``set_xmp``: :func:`provenance.containers.set_xmp` inserts the XMP packet our
+* ``set_xmp``: :func:`provenance._core.containers.set_xmp` inserts the XMP packet our
   signer writes (taken from a signed copy) as bytes;
 * ``Pillow decode+encode``: open the same bytes and save them again with that
   packet (JPEG ``quality=90``, lossy WebP ``quality=85``, lossless WebP
@@ -10,10 +10,10 @@ For every image in sample_media/, in the same shuffled rounds (in memory):
   ``XML:com.adobe.xmp`` chunk via ``PngInfo``, because Pillow ignores ``xmp=`` for
   PNG); ``Pillow encode only`` is the same save from an image decoded beforehand,
   the case of a pipeline that already holds the decoded image;
-* ``essence_hash``: :func:`provenance.hashing.essence_hash` (walk the container,
+* ``essence_hash``: :func:`provenance._core.hashing.essence_hash` (walk the container,
   hash the coded image data) next to ``hashlib.sha256(data).hexdigest()`` of the
   whole file, both as MB of file per second;
-* ``inspect``: :func:`provenance.containers.inspect`, for context.
+* ``inspect``: :func:`provenance._core.containers.inspect`, for context.
 
 Outside the timing it checks what the re-encoded copies keep: the XMP packet,
 the pixels (lossy formats change them) and the essence hash. Run ``--help``.
@@ -56,8 +56,8 @@ from _common import (
     table,
     write_json,
 )
-from provenance import containers
-from provenance.hashing import essence_hash
+from provenance._core import containers
+from provenance._core.hashing import essence_hash
 
 NAME = "metadata"
 DEFAULT_REPEATS = 30

@@ -4,9 +4,9 @@ Two measurements, each a paired comparison within rounds (``_common.run_interlea
 
 * **decoded images**: a batch of already-decoded images (what a pipeline that has
   decoded the image passes); images per second for ``imagehash.phash`` one by one,
-  our :func:`provenance.phash.compat_hashes` (the same 64-bit hash) and
-  :func:`provenance.phash.query_hashes` (the 256-bit default) on the whole batch,
-  and :func:`provenance.phash.reference_hashes_batch` (every row of an original);
+  our :func:`provenance._core.phash.compat_hashes` (the same 64-bit hash) and
+  :func:`provenance._core.phash.query_hashes` (the 256-bit default) on the whole batch,
+  and :func:`provenance._core.phash.reference_hashes_batch` (every row of an original);
 * **from files**: ``provenance.fingerprint`` style decoding of the JPEG files with
   and without draft mode, then the hashes; ``imagehash.phash(Image.open(path))``
   alongside.
@@ -46,7 +46,7 @@ from _common import (
     table,
     write_json,
 )
-from provenance import phash
+from provenance._core import phash
 from provenance.fingerprint import DRAFT_SIZE
 
 

@@ -79,7 +79,7 @@ def main() -> None:
     args = parse_args("pixel_limit", __doc__ or "", default_repeats=3, quick_repeats=1)
     info = machine_info()
     header("pixel_limit", info, args)
-    from provenance.keys import init_dev_keys
+    from provenance._io.keys import init_dev_keys
 
     work = Path(tempfile.mkdtemp(prefix="provenance-bench-pixels-"))
     keys = init_dev_keys(work / "keys", organization="provenance benchmarks")

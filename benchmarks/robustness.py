@@ -27,7 +27,7 @@ inventory after confirmation**: a synthetic inventory of references made from
 random windows (40-100% of each side, random position, random flip) of half of
 the photos, queried with every query made from the other half (so no query has
 a true match); candidates are the pairs within the threshold, confirmed ones
-also pass :func:`provenance.phash.confirm`. The rate per query at 1M assets is
+also pass :func:`provenance._core.phash.confirm`. The rate per query at 1M assets is
 ``confirmed / queries * 1e6 / references``; when nothing is confirmed, the rule
 of three gives a 95% upper bound. Candidates are too few to measure how often
 confirmation passes a false one, so that rate is measured on every false pair
@@ -70,7 +70,7 @@ from _common import (
     table,
     write_json,
 )
-from provenance import keypoints, phash
+from provenance._core import keypoints, phash
 
 FPR_TARGET = 1e-5
 MAX_SIDE = 768
@@ -1071,7 +1071,7 @@ def partial_scale(
 
     Real reference descriptors with a quarter of their bits flipped at random
     (ORB descriptors cluster; uniform random bits would flatter the index),
-    added through :class:`provenance.keypoints.KeypointIndex` as an inventory
+    added through :class:`provenance._core.keypoints.KeypointIndex` as an inventory
     does (so the inverted lists are as unbalanced as real data makes them, and
     hub lists are capped). The query is a 1.9 MP screenshot-like page showing
     the largest photo with a full set of keypoints; timed in CPU time of this
@@ -1167,7 +1167,7 @@ def _filled_votes(
 ) -> dict[str, Any]:
     """CPU time of the votes over an inverted file of ``assets`` synthetic assets.
 
-    Built as :class:`provenance.keypoints.KeypointIndex` builds it (list centres
+    Built as :class:`provenance._core.keypoints.KeypointIndex` builds it (list centres
     drawn from the stored descriptors, about 256 descriptors per list, HNSW
     coarse quantizer, same nprobe and efSearch), but each list is filled
     directly with descriptors near its centre (a quarter of the bits flipped)

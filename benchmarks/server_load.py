@@ -447,8 +447,8 @@ def phase_malformed(srv: Server) -> dict[str, Any]:
 def phase_throughput(
     trust_pem: Path, files: list[Path], *, copies: int, rounds: int, seed: int, log: Path
 ) -> dict[str, Any]:
+    from provenance._io.keys import TrustPolicy
     from provenance.batch import verify_many
-    from provenance.keys import TrustPolicy
 
     trust = TrustPolicy.from_pem(trust_pem)
     items = [p for p in files for _ in range(copies)]

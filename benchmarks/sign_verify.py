@@ -4,7 +4,7 @@ For every image in sample_media/ (in memory, no disk), in the same shuffled roun
 
 * ``ours sign``: :func:`provenance.sign_bytes` (hashes, signed statement, XMP and
   minimal EXIF inserted as bytes, then C2PA with DESIGN.md decision 1 settings);
-* ``c2pa only``: :func:`provenance.c2pa_adapter.sign_c2pa` on the same input with
+* ``c2pa only``: :func:`provenance._io.c2pa.sign_c2pa` on the same input with
   the same manifest, so ``ours sign - c2pa only`` is the XMP/EXIF/hashing share;
 * ``default sign``: c2pa-python out of the box, a plain ``c2pa.Context()``, a
   ``Signer.from_info`` built once and a fresh ``Builder`` per image, with an
@@ -54,10 +54,10 @@ from _common import (
     table,
     write_json,
 )
-from provenance import containers, xmp
-from provenance.c2pa_adapter import sign_c2pa
-from provenance.containers import BlockKind
-from provenance.statement import RECORD_ASSERTION_LABEL
+from provenance._core import containers, xmp
+from provenance._core.containers import BlockKind
+from provenance._core.statement import RECORD_ASSERTION_LABEL
+from provenance._io.c2pa import sign_c2pa
 
 NAME = "sign_verify"
 VARIANTS = ("ours_sign", "c2pa_only", "default_sign", "ours_verify")

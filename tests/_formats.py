@@ -14,7 +14,7 @@ from functools import cache
 import numpy as np
 from PIL import Image, TiffImagePlugin, TiffTags
 
-from provenance.containers import ImageFormat
+from provenance._core.containers import ImageFormat
 
 ALL_FORMATS = (
     ImageFormat.JPEG,

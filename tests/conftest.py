@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from provenance.keys import DevKeyPaths, SigningKey, TrustPolicy, init_dev_keys
-from provenance.record import ProvenanceRecord
+from provenance._core.record import ProvenanceRecord
+from provenance._io.keys import DevKeyPaths, SigningKey, TrustPolicy, init_dev_keys
 
 # Throw-away database servers (session-scoped) and a fresh inventory on each backend.
 from tests.servers import (  # noqa: F401 - fixtures

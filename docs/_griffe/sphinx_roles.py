@@ -1,7 +1,7 @@
 """Griffe extension for the docs build only: render Sphinx-style roles as code.
 
 The source docstrings are Google style but cross-reference with Sphinx roles
-(``:class:`~provenance.types.Verdict```) and end paragraphs before literal blocks
+(``:class:`~provenance._core.types.Verdict```) and end paragraphs before literal blocks
 with ``::``. Markdown shows both literally, so this extension rewrites them before
 mkdocstrings renders a docstring: a role becomes a code span of its display text
 (the last component with ``~``, the title with ``title <target>``), and a trailing

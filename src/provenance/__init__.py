@@ -12,6 +12,26 @@ against explicit trust anchors, offline::
     print(verdict.status)  # Status.TRUSTED
 """
 
+from provenance._core.lineage import LineageStep
+from provenance._core.pii import PiiAction, PiiPolicy
+from provenance._core.record import DigitalSourceType, ParentRef, ProvenanceRecord
+from provenance._core.types import (
+    CopyLocation,
+    Evidence,
+    EvidenceSource,
+    Identity,
+    IdentityState,
+    SignedFile,
+    SignedImport,
+    SignResult,
+    Status,
+    Verdict,
+)
+from provenance._core.verdicts import meets
+from provenance._io.discovery import find_inventory
+from provenance._io.index import HammingIndex, Neighbor
+from provenance._io.keys import SigningAlgorithm, SigningKey, TrustPolicy
+from provenance._io.pdf import html_to_pdf
 from provenance._version import __version__
 from provenance.audit import AuditEntry, AuditReport, Checkpoint
 from provenance.batch import sign_many, verify_many
@@ -39,25 +59,9 @@ from provenance.errors import (
 )
 from provenance.fingerprint import Fingerprint, fingerprint
 from provenance.inventory import AssetEntry, FileEntry, Inventory, InventoryStats, PerceptualMatch
-from provenance.keys import SigningAlgorithm, SigningKey, TrustPolicy
-from provenance.lineage import LineageStep
-from provenance.pii import PiiAction, PiiPolicy
-from provenance.record import DigitalSourceType, ParentRef, ProvenanceRecord
 from provenance.renditions import RenditionMark, sign_import, sign_rendition, sign_renditions
 from provenance.sign import SignOptions, record_perceptual, sign, sign_bytes
 from provenance.trace import TraceResult, trace
-from provenance.types import (
-    CopyLocation,
-    Evidence,
-    EvidenceSource,
-    Identity,
-    IdentityState,
-    SignedFile,
-    SignedImport,
-    SignResult,
-    Status,
-    Verdict,
-)
 from provenance.verify import verify, verify_bytes
 
 __all__ = [
@@ -75,6 +79,7 @@ __all__ = [
     "EvidenceSource",
     "FileEntry",
     "Fingerprint",
+    "HammingIndex",
     "Identity",
     "IdentityState",
     "ImageTooLarge",
@@ -85,6 +90,7 @@ __all__ = [
     "InventoryStats",
     "KeyConfigError",
     "LineageStep",
+    "Neighbor",
     "OutputError",
     "ParentRef",
     "PerceptualMatch",
@@ -113,7 +119,10 @@ __all__ = [
     "WorkerPoolError",
     "XmpError",
     "__version__",
+    "find_inventory",
     "fingerprint",
+    "html_to_pdf",
+    "meets",
     "record_perceptual",
     "sign",
     "sign_bytes",

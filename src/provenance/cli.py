@@ -39,8 +39,18 @@ from rich.progress import (
 from rich.segment import Segment
 from rich.table import Table
 
+from provenance._core.containers import IMAGE_SUFFIXES as _IMAGE_SUFFIXES
+from provenance._core.containers import SUPPORTED, detect_format
+from provenance._core.pii import PiiAction, PiiPolicy, check_fields
+from provenance._core.record import FREE_TEXT_PARAMETERS, ProvenanceRecord
+from provenance._core.types import SignResult, Status, Verdict
+from provenance._core.verdicts import exit_code, meets
+from provenance._io.atomic import PRIVATE_FILE_MODE, write_atomic
+from provenance._io.discovery import InventorySource, find_inventory
+from provenance._io.image_files import holds_image
+from provenance._io.keys import DEV_WARNING, SigningKey, TrustPolicy, init_dev_keys, key_fingerprint
+from provenance._io.reading import load_record, read_input
 from provenance._version import __version__
-from provenance.atomic import PRIVATE_FILE_MODE, write_atomic
 from provenance.audit import (
     WITNESS_ENV_VAR,
     Checkpoint,
@@ -48,28 +58,18 @@ from provenance.audit import (
     witness_from,
 )
 from provenance.batch import BatchRow, SignItem, sign_many, verify_many
-from provenance.containers import IMAGE_SUFFIXES as _IMAGE_SUFFIXES
-from provenance.containers import SUPPORTED, detect_format
-from provenance.discovery import InventorySource, find_inventory
 from provenance.errors import (
     InsecureKeyFileWarning,
     ProvenanceError,
     SchemaVersionError,
     WorkerPoolError,
 )
-from provenance.image_files import holds_image
 from provenance.integrations import magento
 from provenance.inventory import Inventory
-from provenance.keys import DEV_WARNING, SigningKey, TrustPolicy, init_dev_keys, key_fingerprint
-from provenance.pii import PiiAction, PiiPolicy, check_fields
-from provenance.reading import load_record, read_input
-from provenance.record import FREE_TEXT_PARAMETERS, ProvenanceRecord
 from provenance.renditions import sign_renditions
 from provenance.scan import scan, write_reports
 from provenance.sign import SignOptions
 from provenance.trace import trace
-from provenance.types import SignResult, Status, Verdict
-from provenance.verdicts import exit_code, meets
 from provenance.verify import verify
 
 __all__ = ["app", "main"]
@@ -597,7 +597,7 @@ def verify_command(
 def _requirement(
     require: str | None, accept: str | None
 ) -> tuple[Status | None, frozenset[Status]]:
-    """Parse --require and --accept (see provenance.verdicts.meets)."""
+    """Parse --require and --accept (see provenance._core.verdicts.meets)."""
     if require is None:
         if accept is not None:
             _fail("--accept only makes sense with --require")
@@ -1146,7 +1146,7 @@ def _open_inventory(
     read_only: bool = False,
     checkpoint_key: SigningKey | None = None,
 ) -> Inventory:
-    """The inventory by the discovery rule (provenance.discovery); a new one is made in cwd.
+    """The inventory by the discovery rule (provenance._io.discovery); a new one is made in cwd.
 
     A signing writer passes its key so checkpoints follow the schedule.
     """
@@ -1567,7 +1567,7 @@ def disclosure_command(
       provenance disclosure signed/shoe.jpg --format json --trust-anchors ca.pem
       provenance disclosure --template magento > view/frontend/templates/disclosure.phtml
     """
-    from provenance.disclosure import disclosure_for, render_html
+    from provenance._core.disclosure import disclosure_for, render_html
 
     if template is not None:
         names = {
@@ -1775,7 +1775,7 @@ def report_command(
         kind = target.suffix.lower().lstrip(".")
         try:
             if kind == "pdf":
-                from provenance.pdf import html_to_pdf
+                from provenance._io.pdf import html_to_pdf
 
                 data = html_to_pdf(report.to_html(), name=str(target))
             else:
@@ -1960,7 +1960,7 @@ def incident_open(
         -d "customer photos exposed through the CDN"
       provenance incident open -d "tampered hero image reported by a customer"
     """
-    from provenance.record import format_time, parse_time
+    from provenance._core.record import format_time, parse_time
     from provenance.report import GDPR_NOTIFICATION_HOURS, open_incident
 
     now = datetime.now(timezone.utc)

@@ -43,16 +43,16 @@ from urllib.parse import unquote, urlsplit
 from defusedxml.common import DefusedXmlException
 from defusedxml.ElementTree import ParseError, fromstring
 
-from provenance import containers
+from provenance._core import containers
+from provenance._core.html_page import page_head
+from provenance._core.record import IPTC_DIGITAL_SOURCE_TYPE_BASE, DigitalSourceType
+from provenance._core.types import Status
+from provenance._core.xmp import read_properties
+from provenance._io.keys import TrustPolicy
+from provenance._io.reading import read_input
 from provenance.errors import ProvenanceError
-from provenance.html_page import page_head
 from provenance.inventory import Inventory
-from provenance.keys import TrustPolicy
-from provenance.reading import read_input
-from provenance.record import IPTC_DIGITAL_SOURCE_TYPE_BASE, DigitalSourceType
-from provenance.types import Status
 from provenance.verify import verify_bytes
-from provenance.xmp import read_properties
 
 __all__ = [
     "FeedFormat",

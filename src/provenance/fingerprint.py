@@ -2,7 +2,7 @@
 
 A fingerprint holds the three hashes of decision 5 in DESIGN.md: the file SHA-256,
 the essence hash (coded image data only) and the perceptual hashes of
-:mod:`provenance.phash` (the imagehash-compatible 64-bit hash, the default query
+:mod:`provenance._core.phash` (the imagehash-compatible 64-bit hash, the default query
 hash and what an original stores as reference). It reads a path or takes bytes,
 and never decodes twice: a caller that has already decoded the image passes it
 as ``image=``; otherwise a JPEG is decoded in draft mode (libjpeg scales by 1/2 to
@@ -30,12 +30,12 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-from provenance import containers
-from provenance.containers import ImageFormat
+from provenance._core import containers
+from provenance._core.containers import ImageFormat
+from provenance._core.hashing import essence_hash, sha256_hex
+from provenance._core.phash import SCHEME, ReferenceHashes, compat_hashes, reference_hashes
+from provenance._io.reading import read_input
 from provenance.errors import CorruptFile, ImageTooLarge, ProvenanceError, UnsupportedFormat
-from provenance.hashing import essence_hash, sha256_hex
-from provenance.phash import SCHEME, ReferenceHashes, compat_hashes, reference_hashes
-from provenance.reading import read_input
 
 __all__ = [
     "DRAFT_SIZE",
@@ -72,7 +72,7 @@ class Fingerprint:
     Attributes:
         sha256_hex: SHA-256 of the file's bytes; None when only pixels were given.
         essence_sha256_hex: SHA-256 of the coded image data (see
-            :func:`provenance.hashing.essence_hash`); None when only pixels were
+            :func:`provenance._core.hashing.essence_hash`); None when only pixels were
             given or the format is not one ``containers`` reads.
         phash: The 64-bit ``imagehash.phash``-compatible hash, as an int
             (``f"{fp.phash:016x}"`` is imagehash's string).
@@ -82,7 +82,7 @@ class Fingerprint:
             the confirmation descriptor).
         width: Width of the image in pixels (before any draft reduction).
         height: Height of the image in pixels.
-        scheme: The default scheme's name (:data:`provenance.phash.SCHEME`).
+        scheme: The default scheme's name (:data:`provenance._core.phash.SCHEME`).
     """
 
     sha256_hex: str | None
@@ -258,7 +258,7 @@ def decode_for_hashing(
         data: A whole image file.
         max_pixels: The pixel limit (default: :func:`max_pixels`).
         fit_side: Instead, keep at least this many pixels on the long side (the
-            partial-copy search's :data:`provenance.keypoints.QUERY_SIDE`).
+            partial-copy search's :data:`provenance._core.keypoints.QUERY_SIDE`).
 
     Returns:
         The decoded image and the image's full size ``(width, height)``.

@@ -7,7 +7,7 @@ from every rendition back to the generated original can be followed in the files
 
 :func:`sign_rendition` is for a pipeline that makes renditions itself (a
 Magento-style import): it takes the rendition's bytes, its decoded image and the
-original's :class:`~provenance.types.SignResult`, and gives the rendition a
+original's :class:`~provenance._core.types.SignResult`, and gives the rendition a
 lineage to the original in one of three ways (:class:`RenditionMark`), without
 decoding or hashing the original again.
 
@@ -29,9 +29,14 @@ from pathlib import Path
 
 from PIL import Image
 
-from provenance import containers
-from provenance.atomic import write_atomic
-from provenance.containers import ImageFormat
+from provenance._core import containers
+from provenance._core.containers import ImageFormat
+from provenance._core.hashing import hash_ranges, sha256_hex
+from provenance._core.record import ParentRef, ProvenanceRecord
+from provenance._core.types import SignedFile, SignedImport, SignResult
+from provenance._io.atomic import write_atomic
+from provenance._io.keys import SigningKey, TrustPolicy
+from provenance._io.reading import read_input
 from provenance.errors import (
     CorruptFile,
     OutputError,
@@ -40,11 +45,7 @@ from provenance.errors import (
     UnsupportedFormat,
 )
 from provenance.fingerprint import open_image
-from provenance.hashing import hash_ranges, sha256_hex
 from provenance.inventory import Inventory
-from provenance.keys import SigningKey, TrustPolicy
-from provenance.reading import read_input
-from provenance.record import ParentRef, ProvenanceRecord
 from provenance.sign import (
     SignOptions,
     asset_id_for,
@@ -53,7 +54,6 @@ from provenance.sign import (
     record_perceptual,
     sign_bytes,
 )
-from provenance.types import SignedFile, SignedImport, SignResult
 from provenance.verify import verify_bytes
 
 __all__ = ["RenditionMark", "sign_import", "sign_rendition", "sign_renditions", "unmarked_result"]
@@ -314,7 +314,7 @@ def unmarked_result(
         perceptual: Its perceptual hash, when known.
 
     Returns:
-        A :class:`~provenance.types.SignResult` with nothing added
+        A :class:`~provenance._core.types.SignResult` with nothing added
         (``bytes_added=0``, no manifest), for :meth:`Inventory.record_signing`.
 
     Raises:

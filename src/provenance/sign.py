@@ -28,26 +28,26 @@ from typing import Any
 
 from PIL import Image
 
-from provenance import containers, exif, keypoints, phash, xmp
-from provenance._version import __version__
-from provenance.atomic import write_atomic
-from provenance.c2pa_adapter import C2paIngredient, sign_c2pa
-from provenance.errors import ImageTooLarge, OutputError, ProvenanceError
-from provenance.fingerprint import MAX_PIXELS_ENV, decode_for_hashing, open_image
-from provenance.hashing import hash_ranges, sha256_hex
-from provenance.inventory import Inventory
-from provenance.keys import SigningKey, chain_base64
-from provenance.pii import PiiPolicy, apply_policy
-from provenance.reading import read_input
-from provenance.record import (
+from provenance._core import containers, exif, keypoints, phash, xmp
+from provenance._core.hashing import hash_ranges, sha256_hex
+from provenance._core.pii import PiiPolicy, apply_policy
+from provenance._core.record import (
     FREE_TEXT_PARAMETERS,
     ParentRef,
     ProvenanceRecord,
     canonical_json,
     format_time,
 )
-from provenance.statement import RECORD_ASSERTION_LABEL, STATEMENT_VERSION, parse_statement
-from provenance.types import SignResult
+from provenance._core.statement import RECORD_ASSERTION_LABEL, STATEMENT_VERSION, parse_statement
+from provenance._core.types import SignResult
+from provenance._io.atomic import write_atomic
+from provenance._io.c2pa import C2paIngredient, sign_c2pa
+from provenance._io.keys import SigningKey, chain_base64
+from provenance._io.reading import read_input
+from provenance._version import __version__
+from provenance.errors import ImageTooLarge, OutputError, ProvenanceError
+from provenance.fingerprint import MAX_PIXELS_ENV, decode_for_hashing, open_image
+from provenance.inventory import Inventory
 
 __all__ = [
     "SignOptions",
@@ -207,7 +207,7 @@ def record_perceptual(
 ) -> bool:
     """Store the perceptual reference hashes of a recorded asset in the inventory.
 
-    The asset's local features (:func:`provenance.keypoints.reference_features`,
+    The asset's local features (:func:`provenance._core.keypoints.reference_features`,
     for the partial-copy search) are stored from the same pixels.
 
     Pixels the image cannot be decoded to (the signed container was fine, the
@@ -270,9 +270,9 @@ def findable_features(
     """Perceptual hashes and local features of an original, and why either is missing.
 
     Both from the same pixels (``image``, or ``data`` decoded once): the reference
-    hashes (:func:`provenance.phash.reference_hashes`) that ``verify`` recognises
+    hashes (:func:`provenance._core.phash.reference_hashes`) that ``verify`` recognises
     resized or re-encoded copies by, and the keypoints of the partial-copy search
-    (:func:`provenance.keypoints.reference_features`, issue 21). Pixels that cannot
+    (:func:`provenance._core.keypoints.reference_features`, issue 21). Pixels that cannot
     be decoded (above the pixel limit, or damaged coded data) leave the asset
     without them: the third value says so, for a batch row's warnings (a copy of
     such an asset can never be found, and the user must know).
@@ -557,11 +557,11 @@ def _manifest(
 def perceptual_hash(image: Image.Image) -> str:
     """The 64-bit ``imagehash.phash``-compatible hash of a decoded image, as 16 hex digits.
 
-    Computed by :func:`provenance.phash.compat_hashes` from the image as given, so
+    Computed by :func:`provenance._core.phash.compat_hashes` from the image as given, so
     a pipeline's decoded image is hashed without a second decode (it differs from
     ``imagehash.phash`` by a fraction of a bit on average; compare hashes by
     Hamming distance). The inventory matches copies with the stronger default
-    scheme (:func:`provenance.phash.reference_hashes`); this one is for callers
+    scheme (:func:`provenance._core.phash.reference_hashes`); this one is for callers
     that keep imagehash-style hashes of their own.
 
     Args:

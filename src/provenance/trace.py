@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from provenance._core.record import ProvenanceRecord
+from provenance._core.types import Verdict
+from provenance._io.keys import TrustPolicy
 from provenance.inventory import AssetEntry, Inventory
-from provenance.keys import TrustPolicy
-from provenance.record import ProvenanceRecord
-from provenance.types import Verdict
 from provenance.verify import verify
 
 __all__ = ["TraceResult", "TraceStep", "trace"]

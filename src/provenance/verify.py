@@ -8,29 +8,29 @@ Steps for one asset:
    remote manifest, no OCSP).
 4. Check the signed XMP: its detached signature, its chain against the same
    anchors, and that the essence it signed is the essence of these bytes.
-5. Combine both into one :class:`~provenance.types.Verdict`, keeping what each
+5. Combine both into one :class:`~provenance._core.types.Verdict`, keeping what each
    source said as evidence and every raw code.
 6. With an inventory: a file with no provenance whose essence hash is a known
    asset is ``known_stripped``, with that asset's record.
 7. Still nothing, and the inventory holds perceptual hashes: decode the pixels
    (JPEG in draft mode), look the default perceptual hash up within
-   :data:`provenance.phash.MATCH_THRESHOLD` bits, and confirm the nearest
+   :data:`provenance._core.phash.MATCH_THRESHOLD` bits, and confirm the nearest
    candidates with the second check the asset's descriptor allows (mid band,
-   layout and colour: :func:`provenance.phash.confirmation`). A confirmed match
+   layout and colour: :func:`provenance._core.phash.confirmation`). A confirmed match
    of a synthetic asset is ``synthetic_duplicate``, naming that asset, its record
    and the distance.
 8. Still nothing, and the inventory holds local features (``partial=True``, the
    default): look for a stored asset *inside* the image (a screenshot, a banner,
-   a collage, a rotated or off-centre crop; :mod:`provenance.keypoints`). The
+   a collage, a rotated or off-centre crop; :mod:`provenance._core.keypoints`). The
    query's keypoints vote for stored assets; the best-voted
    :data:`PARTIAL_CANDIDATES` are located one by one by a RANSAC similarity,
    within ``partial_budget_s`` (the first candidate is always checked). A
    confirmed placement of a synthetic asset is ``synthetic_duplicate`` with its
-   :class:`~provenance.types.CopyLocation` (box, inliers, transform).
+   :class:`~provenance._core.types.CopyLocation` (box, inliers, transform).
 
 An equal essence makes a metadata-only change (``known_stripped``) only when no
 block that changes the rendering, no trailing data and no bad ancillary CRC is
-present (:mod:`provenance.containers.rendering`); and an AI-generated inventory
+present (:mod:`provenance._core.containers.rendering`); and an AI-generated inventory
 asset re-signed under another source type is ``tampered``
 (``provenance.inventory.synthetic.relabelled``). See docs/verdicts.md.
 
@@ -49,29 +49,17 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from provenance import containers, keypoints, phash, xmp
-from provenance.c2pa_adapter import C2paReport, read_c2pa
-from provenance.containers.rendering import BAD_CRC, Finding, rendering_findings
-from provenance.errors import (
-    ContainerError,
-    ProvenanceError,
-    RecordError,
-    SignatureError,
-    UnsupportedFormat,
-)
-from provenance.fingerprint import decode_for_hashing
-from provenance.hashing import hash_ranges, sha256_hex
-from provenance.inventory import AssetEntry, Inventory, PerceptualMatch
-from provenance.keys import TrustPolicy, certificate_subject, verify_detached
-from provenance.lineage import LineageStep, lineage_from_store
-from provenance.reading import read_input
-from provenance.statement import (
+from provenance._core import containers, keypoints, phash, xmp
+from provenance._core.containers.rendering import BAD_CRC, Finding, rendering_findings
+from provenance._core.hashing import hash_ranges, sha256_hex
+from provenance._core.lineage import LineageStep, lineage_from_store
+from provenance._core.statement import (
     RECORD_ASSERTION_LABEL,
     Statement,
     parse_statement,
     statement_from_mapping,
 )
-from provenance.types import (
+from provenance._core.types import (
     CopyLocation,
     Evidence,
     EvidenceSource,
@@ -80,13 +68,25 @@ from provenance.types import (
     Status,
     Verdict,
 )
-from provenance.verdicts import (
+from provenance._core.verdicts import (
     TRUST_ONLY_CODES,
     UNTRUSTED_CODE,
     c2pa_status,
     combine,
     metadata_only,
 )
+from provenance._io.c2pa import C2paReport, read_c2pa
+from provenance._io.keys import TrustPolicy, certificate_subject, verify_detached
+from provenance._io.reading import read_input
+from provenance.errors import (
+    ContainerError,
+    ProvenanceError,
+    RecordError,
+    SignatureError,
+    UnsupportedFormat,
+)
+from provenance.fingerprint import decode_for_hashing
+from provenance.inventory import AssetEntry, Inventory, PerceptualMatch
 
 __all__ = ["verify", "verify_bytes"]
 

@@ -28,9 +28,9 @@ from provenance import (
     sign,
     verify,
 )
-from provenance.containers import ImageFormat
+from provenance._core.containers import ImageFormat
+from provenance._core.hashing import essence_hash
 from provenance.fingerprint import MAX_PIXELS, MAX_PIXELS_ENV, max_pixels
-from provenance.hashing import essence_hash
 from provenance.verify import PERCEPTUAL_UNDECODABLE
 from tests._formats import NEW_FORMATS, sample, with_size
 from tests.conftest import sample_record

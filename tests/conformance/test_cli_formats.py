@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from provenance.containers import ImageFormat
-from provenance.keys import DevKeyPaths
+from provenance._core.containers import ImageFormat
+from provenance._io.keys import DevKeyPaths
 from tests._formats import ALL_FORMATS, sample
 from tests.conftest import SAMPLE_MEDIA, run_cli
 

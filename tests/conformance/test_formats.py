@@ -37,10 +37,10 @@ from provenance import (
     sign_renditions,
     verify,
 )
-from provenance.c2pa_adapter import sign_c2pa
-from provenance.containers import BlockKind, ImageFormat, detect_format, inspect, strip
-from provenance.hashing import essence_hash
-from provenance.types import EvidenceSource
+from provenance._core.containers import BlockKind, ImageFormat, detect_format, inspect, strip
+from provenance._core.hashing import essence_hash
+from provenance._core.types import EvidenceSource
+from provenance._io.c2pa import sign_c2pa
 from provenance.verify import XMP_NOT_CHECKED
 from tests._formats import ALL_FORMATS, encode, picture, sample
 from tests.conftest import sample_record

@@ -15,11 +15,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from provenance import containers
-from provenance.containers import BlockKind, ImageFormat, bmff, tiff
+from provenance._core import containers
+from provenance._core.containers import BlockKind, ImageFormat, bmff, tiff
+from provenance._core.hashing import hash_ranges
+from provenance._io.keys import SigningKey, TrustPolicy
 from provenance.errors import ProvenanceError
-from provenance.hashing import hash_ranges
-from provenance.keys import SigningKey, TrustPolicy
 from provenance.sign import sign_bytes
 from provenance.verify import verify_bytes
 from tests._formats import NEW_FORMATS, sample

@@ -16,14 +16,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from provenance import containers, exif, xmp
-from provenance.containers import BlockKind
+from provenance._core import containers, exif, xmp
+from provenance._core.containers import BlockKind
+from provenance._core.hashing import hash_ranges
+from provenance._core.record import ProvenanceRecord
+from provenance._core.statement import parse_statement, statement_from_mapping
+from provenance._io.keys import SigningKey, TrustPolicy
 from provenance.errors import ProvenanceError
-from provenance.hashing import hash_ranges
-from provenance.keys import SigningKey, TrustPolicy
-from provenance.record import ProvenanceRecord
 from provenance.sign import sign_bytes
-from provenance.statement import parse_statement, statement_from_mapping
 from provenance.verify import verify_bytes
 from tests.conftest import SAMPLE_MEDIA, sample_record
 from tests.fuzz.strategies import mutated

@@ -30,9 +30,9 @@ def main(plan_path: str, results_path: str) -> int:
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     seconds = float(plan["seconds"])
 
+    from provenance._core.record import ProvenanceRecord
+    from provenance._io.keys import SigningKey, TrustPolicy
     from provenance.errors import ProvenanceError
-    from provenance.keys import SigningKey, TrustPolicy
-    from provenance.record import ProvenanceRecord
     from provenance.sign import sign
     from provenance.verify import verify
 

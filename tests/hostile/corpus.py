@@ -5,7 +5,7 @@ a :class:`~provenance.errors.ProvenanceError` naming the file, or one of a set
 of verdicts. Every builder is deterministic (fixed seeds), so a failure names a
 file that the next run rebuilds byte for byte.
 
-The builders only splice bytes; they use :mod:`provenance.containers` to find
+The builders only splice bytes; they use :mod:`provenance._core.containers` to find
 blocks (a block found is a fact about the file, whatever the library does with it)
 and :mod:`provenance.sign` to make signed bases.
 """
@@ -18,11 +18,11 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from provenance import containers
-from provenance.containers import BlockKind, ImageFormat
-from provenance.keys import SigningKey
+from provenance._core import containers
+from provenance._core.containers import BlockKind, ImageFormat
+from provenance._core.types import Status
+from provenance._io.keys import SigningKey
 from provenance.sign import sign_bytes
-from provenance.types import Status
 from tests.conftest import SAMPLE_MEDIA, sample_record
 
 # One sample per format: small enough that the whole corpus runs in seconds.

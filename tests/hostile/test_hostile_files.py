@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 
 from provenance import Status, TrustPolicy, verify_bytes
+from provenance._io.keys import DevKeyPaths, SigningKey
 from provenance.errors import ProvenanceError
-from provenance.keys import DevKeyPaths, SigningKey
 from tests.conftest import ROOT, SAMPLE_MEDIA
 from tests.hostile import corpus
 from tests.hostile.corpus import BASES, DETECTED, ERROR, Bases, Case

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from provenance import Status, TrustPolicy, sign, verify
+from provenance._io.keys import DevKeyPaths, SigningKey
 from provenance.errors import CorruptFile, ProvenanceError
-from provenance.keys import DevKeyPaths, SigningKey
 from provenance.renditions import sign_renditions
 from tests.conftest import ROOT, SAMPLE_MEDIA, sample_record
 from tests.hostile.corpus import _compressed_zeros, _png_with_ihdr

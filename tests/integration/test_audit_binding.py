@@ -20,6 +20,7 @@ import pytest
 from benchmarks import _tamper
 
 from provenance import sign
+from provenance._io.keys import DevKeyPaths, SigningKey, TrustPolicy, key_fingerprint
 from provenance.audit import (
     WITNESS_ENV_VAR,
     AuditEvent,
@@ -28,7 +29,6 @@ from provenance.audit import (
 )
 from provenance.batch import SignItem, sign_many
 from provenance.inventory import Inventory
-from provenance.keys import DevKeyPaths, SigningKey, TrustPolicy, key_fingerprint
 from tests.conftest import SAMPLE_MEDIA, run_cli, sample_record
 
 Media = Callable[[str], Path]

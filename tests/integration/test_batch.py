@@ -17,15 +17,16 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from provenance import batch, phash
+from provenance import batch
+from provenance._core import phash
+from provenance._core.hashing import sha256_hex
+from provenance._core.pii import PiiAction, PiiPolicy
+from provenance._core.types import SignResult, Status
+from provenance._io.keys import DevKeyPaths, SigningKey, TrustPolicy
 from provenance.batch import BatchRow, RowStatus, SignItem, sign_many, verify_many
 from provenance.errors import KeyConfigError, RecordError
-from provenance.hashing import sha256_hex
 from provenance.inventory import Inventory
-from provenance.keys import DevKeyPaths, SigningKey, TrustPolicy
-from provenance.pii import PiiAction, PiiPolicy
 from provenance.sign import SignOptions
-from provenance.types import SignResult, Status
 from provenance.verify import verify
 from tests._batch_helpers import DieOnceSigner
 from tests.conftest import SAMPLE_MEDIA, SAMPLES, SIGNATURE_SLACK, sample_record

@@ -23,10 +23,10 @@ from pathlib import Path
 
 import pytest
 
+from provenance._io.keys import DevKeyPaths, SigningKey
 from provenance.batch import RowStatus, SignItem, sign_many
 from provenance.errors import InventoryError
 from provenance.inventory import Inventory
-from provenance.keys import DevKeyPaths, SigningKey
 from tests._batch_helpers import PidLoggingSigner
 from tests.conftest import ROOT, SAMPLE_MEDIA, sample_record
 
@@ -90,8 +90,8 @@ BATCH_SCRIPT = """
 import sys
 from pathlib import Path
 from provenance.batch import SignItem, sign_many
-from provenance.keys import SigningKey
-from provenance.record import ProvenanceRecord
+from provenance._io.keys import SigningKey
+from provenance._core.record import ProvenanceRecord
 
 def main():
     chain, key_file, source, out, record = sys.argv[1:6]
@@ -155,8 +155,8 @@ import os, signal, sys, threading, time
 from pathlib import Path
 import provenance.batch
 from provenance.batch import SignItem, sign_many
-from provenance.keys import SigningKey
-from provenance.record import ProvenanceRecord
+from provenance._io.keys import SigningKey
+from provenance._core.record import ProvenanceRecord
 
 killed = []
 

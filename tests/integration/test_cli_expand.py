@@ -12,7 +12,7 @@ import json
 import shutil
 from pathlib import Path
 
-from provenance.keys import DevKeyPaths
+from provenance._io.keys import DevKeyPaths
 from tests.conftest import SAMPLE_MEDIA, run_cli
 
 

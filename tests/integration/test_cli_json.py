@@ -25,10 +25,10 @@ import pytest
 import typer
 from PIL import Image
 
+from provenance._core.containers import BlockKind, strip
+from provenance._core.types import Status
+from provenance._io.keys import DevKeyPaths
 from provenance.cli import app, main
-from provenance.containers import BlockKind, strip
-from provenance.keys import DevKeyPaths
-from provenance.types import Status
 from tests.conftest import SAMPLE_MEDIA, run_cli
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "docs" / "json"

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 import typer.main
 
+from provenance._core.containers import BlockKind, strip
+from provenance._io.keys import DevKeyPaths
 from provenance.cli import app, main
-from provenance.containers import BlockKind, strip
-from provenance.keys import DevKeyPaths
 from tests.conftest import SAMPLE_MEDIA, run_cli
 
 

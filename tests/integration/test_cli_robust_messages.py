@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from provenance.keys import DevKeyPaths
+from provenance._io.keys import DevKeyPaths
 from tests.conftest import SAMPLE_MEDIA, run_cli
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from provenance.containers import BlockKind, strip
-from provenance.keys import DevKeyPaths
+from provenance._core.containers import BlockKind, strip
+from provenance._io.keys import DevKeyPaths
 from tests.conftest import SAMPLE_MEDIA, run_cli
 from tests.servers import ThrowawayServer
 

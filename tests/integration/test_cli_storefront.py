@@ -9,7 +9,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from provenance.keys import DevKeyPaths
+from provenance._io.keys import DevKeyPaths
 from tests.conftest import SAMPLE_MEDIA, run_cli
 
 

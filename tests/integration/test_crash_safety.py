@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
+from provenance._core.hashing import sha256_hex
+from provenance._core.types import Status
+from provenance._io.keys import DevKeyPaths, TrustPolicy
 from provenance.batch import RowStatus, verify_many
-from provenance.hashing import sha256_hex
 from provenance.inventory import Inventory
-from provenance.keys import DevKeyPaths, TrustPolicy
-from provenance.types import Status
 from tests.conftest import SAMPLE_MEDIA
 from tests.integration.test_batch import small_images
 

@@ -25,7 +25,8 @@ from typing import Any
 
 import pytest
 
-from provenance.containers import BlockKind, strip
+from provenance._core.containers import BlockKind, strip
+from provenance._io.keys import SigningKey, TrustPolicy
 from provenance.integrations.dam import (
     ServerConfig,
     create_app,
@@ -33,7 +34,6 @@ from provenance.integrations.dam import (
     verify_upload,
 )
 from provenance.inventory import Inventory
-from provenance.keys import SigningKey, TrustPolicy
 from provenance.sign import sign
 from tests.conftest import SAMPLE_MEDIA, DevKeyPaths, sample_record
 

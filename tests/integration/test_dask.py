@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from distributed import Client, LocalCluster
 
+from provenance._core.types import Status
+from provenance._io.keys import SigningKey, TrustPolicy
 from provenance.batch import RowStatus, sign_many, verify_many
 from provenance.integrations import dask as pdask
 from provenance.inventory import Inventory
-from provenance.keys import SigningKey, TrustPolicy
-from provenance.types import Status
 from tests.conftest import SIGNATURE_SLACK
 from tests.integration.test_batch import RECORD, small_images
 

@@ -18,10 +18,10 @@ from typing import Any
 import liquid
 import pytest
 
-from provenance.containers import BlockKind, strip
-from provenance.disclosure import disclosure_for, render_html
+from provenance._core.containers import BlockKind, strip
+from provenance._core.disclosure import disclosure_for, render_html
+from provenance._io.keys import SigningKey, TrustPolicy
 from provenance.inventory import Inventory
-from provenance.keys import SigningKey, TrustPolicy
 from provenance.sign import sign
 from provenance.verify import verify
 from tests.a11y import axe_violations, browser, describe, page_for

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from provenance import SigningKey, sign
-from provenance.containers import BlockKind, strip
-from provenance.discovery import InventorySource, find_inventory
+from provenance._core.containers import BlockKind, strip
+from provenance._io.discovery import InventorySource, find_inventory
+from provenance._io.keys import DevKeyPaths
 from provenance.errors import ProvenanceError
 from provenance.inventory import Inventory
-from provenance.keys import DevKeyPaths
 from tests.conftest import sample_record
 
 Media = Callable[[str], Path]

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from provenance.containers import BlockKind, strip
+from provenance._core.containers import BlockKind, strip
+from provenance._io.keys import DevKeyPaths, SigningKey, TrustPolicy
 from provenance.errors import ProvenanceError
 from provenance.feed import FeedFormat, ImageState, check_feed, read_feed
 from provenance.inventory import Inventory
-from provenance.keys import DevKeyPaths, SigningKey, TrustPolicy
 from provenance.sign import sign
 from tests.a11y import axe_violations, browser, describe
 from tests.conftest import SAMPLE_MEDIA, run_cli, sample_record

@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from provenance import CorruptFile, Fingerprint, ProvenanceError, fingerprint, phash
-from provenance.hashing import essence_hash
+from provenance import CorruptFile, Fingerprint, ProvenanceError, fingerprint
+from provenance._core import phash
+from provenance._core.hashing import essence_hash
 
 Media = Callable[[str], Path]
 

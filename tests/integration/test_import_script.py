@@ -14,10 +14,11 @@ import pytest
 from PIL import Image
 
 import provenance
-from provenance import CorruptFile, RenditionMark, Status, phash
-from provenance.hashing import sha256_hex
+from provenance import CorruptFile, RenditionMark, Status
+from provenance._core import phash
+from provenance._core.hashing import sha256_hex
+from provenance._io.keys import SigningKey, TrustPolicy
 from provenance.inventory import Inventory
-from provenance.keys import SigningKey, TrustPolicy
 from tests.conftest import ROOT, sample_record
 
 NOW = datetime(2025, 5, 1, 12, 0, tzinfo=timezone.utc)

@@ -11,10 +11,11 @@ import pytest
 
 import provenance.inventory._indexes as indexes_module
 import provenance.inventory._perceptual as perceptual_module
-from provenance import SigningKey, Status, TrustPolicy, keypoints, phash, verify
+from provenance import SigningKey, Status, TrustPolicy, verify
+from provenance._core import keypoints, phash
+from provenance._core.types import SignResult
 from provenance.errors import InventoryError
 from provenance.inventory import Inventory
-from provenance.types import SignResult
 from tests.conftest import sample_record
 from tests.integration.test_synthetic_duplicate import Media, degraded_copy, sign_into
 

@@ -19,14 +19,14 @@ import pytest
 from PIL import Image
 
 from provenance import sign, verify
+from provenance._core.containers import BlockKind, strip
+from provenance._core.hashing import essence_hash
+from provenance._core.record import DigitalSourceType, ParentRef, ProvenanceRecord
+from provenance._core.types import SignResult
+from provenance._io.keys import SigningKey, TrustPolicy
 from provenance.audit import AuditEvent, Checkpoint, ProblemKind
-from provenance.containers import BlockKind, strip
 from provenance.errors import InventoryError, OutputError, SchemaVersionError
-from provenance.hashing import essence_hash
 from provenance.inventory import SCHEMA_VERSION, AssetEntry, Inventory
-from provenance.keys import SigningKey, TrustPolicy
-from provenance.record import DigitalSourceType, ParentRef, ProvenanceRecord
-from provenance.types import SignResult
 from tests.conftest import sample_record
 
 Media = Callable[[str], Path]

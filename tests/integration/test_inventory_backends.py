@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from provenance._core.phash import ReferenceHashes
+from provenance._io.keys import SigningKey
 from provenance.audit import AuditEvent
 from provenance.errors import InventoryError
 from provenance.inventory import Inventory
-from provenance.keys import SigningKey
-from provenance.phash import ReferenceHashes
 from tests.integration.test_inventory import NOW, fake_result
 
 SIGNER = "CN=backend test"

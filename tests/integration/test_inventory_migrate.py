@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from provenance._core.keypoints import SCHEME as KEYPOINTS
+from provenance._core.keypoints import reference_features
+from provenance._io.keys import SigningKey
 from provenance.errors import InventoryError
 from provenance.inventory import Inventory, migrate_inventory
-from provenance.keypoints import SCHEME as KEYPOINTS
-from provenance.keypoints import reference_features
-from provenance.keys import SigningKey
 from tests.conftest import SAMPLE_MEDIA
 from tests.integration.test_inventory import NOW, fake_result
 from tests.integration.test_inventory_backends import _reference

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from benchmarks import _tamper
 
-from provenance import phash
+from provenance._core import phash
 from provenance.audit import AUDIT_SCHEMA_V1
 from provenance.errors import InventoryError, SchemaVersionError
 from provenance.inventory import SCHEMA_VERSION, Inventory

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from provenance._database import ServerDatabase, open_server
+from provenance._io.database import ServerDatabase, open_server
 from provenance.errors import InventoryError, SchemaVersionError
 from provenance.inventory._server import server_schema
 from tests.servers import ThrowawayServer

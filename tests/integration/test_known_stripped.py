@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from provenance import SigningKey, Status, TrustPolicy, sign, verify
-from provenance.containers import BlockKind, strip
+from provenance._core.containers import BlockKind, strip
 from provenance.inventory import Inventory
 from tests.conftest import sample_record
 

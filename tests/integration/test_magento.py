@@ -26,6 +26,7 @@ from provenance import (
     trace,
     verify,
 )
+from provenance._io.keys import DevKeyPaths
 from provenance.cli import main
 from provenance.integrations.magento import (
     CacheAction,
@@ -37,7 +38,6 @@ from provenance.integrations.magento import (
     magento_file_path,
     sign_cache,
 )
-from provenance.keys import DevKeyPaths
 from tests.conftest import SAMPLE_MEDIA, sample_record
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "magento"

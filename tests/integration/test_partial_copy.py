@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw
 
-from provenance import SigningKey, Status, TrustPolicy, keypoints, verify
+from provenance import SigningKey, Status, TrustPolicy, verify
+from provenance._core import keypoints
 from provenance.inventory import Inventory
 from provenance.verify import PARTIAL_MATCH
 from tests.integration.test_synthetic_duplicate import Media, sign_into

@@ -18,14 +18,15 @@ from pathlib import Path
 
 import pytest
 
-from provenance import SigningKey, Status, TrustPolicy, containers, sign, verify, verify_bytes
-from provenance.c2pa_adapter import sign_c2pa
-from provenance.disclosure import disclosure_for
+from provenance import SigningKey, Status, TrustPolicy, sign, verify, verify_bytes
+from provenance._core import containers
+from provenance._core.disclosure import disclosure_for
+from provenance._core.record import DigitalSourceType
+from provenance._core.verdicts import meets
+from provenance._io.c2pa import sign_c2pa
+from provenance._io.keys import DevKeyPaths
 from provenance.errors import ContainerError
 from provenance.inventory import Inventory
-from provenance.keys import DevKeyPaths
-from provenance.record import DigitalSourceType
-from provenance.verdicts import meets
 from tests.conftest import run_cli, sample_record
 
 Media = Callable[[str], Path]

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from provenance import RecordError, SigningKey, Status, TrustPolicy, containers, sign, verify
-from provenance.hashing import hash_ranges, sha256_hex
-from provenance.record import ParentRef
+from provenance import RecordError, SigningKey, Status, TrustPolicy, sign, verify
+from provenance._core import containers
+from provenance._core.hashing import hash_ranges, sha256_hex
+from provenance._core.record import ParentRef
 from provenance.renditions import sign_renditions, unmarked_result
 from tests.conftest import sample_record
 

@@ -17,12 +17,13 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 from PIL import Image, ImageStat
 
+from provenance._core.containers import BlockKind, strip
+from provenance._core.html_page import CONTENT_SECURITY_POLICY
+from provenance._core.pii import PiiAction, PiiPolicy
+from provenance._core.types import Status
+from provenance._io.keys import DevKeyPaths, SigningKey, TrustPolicy, init_dev_keys
 from provenance.audit import Checkpoint
-from provenance.containers import BlockKind, strip
-from provenance.html_page import CONTENT_SECURITY_POLICY
 from provenance.inventory import Inventory
-from provenance.keys import DevKeyPaths, SigningKey, TrustPolicy, init_dev_keys
-from provenance.pii import PiiAction, PiiPolicy
 from provenance.renditions import sign_renditions
 from provenance.report import (
     DisclosureStatus,
@@ -33,7 +34,6 @@ from provenance.report import (
     verdict_rows_for,
 )
 from provenance.sign import SignOptions, sign
-from provenance.types import Status
 from tests.a11y import axe_violations, browser, describe
 from tests.conftest import SAMPLE_MEDIA, run_cli, sample_record
 

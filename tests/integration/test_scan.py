@@ -13,10 +13,10 @@ import pytest
 from PIL import Image
 
 from provenance import SigningKey, Status, TrustPolicy, sign
+from provenance._core.containers import BlockKind, strip
+from provenance._io.keys import DevKeyPaths
 from provenance.cli import main
-from provenance.containers import BlockKind, strip
 from provenance.inventory import Inventory
-from provenance.keys import DevKeyPaths
 from provenance.scan import ScanKind, images_in_csv, scan, write_reports
 from tests.a11y import browser
 from tests.conftest import sample_record

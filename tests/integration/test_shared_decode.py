@@ -11,10 +11,11 @@ import pytest
 from PIL import Image
 
 import provenance
-from provenance import RenditionMark, Status, containers
-from provenance.hashing import essence_hash, sha256_hex
+from provenance import RenditionMark, Status
+from provenance._core import containers
+from provenance._core.hashing import essence_hash, sha256_hex
+from provenance._io.keys import SigningKey, TrustPolicy
 from provenance.inventory import Inventory
-from provenance.keys import SigningKey, TrustPolicy
 from provenance.sign import perceptual_hash
 from tests.conftest import sample_record
 

@@ -17,10 +17,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from provenance import SigningKey, Status, TrustPolicy, sign, verify, xmp
-from provenance.containers import BlockKind, inspect
+from provenance import SigningKey, Status, TrustPolicy, sign, verify
+from provenance._core import xmp
+from provenance._core.containers import BlockKind, inspect
+from provenance._io.keys import DevKeyPaths
 from provenance.errors import XmpError
-from provenance.keys import DevKeyPaths
 from tests.conftest import run_cli, sample_record
 
 _XMP_HEADER = b"http://ns.adobe.com/xap/1.0/\x00"

@@ -12,7 +12,7 @@ import struct
 import zlib
 from pathlib import Path
 
-from provenance.keys import DevKeyPaths
+from provenance._io.keys import DevKeyPaths
 from tests.conftest import run_cli, sample_record
 
 

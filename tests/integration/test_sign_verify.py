@@ -21,9 +21,9 @@ from provenance import (
     sign,
     verify,
 )
-from provenance.containers import BlockKind, inspect, strip
-from provenance.hashing import essence_hash
-from provenance.pii import PiiAction, PiiPolicy
+from provenance._core.containers import BlockKind, inspect, strip
+from provenance._core.hashing import essence_hash
+from provenance._core.pii import PiiAction, PiiPolicy
 from provenance.sign import SignOptions
 from tests.conftest import SAMPLES, sample_record
 

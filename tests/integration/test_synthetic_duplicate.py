@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from provenance import SigningKey, SignResult, Status, TrustPolicy, phash, sign, verify
+from provenance import SigningKey, SignResult, Status, TrustPolicy, sign, verify
+from provenance._core import phash
 from provenance.inventory import Inventory
 from provenance.renditions import sign_renditions
 from provenance.verify import PERCEPTUAL_MATCH, PERCEPTUAL_UNCONFIRMED
@@ -172,7 +173,7 @@ def test_index_cache_on_disk_is_used_and_refreshed(
     signing_key: SigningKey, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import provenance.inventory._indexes as indexes_module
-    from provenance.index import HammingIndex
+    from provenance._io.index import HammingIndex
 
     monkeypatch.setattr(indexes_module, "INDEX_CACHE_MIN_ROWS", 1)
     db = tmp_path / "inv.sqlite"
@@ -208,7 +209,7 @@ def _fake_asset(inv: Inventory, tag: str) -> None:
     import hashlib
     from datetime import datetime, timezone
 
-    from provenance.types import SignResult
+    from provenance._core.types import SignResult
 
     def h(kind: str) -> str:
         return hashlib.sha256(f"{tag}:{kind}".encode()).hexdigest()

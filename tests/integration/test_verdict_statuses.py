@@ -21,10 +21,10 @@ import c2pa
 import pytest
 
 from provenance import SigningKey, Status, TrustPolicy, sign, verify, verify_bytes
-from provenance.c2pa_adapter import C2paIngredient, sign_c2pa
+from provenance._core.types import IdentityState
+from provenance._io.c2pa import C2paIngredient, sign_c2pa
+from provenance._io.keys import DevKeyPaths
 from provenance.inventory import Inventory
-from provenance.keys import DevKeyPaths
-from provenance.types import IdentityState
 from tests.conftest import run_cli, sample_record
 
 Media = Callable[[str], Path]

@@ -15,8 +15,9 @@ from typing import Any
 import c2pa
 import pytest
 
-from provenance import SigningKey, Status, TrustPolicy, containers, sign, verify, verify_bytes
-from provenance.keys import DevKeyPaths
+from provenance import SigningKey, Status, TrustPolicy, sign, verify, verify_bytes
+from provenance._core import containers
+from provenance._io.keys import DevKeyPaths
 from tests.conftest import ROOT, SAMPLE_MEDIA, SAMPLES, sample_record
 
 REMOTE = "https://manifests.example.invalid/abc.c2pa"

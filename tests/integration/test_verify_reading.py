@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 import provenance
-from provenance import Status, containers
-from provenance.hashing import essence_hash, sha256_hex
-from provenance.keys import SigningKey, TrustPolicy
+from provenance import Status
+from provenance._core import containers
+from provenance._core.hashing import essence_hash, sha256_hex
+from provenance._io.keys import SigningKey, TrustPolicy
 from tests.conftest import sample_record
 
 

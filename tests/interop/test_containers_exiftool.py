@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from PIL import Image, ImageDraw
 
-from provenance import containers
-from provenance.containers import BlockKind, jpeg
-from provenance.hashing import essence_hash
+from provenance._core import containers
+from provenance._core.containers import BlockKind, jpeg
+from provenance._core.hashing import essence_hash
 
 EXIFTOOL = shutil.which("exiftool")
 

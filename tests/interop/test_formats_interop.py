@@ -20,9 +20,9 @@ import c2pa
 import pytest
 
 from provenance import SigningKey, Status, TrustPolicy, sign, verify
-from provenance.containers import ImageFormat, inspect
-from provenance.hashing import essence_hash
-from provenance.keys import DevKeyPaths
+from provenance._core.containers import ImageFormat, inspect
+from provenance._core.hashing import essence_hash
+from provenance._io.keys import DevKeyPaths
 from tests._formats import ALL_FORMATS, sample
 from tests.conftest import sample_record
 

@@ -31,7 +31,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from provenance.xmp import XmpProvenance, build_packet, parse_packet, read_properties
+from provenance._core.xmp import XmpProvenance, build_packet, parse_packet, read_properties
 
 pytestmark = pytest.mark.interop
 

@@ -13,8 +13,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from provenance import Inventory, SigningKey, Status, TrustPolicy, sign, verify
+from provenance._io.keys import DevKeyPaths
 from provenance.errors import ProvenanceError
-from provenance.keys import DevKeyPaths
 from tests.conftest import ROOT, SAMPLE_MEDIA, SAMPLES, sample_record
 
 WORKERS = 4

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from provenance.atomic import write_atomic
+from provenance._io.atomic import write_atomic
 from tests.conftest import ROOT, SAMPLE_MEDIA
 
 JPEG = SAMPLE_MEDIA / "forest-path.jpg"
@@ -110,7 +110,7 @@ def test_temporary_files_are_private_until_complete(tmp_path: Path) -> None:
             seen.append(_mode(tmp))
         yield b"data"
 
-    from provenance.atomic import write_atomic_chunks
+    from provenance._io.atomic import write_atomic_chunks
 
     old = os.umask(0)
     try:

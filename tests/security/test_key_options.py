@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from provenance._io.keys import DevKeyPaths, SigningKey, load_sign_callback
 from provenance.errors import KeyConfigError
-from provenance.keys import DevKeyPaths, SigningKey, load_sign_callback
 from tests.conftest import ROOT, SAMPLE_MEDIA
 
 JPEG = SAMPLE_MEDIA / "forest-path.jpg"

@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from provenance import InsecureKeyFileWarning, ProvenanceError, SigningKey, sign
+from provenance._io.keys import DevKeyPaths, init_dev_keys
 from provenance.errors import KeyConfigError, SignatureError
-from provenance.keys import DevKeyPaths, init_dev_keys
 from tests.conftest import ROOT, SAMPLE_MEDIA, sample_record
 
 

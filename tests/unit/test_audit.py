@@ -17,6 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from provenance._core.record import canonical_json
+from provenance._io.keys import SigningKey, TrustPolicy, key_fingerprint
 from provenance.audit import (
     GENESIS_HASH,
     AuditEntry,
@@ -36,8 +38,6 @@ from provenance.audit import (
     witness_from,
 )
 from provenance.errors import AuditError
-from provenance.keys import SigningKey, TrustPolicy, key_fingerprint
-from provenance.record import canonical_json
 
 T0 = datetime(2026, 3, 1, 9, 30, tzinfo=timezone.utc)
 # Signed checkpoints are checked against the certificates' validity at their time,

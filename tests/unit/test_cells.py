@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from provenance.cells import csv_cell
+from provenance._core.cells import csv_cell
 
 
 @pytest.mark.parametrize("text", ["=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx", "=HYPERLINK()"])

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from provenance._database import Backend, is_server_url, parse_url, redact
-from provenance.discovery import InventorySource, find_inventory
+from provenance import find_inventory
+from provenance._io.database import Backend, is_server_url, parse_url, redact
+from provenance._io.discovery import InventorySource
 from provenance.errors import InventoryError
 
 

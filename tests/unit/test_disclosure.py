@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from html.parser import HTMLParser
 
-from provenance.disclosure import SIGNED, DisclosureOptions, disclosure_for, render_html
-from provenance.record import DigitalSourceType, ProvenanceRecord
-from provenance.types import Status, Verdict
+from provenance._core.disclosure import SIGNED, DisclosureOptions, disclosure_for, render_html
+from provenance._core.record import DigitalSourceType, ProvenanceRecord
+from provenance._core.types import Status, Verdict
 
 
 def record(**changes: object) -> ProvenanceRecord:

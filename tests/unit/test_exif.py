@@ -13,14 +13,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from provenance.errors import ContainerError, ProvenanceError, RecordError
-from provenance.exif import (
+from provenance._core.exif import (
     MAX_EXIF_BYTES,
     SanitizedExif,
     build_minimal_exif,
     merge_minimal_exif,
     sanitize_exif,
 )
+from provenance.errors import ContainerError, ProvenanceError, RecordError
 
 IMG, EXF, GPS = piexif.ImageIFD, piexif.ExifIFD, piexif.GPSIFD
 APP1 = b"Exif\x00\x00"

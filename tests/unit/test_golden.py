@@ -25,7 +25,7 @@ import PIL
 import pytest
 
 from provenance import fingerprint
-from provenance.hashing import essence_hash
+from provenance._core.hashing import essence_hash
 from provenance.sign import asset_id_for
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from provenance import index, phash
-from provenance.hamming import hamming, hamming_bytes
+from provenance._core import phash
+from provenance._core.hamming import hamming, hamming_bytes
+from provenance._io import index
 
 
 def test_known_values_and_broadcasting() -> None:

@@ -8,10 +8,10 @@ import io
 import pytest
 from PIL import Image, ImageDraw
 
-from provenance import containers
-from provenance.containers import BlockKind
+from provenance._core import containers
+from provenance._core.containers import BlockKind
+from provenance._core.hashing import essence_hash, hash_ranges, sha256_hex
 from provenance.errors import ContainerError, UnsupportedFormat
-from provenance.hashing import essence_hash, hash_ranges, sha256_hex
 
 XMP = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"/>'
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from provenance.html_page import CONTENT_SECURITY_POLICY, page_head
+from provenance._core.html_page import CONTENT_SECURITY_POLICY, page_head
 
 
 def test_page_head_escapes_the_title_and_sets_the_policy() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from provenance.image_files import holds_image, image_files, is_image_name
+from provenance._io.image_files import holds_image, image_files, is_image_name
 
 
 def test_image_files_walks_folders_and_skips_the_rest(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""provenance.keypoints: stored form, placement of a known image, the index's votes."""
+"""provenance._core.keypoints: stored form, placement of a known image, the index's votes."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
-from provenance import keypoints
+from provenance._core import keypoints
 
 
 def textured(seed: int, size: tuple[int, int] = (640, 480)) -> Image.Image:

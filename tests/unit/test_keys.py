@@ -10,19 +10,19 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from provenance.errors import (
-    InsecureKeyFileWarning,
-    KeyConfigError,
-    SignatureError,
-    TrustConfigError,
-)
-from provenance.keys import (
+from provenance._io.keys import (
     DevKeyPaths,
     SigningAlgorithm,
     SigningKey,
     TrustPolicy,
     init_dev_keys,
     verify_detached,
+)
+from provenance.errors import (
+    InsecureKeyFileWarning,
+    KeyConfigError,
+    SignatureError,
+    TrustConfigError,
 )
 
 NOW = dt.datetime.now(dt.timezone.utc)

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from provenance.lineage import MAX_DEPTH, lineage_from_store
-from provenance.statement import RECORD_ASSERTION_LABEL
+from provenance._core.lineage import MAX_DEPTH, lineage_from_store
+from provenance._core.statement import RECORD_ASSERTION_LABEL
 
 RECORD = {
     "generator": "g",

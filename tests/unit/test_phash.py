@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from PIL import Image, ImageDraw
 
-from provenance import phash
+from provenance._core import phash
+from provenance._core.phash import _compat, _confirm, _dct256, _descriptor, _grids, _scheme
 from provenance.errors import DescriptorError, ProvenanceError
-from provenance.phash import _compat, _confirm, _dct256, _descriptor, _grids, _scheme
 from tests.conftest import SAMPLE_MEDIA
 
 # Golden values, produced with this Pillow: (compat hex, default query hex).

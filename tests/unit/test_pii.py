@@ -8,8 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from provenance.errors import KeyConfigError, PersonalDataError, RecordError
-from provenance.pii import (
+from provenance._core.pii import (
     DEFAULT_MAX_CHARS,
     FieldReport,
     PiiAction,
@@ -20,6 +19,7 @@ from provenance.pii import (
     check_fields,
     find_personal_data,
 )
+from provenance.errors import KeyConfigError, PersonalDataError, RecordError
 
 KEY = b"k" * 32
 

@@ -8,14 +8,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from provenance.errors import RecordError
-from provenance.record import (
+from provenance._core.record import (
     DigitalSourceType,
     ParentRef,
     ProvenanceRecord,
     canonical_json,
     parse_time,
 )
+from provenance.errors import RecordError
 
 BASE = {
     "generator": "Acme Packshot Studio 3.2",

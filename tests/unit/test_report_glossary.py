@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import enum
 
+from provenance._core.types import Status
 from provenance.audit import AuditEvent
 from provenance.report import DisclosureStatus, Section, glossary, status_label
 from provenance.report._terms import _member_docs
-from provenance.types import Status
 
 
 class _Example(enum.Enum):

@@ -8,7 +8,7 @@ import io
 import pytest
 from PIL import Image
 
-from provenance.thumbnails import thumbnail_data_uri
+from provenance._core.thumbnails import thumbnail_data_uri
 
 PREFIX = "data:image/jpeg;base64,"
 

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from provenance.types import Status
-from provenance.verdicts import (
+from provenance._core.types import Status
+from provenance._core.verdicts import (
     CODE_STATUS,
     c2pa_status,
     code_status,

@@ -1,4 +1,4 @@
-"""Tests for provenance.xmp: round trips, merging into real-looking packets, hostile input."""
+"""Tests for provenance._core.xmp: round trips, merging into real-looking packets, hostile input."""
 
 from __future__ import annotations
 
@@ -14,8 +14,7 @@ from defusedxml.ElementTree import fromstring as defused_fromstring
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from provenance.errors import ProvenanceError, XmpError
-from provenance.xmp import (
+from provenance._core.xmp import (
     MAX_PACKET_BYTES,
     NS_IPTC_EXT,
     NS_PROVENANCE,
@@ -26,6 +25,7 @@ from provenance.xmp import (
     parse_packet,
     read_properties,
 )
+from provenance.errors import ProvenanceError, XmpError
 
 RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 X = "adobe:ns:meta/"
@@ -817,7 +817,7 @@ def test_bad_bytes_are_refused(packet: bytes, message: str) -> None:
 
 
 def test_oversized_packet_is_refused_before_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
-    import provenance.xmp as module
+    import provenance._core.xmp as module
 
     def no_parser(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("parser must not be built for an oversized packet")

@@ -5,7 +5,7 @@ What it owns (DESIGN.md decisions 8 and 17):
 * **Entries.** Entry ``n`` holds ``prev_hash`` (the ``entry_hash`` of entry
   ``n - 1``; 64 zeros for entry 1) and ``entry_hash = SHA-256(canonical JSON of
   {seq, at, event, asset_id, payload, prev_hash})`` (canonical JSON as in
-  :func:`provenance.record.canonical_json`). Editing an entry breaks its own hash;
+  :func:`provenance._core.record.canonical_json`). Editing an entry breaks its own hash;
   re-hashing it breaks the link from the next entry; deleting one leaves a
   sequence gap.
 * **Facts** (DESIGN.md decision 17). The entry that records a row of the
@@ -16,9 +16,9 @@ What it owns (DESIGN.md decisions 8 and 17):
   inventory's reconciler compares them with the tables both ways: a changed
   row, a row whose entry is gone, an entry whose row is gone.
 * **Checkpoints.** ``(seq, entry_hash, at, log_key)`` signed with the signing
-  key (:meth:`provenance.keys.SigningKey.sign` over canonical JSON), taken every
+  key (:meth:`provenance._io.keys.SigningKey.sign` over canonical JSON), taken every
   ``checkpoint_every`` entries by every writer that holds a key, and on every
-  export. ``log_key`` is the log's identity, the :func:`provenance.keys.key_fingerprint` of its
+  export. ``log_key`` is the log's identity, the :func:`provenance._io.keys.key_fingerprint` of its
   first signed checkpoint: checkpoints of any other key are refused. A chain
   alone cannot show that its tail was cut off or that the whole database was
   restored from an older copy; a checkpoint can: a log that ends before a
@@ -49,7 +49,7 @@ Payloads hold hashes, identifiers, model names and counts: never file paths,
 prompts or other free text, because an append-only log cannot honour a request
 to erase personal data. Time is a parameter (``now``) everywhere.
 
-Only this package (its ``_store``), :mod:`provenance.inventory` and :mod:`provenance._sqlite` may
+Only this package (its ``_store``), :mod:`provenance.inventory` and :mod:`provenance._io.sqlite` may
 import :mod:`sqlite3`.
 """
 

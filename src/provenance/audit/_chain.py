@@ -14,8 +14,8 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
+from provenance._core.record import canonical_json, format_time
 from provenance.errors import AuditError, RecordError
-from provenance.record import canonical_json, format_time
 
 GENESIS_HASH = "0" * 64
 """The ``prev_hash`` of entry 1."""

@@ -15,16 +15,16 @@ from typing import Any
 
 from cryptography import x509
 
-from provenance.audit._chain import format_audit_time
-from provenance.errors import AuditError, RecordError, SignatureError
-from provenance.keys import (
+from provenance._core.record import canonical_json, parse_time
+from provenance._io.keys import (
     SigningKey,
     TrustPolicy,
     chain_base64,
     key_fingerprint,
     verify_detached,
 )
-from provenance.record import canonical_json, parse_time
+from provenance.audit._chain import format_audit_time
+from provenance.errors import AuditError, RecordError, SignatureError
 
 _CHECKPOINT_FORMAT = "provenance.audit.checkpoint"
 _CHECKPOINT_FORMAT_VERSION = 2  # 2 adds log_key; 1 is still read
@@ -42,7 +42,7 @@ class Checkpoint:
             an unsigned checkpoint (an export made without a key).
         algorithm: The signature algorithm (``es256``, ``es384``, ``ed25519``).
         certificate_chain_b64: Base64 DER certificates, leaf first.
-        log_key: The log's identity: the fingerprint (:func:`provenance.keys.key_fingerprint`)
+        log_key: The log's identity: the fingerprint (:func:`provenance._io.keys.key_fingerprint`)
             of the key its checkpoints are signed with. Covered by the
             signature (format version 2); None in version-1 checkpoints.
     """
@@ -104,7 +104,7 @@ class Checkpoint:
         value is where it was kept) and a signed one must verify against its
         own certificate. With ``trust`` it must be signed by a certificate that
         chains to an anchor, checked at the checkpoint's time. With ``pin`` (a
-        :func:`provenance.keys.key_fingerprint`) it must be signed by that key.
+        :func:`provenance._io.keys.key_fingerprint`) it must be signed by that key.
         """
         if self.signature_b64 is None:
             if pin is not None:
@@ -142,7 +142,7 @@ class Checkpoint:
     def signer_fingerprint(self) -> str | None:
         """The key fingerprint of the leaf certificate, or None (unsigned, undecodable).
 
-        See :func:`provenance.keys.key_fingerprint`.
+        See :func:`provenance._io.keys.key_fingerprint`.
         """
         if not self.certificate_chain_b64:
             return None
@@ -221,7 +221,7 @@ class Checkpoint:
 def chain_fingerprint(chain_pem: bytes) -> str:
     """The key fingerprint of the first certificate of a PEM chain (``chain.pem``).
 
-    See :func:`provenance.keys.key_fingerprint`.
+    See :func:`provenance._io.keys.key_fingerprint`.
 
     Raises:
         AuditError: No PEM certificate in it.

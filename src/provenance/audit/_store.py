@@ -14,7 +14,13 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
-from provenance._sqlite import Database
+from provenance._core.record import canonical_json
+from provenance._io.keys import (
+    SigningKey,
+    TrustPolicy,
+    key_fingerprint,
+)
+from provenance._io.sqlite import Database
 from provenance.audit._chain import (
     DEFAULT_CHECKPOINT_EVERY,
     GENESIS_HASH,
@@ -32,12 +38,6 @@ from provenance.audit._schema import _checkpoint_from_row, _entry_from_row, _lin
 from provenance.audit._verify import _Link, _link_of, _verify_links
 from provenance.audit._witness import Witness, WitnessRecord
 from provenance.errors import AuditError
-from provenance.keys import (
-    SigningKey,
-    TrustPolicy,
-    key_fingerprint,
-)
-from provenance.record import canonical_json
 
 Reconciler = Callable[[sqlite3.Connection, FactBindings], tuple[list[AuditProblem], list[str], int]]
 """Compares the stored rows with the bindings: (problems, notes, rows checked)."""
@@ -350,7 +350,7 @@ class AuditLog:
                 detects truncation and roll-back that stored checkpoints cannot.
             trust: Require checkpoints signed by a certificate chaining to these
                 anchors.
-            pin: The log's key (:func:`provenance.keys.key_fingerprint`), e.g. of the signing
+            pin: The log's key (:func:`provenance._io.keys.key_fingerprint`), e.g. of the signing
                 certificate at hand: checkpoints signed by any other are refused.
             use_witness: Check every checkpoint the witness holds (the default
                 when one is configured): catches truncation and roll-back

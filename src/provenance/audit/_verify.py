@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from provenance._io.keys import (
+    TrustPolicy,
+)
 from provenance.audit._chain import (
     GENESIS_HASH,
     AuditEntry,
@@ -15,9 +18,6 @@ from provenance.audit._chain import (
 )
 from provenance.audit._checkpoint import Checkpoint
 from provenance.errors import RecordError
-from provenance.keys import (
-    TrustPolicy,
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -385,7 +385,7 @@ def verify_chain(
         checkpoints: The stored checkpoints, or None to skip steps 1 and 3 for them.
         against: A checkpoint kept elsewhere (for example, from an export).
         trust: Require checkpoints signed by a certificate chaining to these anchors.
-        pin: The log's key (:func:`provenance.keys.key_fingerprint`), known from outside.
+        pin: The log's key (:func:`provenance._io.keys.key_fingerprint`), known from outside.
         witnessed: The checkpoints a witness holds (see :class:`FileWitness`).
 
     Returns:

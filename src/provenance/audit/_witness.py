@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from provenance._core.record import canonical_json
 from provenance.audit._checkpoint import Checkpoint
 from provenance.errors import AuditError
-from provenance.record import canonical_json
 
 WITNESS_ENV_VAR = "PROVENANCE_AUDIT_WITNESS"
 """Environment variable naming the witness (a file, a folder, or an http(s) URL)."""

@@ -12,7 +12,7 @@ The promises, each tested:
   unreadable path, a full disk, a worker killed mid-batch) becomes that item's
   row with :attr:`RowStatus.ERROR` and an :class:`ItemError`; the batch goes on.
 * **Outputs are all-or-nothing.** Workers write through
-  :func:`provenance.atomic.write_atomic` (a dot-prefixed temporary file, fsync,
+  :func:`provenance._io.atomic.write_atomic` (a dot-prefixed temporary file, fsync,
   rename): no partial file is ever visible under its final name.
 * **One writer.** Workers never write to the inventory; the calling process
   records each chunk's signed files in one transaction
@@ -34,9 +34,9 @@ The promises, each tested:
 
 Workers start with the ``forkserver`` method where the platform has it (else
 ``spawn``), never ``fork``: a c2pa ``Context`` does not survive ``fork()``. Each
-worker unpickles the :class:`~provenance.keys.SigningKey` once, when it starts,
+worker unpickles the :class:`~provenance._io.keys.SigningKey` once, when it starts,
 and builds its c2pa Context and Signer on first use (they are cached per process
-by :mod:`provenance.c2pa_adapter`). While the workers start, the calling process
+by :mod:`provenance._io.c2pa`). While the workers start, the calling process
 signs the first chunks itself. A callback key (KMS/HSM) works
 with ``workers > 1`` only when its callback can be pickled (a module-level
 function or a picklable object); otherwise use ``workers=1``.
@@ -62,6 +62,10 @@ import os
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 
+from provenance._core.record import ProvenanceRecord
+from provenance._core.types import SignResult, Verdict
+from provenance._io.keys import SigningKey, TrustPolicy
+from provenance._io.reading import sidecar_record
 from provenance.batch import _executor
 from provenance.batch._executor import run_on_executor, worker_count
 from provenance.batch._jobs import SignItem, WorkerSpec
@@ -70,11 +74,7 @@ from provenance.batch._rows import BatchRow, ItemError, RowStatus
 from provenance.batch._stream import DEFAULT_CHUNK_SIZE
 from provenance.fingerprint import Fingerprint
 from provenance.inventory import Inventory
-from provenance.keys import SigningKey, TrustPolicy
-from provenance.reading import sidecar_record
-from provenance.record import ProvenanceRecord
 from provenance.sign import SignOptions
-from provenance.types import SignResult, Verdict
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
@@ -134,7 +134,7 @@ def sign_many(
 
     Yields:
         A :class:`BatchRow` per item whose result is the
-        :class:`~provenance.types.SignResult`.
+        :class:`~provenance._core.types.SignResult`.
 
     Raises:
         KeyConfigError: ``workers > 1`` with a callback key whose callback
@@ -188,7 +188,7 @@ def verify_many(
 
     Yields:
         A :class:`BatchRow` per item whose result is the
-        :class:`~provenance.types.Verdict`; a file that cannot be read at all
+        :class:`~provenance._core.types.Verdict`; a file that cannot be read at all
         is an error row (``verify`` would raise for it).
 
     Raises:

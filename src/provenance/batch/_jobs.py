@@ -14,14 +14,14 @@ from datetime import datetime
 from pathlib import Path, PurePath
 from typing import Any
 
-from provenance import keypoints, phash
+from provenance._core import keypoints, phash
+from provenance._core.record import ProvenanceRecord
+from provenance._core.types import SignResult
+from provenance._io.keys import SigningKey, TrustPolicy
 from provenance.batch._rows import BatchRow, ItemError, RowStatus
 from provenance.errors import OutputError, ProvenanceError
 from provenance.inventory import Inventory
-from provenance.keys import SigningKey, TrustPolicy
-from provenance.record import ProvenanceRecord
 from provenance.sign import SignOptions
-from provenance.types import SignResult
 
 __all__ = ["SignItem", "WorkerSpec"]
 

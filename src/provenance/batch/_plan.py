@@ -19,8 +19,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from provenance import keypoints, phash
-from provenance._sqlite import is_lock_error
+from provenance._core import keypoints, phash
+from provenance._core.record import ProvenanceRecord
+from provenance._core.types import SignResult, Verdict
+from provenance._io.keys import SigningKey, TrustPolicy
+from provenance._io.sqlite import is_lock_error
 from provenance.batch._jobs import (
     SignItem,
     WorkerSpec,
@@ -37,10 +40,7 @@ from provenance.batch._rows import BatchRow, ItemError, RowStatus, _Outcome
 from provenance.errors import InventoryError, KeyConfigError, OutputError
 from provenance.fingerprint import Fingerprint
 from provenance.inventory import Inventory
-from provenance.keys import SigningKey, TrustPolicy
-from provenance.record import ProvenanceRecord
 from provenance.sign import SignOptions
-from provenance.types import SignResult, Verdict
 
 __all__ = ["BatchPlan", "plan_fingerprint", "plan_sign", "plan_verify"]
 
@@ -105,7 +105,7 @@ def plan_sign(
             process (a callback key whose callback does not pickle).
 
     Returns:
-        The plan; its rows' results are :class:`~provenance.types.SignResult`.
+        The plan; its rows' results are :class:`~provenance._core.types.SignResult`.
 
     Raises:
         OutputError: ``out`` cannot be created.
@@ -151,7 +151,7 @@ def plan_verify(
         partial: Run verify's partial-copy search.
 
     Returns:
-        The plan; its rows' results are :class:`~provenance.types.Verdict`.
+        The plan; its rows' results are :class:`~provenance._core.types.Verdict`.
     """
     spec = _VerifySpec(
         token=uuid.uuid4().hex,

@@ -28,7 +28,7 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
-from provenance.atomic import fsync_folder
+from provenance._io.atomic import fsync_folder
 from provenance.batch._jobs import WorkerSpec, _Chunk, _Job, _SignSpec, _State
 from provenance.batch._plan import BatchPlan
 from provenance.batch._rows import BatchRow, ItemError, RowStatus, _Outcome

@@ -66,8 +66,8 @@ class BatchRow(Generic[T]):
         index: The item's position in the input (0-based).
         name: The item's path, or the name given with its bytes.
         status: Done, skipped or failed.
-        result: The :class:`~provenance.types.SignResult` or
-            :class:`~provenance.types.Verdict` (also for skipped items: the
+        result: The :class:`~provenance._core.types.SignResult` or
+            :class:`~provenance._core.types.Verdict` (also for skipped items: the
             recorded signing); None on error.
         error: Why it failed; None otherwise.
     """

@@ -16,8 +16,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from provenance._database import is_server_url
-from provenance.atomic import fsync_folder, write_atomic
+from provenance._core.hashing import sha256_hex
+from provenance._core.record import ProvenanceRecord
+from provenance._core.types import SignResult
+from provenance._io.atomic import fsync_folder, write_atomic
+from provenance._io.database import is_server_url
+from provenance._io.reading import read_input, sidecar_record
 from provenance.batch._jobs import (
     WorkerSpec,
     _Chunk,
@@ -31,12 +35,8 @@ from provenance.batch._jobs import (
 from provenance.batch._rows import ItemError, RowStatus, _Outcome
 from provenance.errors import OutputError, RecordError
 from provenance.fingerprint import fingerprint
-from provenance.hashing import sha256_hex
 from provenance.inventory import Inventory
-from provenance.reading import read_input, sidecar_record
-from provenance.record import ProvenanceRecord
 from provenance.sign import findable_features, sign_bytes
-from provenance.types import SignResult
 from provenance.verify import verify, verify_bytes
 
 # One process-wide slot, filled on a Dask worker's first task of a batch: the

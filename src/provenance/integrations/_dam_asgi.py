@@ -51,6 +51,8 @@ from starlette.routing import Route
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.supervisors import Multiprocess
 
+from provenance._core.types import Status
+from provenance._core.verdicts import meets
 from provenance._version import __version__
 from provenance.errors import ProvenanceError
 from provenance.integrations.dam import (
@@ -60,8 +62,6 @@ from provenance.integrations.dam import (
     verify_upload,
 )
 from provenance.inventory import Inventory
-from provenance.types import Status
-from provenance.verdicts import meets
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, AsyncIterator

@@ -37,11 +37,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from provenance.disclosure import disclosure_for
+from provenance._core.disclosure import disclosure_for
+from provenance._core.types import Status, Verdict
+from provenance._io.keys import TrustPolicy
 from provenance.errors import ProvenanceError
 from provenance.inventory import Inventory
-from provenance.keys import TrustPolicy
-from provenance.types import Status, Verdict
 from provenance.verify import verify_bytes
 
 if TYPE_CHECKING:
@@ -97,7 +97,7 @@ def verify_upload(
 
     Returns:
         The verdict in ``verify --json`` form, plus ``disclosure`` (what a
-        storefront should show, see :mod:`provenance.disclosure`).
+        storefront should show, see :mod:`provenance._core.disclosure`).
     """
     name = _clean_name(filename)
     if len(data) > max_bytes:

@@ -44,12 +44,12 @@ from typing import Any, TypeVar
 from distributed import Client
 
 from provenance import batch
+from provenance._core.record import ProvenanceRecord
+from provenance._core.types import SignResult, Verdict
+from provenance._io.keys import SigningKey, TrustPolicy
 from provenance.batch import DEFAULT_CHUNK_SIZE, BatchPlan, BatchRow, SignItem
 from provenance.inventory import Inventory
-from provenance.keys import SigningKey, TrustPolicy
-from provenance.record import ProvenanceRecord
 from provenance.sign import SignOptions
-from provenance.types import SignResult, Verdict
 
 __all__ = ["sign_many", "verify_many"]
 

@@ -54,7 +54,7 @@ Data model (schema version 3)::
 * Indexes: files by sha256 (unique), input_sha256, parent_sha256 and asset;
   assets by asset_id and essence (unique) and parent.
 * Perceptual search (:meth:`Inventory.find_perceptual`) goes through a
-  :class:`~provenance.index.HammingIndex` of every row of a scheme, kept in
+  :class:`~provenance._io.index.HammingIndex` of every row of a scheme, kept in
   memory per :class:`Inventory` and cached beside the database as
   ``<name>.<scheme>.hidx`` once it has :data:`INDEX_CACHE_MIN_ROWS` rows, so a
   new process maps it instead of reading every row again. The cache holds only

@@ -17,13 +17,13 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from provenance._core.record import ProvenanceRecord, format_time
+from provenance._core.types import SignResult
 from provenance.errors import (
     InventoryError,
     RecordError,
 )
 from provenance.inventory._schema import SCHEMA_VERSION
-from provenance.record import ProvenanceRecord, format_time
-from provenance.types import SignResult
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 

@@ -15,15 +15,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from provenance.atomic import PRIVATE_FILE_MODE, write_atomic
+from provenance._core.cells import csv_cell
+from provenance._core.record import format_time
+from provenance._io.atomic import PRIVATE_FILE_MODE, write_atomic
+from provenance._io.keys import SigningKey
 from provenance.audit import AuditEvent, AuditLog, Checkpoint
-from provenance.cells import csv_cell
 from provenance.errors import OutputError
 from provenance.inventory._entries import AssetEntry
 from provenance.inventory._rows import _export_counts, _iter_all
 from provenance.inventory._schema import SCHEMA_VERSION
-from provenance.keys import SigningKey
-from provenance.record import format_time
 
 _EXPORT_FORMAT = "provenance.inventory.export"
 _EXPORT_VERSION = 1

@@ -12,12 +12,12 @@ import math
 import time
 from pathlib import Path
 
-from provenance._sqlite import Database
+from provenance._core.keypoints import KeypointIndex, LocalFeatures
+from provenance._io.index import HammingIndex
+from provenance._io.sqlite import Database
 from provenance.errors import InventoryError
-from provenance.index import HammingIndex
 from provenance.inventory._keypoints import _keypoint_rows
 from provenance.inventory._perceptual import _last_perceptual_pk, _load_cache, _perceptual_rows
-from provenance.keypoints import KeypointIndex, LocalFeatures
 
 INDEX_CACHE_MIN_ROWS = 50_000
 """Perceptual rows of a scheme from which the Hamming index is cached on disk."""

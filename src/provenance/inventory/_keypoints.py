@@ -7,10 +7,10 @@ import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
+from provenance._core.keypoints import LocalFeatures
 from provenance.errors import InventoryError
 from provenance.inventory._entries import AssetEntry
 from provenance.inventory._rows import _load
-from provenance.keypoints import LocalFeatures
 
 
 def insert_keypoints(

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from provenance._database import ServerConnection
+from provenance._io.database import ServerConnection
 from provenance.audit import AuditReport
 from provenance.errors import InventoryError
 from provenance.inventory._store import Inventory

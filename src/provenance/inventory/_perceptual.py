@@ -17,16 +17,16 @@ from typing import Any
 
 import numpy as np
 
+from provenance._core.hamming import hamming_bytes
+from provenance._core.phash import ReferenceHashes
+from provenance._io.index import HammingIndex
 from provenance.errors import (
     InventoryError,
     ProvenanceError,
 )
-from provenance.hamming import hamming_bytes
-from provenance.index import HammingIndex
 from provenance.inventory._bindings import _perceptual_row_hash, _stored_perceptual
 from provenance.inventory._entries import PerceptualMatch
 from provenance.inventory._rows import _PAGE, _load
-from provenance.phash import ReferenceHashes
 
 _SCHEME_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 

@@ -9,6 +9,7 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from types import MappingProxyType
 
+from provenance._core.record import DigitalSourceType
 from provenance.inventory._entries import (
     AssetEntry,
     FileEntry,
@@ -17,7 +18,6 @@ from provenance.inventory._entries import (
     _Pending,
     _record_from_json,
 )
-from provenance.record import DigitalSourceType
 
 # Deeper lineage than this is a loop (only a hand-edited database has one).
 MAX_LINEAGE_DEPTH = 256

@@ -9,8 +9,8 @@ import os
 import sqlite3
 from pathlib import Path
 
-from provenance import _sqlite
-from provenance._sqlite import Database
+from provenance._io import sqlite as _sqlite
+from provenance._io.sqlite import Database
 from provenance.audit import (
     AUDIT_SCHEMA_V1,
     AUDIT_SCHEMA_V3,
@@ -102,7 +102,7 @@ _INVENTORY_SCHEMA_V3: tuple[str, ...] = (
 )
 
 # Version 4 (issue 21: partial-copy search): each asset's local
-# features (provenance.keypoints: ORB keypoints and descriptors, about 9 KB), one
+# features (provenance._core.keypoints: ORB keypoints and descriptors, about 9 KB), one
 # row per asset and scheme. keypoint_pk orders rows for the in-memory index's
 # incremental refresh ("rows added after pk X").
 _INVENTORY_SCHEMA_V4: tuple[str, ...] = (

@@ -17,7 +17,7 @@ What differs, and why:
   rail only (verification never relies on them).
 
 :func:`open_server_inventory` opens a server inventory through
-:func:`provenance._database.open_server`, which creates these tables in an
+:func:`provenance._io.database.open_server`, which creates these tables in an
 empty database and checks the version of an existing one. Imported only for a
 server URL: SQLAlchemy is not loaded for SQLite.
 """
@@ -30,8 +30,8 @@ from typing import Any, cast
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
-from provenance._database import ServerSchema, meta_table, open_server
-from provenance._sqlite import Database
+from provenance._io.database import ServerSchema, meta_table, open_server
+from provenance._io.sqlite import Database
 
 __all__ = ["SERVER_SCHEMA_VERSION", "open_server_inventory", "server_schema"]
 
@@ -218,7 +218,7 @@ def open_server_inventory(
     """A PostgreSQL or MariaDB/MySQL inventory (issue 16), for :class:`Inventory`.
 
     Raises:
-        InventoryError: See :func:`provenance._database.open_server`.
+        InventoryError: See :func:`provenance._io.database.open_server`.
         SchemaVersionError: The inventory was written by a newer provenance.
     """
     db = open_server(
@@ -228,5 +228,5 @@ def open_server_inventory(
         db.connection.execute("PRAGMA synchronous = NORMAL")
     # ServerDatabase has Database's interface, over a connection with the part
     # of sqlite3.Connection's the inventory and the audit log use: one set of
-    # queries for every engine (see provenance._database).
+    # queries for every engine (see provenance._io.database).
     return cast(Database, db)

@@ -16,7 +16,14 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from provenance._database import is_server_url, shown
+from provenance._core.keypoints import SCHEME as KEYPOINT_SCHEME
+from provenance._core.keypoints import KeypointIndex, LocalFeatures
+from provenance._core.phash import ReferenceHashes
+from provenance._core.record import format_time
+from provenance._core.types import SignResult, Verdict
+from provenance._io.database import is_server_url, shown
+from provenance._io.index import HammingIndex
+from provenance._io.keys import SigningKey
 from provenance.audit import (
     DEFAULT_CHECKPOINT_EVERY,
     AuditEntry,
@@ -29,7 +36,6 @@ from provenance.audit import (
 from provenance.errors import (
     InventoryError,
 )
-from provenance.index import HammingIndex
 from provenance.inventory._bindings import _reconcile
 from provenance.inventory._entries import (
     AssetEntry,
@@ -65,12 +71,6 @@ from provenance.inventory._rows import (
 )
 from provenance.inventory._schema import _open, _open_server
 from provenance.inventory._writes import bind_perceptual, record
-from provenance.keypoints import SCHEME as KEYPOINT_SCHEME
-from provenance.keypoints import KeypointIndex, LocalFeatures
-from provenance.keys import SigningKey
-from provenance.phash import ReferenceHashes
-from provenance.record import format_time
-from provenance.types import SignResult, Verdict
 
 _T = TypeVar("_T")
 
@@ -287,7 +287,7 @@ class Inventory:
                 does, in the same transaction, so a file is never recorded
                 without the hashes that let ``verify`` recognise its copies.
             keypoints: Each result's local features for the partial-copy search
-                (:func:`provenance.keypoints.reference_features`, or None),
+                (:func:`provenance._core.keypoints.reference_features`, or None),
                 aligned with ``results``, stored as :meth:`add_keypoints` does,
                 in the same transaction.
             durable: Fsync this commit or not; None follows the inventory's
@@ -468,7 +468,7 @@ class Inventory:
 
         Args:
             asset_id: A recorded asset.
-            reference: What :func:`provenance.phash.reference_hashes` returned.
+            reference: What :func:`provenance._core.phash.reference_hashes` returned.
             scheme: The scheme name; default ``reference.scheme``.
             now: The time of the audit entry; default the current time.
             durable: Fsync this commit or not; None follows the inventory's
@@ -554,14 +554,14 @@ class Inventory:
     # --- local features (partial copies) -------------------------------------------
 
     def add_keypoints(self, asset_id: str, features: LocalFeatures, *, scheme: str) -> bool:
-        """Store an asset's local features (:mod:`provenance.keypoints`) for ``scheme``.
+        """Store an asset's local features (:mod:`provenance._core.keypoints`) for ``scheme``.
 
         Idempotent: features already stored for this asset and scheme are kept.
 
         Args:
             asset_id: A recorded asset.
-            features: What :func:`provenance.keypoints.reference_features` returned.
-            scheme: The scheme name (:data:`provenance.keypoints.SCHEME`).
+            features: What :func:`provenance._core.keypoints.reference_features` returned.
+            scheme: The scheme name (:data:`provenance._core.keypoints.SCHEME`).
 
         Returns:
             Whether a row was added.

@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from provenance._core.record import format_time
 from provenance.audit import (
     LINKED,
     PERCEPTUAL_SCHEME,
@@ -26,7 +27,6 @@ from provenance.inventory._bindings import _asset_row_hash, _file_row_hash
 from provenance.inventory._entries import AssetEntry, FileEntry, _Pending
 from provenance.inventory._perceptual import _PerceptualInsert
 from provenance.inventory._rows import _find_parent, _load, _signer_id
-from provenance.record import format_time
 
 
 # One transaction's steps in order (asset, file, lineage links, audit entry); split, they

@@ -24,13 +24,13 @@ a folder (or ``verify --json`` / scan output) and the audit log, has these parts
 4. **Obligations**: which evidence in the report answers EU AI Act Art. 50 and
    the NIST AI RMF functions Map, Measure and Manage.
 5. **Glossary**: every verdict, disclosure status, audit event and code shown,
-   in plain words; verdicts come from :class:`~provenance.types.Status` and its
+   in plain words; verdicts come from :class:`~provenance._core.types.Status` and its
    docstrings, so a new status appears without touching this module.
 
 Formats: JSON (exact), CSV (one row per item, a ``section`` column), one
 self-contained HTML page (thumbnails as ``data:`` URIs, charts as inline SVG, no
 external script, style sheet or font) and PDF (that page printed by headless
-Chromium, :mod:`provenance.pdf`).
+Chromium, :mod:`provenance._io.pdf`).
 
 :func:`build_report` and the renderers are pure (values in, text out; time is a
 parameter). :func:`make_report` composes: it verifies the folder, logs findings

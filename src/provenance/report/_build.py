@@ -14,11 +14,12 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
+from provenance._core.pii import find_personal_data
+from provenance._core.record import FREE_TEXT_PARAMETERS, format_time, parse_time
+from provenance._core.types import Status
 from provenance.audit import AuditEntry, AuditEvent, Checkpoint
 from provenance.errors import ProvenanceError
 from provenance.inventory import AssetEntry
-from provenance.pii import find_personal_data
-from provenance.record import FREE_TEXT_PARAMETERS, format_time, parse_time
 from provenance.report._model import (
     Art50Figures,
     AssetRow,
@@ -46,7 +47,6 @@ from provenance.report._terms import (
     Section,
     parse_status,
 )
-from provenance.types import Status
 
 
 def build_report(

@@ -1,7 +1,7 @@
 """The report's CSV: one row per asset, rendition, finding and event, with a ``section`` column.
 
 Pure. Cells a spreadsheet would run as a formula are prefixed with ``'``
-(:func:`provenance.cells.csv_cell`).
+(:func:`provenance._core.cells.csv_cell`).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import io
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from provenance.cells import csv_cell
+from provenance._core.cells import csv_cell
 
 if TYPE_CHECKING:
     from provenance.report._model import AssetRow, ComplianceReport

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from provenance.html_page import page_head
+from provenance._core.html_page import page_head
 from provenance.report._html_parts import (
     CSS,
     STATUS_COLOURS,

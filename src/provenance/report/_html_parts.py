@@ -9,7 +9,7 @@ import html
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from provenance.types import Status
+from provenance._core.types import Status
 
 # Okabe-Ito colours: distinguishable with colour-vision deficiencies. Bars carry
 # their numbers as text, so colour is never the only cue (WCAG 1.4.1).

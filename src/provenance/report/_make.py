@@ -16,21 +16,21 @@ from typing import Any
 
 from PIL import UnidentifiedImageError
 
+from provenance._core.pii import find_personal_data
+from provenance._core.record import format_time
+from provenance._core.thumbnails import thumbnail_data_uri
+from provenance._core.types import Status, Verdict
+from provenance._io.c2pa import c2pa_version
+from provenance._io.image_files import image_files
+from provenance._io.keys import SigningKey, TrustPolicy
+from provenance._io.reading import read_input
 from provenance.audit import AuditEntry, AuditEvent, AuditReport
-from provenance.c2pa_adapter import c2pa_version
 from provenance.errors import ProvenanceError
 from provenance.fingerprint import open_image
-from provenance.image_files import image_files
 from provenance.inventory import AssetEntry, Inventory
-from provenance.keys import SigningKey, TrustPolicy
-from provenance.pii import find_personal_data
-from provenance.reading import read_input
-from provenance.record import format_time
 from provenance.report._build import build_report
 from provenance.report._model import ComplianceReport, ReportScope
 from provenance.report._terms import FINDING_STATUSES, parse_status
-from provenance.thumbnails import thumbnail_data_uri
-from provenance.types import Status, Verdict
 from provenance.verify import verify
 
 _THUMB_PX = 96

@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from provenance._core.record import DigitalSourceType
+from provenance._core.types import Status
+from provenance._io.keys import TrustPolicy, certificate_sha256
 from provenance._version import __version__
 from provenance.audit import AuditEvent, Checkpoint
-from provenance.keys import TrustPolicy, certificate_sha256
-from provenance.record import DigitalSourceType
 from provenance.report import _csv, _html, _json
 from provenance.report._terms import FINDING_SECTIONS, DisclosureStatus, Section, status_label
-from provenance.types import Status
 
 # init_dev_keys() names its certificates after this organisation by default.
 _DEV_MARKERS = ("provenance development", "development")

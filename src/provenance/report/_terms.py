@@ -1,7 +1,7 @@
 """The report's words: verdict labels, disclosure statuses, sections, codes, the glossary.
 
 Pure: enums and their docstrings in, plain words out. A status added to
-:class:`~provenance.types.Status` gets its value spelled out and its docstring in
+:class:`~provenance._core.types.Status` gets its value spelled out and its docstring in
 the glossary without touching this module.
 """
 
@@ -15,8 +15,8 @@ import itertools
 import textwrap
 from collections.abc import Iterable
 
+from provenance._core.types import Status
 from provenance.audit import AuditEvent
-from provenance.types import Status
 
 GDPR_NOTIFICATION_HOURS = 72
 """GDPR Art. 33(1): notify the supervisory authority within 72 hours of awareness."""
@@ -53,7 +53,7 @@ STATUS_LABELS = {
 
 
 def parse_status(value: object) -> Status | None:
-    """The :class:`~provenance.types.Status` a row's text names, or None for another value."""
+    """The :class:`~provenance._core.types.Status` a row's text names, or None for another value."""
     try:
         return Status(value)
     except (ValueError, TypeError):
@@ -64,7 +64,7 @@ def status_label(value: str | Status) -> str:
     """The human label of a verdict value (``known_stripped`` -> words).
 
     Args:
-        value: A :class:`~provenance.types.Status`, its value, or any string.
+        value: A :class:`~provenance._core.types.Status`, its value, or any string.
 
     Returns:
         The plain-words label; an unknown value is spelled out, never hidden.
@@ -272,7 +272,7 @@ def glossary(codes: Iterable[str] = ()) -> dict[str, list[dict[str, str]]]:
 
     Returns:
         ``{"verdicts"|"disclosure"|"events"|"sections"|"codes": [{"term", "label",
-        "meaning"}]}``, verdicts in :class:`~provenance.types.Status` order.
+        "meaning"}]}``, verdicts in :class:`~provenance._core.types.Status` order.
     """
     status_docs = _member_docs(Status)
     event_docs = _member_docs(AuditEvent)

@@ -38,14 +38,14 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
+from provenance._core.record import format_time
+from provenance._core.types import Verdict
+from provenance._io.keys import TrustPolicy
 from provenance.batch import BatchRow, ItemError, RowStatus, verify_many
 from provenance.inventory import Inventory
-from provenance.keys import TrustPolicy
-from provenance.record import format_time
 from provenance.scan._listing import IMAGE_SUFFIXES, Target, distinct_targets, images_in_csv
 from provenance.scan._report import ScanReport, write_reports
 from provenance.scan._rows import ScanKind, ScanRow
-from provenance.types import Verdict
 
 __all__ = [
     "IMAGE_SUFFIXES",

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
 
-from provenance.containers import IMAGE_SUFFIXES as _IMAGE_SUFFIXES
+from provenance._core.containers import IMAGE_SUFFIXES as _IMAGE_SUFFIXES
+from provenance._io.image_files import image_files
+from provenance._io.reading import read_input
 from provenance.errors import ProvenanceError
-from provenance.image_files import image_files
-from provenance.reading import read_input
 
 __all__ = ["IMAGE_SUFFIXES", "images_in_csv"]
 

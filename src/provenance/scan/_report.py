@@ -19,14 +19,14 @@ from typing import Any
 
 from PIL import Image
 
-from provenance.atomic import PRIVATE_FILE_MODE, write_atomic
-from provenance.cells import csv_cell
+from provenance._core.cells import csv_cell
+from provenance._core.html_page import page_head
+from provenance._core.thumbnails import thumbnail_data_uri
+from provenance._io.atomic import PRIVATE_FILE_MODE, write_atomic
+from provenance._io.reading import read_input
 from provenance.errors import OutputError, ProvenanceError
 from provenance.fingerprint import open_image
-from provenance.html_page import page_head
-from provenance.reading import read_input
 from provenance.scan._rows import _SUMMARY_COLUMNS, ScanKind, ScanRow
-from provenance.thumbnails import thumbnail_data_uri
 
 __all__ = ["ScanReport", "write_reports"]
 

@@ -9,8 +9,8 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
+from provenance._core.types import Status, Verdict
 from provenance.batch import BatchRow, RowStatus
-from provenance.types import Status, Verdict
 
 __all__ = ["ScanKind", "ScanRow"]
 

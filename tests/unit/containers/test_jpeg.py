@@ -14,10 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
-from provenance import containers
-from provenance.containers import BlockKind, ImageFormat, jpeg
+from provenance._core import containers
+from provenance._core.containers import BlockKind, ImageFormat, jpeg
+from provenance._core.hashing import essence_hash
 from provenance.errors import ContainerError, ProvenanceError, UnsupportedFormat, XmpError
-from provenance.hashing import essence_hash
 
 SAMPLE_MEDIA = Path(__file__).resolve().parents[3] / "sample_media"
 SAMPLES = sorted(SAMPLE_MEDIA.glob("*.jpg")) if SAMPLE_MEDIA.is_dir() else []

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from provenance import containers
-from provenance.containers import BlockKind, ImageFormat, bmff, gif, tiff
+from provenance._core import containers
+from provenance._core.containers import BlockKind, ImageFormat, bmff, gif, tiff
+from provenance._core.hashing import essence_hash
 from provenance.errors import ContainerError, UnsupportedFormat
 from provenance.fingerprint import _register_heif
-from provenance.hashing import essence_hash
 from tests._formats import NEW_FORMATS, encode, picture, sample
 
 XMP = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"/></x:xmpmeta>'

@@ -7,8 +7,8 @@ import struct
 
 from PIL import Image
 
-from provenance import containers
-from provenance.containers.rendering import (
+from provenance._core import containers
+from provenance._core.containers.rendering import (
     RENDERING_CHANGED,
     TRAILING_DATA,
     exif_orientation,

@@ -12,10 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageCms, ImageDraw
 
-from provenance import containers
-from provenance.containers import BlockKind, ImageFormat, webp
+from provenance._core import containers
+from provenance._core.containers import BlockKind, ImageFormat, webp
+from provenance._core.hashing import essence_hash
 from provenance.errors import ContainerError, ProvenanceError
-from provenance.hashing import essence_hash
 
 SAMPLE_MEDIA = Path(__file__).resolve().parents[3] / "sample_media"
 SAMPLES = sorted(SAMPLE_MEDIA.glob("*.webp")) if SAMPLE_MEDIA.is_dir() else []

@@ -5,7 +5,7 @@ Owns :func:`sign_cache`: finding the renditions Magento's resize wrote to
 and PNG text chunks, so they lose the manifest), their originals at
 ``catalog/product/a/b/file``, and signing each rendition in place with lineage to
 its original, or recording it in the inventory only. Replaces files only through
-:func:`provenance.atomic.write_atomic`; never prints, never imports c2pa.
+:func:`provenance._io.atomic.write_atomic`; never prints, never imports c2pa.
 """
 
 from __future__ import annotations
@@ -21,18 +21,18 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from provenance import containers
-from provenance.atomic import write_atomic
+from provenance._core import containers
+from provenance._core.hashing import hash_ranges, sha256_hex
+from provenance._core.record import ParentRef, ProvenanceRecord
+from provenance._core.types import SignResult, Status, Verdict
+from provenance._io.atomic import write_atomic
+from provenance._io.keys import SigningKey, TrustPolicy
+from provenance._io.reading import read_input
 from provenance.errors import ProvenanceError
-from provenance.hashing import hash_ranges, sha256_hex
 from provenance.integrations.magento._images import existing_provenance
 from provenance.inventory import Inventory
-from provenance.keys import SigningKey, TrustPolicy
-from provenance.reading import read_input
-from provenance.record import ParentRef, ProvenanceRecord
 from provenance.renditions import unmarked_result
 from provenance.sign import SignOptions, sign_bytes
-from provenance.types import SignResult, Status, Verdict
 from provenance.verify import verify_bytes
 
 __all__ = ["CacheAction", "CacheOutcome", "sign_cache"]

@@ -5,7 +5,7 @@ separator given or sniffed from the header line, quoted fields, the header's
 ``sku`` column) and the cell-level ones (image cells split by the multiple value
 separator and trimmed, ``__EMPTY__VALUE__``, label cells with and without
 ``fields_enclosure``, and the disclosure written into the labels). Reads the CSV
-through :func:`provenance.reading.read_input`; never writes a file.
+through :func:`provenance._io.reading.read_input`; never writes a file.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from provenance._io.reading import read_input
 from provenance.errors import ImportFileError
-from provenance.reading import read_input
 
 __all__ = [
     "EMPTY_VALUE_CONSTANT",

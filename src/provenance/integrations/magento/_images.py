@@ -14,8 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 
-from provenance import containers
-from provenance.atomic import write_atomic
+from provenance._core import containers
+from provenance._core.record import ProvenanceRecord
+from provenance._core.types import Status, Verdict
+from provenance._io.atomic import write_atomic
+from provenance._io.keys import SigningKey, TrustPolicy
+from provenance._io.reading import load_record, read_input, sidecar_path
 from provenance.errors import ProvenanceError, RecordError
 from provenance.integrations.magento._csv import CsvFormat
 from provenance.integrations.magento._model import (
@@ -25,11 +29,7 @@ from provenance.integrations.magento._model import (
     RowProblem,
 )
 from provenance.inventory import Inventory
-from provenance.keys import SigningKey, TrustPolicy
-from provenance.reading import load_record, read_input, sidecar_path
-from provenance.record import ProvenanceRecord
 from provenance.sign import sign
-from provenance.types import Status, Verdict
 from provenance.verify import verify_bytes
 
 __all__ = ["ImageJob", "Prepared", "existing_provenance", "image_outcome", "magento_file_path"]

@@ -3,7 +3,7 @@
 Owns the order of an import (read the CSV, check each row, prepare its images,
 fill its labels, then write the good rows and the rejected ones) and the rule
 that a bad row never stops the import and never leaves a half-written CSV.
-Writes files only through :func:`provenance.atomic.write_atomic`; never prints.
+Writes files only through :func:`provenance._io.atomic.write_atomic`; never prints.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from provenance.atomic import write_atomic
-from provenance.disclosure import disclosure_for
+from provenance._core.disclosure import disclosure_for
+from provenance._io.atomic import write_atomic
+from provenance._io.keys import SigningKey
 from provenance.errors import ImportFileError, OutputError, ProvenanceError
 from provenance.integrations.magento._csv import (
     Table,
@@ -43,7 +44,6 @@ from provenance.integrations.magento._model import (
     RowReport,
 )
 from provenance.inventory import Inventory
-from provenance.keys import SigningKey
 
 __all__ = ["import_csv"]
 

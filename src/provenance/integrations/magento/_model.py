@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from provenance._core.record import ProvenanceRecord
 from provenance.integrations.magento._csv import CsvFormat
-from provenance.record import ProvenanceRecord
 from provenance.sign import SignOptions
 
 __all__ = [
@@ -280,7 +280,7 @@ class ImportReport:
         """The per-image disclosure file the Magento template reads, as JSON text.
 
         ``{"format": "provenance.magento.disclosures", "images": {"/k/i/x.jpg":
-        {...}}}``: each entry is :meth:`provenance.disclosure.Disclosure.to_dict`
+        {...}}}``: each entry is :meth:`provenance._core.disclosure.Disclosure.to_dict`
         plus the CSV's value and the asset id.
         """
         document = {

@@ -1,0 +1,341 @@
+"""The default scheme (``dct256-v1``): hashes of windows of a grid, batched.
+
+Owns the computation: a window of the trimmed box (or of the whole frame) is
+area-resampled to 64x64 and DCT-transformed in one matrix product per axis; its
+16x16 lowest coefficients against their median are the hash, its mid band, coarse
+layout and the box's colour are what confirms a candidate. A found copy is
+hashed a few ways (:func:`query_features`), an original many
+(:func:`reference_hashes`). Pure: decoded images in, numpy arrays out.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from provenance._core.phash._bits import low_bits, mid_bits, pack
+from provenance._core.phash._blas import one_blas_thread
+from provenance._core.phash._descriptor import DESCRIPTOR_WINDOWS, descriptors_to_bytes
+from provenance._core.phash._grids import (
+    colour_signatures,
+    grey_grids,
+    grids_with_colour,
+    trim_boxes,
+)
+from provenance._core.phash._scheme import (
+    F32,
+    FRAME,
+    MID,
+    QUERY_VARIANTS,
+    REFERENCE_VARIANTS,
+    ROUND,
+    SCHEME,
+    SIDE,
+    U64,
+    WINDOWS,
+    applies,
+    frame_boxes,
+    parse_variant,
+    untrimmed,
+)
+from provenance._core.phash._transforms import area_matrices, dct_matrix, dihedral, layouts
+
+__all__ = [
+    "QueryFeatures",
+    "ReferenceHashes",
+    "confirm_bits",
+    "frame_coefficients",
+    "query_colours",
+    "query_features",
+    "query_hashes",
+    "reference_hashes",
+    "reference_hashes_batch",
+    "window_coefficients",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ReferenceHashes:
+    """What an original stores for the default scheme.
+
+    Attributes:
+        words: ``(K, WORDS)`` ``uint64``, one hash per variant; index them all.
+        variants: The name of each row, ``"window:dihedral"`` (e.g. ``"full:flip_h"``).
+        descriptor: The confirmation hashes of the windows, for :func:`confirm`.
+        scheme: The scheme name (:data:`SCHEME`).
+    """
+
+    words: U64
+    variants: tuple[str, ...]
+    descriptor: bytes
+    scheme: str = SCHEME
+
+
+@dataclass(frozen=True, slots=True)
+class QueryFeatures:
+    """What a found copy is looked up and confirmed with.
+
+    Attributes:
+        words: ``(Q, WORDS)`` ``uint64``: the hash of each query variant.
+        mid: ``(Q, CONFIRM_WORDS)`` ``uint64``: the mid-band bits of each.
+        variants: The name of each row (:data:`QUERY_VARIANTS`; without the
+            whole frame when the trim found nothing, since the trimmed box is
+            then the frame).
+        colour: ``(2,)`` colour signature (:func:`colour_signatures`).
+        layout: ``(Q, 8, 8)`` ``float32``: the lowest DCT coefficients of each
+            row with the mean (DC) set to 0 (:func:`layout_correlation`).
+    """
+
+    words: U64
+    mid: U64
+    variants: tuple[str, ...]
+    colour: F32
+    layout: F32
+
+
+# --- coefficients of windows ---------------------------------------------------------
+
+
+@one_blas_thread
+def window_coefficients(
+    grids: F32, boxes: F32, windows: Sequence[tuple[float, float, float, float]]
+) -> F32:
+    """The 32x32 lowest DCT coefficients of each window of each trimmed grid.
+
+    A window (fractions of the trimmed box) is area-resampled to 64x64 and
+    DCT-transformed in one product per axis: ``(D R_y) G (D R_x)^T``.
+
+    Args:
+        grids: ``(N, n, n)`` grey grids (:func:`grey_grids`).
+        boxes: ``(N, 4)`` trimmed boxes (:func:`trim_boxes`).
+        windows: ``K`` windows ``(top, bottom, left, right)`` as fractions.
+
+    Returns:
+        ``(N, K, 32, 32)`` ``float32``, rounded so that flat images are stable.
+    """
+    n = grids.shape[-1]
+    frac = np.asarray(windows, dtype=np.float32).reshape(-1, 4)  # (K, 4)
+    height = (boxes[:, 1] - boxes[:, 0])[:, None]
+    width = (boxes[:, 3] - boxes[:, 2])[:, None]
+    top = boxes[:, 0, None] + frac[None, :, 0] * height  # (N, K)
+    bottom = boxes[:, 0, None] + frac[None, :, 1] * height
+    left = boxes[:, 2, None] + frac[None, :, 2] * width
+    right = boxes[:, 2, None] + frac[None, :, 3] * width
+    return _project(grids, _projection(top, bottom, n), _projection(left, right, n))
+
+
+@one_blas_thread
+def frame_coefficients(grids: F32, windows: Sequence[tuple[float, float, float, float]]) -> F32:
+    """:func:`window_coefficients` of windows of the whole frame (no trimming).
+
+    The same numbers (bit for bit), faster: the projections of a window of the
+    frame do not depend on the image, so they are built once per window and
+    grid size and reused for every image.
+
+    Args:
+        grids: ``(N, n, n)`` grey grids (:func:`grey_grids`).
+        windows: ``K`` windows ``(top, bottom, left, right)`` as fractions.
+
+    Returns:
+        ``(N, K, 32, 32)`` ``float32``.
+    """
+    ry, rx = _frame_projections(grids.shape[-1], tuple(tuple(w) for w in windows))
+    return _project(grids, ry, rx)
+
+
+@functools.cache
+def _frame_projections(
+    n: int, windows: tuple[tuple[float, float, float, float], ...]
+) -> tuple[F32, F32]:
+    frac = np.asarray(windows, dtype=np.float32).reshape(-1, 4)  # (K, 4)
+    side = np.float32(n)
+    zero = np.float32(0.0)
+    # The arithmetic of window_coefficients with the box (0, n, 0, n).
+    ry = _projection(zero + frac[None, :, 0] * side, zero + frac[None, :, 1] * side, n)
+    rx = _projection(zero + frac[None, :, 2] * side, zero + frac[None, :, 3] * side, n)
+    ry.flags.writeable = False
+    rx.flags.writeable = False
+    return ry, rx
+
+
+def _projection(start: F32, stop: F32, n: int) -> F32:
+    """``D R``: the 32 lowest DCT rows of the area resampling of ``[start, stop)`` to 64 cells."""
+    d = dct_matrix(SIDE)[:MID].astype(np.float32) / np.float32(SIDE)  # (32, 64)
+    projection: F32 = d @ area_matrices(start, stop, n, SIDE)  # S + (32, n)
+    return projection
+
+
+def _project(grids: F32, ry: F32, rx: F32) -> F32:
+    coeffs = ry @ grids[:, None] @ np.swapaxes(rx, -1, -2)  # (N, K, 32, 32)
+    rounded: F32 = np.round(coeffs, ROUND)
+    return rounded
+
+
+def _window_map(grids: F32, boxes: F32 | None, names: Sequence[str]) -> dict[str, F32]:
+    """The coefficients of each named window: of the trimmed ``boxes``, or of the frame (None)."""
+    if not names:
+        return {}
+    fractions = [WINDOWS[w.removeprefix(FRAME)] for w in names]
+    coeffs = (
+        frame_coefficients(grids, fractions)
+        if boxes is None
+        else window_coefficients(grids, boxes, fractions)
+    )
+    return {w: coeffs[:, k] for k, w in enumerate(names)}
+
+
+# --- a found copy ----------------------------------------------------------------------
+
+
+def query_hashes(images: Sequence[Image.Image]) -> U64:
+    """The default hash of each image's trimmed box, as is (the first query variant).
+
+    :func:`query_features` gives every query variant with what confirms it;
+    this is its first row, kept for callers that want one hash per image.
+
+    Args:
+        images: Decoded images in any mode.
+
+    Returns:
+        ``(N, WORDS)`` ``uint64``.
+    """
+    grids = grey_grids(images)
+    coeffs = window_coefficients(grids, trim_boxes(grids), [WINDOWS["full"]])[:, 0]
+    return pack(low_bits(coeffs))
+
+
+def query_features(images: Sequence[Image.Image]) -> list[QueryFeatures]:
+    """Every query hash of each image, with its confirmation bits and colour, in one pass.
+
+    Args:
+        images: Decoded queries in any mode.
+
+    Returns:
+        One :class:`QueryFeatures` per image.
+    """
+    grids, rgb = grids_with_colour(images)
+    boxes = trim_boxes(grids)
+    frames = frame_boxes(len(grids), grids.shape[-1])
+    trimmed = window_coefficients(grids, boxes, [WINDOWS["full"]])  # (N, 1, 32, 32)
+    framed = frame_coefficients(grids, [WINDOWS["full"], WINDOWS["c80"]])
+    coeffs = np.concatenate([trimmed, framed], axis=1)  # (N, 3, 32, 32), QUERY_VARIANTS
+    words = pack(low_bits(coeffs))
+    mid = pack(mid_bits(coeffs))
+    layout = layouts(coeffs)
+    colours = colour_signatures(rgb, boxes)
+    out = []
+    for i in range(len(grids)):
+        keep = [0, 2] if untrimmed(boxes[i], frames[i]) else [0, 1, 2]
+        out.append(
+            QueryFeatures(
+                words=words[i, keep],
+                mid=mid[i, keep],
+                variants=tuple(QUERY_VARIANTS[k] for k in keep),
+                colour=colours[i],
+                layout=layout[i, keep],
+            )
+        )
+    return out
+
+
+def confirm_bits(images: Sequence[Image.Image]) -> U64:
+    """The mid-band confirmation hash of each image's trimmed box, as found.
+
+    Args:
+        images: Decoded queries in any mode.
+
+    Returns:
+        ``(N, CONFIRM_WORDS)`` ``uint64``.
+    """
+    grids = grey_grids(images)
+    coeffs = window_coefficients(grids, trim_boxes(grids), [WINDOWS["full"]])[:, 0]
+    return pack(mid_bits(coeffs))
+
+
+def query_colours(images: Sequence[Image.Image]) -> F32:
+    """The colour signature of each image as found (:func:`colour_signatures`).
+
+    Args:
+        images: Decoded queries in any mode.
+
+    Returns:
+        ``(N, 2)`` ``float32``.
+    """
+    grids, rgb = grids_with_colour(images)
+    return colour_signatures(rgb, trim_boxes(grids))
+
+
+# --- an original -----------------------------------------------------------------------
+
+
+def reference_hashes(image: Image.Image) -> ReferenceHashes:
+    """The hashes an original stores: trimmed box, flips, quarter turns, frame and crop windows.
+
+    Args:
+        image: The decoded original, any mode.
+
+    Returns:
+        Its :class:`ReferenceHashes`.
+    """
+    return reference_hashes_batch([image])[0]
+
+
+def reference_hashes_batch(
+    images: Sequence[Image.Image], *, variants: Sequence[str] = REFERENCE_VARIANTS
+) -> list[ReferenceHashes]:
+    """:func:`reference_hashes` for many images, in one vectorized pass.
+
+    Args:
+        images: Decoded originals in any mode.
+        variants: Which rows to store (default :data:`REFERENCE_VARIANTS`); a
+            row an image does not need (see there) is left out of its result.
+
+    Returns:
+        One :class:`ReferenceHashes` per image.
+    """
+    grids, rgb = grids_with_colour(images)
+    return _references(grids, rgb, tuple(variants))
+
+
+def _references(grids: F32, rgb: F32, variants: tuple[str, ...]) -> list[ReferenceHashes]:
+    # Every window the descriptor or a variant needs, each computed once.
+    windows = list(DESCRIPTOR_WINDOWS)
+    for variant in variants:
+        window, _ = parse_variant(variant)
+        if window not in windows:
+            windows.append(window)
+    boxes = trim_boxes(grids)
+    frames = frame_boxes(len(grids), grids.shape[-1])
+    trimmed = [w for w in windows if not w.startswith(FRAME)]
+    framed = [w for w in windows if w.startswith(FRAME)]
+    parts = {
+        **_window_map(grids, boxes, trimmed),
+        **_window_map(grids, None, framed),
+    }
+    coeffs = np.stack([parts[w] for w in windows], axis=1)  # (N, len(windows), 32, 32)
+    rows = []
+    for variant in variants:
+        window, turn = parse_variant(variant)
+        rows.append(dihedral(coeffs[:, windows.index(window)], turn))
+    words = pack(low_bits(np.stack(rows, axis=1)))  # (N, K, WORDS)
+    described = coeffs[:, [windows.index(w) for w in DESCRIPTOR_WINDOWS]]
+    descriptors = descriptors_to_bytes(
+        colour_signatures(rgb, boxes),
+        pack(mid_bits(described)),  # (N, len(DESCRIPTOR_WINDOWS), CONFIRM_WORDS)
+        layouts(described),
+    )
+    out = []
+    for i in range(len(grids)):
+        keep = [k for k, v in enumerate(variants) if applies(v, boxes[i], frames[i])]
+        out.append(
+            ReferenceHashes(
+                words=words[i, keep],
+                variants=tuple(variants[k] for k in keep),
+                descriptor=descriptors[i],
+            )
+        )
+    return out
