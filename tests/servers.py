@@ -68,6 +68,21 @@ def _die_with_parent(sig: int) -> Callable[[], None]:
     return preexec
 
 
+def _sweep_stale(prefix: str, pid_file: str) -> None:
+    """Remove folders of throw-away servers whose process is gone (a killed test run)."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{prefix}*"):
+        found = next(iter(folder.glob(pid_file)), None)
+        try:
+            pid = int(found.read_text().split()[0]) if found is not None else 0
+            if pid:
+                os.kill(pid, 0)
+                continue  # still running: someone else's
+        except (OSError, ValueError, IndexError):
+            pass
+        if time.time() - folder.stat().st_mtime > 600:  # not one being set up right now
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 def _system_user(name: str) -> pwd.struct_passwd | None:
     """The account to run a server as when this process is root, else None (run as we are)."""
     if os.geteuid() != 0:
@@ -194,6 +209,7 @@ def start_postgresql() -> ThrowawayServer:
         ServerUnavailableError: PostgreSQL is not installed.
     """
     initdb, postgres = _postgres_bin("initdb"), _postgres_bin("postgres")
+    _sweep_stale("provenance-pg-", "data/postmaster.pid")
     account = _system_user("postgres")
     folder = Path(tempfile.mkdtemp(prefix="provenance-pg-"))
     data, log = folder / "data", folder / "server.log"
@@ -252,6 +268,7 @@ def start_mariadb() -> ThrowawayServer:
     if install is None or mariadbd is None:
         raise ServerUnavailableError("MariaDB is not installed (apt-get install mariadb-server)")
     account = _system_user("mysql")
+    _sweep_stale("provenance-mariadb-", "mysqld.pid")
     folder = Path(tempfile.mkdtemp(prefix="provenance-mariadb-"))
     data, log, sock = folder / "data", folder / "server.log", folder / "mysqld.sock"
     if account is not None:
