@@ -83,7 +83,11 @@ class Inventory:
     """The inventory database; a context manager.
 
     Args:
-        path: The SQLite file (see :meth:`default_path`).
+        path: The SQLite file (see :meth:`default_path`), or a server URL:
+            ``postgresql://user:password@host/db``, ``mysql://...``,
+            ``mariadb://...`` (issue 16; needs the ``database`` extra). Every
+            method works the same on each; the password is never shown
+            (:attr:`location`).
         create: Create the file (and its folder, one level) when missing.
         busy_timeout_s: How long a write waits for another writer, in total.
         read_only: Open with SQLite's ``mode=ro``: every write fails with
