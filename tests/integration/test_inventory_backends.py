@@ -22,6 +22,7 @@ from provenance.audit import AuditEvent
 from provenance.errors import InventoryError
 from provenance.inventory import Inventory
 from tests.integration.test_inventory import NOW, fake_result
+from tests.servers import ThrowawayServer
 
 SIGNER = "CN=backend test"
 
@@ -160,7 +161,13 @@ def _writer(location: str, writer: int, start_at: float) -> int:
     return writer
 
 
-def test_eight_processes_writing_at_once_lose_nothing(inventory_url: str) -> None:
+@pytest.mark.parametrize("kind", ["postgresql", "mariadb"])
+def test_eight_processes_writing_at_once_lose_nothing(
+    kind: str, request: pytest.FixtureRequest
+) -> None:
+    # SQLite's writers are tested by test_inventory.py (four processes, 500 assets each).
+    server: ThrowawayServer = request.getfixturevalue(f"{kind}_server")
+    inventory_url = server.new_database()
     Inventory(inventory_url).close()
     context = multiprocessing.get_context("spawn")
     with context.Pool(WRITERS) as pool:
