@@ -307,7 +307,9 @@ def _vignette(rgb: Image.Image) -> Image.Image:
     return out
 
 
-def make_variants(case: Case, count: int, *, quality: int | None = None) -> list[bytes]:
+def make_variants(
+    case: Case, count: int, *, quality: int | None = None, first: int = 0
+) -> list[bytes]:
     """``count`` versions of the image, each with a 64 x 64 corner block of its own colour.
 
     Each round imports another one, so every call records a fresh asset (other
@@ -317,7 +319,7 @@ def make_variants(case: Case, count: int, *, quality: int | None = None) -> list
         im.load()
         base = im.copy()
     out = []
-    for i in range(count):
+    for i in range(first, first + count):
         image = base.copy()
         colour = (i * 37 % 256, i * 91 % 256, (i * 53 + 128) % 256)
         ImageDraw.Draw(image).rectangle(
@@ -575,6 +577,89 @@ def _mark_task(
     return run
 
 
+# --- attribution ------------------------------------------------------------------
+
+# (label, module, attribute): the parts of one lean ``lineage`` import, wrapped to
+# take their CPU time (a part's time includes the parts it calls: c2pa is in sign).
+PARTS: tuple[tuple[str, str, str], ...] = (
+    ("sign (all)", "provenance.sign", "_sign_bytes"),
+    ("  of which c2pa", "provenance.sign", "sign_c2pa"),
+    ("perceptual hashes", "provenance._core.phash", "reference_hashes"),
+    ("keypoints", "provenance._core.keypoints", "reference_features"),
+    ("rendition marks", "provenance.renditions", "_inventory_mark"),
+    ("inventory transaction", "provenance.inventory", "Inventory.record_many"),
+)
+
+
+def attribute(cases: list[Case], env: Env, rounds: int) -> list[dict[str, Any]]:
+    """CPU ms of each part of ``sign_import`` in the lean ``lineage`` bundle, per image.
+
+    Run apart from the timed rounds (the wrappers cost a little): each part in
+    :data:`PARTS` is wrapped to add its thread CPU time to a tally; medians over
+    ``rounds`` fresh imports per image, and each part's share of the pipeline's
+    CPU time in the same rounds.
+    """
+    tally: dict[str, int] = {}
+    originals: list[tuple[Any, str, Any]] = []
+    own = Env(env.key, env.trust, env.folder / "attribution")  # inventories of its own
+    own.folder.mkdir()
+    for label, module_name, attr in PARTS:
+        owner: Any = sys.modules.get(module_name) or __import__(module_name, fromlist=["_"])
+        name = attr
+        if "." in attr:
+            cls, name = attr.split(".")
+            owner = getattr(owner, cls)
+        original = getattr(owner, name, None)
+        if original is None:
+            continue  # renamed: leave the part out rather than fail the benchmark
+        originals.append((owner, name, original))
+        setattr(owner, name, _tallied(original, label, tally))
+    rows = []
+    try:
+        for case in cases:
+            # Colours the timed rounds never used: every import records a fresh asset.
+            variants = make_variants(case, rounds + 1, first=1000)
+            clock = Clock()
+            task = make_task(case, "lean", "lineage", own, variants, own.folder / "work", clock)
+            per_part: dict[str, list[int]] = {label: [] for label, _, _ in PARTS}
+            pipeline_cpu: list[int] = []
+            for i in range(rounds + 1):
+                tally.clear()
+                task()
+                if i == 0:
+                    continue  # warm-up
+                pipeline_cpu.append(clock.total_cpu[-1] - clock.cpu[-1])
+                for label in per_part:
+                    per_part[label].append(tally.get(label, 0))
+                per_part.setdefault("sign_import (whole call)", []).append(clock.cpu[-1])
+            base = median(pipeline_cpu)
+            rows.append(
+                {
+                    "image": case.name,
+                    "class": case.cls,
+                    "pipeline_cpu_ms": ms(base),
+                    "parts_cpu_ms": {k: ms(median(v)) for k, v in per_part.items()},
+                    "parts_pct": {k: 100 * median(v) / base for k, v in per_part.items()},
+                }
+            )
+    finally:
+        for owner, name, original in originals:
+            setattr(owner, name, original)
+        own.close()
+    return rows
+
+
+def _tallied(fn: Callable[..., Any], label: str, tally: dict[str, int]) -> Callable[..., Any]:
+    def inner(*args: Any, **kwargs: Any) -> Any:
+        started = time.thread_time_ns()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            tally[label] = tally.get(label, 0) + time.thread_time_ns() - started
+
+    return inner
+
+
 # --- memory -------------------------------------------------------------------------
 
 
@@ -750,6 +835,11 @@ def _run(args: Any, info: Mapping[str, Any], env: Env, scratch: Path) -> int:
         c for c in cases if c.fmt == "jpeg"
     ]
     verify = verify_throughput(jpeg_big, env, rounds=max(2, min(args.repeats, 5)))
+    parts = attribute(
+        [next(c for c in cases if c.cls == cls) for cls in dict.fromkeys(c.cls for c in cases)],
+        env,
+        rounds=max(3, min(args.repeats, 8)),
+    )
     mark_case = next((c for c in cases if c.fmt == "jpeg"), cases[0])
     marks = rendition_marks(mark_case, env, max(3, args.repeats), args.seed)
     largest = max(cases, key=lambda c: c.path.stat().st_size)
@@ -781,6 +871,7 @@ def _run(args: Any, info: Mapping[str, Any], env: Env, scratch: Path) -> int:
         "classes": classes,
         "overall": overall,
         "verify": verify,
+        "attribution": parts,
         "rendition_marks": {"image": mark_case.name, "rows": marks},
         "memory": mem,
         "images": images,
@@ -901,6 +992,23 @@ def _tables(payload: Mapping[str, Any], args: Any) -> list[Any]:
             ],
         )
     )
+    parts = payload["attribution"]
+    if parts:
+        labels = list(parts[0]["parts_cpu_ms"])
+        out.append(
+            table(
+                "Where the time goes: lean lineage import, CPU ms per part (% of the pipeline)",
+                ["image", "pipeline CPU ms", *labels],
+                [
+                    [
+                        r["image"],
+                        fmt_ms(r["pipeline_cpu_ms"]),
+                        *(f"{r['parts_cpu_ms'][k]:.2f} ({r['parts_pct'][k]:.1f}%)" for k in labels),
+                    ]
+                    for r in parts
+                ],
+            )
+        )
     mrows = [
         [
             r["rendition"],
@@ -957,6 +1065,18 @@ def _markdown(payload: Mapping[str, Any], args: Any) -> str:
             for row in _class_rows(payload, kind, est, floor=floor):
                 lines.append("| " + " | ".join(str(c) for c in row) + " |")
             lines.append("")
+    parts = payload["attribution"]
+    if parts:
+        labels = list(parts[0]["parts_cpu_ms"])
+        lines.append("**Where the time goes** (lean lineage import, CPU ms, % of the pipeline)")
+        lines.append("")
+        lines.append("| image | pipeline CPU ms | " + " | ".join(x.strip() for x in labels) + " |")
+        lines.append("|" + "---|" * (len(labels) + 2))
+        for r in parts:
+            cells = [f"{r['parts_cpu_ms'][k]:.2f} ({r['parts_pct'][k]:.1f}%)" for k in labels]
+            head = f"| {r['image']} | {r['pipeline_cpu_ms']:.0f} | "
+            lines.append(head + " | ".join(cells) + " |")
+        lines.append("")
     v = payload["verify"]
     lines.append(
         f"verify: {v['files_per_s_per_core']:.0f} files/s per core "

@@ -29,7 +29,7 @@ from typing import Any
 from PIL import Image
 
 from provenance._core import containers, exif, keypoints, phash, xmp
-from provenance._core.hashing import hash_ranges, sha256_hex
+from provenance._core.hashing import hash_ranges, sha256_and_ranges, sha256_hex
 from provenance._core.pii import PiiPolicy, apply_policy
 from provenance._core.record import (
     FREE_TEXT_PARAMETERS,
@@ -412,9 +412,11 @@ def _sign_bytes(
     #    An existing XMP or EXIF block that cannot be read is dropped (noted).
     base, info, dropped = containers.prepare_for_signing(data)
     fmt = info.format
-    # 2. Hashes of the input.
-    input_sha = sha256_hex(data)
-    essence = hash_ranges(base, info.essence_ranges)
+    # 2. Hashes of the input: one pass over the bytes when nothing was dropped.
+    if base is data:
+        input_sha, essence = sha256_and_ranges(data, info.essence_ranges)
+    else:
+        input_sha, essence = sha256_hex(data), hash_ranges(base, info.essence_ranges)
     asset_id = asset_id_for(essence)
     # 3. Lineage and the personal-data policy.
     if parent_ref is None and parent is not None:

@@ -47,7 +47,9 @@ def test_sign_verify_trace_and_audit_through_a_server(
     verified = run_cli(
         "verify", stripped, "--trust-anchors", dev_keys.ca_certificate, "--json", env=env
     )
-    assert json.loads(verified.stdout)[0]["status"] == "known_stripped", verified.stdout
+    row = json.loads(verified.stdout)[0]
+    assert row["status"] == "known_stripped", verified.stdout
+    assert row["inventory"].startswith(f"{server.kind}://provenance:***@127.0.0.1:")
     audit = run_cli("audit", "verify", "--json", *keys, env=env)
     assert audit.returncode == 0, audit.stdout + audit.stderr
     assert json.loads(audit.stdout)["ok"] is True

@@ -6,11 +6,13 @@ import hashlib
 import io
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
 from provenance._core import containers
 from provenance._core.containers import BlockKind
-from provenance._core.hashing import essence_hash, hash_ranges, sha256_hex
+from provenance._core.hashing import essence_hash, hash_ranges, sha256_and_ranges, sha256_hex
 from provenance.errors import ContainerError, UnsupportedFormat
 
 XMP = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"/>'
@@ -91,3 +93,21 @@ def test_hash_ranges_concatenates_the_ranges() -> None:
     data = b"0123456789"
     assert hash_ranges(data, [(0, 3), (5, 7)]) == sha256_hex(b"01256")
     assert hash_ranges(data, []) == sha256_hex(b"")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.binary(min_size=0, max_size=300_000),
+    st.lists(st.integers(0, 300_000), max_size=12),
+)
+def test_one_pass_equals_the_two_hashes(data: bytes, cuts: list[int]) -> None:
+    bounds = sorted({min(c, len(data)) for c in cuts})
+    ranges = [(a, b) for a, b in zip(bounds[::2], bounds[1::2], strict=False) if a < b]
+    assert sha256_and_ranges(data, ranges) == (sha256_hex(data), hash_ranges(data, ranges))
+
+
+def test_one_pass_with_ranges_across_blocks() -> None:
+    data = bytes(range(256)) * 1200  # 307,200 bytes: five 64 KB blocks
+    ranges = [(0, 10), (65_530, 65_542), (70_000, 200_000), (262_144, 307_200)]
+    assert sha256_and_ranges(data, ranges) == (sha256_hex(data), hash_ranges(data, ranges))
+    assert sha256_and_ranges(data, []) == (sha256_hex(data), hashlib.sha256().hexdigest())

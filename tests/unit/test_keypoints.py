@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 
 import numpy as np
 import pytest
@@ -33,12 +34,29 @@ def test_stored_form_round_trips() -> None:
     features = keypoints.reference_features(textured(1))
     assert 100 < len(features) <= keypoints.REFERENCE_FEATURES
     data = features.to_bytes()
-    assert len(data) == 14 + len(features) * 36 + 16 * 16 * 3
+    assert len(data) == 14 + len(features) * 37 + 16 * 16 * 3
     back = keypoints.LocalFeatures.from_bytes(data)
     assert np.array_equal(back.descriptors, features.descriptors)
     assert np.allclose(back.points, features.points, atol=1 / 16)
     assert (back.width, back.height) == (features.width, features.height)
     assert np.array_equal(back.colour, features.colour)
+    assert features.angles is not None and back.angles is not None
+    off = np.abs((back.angles - features.angles + 180) % 360 - 180)
+    assert off.max() <= 360 / 256 / 2 + 1e-3  # one byte per orientation
+
+
+def test_records_stored_without_orientations_are_still_read() -> None:
+    features = keypoints.reference_features(textured(1))
+    old = dataclasses.replace(features, angles=None).to_bytes()
+    assert old[:4] == b"orb1" and len(old) == 14 + len(features) * 36 + 16 * 16 * 3
+    back = keypoints.LocalFeatures.from_bytes(old)
+    assert back.angles is None
+    assert np.array_equal(back.descriptors, features.descriptors)
+    # Located without the orientation check, and still confirmed.
+    page = Image.new("RGB", (1000, 800), "white")
+    page.paste(textured(1), (200, 150))
+    placement = keypoints.locate(keypoints.query_features(page), back)
+    assert placement is not None and placement.confirmed, placement
 
 
 @settings(max_examples=200, deadline=None)
@@ -120,3 +138,18 @@ def test_index_switches_to_an_inverted_file_and_still_finds_the_copy() -> None:
     assert index.descriptors > keypoints.FLAT_LIMIT
     votes = index.candidates(keypoints.query_features(asset.rotate(3)))
     assert votes[0][0] == 7
+
+
+def test_matches_whose_orientations_disagree_with_the_rotation_do_not_count() -> None:
+    asset = textured(5)
+    reference = keypoints.reference_features(asset)
+    query = keypoints.query_features(asset)
+    found = keypoints.locate(query, reference)
+    assert found is not None and found.confirmed and found.inliers >= 60
+    # The same positions and descriptors, every orientation turned a quarter: the
+    # points still fit a similarity, but no keypoint turned with it.
+    assert query.angles is not None
+    turned = dataclasses.replace(query, angles=(query.angles + 90) % 360)
+    refused = keypoints.locate(turned, reference)
+    assert refused is not None and not refused.confirmed
+    assert refused.inliers < keypoints.MIN_INLIERS

@@ -61,6 +61,7 @@ from provenance.errors import KeyConfigError, PersonalDataError, RecordError
 
 __all__ = [
     "DEFAULT_MAX_CHARS",
+    "MIN_HASH_KEY_BYTES",
     "FieldReport",
     "PiiAction",
     "PiiFinding",
@@ -72,7 +73,7 @@ __all__ = [
 ]
 
 DEFAULT_MAX_CHARS = 65_536
-_MIN_HASH_KEY_BYTES = 16
+MIN_HASH_KEY_BYTES = 16  # an HMAC key for PiiAction.HASH, in bytes
 _HASH_HEX_CHARS = 16
 _MAX_PASSES = 4
 
@@ -468,9 +469,9 @@ class PiiPolicy:
         if PiiAction.HASH in actions:
             if self.hash_key is None:
                 raise KeyConfigError("the HASH personal-data action needs a hash_key")
-            if len(self.hash_key) < _MIN_HASH_KEY_BYTES:
+            if len(self.hash_key) < MIN_HASH_KEY_BYTES:
                 raise KeyConfigError(
-                    f"the personal-data hash_key must be at least {_MIN_HASH_KEY_BYTES} bytes"
+                    f"the personal-data hash_key must be at least {MIN_HASH_KEY_BYTES} bytes"
                 )
 
     def __reduce__(self) -> tuple[object, ...]:
