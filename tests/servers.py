@@ -255,6 +255,7 @@ def start_postgresql() -> ThrowawayServer:
     return server
 
 
+# Long: install, start, wait and grant are one sequence, each step needing the last.
 def start_mariadb() -> ThrowawayServer:
     """Initialise and start a MariaDB server in a temporary folder.
 

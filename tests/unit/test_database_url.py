@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from provenance import find_inventory
 from provenance._io.database import Backend, is_server_url, parse_url, redact
 from provenance._io.discovery import InventorySource
 from provenance.errors import InventoryError
+from provenance.inventory import Inventory
 
 
 @pytest.mark.parametrize(
@@ -103,3 +105,19 @@ def test_discovery_finds_a_server_by_flag_variable_or_config(tmp_path: Path) -> 
     assert found.is_server
     assert parse_url(found.path).host == "db.example"
     assert found.describe().startswith("postgresql://alice:***@db.example/inv (from ")
+
+
+@pytest.mark.parametrize(
+    ("url", "module"),
+    [("mysql://u:hunter2@127.0.0.1:1/db", "pymysql"), ("postgresql://u:hunter2@h/db", "psycopg")],
+)
+def test_a_missing_driver_is_named_with_its_install_command(
+    url: str, module: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, module, None)  # import fails as if not installed
+    with pytest.raises(InventoryError) as caught:
+        Inventory(url)
+    message = str(caught.value)
+    assert f"the {module} driver is missing" in message
+    assert "pip install 'product-provenance[database]'" in message
+    assert "hunter2" not in message

@@ -54,6 +54,7 @@ def _where(condition: str) -> dict[str, Any]:
     return {"postgresql_where": sa.text(condition)}
 
 
+# Long: one declaration per table, column for column as SQLite's; a list, not logic.
 def _tables(metadata: sa.MetaData) -> None:
     sa.Table(
         "signers",

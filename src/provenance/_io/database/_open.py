@@ -94,6 +94,43 @@ def open_server(
             was not modified.
     """
     url = parse_url(location)
+    engine_url, dialect = _dialect(url)
+    raw = _connect(dialect, engine_url, url, busy_timeout_s)
+    db: ServerDatabase | None = None
+    try:
+        lock_sql = _writer_lock(schema, dialect)
+        conn = ServerConnection(
+            raw,
+            url.backend,
+            keys=schema.keys,
+            conflicts=schema.conflicts,
+            database_bytes=_size_query(url.backend),
+            schema_version=0,
+        )
+        db = ServerDatabase(
+            conn, url, busy_timeout_s=busy_timeout_s, lock_sql=lock_sql, read_only=read_only
+        )
+        version = _prepare(db, schema, dialect, create=create and not read_only)
+        conn.schema_version = version
+        return db
+    except BaseException as exc:
+        if db is not None:
+            db.close()
+        else:
+            with_driver = driver_module(url.backend)
+            with contextlib.suppress(with_driver.Error):
+                raw.close()
+        if isinstance(exc, driver_module(url.backend).Error):
+            raise connect_error(exc, url) from exc
+        raise
+
+
+def _dialect(url: ServerURL) -> tuple[Any, Dialect]:
+    """SQLAlchemy's URL and dialect for ``url`` (no connection yet).
+
+    Raises:
+        InventoryError: SQLAlchemy or the driver is not installed.
+    """
     try:
         import sqlalchemy as sa
     except ImportError:
@@ -119,41 +156,20 @@ def open_server(
             "pip install 'product-provenance[database]'",
             path=url.redacted,
         ) from None
-    dialect = engine.dialect
-    raw = _connect(dialect, engine_url, url, busy_timeout_s)
-    db: ServerDatabase | None = None
-    try:
-        meta = meta_table(schema.metadata)
-        lock_sql = str(
-            sa.select(meta.c.value)
-            .where(meta.c.name == _WRITER_ROW)
-            .with_for_update()
-            .compile(dialect=dialect, compile_kwargs={"literal_binds": True})
-        )
-        conn = ServerConnection(
-            raw,
-            url.backend,
-            keys=schema.keys,
-            conflicts=schema.conflicts,
-            database_bytes=_size_query(url.backend),
-            schema_version=0,
-        )
-        db = ServerDatabase(
-            conn, url, busy_timeout_s=busy_timeout_s, lock_sql=lock_sql, read_only=read_only
-        )
-        version = _prepare(db, schema, dialect, create=create and not read_only)
-        conn.schema_version = version
-        return db
-    except BaseException as exc:
-        if db is not None:
-            db.close()
-        else:
-            with_driver = driver_module(url.backend)
-            with contextlib.suppress(with_driver.Error):
-                raw.close()
-        if isinstance(exc, driver_module(url.backend).Error):
-            raise connect_error(exc, url) from exc
-        raise
+    return engine_url, engine.dialect
+
+
+def _writer_lock(schema: ServerSchema, dialect: Dialect) -> str:
+    """``SELECT ... FOR UPDATE`` of the writer row, compiled for the dialect."""
+    import sqlalchemy as sa
+
+    meta = meta_table(schema.metadata)
+    return str(
+        sa.select(meta.c.value)
+        .where(meta.c.name == _WRITER_ROW)
+        .with_for_update()
+        .compile(dialect=dialect, compile_kwargs={"literal_binds": True})
+    )
 
 
 def _connect(dialect: Dialect, engine_url: Any, url: ServerURL, busy_timeout_s: float) -> Any:
