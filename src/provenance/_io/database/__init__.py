@@ -23,7 +23,8 @@ set of queries:
   cached (placeholders, ``INSERT OR IGNORE``, the row key of an insert). A
   constraint violation is raised as :class:`sqlite3.IntegrityError`, as SQLite
   raises it, so the stores' idempotent inserts work unchanged; on PostgreSQL
-  such an insert runs under a savepoint, so the transaction survives it.
+  such an insert runs with ``ON CONFLICT DO NOTHING``, so the transaction
+  survives it.
 * **Transactions** (:class:`ServerDatabase`, the same interface as
   :class:`provenance._io.sqlite.Database`): a write takes the *writer row* of
   ``provenance_meta`` with ``SELECT ... FOR UPDATE`` first, so writers are

@@ -70,7 +70,7 @@ class _Statement:
     sql: str
     kind: str  # "select", "insert", "insert_ignore", "write", "pragma"
     returning: str | None = None  # PostgreSQL: the row key column an INSERT returns
-    savepoint: bool = False  # PostgreSQL: the INSERT may fail on a unique key the caller catches
+    duplicates: bool = False  # PostgreSQL: the caller expects and catches a duplicate
     plain: str = ""  # PostgreSQL: the INSERT without RETURNING, for executemany
 
 
@@ -159,11 +159,13 @@ class ServerConnection:
         if self.backend is not Backend.POSTGRESQL:
             return _Statement(text, "insert")
         key = self._keys.get(table.lower())
+        duplicates = table.lower() in self._conflicts
+        sql = text + (" ON CONFLICT DO NOTHING" if duplicates else "")
         return _Statement(
-            f"{text} RETURNING {key}" if key is not None else text,
+            f"{sql} RETURNING {key}" if key is not None else sql,
             "insert",
             returning=key,
-            savepoint=table.lower() in self._conflicts,
+            duplicates=duplicates,
             plain=text,
         )
 
@@ -190,21 +192,20 @@ class ServerConnection:
         return cursor
 
     def _pg_insert(self, statement: _Statement, params: tuple[Any, ...]) -> Any:
-        # A failed statement aborts a PostgreSQL transaction: a savepoint keeps
-        # it usable after a duplicate, as SQLite and InnoDB do. Only inserts
-        # whose duplicate the caller expects pay the two extra round trips.
+        # A failed statement aborts a PostgreSQL transaction. An insert whose
+        # duplicate the caller expects (and catches) therefore runs with ON
+        # CONFLICT DO NOTHING, and "no row" is raised as SQLite raises the
+        # duplicate: the transaction goes on, as with SQLite and InnoDB, in one
+        # round trip (a savepoint took three).
         cursor = self._raw.cursor()
-        if statement.savepoint:
-            cursor.execute("SAVEPOINT provenance_insert")
         try:
             cursor.execute(statement.sql, params)
         except self.integrity_error as exc:
-            if statement.savepoint:
-                cursor.execute("ROLLBACK TO SAVEPOINT provenance_insert")
             raise sqlite3.IntegrityError(driver_message(exc)) from exc
         row = cursor.fetchone() if statement.returning else None
-        if statement.savepoint:
-            cursor.execute("RELEASE SAVEPOINT provenance_insert")
+        stored = row is not None if statement.returning else cursor.rowcount > 0
+        if statement.duplicates and not stored:
+            raise sqlite3.IntegrityError("UNIQUE constraint failed (the row exists)")
         self.total_changes += 1
         return _Result(1, None if row is None else int(row[0]))
 

@@ -37,7 +37,7 @@ class ServerSchema:
         version: The schema version this code reads and writes.
         keys: Table -> integer row key column, for ``lastrowid``.
         conflicts: Tables whose plain INSERT may hit a unique constraint the
-            caller catches (on PostgreSQL only these run under a savepoint).
+            caller catches (on PostgreSQL these run with ON CONFLICT DO NOTHING).
         after_create: Statements run once after the tables are created.
     """
 
