@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from provenance._io.database import ServerConnection
+from provenance._io.database import STREAM, ServerConnection
 from provenance.audit import AuditReport
 from provenance.errors import InventoryError
 from provenance.inventory._store import Inventory
@@ -149,7 +149,7 @@ def _counts(conn: Any) -> tuple[tuple[str, int], ...]:
 
 def _pages(conn: Any, table: str, columns: tuple[str, ...]) -> Iterator[list[tuple[Any, ...]]]:
     order = ", ".join(columns[:2] if table == "perceptual_descriptors" else columns[:1])
-    cursor = conn.execute(f"SELECT {', '.join(columns)} FROM {table} ORDER BY {order}")  # noqa: S608 - constant names
+    cursor = conn.execute(f"SELECT {STREAM} {', '.join(columns)} FROM {table} ORDER BY {order}")  # noqa: S608 - constant names
     while page := cursor.fetchmany(_PAGE):
         yield [tuple(row) for row in page]
 

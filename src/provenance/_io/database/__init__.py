@@ -41,7 +41,7 @@ migrations, as ``_MIGRATIONS`` does for SQLite.
 It never decides what is stored: tables and queries belong to the callers.
 """
 
-from provenance._io.database._connection import Connection, Cursor, ServerConnection
+from provenance._io.database._connection import STREAM, Connection, Cursor, ServerConnection
 from provenance._io.database._errors import is_lock_error
 from provenance._io.database._open import (
     APPLICATION,
@@ -63,6 +63,7 @@ from provenance._io.database._url import (
 __all__ = [
     "APPLICATION",
     "META_TABLE",
+    "STREAM",
     "Backend",
     "Connection",
     "Cursor",

@@ -68,11 +68,14 @@ class _Result:
 @dataclass(frozen=True, slots=True)
 class _Statement:
     sql: str
-    kind: str  # "select", "insert", "insert_ignore", "write", "pragma"
+    kind: str  # "select", "stream", "insert", "insert_ignore", "write", "pragma"
     returning: str | None = None  # PostgreSQL: the row key column an INSERT returns
     duplicates: bool = False  # PostgreSQL: the caller expects and catches a duplicate
     plain: str = ""  # PostgreSQL: the INSERT without RETURNING, for executemany
 
+
+STREAM = "/* stream */"
+"""Put in a SELECT's text to have a server send its rows as they are read (SQLite ignores it)."""
 
 _INSERT = re.compile(r"^\s*INSERT\s+(OR\s+IGNORE\s+)?INTO\s+(\w+)", re.IGNORECASE)
 _WRITE = re.compile(r"^\s*(UPDATE|DELETE)\b", re.IGNORECASE)
@@ -96,7 +99,9 @@ class ServerConnection:
         "_conflicts",
         "_database_bytes",
         "_keys",
+        "_open_streams",
         "_raw",
+        "_streams",
         "backend",
         "driver_error",
         "in_transaction",
@@ -124,6 +129,8 @@ class ServerConnection:
         self._cache: dict[str, _Statement] = {}
         self.in_transaction = False
         self.total_changes = 0
+        self._streams = 0
+        self._open_streams: list[Any] = []
         module = driver_module(backend)
         self.driver_error: type[Exception] = module.Error
         self.integrity_error: type[Exception] = module.IntegrityError
@@ -149,6 +156,8 @@ class ServerConnection:
         insert = _INSERT.match(text)
         if insert is None:
             kind = "write" if _WRITE.match(text) else "select"
+            if kind == "select" and STREAM in sql:
+                kind = "stream"
             return _Statement(text, kind)
         ignore, table = insert.group(1), insert.group(2)
         if ignore:
@@ -182,7 +191,7 @@ class ServerConnection:
         params = tuple(parameters)
         if statement.kind == "insert" and self.backend is Backend.POSTGRESQL:
             return self._pg_insert(statement, params)
-        cursor = self._raw.cursor()
+        cursor = self._stream_cursor() if statement.kind == "stream" else self._raw.cursor()
         try:
             cursor.execute(statement.sql, params)
         except self.integrity_error as exc:
@@ -190,6 +199,31 @@ class ServerConnection:
         if statement.kind != "select":
             self.total_changes += max(cursor.rowcount, 0)
         return cursor
+
+    def _stream_cursor(self) -> Any:
+        """A cursor that fetches rows from the server as they are read, not all at once.
+
+        For the statements marked :data:`STREAM` (every perceptual row, a whole
+        table to copy): a client-side cursor would hold the whole result in
+        memory. PostgreSQL: a named (server-side) cursor, inside the caller's
+        transaction. MariaDB: an unbuffered cursor, which must be read to the
+        end before the connection runs anything else.
+        """
+        self._streams += 1
+        if self.backend is Backend.POSTGRESQL:
+            cursor = self._raw.cursor(name=f"provenance_stream_{self._streams}")
+        else:
+            import pymysql.cursors
+
+            cursor = self._raw.cursor(pymysql.cursors.SSCursor)
+        self._open_streams.append(cursor)  # closed when the transaction ends
+        return cursor
+
+    def _close_streams(self) -> None:
+        streams, self._open_streams = self._open_streams, []
+        for cursor in streams:
+            with contextlib.suppress(self.driver_error):
+                cursor.close()
 
     def _pg_insert(self, statement: _Statement, params: tuple[Any, ...]) -> Any:
         # A failed statement aborts a PostgreSQL transaction. An insert whose
@@ -278,6 +312,7 @@ class ServerConnection:
 
     def commit(self) -> None:
         """Commit the open transaction."""
+        self._close_streams()
         try:
             with self._raw.cursor() as cursor:
                 cursor.execute("COMMIT")
@@ -286,6 +321,7 @@ class ServerConnection:
 
     def rollback(self) -> None:
         """Roll back the open transaction (errors ignored: the connection may be gone)."""
+        self._close_streams()
         self.in_transaction = False
         try:
             with self._raw.cursor() as cursor:
