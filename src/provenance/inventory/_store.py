@@ -22,7 +22,7 @@ from provenance._core.phash import ReferenceHashes
 from provenance._core.record import format_time
 from provenance._core.types import SignResult, Verdict
 from provenance._io.database import is_server_url, shown
-from provenance._io.index import HammingIndex
+from provenance._io.index import FleetIndex, HammingIndex, RowChunk
 from provenance._io.keys import SigningKey
 from provenance.audit import (
     DEFAULT_CHECKPOINT_EVERY,
@@ -210,7 +210,11 @@ class Inventory:
         return self._audit
 
     def close(self) -> None:
-        """Close the database (idempotent); pending work is rolled back."""
+        """Close the database (idempotent); pending work is rolled back.
+
+        Fleet indexes (:meth:`fleet_index`) are dropped and their hash files deleted.
+        """
+        self._indexes.close()
         self._db.close()
 
     def __enter__(self) -> Inventory:
@@ -515,6 +519,45 @@ class Inventory:
             InventoryError: A malformed scheme name, or the database cannot be read.
         """
         return self._indexes.perceptual(_scheme(scheme, self._path))
+
+    def perceptual_chunks(
+        self, scheme: str, *, after: int = 0, rows_per_chunk: int = 1 << 16
+    ) -> Iterator[RowChunk]:
+        """Every stored row of ``scheme`` with a key above ``after``, in key order, in batches.
+
+        What a :class:`~provenance._io.index.FleetIndex` is built from
+        (``index.extend(inventory.perceptual_chunks(scheme))``) and refreshed from
+        (``after=index.last_row_id``): row keys, asset keys and hashes, one short
+        read per batch.
+
+        Raises:
+            InventoryError: A malformed scheme name, hashes of differing lengths,
+                or the database cannot be read.
+        """
+        return self._indexes.chunks(_scheme(scheme, self._path), after, rows_per_chunk)
+
+    def fleet_index(
+        self, scheme: str, *, hash_dir: str | os.PathLike[str] | None = None
+    ) -> FleetIndex:
+        """A :class:`~provenance._io.index.FleetIndex` over every stored row of ``scheme``.
+
+        For inventories of millions of assets, where :meth:`perceptual_index` (exact)
+        is too slow and too large: built once per handle from
+        :meth:`perceptual_chunks`, then refreshed with the rows above its last key,
+        at most every ``index_refresh_s`` seconds (the same staleness bound). It may
+        miss a copy the exact search finds (docs/search.md). ``lookup`` returns
+        asset keys (``asset_pk``) and row keys (``hash_pk``).
+
+        Args:
+            scheme: The perceptual scheme.
+            hash_dir: Keep the hashes in memory-mapped files there (used when the
+                index is first built; deleted by :meth:`close`); default in memory.
+
+        Raises:
+            InventoryError: A malformed scheme name, or the database cannot be read.
+        """
+        folder = None if hash_dir is None else Path(hash_dir)
+        return self._indexes.fleet(_scheme(scheme, self._path), folder)
 
     def find_perceptual(
         self,
