@@ -102,6 +102,8 @@ def test_perceptual_rows_are_stored_once_and_found(inventory_url: str) -> None:
         )
         assert matches[0].descriptor == b"descriptor 3"
         assert len(inv.perceptual_index("test.v1")) == 20
+        chunks = list(inv.perceptual_chunks("test.v1", rows_per_chunk=7))
+        assert [len(c.row_ids) for c in chunks] == [7, 7, 6]
         report = inv.audit.verify()
         assert report.ok, report.problems
 
