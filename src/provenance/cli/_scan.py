@@ -81,7 +81,7 @@ def scan_command(
             fail(f"{path}: folder holds no JPEG, PNG or WebP image")
     found, warning = find_existing(inventory_path)
     warn(warning)
-    inventory_name = str(found.path) if found is not None else None
+    inventory_name = found.location if found is not None else None
     with (
         closing(found) as inventory,
         json_rows(as_json, ndjson) as emit,
@@ -135,7 +135,7 @@ def trace_command(
     policy = trust_policy(trust_anchors)
     found, warning = find_existing(inventory_path)
     warn(warning)
-    inventory_name = str(found.path) if found is not None else None
+    inventory_name = found.location if found is not None else None
     with closing(found) as inventory:
         result = trace(path, trust=policy, inventory=inventory)
     if as_json or ndjson:

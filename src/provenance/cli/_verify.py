@@ -84,7 +84,7 @@ def verify_command(
     files = [file for file, _ in expanded]
     inventory, warning = find_existing(inventory_path)
     warn(warning)
-    inventory_name = str(inventory.path) if inventory is not None else None
+    inventory_name = inventory.location if inventory is not None else None
     with closing(inventory):
         verdicts: list[Verdict] = []
         statuses: list[Status] = []

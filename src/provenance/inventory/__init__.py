@@ -70,6 +70,7 @@ leaves nothing behind. Open one :class:`Inventory` per thread or process.
 from __future__ import annotations
 
 from provenance.inventory._entries import AssetEntry, FileEntry, InventoryStats, PerceptualMatch
+from provenance.inventory._migrate import MigrationReport, migrate_inventory
 from provenance.inventory._perceptual import INDEX_REFRESH_ENV_VAR
 from provenance.inventory._schema import SCHEMA_VERSION
 from provenance.inventory._store import ENV_VAR, Inventory
@@ -82,5 +83,7 @@ __all__ = [
     "FileEntry",
     "Inventory",
     "InventoryStats",
+    "MigrationReport",
     "PerceptualMatch",
+    "migrate_inventory",
 ]

@@ -38,10 +38,20 @@ _monotonic = time.monotonic
 class _Indexes:
     """The indexes of one :class:`~provenance.inventory.Inventory`, keyed by scheme."""
 
-    def __init__(self, db: Database, path: Path, *, refresh_s: float, read_only: bool) -> None:
+    def __init__(
+        self,
+        db: Database,
+        path: Path,
+        *,
+        refresh_s: float,
+        read_only: bool,
+        cache_files: bool = True,
+    ) -> None:
         self._db = db
         self._path = path
         self._read_only = read_only
+        # A server's index is built from the server (no .hidx file beside it).
+        self._cache_files = cache_files
         # scheme -> (index over every perceptual row of it, ids = hash_pk)
         self._perceptual: dict[str, HammingIndex] = {}
         # Bounded staleness of the in-memory indexes: a scheme's perceptual index
@@ -108,8 +118,10 @@ class _Indexes:
         if index is not None and fresh:
             return index
         last = self._db.read(lambda conn: _last_perceptual_pk(conn, name))
-        cache = self._path.with_name(f"{self._path.name}.{name}.hidx")
-        if index is None and last and cache.exists():
+        cache = (
+            self._path.with_name(f"{self._path.name}.{name}.hidx") if self._cache_files else None
+        )
+        if index is None and last and cache is not None and cache.exists():
             index = _load_cache(cache, last)
         if index is not None and len(index) and int(index.ids[-1]) > last:
             index = None  # rows vanished (a restored backup): start again
@@ -127,7 +139,12 @@ class _Indexes:
                     )
                 index.add(words, pks)
             rebuilt = built or (words.size > 0 and index.bands > 0 and index.tail == 0)
-            if rebuilt and len(index) >= INDEX_CACHE_MIN_ROWS and not self._read_only:
+            if (
+                rebuilt
+                and cache is not None
+                and len(index) >= INDEX_CACHE_MIN_ROWS
+                and not self._read_only
+            ):
                 # A cache that cannot be written costs a rebuild next time, nothing else.
                 with contextlib.suppress(OSError):
                     index.save(cache)

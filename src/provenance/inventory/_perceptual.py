@@ -19,6 +19,7 @@ import numpy as np
 
 from provenance._core.hamming import hamming_bytes
 from provenance._core.phash import ReferenceHashes
+from provenance._io.database import STREAM
 from provenance._io.index import HammingIndex, RowChunk
 from provenance.errors import (
     InventoryError,
@@ -121,7 +122,7 @@ def _perceptual_rows(
     objects took about five times the hashes' own size at 22M rows.
     """
     cursor = conn.execute(
-        "SELECT hash_pk, words FROM perceptual_hashes WHERE scheme = ? AND hash_pk > ? "
+        f"SELECT {STREAM} hash_pk, words FROM perceptual_hashes WHERE scheme = ? AND hash_pk > ? "  # noqa: S608 - a constant comment
         "ORDER BY hash_pk",
         (scheme, after),
     )
