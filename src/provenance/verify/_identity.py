@@ -1,8 +1,8 @@
-"""CAWG identity assertions and signer names, from c2pa's report (steps 3 and 5b).
+"""Who signed, from c2pa's report (step 3): the claim signer and the CAWG identity assertions.
 
-Who signed, as c2pa reports it: the claim signer's name and each identity
-assertion's actor and state. Reads the report only; never decides the verdict
-(:mod:`provenance.verify._combine` does).
+The claim signer's name and each identity assertion's actor and state. Reads the
+report only; never decides the verdict (step 5b,
+:func:`provenance.verify._combine.invalid_identities`, does).
 """
 
 from __future__ import annotations
