@@ -80,6 +80,7 @@ def _fix(path: Path, media_root: Path, *, original: str | None, altered: bool) -
     return f"provenance sign {path} --in-place{parent}{record}"
 
 
+# Long only by its docstring (the numbered steps per image); the body is one loop.
 def check_feed(
     feed: str | os.PathLike[str],
     *,
