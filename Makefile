@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 KEYS := .provenance/keys
 DEMO_OUT := demo-out
 
-.PHONY: install demo test lint typecheck unit docs package bench bench-smoke clean
+.PHONY: install demo test lint typecheck unit docs package bench bench-smoke clean db-postgresql db-mariadb
 
 $(BIN)/provenance: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -88,6 +88,11 @@ bench-smoke: install
 	$(BIN)/python benchmarks/overhead.py --quick --out build/bench/overhead.json >/dev/null
 	$(BIN)/python benchmarks/server_load.py --quick --out build/bench/server_load.json >/dev/null
 	$(BIN)/python benchmarks/audit_tamper.py --quick --out build/bench/audit_tamper.json >/dev/null
+
+## db-postgresql / db-mariadb: start a throw-away local server to try the server backends;
+## prints the PROVENANCE_INVENTORY to export, deletes everything on Ctrl-C
+db-postgresql db-mariadb: install
+	$(BIN)/python -m tests.servers $(@:db-%=%)
 
 clean:
 	rm -rf $(VENV) build $(DEMO_OUT) .pytest_cache .mypy_cache .ruff_cache .coverage

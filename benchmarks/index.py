@@ -35,6 +35,16 @@ size per process for clean memory figures::
 
     .venv/bin/python benchmarks/index.py --assets 1e6          # about ten minutes here
     .venv/bin/python benchmarks/index.py --quick --assets 2e4 --inventory 2e4
+
+``--fleet`` measures :class:`~provenance.FleetIndex` instead (``_fleet.py``):
+cold build from 1M-row chunks, whole lookups, private and mapped memory at each asset
+count, then the real copies of ``robustness.py``'s transforms it loses or changes
+against the exact search. The 10M run takes about 15 minutes here and peaks near 5 GB
+of private memory plus the 7 GB hash file in the page cache::
+
+    .venv/bin/python benchmarks/index.py --fleet 1e6            # + real copies (corpus)
+    .venv/bin/python benchmarks/index.py --fleet 1e7 --no-real-copies
+    .venv/bin/python benchmarks/index.py --quick --fleet 2e4    # seconds
 """
 
 from __future__ import annotations
@@ -64,8 +74,8 @@ from _common import (
     write_json,
 )
 from provenance._core import phash
-from provenance._io import index as index_module
 from provenance._io.index import HammingIndex
+from provenance._io.index import _bands as index_module
 
 FULL_SIZES = (1_000_000, 10_000_000)
 QUICK_SIZES = (100_000,)
@@ -282,6 +292,7 @@ class BitModel:
                 on = bits[:, j] == value
                 self.p_given[i, value] = (bits[on, i].sum() + 1) / (on.sum() + 2)
         self.mean_abs_corr = float(np.abs(corr[np.triu_indices(width, 1)]).mean())
+        self._pool: np.ndarray | None = None
         self.extreme_bits = int(((self.p < 0.1) | (self.p > 0.9)).sum())
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
@@ -293,7 +304,13 @@ class BitModel:
         """
         if n <= POOL_ROWS:
             return self._chain(rng, n)
-        pool = self._chain(rng, POOL_ROWS).view(np.uint16)  # (POOL_ROWS, width / 16)
+        return self.sample_pooled(rng, n)
+
+    def sample_pooled(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """:meth:`sample`'s pieces of pool rows, the pool drawn once per model (for chunks)."""
+        if self._pool is None:
+            self._pool = self._chain(rng, POOL_ROWS).view(np.uint16)  # (POOL_ROWS, width / 16)
+        pool = self._pool
         pieces = pool.shape[1]
         out = np.empty((n, pieces), dtype=np.uint16)
         step = 1 << 21
@@ -662,6 +679,72 @@ def run_asset_cases(args: argparse.Namespace, info: dict[str, Any]) -> dict[str,
     }
 
 
+def run_fleet_cases(args: argparse.Namespace) -> dict[str, Any]:
+    """``--fleet``: FleetIndex at each asset count, then real copies against the exact search."""
+    import _fleet
+
+    started = time.perf_counter()
+    real = real_reference_rows(args.quick)
+    model = BitModel(real)
+    console.print(
+        f"bit model from {real.shape[0]:,} real rows ({time.perf_counter() - started:.0f} s)"
+    )
+    rng = np.random.default_rng(args.seed)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="provenance-bench-fleet-") as folder:
+        for assets in args.fleet:
+            console.print(f"FleetIndex: {assets:,} assets x {_fleet.ROWS_PER_ASSET} rows ...")
+            lookups = QUICK_QUERIES if args.quick else FULL_QUERIES
+            results.append(_fleet.run_fleet(assets, model, lookups, rng, Path(folder)))
+            gc.collect()
+    console.print(
+        table(
+            "FleetIndex: whole lookups (3 query hashes, 51 bits) over 22 rows per asset",
+            (
+                "assets",
+                "rows",
+                "segments",
+                "build s",
+                "p50",
+                "p99",
+                "found",
+                "private RSS",
+                "tables",
+                "hash file",
+                "file resident",
+            ),
+            [
+                (
+                    f"{r['assets']:,}",
+                    f"{r['rows']:,}",
+                    str(r["segments"]),
+                    f"{r['build_s']:.0f}",
+                    fmt_ms(r["lookup_p50_ms"]),
+                    fmt_ms(r["lookup_p99_ms"]),
+                    f"{r['planted_found']}/{r['lookups']}",
+                    fmt_bytes(r["private_rss_after_lookups_bytes"]),
+                    fmt_bytes(r["table_bytes"]),
+                    fmt_bytes(r["hash_file_bytes"]),
+                    fmt_bytes(r["mapped_rss_after_lookups_bytes"]),
+                )
+                for r in results
+            ],
+            caption=_fleet.rss_note(),
+        )
+    )
+    if args.no_real_copies:
+        return {"results": results}
+    console.print("real copies: the exact search against the FleetIndex ...")
+    recall = _fleet.real_recall(args.quick, args.seed)
+    for label, row in recall["keys"].items():
+        console.print(
+            f"  {label} ({row['key_bits']}-bit keys): {row['lost']} of {row['found_by_exact']} "
+            f"copies the exact search finds are lost {row['lost_by_transform']}; "
+            f"{row['changed']} found with another row or distance"
+        )
+    return {"results": results, "real_copies": recall}
+
+
 def options(parser: argparse.ArgumentParser) -> None:
     """This benchmark's own options."""
     parser.add_argument(
@@ -689,6 +772,18 @@ def options(parser: argparse.ArgumentParser) -> None:
         help="with --assets: also a verifier's cold start on an inventory of this many assets",
     )
     parser.add_argument(
+        "--fleet",
+        type=lambda text: tuple(int(float(x)) for x in text.split(",")),
+        default=None,
+        help="FleetIndex at these asset counts (e.g. 1e6,1e7: cold build, whole lookups, "
+        "memory), plus its lost matches on real copies against the exact search",
+    )
+    parser.add_argument(
+        "--no-real-copies",
+        action="store_true",
+        help="with --fleet: skip the real copies (minutes on the corpus)",
+    )
+    parser.add_argument(
         "--layouts",
         type=lambda text: tuple(tuple(int(x) for x in pair.split(":")) for pair in text.split(",")),
         default=((22, 3),),
@@ -707,6 +802,11 @@ def main() -> None:
     )
     info = machine_info()
     header("index", info, args)
+    if args.fleet:
+        payload = {"benchmark": "index-fleet", "machine": info, **run_fleet_cases(args)}
+        write_json(args.out, payload)
+        console.print(f"results -> {args.out}")
+        return
     if args.assets:
         payload = {"benchmark": "index-assets", "machine": info, **run_asset_cases(args, info)}
         write_json(args.out, payload)

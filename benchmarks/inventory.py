@@ -13,6 +13,11 @@ earlier asset, so lineage has depth), then measures on the built database:
 * database bytes per asset (file size after close, WAL folded in);
 * audit-chain verification speed (entries per second).
 
+Each backend is measured side by side (issue 16): SQLite (a file), and
+PostgreSQL and MariaDB on throw-away local servers (tests/servers.py: fsync
+off, so single-row figures are the protocol's cost, not a disk's). ``durable``
+changes SQLite's and PostgreSQL's commits; MariaDB's is server-wide.
+
 SignResults are synthetic (hashes derived from the index, a real validated
 ProvenanceRecord); nothing is signed. Self-contained on purpose: no shared
 benchmark helpers.
@@ -22,6 +27,7 @@ Run::
     .venv/bin/python benchmarks/inventory.py              # 10k, 100k, 1M (1M: minutes)
     .venv/bin/python benchmarks/inventory.py --quick      # 1k, 10k
     .venv/bin/python benchmarks/inventory.py --sizes 50000
+    .venv/bin/python benchmarks/inventory.py --backends sqlite,postgresql,mariadb
 
 Results go to ``benchmarks/results/inventory.json`` and a table on stdout.
 """
@@ -29,6 +35,7 @@ Results go to ``benchmarks/results/inventory.json`` and a table on stdout.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import hashlib
 import json
@@ -57,6 +64,7 @@ from provenance.inventory import Inventory
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "inventory.json"
 DEFAULT_SIZES = "10000,100000,1000000"
+DEFAULT_BACKENDS = "sqlite,postgresql,mariadb"
 QUICK_SIZES = "1000,10000"
 BATCH = 1000
 SINGLE_ROWS = 500
@@ -142,7 +150,7 @@ def latency(calls: Sequence[Callable[[], object]]) -> dict[str, float]:
     }
 
 
-def build(path: Path, catalogue: Catalogue, size: int) -> float:
+def build(path: str, catalogue: Catalogue, size: int) -> float:
     """Fill a new inventory with record_many batches; return assets per second."""
     spent = 0.0
     with (
@@ -166,7 +174,7 @@ def build(path: Path, catalogue: Catalogue, size: int) -> float:
     return size / spent
 
 
-def single_rows(path: Path, catalogue: Catalogue, first: int, *, durable: bool) -> float:
+def single_rows(path: str, catalogue: Catalogue, first: int, *, durable: bool) -> float:
     """Assets per second with one transaction (and, if durable, one fsync) each."""
     results = [catalogue.result(i) for i in range(first, first + SINGLE_ROWS)]
     with Inventory(path, durable=durable) as inv:
@@ -176,11 +184,12 @@ def single_rows(path: Path, catalogue: Catalogue, first: int, *, durable: bool) 
         return SINGLE_ROWS / (time.perf_counter() - began)
 
 
-def measure(size: int, seed: int, workdir: Path) -> dict[str, Any]:
+def measure(size: int, seed: int, path: str) -> dict[str, Any]:
     catalogue = Catalogue(seed)
-    path = workdir / f"inventory-{size}.sqlite"
     batched = build(path, catalogue, size)
-    db_bytes = path.stat().st_size
+    with Inventory(path, read_only=True) as inv:
+        # SQLite: the file after close (WAL folded in); a server: the database's size.
+        db_bytes = inv.stats().db_bytes if inv.is_server else Path(path).stat().st_size
     rng = random.Random(seed)
     picks = rng.sample(range(size), min(LOOKUPS, size))
     renditions = [i for i in rng.sample(range(size), min(size, 4 * LINEAGE_LOOKUPS)) if i % 4 == 3]
@@ -238,7 +247,8 @@ def machine() -> dict[str, Any]:
 
 
 def table(rows: list[dict[str, Any]]) -> Table:
-    out = Table(title="provenance inventory (SQLite, WAL)")
+    out = Table(title="provenance inventory, by backend")
+    out.add_column("backend")
     out.add_column("assets", justify="right")
     out.add_column("add/s batched", justify="right")
     out.add_column("add/s single FULL", justify="right")
@@ -253,6 +263,7 @@ def table(rows: list[dict[str, Any]]) -> Table:
             return f"{row[key]['median_us']:.0f} / {row[key]['p95_us']:.0f}"
 
         out.add_row(
+            row["backend"],
             f"{row['assets']:,}",
             f"{row['add_batched_per_s']:,}",
             f"{row['add_single_full_per_s']:,}",
@@ -268,6 +279,17 @@ def table(rows: list[dict[str, Any]]) -> Table:
     return out
 
 
+def _locations(backend: str, folder: Path, servers: contextlib.ExitStack) -> Callable[[int], str]:
+    """A function giving a new, empty inventory location on ``backend`` per size."""
+    if backend == "sqlite":
+        return lambda size: str(folder / f"inventory-{size}.sqlite")
+    sys.path.insert(0, str(ROOT))  # tests/servers.py starts the throw-away server
+    from tests.servers import STARTERS
+
+    server = servers.enter_context(STARTERS[backend]())
+    return lambda size: server.new_database(f"bench{size}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="benchmarks/inventory.py", description=__doc__.split("\n")[0]
@@ -275,28 +297,45 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--sizes", default=DEFAULT_SIZES, help=f"comma list (default {DEFAULT_SIZES})"
     )
-    parser.add_argument("--quick", action="store_true", help=f"sizes {QUICK_SIZES}")
+    parser.add_argument(
+        "--backends",
+        default=None,
+        help=f"comma list (default {DEFAULT_BACKENDS}; --quick: sqlite)",
+    )
+    parser.add_argument("--quick", action="store_true", help=f"sizes {QUICK_SIZES}, SQLite")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--workdir", type=Path, default=None, help="where databases are built")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in (QUICK_SIZES if args.quick else args.sizes).split(",") if s.strip()]
+    backends = (args.backends or ("sqlite" if args.quick else DEFAULT_BACKENDS)).split(",")
     rows = []
-    with tempfile.TemporaryDirectory(prefix="inventory-bench-", dir=args.workdir) as folder:
-        for size in sizes:
-            began = time.perf_counter()
-            row = measure(size, args.seed, Path(folder))
-            row["wall_s"] = round(time.perf_counter() - began, 1)
-            rows.append(row)
-            console.print(f"{size:,} assets done in {row['wall_s']} s")
-            (Path(folder) / f"inventory-{size}.sqlite").unlink()
+    with (
+        tempfile.TemporaryDirectory(prefix="inventory-bench-", dir=args.workdir) as folder,
+        contextlib.ExitStack() as servers,
+    ):
+        for backend in backends:
+            new_location = _locations(backend, Path(folder), servers)
+            for size in sizes:
+                began = time.perf_counter()
+                row = {"backend": backend, **measure(size, args.seed, new_location(size))}
+                row["wall_s"] = round(time.perf_counter() - began, 1)
+                rows.append(row)
+                console.print(f"{backend}: {size:,} assets done in {row['wall_s']} s")
+                for leftover in Path(folder).glob("inventory-*.sqlite*"):
+                    leftover.unlink()
     document = {
         "benchmark": "inventory",
         "command": "python benchmarks/inventory.py "
         + " ".join(sys.argv[1:] if argv is None else argv),
         "measured_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "machine": machine(),
-        "settings": {"batch": BATCH, "single_rows": SINGLE_ROWS, "lookups": LOOKUPS},
+        "settings": {
+            "batch": BATCH,
+            "single_rows": SINGLE_ROWS,
+            "lookups": LOOKUPS,
+            "backends": backends,
+        },
         "results": rows,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

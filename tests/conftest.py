@@ -16,6 +16,13 @@ import pytest
 from provenance._core.record import ProvenanceRecord
 from provenance._io.keys import DevKeyPaths, SigningKey, TrustPolicy, init_dev_keys
 
+# Throw-away database servers (session-scoped) and a fresh inventory on each backend.
+from tests.servers import (  # noqa: F401 - fixtures
+    inventory_url,
+    mariadb_server,
+    postgresql_server,
+)
+
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_MEDIA = ROOT / "sample_media"
 SAMPLES = sorted(

@@ -29,7 +29,7 @@ from provenance._core.types import (
 )
 from provenance._core.verdicts import meets
 from provenance._io.discovery import find_inventory
-from provenance._io.index import HammingIndex, Neighbor
+from provenance._io.index import AssetMatch, FleetIndex, HammingIndex, Neighbor, RowChunk
 from provenance._io.keys import SigningAlgorithm, SigningKey, TrustPolicy
 from provenance._io.pdf import html_to_pdf
 from provenance._version import __version__
@@ -66,6 +66,7 @@ from provenance.verify import verify, verify_bytes
 
 __all__ = [
     "AssetEntry",
+    "AssetMatch",
     "AuditEntry",
     "AuditError",
     "AuditReport",
@@ -79,6 +80,7 @@ __all__ = [
     "EvidenceSource",
     "FileEntry",
     "Fingerprint",
+    "FleetIndex",
     "HammingIndex",
     "Identity",
     "IdentityState",
@@ -101,6 +103,7 @@ __all__ = [
     "ProvenanceRecord",
     "RecordError",
     "RenditionMark",
+    "RowChunk",
     "SchemaVersionError",
     "SignOptions",
     "SignResult",

@@ -11,15 +11,21 @@ import warnings
 
 from provenance._io.index import (
     MEMORY_BUDGET,
+    AssetMatch,
+    FleetIndex,
     HammingIndex,
     Neighbor,
+    RowChunk,
     hamming_distances,
 )
 
 __all__ = [
     "MEMORY_BUDGET",
+    "AssetMatch",
+    "FleetIndex",
     "HammingIndex",
     "Neighbor",
+    "RowChunk",
     "hamming_distances",
 ]
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -187,3 +189,65 @@ def _keypoint_assets(inv: Inventory, scheme: str) -> int:
     inv.keypoint_index(scheme)
     _, last = inv._indexes._keypoints[scheme]
     return int(last)
+
+
+def test_a_fleet_index_is_built_and_refreshed_from_the_inventory_in_batches(
+    tmp_path: Path,
+) -> None:
+    from provenance import FleetIndex
+
+    db = tmp_path / "inv.sqlite"
+    rng = np.random.default_rng(9)
+    rows = [rng.integers(0, 2**64, size=(5, phash.WORDS), dtype=np.uint64) for _ in range(7)]
+    with Inventory(db) as writer, Inventory(db) as reader:
+        for i, words in enumerate(rows[:6]):
+            add_asset(writer, str(i), words)
+        index = FleetIndex(words_per_hash=phash.WORDS, segment_rows=8)
+        # Batches of 4 rows: 30 rows arrive in 8 reads, each a row key above the last.
+        chunks = list(reader.perceptual_chunks(phash.SCHEME, rows_per_chunk=4))
+        assert [c.row_ids.shape[0] for c in chunks] == [4] * 7 + [2]
+        assert index.extend(chunks) == 30
+        with contextlib.closing(sqlite3.connect(db)) as conn:  # the asset keys chunks carry
+            pks = dict(conn.execute("SELECT asset_id, asset_pk FROM assets").fetchall())
+        [match] = index.lookup(rows[3][2], max_distance=0)
+        assert match.asset == pks["asset-3"] and match.distance == 0
+        # Another process records an asset; the refresh reads only what is newer.
+        add_asset(writer, "new", rows[6])
+        newer = list(reader.perceptual_chunks(phash.SCHEME, after=index.last_row_id))
+        assert sum(c.row_ids.shape[0] for c in newer) == 5
+        assert index.extend(newer) == 5
+        [match] = index.lookup(rows[6][4], max_distance=0)
+        assert match.asset == max(pks.values()) + 1
+        assert list(reader.perceptual_chunks(phash.SCHEME, after=index.last_row_id)) == []
+    with pytest.raises(InventoryError, match="scheme"), Inventory(db) as inv:
+        next(inv.perceptual_chunks("bad scheme!"))
+
+
+def test_the_handle_s_fleet_index_refreshes_within_the_staleness_bound(
+    tmp_path: Path, clock: Clock
+) -> None:
+    db = tmp_path / "inv.sqlite"
+    rng = np.random.default_rng(21)
+    a, b = (rng.integers(0, 2**64, size=(6, phash.WORDS), dtype=np.uint64) for _ in "ab")
+    hashes = tmp_path / "hashes"
+    hashes.mkdir()
+    with Inventory(db) as writer, Inventory(db, index_refresh_s=30) as reader:
+        assert len(reader.fleet_index(phash.SCHEME)) == 0  # nothing yet: not kept
+        add_asset(writer, "a", a)
+        index = reader.fleet_index(phash.SCHEME, hash_dir=hashes)
+        assert len(index) == 6 and index.last_row_id > 0
+        [match] = index.lookup(a[1], max_distance=0)
+        assert match.distance == 0
+        add_asset(writer, "b", b)
+        clock.now += 29
+        assert reader.fleet_index(phash.SCHEME) is index
+        assert index.lookup(b[2], max_distance=0) == []  # within the bound
+        clock.now += 2
+        assert reader.fleet_index(phash.SCHEME) is index  # refreshed in place
+        assert len(index) == 12
+        [match] = index.lookup(np.stack([b[2], a[0]]), max_distance=0, k=1)
+        assert match.distance == 0
+        assert list(hashes.iterdir()), "its hashes are in mapped files there"
+    assert not list(hashes.iterdir()), "closing the inventory deletes them"
+    with pytest.raises(InventoryError, match="scheme"), Inventory(db) as inv:
+        inv.fleet_index("bad scheme!")

@@ -638,3 +638,43 @@ def test_magento_file_path_is_where_magento_puts_the_image() -> None:
     assert magento_file_path("kite-blue-sky.jpg") == "/k/i/kite-blue-sky.jpg"
     assert magento_file_path("/packshots/Fire Truck.PNG") == "/f/i/fire_truck.png"
     assert magento_file_path(".hidden.jpg") == "/_/h/.hidden.jpg"
+
+
+def test_image_outcomes_are_batch_rows(
+    images: Path, tmp_path: Path, signing_key: SigningKey
+) -> None:
+    from provenance.batch import RowStatus
+
+    source = tmp_path / "two.csv"
+    source.write_text(
+        "sku,base_image,additional_images\n"
+        'A,kite-blue-sky.jpg,"kite-blue-sky.jpg,gone.jpg"\n'
+        "B,https://cdn.example/x.jpg,kite-blue-sky.jpg\n",
+        "utf-8",
+    )
+    report = import_csv(source, tmp_path / "out", images_dir=images, key=signing_key)
+    first, again, gone = report.rows[0].images
+    # The signed file: its row holds what signing did; a second reference shares it.
+    assert first.outcome.status is RowStatus.OK and first.result is not None
+    assert first.outcome.name == first.source == str((images / "kite-blue-sky.jpg").resolve())
+    assert first.result.path == first.output and first.result.asset_id == first.asset_id
+    assert again.result == first.result
+    assert [o.outcome.index for o in (first, again, gone)] == [0, 1, 2]
+    # A failed image is an error row whose message names the file; the JSON is as before.
+    assert gone.outcome.status is RowStatus.ERROR and gone.outcome.error is not None
+    assert gone.error == gone.outcome.error.message and "gone.jpg" in gone.error
+    assert gone.to_dict()["error"] == gone.error and gone.to_dict()["problem"] == "missing_file"
+    remote = report.rows[1].images[0]
+    assert remote.source is None and remote.outcome.name == "https://cdn.example/x.jpg"
+    assert remote.outcome.status is RowStatus.ERROR and remote.problem is RowProblem.REMOTE_IMAGE
+    # A dry run signs nothing: ok rows without a signing result.
+    dry = import_csv(
+        source,
+        tmp_path / "dry",
+        images_dir=images,
+        key=None,
+        options=ImportOptions(dry_run=True),
+    )
+    planned = dry.rows[0].images[0]
+    assert planned.action is ImageAction.SIGNED and planned.outcome.status is RowStatus.OK
+    assert planned.result is None

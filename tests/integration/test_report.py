@@ -518,3 +518,80 @@ def test_keys_lying_in_the_working_folder_sign_only_their_own_log(tmp_path: Path
     audit = run_cli("audit", "verify", env=env, cwd=tmp_path / "stranger")
     assert audit.returncode == 0, audit.stdout + audit.stderr
     assert stranger.directory != ours.directory
+
+
+def test_report_rows_on_the_batch_path(
+    incident: tuple[Path, Path], trust: TrustPolicy, signing_key: SigningKey
+) -> None:
+    from provenance._core.types import Verdict
+    from provenance._io.image_files import image_files
+    from provenance.batch import BatchRow, verdict_of
+    from provenance.errors import ProvenanceError
+    from provenance.scan import scan
+    from provenance.verify import verify
+
+    inv_path, shop = incident
+    with Inventory(inv_path) as inventory:
+        # The serial loop the report ran before: each file verified, errors as error verdicts.
+        before = []
+        for file in image_files(shop):
+            try:
+                before.append(verify(file, trust=trust, inventory=inventory).to_dict())
+            except ProvenanceError as exc:
+                error = Verdict(path=str(file), status=Status.ERROR, error=str(exc))
+                before.append(error.to_dict())
+        serial = verdict_rows_for(shop, trust=trust, inventory=inventory)
+        seen: list[BatchRow[Verdict]] = []
+        pooled = verdict_rows_for(
+            shop, trust=trust, inventory=inventory, workers=2, on_row=seen.append
+        )
+        assert serial == before and pooled == before
+        assert [row.name for row in seen] == [row["path"] for row in before]
+        assert [verdict_of(row).to_dict() for row in seen] == before
+        junk = next(row for row in seen if row.name.endswith("junk.jpg"))
+        assert junk.result is None and verdict_of(junk).status is Status.ERROR
+        assert junk.error is not None and verdict_of(junk).error == junk.error.message
+        # A scan's rows, and its JSON read back, are the same rows.
+        scanned = scan([shop], trust=trust, inventory=inventory)
+        assert load_verdict_rows(scanned.to_json()) == before
+        by_rows = make_report(inventory, rows=before, now=INCIDENT_AT, key=signing_key)
+        by_scan = make_report(inventory, rows=scanned.rows, now=INCIDENT_AT, key=signing_key)
+        by_batch = make_report(inventory, rows=seen, now=INCIDENT_AT, key=signing_key)
+    for other in (by_scan, by_batch):
+        assert other.verdict_counts == by_rows.verdict_counts
+        assert other.to_dict()["recovery"] == by_rows.to_dict()["recovery"]
+    assert by_rows.verdict_counts["error"] == 1 and by_rows.verdict_counts["known_stripped"] == 1
+
+
+def test_report_command_reads_a_scan_and_takes_workers(
+    incident: tuple[Path, Path], tmp_path: Path, dev_keys: DevKeyPaths
+) -> None:
+    inv_path, shop = incident
+    env = {"PROVENANCE_INVENTORY": str(inv_path)}
+    anchors = ("--trust-anchors", str(dev_keys.ca_certificate))
+    scanned = run_cli(
+        "scan", shop, *anchors, "--workers", "2", "--json-out", tmp_path / "s.json", env=env
+    )
+    assert scanned.returncode in (1, 2), scanned.stderr  # altered and unreadable files
+    # The bar is drawn on stderr (forced on as if on a terminal); stdout stays JSON rows.
+    shown = {**env, "FORCE_COLOR": "1"}
+    ndjson = run_cli("scan", shop, *anchors, "--ndjson", "--progress", "-w", "2", env=shown)
+    assert len([json.loads(line) for line in ndjson.stdout.splitlines()]) == 5  # kite is gone
+    assert "scanning" in ndjson.stderr
+    verified = run_cli("verify", shop, *anchors, "--ndjson", "--progress", env=shown)
+    assert len(verified.stdout.splitlines()) == 5 and "verifying" in verified.stderr
+    (tmp_path / "s.ndjson").write_text(ndjson.stdout, encoding="utf-8")
+    counts = []
+    for source, extra in (
+        (shop, ("--workers", "2", "--progress")),
+        (tmp_path / "s.json", ()),
+        (tmp_path / "s.ndjson", ()),
+    ):
+        target = tmp_path / f"r{len(counts)}.json"
+        done = run_cli("report", source, "-o", target, "--no-record", *anchors, *extra, env=shown)
+        assert done.returncode == 1, done.stderr
+        counts.append(json.loads(target.read_text("utf-8"))["verdict_counts"])
+        if extra:
+            assert "verifying" in done.stderr
+    assert counts[0] == counts[1] == counts[2]
+    assert counts[0]["error"] == 1 and counts[0]["known_stripped"] == 1

@@ -172,7 +172,7 @@ def test_memory_stays_within_budget() -> None:
 
 
 def test_small_radius_takes_the_multi_index_path() -> None:
-    from provenance._io import index as index_module
+    from provenance._io.index import _bands as index_module
 
     rng = np.random.default_rng(9)
     words = rng.integers(0, 2**64, size=(40_000, 1), dtype=np.uint64)
@@ -185,7 +185,7 @@ def test_small_radius_takes_the_multi_index_path() -> None:
 
 
 def test_uneven_bands_and_radii_stay_exact(monkeypatch: pytest.MonkeyPatch) -> None:
-    from provenance._io import index as index_module
+    from provenance._io.index import _bands as index_module
 
     # Bands of 22, 21 and 21 bits covering the whole word (the 10M-row layout).
     monkeypatch.setattr(
@@ -208,7 +208,7 @@ def test_uneven_bands_and_radii_stay_exact(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_band_radii_cover_the_radius() -> None:
-    from provenance._io import index as index_module
+    from provenance._io.index import _bands as index_module
 
     for widths in ((21, 21, 22) * 4, (17,) * 12, (13, 13, 13), (22,)):
         for r in range(0, 90, 3):
@@ -235,7 +235,7 @@ def test_tail_counts_rows_outside_the_bands() -> None:
 
 
 def test_layout_is_the_cheapest_of_several_within_the_budget() -> None:
-    from provenance._io import index as index_module
+    from provenance._io.index import _bands as index_module
 
     def cost(plan: list[tuple[int, int, int]], n: int) -> float:
         found = index_module._radii(tuple(b for _, _, b in plan), 51, n)
@@ -258,7 +258,7 @@ def test_layout_is_the_cheapest_of_several_within_the_budget() -> None:
 
 
 def test_chosen_layout_is_exact_on_biased_correlated_bits() -> None:
-    from provenance._io import index as index_module
+    from provenance._io.index import _bands as index_module
 
     # Real hashes have nearly constant and correlated bits, which skews the buckets.
     rng = np.random.default_rng(17)
@@ -308,7 +308,7 @@ def test_rows_added_to_a_mapped_index_stay_exact_and_leave_it_mapped(tmp_path: P
 
 
 def test_bucket_order_is_a_stable_argsort() -> None:
-    from provenance._io import index as index_module
+    from provenance._io.index import _bands as index_module
 
     rng = np.random.default_rng(29)
     for bits in (4, 16, 22):

@@ -10,6 +10,11 @@ In order, the first that applies wins:
 4. nothing: :attr:`InventorySource.NONE`, whose ``path`` is where a new
    inventory would be created (``<cwd>/.provenance/inventory.sqlite``).
 
+Each of the first three may name a server instead of a file:
+``postgresql://user:password@host/db``, ``mysql://...`` or ``mariadb://...``
+(issue 16); :attr:`InventoryLocation.is_server` says so, and
+:meth:`InventoryLocation.describe` never shows the password.
+
 The module reads the file system (stat, one small TOML file) but never opens a
 database and never prints: the CLI says what was found, or that nothing was.
 """
@@ -28,6 +33,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
+from provenance._io.database import is_server_url, shown
 from provenance.errors import ProvenanceError
 
 __all__ = [
@@ -78,15 +84,20 @@ class InventoryLocation:
     origin: str
 
     @property
+    def is_server(self) -> bool:
+        """Whether ``path`` is a server URL (PostgreSQL, MariaDB/MySQL) rather than a file."""
+        return is_server_url(self.path)
+
+    @property
     def exists(self) -> bool:
-        """Whether the database file exists."""
-        return self.path.is_file()
+        """Whether the database file exists (a server is only known to exist once opened)."""
+        return self.is_server or self.path.is_file()
 
     def describe(self) -> str:
         """One phrase for messages, e.g. ``/p/inv.sqlite (from /p/provenance.toml)``."""
         if self.source is InventorySource.NONE:
             return "none found"
-        return f"{self.path} (from {self.origin})"
+        return f"{shown(self.path)} (from {self.origin})"
 
 
 def find_inventory(
@@ -146,5 +157,7 @@ def _config_inventory(config: Path) -> Path | None:
         return None
     if not isinstance(value, str) or not value.strip():
         raise ProvenanceError("'inventory' must be a non-empty path string", path=config)
+    if is_server_url(value):
+        return Path(value.strip())
     target = Path(value).expanduser()
     return target if target.is_absolute() else config.parent / target

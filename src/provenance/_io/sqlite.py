@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from provenance._io import database as _database
 from provenance.errors import InventoryError
 
 __all__ = ["Database", "is_busy", "is_lock_error", "translate"]
@@ -60,7 +61,9 @@ def is_lock_error(exc: BaseException) -> bool:
     lock timeout instead of waiting again for every file).
     """
     cause = exc.__cause__
-    return isinstance(cause, sqlite3.Error) and is_busy(cause)
+    if isinstance(cause, sqlite3.Error):
+        return is_busy(cause)
+    return _database.is_lock_error(exc)  # a server's writer row taken past the timeout
 
 
 def translate(exc: sqlite3.Error, path: Path, *, timeout_s: float | None = None) -> InventoryError:

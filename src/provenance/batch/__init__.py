@@ -70,7 +70,7 @@ from provenance.batch import _executor
 from provenance.batch._executor import run_on_executor, worker_count
 from provenance.batch._jobs import SignItem, WorkerSpec
 from provenance.batch._plan import BatchPlan, plan_fingerprint, plan_sign, plan_verify
-from provenance.batch._rows import BatchRow, ItemError, RowStatus
+from provenance.batch._rows import BatchRow, ItemError, RowStatus, verdict_of
 from provenance.batch._stream import DEFAULT_CHUNK_SIZE
 from provenance.fingerprint import Fingerprint
 from provenance.inventory import Inventory
@@ -91,6 +91,7 @@ __all__ = [
     "run_on_executor",
     "sidecar_record",
     "sign_many",
+    "verdict_of",
     "verify_many",
 ]
 

@@ -9,7 +9,7 @@ here (a bad item becomes an error row, never an exception).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePath
 from typing import Any
@@ -69,7 +69,8 @@ class _SignSpec:
     record: ProvenanceRecord | None
     options: SignOptions | None
     parent: str | None
-    inventory_path: str | None
+    # A server URL carries its credentials (Inventory.worker_location): never shown.
+    inventory_path: str | None = field(repr=False)
     resume: bool
 
 
@@ -77,7 +78,7 @@ class _SignSpec:
 class _VerifySpec:
     token: str
     trust: TrustPolicy
-    inventory_path: str | None
+    inventory_path: str | None = field(repr=False)
     partial: bool = True  # issue 21: verify's partial-copy search
 
 

@@ -122,7 +122,7 @@ def plan_sign(
         record=record,
         options=options,
         parent=os.fspath(parent) if parent is not None else None,
-        inventory_path=os.fspath(inventory.path) if inventory is not None else None,
+        inventory_path=inventory.worker_location if inventory is not None else None,
         resume=resume and inventory is not None,
     )
     recorder = _SignRecorder(inventory, key.subject, key)
@@ -156,7 +156,7 @@ def plan_verify(
     spec = _VerifySpec(
         token=uuid.uuid4().hex,
         trust=trust if trust is not None else TrustPolicy.no_anchors(),
-        inventory_path=os.fspath(inventory.path) if inventory is not None else None,
+        inventory_path=inventory.worker_location if inventory is not None else None,
         partial=partial,
     )
     return BatchPlan(

@@ -11,9 +11,10 @@ import enum
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from provenance._core.types import Status, Verdict
 from provenance.errors import ProvenanceError
 
-__all__ = ["BatchRow", "ItemError", "RowStatus"]
+__all__ = ["BatchRow", "ItemError", "RowStatus", "verdict_of"]
 
 T = TypeVar("T")
 
@@ -89,6 +90,26 @@ class BatchRow(Generic[T]):
             out["error"] = self.error.message
             out["error_kind"] = self.error.kind
         return out
+
+
+def verdict_of(row: BatchRow[Verdict]) -> Verdict:
+    """The verdict a verify row stands for, also when the file could not be checked.
+
+    A single-file :func:`provenance.verify` raises for a file it cannot read;
+    ``verify --json``, reports and scans carry that file as a verdict with status
+    ``error`` and the error's message instead. This is that verdict.
+
+    Args:
+        row: A row of :func:`~provenance.batch.verify_many` (or a scan's outcome).
+
+    Returns:
+        The row's verdict; for an error row, ``Verdict(path=row.name,
+        status=Status.ERROR, error=<the message>)``.
+    """
+    if row.result is not None:
+        return row.result
+    message = row.error.message if row.error is not None else f"{row.name}: failed"
+    return Verdict(path=row.name, status=Status.ERROR, error=message)
 
 
 # What a worker sends back per item: (index, status, result, error). A tuple, not

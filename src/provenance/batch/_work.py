@@ -20,6 +20,7 @@ from provenance._core.hashing import sha256_hex
 from provenance._core.record import ProvenanceRecord
 from provenance._core.types import SignResult
 from provenance._io.atomic import fsync_folder, write_atomic
+from provenance._io.database import is_server_url
 from provenance._io.reading import read_input, sidecar_record
 from provenance.batch._jobs import (
     WorkerSpec,
@@ -45,9 +46,10 @@ _WORKER: dict[str, _State] = {}
 
 def _worker_state(spec: WorkerSpec) -> _State:
     inventory = None
-    if spec.inventory_path is not None and Path(spec.inventory_path).exists():
+    location = spec.inventory_path
+    if location is not None and (is_server_url(location) or Path(location).exists()):
         # Read-only: the parent is the only writer.
-        inventory = Inventory(spec.inventory_path, create=False, read_only=True)
+        inventory = Inventory(location, create=False, read_only=True)
     return _State(spec, inventory, parent_pid=os.getppid())
 
 

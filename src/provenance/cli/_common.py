@@ -35,7 +35,8 @@ BUSY_TIMEOUT_ENV = "PROVENANCE_BUSY_TIMEOUT_S"
 PII_HASH_KEY_ENV = "PROVENANCE_PII_HASH_KEY"
 
 
-def _busy_timeout_s() -> float:
+def busy_timeout_s() -> float:
+    """How long a writer waits for another (``$PROVENANCE_BUSY_TIMEOUT_S``, default 30 s)."""
     text = os.environ.get(BUSY_TIMEOUT_ENV, "")
     if not text:
         return 30.0
@@ -66,7 +67,7 @@ def open_inventory(
             create=create,
             read_only=read_only,
             checkpoint_key=checkpoint_key,
-            busy_timeout_s=_busy_timeout_s(),
+            busy_timeout_s=busy_timeout_s(),
         )
     except ProvenanceError as exc:
         message = str(exc)

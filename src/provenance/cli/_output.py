@@ -272,8 +272,11 @@ def print_rows(rows: Iterable[dict[str, Any]], *, as_json: bool, ndjson: bool) -
 
 
 @contextlib.contextmanager
-def progress_bar(show: bool | None, label: str, total: int) -> Iterator[Callable[[], None]]:
-    """A rich progress bar on stderr; yields the function that advances it."""
+def progress_bar(show: bool | None, label: str, total: int | None) -> Iterator[Callable[[], None]]:
+    """A rich progress bar on stderr; yields the function that advances it.
+
+    ``total`` None counts what is done without a bar's end (files still being listed).
+    """
     if show is None:
         show = err.is_terminal
     if not show:
@@ -286,6 +289,9 @@ def progress_bar(show: bool | None, label: str, total: int) -> Iterator[Callable
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=err, transient=True) as bar:
+    # Rows printed on a terminal go above the bar; rows piped to a file must stay on
+    # stdout (rich would otherwise send them to the bar's console, stderr).
+    redirect = sys.stdout.isatty()
+    with Progress(*columns, console=err, transient=True, redirect_stdout=redirect) as bar:
         task = bar.add_task(label, total=total)
         yield lambda: bar.advance(task)

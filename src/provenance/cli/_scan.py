@@ -9,7 +9,14 @@ import typer
 
 from provenance._io.image_files import holds_image
 from provenance.cli._common import closing, find_existing, trust_policy, verdict_row
-from provenance.cli._options import InventoryOption, JsonOption, NdjsonOption, TrustAnchorsOption
+from provenance.cli._options import (
+    InventoryOption,
+    JsonOption,
+    NdjsonOption,
+    ProgressOption,
+    TrustAnchorsOption,
+    WorkersOption,
+)
 from provenance.cli._output import (
     EXIT_FAILED,
     EXIT_OK,
@@ -19,11 +26,12 @@ from provenance.cli._output import (
     json_rows,
     out,
     print_rows,
+    progress_bar,
     reports_errors,
     table,
     warn,
 )
-from provenance.scan import ScanReport, scan, write_reports
+from provenance.scan import ScanReport, ScanRow, scan, write_reports
 from provenance.trace import TraceResult, trace
 
 
@@ -46,6 +54,8 @@ def scan_command(
     json_out: Annotated[
         Path | None, typer.Option("--json-out", help="Write the JSON report to a file.")
     ] = None,
+    workers: WorkersOption = 1,
+    progress: ProgressOption = None,
     as_json: JsonOption = False,
     ndjson: NdjsonOption = False,
 ) -> None:
@@ -71,14 +81,20 @@ def scan_command(
             fail(f"{path}: folder holds no JPEG, PNG or WebP image")
     found, warning = find_existing(inventory_path)
     warn(warning)
-    inventory_name = str(found.path) if found is not None else None
-    with closing(found) as inventory, json_rows(as_json, ndjson) as emit:
+    inventory_name = found.location if found is not None else None
+    with (
+        closing(found) as inventory,
+        json_rows(as_json, ndjson) as emit,
+        # No total: a CSV's rows are read as the scan goes; the bar counts files.
+        progress_bar(progress, "scanning", None) as advance,
+    ):
+
+        def on_row(row: ScanRow) -> None:
+            emit(verdict_row(row.to_dict(), inventory_name, warning))
+            advance()
+
         report = scan(
-            paths,
-            trust=policy,
-            inventory=inventory,
-            root=root,
-            on_row=lambda row: emit(verdict_row(row.to_dict(), inventory_name, warning)),
+            paths, trust=policy, inventory=inventory, root=root, on_row=on_row, workers=workers
         )
     written = write_reports(report, json_path=json_out, csv_path=csv_out, html_path=html_out)
     if not (as_json or ndjson):
@@ -119,7 +135,7 @@ def trace_command(
     policy = trust_policy(trust_anchors)
     found, warning = find_existing(inventory_path)
     warn(warning)
-    inventory_name = str(found.path) if found is not None else None
+    inventory_name = found.location if found is not None else None
     with closing(found) as inventory:
         result = trace(path, trust=policy, inventory=inventory)
     if as_json or ndjson:

@@ -10,7 +10,7 @@ import typer
 
 from provenance._core.types import Status, Verdict
 from provenance._core.verdicts import exit_code, meets
-from provenance.batch import verify_many
+from provenance.batch import verdict_of, verify_many
 from provenance.cli._common import closing, find_existing, trust_policy, verdict_row
 from provenance.cli._files import expand
 from provenance.cli._options import (
@@ -84,7 +84,7 @@ def verify_command(
     files = [file for file, _ in expanded]
     inventory, warning = find_existing(inventory_path)
     warn(warning)
-    inventory_name = str(inventory.path) if inventory is not None else None
+    inventory_name = inventory.location if inventory is not None else None
     with closing(inventory):
         verdicts: list[Verdict] = []
         statuses: list[Status] = []
@@ -95,10 +95,7 @@ def verify_command(
             for row in verify_many(
                 files, trust=policy, inventory=inventory, workers=workers, partial=not no_partial
             ):
-                verdict = row.result
-                if verdict is None:
-                    error = row.error.message if row.error is not None else "failed"
-                    verdict = Verdict(path=row.name, status=Status.ERROR, error=error)
+                verdict = verdict_of(row)
                 statuses.append(verdict.status)
                 if as_json or ndjson:
                     done = verdict_row(verdict.to_dict(), inventory_name, warning)

@@ -54,7 +54,7 @@ Data model (schema version 3)::
 * Indexes: files by sha256 (unique), input_sha256, parent_sha256 and asset;
   assets by asset_id and essence (unique) and parent.
 * Perceptual search (:meth:`Inventory.find_perceptual`) goes through a
-  :class:`~provenance._io.index.HammingIndex` of every row of a scheme, kept in
+  :class:`~provenance.HammingIndex` of every row of a scheme, kept in
   memory per :class:`Inventory` and cached beside the database as
   ``<name>.<scheme>.hidx`` once it has :data:`INDEX_CACHE_MIN_ROWS` rows, so a
   new process maps it instead of reading every row again. The cache holds only
@@ -70,6 +70,7 @@ leaves nothing behind. Open one :class:`Inventory` per thread or process.
 from __future__ import annotations
 
 from provenance.inventory._entries import AssetEntry, FileEntry, InventoryStats, PerceptualMatch
+from provenance.inventory._migrate import MigrationReport, migrate_inventory
 from provenance.inventory._perceptual import INDEX_REFRESH_ENV_VAR
 from provenance.inventory._schema import SCHEMA_VERSION
 from provenance.inventory._store import ENV_VAR, Inventory
@@ -82,5 +83,7 @@ __all__ = [
     "FileEntry",
     "Inventory",
     "InventoryStats",
+    "MigrationReport",
     "PerceptualMatch",
+    "migrate_inventory",
 ]

@@ -8,16 +8,25 @@ cached on disk beside the database from :data:`INDEX_CACHE_MIN_ROWS` rows.
 from __future__ import annotations
 
 import contextlib
+import functools
+import itertools
 import math
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+from provenance._core import phash
 from provenance._core.keypoints import KeypointIndex, LocalFeatures
-from provenance._io.index import HammingIndex
+from provenance._io.index import FleetIndex, HammingIndex, RowChunk
 from provenance._io.sqlite import Database
 from provenance.errors import InventoryError
 from provenance.inventory._keypoints import _keypoint_rows
-from provenance.inventory._perceptual import _last_perceptual_pk, _load_cache, _perceptual_rows
+from provenance.inventory._perceptual import (
+    _last_perceptual_pk,
+    _load_cache,
+    _perceptual_rows,
+    perceptual_chunk,
+)
 
 INDEX_CACHE_MIN_ROWS = 50_000
 """Perceptual rows of a scheme from which the Hamming index is cached on disk."""
@@ -29,10 +38,20 @@ _monotonic = time.monotonic
 class _Indexes:
     """The indexes of one :class:`~provenance.inventory.Inventory`, keyed by scheme."""
 
-    def __init__(self, db: Database, path: Path, *, refresh_s: float, read_only: bool) -> None:
+    def __init__(
+        self,
+        db: Database,
+        path: Path,
+        *,
+        refresh_s: float,
+        read_only: bool,
+        cache_files: bool = True,
+    ) -> None:
         self._db = db
         self._path = path
         self._read_only = read_only
+        # A server's index is built from the server (no .hidx file beside it).
+        self._cache_files = cache_files
         # scheme -> (index over every perceptual row of it, ids = hash_pk)
         self._perceptual: dict[str, HammingIndex] = {}
         # Bounded staleness of the in-memory indexes: a scheme's perceptual index
@@ -42,6 +61,55 @@ class _Indexes:
         self._index_checked: dict[str, tuple[float, int]] = {}
         # scheme -> (keypoint index over every row of it, keys = keypoint_pk; last pk)
         self._keypoints: dict[str, tuple[KeypointIndex, int]] = {}
+        # scheme -> fleet index over every perceptual row (ids = hash_pk, assets = asset_pk)
+        self._fleet: dict[str, FleetIndex] = {}
+
+    def chunks(self, name: str, after: int, rows_per_chunk: int = 1 << 16) -> Iterator[RowChunk]:
+        """The perceptual rows of scheme ``name`` above key ``after``, one short read a batch."""
+        while True:
+            chunk = self._db.read(
+                functools.partial(
+                    perceptual_chunk,
+                    scheme=name,
+                    after=after,
+                    limit=rows_per_chunk,
+                    path=self._path,
+                )
+            )
+            if chunk is None:
+                return
+            yield chunk
+            after = int(chunk.row_ids[-1])
+
+    def fleet(self, name: str, hash_dir: Path | None) -> FleetIndex:
+        """The FleetIndex of scheme ``name`` (see ``Inventory.fleet_index``)."""
+        stamp = f"fleet:{name}"
+        index = self._fleet.get(name)
+        fresh, now, changes = self._checked_lately(stamp)
+        if index is not None and fresh:
+            return index
+        last = self._db.read(lambda conn: _last_perceptual_pk(conn, name))
+        if index is not None and index.last_row_id > last:
+            index = None  # rows vanished (a restored backup): start again
+        if index is None:
+            chunks = self.chunks(name, 0)
+            first = next(chunks, None)
+            default = phash.WORDS if name == phash.SCHEME else 1
+            width = first.words.shape[1] if first is not None else default
+            default_scheme = name == phash.SCHEME and width == phash.WORDS
+            index = FleetIndex(
+                words_per_hash=width,
+                bit_order=FleetIndex.dct_bit_order(16) if default_scheme else None,
+                hash_dir=hash_dir,
+            )
+            if first is None:
+                return index  # no rows yet: built again (with its width) when there are
+            index.extend(itertools.chain([first], chunks))
+        else:
+            index.extend(self.chunks(name, index.last_row_id))
+        self._fleet[name] = index
+        self._index_checked[stamp] = (now, changes)
+        return index
 
     def perceptual(self, name: str) -> HammingIndex:
         """The Hamming index of scheme ``name`` (see ``Inventory.perceptual_index``)."""
@@ -50,8 +118,10 @@ class _Indexes:
         if index is not None and fresh:
             return index
         last = self._db.read(lambda conn: _last_perceptual_pk(conn, name))
-        cache = self._path.with_name(f"{self._path.name}.{name}.hidx")
-        if index is None and last and cache.exists():
+        cache = (
+            self._path.with_name(f"{self._path.name}.{name}.hidx") if self._cache_files else None
+        )
+        if index is None and last and cache is not None and cache.exists():
             index = _load_cache(cache, last)
         if index is not None and len(index) and int(index.ids[-1]) > last:
             index = None  # rows vanished (a restored backup): start again
@@ -69,7 +139,12 @@ class _Indexes:
                     )
                 index.add(words, pks)
             rebuilt = built or (words.size > 0 and index.bands > 0 and index.tail == 0)
-            if rebuilt and len(index) >= INDEX_CACHE_MIN_ROWS and not self._read_only:
+            if (
+                rebuilt
+                and cache is not None
+                and len(index) >= INDEX_CACHE_MIN_ROWS
+                and not self._read_only
+            ):
                 # A cache that cannot be written costs a rebuild next time, nothing else.
                 with contextlib.suppress(OSError):
                     index.save(cache)
@@ -91,6 +166,12 @@ class _Indexes:
         checked_at, changes_then = self._index_checked.get(stamp, (-math.inf, -1))
         fresh = changes == changes_then and now - checked_at < self._index_refresh_s
         return fresh, now, changes
+
+    def close(self) -> None:
+        """Drop the fleet indexes and the hash files they wrote."""
+        for index in self._fleet.values():
+            index.close()
+        self._fleet.clear()
 
     def keypoints(self, name: str) -> KeypointIndex:
         """The keypoint index of scheme ``name`` (see ``Inventory.keypoint_index``)."""

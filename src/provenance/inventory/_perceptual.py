@@ -19,7 +19,8 @@ import numpy as np
 
 from provenance._core.hamming import hamming_bytes
 from provenance._core.phash import ReferenceHashes
-from provenance._io.index import HammingIndex
+from provenance._io.database import STREAM
+from provenance._io.index import HammingIndex, RowChunk
 from provenance.errors import (
     InventoryError,
     ProvenanceError,
@@ -121,7 +122,7 @@ def _perceptual_rows(
     objects took about five times the hashes' own size at 22M rows.
     """
     cursor = conn.execute(
-        "SELECT hash_pk, words FROM perceptual_hashes WHERE scheme = ? AND hash_pk > ? "
+        f"SELECT {STREAM} hash_pk, words FROM perceptual_hashes WHERE scheme = ? AND hash_pk > ? "  # noqa: S608 - a constant comment
         "ORDER BY hash_pk",
         (scheme, after),
     )
@@ -141,6 +142,34 @@ def _perceptual_rows(
     if len(pk_parts) == 1:
         return pk_parts[0], word_parts[0]
     return np.concatenate(pk_parts), np.concatenate(word_parts)
+
+
+def perceptual_chunk(
+    conn: sqlite3.Connection, scheme: str, after: int, limit: int, path: Path
+) -> RowChunk | None:
+    """Up to ``limit`` rows of ``scheme`` with ``hash_pk > after``, in key order (None: none).
+
+    One keyset page (``hash_pk > ? ORDER BY hash_pk LIMIT ?`` on the
+    ``(scheme, hash_pk)`` index): a reader asks page after page, each its own
+    short read, so building an index of millions of rows holds no transaction open.
+    """
+    page = conn.execute(
+        "SELECT hash_pk, asset_pk, words FROM perceptual_hashes "
+        "WHERE scheme = ? AND hash_pk > ? ORDER BY hash_pk LIMIT ?",
+        (scheme, after, limit),
+    ).fetchall()
+    if not page:
+        return None
+    blobs = [bytes(blob) for _, _, blob in page]
+    width = len(blobs[0])
+    if any(len(blob) != width for blob in blobs):
+        raise InventoryError(f"perceptual hashes of scheme {scheme} differ in length", path=path)
+    words = np.frombuffer(b"".join(blobs), dtype="<u8").astype(np.uint64)
+    return RowChunk(
+        row_ids=np.fromiter((pk for pk, _, _ in page), dtype=np.int64, count=len(page)),
+        assets=np.fromiter((asset for _, asset, _ in page), dtype=np.int64, count=len(page)),
+        words=words.reshape(len(page), width // 8),
+    )
 
 
 def _index_refresh_s(value: float | None, path: str | os.PathLike[str]) -> float:

@@ -129,9 +129,35 @@ SCHEMA_VERSION = len(_MIGRATIONS)
 """The newest inventory schema this code reads and writes."""
 
 
-def _open(
-    path: Path, *, create: bool, read_only: bool, busy_timeout_s: float, durable: bool
+def _open_server(
+    location: str | os.PathLike[str],
+    *,
+    create: bool,
+    read_only: bool,
+    busy_timeout_s: float,
+    durable: bool,
 ) -> Database:
+    """A server inventory: SQLAlchemy and the drivers are imported only here."""
+    from provenance.inventory._server import open_server_inventory
+
+    return open_server_inventory(
+        location,
+        create=create,
+        read_only=read_only,
+        busy_timeout_s=busy_timeout_s,
+        durable=durable,
+    )
+
+
+def _open(
+    path: str | os.PathLike[str],
+    *,
+    create: bool,
+    read_only: bool,
+    busy_timeout_s: float,
+    durable: bool,
+) -> Database:
+    path = Path(path)
     if read_only:
         mode = "ro"
     elif create:

@@ -21,7 +21,8 @@ from provenance._core.keypoints import KeypointIndex, LocalFeatures
 from provenance._core.phash import ReferenceHashes
 from provenance._core.record import format_time
 from provenance._core.types import SignResult, Verdict
-from provenance._io.index import HammingIndex
+from provenance._io.database import is_server_url, shown
+from provenance._io.index import FleetIndex, HammingIndex, RowChunk
 from provenance._io.keys import SigningKey
 from provenance.audit import (
     DEFAULT_CHECKPOINT_EVERY,
@@ -68,7 +69,7 @@ from provenance.inventory._rows import (
     _page,
     _stats,
 )
-from provenance.inventory._schema import _open
+from provenance.inventory._schema import _open, _open_server
 from provenance.inventory._writes import bind_perceptual, record
 
 _T = TypeVar("_T")
@@ -82,7 +83,11 @@ class Inventory:
     """The inventory database; a context manager.
 
     Args:
-        path: The SQLite file (see :meth:`default_path`).
+        path: The SQLite file (see :meth:`default_path`), or a server URL:
+            ``postgresql://user:password@host/db``, ``mysql://...``,
+            ``mariadb://...`` (issue 16; needs the ``database`` extra). Every
+            method works the same on each; the password is never shown
+            (:attr:`location`).
         create: Create the file (and its folder, one level) when missing.
         busy_timeout_s: How long a write waits for another writer, in total.
         read_only: Open with SQLite's ``mode=ro``: every write fails with
@@ -132,12 +137,17 @@ class Inventory:
     ) -> None:
         if checkpoint_every < 1:
             raise InventoryError("checkpoint_every must be at least 1", path=path)
-        index_refresh_s = _index_refresh_s(index_refresh_s, path)
-        self._path = Path(path)
+        self._server = is_server_url(path)
+        self._given = os.fspath(path)  # with a server's credentials: never shown
+        # Where it is, as it may be shown: for a server, the URL without its password.
+        self._location = shown(path)
+        index_refresh_s = _index_refresh_s(index_refresh_s, self._location)
+        self._path = Path(self._location)
         self._read_only = read_only
         self._durable = durable
-        self._db = _open(
-            self._path,
+        opener = _open_server if self._server else _open
+        self._db = opener(
+            path if self._server else self._path,
             create=create and not read_only,
             read_only=read_only,
             busy_timeout_s=busy_timeout_s,
@@ -151,7 +161,11 @@ class Inventory:
             reconcile=_reconcile,
         )
         self._indexes = _Indexes(
-            self._db, self._path, refresh_s=float(index_refresh_s), read_only=read_only
+            self._db,
+            self._path,
+            refresh_s=float(index_refresh_s),
+            read_only=read_only,
+            cache_files=not self._server,
         )
 
     @staticmethod
@@ -168,8 +182,27 @@ class Inventory:
 
     @property
     def path(self) -> Path:
-        """The database file."""
+        """The database file (for a server: its URL without the password, as a path)."""
         return self._path
+
+    @property
+    def location(self) -> str:
+        """Where the inventory is, as it may be shown: the file, or the URL without its password."""
+        return self._location
+
+    @property
+    def worker_location(self) -> str:
+        """What another process gives :class:`Inventory` to open this same inventory.
+
+        The path, or the server URL *with its credentials*: for handing to a
+        batch's worker processes, never for showing (use :attr:`location`).
+        """
+        return self._given
+
+    @property
+    def is_server(self) -> bool:
+        """Whether the inventory is on a PostgreSQL or MariaDB/MySQL server (issue 16)."""
+        return self._server
 
     @property
     def audit(self) -> AuditLog:
@@ -177,7 +210,11 @@ class Inventory:
         return self._audit
 
     def close(self) -> None:
-        """Close the database (idempotent); pending work is rolled back."""
+        """Close the database (idempotent); pending work is rolled back.
+
+        Fleet indexes (:meth:`fleet_index`) are dropped and their hash files deleted.
+        """
+        self._indexes.close()
         self._db.close()
 
     def __enter__(self) -> Inventory:
@@ -193,7 +230,7 @@ class Inventory:
 
     def __repr__(self) -> str:
         state = "closed" if self._db.closed else ("read-only" if self._read_only else "open")
-        return f"Inventory({os.fspath(self._path)!r}, {state})"
+        return f"Inventory({self._location!r}, {state})"
 
     # --- writes ---------------------------------------------------------------
 
@@ -482,6 +519,45 @@ class Inventory:
             InventoryError: A malformed scheme name, or the database cannot be read.
         """
         return self._indexes.perceptual(_scheme(scheme, self._path))
+
+    def perceptual_chunks(
+        self, scheme: str, *, after: int = 0, rows_per_chunk: int = 1 << 16
+    ) -> Iterator[RowChunk]:
+        """Every stored row of ``scheme`` with a key above ``after``, in key order, in batches.
+
+        What a :class:`~provenance.FleetIndex` is built from
+        (``index.extend(inventory.perceptual_chunks(scheme))``) and refreshed from
+        (``after=index.last_row_id``): row keys, asset keys and hashes, one short
+        read per batch.
+
+        Raises:
+            InventoryError: A malformed scheme name, hashes of differing lengths,
+                or the database cannot be read.
+        """
+        return self._indexes.chunks(_scheme(scheme, self._path), after, rows_per_chunk)
+
+    def fleet_index(
+        self, scheme: str, *, hash_dir: str | os.PathLike[str] | None = None
+    ) -> FleetIndex:
+        """A :class:`~provenance.FleetIndex` over every stored row of ``scheme``.
+
+        For inventories of millions of assets, where :meth:`perceptual_index` (exact)
+        is too slow and too large: built once per handle from
+        :meth:`perceptual_chunks`, then refreshed with the rows above its last key,
+        at most every ``index_refresh_s`` seconds (the same staleness bound). It may
+        miss a copy the exact search finds (docs/search.md). ``lookup`` returns
+        asset keys (``asset_pk``) and row keys (``hash_pk``).
+
+        Args:
+            scheme: The perceptual scheme.
+            hash_dir: Keep the hashes in memory-mapped files there (used when the
+                index is first built; deleted by :meth:`close`); default in memory.
+
+        Raises:
+            InventoryError: A malformed scheme name, or the database cannot be read.
+        """
+        folder = None if hash_dir is None else Path(hash_dir)
+        return self._indexes.fleet(_scheme(scheme, self._path), folder)
 
     def find_perceptual(
         self,

@@ -93,16 +93,22 @@ def record(
             bind_perceptual(conn, perceptual, result.asset_id, p.now, audit=audit, path=path)
         return _load(conn, [asset_pk])[0]
     # Renditions recorded before this file (their parent) get their link now.
-    before = conn.total_changes
-    conn.execute(
-        "UPDATE assets SET parent_pk = ? WHERE parent_pk IS NULL AND asset_pk != ? AND "
-        "asset_pk IN (SELECT asset_pk FROM files WHERE parent_sha256 IN (?, ?))",
-        (asset_pk, asset_pk, p.sha256, p.input_sha256),
-    )
+    # Found first with one index probe (usually nothing), then updated by key:
+    # MariaDB runs an UPDATE ... IN (SELECT ...) as a scan of every asset.
+    waiting = conn.execute(
+        "SELECT a.asset_pk FROM files AS f JOIN assets AS a ON a.asset_pk = f.asset_pk "
+        "WHERE f.parent_sha256 IN (?, ?) AND a.parent_pk IS NULL AND a.asset_pk != ?",
+        (p.sha256, p.input_sha256, asset_pk),
+    ).fetchall()
     linked = []
-    if conn.total_changes != before:
-        # Rare (a rendition recorded before its original). RETURNING would say which,
-        # but costs a few hundred microseconds on every signing; this query only here.
+    if waiting:
+        # Rare (a rendition recorded before its original).
+        keys = sorted({int(r[0]) for r in waiting})
+        marks = ",".join("?" * len(keys))
+        conn.execute(
+            f"UPDATE assets SET parent_pk = ? WHERE asset_pk IN ({marks})",  # noqa: S608 - placeholders only
+            (asset_pk, *keys),
+        )
         linked = conn.execute(
             "SELECT asset_id FROM assets WHERE parent_pk = ?", (asset_pk,)
         ).fetchall()

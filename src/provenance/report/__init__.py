@@ -38,7 +38,9 @@ and a checkpoint, verifies the audit chain, reads thumbnails with Pillow, and
 calls :func:`build_report`. :func:`open_incident` records a declared incident.
 
 Where things are: ``_terms`` (labels, disclosure statuses, sections, the
-glossary), ``_model`` (the typed rows and :class:`ComplianceReport`), ``_build``
+glossary), ``_rows`` (what the report reads about each file: batch rows, scan
+rows and ``verify --json`` objects, in one form), ``_model`` (the typed rows and
+:class:`ComplianceReport`), ``_build``
 (pure building), ``_make`` (the I/O around it), ``_json``, ``_csv``, ``_html``
 and ``_html_parts`` (the renderings). This module only re-exports.
 """

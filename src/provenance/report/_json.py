@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from provenance.errors import ProvenanceError
+from provenance.report._rows import report_rows
 from provenance.report._terms import glossary
 
 if TYPE_CHECKING:
@@ -87,7 +88,8 @@ def load_verdict_rows(data: bytes, *, name: str = "<json>") -> list[dict[str, An
     """Read ``verify``/``scan`` rows: ``--json``, ``--ndjson`` or a scan report file.
 
     ``--json`` is a list, ``--ndjson`` one row a line, and a scan report file
-    (``--json-out``) is ``{"rows"|"results": [...]}``.
+    (``--json-out``) is ``{"rows"|"results": [...]}``. A scan's row gives its
+    nested verdict (an error row: the ``error`` verdict with its message).
 
     Raises:
         ProvenanceError: Not JSON, or not a list of verdict objects.
@@ -113,4 +115,4 @@ def load_verdict_rows(data: bytes, *, name: str = "<json>") -> list[dict[str, An
         raise ProvenanceError(
             "expected verify --json output: a list of objects with a 'verdict'", path=name
         )
-    return [dict(r) for r in parsed]
+    return report_rows(parsed)

@@ -1,7 +1,8 @@
 """Make a report from the outside world: verify a folder, log findings, take a checkpoint.
 
 The composing half of the report (the building half, :mod:`._build`, is pure):
-it verifies files, writes findings, an export entry and a checkpoint to the
+it verifies files on the batch path (:func:`provenance.batch.verify_many`: workers,
+progress, one row per file), writes findings, an export entry and a checkpoint to the
 audit log, verifies the chain, reads thumbnails, then builds. :func:`open_incident`
 records a declared incident.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -25,13 +26,14 @@ from provenance._io.image_files import image_files
 from provenance._io.keys import SigningKey, TrustPolicy
 from provenance._io.reading import read_input
 from provenance.audit import AuditEntry, AuditEvent, AuditReport
+from provenance.batch import BatchRow, verify_many
 from provenance.errors import ProvenanceError
 from provenance.fingerprint import open_image
 from provenance.inventory import AssetEntry, Inventory
 from provenance.report._build import build_report
 from provenance.report._model import ComplianceReport, ReportScope
+from provenance.report._rows import ReportInput, report_row, report_rows
 from provenance.report._terms import FINDING_STATUSES, parse_status
-from provenance.verify import verify
 
 _THUMB_PX = 96
 
@@ -94,15 +96,32 @@ def verdict_rows_for(
     *,
     trust: TrustPolicy | None = None,
     inventory: Inventory | None = None,
+    workers: int = 1,
+    on_row: Callable[[BatchRow[Verdict]], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Verify every image under ``folder``; unreadable files are ``error`` rows."""
+    """Verify every image under ``folder`` on the batch path, in the folder's order.
+
+    Args:
+        folder: The folder, walked recursively (images by suffix).
+        trust: The trust anchors.
+        inventory: Recognise stripped and perceptual copies of known assets.
+        workers: Worker processes (see :func:`provenance.batch.verify_many`); 1
+            verifies in this process, 0 means one per CPU.
+        on_row: Called with each batch row as it arrives (progress).
+
+    Returns:
+        One row per file in ``verify --json`` form; a file that could not be
+        checked is an ``error`` row with its message.
+
+    Raises:
+        ValueError: ``workers`` is negative.
+        WorkerPoolError: ``workers`` > 1 and the worker processes could not start.
+    """
     rows = []
-    for file in image_files(folder):
-        try:
-            verdict = verify(file, trust=trust, inventory=inventory)
-        except ProvenanceError as exc:
-            verdict = Verdict(path=str(file), status=Status.ERROR, error=str(exc))
-        rows.append(verdict.to_dict())
+    for row in verify_many(image_files(folder), trust=trust, inventory=inventory, workers=workers):
+        rows.append(report_row(row))
+        if on_row is not None:
+            on_row(row)
     return rows
 
 
@@ -119,7 +138,7 @@ def _thumbnail(path: str) -> str | None:
 def make_report(
     inventory: Inventory,
     *,
-    rows: Sequence[Mapping[str, Any]] | None,
+    rows: Sequence[ReportInput] | None,
     now: datetime,
     key: SigningKey | None = None,
     source: str | None = None,
@@ -143,7 +162,9 @@ def make_report(
 
     Args:
         inventory: A writable inventory.
-        rows: Verdicts in ``verify --json`` form, or None.
+        rows: What each file checked is: batch rows of
+            :func:`~provenance.batch.verify_many`, scan rows, or verdicts in
+            ``verify --json`` form; None when no file was checked.
         now: The report time.
         key: Signs the checkpoint.
         source: What was checked.
@@ -159,21 +180,22 @@ def make_report(
     # 0. A log that fails verification gets nothing more: no findings, no export
     #    entry and above all no checkpoint, which would vouch for the tampering
     #    (red-team issue 15). The report then says the chain did not verify.
+    checked = None if rows is None else report_rows(rows)
     before = inventory.audit.verify()
     if not before.ok:
         return build_report(
             list(inventory.assets()),
-            rows,
+            checked,
             list(inventory.audit.entries()),
             now=now,
             source=source,
-            scope=_scope(before, rows, now=now, source=source, trust=trust, roots=roots),
+            scope=_scope(before, checked, now=now, source=source, trust=trust, roots=roots),
         )
     # 1. Findings into the audit log, once each.
-    if record_findings and rows:
-        _log_findings(inventory, rows, now=now)
+    if record_findings and checked:
+        _log_findings(inventory, checked, now=now)
     # 2. The checkpoint the report is made from.
-    counts = Counter(str(r.get("verdict", "error")) for r in rows or ())
+    counts = Counter(str(r.get("verdict", "error")) for r in checked or ())
     inventory.audit.append(
         AuditEvent.EXPORTED, payload={"format": "report", **dict(sorted(counts.items()))}, now=now
     )
@@ -184,13 +206,13 @@ def make_report(
     assets = list(inventory.assets())
     return build_report(
         assets,
-        rows,
+        checked,
         list(inventory.audit.entries()),
         now=now,
         checkpoint=checkpoint,
         source=source,
-        thumbnails=_thumbnails(assets, rows) if thumbnails and rows else {},
-        scope=_scope(audit, rows, now=now, source=source, trust=trust, roots=roots),
+        thumbnails=_thumbnails(assets, checked) if thumbnails and checked else {},
+        scope=_scope(audit, checked, now=now, source=source, trust=trust, roots=roots),
     )
 
 

@@ -16,10 +16,11 @@ from pathlib import Path, PurePosixPath
 
 from provenance._core import containers
 from provenance._core.record import ProvenanceRecord
-from provenance._core.types import Status, Verdict
+from provenance._core.types import SignResult, Status, Verdict
 from provenance._io.atomic import write_atomic
 from provenance._io.keys import SigningKey, TrustPolicy
 from provenance._io.reading import load_record, read_input, sidecar_path
+from provenance.batch import BatchRow, ItemError, RowStatus
 from provenance.errors import ProvenanceError, RecordError
 from provenance.integrations.magento._csv import CsvFormat
 from provenance.integrations.magento._model import (
@@ -67,8 +68,22 @@ class Prepared:
     asset_id: str | None = None
     synthetic: bool = False
     problem: RowProblem | None = None
-    error: str | None = None
+    error: ItemError | None = None
     record: ProvenanceRecord | None = None
+    result: SignResult | None = None  # when this import signed the file
+
+    @classmethod
+    def failed(cls, problem: RowProblem, error: str | ProvenanceError) -> Prepared:
+        """A file that could not be prepared; the error names it."""
+        if isinstance(error, ProvenanceError):
+            # The message as the import always reported it (our errors begin with the path).
+            return cls(None, problem=problem, error=ItemError(type(error).__name__, str(error)))
+        return cls(None, problem=problem, error=ItemError(ProvenanceError.__name__, error))
+
+    def row(self, index: int, name: str) -> BatchRow[SignResult]:
+        """The file's outcome as the batch row model, for the reference at ``index``."""
+        status = RowStatus.ERROR if self.problem is not None else RowStatus.OK
+        return BatchRow(index, name, status, self.result, self.error)
 
 
 def magento_file_path(value: str) -> str:
@@ -88,6 +103,7 @@ def image_outcome(
     value: str,
     column: str,
     *,
+    index: int,
     record_cell: str,
     job: ImageJob,
     prepared: dict[tuple[Path, str], Prepared],
@@ -95,12 +111,15 @@ def image_outcome(
     """The outcome of one image reference; the file is prepared on its first reference.
 
     ``prepared`` maps (file, record cell) to what was done with it, so a file
-    named by many rows and columns is signed once.
+    named by many rows and columns is signed once. ``index`` is the reference's
+    position among its row's images.
     """
     try:
         real, relative = _resolve(value, job.images_root, job.images_real, job.opts.csv_format)
     except _RowFailure as failure:
-        return ImageOutcome(column, value, problem=failure.problem, error=failure.message)
+        error = ItemError(ProvenanceError.__name__, failure.message)
+        row: BatchRow[SignResult] = BatchRow(index, value, RowStatus.ERROR, None, error)
+        return ImageOutcome(column, value, row, problem=failure.problem)
     done = prepared.get((real, record_cell))
     if done is None:
         done = _prepare(real, job.out_images / relative, record_cell=record_cell, job=job)
@@ -108,13 +127,13 @@ def image_outcome(
     return ImageOutcome(
         column,
         value,
+        done.row(index, str(real)),
         action=done.action,
         source=str(real),
         output=done.output,
         asset_id=done.asset_id,
         synthetic=done.synthetic,
         problem=done.problem,
-        error=done.error,
     )
 
 
@@ -186,20 +205,19 @@ def _prepare(real: Path, target: Path, *, record_cell: str, job: ImageJob) -> Pr
     try:
         data = read_input(real)
     except ProvenanceError as exc:
-        return Prepared(None, problem=RowProblem.MISSING_FILE, error=str(exc))
+        return Prepared.failed(RowProblem.MISSING_FILE, exc)
     try:
         record = _find_record(real, record_cell, job)
     except ProvenanceError as exc:
-        return Prepared(None, problem=RowProblem.RECORD_ERROR, error=str(exc))
+        return Prepared.failed(RowProblem.RECORD_ERROR, exc)
     except _RowFailure as failure:
-        return Prepared(None, problem=RowProblem.RECORD_ERROR, error=failure.message)
+        return Prepared.failed(RowProblem.RECORD_ERROR, failure.message)
     # Already signed upstream? Then it is copied as it is: signing again would nest.
     existing = existing_provenance(data, real)
     if existing is not None and existing.status.is_failure:
-        return Prepared(
-            None,
-            problem=RowProblem.TAMPERED_IMAGE,
-            error=f"{real}: carries provenance that does not verify ({existing.status.value})",
+        return Prepared.failed(
+            RowProblem.TAMPERED_IMAGE,
+            f"{real}: carries provenance that does not verify ({existing.status.value})",
         )
     output = None if job.opts.dry_run else str(target)
     if existing is not None:
@@ -226,7 +244,7 @@ def _sign(
     try:
         containers.detect_format(data)
     except ProvenanceError as exc:
-        return Prepared(None, problem=RowProblem.UNSUPPORTED_FORMAT, error=str(exc.with_path(real)))
+        return Prepared.failed(RowProblem.UNSUPPORTED_FORMAT, exc.with_path(real))
     if job.opts.dry_run:
         return Prepared(ImageAction.SIGNED, synthetic=record.is_synthetic, record=record)
     assert job.key is not None  # noqa: S101 - import_csv refuses a missing key unless dry_run
@@ -242,15 +260,16 @@ def _sign(
             now=job.now,
         )
     except OSError as exc:
-        return Prepared(None, problem=RowProblem.SIGN_ERROR, error=f"{target}: {exc.strerror}")
+        return Prepared.failed(RowProblem.SIGN_ERROR, f"{target}: {exc.strerror}")
     except ProvenanceError as exc:
-        return Prepared(None, problem=RowProblem.SIGN_ERROR, error=str(exc))
+        return Prepared.failed(RowProblem.SIGN_ERROR, exc)
     return Prepared(
         ImageAction.SIGNED,
         output=str(target),
         asset_id=result.asset_id,
         synthetic=record.is_synthetic,
         record=record,
+        result=result,
     )
 
 
@@ -262,7 +281,7 @@ def _copy(data: bytes, target: Path, dry_run: bool) -> Prepared | None:
         target.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(target, data)
     except OSError as exc:
-        return Prepared(None, problem=RowProblem.SIGN_ERROR, error=f"{target}: {exc.strerror}")
+        return Prepared.failed(RowProblem.SIGN_ERROR, f"{target}: {exc.strerror}")
     return None
 
 

@@ -298,8 +298,15 @@ def _images_and_labels(
     filled = appended = 0
     for image_col, label_col in columns.present:
         column = [
-            image_outcome(value, image_col, record_cell=record_cell, job=job, prepared=prepared)
-            for value in split_images(row[columns.index[image_col]], fmt)
+            image_outcome(
+                value,
+                image_col,
+                index=len(outcomes) + position,
+                record_cell=record_cell,
+                job=job,
+                prepared=prepared,
+            )
+            for position, value in enumerate(split_images(row[columns.index[image_col]], fmt))
         ]
         outcomes.extend(column)
         label, count, added_to = fill_labels(

@@ -15,6 +15,8 @@ from types import MappingProxyType
 from typing import Any
 
 from provenance._core.record import ProvenanceRecord
+from provenance._core.types import SignResult
+from provenance.batch import BatchRow
 from provenance.integrations.magento._csv import CsvFormat
 from provenance.sign import SignOptions
 
@@ -137,29 +139,49 @@ class ImageAction(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class ImageOutcome:
-    """One image reference of a row.
+    """One image reference of a row: the file's batch row, and where the CSV names it.
+
+    Like :class:`~provenance.scan.ScanRow`, the outcome is the batch row model
+    (:class:`~provenance.batch.BatchRow`, what :func:`~provenance.batch.sign_many`
+    yields): its ``index`` is the reference's position among the row's images,
+    its ``name`` the file read (the cell's value when it names no readable
+    path), its ``result`` the :class:`~provenance._core.types.SignResult` when
+    this import signed the file, and a failed image is an error row whose
+    :class:`~provenance.batch.ItemError` names the file. A file named by many
+    rows and columns is signed once; each reference carries that one outcome.
 
     Attributes:
-        column: The CSV column.
+        column: The CSV column (the image's role: ``base_image``, ...).
         value: The path as written in the cell.
+        outcome: The file's row: status, signing result, error.
         action: What was done; None when the image failed.
-        source: The file read.
+        source: The file read (None when the value names no file in the
+            images directory).
         output: The file written (None in a dry run or on failure).
         asset_id: The signed asset's id, when it carries provenance.
         synthetic: Whether its record says AI-generated (its label is disclosed).
         problem: Why it failed.
-        error: The message, naming the file.
     """
 
     column: str
     value: str
+    outcome: BatchRow[SignResult]
     action: ImageAction | None = None
     source: str | None = None
     output: str | None = None
     asset_id: str | None = None
     synthetic: bool = False
     problem: RowProblem | None = None
-    error: str | None = None
+
+    @property
+    def error(self) -> str | None:
+        """Why it failed: the message, naming the file."""
+        return None if self.outcome.error is None else self.outcome.error.message
+
+    @property
+    def result(self) -> SignResult | None:
+        """What signing did, when this import signed the file (None in a dry run)."""
+        return self.outcome.result
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready form."""

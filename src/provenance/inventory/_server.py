@@ -1,0 +1,233 @@
+"""The inventory on PostgreSQL and MariaDB/MySQL: its tables as SQLAlchemy Core, and opening it.
+
+They mirror the SQLite schema that ``inventory._MIGRATIONS`` builds (version 4:
+signers, assets, files, perceptual rows and descriptors, keypoint features, the
+audit tables) column for column, so one set of queries serves every engine.
+What differs, and why:
+
+* Hashes are ``bytea`` / ``VARBINARY(32)`` (MariaDB cannot index a BLOB
+  without a prefix length); other binary values are ``bytea`` / ``LONGBLOB``.
+* Indexed text columns have a length (MariaDB indexes at most 3072 bytes) and,
+  on MariaDB, the binary collation ``utf8mb4_bin``: ids and hashes compare
+  byte for byte as in SQLite, never case-insensitively.
+* Row keys are ``BIGINT`` identities (``BIGSERIAL`` / ``AUTO_INCREMENT``); the
+  audit ``seq`` is given by the writer, never generated.
+* The partial indexes keep their ``WHERE`` on PostgreSQL and index every row
+  on MariaDB. The append-only triggers of the audit tables are SQLite's guard
+  rail only (verification never relies on them).
+
+:func:`open_server_inventory` opens a server inventory through
+:func:`provenance._io.database.open_server`, which creates these tables in an
+empty database and checks the version of an existing one. Imported only for a
+server URL: SQLAlchemy is not loaded for SQLite.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, cast
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
+
+from provenance._io.database import ServerSchema, meta_table, open_server
+from provenance._io.sqlite import Database
+
+__all__ = ["SERVER_SCHEMA_VERSION", "open_server_inventory", "server_schema"]
+
+SERVER_SCHEMA_VERSION = 4
+"""The inventory schema version these tables are (``inventory.SCHEMA_VERSION``)."""
+
+_MY = ("mysql", "mariadb")
+_HASH = sa.LargeBinary(32).with_variant(mysql.VARBINARY(32), *_MY)
+_BLOB = sa.LargeBinary().with_variant(mysql.LONGBLOB(), *_MY)
+_TEXT = sa.Text().with_variant(mysql.LONGTEXT(), *_MY)
+_KEY = sa.BigInteger()
+_TABLE_OPTIONS: dict[str, Any] = {
+    "mysql_engine": "InnoDB",
+    "mysql_charset": "utf8mb4",
+    "mysql_collate": "utf8mb4_bin",
+}
+
+
+def _where(condition: str) -> dict[str, Any]:
+    return {"postgresql_where": sa.text(condition)}
+
+
+# Long: one declaration per table, column for column as SQLite's; a list, not logic.
+def _tables(metadata: sa.MetaData) -> None:
+    sa.Table(
+        "signers",
+        metadata,
+        sa.Column("signer_id", _KEY, primary_key=True, autoincrement=True),
+        sa.Column("subject", sa.String(768), nullable=False, unique=True),
+        **_TABLE_OPTIONS,
+    )
+    sa.Table(
+        "assets",
+        metadata,
+        sa.Column("asset_pk", _KEY, primary_key=True, autoincrement=True),
+        sa.Column("asset_id", sa.String(255), nullable=False, unique=True),
+        sa.Column("essence_sha256", _HASH, nullable=False, unique=True),
+        sa.Column("parent_pk", _KEY, sa.ForeignKey("assets.asset_pk"), nullable=True),
+        sa.Column("digital_source_type", sa.Text(), nullable=False),
+        sa.Column("generator", sa.Text(), nullable=False),
+        sa.Column("model", sa.String(255), nullable=False),
+        sa.Column("model_version", sa.String(255), nullable=False),
+        sa.Column("created_at", sa.String(64), nullable=False),
+        sa.Column("record_json", _TEXT, nullable=False),
+        sa.Column("signer_id", _KEY, sa.ForeignKey("signers.signer_id"), nullable=False),
+        sa.Column("first_signed_at", sa.String(64), nullable=False),
+        sa.CheckConstraint("length(essence_sha256) = 32", name="assets_essence_32"),
+        sa.Index("assets_by_parent", "parent_pk", **_where("parent_pk IS NOT NULL")),
+        **_TABLE_OPTIONS,
+    )
+    sa.Table(
+        "files",
+        metadata,
+        sa.Column("file_pk", _KEY, primary_key=True, autoincrement=True),
+        sa.Column("sha256", _HASH, nullable=False, unique=True),
+        sa.Column("asset_pk", _KEY, sa.ForeignKey("assets.asset_pk"), nullable=False),
+        sa.Column("input_sha256", _HASH, nullable=False),
+        sa.Column("parent_sha256", _HASH, nullable=True),
+        sa.Column("path", _TEXT, nullable=True),
+        sa.Column("source_path", _TEXT, nullable=True),
+        sa.Column("bytes_added", sa.BigInteger(), nullable=False),
+        sa.Column("active_manifest", sa.Text(), nullable=True),
+        sa.Column("signed_at", sa.String(64), nullable=False),
+        sa.Column("signer_id", _KEY, sa.ForeignKey("signers.signer_id"), nullable=False),
+        sa.Column("record_sha256", _HASH, nullable=False),
+        sa.Column("record_json", _TEXT, nullable=True),
+        sa.CheckConstraint("length(sha256) = 32", name="files_sha256_32"),
+        sa.Index("files_by_asset", "asset_pk"),
+        sa.Index("files_by_input", "input_sha256"),
+        sa.Index("files_by_parent", "parent_sha256", **_where("parent_sha256 IS NOT NULL")),
+        **_TABLE_OPTIONS,
+    )
+    sa.Table(
+        "perceptual_hashes",
+        metadata,
+        sa.Column("hash_pk", _KEY, primary_key=True, autoincrement=True),
+        sa.Column("asset_pk", _KEY, sa.ForeignKey("assets.asset_pk"), nullable=False),
+        sa.Column("scheme", sa.String(64), nullable=False),
+        sa.Column("variant", sa.String(255), nullable=False),
+        sa.Column("words", _BLOB, nullable=False),
+        sa.UniqueConstraint("asset_pk", "scheme", "variant", name="perceptual_unique"),
+        sa.CheckConstraint(
+            "length(words) > 0 AND mod(length(words), 8) = 0", name="perceptual_words"
+        ),
+        sa.Index("perceptual_by_scheme", "scheme", "hash_pk"),
+        **_TABLE_OPTIONS,
+    )
+    sa.Table(
+        "perceptual_descriptors",
+        metadata,
+        sa.Column(
+            "asset_pk",
+            _KEY,
+            sa.ForeignKey("assets.asset_pk"),
+            primary_key=True,
+            autoincrement=False,
+        ),
+        sa.Column("scheme", sa.String(64), primary_key=True),
+        sa.Column("descriptor", _BLOB, nullable=False),
+        **_TABLE_OPTIONS,
+    )
+    sa.Table(
+        "keypoint_features",
+        metadata,
+        sa.Column("keypoint_pk", _KEY, primary_key=True, autoincrement=True),
+        sa.Column("asset_pk", _KEY, sa.ForeignKey("assets.asset_pk"), nullable=False),
+        sa.Column("scheme", sa.String(64), nullable=False),
+        sa.Column("features", _BLOB, nullable=False),
+        sa.UniqueConstraint("asset_pk", "scheme", name="keypoints_unique"),
+        sa.Index("keypoints_by_scheme", "scheme", "keypoint_pk"),
+        **_TABLE_OPTIONS,
+    )
+    sa.Table(
+        "audit",
+        metadata,
+        sa.Column("seq", _KEY, primary_key=True, autoincrement=False),
+        sa.Column("at", sa.String(64), nullable=False),
+        sa.Column("event", sa.String(64), nullable=False),
+        sa.Column("asset_id", sa.String(255), nullable=True),
+        sa.Column("payload", _TEXT, nullable=False),
+        sa.Column("prev_hash", sa.String(64), nullable=False),
+        sa.Column("entry_hash", sa.String(64), nullable=False),
+        sa.Index("audit_by_asset", "asset_id", **_where("asset_id IS NOT NULL")),
+        **_TABLE_OPTIONS,
+    )
+    sa.Table(
+        "audit_checkpoints",
+        metadata,
+        sa.Column("seq", _KEY, primary_key=True, autoincrement=False),
+        sa.Column("entry_hash", sa.String(64), nullable=False),
+        sa.Column("at", sa.String(64), nullable=False),
+        sa.Column("algorithm", sa.String(64), nullable=True),
+        sa.Column("signature_b64", sa.Text(), nullable=True),
+        sa.Column("certificate_chain_json", _TEXT, nullable=False),
+        sa.Column("log_key", sa.String(128), nullable=True),
+        **_TABLE_OPTIONS,
+    )
+    sa.Table(
+        "audit_meta",
+        metadata,
+        sa.Column("name", sa.String(64), primary_key=True),
+        sa.Column("value", sa.BigInteger(), nullable=False),
+        **_TABLE_OPTIONS,
+    )
+    meta_table(metadata)
+
+
+# Every fact of a new server inventory is bound to the audit chain from its first row.
+_AFTER_CREATE = (
+    "INSERT INTO audit_meta (name, value) VALUES ('bound_from_asset_pk', 1), "
+    "('bound_from_file_pk', 1), ('bound_from_hash_pk', 1)",
+)
+
+_KEYS = {
+    "signers": "signer_id",
+    "assets": "asset_pk",
+    "files": "file_pk",
+    "perceptual_hashes": "hash_pk",
+    "keypoint_features": "keypoint_pk",
+}
+
+
+def server_schema() -> ServerSchema:
+    """The inventory's server schema (a fresh :class:`sqlalchemy.MetaData` each call)."""
+    metadata = sa.MetaData()
+    _tables(metadata)
+    return ServerSchema(
+        metadata=metadata,
+        version=SERVER_SCHEMA_VERSION,
+        keys=_KEYS,
+        # The inventory catches a duplicate file (recorded again) or essence.
+        conflicts=frozenset({"assets", "files"}),
+        after_create=_AFTER_CREATE,
+    )
+
+
+def open_server_inventory(
+    location: str | os.PathLike[str],
+    *,
+    create: bool,
+    read_only: bool,
+    busy_timeout_s: float,
+    durable: bool,
+) -> Database:
+    """A PostgreSQL or MariaDB/MySQL inventory (issue 16), for :class:`Inventory`.
+
+    Raises:
+        InventoryError: See :func:`provenance._io.database.open_server`.
+        SchemaVersionError: The inventory was written by a newer provenance.
+    """
+    db = open_server(
+        location, server_schema(), create=create, read_only=read_only, busy_timeout_s=busy_timeout_s
+    )
+    if not durable:
+        db.connection.execute("PRAGMA synchronous = NORMAL")
+    # ServerDatabase has Database's interface, over a connection with the part
+    # of sqlite3.Connection's the inventory and the audit log use: one set of
+    # queries for every engine (see provenance._io.database).
+    return cast(Database, db)

@@ -1,0 +1,194 @@
+"""One Inventory API on SQLite, PostgreSQL and MariaDB (issue 16).
+
+Each test runs on every backend: a fresh SQLite file, or a fresh database on a
+throw-away server (tests/servers.py; skipped only when the server is not
+installed). The server tests also check that no password ever shows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import multiprocessing
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from provenance._core.phash import ReferenceHashes
+from provenance._io.keys import SigningKey
+from provenance.audit import AuditEvent
+from provenance.errors import InventoryError
+from provenance.inventory import Inventory
+from tests.integration.test_inventory import NOW, fake_result
+from tests.servers import ThrowawayServer
+
+SIGNER = "CN=backend test"
+
+
+def _reference(seed: int, rows: int = 4) -> ReferenceHashes:
+    words = np.random.default_rng(seed).integers(0, 2**63, size=(rows, 2), dtype=np.uint64)
+    return ReferenceHashes(
+        scheme="test.v1",
+        words=words,
+        variants=tuple(f"v{i}" for i in range(rows)),
+        descriptor=f"descriptor {seed}".encode(),
+    )
+
+
+def test_record_read_and_lineage(inventory_url: str) -> None:
+    original = fake_result(1)
+    child = fake_result(2, parent=original)
+    grandchild = fake_result(3, parent=child)
+    with Inventory(inventory_url) as inv:
+        # The grandchild arrives before its parent: linked when the parent comes.
+        inv.record_signing(original, signer=SIGNER, now=NOW)
+        inv.record_signing(grandchild, signer=SIGNER, now=NOW)
+        inv.record_signing(child, signer=SIGNER, now=NOW)
+        again = inv.record_signing(child, signer=SIGNER, now=NOW)  # idempotent
+        assert len(again.files) == 1
+        assert inv.get(child.asset_id).parent_asset_id == original.asset_id  # type: ignore[union-attr]
+        assert inv.get("no-such-asset") is None
+        found = inv.find_by_sha256(grandchild.sha256_hex)
+        assert found is not None and found.parent_asset_id == child.asset_id
+        assert inv.find_by_sha256(child.input_sha256_hex).asset_id == child.asset_id  # type: ignore[union-attr]
+        assert inv.find_by_essence(original.essence_sha256_hex).asset_id == original.asset_id  # type: ignore[union-attr]
+        assert [a.asset_id for a in inv.ancestors(grandchild.asset_id)] == [
+            child.asset_id,
+            original.asset_id,
+        ]
+        assert [a.asset_id for a in inv.descendants(original.asset_id)] == [
+            child.asset_id,
+            grandchild.asset_id,
+        ]
+        stats = inv.stats()
+        assert (stats.assets, stats.files, stats.renditions, stats.synthetic) == (3, 3, 2, 3)
+        assert stats.by_model == {"sdxl": {"1.0": 3}}
+        assert stats.schema_version == 4
+        assert stats.db_bytes > 0
+        report = inv.audit.verify()
+        assert report.ok, report.problems
+        assert report.last_seq == 3
+        assert report.facts_checked >= 6
+
+
+def test_a_contradictory_batch_stores_nothing(inventory_url: str) -> None:
+    good = [fake_result(i) for i in range(3)]
+    clash = fake_result(99)
+    clash = dataclasses.replace(clash, essence_sha256_hex=good[0].essence_sha256_hex)
+    with Inventory(inventory_url) as inv:
+        with pytest.raises(InventoryError, match="already recorded"):
+            inv.record_many([*good, clash], signer=SIGNER, now=NOW)
+        assert inv.stats().assets == 0
+        assert inv.audit.tail() is None
+        inv.record_many(good, signer=SIGNER, now=NOW)
+        assert [a.asset_id for a in inv.assets()] == [g.asset_id for g in good]
+
+
+def test_perceptual_rows_are_stored_once_and_found(inventory_url: str) -> None:
+    results = [fake_result(i) for i in range(5)]
+    references = [_reference(i) for i in range(5)]
+    with Inventory(inventory_url) as inv:
+        inv.record_many(results, signer=SIGNER, now=NOW, perceptual=references)
+        assert inv.add_perceptual(results[0].asset_id, references[0], now=NOW) == 0
+        query = references[3].words[2].copy()
+        query[0] ^= np.uint64(0b101)  # two bits away
+        matches = inv.find_perceptual(query, scheme="test.v1", max_distance=4)
+        assert (matches[0].asset.asset_id, matches[0].distance, matches[0].variant) == (
+            results[3].asset_id,
+            2,
+            "v2",
+        )
+        assert matches[0].descriptor == b"descriptor 3"
+        assert len(inv.perceptual_index("test.v1")) == 20
+        chunks = list(inv.perceptual_chunks("test.v1", rows_per_chunk=7))
+        assert [len(c.row_ids) for c in chunks] == [7, 7, 6]
+        report = inv.audit.verify()
+        assert report.ok, report.problems
+
+
+def test_exports_and_checkpoints_verify(
+    inventory_url: str, tmp_path: Path, signing_key: SigningKey
+) -> None:
+    with Inventory(inventory_url, checkpoint_key=signing_key, checkpoint_every=3) as inv:
+        inv.record_many([fake_result(i) for i in range(4)], signer=SIGNER, now=NOW)
+        for i in range(4, 8):
+            inv.record_signing(fake_result(i), signer=SIGNER, now=NOW)
+        checkpoint = inv.export_json(tmp_path / "export.json", now=NOW)
+        inv.export_csv(tmp_path / "export.csv", now=NOW)
+        document = json.loads((tmp_path / "export.json").read_text())
+        assert document["counts"]["assets"] == 8
+        assert len(document["assets"]) == 8
+        assert len((tmp_path / "export.csv").read_text().splitlines()) == 9
+        assert len(inv.audit.checkpoints()) >= 3
+        events = [e.event for e in inv.audit.entries()]
+        assert events.count(AuditEvent.EXPORTED) == 2
+        assert AuditEvent.CHECKPOINT in events
+        report = inv.audit.verify(against=checkpoint)
+        assert report.ok, report.problems
+        assert inv.audit.log_key() is not None
+
+
+def test_read_only_refuses_writes(inventory_url: str) -> None:
+    Inventory(inventory_url).close()
+    with Inventory(inventory_url, read_only=True, create=False) as inv:
+        with pytest.raises(InventoryError, match="read-only"):
+            inv.record_signing(fake_result(1), signer=SIGNER, now=NOW)
+        assert inv.stats().assets == 0
+
+
+# --- several processes at once -----------------------------------------------------------
+
+WRITERS = 8
+PER_WRITER = 25
+
+
+def _writer(location: str, writer: int, start_at: float) -> int:
+    while time.time() < start_at:  # start together, to collide
+        time.sleep(0.001)
+    with Inventory(location, busy_timeout_s=60.0) as inv:
+        previous = None
+        for i in range(PER_WRITER):
+            # A chain per writer: each asset a rendition of the one before.
+            result = fake_result(i, salt=f"w{writer}", parent=previous)
+            if i % 5 == 0:
+                inv.record_many(
+                    [result], signer=f"CN=w{writer}", now=NOW, perceptual=[_reference(i)]
+                )
+            else:
+                inv.record_signing(result, signer=f"CN=w{writer}", now=NOW)
+                inv.audit.append(AuditEvent.VERIFIED, asset_id=result.asset_id, now=NOW)
+            previous = result
+    return writer
+
+
+@pytest.mark.parametrize("kind", ["postgresql", "mariadb"])
+def test_eight_processes_writing_at_once_lose_nothing(
+    kind: str, request: pytest.FixtureRequest
+) -> None:
+    # SQLite's writers are tested by test_inventory.py (four processes, 500 assets each).
+    server: ThrowawayServer = request.getfixturevalue(f"{kind}_server")
+    inventory_url = server.new_database()
+    Inventory(inventory_url).close()
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(WRITERS) as pool:
+        start_at = time.time() + 2.0
+        done = pool.starmap(_writer, [(inventory_url, w, start_at) for w in range(WRITERS)])
+    assert sorted(done) == list(range(WRITERS))
+    with Inventory(inventory_url) as inv:
+        stats = inv.stats()
+        assert stats.assets == stats.files == WRITERS * PER_WRITER
+        assert stats.renditions == WRITERS * (PER_WRITER - 1)
+        report = inv.audit.verify()
+        assert report.ok, report.problems
+        verified = WRITERS * (PER_WRITER - PER_WRITER // 5)
+        assert report.entries_checked == report.last_seq == WRITERS * PER_WRITER + verified
+        entries = list(inv.audit.entries())
+        assert [e.seq for e in entries] == list(range(1, report.last_seq + 1))
+        for writer in range(WRITERS):
+            mine = [e for e in entries if e.payload.get("signer") == f"CN=w{writer}"]
+            assert len(mine) == PER_WRITER
+            last = fake_result(PER_WRITER - 1, salt=f"w{writer}")
+            assert len(inv.ancestors(last.asset_id)) == PER_WRITER - 1
+        assert len(inv.perceptual_index("test.v1")) == WRITERS * (PER_WRITER // 5) * 4

@@ -1,0 +1,128 @@
+"""The inventory on PostgreSQL and MariaDB: bad input gives one clear error, never a password.
+
+Every test runs against a real, throw-away server (tests/servers.py); they skip
+only when the server binaries are not installed.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import socket
+from typing import Any
+
+import pytest
+
+from provenance._io.database import ServerDatabase, open_server
+from provenance.errors import InventoryError, SchemaVersionError
+from provenance.inventory._server import server_schema
+from tests.servers import ThrowawayServer
+
+SERVERS = ("postgresql", "mariadb")
+
+
+def _open(url: str, **options: Any) -> ServerDatabase:
+    settings: dict[str, Any] = {"create": True, "read_only": False, "busy_timeout_s": 5.0}
+    settings.update(options)
+    return open_server(url, server_schema(), **settings)
+
+
+@pytest.fixture(params=SERVERS)
+def server(request: pytest.FixtureRequest) -> ThrowawayServer:
+    found: ThrowawayServer = request.getfixturevalue(f"{request.param}_server")
+    return found
+
+
+def _tables(server: ThrowawayServer, url: str) -> set[str]:
+    schema = "current_schema()" if server.kind == "postgresql" else "DATABASE()"
+    rows = server.query(
+        url,
+        f"SELECT table_name FROM information_schema.tables WHERE table_schema = {schema}",  # noqa: S608 - constant
+    )
+    return {str(r[0]) for r in rows}
+
+
+def _refused(url: str, password: str, **options: Any) -> str:
+    with pytest.raises(InventoryError) as caught:
+        _open(url, **options)
+    message = str(caught.value)
+    assert password not in message
+    assert "Traceback" not in message
+    return message
+
+
+def test_a_new_database_gets_the_schema_and_opens_again(server: ThrowawayServer) -> None:
+    url = server.new_database()
+    _open(url).close()
+    assert {"assets", "files", "audit", "provenance_meta", "keypoint_features"} <= _tables(
+        server, url
+    )
+    db = _open(url, create=False)
+    assert db.connection.schema_version == server_schema().version
+    assert server.password not in db.path
+    db.close()
+
+
+def test_wrong_password(server: ThrowawayServer) -> None:
+    url = server.new_database()
+    wrong = server.url(url.rsplit("/", 1)[1], password="not-the-password-42")  # noqa: S106 - a wrong one
+    message = _refused(wrong, "not-the-password-42")
+    assert "wrong user name or password" in message
+    assert message.startswith(f"{server.kind}://provenance:***@127.0.0.1")
+
+
+def test_unknown_database(server: ThrowawayServer) -> None:
+    message = _refused(server.url("no_such_inventory"), server.password)
+    assert "does not exist" in message
+
+
+def test_unreachable_server(server: ThrowawayServer) -> None:
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"{server.kind}://provenance:{server.password}@127.0.0.1:{port}/x"
+    message = _refused(url, server.password)
+    assert "cannot reach the server" in message
+
+
+def test_another_applications_database_is_left_alone(server: ThrowawayServer) -> None:
+    url = server.new_database()
+    server.query(url, "CREATE TABLE customers (id INTEGER PRIMARY KEY, name VARCHAR(20))")
+    message = _refused(url, server.password)
+    assert "not a provenance inventory" in message
+    assert _tables(server, url) == {"customers"}
+
+
+def test_an_empty_database_is_not_created_without_create(server: ThrowawayServer) -> None:
+    url = server.new_database()
+    message = _refused(url, server.password, create=False)
+    assert "empty database" in message
+    assert _tables(server, url) == set()
+
+
+def test_a_newer_schema_is_refused_untouched(server: ThrowawayServer) -> None:
+    url = server.new_database()
+    _open(url).close()
+    server.query(url, "UPDATE provenance_meta SET value = '99' WHERE name = 'schema_version'")
+    with pytest.raises(SchemaVersionError) as caught:
+        _open(url)
+    assert "newer than this provenance supports" in str(caught.value)
+    assert server.password not in str(caught.value)
+    assert server.query(url, "SELECT value FROM provenance_meta WHERE name = 'schema_version'") == [
+        ("99",)
+    ]
+
+
+def _open_once(url: str) -> str:
+    try:
+        _open(url).close()
+    except InventoryError as exc:
+        return str(exc)
+    return ""
+
+
+def test_processes_creating_one_inventory_at_once_all_succeed(server: ThrowawayServer) -> None:
+    url = server.new_database()
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        errors = pool.map(_open_once, [url] * 4)
+    assert errors == [""] * 4
+    assert server.query(url, "SELECT COUNT(*) FROM provenance_meta") == [(3,)]
