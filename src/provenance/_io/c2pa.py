@@ -14,11 +14,13 @@ a forked worker builds its own.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
 import re
-from collections.abc import Mapping
+import weakref
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -281,17 +283,22 @@ def read_c2pa(data: bytes, mime: str, trust: TrustPolicy) -> C2paReport | None:
     )
 
 
+# One c2pa Context (with its Signer) per key and process, kept here rather than on the
+# key: a key is a value the io layer hands out, not a cache. Weak, so a key that is let
+# go takes its Context with it; per process, because a Context inherited through fork()
+# is unusable.
+_SIGNING: weakref.WeakKeyDictionary[SigningKey, tuple[int, Any]] = weakref.WeakKeyDictionary()
+
+
 def _signing_context(key: SigningKey) -> Any:
-    cache = key._c2pa_cache
     pid = os.getpid()
-    context = cache.get(pid)
-    if context is None:
-        cache.clear()  # contexts inherited through fork() are unusable
+    held = _SIGNING.get(key)
+    if held is None or held[0] != pid:
         context = c2pa.Context(
             settings=c2pa.Settings.from_dict(_SIGN_SETTINGS), signer=_make_signer(key)
         )
-        cache[pid] = context
-    return context
+        held = _SIGNING[key] = (pid, context)
+    return held[1]
 
 
 def _make_signer(key: SigningKey) -> Any:
@@ -303,23 +310,37 @@ def _make_signer(key: SigningKey) -> Any:
                 alg=key.algorithm.value.encode(), sign_cert=chain, private_key=pem, ta_url=None
             )
             return c2pa.Signer.from_info(info)
-        return c2pa.Signer.from_callback(key.sign, _ALG[key.algorithm], chain.decode(), None)
+        return c2pa.Signer.from_callback(_weak_sign(key), _ALG[key.algorithm], chain.decode(), None)
     except c2pa.C2paError as exc:
         raise SignatureError(f"c2pa refused the signing key: {_clean(exc)}") from exc
 
 
+def _weak_sign(key: SigningKey) -> Callable[[bytes], bytes]:
+    """``key.sign`` without a strong reference to ``key``, so ``_SIGNING`` can let it go."""
+    ref = weakref.ref(key)
+
+    def sign(data: bytes) -> bytes:
+        held = ref()
+        if held is None:  # pragma: no cover - c2pa calls back only while signing with it
+            raise SignatureError("the signing key was released while signing")
+        return held.sign(data)
+
+    return sign
+
+
 def _reading_context(trust: TrustPolicy) -> Any:
-    pid = os.getpid()
-    cache = trust._cache
-    context = cache.get(("c2pa", pid))
-    if context is None:
-        cache.clear()
-        settings: dict[str, Any] = {"verify": dict(_OFFLINE_VERIFY)}
-        if trust.anchors_pem is not None:
-            settings["trust"] = {"trust_anchors": trust.anchors_pem.decode("utf-8", "replace")}
-        context = c2pa.Context(settings=c2pa.Settings.from_dict(settings))
-        cache[("c2pa", pid)] = context
-    return context
+    return _reading_context_for(os.getpid(), trust.anchors_pem)
+
+
+# Keyed by process (a Context inherited through fork() is unusable) and by the anchors,
+# the only part of a TrustPolicy the Context depends on; a verifier uses one or two.
+@functools.lru_cache(maxsize=8)
+def _reading_context_for(pid: int, anchors_pem: bytes | None) -> Any:
+    del pid  # part of the cache key only
+    settings: dict[str, Any] = {"verify": dict(_OFFLINE_VERIFY)}
+    if anchors_pem is not None:
+        settings["trust"] = {"trust_anchors": anchors_pem.decode("utf-8", "replace")}
+    return c2pa.Context(settings=c2pa.Settings.from_dict(settings))
 
 
 def _is_success(code: str) -> bool:

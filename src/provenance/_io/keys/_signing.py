@@ -41,8 +41,8 @@ class SigningKey:
     """
 
     __slots__ = (
+        "__weakref__",  # _io/c2pa.py keeps each key's per-process c2pa Context by weak reference
         "_algorithm",
-        "_c2pa_cache",
         "_callback",
         "_certificates",
         "_chain_pem",
@@ -71,8 +71,6 @@ class SigningKey:
         self._key = key
         self._key_pem = key_pem
         self._callback = callback
-        # Per-process c2pa Context (with its Signer), owned by _io/c2pa.py.
-        self._c2pa_cache: dict[int, Any] = {}
 
     def __repr__(self) -> str:
         return f"SigningKey(subject={self.subject!r}, algorithm={self._algorithm.name})"

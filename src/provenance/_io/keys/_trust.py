@@ -35,7 +35,6 @@ class TrustPolicy:
 
     anchors_pem: bytes | None = None
     anchors: tuple[x509.Certificate, ...] = field(default=(), repr=False, compare=False)
-    _cache: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def no_anchors(cls) -> TrustPolicy:
