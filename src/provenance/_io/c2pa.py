@@ -207,9 +207,26 @@ def read_c2pa(data: bytes, mime: str, trust: TrustPolicy) -> C2paReport | None:
         UnsupportedFormat: c2pa cannot read this format.
         CorruptFile: The asset itself cannot be read.
     """
-    context = _reading_context(trust)
+    opened = _open_reader(data, mime, trust)
+    if opened is None or isinstance(opened, C2paReport):
+        return opened
     try:
-        reader = c2pa.Reader(mime, io.BytesIO(data), context=context)
+        with opened:
+            remote = None if opened.is_embedded() else opened.get_remote_url()
+            store = json.loads(opened.json())
+    except (c2pa.C2paError, ValueError) as exc:
+        return C2paReport(state=None, error=str(exc), error_kind=_kind(exc))
+    if remote is not None:
+        return C2paReport(
+            state=None, error="remote manifest", error_kind="RemoteManifest", remote_url=remote
+        )
+    return _report_of(store)
+
+
+def _open_reader(data: bytes, mime: str, trust: TrustPolicy) -> Any:
+    """c2pa's Reader over ``data``; None without C2PA data; a report c2pa could not read."""
+    try:
+        return c2pa.Reader(mime, io.BytesIO(data), context=_reading_context(trust))
     except c2pa.C2paError.ManifestNotFound:
         return None
     except c2pa.C2paError as exc:
@@ -221,16 +238,10 @@ def read_c2pa(data: bytes, mime: str, trust: TrustPolicy) -> C2paReport | None:
         if kind in ("Io",):
             raise CorruptFile(f"c2pa cannot read the file: {exc}") from exc
         return C2paReport(state=None, error=str(exc), error_kind=kind)
-    try:
-        with reader:
-            remote = None if reader.is_embedded() else reader.get_remote_url()
-            store = json.loads(reader.json())
-    except (c2pa.C2paError, ValueError) as exc:
-        return C2paReport(state=None, error=str(exc), error_kind=_kind(exc))
-    if remote is not None:
-        return C2paReport(
-            state=None, error="remote manifest", error_kind="RemoteManifest", remote_url=remote
-        )
+
+
+def _report_of(store: dict[str, Any]) -> C2paReport:
+    """The codes of a manifest store c2pa read and validated."""
     results = store.get("validation_results") or {}
     active = results.get("activeManifest") or {}
     # Every failure c2pa reports counts: the active manifest's, each ingredient
@@ -252,6 +263,20 @@ def read_c2pa(data: bytes, mime: str, trust: TrustPolicy) -> C2paReport | None:
         for item in _items(active.get(kind))
         if isinstance(item, Mapping) and item.get("code")
     )
+    return C2paReport(
+        state=store.get("validation_state"),
+        ingredient_codes=_ingredient_codes(store),
+        failure_codes=tuple(dict.fromkeys(failure)),
+        informational_codes=tuple(sorted(informational)),
+        success_codes=tuple(sorted(success)),
+        entries=entries,
+        active_manifest=store.get("active_manifest"),
+        store=store,
+    )
+
+
+def _ingredient_codes(store: Mapping[str, Any]) -> tuple[str, ...]:
+    """The failures the active manifest recorded for its ingredients (at signing time)."""
     recorded: list[str] = []
     manifest = (store.get("manifests") or {}).get(store.get("active_manifest"))
     for ingredient in _items(manifest.get("ingredients")) if isinstance(manifest, Mapping) else []:
@@ -271,16 +296,7 @@ def read_c2pa(data: bytes, mime: str, trust: TrustPolicy) -> C2paReport | None:
             recorded.extend(
                 c for c in _codes(ingredient.get("validation_status")) if not _is_success(c)
             )
-    return C2paReport(
-        state=store.get("validation_state"),
-        ingredient_codes=tuple(dict.fromkeys(recorded)),
-        failure_codes=tuple(dict.fromkeys(failure)),
-        informational_codes=tuple(sorted(informational)),
-        success_codes=tuple(sorted(success)),
-        entries=entries,
-        active_manifest=store.get("active_manifest"),
-        store=store,
-    )
+    return tuple(dict.fromkeys(recorded))
 
 
 # One c2pa Context (with its Signer) per key and process, kept here rather than on the

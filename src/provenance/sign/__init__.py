@@ -282,6 +282,7 @@ def sign_bytes(
     return signed, result
 
 
+# Long: the six signing steps read in order here, each a call; the signature is keyword-heavy.
 def _sign_bytes(
     data: bytes,
     *,
