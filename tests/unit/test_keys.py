@@ -167,3 +167,22 @@ def test_trust_policy_errors(tmp_path: Path) -> None:
         TrustPolicy.from_pem(bad)
     assert str(info.value).startswith(str(bad))
     assert not TrustPolicy.no_anchors().has_anchors
+
+
+def test_a_released_key_takes_its_c2pa_context_with_it(tmp_path: Path) -> None:
+    """The io layer's per-key c2pa cache holds keys weakly (issue 18: no cache on the key)."""
+    import gc
+    import weakref
+
+    from provenance._io import c2pa as adapter
+
+    init_dev_keys(tmp_path / "k")
+    key = SigningKey.from_pem_files(tmp_path / "k" / "chain.pem", tmp_path / "k" / "signer.key")
+    callback_key = SigningKey.from_callback(key.sign, key.chain_pem, algorithm=key.algorithm)
+    first = adapter._signing_context(callback_key)
+    assert adapter._signing_context(callback_key) is first  # one Context per key and process
+    gone = weakref.ref(callback_key)
+    del callback_key, first
+    gc.collect()
+    assert gone() is None
+    assert not hasattr(key, "_c2pa_cache")

@@ -112,7 +112,7 @@ def _private(name: str) -> bool:
 def _facade_pair(module: str, used: str) -> bool:
     """A private implementation module and its public facade, side by side in one package.
 
-    (``integrations._dam_asgi`` holds what needs the server extra and shares the
+    (``integrations.dam._app`` holds what needs the server extra and shares the
     facade ``integrations.dam``'s helpers.)
     """
     target = used.rpartition(".")[0]

@@ -14,11 +14,13 @@ a forked worker builds its own.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
 import re
-from collections.abc import Mapping
+import weakref
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -205,9 +207,26 @@ def read_c2pa(data: bytes, mime: str, trust: TrustPolicy) -> C2paReport | None:
         UnsupportedFormat: c2pa cannot read this format.
         CorruptFile: The asset itself cannot be read.
     """
-    context = _reading_context(trust)
+    opened = _open_reader(data, mime, trust)
+    if opened is None or isinstance(opened, C2paReport):
+        return opened
     try:
-        reader = c2pa.Reader(mime, io.BytesIO(data), context=context)
+        with opened:
+            remote = None if opened.is_embedded() else opened.get_remote_url()
+            store = json.loads(opened.json())
+    except (c2pa.C2paError, ValueError) as exc:
+        return C2paReport(state=None, error=str(exc), error_kind=_kind(exc))
+    if remote is not None:
+        return C2paReport(
+            state=None, error="remote manifest", error_kind="RemoteManifest", remote_url=remote
+        )
+    return _report_of(store)
+
+
+def _open_reader(data: bytes, mime: str, trust: TrustPolicy) -> Any:
+    """c2pa's Reader over ``data``; None without C2PA data; a report c2pa could not read."""
+    try:
+        return c2pa.Reader(mime, io.BytesIO(data), context=_reading_context(trust))
     except c2pa.C2paError.ManifestNotFound:
         return None
     except c2pa.C2paError as exc:
@@ -219,16 +238,10 @@ def read_c2pa(data: bytes, mime: str, trust: TrustPolicy) -> C2paReport | None:
         if kind in ("Io",):
             raise CorruptFile(f"c2pa cannot read the file: {exc}") from exc
         return C2paReport(state=None, error=str(exc), error_kind=kind)
-    try:
-        with reader:
-            remote = None if reader.is_embedded() else reader.get_remote_url()
-            store = json.loads(reader.json())
-    except (c2pa.C2paError, ValueError) as exc:
-        return C2paReport(state=None, error=str(exc), error_kind=_kind(exc))
-    if remote is not None:
-        return C2paReport(
-            state=None, error="remote manifest", error_kind="RemoteManifest", remote_url=remote
-        )
+
+
+def _report_of(store: dict[str, Any]) -> C2paReport:
+    """The codes of a manifest store c2pa read and validated."""
     results = store.get("validation_results") or {}
     active = results.get("activeManifest") or {}
     # Every failure c2pa reports counts: the active manifest's, each ingredient
@@ -250,6 +263,20 @@ def read_c2pa(data: bytes, mime: str, trust: TrustPolicy) -> C2paReport | None:
         for item in _items(active.get(kind))
         if isinstance(item, Mapping) and item.get("code")
     )
+    return C2paReport(
+        state=store.get("validation_state"),
+        ingredient_codes=_ingredient_codes(store),
+        failure_codes=tuple(dict.fromkeys(failure)),
+        informational_codes=tuple(sorted(informational)),
+        success_codes=tuple(sorted(success)),
+        entries=entries,
+        active_manifest=store.get("active_manifest"),
+        store=store,
+    )
+
+
+def _ingredient_codes(store: Mapping[str, Any]) -> tuple[str, ...]:
+    """The failures the active manifest recorded for its ingredients (at signing time)."""
     recorded: list[str] = []
     manifest = (store.get("manifests") or {}).get(store.get("active_manifest"))
     for ingredient in _items(manifest.get("ingredients")) if isinstance(manifest, Mapping) else []:
@@ -269,29 +296,25 @@ def read_c2pa(data: bytes, mime: str, trust: TrustPolicy) -> C2paReport | None:
             recorded.extend(
                 c for c in _codes(ingredient.get("validation_status")) if not _is_success(c)
             )
-    return C2paReport(
-        state=store.get("validation_state"),
-        ingredient_codes=tuple(dict.fromkeys(recorded)),
-        failure_codes=tuple(dict.fromkeys(failure)),
-        informational_codes=tuple(sorted(informational)),
-        success_codes=tuple(sorted(success)),
-        entries=entries,
-        active_manifest=store.get("active_manifest"),
-        store=store,
-    )
+    return tuple(dict.fromkeys(recorded))
+
+
+# One c2pa Context (with its Signer) per key and process, kept here rather than on the
+# key: a key is a value the io layer hands out, not a cache. Weak, so a key that is let
+# go takes its Context with it; per process, because a Context inherited through fork()
+# is unusable.
+_SIGNING: weakref.WeakKeyDictionary[SigningKey, tuple[int, Any]] = weakref.WeakKeyDictionary()
 
 
 def _signing_context(key: SigningKey) -> Any:
-    cache = key._c2pa_cache
     pid = os.getpid()
-    context = cache.get(pid)
-    if context is None:
-        cache.clear()  # contexts inherited through fork() are unusable
+    held = _SIGNING.get(key)
+    if held is None or held[0] != pid:
         context = c2pa.Context(
             settings=c2pa.Settings.from_dict(_SIGN_SETTINGS), signer=_make_signer(key)
         )
-        cache[pid] = context
-    return context
+        held = _SIGNING[key] = (pid, context)
+    return held[1]
 
 
 def _make_signer(key: SigningKey) -> Any:
@@ -303,23 +326,37 @@ def _make_signer(key: SigningKey) -> Any:
                 alg=key.algorithm.value.encode(), sign_cert=chain, private_key=pem, ta_url=None
             )
             return c2pa.Signer.from_info(info)
-        return c2pa.Signer.from_callback(key.sign, _ALG[key.algorithm], chain.decode(), None)
+        return c2pa.Signer.from_callback(_weak_sign(key), _ALG[key.algorithm], chain.decode(), None)
     except c2pa.C2paError as exc:
         raise SignatureError(f"c2pa refused the signing key: {_clean(exc)}") from exc
 
 
+def _weak_sign(key: SigningKey) -> Callable[[bytes], bytes]:
+    """``key.sign`` without a strong reference to ``key``, so ``_SIGNING`` can let it go."""
+    ref = weakref.ref(key)
+
+    def sign(data: bytes) -> bytes:
+        held = ref()
+        if held is None:  # pragma: no cover - c2pa calls back only while signing with it
+            raise SignatureError("the signing key was released while signing")
+        return held.sign(data)
+
+    return sign
+
+
 def _reading_context(trust: TrustPolicy) -> Any:
-    pid = os.getpid()
-    cache = trust._cache
-    context = cache.get(("c2pa", pid))
-    if context is None:
-        cache.clear()
-        settings: dict[str, Any] = {"verify": dict(_OFFLINE_VERIFY)}
-        if trust.anchors_pem is not None:
-            settings["trust"] = {"trust_anchors": trust.anchors_pem.decode("utf-8", "replace")}
-        context = c2pa.Context(settings=c2pa.Settings.from_dict(settings))
-        cache[("c2pa", pid)] = context
-    return context
+    return _reading_context_for(os.getpid(), trust.anchors_pem)
+
+
+# Keyed by process (a Context inherited through fork() is unusable) and by the anchors,
+# the only part of a TrustPolicy the Context depends on; a verifier uses one or two.
+@functools.lru_cache(maxsize=8)
+def _reading_context_for(pid: int, anchors_pem: bytes | None) -> Any:
+    del pid  # part of the cache key only
+    settings: dict[str, Any] = {"verify": dict(_OFFLINE_VERIFY)}
+    if anchors_pem is not None:
+        settings["trust"] = {"trust_anchors": anchors_pem.decode("utf-8", "replace")}
+    return c2pa.Context(settings=c2pa.Settings.from_dict(settings))
 
 
 def _is_success(code: str) -> bool:

@@ -335,6 +335,7 @@ class AuditLog:
         """
         return self._db.read(_stored_checkpoints)
 
+    # Long only by its documentation and keyword arguments; the walk lives in _verify.
     def verify(
         self,
         *,

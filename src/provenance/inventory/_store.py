@@ -269,6 +269,7 @@ class Inventory:
             lambda conn: record(conn, pending, audit=self._audit, path=self._path), durable
         )
 
+    # Long only by its documentation; the body hands the work to _writes.
     def record_many(
         self,
         results: Iterable[SignResult],

@@ -135,6 +135,7 @@ def _thumbnail(path: str) -> str | None:
         return None
 
 
+# Long only by its keyword arguments and their documentation; the body is a few calls.
 def make_report(
     inventory: Inventory,
     *,

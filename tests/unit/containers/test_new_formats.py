@@ -11,6 +11,9 @@ from PIL import Image
 
 from provenance._core import containers
 from provenance._core.containers import BlockKind, ImageFormat, bmff, gif, tiff
+from provenance._core.containers.bmff import _boxes as bmff_boxes
+from provenance._core.containers.bmff import _read as bmff_read
+from provenance._core.containers.bmff import _write as bmff_write
 from provenance._core.hashing import essence_hash
 from provenance.errors import ContainerError, UnsupportedFormat
 from provenance.fingerprint import _register_heif
@@ -277,15 +280,17 @@ def test_heif_with_mdat_before_meta_is_rewritten_right(fmt: ImageFormat) -> None
     # Some writers put 'mdat' first. Build one from the sample: ftyp, mdat, meta,
     # with iloc pointing at the moved data; a decoder must still read it.
     data = sample(fmt)
-    layout = bmff._parse(data)
+    layout = bmff_read._parse(data)
     ftyp, mdat = layout.top[0], next(b for b in layout.top if b.type == b"mdat")
     moved = ftyp.end - mdat.offset  # mdat now starts right after ftyp
     items = []
     for item_id in sorted(layout.items):
         item = layout.items[item_id]
         extents = [(i, item.base + o + moved, n) for i, o, n in item.extents]
-        items.append(bmff._Item(item_id, item.type, item.content_type, None, 0, 0, 0, extents))
-    iloc = bmff._new_iloc(items, index_size=0, size=4)
+        items.append(
+            bmff_boxes._Item(item_id, item.type, item.content_type, None, 0, 0, 0, extents)
+        )
+    iloc = bmff_write._new_iloc(items, index_size=0, size=4)
     children = [iloc if c.type == b"iloc" else data[c.offset : c.end] for c in layout.children]
     body = data[layout.meta.offset + 4 : layout.meta.payload + 4] + b"".join(children)
     meta = struct.pack(">I", 4 + len(body)) + body

@@ -338,22 +338,7 @@ def prepare_for_signing(data: bytes) -> tuple[bytes, ContainerInfo, tuple[str, .
     try:
         info = inspect(data)
     except ContainerError as first:
-        # 1. Damaged ancillary PNG chunks, then every XMP block (several standard
-        #    packets, broken extended XMP): only what signing rewrites goes.
-        fixed = data
-        if detect_format(data) is ImageFormat.PNG:
-            fixed, dropped = png.drop_damaged_ancillary(data)
-            notes.extend(dropped)
-        try:
-            info = inspect(fixed)
-        except ContainerError:
-            try:
-                fixed = strip(fixed, _XMP_KINDS)
-                info = inspect(fixed)
-            except ProvenanceError:
-                raise first from None
-            notes.append(f"dropped the existing XMP ({first.message})")
-        data = fixed
+        data, info = _readable(data, first, notes)
     if info.format is ImageFormat.PNG and info.defects:
         # Ancillary chunks with a bad CRC read as defects (verify tolerates them, as
         # libpng does); a file we sign must not carry them on.
@@ -364,6 +349,37 @@ def prepare_for_signing(data: bytes) -> tuple[bytes, ContainerInfo, tuple[str, .
     if info.format is ImageFormat.PNG:
         png.check_image_data_size(data)
     # 3. An XMP packet that cannot be merged, and EXIF that cannot be sanitised.
+    data, info = _drop_unmergeable(data, info, notes)
+    return data, info, tuple(notes)
+
+
+def _readable(data: bytes, first: ContainerError, notes: list[str]) -> tuple[bytes, ContainerInfo]:
+    """Step 1 of :func:`prepare_for_signing`: drop what keeps ``data`` from being read.
+
+    Damaged ancillary PNG chunks, then every XMP block (several standard packets,
+    broken extended XMP): only what signing rewrites goes. Raises ``first`` when
+    that is not enough. Appends one note per dropped block.
+    """
+    fixed = data
+    if detect_format(data) is ImageFormat.PNG:
+        fixed, dropped = png.drop_damaged_ancillary(data)
+        notes.extend(dropped)
+    try:
+        info = inspect(fixed)
+    except ContainerError:
+        try:
+            fixed = strip(fixed, _XMP_KINDS)
+            info = inspect(fixed)
+        except ProvenanceError:
+            raise first from None
+        notes.append(f"dropped the existing XMP ({first.message})")
+    return fixed, info
+
+
+def _drop_unmergeable(
+    data: bytes, info: ContainerInfo, notes: list[str]
+) -> tuple[bytes, ContainerInfo]:
+    """Step 3 of :func:`prepare_for_signing`: drop XMP and EXIF signing cannot merge."""
     if info.xmp is not None:
         try:
             xmp.check_packet(info.xmp)
@@ -382,4 +398,4 @@ def prepare_for_signing(data: bytes) -> tuple[bytes, ContainerInfo, tuple[str, .
                 # HEIF's Exif item (TIFF's IFDs) is rewritten by embed: not merged.
                 info = dataclasses.replace(info, exif=None)
             notes.append(f"dropped the existing EXIF ({exc.message})")
-    return data, info, tuple(notes)
+    return data, info

@@ -132,7 +132,6 @@ def _kind(data: bytes, chunk_type: bytes, start: int, end: int) -> BlockKind:
 
 def _parse(data: bytes, *, check_image_crc: bool = False) -> _Layout:
     """Walk the chunks from the signature to IEND; see the module docstring."""
-    size = len(data)
     if not data.startswith(SIGNATURE):
         raise ContainerError("no PNG signature at offset 0")
     chunks: list[_Chunk] = []
@@ -142,33 +141,12 @@ def _parse(data: bytes, *, check_image_crc: bool = False) -> _Layout:
     pos = len(SIGNATURE)
     for _ in range(MAX_CHUNKS):
         # 1. Length (4 bytes, big endian, at most 2**31 - 1), type (4), data, CRC (4).
-        if pos + 12 > size:
-            raise ContainerError(
-                f"truncated: no IEND chunk before the end of data at offset {size}"
-            )
-        (
-            length,
-            chunk_type,
-        ) = _CHUNK_HEADER.unpack_from(data, pos)
-        end = pos + 12 + length
-        if length > _MAX_CHUNK_LENGTH:
-            raise ContainerError(f"{_name(chunk_type)} chunk at offset {pos} has invalid length")
-        if end > size:
-            raise ContainerError(
-                f"truncated: {_name(chunk_type)} chunk at offset {pos} runs past the end of data"
-            )
-        if not chunk_type.isalpha():
-            raise ContainerError(f"invalid chunk type {chunk_type!r} at offset {pos}")
+        length, chunk_type, end = _chunk_at(data, pos)
         # 2. CRC-32 over type and data; see the module docstring for IDAT/fdAT.
         if (check_image_crc or chunk_type not in _IMAGE_DATA_TYPES) and zlib.crc32(
             view[pos + 4 : end - 4]
         ) != int.from_bytes(view[end - 4 : end], "big"):
-            message = f"bad CRC in {_name(chunk_type)} chunk at offset {pos}"
-            if not chunk_type[0] & 0x20:
-                raise ContainerError(message)
-            # An ancillary chunk (lower-case first letter): libpng warns and goes
-            # on (png_crc_finish, PNG_FLAG_CRC_ANCILLARY_USE), so do we.
-            defects.append(message)
+            defects.append(_crc_defect(chunk_type, pos))
         # 3. IHDR comes first and has 13 bytes of data.
         if not chunks and (chunk_type != b"IHDR" or length != 13):
             raise ContainerError(
@@ -196,6 +174,34 @@ def _parse(data: bytes, *, check_image_crc: bool = False) -> _Layout:
         end=pos,
         defects=tuple(defects),
     )
+
+
+def _chunk_at(data: bytes, pos: int) -> tuple[int, bytes, int]:
+    """(length, type, end) of the chunk at ``pos``, its length checked against the data."""
+    size = len(data)
+    if pos + 12 > size:
+        raise ContainerError(f"truncated: no IEND chunk before the end of data at offset {size}")
+    length, chunk_type = _CHUNK_HEADER.unpack_from(data, pos)
+    end = pos + 12 + length
+    if length > _MAX_CHUNK_LENGTH:
+        raise ContainerError(f"{_name(chunk_type)} chunk at offset {pos} has invalid length")
+    if end > size:
+        raise ContainerError(
+            f"truncated: {_name(chunk_type)} chunk at offset {pos} runs past the end of data"
+        )
+    if not chunk_type.isalpha():
+        raise ContainerError(f"invalid chunk type {chunk_type!r} at offset {pos}")
+    return length, chunk_type, end
+
+
+def _crc_defect(chunk_type: bytes, pos: int) -> str:
+    """The defect a bad CRC is in an ancillary chunk; in a critical one it is an error."""
+    message = f"bad CRC in {_name(chunk_type)} chunk at offset {pos}"
+    if not chunk_type[0] & 0x20:
+        raise ContainerError(message)
+    # An ancillary chunk (lower-case first letter): libpng warns and goes
+    # on (png_crc_finish, PNG_FLAG_CRC_ANCILLARY_USE), so do we.
+    return message
 
 
 def _xmp_packet(data: bytes, chunk: _Chunk) -> bytes:

@@ -1,0 +1,227 @@
+"""The ``verify`` verb: a typed verdict for any asset, offline.
+
+Steps for one asset:
+
+1. Read the file once; detect the format; locate metadata blocks.
+2. Hash the bytes and the essence (coded image data only).
+3. Read and validate the C2PA manifest store with the configured anchors (no
+   remote manifest, no OCSP).
+4. Check the signed XMP: its detached signature, its chain against the same
+   anchors, and that the essence it signed is the essence of these bytes.
+5. Combine both into one :class:`~provenance._core.types.Verdict`, keeping what each
+   source said as evidence and every raw code.
+6. With an inventory: a file with no provenance whose essence hash is a known
+   asset is ``known_stripped``, with that asset's record.
+7. Still nothing, and the inventory holds perceptual hashes: decode the pixels
+   (JPEG in draft mode), look the default perceptual hash up within
+   :data:`provenance._core.phash.MATCH_THRESHOLD` bits, and confirm the nearest
+   candidates with the second check the asset's descriptor allows (mid band,
+   layout and colour: :func:`provenance._core.phash.confirmation`). A confirmed match
+   of a synthetic asset is ``synthetic_duplicate``, naming that asset, its record
+   and the distance.
+8. Still nothing, and the inventory holds local features (``partial=True``, the
+   default): look for a stored asset *inside* the image (a screenshot, a banner,
+   a collage, a rotated or off-centre crop; :mod:`provenance._core.keypoints`). The
+   query's keypoints vote for stored assets; the best-voted
+   :data:`PARTIAL_CANDIDATES` are located one by one by a RANSAC similarity,
+   within ``partial_budget_s`` (the first candidate is always checked). A
+   confirmed placement of a synthetic asset is ``synthetic_duplicate`` with its
+   :class:`~provenance._core.types.CopyLocation` (box, inliers, transform).
+
+An equal essence makes a metadata-only change (``known_stripped``) only when no
+block that changes the rendering, no trailing data and no bad ancillary CRC is
+present (:mod:`provenance._core.containers.rendering`); and an AI-generated inventory
+asset re-signed under another source type is ``tampered``
+(``provenance.inventory.synthetic.relabelled``). See docs/verdicts.md.
+
+A missing manifest is a verdict (``no_provenance``), not an exception; a file
+that cannot be read at all raises. A truncated file whose manifest or signed XMP
+can still be read is ``tampered`` (``provenance.container.truncated``).
+
+:func:`verify_bytes` runs the steps in this order; each private module owns some:
+``_container`` (1-2), ``_c2pa`` and ``_identity`` (3), ``_xmp`` (4), ``_combine``
+(5, and the :class:`~provenance._core.types.Verdict` it becomes), ``_inventory``
+(6-8); ``_codes`` holds our own codes.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+
+from provenance._core.types import Status, Verdict
+from provenance._io.c2pa import read_c2pa
+from provenance._io.keys import TrustPolicy
+from provenance._io.reading import read_input
+from provenance.errors import ProvenanceError
+from provenance.inventory import Inventory
+from provenance.verify._c2pa import c2pa_findings
+from provenance.verify._codes import (
+    C2PA_ESSENCE_MISMATCH,
+    C2PA_METADATA_ONLY,
+    C2PA_MISSING,
+    C2PA_REMOTE_NOT_FETCHED,
+    IDENTITY_INVALID,
+    INVENTORY_ESSENCE_MATCH,
+    KNOWN_STRIPPED,
+    PARTIAL_MATCH,
+    PARTIAL_NOT_SYNTHETIC,
+    PARTIAL_UNCONFIRMED,
+    PERCEPTUAL_MATCH,
+    PERCEPTUAL_NOT_SYNTHETIC,
+    PERCEPTUAL_UNCONFIRMED,
+    PERCEPTUAL_UNDECODABLE,
+    SYNTHETIC_RELABELLED,
+    TRUNCATED,
+    XMP_CONFLICTING,
+    XMP_ESSENCE_MISMATCH,
+    XMP_FIELD_MISMATCH,
+    XMP_NOT_CHECKED,
+    XMP_SIGNATURE_INVALID,
+    XMP_SIGNER_UNTRUSTED,
+    XMP_STATEMENT_INVALID,
+    XMP_UNREADABLE,
+)
+from provenance.verify._combine import Draft, combine_sources, invalid_identities
+from provenance.verify._container import read_subject
+from provenance.verify._inventory import (
+    PARTIAL_BUDGET_S,
+    PARTIAL_CANDIDATES,
+    essence_match,
+    partial_match,
+    perceptual_match,
+)
+from provenance.verify._xmp import xmp_findings
+
+# The verbs, our own codes (docs/verdicts.md) and the partial-copy search's defaults.
+__all__ = [
+    "C2PA_ESSENCE_MISMATCH",
+    "C2PA_METADATA_ONLY",
+    "C2PA_MISSING",
+    "C2PA_REMOTE_NOT_FETCHED",
+    "IDENTITY_INVALID",
+    "INVENTORY_ESSENCE_MATCH",
+    "KNOWN_STRIPPED",
+    "PARTIAL_BUDGET_S",
+    "PARTIAL_CANDIDATES",
+    "PARTIAL_MATCH",
+    "PARTIAL_NOT_SYNTHETIC",
+    "PARTIAL_UNCONFIRMED",
+    "PERCEPTUAL_MATCH",
+    "PERCEPTUAL_NOT_SYNTHETIC",
+    "PERCEPTUAL_UNCONFIRMED",
+    "PERCEPTUAL_UNDECODABLE",
+    "SYNTHETIC_RELABELLED",
+    "TRUNCATED",
+    "XMP_CONFLICTING",
+    "XMP_ESSENCE_MISMATCH",
+    "XMP_FIELD_MISMATCH",
+    "XMP_NOT_CHECKED",
+    "XMP_SIGNATURE_INVALID",
+    "XMP_SIGNER_UNTRUSTED",
+    "XMP_STATEMENT_INVALID",
+    "XMP_UNREADABLE",
+    "verify",
+    "verify_bytes",
+]
+
+
+def verify(
+    path: str | os.PathLike[str],
+    *,
+    trust: TrustPolicy | None = None,
+    inventory: Inventory | None = None,
+    now: datetime | None = None,
+    partial: bool = True,
+    partial_budget_s: float = PARTIAL_BUDGET_S,
+) -> Verdict:
+    """Verify the provenance of one image file.
+
+    Args:
+        path: An image file (JPEG, PNG, WebP, TIFF, DNG, HEIC, HEIF, AVIF or GIF; a
+            layout c2pa reads but we do not parse, such as BigTIFF, gets the
+            C2PA manifest's verdict with evidence that the XMP was not checked).
+        trust: The trust anchors; without them a good signature is at best
+            ``valid_untrusted``.
+        inventory: Look the essence hash up here: a file without provenance
+            whose essence is a known asset is ``known_stripped``.
+        now: The time certificates are checked at (default: now).
+        partial: When the perceptual hash finds nothing, also look for a known
+            asset that is only part of the image, rotated or cropped off-centre
+            (local features; step 8). False skips it (it costs a decode at up
+            to 1024 pixels and tens of milliseconds).
+        partial_budget_s: Stop locating further partial-copy candidates after
+            this many seconds (the best-voted one is always checked).
+
+    Returns:
+        The verdict; ``no_provenance`` when the file carries none.
+
+    Raises:
+        ProvenanceError: The file cannot be read at all (missing, a directory,
+            empty, not an image, structurally corrupt).
+    """
+    data = read_input(path)
+    try:
+        return verify_bytes(
+            data,
+            name=os.fspath(path),
+            trust=trust,
+            inventory=inventory,
+            now=now,
+            partial=partial,
+            partial_budget_s=partial_budget_s,
+        )
+    except ProvenanceError as exc:
+        raise exc.with_path(path) from exc.__cause__
+
+
+def verify_bytes(
+    data: bytes,
+    *,
+    name: str = "<bytes>",
+    trust: TrustPolicy | None = None,
+    inventory: Inventory | None = None,
+    now: datetime | None = None,
+    partial: bool = True,
+    partial_budget_s: float = PARTIAL_BUDGET_S,
+) -> Verdict:
+    """Verify an image held in memory; see :func:`verify`."""
+    policy = trust if trust is not None else TrustPolicy.no_anchors()
+    moment = now or datetime.now(timezone.utc)
+    # 1-2. Format, blocks, hashes; a file cut short, or one only c2pa reads, ends here.
+    subject = read_subject(data, name=name, policy=policy)
+    if isinstance(subject, Verdict):
+        return subject
+    draft = Draft()
+    draft.add(subject.conflict)
+    # 3. C2PA (already read in step 1 for a JPEG with a store).
+    report = subject.report if subject.c2pa_read else read_c2pa(data, subject.format.mime, policy)
+    known = inventory.find_by_essence(subject.essence) if inventory is not None else None
+    c2pa = c2pa_findings(
+        report,
+        policy,
+        essence=subject.essence,
+        in_inventory=known is not None,
+        rendering=subject.rendering,
+    )
+    draft.add(c2pa.evidence)
+    # 4. Signed XMP.
+    signed_xmp, xmp_statement, xmp_signer = xmp_findings(
+        subject.info.xmp, subject.essence, policy, moment
+    )
+    draft.add(signed_xmp)
+    draft.statement = c2pa.statement or xmp_statement
+    draft.signer = c2pa.signer or xmp_signer
+    # 5. Combine; 5a. a container neither vouches for; 5b. invalid identity assertions.
+    combine_sources(draft, c2pa.evidence, signed_xmp, subject.rendering)
+    invalid_identities(draft, c2pa.identities)
+    # 6. The inventory recognises copies whose provenance was stripped ...
+    if known is not None:
+        essence_match(draft, known, report, subject.rendering)
+    # 7. ... and copies also resized, re-encoded, cropped or flipped; 8. ... or only part
+    # of the image, rotated or cropped off-centre.
+    elif inventory is not None and draft.status is Status.NO_PROVENANCE:
+        found = perceptual_match(draft, data, inventory)
+        if not found and partial and PERCEPTUAL_UNDECODABLE not in draft.codes:
+            partial_match(draft, data, inventory, budget_s=partial_budget_s)
+    return draft.verdict(name=name, sha=subject.sha256, essence=subject.essence, c2pa=c2pa)

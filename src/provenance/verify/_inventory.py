@@ -1,0 +1,289 @@
+"""Steps 6-8: what the inventory knows about a file (docs/verdicts.md, "Inventory evidence").
+
+6. The essence hash is a known asset: a copy whose provenance was stripped
+   (``known_stripped``), changed around intact image data (``tampered``), or an
+   AI-generated asset re-signed under another source type (``tampered``).
+7. Still nothing: the perceptual hash finds a resized, re-encoded, cropped or
+   flipped copy, confirmed by the asset's descriptor (``synthetic_duplicate``).
+8. Still nothing: local features find a stored asset *inside* the image
+   (``synthetic_duplicate`` with its location).
+
+Each step adds its evidence to the :class:`~provenance.verify._combine.Draft`.
+Asks the inventory and decodes pixels; never reads a file.
+"""
+
+from __future__ import annotations
+
+import time
+
+from provenance._core import keypoints, phash
+from provenance._core.containers.rendering import Finding
+from provenance._core.statement import Statement
+from provenance._core.types import CopyLocation, Evidence, EvidenceSource, Status
+from provenance._io.c2pa import C2paReport
+from provenance.errors import ProvenanceError
+from provenance.fingerprint import decode_for_hashing
+from provenance.inventory import AssetEntry, Inventory, PerceptualMatch
+from provenance.verify._c2pa import _action_source_types, _rendering_evidence
+from provenance.verify._codes import (
+    INVENTORY_ESSENCE_MATCH,
+    KNOWN_STRIPPED,
+    PARTIAL_MATCH,
+    PARTIAL_NOT_SYNTHETIC,
+    PARTIAL_UNCONFIRMED,
+    PERCEPTUAL_MATCH,
+    PERCEPTUAL_NOT_SYNTHETIC,
+    PERCEPTUAL_UNCONFIRMED,
+    PERCEPTUAL_UNDECODABLE,
+    SYNTHETIC_RELABELLED,
+)
+from provenance.verify._combine import Draft
+
+# Candidates confirmed one by one, nearest first (no decoding: from the query's features).
+_CANDIDATES = 5
+
+PARTIAL_CANDIDATES = 8
+"""Best-voted assets the partial-copy search locates, at most, per query."""
+
+PARTIAL_BUDGET_S = 0.15
+"""Default time for the partial-copy search's candidate checks, per query (seconds)."""
+
+
+def essence_match(
+    draft: Draft, known: AssetEntry, report: C2paReport | None, rendering: tuple[Finding, ...]
+) -> None:
+    """6. The file's essence is the inventory asset ``known``."""
+    relabelled = None
+    if draft.status is not Status.NO_PROVENANCE:
+        relabelled = _relabelled(known, draft.statement, report)
+    if relabelled is not None:
+        # Our AI-generated asset re-signed (by anyone) with another source type:
+        # the signed AI label of that asset was changed, so the file is tampered
+        # whatever its new signature says, and it discloses the asset's record.
+        draft.add(relabelled)
+        draft.status = Status.TAMPERED
+        draft.asset = known
+        return
+    if draft.status is Status.NO_PROVENANCE and rendering:
+        # The essence is ours, but what is shown (or carried) around it is not.
+        draft.add(_rendering_evidence(EvidenceSource.INVENTORY, rendering, "an inventory asset"))
+        draft.status = Status.TAMPERED
+        draft.statement = None
+    elif draft.status is Status.NO_PROVENANCE:
+        draft.status = Status.KNOWN_STRIPPED
+        draft.codes.append(KNOWN_STRIPPED)
+        draft.statement = None
+    # Evidence of what the file is, not a failure: its code stays out of failure_codes.
+    draft.evidence.append(
+        Evidence(
+            EvidenceSource.INVENTORY,
+            Status.KNOWN_STRIPPED,
+            f"essence hash matches inventory asset {known.asset_id}",
+            (INVENTORY_ESSENCE_MATCH,),
+        )
+    )
+    if draft.statement is None and draft.status in (Status.KNOWN_STRIPPED, Status.TAMPERED):
+        draft.asset = known  # recognised by the inventory alone: name its record
+
+
+def _relabelled(
+    known: AssetEntry, statement: Statement | None, report: C2paReport | None
+) -> Evidence | None:
+    """Evidence that a file re-labels a synthetic inventory asset, or None.
+
+    ``known`` is the inventory asset whose essence the file carries. The file's
+    own claim is its signed statement's source type, else the source types of
+    its C2PA actions; a synthetic asset claimed as anything else (or as nothing)
+    is relabelled.
+    """
+    if not known.is_synthetic:
+        return None
+    expected = known.record.digital_source_type.uri
+    if statement is not None:
+        claimed: tuple[str, ...] = (statement.record.digital_source_type.uri,)
+    else:
+        claimed = _action_source_types(report)
+    if expected in claimed:
+        return None
+    said = ", ".join(claimed) or "no digitalSourceType"
+    detail = (
+        f"essence matches inventory asset {known.asset_id}, whose record declares {expected}; "
+        f"this file's provenance declares {said}"
+    )
+    return Evidence(EvidenceSource.INVENTORY, Status.TAMPERED, detail, (SYNTHETIC_RELABELLED,))
+
+
+def perceptual_match(draft: Draft, data: bytes, inventory: Inventory) -> bool:
+    """7. A resized, re-encoded, cropped or flipped copy of a synthetic asset; whether found."""
+    duplicate, found = _perceptual(data, inventory)
+    for item in found:
+        draft.add(item)
+    if duplicate is None:
+        return False
+    draft.status = Status.SYNTHETIC_DUPLICATE
+    draft.statement = None
+    draft.asset = duplicate.asset
+    draft.distance = duplicate.distance
+    return True
+
+
+def partial_match(draft: Draft, data: bytes, inventory: Inventory, *, budget_s: float) -> None:
+    """8. A synthetic asset that is only part of the image, rotated or cropped off-centre."""
+    located, found = _partial(data, inventory, budget_s=budget_s)
+    for item in found:
+        draft.add(item)
+    if located is not None:
+        draft.status = Status.SYNTHETIC_DUPLICATE
+        draft.statement = None
+        draft.asset, draft.location = located
+
+
+def _perceptual(data: bytes, inventory: Inventory) -> tuple[PerceptualMatch | None, list[Evidence]]:
+    """The confirmed perceptual match of a synthetic asset, and what was seen on the way."""
+    if len(inventory.perceptual_index(phash.SCHEME)) == 0:
+        return None, []  # nothing to compare with: do not decode
+    try:
+        image, _ = decode_for_hashing(data)
+        features = phash.query_features([image])[0]
+    except ProvenanceError as exc:
+        detail = f"pixels could not be decoded; perceptual check skipped ({exc.message})"
+        return None, [
+            Evidence(
+                EvidenceSource.INVENTORY, Status.NO_PROVENANCE, detail, (PERCEPTUAL_UNDECODABLE,)
+            )
+        ]
+    seen: list[Evidence] = []
+    for match, row in _candidates(features, inventory):
+        judged = _confirm_perceptual(features, match, row)
+        seen.append(judged)
+        if judged.status is Status.SYNTHETIC_DUPLICATE:
+            return match, seen
+    return None, seen
+
+
+def _confirm_perceptual(
+    features: phash.QueryFeatures, match: PerceptualMatch, row: int
+) -> Evidence:
+    """One candidate after the second check: a match only when confirmed and synthetic."""
+    asset = match.asset
+    where = (
+        f"inventory asset {asset.asset_id} ({phash.SCHEME}, {match.distance} of "
+        f"{phash.WORDS * 64} bits, threshold {phash.MATCH_THRESHOLD}, variant {match.variant}, "
+        f"query {features.variants[row]})"
+    )
+    try:
+        second = (
+            phash.confirmation(features, row, match.descriptor, variant=match.variant)
+            if match.descriptor
+            else None
+        )
+    except ValueError:
+        second = None  # a descriptor of another scheme or version: cannot confirm
+    if second is None or not second.confirmed:
+        why = "no descriptor" if second is None else "; ".join(second.failures)
+        return Evidence(
+            EvidenceSource.INVENTORY,
+            Status.NO_PROVENANCE,
+            f"perceptual candidate {where} not confirmed by the second check ({why})",
+            (PERCEPTUAL_UNCONFIRMED,),
+        )
+    if not asset.is_synthetic:
+        return Evidence(
+            EvidenceSource.INVENTORY,
+            Status.NO_PROVENANCE,
+            f"perceptual match of {where}, whose record does not declare AI generation",
+            (PERCEPTUAL_NOT_SYNTHETIC,),
+        )
+    return Evidence(
+        EvidenceSource.INVENTORY,
+        Status.SYNTHETIC_DUPLICATE,
+        f"perceptual match of {where}, confirmed by the descriptor ({second.describe()})",
+        (PERCEPTUAL_MATCH,),
+    )
+
+
+def _candidates(
+    features: phash.QueryFeatures, inventory: Inventory
+) -> list[tuple[PerceptualMatch, int]]:
+    """Assets near any query hash (``phash.QUERY_VARIANTS``), nearest first, once each.
+
+    Each comes with the query row it was nearest to, whose mid band confirms it.
+    """
+    best: dict[str, tuple[PerceptualMatch, int]] = {}
+    for row, words in enumerate(features.words):
+        for match in inventory.find_perceptual(
+            words, scheme=phash.SCHEME, max_distance=phash.MATCH_THRESHOLD, k=_CANDIDATES
+        ):
+            current = best.get(match.asset.asset_id)
+            if current is None or match.distance < current[0].distance:
+                best[match.asset.asset_id] = (match, row)
+    ranked = sorted(best.values(), key=lambda item: item[0].distance)
+    return ranked[:_CANDIDATES]
+
+
+def _partial(
+    data: bytes, inventory: Inventory, *, budget_s: float
+) -> tuple[tuple[AssetEntry, CopyLocation] | None, list[Evidence]]:
+    """A synthetic asset found inside the image by local features, and what was seen."""
+    started = time.perf_counter()
+    index = inventory.keypoint_index(keypoints.SCHEME)
+    if len(index) == 0:
+        return None, []  # nothing to compare with: do not decode
+    try:
+        image, _ = decode_for_hashing(data, fit_side=keypoints.QUERY_SIDE)
+        query = keypoints.query_features(image)
+    except ProvenanceError:
+        return None, []  # step 7 has said why the pixels cannot be decoded
+    seen: list[Evidence] = []
+    voted = index.candidates(query, k=PARTIAL_CANDIDATES)
+    for position, (entry, reference) in enumerate(
+        inventory.keypoint_features([key for key, _ in voted])
+    ):
+        if position and time.perf_counter() - started > budget_s:
+            break
+        placement = keypoints.locate(query, reference)
+        if placement is None or placement.inliers < keypoints.MIN_INLIERS // 2:
+            continue
+        judged = _confirm_placement(entry, placement)
+        seen.append(judged)
+        if judged.status is Status.SYNTHETIC_DUPLICATE:
+            return (entry, _location(placement)), seen
+    return None, seen
+
+
+def _confirm_placement(entry: AssetEntry, placement: keypoints.Placement) -> Evidence:
+    """One located candidate: a match only when its placement is confirmed and it is synthetic."""
+    where = f"inventory asset {entry.asset_id} ({keypoints.SCHEME}): {placement.describe()}"
+    if not placement.confirmed:
+        return Evidence(
+            EvidenceSource.INVENTORY,
+            Status.NO_PROVENANCE,
+            f"partial-copy candidate {where}; not confirmed ({'; '.join(placement.failures)})",
+            (PARTIAL_UNCONFIRMED,),
+        )
+    if not entry.is_synthetic:
+        return Evidence(
+            EvidenceSource.INVENTORY,
+            Status.NO_PROVENANCE,
+            f"partial copy of {where}, whose record does not declare AI generation",
+            (PARTIAL_NOT_SYNTHETIC,),
+        )
+    return Evidence(
+        EvidenceSource.INVENTORY,
+        Status.SYNTHETIC_DUPLICATE,
+        f"partial copy of {where}",
+        (PARTIAL_MATCH,),
+    )
+
+
+def _location(placement: keypoints.Placement) -> CopyLocation:
+    """Where a confirmed placement puts the asset inside the image."""
+    return CopyLocation(
+        box=placement.box,
+        inliers=placement.inliers,
+        matches=placement.matches,
+        transform=placement.transform,
+        scale=placement.scale,
+        rotation_degrees=placement.rotation_degrees,
+        scheme=keypoints.SCHEME,
+    )
