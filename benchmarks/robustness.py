@@ -403,7 +403,14 @@ def _extra_args(parser: Any) -> None:
         type=int,
         default=12,
         help="extra rounds of fresh partial-copy queries checked against their look-alikes "
-        "only (the look-alike part of the 1M estimate; about a minute each)",
+        "only (the look-alike part of the 1M estimate; one to three minutes each)",
+    )
+    parser.add_argument(
+        "--lookalike-budget-s",
+        type=float,
+        default=1200.0,
+        help="stop starting look-alike rounds after this many seconds (the rounds run are "
+        "reported)",
     )
 
 
@@ -1115,7 +1122,11 @@ def lookalike_rounds(
     worst = 0
     found: list[dict[str, Any]] = []
     started = time.perf_counter()
+    done = 0
     for _ in range(rounds):
+        if time.perf_counter() - started > args.lookalike_budget_s:
+            break
+        done += 1
         for name, make in PARTIAL_TRANSFORMS.items():
             for i, im in enumerate(images):
                 mates = [j for j in members[groups[i]] if j != i and not same[i, j]]
@@ -1132,8 +1143,12 @@ def lookalike_rounds(
                     if placement.confirmed:
                         confirmed += 1
                         found.append({"transform": name, "query": i, "matched": j})
+        console.print(
+            f"  look-alike round {done}: {queried:,} queries, {pairs:,} pairs, "
+            f"{confirmed} confirmed, max inliers {worst}, {time.perf_counter() - started:.0f} s"
+        )
     return {
-        "rounds": rounds,
+        "rounds": done,
         "queries": queried,
         "pairs": pairs,
         "confirmed": confirmed,
