@@ -1146,7 +1146,14 @@ def lookalike_rounds(
                 mates = [j for j in members[groups[i]] if j != i and not same[i, j]]
                 if not mates:
                     continue
-                query = keypoints.query_features(make(im, rng, images))
+                before = rng.getstate()
+                picture = make(im, rng, images)
+                after = rng.getstate()
+                rng.setstate(before)
+                tiles = _tile_owners(name, rng, images, im)  # in the banner too: true copies
+                rng.setstate(after)
+                mates = [j for j in mates if not any(same[t, j] for t in tiles)]
+                query = keypoints.query_features(picture)
                 queried += 1
                 for j in mates:
                     placement = keypoints.locate(query, refs[j])
