@@ -40,6 +40,9 @@ Run::
     .venv/bin/python benchmarks/robustness.py            # the corpus (minutes)
     .venv/bin/python benchmarks/robustness.py --quick    # sample_media only (seconds)
     .venv/bin/python benchmarks/robustness.py --only PDQ,dct256   # a subset of schemes
+    .venv/bin/python benchmarks/robustness.py --partial-only       # partial copies (issue 21)
+    .venv/bin/python benchmarks/robustness.py --partial-scale-only # their cost at 100k/1M assets
+    .venv/bin/python benchmarks/robustness.py --lookalike-only --seed 1  # more look-alike pairs
 """
 
 from __future__ import annotations
@@ -380,6 +383,12 @@ def _extra_args(parser: Any) -> None:
         help="only the partial-copy section (issue 21: local features)",
     )
     parser.add_argument(
+        "--lookalike-only",
+        action="store_true",
+        help="only look-alike rounds (--lookalike-rounds, --lookalike-budget-s; a new --seed "
+        "gives new draws to add to an earlier run's)",
+    )
+    parser.add_argument(
         "--partial-scale-only",
         action="store_true",
         help="only the partial search's cost at --partial-assets / --partial-filled assets",
@@ -432,6 +441,17 @@ def main() -> int:
     header("robustness", info, args)
     originals = load_originals(quick=args.quick)
     console.print(f"{len(originals)} originals")
+    if args.lookalike_only:
+        images = [o.image for o in originals]
+        refs = [keypoints.reference_features(im) for im in images]
+        rounds = lookalike_rounds(
+            images, refs, same_photo(originals), [o.group for o in originals], args
+        )
+        write_json(
+            args.out,
+            {"benchmark": "robustness", "machine": info, "lookalike_rounds": rounds},
+        )
+        return 0
     if args.partial_scale_only:
         refs = [keypoints.reference_features(o.image) for o in originals]
         scale_only = partial_scale(refs, [o.image for o in originals], args)
