@@ -712,10 +712,17 @@ def main() -> int:
         probe(*sys.argv[2:])
         return 0
     args = parse_args(
-        NAME, __doc__.splitlines()[0], default_repeats=DEFAULT_REPEATS, quick_repeats=QUICK_REPEATS
+        NAME,
+        __doc__.splitlines()[0],
+        default_repeats=DEFAULT_REPEATS,
+        quick_repeats=QUICK_REPEATS,
+        extra=_extra_args,
     )
     info = machine_info()
     header(NAME, info, args)
+    if args.keypoints_against:
+        with tempfile.TemporaryDirectory(prefix="provenance-overhead-") as folder:
+            return keypoint_sizes(args, info, build_cases(args.quick, Path(folder)))
     key, trust, keys = dev_keys()
     scratch = Path(tempfile.mkdtemp(prefix="provenance-overhead-"))
     env = Env(key, trust, scratch / "inventories")
@@ -726,6 +733,70 @@ def main() -> int:
         env.close()
         shutil.rmtree(scratch, ignore_errors=True)
         shutil.rmtree(keys, ignore_errors=True)
+
+
+def _extra_args(parser: Any) -> None:
+    parser.add_argument(
+        "--keypoints-against",
+        type=int,
+        default=0,
+        metavar="SIDE",
+        help="only the keypoints' part: reference_features at its REFERENCE_SIDE against "
+        "this side (e.g. 512, the size before), paired per image, CPU ms",
+    )
+
+
+def keypoint_sizes(args: Any, info: Mapping[str, Any], cases: list[Case]) -> int:
+    """CPU ms of ``reference_features`` per image, today's working size against another.
+
+    The import path's keypoint part in isolation (the ``attribution`` section
+    times it inside a whole import): each case decoded once as the pipeline
+    decodes it, then the two sizes in alternating order per round (paired, so
+    the machine's load hits both alike), ``--repeats`` rounds, medians.
+    """
+    from provenance._core import keypoints
+
+    now = keypoints.REFERENCE_SIDE
+    sides = (args.keypoints_against, now)
+    rows = []
+    for case in cases:
+        with Image.open(case.path) as im:
+            im.load()
+            image = im.copy()
+        keypoints.reference_features(image)  # warm-up (OpenCV's import, caches)
+        times: dict[int, list[float]] = {side: [] for side in sides}
+        for r in range(args.repeats):
+            for side in sides if r % 2 == 0 else sides[::-1]:
+                keypoints.REFERENCE_SIDE = side
+                started = time.process_time_ns()
+                keypoints.reference_features(image)
+                times[side].append((time.process_time_ns() - started) / 1e6)
+        keypoints.REFERENCE_SIDE = now
+        rows.append(
+            {
+                "image": case.name,
+                "class": case.cls,
+                "megapixels": round(case.megapixels, 2),
+                "cpu_ms_median": {str(side): round(median(times[side]), 2) for side in sides},
+            }
+        )
+    write_json(args.out, {"benchmark": NAME, "machine": info, "keypoint_sizes": rows})
+    console.print(
+        table(
+            f"keypoints at signing, CPU ms per image (median of {args.repeats}, paired)",
+            ["image", "class", "MP", *(f"{side} px" for side in sides)],
+            [
+                [
+                    row["image"],
+                    row["class"],
+                    f"{row['megapixels']:.1f}",
+                    *(f"{row['cpu_ms_median'][str(side)]:.2f}" for side in sides),
+                ]
+                for row in rows
+            ],
+        )
+    )
+    return 0
 
 
 def _summary(values: list[float]) -> dict[str, float]:

@@ -153,3 +153,21 @@ def test_matches_whose_orientations_disagree_with_the_rotation_do_not_count() ->
     refused = keypoints.locate(turned, reference)
     assert refused is not None and not refused.confirmed
     assert refused.inliers < keypoints.MIN_INLIERS
+
+
+def test_inliers_along_a_thin_strip_fail_the_coverage_rule() -> None:
+    asset = textured(8)
+    reference = keypoints.reference_features(asset)
+    copy = keypoints.locate(keypoints.query_features(asset), reference)
+    assert copy is not None and copy.confirmed
+    assert copy.coverage > 5 * keypoints.MIN_COVERAGE
+    # Only a strip 1/40 of the height is kept: its inliers reach across the whole
+    # width (the spread rule passes) but cover almost none of the picture's area.
+    strip = Image.new("RGB", asset.size, "white")
+    top = asset.height // 2
+    band = (0, top, asset.width, top + asset.height // 40)
+    strip.paste(asset.crop(band), band[:2])
+    placement = keypoints.locate(keypoints.query_features(strip), reference)
+    assert placement is not None and not placement.confirmed
+    assert placement.coverage < keypoints.MIN_COVERAGE
+    assert any("cover" in f for f in placement.failures), placement.failures
