@@ -1,0 +1,120 @@
+"""ORB keypoints of decoded pixels: an original's stored set and a query's."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from provenance._core import phash
+from provenance._core.keypoints._libs import load_cv2
+from provenance._core.keypoints._record import DESCRIPTOR_BYTES, GRID, U8, LocalFeatures
+
+REFERENCE_SIDE = 384
+"""An original's grey pixels are reduced to at most this many pixels per side. Was 512:
+ORB's cost follows the area (1 MP JPEG: 2.7-3.9 instead of 3.8-5.4 ms per image), and
+recall on the corpus's partial copies did not fall (docs/search.md). Rows stored at
+512 px are still matched: the query's 8-level pyramid spans both sizes."""
+
+REFERENCE_FEATURES = 256
+"""Keypoints kept per original (the strongest FAST responses over 8 pyramid levels)."""
+
+REFERENCE_LEVELS = 8
+"""ORB pyramid levels of an original (scale factor 1.2 between levels)."""
+
+QUERY_SIDE = 1024
+"""A query's grey pixels are reduced to at most this many pixels per side."""
+
+QUERY_FEATURES = 1500
+"""Keypoints kept per query: enough for an asset that fills 40% of it."""
+
+
+def _working(image: Image.Image, side: int) -> tuple[U8, Image.Image, float]:
+    """Grey pixels at most ``side`` per side, the flattened colour image, and the factor.
+
+    One cheap reduction of the decoded image serves both (alpha composited on
+    white): Pillow's integer box reduction (libImaging ``reduce``, premultiplied
+    for alpha) to at least ``side`` and less than twice it, then OpenCV's
+    bilinear resampling of the grey pixels to ``side`` (a step under 2x, so
+    no antialiasing is needed). Measured on a 1 MP RGB image (CPU, loaded
+    machine): 1.9 ms with Pillow's bilinear resample of the reduced image, 1.3
+    ms this way; a 4 MP alpha PNG 45 ms through a full-resolution
+    premultiplied resample, 17 ms this way.
+    """
+    cv2 = load_cv2()
+    width, height = image.size
+    factor = max(width, height) // side
+    if factor >= 2 and image.mode in ("RGB", "L", "RGBA", "LA"):
+        image = image.reduce(factor)
+    if image.mode not in ("RGB", "L"):
+        # Alpha on white, palettes, CMYK, 16-bit greys...: phash's flattening, at this size.
+        image = phash.resize_flat(image, image.size, Image.Resampling.BOX)
+    grey = np.asarray(image.convert("L") if image.mode == "RGB" else image, dtype=np.uint8)
+    factor_out = min(1.0, side / max(width, height, 1))
+    size = (max(1, round(width * factor_out)), max(1, round(height * factor_out)))
+    if (grey.shape[1], grey.shape[0]) != size:
+        grey = cv2.resize(grey, size, interpolation=cv2.INTER_LINEAR)
+    return np.ascontiguousarray(grey), image, width / size[0]
+
+
+def extract(
+    image: Image.Image, *, side: int, features: int, reference: bool = True, levels: int = 8
+) -> LocalFeatures:
+    """ORB keypoints of ``image`` reduced to at most ``side`` pixels per side.
+
+    Args:
+        image: Decoded pixels, any mode (alpha is composited on white).
+        side: Longest working side in pixels.
+        features: Keep at most this many keypoints (strongest first).
+        reference: Keep a 16x16 colour grid (what is stored); else the colour
+            pixels at half the working size (what a query is compared with).
+        levels: ORB pyramid levels (scale factor 1.2 between them).
+
+    Returns:
+        The keypoints; none for an image too small or too flat to have any.
+    """
+    cv2 = load_cv2()
+    grey, flat, scale = _working(image, side)
+    orb = cv2.ORB_create(
+        nfeatures=features,
+        scaleFactor=1.2,
+        nlevels=levels,
+        edgeThreshold=15,
+        patchSize=31,
+        fastThreshold=12,
+    )
+    keypoints, descriptors = orb.detectAndCompute(grey, None)
+    if descriptors is None or not keypoints:
+        points = np.zeros((0, 2), np.float32)
+        angles = np.zeros(0, np.float32)
+        descriptors = np.zeros((0, DESCRIPTOR_BYTES), np.uint8)
+    else:
+        # Strongest first: the index holds only the first INDEXED_FEATURES of a reference.
+        response = np.fromiter((k.response for k in keypoints), np.float32, len(keypoints))
+        # ORB may return a keypoint or two more than asked (ties at the cut).
+        order = np.argsort(-response, kind="stable")[:features]
+        points = cv2.KeyPoint_convert(keypoints).reshape(-1, 2)[order].astype(np.float32)
+        angles = np.fromiter((k.angle for k in keypoints), np.float32, len(keypoints))[order]
+        descriptors = descriptors[order]
+    width, height = int(grey.shape[1]), int(grey.shape[0])
+    colour_size = (GRID, GRID) if reference else (max(1, width // 2), max(1, height // 2))
+    colour = flat.resize(colour_size, Image.Resampling.BOX)
+    rgb = np.asarray(colour.convert("RGB") if colour.mode != "RGB" else colour, dtype=np.uint8)
+    return LocalFeatures(
+        points=points,
+        descriptors=np.ascontiguousarray(descriptors, dtype=np.uint8),
+        width=width,
+        height=height,
+        scale=scale,
+        colour=np.ascontiguousarray(rgb),
+        angles=angles,
+    )
+
+
+def reference_features(image: Image.Image) -> LocalFeatures:
+    """What an original stores: :data:`REFERENCE_FEATURES` at :data:`REFERENCE_SIDE`."""
+    return extract(image, side=REFERENCE_SIDE, features=REFERENCE_FEATURES, levels=REFERENCE_LEVELS)
+
+
+def query_features(image: Image.Image) -> LocalFeatures:
+    """What a query is searched with: :data:`QUERY_FEATURES` at :data:`QUERY_SIDE`."""
+    return extract(image, side=QUERY_SIDE, features=QUERY_FEATURES, reference=False)

@@ -1,0 +1,199 @@
+"""Stored descriptors of many images and the votes a query gets (:class:`KeypointIndex`)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from provenance._core.keypoints._libs import load_faiss
+from provenance._core.keypoints._record import DESCRIPTOR_BYTES, U8, LocalFeatures
+
+VOTE_BITS = 28
+"""A stored descriptor this near a query descriptor votes for its image. At 40 bits
+the corners of a page's header and text voted for packshots on white, and a
+screenshot's own asset ranked 6th-11th among 20k assets in 5 of 13 queries; at 28
+bits it ranked 0th-7th in all 13 (``benchmarks/robustness.py``)."""
+
+LIST_CAP = 4.0
+"""An inverted list keeps at most this many times the mean list length."""
+
+INDEXED_FEATURES = 96
+"""Keypoints per stored image that vote (the strongest); all are used to locate it.
+A copy still gets tens of votes, against a few for unrelated images, and the
+index needs 96 x 40 bytes per asset in memory instead of 256 x 40."""
+
+FLAT_LIMIT = 50_000
+"""Up to this many stored descriptors (about 200 assets) the index is exact
+(brute-force Hamming); beyond it an inverted file (a brute-force scan of 0.5M
+descriptors took 3.6 s per query here)."""
+
+_MAX_PER_ROW = 1024  # descriptor ids: row << 10 | index
+
+
+class KeypointIndex:
+    """Stored descriptors of many images; votes for the images a query may contain.
+
+    Each stored image has an integer key (the inventory's row key). Below
+    :data:`FLAT_LIMIT` descriptors the search is exact (faiss
+    ``IndexBinaryFlat``); from it, the index is rebuilt as an inverted file
+    (``IndexBinaryIVF``) whose lists are centred on stored descriptors sampled
+    evenly (no k-means: binary k-means over millions of rows costs minutes), with
+    an HNSW graph over those centres as the coarse quantizer, probing
+    ``nprobe`` lists per query descriptor.
+
+    Args:
+        nprobe: Inverted lists probed per query descriptor (inverted file only).
+        per_image: Descriptors stored per image (its strongest keypoints).
+    """
+
+    def __init__(self, *, nprobe: int = 8, per_image: int = INDEXED_FEATURES) -> None:
+        self._nprobe = nprobe
+        self._per_image = min(per_image, _MAX_PER_ROW)
+        self._keys: list[int] = []
+        self._chunks: list[U8] = []  # descriptors not yet in a built index
+        self._ids: list[npt.NDArray[np.int64]] = []
+        self._index: Any = None
+        self._quantizer: Any = None  # the inverted file's coarse quantizer, kept alive
+        self._count = 0
+        self.dropped = 0
+        """Descriptors left out of hub lists (see :meth:`_cap_lists`)."""
+
+    def __len__(self) -> int:
+        """The number of stored images."""
+        return len(self._keys)
+
+    @property
+    def descriptors(self) -> int:
+        """The number of stored descriptors."""
+        return self._count
+
+    @property
+    def outgrown(self) -> bool:
+        """Whether the inverted file's lists are 4x longer than it was built for.
+
+        Lists are sized when the inverted file is built (about 256 descriptors
+        each); an index that grew fourfold since should be rebuilt from scratch
+        (:meth:`provenance.inventory.Inventory.keypoint_index` does).
+        """
+        index = self._index
+        if index is None or not hasattr(index, "nlist"):
+            return False
+        return self._count > 4 * 256 * int(index.nlist)
+
+    def add(self, key: int, features: LocalFeatures) -> None:
+        """Store one image's descriptors under ``key`` (a non-negative integer < 2**52)."""
+        count = min(len(features), self._per_image)
+        self._keys.append(key)
+        if count == 0:
+            return
+        self._chunks.append(features.descriptors[:count])
+        self._ids.append((np.int64(key) << 10) | np.arange(count, dtype=np.int64))
+        self._count += count
+
+    def add_many(self, items: Iterable[tuple[int, LocalFeatures]]) -> None:
+        """:meth:`add` for each ``(key, features)``."""
+        for key, features in items:
+            self.add(key, features)
+
+    def _built(self) -> Any:
+        faiss = load_faiss()
+        if self._index is not None and not self._chunks:
+            return self._index
+        data = (
+            np.concatenate(self._chunks)
+            if self._chunks
+            else np.zeros((0, DESCRIPTOR_BYTES), np.uint8)
+        )
+        ids = np.concatenate(self._ids) if self._ids else np.zeros(0, np.int64)
+        self._chunks, self._ids = [], []
+        total = self._count
+        flat = self._index is None or isinstance(self._index, faiss.IndexBinaryIDMap)
+        if flat and total > FLAT_LIMIT:
+            # Rebuild as an inverted file over everything stored so far.
+            old = self._index
+            if old is not None:
+                stored = faiss.vector_to_array(faiss.downcast_IndexBinary(old.index).xb)
+                old_ids = faiss.vector_to_array(old.id_map)
+                data = np.concatenate([stored.reshape(-1, DESCRIPTOR_BYTES), data])
+                ids = np.concatenate([old_ids, ids])
+            self._index, self._quantizer = _inverted(data, self._nprobe)
+        elif self._index is None:
+            self._index = faiss.IndexBinaryIDMap(faiss.IndexBinaryFlat(DESCRIPTOR_BYTES * 8))
+        if len(data):
+            self._index.add_with_ids(np.ascontiguousarray(data), ids)
+            if not isinstance(self._index, faiss.IndexBinaryIDMap):
+                self._cap_lists()
+        return self._index
+
+    def _cap_lists(self) -> None:
+        """Truncate hub lists to :data:`LIST_CAP` times the mean list length.
+
+        ORB descriptors are far from uniform: with centres sampled from the data,
+        a few lists collect most of them (a 10x imbalance over 0.5M descriptors
+        here), and every query descriptor near a hub scans it. Like a text
+        index's stop words, a hub's descriptors say little about which image they
+        come from; the entries past the cap (the most recently added) are dropped
+        from the votes (never from the stored features that locate a candidate).
+        """
+        faiss = load_faiss()
+        index = self._index
+        lists = faiss.downcast_InvertedLists(index.invlists)
+        cap = max(64, int(LIST_CAP * index.ntotal / index.nlist))
+        total = 0
+        for list_no in range(index.nlist):
+            size = lists.list_size(list_no)
+            if size > cap:
+                lists.resize(list_no, cap)
+                self.dropped += size - cap
+                size = cap
+            total += size
+        index.ntotal = total
+
+    def candidates(
+        self, query: LocalFeatures, *, k: int = 8, min_votes: int = 3, neighbours: int = 3
+    ) -> list[tuple[int, int]]:
+        """Stored images with the most query descriptors near one of theirs.
+
+        Args:
+            query: :func:`query_features` of the image being checked.
+            k: At most this many images.
+            min_votes: Leave out images with fewer votes.
+            neighbours: Stored descriptors looked up per query descriptor.
+
+        Returns:
+            ``(key, votes)`` pairs, most votes first.
+        """
+        if self._count == 0 or len(query) == 0:
+            return []
+        index = self._built()
+        distances, labels = index.search(np.ascontiguousarray(query.descriptors), neighbours)
+        near = (labels >= 0) & (distances <= VOTE_BITS)
+        rows = labels[near] >> 10
+        who = np.broadcast_to(np.arange(labels.shape[0])[:, None], labels.shape)[near]
+        if rows.size == 0:
+            return []
+        # One vote per query descriptor and image.
+        pairs = np.unique(np.stack([rows, who.astype(np.int64)], axis=1), axis=0)
+        keys, votes = np.unique(pairs[:, 0], return_counts=True)
+        order = np.argsort(-votes, kind="stable")[:k]
+        return [(int(keys[i]), int(votes[i])) for i in order if votes[i] >= min_votes]
+
+
+def _inverted(sample_from: U8, nprobe: int) -> tuple[Any, Any]:
+    """An empty inverted file whose list centres are evenly sampled rows of ``sample_from``."""
+    faiss = load_faiss()
+    # About 256 descriptors per list: the scan and the coarse search stay balanced.
+    lists = int(min(2**20, max(1_024, 2 ** round(math.log2(max(1, len(sample_from)) / 256)))))
+    step = max(1, len(sample_from) // lists)
+    centres = np.ascontiguousarray(sample_from[::step][:lists])
+    quantizer = faiss.IndexBinaryHNSW(DESCRIPTOR_BYTES * 8, 16)
+    quantizer.hnsw.efSearch = 16  # 16 vs 32: 25% less CPU per query, same votes here
+    quantizer.add(centres)
+    index = faiss.IndexBinaryIVF(quantizer, DESCRIPTOR_BYTES * 8, len(centres))
+    index.nprobe = nprobe
+    index.is_trained = True
+    return index, quantizer

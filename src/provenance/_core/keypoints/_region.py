@@ -1,0 +1,111 @@
+"""A placement's checks beyond its inlier count: spread, coverage, colours, layout.
+
+The inliers' reach across the reference and the share of the matched region their
+hull covers; the located region's colours and coarse brightness layout.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from provenance._core.keypoints._libs import load_cv2
+from provenance._core.keypoints._record import F32, GRID, LocalFeatures
+
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+_WARP = 64  # the query is warped back onto the reference at this size, then averaged
+
+
+def _chroma(rgb: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """Two opponent chroma axes (red-green, yellow-blue), 0-1 scale."""
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    return np.asarray(np.stack([r - g, (r + g) / 2 - b], axis=-1) / 255.0, dtype=np.float32)
+
+
+def compare_region(
+    query: LocalFeatures, reference: LocalFeatures, matrix: npt.NDArray[np.float64]
+) -> tuple[float | None, float | None]:
+    """Colour difference and brightness-layout correlation of the located region.
+
+    The query's colour pixels are warped back onto the reference frame (the
+    inverse of the fitted similarity) and averaged to the reference's 16x16 grid.
+    Colour: the mean chroma difference over the cells where either side has
+    colour (None when neither has: grey images). Layout: the correlation of the
+    cells' luma (None when either is flat). Both None when too little of the
+    reference lies inside the query.
+    """
+    cv2 = load_cv2()
+    if query.colour.ndim != 3 or query.colour.shape[0] < 2:
+        return None, None
+    # Destination (u, v) on a _WARP grid over the reference -> query colour pixels.
+    thumb = query.colour.shape[1] / max(1, query.width)
+    cell = np.diag([reference.width / _WARP, reference.height / _WARP, 1.0])
+    to_thumb = thumb * (np.vstack([matrix, [0.0, 0.0, 1.0]]) @ cell)[:2]
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    warped = cv2.warpAffine(query.colour, to_thumb, (_WARP, _WARP), flags=flags)
+    inside = cv2.warpAffine(
+        np.full(query.colour.shape[:2], 255, np.uint8), to_thumb, (_WARP, _WARP), flags=flags
+    )
+    grid = cv2.resize(warped.astype(np.float32), (GRID, GRID), interpolation=cv2.INTER_AREA)
+    cover = cv2.resize(inside.astype(np.float32), (GRID, GRID), interpolation=cv2.INTER_AREA)
+    valid = cover >= 250  # the whole cell lies inside the query
+    if valid.sum() < GRID * GRID // 8:
+        return None, None
+    mine = reference.colour.astype(np.float32)
+    layout = _correlation(mine[valid] @ _LUMA, grid[valid] @ _LUMA)
+    ours = _chroma(mine)
+    theirs = _chroma(grid)
+    coloured = valid & (
+        (np.hypot(ours[..., 0], ours[..., 1]) > 0.04)
+        | (np.hypot(theirs[..., 0], theirs[..., 1]) > 0.04)
+    )
+    if not coloured.any():
+        return None, layout
+    difference = np.hypot(*(ours - theirs).transpose(2, 0, 1))
+    return float(difference[coloured].mean()), layout
+
+
+def _correlation(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]) -> float | None:
+    """Pearson correlation; None when either side is flat (std below 2 grey levels)."""
+    if a.size < 3 or float(a.std()) < 2.0 or float(b.std()) < 2.0:
+        return None
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def hull_coverage(
+    points: F32, query: LocalFeatures, reference: LocalFeatures, matrix: npt.NDArray[np.float64]
+) -> float:
+    """Convex hull area of ``points`` (reference pixels) over the matched region's area.
+
+    The matched region is the reference's rectangle intersected with the query's
+    outline mapped back onto the reference (the inverse of the fitted similarity):
+    an off-centre crop or a copy cut by the edge of a screenshot is judged on
+    what the query shows of it. 0 for fewer than 3 points or a line.
+    """
+    if len(points) < 3:
+        return 0.0
+    cv2 = load_cv2()
+    hull = float(cv2.contourArea(cv2.convexHull(np.ascontiguousarray(points, np.float32))))
+    back = cv2.invertAffineTransform(matrix)
+    outline = np.array(
+        [[0, 0], [query.width, 0], [query.width, query.height], [0, query.height]], np.float64
+    )
+    seen = (outline @ back[:, :2].T + back[:, 2]).astype(np.float32)
+    frame = np.array(
+        [[0, 0], [reference.width, 0], [reference.width, reference.height], [0, reference.height]],
+        np.float32,
+    )
+    matched, _ = cv2.intersectConvexConvex(frame, seen)
+    if matched <= 0.0:
+        return 0.0
+    return min(1.0, hull / float(matched))
+
+
+def inlier_spread(points: F32, reference: LocalFeatures) -> float:
+    """How far ``points`` reach across the reference: the larger share of its width or height."""
+    if len(points) < 2:
+        return 0.0
+    extent = points.max(axis=0) - points.min(axis=0)
+    across = float(extent[0]) / max(1, reference.width)
+    down = float(extent[1]) / max(1, reference.height)
+    return max(across, down)
