@@ -39,28 +39,26 @@ calls :func:`build_report`. :func:`open_incident` records a declared incident.
 
 Where things are: ``_terms`` (labels, disclosure statuses, sections, the
 glossary), ``_rows`` (what the report reads about each file: batch rows, scan
-rows and ``verify --json`` objects, in one form), ``_model`` (the typed rows and
-:class:`ComplianceReport`), ``_build``
+rows and ``verify --json`` objects, in one form), ``_model`` (the typed rows),
+``_compliance`` (:class:`ComplianceReport` holding them), ``_build``
 (pure building), ``_make`` (the I/O around it), ``_json``, ``_csv``, ``_html``
 and ``_html_parts`` (the renderings). This module only re-exports.
 """
 
 from provenance.report._build import build_report
+from provenance.report._compliance import ComplianceReport, Recovery, ReportScope
 from provenance.report._json import load_verdict_rows
 from provenance.report._make import make_report, open_incident, verdict_rows_for
 from provenance.report._model import (
     Art50Figures,
     AssetRow,
-    ComplianceReport,
     CopySeen,
     Finding,
     GdprAssessment,
     GdprIncident,
     IncidentSummary,
     PersonalDataFound,
-    Recovery,
     RenditionRow,
-    ReportScope,
     Signer,
     TimelineItem,
     TrustAnchor,

@@ -20,19 +20,17 @@ from provenance._core.types import Status
 from provenance.audit import AuditEntry, AuditEvent, Checkpoint
 from provenance.errors import ProvenanceError
 from provenance.inventory import AssetEntry
+from provenance.report._compliance import ComplianceReport, Recovery, ReportScope
 from provenance.report._model import (
     Art50Figures,
     AssetRow,
-    ComplianceReport,
     CopySeen,
     Finding,
     GdprAssessment,
     GdprIncident,
     IncidentSummary,
     PersonalDataFound,
-    Recovery,
     RenditionRow,
-    ReportScope,
     Signer,
     TimelineItem,
     is_development,

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 from provenance._core.cells import csv_cell
 
 if TYPE_CHECKING:
-    from provenance.report._model import AssetRow, ComplianceReport
+    from provenance.report._compliance import ComplianceReport
+    from provenance.report._model import AssetRow
 
 _COLUMNS = (
     "section",

@@ -27,7 +27,8 @@ from provenance.report._json import nist
 from provenance.report._terms import Section, glossary, status_label
 
 if TYPE_CHECKING:
-    from provenance.report._model import ComplianceReport, CopySeen
+    from provenance.report._compliance import ComplianceReport
+    from provenance.report._model import CopySeen
 
 
 def _copies(copies: Sequence[CopySeen], base: str | None) -> str:

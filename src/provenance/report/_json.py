@@ -14,7 +14,7 @@ from provenance.report._rows import report_rows
 from provenance.report._terms import glossary
 
 if TYPE_CHECKING:
-    from provenance.report._model import ComplianceReport
+    from provenance.report._compliance import ComplianceReport
 
 
 def report_dict(report: ComplianceReport) -> dict[str, Any]:

@@ -31,7 +31,7 @@ from provenance.errors import ProvenanceError
 from provenance.fingerprint import open_image
 from provenance.inventory import AssetEntry, Inventory
 from provenance.report._build import build_report
-from provenance.report._model import ComplianceReport, ReportScope
+from provenance.report._compliance import ComplianceReport, ReportScope
 from provenance.report._rows import ReportInput, report_row, report_rows
 from provenance.report._terms import FINDING_STATUSES, parse_status
 
