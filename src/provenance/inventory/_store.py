@@ -1,28 +1,25 @@
-"""The :class:`Inventory` class: writes, reads, lineage, lookups and exports.
+"""The :class:`Inventory` class: opening and closing, writes and exports.
 
-The public methods live here; the SQL they run lives beside the job it does.
+Its reads are inherited from ``_reads`` (lookups, lineage, counts) and its
+similarity search from ``_search`` (perceptual hashes, local features); the SQL
+each runs lives beside the job it does.
 """
 
 from __future__ import annotations
 
-import functools
 import os
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import datetime, timezone
+from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
-
-import numpy as np
 
 from provenance._core.keypoints import SCHEME as KEYPOINT_SCHEME
-from provenance._core.keypoints import KeypointIndex, LocalFeatures
+from provenance._core.keypoints import LocalFeatures
 from provenance._core.phash import ReferenceHashes
 from provenance._core.record import format_time
 from provenance._core.types import SignResult, Verdict
 from provenance._io.database import is_server_url, shown
-from provenance._io.index import FleetIndex, HammingIndex, RowChunk
 from provenance._io.keys import SigningKey
 from provenance.audit import (
     DEFAULT_CHECKPOINT_EVERY,
@@ -39,9 +36,6 @@ from provenance.errors import (
 from provenance.inventory._bindings import _reconcile
 from provenance.inventory._entries import (
     AssetEntry,
-    InventoryStats,
-    PerceptualMatch,
-    _hex_bytes,
     _pending,
     _utcnow,
 )
@@ -50,36 +44,22 @@ from provenance.inventory._export import (
     export_json,
 )
 from provenance.inventory._indexes import _Indexes
-from provenance.inventory._keypoints import _keypoint_features, insert_keypoints
+from provenance.inventory._keypoints import insert_keypoints
 from provenance.inventory._perceptual import (
     _index_refresh_s,
-    _nearest_assets,
     _perceptual_insert,
     _scheme,
 )
-from provenance.inventory._rows import (
-    _ANCESTORS_SQL,
-    _BY_ASSET_ID,
-    _BY_ESSENCE,
-    _BY_FILE_SHA256,
-    _DESCENDANTS_SQL,
-    _PAGE,
-    _first_asset,
-    _lineage,
-    _page,
-    _stats,
-)
+from provenance.inventory._reads import _Reads
 from provenance.inventory._schema import _open, _open_server
-from provenance.inventory._writes import bind_perceptual, record
-
-_T = TypeVar("_T")
-
+from provenance.inventory._search import _Search
+from provenance.inventory._writes import record
 
 ENV_VAR = "PROVENANCE_INVENTORY"
 """Environment variable naming the inventory file."""
 
 
-class Inventory:
+class Inventory(_Search, _Reads):
     """The inventory database; a context manager.
 
     Args:
@@ -345,23 +325,6 @@ class Inventory:
 
         return self._write(work, durable)
 
-    def _write(self, work: Callable[[sqlite3.Connection], _T], durable: bool | None) -> _T:
-        """One audited write transaction, fsynced or not as ``durable`` says (None: as opened).
-
-        ``PRAGMA synchronous`` applies to the commits that follow it on this
-        connection, so it is switched for this transaction only and set back.
-        """
-        if durable is None or durable == self._durable:
-            return self._audit.write(work)
-        conn = self._db.connection
-        if conn.in_transaction:
-            return self._audit.write(work)  # joins the caller's transaction and its setting
-        conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
-        try:
-            return self._audit.write(work)
-        finally:
-            conn.execute(f"PRAGMA synchronous = {'FULL' if self._durable else 'NORMAL'}")
-
     def record_verification(self, verdict: Verdict, *, now: datetime) -> AuditEntry:
         """Log a verdict in the audit log (hashes and status only; no path).
 
@@ -378,275 +341,6 @@ class Inventory:
         return self._audit.append(
             AuditEvent.VERIFIED, asset_id=verdict.asset_id, payload=payload, now=now
         )
-
-    # --- reads ----------------------------------------------------------------
-
-    def get(self, asset_id: str) -> AssetEntry | None:
-        """The asset with this id, or None.
-
-        Raises:
-            InventoryError: The database cannot be read.
-        """
-        return self._db.read(lambda conn: _first_asset(conn, _BY_ASSET_ID, asset_id))
-
-    def find_by_sha256(self, sha256_hex: str) -> AssetEntry | None:
-        """The asset of a signed file, by the file's SHA-256 (or its signing input's).
-
-        Raises:
-            InventoryError: Not 64 hex characters, or the database cannot be read.
-        """
-        digest = _hex_bytes(sha256_hex, "sha256", self._path)
-        return self._db.read(lambda conn: _first_asset(conn, _BY_FILE_SHA256, digest))
-
-    def find_by_essence(self, essence_sha256_hex: str) -> AssetEntry | None:
-        """The asset with this essence hash: how a stripped copy is recognised.
-
-        Raises:
-            InventoryError: Not 64 hex characters, or the database cannot be read.
-        """
-        digest = _hex_bytes(essence_sha256_hex, "essence_sha256", self._path)
-        return self._db.read(lambda conn: _first_asset(conn, _BY_ESSENCE, digest))
-
-    def ancestors(self, asset_id: str) -> list[AssetEntry]:
-        """The parent, grandparent, ... up to the original; [] for an original.
-
-        Safe against loops (which only a hand-edited database can hold): each
-        asset appears once, and the walk stops after :data:`MAX_LINEAGE_DEPTH`.
-
-        Raises:
-            InventoryError: The database cannot be read.
-        """
-        return self._db.read(lambda conn: _lineage(conn, _ANCESTORS_SQL, asset_id))
-
-    def descendants(self, asset_id: str) -> list[AssetEntry]:
-        """Every rendition made from this asset, directly or not, nearest first.
-
-        Raises:
-            InventoryError: The database cannot be read.
-        """
-        return self._db.read(lambda conn: _lineage(conn, _DESCENDANTS_SQL, asset_id))
-
-    def assets(self, limit: int | None = None, offset: int = 0) -> Iterator[AssetEntry]:
-        """Every asset in the order recorded, read page by page.
-
-        Args:
-            limit: At most this many.
-            offset: Skip this many first.
-
-        Raises:
-            InventoryError: The database cannot be read.
-        """
-        remaining = limit
-        after: int | None = None
-        while remaining is None or remaining > 0:
-            size = _PAGE if remaining is None else min(_PAGE, remaining)
-            pks, page = self._db.read(
-                functools.partial(_page, after=after, offset=offset, size=size)
-            )
-            yield from page
-            if len(pks) < size:
-                return
-            if remaining is not None:
-                remaining -= len(pks)
-            after = pks[-1]
-
-    def stats(self) -> InventoryStats:
-        """Counts over the inventory, on one snapshot.
-
-        Raises:
-            InventoryError: The database cannot be read.
-        """
-        return self._db.read(_stats)
-
-    # --- perceptual hashes ----------------------------------------------------
-
-    def add_perceptual(
-        self,
-        asset_id: str,
-        reference: ReferenceHashes,
-        *,
-        scheme: str | None = None,
-        now: datetime | None = None,
-        durable: bool | None = None,
-    ) -> int:
-        """Store an asset's perceptual hashes (every variant row) and descriptor.
-
-        Idempotent: rows already stored for this asset, scheme and variant are
-        kept as they are. Rows added are bound to the audit chain by a
-        ``perceptual_added`` entry (the hash of every row of the scheme).
-
-        Args:
-            asset_id: A recorded asset.
-            reference: What :func:`provenance._core.phash.reference_hashes` returned.
-            scheme: The scheme name; default ``reference.scheme``.
-            now: The time of the audit entry; default the current time.
-            durable: Fsync this commit or not; None follows the inventory's
-                ``durable``.
-
-        Returns:
-            How many rows were added (0 when all were stored already).
-
-        Raises:
-            InventoryError: Unknown asset, a malformed scheme name or hash
-                array, or the database cannot be written.
-        """
-        insert = _perceptual_insert(reference, scheme, self._path)
-        moment = now if now is not None else datetime.now(timezone.utc)
-        return self._write(
-            lambda conn: bind_perceptual(
-                conn, insert, asset_id, moment, audit=self._audit, path=self._path
-            ),
-            durable,
-        )
-
-    def perceptual_index(self, scheme: str) -> HammingIndex:
-        """The Hamming index over every stored row of ``scheme``; ids are row keys.
-
-        Built once per :class:`Inventory` (from the cache file when there is
-        one) and then refreshed incrementally: the rows added since (``hash_pk``
-        above the index's last id) are appended, one indexed query, never a
-        rebuild from the database. With ``index_refresh_s`` > 0 that look for
-        new rows happens at most once per ``index_refresh_s`` seconds, so rows
-        another process wrote are found at most that late; rows written through
-        this handle are seen at once.
-
-        From :data:`INDEX_CACHE_MIN_ROWS` rows the index is cached beside the
-        database (``<name>.<scheme>.hidx``, memory-mapped on load; not written for
-        a read-only inventory). The cache is written when the index was built
-        here from the rows and when new rows made it rebuild its bands, not on
-        every refresh, so a new process reads at most the rows added since.
-
-        Raises:
-            InventoryError: A malformed scheme name, or the database cannot be read.
-        """
-        return self._indexes.perceptual(_scheme(scheme, self._path))
-
-    def perceptual_chunks(
-        self, scheme: str, *, after: int = 0, rows_per_chunk: int = 1 << 16
-    ) -> Iterator[RowChunk]:
-        """Every stored row of ``scheme`` with a key above ``after``, in key order, in batches.
-
-        What a :class:`~provenance.FleetIndex` is built from
-        (``index.extend(inventory.perceptual_chunks(scheme))``) and refreshed from
-        (``after=index.last_row_id``): row keys, asset keys and hashes, one short
-        read per batch.
-
-        Raises:
-            InventoryError: A malformed scheme name, hashes of differing lengths,
-                or the database cannot be read.
-        """
-        return self._indexes.chunks(_scheme(scheme, self._path), after, rows_per_chunk)
-
-    def fleet_index(
-        self, scheme: str, *, hash_dir: str | os.PathLike[str] | None = None
-    ) -> FleetIndex:
-        """A :class:`~provenance.FleetIndex` over every stored row of ``scheme``.
-
-        For inventories of millions of assets, where :meth:`perceptual_index` (exact)
-        is too slow and too large: built once per handle from
-        :meth:`perceptual_chunks`, then refreshed with the rows above its last key,
-        at most every ``index_refresh_s`` seconds (the same staleness bound). It may
-        miss a copy the exact search finds (docs/search.md). ``lookup`` returns
-        asset keys (``asset_pk``) and row keys (``hash_pk``).
-
-        Args:
-            scheme: The perceptual scheme.
-            hash_dir: Keep the hashes in memory-mapped files there (used when the
-                index is first built; deleted by :meth:`close`); default in memory.
-
-        Raises:
-            InventoryError: A malformed scheme name, or the database cannot be read.
-        """
-        folder = None if hash_dir is None else Path(hash_dir)
-        return self._indexes.fleet(_scheme(scheme, self._path), folder)
-
-    def find_perceptual(
-        self,
-        words: Any,
-        *,
-        scheme: str,
-        max_distance: int,
-        k: int = 5,
-    ) -> list[PerceptualMatch]:
-        """Assets with a stored row within ``max_distance`` bits of ``words``, nearest first.
-
-        One entry per asset (its nearest row). Distances are checked again
-        against the rows in the database, so a stale index cache can hide a
-        match but never invent one.
-
-        Args:
-            words: ``(W,)`` ``uint64``: the query hash.
-            scheme: The scheme it was computed with.
-            max_distance: The match threshold, in bits.
-            k: At most this many assets.
-
-        Raises:
-            InventoryError: The database cannot be read.
-        """
-        index = self.perceptual_index(scheme)
-        query = np.asarray(words, dtype=np.uint64).reshape(-1)
-        if len(index) == 0 or query.shape[0] != index.words_per_hash:
-            return []
-        # Several rows per asset: ask for enough rows to fill k assets.
-        hits = index.query(query, k=max(k * 32, 64), max_distance=max_distance)
-        if not hits:
-            return []
-        pks = [h.row_id for h in hits]
-
-        return self._db.read(
-            lambda conn: _nearest_assets(
-                conn, pks, query, scheme=scheme, max_distance=max_distance, k=k
-            )
-        )
-
-    # --- local features (partial copies) -------------------------------------------
-
-    def add_keypoints(self, asset_id: str, features: LocalFeatures, *, scheme: str) -> bool:
-        """Store an asset's local features (:mod:`provenance._core.keypoints`) for ``scheme``.
-
-        Idempotent: features already stored for this asset and scheme are kept.
-
-        Args:
-            asset_id: A recorded asset.
-            features: What :func:`provenance._core.keypoints.reference_features` returned.
-            scheme: The scheme name (:data:`provenance._core.keypoints.SCHEME`).
-
-        Returns:
-            Whether a row was added.
-
-        Raises:
-            InventoryError: Unknown asset, a malformed scheme name, or the
-                database cannot be written.
-        """
-        name = _scheme(scheme, self._path)
-        blob = features.to_bytes()
-        return self._db.write(
-            lambda conn: insert_keypoints(conn, asset_id, name, blob, path=self._path)
-        )
-
-    def keypoint_index(self, scheme: str) -> KeypointIndex:
-        """The keypoint index over every stored row of ``scheme``; keys are row keys.
-
-        Kept per :class:`Inventory` and refreshed with rows added since (one
-        indexed query when nothing changed; with ``index_refresh_s``, at most that
-        often, as :meth:`perceptual_index`); rebuilt from every row when it has
-        outgrown its inverted lists. Not cached on disk: a new process reads
-        every row once (about 10 KB per asset).
-
-        Raises:
-            InventoryError: A malformed scheme name, or the database cannot be read.
-        """
-        return self._indexes.keypoints(_scheme(scheme, self._path))
-
-    def keypoint_features(self, keys: Sequence[int]) -> list[tuple[AssetEntry, LocalFeatures]]:
-        """The assets and stored features of these keypoint row keys, in the same order.
-
-        Rows that vanished or do not parse are left out.
-
-        Raises:
-            InventoryError: The database cannot be read.
-        """
-        return self._db.read(lambda conn: _keypoint_features(conn, keys))
 
     # --- exports --------------------------------------------------------------
 
