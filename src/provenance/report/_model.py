@@ -7,6 +7,7 @@ code written against the mapping rows of earlier releases keeps working.
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -27,14 +28,14 @@ def is_development(subject: str) -> bool:
     return any(marker in lowered for marker in _DEV_MARKERS)
 
 
-class Row:
+class Row(abc.ABC):
     """Read access by JSON key (``row["asset_id"]``) for a row with a ``to_dict``."""
 
     __slots__ = ()
 
+    @abc.abstractmethod
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready form."""
-        raise NotImplementedError
 
     def __getitem__(self, key: str) -> Any:
         return self.to_dict()[key]
