@@ -384,12 +384,17 @@ import pytest  # noqa: E402 - the fixtures below are for pytest only
 BACKENDS = ("sqlite", "postgresql", "mariadb")
 """The inventory backends integration tests run against."""
 
+REQUIRE_ENV = "PROVENANCE_REQUIRE_SERVERS"
+"""Set to 1 (``.ci/run`` does) to fail, not skip, when a server is not installed."""
+
 
 def _session_server(kind: str) -> Callable[[], Iterator[ThrowawayServer]]:
     def fixture() -> Iterator[ThrowawayServer]:
         try:
             server = STARTERS[kind]()
         except ServerUnavailableError as exc:
+            if os.environ.get(REQUIRE_ENV) == "1":  # CI: a missing server is a failure
+                pytest.fail(f"{exc} (and ${REQUIRE_ENV}=1)")
             pytest.skip(str(exc))
         with server:
             yield server
