@@ -59,7 +59,10 @@ Data model (schema version 3)::
   ``<name>.<scheme>.hidx`` once it has :data:`INDEX_CACHE_MIN_ROWS` rows, so a
   new process maps it instead of reading every row again. The cache holds only
   hashes: a stale or foreign cache is rebuilt, and every candidate's distance
-  is checked again against the rows in the database.
+  is checked again against the rows in the database. The partial-copy search's
+  keypoint vote index is cached the same way as ``<name>.<scheme>.kidx`` (from
+  ``KEYPOINT_CACHE_MIN_ROWS`` rows, owner-only), stamped with the inventory's
+  first audit entry and its last keypoint row: anything else is rebuilt.
 
 Concurrency and durability: WAL mode (many readers, one writer at a time);
 every write is one ``BEGIN IMMEDIATE`` transaction retried with back-off while

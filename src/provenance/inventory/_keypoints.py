@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,16 +28,39 @@ def insert_keypoints(
     return cursor.rowcount > 0
 
 
-def _keypoint_rows(conn: sqlite3.Connection, scheme: str, after: int) -> list[tuple[int, bytes]]:
-    """Keypoint rows of ``scheme`` with a key above ``after``, in key order."""
+def _keypoint_rows(
+    conn: sqlite3.Connection, scheme: str, after: int, limit: int
+) -> list[tuple[int, bytes]]:
+    """At most ``limit`` keypoint rows of ``scheme`` with a key above ``after``, in key order."""
     return [
         (int(pk), bytes(blob))
         for pk, blob in conn.execute(
             "SELECT keypoint_pk, features FROM keypoint_features "
-            "WHERE scheme = ? AND keypoint_pk > ? ORDER BY keypoint_pk",
-            (scheme, after),
+            "WHERE scheme = ? AND keypoint_pk > ? ORDER BY keypoint_pk LIMIT ?",
+            (scheme, after, limit),
         )
     ]
+
+
+def _keypoint_stamp(conn: sqlite3.Connection, scheme: str, last: int) -> dict[str, str | int]:
+    """What ties a cached keypoint index to this inventory and its rows up to key ``last``.
+
+    The inventory's identity (the hash of its first audit entry: a copy made of
+    it shares it, another inventory does not), the scheme, ``last`` and the
+    SHA-256 of that row's features: a restored backup that reused the key for
+    another row does not match.
+    """
+    first = conn.execute("SELECT entry_hash FROM audit WHERE seq = 1").fetchone()
+    row = conn.execute(
+        "SELECT features FROM keypoint_features WHERE keypoint_pk = ? AND scheme = ?",
+        (last, scheme),
+    ).fetchone()
+    return {
+        "inventory": "" if first is None else str(first[0]),
+        "scheme": scheme,
+        "last_pk": last,
+        "last_row_sha256": "" if row is None else hashlib.sha256(bytes(row[0])).hexdigest(),
+    }
 
 
 def _keypoint_features(

@@ -199,8 +199,17 @@ class _Search(_Handle):
         Kept per :class:`Inventory` and refreshed with rows added since (one
         indexed query when nothing changed; with ``index_refresh_s``, at most that
         often, as :meth:`perceptual_index`); rebuilt from every row when it has
-        outgrown its inverted lists. Not cached on disk: a new process reads
-        every row once (about 10 KB per asset).
+        outgrown its inverted lists. From :data:`KEYPOINT_CACHE_MIN_ROWS` rows
+        it is cached beside the database (``<name>.<scheme>.kidx``, owner-only;
+        not written for a read-only inventory): a new handle reads the cache
+        (its lists copied from the mapped file, nothing assigned again) and
+        then only the rows added since. The cache is written when the index was
+        built here from the rows and when the rows added since the file was
+        written pass a tenth of the assets. A cache of another inventory, of
+        rows since replaced (a restored backup), of another format, or cut short
+        is rebuilt from the rows, with a warning on the ``provenance.inventory``
+        logger. Candidates are only candidates: their features are read again
+        from the database, so a stale cache can miss a copy but never invent one.
 
         Raises:
             InventoryError: A malformed scheme name, or the database cannot be read.

@@ -66,7 +66,7 @@ from provenance._core.keypoints._locate import (
     Placement,
     locate,
 )
-from provenance._core.keypoints._record import SCHEME, LocalFeatures
+from provenance._core.keypoints._record import SCHEME, LocalFeatures, stored_descriptors
 
 __all__ = [
     "FLAT_LIMIT",
@@ -87,4 +87,5 @@ __all__ = [
     "locate",
     "query_features",
     "reference_features",
+    "stored_descriptors",
 ]

@@ -86,11 +86,15 @@ class KeypointIndex:
 
     def add(self, key: int, features: LocalFeatures) -> None:
         """Store one image's descriptors under ``key`` (a non-negative integer < 2**52)."""
-        count = min(len(features), self._per_image)
+        self.add_descriptors(key, features.descriptors)
+
+    def add_descriptors(self, key: int, descriptors: U8) -> None:
+        """:meth:`add` from the ``(N, 32)`` descriptors alone (strongest first, as stored)."""
+        count = min(int(descriptors.shape[0]), self._per_image)
         self._keys.append(key)
         if count == 0:
             return
-        self._chunks.append(features.descriptors[:count])
+        self._chunks.append(np.array(descriptors[:count]))  # a copy: not the record's buffer
         self._ids.append((np.int64(key) << 10) | np.arange(count, dtype=np.int64))
         self._count += count
 
@@ -181,6 +185,115 @@ class KeypointIndex:
         keys, votes = np.unique(pairs[:, 0], return_counts=True)
         order = np.argsort(-votes, kind="stable")[:k]
         return [(int(keys[i]), int(votes[i])) for i in order if votes[i] >= min_votes]
+
+    # --- stored form (what inventory caches on disk; pure: arrays in, arrays out) ------
+
+    def to_arrays(self) -> tuple[dict[str, npt.NDArray[Any]], dict[str, Any]]:
+        """The index as arrays and a few numbers, for :meth:`from_arrays`.
+
+        Descriptors not yet in the faiss index are folded in first. The
+        inverted file's lists are returned as they are (capped, in order), so
+        the index read back votes exactly as this one; the coarse quantizer is
+        faiss's serialised HNSW graph (about 1% of the lists' size).
+
+        Returns:
+            ``arrays``: ``keys`` (stored image keys), ``codes`` and ``ids`` (the
+            descriptors and their ids, list by list), ``list_offsets`` and
+            ``quantizer`` for an inverted file; ``meta``: ``layout`` (``empty``,
+            ``flat`` or ``inverted``), ``count``, ``dropped``, ``nprobe``,
+            ``per_image``.
+        """
+        faiss = load_faiss()
+        index = self._built() if self._chunks or self._index is not None else None
+        arrays: dict[str, npt.NDArray[Any]] = {"keys": np.asarray(self._keys, np.int64)}
+        layout = "empty"
+        if isinstance(index, faiss.IndexBinaryIDMap):
+            layout = "flat"
+            stored = faiss.vector_to_array(faiss.downcast_IndexBinary(index.index).xb)
+            arrays["codes"] = stored.reshape(-1, DESCRIPTOR_BYTES)
+            arrays["ids"] = faiss.vector_to_array(index.id_map).astype(np.int64)
+        elif index is not None:
+            layout = "inverted"
+            lists = faiss.downcast_InvertedLists(index.invlists)
+            sizes = np.array([lists.list_size(i) for i in range(index.nlist)], np.int64)
+            offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+            codes = np.empty((int(offsets[-1]), DESCRIPTOR_BYTES), np.uint8)
+            ids = np.empty(int(offsets[-1]), np.int64)
+            for i in np.flatnonzero(sizes):
+                a, n = int(offsets[i]), int(sizes[i])
+                codes[a : a + n] = faiss.rev_swig_ptr(lists.get_codes(int(i)), n * 32).reshape(
+                    n, DESCRIPTOR_BYTES
+                )
+                ids[a : a + n] = faiss.rev_swig_ptr(lists.get_ids(int(i)), n)
+            arrays.update(codes=codes, ids=ids, list_offsets=offsets)
+            arrays["quantizer"] = faiss.serialize_index_binary(index.quantizer)
+        meta = {
+            "layout": layout,
+            "count": self._count,
+            "dropped": self.dropped,
+            "nprobe": self._nprobe,
+            "per_image": self._per_image,
+        }
+        return arrays, meta
+
+    @classmethod
+    def from_arrays(
+        cls, arrays: dict[str, npt.NDArray[Any]], meta: dict[str, Any]
+    ) -> KeypointIndex:
+        """The index :meth:`to_arrays` described (arrays may be memory-mapped).
+
+        The descriptors are copied once, straight from ``arrays`` into the
+        faiss lists; nothing is searched or assigned again.
+
+        Raises:
+            ValueError: The arrays or numbers do not describe an index.
+        """
+        faiss = load_faiss()
+        try:
+            made = cls(nprobe=int(meta["nprobe"]), per_image=int(meta["per_image"]))
+            layout, made._count = str(meta["layout"]), int(meta["count"])
+            made.dropped = int(meta["dropped"])
+            made._keys = [int(k) for k in np.asarray(arrays["keys"], np.int64)]
+            if layout == "empty":
+                return made
+            codes, ids = arrays["codes"], arrays["ids"]
+            if (
+                codes.ndim != 2
+                or codes.shape[1] != DESCRIPTOR_BYTES
+                or ids.shape != codes.shape[:1]
+            ):
+                raise ValueError("descriptor arrays of inconsistent shapes")
+            if layout == "flat":
+                made._index = faiss.IndexBinaryIDMap(faiss.IndexBinaryFlat(DESCRIPTOR_BYTES * 8))
+                made._index.add_with_ids(np.ascontiguousarray(codes), np.ascontiguousarray(ids))
+                return made
+            if layout != "inverted":
+                raise ValueError(f"unknown layout {layout!r}")
+            quantizer = faiss.deserialize_index_binary(np.ascontiguousarray(arrays["quantizer"]))
+            offsets = np.asarray(arrays["list_offsets"], np.int64)
+            steps = np.diff(offsets)
+            if (
+                quantizer.d != DESCRIPTOR_BYTES * 8
+                or offsets.shape != (quantizer.ntotal + 1,)
+                or offsets[0] != 0
+                or offsets[-1] != len(ids)
+                or (steps < 0).any()
+            ):
+                raise ValueError("list offsets do not match the lists")
+            index = faiss.IndexBinaryIVF(quantizer, DESCRIPTOR_BYTES * 8, quantizer.ntotal)
+            index.nprobe, index.is_trained = made._nprobe, True
+            for i in np.flatnonzero(steps):
+                a, b = int(offsets[i]), int(offsets[i + 1])
+                part_ids = np.ascontiguousarray(ids[a:b])
+                part_codes = np.ascontiguousarray(codes[a:b])
+                index.invlists.add_entries(
+                    int(i), b - a, faiss.swig_ptr(part_ids), faiss.swig_ptr(part_codes)
+                )
+            index.ntotal = len(ids)
+            made._index, made._quantizer = index, quantizer
+            return made
+        except (KeyError, TypeError, RuntimeError) as exc:  # faiss raises RuntimeError
+            raise ValueError(f"not a stored keypoint index: {exc}") from exc
 
 
 def _inverted(sample_from: U8, nprobe: int) -> tuple[Any, Any]:
