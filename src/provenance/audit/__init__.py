@@ -9,9 +9,10 @@ What it owns (DESIGN.md decisions 8 and 17):
   re-hashing it breaks the link from the next entry; deleting one leaves a
   sequence gap.
 * **Facts** (DESIGN.md decision 17). The entry that records a row of the
-  inventory (asset, file, lineage link, perceptual rows and descriptor) holds
-  the row's canonical hash (:func:`row_hash`; payload keys :data:`ROW_ASSET`,
-  :data:`ROW_FILE`, :data:`ROW_PARENT`, :data:`LINKED`, :data:`ROW_PERCEPTUAL`).
+  inventory (asset, file, lineage link, perceptual rows and descriptor, keypoint
+  row) holds the row's canonical hash (:func:`row_hash`; payload keys
+  :data:`ROW_ASSET`, :data:`ROW_FILE`, :data:`ROW_PARENT`, :data:`LINKED`,
+  :data:`ROW_PERCEPTUAL`, :data:`ROW_KEYPOINTS`).
   :meth:`AuditLog.verify` collects them (:class:`FactBindings`) and the
   inventory's reconciler compares them with the tables both ways: a changed
   row, a row whose entry is gone, an entry whose row is gone.
@@ -69,10 +70,13 @@ from provenance.audit._chain import (
 )
 from provenance.audit._checkpoint import Checkpoint, chain_fingerprint
 from provenance.audit._facts import (
+    KEYPOINT_SCHEME,
+    KEYPOINTS_BOUND_FROM,
     LINKED,
     PERCEPTUAL_SCHEME,
     ROW_ASSET,
     ROW_FILE,
+    ROW_KEYPOINTS,
     ROW_PARENT,
     ROW_PERCEPTUAL,
     FactBindings,
@@ -99,10 +103,13 @@ __all__ = [
     "AUDIT_SCHEMA_V3",
     "DEFAULT_CHECKPOINT_EVERY",
     "GENESIS_HASH",
+    "KEYPOINTS_BOUND_FROM",
+    "KEYPOINT_SCHEME",
     "LINKED",
     "PERCEPTUAL_SCHEME",
     "ROW_ASSET",
     "ROW_FILE",
+    "ROW_KEYPOINTS",
     "ROW_PARENT",
     "ROW_PERCEPTUAL",
     "WITNESS_ENV_VAR",

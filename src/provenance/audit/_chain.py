@@ -42,6 +42,8 @@ class AuditEvent(enum.Enum):
     """A checkpoint of the chain was taken (the payload names it)."""
     PERCEPTUAL_ADDED = "perceptual_added"
     """An asset's perceptual hashes were stored after it was recorded (binds them)."""
+    KEYPOINTS_ADDED = "keypoints_added"
+    """An asset's keypoint row was stored after it was recorded (binds it; issue 21)."""
 
 
 class ProblemKind(enum.Enum):
@@ -62,7 +64,7 @@ class ProblemKind(enum.Enum):
     BAD_CHECKPOINT_SIGNATURE = "bad_checkpoint_signature"
     """A checkpoint's signature does not verify, or its signer is not trusted."""
     FACT_CHANGED = "fact_changed"
-    """A stored row (asset, file, link, perceptual hashes) differs from the entry that bound it."""
+    """A stored row (asset, file, link, perceptual hashes, keypoints) differs from its entry."""
     FACT_MISSING = "fact_missing"
     """An entry binds a row that is no longer stored."""
     FACT_UNBOUND = "fact_unbound"

@@ -23,6 +23,15 @@ ROW_PERCEPTUAL = "row_perceptual"
 """Payload key: the hash of the asset's perceptual rows and descriptor of one scheme."""
 PERCEPTUAL_SCHEME = "perceptual_scheme"
 """Payload key: that scheme."""
+ROW_KEYPOINTS = "row_keypoints"
+"""Payload key: the row hash of the asset's keypoint row of one scheme (issue 21).
+
+Entries written before keypoint rows were bound have no such key; ``audit_meta``'s
+:data:`KEYPOINTS_BOUND_FROM` says from which row key on every row must be bound."""
+KEYPOINT_SCHEME = "keypoint_scheme"
+"""Payload key: that scheme."""
+KEYPOINTS_BOUND_FROM = "bound_from_keypoint_pk"
+"""The ``audit_meta`` mark: the first keypoint row bound to the chain (written with it)."""
 
 
 def row_hash(kind: str, values: Iterable[str | bytes | int | None]) -> str:
@@ -62,13 +71,22 @@ class FactBindings:
     first entry) and ``legacy_files`` (input, record, manifest, signer).
     """
 
-    __slots__ = ("assets", "files", "legacy_assets", "legacy_files", "parents", "perceptual")
+    __slots__ = (
+        "assets",
+        "files",
+        "keypoints",
+        "legacy_assets",
+        "legacy_files",
+        "parents",
+        "perceptual",
+    )
 
     def __init__(self) -> None:
         self.assets: dict[str, tuple[int, str]] = {}
         self.files: dict[str, tuple[int, str]] = {}
         self.parents: dict[str, tuple[int, str]] = {}
         self.perceptual: dict[tuple[str, str], tuple[int, str]] = {}
+        self.keypoints: dict[tuple[str, str], tuple[int, str]] = {}
         self.legacy_assets: dict[str, tuple[int, tuple[Any, ...]]] = {}
         self.legacy_files: dict[str, tuple[int, tuple[Any, ...]]] = {}
 
@@ -76,7 +94,7 @@ class FactBindings:
         """Take what ``entry`` binds (call only for entries whose hash matched)."""
         payload = entry.payload
         seq, asset_id = entry.seq, entry.asset_id or ""
-        if ROW_FILE not in payload and ROW_PERCEPTUAL not in payload and LINKED not in payload:
+        if not payload.keys() & _BINDING_KEYS:
             if entry.event in _RECORDING_EVENTS and isinstance(payload.get("sha256"), str):
                 self._add_legacy(seq, asset_id, payload)
             return
@@ -92,6 +110,9 @@ class FactBindings:
         value, scheme = payload.get(ROW_PERCEPTUAL), payload.get(PERCEPTUAL_SCHEME)
         if isinstance(value, str) and isinstance(scheme, str):
             self.perceptual[(asset_id, scheme)] = (seq, value)
+        value, scheme = payload.get(ROW_KEYPOINTS), payload.get(KEYPOINT_SCHEME)
+        if isinstance(value, str) and isinstance(scheme, str):
+            self.keypoints[(asset_id, scheme)] = (seq, value)
         value = payload.get(LINKED)
         if isinstance(value, str) and value:
             for child in value.split(","):
@@ -106,3 +127,5 @@ class FactBindings:
 
 
 _RECORDING_EVENTS = frozenset({AuditEvent.SIGNED, AuditEvent.RENDITION_ADDED})
+# An entry holding none of these binds no row (written before row binding).
+_BINDING_KEYS = frozenset({ROW_FILE, ROW_PERCEPTUAL, LINKED, ROW_KEYPOINTS})

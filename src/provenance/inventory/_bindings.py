@@ -1,7 +1,8 @@
 """Inventory facts bound to the audit chain (DESIGN.md decision 17).
 
 Row hashes of assets, files and perceptual rows, and the reconciler that
-:meth:`provenance.audit.AuditLog.verify` runs to compare them with the tables.
+:meth:`provenance.audit.AuditLog.verify` runs to compare them with the tables
+(keypoint rows: ``_keypoints``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from provenance.audit import (
     ProblemKind,
     row_hash,
 )
+from provenance.inventory._keypoints import _reconcile_keypoints
 
 _ASSET_FACTS = (
     "asset_id",
@@ -129,12 +131,20 @@ def _reconcile(
     ids = _reconcile_assets(conn, bound, marks, tally)
     _reconcile_files(conn, bound, marks, tally)
     _reconcile_perceptual(conn, bound, marks, tally, ids)
+    problems, keypoint_legacy, checked = _reconcile_keypoints(conn, bound, ids)
+    tally.problems += problems
+    tally.checked += checked
     notes = []
     if tally.legacy:
         notes.append(
             f"{tally.legacy} rows were recorded before row binding (schema 3) and are not bound: "
             "only the facts their entries named (hashes, model, source type, signer) are "
             "checked; an edit of any other column is not detected"
+        )
+    if keypoint_legacy:
+        notes.append(
+            f"{keypoint_legacy} keypoint rows were stored before keypoint rows were bound "
+            "(issue 21) and are not checked; rows stored since are"
         )
     return tally.problems, notes, tally.checked
 

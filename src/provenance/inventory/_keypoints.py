@@ -1,14 +1,33 @@
-"""Keypoint rows of the inventory (partial copies, issue 21): their SQL."""
+"""Keypoint rows of the inventory (partial copies, issue 21): their SQL and their binding.
+
+Each row is bound to the audit chain (DESIGN.md decision 17) by the entry that
+stored it (``row_keypoints``: the hash of asset id, scheme and record), and
+:func:`_reconcile_keypoints` is the keypoint part of ``audit verify``.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import sqlite3
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from provenance._core.keypoints import LocalFeatures
+from provenance.audit import (
+    KEYPOINT_SCHEME,
+    KEYPOINTS_BOUND_FROM,
+    ROW_KEYPOINTS,
+    AuditEvent,
+    AuditLog,
+    AuditProblem,
+    FactBindings,
+    ProblemKind,
+    row_hash,
+)
 from provenance.errors import InventoryError
 from provenance.inventory._entries import AssetEntry
 from provenance.inventory._rows import _load
@@ -26,6 +45,109 @@ def insert_keypoints(
         (int(found[0]), scheme, blob),
     )
     return cursor.rowcount > 0
+
+
+def _keypoint_row_hash(asset_id: str, scheme: str, blob: bytes) -> str:
+    """The canonical hash of one keypoint row (DESIGN.md decision 17)."""
+    return row_hash("keypoints", (asset_id, scheme, blob))
+
+
+@dataclass(frozen=True, slots=True)
+class KeypointInsert:
+    """One asset's keypoint row to store and bind, inside the caller's write transaction."""
+
+    scheme: str
+    blob: bytes
+
+    def run(self, conn: sqlite3.Connection, asset_id: str, path: Path) -> dict[str, str]:
+        """Store the row; the payload keys that bind it (empty when it was stored already).
+
+        The first row ever bound also writes ``audit_meta``'s
+        :data:`~provenance.audit.KEYPOINTS_BOUND_FROM` mark: rows below it were
+        stored before keypoint rows were bound (issue 21) and are counted as legacy.
+        """
+        if not insert_keypoints(conn, asset_id, self.scheme, self.blob, path=path):
+            return {}
+        marked = conn.execute(
+            "SELECT value FROM audit_meta WHERE name = ?", (KEYPOINTS_BOUND_FROM,)
+        ).fetchone()
+        if marked is None:
+            conn.execute(
+                "INSERT INTO audit_meta (name, value) "
+                "SELECT ?, MAX(keypoint_pk) FROM keypoint_features",
+                (KEYPOINTS_BOUND_FROM,),
+            )
+        binding = _keypoint_row_hash(asset_id, self.scheme, self.blob)
+        return {KEYPOINT_SCHEME: self.scheme, ROW_KEYPOINTS: binding}
+
+
+def bind_keypoints(
+    conn: sqlite3.Connection,
+    insert: KeypointInsert,
+    asset_id: str,
+    now: datetime,
+    *,
+    audit: AuditLog,
+    path: Path,
+) -> bool:
+    """Store a recorded asset's keypoint row and bind it in its own entry; False if stored."""
+    payload = insert.run(conn, asset_id, path)
+    if payload:
+        audit.append_in(
+            conn, AuditEvent.KEYPOINTS_ADDED, asset_id=asset_id, payload=payload, now=now
+        )
+    return bool(payload)
+
+
+def _reconcile_keypoints(
+    conn: sqlite3.Connection, bound: FactBindings, ids: dict[int, str]
+) -> tuple[list[AuditProblem], int, int]:
+    """Keypoint rows against their bindings, both ways: (problems, legacy rows, rows checked).
+
+    A row below the ``audit_meta`` mark (or any row when no row was ever bound)
+    was stored before keypoint rows were bound and is counted as legacy.
+    """
+    marked = conn.execute(
+        "SELECT value FROM audit_meta WHERE name = ?", (KEYPOINTS_BOUND_FROM,)
+    ).fetchone()
+    mark = math.inf if marked is None else int(marked[0])
+    problems, legacy, checked = [], 0, 0
+    for pk, asset_pk, scheme, blob in conn.execute(
+        "SELECT keypoint_pk, asset_pk, scheme, features FROM keypoint_features"
+    ):
+        checked += 1
+        asset_id = ids.get(int(asset_pk), f"#{asset_pk}")
+        what = f"the keypoint row {pk} of asset {asset_id} ({scheme})"
+        binding = bound.keypoints.pop((asset_id, str(scheme)), None)
+        if binding is None:
+            if int(pk) < mark:
+                legacy += 1
+                continue
+            problems.append(
+                AuditProblem(
+                    0,
+                    ProblemKind.FACT_UNBOUND,
+                    f"{what} is stored but no audit entry recorded it: it was added outside "
+                    "the chain",
+                )
+            )
+        elif _keypoint_row_hash(asset_id, str(scheme), bytes(blob)) != binding[1]:
+            problems.append(
+                AuditProblem(
+                    binding[0],
+                    ProblemKind.FACT_CHANGED,
+                    f"{what} differs from what entry {binding[0]} recorded",
+                )
+            )
+    for (asset_id, scheme), (seq, _) in bound.keypoints.items():
+        problems.append(
+            AuditProblem(
+                seq,
+                ProblemKind.FACT_MISSING,
+                f"the keypoint row of asset {asset_id} ({scheme}) recorded by entry {seq} is gone",
+            )
+        )
+    return problems, legacy, checked
 
 
 def _keypoint_rows(

@@ -19,7 +19,7 @@ from provenance._core.phash import ReferenceHashes
 from provenance._io.index import FleetIndex, HammingIndex, RowChunk
 from provenance.inventory._entries import AssetEntry, PerceptualMatch
 from provenance.inventory._handle import _Handle
-from provenance.inventory._keypoints import _keypoint_features, insert_keypoints
+from provenance.inventory._keypoints import KeypointInsert, _keypoint_features, bind_keypoints
 from provenance.inventory._perceptual import _nearest_assets, _perceptual_insert, _scheme
 from provenance.inventory._writes import bind_perceptual
 
@@ -170,15 +170,28 @@ class _Search(_Handle):
 
     # --- local features (partial copies) -------------------------------------------
 
-    def add_keypoints(self, asset_id: str, features: LocalFeatures, *, scheme: str) -> bool:
+    def add_keypoints(
+        self,
+        asset_id: str,
+        features: LocalFeatures,
+        *,
+        scheme: str,
+        now: datetime | None = None,
+        durable: bool | None = None,
+    ) -> bool:
         """Store an asset's local features (:mod:`provenance._core.keypoints`) for ``scheme``.
 
         Idempotent: features already stored for this asset and scheme are kept.
+        A row added is bound to the audit chain by a ``keypoints_added`` entry
+        (the hash of the row).
 
         Args:
             asset_id: A recorded asset.
             features: What :func:`provenance._core.keypoints.reference_features` returned.
             scheme: The scheme name (:data:`provenance._core.keypoints.SCHEME`).
+            now: The time of the audit entry; default the current time.
+            durable: Fsync this commit or not; None follows the inventory's
+                ``durable``.
 
         Returns:
             Whether a row was added.
@@ -187,10 +200,13 @@ class _Search(_Handle):
             InventoryError: Unknown asset, a malformed scheme name, or the
                 database cannot be written.
         """
-        name = _scheme(scheme, self._path)
-        blob = features.to_bytes()
-        return self._db.write(
-            lambda conn: insert_keypoints(conn, asset_id, name, blob, path=self._path)
+        insert = KeypointInsert(_scheme(scheme, self._path), features.to_bytes())
+        moment = now if now is not None else datetime.now(timezone.utc)
+        return self._write(
+            lambda conn: bind_keypoints(
+                conn, insert, asset_id, moment, audit=self._audit, path=self._path
+            ),
+            durable,
         )
 
     def keypoint_index(self, scheme: str) -> KeypointIndex:

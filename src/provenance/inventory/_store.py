@@ -44,7 +44,7 @@ from provenance.inventory._export import (
     export_json,
 )
 from provenance.inventory._indexes import _Indexes
-from provenance.inventory._keypoints import insert_keypoints
+from provenance.inventory._keypoints import KeypointInsert
 from provenance.inventory._perceptual import (
     _index_refresh_s,
     _perceptual_insert,
@@ -311,17 +311,13 @@ class Inventory(_Search, _Reads):
         if len(local) != len(items):
             raise InventoryError("keypoints must have one entry per result", path=self._path)
         scheme = _scheme(KEYPOINT_SCHEME, self._path)
-        blobs = [None if f is None else f.to_bytes() for f in local]
+        inserts = [None if f is None else KeypointInsert(scheme, f.to_bytes()) for f in local]
 
         def work(conn: sqlite3.Connection) -> list[AssetEntry]:
-            entries = []
-            for p, insert, blob in zip(pending, rows, blobs, strict=True):
-                entries.append(
-                    record(conn, p, audit=self._audit, path=self._path, perceptual=insert)
-                )
-                if blob is not None:
-                    insert_keypoints(conn, p.result.asset_id, scheme, blob, path=self._path)
-            return entries
+            return [
+                record(conn, p, audit=self._audit, path=self._path, perceptual=insert, keypoints=kp)
+                for p, insert, kp in zip(pending, rows, inserts, strict=True)
+            ]
 
         return self._write(work, durable)
 

@@ -25,6 +25,7 @@ from provenance.audit import (
 from provenance.errors import InventoryError
 from provenance.inventory._bindings import _asset_row_hash, _file_row_hash
 from provenance.inventory._entries import AssetEntry, FileEntry, _Pending
+from provenance.inventory._keypoints import KeypointInsert
 from provenance.inventory._perceptual import _PerceptualInsert
 from provenance.inventory._rows import _find_parent, _load, _signer_id
 
@@ -38,8 +39,12 @@ def record(
     audit: AuditLog,
     path: Path,
     perceptual: _PerceptualInsert | None = None,
+    keypoints: KeypointInsert | None = None,
 ) -> AssetEntry:
-    """Store one checked result (asset if new, file, lineage links) and its audit entry."""
+    """Store one checked result (asset if new, file, lineage links) and its audit entry.
+
+    With ``perceptual`` or ``keypoints``, those rows too, bound by the same entry.
+    """
     result = p.result
     signer_id = _signer_id(conn, p.signer)
     row = conn.execute(
@@ -127,6 +132,8 @@ def record(
         if binding is not None:
             payload[PERCEPTUAL_SCHEME] = perceptual.scheme
             payload[ROW_PERCEPTUAL] = binding
+    if keypoints is not None:
+        payload.update(keypoints.run(conn, result.asset_id, path))
     event = AuditEvent.RENDITION_ADDED if record.parents else AuditEvent.SIGNED
     audit.append_in(conn, event, asset_id=result.asset_id, payload=payload, now=p.now)
     return entry

@@ -73,7 +73,7 @@ def record_perceptual(
         return False
     inventory.add_perceptual(asset_id, reference, durable=durable)
     if local is not None:
-        inventory.add_keypoints(asset_id, local, scheme=keypoints.SCHEME)
+        inventory.add_keypoints(asset_id, local, scheme=keypoints.SCHEME, durable=durable)
     return True
 
 
