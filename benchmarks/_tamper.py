@@ -144,6 +144,19 @@ def delete_fact(path: Path, rng: random.Random, _: SigningKey) -> None:
     conn.close()
 
 
+def swap_keypoints(path: Path, rng: random.Random, _: SigningKey) -> None:
+    """Give one asset another's keypoint row: the partial search names the wrong original."""
+    conn = attacker(path)
+    pks = [r[0] for r in conn.execute("SELECT keypoint_pk FROM keypoint_features")]
+    a, b = rng.sample(pks, 2)
+    conn.execute(
+        "UPDATE keypoint_features SET features = "
+        "(SELECT features FROM keypoint_features WHERE keypoint_pk = ?) WHERE keypoint_pk = ?",
+        (b, a),
+    )
+    conn.close()
+
+
 def insert_forged_entry(path: Path, rng: random.Random, _: SigningKey) -> None:
     """A forged entry before the last checkpoint, the chain re-hashed, checkpoints removed."""
     conn = attacker(path)
@@ -252,7 +265,8 @@ def truncate_tail(path: Path, rng: random.Random, _: SigningKey) -> None:
             conn.execute("DELETE FROM files WHERE lower(hex(sha256)) = ?", (body["sha256"],))
         if "row_asset" in body:  # the asset and its perceptual rows go too: consistent
             pk = "(SELECT asset_pk FROM assets WHERE asset_id = ?)"
-            for table in ("perceptual_hashes", "perceptual_descriptors", "assets"):
+            tables = ("perceptual_hashes", "perceptual_descriptors", "keypoint_features", "assets")
+            for table in tables:
                 conn.execute(f"DELETE FROM {table} WHERE asset_pk = {pk}", (asset_id,))  # noqa: S608
     conn.execute("DELETE FROM audit WHERE seq > ?", (cut,))
     conn.execute("DELETE FROM audit_checkpoints WHERE seq > ?", (cut,))
@@ -291,6 +305,7 @@ def roll_back(path: Path, early: Path) -> None:
 TAMPERS: dict[str, Callable[[Path, random.Random, SigningKey], None]] = {
     "edit fact row": edit_fact,
     "delete fact row": delete_fact,
+    "swap keypoint rows": swap_keypoints,
     "insert forged entry + rechain": insert_forged_entry,
     "delete checkpoints + rechain": delete_checkpoints,
     "rewrite + checkpoints by another key": checkpoint_other_key,

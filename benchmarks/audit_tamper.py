@@ -1,6 +1,6 @@
 """Audit tamper matrix: which tampering each verification mode detects (DESIGN.md decision 17).
 
-Builds an inventory (signed checkpoints every 10 entries, a file witness, perceptual
+Builds an inventory (signed checkpoints every 10 entries, a file witness, perceptual and keypoint
 rows), then for each tamper class of ``benchmarks/_tamper.py`` and each trial: copies
 it, tampers as someone with write access to the database would, and verifies in
 every mode. Also runs clean inventories written by several processes at once and
@@ -31,7 +31,7 @@ from rich.console import Console
 from rich.table import Table
 
 from _tamper import NOW, TAMPERS, fake_result, roll_back
-from provenance._core import phash
+from provenance._core import keypoints, phash
 from provenance._io.keys import SigningKey, TrustPolicy, init_dev_keys, key_fingerprint
 from provenance.audit import FileWitness
 from provenance.inventory import Inventory
@@ -45,6 +45,19 @@ MODES = ("default", "--keys", "--trust-anchors", "witness", "witness + --keys")
 def _reference(i: int) -> phash.ReferenceHashes:
     words = np.arange(3 * phash.WORDS, dtype=np.uint64).reshape(3, phash.WORDS) + np.uint64(i)
     return phash.ReferenceHashes(words=words, variants=("a", "b", "c"), descriptor=b"d%d" % i)
+
+
+def _features(i: int) -> keypoints.LocalFeatures:
+    rng = np.random.default_rng(i)
+    return keypoints.LocalFeatures(
+        points=np.zeros((20, 2), np.float32),
+        descriptors=rng.integers(0, 256, (20, 32), dtype=np.uint8),
+        width=64,
+        height=64,
+        scale=1.0,
+        colour=np.zeros((16, 16, 3), np.uint8),
+        angles=np.zeros(20, np.float32),
+    )
 
 
 def build(folder: Path, key: SigningKey, assets: int) -> tuple[Path, Path, Path]:
@@ -62,6 +75,7 @@ def build(folder: Path, key: SigningKey, assets: int) -> tuple[Path, Path, Path]
                     signer=key.subject,
                     now=NOW,
                     perceptual=[_reference(j) for j in items],
+                    keypoints=[_features(j) for j in items],
                 )
         if part == 0:
             shutil.copyfile(db, early)
