@@ -188,3 +188,22 @@ def test_keypoint_rows_stored_before_binding_verify_as_legacy(
     conn.close()
     kinds, details, _ = report_of(path)
     assert kinds == [ProblemKind.FACT_CHANGED] and "keypoint row 4" in details[0]
+
+
+def test_keypoint_rows_are_bound_indexed_and_reconciled_on_every_backend(
+    inventory_url: str,
+) -> None:
+    results = [_tamper.fake_result(i, salt="backend") for i in range(3)]
+    with Inventory(inventory_url) as inv:
+        inv.record_many(results[:2], signer="CN=b", now=NOW, keypoints=[features(0), features(1)])
+        inv.record_many(results[2:], signer="CN=b", now=NOW)
+        assert inv.add_keypoints(results[2].asset_id, features(2), scheme=keypoints.SCHEME)
+        index = inv.keypoint_index(keypoints.SCHEME)
+        [(key, votes)] = index.candidates(features(2), k=1)
+        [(entry, _)] = inv.keypoint_features([key])
+        assert entry.asset_id == results[2].asset_id and votes == 50
+        report = inv.audit.verify()
+        assert report.ok, report.problems
+        assert report.facts_checked >= 9  # 3 assets, 3 files, 3 keypoint rows
+        events = [e.event for e in inv.audit.entries()]
+    assert events.count(AuditEvent.KEYPOINTS_ADDED) == 1

@@ -185,3 +185,28 @@ def test_verify_finds_a_partial_copy_through_a_corrupted_cache(
     assert verdict.status is Status.SYNTHETIC_DUPLICATE
     assert verdict.asset_id == result.asset_id
     assert "rebuilt" in caplog.text
+
+
+def test_inventory_index_writes_the_cache_a_read_only_verifier_then_loads(
+    tmp_path: Path,
+) -> None:
+    from provenance.errors import InventoryError
+    from tests.conftest import run_cli
+
+    db = tmp_path / "inv.sqlite"
+    cache = tmp_path / f"inv.sqlite.{SCHEME}.kidx"
+    with Inventory(db) as inv:
+        for tag in "ab":
+            add_asset(inv, tag)
+    with Inventory(db, read_only=True) as reader:
+        reader.keypoint_index(SCHEME)  # built here, but a read-only handle writes nothing
+        with pytest.raises(InventoryError, match="read-only"):
+            reader.write_index_caches()
+    assert not cache.exists()
+    with Inventory(db) as inv:
+        assert inv.write_index_caches() == [cache]
+        cache.unlink()
+    # The CLI runs in another process, where the test's lower threshold does not apply.
+    done = run_cli("inventory", "index", "--inventory", db)
+    assert done.returncode == 0, done.stderr
+    assert "no keypoint index cache" in done.stdout and not cache.exists()

@@ -28,6 +28,7 @@ class _Handle:
     _audit: AuditLog
     _indexes: _Indexes
     _durable: bool
+    _read_only: bool
 
     def _write(self, work: Callable[[sqlite3.Connection], _T], durable: bool | None) -> _T:
         """One audited write transaction, fsynced or not as ``durable`` says (None: as opened).

@@ -206,7 +206,7 @@ class _Indexes:
             return index
         if index is not None and index.outgrown:
             index, last = None, 0  # its lists were sized for a quarter of the rows
-        cache = self._keypoint_cache(name)
+        cache = self.keypoint_cache(name)
         if index is None and cache is not None and cache.exists():
             index, last = self._load_keypoints(cache, name)
         built = index is None
@@ -234,7 +234,7 @@ class _Indexes:
             self._save_keypoints(index, cache, name, last)
         return index
 
-    def _keypoint_cache(self, name: str) -> Path | None:
+    def keypoint_cache(self, name: str) -> Path | None:
         """Where the keypoint index of ``name`` is cached (None for a server inventory)."""
         if not self._cache_files:
             return None

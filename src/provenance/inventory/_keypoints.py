@@ -164,6 +164,11 @@ def _keypoint_rows(
     ]
 
 
+def _keypoint_schemes(conn: sqlite3.Connection) -> list[str]:
+    """The schemes of the stored keypoint rows."""
+    return [str(r[0]) for r in conn.execute("SELECT DISTINCT scheme FROM keypoint_features")]
+
+
 def _keypoint_stamp(conn: sqlite3.Connection, scheme: str, last: int) -> dict[str, str | int]:
     """What ties a cached keypoint index to this inventory and its rows up to key ``last``.
 

@@ -17,9 +17,15 @@ import numpy as np
 from provenance._core.keypoints import KeypointIndex, LocalFeatures
 from provenance._core.phash import ReferenceHashes
 from provenance._io.index import FleetIndex, HammingIndex, RowChunk
+from provenance.errors import InventoryError
 from provenance.inventory._entries import AssetEntry, PerceptualMatch
 from provenance.inventory._handle import _Handle
-from provenance.inventory._keypoints import KeypointInsert, _keypoint_features, bind_keypoints
+from provenance.inventory._keypoints import (
+    KeypointInsert,
+    _keypoint_features,
+    _keypoint_schemes,
+    bind_keypoints,
+)
 from provenance.inventory._perceptual import _nearest_assets, _perceptual_insert, _scheme
 from provenance.inventory._writes import bind_perceptual
 
@@ -231,6 +237,32 @@ class _Search(_Handle):
             InventoryError: A malformed scheme name, or the database cannot be read.
         """
         return self._indexes.keypoints(_scheme(scheme, self._path))
+
+    def write_index_caches(self) -> list[Path]:
+        """Build the keypoint index of every stored scheme and write its cache file now.
+
+        For verifiers that open the inventory read-only (``provenance verify``,
+        batch workers, the DAM service): they load the cache but never write it, so
+        without this each new process builds the index from every row (minutes
+        at 100k assets). Run it after an import (``provenance inventory index``); a
+        cache is rewritten only when it is missing, spoilt or a tenth behind.
+
+        Returns:
+            The cache files that exist now (none for a server inventory, or below
+            ``KEYPOINT_CACHE_MIN_ROWS`` rows).
+
+        Raises:
+            InventoryError: The inventory is read-only, or cannot be read.
+        """
+        if self._read_only:
+            raise InventoryError("is open read-only: index caches are not written", path=self._path)
+        written = []
+        for name in self._db.read(_keypoint_schemes):
+            self._indexes.keypoints(name)
+            cache = self._indexes.keypoint_cache(name)
+            if cache is not None and cache.exists():
+                written.append(cache)
+        return written
 
     def keypoint_features(self, keys: Sequence[int]) -> list[tuple[AssetEntry, LocalFeatures]]:
         """The assets and stored features of these keypoint row keys, in the same order.
