@@ -206,6 +206,9 @@ def test_inventory_index_writes_the_cache_a_read_only_verifier_then_loads(
     with Inventory(db) as inv:
         assert inv.write_index_caches() == [cache]
         cache.unlink()
+        assert inv.write_index_caches() == [cache]  # written again from memory
+        assert inv._indexes.keypoint_rows_read == 2
+        cache.unlink()
     # The CLI runs in another process, where the test's lower threshold does not apply.
     done = run_cli("inventory", "index", "--inventory", db)
     assert done.returncode == 0, done.stderr

@@ -230,9 +230,18 @@ class _Indexes:
         self._keypoints[name] = (index, last)
         self._index_checked[stamp] = (now, changes)
         since_cache = len(index) - self._keypoints_cached.get(name, 0)
-        if cache is not None and added and (built or since_cache > len(index) // 10):
+        stale = built or since_cache > len(index) // 10
+        if cache is not None and added and stale and not index.outgrown:
             self._save_keypoints(index, cache, name, last)
         return index
+
+    def write_keypoint_cache(self, name: str) -> Path | None:
+        """The keypoint index of ``name``, refreshed, with its cache file written if missing."""
+        index = self.keypoints(name)
+        cache = self.keypoint_cache(name)
+        if cache is not None and not cache.exists() and not index.outgrown:
+            self._save_keypoints(index, cache, name, self._keypoints[name][1])
+        return cache if cache is not None and cache.exists() else None
 
     def keypoint_cache(self, name: str) -> Path | None:
         """Where the keypoint index of ``name`` is cached (None for a server inventory)."""
@@ -249,7 +258,9 @@ class _Indexes:
             _log.warning("%s; the keypoint index is rebuilt from the inventory", exc)
             return None, 0
         expected = self._db.read(lambda conn: _keypoint_stamp(conn, name, last))
-        if stamp != expected or index.outgrown:
+        if index.outgrown:
+            return None, 0  # rebuilt with lists sized for its rows, as in memory
+        if stamp != expected:
             _log.warning(
                 "%s: the keypoint index cache belongs to another inventory or to rows "
                 "since replaced (a restored backup); it is rebuilt from the inventory",

@@ -258,9 +258,8 @@ class _Search(_Handle):
             raise InventoryError("is open read-only: index caches are not written", path=self._path)
         written = []
         for name in self._db.read(_keypoint_schemes):
-            self._indexes.keypoints(name)
-            cache = self._indexes.keypoint_cache(name)
-            if cache is not None and cache.exists():
+            cache = self._indexes.write_keypoint_cache(name)
+            if cache is not None:
                 written.append(cache)
         return written
 
