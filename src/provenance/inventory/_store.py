@@ -53,7 +53,7 @@ from provenance.inventory._perceptual import (
 from provenance.inventory._reads import _Reads
 from provenance.inventory._schema import _open, _open_server
 from provenance.inventory._search import _Search
-from provenance.inventory._writes import record
+from provenance.inventory._writes import Memo, record
 
 ENV_VAR = "PROVENANCE_INVENTORY"
 """Environment variable naming the inventory file."""
@@ -315,9 +315,12 @@ class Inventory(_Search, _Reads):
 
         def work(conn: sqlite3.Connection) -> list[AssetEntry]:
             entries = []
+            memo = Memo()  # the signer and the parents, looked up once per transaction
             for p, insert, blob in zip(pending, rows, blobs, strict=True):
                 entries.append(
-                    record(conn, p, audit=self._audit, path=self._path, perceptual=insert)
+                    record(
+                        conn, p, audit=self._audit, path=self._path, perceptual=insert, memo=memo
+                    )
                 )
                 if blob is not None:
                     insert_keypoints(conn, p.result.asset_id, scheme, blob, path=self._path)
