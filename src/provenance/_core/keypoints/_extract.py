@@ -40,7 +40,7 @@ the full reduction, with the same median inliers and false matches (2 samples pe
 side: 128 of 150, 5-10% fewer inliers; docs/performance.md)."""
 
 
-def _working(image: Image.Image, side: int) -> tuple[U8, Image.Image, float]:
+def _working(image: Image.Image, side: int, *, sampled: bool) -> tuple[U8, Image.Image, float]:
     """Grey pixels at most ``side`` per side, the flattened colour image, and the factor.
 
     One cheap reduction of the decoded image serves both (alpha composited on
@@ -55,7 +55,7 @@ def _working(image: Image.Image, side: int) -> tuple[U8, Image.Image, float]:
     cv2 = load_cv2()
     width, height = image.size
     factor = max(width, height) // side
-    if factor > _SAMPLES and image.mode in ("RGB", "L", "RGBA", "LA"):
+    if sampled and factor > _SAMPLES and image.mode in ("RGB", "L", "RGBA", "LA"):
         # Far larger than needed: point-sample first, so the box reduction reads
         # _SAMPLES x _SAMPLES pixels per output pixel instead of every one (as the
         # perceptual hash's grid does).
@@ -78,7 +78,13 @@ def _working(image: Image.Image, side: int) -> tuple[U8, Image.Image, float]:
 
 
 def extract(
-    image: Image.Image, *, side: int, features: int, reference: bool = True, levels: int = 8
+    image: Image.Image,
+    *,
+    side: int,
+    features: int,
+    reference: bool = True,
+    levels: int = 8,
+    sampled: bool = True,
 ) -> LocalFeatures:
     """ORB keypoints of ``image`` reduced to at most ``side`` pixels per side.
 
@@ -89,12 +95,15 @@ def extract(
         reference: Keep a 16x16 colour grid (what is stored); else the colour
             pixels at half the working size (what a query is compared with).
         levels: ORB pyramid levels (scale factor 1.2 between them).
+        sampled: Point-sample an image far larger than ``side`` before its box
+            reduction (see ``_SAMPLES``); False reads every pixel (what
+            ``benchmarks/overhead.py --keypoints-sampling`` compares with).
 
     Returns:
         The keypoints; none for an image too small or too flat to have any.
     """
     cv2 = load_cv2()
-    grey, flat, scale = _working(image, side)
+    grey, flat, scale = _working(image, side, sampled=sampled)
     orb = cv2.ORB_create(
         nfeatures=features,
         scaleFactor=1.2,
