@@ -765,11 +765,22 @@ def keypoint_sizes(args: Any, info: Mapping[str, Any], cases: list[Case]) -> int
     from provenance._core import keypoints
 
     now = keypoints.REFERENCE_SIDE
-    forms: dict[str, dict[str, Any]] = (
+    other: dict[str, dict[str, Any]] = (
         {"full reduction": {"sampled": False}, "sampled (now)": {}}
         if args.keypoints_sampling
         else {f"{args.keypoints_against} px": {"side": args.keypoints_against}, f"{now} px": {}}
     )
+    # Every form is reference_features' call with one argument changed.
+    forms = {
+        label: {
+            "side": now,
+            "features": keypoints.REFERENCE_FEATURES,
+            "levels": keypoints.REFERENCE_LEVELS,
+            "sampled": True,
+            **change,
+        }
+        for label, change in other.items()
+    }
     rows = []
     for case in cases:
         with Image.open(case.path) as im:
@@ -782,15 +793,7 @@ def keypoint_sizes(args: Any, info: Mapping[str, Any], cases: list[Case]) -> int
             for label in labels if r % 2 == 0 else labels[::-1]:
                 started = time.process_time_ns()
                 # reference_features in the other form (its features and levels).
-                keypoints.extract(
-                    image,
-                    **{
-                        "side": now,
-                        "features": keypoints.REFERENCE_FEATURES,
-                        "levels": keypoints.REFERENCE_LEVELS,
-                        **forms[label],
-                    },
-                )
+                keypoints.extract(image, **forms[label])
                 times[label].append((time.process_time_ns() - started) / 1e6)
         rows.append(
             {

@@ -91,7 +91,7 @@ def test_located_inside_a_bigger_picture_with_its_box() -> None:
 
 @pytest.mark.parametrize("mode", ["RGB", "RGBA"])
 def test_a_large_original_point_sampled_before_its_reduction_is_still_located(mode: str) -> None:
-    # 4000 px: more than 3x REFERENCE_SIDE, so the reference is point-sampled
+    # 4000 px: at least 4x REFERENCE_SIDE, so the reference is point-sampled
     # before the box reduction (the import path's large originals).
     asset = textured(5).resize((4000, 3000), Image.Resampling.LANCZOS).convert(mode)
     reference = keypoints.reference_features(asset)
