@@ -720,7 +720,7 @@ def main() -> int:
     )
     info = machine_info()
     header(NAME, info, args)
-    if args.keypoints_against:
+    if args.keypoints_against or args.keypoints_sampling:
         with tempfile.TemporaryDirectory(prefix="provenance-overhead-") as folder:
             return keypoint_sizes(args, info, build_cases(args.quick, Path(folder)))
     key, trust, keys = dev_keys()
@@ -744,57 +744,76 @@ def _extra_args(parser: Any) -> None:
         help="only the keypoints' part: reference_features at its REFERENCE_SIDE against "
         "this side (e.g. 512, the size before), paired per image, CPU ms",
     )
+    parser.add_argument(
+        "--keypoints-sampling",
+        action="store_true",
+        help="only the keypoints' part: reference_features as it is (large originals "
+        "point-sampled before the reduction) against the full reduction, paired, CPU ms",
+    )
 
 
 def keypoint_sizes(args: Any, info: Mapping[str, Any], cases: list[Case]) -> int:
-    """CPU ms of ``reference_features`` per image, today's working size against another.
+    """CPU ms of ``reference_features`` per image, today's form against another.
 
     The import path's keypoint part in isolation (the ``attribution`` section
     times it inside a whole import): each case decoded once as the pipeline
-    decodes it, then the two sizes in alternating order per round (paired, so
-    the machine's load hits both alike), ``--repeats`` rounds, medians.
+    decodes it, then the two forms in alternating order per round (paired, so
+    the machine's load hits both alike), ``--repeats`` rounds, medians. The
+    other form is another working side (``--keypoints-against``) or the full
+    reduction without point-sampling (``--keypoints-sampling``).
     """
     from provenance._core import keypoints
 
     now = keypoints.REFERENCE_SIDE
-    sides = (args.keypoints_against, now)
+    other: dict[str, dict[str, Any]] = (
+        {"full reduction": {"sampled": False}, "sampled (now)": {}}
+        if args.keypoints_sampling
+        else {f"{args.keypoints_against} px": {"side": args.keypoints_against}, f"{now} px": {}}
+    )
+    # Every form is reference_features' call with one argument changed.
+    forms = {
+        label: {
+            "side": now,
+            "features": keypoints.REFERENCE_FEATURES,
+            "levels": keypoints.REFERENCE_LEVELS,
+            "sampled": True,
+            **change,
+        }
+        for label, change in other.items()
+    }
     rows = []
     for case in cases:
         with Image.open(case.path) as im:
             im.load()
             image = im.copy()
         keypoints.reference_features(image)  # warm-up (OpenCV's import, caches)
-        times: dict[int, list[float]] = {side: [] for side in sides}
+        times: dict[str, list[float]] = {label: [] for label in forms}
+        labels = list(forms)
         for r in range(args.repeats):
-            for side in sides if r % 2 == 0 else sides[::-1]:
+            for label in labels if r % 2 == 0 else labels[::-1]:
                 started = time.process_time_ns()
-                # reference_features at another working side (its features and levels).
-                keypoints.extract(
-                    image,
-                    side=side,
-                    features=keypoints.REFERENCE_FEATURES,
-                    levels=keypoints.REFERENCE_LEVELS,
-                )
-                times[side].append((time.process_time_ns() - started) / 1e6)
+                # reference_features in the other form (its features and levels).
+                keypoints.extract(image, **forms[label])
+                times[label].append((time.process_time_ns() - started) / 1e6)
         rows.append(
             {
                 "image": case.name,
                 "class": case.cls,
                 "megapixels": round(case.megapixels, 2),
-                "cpu_ms_median": {str(side): round(median(times[side]), 2) for side in sides},
+                "cpu_ms_median": {label: round(median(times[label]), 2) for label in forms},
             }
         )
     write_json(args.out, {"benchmark": NAME, "machine": info, "keypoint_sizes": rows})
     console.print(
         table(
             f"keypoints at signing, CPU ms per image (median of {args.repeats}, paired)",
-            ["image", "class", "MP", *(f"{side} px" for side in sides)],
+            ["image", "class", "MP", *forms],
             [
                 [
                     row["image"],
                     row["class"],
                     f"{row['megapixels']:.1f}",
-                    *(f"{row['cpu_ms_median'][str(side)]:.2f}" for side in sides),
+                    *(f"{row['cpu_ms_median'][label]:.2f}" for label in forms),
                 ]
                 for row in rows
             ],

@@ -617,3 +617,56 @@ def test_syslog_and_several_witnesses_at_once(tmp_path: Path, signing_key: Signi
     assert isinstance(witness_from("syslog"), SyslogWitness)
     with pytest.raises(AuditError, match="syslog"):
         witness_from("syslog://nowhere")
+
+
+_FLAT_VALUES = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.text(max_size=40)
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    payload=st.dictionaries(st.text(max_size=12), _FLAT_VALUES, max_size=8),
+    asset_id=st.one_of(st.none(), st.text(max_size=20)),
+    prev_seq=st.integers(0, 2**40),
+)
+def test_a_flat_payload_serialised_once_hashes_as_the_entry_body_does(
+    payload: dict[str, Any], asset_id: str | None, prev_seq: int
+) -> None:
+    from provenance.audit._chain import _entry_and_json
+
+    prev = "ab" * 32
+    entry, text = _entry_and_json(
+        prev_seq, prev, AuditEvent.SIGNED, now=T0, asset_id=asset_id, payload=payload
+    )
+    assert (
+        entry
+        == next_entry(
+            dataclasses.replace(entry, seq=prev_seq, entry_hash=prev) if prev_seq else None,
+            AuditEvent.SIGNED,
+            now=T0,
+            asset_id=asset_id,
+            payload=payload,
+        )
+        or prev_seq == 0
+    )
+    assert entry.entry_hash == compute_entry_hash(
+        seq=prev_seq + 1,
+        at=entry.at,
+        event=AuditEvent.SIGNED.value,
+        asset_id=asset_id,
+        payload=payload,
+        prev_hash=prev,
+    )
+    assert text == canonical_json(dict(entry.payload)).decode("utf-8")
+
+
+def test_a_nested_payload_is_stored_as_the_entry_normalises_it() -> None:
+    from provenance.audit._chain import _entry_and_json
+
+    payload = {"rows": ("a", "b"), "counts": {"z": 1, "a": 2}}
+    entry, text = _entry_and_json(
+        0, GENESIS_HASH, AuditEvent.SIGNED, now=T0, asset_id=None, payload=payload
+    )
+    assert entry == next_entry(None, AuditEvent.SIGNED, now=T0, payload=payload)
+    assert text == '{"counts":{"a":2,"z":1},"rows":["a","b"]}'

@@ -89,6 +89,23 @@ def test_located_inside_a_bigger_picture_with_its_box() -> None:
     assert abs(placement.rotation_degrees) < 1
 
 
+@pytest.mark.parametrize("mode", ["RGB", "RGBA"])
+def test_a_large_original_point_sampled_before_its_reduction_is_still_located(mode: str) -> None:
+    # 4000 px: at least 4x REFERENCE_SIDE, so the reference is point-sampled
+    # before the box reduction (the import path's large originals).
+    asset = textured(5).resize((4000, 3000), Image.Resampling.LANCZOS).convert(mode)
+    reference = keypoints.reference_features(asset)
+    assert max(reference.width, reference.height) == keypoints.REFERENCE_SIDE
+    assert abs(reference.scale - 4000 / keypoints.REFERENCE_SIDE) < 0.01
+    page = Image.new("RGB", (1400, 900), (245, 245, 245))
+    page.paste(asset.convert("RGB").resize((800, 600), Image.Resampling.LANCZOS), (300, 150))
+    placement = keypoints.locate(keypoints.query_features(page), reference)
+    assert placement is not None and placement.confirmed, placement
+    left, top, right, bottom = placement.box
+    assert abs(left - 300) < 10 and abs(top - 150) < 10
+    assert abs(right - 1100) < 10 and abs(bottom - 750) < 10
+
+
 def test_a_rotated_copy_reports_its_angle_and_another_picture_is_not_confirmed() -> None:
     asset = textured(4)
     reference = keypoints.reference_features(asset)

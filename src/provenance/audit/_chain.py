@@ -305,6 +305,50 @@ def next_entry(
     )
 
 
+def _entry_and_json(
+    prev_seq: int,
+    prev_hash: str,
+    event: AuditEvent,
+    *,
+    now: datetime,
+    asset_id: str | None,
+    payload: Mapping[str, Any] | None,
+) -> tuple[AuditEntry, str]:
+    """:func:`_entry_after` and the entry's stored payload (canonical JSON).
+
+    A flat payload (what the inventory writes, one per recorded file) is
+    serialised once, for the entry hash and the stored column alike: the hash
+    body is the canonical JSON of the entry's fields, and canonical JSON nests
+    (sorted keys, no spaces), so it is composed around the payload's text.
+    """
+    body: Mapping[str, Any] = payload if payload is not None else {}
+    if not (
+        isinstance(body, dict)
+        and all(isinstance(k, str) and (v is None or type(v) in _FLAT) for k, v in body.items())
+    ):
+        entry = _entry_after(
+            prev_seq, prev_hash, event, now=now, asset_id=asset_id, payload=payload
+        )
+        return entry, canonical_json(_plain(entry.payload)).decode("utf-8")
+    seq = prev_seq + 1
+    at = format_audit_time(now)
+    try:
+        text = canonical_json(body).decode("utf-8")
+    except RecordError as exc:
+        raise AuditError(f"audit payload is not JSON: {exc.message}") from exc
+    # The keys of compute_entry_hash's body, in sorted order.
+    hashed = (
+        f'{{"asset_id":{_scalar(asset_id)},"at":{_scalar(at)},"event":{_scalar(event.value)},'
+        f'"payload":{text},"prev_hash":{_scalar(prev_hash)},"seq":{seq:d}}}'
+    )
+    digest = hashlib.sha256(hashed.encode("utf-8")).hexdigest()
+    return AuditEntry(seq, at, event, asset_id, body, prev_hash, digest), text
+
+
+def _scalar(value: str | None) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
 def _entry_after(
     prev_seq: int,
     prev_hash: str,

@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
-from provenance._core.record import canonical_json
 from provenance._io.keys import (
     SigningKey,
     TrustPolicy,
@@ -29,8 +28,7 @@ from provenance.audit._chain import (
     AuditProblem,
     AuditReport,
     ProblemKind,
-    _entry_after,
-    _plain,
+    _entry_and_json,
 )
 from provenance.audit._checkpoint import Checkpoint
 from provenance.audit._facts import FactBindings
@@ -179,7 +177,7 @@ class AuditLog:
         """
         row = conn.execute("SELECT seq, entry_hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
         prev_seq, prev_hash = (0, GENESIS_HASH) if row is None else (int(row[0]), str(row[1]))
-        entry = _entry_after(
+        entry, payload_json = _entry_and_json(
             prev_seq, prev_hash, event, now=now, asset_id=asset_id, payload=payload
         )
         conn.execute(
@@ -189,7 +187,7 @@ class AuditLog:
                 entry.at,
                 entry.event.value,
                 entry.asset_id,
-                canonical_json(_plain(entry.payload)).decode("utf-8"),
+                payload_json,
                 entry.prev_hash,
                 entry.entry_hash,
             ),

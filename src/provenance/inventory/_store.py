@@ -53,7 +53,7 @@ from provenance.inventory._perceptual import (
 from provenance.inventory._reads import _Reads
 from provenance.inventory._schema import _open, _open_server
 from provenance.inventory._search import _Search
-from provenance.inventory._writes import record
+from provenance.inventory._writes import Memo, record
 
 ENV_VAR = "PROVENANCE_INVENTORY"
 """Environment variable naming the inventory file."""
@@ -314,8 +314,17 @@ class Inventory(_Search, _Reads):
         inserts = [None if f is None else KeypointInsert(scheme, f.to_bytes()) for f in local]
 
         def work(conn: sqlite3.Connection) -> list[AssetEntry]:
+            memo = Memo()  # the signer and the parents, looked up once per transaction
             return [
-                record(conn, p, audit=self._audit, path=self._path, perceptual=insert, keypoints=kp)
+                record(
+                    conn,
+                    p,
+                    audit=self._audit,
+                    path=self._path,
+                    perceptual=insert,
+                    keypoints=kp,
+                    memo=memo,
+                )
                 for p, insert, kp in zip(pending, rows, inserts, strict=True)
             ]
 

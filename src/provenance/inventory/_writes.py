@@ -30,6 +30,39 @@ from provenance.inventory._perceptual import _PerceptualInsert
 from provenance.inventory._rows import _find_parent, _load, _signer_id
 
 
+class Memo:
+    """What one write transaction of many results has looked up already.
+
+    Valid only inside the transaction it was made for: a signer's id, and the
+    parent asset found for a parent reference (all the renditions of an import
+    name the same original, recorded just before them).
+    """
+
+    __slots__ = ("_parents", "_signers")
+
+    def __init__(self) -> None:
+        self._signers: dict[str, int] = {}
+        self._parents: dict[tuple[Any, ...], tuple[int, str] | None] = {}
+
+    def signer_id(self, conn: sqlite3.Connection, subject: str) -> int:
+        """The signer's id, looked up (or inserted) once per transaction."""
+        found = self._signers.get(subject)
+        if found is None:
+            found = self._signers[subject] = _signer_id(conn, subject)
+        return found
+
+    def parent(self, conn: sqlite3.Connection, p: _Pending) -> tuple[int, str] | None:
+        """:func:`_find_parent`, once per distinct parent reference; a miss is not kept."""
+        key = (p.result.record.parents, p.parent_sha256)
+        if key in self._parents:
+            return self._parents[key]
+        found = _find_parent(conn, p)
+        if found is not None:
+            # A parent not found now may be recorded later in the same transaction.
+            self._parents[key] = found
+        return found
+
+
 # One transaction's steps in order (asset, file, lineage links, audit entry); split, they
 # would hand a dozen values to each other.
 def record(
@@ -40,13 +73,17 @@ def record(
     path: Path,
     perceptual: _PerceptualInsert | None = None,
     keypoints: KeypointInsert | None = None,
+    memo: Memo | None = None,
 ) -> AssetEntry:
     """Store one checked result (asset if new, file, lineage links) and its audit entry.
 
     With ``perceptual`` or ``keypoints``, those rows too, bound by the same entry.
+    ``memo`` carries what earlier results of the same transaction looked up
+    (the signer's id, the parents found), so an import's renditions do not
+    look them up again.
     """
     result = p.result
-    signer_id = _signer_id(conn, p.signer)
+    signer_id = _signer_id(conn, p.signer) if memo is None else memo.signer_id(conn, p.signer)
     row = conn.execute(
         "SELECT asset_pk, essence_sha256, record_json FROM assets WHERE asset_id = ?",
         (result.asset_id,),
@@ -61,7 +98,7 @@ def record(
                 path=path,
             )
     else:
-        asset_pk, parent_id = _insert_asset(conn, p, signer_id, path)
+        asset_pk, parent_id = _insert_asset(conn, p, signer_id, path, memo)
         asset_record_json = p.record_json
     file_row = (
         p.sha256,
@@ -238,10 +275,10 @@ def bind_perceptual(
 
 
 def _insert_asset(
-    conn: sqlite3.Connection, p: _Pending, signer_id: int, path: Path
+    conn: sqlite3.Connection, p: _Pending, signer_id: int, path: Path, memo: Memo | None
 ) -> tuple[int, str | None]:
     record = p.result.record
-    parent = _find_parent(conn, p)
+    parent = _find_parent(conn, p) if memo is None else memo.parent(conn, p)
     try:
         cursor = conn.execute(
             "INSERT INTO assets (asset_id, essence_sha256, parent_pk, digital_source_type, "

@@ -28,7 +28,20 @@ QUERY_FEATURES = 1500
 """Keypoints kept per query: enough for an asset that fills 40% of it."""
 
 
-def _working(image: Image.Image, side: int) -> tuple[U8, Image.Image, float]:
+_SAMPLES = 3
+"""Above this reduction factor (a side at least 4x the working side), an original is
+point-sampled (nearest neighbour) to this many pixels per working pixel and side
+before the box reduction; a query is not (verify's partial step reads every pixel).
+Reading every pixel was most of the keypoints' cost for large originals (CPU, loaded
+machine: a 12 MP JPEG 8.3 ms, a 4 MP alpha PNG 17 ms of reduction against about 3 ms
+of ORB). The 9 samples per working pixel average as the box filter does: on 15
+originals of 2.5-5 MP (corpus photos, and four enlarged to 11 MP), two partial copies
+each of every ``robustness.py`` transform, 130 of 150 were located with these
+references as with the full reduction, with the same median inliers and false matches
+(2 samples per side: 128 of 150, 5-10% fewer inliers; docs/performance.md)."""
+
+
+def _working(image: Image.Image, side: int, *, sampled: bool) -> tuple[U8, Image.Image, float]:
     """Grey pixels at most ``side`` per side, the flattened colour image, and the factor.
 
     One cheap reduction of the decoded image serves both (alpha composited on
@@ -43,6 +56,15 @@ def _working(image: Image.Image, side: int) -> tuple[U8, Image.Image, float]:
     cv2 = load_cv2()
     width, height = image.size
     factor = max(width, height) // side
+    if sampled and factor > _SAMPLES and image.mode in ("RGB", "L", "RGBA", "LA"):
+        # Far larger than needed: point-sample first, so the box reduction reads
+        # _SAMPLES x _SAMPLES pixels per output pixel instead of every one (as the
+        # perceptual hash's grid does).
+        image = image.resize(
+            (max(1, width * _SAMPLES // factor), max(1, height * _SAMPLES // factor)),
+            Image.Resampling.NEAREST,
+        )
+        factor = _SAMPLES
     if factor >= 2 and image.mode in ("RGB", "L", "RGBA", "LA"):
         image = image.reduce(factor)
     if image.mode not in ("RGB", "L"):
@@ -57,7 +79,13 @@ def _working(image: Image.Image, side: int) -> tuple[U8, Image.Image, float]:
 
 
 def extract(
-    image: Image.Image, *, side: int, features: int, reference: bool = True, levels: int = 8
+    image: Image.Image,
+    *,
+    side: int,
+    features: int,
+    reference: bool = True,
+    levels: int = 8,
+    sampled: bool = False,
 ) -> LocalFeatures:
     """ORB keypoints of ``image`` reduced to at most ``side`` pixels per side.
 
@@ -68,12 +96,16 @@ def extract(
         reference: Keep a 16x16 colour grid (what is stored); else the colour
             pixels at half the working size (what a query is compared with).
         levels: ORB pyramid levels (scale factor 1.2 between them).
+        sampled: Point-sample an image at least ``_SAMPLES + 1`` times
+            ``side`` before its box reduction, as an original's reference is
+            (see ``_SAMPLES``); False reads every pixel, as a query does
+            (``benchmarks/overhead.py --keypoints-sampling`` compares the two).
 
     Returns:
         The keypoints; none for an image too small or too flat to have any.
     """
     cv2 = load_cv2()
-    grey, flat, scale = _working(image, side)
+    grey, flat, scale = _working(image, side, sampled=sampled)
     orb = cv2.ORB_create(
         nfeatures=features,
         scaleFactor=1.2,
@@ -112,7 +144,13 @@ def extract(
 
 def reference_features(image: Image.Image) -> LocalFeatures:
     """What an original stores: :data:`REFERENCE_FEATURES` at :data:`REFERENCE_SIDE`."""
-    return extract(image, side=REFERENCE_SIDE, features=REFERENCE_FEATURES, levels=REFERENCE_LEVELS)
+    return extract(
+        image,
+        side=REFERENCE_SIDE,
+        features=REFERENCE_FEATURES,
+        levels=REFERENCE_LEVELS,
+        sampled=True,
+    )
 
 
 def query_features(image: Image.Image) -> LocalFeatures:
