@@ -220,15 +220,18 @@ def _results(
     base, base2 = walls["workers-1", "N"], walls["workers-1", "2N"]
     for variant in VARIANTS:
         own, own2 = walls[variant, "N"], walls[variant, "2N"]
+        # A round whose 2N run was not slower than its N run (load swings) says nothing.
         marginal = [
-            (b2 - b) / (w2 - w) if w2 > w else float("nan")
+            (b2 - b) / (w2 - w)
             for b, b2, w, w2 in zip(base, base2, own, own2, strict=True)
+            if w2 > w and b2 > b
         ]
         results[variant] = {
             "wall_s_median": median(own),
             "wall_s_median_2n": median(own2),
             "speedup_vs_workers_1": median(b / w for b, w in zip(base, own, strict=True)),
-            "marginal_speedup_vs_workers_1": median(marginal),
+            "marginal_speedup_vs_workers_1": median(marginal) if marginal else None,
+            "marginal_rounds": len(marginal),
             "cli_process_cpu_s_median": median(cpus[variant, "N"]),
             "wall_s": own,
             "wall_s_2n": own2,
@@ -267,6 +270,10 @@ def _estimate(
     return found, estimate
 
 
+def _ratio_or_dash(value: float | None) -> str:
+    return "-" if value is None else fmt_ratio(value)
+
+
 def _print(args: Any, info: Any, results: dict[str, Any]) -> None:
     rows = [
         (
@@ -274,7 +281,7 @@ def _print(args: Any, info: Any, results: dict[str, Any]) -> None:
             f"{results[variant]['wall_s_median']:.2f} s",
             fmt_ratio(results[variant]["speedup_vs_workers_1"]),
             f"{results[variant]['wall_s_median_2n']:.2f} s",
-            fmt_ratio(results[variant]["marginal_speedup_vs_workers_1"]),
+            _ratio_or_dash(results[variant]["marginal_speedup_vs_workers_1"]),
             f"{results[variant]['cli_process_cpu_s_median']:.2f} s",
         )
         for variant in VARIANTS
