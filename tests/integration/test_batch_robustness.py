@@ -499,25 +499,28 @@ if __name__ == "__main__":
     or not Path("/proc/self/stat").exists(),
     reason="needs the forkserver start method and /proc",
 )
-@pytest.mark.parametrize("workers", ["1", "2"])
-def test_the_cli_starts_the_pool_before_loading_anchors_and_it_exits_with_it(
-    tmp_path: Path, workers: str
+@pytest.mark.parametrize(("verb", "workers"), [("verify", "1"), ("verify", "2"), ("sign", "2")])
+def test_the_cli_starts_the_pool_before_loading_keys_and_it_exits_with_it(
+    tmp_path: Path, verb: str, workers: str
 ) -> None:
     script = tmp_path / "warm.py"
     script.write_text(WARM_SCRIPT)
     missing = tmp_path / "no-such-ca.pem"
+    if verb == "verify":
+        command = ["verify", str(JPEG), "--trust-anchors", str(missing)]
+    else:  # the key and its chain are missing
+        missing = tmp_path / "no-such-chain.pem"
+        command = ["sign", str(JPEG), "--out", str(tmp_path / "out")]
+        command += ["--cert", str(missing), "--key", str(tmp_path / "no-such-key.pem")]
     done = subprocess.run(
-        [
-            *(sys.executable, str(script), "verify", str(JPEG)),
-            *("--trust-anchors", str(missing), "--workers", workers),
-        ],
+        [sys.executable, str(script), *command, "--workers", workers],
         capture_output=True,
         text=True,
         env=_env(),
         timeout=120,
         check=False,
     )
-    # The anchors fail to load: one line, exit status 2, as without a pool.
+    # The anchors (the key) fail to load: one line, exit status 2, as without a pool.
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"provenance: error: {missing}"), lines
@@ -525,7 +528,7 @@ def test_the_cli_starts_the_pool_before_loading_anchors_and_it_exits_with_it(
     if workers == "1":
         assert servers == []  # no pool, no fork server
         return
-    # --workers 2: the fork server was started before the anchors were loaded ...
+    # --workers 2: the fork server was started before the anchors (key) were loaded ...
     assert len(servers) == 1, done.stdout
     # ... and it does not outlive the command.
     deadline = time.monotonic() + 10
