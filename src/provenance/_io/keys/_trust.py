@@ -102,11 +102,14 @@ class TrustPolicy:
         if not chain or not self.anchors:
             return False
         key = tuple(chain)
-        if key not in self._paths:
+        # One lookup, kept locally: another thread (a server verifying uploads)
+        # may clear the cache between two lookups.
+        path = self._paths.get(key, ())  # () is never a path: it has the leaf at least
+        if path == ():
+            path = self._anchored_path(key)
             if len(self._paths) >= _MAX_CACHED_CHAINS:
                 self._paths.clear()
-            self._paths[key] = self._anchored_path(key)
-        path = self._paths[key]
+            self._paths[key] = path
         return path is not None and all(
             cert.not_valid_before_utc <= at <= cert.not_valid_after_utc for cert in path
         )
