@@ -466,3 +466,72 @@ def test_ctrl_c_stops_a_cli_batch_and_its_workers(tmp_path: Path, dev_keys: DevK
         _stop(proc)
         if proc.stderr is not None:
             proc.stderr.close()
+
+
+WARM_SCRIPT = """
+import os, sys
+from pathlib import Path
+from provenance.cli import main
+
+def helpers():
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if ppid == os.getpid() and b"multiprocessing.forkserver" in cmdline:
+            found.append(entry.name)
+    return found
+
+if __name__ == "__main__":
+    code = main(sys.argv[1:])
+    print(" ".join(helpers()))
+    sys.exit(code)
+"""
+
+
+@pytest.mark.skipif(
+    "forkserver" not in multiprocessing.get_all_start_methods()
+    or not Path("/proc/self/stat").exists(),
+    reason="needs the forkserver start method and /proc",
+)
+@pytest.mark.parametrize(("verb", "workers"), [("verify", "1"), ("verify", "2"), ("sign", "2")])
+def test_the_cli_starts_the_pool_before_loading_keys_and_it_exits_with_it(
+    tmp_path: Path, verb: str, workers: str
+) -> None:
+    script = tmp_path / "warm.py"
+    script.write_text(WARM_SCRIPT)
+    missing = tmp_path / "no-such-ca.pem"
+    if verb == "verify":
+        command = ["verify", str(JPEG), "--trust-anchors", str(missing)]
+    else:  # the key and its chain are missing
+        missing = tmp_path / "no-such-chain.pem"
+        command = ["sign", str(JPEG), "--out", str(tmp_path / "out")]
+        command += ["--cert", str(missing), "--key", str(tmp_path / "no-such-key.pem")]
+    done = subprocess.run(
+        [sys.executable, str(script), *command, "--workers", workers],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=120,
+        check=False,
+    )
+    # The anchors (the key) fail to load: one line, exit status 2, as without a pool.
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"provenance: error: {missing}"), lines
+    servers = [int(pid) for pid in done.stdout.split()]
+    if workers == "1":
+        assert servers == []  # no pool, no fork server
+        return
+    # --workers 2: the fork server was started before the anchors (key) were loaded ...
+    assert len(servers) == 1, done.stdout
+    # ... and it does not outlive the command.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _alive(servers[0]):
+        time.sleep(0.05)
+    assert not _alive(servers[0])

@@ -75,6 +75,30 @@ def test_expired_chain_is_not_trusted(signing_key: SigningKey, trust: TrustPolic
     assert not trust.chain_is_trusted(signing_key.certificates, at=later)
 
 
+def test_a_remembered_chain_is_still_checked_at_each_time(
+    signing_key: SigningKey, other_key: SigningKey, trust: TrustPolicy
+) -> None:
+    # The links of a chain are checked once per policy (a batch's files share a
+    # signer); its validity periods at every call, and a foreign chain stays out.
+    der = _der_chain(signing_key)
+    first = verify_detached(der, "ES256", signing_key.sign(b"a"), b"a")
+    again = verify_detached(der, "ES256", signing_key.sign(b"b"), b"b")
+    assert trust.chain_is_trusted(first, at=NOW)
+    assert trust.chain_is_trusted(again, at=NOW)
+    assert not trust.chain_is_trusted(again, at=NOW + dt.timedelta(days=3000))
+    assert not trust.chain_is_trusted(again, at=NOW - dt.timedelta(days=3000))
+    assert trust.chain_is_trusted(again, at=NOW)
+    with pytest.raises(SignatureError, match="does not verify"):
+        verify_detached(der, "ES256", signing_key.sign(b"a"), b"b")
+    foreign = verify_detached(_der_chain(other_key), "ES256", other_key.sign(b"x"), b"x")
+    assert not trust.chain_is_trusted(foreign, at=NOW)
+    assert not trust.chain_is_trusted(foreign, at=NOW)
+    # The leaf alone, without the CA certificate that links it: issued by the anchor.
+    assert trust.chain_is_trusted(first[:1], at=NOW)
+    with pytest.raises(SignatureError, match="not DER"):
+        verify_detached([b"not a certificate"], "ES256", b"sig", b"x")
+
+
 def test_mismatched_key_and_chain(dev_keys: DevKeyPaths, other_keys: DevKeyPaths) -> None:
     with pytest.raises(KeyConfigError, match="does not match") as info:
         SigningKey.from_pem_files(dev_keys.chain, other_keys.private_key)

@@ -70,6 +70,7 @@ from provenance.batch import _executor
 from provenance.batch._executor import run_on_executor, worker_count
 from provenance.batch._jobs import SignItem, WorkerSpec
 from provenance.batch._plan import BatchPlan, plan_fingerprint, plan_sign, plan_verify
+from provenance.batch._pool import warm_up
 from provenance.batch._rows import BatchRow, ItemError, RowStatus, verdict_of
 from provenance.batch._stream import DEFAULT_CHUNK_SIZE
 from provenance.fingerprint import Fingerprint
@@ -93,6 +94,7 @@ __all__ = [
     "sign_many",
     "verdict_of",
     "verify_many",
+    "warm_up",
 ]
 
 

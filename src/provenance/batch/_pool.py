@@ -65,6 +65,34 @@ def _streamed_pool(
         pool.shutdown()
 
 
+def warm_up(workers: int) -> None:
+    """Start the local pool's fork server now, so that its start-up overlaps the caller's.
+
+    The fork server imports numpy, Pillow and c2pa before it can fork a worker
+    (about a second of CPU, issue 20). A caller that knows it will run a batch on
+    ``workers`` processes calls this first, then loads its keys and lists its
+    inputs while the server boots; the batch's workers then fork from a server
+    that is (nearly) ready. The CLI's ``sign``, ``verify``, ``scan`` and
+    ``report`` do this. Nothing happens for ``workers=1`` (no pool), on
+    platforms without ``forkserver``, or when the server already runs; the
+    server exits with this process. Starting it cannot fail the caller: a
+    server that cannot start is retried, then reported, by the batch itself
+    (:class:`~provenance.errors.WorkerPoolError`).
+
+    Args:
+        workers: The batch's ``workers`` (0: one per CPU).
+    """
+    if workers == 1 or workers < 0 or (workers == 0 and (os.cpu_count() or 1) == 1):
+        return
+    context = _pool_context()
+    if context.get_start_method() != "forkserver":
+        return
+    from multiprocessing import forkserver  # here: only platforms with it import it
+
+    with contextlib.suppress(Exception):  # the batch retries, and names the problem
+        forkserver.ensure_running()
+
+
 class _Pool(_Submitter):
     """Worker processes that each hold one chunk at a time, and report item by item.
 

@@ -15,6 +15,7 @@ import typer
 from provenance._io.atomic import PRIVATE_FILE_MODE, write_atomic
 from provenance._io.image_files import image_files
 from provenance._io.reading import read_input
+from provenance.batch import warm_up
 from provenance.cli._common import (
     checkpoint_key,
     closing,
@@ -103,6 +104,8 @@ def report_command(
     for target in targets:
         if target.suffix.lower() not in _REPORT_SUFFIXES:
             fail(f"{target}: a report file ends in .json, .csv, .html or .pdf")
+    if source is not None and source.is_dir():
+        warm_up(workers)  # the pool boots while the anchors load and the inputs are listed
     policy = trust_policy(trust_anchors)
     now = datetime.now(timezone.utc)
     with open_inventory(inventory_path, create=False) as inventory:

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from provenance._io.image_files import holds_image
+from provenance.batch import warm_up
 from provenance.cli._common import closing, find_existing, trust_policy, verdict_row
 from provenance.cli._options import (
     InventoryOption,
@@ -75,6 +76,7 @@ def scan_command(
       provenance scan export/media --html scan.html
       provenance scan products.csv --root pub/media/catalog/product --csv scan.csv
     """
+    warm_up(workers)  # the pool boots while the anchors load and the inputs are listed
     policy = trust_policy(trust_anchors)
     for path in paths:
         if path.is_dir() and not holds_image(path):

@@ -11,7 +11,7 @@ import typer
 from provenance._core.pii import PiiAction
 from provenance._core.types import SignResult
 from provenance._io.reading import load_record
-from provenance.batch import BatchRow, SignItem, sign_many
+from provenance.batch import BatchRow, SignItem, sign_many, warm_up
 from provenance.cli._common import closing, inventory_for_writing, load_key, pii_policy
 from provenance.cli._files import expand
 from provenance.cli._options import (
@@ -111,6 +111,7 @@ def sign_command(
         fail("give --out DIR for the signed copies, or --in-place to replace the sources")
     if out_dir is not None and in_place:
         fail("--out and --in-place exclude each other")
+    warm_up(workers)  # the pool boots while the key loads and the inputs are listed
     policy = pii_policy(pii, names)
     signing_key = load_key(
         cert,

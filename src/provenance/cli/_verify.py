@@ -10,7 +10,7 @@ import typer
 
 from provenance._core.types import Status, Verdict
 from provenance._core.verdicts import exit_code, meets
-from provenance.batch import verdict_of, verify_many
+from provenance.batch import verdict_of, verify_many, warm_up
 from provenance.cli._common import closing, find_existing, trust_policy, verdict_row
 from provenance.cli._files import expand
 from provenance.cli._options import (
@@ -79,6 +79,7 @@ def verify_command(
       provenance verify cdn/ --trust-anchors ca.pem --require trusted --accept known_stripped
     """
     requirement, accepted = _requirement(require, accept)
+    warm_up(workers)  # the pool boots while the anchors load and the inputs are listed
     policy = trust_policy(trust_anchors)
     expanded, notes = expand(paths)
     files = [file for file, _ in expanded]

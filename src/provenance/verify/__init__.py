@@ -203,6 +203,7 @@ def verify_bytes(
         essence=subject.essence,
         in_inventory=known is not None,
         rendering=subject.rendering,
+        statement=subject.statement,
     )
     draft.add(c2pa.evidence)
     # 4. Signed XMP.

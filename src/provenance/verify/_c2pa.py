@@ -66,17 +66,20 @@ def c2pa_findings(
     essence: str,
     in_inventory: bool,
     rendering: tuple[Finding, ...],
+    statement: Statement | None = None,
 ) -> C2paFindings:
     """The C2PA evidence of a file, with what a readable store names.
 
     A broken hard binding over intact image data (the signed statement's essence,
     or with no statement an inventory asset's: ``in_inventory``) is a metadata
-    change (3b).
+    change (3b). ``statement``: the store's signed statement when the caller has
+    parsed it from this ``report`` already (else it is parsed here).
     """
     c2pa = _c2pa_evidence(report, policy)
     if report is None or report.error is not None:
         return C2paFindings(report, c2pa)
-    statement = _statement_from_c2pa(report)
+    if statement is None:
+        statement = _statement_from_c2pa(report)
     # 3b. A broken hard binding over intact image data is a metadata change.
     if c2pa is not None and c2pa.status is Status.TAMPERED:
         c2pa = _binding_evidence(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 from provenance._io.keys._certs import SigningAlgorithm, _ec_algorithm, _hash_for, _issued_by
 from provenance.errors import (
@@ -35,6 +37,12 @@ class TrustPolicy:
 
     anchors_pem: bytes | None = None
     anchors: tuple[x509.Certificate, ...] = field(default=(), repr=False, compare=False)
+    # chain -> the certificates its link to an anchor runs through (None: it does
+    # not link). A batch's files share a signer: the links' signatures are
+    # checked once per chain, the validity periods at every call.
+    _paths: dict[tuple[x509.Certificate, ...], tuple[x509.Certificate, ...] | None] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def no_anchors(cls) -> TrustPolicy:
@@ -93,20 +101,35 @@ class TrustPolicy:
         """
         if not chain or not self.anchors:
             return False
+        key = tuple(chain)
+        # One lookup, kept locally: another thread (a server verifying uploads)
+        # may clear the cache between two lookups.
+        path = self._paths.get(key, ())  # () is never a path: it has the leaf at least
+        if path == ():
+            path = self._anchored_path(key)
+            if len(self._paths) >= _MAX_CACHED_CHAINS:
+                self._paths.clear()
+            self._paths[key] = path
+        return path is not None and all(
+            cert.not_valid_before_utc <= at <= cert.not_valid_after_utc for cert in path
+        )
+
+    def _anchored_path(
+        self, chain: tuple[x509.Certificate, ...]
+    ) -> tuple[x509.Certificate, ...] | None:
+        """The certificates from the leaf to an anchor, each issued by the next; else None."""
         anchor_der = {a.public_bytes(serialization.Encoding.DER) for a in self.anchors}
         for index, cert in enumerate(chain):
-            if not (cert.not_valid_before_utc <= at <= cert.not_valid_after_utc):
-                return False
             if cert.public_bytes(serialization.Encoding.DER) in anchor_der:
-                return True
+                return chain[: index + 1]
             # Compare names before checking a signature: one ECDSA verify per link.
             for anchor in self.anchors:
                 if cert.issuer == anchor.subject and _issued_by(cert, anchor):
-                    return anchor.not_valid_before_utc <= at <= anchor.not_valid_after_utc
+                    return (*chain[: index + 1], anchor)
             parent = chain[index + 1] if index + 1 < len(chain) else None
             if parent is None or cert.issuer != parent.subject or not _issued_by(cert, parent):
-                return False
-        return False
+                return None
+        return None
 
 
 def verify_detached(
@@ -127,14 +150,13 @@ def verify_detached(
     if not chain_der:
         raise SignatureError("signature has no certificate chain")
     try:
-        chain = tuple(x509.load_der_x509_certificate(der) for der in chain_der)
+        chain, public = _parsed_chain(tuple(chain_der))
     except ValueError:
         raise SignatureError("certificate chain is not DER X.509") from None
     try:
         alg = SigningAlgorithm(algorithm.lower())
     except ValueError:
         raise SignatureError(f"unknown signature algorithm {algorithm!r}") from None
-    public = chain[0].public_key()
     try:
         if isinstance(public, ec.EllipticCurvePublicKey):
             key_alg = _ec_algorithm(public.curve)
@@ -152,3 +174,18 @@ def verify_detached(
     except InvalidSignature:
         raise SignatureError("signature does not verify") from None
     return chain
+
+
+_MAX_CACHED_CHAINS = 64
+"""Chains remembered per process (:func:`_parsed_chain`) and per policy (their links)."""
+
+
+# The same signer's chain comes with every file of a batch: parsed once per
+# process, so the certificate objects (and the policy's links, keyed by them) are
+# reused. Certificates are immutable; a chain that does not parse is not cached.
+@functools.lru_cache(maxsize=_MAX_CACHED_CHAINS)
+def _parsed_chain(
+    chain_der: tuple[bytes, ...],
+) -> tuple[tuple[x509.Certificate, ...], PublicKeyTypes]:
+    chain = tuple(x509.load_der_x509_certificate(der) for der in chain_der)
+    return chain, chain[0].public_key()
