@@ -13,8 +13,9 @@ What differs, and why:
 * Row keys are ``BIGINT`` identities (``BIGSERIAL`` / ``AUTO_INCREMENT``); the
   audit ``seq`` is given by the writer, never generated.
 * The partial indexes keep their ``WHERE`` on PostgreSQL and index every row
-  on MariaDB. The append-only triggers of the audit tables are SQLite's guard
-  rail only (verification never relies on them).
+  on MariaDB. The audit entries and checkpoints are append-only on every
+  engine (triggers refuse UPDATE and DELETE; verification never relies on
+  them); ``audit_meta`` only on SQLite, since a migration rewrites its marks.
 
 :func:`open_server_inventory` opens a server inventory through
 :func:`provenance._io.database.open_server`, which creates these tables in an
@@ -205,6 +206,9 @@ def server_schema() -> ServerSchema:
         # The inventory catches a duplicate file (recorded again) or essence.
         conflicts=frozenset({"assets", "files"}),
         after_create=_AFTER_CREATE,
+        # As SQLite's triggers (audit._schema). Not audit_meta: a migration
+        # replaces a new target's binding marks with the source's.
+        append_only=("audit", "audit_checkpoints"),
     )
 
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from provenance._io.database._connection import ServerConnection, driver_module
 from provenance._io.database._errors import connect_error
 from provenance._io.database._transactions import ServerDatabase
+from provenance._io.database._triggers import append_only_ddl
 from provenance._io.database._url import Backend, ServerURL, parse_url
 from provenance.errors import InventoryError, SchemaVersionError
 
@@ -39,6 +40,8 @@ class ServerSchema:
         conflicts: Tables whose plain INSERT may hit a unique constraint the
             caller catches (on PostgreSQL these run with ON CONFLICT DO NOTHING).
         after_create: Statements run once after the tables are created.
+        append_only: Tables whose rows may be inserted but never updated or
+            deleted (a trigger refuses it; see :mod:`._triggers`).
     """
 
     metadata: MetaData
@@ -46,6 +49,7 @@ class ServerSchema:
     keys: dict[str, str]
     conflicts: frozenset[str] = frozenset()
     after_create: tuple[str, ...] = ()
+    append_only: tuple[str, ...] = ()
 
 
 def meta_table(metadata: MetaData) -> Table:
@@ -340,6 +344,7 @@ def _create_tables(db: ServerDatabase, schema: ServerSchema, dialect: Dialect) -
             str(CreateIndex(index, if_not_exists=True).compile(dialect=dialect))
             for index in table.indexes
         )
+    statements.extend(append_only_ddl(db.backend, schema.append_only))
     marker = (
         f"INSERT INTO {META_TABLE} (name, value) VALUES "  # noqa: S608 - constants
         f"('application', '{APPLICATION}'), ('schema_version', '{schema.version:d}'), "
