@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from provenance._core.record import canonical_json
+from provenance._io.database import Catalogue, execute
 from provenance._io.keys import (
     SigningKey,
     TrustPolicy,
@@ -43,8 +44,101 @@ Reconciler = Callable[[sqlite3.Connection, FactBindings], tuple[list[AuditProble
 """Compares the stored rows with the bindings: (problems, notes, rows checked)."""
 
 
-_ENTRY_COLUMNS = "seq, at, event, asset_id, payload, prev_hash, entry_hash"
+_ENTRY_COLUMNS = ("seq", "at", "event", "asset_id", "payload", "prev_hash", "entry_hash")
+_CHECKPOINT_COLUMNS = (
+    "seq",
+    "entry_hash",
+    "at",
+    "algorithm",
+    "signature_b64",
+    "certificate_chain_json",
+    "log_key",
+)
 _T = TypeVar("_T")
+
+
+def _tables() -> Any:
+    from provenance.audit._tables import audit_metadata
+
+    return audit_metadata()
+
+
+SQL = Catalogue(_tables)
+"""The audit log's statements, compiled per dialect at first use."""
+
+
+def _entries(*, asset: bool = False, first: bool = False, newest: bool = False) -> Any:
+    """``SELECT`` whole entries in seq order: after a seq (of one asset), one page; or the tail."""
+
+    def build(sa: Any, t: Any) -> Any:
+        audit = t.audit
+        query = sa.select(*(audit.c[name] for name in _ENTRY_COLUMNS))
+        if newest:
+            return query.order_by(audit.c.seq.desc()).limit(sa.literal_column("1"))
+        if asset:
+            query = query.where(audit.c.asset_id == sa.bindparam("asset_id"))
+        if first:
+            query = query.where(audit.c.seq > sa.bindparam("after")).limit(sa.bindparam("limit"))
+        return query.order_by(audit.c.seq)
+
+    return build
+
+
+def _signed_checkpoint(*, newest: bool, columns: tuple[str, ...]) -> Any:
+    def build(sa: Any, t: Any) -> Any:
+        cps = t.audit_checkpoints
+        order = cps.c.seq.desc() if newest else cps.c.seq
+        return (
+            sa.select(*(cps.c[name] for name in columns))
+            .where(cps.c.signature_b64.is_not(None))
+            .order_by(order)
+            .limit(sa.literal_column("1"))
+        )
+
+    return build
+
+
+_TAIL_LINK = SQL.query(
+    "audit_tail_link",
+    lambda sa, t: (
+        sa.select(t.audit.c.seq, t.audit.c.entry_hash).order_by(t.audit.c.seq.desc()).limit(sa.literal_column("1"))
+    ),
+)
+_FIRST_HASH = SQL.query(
+    "audit_first_hash",
+    lambda sa, t: sa.select(t.audit.c.entry_hash).where(t.audit.c.seq == 1),
+)
+_CHECKPOINT_AT = SQL.query(
+    "audit_checkpoint_at",
+    lambda sa, t: sa.select(t.audit_checkpoints.c.entry_hash, t.audit_checkpoints.c.at).where(
+        t.audit_checkpoints.c.seq == sa.bindparam("seq")
+    ),
+    params=("seq",),
+)
+_INSERT_ENTRY = SQL.insert("audit_insert_entry", "audit", _ENTRY_COLUMNS)
+_INSERT_CHECKPOINT = SQL.insert("audit_insert_checkpoint", "audit_checkpoints", _CHECKPOINT_COLUMNS)
+_LAST_SIGNED = SQL.query(
+    "audit_last_signed_checkpoint", _signed_checkpoint(newest=True, columns=("seq",))
+)
+_FIRST_SIGNED = SQL.query(
+    "audit_first_signed_checkpoint",
+    _signed_checkpoint(
+        newest=False,
+        columns=("log_key", "certificate_chain_json", "algorithm", "signature_b64"),
+    ),
+)
+_PAGE = SQL.query("audit_page", _entries(first=True), params=("after", "limit"))
+_ASSET_PAGE = SQL.query(
+    "audit_asset_page", _entries(asset=True, first=True), params=("asset_id", "after", "limit")
+)
+_TAIL = SQL.query("audit_tail", _entries(newest=True))
+_ALL_ENTRIES = SQL.query("audit_all_entries", _entries())
+_ALL_CHECKPOINTS = SQL.query(
+    "audit_all_checkpoints",
+    lambda sa, t: sa.select(
+        *(t.audit_checkpoints.c[name] for name in _CHECKPOINT_COLUMNS)
+    ).order_by(t.audit_checkpoints.c.seq),
+)
 
 
 class AuditLog:
@@ -118,13 +212,11 @@ class AuditLog:
         assert witness is not None  # noqa: S101 - checked by the caller
 
         def committed(conn: sqlite3.Connection) -> tuple[str, list[Checkpoint]]:
-            first = conn.execute("SELECT entry_hash FROM audit WHERE seq = 1").fetchone()
+            first = execute(conn, _FIRST_HASH).fetchone()
             kept = []
             for cp in pending:
                 # A retried transaction may have taken a checkpoint that was rolled back.
-                row = conn.execute(
-                    "SELECT entry_hash, at FROM audit_checkpoints WHERE seq = ?", (cp.seq,)
-                ).fetchone()
+                row = execute(conn, _CHECKPOINT_AT, (cp.seq,)).fetchone()
                 if row is not None and (str(row[0]), str(row[1])) == (cp.entry_hash, cp.at):
                     kept.append(cp)
             return ("" if first is None else str(first[0])), kept
@@ -177,13 +269,14 @@ class AuditLog:
         Reading the tail under the caller's ``BEGIN IMMEDIATE`` lock is what keeps
         the chain single when several processes write at once.
         """
-        row = conn.execute("SELECT seq, entry_hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        row = execute(conn, _TAIL_LINK).fetchone()
         prev_seq, prev_hash = (0, GENESIS_HASH) if row is None else (int(row[0]), str(row[1]))
         entry = _entry_after(
             prev_seq, prev_hash, event, now=now, asset_id=asset_id, payload=payload
         )
-        conn.execute(
-            f"INSERT INTO audit ({_ENTRY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",  # noqa: S608 - constant columns
+        execute(
+            conn,
+            _INSERT_ENTRY,
             (
                 entry.seq,
                 entry.at,
@@ -198,10 +291,7 @@ class AuditLog:
         if key is not None and event is not AuditEvent.CHECKPOINT:
             # Newest first by primary key: stops at the first signed row (unsigned
             # ones, from exports made without a key, do not delay the schedule).
-            row = conn.execute(
-                "SELECT seq FROM audit_checkpoints WHERE signature_b64 IS NOT NULL "
-                "ORDER BY seq DESC LIMIT 1"
-            ).fetchone()
+            row = execute(conn, _LAST_SIGNED).fetchone()
             if entry.seq - (0 if row is None else int(row[0])) >= self.checkpoint_every:
                 pinned = self.log_key_in(conn)
                 # A key that is not the log's cannot vouch for it: no automatic
@@ -235,9 +325,7 @@ class AuditLog:
         Raises:
             AuditError: The log is empty, or ``key`` is not the log's key.
         """
-        tail = conn.execute(
-            "SELECT seq, entry_hash FROM audit ORDER BY seq DESC LIMIT 1"
-        ).fetchone()
+        tail = execute(conn, _TAIL_LINK).fetchone()
         if tail is None:
             raise AuditError("the audit log is empty: nothing to checkpoint")
         pinned = self.log_key_in(conn)
@@ -251,9 +339,9 @@ class AuditLog:
         cp = Checkpoint.create(int(tail[0]), str(tail[1]), now=now, key=key)
         if key is None and pinned is not None:
             return cp
-        conn.execute(
-            "INSERT INTO audit_checkpoints (seq, entry_hash, at, algorithm, signature_b64, "
-            "certificate_chain_json, log_key) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        execute(
+            conn,
+            _INSERT_CHECKPOINT,
             (
                 cp.seq,
                 cp.entry_hash,
@@ -271,10 +359,7 @@ class AuditLog:
     def log_key_in(self, conn: sqlite3.Connection) -> str | None:
         """The log's identity: the key of its first signed checkpoint (None before one)."""
         if self._log_key is None:
-            row = conn.execute(
-                "SELECT log_key, certificate_chain_json, algorithm, signature_b64 "
-                "FROM audit_checkpoints WHERE signature_b64 IS NOT NULL ORDER BY seq LIMIT 1"
-            ).fetchone()
+            row = execute(conn, _FIRST_SIGNED).fetchone()
             if row is None:
                 return None
             if row[0] is not None:
@@ -414,19 +499,12 @@ class AuditLog:
         conn: sqlite3.Connection, *, after: int, asset_id: str | None, limit: int
     ) -> list[tuple[Any, ...]]:
         if asset_id is None:
-            sql = f"SELECT {_ENTRY_COLUMNS} FROM audit WHERE seq > ? ORDER BY seq LIMIT ?"  # noqa: S608 - constant columns
-            return conn.execute(sql, (after, limit)).fetchall()
-        sql = (
-            f"SELECT {_ENTRY_COLUMNS} FROM audit WHERE asset_id = ? AND seq > ? "  # noqa: S608 - constant columns
-            "ORDER BY seq LIMIT ?"
-        )
-        return conn.execute(sql, (asset_id, after, limit)).fetchall()
+            return list(execute(conn, _PAGE, (after, limit)).fetchall())
+        return list(execute(conn, _ASSET_PAGE, (asset_id, after, limit)).fetchall())
 
     @staticmethod
     def _tail(conn: sqlite3.Connection) -> AuditEntry | None:
-        row = conn.execute(
-            f"SELECT {_ENTRY_COLUMNS} FROM audit ORDER BY seq DESC LIMIT 1"  # noqa: S608 - constant columns
-        ).fetchone()
+        row = execute(conn, _TAIL).fetchone()
         return None if row is None else _entry_from_row(row)
 
 
@@ -440,10 +518,7 @@ def _cp_payload(cp: Checkpoint, key: SigningKey | None) -> dict[str, Any]:
 
 
 def _stored_checkpoints(conn: sqlite3.Connection, *, lenient: bool = False) -> list[Checkpoint]:
-    rows = conn.execute(
-        "SELECT seq, entry_hash, at, algorithm, signature_b64, certificate_chain_json, log_key "
-        "FROM audit_checkpoints ORDER BY seq"
-    ).fetchall()
+    rows = execute(conn, _ALL_CHECKPOINTS).fetchall()
     out: list[Checkpoint] = []
     for row in rows:
         try:
@@ -477,7 +552,7 @@ def _stored_links(
     conn: sqlite3.Connection, bindings: FactBindings, first: list[str]
 ) -> Iterator[_Link]:
     """Every stored entry as a link, in order; intact ones feed ``bindings`` (and ``first``)."""
-    cursor = conn.execute(f"SELECT {_ENTRY_COLUMNS} FROM audit ORDER BY seq")  # noqa: S608 - constant columns
+    cursor = execute(conn, _ALL_ENTRIES)
     try:
         for row in cursor:
             try:

@@ -25,6 +25,7 @@ server URL: SQLAlchemy is not loaded for SQLite.
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any, cast
 
@@ -33,8 +34,14 @@ from sqlalchemy.dialects import mysql
 
 from provenance._io.database import ServerSchema, meta_table, open_server
 from provenance._io.sqlite import Database
+from provenance.audit._tables import TABLE_OPTIONS, TEXT, audit_tables
 
-__all__ = ["SERVER_SCHEMA_VERSION", "open_server_inventory", "server_schema"]
+__all__ = [
+    "SERVER_SCHEMA_VERSION",
+    "catalogue_metadata",
+    "open_server_inventory",
+    "server_schema",
+]
 
 SERVER_SCHEMA_VERSION = 4
 """The inventory schema version these tables are (``inventory.SCHEMA_VERSION``)."""
@@ -42,13 +49,9 @@ SERVER_SCHEMA_VERSION = 4
 _MY = ("mysql", "mariadb")
 _HASH = sa.LargeBinary(32).with_variant(mysql.VARBINARY(32), *_MY)
 _BLOB = sa.LargeBinary().with_variant(mysql.LONGBLOB(), *_MY)
-_TEXT = sa.Text().with_variant(mysql.LONGTEXT(), *_MY)
+_TEXT = TEXT
 _KEY = sa.BigInteger()
-_TABLE_OPTIONS: dict[str, Any] = {
-    "mysql_engine": "InnoDB",
-    "mysql_charset": "utf8mb4",
-    "mysql_collate": "utf8mb4_bin",
-}
+_TABLE_OPTIONS = TABLE_OPTIONS
 
 
 def _where(condition: str) -> dict[str, Any]:
@@ -145,38 +148,7 @@ def _tables(metadata: sa.MetaData) -> None:
         sa.Index("keypoints_by_scheme", "scheme", "keypoint_pk"),
         **_TABLE_OPTIONS,
     )
-    sa.Table(
-        "audit",
-        metadata,
-        sa.Column("seq", _KEY, primary_key=True, autoincrement=False),
-        sa.Column("at", sa.String(64), nullable=False),
-        sa.Column("event", sa.String(64), nullable=False),
-        sa.Column("asset_id", sa.String(255), nullable=True),
-        sa.Column("payload", _TEXT, nullable=False),
-        sa.Column("prev_hash", sa.String(64), nullable=False),
-        sa.Column("entry_hash", sa.String(64), nullable=False),
-        sa.Index("audit_by_asset", "asset_id", **_where("asset_id IS NOT NULL")),
-        **_TABLE_OPTIONS,
-    )
-    sa.Table(
-        "audit_checkpoints",
-        metadata,
-        sa.Column("seq", _KEY, primary_key=True, autoincrement=False),
-        sa.Column("entry_hash", sa.String(64), nullable=False),
-        sa.Column("at", sa.String(64), nullable=False),
-        sa.Column("algorithm", sa.String(64), nullable=True),
-        sa.Column("signature_b64", sa.Text(), nullable=True),
-        sa.Column("certificate_chain_json", _TEXT, nullable=False),
-        sa.Column("log_key", sa.String(128), nullable=True),
-        **_TABLE_OPTIONS,
-    )
-    sa.Table(
-        "audit_meta",
-        metadata,
-        sa.Column("name", sa.String(64), primary_key=True),
-        sa.Column("value", sa.BigInteger(), nullable=False),
-        **_TABLE_OPTIONS,
-    )
+    audit_tables(metadata)
     meta_table(metadata)
 
 
@@ -193,6 +165,14 @@ _KEYS = {
     "perceptual_hashes": "hash_pk",
     "keypoint_features": "keypoint_pk",
 }
+
+
+@functools.cache
+def catalogue_metadata() -> sa.MetaData:
+    """Every table of the inventory (made once): what its statements are compiled over."""
+    metadata = sa.MetaData()
+    _tables(metadata)
+    return metadata
 
 
 def server_schema() -> ServerSchema:

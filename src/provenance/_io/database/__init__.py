@@ -41,6 +41,14 @@ migrations, as ``_MIGRATIONS`` does for SQLite.
 It never decides what is stored: tables and queries belong to the callers.
 """
 
+from provenance._io.database._catalogue import (
+    Catalogue,
+    Compiled,
+    Conflict,
+    Statement,
+    execute,
+    executemany,
+)
 from provenance._io.database._connection import STREAM, Connection, Cursor, ServerConnection
 from provenance._io.database._errors import is_lock_error
 from provenance._io.database._open import (
@@ -65,12 +73,18 @@ __all__ = [
     "META_TABLE",
     "STREAM",
     "Backend",
+    "Catalogue",
+    "Compiled",
+    "Conflict",
     "Connection",
     "Cursor",
     "ServerConnection",
     "ServerDatabase",
     "ServerSchema",
     "ServerURL",
+    "Statement",
+    "execute",
+    "executemany",
     "is_lock_error",
     "is_server_url",
     "meta_table",

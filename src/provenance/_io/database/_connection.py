@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from provenance._io.database._catalogue import Compiled, Kind
 from provenance._io.database._errors import driver_message
 from provenance._io.database._url import Backend
 
@@ -65,15 +66,6 @@ class _Result:
         return iter(())
 
 
-@dataclass(frozen=True, slots=True)
-class _Statement:
-    sql: str
-    kind: str  # "select", "stream", "insert", "insert_ignore", "write", "pragma"
-    returning: str | None = None  # PostgreSQL: the row key column an INSERT returns
-    duplicates: bool = False  # PostgreSQL: the caller expects and catches a duplicate
-    plain: str = ""  # PostgreSQL: the INSERT without RETURNING, for executemany
-
-
 STREAM = "/* stream */"
 """Put in a SELECT's text to have a server send its rows as they are read (SQLite ignores it)."""
 
@@ -126,7 +118,7 @@ class ServerConnection:
         self._conflicts = conflicts
         self._database_bytes = database_bytes
         self.schema_version = schema_version
-        self._cache: dict[str, _Statement] = {}
+        self._cache: dict[str, Compiled] = {}
         self.in_transaction = False
         self.total_changes = 0
         self._streams = 0
@@ -140,63 +132,73 @@ class ServerConnection:
         """The driver's connection."""
         return self._raw
 
-    def _statement(self, sql: str) -> _Statement:
+    def _statement(self, sql: str) -> Compiled:
         found = self._cache.get(sql)
         if found is None:
             found = self._cache[sql] = self._rewrite(sql)
         return found
 
-    def _rewrite(self, sql: str) -> _Statement:
+    def _rewrite(self, sql: str) -> Compiled:
         """The statement for this dialect: computed once per distinct SQL text."""
         pragma = _PRAGMA.match(sql)
         if pragma:
-            return _Statement(sql, "pragma")
+            return Compiled(sql, None, Kind.PRAGMA)
         # Both drivers use the "format" paramstyle: a literal % must be doubled.
         text = sql.replace("%", "%%").replace("?", "%s")
         insert = _INSERT.match(text)
         if insert is None:
-            kind = "write" if _WRITE.match(text) else "select"
-            if kind == "select" and STREAM in sql:
-                kind = "stream"
-            return _Statement(text, kind)
+            kind = Kind.WRITE if _WRITE.match(text) else Kind.SELECT
+            if kind is Kind.SELECT and STREAM in sql:
+                kind = Kind.STREAM
+            return Compiled(text, None, kind)
         ignore, table = insert.group(1), insert.group(2)
         if ignore:
             text = _INSERT.sub(lambda m: f"INSERT INTO {m.group(2)}", text, count=1)
             if self.backend is Backend.POSTGRESQL:
-                return _Statement(text + " ON CONFLICT DO NOTHING", "insert_ignore")
-            return _Statement(text.replace("INSERT INTO", "INSERT IGNORE INTO", 1), "insert_ignore")
+                return Compiled(text + " ON CONFLICT DO NOTHING", None, Kind.INSERT)
+            return Compiled(text.replace("INSERT INTO", "INSERT IGNORE INTO", 1), None, Kind.INSERT)
         if self.backend is not Backend.POSTGRESQL:
-            return _Statement(text, "insert")
+            return Compiled(text, None, Kind.INSERT)
         key = self._keys.get(table.lower())
         duplicates = table.lower() in self._conflicts
         sql = text + (" ON CONFLICT DO NOTHING" if duplicates else "")
-        return _Statement(
+        return Compiled(
             f"{sql} RETURNING {key}" if key is not None else sql,
-            "insert",
-            returning=key,
+            None,
+            Kind.INSERT,
+            returning=key is not None,
             duplicates=duplicates,
             plain=text,
         )
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Any:
-        """Run one statement; returns a cursor (or a result with ``lastrowid`` for inserts).
+        """Run one statement given as SQLite text (rewritten for the dialect once).
 
         Raises:
             sqlite3.IntegrityError: A constraint was violated (nothing of the
                 statement was stored; the transaction goes on).
         """
         statement = self._statement(sql)
-        if statement.kind == "pragma":
+        if statement.kind is Kind.PRAGMA:
             return self._pragma(sql)
-        params = tuple(parameters)
-        if statement.kind == "insert" and self.backend is Backend.POSTGRESQL:
+        return self.run(statement, parameters)
+
+    def run(self, statement: Compiled, parameters: Sequence[Any] = (), /) -> Any:
+        """Run one compiled statement; returns a cursor (or a result with ``lastrowid``).
+
+        Raises:
+            sqlite3.IntegrityError: A constraint was violated (nothing of the
+                statement was stored; the transaction goes on).
+        """
+        params = tuple(statement.arrange(parameters))
+        if statement.kind is Kind.INSERT and self.backend is Backend.POSTGRESQL:
             return self._pg_insert(statement, params)
-        cursor = self._stream_cursor() if statement.kind == "stream" else self._raw.cursor()
+        cursor = self._stream_cursor() if statement.kind is Kind.STREAM else self._raw.cursor()
         try:
             cursor.execute(statement.sql, params)
         except self.integrity_error as exc:
             raise sqlite3.IntegrityError(driver_message(exc)) from exc
-        if statement.kind != "select":
+        if statement.kind is not Kind.SELECT and statement.kind is not Kind.STREAM:
             self.total_changes += max(cursor.rowcount, 0)
         return cursor
 
@@ -225,7 +227,7 @@ class ServerConnection:
             with contextlib.suppress(self.driver_error):
                 cursor.close()
 
-    def _pg_insert(self, statement: _Statement, params: tuple[Any, ...]) -> Any:
+    def _pg_insert(self, statement: Compiled, params: tuple[Any, ...]) -> Any:
         # A failed statement aborts a PostgreSQL transaction. An insert whose
         # duplicate the caller expects (and catches) therefore runs with ON
         # CONFLICT DO NOTHING, and "no row" is raised as SQLite raises the
@@ -240,13 +242,16 @@ class ServerConnection:
         stored = row is not None if statement.returning else cursor.rowcount > 0
         if statement.duplicates and not stored:
             raise sqlite3.IntegrityError("UNIQUE constraint failed (the row exists)")
-        self.total_changes += 1
-        return _Result(1, None if row is None else int(row[0]))
+        self.total_changes += int(stored)  # an ignored duplicate changed nothing
+        return _Result(int(stored), None if row is None else int(row[0]))
 
     def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Any:
-        """Run one statement for each parameter row (``INSERT OR IGNORE`` rows, in practice)."""
-        statement = self._statement(sql)
-        rows = [tuple(p) for p in parameters]
+        """Run one statement given as SQLite text for each parameter row."""
+        return self.run_many(self._statement(sql), parameters)
+
+    def run_many(self, statement: Compiled, parameters: Iterable[Sequence[Any]], /) -> Any:
+        """Run one compiled statement for each parameter row (no row keys)."""
+        rows = [tuple(statement.arrange(p)) for p in parameters]
         cursor = self._raw.cursor()
         if not rows:
             return cursor
