@@ -101,7 +101,9 @@ def _signed_checkpoint(*, newest: bool, columns: tuple[str, ...]) -> Any:
 _TAIL_LINK = SQL.query(
     "audit_tail_link",
     lambda sa, t: (
-        sa.select(t.audit.c.seq, t.audit.c.entry_hash).order_by(t.audit.c.seq.desc()).limit(sa.literal_column("1"))
+        sa.select(t.audit.c.seq, t.audit.c.entry_hash)
+        .order_by(t.audit.c.seq.desc())
+        .limit(sa.literal_column("1"))
     ),
 )
 _FIRST_HASH = SQL.query(

@@ -13,7 +13,7 @@ from typing import Any
 
 from provenance._io.database import Catalogue
 
-__all__ = ["SQL"]
+__all__ = ["ASSET_KEY", "DESCRIPTOR", "SQL"]
 
 
 def _tables() -> Any:
@@ -24,3 +24,23 @@ def _tables() -> Any:
 
 SQL = Catalogue(_tables)
 """The inventory's statements (``SQL.statements``: every one, for the compile test)."""
+
+# Statements several modules run.
+ASSET_KEY = SQL.query(
+    "asset_key_of_id",
+    lambda sa, t: sa.select(t.assets.c.asset_pk).where(
+        t.assets.c.asset_id == sa.bindparam("asset_id")
+    ),
+    params=("asset_id",),
+)
+"""``asset_pk`` of an asset id."""
+
+DESCRIPTOR = SQL.query(
+    "perceptual_descriptor",
+    lambda sa, t: sa.select(t.perceptual_descriptors.c.descriptor).where(
+        t.perceptual_descriptors.c.asset_pk == sa.bindparam("asset_pk"),
+        t.perceptual_descriptors.c.scheme == sa.bindparam("scheme"),
+    ),
+    params=("asset_pk", "scheme"),
+)
+"""The perceptual descriptor of one asset key and scheme."""
