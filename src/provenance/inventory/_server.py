@@ -183,8 +183,6 @@ def server_schema() -> ServerSchema:
         metadata=metadata,
         version=SERVER_SCHEMA_VERSION,
         keys=_KEYS,
-        # The inventory catches a duplicate file (recorded again) or essence.
-        conflicts=frozenset({"assets", "files"}),
         after_create=_AFTER_CREATE,
         # As SQLite's triggers (audit._schema). Not audit_meta: a migration
         # replaces a new target's binding marks with the source's.

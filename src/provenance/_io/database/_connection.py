@@ -1,4 +1,8 @@
-"""The part of :class:`sqlite3.Connection` the stores use, over a psycopg or PyMySQL connection."""
+"""The part of :class:`sqlite3.Connection` the stores use, over a psycopg or PyMySQL connection.
+
+Statements arrive compiled for the dialect (:mod:`._catalogue`); this module
+runs them on the driver's connection and reports as :mod:`sqlite3` does.
+"""
 
 from __future__ import annotations
 
@@ -33,7 +37,11 @@ class Cursor(Protocol):
 
 
 class Connection(Protocol):
-    """The part of :class:`sqlite3.Connection` the stores use; :class:`ServerConnection` too."""
+    """The part of :class:`sqlite3.Connection` the stores use; :class:`ServerConnection` too.
+
+    Statements run through :func:`provenance._io.database.execute`; ``execute``
+    with text is for SQLite's PRAGMAs (a server answers the few the stores use).
+    """
 
     @property
     def in_transaction(self) -> bool: ...
@@ -42,8 +50,6 @@ class Connection(Protocol):
     def total_changes(self) -> int: ...
 
     def execute(self, sql: str, parameters: Sequence[Any] = ..., /) -> Any: ...
-
-    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Any: ...
 
 
 @dataclass(slots=True)
@@ -66,11 +72,6 @@ class _Result:
         return iter(())
 
 
-STREAM = "/* stream */"
-"""Put in a SELECT's text to have a server send its rows as they are read (SQLite ignores it)."""
-
-_INSERT = re.compile(r"^\s*INSERT\s+(OR\s+IGNORE\s+)?INTO\s+(\w+)", re.IGNORECASE)
-_WRITE = re.compile(r"^\s*(UPDATE|DELETE)\b", re.IGNORECASE)
 _PRAGMA = re.compile(r"^\s*PRAGMA\s+(\w+)\s*(?:=\s*(\w+))?\s*$", re.IGNORECASE)
 
 
@@ -81,14 +82,12 @@ class ServerConnection:
         raw: The psycopg or PyMySQL connection (autocommit; transactions are
             begun and ended by :class:`ServerDatabase`).
         backend: Its engine.
-        keys: Table name -> its integer row key column (what ``lastrowid`` reports).
+        keys: Table name -> its integer row key column (sequences to advance after a copy).
         database_bytes: Returns the database's size (``PRAGMA page_count``).
         schema_version: The schema version (``PRAGMA user_version``).
     """
 
     __slots__ = (
-        "_cache",
-        "_conflicts",
         "_database_bytes",
         "_keys",
         "_open_streams",
@@ -108,17 +107,14 @@ class ServerConnection:
         backend: Backend,
         *,
         keys: dict[str, str],
-        conflicts: frozenset[str] = frozenset(),
         database_bytes: Callable[[ServerConnection], int],
         schema_version: int,
     ) -> None:
         self._raw = raw
         self.backend = backend
         self._keys = keys
-        self._conflicts = conflicts
         self._database_bytes = database_bytes
         self.schema_version = schema_version
-        self._cache: dict[str, Compiled] = {}
         self.in_transaction = False
         self.total_changes = 0
         self._streams = 0
@@ -132,56 +128,21 @@ class ServerConnection:
         """The driver's connection."""
         return self._raw
 
-    def _statement(self, sql: str) -> Compiled:
-        found = self._cache.get(sql)
-        if found is None:
-            found = self._cache[sql] = self._rewrite(sql)
-        return found
-
-    def _rewrite(self, sql: str) -> Compiled:
-        """The statement for this dialect: computed once per distinct SQL text."""
-        pragma = _PRAGMA.match(sql)
-        if pragma:
-            return Compiled(sql, None, Kind.PRAGMA)
-        # Both drivers use the "format" paramstyle: a literal % must be doubled.
-        text = sql.replace("%", "%%").replace("?", "%s")
-        insert = _INSERT.match(text)
-        if insert is None:
-            kind = Kind.WRITE if _WRITE.match(text) else Kind.SELECT
-            if kind is Kind.SELECT and STREAM in sql:
-                kind = Kind.STREAM
-            return Compiled(text, None, kind)
-        ignore, table = insert.group(1), insert.group(2)
-        if ignore:
-            text = _INSERT.sub(lambda m: f"INSERT INTO {m.group(2)}", text, count=1)
-            if self.backend is Backend.POSTGRESQL:
-                return Compiled(text + " ON CONFLICT DO NOTHING", None, Kind.INSERT)
-            return Compiled(text.replace("INSERT INTO", "INSERT IGNORE INTO", 1), None, Kind.INSERT)
-        if self.backend is not Backend.POSTGRESQL:
-            return Compiled(text, None, Kind.INSERT)
-        key = self._keys.get(table.lower())
-        duplicates = table.lower() in self._conflicts
-        sql = text + (" ON CONFLICT DO NOTHING" if duplicates else "")
-        return Compiled(
-            f"{sql} RETURNING {key}" if key is not None else sql,
-            None,
-            Kind.INSERT,
-            returning=key is not None,
-            duplicates=duplicates,
-            plain=text,
-        )
-
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Any:
-        """Run one statement given as SQLite text (rewritten for the dialect once).
+        """Answer one of the few SQLite PRAGMAs the stores read or set (see :meth:`_pragma`).
+
+        Every other statement runs through the catalogue (:func:`execute` of
+        :mod:`provenance._io.database`), compiled for this dialect.
 
         Raises:
-            sqlite3.IntegrityError: A constraint was violated (nothing of the
-                statement was stored; the transaction goes on).
+            ValueError: ``sql`` is not a PRAGMA (a statement outside the catalogue).
         """
-        statement = self._statement(sql)
-        if statement.kind is Kind.PRAGMA:
-            return self._pragma(sql)
-        return self.run(statement, parameters)
+        match = _PRAGMA.match(sql)
+        if match is None or parameters:
+            raise ValueError(
+                f"{self.backend.label}: only catalogue statements run on a server, not {sql!r}"
+            )
+        return self._pragma(match)
 
     def run(self, statement: Compiled, parameters: Sequence[Any] = (), /) -> Any:
         """Run one compiled statement; returns a cursor (or a result with ``lastrowid``).
@@ -205,8 +166,8 @@ class ServerConnection:
     def _stream_cursor(self) -> Any:
         """A cursor that fetches rows from the server as they are read, not all at once.
 
-        For the statements marked :data:`STREAM` (every perceptual row, a whole
-        table to copy): a client-side cursor would hold the whole result in
+        For the statements made with ``stream=True`` (every perceptual row, a
+        whole table to copy): a client-side cursor would hold the whole result in
         memory. PostgreSQL: a named (server-side) cursor, inside the caller's
         transaction. MariaDB: an unbuffered cursor, which must be read to the
         end before the connection runs anything else.
@@ -245,10 +206,6 @@ class ServerConnection:
         self.total_changes += int(stored)  # an ignored duplicate changed nothing
         return _Result(int(stored), None if row is None else int(row[0]))
 
-    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Any:
-        """Run one statement given as SQLite text for each parameter row."""
-        return self.run_many(self._statement(sql), parameters)
-
     def run_many(self, statement: Compiled, parameters: Iterable[Sequence[Any]], /) -> Any:
         """Run one compiled statement for each parameter row (no row keys)."""
         rows = [tuple(statement.arrange(p)) for p in parameters]
@@ -264,10 +221,8 @@ class ServerConnection:
         self.total_changes += max(cursor.rowcount, 0)
         return cursor
 
-    def _pragma(self, sql: str) -> Any:
+    def _pragma(self, match: re.Match[str]) -> Any:
         """The few PRAGMAs the stores read or set, answered for a server."""
-        match = _PRAGMA.match(sql)
-        assert match is not None  # noqa: S101 - classified as a pragma by the same pattern
         name, value = match.group(1).lower(), match.group(2)
         rows: list[tuple[int]] = []
         if name == "user_version":

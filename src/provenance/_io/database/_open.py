@@ -36,9 +36,7 @@ class ServerSchema:
     Attributes:
         metadata: The SQLAlchemy tables (``provenance_meta`` is added here).
         version: The schema version this code reads and writes.
-        keys: Table -> integer row key column, for ``lastrowid``.
-        conflicts: Tables whose plain INSERT may hit a unique constraint the
-            caller catches (on PostgreSQL these run with ON CONFLICT DO NOTHING).
+        keys: Table -> integer row key column (PostgreSQL sequences advanced after a copy).
         after_create: Statements run once after the tables are created.
         append_only: Tables whose rows may be inserted but never updated or
             deleted (a trigger refuses it; see :mod:`._triggers`).
@@ -47,7 +45,6 @@ class ServerSchema:
     metadata: MetaData
     version: int
     keys: dict[str, str]
-    conflicts: frozenset[str] = frozenset()
     after_create: tuple[str, ...] = ()
     append_only: tuple[str, ...] = ()
 
@@ -107,7 +104,6 @@ def open_server(
             raw,
             url.backend,
             keys=schema.keys,
-            conflicts=schema.conflicts,
             database_bytes=_size_query(url.backend),
             schema_version=0,
         )
