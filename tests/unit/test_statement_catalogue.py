@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import pkgutil
 
 import pytest
@@ -106,3 +107,24 @@ def test_constants_are_written_into_the_text() -> None:
     conn.execute("CREATE TABLE assets (asset_pk INTEGER PRIMARY KEY, model TEXT)")
     conn.executemany("INSERT INTO assets VALUES (?, ?)", [(1, "it's"), (2, "b"), (3, "c")])
     assert execute(conn, constant, (1,)).fetchall() == [(2,)]
+
+
+def test_the_sqlite_snapshots_hold_what_sqlalchemy_compiles_now() -> None:
+    for catalogue in _catalogues():
+        assert catalogue.snapshot_path is not None
+        stored = json.loads(catalogue.snapshot_path.read_text(encoding="utf-8"))
+        regenerate = "python -m tests.unit.test_statement_catalogue"
+        assert stored == catalogue.fresh_snapshot(), (
+            f"{catalogue.snapshot_path.name} is stale: {regenerate}"
+        )
+
+
+def _write_snapshots() -> None:
+    for catalogue in _catalogues():
+        assert catalogue.snapshot_path is not None
+        text = json.dumps(catalogue.fresh_snapshot(), indent=1, sort_keys=True)
+        catalogue.snapshot_path.write_text(text + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    _write_snapshots()

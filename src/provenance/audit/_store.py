@@ -12,6 +12,7 @@ import json
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 from provenance._core.record import canonical_json
@@ -63,7 +64,7 @@ def _tables() -> Any:
     return audit_metadata()
 
 
-SQL = Catalogue(_tables)
+SQL = Catalogue(_tables, snapshot=Path(__file__).with_name("sqlite_statements.json"))
 """The audit log's statements, compiled per dialect at first use."""
 
 

@@ -9,6 +9,7 @@ imported at the first compilation, not with this module.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from provenance._io.database import Catalogue
@@ -22,7 +23,7 @@ def _tables() -> Any:
     return catalogue_metadata()
 
 
-SQL = Catalogue(_tables)
+SQL = Catalogue(_tables, snapshot=Path(__file__).with_name("sqlite_statements.json"))
 """The inventory's statements (``SQL.statements``: every one, for the compile test)."""
 
 # Statements several modules run.
