@@ -46,6 +46,12 @@ def test_every_statement_compiles_for_every_dialect(dialect: str) -> None:
         )
 
 
+def test_sqlite_takes_every_statements_parameters_as_the_caller_passes_them() -> None:
+    # The fast path of execute(): no rearranging, no constants added by the compiler.
+    rearranged = {s.name for s in _every() if s.compiled("sqlite").order is not None}
+    assert rearranged == {"ancestors", "descendants"}  # asset_id twice
+
+
 def test_names_are_unique() -> None:
     names = [s.name for s in _every()]
     assert len(names) == len(set(names))

@@ -75,11 +75,19 @@ def _entries(*, asset: bool = False, first: bool = False, newest: bool = False) 
         audit = t.audit
         query = sa.select(*(audit.c[name] for name in _ENTRY_COLUMNS))
         if newest:
-            return query.order_by(audit.c.seq.desc()).limit(sa.literal_column("1"))
+            return (
+                query.order_by(audit.c.seq.desc())
+                .limit(sa.literal_column("1"))
+                .offset(sa.literal_column("0"))
+            )
         if asset:
             query = query.where(audit.c.asset_id == sa.bindparam("asset_id"))
         if first:
-            query = query.where(audit.c.seq > sa.bindparam("after")).limit(sa.bindparam("limit"))
+            query = (
+                query.where(audit.c.seq > sa.bindparam("after"))
+                .limit(sa.bindparam("limit"))
+                .offset(sa.literal_column("0"))
+            )
         return query.order_by(audit.c.seq)
 
     return build
@@ -94,6 +102,7 @@ def _signed_checkpoint(*, newest: bool, columns: tuple[str, ...]) -> Any:
             .where(cps.c.signature_b64.is_not(None))
             .order_by(order)
             .limit(sa.literal_column("1"))
+            .offset(sa.literal_column("0"))
         )
 
     return build
@@ -105,6 +114,7 @@ _TAIL_LINK = SQL.query(
         sa.select(t.audit.c.seq, t.audit.c.entry_hash)
         .order_by(t.audit.c.seq.desc())
         .limit(sa.literal_column("1"))
+        .offset(sa.literal_column("0"))
     ),
 )
 _FIRST_HASH = SQL.query(

@@ -78,7 +78,7 @@ def _rows_after(*, assets: bool, limit: bool) -> Any:
             .where(h.c.scheme == sa.bindparam("scheme"), h.c.hash_pk > sa.bindparam("after"))
             .order_by(h.c.hash_pk)
         )
-        return query.limit(sa.bindparam("limit")) if limit else query
+        return query.limit(sa.bindparam("limit")).offset(sa.literal_column("0")) if limit else query
 
     return build
 

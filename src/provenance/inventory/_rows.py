@@ -69,7 +69,9 @@ def _asset_ref_by_file(column: str, *, first: bool) -> Any:
             .select_from(f.join(a, a.c.asset_pk == f.c.asset_pk))
             .where(f.c[column] == sa.bindparam("value"))
         )
-        return query.limit(sa.literal_column("1")) if first else query
+        return (
+            query.limit(sa.literal_column("1")).offset(sa.literal_column("0")) if first else query
+        )
 
     return build
 
@@ -201,7 +203,11 @@ def _asset_keys(*, synthetic_only: bool = False, offset: bool = False) -> Any:
             query = query.where(t.assets.c.digital_source_type.in_(_SYNTHETIC_CODES))
         if offset:
             return query.limit(sa.bindparam("size")).offset(sa.bindparam("offset"))
-        return query.where(pk > sa.bindparam("after")).limit(sa.bindparam("size"))
+        return (
+            query.where(pk > sa.bindparam("after"))
+            .limit(sa.bindparam("size"))
+            .offset(sa.literal_column("0"))
+        )
 
     return build
 
@@ -324,7 +330,9 @@ def _key_where(table: str, column: str, *, first: bool = False) -> Any:
     def build(sa: Any, t: Any) -> Any:
         found = getattr(t, table)
         query = sa.select(found.c.asset_pk).where(found.c[column] == sa.bindparam("value"))
-        return query.limit(sa.literal_column("1")) if first else query
+        return (
+            query.limit(sa.literal_column("1")).offset(sa.literal_column("0")) if first else query
+        )
 
     return build
 
