@@ -43,7 +43,7 @@ from _common import (
     table,
 )
 from provenance._io.database import Statement, execute
-from provenance.audit._store import _TAIL_LINK
+from provenance.audit._statements import _TAIL_LINK
 from provenance.inventory._rows import _ASSETS_IN
 from provenance.inventory._statements import ASSET_KEY
 

@@ -21,7 +21,7 @@ def _catalogues() -> list[Catalogue]:
     for package in (provenance.inventory, provenance.audit):
         for info in pkgutil.iter_modules(package.__path__):
             importlib.import_module(f"{package.__name__}.{info.name}")
-    from provenance.audit._store import SQL as AUDIT_SQL
+    from provenance.audit._statements import SQL as AUDIT_SQL
 
     return [SQL, AUDIT_SQL]
 

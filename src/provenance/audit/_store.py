@@ -1,6 +1,7 @@
-"""The audit chain stored in SQLite: :class:`AuditLog`.
+"""The audit chain stored in the inventory's database: :class:`AuditLog`.
 
-Every query of the audit log lives here; its tables (DDL) are in
+Every query of the audit log runs here; the statements are written in
+:mod:`provenance.audit._statements`, SQLite's tables (DDL) in
 :mod:`provenance.audit._schema`.
 """
 
@@ -12,11 +13,10 @@ import json
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
-from pathlib import Path
 from typing import Any, TypeVar
 
 from provenance._core.record import canonical_json
-from provenance._io.database import Catalogue, execute
+from provenance._io.database import execute
 from provenance._io.keys import (
     SigningKey,
     TrustPolicy,
@@ -37,6 +37,20 @@ from provenance.audit._chain import (
 from provenance.audit._checkpoint import Checkpoint
 from provenance.audit._facts import FactBindings
 from provenance.audit._schema import _checkpoint_from_row, _entry_from_row, _link_from_row
+from provenance.audit._statements import (
+    _ALL_CHECKPOINTS,
+    _ALL_ENTRIES,
+    _ASSET_PAGE,
+    _CHECKPOINT_AT,
+    _FIRST_HASH,
+    _FIRST_SIGNED,
+    _INSERT_CHECKPOINT,
+    _INSERT_ENTRY,
+    _LAST_SIGNED,
+    _PAGE,
+    _TAIL,
+    _TAIL_LINK,
+)
 from provenance.audit._verify import _Link, _link_of, _verify_links
 from provenance.audit._witness import Witness, WitnessRecord
 from provenance.errors import AuditError
@@ -45,113 +59,7 @@ Reconciler = Callable[[sqlite3.Connection, FactBindings], tuple[list[AuditProble
 """Compares the stored rows with the bindings: (problems, notes, rows checked)."""
 
 
-_ENTRY_COLUMNS = ("seq", "at", "event", "asset_id", "payload", "prev_hash", "entry_hash")
-_CHECKPOINT_COLUMNS = (
-    "seq",
-    "entry_hash",
-    "at",
-    "algorithm",
-    "signature_b64",
-    "certificate_chain_json",
-    "log_key",
-)
 _T = TypeVar("_T")
-
-
-def _tables() -> Any:
-    from provenance.audit._tables import audit_metadata
-
-    return audit_metadata()
-
-
-SQL = Catalogue(_tables, snapshot=Path(__file__).with_name("sqlite_statements.json"))
-"""The audit log's statements, compiled per dialect at first use."""
-
-
-def _entries(*, asset: bool = False, first: bool = False, newest: bool = False) -> Any:
-    """``SELECT`` whole entries in seq order: after a seq (of one asset), one page; or the tail."""
-
-    def build(sa: Any, t: Any) -> Any:
-        audit = t.audit
-        query = sa.select(*(audit.c[name] for name in _ENTRY_COLUMNS))
-        if newest:
-            return (
-                query.order_by(audit.c.seq.desc())
-                .limit(sa.literal_column("1"))
-                .offset(sa.literal_column("0"))
-            )
-        if asset:
-            query = query.where(audit.c.asset_id == sa.bindparam("asset_id"))
-        if first:
-            query = (
-                query.where(audit.c.seq > sa.bindparam("after"))
-                .limit(sa.bindparam("limit"))
-                .offset(sa.literal_column("0"))
-            )
-        return query.order_by(audit.c.seq)
-
-    return build
-
-
-def _signed_checkpoint(*, newest: bool, columns: tuple[str, ...]) -> Any:
-    def build(sa: Any, t: Any) -> Any:
-        cps = t.audit_checkpoints
-        order = cps.c.seq.desc() if newest else cps.c.seq
-        return (
-            sa.select(*(cps.c[name] for name in columns))
-            .where(cps.c.signature_b64.is_not(None))
-            .order_by(order)
-            .limit(sa.literal_column("1"))
-            .offset(sa.literal_column("0"))
-        )
-
-    return build
-
-
-_TAIL_LINK = SQL.query(
-    "audit_tail_link",
-    lambda sa, t: (
-        sa.select(t.audit.c.seq, t.audit.c.entry_hash)
-        .order_by(t.audit.c.seq.desc())
-        .limit(sa.literal_column("1"))
-        .offset(sa.literal_column("0"))
-    ),
-)
-_FIRST_HASH = SQL.query(
-    "audit_first_hash",
-    lambda sa, t: sa.select(t.audit.c.entry_hash).where(t.audit.c.seq == 1),
-)
-_CHECKPOINT_AT = SQL.query(
-    "audit_checkpoint_at",
-    lambda sa, t: sa.select(t.audit_checkpoints.c.entry_hash, t.audit_checkpoints.c.at).where(
-        t.audit_checkpoints.c.seq == sa.bindparam("seq")
-    ),
-    params=("seq",),
-)
-_INSERT_ENTRY = SQL.insert("audit_insert_entry", "audit", _ENTRY_COLUMNS)
-_INSERT_CHECKPOINT = SQL.insert("audit_insert_checkpoint", "audit_checkpoints", _CHECKPOINT_COLUMNS)
-_LAST_SIGNED = SQL.query(
-    "audit_last_signed_checkpoint", _signed_checkpoint(newest=True, columns=("seq",))
-)
-_FIRST_SIGNED = SQL.query(
-    "audit_first_signed_checkpoint",
-    _signed_checkpoint(
-        newest=False,
-        columns=("log_key", "certificate_chain_json", "algorithm", "signature_b64"),
-    ),
-)
-_PAGE = SQL.query("audit_page", _entries(first=True), params=("after", "limit"))
-_ASSET_PAGE = SQL.query(
-    "audit_asset_page", _entries(asset=True, first=True), params=("asset_id", "after", "limit")
-)
-_TAIL = SQL.query("audit_tail", _entries(newest=True))
-_ALL_ENTRIES = SQL.query("audit_all_entries", _entries())
-_ALL_CHECKPOINTS = SQL.query(
-    "audit_all_checkpoints",
-    lambda sa, t: sa.select(
-        *(t.audit_checkpoints.c[name] for name in _CHECKPOINT_COLUMNS)
-    ).order_by(t.audit_checkpoints.c.seq),
-)
 
 
 class AuditLog:
