@@ -184,6 +184,7 @@ def delete_checkpoints(path: Path, rng: random.Random, _: SigningKey) -> None:
 
 def _rewrite_fact_consistently(conn: sqlite3.Connection, rng: random.Random) -> None:
     """Edit an asset and the entry that bound it, so the row hash matches again."""
+    from provenance._io.database import execute
     from provenance.inventory._bindings import _ASSET_FACTS_SQL, _asset_row_hash
 
     # An entry a checkpoint covers: what comes after the last one is vouched for by
@@ -195,7 +196,7 @@ def _rewrite_fact_consistently(conn: sqlite3.Connection, rng: random.Random) -> 
             "SELECT asset_id FROM audit WHERE seq < ? AND payload LIKE '%row_asset%'", (last,)
         )
     }
-    rows = [r for r in conn.execute(_ASSET_FACTS_SQL).fetchall() if r[2] in covered]
+    rows = [r for r in execute(conn, _ASSET_FACTS_SQL).fetchall() if r[2] in covered]
     _, _, *row = rng.choice(rows)
     asset_id = row[0]
     conn.execute(

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from provenance._io.database import ServerDatabase, open_server
+from provenance._io.keys import SigningKey
 from provenance.errors import InventoryError, SchemaVersionError
 from provenance.inventory._server import server_schema
 from tests.servers import ThrowawayServer
@@ -126,3 +127,55 @@ def test_processes_creating_one_inventory_at_once_all_succeed(server: ThrowawayS
         errors = pool.map(_open_once, [url] * 4)
     assert errors == [""] * 4
     assert server.query(url, "SELECT COUNT(*) FROM provenance_meta") == [(3,)]
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE audit SET payload = '{}' WHERE seq = 1",
+        "DELETE FROM audit WHERE seq = 2",
+        "UPDATE audit_checkpoints SET at = 'x'",
+        "DELETE FROM audit_checkpoints",
+    ],
+)
+def test_audit_rows_cannot_be_updated_or_deleted(
+    server: ThrowawayServer, statement: str, signing_key: SigningKey
+) -> None:
+    from provenance.inventory import Inventory
+    from tests.integration.test_inventory import NOW, fake_result
+
+    url = server.new_database()
+    with Inventory(url) as inv:
+        for seed in (1, 2):
+            inv.record_signing(fake_result(seed), signer="CN=append-only test", now=NOW)
+        inv.audit.checkpoint(signing_key, now=NOW)
+        before = [e.entry_hash for e in inv.audit.entries()]
+    driver_error = _driver_error(server)
+    with pytest.raises(driver_error, match="append-only"):
+        server.query(url, statement)
+    with Inventory(url, create=False) as inv:
+        assert [e.entry_hash for e in inv.audit.entries()] == before
+        assert len(inv.audit.checkpoints()) == 1
+        report = inv.audit.verify()
+        assert report.ok, report.problems
+
+
+def test_audit_tables_cannot_be_truncated_on_postgresql(
+    postgresql_server: ThrowawayServer,
+) -> None:
+    import psycopg
+
+    url = postgresql_server.new_database()
+    _open(url).close()
+    with pytest.raises(psycopg.Error, match="append-only"):
+        postgresql_server.query(url, "TRUNCATE audit")
+
+
+def _driver_error(server: ThrowawayServer) -> type[Exception]:
+    if server.kind == "postgresql":
+        import psycopg
+
+        return psycopg.Error
+    import pymysql
+
+    return pymysql.Error

@@ -1,6 +1,7 @@
-"""The audit chain stored in SQLite: :class:`AuditLog`.
+"""The audit chain stored in the inventory's database: :class:`AuditLog`.
 
-Every query of the audit log lives here; its tables (DDL) are in
+Every query of the audit log runs here; the statements are written in
+:mod:`provenance.audit._statements`, SQLite's tables (DDL) in
 :mod:`provenance.audit._schema`.
 """
 
@@ -14,6 +15,7 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
+from provenance._io.database import execute
 from provenance._io.keys import (
     SigningKey,
     TrustPolicy,
@@ -33,6 +35,20 @@ from provenance.audit._chain import (
 from provenance.audit._checkpoint import Checkpoint
 from provenance.audit._facts import FactBindings
 from provenance.audit._schema import _checkpoint_from_row, _entry_from_row, _link_from_row
+from provenance.audit._statements import (
+    _ALL_CHECKPOINTS,
+    _ALL_ENTRIES,
+    _ASSET_PAGE,
+    _CHECKPOINT_AT,
+    _FIRST_HASH,
+    _FIRST_SIGNED,
+    _INSERT_CHECKPOINT,
+    _INSERT_ENTRY,
+    _LAST_SIGNED,
+    _PAGE,
+    _TAIL,
+    _TAIL_LINK,
+)
 from provenance.audit._verify import _Link, _link_of, _verify_links
 from provenance.audit._witness import Witness, WitnessRecord
 from provenance.errors import AuditError
@@ -41,7 +57,6 @@ Reconciler = Callable[[sqlite3.Connection, FactBindings], tuple[list[AuditProble
 """Compares the stored rows with the bindings: (problems, notes, rows checked)."""
 
 
-_ENTRY_COLUMNS = "seq, at, event, asset_id, payload, prev_hash, entry_hash"
 _T = TypeVar("_T")
 
 
@@ -116,13 +131,11 @@ class AuditLog:
         assert witness is not None  # noqa: S101 - checked by the caller
 
         def committed(conn: sqlite3.Connection) -> tuple[str, list[Checkpoint]]:
-            first = conn.execute("SELECT entry_hash FROM audit WHERE seq = 1").fetchone()
+            first = execute(conn, _FIRST_HASH).fetchone()
             kept = []
             for cp in pending:
                 # A retried transaction may have taken a checkpoint that was rolled back.
-                row = conn.execute(
-                    "SELECT entry_hash, at FROM audit_checkpoints WHERE seq = ?", (cp.seq,)
-                ).fetchone()
+                row = execute(conn, _CHECKPOINT_AT, (cp.seq,)).fetchone()
                 if row is not None and (str(row[0]), str(row[1])) == (cp.entry_hash, cp.at):
                     kept.append(cp)
             return ("" if first is None else str(first[0])), kept
@@ -175,13 +188,14 @@ class AuditLog:
         Reading the tail under the caller's ``BEGIN IMMEDIATE`` lock is what keeps
         the chain single when several processes write at once.
         """
-        row = conn.execute("SELECT seq, entry_hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        row = execute(conn, _TAIL_LINK).fetchone()
         prev_seq, prev_hash = (0, GENESIS_HASH) if row is None else (int(row[0]), str(row[1]))
         entry, payload_json = _entry_and_json(
             prev_seq, prev_hash, event, now=now, asset_id=asset_id, payload=payload
         )
-        conn.execute(
-            f"INSERT INTO audit ({_ENTRY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",  # noqa: S608 - constant columns
+        execute(
+            conn,
+            _INSERT_ENTRY,
             (
                 entry.seq,
                 entry.at,
@@ -196,10 +210,7 @@ class AuditLog:
         if key is not None and event is not AuditEvent.CHECKPOINT:
             # Newest first by primary key: stops at the first signed row (unsigned
             # ones, from exports made without a key, do not delay the schedule).
-            row = conn.execute(
-                "SELECT seq FROM audit_checkpoints WHERE signature_b64 IS NOT NULL "
-                "ORDER BY seq DESC LIMIT 1"
-            ).fetchone()
+            row = execute(conn, _LAST_SIGNED).fetchone()
             if entry.seq - (0 if row is None else int(row[0])) >= self.checkpoint_every:
                 pinned = self.log_key_in(conn)
                 # A key that is not the log's cannot vouch for it: no automatic
@@ -233,9 +244,7 @@ class AuditLog:
         Raises:
             AuditError: The log is empty, or ``key`` is not the log's key.
         """
-        tail = conn.execute(
-            "SELECT seq, entry_hash FROM audit ORDER BY seq DESC LIMIT 1"
-        ).fetchone()
+        tail = execute(conn, _TAIL_LINK).fetchone()
         if tail is None:
             raise AuditError("the audit log is empty: nothing to checkpoint")
         pinned = self.log_key_in(conn)
@@ -249,9 +258,9 @@ class AuditLog:
         cp = Checkpoint.create(int(tail[0]), str(tail[1]), now=now, key=key)
         if key is None and pinned is not None:
             return cp
-        conn.execute(
-            "INSERT INTO audit_checkpoints (seq, entry_hash, at, algorithm, signature_b64, "
-            "certificate_chain_json, log_key) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        execute(
+            conn,
+            _INSERT_CHECKPOINT,
             (
                 cp.seq,
                 cp.entry_hash,
@@ -269,10 +278,7 @@ class AuditLog:
     def log_key_in(self, conn: sqlite3.Connection) -> str | None:
         """The log's identity: the key of its first signed checkpoint (None before one)."""
         if self._log_key is None:
-            row = conn.execute(
-                "SELECT log_key, certificate_chain_json, algorithm, signature_b64 "
-                "FROM audit_checkpoints WHERE signature_b64 IS NOT NULL ORDER BY seq LIMIT 1"
-            ).fetchone()
+            row = execute(conn, _FIRST_SIGNED).fetchone()
             if row is None:
                 return None
             if row[0] is not None:
@@ -412,19 +418,12 @@ class AuditLog:
         conn: sqlite3.Connection, *, after: int, asset_id: str | None, limit: int
     ) -> list[tuple[Any, ...]]:
         if asset_id is None:
-            sql = f"SELECT {_ENTRY_COLUMNS} FROM audit WHERE seq > ? ORDER BY seq LIMIT ?"  # noqa: S608 - constant columns
-            return conn.execute(sql, (after, limit)).fetchall()
-        sql = (
-            f"SELECT {_ENTRY_COLUMNS} FROM audit WHERE asset_id = ? AND seq > ? "  # noqa: S608 - constant columns
-            "ORDER BY seq LIMIT ?"
-        )
-        return conn.execute(sql, (asset_id, after, limit)).fetchall()
+            return list(execute(conn, _PAGE, (after, limit)).fetchall())
+        return list(execute(conn, _ASSET_PAGE, (asset_id, after, limit)).fetchall())
 
     @staticmethod
     def _tail(conn: sqlite3.Connection) -> AuditEntry | None:
-        row = conn.execute(
-            f"SELECT {_ENTRY_COLUMNS} FROM audit ORDER BY seq DESC LIMIT 1"  # noqa: S608 - constant columns
-        ).fetchone()
+        row = execute(conn, _TAIL).fetchone()
         return None if row is None else _entry_from_row(row)
 
 
@@ -438,10 +437,7 @@ def _cp_payload(cp: Checkpoint, key: SigningKey | None) -> dict[str, Any]:
 
 
 def _stored_checkpoints(conn: sqlite3.Connection, *, lenient: bool = False) -> list[Checkpoint]:
-    rows = conn.execute(
-        "SELECT seq, entry_hash, at, algorithm, signature_b64, certificate_chain_json, log_key "
-        "FROM audit_checkpoints ORDER BY seq"
-    ).fetchall()
+    rows = execute(conn, _ALL_CHECKPOINTS).fetchall()
     out: list[Checkpoint] = []
     for row in rows:
         try:
@@ -475,7 +471,7 @@ def _stored_links(
     conn: sqlite3.Connection, bindings: FactBindings, first: list[str]
 ) -> Iterator[_Link]:
     """Every stored entry as a link, in order; intact ones feed ``bindings`` (and ``first``)."""
-    cursor = conn.execute(f"SELECT {_ENTRY_COLUMNS} FROM audit ORDER BY seq")  # noqa: S608 - constant columns
+    cursor = execute(conn, _ALL_ENTRIES)
     try:
         for row in cursor:
             try:

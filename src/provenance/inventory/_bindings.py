@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from provenance._io.database import execute
 from provenance.audit import (
     AuditProblem,
     FactBindings,
@@ -19,6 +20,7 @@ from provenance.audit import (
     row_hash,
 )
 from provenance.inventory._keypoints import _reconcile_keypoints
+from provenance.inventory._statements import DESCRIPTOR, SQL
 
 _ASSET_FACTS = (
     "asset_id",
@@ -46,18 +48,52 @@ _FILE_FACTS = (
     "record_sha256",
     "record_json",
 )
+
+
 # The same columns, in the same order, as stored (signer and asset ids joined in).
-_ASSET_FACTS_SQL = (
-    "SELECT a.asset_pk, p.asset_id, a.asset_id, a.essence_sha256, a.digital_source_type, "
-    "a.generator, a.model, a.model_version, a.created_at, a.record_json, s.subject, "
-    "a.first_signed_at FROM assets a LEFT JOIN signers s ON s.signer_id = a.signer_id "
-    "LEFT JOIN assets p ON p.asset_pk = a.parent_pk"
+def _asset_facts(sa: Any, t: Any) -> Any:
+    a, p, s = t.assets.alias("a"), t.assets.alias("p"), t.signers.alias("s")
+    columns = [a.c.asset_pk, p.c.asset_id]
+    columns += [s.c.subject if name == "signer" else a.c[name] for name in _ASSET_FACTS]
+    return sa.select(*columns).select_from(
+        a.outerjoin(s, s.c.signer_id == a.c.signer_id).outerjoin(p, p.c.asset_pk == a.c.parent_pk)
+    )
+
+
+def _file_facts(sa: Any, t: Any) -> Any:
+    f, a, s = t.files.alias("f"), t.assets.alias("a"), t.signers.alias("s")
+    named = {"asset_id": a.c.asset_id, "signer": s.c.subject}
+    columns = [f.c.file_pk, *(named.get(name, f.c.get(name)) for name in _FILE_FACTS)]
+    return sa.select(*columns).select_from(
+        f.outerjoin(a, a.c.asset_pk == f.c.asset_pk).outerjoin(s, s.c.signer_id == f.c.signer_id)
+    )
+
+
+_ASSET_FACTS_SQL = SQL.query("asset_facts", _asset_facts)
+_FILE_FACTS_SQL = SQL.query("file_facts", _file_facts)
+_PERCEPTUAL_OF_ASSET = SQL.query(
+    "perceptual_rows_of_asset",
+    lambda sa, t: sa.select(t.perceptual_hashes.c.variant, t.perceptual_hashes.c.words).where(
+        t.perceptual_hashes.c.asset_pk == sa.bindparam("asset_pk"),
+        t.perceptual_hashes.c.scheme == sa.bindparam("scheme"),
+    ),
+    params=("asset_pk", "scheme"),
 )
-_FILE_FACTS_SQL = (
-    "SELECT f.file_pk, f.sha256, a.asset_id, f.input_sha256, f.parent_sha256, f.path, "
-    "f.source_path, f.bytes_added, f.active_manifest, f.signed_at, s.subject, "
-    "f.record_sha256, f.record_json FROM files f LEFT JOIN assets a ON a.asset_pk = f.asset_pk "
-    "LEFT JOIN signers s ON s.signer_id = f.signer_id"
+_MARKS = SQL.query(
+    "binding_marks",
+    lambda sa, t: sa.select(t.audit_meta.c.name, t.audit_meta.c.value),
+)
+_ALL_PERCEPTUAL = SQL.query(
+    "all_perceptual_rows",
+    lambda sa, t: sa.select(
+        *(t.perceptual_hashes.c[n] for n in ("hash_pk", "asset_pk", "scheme", "variant", "words"))
+    ),
+)
+_ALL_DESCRIPTORS = SQL.query(
+    "all_perceptual_descriptors",
+    lambda sa, t: sa.select(
+        *(t.perceptual_descriptors.c[n] for n in ("asset_pk", "scheme", "descriptor"))
+    ),
 )
 
 
@@ -84,17 +120,8 @@ def _perceptual_row_hash(
 def _stored_perceptual(
     conn: sqlite3.Connection, asset_pk: int, scheme: str
 ) -> tuple[list[tuple[str, bytes]], bytes]:
-    rows = [
-        (str(v), bytes(w))
-        for v, w in conn.execute(
-            "SELECT variant, words FROM perceptual_hashes WHERE asset_pk = ? AND scheme = ?",
-            (asset_pk, scheme),
-        )
-    ]
-    found = conn.execute(
-        "SELECT descriptor FROM perceptual_descriptors WHERE asset_pk = ? AND scheme = ?",
-        (asset_pk, scheme),
-    ).fetchone()
+    rows = [(str(v), bytes(w)) for v, w in execute(conn, _PERCEPTUAL_OF_ASSET, (asset_pk, scheme))]
+    found = execute(conn, DESCRIPTOR, (asset_pk, scheme)).fetchone()
     return rows, b"" if found is None else bytes(found[0])
 
 
@@ -126,7 +153,7 @@ def _reconcile(
     it was stored before binding existed (below the ``audit_meta`` marks:
     counted in a note instead).
     """
-    marks = {str(k): int(v) for k, v in conn.execute("SELECT name, value FROM audit_meta")}
+    marks = {str(k): int(v) for k, v in execute(conn, _MARKS)}
     tally = _Tally()
     ids = _reconcile_assets(conn, bound, marks, tally)
     _reconcile_files(conn, bound, marks, tally)
@@ -156,7 +183,7 @@ def _reconcile_assets(
     problems = tally.problems
     ids: dict[int, str] = {}
     asset_mark = marks.get("bound_from_asset_pk", 1)
-    for pk, parent, *row in conn.execute(_ASSET_FACTS_SQL):
+    for pk, parent, *row in execute(conn, _ASSET_FACTS_SQL):
         tally.checked += 1
         asset_id = str(row[0])
         ids[int(pk)] = asset_id
@@ -205,7 +232,7 @@ def _reconcile_files(
     """File rows against their bindings."""
     problems = tally.problems
     file_mark = marks.get("bound_from_file_pk", 1)
-    for pk, *row in conn.execute(_FILE_FACTS_SQL):
+    for pk, *row in execute(conn, _FILE_FACTS_SQL):
         tally.checked += 1
         sha = bytes(row[0]).hex()
         binding = bound.files.pop(sha, None)
@@ -246,15 +273,11 @@ def _reconcile_perceptual(
     problems = tally.problems
     asset_mark = marks.get("bound_from_asset_pk", 1)
     groups: dict[tuple[int, str], list[Any]] = {}
-    for hash_pk, asset_pk, scheme, variant, words in conn.execute(
-        "SELECT hash_pk, asset_pk, scheme, variant, words FROM perceptual_hashes"
-    ):
+    for hash_pk, asset_pk, scheme, variant, words in execute(conn, _ALL_PERCEPTUAL):
         group = groups.setdefault((int(asset_pk), str(scheme)), [int(hash_pk), [], b""])
         group[0] = min(group[0], int(hash_pk))
         group[1].append((str(variant), bytes(words)))
-    for asset_pk, scheme, descriptor in conn.execute(
-        "SELECT asset_pk, scheme, descriptor FROM perceptual_descriptors"
-    ):
+    for asset_pk, scheme, descriptor in execute(conn, _ALL_DESCRIPTORS):
         group = groups.setdefault((int(asset_pk), str(scheme)), [0, [], b""])
         group[2] = bytes(descriptor)
     hash_mark = marks.get("bound_from_hash_pk", 1)

@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 
 from provenance._core.keypoints import LocalFeatures
+from provenance._io.database import Conflict, execute
 from provenance.audit import (
     KEYPOINT_SCHEME,
     KEYPOINTS_BOUND_FROM,
@@ -31,20 +32,84 @@ from provenance.audit import (
 from provenance.errors import InventoryError
 from provenance.inventory._entries import AssetEntry
 from provenance.inventory._rows import _load
+from provenance.inventory._statements import ASSET_KEY, SQL
+
+_INSERT = SQL.insert(
+    "insert_keypoints",
+    "keypoint_features",
+    ("asset_pk", "scheme", "features"),
+    conflict=Conflict.IGNORE,
+)
+_PAGE_AFTER = SQL.query(
+    "keypoint_rows_after",
+    lambda sa, t: (
+        sa.select(t.keypoint_features.c.keypoint_pk, t.keypoint_features.c.features)
+        .where(
+            t.keypoint_features.c.scheme == sa.bindparam("scheme"),
+            t.keypoint_features.c.keypoint_pk > sa.bindparam("after"),
+        )
+        .order_by(t.keypoint_features.c.keypoint_pk)
+        .limit(sa.bindparam("limit"))
+        .offset(sa.literal_column("0"))
+    ),
+    params=("scheme", "after", "limit"),
+)
+_FEATURES = SQL.query(
+    "keypoint_features_of_key",
+    lambda sa, t: sa.select(t.keypoint_features.c.asset_pk, t.keypoint_features.c.features).where(
+        t.keypoint_features.c.keypoint_pk == sa.bindparam("key")
+    ),
+    params=("key",),
+)
+_MARK = SQL.query(
+    "keypoint_bound_mark",
+    lambda sa, t: sa.select(t.audit_meta.c.value).where(
+        t.audit_meta.c.name == sa.bindparam("name")
+    ),
+    params=("name",),
+)
+_LAST_KEY = SQL.query(
+    "keypoint_last_key",
+    lambda sa, t: sa.select(sa.func.max(t.keypoint_features.c.keypoint_pk)),
+)
+_ADD_MARK = SQL.insert("keypoint_add_mark", "audit_meta", ("name", "value"))
+_ALL_ROWS = SQL.query(
+    "keypoint_all_rows",
+    lambda sa, t: sa.select(
+        t.keypoint_features.c.keypoint_pk,
+        t.keypoint_features.c.asset_pk,
+        t.keypoint_features.c.scheme,
+        t.keypoint_features.c.features,
+    ),
+    stream=True,
+)
+_SCHEMES = SQL.query(
+    "keypoint_schemes",
+    lambda sa, t: sa.select(t.keypoint_features.c.scheme).distinct(),
+)
+_FIRST_ENTRY = SQL.query(
+    "keypoint_inventory_identity",
+    lambda sa, t: sa.select(t.audit.c.entry_hash).where(t.audit.c.seq == 1),
+)
+_ROW_FEATURES = SQL.query(
+    "keypoint_features_of_key_and_scheme",
+    lambda sa, t: sa.select(t.keypoint_features.c.features).where(
+        t.keypoint_features.c.keypoint_pk == sa.bindparam("key"),
+        t.keypoint_features.c.scheme == sa.bindparam("scheme"),
+    ),
+    params=("key", "scheme"),
+)
 
 
 def insert_keypoints(
     conn: sqlite3.Connection, asset_id: str, scheme: str, blob: bytes, *, path: Path
 ) -> bool:
     """Store one asset's keypoint descriptor; False when it was already stored."""
-    found = conn.execute("SELECT asset_pk FROM assets WHERE asset_id = ?", (asset_id,)).fetchone()
+    found = execute(conn, ASSET_KEY, (asset_id,)).fetchone()
     if found is None:
         raise InventoryError(f"no asset {asset_id} in the inventory", path=path)
-    cursor = conn.execute(
-        "INSERT OR IGNORE INTO keypoint_features (asset_pk, scheme, features) VALUES (?, ?, ?)",
-        (int(found[0]), scheme, blob),
-    )
-    return cursor.rowcount > 0
+    cursor = execute(conn, _INSERT, (int(found[0]), scheme, blob))
+    return bool(cursor.rowcount > 0)
 
 
 def _keypoint_row_hash(asset_id: str, scheme: str, blob: bytes) -> str:
@@ -68,15 +133,10 @@ class KeypointInsert:
         """
         if not insert_keypoints(conn, asset_id, self.scheme, self.blob, path=path):
             return {}
-        marked = conn.execute(
-            "SELECT value FROM audit_meta WHERE name = ?", (KEYPOINTS_BOUND_FROM,)
-        ).fetchone()
+        marked = execute(conn, _MARK, (KEYPOINTS_BOUND_FROM,)).fetchone()
         if marked is None:
-            conn.execute(
-                "INSERT INTO audit_meta (name, value) "
-                "SELECT ?, MAX(keypoint_pk) FROM keypoint_features",
-                (KEYPOINTS_BOUND_FROM,),
-            )
+            last = execute(conn, _LAST_KEY).fetchone()
+            execute(conn, _ADD_MARK, (KEYPOINTS_BOUND_FROM, int(last[0])))
         binding = _keypoint_row_hash(asset_id, self.scheme, self.blob)
         return {KEYPOINT_SCHEME: self.scheme, ROW_KEYPOINTS: binding}
 
@@ -107,14 +167,10 @@ def _reconcile_keypoints(
     A row below the ``audit_meta`` mark (or any row when no row was ever bound)
     was stored before keypoint rows were bound and is counted as legacy.
     """
-    marked = conn.execute(
-        "SELECT value FROM audit_meta WHERE name = ?", (KEYPOINTS_BOUND_FROM,)
-    ).fetchone()
+    marked = execute(conn, _MARK, (KEYPOINTS_BOUND_FROM,)).fetchone()
     mark = math.inf if marked is None else int(marked[0])
     problems, legacy, checked = [], 0, 0
-    for pk, asset_pk, scheme, blob in conn.execute(
-        "SELECT keypoint_pk, asset_pk, scheme, features FROM keypoint_features"
-    ):
+    for pk, asset_pk, scheme, blob in execute(conn, _ALL_ROWS):
         checked += 1
         asset_id = ids.get(int(asset_pk), f"#{asset_pk}")
         what = f"the keypoint row {pk} of asset {asset_id} ({scheme})"
@@ -155,18 +211,13 @@ def _keypoint_rows(
 ) -> list[tuple[int, bytes]]:
     """At most ``limit`` keypoint rows of ``scheme`` with a key above ``after``, in key order."""
     return [
-        (int(pk), bytes(blob))
-        for pk, blob in conn.execute(
-            "SELECT keypoint_pk, features FROM keypoint_features "
-            "WHERE scheme = ? AND keypoint_pk > ? ORDER BY keypoint_pk LIMIT ?",
-            (scheme, after, limit),
-        )
+        (int(pk), bytes(blob)) for pk, blob in execute(conn, _PAGE_AFTER, (scheme, after, limit))
     ]
 
 
 def _keypoint_schemes(conn: sqlite3.Connection) -> list[str]:
     """The schemes of the stored keypoint rows."""
-    return [str(r[0]) for r in conn.execute("SELECT DISTINCT scheme FROM keypoint_features")]
+    return [str(r[0]) for r in execute(conn, _SCHEMES)]
 
 
 def _keypoint_stamp(conn: sqlite3.Connection, scheme: str, last: int) -> dict[str, str | int]:
@@ -177,11 +228,8 @@ def _keypoint_stamp(conn: sqlite3.Connection, scheme: str, last: int) -> dict[st
     SHA-256 of that row's features: a restored backup that reused the key for
     another row does not match.
     """
-    first = conn.execute("SELECT entry_hash FROM audit WHERE seq = 1").fetchone()
-    row = conn.execute(
-        "SELECT features FROM keypoint_features WHERE keypoint_pk = ? AND scheme = ?",
-        (last, scheme),
-    ).fetchone()
+    first = execute(conn, _FIRST_ENTRY).fetchone()
+    row = execute(conn, _ROW_FEATURES, (last, scheme)).fetchone()
     return {
         "inventory": "" if first is None else str(first[0]),
         "scheme": scheme,
@@ -196,10 +244,7 @@ def _keypoint_features(
     """The assets and features of these keypoint row keys, in order; vanished rows left out."""
     found: list[tuple[int, LocalFeatures]] = []
     for key in keys:
-        row = conn.execute(
-            "SELECT asset_pk, features FROM keypoint_features WHERE keypoint_pk = ?",
-            (int(key),),
-        ).fetchone()
+        row = execute(conn, _FEATURES, (int(key),)).fetchone()
         if row is None:
             continue
         with contextlib.suppress(ValueError):

@@ -16,9 +16,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from provenance._io.database import STREAM, ServerConnection
+from provenance._io.database import ServerConnection, execute, executemany
 from provenance.audit import AuditReport
 from provenance.errors import InventoryError
+from provenance.inventory._statements import SQL
 from provenance.inventory._store import Inventory
 
 __all__ = ["COPIED_TABLES", "MigrationReport", "migrate_inventory"]
@@ -56,6 +57,63 @@ COPIED_TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ),
 )  # fmt: skip
 _PAGE = 2000
+
+
+def _count_of(table: str) -> Any:
+    return lambda sa, t: sa.select(sa.func.count()).select_from(getattr(t, table))
+
+
+def _read_of(table: str, columns: tuple[str, ...]) -> Any:
+    order = columns[:2] if table == "perceptual_descriptors" else columns[:1]
+
+    def build(sa: Any, t: Any) -> Any:
+        found = getattr(t, table)
+        return sa.select(*(found.c[c] for c in columns)).order_by(*(found.c[c] for c in order))
+
+    return build
+
+
+_COUNT = {table: SQL.query(f"copy_count_{table}", _count_of(table)) for table, _ in COPIED_TABLES}
+# A whole table: a server streams it.
+_READ = {
+    table: SQL.query(f"copy_read_{table}", _read_of(table, columns), stream=True)
+    for table, columns in COPIED_TABLES
+}
+_WRITE = {
+    table: SQL.insert(f"copy_write_{table}", table, columns) for table, columns in COPIED_TABLES
+}
+_LINK = SQL.query(
+    "copy_link",
+    lambda sa, t: (
+        sa.update(t.assets)
+        .values(parent_pk=sa.bindparam("parent_pk"))
+        .where(t.assets.c.asset_pk == sa.bindparam("asset_pk"))
+    ),
+    params=("parent_pk", "asset_pk"),
+)
+_MARKS = SQL.query("copy_marks", lambda sa, t: sa.select(t.audit_meta.c.name, t.audit_meta.c.value))
+_ADD_MARK = SQL.insert("copy_add_mark", "audit_meta", ("name", "value"))
+# SQLite: REPLACE deletes without firing the append-only trigger (recursive
+# triggers are off), where an UPDATE (or ON CONFLICT DO UPDATE) would fire it.
+_REPLACE_MARK = SQL.query(
+    "copy_replace_mark",
+    lambda sa, t: (
+        sa.insert(t.audit_meta)
+        .values(name=sa.bindparam("name"), value=sa.bindparam("value"))
+        .prefix_with("OR REPLACE", dialect="sqlite")
+        .inline()
+    ),
+    params=("name", "value"),
+)
+_UPDATE_MARK = SQL.query(
+    "copy_update_mark",
+    lambda sa, t: (
+        sa.update(t.audit_meta)
+        .values(value=sa.bindparam("value"))
+        .where(t.audit_meta.c.name == sa.bindparam("name"))
+    ),
+    params=("value", "name"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,14 +200,12 @@ def migrate_inventory(
 
 def _counts(conn: Any) -> tuple[tuple[str, int], ...]:
     return tuple(
-        (table, int(conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]))  # noqa: S608 - constant names
-        for table, _ in COPIED_TABLES
+        (table, int(execute(conn, _COUNT[table]).fetchone()[0])) for table, _ in COPIED_TABLES
     )
 
 
-def _pages(conn: Any, table: str, columns: tuple[str, ...]) -> Iterator[list[tuple[Any, ...]]]:
-    order = ", ".join(columns[:2] if table == "perceptual_descriptors" else columns[:1])
-    cursor = conn.execute(f"SELECT {STREAM} {', '.join(columns)} FROM {table} ORDER BY {order}")  # noqa: S608 - constant names
+def _pages(conn: Any, table: str) -> Iterator[list[tuple[Any, ...]]]:
+    cursor = execute(conn, _READ[table])
     while page := cursor.fetchmany(_PAGE):
         yield [tuple(row) for row in page]
 
@@ -157,7 +213,7 @@ def _pages(conn: Any, table: str, columns: tuple[str, ...]) -> Iterator[list[tup
 def _copy(source: Any, target: Any, *, sqlite: bool, where: str) -> tuple[tuple[str, int], ...]:
     """Copy every row of ``source`` into the empty ``target`` (both inside transactions)."""
     for table in ("signers", "assets", "audit", "audit_checkpoints"):
-        if target.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]:  # noqa: S608 - constant names
+        if execute(target, _COUNT[table]).fetchone()[0]:
             raise InventoryError(
                 "the target inventory is not empty; migrate copies into a new inventory only "
                 "(nothing was written)",
@@ -165,20 +221,18 @@ def _copy(source: Any, target: Any, *, sqlite: bool, where: str) -> tuple[tuple[
             )
     copied: list[tuple[str, int]] = []
     links: list[tuple[int, int]] = []
-    for table, columns in COPIED_TABLES:
-        marks = ", ".join("?" * len(columns))
-        insert = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"  # noqa: S608 - constant names
+    for table, _ in COPIED_TABLES:
         count = 0
-        for page in _pages(source, table, columns):
+        for page in _pages(source, table):
             rows = page
             if table == "assets":
                 # A parent may have the larger key (a rendition recorded first): link after.
                 links += [(row[3], row[0]) for row in page if row[3] is not None]
                 rows = [(*row[:3], None, *row[4:]) for row in page]
-            target.executemany(insert, rows)
+            executemany(target, _WRITE[table], rows)
             count += len(rows)
         if table == "assets" and links:
-            target.executemany("UPDATE assets SET parent_pk = ? WHERE asset_pk = ?", links)
+            executemany(target, _LINK, links)
         copied.append((table, count))
     _copy_marks(source, target, sqlite=sqlite)
     if isinstance(target, ServerConnection):
@@ -188,17 +242,13 @@ def _copy(source: Any, target: Any, *, sqlite: bool, where: str) -> tuple[tuple[
 
 def _copy_marks(source: Any, target: Any, *, sqlite: bool) -> None:
     """The source's ``audit_meta`` (where row binding began) replaces the new target's."""
-    stored = {str(k): int(v) for k, v in target.execute("SELECT name, value FROM audit_meta")}
-    for name, value in source.execute("SELECT name, value FROM audit_meta").fetchall():
+    stored = {str(k): int(v) for k, v in execute(target, _MARKS)}
+    for name, value in execute(source, _MARKS).fetchall():
         if stored.get(str(name)) == int(value):
             continue
         if str(name) not in stored:
-            target.execute("INSERT INTO audit_meta (name, value) VALUES (?, ?)", (name, value))
+            execute(target, _ADD_MARK, (name, value))
         elif sqlite:
-            # REPLACE deletes without firing SQLite's append-only trigger (recursive
-            # triggers are off); a server has no such trigger.
-            target.execute(
-                "INSERT OR REPLACE INTO audit_meta (name, value) VALUES (?, ?)", (name, value)
-            )
+            execute(target, _REPLACE_MARK, (name, value))
         else:
-            target.execute("UPDATE audit_meta SET value = ? WHERE name = ?", (value, name))
+            execute(target, _UPDATE_MARK, (value, name))  # a server has no trigger on it

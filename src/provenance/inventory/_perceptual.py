@@ -19,7 +19,7 @@ import numpy as np
 
 from provenance._core.hamming import hamming_bytes
 from provenance._core.phash import ReferenceHashes
-from provenance._io.database import STREAM
+from provenance._io.database import Conflict, execute, executemany
 from provenance._io.index import HammingIndex, RowChunk
 from provenance.errors import (
     InventoryError,
@@ -28,6 +28,7 @@ from provenance.errors import (
 from provenance.inventory._bindings import _perceptual_row_hash, _stored_perceptual
 from provenance.inventory._entries import PerceptualMatch
 from provenance.inventory._rows import _PAGE, _load
+from provenance.inventory._statements import ASSET_KEY, DESCRIPTOR, SQL
 
 _SCHEME_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -52,6 +53,66 @@ def _scheme(name: str, path: Path) -> str:
     return name
 
 
+_INSERT_HASH = SQL.insert(
+    "insert_perceptual_hash",
+    "perceptual_hashes",
+    ("asset_pk", "scheme", "variant", "words"),
+    conflict=Conflict.IGNORE,
+)
+_INSERT_DESCRIPTOR = SQL.insert(
+    "insert_perceptual_descriptor",
+    "perceptual_descriptors",
+    ("asset_pk", "scheme", "descriptor"),
+    conflict=Conflict.IGNORE,
+)
+
+
+def _rows_after(*, assets: bool, limit: bool) -> Any:
+    """Rows of a scheme past a key, in key order (``hash_pk, [asset_pk,] words``)."""
+
+    def build(sa: Any, t: Any) -> Any:
+        h = t.perceptual_hashes
+        columns = (h.c.hash_pk, h.c.asset_pk, h.c.words) if assets else (h.c.hash_pk, h.c.words)
+        query = (
+            sa.select(*columns)
+            .where(h.c.scheme == sa.bindparam("scheme"), h.c.hash_pk > sa.bindparam("after"))
+            .order_by(h.c.hash_pk)
+        )
+        return query.limit(sa.bindparam("limit")).offset(sa.literal_column("0")) if limit else query
+
+    return build
+
+
+# Every row of a scheme (an index build): a server streams them.
+_ROWS_AFTER = SQL.query(
+    "perceptual_rows_after",
+    _rows_after(assets=False, limit=False),
+    params=("scheme", "after"),
+    stream=True,
+)
+_CHUNK = SQL.query(
+    "perceptual_chunk", _rows_after(assets=True, limit=True), params=("scheme", "after", "limit")
+)
+_LAST_KEY = SQL.query(
+    "perceptual_last_key",
+    lambda sa, t: sa.select(sa.func.max(t.perceptual_hashes.c.hash_pk)).where(
+        t.perceptual_hashes.c.scheme == sa.bindparam("scheme")
+    ),
+    params=("scheme",),
+)
+
+
+def _rows_in(sa: Any, t: Any, count: int) -> Any:
+    h = t.perceptual_hashes
+    return sa.select(h.c.hash_pk, h.c.asset_pk, h.c.variant, h.c.words).where(
+        h.c.scheme == sa.bindparam("scheme"),
+        h.c.hash_pk.in_([sa.bindparam(f"v{i}") for i in range(count)]),
+    )
+
+
+_ROWS_IN = SQL.query("perceptual_rows_in", _rows_in, params=("scheme",), sized=True)
+
+
 @dataclass(frozen=True, slots=True)
 class _PerceptualInsert:
     """One asset's perceptual rows, checked and ready to insert in a transaction."""
@@ -67,25 +128,19 @@ class _PerceptualInsert:
             How many hash rows were added, and the binding hash of every row of
             the scheme now stored for the asset (None when nothing changed).
         """
-        found = conn.execute(
-            "SELECT asset_pk FROM assets WHERE asset_id = ?", (asset_id,)
-        ).fetchone()
+        found = execute(conn, ASSET_KEY, (asset_id,)).fetchone()
         if found is None:
             raise InventoryError(f"no asset {asset_id} in the inventory", path=path)
         pk = int(found[0])
         before = conn.total_changes
-        conn.executemany(
-            "INSERT OR IGNORE INTO perceptual_hashes (asset_pk, scheme, variant, words) "
-            "VALUES (?, ?, ?, ?)",
+        executemany(
+            conn,
+            _INSERT_HASH,
             [(pk, self.scheme, variant, blob) for variant, blob in self.rows],
         )
         added = conn.total_changes - before
         if self.descriptor:
-            conn.execute(
-                "INSERT OR IGNORE INTO perceptual_descriptors (asset_pk, scheme, descriptor) "
-                "VALUES (?, ?, ?)",
-                (pk, self.scheme, self.descriptor),
-            )
+            execute(conn, _INSERT_DESCRIPTOR, (pk, self.scheme, self.descriptor))
         changed = conn.total_changes - before
         if changed == 0:
             return 0, None
@@ -121,11 +176,7 @@ def _perceptual_rows(
     Read page by page into arrays (fleetindex): a list of every row as Python
     objects took about five times the hashes' own size at 22M rows.
     """
-    cursor = conn.execute(
-        f"SELECT {STREAM} hash_pk, words FROM perceptual_hashes WHERE scheme = ? AND hash_pk > ? "  # noqa: S608 - a constant comment
-        "ORDER BY hash_pk",
-        (scheme, after),
-    )
+    cursor = execute(conn, _ROWS_AFTER, (scheme, after))
     pk_parts: list[np.ndarray[Any, np.dtype[np.int64]]] = []
     word_parts: list[np.ndarray[Any, np.dtype[np.uint64]]] = []
     width = 0
@@ -153,11 +204,7 @@ def perceptual_chunk(
     ``(scheme, hash_pk)`` index): a reader asks page after page, each its own
     short read, so building an index of millions of rows holds no transaction open.
     """
-    page = conn.execute(
-        "SELECT hash_pk, asset_pk, words FROM perceptual_hashes "
-        "WHERE scheme = ? AND hash_pk > ? ORDER BY hash_pk LIMIT ?",
-        (scheme, after, limit),
-    ).fetchall()
+    page = execute(conn, _CHUNK, (scheme, after, limit)).fetchall()
     if not page:
         return None
     blobs = [bytes(blob) for _, _, blob in page]
@@ -202,9 +249,7 @@ def _load_cache(path: Path, last: int) -> HammingIndex | None:
 
 def _last_perceptual_pk(conn: sqlite3.Connection, scheme: str) -> int:
     """The newest perceptual row key of ``scheme`` (0 when there is none)."""
-    latest = conn.execute(
-        "SELECT MAX(hash_pk) FROM perceptual_hashes WHERE scheme = ?", (scheme,)
-    ).fetchone()[0]
+    latest = execute(conn, _LAST_KEY, (scheme,)).fetchone()[0]
     return int(latest) if latest is not None else 0
 
 
@@ -222,11 +267,8 @@ def _nearest_assets(
     query_bytes = query.astype("<u8").tobytes()
     for start in range(0, len(pks), _PAGE):
         chunk = pks[start : start + _PAGE]
-        marks = ",".join("?" * len(chunk))
-        for hash_pk, asset_pk, variant, blob in conn.execute(
-            "SELECT hash_pk, asset_pk, variant, words FROM perceptual_hashes "  # noqa: S608 - placeholders only
-            f"WHERE hash_pk IN ({marks}) AND scheme = ?",
-            (*chunk, scheme),
+        for hash_pk, asset_pk, variant, blob in execute(
+            conn, _ROWS_IN.sized(len(chunk)), (scheme, *chunk)
         ):
             stored = bytes(blob)
             if len(stored) != len(query_bytes):
@@ -242,10 +284,7 @@ def _nearest_assets(
     entries = _load(conn, [pk for pk, _ in ranked])
     out = []
     for entry, (pk, (distance, variant, _)) in zip(entries, ranked, strict=True):
-        row = conn.execute(
-            "SELECT descriptor FROM perceptual_descriptors WHERE asset_pk = ? AND scheme = ?",
-            (pk, scheme),
-        ).fetchone()
+        row = execute(conn, DESCRIPTOR, (pk, scheme)).fetchone()
         out.append(
             PerceptualMatch(
                 asset=entry,

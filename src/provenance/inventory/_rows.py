@@ -8,8 +8,10 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator, Sequence
 from types import MappingProxyType
+from typing import Any
 
 from provenance._core.record import DigitalSourceType
+from provenance._io.database import Statement, execute
 from provenance.inventory._entries import (
     AssetEntry,
     FileEntry,
@@ -18,6 +20,7 @@ from provenance.inventory._entries import (
     _Pending,
     _record_from_json,
 )
+from provenance.inventory._statements import SQL
 
 # Deeper lineage than this is a loop (only a hand-edited database has one).
 MAX_LINEAGE_DEPTH = 256
@@ -27,69 +30,140 @@ _PAGE = 500  # rows per page and ids per IN (...) list (SQLite's old limit is 99
 
 _SYNTHETIC_CODES = tuple(t.value for t in DigitalSourceType if t.is_synthetic)
 
+_SIGNER_BY_SUBJECT = SQL.query(
+    "signer_by_subject",
+    lambda sa, t: sa.select(t.signers.c.signer_id).where(
+        t.signers.c.subject == sa.bindparam("subject")
+    ),
+    params=("subject",),
+)
+_INSERT_SIGNER = SQL.insert("insert_signer", "signers", ("subject",), key="signer_id")
+
 
 def _signer_id(conn: sqlite3.Connection, subject: str) -> int:
-    row = conn.execute("SELECT signer_id FROM signers WHERE subject = ?", (subject,)).fetchone()
+    row = execute(conn, _SIGNER_BY_SUBJECT, (subject,)).fetchone()
     if row is not None:
         return int(row[0])
-    cursor = conn.execute("INSERT INTO signers (subject) VALUES (?)", (subject,))
+    cursor = execute(conn, _INSERT_SIGNER, (subject,))
     return int(cursor.lastrowid or 0)
+
+
+def _asset_ref_where(column: str) -> Any:
+    """``SELECT asset_pk, asset_id FROM assets WHERE column = ?``."""
+
+    def build(sa: Any, t: Any) -> Any:
+        return sa.select(t.assets.c.asset_pk, t.assets.c.asset_id).where(
+            t.assets.c[column] == sa.bindparam("value")
+        )
+
+    return build
+
+
+def _asset_ref_by_file(column: str, *, first: bool) -> Any:
+    """The asset (pk, id) of the file whose ``column`` is ``?`` (the first one, if ``first``)."""
+
+    def build(sa: Any, t: Any) -> Any:
+        f, a = t.files.alias("f"), t.assets.alias("a")
+        query = (
+            sa.select(a.c.asset_pk, a.c.asset_id)
+            .select_from(f.join(a, a.c.asset_pk == f.c.asset_pk))
+            .where(f.c[column] == sa.bindparam("value"))
+        )
+        return (
+            query.limit(sa.literal_column("1")).offset(sa.literal_column("0")) if first else query
+        )
+
+    return build
+
+
+_ASSET_REF_BY_ID = SQL.query("asset_ref_by_id", _asset_ref_where("asset_id"), params=("value",))
+_ASSET_REF_BY_ESSENCE = SQL.query(
+    "asset_ref_by_essence", _asset_ref_where("essence_sha256"), params=("value",)
+)
+_ASSET_REF_BY_FILE = (
+    SQL.query("asset_ref_by_file", _asset_ref_by_file("sha256", first=False), params=("value",)),
+    SQL.query(
+        "asset_ref_by_input", _asset_ref_by_file("input_sha256", first=True), params=("value",)
+    ),
+)
 
 
 def _find_parent(conn: sqlite3.Connection, p: _Pending) -> tuple[int, str] | None:
     """The recorded asset this one was made from, or None (see the module docstring)."""
     for ref in p.result.record.parents:
         if ref.asset_id is not None:
-            row = conn.execute(
-                "SELECT asset_pk, asset_id FROM assets WHERE asset_id = ?", (ref.asset_id,)
-            ).fetchone()
+            row = execute(conn, _ASSET_REF_BY_ID, (ref.asset_id,)).fetchone()
             if row is not None:
                 return int(row[0]), str(row[1])
     if p.parent_sha256 is not None:
-        for sql in (
-            "SELECT a.asset_pk, a.asset_id FROM files AS f JOIN assets AS a "
-            "ON a.asset_pk = f.asset_pk WHERE f.sha256 = ?",
-            "SELECT a.asset_pk, a.asset_id FROM files AS f JOIN assets AS a "
-            "ON a.asset_pk = f.asset_pk WHERE f.input_sha256 = ? LIMIT 1",
-        ):
-            row = conn.execute(sql, (p.parent_sha256,)).fetchone()
+        for statement in _ASSET_REF_BY_FILE:
+            row = execute(conn, statement, (p.parent_sha256,)).fetchone()
             if row is not None:
                 return int(row[0]), str(row[1])
     for ref in p.result.record.parents:
         if ref.essence_sha256_hex is not None:
-            row = conn.execute(
-                "SELECT asset_pk, asset_id FROM assets WHERE essence_sha256 = ?",
-                (bytes.fromhex(ref.essence_sha256_hex),),
+            row = execute(
+                conn, _ASSET_REF_BY_ESSENCE, (bytes.fromhex(ref.essence_sha256_hex),)
             ).fetchone()
             if row is not None:
                 return int(row[0]), str(row[1])
     return None
 
 
-_ASSET_SQL = """
-    SELECT a.asset_pk, a.asset_id, a.essence_sha256, p.asset_id, a.record_json, s.subject,
-           a.first_signed_at
-    FROM assets AS a
-    JOIN signers AS s ON s.signer_id = a.signer_id
-    LEFT JOIN assets AS p ON p.asset_pk = a.parent_pk
-    WHERE a.asset_pk IN ({marks})
-"""
-_FILE_SQL = """
-    SELECT f.asset_pk, f.sha256, f.path, f.source_path, f.input_sha256, f.parent_sha256,
-           f.bytes_added, f.active_manifest, f.signed_at, s.subject, f.record_sha256,
-           f.record_json
-    FROM files AS f JOIN signers AS s ON s.signer_id = f.signer_id
-    WHERE f.asset_pk IN ({marks})
-    ORDER BY f.asset_pk, f.file_pk
-"""
+def _assets_in(sa: Any, t: Any, count: int) -> Any:
+    """Asset rows (with their parent's id and signer) of ``count`` asset keys."""
+    a, p, s = t.assets.alias("a"), t.assets.alias("p"), t.signers.alias("s")
+    return (
+        sa.select(
+            a.c.asset_pk,
+            a.c.asset_id,
+            a.c.essence_sha256,
+            p.c.asset_id,
+            a.c.record_json,
+            s.c.subject,
+            a.c.first_signed_at,
+        )
+        .select_from(
+            a.join(s, s.c.signer_id == a.c.signer_id).outerjoin(p, p.c.asset_pk == a.c.parent_pk)
+        )
+        .where(a.c.asset_pk.in_([sa.bindparam(f"v{i}") for i in range(count)]))
+    )
+
+
+def _files_in(sa: Any, t: Any, count: int) -> Any:
+    """File rows (with their signer) of ``count`` asset keys, by asset then file key."""
+    f, s = t.files.alias("f"), t.signers.alias("s")
+    return (
+        sa.select(
+            f.c.asset_pk,
+            f.c.sha256,
+            f.c.path,
+            f.c.source_path,
+            f.c.input_sha256,
+            f.c.parent_sha256,
+            f.c.bytes_added,
+            f.c.active_manifest,
+            f.c.signed_at,
+            s.c.subject,
+            f.c.record_sha256,
+            f.c.record_json,
+        )
+        .select_from(f.join(s, s.c.signer_id == f.c.signer_id))
+        .where(f.c.asset_pk.in_([sa.bindparam(f"v{i}") for i in range(count)]))
+        .order_by(f.c.asset_pk, f.c.file_pk)
+    )
+
+
+_ASSETS_IN = SQL.query("assets_in", _assets_in, sized=True)
+_FILES_IN = SQL.query("files_in", _files_in, sized=True)
 
 
 def _first_asset(
-    conn: sqlite3.Connection, queries: Sequence[str], value: str | bytes
+    conn: sqlite3.Connection, queries: Sequence[Statement], value: str | bytes
 ) -> AssetEntry | None:
     """The asset the first query that finds an ``asset_pk`` for ``value`` names."""
     for query in queries:
-        row = conn.execute(query, (value,)).fetchone()
+        row = execute(conn, query, (value,)).fetchone()
         if row is not None:
             return _load(conn, [int(row[0])])[0]
     return None
@@ -100,11 +174,10 @@ def _load(conn: sqlite3.Connection, pks: Sequence[int]) -> list[AssetEntry]:
     found: dict[int, AssetEntry] = {}
     for start in range(0, len(pks), _PAGE):
         chunk = list(pks[start : start + _PAGE])
-        marks = ",".join("?" * len(chunk))
         files: dict[int, list[FileEntry]] = {}
-        heads = conn.execute(_ASSET_SQL.format(marks=marks), chunk).fetchall()
+        heads = execute(conn, _ASSETS_IN.sized(len(chunk)), chunk).fetchall()
         ids = {int(row[0]): str(row[1]) for row in heads}
-        for row in conn.execute(_FILE_SQL.format(marks=marks), chunk):
+        for row in execute(conn, _FILES_IN.sized(len(chunk)), chunk):
             files.setdefault(int(row[0]), []).append(_file_from_row(row, ids[int(row[0])]))
         for row in heads:
             pk = int(row[0])
@@ -120,70 +193,116 @@ def _load(conn: sqlite3.Connection, pks: Sequence[int]) -> list[AssetEntry]:
     return [found[pk] for pk in pks if pk in found]
 
 
+def _asset_keys(*, synthetic_only: bool = False, offset: bool = False) -> Any:
+    """Asset keys in key order: after a key (or from an offset), one page."""
+
+    def build(sa: Any, t: Any) -> Any:
+        pk = t.assets.c.asset_pk
+        query = sa.select(pk).order_by(pk)
+        if synthetic_only:
+            query = query.where(t.assets.c.digital_source_type.in_(_SYNTHETIC_CODES))
+        if offset:
+            return query.limit(sa.bindparam("size")).offset(sa.bindparam("offset"))
+        return (
+            query.where(pk > sa.bindparam("after"))
+            .limit(sa.bindparam("size"))
+            .offset(sa.literal_column("0"))
+        )
+
+    return build
+
+
+_KEYS_AT_OFFSET = SQL.query(
+    "asset_keys_at_offset", _asset_keys(offset=True), params=("size", "offset")
+)
+_KEYS_AFTER = SQL.query("asset_keys_after", _asset_keys(), params=("after", "size"))
+_SYNTHETIC_KEYS_AFTER = SQL.query(
+    "synthetic_asset_keys_after", _asset_keys(synthetic_only=True), params=("after", "size")
+)
+
+
 def _page(
     conn: sqlite3.Connection, *, after: int | None, offset: int, size: int
 ) -> tuple[list[int], list[AssetEntry]]:
     if after is None:
-        rows = conn.execute(
-            "SELECT asset_pk FROM assets ORDER BY asset_pk LIMIT ? OFFSET ?", (size, offset)
-        ).fetchall()
+        rows = execute(conn, _KEYS_AT_OFFSET, (size, offset)).fetchall()
     else:
-        rows = conn.execute(
-            "SELECT asset_pk FROM assets WHERE asset_pk > ? ORDER BY asset_pk LIMIT ?",
-            (after, size),
-        ).fetchall()
+        rows = execute(conn, _KEYS_AFTER, (after, size)).fetchall()
     pks = [int(r[0]) for r in rows]
     return pks, _load(conn, pks)
 
 
 def _iter_all(conn: sqlite3.Connection, synthetic_only: bool) -> Iterator[AssetEntry]:
-    where = _synthetic_filter(synthetic_only)
+    statement = _SYNTHETIC_KEYS_AFTER if synthetic_only else _KEYS_AFTER
     after = 0
     while True:
-        rows = conn.execute(
-            f"SELECT asset_pk FROM assets {where} {'AND' if where else 'WHERE'} asset_pk > ? "  # noqa: S608 - constant filter
-            "ORDER BY asset_pk LIMIT ?",
-            (after, _PAGE),
-        ).fetchall()
+        rows = execute(conn, statement, (after, _PAGE)).fetchall()
         if not rows:
             return
         yield from _load(conn, [int(r[0]) for r in rows])
         after = int(rows[-1][0])
 
 
-def _synthetic_filter(synthetic_only: bool) -> str:
-    if not synthetic_only:
-        return ""
-    codes = ", ".join(f"'{code}'" for code in _SYNTHETIC_CODES)
-    return f"WHERE digital_source_type IN ({codes})"
+def _linked_renditions(sa: Any, t: Any) -> Any:
+    f, a = t.files.alias("f"), t.assets.alias("a")
+    return (
+        sa.select(sa.func.count(sa.distinct(f.c.asset_pk)))
+        .select_from(f.join(a, a.c.asset_pk == f.c.asset_pk))
+        .where(f.c.parent_sha256.is_not(None), a.c.parent_pk.is_(None))
+    )
+
+
+_COUNT_ASSETS = SQL.query(
+    "count_assets", lambda sa, t: sa.select(sa.func.count()).select_from(t.assets)
+)
+_COUNT_FILES = SQL.query(
+    "count_files", lambda sa, t: sa.select(sa.func.count()).select_from(t.files)
+)
+_COUNT_RENDITIONS = SQL.query(
+    "count_renditions",
+    lambda sa, t: sa.select(sa.func.count(sa.distinct(t.files.c.asset_pk))).where(
+        t.files.c.parent_sha256.is_not(None)
+    ),
+)
+_COUNT_UNLINKED = SQL.query("count_unlinked_renditions", _linked_renditions)
+_BY_MODEL = SQL.query(
+    "assets_by_model",
+    lambda sa, t: (
+        sa.select(t.assets.c.model, t.assets.c.model_version, sa.func.count())
+        .group_by(t.assets.c.model, t.assets.c.model_version)
+        .order_by(t.assets.c.model, t.assets.c.model_version)
+    ),
+)
+_BY_SOURCE_TYPE = SQL.query(
+    "assets_by_source_type",
+    lambda sa, t: (
+        sa.select(t.assets.c.digital_source_type, sa.func.count())
+        .group_by(t.assets.c.digital_source_type)
+        .order_by(t.assets.c.digital_source_type)
+    ),
+)
+_AUDIT_LAST = SQL.query(
+    "audit_last_seq",
+    lambda sa, t: sa.select(sa.func.coalesce(sa.func.max(t.audit.c.seq), 0)),
+)
+_COUNT_CHECKPOINTS = SQL.query(
+    "count_checkpoints",
+    lambda sa, t: sa.select(sa.func.count()).select_from(t.audit_checkpoints),
+)
 
 
 def _stats(conn: sqlite3.Connection) -> InventoryStats:
-    assets = conn.execute("SELECT COUNT(*) FROM assets").fetchone()[0]
-    files = conn.execute("SELECT COUNT(*) FROM files").fetchone()[0]
-    renditions = conn.execute(
-        "SELECT COUNT(DISTINCT asset_pk) FROM files WHERE parent_sha256 IS NOT NULL"
-    ).fetchone()[0]
-    unlinked = conn.execute(
-        "SELECT COUNT(DISTINCT f.asset_pk) FROM files AS f JOIN assets AS a "
-        "ON a.asset_pk = f.asset_pk WHERE f.parent_sha256 IS NOT NULL AND a.parent_pk IS NULL"
-    ).fetchone()[0]
+    assets = execute(conn, _COUNT_ASSETS).fetchone()[0]
+    files = execute(conn, _COUNT_FILES).fetchone()[0]
+    renditions = execute(conn, _COUNT_RENDITIONS).fetchone()[0]
+    unlinked = execute(conn, _COUNT_UNLINKED).fetchone()[0]
     by_model: dict[str, dict[str, int]] = {}
-    for model, version, count in conn.execute(
-        "SELECT model, model_version, COUNT(*) FROM assets GROUP BY model, model_version "
-        "ORDER BY model, model_version"
-    ):
+    for model, version, count in execute(conn, _BY_MODEL):
         by_model.setdefault(str(model), {})[str(version)] = int(count)
-    by_type = {
-        str(code): int(count)
-        for code, count in conn.execute(
-            "SELECT digital_source_type, COUNT(*) FROM assets GROUP BY digital_source_type "
-            "ORDER BY digital_source_type"
-        )
-    }
+    by_type = {str(code): int(count) for code, count in execute(conn, _BY_SOURCE_TYPE)}
     synthetic = sum(count for code, count in by_type.items() if code in _SYNTHETIC_CODES)
-    audit_last = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM audit").fetchone()[0]
-    checkpoints = conn.execute("SELECT COUNT(*) FROM audit_checkpoints").fetchone()[0]
+    audit_last = execute(conn, _AUDIT_LAST).fetchone()[0]
+    checkpoints = execute(conn, _COUNT_CHECKPOINTS).fetchone()[0]
     page_size = conn.execute("PRAGMA page_size").fetchone()[0]
     page_count = conn.execute("PRAGMA page_count").fetchone()[0]
     version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -204,52 +323,116 @@ def _stats(conn: sqlite3.Connection) -> InventoryStats:
 
 # --- lookups and lineage --------------------------------------------------------------
 
-_BY_ASSET_ID = ("SELECT asset_pk FROM assets WHERE asset_id = ?",)
+
+def _key_where(table: str, column: str, *, first: bool = False) -> Any:
+    """``SELECT asset_pk FROM table WHERE column = ?`` (``LIMIT 1`` if ``first``)."""
+
+    def build(sa: Any, t: Any) -> Any:
+        found = getattr(t, table)
+        query = sa.select(found.c.asset_pk).where(found.c[column] == sa.bindparam("value"))
+        return (
+            query.limit(sa.literal_column("1")).offset(sa.literal_column("0")) if first else query
+        )
+
+    return build
+
+
+_BY_ASSET_ID = (SQL.query("asset_key_by_id", _key_where("assets", "asset_id"), params=("value",)),)
 _BY_FILE_SHA256 = (
-    "SELECT asset_pk FROM files WHERE sha256 = ?",
-    "SELECT asset_pk FROM files WHERE input_sha256 = ? LIMIT 1",
+    SQL.query("asset_key_by_file", _key_where("files", "sha256"), params=("value",)),
+    SQL.query(
+        "asset_key_by_input", _key_where("files", "input_sha256", first=True), params=("value",)
+    ),
 )
-_BY_ESSENCE = ("SELECT asset_pk FROM assets WHERE essence_sha256 = ?",)
-
-_ANCESTORS_SQL = """
-WITH RECURSIVE up(pk, depth) AS (
-    SELECT parent_pk, 1 FROM assets WHERE asset_id = ? AND parent_pk IS NOT NULL
-    UNION
-    SELECT a.parent_pk, up.depth + 1 FROM assets AS a JOIN up ON a.asset_pk = up.pk
-    WHERE a.parent_pk IS NOT NULL AND up.depth < ?
+_BY_ESSENCE = (
+    SQL.query("asset_key_by_essence", _key_where("assets", "essence_sha256"), params=("value",)),
 )
-SELECT pk FROM up
-WHERE pk != (SELECT asset_pk FROM assets WHERE asset_id = ?)
-GROUP BY pk ORDER BY MIN(depth)
-"""
 
-_DESCENDANTS_SQL = """
-WITH RECURSIVE down(pk, depth) AS (
-    SELECT a.asset_pk, 1 FROM assets AS a JOIN assets AS s
-        ON a.parent_pk = s.asset_pk WHERE s.asset_id = ?
-    UNION
-    SELECT a.asset_pk, down.depth + 1 FROM assets AS a JOIN down
-        ON a.parent_pk = down.pk WHERE down.depth < ?
+
+def _walk(sa: Any, t: Any, *, up: bool) -> Any:
+    """Asset keys up (ancestors) or down (descendants) from one asset, nearest first.
+
+    ``WITH RECURSIVE`` over ``parent_pk``, at most ``depth`` steps (a loop in
+    a hand-edited database ends there), the start itself left out.
+    """
+    assets, a = t.assets, t.assets.alias("a")
+    one = sa.literal_column("1")
+    if up:
+        start = sa.select(assets.c.parent_pk.label("pk"), one.label("depth")).where(
+            assets.c.asset_id == sa.bindparam("asset_id"), assets.c.parent_pk.is_not(None)
+        )
+        walk = start.cte("up", recursive=True)
+        step = (
+            sa.select(a.c.parent_pk, walk.c.depth + one)
+            .select_from(a.join(walk, a.c.asset_pk == walk.c.pk))
+            .where(a.c.parent_pk.is_not(None), walk.c.depth < sa.bindparam("depth"))
+        )
+    else:
+        s = t.assets.alias("s")
+        start = (
+            sa.select(a.c.asset_pk.label("pk"), one.label("depth"))
+            .select_from(a.join(s, a.c.parent_pk == s.c.asset_pk))
+            .where(s.c.asset_id == sa.bindparam("asset_id"))
+        )
+        walk = start.cte("down", recursive=True)
+        step = (
+            sa.select(a.c.asset_pk, walk.c.depth + one)
+            .select_from(a.join(walk, a.c.parent_pk == walk.c.pk))
+            .where(walk.c.depth < sa.bindparam("depth"))
+        )
+    walk = walk.union(step)
+    itself = sa.select(assets.c.asset_pk).where(assets.c.asset_id == sa.bindparam("asset_id"))
+    order = [sa.func.min(walk.c.depth)] if up else [sa.func.min(walk.c.depth), walk.c.pk]
+    return (
+        sa.select(walk.c.pk)
+        .where(walk.c.pk != itself.scalar_subquery())
+        .group_by(walk.c.pk)
+        .order_by(*order)
+    )
+
+
+_ANCESTORS_SQL = SQL.query(
+    "ancestors", lambda sa, t: _walk(sa, t, up=True), params=("asset_id", "depth")
 )
-SELECT pk FROM down
-WHERE pk != (SELECT asset_pk FROM assets WHERE asset_id = ?)
-GROUP BY pk ORDER BY MIN(depth), pk
-"""
+_DESCENDANTS_SQL = SQL.query(
+    "descendants", lambda sa, t: _walk(sa, t, up=False), params=("asset_id", "depth")
+)
 
 
-def _lineage(conn: sqlite3.Connection, sql: str, asset_id: str) -> list[AssetEntry]:
+def _lineage(conn: sqlite3.Connection, walk: Statement, asset_id: str) -> list[AssetEntry]:
     """The assets up (``_ANCESTORS_SQL``) or down (``_DESCENDANTS_SQL``) from ``asset_id``."""
-    pks = [int(row[0]) for row in conn.execute(sql, (asset_id, MAX_LINEAGE_DEPTH, asset_id))]
+    pks = [int(row[0]) for row in execute(conn, walk, (asset_id, MAX_LINEAGE_DEPTH))]
     return _load(conn, pks)
 
 
 def _export_counts(conn: sqlite3.Connection, synthetic_only: bool) -> dict[str, int]:
     """Assets, files and linked renditions an export holds."""
-    where = _synthetic_filter(synthetic_only)
-    assets, renditions = conn.execute(
-        f"SELECT COUNT(*), COUNT(parent_pk) FROM assets {where}"  # noqa: S608 - constant filter
-    ).fetchone()
-    files = conn.execute(
-        f"SELECT COUNT(*) FROM files WHERE asset_pk IN (SELECT asset_pk FROM assets {where})"  # noqa: S608 - constant filter
-    ).fetchone()[0]
+    assets, renditions = execute(conn, _EXPORT_ASSETS[synthetic_only]).fetchone()
+    files = execute(conn, _EXPORT_FILES[synthetic_only]).fetchone()[0]
     return {"assets": int(assets), "files": int(files), "linked_renditions": int(renditions)}
+
+
+def _exported(synthetic_only: bool, *, files: bool) -> Any:
+    """The counts of an export: assets and linked renditions, or files."""
+
+    def build(sa: Any, t: Any) -> Any:
+        assets = t.assets
+        synthetic = assets.c.digital_source_type.in_(_SYNTHETIC_CODES)
+        if files:
+            keys = sa.select(assets.c.asset_pk)
+            keys = keys.where(synthetic) if synthetic_only else keys
+            return sa.select(sa.func.count()).where(t.files.c.asset_pk.in_(keys))
+        query = sa.select(sa.func.count(), sa.func.count(assets.c.parent_pk))
+        return query.where(synthetic) if synthetic_only else query
+
+    return build
+
+
+_EXPORT_ASSETS = {
+    only: SQL.query(f"export_assets{'_synthetic' if only else ''}", _exported(only, files=False))
+    for only in (False, True)
+}
+_EXPORT_FILES = {
+    only: SQL.query(f"export_files{'_synthetic' if only else ''}", _exported(only, files=True))
+    for only in (False, True)
+}

@@ -13,8 +13,9 @@ What differs, and why:
 * Row keys are ``BIGINT`` identities (``BIGSERIAL`` / ``AUTO_INCREMENT``); the
   audit ``seq`` is given by the writer, never generated.
 * The partial indexes keep their ``WHERE`` on PostgreSQL and index every row
-  on MariaDB. The append-only triggers of the audit tables are SQLite's guard
-  rail only (verification never relies on them).
+  on MariaDB. The audit entries and checkpoints are append-only on every
+  engine (triggers refuse UPDATE and DELETE; verification never relies on
+  them); ``audit_meta`` only on SQLite, since a migration rewrites its marks.
 
 :func:`open_server_inventory` opens a server inventory through
 :func:`provenance._io.database.open_server`, which creates these tables in an
@@ -24,6 +25,7 @@ server URL: SQLAlchemy is not loaded for SQLite.
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any, cast
 
@@ -32,8 +34,14 @@ from sqlalchemy.dialects import mysql
 
 from provenance._io.database import ServerSchema, meta_table, open_server
 from provenance._io.sqlite import Database
+from provenance.audit._tables import TABLE_OPTIONS, TEXT, audit_tables
 
-__all__ = ["SERVER_SCHEMA_VERSION", "open_server_inventory", "server_schema"]
+__all__ = [
+    "SERVER_SCHEMA_VERSION",
+    "catalogue_metadata",
+    "open_server_inventory",
+    "server_schema",
+]
 
 SERVER_SCHEMA_VERSION = 4
 """The inventory schema version these tables are (``inventory.SCHEMA_VERSION``)."""
@@ -41,13 +49,9 @@ SERVER_SCHEMA_VERSION = 4
 _MY = ("mysql", "mariadb")
 _HASH = sa.LargeBinary(32).with_variant(mysql.VARBINARY(32), *_MY)
 _BLOB = sa.LargeBinary().with_variant(mysql.LONGBLOB(), *_MY)
-_TEXT = sa.Text().with_variant(mysql.LONGTEXT(), *_MY)
+_TEXT = TEXT
 _KEY = sa.BigInteger()
-_TABLE_OPTIONS: dict[str, Any] = {
-    "mysql_engine": "InnoDB",
-    "mysql_charset": "utf8mb4",
-    "mysql_collate": "utf8mb4_bin",
-}
+_TABLE_OPTIONS = TABLE_OPTIONS
 
 
 def _where(condition: str) -> dict[str, Any]:
@@ -144,38 +148,7 @@ def _tables(metadata: sa.MetaData) -> None:
         sa.Index("keypoints_by_scheme", "scheme", "keypoint_pk"),
         **_TABLE_OPTIONS,
     )
-    sa.Table(
-        "audit",
-        metadata,
-        sa.Column("seq", _KEY, primary_key=True, autoincrement=False),
-        sa.Column("at", sa.String(64), nullable=False),
-        sa.Column("event", sa.String(64), nullable=False),
-        sa.Column("asset_id", sa.String(255), nullable=True),
-        sa.Column("payload", _TEXT, nullable=False),
-        sa.Column("prev_hash", sa.String(64), nullable=False),
-        sa.Column("entry_hash", sa.String(64), nullable=False),
-        sa.Index("audit_by_asset", "asset_id", **_where("asset_id IS NOT NULL")),
-        **_TABLE_OPTIONS,
-    )
-    sa.Table(
-        "audit_checkpoints",
-        metadata,
-        sa.Column("seq", _KEY, primary_key=True, autoincrement=False),
-        sa.Column("entry_hash", sa.String(64), nullable=False),
-        sa.Column("at", sa.String(64), nullable=False),
-        sa.Column("algorithm", sa.String(64), nullable=True),
-        sa.Column("signature_b64", sa.Text(), nullable=True),
-        sa.Column("certificate_chain_json", _TEXT, nullable=False),
-        sa.Column("log_key", sa.String(128), nullable=True),
-        **_TABLE_OPTIONS,
-    )
-    sa.Table(
-        "audit_meta",
-        metadata,
-        sa.Column("name", sa.String(64), primary_key=True),
-        sa.Column("value", sa.BigInteger(), nullable=False),
-        **_TABLE_OPTIONS,
-    )
+    audit_tables(metadata)
     meta_table(metadata)
 
 
@@ -194,6 +167,14 @@ _KEYS = {
 }
 
 
+@functools.cache
+def catalogue_metadata() -> sa.MetaData:
+    """Every table of the inventory (made once): what its statements are compiled over."""
+    metadata = sa.MetaData()
+    _tables(metadata)
+    return metadata
+
+
 def server_schema() -> ServerSchema:
     """The inventory's server schema (a fresh :class:`sqlalchemy.MetaData` each call)."""
     metadata = sa.MetaData()
@@ -202,9 +183,10 @@ def server_schema() -> ServerSchema:
         metadata=metadata,
         version=SERVER_SCHEMA_VERSION,
         keys=_KEYS,
-        # The inventory catches a duplicate file (recorded again) or essence.
-        conflicts=frozenset({"assets", "files"}),
         after_create=_AFTER_CREATE,
+        # As SQLite's triggers (audit._schema). Not audit_meta: a migration
+        # replaces a new target's binding marks with the source's.
+        append_only=("audit", "audit_checkpoints"),
     )
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from provenance._core.record import format_time
+from provenance._io.database import Conflict, execute
 from provenance.audit import (
     LINKED,
     PERCEPTUAL_SCHEME,
@@ -28,6 +29,97 @@ from provenance.inventory._entries import AssetEntry, FileEntry, _Pending
 from provenance.inventory._keypoints import KeypointInsert
 from provenance.inventory._perceptual import _PerceptualInsert
 from provenance.inventory._rows import _find_parent, _load, _signer_id
+from provenance.inventory._statements import SQL
+
+_ASSET_BY_ID = SQL.query(
+    "asset_of_id",
+    lambda sa, t: sa.select(
+        t.assets.c.asset_pk, t.assets.c.essence_sha256, t.assets.c.record_json
+    ).where(t.assets.c.asset_id == sa.bindparam("asset_id")),
+    params=("asset_id",),
+)
+_FILE_COLUMNS = (
+    "sha256",
+    "asset_pk",
+    "input_sha256",
+    "parent_sha256",
+    "path",
+    "source_path",
+    "bytes_added",
+    "active_manifest",
+    "signed_at",
+    "signer_id",
+    "record_sha256",
+    "record_json",
+)
+# The same file again (caught: idempotent) or a file of another asset.
+_INSERT_FILE = SQL.insert("insert_file", "files", _FILE_COLUMNS, conflict=Conflict.CAUGHT)
+_FILE_ASSET = SQL.query(
+    "asset_key_of_file",
+    lambda sa, t: sa.select(t.files.c.asset_pk).where(t.files.c.sha256 == sa.bindparam("sha256")),
+    params=("sha256",),
+)
+
+
+def _waiting(sa: Any, t: Any) -> Any:
+    """Assets without a parent link whose file names this file (or its input) as parent."""
+    f, a = t.files.alias("f"), t.assets.alias("a")
+    return (
+        sa.select(a.c.asset_pk)
+        .select_from(f.join(a, a.c.asset_pk == f.c.asset_pk))
+        .where(
+            f.c.parent_sha256.in_([sa.bindparam("sha256"), sa.bindparam("input_sha256")]),
+            a.c.parent_pk.is_(None),
+            a.c.asset_pk != sa.bindparam("asset_pk"),
+        )
+    )
+
+
+_WAITING = SQL.query("renditions_waiting", _waiting, params=("sha256", "input_sha256", "asset_pk"))
+_LINK = SQL.query(
+    "link_renditions",
+    lambda sa, t, count: (
+        sa.update(t.assets)
+        .values(parent_pk=sa.bindparam("parent_pk"))
+        .where(t.assets.c.asset_pk.in_([sa.bindparam(f"v{i}") for i in range(count)]))
+    ),
+    params=("parent_pk",),
+    sized=True,
+)
+_CHILDREN = SQL.query(
+    "children_ids",
+    lambda sa, t: sa.select(t.assets.c.asset_id).where(
+        t.assets.c.parent_pk == sa.bindparam("parent_pk")
+    ),
+    params=("parent_pk",),
+)
+_INSERT_ASSET = SQL.insert(
+    "insert_asset",
+    "assets",
+    (
+        "asset_id",
+        "essence_sha256",
+        "parent_pk",
+        "digital_source_type",
+        "generator",
+        "model",
+        "model_version",
+        "created_at",
+        "record_json",
+        "signer_id",
+        "first_signed_at",
+    ),
+    # asset_id is looked up first: a duplicate is the essence, caught and named.
+    conflict=Conflict.CAUGHT,
+    key="asset_pk",
+)
+_ASSET_OF_ESSENCE = SQL.query(
+    "asset_id_of_essence",
+    lambda sa, t: sa.select(t.assets.c.asset_id).where(
+        t.assets.c.essence_sha256 == sa.bindparam("essence")
+    ),
+    params=("essence",),
+)
 
 
 class Memo:
@@ -84,10 +176,7 @@ def record(
     """
     result = p.result
     signer_id = _signer_id(conn, p.signer) if memo is None else memo.signer_id(conn, p.signer)
-    row = conn.execute(
-        "SELECT asset_pk, essence_sha256, record_json FROM assets WHERE asset_id = ?",
-        (result.asset_id,),
-    ).fetchone()
+    row = execute(conn, _ASSET_BY_ID, (result.asset_id,)).fetchone()
     parent_id: str | None = None
     if row is not None:
         asset_pk, essence, asset_record_json = int(row[0]), bytes(row[1]), str(row[2])
@@ -115,17 +204,10 @@ def record(
         None if p.record_json == asset_record_json else p.record_json,
     )
     try:
-        conn.execute(
-            "INSERT INTO files (sha256, asset_pk, input_sha256, parent_sha256, path, "
-            "source_path, bytes_added, active_manifest, signed_at, signer_id, "
-            "record_sha256, record_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            file_row,
-        )
+        execute(conn, _INSERT_FILE, file_row)
     except sqlite3.IntegrityError:
         # The same file again: idempotent when it is the same asset's.
-        existing = conn.execute(
-            "SELECT asset_pk FROM files WHERE sha256 = ?", (p.sha256,)
-        ).fetchone()
+        existing = execute(conn, _FILE_ASSET, (p.sha256,)).fetchone()
         if existing is None or int(existing[0]) != asset_pk:
             raise InventoryError(
                 f"file {result.sha256_hex} is already recorded for another asset",
@@ -137,23 +219,13 @@ def record(
     # Renditions recorded before this file (their parent) get their link now.
     # Found first with one index probe (usually nothing), then updated by key:
     # MariaDB runs an UPDATE ... IN (SELECT ...) as a scan of every asset.
-    waiting = conn.execute(
-        "SELECT a.asset_pk FROM files AS f JOIN assets AS a ON a.asset_pk = f.asset_pk "
-        "WHERE f.parent_sha256 IN (?, ?) AND a.parent_pk IS NULL AND a.asset_pk != ?",
-        (p.sha256, p.input_sha256, asset_pk),
-    ).fetchall()
+    waiting = execute(conn, _WAITING, (p.sha256, p.input_sha256, asset_pk)).fetchall()
     linked = []
     if waiting:
         # Rare (a rendition recorded before its original).
         keys = sorted({int(r[0]) for r in waiting})
-        marks = ",".join("?" * len(keys))
-        conn.execute(
-            f"UPDATE assets SET parent_pk = ? WHERE asset_pk IN ({marks})",  # noqa: S608 - placeholders only
-            (asset_pk, *keys),
-        )
-        linked = conn.execute(
-            "SELECT asset_id FROM assets WHERE parent_pk = ?", (asset_pk,)
-        ).fetchall()
+        execute(conn, _LINK.sized(len(keys)), (asset_pk, *keys))
+        linked = execute(conn, _CHILDREN, (asset_pk,)).fetchall()
     if row is None and result.record.created_at.microsecond == 0:
         # A new asset: everything is at hand, and the record (whole seconds)
         # equals what reading it back would give.
@@ -280,10 +352,9 @@ def _insert_asset(
     record = p.result.record
     parent = _find_parent(conn, p) if memo is None else memo.parent(conn, p)
     try:
-        cursor = conn.execute(
-            "INSERT INTO assets (asset_id, essence_sha256, parent_pk, digital_source_type, "
-            "generator, model, model_version, created_at, record_json, signer_id, "
-            "first_signed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        cursor = execute(
+            conn,
+            _INSERT_ASSET,
             (
                 p.result.asset_id,
                 p.essence,
@@ -300,9 +371,7 @@ def _insert_asset(
         )
     except sqlite3.IntegrityError:
         # asset_id was looked up first, so the essence is the one taken.
-        clash = conn.execute(
-            "SELECT asset_id FROM assets WHERE essence_sha256 = ?", (p.essence,)
-        ).fetchone()
+        clash = execute(conn, _ASSET_OF_ESSENCE, (p.essence,)).fetchone()
         raise InventoryError(
             f"essence {p.result.essence_sha256_hex} is already recorded as asset "
             f"{clash[0] if clash else '?'}, not {p.result.asset_id}",

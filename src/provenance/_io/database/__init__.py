@@ -4,7 +4,7 @@ SQLite stays the embedded default (:mod:`provenance._io.sqlite`); a fleet names 
 server by URL instead of a path (``postgresql://user:pw@host/db``,
 ``mysql://...``, ``mariadb://...``). This module owns what differs between the
 engines, so that :mod:`provenance.inventory` and :mod:`provenance.audit` keep one
-set of queries:
+set of statements:
 
 * **URLs** (:func:`parse_url`, :func:`redact`): which backend, and the URL as it
   may be shown. Credentials never appear in a message, a log or the audit log:
@@ -15,16 +15,17 @@ set of queries:
   :class:`~provenance.errors.InventoryError` naming the backend and the problem:
   unreachable, wrong credentials, unknown database, not a provenance inventory,
   a schema from the future (:class:`~provenance.errors.SchemaVersionError`).
-* **The connection protocol** (:class:`ServerConnection`): the part of
-  :class:`sqlite3.Connection` the stores use (``execute``, ``executemany``,
-  ``total_changes``, ``in_transaction``), over the driver's connection. The
-  stores write their SQL once, in the SQL every engine shares, with ``?``
-  placeholders; each distinct statement is rewritten once for the dialect and
-  cached (placeholders, ``INSERT OR IGNORE``, the row key of an insert). A
-  constraint violation is raised as :class:`sqlite3.IntegrityError`, as SQLite
-  raises it, so the stores' idempotent inserts work unchanged; on PostgreSQL
-  such an insert runs with ``ON CONFLICT DO NOTHING``, so the transaction
-  survives it.
+* **The statement catalogue** (:class:`Catalogue`, :func:`execute`): the
+  stores write each statement once as a SQLAlchemy Core expression over their
+  tables; it is compiled once per dialect (SQLite, PostgreSQL, MariaDB/MySQL),
+  with SQLAlchemy's own constructs for what the engines spell differently
+  (``ON CONFLICT DO NOTHING`` / ``INSERT IGNORE``, ``RETURNING``, ``LIMIT``),
+  cached, and run on the driver's connection: :mod:`sqlite3` for SQLite, the
+  :class:`ServerConnection` (the part of :class:`sqlite3.Connection` the stores
+  use) for a server. A constraint violation is raised as
+  :class:`sqlite3.IntegrityError`, as SQLite raises it, so the stores'
+  idempotent inserts work unchanged; on PostgreSQL such an insert runs with
+  ``ON CONFLICT DO NOTHING``, so the transaction survives it.
 * **Transactions** (:class:`ServerDatabase`, the same interface as
   :class:`provenance._io.sqlite.Database`): a write takes the *writer row* of
   ``provenance_meta`` with ``SELECT ... FOR UPDATE`` first, so writers are
@@ -41,7 +42,15 @@ migrations, as ``_MIGRATIONS`` does for SQLite.
 It never decides what is stored: tables and queries belong to the callers.
 """
 
-from provenance._io.database._connection import STREAM, Connection, Cursor, ServerConnection
+from provenance._io.database._catalogue import (
+    Catalogue,
+    Compiled,
+    Conflict,
+    Statement,
+    execute,
+    executemany,
+)
+from provenance._io.database._connection import Connection, Cursor, ServerConnection
 from provenance._io.database._errors import is_lock_error
 from provenance._io.database._open import (
     APPLICATION,
@@ -63,14 +72,19 @@ from provenance._io.database._url import (
 __all__ = [
     "APPLICATION",
     "META_TABLE",
-    "STREAM",
     "Backend",
+    "Catalogue",
+    "Compiled",
+    "Conflict",
     "Connection",
     "Cursor",
     "ServerConnection",
     "ServerDatabase",
     "ServerSchema",
     "ServerURL",
+    "Statement",
+    "execute",
+    "executemany",
     "is_lock_error",
     "is_server_url",
     "meta_table",

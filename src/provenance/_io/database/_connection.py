@@ -1,4 +1,8 @@
-"""The part of :class:`sqlite3.Connection` the stores use, over a psycopg or PyMySQL connection."""
+"""The part of :class:`sqlite3.Connection` the stores use, over a psycopg or PyMySQL connection.
+
+Statements arrive compiled for the dialect (:mod:`._catalogue`); this module
+runs them on the driver's connection and reports as :mod:`sqlite3` does.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from provenance._io.database._catalogue import Compiled, Kind
 from provenance._io.database._errors import driver_message
 from provenance._io.database._url import Backend
 
@@ -32,7 +37,11 @@ class Cursor(Protocol):
 
 
 class Connection(Protocol):
-    """The part of :class:`sqlite3.Connection` the stores use; :class:`ServerConnection` too."""
+    """The part of :class:`sqlite3.Connection` the stores use; :class:`ServerConnection` too.
+
+    Statements run through :func:`provenance._io.database.execute`; ``execute``
+    with text is for SQLite's PRAGMAs (a server answers the few the stores use).
+    """
 
     @property
     def in_transaction(self) -> bool: ...
@@ -41,8 +50,6 @@ class Connection(Protocol):
     def total_changes(self) -> int: ...
 
     def execute(self, sql: str, parameters: Sequence[Any] = ..., /) -> Any: ...
-
-    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Any: ...
 
 
 @dataclass(slots=True)
@@ -65,20 +72,6 @@ class _Result:
         return iter(())
 
 
-@dataclass(frozen=True, slots=True)
-class _Statement:
-    sql: str
-    kind: str  # "select", "stream", "insert", "insert_ignore", "write", "pragma"
-    returning: str | None = None  # PostgreSQL: the row key column an INSERT returns
-    duplicates: bool = False  # PostgreSQL: the caller expects and catches a duplicate
-    plain: str = ""  # PostgreSQL: the INSERT without RETURNING, for executemany
-
-
-STREAM = "/* stream */"
-"""Put in a SELECT's text to have a server send its rows as they are read (SQLite ignores it)."""
-
-_INSERT = re.compile(r"^\s*INSERT\s+(OR\s+IGNORE\s+)?INTO\s+(\w+)", re.IGNORECASE)
-_WRITE = re.compile(r"^\s*(UPDATE|DELETE)\b", re.IGNORECASE)
 _PRAGMA = re.compile(r"^\s*PRAGMA\s+(\w+)\s*(?:=\s*(\w+))?\s*$", re.IGNORECASE)
 
 
@@ -89,14 +82,12 @@ class ServerConnection:
         raw: The psycopg or PyMySQL connection (autocommit; transactions are
             begun and ended by :class:`ServerDatabase`).
         backend: Its engine.
-        keys: Table name -> its integer row key column (what ``lastrowid`` reports).
+        keys: Table name -> its integer row key column (sequences to advance after a copy).
         database_bytes: Returns the database's size (``PRAGMA page_count``).
         schema_version: The schema version (``PRAGMA user_version``).
     """
 
     __slots__ = (
-        "_cache",
-        "_conflicts",
         "_database_bytes",
         "_keys",
         "_open_streams",
@@ -116,17 +107,14 @@ class ServerConnection:
         backend: Backend,
         *,
         keys: dict[str, str],
-        conflicts: frozenset[str] = frozenset(),
         database_bytes: Callable[[ServerConnection], int],
         schema_version: int,
     ) -> None:
         self._raw = raw
         self.backend = backend
         self._keys = keys
-        self._conflicts = conflicts
         self._database_bytes = database_bytes
         self.schema_version = schema_version
-        self._cache: dict[str, _Statement] = {}
         self.in_transaction = False
         self.total_changes = 0
         self._streams = 0
@@ -140,71 +128,46 @@ class ServerConnection:
         """The driver's connection."""
         return self._raw
 
-    def _statement(self, sql: str) -> _Statement:
-        found = self._cache.get(sql)
-        if found is None:
-            found = self._cache[sql] = self._rewrite(sql)
-        return found
-
-    def _rewrite(self, sql: str) -> _Statement:
-        """The statement for this dialect: computed once per distinct SQL text."""
-        pragma = _PRAGMA.match(sql)
-        if pragma:
-            return _Statement(sql, "pragma")
-        # Both drivers use the "format" paramstyle: a literal % must be doubled.
-        text = sql.replace("%", "%%").replace("?", "%s")
-        insert = _INSERT.match(text)
-        if insert is None:
-            kind = "write" if _WRITE.match(text) else "select"
-            if kind == "select" and STREAM in sql:
-                kind = "stream"
-            return _Statement(text, kind)
-        ignore, table = insert.group(1), insert.group(2)
-        if ignore:
-            text = _INSERT.sub(lambda m: f"INSERT INTO {m.group(2)}", text, count=1)
-            if self.backend is Backend.POSTGRESQL:
-                return _Statement(text + " ON CONFLICT DO NOTHING", "insert_ignore")
-            return _Statement(text.replace("INSERT INTO", "INSERT IGNORE INTO", 1), "insert_ignore")
-        if self.backend is not Backend.POSTGRESQL:
-            return _Statement(text, "insert")
-        key = self._keys.get(table.lower())
-        duplicates = table.lower() in self._conflicts
-        sql = text + (" ON CONFLICT DO NOTHING" if duplicates else "")
-        return _Statement(
-            f"{sql} RETURNING {key}" if key is not None else sql,
-            "insert",
-            returning=key,
-            duplicates=duplicates,
-            plain=text,
-        )
-
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Any:
-        """Run one statement; returns a cursor (or a result with ``lastrowid`` for inserts).
+        """Answer one of the few SQLite PRAGMAs the stores read or set (see :meth:`_pragma`).
+
+        Every other statement runs through the catalogue (:func:`execute` of
+        :mod:`provenance._io.database`), compiled for this dialect.
+
+        Raises:
+            ValueError: ``sql`` is not a PRAGMA (a statement outside the catalogue).
+        """
+        match = _PRAGMA.match(sql)
+        if match is None or parameters:
+            raise ValueError(
+                f"{self.backend.label}: only catalogue statements run on a server, not {sql!r}"
+            )
+        return self._pragma(match)
+
+    def run(self, statement: Compiled, parameters: Sequence[Any] = (), /) -> Any:
+        """Run one compiled statement; returns a cursor (or a result with ``lastrowid``).
 
         Raises:
             sqlite3.IntegrityError: A constraint was violated (nothing of the
                 statement was stored; the transaction goes on).
         """
-        statement = self._statement(sql)
-        if statement.kind == "pragma":
-            return self._pragma(sql)
-        params = tuple(parameters)
-        if statement.kind == "insert" and self.backend is Backend.POSTGRESQL:
+        params = tuple(statement.arrange(parameters))
+        if statement.kind is Kind.INSERT and self.backend is Backend.POSTGRESQL:
             return self._pg_insert(statement, params)
-        cursor = self._stream_cursor() if statement.kind == "stream" else self._raw.cursor()
+        cursor = self._stream_cursor() if statement.kind is Kind.STREAM else self._raw.cursor()
         try:
             cursor.execute(statement.sql, params)
         except self.integrity_error as exc:
             raise sqlite3.IntegrityError(driver_message(exc)) from exc
-        if statement.kind != "select":
+        if statement.kind is not Kind.SELECT and statement.kind is not Kind.STREAM:
             self.total_changes += max(cursor.rowcount, 0)
         return cursor
 
     def _stream_cursor(self) -> Any:
         """A cursor that fetches rows from the server as they are read, not all at once.
 
-        For the statements marked :data:`STREAM` (every perceptual row, a whole
-        table to copy): a client-side cursor would hold the whole result in
+        For the statements made with ``stream=True`` (every perceptual row, a
+        whole table to copy): a client-side cursor would hold the whole result in
         memory. PostgreSQL: a named (server-side) cursor, inside the caller's
         transaction. MariaDB: an unbuffered cursor, which must be read to the
         end before the connection runs anything else.
@@ -225,7 +188,7 @@ class ServerConnection:
             with contextlib.suppress(self.driver_error):
                 cursor.close()
 
-    def _pg_insert(self, statement: _Statement, params: tuple[Any, ...]) -> Any:
+    def _pg_insert(self, statement: Compiled, params: tuple[Any, ...]) -> Any:
         # A failed statement aborts a PostgreSQL transaction. An insert whose
         # duplicate the caller expects (and catches) therefore runs with ON
         # CONFLICT DO NOTHING, and "no row" is raised as SQLite raises the
@@ -240,13 +203,12 @@ class ServerConnection:
         stored = row is not None if statement.returning else cursor.rowcount > 0
         if statement.duplicates and not stored:
             raise sqlite3.IntegrityError("UNIQUE constraint failed (the row exists)")
-        self.total_changes += 1
-        return _Result(1, None if row is None else int(row[0]))
+        self.total_changes += int(stored)  # an ignored duplicate changed nothing
+        return _Result(int(stored), None if row is None else int(row[0]))
 
-    def executemany(self, sql: str, parameters: Iterable[Sequence[Any]], /) -> Any:
-        """Run one statement for each parameter row (``INSERT OR IGNORE`` rows, in practice)."""
-        statement = self._statement(sql)
-        rows = [tuple(p) for p in parameters]
+    def run_many(self, statement: Compiled, parameters: Iterable[Sequence[Any]], /) -> Any:
+        """Run one compiled statement for each parameter row (no row keys)."""
+        rows = [tuple(statement.arrange(p)) for p in parameters]
         cursor = self._raw.cursor()
         if not rows:
             return cursor
@@ -259,10 +221,8 @@ class ServerConnection:
         self.total_changes += max(cursor.rowcount, 0)
         return cursor
 
-    def _pragma(self, sql: str) -> Any:
+    def _pragma(self, match: re.Match[str]) -> Any:
         """The few PRAGMAs the stores read or set, answered for a server."""
-        match = _PRAGMA.match(sql)
-        assert match is not None  # noqa: S101 - classified as a pragma by the same pattern
         name, value = match.group(1).lower(), match.group(2)
         rows: list[tuple[int]] = []
         if name == "user_version":

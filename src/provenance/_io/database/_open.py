@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from provenance._io.database._connection import ServerConnection, driver_module
 from provenance._io.database._errors import connect_error
 from provenance._io.database._transactions import ServerDatabase
+from provenance._io.database._triggers import append_only_ddl
 from provenance._io.database._url import Backend, ServerURL, parse_url
 from provenance.errors import InventoryError, SchemaVersionError
 
@@ -35,17 +36,17 @@ class ServerSchema:
     Attributes:
         metadata: The SQLAlchemy tables (``provenance_meta`` is added here).
         version: The schema version this code reads and writes.
-        keys: Table -> integer row key column, for ``lastrowid``.
-        conflicts: Tables whose plain INSERT may hit a unique constraint the
-            caller catches (on PostgreSQL these run with ON CONFLICT DO NOTHING).
+        keys: Table -> integer row key column (PostgreSQL sequences advanced after a copy).
         after_create: Statements run once after the tables are created.
+        append_only: Tables whose rows may be inserted but never updated or
+            deleted (a trigger refuses it; see :mod:`._triggers`).
     """
 
     metadata: MetaData
     version: int
     keys: dict[str, str]
-    conflicts: frozenset[str] = frozenset()
     after_create: tuple[str, ...] = ()
+    append_only: tuple[str, ...] = ()
 
 
 def meta_table(metadata: MetaData) -> Table:
@@ -103,7 +104,6 @@ def open_server(
             raw,
             url.backend,
             keys=schema.keys,
-            conflicts=schema.conflicts,
             database_bytes=_size_query(url.backend),
             schema_version=0,
         )
@@ -340,6 +340,7 @@ def _create_tables(db: ServerDatabase, schema: ServerSchema, dialect: Dialect) -
             str(CreateIndex(index, if_not_exists=True).compile(dialect=dialect))
             for index in table.indexes
         )
+    statements.extend(append_only_ddl(db.backend, schema.append_only))
     marker = (
         f"INSERT INTO {META_TABLE} (name, value) VALUES "  # noqa: S608 - constants
         f"('application', '{APPLICATION}'), ('schema_version', '{schema.version:d}'), "

@@ -1,0 +1,59 @@
+"""Append-only guard rails on a server: UPDATE and DELETE of the named tables are refused.
+
+SQLite's inventory has them as ``RAISE(ABORT)`` triggers (``audit._schema``);
+this is the same rail on PostgreSQL (one trigger function raising an exception,
+fired before each UPDATE or DELETE row and before TRUNCATE) and on MariaDB/MySQL
+(``BEFORE UPDATE`` and ``BEFORE DELETE`` triggers that ``SIGNAL SQLSTATE
+'45000'``). Inserts are never blocked, so ``inventory migrate`` copies into the
+tables as usual. Verification never relies on the rail: someone with the right to
+drop a trigger can still edit a row, and the hash chain finds the edit.
+
+Every statement can run again (``CREATE OR REPLACE`` / ``IF NOT EXISTS``): a
+MariaDB creation that stopped half-way is finished by the next process.
+"""
+
+from __future__ import annotations
+
+from provenance._io.database._url import Backend
+
+APPEND_ONLY_MESSAGE = "is append-only"
+"""What the refusal says after the table's name (``audit is append-only``)."""
+
+_PG_FUNCTION = (
+    "CREATE OR REPLACE FUNCTION provenance_append_only() RETURNS trigger "
+    "LANGUAGE plpgsql AS $$ BEGIN "
+    f"RAISE EXCEPTION '% {APPEND_ONLY_MESSAGE}', TG_TABLE_NAME "
+    "USING ERRCODE = 'P0001'; "
+    "END $$"
+)
+
+
+def append_only_ddl(backend: Backend, tables: tuple[str, ...]) -> tuple[str, ...]:
+    """The statements that make ``tables`` refuse UPDATE and DELETE on ``backend``.
+
+    Args:
+        backend: The server engine.
+        tables: Table names (schema constants, never user input).
+
+    Returns:
+        DDL statements, in order; none for no tables.
+    """
+    if not tables:
+        return ()
+    if backend is Backend.POSTGRESQL:
+        statements = [_PG_FUNCTION]
+        for table in tables:
+            statements += [
+                f"CREATE OR REPLACE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE "
+                f"ON {table} FOR EACH ROW EXECUTE FUNCTION provenance_append_only()",
+                f"CREATE OR REPLACE TRIGGER {table}_no_truncate BEFORE TRUNCATE "
+                f"ON {table} FOR EACH STATEMENT EXECUTE FUNCTION provenance_append_only()",
+            ]
+        return tuple(statements)
+    return tuple(
+        f"CREATE TRIGGER IF NOT EXISTS {table}_no_{verb.lower()} BEFORE {verb} ON {table} "
+        f"FOR EACH ROW SIGNAL SQLSTATE '45000' "
+        f"SET MESSAGE_TEXT = '{table} {APPEND_ONLY_MESSAGE}'"
+        for table in tables
+        for verb in ("UPDATE", "DELETE")
+    )
