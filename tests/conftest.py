@@ -10,7 +10,7 @@ import subprocess as subprocess_
 import sys
 import tempfile
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
@@ -104,7 +104,7 @@ def sample_record(name: str) -> ProvenanceRecord:
 
 def run_cli(
     *args: str | Path,
-    env: dict[str, str] | None = None,
+    env: Mapping[str, str | None] | None = None,
     timeout: float = 300,
     cwd: Path | None = None,
     subprocess: bool = False,
@@ -113,6 +113,7 @@ def run_cli(
 
     It runs in an empty folder unless ``cwd`` is given: what ``make demo`` leaves in
     the repository (``.provenance/keys``, an inventory) must not change a test's result.
+    ``env`` goes on top of this process's environment; a ``None`` value unsets a variable.
 
     By default the command runs in this process (:func:`run_cli_in_process`): the
     same ``main`` as ``python -m provenance``, without paying for a new interpreter
@@ -126,7 +127,11 @@ def run_cli(
         [sys.executable, "-m", "provenance", *map(str, args)],
         capture_output=True,
         text=True,
-        env={**os.environ, "COLUMNS": "200", **(env or {})},
+        env={
+            name: value
+            for name, value in {**os.environ, "COLUMNS": "200", **(env or {})}.items()
+            if value is not None
+        },
         check=False,
         timeout=timeout,
         cwd=cwd if cwd is not None else _neutral_folder(),
@@ -146,7 +151,7 @@ _FRESH_WARNING_FILTERS: tuple[tuple[str, type[Warning], str], ...] = (
 
 def run_cli_in_process(
     *args: str | Path,
-    env: dict[str, str] | None = None,
+    env: Mapping[str, str | None] | None = None,
     cwd: Path | None = None,
     input: str | None = None,
 ) -> subprocess_.CompletedProcess[str]:

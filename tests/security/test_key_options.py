@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import serialization
 
 from provenance._io.keys import DevKeyPaths, SigningKey, load_sign_callback
 from provenance.errors import KeyConfigError
-from tests.conftest import ROOT, SAMPLE_MEDIA
+from tests.conftest import ROOT, SAMPLE_MEDIA, run_cli
 
 JPEG = SAMPLE_MEDIA / "forest-path.jpg"
 RECORD_FILE = SAMPLE_MEDIA / "forest-path.jpg.json"
@@ -44,6 +44,10 @@ def _cli(
     pass_fds: tuple[int, ...] = (),
     extra_path: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
+    if not pass_fds and extra_path is None:
+        # In this process, without the developer's passphrase variable.
+        return run_cli(*args, env={"PROVENANCE_KEY_PASSPHRASE": None, **(env or {})})
+    # A descriptor handed to a new process, a signer module on its import path.
     paths = [os.environ.get("PYTHONPATH", ""), str(ROOT / "src")]
     if extra_path is not None:
         paths.append(str(extra_path))
