@@ -20,7 +20,8 @@ def run(
 
 
 def test_keys_init_sign_verify_round_trip(tmp_path: Path) -> None:
-    # The one round trip through real processes: the entry point, as a user runs it.
+    # Through real processes (the entry point, as a user runs it): keys init and verify;
+    # a pool started by a real process is in test_batch_robustness and test_concurrency.
     keys = tmp_path / "keys"
     done = run("keys", "init", keys, process=True)
     assert done.returncode == 0, done.stderr
@@ -30,7 +31,7 @@ def test_keys_init_sign_verify_round_trip(tmp_path: Path) -> None:
     assert again.returncode == 2 and "already exist" in again.stderr
 
     out = tmp_path / "signed"
-    signed = run("sign", SAMPLE_MEDIA, "--out", out, "--keys", keys, "--json", process=True)
+    signed = run("sign", SAMPLE_MEDIA, "--out", out, "--keys", keys, "--json")
     assert signed.returncode == 0, signed.stderr
     rows = json.loads(signed.stdout)
     assert len(rows) == len(list(out.iterdir())) >= 8
