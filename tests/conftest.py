@@ -119,7 +119,11 @@ def run_cli(
     same ``main`` as ``python -m provenance``, without paying for a new interpreter
     and its imports (about 1.5 s a call). ``subprocess=True`` runs
     ``python -m provenance`` instead, for what only a process shows: the entry point,
-    signals, exit on a crash, a fresh interpreter's state.
+    signals, exit on a crash, a fresh interpreter's state. Note: a batch's worker
+    processes fork from this process's fork server, started once, with the environment
+    and working folder it had then: a test of what workers read from ``env`` or ``cwd``
+    needs ``subprocess=True`` (as do ``FORCE_COLOR`` and ``NO_COLOR``, which the
+    console reads when it is made, and a ``umask``).
     """
     if not subprocess:
         return run_cli_in_process(*args, env=env, cwd=cwd)

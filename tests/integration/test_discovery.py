@@ -178,14 +178,8 @@ def test_json_is_valid_utf8_for_any_file_name(
     raw_name = os.fsencode(folder) + b"/bad\xff\xfe.png"
     with open(raw_name, "wb") as out:  # noqa: PTH123 - a bytes path
         out.write(signed.read_bytes())
-    result = subprocess.run(
-        [sys.executable, "-m", "provenance", "verify", "--json", str(folder)],
-        capture_output=True,
-        check=False,
-        timeout=300,
-        env={**os.environ, "COLUMNS": "200"},
-    )
-    rows = json.loads(result.stdout.decode("utf-8"))  # strict UTF-8
+    result = run_cli("verify", "--json", folder)  # its stdout decoded as strict UTF-8
+    rows = json.loads(result.stdout)
     (row,) = rows
     assert base64.b64decode(row["path_bytes"]) == raw_name
     assert "\ufffd" in row["path"]
