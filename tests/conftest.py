@@ -157,7 +157,6 @@ def run_cli_in_process(
     *args: str | Path,
     env: Mapping[str, str | None] | None = None,
     cwd: Path | None = None,
-    input: str | None = None,
 ) -> subprocess_.CompletedProcess[str]:
     """``provenance ARGS`` through :func:`provenance.cli.main` in this process.
 
@@ -173,21 +172,21 @@ def run_cli_in_process(
 
     argv = [str(arg) for arg in args]
     runner = CliRunner()
-    handler: logging.Handler | None = None
     root = logging.getLogger()
-    before = Path.cwd()
+    before, level = Path.cwd(), root.level
     with (
-        runner.isolation(input=input, env={"COLUMNS": "200", **(env or {})}) as (stdout, stderr, _),
+        runner.isolation(env={"COLUMNS": "200", **(env or {})}) as (stdout, stderr, _),
         warnings.catch_warnings(),
     ):
         warnings.resetwarnings()
         for action, category, module in _FRESH_WARNING_FILTERS:
             warnings.filterwarnings(action, category=category, module=module)
+        # What main's logging.basicConfig sets up in a fresh process (here pytest's
+        # handlers are already on the root logger, so basicConfig does nothing).
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("provenance: %(message)s"))
-        handler.setLevel(logging.WARNING)
         root.addHandler(handler)
-        level = root.level
+        root.setLevel(logging.WARNING)
         os.chdir(cwd if cwd is not None else _neutral_folder())
         try:
             code = main(argv)
