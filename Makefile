@@ -44,8 +44,9 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
+# --durations=20: every run lists its slowest tests, so a slow new one shows in CI's log.
 unit: install node_modules/axe-core/axe.min.js
-	$(BIN)/pytest -q -p no:cacheprovider --cov --cov-report=term:skip-covered
+	$(BIN)/pytest -q -p no:cacheprovider --durations=20 --cov --cov-report=term:skip-covered
 
 docs: install
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir build/site

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import shutil
-import subprocess
+import subprocess as subprocess_
 import sys
 import tempfile
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from provenance._core.record import ProvenanceRecord
 from provenance._io.keys import DevKeyPaths, SigningKey, TrustPolicy, init_dev_keys
@@ -101,24 +104,104 @@ def sample_record(name: str) -> ProvenanceRecord:
 
 def run_cli(
     *args: str | Path,
-    env: dict[str, str] | None = None,
+    env: Mapping[str, str | None] | None = None,
     timeout: float = 300,
     cwd: Path | None = None,
-) -> subprocess.CompletedProcess[str]:
-    """``python -m provenance ARGS`` in a subprocess, wide output, never raising.
+    subprocess: bool = False,
+) -> subprocess_.CompletedProcess[str]:
+    """``provenance ARGS`` with wide output, never raising; its status, stdout and stderr.
 
     It runs in an empty folder unless ``cwd`` is given: what ``make demo`` leaves in
     the repository (``.provenance/keys``, an inventory) must not change a test's result.
+    ``env`` goes on top of this process's environment; a ``None`` value unsets a variable.
+
+    By default the command runs in this process (:func:`run_cli_in_process`): the
+    same ``main`` as ``python -m provenance``, without paying for a new interpreter
+    and its imports (about 1.5 s a call). ``subprocess=True`` runs
+    ``python -m provenance`` instead, for what only a process shows: the entry point,
+    signals, exit on a crash, a fresh interpreter's state. Note: a batch's worker
+    processes fork from this process's fork server, started once, with the environment
+    and working folder it had then: a test of what workers read from ``env`` or ``cwd``
+    needs ``subprocess=True`` (as do ``FORCE_COLOR`` and ``NO_COLOR``, which the
+    console reads when it is made, and a ``umask``).
     """
-    return subprocess.run(
+    if not subprocess:
+        return run_cli_in_process(*args, env=env, cwd=cwd)
+    return subprocess_.run(
         [sys.executable, "-m", "provenance", *map(str, args)],
         capture_output=True,
         text=True,
-        env={**os.environ, "COLUMNS": "200", **(env or {})},
+        env={
+            name: value
+            for name, value in {**os.environ, "COLUMNS": "200", **(env or {})}.items()
+            if value is not None
+        },
         check=False,
         timeout=timeout,
         cwd=cwd if cwd is not None else _neutral_folder(),
     )
+
+
+# What a fresh interpreter's warnings filters are (the library's warnings are printed on
+# stderr by the command line, not turned into errors as pytest's filterwarnings=error does).
+_FRESH_WARNING_FILTERS: tuple[tuple[str, type[Warning], str], ...] = (
+    ("default", DeprecationWarning, "__main__"),
+    ("ignore", DeprecationWarning, ""),
+    ("ignore", PendingDeprecationWarning, ""),
+    ("ignore", ImportWarning, ""),
+    ("ignore", ResourceWarning, ""),
+)
+
+
+def run_cli_in_process(
+    *args: str | Path,
+    env: Mapping[str, str | None] | None = None,
+    cwd: Path | None = None,
+) -> subprocess_.CompletedProcess[str]:
+    """``provenance ARGS`` through :func:`provenance.cli.main` in this process.
+
+    What a subprocess would give, as a :class:`subprocess.CompletedProcess`: stdout
+    and stderr apart (typer's ``CliRunner``), the environment (``COLUMNS=200`` and
+    ``env`` on top of this one, restored afterwards), the working folder, a fresh
+    interpreter's warnings filters, and log records on stderr as ``main``'s
+    ``logging.basicConfig`` prints them. An exception the command line does not
+    handle propagates, failing the test with its traceback (a process would print
+    it and exit 1).
+    """
+    from provenance.cli import main
+
+    argv = [str(arg) for arg in args]
+    runner = CliRunner()
+    root = logging.getLogger()
+    before, level = Path.cwd(), root.level
+    with (
+        runner.isolation(env={"COLUMNS": "200", **(env or {})}) as (stdout, stderr, _),
+        warnings.catch_warnings(),
+    ):
+        warnings.resetwarnings()
+        for action, category, module in _FRESH_WARNING_FILTERS:
+            warnings.filterwarnings(action, category=category, module=module)
+        # What main's logging.basicConfig sets up in a fresh process (here pytest's
+        # handlers are already on the root logger, so basicConfig does nothing).
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("provenance: %(message)s"))
+        root.addHandler(handler)
+        root.setLevel(logging.WARNING)
+        os.chdir(cwd if cwd is not None else _neutral_folder())
+        try:
+            code = main(argv)
+        finally:
+            os.chdir(before)
+            root.removeHandler(handler)
+            root.setLevel(level)
+            sys.stdout.flush()
+            sys.stderr.flush()
+        return subprocess_.CompletedProcess(
+            ["provenance", *argv],
+            code,
+            stdout.getvalue().decode("utf-8"),
+            stderr.getvalue().decode("utf-8", "backslashreplace"),
+        )
 
 
 @functools.cache

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -17,23 +16,14 @@ from provenance import Status, TrustPolicy, sign, verify
 from provenance._io.keys import DevKeyPaths, SigningKey
 from provenance.errors import CorruptFile, ProvenanceError
 from provenance.renditions import sign_renditions
-from tests.conftest import ROOT, SAMPLE_MEDIA, sample_record
+from tests.conftest import SAMPLE_MEDIA, run_cli, sample_record
 from tests.hostile.corpus import _compressed_zeros, _png_with_ihdr
 
 RECORD = SAMPLE_MEDIA / "forest-path.jpg.json"
 
 
 def _cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    path = os.pathsep.join([str(ROOT / "src"), str(ROOT), os.environ.get("PYTHONPATH", "")])
-    return subprocess.run(
-        [sys.executable, "-m", "provenance", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env={**os.environ, "PYTHONPATH": path, "COLUMNS": "200"},
-        check=False,
-        timeout=120,
-    )
+    return run_cli(*args, cwd=cwd)
 
 
 @pytest.fixture

@@ -3,32 +3,27 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from provenance._io.keys import DevKeyPaths
-from tests.conftest import SAMPLE_MEDIA
+from tests.conftest import SAMPLE_MEDIA, run_cli
 
 
-def run(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "provenance", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env={**os.environ, "COLUMNS": "200"},
-        check=False,
-        timeout=120,
-    )
+def run(
+    *args: str | Path, cwd: Path | None = None, process: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """In this process, or (``process=True``) as ``python -m provenance`` in a new one."""
+    return run_cli(*args, cwd=cwd, subprocess=process)
 
 
 def test_keys_init_sign_verify_round_trip(tmp_path: Path) -> None:
+    # Through real processes (the entry point, as a user runs it): keys init and verify;
+    # a pool started by a real process is in test_batch_robustness and test_concurrency.
     keys = tmp_path / "keys"
-    done = run("keys", "init", keys)
+    done = run("keys", "init", keys, process=True)
     assert done.returncode == 0, done.stderr
     assert "DEVELOPMENT" in done.stderr
     assert oct((keys / "signer.key").stat().st_mode & 0o777) == "0o600"
@@ -42,7 +37,7 @@ def test_keys_init_sign_verify_round_trip(tmp_path: Path) -> None:
     assert len(rows) == len(list(out.iterdir())) >= 8
     assert all(r["asset_id"] and r["bytes_added"] > 0 for r in rows)
 
-    verified = run("verify", out, "--trust-anchors", keys / "ca.pem", "--json")
+    verified = run("verify", out, "--trust-anchors", keys / "ca.pem", "--json", process=True)
     assert verified.returncode == 0, verified.stderr
     verdicts = json.loads(verified.stdout)
     assert [v["verdict"] for v in verdicts] == ["trusted"] * len(rows)

@@ -1,6 +1,6 @@
 """Every command's ``--json`` (and ``--ndjson``) output against its schema in docs/json/.
 
-The commands run as a user runs them (``python -m provenance``) on copies of
+The commands run through the CLI's ``main`` (``run_cli``, in this process) on copies of
 sample_media/ files; a command whose output drifts from its documented shape (a
 key gone, an object where an array was) fails here. Also: tables at 60 columns
 keep ids and paths whole.

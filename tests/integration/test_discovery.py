@@ -18,7 +18,7 @@ from provenance._io.discovery import InventorySource, find_inventory
 from provenance._io.keys import DevKeyPaths
 from provenance.errors import ProvenanceError
 from provenance.inventory import Inventory
-from tests.conftest import sample_record
+from tests.conftest import run_cli, sample_record
 
 Media = Callable[[str], Path]
 
@@ -65,16 +65,8 @@ def test_bad_config_names_the_file(tmp_path: Path, text: str) -> None:
 def _cli(
     *args: str | Path, cwd: Path, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if k != "PROVENANCE_INVENTORY"}
-    return subprocess.run(
-        [sys.executable, "-m", "provenance", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env={**environ, "COLUMNS": "200", **(env or {})},
-        check=False,
-        timeout=300,
-    )
+    # Without the test's own PROVENANCE_INVENTORY: these find the inventory themselves.
+    return run_cli(*args, cwd=cwd, env={"PROVENANCE_INVENTORY": None, **(env or {})})
 
 
 @pytest.fixture
@@ -186,14 +178,8 @@ def test_json_is_valid_utf8_for_any_file_name(
     raw_name = os.fsencode(folder) + b"/bad\xff\xfe.png"
     with open(raw_name, "wb") as out:  # noqa: PTH123 - a bytes path
         out.write(signed.read_bytes())
-    result = subprocess.run(
-        [sys.executable, "-m", "provenance", "verify", "--json", str(folder)],
-        capture_output=True,
-        check=False,
-        timeout=300,
-        env={**os.environ, "COLUMNS": "200"},
-    )
-    rows = json.loads(result.stdout.decode("utf-8"))  # strict UTF-8
+    result = run_cli("verify", "--json", folder)  # its stdout decoded as strict UTF-8
+    rows = json.loads(result.stdout)
     (row,) = rows
     assert base64.b64decode(row["path_bytes"]) == raw_name
     assert "\ufffd" in row["path"]

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +15,7 @@ from provenance.audit import AUDIT_SCHEMA_V1
 from provenance.errors import InventoryError, SchemaVersionError
 from provenance.inventory import SCHEMA_VERSION, Inventory
 from provenance.inventory._schema import _INVENTORY_SCHEMA_V1
-from tests.conftest import SAMPLE_MEDIA
+from tests.conftest import SAMPLE_MEDIA, run_cli
 from tests.integration.test_inventory import NOW, fake_result
 
 
@@ -134,22 +132,7 @@ def test_cli_verify_upgrades_an_old_inventory_once_then_reads_it(tmp_path: Path)
     path = tmp_path / "old.sqlite"
     make_v1(path, tmp_path)
     before = dump(path)
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "provenance",
-            "verify",
-            "--json",
-            "--inventory",
-            str(path),
-            str(SAMPLE_MEDIA / "forest-path.jpg"),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    done = run_cli("verify", "--json", "--inventory", path, SAMPLE_MEDIA / "forest-path.jpg")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)[0]["verdict"] == "no_provenance"
     assert dump(path) == before
@@ -197,13 +180,7 @@ def test_audit_verify_upgrades_an_old_inventory_and_says_what_is_not_bound(
         if statement.startswith("CREATE TRIGGER"):
             conn.execute(statement)
     conn.close()
-    done = subprocess.run(
-        [sys.executable, "-m", "provenance", "audit", "verify", "--inventory", str(path)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    done = run_cli("audit", "verify", "--inventory", path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "not bound" in done.stdout
     with Inventory(path, read_only=True) as inv:

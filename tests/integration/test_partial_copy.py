@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +19,7 @@ from provenance import SigningKey, Status, TrustPolicy, verify
 from provenance._core import keypoints
 from provenance.inventory import Inventory
 from provenance.verify import PARTIAL_MATCH
+from tests.conftest import run_cli
 from tests.integration.test_synthetic_duplicate import Media, sign_into
 
 Box = tuple[int, int, int, int]
@@ -224,16 +222,12 @@ def test_cli_verify_reports_the_box_and_no_partial_turns_it_off(
     result = sign_into(inventory, media("kite-blue-sky.jpg"), tmp_path / "s.jpg", signing_key)
     page, expected = screenshot(flat(tmp_path / "s.jpg"))
     path = save_jpeg(page, tmp_path / "page.jpg")
-    base = [sys.executable, "-m", "provenance", "verify", str(path), "--json"]
-    base += ["--inventory", str(inventory.path)]
-    env = {**os.environ, "COLUMNS": "200"}
-    done = subprocess.run(base, capture_output=True, text=True, env=env, check=False, timeout=120)
+    base = ("verify", path, "--json", "--inventory", inventory.path)
+    done = run_cli(*base)
     assert done.returncode == 0, done.stderr
     [row] = json.loads(done.stdout)
     assert row["verdict"] == "synthetic_duplicate" and row["asset_id"] == result.asset_id
     assert iou(tuple(row["location"]["box"]), expected) > 0.8
-    off = subprocess.run(
-        [*base, "--no-partial"], capture_output=True, text=True, env=env, check=False, timeout=120
-    )
+    off = run_cli(*base, "--no-partial")
     [row] = json.loads(off.stdout)
     assert row["verdict"] == "no_provenance" and "location" not in row

@@ -574,11 +574,16 @@ def test_report_command_reads_a_scan_and_takes_workers(
     )
     assert scanned.returncode in (1, 2), scanned.stderr  # altered and unreadable files
     # The bar is drawn on stderr (forced on as if on a terminal); stdout stays JSON rows.
+    # A console reads FORCE_COLOR when it is made: these run in a fresh process.
     shown = {**env, "FORCE_COLOR": "1"}
-    ndjson = run_cli("scan", shop, *anchors, "--ndjson", "--progress", "-w", "2", env=shown)
+    ndjson = run_cli(
+        "scan", shop, *anchors, "--ndjson", "--progress", "-w", "2", env=shown, subprocess=True
+    )
     assert len([json.loads(line) for line in ndjson.stdout.splitlines()]) == 5  # kite is gone
     assert "scanning" in ndjson.stderr
-    verified = run_cli("verify", shop, *anchors, "--ndjson", "--progress", env=shown)
+    verified = run_cli(
+        "verify", shop, *anchors, "--ndjson", "--progress", env=shown, subprocess=True
+    )
     assert len(verified.stdout.splitlines()) == 5 and "verifying" in verified.stderr
     (tmp_path / "s.ndjson").write_text(ndjson.stdout, encoding="utf-8")
     counts = []
@@ -588,7 +593,17 @@ def test_report_command_reads_a_scan_and_takes_workers(
         (tmp_path / "s.ndjson", ()),
     ):
         target = tmp_path / f"r{len(counts)}.json"
-        done = run_cli("report", source, "-o", target, "--no-record", *anchors, *extra, env=shown)
+        done = run_cli(
+            "report",
+            source,
+            "-o",
+            target,
+            "--no-record",
+            *anchors,
+            *extra,
+            env=shown,
+            subprocess=bool(extra),  # the one whose progress bar is checked
+        )
         assert done.returncode == 1, done.stderr
         counts.append(json.loads(target.read_text("utf-8"))["verdict_counts"])
         if extra:

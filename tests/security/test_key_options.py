@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import serialization
 
 from provenance._io.keys import DevKeyPaths, SigningKey, load_sign_callback
 from provenance.errors import KeyConfigError
-from tests.conftest import ROOT, SAMPLE_MEDIA
+from tests.conftest import ROOT, SAMPLE_MEDIA, run_cli
 
 JPEG = SAMPLE_MEDIA / "forest-path.jpg"
 RECORD_FILE = SAMPLE_MEDIA / "forest-path.jpg.json"
@@ -44,6 +44,10 @@ def _cli(
     pass_fds: tuple[int, ...] = (),
     extra_path: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
+    if not pass_fds and extra_path is None:
+        # In this process, without the developer's passphrase variable.
+        return run_cli(*args, env={"PROVENANCE_KEY_PASSPHRASE": None, **(env or {})})
+    # A descriptor handed to a new process, a signer module on its import path.
     paths = [os.environ.get("PYTHONPATH", ""), str(ROOT / "src")]
     if extra_path is not None:
         paths.append(str(extra_path))
@@ -206,25 +210,30 @@ def test_cli_signs_through_a_callback_signer(
     assert len(calls.read_text().splitlines()) >= 3
 
 
-def test_a_bad_signer_spec_is_one_clear_error(tmp_path: Path, dev_keys: DevKeyPaths) -> None:
+def test_a_bad_signer_spec_is_one_clear_error(
+    tmp_path: Path, dev_keys: DevKeyPaths, monkeypatch: pytest.MonkeyPatch
+) -> None:
     modules = tmp_path / "modules"
     modules.mkdir()
     (modules / "shop_kms.py").write_text(KMS_MODULE)
+    # In this process: the signer module on sys.path, and imported afresh by each run.
+    monkeypatch.syspath_prepend(modules)
     for spec, expected in (
         ("shop_kms", "expected module:function"),
         ("no_such_module_xyz:sign", "cannot import no_such_module_xyz"),
         ("shop_kms:missing", "shop_kms has no missing"),
         ("shop_kms:NOT_CALLABLE", "NOT_CALLABLE is not callable"),
     ):
+        sys.modules.pop("shop_kms", None)
         done = _cli(
             *_sign_args(dev_keys, tmp_path / "out"),
             "--signer",
             spec,
             env={"KMS_CALL_LOG": "/dev/null", "KMS_KEY_FILE": "/dev/null"},
-            extra_path=modules,
         )
         assert done.returncode == 2, (spec, done.stderr)
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and expected in lines[0], (spec, lines)
+    sys.modules.pop("shop_kms", None)
     with pytest.raises(KeyConfigError, match="module:function"):
         load_sign_callback(":sign")

@@ -7,7 +7,6 @@ import logging
 import os
 import stat
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from provenance import InsecureKeyFileWarning, ProvenanceError, SigningKey, sign
 from provenance._io.keys import DevKeyPaths, init_dev_keys
 from provenance.errors import KeyConfigError, SignatureError
-from tests.conftest import ROOT, SAMPLE_MEDIA, sample_record
+from tests.conftest import SAMPLE_MEDIA, run_cli, sample_record
 
 
 def _secrets(pem: bytes) -> list[str]:
@@ -146,15 +145,7 @@ def test_builder_failure_holds_no_key_material(
 
 
 def _cli(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    path = os.pathsep.join([str(ROOT / "src"), str(ROOT), os.environ.get("PYTHONPATH", "")])
-    return subprocess.run(
-        [sys.executable, "-m", "provenance", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": path, "COLUMNS": "200", **(env or {})},
-        check=False,
-        timeout=120,
-    )
+    return run_cli(*args, env=env)
 
 
 @pytest.mark.parametrize("mangle", [_corrupted, _truncated, _wrong_label])
