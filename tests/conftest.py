@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 from typer.testing import CliRunner
 
 from provenance._core.record import ProvenanceRecord
@@ -25,6 +26,28 @@ from tests.servers import (  # noqa: F401 - fixtures
     mariadb_server,
     postgresql_server,
 )
+
+# Hypothesis profiles for every test (not only tests/fuzz, whose conftest is loaded only
+# when that folder is collected): ``ci`` is short, deterministic and has no deadline, so a
+# loaded machine gives the same answer; ``fuzz`` is the long run (docs/security.md).
+_SLOW_IS_FINE = [HealthCheck.too_slow, HealthCheck.data_too_large]
+
+settings.register_profile(
+    "ci",
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=_SLOW_IS_FINE,
+)
+settings.register_profile(
+    "fuzz",
+    max_examples=int(os.environ.get("FUZZ_EXAMPLES", "5000")),
+    deadline=None,
+    suppress_health_check=_SLOW_IS_FINE,
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_MEDIA = ROOT / "sample_media"
