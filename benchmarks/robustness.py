@@ -428,7 +428,13 @@ def _extra_args(parser: Any) -> None:
     parser.add_argument(
         "--rank-one-fold",
         action="store_true",
-        help="at 1M assets, query one fold only (half the queries, one index build)",
+        help="query one fold only (half the queries, one index build per size)",
+    )
+    parser.add_argument(
+        "--rank-transforms",
+        type=lambda text: [x for x in text.split(",") if x],
+        default=list(RANK_TRANSFORMS),
+        help="the partial transforms queried (comma-separated names)",
     )
     parser.add_argument(
         "--partial-pairs",
@@ -1589,18 +1595,24 @@ def partial_ranking(originals: Sequence[Original], args: Any) -> dict[str, Any]:
     same = same_photo(originals)
     refs = [keypoints.reference_features(im) for im in images]
     folds = np.array([_fold(o.group) for o in originals])
+    run = (0,) if args.rank_one_fold else (0, 1)
     queries: dict[str, list[tuple[keypoints.LocalFeatures, bytes]]] = {}
-    for name in RANK_TRANSFORMS:
+    for name in args.rank_transforms:
         made = []
-        for im in images:
+        for i, im in enumerate(images):
             q = PARTIAL_TRANSFORMS[name](im, rng, images)
+            if folds[i] not in run:
+                made.append(
+                    (keypoints.LocalFeatures.__new__(keypoints.LocalFeatures), b"")
+                )  # unused
+                continue
             buf = io.BytesIO()
             q.save(buf, "JPEG", quality=95)
             made.append((keypoints.query_features(q), buf.getvalue()))
         queries[name] = made
     confirmed = {
         name: [
-            bool((p := keypoints.locate(qf, refs[i])) and p.confirmed)
+            folds[i] in run and bool((p := keypoints.locate(qf, refs[i])) and p.confirmed)
             for i, (qf, _) in enumerate(made)
         ]
         for name, made in queries.items()
@@ -1613,7 +1625,7 @@ def partial_ranking(originals: Sequence[Original], args: Any) -> dict[str, Any]:
             n: {"previous": [], "deployed": []} for n in queries
         }
         timings: dict[str, list[float]] = {}
-        for fold in (0, 1) if assets < 1_000_000 or not args.rank_one_fold else (0,):
+        for fold in run:
             pool = np.concatenate(
                 [
                     r.descriptors[: keypoints.INDEXED_FEATURES]
@@ -1623,7 +1635,7 @@ def partial_ranking(originals: Sequence[Original], args: Any) -> dict[str, Any]:
             )
             started = time.perf_counter()
             index = _planted_index(assets, refs, np.ascontiguousarray(pool), nrng)
-            index.candidates(queries["screenshot"][0][0])  # builds
+            index.candidates(refs[0])  # builds
             build_s = time.perf_counter() - started
             faiss_index = index._index
             for name, made in queries.items():
