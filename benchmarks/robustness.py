@@ -431,6 +431,12 @@ def _extra_args(parser: Any) -> None:
         help="query one fold only (half the queries, one index build per size)",
     )
     parser.add_argument(
+        "--rank-nprobe",
+        type=int,
+        default=8,
+        help="inverted lists probed per query descriptor (KeypointIndex's nprobe)",
+    )
+    parser.add_argument(
         "--rank-transforms",
         type=lambda text: [x for x in text.split(",") if x],
         default=list(RANK_TRANSFORMS),
@@ -1495,7 +1501,11 @@ def _flips(rng: np.random.Generator, n: int, p: float) -> np.ndarray:
 
 
 def _planted_index(
-    assets: int, refs: Sequence[keypoints.LocalFeatures], pool: np.ndarray, rng: np.random.Generator
+    assets: int,
+    refs: Sequence[keypoints.LocalFeatures],
+    pool: np.ndarray,
+    rng: np.random.Generator,
+    nprobe: int = 8,
 ) -> keypoints.KeypointIndex:
     """The real references among ``assets`` synthetic ones, in the deployed inverted file.
 
@@ -1511,7 +1521,7 @@ def _planted_index(
     """
     import faiss
 
-    index = keypoints.KeypointIndex()
+    index = keypoints.KeypointIndex(nprobe=nprobe)
     if assets:
         per = keypoints.INDEXED_FEATURES
         total = assets * per
@@ -1523,7 +1533,7 @@ def _planted_index(
         quantizer.hnsw.efSearch = 16
         quantizer.add(centres)
         ivf = faiss.IndexBinaryIVF(quantizer, 256, lists)
-        ivf.nprobe = 8
+        ivf.nprobe = nprobe
         ivf.is_trained = True
         sizes = rng.poisson(total / lists, lists)
         for start in range(0, lists, 4096):
@@ -1634,7 +1644,9 @@ def partial_ranking(originals: Sequence[Original], args: Any) -> dict[str, Any]:
                 ]
             )
             started = time.perf_counter()
-            index = _planted_index(assets, refs, np.ascontiguousarray(pool), nrng)
+            index = _planted_index(
+                assets, refs, np.ascontiguousarray(pool), nrng, nprobe=args.rank_nprobe
+            )
             index.candidates(refs[0])  # builds
             build_s = time.perf_counter() - started
             faiss_index = index._index
