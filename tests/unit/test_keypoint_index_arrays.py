@@ -70,10 +70,13 @@ def test_inconsistent_arrays_raise_value_error() -> None:
         keypoints.KeypointIndex.from_arrays(arrays, {**meta, "layout": "tree"})
 
 
-def test_stored_descriptors_are_the_records_descriptors() -> None:
+def test_stored_descriptors_are_the_records_descriptors_and_orientations() -> None:
     features = keypoints.reference_features(textured(3))
-    data = features.to_bytes()
-    assert np.array_equal(keypoints.stored_descriptors(data), features.descriptors)
+    assert features.angles is not None
+    parsed = keypoints.LocalFeatures.from_bytes(features.to_bytes())
+    descriptors, angles = keypoints.stored_descriptors(features.to_bytes())
+    assert np.array_equal(descriptors, features.descriptors)
+    assert angles is not None and np.array_equal(angles, parsed.angles)
 
 
 @settings(max_examples=100, deadline=None)

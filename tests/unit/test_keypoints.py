@@ -188,3 +188,51 @@ def test_inliers_along_a_thin_strip_fail_the_coverage_rule() -> None:
     assert placement is not None and not placement.confirmed
     assert placement.coverage < keypoints.MIN_COVERAGE
     assert any("cover" in f for f in placement.failures), placement.failures
+
+
+def _votes(
+    turns: dict[int, list[float]], angle: float = 90.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Query angles, distances and labels where query descriptor ``j`` of image ``key``
+    votes with a stored keypoint turned by ``turns[key][j]`` degrees."""
+    rows = sum(len(t) for t in turns.values())
+    angles = np.full(rows, angle, np.float32)
+    labels = np.full((rows, keypoints.NEIGHBOURS), -1, np.int64)
+    distances = np.full((rows, keypoints.NEIGHBOURS), 255, np.int32)
+    row = 0
+    for key, key_turns in turns.items():
+        for number, turn in enumerate(key_turns):
+            stored = np.array([(angle - turn) % 360], np.float32)
+            ids = keypoints.descriptor_ids(np.array([key]), np.array([number]), stored)
+            labels[row, 0], distances[row, 0] = ids[0], 10
+            row += 1
+    return angles, distances, labels
+
+
+def test_votes_whose_keypoints_turned_alike_outrank_more_scattered_ones() -> None:
+    rng = np.random.default_rng(3)
+    turns = {5: [3.0 + float(x) for x in rng.normal(0, 4, 12)], 9: list(rng.uniform(0, 360, 20))}
+    ranked = keypoints.rank_votes(*_votes(turns), k=8, min_votes=3)
+    assert ranked[0] == (5, 12)
+    assert dict(ranked).get(9, 0) < 12  # only its best window of turns counts
+
+
+def test_a_query_descriptor_near_many_images_counts_less() -> None:
+    angles, distances, labels = _votes({1: [0.0] * 6, 2: [0.0] * 6})
+    # Image 2's six descriptors are also near 7 other images each: hub descriptors.
+    hub = keypoints.descriptor_ids(
+        np.arange(100, 107), np.zeros(7, np.int64), np.full(7, 90.0, np.float32)
+    )
+    labels[6:, 1:] = hub
+    distances[6:, 1:] = 12
+    ranked = keypoints.rank_votes(angles, distances, labels, k=2, min_votes=3)
+    assert [key for key, _ in ranked] == [1, 2]
+    assert keypoints.image_keys(labels[6:, 1])[0] == 100
+
+
+def test_votes_of_images_stored_without_orientations_count_whole() -> None:
+    angles, distances, labels = _votes({4: [0.0, 90.0, 180.0, 270.0]})
+    legacy = keypoints.descriptor_ids(np.full(4, 4), np.arange(4), None)
+    labels[:, 0] = legacy
+    assert keypoints.rank_votes(angles, distances, labels, k=8, min_votes=3) == [(4, 4)]
+    assert keypoints.rank_votes(None, distances, labels, k=8, min_votes=5) == []

@@ -221,7 +221,7 @@ class _Indexes:
             )
             for pk, blob in rows:
                 with contextlib.suppress(ValueError):  # another version's row: not searched
-                    index.add_descriptors(pk, stored_descriptors(blob))
+                    index.add_descriptors(pk, *stored_descriptors(blob))
                 last = pk
             added += len(rows)
             if len(rows) < _KEYPOINT_ROWS_PER_READ:

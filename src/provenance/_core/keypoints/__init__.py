@@ -19,7 +19,9 @@ descriptors; Rublee et al., ICCV 2011) and a geometric check.
 * :class:`KeypointIndex` (faiss binary index: exact under :data:`FLAT_LIMIT`
   descriptors, an inverted file with an HNSW coarse quantizer above it) turns
   every query descriptor's nearest stored descriptors into votes per stored
-  asset; the best-voted few are checked one by one.
+  asset (weighted by how many images a query descriptor hits, and only the votes
+  whose keypoints turned alike: :func:`rank_votes`); the best-voted few are
+  checked one by one.
 * :func:`locate` matches the query against one reference (Lowe's ratio test and a
   cross-check: each side's nearest descriptor on Hamming distance), fits a
   similarity transform (rotation, uniform scale, translation) with RANSAC
@@ -58,7 +60,16 @@ from provenance._core.keypoints._extract import (
     query_features,
     reference_features,
 )
-from provenance._core.keypoints._index import FLAT_LIMIT, INDEXED_FEATURES, KeypointIndex
+from provenance._core.keypoints._index import (
+    FLAT_LIMIT,
+    INDEXED_FEATURES,
+    NEIGHBOURS,
+    VOTE_BITS,
+    KeypointIndex,
+    descriptor_ids,
+    image_keys,
+    rank_votes,
+)
 from provenance._core.keypoints._locate import (
     MIN_COVERAGE,
     MIN_INLIERS,
@@ -74,18 +85,23 @@ __all__ = [
     "MIN_COVERAGE",
     "MIN_INLIERS",
     "MIN_SPREAD",
+    "NEIGHBOURS",
     "QUERY_FEATURES",
     "QUERY_SIDE",
     "REFERENCE_FEATURES",
     "REFERENCE_LEVELS",
     "REFERENCE_SIDE",
     "SCHEME",
+    "VOTE_BITS",
     "KeypointIndex",
     "LocalFeatures",
     "Placement",
+    "descriptor_ids",
     "extract",
+    "image_keys",
     "locate",
     "query_features",
+    "rank_votes",
     "reference_features",
     "stored_descriptors",
 ]

@@ -10,13 +10,24 @@ import numpy as np
 import numpy.typing as npt
 
 from provenance._core.keypoints._libs import load_faiss
-from provenance._core.keypoints._record import DESCRIPTOR_BYTES, U8, LocalFeatures
+from provenance._core.keypoints._record import DESCRIPTOR_BYTES, F32, U8, LocalFeatures
 
 VOTE_BITS = 28
 """A stored descriptor this near a query descriptor votes for its image. At 40 bits
 the corners of a page's header and text voted for packshots on white, and a
 screenshot's own asset ranked 6th-11th among 20k assets in 5 of 13 queries; at 28
 bits it ranked 0th-7th in all 13 (``benchmarks/robustness.py``)."""
+
+NEIGHBOURS = 8
+"""Stored descriptors looked up per query descriptor (those within :data:`VOTE_BITS`
+vote)."""
+
+TURN_BINS = 16
+"""Bins of a voted image's turn histogram (22.5 degrees each)."""
+
+TURN_WINDOW = 3
+"""Adjacent turn bins an image scores (67.5 degrees: a copy's keypoints turn alike,
+within ORB's orientation noise)."""
 
 LIST_CAP = 4.0
 """An inverted list keeps at most this many times the mean list length."""
@@ -31,7 +42,14 @@ FLAT_LIMIT = 50_000
 (brute-force Hamming); beyond it an inverted file (a brute-force scan of 0.5M
 descriptors took 3.6 s per query here)."""
 
-_MAX_PER_ROW = 1024  # descriptor ids: row << 10 | index
+_MAX_PER_ROW = 1024
+# A stored descriptor's faiss id: key << 17 | has-angle << 16 | angle step << 10 | number.
+# The orientation travels with the id, so the votes can check it without a lookup.
+_NUMBER_BITS = 10
+_ANGLE_STEPS = 64  # 5.6 degrees a step
+_ANGLE_SHIFT = _NUMBER_BITS
+_KNOWN_SHIFT = 16
+_KEY_SHIFT = 17
 
 
 class KeypointIndex:
@@ -85,17 +103,24 @@ class KeypointIndex:
         return self._count > 4 * 256 * int(index.nlist)
 
     def add(self, key: int, features: LocalFeatures) -> None:
-        """Store one image's descriptors under ``key`` (a non-negative integer < 2**52)."""
-        self.add_descriptors(key, features.descriptors)
+        """Store one image's descriptors under ``key`` (a non-negative integer < 2**46)."""
+        self.add_descriptors(key, features.descriptors, features.angles)
 
-    def add_descriptors(self, key: int, descriptors: U8) -> None:
-        """:meth:`add` from the ``(N, 32)`` descriptors alone (strongest first, as stored)."""
+    def add_descriptors(self, key: int, descriptors: U8, angles: F32 | None = None) -> None:
+        """:meth:`add` from the ``(N, 32)`` descriptors and their orientations alone.
+
+        ``descriptors`` strongest first, as stored; ``angles`` in degrees (None for
+        ``orb1`` records, whose votes then count whole).
+        """
         count = min(int(descriptors.shape[0]), self._per_image)
         self._keys.append(key)
         if count == 0:
             return
         self._chunks.append(np.array(descriptors[:count]))  # a copy: not the record's buffer
-        self._ids.append((np.int64(key) << 10) | np.arange(count, dtype=np.int64))
+        turns = None if angles is None else angles[:count]
+        self._ids.append(
+            descriptor_ids(np.full(count, key, np.int64), np.arange(count, dtype=np.int64), turns)
+        )
         self._count += count
 
     def add_many(self, items: Iterable[tuple[int, LocalFeatures]]) -> None:
@@ -158,33 +183,37 @@ class KeypointIndex:
         index.ntotal = total
 
     def candidates(
-        self, query: LocalFeatures, *, k: int = 8, min_votes: int = 3, neighbours: int = 3
+        self,
+        query: LocalFeatures,
+        *,
+        k: int = 8,
+        min_votes: int = 3,
+        neighbours: int = NEIGHBOURS,
     ) -> list[tuple[int, int]]:
-        """Stored images with the most query descriptors near one of theirs.
+        """Stored images with the most query descriptors near one of theirs, turned alike.
+
+        Every query descriptor looks up its ``neighbours`` nearest stored
+        descriptors; those within :data:`VOTE_BITS` vote for their image (one
+        vote per query descriptor and image). Images are ranked by
+        :func:`rank_votes`: a vote counts less when its query descriptor hit many
+        images, and only the votes whose keypoints turned by about the same
+        angle count.
 
         Args:
             query: :func:`query_features` of the image being checked.
             k: At most this many images.
-            min_votes: Leave out images with fewer votes.
+            min_votes: Leave out images with fewer agreeing votes.
             neighbours: Stored descriptors looked up per query descriptor.
 
         Returns:
-            ``(key, votes)`` pairs, most votes first.
+            ``(key, votes)`` pairs, best first; ``votes`` counts the query
+            descriptors that voted for the image and agree on its turn.
         """
         if self._count == 0 or len(query) == 0:
             return []
         index = self._built()
         distances, labels = index.search(np.ascontiguousarray(query.descriptors), neighbours)
-        near = (labels >= 0) & (distances <= VOTE_BITS)
-        rows = labels[near] >> 10
-        who = np.broadcast_to(np.arange(labels.shape[0])[:, None], labels.shape)[near]
-        if rows.size == 0:
-            return []
-        # One vote per query descriptor and image.
-        pairs = np.unique(np.stack([rows, who.astype(np.int64)], axis=1), axis=0)
-        keys, votes = np.unique(pairs[:, 0], return_counts=True)
-        order = np.argsort(-votes, kind="stable")[:k]
-        return [(int(keys[i]), int(votes[i])) for i in order if votes[i] >= min_votes]
+        return rank_votes(query.angles, distances, labels, k=k, min_votes=min_votes)
 
     # --- stored form (what inventory caches on disk; pure: arrays in, arrays out) ------
 
@@ -294,6 +323,106 @@ class KeypointIndex:
             return made
         except (KeyError, TypeError, RuntimeError) as exc:  # faiss raises RuntimeError
             raise ValueError(f"not a stored keypoint index: {exc}") from exc
+
+
+def rank_votes(
+    angles: F32 | None,
+    distances: npt.NDArray[np.int32],
+    labels: npt.NDArray[np.int64],
+    *,
+    k: int,
+    min_votes: int,
+) -> list[tuple[int, int]]:
+    """The best ``k`` images by votes: idf-weighted, then the largest agreeing turn.
+
+    Two steps make a copy stand out among 100k-1M images, where a page's text,
+    corners and flat edges are near some descriptor of thousands of them:
+
+    * **idf**: a query descriptor with stored neighbours in ``n`` images gives
+      each ``1 / n`` of a vote (a descriptor that hits every image it looks at
+      says nothing about which one is shown);
+    * **orientation**: each vote's turn (query keypoint's orientation minus the
+      stored one's) goes into a histogram of :data:`TURN_BINS` bins per image,
+      and an image scores the best :data:`TURN_WINDOW` adjacent bins. A copy's
+      keypoints all turned by the copy's rotation; chance neighbours turned at
+      random, so about ``TURN_WINDOW / TURN_BINS`` of them agree. Votes of an
+      image stored without orientations count whole.
+
+    Args:
+        angles: The query keypoints' orientations (degrees), or None.
+        distances: ``(Q, n)`` Hamming distances of each query descriptor's
+            neighbours (faiss ``search``).
+        labels: Their ids (:func:`descriptor_ids`), -1 for none.
+        k: At most this many images.
+        min_votes: Leave out images with fewer agreeing votes.
+
+    Returns:
+        ``(key, votes)`` pairs, best first (ties: the smaller key).
+    """
+    near = (labels >= 0) & (distances <= VOTE_BITS)
+    if not near.any():
+        return []
+    who = np.nonzero(near)[0]
+    ids = labels[near]
+    dist = distances[near]
+    keys = ids >> _KEY_SHIFT
+    # One vote per query descriptor and image: its nearest stored descriptor.
+    order = np.lexsort((dist, who, keys))
+    keys, who, ids = keys[order], who[order], ids[order]
+    first = np.ones(len(keys), bool)
+    first[1:] = (keys[1:] != keys[:-1]) | (who[1:] != who[:-1])
+    keys, who, ids = keys[first], who[first], ids[first]
+    weight = 1.0 / np.bincount(who)[who]
+    images, image = np.unique(keys, return_inverse=True)
+    known = ((ids >> _KNOWN_SHIFT) & 1).astype(bool) & (angles is not None)
+    turned = np.zeros(len(ids), np.int64)
+    if angles is not None and known.any():
+        stored = (ids >> _ANGLE_SHIFT) & (_ANGLE_STEPS - 1)
+        query_steps = np.round(angles[who] * (_ANGLE_STEPS / 360.0)).astype(np.int64)
+        turned = ((query_steps - stored) % _ANGLE_STEPS) * TURN_BINS // _ANGLE_STEPS
+    score, votes = _agreeing_votes(image, len(images), turned, known, weight)
+    order = np.lexsort((images, -score))[:k]
+    return [(int(images[i]), int(votes[i])) for i in order if votes[i] >= min_votes]
+
+
+def _agreeing_votes(
+    image: npt.NDArray[np.intp],
+    images: int,
+    turned: npt.NDArray[np.int64],
+    known: npt.NDArray[np.bool_],
+    weight: npt.NDArray[np.float64],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+    """Per image: the weight and count of its votes in its best window of turn bins."""
+    cells = image * TURN_BINS + turned
+    weights = np.bincount(cells[known], weight[known], images * TURN_BINS)
+    counts = np.bincount(cells[known], minlength=images * TURN_BINS).astype(np.float64)
+    score = np.zeros(images)
+    votes = np.zeros(images, np.int64)
+    for table, out in ((weights, score), (counts, votes)):
+        grid = table.reshape(images, TURN_BINS)
+        window = sum(np.roll(grid, shift, axis=1) for shift in range(TURN_WINDOW))
+        out[:] = np.max(window, axis=1)
+    # Images (or a query) without orientations: every vote counts.
+    unknown = ~known
+    score += np.bincount(image[unknown], weight[unknown], images)
+    votes += np.bincount(image[unknown], minlength=images)
+    return score, votes
+
+
+def descriptor_ids(
+    keys: npt.NDArray[np.int64], numbers: npt.NDArray[np.int64], angles: F32 | None
+) -> npt.NDArray[np.int64]:
+    """Faiss ids of stored descriptors: image key, orientation (when known), number."""
+    ids = (keys.astype(np.int64) << _KEY_SHIFT) | numbers.astype(np.int64)
+    if angles is not None:
+        steps = np.round(angles * (_ANGLE_STEPS / 360.0)).astype(np.int64) % _ANGLE_STEPS
+        ids |= (1 << _KNOWN_SHIFT) | (steps << _ANGLE_SHIFT)
+    return ids
+
+
+def image_keys(ids: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """The image keys of faiss ids (:func:`descriptor_ids`)."""
+    return ids >> _KEY_SHIFT
 
 
 def _inverted(sample_from: U8, nprobe: int) -> tuple[Any, Any]:

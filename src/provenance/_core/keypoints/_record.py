@@ -110,11 +110,13 @@ class LocalFeatures:
         )
 
 
-def stored_descriptors(data: bytes) -> U8:
-    """Only the ``(N, 32)`` descriptors of a stored record (a view of ``data``, no copy).
+def stored_descriptors(data: bytes) -> tuple[U8, F32 | None]:
+    """Only the ``(N, 32)`` descriptors of a stored record and their orientations.
 
-    What an index over many records needs, without decoding positions, orientations
-    and colours (:meth:`LocalFeatures.from_bytes` costs 10x more per record).
+    What an index over many records needs, without decoding positions and
+    colours (:meth:`LocalFeatures.from_bytes` costs 10x more per record). The
+    descriptors are a view of ``data`` (no copy); the orientations (degrees)
+    are None for an ``orb1`` record, which has none.
 
     Raises:
         ValueError: Not an ``orb1`` or ``orb2`` record, or truncated.
@@ -126,6 +128,11 @@ def stored_descriptors(data: bytes) -> U8:
     if per_point is None or len(data) != _FORMAT.size + count * per_point + _COLOUR_BYTES:
         raise ValueError("not an orb1 or orb2 keypoint record")
     start = _FORMAT.size + count * 4
-    return np.frombuffer(data, np.uint8, count * DESCRIPTOR_BYTES, start).reshape(
+    descriptors = np.frombuffer(data, np.uint8, count * DESCRIPTOR_BYTES, start).reshape(
         count, DESCRIPTOR_BYTES
     )
+    angles = None
+    if magic == _MAGIC:
+        steps = np.frombuffer(data, np.uint8, count, start + count * DESCRIPTOR_BYTES)
+        angles = steps.astype(np.float32) * np.float32(360 / 256)
+    return descriptors, angles

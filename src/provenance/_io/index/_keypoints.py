@@ -20,7 +20,7 @@ from provenance._io.atomic import PRIVATE_FILE_MODE, write_atomic_chunks
 from provenance._io.index._file import _deserialize, _serialize
 from provenance.errors import CorruptFile
 
-KEYPOINT_CACHE_FORMAT = 1
+KEYPOINT_CACHE_FORMAT = 2  # 2: ids carry the keypoint's orientation (vote ranking)
 """The version of the stored keypoint index; a file of another one is rebuilt."""
 
 _KIND = "keypoint-votes"
