@@ -210,6 +210,6 @@ def test_inventory_index_writes_the_cache_a_read_only_verifier_then_loads(
         assert inv._indexes.keypoint_rows_read == 2
         cache.unlink()
     # The CLI runs in another process, where the test's lower threshold does not apply.
-    done = run_cli("inventory", "index", "--inventory", db)
+    done = run_cli("inventory", "index", "--inventory", db, subprocess=True)
     assert done.returncode == 0, done.stderr
     assert "no keypoint index cache" in done.stdout and not cache.exists()
