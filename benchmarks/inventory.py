@@ -26,8 +26,12 @@ transaction, pages of ``executemany``, which psycopg pipelines and PyMySQL
 turns into multi-row INSERTs), which verifies the audit chain on both sides
 and compares every table's count. So every backend holds the same rows, and
 ``audit verify`` holds on each (checked after the measurements too). The fill
-rate is reported (``fill_per_s``, ``migrate_rows_per_s``) but is not an
-import's speed: the adds/s columns are.
+rate is reported (``fill_per_s``, ``load_rows_per_s``) but is not an
+import's speed: the adds/s columns are. ``--fill-dir DIR`` keeps the fill and
+reuses it in later runs (SQLite is measured on a copy, the servers are loaded
+from it), so a 1M fill is paid once; ``--no-fill-perceptual`` leaves out the
+perceptual rows (several times faster to fill and load; the batched adds
+measured afterwards still carry them).
 
 Each backend is measured side by side (issue 16): SQLite (a file), and
 PostgreSQL and MariaDB on throw-away local servers (tests/servers.py: **fsync
@@ -42,7 +46,7 @@ is signed. Self-contained on purpose: no shared benchmark helpers.
 Run::
 
     .venv/bin/python benchmarks/inventory.py              # 10k, 100k, 1M on all 3
-    .venv/bin/python benchmarks/inventory.py --sizes 1000000   # the issue-16 table
+    .venv/bin/python benchmarks/inventory.py --sizes 1000000 --fill-dir ~/fills  # issue 16
     .venv/bin/python benchmarks/inventory.py --quick      # 1k, 10k, SQLite
     .venv/bin/python benchmarks/inventory.py --sizes 50000
     .venv/bin/python benchmarks/inventory.py --backends sqlite,postgresql,mariadb
@@ -60,6 +64,7 @@ import json
 import os
 import platform
 import random
+import shutil
 import sqlite3
 import statistics
 import sys
@@ -390,7 +395,7 @@ def table(rows: list[dict[str, Any]]) -> Table:
             lat("descendants"),
             f"{row['bytes_per_asset']:,.0f}",
             f"{row['audit_verify_entries_per_s']:,}",
-            f"{row.get('load_s', row.get('fill_s', 0)):,.0f}",
+            f"{spent:,.0f}" if (spent := row.get("load_s") or row.get("fill_s")) else "-",
         )
     return out
 
@@ -411,26 +416,37 @@ def run_size(
     args: argparse.Namespace,
     done: Callable[[dict[str, Any]], None],
 ) -> None:
-    """Fill once, load every server from the fill, measure each backend; SQLite last.
-
-    SQLite is measured last because its measurements add rows to the file
-    every server is loaded from.
-    """
-    source = str(folder / f"inventory-{size}.sqlite")
-    began = time.perf_counter()
-    shape = template() if args.fill_perceptual else None
-    fill_rate = fill(source, Catalogue(args.seed), size, shape)
-    fill_s = time.perf_counter() - began
-    console.print(f"filled {size:,} assets in {fill_s:.0f} s ({fill_rate:,.0f}/s)")
-    for backend in sorted(backends, key=lambda b: b == "sqlite"):
+    """Fill once (or reuse ``--fill-dir``'s fill), load every server from it, measure each."""
+    kind = "perceptual" if args.fill_perceptual else "plain"
+    kept = args.fill_dir is not None
+    source = str((args.fill_dir or folder) / f"fill-{size}-seed{args.seed}-{kind}.sqlite")
+    fill_rate: float | None = None
+    fill_s: float | None = None
+    if kept and Path(source).exists():
+        with Inventory(source, create=False, read_only=True) as inv:
+            assert inv.stats().assets == size, f"{source} is not a complete fill of {size:,}"
+        console.print(f"reusing the fill {source}")
+    else:
+        began = time.perf_counter()
+        shape = template() if args.fill_perceptual else None
+        fill_rate = fill(source, Catalogue(args.seed), size, shape)
+        fill_s = time.perf_counter() - began
+        console.print(f"filled {size:,} assets in {fill_s:.0f} s ({fill_rate:,.0f}/s)")
+    if args.fill_only:
+        return
+    for backend in backends:
         began = time.perf_counter()
         if backend == "sqlite":
-            location = source
-            row: dict[str, Any] = {"backend": backend, "fill_s": round(fill_s, 1)}
+            # A copy: the fill stays as it was for the servers and for later runs.
+            location = str(folder / f"inventory-{size}.sqlite")
+            shutil.copyfile(source, location)
+            row: dict[str, Any] = {"backend": backend}
+            if fill_s is not None:
+                row["fill_s"] = round(fill_s, 1)
         else:
             location = servers[backend].new_database(f"bench{size}")
             row = {"backend": backend, **load_server(source, location)}
-        row["fill_per_s"] = round(fill_rate)
+        row["fill_per_s"] = None if fill_rate is None else round(fill_rate)
         row["fill_perceptual_rows"] = args.fill_perceptual
         row.update(measure(location, size, args.seed, args.repeats))
         row["wall_s"] = round(time.perf_counter() - began, 1)
@@ -439,7 +455,7 @@ def run_size(
         if backend != "sqlite":
             servers[backend].query(location, "SELECT 1")  # still up
         done(row)
-    for leftover in folder.glob("inventory-*.sqlite*"):
+    for leftover in [*folder.glob("inventory-*.sqlite*"), *folder.glob("fill-*.sqlite*")]:
         leftover.unlink()
 
 
@@ -468,6 +484,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=True,
         help="store 22 perceptual rows and a descriptor per filled asset (default: yes; "
         "--no-fill-perceptual makes a 1M fill and load several times faster)",
+    )
+    parser.add_argument(
+        "--fill-dir",
+        type=Path,
+        default=None,
+        help="keep each size's SQLite fill here and reuse it when present (a 1M fill "
+        "takes 20-60 min on a loaded 2-core machine: fill once, measure many times)",
+    )
+    parser.add_argument(
+        "--fill-only", action="store_true", help="make (or check) the fills, measure nothing"
     )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, default=RESULTS)
