@@ -541,7 +541,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             run_size(size, backends, Path(folder), servers, args, keep)
     rows.sort(key=lambda r: (r["assets"], backends.index(r["backend"])))
     write(rows)
-    console.print(table(rows))
+    if rows:  # none with --fill-only
+        console.print(table(rows))
     console.print(f"load average before {load_before}, after {machine()['load_average_1_5_15']}")
     console.print(f"written {args.out}")
     return 0
