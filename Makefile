@@ -86,6 +86,7 @@ bench-smoke: install
 	$(BIN)/python benchmarks/phash_speed.py --quick --out build/bench/phash_speed.json >/dev/null
 	$(BIN)/python benchmarks/index.py --quick --out build/bench/index.json >/dev/null
 	$(BIN)/python benchmarks/batch.py --quick --out build/bench/batch.json >/dev/null
+	$(BIN)/python benchmarks/dask_server.py --quick --out build/bench/dask_server.json >/dev/null
 	$(BIN)/python benchmarks/overhead.py --quick --out build/bench/overhead.json >/dev/null
 	$(BIN)/python benchmarks/server_load.py --quick --out build/bench/server_load.json >/dev/null
 	$(BIN)/python benchmarks/audit_tamper.py --quick --out build/bench/audit_tamper.json >/dev/null

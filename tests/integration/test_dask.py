@@ -11,6 +11,7 @@ from distributed import Client, LocalCluster
 from provenance._core.types import Status
 from provenance._io.keys import SigningKey, TrustPolicy
 from provenance.batch import RowStatus, sign_many, verify_many
+from provenance.errors import InventoryError
 from provenance.integrations import dask as pdask
 from provenance.inventory import Inventory
 from tests.conftest import SIGNATURE_SLACK
@@ -92,3 +93,82 @@ def test_dask_rows_match_the_local_batch(
         r.result.to_dict() for r in local_v if r.result is not None
     ]
     assert {r.result.status for r in remote_v if r.result is not None} == {Status.TRUSTED}
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "mariadb"])
+def test_two_workers_record_into_a_server_every_row_once(
+    backend: str,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    client: Client,
+    signing_key: SigningKey,
+) -> None:
+    # Issue 16: on a server inventory the two worker processes record their own
+    # chunks through the server; the client's handle is read-only, so every row
+    # below was written by a worker.
+    server = request.getfixturevalue(f"{backend}_server")
+    url = server.new_database()
+    Inventory(url).close()  # the schema, made once
+    sources = small_images(tmp_path / "in", 24)
+    broken = tmp_path / "in" / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 not really")
+    items = [*sources[:12], broken, *sources[12:]]
+    with Inventory(url, read_only=True) as inv:
+        rows = list(
+            pdask.sign_many(
+                items,
+                tmp_path / "out",
+                client=client,
+                key=signing_key,
+                record=RECORD,
+                inventory=inv,
+                chunk_size=2,
+            )
+        )
+        again = list(
+            pdask.sign_many(
+                items,
+                tmp_path / "out",
+                client=client,
+                key=signing_key,
+                record=RECORD,
+                inventory=inv,
+            )
+        )
+    assert [r.index for r in rows] == list(range(25))
+    assert [r.status for r in rows].count(RowStatus.OK) == 24
+    assert rows[12].status is RowStatus.ERROR
+    # The second run finds every recorded file (its workers read what the first wrote).
+    assert [r.status for r in again] == [
+        RowStatus.ERROR if r.index == 12 else RowStatus.SKIPPED for r in again
+    ]
+    signed = [r.result for r in rows if r.result is not None]
+    assert len({s.sha256_hex for s in signed}) == 24
+    with Inventory(url, read_only=True) as inv:
+        stats = inv.stats()
+        assert (stats.assets, stats.files) == (24, 24)
+        for result in signed:
+            entry = inv.find_by_sha256(result.sha256_hex)
+            assert entry is not None and entry.asset_id == result.asset_id
+            assert [f.sha256_hex for f in entry.files] == [result.sha256_hex]
+        report = inv.audit.verify()
+        assert report.ok, report.problems
+        assert report.entries_checked == 24  # one entry per file, none twice, no gap
+
+
+def test_workers_record_only_into_a_server(
+    tmp_path: Path, client: Client, signing_key: SigningKey
+) -> None:
+    with Inventory(tmp_path / "inv.sqlite") as inv, pytest.raises(InventoryError) as caught:
+        pdask.sign_many(
+            small_images(tmp_path / "in", 1),
+            tmp_path / "out",
+            client=client,
+            key=signing_key,
+            record=RECORD,
+            inventory=inv,
+            record_in_workers=True,
+        )
+    assert str(caught.value).startswith(str(tmp_path / "inv.sqlite"))
+    assert "server inventory" in str(caught.value)
+    assert not (tmp_path / "out").exists()

@@ -47,7 +47,9 @@ The executor seam: :func:`plan_sign`, :func:`plan_verify` and
 :func:`plan_fingerprint` make a :class:`BatchPlan`, and :func:`run_on_executor`
 runs it on any ``concurrent.futures.Executor`` (Dask's, in
 :mod:`provenance.integrations.dask`) with the same per-file work, rows and
-inventory writes as the local pool.
+inventory writes as the local pool; a plan made with
+``plan_sign(..., record_in_workers=True)`` has each worker record its own
+chunks in a server inventory instead (issue 16).
 
 The package's modules, one job each: ``_rows`` (the row model), ``_jobs``
 (items into picklable jobs, the workers' spec), ``_work`` (the per-file work in

@@ -44,9 +44,10 @@ def run_on_executor(
     its state, such as a read-only inventory, on its first task of the batch)
     and returns their outcomes; this process reads the input lazily, keeps at
     most ``window`` chunks in flight, records signed chunks in the plan's
-    inventory and yields the rows. A task that fails as a whole (its worker
-    died) makes its items error rows; the batch goes on. Nothing runs until
-    the first row is asked for.
+    inventory (unless the plan has its workers record them:
+    ``plan_sign(record_in_workers=True)``) and yields the rows. A task that
+    fails as a whole (its worker died) makes its items error rows; the batch
+    goes on. Nothing runs until the first row is asked for.
 
     Args:
         plan: From :func:`~provenance.batch.plan_sign`,

@@ -72,6 +72,8 @@ class _SignSpec:
     # A server URL carries its credentials (Inventory.worker_location): never shown.
     inventory_path: str | None = field(repr=False)
     resume: bool
+    # Issue 16: each worker records its own chunks (a server inventory only).
+    record_in_workers: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -85,6 +85,7 @@ def plan_sign(
     inventory: Inventory | None = None,
     resume: bool = True,
     check_picklable: bool = True,
+    record_in_workers: bool = False,
 ) -> BatchPlan[SignResult]:
     """Plan signing ``items``; nothing is read or signed until the plan runs.
 
@@ -103,6 +104,12 @@ def plan_sign(
         resume: Skip items already signed and recorded.
         check_picklable: Fail now when ``key`` cannot travel to another
             process (a callback key whose callback does not pickle).
+        record_in_workers: Each worker records the chunks it signed, one
+            transaction per chunk, in the server inventory it opens by URL
+            (issue 16: Dask workers on other hosts write through the server
+            directly; the server serialises the writers and keeps one audit
+            chain); the calling process then writes nothing. Needs a server
+            inventory.
 
     Returns:
         The plan; its rows' results are :class:`~provenance._core.types.SignResult`.
@@ -110,7 +117,14 @@ def plan_sign(
     Raises:
         OutputError: ``out`` cannot be created.
         KeyConfigError: ``check_picklable`` and the key does not pickle.
+        InventoryError: ``record_in_workers`` without a server inventory.
     """
+    if record_in_workers and (inventory is None or not inventory.is_server):
+        raise InventoryError(
+            "workers can record their own chunks only in a server inventory "
+            "(postgresql:// or mariadb://); with a file the calling process is the one writer",
+            path=inventory.location if inventory is not None else "<no inventory>",
+        )
     folder = Path(out) if out is not None else None
     if folder is not None:
         _check_creatable(folder)
@@ -124,14 +138,17 @@ def plan_sign(
         parent=os.fspath(parent) if parent is not None else None,
         inventory_path=inventory.worker_location if inventory is not None else None,
         resume=resume and inventory is not None,
+        record_in_workers=record_in_workers,
     )
     recorder = _SignRecorder(inventory, key.subject, key)
     return BatchPlan(
         spec,
         (_sign_job(i, item, folder) for i, item in enumerate(items)),
-        recorder,
+        _pass_through if record_in_workers else recorder,
         inventory,
-        recorder.wait_for_lock,
+        # Workers that record wait for the server's writer row themselves; the
+        # caller's handle may then be read-only.
+        None if record_in_workers else recorder.wait_for_lock,
     )
 
 

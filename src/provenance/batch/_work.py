@@ -3,8 +3,9 @@
 What this module owns: a worker's long-lived state for a batch (its read-only
 inventory), the loop over one chunk's jobs that turns every failure into that
 item's error outcome, resume's "already signed?" check, and the task function
-an executor without an initializer (Dask) runs. It never writes to the
-inventory: the calling process is the only writer (:mod:`._plan`).
+an executor without an initializer (Dask) runs. It writes to the inventory
+only for a plan made with ``record_in_workers`` (a server inventory, issue 16):
+else the calling process is the only writer (:mod:`._plan`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from provenance.batch._jobs import (
     _State,
     _VerifySpec,
 )
+from provenance.batch._plan import _SignRecorder
 from provenance.batch._rows import ItemError, RowStatus, _Outcome
 from provenance.errors import OutputError, RecordError
 from provenance.fingerprint import fingerprint
@@ -47,7 +49,10 @@ _WORKER: dict[str, _State] = {}
 def _worker_state(spec: WorkerSpec) -> _State:
     inventory = None
     location = spec.inventory_path
-    if location is not None and (is_server_url(location) or Path(location).exists()):
+    if isinstance(spec, _SignSpec) and spec.record_in_workers and location is not None:
+        # Issue 16: this worker records its own chunks (plan_sign checked it is a server).
+        inventory = Inventory(location, create=False)
+    elif location is not None and (is_server_url(location) or Path(location).exists()):
         # Read-only: the parent is the only writer.
         inventory = Inventory(location, create=False, read_only=True)
     return _State(spec, inventory, parent_pid=os.getppid())
@@ -66,7 +71,12 @@ def _run_chunk_with(spec: object, chunk: _Chunk) -> list[_Outcome]:
         if state is not None and state.inventory is not None:
             state.inventory.close()
         state = _WORKER["state"] = _worker_state(spec)
-    return _process(state, chunk)
+    outcomes = _process(state, chunk)
+    if isinstance(spec, _SignSpec) and spec.record_in_workers:
+        # The chunk's files, hashes and audit entries in one transaction, as
+        # the calling process would record them (it records nothing then).
+        return _SignRecorder(state.inventory, spec.key.subject, spec.key)(chunk, outcomes)
+    return outcomes
 
 
 def _process(

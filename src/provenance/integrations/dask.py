@@ -5,10 +5,16 @@ through its public executor seam: :func:`~provenance.batch.plan_sign`,
 :func:`~provenance.batch.plan_verify` and :func:`~provenance.batch.run_on_executor`),
 scheduled by ``dask.distributed`` instead of a local process pool (DESIGN.md
 decision 9: no home-made scheduler). What stays at the client, in the calling
-process: reading the input iterable lazily, the in-order stream of
-:class:`~provenance.batch.BatchRow`, and every inventory write (one transaction
-per chunk, only for outputs whose rename happened). Workers only read the
-inventory (read-only, for ``resume`` and ``known_stripped``).
+process: reading the input iterable lazily and the in-order stream of
+:class:`~provenance.batch.BatchRow`. Inventory writes (one transaction per
+chunk, only for outputs whose rename happened):
+
+* a **server** inventory (PostgreSQL, MariaDB; issue 16): each worker opens it
+  by its URL and records the chunks it signed itself, so the writes go from
+  the workers' hosts to the server directly and the client only schedules; the
+  server serialises the writers (one gap-free audit chain);
+* an SQLite file: the client is the one writer, and workers only read it
+  (read-only, for ``resume``).
 
 Requirements and caveats:
 
@@ -71,6 +77,7 @@ def sign_many(
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     resume: bool = True,
     now: datetime | None = None,
+    record_in_workers: bool | None = None,
 ) -> Iterator[BatchRow[SignResult]]:
     """Sign many images on a Dask cluster; see :func:`provenance.batch.sign_many`.
 
@@ -82,14 +89,24 @@ def sign_many(
         record: The record for items that carry none (default: sidecars).
         parent: The original every item is a rendition of.
         options: Embedding options.
-        inventory: Recorded here, at the client, one transaction per chunk.
+        inventory: Where each chunk is recorded, one transaction per chunk:
+            by the workers for a server inventory, at the client for a file.
         chunk_size: Items per Dask task.
         resume: Skip items already signed and recorded.
         now: The signing time (default: when each chunk is dispatched).
+        record_in_workers: Who records: the workers (through the server,
+            every worker must reach it) or the client; default: the workers
+            when ``inventory`` is on a server.
 
     Yields:
         One row per item, in input order; identical to the local batch's rows.
+
+    Raises:
+        InventoryError: ``record_in_workers`` with an inventory that is not on
+            a server.
     """
+    if record_in_workers is None:
+        record_in_workers = inventory is not None and inventory.is_server
     plan = batch.plan_sign(
         items,
         out,
@@ -100,6 +117,7 @@ def sign_many(
         inventory=inventory,
         resume=resume,
         check_picklable=True,
+        record_in_workers=record_in_workers,
     )
     return _run(client, plan, chunk_size=chunk_size, now=now)
 
