@@ -59,7 +59,10 @@ Data model (schema version 3)::
   ``<name>.<scheme>.hidx`` once it has :data:`INDEX_CACHE_MIN_ROWS` rows, so a
   new process maps it instead of reading every row again. The cache holds only
   hashes: a stale or foreign cache is rebuilt, and every candidate's distance
-  is checked again against the rows in the database.
+  is checked again against the rows in the database. From
+  :data:`FLEET_MIN_ASSETS` assets, and on a server, ``verify`` searches with one
+  :class:`~provenance.FleetIndex` lookup instead
+  (:meth:`Inventory.find_perceptual_any`).
 
 Concurrency and durability: WAL mode (many readers, one writer at a time);
 every write is one ``BEGIN IMMEDIATE`` transaction retried with back-off while
@@ -70,6 +73,7 @@ leaves nothing behind. Open one :class:`Inventory` per thread or process.
 from __future__ import annotations
 
 from provenance.inventory._entries import AssetEntry, FileEntry, InventoryStats, PerceptualMatch
+from provenance.inventory._indexes import FLEET_MIN_ASSETS, FLEET_MIN_ASSETS_ENV_VAR
 from provenance.inventory._migrate import MigrationReport, migrate_inventory
 from provenance.inventory._perceptual import INDEX_REFRESH_ENV_VAR
 from provenance.inventory._schema import SCHEMA_VERSION
@@ -77,6 +81,8 @@ from provenance.inventory._store import ENV_VAR, Inventory
 
 __all__ = [
     "ENV_VAR",
+    "FLEET_MIN_ASSETS",
+    "FLEET_MIN_ASSETS_ENV_VAR",
     "INDEX_REFRESH_ENV_VAR",
     "SCHEMA_VERSION",
     "AssetEntry",

@@ -11,6 +11,8 @@ import contextlib
 import functools
 import itertools
 import math
+import os
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +33,17 @@ from provenance.inventory._perceptual import (
 INDEX_CACHE_MIN_ROWS = 50_000
 """Perceptual rows of a scheme from which the Hamming index is cached on disk."""
 
+FLEET_MIN_ASSETS = 100_000
+"""Assets from which a verifier searches a SQLite inventory with the FleetIndex.
+
+Below it the exact :class:`~provenance.HammingIndex` answers; from it (and on
+every server inventory) one whole :class:`~provenance.FleetIndex` lookup does
+(docs/search.md, "When verify switches"; ``benchmarks/index.py``).
+"""
+
+FLEET_MIN_ASSETS_ENV_VAR = "PROVENANCE_FLEET_MIN_ASSETS"
+"""Environment variable read when ``Inventory(fleet_min_assets=None)``."""
+
 # The clock of the index refresh interval (a module attribute so tests can move it).
 _monotonic = time.monotonic
 
@@ -46,6 +59,7 @@ class _Indexes:
         refresh_s: float,
         read_only: bool,
         cache_files: bool = True,
+        fleet_min_assets: int = FLEET_MIN_ASSETS,
     ) -> None:
         self._db = db
         self._path = path
@@ -63,6 +77,24 @@ class _Indexes:
         self._keypoints: dict[str, tuple[KeypointIndex, int]] = {}
         # scheme -> fleet index over every perceptual row (ids = hash_pk, assets = asset_pk)
         self._fleet: dict[str, FleetIndex] = {}
+        # From how many assets the verifier's search is the fleet index (0: always,
+        # as on a server). scheme -> the choice, made on the first search.
+        self._fleet_min_assets = fleet_min_assets
+        self._uses_fleet: dict[str, bool] = {}
+
+    def uses_fleet(self, name: str) -> bool:
+        """Whether the search over scheme ``name`` goes through the fleet index.
+
+        Decided once per handle, on its first search: a server, or at least
+        ``fleet_min_assets`` assets (one ``COUNT(*)``, no index built to know).
+        """
+        chosen = self._uses_fleet.get(name)
+        if chosen is None:
+            chosen = self._fleet_min_assets == 0 or (
+                self._db.read(_asset_count) >= self._fleet_min_assets
+            )
+            self._uses_fleet[name] = chosen
+        return chosen
 
     def chunks(self, name: str, after: int, rows_per_chunk: int = 1 << 16) -> Iterator[RowChunk]:
         """The perceptual rows of scheme ``name`` above key ``after``, one short read a batch."""
@@ -196,3 +228,25 @@ class _Indexes:
         self._keypoints[name] = (index, last)
         self._index_checked[stamp] = (now, changes)
         return index
+
+
+def _asset_count(conn: sqlite3.Connection) -> int:
+    """How many assets the inventory holds."""
+    return int(conn.execute("SELECT COUNT(*) FROM assets").fetchone()[0])
+
+
+def _fleet_min_assets(value: int | None, path: str | os.PathLike[str]) -> int:
+    """The fleet threshold: ``value``, else the environment variable, else the default."""
+    name, shown = "fleet_min_assets", repr(value)
+    if value is None:
+        configured = os.environ.get(FLEET_MIN_ASSETS_ENV_VAR, "").strip()
+        if not configured:
+            return FLEET_MIN_ASSETS
+        name, shown = f"${FLEET_MIN_ASSETS_ENV_VAR}", repr(configured)
+        try:
+            value = int(configured)
+        except ValueError:
+            value = -1
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InventoryError(f"{name} must be a number of assets >= 0, got {shown}", path=path)
+    return value

@@ -215,6 +215,11 @@ class FleetIndex:
         )
 
     @property
+    def words_per_hash(self) -> int:
+        """``W``: 64-bit words per hash."""
+        return self._words_per_hash
+
+    @property
     def last_row_id(self) -> int:
         """The largest row id held (0 when empty): ask the store for rows above it."""
         return self._last
