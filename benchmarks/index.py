@@ -53,6 +53,11 @@ transform side by side (``_fleet_verify.py``)::
 
     .venv/bin/python benchmarks/index.py --fleet-verify 1e6
     .venv/bin/python benchmarks/index.py --quick --fleet-verify 2e3   # a minute
+
+``--fleet-server N`` builds the FleetIndex cold from a throw-away PostgreSQL
+inventory of N assets (``_fleet_server.py``)::
+
+    .venv/bin/python benchmarks/index.py --fleet-server 1e6
 """
 
 from __future__ import annotations
@@ -798,6 +803,26 @@ def run_fleet_verify(args: argparse.Namespace) -> dict[str, Any]:
     return {"results": results}
 
 
+def run_fleet_server(args: argparse.Namespace) -> dict[str, Any]:
+    """``--fleet-server``: a verifier's cold FleetIndex build from a PostgreSQL inventory."""
+    import _fleet_server
+
+    results = []
+    with tempfile.TemporaryDirectory(prefix="provenance-bench-fleet-server-") as folder:
+        for assets in args.fleet_server:
+            console.print(f"FleetIndex from PostgreSQL: {assets:,} assets x 22 rows ...")
+            r = _fleet_server.fleet_from_server(assets, Path(folder))
+            results.append(r)
+            console.print(
+                f"  filled in {r['fill_s']:.0f} s; perceptual_chunks alone "
+                f"{r['chunks_read_s']:.1f} s ({r['chunks_rows_per_s']:,.0f} rows/s); "
+                f"cold fleet_index {r['cold_build_s']:.1f} s "
+                f"({r['build_rows_per_s']:,.0f} rows/s, {r['segments']} segments); first lookup "
+                f"{r['first_lookup_ms']:.1f} ms, found {r['found']}"
+            )
+    return {"results": results}
+
+
 def options(parser: argparse.ArgumentParser) -> None:
     """This benchmark's own options."""
     parser.add_argument(
@@ -839,6 +864,13 @@ def options(parser: argparse.ArgumentParser) -> None:
         "many planted assets, with the exact index and with the FleetIndex (recall side by side)",
     )
     parser.add_argument(
+        "--fleet-server",
+        type=lambda text: tuple(int(float(x)) for x in text.split(",")),
+        default=None,
+        help="a verifier's cold FleetIndex build from a throw-away PostgreSQL inventory of "
+        "this many assets (rows/s of perceptual_chunks, build time)",
+    )
+    parser.add_argument(
         "--no-real-copies",
         action="store_true",
         help="with --fleet: skip the real copies (minutes on the corpus)",
@@ -862,6 +894,11 @@ def main() -> None:
     )
     info = machine_info()
     header("index", info, args)
+    if args.fleet_server:
+        payload = {"benchmark": "index-fleet-server", "machine": info, **run_fleet_server(args)}
+        write_json(args.out, payload)
+        console.print(f"results -> {args.out}")
+        return
     if args.fleet_verify:
         payload = {"benchmark": "index-fleet-verify", "machine": info, **run_fleet_verify(args)}
         write_json(args.out, payload)
