@@ -116,7 +116,10 @@ class _Search(_Handle):
         :meth:`perceptual_chunks`, then refreshed with the rows above its last key,
         at most every ``index_refresh_s`` seconds (the same staleness bound). It may
         miss a copy the exact search finds (docs/search.md). ``lookup`` returns
-        asset keys (``asset_pk``) and row keys (``hash_pk``).
+        asset keys (``asset_pk``) and row keys (``hash_pk``). ``verify`` searches
+        with this same index from ``fleet_min_assets`` assets and on a server
+        (:meth:`find_perceptual_any`); call this first with ``hash_dir`` to have its
+        hashes memory-mapped rather than in memory.
 
         Args:
             scheme: The perceptual scheme.
