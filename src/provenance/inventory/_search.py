@@ -19,6 +19,7 @@ from provenance._core.phash import ReferenceHashes
 from provenance._io.index import FleetIndex, HammingIndex, RowChunk
 from provenance.inventory._entries import AssetEntry, PerceptualMatch
 from provenance.inventory._handle import _Handle
+from provenance.inventory._indexes import FLEET_PROBE_RADIUS
 from provenance.inventory._keypoints import _keypoint_features, insert_keypoints
 from provenance.inventory._perceptual import _nearest_assets, _perceptual_insert, _scheme
 from provenance.inventory._writes import bind_perceptual
@@ -232,7 +233,8 @@ class _Search(_Handle):
         index = self._indexes.fleet(name, None)
         if len(index) == 0 or qs.shape[1] != index.words_per_hash:
             return []
-        pks = [hit.row_id for hit in index.lookup(qs, max_distance=max_distance, k=k)]
+        found = index.lookup(qs, max_distance=max_distance, k=k, probe_radius=FLEET_PROBE_RADIUS)
+        pks = [hit.row_id for hit in found]
         if not pks:
             return []
         return self._db.read(
