@@ -235,7 +235,8 @@ def fleet_verify(planted: int, *, quick: bool, seed: int, model: Any, tmp: Path)
 
 def rows_for_table(result: dict[str, Any]) -> list[tuple[str, ...]]:
     """Per transform: found by each index (perceptual + keypoints), false matches."""
-    exact, fleet = (run["by_transform"] for run in result["runs"])
+    by_mode = {run["mode"]: run["by_transform"] for run in result["runs"]}
+    exact, fleet = by_mode["exact"], by_mode["fleet"]
     out = []
     totals = [0] * 7
     for name, e in exact.items():
