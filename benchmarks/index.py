@@ -45,6 +45,19 @@ of private memory plus the 7 GB hash file in the page cache::
     .venv/bin/python benchmarks/index.py --fleet 1e6            # + real copies (corpus)
     .venv/bin/python benchmarks/index.py --fleet 1e7 --no-real-copies
     .venv/bin/python benchmarks/index.py --quick --fleet 2e4    # seconds
+
+``--fleet-verify N`` runs ``verify`` itself on every copy of ``robustness.py``'s
+transforms, against an SQLite inventory of the corpus plus N planted assets, once
+with the exact index and once with the FleetIndex, and reports the recall per
+transform side by side (``_fleet_verify.py``)::
+
+    .venv/bin/python benchmarks/index.py --fleet-verify 1e6
+    .venv/bin/python benchmarks/index.py --quick --fleet-verify 2e3   # a minute
+
+``--fleet-server N`` builds the FleetIndex cold from a throw-away PostgreSQL
+inventory of N assets (``_fleet_server.py``)::
+
+    .venv/bin/python benchmarks/index.py --fleet-server 1e6
 """
 
 from __future__ import annotations
@@ -745,6 +758,71 @@ def run_fleet_cases(args: argparse.Namespace) -> dict[str, Any]:
     return {"results": results, "real_copies": recall}
 
 
+def run_fleet_verify(args: argparse.Namespace) -> dict[str, Any]:
+    """``--fleet-verify``: verify's recall with each index over the corpus plus planted assets."""
+    import _fleet_verify
+
+    real = real_reference_rows(args.quick)
+    model = BitModel(real)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="provenance-bench-fleet-verify-") as folder:
+        for planted in args.fleet_verify:
+            console.print(f"verify, exact vs fleet index: corpus + {planted:,} planted assets ...")
+            result = _fleet_verify.fleet_verify(
+                planted, quick=args.quick, seed=args.seed, model=model, tmp=Path(folder)
+            )
+            results.append(result)
+            builds = ", ".join(
+                f"{r['mode']} {r['cold_build_s']:.1f} s ({r['rows']:,} rows, "
+                f"{r['rows_per_s']:,.0f} rows/s), verify p50 {r['verify_p50_ms']:.0f} ms "
+                f"p99 {r['verify_p99_ms']:.0f} ms"
+                for r in result["runs"]
+            )
+            console.print(
+                f"  filled in {result['fill_s']:.0f} s ({fmt_bytes(result['db_bytes'])}); "
+                f"cold index from SQLite: {builds}"
+            )
+            console.print(
+                table(
+                    f"verify recall per transform: corpus + {planted:,} planted assets",
+                    (
+                        "transform",
+                        "copies",
+                        "exact: phash",
+                        "exact: keypoints",
+                        "fleet: phash",
+                        "fleet: keypoints",
+                        "exact: false",
+                        "fleet: false",
+                    ),
+                    _fleet_verify.rows_for_table(result),
+                    caption="found = synthetic_duplicate of its own original (or its twin); "
+                    "false = synthetic_duplicate of any other asset",
+                )
+            )
+    return {"results": results}
+
+
+def run_fleet_server(args: argparse.Namespace) -> dict[str, Any]:
+    """``--fleet-server``: a verifier's cold FleetIndex build from a PostgreSQL inventory."""
+    import _fleet_server
+
+    results = []
+    with tempfile.TemporaryDirectory(prefix="provenance-bench-fleet-server-") as folder:
+        for assets in args.fleet_server:
+            console.print(f"FleetIndex from PostgreSQL: {assets:,} assets x 22 rows ...")
+            r = _fleet_server.fleet_from_server(assets, Path(folder))
+            results.append(r)
+            console.print(
+                f"  filled in {r['fill_s']:.0f} s; perceptual_chunks alone "
+                f"{r['chunks_read_s']:.1f} s ({r['chunks_rows_per_s']:,.0f} rows/s); "
+                f"cold fleet_index {r['cold_build_s']:.1f} s "
+                f"({r['build_rows_per_s']:,.0f} rows/s, {r['segments']} segments); first lookup "
+                f"{r['first_lookup_ms']:.1f} ms, found {r['found']}"
+            )
+    return {"results": results}
+
+
 def options(parser: argparse.ArgumentParser) -> None:
     """This benchmark's own options."""
     parser.add_argument(
@@ -779,6 +857,20 @@ def options(parser: argparse.ArgumentParser) -> None:
         "memory), plus its lost matches on real copies against the exact search",
     )
     parser.add_argument(
+        "--fleet-verify",
+        type=lambda text: tuple(int(float(x)) for x in text.split(",")),
+        default=None,
+        help="verify every robustness.py copy through an inventory of the corpus plus this "
+        "many planted assets, with the exact index and with the FleetIndex (recall side by side)",
+    )
+    parser.add_argument(
+        "--fleet-server",
+        type=lambda text: tuple(int(float(x)) for x in text.split(",")),
+        default=None,
+        help="a verifier's cold FleetIndex build from a throw-away PostgreSQL inventory of "
+        "this many assets (rows/s of perceptual_chunks, build time)",
+    )
+    parser.add_argument(
         "--no-real-copies",
         action="store_true",
         help="with --fleet: skip the real copies (minutes on the corpus)",
@@ -802,6 +894,16 @@ def main() -> None:
     )
     info = machine_info()
     header("index", info, args)
+    if args.fleet_server:
+        payload = {"benchmark": "index-fleet-server", "machine": info, **run_fleet_server(args)}
+        write_json(args.out, payload)
+        console.print(f"results -> {args.out}")
+        return
+    if args.fleet_verify:
+        payload = {"benchmark": "index-fleet-verify", "machine": info, **run_fleet_verify(args)}
+        write_json(args.out, payload)
+        console.print(f"results -> {args.out}")
+        return
     if args.fleet:
         payload = {"benchmark": "index-fleet", "machine": info, **run_fleet_cases(args)}
         write_json(args.out, payload)

@@ -214,3 +214,27 @@ def test_a_copy_differing_on_every_key_bit_is_missed_once_its_segment_has_tables
     assert sealed.tail == 0
     assert 10 not in [m.asset for m in sealed.lookup(query, max_distance=8, k=64)]
     assert sealed.lookup(words[10], max_distance=0)[0].asset == 10
+
+
+def test_a_lookup_may_probe_further_than_the_index_s_default() -> None:
+    # The tables do not depend on the probe radius: one lookup may probe keys two bits
+    # away where the index's default (1) stops at one, and then finds the row.
+    rng = np.random.default_rng(23)
+    words = rng.integers(0, 2**64, size=(64, 1), dtype=np.uint64)
+    query = words[10].copy()
+    query[0] ^= np.uint64(0b11 << 62)  # key bits 0 and 1: two bits away
+    index = FleetIndex(
+        words_per_hash=1,
+        tables=1,
+        probe_radius=1,
+        key_bits=8,
+        bit_order=range(64),
+        segment_rows=1,
+    )
+    index.extend([RowChunk(np.arange(1, 65), np.arange(64), words)])
+    assert index.tail == 0
+    assert 10 not in [m.asset for m in index.lookup(query, max_distance=2, k=64)]
+    [match, *_] = index.lookup(query, max_distance=2, k=64, probe_radius=2)
+    assert (match.asset, match.distance) == (10, 2)
+    with pytest.raises(ValueError, match="probe_radius"):
+        index.lookup(query, max_distance=2, probe_radius=-1)

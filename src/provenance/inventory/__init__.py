@@ -62,7 +62,10 @@ Data model (schema version 3)::
   is checked again against the rows in the database. The partial-copy search's
   keypoint vote index is cached the same way as ``<name>.<scheme>.kidx`` (from
   ``KEYPOINT_CACHE_MIN_ROWS`` rows, owner-only), stamped with the inventory's
-  first audit entry and its last keypoint row: anything else is rebuilt.
+  first audit entry and its last keypoint row: anything else is rebuilt. From
+  :data:`FLEET_MIN_ASSETS` assets, and on a server, ``verify`` searches with one
+  :class:`~provenance.FleetIndex` lookup instead
+  (:meth:`Inventory.find_perceptual_any`).
 
 Concurrency and durability: WAL mode (many readers, one writer at a time);
 every write is one ``BEGIN IMMEDIATE`` transaction retried with back-off while
@@ -73,6 +76,7 @@ leaves nothing behind. Open one :class:`Inventory` per thread or process.
 from __future__ import annotations
 
 from provenance.inventory._entries import AssetEntry, FileEntry, InventoryStats, PerceptualMatch
+from provenance.inventory._indexes import FLEET_MIN_ASSETS, FLEET_MIN_ASSETS_ENV_VAR
 from provenance.inventory._migrate import MigrationReport, migrate_inventory
 from provenance.inventory._perceptual import INDEX_REFRESH_ENV_VAR
 from provenance.inventory._schema import SCHEMA_VERSION
@@ -80,6 +84,8 @@ from provenance.inventory._store import ENV_VAR, Inventory
 
 __all__ = [
     "ENV_VAR",
+    "FLEET_MIN_ASSETS",
+    "FLEET_MIN_ASSETS_ENV_VAR",
     "INDEX_REFRESH_ENV_VAR",
     "SCHEMA_VERSION",
     "AssetEntry",

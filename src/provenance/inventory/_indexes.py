@@ -14,12 +14,15 @@ import functools
 import itertools
 import logging
 import math
+import os
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from provenance._core import phash
 from provenance._core.keypoints import KeypointIndex, stored_descriptors
+from provenance._io.database import execute
 from provenance._io.index import FleetIndex, HammingIndex, RowChunk
 from provenance._io.index._keypoints import load_keypoint_cache, save_keypoint_cache
 from provenance._io.sqlite import Database
@@ -30,6 +33,11 @@ from provenance.inventory._perceptual import (
     _load_cache,
     _perceptual_rows,
     perceptual_chunk,
+)
+from provenance.inventory._statements import SQL
+
+_ASSET_COUNT = SQL.query(
+    "asset_count", lambda sa, t: sa.select(sa.func.count()).select_from(t.assets)
 )
 
 INDEX_CACHE_MIN_ROWS = 50_000
@@ -43,6 +51,24 @@ build starts to cost (37 s at 10k assets here, against 0.1 s for a mapped load).
 _KEYPOINT_ROWS_PER_READ = 2_000  # about 20 MB of records per read
 
 _log = logging.getLogger("provenance.inventory")
+FLEET_MIN_ASSETS = 100_000
+"""Assets from which a verifier searches a SQLite inventory with the FleetIndex.
+
+Below it the exact :class:`~provenance.HammingIndex` answers; from it (and on
+every server inventory) one whole :class:`~provenance.FleetIndex` lookup does
+(docs/search.md, "When verify switches"; ``benchmarks/index.py``).
+"""
+
+FLEET_PROBE_RADIUS = 3
+"""Key bits a verifier's FleetIndex probe may differ in (the index's own default is 2).
+
+On the real copies of ``benchmarks/robustness.py`` with the 21-bit keys of 1M
+assets, 3 loses 3 of the 8,632 copies the exact search finds, against 11 at 2,
+for about 2.6 times the lookup time (docs/search.md).
+"""
+
+FLEET_MIN_ASSETS_ENV_VAR = "PROVENANCE_FLEET_MIN_ASSETS"
+"""Environment variable read when ``Inventory(fleet_min_assets=None)``."""
 
 # The clock of the index refresh interval (a module attribute so tests can move it).
 _monotonic = time.monotonic
@@ -59,6 +85,7 @@ class _Indexes:
         refresh_s: float,
         read_only: bool,
         cache_files: bool = True,
+        fleet_min_assets: int = FLEET_MIN_ASSETS,
     ) -> None:
         self._db = db
         self._path = path
@@ -84,6 +111,24 @@ class _Indexes:
         """Keypoint cache files written by this handle."""
         self.keypoint_rows_read = 0
         """Keypoint rows read from the database into an index by this handle."""
+        # From how many assets the verifier's search is the fleet index (0: always,
+        # as on a server). scheme -> the choice, made on the first search.
+        self._fleet_min_assets = fleet_min_assets
+        self._uses_fleet: dict[str, bool] = {}
+
+    def uses_fleet(self, name: str) -> bool:
+        """Whether the search over scheme ``name`` goes through the fleet index.
+
+        Decided once per handle, on its first search: a server, or at least
+        ``fleet_min_assets`` assets (one ``COUNT(*)``, no index built to know).
+        """
+        chosen = self._uses_fleet.get(name)
+        if chosen is None:
+            chosen = self._fleet_min_assets == 0 or (
+                self._db.read(_asset_count) >= self._fleet_min_assets
+            )
+            self._uses_fleet[name] = chosen
+        return chosen
 
     def chunks(self, name: str, after: int, rows_per_chunk: int = 1 << 16) -> Iterator[RowChunk]:
         """The perceptual rows of scheme ``name`` above key ``after``, one short read a batch."""
@@ -283,3 +328,25 @@ class _Indexes:
             return
         self.keypoint_cache_writes += 1
         self._keypoints_cached[name] = len(index)
+
+
+def _asset_count(conn: sqlite3.Connection) -> int:
+    """How many assets the inventory holds."""
+    return int(execute(conn, _ASSET_COUNT).fetchone()[0])
+
+
+def _fleet_min_assets(value: int | None, path: str | os.PathLike[str]) -> int:
+    """The fleet threshold: ``value``, else the environment variable, else the default."""
+    name, shown = "fleet_min_assets", repr(value)
+    if value is None:
+        configured = os.environ.get(FLEET_MIN_ASSETS_ENV_VAR, "").strip()
+        if not configured:
+            return FLEET_MIN_ASSETS
+        name, shown = f"${FLEET_MIN_ASSETS_ENV_VAR}", repr(configured)
+        try:
+            value = int(configured)
+        except ValueError:
+            value = -1
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InventoryError(f"{name} must be a number of assets >= 0, got {shown}", path=path)
+    return value

@@ -20,6 +20,7 @@ from provenance._io.index import FleetIndex, HammingIndex, RowChunk
 from provenance.errors import InventoryError
 from provenance.inventory._entries import AssetEntry, PerceptualMatch
 from provenance.inventory._handle import _Handle
+from provenance.inventory._indexes import FLEET_PROBE_RADIUS
 from provenance.inventory._keypoints import (
     KeypointInsert,
     _keypoint_features,
@@ -122,7 +123,10 @@ class _Search(_Handle):
         :meth:`perceptual_chunks`, then refreshed with the rows above its last key,
         at most every ``index_refresh_s`` seconds (the same staleness bound). It may
         miss a copy the exact search finds (docs/search.md). ``lookup`` returns
-        asset keys (``asset_pk``) and row keys (``hash_pk``).
+        asset keys (``asset_pk``) and row keys (``hash_pk``). ``verify`` searches
+        with this same index from ``fleet_min_assets`` assets and on a server
+        (:meth:`find_perceptual_any`); call this first with ``hash_dir`` to have its
+        hashes memory-mapped rather than in memory.
 
         Args:
             scheme: The perceptual scheme.
@@ -172,6 +176,78 @@ class _Search(_Handle):
             lambda conn: _nearest_assets(
                 conn, pks, query, scheme=scheme, max_distance=max_distance, k=k
             )
+        )
+
+    def searched_perceptual_rows(self, scheme: str) -> int:
+        """Rows of ``scheme`` that :meth:`find_perceptual_any` searches now (0: none).
+
+        Refreshes the index it uses, as a search would (``index_refresh_s``).
+
+        Raises:
+            InventoryError: A malformed scheme name, or the database cannot be read.
+        """
+        name = _scheme(scheme, self._path)
+        if self._indexes.uses_fleet(name):
+            return len(self._indexes.fleet(name, None))
+        return len(self._indexes.perceptual(name))
+
+    def find_perceptual_any(
+        self, queries: Any, *, scheme: str, max_distance: int, k: int = 5
+    ) -> list[tuple[PerceptualMatch, int]]:
+        """Assets with a row within ``max_distance`` bits of any query hash, nearest first.
+
+        What ``verify`` asks with every hash of one file. Each asset comes once,
+        with the query row nearest to it (the first on ties), so a second check
+        can use that row. Small SQLite inventories ask the exact
+        :meth:`perceptual_index` once per query hash (:meth:`find_perceptual`);
+        from ``fleet_min_assets`` assets, and on a server, one
+        :meth:`fleet_index` lookup of all of them finds the assets and their
+        nearest rows, which may miss a copy the exact search finds
+        (docs/search.md). Either way distances are checked again against the
+        rows in the database, and the index is refreshed within ``index_refresh_s``.
+
+        Args:
+            queries: ``(Q, W)`` ``uint64`` (``(W,)``: one hash).
+            scheme: The scheme they were computed with.
+            max_distance: The match threshold, in bits.
+            k: At most this many assets.
+
+        Raises:
+            InventoryError: A malformed scheme name, or the database cannot be read.
+        """
+        name = _scheme(scheme, self._path)
+        qs = np.asarray(queries, dtype=np.uint64)
+        qs = qs.reshape(1, -1) if qs.ndim == 1 else qs
+        if self._indexes.uses_fleet(name):
+            per_query = self._fleet_candidates(name, qs, max_distance=max_distance, k=k)
+        else:
+            per_query = [
+                self.find_perceptual(q, scheme=name, max_distance=max_distance, k=k) for q in qs
+            ]
+        best: dict[str, tuple[PerceptualMatch, int]] = {}
+        for row, matches in enumerate(per_query):
+            for match in matches:
+                current = best.get(match.asset.asset_id)
+                if current is None or match.distance < current[0].distance:
+                    best[match.asset.asset_id] = (match, row)
+        return sorted(best.values(), key=lambda item: item[0].distance)[:k]
+
+    def _fleet_candidates(
+        self, name: str, qs: np.ndarray[Any, np.dtype[np.uint64]], *, max_distance: int, k: int
+    ) -> list[list[PerceptualMatch]]:
+        """Per query hash, the assets one fleet lookup found, each by its nearest row."""
+        index = self._indexes.fleet(name, None)
+        if len(index) == 0 or qs.shape[1] != index.words_per_hash:
+            return []
+        found = index.lookup(qs, max_distance=max_distance, k=k, probe_radius=FLEET_PROBE_RADIUS)
+        pks = [hit.row_id for hit in found]
+        if not pks:
+            return []
+        return self._db.read(
+            lambda conn: [
+                _nearest_assets(conn, pks, q, scheme=name, max_distance=max_distance, k=k)
+                for q in qs
+            ]
         )
 
     # --- local features (partial copies) -------------------------------------------

@@ -43,7 +43,7 @@ from provenance.inventory._export import (
     export_csv,
     export_json,
 )
-from provenance.inventory._indexes import _Indexes
+from provenance.inventory._indexes import _fleet_min_assets, _Indexes
 from provenance.inventory._keypoints import KeypointInsert
 from provenance.inventory._perceptual import (
     _index_refresh_s,
@@ -93,6 +93,12 @@ class Inventory(_Search, _Reads):
             :meth:`perceptual_index`. A long-running verifier sets a few seconds:
             that bounds how late it finds a newly signed original. ``None`` (the
             default) reads ``$PROVENANCE_INDEX_REFRESH_S``, else 0.
+        fleet_min_assets: From this many assets (counted on the first search of
+            the handle) ``verify``'s perceptual step searches with one
+            :meth:`fleet_index` lookup instead of the exact
+            :meth:`perceptual_index` (:meth:`find_perceptual_any`). A server
+            inventory always does. ``None`` (the default) reads
+            ``$PROVENANCE_FLEET_MIN_ASSETS``, else :data:`FLEET_MIN_ASSETS`.
 
     Raises:
         InventoryError: The file is missing (``create=False``), is not an SQLite
@@ -114,6 +120,7 @@ class Inventory(_Search, _Reads):
         durable: bool = True,
         witness: Witness | None = None,
         index_refresh_s: float | None = None,
+        fleet_min_assets: int | None = None,
     ) -> None:
         if checkpoint_every < 1:
             raise InventoryError("checkpoint_every must be at least 1", path=path)
@@ -122,6 +129,7 @@ class Inventory(_Search, _Reads):
         # Where it is, as it may be shown: for a server, the URL without its password.
         self._location = shown(path)
         index_refresh_s = _index_refresh_s(index_refresh_s, self._location)
+        fleet_min_assets = _fleet_min_assets(fleet_min_assets, self._location)
         self._path = Path(self._location)
         self._read_only = read_only
         self._durable = durable
@@ -146,6 +154,7 @@ class Inventory(_Search, _Reads):
             refresh_s=float(index_refresh_s),
             read_only=read_only,
             cache_files=not self._server,
+            fleet_min_assets=0 if self._server else fleet_min_assets,
         )
 
     @staticmethod

@@ -140,7 +140,7 @@ def partial_match(draft: Draft, data: bytes, inventory: Inventory, *, budget_s: 
 
 def _perceptual(data: bytes, inventory: Inventory) -> tuple[PerceptualMatch | None, list[Evidence]]:
     """The confirmed perceptual match of a synthetic asset, and what was seen on the way."""
-    if len(inventory.perceptual_index(phash.SCHEME)) == 0:
+    if inventory.searched_perceptual_rows(phash.SCHEME) == 0:
         return None, []  # nothing to compare with: do not decode
     try:
         image, _ = decode_for_hashing(data)
@@ -208,17 +208,15 @@ def _candidates(
     """Assets near any query hash (``phash.QUERY_VARIANTS``), nearest first, once each.
 
     Each comes with the query row it was nearest to, whose mid band confirms it.
+    One search of every query hash: exact on small inventories, the fleet index
+    on large and server ones (``Inventory.find_perceptual_any``).
     """
-    best: dict[str, tuple[PerceptualMatch, int]] = {}
-    for row, words in enumerate(features.words):
-        for match in inventory.find_perceptual(
-            words, scheme=phash.SCHEME, max_distance=phash.MATCH_THRESHOLD, k=_CANDIDATES
-        ):
-            current = best.get(match.asset.asset_id)
-            if current is None or match.distance < current[0].distance:
-                best[match.asset.asset_id] = (match, row)
-    ranked = sorted(best.values(), key=lambda item: item[0].distance)
-    return ranked[:_CANDIDATES]
+    return inventory.find_perceptual_any(
+        features.words,
+        scheme=phash.SCHEME,
+        max_distance=phash.MATCH_THRESHOLD,
+        k=_CANDIDATES,
+    )
 
 
 def _partial(

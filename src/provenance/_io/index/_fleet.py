@@ -215,6 +215,11 @@ class FleetIndex:
         )
 
     @property
+    def words_per_hash(self) -> int:
+        """``W``: 64-bit words per hash."""
+        return self._words_per_hash
+
+    @property
     def last_row_id(self) -> int:
         """The largest row id held (0 when empty): ask the store for rows above it."""
         return self._last
@@ -390,13 +395,23 @@ class FleetIndex:
 
     # --- lookups ----------------------------------------------------------------------
 
-    def lookup(self, words: npt.ArrayLike, *, max_distance: int, k: int = 5) -> list[AssetMatch]:
+    def lookup(
+        self,
+        words: npt.ArrayLike,
+        *,
+        max_distance: int,
+        k: int = 5,
+        probe_radius: int | None = None,
+    ) -> list[AssetMatch]:
         """The ``k`` nearest assets with a row within ``max_distance`` of any query hash.
 
         Args:
             words: ``(Q, W)`` ``uint64``: every hash of one query (``(W,)``: one).
             max_distance: The match threshold, in bits.
             k: At most this many assets.
+            probe_radius: Key bits a probe may differ in, for this lookup only
+                (the tables do not depend on it); default the index's. One more
+                finds more of the far copies for about seven times the probes.
 
         Returns:
             Assets by (distance, row id); each with its nearest row, compared in full.
@@ -407,23 +422,24 @@ class FleetIndex:
         qs = _as_words(words, "queries")
         if qs.shape[1] != self._words_per_hash:
             raise ValueError(f"queries have {qs.shape[1]} words, the index {self._words_per_hash}")
-        if k < 0 or max_distance < 0:
-            raise ValueError("k and max_distance must be >= 0")
+        if k < 0 or max_distance < 0 or (probe_radius is not None and probe_radius < 0):
+            raise ValueError("k, max_distance and probe_radius must be >= 0")
+        radius = self._probe_radius if probe_radius is None else probe_radius
         parts = list(self._segments)
         if self._tail_rows:
             parts.append(self._tail_segment())
         if k == 0 or not parts:
             return []
-        hits = [self._search(segment, qs, max_distance) for segment in parts]
+        hits = [self._search(segment, qs, max_distance, radius) for segment in parts]
         assets = np.unique(np.concatenate(hits))
         if assets.size == 0:
             return []
         return _complete(parts, assets, qs, max_distance, k)
 
-    def _search(self, segment: _Segment, qs: Words, r: int) -> I64:
+    def _search(self, segment: _Segment, qs: Words, r: int, probe_radius: int) -> I64:
         """Assets of ``segment`` with a candidate row within ``r`` of a query hash."""
         if segment.tables:
-            rows = self._candidates(segment, qs)
+            rows = self._candidates(segment, qs, probe_radius)
         else:
             rows = np.arange(segment.rows, dtype=np.int64)
         if rows.size == 0:
@@ -431,12 +447,12 @@ class FleetIndex:
         near = _nearest(segment.words, rows, qs)
         return segment.assets_of(rows[near <= r])
 
-    def _candidates(self, segment: _Segment, qs: Words) -> I64:
+    def _candidates(self, segment: _Segment, qs: Words, probe_radius: int) -> I64:
         pieces = []
         for table in segment.tables:
             width = table.positions.shape[0]
             own = _keys(qs, _key_tables(table.positions, self._words_per_hash)).astype(np.int64)
-            keys = (own[:, None] ^ _masks(width, self._probe_radius)[None, :]).reshape(-1)
+            keys = (own[:, None] ^ _masks(width, probe_radius)[None, :]).reshape(-1)
             lo = table.offsets[keys].astype(np.int64)
             size = table.offsets[keys + 1].astype(np.int64) - lo
             keep = size > 0
