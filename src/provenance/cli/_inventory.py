@@ -110,7 +110,7 @@ def inventory_export(
 
 @app.command("index")
 @reports_errors
-def inventory_index(inventory_path: InventoryOption = None) -> None:
+def inventory_index(inventory_path: InventoryOption = None, as_json: JsonOption = False) -> None:
     """Build the partial-copy search's keypoint index and write its cache file now.
 
     Verifiers open the inventory read-only and never write the cache: run this after
@@ -121,8 +121,12 @@ def inventory_index(inventory_path: InventoryOption = None) -> None:
     """
     with open_inventory(inventory_path, create=False) as inventory:
         written = inventory.write_index_caches()
-    for cache in written:
-        out.print(f"{cache}: {cache.stat().st_size} bytes", markup=False)
+    caches = [{"path": str(cache), "bytes": cache.stat().st_size} for cache in written]
+    if as_json:
+        print_json({"caches": caches})
+        return
+    for cache in caches:
+        out.print(f"{cache['path']}: {cache['bytes']} bytes", markup=False)
     if not written:
         out.print("no keypoint index cache: a server inventory, or too few rows", markup=False)
 
