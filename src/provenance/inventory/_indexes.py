@@ -32,6 +32,7 @@ from provenance.inventory._perceptual import (
     _last_perceptual_pk,
     _load_cache,
     _perceptual_rows,
+    _setting,
     perceptual_chunk,
 )
 from provenance.inventory._statements import SQL
@@ -337,16 +338,13 @@ def _asset_count(conn: sqlite3.Connection) -> int:
 
 def _fleet_min_assets(value: int | None, path: str | os.PathLike[str]) -> int:
     """The fleet threshold: ``value``, else the environment variable, else the default."""
-    name, shown = "fleet_min_assets", repr(value)
-    if value is None:
-        configured = os.environ.get(FLEET_MIN_ASSETS_ENV_VAR, "").strip()
-        if not configured:
-            return FLEET_MIN_ASSETS
-        name, shown = f"${FLEET_MIN_ASSETS_ENV_VAR}", repr(configured)
-        try:
-            value = int(configured)
-        except ValueError:
-            value = -1
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InventoryError(f"{name} must be a number of assets >= 0, got {shown}", path=path)
-    return value
+    return _setting(
+        value,
+        name="fleet_min_assets",
+        env_var=FLEET_MIN_ASSETS_ENV_VAR,
+        default=FLEET_MIN_ASSETS,
+        parse=int,
+        valid=lambda v: isinstance(v, int) and v >= 0,
+        unit="assets",
+        path=path,
+    )

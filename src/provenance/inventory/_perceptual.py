@@ -6,14 +6,15 @@ and the refresh interval of the in-memory index.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -29,6 +30,8 @@ from provenance.inventory._bindings import _perceptual_row_hash, _stored_percept
 from provenance.inventory._entries import PerceptualMatch
 from provenance.inventory._rows import _PAGE, _load
 from provenance.inventory._statements import ASSET_KEY, DESCRIPTOR, SQL
+
+T = TypeVar("T")
 
 _SCHEME_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -219,21 +222,49 @@ def perceptual_chunk(
     )
 
 
+def _setting(
+    value: T | None,
+    *,
+    name: str,
+    env_var: str,
+    default: T,
+    parse: Callable[[str], T],
+    valid: Callable[[T], bool],
+    unit: str,
+    path: str | os.PathLike[str],
+) -> T:
+    """A handle's numeric setting: ``value``, else ``$env_var``, else ``default``.
+
+    Raises:
+        InventoryError: Not a valid value, naming the argument or the variable.
+    """
+    shown = repr(value)
+    if value is None:
+        configured = os.environ.get(env_var, "").strip()
+        if not configured:
+            return default
+        name, shown = f"${env_var}", repr(configured)
+        with contextlib.suppress(ValueError):
+            value = parse(configured)
+    if value is None or isinstance(value, bool) or not valid(value):
+        raise InventoryError(f"{name} must be a number of {unit} >= 0, got {shown}", path=path)
+    return value
+
+
 def _index_refresh_s(value: float | None, path: str | os.PathLike[str]) -> float:
     """The refresh interval: ``value``, else the environment variable, else the default."""
-    name, shown = "index_refresh_s", repr(value)
-    if value is None:
-        configured = os.environ.get(INDEX_REFRESH_ENV_VAR, "").strip()
-        if not configured:
-            return DEFAULT_INDEX_REFRESH_S
-        name, shown = f"${INDEX_REFRESH_ENV_VAR}", repr(configured)
-        try:
-            value = float(configured)
-        except ValueError:
-            value = math.nan
-    if not (value >= 0 and math.isfinite(value)):
-        raise InventoryError(f"{name} must be a number of seconds >= 0, got {shown}", path=path)
-    return float(value)
+    return float(
+        _setting(
+            value,
+            name="index_refresh_s",
+            env_var=INDEX_REFRESH_ENV_VAR,
+            default=DEFAULT_INDEX_REFRESH_S,
+            parse=float,
+            valid=lambda v: isinstance(v, int | float) and v >= 0 and math.isfinite(v),
+            unit="seconds",
+            path=path,
+        )
+    )
 
 
 def _load_cache(path: Path, last: int) -> HammingIndex | None:
