@@ -551,7 +551,7 @@ def run_inventory(
                         descriptor=b"",
                     ),
                 )
-        inv._perceptual_checked.clear()  # as if index_refresh_s had passed
+        inv._indexes._index_checked.clear()  # as if index_refresh_s had passed
         started = time.perf_counter()
         refreshed = inv.perceptual_index(phash.SCHEME)
         refresh_s = time.perf_counter() - started
