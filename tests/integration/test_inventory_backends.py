@@ -1,8 +1,8 @@
 """One Inventory API on SQLite, PostgreSQL and MariaDB (issue 16).
 
 Each test runs on every backend: a fresh SQLite file, or a fresh database on a
-throw-away server (tests/servers.py; skipped only when the server is not
-installed). The server tests also check that no password ever shows.
+throw-away server (tests/servers.py; a server that is not installed fails
+the test). The server tests also check that no password ever shows.
 """
 
 from __future__ import annotations
