@@ -7,6 +7,7 @@ only when the server binaries are not installed.
 from __future__ import annotations
 
 import multiprocessing
+import secrets
 import socket
 from typing import Any
 
@@ -169,6 +170,65 @@ def test_audit_tables_cannot_be_truncated_on_postgresql(
     _open(url).close()
     with pytest.raises(psycopg.Error, match="append-only"):
         postgresql_server.query(url, "TRUNCATE audit")
+
+
+def _drop_append_only_triggers(server: ThrowawayServer, url: str) -> None:
+    from provenance._io.database._triggers import append_only_trigger_names
+    from provenance._io.database._url import Backend
+
+    backend = Backend.POSTGRESQL if server.kind == "postgresql" else Backend.MARIADB
+    for name in append_only_trigger_names(backend, ("audit", "audit_checkpoints")):
+        table = "audit_checkpoints" if name.startswith("audit_checkpoints") else "audit"
+        on = f" ON {table}" if server.kind == "postgresql" else ""
+        server.query(url, f"DROP TRIGGER {name}{on}")
+
+
+def test_an_older_inventory_without_triggers_gets_them_on_a_writable_open(
+    server: ThrowawayServer,
+) -> None:
+    from provenance.inventory import Inventory
+    from tests.integration.test_inventory import NOW, fake_result
+
+    url = server.new_database()
+    with Inventory(url) as inv:
+        inv.record_signing(fake_result(1), signer="CN=older server", now=NOW)
+    _drop_append_only_triggers(server, url)  # as an inventory made before the triggers
+    with Inventory(url, read_only=True) as inv:
+        assert inv.audit.verify().ok
+    server.query(url, "UPDATE audit SET event = event WHERE seq = 1")  # read-only added none
+    with Inventory(url, create=False) as inv:
+        assert inv.audit.verify().ok
+    with pytest.raises(_driver_error(server), match="append-only"):
+        server.query(url, "UPDATE audit SET event = event WHERE seq = 1")
+    with pytest.raises(_driver_error(server), match="append-only"):
+        server.query(url, "DELETE FROM audit WHERE seq = 1")
+
+
+def test_a_role_that_cannot_create_triggers_still_opens_with_a_warning(
+    postgresql_server: ThrowawayServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    from provenance.inventory import Inventory
+
+    url = postgresql_server.new_database()
+    _open(url).close()
+    _drop_append_only_triggers(postgresql_server, url)
+    role = f"clerk_{secrets.token_hex(4)}"
+    secret = secrets.token_hex(8)
+    for statement in (
+        f"CREATE ROLE {role} LOGIN PASSWORD '{secret}'",
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}",
+        f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}",
+    ):
+        postgresql_server.query(url, statement)
+    clerk = url.replace(f"//{url.split('//')[1].split(':')[0]}:", f"//{role}:").replace(
+        f":{postgresql_server.password}@", f":{secret}@"
+    )
+    with caplog.at_level("WARNING", logger="provenance.inventory"), Inventory(clerk) as inv:
+        assert inv.audit.verify().ok
+    warned = [r.getMessage() for r in caplog.records if "append-only" in r.getMessage()]
+    assert warned, caplog.text
+    assert "audit_append_only" in warned[0]
+    assert secret not in caplog.text
 
 
 def _driver_error(server: ThrowawayServer) -> type[Exception]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from provenance._io.database._connection import ServerConnection, driver_module
 from provenance._io.database._errors import connect_error
 from provenance._io.database._transactions import ServerDatabase
-from provenance._io.database._triggers import append_only_ddl
+from provenance._io.database._triggers import append_only_ddl, append_only_trigger_names
 from provenance._io.database._url import Backend, ServerURL, parse_url
 from provenance.errors import InventoryError, SchemaVersionError
 
@@ -24,6 +25,8 @@ APPLICATION = "provenance.inventory"
 
 META_TABLE = "provenance_meta"
 """The table holding the application marker, the schema version and the writer row."""
+
+_log = logging.getLogger("provenance.inventory")
 
 _WRITER_ROW = "writer"
 _CONNECT_TIMEOUT_S = 10
@@ -110,7 +113,9 @@ def open_server(
         db = ServerDatabase(
             conn, url, busy_timeout_s=busy_timeout_s, lock_sql=lock_sql, read_only=read_only
         )
-        version = _prepare(db, schema, dialect, create=create and not read_only)
+        version = _prepare(
+            db, schema, dialect, create=create and not read_only, writable=not read_only
+        )
         conn.schema_version = version
         return db
     except BaseException as exc:
@@ -235,7 +240,9 @@ def _read_meta(conn: ServerConnection) -> dict[str, str]:
         return {str(k): str(v) for k, v in cursor.fetchall()}
 
 
-def _prepare(db: ServerDatabase, schema: ServerSchema, dialect: Dialect, *, create: bool) -> int:
+def _prepare(
+    db: ServerDatabase, schema: ServerSchema, dialect: Dialect, *, create: bool, writable: bool
+) -> int:
     """Check (or create) the schema; returns the schema version found."""
     conn = db.connection
     label = db.backend.label
@@ -277,7 +284,49 @@ def _prepare(db: ServerDatabase, schema: ServerSchema, dialect: Dialect, *, crea
             supported=schema.version,
             path=db.path,
         )
+    if writable:
+        _ensure_append_only(db, schema)
     return version
+
+
+def _ensure_append_only(db: ServerDatabase, schema: ServerSchema) -> None:
+    """Give an inventory made before its append-only triggers existed the ones it lacks.
+
+    One catalogue read per writable open. A role not allowed to create triggers
+    (MariaDB with binary logging and no ``SUPER``, a PostgreSQL role that does not
+    own the tables) keeps the inventory usable: the hash chain still finds any
+    edit, and a warning names what is missing.
+    """
+    wanted = set(append_only_trigger_names(db.backend, schema.append_only))
+    if not wanted:
+        return
+    conn = db.connection
+    sql = (
+        "SELECT t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE NOT t.tgisinternal AND n.nspname = current_schema()"
+        if db.backend is Backend.POSTGRESQL
+        else "SELECT trigger_name FROM information_schema.triggers "
+        "WHERE trigger_schema = DATABASE()"
+    )
+    with conn.raw.cursor() as cursor:
+        cursor.execute(sql)
+        present = {str(row[0]).lower() for row in cursor.fetchall()}
+    missing = sorted(wanted - present)
+    if not missing:
+        return
+    try:
+        with conn.raw.cursor() as cursor:
+            for statement in append_only_ddl(db.backend, schema.append_only):
+                cursor.execute(statement)
+    except conn.driver_error as exc:
+        _log.warning(
+            "%s: the audit tables have no append-only triggers (%s) and they could not be "
+            "created (%s); the hash chain still detects any edit",
+            db.backend.label,
+            ", ".join(missing),
+            type(exc).__name__,
+        )
 
 
 def _refuse_foreign(db: ServerDatabase, tables: set[str], schema: ServerSchema) -> None:

@@ -28,6 +28,13 @@ _PG_FUNCTION = (
 )
 
 
+def append_only_trigger_names(backend: Backend, tables: tuple[str, ...]) -> tuple[str, ...]:
+    """The names of the triggers :func:`append_only_ddl` creates, lower case."""
+    if backend is Backend.POSTGRESQL:
+        return tuple(f"{t}_{kind}" for t in tables for kind in ("append_only", "no_truncate"))
+    return tuple(f"{t}_no_{verb}" for t in tables for verb in ("update", "delete"))
+
+
 def append_only_ddl(backend: Backend, tables: tuple[str, ...]) -> tuple[str, ...]:
     """The statements that make ``tables`` refuse UPDATE and DELETE on ``backend``.
 
