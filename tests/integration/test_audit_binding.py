@@ -148,6 +148,26 @@ def test_deleted_relinked_or_smuggled_rows_are_found(
     assert problems(path) == [kind]
 
 
+def test_text_that_is_not_utf8_is_reported_not_raised(
+    tmp_path: Path, media: Media, signing_key: SigningKey
+) -> None:
+    """Bytes that are not UTF-8, written by hand into a TEXT or a BLOB column, are a changed row."""
+    path = signed_inventory(tmp_path, media, signing_key)
+    conn = attacker(path)
+    conn.execute("UPDATE assets SET generator = CAST(x'ff80' AS TEXT) WHERE asset_pk = 1")
+    conn.execute(
+        "UPDATE files SET input_sha256 = CAST(randomblob(32) || x'ff' AS TEXT) "
+        "WHERE file_pk = (SELECT MAX(file_pk) FROM files)"
+    )
+    conn.close()
+    found = problems(path)
+    assert found == [ProblemKind.FACT_CHANGED, ProblemKind.FACT_CHANGED]
+    result = run_cli("audit", "verify", "--inventory", str(path), "--json")
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert [p["kind"] for p in json.loads(result.stdout)["problems"]] == ["fact_changed"] * 2
+
+
 # --- pinned checkpoints, on a schedule ------------------------------------------------
 
 

@@ -52,7 +52,9 @@ def row_hash(kind: str, values: Iterable[str | bytes | int | None]) -> str:
         elif isinstance(value, bytes):
             parts += (b"B%d:" % len(value), value)
         elif isinstance(value, str):
-            data = value.encode("utf-8")
+            # surrogateescape: text read back from bytes that were not UTF-8 hashes
+            # as those bytes (so it differs from what was bound); valid text is unchanged.
+            data = value.encode("utf-8", "surrogateescape")
             parts += (b"S%d:" % len(data), data)
         elif isinstance(value, int) and not isinstance(value, bool):
             parts.append(b"I%d:" % value)

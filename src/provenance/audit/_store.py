@@ -372,6 +372,19 @@ class AuditLog:
         witnessed, log_ids, notes = _read_witness(self.witness if use_witness else None)
 
         def work(conn: sqlite3.Connection) -> AuditReport:
+            if not isinstance(conn, sqlite3.Connection):
+                return check(conn)
+            # A TEXT value that is not UTF-8 (written by hand) is read as its bytes
+            # (surrogate-escaped), so its row is reported as changed instead of
+            # the read failing.
+            previous = conn.text_factory
+            conn.text_factory = _stored_text
+            try:
+                return check(conn)
+            finally:
+                conn.text_factory = previous
+
+        def check(conn: sqlite3.Connection) -> AuditReport:
             stored = _stored_checkpoints(conn, lenient=True)
             bindings = FactBindings()
             first: list[str] = []
@@ -425,6 +438,11 @@ class AuditLog:
     def _tail(conn: sqlite3.Connection) -> AuditEntry | None:
         row = execute(conn, _TAIL).fetchone()
         return None if row is None else _entry_from_row(row)
+
+
+def _stored_text(data: bytes) -> str:
+    """SQLite TEXT as stored: UTF-8, any other byte kept as a lone surrogate."""
+    return data.decode("utf-8", "surrogateescape")
 
 
 def _cp_payload(cp: Checkpoint, key: SigningKey | None) -> dict[str, Any]:
