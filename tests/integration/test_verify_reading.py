@@ -179,18 +179,24 @@ def test_verify_of_a_path_is_verify_of_its_bytes(
     assert Status.VALID_UNTRUSTED in statuses
 
 
-def test_metadata_past_the_first_64_kb_is_read_whole(
-    media: Callable[[str], Path], signing_key: SigningKey, trust: TrustPolicy, tmp_path: Path
+@pytest.mark.parametrize("comments", [2, 18])
+def test_metadata_past_the_first_prefix_is_read_further(
+    media: Callable[[str], Path],
+    signing_key: SigningKey,
+    trust: TrustPolicy,
+    tmp_path: Path,
+    comments: int,
 ) -> None:
-    data = media("kite-blue-sky.jpg").read_bytes()
-    # Two 60 KB comments before the image data: the head the fast path copies first
-    # ends inside them, so the metadata is read from the whole file.
+    name = "rowing-boats-sunset.jpg"  # 0.95 MB: with the comments, over 1 MB
+    data = media(name).read_bytes()
+    # 60 KB comments before the image data: the 64 KB prefix the fast path reads
+    # first ends inside them (2), and so does the 1 MB one (18): the metadata is
+    # then read from the longer prefix, or from the whole file.
     comment = b"\xff\xfe" + (60_002).to_bytes(2, "big") + b"c" * 60_000
-    padded = data[:2] + comment + comment + data[2:]
-    signed, _ = provenance.sign_bytes(
-        padded, record=sample_record("kite-blue-sky.jpg"), key=signing_key
-    )
-    assert containers.inspect(signed).essence_ranges[0][0] > 120_000
+    padded = data[:2] + comment * comments + data[2:]
+    signed, _ = provenance.sign_bytes(padded, record=sample_record(name), key=signing_key)
+    assert len(signed) > 1024 * 1024
+    assert containers.inspect(signed).essence_ranges[0][0] > comments * 60_000
     path = tmp_path / "commented.jpg"
     path.write_bytes(signed)
     verdict = _same_from_path_and_bytes(path, trust)

@@ -124,25 +124,30 @@ class _Head:
     info: containers.ContainerInfo
 
 
-# Below glibc's default mmap threshold (128 KiB): a copy this size reuses the heap.
-_HEAD_BYTES = 64 * 1024
+# The first copy is below glibc's default mmap threshold (128 KiB), so it reuses the
+# heap; the next one holds any metadata a JPEG's 64 KB segments leave room for
+# before the scan but the largest ICC profiles and MPF previews.
+_HEAD_BYTES = (64 * 1024, 1024 * 1024)
 
 
 def _head(data: bytes | memoryview) -> _Head:
     """``inspect(data, essence=False)``, copying no more of a view than the metadata needs.
 
     A JPEG's metadata segments come before its first scan, and the first
-    :data:`_HEAD_BYTES` usually hold them all (a signed file's XMP, EXIF and C2PA
-    store take tens of KB). When they run past it, the whole file is inspected,
-    so every error is the whole file's.
+    ``_HEAD_BYTES[0]`` usually hold them all (a signed file's XMP, EXIF and C2PA
+    store take a few KB to tens of KB). When they run past a prefix, a longer one
+    is read and then the whole file, so every error is the whole file's.
     """
-    if isinstance(data, memoryview) and len(data) > _HEAD_BYTES:
-        head = data[:_HEAD_BYTES].tobytes()
-        try:
-            return _Head(head, containers.inspect(head, essence=False))
-        except ContainerError as exc:
-            if not exc.message.startswith("truncated"):
-                raise
+    if isinstance(data, memoryview):
+        for size in _HEAD_BYTES:
+            if size >= len(data):
+                break
+            head = data[:size].tobytes()
+            try:
+                return _Head(head, containers.inspect(head, essence=False))
+            except ContainerError as exc:
+                if not exc.message.startswith("truncated"):
+                    raise
     whole = _as_bytes(data)
     return _Head(whole, containers.inspect(whole, essence=False))
 
