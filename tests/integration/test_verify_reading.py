@@ -125,6 +125,20 @@ def test_view_holds_each_file_as_read_input_does(media: Callable[[str], Path]) -
             kept.tobytes()
 
 
+def test_a_file_without_the_prefix_is_read_into_bytes(media: Callable[[str], Path]) -> None:
+    jpeg, png = media("forest-path.jpg"), media("packshot-fire-truck-white.png")
+    with read_input_view(png, prefix=b"\xff\xd8") as view:
+        assert isinstance(view.obj, bytes)  # read as read_input does, not into the buffer
+        assert view.tobytes() == png.read_bytes()
+    with read_input_view(jpeg, prefix=b"\xff\xd8") as view:
+        assert isinstance(view.obj, bytearray)  # the thread's buffer
+        assert view.tobytes() == jpeg.read_bytes()
+    tiny = media("kite-blue-sky.jpg").with_name("one-byte.jpg")
+    tiny.write_bytes(b"\xff")  # shorter than the prefix: read, not refused here
+    with read_input_view(tiny, prefix=b"\xff\xd8") as view:
+        assert view.tobytes() == b"\xff"
+
+
 def test_nested_views_do_not_share_a_buffer(media: Callable[[str], Path]) -> None:
     outer_path, inner_path = media("forest-path.jpg"), media("kite-blue-sky.jpg")
     with read_input_view(outer_path) as outer:

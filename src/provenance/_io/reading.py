@@ -71,15 +71,17 @@ def read_input(path: str | os.PathLike[str], *, max_bytes: int = MAX_INPUT_BYTES
 
 @contextmanager
 def read_input_view(
-    path: str | os.PathLike[str], *, max_bytes: int = MAX_INPUT_BYTES
+    path: str | os.PathLike[str], *, max_bytes: int = MAX_INPUT_BYTES, prefix: bytes = b""
 ) -> Iterator[memoryview]:
     """Read a whole regular file into this thread's reused buffer; a read-only view of it.
 
     The view is valid inside the ``with`` block only (it is released on leaving
     it, and the next file read on this thread overwrites the buffer): copy what
-    must outlive it. Files above :data:`MAX_REUSED_BYTES`, a file read while this
-    thread's buffer is in use, and a file whose size changes while it is read are
-    read as :func:`read_input` does. Same checks and errors as :func:`read_input`.
+    must outlive it. A file that does not start with ``prefix``, files above
+    :data:`MAX_REUSED_BYTES`, a file read while this thread's buffer is in use and
+    a file whose size changes while it is read are read as :func:`read_input` does:
+    the view is then over that ``bytes`` object (its ``obj``), for a caller that
+    needs ``bytes`` anyway. Same checks and errors as :func:`read_input`.
 
     Raises:
         ProvenanceError: The path is missing, not a regular file, unreadable or
@@ -95,7 +97,7 @@ def read_input_view(
     elif buffer is None or len(buffer) < size:
         buffer = bytearray(size)
     try:
-        with _whole_file(file, buffer, size, max_bytes) as view:
+        with _whole_file(file, buffer, size, max_bytes, prefix) as view:
             yield view
     finally:
         if buffer is not None:
@@ -104,14 +106,19 @@ def read_input_view(
 
 @contextmanager
 def _whole_file(
-    file: Path, buffer: bytearray | None, size: int, max_bytes: int
+    file: Path, buffer: bytearray | None, size: int, max_bytes: int, prefix: bytes
 ) -> Iterator[memoryview]:
     """The file read into ``buffer`` (or into fresh bytes), as a read-only view."""
     data: bytes | bytearray | None = None
     if buffer is not None:
         try:
             with file.open("rb", buffering=0) as stream:
-                complete = _read_exactly(stream, buffer, size) and not stream.read(1)
+                complete = (
+                    _read_exactly(stream, buffer, 0, min(len(prefix), size))
+                    and buffer.startswith(prefix)
+                    and _read_exactly(stream, buffer, len(prefix), size)
+                    and not stream.read(1)
+                )
         except OSError as exc:
             raise ProvenanceError(f"cannot read: {exc.strerror}", path=file) from None
         data = buffer if complete else None
@@ -122,16 +129,15 @@ def _whole_file(
         yield view
 
 
-def _read_exactly(stream: io.FileIO, buffer: bytearray, size: int) -> bool:
-    """Fill the first ``size`` bytes of ``buffer`` from ``stream``; False at an early end."""
-    with memoryview(buffer) as full, full[:size] as view:
-        done = 0
-        while done < size:
-            with view[done:] as rest:
+def _read_exactly(stream: io.FileIO, buffer: bytearray, start: int, stop: int) -> bool:
+    """Fill ``buffer[start:stop]`` from ``stream``; False at an early end."""
+    with memoryview(buffer) as full:
+        while start < stop:
+            with full[start:stop] as rest:
                 got = stream.readinto(rest)
             if not got:
                 return False
-            done += got
+            start += got
         return True
 
 

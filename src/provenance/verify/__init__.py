@@ -83,7 +83,7 @@ from provenance.verify._codes import (
     XMP_UNREADABLE,
 )
 from provenance.verify._combine import Draft, combine_sources, invalid_identities
-from provenance.verify._container import read_subject
+from provenance.verify._container import JPEG_MAGIC, as_bytes, read_subject
 from provenance.verify._inventory import (
     PARTIAL_BUDGET_S,
     PARTIAL_CANDIDATES,
@@ -160,9 +160,10 @@ def verify(
         ProvenanceError: The file cannot be read at all (missing, a directory,
             empty, not an image, structurally corrupt).
     """
-    # The file is read into a buffer this thread reuses (no fresh 1-2 MB allocation
-    # per file); nothing in the verdict refers to it.
-    with read_input_view(path) as view:
+    # A JPEG is read into a buffer this thread reuses (no fresh 1-2 MB allocation
+    # per file: step 1 checks one c2pa trusts in place); any other file into bytes,
+    # which its steps need. Nothing in the verdict refers to the buffer.
+    with read_input_view(path, prefix=JPEG_MAGIC) as view:
         try:
             return _verify(
                 view,
@@ -247,7 +248,7 @@ def _verify(
     # 7. ... and copies also resized, re-encoded, cropped or flipped; 8. ... or only part
     # of the image, rotated or cropped off-centre.
     elif inventory is not None and draft.status is Status.NO_PROVENANCE:
-        pixels = whole if isinstance(whole, bytes) else whole.tobytes()
+        pixels = as_bytes(whole)
         found = perceptual_match(draft, pixels, inventory)
         if not found and partial and PERCEPTUAL_UNDECODABLE not in draft.codes:
             partial_match(draft, pixels, inventory, budget_s=partial_budget_s)

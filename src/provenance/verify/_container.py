@@ -80,15 +80,15 @@ def read_subject(data: bytes | memoryview, *, name: str, policy: TrustPolicy) ->
             fmt, info, essence = containers.ImageFormat.JPEG, head.info, statement.essence_sha256
             subject = head.data  # the bytes ``info`` describes: the metadata before the scan
         else:
-            subject = whole = _as_bytes(data)
+            subject = whole = as_bytes(data)
             fmt = containers.detect_format(subject)
             info = containers.inspect(subject)
             essence = hash_ranges(subject, info.essence_ranges)
     except UnsupportedFormat as exc:
         # A layout c2pa reads and our parsers do not (BigTIFF): only C2PA is checked.
-        return _c2pa_only(whole or _as_bytes(data), exc, name=name, policy=policy)
+        return _c2pa_only(whole or as_bytes(data), exc, name=name, policy=policy)
     except ContainerError as exc:
-        whole = whole or _as_bytes(data)
+        whole = whole or as_bytes(data)
         if exc.message.startswith("truncated"):
             return _truncated(whole, exc, name=name, policy=policy)
         if not exc.message.startswith("several XMP packets"):
@@ -112,8 +112,17 @@ def read_subject(data: bytes | memoryview, *, name: str, policy: TrustPolicy) ->
     )
 
 
-def _as_bytes(data: bytes | memoryview) -> bytes:
-    return data if isinstance(data, bytes) else data.tobytes()
+def as_bytes(data: bytes | memoryview) -> bytes:
+    """``data`` as bytes: a view of a whole ``bytes`` object gives that object, uncopied."""
+    if isinstance(data, bytes):
+        return data
+    if isinstance(data.obj, bytes) and len(data.obj) == len(data):
+        return data.obj
+    return data.tobytes()
+
+
+JPEG_MAGIC = b"\xff\xd8"
+"""How a JPEG starts (SOI): ``containers.detect_format``'s test for one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +157,7 @@ def _head(data: bytes | memoryview) -> _Head:
             except ContainerError as exc:
                 if not exc.message.startswith("truncated"):
                     raise
-    whole = _as_bytes(data)
+    whole = as_bytes(data)
     return _Head(whole, containers.inspect(whole, essence=False))
 
 
@@ -167,7 +176,7 @@ def _trusted_read(
     answer (any failure reading it leaves the usual order, and its errors, alone).
     The statement is the one in the store, parsed once here for step 3 too.
     """
-    if data[:2] != b"\xff\xd8":  # detect_format's test for a JPEG
+    if data[:2] != JPEG_MAGIC:
         return None, None, None, False
     head = _head(data)
     if not head.info.has_c2pa:
