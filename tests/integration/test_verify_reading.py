@@ -125,18 +125,30 @@ def test_view_holds_each_file_as_read_input_does(media: Callable[[str], Path]) -
             kept.tobytes()
 
 
-def test_a_file_without_the_prefix_is_read_into_bytes(media: Callable[[str], Path]) -> None:
-    jpeg, png = media("forest-path.jpg"), media("packshot-fire-truck-white.png")
-    with read_input_view(png, prefix=b"\xff\xd8") as view:
+def test_a_file_turned_down_is_read_into_bytes(
+    media: Callable[[str], Path], signing_key: SigningKey
+) -> None:
+    unsigned = media("forest-path.jpg")
+    signed = unsigned.with_name("signed.jpg")
+    signed.write_bytes(_signed(media, signing_key, "forest-path.jpg"))
+    shown: list[int] = []
+
+    def c2pa_jpeg(head: memoryview) -> bool:
+        shown.append(len(head))
+        return head[:2] == b"\xff\xd8" and b"jumdc2pa" in head.tobytes()
+
+    with read_input_view(unsigned, reuse_if=c2pa_jpeg) as view:
         assert isinstance(view.obj, bytes)  # read as read_input does, not into the buffer
-        assert view.tobytes() == png.read_bytes()
-    with read_input_view(jpeg, prefix=b"\xff\xd8") as view:
+        assert view.tobytes() == unsigned.read_bytes()
+    with read_input_view(signed, reuse_if=c2pa_jpeg) as view:
         assert isinstance(view.obj, bytearray)  # the thread's buffer
-        assert view.tobytes() == jpeg.read_bytes()
-    tiny = media("kite-blue-sky.jpg").with_name("one-byte.jpg")
-    tiny.write_bytes(b"\xff")  # shorter than the prefix: read, not refused here
-    with read_input_view(tiny, prefix=b"\xff\xd8") as view:
+        assert view.tobytes() == signed.read_bytes()
+    assert shown == [64 * 1024, 64 * 1024]
+    tiny = unsigned.with_name("one-byte.jpg")
+    tiny.write_bytes(b"\xff")  # shorter than the head: shown whole, read, not refused here
+    with read_input_view(tiny, reuse_if=c2pa_jpeg) as view:
         assert view.tobytes() == b"\xff"
+    assert shown[-1] == 1
 
 
 def test_nested_views_do_not_share_a_buffer(media: Callable[[str], Path]) -> None:

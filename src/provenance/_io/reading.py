@@ -17,7 +17,7 @@ import io
 import os
 import stat
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from provenance._core.record import ProvenanceRecord
 from provenance.errors import CorruptFile, ProvenanceError, RecordError
 
 __all__ = [
+    "HEAD_BYTES",
     "MAX_INPUT_BYTES",
     "MAX_RECORD_BYTES",
     "MAX_REUSED_BYTES",
@@ -44,6 +45,9 @@ MAX_RECORD_BYTES = 1024 * 1024
 
 MAX_REUSED_BYTES = 64 * 1024 * 1024
 """Largest file :func:`read_input_view` reads into the buffer a thread keeps."""
+
+HEAD_BYTES = 64 * 1024
+"""How much of a file :func:`read_input_view`'s ``reuse_if`` is shown."""
 
 # One buffer per thread, taken out while a view of it is in use (so a nested read
 # gets its own) and put back afterwards.
@@ -71,17 +75,21 @@ def read_input(path: str | os.PathLike[str], *, max_bytes: int = MAX_INPUT_BYTES
 
 @contextmanager
 def read_input_view(
-    path: str | os.PathLike[str], *, max_bytes: int = MAX_INPUT_BYTES, prefix: bytes = b""
+    path: str | os.PathLike[str],
+    *,
+    max_bytes: int = MAX_INPUT_BYTES,
+    reuse_if: Callable[[memoryview], bool] | None = None,
 ) -> Iterator[memoryview]:
     """Read a whole regular file into this thread's reused buffer; a read-only view of it.
 
     The view is valid inside the ``with`` block only (it is released on leaving
     it, and the next file read on this thread overwrites the buffer): copy what
-    must outlive it. A file that does not start with ``prefix``, files above
-    :data:`MAX_REUSED_BYTES`, a file read while this thread's buffer is in use and
-    a file whose size changes while it is read are read as :func:`read_input` does:
-    the view is then over that ``bytes`` object (its ``obj``), for a caller that
-    needs ``bytes`` anyway. Same checks and errors as :func:`read_input`.
+    must outlive it. A file whose first :data:`HEAD_BYTES` (or fewer) ``reuse_if``
+    turns down, files above :data:`MAX_REUSED_BYTES`, a file read while this
+    thread's buffer is in use and a file whose size changes while it is read are
+    read as :func:`read_input` does: the view is then over that ``bytes`` object
+    (its ``obj``), for a caller that needs ``bytes`` anyway. Same checks and
+    errors as :func:`read_input`.
 
     Raises:
         ProvenanceError: The path is missing, not a regular file, unreadable or
@@ -97,7 +105,7 @@ def read_input_view(
     elif buffer is None or len(buffer) < size:
         buffer = bytearray(size)
     try:
-        with _whole_file(file, buffer, size, max_bytes, prefix) as view:
+        with _whole_file(file, buffer, size, max_bytes, reuse_if) as view:
             yield view
     finally:
         if buffer is not None:
@@ -106,17 +114,22 @@ def read_input_view(
 
 @contextmanager
 def _whole_file(
-    file: Path, buffer: bytearray | None, size: int, max_bytes: int, prefix: bytes
+    file: Path,
+    buffer: bytearray | None,
+    size: int,
+    max_bytes: int,
+    reuse_if: Callable[[memoryview], bool] | None,
 ) -> Iterator[memoryview]:
     """The file read into ``buffer`` (or into fresh bytes), as a read-only view."""
     data: bytes | bytearray | None = None
     if buffer is not None:
+        head = min(size, HEAD_BYTES)
         try:
             with file.open("rb", buffering=0) as stream:
                 complete = (
-                    _read_exactly(stream, buffer, 0, min(len(prefix), size))
-                    and buffer.startswith(prefix)
-                    and _read_exactly(stream, buffer, len(prefix), size)
+                    _read_exactly(stream, buffer, 0, head)
+                    and _accepts(reuse_if, buffer, head)
+                    and _read_exactly(stream, buffer, head, size)
                     and not stream.read(1)
                 )
         except OSError as exc:
@@ -127,6 +140,13 @@ def _whole_file(
         size = len(data)
     with memoryview(data) as full, full[:size] as part, part.toreadonly() as view:
         yield view
+
+
+def _accepts(reuse_if: Callable[[memoryview], bool] | None, buffer: bytearray, head: int) -> bool:
+    if reuse_if is None:
+        return True
+    with memoryview(buffer) as full, full[:head] as part, part.toreadonly() as view:
+        return reuse_if(view)
 
 
 def _read_exactly(stream: io.FileIO, buffer: bytearray, start: int, stop: int) -> bool:

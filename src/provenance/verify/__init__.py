@@ -83,7 +83,7 @@ from provenance.verify._codes import (
     XMP_UNREADABLE,
 )
 from provenance.verify._combine import Draft, combine_sources, invalid_identities
-from provenance.verify._container import JPEG_MAGIC, as_bytes, read_subject
+from provenance.verify._container import as_bytes, c2pa_jpeg_head, read_subject
 from provenance.verify._inventory import (
     PARTIAL_BUDGET_S,
     PARTIAL_CANDIDATES,
@@ -160,10 +160,10 @@ def verify(
         ProvenanceError: The file cannot be read at all (missing, a directory,
             empty, not an image, structurally corrupt).
     """
-    # A JPEG is read into a buffer this thread reuses (no fresh 1-2 MB allocation
-    # per file: step 1 checks one c2pa trusts in place); any other file into bytes,
-    # which its steps need. Nothing in the verdict refers to the buffer.
-    with read_input_view(path, prefix=JPEG_MAGIC) as view:
+    # A JPEG with a C2PA store is read into a buffer this thread reuses (no fresh
+    # 1-2 MB allocation per file: step 1 checks one c2pa trusts in place); any other
+    # file into bytes, which its steps need. Nothing in the verdict refers to the buffer.
+    with read_input_view(path, reuse_if=c2pa_jpeg_head) as view:
         try:
             return _verify(
                 view,

@@ -9,6 +9,7 @@ else goes on to step 3 as a :class:`Subject`.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from provenance._core import containers, xmp
@@ -123,6 +124,19 @@ def as_bytes(data: bytes | memoryview) -> bytes:
 
 JPEG_MAGIC = b"\xff\xd8"
 """How a JPEG starts (SOI): ``containers.detect_format``'s test for one."""
+
+# C2PA 2.x, A.3.1: the store's JUMBF description box, type "jumd", UUID "c2pa...".
+_C2PA_DESCRIPTION = re.compile(rb"jumdc2pa")
+
+
+def c2pa_jpeg_head(head: memoryview) -> bool:
+    """Whether a file's first bytes look like a JPEG with a C2PA store in them.
+
+    Only a choice of how to read a file (``verify``: such a JPEG is checked in
+    place when c2pa trusts it, any other needs its bytes whole); the checks
+    themselves do not depend on it.
+    """
+    return head[:2] == JPEG_MAGIC and _C2PA_DESCRIPTION.search(head) is not None
 
 
 @dataclass(frozen=True, slots=True)
