@@ -14,6 +14,7 @@ import provenance
 from provenance import Status
 from provenance._core import containers
 from provenance._core.hashing import essence_hash, sha256_hex
+from provenance._io import reading
 from provenance._io.c2pa import read_c2pa
 from provenance._io.keys import SigningKey, TrustPolicy
 from provenance._io.reading import read_input, read_input_view
@@ -149,6 +150,22 @@ def test_a_file_turned_down_is_read_into_bytes(
     with read_input_view(tiny, reuse_if=c2pa_jpeg) as view:
         assert view.tobytes() == b"\xff"
     assert shown[-1] == 1
+
+
+def test_a_file_over_the_limit_leaves_the_thread_buffer_alone(
+    media: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    small, large = media("forest-path.jpg"), media("rowing-boats-sunset.jpg")
+    monkeypatch.setattr(reading, "MAX_REUSED_BYTES", small.stat().st_size)
+    with read_input_view(small) as view:
+        buffer = view.obj
+        assert isinstance(buffer, bytearray)
+    with read_input_view(large) as view:
+        assert isinstance(view.obj, bytes)  # over the limit: not read into a kept buffer
+        assert view.tobytes() == large.read_bytes()
+    with read_input_view(small) as view:
+        assert view.obj is buffer  # the thread's buffer is still there, reused
+        assert view.tobytes() == small.read_bytes()
 
 
 def test_nested_views_do_not_share_a_buffer(media: Callable[[str], Path]) -> None:

@@ -99,17 +99,15 @@ def read_input_view(
     file = Path(path)
     size = _regular_size(file, max_bytes)
     held = _THREAD_BUFFER.__dict__
-    buffer: bytearray | None = held.pop("buffer", None)
-    if size > MAX_REUSED_BYTES or size == 0:
-        buffer = None  # not kept: a large file's buffer would stay for the thread's life
-    elif buffer is None or len(buffer) < size:
-        buffer = bytearray(size)
+    kept: bytearray | None = held.pop("buffer", None)  # taken: a nested read makes its own
+    buffer: bytearray | None = None  # a larger file's buffer would stay for the thread's life
+    if 0 < size <= MAX_REUSED_BYTES:
+        buffer = kept if kept is not None and len(kept) >= size else bytearray(size)
     try:
         with _whole_file(file, buffer, size, max_bytes, reuse_if) as view:
             yield view
     finally:
-        if buffer is not None:
-            held["buffer"] = buffer  # released again: the next read may reuse it
+        held["buffer"] = buffer if buffer is not None else kept  # the next read may reuse it
 
 
 @contextmanager
