@@ -51,11 +51,11 @@ from provenance._core.containers import Range, essence_ranges
 __all__ = ["essence_hash", "hash_ranges", "sha256_and_ranges", "sha256_hex"]
 
 
-def sha256_hex(data: bytes) -> str:
+def sha256_hex(data: bytes | memoryview) -> str:
     """Return the SHA-256 of ``data`` as 64 lowercase hexadecimal digits.
 
     Args:
-        data: Any bytes, typically a whole file.
+        data: Any bytes (or a view of them, hashed in place), typically a whole file.
 
     Returns:
         The hex digest.

@@ -9,6 +9,7 @@ else goes on to step 3 as a :class:`Subject`.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from provenance._core import containers, xmp
@@ -42,6 +43,8 @@ class Subject:
         conflict: The evidence that contradicting XMP packets were set aside.
         statement: The signed statement in ``report``, when step 1 has parsed it
             already (step 3 then does not parse it again).
+        data: The whole file as ``bytes`` when steps 1-2 needed it so (None for a
+            JPEG c2pa trusts, read from a view of the file: nothing else needs it).
     """
 
     format: containers.ImageFormat
@@ -53,10 +56,15 @@ class Subject:
     c2pa_read: bool
     conflict: Evidence | None
     statement: Statement | None = None
+    data: bytes | None = None
 
 
-def read_subject(data: bytes, *, name: str, policy: TrustPolicy) -> Subject | Verdict:
+def read_subject(data: bytes | memoryview, *, name: str, policy: TrustPolicy) -> Subject | Verdict:
     """Format, blocks and hashes; or the verdict already, for a file cut short or unparsed.
+
+    ``data`` may be a view of a reused buffer (``_io.reading.read_input_view``): a
+    JPEG that c2pa trusts is then checked without a copy of the whole file, any
+    other file is copied once into ``bytes``. Nothing returned refers to ``data``.
 
     Raises:
         ProvenanceError: The file cannot be read at all.
@@ -64,29 +72,33 @@ def read_subject(data: bytes, *, name: str, policy: TrustPolicy) -> Subject | Ve
     sha = sha256_hex(data)
     report: C2paReport | None = None
     c2pa_read = False
-    subject = data  # the bytes ``info`` describes
     conflict: Evidence | None = None
     statement: Statement | None = None
+    whole = data if isinstance(data, bytes) else None
     try:
-        fmt = containers.detect_format(data)
-        info, statement, report, c2pa_read = _trusted_read(data, fmt, policy)
-        if info is None or statement is None:
-            info = containers.inspect(data)
-            essence = hash_ranges(data, info.essence_ranges)
+        head, statement, report, c2pa_read = _trusted_read(data, policy)
+        if head is not None and statement is not None:
+            fmt, info, essence = containers.ImageFormat.JPEG, head.info, statement.essence_sha256
+            subject = head.data  # the bytes ``info`` describes: the metadata before the scan
         else:
-            essence = statement.essence_sha256
+            subject = whole = as_bytes(data)
+            fmt = containers.detect_format(subject)
+            info = containers.inspect(subject)
+            essence = hash_ranges(subject, info.essence_ranges)
     except UnsupportedFormat as exc:
         # A layout c2pa reads and our parsers do not (BigTIFF): only C2PA is checked.
-        return _c2pa_only(data, exc, name=name, policy=policy)
+        return _c2pa_only(whole or as_bytes(data), exc, name=name, policy=policy)
     except ContainerError as exc:
+        whole = whole or as_bytes(data)
         if exc.message.startswith("truncated"):
-            return _truncated(data, exc, name=name, policy=policy)
+            return _truncated(whole, exc, name=name, policy=policy)
         if not exc.message.startswith("several XMP packets"):
             raise
         # Two XMP packets contradict each other: neither is used, the rest is
         # checked (the C2PA binding covers the XMP, so a signed file with an
         # added packet shows as a metadata change).
-        subject = containers.strip(data, frozenset({containers.BlockKind.XMP}))
+        fmt = containers.detect_format(whole)
+        subject = containers.strip(whole, frozenset({containers.BlockKind.XMP}))
         info = containers.inspect(subject)
         essence = hash_ranges(subject, info.essence_ranges)
         conflict = Evidence(
@@ -96,12 +108,76 @@ def read_subject(data: bytes, *, name: str, policy: TrustPolicy) -> Subject | Ve
             (XMP_CONFLICTING,),
         )
     rendering = rendering_findings(subject, info)
-    return Subject(fmt, info, sha, essence, rendering, report, c2pa_read, conflict, statement)
+    return Subject(
+        fmt, info, sha, essence, rendering, report, c2pa_read, conflict, statement, whole
+    )
+
+
+def as_bytes(data: bytes | memoryview) -> bytes:
+    """``data`` as bytes: a view of a whole ``bytes`` object gives that object, uncopied."""
+    if isinstance(data, bytes):
+        return data
+    if isinstance(data.obj, bytes) and len(data.obj) == len(data):
+        return data.obj
+    return data.tobytes()
+
+
+JPEG_MAGIC = b"\xff\xd8"
+"""How a JPEG starts (SOI): ``containers.detect_format``'s test for one."""
+
+# C2PA 2.x, A.3.1: the store's JUMBF description box, type "jumd", UUID "c2pa...".
+_C2PA_DESCRIPTION = re.compile(rb"jumdc2pa")
+
+
+def c2pa_jpeg_head(head: memoryview) -> bool:
+    """Whether a file's first bytes look like a JPEG with a C2PA store in them.
+
+    Only a choice of how to read a file (``verify``: such a JPEG is checked in
+    place when c2pa trusts it, any other needs its bytes whole); the checks
+    themselves do not depend on it.
+    """
+    return head[:2] == JPEG_MAGIC and _C2PA_DESCRIPTION.search(head) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class _Head:
+    """The metadata before a JPEG's first scan: the bytes read and what they hold."""
+
+    data: bytes
+    info: containers.ContainerInfo
+
+
+# The first copy is below glibc's default mmap threshold (128 KiB), so it reuses the
+# heap; the next one holds any metadata a JPEG's 64 KB segments leave room for
+# before the scan but the largest ICC profiles and MPF previews.
+_HEAD_BYTES = (64 * 1024, 1024 * 1024)
+
+
+def _head(data: bytes | memoryview) -> _Head:
+    """``inspect(data, essence=False)``, copying no more of a view than the metadata needs.
+
+    A JPEG's metadata segments come before its first scan, and the first
+    ``_HEAD_BYTES[0]`` usually hold them all (a signed file's XMP, EXIF and C2PA
+    store take a few KB to tens of KB). When they run past a prefix, a longer one
+    is read and then the whole file, so every error is the whole file's.
+    """
+    if isinstance(data, memoryview):
+        for size in _HEAD_BYTES:
+            if size >= len(data):
+                break
+            head = data[:size].tobytes()
+            try:
+                return _Head(head, containers.inspect(head, essence=False))
+            except ContainerError as exc:
+                if not exc.message.startswith("truncated"):
+                    raise
+    whole = as_bytes(data)
+    return _Head(whole, containers.inspect(whole, essence=False))
 
 
 def _trusted_read(
-    data: bytes, fmt: containers.ImageFormat, policy: TrustPolicy
-) -> tuple[containers.ContainerInfo | None, Statement | None, C2paReport | None, bool]:
+    data: bytes | memoryview, policy: TrustPolicy
+) -> tuple[_Head | None, Statement | None, C2paReport | None, bool]:
     """For a JPEG with a C2PA store, c2pa first: skip a pass it has just made.
 
     When c2pa trusts the store with no failure code, its hard binding has just
@@ -109,18 +185,18 @@ def _trusted_read(
     the signer hashed and the essence is the one the signed statement names:
     the entropy-coded data is then neither scanned for markers nor hashed again
     (measured on 0.5-1.4 MB JPEGs: 1.2 ms of 4.5 ms per file). Returns
-    ``(info, statement, report, read)``: info and statement None when the file is
+    ``(head, statement, report, read)``: head and statement None when the file is
     to be inspected and hashed as usual, ``read`` whether ``report`` is c2pa's
     answer (any failure reading it leaves the usual order, and its errors, alone).
     The statement is the one in the store, parsed once here for step 3 too.
     """
-    if fmt is not containers.ImageFormat.JPEG:
+    if data[:2] != JPEG_MAGIC:
         return None, None, None, False
-    head = containers.inspect(data, essence=False)
-    if not head.has_c2pa:
+    head = _head(data)
+    if not head.info.has_c2pa:
         return None, None, None, False
     try:
-        report = read_c2pa(data, fmt.mime, policy)
+        report = read_c2pa(data, containers.ImageFormat.JPEG.mime, policy)
     except ProvenanceError:
         return None, None, None, False
     if report is None or not _c2pa_trusted(report):
