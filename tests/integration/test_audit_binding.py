@@ -522,3 +522,28 @@ def test_renditions_recorded_before_their_original_are_linked_in_one_batch(
         assert inv.audit.verify().ok
     linked = [c[3]["linked"] for c in _chain(path) if "linked" in c[3]]
     assert linked == [",".join(sorted(r.asset_id for r in renditions))]
+
+
+def test_a_batch_longer_than_one_lookup_records_repeats_and_known_files_once(
+    tmp_path: Path,
+) -> None:
+    from tests.integration.test_inventory import NOW, fake_result
+
+    path = tmp_path / "inv.sqlite"
+    known = [fake_result(i, salt="known") for i in range(3)]
+    originals = [fake_result(i) for i in range(40)]  # lookups of 32, 8 and the rest
+    renditions = [fake_result(100 + i, parent=originals[i]) for i in range(30)]
+    # A rendition before its original, files already recorded, one file twice.
+    batch = [renditions[0], *known, *originals, originals[5], *renditions[1:]]
+    with Inventory(path) as inv:
+        inv.record_many(known, signer="CN=test", now=NOW)
+        entries = inv.record_many(batch, signer="CN=test", now=NOW)
+        assert [e.asset_id for e in entries] == [r.asset_id for r in batch]
+        assert inv.stats().assets == 73
+        for rendition, original in zip(renditions, originals, strict=False):
+            entry = inv.get(rendition.asset_id)
+            assert entry is not None and entry.parent_asset_id == original.asset_id
+        report = inv.audit.verify()
+    assert report.ok, report.problems
+    # One entry per file recorded (the known ones and the repeat add none).
+    assert report.entries_checked == 3 + 40 + 30
