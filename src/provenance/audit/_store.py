@@ -228,6 +228,8 @@ class AuditLog:
         Raises:
             AuditError: ``now`` has no timezone or a payload is not JSON.
         """
+        if not items:
+            return []  # every file was recorded already
         row = execute(conn, _TAIL_LINK).fetchone()
         prev_seq, prev_hash = (0, GENESIS_HASH) if row is None else (int(row[0]), str(row[1]))
         key = self.checkpoint_key
