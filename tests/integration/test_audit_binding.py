@@ -20,6 +20,7 @@ import pytest
 from benchmarks import _tamper
 
 from provenance import sign
+from provenance._core.types import SignResult
 from provenance._io.keys import DevKeyPaths, SigningKey, TrustPolicy, key_fingerprint
 from provenance.audit import (
     WITNESS_ENV_VAR,
@@ -459,3 +460,110 @@ def test_the_cli_warns_when_the_witness_cannot_be_written(
     )
     assert done.returncode == 0, done.stderr
     assert "warning" in done.stderr and "not witnessed" in done.stderr
+
+
+# --- an import's entries, appended together (issue 20) ---------------------------------
+
+
+def _import_results(count: int = 18) -> list[SignResult]:
+    from tests.integration.test_inventory import fake_result
+
+    original = fake_result(100)
+    return [original, *(fake_result(200 + i, parent=original) for i in range(count))]
+
+
+def _chain(path: Path) -> list[tuple[int, str, str | None, dict[str, object]]]:
+    """Every entry's seq, event, asset and payload (CHECKPOINT payloads without times)."""
+    with Inventory(path, create=False, read_only=True) as inv:
+        return [(e.seq, e.event.value, e.asset_id, dict(e.payload)) for e in inv.audit.entries()]
+
+
+def test_an_imports_entries_are_the_entries_of_one_file_at_a_time(
+    tmp_path: Path, signing_key: SigningKey, trust: TrustPolicy
+) -> None:
+    from tests.integration.test_inventory import NOW
+
+    results = _import_results()
+    one_by_one, together = tmp_path / "one.sqlite", tmp_path / "together.sqlite"
+    with Inventory(one_by_one, checkpoint_key=signing_key, checkpoint_every=4) as inv:
+        for result in results:
+            inv.record_signing(result, signer="CN=test", now=NOW)
+    with Inventory(together, checkpoint_key=signing_key, checkpoint_every=4) as inv:
+        inv.record_many(results, signer="CN=test", now=NOW)
+        report = inv.audit.verify(trust=trust)
+    assert report.ok and report.status == "intact", report.problems
+    # The same entries in the same order, checkpoints after the same entries.
+    chain = _chain(together)
+    assert [c[:3] for c in chain] == [c[:3] for c in _chain(one_by_one)]
+    assert [c[1] for c in chain].count("checkpoint") == 6  # every 4 entries, their own counted
+    facts = [c for c in chain if c[1] != "checkpoint"]
+    assert facts == [c for c in _chain(one_by_one) if c[1] != "checkpoint"]
+
+
+def test_a_changed_rendition_row_of_an_import_is_named(tmp_path: Path) -> None:
+    from tests.integration.test_inventory import NOW
+
+    results = _import_results()
+    path = tmp_path / "inv.sqlite"
+    with Inventory(path) as inv:
+        inv.record_many(results, signer="CN=test", now=NOW)
+        assert inv.audit.verify().ok
+    changed = results[7]
+    seq = next(c[0] for c in _chain(path) if c[2] == changed.asset_id)
+    conn = attacker(path)
+    conn.execute(
+        "UPDATE files SET path = '/elsewhere.jpg' WHERE sha256 = ?",
+        (bytes.fromhex(changed.sha256_hex),),
+    )
+    conn.close()
+    with Inventory(path, create=False, read_only=True) as inv:
+        found = inv.audit.verify().problems
+    assert [(p.seq, p.kind) for p in found] == [(seq, ProblemKind.FACT_CHANGED)]
+    assert changed.sha256_hex in found[0].detail
+
+
+@pytest.mark.parametrize("earlier", [True, False])
+def test_renditions_recorded_before_their_original_are_linked_in_one_batch(
+    tmp_path: Path, earlier: bool
+) -> None:
+    from tests.integration.test_inventory import NOW
+
+    original, *renditions = _import_results(3)
+    path = tmp_path / "inv.sqlite"
+    with Inventory(path) as inv:
+        if earlier:  # in a transaction before the original's
+            inv.record_many(renditions, signer="CN=test", now=NOW)
+            inv.record_many([original], signer="CN=test", now=NOW)
+        else:  # in the same transaction, before it
+            inv.record_many([*renditions, original], signer="CN=test", now=NOW)
+        for rendition in renditions:
+            entry = inv.get(rendition.asset_id)
+            assert entry is not None and entry.parent_asset_id == original.asset_id
+        assert inv.audit.verify().ok
+    linked = [c[3]["linked"] for c in _chain(path) if "linked" in c[3]]
+    assert linked == [",".join(sorted(r.asset_id for r in renditions))]
+
+
+def test_a_batch_longer_than_one_lookup_records_repeats_and_known_files_once(
+    tmp_path: Path,
+) -> None:
+    from tests.integration.test_inventory import NOW, fake_result
+
+    path = tmp_path / "inv.sqlite"
+    known = [fake_result(i, salt="known") for i in range(3)]
+    originals = [fake_result(i) for i in range(40)]  # lookups of 32, 8 and the rest
+    renditions = [fake_result(100 + i, parent=originals[i]) for i in range(30)]
+    # A rendition before its original, files already recorded, one file twice.
+    batch = [renditions[0], *known, *originals, originals[5], *renditions[1:]]
+    with Inventory(path) as inv:
+        inv.record_many(known, signer="CN=test", now=NOW)
+        entries = inv.record_many(batch, signer="CN=test", now=NOW)
+        assert [e.asset_id for e in entries] == [r.asset_id for r in batch]
+        assert inv.stats().assets == 73
+        for rendition, original in zip(renditions, originals, strict=False):
+            entry = inv.get(rendition.asset_id)
+            assert entry is not None and entry.parent_asset_id == original.asset_id
+        report = inv.audit.verify()
+    assert report.ok, report.problems
+    # One entry per file recorded (the known ones and the repeat add none).
+    assert report.entries_checked == 3 + 40 + 30

@@ -17,12 +17,15 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import PIL
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from provenance import fingerprint
 from provenance._core.hashing import essence_hash
@@ -31,6 +34,8 @@ from provenance.sign import asset_id_for
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "sample_media"
 GOLDEN = ROOT / "tests" / "data" / "golden" / "inventory_values.json"
+# Asset ids are uuid5 in this namespace: never change it (every inventory holds them).
+_ASSET_NAMESPACE = uuid.UUID("6f1c2c4e-5d0a-4a57-9a39-5b1d8a4f2e10")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
 
 
@@ -73,6 +78,11 @@ def test_essence_and_asset_id_are_stable(path: Path) -> None:
     got = _values(path)
     assert got["essence_sha256"] == expected["essence_sha256"]
     assert got["asset_id"] == expected["asset_id"]
+
+
+@given(st.text(max_size=80) | st.text("0123456789abcdef", min_size=64, max_size=64))
+def test_asset_ids_are_uuid5_of_the_essence_in_the_pinned_namespace(essence: str) -> None:
+    assert asset_id_for(essence) == str(uuid.uuid5(_ASSET_NAMESPACE, essence))
 
 
 @pytest.mark.parametrize("path", _samples(), ids=lambda p: p.name)

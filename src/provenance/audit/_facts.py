@@ -47,10 +47,14 @@ def row_hash(kind: str, values: Iterable[str | bytes | int | None]) -> str:
     """
     parts = [kind.encode("ascii")]
     for value in values:
-        if value is None:
-            parts.append(b"N")
+        # Text first, by exact type (most columns; an import hashes about 40 rows).
+        if type(value) is str:
+            data = value.encode("utf-8")
+            parts += (b"S%d:" % len(data), data)
         elif isinstance(value, bytes):
             parts += (b"B%d:" % len(value), value)
+        elif value is None:
+            parts.append(b"N")
         elif isinstance(value, str):
             # surrogateescape: text read back from bytes that were not UTF-8 hashes
             # as those bytes (so it differs from what was bound); valid text is unchanged.

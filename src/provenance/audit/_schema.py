@@ -104,3 +104,16 @@ def _checkpoint_from_row(row: tuple[Any, ...]) -> Checkpoint:
     return Checkpoint(
         int(seq), str(entry_hash), str(at), signature, algorithm, tuple(chain), log_key
     )
+
+
+def _entry_row(entry: AuditEntry, payload_json: str) -> tuple[Any, ...]:
+    """The audit row of ``entry`` (its payload as stored: ``payload_json``)."""
+    return (
+        entry.seq,
+        entry.at,
+        entry.event.value,
+        entry.asset_id,
+        payload_json,
+        entry.prev_hash,
+        entry.entry_hash,
+    )

@@ -11,11 +11,11 @@ import dataclasses
 import functools
 import json
 import sqlite3
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from provenance._io.database import execute
+from provenance._io.database import execute, executemany
 from provenance._io.keys import (
     SigningKey,
     TrustPolicy,
@@ -34,7 +34,12 @@ from provenance.audit._chain import (
 )
 from provenance.audit._checkpoint import Checkpoint
 from provenance.audit._facts import FactBindings
-from provenance.audit._schema import _checkpoint_from_row, _entry_from_row, _link_from_row
+from provenance.audit._schema import (
+    _checkpoint_from_row,
+    _entry_from_row,
+    _entry_row,
+    _link_from_row,
+)
 from provenance.audit._statements import (
     _ALL_CHECKPOINTS,
     _ALL_ENTRIES,
@@ -50,7 +55,7 @@ from provenance.audit._statements import (
     _TAIL_LINK,
 )
 from provenance.audit._verify import _Link, _link_of, _verify_links
-from provenance.audit._witness import Witness, WitnessRecord
+from provenance.audit._witness import Witness, WitnessRecord, read_witness
 from provenance.errors import AuditError
 
 Reconciler = Callable[[sqlite3.Connection, FactBindings], tuple[list[AuditProblem], list[str], int]]
@@ -193,19 +198,7 @@ class AuditLog:
         entry, payload_json = _entry_and_json(
             prev_seq, prev_hash, event, now=now, asset_id=asset_id, payload=payload
         )
-        execute(
-            conn,
-            _INSERT_ENTRY,
-            (
-                entry.seq,
-                entry.at,
-                entry.event.value,
-                entry.asset_id,
-                payload_json,
-                entry.prev_hash,
-                entry.entry_hash,
-            ),
-        )
+        execute(conn, _INSERT_ENTRY, _entry_row(entry, payload_json))
         key = self.checkpoint_key
         if key is not None and event is not AuditEvent.CHECKPOINT:
             # Newest first by primary key: stops at the first signed row (unsigned
@@ -218,6 +211,62 @@ class AuditLog:
                 if pinned is None or pinned == key_fingerprint(key.leaf):
                     self.checkpoint_in(conn, key, now=now)
         return entry
+
+    def append_all_in(
+        self,
+        conn: sqlite3.Connection,
+        items: Sequence[tuple[AuditEvent, str | None, Mapping[str, Any]]],
+        *,
+        now: datetime,
+    ) -> list[AuditEntry]:
+        """:meth:`append_in` for many entries ``(event, asset_id, payload)``, in order.
+
+        The same entries, hashes and automatic checkpoints as one :meth:`append_in`
+        per item, with the chain's tail read once and the rows inserted together
+        (an import's 19 entries: 18 tail reads and 18 round trips fewer).
+
+        Raises:
+            AuditError: ``now`` has no timezone or a payload is not JSON.
+        """
+        if not items:
+            return []  # every file was recorded already
+        row = execute(conn, _TAIL_LINK).fetchone()
+        prev_seq, prev_hash = (0, GENESIS_HASH) if row is None else (int(row[0]), str(row[1]))
+        key = self.checkpoint_key
+        signed_at = None
+        if key is not None:
+            found = execute(conn, _LAST_SIGNED).fetchone()
+            signed_at = 0 if found is None else int(found[0])
+        entries: list[AuditEntry] = []
+        rows: list[tuple[Any, ...]] = []
+        for event, asset_id, payload in items:
+            entry, payload_json = _entry_and_json(
+                prev_seq, prev_hash, event, now=now, asset_id=asset_id, payload=payload
+            )
+            entries.append(entry)
+            rows.append(_entry_row(entry, payload_json))
+            prev_seq, prev_hash = entry.seq, entry.entry_hash
+            if (
+                key is None
+                or signed_at is None
+                or event is AuditEvent.CHECKPOINT
+                or entry.seq - signed_at < self.checkpoint_every
+            ):
+                continue
+            # A checkpoint is due after this entry: store what precedes it, then as
+            # append_in does (its CHECKPOINT entry moves the tail).
+            executemany(conn, _INSERT_ENTRY, rows)
+            rows = []
+            pinned = self.log_key_in(conn)
+            if pinned is None or pinned == key_fingerprint(key.leaf):
+                self.checkpoint_in(conn, key, now=now)
+            tail = execute(conn, _TAIL_LINK).fetchone()
+            prev_seq, prev_hash = int(tail[0]), str(tail[1])
+            found = execute(conn, _LAST_SIGNED).fetchone()
+            signed_at = 0 if found is None else int(found[0])
+        if rows:
+            executemany(conn, _INSERT_ENTRY, rows)
+        return entries
 
     def checkpoint(self, key: SigningKey | None, *, now: datetime) -> Checkpoint:
         """Sign and store a checkpoint of the current tail, and log that it was taken.
@@ -369,7 +418,7 @@ class AuditLog:
             AuditError: The witness cannot be read.
             InventoryError: The database cannot be read.
         """
-        witnessed, log_ids, notes = _read_witness(self.witness if use_witness else None)
+        witnessed, log_ids, notes = read_witness(self.witness if use_witness else None)
 
         def work(conn: sqlite3.Connection) -> AuditReport:
             if not isinstance(conn, sqlite3.Connection):
@@ -466,23 +515,6 @@ def _stored_checkpoints(conn: sqlite3.Connection, *, lenient: bool = False) -> l
             # An undecodable row still claims a seq: keep it so its signature fails.
             out.append(Checkpoint(int(row[0]), str(row[1]), str(row[2]), "", "", (), row[6]))
     return out
-
-
-def _read_witness(witness: Witness | None) -> tuple[list[Checkpoint], set[str], list[str]]:
-    """The checkpoints a witness holds, the log ids they name, and notes on reading it."""
-    witnessed: list[Checkpoint] = []
-    log_ids: set[str] = set()
-    notes: list[str] = []
-    if witness is not None:
-        if witness.readable:
-            for record in witness.read():
-                witnessed.append(record.checkpoint)
-                log_ids.add(record.log_id)
-            if not witnessed:
-                notes.append(f"the witness {witness!r} holds no checkpoint yet")
-        else:
-            notes.append(f"the witness {witness!r} cannot be read back: not checked")
-    return witnessed, log_ids, notes
 
 
 def _stored_links(

@@ -299,3 +299,20 @@ def _one_witness(text: str) -> FileWitness | HttpWitness | SyslogWitness:
 def witness_from_env() -> Witness | None:
     """The witness named by ``$PROVENANCE_AUDIT_WITNESS``, or None."""
     return witness_from(os.environ.get(WITNESS_ENV_VAR))
+
+
+def read_witness(witness: Witness | None) -> tuple[list[Checkpoint], set[str], list[str]]:
+    """The checkpoints a witness holds, the log ids they name, and notes on reading it."""
+    witnessed: list[Checkpoint] = []
+    log_ids: set[str] = set()
+    notes: list[str] = []
+    if witness is not None:
+        if witness.readable:
+            for record in witness.read():
+                witnessed.append(record.checkpoint)
+                log_ids.add(record.log_id)
+            if not witnessed:
+                notes.append(f"the witness {witness!r} holds no checkpoint yet")
+        else:
+            notes.append(f"the witness {witness!r} cannot be read back: not checked")
+    return witnessed, log_ids, notes

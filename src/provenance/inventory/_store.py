@@ -324,7 +324,8 @@ class Inventory(_Search, _Reads):
 
         def work(conn: sqlite3.Connection) -> list[AssetEntry]:
             memo = Memo()  # the signer and the parents, looked up once per transaction
-            return [
+            memo.prefetch(conn, pending)
+            entries = [
                 record(
                     conn,
                     p,
@@ -336,6 +337,8 @@ class Inventory(_Search, _Reads):
                 )
                 for p, insert, kp in zip(pending, rows, inserts, strict=True)
             ]
+            self._audit.append_all_in(conn, memo.entries, now=moment)
+            return entries
 
         return self._write(work, durable)
 

@@ -6,7 +6,9 @@ appends the audit entry that binds what it wrote (DESIGN.md decision 17).
 
 from __future__ import annotations
 
+import functools
 import sqlite3
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -113,6 +115,36 @@ _INSERT_ASSET = SQL.insert(
     conflict=Conflict.CAUGHT,
     key="asset_pk",
 )
+# An import's 19 results share their record's creation time: formatted once, not 38 times.
+_time_text = functools.lru_cache(maxsize=8)(format_time)
+
+# A transaction's results are looked up together, this many values per statement
+# (a fixed list, so SQLite's text is in the snapshot; a shorter list repeats its last value).
+_BATCH = 32
+_BATCH_KEYS = tuple(f"v{i}" for i in range(_BATCH))
+_ASSETS_OF_IDS = SQL.query(
+    "assets_of_ids",
+    lambda sa, t: sa.select(
+        t.assets.c.asset_id, t.assets.c.asset_pk, t.assets.c.essence_sha256, t.assets.c.record_json
+    ).where(t.assets.c.asset_id.in_([sa.bindparam(k) for k in _BATCH_KEYS])),
+    params=_BATCH_KEYS,
+)
+
+
+def _parents_waiting(sa: Any, t: Any) -> Any:
+    """Which of these hashes a file of an asset without a parent link names as its parent."""
+    f, a = t.files.alias("f"), t.assets.alias("a")
+    return (
+        sa.select(f.c.parent_sha256)
+        .select_from(f.join(a, a.c.asset_pk == f.c.asset_pk))
+        .where(
+            f.c.parent_sha256.in_([sa.bindparam(k) for k in _BATCH_KEYS]),
+            a.c.parent_pk.is_(None),
+        )
+    )
+
+
+_PARENTS_WAITING = SQL.query("parents_waiting_among", _parents_waiting, params=_BATCH_KEYS)
 _ASSET_OF_ESSENCE = SQL.query(
     "asset_id_of_essence",
     lambda sa, t: sa.select(t.assets.c.asset_id).where(
@@ -130,11 +162,57 @@ class Memo:
     name the same original, recorded just before them).
     """
 
-    __slots__ = ("_parents", "_signers")
+    __slots__ = ("_absent", "_assets", "_checked", "_parents", "_signers", "_waiting", "entries")
 
     def __init__(self) -> None:
         self._signers: dict[str, int] = {}
         self._parents: dict[tuple[Any, ...], tuple[int, str] | None] = {}
+        self._assets: dict[str, tuple[int, bytes, str]] = {}
+        self._absent: set[str] = set()
+        self._checked: set[bytes] = set()
+        self._waiting: set[bytes] = set()
+        # The audit entries of the transaction's results, appended together at its end
+        # (AuditLog.append_all_in: one read of the chain's tail, one batch of rows).
+        self.entries: list[tuple[AuditEvent, str | None, dict[str, Any]]] = []
+
+    def prefetch(self, conn: sqlite3.Connection, pending: Sequence[_Pending]) -> None:
+        """Look up the assets of all ``pending`` and who waits for their files, together.
+
+        Replaces two statements per result (its asset by id, and the renditions
+        recorded before it that name it as parent: almost always none) by two per
+        :data:`_BATCH` results.
+        """
+        ids = list(dict.fromkeys(p.result.asset_id for p in pending))
+        for row in _batched(conn, _ASSETS_OF_IDS, ids):
+            self._assets[str(row[0])] = (int(row[1]), bytes(row[2]), str(row[3]))
+        self._absent.update(i for i in ids if i not in self._assets)
+        hashes = list(dict.fromkeys(h for p in pending for h in (p.sha256, p.input_sha256)))
+        self._waiting.update(bytes(row[0]) for row in _batched(conn, _PARENTS_WAITING, hashes))
+        self._checked.update(hashes)
+
+    def asset(self, conn: sqlite3.Connection, asset_id: str) -> tuple[int, bytes, str] | None:
+        """The stored asset ``(asset_pk, essence, record_json)``, or None."""
+        found = self._assets.get(asset_id)
+        if found is not None or asset_id in self._absent:
+            return found
+        row = execute(conn, _ASSET_BY_ID, (asset_id,)).fetchone()
+        return None if row is None else (int(row[0]), bytes(row[1]), str(row[2]))
+
+    def added(self, p: _Pending, asset_pk: int) -> None:
+        """Note an asset inserted in this transaction (a later result may be of it)."""
+        self._assets[p.result.asset_id] = (asset_pk, p.essence, p.record_json)
+        self._absent.discard(p.result.asset_id)
+
+    def may_wait(self, p: _Pending) -> bool:
+        """Whether a recorded rendition may name this file (or its input) as parent."""
+        return not ({p.sha256, p.input_sha256} <= self._checked) or bool(
+            self._waiting & {p.sha256, p.input_sha256}
+        )
+
+    def recorded(self, p: _Pending) -> None:
+        """Note a file recorded in this transaction: it may wait for its parent."""
+        if p.parent_sha256 is not None:
+            self._waiting.add(p.parent_sha256)
 
     def signer_id(self, conn: sqlite3.Connection, subject: str) -> int:
         """The signer's id, looked up (or inserted) once per transaction."""
@@ -172,14 +250,19 @@ def record(
     With ``perceptual`` or ``keypoints``, those rows too, bound by the same entry.
     ``memo`` carries what earlier results of the same transaction looked up
     (the signer's id, the parents found), so an import's renditions do not
-    look them up again.
+    look them up again; with it, the audit entry is left in ``memo.entries``
+    for the caller to append (``AuditLog.append_all_in``) before it commits.
     """
     result = p.result
     signer_id = _signer_id(conn, p.signer) if memo is None else memo.signer_id(conn, p.signer)
-    row = execute(conn, _ASSET_BY_ID, (result.asset_id,)).fetchone()
+    if memo is None:
+        found = execute(conn, _ASSET_BY_ID, (result.asset_id,)).fetchone()
+        row = None if found is None else (int(found[0]), bytes(found[1]), str(found[2]))
+    else:
+        row = memo.asset(conn, result.asset_id)
     parent_id: str | None = None
     if row is not None:
-        asset_pk, essence, asset_record_json = int(row[0]), bytes(row[1]), str(row[2])
+        asset_pk, essence, asset_record_json = row
         if essence != p.essence:
             raise InventoryError(
                 f"asset {result.asset_id} is recorded with essence {essence.hex()}, not "
@@ -189,6 +272,8 @@ def record(
     else:
         asset_pk, parent_id = _insert_asset(conn, p, signer_id, path, memo)
         asset_record_json = p.record_json
+        if memo is not None:
+            memo.added(p, asset_pk)
     file_row = (
         p.sha256,
         asset_pk,
@@ -219,7 +304,13 @@ def record(
     # Renditions recorded before this file (their parent) get their link now.
     # Found first with one index probe (usually nothing), then updated by key:
     # MariaDB runs an UPDATE ... IN (SELECT ...) as a scan of every asset.
-    waiting = execute(conn, _WAITING, (p.sha256, p.input_sha256, asset_pk)).fetchall()
+    waiting = (
+        execute(conn, _WAITING, (p.sha256, p.input_sha256, asset_pk)).fetchall()
+        if memo is None or memo.may_wait(p)
+        else []
+    )
+    if memo is not None:
+        memo.recorded(p)
     linked = []
     if waiting:
         # Rare (a rendition recorded before its original).
@@ -244,8 +335,21 @@ def record(
     if keypoints is not None:
         payload.update(keypoints.run(conn, result.asset_id, path))
     event = AuditEvent.RENDITION_ADDED if record.parents else AuditEvent.SIGNED
-    audit.append_in(conn, event, asset_id=result.asset_id, payload=payload, now=p.now)
+    if memo is None:
+        audit.append_in(conn, event, asset_id=result.asset_id, payload=payload, now=p.now)
+    else:
+        memo.entries.append((event, result.asset_id, payload))  # the caller appends them
     return entry
+
+
+def _batched(conn: sqlite3.Connection, statement: Any, values: Sequence[Any]) -> list[Any]:
+    """Rows of ``statement`` (an ``IN`` list of :data:`_BATCH` values) for every value."""
+    rows: list[Any] = []
+    for start in range(0, len(values), _BATCH):
+        chunk = list(values[start : start + _BATCH])
+        chunk += [chunk[-1]] * (_BATCH - len(chunk))
+        rows += execute(conn, statement, chunk).fetchall()
+    return rows
 
 
 def _facts_payload(
@@ -286,7 +390,7 @@ def _facts_payload(
                 record.generator,
                 record.model,
                 record.model_version,
-                format_time(record.created_at),
+                _time_text(record.created_at),
                 p.record_json,
                 p.signer,
                 p.signed_at,
@@ -363,7 +467,7 @@ def _insert_asset(
                 record.generator,
                 record.model,
                 record.model_version,
-                format_time(record.created_at),
+                _time_text(record.created_at),
                 p.record_json,
                 signer_id,
                 p.signed_at,

@@ -20,6 +20,7 @@ what an original stores to be found again, in ``_features``.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import uuid
 from dataclasses import dataclass, field
@@ -360,4 +361,12 @@ def asset_id_for(essence_sha256_hex: str) -> str:
     metadata was stripped, or a file recorded without being signed, can be
     matched to its asset.
     """
-    return str(uuid.uuid5(_ASSET_NAMESPACE, essence_sha256_hex))
+    # str(uuid.uuid5(_ASSET_NAMESPACE, essence_sha256_hex)) (RFC 4122 4.3: SHA-1 of the
+    # namespace and the name, version 5, variant 10), written out: 3 us instead of 11,
+    # and an import names 19 assets.
+    name = _ASSET_NAMESPACE.bytes + essence_sha256_hex.encode("utf-8")
+    digest = bytearray(hashlib.sha1(name, usedforsecurity=False).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"

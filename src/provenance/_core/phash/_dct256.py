@@ -29,6 +29,7 @@ from provenance._core.phash._grids import (
 from provenance._core.phash._scheme import (
     F32,
     FRAME,
+    LOW,
     MID,
     QUERY_VARIANTS,
     REFERENCE_VARIANTS,
@@ -37,10 +38,10 @@ from provenance._core.phash._scheme import (
     SIDE,
     U64,
     WINDOWS,
-    applies,
     frame_boxes,
     parse_variant,
     untrimmed,
+    window_applies,
 )
 from provenance._core.phash._transforms import area_matrices, dct_matrix, dihedral, layouts
 
@@ -301,28 +302,58 @@ def reference_hashes_batch(
     return _references(grids, rgb, tuple(variants))
 
 
-def _references(grids: F32, rgb: F32, variants: tuple[str, ...]) -> list[ReferenceHashes]:
-    # Every window the descriptor or a variant needs, each computed once.
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What :func:`_references` computes for a tuple of variants, worked out once.
+
+    Attributes:
+        windows: Every window the descriptor or a variant needs, each once.
+        trimmed: Those of the trimmed box; ``framed``: those of the whole frame.
+        rows: Per variant, the index of its window in ``windows`` and its turn.
+        described: The indices of :data:`DESCRIPTOR_WINDOWS` in ``windows``.
+        row_windows: Per variant, its window (which variants an image keeps
+            depends on the window only).
+    """
+
+    windows: tuple[str, ...]
+    trimmed: tuple[str, ...]
+    framed: tuple[str, ...]
+    rows: tuple[tuple[int, str], ...]
+    described: tuple[int, ...]
+    row_windows: tuple[str, ...]
+
+
+@functools.cache
+def _plan(variants: tuple[str, ...]) -> _Plan:
     windows = list(DESCRIPTOR_WINDOWS)
-    for variant in variants:
-        window, _ = parse_variant(variant)
+    parsed = [parse_variant(v) for v in variants]
+    for window, _ in parsed:
         if window not in windows:
             windows.append(window)
+    return _Plan(
+        windows=tuple(windows),
+        trimmed=tuple(w for w in windows if not w.startswith(FRAME)),
+        framed=tuple(w for w in windows if w.startswith(FRAME)),
+        rows=tuple((windows.index(w), turn) for w, turn in parsed),
+        described=tuple(windows.index(w) for w in DESCRIPTOR_WINDOWS),
+        row_windows=tuple(w for w, _ in parsed),
+    )
+
+
+def _references(grids: F32, rgb: F32, variants: tuple[str, ...]) -> list[ReferenceHashes]:
+    plan = _plan(variants)  # the names are resolved once per process, not per image
     boxes = trim_boxes(grids)
     frames = frame_boxes(len(grids), grids.shape[-1])
-    trimmed = [w for w in windows if not w.startswith(FRAME)]
-    framed = [w for w in windows if w.startswith(FRAME)]
     parts = {
-        **_window_map(grids, boxes, trimmed),
-        **_window_map(grids, None, framed),
+        **_window_map(grids, boxes, plan.trimmed),
+        **_window_map(grids, None, plan.framed),
     }
-    coeffs = np.stack([parts[w] for w in windows], axis=1)  # (N, len(windows), 32, 32)
-    rows = []
-    for variant in variants:
-        window, turn = parse_variant(variant)
-        rows.append(dihedral(coeffs[:, windows.index(window)], turn))
+    coeffs = np.stack([parts[w] for w in plan.windows], axis=1)  # (N, len(windows), 32, 32)
+    # Only the low band of a turned block is hashed: turn that alone (the same bits).
+    low = coeffs[..., :LOW, :LOW]
+    rows = [dihedral(low[:, index], turn) for index, turn in plan.rows]
     words = pack(low_bits(np.stack(rows, axis=1)))  # (N, K, WORDS)
-    described = coeffs[:, [windows.index(w) for w in DESCRIPTOR_WINDOWS]]
+    described = coeffs[:, list(plan.described)]
     descriptors = descriptors_to_bytes(
         colour_signatures(rgb, boxes),
         pack(mid_bits(described)),  # (N, len(DESCRIPTOR_WINDOWS), CONFIRM_WORDS)
@@ -330,7 +361,8 @@ def _references(grids: F32, rgb: F32, variants: tuple[str, ...]) -> list[Referen
     )
     out = []
     for i in range(len(grids)):
-        keep = [k for k, v in enumerate(variants) if applies(v, boxes[i], frames[i])]
+        kept = {w: window_applies(w, boxes[i], frames[i]) for w in set(plan.row_windows)}
+        keep = [k for k, w in enumerate(plan.row_windows) if kept[w]]
         out.append(
             ReferenceHashes(
                 words=words[i, keep],

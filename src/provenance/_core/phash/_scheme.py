@@ -35,6 +35,7 @@ __all__ = [
     "frame_boxes",
     "parse_variant",
     "untrimmed",
+    "window_applies",
 ]
 
 U64 = npt.NDArray[np.uint64]
@@ -164,7 +165,11 @@ def untrimmed(box: F32, frame: F32) -> bool:
 
 def applies(variant: str, box: F32, frame: F32) -> bool:
     """Whether an original with this trimmed box stores ``variant`` (see REFERENCE_VARIANTS)."""
-    window, _ = parse_variant(variant)
+    return window_applies(parse_variant(variant)[0], box, frame)
+
+
+def window_applies(window: str, box: F32, frame: F32) -> bool:
+    """:func:`applies` for every variant of ``window`` (as :func:`parse_variant` names it)."""
     if window == f"{FRAME}full" and untrimmed(box, frame):
         return False  # the same pixels as "full": the first row again
     if window.removeprefix(FRAME) in _NARROW:

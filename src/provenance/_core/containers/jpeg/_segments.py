@@ -171,6 +171,8 @@ def _next_marker(data: bytes, pos: int) -> int:
         raise ContainerError(f"truncated: no EOI marker before the end of data at offset {size}")
     if data[pos] != 0xFF:
         raise ContainerError(f"expected a marker at offset {pos}, found byte 0x{data[pos]:02X}")
+    if pos + 1 < size and data[pos + 1] != 0xFF:
+        return pos  # no fill (the usual case): what the search below would find
     found = _NOT_FILL.search(data, pos + 1)
     if found is None:
         raise ContainerError(f"truncated: no EOI marker before the end of data at offset {size}")

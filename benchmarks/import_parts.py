@@ -1,0 +1,163 @@
+"""The fixed parts of one import, in isolation: before and after a change, paired.
+
+One lean import of a 1 MP JPEG (1280 x 800, q90, made from ``sample_media``; the
+class furthest from issue 20's goals) has fixed costs that do not grow with the
+image: the inventory transaction (``Inventory.record_many`` of the original and
+its 18 renditions, fresh assets, not fsynced), the perceptual reference hashes of
+the decoded image (``phash.reference_hashes``) and the 18 rendition marks
+(``sign_rendition`` with the default ``INVENTORY`` mark). ``overhead.py`` times
+them inside whole imports (its ``attribution`` section); this times each alone,
+as thread CPU time, median over the imports of a process.
+
+``--against SRC`` compares two trees of the package: each round runs one process
+with the package as imported now and one with ``SRC`` on ``PYTHONPATH`` (e.g. a
+``git archive`` of main), in alternating order, so the machine's load hits both
+alike; the medians of the rounds' medians are reported.
+
+    PYTHONPATH=src .venv/bin/python benchmarks/import_parts.py --against /tmp/main/src
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from _common import (
+    SAMPLE_MEDIA,
+    console,
+    dev_keys,
+    header,
+    load_record,
+    machine_info,
+    median,
+    parse_args,
+    table,
+    write_json,
+)
+
+NAME = "import_parts"
+IMPORTS = 40  # per process; the first two are warm-up
+PARTS = ("inventory transaction", "perceptual hashes", "rendition marks")
+
+
+def measure(imports: int) -> dict[str, float]:
+    """One process: CPU ms of each part per import, medians over ``imports`` fresh imports."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    import overhead
+    import provenance
+    from provenance._core import keypoints, phash
+
+    key, _trust, keys = dev_keys()
+    folder = Path(tempfile.mkdtemp(prefix="provenance-import-parts-"))
+    record = load_record(SAMPLE_MEDIA / "forest-path.jpg")
+    with Image.open(SAMPLE_MEDIA / "forest-path.jpg") as im:
+        im.load()
+        source = folder / "one-mp.jpg"
+        im.convert("RGB").resize((1280, 800), Image.Resampling.LANCZOS).save(source, quality=90)
+    case = overhead.Case("one-mp", "jpeg 1 MP", "jpeg", source, 1.0, record)
+    now = datetime.now(timezone.utc)
+    times: dict[str, list[int]] = {part: [] for part in PARTS}
+    with provenance.Inventory(folder / "inventory.sqlite") as inventory:
+        for i, data in enumerate(overhead.make_variants(case, imports, first=300)):
+            _signed, original = provenance.sign_bytes(
+                data, record=record, key=key, now=now, path=f"catalog/{i}.jpg"
+            )
+            with Image.open(io.BytesIO(data)) as opened:
+                opened.load()
+                decoded = opened.copy()
+            made = [
+                overhead.encode(overhead.rendition(decoded, w, h, frame, gap=3.0), "jpeg")
+                for w, h, frame in overhead.LUMA_SIZES
+            ]
+            started = time.thread_time_ns()
+            marked = [
+                provenance.sign_rendition(m, original, key=key, now=now, path=f"cache/{i}/{k}.jpg")
+                for k, m in enumerate(made)
+            ]
+            times["rendition marks"].append(time.thread_time_ns() - started)
+            started = time.thread_time_ns()
+            reference = phash.reference_hashes(decoded)
+            times["perceptual hashes"].append(time.thread_time_ns() - started)
+            local = keypoints.reference_features(decoded)
+            results = [original, *(result for _, result in marked)]
+            others = [None] * len(marked)
+            started = time.thread_time_ns()
+            inventory.record_many(
+                results,
+                signer=key.subject,
+                now=now,
+                perceptual=[reference, *others],
+                keypoints=[local, *others],
+                durable=False,
+            )
+            times["inventory transaction"].append(time.thread_time_ns() - started)
+        if not inventory.audit.verify().ok:
+            raise SystemExit("the audit log of the measured imports does not verify")
+    shutil.rmtree(folder, ignore_errors=True)
+    shutil.rmtree(keys, ignore_errors=True)
+    return {part: median(values[2:]) / 1e6 for part, values in times.items()}
+
+
+def main() -> int:
+    """Run the benchmark; see the module docstring."""
+    if sys.argv[1:2] == ["--child"]:
+        print(json.dumps(measure(int(sys.argv[2]))))
+        return 0
+    args = parse_args(
+        NAME, __doc__.splitlines()[0], default_repeats=5, quick_repeats=2, extra=_extra
+    )
+    info = machine_info()
+    header(NAME, info, args)
+    trees = {"now": os.environ.get("PYTHONPATH", "")}
+    if args.against:
+        trees = {"against": str(args.against), **trees}
+    imports = 12 if args.quick else IMPORTS
+    rounds: dict[str, list[dict[str, float]]] = {tree: [] for tree in trees}
+    for r in range(args.repeats):
+        for tree in list(trees) if r % 2 == 0 else list(trees)[::-1]:
+            done = subprocess.run(
+                [sys.executable, __file__, "--child", str(imports)],
+                check=True,
+                capture_output=True,
+                text=True,
+                env={**os.environ, "PYTHONPATH": trees[tree]},
+            )
+            rounds[tree].append(json.loads(done.stdout.strip().splitlines()[-1]))
+    result = {
+        tree: {part: median([r[part] for r in found]) for part in PARTS}
+        for tree, found in rounds.items()
+    }
+    write_json(
+        args.out,
+        {"benchmark": NAME, "machine": info, "imports_per_round": imports, "trees": trees,
+         "rounds": rounds, "cpu_ms_median": result},
+    )  # fmt: skip
+    columns = ["part (CPU ms per import)", *trees]
+    rows = [[part, *(f"{result[tree][part]:.2f}" for tree in trees)] for part in PARTS]
+    console.print(table(f"{NAME}: medians of {args.repeats} rounds", columns, rows))
+    return 0
+
+
+def _extra(parser: Any) -> None:
+    parser.add_argument(
+        "--against",
+        type=Path,
+        default=None,
+        metavar="SRC",
+        help="another tree of the package (its src folder), run in alternating processes",
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
