@@ -48,18 +48,15 @@ def row_hash(kind: str, values: Iterable[str | bytes | int | None]) -> str:
     parts = [kind.encode("ascii")]
     for value in values:
         # Text first, by exact type (most columns; an import hashes about 40 rows).
-        if type(value) is str:
-            data = value.encode("utf-8")
+        # surrogateescape: text read back from bytes that were not UTF-8 hashes as
+        # those bytes (so it differs from what was bound); valid text is unchanged.
+        if type(value) is str or isinstance(value, str):
+            data = value.encode("utf-8", "surrogateescape")
             parts += (b"S%d:" % len(data), data)
         elif isinstance(value, bytes):
             parts += (b"B%d:" % len(value), value)
         elif value is None:
             parts.append(b"N")
-        elif isinstance(value, str):
-            # surrogateescape: text read back from bytes that were not UTF-8 hashes
-            # as those bytes (so it differs from what was bound); valid text is unchanged.
-            data = value.encode("utf-8", "surrogateescape")
-            parts += (b"S%d:" % len(data), data)
         elif isinstance(value, int) and not isinstance(value, bool):
             parts.append(b"I%d:" % value)
         else:
