@@ -25,13 +25,16 @@ Each round also runs every variant on twice the files (``2N``): the marginal
 speed-up ``(wall1(2N) - wall1(N)) / (wall(2N) - wall(N))`` is what a second
 worker does for the files past the start-up (which cancels out; goal >= 1.8x).
 The CLI process's own CPU time per run is recorded, and the parts a start-up is
-made of, in fresh processes: the CLI's imports (``import provenance.cli``) and
-what the fork server imports before its first worker forks (``import
-provenance.batch._pool``). From CPU times, which a loaded machine inflates far
-less than wall times, an idle 2-core estimate: one worker takes its CPU time;
-two take ``imports + (work + fork server) / 2`` (work = one worker's CPU time
-minus the imports; the calling process works on one core while the fork server
-boots on the other, then two workers share the rest).
+made of, in fresh processes: the CLI's imports (``import provenance.cli``: since
+the lazy start, only what comes before the command starts the fork server) and
+what the fork server imports before its first worker forks (its preload list,
+``provenance.batch._forkserver._PRELOAD``). From CPU times, which a loaded
+machine inflates far less than wall times, an idle 2-core estimate: one worker
+takes its CPU time; two take ``imports + (work + fork server) / 2`` (work = one
+worker's CPU time minus the imports; the calling process imports the library
+and works on one core while the fork server boots on the other, then two
+workers share the rest). The model is optimistic: it takes everything after the
+CLI's imports to share two cores perfectly.
 
 Run::
 
@@ -75,12 +78,31 @@ GOAL_MARGINAL = 1.8
 
 RUN = """
 import sys
-import provenance.batch._pool
-provenance.batch._pool._SIGN_WHILE_STARTING = {early}
+import provenance.batch
+from provenance.batch import _forkserver
+
+
+def warm_up(workers):
+    # Set the switch where the command starts its pool's fork server, so that
+    # importing the pool module does not come before the server's start.
+    _forkserver.warm_up(workers)
+    import provenance.batch._pool
+
+    provenance.batch._pool._SIGN_WHILE_STARTING = {early}
+
+
+provenance.batch.warm_up = warm_up  # before the CLI's modules import it
 from provenance.cli import main
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
 """
+
+SERVER_IMPORTS = """
+from provenance.batch._forkserver import _PRELOAD
+for name in _PRELOAD:
+    __import__(name)
+"""
+"""What the pool's fork server imports before it forks a worker."""
 
 
 def _images(quick: bool) -> list[Path]:
@@ -184,7 +206,7 @@ def main() -> int:
                 walls[variant, size].append(_run(variant, command, cpus[variant, size]))
                 shutil.rmtree(out, ignore_errors=True)
             parts["cli_imports"].append(_part("import provenance.cli"))
-            parts["fork_server_imports"].append(_part("import provenance.batch._pool"))
+            parts["fork_server_imports"].append(_part(SERVER_IMPORTS))
             console.print(
                 f"round {round_no + 1}/{args.repeats}: "
                 + ", ".join(f"{v} {walls[v, 'N'][-1]:.2f} s" for v in VARIANTS)

@@ -159,8 +159,18 @@ class _Root(_types.ModuleType):
         super().__setattr__(name, value)
 
 
+_PACKAGES = frozenset(
+    {"audit", "batch", "containers", "disclosure", "feed", "integrations", "inventory"}
+    | {"phash", "renditions", "report", "scan"}
+)
+"""Public submodules, imported when first named as an attribute (``provenance.inventory``
+worked after ``import provenance`` when the root imported it eagerly)."""
+
+
 def _resolve(name: str) -> object:
     """Import the module behind a public name, keep the name here, and return it."""
+    if name in _PACKAGES:
+        return _importlib.import_module(f"{__name__}.{name}")  # sets the attribute
     module = _WHERE.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -102,6 +102,21 @@ def test_a_verb_stays_the_function_when_its_submodule_is_imported_first(verb: st
     assert done.stdout.strip() == "ok"
 
 
+def test_public_packages_and_batch_modules_are_attributes_after_importing_their_parent() -> None:
+    """As when the root and provenance.batch imported them eagerly."""
+    done = _python(
+        """
+        import provenance, provenance.batch
+        assert provenance.inventory.Inventory is provenance.Inventory
+        assert provenance.audit.Checkpoint is provenance.Checkpoint
+        assert provenance.batch._pool._SIGN_WHILE_STARTING is True
+        print("ok")
+        """
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
+
+
 def test_an_unknown_name_is_an_attribute_error() -> None:
     import provenance
 

@@ -132,8 +132,15 @@ __all__ = [
 ]
 
 
+_MODULES = frozenset({"_executor", "_jobs", "_plan", "_pool", "_rows", "_stream", "_work"})
+"""This package's modules, imported when first named as an attribute (``batch._pool``
+was there after ``import provenance.batch`` when this module imported them eagerly)."""
+
+
 def _resolve(name: str) -> object:
     """Import the module behind a public name, keep the name here, and return it."""
+    if name in _MODULES:
+        return importlib.import_module(f"{__name__}.{name}")  # sets the attribute
     module = _WHERE.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

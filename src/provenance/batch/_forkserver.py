@@ -17,9 +17,18 @@ import os
 import sys
 from typing import Any
 
-_WORKER_MODULE = "provenance.batch._pool"
-"""Where the workers' entry point lives: the fork server imports it (and with it
-numpy, Pillow and c2pa) before it forks the first worker."""
+_PRELOAD = (
+    # The workers' entry point, and with it numpy, Pillow, c2pa and the library.
+    "provenance.batch._pool",
+    # What a worker's first item imported on first use (issue 20), about 50 ms of
+    # CPU per worker: OpenCV (keypoints; loaded lazily by the library), the
+    # plugins Image.open loads, and numpy.ma (np.median imports it on its first
+    # call). None builds a c2pa Context; a missing one is skipped by the server.
+    "cv2",
+    "numpy.ma",
+    *(f"PIL.{name}ImagePlugin" for name in ("Bmp", "Gif", "Jpeg", "Png", "Ppm", "WebP")),
+)
+"""What the fork server imports before it forks the first worker."""
 
 
 def warm_up(workers: int) -> None:
@@ -63,7 +72,7 @@ def pool_context() -> Any:  # a forkserver or spawn context (typeshed has no com
         # builds no Context: workers fork from it with everything
         # imported. Measured: the first row of a second pool after
         # 0.04 s instead of 0.4-0.6 s (each worker importing it all).
-        context.set_forkserver_preload([*_main_to_preload(), _WORKER_MODULE])
+        context.set_forkserver_preload([*_main_to_preload(), *_PRELOAD])
     return context
 
 
