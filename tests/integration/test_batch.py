@@ -526,9 +526,9 @@ def test_the_fork_server_preloads_a_main_module_only_when_it_defines_something(
     script = types.ModuleType("__main__")
     exec("import sys\nfrom provenance.cli import run\n", script.__dict__)  # noqa: S102
     monkeypatch.setitem(sys.modules, "__main__", script)
-    assert batch._pool._main_to_preload() == []
+    assert batch._forkserver._main_to_preload() == []
     exec("class Signer:\n    pass\n", script.__dict__)  # noqa: S102 - a callback key's signer
-    assert batch._pool._main_to_preload() == ["__main__"]
+    assert batch._forkserver._main_to_preload() == ["__main__"]
 
 
 def test_the_executor_seam_runs_a_plan_on_any_executor(tmp_path: Path, trust: TrustPolicy) -> None:

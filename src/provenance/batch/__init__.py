@@ -60,24 +60,56 @@ a worker), ``_plan`` (plans and the single inventory writer), ``_stream``
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Iterable, Iterator
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from provenance._core.record import ProvenanceRecord
-from provenance._core.types import SignResult, Verdict
-from provenance._io.keys import SigningKey, TrustPolicy
-from provenance._io.reading import sidecar_record
-from provenance.batch import _executor
-from provenance.batch._executor import run_on_executor, worker_count
-from provenance.batch._jobs import SignItem, WorkerSpec
-from provenance.batch._plan import BatchPlan, plan_fingerprint, plan_sign, plan_verify
-from provenance.batch._pool import warm_up
-from provenance.batch._rows import BatchRow, ItemError, RowStatus, verdict_of
-from provenance.batch._stream import DEFAULT_CHUNK_SIZE
-from provenance.fingerprint import Fingerprint
-from provenance.inventory import Inventory
-from provenance.sign import SignOptions
+from provenance.batch._forkserver import warm_up
+
+if TYPE_CHECKING:
+    from provenance._core.record import ProvenanceRecord
+    from provenance._core.types import SignResult, Verdict
+    from provenance._io.keys import SigningKey, TrustPolicy
+    from provenance._io.reading import sidecar_record
+    from provenance.batch._executor import run_on_executor
+    from provenance.batch._jobs import SignItem, WorkerSpec
+    from provenance.batch._plan import BatchPlan, plan_fingerprint, plan_sign, plan_verify
+    from provenance.batch._rows import BatchRow, ItemError, RowStatus, verdict_of
+    from provenance.fingerprint import Fingerprint
+    from provenance.inventory import Inventory
+    from provenance.sign import SignOptions
+
+# Lazy, as the package root is (issue 20): the CLI imports this package to start
+# the fork server (warm_up) before it imports the library; the names below load
+# on first use.
+_WHERE: dict[str, str] = {
+    "BatchPlan": "provenance.batch._plan",
+    "BatchRow": "provenance.batch._rows",
+    "ItemError": "provenance.batch._rows",
+    "RowStatus": "provenance.batch._rows",
+    "SignItem": "provenance.batch._jobs",
+    "WorkerSpec": "provenance.batch._jobs",
+    "plan_fingerprint": "provenance.batch._plan",
+    "plan_sign": "provenance.batch._plan",
+    "plan_verify": "provenance.batch._plan",
+    "run_on_executor": "provenance.batch._executor",
+    "sidecar_record": "provenance._io.reading",
+    "verdict_of": "provenance.batch._rows",
+}
+"""Each lazily imported public name, and the module it comes from."""
+
+DEFAULT_CHUNK_SIZE = 16
+"""Items per task sent to a worker.
+
+Measured (benchmarks/batch.py, py-spy): one item costs a worker 6-8 ms (sign,
+write, perceptual hashes); each chunk costs the calling process about 1 ms of
+CPU besides its items (the pool's round trip, one inventory transaction), CPU
+the two workers of a 2-core machine then lack. 16 items make that a few
+percent of a worker's item while keeping the items lost to a killed worker,
+the latency of the first row and the idle tail of a batch small.
+"""
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
@@ -98,6 +130,32 @@ __all__ = [
     "verify_many",
     "warm_up",
 ]
+
+
+_MODULES = frozenset({"_executor", "_jobs", "_plan", "_pool", "_rows", "_stream", "_work"})
+"""This package's modules, imported when first named as an attribute (``batch._pool``
+was there after ``import provenance.batch`` when this module imported them eagerly)."""
+
+
+def _resolve(name: str) -> object:
+    """Import the module behind a public name, keep the name here, and return it."""
+    if name in _MODULES:
+        return importlib.import_module(f"{__name__}.{name}")  # sets the attribute
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    """The loaded names and every public one."""
+    return sorted({*globals(), *__all__})
+
+
+if not TYPE_CHECKING:  # a type checker reads the imports above instead
+    __getattr__ = _resolve
 
 
 # Over 60 lines: its docstring documents every argument; the body is a few lines.
@@ -152,7 +210,10 @@ def sign_many(
         WorkerPoolError: While iterating, ``workers > 1``: the worker
             processes could not be started.
     """
-    count = worker_count(workers)
+    from provenance.batch import _executor
+    from provenance.batch._plan import plan_sign
+
+    count = _executor.worker_count(workers)
     if chunk_size < 1:
         raise ValueError("chunk_size must be at least 1")
     plan = plan_sign(
@@ -201,7 +262,10 @@ def verify_many(
         WorkerPoolError: While iterating, ``workers > 1``: the worker
             processes could not be started.
     """
-    count = worker_count(workers)
+    from provenance.batch import _executor
+    from provenance.batch._plan import plan_verify
+
+    count = _executor.worker_count(workers)
     if chunk_size < 1:
         raise ValueError("chunk_size must be at least 1")
     plan = plan_verify(items, trust=trust, inventory=inventory, partial=partial)
@@ -228,7 +292,10 @@ def fingerprint_many(
     Raises:
         ValueError: ``workers`` or ``chunk_size`` is negative or zero.
     """
-    count = worker_count(workers)
+    from provenance.batch import _executor
+    from provenance.batch._plan import plan_fingerprint
+
+    count = _executor.worker_count(workers)
     if chunk_size < 1:
         raise ValueError("chunk_size must be at least 1")
     plan = plan_fingerprint(items)

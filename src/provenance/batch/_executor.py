@@ -17,11 +17,12 @@ from concurrent.futures import Executor, Future
 from datetime import datetime
 from typing import Any, TypeVar
 
+from provenance.batch import DEFAULT_CHUNK_SIZE
 from provenance.batch._jobs import _Chunk, _State
 from provenance.batch._plan import BatchPlan
 from provenance.batch._pool import _streamed_pool
 from provenance.batch._rows import BatchRow, _Outcome
-from provenance.batch._stream import DEFAULT_CHUNK_SIZE, _Inline, _stream, _Submitter
+from provenance.batch._stream import _Inline, _stream, _Submitter
 from provenance.batch._work import _run_chunk_with
 
 __all__ = ["run_local", "run_on_executor"]

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from provenance._io.atomic import fsync_folder
+from provenance.batch._forkserver import pool_context
 from provenance.batch._jobs import WorkerSpec, _Chunk, _Job, _SignSpec, _State
 from provenance.batch._plan import BatchPlan
 from provenance.batch._rows import BatchRow, ItemError, RowStatus, _Outcome
@@ -65,34 +66,6 @@ def _streamed_pool(
         pool.shutdown()
 
 
-def warm_up(workers: int) -> None:
-    """Start the local pool's fork server now, so that its start-up overlaps the caller's.
-
-    The fork server imports numpy, Pillow and c2pa before it can fork a worker
-    (about a second of CPU, issue 20). A caller that knows it will run a batch on
-    ``workers`` processes calls this first, then loads its keys and lists its
-    inputs while the server boots; the batch's workers then fork from a server
-    that is (nearly) ready. The CLI's ``sign``, ``verify``, ``scan`` and
-    ``report`` do this. Nothing happens for ``workers=1`` (no pool), on
-    platforms without ``forkserver``, or when the server already runs; the
-    server exits with this process. Starting it cannot fail the caller: a
-    server that cannot start is retried, then reported, by the batch itself
-    (:class:`~provenance.errors.WorkerPoolError`).
-
-    Args:
-        workers: The batch's ``workers`` (0: one per CPU).
-    """
-    if workers == 1 or workers < 0 or (workers == 0 and (os.cpu_count() or 1) == 1):
-        return
-    context = _pool_context()
-    if context.get_start_method() != "forkserver":
-        return
-    from multiprocessing import forkserver  # here: only platforms with it import it
-
-    with contextlib.suppress(Exception):  # the batch retries, and names the problem
-        forkserver.ensure_running()
-
-
 class _Pool(_Submitter):
     """Worker processes that each hold one chunk at a time, and report item by item.
 
@@ -121,7 +94,7 @@ class _Pool(_Submitter):
         self._spec = spec
         self._size = workers
         self._inline = inline
-        self._context = _pool_context()
+        self._context = pool_context()
         self._lock = threading.Lock()
         self._queue: deque[_Task] = deque()
         self._workers: list[_Worker] = []
@@ -377,38 +350,6 @@ class _Worker:
     conn: Connection
     ready: bool = False
     task: _Task | None = None
-
-
-def _pool_context() -> Any:  # a forkserver or spawn context (typeshed has no common type)
-    methods = multiprocessing.get_all_start_methods()
-    # Never fork: a c2pa Context does not survive it (DESIGN.md decision 1).
-    method = "forkserver" if "forkserver" in methods else "spawn"
-    context = multiprocessing.get_context(method)
-    if method == "forkserver":
-        # The fork server (started once per process, on the first pool)
-        # imports this module, and with it numpy, Pillow and c2pa, but
-        # builds no Context: workers fork from it with everything
-        # imported. Measured: the first row of a second pool after
-        # 0.04 s instead of 0.4-0.6 s (each worker importing it all).
-        context.set_forkserver_preload([*_main_to_preload(), __name__])
-    return context
-
-
-def _main_to_preload() -> list[str]:
-    """``["__main__"]`` when the main module defines something a worker may unpickle.
-
-    A script's ``__main__`` is preloaded so that what it defines (a callback
-    key's signer) unpickles in the workers. A main module that defines nothing
-    of its own, such as the ``provenance`` console script (it only imports the
-    CLI), is skipped: preloading it made the fork server, which the first
-    worker waits for, import the CLI with typer and rich too (about a third
-    more CPU than the batch's own imports; issue 20).
-    """
-    main = sys.modules.get("__main__")
-    if main is None:
-        return []
-    own = any(getattr(value, "__module__", None) == "__main__" for value in vars(main).values())
-    return ["__main__"] if own else []
 
 
 def _worker_lost(job: _Job, exitcode: int | None) -> _Outcome:

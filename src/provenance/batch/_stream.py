@@ -22,17 +22,6 @@ from provenance.batch._rows import BatchRow, ItemError, RowStatus, _Outcome
 from provenance.batch._work import _process
 from provenance.errors import WorkerPoolError
 
-DEFAULT_CHUNK_SIZE = 16
-"""Items per task sent to a worker.
-
-Measured (benchmarks/batch.py, py-spy): one item costs a worker 6-8 ms (sign,
-write, perceptual hashes); each chunk costs the calling process about 1 ms of
-CPU besides its items (the pool's round trip, one inventory transaction), CPU
-the two workers of a 2-core machine then lack. 16 items make that a few
-percent of a worker's item while keeping the items lost to a killed worker,
-the latency of the first row and the idle tail of a batch small.
-"""
-
 _CHUNK_MAX_BYTES = 16 * 1024 * 1024
 """A chunk of in-memory items closes early past this many bytes."""
 

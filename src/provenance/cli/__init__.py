@@ -20,6 +20,13 @@ decorator that turns errors into a line on stderr and exit 2, in ``_output``.
 Adding a command: write it in its group's module under ``@app.command("NAME")``
 and ``@reports_errors`` (a top-level command: ``@reports_errors`` there, and one
 ``app.command`` line below), then its docs/cli.md section and docs/json/ schema.
+
+Starting is cheap (issue 20): importing this package loads typer, rich and the
+options, not the library. A command imports what it runs inside its body (a
+type only in annotations goes under ``TYPE_CHECKING``; typer reads the
+command's own signature, so its option types stay light: ``Path``, enums of
+``provenance._core.pii``); a batch command calls ``warm_up(workers)`` before
+those imports, so that its pool's fork server imports beside it.
 """
 
 from __future__ import annotations

@@ -5,18 +5,23 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from provenance._io.atomic import PRIVATE_FILE_MODE, write_atomic
-from provenance._io.keys import TrustPolicy
 from provenance._io.reading import read_input
-from provenance.audit import WITNESS_ENV_VAR, Checkpoint, chain_fingerprint, witness_from
 from provenance.cli._common import find_existing, load_key, open_inventory, warn_witness
 from provenance.cli._options import DEFAULT_KEY_DIR, InventoryOption, JsonOption, KeysDirOption
 from provenance.cli._output import EXIT_FAILED, EXIT_OK, fail, out, print_json, reports_errors
 from provenance.errors import ProvenanceError
+
+if TYPE_CHECKING:
+    from provenance.audit import Checkpoint
+
+_WITNESS_ENV_VAR = "PROVENANCE_AUDIT_WITNESS"
+"""``provenance.audit.WITNESS_ENV_VAR``, for the help text: the command line
+starts without importing the audit log (issue 20); a test checks they agree."""
 
 app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 
@@ -45,7 +50,7 @@ def audit_verify(
         str | None,
         typer.Option(
             "--witness",
-            help=f"The witness file or folder (default: ${WITNESS_ENV_VAR}).",
+            help=f"The witness file or folder (default: ${_WITNESS_ENV_VAR}).",
         ),
     ] = None,
     as_json: JsonOption = False,
@@ -63,6 +68,9 @@ def audit_verify(
       provenance audit verify --witness /mnt/audit-witness/
       provenance audit verify --against inventory-2026-11-01.json
     """
+    from provenance._io.keys import TrustPolicy
+    from provenance.audit import chain_fingerprint, witness_from
+
     checkpoint = _load_checkpoint(against) if against is not None else None
     policy = TrustPolicy.from_pem(trust_anchors) if trust_anchors is not None else None
     pin = None
@@ -122,6 +130,8 @@ def audit_checkpoint(
 
 
 def _load_checkpoint(path: Path) -> Checkpoint:
+    from provenance.audit import Checkpoint
+
     try:
         data = json.loads(read_input(path, max_bytes=64 * 1024 * 1024))
         if isinstance(data, dict) and "audit_checkpoint" in data:

@@ -13,12 +13,8 @@ import os
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from provenance._core.pii import MIN_HASH_KEY_BYTES, PiiAction, PiiPolicy
-from provenance._core.types import Status
-from provenance._io.discovery import InventorySource, find_inventory
-from provenance._io.keys import SigningKey, TrustPolicy, key_fingerprint
 from provenance.cli._options import DEFAULT_KEY_DIR, PASSPHRASE_ENV
 from provenance.cli._output import err, fail, one_line, warn
 from provenance.errors import (
@@ -27,7 +23,15 @@ from provenance.errors import (
     ProvenanceError,
     SchemaVersionError,
 )
-from provenance.inventory import Inventory
+
+if TYPE_CHECKING:
+    from provenance._core.pii import PiiAction, PiiPolicy
+    from provenance._io.keys import SigningKey, TrustPolicy
+    from provenance.inventory import Inventory
+
+# The library is imported inside the helpers, when a command runs (issue 20):
+# ``provenance sign --workers 2`` starts its worker pool's fork server first, so
+# that the server's imports run beside this process's rather than after them.
 
 BUSY_TIMEOUT_ENV = "PROVENANCE_BUSY_TIMEOUT_S"
 """How long a command waits for another process's inventory write lock (default 30 s)."""
@@ -60,6 +64,9 @@ def open_inventory(
 
     A signing writer passes its key so checkpoints follow the schedule.
     """
+    from provenance._io.discovery import find_inventory
+    from provenance.inventory import Inventory
+
     try:
         target = find_inventory(path).path
         return Inventory(
@@ -96,6 +103,9 @@ def find_existing(path: Path | None) -> tuple[Inventory | None, str | None]:
     names a missing file, and finding nothing at all, are not errors: the
     command runs without an inventory, and says so (stderr and ``--json``).
     """
+    from provenance._io.discovery import InventorySource, find_inventory
+    from provenance.inventory import Inventory
+
     try:
         found = find_inventory(path)
     except ProvenanceError as exc:
@@ -154,6 +164,8 @@ def verdict_row(
     ``status`` is the verdict (``verdict`` is kept as it was); ``inventory`` is the
     database path or ``None``, and ``warnings`` says why there was none.
     """
+    from provenance._core.types import Status
+
     verdict = row.get("verdict")
     row.setdefault("status", verdict if isinstance(verdict, str) else Status.ERROR.value)
     row.setdefault("error", None)
@@ -164,6 +176,8 @@ def verdict_row(
 
 def trust_policy(trust_anchors: Path | None) -> TrustPolicy:
     """The anchors given with --trust-anchors, or none (valid_untrusted at best)."""
+    from provenance._io.keys import TrustPolicy
+
     try:
         return (
             TrustPolicy.from_pem(trust_anchors)
@@ -185,6 +199,8 @@ def checkpoint_key(keys_dir: Path | None, inventory: Inventory) -> SigningKey | 
     and keys that happen to lie in the folder a command runs from are not a reason to
     sign someone else's log (the checkpoint is then unsigned, and we say so).
     """
+    from provenance._io.keys import key_fingerprint
+
     key: SigningKey | None = None
     if keys_dir is not None:
         key = load_key(None, None, keys_dir)
@@ -233,6 +249,8 @@ def load_key(
     signer: str | None = None,
 ) -> SigningKey:
     """The signing key of --cert/--key (default: --keys DIR), or of a --signer callback."""
+    from provenance._io.keys import SigningKey
+
     chain = cert or keys_dir / "chain.pem"
     private = key or keys_dir / "signer.key"
     if signer is not None:
@@ -276,6 +294,8 @@ def read_names(names: Path | None) -> tuple[str, ...]:
 
 def pii_policy(action: PiiAction, names: Path | None) -> PiiPolicy:
     """The personal-data policy of --pii and --names (the hash key from the environment)."""
+    from provenance._core.pii import MIN_HASH_KEY_BYTES, PiiAction, PiiPolicy
+
     hash_key = None
     if action is PiiAction.HASH:
         hash_key = os.environ.get(PII_HASH_KEY_ENV, "").encode("utf-8")

@@ -16,7 +16,6 @@ import typer
 from provenance.cli._common import busy_timeout_s, checkpoint_key, open_inventory
 from provenance.cli._options import InventoryOption, JsonOption, NdjsonOption
 from provenance.cli._output import fail, out, print_json, print_rows, reports_errors, table
-from provenance.inventory import migrate_inventory
 
 app = typer.Typer(help="The inventory of signed assets.", no_args_is_help=True)
 
@@ -148,6 +147,8 @@ def inventory_migrate(
 
     Example: provenance inventory migrate .provenance/inventory.sqlite postgresql://u@db/inv
     """
+    from provenance.inventory import migrate_inventory
+
     report = migrate_inventory(source, target, busy_timeout_s=busy_timeout_s())
     if as_json:
         print_json(report.to_dict())

@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from provenance._io.keys import DEV_WARNING, init_dev_keys
 from provenance.cli._options import DEFAULT_KEY_DIR, JsonOption
 from provenance.cli._output import err, out, print_json, reports_errors
 
@@ -30,6 +29,8 @@ def keys_init(
 
     Example: provenance keys init .provenance/keys
     """
+    from provenance._io.keys import DEV_WARNING, init_dev_keys  # here: cryptography is slow to load
+
     paths = init_dev_keys(directory, organization=organization, overwrite=force)
     if as_json:
         print_json(

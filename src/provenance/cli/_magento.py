@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from provenance._core.pii import PiiAction
-from provenance._core.record import ProvenanceRecord
 from provenance._io.atomic import write_atomic
 from provenance.cli._common import closing, inventory_for_writing, load_key, pii_policy
 from provenance.cli._options import (
@@ -34,9 +33,13 @@ from provenance.cli._output import (
     table,
 )
 from provenance.errors import ProvenanceError
-from provenance.integrations import magento
-from provenance.integrations.magento import CacheAction
-from provenance.sign import SignOptions
+
+if TYPE_CHECKING:
+    from provenance._core.record import ProvenanceRecord
+    from provenance.integrations import magento
+
+# The library is imported inside the commands, when one runs (issue 20): the
+# command line starts without numpy, Pillow and c2pa.
 
 app = typer.Typer(
     help="Magento 2: sign an import CSV's images, and the storefront's resized copies.",
@@ -153,6 +156,9 @@ def magento_import(
     """
     if out_dir is None and not dry_run:
         fail("give --out DIR for the new CSV and the signed images (or --dry-run)")
+    from provenance.integrations import magento
+    from provenance.sign import SignOptions
+
     policy = pii_policy(pii, None)
     images_dir = images_dir or _default_images_dir()
     default_record = _default_record(
@@ -204,6 +210,8 @@ def magento_import(
 
 def _default_images_dir() -> Path:
     """Magento's import images folder under the working folder, as Magento looks for it."""
+    from provenance.integrations import magento
+
     found = [Path(d) for d in magento.DEFAULT_IMAGES_DIRS if Path(d).is_dir()]
     if not found:
         fail("no ./var/import/images or ./pub/media/import here; give --images-dir")
@@ -223,6 +231,8 @@ def _default_record(
         fail("a default record needs all of --generator, --model and --model-version")
     if not all(given):
         return None
+    from provenance._core.record import ProvenanceRecord
+
     try:
         return ProvenanceRecord.from_dict(
             {
@@ -312,6 +322,10 @@ def magento_sign_cache(
     """
     if inventory_only and no_inventory:
         fail("--inventory-only and --no-inventory exclude each other")
+    from provenance.integrations import magento
+    from provenance.integrations.magento import CacheAction
+    from provenance.sign import SignOptions
+
     signing_key = None if inventory_only else load_key(cert, key, keys_dir)
     opened = inventory_for_writing(inventory_path, skip=no_inventory, checkpoint_key=signing_key)
     with closing(opened) as inventory:
@@ -335,6 +349,8 @@ def magento_sign_cache(
 
 
 def _print_cache(media_dir: Path, outcomes: list[magento.CacheOutcome], *, strict: bool) -> None:
+    from provenance.integrations.magento import CacheAction
+
     changed = [o for o in outcomes if o.action in (CacheAction.SIGNED, CacheAction.RECORDED)]
     # Only what changed is listed, so a second run prints one line.
     if changed:

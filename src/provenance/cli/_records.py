@@ -5,18 +5,19 @@ from __future__ import annotations
 import importlib.resources
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from provenance._core.pii import PiiPolicy, check_fields
 from provenance._core.record import FREE_TEXT_PARAMETERS, ProvenanceRecord
-from provenance._core.types import Verdict
 from provenance._io.reading import load_record
 from provenance.cli._common import closing, existing_inventory, read_names, trust_policy
 from provenance.cli._options import InventoryOption, JsonOption, NamesOption, TrustAnchorsOption
 from provenance.cli._output import EXIT_FAILED, EXIT_OK, fail, out, print_json, reports_errors
-from provenance.verify import verify
+
+if TYPE_CHECKING:
+    from provenance._core.types import Verdict
 
 _TEMPLATES = {
     "magento": ("magento", "disclosure.phtml"),
@@ -105,6 +106,8 @@ def disclosure_command(
     if file.suffix.lower() == ".json":
         subject = load_record(file)
     else:
+        from provenance.verify import verify  # here: the command line starts without c2pa
+
         policy = trust_policy(trust_anchors)
         with closing(existing_inventory(inventory_path)) as inventory:
             subject = verify(file, trust=policy, inventory=inventory)

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from provenance._io.atomic import PRIVATE_FILE_MODE, write_atomic
-from provenance._io.image_files import image_files
 from provenance._io.reading import read_input
 from provenance.batch import warm_up
 from provenance.cli._common import (
@@ -98,14 +97,16 @@ def report_command(
       provenance verify --json cdn-copies/ > verdicts.json
       provenance report verdicts.json -o report.csv
     """
-    from provenance.report import load_verdict_rows, make_report, verdict_rows_for
-
     targets = list(out_files or [])
     for target in targets:
         if target.suffix.lower() not in _REPORT_SUFFIXES:
             fail(f"{target}: a report file ends in .json, .csv, .html or .pdf")
     if source is not None and source.is_dir():
-        warm_up(workers)  # the pool boots while the anchors load and the inputs are listed
+        warm_up(workers)  # the pool boots while the library loads and the inputs are listed
+    # Imported once the pool's fork server is starting: its imports and ours overlap.
+    from provenance._io.image_files import image_files
+    from provenance.report import load_verdict_rows, make_report, verdict_rows_for
+
     policy = trust_policy(trust_anchors)
     now = datetime.now(timezone.utc)
     with open_inventory(inventory_path, create=False) as inventory:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from provenance._io.image_files import holds_image
 from provenance.batch import warm_up
 from provenance.cli._common import closing, find_existing, trust_policy, verdict_row
 from provenance.cli._options import (
@@ -32,8 +31,10 @@ from provenance.cli._output import (
     table,
     warn,
 )
-from provenance.scan import ScanReport, ScanRow, scan, write_reports
-from provenance.trace import TraceResult, trace
+
+if TYPE_CHECKING:
+    from provenance.scan import ScanReport, ScanRow
+    from provenance.trace import TraceResult
 
 
 # Over 60 lines: typer reads the options from the signature; the body is short.
@@ -76,7 +77,11 @@ def scan_command(
       provenance scan export/media --html scan.html
       provenance scan products.csv --root pub/media/catalog/product --csv scan.csv
     """
-    warm_up(workers)  # the pool boots while the anchors load and the inputs are listed
+    warm_up(workers)  # the pool boots while the library loads and the inputs are listed
+    # Imported once the pool's fork server is starting: its imports and ours overlap.
+    from provenance._io.image_files import holds_image
+    from provenance.scan import scan, write_reports
+
     policy = trust_policy(trust_anchors)
     for path in paths:
         if path.is_dir() and not holds_image(path):
@@ -134,6 +139,8 @@ def trace_command(
 
     Example: provenance trace storefront/shoe-600x600.jpg --json
     """
+    from provenance.trace import trace
+
     policy = trust_policy(trust_anchors)
     found, warning = find_existing(inventory_path)
     warn(warning)

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from provenance._core.pii import PiiAction
-from provenance._core.types import SignResult
-from provenance._io.reading import load_record
-from provenance.batch import BatchRow, SignItem, sign_many, warm_up
+from provenance.batch import warm_up
 from provenance.cli._common import closing, inventory_for_writing, load_key, pii_policy
-from provenance.cli._files import expand
 from provenance.cli._options import (
     DEFAULT_KEY_DIR,
     CertOption,
@@ -44,8 +41,10 @@ from provenance.cli._output import (
     reports_errors,
     table,
 )
-from provenance.renditions import sign_renditions
-from provenance.sign import SignOptions
+
+if TYPE_CHECKING:
+    from provenance._core.types import SignResult
+    from provenance.batch import BatchRow
 
 
 # Over 60 lines: typer reads the options from the signature; the body is short.
@@ -111,7 +110,13 @@ def sign_command(
         fail("give --out DIR for the signed copies, or --in-place to replace the sources")
     if out_dir is not None and in_place:
         fail("--out and --in-place exclude each other")
-    warm_up(workers)  # the pool boots while the key loads and the inputs are listed
+    warm_up(workers)  # the pool boots while the library loads and the inputs are listed
+    # Imported once the pool's fork server is starting: its imports and ours overlap.
+    from provenance._io.reading import load_record
+    from provenance.batch import SignItem, sign_many
+    from provenance.cli._files import expand
+    from provenance.sign import SignOptions
+
     policy = pii_policy(pii, names)
     signing_key = load_key(
         cert,
@@ -238,6 +243,9 @@ def renditions_command(
       provenance renditions signed/shoe.jpg --sizes 1200x1200,600x600,150x150 --out signed/r/
       provenance renditions shoe.jpg --record shoe.jpg.json --sizes 600x600 --out r/
     """
+    from provenance._io.reading import load_record
+    from provenance.renditions import sign_renditions
+
     boxes = _boxes(sizes)
     record = load_record(record_path) if record_path is not None else None
     signing_key = load_key(

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from provenance._core.types import Status, Verdict
-from provenance._core.verdicts import exit_code, meets
-from provenance.batch import verdict_of, verify_many, warm_up
+from provenance.batch import warm_up
 from provenance.cli._common import closing, find_existing, trust_policy, verdict_row
-from provenance.cli._files import expand
 from provenance.cli._options import (
     InventoryOption,
     JsonOption,
@@ -22,6 +19,9 @@ from provenance.cli._options import (
     WorkersOption,
 )
 from provenance.cli._output import fail, json_rows, out, progress_bar, reports_errors, table, warn
+
+if TYPE_CHECKING:
+    from provenance._core.types import Status, Verdict
 
 
 # Over 60 lines: typer reads the options from the signature; the body is short.
@@ -79,7 +79,12 @@ def verify_command(
       provenance verify cdn/ --trust-anchors ca.pem --require trusted --accept known_stripped
     """
     requirement, accepted = _requirement(require, accept)
-    warm_up(workers)  # the pool boots while the anchors load and the inputs are listed
+    warm_up(workers)  # the pool boots while the library loads and the inputs are listed
+    # Imported once the pool's fork server is starting: its imports and ours overlap.
+    from provenance._core.verdicts import exit_code, meets
+    from provenance.batch import verdict_of, verify_many
+    from provenance.cli._files import expand
+
     policy = trust_policy(trust_anchors)
     expanded, notes = expand(paths)
     files = [file for file, _ in expanded]
@@ -120,6 +125,9 @@ def _requirement(
         if accept is not None:
             fail("--accept only makes sense with --require")
         return None, frozenset()
+    from provenance._core.types import Status
+    from provenance._core.verdicts import meets
+
     names = [n.strip() for n in (accept or "").split(",") if n.strip()]
     try:
         required = Status(require.strip())

@@ -1,0 +1,171 @@
+"""A cheap start (issue 20): the root and the command line import the library on first use.
+
+Each check runs in a fresh interpreter: in this one, other tests have imported
+everything already.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from provenance import audit
+from provenance._io.keys import DevKeyPaths
+from provenance.cli import _audit
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE_MEDIA = ROOT / "sample_media"
+HEAVY = ("numpy", "PIL", "c2pa", "cryptography", "sqlalchemy", "defusedxml", "cv2", "faiss")
+
+
+def _python(code: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=300,
+    )
+
+
+def _loaded_after(statement: str) -> list[str]:
+    done = _python(
+        f"""
+        import json, sys
+        {statement}
+        print(json.dumps(sorted({{m.split(".")[0] for m in sys.modules}})))
+        """
+    )
+    assert done.returncode == 0, done.stderr
+    loaded: list[str] = json.loads(done.stdout)
+    return [name for name in HEAVY if name in loaded]
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "import provenance",
+        "import provenance.cli",
+        "import provenance.batch",
+        "import provenance.errors",
+    ],
+)
+def test_importing_the_package_or_the_command_line_loads_no_heavy_dependency(
+    statement: str,
+) -> None:
+    assert _loaded_after(statement) == []
+
+
+def test_a_public_name_loads_what_it_needs_on_first_use() -> None:
+    assert "c2pa" in _loaded_after("from provenance import sign")
+    assert "numpy" in _loaded_after("import provenance; provenance.Inventory")
+
+
+def test_every_public_name_resolves_to_its_defining_object_in_a_fresh_process() -> None:
+    done = _python(
+        """
+        import importlib, provenance
+        assert set(dir(provenance)) >= set(provenance.__all__)
+        for name, module in provenance._WHERE.items():
+            assert getattr(provenance, name) is getattr(importlib.import_module(module), name), name
+        print("ok")
+        """
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
+
+
+@pytest.mark.parametrize("verb", ["fingerprint", "sign", "trace", "verify"])
+def test_a_verb_stays_the_function_when_its_submodule_is_imported_first(verb: str) -> None:
+    """``provenance.sign`` is a module and a function: the function wins, as before."""
+    done = _python(
+        f"""
+        import types
+        import provenance.{verb}
+        import provenance
+        from provenance import {verb} as imported
+        assert not isinstance(provenance.{verb}, types.ModuleType), provenance.{verb}
+        assert imported is provenance.{verb}, imported
+        assert callable(imported) and imported.__name__ == "{verb}"
+        print("ok")
+        """
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
+
+
+def test_public_packages_and_batch_modules_are_attributes_after_importing_their_parent() -> None:
+    """As when the root and provenance.batch imported them eagerly."""
+    done = _python(
+        """
+        import provenance, provenance.batch
+        assert provenance.inventory.Inventory is provenance.Inventory
+        assert provenance.audit.Checkpoint is provenance.Checkpoint
+        assert provenance.batch._pool._SIGN_WHILE_STARTING is True
+        print("ok")
+        """
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
+
+
+def test_an_unknown_name_is_an_attribute_error() -> None:
+    import provenance
+
+    with pytest.raises(AttributeError, match="no attribute 'sgin'"):
+        _ = provenance.sgin  # type: ignore[attr-defined]
+
+
+def test_the_witness_variable_in_the_help_is_the_audit_logs() -> None:
+    assert audit.WITNESS_ENV_VAR == _audit._WITNESS_ENV_VAR
+
+
+@pytest.mark.parametrize("command", ["sign", "verify"])
+def test_the_command_line_starts_the_fork_server_before_it_imports_the_library(
+    command: str, tmp_path: Path, dev_keys: DevKeyPaths
+) -> None:
+    """``--workers 2``: warm_up is called before numpy, Pillow or c2pa load, and the batch runs."""
+    source = tmp_path / "in"
+    source.mkdir()
+    for name in ("forest-path.jpg", "fallen-maple-leaf.jpg"):
+        (source / name).write_bytes((SAMPLE_MEDIA / name).read_bytes())
+        (source / f"{name}.json").write_bytes((SAMPLE_MEDIA / f"{name}.json").read_bytes())
+    if command == "sign":
+        args = ["sign", str(source), "--out", str(tmp_path / "out"), "--no-inventory"]
+        args += ["--keys", str(dev_keys.chain.parent)]
+    else:
+        args = ["verify", str(source), "--trust-anchors", str(dev_keys.ca_certificate)]
+    done = _python(
+        """
+        import json, sys
+        import provenance.batch
+        from provenance.batch import _forkserver
+
+        seen = []
+
+        def spy(workers):
+            seen.append([m for m in ("numpy", "PIL", "c2pa") if m in sys.modules])
+            _forkserver.warm_up(workers)
+
+        provenance.batch.warm_up = spy  # before the command modules import it
+        from provenance.cli import main
+
+        code = main([*sys.argv[1:], "--workers", "2", "--json"])
+        print(json.dumps({"code": code, "seen": seen}), file=sys.stderr)
+        """,
+        *args,
+    )
+    result = json.loads(done.stderr.strip().splitlines()[-1])
+    assert result["seen"] == [[]], done.stderr
+    assert result["code"] == 0, done.stderr
+    rows = json.loads(done.stdout)
+    assert len(rows) == 2
+    assert all(row["status"] in ("ok", "no_provenance") for row in rows), rows
