@@ -77,6 +77,7 @@ from _common import (
 )
 from provenance._core import keypoints, phash
 from provenance._core.keypoints import (
+    MIN_VOTES,
     NEIGHBOURS,
     VOTE_BITS,
     descriptor_ids,
@@ -1656,7 +1657,8 @@ def partial_ranking(originals: Sequence[Original], args: Any) -> dict[str, Any]:
                         continue
                     d, labels = faiss_index.search(np.ascontiguousarray(qf.descriptors), NEIGHBOURS)
                     deployed = [
-                        key for key, _ in rank_votes(qf.angles, d, labels, k=64, min_votes=3)
+                        key
+                        for key, _ in rank_votes(qf.angles, d, labels, k=64, min_votes=MIN_VOTES)
                     ]
                     ranks[name]["previous"].append(_own_rank(_previous_ranking(d, labels), same[i]))
                     ranks[name]["deployed"].append(_own_rank(deployed, same[i]))
