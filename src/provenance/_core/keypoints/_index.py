@@ -28,7 +28,7 @@ MIN_VOTES = 2
 """An image needs this many agreeing votes to be a candidate. Was 3: among 1M planted
 assets a banner's own asset got fewer than 3 agreeing votes in 11 of 177 queries
 (7-36 among the 304 real assets alone for 8 of them), and 2 put 4 back in the best 8
-(banner confirmed recall 0.90 to 0.93, screenshots 0.95 to 0.96:
+(banner confirmed recall 0.90 to 0.93, screenshots 0.949 to 0.955:
 ``--partial-rank-only --rank-min-votes``). A candidate is still located and judged by
 every geometric rule, and at most 8 are located whatever the threshold."""
 
