@@ -77,6 +77,7 @@ from _common import (
 )
 from provenance._core import keypoints, phash
 from provenance._core.keypoints import (
+    MIN_VOTES,
     NEIGHBOURS,
     VOTE_BITS,
     descriptor_ids,
@@ -435,6 +436,25 @@ def _extra_args(parser: Any) -> None:
         type=int,
         default=8,
         help="inverted lists probed per query descriptor (KeypointIndex's nprobe)",
+    )
+    parser.add_argument(
+        "--rank-neighbours",
+        type=int,
+        default=NEIGHBOURS,
+        help="stored descriptors looked up per query descriptor (the deployed NEIGHBOURS)",
+    )
+    parser.add_argument(
+        "--rank-min-votes",
+        type=int,
+        default=MIN_VOTES,
+        help="agreeing votes an asset needs to be a candidate (the deployed MIN_VOTES)",
+    )
+    parser.add_argument(
+        "--rank-query-features",
+        type=int,
+        default=keypoints.QUERY_FEATURES,
+        help="keypoints kept per query for the votes and the geometric check "
+        "(the deployed QUERY_FEATURES; the timed verify always uses the deployed one)",
     )
     parser.add_argument(
         "--rank-transforms",
@@ -1595,7 +1615,9 @@ def partial_ranking(originals: Sequence[Original], args: Any) -> dict[str, Any]:
     (a ``HammingIndex`` of 22 uniform random rows per asset, k = 160 at 51 bits,
     as ``find_perceptual`` asks; ``--rank-perceptual-max`` assets at most),
     decode, features, votes and locating the 8 candidates (synthetic ones against
-    a real reference, for the time).
+    a real reference, for the time). ``--rank-neighbours``, ``--rank-min-votes`` and
+    ``--rank-query-features`` try other values of the deployed constants in the
+    recall columns (the timed verify is always the deployed one).
     """
     from provenance import HammingIndex
     from provenance.fingerprint import decode_for_hashing
@@ -1618,7 +1640,10 @@ def partial_ranking(originals: Sequence[Original], args: Any) -> dict[str, Any]:
                 continue
             buf = io.BytesIO()
             q.save(buf, "JPEG", quality=95)
-            made.append((keypoints.query_features(q), buf.getvalue()))
+            qf = keypoints.extract(
+                q, side=keypoints.QUERY_SIDE, features=args.rank_query_features, reference=False
+            )
+            made.append((qf, buf.getvalue()))
         queries[name] = made
     confirmed = {
         name: [
@@ -1654,9 +1679,18 @@ def partial_ranking(originals: Sequence[Original], args: Any) -> dict[str, Any]:
                 for i, (qf, _data) in enumerate(made):
                     if folds[i] != fold:
                         continue
-                    d, labels = faiss_index.search(np.ascontiguousarray(qf.descriptors), NEIGHBOURS)
+                    d, labels = faiss_index.search(
+                        np.ascontiguousarray(qf.descriptors), max(3, args.rank_neighbours)
+                    )
                     deployed = [
-                        key for key, _ in rank_votes(qf.angles, d, labels, k=64, min_votes=3)
+                        key
+                        for key, _ in rank_votes(
+                            qf.angles,
+                            d[:, : args.rank_neighbours],
+                            labels[:, : args.rank_neighbours],
+                            k=64,
+                            min_votes=args.rank_min_votes,
+                        )
                     ]
                     ranks[name]["previous"].append(_own_rank(_previous_ranking(d, labels), same[i]))
                     ranks[name]["deployed"].append(_own_rank(deployed, same[i]))
@@ -1689,7 +1723,14 @@ def partial_ranking(originals: Sequence[Original], args: Any) -> dict[str, Any]:
         per_size["perceptual_lookup_measured"] = assets + len(refs) <= args.rank_perceptual_max
         console.print(f"  ranking at {assets + len(refs):,} assets: {per_size}")
         sizes[str(assets + len(refs))] = per_size
-    return {"flips": RANK_FLIPS, "sizes": sizes}
+    return {
+        "flips": RANK_FLIPS,
+        "neighbours": args.rank_neighbours,
+        "min_votes": args.rank_min_votes,
+        "query_features": args.rank_query_features,
+        "nprobe": args.rank_nprobe,
+        "sizes": sizes,
+    }
 
 
 def _rank_summary(r: dict[str, list[int]]) -> dict[str, Any]:

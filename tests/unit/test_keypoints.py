@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
 from provenance._core import keypoints
+from tests.conftest import SAMPLE_MEDIA
 
 
 def textured(seed: int, size: tuple[int, int] = (640, 480)) -> Image.Image:
@@ -236,3 +237,57 @@ def test_votes_of_images_stored_without_orientations_count_whole() -> None:
     labels[:, 0] = legacy
     assert keypoints.rank_votes(angles, distances, labels, k=8, min_votes=3) == [(4, 4)]
     assert keypoints.rank_votes(None, distances, labels, k=8, min_votes=5) == []
+
+
+def _sample_references(*names: str) -> list[keypoints.LocalFeatures]:
+    """Reference keypoints of sample_media photographs (real descriptors)."""
+    refs = []
+    for name in names:
+        with Image.open(SAMPLE_MEDIA / name) as image:
+            image.load()
+            refs.append(keypoints.reference_features(image))
+    return refs
+
+
+def _query_of(parts: list[tuple[keypoints.LocalFeatures, slice]]) -> keypoints.LocalFeatures:
+    """A query holding the given stored keypoints of real references, unchanged."""
+    descriptors = np.concatenate([ref.descriptors[cut] for ref, cut in parts])
+    angles = np.concatenate([ref.angles[cut] for ref, cut in parts if ref.angles is not None])
+    points = np.concatenate([ref.points[cut] for ref, cut in parts])
+    return keypoints.LocalFeatures(
+        points, descriptors, 512, 512, 1.0, np.zeros((16, 16, 3), np.uint8), angles
+    )
+
+
+def test_two_agreeing_votes_make_a_candidate_and_one_does_not() -> None:
+    forest, kite, boats = _sample_references(
+        "forest-path.jpg", "kite-blue-sky.jpg", "rowing-boats-sunset.jpg"
+    )
+    index = keypoints.KeypointIndex()
+    for key, ref in enumerate((forest, kite, boats)):
+        index.add(key, ref)
+    # Two of the forest's stored keypoints and one of the kite's, as a query holds
+    # them when a copy is small in its frame among a million other assets.
+    query = _query_of([(forest, slice(0, 2)), (kite, slice(0, 1))])
+    assert keypoints.MIN_VOTES == 2
+    assert index.candidates(query) == [(0, 2)]
+    assert index.candidates(query, min_votes=3) == []
+    assert index.candidates(query, min_votes=1) == [(0, 2), (1, 1)]
+
+
+def test_a_sample_photo_small_in_a_banner_is_the_best_voted_asset() -> None:
+    names = sorted(p.name for p in SAMPLE_MEDIA.iterdir() if p.suffix in (".jpg", ".png", ".webp"))
+    refs = _sample_references(*names)
+    index = keypoints.KeypointIndex()
+    for key, ref in enumerate(refs):
+        index.add(key, ref)
+    own = names.index("rowing-boats-sunset.jpg")
+    banner = Image.new("RGB", (1800, 600), (255, 244, 228))
+    with Image.open(SAMPLE_MEDIA / names[own]) as image:
+        tile = image.convert("RGB")
+        tile.thumbnail((720, 560))
+    banner.paste(tile, (1800 - tile.width - 10, (600 - tile.height) // 2))
+    ImageDraw.Draw(banner).text((40, 500), "Summer sale -30% on everything", fill=0)
+    votes = index.candidates(keypoints.query_features(banner))
+    assert votes and votes[0][0] == own
+    assert all(count >= keypoints.MIN_VOTES for _, count in votes)

@@ -63,6 +63,7 @@ from provenance._core.keypoints._extract import (
 from provenance._core.keypoints._index import (
     FLAT_LIMIT,
     INDEXED_FEATURES,
+    MIN_VOTES,
     NEIGHBOURS,
     VOTE_BITS,
     KeypointIndex,
@@ -85,6 +86,7 @@ __all__ = [
     "MIN_COVERAGE",
     "MIN_INLIERS",
     "MIN_SPREAD",
+    "MIN_VOTES",
     "NEIGHBOURS",
     "QUERY_FEATURES",
     "QUERY_SIDE",

@@ -20,7 +20,17 @@ bits it ranked 0th-7th in all 13 (``benchmarks/robustness.py``)."""
 
 NEIGHBOURS = 8
 """Stored descriptors looked up per query descriptor (those within :data:`VOTE_BITS`
-vote)."""
+vote). 16 or 32 found no more copies among 1M planted assets (a banner's own asset got
+the same 0-2 votes there with 32 as with 8) and ranked the true asset first less often
+(``benchmarks/robustness.py --partial-rank-only --rank-neighbours``, docs/search.md)."""
+
+MIN_VOTES = 2
+"""An image needs this many agreeing votes to be a candidate. Was 3: among 1M planted
+assets a banner's own asset got fewer than 3 agreeing votes in 11 of 177 queries
+(7-36 among the 304 real assets alone for 8 of them), and 2 put 4 back in the best 8
+(banner confirmed recall 0.90 to 0.93, screenshots 0.949 to 0.955:
+``--partial-rank-only --rank-min-votes``). A candidate is still located and judged by
+every geometric rule, and at most 8 are located whatever the threshold."""
 
 TURN_BINS = 16
 """Bins of a voted image's turn histogram (22.5 degrees each)."""
@@ -187,7 +197,7 @@ class KeypointIndex:
         query: LocalFeatures,
         *,
         k: int = 8,
-        min_votes: int = 3,
+        min_votes: int = MIN_VOTES,
         neighbours: int = NEIGHBOURS,
     ) -> list[tuple[int, int]]:
         """Stored images with the most query descriptors near one of theirs, turned alike.
