@@ -13,7 +13,9 @@ row.
 
 from __future__ import annotations
 
+import gc
 import hashlib
+import statistics
 import sys
 import time
 from datetime import datetime, timezone
@@ -26,8 +28,13 @@ from provenance import SignResult
 from provenance._core import phash
 from provenance._core.record import DigitalSourceType, ProvenanceRecord
 from provenance.inventory import Inventory
+from provenance.inventory._indexes import FLEET_PROBE_RADIUS
+
+sys.path.insert(0, str(Path(__file__).parent))
+import _fleet
 
 ROWS_PER_ASSET = 22
+_BLOCK_ROWS = 1 << 20
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
 # The planted assets: copies of the recorded asset's row with their own id and essence.
@@ -39,15 +46,6 @@ SELECT 'planted-' || i, decode(md5(i::text) || md5((-i)::text), 'hex'), a.digita
     a.first_signed_at
 FROM generate_series(1, %s) AS i, (SELECT * FROM assets ORDER BY asset_pk LIMIT 1) AS a
 ORDER BY i
-"""
-_PLANT_ROWS = """
-INSERT INTO perceptual_hashes (asset_pk, scheme, variant, words)
-SELECT a.asset_pk, %s, 'v' || v, decode(
-    md5(a.asset_pk || ':' || v) || md5(a.asset_pk || '.' || v)
-    || md5(a.asset_pk || ';' || v) || md5(a.asset_pk || ',' || v), 'hex')
-FROM assets AS a, generate_series(1, %s) AS v
-WHERE a.asset_id LIKE 'planted-%%' AND a.asset_pk BETWEEN %s AND %s
-ORDER BY a.asset_pk, v
 """
 
 
@@ -75,23 +73,159 @@ def _first_asset(url: str) -> None:
         inv.record_signing(result, signer="CN=bench", now=NOW)
 
 
-def _plant(url: str, assets: int) -> float:
-    import psycopg
+# Binary COPY rows of perceptual_hashes (hash_pk, asset_pk, scheme, variant, words):
+# PostgreSQL's binary COPY format, every field with its big-endian length first.
+_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
+_TRAILER = b"\xff\xff"
 
+
+def _copy_dtype(scheme: bytes, variant_bytes: int, hash_bytes: int) -> np.dtype[Any]:
+    return np.dtype(
+        [
+            ("fields", ">i2"),
+            ("pk_len", ">i4"),
+            ("pk", ">i8"),
+            ("asset_len", ">i4"),
+            ("asset", ">i8"),
+            ("scheme_len", ">i4"),
+            ("scheme", f"S{len(scheme)}"),
+            ("variant_len", ">i4"),
+            ("variant", f"S{variant_bytes}"),
+            ("words_len", ">i4"),
+            ("words", f"V{hash_bytes}"),
+        ]
+    )
+
+
+def _plant(url: str, assets: int, model: Any, rng: np.random.Generator) -> dict[str, float]:
+    """``assets`` planted assets and 22 rows each, hashes drawn from ``model``; seconds per step.
+
+    The assets by one ``INSERT ... SELECT``; the rows by ``COPY ... FROM STDIN``
+    (binary), 1M rows a block, with keys given (consecutive per asset, as a
+    writer stores them). For the load only the unique (asset, scheme, variant)
+    index and the foreign key are dropped and the table is unlogged; the
+    ``(scheme, hash_pk)`` index the reads use is made afterwards.
+    """
+    import psycopg
+    from psycopg.copy import QueuedLibpqWriter
+
+    steps: dict[str, float] = {}
     started = time.perf_counter()
+    scheme = phash.SCHEME.encode()
+    dtype = _copy_dtype(scheme, 3, phash.WORDS * 8)
+    variants = np.array([f"v{v:02d}".encode() for v in range(1, ROWS_PER_ASSET + 1)])
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(_PLANT_ASSETS, (assets,))
         low, high = conn.execute(
             "SELECT MIN(asset_pk), MAX(asset_pk) FROM assets WHERE asset_id LIKE 'planted-%'"
         ).fetchone()
-        step = 100_000
-        for lo in range(int(low), int(high) + 1, step):
-            conn.execute(_PLANT_ROWS, (phash.SCHEME, ROWS_PER_ASSET, lo, lo + step - 1))
+        steps["assets_s"] = time.perf_counter() - started
+        steps["first_asset"] = int(low)
+        assert high - low + 1 == assets, "planted asset keys are not consecutive"
+        first_pk = (
+            int(
+                conn.execute("SELECT COALESCE(MAX(hash_pk), 0) FROM perceptual_hashes").fetchone()[
+                    0
+                ]
+            )
+            + 1
+        )
+        for sql in (
+            "ALTER TABLE perceptual_hashes DROP CONSTRAINT perceptual_unique",
+            "ALTER TABLE perceptual_hashes DROP CONSTRAINT IF EXISTS "
+            "perceptual_hashes_asset_pk_fkey",
+            "DROP INDEX perceptual_by_scheme",
+            "ALTER TABLE perceptual_hashes SET UNLOGGED",
+        ):
+            conn.execute(sql)
+        n = assets * ROWS_PER_ASSET
+        started = time.perf_counter()
+        # A writer thread sends each block while the next one is drawn.
+        with (
+            conn.cursor() as cur,
+            cur.copy(
+                "COPY perceptual_hashes (hash_pk, asset_pk, scheme, variant, words) "
+                "FROM STDIN (FORMAT BINARY)",
+                writer=QueuedLibpqWriter(cur),
+            ) as copy,
+        ):
+            copy.write(_HEADER)
+            for lo in range(0, n, _BLOCK_ROWS):
+                hi = min(n, lo + _BLOCK_ROWS)
+                block = np.empty(hi - lo, dtype=dtype)
+                rows = np.arange(lo, hi, dtype=np.int64)
+                block["fields"] = 5
+                block["pk_len"] = block["asset_len"] = 8
+                block["pk"] = first_pk + rows
+                block["asset"] = int(low) + rows // ROWS_PER_ASSET
+                block["scheme_len"] = len(scheme)
+                block["scheme"] = scheme
+                block["variant_len"] = 3
+                block["variant"] = variants[rows % ROWS_PER_ASSET]
+                block["words_len"] = phash.WORDS * 8
+                words = np.ascontiguousarray(model.sample_pooled(rng, hi - lo), dtype="<u8")
+                block["words"] = words.view(f"V{phash.WORDS * 8}").reshape(-1)
+                copy.write(block.tobytes())
+            copy.write(_TRAILER)
+        steps["rows_s"] = time.perf_counter() - started
+        steps["first_pk"] = first_pk
+        started = time.perf_counter()
+        conn.execute("CREATE INDEX perceptual_by_scheme ON perceptual_hashes (scheme, hash_pk)")
+        steps["index_s"] = time.perf_counter() - started
+        started = time.perf_counter()
         conn.execute("VACUUM ANALYZE perceptual_hashes")
-    return time.perf_counter() - started
+        steps["vacuum_s"] = time.perf_counter() - started
+    return steps
 
 
-def fleet_from_server(assets: int, tmp: Path) -> dict[str, Any]:
+def _queries(
+    url: str, targets: np.ndarray, fill: dict[str, float], rng: np.random.Generator
+) -> list[np.ndarray]:
+    """Per target asset: 3 of its stored rows with 12-25 bits flipped (as ``_fleet.py``)."""
+    import psycopg
+
+    out = []
+    with psycopg.connect(url, autocommit=True) as conn:
+        for asset in targets.tolist():
+            # Its rows by key (planted in order; the (asset, ...) index was dropped).
+            first = int(fill["first_pk"]) + (asset - int(fill["first_asset"])) * ROWS_PER_ASSET
+            rows = conn.execute(
+                "SELECT words FROM perceptual_hashes WHERE hash_pk BETWEEN %s AND %s "
+                "ORDER BY hash_pk",
+                (first, first + 2),
+            ).fetchall()
+            words = [np.frombuffer(bytes(r[0]), dtype="<u8").astype(np.uint64) for r in rows]
+            r = phash.MATCH_THRESHOLD
+            out.append(
+                np.stack([_fleet.flip(rng, w, int(rng.integers(r // 4, r // 2))) for w in words])
+            )
+    return out
+
+
+def _lookups(index: Any, targets: np.ndarray, queries: list[np.ndarray]) -> dict[str, Any]:
+    """Whole lookups (3 query hashes each) at the verifier's probe radius: p50/p99, found."""
+    r = phash.MATCH_THRESHOLD
+    for qs in queries[:5]:  # warm-up: the first page faults of the mapped hashes
+        index.lookup(qs, max_distance=r, probe_radius=FLEET_PROBE_RADIUS)
+    times, hits = [], 0
+    for asset, qs in zip(targets.tolist(), queries, strict=True):
+        gc.disable()
+        started = time.perf_counter_ns()
+        found = index.lookup(qs, max_distance=r, probe_radius=FLEET_PROBE_RADIUS)
+        times.append((time.perf_counter_ns() - started) / 1e6)
+        gc.enable()
+        hits += bool(found) and found[0].asset == asset
+    return {
+        "lookups": len(times),
+        "lookup_p50_ms": statistics.median(times),
+        "lookup_p99_ms": float(np.percentile(times, 99)),
+        "planted_found": hits,
+    }
+
+
+def fleet_from_server(
+    assets: int, tmp: Path, *, model: Any, rng: np.random.Generator, lookups: int = 200
+) -> dict[str, Any]:
     """Fill a throw-away PostgreSQL with ``assets`` x 22 rows; time the reads and the build."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from tests.servers import start_postgresql
@@ -99,30 +233,38 @@ def fleet_from_server(assets: int, tmp: Path) -> dict[str, Any]:
     with start_postgresql() as server:
         url = server.new_database("fleet")
         _first_asset(url)
-        fill_s = _plant(url, assets)
+        fill = _plant(url, assets, model, rng)
         with Inventory(url) as inv:
             started = time.perf_counter()
             rows = sum(c.row_ids.shape[0] for c in inv.perceptual_chunks(phash.SCHEME))
             read_s = time.perf_counter() - started
+        gc.collect()
+        before = _fleet.memory()
         with Inventory(url) as inv:
             started = time.perf_counter()
             index = inv.fleet_index(phash.SCHEME, hash_dir=tmp)
             build_s = time.perf_counter() - started
-            probe = next(inv.perceptual_chunks(phash.SCHEME, rows_per_chunk=1))
-            started = time.perf_counter()
-            found = index.lookup(probe.words, max_distance=phash.MATCH_THRESHOLD)
-            lookup_ms = (time.perf_counter() - started) * 1e3
+            gc.collect()
+            built = _fleet.memory()
+            planted = np.arange(2, assets + 2)  # the recorded asset is key 1
+            targets = np.sort(rng.choice(planted, size=min(lookups, assets), replace=False))
+            found = _lookups(index, targets, _queries(url, targets, fill, rng))
+            after = _fleet.memory()
             result = {
                 "backend": "postgresql",
                 "assets": assets,
                 "rows": rows,
-                "fill_s": fill_s,
-                "chunks_read_s": read_s,
-                "chunks_rows_per_s": rows / read_s,
+                "fill": fill,
+                "read_s": read_s,
+                "read_rows_per_s": rows / read_s,
                 "cold_build_s": build_s,
                 "build_rows_per_s": len(index) / build_s,
                 "segments": index.segments,
-                "first_lookup_ms": lookup_ms,
-                "found": bool(found) and found[0].asset == int(np.asarray(probe.assets)[0]),
+                "table_bytes": index.table_bytes,
+                "hash_file_bytes": index.hash_bytes,
+                "peak_rss_bytes": built["VmHWM"],
+                "private_rss_delta_bytes": built["RssAnon"] - before["RssAnon"],
+                "mapped_rss_after_lookups_bytes": after["RssFile"] - before["RssFile"],
+                **found,
             }
     return result

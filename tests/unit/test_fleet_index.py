@@ -238,3 +238,37 @@ def test_a_lookup_may_probe_further_than_the_index_s_default() -> None:
     assert (match.asset, match.distance) == (10, 2)
     with pytest.raises(ValueError, match="probe_radius"):
         index.lookup(query, max_distance=2, probe_radius=-1)
+
+
+def test_tables_built_together_equal_a_stable_sort_by_each_key() -> None:
+    from provenance._io.index._tables import _tables
+
+    rng = np.random.default_rng(11)
+    words = rng.integers(0, 2**64, size=(5000, 4), dtype=np.uint64)
+    order = dct_bit_order(16)
+    positions = [np.array(order[j:36:3], dtype=np.intp) for j in range(3)]
+    bits = bit_positions(words)
+    for positions_j, table in zip(positions, _tables(words, positions, 4), strict=True):
+        # Bit i of the key is bit positions_j[i] of the hash.
+        key = (bits[:, positions_j].astype(np.int64) << np.arange(positions_j.shape[0])).sum(1)
+        assert np.array_equal(table.order, np.argsort(key, kind="stable"))
+        counts = np.bincount(key, minlength=1 << positions_j.shape[0])
+        assert np.array_equal(table.offsets, np.concatenate([[0], np.cumsum(counts)]))
+
+
+def test_a_cold_build_finds_what_an_incremental_build_finds(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    ids, owners, words = _inventory(rng, 2000)
+    cold = FleetIndex(words_per_hash=4, segment_rows=4096, hash_dir=tmp_path)
+    cold.extend(_chunks(ids, owners, words, 5000))  # one call: one segment, built once
+    grown = FleetIndex(words_per_hash=4, segment_rows=4096)
+    for chunk in _chunks(ids, owners, words, 3000):  # refreshes: segments, merged
+        grown.extend([chunk])
+    assert cold.segments == 1 and grown.segments + (grown.tail > 0) > 1
+    for asset in rng.choice(2000, size=30, replace=False):
+        rows = asset * ROWS_PER_ASSET + rng.choice(ROWS_PER_ASSET, size=3, replace=False)
+        qs = np.stack([_flipped(rng, words[r], int(rng.integers(3, 12))) for r in rows])
+        expected = grown.lookup(qs, max_distance=51, k=5, probe_radius=3)
+        assert expected and expected[0].asset == asset + 1000
+        assert cold.lookup(qs, max_distance=51, k=5, probe_radius=3) == expected
+    cold.close()

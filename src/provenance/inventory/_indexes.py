@@ -22,7 +22,7 @@ from pathlib import Path
 
 from provenance._core import phash
 from provenance._core.keypoints import KeypointIndex, stored_descriptors
-from provenance._io.database import execute
+from provenance._io.database import Backend, execute
 from provenance._io.index import FleetIndex, HammingIndex, RowChunk
 from provenance._io.index._keypoints import load_keypoint_cache, save_keypoint_cache
 from provenance._io.sqlite import Database
@@ -33,7 +33,7 @@ from provenance.inventory._perceptual import (
     _load_cache,
     _perceptual_rows,
     _setting,
-    perceptual_chunk,
+    perceptual_page,
 )
 from provenance.inventory._statements import SQL
 
@@ -48,6 +48,9 @@ KEYPOINT_CACHE_MIN_ROWS = 500
 """Keypoint rows (assets) of a scheme from which the vote index is cached on disk: about
 where it stops being exact (:data:`provenance._core.keypoints.FLAT_LIMIT`) and its
 build starts to cost (37 s at 10k assets here, against 0.1 s for a mapped load)."""
+
+# Rows of one PostgreSQL page (one read transaction, one packed row) for an index build.
+_PACKED_PAGE_ROWS = 1 << 21
 
 _KEYPOINT_ROWS_PER_READ = 2_000  # about 20 MB of records per read
 
@@ -89,6 +92,8 @@ class _Indexes:
         fleet_min_assets: int = FLEET_MIN_ASSETS,
     ) -> None:
         self._db = db
+        # PostgreSQL: perceptual pages are packed by the server (see chunks).
+        self._packs = getattr(db.connection, "backend", None) is Backend.POSTGRESQL
         self._path = path
         self._read_only = read_only
         # A server's index is built from the server (no .hidx file beside it).
@@ -132,21 +137,28 @@ class _Indexes:
         return chosen
 
     def chunks(self, name: str, after: int, rows_per_chunk: int = 1 << 16) -> Iterator[RowChunk]:
-        """The perceptual rows of scheme ``name`` above key ``after``, one short read a batch."""
+        """The perceptual rows of scheme ``name`` above key ``after``, one short read a page.
+
+        On PostgreSQL a page is ``_PACKED_PAGE_ROWS`` rows (packed into one row
+        by the server: about a second each), cut into chunks of at most
+        ``rows_per_chunk``; elsewhere one chunk of ``rows_per_chunk`` rows is one page.
+        """
+        limit = max(rows_per_chunk, _PACKED_PAGE_ROWS) if self._packs else rows_per_chunk
         while True:
-            chunk = self._db.read(
+            page = self._db.read(
                 functools.partial(
-                    perceptual_chunk,
-                    scheme=name,
-                    after=after,
-                    limit=rows_per_chunk,
-                    path=self._path,
+                    perceptual_page, scheme=name, after=after, limit=limit, path=self._path
                 )
             )
-            if chunk is None:
+            if not page:
                 return
-            yield chunk
-            after = int(chunk.row_ids[-1])
+            for chunk in page:
+                for lo in range(0, chunk.row_ids.shape[0], rows_per_chunk):
+                    part = slice(lo, lo + rows_per_chunk)
+                    yield RowChunk(chunk.row_ids[part], chunk.assets[part], chunk.words[part])
+            after = int(page[-1].row_ids[-1])
+            if sum(chunk.row_ids.shape[0] for chunk in page) < limit:
+                return
 
     def fleet(self, name: str, hash_dir: Path | None) -> FleetIndex:
         """The FleetIndex of scheme ``name`` (see ``Inventory.fleet_index``)."""

