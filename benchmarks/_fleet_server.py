@@ -35,18 +35,8 @@ import _fleet
 
 ROWS_PER_ASSET = 22
 _BLOCK_ROWS = 1 << 20
-NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
-# The planted assets: copies of the recorded asset's row with their own id and essence.
-_PLANT_ASSETS = """
-INSERT INTO assets (asset_id, essence_sha256, digital_source_type, generator, model,
-    model_version, created_at, record_json, signer_id, first_signed_at)
-SELECT 'planted-' || i, decode(md5(i::text) || md5((-i)::text), 'hex'), a.digital_source_type,
-    a.generator, a.model, a.model_version, a.created_at, a.record_json, a.signer_id,
-    a.first_signed_at
-FROM generate_series(1, %s) AS i, (SELECT * FROM assets ORDER BY asset_pk LIMIT 1) AS a
-ORDER BY i
-"""
+NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
 
 def _first_asset(url: str) -> None:
@@ -98,38 +88,32 @@ def _copy_dtype(scheme: bytes, variant_bytes: int, hash_bytes: int) -> np.dtype[
 
 
 def _plant(url: str, assets: int, model: Any, rng: np.random.Generator) -> dict[str, float]:
-    """``assets`` planted assets and 22 rows each, hashes drawn from ``model``; seconds per step.
+    """22 rows for each of ``assets`` planted asset keys, hashes drawn from ``model``.
 
-    The assets by one ``INSERT ... SELECT``; the rows by ``COPY ... FROM STDIN``
-    (binary), 1M rows a block, with keys given (consecutive per asset, as a
-    writer stores them). For the load only the unique (asset, scheme, variant)
-    index and the foreign key are dropped and the table is unlogged; the
-    ``(scheme, hash_pk)`` index the reads use is made afterwards.
+    The rows by ``COPY ... FROM STDIN`` (binary), 1M rows a block drawn while
+    the previous one is sent, keys given (consecutive per asset, as a writer
+    stores them). Only what a verifier's build reads is planted: the asset keys
+    are not rows of ``assets`` (the foreign key and the unique (asset, scheme,
+    variant) index are dropped, the table is unlogged); the ``(scheme,
+    hash_pk)`` index is not made again (with one scheme PostgreSQL reads the
+    pages by the primary key either way: see ``plan`` in the results).
+
+    Returns:
+        Seconds of each step, and the first planted asset and row keys.
     """
     import psycopg
     from psycopg.copy import QueuedLibpqWriter
 
     steps: dict[str, float] = {}
-    started = time.perf_counter()
     scheme = phash.SCHEME.encode()
     dtype = _copy_dtype(scheme, 3, phash.WORDS * 8)
     variants = np.array([f"v{v:02d}".encode() for v in range(1, ROWS_PER_ASSET + 1)])
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(_PLANT_ASSETS, (assets,))
-        low, high = conn.execute(
-            "SELECT MIN(asset_pk), MAX(asset_pk) FROM assets WHERE asset_id LIKE 'planted-%'"
+        (low,) = conn.execute("SELECT COALESCE(MAX(asset_pk), 0) + 1 FROM assets").fetchone()
+        (first_pk,) = conn.execute(
+            "SELECT COALESCE(MAX(hash_pk), 0) + 1 FROM perceptual_hashes"
         ).fetchone()
-        steps["assets_s"] = time.perf_counter() - started
-        steps["first_asset"] = int(low)
-        assert high - low + 1 == assets, "planted asset keys are not consecutive"
-        first_pk = (
-            int(
-                conn.execute("SELECT COALESCE(MAX(hash_pk), 0) FROM perceptual_hashes").fetchone()[
-                    0
-                ]
-            )
-            + 1
-        )
+        steps["first_asset"], steps["first_pk"] = int(low), int(first_pk)
         for sql in (
             "ALTER TABLE perceptual_hashes DROP CONSTRAINT perceptual_unique",
             "ALTER TABLE perceptual_hashes DROP CONSTRAINT IF EXISTS "
@@ -156,7 +140,7 @@ def _plant(url: str, assets: int, model: Any, rng: np.random.Generator) -> dict[
                 rows = np.arange(lo, hi, dtype=np.int64)
                 block["fields"] = 5
                 block["pk_len"] = block["asset_len"] = 8
-                block["pk"] = first_pk + rows
+                block["pk"] = int(first_pk) + rows
                 block["asset"] = int(low) + rows // ROWS_PER_ASSET
                 block["scheme_len"] = len(scheme)
                 block["scheme"] = scheme
@@ -168,14 +152,33 @@ def _plant(url: str, assets: int, model: Any, rng: np.random.Generator) -> dict[
                 copy.write(block.tobytes())
             copy.write(_TRAILER)
         steps["rows_s"] = time.perf_counter() - started
-        steps["first_pk"] = first_pk
-        started = time.perf_counter()
-        conn.execute("CREATE INDEX perceptual_by_scheme ON perceptual_hashes (scheme, hash_pk)")
-        steps["index_s"] = time.perf_counter() - started
         started = time.perf_counter()
         conn.execute("VACUUM ANALYZE perceptual_hashes")
         steps["vacuum_s"] = time.perf_counter() - started
     return steps
+
+
+def _planted(url: str) -> dict[str, float]:
+    """The first planted asset and row keys of an inventory :func:`_plant` filled."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        pk, asset = conn.execute(
+            "SELECT hash_pk, asset_pk FROM perceptual_hashes ORDER BY hash_pk LIMIT 1"
+        ).fetchone()
+    return {"first_pk": int(pk), "first_asset": int(asset)}
+
+
+def _plan(url: str) -> str:
+    """PostgreSQL's plan of the packed page the build reads (which index it walks)."""
+    import psycopg
+
+    from provenance.inventory._perceptual import _PACKED_PAGE
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        sql = "EXPLAIN " + _PACKED_PAGE.compiled("postgresql").sql
+        rows = conn.execute(sql, (phash.SCHEME, 0, 1 << 21)).fetchall()
+    return " / ".join(str(r[0]).strip() for r in rows)
 
 
 def _queries(
@@ -203,30 +206,45 @@ def _queries(
 
 
 def _lookups(index: Any, targets: np.ndarray, queries: list[np.ndarray]) -> dict[str, Any]:
-    """Whole lookups (3 query hashes each) at the verifier's probe radius: p50/p99, found."""
+    """Whole lookups (3 query hashes each) at probe radius 2 and 3: p50/p99, planted found.
+
+    Radius 3 is what ``verify`` probes (``FLEET_PROBE_RADIUS``), 2 the index's default.
+    """
     r = phash.MATCH_THRESHOLD
-    for qs in queries[:5]:  # warm-up: the first page faults of the mapped hashes
-        index.lookup(qs, max_distance=r, probe_radius=FLEET_PROBE_RADIUS)
-    times, hits = [], 0
-    for asset, qs in zip(targets.tolist(), queries, strict=True):
-        gc.disable()
-        started = time.perf_counter_ns()
-        found = index.lookup(qs, max_distance=r, probe_radius=FLEET_PROBE_RADIUS)
-        times.append((time.perf_counter_ns() - started) / 1e6)
-        gc.enable()
-        hits += bool(found) and found[0].asset == asset
-    return {
-        "lookups": len(times),
-        "lookup_p50_ms": statistics.median(times),
-        "lookup_p99_ms": float(np.percentile(times, 99)),
-        "planted_found": hits,
-    }
+    out: dict[str, Any] = {"lookups": len(queries)}
+    for radius in (2, FLEET_PROBE_RADIUS):
+        for qs in queries[:5]:  # warm-up: the first page faults of the mapped hashes
+            index.lookup(qs, max_distance=r, probe_radius=radius)
+        times, hits = [], 0
+        for asset, qs in zip(targets.tolist(), queries, strict=True):
+            gc.disable()
+            started = time.perf_counter_ns()
+            found = index.lookup(qs, max_distance=r, probe_radius=radius)
+            times.append((time.perf_counter_ns() - started) / 1e6)
+            gc.enable()
+            hits += bool(found) and found[0].asset == asset
+        out[f"r{radius}_lookup_p50_ms"] = statistics.median(times)
+        out[f"r{radius}_lookup_p99_ms"] = float(np.percentile(times, 99))
+        out[f"r{radius}_planted_found"] = hits
+    return out
 
 
 def fleet_from_server(
-    assets: int, tmp: Path, *, model: Any, rng: np.random.Generator, lookups: int = 200
+    assets: int,
+    tmp: Path,
+    *,
+    model: Any,
+    rng: np.random.Generator,
+    lookups: int = 200,
+    url: str | None = None,
 ) -> dict[str, Any]:
-    """Fill a throw-away PostgreSQL with ``assets`` x 22 rows; time the reads and the build."""
+    """Fill a throw-away PostgreSQL with ``assets`` x 22 rows; time the reads and the build.
+
+    With ``url``: measure that inventory, already filled by :func:`_plant`
+    (``python benchmarks/_fleet_server.py N``, which keeps its server running).
+    """
+    if url is not None:
+        return _measure(url, assets, tmp, _planted(url), rng, lookups)
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from tests.servers import start_postgresql
 
@@ -234,37 +252,76 @@ def fleet_from_server(
         url = server.new_database("fleet")
         _first_asset(url)
         fill = _plant(url, assets, model, rng)
-        with Inventory(url) as inv:
-            started = time.perf_counter()
-            rows = sum(c.row_ids.shape[0] for c in inv.perceptual_chunks(phash.SCHEME))
-            read_s = time.perf_counter() - started
+        return {**_measure(url, assets, tmp, fill, rng, lookups), "fill": fill}
+
+
+def _measure(
+    url: str,
+    assets: int,
+    tmp: Path,
+    fill: dict[str, float],
+    rng: np.random.Generator,
+    lookups: int,
+) -> dict[str, Any]:
+    """Every row read alone, then a cold ``fleet_index`` from a new handle, then lookups."""
+    with Inventory(url) as inv:
+        started = time.perf_counter()
+        rows = sum(c.row_ids.shape[0] for c in inv.perceptual_chunks(phash.SCHEME))
+        read_s = time.perf_counter() - started
+    gc.collect()
+    before = _fleet.memory()
+    with Inventory(url) as inv:
+        started = time.perf_counter()
+        index = inv.fleet_index(phash.SCHEME, hash_dir=tmp)
+        build_s = time.perf_counter() - started
         gc.collect()
-        before = _fleet.memory()
-        with Inventory(url) as inv:
-            started = time.perf_counter()
-            index = inv.fleet_index(phash.SCHEME, hash_dir=tmp)
-            build_s = time.perf_counter() - started
-            gc.collect()
-            built = _fleet.memory()
-            planted = np.arange(2, assets + 2)  # the recorded asset is key 1
-            targets = np.sort(rng.choice(planted, size=min(lookups, assets), replace=False))
-            found = _lookups(index, targets, _queries(url, targets, fill, rng))
-            after = _fleet.memory()
-            result = {
-                "backend": "postgresql",
-                "assets": assets,
-                "rows": rows,
-                "fill": fill,
-                "read_s": read_s,
-                "read_rows_per_s": rows / read_s,
-                "cold_build_s": build_s,
-                "build_rows_per_s": len(index) / build_s,
-                "segments": index.segments,
-                "table_bytes": index.table_bytes,
-                "hash_file_bytes": index.hash_bytes,
-                "peak_rss_bytes": built["VmHWM"],
-                "private_rss_delta_bytes": built["RssAnon"] - before["RssAnon"],
-                "mapped_rss_after_lookups_bytes": after["RssFile"] - before["RssFile"],
-                **found,
-            }
-    return result
+        built = _fleet.memory()
+        planted = np.arange(assets) + int(fill["first_asset"])
+        targets = np.sort(rng.choice(planted, size=min(lookups, assets), replace=False))
+        found = _lookups(index, targets, _queries(url, targets, fill, rng))
+        after = _fleet.memory()
+        return {
+            "backend": "postgresql",
+            "assets": assets,
+            "rows": rows,
+            "plan": _plan(url),
+            "read_s": read_s,
+            "read_rows_per_s": rows / read_s,
+            "cold_build_s": build_s,
+            "build_rows_per_s": len(index) / build_s,
+            "segments": index.segments,
+            "table_bytes": index.table_bytes,
+            "hash_file_bytes": index.hash_bytes,
+            "peak_rss_bytes": built["VmHWM"],
+            "private_rss_delta_bytes": built["RssAnon"] - before["RssAnon"],
+            "mapped_rss_after_lookups_bytes": after["RssFile"] - before["RssFile"],
+            **found,
+        }
+
+
+def main(argv: list[str]) -> int:
+    """``python benchmarks/_fleet_server.py N``: plant N assets in a server kept running.
+
+    Prints the inventory's URL (a throw-away server: its data goes when this
+    process stops, Ctrl-C) for ``index.py --fleet-server N --server-url URL``.
+    """
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    import index
+    from tests.servers import start_postgresql
+
+    assets = int(float(argv[0]))
+    model = index.BitModel(index.real_reference_rows(quick=True))
+    with start_postgresql() as server:
+        url = server.new_database("fleet")
+        _first_asset(url)
+        fill = _plant(url, assets, model, np.random.default_rng(0))
+        print(url, fill, flush=True)
+        try:
+            while True:
+                time.sleep(60)
+        except KeyboardInterrupt:
+            return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -732,9 +732,9 @@ def run_fleet_cases(args: argparse.Namespace) -> dict[str, Any]:
                     f"{r['rows']:,}",
                     str(r["segments"]),
                     f"{r['build_s']:.0f}",
-                    fmt_ms(r["lookup_p50_ms"]),
-                    fmt_ms(r["lookup_p99_ms"]),
-                    f"{r['planted_found']}/{r['lookups']}",
+                    f"{fmt_ms(r['r2_lookup_p50_ms'])} / {fmt_ms(r['r2_lookup_p99_ms'])}",
+                    f"{fmt_ms(r['r3_lookup_p50_ms'])} / {fmt_ms(r['r3_lookup_p99_ms'])}",
+                    f"{r['r3_planted_found']}/{r['lookups']}",
                     fmt_bytes(r["private_rss_after_lookups_bytes"]),
                     fmt_bytes(r["table_bytes"]),
                     fmt_bytes(r["hash_file_bytes"]),
@@ -815,12 +815,14 @@ def run_fleet_server(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="provenance-bench-fleet-server-") as folder:
         for assets in args.fleet_server:
             console.print(f"FleetIndex from PostgreSQL: {assets:,} assets x 22 rows ...")
-            r = _fleet_server.fleet_from_server(assets, Path(folder), model=model, rng=rng)
+            r = _fleet_server.fleet_from_server(
+                assets, Path(folder), model=model, rng=rng, url=args.server_url
+            )
             results.append(r)
             console.print(f"  {r}")
     console.print(
         table(
-            "FleetIndex cold build from PostgreSQL (binary COPY pages; hashes memory-mapped)",
+            "FleetIndex cold build from PostgreSQL (packed pages; hashes memory-mapped)",
             (
                 "assets",
                 "rows",
@@ -830,9 +832,9 @@ def run_fleet_server(args: argparse.Namespace) -> dict[str, Any]:
                 "tables",
                 "hash file",
                 "peak RSS",
-                "lookup p50",
-                "lookup p99",
-                "found",
+                "lookup p50/p99 (r=2)",
+                "lookup p50/p99 (r=3)",
+                "found (r=3)",
             ),
             [
                 (
@@ -844,9 +846,9 @@ def run_fleet_server(args: argparse.Namespace) -> dict[str, Any]:
                     fmt_bytes(r["table_bytes"]),
                     fmt_bytes(r["hash_file_bytes"]),
                     fmt_bytes(r["peak_rss_bytes"]),
-                    fmt_ms(r["lookup_p50_ms"]),
-                    fmt_ms(r["lookup_p99_ms"]),
-                    f"{r['planted_found']}/{r['lookups']}",
+                    f"{fmt_ms(r['r2_lookup_p50_ms'])} / {fmt_ms(r['r2_lookup_p99_ms'])}",
+                    f"{fmt_ms(r['r3_lookup_p50_ms'])} / {fmt_ms(r['r3_lookup_p99_ms'])}",
+                    f"{r['r3_planted_found']}/{r['lookups']}",
                 )
                 for r in results
             ],
@@ -903,6 +905,12 @@ def options(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="a verifier's cold FleetIndex build from a throw-away PostgreSQL inventory of "
         "this many assets (rows/s of perceptual_chunks, build time)",
+    )
+    parser.add_argument(
+        "--server-url",
+        default=None,
+        help="with --fleet-server N: measure this inventory, already planted by "
+        "`python benchmarks/_fleet_server.py N` (which keeps its server running)",
     )
     parser.add_argument(
         "--no-real-copies",

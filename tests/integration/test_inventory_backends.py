@@ -151,6 +151,31 @@ def test_perceptual_chunks_yield_exactly_the_stored_rows(
         assert list(inv.perceptual_chunks("no.such.scheme")) == []
 
 
+def test_a_cold_fleet_build_reads_the_pages_on_two_connections(
+    postgresql_server: ThrowawayServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from provenance.inventory import _indexes
+
+    monkeypatch.setattr(_indexes, "_PACKED_PAGE_ROWS", 4)  # ranges of 4 keys: many pages
+    with Inventory(postgresql_server.new_database()) as inv:
+        results = [fake_result(i) for i in range(12)]
+        references = [_reference(i, rows=1 + i % 5) for i in range(12)]
+        inv.record_many(results, signer=SIGNER, now=NOW, perceptual=references)
+        stored = _fetched(inv, "test.v1")
+        for last in (stored[-1][0], stored[7][0]):  # rows above last: read after the ranges
+            rows = [
+                (int(pk), int(asset), words.astype("<u8").tobytes())
+                for chunk in inv._indexes._every_row("test.v1", last)
+                for pk, asset, words in zip(chunk.row_ids, chunk.assets, chunk.words, strict=True)
+            ]
+            assert rows == stored
+        index = inv.fleet_index("test.v1")
+        assert len(index) == len(stored) and index.last_row_id == stored[-1][0]
+        for pk, asset, words in stored:
+            found = index.lookup(np.frombuffer(words, dtype="<u8"), max_distance=0, k=1)
+            assert (found[0].asset, found[0].row_id, found[0].distance) == (asset, pk, 0)
+
+
 def test_perceptual_hashes_of_two_widths_are_refused_by_name(inventory_url: str) -> None:
     with Inventory(inventory_url) as inv:
         results = [fake_result(i) for i in range(2)]

@@ -28,6 +28,7 @@ from provenance._io.index._keypoints import load_keypoint_cache, save_keypoint_c
 from provenance._io.sqlite import Database
 from provenance.errors import InventoryError, ProvenanceError
 from provenance.inventory._keypoints import _keypoint_rows, _keypoint_stamp
+from provenance.inventory._pages import Opener, key_ranges, read_ranges
 from provenance.inventory._perceptual import (
     _last_perceptual_pk,
     _load_cache,
@@ -51,6 +52,9 @@ build starts to cost (37 s at 10k assets here, against 0.1 s for a mapped load).
 
 # Rows of one PostgreSQL page (one read transaction, one packed row) for an index build.
 _PACKED_PAGE_ROWS = 1 << 21
+# Key ranges of a cold build read on two connections, at most: keys so sparse that
+# more ranges than this hold the rows are read page by page on one (no empty ranges).
+_MAX_RANGE_PAGES = 1 << 12
 
 _KEYPOINT_ROWS_PER_READ = 2_000  # about 20 MB of records per read
 
@@ -90,8 +94,11 @@ class _Indexes:
         read_only: bool,
         cache_files: bool = True,
         fleet_min_assets: int = FLEET_MIN_ASSETS,
+        reader: Opener | None = None,
     ) -> None:
         self._db = db
+        # A server: opens a second connection for a cold fleet build (inventory._pages).
+        self._reader = reader
         # PostgreSQL: perceptual pages are packed by the server (see chunks).
         self._packs = getattr(db.connection, "backend", None) is Backend.POSTGRESQL
         self._path = path
@@ -160,6 +167,25 @@ class _Indexes:
             if sum(chunk.row_ids.shape[0] for chunk in page) < limit:
                 return
 
+    def _every_row(self, name: str, last: int) -> Iterator[RowChunk]:
+        """Every row of scheme ``name`` for a cold build: those up to key ``last``, then newer.
+
+        On a server with many pages, the pages up to ``last`` are read on two
+        connections at once (``inventory._pages``); otherwise as :meth:`chunks`.
+        """
+        pages = -(-last // _PACKED_PAGE_ROWS)
+        if self._reader is None or not 2 < pages <= _MAX_RANGE_PAGES:
+            yield from self.chunks(name, 0)
+            return
+        second = self._reader()
+        try:
+            bounds = key_ranges(0, last, _PACKED_PAGE_ROWS)
+            for page in read_ranges([self._db, second], name, bounds, self._path):
+                yield from page
+        finally:
+            second.close()
+        yield from self.chunks(name, last)
+
     def fleet(self, name: str, hash_dir: Path | None) -> FleetIndex:
         """The FleetIndex of scheme ``name`` (see ``Inventory.fleet_index``)."""
         stamp = f"fleet:{name}"
@@ -171,7 +197,7 @@ class _Indexes:
         if index is not None and index.last_row_id > last:
             index = None  # rows vanished (a restored backup): start again
         if index is None:
-            chunks = self.chunks(name, 0)
+            chunks = self._every_row(name, last)
             first = next(chunks, None)
             default = phash.WORDS if name == phash.SCHEME else 1
             width = first.words.shape[1] if first is not None else default

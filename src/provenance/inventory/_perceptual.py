@@ -98,21 +98,29 @@ _CHUNK = SQL.query(
 )
 
 
-def _packed_page(sa: Any, t: Any) -> Any:
-    """One page of ``_CHUNK`` as one row of PostgreSQL values.
+def _packed(*, upto: bool) -> Any:
+    """A page as one row of PostgreSQL values: ``_CHUNK``'s, or the keys up to ``upto``.
 
     Its count; the keys, the assets (big-endian ``int8``) and the hashes, each
     concatenated into one ``bytea`` (aggregated from the same rows in the same
     order); the least and the greatest hash length.
     """
-    h = t.perceptual_hashes
-    page = (
-        sa.select(h.c.hash_pk, h.c.asset_pk, h.c.words)
-        .where(h.c.scheme == sa.bindparam("scheme"), h.c.hash_pk > sa.bindparam("after"))
-        .order_by(h.c.hash_pk)
-        .limit(sa.bindparam("limit"))
-        .subquery("page")
-    )
+
+    def build(sa: Any, t: Any) -> Any:
+        h = t.perceptual_hashes
+        rows = sa.select(h.c.hash_pk, h.c.asset_pk, h.c.words).where(
+            h.c.scheme == sa.bindparam("scheme"), h.c.hash_pk > sa.bindparam("after")
+        )
+        if upto:
+            rows = rows.where(h.c.hash_pk <= sa.bindparam("upto"))
+        else:
+            rows = rows.order_by(h.c.hash_pk).limit(sa.bindparam("limit"))
+        return _aggregated(sa, rows.subquery("page"))
+
+    return build
+
+
+def _aggregated(sa: Any, page: Any) -> Any:
     joined = sa.literal_column("''::bytea")
     return sa.select(
         sa.func.count(),
@@ -129,8 +137,17 @@ def _packed_page(sa: Any, t: Any) -> Any:
 # _CHUNK at 1M assets), three values per page cost nothing.
 _PACKED_PAGE = SQL.query(
     "perceptual_packed_page",
-    _packed_page,
+    _packed(upto=False),
     params=("scheme", "after", "limit"),
+    only=Backend.POSTGRESQL,
+    binary=True,
+)
+# The rows with keys in (after, upto]: pages known before any is read, so that
+# several connections read them at once (a cold build, inventory._pages).
+_PACKED_RANGE = SQL.query(
+    "perceptual_packed_range",
+    _packed(upto=True),
+    params=("scheme", "after", "upto"),
     only=Backend.POSTGRESQL,
     binary=True,
 )
@@ -251,7 +268,7 @@ def perceptual_page(
         InventoryError: Hashes of differing lengths.
     """
     if getattr(conn, "backend", None) is Backend.POSTGRESQL:
-        return _unpacked_page(conn, scheme, after, limit, path)
+        return _unpacked(conn, _PACKED_PAGE, (scheme, after, limit), scheme, path)
     page = execute(conn, _CHUNK, (scheme, after, limit)).fetchall()
     if not page:
         return []
@@ -269,13 +286,22 @@ def perceptual_page(
     ]
 
 
-def _unpacked_page(
-    conn: sqlite3.Connection, scheme: str, after: int, limit: int, path: Path
+def perceptual_range(
+    conn: sqlite3.Connection, scheme: str, after: int, upto: int, path: Path
 ) -> list[RowChunk]:
-    """:func:`perceptual_page` on PostgreSQL: one packed row (``_packed_page``), unpacked."""
-    count, ids, assets, words, shortest, longest = execute(
-        conn, _PACKED_PAGE, (scheme, after, limit)
-    ).fetchone()
+    """The rows of ``scheme`` with ``after < hash_pk <= upto``, in key order (PostgreSQL only).
+
+    Raises:
+        InventoryError: Hashes of differing lengths.
+    """
+    return _unpacked(conn, _PACKED_RANGE, (scheme, after, upto), scheme, path)
+
+
+def _unpacked(
+    conn: sqlite3.Connection, statement: Any, params: tuple[Any, ...], scheme: str, path: Path
+) -> list[RowChunk]:
+    """One packed row (``_packed``), unpacked: one chunk in key order (``[]``: no rows)."""
+    count, ids, assets, words, shortest, longest = execute(conn, statement, params).fetchone()
     if not count:
         return []
     if shortest != longest or shortest % 8:
