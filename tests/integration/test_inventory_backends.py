@@ -149,6 +149,9 @@ def test_perceptual_chunks_yield_exactly_the_stored_rows(
             for step in (4, 1 << 16):
                 assert _chunked(inv, "test.v1", after, step) == [r for r in stored if r[0] > after]
         assert list(inv.perceptual_chunks("no.such.scheme")) == []
+        # A cold build (PostgreSQL: key ranges on two connections; elsewhere: pages).
+        index = inv.fleet_index("test.v1")
+        assert len(index) == len(stored) and index.last_row_id == stored[-1][0]
 
 
 def test_a_cold_fleet_build_reads_the_pages_on_two_connections(

@@ -170,11 +170,11 @@ class _Indexes:
     def _every_row(self, name: str, last: int) -> Iterator[RowChunk]:
         """Every row of scheme ``name`` for a cold build: those up to key ``last``, then newer.
 
-        On a server with many pages, the pages up to ``last`` are read on two
+        On PostgreSQL with many pages, the pages up to ``last`` are read on two
         connections at once (``inventory._pages``); otherwise as :meth:`chunks`.
         """
         pages = -(-last // _PACKED_PAGE_ROWS)
-        if self._reader is None or not 2 < pages <= _MAX_RANGE_PAGES:
+        if self._reader is None or not self._packs or not 2 < pages <= _MAX_RANGE_PAGES:
             yield from self.chunks(name, 0)
             return
         second = self._reader()
