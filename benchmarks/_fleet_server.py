@@ -173,7 +173,7 @@ def _plan(url: str) -> str:
     """PostgreSQL's plan of the packed page the build reads (which index it walks)."""
     import psycopg
 
-    from provenance.inventory._perceptual import _PACKED_PAGE
+    from provenance.inventory._packed import _PACKED_PAGE
 
     with psycopg.connect(url, autocommit=True) as conn:
         sql = "EXPLAIN " + _PACKED_PAGE.compiled("postgresql").sql
@@ -296,6 +296,96 @@ def _measure(
             "private_rss_delta_bytes": built["RssAnon"] - before["RssAnon"],
             "mapped_rss_after_lookups_bytes": after["RssFile"] - before["RssFile"],
             **found,
+        }
+
+
+def _plant_mariadb(
+    server: Any, url: str, assets: int, model: Any, rng: np.random.Generator, tmp: Path
+) -> dict[str, float]:
+    """As :func:`_plant` on MariaDB: the rows by ``LOAD DATA LOCAL INFILE`` (hex hashes)."""
+    import binascii
+
+    import pymysql
+
+    steps: dict[str, float] = {}
+    database = url.rsplit("/", 1)[1]
+    conn = pymysql.connect(
+        host="127.0.0.1",
+        port=server.port,
+        user="provenance",
+        password=server.password,
+        database=database,
+        local_infile=True,
+        autocommit=True,
+    )
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT COALESCE(MAX(asset_pk), 0) + 1 FROM assets")
+            (low,) = cur.fetchone()
+            cur.execute("SELECT COALESCE(MAX(hash_pk), 0) + 1 FROM perceptual_hashes")
+            (first_pk,) = cur.fetchone()
+            steps["first_asset"], steps["first_pk"] = int(low), int(first_pk)
+            cur.execute("SET SESSION foreign_key_checks = 0, unique_checks = 0")
+            n = assets * ROWS_PER_ASSET
+            started = time.perf_counter()
+            file = tmp / "rows.tsv"
+            for lo in range(0, n, _BLOCK_ROWS):
+                hi = min(n, lo + _BLOCK_ROWS)
+                words = np.ascontiguousarray(model.sample_pooled(rng, hi - lo), dtype="<u8")
+                hexed = binascii.hexlify(words.tobytes())
+                size = phash.WORDS * 16
+                lines = b"".join(
+                    b"%d\t%d\t%s\tv%02d\t%s\n"
+                    % (
+                        int(first_pk) + r,
+                        int(low) + r // ROWS_PER_ASSET,
+                        phash.SCHEME.encode(),
+                        1 + r % ROWS_PER_ASSET,
+                        hexed[(r - lo) * size : (r - lo + 1) * size],
+                    )
+                    for r in range(lo, hi)
+                )
+                file.write_bytes(lines)
+                cur.execute(
+                    f"LOAD DATA LOCAL INFILE '{file}' INTO TABLE perceptual_hashes "
+                    "(hash_pk, asset_pk, scheme, variant, @hex) SET words = UNHEX(@hex)"
+                )
+            file.unlink()
+            steps["rows_s"] = time.perf_counter() - started
+    finally:
+        conn.close()
+    return steps
+
+
+def mariadb_from_server(
+    assets: int, tmp: Path, *, model: Any, rng: np.random.Generator
+) -> dict[str, Any]:
+    """MariaDB: every row read (pages fetched as rows) and a cold ``fleet_index``."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.servers import start_mariadb
+
+    with start_mariadb() as server:
+        url = server.new_database("fleet")
+        _first_asset(url)
+        fill = _plant_mariadb(server, url, assets, model, rng, tmp)
+        with Inventory(url) as inv:
+            started = time.perf_counter()
+            rows = sum(c.row_ids.shape[0] for c in inv.perceptual_chunks(phash.SCHEME))
+            read_s = time.perf_counter() - started
+        with Inventory(url) as inv:
+            started = time.perf_counter()
+            index = inv.fleet_index(phash.SCHEME, hash_dir=tmp)
+            build_s = time.perf_counter() - started
+            size = len(index)
+        return {
+            "backend": "mariadb",
+            "assets": assets,
+            "rows": rows,
+            "fill": fill,
+            "read_s": read_s,
+            "read_rows_per_s": rows / read_s,
+            "cold_build_s": build_s,
+            "build_rows_per_s": size / build_s,
         }
 
 

@@ -813,7 +813,7 @@ def run_fleet_server(args: argparse.Namespace) -> dict[str, Any]:
     rng = np.random.default_rng(args.seed)
     results = []
     with tempfile.TemporaryDirectory(prefix="provenance-bench-fleet-server-") as folder:
-        for assets in args.fleet_server:
+        for assets in args.fleet_server or ():
             console.print(f"FleetIndex from PostgreSQL: {assets:,} assets x 22 rows ...")
             r = _fleet_server.fleet_from_server(
                 assets, Path(folder), model=model, rng=rng, url=args.server_url
@@ -851,11 +851,21 @@ def run_fleet_server(args: argparse.Namespace) -> dict[str, Any]:
                     f"{r['r3_planted_found']}/{r['lookups']}",
                 )
                 for r in results
+                if r["backend"] == "postgresql"
             ],
             caption="cold build = Inventory.fleet_index from a new handle: every row read "
             "and the tables built; machine shared (see load in the header)",
         )
     )
+    for assets in args.fleet_mariadb or ():
+        with tempfile.TemporaryDirectory(prefix="provenance-bench-fleet-mariadb-") as folder:
+            console.print(f"FleetIndex from MariaDB: {assets:,} assets x 22 rows ...")
+            r = _fleet_server.mariadb_from_server(assets, Path(folder), model=model, rng=rng)
+            results.append(r)
+            console.print(
+                f"  read {r['rows']:,} rows in {r['read_s']:.1f} s "
+                f"({r['read_rows_per_s']:,.0f} rows/s); cold fleet_index {r['cold_build_s']:.1f} s"
+            )
     return {"results": results}
 
 
@@ -907,6 +917,13 @@ def options(parser: argparse.ArgumentParser) -> None:
         "this many assets (rows/s of perceptual_chunks, build time)",
     )
     parser.add_argument(
+        "--fleet-mariadb",
+        type=lambda text: tuple(int(float(x)) for x in text.split(",")),
+        default=None,
+        help="with --fleet-server: also every row read and a cold FleetIndex from a "
+        "throw-away MariaDB inventory of this many assets (rows fetched page by page)",
+    )
+    parser.add_argument(
         "--server-url",
         default=None,
         help="with --fleet-server N: measure this inventory, already planted by "
@@ -936,7 +953,7 @@ def main() -> None:
     )
     info = machine_info()
     header("index", info, args)
-    if args.fleet_server:
+    if args.fleet_server or args.fleet_mariadb:
         payload = {"benchmark": "index-fleet-server", "machine": info, **run_fleet_server(args)}
         write_json(args.out, payload)
         console.print(f"results -> {args.out}")

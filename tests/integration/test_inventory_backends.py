@@ -179,6 +179,21 @@ def test_a_cold_fleet_build_reads_the_pages_on_two_connections(
             assert (found[0].asset, found[0].row_id, found[0].distance) == (asset, pk, 0)
 
 
+def test_a_mariadb_page_cut_by_group_concat_is_read_as_rows(
+    mariadb_server: ThrowawayServer,
+) -> None:
+    with Inventory(mariadb_server.new_database()) as inv:
+        results = [fake_result(i) for i in range(6)]
+        references = [_reference(i, rows=4) for i in range(6)]
+        inv.record_many(results, signer=SIGNER, now=NOW, perceptual=references)
+        stored = _fetched(inv, "test.v1")
+        packed = _chunked(inv, "test.v1", 0, 1 << 16)
+        # GROUP_CONCAT cut at 100 bytes: the packed page is refused, the rows are fetched.
+        with inv._db.connection.raw.cursor() as cursor:
+            cursor.execute("SET SESSION group_concat_max_len = 100")
+        assert _chunked(inv, "test.v1", 0, 1 << 16) == packed == stored
+
+
 def test_perceptual_hashes_of_two_widths_are_refused_by_name(inventory_url: str) -> None:
     with Inventory(inventory_url) as inv:
         results = [fake_result(i) for i in range(2)]

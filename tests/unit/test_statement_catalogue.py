@@ -144,7 +144,7 @@ if __name__ == "__main__":
 
 def test_a_statement_for_one_engine_is_left_out_of_sqlites_snapshot() -> None:
     from provenance._io.database import Backend
-    from provenance.inventory._perceptual import _PACKED_PAGE
+    from provenance.inventory._packed import _PACKED_PAGE
     from provenance.inventory._statements import SQL
 
     assert _PACKED_PAGE.only is Backend.POSTGRESQL

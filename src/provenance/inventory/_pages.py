@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from provenance._io.index import RowChunk
-from provenance.inventory._perceptual import perceptual_range
+from provenance.inventory._packed import perceptual_range
 
 # Pages a reader may have read ahead of the caller (each about 100 MB at 2M rows).
 _AHEAD = 1

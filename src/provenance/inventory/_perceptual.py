@@ -20,7 +20,7 @@ import numpy as np
 
 from provenance._core.hamming import hamming_bytes
 from provenance._core.phash import ReferenceHashes
-from provenance._io.database import Backend, Conflict, execute, executemany
+from provenance._io.database import Conflict, execute, executemany
 from provenance._io.index import HammingIndex, RowChunk
 from provenance.errors import (
     InventoryError,
@@ -28,6 +28,7 @@ from provenance.errors import (
 )
 from provenance.inventory._bindings import _perceptual_row_hash, _stored_perceptual
 from provenance.inventory._entries import PerceptualMatch
+from provenance.inventory._packed import packed_page
 from provenance.inventory._rows import _PAGE, _load
 from provenance.inventory._statements import ASSET_KEY, DESCRIPTOR, SQL
 
@@ -98,59 +99,6 @@ _CHUNK = SQL.query(
 )
 
 
-def _packed(*, upto: bool) -> Any:
-    """A page as one row of PostgreSQL values: ``_CHUNK``'s, or the keys up to ``upto``.
-
-    Its count; the keys, the assets (big-endian ``int8``) and the hashes, each
-    concatenated into one ``bytea`` (aggregated from the same rows in the same
-    order); the least and the greatest hash length.
-    """
-
-    def build(sa: Any, t: Any) -> Any:
-        h = t.perceptual_hashes
-        rows = sa.select(h.c.hash_pk, h.c.asset_pk, h.c.words).where(
-            h.c.scheme == sa.bindparam("scheme"), h.c.hash_pk > sa.bindparam("after")
-        )
-        if upto:
-            rows = rows.where(h.c.hash_pk <= sa.bindparam("upto"))
-        else:
-            rows = rows.order_by(h.c.hash_pk).limit(sa.bindparam("limit"))
-        return _aggregated(sa, rows.subquery("page"))
-
-    return build
-
-
-def _aggregated(sa: Any, page: Any) -> Any:
-    joined = sa.literal_column("''::bytea")
-    return sa.select(
-        sa.func.count(),
-        sa.func.string_agg(sa.func.int8send(page.c.hash_pk), joined),
-        sa.func.string_agg(sa.func.int8send(page.c.asset_pk), joined),
-        sa.func.string_agg(page.c.words, joined),
-        sa.func.min(sa.func.octet_length(page.c.words)),
-        sa.func.max(sa.func.octet_length(page.c.words)),
-    )
-
-
-# The same page packed by PostgreSQL (a verifier's cold start, issue 16): a row
-# fetched costs the driver Python objects per value (about 37k rows/s through
-# _CHUNK at 1M assets), three values per page cost nothing.
-_PACKED_PAGE = SQL.query(
-    "perceptual_packed_page",
-    _packed(upto=False),
-    params=("scheme", "after", "limit"),
-    only=Backend.POSTGRESQL,
-    binary=True,
-)
-# The rows with keys in (after, upto]: pages known before any is read, so that
-# several connections read them at once (a cold build, inventory._pages).
-_PACKED_RANGE = SQL.query(
-    "perceptual_packed_range",
-    _packed(upto=True),
-    params=("scheme", "after", "upto"),
-    only=Backend.POSTGRESQL,
-    binary=True,
-)
 _LAST_KEY = SQL.query(
     "perceptual_last_key",
     lambda sa, t: sa.select(sa.func.max(t.perceptual_hashes.c.hash_pk)).where(
@@ -261,14 +209,15 @@ def perceptual_page(
     One keyset page (``hash_pk > ? ORDER BY hash_pk LIMIT ?`` on the
     ``(scheme, hash_pk)`` index): a reader asks page after page, each its own
     short read, so building an index of millions of rows holds no transaction
-    open. PostgreSQL packs the page into one row of three values, unpacked by
-    numpy (``_packed_page``); elsewhere the rows are fetched.
+    open. A server packs the page into one row of a few values, unpacked by
+    numpy (``inventory._packed``); SQLite's rows are fetched.
 
     Raises:
         InventoryError: Hashes of differing lengths.
     """
-    if getattr(conn, "backend", None) is Backend.POSTGRESQL:
-        return _unpacked(conn, _PACKED_PAGE, (scheme, after, limit), scheme, path)
+    packed = packed_page(conn, scheme, after, limit, path)
+    if packed is not None:
+        return packed
     page = execute(conn, _CHUNK, (scheme, after, limit)).fetchall()
     if not page:
         return []
@@ -284,38 +233,6 @@ def perceptual_page(
             words=words.reshape(len(page), width // 8),
         )
     ]
-
-
-def perceptual_range(
-    conn: sqlite3.Connection, scheme: str, after: int, upto: int, path: Path
-) -> list[RowChunk]:
-    """The rows of ``scheme`` with ``after < hash_pk <= upto``, in key order (PostgreSQL only).
-
-    Raises:
-        InventoryError: Hashes of differing lengths.
-    """
-    return _unpacked(conn, _PACKED_RANGE, (scheme, after, upto), scheme, path)
-
-
-def _unpacked(
-    conn: sqlite3.Connection, statement: Any, params: tuple[Any, ...], scheme: str, path: Path
-) -> list[RowChunk]:
-    """One packed row (``_packed``), unpacked: one chunk in key order (``[]``: no rows)."""
-    count, ids, assets, words, shortest, longest = execute(conn, statement, params).fetchone()
-    if not count:
-        return []
-    if shortest != longest or shortest % 8:
-        raise InventoryError(f"perceptual hashes of scheme {scheme} differ in length", path=path)
-    keys = np.frombuffer(ids, dtype=">i8").astype(np.int64)
-    owners = np.frombuffer(assets, dtype=">i8").astype(np.int64)
-    hashes = np.frombuffer(words, dtype="<u8").reshape(count, shortest // 8)
-    if keys.shape[0] != count or owners.shape[0] != count:
-        raise InventoryError(f"a page of scheme {scheme} came back cut short", path=path)
-    if count > 1 and not bool(np.all(keys[1:] > keys[:-1])):
-        # The aggregates saw the rows in one order, not necessarily the page's.
-        order = np.argsort(keys, kind="stable")
-        keys, owners, hashes = keys[order], owners[order], hashes[order]
-    return [RowChunk(row_ids=keys, assets=owners, words=hashes.astype(np.uint64, copy=False))]
 
 
 def _setting(
