@@ -57,7 +57,7 @@ from provenance._io.index._tables import (
     _Segment,
     _segment,
     _Table,
-    _table,
+    _tables,
     _with_tables,
     bit_positions,
     dct_bit_order,
@@ -389,9 +389,9 @@ class FleetIndex:
         positions = [
             np.array(chosen[j :: self._tables], dtype=np.intp) for j in range(self._tables)
         ]
-        # One table at a time, each key array consumed by its sort, so the build
-        # holds at most one key array and one sort buffer beside the finished tables.
-        return tuple(_table(words, p, self._words_per_hash) for p in positions)
+        # Every table's key in one pass over the hashes; then one table at a time,
+        # each key array consumed by its sort (one sort buffer at a time).
+        return _tables(words, positions, self._words_per_hash)
 
     # --- lookups ----------------------------------------------------------------------
 

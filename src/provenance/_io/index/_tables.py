@@ -209,7 +209,9 @@ def _tables(
         hi = min(n, lo + _BUILD_STEP)
         columns = np.ascontiguousarray(words[lo:hi], dtype=np.uint64).view(np.uint16)
         for pair, tables in users.items():
-            column = np.ascontiguousarray(columns[:, pair])
+            column = columns[:, pair]
+            if len(tables) > 1:  # gathered once for every table it keys
+                column = np.ascontiguousarray(column)
             for t, lut in tables:
                 keys[t][lo:hi] |= lut[column]
     built = []
