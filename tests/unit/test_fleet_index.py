@@ -272,3 +272,29 @@ def test_a_cold_build_finds_what_an_incremental_build_finds(tmp_path: Path) -> N
         assert expected and expected[0].asset == asset + 1000
         assert cold.lookup(qs, max_distance=51, k=5, probe_radius=3) == expected
     cold.close()
+
+
+def test_keys_computed_as_a_bulk_feed_arrives_make_the_same_tables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from provenance._io.index import _fleet
+
+    rng = np.random.default_rng(9)
+    ids, owners, words = _inventory(rng, 4000)  # 88,000 rows: one chunk past _EARLY_KEY_ROWS
+    early = FleetIndex(words_per_hash=4, bit_order=dct_bit_order(16), hash_dir=tmp_path)
+    early.extend([RowChunk(ids[:80_000], owners[:80_000], words[:80_000])])  # keyed early
+    early.extend([RowChunk(ids[80_000:], owners[80_000:], words[80_000:])])  # and a small one
+    monkeypatch.setattr(_fleet, "_EARLY_KEY_ROWS", 1 << 40)
+    late = FleetIndex(words_per_hash=4, bit_order=dct_bit_order(16))
+    late.extend([RowChunk(ids[:80_000], owners[:80_000], words[:80_000])])  # keyed at sealing
+    late.extend([RowChunk(ids[80_000:], owners[80_000:], words[80_000:])])
+    # One segment each (sealed after the first chunk), then the rest is a tail.
+    assert early.segments == late.segments == 1 and early.tail == late.tail == 8000
+    for a, b in zip(early._segments[0].tables, late._segments[0].tables, strict=True):
+        assert a.positions.shape[0] == 13  # log2(80,000) - 3: cut from 24-bit keys
+        assert np.array_equal(a.positions, b.positions)
+        assert np.array_equal(a.order, b.order) and np.array_equal(a.offsets, b.offsets)
+    for asset in rng.choice(4000, size=10, replace=False):
+        qs = np.stack([_flipped(rng, words[asset * ROWS_PER_ASSET + v], 8) for v in (0, 5)])
+        assert early.lookup(qs, max_distance=51) == late.lookup(qs, max_distance=51)
+    early.close()

@@ -24,6 +24,8 @@ I64 = npt.NDArray[np.int64]
 
 # Rows keyed per step when tables are built: bounds the temporaries.
 _BUILD_STEP = 1 << 20
+# A bit keys a table only when this share of the rows (or more) has it set, and as many not.
+_BALANCE = 0.25
 # Keys counted per step when bucket offsets are made (bounds np.bincount's intp copy).
 _COUNT_STEP = 1 << 24
 
@@ -192,12 +194,18 @@ def _mapped(file: Path, rows: int, words_per_hash: int) -> Words:
 def _tables(
     words: Words, positions: list[npt.NDArray[np.intp]], words_per_hash: int
 ) -> tuple[_Table, ...]:
-    """The tables keyed by each of ``positions``, their keys computed in one pass over ``words``.
+    """The tables keyed by each of ``positions``, their keys computed in one pass over ``words``."""
+    return _tables_from_keys(_keys_of(words, positions, words_per_hash), positions)
+
+
+def _keys_of(
+    words: Words, positions: list[npt.NDArray[np.intp]], words_per_hash: int
+) -> list[npt.NDArray[np.uint32]]:
+    """Each table's key of every row, in one pass over ``words``.
 
     Each step reads its rows once (a copy from a mapped file) and takes each
-    pair of bytes that keys some table once, for every table it keys: 1.4x
-    faster here than a pass per table. The key arrays (4 bytes a row per table)
-    are then consumed one table at a time by :func:`_table_of`.
+    pair of bytes that keys some table once, for every table it keys: 15-25%
+    faster here than a pass per table (``--fleet``-like builds, 5.5M rows).
     """
     n = words.shape[0]
     users: dict[int, list[tuple[int, npt.NDArray[np.uint32]]]] = {}
@@ -214,6 +222,48 @@ def _tables(
                 column = np.ascontiguousarray(column)
             for t, lut in tables:
                 keys[t][lo:hi] |= lut[column]
+    return keys
+
+
+def balanced_positions(
+    sample: Words, bit_order: list[int], tables: int, key_bits: int
+) -> list[npt.NDArray[np.intp]]:
+    """Each table's key bits: ``bit_order``, bits balanced in ``sample`` first.
+
+    A bit is balanced when 25-75% of the rows have it set (nearly constant bits
+    make a few huge buckets). Table ``j`` takes every ``tables``-th of the chosen
+    bits from ``j``, so a narrower key is a prefix of a wider one: bit ``i`` of a
+    key is the same hash bit at every width (:func:`_cut_tables`).
+    """
+    share = bit_positions(np.asarray(sample)).mean(axis=0)
+    balanced = [b for b in bit_order if _BALANCE <= share[b] <= 1 - _BALANCE]
+    rest = [b for b in bit_order if not _BALANCE <= share[b] <= 1 - _BALANCE]
+    chosen = (balanced + rest)[: key_bits * tables]
+    return [np.array(chosen[j::tables], dtype=np.intp) for j in range(tables)]
+
+
+def _cut_tables(
+    parts: list[list[npt.NDArray[np.uint32]]], positions: list[npt.NDArray[np.intp]], key_bits: int
+) -> tuple[_Table, ...]:
+    """Tables from keys computed chunk by chunk at ``positions``' width, cut to ``key_bits``.
+
+    ``parts`` (per chunk, each table's keys) is emptied as it is copied.
+    """
+    mask = np.uint32((1 << key_bits) - 1)
+    keys = []
+    for t in range(len(positions)):
+        key = np.concatenate([part[t] for part in parts])
+        for part in parts:
+            part[t] = key[:0]  # each chunk's piece freed once copied
+        key &= mask  # the low bits of a key are its narrower self (balanced_positions)
+        keys.append(key)
+    return _tables_from_keys(keys, [p[:key_bits] for p in positions])
+
+
+def _tables_from_keys(
+    keys: list[npt.NDArray[np.uint32]], positions: list[npt.NDArray[np.intp]]
+) -> tuple[_Table, ...]:
+    """The tables of these keys, one at a time; ``keys`` is emptied (each consumed by its sort)."""
     built = []
     for t, p in enumerate(positions):
         key, keys[t] = keys[t], np.zeros(0, np.uint32)
