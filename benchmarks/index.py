@@ -55,9 +55,15 @@ transform side by side (``_fleet_verify.py``)::
     .venv/bin/python benchmarks/index.py --quick --fleet-verify 2e3   # a minute
 
 ``--fleet-server N`` builds the FleetIndex cold from a throw-away PostgreSQL
-inventory of N assets (``_fleet_server.py``)::
+inventory of N assets (``_fleet_server.py``: rows drawn from the bit model, loaded by
+binary COPY; every row read alone, a cold ``fleet_index``, lookups at probe radius 2
+and 3, memory); ``--fleet-mariadb N`` reads and builds from MariaDB. A large fill can
+be made once and measured again (its server keeps running until Ctrl-C)::
 
     .venv/bin/python benchmarks/index.py --fleet-server 1e6
+    .venv/bin/python benchmarks/index.py --fleet-mariadb 2e5
+    .venv/bin/python benchmarks/_fleet_server.py 3e6     # prints URL, keeps the server
+    .venv/bin/python benchmarks/index.py --fleet-server 3e6 --server-url URL
 """
 
 from __future__ import annotations

@@ -99,7 +99,8 @@ class _Indexes:
         self._db = db
         # A server: opens a second connection for a cold fleet build (inventory._pages).
         self._reader = reader
-        # PostgreSQL: perceptual pages are packed by the server (see chunks).
+        # PostgreSQL: pages of _PACKED_PAGE_ROWS rows, packed by the server (see chunks;
+        # MariaDB packs pages of rows_per_chunk rows, inventory._packed).
         self._packs = getattr(db.connection, "backend", None) is Backend.POSTGRESQL
         self._path = path
         self._read_only = read_only
