@@ -179,6 +179,38 @@ def test_a_cold_fleet_build_reads_the_pages_on_two_connections(
             assert (found[0].asset, found[0].row_id, found[0].distance) == (asset, pk, 0)
 
 
+def test_a_page_that_cannot_be_read_stops_both_readers_with_the_error(
+    postgresql_server: ThrowawayServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from provenance.inventory import _indexes, _pages
+
+    monkeypatch.setattr(_indexes, "_PACKED_PAGE_ROWS", 2)
+    read = _pages.perceptual_range
+    seen: list[int] = []
+
+    def failing(conn: object, scheme: str, after: int, upto: int, path: Path) -> object:
+        seen.append(after)
+        if after >= 6:
+            raise InventoryError("the server went away", path=path)
+        return read(conn, scheme, after, upto, path)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_pages, "perceptual_range", failing)
+    with Inventory(postgresql_server.new_database()) as inv:
+        results = [fake_result(i) for i in range(5)]
+        inv.record_many(
+            results, signer=SIGNER, now=NOW, perceptual=[_reference(i) for i in range(5)]
+        )
+        with pytest.raises(InventoryError, match="the server went away"):
+            inv.fleet_index("test.v1")
+        assert not [t for t in threading.enumerate() if t.name.startswith("provenance-pages")]
+        assert max(seen) < 12  # the readers stopped, not every page was asked for
+        # The handle still works: the failed build left nothing behind.
+        monkeypatch.setattr(_pages, "perceptual_range", read)
+        assert len(inv.fleet_index("test.v1")) == 20
+
+
 def test_a_mariadb_page_cut_by_group_concat_is_read_as_rows(
     mariadb_server: ThrowawayServer,
 ) -> None:
