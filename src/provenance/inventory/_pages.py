@@ -1,11 +1,11 @@
 """A verifier's cold read of every perceptual row, on two server connections at once.
 
 Reading 220M rows (10M assets) is bound by the server's work per row (an index
-walk, the heap, the packing of each page: ``_perceptual._packed``), one CPU of
+walk, the heap, the packing of each page: ``inventory._packed``), one CPU of
 the server per connection. The pages of a cold build are key ranges known
 before any is read (up to the largest key), so two connections read every
 other page, each in its own thread (the driver waits for the server without
-holding the GIL), while the caller builds from the pages already read. Pages
+holding the GIL), while the caller keys the pages already read. Pages
 come out in key order, so a :class:`~provenance.FleetIndex` takes them as from
 one reader.
 

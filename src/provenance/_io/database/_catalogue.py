@@ -110,6 +110,7 @@ class Statement:
         params: The names of its parameters, in the order callers pass them.
         sqlite_sql: Its SQLite text once compiled, when SQLite takes the
             parameters in the caller's order (the fast path of :func:`execute`).
+        only: The one engine it is written for, or None (every engine).
     """
 
     __slots__ = (
