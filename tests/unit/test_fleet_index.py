@@ -298,3 +298,19 @@ def test_keys_computed_as_a_bulk_feed_arrives_make_the_same_tables(
         qs = np.stack([_flipped(rng, words[asset * ROWS_PER_ASSET + v], 8) for v in (0, 5)])
         assert early.lookup(qs, max_distance=51) == late.lookup(qs, max_distance=51)
     early.close()
+
+
+def test_key_slabs_keep_every_key_in_order_across_slab_ends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from provenance._io.index import _tables
+
+    monkeypatch.setattr(_tables, "_SLAB", 5)
+    slabs = _tables._KeySlabs()
+    assert slabs.take().shape == (0,)
+    parts = [np.arange(lo, lo + n, dtype=np.uint32) for lo, n in ((0, 3), (3, 7), (10, 5), (15, 1))]
+    for part in parts:
+        slabs.append(part)
+    assert len(slabs.slabs) == 4  # 16 keys in slabs of 5
+    assert np.array_equal(slabs.take(), np.arange(16, dtype=np.uint32))
+    assert slabs.slabs == []

@@ -54,6 +54,7 @@ from provenance._io.index._tables import (
     _key_tables,
     _keys,
     _keys_of,
+    _KeySlabs,
     _mapped,
     _nearest,
     _ranges,
@@ -209,7 +210,7 @@ class FleetIndex:
         self._pending = None
         # Keys computed as rows arrive (a large first chunk chose the bits): per
         # chunk, each table's key at the widest width; cut to the segment's at sealing.
-        self._tail_keys: list[list[npt.NDArray[np.uint32]]] = []
+        self._tail_keys: list[_KeySlabs] = []
         self._tail_positions: list[npt.NDArray[np.intp]] | None = None
 
     # --- shape ----------------------------------------------------------------------
@@ -305,7 +306,11 @@ class FleetIndex:
                 words[:: max(1, n // 16384)], self._bit_order, self._tables, widest
             )
         if self._tail_positions is not None:
-            self._tail_keys.append(_keys_of(words, self._tail_positions, self._words_per_hash))
+            if not self._tail_keys:
+                self._tail_keys = [_KeySlabs() for _ in self._tail_positions]
+            keys = _keys_of(words, self._tail_positions, self._words_per_hash)
+            for slabs, key in zip(self._tail_keys, keys, strict=True):
+                slabs.append(key)
         starts = _run_starts(ids, assets)
         self._tail_runs.append((starts + self._tail_rows, ids[starts], assets[starts]))
         if self._hash_dir is None:
