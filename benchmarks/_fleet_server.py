@@ -237,6 +237,7 @@ def fleet_from_server(
     rng: np.random.Generator,
     lookups: int = 200,
     url: str | None = None,
+    read_alone: bool = True,
 ) -> dict[str, Any]:
     """Fill a throw-away PostgreSQL with ``assets`` x 22 rows; time the reads and the build.
 
@@ -244,7 +245,7 @@ def fleet_from_server(
     (``python benchmarks/_fleet_server.py N``, which keeps its server running).
     """
     if url is not None:
-        return _measure(url, assets, tmp, _planted(url), rng, lookups)
+        return _measure(url, assets, tmp, _planted(url), rng, lookups, read_alone=read_alone)
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from tests.servers import start_postgresql
 
@@ -252,7 +253,8 @@ def fleet_from_server(
         url = server.new_database("fleet")
         _first_asset(url)
         fill = _plant(url, assets, model, rng)
-        return {**_measure(url, assets, tmp, fill, rng, lookups), "fill": fill}
+        measured = _measure(url, assets, tmp, fill, rng, lookups, read_alone=read_alone)
+        return {**measured, "fill": fill}
 
 
 def _measure(
@@ -262,12 +264,16 @@ def _measure(
     fill: dict[str, float],
     rng: np.random.Generator,
     lookups: int,
+    *,
+    read_alone: bool,
 ) -> dict[str, Any]:
     """Every row read alone, then a cold ``fleet_index`` from a new handle, then lookups."""
-    with Inventory(url) as inv:
-        started = time.perf_counter()
-        rows = sum(c.row_ids.shape[0] for c in inv.perceptual_chunks(phash.SCHEME))
-        read_s = time.perf_counter() - started
+    rows, read_s = 0, float("nan")
+    if read_alone:
+        with Inventory(url) as inv:
+            started = time.perf_counter()
+            rows = sum(c.row_ids.shape[0] for c in inv.perceptual_chunks(phash.SCHEME))
+            read_s = time.perf_counter() - started
     gc.collect()
     before = _fleet.memory()
     with Inventory(url) as inv:
@@ -283,7 +289,7 @@ def _measure(
         return {
             "backend": "postgresql",
             "assets": assets,
-            "rows": rows,
+            "rows": rows or len(index),
             "plan": _plan(url),
             "read_s": read_s,
             "read_rows_per_s": rows / read_s,

@@ -822,7 +822,12 @@ def run_fleet_server(args: argparse.Namespace) -> dict[str, Any]:
         for assets in args.fleet_server or ():
             console.print(f"FleetIndex from PostgreSQL: {assets:,} assets x 22 rows ...")
             r = _fleet_server.fleet_from_server(
-                assets, Path(folder), model=model, rng=rng, url=args.server_url
+                assets,
+                Path(folder),
+                model=model,
+                rng=rng,
+                url=args.server_url,
+                read_alone=not args.skip_read,
             )
             results.append(r)
             console.print(f"  {r}")
@@ -928,6 +933,11 @@ def options(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="with --fleet-server: also every row read and a cold FleetIndex from a "
         "throw-away MariaDB inventory of this many assets (rows fetched page by page)",
+    )
+    parser.add_argument(
+        "--skip-read",
+        action="store_true",
+        help="with --fleet-server: skip reading every row alone (the cold build still does)",
     )
     parser.add_argument(
         "--server-url",
