@@ -47,12 +47,12 @@ def memory() -> dict[str, int]:
     out = {}
     for line in Path("/proc/self/status").read_text().splitlines():
         name, _, value = line.partition(":")
-        if name in ("RssAnon", "RssFile", "VmRSS"):
+        if name in ("RssAnon", "RssFile", "VmRSS", "VmHWM"):
             out[name] = int(value.split()[0]) * 1024
     return out
 
 
-def _flip(rng: np.random.Generator, row: np.ndarray, count: int) -> np.ndarray:
+def flip(rng: np.random.Generator, row: np.ndarray, count: int) -> np.ndarray:
     out = row.copy()
     for b in rng.choice(row.shape[0] * 64, size=count, replace=False):
         out[b // 64] ^= np.uint64(1) << np.uint64(b % 64)
@@ -100,7 +100,7 @@ def run_fleet(
     qsets = [
         np.stack(
             [
-                _flip(rng, planted[int(a)][v], int(rng.integers(r // 4, r // 2)))
+                flip(rng, planted[int(a)][v], int(rng.integers(r // 4, r // 2)))
                 for v in range(HASHES_PER_LOOKUP)
             ]
         )

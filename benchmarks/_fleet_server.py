@@ -13,7 +13,9 @@ row.
 
 from __future__ import annotations
 
+import gc
 import hashlib
+import statistics
 import sys
 import time
 from datetime import datetime, timezone
@@ -26,29 +28,15 @@ from provenance import SignResult
 from provenance._core import phash
 from provenance._core.record import DigitalSourceType, ProvenanceRecord
 from provenance.inventory import Inventory
+from provenance.inventory._indexes import FLEET_PROBE_RADIUS
+
+sys.path.insert(0, str(Path(__file__).parent))
+import _fleet
 
 ROWS_PER_ASSET = 22
-NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+_BLOCK_ROWS = 1 << 20
 
-# The planted assets: copies of the recorded asset's row with their own id and essence.
-_PLANT_ASSETS = """
-INSERT INTO assets (asset_id, essence_sha256, digital_source_type, generator, model,
-    model_version, created_at, record_json, signer_id, first_signed_at)
-SELECT 'planted-' || i, decode(md5(i::text) || md5((-i)::text), 'hex'), a.digital_source_type,
-    a.generator, a.model, a.model_version, a.created_at, a.record_json, a.signer_id,
-    a.first_signed_at
-FROM generate_series(1, %s) AS i, (SELECT * FROM assets ORDER BY asset_pk LIMIT 1) AS a
-ORDER BY i
-"""
-_PLANT_ROWS = """
-INSERT INTO perceptual_hashes (asset_pk, scheme, variant, words)
-SELECT a.asset_pk, %s, 'v' || v, decode(
-    md5(a.asset_pk || ':' || v) || md5(a.asset_pk || '.' || v)
-    || md5(a.asset_pk || ';' || v) || md5(a.asset_pk || ',' || v), 'hex')
-FROM assets AS a, generate_series(1, %s) AS v
-WHERE a.asset_id LIKE 'planted-%%' AND a.asset_pk BETWEEN %s AND %s
-ORDER BY a.asset_pk, v
-"""
+NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
 
 def _first_asset(url: str) -> None:
@@ -75,31 +63,317 @@ def _first_asset(url: str) -> None:
         inv.record_signing(result, signer="CN=bench", now=NOW)
 
 
-def _plant(url: str, assets: int) -> float:
+# Binary COPY rows of perceptual_hashes (hash_pk, asset_pk, scheme, variant, words):
+# PostgreSQL's binary COPY format, every field with its big-endian length first.
+_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
+_TRAILER = b"\xff\xff"
+
+
+def _copy_dtype(scheme: bytes, variant_bytes: int, hash_bytes: int) -> np.dtype[Any]:
+    return np.dtype(
+        [
+            ("fields", ">i2"),
+            ("pk_len", ">i4"),
+            ("pk", ">i8"),
+            ("asset_len", ">i4"),
+            ("asset", ">i8"),
+            ("scheme_len", ">i4"),
+            ("scheme", f"S{len(scheme)}"),
+            ("variant_len", ">i4"),
+            ("variant", f"S{variant_bytes}"),
+            ("words_len", ">i4"),
+            ("words", f"V{hash_bytes}"),
+        ]
+    )
+
+
+def _plant(url: str, assets: int, model: Any, rng: np.random.Generator) -> dict[str, float]:
+    """22 rows for each of ``assets`` planted asset keys, hashes drawn from ``model``.
+
+    The rows by ``COPY ... FROM STDIN`` (binary), 1M rows a block drawn while
+    the previous one is sent, keys given (consecutive per asset, as a writer
+    stores them). Only what a verifier's build reads is planted: the asset keys
+    are not rows of ``assets`` (the foreign key and the unique (asset, scheme,
+    variant) index are dropped, the table is unlogged); the ``(scheme,
+    hash_pk)`` index is not made again (with one scheme PostgreSQL reads the
+    pages by the primary key either way: see ``plan`` in the results).
+
+    Returns:
+        Seconds of each step, and the first planted asset and row keys.
+    """
+    import psycopg
+    from psycopg.copy import QueuedLibpqWriter
+
+    steps: dict[str, float] = {}
+    scheme = phash.SCHEME.encode()
+    dtype = _copy_dtype(scheme, 3, phash.WORDS * 8)
+    variants = np.array([f"v{v:02d}".encode() for v in range(1, ROWS_PER_ASSET + 1)])
+    with psycopg.connect(url, autocommit=True) as conn:
+        (low,) = conn.execute("SELECT COALESCE(MAX(asset_pk), 0) + 1 FROM assets").fetchone()
+        (first_pk,) = conn.execute(
+            "SELECT COALESCE(MAX(hash_pk), 0) + 1 FROM perceptual_hashes"
+        ).fetchone()
+        steps["first_asset"], steps["first_pk"] = int(low), int(first_pk)
+        for sql in (
+            "ALTER TABLE perceptual_hashes DROP CONSTRAINT perceptual_unique",
+            "ALTER TABLE perceptual_hashes DROP CONSTRAINT IF EXISTS "
+            "perceptual_hashes_asset_pk_fkey",
+            "DROP INDEX perceptual_by_scheme",
+            "ALTER TABLE perceptual_hashes SET UNLOGGED",
+        ):
+            conn.execute(sql)
+        n = assets * ROWS_PER_ASSET
+        started = time.perf_counter()
+        # A writer thread sends each block while the next one is drawn.
+        with (
+            conn.cursor() as cur,
+            cur.copy(
+                "COPY perceptual_hashes (hash_pk, asset_pk, scheme, variant, words) "
+                "FROM STDIN (FORMAT BINARY)",
+                writer=QueuedLibpqWriter(cur),
+            ) as copy,
+        ):
+            copy.write(_HEADER)
+            for lo in range(0, n, _BLOCK_ROWS):
+                hi = min(n, lo + _BLOCK_ROWS)
+                block = np.empty(hi - lo, dtype=dtype)
+                rows = np.arange(lo, hi, dtype=np.int64)
+                block["fields"] = 5
+                block["pk_len"] = block["asset_len"] = 8
+                block["pk"] = int(first_pk) + rows
+                block["asset"] = int(low) + rows // ROWS_PER_ASSET
+                block["scheme_len"] = len(scheme)
+                block["scheme"] = scheme
+                block["variant_len"] = 3
+                block["variant"] = variants[rows % ROWS_PER_ASSET]
+                block["words_len"] = phash.WORDS * 8
+                words = np.ascontiguousarray(model.sample_pooled(rng, hi - lo), dtype="<u8")
+                block["words"] = words.view(f"V{phash.WORDS * 8}").reshape(-1)
+                copy.write(block.tobytes())
+            copy.write(_TRAILER)
+        steps["rows_s"] = time.perf_counter() - started
+        started = time.perf_counter()
+        conn.execute("VACUUM ANALYZE perceptual_hashes")
+        steps["vacuum_s"] = time.perf_counter() - started
+    return steps
+
+
+def _planted(url: str) -> dict[str, float]:
+    """The first planted asset and row keys of an inventory :func:`_plant` filled."""
     import psycopg
 
-    started = time.perf_counter()
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(_PLANT_ASSETS, (assets,))
-        low, high = conn.execute(
-            "SELECT MIN(asset_pk), MAX(asset_pk) FROM assets WHERE asset_id LIKE 'planted-%'"
+        pk, asset = conn.execute(
+            "SELECT hash_pk, asset_pk FROM perceptual_hashes ORDER BY hash_pk LIMIT 1"
         ).fetchone()
-        step = 100_000
-        for lo in range(int(low), int(high) + 1, step):
-            conn.execute(_PLANT_ROWS, (phash.SCHEME, ROWS_PER_ASSET, lo, lo + step - 1))
-        conn.execute("VACUUM ANALYZE perceptual_hashes")
-    return time.perf_counter() - started
+    return {"first_pk": int(pk), "first_asset": int(asset)}
 
 
-def fleet_from_server(assets: int, tmp: Path) -> dict[str, Any]:
-    """Fill a throw-away PostgreSQL with ``assets`` x 22 rows; time the reads and the build."""
+def _plan(url: str) -> str:
+    """PostgreSQL's plan of the packed page the build reads (which index it walks)."""
+    import psycopg
+
+    from provenance.inventory._packed import _PACKED_PAGE
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        sql = "EXPLAIN " + _PACKED_PAGE.compiled("postgresql").sql
+        rows = conn.execute(sql, (phash.SCHEME, 0, 1 << 21)).fetchall()
+    return " / ".join(str(r[0]).strip() for r in rows)
+
+
+def _queries(
+    url: str, targets: np.ndarray, fill: dict[str, float], rng: np.random.Generator
+) -> list[np.ndarray]:
+    """Per target asset: 3 of its stored rows with 12-25 bits flipped (as ``_fleet.py``)."""
+    import psycopg
+
+    out = []
+    with psycopg.connect(url, autocommit=True) as conn:
+        for asset in targets.tolist():
+            # Its rows by key (planted in order; the (asset, ...) index was dropped).
+            first = int(fill["first_pk"]) + (asset - int(fill["first_asset"])) * ROWS_PER_ASSET
+            rows = conn.execute(
+                "SELECT words FROM perceptual_hashes WHERE hash_pk BETWEEN %s AND %s "
+                "ORDER BY hash_pk",
+                (first, first + 2),
+            ).fetchall()
+            words = [np.frombuffer(bytes(r[0]), dtype="<u8").astype(np.uint64) for r in rows]
+            r = phash.MATCH_THRESHOLD
+            out.append(
+                np.stack([_fleet.flip(rng, w, int(rng.integers(r // 4, r // 2))) for w in words])
+            )
+    return out
+
+
+def _lookups(index: Any, targets: np.ndarray, queries: list[np.ndarray]) -> dict[str, Any]:
+    """Whole lookups (3 query hashes each) at probe radius 2 and 3: p50/p99, planted found.
+
+    Radius 3 is what ``verify`` probes (``FLEET_PROBE_RADIUS``), 2 the index's default.
+    """
+    r = phash.MATCH_THRESHOLD
+    out: dict[str, Any] = {"lookups": len(queries)}
+    for radius in (2, FLEET_PROBE_RADIUS):
+        for qs in queries[:5]:  # warm-up: the first page faults of the mapped hashes
+            index.lookup(qs, max_distance=r, probe_radius=radius)
+        times, hits = [], 0
+        for asset, qs in zip(targets.tolist(), queries, strict=True):
+            gc.disable()
+            started = time.perf_counter_ns()
+            found = index.lookup(qs, max_distance=r, probe_radius=radius)
+            times.append((time.perf_counter_ns() - started) / 1e6)
+            gc.enable()
+            hits += bool(found) and found[0].asset == asset
+        out[f"r{radius}_lookup_p50_ms"] = statistics.median(times)
+        out[f"r{radius}_lookup_p99_ms"] = float(np.percentile(times, 99))
+        out[f"r{radius}_planted_found"] = hits
+    return out
+
+
+def fleet_from_server(
+    assets: int,
+    tmp: Path,
+    *,
+    model: Any,
+    rng: np.random.Generator,
+    lookups: int = 200,
+    url: str | None = None,
+    read_alone: bool = True,
+) -> dict[str, Any]:
+    """Fill a throw-away PostgreSQL with ``assets`` x 22 rows; time the reads and the build.
+
+    With ``url``: measure that inventory, already filled by :func:`_plant`
+    (``python benchmarks/_fleet_server.py N``, which keeps its server running).
+    """
+    if url is not None:
+        return _measure(url, assets, tmp, _planted(url), rng, lookups, read_alone=read_alone)
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from tests.servers import start_postgresql
 
     with start_postgresql() as server:
         url = server.new_database("fleet")
         _first_asset(url)
-        fill_s = _plant(url, assets)
+        fill = _plant(url, assets, model, rng)
+        measured = _measure(url, assets, tmp, fill, rng, lookups, read_alone=read_alone)
+        return {**measured, "fill": fill}
+
+
+def _measure(
+    url: str,
+    assets: int,
+    tmp: Path,
+    fill: dict[str, float],
+    rng: np.random.Generator,
+    lookups: int,
+    *,
+    read_alone: bool,
+) -> dict[str, Any]:
+    """Every row read alone, then a cold ``fleet_index`` from a new handle, then lookups."""
+    rows, read_s = 0, float("nan")
+    if read_alone:
+        with Inventory(url) as inv:
+            started = time.perf_counter()
+            rows = sum(c.row_ids.shape[0] for c in inv.perceptual_chunks(phash.SCHEME))
+            read_s = time.perf_counter() - started
+    gc.collect()
+    before = _fleet.memory()
+    with Inventory(url) as inv:
+        started = time.perf_counter()
+        index = inv.fleet_index(phash.SCHEME, hash_dir=tmp)
+        build_s = time.perf_counter() - started
+        gc.collect()
+        built = _fleet.memory()
+        planted = np.arange(assets) + int(fill["first_asset"])
+        targets = np.sort(rng.choice(planted, size=min(lookups, assets), replace=False))
+        found = _lookups(index, targets, _queries(url, targets, fill, rng))
+        after = _fleet.memory()
+        return {
+            "backend": "postgresql",
+            "assets": assets,
+            "rows": rows or len(index),
+            "plan": _plan(url),
+            "read_s": read_s,
+            "read_rows_per_s": rows / read_s,
+            "cold_build_s": build_s,
+            "build_rows_per_s": len(index) / build_s,
+            "segments": index.segments,
+            "table_bytes": index.table_bytes,
+            "hash_file_bytes": index.hash_bytes,
+            "peak_rss_bytes": built["VmHWM"],
+            "private_rss_delta_bytes": built["RssAnon"] - before["RssAnon"],
+            "mapped_rss_after_lookups_bytes": after["RssFile"] - before["RssFile"],
+            **found,
+        }
+
+
+def _plant_mariadb(
+    server: Any, url: str, assets: int, model: Any, rng: np.random.Generator, tmp: Path
+) -> dict[str, float]:
+    """As :func:`_plant` on MariaDB: the rows by ``LOAD DATA LOCAL INFILE`` (hex hashes)."""
+    import binascii
+
+    import pymysql
+
+    steps: dict[str, float] = {}
+    database = url.rsplit("/", 1)[1]
+    conn = pymysql.connect(
+        host="127.0.0.1",
+        port=server.port,
+        user="provenance",
+        password=server.password,
+        database=database,
+        local_infile=True,
+        autocommit=True,
+    )
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT COALESCE(MAX(asset_pk), 0) + 1 FROM assets")
+            (low,) = cur.fetchone()
+            cur.execute("SELECT COALESCE(MAX(hash_pk), 0) + 1 FROM perceptual_hashes")
+            (first_pk,) = cur.fetchone()
+            steps["first_asset"], steps["first_pk"] = int(low), int(first_pk)
+            cur.execute("SET SESSION foreign_key_checks = 0, unique_checks = 0")
+            n = assets * ROWS_PER_ASSET
+            started = time.perf_counter()
+            file = tmp / "rows.tsv"
+            for lo in range(0, n, _BLOCK_ROWS):
+                hi = min(n, lo + _BLOCK_ROWS)
+                words = np.ascontiguousarray(model.sample_pooled(rng, hi - lo), dtype="<u8")
+                hexed = binascii.hexlify(words.tobytes())
+                size = phash.WORDS * 16
+                lines = b"".join(
+                    b"%d\t%d\t%s\tv%02d\t%s\n"
+                    % (
+                        int(first_pk) + r,
+                        int(low) + r // ROWS_PER_ASSET,
+                        phash.SCHEME.encode(),
+                        1 + r % ROWS_PER_ASSET,
+                        hexed[(r - lo) * size : (r - lo + 1) * size],
+                    )
+                    for r in range(lo, hi)
+                )
+                file.write_bytes(lines)
+                cur.execute(
+                    f"LOAD DATA LOCAL INFILE '{file}' INTO TABLE perceptual_hashes "
+                    "(hash_pk, asset_pk, scheme, variant, @hex) SET words = UNHEX(@hex)"
+                )
+            file.unlink()
+            steps["rows_s"] = time.perf_counter() - started
+    finally:
+        conn.close()
+    return steps
+
+
+def mariadb_from_server(
+    assets: int, tmp: Path, *, model: Any, rng: np.random.Generator
+) -> dict[str, Any]:
+    """MariaDB: every row read (pages fetched as rows) and a cold ``fleet_index``."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.servers import start_mariadb
+
+    with start_mariadb() as server:
+        url = server.new_database("fleet")
+        _first_asset(url)
+        fill = _plant_mariadb(server, url, assets, model, rng, tmp)
         with Inventory(url) as inv:
             started = time.perf_counter()
             rows = sum(c.row_ids.shape[0] for c in inv.perceptual_chunks(phash.SCHEME))
@@ -108,21 +382,42 @@ def fleet_from_server(assets: int, tmp: Path) -> dict[str, Any]:
             started = time.perf_counter()
             index = inv.fleet_index(phash.SCHEME, hash_dir=tmp)
             build_s = time.perf_counter() - started
-            probe = next(inv.perceptual_chunks(phash.SCHEME, rows_per_chunk=1))
-            started = time.perf_counter()
-            found = index.lookup(probe.words, max_distance=phash.MATCH_THRESHOLD)
-            lookup_ms = (time.perf_counter() - started) * 1e3
-            result = {
-                "backend": "postgresql",
-                "assets": assets,
-                "rows": rows,
-                "fill_s": fill_s,
-                "chunks_read_s": read_s,
-                "chunks_rows_per_s": rows / read_s,
-                "cold_build_s": build_s,
-                "build_rows_per_s": len(index) / build_s,
-                "segments": index.segments,
-                "first_lookup_ms": lookup_ms,
-                "found": bool(found) and found[0].asset == int(np.asarray(probe.assets)[0]),
-            }
-    return result
+            size = len(index)
+        return {
+            "backend": "mariadb",
+            "assets": assets,
+            "rows": rows,
+            "fill": fill,
+            "read_s": read_s,
+            "read_rows_per_s": rows / read_s,
+            "cold_build_s": build_s,
+            "build_rows_per_s": size / build_s,
+        }
+
+
+def main(argv: list[str]) -> int:
+    """``python benchmarks/_fleet_server.py N``: plant N assets in a server kept running.
+
+    Prints the inventory's URL (a throw-away server: its data goes when this
+    process stops, Ctrl-C) for ``index.py --fleet-server N --server-url URL``.
+    """
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    import index
+    from tests.servers import start_postgresql
+
+    assets = int(float(argv[0]))
+    model = index.BitModel(index.real_reference_rows(quick=True))
+    with start_postgresql() as server:
+        url = server.new_database("fleet")
+        _first_asset(url)
+        fill = _plant(url, assets, model, np.random.default_rng(0))
+        print(url, fill, flush=True)
+        try:
+            while True:
+                time.sleep(60)
+        except KeyboardInterrupt:
+            return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

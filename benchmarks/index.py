@@ -55,9 +55,15 @@ transform side by side (``_fleet_verify.py``)::
     .venv/bin/python benchmarks/index.py --quick --fleet-verify 2e3   # a minute
 
 ``--fleet-server N`` builds the FleetIndex cold from a throw-away PostgreSQL
-inventory of N assets (``_fleet_server.py``)::
+inventory of N assets (``_fleet_server.py``: rows drawn from the bit model, loaded by
+binary COPY; every row read alone, a cold ``fleet_index``, lookups at probe radius 2
+and 3, memory); ``--fleet-mariadb N`` reads and builds from MariaDB. A large fill can
+be made once and measured again (its server keeps running until Ctrl-C)::
 
     .venv/bin/python benchmarks/index.py --fleet-server 1e6
+    .venv/bin/python benchmarks/index.py --fleet-mariadb 2e5
+    .venv/bin/python benchmarks/_fleet_server.py 3e6     # prints URL, keeps the server
+    .venv/bin/python benchmarks/index.py --fleet-server 3e6 --server-url URL
 """
 
 from __future__ import annotations
@@ -807,18 +813,69 @@ def run_fleet_server(args: argparse.Namespace) -> dict[str, Any]:
     """``--fleet-server``: a verifier's cold FleetIndex build from a PostgreSQL inventory."""
     import _fleet_server
 
+    started = time.perf_counter()
+    model = BitModel(real_reference_rows(args.quick))
+    console.print(f"bit model from real rows ({time.perf_counter() - started:.0f} s)")
+    rng = np.random.default_rng(args.seed)
     results = []
     with tempfile.TemporaryDirectory(prefix="provenance-bench-fleet-server-") as folder:
-        for assets in args.fleet_server:
+        for assets in args.fleet_server or ():
             console.print(f"FleetIndex from PostgreSQL: {assets:,} assets x 22 rows ...")
-            r = _fleet_server.fleet_from_server(assets, Path(folder))
+            r = _fleet_server.fleet_from_server(
+                assets,
+                Path(folder),
+                model=model,
+                rng=rng,
+                url=args.server_url,
+                read_alone=not args.skip_read,
+            )
+            results.append(r)
+            console.print(f"  {r}")
+    console.print(
+        table(
+            "FleetIndex cold build from PostgreSQL (packed pages; hashes memory-mapped)",
+            (
+                "assets",
+                "rows",
+                "read rows/s",
+                "read s",
+                "cold build s",
+                "tables",
+                "hash file",
+                "peak RSS",
+                "lookup p50/p99 (r=2)",
+                "lookup p50/p99 (r=3)",
+                "found (r=3)",
+            ),
+            [
+                (
+                    f"{r['assets']:,}",
+                    f"{r['rows']:,}",
+                    f"{r['read_rows_per_s']:,.0f}",
+                    f"{r['read_s']:.1f}",
+                    f"{r['cold_build_s']:.1f}",
+                    fmt_bytes(r["table_bytes"]),
+                    fmt_bytes(r["hash_file_bytes"]),
+                    fmt_bytes(r["peak_rss_bytes"]),
+                    f"{fmt_ms(r['r2_lookup_p50_ms'])} / {fmt_ms(r['r2_lookup_p99_ms'])}",
+                    f"{fmt_ms(r['r3_lookup_p50_ms'])} / {fmt_ms(r['r3_lookup_p99_ms'])}",
+                    f"{r['r3_planted_found']}/{r['lookups']}",
+                )
+                for r in results
+                if r["backend"] == "postgresql"
+            ],
+            caption="cold build = Inventory.fleet_index from a new handle: every row read "
+            "and the tables built; machine shared (see load in the header)",
+        )
+    )
+    for assets in args.fleet_mariadb or ():
+        with tempfile.TemporaryDirectory(prefix="provenance-bench-fleet-mariadb-") as folder:
+            console.print(f"FleetIndex from MariaDB: {assets:,} assets x 22 rows ...")
+            r = _fleet_server.mariadb_from_server(assets, Path(folder), model=model, rng=rng)
             results.append(r)
             console.print(
-                f"  filled in {r['fill_s']:.0f} s; perceptual_chunks alone "
-                f"{r['chunks_read_s']:.1f} s ({r['chunks_rows_per_s']:,.0f} rows/s); "
-                f"cold fleet_index {r['cold_build_s']:.1f} s "
-                f"({r['build_rows_per_s']:,.0f} rows/s, {r['segments']} segments); first lookup "
-                f"{r['first_lookup_ms']:.1f} ms, found {r['found']}"
+                f"  read {r['rows']:,} rows in {r['read_s']:.1f} s "
+                f"({r['read_rows_per_s']:,.0f} rows/s); cold fleet_index {r['cold_build_s']:.1f} s"
             )
     return {"results": results}
 
@@ -871,6 +928,24 @@ def options(parser: argparse.ArgumentParser) -> None:
         "this many assets (rows/s of perceptual_chunks, build time)",
     )
     parser.add_argument(
+        "--fleet-mariadb",
+        type=lambda text: tuple(int(float(x)) for x in text.split(",")),
+        default=None,
+        help="with --fleet-server: also every row read and a cold FleetIndex from a "
+        "throw-away MariaDB inventory of this many assets (rows fetched page by page)",
+    )
+    parser.add_argument(
+        "--skip-read",
+        action="store_true",
+        help="with --fleet-server: skip reading every row alone (the cold build still does)",
+    )
+    parser.add_argument(
+        "--server-url",
+        default=None,
+        help="with --fleet-server N: measure this inventory, already planted by "
+        "`python benchmarks/_fleet_server.py N` (which keeps its server running)",
+    )
+    parser.add_argument(
         "--no-real-copies",
         action="store_true",
         help="with --fleet: skip the real copies (minutes on the corpus)",
@@ -894,7 +969,7 @@ def main() -> None:
     )
     info = machine_info()
     header("index", info, args)
-    if args.fleet_server:
+    if args.fleet_server or args.fleet_mariadb:
         payload = {"benchmark": "index-fleet-server", "machine": info, **run_fleet_server(args)}
         write_json(args.out, payload)
         console.print(f"results -> {args.out}")

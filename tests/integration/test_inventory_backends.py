@@ -108,6 +108,136 @@ def test_perceptual_rows_are_stored_once_and_found(inventory_url: str) -> None:
         assert report.ok, report.problems
 
 
+def _fetched(inv: Inventory, scheme: str) -> list[tuple[int, int, bytes]]:
+    """Every row of ``scheme`` as the plain keyset fetch reads it (the path before packing)."""
+    from provenance._io.database import execute
+    from provenance.inventory._perceptual import _CHUNK
+
+    rows = inv._db.read(lambda conn: execute(conn, _CHUNK, (scheme, 0, 1_000_000)).fetchall())
+    return [(int(pk), int(asset), bytes(words)) for pk, asset, words in rows]
+
+
+def _chunked(inv: Inventory, scheme: str, after: int, step: int) -> list[tuple[int, int, bytes]]:
+    out = []
+    for chunk in inv.perceptual_chunks(scheme, after=after, rows_per_chunk=step):
+        assert 0 < chunk.row_ids.shape[0] <= step
+        assert chunk.words.dtype == np.uint64
+        for pk, asset, words in zip(chunk.row_ids, chunk.assets, chunk.words, strict=True):
+            out.append((int(pk), int(asset), words.astype("<u8").tobytes()))
+    return out
+
+
+def test_perceptual_chunks_yield_exactly_the_stored_rows(
+    inventory_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from provenance.inventory import _indexes
+
+    # Pages of 9 rows (PostgreSQL packs each page into one row): pages and chunks
+    # of 4 cut the rows at different places.
+    monkeypatch.setattr(_indexes, "_PACKED_PAGE_ROWS", 9)
+    with Inventory(inventory_url) as inv:
+        assert list(inv.perceptual_chunks("test.v1")) == []  # an empty table
+        results = [fake_result(i) for i in range(12)]
+        references = [_reference(i, rows=1 + i % 5) for i in range(12)]
+        inv.record_many(results, signer=SIGNER, now=NOW, perceptual=references)
+        stored = _fetched(inv, "test.v1")
+        assert len(stored) == sum(len(r.variants) for r in references)
+        assert [w for _, _, w in stored] == [
+            row.tobytes() for r in references for row in r.words.astype("<u8")
+        ]
+        for after in (0, stored[4][0], stored[-2][0], stored[-1][0]):
+            for step in (4, 1 << 16):
+                assert _chunked(inv, "test.v1", after, step) == [r for r in stored if r[0] > after]
+        assert list(inv.perceptual_chunks("no.such.scheme")) == []
+        # A cold build (PostgreSQL: key ranges on two connections; elsewhere: pages).
+        index = inv.fleet_index("test.v1")
+        assert len(index) == len(stored) and index.last_row_id == stored[-1][0]
+
+
+def test_a_cold_fleet_build_reads_the_pages_on_two_connections(
+    postgresql_server: ThrowawayServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from provenance.inventory import _indexes
+
+    monkeypatch.setattr(_indexes, "_PACKED_PAGE_ROWS", 4)  # ranges of 4 keys: many pages
+    with Inventory(postgresql_server.new_database()) as inv:
+        results = [fake_result(i) for i in range(12)]
+        references = [_reference(i, rows=1 + i % 5) for i in range(12)]
+        inv.record_many(results, signer=SIGNER, now=NOW, perceptual=references)
+        stored = _fetched(inv, "test.v1")
+        for last in (stored[-1][0], stored[7][0]):  # rows above last: read after the ranges
+            rows = [
+                (int(pk), int(asset), words.astype("<u8").tobytes())
+                for chunk in inv._indexes._every_row("test.v1", last)
+                for pk, asset, words in zip(chunk.row_ids, chunk.assets, chunk.words, strict=True)
+            ]
+            assert rows == stored
+        index = inv.fleet_index("test.v1")
+        assert len(index) == len(stored) and index.last_row_id == stored[-1][0]
+        for pk, asset, words in stored:
+            found = index.lookup(np.frombuffer(words, dtype="<u8"), max_distance=0, k=1)
+            assert (found[0].asset, found[0].row_id, found[0].distance) == (asset, pk, 0)
+
+
+def test_a_page_that_cannot_be_read_stops_both_readers_with_the_error(
+    postgresql_server: ThrowawayServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from provenance.inventory import _indexes, _pages
+
+    monkeypatch.setattr(_indexes, "_PACKED_PAGE_ROWS", 2)
+    read = _pages.perceptual_range
+    seen: list[int] = []
+
+    def failing(conn: object, scheme: str, after: int, upto: int, path: Path) -> object:
+        seen.append(after)
+        if after >= 6:
+            raise InventoryError("the server went away", path=path)
+        return read(conn, scheme, after, upto, path)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_pages, "perceptual_range", failing)
+    with Inventory(postgresql_server.new_database()) as inv:
+        results = [fake_result(i) for i in range(5)]
+        inv.record_many(
+            results, signer=SIGNER, now=NOW, perceptual=[_reference(i) for i in range(5)]
+        )
+        with pytest.raises(InventoryError, match="the server went away"):
+            inv.fleet_index("test.v1")
+        assert not [t for t in threading.enumerate() if t.name.startswith("provenance-pages")]
+        assert max(seen) < 12  # the readers stopped, not every page was asked for
+        # The handle still works: the failed build left nothing behind.
+        monkeypatch.setattr(_pages, "perceptual_range", read)
+        assert len(inv.fleet_index("test.v1")) == 20
+
+
+def test_a_mariadb_page_cut_by_group_concat_is_read_as_rows(
+    mariadb_server: ThrowawayServer,
+) -> None:
+    with Inventory(mariadb_server.new_database()) as inv:
+        results = [fake_result(i) for i in range(6)]
+        references = [_reference(i, rows=4) for i in range(6)]
+        inv.record_many(results, signer=SIGNER, now=NOW, perceptual=references)
+        stored = _fetched(inv, "test.v1")
+        packed = _chunked(inv, "test.v1", 0, 1 << 16)
+        # GROUP_CONCAT cut at 100 bytes: the packed page is refused, the rows are fetched.
+        with inv._db.connection.raw.cursor() as cursor:
+            cursor.execute("SET SESSION group_concat_max_len = 100")
+        assert _chunked(inv, "test.v1", 0, 1 << 16) == packed == stored
+
+
+def test_perceptual_hashes_of_two_widths_are_refused_by_name(inventory_url: str) -> None:
+    with Inventory(inventory_url) as inv:
+        results = [fake_result(i) for i in range(2)]
+        inv.record_many(results, signer=SIGNER, now=NOW)
+        inv.add_perceptual(results[0].asset_id, _reference(0), now=NOW)
+        wide = _reference(1)
+        wide = dataclasses.replace(wide, words=np.concatenate([wide.words, wide.words], axis=1))
+        inv.add_perceptual(results[1].asset_id, wide, now=NOW)
+        with pytest.raises(InventoryError, match=r"test\.v1 differ in length"):
+            list(inv.perceptual_chunks("test.v1"))
+
+
 def test_exports_and_checkpoints_verify(
     inventory_url: str, tmp_path: Path, signing_key: SigningKey
 ) -> None:

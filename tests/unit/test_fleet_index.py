@@ -238,3 +238,79 @@ def test_a_lookup_may_probe_further_than_the_index_s_default() -> None:
     assert (match.asset, match.distance) == (10, 2)
     with pytest.raises(ValueError, match="probe_radius"):
         index.lookup(query, max_distance=2, probe_radius=-1)
+
+
+def test_tables_built_together_equal_a_stable_sort_by_each_key() -> None:
+    from provenance._io.index._tables import _tables
+
+    rng = np.random.default_rng(11)
+    words = rng.integers(0, 2**64, size=(5000, 4), dtype=np.uint64)
+    order = dct_bit_order(16)
+    positions = [np.array(order[j:36:3], dtype=np.intp) for j in range(3)]
+    bits = bit_positions(words)
+    for positions_j, table in zip(positions, _tables(words, positions, 4), strict=True):
+        # Bit i of the key is bit positions_j[i] of the hash.
+        key = (bits[:, positions_j].astype(np.int64) << np.arange(positions_j.shape[0])).sum(1)
+        assert np.array_equal(table.order, np.argsort(key, kind="stable"))
+        counts = np.bincount(key, minlength=1 << positions_j.shape[0])
+        assert np.array_equal(table.offsets, np.concatenate([[0], np.cumsum(counts)]))
+
+
+def test_a_cold_build_finds_what_an_incremental_build_finds(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    ids, owners, words = _inventory(rng, 2000)
+    cold = FleetIndex(words_per_hash=4, segment_rows=4096, hash_dir=tmp_path)
+    cold.extend(_chunks(ids, owners, words, 5000))  # one call: one segment, built once
+    grown = FleetIndex(words_per_hash=4, segment_rows=4096)
+    for chunk in _chunks(ids, owners, words, 3000):  # refreshes: segments, merged
+        grown.extend([chunk])
+    assert cold.segments == 1 and grown.segments + (grown.tail > 0) > 1
+    for asset in rng.choice(2000, size=30, replace=False):
+        rows = asset * ROWS_PER_ASSET + rng.choice(ROWS_PER_ASSET, size=3, replace=False)
+        qs = np.stack([_flipped(rng, words[r], int(rng.integers(3, 12))) for r in rows])
+        expected = grown.lookup(qs, max_distance=51, k=5, probe_radius=3)
+        assert expected and expected[0].asset == asset + 1000
+        assert cold.lookup(qs, max_distance=51, k=5, probe_radius=3) == expected
+    cold.close()
+
+
+def test_keys_computed_as_a_bulk_feed_arrives_make_the_same_tables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from provenance._io.index import _fleet
+
+    rng = np.random.default_rng(9)
+    ids, owners, words = _inventory(rng, 4000)  # 88,000 rows: one chunk past _EARLY_KEY_ROWS
+    early = FleetIndex(words_per_hash=4, bit_order=dct_bit_order(16), hash_dir=tmp_path)
+    early.extend([RowChunk(ids[:80_000], owners[:80_000], words[:80_000])])  # keyed early
+    early.extend([RowChunk(ids[80_000:], owners[80_000:], words[80_000:])])  # and a small one
+    monkeypatch.setattr(_fleet, "_EARLY_KEY_ROWS", 1 << 40)
+    late = FleetIndex(words_per_hash=4, bit_order=dct_bit_order(16))
+    late.extend([RowChunk(ids[:80_000], owners[:80_000], words[:80_000])])  # keyed at sealing
+    late.extend([RowChunk(ids[80_000:], owners[80_000:], words[80_000:])])
+    # One segment each (sealed after the first chunk), then the rest is a tail.
+    assert early.segments == late.segments == 1 and early.tail == late.tail == 8000
+    for a, b in zip(early._segments[0].tables, late._segments[0].tables, strict=True):
+        assert a.positions.shape[0] == 13  # log2(80,000) - 3: cut from 24-bit keys
+        assert np.array_equal(a.positions, b.positions)
+        assert np.array_equal(a.order, b.order) and np.array_equal(a.offsets, b.offsets)
+    for asset in rng.choice(4000, size=10, replace=False):
+        qs = np.stack([_flipped(rng, words[asset * ROWS_PER_ASSET + v], 8) for v in (0, 5)])
+        assert early.lookup(qs, max_distance=51) == late.lookup(qs, max_distance=51)
+    early.close()
+
+
+def test_key_slabs_keep_every_key_in_order_across_slab_ends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from provenance._io.index import _tables
+
+    monkeypatch.setattr(_tables, "_SLAB", 5)
+    slabs = _tables._KeySlabs()
+    assert slabs.take().shape == (0,)
+    parts = [np.arange(lo, lo + n, dtype=np.uint32) for lo, n in ((0, 3), (3, 7), (10, 5), (15, 1))]
+    for part in parts:
+        slabs.append(part)
+    assert len(slabs.slabs) == 4  # 16 keys in slabs of 5
+    assert np.array_equal(slabs.take(), np.arange(16, dtype=np.uint32))
+    assert slabs.slabs == []

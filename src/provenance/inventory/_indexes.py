@@ -22,18 +22,19 @@ from pathlib import Path
 
 from provenance._core import phash
 from provenance._core.keypoints import KeypointIndex, stored_descriptors
-from provenance._io.database import execute
+from provenance._io.database import Backend, execute
 from provenance._io.index import FleetIndex, HammingIndex, RowChunk
 from provenance._io.index._keypoints import load_keypoint_cache, save_keypoint_cache
 from provenance._io.sqlite import Database
 from provenance.errors import InventoryError, ProvenanceError
 from provenance.inventory._keypoints import _keypoint_rows, _keypoint_stamp
+from provenance.inventory._pages import Opener, key_ranges, read_ranges
 from provenance.inventory._perceptual import (
     _last_perceptual_pk,
     _load_cache,
     _perceptual_rows,
     _setting,
-    perceptual_chunk,
+    perceptual_page,
 )
 from provenance.inventory._statements import SQL
 
@@ -48,6 +49,12 @@ KEYPOINT_CACHE_MIN_ROWS = 500
 """Keypoint rows (assets) of a scheme from which the vote index is cached on disk: about
 where it stops being exact (:data:`provenance._core.keypoints.FLAT_LIMIT`) and its
 build starts to cost (37 s at 10k assets here, against 0.1 s for a mapped load)."""
+
+# Rows of one PostgreSQL page (one read transaction, one packed row) for an index build.
+_PACKED_PAGE_ROWS = 1 << 21
+# Key ranges of a cold build read on two connections, at most: keys so sparse that
+# more ranges than this hold the rows are read page by page on one (no empty ranges).
+_MAX_RANGE_PAGES = 1 << 12
 
 _KEYPOINT_ROWS_PER_READ = 2_000  # about 20 MB of records per read
 
@@ -87,8 +94,14 @@ class _Indexes:
         read_only: bool,
         cache_files: bool = True,
         fleet_min_assets: int = FLEET_MIN_ASSETS,
+        reader: Opener | None = None,
     ) -> None:
         self._db = db
+        # A server: opens a second connection for a cold fleet build (inventory._pages).
+        self._reader = reader
+        # PostgreSQL: pages of _PACKED_PAGE_ROWS rows, packed by the server (see chunks;
+        # MariaDB packs pages of rows_per_chunk rows, inventory._packed).
+        self._packs = getattr(db.connection, "backend", None) is Backend.POSTGRESQL
         self._path = path
         self._read_only = read_only
         # A server's index is built from the server (no .hidx file beside it).
@@ -132,21 +145,47 @@ class _Indexes:
         return chosen
 
     def chunks(self, name: str, after: int, rows_per_chunk: int = 1 << 16) -> Iterator[RowChunk]:
-        """The perceptual rows of scheme ``name`` above key ``after``, one short read a batch."""
+        """The perceptual rows of scheme ``name`` above key ``after``, one short read a page.
+
+        On PostgreSQL a page is ``_PACKED_PAGE_ROWS`` rows (packed into one row
+        by the server: about a second each), cut into chunks of at most
+        ``rows_per_chunk``; elsewhere one chunk of ``rows_per_chunk`` rows is one page.
+        """
+        limit = max(rows_per_chunk, _PACKED_PAGE_ROWS) if self._packs else rows_per_chunk
         while True:
-            chunk = self._db.read(
+            page = self._db.read(
                 functools.partial(
-                    perceptual_chunk,
-                    scheme=name,
-                    after=after,
-                    limit=rows_per_chunk,
-                    path=self._path,
+                    perceptual_page, scheme=name, after=after, limit=limit, path=self._path
                 )
             )
-            if chunk is None:
+            if not page:
                 return
-            yield chunk
-            after = int(chunk.row_ids[-1])
+            for chunk in page:
+                for lo in range(0, chunk.row_ids.shape[0], rows_per_chunk):
+                    part = slice(lo, lo + rows_per_chunk)
+                    yield RowChunk(chunk.row_ids[part], chunk.assets[part], chunk.words[part])
+            after = int(page[-1].row_ids[-1])
+            if sum(chunk.row_ids.shape[0] for chunk in page) < limit:
+                return
+
+    def _every_row(self, name: str, last: int) -> Iterator[RowChunk]:
+        """Every row of scheme ``name`` for a cold build: those up to key ``last``, then newer.
+
+        On PostgreSQL with many pages, the pages up to ``last`` are read on two
+        connections at once (``inventory._pages``); otherwise as :meth:`chunks`.
+        """
+        pages = -(-last // _PACKED_PAGE_ROWS)
+        if self._reader is None or not self._packs or not 2 < pages <= _MAX_RANGE_PAGES:
+            yield from self.chunks(name, 0)
+            return
+        second = self._reader()
+        try:
+            bounds = key_ranges(0, last, _PACKED_PAGE_ROWS)
+            for page in read_ranges([self._db, second], name, bounds, self._path):
+                yield from page
+        finally:
+            second.close()
+        yield from self.chunks(name, last)
 
     def fleet(self, name: str, hash_dir: Path | None) -> FleetIndex:
         """The FleetIndex of scheme ``name`` (see ``Inventory.fleet_index``)."""
@@ -159,7 +198,7 @@ class _Indexes:
         if index is not None and index.last_row_id > last:
             index = None  # rows vanished (a restored backup): start again
         if index is None:
-            chunks = self.chunks(name, 0)
+            chunks = self._every_row(name, last)
             first = next(chunks, None)
             default = phash.WORDS if name == phash.SCHEME else 1
             width = first.words.shape[1] if first is not None else default

@@ -28,6 +28,7 @@ from provenance.errors import (
 )
 from provenance.inventory._bindings import _perceptual_row_hash, _stored_perceptual
 from provenance.inventory._entries import PerceptualMatch
+from provenance.inventory._packed import packed_page
 from provenance.inventory._rows import _PAGE, _load
 from provenance.inventory._statements import ASSET_KEY, DESCRIPTOR, SQL
 
@@ -96,6 +97,8 @@ _ROWS_AFTER = SQL.query(
 _CHUNK = SQL.query(
     "perceptual_chunk", _rows_after(assets=True, limit=True), params=("scheme", "after", "limit")
 )
+
+
 _LAST_KEY = SQL.query(
     "perceptual_last_key",
     lambda sa, t: sa.select(sa.func.max(t.perceptual_hashes.c.hash_pk)).where(
@@ -198,28 +201,38 @@ def _perceptual_rows(
     return np.concatenate(pk_parts), np.concatenate(word_parts)
 
 
-def perceptual_chunk(
+def perceptual_page(
     conn: sqlite3.Connection, scheme: str, after: int, limit: int, path: Path
-) -> RowChunk | None:
-    """Up to ``limit`` rows of ``scheme`` with ``hash_pk > after``, in key order (None: none).
+) -> list[RowChunk]:
+    """Up to ``limit`` rows of ``scheme`` with ``hash_pk > after``, in key order (``[]``: none).
 
     One keyset page (``hash_pk > ? ORDER BY hash_pk LIMIT ?`` on the
     ``(scheme, hash_pk)`` index): a reader asks page after page, each its own
-    short read, so building an index of millions of rows holds no transaction open.
+    short read, so building an index of millions of rows holds no transaction
+    open. A server packs the page into one row of a few values, unpacked by
+    numpy (``inventory._packed``); SQLite's rows are fetched.
+
+    Raises:
+        InventoryError: Hashes of differing lengths.
     """
+    packed = packed_page(conn, scheme, after, limit, path)
+    if packed is not None:
+        return packed
     page = execute(conn, _CHUNK, (scheme, after, limit)).fetchall()
     if not page:
-        return None
-    blobs = [bytes(blob) for _, _, blob in page]
+        return []
+    ids, assets, blobs = zip(*page, strict=True)
     width = len(blobs[0])
-    if any(len(blob) != width for blob in blobs):
+    if width % 8 or len(set(map(len, blobs))) != 1:
         raise InventoryError(f"perceptual hashes of scheme {scheme} differ in length", path=path)
-    words = np.frombuffer(b"".join(blobs), dtype="<u8").astype(np.uint64)
-    return RowChunk(
-        row_ids=np.fromiter((pk for pk, _, _ in page), dtype=np.int64, count=len(page)),
-        assets=np.fromiter((asset for _, asset, _ in page), dtype=np.int64, count=len(page)),
-        words=words.reshape(len(page), width // 8),
-    )
+    words = np.frombuffer(b"".join(blobs), dtype="<u8").astype(np.uint64, copy=False)
+    return [
+        RowChunk(
+            row_ids=np.array(ids, dtype=np.int64),
+            assets=np.array(assets, dtype=np.int64),
+            words=words.reshape(len(page), width // 8),
+        )
+    ]
 
 
 def _setting(

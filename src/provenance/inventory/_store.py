@@ -7,6 +7,7 @@ each runs lives beside the job it does.
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
 from collections.abc import Iterable
@@ -155,6 +156,16 @@ class Inventory(_Search, _Reads):
             read_only=read_only,
             cache_files=not self._server,
             fleet_min_assets=0 if self._server else fleet_min_assets,
+            reader=functools.partial(
+                _open_server,
+                path,
+                create=False,
+                read_only=True,
+                busy_timeout_s=busy_timeout_s,
+                durable=durable,
+            )
+            if self._server
+            else None,
         )
 
     @staticmethod

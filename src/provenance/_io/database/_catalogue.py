@@ -81,6 +81,8 @@ class Compiled:
             "no row" is raised as SQLite raises the duplicate.
         plain: PostgreSQL: the insert without ``RETURNING``, for ``executemany``.
         constants: Values the dialect's compiler added as parameters.
+        binary: A server sends the values in its binary format (``bytea`` as
+            raw bytes, not hex text): for a few large values.
     """
 
     sql: str
@@ -90,6 +92,7 @@ class Compiled:
     duplicates: bool = False
     plain: str = ""
     constants: tuple[Any, ...] = ()
+    binary: bool = False
 
     def arrange(self, parameters: Sequence[Any]) -> Sequence[Any]:
         """The caller's parameters (then the constants) in the order of the placeholders."""
@@ -107,17 +110,33 @@ class Statement:
         params: The names of its parameters, in the order callers pass them.
         sqlite_sql: Its SQLite text once compiled, when SQLite takes the
             parameters in the caller's order (the fast path of :func:`execute`).
+        only: The one engine it is written for, or None (every engine).
     """
 
-    __slots__ = ("_build", "_catalogue", "_compiled", "_sized", "name", "params", "sqlite_sql")
+    __slots__ = (
+        "_build",
+        "_catalogue",
+        "_compiled",
+        "_sized",
+        "name",
+        "only",
+        "params",
+        "sqlite_sql",
+    )
 
     def __init__(
-        self, catalogue: Catalogue, name: str, build: Callable[[str], Any], params: tuple[str, ...]
+        self,
+        catalogue: Catalogue,
+        name: str,
+        build: Callable[[str], Any],
+        params: tuple[str, ...],
+        only: Backend | None = None,
     ) -> None:
         self._catalogue = catalogue
         self.name = name
         self._build = build
         self.params = params
+        self.only = only
         self._compiled: dict[str, Compiled] = {}
         self._sized: dict[int, Statement] = {}
         self.sqlite_sql: str | None = None
@@ -133,8 +152,11 @@ class Statement:
 
         Raises:
             ValueError: The expression uses a parameter it does not declare, or
-                declares one it does not use (a programming error).
+                declares one it does not use, or the statement is only for
+                another engine (a programming error).
         """
+        if self.only is not None and dialect != self.only.value:
+            raise ValueError(f"statement {self.name} is only for {self.only.label}")
         found = self._compiled.get(dialect)
         if found is None:
             stored = None
@@ -237,7 +259,7 @@ class Catalogue:
 
     def fresh_snapshot(self) -> dict[str, Any]:
         """SQLite's compilation of every statement now (what the snapshot file must hold)."""
-        every = list(self.statements)
+        every = [s for s in self.statements if s.only in (None, Backend.SQLITE)]
         every += [s.sized(n) for s in self.sized_statements for n in self.SNAPSHOT_SIZES]
         return {s.name: _to_json(s._compile(Backend.SQLITE.value)) for s in every}
 
@@ -254,6 +276,8 @@ class Catalogue:
         params: tuple[str, ...] = (),
         stream: bool = False,
         sized: bool = False,
+        only: Backend | None = None,
+        binary: bool = False,
     ) -> Statement:
         """A SELECT, UPDATE or DELETE: ``build(sa, t)`` returns its Core expression.
 
@@ -266,6 +290,10 @@ class Catalogue:
             sized: ``build(sa, t, count)`` takes the length of a list; use
                 :meth:`Statement.sized`, whose ``params`` are the names given
                 by ``params`` followed by ``v0`` ... ``v{count-1}``.
+            only: The one engine it is written for (its functions exist
+                nowhere else); compiling it for another raises ``ValueError``
+                and SQLite's snapshot leaves it out.
+            binary: A server returns its values in binary (see :class:`Compiled`).
         """
         self._queries[name] = _Query(build, stream, sized)
 
@@ -273,9 +301,9 @@ class Catalogue:
             import sqlalchemy as sa
 
             expression = build(sa, self._t())
-            return expression, _kind_of(sa, expression, stream=stream), {}
+            return expression, _kind_of(sa, expression, stream=stream), {"binary": binary}
 
-        statement = Statement(self, name, make, params)
+        statement = Statement(self, name, make, params, only)
         (self.sized_statements if sized else self.statements).append(statement)
         return statement
 

@@ -154,7 +154,12 @@ class ServerConnection:
         params = tuple(statement.arrange(parameters))
         if statement.kind is Kind.INSERT and self.backend is Backend.POSTGRESQL:
             return self._pg_insert(statement, params)
-        cursor = self._stream_cursor() if statement.kind is Kind.STREAM else self._raw.cursor()
+        if statement.kind is Kind.STREAM:
+            cursor = self._stream_cursor()
+        elif statement.binary and self.backend is Backend.POSTGRESQL:
+            cursor = self._raw.cursor(binary=True)
+        else:
+            cursor = self._raw.cursor()
         try:
             cursor.execute(statement.sql, params)
         except self.integrity_error as exc:

@@ -191,7 +191,9 @@ def _connect(dialect: Dialect, engine_url: Any, url: ServerURL, busy_timeout_s: 
         cparams.setdefault("charset", "utf8mb4")
         cparams["init_command"] = (
             f"SET SESSION innodb_lock_wait_timeout = {max(1, round(busy_timeout_s))}, "
-            "SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'"
+            "SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION', "
+            # A page of perceptual rows packed into one value (inventory._packed).
+            "SESSION group_concat_max_len = 67108864"
         )
     try:
         raw = module.connect(*cargs, **cparams)

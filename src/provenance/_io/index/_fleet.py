@@ -31,7 +31,9 @@ Refresh: :meth:`FleetIndex.extend` takes :class:`RowChunk` batches from any stor
 (ids ascending; rows at or below :attr:`FleetIndex.last_row_id` are skipped).
 New rows are scanned exactly until there are ``segment_rows`` of them; they then
 become a segment with its own tables, and segments of similar size are merged
-(sizes stay geometric: O(log N) segments, each row rebuilt O(log N) times).
+(sizes stay geometric: O(log N) segments, each row rebuilt O(log N) times). One
+``extend`` of every row (a cold build) makes one segment; its keys are computed
+chunk by chunk as the rows arrive, the bits chosen from the first chunk.
 """
 
 from __future__ import annotations
@@ -48,8 +50,11 @@ import numpy.typing as npt
 from provenance._io.index._bands import _masks
 from provenance._io.index._scan import Ids, Words, _as_words
 from provenance._io.index._tables import (
+    _cut_tables,
     _key_tables,
     _keys,
+    _keys_of,
+    _KeySlabs,
     _mapped,
     _nearest,
     _ranges,
@@ -57,9 +62,9 @@ from provenance._io.index._tables import (
     _Segment,
     _segment,
     _Table,
-    _table,
+    _tables,
     _with_tables,
-    bit_positions,
+    balanced_positions,
     dct_bit_order,
 )
 
@@ -67,9 +72,8 @@ I64 = npt.NDArray[np.int64]
 
 # Bits a table keys by, at most: its offsets take 4 bytes per key (64 MiB at 24).
 _MAX_KEY_BITS = 24
-# A bit keys a table only when this share of the rows (or more) has it set, and
-# as many do not: nearly constant bits make a few huge buckets.
-_BALANCE = 0.25
+# A first chunk of a tail this large (a bulk feed) has its keys computed as rows arrive.
+_EARLY_KEY_ROWS = 1 << 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +136,8 @@ class FleetIndex:
         "_serial",
         "_tables",
         "_tail_cache",
+        "_tail_keys",
+        "_tail_positions",
         "_tail_rows",
         "_tail_runs",
         "_tail_words",
@@ -202,6 +208,10 @@ class FleetIndex:
         self._tail_rows = 0
         self._tail_cache: _Segment | None = None
         self._pending = None
+        # Keys computed as rows arrive (a large first chunk chose the bits): per
+        # chunk, each table's key at the widest width; cut to the segment's at sealing.
+        self._tail_keys: list[_KeySlabs] = []
+        self._tail_positions: list[npt.NDArray[np.intp]] | None = None
 
     # --- shape ----------------------------------------------------------------------
 
@@ -286,6 +296,21 @@ class FleetIndex:
         return added
 
     def _append_tail(self, ids: I64, assets: I64, words: Words) -> None:
+        n = words.shape[0]
+        if self._tail_rows == 0 and n >= _EARLY_KEY_ROWS:
+            # A bulk feed (a cold build): the bits are chosen from this chunk and
+            # every chunk is keyed as it arrives, while the store reads the next
+            # (inventory._pages), instead of in one pass over the hashes at sealing.
+            widest = self._key_bits_for(1 << 40)
+            self._tail_positions = balanced_positions(
+                words[:: max(1, n // 16384)], self._bit_order, self._tables, widest
+            )
+        if self._tail_positions is not None:
+            if not self._tail_keys:
+                self._tail_keys = [_KeySlabs() for _ in self._tail_positions]
+            keys = _keys_of(words, self._tail_positions, self._words_per_hash)
+            for slabs, key in zip(self._tail_keys, keys, strict=True):
+                slabs.append(key)
         starts = _run_starts(ids, assets)
         self._tail_runs.append((starts + self._tail_rows, ids[starts], assets[starts]))
         if self._hash_dir is None:
@@ -332,8 +357,11 @@ class FleetIndex:
     def _seal(self) -> None:
         """Turn the tail into a segment, then merge segments of similar size."""
         tail = self._tail_segment()
+        tables = self._early_tables(tail.rows)
         self._reset_tail()
-        self._segments.append(_with_tables(tail, self._tables_for(tail.words)))
+        if tables is None:
+            tables = self._tables_for(tail.words)
+        self._segments.append(_with_tables(tail, tables))
         while len(self._segments) > 1 and 2 * self._segments[-1].rows >= self._segments[-2].rows:
             newer = self._segments.pop()
             older = self._segments.pop()
@@ -376,22 +404,27 @@ class FleetIndex:
             self._tail_cache = _segment(words, starts, ids, assets, (), self._pending)
         return self._tail_cache
 
+    def _key_bits_for(self, rows: int) -> int:
+        """Bits per key of a segment of ``rows`` rows: about eight rows a bucket."""
+        key_bits = self._key_bits or int(
+            min(_MAX_KEY_BITS, max(8, math.floor(math.log2(max(rows, 2))) - 3))
+        )
+        return min(key_bits, len(self._bit_order) // self._tables)
+
     def _tables_for(self, words: Words) -> tuple[_Table, ...]:
         n = words.shape[0]
-        key_bits = self._key_bits or int(
-            min(_MAX_KEY_BITS, max(8, math.floor(math.log2(max(n, 2))) - 3))
-        )
-        key_bits = min(key_bits, len(self._bit_order) // self._tables)
-        share = bit_positions(np.asarray(words[:: max(1, n // 16384)])).mean(axis=0)
-        balanced = [b for b in self._bit_order if _BALANCE <= share[b] <= 1 - _BALANCE]
-        rest = [b for b in self._bit_order if not _BALANCE <= share[b] <= 1 - _BALANCE]
-        chosen = (balanced + rest)[: key_bits * self._tables]
-        positions = [
-            np.array(chosen[j :: self._tables], dtype=np.intp) for j in range(self._tables)
-        ]
-        # One table at a time, each key array consumed by its sort, so the build
-        # holds at most one key array and one sort buffer beside the finished tables.
-        return tuple(_table(words, p, self._words_per_hash) for p in positions)
+        sample = words[:: max(1, n // 16384)]
+        positions = balanced_positions(sample, self._bit_order, self._tables, self._key_bits_for(n))
+        # Every table's key in one pass over the hashes; then one table at a time,
+        # each key array consumed by its sort (one sort buffer at a time).
+        return _tables(words, positions, self._words_per_hash)
+
+    def _early_tables(self, rows: int) -> tuple[_Table, ...] | None:
+        """The tail's tables from the keys computed as it arrived (None: none were)."""
+        if self._tail_positions is None:
+            return None
+        parts, self._tail_keys = self._tail_keys, []
+        return _cut_tables(parts, self._tail_positions, self._key_bits_for(rows))
 
     # --- lookups ----------------------------------------------------------------------
 

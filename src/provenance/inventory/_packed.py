@@ -1,0 +1,154 @@
+"""Pages of perceptual rows packed by the server into one row, unpacked by numpy (issue 16).
+
+A verifier's cold start reads every perceptual row (220M at 10M assets).
+Fetched as rows, each costs the driver a Python tuple and an object per value
+(about 37k rows/s from PostgreSQL at 1M assets, 68k from MariaDB, here); a page
+packed by the server into one row of a few values costs the driver nothing per
+row: the count, the row keys and asset keys concatenated (PostgreSQL: big-endian
+``int8send`` bytes; MariaDB: 16 hex digits each), the hashes concatenated, and
+the least and greatest hash length (one width, or the page is refused). All
+aggregates of one query see the same rows in the same order; that order need
+not be the keys', so a page whose keys are not ascending is sorted here.
+
+MariaDB's ``GROUP_CONCAT`` is cut at ``group_concat_max_len`` (set per session
+by ``_io/database``) and at the server's ``max_allowed_packet``: a page that came
+back cut is read again as rows (:func:`packed_page` returns None).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from provenance._io.database import Backend, execute
+from provenance._io.index import RowChunk
+from provenance.errors import InventoryError
+from provenance.inventory._statements import SQL
+
+# MariaDB packs pages of at most this many rows (4 MB of 256-bit hashes, under the
+# 16 MB max_allowed_packet of a default server); larger pages are fetched as rows.
+MARIADB_PACKED_ROWS = 1 << 17
+
+
+def _packed(*, upto: bool, hexed: bool) -> Any:
+    """A page as one row: ``_perceptual._CHUNK``'s page, or the keys in ``(after, upto]``."""
+
+    def build(sa: Any, t: Any) -> Any:
+        h = t.perceptual_hashes
+        rows = sa.select(h.c.hash_pk, h.c.asset_pk, h.c.words).where(
+            h.c.scheme == sa.bindparam("scheme"), h.c.hash_pk > sa.bindparam("after")
+        )
+        if upto:
+            rows = rows.where(h.c.hash_pk <= sa.bindparam("upto"))
+        else:
+            rows = rows.order_by(h.c.hash_pk).limit(sa.bindparam("limit"))
+        page = rows.subquery("page")
+        if hexed:  # MariaDB: GROUP_CONCAT's SEPARATOR has no function-call spelling
+            return sa.select(
+                sa.func.count(),
+                sa.literal_column("GROUP_CONCAT(LPAD(HEX(page.hash_pk), 16, '0') SEPARATOR '')"),
+                sa.literal_column("GROUP_CONCAT(LPAD(HEX(page.asset_pk), 16, '0') SEPARATOR '')"),
+                sa.literal_column("GROUP_CONCAT(page.words SEPARATOR '')"),
+                sa.func.min(sa.func.length(page.c.words)),
+                sa.func.max(sa.func.length(page.c.words)),
+            ).select_from(page)
+        joined = sa.literal_column("''::bytea")
+        return sa.select(
+            sa.func.count(),
+            sa.func.string_agg(sa.func.int8send(page.c.hash_pk), joined),
+            sa.func.string_agg(sa.func.int8send(page.c.asset_pk), joined),
+            sa.func.string_agg(page.c.words, joined),
+            sa.func.min(sa.func.octet_length(page.c.words)),
+            sa.func.max(sa.func.octet_length(page.c.words)),
+        )
+
+    return build
+
+
+_PACKED_PAGE = SQL.query(
+    "perceptual_packed_page",
+    _packed(upto=False, hexed=False),
+    params=("scheme", "after", "limit"),
+    only=Backend.POSTGRESQL,
+    binary=True,
+)
+# The rows with keys in (after, upto]: pages known before any is read, so that
+# several connections read them at once (a cold build, inventory._pages).
+_PACKED_RANGE = SQL.query(
+    "perceptual_packed_range",
+    _packed(upto=True, hexed=False),
+    params=("scheme", "after", "upto"),
+    only=Backend.POSTGRESQL,
+    binary=True,
+)
+_PACKED_PAGE_MARIADB = SQL.query(
+    "perceptual_packed_page_mariadb",
+    _packed(upto=False, hexed=True),
+    params=("scheme", "after", "limit"),
+    only=Backend.MARIADB,
+)
+
+
+def packed_page(
+    conn: sqlite3.Connection, scheme: str, after: int, limit: int, path: Path
+) -> list[RowChunk] | None:
+    """``_perceptual.perceptual_page`` packed by a server (None: fetch the rows instead).
+
+    Raises:
+        InventoryError: Hashes of differing lengths.
+    """
+    backend = getattr(conn, "backend", None)
+    if backend is Backend.POSTGRESQL:
+        row = execute(conn, _PACKED_PAGE, (scheme, after, limit)).fetchone()
+        return _unpacked(row, scheme, path, hexed=False)
+    if backend is Backend.MARIADB and limit <= MARIADB_PACKED_ROWS:
+        row = execute(conn, _PACKED_PAGE_MARIADB, (scheme, after, limit)).fetchone()
+        return _unpacked(row, scheme, path, hexed=True)
+    return None
+
+
+def perceptual_range(
+    conn: sqlite3.Connection, scheme: str, after: int, upto: int, path: Path
+) -> list[RowChunk]:
+    """The rows of ``scheme`` with ``after < hash_pk <= upto``, in key order (PostgreSQL only).
+
+    Raises:
+        InventoryError: Hashes of differing lengths.
+    """
+    row = execute(conn, _PACKED_RANGE, (scheme, after, upto)).fetchone()
+    page = _unpacked(row, scheme, path, hexed=False)
+    if page is None:
+        raise InventoryError(f"a page of scheme {scheme} came back cut short", path=path)
+    return page
+
+
+def _unpacked(row: Any, scheme: str, path: Path, *, hexed: bool) -> list[RowChunk] | None:
+    """One packed row, unpacked: one chunk in key order (``[]``: no rows; None: cut short)."""
+    count, ids, assets, words, shortest, longest = row
+    if not count:
+        return []
+    if shortest != longest or shortest % 8:
+        raise InventoryError(f"perceptual hashes of scheme {scheme} differ in length", path=path)
+    if ids is None or assets is None or words is None:
+        return None
+    if hexed:
+        if len(ids) != 16 * count or len(assets) != 16 * count:
+            return None
+        ids, assets = bytes.fromhex(_text(ids)), bytes.fromhex(_text(assets))
+    if len(ids) != 8 * count or len(assets) != 8 * count or len(words) != shortest * count:
+        return None
+    keys = np.frombuffer(ids, dtype=">i8").astype(np.int64)
+    owners = np.frombuffer(assets, dtype=">i8").astype(np.int64)
+    hashes = np.frombuffer(words, dtype="<u8").reshape(count, shortest // 8)
+    if count > 1 and not bool(np.all(keys[1:] > keys[:-1])):
+        # The aggregates saw the rows in one order, not necessarily the page's.
+        order = np.argsort(keys, kind="stable")
+        keys, owners, hashes = keys[order], owners[order], hashes[order]
+    return [RowChunk(row_ids=keys, assets=owners, words=hashes.astype(np.uint64, copy=False))]
+
+
+def _text(value: Any) -> str:
+    return value.decode("ascii") if isinstance(value, bytes | bytearray) else str(value)
