@@ -379,3 +379,48 @@ def timing_rows(result: dict[str, Any]) -> list[tuple[str, ...]]:
         for outcome, t in classes:
             out.append((run["mode"], outcome, str(t["cpu"]["n"]), cell(t["cpu"]), cell(t["wall"])))
     return out
+
+
+def read_log(path: Path) -> dict[str, Any]:
+    """The outcomes of a run's ``$FLEET_VERIFY_LOG``, finished or cut short.
+
+    Per transform and index, the copies verified and their outcomes (the fleet
+    run goes first; the copies are in a shuffled order, so a cut-short run has
+    verified a sample of every transform); the copies both indexes verified
+    with different outcomes; CPU ms per index and outcome. Lines without times
+    (written before the times were logged) count in the outcomes only.
+    """
+    seen: dict[str, dict[tuple[str, str], str]] = {"fleet": {}, "exact": {}}
+    timed: dict[str, dict[str, list[float]]] = {}
+    for line in path.read_text().splitlines():
+        mode, name, i, outcome, *times = line.split("\t")
+        seen[mode][(name, i)] = outcome
+        if times:
+            timed.setdefault(f"{mode}\t{outcome}", []).append(float(times[0]) / 1e3)
+            if outcome in ("keypoints", "none"):
+                timed.setdefault(f"{mode}\tfell through", []).append(float(times[0]) / 1e3)
+    per: dict[str, dict[str, int]] = {}
+    for mode, outcomes in seen.items():
+        for (name, _), outcome in outcomes.items():
+            counts = per.setdefault(name, {})
+            for key in (f"{mode}: copies", f"{mode}: {outcome}"):
+                counts[key] = counts.get(key, 0) + 1
+    both = seen["fleet"].keys() & seen["exact"].keys()
+    differ = sorted(
+        f"{name} #{i}: exact {seen['exact'][(name, i)]}, fleet {seen['fleet'][(name, i)]}"
+        for name, i in both
+        if seen["exact"][(name, i)] != seen["fleet"][(name, i)]
+    )
+    return {
+        "verified": {mode: len(s) for mode, s in seen.items()},
+        "by_transform": dict(sorted(per.items())),
+        "verified_by_both": len(both),
+        "differing": differ,
+        "cpu_ms": {k: _percentiles(v) for k, v in sorted(timed.items())},
+    }
+
+
+if __name__ == "__main__":  # python benchmarks/_fleet_verify.py LOG: a run's outcomes so far
+    import json
+
+    print(json.dumps(read_log(Path(sys.argv[1])), indent=1))
