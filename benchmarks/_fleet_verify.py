@@ -16,10 +16,21 @@ by a handle that searches with the :class:`~provenance.FleetIndex`
 first, timed). The keypoint step runs in both when the perceptual step finds
 nothing. Each outcome is appended to ``$FLEET_VERIFY_LOG`` as it comes.
 
+With ``planted_keypoints`` (``--planted-keypoints``) every planted asset also
+gets a keypoint row of 256 synthetic descriptors (:mod:`_planted`'s model, the
+one ``robustness.py --partial-rank-only`` plants: real descriptors of the corpus
+groups of fold 1 with 1% of their bits flipped; random positions, orientations
+and colours), inserted in bulk like the perceptual rows, and the inventory's
+keypoint cache is built once (``Inventory.write_index_caches()``, timed) so the
+verify handles load it as a real verifier does. Only the copies of fold-0
+originals are verified then (fold-1 photos' own descriptors are the planted
+ones' ancestors).
+
 Per transform: copies whose verdict is ``synthetic_duplicate`` of their own
 original (or of an original that is the same photograph), by which step, and
 false matches (``synthetic_duplicate`` of any other asset, planted ones
-included).
+included). Per outcome: CPU time of this process (``time.process_time``) and
+wall time of the whole ``verify_bytes``, p50/p95/p99.
 """
 
 from __future__ import annotations
@@ -41,6 +52,7 @@ from typing import Any
 
 import numpy as np
 
+import _planted
 from provenance import SignResult, Status
 from provenance._core import keypoints, phash
 from provenance._core.record import DigitalSourceType, ProvenanceRecord
@@ -79,7 +91,9 @@ def _record(i: int) -> ProvenanceRecord:
     )
 
 
-def _fill(db: Path, originals: list[Any], planted: int, model: Any, rng: Any) -> dict[str, Any]:
+def _fill(
+    db: Path, originals: list[Any], planted: int, model: Any, rng: Any, *, with_keypoints: bool
+) -> dict[str, Any]:
     """The originals (real rows and features, audited), then ``planted`` synthetic assets."""
     import robustness
 
@@ -97,19 +111,70 @@ def _fill(db: Path, originals: list[Any], planted: int, model: Any, rng: Any) ->
             keypoints=features,
         )
     recorded_s = time.perf_counter() - started
+    out: dict[str, Any] = {"record_s": recorded_s}
     if planted:
-        _plant_rows(db, planted, len(originals), variants[:ROWS_PER_ASSET], model, rng)
-    return {
-        "asset_ids": [e.asset_id for e in entries],
-        "fill_s": time.perf_counter() - started,
-        "record_s": recorded_s,
-        "db_bytes": db.stat().st_size,
-    }
+        pks = _plant_rows(db, planted, len(originals), variants[:ROWS_PER_ASSET], model, rng)
+        if with_keypoints:
+            pool = np.concatenate(
+                [
+                    f.descriptors[: keypoints.INDEXED_FEATURES]
+                    for f, o in zip(features, originals, strict=True)
+                    if _planted.fold(o.group) == 1
+                ]
+            )
+            t = time.perf_counter()
+            _plant_keypoints(db, pks, np.ascontiguousarray(pool), rng)
+            out["keypoints_planted_s"] = time.perf_counter() - t
+    out["fill_s"] = time.perf_counter() - started
+    if with_keypoints:
+        t, cpu = time.perf_counter(), time.process_time()
+        with Inventory(db, durable=False) as inv:
+            caches = inv.write_index_caches()
+        out["keypoint_cache_build_s"] = time.perf_counter() - t
+        out["keypoint_cache_build_cpu_s"] = time.process_time() - cpu
+        out["keypoint_cache_bytes"] = sum(c.stat().st_size for c in caches)
+        print(f"  keypoint cache built in {out['keypoint_cache_build_s']:.0f} s", flush=True)
+    return {"asset_ids": [e.asset_id for e in entries], **out, "db_bytes": db.stat().st_size}
+
+
+def _plant_keypoints(db: Path, pks: list[int], pool: np.ndarray, rng: Any) -> None:
+    """A keypoint row of synthetic descriptors for each planted asset, inserted in bulk.
+
+    256 descriptors each (a reference's count; the index keeps the first 96),
+    :func:`_planted.descendants` of ``pool``; positions uniform over a 512 x 512
+    working image, orientations uniform, a random colour grid: what
+    ``keypoints.locate`` reads when a planted asset is a candidate.
+    """
+    per = keypoints.REFERENCE_FEATURES
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        conn.execute("PRAGMA synchronous = OFF")
+        for lo in range(0, len(pks), BATCH):
+            n = min(len(pks), lo + BATCH) - lo
+            desc = _planted.descendants(rng, pool, n * per).reshape(n, per, 32)
+            points = rng.uniform(0, 511, (n, per, 2)).astype(np.float32)
+            angles = rng.uniform(0, 360, (n, per)).astype(np.float32)
+            colours = rng.integers(0, 256, (n, 16, 16, 3), dtype=np.uint8)
+            blobs = (
+                keypoints.LocalFeatures(
+                    points[j], desc[j], 512, 512, 1.0, colours[j], angles[j]
+                ).to_bytes()
+                for j in range(n)
+            )
+            with conn:
+                conn.executemany(
+                    "INSERT INTO keypoint_features (asset_pk, scheme, features) VALUES (?, ?, ?)",
+                    (
+                        (pk, keypoints.SCHEME, blob)
+                        for pk, blob in zip(pks[lo : lo + n], blobs, strict=True)
+                    ),
+                )
+            if lo % (10 * BATCH) == 0:
+                print(f"  planted keypoints: {lo + n:,} of {len(pks):,}", flush=True)
 
 
 def _plant_rows(
     db: Path, planted: int, originals: int, variants: tuple[str, ...], model: Any, rng: Any
-) -> None:
+) -> list[int]:
     """The planted assets and their rows, inserted in bulk straight into the tables.
 
     Each planted asset is a copy of the first original's asset row with its own
@@ -148,6 +213,7 @@ def _plant_rows(
                         for v, variant in enumerate(variants)
                     ),
                 )
+    return pks
 
 
 def _copies(originals: list[Any], seed: int) -> Iterator[tuple[str, int, bytes]]:
@@ -163,6 +229,17 @@ def _copies(originals: list[Any], seed: int) -> Iterator[tuple[str, int, bytes]]
             yield name, i, buffer.getvalue()
 
 
+def _percentiles(values: list[float]) -> dict[str, float | int]:
+    """Count and p50/p95/p99 of ``values`` (seconds), in ms."""
+    if not values:
+        return {"n": 0}
+    ms = np.array(values) * 1e3
+    return {
+        "n": len(values),
+        **{f"p{q}": round(float(np.percentile(ms, q)), 1) for q in (50, 95, 99)},
+    }
+
+
 def _run(
     db: Path, mode: str, copies: list[tuple[str, int, bytes]], own: Any, tmp: Path
 ) -> dict[str, Any]:
@@ -170,12 +247,15 @@ def _run(
     threshold = 0 if mode == "fleet" else 1 << 62
     per: dict[str, dict[str, int]] = {}
     times = []
+    by_outcome: dict[str, dict[str, list[float]]] = {}
     log = Path(os.environ.get("FLEET_VERIFY_LOG", str(tmp / "outcomes.tsv")))
     with Inventory(db, read_only=True, fleet_min_assets=threshold) as inv:
         started = time.perf_counter()
         rows = inv.searched_perceptual_rows(phash.SCHEME)
         build_s = time.perf_counter() - started
-        inv.keypoint_index(keypoints.SCHEME)
+        started = time.perf_counter()
+        kp = inv.keypoint_index(keypoints.SCHEME)
+        keypoint_load_s = time.perf_counter() - started
         for done, (name, i, data) in enumerate(copies):
             if done % 1000 == 0:
                 print(f"  {mode}: {done} of {len(copies)} copies", flush=True)
@@ -183,9 +263,11 @@ def _run(
                 name, {"copies": 0, "perceptual": 0, "keypoints": 0, "false": 0}
             )
             counts["copies"] += 1
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             verdict = verify_bytes(data, inventory=inv)
-            times.append(time.perf_counter() - started)
+            cpu = time.process_time() - cpu
+            wall = time.perf_counter() - started
+            times.append(wall)
             outcome = "none"
             if verdict.status is Status.SYNTHETIC_DUPLICATE and verdict.asset_id in own[i]:
                 outcome = "keypoints" if verdict.location is not None else "perceptual"
@@ -193,27 +275,51 @@ def _run(
                 outcome = "false"
             if outcome != "none":
                 counts[outcome] += 1
+            timed = by_outcome.setdefault(outcome, {"cpu": [], "wall": []})
+            timed["cpu"].append(cpu)
+            timed["wall"].append(wall)
             with log.open("a") as handle:  # each copy as it is verified: a run cut short is read
-                handle.write(f"{mode}\t{name}\t{i}\t{outcome}\n")
+                handle.write(f"{mode}\t{name}\t{i}\t{outcome}\t{cpu * 1e3:.1f}\t{wall * 1e3:.1f}\n")
+    fell = {
+        k: [v for o in ("keypoints", "none") for v in by_outcome.get(o, {}).get(k, [])]
+        for k in ("cpu", "wall")
+    }
     return {
         "mode": mode,
         "rows": rows,
         "cold_build_s": build_s,
         "rows_per_s": rows / build_s if build_s else None,
+        "keypoint_index_load_s": keypoint_load_s,
+        "keypoint_index_assets": len(kp),
+        "keypoint_index_descriptors": kp.descriptors,
         "verify_p50_ms": statistics.median(times) * 1e3,
         "verify_p99_ms": float(np.percentile(times, 99)) * 1e3,
+        "ms_by_outcome": {
+            outcome: {k: _percentiles(v) for k, v in t.items()}
+            for outcome, t in sorted(by_outcome.items())
+        },
+        "ms_fell_through": {k: _percentiles(v) for k, v in fell.items()},
         "by_transform": per,
     }
 
 
-def fleet_verify(planted: int, *, quick: bool, seed: int, model: Any, tmp: Path) -> dict[str, Any]:
+def fleet_verify(
+    planted: int,
+    *,
+    quick: bool,
+    seed: int,
+    model: Any,
+    tmp: Path,
+    planted_keypoints: bool = False,
+) -> dict[str, Any]:
     """Both runs over one inventory of the corpus plus ``planted`` assets; see the module."""
     sys.path.insert(0, str(Path(__file__).parent))
     import robustness
 
     originals = robustness.load_originals(quick=quick)
-    db = tmp / "fleet-verify.sqlite"
-    filled = _fill(db, originals, planted, model, np.random.default_rng(seed))
+    db = tmp / f"fleet-verify-{planted}.sqlite"  # one inventory per size
+    rng = np.random.default_rng(seed)
+    filled = _fill(db, originals, planted, model, rng, with_keypoints=planted_keypoints)
     ids = filled.pop("asset_ids")
     twins = robustness.same_photo(originals)
     own = [
@@ -221,13 +327,18 @@ def fleet_verify(planted: int, *, quick: bool, seed: int, model: Any, tmp: Path)
         for i in range(len(originals))
     ]
     copies = list(_copies(originals, seed))
+    if planted_keypoints:  # fold-1 photos are the planted descriptors' ancestors
+        copies = [c for c in copies if _planted.fold(originals[c[1]].group) == 0]
     # In a random order, so that a run stopped early has verified a sample of every transform.
     random.Random(seed).shuffle(copies)
     runs = [_run(db, mode, copies, own, tmp) for mode in ("fleet", "exact")]
+    for made in tmp.glob(f"{db.name}*"):  # the inventory, its journal and index caches
+        made.unlink()
     return {
         "planted_assets": planted,
         "originals": len(originals),
         "copies": len(copies),
+        "planted_keypoints": planted_keypoints,
         **filled,
         "runs": runs,
     }
@@ -254,3 +365,62 @@ def rows_for_table(result: dict[str, Any]) -> list[tuple[str, ...]]:
         out.append((name, *(str(v) for v in values)))
     out.append(("all", *(str(v) for v in totals)))
     return out
+
+
+def timing_rows(result: dict[str, Any]) -> list[tuple[str, ...]]:
+    """Per index and outcome: copies, CPU and wall ms p50/p95/p99 of a whole verify."""
+
+    def cell(p: dict[str, Any]) -> str:
+        return f"{p['p50']:.0f} / {p['p95']:.0f} / {p['p99']:.0f}" if p["n"] else "-"
+
+    out = []
+    for run in result["runs"]:
+        classes = [*run["ms_by_outcome"].items(), ("fell through", run["ms_fell_through"])]
+        for outcome, t in classes:
+            out.append((run["mode"], outcome, str(t["cpu"]["n"]), cell(t["cpu"]), cell(t["wall"])))
+    return out
+
+
+def read_log(path: Path) -> dict[str, Any]:
+    """The outcomes of a run's ``$FLEET_VERIFY_LOG``, finished or cut short.
+
+    Per transform and index, the copies verified and their outcomes (the fleet
+    run goes first; the copies are in a shuffled order, so a cut-short run has
+    verified a sample of every transform); the copies both indexes verified
+    with different outcomes; CPU ms per index and outcome. Lines without times
+    (written before the times were logged) count in the outcomes only.
+    """
+    seen: dict[str, dict[tuple[str, str], str]] = {"fleet": {}, "exact": {}}
+    timed: dict[str, dict[str, list[float]]] = {}
+    for line in path.read_text().splitlines():
+        mode, name, i, outcome, *times = line.split("\t")
+        seen[mode][(name, i)] = outcome
+        if times:
+            timed.setdefault(f"{mode}\t{outcome}", []).append(float(times[0]) / 1e3)
+            if outcome in ("keypoints", "none"):
+                timed.setdefault(f"{mode}\tfell through", []).append(float(times[0]) / 1e3)
+    per: dict[str, dict[str, int]] = {}
+    for mode, outcomes in seen.items():
+        for (name, _), outcome in outcomes.items():
+            counts = per.setdefault(name, {})
+            for key in (f"{mode}: copies", f"{mode}: {outcome}"):
+                counts[key] = counts.get(key, 0) + 1
+    both = seen["fleet"].keys() & seen["exact"].keys()
+    differ = sorted(
+        f"{name} #{i}: exact {seen['exact'][(name, i)]}, fleet {seen['fleet'][(name, i)]}"
+        for name, i in both
+        if seen["exact"][(name, i)] != seen["fleet"][(name, i)]
+    )
+    return {
+        "verified": {mode: len(s) for mode, s in seen.items()},
+        "by_transform": dict(sorted(per.items())),
+        "verified_by_both": len(both),
+        "differing": differ,
+        "cpu_ms": {k: _percentiles(v) for k, v in sorted(timed.items())},
+    }
+
+
+if __name__ == "__main__":  # python benchmarks/_fleet_verify.py LOG: a run's outcomes so far
+    import json
+
+    print(json.dumps(read_log(Path(sys.argv[1])), indent=1))

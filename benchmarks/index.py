@@ -53,6 +53,7 @@ transform side by side (``_fleet_verify.py``)::
 
     .venv/bin/python benchmarks/index.py --fleet-verify 1e6
     .venv/bin/python benchmarks/index.py --quick --fleet-verify 2e3   # a minute
+    .venv/bin/python benchmarks/index.py --fleet-verify 1e6 --planted-keypoints
 
 ``--fleet-server N`` builds the FleetIndex cold from a throw-away PostgreSQL
 inventory of N assets (``_fleet_server.py``: rows drawn from the bit model, loaded by
@@ -775,7 +776,12 @@ def run_fleet_verify(args: argparse.Namespace) -> dict[str, Any]:
         for planted in args.fleet_verify:
             console.print(f"verify, exact vs fleet index: corpus + {planted:,} planted assets ...")
             result = _fleet_verify.fleet_verify(
-                planted, quick=args.quick, seed=args.seed, model=model, tmp=Path(folder)
+                planted,
+                quick=args.quick,
+                seed=args.seed,
+                model=model,
+                tmp=Path(folder),
+                planted_keypoints=args.planted_keypoints,
             )
             results.append(result)
             builds = ", ".join(
@@ -804,6 +810,15 @@ def run_fleet_verify(args: argparse.Namespace) -> dict[str, Any]:
                     _fleet_verify.rows_for_table(result),
                     caption="found = synthetic_duplicate of its own original (or its twin); "
                     "false = synthetic_duplicate of any other asset",
+                )
+            )
+            console.print(
+                table(
+                    "whole verify per outcome, ms (CPU of this process / wall)",
+                    ("index", "outcome", "copies", "CPU p50/p95/p99", "wall p50/p95/p99"),
+                    _fleet_verify.timing_rows(result),
+                    caption="fell through = every copy the perceptual step did not find "
+                    "(found by keypoints, or not at all)",
                 )
             )
     return {"results": results}
@@ -919,6 +934,12 @@ def options(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="verify every robustness.py copy through an inventory of the corpus plus this "
         "many planted assets, with the exact index and with the FleetIndex (recall side by side)",
+    )
+    parser.add_argument(
+        "--planted-keypoints",
+        action="store_true",
+        help="with --fleet-verify: the planted assets also get keypoint rows (robustness.py's "
+        "synthetic descriptor model) and the keypoint cache is built; fold-0 copies only",
     )
     parser.add_argument(
         "--fleet-server",

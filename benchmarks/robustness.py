@@ -54,7 +54,6 @@ import itertools
 import math
 import random
 import time
-import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +65,7 @@ import pdqhash
 import scipy.stats
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageOps
 
+import _planted
 from _common import (
     SAMPLE_MEDIA,
     console,
@@ -75,6 +75,7 @@ from _common import (
     table,
     write_json,
 )
+from _planted import RANK_FLIPS, flips
 from provenance._core import keypoints, phash
 from provenance._core.keypoints import (
     MIN_VOTES,
@@ -1498,26 +1499,7 @@ def _filled_votes(
 # --- ranking at scale: the real assets planted among 100k-1M synthetic ones -------------
 
 RANK_TRANSFORMS = ("rotate 3deg", "crop 10% off-centre", "screenshot", "banner/collage")
-RANK_FLIPS = 0.01
-"""Bit-flip rate of a synthetic descriptor from the real one it is drawn from. Measured
-on the corpus (every 6th query of each transform against the indexed descriptors of
-the other groups): a query descriptor is within 28 bits of an unrelated stored one
-at a rate of 1.8e-4 to 9.0e-4 per pair (screenshots the highest); descriptors drawn
-from real ones with 1% of the bits flipped hit at that rate (2.3e-4 to 9.3e-4 at 0%,
-half of it at 2%, 1e-8 at the 25% the cost test uses, where no synthetic
-descriptor ever votes)."""
-
-
-def _fold(group: str) -> int:
-    return zlib.crc32(group.encode()) % 2
-
-
-def _flips(rng: np.random.Generator, n: int, p: float) -> np.ndarray:
-    """``(n, 32)`` masks with each of the 256 bits set with probability ``p``."""
-    counts = rng.binomial(256, p, n)
-    bits = np.zeros(n * 256, bool)
-    bits[np.repeat(np.arange(n) * 256, counts) + rng.integers(0, 256, int(counts.sum()))] = True
-    return np.packbits(bits.reshape(n, 256), axis=1)
+"""The partial transforms ranked; synthetic descriptors are :mod:`_planted`'s."""
 
 
 def _planted_index(
@@ -1547,7 +1529,7 @@ def _planted_index(
         total = assets * per
         lists = int(min(2**20, max(1_024, 2 ** round(math.log2(total / 256)))))
         source = rng.integers(0, len(pool), lists)
-        jitter = _flips(rng, lists, 0.02)
+        jitter = flips(rng, lists, 0.02)
         centres = np.ascontiguousarray(pool[source] ^ jitter)
         quantizer = faiss.IndexBinaryHNSW(256, 16)
         quantizer.hnsw.efSearch = 16
@@ -1560,7 +1542,7 @@ def _planted_index(
             counts = sizes[start : start + 4096]
             n = int(counts.sum())
             owner = np.repeat(np.arange(start, start + len(counts)), counts)
-            codes = np.ascontiguousarray(pool[source[owner]] ^ _flips(rng, n, RANK_FLIPS))
+            codes = np.ascontiguousarray(pool[source[owner]] ^ flips(rng, n, RANK_FLIPS))
             keys = rng.integers(len(refs), len(refs) + assets, n)
             angles = rng.uniform(0, 360, n).astype(np.float32)
             ids = descriptor_ids(keys, rng.integers(0, per, n), angles)
@@ -1626,7 +1608,7 @@ def partial_ranking(originals: Sequence[Original], args: Any) -> dict[str, Any]:
     images = [o.image for o in originals]
     same = same_photo(originals)
     refs = [keypoints.reference_features(im) for im in images]
-    folds = np.array([_fold(o.group) for o in originals])
+    folds = np.array([_planted.fold(o.group) for o in originals])
     run = (0,) if args.rank_one_fold else (0, 1)
     queries: dict[str, list[tuple[keypoints.LocalFeatures, bytes]]] = {}
     for name in args.rank_transforms:
