@@ -14,7 +14,8 @@ with the package as imported now and one with ``SRC`` on ``PYTHONPATH`` (e.g. a
 ``git archive`` of main), in alternating order, so the machine's load hits both
 alike; the medians of the rounds' medians are reported.
 
-    PYTHONPATH=src .venv/bin/python benchmarks/import_parts.py --against /tmp/main/src
+    git worktree add ../provenance-main main   # the tree to compare against
+    PYTHONPATH=src .venv/bin/python benchmarks/import_parts.py --against ../provenance-main/src
 """
 
 from __future__ import annotations
