@@ -28,11 +28,23 @@ _PG_FUNCTION = (
 )
 
 
+def _pg_names(table: str) -> tuple[str, str]:
+    """PostgreSQL: the row trigger (UPDATE, DELETE) and the statement one (TRUNCATE)."""
+    return f"{table}_append_only", f"{table}_no_truncate"
+
+
+def _mariadb_name(table: str, verb: str) -> str:
+    return f"{table}_no_{verb.lower()}"
+
+
+_MARIADB_VERBS = ("UPDATE", "DELETE")
+
+
 def append_only_trigger_names(backend: Backend, tables: tuple[str, ...]) -> tuple[str, ...]:
     """The names of the triggers :func:`append_only_ddl` creates, lower case."""
     if backend is Backend.POSTGRESQL:
-        return tuple(f"{t}_{kind}" for t in tables for kind in ("append_only", "no_truncate"))
-    return tuple(f"{t}_no_{verb}" for t in tables for verb in ("update", "delete"))
+        return tuple(name for t in tables for name in _pg_names(t))
+    return tuple(_mariadb_name(t, verb) for t in tables for verb in _MARIADB_VERBS)
 
 
 def append_only_ddl(backend: Backend, tables: tuple[str, ...]) -> tuple[str, ...]:
@@ -50,17 +62,18 @@ def append_only_ddl(backend: Backend, tables: tuple[str, ...]) -> tuple[str, ...
     if backend is Backend.POSTGRESQL:
         statements = [_PG_FUNCTION]
         for table in tables:
+            rows, truncate = _pg_names(table)
             statements += [
-                f"CREATE OR REPLACE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE "
+                f"CREATE OR REPLACE TRIGGER {rows} BEFORE UPDATE OR DELETE "
                 f"ON {table} FOR EACH ROW EXECUTE FUNCTION provenance_append_only()",
-                f"CREATE OR REPLACE TRIGGER {table}_no_truncate BEFORE TRUNCATE "
+                f"CREATE OR REPLACE TRIGGER {truncate} BEFORE TRUNCATE "
                 f"ON {table} FOR EACH STATEMENT EXECUTE FUNCTION provenance_append_only()",
             ]
         return tuple(statements)
     return tuple(
-        f"CREATE TRIGGER IF NOT EXISTS {table}_no_{verb.lower()} BEFORE {verb} ON {table} "
+        f"CREATE TRIGGER IF NOT EXISTS {_mariadb_name(table, verb)} BEFORE {verb} ON {table} "
         f"FOR EACH ROW SIGNAL SQLSTATE '45000' "
         f"SET MESSAGE_TEXT = '{table} {APPEND_ONLY_MESSAGE}'"
         for table in tables
-        for verb in ("UPDATE", "DELETE")
+        for verb in _MARIADB_VERBS
     )
