@@ -50,7 +50,7 @@ def row_hash(kind: str, values: Iterable[str | bytes | int | None]) -> str:
         # Text first, by exact type (most columns; an import hashes about 40 rows).
         # surrogateescape: text read back from bytes that were not UTF-8 hashes as
         # those bytes (so it differs from what was bound); valid text is unchanged.
-        if type(value) is str or isinstance(value, str):
+        if isinstance(value, str):
             data = value.encode("utf-8", "surrogateescape")
             parts += (b"S%d:" % len(data), data)
         elif isinstance(value, bytes):
