@@ -20,11 +20,11 @@ against explicit trust anchors, offline::
 # ``provenance.X`` and type checkers (which read the imports below) see the same
 # names as before.
 
-import importlib as _importlib
 import sys as _sys
 import types as _types
 import typing as _typing
 
+from provenance._lazy import resolver as _resolver
 from provenance._version import __version__
 from provenance.errors import (
     AuditError,
@@ -167,18 +167,6 @@ _PACKAGES = frozenset(
 worked after ``import provenance`` when the root imported it eagerly)."""
 
 
-def _resolve(name: str) -> object:
-    """Import the module behind a public name, keep the name here, and return it."""
-    if name in _PACKAGES:
-        return _importlib.import_module(f"{__name__}.{name}")  # sets the attribute
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(_importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
 def __dir__() -> list[str]:
     """The public names, loaded or not, and the loaded submodules (completion, ``dir()``)."""
     return sorted(
@@ -187,7 +175,7 @@ def __dir__() -> list[str]:
 
 
 if not _typing.TYPE_CHECKING:  # a type checker reads the imports above instead
-    __getattr__ = _resolve
+    __getattr__ = _resolver(__name__, globals(), _WHERE, _PACKAGES)
 
 _sys.modules[__name__].__class__ = _Root
 

@@ -23,7 +23,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "src" / "provenance"
 # folder shows the layer (everything under ``_core/`` is core, under ``_io/`` is io), and a
 # new top-level module fails until it is listed.
 LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
-    ("base", frozenset({"errors", "_version"})),
+    ("base", frozenset({"errors", "_version", "_lazy"})),
     # pure: bytes, arrays and values in, values out; no file I/O, no clock, no c2pa
     ("core", frozenset({"_core", "audit._chain", "audit._facts"})),
     ("io", frozenset({"_io"})),  # the outside world: files, SQLite, c2pa, keys, Chromium

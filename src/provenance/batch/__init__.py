@@ -60,12 +60,12 @@ a worker), ``_plan`` (plans and the single inventory writer), ``_stream``
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from provenance._lazy import resolver as _resolver
 from provenance.batch._forkserver import warm_up
 
 if TYPE_CHECKING:
@@ -137,25 +137,13 @@ _MODULES = frozenset({"_executor", "_jobs", "_plan", "_pool", "_rows", "_stream"
 was there after ``import provenance.batch`` when this module imported them eagerly)."""
 
 
-def _resolve(name: str) -> object:
-    """Import the module behind a public name, keep the name here, and return it."""
-    if name in _MODULES:
-        return importlib.import_module(f"{__name__}.{name}")  # sets the attribute
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
 def __dir__() -> list[str]:
     """The loaded names and every public one."""
     return sorted({*globals(), *__all__})
 
 
 if not TYPE_CHECKING:  # a type checker reads the imports above instead
-    __getattr__ = _resolve
+    __getattr__ = _resolver(__name__, globals(), _WHERE, _MODULES)
 
 
 # Over 60 lines: its docstring documents every argument; the body is a few lines.
