@@ -83,7 +83,8 @@ from provenance.audit._facts import (
     row_hash,
 )
 from provenance.audit._schema import AUDIT_SCHEMA_V1, AUDIT_SCHEMA_V3
-from provenance.audit._store import AuditLog, Reconciler
+from provenance.audit._snapshot import Reconciler
+from provenance.audit._store import AuditLog
 from provenance.audit._verify import verify_chain
 from provenance.audit._witness import (
     WITNESS_ENV_VAR,

@@ -7,7 +7,6 @@ Every query of the audit log runs here; the statements are written in
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import sqlite3
@@ -27,22 +26,16 @@ from provenance.audit._chain import (
     GENESIS_HASH,
     AuditEntry,
     AuditEvent,
-    AuditProblem,
     AuditReport,
-    ProblemKind,
     _entry_and_json,
 )
 from provenance.audit._checkpoint import Checkpoint
-from provenance.audit._facts import FactBindings
 from provenance.audit._schema import (
-    _checkpoint_from_row,
     _entry_from_row,
     _entry_row,
-    _link_from_row,
 )
+from provenance.audit._snapshot import Reconciler, stored_checkpoints, stored_text, verify_snapshot
 from provenance.audit._statements import (
-    _ALL_CHECKPOINTS,
-    _ALL_ENTRIES,
     _ASSET_PAGE,
     _CHECKPOINT_AT,
     _FIRST_HASH,
@@ -54,13 +47,8 @@ from provenance.audit._statements import (
     _TAIL,
     _TAIL_LINK,
 )
-from provenance.audit._verify import _Link, _link_of, _verify_links
 from provenance.audit._witness import Witness, WitnessRecord, read_witness
 from provenance.errors import AuditError
-
-Reconciler = Callable[[sqlite3.Connection, FactBindings], tuple[list[AuditProblem], list[str], int]]
-"""Compares the stored rows with the bindings: (problems, notes, rows checked)."""
-
 
 _T = TypeVar("_T")
 
@@ -386,7 +374,7 @@ class AuditLog:
             AuditError: A row cannot be decoded.
             InventoryError: The database cannot be read.
         """
-        return self._db.read(_stored_checkpoints)
+        return self._db.read(stored_checkpoints)
 
     # Long only by its documentation and keyword arguments; the walk lives in _verify.
     def verify(
@@ -419,6 +407,16 @@ class AuditLog:
             InventoryError: The database cannot be read.
         """
         witnessed, log_ids, notes = read_witness(self.witness if use_witness else None)
+        check = functools.partial(
+            verify_snapshot,
+            reconcile=self._reconcile,
+            against=against,
+            trust=trust,
+            pin=pin,
+            witnessed=witnessed,
+            log_ids=log_ids,
+            notes=notes,
+        )
 
         def work(conn: sqlite3.Connection) -> AuditReport:
             if not isinstance(conn, sqlite3.Connection):
@@ -427,51 +425,11 @@ class AuditLog:
             # (surrogate-escaped), so its row is reported as changed instead of
             # the read failing.
             previous = conn.text_factory
-            conn.text_factory = _stored_text
+            conn.text_factory = stored_text
             try:
                 return check(conn)
             finally:
                 conn.text_factory = previous
-
-        def check(conn: sqlite3.Connection) -> AuditReport:
-            stored = _stored_checkpoints(conn, lenient=True)
-            bindings = FactBindings()
-            first: list[str] = []
-            report = _verify_links(
-                _stored_links(conn, bindings, first),
-                checkpoints=stored,
-                against=against,
-                trust=trust,
-                pin=pin,
-                witnessed=witnessed,
-            )
-            extra: list[AuditProblem] = []
-            extra_notes: list[str] = []
-            checked = 0
-            if self._reconcile is not None:
-                extra, extra_notes, checked = self._reconcile(conn, bindings)
-            if log_ids and first and log_ids != {first[0]}:
-                extra.append(
-                    AuditProblem(
-                        1,
-                        ProblemKind.ROLLED_BACK,
-                        "the witness holds checkpoints of a log whose first entry is "
-                        f"{sorted(log_ids - {first[0]})[0][:16]}, not {first[0][:16]}: the log "
-                        "was rewritten from the start (or the witness is another inventory's)",
-                    )
-                )
-            # By seq; rows no entry recorded (seq 0) after the entries.
-            problems = tuple(
-                sorted(report.problems + tuple(extra), key=lambda p: (p.seq == 0, p.seq))
-            )
-            return dataclasses.replace(
-                report,
-                ok=not problems,
-                problems=problems,
-                verified=report.verified and not problems,
-                notes=(*notes, *report.notes, *extra_notes),
-                facts_checked=checked,
-            )
 
         return self._db.read(work)
 
@@ -489,11 +447,6 @@ class AuditLog:
         return None if row is None else _entry_from_row(row)
 
 
-def _stored_text(data: bytes) -> str:
-    """SQLite TEXT as stored: UTF-8, any other byte kept as a lone surrogate."""
-    return data.decode("utf-8", "surrogateescape")
-
-
 def _cp_payload(cp: Checkpoint, key: SigningKey | None) -> dict[str, Any]:
     return {
         "checkpoint_seq": cp.seq,
@@ -501,39 +454,3 @@ def _cp_payload(cp: Checkpoint, key: SigningKey | None) -> dict[str, Any]:
         "signed": cp.is_signed,
         "signer": key.subject if key is not None else None,
     }
-
-
-def _stored_checkpoints(conn: sqlite3.Connection, *, lenient: bool = False) -> list[Checkpoint]:
-    rows = execute(conn, _ALL_CHECKPOINTS).fetchall()
-    out: list[Checkpoint] = []
-    for row in rows:
-        try:
-            out.append(_checkpoint_from_row(row))
-        except AuditError:
-            if not lenient:
-                raise
-            # An undecodable row still claims a seq: keep it so its signature fails.
-            out.append(Checkpoint(int(row[0]), str(row[1]), str(row[2]), "", "", (), row[6]))
-    return out
-
-
-def _stored_links(
-    conn: sqlite3.Connection, bindings: FactBindings, first: list[str]
-) -> Iterator[_Link]:
-    """Every stored entry as a link, in order; intact ones feed ``bindings`` (and ``first``)."""
-    cursor = execute(conn, _ALL_ENTRIES)
-    try:
-        for row in cursor:
-            try:
-                entry = _entry_from_row(row)
-            except AuditError:
-                yield _link_from_row(row)
-                continue
-            link = _link_of(entry)
-            if link.intact:
-                bindings.add(entry)
-                if entry.seq == 1:
-                    first.append(entry.entry_hash)
-            yield link
-    finally:
-        cursor.close()
