@@ -8,6 +8,7 @@ signer's trust; these tests hold both to c2pa's own reading of the same files.
 
 from __future__ import annotations
 
+import io
 import struct
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from PIL import Image
 
 import provenance
 from provenance._core import containers
@@ -77,6 +79,28 @@ def test_the_store_handed_to_c2pa_gives_its_own_report(
     assert report is not None and report.state == "Trusted" and not report.failure_codes
     untrusted = _same_report(signed, TrustPolicy.no_anchors())
     assert untrusted is not None and set(untrusted.failure_codes) == _TRUST_ONLY
+
+
+def test_a_rendition_store_with_its_parent_ingredient_gives_c2pa_own_report(
+    media: Callable[[str], Path], signing_key: SigningKey, trust: TrustPolicy
+) -> None:
+    name = "rowing-boats-sunset.jpg"
+    original = media(name).read_bytes()
+    signed, parent = provenance.sign_bytes(original, record=sample_record(name), key=signing_key)
+    with Image.open(io.BytesIO(signed)) as image:
+        small = image.convert("RGB").resize((320, 200))
+    buffer = io.BytesIO()
+    small.save(buffer, "JPEG", quality=85)
+    rendition, _ = provenance.sign_rendition(
+        buffer.getvalue(),
+        parent,
+        key=signing_key,
+        mark=provenance.RenditionMark.C2PA,
+        parent_data=signed,
+    )
+    report = _same_report(rendition, trust)
+    assert report is not None and report.state == "Trusted" and not report.failure_codes
+    assert len(report.store["manifests"]) == 2  # the rendition's and its parent's
 
 
 def test_a_store_c2pa_wrote_in_several_packets_is_joined(
