@@ -89,7 +89,9 @@ def _step(label: str, manifest: Mapping[str, Any], parsed: Statement | None) -> 
     for item in manifest.get("assertions") or []:
         if isinstance(item, Mapping) and item.get("label") == RECORD_ASSERTION_LABEL:
             try:
-                statement = parsed or statement_from_mapping(item.get("data"))
+                statement = (
+                    parsed if parsed is not None else statement_from_mapping(item.get("data"))
+                )
             except RecordError:
                 break
             return LineageStep(

@@ -157,7 +157,8 @@ def c2pa_store(data: bytes, info: ContainerInfo) -> bytes | None:
     longer than its headers. The store is then what c2pa-rs reassembles from the
     file itself: the first packet from its superbox header on, every next one
     without its packet header and repeated LBox/TBox. Any other layout gives None
-    (let c2pa find the store), so the bytes handed to c2pa are never ours alone.
+    (c2pa is to find the store itself): a caller hands c2pa only a store it would
+    have joined alike.
 
     Args:
         data: The bytes ``info`` describes (a whole JPEG or its head up to the scan).
