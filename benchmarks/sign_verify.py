@@ -27,6 +27,16 @@ inventory given) in a shuffled order. The process's CPU time per file (user and
 system, every thread: page faults and c2pa's work count) gives files per second
 per core; wall time and the load average before and after are reported next to
 it. ``--large-only`` runs this part alone. Run ``--help`` for the options.
+
+``--against SRC`` (with ``--large-only``) also compares two trees of the package on
+the same signed files: ``--pairs`` pairs of fresh verify-only processes, one with
+the package as imported now and one with ``SRC`` on ``PYTHONPATH`` (e.g. a worktree
+of main), in alternating order so the machine's load hits both alike; it reports
+each tree's median CPU ms per file and the median of the pairs' ratios.
+
+    git worktree add ../provenance-main main   # the tree to compare against
+    PYTHONPATH=src .venv/bin/python benchmarks/sign_verify.py --large-only \
+        --repeats 20 --against ../provenance-main/src
 """
 
 from __future__ import annotations
@@ -129,6 +139,20 @@ def _options(parser: Any) -> None:
         "--large-only",
         action="store_true",
         help="only the verify throughput on 1-2 MB JPEGs (skip the per-sample rounds)",
+    )
+    parser.add_argument(
+        "--against",
+        type=Path,
+        default=None,
+        metavar="SRC",
+        help="with --large-only: also verify the same files with another tree of the "
+        "package (its src folder), in alternating fresh processes",
+    )
+    parser.add_argument(
+        "--pairs",
+        type=int,
+        default=5,
+        help="with --against: pairs of alternating fresh processes (default 5)",
     )
 
 
@@ -340,6 +364,7 @@ def _verify_large(args: Any, key: Any, trust: Any) -> dict[str, Any]:
         fresh = _time_in_fresh_process(work, args)
         here = _time_verify(work, args.repeats, args.seed)
         sizes = {p.name: (p.stat().st_size, _megapixels(p)) for p in files}
+        paired = _paired_trees(work, args) if args.against is not None else None
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return {
@@ -348,6 +373,36 @@ def _verify_large(args: Any, key: Any, trust: Any) -> dict[str, Any]:
         **_summary(fresh, sizes),
         "goal_files_per_s_per_core": VERIFY_GOAL_PER_S,
         "in_the_signing_process": _summary(here, sizes),
+        **({"against": paired} if paired is not None else {}),
+    }
+
+
+def _paired_trees(work: Path, args: Any) -> dict[str, Any]:
+    """Fresh verify-only processes of this tree and of ``--against``'s, alternating."""
+    trees = {"now": os.environ.get("PYTHONPATH", ""), "against": str(args.against)}
+    runs: dict[str, list[float]] = {tree: [] for tree in trees}
+    loads: list[list[float]] = [_load()]
+    for pair in range(args.pairs):
+        seed = str(args.seed + pair)
+        for tree in list(trees) if pair % 2 == 0 else list(trees)[::-1]:
+            done = subprocess.run(
+                [sys.executable, __file__, VERIFY_WORKER, str(work), str(args.repeats), seed],
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=3600,
+                env={**os.environ, "PYTHONPATH": trees[tree]},
+            )
+            timed = json.loads(done.stdout)
+            runs[tree].append(ms(median([v for vs in timed["cpu_ns"].values() for v in vs])))
+    loads.append(_load())
+    ratios = [now / against for now, against in zip(runs["now"], runs["against"], strict=True)]
+    return {
+        "trees": trees,
+        "cpu_ms_median_per_run": runs,
+        "cpu_ms_median": {tree: median(values) for tree, values in runs.items()},
+        "ratio_now_over_against_median": median(ratios),
+        "load_average_before_after": loads,
     }
 
 
@@ -725,6 +780,30 @@ def _print_large(large: Mapping[str, Any], info: Mapping[str, Any]) -> None:
             ),
         )
     )
+    paired = large.get("against")
+    if paired is not None:
+        runs = paired["cpu_ms_median_per_run"]
+        console.print(
+            table(
+                "The same files, this tree against another (fresh processes, alternating)",
+                ["tree", "src", "CPU ms per file (median of runs)", "files/s per core", "runs"],
+                [
+                    [
+                        tree,
+                        paired["trees"][tree] or "(as installed)",
+                        fmt_ms(paired["cpu_ms_median"][tree]),
+                        f"{1e3 / paired['cpu_ms_median'][tree]:.0f}",
+                        " ".join(f"{v:.2f}" for v in runs[tree]),
+                    ]
+                    for tree in ("against", "now")
+                ],
+                caption=(
+                    f"median of the pairs' ratios now / against: "
+                    f"{paired['ratio_now_over_against_median']:.3f}; load before, after: "
+                    f"{paired['load_average_before_after']}"
+                ),
+            )
+        )
 
 
 if __name__ == "__main__":

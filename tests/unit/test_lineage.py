@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from provenance._core.lineage import MAX_DEPTH, lineage_from_store
-from provenance._core.statement import RECORD_ASSERTION_LABEL
+from provenance._core.statement import RECORD_ASSERTION_LABEL, statement_from_mapping
 
 RECORD = {
     "generator": "g",
@@ -46,6 +46,19 @@ def test_walks_parent_of_chain() -> None:
     steps = lineage_from_store(store)
     assert [s.asset_id for s in steps] == ["thumb", "medium", "original"]
     assert steps[-1].record is not None and steps[-1].record.model == "m"
+
+
+def test_the_active_statement_parsed_already_gives_the_same_steps() -> None:
+    store = {
+        "active_manifest": "m2",
+        "manifests": {"m2": _manifest("medium", "m1"), "m1": _manifest("original", None)},
+    }
+    active = statement_from_mapping(store["manifests"]["m2"]["assertions"][0]["data"])
+    assert lineage_from_store(store, active=active) == lineage_from_store(store)
+    # Only the active manifest's step takes it; its parents are parsed from the store.
+    steps = lineage_from_store(store, active=active)
+    assert steps[0].record is active.record
+    assert [s.asset_id for s in steps] == ["medium", "original"]
 
 
 def test_cycles_and_garbage_terminate() -> None:

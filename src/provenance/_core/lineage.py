@@ -13,7 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from provenance._core.record import ProvenanceRecord
-from provenance._core.statement import RECORD_ASSERTION_LABEL, statement_from_mapping
+from provenance._core.statement import (
+    RECORD_ASSERTION_LABEL,
+    Statement,
+    statement_from_mapping,
+)
 from provenance.errors import RecordError
 
 __all__ = ["LineageStep", "lineage_from_store"]
@@ -51,8 +55,15 @@ class LineageStep:
         }
 
 
-def lineage_from_store(store: Mapping[str, Any]) -> tuple[LineageStep, ...]:
+def lineage_from_store(
+    store: Mapping[str, Any], *, active: Statement | None = None
+) -> tuple[LineageStep, ...]:
     """Walk ``parentOf`` ingredients from the active manifest back to the original.
+
+    Args:
+        store: The manifest store (c2pa's JSON).
+        active: The active manifest's signed statement when the caller has parsed
+            it already (its first statement assertion); None parses it here.
 
     Returns:
         The steps, the file's own manifest first; empty without an active manifest.
@@ -68,17 +79,19 @@ def lineage_from_store(store: Mapping[str, Any]) -> tuple[LineageStep, ...]:
         manifest = manifests.get(label)
         if not isinstance(manifest, Mapping):
             break
-        steps.append(_step(label, manifest))
+        steps.append(_step(label, manifest, active if not steps else None))
         label = _parent_label(manifest)
     return tuple(steps)
 
 
-def _step(label: str, manifest: Mapping[str, Any]) -> LineageStep:
+def _step(label: str, manifest: Mapping[str, Any], parsed: Statement | None) -> LineageStep:
     title = manifest.get("title")
     for item in manifest.get("assertions") or []:
         if isinstance(item, Mapping) and item.get("label") == RECORD_ASSERTION_LABEL:
             try:
-                statement = statement_from_mapping(item.get("data"))
+                statement = (
+                    parsed if parsed is not None else statement_from_mapping(item.get("data"))
+                )
             except RecordError:
                 break
             return LineageStep(

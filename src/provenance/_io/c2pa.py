@@ -195,11 +195,20 @@ def sign_c2pa(
     return out.getvalue(), found.group(0).decode("ascii") if found else None
 
 
-def read_c2pa(data: bytes | memoryview, mime: str, trust: TrustPolicy) -> C2paReport | None:
+def read_c2pa(
+    data: bytes | memoryview, mime: str, trust: TrustPolicy, *, store: bytes | None = None
+) -> C2paReport | None:
     """Read and validate the manifest store of ``data`` offline.
 
     ``data`` may be a view of a buffer the caller reuses: c2pa reads it in place
     (as it reads ``bytes``, without a copy) and keeps nothing of it.
+
+    ``store`` is the manifest store embedded in ``data`` as the caller found it
+    (``containers.jpeg.c2pa_store``): c2pa then validates it against ``data``
+    without extracting it again, one pass over the asset less (c2pa-rs reads a
+    JPEG whole once to find the store, once to locate it for the hash, once to
+    hash it). It must be the store c2pa would extract itself: c2pa still checks
+    the hard binding over ``data``, but not that the store came from ``data``.
 
     Returns:
         None when the asset carries no C2PA data at all; otherwise a report,
@@ -210,28 +219,32 @@ def read_c2pa(data: bytes | memoryview, mime: str, trust: TrustPolicy) -> C2paRe
         UnsupportedFormat: c2pa cannot read this format.
         CorruptFile: The asset itself cannot be read.
     """
-    opened = _open_reader(data, mime, trust)
+    opened = _open_reader(data, mime, trust, store)
     if opened is None or isinstance(opened, C2paReport):
         return opened
     try:
         with opened:
-            remote = None if opened.is_embedded() else opened.get_remote_url()
-            store = json.loads(opened.json())
+            # A store handed over is embedded (c2pa calls it external: it did not find it).
+            embedded = store is not None or opened.is_embedded()
+            remote = None if embedded else opened.get_remote_url()
+            found = json.loads(opened.json())
     except (c2pa.C2paError, ValueError) as exc:
         return C2paReport(state=None, error=str(exc), error_kind=_kind(exc))
     if remote is not None:
         return C2paReport(
             state=None, error="remote manifest", error_kind="RemoteManifest", remote_url=remote
         )
-    return _report_of(store)
+    return _report_of(found)
 
 
-def _open_reader(data: bytes | memoryview, mime: str, trust: TrustPolicy) -> Any:
+def _open_reader(
+    data: bytes | memoryview, mime: str, trust: TrustPolicy, store: bytes | None
+) -> Any:
     """c2pa's Reader over ``data``; None without C2PA data; a report c2pa could not read."""
     # io.BytesIO shares a bytes object's buffer but copies any other one.
     stream = io.BytesIO(data) if isinstance(data, bytes) else _ViewStream(data)
     try:
-        return c2pa.Reader(mime, stream, context=_reading_context(trust))
+        return c2pa.Reader(mime, stream, manifest_data=store, context=_reading_context(trust))
     except c2pa.C2paError.ManifestNotFound:
         return None
     except c2pa.C2paError as exc:

@@ -89,7 +89,7 @@ def c2pa_findings(
         report,
         c2pa,
         active_manifest=report.active_manifest,
-        lineage=lineage_from_store(report.store),
+        lineage=lineage_from_store(report.store, active=statement),
         statement=statement,
         signer=_c2pa_signer(report),
         identities=_identities(report),

@@ -21,7 +21,12 @@ essence, extended XMP), ``_write`` (splice XMP/EXIF APP1 segments in or out).
 
 from __future__ import annotations
 
-from provenance._core.containers.jpeg._read import essence_ranges, extended_xmp_guid, inspect
+from provenance._core.containers.jpeg._read import (
+    c2pa_store,
+    essence_ranges,
+    extended_xmp_guid,
+    inspect,
+)
 from provenance._core.containers.jpeg._segments import (
     EXTENDED_XMP_HEADER,
     MAX_EXIF_BYTES,
@@ -39,6 +44,7 @@ __all__ = [
     "MAX_MARKERS",
     "MAX_STANDARD_XMP_BYTES",
     "XMP_HEADER",
+    "c2pa_store",
     "embed",
     "essence_ranges",
     "extended_xmp_guid",

@@ -141,3 +141,49 @@ def inspect(data: bytes, *, essence: bool = True) -> ContainerInfo:
         # The essence ends with EOI (not read when stopping at the first scan).
         image_end=layout.essence[-1][1] if layout.essence else None,
     )
+
+
+# C2PA 2.x, A.3.1: the JPEG XT packet header: CI "JP" (2), En (2), Z (4), then the
+# box's LBox (4) and TBox (4), repeated in every packet after the first.
+_PACKET_HEADER = 8
+_REPEATED_BOX_HEADER = 8
+
+
+def c2pa_store(data: bytes, info: ContainerInfo) -> bytes | None:
+    """The C2PA manifest store of a JPEG, joined from its APP11 packets, when laid out plainly.
+
+    Plain is how c2pa writes a store: every APP11 segment in ``info`` belongs to
+    the one store (same box instance ``En``), in packet order 1, 2, ... and each
+    longer than its headers. The store is then what c2pa-rs reassembles from the
+    file itself: the first packet from its superbox header on, every next one
+    without its packet header and repeated LBox/TBox. Any other layout gives None
+    (c2pa is to find the store itself): a caller hands c2pa only a store it would
+    have joined alike.
+
+    Args:
+        data: The bytes ``info`` describes (a whole JPEG or its head up to the scan).
+        info: ``inspect(data)``'s blocks.
+    """
+    parts: list[bytes] = []
+    instance = b""
+    for block in info.blocks:
+        if block.name != "APP11":
+            continue
+        payload = data[block.offset + 4 : block.end]
+        first = not parts
+        # c2pa-rs skips packets of 16 bytes or less and wants the first one's
+        # description box type at payload bytes 24-28.
+        if block.kind is not BlockKind.C2PA or len(payload) <= (28 if first else 16):
+            return None
+        if int.from_bytes(payload[4:8], "big") != len(parts) + 1:
+            return None
+        if first:
+            if payload[24:28] != b"c2pa":
+                return None
+            instance = payload[2:4]
+            parts.append(payload[_PACKET_HEADER:])
+        elif payload[2:4] != instance:
+            return None
+        else:
+            parts.append(payload[_PACKET_HEADER + _REPEATED_BOX_HEADER :])
+    return b"".join(parts) if parts else None
