@@ -7,16 +7,18 @@ imports numpy, Pillow and c2pa again) and the workers. This benchmark times
 that, the whole command, in a fresh process per run:
 
 * ``workers-1``: ``--workers 1`` (signs in the CLI's process, no pool);
-* ``workers-2``: ``--workers 2`` as shipped: the CLI's process signs the first
-  chunks itself while the pool starts;
-* ``workers-2-wait``: ``--workers 2`` with that switched off
-  (``provenance.batch._pool._SIGN_WHILE_STARTING = False``): nothing is signed until
-  a worker is ready, as before issue 20.
+* ``workers-2``: ``--workers 2`` as shipped: on Linux the CLI's process forks
+  its two workers once it has imported what they need, before it loads keys or
+  opens the inventory (``provenance.batch.warm_up``), and leaves them all the
+  signing;
+* ``workers-2-server``: ``--workers 2`` as before that
+  (``provenance.batch._forkserver._FORK_FROM_CALLER = False``): the workers fork
+  from the fork server, which imports the library again beside the CLI, and the
+  CLI's process signs the first chunks itself while they start.
 
 Each run signs the same 200 packshots (``benchmarks/corpus.py``) into a fresh
 folder and a fresh inventory; with ``--verb verify`` each run verifies those 200
-files, signed once beforehand, against the trust anchor and their inventory
-(``workers-2-wait``: nothing is verified until a worker is ready). Per round
+files, signed once beforehand, against the trust anchor and their inventory. Per round
 every variant runs once, in a shuffled order; the ratio
 ``wall(workers-1) / wall(variant)`` is taken inside a round and the median over
 rounds reported. The goal: ``workers-2`` >= 1.6x ``workers-1``.
@@ -24,23 +26,28 @@ rounds reported. The goal: ``workers-2`` >= 1.6x ``workers-1``.
 Each round also runs every variant on twice the files (``2N``): the marginal
 speed-up ``(wall1(2N) - wall1(N)) / (wall(2N) - wall(N))`` is what a second
 worker does for the files past the start-up (which cancels out; goal >= 1.8x).
-The CLI process's own CPU time per run is recorded, and the parts a start-up is
-made of, in fresh processes: the CLI's imports (``import provenance.cli``: since
-the lazy start, only what comes before the command starts the fork server) and
-what the fork server imports before its first worker forks (its preload list,
-``provenance.batch._forkserver._PRELOAD``). From CPU times, which a loaded
-machine inflates far less than wall times, an idle 2-core estimate: one worker
-takes its CPU time; two take ``imports + (work + fork server) / 2`` (work = one
-worker's CPU time minus the imports; the calling process imports the library
-and works on one core while the fork server boots on the other, then two
-workers share the rest). The model is optimistic: it takes everything after the
-CLI's imports to share two cores perfectly.
+The CLI process's own CPU time per run is recorded (with the workers it forked
+and reaped; not a fork server's), and the parts a start-up is made of, in fresh
+processes: the CLI's imports (``import provenance.cli``: only what comes before
+the command calls ``warm_up``), what the fork server imports before its first
+worker forks (its preload list, ``provenance.batch._forkserver._PRELOAD``) and
+both together (what the CLI's process imports before it forks its workers).
+From CPU times, which a loaded machine inflates far less than wall times, idle
+2-core estimates: one worker takes its CPU time. The parts model (for the fork
+server) takes two to need ``imports + (work + fork server) / 2``. The measured
+model takes the CPU of every process of the command (the benchmark adopts the
+orphans a fork server leaves): what runs alone (the CLI's imports before it
+starts the fork server; or, when it forks its workers itself, everything it
+imports before the fork, since nothing runs beside that) plus the rest shared
+by two cores. Both are optimistic: they take what is shared to share two cores
+perfectly. ``--src`` times another tree of the package (an A/B against main).
 
 Run::
 
     .venv/bin/python benchmarks/batch_cold.py            # 200 packshots, 5 rounds
     .venv/bin/python benchmarks/batch_cold.py --quick    # sample_media, 1 round
     .venv/bin/python benchmarks/batch_cold.py --verb verify --repeats 3
+    .venv/bin/python benchmarks/batch_cold.py --src ../provenance-main/src   # A/B
 """
 
 from __future__ import annotations
@@ -73,8 +80,8 @@ from _common import (
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGES = 200
-VARIANTS = ("workers-1", "workers-2", "workers-2-server", "workers-2-wait")
-FORKED = frozenset({"workers-2", "workers-2-wait"})
+VARIANTS = ("workers-1", "workers-2", "workers-2-server")
+FORKED = frozenset({"workers-2"})
 """Variants whose workers fork from the CLI's process (where it may fork: Linux)."""
 GOAL = 1.6
 GOAL_MARGINAL = 1.8
@@ -90,9 +97,6 @@ def warm_up(workers):
     # pool module does not come before the workers' (or their fork server's) start.
     _forkserver._FORK_FROM_CALLER = {fork}
     _forkserver.warm_up(workers)
-    import provenance.batch._pool
-
-    provenance.batch._pool._SIGN_WHILE_STARTING = {early}
 
 
 provenance.batch.warm_up = warm_up  # before the CLI's modules import it
@@ -215,7 +219,7 @@ def _run(
     forked: list[bool] | None = None,
 ) -> float:
     workers = "1" if variant == "workers-1" else "2"
-    code = RUN.format(early=variant != "workers-2-wait", fork=variant in FORKED)
+    code = RUN.format(fork=variant in FORKED)
     env = _env()
     args = [sys.executable, "-c", code, *command, "--workers", workers]
     used, start = _cpu_children(), time.perf_counter()

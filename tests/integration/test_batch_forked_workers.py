@@ -188,3 +188,40 @@ def test_a_running_thread_or_an_open_inventory_refuses_the_fork(tmp_path: Path) 
     assert "1 thread(s) besides the main one" in str(found["thread"])
     assert str(inventory) in str(found["inventory"])
     assert found["after"] is None
+
+
+SIGNERS = """
+import json, multiprocessing, os, sys
+from pathlib import Path
+import provenance.batch
+
+provenance.batch.warm_up(2)
+forked = sorted(p.pid for p in multiprocessing.active_children())
+from provenance import SigningKey
+from provenance.batch import SignItem, sign_many
+from tests._batch_helpers import PidLoggingSigner
+
+source, chain, private_key, out, log = (Path(arg) for arg in sys.argv[1:6])
+signer = PidLoggingSigner(private_key.read_bytes(), log)
+key = SigningKey.from_callback(signer, chain.read_bytes())
+items = [SignItem(source, name=f"{i:03d}.jpg") for i in range(48)]
+rows = [r.status.value for r in sign_many(items, out, key=key, workers=2, chunk_size=4)]
+signers = sorted({int(pid) for pid in log.read_text().split()})
+print(json.dumps({"me": os.getpid(), "forked": forked, "signers": signers, "rows": rows}))
+"""
+
+
+def test_the_forked_workers_do_the_signing_from_the_first_item(
+    tmp_path: Path, dev_keys: DevKeyPaths
+) -> None:
+    """Ready at once, they leave the caller nothing to sign while they start."""
+    source = _sources(tmp_path) / "forest-path.jpg"
+    found = _python(
+        SIGNERS,
+        *map(str, (source, dev_keys.chain, dev_keys.private_key, tmp_path / "out")),
+        str(tmp_path / "signers.log"),
+    )
+    assert found["rows"] == ["ok"] * 48
+    assert found["me"] not in found["signers"]  # type: ignore[operator]
+    assert set(found["signers"]) <= set(found["forked"])  # type: ignore[arg-type]
+    assert len(found["forked"]) == 2  # type: ignore[arg-type]

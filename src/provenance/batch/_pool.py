@@ -29,7 +29,7 @@ from provenance.batch._forkserver import pool_context
 from provenance.batch._jobs import WorkerSpec, _Chunk, _Job, _SignSpec, _State
 from provenance.batch._plan import BatchPlan
 from provenance.batch._rows import BatchRow, ItemError, RowStatus, _Outcome
-from provenance.batch._standby import claim
+from provenance.batch._standby import claim, waiting
 from provenance.batch._stream import _stream, _Submitter
 from provenance.batch._work import _process
 from provenance.batch._worker import _worker_main
@@ -55,8 +55,12 @@ def _streamed_pool(
     if plan.prepare is not None:
         plan.prepare()  # before any process starts: a locked inventory stops us here
     # While the workers start (about a second: the fork server imports numpy,
-    # Pillow and c2pa), this process signs the first chunks itself.
-    inline = _State(plan.spec, plan.inventory) if _SIGN_WHILE_STARTING else None
+    # Pillow and c2pa), this process signs the first chunks itself. Not when
+    # warm_up forked them from this process: they are ready at once, and
+    # working here too would only add a third process's first-use costs (its
+    # own c2pa Context and Signer; benchmarks/batch_cold.py, issue 20).
+    early = _SIGN_WHILE_STARTING and waiting() < workers
+    inline = _State(plan.spec, plan.inventory) if early else None
     pool = _Pool(plan.spec, workers, inline)
     try:
         yield from _stream(plan, pool, chunk_size, now, window=workers * _WINDOW_PER_WORKER)
