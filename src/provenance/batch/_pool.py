@@ -1,12 +1,15 @@
 """The local worker pool: processes that start off the critical path and die with the batch.
 
 What this module owns (DESIGN.md decision 9): the worker processes of a local
-batch. Workers start with the ``forkserver`` method where the platform has it
-(else ``spawn``), never ``fork`` (a c2pa ``Context`` does not survive it); each
-builds its state once and reports every item as it finishes it, so a killed
-worker costs one item; each dies with the calling process (a pipe only the
-caller writes to, and ``PR_SET_PDEATHSIG`` on Linux). While the pool starts,
-the calling process works on the first chunks itself (issue 20).
+batch. The pool first takes the workers ``warm_up`` forked from the calling
+process before it built a c2pa ``Context`` (:mod:`._standby`, decision 1, issue
+20); it starts any others with the ``forkserver`` method where the platform has
+it (else ``spawn``), never by forking a process that may hold a ``Context``
+(it does not survive ``fork()``). Each builds its state once and reports every
+item as it finishes it (:mod:`._worker`), so a killed worker costs one item;
+each dies with the calling process (a pipe only the caller writes to, and
+``PR_SET_PDEATHSIG`` on Linux). While fork-server workers start, the calling
+process works on the first chunks itself (issue 20).
 """
 
 from __future__ import annotations
