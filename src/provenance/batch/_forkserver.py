@@ -54,8 +54,9 @@ def warm_up(workers: int) -> None:
     the caller's. The CLI's ``sign``, ``verify``, ``scan`` and ``report`` call
     this before they import the library, load keys or anchors and open the
     inventory; a script that knows a batch is coming does the same, first thing
-    in its ``main``. Nothing happens for ``workers=1`` (no pool). The workers
-    and the server exit with this process. It cannot fail the caller: a
+    in its ``main``. Nothing happens for ``workers=1`` (no pool). Forked
+    workers wait for the next local batch (one that needs fewer leaves the rest
+    waiting); they and the server exit with this process. It cannot fail the caller: a
     worker that cannot start is retried, then reported, by the batch itself
     (:class:`~provenance.errors.WorkerPoolError`).
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import signal
 import stat
 import sys
 import threading
@@ -112,18 +113,25 @@ def fork_workers(count: int) -> None:
     if not _ALIVE:
         _ALIVE.extend(context.Pipe(duplex=False))
     alive_r, alive_w = _ALIVE
-    for _ in range(count):
-        conn, child = context.Pipe(duplex=True)
-        inherited = [alive_w, conn, *(standby.conn for standby in _WAITING)]
-        process = context.Process(
-            target=_standby_main,
-            args=(child, alive_r, inherited),
-            name="provenance-worker",
-            daemon=True,
-        )
-        process.start()
-        child.close()
-        _WAITING.append(_Standby(process, conn))
+    # Ctrl-C is held back while forking: a child must not take it before it
+    # ignores it (a KeyboardInterrupt traceback of its own); this process gets
+    # it once the workers are forked.
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        for _ in range(count):
+            conn, child = context.Pipe(duplex=True)
+            inherited = [alive_w, conn, *(standby.conn for standby in _WAITING)]
+            process = context.Process(
+                target=_standby_main,
+                args=(child, alive_r, inherited),
+                name="provenance-worker",
+                daemon=True,
+            )
+            process.start()
+            child.close()
+            _WAITING.append(_Standby(process, conn))
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def claim() -> tuple[Any, Connection] | None:

@@ -45,6 +45,8 @@ def _standby_main(conn: Connection, alive: Connection, inherited: Iterable[Conne
     workers wait for would never come.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # as in _worker_main
+    # Forked with Ctrl-C held back (_standby.fork_workers): ignored from now on.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     for end in inherited:
         end.close()
     _die_with_parent(alive)
