@@ -45,19 +45,19 @@ def warm_up(workers: int) -> None:
     """Make the workers of a coming batch of ``workers`` processes now, off its critical path.
 
     Where the calling process may still fork (Linux, only its main thread
-    running, no c2pa ``Context`` built and no file or socket open:
-    :func:`provenance.batch._standby.fork_refusal`), this imports what a worker
-    needs (the library with numpy, Pillow, c2pa and OpenCV) into this process
-    and forks the workers from it at once: they wait for the batch, and no
-    second interpreter imports it all again (about 0.45 s of CPU, issue 20).
-    Elsewhere it starts the pool's fork server, whose imports then run beside
-    the caller's. The CLI's ``sign``, ``verify``, ``scan`` and ``report`` call
-    this before they import the library, load keys or anchors and open the
-    inventory; a script that knows a batch is coming does the same, first thing
-    in its ``main``. Nothing happens for ``workers=1`` (no pool). Forked
-    workers wait for the next local batch (one that needs fewer leaves the rest
-    waiting); they and the server exit with this process. It cannot fail the caller: a
-    worker that cannot start is retried, then reported, by the batch itself
+    running, no c2pa ``Context`` built in it and no file or socket open: see
+    DESIGN.md decision 1), this imports what a worker needs (the library with
+    numpy, Pillow, c2pa and OpenCV) into this process and forks the workers
+    from it at once: they wait for the batch, and no second interpreter imports
+    it all again (about 0.45 s of CPU, issue 20). Elsewhere it starts the
+    pool's fork server, whose imports then run beside the caller's. The CLI's
+    ``sign``, ``verify``, ``scan`` and ``report`` call this before they import
+    the library, load keys or anchors and open the inventory; a script that
+    knows a batch is coming does the same, first thing in its ``main``.
+    Nothing happens for ``workers=1`` (no pool). Forked workers wait for the
+    next local batch (one that needs fewer leaves the rest waiting); they and
+    the server exit with this process. It cannot fail the caller: a worker
+    that cannot start is retried, then reported, by the batch itself
     (:class:`~provenance.errors.WorkerPoolError`).
 
     Args:
