@@ -225,3 +225,15 @@ def test_the_forked_workers_do_the_signing_from_the_first_item(
     assert found["me"] not in found["signers"]  # type: ignore[operator]
     assert set(found["signers"]) <= set(found["forked"])  # type: ignore[arg-type]
     assert len(found["forked"]) == 2  # type: ignore[arg-type]
+
+
+def test_a_process_that_chose_spawn_is_not_forked() -> None:
+    found = _python(
+        """
+        import json, multiprocessing
+        from provenance.batch import _standby
+        multiprocessing.set_start_method("spawn")
+        print(json.dumps({"refusal": _standby.fork_refusal()}))
+        """
+    )
+    assert "'spawn' start method" in str(found["refusal"])

@@ -54,13 +54,18 @@ def fork_refusal() -> str | None:
     """Why this process must not fork a worker now, or None when it may.
 
     Checked: the platform (Linux, where ``fork`` is the default and the
-    parent-death signal exists), the thread (only the main one runs), c2pa (no
-    ``Context`` built in this process) and open files (no regular file or
-    socket, such as an inventory's database or a server connection).
+    parent-death signal exists), the process's own choice of start method
+    (``multiprocessing.set_start_method("spawn")`` says it must not fork), the
+    thread (only the main one runs), c2pa (no ``Context`` built in this
+    process) and open files (no regular file or socket, such as an inventory's
+    database or a server connection).
     """
     linux = sys.platform.startswith("linux")
     if not linux or "fork" not in multiprocessing.get_all_start_methods():
         return f"workers are forked from the calling process only on Linux, not {sys.platform}"
+    chosen = multiprocessing.get_start_method(allow_none=True)
+    if chosen not in (None, "fork"):
+        return f"this process chose the {chosen!r} start method for its processes"
     if threading.current_thread() is not threading.main_thread():
         return "only the main thread may fork the workers"
     if threading.active_count() > 1:
