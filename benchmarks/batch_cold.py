@@ -7,16 +7,18 @@ imports numpy, Pillow and c2pa again) and the workers. This benchmark times
 that, the whole command, in a fresh process per run:
 
 * ``workers-1``: ``--workers 1`` (signs in the CLI's process, no pool);
-* ``workers-2``: ``--workers 2`` as shipped: the CLI's process signs the first
-  chunks itself while the pool starts;
-* ``workers-2-wait``: ``--workers 2`` with that switched off
-  (``provenance.batch._pool._SIGN_WHILE_STARTING = False``): nothing is signed until
-  a worker is ready, as before issue 20.
+* ``workers-2``: ``--workers 2`` as shipped: on Linux the CLI's process forks
+  its two workers once it has imported what they need, before it loads keys or
+  opens the inventory (``provenance.batch.warm_up``), and leaves them all the
+  signing;
+* ``workers-2-server``: ``--workers 2`` as before that
+  (``provenance.batch._forkserver._FORK_FROM_CALLER = False``): the workers fork
+  from the fork server, which imports the library again beside the CLI, and the
+  CLI's process signs the first chunks itself while they start.
 
 Each run signs the same 200 packshots (``benchmarks/corpus.py``) into a fresh
 folder and a fresh inventory; with ``--verb verify`` each run verifies those 200
-files, signed once beforehand, against the trust anchor and their inventory
-(``workers-2-wait``: nothing is verified until a worker is ready). Per round
+files, signed once beforehand, against the trust anchor and their inventory. Per round
 every variant runs once, in a shuffled order; the ratio
 ``wall(workers-1) / wall(variant)`` is taken inside a round and the median over
 rounds reported. The goal: ``workers-2`` >= 1.6x ``workers-1``.
@@ -24,23 +26,28 @@ rounds reported. The goal: ``workers-2`` >= 1.6x ``workers-1``.
 Each round also runs every variant on twice the files (``2N``): the marginal
 speed-up ``(wall1(2N) - wall1(N)) / (wall(2N) - wall(N))`` is what a second
 worker does for the files past the start-up (which cancels out; goal >= 1.8x).
-The CLI process's own CPU time per run is recorded, and the parts a start-up is
-made of, in fresh processes: the CLI's imports (``import provenance.cli``: since
-the lazy start, only what comes before the command starts the fork server) and
-what the fork server imports before its first worker forks (its preload list,
-``provenance.batch._forkserver._PRELOAD``). From CPU times, which a loaded
-machine inflates far less than wall times, an idle 2-core estimate: one worker
-takes its CPU time; two take ``imports + (work + fork server) / 2`` (work = one
-worker's CPU time minus the imports; the calling process imports the library
-and works on one core while the fork server boots on the other, then two
-workers share the rest). The model is optimistic: it takes everything after the
-CLI's imports to share two cores perfectly.
+The CLI process's own CPU time per run is recorded (with the workers it forked
+and reaped; not a fork server's), and the parts a start-up is made of, in fresh
+processes: the CLI's imports (``import provenance.cli``: only what comes before
+the command calls ``warm_up``), what the fork server imports before its first
+worker forks (its preload list, ``provenance.batch._forkserver._PRELOAD``) and
+both together (what the CLI's process imports before it forks its workers).
+From CPU times, which a loaded machine inflates far less than wall times, idle
+2-core estimates: one worker takes its CPU time. The parts model (for the fork
+server) takes two to need ``imports + (work + fork server) / 2``. The measured
+model takes the CPU of every process of the command (the benchmark adopts the
+orphans a fork server leaves): what runs alone (the CLI's imports before it
+starts the fork server; or, when it forks its workers itself, everything it
+imports before the fork, since nothing runs beside that) plus the rest shared
+by two cores. Both are optimistic: they take what is shared to share two cores
+perfectly. ``--src`` times another tree of the package (an A/B against main).
 
 Run::
 
     .venv/bin/python benchmarks/batch_cold.py            # 200 packshots, 5 rounds
     .venv/bin/python benchmarks/batch_cold.py --quick    # sample_media, 1 round
     .venv/bin/python benchmarks/batch_cold.py --verb verify --repeats 3
+    .venv/bin/python benchmarks/batch_cold.py --src ../provenance-main/src   # A/B
 """
 
 from __future__ import annotations
@@ -73,7 +80,9 @@ from _common import (
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGES = 200
-VARIANTS = ("workers-1", "workers-2", "workers-2-wait")
+VARIANTS = ("workers-1", "workers-2", "workers-2-server")
+FORKED = frozenset({"workers-2"})
+"""Variants whose workers fork from the CLI's process (where it may fork: Linux)."""
 GOAL = 1.6
 GOAL_MARGINAL = 1.8
 
@@ -84,18 +93,22 @@ from provenance.batch import _forkserver
 
 
 def warm_up(workers):
-    # Set the switch where the command starts its pool's fork server, so that
-    # importing the pool module does not come before the server's start.
+    # Set the switches where the command starts its pool, so that importing the
+    # pool module does not come before the workers' (or their fork server's) start.
+    _forkserver._FORK_FROM_CALLER = {fork}
     _forkserver.warm_up(workers)
-    import provenance.batch._pool
-
-    provenance.batch._pool._SIGN_WHILE_STARTING = {early}
 
 
 provenance.batch.warm_up = warm_up  # before the CLI's modules import it
 from provenance.cli import main
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    try:
+        code = main(sys.argv[1:])
+    finally:
+        # Whether the workers were forked from this process (a tree without it says no).
+        standby = sys.modules.get("provenance.batch._standby")
+        print("forked:", bool(getattr(standby, "_ALIVE", None)), file=sys.stderr)
+    sys.exit(code)
 """
 
 SERVER_IMPORTS = """
@@ -104,6 +117,9 @@ for name in _PRELOAD:
     __import__(name)
 """
 """What the pool's fork server imports before it forks a worker."""
+
+BEFORE_FORK = "import provenance.cli\n" + SERVER_IMPORTS
+"""What the CLI's process imports before it forks its workers (``workers-2``)."""
 
 
 def _images(quick: bool) -> list[Path]:
@@ -138,6 +154,10 @@ def _cpu_children() -> float:
 _PYCACHE = Path(tempfile.mkdtemp(prefix="provenance-bench-pycache-"))
 
 
+_SRC = [ROOT / "src"]
+"""The tree of the package the runs import (``--src``; default this checkout's)."""
+
+
 def _env() -> dict[str, str]:
     """The runs' environment: this tree's sources, with their bytecode cached.
 
@@ -148,7 +168,7 @@ def _env() -> dict[str, str]:
     """
     env = {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
+        "PYTHONPATH": os.pathsep.join([str(_SRC[0]), os.environ.get("PYTHONPATH", "")]),
         "PYTHONPYCACHEPREFIX": str(_PYCACHE),
     }
     env.pop("PYTHONDONTWRITEBYTECODE", None)
@@ -196,9 +216,10 @@ def _run(
     command: list[str],
     cpu: list[float] | None = None,
     tree_cpu: list[float] | None = None,
+    forked: list[bool] | None = None,
 ) -> float:
     workers = "1" if variant == "workers-1" else "2"
-    code = RUN.format(early=variant != "workers-2-wait")
+    code = RUN.format(fork=variant in FORKED)
     env = _env()
     args = [sys.executable, "-c", code, *command, "--workers", workers]
     used, start = _cpu_children(), time.perf_counter()
@@ -211,7 +232,19 @@ def _run(
         tree_cpu.append(_cpu_children() - used)
     if done.returncode != 0 or ('"trusted"' not in done.stdout and command[0] == "verify"):
         raise SystemExit(f"{variant} failed ({done.returncode}): {done.stderr}")
+    if forked is not None:
+        forked.append("forked: True" in done.stderr)
     return wall
+
+
+def _options(parser: Any) -> None:
+    parser.add_argument("--verb", choices=("sign", "verify"), default="sign")
+    parser.add_argument(
+        "--src",
+        default=None,
+        help="the package tree to time (e.g. a main worktree's src, for an A/B); "
+        "default: this checkout's src",
+    )
 
 
 def main() -> int:
@@ -220,8 +253,10 @@ def main() -> int:
         __doc__ or "",
         default_repeats=5,
         quick_repeats=1,
-        extra=lambda p: p.add_argument("--verb", choices=("sign", "verify"), default="sign"),
+        extra=_options,
     )
+    if args.src is not None:
+        _SRC[0] = Path(args.src).resolve()
     info = machine_info()
     header("batch_cold", info, args)
     images = _images(args.quick)
@@ -240,11 +275,16 @@ def main() -> int:
     walls: dict[tuple[str, str], list[float]] = {run: [] for run in runs}
     cpus: dict[tuple[str, str], list[float]] = {run: [] for run in runs}
     tree_cpus: dict[tuple[str, str], list[float]] = {run: [] for run in runs}
+    forks: dict[tuple[str, str], list[bool]] = {run: [] for run in runs}
     adopted = _adopt_orphans()
-    parts: dict[str, list[tuple[float, float]]] = {"cli_imports": [], "fork_server_imports": []}
+    parts: dict[str, list[tuple[float, float]]] = {
+        "cli_imports": [],
+        "fork_server_imports": [],
+        "imports_before_fork": [],
+    }
     rng = random.Random(args.seed)
     try:
-        for code in ("import provenance.cli", SERVER_IMPORTS):
+        for code in ("import provenance.cli", SERVER_IMPORTS, BEFORE_FORK):
             _part(code)  # fills the bytecode cache (untimed)
         if args.verb == "verify":
             for size in sizes:
@@ -259,11 +299,18 @@ def main() -> int:
                 else:
                     command = _sign_args(sources[size], out, keys_folder, record)
                 walls[variant, size].append(
-                    _run(variant, command, cpus[variant, size], tree_cpus[variant, size])
+                    _run(
+                        variant,
+                        command,
+                        cpus[variant, size],
+                        tree_cpus[variant, size],
+                        forks[variant, size],
+                    )
                 )
                 shutil.rmtree(out, ignore_errors=True)
             parts["cli_imports"].append(_part("import provenance.cli"))
             parts["fork_server_imports"].append(_part(SERVER_IMPORTS))
+            parts["imports_before_fork"].append(_part(BEFORE_FORK))
             console.print(
                 f"round {round_no + 1}/{args.repeats}: "
                 + ", ".join(f"{v} {walls[v, 'N'][-1]:.2f} s" for v in VARIANTS)
@@ -274,7 +321,8 @@ def main() -> int:
         shutil.rmtree(_PYCACHE, ignore_errors=True)
         shutil.rmtree(keys_folder, ignore_errors=True)
     results = _results(args, info, len(images), walls, cpus, parts)
-    results["idle_estimate_measured"] = _estimate_measured(cpus, tree_cpus, parts, adopted)
+    results["src"] = str(_SRC[0])
+    results["idle_estimate_measured"] = _estimate_measured(cpus, tree_cpus, forks, parts, adopted)
     write_json(args.out, results)
     _print(args, info, results)
     return 0
@@ -354,33 +402,45 @@ def _estimate(
 def _estimate_measured(
     cpus: dict[tuple[str, str], list[float]],
     tree_cpus: dict[tuple[str, str], list[float]],
+    forks: dict[tuple[str, str], list[bool]],
     parts: dict[str, list[tuple[float, float]]],
     adopted: bool,
 ) -> dict[str, Any] | None:
     """The idle 2-core estimate from the CPU every process of the command used.
 
-    workers-2 = the CLI's imports (before it starts the fork server) + the rest
-    of the CPU of the CLI, its fork server and its workers shared by two cores.
-    Unlike the parts model it counts what the parts leave out (each worker's
-    start, the pipes, the calling process's share); still optimistic in that
-    it takes that rest to share two cores perfectly.
+    workers-2 = what runs alone before a second core can help, plus the rest of
+    the CPU of the CLI, its fork server (if any) and its workers shared by two
+    cores. What runs alone: with a fork server, the CLI's imports before it
+    starts the server (the library's imports then run beside the server's);
+    with workers forked from the CLI's process, its imports up to the fork
+    (the library's and the preload list: nothing runs beside them). Unlike the
+    parts model it counts what the parts leave out (each worker's start, the
+    pipes, the calling process's share); still optimistic in that it takes that
+    rest to share two cores perfectly (also the CLI's key, inventory and
+    listing work between the fork and the batch's start).
     """
     if not adopted:
         return None
     imports = median(cpu for _, cpu in parts["cli_imports"])
+    before_fork = median(cpu for _, cpu in parts["imports_before_fork"])
     one = median(cpus["workers-1", "N"])
     found: dict[str, Any] = {"workers_1_s": one}
     for variant in VARIANTS[1:]:
         tree = median(tree_cpus[variant, "N"])
-        two = imports + max(tree - imports, 0.0) / 2
+        forked = bool(forks[variant, "N"]) and all(forks[variant, "N"])
+        alone = before_fork if forked else imports
+        two = alone + max(tree - alone, 0.0) / 2
         found[variant] = {
             "cpu_all_processes_s": tree,
+            "forked_from_cli": forked,
+            "alone_s": alone,
             "workers_2_s": two,
             "speedup": one / two if two > 0 else None,
         }
     found["model"] = (
-        "workers-1 = its CPU; workers-2 = CLI imports + (CPU of the CLI, its fork server "
-        "and its workers - CLI imports) / 2"
+        "workers-1 = its CPU; workers-2 = alone + (CPU of the CLI, its fork server and its "
+        "workers - alone) / 2; alone = the CLI's imports before it starts the fork server, "
+        "or before it forks its workers"
     )
     return found
 
@@ -424,12 +484,18 @@ def _measured_line(results: dict[str, Any]) -> str:
     measured = results.get("idle_estimate_measured")
     if not measured:
         return ""
-    two = measured["workers-2"]
-    return (
-        f"\nfrom the CPU of every process (CLI, fork server, workers): workers-2 "
-        f"{two['cpu_all_processes_s']:.2f} s of CPU, idle 2-core estimate "
-        f"{two['workers_2_s']:.2f} s vs {measured['workers_1_s']:.2f} s = {two['speedup']:.2f}x"
-    )
+    lines = [
+        "\nfrom the CPU of every process (CLI, fork server, workers), idle 2-core estimate "
+        f"vs workers-1 {measured['workers_1_s']:.2f} s:"
+    ]
+    for variant in VARIANTS[1:]:
+        two = measured[variant]
+        how = "forked from the CLI" if two["forked_from_cli"] else "fork server"
+        lines.append(
+            f"  {variant} ({how}): {two['cpu_all_processes_s']:.2f} s of CPU, "
+            f"{two['alone_s']:.2f} s alone, {two['workers_2_s']:.2f} s = {two['speedup']:.2f}x"
+        )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -89,11 +89,14 @@ def _read_line(proc: subprocess.Popen[str], timeout_s: float) -> str:
 BATCH_SCRIPT = """
 import sys
 from pathlib import Path
+import provenance.batch
 from provenance.batch import SignItem, sign_many
 from provenance._io.keys import SigningKey
 from provenance._core.record import ProvenanceRecord
 
 def main():
+    if sys.argv[6:] == ["warm"]:  # the workers fork from this process, now
+        provenance.batch.warm_up(2)
     chain, key_file, source, out, record = sys.argv[1:6]
     key = SigningKey.from_pem_files(chain, key_file)
     record = ProvenanceRecord.from_json(Path(record).read_text("utf-8"))
@@ -109,11 +112,19 @@ if __name__ == "__main__":  # the fork server imports this module too
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
-def test_workers_stop_when_the_caller_is_killed(tmp_path: Path, dev_keys: DevKeyPaths) -> None:
+@pytest.mark.parametrize("start", ["fork server", "warm"])
+def test_workers_stop_when_the_caller_is_killed(
+    tmp_path: Path, dev_keys: DevKeyPaths, start: str
+) -> None:
+    """Workers from the fork server, and workers forked from the caller by warm_up (Linux)."""
     script = tmp_path / "batch.py"
     script.write_text(BATCH_SCRIPT)
     out = tmp_path / "out"
     args = [dev_keys.chain, dev_keys.private_key, JPEG, out, RECORD_FILE]
+    args += ["warm"] if start == "warm" else []
+    # The fork server, two workers and the resource tracker (the caller signs
+    # the first chunks itself while they start); or the two forked workers.
+    expected = 2 if start == "warm" and sys.platform.startswith("linux") else 3
     errors = tmp_path / "stderr.txt"
     with errors.open("w") as stderr:  # the workers write here too
         proc = subprocess.Popen(
@@ -125,13 +136,12 @@ def test_workers_stop_when_the_caller_is_killed(tmp_path: Path, dev_keys: DevKey
         )
     try:
         assert _read_line(proc, 60).strip() == "running"
-        # The fork server, two workers and the resource tracker (the caller
-        # signs the first chunks itself while they start).
+        wanted = expected if start == "warm" else 4  # the resource tracker may come too
         deadline = time.monotonic() + 30
-        while len(helpers := _descendants(proc.pid)) < 4 and time.monotonic() < deadline:
+        while len(helpers := _descendants(proc.pid)) < wanted and time.monotonic() < deadline:
             time.sleep(0.05)
         time.sleep(0.3)  # the workers are at work
-        assert len(helpers) >= 3, helpers
+        assert len(helpers) >= expected, helpers
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
         deadline = time.monotonic() + 2.0
@@ -225,6 +235,8 @@ NO_POOL_SCRIPT = """
 import multiprocessing, sys
 # Every process the pool starts exits at once: the fork server cannot start.
 multiprocessing.set_executable("/bin/false")
+import provenance.batch._forkserver
+provenance.batch._forkserver._FORK_FROM_CALLER = False  # no workers forked from here
 from provenance.cli import main
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
@@ -474,6 +486,7 @@ from pathlib import Path
 from provenance.cli import main
 
 def helpers():
+    fork = sys.platform.startswith("linux")
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -483,7 +496,8 @@ def helpers():
             cmdline = (entry / "cmdline").read_bytes()
         except OSError:
             continue
-        if ppid == os.getpid() and b"multiprocessing.forkserver" in cmdline:
+        # The fork server, or (Linux) the workers forked from this process.
+        if ppid == os.getpid() and (b"multiprocessing.forkserver" in cmdline or fork):
             found.append(entry.name)
     return found
 
@@ -528,10 +542,11 @@ def test_the_cli_starts_the_pool_before_loading_keys_and_it_exits_with_it(
     if workers == "1":
         assert servers == []  # no pool, no fork server
         return
-    # --workers 2: the fork server was started before the anchors (key) were loaded ...
-    assert len(servers) == 1, done.stdout
-    # ... and it does not outlive the command.
+    # --workers 2: the workers were forked (elsewhere: the fork server was
+    # started) before the anchors (key) were loaded ...
+    assert len(servers) == (2 if sys.platform.startswith("linux") else 1), done.stdout
+    # ... and they do not outlive the command.
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and _alive(servers[0]):
+    while time.monotonic() < deadline and any(_alive(pid) for pid in servers):
         time.sleep(0.05)
-    assert not _alive(servers[0])
+    assert not any(_alive(pid) for pid in servers)

@@ -34,7 +34,14 @@ from provenance.errors import (
     UnsupportedFormat,
 )
 
-__all__ = ["C2paIngredient", "C2paReport", "c2pa_version", "read_c2pa", "sign_c2pa"]
+__all__ = [
+    "C2paIngredient",
+    "C2paReport",
+    "c2pa_version",
+    "context_built",
+    "read_c2pa",
+    "sign_c2pa",
+]
 
 # DESIGN.md decision 1, measured: the default thumbnail is 95-98% of sign time;
 # verify-after-sign doubles it; a verifier of strangers' files must not call out.
@@ -141,6 +148,19 @@ class C2paReport:
             for item in (items if isinstance(items, list) else [])
             if isinstance(item, Mapping) and str(item.get("label", "")).startswith(prefix)
         ]
+
+
+_BUILT: set[int] = set()
+"""The process ids that built a c2pa Context (one does not survive ``fork()``)."""
+
+
+def context_built() -> bool:
+    """Whether this process has built a c2pa Context (one a parent built does not count).
+
+    The batch pool forks workers from the calling process only while this is
+    False (DESIGN.md decision 1, ``provenance.batch._standby``).
+    """
+    return os.getpid() in _BUILT
 
 
 def c2pa_version() -> str:
@@ -366,6 +386,7 @@ def _signing_context(key: SigningKey) -> Any:
     pid = os.getpid()
     held = _SIGNING.get(key)
     if held is None or held[0] != pid:
+        _BUILT.add(pid)
         context = c2pa.Context(
             settings=c2pa.Settings.from_dict(_SIGN_SETTINGS), signer=_make_signer(key)
         )
@@ -408,7 +429,7 @@ def _reading_context(trust: TrustPolicy) -> Any:
 # the only part of a TrustPolicy the Context depends on; a verifier uses one or two.
 @functools.lru_cache(maxsize=8)
 def _reading_context_for(pid: int, anchors_pem: bytes | None) -> Any:
-    del pid  # part of the cache key only
+    _BUILT.add(pid)  # part of the cache key, and counted
     settings: dict[str, Any] = {"verify": dict(_OFFLINE_VERIFY)}
     if anchors_pem is not None:
         settings["trust"] = {"trust_anchors": anchors_pem.decode("utf-8", "replace")}

@@ -32,14 +32,17 @@ The promises, each tested:
   the batch stops with one :class:`~provenance.errors.InventoryError`; a pool
   that cannot start is one :class:`~provenance.errors.WorkerPoolError`.
 
-Workers start with the ``forkserver`` method where the platform has it (else
-``spawn``), never ``fork``: a c2pa ``Context`` does not survive ``fork()``. Each
-worker unpickles the :class:`~provenance._io.keys.SigningKey` once, when it starts,
-and builds its c2pa Context and Signer on first use (they are cached per process
-by :mod:`provenance._io.c2pa`). While the workers start, the calling process
-signs the first chunks itself. A callback key (KMS/HSM) works
-with ``workers > 1`` only when its callback can be pickled (a module-level
-function or a picklable object); otherwise use ``workers=1``.
+Workers that :func:`warm_up` forked from the calling process (Linux, before it
+built a c2pa ``Context``, started a thread or opened a file) are taken first;
+others start with the ``forkserver`` method where the platform has it (else
+``spawn``), never by forking a process that may hold a c2pa ``Context``: one
+does not survive ``fork()``. Each worker unpickles the
+:class:`~provenance._io.keys.SigningKey` once, when it starts, and builds its
+c2pa Context and Signer on first use (they are cached per process by
+:mod:`provenance._io.c2pa`). While fork-server workers start, the calling
+process signs the first chunks itself. A callback key (KMS/HSM) works with
+``workers > 1`` only when its callback can be pickled (a module-level function
+or a picklable object); otherwise use ``workers=1``.
 
 ``workers=1`` runs in the calling process, without a pool.
 
@@ -54,8 +57,9 @@ chunks in a server inventory instead (issue 16).
 The package's modules, one job each: ``_rows`` (the row model), ``_jobs``
 (items into picklable jobs, the workers' spec), ``_work`` (the per-file work in
 a worker), ``_plan`` (plans and the single inventory writer), ``_stream``
-(chunks out, rows back in order), ``_pool`` (the local worker processes) and
-``_executor`` (where a plan runs).
+(chunks out, rows back in order), ``_pool`` (the local worker processes),
+``_worker`` (a worker process's side), ``_forkserver`` and ``_standby`` (how
+workers start: :func:`warm_up`) and ``_executor`` (where a plan runs).
 """
 
 from __future__ import annotations
@@ -81,9 +85,8 @@ if TYPE_CHECKING:
     from provenance.inventory import Inventory
     from provenance.sign import SignOptions
 
-# Lazy, as the package root is (issue 20): the CLI imports this package to start
-# the fork server (warm_up) before it imports the library; the names below load
-# on first use.
+# Lazy, as the package root is (issue 20): the CLI imports this package to call
+# warm_up before it imports the library; the names below load on first use.
 _WHERE: dict[str, str] = {
     "BatchPlan": "provenance.batch._plan",
     "BatchRow": "provenance.batch._rows",
@@ -132,7 +135,9 @@ __all__ = [
 ]
 
 
-_MODULES = frozenset({"_executor", "_jobs", "_plan", "_pool", "_rows", "_stream", "_work"})
+_MODULES = frozenset(
+    {"_executor", "_jobs", "_plan", "_pool", "_rows", "_standby", "_stream", "_work", "_worker"}
+)
 """This package's modules, imported when first named as an attribute (``batch._pool``
 was there after ``import provenance.batch`` when this module imported them eagerly)."""
 

@@ -1,17 +1,21 @@
 """The local pool's start method and its fork server: what a batch can start first.
 
-What this module owns (DESIGN.md decision 9, issue 20): choosing how worker
-processes start (``forkserver`` where the platform has it, else ``spawn``, never
-``fork``: a c2pa ``Context`` does not survive it), what the fork server imports
-before it forks a worker, and starting that server early. It imports nothing
-but the standard library, so that a caller (the CLI) can start the server
-before it imports the library itself: the server's imports then run beside the
-caller's instead of after them.
+What this module owns (DESIGN.md decisions 1 and 9, issue 20): how worker
+processes start and starting them early (:func:`warm_up`). Where the calling
+process may still fork, its workers are forked from it before the batch, once
+it has imported what they need (:mod:`._standby`); else, and for workers
+started later (a replacement for a killed one), with ``forkserver`` where the
+platform has it, else ``spawn``, never ``fork`` from a process that may hold a
+c2pa ``Context`` (it does not survive it). This module also says what the fork
+server imports before it forks a worker. It imports nothing but the standard
+library, so that a caller (the CLI) can call :func:`warm_up` before it imports
+the library itself.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import multiprocessing
 import os
 import sys
@@ -31,25 +35,38 @@ _PRELOAD = (
 """What the fork server imports before it forks the first worker."""
 
 
-def warm_up(workers: int) -> None:
-    """Start the local pool's fork server now, so that its start-up overlaps the caller's.
+_FORK_FROM_CALLER = True
+"""``warm_up`` forks the workers from the calling process when that is safe (issue 20).
 
-    The fork server imports numpy, Pillow and c2pa before it can fork a worker
-    (about half a second of CPU, issue 20). A caller that knows it will run a
-    batch on ``workers`` processes calls this first, then imports what it needs,
-    loads its keys and lists its inputs while the server boots; the batch's
-    workers then fork from a server that is (nearly) ready. The CLI's ``sign``,
-    ``verify``, ``scan`` and ``report`` do this before they import the library.
-    Nothing happens for ``workers=1`` (no pool), on platforms without
-    ``forkserver``, or when the server already runs; the server exits with this
-    process. Starting it cannot fail the caller: a server that cannot start is
-    retried, then reported, by the batch itself
+Off only to measure what it saves (``benchmarks/batch_cold.py``): the fork server then."""
+
+
+def warm_up(workers: int) -> None:
+    """Make the workers of a coming batch of ``workers`` processes now, off its critical path.
+
+    Where the calling process may still fork (Linux, only its main thread
+    running, no c2pa ``Context`` built in it and no file or socket open: see
+    DESIGN.md decision 1), this imports what a worker needs (the library with
+    numpy, Pillow, c2pa and OpenCV) into this process and forks the workers
+    from it at once: they wait for the batch, and no second interpreter imports
+    it all again (about 0.45 s of CPU, issue 20). Elsewhere it starts the
+    pool's fork server, whose imports then run beside the caller's. The CLI's
+    ``sign``, ``verify``, ``scan`` and ``report`` call this before they import
+    the library, load keys or anchors and open the inventory; a script that
+    knows a batch is coming does the same, first thing in its ``main``.
+    Nothing happens for ``workers=1`` (no pool). Forked workers wait for the
+    next local batch (one that needs fewer leaves the rest waiting); they and
+    the server exit with this process. It cannot fail the caller: a worker
+    that cannot start is retried, then reported, by the batch itself
     (:class:`~provenance.errors.WorkerPoolError`).
 
     Args:
         workers: The batch's ``workers`` (0: one per CPU).
     """
-    if workers == 1 or workers < 0 or (workers == 0 and (os.cpu_count() or 1) == 1):
+    count = workers or os.cpu_count() or 1
+    if count <= 1 or workers < 0:
+        return
+    if _FORK_FROM_CALLER and _fork_from_caller(count):
         return
     context = pool_context()
     if context.get_start_method() != "forkserver":
@@ -58,6 +75,27 @@ def warm_up(workers: int) -> None:
 
     with contextlib.suppress(Exception):  # the batch retries, and names the problem
         forkserver.ensure_running()
+
+
+def _fork_from_caller(count: int) -> bool:
+    """Import what a worker needs, then fork ``count`` workers here; False if unsafe."""
+    if not sys.platform.startswith("linux"):
+        return False
+    for name in _PRELOAD:
+        with contextlib.suppress(ImportError):  # as the fork server skips a missing one
+            importlib.import_module(name)
+    from provenance.batch import _standby  # imported with the library, just above
+
+    missing = count - _standby.waiting()
+    if missing <= 0:
+        return True  # called twice: the workers forked the first time still wait
+    if _standby.fork_refusal() is not None:
+        return False
+    try:
+        _standby.fork_workers(missing)
+    except Exception:  # e.g. out of processes: the fork server starts the rest
+        return False
+    return True
 
 
 def pool_context() -> Any:  # a forkserver or spawn context (typeshed has no common type)

@@ -1,22 +1,21 @@
 """The local worker pool: processes that start off the critical path and die with the batch.
 
 What this module owns (DESIGN.md decision 9): the worker processes of a local
-batch. Workers start with the ``forkserver`` method where the platform has it
-(else ``spawn``), never ``fork`` (a c2pa ``Context`` does not survive it); each
-builds its state once and reports every item as it finishes it, so a killed
-worker costs one item; each dies with the calling process (a pipe only the
-caller writes to, and ``PR_SET_PDEATHSIG`` on Linux). While the pool starts,
-the calling process works on the first chunks itself (issue 20).
+batch. The pool first takes the workers ``warm_up`` forked from the calling
+process before it built a c2pa ``Context`` (:mod:`._standby`, decision 1, issue
+20); it starts any others with the ``forkserver`` method where the platform has
+it (else ``spawn``), never by forking a process that may hold a ``Context``
+(it does not survive ``fork()``). Each builds its state once and reports every
+item as it finishes it (:mod:`._worker`), so a killed worker costs one item;
+each dies with the calling process (a pipe only the caller writes to, and
+``PR_SET_PDEATHSIG`` on Linux). While fork-server workers start, the calling
+process works on the first chunks itself (issue 20).
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import multiprocessing
-import os
-import signal
-import sys
 import threading
 import time
 from collections import deque
@@ -33,8 +32,10 @@ from provenance.batch._forkserver import pool_context
 from provenance.batch._jobs import WorkerSpec, _Chunk, _Job, _SignSpec, _State
 from provenance.batch._plan import BatchPlan
 from provenance.batch._rows import BatchRow, ItemError, RowStatus, _Outcome
+from provenance.batch._standby import claim, waiting
 from provenance.batch._stream import _stream, _Submitter
-from provenance.batch._work import _process, _worker_state
+from provenance.batch._work import _process
+from provenance.batch._worker import _worker_main
 from provenance.errors import WorkerPoolError
 
 _WINDOW_PER_WORKER = 4
@@ -57,8 +58,12 @@ def _streamed_pool(
     if plan.prepare is not None:
         plan.prepare()  # before any process starts: a locked inventory stops us here
     # While the workers start (about a second: the fork server imports numpy,
-    # Pillow and c2pa), this process signs the first chunks itself.
-    inline = _State(plan.spec, plan.inventory) if _SIGN_WHILE_STARTING else None
+    # Pillow and c2pa), this process signs the first chunks itself. Not when
+    # warm_up forked them from this process: they are ready at once, and
+    # working here too would only add a third process's first-use costs (its
+    # own c2pa Context and Signer; benchmarks/batch_cold.py, issue 20).
+    early = _SIGN_WHILE_STARTING and waiting() < workers
+    inline = _State(plan.spec, plan.inventory) if early else None
     pool = _Pool(plan.spec, workers, inline)
     try:
         yield from _stream(plan, pool, chunk_size, now, window=workers * _WINDOW_PER_WORKER)
@@ -215,6 +220,18 @@ class _Pool(_Submitter):
     def _top_up(self) -> None:
         """Start workers until there are enough (unless the pool has failed)."""
         while len(self._workers) < self._size and self._failure is None and not self._closing:
+            forked = claim()
+            if forked is not None:
+                # Forked from this process before the batch (issue 20): it
+                # needs only the spec; one that died since is simply replaced.
+                process, conn = forked
+                try:
+                    conn.send(self._spec)
+                except (OSError, ValueError):
+                    conn.close()
+                    continue
+                self._workers.append(_Worker(process, conn))
+                continue
             conn, child = self._context.Pipe(duplex=True)
             process = self._context.Process(
                 target=_worker_main,
@@ -360,58 +377,3 @@ def _worker_lost(job: _Job, exitcode: int | None) -> _Outcome:
         "recorded for it (run the batch again to resume)",
     )
     return (job.index, RowStatus.ERROR, None, error)
-
-
-def _worker_main(spec: WorkerSpec, conn: Connection, alive: Connection) -> None:
-    """A pool worker: build the state once, then run chunks until told to stop."""
-    # Ctrl-C reaches the whole process group: the caller handles it (and stops
-    # its workers); a worker must not die mid-item with a traceback of its own.
-    # First thing: the fork server restores the default handler in the child,
-    # and loading libc for the parent-death guard below takes long enough for a
-    # second Ctrl-C to land in between (seen in the Ctrl-C test under load).
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _die_with_parent(alive)
-    try:
-        state = _worker_state(spec)
-    except Exception as exc:  # reported to the parent, which stops the batch
-        conn.send(("failed", f"{type(exc).__name__}: {exc}"))
-        return
-    try:
-        conn.send(("ready", None))
-        while True:
-            chunk = conn.recv()
-            if chunk is None:
-                return
-            _process(state, chunk, report=lambda outcome: conn.send(("item", outcome)))
-            conn.send(("done", None))
-    except (EOFError, OSError):
-        # The caller is gone (its end of the pipe closed): stop, quietly.
-        os._exit(1)
-
-
-_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
-
-
-def _die_with_parent(alive: Connection) -> None:
-    """Exit as soon as the calling process dies, killed or not (issue 19).
-
-    A worker's parent is the fork server, not the calling process, so
-    ``getppid()`` says nothing about the caller. Two guards: a thread that
-    waits for EOF on ``alive`` (only the caller holds its writing end) and
-    exits at once; and on Linux ``PR_SET_PDEATHSIG``, so the kernel kills the
-    worker when its parent (the fork server, which exits when the caller does)
-    dies, even if the thread cannot run.
-    """
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    threading.Thread(
-        target=_exit_on_eof, args=(alive,), name="provenance-parent", daemon=True
-    ).start()
-
-
-def _exit_on_eof(alive: Connection) -> None:
-    with contextlib.suppress(EOFError, OSError):
-        alive.recv_bytes()  # nothing is ever sent: returns only at EOF
-    os._exit(1)

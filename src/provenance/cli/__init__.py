@@ -26,7 +26,9 @@ options, not the library. A command imports what it runs inside its body (a
 type only in annotations goes under ``TYPE_CHECKING``; typer reads the
 command's own signature, so its option types stay light: ``Path``, enums of
 ``provenance._core.pii``); a batch command calls ``warm_up(workers)`` before
-those imports, so that its pool's fork server imports beside it.
+those imports and before it loads keys or opens the inventory: on Linux its
+workers are then forked from it at once, sharing its imports (DESIGN.md
+decision 1); elsewhere its pool's fork server imports beside it.
 """
 
 from __future__ import annotations

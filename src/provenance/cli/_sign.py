@@ -110,8 +110,8 @@ def sign_command(
         fail("give --out DIR for the signed copies, or --in-place to replace the sources")
     if out_dir is not None and in_place:
         fail("--out and --in-place exclude each other")
-    warm_up(workers)  # the pool boots while the library loads and the inputs are listed
-    # Imported once the pool's fork server is starting: its imports and ours overlap.
+    warm_up(workers)  # workers forked now (decision 1), or the pool's fork server booting
+    # Imported after warm_up: forked workers share them, a fork server imports beside us.
     from provenance._io.reading import load_record
     from provenance.batch import SignItem, sign_many
     from provenance.cli._files import expand

@@ -79,8 +79,8 @@ def verify_command(
       provenance verify cdn/ --trust-anchors ca.pem --require trusted --accept known_stripped
     """
     requirement, accepted = _requirement(require, accept)
-    warm_up(workers)  # the pool boots while the library loads and the inputs are listed
-    # Imported once the pool's fork server is starting: its imports and ours overlap.
+    warm_up(workers)  # workers forked now (decision 1), or the pool's fork server booting
+    # Imported after warm_up: forked workers share them, a fork server imports beside us.
     from provenance._core.verdicts import exit_code, meets
     from provenance.batch import verdict_of, verify_many
     from provenance.cli._files import expand
