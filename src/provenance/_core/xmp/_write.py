@@ -202,15 +202,20 @@ def _serialize(
     out: list[str],
     *,
     top_level: bool,
+    covered: bool = False,
 ) -> None:
     """Write ``element`` as XML text, declaring each namespace where first needed.
 
     A top-level ``rdf:Description`` declares every namespace of its subtree, as
-    XMP writers do, so the items of an array of structures do not repeat them.
+    XMP writers do, so the items of an array of structures do not repeat them;
+    below it (``covered``) nothing is left to declare and nothing is looked up.
     Depth is bounded by ``_MAX_DEPTH`` (parsed trees) or by construction.
     """
-    used = _subtree_namespaces(element) if top_level else _element_namespaces(element)
-    declare = sorted(used - in_scope, key=lambda uri: prefixes[uri])
+    if covered:
+        declare: list[str] = []
+    else:
+        used = _subtree_namespaces(element) if top_level else _element_namespaces(element)
+        declare = sorted(used - in_scope, key=lambda uri: prefixes[uri])
     name = _qname(element.tag, prefixes)
     out.append(f"<{name}")
     for key, value in element.attrib.items():
@@ -223,9 +228,12 @@ def _serialize(
     else:
         out.append(">")
         out.append(_escape_text(element.text or ""))
-        scope = in_scope | frozenset(declare)
+        scope = in_scope | frozenset(declare) if declare else in_scope
+        below = covered or top_level  # a top-level element declared its whole subtree
         for child in children:
-            _serialize(child, prefixes, scope, out, top_level=element.tag == _RDF_RDF)
+            _serialize(
+                child, prefixes, scope, out, top_level=element.tag == _RDF_RDF, covered=below
+            )
             out.append(_escape_text(child.tail or ""))
         out.append(f"</{name}>")
 
