@@ -720,7 +720,7 @@ def main() -> int:
     )
     info = machine_info()
     header(NAME, info, args)
-    if args.keypoints_against or args.keypoints_sampling:
+    if args.keypoints_against or args.keypoints_sampling or args.keypoints_before:
         with tempfile.TemporaryDirectory(prefix="provenance-overhead-") as folder:
             return keypoint_sizes(args, info, build_cases(args.quick, Path(folder)))
     key, trust, keys = dev_keys()
@@ -750,6 +750,13 @@ def _extra_args(parser: Any) -> None:
         help="only the keypoints' part: reference_features as it is (large originals "
         "point-sampled before the reduction) against the full reduction, paired, CPU ms",
     )
+    parser.add_argument(
+        "--keypoints-before",
+        action="store_true",
+        help="only the keypoints' part: reference_features as it is against its form "
+        "until 2026-12-07 (384 px, FAST threshold 12, Harris ranking, 3 samples per "
+        "side), paired, CPU ms",
+    )
 
 
 def keypoint_sizes(args: Any, info: Mapping[str, Any], cases: list[Case]) -> int:
@@ -765,18 +772,24 @@ def keypoint_sizes(args: Any, info: Mapping[str, Any], cases: list[Case]) -> int
     from provenance._core import keypoints
 
     now = keypoints.REFERENCE_SIDE
-    other: dict[str, dict[str, Any]] = (
-        {"full reduction": {"sampled": False}, "sampled (now)": {}}
-        if args.keypoints_sampling
-        else {f"{args.keypoints_against} px": {"side": args.keypoints_against}, f"{now} px": {}}
-    )
-    # Every form is reference_features' call with one argument changed.
+    other: dict[str, dict[str, Any]]
+    if args.keypoints_before:
+        before = {"side": 384, "threshold": 12, "harris": True, "samples": 3}
+        other = {"before (384 px, FAST 12, Harris)": before, "now": {}}
+    elif args.keypoints_sampling:
+        other = {"full reduction": {"sampled": False}, "sampled (now)": {}}
+    else:
+        other = {f"{args.keypoints_against} px": {"side": args.keypoints_against}, f"{now} px": {}}
+    # Every form is reference_features' call with some arguments changed.
     forms = {
         label: {
             "side": now,
             "features": keypoints.REFERENCE_FEATURES,
             "levels": keypoints.REFERENCE_LEVELS,
             "sampled": True,
+            "threshold": keypoints.REFERENCE_THRESHOLD,
+            "harris": False,
+            "samples": keypoints.REFERENCE_SAMPLES,
             **change,
         }
         for label, change in other.items()
