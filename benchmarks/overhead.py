@@ -754,8 +754,8 @@ def _extra_args(parser: Any) -> None:
         "--keypoints-before",
         action="store_true",
         help="only the keypoints' part: reference_features as it is against its form "
-        "until 2026-12-07 (384 px, FAST threshold 12, Harris ranking, 3 samples per "
-        "side), paired, CPU ms",
+        "until 2026-12-07 (point-sampled from 4x the working side, not 3x) and the "
+        "measured, unshipped 320 px / FAST 20 form, paired, CPU ms",
     )
 
 
@@ -766,16 +766,20 @@ def keypoint_sizes(args: Any, info: Mapping[str, Any], cases: list[Case]) -> int
     times it inside a whole import): each case decoded once as the pipeline
     decodes it, then the two forms in alternating order per round (paired, so
     the machine's load hits both alike), ``--repeats`` rounds, medians. The
-    other form is another working side (``--keypoints-against``) or the full
-    reduction without point-sampling (``--keypoints-sampling``).
+    other form is another working side (``--keypoints-against``), the full
+    reduction without point-sampling (``--keypoints-sampling``), or the form
+    before 2026-12-07 and the measured 320 px candidate (``--keypoints-before``).
     """
     from provenance._core import keypoints
 
     now = keypoints.REFERENCE_SIDE
     other: dict[str, dict[str, Any]]
     if args.keypoints_before:
-        before = {"side": 384, "threshold": 12, "harris": True, "samples": 3}
-        other = {"before (384 px, FAST 12, Harris)": before, "now": {}}
+        other = {
+            "before (sampled from 4x)": {"sampled_from": 4},
+            "now": {},
+            "320 px, FAST 20 (not shipped)": {"side": 320, "threshold": 20, "harris": False},
+        }
     elif args.keypoints_sampling:
         other = {"full reduction": {"sampled": False}, "sampled (now)": {}}
     else:
@@ -788,8 +792,6 @@ def keypoint_sizes(args: Any, info: Mapping[str, Any], cases: list[Case]) -> int
             "levels": keypoints.REFERENCE_LEVELS,
             "sampled": True,
             "threshold": keypoints.REFERENCE_THRESHOLD,
-            "harris": False,
-            "samples": keypoints.REFERENCE_SAMPLES,
             **change,
         }
         for label, change in other.items()

@@ -138,7 +138,7 @@ def test_partial_copy_is_synthetic_duplicate_with_its_box(
 @pytest.mark.parametrize(
     "name", ["rowing-boats-sunset.jpg", "lake-at-dusk.webp", "fallen-maple-leaf.jpg"]
 )
-def test_a_photo_at_half_a_screenshot_is_located_from_its_cheaper_reference(
+def test_a_photo_at_half_a_screenshot_is_located_from_its_stored_reference(
     name: str,
     media: Media,
     signing_key: SigningKey,
@@ -146,8 +146,7 @@ def test_a_photo_at_half_a_screenshot_is_located_from_its_cheaper_reference(
     inventory: Inventory,
     tmp_path: Path,
 ) -> None:
-    """References as signing stores them now (320 px, FAST threshold 20, ranked by
-    FAST's own score), from 1-4 MP photos of the samples."""
+    """References as signing stores them, from 1-4 MP photos of the samples."""
     result = sign_into(inventory, media(name), tmp_path / f"signed-{name}", signing_key)
     [(_entry, stored)] = inventory.keypoint_features([1])
     assert max(stored.width, stored.height) == keypoints.REFERENCE_SIDE

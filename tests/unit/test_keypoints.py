@@ -107,6 +107,47 @@ def test_a_large_original_point_sampled_before_its_reduction_is_still_located(mo
     assert abs(right - 1100) < 10 and abs(bottom - 750) < 10
 
 
+def test_a_1_mp_photo_is_point_sampled_and_still_located_at_half_a_page() -> None:
+    # fallen-maple-leaf.jpg is 1200 px: 3x REFERENCE_SIDE, point-sampled to 2 pixels per
+    # working pixel and side since 2026-12-07 (read whole before).
+    with Image.open(SAMPLE_MEDIA / "fallen-maple-leaf.jpg") as im:
+        photo = im.convert("RGB")
+    assert max(photo.size) // keypoints.REFERENCE_SIDE == keypoints.REFERENCE_SAMPLED_FROM
+    reference = keypoints.reference_features(photo)
+    whole = keypoints.extract(
+        photo,
+        side=keypoints.REFERENCE_SIDE,
+        features=keypoints.REFERENCE_FEATURES,
+        levels=keypoints.REFERENCE_LEVELS,
+        sampled=False,
+    )
+    assert (reference.width, reference.height) == (whole.width, whole.height)
+    assert not np.array_equal(reference.descriptors, whole.descriptors)  # sampled
+    page = Image.new("RGB", (1280, 800), (250, 250, 250))
+    ImageDraw.Draw(page).rectangle((0, 0, 1280, 64), fill=(32, 40, 64))
+    page.paste(photo.resize((640, 400), Image.Resampling.LANCZOS), (48, 104))
+    placement = keypoints.locate(keypoints.query_features(page), reference)
+    assert placement is not None and placement.confirmed, placement
+    left, top, right, bottom = placement.box
+    assert abs(left - 48) < 8 and abs(top - 104) < 8
+    assert abs(right - 688) < 8 and abs(bottom - 504) < 8
+
+
+def test_an_original_under_3x_the_working_side_is_read_whole() -> None:
+    # The corpus's originals (768 px) and most signed images: stored values as before.
+    with Image.open(SAMPLE_MEDIA / "kite-blue-sky.jpg") as im:
+        photo = im.convert("RGB").resize((1000, 625), Image.Resampling.LANCZOS)
+    reference = keypoints.reference_features(photo)
+    whole = keypoints.extract(
+        photo,
+        side=keypoints.REFERENCE_SIDE,
+        features=keypoints.REFERENCE_FEATURES,
+        levels=keypoints.REFERENCE_LEVELS,
+        sampled=False,
+    )
+    assert reference.to_bytes() == whole.to_bytes()
+
+
 def test_a_rotated_copy_reports_its_angle_and_another_picture_is_not_confirmed() -> None:
     asset = textured(4)
     reference = keypoints.reference_features(asset)

@@ -11,9 +11,9 @@ descriptors; Rublee et al., ICCV 2011) and a geometric check.
   reduced to at most :data:`REFERENCE_SIDE` pixels (:func:`reference_features`):
   each a 32-byte descriptor, its position and its orientation, 37 bytes, about
   10 KB per asset (:meth:`LocalFeatures.to_bytes`). They are computed from the
-  decoded image the caller already holds, reduced once (a large one point-sampled,
-  then an integer box reduction, then a small bilinear step), with FAST corners
-  above :data:`REFERENCE_THRESHOLD` ranked by FAST's own score.
+  decoded image the caller already holds, reduced once (one of at least
+  :data:`REFERENCE_SAMPLED_FROM` times the working side point-sampled first,
+  then an integer box reduction, then a small bilinear step).
 * A query keeps up to :data:`QUERY_FEATURES` keypoints at up to
   :data:`QUERY_SIDE` pixels (:func:`query_features`), so an asset shown at 40% of
   a page still has about as many pixels as its reference.
@@ -57,7 +57,7 @@ from provenance._core.keypoints._extract import (
     QUERY_THRESHOLD,
     REFERENCE_FEATURES,
     REFERENCE_LEVELS,
-    REFERENCE_SAMPLES,
+    REFERENCE_SAMPLED_FROM,
     REFERENCE_SIDE,
     REFERENCE_THRESHOLD,
     extract,
@@ -97,7 +97,7 @@ __all__ = [
     "QUERY_THRESHOLD",
     "REFERENCE_FEATURES",
     "REFERENCE_LEVELS",
-    "REFERENCE_SAMPLES",
+    "REFERENCE_SAMPLED_FROM",
     "REFERENCE_SIDE",
     "REFERENCE_THRESHOLD",
     "SCHEME",

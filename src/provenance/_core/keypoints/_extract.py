@@ -9,28 +9,30 @@ from provenance._core import phash
 from provenance._core.keypoints._libs import load_cv2
 from provenance._core.keypoints._record import DESCRIPTOR_BYTES, GRID, U8, LocalFeatures
 
-REFERENCE_SIDE = 320
-"""An original's grey pixels are reduced to at most this many pixels per side. Was 512
-until 2026-12-06, then 384: ORB's cost follows the area, and recall on the corpus's
-partial copies stayed above the goals at each step (docs/search.md). Rows stored at
-512 or 384 px are still matched: the query's 8-level pyramid spans these sizes."""
+REFERENCE_SIDE = 384
+"""An original's grey pixels are reduced to at most this many pixels per side. Was 512:
+ORB's cost follows the area (1 MP JPEG: 2.7-3.9 instead of 3.8-5.4 ms per image), and
+recall on the corpus's partial copies did not fall (docs/search.md). Rows stored at
+512 px are still matched: the query's 8-level pyramid spans both sizes. 320 px with
+a FAST threshold of 20 was measured and not shipped (docs/search.md, "Keypoints at
+signing": 27% less CPU, but 1-2 points of recall and the false-match estimate not
+re-established)."""
 
 REFERENCE_FEATURES = 256
-"""Keypoints kept per original (the strongest FAST corners over 8 pyramid levels)."""
+"""Keypoints kept per original (the strongest FAST responses over 8 pyramid levels)."""
 
 REFERENCE_LEVELS = 8
 """ORB pyramid levels of an original (scale factor 1.2 between levels)."""
 
-REFERENCE_THRESHOLD = 20
-"""FAST's corner threshold for an original (12 until 2026-12-07, as a query's still is).
-Fewer candidate corners per level to score and sort: with FAST's own score instead of
-the Harris measure (``reference_features``), ORB costs about a third less at 320 px,
-and the 256 kept are still the strongest of each level (docs/search.md)."""
+REFERENCE_THRESHOLD = 12
+"""FAST's corner threshold for an original (corners ranked by the Harris measure)."""
 
-REFERENCE_SAMPLES = 2
-"""Point samples per working pixel and side of an original at least 3x the working
-side (3 samples from 4x until 2026-12-07: a 1 MP original was read whole). See
-``_SAMPLES`` and docs/search.md for what this costs in recall."""
+REFERENCE_SAMPLED_FROM = 3
+"""An original at least this many times :data:`REFERENCE_SIDE` (1,152 px) is
+point-sampled before its box reduction, to ``min(_SAMPLES, factor - 1)`` pixels per
+working pixel and side: 2 at 3x (a 1 MP original, read whole until 2026-12-07), 3
+from 4x as before. The corpus's originals (768 px) are not sampled, so its figures
+stand as they were; docs/search.md has the large originals' recall."""
 
 QUERY_SIDE = 1024
 """A query's grey pixels are reduced to at most this many pixels per side."""
@@ -39,24 +41,27 @@ QUERY_FEATURES = 1500
 """Keypoints kept per query: enough for an asset that fills 40% of it."""
 
 QUERY_THRESHOLD = 12
-"""FAST's corner threshold for a query (ranked by the Harris measure)."""
+"""FAST's corner threshold for a query (corners ranked by the Harris measure)."""
 
 
 _SAMPLES = 3
-"""Above this reduction factor (a side at least 4x the working side), an image can be
-point-sampled (nearest neighbour) to this many pixels per working pixel and side
-before the box reduction (``extract``'s default; an original's reference uses
-:data:`REFERENCE_SAMPLES`); a query is not (verify's partial step reads every pixel).
-Reading every pixel was most of the keypoints' cost for large originals (CPU, loaded
-machine: a 12 MP JPEG 8.3 ms, a 4 MP alpha PNG 17 ms of reduction against about 3 ms
-of ORB). The 9 samples per working pixel average as the box filter does: on 15
-originals of 2.5-5 MP (corpus photos, and four enlarged to 11 MP), two partial copies
-each of every ``robustness.py`` transform, 130 of 150 were located with these
-references as with the full reduction, with the same median inliers and false matches
-(2 samples per side: 128 of 150, 5-10% fewer inliers; docs/performance.md)."""
+"""At most this many point samples (nearest neighbour) per working pixel and side
+when an image is point-sampled before the box reduction (an original's reference
+from :data:`REFERENCE_SAMPLED_FROM` times the working side; a query never is: verify's
+partial step reads every pixel). Reading every pixel was most of the keypoints' cost
+for large originals (CPU, loaded machine: a 12 MP JPEG 8.3 ms, a 4 MP alpha PNG 17 ms
+of reduction against about 3 ms of ORB). The 9 samples per working pixel average as
+the box filter does: on 15 originals of 2.5-5 MP (corpus photos, and four enlarged
+to 11 MP), two partial copies each of every ``robustness.py`` transform, 130 of 150
+were located with these references as with the full reduction, with the same median
+inliers and false matches (2 samples per side: 128 of 150, 5-10% fewer inliers;
+docs/performance.md)."""
 
 
-def _working(image: Image.Image, side: int, *, samples: int) -> tuple[U8, Image.Image, float]:
+_SAMPLED_MODES = ("RGB", "L", "RGBA", "LA")
+
+
+def _working(image: Image.Image, side: int, *, sampled_from: int) -> tuple[U8, Image.Image, float]:
     """Grey pixels at most ``side`` per side, the flattened colour image, and the factor.
 
     One cheap reduction of the decoded image serves both (alpha composited on
@@ -66,23 +71,25 @@ def _working(image: Image.Image, side: int, *, samples: int) -> tuple[U8, Image.
     no antialiasing is needed). Measured on a 1 MP RGB image (CPU, loaded
     machine): 1.9 ms with Pillow's bilinear resample of the reduced image, 1.3
     ms this way; a 4 MP alpha PNG 45 ms through a full-resolution
-    premultiplied resample, 17 ms this way. An image more than ``samples``
-    times ``side`` is point-sampled to ``samples`` pixels per working pixel
-    and side first (``samples`` 0: every pixel is read, as a query's are).
+    premultiplied resample, 17 ms this way. An image at least ``sampled_from``
+    (3 or more) times ``side`` is point-sampled to ``min(_SAMPLES, factor - 1)``
+    pixels per working pixel and side first (``sampled_from`` 0: every pixel is
+    read, as a query's are).
     """
     cv2 = load_cv2()
     width, height = image.size
     factor = max(width, height) // side
-    if 0 < samples < factor and image.mode in ("RGB", "L", "RGBA", "LA"):
+    if sampled_from and factor >= max(sampled_from, 3) and image.mode in _SAMPLED_MODES:
         # Far larger than needed: point-sample first, so the box reduction reads
         # samples x samples pixels per output pixel instead of every one (as the
-        # perceptual hash's grid does). samples 0: every pixel is read.
+        # perceptual hash's grid does).
+        samples = min(_SAMPLES, factor - 1)
         image = image.resize(
             (max(1, width * samples // factor), max(1, height * samples // factor)),
             Image.Resampling.NEAREST,
         )
         factor = samples
-    if factor >= 2 and image.mode in ("RGB", "L", "RGBA", "LA"):
+    if factor >= 2 and image.mode in _SAMPLED_MODES:
         image = image.reduce(factor)
     if image.mode not in ("RGB", "L"):
         # Alpha on white, palettes, CMYK, 16-bit greys...: phash's flattening, at this size.
@@ -105,7 +112,7 @@ def extract(
     sampled: bool = False,
     threshold: int = QUERY_THRESHOLD,
     harris: bool = True,
-    samples: int = _SAMPLES,
+    sampled_from: int = REFERENCE_SAMPLED_FROM,
 ) -> LocalFeatures:
     """ORB keypoints of ``image`` reduced to at most ``side`` pixels per side.
 
@@ -116,20 +123,21 @@ def extract(
         reference: Keep a 16x16 colour grid (what is stored); else the colour
             pixels at half the working size (what a query is compared with).
         levels: ORB pyramid levels (scale factor 1.2 between them).
-        sampled: Point-sample an image at least ``samples + 1`` times
+        sampled: Point-sample an image at least ``sampled_from`` times
             ``side`` before its box reduction, as an original's reference is
             (see ``_SAMPLES``); False reads every pixel, as a query does
             (``benchmarks/overhead.py --keypoints-sampling`` compares the two).
         threshold: FAST's corner threshold (grey levels).
         harris: Rank corners by the Harris measure (ORB's default); False
             ranks them by FAST's own score, which costs less.
-        samples: Point samples per working pixel and side when ``sampled``.
+        sampled_from: The reduction factor from which ``sampled`` applies
+            (at least 3; 4 until 2026-12-07).
 
     Returns:
         The keypoints; none for an image too small or too flat to have any.
     """
     cv2 = load_cv2()
-    grey, flat, scale = _working(image, side, samples=samples if sampled else 0)
+    grey, flat, scale = _working(image, side, sampled_from=sampled_from if sampled else 0)
     orb = cv2.ORB_create(
         nfeatures=features,
         scaleFactor=1.2,
@@ -176,8 +184,6 @@ def reference_features(image: Image.Image) -> LocalFeatures:
         levels=REFERENCE_LEVELS,
         sampled=True,
         threshold=REFERENCE_THRESHOLD,
-        harris=False,
-        samples=REFERENCE_SAMPLES,
     )
 
 
