@@ -753,9 +753,9 @@ def _extra_args(parser: Any) -> None:
     parser.add_argument(
         "--keypoints-before",
         action="store_true",
-        help="only the keypoints' part: reference_features as it is against its form "
-        "until 2026-12-07 (point-sampled from 4x the working side, not 3x) and the "
-        "measured, unshipped 320 px / FAST 20 form, paired, CPU ms",
+        help="only the keypoints' part: reference_features as it is against two "
+        "measured, unshipped forms (point-sampled from 3x the working side; 320 px with "
+        "FAST threshold 20 ranked by FAST's score), paired, CPU ms",
     )
 
 
@@ -767,8 +767,8 @@ def keypoint_sizes(args: Any, info: Mapping[str, Any], cases: list[Case]) -> int
     decodes it, then the two forms in alternating order per round (paired, so
     the machine's load hits both alike), ``--repeats`` rounds, medians. The
     other form is another working side (``--keypoints-against``), the full
-    reduction without point-sampling (``--keypoints-sampling``), or the form
-    before 2026-12-07 and the measured 320 px candidate (``--keypoints-before``).
+    reduction without point-sampling (``--keypoints-sampling``), or the two
+    candidates measured on 2026-12-07 (``--keypoints-before``).
     """
     from provenance._core import keypoints
 
@@ -776,7 +776,7 @@ def keypoint_sizes(args: Any, info: Mapping[str, Any], cases: list[Case]) -> int
     other: dict[str, dict[str, Any]]
     if args.keypoints_before:
         other = {
-            "before (sampled from 4x)": {"sampled_from": 4},
+            "sampled from 3x (not shipped)": {"sampled_from": 3},
             "now": {},
             "320 px, FAST 20 (not shipped)": {"side": 320, "threshold": 20, "harris": False},
         }

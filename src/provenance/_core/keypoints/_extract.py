@@ -15,8 +15,8 @@ ORB's cost follows the area (1 MP JPEG: 2.7-3.9 instead of 3.8-5.4 ms per image)
 recall on the corpus's partial copies did not fall (docs/search.md). Rows stored at
 512 px are still matched: the query's 8-level pyramid spans both sizes. 320 px with
 a FAST threshold of 20 was measured and not shipped (docs/search.md, "Keypoints at
-signing": 27% less CPU, but 1-2 points of recall and the false-match estimate not
-re-established)."""
+signing": less CPU, but fewer large dark photos located and the false-match
+estimate not re-established)."""
 
 REFERENCE_FEATURES = 256
 """Keypoints kept per original (the strongest FAST responses over 8 pyramid levels)."""
@@ -27,12 +27,11 @@ REFERENCE_LEVELS = 8
 REFERENCE_THRESHOLD = 12
 """FAST's corner threshold for an original (corners ranked by the Harris measure)."""
 
-REFERENCE_SAMPLED_FROM = 3
-"""An original at least this many times :data:`REFERENCE_SIDE` (1,152 px) is
+REFERENCE_SAMPLED_FROM = 4
+"""An original at least this many times :data:`REFERENCE_SIDE` (1,536 px) is
 point-sampled before its box reduction, to ``min(_SAMPLES, factor - 1)`` pixels per
-working pixel and side: 2 at 3x (a 1 MP original, read whole until 2026-12-07), 3
-from 4x as before. The corpus's originals (768 px) are not sampled, so its figures
-stand as they were; docs/search.md has the large originals' recall."""
+working pixel and side (see ``_SAMPLES``). From 3x (a 1 MP original, 2 samples per
+side) was measured on 2026-12-07 and saved nothing (docs/search.md)."""
 
 QUERY_SIDE = 1024
 """A query's grey pixels are reduced to at most this many pixels per side."""
@@ -131,7 +130,7 @@ def extract(
         harris: Rank corners by the Harris measure (ORB's default); False
             ranks them by FAST's own score, which costs less.
         sampled_from: The reduction factor from which ``sampled`` applies
-            (at least 3; 4 until 2026-12-07).
+            (at least 3).
 
     Returns:
         The keypoints; none for an image too small or too flat to have any.
