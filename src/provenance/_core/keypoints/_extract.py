@@ -15,8 +15,8 @@ ORB's cost follows the area (1 MP JPEG: 2.7-3.9 instead of 3.8-5.4 ms per image)
 recall on the corpus's partial copies did not fall (docs/search.md). Rows stored at
 512 px are still matched: the query's 8-level pyramid spans both sizes. 320 px with
 a FAST threshold of 20 was measured and not shipped (docs/search.md, "Keypoints at
-signing": less CPU, but fewer large dark photos located and the false-match
-estimate not re-established)."""
+signing": less CPU and the corpus goals met, but fewer large dark photos located and
+larger inlier sets on look-alikes)."""
 
 REFERENCE_FEATURES = 256
 """Keypoints kept per original (the strongest FAST responses over 8 pyramid levels)."""
