@@ -4,7 +4,8 @@ One lean import of a 1 MP JPEG (1280 x 800, q90, made from ``sample_media``; the
 class furthest from issue 20's goals) has fixed costs that do not grow with the
 image: the inventory transaction (``Inventory.record_many`` of the original and
 its 18 renditions, fresh assets, not fsynced), the perceptual reference hashes of
-the decoded image (``phash.reference_hashes``) and the 18 rendition marks
+the decoded image (``phash.reference_hashes``), its partial-copy keypoints
+(``keypoints.reference_features``) and the 18 rendition marks
 (``sign_rendition`` with the default ``INVENTORY`` mark). ``overhead.py`` times
 them inside whole imports (its ``attribution`` section); this times each alone,
 as thread CPU time, median over the imports of a process.
@@ -49,7 +50,7 @@ from _common import (
 
 NAME = "import_parts"
 IMPORTS = 40  # per process; the first two are warm-up
-PARTS = ("inventory transaction", "perceptual hashes", "rendition marks")
+PARTS = ("inventory transaction", "perceptual hashes", "keypoints", "rendition marks")
 
 
 def measure(imports: int) -> dict[str, float]:
@@ -90,7 +91,9 @@ def measure(imports: int) -> dict[str, float]:
             started = time.thread_time_ns()
             reference = phash.reference_hashes(decoded)
             times["perceptual hashes"].append(time.thread_time_ns() - started)
+            started = time.thread_time_ns()
             local = keypoints.reference_features(decoded)
+            times["keypoints"].append(time.thread_time_ns() - started)
             results = [original, *(result for _, result in marked)]
             others = [None] * len(marked)
             started = time.thread_time_ns()
