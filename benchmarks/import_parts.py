@@ -5,7 +5,8 @@ class furthest from issue 20's goals) has fixed costs that do not grow with the
 image: signing the original (``sign_bytes``: hashes, signed XMP, EXIF, C2PA; no
 inventory), the inventory transaction (``Inventory.record_many`` of the original and
 its 18 renditions, fresh assets, not fsynced), the perceptual reference hashes of
-the decoded image (``phash.reference_hashes``) and the 18 rendition marks
+the decoded image (``phash.reference_hashes``), its partial-copy keypoints
+(``keypoints.reference_features``) and the 18 rendition marks
 (``sign_rendition`` with the default ``INVENTORY`` mark). ``overhead.py`` times
 them inside whole imports (its ``attribution`` section); this times each alone,
 as thread CPU time, median over the imports of a process.
@@ -55,6 +56,7 @@ PARTS = (
     "  of which c2pa",
     "inventory transaction",
     "perceptual hashes",
+    "keypoints",
     "rendition marks",
 )
 
@@ -102,7 +104,9 @@ def measure(imports: int) -> dict[str, float]:
             started = time.thread_time_ns()
             reference = phash.reference_hashes(decoded)
             times["perceptual hashes"].append(time.thread_time_ns() - started)
+            started = time.thread_time_ns()
             local = keypoints.reference_features(decoded)
+            times["keypoints"].append(time.thread_time_ns() - started)
             results = [original, *(result for _, result in marked)]
             others = [None] * len(marked)
             started = time.thread_time_ns()

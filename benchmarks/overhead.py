@@ -720,7 +720,7 @@ def main() -> int:
     )
     info = machine_info()
     header(NAME, info, args)
-    if args.keypoints_against or args.keypoints_sampling:
+    if args.keypoints_against or args.keypoints_sampling or args.keypoints_before:
         with tempfile.TemporaryDirectory(prefix="provenance-overhead-") as folder:
             return keypoint_sizes(args, info, build_cases(args.quick, Path(folder)))
     key, trust, keys = dev_keys()
@@ -750,6 +750,13 @@ def _extra_args(parser: Any) -> None:
         help="only the keypoints' part: reference_features as it is (large originals "
         "point-sampled before the reduction) against the full reduction, paired, CPU ms",
     )
+    parser.add_argument(
+        "--keypoints-before",
+        action="store_true",
+        help="only the keypoints' part: reference_features as it is against two "
+        "measured, unshipped forms (point-sampled from 3x the working side; 320 px with "
+        "FAST threshold 20 ranked by FAST's score), paired, CPU ms",
+    )
 
 
 def keypoint_sizes(args: Any, info: Mapping[str, Any], cases: list[Case]) -> int:
@@ -759,24 +766,32 @@ def keypoint_sizes(args: Any, info: Mapping[str, Any], cases: list[Case]) -> int
     times it inside a whole import): each case decoded once as the pipeline
     decodes it, then the two forms in alternating order per round (paired, so
     the machine's load hits both alike), ``--repeats`` rounds, medians. The
-    other form is another working side (``--keypoints-against``) or the full
-    reduction without point-sampling (``--keypoints-sampling``).
+    other form is another working side (``--keypoints-against``), the full
+    reduction without point-sampling (``--keypoints-sampling``), or the two
+    candidates measured on 2026-12-07 (``--keypoints-before``).
     """
     from provenance._core import keypoints
 
     now = keypoints.REFERENCE_SIDE
-    other: dict[str, dict[str, Any]] = (
-        {"full reduction": {"sampled": False}, "sampled (now)": {}}
-        if args.keypoints_sampling
-        else {f"{args.keypoints_against} px": {"side": args.keypoints_against}, f"{now} px": {}}
-    )
-    # Every form is reference_features' call with one argument changed.
+    other: dict[str, dict[str, Any]]
+    if args.keypoints_before:
+        other = {
+            "sampled from 3x (not shipped)": {"sampled_from": 3},
+            "now": {},
+            "320 px, FAST 20 (not shipped)": {"side": 320, "threshold": 20, "harris": False},
+        }
+    elif args.keypoints_sampling:
+        other = {"full reduction": {"sampled": False}, "sampled (now)": {}}
+    else:
+        other = {f"{args.keypoints_against} px": {"side": args.keypoints_against}, f"{now} px": {}}
+    # Every form is reference_features' call with some arguments changed.
     forms = {
         label: {
             "side": now,
             "features": keypoints.REFERENCE_FEATURES,
             "levels": keypoints.REFERENCE_LEVELS,
             "sampled": True,
+            "threshold": keypoints.REFERENCE_THRESHOLD,
             **change,
         }
         for label, change in other.items()

@@ -135,6 +135,31 @@ def test_partial_copy_is_synthetic_duplicate_with_its_box(
     assert verdict.to_dict()["location"]["box"] == list(verdict.location.box)
 
 
+@pytest.mark.parametrize(
+    "name", ["rowing-boats-sunset.jpg", "lake-at-dusk.webp", "fallen-maple-leaf.jpg"]
+)
+def test_a_photo_at_half_a_screenshot_is_located_from_its_stored_reference(
+    name: str,
+    media: Media,
+    signing_key: SigningKey,
+    trust: TrustPolicy,
+    inventory: Inventory,
+    tmp_path: Path,
+) -> None:
+    """References as signing stores them, from 1-4 MP photos of the samples."""
+    result = sign_into(inventory, media(name), tmp_path / f"signed-{name}", signing_key)
+    [(_entry, stored)] = inventory.keypoint_features([1])
+    assert max(stored.width, stored.height) == keypoints.REFERENCE_SIDE
+    assert 100 <= len(stored) <= keypoints.REFERENCE_FEATURES
+    page, expected = screenshot(flat(media(name)), share=0.5)
+    verdict = verify(save_jpeg(page, tmp_path / "page.jpg"), trust=trust, inventory=inventory)
+    assert verdict.status is Status.SYNTHETIC_DUPLICATE
+    assert verdict.asset_id == result.asset_id
+    assert verdict.location is not None, [e.detail for e in verdict.evidence]
+    assert verdict.location.inliers >= 2 * keypoints.MIN_INLIERS
+    assert iou(verdict.location.box, expected) > 0.8, (verdict.location.box, expected)
+
+
 def test_rotated_and_cropped_copies_are_found_by_the_partial_search_alone(
     media: Media,
     signing_key: SigningKey,

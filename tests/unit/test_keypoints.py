@@ -107,6 +107,48 @@ def test_a_large_original_point_sampled_before_its_reduction_is_still_located(mo
     assert abs(right - 1100) < 10 and abs(bottom - 750) < 10
 
 
+def test_a_1_mp_photo_is_read_whole_and_located_at_half_a_page() -> None:
+    # fallen-maple-leaf.jpg is 1200 px, 3x REFERENCE_SIDE: under REFERENCE_SAMPLED_FROM,
+    # so every pixel is read (the stored values are those of the full reduction).
+    with Image.open(SAMPLE_MEDIA / "fallen-maple-leaf.jpg") as im:
+        photo = im.convert("RGB")
+    assert max(photo.size) // keypoints.REFERENCE_SIDE < keypoints.REFERENCE_SAMPLED_FROM
+    reference = keypoints.reference_features(photo)
+    whole = keypoints.extract(
+        photo,
+        side=keypoints.REFERENCE_SIDE,
+        features=keypoints.REFERENCE_FEATURES,
+        levels=keypoints.REFERENCE_LEVELS,
+        sampled=False,
+    )
+    assert reference.to_bytes() == whole.to_bytes()
+    page = Image.new("RGB", (1280, 800), (250, 250, 250))
+    ImageDraw.Draw(page).rectangle((0, 0, 1280, 64), fill=(32, 40, 64))
+    page.paste(photo.resize((640, 400), Image.Resampling.LANCZOS), (48, 104))
+    placement = keypoints.locate(keypoints.query_features(page), reference)
+    assert placement is not None and placement.confirmed, placement
+    left, top, right, bottom = placement.box
+    assert abs(left - 48) < 8 and abs(top - 104) < 8
+    assert abs(right - 688) < 8 and abs(bottom - 504) < 8
+
+
+def test_the_cheaper_candidate_forms_still_locate_a_photo_at_half_a_page() -> None:
+    # The forms measured and not shipped (docs/search.md): sampled from 3x, and 320 px
+    # with FAST threshold 20 ranked by FAST's score. extract takes them for benchmarks.
+    with Image.open(SAMPLE_MEDIA / "fallen-maple-leaf.jpg") as im:
+        photo = im.convert("RGB")
+    page = Image.new("RGB", (1280, 800), (250, 250, 250))
+    page.paste(photo.resize((640, 400), Image.Resampling.LANCZOS), (48, 104))
+    query = keypoints.query_features(page)
+    whole = keypoints.extract(photo, side=384, features=256, sampled=False)
+    for form in ({"side": 384, "sampled_from": 3}, {"side": 320, "threshold": 20, "harris": False}):
+        reference = keypoints.extract(photo, features=256, sampled=True, **form)  # type: ignore[arg-type]
+        assert max(reference.width, reference.height) == form["side"]
+        assert reference.to_bytes() != whole.to_bytes()
+        placement = keypoints.locate(query, reference)
+        assert placement is not None and placement.confirmed, (form, placement)
+
+
 def test_a_rotated_copy_reports_its_angle_and_another_picture_is_not_confirmed() -> None:
     asset = textured(4)
     reference = keypoints.reference_features(asset)

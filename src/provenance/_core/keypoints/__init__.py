@@ -11,8 +11,9 @@ descriptors; Rublee et al., ICCV 2011) and a geometric check.
   reduced to at most :data:`REFERENCE_SIDE` pixels (:func:`reference_features`):
   each a 32-byte descriptor, its position and its orientation, 37 bytes, about
   10 KB per asset (:meth:`LocalFeatures.to_bytes`). They are computed from the
-  decoded image the caller already holds, reduced once (an integer box
-  reduction, then a small bilinear step).
+  decoded image the caller already holds, reduced once (one of at least
+  :data:`REFERENCE_SAMPLED_FROM` times the working side point-sampled first,
+  then an integer box reduction, then a small bilinear step).
 * A query keeps up to :data:`QUERY_FEATURES` keypoints at up to
   :data:`QUERY_SIDE` pixels (:func:`query_features`), so an asset shown at 40% of
   a page still has about as many pixels as its reference.
@@ -53,9 +54,12 @@ from __future__ import annotations
 from provenance._core.keypoints._extract import (
     QUERY_FEATURES,
     QUERY_SIDE,
+    QUERY_THRESHOLD,
     REFERENCE_FEATURES,
     REFERENCE_LEVELS,
+    REFERENCE_SAMPLED_FROM,
     REFERENCE_SIDE,
+    REFERENCE_THRESHOLD,
     extract,
     query_features,
     reference_features,
@@ -90,9 +94,12 @@ __all__ = [
     "NEIGHBOURS",
     "QUERY_FEATURES",
     "QUERY_SIDE",
+    "QUERY_THRESHOLD",
     "REFERENCE_FEATURES",
     "REFERENCE_LEVELS",
+    "REFERENCE_SAMPLED_FROM",
     "REFERENCE_SIDE",
+    "REFERENCE_THRESHOLD",
     "SCHEME",
     "VOTE_BITS",
     "KeypointIndex",

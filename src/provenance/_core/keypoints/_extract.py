@@ -13,7 +13,10 @@ REFERENCE_SIDE = 384
 """An original's grey pixels are reduced to at most this many pixels per side. Was 512:
 ORB's cost follows the area (1 MP JPEG: 2.7-3.9 instead of 3.8-5.4 ms per image), and
 recall on the corpus's partial copies did not fall (docs/search.md). Rows stored at
-512 px are still matched: the query's 8-level pyramid spans both sizes."""
+512 px are still matched: the query's 8-level pyramid spans both sizes. 320 px with
+a FAST threshold of 20 was measured and not shipped (docs/search.md, "Keypoints at
+signing": less CPU and the corpus goals met, but fewer large dark photos located and
+larger inlier sets on look-alikes)."""
 
 REFERENCE_FEATURES = 256
 """Keypoints kept per original (the strongest FAST responses over 8 pyramid levels)."""
@@ -21,27 +24,43 @@ REFERENCE_FEATURES = 256
 REFERENCE_LEVELS = 8
 """ORB pyramid levels of an original (scale factor 1.2 between levels)."""
 
+REFERENCE_THRESHOLD = 12
+"""FAST's corner threshold for an original (corners ranked by the Harris measure)."""
+
+REFERENCE_SAMPLED_FROM = 4
+"""An original at least this many times :data:`REFERENCE_SIDE` (1,536 px) is
+point-sampled before its box reduction, to ``min(_SAMPLES, factor - 1)`` pixels per
+working pixel and side (see ``_SAMPLES``). From 3x (a 1 MP original, 2 samples per
+side) was measured on 2026-12-07 and saved nothing (docs/search.md)."""
+
 QUERY_SIDE = 1024
 """A query's grey pixels are reduced to at most this many pixels per side."""
 
 QUERY_FEATURES = 1500
 """Keypoints kept per query: enough for an asset that fills 40% of it."""
 
+QUERY_THRESHOLD = 12
+"""FAST's corner threshold for a query (corners ranked by the Harris measure)."""
+
 
 _SAMPLES = 3
-"""Above this reduction factor (a side at least 4x the working side), an original is
-point-sampled (nearest neighbour) to this many pixels per working pixel and side
-before the box reduction; a query is not (verify's partial step reads every pixel).
-Reading every pixel was most of the keypoints' cost for large originals (CPU, loaded
-machine: a 12 MP JPEG 8.3 ms, a 4 MP alpha PNG 17 ms of reduction against about 3 ms
-of ORB). The 9 samples per working pixel average as the box filter does: on 15
-originals of 2.5-5 MP (corpus photos, and four enlarged to 11 MP), two partial copies
-each of every ``robustness.py`` transform, 130 of 150 were located with these
-references as with the full reduction, with the same median inliers and false matches
-(2 samples per side: 128 of 150, 5-10% fewer inliers; docs/performance.md)."""
+"""At most this many point samples (nearest neighbour) per working pixel and side
+when an image is point-sampled before the box reduction (an original's reference
+from :data:`REFERENCE_SAMPLED_FROM` times the working side; a query never is: verify's
+partial step reads every pixel). Reading every pixel was most of the keypoints' cost
+for large originals (CPU, loaded machine: a 12 MP JPEG 8.3 ms, a 4 MP alpha PNG 17 ms
+of reduction against about 3 ms of ORB). The 9 samples per working pixel average as
+the box filter does: on 15 originals of 2.5-5 MP (corpus photos, and four enlarged
+to 11 MP), two partial copies each of every ``robustness.py`` transform, 130 of 150
+were located with these references as with the full reduction, with the same median
+inliers and false matches (2 samples per side: 128 of 150, 5-10% fewer inliers;
+docs/performance.md)."""
 
 
-def _working(image: Image.Image, side: int, *, sampled: bool) -> tuple[U8, Image.Image, float]:
+_SAMPLED_MODES = ("RGB", "L", "RGBA", "LA")
+
+
+def _working(image: Image.Image, side: int, *, sampled_from: int) -> tuple[U8, Image.Image, float]:
     """Grey pixels at most ``side`` per side, the flattened colour image, and the factor.
 
     One cheap reduction of the decoded image serves both (alpha composited on
@@ -51,21 +70,25 @@ def _working(image: Image.Image, side: int, *, sampled: bool) -> tuple[U8, Image
     no antialiasing is needed). Measured on a 1 MP RGB image (CPU, loaded
     machine): 1.9 ms with Pillow's bilinear resample of the reduced image, 1.3
     ms this way; a 4 MP alpha PNG 45 ms through a full-resolution
-    premultiplied resample, 17 ms this way.
+    premultiplied resample, 17 ms this way. An image at least ``sampled_from``
+    (3 or more) times ``side`` is point-sampled to ``min(_SAMPLES, factor - 1)``
+    pixels per working pixel and side first (``sampled_from`` 0: every pixel is
+    read, as a query's are).
     """
     cv2 = load_cv2()
     width, height = image.size
     factor = max(width, height) // side
-    if sampled and factor > _SAMPLES and image.mode in ("RGB", "L", "RGBA", "LA"):
+    if sampled_from and factor >= max(sampled_from, 3) and image.mode in _SAMPLED_MODES:
         # Far larger than needed: point-sample first, so the box reduction reads
-        # _SAMPLES x _SAMPLES pixels per output pixel instead of every one (as the
+        # samples x samples pixels per output pixel instead of every one (as the
         # perceptual hash's grid does).
+        samples = min(_SAMPLES, factor - 1)
         image = image.resize(
-            (max(1, width * _SAMPLES // factor), max(1, height * _SAMPLES // factor)),
+            (max(1, width * samples // factor), max(1, height * samples // factor)),
             Image.Resampling.NEAREST,
         )
-        factor = _SAMPLES
-    if factor >= 2 and image.mode in ("RGB", "L", "RGBA", "LA"):
+        factor = samples
+    if factor >= 2 and image.mode in _SAMPLED_MODES:
         image = image.reduce(factor)
     if image.mode not in ("RGB", "L"):
         # Alpha on white, palettes, CMYK, 16-bit greys...: phash's flattening, at this size.
@@ -86,6 +109,9 @@ def extract(
     reference: bool = True,
     levels: int = 8,
     sampled: bool = False,
+    threshold: int = QUERY_THRESHOLD,
+    harris: bool = True,
+    sampled_from: int = REFERENCE_SAMPLED_FROM,
 ) -> LocalFeatures:
     """ORB keypoints of ``image`` reduced to at most ``side`` pixels per side.
 
@@ -96,23 +122,29 @@ def extract(
         reference: Keep a 16x16 colour grid (what is stored); else the colour
             pixels at half the working size (what a query is compared with).
         levels: ORB pyramid levels (scale factor 1.2 between them).
-        sampled: Point-sample an image at least ``_SAMPLES + 1`` times
+        sampled: Point-sample an image at least ``sampled_from`` times
             ``side`` before its box reduction, as an original's reference is
             (see ``_SAMPLES``); False reads every pixel, as a query does
             (``benchmarks/overhead.py --keypoints-sampling`` compares the two).
+        threshold: FAST's corner threshold (grey levels).
+        harris: Rank corners by the Harris measure (ORB's default); False
+            ranks them by FAST's own score, which costs less.
+        sampled_from: The reduction factor from which ``sampled`` applies
+            (at least 3).
 
     Returns:
         The keypoints; none for an image too small or too flat to have any.
     """
     cv2 = load_cv2()
-    grey, flat, scale = _working(image, side, sampled=sampled)
+    grey, flat, scale = _working(image, side, sampled_from=sampled_from if sampled else 0)
     orb = cv2.ORB_create(
         nfeatures=features,
         scaleFactor=1.2,
         nlevels=levels,
         edgeThreshold=15,
         patchSize=31,
-        fastThreshold=12,
+        fastThreshold=threshold,
+        scoreType=cv2.ORB_HARRIS_SCORE if harris else cv2.ORB_FAST_SCORE,
     )
     keypoints, descriptors = orb.detectAndCompute(grey, None)
     if descriptors is None or not keypoints:
@@ -150,6 +182,7 @@ def reference_features(image: Image.Image) -> LocalFeatures:
         features=REFERENCE_FEATURES,
         levels=REFERENCE_LEVELS,
         sampled=True,
+        threshold=REFERENCE_THRESHOLD,
     )
 
 
