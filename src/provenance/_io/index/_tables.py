@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import mmap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -195,7 +196,23 @@ def _with_tables(segment: _Segment, tables: tuple[_Table, ...]) -> _Segment:
 
 
 def _mapped(file: Path, rows: int, words_per_hash: int) -> Words:
-    mapped: Words = np.memmap(file, dtype="<u8", mode="r", shape=(rows, words_per_hash))
+    """The first ``rows`` hashes of ``file``, memory-mapped read-only with their page tables made.
+
+    ``MAP_POPULATE`` maps every page at once (reading any the page cache lacks):
+    about 1 s for the 7 GB of 10M assets, where a fresh mapping took a minor fault
+    per page a lookup touched, for as long as pages were new: the first 100
+    radius-2 lookups at 10M took 22.7 ms of CPU each instead of 5.5.
+    """
+    length = rows * words_per_hash * 8
+    populate = getattr(mmap, "MAP_POPULATE", None)
+    if length == 0 or populate is None:  # nothing to map, or not Linux
+        memmap: Words = np.memmap(file, dtype="<u8", mode="r", shape=(rows, words_per_hash))
+        return memmap
+    with file.open("rb") as handle:
+        view = mmap.mmap(
+            handle.fileno(), length, flags=mmap.MAP_SHARED | populate, prot=mmap.PROT_READ
+        )
+    mapped: Words = np.frombuffer(view, dtype="<u8").reshape(rows, words_per_hash)
     return mapped
 
 
