@@ -15,11 +15,17 @@ assets are 220M rows: 7 GB of hashes, 10 GB more of bands) nor answers in time
    so the bits are the caller's most robust ones (``bit_order``: for a DCT hash,
    the lowest frequencies) and only balanced ones (set in 25-75% of the rows)
    key a table, which keeps the buckets even on real, skewed hashes.
-2. **Check**: every candidate row is compared with every query hash in full
-   (``np.bitwise_count``). An asset with a row within ``r`` is then compared row
-   by row in full, so its distance and best row are those an exact search gives.
+   A table also keeps the next :data:`~._tables.EXTRA_BITS` bits of each row's
+   hash (one byte a row, in bucket order): a row in a bucket ``L`` bits from the
+   query's key is a candidate only if it differs in at most ``5 - L`` of them
+   (:mod:`._probe`), which drops most of an unrelated query's rows before any hash
+   is read and no copy the probes alone find (measured on the real copies).
+2. **Check**: every candidate row is compared in full (``np.bitwise_count``) with
+   the query hash whose probe found it. An asset with a row within ``r`` is then
+   compared row by row with every query hash, so its distance and best row are
+   those an exact search gives.
 
-Memory per row is 4 bytes per table (the bucket order); each segment adds its
+Memory per row is 5 bytes per table (the bucket order, the extra bits); each segment adds its
 bucket offsets (4 bytes per key) and 24 bytes per *run* (rows of one asset with
 consecutive ids, as a store writes them: one run per asset), so row ids and
 assets cost nothing per row. The hashes themselves are kept in memory or, with
