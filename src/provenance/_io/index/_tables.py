@@ -358,30 +358,30 @@ def _with_extra(
 ) -> _Table:
     """:func:`_table_of` for keys whose bits past ``key_bits`` are kept per row (``extra``).
 
-    They ride in the sort of ``bucket << 40 | extra << 32 | row``, so they come out
-    in bucket order with no gather (within a bucket, rows are by extra bits, then
-    row). ``key`` is consumed.
+    Each key is turned into ``bucket << 8 | extra`` in place while the buckets are
+    counted; the extra bits then ride in :func:`_table_of`'s sort of ``key << 32 |
+    row`` and come out in bucket order with no gather (within a bucket, rows are
+    by extra bits, then row). ``key`` is consumed.
     """
     n = key.shape[0]
     buckets = 1 << key_bits
-    low = np.uint32(buckets - 1)
+    low, shift, eight = np.uint32(buckets - 1), np.uint32(key_bits), np.uint32(8)
     counts = np.zeros(buckets, dtype=np.int64)
     for lo in range(0, n, _COUNT_STEP):
-        counts += np.bincount(key[lo : lo + _COUNT_STEP] & low, minlength=buckets)
+        part = key[lo : lo + _COUNT_STEP]
+        extra = part >> shift
+        part &= low
+        counts += np.bincount(part, minlength=buckets)
+        part <<= eight
+        part |= extra
     offsets = np.zeros(buckets + 1, dtype=np.int32)
     np.cumsum(counts, out=offsets[1:])
     del counts
     packed = key.astype(np.uint64)
     key.resize(0, refcheck=False)
-    shift, mask = np.uint64(key_bits), np.uint64(buckets - 1)
+    packed <<= np.uint64(32)
     for lo in range(0, n, _BUILD_STEP):
-        part = packed[lo : lo + _BUILD_STEP]
-        extra = part >> shift
-        part &= mask
-        part <<= np.uint64(8)
-        part |= extra
-        part <<= np.uint64(32)
-        part |= np.arange(lo, lo + part.shape[0], dtype=np.uint64)
+        packed[lo : lo + _BUILD_STEP] |= np.arange(lo, min(n, lo + _BUILD_STEP), dtype=np.uint64)
     packed.sort()
     # Little-endian: the row is the low uint32 of each, the extra bits its fifth byte.
     order = np.ascontiguousarray(packed.view(np.uint32)[::2]).view(np.int32)
