@@ -17,7 +17,8 @@ Two parts:
   ``--quick``), looked up against the originals' real reference rows (19-23 each)
   by the exact search (what ``Inventory.find_perceptual`` answers today: the
   nearest row of any query hash within ``phash.MATCH_THRESHOLD``) and by the
-  FleetIndex with the key width it uses at 1M and at 10M assets. A copy the
+  FleetIndex with the key width it uses at 1M and at 10M assets, at probe radius
+  2 (the index's default) and 3 (verify's). A copy the
   exact search finds and the FleetIndex misses is *lost*; one it finds must
   have the same nearest row and distance.
 """
@@ -239,29 +240,31 @@ def real_recall(quick: bool, seed: int) -> dict[str, Any]:
             segment_rows=1,
         )
         index.extend([RowChunk(ids, assets.astype(np.int64), words)])
-        lost: dict[str, int] = {}
-        changed = found_exact = 0
-        for qi, f in enumerate(features):
-            own = owner[qi]
-            if own not in exact[qi]:
-                continue
-            found_exact += 1
-            matches = {
-                m.asset: (m.distance, m.row_id)
-                for m in index.lookup(f.words, max_distance=r, k=len(refs))
+        for radius in PROBE_RADII:
+            lost: dict[str, int] = {}
+            changed = found_exact = 0
+            for qi, f in enumerate(features):
+                own = owner[qi]
+                if own not in exact[qi]:
+                    continue
+                found_exact += 1
+                matches = {
+                    m.asset: (m.distance, m.row_id)
+                    for m in index.lookup(f.words, max_distance=r, k=len(refs), probe_radius=radius)
+                }
+                if own not in matches:
+                    name = names[transform[qi]]
+                    lost[name] = lost.get(name, 0) + 1
+                elif matches[own] != exact[qi][own]:
+                    changed += 1
+            out["keys"][f"{label}, probe radius {radius}"] = {
+                "key_bits": key_bits,
+                "probe_radius": radius,
+                "found_by_exact": found_exact,
+                "lost": sum(lost.values()),
+                "lost_by_transform": dict(sorted(lost.items(), key=lambda kv: -kv[1])),
+                "changed": changed,
             }
-            if own not in matches:
-                name = names[transform[qi]]
-                lost[name] = lost.get(name, 0) + 1
-            elif matches[own] != exact[qi][own]:
-                changed += 1
-        out["keys"][label] = {
-            "key_bits": key_bits,
-            "found_by_exact": found_exact,
-            "lost": sum(lost.values()),
-            "lost_by_transform": dict(sorted(lost.items(), key=lambda kv: -kv[1])),
-            "changed": changed,
-        }
     return out
 
 
