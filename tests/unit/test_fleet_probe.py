@@ -163,3 +163,23 @@ def test_lookups_return_only_exact_distances_within_max_distance(
     assert {m.asset for m in found} <= exact
     if probe_radius >= 2 and flips == 0 and max_distance >= 0:
         assert {int(owners[r]) for r in np.flatnonzero(dist == 0)} <= {m.asset for m in found}
+
+
+def test_extra_bits_are_the_same_whether_keyed_as_rows_arrive_or_at_sealing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from provenance._io.index import _fleet
+
+    rng = np.random.default_rng(12)
+    words = rng.integers(0, 2**64, size=(80_000, 4), dtype=np.uint64)
+    chunk = RowChunk(np.arange(1, 80_001), np.arange(80_000) // 22, words)
+    early = FleetIndex(words_per_hash=4, bit_order=dct_bit_order(16))
+    early.extend([chunk])  # keyed at the widest key plus extra bits, cut at sealing
+    monkeypatch.setattr(_fleet, "_EARLY_KEY_ROWS", 1 << 40)
+    late = FleetIndex(words_per_hash=4, bit_order=dct_bit_order(16))
+    late.extend([chunk])
+    for a, b in zip(early._segments[0].tables, late._segments[0].tables, strict=True):
+        assert a.extra is not None and b.extra is not None
+        assert a.positions.shape[0] == 13 and a.extra.shape == (80_000,)
+        assert np.array_equal(a.extra_positions, b.extra_positions)
+        assert np.array_equal(a.order, b.order) and np.array_equal(a.extra, b.extra)
