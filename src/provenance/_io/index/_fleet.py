@@ -57,6 +57,7 @@ from provenance._io.index._probe import near_assets
 from provenance._io.index._scan import Ids, Words, _as_words
 from provenance._io.index._tables import (
     _cut_tables,
+    _give_back_freed_memory,
     _keys_of,
     _KeySlabs,
     _mapped,
@@ -372,6 +373,7 @@ class FleetIndex:
             newer = self._segments.pop()
             older = self._segments.pop()
             self._segments.append(self._merge(older, newer))
+        _give_back_freed_memory()
 
     def _merge(self, older: _Segment, newer: _Segment) -> _Segment:
         words: Words = np.concatenate([np.asarray(older.words), np.asarray(newer.words)])

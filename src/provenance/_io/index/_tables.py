@@ -9,9 +9,11 @@ from mapping a segment's hash file.
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import functools
 import mmap
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -193,6 +195,27 @@ def _run_starts(ids: I64, assets: I64) -> I64:
 
 def _with_tables(segment: _Segment, tables: tuple[_Table, ...]) -> _Segment:
     return dataclasses.replace(segment, tables=tables)
+
+
+def _give_back_freed_memory() -> None:
+    """Hand the C heap's free pages back to the system (glibc's ``malloc_trim``; else nothing).
+
+    A build frees many arrays of a few MB (each chunk's runs and keys, a feed's own
+    pages) that the C allocator keeps for reuse; a verifier then holds them for its
+    whole life.
+    """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        trim: Callable[[int], int] = ctypes.CDLL(None).malloc_trim
+    except (AttributeError, OSError):  # not glibc
+        return None
+    return trim
 
 
 def _mapped(file: Path, rows: int, words_per_hash: int) -> Words:
