@@ -6,8 +6,10 @@ Two parts:
   bit model fitted on real reference rows (``index.BitModel``), fed to a
   :class:`~provenance.FleetIndex` as a store would (chunks of 1M rows in id
   order, hashes spilled to a memory-mapped file), then whole lookups of 3 query
-  hashes (rows of one planted asset with 12-25 bits flipped). Reports the cold
-  build (generation excluded), lookup p50/p99, and memory: the process's private
+  hashes: rows of one planted asset with 12-25 bits flipped, and a stranger's
+  (hashes drawn from the bit model, matching nothing), each at probe radius 2 and 3
+  (:data:`REPEATS` passes; medians of their p50/p99, wall and CPU). Reports the
+  cold build (generation excluded), lookups, and memory: the process's private
   (anonymous) resident memory added by the index, and its hash file, mapped
   from the page cache (the resident pages of it are reported too).
 * **Real copies** (:func:`real_recall`): every transform of
@@ -15,7 +17,8 @@ Two parts:
   ``--quick``), looked up against the originals' real reference rows (19-23 each)
   by the exact search (what ``Inventory.find_perceptual`` answers today: the
   nearest row of any query hash within ``phash.MATCH_THRESHOLD``) and by the
-  FleetIndex with the key width it uses at 1M and at 10M assets. A copy the
+  FleetIndex with the key width it uses at 1M and at 10M assets, at probe radius
+  2 (the index's default) and 3 (verify's). A copy the
   exact search finds and the FleetIndex misses is *lost*; one it finds must
   have the same nearest row and distance.
 """
@@ -40,6 +43,12 @@ from provenance._core import phash
 ROWS_PER_ASSET = 22
 HASHES_PER_LOOKUP = 3
 CHUNK_ROWS = 1 << 20
+# Probe radii timed: the index's default and verify's (FLEET_PROBE_RADIUS).
+PROBE_RADII = (2, 3)
+# Whole lookups of each kind (planted, stranger) per radius.
+LOOKUPS = 200
+# Passes over the lookups; the reported p50/p99 are the medians of the passes'.
+REPEATS = 3
 
 
 def memory() -> dict[str, int]:
@@ -106,22 +115,17 @@ def run_fleet(
         )
         for a in targets
     ]
-
-    def lookup(qs: np.ndarray) -> tuple[float, list[Any]]:
-        gc.disable()
-        started = time.perf_counter_ns()
-        found = index.lookup(qs, max_distance=r, k=5)
-        elapsed = (time.perf_counter_ns() - started) / 1e6
-        gc.enable()
-        return elapsed, found
-
-    for qs in qsets[:5]:  # warm-up: page faults of the first lookups, not recorded
-        lookup(qs)
-    times, hits = [], 0
-    for a, qs in zip(targets, qsets, strict=True):
-        elapsed, found = lookup(qs)
-        times.append(elapsed)
-        hits += bool(found) and found[0].asset == int(a)
+    # A stranger's upload: hashes drawn from the bit model, matching nothing planted.
+    strangers = list(
+        model.sample(rng, lookups * HASHES_PER_LOOKUP).reshape(lookups, -1, phash.WORDS)
+    )
+    lookup_figures = {
+        f"r{radius}_{kind}": timed_lookups(
+            index, sets, targets if kind == "planted" else None, radius
+        )
+        for radius in PROBE_RADII
+        for kind, sets in (("planted", qsets), ("stranger", strangers))
+    }
     after = memory()
     result = {
         "assets": assets,
@@ -132,9 +136,12 @@ def run_fleet(
         "segments": index.segments,
         "build_s": build_s,
         "generate_s": generate_s,
-        "lookup_p50_ms": statistics.median(times),
-        "lookup_p99_ms": float(np.percentile(times, 99)),
-        "planted_found": int(hits),
+        # The index's default probe radius (2), planted copies: as before.
+        "lookup_p50_ms": lookup_figures["r2_planted"]["p50_ms"],
+        "lookup_p99_ms": lookup_figures["r2_planted"]["p99_ms"],
+        "planted_found": lookup_figures["r2_planted"]["found"],
+        "lookups_by_radius": lookup_figures,
+        "repeats": REPEATS,
         "table_bytes": index.table_bytes,
         "hash_file_bytes": index.hash_bytes,
         "private_rss_delta_bytes": built["RssAnon"] - before["RssAnon"],
@@ -145,6 +152,53 @@ def run_fleet(
     for file in tmp.glob("fleet-*.u64"):
         file.unlink()
     return result
+
+
+def timed_lookups(
+    index: FleetIndex, qsets: list[np.ndarray], targets: np.ndarray | None, radius: int
+) -> dict[str, Any]:
+    """Whole lookups at ``radius``: p50/p99 of each of :data:`REPEATS` passes, their medians.
+
+    Wall and CPU (``time.process_time``) per lookup; ``found``: lookups whose nearest
+    asset is the planted one (``targets``), or that found anything (strangers: 0 is right).
+    """
+    r = phash.MATCH_THRESHOLD
+    for qs in qsets[:5]:  # warm-up, not recorded
+        index.lookup(qs, max_distance=r, k=5, probe_radius=radius)
+    passes = []
+    found = 0
+    for _ in range(REPEATS):
+        wall, cpu, found = [], [], 0
+        gc.disable()
+        for i, qs in enumerate(qsets):
+            started, cpu_started = time.perf_counter_ns(), time.process_time_ns()
+            matches = index.lookup(qs, max_distance=r, k=5, probe_radius=radius)
+            cpu.append((time.process_time_ns() - cpu_started) / 1e6)
+            wall.append((time.perf_counter_ns() - started) / 1e6)
+            if targets is None:
+                found += bool(matches)
+            else:
+                found += bool(matches) and matches[0].asset == int(targets[i])
+        gc.enable()
+        passes.append(
+            (
+                statistics.median(wall),
+                float(np.percentile(wall, 99)),
+                statistics.median(cpu),
+                float(np.percentile(cpu, 99)),
+            )
+        )
+    p50, p99, cpu50, cpu99 = (statistics.median(column) for column in zip(*passes, strict=True))
+    return {
+        "radius": radius,
+        "lookups": len(qsets),
+        "p50_ms": p50,
+        "p99_ms": p99,
+        "cpu_p50_ms": cpu50,
+        "cpu_p99_ms": cpu99,
+        "found": found,
+        "per_repeat_p50_p99_ms": [[round(a, 2), round(b, 2)] for a, b, _, _ in passes],
+    }
 
 
 def real_recall(quick: bool, seed: int) -> dict[str, Any]:
@@ -186,29 +240,31 @@ def real_recall(quick: bool, seed: int) -> dict[str, Any]:
             segment_rows=1,
         )
         index.extend([RowChunk(ids, assets.astype(np.int64), words)])
-        lost: dict[str, int] = {}
-        changed = found_exact = 0
-        for qi, f in enumerate(features):
-            own = owner[qi]
-            if own not in exact[qi]:
-                continue
-            found_exact += 1
-            matches = {
-                m.asset: (m.distance, m.row_id)
-                for m in index.lookup(f.words, max_distance=r, k=len(refs))
+        for radius in PROBE_RADII:
+            lost: dict[str, int] = {}
+            changed = found_exact = 0
+            for qi, f in enumerate(features):
+                own = owner[qi]
+                if own not in exact[qi]:
+                    continue
+                found_exact += 1
+                matches = {
+                    m.asset: (m.distance, m.row_id)
+                    for m in index.lookup(f.words, max_distance=r, k=len(refs), probe_radius=radius)
+                }
+                if own not in matches:
+                    name = names[transform[qi]]
+                    lost[name] = lost.get(name, 0) + 1
+                elif matches[own] != exact[qi][own]:
+                    changed += 1
+            out["keys"][f"{label}, probe radius {radius}"] = {
+                "key_bits": key_bits,
+                "probe_radius": radius,
+                "found_by_exact": found_exact,
+                "lost": sum(lost.values()),
+                "lost_by_transform": dict(sorted(lost.items(), key=lambda kv: -kv[1])),
+                "changed": changed,
             }
-            if own not in matches:
-                name = names[transform[qi]]
-                lost[name] = lost.get(name, 0) + 1
-            elif matches[own] != exact[qi][own]:
-                changed += 1
-        out["keys"][label] = {
-            "key_bits": key_bits,
-            "found_by_exact": found_exact,
-            "lost": sum(lost.values()),
-            "lost_by_transform": dict(sorted(lost.items(), key=lambda kv: -kv[1])),
-            "changed": changed,
-        }
     return out
 
 

@@ -15,11 +15,17 @@ assets are 220M rows: 7 GB of hashes, 10 GB more of bands) nor answers in time
    so the bits are the caller's most robust ones (``bit_order``: for a DCT hash,
    the lowest frequencies) and only balanced ones (set in 25-75% of the rows)
    key a table, which keeps the buckets even on real, skewed hashes.
-2. **Check**: every candidate row is compared with every query hash in full
-   (``np.bitwise_count``). An asset with a row within ``r`` is then compared row
-   by row in full, so its distance and best row are those an exact search gives.
+   A table also keeps the next :data:`~._tables.EXTRA_BITS` bits of each row's
+   hash (one byte a row, in bucket order): a row in a bucket ``L`` bits from the
+   query's key is a candidate only if it differs in at most ``5 - L`` of them
+   (:mod:`._probe`), which drops most of an unrelated query's rows before any hash
+   is read and no copy the probes alone find (measured on the real copies).
+2. **Check**: every candidate row is compared in full (``np.bitwise_count``) with
+   the query hash whose probe found it. An asset with a row within ``r`` is then
+   compared row by row with every query hash, so its distance and best row are
+   those an exact search gives.
 
-Memory per row is 4 bytes per table (the bucket order); each segment adds its
+Memory per row is 5 bytes per table (the bucket order, the extra bits); each segment adds its
 bucket offsets (4 bytes per key) and 24 bytes per *run* (rows of one asset with
 consecutive ids, as a store writes them: one run per asset), so row ids and
 assets cost nothing per row. The hashes themselves are kept in memory or, with
@@ -47,17 +53,15 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from provenance._io.index._bands import _masks
+from provenance._io.index._probe import near_assets
 from provenance._io.index._scan import Ids, Words, _as_words
 from provenance._io.index._tables import (
     _cut_tables,
-    _key_tables,
-    _keys,
+    _give_back_freed_memory,
     _keys_of,
     _KeySlabs,
     _mapped,
     _nearest,
-    _ranges,
     _run_starts,
     _Segment,
     _segment,
@@ -66,6 +70,7 @@ from provenance._io.index._tables import (
     _with_tables,
     balanced_positions,
     dct_bit_order,
+    extra_bits,
 )
 
 I64 = npt.NDArray[np.int64]
@@ -251,6 +256,7 @@ class FleetIndex:
         for s in self._segments:
             total += s.run_starts.nbytes + s.run_ids.nbytes + s.run_assets.nbytes
             total += sum(t.order.nbytes + t.offsets.nbytes for t in s.tables)
+            total += sum(0 if t.extra is None else t.extra.nbytes for t in s.tables)
         return total
 
     @property
@@ -302,6 +308,7 @@ class FleetIndex:
             # every chunk is keyed as it arrives, while the store reads the next
             # (inventory._pages), instead of in one pass over the hashes at sealing.
             widest = self._key_bits_for(1 << 40)
+            widest += extra_bits(widest, len(self._bit_order) // self._tables)
             self._tail_positions = balanced_positions(
                 words[:: max(1, n // 16384)], self._bit_order, self._tables, widest
             )
@@ -366,6 +373,7 @@ class FleetIndex:
             newer = self._segments.pop()
             older = self._segments.pop()
             self._segments.append(self._merge(older, newer))
+        _give_back_freed_memory()
 
     def _merge(self, older: _Segment, newer: _Segment) -> _Segment:
         words: Words = np.concatenate([np.asarray(older.words), np.asarray(newer.words)])
@@ -414,10 +422,12 @@ class FleetIndex:
     def _tables_for(self, words: Words) -> tuple[_Table, ...]:
         n = words.shape[0]
         sample = words[:: max(1, n // 16384)]
-        positions = balanced_positions(sample, self._bit_order, self._tables, self._key_bits_for(n))
+        key_bits = self._key_bits_for(n)
+        kept = key_bits + extra_bits(key_bits, len(self._bit_order) // self._tables)
+        positions = balanced_positions(sample, self._bit_order, self._tables, kept)
         # Every table's key in one pass over the hashes; then one table at a time,
         # each key array consumed by its sort (one sort buffer at a time).
-        return _tables(words, positions, self._words_per_hash)
+        return _tables(words, positions, self._words_per_hash, key_bits)
 
     def _early_tables(self, rows: int) -> tuple[_Table, ...] | None:
         """The tail's tables from the keys computed as it arrived (None: none were)."""
@@ -461,44 +471,13 @@ class FleetIndex:
         parts = list(self._segments)
         if self._tail_rows:
             parts.append(self._tail_segment())
-        if k == 0 or not parts:
+        if k == 0 or not parts or qs.shape[0] == 0:
             return []
-        hits = [self._search(segment, qs, max_distance, radius) for segment in parts]
+        hits = [near_assets(segment, qs, max_distance, radius) for segment in parts]
         assets = np.unique(np.concatenate(hits))
         if assets.size == 0:
             return []
         return _complete(parts, assets, qs, max_distance, k)
-
-    def _search(self, segment: _Segment, qs: Words, r: int, probe_radius: int) -> I64:
-        """Assets of ``segment`` with a candidate row within ``r`` of a query hash."""
-        if segment.tables:
-            rows = self._candidates(segment, qs, probe_radius)
-        else:
-            rows = np.arange(segment.rows, dtype=np.int64)
-        if rows.size == 0:
-            return rows
-        near = _nearest(segment.words, rows, qs)
-        return segment.assets_of(rows[near <= r])
-
-    def _candidates(self, segment: _Segment, qs: Words, probe_radius: int) -> I64:
-        pieces = []
-        for table in segment.tables:
-            width = table.positions.shape[0]
-            own = _keys(qs, _key_tables(table.positions, self._words_per_hash)).astype(np.int64)
-            keys = (own[:, None] ^ _masks(width, probe_radius)[None, :]).reshape(-1)
-            lo = table.offsets[keys].astype(np.int64)
-            size = table.offsets[keys + 1].astype(np.int64) - lo
-            keep = size > 0
-            lo, size = lo[keep], size[keep]
-            count = int(size.sum())
-            if count:
-                pieces.append(table.order[_ranges(lo, size)])
-        if not pieces:
-            return np.zeros(0, np.int64)
-        # Not deduplicated: a row two tables found is compared twice, which costs
-        # less than np.unique over every candidate (numpy 2.4's hash unique took
-        # 9 of 15 ms a lookup at 34k candidates); only the hits are made unique.
-        return np.concatenate(pieces).astype(np.int64)
 
 
 def _complete(parts: list[_Segment], assets: I64, qs: Words, r: int, k: int) -> list[AssetMatch]:

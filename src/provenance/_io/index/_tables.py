@@ -9,8 +9,11 @@ from mapping a segment's hash file.
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import functools
+import mmap
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from provenance._io.index._bands import _bucket_order
-from provenance._io.index._scan import Words, _distances
+from provenance._io.index._scan import Words
 
 I64 = npt.NDArray[np.int64]
 
@@ -30,6 +33,9 @@ _BALANCE = 0.25
 _SLAB = 1 << 26
 # Keys counted per step when bucket offsets are made (bounds np.bincount's intp copy).
 _COUNT_STEP = 1 << 24
+# Hash bits past a table's key kept for each row in bucket order (one byte a row): a
+# lookup drops most candidates by them before it reads a hash (issue 16, _probe.py).
+EXTRA_BITS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +45,9 @@ class _Table:
     positions: npt.NDArray[np.intp]
     order: npt.NDArray[np.int32] | npt.NDArray[np.int64]
     offsets: npt.NDArray[np.int32] | npt.NDArray[np.int64]
+    # Bit i of extra[j] is hash bit extra_positions[i] of row order[j] (None: not kept).
+    extra_positions: npt.NDArray[np.intp] | None = None
+    extra: npt.NDArray[np.uint8] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,16 +197,60 @@ def _with_tables(segment: _Segment, tables: tuple[_Table, ...]) -> _Segment:
     return dataclasses.replace(segment, tables=tables)
 
 
+def _give_back_freed_memory() -> None:
+    """Hand the C heap's free pages back to the system (glibc's ``malloc_trim``; else nothing).
+
+    A build frees many arrays of a few MB (each chunk's runs and keys, a feed's own
+    pages) that the C allocator keeps for reuse; a verifier then holds them for its
+    whole life.
+    """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        trim: Callable[[int], int] = ctypes.CDLL(None).malloc_trim
+    except (AttributeError, OSError):  # not glibc
+        return None
+    return trim
+
+
 def _mapped(file: Path, rows: int, words_per_hash: int) -> Words:
-    mapped: Words = np.memmap(file, dtype="<u8", mode="r", shape=(rows, words_per_hash))
+    """The first ``rows`` hashes of ``file``, memory-mapped read-only with their page tables made.
+
+    ``MAP_POPULATE`` maps every page at once (reading any the page cache lacks):
+    about 1 s for the 7 GB of 10M assets, where a fresh mapping took a minor fault
+    per page a lookup touched, for as long as pages were new: the first 100
+    radius-2 lookups at 10M took 22.7 ms of CPU each instead of 5.5.
+    """
+    length = rows * words_per_hash * 8
+    populate = getattr(mmap, "MAP_POPULATE", None)
+    if length == 0 or populate is None:  # nothing to map, or not Linux
+        memmap: Words = np.memmap(file, dtype="<u8", mode="r", shape=(rows, words_per_hash))
+        return memmap
+    with file.open("rb") as handle:
+        view = mmap.mmap(
+            handle.fileno(), length, flags=mmap.MAP_SHARED | populate, prot=mmap.PROT_READ
+        )
+    mapped: Words = np.frombuffer(view, dtype="<u8").reshape(rows, words_per_hash)
     return mapped
 
 
 def _tables(
-    words: Words, positions: list[npt.NDArray[np.intp]], words_per_hash: int
+    words: Words,
+    positions: list[npt.NDArray[np.intp]],
+    words_per_hash: int,
+    key_bits: int | None = None,
 ) -> tuple[_Table, ...]:
-    """The tables keyed by each of ``positions``, their keys computed in one pass over ``words``."""
-    return _tables_from_keys(_keys_of(words, positions, words_per_hash), positions)
+    """The tables keyed by each of ``positions``, their keys computed in one pass over ``words``.
+
+    With ``key_bits``, the first ``key_bits`` positions key a table and the rest
+    are its extra bits (:func:`_with_extra`).
+    """
+    return _tables_from_keys(_keys_of(words, positions, words_per_hash), positions, key_bits)
 
 
 def _keys_of(
@@ -282,26 +335,82 @@ class _KeySlabs:
 def _cut_tables(
     keys: list[_KeySlabs], positions: list[npt.NDArray[np.intp]], key_bits: int
 ) -> tuple[_Table, ...]:
-    """Tables from keys computed chunk by chunk at ``positions``' width, cut to ``key_bits``."""
-    mask = np.uint32((1 << key_bits) - 1)
+    """Tables from keys computed chunk by chunk at ``positions``' width, cut to ``key_bits``.
+
+    The :func:`extra_bits` after a table's key bits are kept as its extra bits.
+    """
+    kept = key_bits + extra_bits(key_bits, positions[0].shape[0])
+    mask = np.uint32((1 << kept) - 1)
     joined = []
     for slabs in keys:
         key = slabs.take()
         key &= mask  # the low bits of a key are its narrower self (balanced_positions)
         joined.append(key)
-    return _tables_from_keys(joined, [p[:key_bits] for p in positions])
+    return _tables_from_keys(joined, [p[:kept] for p in positions], key_bits)
 
 
 def _tables_from_keys(
-    keys: list[npt.NDArray[np.uint32]], positions: list[npt.NDArray[np.intp]]
+    keys: list[npt.NDArray[np.uint32]],
+    positions: list[npt.NDArray[np.intp]],
+    key_bits: int | None = None,
 ) -> tuple[_Table, ...]:
-    """The tables of these keys, one at a time; ``keys`` is emptied (each consumed by its sort)."""
+    """The tables of these keys, one at a time; ``keys`` is emptied (each consumed by its sort).
+
+    With ``key_bits``, bits past it are extra bits (:func:`_with_extra`); default none.
+    """
     built = []
     for t, p in enumerate(positions):
         key, keys[t] = keys[t], np.zeros(0, np.uint32)
-        built.append(_table_of(key, p))
+        if key_bits is not None and key_bits < p.shape[0] and key.shape[0] < 2**31 - 1:
+            built.append(_with_extra(key, p, key_bits))
+        else:
+            if key_bits is not None and key_bits < p.shape[0]:
+                key &= np.uint32((1 << key_bits) - 1)  # rows past int32: no extra bits
+            built.append(_table_of(key, p[:key_bits]))
         del key
     return tuple(built)
+
+
+def extra_bits(key_bits: int, available: int) -> int:
+    """Extra bits kept past a key of ``key_bits`` when a table has ``available`` positions."""
+    return max(0, min(EXTRA_BITS, available - key_bits))
+
+
+def _with_extra(
+    key: npt.NDArray[np.uint32], positions: npt.NDArray[np.intp], key_bits: int
+) -> _Table:
+    """:func:`_table_of` for keys whose bits past ``key_bits`` are kept per row (``extra``).
+
+    Each key is turned into ``bucket << 8 | extra`` in place while the buckets are
+    counted; the extra bits then ride in :func:`_table_of`'s sort of ``key << 32 |
+    row`` and come out in bucket order with no gather (within a bucket, rows are
+    by extra bits, then row). ``key`` is consumed.
+    """
+    n = key.shape[0]
+    buckets = 1 << key_bits
+    low, shift, eight = np.uint32(buckets - 1), np.uint32(key_bits), np.uint32(8)
+    counts = np.zeros(buckets, dtype=np.int64)
+    for lo in range(0, n, _COUNT_STEP):
+        part = key[lo : lo + _COUNT_STEP]
+        extra = part >> shift
+        part &= low
+        counts += np.bincount(part, minlength=buckets)
+        part <<= eight
+        part |= extra
+    offsets = np.zeros(buckets + 1, dtype=np.int32)
+    np.cumsum(counts, out=offsets[1:])
+    del counts
+    packed = key.astype(np.uint64)
+    key.resize(0, refcheck=False)
+    packed <<= np.uint64(32)
+    for lo in range(0, n, _BUILD_STEP):
+        packed[lo : lo + _BUILD_STEP] |= np.arange(lo, min(n, lo + _BUILD_STEP), dtype=np.uint64)
+    packed.sort()
+    # Little-endian: the row is the low uint32 of each, the extra bits its fifth byte.
+    order = np.ascontiguousarray(packed.view(np.uint32)[::2]).view(np.int32)
+    extra_bytes = np.ascontiguousarray(packed.view(np.uint8)[4::8])
+    del packed
+    return _Table(positions[:key_bits], order, offsets, positions[key_bits:], extra_bytes)
 
 
 def _table_of(key: npt.NDArray[np.uint32], positions: npt.NDArray[np.intp]) -> _Table:
@@ -343,10 +452,21 @@ def _table(words: Words, positions: npt.NDArray[np.intp], words_per_hash: int) -
     return _tables(words, [positions], words_per_hash)[0]
 
 
-def _nearest(words: Words, rows: I64, qs: Words) -> I64:
-    """For each row, its least distance to any of the query hashes."""
+def _nearest(words: Words, rows: I64, qs: Words) -> npt.NDArray[np.uint16]:
+    """For each row, its least distance to any of the query hashes.
+
+    The rows are gathered once, then each word is made a contiguous column: the
+    XOR and popcount of every query hash then run over contiguous memory (half
+    the time of strided columns of the gathered block, 186k rows x 3 hashes).
+    """
     block = np.take(words, rows, axis=0)
-    near = _distances(block, qs[0]).astype(np.int64)
-    for q in qs[1:]:
-        np.minimum(near, _distances(block, q), out=near)
+    columns = [np.ascontiguousarray(block[:, w]) for w in range(block.shape[1])]
+    del block
+    # No query hash: no row is near (65535, past any distance of a real hash).
+    near = np.full(rows.shape[0], np.iinfo(np.uint16).max, dtype=np.uint16)
+    for q in qs:
+        dist = np.bitwise_count(columns[0] ^ q[0]).astype(np.uint16)
+        for w in range(1, len(columns)):
+            dist += np.bitwise_count(columns[w] ^ q[w])
+        np.minimum(near, dist, out=near)
     return near
