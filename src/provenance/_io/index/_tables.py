@@ -288,8 +288,13 @@ class _PackedKeys:
 
 
 def _fresh(count: int) -> npt.NDArray[np.uint64]:
-    """``count`` uint64 in anonymous memory mapped for them (small pages; freed with the array)."""
-    buffer = mmap.mmap(-1, count * 8)
+    """``count`` uint64 in private anonymous memory mapped for them (small pages).
+
+    Private: the process's own memory, which ``MADV_DONTNEED`` gives back
+    (:func:`_shrink`); a shared anonymous map would be shared memory that keeps
+    its pages until unmapped. Unmapped when the last array over it goes.
+    """
+    buffer = mmap.mmap(-1, count * 8, flags=mmap.MAP_PRIVATE)
     return np.frombuffer(buffer, dtype=np.uint64, count=count)
 
 
@@ -298,7 +303,11 @@ def _shrink(items: npt.NDArray[np.uint64], keep: int) -> None:
     if items.flags.owndata:
         items.resize(-(-keep // 8), refcheck=False)  # realloc: shrunk in place, not copied
         return
-    buffer = items.base
+    buffer: object = items
+    while isinstance(buffer, np.ndarray):  # a view's base, down to the memory's owner
+        buffer = buffer.base
+    if isinstance(buffer, memoryview):
+        buffer = buffer.obj
     if isinstance(buffer, mmap.mmap):
         at = items.ctypes.data - np.frombuffer(buffer, dtype=np.uint8).ctypes.data
         start = -(-(at + keep) // mmap.PAGESIZE) * mmap.PAGESIZE
