@@ -307,6 +307,29 @@ def test_keys_computed_as_a_bulk_feed_arrives_make_the_same_tables(
     early.close()
 
 
+def test_packed_keys_reserve_less_when_the_system_refuses_the_estimate(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from provenance._io.index import _tables
+
+    real = _tables._fresh
+    asked: list[int] = []
+
+    def fresh(count: int) -> np.ndarray:
+        asked.append(count)
+        if count > 1000:
+            raise OSError(12, "Cannot allocate memory")
+        return real(count)
+
+    monkeypatch.setattr(_tables, "_fresh", fresh)
+    slots = _tables._PackedKeys(1 << 20, least=10)  # an estimate far above the rows
+    assert asked[0] == 1 << 20 and slots.packed.shape[0] <= 1000
+    slots.append(np.arange(10, dtype=np.uint32))
+    assert np.array_equal(slots.take() >> np.uint64(32), np.arange(10))
+    with pytest.raises(OSError, match="Cannot allocate"):
+        _tables._PackedKeys(1 << 20, least=5000)  # not even the rows at hand
+
+
 def test_packed_keys_keep_every_row_in_order_when_they_grow() -> None:
     from provenance._io.index._tables import _PackedKeys, _table_of_sorted
 

@@ -318,7 +318,7 @@ class FleetIndex:
         if self._tail_positions is not None:
             if not self._tail_keys:
                 size = max(self._expected, 2 * n)
-                self._tail_keys = [_PackedKeys(size) for _ in self._tail_positions]
+                self._tail_keys = [_PackedKeys(size, least=n) for _ in self._tail_positions]
             _keys_into(words, self._tail_positions, self._words_per_hash, self._tail_keys)
         starts = _run_starts(ids, assets)
         self._tail_runs.append((starts + self._tail_rows, ids[starts], assets[starts]))

@@ -265,8 +265,16 @@ class _PackedKeys:
 
     __slots__ = ("packed", "used")
 
-    def __init__(self, capacity: int) -> None:
-        self.packed = _fresh(max(1, min(capacity, _MAX_PACKED)))
+    def __init__(self, capacity: int, *, least: int = 1) -> None:
+        size = max(1, least, min(capacity, _MAX_PACKED))
+        while True:
+            try:
+                self.packed = _fresh(size)
+                break
+            except OSError:  # more address space than the system lends: reserve less
+                if size <= max(1, least):
+                    raise
+                size = max(1, least, size // 2)
         self.used = 0
 
     def append(self, keys: npt.NDArray[np.uint32]) -> None:
