@@ -172,14 +172,15 @@ def _planted(url: str) -> dict[str, float]:
 
 
 def _plan(url: str) -> str:
-    """PostgreSQL's plan of the packed page the build reads (which index it walks)."""
+    """PostgreSQL's plan of a key range the build reads (which index it walks)."""
     import psycopg
 
-    from provenance.inventory._packed import _PACKED_PAGE
+    from provenance.inventory._indexes import _PACKED_PAGE_ROWS
+    from provenance.inventory._packed import _PACKED_SPAN
 
     with psycopg.connect(url, autocommit=True) as conn:
-        sql = "EXPLAIN " + _PACKED_PAGE.compiled("postgresql").sql
-        rows = conn.execute(sql, (phash.SCHEME, 0, 1 << 21)).fetchall()
+        sql = "EXPLAIN " + _PACKED_SPAN.compiled("postgresql").sql
+        rows = conn.execute(sql, (phash.SCHEME, 0, _PACKED_PAGE_ROWS)).fetchall()
     return " / ".join(str(r[0]).strip() for r in rows)
 
 
