@@ -45,6 +45,11 @@ def _packed(*, upto: bool, hexed: bool) -> Any:
             rows = rows.where(h.c.hash_pk <= sa.bindparam("upto"))
         else:
             rows = rows.order_by(h.c.hash_pk).limit(sa.bindparam("limit"))
+        if hexed:
+            # MariaDB walks the (scheme, hash_pk) index and looks every row up in
+            # the primary key (20 us of server CPU a row at 1M assets); the primary
+            # key's own range is 2.7 times cheaper (measured on 2.2M rows).
+            rows = rows.with_hint(h, "FORCE INDEX (PRIMARY)", "*")
         page = rows.subquery("page")
         if hexed:  # MariaDB: GROUP_CONCAT's SEPARATOR has no function-call spelling
             return sa.select(
