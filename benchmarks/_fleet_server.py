@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import os
+import resource
 import statistics
 import sys
 import time
@@ -170,15 +172,57 @@ def _planted(url: str) -> dict[str, float]:
 
 
 def _plan(url: str) -> str:
-    """PostgreSQL's plan of the packed page the build reads (which index it walks)."""
+    """PostgreSQL's plan of a key range the build reads (which index it walks)."""
     import psycopg
 
-    from provenance.inventory._packed import _PACKED_PAGE
+    from provenance.inventory._indexes import _PACKED_PAGE_ROWS
+    from provenance.inventory._packed import _PACKED_SPAN
 
     with psycopg.connect(url, autocommit=True) as conn:
-        sql = "EXPLAIN " + _PACKED_PAGE.compiled("postgresql").sql
-        rows = conn.execute(sql, (phash.SCHEME, 0, 1 << 21)).fetchall()
+        sql = "EXPLAIN " + _PACKED_SPAN.compiled("postgresql").sql
+        rows = conn.execute(sql, (phash.SCHEME, 0, _PACKED_PAGE_ROWS)).fetchall()
     return " / ".join(str(r[0]).strip() for r in rows)
+
+
+def _server_cpu(url: str) -> float:
+    """CPU seconds the PostgreSQL server has used so far (this machine's, from ``/proc``).
+
+    The postmaster's own and its exited children's (a reader connection closed
+    after a build), plus every live child's (the backends, the checkpointer...).
+    """
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        (folder,) = conn.execute("SHOW data_directory").fetchone()
+    postmaster = int(Path(folder, "postmaster.pid").read_text().split()[0])
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def fields(pid: int) -> list[str]:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+    own = fields(postmaster)
+    total = sum(int(v) for v in own[11:15])  # utime, stime, cutime, cstime
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and entry.name != str(postmaster):
+            try:
+                stat = fields(int(entry.name))
+            except (OSError, IndexError):
+                continue  # gone meanwhile
+            if stat[1] == str(postmaster):
+                total += int(stat[11]) + int(stat[12])
+    return total / tick
+
+
+def _process_cpu(pid: int) -> float:
+    """CPU seconds one process (every thread) has used so far."""
+    stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _client_cpu() -> float:
+    """CPU seconds of this process so far, every thread."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _queries(
@@ -277,9 +321,12 @@ def _measure(
     gc.collect()
     before = _fleet.memory()
     with Inventory(url) as inv:
+        server, client, load = _server_cpu(url), _client_cpu(), os.getloadavg()[0]
         started = time.perf_counter()
         index = inv.fleet_index(phash.SCHEME, hash_dir=tmp)
         build_s = time.perf_counter() - started
+        client, server = _client_cpu() - client, _server_cpu(url) - server
+        load = max(load, os.getloadavg()[0])
         gc.collect()
         built = _fleet.memory()
         planted = np.arange(assets) + int(fill["first_asset"])
@@ -295,6 +342,9 @@ def _measure(
             "read_rows_per_s": rows / read_s,
             "cold_build_s": build_s,
             "build_rows_per_s": len(index) / build_s,
+            "build_client_cpu_s": client,
+            "build_server_cpu_s": server,
+            "load_average": load,
             "segments": index.segments,
             "table_bytes": index.table_bytes,
             "hash_file_bytes": index.hash_bytes,
@@ -379,10 +429,15 @@ def mariadb_from_server(
             rows = sum(c.row_ids.shape[0] for c in inv.perceptual_chunks(phash.SCHEME))
             read_s = time.perf_counter() - started
         with Inventory(url) as inv:
+            mariadbd, client = _process_cpu(server.process.pid), _client_cpu()
+            load = os.getloadavg()[0]
             started = time.perf_counter()
             index = inv.fleet_index(phash.SCHEME, hash_dir=tmp)
             build_s = time.perf_counter() - started
+            client, mariadbd = _client_cpu() - client, _process_cpu(server.process.pid) - mariadbd
+            load = max(load, os.getloadavg()[0])
             size = len(index)
+            peak = _fleet.memory()["VmHWM"]
         return {
             "backend": "mariadb",
             "assets": assets,
@@ -392,6 +447,10 @@ def mariadb_from_server(
             "read_rows_per_s": rows / read_s,
             "cold_build_s": build_s,
             "build_rows_per_s": size / build_s,
+            "build_client_cpu_s": client,
+            "build_server_cpu_s": mariadbd,
+            "load_average": load,
+            "peak_rss_bytes": peak,
         }
 
 

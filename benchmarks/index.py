@@ -862,6 +862,8 @@ def run_fleet_server(args: argparse.Namespace) -> dict[str, Any]:
                 "read rows/s",
                 "read s",
                 "cold build s",
+                "CPU client / server s",
+                "load",
                 "tables",
                 "hash file",
                 "peak RSS",
@@ -876,6 +878,8 @@ def run_fleet_server(args: argparse.Namespace) -> dict[str, Any]:
                     f"{r['read_rows_per_s']:,.0f}",
                     f"{r['read_s']:.1f}",
                     f"{r['cold_build_s']:.1f}",
+                    f"{r['build_client_cpu_s']:.0f} / {r['build_server_cpu_s']:.0f}",
+                    f"{r['load_average']:.1f}",
                     fmt_bytes(r["table_bytes"]),
                     fmt_bytes(r["hash_file_bytes"]),
                     fmt_bytes(r["peak_rss_bytes"]),
@@ -897,7 +901,10 @@ def run_fleet_server(args: argparse.Namespace) -> dict[str, Any]:
             results.append(r)
             console.print(
                 f"  read {r['rows']:,} rows in {r['read_s']:.1f} s "
-                f"({r['read_rows_per_s']:,.0f} rows/s); cold fleet_index {r['cold_build_s']:.1f} s"
+                f"({r['read_rows_per_s']:,.0f} rows/s); cold fleet_index {r['cold_build_s']:.1f} s "
+                f"(CPU client {r['build_client_cpu_s']:.0f} s, server "
+                f"{r['build_server_cpu_s']:.0f} s; load {r['load_average']:.1f}; "
+                f"peak RSS {fmt_bytes(r['peak_rss_bytes'])})"
             )
     return {"results": results}
 

@@ -179,6 +179,56 @@ def test_a_cold_fleet_build_reads_the_pages_on_two_connections(
             assert (found[0].asset, found[0].row_id, found[0].distance) == (asset, pk, 0)
 
 
+def test_a_key_range_with_gaps_is_read_again_with_its_keys(
+    postgresql_server: ThrowawayServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from provenance.inventory import _indexes, _packed
+    from provenance.inventory._pages import key_ranges
+
+    monkeypatch.setattr(_indexes, "_PACKED_PAGE_ROWS", 4)
+    url = postgresql_server.new_database()
+    with Inventory(url) as inv:
+        results = [fake_result(i) for i in range(12)]
+        references = [_reference(i, rows=1 + i % 5) for i in range(12)]
+        inv.record_many(results, signer=SIGNER, now=NOW, perceptual=references)
+        stored = _fetched(inv, "test.v1")
+    # Keys inside a range of 4 (not at its ends): those ranges have gaps.
+    gone = [pk for pk, _, _ in stored if pk % 4 == 2][:3]
+    postgresql_server.query(
+        url,
+        "DELETE FROM perceptual_hashes WHERE hash_pk IN "
+        "(SELECT hash_pk FROM perceptual_hashes WHERE hash_pk % 4 = 2 ORDER BY hash_pk LIMIT 3)",
+    )
+    kept = [row for row in stored if row[0] not in gone]
+    ranges = key_ranges(0, kept[-1][0], 4)
+    gapped = 0
+    for lo, hi in ranges:
+        keys = [pk for pk, _, _ in kept if lo < pk <= hi]
+        gapped += bool(keys) and keys[-1] - keys[0] + 1 != len(keys)
+    asked: list[str] = []
+    real = _packed.execute
+
+    def spy(conn: object, statement: object, params: object) -> object:
+        asked.append(statement.name)  # type: ignore[attr-defined]
+        return real(conn, statement, params)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_packed, "execute", spy)
+    with Inventory(url) as inv:
+        rows = [
+            (int(pk), int(asset), words.astype("<u8").tobytes())
+            for chunk in inv._indexes._every_row("test.v1", kept[-1][0])
+            for pk, asset, words in zip(chunk.row_ids, chunk.assets, chunk.words, strict=True)
+        ]
+        assert rows == kept
+        # Every range asked without its keys; only those with gaps again with them.
+        assert asked.count("perceptual_packed_span") == len(ranges)
+        assert asked.count("perceptual_packed_range") == gapped == 3
+        index = inv.fleet_index("test.v1")
+        for pk, asset, words in kept:
+            found = index.lookup(np.frombuffer(words, dtype="<u8"), max_distance=0, k=1)
+            assert (found[0].asset, found[0].row_id, found[0].distance) == (asset, pk, 0)
+
+
 def test_a_page_that_cannot_be_read_stops_both_readers_with_the_error(
     postgresql_server: ThrowawayServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:

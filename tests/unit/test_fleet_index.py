@@ -240,9 +240,16 @@ def test_a_lookup_may_probe_further_than_the_index_s_default() -> None:
         index.lookup(query, max_distance=2, probe_radius=-1)
 
 
-def test_tables_built_together_equal_a_stable_sort_by_each_key() -> None:
+@pytest.mark.parametrize("steps", [False, True])
+def test_tables_built_together_equal_a_stable_sort_by_each_key(
+    monkeypatch: pytest.MonkeyPatch, steps: bool
+) -> None:
+    from provenance._io.index import _tables as module
     from provenance._io.index._tables import _tables
 
+    if steps:  # the in-place moves and the offsets cross many step ends
+        monkeypatch.setattr(module, "_BUILD_STEP", 7)
+        monkeypatch.setattr(module, "_COUNT_STEP", 11)
     rng = np.random.default_rng(11)
     words = rng.integers(0, 2**64, size=(5000, 4), dtype=np.uint64)
     order = dct_bit_order(16)
@@ -300,17 +307,42 @@ def test_keys_computed_as_a_bulk_feed_arrives_make_the_same_tables(
     early.close()
 
 
-def test_key_slabs_keep_every_key_in_order_across_slab_ends(
+def test_packed_keys_reserve_less_when_the_system_refuses_the_estimate(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from provenance._io.index import _tables
 
-    monkeypatch.setattr(_tables, "_SLAB", 5)
-    slabs = _tables._KeySlabs()
-    assert slabs.take().shape == (0,)
-    parts = [np.arange(lo, lo + n, dtype=np.uint32) for lo, n in ((0, 3), (3, 7), (10, 5), (15, 1))]
+    real = _tables._fresh
+    asked: list[int] = []
+
+    def fresh(count: int) -> np.ndarray:
+        asked.append(count)
+        if count > 1000:
+            raise OSError(12, "Cannot allocate memory")
+        return real(count)
+
+    monkeypatch.setattr(_tables, "_fresh", fresh)
+    slots = _tables._PackedKeys(1 << 20, least=10)  # an estimate far above the rows
+    assert asked[0] == 1 << 20 and slots.packed.shape[0] <= 1000
+    slots.append(np.arange(10, dtype=np.uint32))
+    assert np.array_equal(slots.take() >> np.uint64(32), np.arange(10))
+    with pytest.raises(OSError, match="Cannot allocate"):
+        _tables._PackedKeys(1 << 20, least=5000)  # not even the rows at hand
+
+
+def test_packed_keys_keep_every_row_in_order_when_they_grow() -> None:
+    from provenance._io.index._tables import _PackedKeys, _table_of_sorted
+
+    slots = _PackedKeys(5)  # too small an estimate: grown (copied) twice
+    parts = [np.array(k, dtype=np.uint32) for k in ([3, 1, 3], [0, 2, 1, 3, 0, 1, 2], [1, 3])]
     for part in parts:
-        slabs.append(part)
-    assert len(slabs.slabs) == 4  # 16 keys in slabs of 5
-    assert np.array_equal(slabs.take(), np.arange(16, dtype=np.uint32))
-    assert slabs.slabs == []
+        slots.append(part)
+    keys = np.concatenate(parts)
+    items = slots.take()
+    assert items.shape == (12,) and slots.used == 12
+    assert np.array_equal(items >> np.uint64(32), keys)
+    assert np.array_equal(items & np.uint64(0xFFFFFFFF), np.arange(12))
+    table = _table_of_sorted(items, np.arange(3, dtype=np.intp))  # 8 buckets, some empty
+    assert np.array_equal(table.order, np.argsort(keys, kind="stable"))
+    counts = np.bincount(keys, minlength=8)
+    assert np.array_equal(table.offsets, np.concatenate([[0], np.cumsum(counts)]))

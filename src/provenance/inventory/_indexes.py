@@ -51,7 +51,10 @@ where it stops being exact (:data:`provenance._core.keypoints.FLAT_LIMIT`) and i
 build starts to cost (37 s at 10k assets here, against 0.1 s for a mapped load)."""
 
 # Rows of one PostgreSQL page (one read transaction, one packed row) for an index build.
-_PACKED_PAGE_ROWS = 1 << 21
+# 512K rows (24 MB of hashes): half the client CPU of 2M-row pages for the same
+# server CPU, measured at 10M assets (buffers under glibc's 32 MB mmap threshold
+# are reused instead of mapped and faulted in again for every page).
+_PACKED_PAGE_ROWS = 1 << 19
 # Key ranges of a cold build read on two connections, at most: keys so sparse that
 # more ranges than this hold the rows are read page by page on one (no empty ranges).
 _MAX_RANGE_PAGES = 1 << 12
@@ -148,7 +151,7 @@ class _Indexes:
         """The perceptual rows of scheme ``name`` above key ``after``, one short read a page.
 
         On PostgreSQL a page is ``_PACKED_PAGE_ROWS`` rows (packed into one row
-        by the server: about a second each), cut into chunks of at most
+        by the server: about a quarter of a second each), cut into chunks of at most
         ``rows_per_chunk``; elsewhere one chunk of ``rows_per_chunk`` rows is one page.
         """
         limit = max(rows_per_chunk, _PACKED_PAGE_ROWS) if self._packs else rows_per_chunk
@@ -210,7 +213,8 @@ class _Indexes:
             )
             if first is None:
                 return index  # no rows yet: built again (with its width) when there are
-            index.extend(itertools.chain([first], chunks))
+            # The keys go where the tables are sorted: sized by the last key.
+            index.extend(itertools.chain([first], chunks), expected_rows=last)
         else:
             index.extend(self.chunks(name, index.last_row_id))
         self._fleet[name] = index

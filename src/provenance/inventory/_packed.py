@@ -45,6 +45,11 @@ def _packed(*, upto: bool, hexed: bool) -> Any:
             rows = rows.where(h.c.hash_pk <= sa.bindparam("upto"))
         else:
             rows = rows.order_by(h.c.hash_pk).limit(sa.bindparam("limit"))
+        if hexed:
+            # MariaDB walks the (scheme, hash_pk) index and looks every row up in
+            # the primary key (20 us of server CPU a row at 1M assets); the primary
+            # key's own range is 2.7 times cheaper (measured on 2.2M rows).
+            rows = rows.with_hint(h, "FORCE INDEX (PRIMARY)", "*")
         page = rows.subquery("page")
         if hexed:  # MariaDB: GROUP_CONCAT's SEPARATOR has no function-call spelling
             return sa.select(
@@ -84,6 +89,50 @@ _PACKED_RANGE = SQL.query(
     only=Backend.POSTGRESQL,
     binary=True,
 )
+
+
+def _span(sa: Any, t: Any) -> Any:
+    """The rows with keys in ``(after, upto]`` as one row, without their keys.
+
+    The count and the least and greatest key stand for the keys when the range
+    has no gaps (a store's keys mostly have none): no ``int8send`` and append per
+    row, and no least hash length (all of them have the greatest when the
+    hashes fill ``count`` times it). The subquery's ``ORDER BY`` hands the
+    aggregates the rows in key order (PostgreSQL aggregates a sorted subquery in
+    its order; one that is not simple is never flattened into the query).
+    """
+    h = t.perceptual_hashes
+    page = (
+        sa.select(h.c.hash_pk, h.c.asset_pk, h.c.words)
+        .where(
+            h.c.scheme == sa.bindparam("scheme"),
+            h.c.hash_pk > sa.bindparam("after"),
+            h.c.hash_pk <= sa.bindparam("upto"),
+        )
+        .order_by(h.c.hash_pk)
+        .subquery("page")
+    )
+    joined = sa.literal_column("''::bytea")
+    return sa.select(
+        sa.func.count(),
+        sa.func.min(page.c.hash_pk),
+        sa.func.max(page.c.hash_pk),
+        sa.func.string_agg(sa.func.int8send(page.c.asset_pk), joined),
+        sa.func.string_agg(page.c.words, joined),
+        sa.func.max(sa.func.octet_length(page.c.words)),
+    )
+
+
+# A cold build's key range without its keys (_span); one with gaps is read again
+# with them (_PACKED_RANGE). Measured at 10M assets: 0.80-0.87 s of server CPU a
+# page of 2M rows against 0.96 s with the keys and least length (loaded machine).
+_PACKED_SPAN = SQL.query(
+    "perceptual_packed_span",
+    _span,
+    params=("scheme", "after", "upto"),
+    only=Backend.POSTGRESQL,
+    binary=True,
+)
 _PACKED_PAGE_MARIADB = SQL.query(
     "perceptual_packed_page_mariadb",
     _packed(upto=False, hexed=True),
@@ -118,11 +167,35 @@ def perceptual_range(
     Raises:
         InventoryError: Hashes of differing lengths.
     """
-    row = execute(conn, _PACKED_RANGE, (scheme, after, upto)).fetchone()
+    spanned = _unspanned(
+        execute(conn, _PACKED_SPAN, (scheme, after, upto)).fetchone(), scheme, path
+    )
+    if spanned is not None:
+        return spanned
+    row = execute(conn, _PACKED_RANGE, (scheme, after, upto)).fetchone()  # keys with gaps
     page = _unpacked(row, scheme, path, hexed=False)
     if page is None:
         raise InventoryError(f"a page of scheme {scheme} came back cut short", path=path)
     return page
+
+
+def _unspanned(row: Any, scheme: str, path: Path) -> list[RowChunk] | None:
+    """One :data:`_PACKED_SPAN` row, unpacked (None: its keys have gaps, read them).
+
+    Raises:
+        InventoryError: Hashes of differing lengths.
+    """
+    count, first, last, assets, words, longest = row
+    if not count:
+        return []
+    if last - first + 1 != count:
+        return None
+    if longest % 8 or len(words) != longest * count or len(assets) != 8 * count:
+        raise InventoryError(f"perceptual hashes of scheme {scheme} differ in length", path=path)
+    keys = np.arange(first, last + 1, dtype=np.int64)
+    owners = np.frombuffer(assets, dtype=">i8").astype(np.int64)
+    hashes = np.frombuffer(words, dtype="<u8").reshape(count, longest // 8)
+    return [RowChunk(row_ids=keys, assets=owners, words=hashes.astype(np.uint64, copy=False))]
 
 
 def _unpacked(row: Any, scheme: str, path: Path, *, hexed: bool) -> list[RowChunk] | None:

@@ -25,7 +25,7 @@ from typing import Any
 from provenance._io.index import RowChunk
 from provenance.inventory._packed import perceptual_range
 
-# Pages a reader may have read ahead of the caller (each about 100 MB at 2M rows).
+# Pages a reader may have read ahead of the caller (each about 28 MB at 512K rows).
 _AHEAD = 1
 _Page = list[RowChunk] | BaseException
 

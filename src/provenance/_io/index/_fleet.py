@@ -56,13 +56,13 @@ import numpy.typing as npt
 from provenance._io.index._probe import near_assets
 from provenance._io.index._scan import Ids, Words, _as_words
 from provenance._io.index._tables import (
-    _cut_tables,
     _give_back_freed_memory,
-    _keys_of,
-    _KeySlabs,
+    _keys_into,
     _mapped,
     _nearest,
+    _PackedKeys,
     _run_starts,
+    _sealed_tables,
     _Segment,
     _segment,
     _Table,
@@ -131,6 +131,7 @@ class FleetIndex:
 
     __slots__ = (
         "_bit_order",
+        "_expected",
         "_hash_dir",
         "_key_bits",
         "_last",
@@ -179,6 +180,7 @@ class FleetIndex:
         self._last = 0
         self._serial = 0
         self._pending: Path | None = None
+        self._expected = 0
         self._reset_tail()
 
     @staticmethod
@@ -213,9 +215,9 @@ class FleetIndex:
         self._tail_rows = 0
         self._tail_cache: _Segment | None = None
         self._pending = None
-        # Keys computed as rows arrive (a large first chunk chose the bits): per
-        # chunk, each table's key at the widest width; cut to the segment's at sealing.
-        self._tail_keys: list[_KeySlabs] = []
+        # Keys computed as rows arrive (a large first chunk chose the bits): each
+        # table's sort items at the widest width; cut to the segment's at sealing.
+        self._tail_keys: list[_PackedKeys] = []
         self._tail_positions: list[npt.NDArray[np.intp]] | None = None
 
     # --- shape ----------------------------------------------------------------------
@@ -266,18 +268,26 @@ class FleetIndex:
 
     # --- feeding ----------------------------------------------------------------------
 
-    def extend(self, chunks: Iterable[RowChunk]) -> int:
+    def extend(self, chunks: Iterable[RowChunk], *, expected_rows: int = 0) -> int:
         """Add rows from a store, in row-id order; returns how many were new.
 
         The hashes of a chunk are kept as given (not copied) until they join a
         segment: do not change them afterwards. Rows whose id is not above
         :attr:`last_row_id` are skipped, so a chunk fed twice is harmless.
 
+        Args:
+            chunks: The rows, in batches.
+            expected_rows: About how many rows this call adds (a cold build from
+                a store: its largest row key). With it, the keys of a bulk feed
+                are written where the tables are sorted, with no copy at the
+                end; a wrong figure costs a copy (too low) or address space only.
+
         Raises:
             ValueError: A chunk's shapes disagree, its ids are not ascending, or
                 its hashes have another word count.
         """
         added = 0
+        self._expected = max(0, expected_rows)
         for chunk in chunks:
             ids = np.asarray(chunk.row_ids, dtype=np.int64).reshape(-1)
             assets = np.asarray(chunk.assets, dtype=np.int64).reshape(-1)
@@ -314,10 +324,9 @@ class FleetIndex:
             )
         if self._tail_positions is not None:
             if not self._tail_keys:
-                self._tail_keys = [_KeySlabs() for _ in self._tail_positions]
-            keys = _keys_of(words, self._tail_positions, self._words_per_hash)
-            for slabs, key in zip(self._tail_keys, keys, strict=True):
-                slabs.append(key)
+                size = max(self._expected, 2 * n)
+                self._tail_keys = [_PackedKeys(size, least=n) for _ in self._tail_positions]
+            _keys_into(words, self._tail_positions, self._words_per_hash, self._tail_keys)
         starts = _run_starts(ids, assets)
         self._tail_runs.append((starts + self._tail_rows, ids[starts], assets[starts]))
         if self._hash_dir is None:
@@ -434,7 +443,7 @@ class FleetIndex:
         if self._tail_positions is None:
             return None
         parts, self._tail_keys = self._tail_keys, []
-        return _cut_tables(parts, self._tail_positions, self._key_bits_for(rows))
+        return _sealed_tables(parts, self._tail_positions, self._key_bits_for(rows))
 
     # --- lookups ----------------------------------------------------------------------
 
