@@ -9,6 +9,7 @@ import shutil
 import subprocess as subprocess_
 import sys
 import tempfile
+import textwrap
 import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -51,6 +52,21 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_MEDIA = ROOT / "sample_media"
+
+
+def fresh_python(code: str, *args: str) -> subprocess_.CompletedProcess[str]:
+    """Run ``code`` (dedented) in a fresh interpreter importing this checkout; never raises."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
+    return subprocess_.run(
+        [sys.executable, "-c", textwrap.dedent(code), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=300,
+    )
+
+
 SAMPLES = sorted(
     p.name for p in SAMPLE_MEDIA.iterdir() if p.suffix.lower() in {".jpg", ".png", ".webp"}
 )

@@ -8,16 +8,13 @@ process cannot vouch for (its threads, its open capture files).
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
 from provenance._io.keys import DevKeyPaths
-from tests.conftest import ROOT, SAMPLE_MEDIA
+from tests.conftest import SAMPLE_MEDIA, fresh_python
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="workers fork from the caller on Linux only"
@@ -28,15 +25,7 @@ SOURCES = ("forest-path.jpg", "fallen-maple-leaf.jpg", "kite-blue-sky.jpg")
 
 def _python(code: str, *args: str) -> dict[str, object]:
     """Run ``code`` in a fresh interpreter; it prints one JSON object last."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
-    done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-        timeout=300,
-    )
+    done = fresh_python(code, *args)
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr, done.stderr
     found: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])

@@ -7,10 +7,6 @@ everything already.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -18,22 +14,14 @@ import pytest
 from provenance import audit
 from provenance._io.keys import DevKeyPaths
 from provenance.cli import _audit
+from tests.conftest import fresh_python
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_MEDIA = ROOT / "sample_media"
 HEAVY = ("numpy", "PIL", "c2pa", "cryptography", "sqlalchemy", "defusedxml", "cv2", "faiss")
 
 
-def _python(code: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-        timeout=300,
-    )
+_python = fresh_python
 
 
 def _loaded_after(statement: str) -> list[str]:
