@@ -244,12 +244,14 @@ def test_a_lookup_may_probe_further_than_the_index_s_default() -> None:
 def test_tables_built_together_equal_a_stable_sort_by_each_key(
     monkeypatch: pytest.MonkeyPatch, steps: bool
 ) -> None:
-    from provenance._io.index import _tables as module
-    from provenance._io.index._tables import _tables
+    from provenance._io.index import _sort
+    from provenance._io.index import _tables as keying
+    from provenance._io.index._sort import _tables
 
     if steps:  # the in-place moves and the offsets cross many step ends
-        monkeypatch.setattr(module, "_BUILD_STEP", 7)
-        monkeypatch.setattr(module, "_COUNT_STEP", 11)
+        monkeypatch.setattr(keying, "_BUILD_STEP", 7)
+        monkeypatch.setattr(_sort, "_BUILD_STEP", 7)
+        monkeypatch.setattr(_sort, "_COUNT_STEP", 11)
     rng = np.random.default_rng(11)
     words = rng.integers(0, 2**64, size=(5000, 4), dtype=np.uint64)
     order = dct_bit_order(16)
@@ -310,9 +312,9 @@ def test_keys_computed_as_a_bulk_feed_arrives_make_the_same_tables(
 def test_packed_keys_reserve_less_when_the_system_refuses_the_estimate(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from provenance._io.index import _tables
+    from provenance._io.index import _sort
 
-    real = _tables._fresh
+    real = _sort._fresh
     asked: list[int] = []
 
     def fresh(count: int) -> np.ndarray:
@@ -321,17 +323,17 @@ def test_packed_keys_reserve_less_when_the_system_refuses_the_estimate(
             raise OSError(12, "Cannot allocate memory")
         return real(count)
 
-    monkeypatch.setattr(_tables, "_fresh", fresh)
-    slots = _tables._PackedKeys(1 << 20, least=10)  # an estimate far above the rows
+    monkeypatch.setattr(_sort, "_fresh", fresh)
+    slots = _sort._PackedKeys(1 << 20, least=10)  # an estimate far above the rows
     assert asked[0] == 1 << 20 and slots.packed.shape[0] <= 1000
     slots.append(np.arange(10, dtype=np.uint32))
     assert np.array_equal(slots.take() >> np.uint64(32), np.arange(10))
     with pytest.raises(OSError, match="Cannot allocate"):
-        _tables._PackedKeys(1 << 20, least=5000)  # not even the rows at hand
+        _sort._PackedKeys(1 << 20, least=5000)  # not even the rows at hand
 
 
 def test_packed_keys_keep_every_row_in_order_when_they_grow() -> None:
-    from provenance._io.index._tables import _PackedKeys, _table_of_sorted
+    from provenance._io.index._sort import _PackedKeys, _table_of_sorted
 
     slots = _PackedKeys(5)  # too small an estimate: grown (copied) twice
     parts = [np.array(k, dtype=np.uint32) for k in ([3, 1, 3], [0, 2, 1, 3, 0, 1, 2], [1, 3])]

@@ -55,18 +55,15 @@ import numpy.typing as npt
 
 from provenance._io.index._probe import near_assets
 from provenance._io.index._scan import Ids, Words, _as_words
+from provenance._io.index._sort import _keys_into, _PackedKeys, _sealed_tables, _tables
 from provenance._io.index._tables import (
     _give_back_freed_memory,
-    _keys_into,
     _mapped,
     _nearest,
-    _PackedKeys,
     _run_starts,
-    _sealed_tables,
     _Segment,
     _segment,
     _Table,
-    _tables,
     _with_tables,
     balanced_positions,
     dct_bit_order,
