@@ -909,11 +909,16 @@ def run_fleet_server(args: argparse.Namespace) -> dict[str, Any]:
     return {"results": results}
 
 
+def _counts(text: str) -> tuple[int, ...]:
+    """``"1e6,1e7"`` -> ``(1000000, 10000000)``: asset or row counts, in any float spelling."""
+    return tuple(int(float(x)) for x in text.split(","))
+
+
 def options(parser: argparse.ArgumentParser) -> None:
     """This benchmark's own options."""
     parser.add_argument(
         "--sizes",
-        type=lambda text: tuple(int(float(x)) for x in text.split(",")),
+        type=_counts,
         default=None,
         help="comma-separated row counts (default 1e6,1e7; 1e5 with --quick)",
     )
@@ -924,27 +929,27 @@ def options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--assets",
-        type=lambda text: tuple(int(float(x)) for x in text.split(",")),
+        type=_counts,
         default=None,
         help="per-asset whole lookups at these asset counts instead of the per-row cases "
         "(e.g. 1e6,1e7; synthetic hashes fitted on the corpus, sample_media with --quick)",
     )
     parser.add_argument(
         "--inventory",
-        type=lambda text: tuple(int(float(x)) for x in text.split(",")),
+        type=_counts,
         default=None,
         help="with --assets: also a verifier's cold start on an inventory of this many assets",
     )
     parser.add_argument(
         "--fleet",
-        type=lambda text: tuple(int(float(x)) for x in text.split(",")),
+        type=_counts,
         default=None,
         help="FleetIndex at these asset counts (e.g. 1e6,1e7: cold build, whole lookups, "
         "memory), plus its lost matches on real copies against the exact search",
     )
     parser.add_argument(
         "--fleet-verify",
-        type=lambda text: tuple(int(float(x)) for x in text.split(",")),
+        type=_counts,
         default=None,
         help="verify every robustness.py copy through an inventory of the corpus plus this "
         "many planted assets, with the exact index and with the FleetIndex (recall side by side)",
@@ -957,14 +962,14 @@ def options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--fleet-server",
-        type=lambda text: tuple(int(float(x)) for x in text.split(",")),
+        type=_counts,
         default=None,
         help="a verifier's cold FleetIndex build from a throw-away PostgreSQL inventory of "
         "this many assets (rows/s of perceptual_chunks, build time)",
     )
     parser.add_argument(
         "--fleet-mariadb",
-        type=lambda text: tuple(int(float(x)) for x in text.split(",")),
+        type=_counts,
         default=None,
         help="with --fleet-server: also every row read and a cold FleetIndex from a "
         "throw-away MariaDB inventory of this many assets (rows fetched page by page)",
