@@ -33,17 +33,21 @@ from provenance.inventory._statements import SQL
 MARIADB_PACKED_ROWS = 1 << 17
 
 
+def _rows(sa: Any, h: Any, *, upto: bool) -> Any:
+    """A scheme's perceptual rows after the key ``after`` (and, with ``upto``, at most it)."""
+    rows = sa.select(h.c.hash_pk, h.c.asset_pk, h.c.words).where(
+        h.c.scheme == sa.bindparam("scheme"), h.c.hash_pk > sa.bindparam("after")
+    )
+    return rows.where(h.c.hash_pk <= sa.bindparam("upto")) if upto else rows
+
+
 def _packed(*, upto: bool, hexed: bool) -> Any:
     """A page as one row: ``_perceptual._CHUNK``'s page, or the keys in ``(after, upto]``."""
 
     def build(sa: Any, t: Any) -> Any:
         h = t.perceptual_hashes
-        rows = sa.select(h.c.hash_pk, h.c.asset_pk, h.c.words).where(
-            h.c.scheme == sa.bindparam("scheme"), h.c.hash_pk > sa.bindparam("after")
-        )
-        if upto:
-            rows = rows.where(h.c.hash_pk <= sa.bindparam("upto"))
-        else:
+        rows = _rows(sa, h, upto=upto)
+        if not upto:
             rows = rows.order_by(h.c.hash_pk).limit(sa.bindparam("limit"))
         if hexed:
             # MariaDB walks the (scheme, hash_pk) index and looks every row up in
@@ -102,16 +106,7 @@ def _span(sa: Any, t: Any) -> Any:
     its order; one that is not simple is never flattened into the query).
     """
     h = t.perceptual_hashes
-    page = (
-        sa.select(h.c.hash_pk, h.c.asset_pk, h.c.words)
-        .where(
-            h.c.scheme == sa.bindparam("scheme"),
-            h.c.hash_pk > sa.bindparam("after"),
-            h.c.hash_pk <= sa.bindparam("upto"),
-        )
-        .order_by(h.c.hash_pk)
-        .subquery("page")
-    )
+    page = _rows(sa, h, upto=True).order_by(h.c.hash_pk).subquery("page")
     joined = sa.literal_column("''::bytea")
     return sa.select(
         sa.func.count(),
