@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from provenance._core.phash import ReferenceHashes
+from provenance._io.index import FleetIndex
 from provenance._io.keys import SigningKey
 from provenance.audit import AuditEvent
 from provenance.errors import InventoryError
@@ -117,6 +118,22 @@ def _fetched(inv: Inventory, scheme: str) -> list[tuple[int, int, bytes]]:
     return [(int(pk), int(asset), bytes(words)) for pk, asset, words in rows]
 
 
+def _cold_read(inv: Inventory, scheme: str, last: int) -> list[tuple[int, int, bytes]]:
+    """Every row of ``scheme`` up to ``last`` as a verifier's cold build reads them."""
+    return [
+        (int(pk), int(asset), words.astype("<u8").tobytes())
+        for chunk in inv._indexes._every_row(scheme, last)
+        for pk, asset, words in zip(chunk.row_ids, chunk.assets, chunk.words, strict=True)
+    ]
+
+
+def _assert_each_found(index: FleetIndex, rows: list[tuple[int, int, bytes]]) -> None:
+    """Each row's hash finds its own asset and row at distance 0."""
+    for pk, asset, words in rows:
+        found = index.lookup(np.frombuffer(words, dtype="<u8"), max_distance=0, k=1)
+        assert (found[0].asset, found[0].row_id, found[0].distance) == (asset, pk, 0)
+
+
 def _chunked(inv: Inventory, scheme: str, after: int, step: int) -> list[tuple[int, int, bytes]]:
     out = []
     for chunk in inv.perceptual_chunks(scheme, after=after, rows_per_chunk=step):
@@ -166,17 +183,10 @@ def test_a_cold_fleet_build_reads_the_pages_on_two_connections(
         inv.record_many(results, signer=SIGNER, now=NOW, perceptual=references)
         stored = _fetched(inv, "test.v1")
         for last in (stored[-1][0], stored[7][0]):  # rows above last: read after the ranges
-            rows = [
-                (int(pk), int(asset), words.astype("<u8").tobytes())
-                for chunk in inv._indexes._every_row("test.v1", last)
-                for pk, asset, words in zip(chunk.row_ids, chunk.assets, chunk.words, strict=True)
-            ]
-            assert rows == stored
+            assert _cold_read(inv, "test.v1", last) == stored
         index = inv.fleet_index("test.v1")
         assert len(index) == len(stored) and index.last_row_id == stored[-1][0]
-        for pk, asset, words in stored:
-            found = index.lookup(np.frombuffer(words, dtype="<u8"), max_distance=0, k=1)
-            assert (found[0].asset, found[0].row_id, found[0].distance) == (asset, pk, 0)
+        _assert_each_found(index, stored)
 
 
 def test_a_key_range_with_gaps_is_read_again_with_its_keys(
@@ -214,19 +224,11 @@ def test_a_key_range_with_gaps_is_read_again_with_its_keys(
 
     monkeypatch.setattr(_packed, "execute", spy)
     with Inventory(url) as inv:
-        rows = [
-            (int(pk), int(asset), words.astype("<u8").tobytes())
-            for chunk in inv._indexes._every_row("test.v1", kept[-1][0])
-            for pk, asset, words in zip(chunk.row_ids, chunk.assets, chunk.words, strict=True)
-        ]
-        assert rows == kept
+        assert _cold_read(inv, "test.v1", kept[-1][0]) == kept
         # Every range asked without its keys; only those with gaps again with them.
         assert asked.count("perceptual_packed_span") == len(ranges)
         assert asked.count("perceptual_packed_range") == gapped == 3
-        index = inv.fleet_index("test.v1")
-        for pk, asset, words in kept:
-            found = index.lookup(np.frombuffer(words, dtype="<u8"), max_distance=0, k=1)
-            assert (found[0].asset, found[0].row_id, found[0].distance) == (asset, pk, 0)
+        _assert_each_found(inv.fleet_index("test.v1"), kept)
 
 
 def test_a_page_that_cannot_be_read_stops_both_readers_with_the_error(
