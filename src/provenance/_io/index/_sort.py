@@ -173,16 +173,15 @@ def _sealed_tables(
     n = items[0].shape[0] if items else 0
     extra = extra_bits(key_bits, positions[0].shape[0]) if n < 2**31 - 1 else 0
     kept = key_bits + extra
-    if kept < positions[0].shape[0]:
-        # The low bits of a key are its narrower self (balanced_positions).
-        keep = np.uint64((((1 << kept) - 1) << 32) | 0xFFFFFFFF)
-        for item in items:
-            item &= keep
-    if extra:
-        for item in items:
-            _extra_in_place(item, key_bits)
+    # The low bits of a key are its narrower self (balanced_positions): the rest is cut.
+    keep = np.uint64((((1 << kept) - 1) << 32) | 0xFFFFFFFF)
 
     def table(item: npt.NDArray[np.uint64], p: npt.NDArray[np.intp]) -> _Table:
+        # In the table's own thread: numpy's element-wise passes release the GIL too.
+        if extra:
+            _extra_in_place(item, key_bits, extra)  # cuts the bits past them as it moves
+        elif kept < p.shape[0]:
+            item &= keep
         return _table_of_sorted(item, p[:kept], key_bits if extra else None)
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
@@ -190,19 +189,21 @@ def _sealed_tables(
         return tuple(built)
 
 
-def _extra_in_place(items: npt.NDArray[np.uint64], key_bits: int) -> None:
-    """Items ``(extra << key_bits | key) << 32 | row`` made ``(key << 8 | extra) << 32 | row``.
+def _extra_in_place(items: npt.NDArray[np.uint64], key_bits: int, extra: int) -> None:
+    """Items ``(.. extra, key) << 32 | row`` made ``(key << 8 | extra) << 32 | row``.
 
-    In steps (the temporaries stay small): a table's rows then sort by bucket,
-    and within it by extra bits, as :func:`_with_extra`'s do.
+    Only the ``extra`` bits above the key are kept (the rest of a wider key is
+    cut). In steps (the temporaries stay small): a table's rows then sort by
+    bucket, and within it by extra bits, as :func:`_with_extra`'s do.
     """
     low = np.uint64((1 << key_bits) - 1)
+    bits = np.uint64((1 << extra) - 1)
     rows = np.uint64(0xFFFFFFFF)
     shift, eight, half = np.uint64(key_bits), np.uint64(8), np.uint64(32)
     for lo in range(0, items.shape[0], _BUILD_STEP):
         part = items[lo : lo + _BUILD_STEP]
         high = part >> half
-        moved = ((high & low) << eight) | (high >> shift)
+        moved = ((high & low) << eight) | ((high >> shift) & bits)
         moved <<= half
         part &= rows
         part |= moved
