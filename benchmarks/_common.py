@@ -328,4 +328,6 @@ def header(name: str, info: Mapping[str, Any], args: argparse.Namespace) -> None
     """Print what is about to run, and where."""
     console.print(f"[bold]{name}[/bold]: {machine_line(info)}")
     mode = "quick (smoke test)" if args.quick else "full"
+    if getattr(args, "large_only", False):  # sign_verify.py runs only its 1-2 MB verify part
+        mode = "large files only"
     console.print(f"mode {mode}, {args.repeats} rounds, seed {args.seed}, results -> {args.out}")
