@@ -19,9 +19,12 @@ import sys
 import threading
 from collections.abc import Iterable
 from multiprocessing.connection import Connection
+from typing import TYPE_CHECKING
 
-from provenance.batch._jobs import WorkerSpec
-from provenance.batch._work import _process, _worker_state
+from provenance.batch._forkserver import _WORKER_SIDE, preload
+
+if TYPE_CHECKING:
+    from provenance.batch._jobs import WorkerSpec
 
 
 def _worker_main(spec: WorkerSpec, conn: Connection, alive: Connection) -> None:
@@ -50,6 +53,10 @@ def _standby_main(conn: Connection, alive: Connection, inherited: Iterable[Conne
     for end in inherited:
         end.close()
     _die_with_parent(alive)
+    # Forked before the calling process imported the signing side (c2pa, the
+    # verbs, OpenCV): imported here, beside the other worker and the caller's
+    # key, inventory and listing work, before the spec can arrive (issue 20).
+    preload(_WORKER_SIDE)
     try:
         spec = conn.recv()
     except (EOFError, OSError):
@@ -59,6 +66,8 @@ def _standby_main(conn: Connection, alive: Connection, inherited: Iterable[Conne
 
 
 def _serve(spec: WorkerSpec, conn: Connection) -> None:
+    from provenance.batch._work import _process, _worker_state  # the signing side: lazy
+
     try:
         state = _worker_state(spec)
     except Exception as exc:  # reported to the parent, which stops the batch
