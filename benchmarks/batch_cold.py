@@ -118,7 +118,14 @@ for name in _PRELOAD:
 """
 """What the pool's fork server imports before it forks a worker."""
 
-BEFORE_FORK = "import provenance.cli\n" + SERVER_IMPORTS
+BEFORE_FORK = """
+import provenance.cli
+from provenance.batch import _forkserver
+# What warm_up imports before it forks (issue 20: what the CLI and its workers share);
+# a tree from before that imported the fork server's whole preload list.
+for name in getattr(_forkserver, "_SHARED", _forkserver._PRELOAD):
+    __import__(name)
+"""
 """What the CLI's process imports before it forks its workers (``workers-2``)."""
 
 
