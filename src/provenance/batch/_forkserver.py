@@ -40,21 +40,27 @@ parallel, while the calling process loads keys, opens the inventory and lists
 the files. ``tests/integration/test_batch_forked_workers.py`` checks that c2pa
 is not imported in the calling process when it forks."""
 
-_WORKER_SIDE = (
-    # The per-file work, and with it c2pa and the sign and verify verbs.
-    "provenance.batch._work",
-    # What a worker's first item imported on first use (issue 20), about 50 ms of
-    # CPU per worker: OpenCV (keypoints; loaded lazily by the library), the
+_WORKER_SIDE = ("provenance.batch._work",)
+"""What a forked worker imports once forked, before its spec comes: the per-file
+work, and with it c2pa and the sign and verify verbs (none builds a c2pa Context).
+
+Not what only some items need (:data:`_FIRST_USE`): each worker would import it
+for itself, and verifying signed files never needs it (issue 20)."""
+
+_FIRST_USE = (
+    # What a worker's first item imported on first use (issue 20), about 40 ms of
+    # CPU per process: OpenCV (keypoints; loaded lazily by the library), the
     # plugins Image.open loads, and numpy.ma (np.median imports it on its first
-    # call). None builds a c2pa Context; a missing one is skipped.
+    # call). Signing with an inventory and checking unsigned files need them;
+    # verifying signed files does not. A missing one is skipped.
     "cv2",
     "numpy.ma",
     *(f"PIL.{name}ImagePlugin" for name in ("Bmp", "Gif", "Jpeg", "Png", "Ppm", "WebP")),
 )
-"""What a worker imports before its first item (a forked one, once forked)."""
 
-_PRELOAD = ("provenance.batch._pool", *_WORKER_SIDE)
-"""What the fork server imports before it forks the first worker."""
+_PRELOAD = ("provenance.batch._pool", *_WORKER_SIDE, *_FIRST_USE)
+"""What the fork server imports before it forks the first worker: once, for every
+worker it forks (so what only some items need is worth it there)."""
 
 
 _FORK_FROM_CALLER = True

@@ -54,8 +54,9 @@ def _standby_main(conn: Connection, alive: Connection, inherited: Iterable[Conne
         end.close()
     _die_with_parent(alive)
     # Forked before the calling process imported the signing side (c2pa, the
-    # verbs, OpenCV): imported here, beside the other worker and the caller's
-    # key, inventory and listing work, before the spec can arrive (issue 20).
+    # verbs): imported here, beside the other worker and the caller's key,
+    # inventory and listing work, before the spec can arrive (issue 20). OpenCV
+    # and the like load on first use, by the items that need them.
     preload(_WORKER_SIDE)
     try:
         spec = conn.recv()
