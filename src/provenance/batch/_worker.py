@@ -57,7 +57,8 @@ def _standby_main(conn: Connection, alive: Connection, inherited: Iterable[Conne
     # verbs): imported here, beside the other worker and the caller's key,
     # inventory and listing work, before the spec can arrive (issue 20). OpenCV
     # and the like load on first use, by the items that need them.
-    preload(_WORKER_SIDE)
+    with contextlib.suppress(Exception):  # raised again, and reported, by _serve
+        preload(_WORKER_SIDE)
     try:
         spec = conn.recv()
     except (EOFError, OSError):
@@ -67,9 +68,11 @@ def _standby_main(conn: Connection, alive: Connection, inherited: Iterable[Conne
 
 
 def _serve(spec: WorkerSpec, conn: Connection) -> None:
-    from provenance.batch._work import _process, _worker_state  # the signing side: lazy
-
     try:
+        # The signing side, imported here (issue 20): a module that cannot be
+        # imported is this worker's failure to start, reported like any other.
+        from provenance.batch._work import _process, _worker_state
+
         state = _worker_state(spec)
     except Exception as exc:  # reported to the parent, which stops the batch
         conn.send(("failed", f"{type(exc).__name__}: {exc}"))
