@@ -294,3 +294,53 @@ def test_the_command_line_forks_before_it_imports_the_signing_side_and_never_imp
     assert [status for _, status in rows["sign"]["2"]] == ["ok"] * len(SOURCES)
     assert rows["verify"]["2"] == rows["verify"]["1"]
     assert [status for _, status in rows["verify"]["2"]] == ["trusted"] * len(SOURCES)
+
+
+BROKEN_SIGNING_SIDE = """
+import importlib.abc, json, sys
+from pathlib import Path
+
+
+class Broken(importlib.abc.MetaPathFinder):
+    # Only the forked workers import the per-file work: it fails there alone.
+    def find_spec(self, name, path, target=None):
+        if name == "provenance.batch._work":
+            raise ImportError("the signing side is broken in this test")
+        return None
+
+
+sys.meta_path.insert(0, Broken())
+import provenance.batch
+
+provenance.batch.warm_up(2)
+from provenance import SigningKey
+from provenance.batch import _standby, sign_many
+from provenance.errors import WorkerPoolError
+
+folder, keys, out = (Path(arg) for arg in sys.argv[1:4])
+key = SigningKey.from_pem_files(keys / "chain.pem", keys / "signer.key")
+forked = _standby.waiting()
+try:
+    rows = list(sign_many(sorted(folder.glob("*.jpg")), out, key=key, workers=2))
+    error = None
+except WorkerPoolError as exc:
+    error = str(exc)
+caller = "provenance.batch._work" in sys.modules
+print(json.dumps({"forked": forked, "error": error, "caller": caller}))
+"""
+
+
+def test_a_forked_worker_that_cannot_import_the_signing_side_fails_the_batch_with_one_error(
+    tmp_path: Path, dev_keys: DevKeyPaths
+) -> None:
+    found = _python(
+        BROKEN_SIGNING_SIDE,
+        str(_sources(tmp_path)),
+        str(dev_keys.directory),
+        str(tmp_path / "out"),
+    )
+    assert found["forked"] == 2
+    assert found["caller"] is False  # the calling process never needed it
+    assert str(found["error"]).startswith("a worker process could not start: ImportError")
+    assert "the signing side is broken in this test" in str(found["error"])
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
