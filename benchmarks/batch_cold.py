@@ -8,9 +8,11 @@ that, the whole command, in a fresh process per run:
 
 * ``workers-1``: ``--workers 1`` (signs in the CLI's process, no pool);
 * ``workers-2``: ``--workers 2`` as shipped: on Linux the CLI's process forks
-  its two workers once it has imported what they need, before it loads keys or
-  opens the inventory (``provenance.batch.warm_up``), and leaves them all the
-  signing;
+  its two workers once it has imported what it shares with them (the inventory,
+  keys, containers: ``provenance.batch._forkserver._SHARED``), before it imports
+  the signing side (c2pa, the verbs, OpenCV: each worker imports that itself) and
+  before it loads keys or opens the inventory (``provenance.batch.warm_up``),
+  and leaves them all the signing;
 * ``workers-2-server``: ``--workers 2`` as before that
   (``provenance.batch._forkserver._FORK_FROM_CALLER = False``): the workers fork
   from the fork server, which imports the library again beside the CLI, and the
@@ -31,7 +33,9 @@ and reaped; not a fork server's), and the parts a start-up is made of, in fresh
 processes: the CLI's imports (``import provenance.cli``: only what comes before
 the command calls ``warm_up``), what the fork server imports before its first
 worker forks (its preload list, ``provenance.batch._forkserver._PRELOAD``) and
-both together (what the CLI's process imports before it forks its workers).
+what the CLI's process imports before it forks its workers (the CLI and the
+shared list; a tree from before issue 20's early fork: the CLI and the whole
+preload list).
 From CPU times, which a loaded machine inflates far less than wall times, idle
 2-core estimates: one worker takes its CPU time. The parts model (for the fork
 server) takes two to need ``imports + (work + fork server) / 2``. The measured
@@ -118,7 +122,14 @@ for name in _PRELOAD:
 """
 """What the pool's fork server imports before it forks a worker."""
 
-BEFORE_FORK = "import provenance.cli\n" + SERVER_IMPORTS
+BEFORE_FORK = """
+import provenance.cli
+from provenance.batch import _forkserver
+# What warm_up imports before it forks (issue 20: what the CLI and its workers share);
+# a tree from before that imported the fork server's whole preload list.
+for name in getattr(_forkserver, "_SHARED", _forkserver._PRELOAD):
+    __import__(name)
+"""
 """What the CLI's process imports before it forks its workers (``workers-2``)."""
 
 

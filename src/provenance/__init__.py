@@ -112,7 +112,7 @@ _WHERE: dict[str, str] = {
     "ProvenanceRecord": "provenance._core.record",
     "RenditionMark": "provenance.renditions",
     "RowChunk": "provenance._io.index",
-    "SignOptions": "provenance.sign",
+    "SignOptions": "provenance._core.sign_options",
     "SignResult": "provenance._core.types",
     "SignedFile": "provenance._core.types",
     "SignedImport": "provenance._core.types",

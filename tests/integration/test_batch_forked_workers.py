@@ -49,6 +49,9 @@ import provenance.batch
 from provenance.batch import _standby
 
 provenance.batch.warm_up(2)  # first: the workers fork from this process now
+# Forked before this process imported the signing side (c2pa, the verbs): the
+# workers import it themselves (issue 20).
+signing_side = [m for m in ("c2pa", "provenance.sign", "provenance.verify") if m in sys.modules]
 import provenance._io.c2pa as c2pa_io
 
 forked = _standby.waiting()
@@ -80,6 +83,7 @@ again = verify_many(sorted((out / "2").glob("*.jpg")), trust=trust, workers=2)
 checked = [r.result.status.value for r in again]
 print(json.dumps({
     "forked": forked, "children": pids, "context_at_fork": context_at_fork,
+    "signing_side": signing_side,
     "used": used, "server": server, "rows": rows, "verdicts": verdicts,
     "checked": checked,
 }))
@@ -94,6 +98,7 @@ def test_workers_forked_by_warm_up_sign_as_one_worker_does(
     assert found["forked"] == 2
     assert len(found["children"]) == 2  # type: ignore[arg-type]
     assert found["context_at_fork"] is False
+    assert found["signing_side"] == []
     # ... were the batch's workers: no fork server was started.
     assert found["used"] is True
     assert found["server"] is None
@@ -226,3 +231,116 @@ def test_a_process_that_chose_spawn_is_not_forked() -> None:
         """
     )
     assert "'spawn' start method" in str(found["refusal"])
+
+
+CLI = """
+import json, sys
+from provenance.batch import _standby
+
+forks = []
+fork_workers = _standby.fork_workers
+
+
+def spy(count):
+    forks.append([m for m in ("c2pa", "provenance.sign", "provenance.verify") if m in sys.modules])
+    fork_workers(count)
+
+
+_standby.fork_workers = spy  # warm_up looks it up on the module when it forks
+from provenance.cli import main
+
+code = main(sys.argv[1:])
+caller = [m for m in ("c2pa", "provenance.sign", "provenance.verify") if m in sys.modules]
+print(json.dumps({"code": code, "forks": forks, "caller": caller}), file=sys.stderr)
+"""
+
+
+def _cli(*args: str) -> tuple[dict[str, object], list[dict[str, object]]]:
+    done = fresh_python(CLI, *args, "--json")
+    assert "Traceback" not in done.stderr, done.stderr
+    found: dict[str, object] = json.loads(done.stderr.strip().splitlines()[-1])
+    return found, json.loads(done.stdout)
+
+
+def test_the_command_line_forks_before_it_imports_the_signing_side_and_never_imports_it(
+    tmp_path: Path, dev_keys: DevKeyPaths
+) -> None:
+    """``sign|verify --workers 2`` (issue 20): the workers import c2pa and the verbs
+    themselves; the command's process never does, and the rows are one worker's."""
+    source = _sources(tmp_path)
+    keys = ("--keys", str(dev_keys.directory))
+    rows: dict[str, dict[str, list[object]]] = {"sign": {}, "verify": {}}
+    for workers in ("2", "1"):
+        out, inventory = tmp_path / f"out-{workers}", tmp_path / f"inv-{workers}.sqlite"
+        signing = ("sign", str(source), "--out", str(out), *keys, "--inventory", str(inventory))
+        verifying = ("verify", str(out), "--trust-anchors", str(dev_keys.ca_certificate))
+        for verb, args in (
+            ("sign", signing),
+            ("verify", (*verifying, "--inventory", str(inventory))),
+        ):
+            found, printed = _cli(*args, "--workers", workers)
+            assert found["code"] == 0, found
+            if workers == "2":
+                assert found["forks"] == [[]], found  # forked, before the signing side
+                assert found["caller"] == [], found  # which this process never imported
+            else:
+                assert found["forks"] == [], found  # one worker: no pool, no fork
+            rows[verb][workers] = [
+                (Path(str(row.get("path") or row.get("file"))).name, row["status"])
+                for row in printed
+            ]
+    assert sorted(name for name, _ in rows["sign"]["2"]) == sorted(SOURCES)
+    assert rows["sign"]["2"] == rows["sign"]["1"]
+    assert [status for _, status in rows["sign"]["2"]] == ["ok"] * len(SOURCES)
+    assert rows["verify"]["2"] == rows["verify"]["1"]
+    assert [status for _, status in rows["verify"]["2"]] == ["trusted"] * len(SOURCES)
+
+
+BROKEN_SIGNING_SIDE = """
+import importlib.abc, json, sys
+from pathlib import Path
+
+
+class Broken(importlib.abc.MetaPathFinder):
+    # Only the forked workers import the per-file work: it fails there alone.
+    def find_spec(self, name, path, target=None):
+        if name == "provenance.batch._work":
+            raise ImportError("the signing side is broken in this test")
+        return None
+
+
+sys.meta_path.insert(0, Broken())
+import provenance.batch
+
+provenance.batch.warm_up(2)
+from provenance import SigningKey
+from provenance.batch import _standby, sign_many
+from provenance.errors import WorkerPoolError
+
+folder, keys, out = (Path(arg) for arg in sys.argv[1:4])
+key = SigningKey.from_pem_files(keys / "chain.pem", keys / "signer.key")
+forked = _standby.waiting()
+try:
+    rows = list(sign_many(sorted(folder.glob("*.jpg")), out, key=key, workers=2))
+    error = None
+except WorkerPoolError as exc:
+    error = str(exc)
+caller = "provenance.batch._work" in sys.modules
+print(json.dumps({"forked": forked, "error": error, "caller": caller}))
+"""
+
+
+def test_a_forked_worker_that_cannot_import_the_signing_side_fails_the_batch_with_one_error(
+    tmp_path: Path, dev_keys: DevKeyPaths
+) -> None:
+    found = _python(
+        BROKEN_SIGNING_SIDE,
+        str(_sources(tmp_path)),
+        str(dev_keys.directory),
+        str(tmp_path / "out"),
+    )
+    assert found["forked"] == 2
+    assert found["caller"] is False  # the calling process never needed it
+    assert str(found["error"]).startswith("a worker process could not start: ImportError")
+    assert "the signing side is broken in this test" in str(found["error"])
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

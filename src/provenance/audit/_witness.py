@@ -6,7 +6,6 @@ import fcntl
 import json
 import os
 import socket
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -159,6 +158,11 @@ class HttpWitness:
         Raises:
             OSError: The endpoint could not be reached or did not answer 2xx.
         """
+        # Here, not at the top: every process that opens an inventory imports
+        # this module, and urllib.request brings http.client, ssl and email
+        # (issue 20: a batch's start-up).
+        import urllib.request
+
         request = urllib.request.Request(  # noqa: S310 - scheme checked in __init__
             self.url,
             data=record.to_json().encode("utf-8"),

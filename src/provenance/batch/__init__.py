@@ -74,6 +74,7 @@ from provenance.batch._forkserver import warm_up
 
 if TYPE_CHECKING:
     from provenance._core.record import ProvenanceRecord
+    from provenance._core.sign_options import SignOptions
     from provenance._core.types import SignResult, Verdict
     from provenance._io.keys import SigningKey, TrustPolicy
     from provenance._io.reading import sidecar_record
@@ -83,7 +84,6 @@ if TYPE_CHECKING:
     from provenance.batch._rows import BatchRow, ItemError, RowStatus, verdict_of
     from provenance.fingerprint import Fingerprint
     from provenance.inventory import Inventory
-    from provenance.sign import SignOptions
 
 # Lazy, as the package root is (issue 20): the CLI imports this package to call
 # warm_up before it imports the library; the names below load on first use.

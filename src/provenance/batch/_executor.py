@@ -23,7 +23,6 @@ from provenance.batch._plan import BatchPlan
 from provenance.batch._pool import _streamed_pool
 from provenance.batch._rows import BatchRow, _Outcome
 from provenance.batch._stream import _Inline, _stream, _Submitter
-from provenance.batch._work import _run_chunk_with
 
 __all__ = ["run_local", "run_on_executor"]
 
@@ -118,4 +117,6 @@ class _ExecutorSubmitter(_Submitter):
         self._spec = spec
 
     def submit(self, chunk: _Chunk) -> Future[list[_Outcome]]:
+        from provenance.batch._work import _run_chunk_with  # the signing side: lazy
+
         return self._executor.submit(_run_chunk_with, self._spec, chunk)

@@ -21,18 +21,46 @@ import os
 import sys
 from typing import Any
 
-_PRELOAD = (
-    # The workers' entry point, and with it numpy, Pillow, c2pa and the library.
-    "provenance.batch._pool",
-    # What a worker's first item imported on first use (issue 20), about 50 ms of
-    # CPU per worker: OpenCV (keypoints; loaded lazily by the library), the
+_SHARED = (
+    # What the calling process uses as much as its workers do: numpy and Pillow
+    # (the inventory's perceptual hashes and keypoints), cryptography (keys and
+    # anchors), the containers (listing a folder), the inventory and the plan.
+    "provenance.inventory",
+    "provenance._io.keys",
+    "provenance._io.reading",
+    "provenance._core.containers",
+    "provenance.batch._plan",
+    "provenance.batch._standby",
+)
+"""What the calling process imports before it forks its workers (issue 20).
+
+Not the signing and verifying side (c2pa, XMP, EXIF, OpenCV): only the workers
+need it, and each imports it itself once forked (:data:`_WORKER_SIDE`), in
+parallel, while the calling process loads keys, opens the inventory and lists
+the files. ``tests/integration/test_batch_forked_workers.py`` checks that c2pa
+is not imported in the calling process when it forks."""
+
+_WORKER_SIDE = ("provenance.batch._work",)
+"""What a forked worker imports once forked, before its spec comes: the per-file
+work, and with it c2pa and the sign and verify verbs (none builds a c2pa Context).
+
+Not what only some items need (:data:`_FIRST_USE`): each worker would import it
+for itself, and verifying signed files never needs it (issue 20)."""
+
+_FIRST_USE = (
+    # What a worker's first item imported on first use (issue 20), about 40 ms of
+    # CPU per process: OpenCV (keypoints; loaded lazily by the library), the
     # plugins Image.open loads, and numpy.ma (np.median imports it on its first
-    # call). None builds a c2pa Context; a missing one is skipped by the server.
+    # call). Signing with an inventory and checking unsigned files need them;
+    # verifying signed files does not. A missing one is skipped.
     "cv2",
     "numpy.ma",
     *(f"PIL.{name}ImagePlugin" for name in ("Bmp", "Gif", "Jpeg", "Png", "Ppm", "WebP")),
 )
-"""What the fork server imports before it forks the first worker."""
+
+_PRELOAD = ("provenance.batch._pool", *_WORKER_SIDE, *_FIRST_USE)
+"""What the fork server imports before it forks the first worker: once, for every
+worker it forks (so what only some items need is worth it there)."""
 
 
 _FORK_FROM_CALLER = True
@@ -78,12 +106,10 @@ def warm_up(workers: int) -> None:
 
 
 def _fork_from_caller(count: int) -> bool:
-    """Import what a worker needs, then fork ``count`` workers here; False if unsafe."""
+    """Import what this process and its workers share, fork ``count`` workers; False if unsafe."""
     if not sys.platform.startswith("linux"):
         return False
-    for name in _PRELOAD:
-        with contextlib.suppress(ImportError):  # as the fork server skips a missing one
-            importlib.import_module(name)
+    preload(_SHARED)
     from provenance.batch import _standby  # imported with the library, just above
 
     missing = count - _standby.waiting()
@@ -96,6 +122,13 @@ def _fork_from_caller(count: int) -> bool:
     except Exception:  # e.g. out of processes: the fork server starts the rest
         return False
     return True
+
+
+def preload(names: tuple[str, ...]) -> None:
+    """Import ``names``; a missing one is skipped (as the fork server skips it)."""
+    for name in names:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
 
 
 def pool_context() -> Any:  # a forkserver or spawn context (typeshed has no common type)

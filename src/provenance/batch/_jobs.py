@@ -12,16 +12,18 @@ import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from provenance._core import keypoints, phash
-from provenance._core.record import ProvenanceRecord
-from provenance._core.types import SignResult
-from provenance._io.keys import SigningKey, TrustPolicy
 from provenance.batch._rows import BatchRow, ItemError, RowStatus
 from provenance.errors import OutputError, ProvenanceError
-from provenance.inventory import Inventory
-from provenance.sign import SignOptions
+
+if TYPE_CHECKING:  # values only here: a worker forked early imports these itself (issue 20)
+    from provenance._core import keypoints, phash
+    from provenance._core.record import ProvenanceRecord
+    from provenance._core.sign_options import SignOptions
+    from provenance._core.types import SignResult
+    from provenance._io.keys import SigningKey, TrustPolicy
+    from provenance.inventory import Inventory
 
 __all__ = ["SignItem", "WorkerSpec"]
 

@@ -17,9 +17,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from provenance._core import keypoints, phash
 from provenance._core.record import ProvenanceRecord
 from provenance._core.types import SignResult, Verdict
 from provenance._io.keys import SigningKey, TrustPolicy
@@ -38,9 +37,12 @@ from provenance.batch._jobs import (
 )
 from provenance.batch._rows import BatchRow, ItemError, RowStatus, _Outcome
 from provenance.errors import InventoryError, KeyConfigError, OutputError
-from provenance.fingerprint import Fingerprint
 from provenance.inventory import Inventory
-from provenance.sign import SignOptions
+
+if TYPE_CHECKING:  # the signing side: the workers import it, not this process (issue 20)
+    from provenance._core import keypoints, phash
+    from provenance._core.sign_options import SignOptions
+    from provenance.fingerprint import Fingerprint
 
 __all__ = ["BatchPlan", "plan_fingerprint", "plan_sign", "plan_verify"]
 

@@ -34,7 +34,6 @@ from provenance.batch._plan import BatchPlan
 from provenance.batch._rows import BatchRow, ItemError, RowStatus, _Outcome
 from provenance.batch._standby import claim, waiting
 from provenance.batch._stream import _stream, _Submitter
-from provenance.batch._work import _process
 from provenance.batch._worker import _worker_main
 from provenance.errors import WorkerPoolError
 
@@ -133,6 +132,8 @@ class _Pool(_Submitter):
                 task = self._take()
                 if task is not None:
                     # Workers are still starting: work here rather than wait for them.
+                    from provenance.batch._work import _process  # the signing side: lazy
+
                     task.future.set_result(_process(self._inline, task.chunk))
                     continue
             with contextlib.suppress(TimeoutError):

@@ -19,7 +19,6 @@ from typing import Any
 from provenance.batch._jobs import _Chunk, _Job, _State
 from provenance.batch._plan import BatchPlan
 from provenance.batch._rows import BatchRow, ItemError, RowStatus, _Outcome
-from provenance.batch._work import _process
 from provenance.errors import WorkerPoolError
 
 _CHUNK_MAX_BYTES = 16 * 1024 * 1024
@@ -44,6 +43,8 @@ class _Inline(_Submitter):
 
     def submit(self, chunk: _Chunk) -> Future[list[_Outcome]]:
         future: Future[list[_Outcome]] = Future()
+        from provenance.batch._work import _process  # the signing side: lazy (issue 20)
+
         future.set_result(_process(self._state, chunk))
         return future
 

@@ -19,9 +19,12 @@ import sys
 import threading
 from collections.abc import Iterable
 from multiprocessing.connection import Connection
+from typing import TYPE_CHECKING
 
-from provenance.batch._jobs import WorkerSpec
-from provenance.batch._work import _process, _worker_state
+from provenance.batch._forkserver import _WORKER_SIDE, preload
+
+if TYPE_CHECKING:
+    from provenance.batch._jobs import WorkerSpec
 
 
 def _worker_main(spec: WorkerSpec, conn: Connection, alive: Connection) -> None:
@@ -50,6 +53,12 @@ def _standby_main(conn: Connection, alive: Connection, inherited: Iterable[Conne
     for end in inherited:
         end.close()
     _die_with_parent(alive)
+    # Forked before the calling process imported the signing side (c2pa, the
+    # verbs): imported here, beside the other worker and the caller's key,
+    # inventory and listing work, before the spec can arrive (issue 20). OpenCV
+    # and the like load on first use, by the items that need them.
+    with contextlib.suppress(Exception):  # raised again, and reported, by _serve
+        preload(_WORKER_SIDE)
     try:
         spec = conn.recv()
     except (EOFError, OSError):
@@ -60,6 +69,10 @@ def _standby_main(conn: Connection, alive: Connection, inherited: Iterable[Conne
 
 def _serve(spec: WorkerSpec, conn: Connection) -> None:
     try:
+        # The signing side, imported here (issue 20): a module that cannot be
+        # imported is this worker's failure to start, reported like any other.
+        from provenance.batch._work import _process, _worker_state
+
         state = _worker_state(spec)
     except Exception as exc:  # reported to the parent, which stops the batch
         conn.send(("failed", f"{type(exc).__name__}: {exc}"))

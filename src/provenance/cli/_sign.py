@@ -112,10 +112,10 @@ def sign_command(
         fail("--out and --in-place exclude each other")
     warm_up(workers)  # workers forked now (decision 1), or the pool's fork server booting
     # Imported after warm_up: forked workers share them, a fork server imports beside us.
+    from provenance._core.sign_options import SignOptions
     from provenance._io.reading import load_record
     from provenance.batch import SignItem, sign_many
     from provenance.cli._files import expand
-    from provenance.sign import SignOptions
 
     policy = pii_policy(pii, names)
     signing_key = load_key(

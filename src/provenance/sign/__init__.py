@@ -23,7 +23,6 @@ import dataclasses
 import hashlib
 import os
 import uuid
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -31,8 +30,8 @@ from PIL import Image
 
 from provenance._core import containers
 from provenance._core.hashing import hash_ranges, sha256_and_ranges, sha256_hex
-from provenance._core.pii import PiiPolicy
 from provenance._core.record import ParentRef, ProvenanceRecord, canonical_json
+from provenance._core.sign_options import SignOptions
 from provenance._core.types import SignResult
 from provenance._io.atomic import write_atomic
 from provenance._io.c2pa import sign_c2pa
@@ -69,35 +68,6 @@ __all__ = [
 ]
 
 _ASSET_NAMESPACE = uuid.UUID("6f1c2c4e-5d0a-4a57-9a39-5b1d8a4f2e10")
-
-
-@dataclass(frozen=True, slots=True)
-class SignOptions:
-    """How :func:`sign` embeds provenance; the defaults are the safe ones.
-
-    Attributes:
-        pii_policy: What to do with personal data found in free text (default:
-            refuse to embed it).
-        write_exif: Write minimal EXIF (Software, ImageDescription, DateTime);
-            when false, EXIF already in the file is still stripped of personal
-            fields (GPS, serial numbers, owner).
-        disclosure_text: The ImageDescription disclosure written into EXIF.
-        derivation: The C2PA action recorded for a rendition of a parent.
-        c2pa: Embed a C2PA manifest. False leaves the signed XMP (statement,
-            detached signature, certificate chain) as the only embedded
-            provenance: the compact form for renditions (see
-            :func:`provenance.renditions.sign_rendition`).
-        max_pixels: The decoding limit for the perceptual hashes stored with an
-            inventory (default: :func:`provenance.fingerprint.max_pixels`). An
-            image above it is refused before anything is written.
-    """
-
-    pii_policy: PiiPolicy = field(default_factory=PiiPolicy)
-    write_exif: bool = True
-    disclosure_text: str = "AI-generated image"
-    derivation: str = "c2pa.resized"
-    c2pa: bool = True
-    max_pixels: int | None = None
 
 
 _DEFAULT_OPTIONS = SignOptions()
