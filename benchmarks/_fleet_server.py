@@ -455,21 +455,29 @@ def mariadb_from_server(
 
 
 def main(argv: list[str]) -> int:
-    """``python benchmarks/_fleet_server.py N``: plant N assets in a server kept running.
+    """``python benchmarks/_fleet_server.py [--mariadb] N``: plant N assets, keep the server.
 
     Prints the inventory's URL (a throw-away server: its data goes when this
-    process stops, Ctrl-C) for ``index.py --fleet-server N --server-url URL``.
+    process stops, Ctrl-C) for ``index.py --fleet-server N --server-url URL``
+    (``--fleet-mariadb N --server-url URL`` with ``--mariadb``). The server's
+    folder is made under ``TMPDIR`` (a large fill: point it outside ``/tmp``).
     """
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     import index
-    from tests.servers import start_postgresql
+    from tests.servers import start_mariadb, start_postgresql
 
-    assets = int(float(argv[0]))
+    mariadb = "--mariadb" in argv
+    pool = next((a.split("=", 1)[1] for a in argv if a.startswith("--pool=")), "2G")
+    assets = int(float(next(a for a in argv if not a.startswith("--"))))
     model = index.BitModel(index.real_reference_rows(quick=True))
-    with start_postgresql() as server:
+    rng = np.random.default_rng(0)
+    with start_mariadb(buffer_pool=pool) if mariadb else start_postgresql() as server:
         url = server.new_database("fleet")
         _first_asset(url)
-        fill = _plant(url, assets, model, np.random.default_rng(0))
+        if mariadb:
+            fill = _plant_mariadb(server, url, assets, model, rng, server.folder)
+        else:
+            fill = _plant(url, assets, model, rng)
         print(url, fill, flush=True)
         try:
             while True:

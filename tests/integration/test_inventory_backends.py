@@ -231,6 +231,45 @@ def test_a_key_range_with_gaps_is_read_again_with_its_keys(
         _assert_each_found(inv.fleet_index("test.v1"), kept)
 
 
+def test_a_span_the_server_aggregated_out_of_key_order_is_refused(
+    postgresql_server: ThrowawayServer,
+) -> None:
+    from provenance.inventory._packed import _PACKED_SPAN, SPAN_CHECKS, _unspanned
+
+    with Inventory(postgresql_server.new_database()) as inv:
+        results = [fake_result(i) for i in range(40)]
+        references = [_reference(i, rows=1 + i % 5) for i in range(40)]
+        inv.record_many(results, signer=SIGNER, now=NOW, perceptual=references)
+        stored = _fetched(inv, "test.v1")
+        last = stored[-1][0]
+        compiled = _PACKED_SPAN.compiled("postgresql")
+        in_key_order = "ORDER BY perceptual_hashes.hash_pk)"
+        assert in_key_order in compiled.sql
+
+        def span(order: str, stride: int) -> tuple[object, ...]:
+            """The server's span row of every key, its subquery sorted by ``order``."""
+            sql = compiled.sql.replace(in_key_order, f"ORDER BY {order})")
+            with inv._db.connection.raw.cursor() as cursor:
+                cursor.execute(sql, compiled.arrange(("test.v1", 0, last, stride)))
+                return tuple(cursor.fetchone())
+
+        path = Path("inventory")
+        for stride in (1, 4, max(1, last // SPAN_CHECKS)):
+            # As the statement asks: every row, each at its key's place.
+            row = span("perceptual_hashes.hash_pk", stride)
+            (chunk,) = _unspanned(row, "t", path, stride=stride)
+            assert chunk.row_ids.tolist() == [pk for pk, _, _ in stored]
+            assert chunk.assets.tolist() == [asset for _, asset, _ in stored]
+            # The rows really aggregated in another order (the same count, keys and
+            # lengths): the checked rows are not at their keys' places.
+            for order in ("perceptual_hashes.hash_pk DESC", "md5(perceptual_hashes.words)"):
+                row = span(order, stride)
+                assert row[:3] == (len(stored), stored[0][0], last)
+                assert _unspanned(row, "t", path, stride=stride) is None
+        # Rows swapped with their neighbour: caught where a checked row moved.
+        assert _unspanned(span("perceptual_hashes.hash_pk # 1", 1), "t", path, stride=1) is None
+
+
 def test_a_page_that_cannot_be_read_stops_both_readers_with_the_error(
     postgresql_server: ThrowawayServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:

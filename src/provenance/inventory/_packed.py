@@ -95,6 +95,12 @@ _PACKED_RANGE = SQL.query(
 )
 
 
+# Rows of a span sent again with their key, to check the order the aggregates saw
+# the rows in (_unspanned): those whose key is a multiple of the range's size over
+# this (every row of a range of at most this many keys). 20 KB a 512K-row page.
+SPAN_CHECKS = 512
+
+
 def _span(sa: Any, t: Any) -> Any:
     """The rows with keys in ``(after, upto]`` as one row, without their keys.
 
@@ -102,12 +108,15 @@ def _span(sa: Any, t: Any) -> Any:
     has no gaps (a store's keys mostly have none): no ``int8send`` and append per
     row, and no least hash length (all of them have the greatest when the
     hashes fill ``count`` times it). The subquery's ``ORDER BY`` hands the
-    aggregates the rows in key order (PostgreSQL aggregates a sorted subquery in
-    its order; one that is not simple is never flattened into the query).
+    aggregates the rows in key order: PostgreSQL documents that a sorted
+    subquery "will usually work", not that it must, so the rows whose key is a
+    multiple of ``stride`` come again with their key (``check``), and a span
+    whose hashes are not where those keys say is read with its keys.
     """
     h = t.perceptual_hashes
     page = _rows(sa, h, upto=True).order_by(h.c.hash_pk).subquery("page")
     joined = sa.literal_column("''::bytea")
+    keyed = sa.func.int8send(page.c.hash_pk).op("||")(page.c.words)
     return sa.select(
         sa.func.count(),
         sa.func.min(page.c.hash_pk),
@@ -115,16 +124,18 @@ def _span(sa: Any, t: Any) -> Any:
         sa.func.string_agg(sa.func.int8send(page.c.asset_pk), joined),
         sa.func.string_agg(page.c.words, joined),
         sa.func.max(sa.func.octet_length(page.c.words)),
+        sa.func.string_agg(keyed, joined).filter(page.c.hash_pk % sa.bindparam("stride") == 0),
     )
 
 
-# A cold build's key range without its keys (_span); one with gaps is read again
-# with them (_PACKED_RANGE). Measured at 10M assets: 0.80-0.87 s of server CPU a
-# page of 2M rows against 0.96 s with the keys and least length (loaded machine).
+# A cold build's key range without its keys (_span); one with gaps, or whose rows
+# came in another order, is read again with them (_PACKED_RANGE). Measured at 10M
+# assets: 0.80-0.87 s of server CPU a page of 2M rows against 0.96 s with the keys
+# and least length (loaded machine), before the order check.
 _PACKED_SPAN = SQL.query(
     "perceptual_packed_span",
     _span,
-    params=("scheme", "after", "upto"),
+    params=("scheme", "after", "upto", "stride"),
     only=Backend.POSTGRESQL,
     binary=True,
 )
@@ -162,35 +173,61 @@ def perceptual_range(
     Raises:
         InventoryError: Hashes of differing lengths.
     """
-    spanned = _unspanned(
-        execute(conn, _PACKED_SPAN, (scheme, after, upto)).fetchone(), scheme, path
-    )
+    stride = max(1, (upto - after) // SPAN_CHECKS)
+    row = execute(conn, _PACKED_SPAN, (scheme, after, upto, stride)).fetchone()
+    spanned = _unspanned(row, scheme, path, stride=stride)
     if spanned is not None:
         return spanned
-    row = execute(conn, _PACKED_RANGE, (scheme, after, upto)).fetchone()  # keys with gaps
+    # Keys with gaps, or rows aggregated out of key order: read with their keys.
+    row = execute(conn, _PACKED_RANGE, (scheme, after, upto)).fetchone()
     page = _unpacked(row, scheme, path, hexed=False)
     if page is None:
         raise InventoryError(f"a page of scheme {scheme} came back cut short", path=path)
     return page
 
 
-def _unspanned(row: Any, scheme: str, path: Path) -> list[RowChunk] | None:
-    """One :data:`_PACKED_SPAN` row, unpacked (None: its keys have gaps, read them).
+def _unspanned(row: Any, scheme: str, path: Path, *, stride: int) -> list[RowChunk] | None:
+    """One :data:`_PACKED_SPAN` row, unpacked (None: read it with its keys).
+
+    None when its keys have gaps, or when a checked row (a key divisible by
+    ``stride``, sent again with its hash) is not where its key puts it: the
+    aggregates saw the rows in another order than the keys'.
 
     Raises:
         InventoryError: Hashes of differing lengths.
     """
-    count, first, last, assets, words, longest = row
+    count, first, last, assets, words, longest, check = row
     if not count:
         return []
     if last - first + 1 != count:
         return None
     if longest % 8 or len(words) != longest * count or len(assets) != 8 * count:
         raise InventoryError(f"perceptual hashes of scheme {scheme} differ in length", path=path)
+    hashes = np.frombuffer(words, dtype="<u8").reshape(count, longest // 8)
+    if not _in_key_order(hashes, check, first, last, stride):
+        return None
     keys = np.arange(first, last + 1, dtype=np.int64)
     owners = np.frombuffer(assets, dtype=">i8").astype(np.int64)
-    hashes = np.frombuffer(words, dtype="<u8").reshape(count, longest // 8)
     return [RowChunk(row_ids=keys, assets=owners, words=hashes.astype(np.uint64, copy=False))]
+
+
+def _in_key_order(
+    hashes: np.ndarray, check: bytes | None, first: int, last: int, stride: int
+) -> bool:
+    """Whether each checked row's hash (key, then hash) is at its key's place in ``hashes``."""
+    expected = last // stride - (first - 1) // stride  # keys in [first, last] divisible by it
+    width = hashes.shape[1] * 8
+    if expected == 0:
+        return check is None
+    if check is None or len(check) != expected * (8 + width):
+        return False
+    records = np.frombuffer(check, dtype=np.dtype([("key", ">i8"), ("hash", "<u8", (width // 8,))]))
+    keys = records["key"].astype(np.int64)
+    if np.any(keys % stride) or np.unique(keys).shape[0] != expected:
+        return False
+    if np.any(keys < first) or np.any(keys > last):
+        return False
+    return bool(np.array_equal(hashes[keys - first], records["hash"]))
 
 
 def _unpacked(row: Any, scheme: str, path: Path, *, hexed: bool) -> list[RowChunk] | None:
