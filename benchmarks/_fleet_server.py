@@ -413,45 +413,79 @@ def _plant_mariadb(
     return steps
 
 
+def _mariadbd_pid(url: str) -> int:
+    """The process id of the MariaDB server of ``url`` (its ``pid_file``, on this machine)."""
+    with Inventory(url) as inv, inv._db.connection.raw.cursor() as cursor:
+        cursor.execute("SELECT @@pid_file")
+        (pid_file,) = cursor.fetchone()
+    return int(Path(str(pid_file)).read_text().split()[0])
+
+
 def mariadb_from_server(
-    assets: int, tmp: Path, *, model: Any, rng: np.random.Generator
+    assets: int,
+    tmp: Path,
+    *,
+    model: Any,
+    rng: np.random.Generator,
+    url: str | None = None,
+    read_alone: bool = True,
+    buffer_pool: str = "2G",
 ) -> dict[str, Any]:
-    """MariaDB: every row read (pages fetched as rows) and a cold ``fleet_index``."""
+    """MariaDB: every row read (``perceptual_chunks``) and a cold ``fleet_index``.
+
+    With ``url``: measure that inventory, already filled by
+    ``python benchmarks/_fleet_server.py --mariadb N`` (which keeps its server running).
+    The throw-away server's InnoDB buffer pool is ``buffer_pool`` (as a deployment
+    sizes it; the tests' server has 64 MB).
+    """
+    if url is not None:
+        return _measure_mariadb(url, assets, tmp, {}, _mariadbd_pid(url), read_alone=read_alone)
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from tests.servers import start_mariadb
 
-    with start_mariadb() as server:
+    with start_mariadb(buffer_pool=buffer_pool) as server:
         url = server.new_database("fleet")
         _first_asset(url)
         fill = _plant_mariadb(server, url, assets, model, rng, tmp)
+        return _measure_mariadb(url, assets, tmp, fill, server.process.pid, read_alone=read_alone)
+
+
+def _measure_mariadb(
+    url: str, assets: int, tmp: Path, fill: dict[str, float], pid: int, *, read_alone: bool
+) -> dict[str, Any]:
+    """Every row read alone (unless not ``read_alone``), then a cold ``fleet_index``."""
+    rows, read_s = 0, float("nan")
+    if read_alone:
         with Inventory(url) as inv:
             started = time.perf_counter()
             rows = sum(c.row_ids.shape[0] for c in inv.perceptual_chunks(phash.SCHEME))
             read_s = time.perf_counter() - started
-        with Inventory(url) as inv:
-            mariadbd, client = _process_cpu(server.process.pid), _client_cpu()
-            load = os.getloadavg()[0]
-            started = time.perf_counter()
-            index = inv.fleet_index(phash.SCHEME, hash_dir=tmp)
-            build_s = time.perf_counter() - started
-            client, mariadbd = _client_cpu() - client, _process_cpu(server.process.pid) - mariadbd
-            load = max(load, os.getloadavg()[0])
-            size = len(index)
-            peak = _fleet.memory()["VmHWM"]
-        return {
-            "backend": "mariadb",
-            "assets": assets,
-            "rows": rows,
-            "fill": fill,
-            "read_s": read_s,
-            "read_rows_per_s": rows / read_s,
-            "cold_build_s": build_s,
-            "build_rows_per_s": size / build_s,
-            "build_client_cpu_s": client,
-            "build_server_cpu_s": mariadbd,
-            "load_average": load,
-            "peak_rss_bytes": peak,
-        }
+    gc.collect()
+    with Inventory(url) as inv:
+        mariadbd, client = _process_cpu(pid), _client_cpu()
+        load = os.getloadavg()[0]
+        started = time.perf_counter()
+        index = inv.fleet_index(phash.SCHEME, hash_dir=tmp)
+        build_s = time.perf_counter() - started
+        client, mariadbd = _client_cpu() - client, _process_cpu(pid) - mariadbd
+        load = max(load, os.getloadavg()[0])
+        size = len(index)
+        peak = _fleet.memory()["VmHWM"]
+    return {
+        "backend": "mariadb",
+        "assets": assets,
+        "rows": rows or size,
+        "fill": fill,
+        "read_s": read_s,
+        "read_rows_per_s": rows / read_s,
+        "cold_build_s": build_s,
+        "build_rows_per_s": size / build_s,
+        "build_client_cpu_s": client,
+        "build_server_cpu_s": mariadbd,
+        "server_cpu_us_per_row": mariadbd / size * 1e6,
+        "load_average": load,
+        "peak_rss_bytes": peak,
+    }
 
 
 def main(argv: list[str]) -> int:

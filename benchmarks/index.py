@@ -897,7 +897,14 @@ def run_fleet_server(args: argparse.Namespace) -> dict[str, Any]:
     for assets in args.fleet_mariadb or ():
         with tempfile.TemporaryDirectory(prefix="provenance-bench-fleet-mariadb-") as folder:
             console.print(f"FleetIndex from MariaDB: {assets:,} assets x 22 rows ...")
-            r = _fleet_server.mariadb_from_server(assets, Path(folder), model=model, rng=rng)
+            r = _fleet_server.mariadb_from_server(
+                assets,
+                Path(folder),
+                model=model,
+                rng=rng,
+                url=args.server_url,
+                read_alone=not args.skip_read,
+            )
             results.append(r)
             console.print(
                 f"  read {r['rows']:,} rows in {r['read_s']:.1f} s "
