@@ -17,6 +17,7 @@ import gc
 import hashlib
 import os
 import resource
+import signal
 import statistics
 import sys
 import time
@@ -500,6 +501,8 @@ def main(argv: list[str]) -> int:
     import index
     from tests.servers import start_mariadb, start_postgresql
 
+    # SIGTERM (a background run, where Ctrl-C's SIGINT is ignored) stops it as Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     mariadb = "--mariadb" in argv
     pool = next((a.split("=", 1)[1] for a in argv if a.startswith("--pool=")), "2G")
     assets = int(float(next(a for a in argv if not a.startswith("--"))))
@@ -516,7 +519,7 @@ def main(argv: list[str]) -> int:
         try:
             while True:
                 time.sleep(60)
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, SystemExit):
             return 0
 
 

@@ -12,7 +12,14 @@ not be the keys', so a page whose keys are not ascending is sorted here.
 
 MariaDB's ``GROUP_CONCAT`` is cut at ``group_concat_max_len`` (set per session
 by ``_io/database``) and at the server's ``max_allowed_packet``: a page that came
-back cut is read again as rows (:func:`packed_page` returns None).
+back cut is read again as rows (:func:`packed_page` returns None; a cold build's
+key range, :func:`perceptual_range`, reads them itself).
+
+A cold build's key ranges (:func:`perceptual_range`, read on two connections by
+``inventory._pages``) come as spans: the count and the first and last key stand
+for the keys, and the rows at keys divisible by the range's size / 512 come again
+with their key, so that a span the server aggregated out of key order is caught
+and read again with its keys (:func:`_in_key_order`).
 """
 
 from __future__ import annotations
