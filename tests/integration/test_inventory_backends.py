@@ -149,11 +149,9 @@ def _chunked(inv: Inventory, scheme: str, after: int, step: int) -> list[tuple[i
 def test_perceptual_chunks_yield_exactly_the_stored_rows(
     inventory_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from provenance.inventory import _indexes
-
-    # Pages of 9 rows (PostgreSQL packs each page into one row): pages and chunks
-    # of 4 cut the rows at different places.
-    monkeypatch.setattr(_indexes, "_PACKED_PAGE_ROWS", 9)
+    # Pages and key ranges of 9 rows (a server packs each into one row): pages and
+    # chunks of 4 cut the rows at different places.
+    _ranges_of(monkeypatch, 9)
     with Inventory(inventory_url) as inv:
         assert list(inv.perceptual_chunks("test.v1")) == []  # an empty table
         results = [fake_result(i) for i in range(12)]
@@ -168,9 +166,19 @@ def test_perceptual_chunks_yield_exactly_the_stored_rows(
             for step in (4, 1 << 16):
                 assert _chunked(inv, "test.v1", after, step) == [r for r in stored if r[0] > after]
         assert list(inv.perceptual_chunks("no.such.scheme")) == []
-        # A cold build (PostgreSQL: key ranges on two connections; elsewhere: pages).
+        # A cold build (a server: key ranges on two connections; SQLite: pages) finds
+        # what an index fed chunk by chunk finds.
         index = inv.fleet_index("test.v1")
         assert len(index) == len(stored) and index.last_row_id == stored[-1][0]
+        grown = FleetIndex(words_per_hash=2)
+        for chunk in inv.perceptual_chunks("test.v1", rows_per_chunk=4):
+            grown.extend([chunk])
+        for pk, asset, words in stored:
+            query = np.frombuffer(words, dtype="<u8").astype(np.uint64)
+            query[0] ^= np.uint64(0b1011)  # 3 bits off
+            found = index.lookup(query, max_distance=8, k=3)
+            assert found == grown.lookup(query, max_distance=8, k=3)
+            assert (found[0].asset, found[0].row_id, found[0].distance) == (asset, pk, 3)
 
 
 # The statements a cold build's key range is read with, per server.
