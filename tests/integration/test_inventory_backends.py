@@ -263,6 +263,29 @@ def test_a_key_range_with_gaps_is_read_again_with_its_keys(
         _assert_each_found(inv.fleet_index("test.v1"), kept)
 
 
+@pytest.mark.parametrize("kind", ["postgresql", "mariadb"])
+def test_a_cold_build_of_one_scheme_skips_another_s_rows_in_its_ranges(
+    kind: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server: ThrowawayServer = request.getfixturevalue(f"{kind}_server")
+    _ranges_of(monkeypatch, 4)
+    with Inventory(server.new_database()) as inv:
+        results = [fake_result(i) for i in range(12)]
+        # Two schemes recorded asset by asset: their keys interleave in every range.
+        references = [
+            dataclasses.replace(_reference(i, rows=2), scheme=("test.v1", "other.v1")[i % 2])
+            for i in range(12)
+        ]
+        for result, reference in zip(results, references, strict=True):
+            inv.record_many([result], signer=SIGNER, now=NOW, perceptual=[reference])
+        for scheme in ("test.v1", "other.v1"):
+            stored = _fetched(inv, scheme)
+            assert len(stored) == 12
+            last = max(pk for pk, _, _ in _fetched(inv, "test.v1") + _fetched(inv, "other.v1"))
+            assert _cold_read(inv, scheme, last) == stored
+            _assert_each_found(inv.fleet_index(scheme), stored)
+
+
 def test_a_mariadb_range_cut_short_is_read_as_rows(
     mariadb_server: ThrowawayServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
