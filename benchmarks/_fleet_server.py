@@ -17,6 +17,7 @@ import gc
 import hashlib
 import os
 import resource
+import signal
 import statistics
 import sys
 import time
@@ -176,12 +177,54 @@ def _plan(url: str) -> str:
     import psycopg
 
     from provenance.inventory._indexes import _PACKED_PAGE_ROWS
-    from provenance.inventory._packed import _PACKED_SPAN
+    from provenance.inventory._packed import _PACKED_SPAN, SPAN_CHECKS
 
+    compiled = _PACKED_SPAN.compiled("postgresql")
+    params = (phash.SCHEME, 0, _PACKED_PAGE_ROWS, _PACKED_PAGE_ROWS // SPAN_CHECKS)
     with psycopg.connect(url, autocommit=True) as conn:
-        sql = "EXPLAIN " + _PACKED_SPAN.compiled("postgresql").sql
-        rows = conn.execute(sql, (phash.SCHEME, 0, _PACKED_PAGE_ROWS)).fetchall()
+        rows = conn.execute("EXPLAIN " + compiled.sql, compiled.arrange(params)).fetchall()
     return " / ".join(str(r[0]).strip() for r in rows)
+
+
+def span_check_cost(url: str, *, rounds: int = 3, pages: int = 8) -> dict[str, Any]:
+    """Server CPU of one span page with and without its order check (``_packed._span``).
+
+    The first ``pages`` key ranges of a cold build, ``rounds`` times each way,
+    alternating; the CPU of the one backend from ``/proc`` (10 ms ticks: compare
+    the means). Without the check: the same statement less its last column.
+    """
+    import psycopg
+
+    from provenance.inventory._indexes import _PACKED_PAGE_ROWS
+    from provenance.inventory._packed import _PACKED_SPAN, SPAN_CHECKS
+
+    compiled = _PACKED_SPAN.compiled("postgresql")
+    check = compiled.sql.index(", string_agg(int8send(page.hash_pk) || page.words")
+    plain = compiled.sql[:check] + compiled.sql[compiled.sql.index(" \nFROM (SELECT") :]
+    times: dict[str, list[float]] = {"with_check": [], "without": []}
+    with psycopg.connect(url, autocommit=True) as conn:
+        (pid,) = conn.execute("SELECT pg_backend_pid()").fetchone()
+        (last,) = conn.execute("SELECT max(hash_pk) FROM perceptual_hashes").fetchone()
+        step = _PACKED_PAGE_ROWS
+        ranges = [(lo, lo + step) for lo in range(0, int(last) - step, step)][:pages]
+        for _ in range(rounds):
+            for name in times:
+                for lo, hi in ranges:
+                    stride = max(1, (hi - lo) // SPAN_CHECKS)
+                    started = _process_cpu(pid)
+                    if name == "with_check":
+                        params = compiled.arrange((phash.SCHEME, lo, hi, stride))
+                        conn.execute(compiled.sql, params, binary=True).fetchone()
+                    else:
+                        conn.execute(plain, (phash.SCHEME, lo, hi), binary=True).fetchone()
+                    times[name].append(_process_cpu(pid) - started)
+    return {
+        "page_rows": step,
+        "pages": len(ranges),
+        "rounds": rounds,
+        **{f"{k}_mean_s": statistics.fmean(v) for k, v in times.items()},
+        **{f"{k}_median_s": statistics.median(v) for k, v in times.items()},
+    }
 
 
 def _server_cpu(url: str) -> float:
@@ -282,6 +325,7 @@ def fleet_from_server(
     lookups: int = 200,
     url: str | None = None,
     read_alone: bool = True,
+    span_check: bool = False,
 ) -> dict[str, Any]:
     """Fill a throw-away PostgreSQL with ``assets`` x 22 rows; time the reads and the build.
 
@@ -289,7 +333,8 @@ def fleet_from_server(
     (``python benchmarks/_fleet_server.py N``, which keeps its server running).
     """
     if url is not None:
-        return _measure(url, assets, tmp, _planted(url), rng, lookups, read_alone=read_alone)
+        measured = _measure(url, assets, tmp, _planted(url), rng, lookups, read_alone=read_alone)
+        return {**measured, **({"span_check": span_check_cost(url)} if span_check else {})}
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from tests.servers import start_postgresql
 
@@ -298,6 +343,8 @@ def fleet_from_server(
         _first_asset(url)
         fill = _plant(url, assets, model, rng)
         measured = _measure(url, assets, tmp, fill, rng, lookups, read_alone=read_alone)
+        if span_check:
+            measured["span_check"] = span_check_cost(url)
         return {**measured, "fill": fill}
 
 
@@ -355,126 +402,38 @@ def _measure(
         }
 
 
-def _plant_mariadb(
-    server: Any, url: str, assets: int, model: Any, rng: np.random.Generator, tmp: Path
-) -> dict[str, float]:
-    """As :func:`_plant` on MariaDB: the rows by ``LOAD DATA LOCAL INFILE`` (hex hashes)."""
-    import binascii
-
-    import pymysql
-
-    steps: dict[str, float] = {}
-    database = url.rsplit("/", 1)[1]
-    conn = pymysql.connect(
-        host="127.0.0.1",
-        port=server.port,
-        user="provenance",
-        password=server.password,
-        database=database,
-        local_infile=True,
-        autocommit=True,
-    )
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT COALESCE(MAX(asset_pk), 0) + 1 FROM assets")
-            (low,) = cur.fetchone()
-            cur.execute("SELECT COALESCE(MAX(hash_pk), 0) + 1 FROM perceptual_hashes")
-            (first_pk,) = cur.fetchone()
-            steps["first_asset"], steps["first_pk"] = int(low), int(first_pk)
-            cur.execute("SET SESSION foreign_key_checks = 0, unique_checks = 0")
-            n = assets * ROWS_PER_ASSET
-            started = time.perf_counter()
-            file = tmp / "rows.tsv"
-            for lo in range(0, n, _BLOCK_ROWS):
-                hi = min(n, lo + _BLOCK_ROWS)
-                words = np.ascontiguousarray(model.sample_pooled(rng, hi - lo), dtype="<u8")
-                hexed = binascii.hexlify(words.tobytes())
-                size = phash.WORDS * 16
-                lines = b"".join(
-                    b"%d\t%d\t%s\tv%02d\t%s\n"
-                    % (
-                        int(first_pk) + r,
-                        int(low) + r // ROWS_PER_ASSET,
-                        phash.SCHEME.encode(),
-                        1 + r % ROWS_PER_ASSET,
-                        hexed[(r - lo) * size : (r - lo + 1) * size],
-                    )
-                    for r in range(lo, hi)
-                )
-                file.write_bytes(lines)
-                cur.execute(
-                    f"LOAD DATA LOCAL INFILE '{file}' INTO TABLE perceptual_hashes "
-                    "(hash_pk, asset_pk, scheme, variant, @hex) SET words = UNHEX(@hex)"
-                )
-            file.unlink()
-            steps["rows_s"] = time.perf_counter() - started
-    finally:
-        conn.close()
-    return steps
-
-
-def mariadb_from_server(
-    assets: int, tmp: Path, *, model: Any, rng: np.random.Generator
-) -> dict[str, Any]:
-    """MariaDB: every row read (pages fetched as rows) and a cold ``fleet_index``."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from tests.servers import start_mariadb
-
-    with start_mariadb() as server:
-        url = server.new_database("fleet")
-        _first_asset(url)
-        fill = _plant_mariadb(server, url, assets, model, rng, tmp)
-        with Inventory(url) as inv:
-            started = time.perf_counter()
-            rows = sum(c.row_ids.shape[0] for c in inv.perceptual_chunks(phash.SCHEME))
-            read_s = time.perf_counter() - started
-        with Inventory(url) as inv:
-            mariadbd, client = _process_cpu(server.process.pid), _client_cpu()
-            load = os.getloadavg()[0]
-            started = time.perf_counter()
-            index = inv.fleet_index(phash.SCHEME, hash_dir=tmp)
-            build_s = time.perf_counter() - started
-            client, mariadbd = _client_cpu() - client, _process_cpu(server.process.pid) - mariadbd
-            load = max(load, os.getloadavg()[0])
-            size = len(index)
-            peak = _fleet.memory()["VmHWM"]
-        return {
-            "backend": "mariadb",
-            "assets": assets,
-            "rows": rows,
-            "fill": fill,
-            "read_s": read_s,
-            "read_rows_per_s": rows / read_s,
-            "cold_build_s": build_s,
-            "build_rows_per_s": size / build_s,
-            "build_client_cpu_s": client,
-            "build_server_cpu_s": mariadbd,
-            "load_average": load,
-            "peak_rss_bytes": peak,
-        }
-
-
 def main(argv: list[str]) -> int:
-    """``python benchmarks/_fleet_server.py N``: plant N assets in a server kept running.
+    """``python benchmarks/_fleet_server.py [--mariadb] N``: plant N assets, keep the server.
 
     Prints the inventory's URL (a throw-away server: its data goes when this
-    process stops, Ctrl-C) for ``index.py --fleet-server N --server-url URL``.
+    process stops, Ctrl-C) for ``index.py --fleet-server N --server-url URL``
+    (``--fleet-mariadb N --server-url URL`` with ``--mariadb``). The server's
+    folder is made under ``TMPDIR`` (a large fill: point it outside ``/tmp``).
     """
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     import index
-    from tests.servers import start_postgresql
+    from _fleet_mariadb import _plant_mariadb
+    from tests.servers import start_mariadb, start_postgresql
 
-    assets = int(float(argv[0]))
+    # SIGTERM (a background run, where Ctrl-C's SIGINT is ignored) stops it as Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    mariadb = "--mariadb" in argv
+    pool = next((a.split("=", 1)[1] for a in argv if a.startswith("--pool=")), "2G")
+    assets = int(float(next(a for a in argv if not a.startswith("--"))))
     model = index.BitModel(index.real_reference_rows(quick=True))
-    with start_postgresql() as server:
+    rng = np.random.default_rng(0)
+    with start_mariadb(buffer_pool=pool) if mariadb else start_postgresql() as server:
         url = server.new_database("fleet")
         _first_asset(url)
-        fill = _plant(url, assets, model, np.random.default_rng(0))
+        if mariadb:
+            fill = _plant_mariadb(server, url, assets, model, rng, server.folder)
+        else:
+            fill = _plant(url, assets, model, rng)
         print(url, fill, flush=True)
         try:
             while True:
                 time.sleep(60)
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, SystemExit):
             return 0
 
 

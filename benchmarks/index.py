@@ -833,6 +833,7 @@ def run_fleet_verify(args: argparse.Namespace) -> dict[str, Any]:
 
 def run_fleet_server(args: argparse.Namespace) -> dict[str, Any]:
     """``--fleet-server``: a verifier's cold FleetIndex build from a PostgreSQL inventory."""
+    import _fleet_mariadb
     import _fleet_server
 
     started = time.perf_counter()
@@ -850,6 +851,7 @@ def run_fleet_server(args: argparse.Namespace) -> dict[str, Any]:
                 rng=rng,
                 url=args.server_url,
                 read_alone=not args.skip_read,
+                span_check=args.span_check,
             )
             results.append(r)
             console.print(f"  {r}")
@@ -897,7 +899,14 @@ def run_fleet_server(args: argparse.Namespace) -> dict[str, Any]:
     for assets in args.fleet_mariadb or ():
         with tempfile.TemporaryDirectory(prefix="provenance-bench-fleet-mariadb-") as folder:
             console.print(f"FleetIndex from MariaDB: {assets:,} assets x 22 rows ...")
-            r = _fleet_server.mariadb_from_server(assets, Path(folder), model=model, rng=rng)
+            r = _fleet_mariadb.mariadb_from_server(
+                assets,
+                Path(folder),
+                model=model,
+                rng=rng,
+                url=args.server_url,
+                read_alone=not args.skip_read,
+            )
             results.append(r)
             console.print(
                 f"  read {r['rows']:,} rows in {r['read_s']:.1f} s "
@@ -906,6 +915,29 @@ def run_fleet_server(args: argparse.Namespace) -> dict[str, Any]:
                 f"{r['build_server_cpu_s']:.0f} s; load {r['load_average']:.1f}; "
                 f"peak RSS {fmt_bytes(r['peak_rss_bytes'])})"
             )
+    mariadb = [r for r in results if r["backend"] == "mariadb"]
+    if mariadb:
+        console.print(
+            table(
+                "FleetIndex cold build from MariaDB (key ranges on two connections)",
+                ("assets", "rows", "cold build s", "CPU client / server s", "server us/row",
+                 "load", "peak RSS"),
+                [
+                    (
+                        f"{r['assets']:,}",
+                        f"{r['rows']:,}",
+                        f"{r['cold_build_s']:.1f}",
+                        f"{r['build_client_cpu_s']:.1f} / {r['build_server_cpu_s']:.1f}",
+                        f"{r['server_cpu_us_per_row']:.2f}",
+                        f"{r['load_average']:.1f}",
+                        fmt_bytes(r["peak_rss_bytes"]),
+                    )
+                    for r in mariadb
+                ],
+                caption="server CPU = the mariadbd process (every thread) from /proc; "
+                "machine shared (see load)",
+            )
+        )  # fmt: skip
     return {"results": results}
 
 
@@ -973,6 +1005,12 @@ def options(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="with --fleet-server: also every row read and a cold FleetIndex from a "
         "throw-away MariaDB inventory of this many assets (rows fetched page by page)",
+    )
+    parser.add_argument(
+        "--span-check",
+        action="store_true",
+        help="with --fleet-server: also the server CPU of a span page with and without "
+        "its order check (8 pages x 3 rounds each way)",
     )
     parser.add_argument(
         "--skip-read",

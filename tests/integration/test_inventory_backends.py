@@ -12,6 +12,7 @@ import json
 import multiprocessing
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -22,6 +23,7 @@ from provenance._io.keys import SigningKey
 from provenance.audit import AuditEvent
 from provenance.errors import InventoryError
 from provenance.inventory import Inventory
+from provenance.inventory._pages import key_ranges
 from tests.integration.test_inventory import NOW, fake_result
 from tests.servers import ThrowawayServer
 
@@ -147,11 +149,9 @@ def _chunked(inv: Inventory, scheme: str, after: int, step: int) -> list[tuple[i
 def test_perceptual_chunks_yield_exactly_the_stored_rows(
     inventory_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from provenance.inventory import _indexes
-
-    # Pages of 9 rows (PostgreSQL packs each page into one row): pages and chunks
-    # of 4 cut the rows at different places.
-    monkeypatch.setattr(_indexes, "_PACKED_PAGE_ROWS", 9)
+    # Pages and key ranges of 9 rows (a server packs each into one row): pages and
+    # chunks of 4 cut the rows at different places.
+    _ranges_of(monkeypatch, 9)
     with Inventory(inventory_url) as inv:
         assert list(inv.perceptual_chunks("test.v1")) == []  # an empty table
         results = [fake_result(i) for i in range(12)]
@@ -166,55 +166,38 @@ def test_perceptual_chunks_yield_exactly_the_stored_rows(
             for step in (4, 1 << 16):
                 assert _chunked(inv, "test.v1", after, step) == [r for r in stored if r[0] > after]
         assert list(inv.perceptual_chunks("no.such.scheme")) == []
-        # A cold build (PostgreSQL: key ranges on two connections; elsewhere: pages).
+        # A cold build (a server: key ranges on two connections; SQLite: pages) finds
+        # what an index fed chunk by chunk finds.
         index = inv.fleet_index("test.v1")
         assert len(index) == len(stored) and index.last_row_id == stored[-1][0]
+        grown = FleetIndex(words_per_hash=2)
+        for chunk in inv.perceptual_chunks("test.v1", rows_per_chunk=4):
+            grown.extend([chunk])
+        for pk, asset, words in stored:
+            query = np.frombuffer(words, dtype="<u8").astype(np.uint64)
+            query[0] ^= np.uint64(0b1011)  # 3 bits off
+            found = index.lookup(query, max_distance=8, k=3)
+            assert found == grown.lookup(query, max_distance=8, k=3)
+            assert (found[0].asset, found[0].row_id, found[0].distance) == (asset, pk, 3)
 
 
-def test_a_cold_fleet_build_reads_the_pages_on_two_connections(
-    postgresql_server: ThrowawayServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
+# The statements a cold build's key range is read with, per server.
+_SPAN = {"postgresql": "perceptual_packed_span", "mariadb": "perceptual_packed_span_mariadb"}
+_KEYED = {"postgresql": "perceptual_packed_range", "mariadb": "perceptual_packed_range_mariadb"}
+
+
+def _ranges_of(monkeypatch: pytest.MonkeyPatch, keys: int) -> None:
+    """Cold builds read key ranges of ``keys`` keys, on every server."""
     from provenance.inventory import _indexes
 
-    monkeypatch.setattr(_indexes, "_PACKED_PAGE_ROWS", 4)  # ranges of 4 keys: many pages
-    with Inventory(postgresql_server.new_database()) as inv:
-        results = [fake_result(i) for i in range(12)]
-        references = [_reference(i, rows=1 + i % 5) for i in range(12)]
-        inv.record_many(results, signer=SIGNER, now=NOW, perceptual=references)
-        stored = _fetched(inv, "test.v1")
-        for last in (stored[-1][0], stored[7][0]):  # rows above last: read after the ranges
-            assert _cold_read(inv, "test.v1", last) == stored
-        index = inv.fleet_index("test.v1")
-        assert len(index) == len(stored) and index.last_row_id == stored[-1][0]
-        _assert_each_found(index, stored)
+    monkeypatch.setattr(_indexes, "_PACKED_PAGE_ROWS", keys)
+    monkeypatch.setattr(_indexes, "_MARIADB_RANGE_KEYS", keys)
 
 
-def test_a_key_range_with_gaps_is_read_again_with_its_keys(
-    postgresql_server: ThrowawayServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from provenance.inventory import _indexes, _packed
-    from provenance.inventory._pages import key_ranges
+def _asked(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the statements ``inventory._packed`` runs from now on (the real ones)."""
+    from provenance.inventory import _packed
 
-    monkeypatch.setattr(_indexes, "_PACKED_PAGE_ROWS", 4)
-    url = postgresql_server.new_database()
-    with Inventory(url) as inv:
-        results = [fake_result(i) for i in range(12)]
-        references = [_reference(i, rows=1 + i % 5) for i in range(12)]
-        inv.record_many(results, signer=SIGNER, now=NOW, perceptual=references)
-        stored = _fetched(inv, "test.v1")
-    # Keys inside a range of 4 (not at its ends): those ranges have gaps.
-    gone = [pk for pk, _, _ in stored if pk % 4 == 2][:3]
-    postgresql_server.query(
-        url,
-        "DELETE FROM perceptual_hashes WHERE hash_pk IN "
-        "(SELECT hash_pk FROM perceptual_hashes WHERE hash_pk % 4 = 2 ORDER BY hash_pk LIMIT 3)",
-    )
-    kept = [row for row in stored if row[0] not in gone]
-    ranges = key_ranges(0, kept[-1][0], 4)
-    gapped = 0
-    for lo, hi in ranges:
-        keys = [pk for pk, _, _ in kept if lo < pk <= hi]
-        gapped += bool(keys) and keys[-1] - keys[0] + 1 != len(keys)
     asked: list[str] = []
     real = _packed.execute
 
@@ -223,12 +206,191 @@ def test_a_key_range_with_gaps_is_read_again_with_its_keys(
         return real(conn, statement, params)  # type: ignore[arg-type]
 
     monkeypatch.setattr(_packed, "execute", spy)
+    return asked
+
+
+@pytest.mark.parametrize("kind", ["postgresql", "mariadb"])
+def test_a_cold_fleet_build_reads_the_pages_on_two_connections(
+    kind: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server: ThrowawayServer = request.getfixturevalue(f"{kind}_server")
+    _ranges_of(monkeypatch, 4)  # ranges of 4 keys: many pages
+    with Inventory(server.new_database()) as inv:
+        results = [fake_result(i) for i in range(12)]
+        references = [_reference(i, rows=1 + i % 5) for i in range(12)]
+        inv.record_many(results, signer=SIGNER, now=NOW, perceptual=references)
+        stored = _fetched(inv, "test.v1")
+        asked = _asked(monkeypatch)
+        for last in (stored[-1][0], stored[7][0]):  # rows above last: read after the ranges
+            assert _cold_read(inv, "test.v1", last) == stored
+        # Ranges when there are more than 2 (fewer: keyset pages on one connection).
+        ranges = [key_ranges(0, last, 4) for last in (stored[-1][0], stored[7][0])]
+        assert asked.count(_SPAN[kind]) == sum(len(r) for r in ranges if len(r) > 2) > 2
+        assert _KEYED[kind] not in asked  # no gaps, in key order: spans only
+        index = inv.fleet_index("test.v1")
+        assert len(index) == len(stored) and index.last_row_id == stored[-1][0]
+        _assert_each_found(index, stored)
+
+
+@pytest.mark.parametrize("kind", ["postgresql", "mariadb"])
+def test_a_key_range_with_gaps_is_read_again_with_its_keys(
+    kind: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server: ThrowawayServer = request.getfixturevalue(f"{kind}_server")
+    _ranges_of(monkeypatch, 4)
+    url = server.new_database()
+    with Inventory(url) as inv:
+        results = [fake_result(i) for i in range(12)]
+        references = [_reference(i, rows=1 + i % 5) for i in range(12)]
+        inv.record_many(results, signer=SIGNER, now=NOW, perceptual=references)
+        stored = _fetched(inv, "test.v1")
+    # Keys inside a range of 4 (not at its ends): those ranges have gaps.
+    gone = [pk for pk, _, _ in stored if pk % 4 == 2][:3]
+    keys = ", ".join(str(int(pk)) for pk in gone)
+    server.query(url, f"DELETE FROM perceptual_hashes WHERE hash_pk IN ({keys})")  # noqa: S608
+    kept = [row for row in stored if row[0] not in gone]
+    ranges = key_ranges(0, kept[-1][0], 4)
+    gapped = 0
+    for lo, hi in ranges:
+        keys = [pk for pk, _, _ in kept if lo < pk <= hi]
+        gapped += bool(keys) and keys[-1] - keys[0] + 1 != len(keys)
+    asked = _asked(monkeypatch)
     with Inventory(url) as inv:
         assert _cold_read(inv, "test.v1", kept[-1][0]) == kept
         # Every range asked without its keys; only those with gaps again with them.
-        assert asked.count("perceptual_packed_span") == len(ranges)
-        assert asked.count("perceptual_packed_range") == gapped == 3
+        assert asked.count(_SPAN[kind]) == len(ranges)
+        assert asked.count(_KEYED[kind]) == gapped == 3
         _assert_each_found(inv.fleet_index("test.v1"), kept)
+
+
+@pytest.mark.parametrize("kind", ["postgresql", "mariadb"])
+def test_a_cold_build_of_one_scheme_skips_another_s_rows_in_its_ranges(
+    kind: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server: ThrowawayServer = request.getfixturevalue(f"{kind}_server")
+    _ranges_of(monkeypatch, 4)
+    with Inventory(server.new_database()) as inv:
+        results = [fake_result(i) for i in range(12)]
+        # Two schemes recorded asset by asset: their keys interleave in every range.
+        references = [
+            dataclasses.replace(_reference(i, rows=2), scheme=("test.v1", "other.v1")[i % 2])
+            for i in range(12)
+        ]
+        for result, reference in zip(results, references, strict=True):
+            inv.record_many([result], signer=SIGNER, now=NOW, perceptual=[reference])
+        for scheme in ("test.v1", "other.v1"):
+            stored = _fetched(inv, scheme)
+            assert len(stored) == 12
+            last = max(pk for pk, _, _ in _fetched(inv, "test.v1") + _fetched(inv, "other.v1"))
+            assert _cold_read(inv, scheme, last) == stored
+            _assert_each_found(inv.fleet_index(scheme), stored)
+
+
+def test_a_mariadb_range_cut_short_is_read_as_rows(
+    mariadb_server: ThrowawayServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _ranges_of(monkeypatch, 8)
+    with Inventory(mariadb_server.new_database()) as inv:
+        results = [fake_result(i) for i in range(12)]
+        references = [_reference(i, rows=1 + i % 5) for i in range(12)]
+        inv.record_many(results, signer=SIGNER, now=NOW, perceptual=references)
+        stored = _fetched(inv, "test.v1")
+        # The reader's own connection keeps the server's 64 MB limit: only the first
+        # connection's ranges (every other one) are cut, at 20 bytes (not one record).
+        with inv._db.connection.raw.cursor() as cursor:
+            cursor.execute("SET SESSION group_concat_max_len = 20")
+        asked = _asked(monkeypatch)
+        assert _cold_read(inv, "test.v1", stored[-1][0]) == stored
+        cut = len(key_ranges(0, stored[-1][0], 8)[::2])
+        assert asked.count("perceptual_range_rows") == cut > 1
+        assert asked.count(_KEYED["mariadb"]) == cut
+
+
+def test_a_span_the_server_aggregated_out_of_key_order_is_refused(
+    postgresql_server: ThrowawayServer,
+) -> None:
+    from provenance.inventory._packed import _PACKED_SPAN, SPAN_CHECKS, _unspanned
+
+    with Inventory(postgresql_server.new_database()) as inv:
+        results = [fake_result(i) for i in range(40)]
+        references = [_reference(i, rows=1 + i % 5) for i in range(40)]
+        inv.record_many(results, signer=SIGNER, now=NOW, perceptual=references)
+        stored = _fetched(inv, "test.v1")
+        last = stored[-1][0]
+        compiled = _PACKED_SPAN.compiled("postgresql")
+        in_key_order = "ORDER BY perceptual_hashes.hash_pk)"
+        assert in_key_order in compiled.sql
+
+        def span(order: str, stride: int) -> tuple[object, ...]:
+            """The server's span row of every key, its subquery sorted by ``order``."""
+            sql = compiled.sql.replace(in_key_order, f"ORDER BY {order})")
+            with inv._db.connection.raw.cursor() as cursor:
+                cursor.execute(sql, compiled.arrange(("test.v1", 0, last, stride)))
+                return tuple(cursor.fetchone())
+
+        path = Path("inventory")
+        for stride in (1, 4, max(1, last // SPAN_CHECKS)):
+            # As the statement asks: every row, each at its key's place.
+            row = span("perceptual_hashes.hash_pk", stride)
+            (chunk,) = _unspanned(row, "t", path, stride=stride)
+            assert chunk.row_ids.tolist() == [pk for pk, _, _ in stored]
+            assert chunk.assets.tolist() == [asset for _, asset, _ in stored]
+            # The rows really aggregated in another order (the same count, keys and
+            # lengths): the checked rows are not at their keys' places.
+            for order in ("perceptual_hashes.hash_pk DESC", "md5(perceptual_hashes.words)"):
+                row = span(order, stride)
+                assert row[:3] == (len(stored), stored[0][0], last)
+                assert _unspanned(row, "t", path, stride=stride) is None
+        # Rows swapped with their neighbour: caught where a checked row moved.
+        assert _unspanned(span("perceptual_hashes.hash_pk # 1", 1), "t", path, stride=1) is None
+
+
+def test_mariadb_ranges_aggregated_out_of_key_order(mariadb_server: ThrowawayServer) -> None:
+    from provenance.inventory._packed import (
+        _RANGE_MARIADB,
+        _SPAN_MARIADB,
+        _unkeyed_mariadb,
+        _unspanned_mariadb,
+    )
+
+    with Inventory(mariadb_server.new_database()) as inv:
+        results = [fake_result(i) for i in range(40)]
+        references = [_reference(i, rows=1 + i % 5) for i in range(40)]
+        inv.record_many(results, signer=SIGNER, now=NOW, perceptual=references)
+        stored = _fetched(inv, "test.v1")
+        last = stored[-1][0]
+
+        def row(statement: object, params: tuple[object, ...], order: str | None) -> Any:
+            """The server's row; with ``order``, its records concatenated in that order."""
+            compiled = statement.compiled("mariadb")  # type: ignore[attr-defined]
+            sql = compiled.sql
+            if order is not None:  # the first GROUP_CONCAT: the span's or range's records
+                sql = sql.replace(" SEPARATOR '')", f" ORDER BY {order} SEPARATOR '')", 1)
+            with inv._db.connection.raw.cursor() as cursor:
+                cursor.execute(sql, compiled.arrange(params))
+                return cursor.fetchone()
+
+        path = Path("inventory")
+        for stride in (1, 4):
+            span = ("test.v1", 0, last, stride)
+            (chunk,) = _unspanned_mariadb(row(_SPAN_MARIADB, span, None), "t", path, stride=stride)
+            assert _rows_of(chunk) == stored
+            # Records really concatenated in another order: refused.
+            for order in ("perceptual_hashes.hash_pk DESC", "md5(perceptual_hashes.words)"):
+                misordered = row(_SPAN_MARIADB, span, order)
+                assert misordered[:3] == (len(stored), stored[0][0], last)
+                assert _unspanned_mariadb(misordered, "t", path, stride=stride) is None
+        # Keyed records out of key order are sorted: the same rows.
+        keyed = row(_RANGE_MARIADB, ("test.v1", 0, last), "perceptual_hashes.hash_pk DESC")
+        (chunk,) = _unkeyed_mariadb(keyed, "t", path)
+        assert _rows_of(chunk) == stored
+
+
+def _rows_of(chunk: Any) -> list[tuple[int, int, bytes]]:
+    return [
+        (int(pk), int(asset), words.astype("<u8").tobytes())
+        for pk, asset, words in zip(chunk.row_ids, chunk.assets, chunk.words, strict=True)
+    ]
 
 
 def test_a_page_that_cannot_be_read_stops_both_readers_with_the_error(

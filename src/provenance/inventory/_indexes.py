@@ -28,6 +28,7 @@ from provenance._io.index._keypoints import load_keypoint_cache, save_keypoint_c
 from provenance._io.sqlite import Database
 from provenance.errors import InventoryError, ProvenanceError
 from provenance.inventory._keypoints import _keypoint_rows, _keypoint_stamp
+from provenance.inventory._packed import MARIADB_RANGE_KEYS
 from provenance.inventory._pages import Opener, key_ranges, read_ranges
 from provenance.inventory._perceptual import (
     _last_perceptual_pk,
@@ -55,6 +56,9 @@ build starts to cost (37 s at 10k assets here, against 0.1 s for a mapped load).
 # server CPU, measured at 10M assets (buffers under glibc's 32 MB mmap threshold
 # are reused instead of mapped and faulted in again for every page).
 _PACKED_PAGE_ROWS = 1 << 19
+# Keys of one MariaDB key range of a cold build (inventory._packed: under a default
+# server's 16 MB max_allowed_packet).
+_MARIADB_RANGE_KEYS = MARIADB_RANGE_KEYS
 # Key ranges of a cold build read on two connections, at most: keys so sparse that
 # more ranges than this hold the rows are read page by page on one (no empty ranges).
 _MAX_RANGE_PAGES = 1 << 12
@@ -104,7 +108,8 @@ class _Indexes:
         self._reader = reader
         # PostgreSQL: pages of _PACKED_PAGE_ROWS rows, packed by the server (see chunks;
         # MariaDB packs pages of rows_per_chunk rows, inventory._packed).
-        self._packs = getattr(db.connection, "backend", None) is Backend.POSTGRESQL
+        self._backend = getattr(db.connection, "backend", None)
+        self._packs = self._backend is Backend.POSTGRESQL
         self._path = path
         self._read_only = read_only
         # A server's index is built from the server (no .hidx file beside it).
@@ -174,16 +179,20 @@ class _Indexes:
     def _every_row(self, name: str, last: int) -> Iterator[RowChunk]:
         """Every row of scheme ``name`` for a cold build: those up to key ``last``, then newer.
 
-        On PostgreSQL with many pages, the pages up to ``last`` are read on two
+        On a server with many pages, the key ranges up to ``last`` are read on two
         connections at once (``inventory._pages``); otherwise as :meth:`chunks`.
         """
-        pages = -(-last // _PACKED_PAGE_ROWS)
-        if self._reader is None or not self._packs or not 2 < pages <= _MAX_RANGE_PAGES:
+        if self._backend is Backend.POSTGRESQL:
+            step = _PACKED_PAGE_ROWS
+        else:
+            step = _MARIADB_RANGE_KEYS if self._backend is Backend.MARIADB else 0
+        pages = -(-last // step) if step else 0
+        if self._reader is None or not 2 < pages <= _MAX_RANGE_PAGES:
             yield from self.chunks(name, 0)
             return
         second = self._reader()
         try:
-            bounds = key_ranges(0, last, _PACKED_PAGE_ROWS)
+            bounds = key_ranges(0, last, step)
             for page in read_ranges([self._db, second], name, bounds, self._path):
                 yield from page
         finally:

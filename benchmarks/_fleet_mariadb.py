@@ -1,0 +1,161 @@
+"""``benchmarks/index.py --fleet-mariadb N``: a verifier's cold FleetIndex build from MariaDB.
+
+As ``_fleet_server.py`` (PostgreSQL): a throw-away MariaDB server
+(``tests/servers.py``, its InnoDB buffer pool sized as a deployment would, 2 GB
+by default) gets one recorded asset, then ``N`` planted assets of 22 rows each
+(``LOAD DATA LOCAL INFILE``, hashes drawn from the bit model); then every row is
+read with ``Inventory.perceptual_chunks`` and ``Inventory.fleet_index`` is built
+cold from a new handle, with the client's and the server's CPU (the ``mariadbd``
+process, every thread, from ``/proc``).
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from provenance._core import phash
+from provenance.inventory import Inventory
+
+sys.path.insert(0, str(Path(__file__).parent))
+import _fleet
+from _fleet_server import _BLOCK_ROWS, ROWS_PER_ASSET, _client_cpu, _first_asset, _process_cpu
+
+
+def _plant_mariadb(
+    server: Any, url: str, assets: int, model: Any, rng: np.random.Generator, tmp: Path
+) -> dict[str, float]:
+    """As :func:`_plant` on MariaDB: the rows by ``LOAD DATA LOCAL INFILE`` (hex hashes)."""
+    import binascii
+
+    import pymysql
+
+    steps: dict[str, float] = {}
+    database = url.rsplit("/", 1)[1]
+    conn = pymysql.connect(
+        host="127.0.0.1",
+        port=server.port,
+        user="provenance",
+        password=server.password,
+        database=database,
+        local_infile=True,
+        autocommit=True,
+    )
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT COALESCE(MAX(asset_pk), 0) + 1 FROM assets")
+            (low,) = cur.fetchone()
+            cur.execute("SELECT COALESCE(MAX(hash_pk), 0) + 1 FROM perceptual_hashes")
+            (first_pk,) = cur.fetchone()
+            steps["first_asset"], steps["first_pk"] = int(low), int(first_pk)
+            cur.execute("SET SESSION foreign_key_checks = 0, unique_checks = 0")
+            n = assets * ROWS_PER_ASSET
+            started = time.perf_counter()
+            file = tmp / "rows.tsv"
+            for lo in range(0, n, _BLOCK_ROWS):
+                hi = min(n, lo + _BLOCK_ROWS)
+                words = np.ascontiguousarray(model.sample_pooled(rng, hi - lo), dtype="<u8")
+                hexed = binascii.hexlify(words.tobytes())
+                size = phash.WORDS * 16
+                lines = b"".join(
+                    b"%d\t%d\t%s\tv%02d\t%s\n"
+                    % (
+                        int(first_pk) + r,
+                        int(low) + r // ROWS_PER_ASSET,
+                        phash.SCHEME.encode(),
+                        1 + r % ROWS_PER_ASSET,
+                        hexed[(r - lo) * size : (r - lo + 1) * size],
+                    )
+                    for r in range(lo, hi)
+                )
+                file.write_bytes(lines)
+                cur.execute(
+                    f"LOAD DATA LOCAL INFILE '{file}' INTO TABLE perceptual_hashes "
+                    "(hash_pk, asset_pk, scheme, variant, @hex) SET words = UNHEX(@hex)"
+                )
+            file.unlink()
+            steps["rows_s"] = time.perf_counter() - started
+    finally:
+        conn.close()
+    return steps
+
+
+def _mariadbd_pid(url: str) -> int:
+    """The process id of the MariaDB server of ``url`` (its ``pid_file``, on this machine)."""
+    with Inventory(url) as inv, inv._db.connection.raw.cursor() as cursor:
+        cursor.execute("SELECT @@pid_file")
+        (pid_file,) = cursor.fetchone()
+    return int(Path(str(pid_file)).read_text().split()[0])
+
+
+def mariadb_from_server(
+    assets: int,
+    tmp: Path,
+    *,
+    model: Any,
+    rng: np.random.Generator,
+    url: str | None = None,
+    read_alone: bool = True,
+    buffer_pool: str = "2G",
+) -> dict[str, Any]:
+    """MariaDB: every row read (``perceptual_chunks``) and a cold ``fleet_index``.
+
+    With ``url``: measure that inventory, already filled by
+    ``python benchmarks/_fleet_server.py --mariadb N`` (which keeps its server running).
+    The throw-away server's InnoDB buffer pool is ``buffer_pool`` (as a deployment
+    sizes it; the tests' server has 64 MB).
+    """
+    if url is not None:
+        return _measure_mariadb(url, assets, tmp, {}, _mariadbd_pid(url), read_alone=read_alone)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.servers import start_mariadb
+
+    with start_mariadb(buffer_pool=buffer_pool) as server:
+        url = server.new_database("fleet")
+        _first_asset(url)
+        fill = _plant_mariadb(server, url, assets, model, rng, tmp)
+        return _measure_mariadb(url, assets, tmp, fill, server.process.pid, read_alone=read_alone)
+
+
+def _measure_mariadb(
+    url: str, assets: int, tmp: Path, fill: dict[str, float], pid: int, *, read_alone: bool
+) -> dict[str, Any]:
+    """Every row read alone (unless not ``read_alone``), then a cold ``fleet_index``."""
+    rows, read_s = 0, float("nan")
+    if read_alone:
+        with Inventory(url) as inv:
+            started = time.perf_counter()
+            rows = sum(c.row_ids.shape[0] for c in inv.perceptual_chunks(phash.SCHEME))
+            read_s = time.perf_counter() - started
+    gc.collect()
+    with Inventory(url) as inv:
+        mariadbd, client = _process_cpu(pid), _client_cpu()
+        load = os.getloadavg()[0]
+        started = time.perf_counter()
+        index = inv.fleet_index(phash.SCHEME, hash_dir=tmp)
+        build_s = time.perf_counter() - started
+        client, mariadbd = _client_cpu() - client, _process_cpu(pid) - mariadbd
+        load = max(load, os.getloadavg()[0])
+        size = len(index)
+        peak = _fleet.memory()["VmHWM"]
+    return {
+        "backend": "mariadb",
+        "assets": assets,
+        "rows": rows or size,
+        "fill": fill,
+        "read_s": read_s,
+        "read_rows_per_s": rows / read_s,
+        "cold_build_s": build_s,
+        "build_rows_per_s": size / build_s,
+        "build_client_cpu_s": client,
+        "build_server_cpu_s": mariadbd,
+        "server_cpu_us_per_row": mariadbd / size * 1e6,
+        "load_average": load,
+        "peak_rss_bytes": peak,
+    }
