@@ -107,46 +107,84 @@ def test_a_large_original_point_sampled_before_its_reduction_is_still_located(mo
     assert abs(right - 1100) < 10 and abs(bottom - 750) < 10
 
 
-def test_a_1_mp_photo_is_read_whole_and_located_at_half_a_page() -> None:
-    # fallen-maple-leaf.jpg is 1200 px, 3x REFERENCE_SIDE: under REFERENCE_SAMPLED_FROM,
-    # so every pixel is read (the stored values are those of the full reduction).
+def _half_a_page(photo: Image.Image) -> tuple[Image.Image, tuple[int, int, int, int]]:
+    """``photo`` at half the width of a 1280 px shop page under a header bar, and its box."""
+    page = Image.new("RGB", (1280, 800), (250, 250, 250))
+    ImageDraw.Draw(page).rectangle((0, 0, 1280, 64), fill=(32, 40, 64))
+    width, height = 640, round(photo.height * 640 / photo.width)
+    page.paste(photo.resize((width, height), Image.Resampling.LANCZOS), (48, 104))
+    return page, (48, 104, 48 + width, 104 + height)
+
+
+def _assert_located(page: Image.Image, box: tuple[int, int, int, int], reference: object) -> None:
+    assert isinstance(reference, keypoints.LocalFeatures)
+    placement = keypoints.locate(keypoints.query_features(page), reference)
+    assert placement is not None and placement.confirmed, placement
+    assert all(abs(got - want) < 8 for got, want in zip(placement.box, box, strict=True))
+
+
+def test_a_1_mp_photo_is_point_sampled_and_located_at_half_a_page() -> None:
+    # fallen-maple-leaf.jpg is 1200 px, 3x REFERENCE_SIDE: at REFERENCE_SAMPLED_FROM, so
+    # 2 x 2 point samples per working pixel are read, not every pixel.
     with Image.open(SAMPLE_MEDIA / "fallen-maple-leaf.jpg") as im:
         photo = im.convert("RGB")
-    assert max(photo.size) // keypoints.REFERENCE_SIDE < keypoints.REFERENCE_SAMPLED_FROM
+    assert max(photo.size) // keypoints.REFERENCE_SIDE == keypoints.REFERENCE_SAMPLED_FROM
     reference = keypoints.reference_features(photo)
+    assert max(reference.width, reference.height) == keypoints.REFERENCE_SIDE
     whole = keypoints.extract(
         photo,
         side=keypoints.REFERENCE_SIDE,
         features=keypoints.REFERENCE_FEATURES,
         levels=keypoints.REFERENCE_LEVELS,
         sampled=False,
+        threshold=keypoints.REFERENCE_THRESHOLD,
+        retry=keypoints.REFERENCE_RETRY,
+        step=keypoints.REFERENCE_STEP,
     )
-    assert reference.to_bytes() == whole.to_bytes()
-    page = Image.new("RGB", (1280, 800), (250, 250, 250))
-    ImageDraw.Draw(page).rectangle((0, 0, 1280, 64), fill=(32, 40, 64))
-    page.paste(photo.resize((640, 400), Image.Resampling.LANCZOS), (48, 104))
-    placement = keypoints.locate(keypoints.query_features(page), reference)
-    assert placement is not None and placement.confirmed, placement
-    left, top, right, bottom = placement.box
-    assert abs(left - 48) < 8 and abs(top - 104) < 8
-    assert abs(right - 688) < 8 and abs(bottom - 504) < 8
+    assert reference.to_bytes() != whole.to_bytes()
+    # The colour grid of the samples is the whole picture's within a few grey levels.
+    assert np.abs(reference.colour.astype(int) - whole.colour.astype(int)).mean() < 3
+    _assert_located(*_half_a_page(photo), reference)
 
 
-def test_the_cheaper_candidate_forms_still_locate_a_photo_at_half_a_page() -> None:
-    # The forms measured and not shipped (docs/search.md): sampled from 3x, and 320 px
-    # with FAST threshold 20 ranked by FAST's score. extract takes them for benchmarks.
+def test_a_dark_photo_is_detected_again_at_the_lower_threshold_and_located() -> None:
+    # lake-at-dusk.webp: a dark, low-contrast dusk photo. At REFERENCE_THRESHOLD it has
+    # too few corners, so its reference is detected again at the lower threshold.
+    with Image.open(SAMPLE_MEDIA / "lake-at-dusk.webp") as im:
+        photo = im.convert("RGB")
+    low, below = keypoints.REFERENCE_RETRY
+    form = {
+        "side": keypoints.REFERENCE_SIDE,
+        "features": keypoints.REFERENCE_FEATURES,
+        "levels": keypoints.REFERENCE_LEVELS,
+        "sampled": True,
+        "step": keypoints.REFERENCE_STEP,
+    }
+    high = keypoints.extract(photo, threshold=keypoints.REFERENCE_THRESHOLD, **form)  # type: ignore[arg-type]
+    assert len(high) < below
+    reference = keypoints.reference_features(photo)
+    assert len(reference) >= below
+    assert reference.to_bytes() == keypoints.extract(photo, threshold=low, **form).to_bytes()  # type: ignore[arg-type]
+    _assert_located(*_half_a_page(photo), reference)
+    # A photo with enough contrast is detected once, at the high threshold.
+    with Image.open(SAMPLE_MEDIA / "fallen-maple-leaf.jpg") as im:
+        busy = im.convert("RGB")
+    once = keypoints.extract(busy, threshold=keypoints.REFERENCE_THRESHOLD, **form)  # type: ignore[arg-type]
+    assert len(once) >= below
+    assert keypoints.reference_features(busy).to_bytes() == once.to_bytes()
+
+
+def test_the_forms_stored_before_are_still_located_at_half_a_page() -> None:
+    # Rows stored before December 2026 (8 levels 1.2 apart, FAST 12, every pixel of a
+    # 1 MP original read) and the unshipped 320 px form stay matchable by today's queries.
     with Image.open(SAMPLE_MEDIA / "fallen-maple-leaf.jpg") as im:
         photo = im.convert("RGB")
-    page = Image.new("RGB", (1280, 800), (250, 250, 250))
-    page.paste(photo.resize((640, 400), Image.Resampling.LANCZOS), (48, 104))
-    query = keypoints.query_features(page)
-    whole = keypoints.extract(photo, side=384, features=256, sampled=False)
-    for form in ({"side": 384, "sampled_from": 3}, {"side": 320, "threshold": 20, "harris": False}):
+    page, box = _half_a_page(photo)
+    for form in ({"side": 384, "sampled_from": 4}, {"side": 320, "threshold": 20, "harris": False}):
         reference = keypoints.extract(photo, features=256, sampled=True, **form)  # type: ignore[arg-type]
         assert max(reference.width, reference.height) == form["side"]
-        assert reference.to_bytes() != whole.to_bytes()
-        placement = keypoints.locate(query, reference)
-        assert placement is not None and placement.confirmed, (form, placement)
+        assert reference.to_bytes() != keypoints.reference_features(photo).to_bytes()
+        _assert_located(page, box, reference)
 
 
 def test_a_rotated_copy_reports_its_angle_and_another_picture_is_not_confirmed() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from PIL import Image
 
@@ -21,17 +23,31 @@ larger inlier sets on look-alikes)."""
 REFERENCE_FEATURES = 256
 """Keypoints kept per original (the strongest FAST responses over 8 pyramid levels)."""
 
-REFERENCE_LEVELS = 8
-"""ORB pyramid levels of an original (scale factor 1.2 between levels)."""
+REFERENCE_LEVELS = 4
+"""ORB pyramid levels of an original, :data:`REFERENCE_STEP` apart: 384 down to 128 px,
+the span 8 levels 1.2 apart covered until December 2026 (107 px) in about half the
+pixels. A query's levels are 1.2 apart, so some query level is within 10% of every
+reference level's scale either way; only positions, orientations and descriptors are
+stored, not the level (docs/search.md, "Keypoints at signing: adaptive")."""
 
-REFERENCE_THRESHOLD = 12
-"""FAST's corner threshold for an original (corners ranked by the Harris measure)."""
+REFERENCE_STEP = 1.44
+"""Scale factor between an original's pyramid levels (1.2 squared)."""
 
-REFERENCE_SAMPLED_FROM = 4
-"""An original at least this many times :data:`REFERENCE_SIDE` (1,536 px) is
-point-sampled before its box reduction, to ``min(_SAMPLES, factor - 1)`` pixels per
-working pixel and side (see ``_SAMPLES``). From 3x (a 1 MP original, 2 samples per
-side) was measured on 2026-12-07 and saved nothing (docs/search.md)."""
+REFERENCE_THRESHOLD = 30
+"""FAST's corner threshold for an original (corners ranked by the Harris measure). A
+picture with enough contrast has its strongest corners above it, and ORB keeps only
+the strongest, so a high threshold mostly saves FAST's and Harris' work on corners
+that would be dropped (12 until December 2026)."""
+
+REFERENCE_RETRY = (12, 192)
+"""``(threshold, below)``: an original with fewer than ``below`` keypoints at
+:data:`REFERENCE_THRESHOLD` is detected again at ``threshold`` (a dark or flat picture:
+a night sky has 2 corners at 20 and 68 at 12 at 384 px)."""
+
+REFERENCE_SAMPLED_FROM = 3
+"""An original at least this many times :data:`REFERENCE_SIDE` (1,152 px) is
+point-sampled before its reduction, to ``min(_SAMPLES, factor - 1)`` pixels per
+working pixel and side (see ``_SAMPLES`` and ``_sampled``; 4x until December 2026)."""
 
 QUERY_SIDE = 1024
 """A query's grey pixels are reduced to at most this many pixels per side."""
@@ -71,17 +87,20 @@ def _working(image: Image.Image, side: int, *, sampled_from: int) -> tuple[U8, I
     machine): 1.9 ms with Pillow's bilinear resample of the reduced image, 1.3
     ms this way; a 4 MP alpha PNG 45 ms through a full-resolution
     premultiplied resample, 17 ms this way. An image at least ``sampled_from``
-    (3 or more) times ``side`` is point-sampled to ``min(_SAMPLES, factor - 1)``
-    pixels per working pixel and side first (``sampled_from`` 0: every pixel is
-    read, as a query's are).
+    (3 or more) times ``side`` is point-sampled instead (``_sampled``;
+    ``sampled_from`` 0: every pixel is read, as a query's are).
     """
     cv2 = load_cv2()
     width, height = image.size
     factor = max(width, height) // side
+    factor_out = min(1.0, side / max(width, height, 1))
+    size = (max(1, round(width * factor_out)), max(1, round(height * factor_out)))
     if sampled_from and factor >= max(sampled_from, 3) and image.mode in _SAMPLED_MODES:
-        # Far larger than needed: point-sample first, so the box reduction reads
-        # samples x samples pixels per output pixel instead of every one (as the
-        # perceptual hash's grid does).
+        if image.mode in ("RGB", "L"):
+            grey, image = _sampled(image, size, min(_SAMPLES, factor - 1))
+            return grey, image, width / size[0]
+        # Alpha: point-sample first, so the premultiplied box reduction reads
+        # samples x samples pixels per output pixel instead of every one.
         samples = min(_SAMPLES, factor - 1)
         image = image.resize(
             (max(1, width * samples // factor), max(1, height * samples // factor)),
@@ -94,11 +113,26 @@ def _working(image: Image.Image, side: int, *, sampled_from: int) -> tuple[U8, I
         # Alpha on white, palettes, CMYK, 16-bit greys...: phash's flattening, at this size.
         image = phash.resize_flat(image, image.size, Image.Resampling.BOX)
     grey = np.asarray(image.convert("L") if image.mode == "RGB" else image, dtype=np.uint8)
-    factor_out = min(1.0, side / max(width, height, 1))
-    size = (max(1, round(width * factor_out)), max(1, round(height * factor_out)))
     if (grey.shape[1], grey.shape[0]) != size:
         grey = cv2.resize(grey, size, interpolation=cv2.INTER_LINEAR)
     return np.ascontiguousarray(grey), image, width / size[0]
+
+
+def _sampled(image: Image.Image, size: tuple[int, int], samples: int) -> tuple[U8, Image.Image]:
+    """Grey pixels of ``size`` averaged from ``samples`` x ``samples`` point samples each.
+
+    An RGB or grey original far larger than ``size``: a nearest-neighbour
+    resize to exactly ``samples`` times ``size`` (reads only the samples),
+    grey, then OpenCV's area reduction by ``samples`` (the box mean of each
+    working pixel's samples; no bilinear step). Pillow's ``reduce`` of the
+    colour samples cost more than the grey conversion and OpenCV's box
+    together (docs/performance.md). The colour samples serve the stored grid.
+    """
+    cv2 = load_cv2()
+    points = image.resize((size[0] * samples, size[1] * samples), Image.Resampling.NEAREST)
+    grey = np.asarray(points.convert("L") if points.mode == "RGB" else points, dtype=np.uint8)
+    grey = cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(grey), points
 
 
 def extract(
@@ -112,6 +146,8 @@ def extract(
     threshold: int = QUERY_THRESHOLD,
     harris: bool = True,
     sampled_from: int = REFERENCE_SAMPLED_FROM,
+    retry: tuple[int, int] | None = None,
+    step: float = 1.2,
 ) -> LocalFeatures:
     """ORB keypoints of ``image`` reduced to at most ``side`` pixels per side.
 
@@ -131,22 +167,19 @@ def extract(
             ranks them by FAST's own score, which costs less.
         sampled_from: The reduction factor from which ``sampled`` applies
             (at least 3).
+        retry: ``(threshold, below)``: when fewer than ``below`` keypoints
+            come back, detect again at this lower FAST threshold (None: once).
+        step: Scale factor between ORB's pyramid levels.
 
     Returns:
         The keypoints; none for an image too small or too flat to have any.
     """
     cv2 = load_cv2()
     grey, flat, scale = _working(image, side, sampled_from=sampled_from if sampled else 0)
-    orb = cv2.ORB_create(
-        nfeatures=features,
-        scaleFactor=1.2,
-        nlevels=levels,
-        edgeThreshold=15,
-        patchSize=31,
-        fastThreshold=threshold,
-        scoreType=cv2.ORB_HARRIS_SCORE if harris else cv2.ORB_FAST_SCORE,
-    )
-    keypoints, descriptors = orb.detectAndCompute(grey, None)
+    keypoints, descriptors = _orb(grey, features, levels, threshold, harris=harris, step=step)
+    if retry is not None and len(keypoints) < retry[1]:
+        # Too few corners at this threshold (a dark or flat picture): detect again lower.
+        keypoints, descriptors = _orb(grey, features, levels, retry[0], harris=harris, step=step)
     if descriptors is None or not keypoints:
         points = np.zeros((0, 2), np.float32)
         angles = np.zeros(0, np.float32)
@@ -161,7 +194,9 @@ def extract(
         descriptors = descriptors[order]
     width, height = int(grey.shape[1]), int(grey.shape[0])
     colour_size = (GRID, GRID) if reference else (max(1, width // 2), max(1, height // 2))
-    colour = flat.resize(colour_size, Image.Resampling.BOX)
+    # Point samples (twice the working size or more) are box-reduced by an integer step first.
+    gap = 2.0 if flat.width >= 2 * width else None
+    colour = flat.resize(colour_size, Image.Resampling.BOX, reducing_gap=gap)
     rgb = np.asarray(colour.convert("RGB") if colour.mode != "RGB" else colour, dtype=np.uint8)
     return LocalFeatures(
         points=points,
@@ -174,6 +209,24 @@ def extract(
     )
 
 
+def _orb(
+    grey: U8, features: int, levels: int, threshold: int, *, harris: bool, step: float
+) -> tuple[Any, Any]:
+    """OpenCV's ORB keypoints and descriptors of ``grey`` (descriptors None when none)."""
+    cv2 = load_cv2()
+    orb = cv2.ORB_create(
+        nfeatures=features,
+        scaleFactor=step,
+        nlevels=levels,
+        edgeThreshold=15,
+        patchSize=31,
+        fastThreshold=threshold,
+        scoreType=cv2.ORB_HARRIS_SCORE if harris else cv2.ORB_FAST_SCORE,
+    )
+    found: tuple[Any, Any] = orb.detectAndCompute(grey, None)
+    return found
+
+
 def reference_features(image: Image.Image) -> LocalFeatures:
     """What an original stores: :data:`REFERENCE_FEATURES` at :data:`REFERENCE_SIDE`."""
     return extract(
@@ -183,6 +236,8 @@ def reference_features(image: Image.Image) -> LocalFeatures:
         levels=REFERENCE_LEVELS,
         sampled=True,
         threshold=REFERENCE_THRESHOLD,
+        retry=REFERENCE_RETRY,
+        step=REFERENCE_STEP,
     )
 
 
