@@ -753,9 +753,10 @@ def _extra_args(parser: Any) -> None:
     parser.add_argument(
         "--keypoints-before",
         action="store_true",
-        help="only the keypoints' part: reference_features as it is against two "
-        "measured, unshipped forms (point-sampled from 3x the working side; 320 px with "
-        "FAST threshold 20 ranked by FAST's score), paired, CPU ms",
+        help="only the keypoints' part: reference_features as it is against the form "
+        "stored before December 2026 (8 levels 1.2 apart, FAST threshold 12, point-sampled "
+        "from 4x the working side) and the unshipped 320 px form (FAST threshold 20 ranked "
+        "by FAST's score), paired, CPU ms",
     )
 
 
@@ -767,18 +768,24 @@ def keypoint_sizes(args: Any, info: Mapping[str, Any], cases: list[Case]) -> int
     decodes it, then the two forms in alternating order per round (paired, so
     the machine's load hits both alike), ``--repeats`` rounds, medians. The
     other form is another working side (``--keypoints-against``), the full
-    reduction without point-sampling (``--keypoints-sampling``), or the two
-    candidates measured on 2026-12-07 (``--keypoints-before``).
+    reduction without point-sampling (``--keypoints-sampling``), or the form
+    stored before December 2026 and the unshipped 320 px one (``--keypoints-before``).
     """
     from provenance._core import keypoints
 
     now = keypoints.REFERENCE_SIDE
     other: dict[str, dict[str, Any]]
     if args.keypoints_before:
+        before = {"levels": 8, "step": 1.2, "threshold": 12, "retry": None, "sampled_from": 4}
         other = {
-            "sampled from 3x (not shipped)": {"sampled_from": 3},
+            "before (8 levels, FAST 12)": before,
             "now": {},
-            "320 px, FAST 20 (not shipped)": {"side": 320, "threshold": 20, "harris": False},
+            "320 px, FAST 20 (not shipped)": {
+                **before,
+                "side": 320,
+                "threshold": 20,
+                "harris": False,
+            },
         }
     elif args.keypoints_sampling:
         other = {"full reduction": {"sampled": False}, "sampled (now)": {}}
@@ -792,6 +799,8 @@ def keypoint_sizes(args: Any, info: Mapping[str, Any], cases: list[Case]) -> int
             "levels": keypoints.REFERENCE_LEVELS,
             "sampled": True,
             "threshold": keypoints.REFERENCE_THRESHOLD,
+            "retry": keypoints.REFERENCE_RETRY,
+            "step": keypoints.REFERENCE_STEP,
             **change,
         }
         for label, change in other.items()

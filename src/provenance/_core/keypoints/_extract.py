@@ -23,15 +23,14 @@ larger inlier sets on look-alikes)."""
 REFERENCE_FEATURES = 256
 """Keypoints kept per original (the strongest FAST responses over 8 pyramid levels)."""
 
-REFERENCE_LEVELS = 4
-"""ORB pyramid levels of an original, :data:`REFERENCE_STEP` apart: 384 down to 128 px,
-the span 8 levels 1.2 apart covered until December 2026 (107 px) in about half the
-pixels. A query's levels are 1.2 apart, so some query level is within 10% of every
-reference level's scale either way; only positions, orientations and descriptors are
-stored, not the level (docs/search.md, "Keypoints at signing: adaptive")."""
+REFERENCE_LEVELS = 8
+"""ORB pyramid levels of an original, :data:`REFERENCE_STEP` apart. 4 levels 1.44 apart
+(the same span in half the pixels, 0.3 ms less at 1 MP) located fewer copies: of the
+large photographs read at full size and of copies shown at 12-22% of a page
+(docs/search.md, "Keypoints at signing: adaptive threshold")."""
 
-REFERENCE_STEP = 1.44
-"""Scale factor between an original's pyramid levels (1.2 squared)."""
+REFERENCE_STEP = 1.2
+"""Scale factor between an original's pyramid levels (OpenCV's default)."""
 
 REFERENCE_THRESHOLD = 30
 """FAST's corner threshold for an original (corners ranked by the Harris measure). A
