@@ -754,9 +754,9 @@ def _extra_args(parser: Any) -> None:
         "--keypoints-before",
         action="store_true",
         help="only the keypoints' part: reference_features as it is against the form "
-        "stored before December 2026 (8 levels 1.2 apart, FAST threshold 12, point-sampled "
-        "from 4x the working side) and the unshipped 320 px form (FAST threshold 20 ranked "
-        "by FAST's score), paired, CPU ms",
+        "stored before 2026-12-07 (every pixel of a 1 MP original read; point-sampled from "
+        "4x the working side) and the unshipped adaptive form (FAST threshold 30, again at "
+        "12 under 192 keypoints), paired, CPU ms",
     )
 
 
@@ -769,23 +769,17 @@ def keypoint_sizes(args: Any, info: Mapping[str, Any], cases: list[Case]) -> int
     the machine's load hits both alike), ``--repeats`` rounds, medians. The
     other form is another working side (``--keypoints-against``), the full
     reduction without point-sampling (``--keypoints-sampling``), or the form
-    stored before December 2026 and the unshipped 320 px one (``--keypoints-before``).
+    stored before 2026-12-07 and the unshipped adaptive one (``--keypoints-before``).
     """
     from provenance._core import keypoints
 
     now = keypoints.REFERENCE_SIDE
     other: dict[str, dict[str, Any]]
     if args.keypoints_before:
-        before = {"levels": 8, "step": 1.2, "threshold": 12, "retry": None, "sampled_from": 4}
         other = {
-            "before (8 levels, FAST 12)": before,
+            "before (read whole to 4x)": {"sampled_from": 4},
             "now": {},
-            "320 px, FAST 20 (not shipped)": {
-                **before,
-                "side": 320,
-                "threshold": 20,
-                "harris": False,
-            },
+            "FAST 30, again at 12 (not shipped)": {"threshold": 30, "retry": (12, 192)},
         }
     elif args.keypoints_sampling:
         other = {"full reduction": {"sampled": False}, "sampled (now)": {}}
@@ -799,8 +793,6 @@ def keypoint_sizes(args: Any, info: Mapping[str, Any], cases: list[Case]) -> int
             "levels": keypoints.REFERENCE_LEVELS,
             "sampled": True,
             "threshold": keypoints.REFERENCE_THRESHOLD,
-            "retry": keypoints.REFERENCE_RETRY,
-            "step": keypoints.REFERENCE_STEP,
             **change,
         }
         for label, change in other.items()

@@ -24,24 +24,18 @@ REFERENCE_FEATURES = 256
 """Keypoints kept per original (the strongest FAST responses over 8 pyramid levels)."""
 
 REFERENCE_LEVELS = 8
-"""ORB pyramid levels of an original, :data:`REFERENCE_STEP` apart. 4 levels 1.44 apart
-(the same span in half the pixels, 0.3 ms less at 1 MP) located fewer copies: of the
-large photographs read at full size and of copies shown at 12-22% of a page
-(docs/search.md, "Keypoints at signing: adaptive threshold")."""
+"""ORB pyramid levels of an original (scale factor 1.2 between levels). 4 levels 1.44
+apart (the same span in about half the pixels, 0.3 ms less at 1 MP) located fewer
+copies of the large photographs read whole and of copies shown at 12-22% of a page
+(docs/search.md, "Keypoints at signing: an adaptive threshold")."""
 
-REFERENCE_STEP = 1.2
-"""Scale factor between an original's pyramid levels (OpenCV's default)."""
-
-REFERENCE_THRESHOLD = 30
+REFERENCE_THRESHOLD = 12
 """FAST's corner threshold for an original (corners ranked by the Harris measure). A
-picture with enough contrast has its strongest corners above it, and ORB keeps only
-the strongest, so a high threshold mostly saves FAST's and Harris' work on corners
-that would be dropped (12 until December 2026)."""
-
-REFERENCE_RETRY = (12, 192)
-"""``(threshold, below)``: an original with fewer than ``below`` keypoints at
-:data:`REFERENCE_THRESHOLD` is detected again at ``threshold`` (a dark or flat picture:
-a night sky has 2 corners at 20 and 68 at 12 at 384 px)."""
+high threshold (30) with a second detection at 12 when fewer than 192 keypoints come
+back (``extract(..., threshold=30, retry=(12, 192))``) was measured on 2026-12-07 and
+not shipped: 20-35% less ORB work on contrasty pictures, more on dark ones (two
+detections), and its false-match sample too small to show the 1M goal
+(docs/search.md)."""
 
 REFERENCE_SAMPLED_FROM = 3
 """An original at least this many times :data:`REFERENCE_SIDE` (1,152 px) is
@@ -60,16 +54,15 @@ QUERY_THRESHOLD = 12
 
 _SAMPLES = 3
 """At most this many point samples (nearest neighbour) per working pixel and side
-when an image is point-sampled before the box reduction (an original's reference
-from :data:`REFERENCE_SAMPLED_FROM` times the working side; a query never is: verify's
-partial step reads every pixel). Reading every pixel was most of the keypoints' cost
-for large originals (CPU, loaded machine: a 12 MP JPEG 8.3 ms, a 4 MP alpha PNG 17 ms
-of reduction against about 3 ms of ORB). The 9 samples per working pixel average as
-the box filter does: on 15 originals of 2.5-5 MP (corpus photos, and four enlarged
-to 11 MP), two partial copies each of every ``robustness.py`` transform, 130 of 150
-were located with these references as with the full reduction, with the same median
-inliers and false matches (2 samples per side: 128 of 150, 5-10% fewer inliers;
-docs/performance.md)."""
+when an original is point-sampled before its reduction (from
+:data:`REFERENCE_SAMPLED_FROM` times the working side: 2 at 3x, 3 from 4x; a query
+never is: verify's partial step reads every pixel). Reading every pixel was most of the
+keypoints' cost for large originals (CPU, loaded machine: a 12 MP JPEG 8.3 ms, a 4 MP
+alpha PNG 17 ms of reduction against about 3 ms of ORB). The samples average as the
+box filter does: on 15 originals of 2.5-5 MP, 130 of 150 partial copies were located
+with 3 samples per side as with the full reduction, with the same median inliers; on
+the corpus's 11 large photographs decoded at 1,280 px (3x, 2 samples per side), 933 of
+990 copies against 936 read whole, with about 8% fewer inliers (docs/search.md)."""
 
 
 _SAMPLED_MODES = ("RGB", "L", "RGBA", "LA")
@@ -86,8 +79,10 @@ def _working(image: Image.Image, side: int, *, sampled_from: int) -> tuple[U8, I
     machine): 1.9 ms with Pillow's bilinear resample of the reduced image, 1.3
     ms this way; a 4 MP alpha PNG 45 ms through a full-resolution
     premultiplied resample, 17 ms this way. An image at least ``sampled_from``
-    (3 or more) times ``side`` is point-sampled instead (``_sampled``;
-    ``sampled_from`` 0: every pixel is read, as a query's are).
+    (3 or more) times ``side`` is point-sampled to ``min(_SAMPLES, factor - 1)``
+    pixels per working pixel and side first; at 2 samples (3x) an RGB or grey
+    one goes through ``_sampled`` instead (``sampled_from`` 0: every pixel is
+    read, as a query's are).
     """
     cv2 = load_cv2()
     width, height = image.size
@@ -95,12 +90,13 @@ def _working(image: Image.Image, side: int, *, sampled_from: int) -> tuple[U8, I
     factor_out = min(1.0, side / max(width, height, 1))
     size = (max(1, round(width * factor_out)), max(1, round(height * factor_out)))
     if sampled_from and factor >= max(sampled_from, 3) and image.mode in _SAMPLED_MODES:
-        if image.mode in ("RGB", "L"):
-            grey, image = _sampled(image, size, min(_SAMPLES, factor - 1))
-            return grey, image, width / size[0]
-        # Alpha: point-sample first, so the premultiplied box reduction reads
-        # samples x samples pixels per output pixel instead of every one.
         samples = min(_SAMPLES, factor - 1)
+        if samples == 2 and image.mode in ("RGB", "L"):
+            # 3x: 2 x 2 samples, grey, OpenCV's box (3 samples: no cheaper than below).
+            grey, image = _sampled(image, size, samples)
+            return grey, image, width / size[0]
+        # Point-sample first, so the box reduction reads samples x samples pixels
+        # per output pixel instead of every one (as the perceptual hash's grid does).
         image = image.resize(
             (max(1, width * samples // factor), max(1, height * samples // factor)),
             Image.Resampling.NEAREST,
@@ -235,8 +231,6 @@ def reference_features(image: Image.Image) -> LocalFeatures:
         levels=REFERENCE_LEVELS,
         sampled=True,
         threshold=REFERENCE_THRESHOLD,
-        retry=REFERENCE_RETRY,
-        step=REFERENCE_STEP,
     )
 
 
