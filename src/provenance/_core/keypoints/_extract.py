@@ -37,10 +37,14 @@ not shipped: 20-35% less ORB work on contrasty pictures, more on dark ones (two
 detections), and its false-match sample too small to show the 1M goal
 (docs/search.md)."""
 
-REFERENCE_SAMPLED_FROM = 3
-"""An original at least this many times :data:`REFERENCE_SIDE` (1,152 px) is
-point-sampled before its reduction, to ``min(_SAMPLES, factor - 1)`` pixels per
-working pixel and side (see ``_SAMPLES`` and ``_sampled``; 4x until December 2026)."""
+REFERENCE_SAMPLED_FROM = 4
+"""An original at least this many times :data:`REFERENCE_SIDE` (1,536 px) is
+point-sampled before its box reduction, to ``min(_SAMPLES, factor - 1)`` pixels per
+working pixel and side (see ``_SAMPLES``). From 3x (a 1 MP original, 2 samples per
+side) was measured twice on 2026-12-07 and not shipped: through Pillow's ``reduce``
+it saved nothing measurable; through ``_sampled`` about 0.3 ms at low load and nothing
+measurable at load 8, with about 8% fewer inliers on large photographs
+(docs/search.md)."""
 
 QUERY_SIDE = 1024
 """A query's grey pixels are reduced to at most this many pixels per side."""
@@ -55,14 +59,15 @@ QUERY_THRESHOLD = 12
 _SAMPLES = 3
 """At most this many point samples (nearest neighbour) per working pixel and side
 when an original is point-sampled before its reduction (from
-:data:`REFERENCE_SAMPLED_FROM` times the working side: 2 at 3x, 3 from 4x; a query
-never is: verify's partial step reads every pixel). Reading every pixel was most of the
-keypoints' cost for large originals (CPU, loaded machine: a 12 MP JPEG 8.3 ms, a 4 MP
-alpha PNG 17 ms of reduction against about 3 ms of ORB). The samples average as the
-box filter does: on 15 originals of 2.5-5 MP, 130 of 150 partial copies were located
-with 3 samples per side as with the full reduction, with the same median inliers; on
-the corpus's 11 large photographs decoded at 1,280 px (3x, 2 samples per side), 933 of
-990 copies against 936 read whole, with about 8% fewer inliers (docs/search.md)."""
+:data:`REFERENCE_SAMPLED_FROM` times the working side, or 3x when asked: 2 samples
+there; a query never is: verify's partial step reads every pixel). Reading every
+pixel was most of the keypoints' cost for large originals (CPU, loaded machine: a
+12 MP JPEG 8.3 ms, a 4 MP alpha PNG 17 ms of reduction against about 3 ms of ORB).
+The samples average as the box filter does: on 15 originals of 2.5-5 MP, 130 of 150
+partial copies were located with 3 samples per side as with the full reduction, with
+the same median inliers; on the corpus's 11 large photographs decoded at 1,280 px (3x,
+2 samples per side through ``_sampled``), 933 of 990 copies against 936 read whole,
+with about 8% fewer inliers (docs/search.md)."""
 
 
 _SAMPLED_MODES = ("RGB", "L", "RGBA", "LA")
