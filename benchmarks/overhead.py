@@ -753,10 +753,9 @@ def _extra_args(parser: Any) -> None:
     parser.add_argument(
         "--keypoints-before",
         action="store_true",
-        help="only the keypoints' part: reference_features as it is against the form "
-        "stored before 2026-12-07 (every pixel of a 1 MP original read; point-sampled from "
-        "4x the working side) and the unshipped adaptive form (FAST threshold 30, again at "
-        "12 under 192 keypoints), paired, CPU ms",
+        help="only the keypoints' part: reference_features as it is (FAST threshold 30, "
+        "again at 12 under 192 keypoints) against the form stored before 2026-12-07 (FAST "
+        "threshold 12) and the unshipped 2 x 2 point-sampling of 3x originals, paired, CPU ms",
     )
 
 
@@ -769,7 +768,7 @@ def keypoint_sizes(args: Any, info: Mapping[str, Any], cases: list[Case]) -> int
     the machine's load hits both alike), ``--repeats`` rounds, medians. The
     other form is another working side (``--keypoints-against``), the full
     reduction without point-sampling (``--keypoints-sampling``), or the form
-    stored before 2026-12-07 and the unshipped adaptive one (``--keypoints-before``).
+    stored before 2026-12-07 and an unshipped one (``--keypoints-before``).
     """
     from provenance._core import keypoints
 
@@ -777,9 +776,9 @@ def keypoint_sizes(args: Any, info: Mapping[str, Any], cases: list[Case]) -> int
     other: dict[str, dict[str, Any]]
     if args.keypoints_before:
         other = {
-            "before (read whole to 4x)": {"sampled_from": 4},
+            "before (FAST 12)": {"threshold": 12, "retry": None},
             "now": {},
-            "FAST 30, again at 12 (not shipped)": {"threshold": 30, "retry": (12, 192)},
+            "sampled from 3x (not shipped)": {"sampled_from": 3},
         }
     elif args.keypoints_sampling:
         other = {"full reduction": {"sampled": False}, "sampled (now)": {}}
@@ -793,6 +792,7 @@ def keypoint_sizes(args: Any, info: Mapping[str, Any], cases: list[Case]) -> int
             "levels": keypoints.REFERENCE_LEVELS,
             "sampled": True,
             "threshold": keypoints.REFERENCE_THRESHOLD,
+            "retry": keypoints.REFERENCE_RETRY,
             **change,
         }
         for label, change in other.items()

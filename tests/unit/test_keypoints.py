@@ -136,23 +136,23 @@ def test_a_dark_photo_point_sampled_keeps_its_keypoints_and_is_located() -> None
 
 
 def test_the_adaptive_threshold_detects_a_dark_photo_again_lower() -> None:
-    # The measured, unshipped form (docs/search.md): FAST threshold 30, and 12 again when
-    # fewer than 192 keypoints come back. The dark photo has too few corners at 30 and
-    # gets the threshold-12 keypoints; a contrasty one is detected once.
+    # References: FAST threshold 30, and 12 again when fewer than 192 keypoints come
+    # back. The dark photo has too few corners at 30 and gets the threshold-12
+    # keypoints; a contrasty one is detected once, and keeps the keypoints of 12.
+    assert keypoints.REFERENCE_THRESHOLD == 30 and keypoints.REFERENCE_RETRY == (12, 192)
     form = {"side": keypoints.REFERENCE_SIDE, "features": keypoints.REFERENCE_FEATURES}
     with Image.open(SAMPLE_MEDIA / "lake-at-dusk.webp") as im:
         dark = im.convert("RGB")
     with Image.open(SAMPLE_MEDIA / "fallen-maple-leaf.jpg") as im:
         busy = im.convert("RGB")
     assert len(keypoints.extract(dark, sampled=True, threshold=30, **form)) < 192
-    adaptive = keypoints.extract(dark, sampled=True, threshold=30, retry=(12, 192), **form)
-    assert adaptive.to_bytes() == keypoints.reference_features(dark).to_bytes()
+    twelve = keypoints.extract(dark, sampled=True, threshold=12, **form)
+    assert keypoints.reference_features(dark).to_bytes() == twelve.to_bytes()
     once = keypoints.extract(busy, sampled=True, threshold=30, **form)
     assert len(once) >= 192
-    assert (
-        keypoints.extract(busy, sampled=True, threshold=30, retry=(12, 192), **form).to_bytes()
-        == once.to_bytes()
-    )
+    assert keypoints.reference_features(busy).to_bytes() == once.to_bytes()
+    # Its strongest corners are all above 30: the keypoints it stored at threshold 12.
+    assert once.to_bytes() == keypoints.extract(busy, sampled=True, threshold=12, **form).to_bytes()
     _assert_located(*_half_a_page(busy), once)
 
 
@@ -169,6 +169,8 @@ def test_a_1_mp_photo_is_read_whole_and_located_at_half_a_page() -> None:
         features=keypoints.REFERENCE_FEATURES,
         levels=keypoints.REFERENCE_LEVELS,
         sampled=False,
+        threshold=keypoints.REFERENCE_THRESHOLD,
+        retry=keypoints.REFERENCE_RETRY,
     )
     assert reference.to_bytes() == whole.to_bytes()
     page = Image.new("RGB", (1280, 800), (250, 250, 250))
@@ -182,29 +184,29 @@ def test_a_1_mp_photo_is_read_whole_and_located_at_half_a_page() -> None:
 
 
 def test_the_cheaper_candidate_forms_still_locate_a_photo_at_half_a_page() -> None:
-    # The forms measured and not shipped (docs/search.md): sampled from 3x (2 x 2 point
-    # samples), FAST threshold 30 detected again at 12 under 192 keypoints, and 320 px
-    # with FAST threshold 20 ranked by FAST's score. extract takes them for benchmarks.
+    # Other forms (docs/search.md): sampled from 3x (2 x 2 point samples; not shipped),
+    # FAST threshold 12 (stored until 2026-12-07), and 320 px with FAST threshold 20
+    # ranked by FAST's score (not shipped). extract takes them for benchmarks.
     with Image.open(SAMPLE_MEDIA / "fallen-maple-leaf.jpg") as im:
         photo = im.convert("RGB")
     page = Image.new("RGB", (1280, 800), (250, 250, 250))
     page.paste(photo.resize((640, 400), Image.Resampling.LANCZOS), (48, 104))
     query = keypoints.query_features(page)
-    whole = keypoints.extract(photo, side=384, features=256, sampled=False)
+    today = keypoints.reference_features(photo)
     forms = (
         {"side": 384, "sampled_from": 3},
-        {"side": 384, "threshold": 30, "retry": (12, 192)},
+        {"side": 384, "threshold": 12},
         {"side": 320, "threshold": 20, "harris": False},
     )
     for form in forms:
         reference = keypoints.extract(photo, features=256, sampled=True, **form)  # type: ignore[arg-type]
         assert max(reference.width, reference.height) == form["side"]
-        if "retry" in form:
+        if form.get("threshold") == 12:
             # A contrasty photo: ORB keeps only its strongest corners, all above 30, so
-            # the high threshold stores the same keypoints as 12 (with less work).
-            assert reference.to_bytes() == whole.to_bytes()
+            # threshold 12 stored the same keypoints as today's (with more work).
+            assert reference.to_bytes() == today.to_bytes()
         else:
-            assert reference.to_bytes() != whole.to_bytes()
+            assert reference.to_bytes() != today.to_bytes()
         placement = keypoints.locate(query, reference)
         assert placement is not None and placement.confirmed, (form, placement)
 

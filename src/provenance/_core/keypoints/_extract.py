@@ -29,13 +29,20 @@ apart (the same span in about half the pixels, 0.3 ms less at 1 MP) located fewe
 copies of the large photographs read whole and of copies shown at 12-22% of a page
 (docs/search.md, "Keypoints at signing: an adaptive threshold")."""
 
-REFERENCE_THRESHOLD = 12
-"""FAST's corner threshold for an original (corners ranked by the Harris measure). A
-high threshold (30) with a second detection at 12 when fewer than 192 keypoints come
-back (``extract(..., threshold=30, retry=(12, 192))``) was measured on 2026-12-07 and
-not shipped: 20-35% less ORB work on contrasty pictures, more on dark ones (two
-detections), and its false-match sample too small to show the 1M goal
-(docs/search.md)."""
+REFERENCE_THRESHOLD = 30
+"""FAST's corner threshold for an original (corners ranked by the Harris measure); 12
+until 2026-12-07. ORB keeps per level the strongest corners by FAST's score, which
+does not depend on the threshold, so a picture whose strongest corners are above 30
+stores the keypoints it stored at 12, with less work (about 20% less CPU at 1 MP); a
+dark or flat one is detected again at 12 (:data:`REFERENCE_RETRY`). Same recall, large
+photographs and false-match figures (docs/search.md, "Keypoints at signing: an
+adaptive threshold")."""
+
+REFERENCE_RETRY = (12, 192)
+"""``(threshold, below)``: an original with fewer than ``below`` keypoints at
+:data:`REFERENCE_THRESHOLD` is detected again at ``threshold`` (at 384 px a night sky
+has 2 corners at 20 and 68 at 12; 42 of the corpus's 304 originals are detected twice,
+which costs 10-45% more than one detection at 12)."""
 
 REFERENCE_SAMPLED_FROM = 4
 """An original at least this many times :data:`REFERENCE_SIDE` (1,536 px) is
@@ -236,6 +243,7 @@ def reference_features(image: Image.Image) -> LocalFeatures:
         levels=REFERENCE_LEVELS,
         sampled=True,
         threshold=REFERENCE_THRESHOLD,
+        retry=REFERENCE_RETRY,
     )
 
 
