@@ -32,17 +32,17 @@ copies of the large photographs read whole and of copies shown at 12-22% of a pa
 REFERENCE_THRESHOLD = 30
 """FAST's corner threshold for an original (corners ranked by the Harris measure); 12
 until 2026-12-07. ORB keeps per level the strongest corners by FAST's score, which
-does not depend on the threshold, so a picture whose strongest corners are above 30
-stores the keypoints it stored at 12, with less work (about 20% less CPU at 1 MP); a
-dark or flat one is detected again at 12 (:data:`REFERENCE_RETRY`). Same recall, large
-photographs and false-match figures (docs/search.md, "Keypoints at signing: an
+does not depend on the threshold, so a picture with enough corners above 30 on every
+pyramid level stores the keypoints it stored at 12, with less work (7-20% less CPU);
+a dark or flat one is detected again at 12 (:data:`REFERENCE_RETRY`). Same recall,
+large-photo and false-match figures (docs/search.md, "Keypoints at signing: an
 adaptive threshold")."""
 
 REFERENCE_RETRY = (12, 192)
 """``(threshold, below)``: an original with fewer than ``below`` keypoints at
 :data:`REFERENCE_THRESHOLD` is detected again at ``threshold`` (at 384 px a night sky
 has 2 corners at 20 and 68 at 12; 42 of the corpus's 304 originals are detected twice,
-which costs 10-45% more than one detection at 12)."""
+which costs 16-44% more than one detection at 12 did)."""
 
 REFERENCE_SAMPLED_FROM = 4
 """An original at least this many times :data:`REFERENCE_SIDE` (1,536 px) is
