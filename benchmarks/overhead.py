@@ -753,9 +753,9 @@ def _extra_args(parser: Any) -> None:
     parser.add_argument(
         "--keypoints-before",
         action="store_true",
-        help="only the keypoints' part: reference_features as it is against two "
-        "measured, unshipped forms (point-sampled from 3x the working side; 320 px with "
-        "FAST threshold 20 ranked by FAST's score), paired, CPU ms",
+        help="only the keypoints' part: reference_features as it is (FAST threshold 30, "
+        "again at 12 under 192 keypoints) against the form stored before 2026-12-07 (FAST "
+        "threshold 12) and the unshipped 2 x 2 point-sampling of 3x originals, paired, CPU ms",
     )
 
 
@@ -767,8 +767,8 @@ def keypoint_sizes(args: Any, info: Mapping[str, Any], cases: list[Case]) -> int
     decodes it, then the two forms in alternating order per round (paired, so
     the machine's load hits both alike), ``--repeats`` rounds, medians. The
     other form is another working side (``--keypoints-against``), the full
-    reduction without point-sampling (``--keypoints-sampling``), or the two
-    candidates measured on 2026-12-07 (``--keypoints-before``).
+    reduction without point-sampling (``--keypoints-sampling``), or the form
+    stored before 2026-12-07 and an unshipped one (``--keypoints-before``).
     """
     from provenance._core import keypoints
 
@@ -776,9 +776,9 @@ def keypoint_sizes(args: Any, info: Mapping[str, Any], cases: list[Case]) -> int
     other: dict[str, dict[str, Any]]
     if args.keypoints_before:
         other = {
-            "sampled from 3x (not shipped)": {"sampled_from": 3},
+            "before (FAST 12)": {"threshold": 12, "retry": None},
             "now": {},
-            "320 px, FAST 20 (not shipped)": {"side": 320, "threshold": 20, "harris": False},
+            "sampled from 3x (not shipped)": {"sampled_from": 3},
         }
     elif args.keypoints_sampling:
         other = {"full reduction": {"sampled": False}, "sampled (now)": {}}
@@ -792,6 +792,7 @@ def keypoint_sizes(args: Any, info: Mapping[str, Any], cases: list[Case]) -> int
             "levels": keypoints.REFERENCE_LEVELS,
             "sampled": True,
             "threshold": keypoints.REFERENCE_THRESHOLD,
+            "retry": keypoints.REFERENCE_RETRY,
             **change,
         }
         for label, change in other.items()

@@ -12,8 +12,10 @@ descriptors; Rublee et al., ICCV 2011) and a geometric check.
   each a 32-byte descriptor, its position and its orientation, 37 bytes, about
   10 KB per asset (:meth:`LocalFeatures.to_bytes`). They are computed from the
   decoded image the caller already holds, reduced once (one of at least
-  :data:`REFERENCE_SAMPLED_FROM` times the working side point-sampled first,
-  then an integer box reduction, then a small bilinear step).
+  :data:`REFERENCE_SAMPLED_FROM` times the working side point-sampled and
+  box-averaged, a smaller one box-reduced then bilinear), FAST threshold
+  :data:`REFERENCE_THRESHOLD`, detected again lower for a dark or flat picture
+  (:data:`REFERENCE_RETRY`).
 * A query keeps up to :data:`QUERY_FEATURES` keypoints at up to
   :data:`QUERY_SIDE` pixels (:func:`query_features`), so an asset shown at 40% of
   a page still has about as many pixels as its reference.
@@ -57,6 +59,7 @@ from provenance._core.keypoints._extract import (
     QUERY_THRESHOLD,
     REFERENCE_FEATURES,
     REFERENCE_LEVELS,
+    REFERENCE_RETRY,
     REFERENCE_SAMPLED_FROM,
     REFERENCE_SIDE,
     REFERENCE_THRESHOLD,
@@ -97,6 +100,7 @@ __all__ = [
     "QUERY_THRESHOLD",
     "REFERENCE_FEATURES",
     "REFERENCE_LEVELS",
+    "REFERENCE_RETRY",
     "REFERENCE_SAMPLED_FROM",
     "REFERENCE_SIDE",
     "REFERENCE_THRESHOLD",

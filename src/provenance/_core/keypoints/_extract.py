@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from PIL import Image
 
@@ -22,16 +24,34 @@ REFERENCE_FEATURES = 256
 """Keypoints kept per original (the strongest FAST responses over 8 pyramid levels)."""
 
 REFERENCE_LEVELS = 8
-"""ORB pyramid levels of an original (scale factor 1.2 between levels)."""
+"""ORB pyramid levels of an original (scale factor 1.2 between levels). 4 levels 1.44
+apart (the same span in about half the pixels, 0.3 ms less at 1 MP) located fewer
+copies of the large photographs read whole and of copies shown at 12-22% of a page
+(docs/search.md, "Keypoints at signing: an adaptive threshold")."""
 
-REFERENCE_THRESHOLD = 12
-"""FAST's corner threshold for an original (corners ranked by the Harris measure)."""
+REFERENCE_THRESHOLD = 30
+"""FAST's corner threshold for an original (corners ranked by the Harris measure); 12
+until 2026-12-07. ORB keeps per level the strongest corners by FAST's score, which
+does not depend on the threshold, so a picture with enough corners above 30 on every
+pyramid level stores the keypoints it stored at 12, with less work (7-20% less CPU);
+a dark or flat one is detected again at 12 (:data:`REFERENCE_RETRY`). Same recall,
+large-photo and false-match figures (docs/search.md, "Keypoints at signing: an
+adaptive threshold")."""
+
+REFERENCE_RETRY = (12, 192)
+"""``(threshold, below)``: an original with fewer than ``below`` keypoints at
+:data:`REFERENCE_THRESHOLD` is detected again at ``threshold`` (at 384 px a night sky
+has 2 corners at 20 and 68 at 12; 42 of the corpus's 304 originals are detected twice,
+which costs 16-44% more than one detection at 12 did)."""
 
 REFERENCE_SAMPLED_FROM = 4
 """An original at least this many times :data:`REFERENCE_SIDE` (1,536 px) is
 point-sampled before its box reduction, to ``min(_SAMPLES, factor - 1)`` pixels per
 working pixel and side (see ``_SAMPLES``). From 3x (a 1 MP original, 2 samples per
-side) was measured on 2026-12-07 and saved nothing (docs/search.md)."""
+side) was measured twice on 2026-12-07 and not shipped: through Pillow's ``reduce``
+it saved nothing measurable; through ``_sampled`` about 0.3 ms at low load and nothing
+measurable at load 8, with about 8% fewer inliers on large photographs
+(docs/search.md)."""
 
 QUERY_SIDE = 1024
 """A query's grey pixels are reduced to at most this many pixels per side."""
@@ -45,16 +65,16 @@ QUERY_THRESHOLD = 12
 
 _SAMPLES = 3
 """At most this many point samples (nearest neighbour) per working pixel and side
-when an image is point-sampled before the box reduction (an original's reference
-from :data:`REFERENCE_SAMPLED_FROM` times the working side; a query never is: verify's
-partial step reads every pixel). Reading every pixel was most of the keypoints' cost
-for large originals (CPU, loaded machine: a 12 MP JPEG 8.3 ms, a 4 MP alpha PNG 17 ms
-of reduction against about 3 ms of ORB). The 9 samples per working pixel average as
-the box filter does: on 15 originals of 2.5-5 MP (corpus photos, and four enlarged
-to 11 MP), two partial copies each of every ``robustness.py`` transform, 130 of 150
-were located with these references as with the full reduction, with the same median
-inliers and false matches (2 samples per side: 128 of 150, 5-10% fewer inliers;
-docs/performance.md)."""
+when an original is point-sampled before its reduction (from
+:data:`REFERENCE_SAMPLED_FROM` times the working side, or 3x when asked: 2 samples
+there; a query never is: verify's partial step reads every pixel). Reading every
+pixel was most of the keypoints' cost for large originals (CPU, loaded machine: a
+12 MP JPEG 8.3 ms, a 4 MP alpha PNG 17 ms of reduction against about 3 ms of ORB).
+The samples average as the box filter does: on 15 originals of 2.5-5 MP, 130 of 150
+partial copies were located with 3 samples per side as with the full reduction, with
+the same median inliers; on the corpus's 11 large photographs decoded at 1,280 px (3x,
+2 samples per side through ``_sampled``), 933 of 990 copies against 936 read whole,
+with about 8% fewer inliers (docs/search.md)."""
 
 
 _SAMPLED_MODES = ("RGB", "L", "RGBA", "LA")
@@ -72,17 +92,23 @@ def _working(image: Image.Image, side: int, *, sampled_from: int) -> tuple[U8, I
     ms this way; a 4 MP alpha PNG 45 ms through a full-resolution
     premultiplied resample, 17 ms this way. An image at least ``sampled_from``
     (3 or more) times ``side`` is point-sampled to ``min(_SAMPLES, factor - 1)``
-    pixels per working pixel and side first (``sampled_from`` 0: every pixel is
+    pixels per working pixel and side first; at 2 samples (3x) an RGB or grey
+    one goes through ``_sampled`` instead (``sampled_from`` 0: every pixel is
     read, as a query's are).
     """
     cv2 = load_cv2()
     width, height = image.size
     factor = max(width, height) // side
+    factor_out = min(1.0, side / max(width, height, 1))
+    size = (max(1, round(width * factor_out)), max(1, round(height * factor_out)))
     if sampled_from and factor >= max(sampled_from, 3) and image.mode in _SAMPLED_MODES:
-        # Far larger than needed: point-sample first, so the box reduction reads
-        # samples x samples pixels per output pixel instead of every one (as the
-        # perceptual hash's grid does).
         samples = min(_SAMPLES, factor - 1)
+        if samples == 2 and image.mode in ("RGB", "L"):
+            # 3x: 2 x 2 samples, grey, OpenCV's box (3 samples: no cheaper than below).
+            grey, image = _sampled(image, size, samples)
+            return grey, image, width / size[0]
+        # Point-sample first, so the box reduction reads samples x samples pixels
+        # per output pixel instead of every one (as the perceptual hash's grid does).
         image = image.resize(
             (max(1, width * samples // factor), max(1, height * samples // factor)),
             Image.Resampling.NEAREST,
@@ -94,11 +120,26 @@ def _working(image: Image.Image, side: int, *, sampled_from: int) -> tuple[U8, I
         # Alpha on white, palettes, CMYK, 16-bit greys...: phash's flattening, at this size.
         image = phash.resize_flat(image, image.size, Image.Resampling.BOX)
     grey = np.asarray(image.convert("L") if image.mode == "RGB" else image, dtype=np.uint8)
-    factor_out = min(1.0, side / max(width, height, 1))
-    size = (max(1, round(width * factor_out)), max(1, round(height * factor_out)))
     if (grey.shape[1], grey.shape[0]) != size:
         grey = cv2.resize(grey, size, interpolation=cv2.INTER_LINEAR)
     return np.ascontiguousarray(grey), image, width / size[0]
+
+
+def _sampled(image: Image.Image, size: tuple[int, int], samples: int) -> tuple[U8, Image.Image]:
+    """Grey pixels of ``size`` averaged from ``samples`` x ``samples`` point samples each.
+
+    An RGB or grey original far larger than ``size``: a nearest-neighbour
+    resize to exactly ``samples`` times ``size`` (reads only the samples),
+    grey, then OpenCV's area reduction by ``samples`` (the box mean of each
+    working pixel's samples; no bilinear step). Pillow's ``reduce`` of the
+    colour samples cost more than the grey conversion and OpenCV's box
+    together (docs/performance.md). The colour samples serve the stored grid.
+    """
+    cv2 = load_cv2()
+    points = image.resize((size[0] * samples, size[1] * samples), Image.Resampling.NEAREST)
+    grey = np.asarray(points.convert("L") if points.mode == "RGB" else points, dtype=np.uint8)
+    grey = cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(grey), points
 
 
 def extract(
@@ -112,6 +153,8 @@ def extract(
     threshold: int = QUERY_THRESHOLD,
     harris: bool = True,
     sampled_from: int = REFERENCE_SAMPLED_FROM,
+    retry: tuple[int, int] | None = None,
+    step: float = 1.2,
 ) -> LocalFeatures:
     """ORB keypoints of ``image`` reduced to at most ``side`` pixels per side.
 
@@ -131,22 +174,19 @@ def extract(
             ranks them by FAST's own score, which costs less.
         sampled_from: The reduction factor from which ``sampled`` applies
             (at least 3).
+        retry: ``(threshold, below)``: when fewer than ``below`` keypoints
+            come back, detect again at this lower FAST threshold (None: once).
+        step: Scale factor between ORB's pyramid levels.
 
     Returns:
         The keypoints; none for an image too small or too flat to have any.
     """
     cv2 = load_cv2()
     grey, flat, scale = _working(image, side, sampled_from=sampled_from if sampled else 0)
-    orb = cv2.ORB_create(
-        nfeatures=features,
-        scaleFactor=1.2,
-        nlevels=levels,
-        edgeThreshold=15,
-        patchSize=31,
-        fastThreshold=threshold,
-        scoreType=cv2.ORB_HARRIS_SCORE if harris else cv2.ORB_FAST_SCORE,
-    )
-    keypoints, descriptors = orb.detectAndCompute(grey, None)
+    keypoints, descriptors = _orb(grey, features, levels, threshold, harris=harris, step=step)
+    if retry is not None and len(keypoints) < retry[1]:
+        # Too few corners at this threshold (a dark or flat picture): detect again lower.
+        keypoints, descriptors = _orb(grey, features, levels, retry[0], harris=harris, step=step)
     if descriptors is None or not keypoints:
         points = np.zeros((0, 2), np.float32)
         angles = np.zeros(0, np.float32)
@@ -161,7 +201,9 @@ def extract(
         descriptors = descriptors[order]
     width, height = int(grey.shape[1]), int(grey.shape[0])
     colour_size = (GRID, GRID) if reference else (max(1, width // 2), max(1, height // 2))
-    colour = flat.resize(colour_size, Image.Resampling.BOX)
+    # Point samples (twice the working size or more) are box-reduced by an integer step first.
+    gap = 2.0 if flat.width >= 2 * width else None
+    colour = flat.resize(colour_size, Image.Resampling.BOX, reducing_gap=gap)
     rgb = np.asarray(colour.convert("RGB") if colour.mode != "RGB" else colour, dtype=np.uint8)
     return LocalFeatures(
         points=points,
@@ -174,6 +216,24 @@ def extract(
     )
 
 
+def _orb(
+    grey: U8, features: int, levels: int, threshold: int, *, harris: bool, step: float
+) -> tuple[Any, Any]:
+    """OpenCV's ORB keypoints and descriptors of ``grey`` (descriptors None when none)."""
+    cv2 = load_cv2()
+    orb = cv2.ORB_create(
+        nfeatures=features,
+        scaleFactor=step,
+        nlevels=levels,
+        edgeThreshold=15,
+        patchSize=31,
+        fastThreshold=threshold,
+        scoreType=cv2.ORB_HARRIS_SCORE if harris else cv2.ORB_FAST_SCORE,
+    )
+    found: tuple[Any, Any] = orb.detectAndCompute(grey, None)
+    return found
+
+
 def reference_features(image: Image.Image) -> LocalFeatures:
     """What an original stores: :data:`REFERENCE_FEATURES` at :data:`REFERENCE_SIDE`."""
     return extract(
@@ -183,6 +243,7 @@ def reference_features(image: Image.Image) -> LocalFeatures:
         levels=REFERENCE_LEVELS,
         sampled=True,
         threshold=REFERENCE_THRESHOLD,
+        retry=REFERENCE_RETRY,
     )
 
 
