@@ -179,9 +179,10 @@ def _in_small_idat_chunks(data: bytes, size: int) -> bytes:
 def test_png_in_many_idat_chunks_signs_for_every_reader(
     signing_key: SigningKey, trust: TrustPolicy, dev_keys: DevKeyPaths, tmp_path: Path
 ) -> None:
-    # c2pa reads a PNG through a stream without readinto (the chunk walk's 4-byte
-    # reads cost less so): the signed original and a rendition whose parent
-    # ingredient is that PNG must read the same to c2pa, ExifTool and verify.
+    # libpng writes image data in 8 KiB IDAT chunks: c2pa walks each of them through
+    # the stream, and our walk keeps only the metadata chunks and one essence range.
+    # The signed original and a rendition whose parent ingredient is that PNG must
+    # read the same to c2pa, ExifTool and verify.
     name = "packshot-fire-truck-white.png"
     data = _in_small_idat_chunks((SAMPLE_MEDIA / name).read_bytes(), 4096)
     idat = [chunk for kind, chunk in _png_chunks(data) if kind == b"IDAT"]

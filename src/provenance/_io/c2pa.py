@@ -204,9 +204,9 @@ def sign_c2pa(
                 builder.add_ingredient(
                     {"title": ingredient.title, "relationship": "parentOf", "label": "parent"},
                     ingredient.mime,
-                    _source(ingredient.data, ingredient.mime),
+                    io.BytesIO(ingredient.data),
                 )
-            manifest_bytes = builder.sign(mime, _source(data, mime), out)
+            manifest_bytes = builder.sign(mime, io.BytesIO(data), out)
         finally:
             builder.close()
     except c2pa.C2paError as exc:
@@ -215,37 +215,6 @@ def sign_c2pa(
     # returns the manifest bytes but not the label.
     found = _LABEL.search(manifest_bytes or b"")
     return out.getvalue(), found.group(0).decode("ascii") if found else None
-
-
-def _source(data: bytes, mime: str) -> Any:
-    """The stream c2pa reads an asset from while signing (a BytesIO shares ``data``: no copy).
-
-    c2pa-rs 0.91 walks a PNG's chunks through the stream three times, six callbacks
-    per chunk (4-byte reads of length, type and CRC, seeks), then reads it whole in
-    8 KiB pieces. c2pa-python's read callback uses ``readinto`` when the stream has
-    one (a memoryview over c2pa's buffer built through ctypes on every call) and
-    ``read`` plus a ``memmove`` otherwise, which costs less for a 4-byte read and
-    about the same for an 8 KiB one. Measured (sign_c2pa of a 3.3 MB 2000 x 2000 PNG,
-    CPU, median of 10-28, loaded 2-core machine): 13.97 -> 12.39 ms in libpng's
-    8 KiB IDAT chunks (7,700 callbacks), 7.46 -> 7.55 ms in Pillow's 64 KiB ones
-    (1,800; within the noise); a JPEG, read in a few large reads, lost 0.25 ms and
-    keeps ``readinto``.
-    """
-    stream = io.BytesIO(data)
-    return _WithoutReadinto(stream) if mime == "image/png" else stream
-
-
-class _WithoutReadinto:
-    """The five methods c2pa-python's ``Stream`` requires, bound to a BytesIO's C methods."""
-
-    __slots__ = ("flush", "read", "seek", "tell", "write")
-
-    def __init__(self, stream: io.BytesIO) -> None:
-        self.read = stream.read
-        self.seek = stream.seek
-        self.tell = stream.tell
-        self.write = stream.write
-        self.flush = stream.flush
 
 
 def _definition(manifest: Mapping[str, Any]) -> str:
