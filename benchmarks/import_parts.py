@@ -11,6 +11,12 @@ the decoded image (``phash.reference_hashes``), its partial-copy keypoints
 them inside whole imports (its ``attribution`` section); this times each alone,
 as thread CPU time, median over the imports of a process.
 
+``--image png`` imports a 2000 x 2000 alpha PNG instead (``fallen-maple-leaf.jpg``
+enlarged, with ``overhead.py``'s soft elliptical alpha; 3.3 MB): the format whose
+signing costs most per call, measured the same way. Pillow writes its image data in
+64 KiB IDAT chunks (50 here); ``--image png-8k`` writes the same PNG in libpng's
+8 KiB chunks (400), as libpng-based tools do, since c2pa walks every chunk.
+
 ``--against SRC`` compares two trees of the package: each round runs one process
 with the package as imported now and one with ``SRC`` on ``PYTHONPATH`` (e.g. a
 ``git archive`` of main), in alternating order, so the machine's load hits both
@@ -34,7 +40,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
+from PIL import Image, ImageFile
 
 from _common import (
     SAMPLE_MEDIA,
@@ -61,7 +67,24 @@ PARTS = (
 )
 
 
-def measure(imports: int) -> dict[str, float]:
+def _source(image: str, folder: Path) -> Path:
+    """The input of one import: the 1 MP JPEG (q90) or the 2000 x 2000 alpha PNG."""
+    import overhead
+
+    sample = "forest-path.jpg" if image == "jpeg" else "fallen-maple-leaf.jpg"
+    with Image.open(SAMPLE_MEDIA / sample) as im:
+        im.load()
+        rgb = im.convert("RGB")
+    if image == "jpeg":
+        source = folder / "one-mp.jpg"
+        rgb.resize((1280, 800), Image.Resampling.LANCZOS).save(source, quality=90)
+    else:
+        source = folder / "four-mp-alpha.png"
+        overhead._vignette(rgb.resize((2000, 2000), Image.Resampling.LANCZOS)).save(source)
+    return source
+
+
+def measure(imports: int, image: str) -> dict[str, float]:
     """One process: CPU ms of each part per import, medians over ``imports`` fresh imports."""
     sys.path.insert(0, str(Path(__file__).parent))
     import overhead
@@ -71,20 +94,18 @@ def measure(imports: int) -> dict[str, float]:
     key, _trust, keys = dev_keys()
     folder = Path(tempfile.mkdtemp(prefix="provenance-import-parts-"))
     record = load_record(SAMPLE_MEDIA / "forest-path.jpg")
-    with Image.open(SAMPLE_MEDIA / "forest-path.jpg") as im:
-        im.load()
-        source = folder / "one-mp.jpg"
-        im.convert("RGB").resize((1280, 800), Image.Resampling.LANCZOS).save(source, quality=90)
-    case = overhead.Case("one-mp", "jpeg 1 MP", "jpeg", source, 1.0, record)
+    source = _source(image, folder)
+    fmt = "jpeg" if image == "jpeg" else "png"
+    case = overhead.Case(source.stem, image, fmt, source, 1.0, record)
     now = datetime.now(timezone.utc)
     times: dict[str, list[int]] = {part: [] for part in PARTS}
     in_c2pa = _tally_c2pa()
     with provenance.Inventory(folder / "inventory.sqlite") as inventory:
-        for i, data in enumerate(overhead.make_variants(case, imports, first=300)):
+        for i, data in enumerate(_variants(case, imports, image)):
             in_c2pa.clear()
             started = time.thread_time_ns()
             _signed, original = provenance.sign_bytes(
-                data, record=record, key=key, now=now, path=f"catalog/{i}.jpg"
+                data, record=record, key=key, now=now, path=f"catalog/{i}{source.suffix}"
             )
             times["sign (sign_bytes)"].append(time.thread_time_ns() - started)
             times["  of which c2pa"].append(sum(in_c2pa))
@@ -126,6 +147,20 @@ def measure(imports: int) -> dict[str, float]:
     return {part: median(values[2:]) / 1e6 for part, values in times.items()}
 
 
+def _variants(case: Any, imports: int, image: str) -> list[bytes]:
+    """The imported originals, each fresh; ``png-8k``: Pillow writing 8 KiB IDAT chunks."""
+    import overhead
+
+    block = ImageFile.MAXBLOCK
+    # Pillow's PNG encoder writes one IDAT chunk per buffer of max(MAXBLOCK, 4 x width).
+    ImageFile.MAXBLOCK = 8192 if image == "png-8k" else block
+    try:
+        made: list[bytes] = overhead.make_variants(case, imports, first=300)
+    finally:
+        ImageFile.MAXBLOCK = block
+    return made
+
+
 def _tally_c2pa() -> list[int]:
     """Wrap the c2pa step of signing (``provenance.sign.sign_c2pa``) to tally its CPU ns."""
     module = sys.modules["provenance.sign"]
@@ -146,7 +181,7 @@ def _tally_c2pa() -> list[int]:
 def main() -> int:
     """Run the benchmark; see the module docstring."""
     if sys.argv[1:2] == ["--child"]:
-        print(json.dumps(measure(int(sys.argv[2]))))
+        print(json.dumps(measure(int(sys.argv[2]), sys.argv[3])))
         return 0
     args = parse_args(
         NAME, __doc__.splitlines()[0], default_repeats=5, quick_repeats=2, extra=_extra
@@ -161,7 +196,7 @@ def main() -> int:
     for r in range(args.repeats):
         for tree in list(trees) if r % 2 == 0 else list(trees)[::-1]:
             done = subprocess.run(
-                [sys.executable, __file__, "--child", str(imports)],
+                [sys.executable, __file__, "--child", str(imports), args.image],
                 check=True,
                 capture_output=True,
                 text=True,
@@ -174,12 +209,14 @@ def main() -> int:
     }
     write_json(
         args.out,
-        {"benchmark": NAME, "machine": info, "imports_per_round": imports, "trees": trees,
+        {"benchmark": NAME, "machine": info, "image": args.image,
+         "imports_per_round": imports, "trees": trees,
          "rounds": rounds, "cpu_ms_median": result},
     )  # fmt: skip
     columns = ["part (CPU ms per import)", *trees]
     rows = [[part, *(f"{result[tree][part]:.2f}" for tree in trees)] for part in PARTS]
-    console.print(table(f"{NAME}: medians of {args.repeats} rounds", columns, rows))
+    title = f"{NAME} ({args.image}): medians of {args.repeats} rounds"
+    console.print(table(title, columns, rows))
     return 0
 
 
@@ -190,6 +227,12 @@ def _extra(parser: Any) -> None:
         default=None,
         metavar="SRC",
         help="another tree of the package (its src folder), run in alternating processes",
+    )
+    parser.add_argument(
+        "--image",
+        choices=("jpeg", "png", "png-8k"),
+        default="jpeg",
+        help="the original: 1 MP JPEG (default), 2000 x 2000 alpha PNG, the same in 8 KiB IDATs",
     )
 
 

@@ -11,17 +11,28 @@ import io
 import json
 import shutil
 import subprocess
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
 import c2pa
 import pytest
+from PIL import Image
 
-from provenance import SigningKey, Status, TrustPolicy, sign, verify
+from provenance import (
+    RenditionMark,
+    SigningKey,
+    Status,
+    TrustPolicy,
+    sign,
+    sign_bytes,
+    sign_rendition,
+    verify,
+)
 from provenance._core.containers import inspect
 from provenance._core.hashing import essence_hash
 from provenance._io.keys import DevKeyPaths
-from tests.conftest import sample_record
+from tests.conftest import SAMPLE_MEDIA, sample_record
 
 pytestmark = [
     pytest.mark.interop,
@@ -139,3 +150,76 @@ def test_c2pa_reader_validates_our_manifest(
     created = actions["data"]["actions"][0]
     assert created["action"] == "c2pa.created"
     assert created["digitalSourceType"].startswith(IPTC)
+
+
+def _png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
+    """(type, whole chunk) of every chunk, walked independently of our parser."""
+    found, pos = [], 8
+    while pos < len(data):
+        end = pos + 12 + int.from_bytes(data[pos : pos + 4], "big")
+        found.append((data[pos + 4 : pos + 8], data[pos:end]))
+        pos = end
+    return found
+
+
+def _in_small_idat_chunks(data: bytes, size: int) -> bytes:
+    """``data`` with its image data cut into IDAT chunks of ``size`` bytes, as libpng writes."""
+    chunks = _png_chunks(data)
+    idat = b"".join(chunk[8:-4] for kind, chunk in chunks if kind == b"IDAT")
+    cut = []
+    for start in range(0, len(idat), size):
+        payload = b"IDAT" + idat[start : start + size]
+        crc = zlib.crc32(payload).to_bytes(4, "big")
+        cut.append((len(payload) - 4).to_bytes(4, "big") + payload + crc)
+    before = b"".join(chunk for kind, chunk in chunks[:1])
+    after = b"".join(chunk for kind, chunk in chunks[1:] if kind != b"IDAT")
+    return data[:8] + before + b"".join(cut) + after
+
+
+def test_png_in_many_idat_chunks_signs_for_every_reader(
+    signing_key: SigningKey, trust: TrustPolicy, dev_keys: DevKeyPaths, tmp_path: Path
+) -> None:
+    # libpng writes image data in 8 KiB IDAT chunks: c2pa walks each of them through
+    # the stream, and our walk keeps only the metadata chunks and one essence range.
+    # The signed original and a rendition whose parent ingredient is that PNG must
+    # read the same to c2pa, ExifTool and verify.
+    name = "packshot-fire-truck-white.png"
+    data = _in_small_idat_chunks((SAMPLE_MEDIA / name).read_bytes(), 4096)
+    idat = [chunk for kind, chunk in _png_chunks(data) if kind == b"IDAT"]
+    assert len(idat) > 50
+    record = sample_record(name)
+    signed, original = sign_bytes(data, record=record, key=signing_key, name=name)
+    # c2pa and our XMP added chunks; every IDAT chunk is carried byte for byte.
+    assert [chunk for kind, chunk in _png_chunks(signed) if kind == b"IDAT"] == idat
+    assert original.essence_sha256_hex == essence_hash(data) == essence_hash(signed)
+    with Image.open(io.BytesIO(data)) as before, Image.open(io.BytesIO(signed)) as after:
+        assert after.tobytes() == before.tobytes()
+    small = io.BytesIO()
+    with Image.open(io.BytesIO(data)) as image:
+        image.resize((120, 90)).save(small, "PNG")
+    child, _ = sign_rendition(
+        small.getvalue(), original, key=signing_key, mark=RenditionMark.C2PA, parent_data=signed
+    )
+    settings = {
+        "verify": {"remote_manifest_fetch": False, "ocsp_fetch": False},
+        "trust": {"trust_anchors": dev_keys.ca_certificate.read_text()},
+    }
+    for made, label in ((signed, "c2pa.created"), (child, "c2pa.opened")):
+        path = tmp_path / f"{label}.png"
+        path.write_bytes(made)
+        with (
+            c2pa.Context(settings=c2pa.Settings.from_dict(settings)) as context,
+            c2pa.Reader("image/png", io.BytesIO(made), context=context) as reader,
+        ):
+            store = json.loads(reader.json())
+        assert store["validation_state"] == "Trusted"
+        manifest = store["manifests"][store["active_manifest"]]
+        (actions,) = [a for a in manifest["assertions"] if a["label"].startswith("c2pa.actions")]
+        assert actions["data"]["actions"][0]["action"] == label
+        assert verify(path, trust=trust).status is Status.TRUSTED
+        tags = exiftool(path)
+        assert "c2pa.signature" in tags["JUMBF:JUMDLabel"]
+        assert tags["XMP-iptcExt:DigitalSourceType"] == [record.digital_source_type.uri]
+    (ingredient,) = manifest["ingredients"]
+    assert ingredient["relationship"] == "parentOf"
+    assert ingredient["active_manifest"] == original.active_manifest

@@ -77,8 +77,33 @@ def _palette_with_trns() -> bytes:
     return out.getvalue()
 
 
+def _rechunked(data: bytes, size: int) -> bytes:
+    """``data`` with its image data cut into IDAT chunks of ``size`` bytes (libpng: 8 KiB)."""
+    walked = _walk(data)
+    idat = b"".join(data[s + 8 : e - 4] for t, s, e in walked if t == b"IDAT")
+    first = next(s for t, s, _ in walked if t == b"IDAT")
+    last = max(e for t, _, e in walked if t == b"IDAT")
+    pieces = [_chunk(b"IDAT", idat[i : i + size]) for i in range(0, len(idat), size)]
+    return data[:first] + b"".join(pieces) + data[last:]
+
+
+def _walk(data: bytes) -> list[tuple[bytes, int, int]]:
+    found, pos = [], 8
+    while pos < len(data):
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        found.append((data[pos + 4 : pos + 8], pos, pos + 12 + length))
+        pos += 12 + length
+    return found
+
+
+def _chunk(chunk_type: bytes, payload: bytes) -> bytes:
+    crc = zlib.crc32(chunk_type + payload).to_bytes(4, "big")
+    return len(payload).to_bytes(4, "big") + chunk_type + payload + crc
+
+
 MADE = {
     "rgba": _png("RGBA"),
+    "many_idat_with_text": _rechunked(_with_text(), 16),
     "rgb": _png("RGB"),
     "palette": _png("P"),
     "palette_trns": _palette_with_trns(),
@@ -102,11 +127,6 @@ def _chunks(data: bytes) -> list[tuple[bytes, int, int]]:
         if chunk_type == b"IEND":
             break
     return found
-
-
-def _chunk(chunk_type: bytes, payload: bytes) -> bytes:
-    crc = zlib.crc32(chunk_type + payload).to_bytes(4, "big")
-    return len(payload).to_bytes(4, "big") + chunk_type + payload + crc
 
 
 def _insert_after_ihdr(data: bytes, *chunks: bytes) -> bytes:
@@ -139,6 +159,34 @@ def test_essence_is_exactly_the_image_chunks(data: bytes) -> None:
     assert essence_hash(data) == expected
     metadata = [(s, e) for t, s, e in _chunks(data) if t not in wanted and t != b"IEND"]
     assert [(b.offset, b.end) for b in info.blocks] == metadata
+
+
+def test_many_idat_chunks_read_as_one_essence_range_between_metadata() -> None:
+    data = MADE["many_idat_with_text"]
+    idat = [(s, e) for t, s, e in _chunks(data) if t == b"IDAT"]
+    assert len(idat) > 10
+    info = png.inspect(data)
+    # IHDR alone (metadata follows it), then the run of IDAT chunks as one range.
+    assert info.essence_ranges == ((8, 33), (idat[0][0], idat[-1][1]))
+    assert _frames(data) == _frames(_with_text())
+
+
+@pytest.mark.parametrize("size", [1, 64, 1 << 16])
+def test_image_data_size_is_checked_from_the_same_walk(size: int) -> None:
+    good = _rechunked(_png("RGB"), size)
+    assert png.inspect(good, check_image_data=True) == png.inspect(good)
+    png.check_image_data_size(good)
+    # The IHDR of a 20000 x 20000 image over the same few hundred bytes of IDAT.
+    ihdr = (20000).to_bytes(4, "big") * 2 + good[24:29]
+    claims_more = good[:8] + _chunk(b"IHDR", ihdr) + good[33:]
+    png.inspect(claims_more)  # the structure alone is fine
+    for check in (
+        lambda: png.inspect(claims_more, check_image_data=True),
+        lambda: png.check_image_data_size(claims_more),
+        lambda: containers.prepare_for_signing(claims_more),
+    ):
+        with pytest.raises(ContainerError, match=r"IDAT holds \d+ bytes, too few for the 20000"):
+            check()
 
 
 def test_kinds_of_text_icc_and_exif_chunks() -> None:

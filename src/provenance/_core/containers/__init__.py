@@ -335,22 +335,34 @@ def prepare_for_signing(data: bytes) -> tuple[bytes, ContainerInfo, tuple[str, .
             image data is too short for the size its header claims.
     """
     notes: list[str] = []
+    # 1. The layout, dropping what keeps it from being read. 2. Pixels that can never
+    #    decode are not an image to sign (red-team issue 17): a PNG's IDAT size is
+    #    checked from the walk step 1 made, walked again only after a fallback.
+    checked = True
     try:
-        info = inspect(data)
+        info = _inspect_to_sign(data)
     except ContainerError as first:
         data, info = _readable(data, first, notes)
+        checked = False
     if info.format is ImageFormat.PNG and info.defects:
         # Ancillary chunks with a bad CRC read as defects (verify tolerates them, as
         # libpng does); a file we sign must not carry them on.
         data, dropped = png.drop_damaged_ancillary(data)
         notes.extend(dropped)
-        info = inspect(data)
-    # 2. Pixels that can never decode are not an image to sign (red-team issue 17).
-    if info.format is ImageFormat.PNG:
+        info = _inspect_to_sign(data)
+        checked = True
+    if info.format is ImageFormat.PNG and not checked:
         png.check_image_data_size(data)
     # 3. An XMP packet that cannot be merged, and EXIF that cannot be sanitised.
     data, info = _drop_unmergeable(data, info, notes)
     return data, info, tuple(notes)
+
+
+def _inspect_to_sign(data: bytes) -> ContainerInfo:
+    """:func:`inspect`; for a PNG with step 2 of :func:`prepare_for_signing` in the same walk."""
+    if data[:8] == png.SIGNATURE:
+        return png.inspect(data, check_image_data=True)
+    return inspect(data)
 
 
 def _readable(data: bytes, first: ContainerError, notes: list[str]) -> tuple[bytes, ContainerInfo]:

@@ -105,12 +105,13 @@ class _Chunk(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class _Layout:
-    chunks: tuple[_Chunk, ...]
+    chunks: tuple[_Chunk, ...]  # the metadata chunks: every one but essence and IEND
     essence: tuple[Range, ...]
     width: int
     height: int
     end: int
     defects: tuple[str, ...]
+    image_data: int  # bytes of IDAT data (the payloads, without length, type and CRC)
 
 
 def _name(chunk_type: bytes) -> str:
@@ -137,24 +138,35 @@ def _parse(data: bytes, *, check_image_crc: bool = False) -> _Layout:
     chunks: list[_Chunk] = []
     essence: list[Range] = []
     defects: list[str] = []
+    image_data = 0
+    has_image_data = False
     view = memoryview(data)
     pos = len(SIGNATURE)
     for _ in range(MAX_CHUNKS):
         # 1. Length (4 bytes, big endian, at most 2**31 - 1), type (4), data, CRC (4).
         length, chunk_type, end = _chunk_at(data, pos)
         # 2. CRC-32 over type and data; see the module docstring for IDAT/fdAT.
-        if (check_image_crc or chunk_type not in _IMAGE_DATA_TYPES) and zlib.crc32(
-            view[pos + 4 : end - 4]
-        ) != int.from_bytes(view[end - 4 : end], "big"):
+        image = chunk_type in _IMAGE_DATA_TYPES
+        if (check_image_crc or not image) and zlib.crc32(view[pos + 4 : end - 4]) != int.from_bytes(
+            view[end - 4 : end], "big"
+        ):
             defects.append(_crc_defect(chunk_type, pos))
         # 3. IHDR comes first and has 13 bytes of data.
-        if not chunks and (chunk_type != b"IHDR" or length != 13):
+        if pos == len(SIGNATURE) and (chunk_type != b"IHDR" or length != 13):
             raise ContainerError(
                 f"first chunk at offset {pos} is {_name(chunk_type)}, not a 13-byte IHDR"
             )
-        if chunk_type in _ESSENCE_TYPES:
-            chunks.append(_Chunk(chunk_type, pos, end, None))
-            essence.append((pos, end))
+        # 4. Essence chunks extend the range before them when adjacent (a photo has
+        #    hundreds of IDAT chunks in a row); the walk keeps only metadata chunks.
+        if image or chunk_type in _ESSENCE_TYPES:
+            if essence and essence[-1][1] == pos:
+                essence[-1] = (essence[-1][0], end)
+            else:
+                essence.append((pos, end))
+            if image:
+                has_image_data = True
+                if chunk_type == b"IDAT":
+                    image_data += length
         elif chunk_type == b"IEND":
             pos = end
             break
@@ -163,7 +175,7 @@ def _parse(data: bytes, *, check_image_crc: bool = False) -> _Layout:
         pos = end
     else:
         raise ContainerError(f"more than {MAX_CHUNKS} chunks before offset {pos}")
-    if not any(chunk.type in _IMAGE_DATA_TYPES for chunk in chunks):
+    if not has_image_data:
         raise ContainerError("no IDAT chunk before IEND")
     ihdr = len(SIGNATURE) + 8
     return _Layout(
@@ -173,6 +185,7 @@ def _parse(data: bytes, *, check_image_crc: bool = False) -> _Layout:
         height=int.from_bytes(data[ihdr + 4 : ihdr + 8], "big"),
         end=pos,
         defects=tuple(defects),
+        image_data=image_data,
     )
 
 
@@ -264,21 +277,30 @@ def essence_ranges(data: bytes) -> tuple[Range, ...]:
     return _parse(data).essence
 
 
-def inspect(data: bytes, *, check_image_crc: bool = False) -> ContainerInfo:
+def inspect(
+    data: bytes, *, check_image_crc: bool = False, check_image_data: bool = False
+) -> ContainerInfo:
     """Read the layout, metadata and essence ranges of a PNG without decoding it.
 
     Args:
         data: A whole PNG file.
         check_image_crc: Also check the CRCs of IDAT and fdAT chunks.
+        check_image_data: Also refuse IDAT data too short for the image IHDR
+            claims, as :func:`check_image_data_size` does, from the same walk
+            over the chunks (signing checks both; a second walk cost about as
+            much as the first: 0.35 ms for a 3.3 MB PNG in 8 KiB IDAT chunks).
 
     Returns:
         The container summary.
 
     Raises:
         ContainerError: If the structure is malformed or truncated, a CRC is
-            wrong, or the file holds several XMP packets.
+            wrong, the file holds several XMP packets, or (``check_image_data``)
+            the image data is certainly truncated or corrupt.
     """
     layout = _parse(data, check_image_crc=check_image_crc)
+    if check_image_data:
+        _check_image_data(data, layout)
     xmp_chunks = [c for c in layout.chunks if c.kind is BlockKind.XMP]
     if len(xmp_chunks) > 1:
         offsets = ", ".join(str(c.offset) for c in xmp_chunks)
@@ -474,14 +496,17 @@ def check_image_data_size(data: bytes) -> None:
     Raises:
         ContainerError: The image data is certainly truncated or corrupt.
     """
-    layout = _parse(data)
+    _check_image_data(data, _parse(data))
+
+
+def _check_image_data(data: bytes, layout: _Layout) -> None:
+    """:func:`check_image_data_size` on a layout already walked."""
     ihdr = len(SIGNATURE) + 8
     bit_depth, color_type = data[ihdr + 8], data[ihdr + 9]
     bits = bit_depth * _CHANNELS.get(color_type, 1)
     row = 1 + (layout.width * bits + 7) // 8
-    idat = sum(c.end - c.offset - 12 for c in layout.chunks if c.type == b"IDAT")
-    if idat * _MAX_DEFLATE_RATIO < layout.height * row:
+    if layout.image_data * _MAX_DEFLATE_RATIO < layout.height * row:
         raise ContainerError(
-            f"IDAT holds {idat} bytes, too few for the {layout.width} x {layout.height} "
-            "image IHDR claims: the image data is truncated or corrupt"
+            f"IDAT holds {layout.image_data} bytes, too few for the {layout.width} x "
+            f"{layout.height} image IHDR claims: the image data is truncated or corrupt"
         )
