@@ -65,7 +65,9 @@ def _streamed_pool(
     inline = _State(plan.spec, plan.inventory) if early else None
     pool = _Pool(plan.spec, workers, inline)
     try:
-        yield from _stream(plan, pool, chunk_size, now, window=workers * _WINDOW_PER_WORKER)
+        yield from _stream(
+            plan, pool, chunk_size, now, window=workers * _WINDOW_PER_WORKER, takers=workers
+        )
     finally:
         pool.shutdown()
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import abc
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from datetime import datetime, timezone
 from typing import Any
@@ -50,21 +50,67 @@ class _Inline(_Submitter):
 
 
 def _chunks(
-    jobs: Iterator[_Job | BatchRow[Any]], size: int
+    jobs: Iterator[_Job | BatchRow[Any]], size: int, *, takers: int = 1
 ) -> Iterator[tuple[list[_Job], list[BatchRow[Any]]]]:
-    """Group jobs; rows already decided (bad items) ride along in order."""
+    """Group jobs; rows already decided (bad items) ride along in order.
+
+    With several ``takers`` (workers taking chunks as they come free), the last
+    ``takers`` chunks are held back until the jobs end and then cut smaller
+    (:func:`_tail`), so that the workers finish about together instead of one
+    working through a whole chunk while the others wait (issue 20).
+    """
+    groups = _groups(jobs, lambda: size)
+    if takers < 2:
+        yield from groups
+        return
+    held: deque[tuple[list[_Job], list[BatchRow[Any]]]] = deque()
+    for group in groups:
+        held.append(group)
+        if len(held) > takers:
+            yield held.popleft()
+    yield from _tail(held, size, takers)
+
+
+def _tail(
+    held: deque[tuple[list[_Job], list[BatchRow[Any]]]], size: int, takers: int
+) -> Iterator[tuple[list[_Job], list[BatchRow[Any]]]]:
+    """The batch's last chunks, cut smaller.
+
+    Each is a ``1 / (2 * takers)`` share of the jobs left, never under a quarter
+    of ``size`` (each chunk is one round trip and one inventory transaction).
+    """
+    items: list[_Job | BatchRow[Any]] = [job for jobs, _ in held for job in jobs]
+    items += [row for _, early in held for row in early]
+    items.sort(key=lambda item: item.index)
+    left = sum(len(jobs) for jobs, _ in held)
+    floor = max(1, size // 4)
+
+    def piece() -> int:
+        return min(size, max(floor, -(-left // (2 * takers))))
+
+    for jobs, early in _groups(iter(items), piece):
+        left -= len(jobs)
+        yield jobs, early
+
+
+def _groups(
+    jobs: Iterator[_Job | BatchRow[Any]], size: Callable[[], int]
+) -> Iterator[tuple[list[_Job], list[BatchRow[Any]]]]:
+    """Jobs in groups of ``size()`` (asked as each group starts) or 16 MB of items."""
     group: list[_Job] = []
     early: list[BatchRow[Any]] = []
     held = 0
+    target = size()
     for job in jobs:
         if isinstance(job, BatchRow):
             early.append(job)
             continue
         group.append(job)
         held += len(job.data) if job.data is not None else 0
-        if len(group) >= size or held >= _CHUNK_MAX_BYTES:
+        if len(group) >= target or held >= _CHUNK_MAX_BYTES:
             yield group, early
             group, early, held = [], [], 0
+            target = size()
     if group or early:
         yield group, early
 
@@ -76,9 +122,10 @@ def _stream(
     now: datetime | None,
     *,
     window: int,
+    takers: int = 1,
 ) -> Iterator[BatchRow[Any]]:
     pending: deque[tuple[_Chunk, list[BatchRow[Any]], Future[list[_Outcome]] | None]] = deque()
-    groups = _chunks(plan.jobs, chunk_size)
+    groups = _chunks(plan.jobs, chunk_size, takers=takers)
     exhausted = False
     while True:
         while not exhausted and len(pending) < window:
