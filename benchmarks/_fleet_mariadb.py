@@ -25,7 +25,14 @@ from provenance.inventory import Inventory
 
 sys.path.insert(0, str(Path(__file__).parent))
 import _fleet
-from _fleet_server import _BLOCK_ROWS, ROWS_PER_ASSET, _client_cpu, _first_asset, _process_cpu
+from _fleet_server import (
+    _BLOCK_ROWS,
+    ROWS_PER_ASSET,
+    _client_cpu,
+    _first_asset,
+    _process_cpu,
+    _read_alone,
+)
 
 
 def _plant_mariadb(
@@ -127,12 +134,7 @@ def _measure_mariadb(
     url: str, assets: int, tmp: Path, fill: dict[str, float], pid: int, *, read_alone: bool
 ) -> dict[str, Any]:
     """Every row read alone (unless not ``read_alone``), then a cold ``fleet_index``."""
-    rows, read_s = 0, float("nan")
-    if read_alone:
-        with Inventory(url) as inv:
-            started = time.perf_counter()
-            rows = sum(c.row_ids.shape[0] for c in inv.perceptual_chunks(phash.SCHEME))
-            read_s = time.perf_counter() - started
+    rows, read_s = _read_alone(url) if read_alone else (0, float("nan"))
     gc.collect()
     with Inventory(url) as inv:
         mariadbd, client = _process_cpu(pid), _client_cpu()

@@ -348,6 +348,15 @@ def fleet_from_server(
         return {**measured, "fill": fill}
 
 
+def _read_alone(url: str) -> tuple[int, float]:
+    """Every perceptual row read from a new handle: ``(rows, seconds)``."""
+    with Inventory(url) as inv:
+        started = time.perf_counter()
+        rows = sum(c.row_ids.shape[0] for c in inv.perceptual_chunks(phash.SCHEME))
+        read_s = time.perf_counter() - started
+    return rows, read_s
+
+
 def _measure(
     url: str,
     assets: int,
@@ -359,12 +368,7 @@ def _measure(
     read_alone: bool,
 ) -> dict[str, Any]:
     """Every row read alone, then a cold ``fleet_index`` from a new handle, then lookups."""
-    rows, read_s = 0, float("nan")
-    if read_alone:
-        with Inventory(url) as inv:
-            started = time.perf_counter()
-            rows = sum(c.row_ids.shape[0] for c in inv.perceptual_chunks(phash.SCHEME))
-            read_s = time.perf_counter() - started
+    rows, read_s = _read_alone(url) if read_alone else (0, float("nan"))
     gc.collect()
     before = _fleet.memory()
     with Inventory(url) as inv:

@@ -25,6 +25,7 @@ and read again with its keys (:func:`_in_key_order`).
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -275,7 +276,8 @@ def perceptual_range(
         keyed = _unkeyed_mariadb(row, scheme, path)
         if keyed is not None:
             return keyed
-        return _fetched(execute(conn, _RANGE_ROWS, (scheme, after, upto)).fetchall(), scheme, path)
+        rows = execute(conn, _RANGE_ROWS, (scheme, after, upto)).fetchall()
+        return fetched_chunk(rows, scheme, path)
     row = execute(conn, _PACKED_SPAN, (scheme, after, upto, stride)).fetchone()
     spanned = _unspanned(row, scheme, path, stride=stride)
     if spanned is not None:
@@ -356,7 +358,7 @@ def _unkeyed_mariadb(row: Any, scheme: str, path: Path) -> list[RowChunk] | None
     return _in_order(_hex_keys(fields["key"]), _hex_keys(fields["asset"]), hashes)
 
 
-def _fetched(rows: list[Any], scheme: str, path: Path) -> list[RowChunk]:
+def fetched_chunk(rows: Sequence[Any], scheme: str, path: Path) -> list[RowChunk]:
     """Rows ``(hash_pk, asset_pk, words)`` as one chunk (``[]``: none).
 
     Raises:

@@ -28,7 +28,7 @@ from provenance.errors import (
 )
 from provenance.inventory._bindings import _perceptual_row_hash, _stored_perceptual
 from provenance.inventory._entries import PerceptualMatch
-from provenance.inventory._packed import packed_page
+from provenance.inventory._packed import fetched_chunk, packed_page
 from provenance.inventory._rows import _PAGE, _load
 from provenance.inventory._statements import ASSET_KEY, DESCRIPTOR, SQL
 
@@ -218,21 +218,7 @@ def perceptual_page(
     packed = packed_page(conn, scheme, after, limit, path)
     if packed is not None:
         return packed
-    page = execute(conn, _CHUNK, (scheme, after, limit)).fetchall()
-    if not page:
-        return []
-    ids, assets, blobs = zip(*page, strict=True)
-    width = len(blobs[0])
-    if width % 8 or len(set(map(len, blobs))) != 1:
-        raise InventoryError(f"perceptual hashes of scheme {scheme} differ in length", path=path)
-    words = np.frombuffer(b"".join(blobs), dtype="<u8").astype(np.uint64, copy=False)
-    return [
-        RowChunk(
-            row_ids=np.array(ids, dtype=np.int64),
-            assets=np.array(assets, dtype=np.int64),
-            words=words.reshape(len(page), width // 8),
-        )
-    ]
+    return fetched_chunk(execute(conn, _CHUNK, (scheme, after, limit)).fetchall(), scheme, path)
 
 
 def _setting(
