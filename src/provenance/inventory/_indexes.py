@@ -109,7 +109,6 @@ class _Indexes:
         # PostgreSQL: pages of _PACKED_PAGE_ROWS rows, packed by the server (see chunks;
         # MariaDB packs pages of rows_per_chunk rows, inventory._packed).
         self._backend = getattr(db.connection, "backend", None)
-        self._packs = self._backend is Backend.POSTGRESQL
         self._path = path
         self._read_only = read_only
         # A server's index is built from the server (no .hidx file beside it).
@@ -159,7 +158,8 @@ class _Indexes:
         by the server: about a quarter of a second each), cut into chunks of at most
         ``rows_per_chunk``; elsewhere one chunk of ``rows_per_chunk`` rows is one page.
         """
-        limit = max(rows_per_chunk, _PACKED_PAGE_ROWS) if self._packs else rows_per_chunk
+        packs = self._backend is Backend.POSTGRESQL
+        limit = max(rows_per_chunk, _PACKED_PAGE_ROWS) if packs else rows_per_chunk
         while True:
             page = self._db.read(
                 functools.partial(

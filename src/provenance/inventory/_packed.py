@@ -308,12 +308,9 @@ def _unspanned(row: Any, scheme: str, path: Path, *, stride: int) -> list[RowChu
     if longest % 8 or len(words) != longest * count or len(assets) != 8 * count:
         raise InventoryError(f"perceptual hashes of scheme {scheme} differ in length", path=path)
     hashes = np.frombuffer(words, dtype="<u8").reshape(count, longest // 8)
-    checked = _records(check, longest, hexed=False)
-    if checked is None or not _in_key_order(hashes, *checked, first, last, stride):
+    if not _checked(hashes, check, first, last, stride, hexed=False):
         return None
-    keys = np.arange(first, last + 1, dtype=np.int64)
-    owners = np.frombuffer(assets, dtype=">i8").astype(np.int64)
-    return [RowChunk(row_ids=keys, assets=owners, words=hashes.astype(np.uint64, copy=False))]
+    return _spanned(first, last, np.frombuffer(assets, dtype=">i8").astype(np.int64), hashes)
 
 
 def _unspanned_mariadb(row: Any, scheme: str, path: Path, *, stride: int) -> list[RowChunk] | None:
@@ -331,12 +328,9 @@ def _unspanned_mariadb(row: Any, scheme: str, path: Path, *, stride: int) -> lis
         return None
     fields = np.frombuffer(records, dtype=np.dtype([("asset", "S16"), ("hash", f"V{longest}")]))
     hashes = np.frombuffer(fields["hash"].tobytes(), dtype="<u8").reshape(count, longest // 8)
-    checked = _records(check, longest, hexed=True)
-    if checked is None or not _in_key_order(hashes, *checked, first, last, stride):
+    if not _checked(hashes, check, first, last, stride, hexed=True):
         return None
-    keys = np.arange(first, last + 1, dtype=np.int64)
-    owners = _hex_keys(fields["asset"])
-    return [RowChunk(row_ids=keys, assets=owners, words=hashes.astype(np.uint64, copy=False))]
+    return _spanned(first, last, _hex_keys(fields["asset"]), hashes)
 
 
 def _unkeyed_mariadb(row: Any, scheme: str, path: Path) -> list[RowChunk] | None:
@@ -373,6 +367,20 @@ def fetched_chunk(rows: Sequence[Any], scheme: str, path: Path) -> list[RowChunk
     words = np.frombuffer(b"".join(blobs), dtype="<u8").reshape(len(rows), width // 8)
     keys = np.array(ids, dtype=np.int64)
     return _in_order(keys, np.array(assets, dtype=np.int64), words)
+
+
+def _checked(
+    hashes: np.ndarray, check: bytes | None, first: int, last: int, stride: int, *, hexed: bool
+) -> bool:
+    """Whether a span's checked rows (``check``) say it came in key order."""
+    checked = _records(check, hashes.shape[1] * 8, hexed=hexed)
+    return checked is not None and _in_key_order(hashes, *checked, first, last, stride)
+
+
+def _spanned(first: int, last: int, owners: np.ndarray, hashes: np.ndarray) -> list[RowChunk]:
+    """A checked span as one chunk: keys ``first`` to ``last``, one per row."""
+    keys = np.arange(first, last + 1, dtype=np.int64)
+    return [RowChunk(row_ids=keys, assets=owners, words=hashes.astype(np.uint64, copy=False))]
 
 
 def _records(check: bytes | None, width: int, *, hexed: bool) -> tuple[Any, Any] | None:
