@@ -362,8 +362,3 @@ def _offsets_of_sorted(
         ::-1
     ].copy()
     return filled
-
-
-def _table(words: Words, positions: npt.NDArray[np.intp], words_per_hash: int) -> _Table:
-    """The table keyed by ``positions``: rows ordered by key, and the bucket offsets."""
-    return _tables(words, [positions], words_per_hash)[0]
