@@ -104,7 +104,6 @@ def find_existing(path: Path | None) -> tuple[Inventory | None, str | None]:
     command runs without an inventory, and says so (stderr and ``--json``).
     """
     from provenance._io.discovery import InventorySource, find_inventory
-    from provenance.inventory import Inventory
 
     try:
         found = find_inventory(path)
@@ -119,6 +118,9 @@ def find_existing(path: Path | None) -> tuple[Inventory | None, str | None]:
         else:
             why = f"no inventory at {found.path} (named by {found.origin}): no such file"
         return None, why + "; stripped and resized copies cannot be recognised"
+    # Imported only now: without an inventory a command need not load it (numpy, Pillow).
+    from provenance.inventory import Inventory
+
     target = found.path
     try:
         return Inventory(target, create=False, read_only=True), None
