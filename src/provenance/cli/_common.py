@@ -155,7 +155,7 @@ def closing(inventory: Inventory | None) -> Iterator[Inventory | None]:
 def warn_witness(inventory: Inventory) -> None:
     """Say so when a checkpoint could not be written to the audit witness (it is retried)."""
     if inventory.audit.witness_error is not None:
-        err.print(f"provenance: warning: {one_line(inventory.audit.witness_error)}", markup=False)
+        err.line(f"provenance: warning: {one_line(inventory.audit.witness_error)}")
 
 
 def verdict_row(
