@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
+import typer.main
 
 from provenance import audit
 from provenance._io.keys import DevKeyPaths
-from provenance.cli import _audit
+from provenance.cli import _audit, _command, app
 from tests.conftest import fresh_python
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -237,3 +239,35 @@ def test_one_file_verified_without_an_inventory_loads_neither_it_nor_numpy_nor_t
     assert {"c2pa", "cryptography"} <= {m.split(".")[0] for m in loaded}  # it did verify
     assert {m.split(".")[0] for m in loaded}.isdisjoint({"numpy", "PIL", "cv2", "rich"})
     assert loaded.isdisjoint({"provenance.inventory", "provenance.sign"})
+
+
+def _paths(group: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found = [prefix]
+    for name, command in group.commands.items():
+        if hasattr(command, "commands"):  # a group
+            found += _paths(command, (*prefix, name))
+        else:
+            found.append((*prefix, name))
+    return found
+
+
+def _shown(command: Any, args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[Any, str]:
+    """What ``provenance ARGS`` prints, and its exit status, through ``command``."""
+    with pytest.raises(SystemExit) as exited:
+        command.main(args=args, prog_name="provenance", standalone_mode=True)
+    captured = capsys.readouterr()
+    return exited.value.code, captured.out + captured.err
+
+
+def test_the_lazy_command_line_shows_what_the_whole_app_shows(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Every command's help, and a mistyped command's suggestion, as typer makes them."""
+    whole = typer.main.get_command(app)
+    paths = _paths(whole)
+    assert ("inventory", "list") in paths and ("magento", "import") in paths
+    for args in [*([*path, "--help"] for path in paths), ["sgin"], ["inventory", "lst"]]:
+        lazy = _command()  # made afresh, as each main() makes it
+        assert _shown(lazy, args, capsys) == _shown(whole, args, capsys), args
+    code, shown = _shown(_command(), ["sgin"], capsys)
+    assert code == 2 and "Did you mean 'sign'?" in shown
