@@ -6,7 +6,10 @@ stderr. Errors are one line on stderr naming the file, never a traceback:
 worn by every command, for the deliberate errors (:class:`ProvenanceError`) the
 library raises. Machine output is JSON in one of two shapes (docs/cli.md, "JSON
 output"): one object (:func:`print_json`) or rows (:func:`json_rows`, which also
-streams ``--ndjson``).
+streams ``--ndjson``). Text goes through :data:`out` and :data:`err`
+(:class:`LazyConsole`): ``line`` for a plain line, ``print`` for what rich renders
+(a table from :func:`table`); rich is imported only when something needs it
+(issue 20), so pass ``err.console`` where a rich API wants a console.
 """
 
 from __future__ import annotations
