@@ -25,13 +25,13 @@ Starting is cheap (issue 20): importing this package loads typer, not rich, the
 command modules nor the library. ``main`` makes the click form of the one command
 it runs, importing that command's module only (:class:`_Commands`; ``--help``
 makes them all); rich loads when a table, a progress bar or a line rich would
-change is printed (:mod:`provenance.cli._output`). A command imports what it runs inside its body (a
-type only in annotations goes under ``TYPE_CHECKING``; typer reads the
-command's own signature, so its option types stay light: ``Path``, enums of
-``provenance._core.pii``); a batch command calls ``warm_up(workers)`` before
-those imports and before it loads keys or opens the inventory: on Linux its
-workers are then forked from it at once, sharing its imports (DESIGN.md
-decision 1); elsewhere its pool's fork server imports beside it.
+change is printed (:mod:`provenance.cli._output`). A command imports what it
+runs inside its body (a type only in annotations goes under ``TYPE_CHECKING``;
+typer reads the command's own signature, so its option types stay light:
+``Path``, enums of ``provenance._core.pii``); a batch command calls
+``warm_up(workers)`` before those imports and before it loads keys or opens the
+inventory: on Linux its workers are then forked from it at once, sharing its
+imports (DESIGN.md decision 1); elsewhere its pool's fork server imports beside it.
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ def _register(into: typer.Typer, name: str, module: str, attribute: str) -> None
         into.command(name)(defined)
 
 
-class _Commands(MutableMapping[str, Any]):  # Any: click's Command (typer >= 0.24 ships its own)
+class _Commands(MutableMapping[str, Any]):  # Any: a click Command (typer 0.28 has its own click)
     """The root group's commands, each imported and made when it is first looked up.
 
     A command line runs one command: making every command's click form, and
@@ -144,11 +144,16 @@ def _root(
         raise typer.Exit(EXIT_OK)
 
 
-def _command() -> Any:  # typer's click Group
-    """The ``provenance`` group, its commands made on first use (:class:`_Commands`)."""
+def _rooted() -> typer.Typer:
+    """The root app with its callback (``--version``) and no command yet."""
     root = _typer()
     root.callback(invoke_without_command=True)(_root)
-    group = typer.main.get_group(root)
+    return root
+
+
+def _command() -> Any:  # typer's click Group
+    """The ``provenance`` group, its commands made on first use (:class:`_Commands`)."""
+    group = typer.main.get_group(_rooted())
     group.commands = _Commands()
     return group
 
@@ -161,8 +166,7 @@ def __getattr__(name: str) -> Any:
     """
     if name != "app":
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    whole = _typer()
-    whole.callback(invoke_without_command=True)(_root)
+    whole = _rooted()
     for entry in _COMMANDS:
         _register(whole, *entry)
     globals()["app"] = whole
