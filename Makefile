@@ -73,6 +73,7 @@ bench: install
 	$(BIN)/python benchmarks/phash_speed.py
 	$(BIN)/python benchmarks/index.py
 	$(BIN)/python benchmarks/batch.py
+	$(BIN)/python benchmarks/cli_start.py
 	$(BIN)/python benchmarks/overhead.py
 	$(BIN)/python benchmarks/server_load.py
 	$(BIN)/python benchmarks/audit_tamper.py
@@ -86,6 +87,7 @@ bench-smoke: install
 	$(BIN)/python benchmarks/phash_speed.py --quick --out build/bench/phash_speed.json >/dev/null
 	$(BIN)/python benchmarks/index.py --quick --out build/bench/index.json >/dev/null
 	$(BIN)/python benchmarks/batch.py --quick --out build/bench/batch.json >/dev/null
+	$(BIN)/python benchmarks/cli_start.py --quick --out build/bench/cli_start.json >/dev/null
 	$(BIN)/python benchmarks/dask_server.py --quick --out build/bench/dask_server.json >/dev/null
 	$(BIN)/python benchmarks/overhead.py --quick --out build/bench/overhead.json >/dev/null
 	$(BIN)/python benchmarks/server_load.py --quick --out build/bench/server_load.json >/dev/null

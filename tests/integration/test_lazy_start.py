@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
+import typer.main
 
 from provenance import audit
 from provenance._io.keys import DevKeyPaths
-from provenance.cli import _audit
+from provenance.cli import _audit, _command, app
 from tests.conftest import fresh_python
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -157,3 +159,115 @@ def test_the_command_line_starts_the_fork_server_before_it_imports_the_library(
     rows = json.loads(done.stdout)
     assert len(rows) == 2
     assert all(row["status"] in ("ok", "no_provenance") for row in rows), rows
+
+
+VERBS = ("provenance.sign", "provenance.verify", "provenance.fingerprint", "provenance.inventory")
+COMMAND_MODULES = ("_sign", "_verify", "_scan", "_records", "_serve", "_report", "_keys")
+COMMAND_MODULES += ("_inventory", "_audit", "_magento")
+
+
+def _run_main(*args: str) -> tuple[int, set[str]]:
+    """``provenance ARGS`` in a fresh interpreter: its exit status and the modules it loaded."""
+    done = _python(
+        """
+        import json, sys
+        from provenance.cli import main
+
+        code = main(sys.argv[1:])
+        print(json.dumps({"code": code, "loaded": sorted(sys.modules)}), file=sys.stderr)
+        """,
+        *args,
+    )
+    result = json.loads(done.stderr.strip().splitlines()[-1])
+    return result["code"], set(result["loaded"])
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--version"],
+        ["--help"],
+        [],
+        *([group, "--help"] for group in ("keys", "inventory", "audit", "incident", "magento")),
+        ["sign", "--help"],
+        ["verify", "--help"],
+        ["inventory", "list", "--help"],
+    ],
+)
+def test_help_and_version_load_no_library_nor_verb(args: list[str]) -> None:
+    code, loaded = _run_main(*args)
+    assert code == (2 if args == [] else 0)  # no arguments: the help, as a usage error
+    assert {m.split(".")[0] for m in loaded}.isdisjoint(HEAVY)
+    assert loaded.isdisjoint(VERBS)
+
+
+def test_the_command_line_imports_only_the_command_it_runs_and_rich_only_to_print() -> None:
+    _, loaded = _run_main("--version")
+    assert "rich" not in loaded
+    assert not {f"provenance.cli.{name}" for name in COMMAND_MODULES} & loaded
+    _, loaded = _run_main("keys", "--help")
+    assert "provenance.cli._keys" in loaded
+    assert not {f"provenance.cli.{name}" for name in ("_sign", "_magento", "_report")} & loaded
+    _, loaded = _run_main("--help")
+    assert {f"provenance.cli.{name}" for name in COMMAND_MODULES} <= loaded
+
+
+def test_one_file_verified_without_an_inventory_loads_neither_it_nor_numpy_nor_the_signing_side(
+    tmp_path: Path, dev_keys: DevKeyPaths
+) -> None:
+    signed = tmp_path / "signed"
+    done = _python(
+        """
+        import sys
+        from provenance.cli import main
+
+        sys.exit(main(sys.argv[1:]))
+        """,
+        "sign",
+        str(SAMPLE_MEDIA / "forest-path.jpg"),
+        "--out",
+        str(signed),
+        "--keys",
+        str(dev_keys.directory),
+        "--no-inventory",
+    )
+    assert done.returncode == 0, done.stderr
+    image = signed / "forest-path.jpg"
+    anchors = str(dev_keys.ca_certificate)
+    code, loaded = _run_main("verify", str(image), "--trust-anchors", anchors, "--json")
+    assert code == 0
+    assert {"c2pa", "cryptography"} <= {m.split(".")[0] for m in loaded}  # it did verify
+    assert {m.split(".")[0] for m in loaded}.isdisjoint({"numpy", "PIL", "cv2", "rich"})
+    assert loaded.isdisjoint({"provenance.inventory", "provenance.sign"})
+
+
+def _paths(group: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found = [prefix]
+    for name, command in group.commands.items():
+        if hasattr(command, "commands"):  # a group
+            found += _paths(command, (*prefix, name))
+        else:
+            found.append((*prefix, name))
+    return found
+
+
+def _shown(command: Any, args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[Any, str]:
+    """What ``provenance ARGS`` prints, and its exit status, through ``command``."""
+    with pytest.raises(SystemExit) as exited:
+        command.main(args=args, prog_name="provenance", standalone_mode=True)
+    captured = capsys.readouterr()
+    return exited.value.code, captured.out + captured.err
+
+
+def test_the_lazy_command_line_shows_what_the_whole_app_shows(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Every command's help, and a mistyped command's suggestion, as typer makes them."""
+    whole = typer.main.get_command(app)
+    paths = _paths(whole)
+    assert ("inventory", "list") in paths and ("magento", "import") in paths
+    for args in [*([*path, "--help"] for path in paths), ["sgin"], ["inventory", "lst"]]:
+        lazy = _command()  # made afresh, as each main() makes it
+        assert _shown(lazy, args, capsys) == _shown(whole, args, capsys), args
+    code, shown = _shown(_command(), ["sgin"], capsys)
+    assert code == 2 and "Did you mean 'sign'?" in shown

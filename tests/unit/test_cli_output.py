@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import typer
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from rich.console import Console
 
 from provenance.cli import app
-from provenance.cli._output import reports_errors
+from provenance.cli._output import LazyConsole, reports_errors
 from provenance.errors import CorruptFile, WorkerPoolError
+from tests.conftest import fresh_python
 
 
 def _callbacks(group: typer.Typer, prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -62,3 +68,40 @@ def test_other_exceptions_are_not_swallowed() -> None:
 
     with pytest.raises(KeyError):
         command()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.lists(
+        st.sampled_from(["a", "é", "漢", ":", " ", "\t", "\r", "\x1b", "\x07", "smile", "-", "/"])
+    ).map("".join)
+    | st.text()
+)
+def test_a_plain_line_is_printed_as_rich_prints_it(text: str) -> None:
+    """``LazyConsole.line`` skips rich only where rich would print the text unchanged."""
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        LazyConsole(stderr=False).line(text)
+    by_rich = io.StringIO()
+    Console(file=by_rich, highlight=False, soft_wrap=True, width=80).print(text, markup=False)
+    assert printed.getvalue() == by_rich.getvalue()
+
+
+def test_a_message_without_anything_rich_would_change_does_not_load_rich() -> None:
+    done = fresh_python(
+        """
+        import sys
+        from provenance.cli._output import err, fail, warn
+        warn("photos/a.jpg: no inventory; at 12:30 (see docs/cli.md)")
+        try:
+            fail("bad name.jpg: truncated\\nforged line")
+        except BaseException as exc:
+            print(type(exc).__name__, "rich" in sys.modules)
+        """
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["Exit", "False"]
+    assert done.stderr == (
+        "provenance: warning: photos/a.jpg: no inventory; at 12:30 (see docs/cli.md)\n"
+        "provenance: error: bad name.jpg: truncated\\nforged line\n"
+    )

@@ -40,9 +40,10 @@ parallel, while the calling process loads keys, opens the inventory and lists
 the files. ``tests/integration/test_batch_forked_workers.py`` checks that c2pa
 is not imported in the calling process when it forks."""
 
-_WORKER_SIDE = ("provenance.batch._work",)
+_WORKER_SIDE = ("provenance.batch._work", "provenance.sign")
 """What a forked worker imports once forked, before its spec comes: the per-file
-work, and with it c2pa and the sign and verify verbs (none builds a c2pa Context).
+work with c2pa and the verify verb, and the sign verb, which ``_work`` imports only
+for a signing batch (none builds a c2pa Context).
 
 Not what only some items need (:data:`_FIRST_USE`): each worker would import it
 for itself, and verifying signed files never needs it (issue 20)."""

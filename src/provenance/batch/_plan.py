@@ -37,12 +37,12 @@ from provenance.batch._jobs import (
 )
 from provenance.batch._rows import BatchRow, ItemError, RowStatus, _Outcome
 from provenance.errors import InventoryError, KeyConfigError, OutputError
-from provenance.inventory import Inventory
 
 if TYPE_CHECKING:  # the signing side: the workers import it, not this process (issue 20)
     from provenance._core import keypoints, phash
     from provenance._core.sign_options import SignOptions
     from provenance.fingerprint import Fingerprint
+    from provenance.inventory import Inventory  # imported by whoever opened one
 
 __all__ = ["BatchPlan", "plan_fingerprint", "plan_sign", "plan_verify"]
 

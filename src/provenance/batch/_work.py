@@ -11,11 +11,12 @@ else the calling process is the only writer (:mod:`._plan`).
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import os
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from provenance._core.hashing import sha256_hex
 from provenance._core.record import ProvenanceRecord
@@ -36,10 +37,20 @@ from provenance.batch._jobs import (
 from provenance.batch._plan import _SignRecorder
 from provenance.batch._rows import ItemError, RowStatus, _Outcome
 from provenance.errors import OutputError, RecordError
-from provenance.fingerprint import fingerprint
-from provenance.inventory import Inventory
-from provenance.sign import findable_features, sign_bytes
 from provenance.verify import verify, verify_bytes
+
+if TYPE_CHECKING:
+    from provenance.inventory import Inventory
+
+# What each kind of batch runs: imported by a worker before its first item (a
+# worker that cannot import it fails to start), and by nothing else, so that
+# one file verified in the calling process imports neither the signing side nor,
+# without an inventory, numpy and Pillow (issue 20).
+_SIDE = {
+    _SignSpec: "provenance.sign",
+    _VerifySpec: "provenance.verify",
+    _FingerprintSpec: "provenance.fingerprint",
+}
 
 # One process-wide slot, filled on a Dask worker's first task of a batch: the
 # key, trust and read-only inventory of the batch this worker serves.
@@ -47,12 +58,17 @@ _WORKER: dict[str, _State] = {}
 
 
 def _worker_state(spec: WorkerSpec) -> _State:
+    importlib.import_module(_SIDE[type(spec)])
     inventory = None
     location = spec.inventory_path
-    if isinstance(spec, _SignSpec) and spec.record_in_workers and location is not None:
+    if location is None:
+        return _State(spec, inventory, parent_pid=os.getppid())
+    from provenance.inventory import Inventory
+
+    if isinstance(spec, _SignSpec) and spec.record_in_workers:
         # Issue 16: this worker records its own chunks (plan_sign checked it is a server).
         inventory = Inventory(location, create=False)
-    elif location is not None and (is_server_url(location) or Path(location).exists()):
+    elif is_server_url(location) or Path(location).exists():
         # Read-only: the parent is the only writer.
         inventory = Inventory(location, create=False, read_only=True)
     return _State(spec, inventory, parent_pid=os.getppid())
@@ -95,6 +111,8 @@ def _process(
             elif isinstance(state.spec, _VerifySpec):
                 outcomes.append(_verify_one(state, state.spec, job, chunk.now))
             else:
+                from provenance.fingerprint import fingerprint
+
                 found = fingerprint(job.data if job.data is not None else job.name)
                 outcomes.append((job.index, RowStatus.OK, found, None))
         except Exception as exc:  # one bad file never stops a batch
@@ -127,6 +145,8 @@ def _sign_one(state: _State, spec: _SignSpec, job: _Job, now: datetime | None) -
         done = _already_signed(state.inventory, job, record)
         if done is not None:
             return (job.index, RowStatus.SKIPPED, done, None)
+    from provenance.sign import findable_features, sign_bytes
+
     dst = Path(job.dst)
     # The input is read once: signed, then hashed from the same bytes.
     data = job.data if job.data is not None else read_input(_path_of(job))

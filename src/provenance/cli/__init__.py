@@ -19,80 +19,158 @@ decorator that turns errors into a line on stderr and exit 2, in ``_output``.
 
 Adding a command: write it in its group's module under ``@app.command("NAME")``
 and ``@reports_errors`` (a top-level command: ``@reports_errors`` there, and one
-``app.command`` line below), then its docs/cli.md section and docs/json/ schema.
+line in ``_COMMANDS`` below), then its docs/cli.md section and docs/json/ schema.
 
-Starting is cheap (issue 20): importing this package loads typer, rich and the
-options, not the library. A command imports what it runs inside its body (a
-type only in annotations goes under ``TYPE_CHECKING``; typer reads the
-command's own signature, so its option types stay light: ``Path``, enums of
-``provenance._core.pii``); a batch command calls ``warm_up(workers)`` before
-those imports and before it loads keys or opens the inventory: on Linux its
-workers are then forked from it at once, sharing its imports (DESIGN.md
-decision 1); elsewhere its pool's fork server imports beside it.
+Starting is cheap (issue 20): importing this package loads typer, not rich, the
+command modules nor the library. ``main`` makes the click form of the one command
+it runs, importing that command's module only (:class:`_Commands`; ``--help``
+makes them all); rich loads when a table, a progress bar or a line rich would
+change is printed (:mod:`provenance.cli._output`). A command imports what it
+runs inside its body (a type only in annotations goes under ``TYPE_CHECKING``;
+typer reads the command's own signature, so its option types stay light:
+``Path``, enums of ``provenance._core.pii``); a batch command calls
+``warm_up(workers)`` before those imports and before it loads keys or opens the
+inventory: on Linux its workers are then forked from it at once, sharing its
+imports (DESIGN.md decision 1); elsewhere its pool's fork server imports beside it.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
-from collections.abc import Sequence
-from typing import Annotated
+from collections.abc import Iterator, MutableMapping, Sequence
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+import typer.main
 
 from provenance._version import __version__
-from provenance.cli import (
-    _audit,
-    _inventory,
-    _keys,
-    _magento,
-    _records,
-    _report,
-    _scan,
-    _serve,
-    _sign,
-    _verify,
-)
 from provenance.cli._output import EXIT_OK, EXIT_USAGE, out
+
+if TYPE_CHECKING:
+    app: typer.Typer  # made on first use (see __getattr__)
 
 __all__ = ["app", "main"]
 
-app = typer.Typer(
-    name="provenance",
-    help="Sign and verify the provenance of AI-generated product images (C2PA + signed XMP).",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-    rich_markup_mode=None,
+_COMMANDS = (
+    # Top-level commands, in the order --help lists them: (name, module, function).
+    ("sign", "_sign", "sign_command"),
+    ("verify", "_verify", "verify_command"),
+    ("renditions", "_sign", "renditions_command"),
+    ("trace", "_scan", "trace_command"),
+    ("pii-check", "_records", "pii_check_command"),
+    ("scan", "_scan", "scan_command"),
+    ("disclosure", "_records", "disclosure_command"),
+    ("serve", "_serve", "serve_command"),
+    ("report", "_report", "report_command"),
+    ("feed-check", "_report", "feed_check_command"),
+    # Command groups: their subcommands live in the group's module (a typer.Typer).
+    ("keys", "_keys", "app"),
+    ("inventory", "_inventory", "app"),
+    ("audit", "_audit", "app"),
+    ("incident", "_report", "incident_app"),
+    ("magento", "_magento", "app"),
 )
-
-# Top-level commands, in the order --help lists them.
-app.command("sign")(_sign.sign_command)
-app.command("verify")(_verify.verify_command)
-app.command("renditions")(_sign.renditions_command)
-app.command("trace")(_scan.trace_command)
-app.command("pii-check")(_records.pii_check_command)
-app.command("scan")(_scan.scan_command)
-app.command("disclosure")(_records.disclosure_command)
-app.command("serve")(_serve.serve_command)
-app.command("report")(_report.report_command)
-app.command("feed-check")(_report.feed_check_command)
-# Command groups: their subcommands live in the group's module.
-app.add_typer(_keys.app, name="keys")
-app.add_typer(_inventory.app, name="inventory")
-app.add_typer(_audit.app, name="audit")
-app.add_typer(_report.incident_app, name="incident")
-app.add_typer(_magento.app, name="magento")
+"""Every command and group of ``provenance``: where it is defined, not yet imported."""
 
 
-@app.callback(invoke_without_command=True)
+def _typer() -> typer.Typer:
+    """An app with the root's settings (a command made in it reads them from there)."""
+    return typer.Typer(
+        name="provenance",
+        help="Sign and verify the provenance of AI-generated product images (C2PA + signed XMP).",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+        rich_markup_mode=None,
+    )
+
+
+def _register(into: typer.Typer, name: str, module: str, attribute: str) -> None:
+    """Import the module that defines command ``name`` and add the command to ``into``."""
+    defined = getattr(importlib.import_module(f"provenance.cli.{module}"), attribute)
+    if isinstance(defined, typer.Typer):
+        into.add_typer(defined, name=name)
+    else:
+        into.command(name)(defined)
+
+
+class _Commands(MutableMapping[str, Any]):  # Any: a click Command (typer 0.28 has its own click)
+    """The root group's commands, each imported and made when it is first looked up.
+
+    A command line runs one command: making every command's click form, and
+    importing every command module for it, cost about 40 ms of CPU per command
+    before any work (issue 20). A lookup by name (running it) makes that one;
+    listing them (``provenance --help``) makes them all, in ``_COMMANDS`` order.
+    """
+
+    def __init__(self) -> None:
+        self._where = {name: (module, attribute) for name, module, attribute in _COMMANDS}
+        self._made: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._made:
+            module, attribute = self._where[name]  # KeyError: no such command
+            holder = _typer()
+            _register(holder, name, module, attribute)
+            self._made[name] = typer.main.get_group(holder).commands[name]
+        return self._made[name]
+
+    def __setitem__(self, name: str, command: Any) -> None:
+        self._made[name] = command
+        self._where.setdefault(name, ("", ""))
+
+    def __delitem__(self, name: str) -> None:
+        del self._where[name]
+        self._made.pop(name, None)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._where
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._where))
+
+    def __len__(self) -> int:
+        return len(self._where)
+
+
 def _root(
     version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
 ) -> None:
     if version:
-        out.print(f"provenance {__version__}")
+        out.line(f"provenance {__version__}")
         raise typer.Exit(EXIT_OK)
+
+
+def _rooted() -> typer.Typer:
+    """The root app with its callback (``--version``) and no command yet."""
+    root = _typer()
+    root.callback(invoke_without_command=True)(_root)
+    return root
+
+
+def _command() -> Any:  # typer's click Group
+    """The ``provenance`` group, its commands made on first use (:class:`_Commands`)."""
+    group = typer.main.get_group(_rooted())
+    group.commands = _Commands()
+    return group
+
+
+def __getattr__(name: str) -> Any:
+    """``app``: the whole command line as one ``typer.Typer``, every command imported.
+
+    What a test or a tool walks (``typer.main.get_command(app)``); ``main`` does
+    not need it.
+    """
+    if name != "app":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    whole = _rooted()
+    for entry in _COMMANDS:
+        _register(whole, *entry)
+    globals()["app"] = whole
+    return whole
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -100,7 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="provenance: %(message)s")
     os.environ.setdefault("COLUMNS", "160")
     try:
-        app(args=list(argv) if argv is not None else None, standalone_mode=True)
+        _command()(args=list(argv) if argv is not None else None, standalone_mode=True)
     except SystemExit as exc:
         return int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_USAGE
     return EXIT_OK

@@ -89,16 +89,15 @@ def audit_verify(
         print_json(report.to_dict())
     else:
         for problem in report.problems:
-            out.print(f"entry {problem.seq}: {problem.kind.value}: {problem.detail}", markup=False)
+            out.line(f"entry {problem.seq}: {problem.kind.value}: {problem.detail}")
         if report.ok:
-            out.print(
+            out.line(
                 f"audit log {'intact' if report.verified else 'UNVERIFIED'}: "
                 f"{report.entries_checked} entries, {report.checkpoints_checked} checkpoints, "
-                f"{report.facts_checked} rows reconciled, last seq {report.last_seq}",
-                markup=False,
+                f"{report.facts_checked} rows reconciled, last seq {report.last_seq}"
             )
         for note in report.notes:
-            out.print(f"note: {note}", markup=False)
+            out.line(f"note: {note}")
     raise typer.Exit(EXIT_OK if report.ok else EXIT_FAILED)
 
 
@@ -126,7 +125,7 @@ def audit_checkpoint(
     if as_json:
         print_json(checkpoint.to_dict())
     else:
-        out.print(f"checkpoint at seq {checkpoint.seq}: {checkpoint.entry_hash}", markup=False)
+        out.line(f"checkpoint at seq {checkpoint.seq}: {checkpoint.entry_hash}")
 
 
 def _load_checkpoint(path: Path) -> Checkpoint:

@@ -104,7 +104,6 @@ def find_existing(path: Path | None) -> tuple[Inventory | None, str | None]:
     command runs without an inventory, and says so (stderr and ``--json``).
     """
     from provenance._io.discovery import InventorySource, find_inventory
-    from provenance.inventory import Inventory
 
     try:
         found = find_inventory(path)
@@ -119,6 +118,9 @@ def find_existing(path: Path | None) -> tuple[Inventory | None, str | None]:
         else:
             why = f"no inventory at {found.path} (named by {found.origin}): no such file"
         return None, why + "; stripped and resized copies cannot be recognised"
+    # Imported only now: without an inventory a command need not load it (numpy, Pillow).
+    from provenance.inventory import Inventory
+
     target = found.path
     try:
         return Inventory(target, create=False, read_only=True), None
@@ -153,7 +155,7 @@ def closing(inventory: Inventory | None) -> Iterator[Inventory | None]:
 def warn_witness(inventory: Inventory) -> None:
     """Say so when a checkpoint could not be written to the audit witness (it is retried)."""
     if inventory.audit.witness_error is not None:
-        err.print(f"provenance: warning: {one_line(inventory.audit.witness_error)}", markup=False)
+        err.line(f"provenance: warning: {one_line(inventory.audit.witness_error)}")
 
 
 def verdict_row(

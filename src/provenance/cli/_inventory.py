@@ -61,7 +61,7 @@ def inventory_stats(inventory_path: InventoryOption = None, as_json: JsonOption 
         print_json(data)
         return
     for name, value in data.items():
-        out.print(f"{name}: {json.dumps(value, ensure_ascii=False)}", markup=False)
+        out.line(f"{name}: {json.dumps(value, ensure_ascii=False)}")
 
 
 @app.command("export")
@@ -104,7 +104,7 @@ def inventory_export(
         print_json({"path": str(target), "checkpoint": checkpoint.to_dict()})
     else:
         signed = "signed" if checkpoint.is_signed else "UNSIGNED (no keys)"
-        out.print(f"wrote {target}; audit checkpoint seq {checkpoint.seq} ({signed})", markup=False)
+        out.line(f"wrote {target}; audit checkpoint seq {checkpoint.seq} ({signed})")
 
 
 @app.command("index")
@@ -125,9 +125,9 @@ def inventory_index(inventory_path: InventoryOption = None, as_json: JsonOption 
         print_json({"caches": caches})
         return
     for cache in caches:
-        out.print(f"{cache['path']}: {cache['bytes']} bytes", markup=False)
+        out.line(f"{cache['path']}: {cache['bytes']} bytes")
     if not written:
-        out.print("no keypoint index cache: a server inventory, or too few rows", markup=False)
+        out.line("no keypoint index cache: a server inventory, or too few rows")
 
 
 @app.command("migrate")
@@ -153,17 +153,13 @@ def inventory_migrate(
     if as_json:
         print_json(report.to_dict())
     else:
-        out.print(f"{report.source} -> {report.target}", markup=False)
+        out.line(f"{report.source} -> {report.target}")
         source_counts, target_counts = dict(report.source_counts), dict(report.target_counts)
         for name, rows in report.copied:
-            out.print(
-                f"  {name}: {rows} copied ({source_counts[name]} / {target_counts[name]})",
-                markup=False,
-            )
-        out.print(
+            out.line(f"  {name}: {rows} copied ({source_counts[name]} / {target_counts[name]})")
+        out.line(
             f"audit: {report.source_audit.status} / {report.target_audit.status}, "
-            f"last entry {report.target_audit.last_seq}",
-            markup=False,
+            f"last entry {report.target_audit.last_seq}"
         )
     if not report.ok:
         raise typer.Exit(1)

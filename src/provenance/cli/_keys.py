@@ -42,7 +42,7 @@ def keys_init(
             }
         )
     else:
-        out.print(f"wrote {paths.ca_certificate} (trust anchor)", markup=False)
-        out.print(f"wrote {paths.chain} (signing certificate chain)", markup=False)
-        out.print(f"wrote {paths.private_key} (private key, mode 0600)", markup=False)
-    err.print(f"WARNING: {DEV_WARNING}", markup=False)
+        out.line(f"wrote {paths.ca_certificate} (trust anchor)")
+        out.line(f"wrote {paths.chain} (signing certificate chain)")
+        out.line(f"wrote {paths.private_key} (private key, mode 0600)")
+    err.line(f"WARNING: {DEV_WARNING}")

@@ -260,17 +260,16 @@ def _print_import(
         out.print(rejected)
     verb = "would import" if report.dry_run else "imported"
     written = disclosure_json is not None and not report.dry_run
-    out.print(
+    out.line(
         f"{verb} {report.rows_imported} rows, {report.rows_failed} failed; "
         f"{report.images_signed} images signed, {report.images_copied} copied, "
         f"{report.labels_filled} labels filled"
         + (f", {report.labels_appended} appended to" if append_disclosure else "")
         + (f"; wrote {report.output_csv}" if report.output_csv else "")
-        + (f" and {disclosure_json} ({len(report.disclosures)} images)" if written else ""),
-        markup=False,
+        + (f" and {disclosure_json} ({len(report.disclosures)} images)" if written else "")
     )
     for warning in report.warnings:
-        err.print(f"provenance: warning: {warning}", markup=False)
+        err.line(f"provenance: warning: {warning}")
 
 
 # Over 60 lines: typer reads the options from the signature; the body is short.
@@ -362,32 +361,29 @@ def _print_cache(media_dir: Path, outcomes: list[magento.CacheOutcome], *, stric
     orphans = [o for o in outcomes if o.action is CacheAction.ORPHAN]
     errors = [o for o in outcomes if o.error is not None]
     if not outcomes:
-        out.print(f"{media_dir}: no renditions in catalog/product/cache", markup=False)
+        out.line(f"{media_dir}: no renditions in catalog/product/cache")
     else:
         tally = {a: sum(1 for o in outcomes if o.action is a) for a in CacheAction}
-        out.print(
+        out.line(
             f"{len(outcomes)} renditions: {tally[CacheAction.SIGNED]} signed, "
             f"{tally[CacheAction.RECORDED]} recorded, "
             f"{tally[CacheAction.ALREADY_SIGNED]} already signed, "
             f"{tally[CacheAction.ALREADY_RECORDED]} already recorded, "
             f"{len(skipped)} skipped (original has no provenance: not AI-generated), "
             + (f"{len(orphans)} orphans (original deleted), " if orphans else "")
-            + f"{len(errors)} errors",
-            markup=False,
+            + f"{len(errors)} errors"
         )
     for o in errors:
-        err.print(f"provenance: error: {o.error}", markup=False)
+        err.line(f"provenance: error: {o.error}")
     if strict and skipped:
-        err.print(
+        err.line(
             f"provenance: error: --strict: {len(skipped)} renditions of originals "
-            "without provenance, e.g. " + str(skipped[0].original),
-            markup=False,
+            "without provenance, e.g. " + str(skipped[0].original)
         )
     if strict and orphans:
-        err.print(
+        err.line(
             f"provenance: error: --strict: {len(orphans)} renditions whose original "
-            "is gone, e.g. " + orphans[0].rendition,
-            markup=False,
+            "is gone, e.g. " + orphans[0].rendition
         )
 
 

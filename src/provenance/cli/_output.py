@@ -6,7 +6,10 @@ stderr. Errors are one line on stderr naming the file, never a traceback:
 worn by every command, for the deliberate errors (:class:`ProvenanceError`) the
 library raises. Machine output is JSON in one of two shapes (docs/cli.md, "JSON
 output"): one object (:func:`print_json`) or rows (:func:`json_rows`, which also
-streams ``--ndjson``).
+streams ``--ndjson``). Text goes through :data:`out` and :data:`err`
+(:class:`LazyConsole`): ``line`` for a plain line, ``print`` for what rich renders
+(a table from :func:`table`); rich is imported only when something needs it
+(issue 20), so pass ``err.console`` where a rich API wants a console.
 """
 
 from __future__ import annotations
@@ -15,31 +18,102 @@ import base64
 import contextlib
 import functools
 import json
+import os
+import re
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, NoReturn, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeVar
 
 import typer
-from rich.cells import cell_len
-from rich.console import Console, ConsoleOptions, RenderResult
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.segment import Segment
-from rich.table import Table
 
 from provenance.errors import ProvenanceError, WorkerPoolError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from provenance.cli._tables import IdentifierTable
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_NO_WORKERS = 3  # a batch's worker processes could not be started (issue 19)
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+class LazyConsole:
+    """A rich ``Console`` on stdout or stderr, made when something is first printed through it.
+
+    Importing rich costs 20-30 ms of CPU, which a command that prints only JSON
+    or plain lines need not pay (issue 20): :meth:`line` prints without rich what
+    rich would print unchanged. rich fixes a console's width from ``$COLUMNS``
+    when it is made (one made at import, as these were, read it at each print
+    while it was unset): one console per ``$COLUMNS`` and ``$LINES`` keeps
+    following it, as tests that narrow the terminal between commands need.
+    """
+
+    __slots__ = ("_made", "stderr")
+
+    def __init__(self, *, stderr: bool) -> None:
+        self.stderr = stderr
+        self._made: dict[tuple[str | None, str | None], Console] = {}
+
+    @property
+    def console(self) -> Console:
+        """The rich console for the current ``$COLUMNS`` and ``$LINES``."""
+        size = (os.environ.get("COLUMNS"), os.environ.get("LINES"))
+        made = self._made.get(size)
+        if made is None:
+            from rich.console import Console
+
+            made = Console(stderr=self.stderr, highlight=False, soft_wrap=True)
+            self._made[size] = made
+        return made
+
+    @property
+    def is_terminal(self) -> bool:
+        """``Console.is_terminal``; without rich when it is surely False (not a tty, not forced)."""
+        forced = "FORCE_COLOR" in os.environ or "TTY_COMPATIBLE" in os.environ
+        if not (self._made or forced or _isatty(self._stream())):
+            return False
+        return self.console.is_terminal
+
+    def print(self, *objects: Any, **options: Any) -> None:
+        """``Console.print``."""
+        self.console.print(*objects, **options)
+
+    def line(self, text: str) -> None:
+        """Print ``text`` and a newline as ``print(text, markup=False)`` does.
+
+        Without rich when rich would print it unchanged: no console made yet (no
+        live progress bar to print around), and no emoji code, tab or control
+        character in it (:data:`_RICH_CHANGES`), as in the messages of
+        :func:`warn` and :func:`fail` once :func:`one_line` has escaped them.
+        """
+        if self._made or _RICH_CHANGES.search(text):
+            self.print(text, markup=False)
+            return
+        stream = self._stream()
+        stream.write(text + "\n")
+        stream.flush()
+
+    def _stream(self) -> Any:  # a text stream
+        """Where rich would write now: the process's stdout or stderr, as it is now."""
+        stream = sys.stderr if self.stderr else sys.stdout
+        # Under a progress bar rich writes past its own redirection of the stream.
+        return getattr(stream, "rich_proxied_file", stream)
+
+
+# What rich's print changes in a line of text without markup: an emoji code such
+# as ":smile:" (any ":word:"), tabs (expanded) and control characters (dropped).
+_RICH_CHANGES = re.compile(r":\S*:|[\x00-\x09\x0b-\x1f\x7f]")
+
+out = LazyConsole(stderr=False)
+err = LazyConsole(stderr=True)
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # a closed or replaced stream
+        return False
+
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -74,7 +148,7 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     """Print ``provenance: error: MESSAGE`` as one line on stderr and exit with ``code``."""
     for hint, flags in _PYTHON_HINTS.items():
         message = message.replace(hint, flags)
-    err.print(f"provenance: error: {one_line(message)}", markup=False)
+    err.line(f"provenance: error: {one_line(message)}")
     raise typer.Exit(code)
 
 
@@ -102,93 +176,14 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
 def warn(message: str | None) -> None:
     """Print ``provenance: warning: MESSAGE`` on stderr, if there is a message."""
     if message is not None:
-        err.print(f"provenance: warning: {one_line(message)}", markup=False)
+        err.line(f"provenance: warning: {one_line(message)}")
 
 
-# Columns holding what a user copies (paths, asset ids, SKUs): never folded nor cut.
-_IDENTIFIER_COLUMNS = frozenset(
-    {"source", "signed copy", "asset id", "parent asset id", "asset", "parent", "file"}
-    | {"rendition", "sku"}
-)
+def table(*headers: str, title: str | None = None) -> IdentifierTable:
+    """A table that keeps ids and paths whole (see :class:`IdentifierTable`): they get copied."""
+    from provenance.cli._tables import IdentifierTable
 
-
-_FOLD_AFTER = 20
-
-
-class _Table(Table):
-    """A table that never cuts or folds an identifier (docs/cli.md, "Tables").
-
-    Identifier columns (:data:`_IDENTIFIER_COLUMNS`) get their full width; the
-    others wrap between words (a word longer than ``_FOLD_AFTER`` cells may be
-    folded, so a long message does not push the table out). When that does not fit the
-    terminal, the rows are printed as records instead, one ``column  value`` line
-    per cell (what ``psql``'s expanded display does), so every id and path stays
-    whole on one line.
-    """
-
-    def __init__(self, *headers: str, title: str | None = None) -> None:
-        super().__init__(title=title)
-        self._headers = headers
-        self._rows: list[tuple[str, ...]] = []
-        for header in headers:
-            self.add_column(header, overflow="fold")
-
-    def add_row(self, *cells: Any, **kwargs: Any) -> None:
-        """Add a row (and keep its text for the record layout)."""
-        self._rows.append(tuple(str(cell) for cell in cells))
-        super().add_row(*cells, **kwargs)
-
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        widths = self._widths(options.max_width)
-        if widths is not None:
-            for column, width in zip(self.columns, widths, strict=True):
-                column.width = max(width, 1)
-            yield from super().__rich_console__(console, options)
-            return
-        label = max((len(h) for h in self._headers), default=0)
-        lines = [self.title] if isinstance(self.title, str) else []
-        for n, row in enumerate(self._rows):
-            if n:
-                lines.append("")
-            lines.extend(
-                f"{h:<{label}}  {one_line(v)}".rstrip()
-                for h, v in zip(self._headers, row, strict=False)
-            )
-        yield Segment("\n".join(lines) + "\n")
-
-    def _widths(self, max_width: int) -> list[int] | None:
-        """Each column's width in ``max_width`` cells, or None when the table does not fit."""
-        # Each column's narrowest (longest word, or the whole id) and widest width.
-        least: list[int] = []
-        words: list[int] = []
-        most: list[int] = []
-        for i, header in enumerate(self._headers):
-            texts = [header, *(row[i] for row in self._rows if i < len(row))]
-            most.append(max(cell_len(t) for t in texts))
-            words.append(max(cell_len(w) for t in texts for w in [*t.split(), ""]))
-            if header in _IDENTIFIER_COLUMNS:
-                least.append(most[-1])
-            else:  # wrap between words; only a word longer than _FOLD_AFTER may fold
-                least.append(min(words[-1], _FOLD_AFTER))
-        room = max_width - (3 * len(self._headers) + 1)  # padding and rules
-        if sum(least) > room:
-            return None
-        widths = list(least)
-        spare = room - sum(widths)
-        # First unfold long words, the cheapest first; then share what is left.
-        for i in sorted(range(len(widths)), key=lambda i: words[i] - widths[i]):
-            grant = min(max(words[i] - widths[i], 0), spare)
-            widths[i], spare = widths[i] + grant, spare - grant
-        while spare > 0 and any(w < m for w, m in zip(widths, most, strict=True)):
-            for i, (w, m) in enumerate(zip(widths, most, strict=True)):
-                if w < m and spare > 0:
-                    widths[i], spare = w + 1, spare - 1
-        return widths
-
-
-def table(*headers: str, title: str | None = None) -> Table:
-    """A table that keeps ids and paths whole (see :class:`_Table`): they get copied."""
-    return _Table(*headers, title=title)
+    return IdentifierTable(*headers, title=title)
 
 
 def print_json(value: Any) -> None:
@@ -282,6 +277,15 @@ def progress_bar(show: bool | None, label: str, total: int | None) -> Iterator[C
     if not show:
         yield lambda: None
         return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -292,6 +296,6 @@ def progress_bar(show: bool | None, label: str, total: int | None) -> Iterator[C
     # Rows printed on a terminal go above the bar; rows piped to a file must stay on
     # stdout (rich would otherwise send them to the bar's console, stderr).
     redirect = sys.stdout.isatty()
-    with Progress(*columns, console=err, transient=True, redirect_stdout=redirect) as bar:
+    with Progress(*columns, console=err.console, transient=True, redirect_stdout=redirect) as bar:
         task = bar.add_task(label, total=total)
         yield lambda: bar.advance(task)

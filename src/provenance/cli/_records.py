@@ -50,11 +50,11 @@ def pii_check_command(
     if as_json:
         print_json({"path": str(record_file), "fields": [r.to_dict() for r in reports]})
     elif not found:
-        out.print(f"{record_file}: no personal data found", markup=False)
+        out.line(f"{record_file}: no personal data found")
     else:
         for rep in found:
             kinds = ", ".join(k.value for k in rep.kinds)
-            out.print(f"{record_file}: {rep.field}: {kinds} -> {rep.action.value}", markup=False)
+            out.line(f"{record_file}: {rep.field}: {kinds} -> {rep.action.value}")
     raise typer.Exit(EXIT_FAILED if found else EXIT_OK)
 
 

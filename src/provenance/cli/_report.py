@@ -145,11 +145,10 @@ def report_command(
         # The log was altered: the report says so, carries no new checkpoint, and
         # the command fails like 'audit verify' does (exit 1).
         problems = "; ".join(report.scope.audit_problems[:3]) or "no detail"
-        err.print(
+        err.line(
             f"provenance: error: the audit log failed verification, so the report has no "
             f"checkpoint and nothing was logged: {one_line(problems)} "
-            "(run 'provenance audit verify' for every problem)",
-            markup=False,
+            "(run 'provenance audit verify' for every problem)"
         )
         raise typer.Exit(EXIT_FAILED)
     raise typer.Exit(EXIT_FAILED if report.has_findings else EXIT_OK)
@@ -186,24 +185,19 @@ def _write_report(report: ComplianceReport, target: Path) -> None:
 
 def _print_report_summary(report: ComplianceReport, targets: list[Path]) -> None:
     c = report.counts
-    out.print(
+    out.line(
         f"wrote {', '.join(map(str, targets))}: {c['ai_originals']} AI-generated originals "
         f"({c['ai_renditions']} renditions); {c['lost_provenance']} lost provenance, "
         f"{c['altered']} altered, {c['copies_of_known']} copies of known assets, "
         f"{c['synthetic_duplicates']} of unknown assets, "
-        f"{c['not_seen']} originals not seen in this scan",
-        markup=False,
+        f"{c['not_seen']} originals not seen in this scan"
     )
     if report.development_keys_used:
-        err.print(
-            "provenance: warning: development keys signed assets in this report",
-            markup=False,
-        )
+        err.line("provenance: warning: development keys signed assets in this report")
     for inc in report.gdpr.get("incidents", ()):
-        out.print(
+        out.line(
             f"GDPR Art. 33: incident {inc['seq']} must be notified by "
-            f"{inc['deadline']} ({inc['hours_left']} hours left)",
-            markup=False,
+            f"{inc['deadline']} ({inc['hours_left']} hours left)"
         )
 
 
@@ -254,11 +248,10 @@ def feed_check_command(
     policy = trust_policy(trust_anchors)
     with closing(existing_inventory(inventory_path)) as inventory:
         if inventory is None:
-            err.print(
+            err.line(
                 "provenance: warning: no inventory: an image that lost all its metadata "
                 "cannot be recognised as AI-generated (give --inventory or set "
-                "PROVENANCE_INVENTORY)",
-                markup=False,
+                "PROVENANCE_INVENTORY)"
             )
         report = check_feed(
             feed, media_root=media_root, base_url=base_url, trust=policy, inventory=inventory
@@ -273,12 +266,11 @@ def feed_check_command(
         print_json(report.to_dict())
     else:
         for line in summary_lines(report):
-            out.print(line, markup=False)
+            out.line(line)
         counts = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in report.counts.items())
-        out.print(
+        out.line(
             f"{feed}: {report.products} products, {len(report.images)} images: {counts}; "
-            + ("ready" if report.ok else "NOT ready"),
-            markup=False,
+            + ("ready" if report.ok else "NOT ready")
         )
     raise typer.Exit(EXIT_OK if report.ok else EXIT_FAILED)
 
@@ -337,7 +329,7 @@ def incident_open(
     if as_json:
         print_json(entry.to_dict())
         return
-    out.print(f"incident recorded as audit entry {entry.seq}", markup=False)
+    out.line(f"incident recorded as audit entry {entry.seq}")
     if personal_data:
         deadline = format_time(aware + timedelta(hours=GDPR_NOTIFICATION_HOURS))
-        out.print(f"GDPR Art. 33: notify the supervisory authority by {deadline}", markup=False)
+        out.line(f"GDPR Art. 33: notify the supervisory authority by {deadline}")

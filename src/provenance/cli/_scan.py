@@ -107,7 +107,7 @@ def scan_command(
     if not (as_json or ndjson):
         _print_scan(report)
         for path in written:
-            err.print(f"provenance: wrote {path}", markup=False)
+            err.line(f"provenance: wrote {path}")
     if any(r.verdict is not None and r.verdict.status.is_failure for r in report.rows):
         raise typer.Exit(EXIT_FAILED)
     raise typer.Exit(EXIT_USAGE if report.counts["error"] else EXIT_OK)
@@ -122,7 +122,7 @@ def _print_scan(report: ScanReport) -> None:
         )
         shown.add_row(flat["path"], flat["kind"], flat["status"], flat["asset_id"], details)
     out.print(shown)
-    out.print(", ".join(f"{kind}: {n}" for kind, n in report.counts.items() if n), markup=False)
+    out.line(", ".join(f"{kind}: {n}" for kind, n in report.counts.items() if n))
 
 
 @reports_errors
@@ -163,7 +163,7 @@ def _print_lineage(path: Path, result: TraceResult, *, searched: bool) -> None:
         if searched
         else "not found: no provenance, and no inventory to look in (--inventory)"
     )
-    out.print(f"{path}: {result.verdict.status.value} ({how})", markup=False)
+    out.line(f"{path}: {result.verdict.status.value} ({how})")
     for depth, step in enumerate(result.steps):
         record = step.record
         what = (
@@ -172,7 +172,4 @@ def _print_lineage(path: Path, result: TraceResult, *, searched: bool) -> None:
             else "no record"
         )
         role = "original" if depth == len(result.steps) - 1 else "derived"
-        out.print(
-            f"{'  ' * depth}└─ {step.asset_id or '?'} [{role}] {what} ({step.source})",
-            markup=False,
-        )
+        out.line(f"{'  ' * depth}└─ {step.asset_id or '?'} [{role}] {what} ({step.source})")

@@ -99,7 +99,7 @@ def serve_command(
         print_json({"url": url, "verify": url + "/verify", "healthz": url + "/healthz"})
         sys.stdout.flush()
     else:
-        out.print(f"listening on {url} (POST /verify, GET /healthz); Ctrl-C stops", markup=False)
+        out.line(f"listening on {url} (POST /verify, GET /healthz); Ctrl-C stops")
     try:
         server.serve_forever()
     except KeyboardInterrupt:

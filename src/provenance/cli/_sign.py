@@ -153,7 +153,7 @@ def sign_command(
         _print_signed(rows, errors)
     for row in rows:  # also in each --json row's "warnings"
         for warning in row.get("warnings", ()):
-            err.print(f"provenance: warning: {row['source']}: {warning}", markup=False)
+            err.line(f"provenance: warning: {row['source']}: {warning}")
     raise typer.Exit(EXIT_USAGE if errors else EXIT_OK)
 
 
@@ -192,7 +192,7 @@ def _print_signed(rows: list[dict[str, Any]], errors: list[dict[str, Any]]) -> N
     if len(rows) > len(errors):
         out.print(signed)
     for row in errors:
-        err.print(f"provenance: error: {one_line(row['error'])}", markup=False)
+        err.line(f"provenance: error: {one_line(row['error'])}")
 
 
 def _batch_sign_row(row: BatchRow[SignResult]) -> dict[str, Any]:

@@ -48,13 +48,13 @@ from __future__ import annotations
 
 import os
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 from provenance._core.types import Status, Verdict
 from provenance._io.c2pa import read_c2pa
 from provenance._io.keys import TrustPolicy
 from provenance._io.reading import read_input_view
 from provenance.errors import ProvenanceError
-from provenance.inventory import Inventory
 from provenance.verify._c2pa import c2pa_findings
 from provenance.verify._codes import (
     C2PA_ESSENCE_MISMATCH,
@@ -64,6 +64,8 @@ from provenance.verify._codes import (
     IDENTITY_INVALID,
     INVENTORY_ESSENCE_MATCH,
     KNOWN_STRIPPED,
+    PARTIAL_BUDGET_S,
+    PARTIAL_CANDIDATES,
     PARTIAL_MATCH,
     PARTIAL_NOT_SYNTHETIC,
     PARTIAL_UNCONFIRMED,
@@ -84,14 +86,10 @@ from provenance.verify._codes import (
 )
 from provenance.verify._combine import Draft, combine_sources, invalid_identities
 from provenance.verify._container import as_bytes, c2pa_jpeg_head, read_subject
-from provenance.verify._inventory import (
-    PARTIAL_BUDGET_S,
-    PARTIAL_CANDIDATES,
-    essence_match,
-    partial_match,
-    perceptual_match,
-)
 from provenance.verify._xmp import xmp_findings
+
+if TYPE_CHECKING:
+    from provenance.inventory import Inventory
 
 # The verbs, our own codes (docs/verdicts.md) and the partial-copy search's defaults.
 __all__ = [
@@ -243,11 +241,16 @@ def _verify(
     combine_sources(draft, c2pa.evidence, signed_xmp, subject.rendering)
     invalid_identities(draft, c2pa.identities)
     # 6. The inventory recognises copies whose provenance was stripped ...
+    # (steps 6-8 import numpy and Pillow: only with an inventory, issue 20)
     if known is not None:
+        from provenance.verify._inventory import essence_match
+
         essence_match(draft, known, report, subject.rendering)
     # 7. ... and copies also resized, re-encoded, cropped or flipped; 8. ... or only part
     # of the image, rotated or cropped off-centre.
     elif inventory is not None and draft.status is Status.NO_PROVENANCE:
+        from provenance.verify._inventory import partial_match, perceptual_match
+
         pixels = as_bytes(whole)
         found = perceptual_match(draft, pixels, inventory)
         if not found and partial and PERCEPTUAL_UNDECODABLE not in draft.codes:

@@ -1,7 +1,9 @@
 """Our own verification codes, in the style of c2pa's, so one list can hold both.
 
 Public through :mod:`provenance.verify`; docs/verdicts.md ("Our own codes") says what
-each one means. Values only: nothing here reads or decides anything.
+each one means. Also the partial-copy search's defaults, which ``verify``'s
+signature names without importing the inventory steps (issue 20). Values only:
+nothing here reads or decides anything.
 """
 
 from __future__ import annotations
@@ -30,3 +32,9 @@ TRUNCATED = "provenance.container.truncated"
 PARTIAL_MATCH = "provenance.inventory.keypoints.match"
 PARTIAL_UNCONFIRMED = "provenance.inventory.keypoints.unconfirmed"
 PARTIAL_NOT_SYNTHETIC = "provenance.inventory.keypoints.notSynthetic"
+
+PARTIAL_CANDIDATES = 8
+"""Best-voted assets the partial-copy search locates, at most, per query."""
+
+PARTIAL_BUDGET_S = 0.15
+"""Default time for the partial-copy search's candidate checks, per query (seconds)."""

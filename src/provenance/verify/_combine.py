@@ -10,6 +10,7 @@ pure and lives in :mod:`provenance._core.verdicts` (``combine``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from provenance._core.containers.rendering import BAD_CRC, Finding
 from provenance._core.statement import Statement
@@ -23,9 +24,11 @@ from provenance._core.types import (
     Verdict,
 )
 from provenance._core.verdicts import combine
-from provenance.inventory import AssetEntry
 from provenance.verify._c2pa import C2paFindings
 from provenance.verify._codes import C2PA_MISSING, IDENTITY_INVALID, KNOWN_STRIPPED
+
+if TYPE_CHECKING:
+    from provenance.inventory import AssetEntry
 
 _VOUCHED = (Status.TRUSTED, Status.VALID_UNTRUSTED)
 

@@ -28,6 +28,7 @@ from provenance.verify._c2pa import _action_source_types, _rendering_evidence
 from provenance.verify._codes import (
     INVENTORY_ESSENCE_MATCH,
     KNOWN_STRIPPED,
+    PARTIAL_CANDIDATES,
     PARTIAL_MATCH,
     PARTIAL_NOT_SYNTHETIC,
     PARTIAL_UNCONFIRMED,
@@ -41,12 +42,6 @@ from provenance.verify._combine import Draft
 
 # Candidates confirmed one by one, nearest first (no decoding: from the query's features).
 _CANDIDATES = 5
-
-PARTIAL_CANDIDATES = 8
-"""Best-voted assets the partial-copy search locates, at most, per query."""
-
-PARTIAL_BUDGET_S = 0.15
-"""Default time for the partial-copy search's candidate checks, per query (seconds)."""
 
 
 def essence_match(
