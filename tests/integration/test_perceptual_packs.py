@@ -269,3 +269,58 @@ def test_a_read_only_handle_never_packs(server: ThrowawayServer) -> None:
             inv.pack_perceptual(SCHEME)
         inv.fleet_index(SCHEME)  # a cold build never packs
     assert _packs_in(server, url) == []
+
+
+def test_rows_replaced_where_no_trigger_sees_it_are_not_hidden(server: ThrowawayServer) -> None:
+    url = server.new_database()
+    with Inventory(url) as inv:
+        _record(inv, 0, 12)
+        assert inv.pack_perceptual(SCHEME).ranges_packed == 4
+    # MariaDB's TRUNCATE fires no trigger (on PostgreSQL: with the trigger dropped);
+    # the keys start again at 1, under the packs, with other rows.
+    if server.kind == "postgresql":
+        server.query(url, "DROP TRIGGER perceptual_hashes_generation ON perceptual_hashes")
+        server.query(url, "TRUNCATE perceptual_hashes RESTART IDENTITY")
+    else:
+        server.query(url, "TRUNCATE TABLE perceptual_hashes")
+    with Inventory(url) as inv:
+        _record(inv, 100, 12)
+        stored = _fetched(inv, SCHEME)
+        assert stored[0][0] == 1 and len(stored) == 33
+    assert len(_packs_in(server, url)) == 4  # still there, of the same generation
+    with Inventory(url, read_only=True) as inv:
+        _same_as_rows(inv, stored)  # each pack's ends differ from the rows: not read
+
+
+def test_a_pack_that_fails_its_checks_is_read_from_the_rows(
+    server: ThrowawayServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = server.new_database()
+    with Inventory(url) as inv:
+        _record(inv, 0, 12)
+        assert inv.pack_perceptual(SCHEME).ranges_packed == 4
+        stored = _fetched(inv, SCHEME)
+    server.query(url, "UPDATE perceptual_packs SET checks = NULL WHERE first_pk = 9")
+    asked = _spied(monkeypatch)
+    with Inventory(url, read_only=True) as inv:
+        assert _cold_read(inv, SCHEME, stored[-1][0]) == stored
+    spans = [n for n in asked if n.startswith("perceptual_packed_span")]
+    # Four packs asked; the refused one's range (8, 16] and the tail (32, 33] as spans.
+    assert len([n for n in asked if n.startswith("perceptual_pack_read")]) == 4
+    assert len(spans) == 2
+
+
+def test_ranges_holding_two_schemes_stay_unpacked(server: ThrowawayServer) -> None:
+    import dataclasses
+
+    url = server.new_database()
+    with Inventory(url) as inv:
+        for i in range(12):  # asset by asset: the two schemes' keys interleave
+            reference = dataclasses.replace(
+                _reference(i, rows=2), scheme=("test.v1", "other.v1")[i % 2]
+            )
+            inv.record_many([fake_result(i)], signer=SIGNER, now=NOW, perceptual=[reference])
+        report = inv.pack_perceptual(SCHEME)
+        assert (report.ranges_packed, report.unsealed) == (0, 2)  # its last key: 22
+        assert inv.pack_perceptual("other.v1").ranges_packed == 0
+        _same_as_rows(inv, _fetched(inv, SCHEME))

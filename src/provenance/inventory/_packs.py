@@ -22,7 +22,9 @@ TRUNCATE) of perceptual rows bumps the ``perceptual_generation`` counter in
 ``provenance_meta`` (a trigger, ``_io/database/_triggers``), each pack records
 the generation it was made at, in the same statement as its rows, and only packs
 of the current generation are read. The next :func:`pack_perceptual` drops the
-stale ones and packs the ranges again.
+stale ones and packs the ranges again. What no trigger sees (MariaDB's
+``TRUNCATE``, a table dropped and loaded again) is caught when the rows at a
+pack's two ends are not the ones it holds (read with the pack, by key).
 """
 
 from __future__ import annotations
@@ -169,17 +171,29 @@ _PACKED = _servers(
     ),
     ("scheme",),
 )
-_READ = _servers(
-    "perceptual_pack_read",
-    lambda sa, t: sa.select(
+
+
+def _read(sa: Any, t: Any) -> Any:
+    """A current pack by its first key, with the stored rows at both its ends (spot check)."""
+    packs, h = t.perceptual_packs, t.perceptual_hashes
+
+    def stored(column: Any, key: Any) -> Any:
+        at = sa.select(column).where(h.c.scheme == packs.c.scheme, h.c.hash_pk == key)
+        return at.scalar_subquery()
+
+    return sa.select(
         *(
-            t.perceptual_packs.c[c]
+            packs.c[c]
             for c in ("row_count", "first_pk", "last_pk", "width", "assets", "words", "checks")
-        )
-    ).where(*_current(sa, t), t.perceptual_packs.c.first_pk == sa.bindparam("first_pk")),
-    ("scheme", "first_pk"),
-    binary=True,
-)
+        ),
+        stored(h.c.asset_pk, packs.c.first_pk),
+        stored(h.c.words, packs.c.first_pk),
+        stored(h.c.asset_pk, packs.c.last_pk),
+        stored(h.c.words, packs.c.last_pk),
+    ).where(*_current(sa, t), packs.c.first_pk == sa.bindparam("first_pk"))
+
+
+_READ = _servers("perceptual_pack_read", _read, ("scheme", "first_pk"), binary=True)
 _STALE = _servers(
     "perceptual_packs_stale",
     lambda sa, t: sa.delete(t.perceptual_packs).where(
@@ -314,11 +328,23 @@ def read_pack(
 
 
 def _unpacked(row: Any, first: int, last: int) -> list[RowChunk] | None:
-    """One pack, unpacked (None: not the range asked for, not whole, or out of order)."""
-    count, low, high, width, assets, words, check = row
+    """One pack, unpacked (None: the pack is not to be trusted).
+
+    Not the range asked for, not whole, out of order, or its first or last row is
+    not the one stored now (rows replaced without a trigger firing, as by
+    MariaDB's ``TRUNCATE`` and a reload).
+    """
+    count, low, high, width, assets, words, check, *ends = row
     if (low, high) != (first, last) or count != last - first + 1 or width <= 0 or width % 8:
         return None
     if len(assets) != 8 * count or len(words) != width * count:
+        return None
+    if ends != [
+        int.from_bytes(assets[:8], "big", signed=True),
+        words[:width],
+        int.from_bytes(assets[-8:], "big", signed=True),
+        words[-width:],
+    ]:
         return None
     hashes = np.frombuffer(words, dtype="<u8").reshape(count, width // 8)
     if not _checked(hashes, check, first, last, pack_stride(first, last), hexed=False):
