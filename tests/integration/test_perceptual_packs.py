@@ -324,3 +324,22 @@ def test_ranges_holding_two_schemes_stay_unpacked(server: ThrowawayServer) -> No
         assert (report.ranges_packed, report.unsealed) == (0, 2)  # its last key: 22
         assert inv.pack_perceptual("other.v1").ranges_packed == 0
         _same_as_rows(inv, _fetched(inv, SCHEME))
+
+
+def test_packs_are_read_however_many_there_are(
+    server: ThrowawayServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from provenance.inventory import _indexes
+
+    url = server.new_database()
+    with Inventory(url) as inv:
+        _record(inv, 0, 12)
+        inv.pack_perceptual(SCHEME)
+        stored = _fetched(inv, SCHEME)
+    # More packs than the key ranges a build reads on two connections at most: the
+    # limit is for the ranges between packs (here one: the tail), not for packs.
+    monkeypatch.setattr(_indexes, "_MAX_RANGE_PAGES", 2)
+    asked = _spied(monkeypatch)
+    with Inventory(url, read_only=True) as inv:
+        assert _cold_read(inv, SCHEME, stored[-1][0]) == stored
+    assert len([n for n in asked if n.startswith("perceptual_pack_read")]) == 4

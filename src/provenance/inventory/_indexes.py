@@ -188,11 +188,12 @@ class _Indexes:
             step = _PACKED_PAGE_ROWS
         else:
             step = _MARIADB_RANGE_KEYS if self._backend is Backend.MARIADB else 0
-        reads = self._cold_reads(name, last, step) if step and self._reader is not None else []
-        if self._reader is None or not 2 < len(reads) <= _MAX_RANGE_PAGES:
+        opener = self._reader
+        reads = self._cold_reads(name, last, step) if step and opener is not None else []
+        if opener is None or len(reads) <= 2:
             yield from self.chunks(name, 0)
             return
-        second = self._reader()
+        second = opener()
         try:
             for page in read_ranges([self._db, second], reads):
                 yield from page
@@ -203,8 +204,9 @@ class _Indexes:
     def _cold_reads(self, name: str, last: int, step: int) -> list[Read]:
         """The pages of a cold build up to key ``last``: each pack, key ranges between them."""
         packs = [p for p in self._db.read(lambda c: packed_ranges(c, name)) if p[1] <= last]
+        # Key ranges outside the packs (however many packs there are).
         if -(-last // step) - sum(hi - lo + 1 for lo, hi in packs) // step > _MAX_RANGE_PAGES:
-            return []  # keys too sparse for key ranges
+            return []  # keys too sparse for key ranges: keyset pages on one connection
         reads: list[Read] = []
         after = 0
         for first, upto in [*packs, (last + 1, last)]:
