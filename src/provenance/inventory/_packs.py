@@ -51,8 +51,7 @@ from provenance.inventory._packed import (
     perceptual_range,
 )
 from provenance.inventory._perceptual import _last_perceptual_pk
-from provenance.inventory._server import PERCEPTUAL_GENERATION
-from provenance.inventory._statements import SQL
+from provenance.inventory._statements import PERCEPTUAL_GENERATION, SQL
 
 __all__ = ["PACK_KEYS", "PackReport", "pack_perceptual", "packed_ranges", "read_pack"]
 

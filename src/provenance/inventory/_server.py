@@ -40,9 +40,9 @@ from sqlalchemy.dialects import mysql
 from provenance._io.database import ServerSchema, meta_table, open_server
 from provenance._io.sqlite import Database
 from provenance.audit._tables import TABLE_OPTIONS, TEXT, audit_tables
+from provenance.inventory._statements import PERCEPTUAL_GENERATION
 
 __all__ = [
-    "PERCEPTUAL_GENERATION",
     "SERVER_SCHEMA_VERSION",
     "catalogue_metadata",
     "open_server_inventory",
@@ -53,9 +53,6 @@ SERVER_SCHEMA_VERSION = 5
 """The server inventory's schema version: SQLite's (``inventory.SCHEMA_VERSION``, 4) plus
 the packed perceptual snapshots (``perceptual_packs``, version 5; a server at 4 is
 upgraded in place by its next writable open)."""
-
-PERCEPTUAL_GENERATION = "perceptual_generation"
-"""The ``provenance_meta`` counter every UPDATE or DELETE of perceptual rows bumps."""
 
 _MY = ("mysql", "mariadb")
 _HASH = sa.LargeBinary(32).with_variant(mysql.VARBINARY(32), *_MY)
