@@ -416,14 +416,16 @@ def _upgrade(db: ServerDatabase, schema: ServerSchema, dialect: Dialect) -> None
     is written last, so an upgrade that stopped half-way (MariaDB commits each
     DDL statement) is an older inventory still, finished by the next writable
     open. PostgreSQL runs it in one transaction. Another process may have
-    upgraded it meanwhile: then nothing is done.
+    upgraded it meanwhile: then nothing is done. The triggers are made after it
+    as for any older inventory (:func:`_ensure_append_only`: a role that may not
+    create them gets a warning, not a refusal).
     """
     conn = db.connection
     with _schema_lock(db):
         if int(_read_meta(conn).get("schema_version", "0")) >= schema.version:
             return
         counters = ", ".join(f"('{counter}', '0')" for _, counter in schema.generations)
-        statements = [*_table_ddl(schema, dialect), *_trigger_ddl(db, schema)]
+        statements = _table_ddl(schema, dialect)
         # Already there when an earlier upgrade stopped after it (MariaDB).
         added = (f"INSERT INTO {META_TABLE} (name, value) VALUES {counters}",) if counters else ()  # noqa: S608 - constants
         version = (
