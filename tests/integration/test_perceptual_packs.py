@@ -92,12 +92,18 @@ def _same_as_rows(inv: Inventory, stored: list[tuple[int, int, bytes]]) -> None:
 
 
 def test_a_packed_cold_build_equals_one_from_the_rows(
-    server: ThrowawayServer, monkeypatch: pytest.MonkeyPatch
+    server: ThrowawayServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     url = server.new_database()
     with Inventory(url) as inv:
         _record(inv, 0, 12)  # 33 rows: keys 1-33
         stored = _fetched(inv, SCHEME)
+        with caplog.at_level("INFO", logger="provenance.inventory"):
+            inv.fleet_index(SCHEME)  # before packing: the log says what to run
+        hint = "32 perceptual rows of test.v1 are not packed; `provenance inventory pack`"
+        assert hint in caplog.text
+        assert server.password not in caplog.text
+        caplog.clear()
         report = inv.pack_perceptual(SCHEME)
         assert (report.ranges_packed, report.rows_packed, report.packs) == (4, 32, 4)
         assert (report.unsealed, report.stale_dropped) == (0, 0)
@@ -105,8 +111,12 @@ def test_a_packed_cold_build_equals_one_from_the_rows(
         assert (again.ranges_packed, again.packs) == (0, 4)
     assert _packs_in(server, url) == [(1, 8, 8), (9, 16, 8), (17, 24, 8), (25, 32, 8)]
     asked = _spied(monkeypatch)
-    with Inventory(url, read_only=True) as inv:
+    with (
+        caplog.at_level("INFO", logger="provenance.inventory"),
+        Inventory(url, read_only=True) as inv,
+    ):
         _same_as_rows(inv, stored)
+    assert "not packed" not in caplog.text
     # The four packs read as packs; only the unpacked tail (key 33) from the rows.
     reads = [name for name in asked if name.startswith("perceptual_pack_read")]
     assert len(reads) == 2 * 4  # the spy's read, then the index's own cold build

@@ -29,7 +29,7 @@ from provenance._io.sqlite import Database
 from provenance.errors import InventoryError, ProvenanceError
 from provenance.inventory._keypoints import _keypoint_rows, _keypoint_stamp
 from provenance.inventory._packed import MARIADB_RANGE_KEYS, perceptual_range
-from provenance.inventory._packs import packed_ranges, read_pack
+from provenance.inventory._packs import note_unpacked, packed_ranges, read_pack
 from provenance.inventory._pages import Opener, Read, key_ranges, read_ranges
 from provenance.inventory._perceptual import (
     _last_perceptual_pk,
@@ -204,6 +204,7 @@ class _Indexes:
     def _cold_reads(self, name: str, last: int, step: int) -> list[Read]:
         """The pages of a cold build up to key ``last``: each pack, key ranges between them."""
         packs = [p for p in self._db.read(lambda c: packed_ranges(c, name)) if p[1] <= last]
+        note_unpacked(packs, last, name, self._path)
         # Key ranges outside the packs (however many packs there are).
         if -(-last // step) - sum(hi - lo + 1 for lo, hi in packs) // step > _MAX_RANGE_PAGES:
             return []  # keys too sparse for key ranges: keyset pages on one connection

@@ -29,6 +29,7 @@ pack's two ends are not the ones it holds (read with the pack, by key).
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -53,12 +54,24 @@ from provenance.inventory._packed import (
 from provenance.inventory._perceptual import _last_perceptual_pk
 from provenance.inventory._statements import PERCEPTUAL_GENERATION, SQL
 
-__all__ = ["PACK_KEYS", "PackReport", "pack_perceptual", "packed_ranges", "read_pack"]
+__all__ = [
+    "PACK_KEYS",
+    "PackReport",
+    "note_unpacked",
+    "pack_perceptual",
+    "packed_ranges",
+    "read_pack",
+]
 
 PACK_KEYS = 1 << 17
 """Keys of one pack: 131,072 rows, 5.2 MB with 256-bit hashes (8-byte assets, 32-byte
 hashes, 20 KB of order check), read as one value: well under the 16 MB
 ``max_allowed_packet`` of a default MariaDB server (hashes up to 96 bytes fit)."""
+
+# A cold build that finds at least this many full ranges unpacked says so (INFO).
+_HINT_RANGES = 4
+
+_log = logging.getLogger("provenance.inventory")
 
 _COLUMNS = ("scheme", "first_pk", "last_pk", "row_count", "width", "generation")
 _BLOBS = ("assets", "words", "checks")
@@ -306,6 +319,25 @@ def packed_ranges(conn: sqlite3.Connection, scheme: str) -> list[tuple[int, int]
     if backend not in _PACKED:
         return []
     return [(int(f), int(la)) for f, la in execute(conn, _PACKED[backend], (scheme,)).fetchall()]
+
+
+def note_unpacked(packs: list[tuple[int, int]], last: int, scheme: str, path: Path) -> int:
+    """Log (INFO) how many rows below ``last`` could be packed and are not; returns it.
+
+    A cold build never packs (a verifier may be read-only): the log names the
+    command that does, when at least :data:`_HINT_RANGES` full ranges are unpacked.
+    """
+    covered = sum(hi - lo + 1 for lo, hi in packs)
+    unpacked = (last // PACK_KEYS) * PACK_KEYS - covered
+    if unpacked >= _HINT_RANGES * PACK_KEYS:
+        _log.info(
+            "%s: %d perceptual rows of %s are not packed; `provenance inventory pack` "
+            "makes later cold builds read them as packs (docs/inventory.md)",
+            path,
+            unpacked,
+            scheme,
+        )
+    return max(0, unpacked)
 
 
 def read_pack(
