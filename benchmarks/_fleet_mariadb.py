@@ -32,6 +32,7 @@ from _fleet_server import (
     _first_asset,
     _process_cpu,
     _read_alone,
+    with_packs,
 )
 
 
@@ -110,16 +111,20 @@ def mariadb_from_server(
     url: str | None = None,
     read_alone: bool = True,
     buffer_pool: str = "2G",
+    pack_repeats: int = 0,
 ) -> dict[str, Any]:
     """MariaDB: every row read (``perceptual_chunks``) and a cold ``fleet_index``.
 
     With ``url``: measure that inventory, already filled by
     ``python benchmarks/_fleet_server.py --mariadb N`` (which keeps its server running).
     The throw-away server's InnoDB buffer pool is ``buffer_pool`` (as a deployment
-    sizes it; the tests' server has 64 MB).
+    sizes it; the tests' server has 64 MB). With ``pack_repeats``: then
+    ``_fleet_server.with_packs`` (``"packs"`` in the result).
     """
     if url is not None:
-        return _measure_mariadb(url, assets, tmp, {}, _mariadbd_pid(url), read_alone=read_alone)
+        pid = _mariadbd_pid(url)
+        measured = _measure_mariadb(url, assets, tmp, {}, pid, read_alone=read_alone)
+        return _packed(url, tmp, pid, measured, pack_repeats)
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from tests.servers import start_mariadb
 
@@ -127,7 +132,17 @@ def mariadb_from_server(
         url = server.new_database("fleet")
         _first_asset(url)
         fill = _plant_mariadb(server, url, assets, model, rng, tmp)
-        return _measure_mariadb(url, assets, tmp, fill, server.process.pid, read_alone=read_alone)
+        pid = server.process.pid
+        measured = _measure_mariadb(url, assets, tmp, fill, pid, read_alone=read_alone)
+        return _packed(url, tmp, pid, measured, pack_repeats)
+
+
+def _packed(
+    url: str, tmp: Path, pid: int, measured: dict[str, Any], repeats: int
+) -> dict[str, Any]:
+    if not repeats:
+        return measured
+    return {**measured, "packs": with_packs(url, tmp, lambda: _process_cpu(pid), measured, repeats)}
 
 
 def _measure_mariadb(

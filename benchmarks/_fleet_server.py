@@ -326,14 +326,18 @@ def fleet_from_server(
     url: str | None = None,
     read_alone: bool = True,
     span_check: bool = False,
+    pack_repeats: int = 0,
 ) -> dict[str, Any]:
     """Fill a throw-away PostgreSQL with ``assets`` x 22 rows; time the reads and the build.
 
     With ``url``: measure that inventory, already filled by :func:`_plant`
     (``python benchmarks/_fleet_server.py N``, which keeps its server running).
+    With ``pack_repeats``: then :func:`with_packs` (``"packs"`` in the result).
     """
     if url is not None:
         measured = _measure(url, assets, tmp, _planted(url), rng, lookups, read_alone=read_alone)
+        if pack_repeats:
+            measured["packs"] = _packs_pg(url, tmp, measured, pack_repeats)
         return {**measured, **({"span_check": span_check_cost(url)} if span_check else {})}
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from tests.servers import start_postgresql
@@ -343,9 +347,15 @@ def fleet_from_server(
         _first_asset(url)
         fill = _plant(url, assets, model, rng)
         measured = _measure(url, assets, tmp, fill, rng, lookups, read_alone=read_alone)
+        if pack_repeats:
+            measured["packs"] = _packs_pg(url, tmp, measured, pack_repeats)
         if span_check:
             measured["span_check"] = span_check_cost(url)
         return {**measured, "fill": fill}
+
+
+def _packs_pg(url: str, tmp: Path, first: dict[str, Any], repeats: int) -> dict[str, Any]:
+    return with_packs(url, tmp, lambda: _server_cpu(url), first, repeats)
 
 
 def _read_alone(url: str) -> tuple[int, float]:
@@ -404,6 +414,55 @@ def _measure(
             "mapped_rss_after_lookups_bytes": after["RssFile"] - before["RssFile"],
             **found,
         }
+
+
+def cold_build(url: str, tmp: Path, server_cpu: Any) -> dict[str, float]:
+    """One cold ``fleet_index`` from a new handle: wall seconds, client and server CPU seconds.
+
+    ``server_cpu()`` reads the server's CPU seconds so far (``/proc``).
+    """
+    gc.collect()
+    with Inventory(url, read_only=True) as inv:
+        server, client, load = server_cpu(), _client_cpu(), os.getloadavg()[0]
+        started = time.perf_counter()
+        index = inv.fleet_index(phash.SCHEME, hash_dir=tmp)
+        build_s = time.perf_counter() - started
+        client, server = _client_cpu() - client, server_cpu() - server
+        rows = len(index)
+    return {
+        "cold_build_s": build_s,
+        "build_client_cpu_s": client,
+        "build_server_cpu_s": server,
+        "rows": rows,
+        "load_average": max(load, os.getloadavg()[0]),
+    }
+
+
+def with_packs(
+    url: str, tmp: Path, server_cpu: Any, first: dict[str, Any], repeats: int
+) -> dict[str, Any]:
+    """``--pack``: more unpacked cold builds, ``inventory pack``, then packed cold builds.
+
+    ``first`` is the unpacked build already measured; medians of ``repeats`` each way.
+    """
+    unpacked = [
+        {k: first[k] for k in ("cold_build_s", "build_client_cpu_s", "build_server_cpu_s")},
+        *(cold_build(url, tmp, server_cpu) for _ in range(repeats - 1)),
+    ]
+    with Inventory(url) as inv:
+        server, client = server_cpu(), _client_cpu()
+        report = inv.pack_perceptual(phash.SCHEME)
+        client, server = _client_cpu() - client, server_cpu() - server
+    pack = {**report.to_dict(), "client_cpu_s": client, "server_cpu_s": server}
+    packed = [cold_build(url, tmp, server_cpu) for _ in range(repeats)]
+    keys = ("cold_build_s", "build_client_cpu_s", "build_server_cpu_s")
+    return {
+        "pack": pack,
+        "unpacked_builds": unpacked,
+        "packed_builds": packed,
+        "unpacked_median": {k: statistics.median(b[k] for b in unpacked) for k in keys},
+        "packed_median": {k: statistics.median(b[k] for b in packed) for k in keys},
+    }
 
 
 def main(argv: list[str]) -> int:

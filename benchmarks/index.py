@@ -852,6 +852,7 @@ def run_fleet_server(args: argparse.Namespace) -> dict[str, Any]:
                 url=args.server_url,
                 read_alone=not args.skip_read,
                 span_check=args.span_check,
+                pack_repeats=args.pack,
             )
             results.append(r)
             console.print(f"  {r}")
@@ -906,6 +907,7 @@ def run_fleet_server(args: argparse.Namespace) -> dict[str, Any]:
                 rng=rng,
                 url=args.server_url,
                 read_alone=not args.skip_read,
+                pack_repeats=args.pack,
             )
             results.append(r)
             console.print(
@@ -938,7 +940,43 @@ def run_fleet_server(args: argparse.Namespace) -> dict[str, Any]:
                 "machine shared (see load)",
             )
         )  # fmt: skip
+    _print_packs(results)
     return {"results": results}
+
+
+def _print_packs(results: list[dict[str, Any]]) -> None:
+    """``--pack``: cold builds without and with packs, and the pack command, per server."""
+    rows = []
+    for r in results:
+        p = r.get("packs")
+        if p is None:
+            continue
+        for name, median, builds in (
+            ("rows (spans)", p["unpacked_median"], p["unpacked_builds"]),
+            ("packs", p["packed_median"], p["packed_builds"]),
+        ):
+            rows.append((
+                r["backend"], f"{r['assets']:,}", name, f"{median['cold_build_s']:.1f}",
+                f"{median['build_client_cpu_s']:.1f} / {median['build_server_cpu_s']:.1f}",
+                f"{median['build_server_cpu_s'] / r['rows'] * 1e6:.3f}",
+                ", ".join(f"{b['cold_build_s']:.1f}" for b in builds),
+            ))  # fmt: skip
+        pack = p["pack"]
+        rows.append((
+            r["backend"], f"{r['assets']:,}", f"inventory pack ({pack['ranges_packed']} packs)",
+            f"{pack['seconds']:.1f}", f"{pack['client_cpu_s']:.1f} / {pack['server_cpu_s']:.1f}",
+            f"{pack['server_cpu_s'] / max(1, pack['rows_packed']) * 1e6:.3f}", "",
+        ))  # fmt: skip
+    if rows:
+        console.print(
+            table(
+                "Cold FleetIndex build from the server, without and with packs (medians)",
+                ("server", "assets", "read from", "wall s", "CPU client / server s",
+                 "server us/row", "each build s"),
+                rows,
+                caption="server CPU from /proc, client from getrusage; machine shared",
+            )
+        )  # fmt: skip
 
 
 def _counts(text: str) -> tuple[int, ...]:
@@ -1011,6 +1049,15 @@ def options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="with --fleet-server: also the server CPU of a span page with and without "
         "its order check (8 pages x 3 rounds each way)",
+    )
+    parser.add_argument(
+        "--pack",
+        type=int,
+        default=0,
+        metavar="REPEATS",
+        help="with --fleet-server/--fleet-mariadb: after the cold build, REPEATS cold builds "
+        "from the rows (the first one included), `inventory pack`, then REPEATS cold builds "
+        "from the packs (medians; e.g. --pack 3)",
     )
     parser.add_argument(
         "--skip-read",

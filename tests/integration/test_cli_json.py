@@ -161,6 +161,7 @@ CASES: dict[str, tuple[Callable[[Project], list[str | Path]], set[int]]] = {
     "keys-init": (lambda p: ["keys", "init", p.root / "newkeys", "--force"], {0}),
     "inventory-stats": (lambda p: ["inventory", "stats"], {0}),
     "inventory-index": (lambda p: ["inventory", "index"], {0}),
+    "inventory-pack": (lambda p: ["inventory", "pack"], {0}),
     "inventory-migrate": (
         lambda p: ["inventory", "migrate", p.root / "inv.sqlite", p.root / "migrated.sqlite"],
         {0},

@@ -1,4 +1,4 @@
-"""``provenance inventory``: list, count, export, index and migrate the signed assets.
+"""``provenance inventory``: list, count, export, index, pack and migrate the signed assets.
 
 A new subcommand is one function here under ``@app.command("NAME")`` and
 ``@reports_errors``, plus its docs/cli.md section and docs/json/ schema.
@@ -128,6 +128,41 @@ def inventory_index(inventory_path: InventoryOption = None, as_json: JsonOption 
         out.line(f"{cache['path']}: {cache['bytes']} bytes")
     if not written:
         out.line("no keypoint index cache: a server inventory, or too few rows")
+
+
+@app.command("pack")
+@reports_errors
+def inventory_pack(
+    inventory_path: InventoryOption = None,
+    scheme: Annotated[
+        # phash.SCHEME, written out: the command line starts without numpy.
+        str, typer.Option(help="The perceptual scheme whose rows are packed.")
+    ] = "dct256-v1",
+    as_json: JsonOption = False,
+) -> None:
+    """Pack a server inventory's perceptual rows so verifiers start faster.
+
+    A verifier's first search reads every perceptual row; packed key ranges are read
+    as a few large values instead. Run it after an import or by cron; signing and
+    other packers may run meanwhile. An SQLite inventory needs no packs.
+
+    Example: provenance inventory pack --inventory postgresql://u@db/inv --json
+    """
+    with open_inventory(inventory_path, create=False) as inventory:
+        location = inventory.location
+        reports = [inventory.pack_perceptual(scheme)] if inventory.is_server else []
+    if as_json:
+        print_json({"inventory": location, "schemes": [r.to_dict() for r in reports]})
+        return
+    if not reports:
+        out.print(f"{location}: an SQLite inventory needs no packs", markup=False)
+    for r in reports:
+        out.print(
+            f"{location}: {r.scheme}: {r.ranges_packed} ranges packed ({r.rows_packed} rows) "
+            f"in {r.seconds:.1f} s; {r.packs} packs, {r.unsealed} ranges not sealed, "
+            f"{r.stale_dropped} stale dropped",
+            markup=False,
+        )
 
 
 @app.command("migrate")

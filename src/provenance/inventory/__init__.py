@@ -78,6 +78,7 @@ from __future__ import annotations
 from provenance.inventory._entries import AssetEntry, FileEntry, InventoryStats, PerceptualMatch
 from provenance.inventory._indexes import FLEET_MIN_ASSETS, FLEET_MIN_ASSETS_ENV_VAR
 from provenance.inventory._migrate import MigrationReport, migrate_inventory
+from provenance.inventory._packs import PackReport
 from provenance.inventory._perceptual import INDEX_REFRESH_ENV_VAR
 from provenance.inventory._schema import SCHEMA_VERSION
 from provenance.inventory._store import ENV_VAR, Inventory
@@ -93,6 +94,7 @@ __all__ = [
     "Inventory",
     "InventoryStats",
     "MigrationReport",
+    "PackReport",
     "PerceptualMatch",
     "migrate_inventory",
 ]

@@ -28,8 +28,9 @@ from provenance._io.index._keypoints import load_keypoint_cache, save_keypoint_c
 from provenance._io.sqlite import Database
 from provenance.errors import InventoryError, ProvenanceError
 from provenance.inventory._keypoints import _keypoint_rows, _keypoint_stamp
-from provenance.inventory._packed import MARIADB_RANGE_KEYS
-from provenance.inventory._pages import Opener, key_ranges, read_ranges
+from provenance.inventory._packed import MARIADB_RANGE_KEYS, perceptual_range
+from provenance.inventory._packs import note_unpacked, packed_ranges, read_pack
+from provenance.inventory._pages import Opener, Read, key_ranges, read_ranges
 from provenance.inventory._perceptual import (
     _last_perceptual_pk,
     _load_cache,
@@ -179,25 +180,49 @@ class _Indexes:
     def _every_row(self, name: str, last: int) -> Iterator[RowChunk]:
         """Every row of scheme ``name`` for a cold build: those up to key ``last``, then newer.
 
-        On a server with many pages, the key ranges up to ``last`` are read on two
-        connections at once (``inventory._pages``); otherwise as :meth:`chunks`.
+        On a server with many pages, the packs (``inventory._packs``) and the key
+        ranges between them up to ``last`` are read on two connections at once
+        (``inventory._pages``); otherwise as :meth:`chunks`.
         """
         if self._backend is Backend.POSTGRESQL:
             step = _PACKED_PAGE_ROWS
         else:
             step = _MARIADB_RANGE_KEYS if self._backend is Backend.MARIADB else 0
-        pages = -(-last // step) if step else 0
-        if self._reader is None or not 2 < pages <= _MAX_RANGE_PAGES:
+        opener = self._reader
+        reads = self._cold_reads(name, last, step) if step and opener is not None else []
+        if opener is None or len(reads) <= 2:
             yield from self.chunks(name, 0)
             return
-        second = self._reader()
+        second = opener()
         try:
-            bounds = key_ranges(0, last, step)
-            for page in read_ranges([self._db, second], name, bounds, self._path):
+            for page in read_ranges([self._db, second], reads):
                 yield from page
         finally:
             second.close()
         yield from self.chunks(name, last)
+
+    def _cold_reads(self, name: str, last: int, step: int) -> list[Read]:
+        """The pages of a cold build up to key ``last``: each pack, key ranges between them."""
+        packs = [p for p in self._db.read(lambda c: packed_ranges(c, name)) if p[1] <= last]
+        note_unpacked(packs, last, name, self._path)
+        # Key ranges outside the packs (however many packs there are).
+        if -(-last // step) - sum(hi - lo + 1 for lo, hi in packs) // step > _MAX_RANGE_PAGES:
+            return []  # keys too sparse for key ranges: keyset pages on one connection
+        reads: list[Read] = []
+        after = 0
+        for first, upto in [*packs, (last + 1, last)]:
+            reads += [
+                functools.partial(perceptual_range, scheme=name, after=lo, upto=hi, path=self._path)
+                for lo, hi in key_ranges(after, first - 1, step)
+            ]
+            if upto >= first:
+                reads.append(
+                    functools.partial(
+                        read_pack, scheme=name, first=first, last=upto, path=self._path
+                    )
+                )
+            after = max(after, upto)
+        return reads
 
     def fleet(self, name: str, hash_dir: Path | None) -> FleetIndex:
         """The FleetIndex of scheme ``name`` (see ``Inventory.fleet_index``)."""

@@ -121,11 +121,19 @@ def _span(sa: Any, t: Any) -> Any:
     multiple of ``stride`` come again with their key (``check``), and a span
     whose hashes are not where those keys say is read with its keys.
     """
-    h = t.perceptual_hashes
-    page = _rows(sa, h, upto=True).order_by(h.c.hash_pk).subquery("page")
+    return sa.select(*_span_columns(sa, _span_page(sa, t.perceptual_hashes)))
+
+
+def _span_page(sa: Any, h: Any) -> Any:
+    """The rows with keys in ``(after, upto]``, sorted by key, as a subquery ``page``."""
+    return _rows(sa, h, upto=True).order_by(h.c.hash_pk).subquery("page")
+
+
+def _span_columns(sa: Any, page: Any) -> tuple[Any, ...]:
+    """A span's values over ``page``: count, first and last key, assets, hashes, width, check."""
     joined = sa.literal_column("''::bytea")
     keyed = sa.func.int8send(page.c.hash_pk).op("||")(page.c.words)
-    return sa.select(
+    return (
         sa.func.count(),
         sa.func.min(page.c.hash_pk),
         sa.func.max(page.c.hash_pk),

@@ -2,10 +2,11 @@
 
 Reading 220M rows (10M assets) is bound by the server's work per row (an index
 walk, the heap, the packing of each page: ``inventory._packed``), one CPU of
-the server per connection. The pages of a cold build are key ranges known
-before any is read (up to the largest key), so two connections read every
-other page, each in its own thread (the driver waits for the server without
-holding the GIL), while the caller keys the pages already read. Pages
+the server per connection. The pages of a cold build are packs
+(``inventory._packs``) and key ranges known before any is read (up to the
+largest key), so two connections read every other page, each in its own
+thread (the driver waits for the server without holding the GIL), while the
+caller keys the pages already read. Pages
 come out in key order, so a :class:`~provenance.FleetIndex` takes them as from
 one reader.
 
@@ -15,25 +16,22 @@ connection.
 
 from __future__ import annotations
 
-import functools
 import queue
 import threading
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 from provenance._io.index import RowChunk
-from provenance.inventory._packed import perceptual_range
 
 # Pages a reader may have read ahead of the caller (each about 28 MB at 512K rows).
 _AHEAD = 1
 _Page = list[RowChunk] | BaseException
+Read = Callable[[Any], list[RowChunk]]
+"""Reads one page on a connection (``perceptual_range`` or ``read_pack``, bound)."""
 
 
-def read_ranges(
-    databases: list[Any], name: str, bounds: list[tuple[int, int]], path: Path
-) -> Iterator[list[RowChunk]]:
-    """The pages ``(after, upto]`` of ``bounds`` (ascending), in order.
+def read_ranges(databases: list[Any], reads: list[Read]) -> Iterator[list[RowChunk]]:
+    """The pages ``reads`` return (each in its own read transaction), in order.
 
     Reader ``i`` (a thread on ``databases[i]``) reads pages ``i``,
     ``i + len(databases)``, ...; each hands over at most ``_AHEAD`` unread pages.
@@ -46,7 +44,7 @@ def read_ranges(
     threads = [
         threading.Thread(
             target=_reader,
-            args=(db, bounds[i :: len(databases)], name, path, queues[i], stop),
+            args=(db, reads[i :: len(databases)], queues[i], stop),
             name=f"provenance-pages-{i}",
             daemon=True,
         )
@@ -55,7 +53,7 @@ def read_ranges(
     for thread in threads:
         thread.start()
     try:
-        for i in range(len(bounds)):
+        for i in range(len(reads)):
             page = queues[i % len(databases)].get()
             if isinstance(page, BaseException):
                 raise page
@@ -69,22 +67,13 @@ def read_ranges(
             thread.join()
 
 
-def _reader(
-    db: Any,
-    bounds: list[tuple[int, int]],
-    name: str,
-    path: Path,
-    out: queue.Queue[_Page],
-    stop: threading.Event,
-) -> None:
-    for after, upto in bounds:
+def _reader(db: Any, reads: list[Read], out: queue.Queue[_Page], stop: threading.Event) -> None:
+    for read in reads:
         if stop.is_set():
             return
         page: _Page
         try:
-            page = db.read(
-                functools.partial(perceptual_range, scheme=name, after=after, upto=upto, path=path)
-            )
+            page = db.read(read)
         except BaseException as exc:  # handed to the caller, which raises it
             page = exc
         if not _put(out, page, stop) or isinstance(page, BaseException):

@@ -27,6 +27,7 @@ from provenance.inventory._keypoints import (
     _keypoint_schemes,
     bind_keypoints,
 )
+from provenance.inventory._packs import PackReport, pack_perceptual
 from provenance.inventory._perceptual import _nearest_assets, _perceptual_insert, _scheme
 from provenance.inventory._writes import bind_perceptual
 
@@ -138,6 +139,20 @@ class _Search(_Handle):
         """
         folder = None if hash_dir is None else Path(hash_dir)
         return self._indexes.fleet(_scheme(scheme, self._path), folder)
+
+    def pack_perceptual(self, scheme: str) -> PackReport:
+        """Pack the sealed key ranges of ``scheme`` in the server, for verifiers' cold builds.
+
+        A cold :meth:`fleet_index` from a server reads each pack as one value
+        instead of aggregating its 131,072 rows again (``inventory._packs``;
+        docs/inventory.md). Run it after an import or by cron; safe while others
+        sign or pack (each range is one short transaction, a duplicate is skipped).
+
+        Raises:
+            InventoryError: An SQLite inventory, a read-only handle, a role that
+                could not create the trigger packs depend on, or a server error.
+        """
+        return pack_perceptual(self._db, _scheme(scheme, self._path), self._path)
 
     def find_perceptual(
         self,

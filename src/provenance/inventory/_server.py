@@ -5,6 +5,11 @@ signers, assets, files, perceptual rows and descriptors, keypoint features, the
 audit tables) column for column, so one set of queries serves every engine.
 What differs, and why:
 
+* A server has one table more (version 5): ``perceptual_packs``, packed
+  snapshots of sealed key ranges of perceptual rows for a verifier's cold build
+  (``inventory._packs``), and a ``provenance_meta`` counter of changes to the
+  perceptual rows (a trigger bumps it) that every pack records.
+
 * Hashes are ``bytea`` / ``VARBINARY(32)`` (MariaDB cannot index a BLOB
   without a prefix length); other binary values are ``bytea`` / ``LONGBLOB``.
 * Indexed text columns have a length (MariaDB indexes at most 3072 bytes) and,
@@ -35,6 +40,7 @@ from sqlalchemy.dialects import mysql
 from provenance._io.database import ServerSchema, meta_table, open_server
 from provenance._io.sqlite import Database
 from provenance.audit._tables import TABLE_OPTIONS, TEXT, audit_tables
+from provenance.inventory._statements import PERCEPTUAL_GENERATION
 
 __all__ = [
     "SERVER_SCHEMA_VERSION",
@@ -43,8 +49,10 @@ __all__ = [
     "server_schema",
 ]
 
-SERVER_SCHEMA_VERSION = 4
-"""The inventory schema version these tables are (``inventory.SCHEMA_VERSION``)."""
+SERVER_SCHEMA_VERSION = 5
+"""The server inventory's schema version: SQLite's (``inventory.SCHEMA_VERSION``, 4) plus
+the packed perceptual snapshots (``perceptual_packs``, version 5; a server at 4 is
+upgraded in place by its next writable open)."""
 
 _MY = ("mysql", "mariadb")
 _HASH = sa.LargeBinary(32).with_variant(mysql.VARBINARY(32), *_MY)
@@ -123,6 +131,22 @@ def _tables(metadata: sa.MetaData) -> None:
         sa.Index("perceptual_by_scheme", "scheme", "hash_pk"),
         **_TABLE_OPTIONS,
     )
+    # Sealed key ranges of one scheme's rows as a cold build reads them
+    # (inventory._packs): derived data, never copied by a migration.
+    sa.Table(
+        "perceptual_packs",
+        metadata,
+        sa.Column("scheme", sa.String(64), primary_key=True),
+        sa.Column("first_pk", _KEY, primary_key=True, autoincrement=False),
+        sa.Column("last_pk", _KEY, nullable=False),
+        sa.Column("row_count", _KEY, nullable=False),
+        sa.Column("width", sa.Integer(), nullable=False),
+        sa.Column("generation", _KEY, nullable=False),
+        sa.Column("assets", _BLOB, nullable=False),
+        sa.Column("words", _BLOB, nullable=False),
+        sa.Column("checks", _BLOB, nullable=True),
+        **_TABLE_OPTIONS,
+    )
     sa.Table(
         "perceptual_descriptors",
         metadata,
@@ -187,6 +211,9 @@ def server_schema() -> ServerSchema:
         # As SQLite's triggers (audit._schema). Not audit_meta: a migration
         # replaces a new target's binding marks with the source's.
         append_only=("audit", "audit_checkpoints"),
+        # Packs record the generation of the rows they were made from.
+        generations=(("perceptual_hashes", PERCEPTUAL_GENERATION),),
+        upgrades_from=4,
     )
 
 

@@ -14,7 +14,11 @@ from typing import Any
 
 from provenance._io.database import Catalogue
 
-__all__ = ["ASSET_KEY", "DESCRIPTOR", "SQL"]
+__all__ = ["ASSET_KEY", "DESCRIPTOR", "PERCEPTUAL_GENERATION", "SQL"]
+
+PERCEPTUAL_GENERATION = "perceptual_generation"
+"""The ``provenance_meta`` counter every UPDATE or DELETE of perceptual rows bumps (a
+server trigger); each packed snapshot records it (``inventory._packs``)."""
 
 
 def _tables() -> Any:

@@ -99,6 +99,7 @@ class ServerConnection:
         "integrity_error",
         "schema_version",
         "total_changes",
+        "tracked_generations",
     )
 
     def __init__(
@@ -115,6 +116,8 @@ class ServerConnection:
         self._keys = keys
         self._database_bytes = database_bytes
         self.schema_version = schema_version
+        # Counters (ServerSchema.generations) whose triggers a writable open found or made.
+        self.tracked_generations: frozenset[str] = frozenset()
         self.in_transaction = False
         self.total_changes = 0
         self._streams = 0

@@ -5,14 +5,20 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from provenance._io.database._connection import ServerConnection, driver_module
 from provenance._io.database._errors import connect_error
 from provenance._io.database._transactions import ServerDatabase
-from provenance._io.database._triggers import append_only_ddl, append_only_trigger_names
+from provenance._io.database._triggers import (
+    append_only_ddl,
+    append_only_trigger_names,
+    generation_ddl,
+    generation_trigger_names,
+    triggers_present_sql,
+)
 from provenance._io.database._url import Backend, ServerURL, parse_url
 from provenance.errors import InventoryError, SchemaVersionError
 
@@ -43,6 +49,11 @@ class ServerSchema:
         after_create: Statements run once after the tables are created.
         append_only: Tables whose rows may be inserted but never updated or
             deleted (a trigger refuses it; see :mod:`._triggers`).
+        generations: ``(table, counter)``: a ``provenance_meta`` counter (from 0)
+            that every UPDATE or DELETE of the table's rows bumps (a trigger).
+        upgrades_from: The oldest version opened writable that is upgraded in
+            place, by creating what it lacks (tables, indexes, triggers,
+            counters) and then writing the version; None: none is.
     """
 
     metadata: MetaData
@@ -50,6 +61,8 @@ class ServerSchema:
     keys: dict[str, str]
     after_create: tuple[str, ...] = ()
     append_only: tuple[str, ...] = ()
+    generations: tuple[tuple[str, str], ...] = ()
+    upgrades_from: int | None = None
 
 
 def meta_table(metadata: MetaData) -> Table:
@@ -279,56 +292,71 @@ def _prepare(
             path=db.path,
         )
     if version < schema.version:
-        raise SchemaVersionError(
-            f"inventory schema version {version} is older than this provenance's "
-            f"({schema.version}) and there is no server migration for it yet",
-            found=version,
-            supported=schema.version,
-            path=db.path,
-        )
+        upgradable = schema.upgrades_from is not None and version >= schema.upgrades_from
+        if not upgradable or not writable:
+            how = (
+                "open it once writable to upgrade it in place (provenance inventory pack "
+                "--inventory URL does)"
+                if upgradable
+                else "there is no server migration for it"
+            )
+            raise SchemaVersionError(
+                f"{label}: inventory schema version {version} is older than this "
+                f"provenance's ({schema.version}); {how}. The database was not modified",
+                found=version,
+                supported=schema.version,
+                path=db.path,
+            )
+        _upgrade(db, schema, dialect)
+        version = schema.version
     if writable:
         _ensure_append_only(db, schema)
     return version
 
 
 def _ensure_append_only(db: ServerDatabase, schema: ServerSchema) -> None:
-    """Give an inventory made before its append-only triggers existed the ones it lacks.
+    """Give an inventory made before its triggers existed the ones it lacks.
 
     One catalogue read per writable open. A role not allowed to create triggers
     (MariaDB with binary logging and no ``SUPER``, a PostgreSQL role that does not
     own the tables) keeps the inventory usable: the hash chain still finds any
-    edit, and a warning names what is missing.
+    edit, and a warning names what is missing. The counters whose triggers are
+    there are noted on the connection (``tracked_generations``).
     """
     wanted = set(append_only_trigger_names(db.backend, schema.append_only))
+    wanted |= set(generation_trigger_names(db.backend, schema.generations))
     if not wanted:
         return
     conn = db.connection
-    sql = (
-        "SELECT t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
-        "JOIN pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE NOT t.tgisinternal AND n.nspname = current_schema()"
-        if db.backend is Backend.POSTGRESQL
-        else "SELECT trigger_name FROM information_schema.triggers "
-        "WHERE trigger_schema = DATABASE()"
-    )
-    with conn.raw.cursor() as cursor:
-        cursor.execute(sql)
-        present = {str(row[0]).lower() for row in cursor.fetchall()}
+    present = _triggers_present(db)
     missing = sorted(wanted - present)
-    if not missing:
-        return
-    try:
-        with conn.raw.cursor() as cursor:
-            for statement in append_only_ddl(db.backend, schema.append_only):
-                cursor.execute(statement)
-    except conn.driver_error as exc:
-        _log.warning(
-            "%s: the audit tables have no append-only triggers (%s) and they could not be "
-            "created (%s); the hash chain still detects any edit",
-            db.backend.label,
-            ", ".join(missing),
-            type(exc).__name__,
-        )
+    if missing:
+        try:
+            with conn.raw.cursor() as cursor:
+                for statement in _trigger_ddl(db, schema):
+                    cursor.execute(statement)
+            present |= wanted
+        except conn.driver_error as exc:
+            _log.warning(
+                "%s: append-only or generation triggers are missing (%s) and could not be "
+                "created (%s); the hash chain still detects any edit of the audit tables, "
+                "perceptual rows are not packed",
+                db.backend.label,
+                ", ".join(missing),
+                type(exc).__name__,
+            )
+    conn.tracked_generations = frozenset(
+        counter
+        for table, counter in schema.generations
+        if set(generation_trigger_names(db.backend, ((table, counter),))) <= present
+    )
+
+
+def _triggers_present(db: ServerDatabase) -> set[str]:
+    """The names of the triggers in the inventory's schema, lower case."""
+    with db.connection.raw.cursor() as cursor:
+        cursor.execute(triggers_present_sql(db.backend))
+        return {str(row[0]).lower() for row in cursor.fetchall()}
 
 
 def _refuse_foreign(db: ServerDatabase, tables: set[str], schema: ServerSchema) -> None:
@@ -351,8 +379,9 @@ def _refuse_foreign(db: ServerDatabase, tables: set[str], schema: ServerSchema) 
 _CREATE_LOCK = 0x50524F56
 
 
-def _create(db: ServerDatabase, schema: ServerSchema, dialect: Dialect) -> None:
-    """Create the schema once, under a lock, unless another process just did."""
+@contextlib.contextmanager
+def _schema_lock(db: ServerDatabase) -> Iterator[None]:
+    """Hold the lock creators and upgraders of an inventory take in turn."""
     conn = db.connection
     with conn.raw.cursor() as cursor:
         if db.backend is Backend.POSTGRESQL:
@@ -360,17 +389,99 @@ def _create(db: ServerDatabase, schema: ServerSchema, dialect: Dialect) -> None:
         else:
             cursor.execute("SELECT GET_LOCK(%s, %s)", (f"provenance.create.{_CREATE_LOCK}", 60))
     try:
-        tables = _tables_present(conn)
-        # The marker rows are written last, in one statement: none means unfinished.
-        if META_TABLE not in tables or not _read_meta(conn):
-            _refuse_foreign(db, tables, schema)
-            _create_tables(db, schema, dialect)
+        yield
     finally:
         with conn.raw.cursor() as cursor:
             if db.backend is Backend.POSTGRESQL:
                 cursor.execute(f"SELECT pg_advisory_unlock({_CREATE_LOCK:d})")
             else:
                 cursor.execute("SELECT RELEASE_LOCK(%s)", (f"provenance.create.{_CREATE_LOCK}",))
+
+
+def _create(db: ServerDatabase, schema: ServerSchema, dialect: Dialect) -> None:
+    """Create the schema once, under a lock, unless another process just did."""
+    conn = db.connection
+    with _schema_lock(db):
+        tables = _tables_present(conn)
+        # The marker rows are written last, in one statement: none means unfinished.
+        if META_TABLE not in tables or not _read_meta(conn):
+            _refuse_foreign(db, tables, schema)
+            _create_tables(db, schema, dialect)
+
+
+def _upgrade(db: ServerDatabase, schema: ServerSchema, dialect: Dialect) -> None:
+    """Bring an older inventory to ``schema.version`` in place, under the schema lock.
+
+    Only what it lacks is created (every statement can run again); the version
+    is written last, so an upgrade that stopped half-way (MariaDB commits each
+    DDL statement) is an older inventory still, finished by the next writable
+    open. PostgreSQL runs it in one transaction. Another process may have
+    upgraded it meanwhile: then nothing is done. The triggers are made after it
+    as for any older inventory (:func:`_ensure_append_only`: a role that may not
+    create them gets a warning, not a refusal).
+    """
+    conn = db.connection
+    with _schema_lock(db):
+        if int(_read_meta(conn).get("schema_version", "0")) >= schema.version:
+            return
+        counters = ", ".join(f"('{counter}', '0')" for _, counter in schema.generations)
+        statements = _table_ddl(schema, dialect)
+        # Already there when an earlier upgrade stopped after it (MariaDB).
+        added = (f"INSERT INTO {META_TABLE} (name, value) VALUES {counters}",) if counters else ()  # noqa: S608 - constants
+        version = (
+            f"UPDATE {META_TABLE} SET value = '{schema.version:d}' "  # noqa: S608 - constants
+            "WHERE name = 'schema_version'"
+        )
+        _run_all(db, statements, added, version)
+
+
+def _table_ddl(schema: ServerSchema, dialect: Dialect) -> list[str]:
+    """``CREATE TABLE`` and ``CREATE INDEX`` of every table, each ``IF NOT EXISTS``."""
+    from sqlalchemy.schema import CreateIndex, CreateTable
+
+    statements: list[str] = []
+    for table in schema.metadata.sorted_tables:
+        statements.append(str(CreateTable(table, if_not_exists=True).compile(dialect=dialect)))
+        statements.extend(
+            str(CreateIndex(index, if_not_exists=True).compile(dialect=dialect))
+            for index in table.indexes
+        )
+    return statements
+
+
+def _trigger_ddl(db: ServerDatabase, schema: ServerSchema) -> tuple[str, ...]:
+    """Every trigger of the schema (append-only rails, generation counters)."""
+    return (
+        *append_only_ddl(db.backend, schema.append_only),
+        *generation_ddl(db.backend, schema.generations),
+    )
+
+
+def _run_all(db: ServerDatabase, first: list[str], may_exist: tuple[str, ...], last: str) -> None:
+    """Run ``first``, ``may_exist`` (a duplicate row ignored), then ``last``.
+
+    PostgreSQL runs them in one transaction; MariaDB commits each DDL statement
+    by itself, so ``last`` is what marks the work done.
+    """
+    conn = db.connection
+    postgres = db.backend is Backend.POSTGRESQL
+    with conn.raw.cursor() as cursor:
+        try:
+            if postgres:
+                cursor.execute("BEGIN")
+            for statement in first:
+                cursor.execute(statement)
+            for statement in may_exist:
+                # Already there when an earlier creation stopped after it.
+                with contextlib.suppress(conn.integrity_error):
+                    cursor.execute(statement)
+            cursor.execute(last)
+            if postgres:
+                cursor.execute("COMMIT")
+        except BaseException:
+            if postgres:
+                cursor.execute("ROLLBACK")
+            raise
 
 
 def _create_tables(db: ServerDatabase, schema: ServerSchema, dialect: Dialect) -> None:
@@ -381,37 +492,11 @@ def _create_tables(db: ServerDatabase, schema: ServerSchema, dialect: Dialect) -
     (``IF NOT EXISTS``): a creation that stopped half-way is finished by the
     next process that opens the database.
     """
-    from sqlalchemy.schema import CreateIndex, CreateTable
-
-    conn = db.connection
-    statements: list[str] = []
-    for table in schema.metadata.sorted_tables:
-        statements.append(str(CreateTable(table, if_not_exists=True).compile(dialect=dialect)))
-        statements.extend(
-            str(CreateIndex(index, if_not_exists=True).compile(dialect=dialect))
-            for index in table.indexes
-        )
-    statements.extend(append_only_ddl(db.backend, schema.append_only))
+    counters = "".join(f", ('{counter}', '0')" for _, counter in schema.generations)
     marker = (
         f"INSERT INTO {META_TABLE} (name, value) VALUES "  # noqa: S608 - constants
         f"('application', '{APPLICATION}'), ('schema_version', '{schema.version:d}'), "
-        f"('{_WRITER_ROW}', '')"
+        f"('{_WRITER_ROW}', ''){counters}"
     )
-    postgres = db.backend is Backend.POSTGRESQL
-    with conn.raw.cursor() as cursor:
-        try:
-            if postgres:
-                cursor.execute("BEGIN")
-            for statement in statements:
-                cursor.execute(statement)
-            for statement in schema.after_create:
-                # Already there when an earlier creation stopped after it.
-                with contextlib.suppress(conn.integrity_error):
-                    cursor.execute(statement)
-            cursor.execute(marker)
-            if postgres:
-                cursor.execute("COMMIT")
-        except BaseException:
-            if postgres:
-                cursor.execute("ROLLBACK")
-            raise
+    statements = [*_table_ddl(schema, dialect), *_trigger_ddl(db, schema)]
+    _run_all(db, statements, schema.after_create, marker)

@@ -1,4 +1,6 @@
-"""Append-only guard rails on a server: UPDATE and DELETE of the named tables are refused.
+"""Server triggers: append-only guard rails, and generation counters of changed rows.
+
+Append-only: UPDATE and DELETE of the named tables are refused.
 
 SQLite's inventory has them as ``RAISE(ABORT)`` triggers (``audit._schema``);
 this is the same rail on PostgreSQL (one trigger function raising an exception,
@@ -7,6 +9,11 @@ fired before each UPDATE or DELETE row and before TRUNCATE) and on MariaDB/MySQL
 '45000'``). Inserts are never blocked, so ``inventory migrate`` copies into the
 tables as usual. Verification never relies on the rail: someone with the right to
 drop a trigger can still edit a row, and the hash chain finds the edit.
+
+Generation counters: a ``provenance_meta`` row that every UPDATE, DELETE (and,
+on PostgreSQL, TRUNCATE) of a table bumps, so that data derived from its rows
+(the inventory's packed perceptual snapshots) records the generation it was
+made at and is ignored once the rows changed.
 
 Every statement can run again (``CREATE OR REPLACE`` / ``IF NOT EXISTS``): a
 MariaDB creation that stopped half-way is finished by the next process.
@@ -77,3 +84,78 @@ def append_only_ddl(backend: Backend, tables: tuple[str, ...]) -> tuple[str, ...
         for table in tables
         for verb in _MARIADB_VERBS
     )
+
+
+# A derived table (packed snapshots of rows) records the generation of the rows it
+# was made from; any UPDATE, DELETE or TRUNCATE of the rows bumps it.
+_PG_GENERATION_FUNCTION = (
+    "CREATE OR REPLACE FUNCTION provenance_bump_generation() RETURNS trigger "
+    "LANGUAGE plpgsql AS $$ BEGIN "
+    "UPDATE provenance_meta SET value = (CAST(value AS BIGINT) + 1)::text "
+    "WHERE name = TG_ARGV[0]; RETURN NULL; "
+    "END $$"
+)
+
+
+def generation_trigger_names(
+    backend: Backend, counters: tuple[tuple[str, str], ...]
+) -> tuple[str, ...]:
+    """The names of the triggers :func:`generation_ddl` creates, lower case."""
+    if backend is Backend.POSTGRESQL:
+        return tuple(f"{table}_generation" for table, _ in counters)
+    return tuple(
+        f"{table}_generation_{verb.lower()}" for table, _ in counters for verb in _MARIADB_VERBS
+    )
+
+
+def generation_ddl(backend: Backend, counters: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
+    """The statements that bump a ``provenance_meta`` counter whenever a table's rows change.
+
+    PostgreSQL: one statement trigger after UPDATE, DELETE or TRUNCATE (one bump
+    a statement). MariaDB/MySQL: a row trigger after each UPDATE and DELETE
+    (its ``TRUNCATE`` fires no trigger). Inserts never bump it.
+
+    Args:
+        backend: The server engine.
+        counters: ``(table, counter name)`` pairs (schema constants, never user input).
+
+    Returns:
+        DDL statements, in order; none for no counters.
+    """
+    if not counters:
+        return ()
+    if backend is Backend.POSTGRESQL:
+        return (
+            _PG_GENERATION_FUNCTION,
+            *(
+                f"CREATE OR REPLACE TRIGGER {table}_generation AFTER UPDATE OR DELETE OR "
+                f"TRUNCATE ON {table} FOR EACH STATEMENT "
+                f"EXECUTE FUNCTION provenance_bump_generation('{counter}')"
+                for table, counter in counters
+            ),
+        )
+    return tuple(
+        _mariadb_generation(table, counter, verb)
+        for table, counter in counters
+        for verb in _MARIADB_VERBS
+    )
+
+
+def _mariadb_generation(table: str, counter: str, verb: str) -> str:
+    bump = (
+        "UPDATE provenance_meta SET value = CAST(CAST(value AS SIGNED) + 1 AS CHAR) "  # noqa: S608 - constants
+        f"WHERE name = '{counter}'"
+    )
+    name = f"{table}_generation_{verb.lower()}"
+    return f"CREATE TRIGGER IF NOT EXISTS {name} AFTER {verb} ON {table} FOR EACH ROW {bump}"
+
+
+def triggers_present_sql(backend: Backend) -> str:
+    """The catalogue query listing the triggers of the connection's schema (one name a row)."""
+    if backend is Backend.POSTGRESQL:
+        return (
+            "SELECT t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE NOT t.tgisinternal AND n.nspname = current_schema()"
+        )
+    return "SELECT trigger_name FROM information_schema.triggers WHERE trigger_schema = DATABASE()"
