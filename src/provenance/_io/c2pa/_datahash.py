@@ -154,11 +154,15 @@ def sign_placed(
     return store
 
 
-def _pointer(resource: Any, what: str) -> ctypes.c_void_p:
+def _pointer(resource: Any, what: str) -> Any:
+    """The native pointer of a c2pa-python object, passed as it is to a ``c_void_p``.
+
+    (``ctypes.cast`` would leave a reference cycle behind on every call.)
+    """
     handle = getattr(resource, "_handle", None)
     if not handle:
         raise SignatureError(f"c2pa's {what} is closed or has no native handle")
-    return ctypes.cast(handle, ctypes.c_void_p)
+    return handle
 
 
 def _take(lib: ctypes.CDLL, step: str, function: Any, *args: Any) -> bytes:
