@@ -457,6 +457,7 @@ def test_mutated_jpegs_raise_nothing_but_provenance_errors(data: bytes) -> None:
         essence_hash,
         lambda d: containers.set_xmp(d, XMP),
         lambda d: containers.strip(d, frozenset(BlockKind)),
+        lambda d: jpeg.c2pa_slot(d, ()),
     ):
         with contextlib.suppress(ProvenanceError):
             operation(data)
