@@ -5,7 +5,9 @@ For every image in sample_media/ (in memory, no disk), in the same shuffled roun
 * ``ours sign``: :func:`provenance.sign_bytes` (hashes, signed statement, XMP and
   minimal EXIF inserted as bytes, then C2PA with DESIGN.md decision 1 settings);
 * ``c2pa only``: :func:`provenance._io.c2pa.sign_c2pa` on the same input with
-  the same manifest, so ``ours sign - c2pa only`` is the XMP/EXIF/hashing share;
+  the same manifest and, for JPEG and PNG, the same place for the store (signed
+  data-hashed, as ``sign_bytes`` does), so ``ours sign - c2pa only`` is the
+  XMP/EXIF/hashing share;
 * ``default sign``: c2pa-python out of the box, a plain ``c2pa.Context()``, a
   ``Signer.from_info`` built once and a fresh ``Builder`` per image, with an
   equivalent manifest: a ``c2pa.created`` action with the image's digitalSourceType
@@ -111,6 +113,7 @@ class Case:
     ours_manifest: dict[str, Any]
     default_manifest: dict[str, Any]
     signed: bytes = b""
+    slot: int | None = None
 
 
 def main() -> int:
@@ -280,6 +283,7 @@ def _prepare(path: Path, key: Any) -> Case:
         ours_manifest=ours_manifest,
         default_manifest=default_manifest,
         signed=signed,
+        slot=containers.c2pa_slot(data, container),
     )
 
 
@@ -292,7 +296,7 @@ def _ours_sign(case: Case, key: Any) -> Callable[[], object]:
 
 def _c2pa_only(case: Case, key: Any) -> Callable[[], object]:
     def run() -> object:
-        return sign_c2pa(case.data, case.mime, case.ours_manifest, key)
+        return sign_c2pa(case.data, case.mime, case.ours_manifest, key, slot=case.slot)
 
     return run
 

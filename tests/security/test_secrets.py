@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from provenance import InsecureKeyFileWarning, ProvenanceError, SigningKey, sign
+from provenance._io.c2pa import _datahash
 from provenance._io.keys import DevKeyPaths, init_dev_keys
 from provenance.errors import KeyConfigError, SignatureError
 from tests.conftest import SAMPLE_MEDIA, run_cli, sample_record
@@ -120,7 +121,9 @@ def test_c2pa_signing_failure_holds_no_key_material(
     assert sorted(out.iterdir()) == []
 
 
+@pytest.mark.parametrize("path", ["builder_sign", "data_hashed"])
 def test_builder_failure_holds_no_key_material(
+    path: str,
     signing_key: SigningKey,
     dev_keys: DevKeyPaths,
     media: Callable[[str], Path],
@@ -132,15 +135,21 @@ def test_builder_failure_holds_no_key_material(
     def fail(*args: object, **kwargs: object) -> None:
         raise c2pa.C2paError("Signature: the signer failed")
 
-    monkeypatch.setattr(c2pa.Builder, "sign", fail)
+    # A JPEG is signed data-hashed (c2pa signs our hash); the other formats, and a
+    # c2pa library without data-hashed signing, through Builder.sign.
+    if path == "builder_sign":
+        monkeypatch.setattr(c2pa.Builder, "sign", fail)
+    else:
+        monkeypatch.setattr(_datahash, "sign_placed", fail)
+    src = media("forest-path.jpg" if path == "data_hashed" else "lake-at-dusk.webp")
     with pytest.raises(ProvenanceError) as caught:
         sign(
-            media("forest-path.jpg"),
+            src,
             tmp_path / "x.jpg",
             record=sample_record("forest-path.jpg"),
             key=signing_key,
         )
-    assert str(caught.value).startswith(str(media("forest-path.jpg")))
+    assert str(caught.value).startswith(str(src))
     assert _leaks(_everything(caught.value), pem) == []
 
 

@@ -198,7 +198,7 @@ def test_a_released_key_takes_its_c2pa_context_with_it(tmp_path: Path) -> None:
     import gc
     import weakref
 
-    from provenance._io import c2pa as adapter
+    from provenance._io.c2pa import _sign as adapter
 
     init_dev_keys(tmp_path / "k")
     key = SigningKey.from_pem_files(tmp_path / "k" / "chain.pem", tmp_path / "k" / "signer.key")

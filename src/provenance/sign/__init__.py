@@ -298,7 +298,10 @@ def _sign_bytes(
     manifest = c2pa_manifest(embedded, statement, name=name, mime=mime, derivation=derivation)
     ingredient = parent_ingredient(parent, parent_name)
     if opts.c2pa:
-        signed, label = sign_c2pa(staged, mime, manifest, key, ingredient=ingredient)
+        # Where the store goes (JPEG, PNG): c2pa then signs our hash of ``staged``
+        # instead of reading and rewriting it (data-hashed signing, issue 20).
+        slot = containers.c2pa_slot(staged, info)
+        signed, label = sign_c2pa(staged, mime, manifest, key, ingredient=ingredient, slot=slot)
     else:
         signed, label = staged, None
     result = SignResult(

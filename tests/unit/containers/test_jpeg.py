@@ -296,6 +296,26 @@ def test_c2pa_app11_segments_are_recognised_and_strippable() -> None:
     assert essence_hash(dropped) == essence_hash(data) == essence_hash(MADE["baseline"])
 
 
+def test_c2pa_slot_is_where_c2pa_rs_inserts_a_store() -> None:
+    # c2pa-rs jpeg_io.rs: after the last APP0, else right after SOI; never when a store
+    # is there already (c2pa replaces it in place) or an APP0 follows the image data.
+    baseline = MADE["baseline"]
+    assert baseline[2:4] == b"\xff\xe0"
+    app0_end = 4 + int.from_bytes(baseline[4:6], "big")
+    info = containers.inspect(baseline)
+    staged = containers.embed(baseline, info, xmp=XMP, exif=_tiff())
+    assert containers.c2pa_slot(staged, info) == app0_end
+    no_app0 = containers.strip(baseline, frozenset({BlockKind.OTHER_METADATA}))
+    assert containers.c2pa_slot(no_app0, containers.inspect(no_app0)) == 2
+    second_app0 = _insert_after_soi(baseline, _segment(0xE0, b"JFXX\x00\x10"))
+    assert containers.c2pa_slot(second_app0, containers.inspect(second_app0)) == app0_end + 10
+    stored = _insert_after_soi(baseline, *_jumbf_segments(b"c2pa", b"\x00" * 40))
+    assert containers.c2pa_slot(stored, containers.inspect(stored)) is None
+    eoi = baseline.rindex(b"\xff\xd9")
+    late = baseline[:eoi] + _segment(0xE0, b"late") + baseline[eoi:]
+    assert containers.c2pa_slot(late, containers.inspect(late)) is None
+
+
 def test_unlabelled_jumbf_is_not_c2pa() -> None:
     data = _insert_after_soi(MADE["baseline"], *_jumbf_segments(b"other", b"x" * 10))
     assert not containers.inspect(data).has_c2pa
@@ -437,6 +457,7 @@ def test_mutated_jpegs_raise_nothing_but_provenance_errors(data: bytes) -> None:
         essence_hash,
         lambda d: containers.set_xmp(d, XMP),
         lambda d: containers.strip(d, frozenset(BlockKind)),
+        lambda d: jpeg.c2pa_slot(d, ()),
     ):
         with contextlib.suppress(ProvenanceError):
             operation(data)

@@ -390,3 +390,14 @@ def test_mutated_pngs_raise_nothing_but_provenance_errors(data: bytes) -> None:
     ):
         with contextlib.suppress(ProvenanceError):
             operation(data)
+
+
+def test_c2pa_slot_is_right_after_ihdr() -> None:
+    # c2pa-rs png_io.rs puts the caBX chunk after IHDR; with one there already,
+    # c2pa replaces it itself (no slot).
+    data = MADE["with_text_icc_phys"]
+    info = containers.inspect(data)
+    staged = containers.embed(data, info, xmp=b"<x/>", exif=None)
+    assert containers.c2pa_slot(staged, info) == _chunks(staged)[0][2] == 33
+    stored = data[:33] + _chunk(b"caBX", b"\x00" * 16) + data[33:]
+    assert containers.c2pa_slot(stored, containers.inspect(stored)) is None

@@ -310,6 +310,37 @@ def embed(data: bytes, info: ContainerInfo, *, xmp: bytes, exif: bytes | None) -
 
 _XMP_KINDS = frozenset({BlockKind.XMP, BlockKind.EXTENDED_XMP})
 
+# c2pa-rs 0.91 (png_io.rs, write_cai) puts the caBX chunk right after IHDR, which
+# every PNG opens with: signature (8), then length, type, 13 bytes of data and CRC.
+_PNG_C2PA_SLOT = len(png.SIGNATURE) + 12 + 13
+
+
+def c2pa_slot(data: bytes, info: ContainerInfo) -> int | None:
+    """Where a new C2PA manifest store goes in ``data``: the offset c2pa-rs would choose.
+
+    For data-hashed signing (:func:`provenance._io.c2pa.sign_c2pa`), which places
+    the store itself instead of letting c2pa rewrite the file: after the last APP0
+    of a JPEG (else after SOI), after the IHDR of a PNG.
+
+    Args:
+        data: A whole file, as :func:`embed` made it from the file ``info`` describes.
+        info: ``inspect`` of ``data`` or of the file ``data`` was embedded from.
+
+    Returns:
+        The offset; None for the other formats, and for a file that holds a
+        C2PA store already (c2pa then replaces it in place itself).
+
+    Raises:
+        ContainerError: If a JPEG is malformed before its first scan.
+    """
+    if info.has_c2pa:
+        return None
+    if info.format is ImageFormat.JPEG:
+        return jpeg.c2pa_slot(data, info.blocks)
+    if info.format is ImageFormat.PNG:
+        return _PNG_C2PA_SLOT
+    return None
+
 
 def prepare_for_signing(data: bytes) -> tuple[bytes, ContainerInfo, tuple[str, ...]]:
     """Inspect ``data`` for signing, dropping metadata signing replaces but cannot read.

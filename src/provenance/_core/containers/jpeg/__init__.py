@@ -35,7 +35,7 @@ from provenance._core.containers.jpeg._segments import (
     MAX_STANDARD_XMP_BYTES,
     XMP_HEADER,
 )
-from provenance._core.containers.jpeg._write import embed, set_exif, set_xmp, strip
+from provenance._core.containers.jpeg._write import c2pa_slot, embed, set_exif, set_xmp, strip
 
 __all__ = [
     "EXTENDED_XMP_HEADER",
@@ -44,6 +44,7 @@ __all__ = [
     "MAX_MARKERS",
     "MAX_STANDARD_XMP_BYTES",
     "XMP_HEADER",
+    "c2pa_slot",
     "c2pa_store",
     "embed",
     "essence_ranges",

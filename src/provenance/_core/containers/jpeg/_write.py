@@ -174,6 +174,35 @@ def embed(data: bytes, blocks: Sequence[MetadataBlock], *, xmp: bytes, exif: byt
     return splice(data, [(b.offset, b.end) for b in removed], [(at, b"".join(new))])
 
 
+def c2pa_slot(data: bytes, blocks: Sequence[MetadataBlock]) -> int | None:
+    """Where c2pa-rs puts a new manifest store into ``data``: after the last APP0, else after SOI.
+
+    c2pa-rs 0.91 (``jpeg_io.rs``, ``write_cai``) inserts its APP11 segments after
+    the last APP0 segment, or right after SOI when there is none, and replaces a
+    store already there where it is. Data-hashed signing places the store itself
+    (:func:`provenance._io.c2pa.sign_c2pa`), at the same offset. Only the segments
+    before the first scan are walked.
+
+    Args:
+        data: A whole JPEG file.
+        blocks: ``inspect(...).blocks`` of ``data``, or of the file :func:`embed` made
+            ``data`` from (it moves no APP0 and no APP11 segment).
+
+    Returns:
+        The offset; None when the file holds a C2PA store already or an APP0
+        segment after its first scan (c2pa then places the store itself).
+
+    Raises:
+        ContainerError: If ``data`` is malformed before its first scan.
+    """
+    if any(block.kind is BlockKind.C2PA for block in blocks):
+        return None
+    head = [s for s in _parse(data, until_scan=True).segments if s.marker == _APP0]
+    if len(head) != sum(1 for block in blocks if block.name == "APP0"):
+        return None
+    return head[-1].end if head else 2
+
+
 def strip(data: bytes, kinds: frozenset[BlockKind]) -> bytes:
     """Remove every metadata segment of the given kinds, wherever it is before EOI.
 

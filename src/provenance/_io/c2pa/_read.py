@@ -1,16 +1,4 @@
-"""The only module that imports c2pa: signing and reading C2PA manifests.
-
-It turns c2pa's objects, strings and exceptions into our types at the border:
-
-* :func:`sign_c2pa` embeds a manifest with the settings of DESIGN.md decision 1
-  (no thumbnail, no verify-after-sign, no network, small backing store), reusing
-  one c2pa ``Context`` (with its ``Signer``) per process and per key;
-* :func:`read_c2pa` returns a :class:`C2paReport` (validation state, failure
-  codes, the manifest store) or None when there is no manifest at all.
-
-A c2pa ``Context`` does not survive ``fork()``: caches are keyed by process id so
-a forked worker builds its own.
-"""
+"""Reading and validating C2PA manifest stores offline, into a :class:`C2paReport`."""
 
 from __future__ import annotations
 
@@ -18,72 +6,15 @@ import functools
 import io
 import json
 import os
-import re
-import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import c2pa
 
-from provenance._io.keys import SigningAlgorithm, SigningKey, TrustPolicy
-from provenance.errors import (
-    CorruptFile,
-    ProvenanceError,
-    SignatureError,
-    UnsupportedFormat,
-)
-
-__all__ = [
-    "C2paIngredient",
-    "C2paReport",
-    "c2pa_version",
-    "context_built",
-    "read_c2pa",
-    "sign_c2pa",
-]
-
-# DESIGN.md decision 1, measured: the default thumbnail is 95-98% of sign time;
-# verify-after-sign doubles it; a verifier of strangers' files must not call out.
-_OFFLINE_VERIFY = {
-    "remote_manifest_fetch": False,
-    "ocsp_fetch": False,
-}
-_SIGN_SETTINGS: dict[str, Any] = {
-    "builder": {"thumbnail": {"enabled": False}},
-    "verify": {"verify_after_sign": False, **_OFFLINE_VERIFY},
-    # Assets up to 16 MB are signed in memory (peak about 3x the asset), larger ones
-    # through a temporary file (about 1x). Measured (importpath, c2pa-rs 0.91, CPU
-    # time, median of 30): 1.1-1.4 MB JPEGs sign in 3.7-3.8 ms in memory against
-    # 4.9-5.0 ms through the file; below 1 MB both are the same. 4 MP alpha PNGs
-    # (sign_bytes, median of 7, loaded 2-core machine): 6.5 MB 43.9 -> 34.6 ms CPU
-    # and 245 -> 172 ms wall, 4.2 MB 29.1 -> 23.5 ms, for a peak 19.6 MB above the
-    # baseline instead of 11.0 MB (5.9 MB PNG).
-    "core": {"backing_store_memory_threshold_in_mb": 16},
-}
-
-_LABEL = re.compile(rb"urn:c2pa:[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}")
-
-_ALG = {
-    SigningAlgorithm.ES256: c2pa.C2paSigningAlg.ES256,
-    SigningAlgorithm.ES384: c2pa.C2paSigningAlg.ES384,
-    SigningAlgorithm.ED25519: c2pa.C2paSigningAlg.ED25519,
-}
-
-
-@dataclass(frozen=True, slots=True)
-class C2paIngredient:
-    """A parent asset to attach as a ``parentOf`` ingredient.
-
-    Attributes:
-        data: The parent's bytes (its manifest, if any, is carried along).
-        mime: The parent's media type.
-        title: A title for the ingredient (usually the file name).
-    """
-
-    data: bytes
-    mime: str
-    title: str
+from provenance._io.c2pa._common import _BUILT, _OFFLINE_VERIFY, _kind, _url
+from provenance._io.keys import TrustPolicy
+from provenance.errors import CorruptFile, UnsupportedFormat
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,81 +79,6 @@ class C2paReport:
             for item in (items if isinstance(items, list) else [])
             if isinstance(item, Mapping) and str(item.get("label", "")).startswith(prefix)
         ]
-
-
-_BUILT: set[int] = set()
-"""The process ids that built a c2pa Context (one does not survive ``fork()``)."""
-
-
-def context_built() -> bool:
-    """Whether this process has built a c2pa Context (one a parent built does not count).
-
-    The batch pool forks workers from the calling process only while this is
-    False (DESIGN.md decision 1, ``provenance.batch._standby``).
-    """
-    return os.getpid() in _BUILT
-
-
-def c2pa_version() -> str:
-    """The c2pa-rs version behind c2pa-python."""
-    return str(c2pa.sdk_version())
-
-
-def sign_c2pa(
-    data: bytes,
-    mime: str,
-    manifest: Mapping[str, Any],
-    key: SigningKey,
-    *,
-    ingredient: C2paIngredient | None = None,
-) -> tuple[bytes, str | None]:
-    """Embed a signed C2PA manifest in ``data``.
-
-    Returns:
-        The signed bytes and the label of the manifest written.
-
-    Args:
-        data: The asset, with its XMP already in place (the hard binding covers it).
-        mime: Its media type.
-        manifest: The manifest definition (c2pa JSON form).
-        key: The signing key; its c2pa Context is built once per process.
-        ingredient: A ``parentOf`` ingredient; the manifest's actions may refer
-            to it by the label ``"parent"``.
-
-    Raises:
-        SignatureError: c2pa refused the manifest or signing failed.
-        UnsupportedFormat: c2pa cannot embed into this format.
-    """
-    context = _signing_context(key)
-    out = io.BytesIO()
-    try:
-        # The definition dumped once, compact: c2pa-python wants a dict (a copy of the
-        # mapping) and dumps it with spaces; about 20 us less per call, same manifest.
-        builder = c2pa.Builder(_definition(manifest), context=context)
-        try:
-            if ingredient is not None:
-                builder.add_ingredient(
-                    {"title": ingredient.title, "relationship": "parentOf", "label": "parent"},
-                    ingredient.mime,
-                    io.BytesIO(ingredient.data),
-                )
-            manifest_bytes = builder.sign(mime, io.BytesIO(data), out)
-        finally:
-            builder.close()
-    except c2pa.C2paError as exc:
-        raise _translate(exc, signing=True) from exc
-    # The label is the JUMBF description label of the manifest box; c2pa-python
-    # returns the manifest bytes but not the label.
-    found = _LABEL.search(manifest_bytes or b"")
-    return out.getvalue(), found.group(0).decode("ascii") if found else None
-
-
-def _definition(manifest: Mapping[str, Any]) -> str:
-    """The manifest definition as the compact JSON text c2pa's Builder parses."""
-    try:
-        return json.dumps(manifest, separators=(",", ":"))
-    except (TypeError, ValueError) as exc:
-        raise SignatureError(f"c2pa manifest definition is not JSON: {exc}") from exc
 
 
 def read_c2pa(
@@ -387,48 +243,6 @@ def _ingredient_codes(store: Mapping[str, Any]) -> tuple[str, ...]:
 
 # One c2pa Context (with its Signer) per key and process, kept here rather than on the
 # key: a key is a value the io layer hands out, not a cache. Weak, so a key that is let
-# go takes its Context with it; per process, because a Context inherited through fork()
-# is unusable.
-_SIGNING: weakref.WeakKeyDictionary[SigningKey, tuple[int, Any]] = weakref.WeakKeyDictionary()
-
-
-def _signing_context(key: SigningKey) -> Any:
-    pid = os.getpid()
-    held = _SIGNING.get(key)
-    if held is None or held[0] != pid:
-        _BUILT.add(pid)
-        context = c2pa.Context(
-            settings=c2pa.Settings.from_dict(_SIGN_SETTINGS), signer=_make_signer(key)
-        )
-        held = _SIGNING[key] = (pid, context)
-    return held[1]
-
-
-def _make_signer(key: SigningKey) -> Any:
-    chain = key.embedded_chain_pem
-    try:
-        pem = key.private_key_pem
-        if pem is not None:
-            info = c2pa.C2paSignerInfo(
-                alg=key.algorithm.value.encode(), sign_cert=chain, private_key=pem, ta_url=None
-            )
-            return c2pa.Signer.from_info(info)
-        return c2pa.Signer.from_callback(_weak_sign(key), _ALG[key.algorithm], chain.decode(), None)
-    except c2pa.C2paError as exc:
-        raise SignatureError(f"c2pa refused the signing key: {_clean(exc)}") from exc
-
-
-def _weak_sign(key: SigningKey) -> Callable[[bytes], bytes]:
-    """``key.sign`` without a strong reference to ``key``, so ``_SIGNING`` can let it go."""
-    ref = weakref.ref(key)
-
-    def sign(data: bytes) -> bytes:
-        held = ref()
-        if held is None:  # pragma: no cover - c2pa calls back only while signing with it
-            raise SignatureError("the signing key was released while signing")
-        return held.sign(data)
-
-    return sign
 
 
 def _reading_context(trust: TrustPolicy) -> Any:
@@ -459,39 +273,3 @@ def _codes(items: Any) -> list[str]:
     if not isinstance(items, list):
         return []
     return [str(i.get("code")) for i in items if isinstance(i, Mapping) and i.get("code")]
-
-
-def _kind(exc: BaseException) -> str:
-    """The c2pa error kind: the typed subclass, else the native message's prefix.
-
-    c2pa-python maps only known prefixes to subclasses; c2pa-rs 0.91 reports a
-    remote-only manifest as "Remote: must fetch remote manifests from url ...",
-    which arrives as a plain ``C2paError``.
-    """
-    name = type(exc).__name__
-    if name.startswith("_C2pa"):
-        return name.removeprefix("_C2pa")
-    prefix = str(exc).split(":", 1)[0].strip()
-    if prefix.isidentifier():
-        return "RemoteManifest" if prefix == "Remote" else prefix
-    return name
-
-
-def _url(exc: BaseException) -> str | None:
-    text = str(exc)
-    for token in text.split():
-        if token.startswith(("http://", "https://")):
-            return token.rstrip(".,;")
-    return None
-
-
-def _clean(exc: BaseException) -> str:
-    return " ".join(str(exc).split())[:300]
-
-
-def _translate(exc: Exception, *, signing: bool) -> ProvenanceError:
-    kind = _kind(exc)
-    if kind == "NotSupported":
-        return UnsupportedFormat(f"c2pa cannot embed into this format: {_clean(exc)}")
-    what = "signing" if signing else "reading"
-    return SignatureError(f"c2pa {what} failed ({kind}): {_clean(exc)}")

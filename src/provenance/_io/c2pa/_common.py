@@ -1,0 +1,73 @@
+"""What the reading and the signing side of the c2pa adapter share.
+
+The process ids that built a c2pa ``Context`` (one does not survive ``fork()``),
+the offline verification settings, and the translation of c2pa's exceptions
+into our error tree.
+"""
+
+from __future__ import annotations
+
+import os
+
+import c2pa
+
+from provenance.errors import ProvenanceError, SignatureError, UnsupportedFormat
+
+# A verifier of strangers' files must not call out (DESIGN.md decision 1).
+_OFFLINE_VERIFY = {
+    "remote_manifest_fetch": False,
+    "ocsp_fetch": False,
+}
+
+_BUILT: set[int] = set()
+"""The process ids that built a c2pa Context (one does not survive ``fork()``)."""
+
+
+def context_built() -> bool:
+    """Whether this process has built a c2pa Context (one a parent built does not count).
+
+    The batch pool forks workers from the calling process only while this is
+    False (DESIGN.md decision 1, ``provenance.batch._standby``).
+    """
+    return os.getpid() in _BUILT
+
+
+def c2pa_version() -> str:
+    """The c2pa-rs version behind c2pa-python."""
+    return str(c2pa.sdk_version())
+
+
+def _kind(exc: BaseException) -> str:
+    """The c2pa error kind: the typed subclass, else the native message's prefix.
+
+    c2pa-python maps only known prefixes to subclasses; c2pa-rs 0.91 reports a
+    remote-only manifest as "Remote: must fetch remote manifests from url ...",
+    which arrives as a plain ``C2paError``.
+    """
+    name = type(exc).__name__
+    if name.startswith("_C2pa"):
+        return name.removeprefix("_C2pa")
+    prefix = str(exc).split(":", 1)[0].strip()
+    if prefix.isidentifier():
+        return "RemoteManifest" if prefix == "Remote" else prefix
+    return name
+
+
+def _url(exc: BaseException) -> str | None:
+    text = str(exc)
+    for token in text.split():
+        if token.startswith(("http://", "https://")):
+            return token.rstrip(".,;")
+    return None
+
+
+def _clean(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:300]
+
+
+def _translate(exc: Exception, *, signing: bool) -> ProvenanceError:
+    kind = _kind(exc)
+    if kind == "NotSupported":
+        return UnsupportedFormat(f"c2pa cannot embed into this format: {_clean(exc)}")
+    what = "signing" if signing else "reading"
+    return SignatureError(f"c2pa {what} failed ({kind}): {_clean(exc)}")
