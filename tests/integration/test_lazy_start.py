@@ -56,7 +56,23 @@ def test_importing_the_package_or_the_command_line_loads_no_heavy_dependency(
 
 def test_a_public_name_loads_what_it_needs_on_first_use() -> None:
     assert "c2pa" in _loaded_after("from provenance import sign")
-    assert "numpy" in _loaded_after("import provenance; provenance.Inventory")
+    assert "numpy" in _loaded_after("import provenance; provenance.HammingIndex")
+    assert "numpy" in _loaded_after("import provenance.inventory as i; i.PackReport")
+
+
+def test_opening_an_inventory_and_looking_a_hash_up_loads_neither_numpy_nor_pillow(
+    tmp_path: Path,
+) -> None:
+    """The index modules load on the first search (issue 20); a lookup by hash needs none."""
+    loaded = _loaded_after(
+        f"""
+        from provenance.inventory import Inventory
+        with Inventory({str(tmp_path / "inv.sqlite")!r}) as inventory:
+            assert inventory.find_by_essence("00" * 32) is None
+            assert inventory.stats().assets == 0
+        """
+    )
+    assert "numpy" not in loaded and "PIL" not in loaded
 
 
 def test_every_public_name_resolves_to_its_defining_object_in_a_fresh_process() -> None:
@@ -239,6 +255,89 @@ def test_one_file_verified_without_an_inventory_loads_neither_it_nor_numpy_nor_t
     assert {"c2pa", "cryptography"} <= {m.split(".")[0] for m in loaded}  # it did verify
     assert {m.split(".")[0] for m in loaded}.isdisjoint({"numpy", "PIL", "cv2", "rich"})
     assert loaded.isdisjoint({"provenance.inventory", "provenance.sign"})
+
+
+def _sign_into(inventory: Path, out: Path, keys: DevKeyPaths) -> Path:
+    """``provenance sign forest-path.jpg`` recorded in ``inventory``: the signed file."""
+    done = _python(
+        """
+        import sys
+        from provenance.cli import main
+
+        sys.exit(main(sys.argv[1:]))
+        """,
+        "sign",
+        str(SAMPLE_MEDIA / "forest-path.jpg"),
+        "--out",
+        str(out),
+        "--keys",
+        str(keys.directory),
+        "--inventory",
+        str(inventory),
+    )
+    assert done.returncode == 0, done.stderr
+    return out / "forest-path.jpg"
+
+
+def _verify_json(*args: str) -> tuple[list[dict[str, Any]], set[str]]:
+    """``provenance verify ARGS --json`` in a fresh interpreter: its rows and the modules loaded."""
+    done = _python(
+        """
+        import json, sys
+        from provenance.cli import main
+
+        code = main(sys.argv[1:])
+        loaded = sorted({m.split(".")[0] for m in sys.modules})
+        print(json.dumps({"code": code, "loaded": loaded}), file=sys.stderr)
+        """,
+        "verify",
+        *args,
+        "--json",
+    )
+    result = json.loads(done.stderr.strip().splitlines()[-1])
+    assert result["code"] == 0, done.stderr
+    rows: list[dict[str, Any]] = json.loads(done.stdout)
+    return rows, set(result["loaded"])
+
+
+def test_one_signed_file_the_inventory_knows_is_verified_without_numpy_nor_pillow(
+    tmp_path: Path, dev_keys: DevKeyPaths
+) -> None:
+    """The DAM's common case: a file-hash/essence lookup, the verdict as in this process."""
+    from provenance import Inventory, TrustPolicy, verify
+
+    inventory = tmp_path / "inv.sqlite"
+    image = _sign_into(inventory, tmp_path / "signed", dev_keys)
+    anchors = ["--trust-anchors", str(dev_keys.ca_certificate), "--inventory", str(inventory)]
+    rows, loaded = _verify_json(str(image), *anchors)
+    assert {"c2pa", "cryptography"} <= loaded  # it did verify
+    assert loaded.isdisjoint({"numpy", "PIL", "cv2"}), sorted(loaded & {"numpy", "PIL", "cv2"})
+    [row] = rows
+    assert row["status"] == "trusted"
+    codes = [code for item in row["evidence"] for code in item["codes"]]
+    assert "provenance.inventory.essence.match" in codes  # the inventory was asked
+    # The same verdict as the library gives with everything imported (this process).
+    trust = TrustPolicy.from_pem(dev_keys.ca_certificate)
+    with Inventory(inventory, read_only=True) as opened:
+        expected = verify(image, trust=trust, inventory=opened).to_dict()
+    assert {key: row[key] for key in expected} == expected
+
+
+def test_an_unsigned_file_still_gets_the_perceptual_search(
+    tmp_path: Path, dev_keys: DevKeyPaths
+) -> None:
+    """A stripped, resized copy: numpy and Pillow load, and the search finds its asset."""
+    from PIL import Image
+
+    inventory = tmp_path / "inv.sqlite"
+    image = _sign_into(inventory, tmp_path / "signed", dev_keys)
+    copy = tmp_path / "copy.png"
+    with Image.open(image) as opened:
+        opened.resize((opened.width // 2, opened.height // 2)).save(copy)
+    anchors = ["--trust-anchors", str(dev_keys.ca_certificate), "--inventory", str(inventory)]
+    [row], loaded = _verify_json(str(copy), *anchors)
+    assert {"numpy", "PIL"} <= loaded
+    assert row["status"] == "synthetic_duplicate", row
 
 
 def _paths(group: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:

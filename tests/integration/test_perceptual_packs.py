@@ -215,25 +215,58 @@ def _as_version_4(server: ThrowawayServer, url: str) -> None:
         server.query(url, statement)
 
 
-def test_a_version_4_server_is_upgraded_by_a_writable_open_only(server: ThrowawayServer) -> None:
-    url = server.new_database()
-    with Inventory(url) as inv:
-        _record(inv, 0, 12)
-    _as_version_4(server, url)
-    with pytest.raises(SchemaVersionError) as refused:
-        Inventory(url, read_only=True)
-    message = str(refused.value)
-    assert message.startswith(f"{server.kind}://provenance:***@")
-    assert "schema version 4 is older" in message and "provenance inventory pack" in message
-    assert server.password not in message
-    # Refused untouched: still version 4, no packs table.
+def _packs_table(server: ThrowawayServer, url: str) -> bool:
     schema = "current_schema()" if server.kind == "postgresql" else "DATABASE()"
     tables = server.query(
         url,
         "SELECT COUNT(*) FROM information_schema.tables "  # noqa: S608 - constant
         f"WHERE table_name = 'perceptual_packs' AND table_schema = {schema}",
     )
-    assert tables == [(0,)]
+    return bool(tables[0][0])  # type: ignore[index]
+
+
+def test_a_version_4_server_is_read_as_it_is_and_upgraded_by_a_writable_open_only(
+    server: ThrowawayServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A rolling upgrade: a new read-only verifier beside writers that would refuse 5."""
+    url = server.new_database()
+    with Inventory(url) as inv:
+        _record(inv, 0, 12)
+        stored = _fetched(inv, SCHEME)
+    _as_version_4(server, url)
+    asked = _spied(monkeypatch)
+    with (
+        caplog.at_level("INFO", logger="provenance.inventory"),
+        Inventory(url, read_only=True) as inv,
+    ):
+        assert inv.stats().schema_version == 4
+        assert inv.find_by_essence(fake_result(3).essence_sha256_hex) is not None
+        _same_as_rows(inv, stored)  # a cold build from the rows, as before packs
+        with pytest.raises(InventoryError, match="read-only; nothing was packed"):
+            inv.pack_perceptual(SCHEME)
+    packs_asked = ("perceptual_packs_", "perceptual_pack_read")  # its table is not there
+    assert not [n for n in asked if n.startswith(packs_asked)]
+    assert asked  # the rows were read
+    [warned] = [r for r in caplog.records if "schema version 4" in r.getMessage()]
+    line = warned.getMessage()
+    assert warned.levelname == "WARNING" and "\n" not in line
+    assert line.startswith(f"{server.kind}://provenance:***@")
+    assert "`provenance inventory pack --inventory URL` upgrades it" in line
+    assert server.password not in caplog.text
+    # Read untouched: still version 4, no packs table.
+    assert server.query(url, "SELECT value FROM provenance_meta WHERE name = 'schema_version'") == [
+        ("4",)
+    ]
+    assert not _packs_table(server, url)
+    # The command line's verify reads it as it is too (it used to upgrade it, which the
+    # older writers then refused); a perceptual search runs from the rows.
+    image = Path(__file__).resolve().parents[2] / "sample_media" / "forest-path.jpg"
+    done = run_cli("verify", image, "--inventory", url, "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)[0]["status"] == "no_provenance"
+    assert server.query(url, "SELECT value FROM provenance_meta WHERE name = 'schema_version'") == [
+        ("4",)
+    ]
     # The command upgrades it (a writable open), then packs.
     done = run_cli("inventory", "pack", "--inventory", url, "--scheme", SCHEME, "--json")
     assert done.returncode == 0, done.stderr
@@ -250,11 +283,24 @@ def test_a_version_4_server_is_upgraded_by_a_writable_open_only(server: Throwawa
         "stale_dropped": 0,
         "seconds": scheme["seconds"],
     }
+    assert _packs_table(server, url)
     with Inventory(url, read_only=True) as inv:
         assert inv.stats().schema_version == 5
     server.query(url, "DELETE FROM perceptual_hashes WHERE hash_pk = 3")
     with Inventory(url) as inv:
         assert inv.pack_perceptual(SCHEME).stale_dropped == 4
+
+
+def test_a_version_from_the_future_is_refused_read_only_too(server: ThrowawayServer) -> None:
+    url = server.new_database()
+    Inventory(url).close()
+    server.query(url, "UPDATE provenance_meta SET value = '6' WHERE name = 'schema_version'")
+    with pytest.raises(SchemaVersionError, match="schema version 6 is newer") as refused:
+        Inventory(url, read_only=True)
+    assert server.password not in str(refused.value)
+    assert server.query(url, "SELECT value FROM provenance_meta WHERE name = 'schema_version'") == [
+        ("6",)
+    ]
 
 
 def test_an_sqlite_inventory_has_no_packs(tmp_path: Path) -> None:

@@ -75,13 +75,26 @@ leaves nothing behind. Open one :class:`Inventory` per thread or process.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from provenance._lazy import resolver as _resolver
 from provenance.inventory._entries import AssetEntry, FileEntry, InventoryStats, PerceptualMatch
-from provenance.inventory._indexes import FLEET_MIN_ASSETS, FLEET_MIN_ASSETS_ENV_VAR
 from provenance.inventory._migrate import MigrationReport, migrate_inventory
-from provenance.inventory._packs import PackReport
-from provenance.inventory._perceptual import INDEX_REFRESH_ENV_VAR
+from provenance.inventory._perceptual import (
+    FLEET_MIN_ASSETS,
+    FLEET_MIN_ASSETS_ENV_VAR,
+    INDEX_REFRESH_ENV_VAR,
+)
 from provenance.inventory._schema import SCHEMA_VERSION
 from provenance.inventory._store import ENV_VAR, Inventory
+
+if TYPE_CHECKING:
+    from provenance.inventory._packs import PackReport
+
+# Opening an inventory and looking a hash up load neither numpy nor Pillow (issue 20):
+# the modules that do (the indexes, the search, packs) are imported on first use.
+_WHERE: dict[str, str] = {"PackReport": "provenance.inventory._packs"}
+"""Each lazily imported public name, and the module it comes from."""
 
 __all__ = [
     "ENV_VAR",
@@ -98,3 +111,11 @@ __all__ = [
     "PerceptualMatch",
     "migrate_inventory",
 ]
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+if not TYPE_CHECKING:  # a type checker reads the imports above instead
+    __getattr__ = _resolver(__name__, globals(), _WHERE, frozenset())

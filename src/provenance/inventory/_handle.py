@@ -8,14 +8,17 @@ sets and the one audited write they all go through.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from provenance._io.sqlite import Database
 from provenance.audit import AuditLog
-from provenance.inventory._indexes import _Indexes
+
+if TYPE_CHECKING:
+    from provenance.inventory._indexes import _Indexes
 
 _T = TypeVar("_T")
 
@@ -26,9 +29,18 @@ class _Handle:
     _db: Database
     _path: Path
     _audit: AuditLog
-    _indexes: _Indexes
+    _make_indexes: Callable[[], _Indexes]
     _durable: bool
     _read_only: bool
+
+    @functools.cached_property
+    def _indexes(self) -> _Indexes:
+        """The perceptual and keypoint indexes, made on the first search.
+
+        Not when the inventory opens: their modules import numpy and Pillow,
+        which a lookup by hash never needs (issue 20).
+        """
+        return self._make_indexes()
 
     def _write(self, work: Callable[[sqlite3.Connection], _T], durable: bool | None) -> _T:
         """One audited write transaction, fsynced or not as ``durable`` says (None: as opened).

@@ -14,7 +14,6 @@ import functools
 import itertools
 import logging
 import math
-import os
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -32,10 +31,10 @@ from provenance.inventory._packed import MARIADB_RANGE_KEYS, perceptual_range
 from provenance.inventory._packs import note_unpacked, packed_ranges, read_pack
 from provenance.inventory._pages import Opener, Read, key_ranges, read_ranges
 from provenance.inventory._perceptual import (
+    FLEET_MIN_ASSETS,
     _last_perceptual_pk,
     _load_cache,
     _perceptual_rows,
-    _setting,
     perceptual_page,
 )
 from provenance.inventory._statements import SQL
@@ -67,14 +66,6 @@ _MAX_RANGE_PAGES = 1 << 12
 _KEYPOINT_ROWS_PER_READ = 2_000  # about 20 MB of records per read
 
 _log = logging.getLogger("provenance.inventory")
-FLEET_MIN_ASSETS = 100_000
-"""Assets from which a verifier searches a SQLite inventory with the FleetIndex.
-
-Below it the exact :class:`~provenance.HammingIndex` answers; from it (and on
-every server inventory) one whole :class:`~provenance.FleetIndex` lookup does
-(docs/search.md, "When verify switches"; ``benchmarks/index.py``).
-"""
-
 FLEET_PROBE_RADIUS = 3
 """Key bits a verifier's FleetIndex probe may differ in (the index's own default is 2).
 
@@ -82,9 +73,6 @@ On the real copies of ``benchmarks/robustness.py`` with the 21-bit keys of 1M
 assets, 3 loses 3 of the 8,632 copies the exact search finds, against 11 at 2,
 for about 2.6 times the lookup time (docs/search.md).
 """
-
-FLEET_MIN_ASSETS_ENV_VAR = "PROVENANCE_FLEET_MIN_ASSETS"
-"""Environment variable read when ``Inventory(fleet_min_assets=None)``."""
 
 # The clock of the index refresh interval (a module attribute so tests can move it).
 _monotonic = time.monotonic
@@ -411,17 +399,3 @@ class _Indexes:
 def _asset_count(conn: sqlite3.Connection) -> int:
     """How many assets the inventory holds."""
     return int(execute(conn, _ASSET_COUNT).fetchone()[0])
-
-
-def _fleet_min_assets(value: int | None, path: str | os.PathLike[str]) -> int:
-    """The fleet threshold: ``value``, else the environment variable, else the default."""
-    return _setting(
-        value,
-        name="fleet_min_assets",
-        env_var=FLEET_MIN_ASSETS_ENV_VAR,
-        default=FLEET_MIN_ASSETS,
-        parse=int,
-        valid=lambda v: isinstance(v, int) and v >= 0,
-        unit="assets",
-        path=path,
-    )

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from provenance._core.keypoints import LocalFeatures
 from provenance._io.database import Conflict, execute
 from provenance.audit import (
     KEYPOINT_SCHEME,
@@ -33,6 +33,9 @@ from provenance.errors import InventoryError
 from provenance.inventory._entries import AssetEntry
 from provenance.inventory._rows import _load
 from provenance.inventory._statements import ASSET_KEY, SQL
+
+if TYPE_CHECKING:
+    from provenance._core.keypoints import LocalFeatures
 
 _INSERT = SQL.insert(
     "insert_keypoints",
@@ -242,6 +245,8 @@ def _keypoint_features(
     conn: sqlite3.Connection, keys: Sequence[int]
 ) -> list[tuple[AssetEntry, LocalFeatures]]:
     """The assets and features of these keypoint row keys, in order; vanished rows left out."""
+    from provenance._core.keypoints import LocalFeatures  # numpy: on a search only (issue 20)
+
     found: list[tuple[int, LocalFeatures]] = []
     for key in keys:
         row = execute(conn, _FEATURES, (int(key),)).fetchone()

@@ -52,7 +52,7 @@ from provenance.inventory._packed import (
     perceptual_range,
 )
 from provenance.inventory._perceptual import _last_perceptual_pk
-from provenance.inventory._statements import PERCEPTUAL_GENERATION, SQL
+from provenance.inventory._statements import PACKS_SCHEMA_VERSION, PERCEPTUAL_GENERATION, SQL
 
 __all__ = [
     "PACK_KEYS",
@@ -314,9 +314,13 @@ def pack_perceptual(db: Any, scheme: str, path: Path, *, keys: int | None = None
 
 
 def packed_ranges(conn: sqlite3.Connection, scheme: str) -> list[tuple[int, int]]:
-    """``(first_pk, last_pk)`` of every current pack of ``scheme``, ascending ([] on SQLite)."""
+    """``(first_pk, last_pk)`` of every current pack of ``scheme``, ascending.
+
+    ``[]`` on SQLite, and on a server at schema version 4 (open read-only, not
+    upgraded: it has no packs table).
+    """
     backend = getattr(conn, "backend", None)
-    if backend not in _PACKED:
+    if backend not in _PACKED or getattr(conn, "schema_version", 0) < PACKS_SCHEMA_VERSION:
         return []
     return [(int(f), int(la)) for f, la in execute(conn, _PACKED[backend], (scheme,)).fetchall()]
 

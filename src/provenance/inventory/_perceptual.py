@@ -1,7 +1,11 @@
 """Perceptual rows of the inventory.
 
-Checked inserts, paged reads for the Hamming index, the on-disk index cache
-and the refresh interval of the in-memory index.
+Checked inserts, paged reads for the Hamming index, the on-disk index cache,
+the refresh interval of the in-memory index and the fleet threshold.
+
+Opening an inventory imports this module, so numpy and the index modules are
+imported inside the functions that need them: a verifier that only looks up a
+file's hashes loads neither numpy nor Pillow (issue 20).
 """
 
 from __future__ import annotations
@@ -14,23 +18,23 @@ import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import numpy as np
-
-from provenance._core.hamming import hamming_bytes
-from provenance._core.phash import ReferenceHashes
 from provenance._io.database import Conflict, execute, executemany
-from provenance._io.index import HammingIndex, RowChunk
 from provenance.errors import (
     InventoryError,
     ProvenanceError,
 )
 from provenance.inventory._bindings import _perceptual_row_hash, _stored_perceptual
 from provenance.inventory._entries import PerceptualMatch
-from provenance.inventory._packed import fetched_chunk, packed_page
 from provenance.inventory._rows import _PAGE, _load
 from provenance.inventory._statements import ASSET_KEY, DESCRIPTOR, SQL
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from provenance._core.phash import ReferenceHashes
+    from provenance._io.index import HammingIndex, RowChunk
 
 T = TypeVar("T")
 
@@ -46,6 +50,17 @@ DEFAULT_INDEX_REFRESH_S = 0.0
 
 INDEX_REFRESH_ENV_VAR = "PROVENANCE_INDEX_REFRESH_S"
 """Environment variable read when ``Inventory(index_refresh_s=None)`` (the default)."""
+
+FLEET_MIN_ASSETS = 100_000
+"""Assets from which a verifier searches a SQLite inventory with the FleetIndex.
+
+Below it the exact :class:`~provenance.HammingIndex` answers; from it (and on
+every server inventory) one whole :class:`~provenance.FleetIndex` lookup does
+(docs/search.md, "When verify switches"; ``benchmarks/index.py``).
+"""
+
+FLEET_MIN_ASSETS_ENV_VAR = "PROVENANCE_FLEET_MIN_ASSETS"
+"""Environment variable read when ``Inventory(fleet_min_assets=None)``."""
 
 
 def _scheme(name: str, path: Path) -> str:
@@ -162,6 +177,8 @@ class _PerceptualInsert:
 def _perceptual_insert(
     reference: ReferenceHashes, scheme: str | None, path: Path
 ) -> _PerceptualInsert:
+    import numpy as np
+
     name = _scheme(scheme if scheme is not None else reference.scheme, path)
     words = np.ascontiguousarray(np.asarray(reference.words), dtype="<u8")
     if words.ndim != 2 or words.shape[0] != len(reference.variants) or words.shape[1] < 1:
@@ -182,6 +199,8 @@ def _perceptual_rows(
     Read page by page into arrays (fleetindex): a list of every row as Python
     objects took about five times the hashes' own size at 22M rows.
     """
+    import numpy as np
+
     cursor = execute(conn, _ROWS_AFTER, (scheme, after))
     pk_parts: list[np.ndarray[Any, np.dtype[np.int64]]] = []
     word_parts: list[np.ndarray[Any, np.dtype[np.uint64]]] = []
@@ -215,6 +234,8 @@ def perceptual_page(
     Raises:
         InventoryError: Hashes of differing lengths.
     """
+    from provenance.inventory._packed import fetched_chunk, packed_page
+
     packed = packed_page(conn, scheme, after, limit, path)
     if packed is not None:
         return packed
@@ -266,8 +287,24 @@ def _index_refresh_s(value: float | None, path: str | os.PathLike[str]) -> float
     )
 
 
+def _fleet_min_assets(value: int | None, path: str | os.PathLike[str]) -> int:
+    """The fleet threshold: ``value``, else the environment variable, else the default."""
+    return _setting(
+        value,
+        name="fleet_min_assets",
+        env_var=FLEET_MIN_ASSETS_ENV_VAR,
+        default=FLEET_MIN_ASSETS,
+        parse=int,
+        valid=lambda v: isinstance(v, int) and v >= 0,
+        unit="assets",
+        path=path,
+    )
+
+
 def _load_cache(path: Path, last: int) -> HammingIndex | None:
     """The cached index, or None when it is unreadable or ahead of the database."""
+    from provenance._io.index import HammingIndex
+
     try:
         index = HammingIndex.load(path)
     except ProvenanceError:
@@ -293,6 +330,8 @@ def _nearest_assets(
     k: int,
 ) -> list[PerceptualMatch]:
     """The assets of candidate rows ``pks``, distances checked again against the stored rows."""
+    from provenance._core.hamming import hamming_bytes
+
     best: dict[int, tuple[int, str, int]] = {}
     query_bytes = query.astype("<u8").tobytes()
     for start in range(0, len(pks), _PAGE):

@@ -10,26 +10,29 @@ import os
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from provenance._core.keypoints import KeypointIndex, LocalFeatures
-from provenance._core.phash import ReferenceHashes
-from provenance._io.index import FleetIndex, HammingIndex, RowChunk
 from provenance.errors import InventoryError
 from provenance.inventory._entries import AssetEntry, PerceptualMatch
 from provenance.inventory._handle import _Handle
-from provenance.inventory._indexes import FLEET_PROBE_RADIUS
 from provenance.inventory._keypoints import (
     KeypointInsert,
     _keypoint_features,
     _keypoint_schemes,
     bind_keypoints,
 )
-from provenance.inventory._packs import PackReport, pack_perceptual
 from provenance.inventory._perceptual import _nearest_assets, _perceptual_insert, _scheme
 from provenance.inventory._writes import bind_perceptual
+
+# numpy, Pillow and the index modules load on the first search, not when an inventory
+# opens: a verifier that only looks a file's hashes up never needs them (issue 20).
+if TYPE_CHECKING:
+    import numpy as np
+
+    from provenance._core.keypoints import KeypointIndex, LocalFeatures
+    from provenance._core.phash import ReferenceHashes
+    from provenance._io.index import FleetIndex, HammingIndex, RowChunk
+    from provenance.inventory._packs import PackReport
 
 
 class _Search(_Handle):
@@ -152,6 +155,8 @@ class _Search(_Handle):
             InventoryError: An SQLite inventory, a read-only handle, a role that
                 could not create the trigger packs depend on, or a server error.
         """
+        from provenance.inventory._packs import pack_perceptual
+
         return pack_perceptual(self._db, _scheme(scheme, self._path), self._path)
 
     def find_perceptual(
@@ -177,6 +182,8 @@ class _Search(_Handle):
         Raises:
             InventoryError: The database cannot be read.
         """
+        import numpy as np
+
         index = self.perceptual_index(scheme)
         query = np.asarray(words, dtype=np.uint64).reshape(-1)
         if len(index) == 0 or query.shape[0] != index.words_per_hash:
@@ -230,6 +237,8 @@ class _Search(_Handle):
         Raises:
             InventoryError: A malformed scheme name, or the database cannot be read.
         """
+        import numpy as np
+
         name = _scheme(scheme, self._path)
         qs = np.asarray(queries, dtype=np.uint64)
         qs = qs.reshape(1, -1) if qs.ndim == 1 else qs
@@ -251,6 +260,8 @@ class _Search(_Handle):
         self, name: str, qs: np.ndarray[Any, np.dtype[np.uint64]], *, max_distance: int, k: int
     ) -> list[list[PerceptualMatch]]:
         """Per query hash, the assets one fleet lookup found, each by its nearest row."""
+        from provenance.inventory._indexes import FLEET_PROBE_RADIUS
+
         index = self._indexes.fleet(name, None)
         if len(index) == 0 or qs.shape[1] != index.words_per_hash:
             return []

@@ -40,7 +40,7 @@ from sqlalchemy.dialects import mysql
 from provenance._io.database import ServerSchema, meta_table, open_server
 from provenance._io.sqlite import Database
 from provenance.audit._tables import TABLE_OPTIONS, TEXT, audit_tables
-from provenance.inventory._statements import PERCEPTUAL_GENERATION
+from provenance.inventory._statements import PACKS_SCHEMA_VERSION, PERCEPTUAL_GENERATION
 
 __all__ = [
     "SERVER_SCHEMA_VERSION",
@@ -49,10 +49,12 @@ __all__ = [
     "server_schema",
 ]
 
-SERVER_SCHEMA_VERSION = 5
+SERVER_SCHEMA_VERSION = PACKS_SCHEMA_VERSION
 """The server inventory's schema version: SQLite's (``inventory.SCHEMA_VERSION``, 4) plus
-the packed perceptual snapshots (``perceptual_packs``, version 5; a server at 4 is
-upgraded in place by its next writable open)."""
+the packed perceptual snapshots (``perceptual_packs``, version 5). A server at 4 is
+upgraded in place by its next writable open; opened read-only it is read as it is,
+without packs (a rolling upgrade: new verifiers first, beside writers that would
+refuse version 5)."""
 
 _MY = ("mysql", "mariadb")
 _HASH = sa.LargeBinary(32).with_variant(mysql.VARBINARY(32), *_MY)

@@ -14,11 +14,15 @@ from typing import Any
 
 from provenance._io.database import Catalogue
 
-__all__ = ["ASSET_KEY", "DESCRIPTOR", "PERCEPTUAL_GENERATION", "SQL"]
+__all__ = ["ASSET_KEY", "DESCRIPTOR", "PACKS_SCHEMA_VERSION", "PERCEPTUAL_GENERATION", "SQL"]
 
 PERCEPTUAL_GENERATION = "perceptual_generation"
 """The ``provenance_meta`` counter every UPDATE or DELETE of perceptual rows bumps (a
 server trigger); each packed snapshot records it (``inventory._packs``)."""
+
+PACKS_SCHEMA_VERSION = 5
+"""The server schema version that added ``perceptual_packs`` and its counter: a server
+at 4, open read-only during a rolling upgrade, has neither (``inventory._server``)."""
 
 
 def _tables() -> Any:

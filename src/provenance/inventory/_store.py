@@ -14,10 +14,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
-from provenance._core.keypoints import SCHEME as KEYPOINT_SCHEME
-from provenance._core.keypoints import LocalFeatures
-from provenance._core.phash import ReferenceHashes
 from provenance._core.record import format_time
 from provenance._core.types import SignResult, Verdict
 from provenance._io.database import is_server_url, shown
@@ -44,9 +42,9 @@ from provenance.inventory._export import (
     export_csv,
     export_json,
 )
-from provenance.inventory._indexes import _fleet_min_assets, _Indexes
 from provenance.inventory._keypoints import KeypointInsert
 from provenance.inventory._perceptual import (
+    _fleet_min_assets,
     _index_refresh_s,
     _perceptual_insert,
     _scheme,
@@ -55,6 +53,11 @@ from provenance.inventory._reads import _Reads
 from provenance.inventory._schema import _open, _open_server
 from provenance.inventory._search import _Search
 from provenance.inventory._writes import Memo, record
+
+if TYPE_CHECKING:
+    from provenance._core.keypoints import LocalFeatures
+    from provenance._core.phash import ReferenceHashes
+    from provenance.inventory._indexes import _Indexes
 
 ENV_VAR = "PROVENANCE_INVENTORY"
 """Environment variable naming the inventory file."""
@@ -149,14 +152,8 @@ class Inventory(_Search, _Reads):
             witness=witness if witness is not None else witness_from_env(),
             reconcile=_reconcile,
         )
-        self._indexes = _Indexes(
-            self._db,
-            self._path,
-            refresh_s=float(index_refresh_s),
-            read_only=read_only,
-            cache_files=not self._server,
-            fleet_min_assets=0 if self._server else fleet_min_assets,
-            reader=functools.partial(
+        reader = (
+            functools.partial(
                 _open_server,
                 path,
                 create=False,
@@ -165,8 +162,24 @@ class Inventory(_Search, _Reads):
                 durable=durable,
             )
             if self._server
-            else None,
+            else None
         )
+
+        def indexes() -> _Indexes:
+            # Imported here: numpy and Pillow load on the first search (issue 20).
+            from provenance.inventory._indexes import _Indexes
+
+            return _Indexes(
+                self._db,
+                self._path,
+                refresh_s=float(index_refresh_s),
+                read_only=read_only,
+                cache_files=not self._server,
+                fleet_min_assets=0 if self._server else fleet_min_assets,
+                reader=reader,
+            )
+
+        self._make_indexes = indexes
 
     @staticmethod
     def default_path(cwd: Path | None = None) -> Path:
@@ -214,7 +227,8 @@ class Inventory(_Search, _Reads):
 
         Fleet indexes (:meth:`fleet_index`) are dropped and their hash files deleted.
         """
-        self._indexes.close()
+        if "_indexes" in vars(self):  # made by a search (_Handle._indexes)
+            self._indexes.close()
         self._db.close()
 
     def __enter__(self) -> Inventory:
@@ -330,6 +344,8 @@ class Inventory(_Search, _Reads):
         local = [None] * len(items) if keypoints is None else list(keypoints)
         if len(local) != len(items):
             raise InventoryError("keypoints must have one entry per result", path=self._path)
+        from provenance._core.keypoints import SCHEME as KEYPOINT_SCHEME  # numpy: signing has it
+
         scheme = _scheme(KEYPOINT_SCHEME, self._path)
         inserts = [None if f is None else KeypointInsert(scheme, f.to_bytes()) for f in local]
 

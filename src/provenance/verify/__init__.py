@@ -40,8 +40,8 @@ can still be read is ``tampered`` (``provenance.container.truncated``).
 
 :func:`verify_bytes` runs the steps in this order; each private module owns some:
 ``_container`` (1-2), ``_c2pa`` and ``_identity`` (3), ``_xmp`` (4), ``_combine``
-(5, and the :class:`~provenance._core.types.Verdict` it becomes), ``_inventory``
-(6-8); ``_codes`` holds our own codes.
+(5, and the :class:`~provenance._core.types.Verdict` it becomes), ``_essence`` (6),
+``_inventory`` (7-8); ``_codes`` holds our own codes.
 """
 
 from __future__ import annotations
@@ -241,9 +241,9 @@ def _verify(
     combine_sources(draft, c2pa.evidence, signed_xmp, subject.rendering)
     invalid_identities(draft, c2pa.identities)
     # 6. The inventory recognises copies whose provenance was stripped ...
-    # (steps 6-8 import numpy and Pillow: only with an inventory, issue 20)
+    # (steps 7-8 import numpy and Pillow: only when a search runs, issue 20)
     if known is not None:
-        from provenance.verify._inventory import essence_match
+        from provenance.verify._essence import essence_match
 
         essence_match(draft, known, report, subject.rendering)
     # 7. ... and copies also resized, re-encoded, cropped or flipped; 8. ... or only part

@@ -1,8 +1,8 @@
-"""Steps 6-8: what the inventory knows about a file (docs/verdicts.md, "Inventory evidence").
+"""Steps 7-8: what the inventory's similarity search finds (docs/verdicts.md).
 
-6. The essence hash is a known asset: a copy whose provenance was stripped
-   (``known_stripped``), changed around intact image data (``tampered``), or an
-   AI-generated asset re-signed under another source type (``tampered``).
+Step 6 (the essence hash is a known asset) is :mod:`provenance.verify._essence`:
+it needs neither numpy nor Pillow, which this module imports (issue 20).
+
 7. Still nothing: the perceptual hash finds a resized, re-encoded, cropped or
    flipped copy, confirmed by the asset's descriptor (``synthetic_duplicate``).
 8. Still nothing: local features find a stored asset *inside* the image
@@ -17,17 +17,11 @@ from __future__ import annotations
 import time
 
 from provenance._core import keypoints, phash
-from provenance._core.containers.rendering import Finding
-from provenance._core.statement import Statement
 from provenance._core.types import CopyLocation, Evidence, EvidenceSource, Status
-from provenance._io.c2pa import C2paReport
 from provenance.errors import ProvenanceError
 from provenance.fingerprint import decode_for_hashing
 from provenance.inventory import AssetEntry, Inventory, PerceptualMatch
-from provenance.verify._c2pa import _action_source_types, _rendering_evidence
 from provenance.verify._codes import (
-    INVENTORY_ESSENCE_MATCH,
-    KNOWN_STRIPPED,
     PARTIAL_CANDIDATES,
     PARTIAL_MATCH,
     PARTIAL_NOT_SYNTHETIC,
@@ -36,76 +30,11 @@ from provenance.verify._codes import (
     PERCEPTUAL_NOT_SYNTHETIC,
     PERCEPTUAL_UNCONFIRMED,
     PERCEPTUAL_UNDECODABLE,
-    SYNTHETIC_RELABELLED,
 )
 from provenance.verify._combine import Draft
 
 # Candidates confirmed one by one, nearest first (no decoding: from the query's features).
 _CANDIDATES = 5
-
-
-def essence_match(
-    draft: Draft, known: AssetEntry, report: C2paReport | None, rendering: tuple[Finding, ...]
-) -> None:
-    """6. The file's essence is the inventory asset ``known``."""
-    relabelled = None
-    if draft.status is not Status.NO_PROVENANCE:
-        relabelled = _relabelled(known, draft.statement, report)
-    if relabelled is not None:
-        # Our AI-generated asset re-signed (by anyone) with another source type:
-        # the signed AI label of that asset was changed, so the file is tampered
-        # whatever its new signature says, and it discloses the asset's record.
-        draft.add(relabelled)
-        draft.status = Status.TAMPERED
-        draft.asset = known
-        return
-    if draft.status is Status.NO_PROVENANCE and rendering:
-        # The essence is ours, but what is shown (or carried) around it is not.
-        draft.add(_rendering_evidence(EvidenceSource.INVENTORY, rendering, "an inventory asset"))
-        draft.status = Status.TAMPERED
-        draft.statement = None
-    elif draft.status is Status.NO_PROVENANCE:
-        draft.status = Status.KNOWN_STRIPPED
-        draft.codes.append(KNOWN_STRIPPED)
-        draft.statement = None
-    # Evidence of what the file is, not a failure: its code stays out of failure_codes.
-    draft.evidence.append(
-        Evidence(
-            EvidenceSource.INVENTORY,
-            Status.KNOWN_STRIPPED,
-            f"essence hash matches inventory asset {known.asset_id}",
-            (INVENTORY_ESSENCE_MATCH,),
-        )
-    )
-    if draft.statement is None and draft.status in (Status.KNOWN_STRIPPED, Status.TAMPERED):
-        draft.asset = known  # recognised by the inventory alone: name its record
-
-
-def _relabelled(
-    known: AssetEntry, statement: Statement | None, report: C2paReport | None
-) -> Evidence | None:
-    """Evidence that a file re-labels a synthetic inventory asset, or None.
-
-    ``known`` is the inventory asset whose essence the file carries. The file's
-    own claim is its signed statement's source type, else the source types of
-    its C2PA actions; a synthetic asset claimed as anything else (or as nothing)
-    is relabelled.
-    """
-    if not known.is_synthetic:
-        return None
-    expected = known.record.digital_source_type.uri
-    if statement is not None:
-        claimed: tuple[str, ...] = (statement.record.digital_source_type.uri,)
-    else:
-        claimed = _action_source_types(report)
-    if expected in claimed:
-        return None
-    said = ", ".join(claimed) or "no digitalSourceType"
-    detail = (
-        f"essence matches inventory asset {known.asset_id}, whose record declares {expected}; "
-        f"this file's provenance declares {said}"
-    )
-    return Evidence(EvidenceSource.INVENTORY, Status.TAMPERED, detail, (SYNTHETIC_RELABELLED,))
 
 
 def perceptual_match(draft: Draft, data: bytes, inventory: Inventory) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 from collections.abc import Callable, Iterator
@@ -53,7 +54,9 @@ class ServerSchema:
             that every UPDATE or DELETE of the table's rows bumps (a trigger).
         upgrades_from: The oldest version opened writable that is upgraded in
             place, by creating what it lacks (tables, indexes, triggers,
-            counters) and then writing the version; None: none is.
+            counters) and then writing the version; None: none is. Opened
+            read-only, such a version is read as it is (with a warning): the
+            caller's reads check ``schema_version`` for what it lacks.
     """
 
     metadata: MetaData
@@ -292,26 +295,38 @@ def _prepare(
             path=db.path,
         )
     if version < schema.version:
-        upgradable = schema.upgrades_from is not None and version >= schema.upgrades_from
-        if not upgradable or not writable:
-            how = (
-                "open it once writable to upgrade it in place (provenance inventory pack "
-                "--inventory URL does)"
-                if upgradable
-                else "there is no server migration for it"
-            )
+        if schema.upgrades_from is None or version < schema.upgrades_from:
             raise SchemaVersionError(
                 f"{label}: inventory schema version {version} is older than this "
-                f"provenance's ({schema.version}); {how}. The database was not modified",
+                f"provenance's ({schema.version}); there is no server migration for it. "
+                "The database was not modified",
                 found=version,
                 supported=schema.version,
                 path=db.path,
             )
-        _upgrade(db, schema, dialect)
-        version = schema.version
+        if writable:
+            _upgrade(db, schema, dialect)
+            version = schema.version
+        else:  # a rolling upgrade: new verifiers beside older writers, who would refuse it
+            _warn_older(str(db.path), version, schema.version)
     if writable:
         _ensure_append_only(db, schema)
     return version
+
+
+# Once per inventory and process: a verifier's cold builds open a connection each.
+@functools.cache
+def _warn_older(where: str, version: int, current: int) -> None:
+    """Log (WARNING, one line) that an older inventory is read as it is, and what upgrades it."""
+    _log.warning(
+        "%s: inventory schema version %d is older than this provenance's (%d): read as it "
+        "is, without what %d added (packed snapshots: cold builds read the rows); "
+        "`provenance inventory pack --inventory URL` upgrades it in place",
+        where,
+        version,
+        current,
+        current,
+    )
 
 
 def _ensure_append_only(db: ServerDatabase, schema: ServerSchema) -> None:
