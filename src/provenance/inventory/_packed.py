@@ -210,18 +210,23 @@ def _range_mariadb(*, keyed: bool) -> Any:
                 *lengths,
                 _joined(sa, checked),
             )
-        return (
-            sa.select(*columns)
-            .select_from(h)
-            .where(
-                h.c.scheme == sa.bindparam("scheme"),
-                h.c.hash_pk > sa.bindparam("after"),
-                h.c.hash_pk <= sa.bindparam("upto"),
-            )
-            .with_hint(h, "FORCE INDEX (PRIMARY)", "*")
-        )
+        return _key_range_mariadb(sa, h, *columns)
 
     return build
+
+
+def _key_range_mariadb(sa: Any, h: Any, *columns: Any) -> Any:
+    """``columns`` over a scheme's rows with keys in ``(after, upto]``, read by primary key."""
+    return (
+        sa.select(*columns)
+        .select_from(h)
+        .where(
+            h.c.scheme == sa.bindparam("scheme"),
+            h.c.hash_pk > sa.bindparam("after"),
+            h.c.hash_pk <= sa.bindparam("upto"),
+        )
+        .with_hint(h, "FORCE INDEX (PRIMARY)", "*")
+    )
 
 
 _SPAN_MARIADB = SQL.query(

@@ -46,6 +46,7 @@ from provenance.inventory._packed import (
     _checked,
     _hex16,
     _joined,
+    _key_range_mariadb,
     _span_columns,
     _span_page,
     _spanned,
@@ -119,27 +120,19 @@ def _pack_mariadb(sa: Any, t: Any) -> Any:
         ),
         else_=sa.null(),
     )
-    rows = (
-        sa.select(
-            _scheme(sa),
-            sa.func.min(h.c.hash_pk),
-            sa.func.max(h.c.hash_pk),
-            sa.func.count(),
-            sa.func.max(length),
-            _generation(sa, t),
-            _joined(sa, sa.func.unhex(_hex16(sa, h.c.asset_pk))),
-            _joined(sa, h.c.words),
-            _joined(sa, checked),
-        )
-        .select_from(h)
-        .where(
-            h.c.scheme == sa.bindparam("scheme"),
-            h.c.hash_pk > sa.bindparam("after"),
-            h.c.hash_pk <= sa.bindparam("upto"),
-        )
-        .with_hint(h, "FORCE INDEX (PRIMARY)", "*")
-        .having(sa.func.count() == sa.bindparam("size"), sa.func.min(length) == sa.func.max(length))
-    )
+    rows = _key_range_mariadb(
+        sa,
+        h,
+        _scheme(sa),
+        sa.func.min(h.c.hash_pk),
+        sa.func.max(h.c.hash_pk),
+        sa.func.count(),
+        sa.func.max(length),
+        _generation(sa, t),
+        _joined(sa, sa.func.unhex(_hex16(sa, h.c.asset_pk))),
+        _joined(sa, h.c.words),
+        _joined(sa, checked),
+    ).having(sa.func.count() == sa.bindparam("size"), sa.func.min(length) == sa.func.max(length))
     # IGNORE: a pack another packer stored first is kept, and the rowcount says 0
     # (ON DUPLICATE KEY UPDATE counts the duplicate: the dialect's FOUND_ROWS flag).
     # Errors it would turn into warnings cannot corrupt a read: a value cut short
