@@ -1,0 +1,81 @@
+"""The ``parentOf`` ingredient of a rendition, read by c2pa once per parent.
+
+c2pa's ``Builder.add_ingredient`` reads the parent through stream callbacks: it
+hashes the whole file and validates the parent's manifest store. An import signs
+many renditions of one original, so the first rendition of a parent writes the
+ingredient c2pa made into a single-ingredient archive
+(``Builder.write_ingredient_archive``: the ingredient with its validation results
+and the parent's manifest store, a few KB) and the next renditions add it from
+there (``Builder.add_ingredient_from_archive``), without the parent's bytes.
+Readers see the same ingredient either way.
+
+The archives are plain bytes, kept per process in a small LRU (:data:`_KEEP`
+parents) keyed by the parent's SHA-256 as the caller knows it (the parent's
+``SignResult``), its length, media type and title; an ingredient without a known
+hash is read as before. Bytes survive ``fork()`` (DESIGN.md decision 1 concerns
+c2pa's Context, which is not kept here).
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from provenance._io.c2pa._sign import C2paIngredient
+
+__all__ = ["add_parent", "forget_parents"]
+
+_KEEP = 8
+"""Parents whose ingredient archive is kept: an import signs one original's
+renditions together; a few more cover pipelines that interleave originals."""
+
+_LABEL = "parent"
+
+_Key = tuple[str, int, str, str]
+
+_ARCHIVES: OrderedDict[_Key, bytes] = OrderedDict()
+_LOCK = threading.Lock()
+
+
+def add_parent(builder: Any, ingredient: C2paIngredient) -> None:
+    """Add ``ingredient`` to ``builder`` as its ``parentOf`` ingredient labelled ``parent``.
+
+    Raises:
+        c2pa.C2paError: c2pa refused the ingredient (the caller translates it).
+    """
+    if ingredient.sha256_hex is None:
+        _read(builder, ingredient)
+        return
+    key = (ingredient.sha256_hex, len(ingredient.data), ingredient.mime, ingredient.title)
+    with _LOCK:
+        archive = _ARCHIVES.get(key)
+        if archive is not None:
+            _ARCHIVES.move_to_end(key)
+    if archive is not None:
+        builder.add_ingredient_from_archive(io.BytesIO(archive))
+        return
+    _read(builder, ingredient)
+    out = io.BytesIO()
+    builder.write_ingredient_archive(_LABEL, out)
+    with _LOCK:
+        _ARCHIVES[key] = out.getvalue()
+        while len(_ARCHIVES) > _KEEP:
+            _ARCHIVES.popitem(last=False)
+
+
+def forget_parents() -> None:
+    """Drop every kept ingredient archive (tests; a key rotation needs nothing)."""
+    with _LOCK:
+        _ARCHIVES.clear()
+
+
+def _read(builder: Any, ingredient: C2paIngredient) -> None:
+    """c2pa reads the parent itself: its bytes hashed, its manifest store validated."""
+    builder.add_ingredient(
+        {"title": ingredient.title, "relationship": "parentOf", "label": _LABEL},
+        ingredient.mime,
+        io.BytesIO(ingredient.data),
+    )
