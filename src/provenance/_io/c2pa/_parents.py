@@ -23,10 +23,12 @@ import threading
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
+import c2pa
+
 if TYPE_CHECKING:
     from provenance._io.c2pa._sign import C2paIngredient
 
-__all__ = ["add_parent", "forget_parents"]
+__all__ = ["add_parent", "forget_parents", "kept_parents"]
 
 _KEEP = 8
 """Parents whose ingredient archive is kept: an import signs one original's
@@ -59,15 +61,24 @@ def add_parent(builder: Any, ingredient: C2paIngredient) -> None:
         return
     _read(builder, ingredient)
     out = io.BytesIO()
-    builder.write_ingredient_archive(_LABEL, out)
+    try:
+        builder.write_ingredient_archive(_LABEL, out)
+    except c2pa.C2paError:
+        return  # only a saving lost: the next rendition reads the parent again
     with _LOCK:
         _ARCHIVES[key] = out.getvalue()
         while len(_ARCHIVES) > _KEEP:
             _ARCHIVES.popitem(last=False)
 
 
+def kept_parents() -> int:
+    """How many parents' ingredient archives this process keeps (at most :data:`_KEEP`)."""
+    with _LOCK:
+        return len(_ARCHIVES)
+
+
 def forget_parents() -> None:
-    """Drop every kept ingredient archive (tests; a key rotation needs nothing)."""
+    """Drop every kept ingredient archive: the next rendition of each parent reads it again."""
     with _LOCK:
         _ARCHIVES.clear()
 
