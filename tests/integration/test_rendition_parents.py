@@ -13,7 +13,7 @@ from PIL import Image
 
 from provenance import RenditionMark, SigningKey, SignResult, Status, TrustPolicy, sign_bytes, trace
 from provenance._io.c2pa import read_c2pa
-from provenance._io.c2pa._parents import forget_parents, kept_parents
+from provenance._io.c2pa._parents import MIN_BYTES, forget_parents, kept_parents
 from provenance.renditions import sign_rendition
 from tests.conftest import sample_record
 
@@ -28,9 +28,15 @@ def no_kept_parents() -> Iterator[None]:
     forget_parents()
 
 
+# Parents over MIN_BYTES, whose ingredient c2pa keeps: a 0.95 MB JPEG, a 0.98 MB PNG.
+BIG_JPEG = "rowing-boats-sunset.jpg"
+BIG_PNG = "packshot-tractor-wheel-alpha.png"
+
+
 def _original(media: Media, name: str, key: SigningKey, *, now: datetime) -> tuple[bytes, Any]:
     data = media(name).read_bytes()
-    return sign_bytes(data, record=sample_record(name), key=key, now=now, path=name)
+    record = sample_record(BIG_JPEG if name == BIG_PNG else name)
+    return sign_bytes(data, record=record, key=key, now=now, path=name)
 
 
 def _small(data: bytes, box: tuple[int, int]) -> bytes:
@@ -79,7 +85,8 @@ def test_three_renditions_of_one_original_read_its_parent_once(
     media: Media, signing_key: SigningKey, trust: TrustPolicy, tmp_path: Path
 ) -> None:
     now = datetime.now(timezone.utc)
-    parent, original = _original(media, "forest-path.jpg", signing_key, now=now)
+    parent, original = _original(media, BIG_JPEG, signing_key, now=now)
+    assert len(parent) >= MIN_BYTES
     paths = []
     for box in BOXES:
         path = tmp_path / f"forest-path-{box[0]}.jpg"
@@ -105,8 +112,8 @@ def test_each_rendition_gets_its_own_parent(
     media: Media, signing_key: SigningKey, trust: TrustPolicy
 ) -> None:
     now = datetime.now(timezone.utc)
-    first, first_result = _original(media, "forest-path.jpg", signing_key, now=now)
-    second, second_result = _original(media, "kite-blue-sky.jpg", signing_key, now=now)
+    first, first_result = _original(media, BIG_JPEG, signing_key, now=now)
+    second, second_result = _original(media, BIG_PNG, signing_key, now=now)
     # Interleaved: first, second, first again (from its kept archive).
     for parent, result in ((first, first_result), (second, second_result), (first, first_result)):
         ingredient, manifest = _parent_of(
@@ -125,9 +132,24 @@ def test_the_kept_parents_are_bounded(
     last: tuple[bytes, SignResult] | None = None
     for i in range(11):
         # The same picture signed at another time: another file, another parent.
-        last = _original(media, "forest-path.jpg", signing_key, now=start + timedelta(seconds=i))
+        last = _original(media, BIG_JPEG, signing_key, now=start + timedelta(seconds=i))
         _mark(*last, signing_key, (100, 100), f"r{i}.jpg")
     assert 0 < kept_parents() <= 8
     assert last is not None
     ingredient, _ = _parent_of(_mark(*last, signing_key, (90, 90), "again.jpg"), trust)
     assert ingredient["active_manifest"] == last[1].active_manifest
+
+
+def test_a_small_parent_is_read_by_c2pa_each_time(
+    media: Media, signing_key: SigningKey, trust: TrustPolicy
+) -> None:
+    # Under MIN_BYTES, loading an archive would cost c2pa as much as reading the parent.
+    parent, original = _original(
+        media, "forest-path.jpg", signing_key, now=datetime.now(timezone.utc)
+    )
+    assert len(parent) < MIN_BYTES
+    for box in BOXES:
+        ingredient, manifest = _parent_of(_mark(parent, original, signing_key, box, "r.jpg"), trust)
+        assert ingredient["active_manifest"] == original.active_manifest
+        assert _asset_id(manifest) == original.asset_id
+    assert kept_parents() == 0

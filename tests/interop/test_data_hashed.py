@@ -172,10 +172,11 @@ def test_renditions_from_a_kept_parent_read_as_the_first(
     signing_key: SigningKey, dev_keys: DevKeyPaths, tmp_path: Any
 ) -> None:
     # c2pa reads a parent once per process (issue 20): the second and third renditions
-    # take its ingredient from the archive the first one kept.
-    name = "packshot-fire-truck-white.png"
+    # take its ingredient from the archive the first one kept (a parent over 512 KiB).
+    name = "packshot-tractor-wheel-alpha.png"
     data = (SAMPLE_MEDIA / name).read_bytes()
-    signed, original = sign_bytes(data, record=sample_record(name), key=signing_key, name=name)
+    record = sample_record("rowing-boats-sunset.jpg")
+    signed, original = sign_bytes(data, record=record, key=signing_key, name=name)
     ingredients = []
     for width in (300, 200, 100):
         small = io.BytesIO()

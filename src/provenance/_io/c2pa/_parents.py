@@ -9,6 +9,10 @@ and the parent's manifest store, a few KB) and the next renditions add it from
 there (``Builder.add_ingredient_from_archive``), without the parent's bytes.
 Readers see the same ingredient either way.
 
+Loading an archive costs c2pa about as much whatever the parent (0.84-0.94 ms,
+c2pa-rs 0.91); reading the parent costs about 0.5 ms plus 1.1 ms per MB. Parents
+under :data:`MIN_BYTES` are read as before: for them the archive saves nothing.
+
 The archives are plain bytes, kept per process in a small LRU (:data:`_KEEP`
 parents) keyed by the parent's SHA-256 as the caller knows it (the parent's
 ``SignResult``), its length, media type and title; an ingredient without a known
@@ -28,11 +32,17 @@ import c2pa
 if TYPE_CHECKING:
     from provenance._io.c2pa._sign import C2paIngredient
 
-__all__ = ["add_parent", "forget_parents", "kept_parents"]
+__all__ = ["MIN_BYTES", "add_parent", "forget_parents", "kept_parents"]
 
 _KEEP = 8
 """Parents whose ingredient archive is kept: an import signs one original's
 renditions together; a few more cover pipelines that interleave originals."""
+
+MIN_BYTES = 512 * 1024
+"""The smallest parent whose ingredient is kept. Measured (thread CPU, median of 21,
+loaded 2-core machine): 0.28 MB JPEG read 0.88 ms against 0.87 from the archive,
+0.53 MB 1.14 against 0.88, 1.3 MB 2.03 against 0.88, 5 MB PNG 5.1 against 0.94;
+the first rendition pays 0.5 ms more to write the archive."""
 
 _LABEL = "parent"
 
@@ -48,7 +58,7 @@ def add_parent(builder: Any, ingredient: C2paIngredient) -> None:
     Raises:
         c2pa.C2paError: c2pa refused the ingredient (the caller translates it).
     """
-    if ingredient.sha256_hex is None:
+    if ingredient.sha256_hex is None or len(ingredient.data) < MIN_BYTES:
         _read(builder, ingredient)
         return
     key = (ingredient.sha256_hex, len(ingredient.data), ingredient.mime, ingredient.title)
