@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -153,3 +154,18 @@ def test_a_small_parent_is_read_by_c2pa_each_time(
         assert ingredient["active_manifest"] == original.active_manifest
         assert _asset_id(manifest) == original.asset_id
     assert kept_parents() == 0
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork() here")
+def test_a_forked_child_keeps_none_of_its_parents(
+    media: Media, signing_key: SigningKey, trust: TrustPolicy
+) -> None:
+    parent, original = _original(media, BIG_JPEG, signing_key, now=datetime.now(timezone.utc))
+    _mark(parent, original, signing_key, (100, 100), "r.jpg")
+    assert kept_parents() == 1
+    pid = os.fork()
+    if pid == 0:  # the child: reports through its exit status only
+        os._exit(0 if kept_parents() == 0 else 3)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert kept_parents() == 1

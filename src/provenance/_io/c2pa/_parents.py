@@ -16,13 +16,15 @@ under :data:`MIN_BYTES` are read as before: for them the archive saves nothing.
 The archives are plain bytes, kept per process in a small LRU (:data:`_KEEP`
 parents) keyed by the parent's SHA-256 as the caller knows it (the parent's
 ``SignResult``), its length, media type and title; an ingredient without a known
-hash is read as before. Bytes survive ``fork()`` (DESIGN.md decision 1 concerns
-c2pa's Context, which is not kept here).
+hash is read as before. Per process: a forked child starts with none (bytes would
+survive ``fork()``, but a lock held by another thread at the fork would not be
+released; DESIGN.md decision 1's Context is not kept here).
 """
 
 from __future__ import annotations
 
 import io
+import os
 import threading
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
@@ -50,6 +52,16 @@ _Key = tuple[str, int, str, str]
 
 _ARCHIVES: OrderedDict[_Key, bytes] = OrderedDict()
 _LOCK = threading.Lock()
+
+
+def _after_fork() -> None:
+    """A forked child starts with none kept and a lock of its own (never one held at fork)."""
+    global _LOCK
+    _LOCK = threading.Lock()
+    _ARCHIVES.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork)
 
 
 def add_parent(builder: Any, ingredient: C2paIngredient) -> None:
