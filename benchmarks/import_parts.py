@@ -7,7 +7,10 @@ inventory), the inventory transaction (``Inventory.record_many`` of the original
 its 18 renditions, fresh assets, not fsynced), the perceptual reference hashes of
 the decoded image (``phash.reference_hashes``), its partial-copy keypoints
 (``keypoints.reference_features``) and the 18 rendition marks
-(``sign_rendition`` with the default ``INVENTORY`` mark). ``overhead.py`` times
+(``sign_rendition`` with the default ``INVENTORY`` mark), and, apart, the same 18
+renditions marked ``RenditionMark.C2PA`` (CPU per rendition, the mean of the 18,
+with its c2pa part: c2pa reads the parent ingredient once per original since
+issue 20; not recorded). ``overhead.py`` times
 them inside whole imports (its ``attribution`` section); this times each alone,
 as thread CPU time, median over the imports of a process. "of which c2pa" is the
 ``sign_c2pa`` call: for JPEG and PNG, signed data-hashed since issue 20, it includes
@@ -66,6 +69,8 @@ PARTS = (
     "perceptual hashes",
     "keypoints",
     "rendition marks",
+    "C2PA rendition mark (each)",
+    "  of which c2pa (each)",
 )
 
 
@@ -106,7 +111,7 @@ def measure(imports: int, image: str) -> dict[str, float]:
         for i, data in enumerate(_variants(case, imports, image)):
             in_c2pa.clear()
             started = time.thread_time_ns()
-            _signed, original = provenance.sign_bytes(
+            signed, original = provenance.sign_bytes(
                 data, record=record, key=key, now=now, path=f"catalog/{i}{source.suffix}"
             )
             times["sign (sign_bytes)"].append(time.thread_time_ns() - started)
@@ -124,6 +129,7 @@ def measure(imports: int, image: str) -> dict[str, float]:
                 for k, m in enumerate(made)
             ]
             times["rendition marks"].append(time.thread_time_ns() - started)
+            _c2pa_marks(made, signed, original, key, now, i, times, in_c2pa)
             started = time.thread_time_ns()
             reference = phash.reference_hashes(decoded)
             times["perceptual hashes"].append(time.thread_time_ns() - started)
@@ -147,6 +153,40 @@ def measure(imports: int, image: str) -> dict[str, float]:
     shutil.rmtree(folder, ignore_errors=True)
     shutil.rmtree(keys, ignore_errors=True)
     return {part: median(values[2:]) / 1e6 for part, values in times.items()}
+
+
+def _c2pa_marks(
+    made: list[bytes],
+    signed: bytes,
+    original: Any,
+    key: Any,
+    now: datetime,
+    i: int,
+    times: dict[str, list[int]],
+    in_c2pa: list[int],
+) -> None:
+    """The 18 renditions marked ``RenditionMark.C2PA``: CPU ns per rendition (their mean,
+    so the first rendition of the original, which has c2pa read it, counts in)."""
+    import provenance
+
+    each: list[int] = []
+    in_each: list[int] = []
+    for k, m in enumerate(made):
+        in_c2pa.clear()
+        started = time.thread_time_ns()
+        provenance.sign_rendition(
+            m,
+            original,
+            key=key,
+            now=now,
+            mark=provenance.RenditionMark.C2PA,
+            parent_data=signed,
+            path=f"cache/{i}/{k}.jpg",
+        )
+        each.append(time.thread_time_ns() - started)
+        in_each.append(sum(in_c2pa))
+    times["C2PA rendition mark (each)"].append(sum(each) // len(each))
+    times["  of which c2pa (each)"].append(sum(in_each) // len(in_each))
 
 
 def _variants(case: Any, imports: int, image: str) -> list[bytes]:

@@ -168,6 +168,36 @@ def test_a_rendition_signed_data_hashed_carries_its_parent(
     assert "c2pa.signature" in _exiftool_labels(child, tmp_path, "child.jpg")
 
 
+def test_renditions_from_a_kept_parent_read_as_the_first(
+    signing_key: SigningKey, dev_keys: DevKeyPaths, tmp_path: Any
+) -> None:
+    # c2pa reads a parent once per process (issue 20): the second and third renditions
+    # take its ingredient from the archive the first one kept (a parent over 512 KiB).
+    name = "packshot-tractor-wheel-alpha.png"
+    data = (SAMPLE_MEDIA / name).read_bytes()
+    record = sample_record("rowing-boats-sunset.jpg")
+    signed, original = sign_bytes(data, record=record, key=signing_key, name=name)
+    ingredients = []
+    for width in (300, 200, 100):
+        small = io.BytesIO()
+        with Image.open(io.BytesIO(signed)) as image:
+            image.convert("RGB").resize((width, width)).save(small, "JPEG", quality=85)
+        child, _ = sign_rendition(
+            small.getvalue(), original, key=signing_key, mark=RenditionMark.C2PA, parent_data=signed
+        )
+        store = _reader_store(child, "image/jpeg", dev_keys)
+        assert store["validation_state"] == "Trusted"
+        (ingredient,) = _active(store)["ingredients"]
+        assert ingredient["active_manifest"] == original.active_manifest
+        assert original.active_manifest in store["manifests"]
+        ingredients.append(ingredient)
+        labels = _exiftool_labels(child, tmp_path, f"child-{width}.jpg")
+        # ExifTool lists both manifests: the rendition's and its parent's, carried along.
+        assert labels.count("c2pa.signature") == 2
+        assert "c2pa.ingredient.v3" in labels
+    assert ingredients[0] == ingredients[1] == ingredients[2]
+
+
 @pytest.mark.parametrize("name", FILES)
 def test_a_callback_key_signs_data_hashed(
     name: str, signing_key: SigningKey, dev_keys: DevKeyPaths

@@ -296,7 +296,7 @@ def _sign_bytes(
     mime = info.format.mime
     derivation = opts.derivation if parent is not None else None
     manifest = c2pa_manifest(embedded, statement, name=name, mime=mime, derivation=derivation)
-    ingredient = parent_ingredient(parent, parent_name)
+    ingredient = parent_ingredient(parent, parent_name, parent_ref)
     if opts.c2pa:
         # Where the store goes (JPEG, PNG): c2pa then signs our hash of ``staged``
         # instead of reading and rewriting it (data-hashed signing, issue 20).

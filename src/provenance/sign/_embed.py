@@ -160,12 +160,19 @@ def c2pa_manifest(
     }
 
 
-def parent_ingredient(parent: bytes | None, parent_name: str | None) -> C2paIngredient | None:
-    """6. The ``parentOf`` ingredient of a rendition, or None for an original."""
+def parent_ingredient(
+    parent: bytes | None, parent_name: str | None, parent_ref: ParentRef | None
+) -> C2paIngredient | None:
+    """6. The ``parentOf`` ingredient of a rendition, or None for an original.
+
+    With the parent's SHA-256 (``parent_ref``), c2pa reads the parent once per
+    process for all its renditions (``provenance._io.c2pa._parents``).
+    """
     if parent is None:
         return None
     parent_fmt = containers.detect_format(parent)
-    return C2paIngredient(parent, parent_fmt.mime, parent_name or "parent")
+    sha = parent_ref.sha256_hex if parent_ref is not None else None
+    return C2paIngredient(parent, parent_fmt.mime, parent_name or "parent", sha256_hex=sha)
 
 
 def parent_ref_of(parent: bytes) -> ParentRef:

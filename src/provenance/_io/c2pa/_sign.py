@@ -23,7 +23,7 @@ from typing import Any
 
 import c2pa
 
-from provenance._io.c2pa import _datahash
+from provenance._io.c2pa import _datahash, _parents
 from provenance._io.c2pa._common import _BUILT, _OFFLINE_VERIFY, _clean, _translate
 from provenance._io.keys import SigningAlgorithm, SigningKey
 from provenance.errors import SignatureError
@@ -60,11 +60,15 @@ class C2paIngredient:
         data: The parent's bytes (its manifest, if any, is carried along).
         mime: The parent's media type.
         title: A title for the ingredient (usually the file name).
+        sha256_hex: The SHA-256 of ``data`` if the caller knows it (a parent's
+            ``SignResult``): c2pa then reads the parent once per process and
+            reuses it for every rendition of it (:mod:`._parents`).
     """
 
     data: bytes
     mime: str
     title: str
+    sha256_hex: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,11 +134,7 @@ def sign_c2pa(
         builder = c2pa.Builder(_definition(manifest), context=signing.context)
         try:
             if ingredient is not None:
-                builder.add_ingredient(
-                    {"title": ingredient.title, "relationship": "parentOf", "label": "parent"},
-                    ingredient.mime,
-                    io.BytesIO(ingredient.data),
-                )
+                _parents.add_parent(builder, ingredient)
             if placed and slot is not None:
                 store = _datahash.sign_placed(
                     builder,
