@@ -169,3 +169,18 @@ def test_a_forked_child_keeps_none_of_its_parents(
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert kept_parents() == 1
+
+
+def test_other_bytes_passed_for_the_same_result_get_their_own_ingredient(
+    media: Media, signing_key: SigningKey, trust: TrustPolicy
+) -> None:
+    # A caller's mistake: the parent's SignResult with another file of the same length.
+    # The ingredient must be the bytes passed, never the kept one of the named parent.
+    now = datetime.now(timezone.utc)
+    parent, original = _original(media, BIG_JPEG, signing_key, now=now)
+    other, other_result = _original(media, BIG_JPEG, signing_key, now=now + timedelta(seconds=1))
+    assert len(other) == len(parent) and other != parent
+    _mark(parent, original, signing_key, (100, 100), "r.jpg")
+    ingredient, _ = _parent_of(_mark(other, original, signing_key, (90, 90), "o.jpg"), trust)
+    assert ingredient["active_manifest"] == other_result.active_manifest
+    assert kept_parents() == 2

@@ -15,14 +15,17 @@ under :data:`MIN_BYTES` are read as before: for them the archive saves nothing.
 
 The archives are plain bytes, kept per process in a small LRU (:data:`_KEEP`
 parents) keyed by the parent's SHA-256 as the caller knows it (the parent's
-``SignResult``), its length, media type and title; an ingredient without a known
-hash is read as before. Per process: a forked child starts with none (bytes would
-survive ``fork()``, but a lock held by another thread at the fork would not be
-released; DESIGN.md decision 1's Context is not kept here).
+``SignResult``), its length, a digest of its first and last 4 KiB (so other bytes
+passed for the same result are not given its ingredient), media type and title; an
+ingredient without a known hash is read as before. Per process: a forked child
+starts with none (bytes would survive ``fork()``, but a lock held by another thread
+at the fork would not be released; docs/architecture.md decision 1's Context is not
+kept here).
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import threading
@@ -47,8 +50,9 @@ loaded 2-core machine): 0.28 MB JPEG read 0.88 ms against 0.87 from the archive,
 the first rendition pays 0.5 ms more to write the archive."""
 
 _LABEL = "parent"
+_END = 4096
 
-_Key = tuple[str, int, str, str]
+_Key = tuple[str, str, str, str]
 
 _ARCHIVES: OrderedDict[_Key, bytes] = OrderedDict()
 _LOCK = threading.Lock()
@@ -73,7 +77,7 @@ def add_parent(builder: Any, ingredient: C2paIngredient) -> None:
     if ingredient.sha256_hex is None or len(ingredient.data) < MIN_BYTES:
         _read(builder, ingredient)
         return
-    key = (ingredient.sha256_hex, len(ingredient.data), ingredient.mime, ingredient.title)
+    key = (ingredient.sha256_hex, _ends(ingredient.data), ingredient.mime, ingredient.title)
     with _LOCK:
         archive = _ARCHIVES.get(key)
         if archive is not None:
@@ -91,6 +95,15 @@ def add_parent(builder: Any, ingredient: C2paIngredient) -> None:
         _ARCHIVES[key] = out.getvalue()
         while len(_ARCHIVES) > _KEEP:
             _ARCHIVES.popitem(last=False)
+
+
+def _ends(data: bytes) -> str:
+    """The length and a digest of the first and last 4 KiB of a parent.
+
+    Bytes that are not the parent the caller named (another file of the same
+    length, passed with the same ``SignResult``) get a key of their own.
+    """
+    return f"{len(data)}:{hashlib.sha256(data[:_END] + data[-_END:]).hexdigest()}"
 
 
 def kept_parents() -> int:
