@@ -231,24 +231,7 @@ def test_the_command_line_imports_only_the_command_it_runs_and_rich_only_to_prin
 def test_one_file_verified_without_an_inventory_loads_neither_it_nor_numpy_nor_the_signing_side(
     tmp_path: Path, dev_keys: DevKeyPaths
 ) -> None:
-    signed = tmp_path / "signed"
-    done = _python(
-        """
-        import sys
-        from provenance.cli import main
-
-        sys.exit(main(sys.argv[1:]))
-        """,
-        "sign",
-        str(SAMPLE_MEDIA / "forest-path.jpg"),
-        "--out",
-        str(signed),
-        "--keys",
-        str(dev_keys.directory),
-        "--no-inventory",
-    )
-    assert done.returncode == 0, done.stderr
-    image = signed / "forest-path.jpg"
+    image = _sign_into(None, tmp_path / "signed", dev_keys)
     anchors = str(dev_keys.ca_certificate)
     code, loaded = _run_main("verify", str(image), "--trust-anchors", anchors, "--json")
     assert code == 0
@@ -257,8 +240,9 @@ def test_one_file_verified_without_an_inventory_loads_neither_it_nor_numpy_nor_t
     assert loaded.isdisjoint({"provenance.inventory", "provenance.sign"})
 
 
-def _sign_into(inventory: Path, out: Path, keys: DevKeyPaths) -> Path:
-    """``provenance sign forest-path.jpg`` recorded in ``inventory``: the signed file."""
+def _sign_into(inventory: Path | None, out: Path, keys: DevKeyPaths) -> Path:
+    """``provenance sign forest-path.jpg`` into ``inventory`` (None: none); the signed file."""
+    recorded = ("--inventory", str(inventory)) if inventory is not None else ("--no-inventory",)
     done = _python(
         """
         import sys
@@ -272,8 +256,7 @@ def _sign_into(inventory: Path, out: Path, keys: DevKeyPaths) -> Path:
         str(out),
         "--keys",
         str(keys.directory),
-        "--inventory",
-        str(inventory),
+        *recorded,
     )
     assert done.returncode == 0, done.stderr
     return out / "forest-path.jpg"
