@@ -841,21 +841,34 @@ def run_fleet_server(args: argparse.Namespace) -> dict[str, Any]:
     console.print(f"bit model from real rows ({time.perf_counter() - started:.0f} s)")
     rng = np.random.default_rng(args.seed)
     results = []
-    with tempfile.TemporaryDirectory(prefix="provenance-bench-fleet-server-") as folder:
-        for assets in args.fleet_server or ():
-            console.print(f"FleetIndex from PostgreSQL: {assets:,} assets x 22 rows ...")
-            r = _fleet_server.fleet_from_server(
-                assets,
-                Path(folder),
-                model=model,
-                rng=rng,
-                url=args.server_url,
-                read_alone=not args.skip_read,
-                span_check=args.span_check,
-                pack_repeats=args.pack,
-            )
+    postgresql = {"span_check": args.span_check}  # the option only its span has
+    servers = (
+        ("PostgreSQL", args.fleet_server, _fleet_server.fleet_from_server, postgresql),
+        ("MariaDB", args.fleet_mariadb, _fleet_mariadb.mariadb_from_server, {}),
+    )
+    for label, sizes, measure, extra in servers:
+        for assets in sizes or ():
+            prefix = f"provenance-bench-fleet-{label.lower()}-"
+            with tempfile.TemporaryDirectory(prefix=prefix) as folder:
+                console.print(f"FleetIndex from {label}: {assets:,} assets x 22 rows ...")
+                r = measure(
+                    assets,
+                    Path(folder),
+                    model=model,
+                    rng=rng,
+                    url=args.server_url,
+                    read_alone=not args.skip_read,
+                    pack_repeats=args.pack,
+                    **extra,
+                )
             results.append(r)
-            console.print(f"  {r}")
+            console.print(
+                f"  read {r['rows']:,} rows in {r['read_s']:.1f} s "
+                f"({r['read_rows_per_s']:,.0f} rows/s); cold fleet_index {r['cold_build_s']:.1f} s "
+                f"(CPU client {r['build_client_cpu_s']:.0f} s, server "
+                f"{r['build_server_cpu_s']:.0f} s; load {r['load_average']:.1f}; "
+                f"peak RSS {fmt_bytes(r['peak_rss_bytes'])})"
+            )
     console.print(
         table(
             "FleetIndex cold build from PostgreSQL (packed pages; hashes memory-mapped)",
@@ -897,26 +910,6 @@ def run_fleet_server(args: argparse.Namespace) -> dict[str, Any]:
             "and the tables built; machine shared (see load in the header)",
         )
     )
-    for assets in args.fleet_mariadb or ():
-        with tempfile.TemporaryDirectory(prefix="provenance-bench-fleet-mariadb-") as folder:
-            console.print(f"FleetIndex from MariaDB: {assets:,} assets x 22 rows ...")
-            r = _fleet_mariadb.mariadb_from_server(
-                assets,
-                Path(folder),
-                model=model,
-                rng=rng,
-                url=args.server_url,
-                read_alone=not args.skip_read,
-                pack_repeats=args.pack,
-            )
-            results.append(r)
-            console.print(
-                f"  read {r['rows']:,} rows in {r['read_s']:.1f} s "
-                f"({r['read_rows_per_s']:,.0f} rows/s); cold fleet_index {r['cold_build_s']:.1f} s "
-                f"(CPU client {r['build_client_cpu_s']:.0f} s, server "
-                f"{r['build_server_cpu_s']:.0f} s; load {r['load_average']:.1f}; "
-                f"peak RSS {fmt_bytes(r['peak_rss_bytes'])})"
-            )
     mariadb = [r for r in results if r["backend"] == "mariadb"]
     if mariadb:
         console.print(
