@@ -11,6 +11,7 @@ process, every thread, from ``/proc``).
 
 from __future__ import annotations
 
+import functools
 import gc
 import os
 import sys
@@ -112,6 +113,7 @@ def mariadb_from_server(
     read_alone: bool = True,
     buffer_pool: str = "2G",
     pack_repeats: int = 0,
+    unpacked_repeats: int | None = None,
 ) -> dict[str, Any]:
     """MariaDB: every row read (``perceptual_chunks``) and a cold ``fleet_index``.
 
@@ -124,7 +126,7 @@ def mariadb_from_server(
     if url is not None:
         pid = _mariadbd_pid(url)
         measured = _measure_mariadb(url, assets, tmp, {}, pid, read_alone=read_alone)
-        return _packed(url, tmp, pid, measured, pack_repeats)
+        return _packed(url, tmp, pid, measured, pack_repeats, unpacked_repeats)
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from tests.servers import start_mariadb
 
@@ -134,15 +136,21 @@ def mariadb_from_server(
         fill = _plant_mariadb(server, url, assets, model, rng, tmp)
         pid = server.process.pid
         measured = _measure_mariadb(url, assets, tmp, fill, pid, read_alone=read_alone)
-        return _packed(url, tmp, pid, measured, pack_repeats)
+        return _packed(url, tmp, pid, measured, pack_repeats, unpacked_repeats)
 
 
 def _packed(
-    url: str, tmp: Path, pid: int, measured: dict[str, Any], repeats: int
+    url: str,
+    tmp: Path,
+    pid: int,
+    measured: dict[str, Any],
+    repeats: int,
+    unpacked: int | None,
 ) -> dict[str, Any]:
     if not repeats:
         return measured
-    return {**measured, "packs": with_packs(url, tmp, lambda: _process_cpu(pid), measured, repeats)}
+    cpu = functools.partial(_process_cpu, pid)
+    return {**measured, "packs": with_packs(url, tmp, cpu, measured, repeats, unpacked)}
 
 
 def _measure_mariadb(

@@ -13,6 +13,7 @@ row.
 
 from __future__ import annotations
 
+import functools
 import gc
 import hashlib
 import os
@@ -327,6 +328,7 @@ def fleet_from_server(
     read_alone: bool = True,
     span_check: bool = False,
     pack_repeats: int = 0,
+    unpacked_repeats: int | None = None,
 ) -> dict[str, Any]:
     """Fill a throw-away PostgreSQL with ``assets`` x 22 rows; time the reads and the build.
 
@@ -334,10 +336,11 @@ def fleet_from_server(
     (``python benchmarks/_fleet_server.py N``, which keeps its server running).
     With ``pack_repeats``: then :func:`with_packs` (``"packs"`` in the result).
     """
+    packs = functools.partial(_packs_pg, repeats=pack_repeats, unpacked=unpacked_repeats)
     if url is not None:
         measured = _measure(url, assets, tmp, _planted(url), rng, lookups, read_alone=read_alone)
         if pack_repeats:
-            measured["packs"] = _packs_pg(url, tmp, measured, pack_repeats)
+            measured["packs"] = packs(url, tmp, measured)
         return {**measured, **({"span_check": span_check_cost(url)} if span_check else {})}
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from tests.servers import start_postgresql
@@ -348,14 +351,16 @@ def fleet_from_server(
         fill = _plant(url, assets, model, rng)
         measured = _measure(url, assets, tmp, fill, rng, lookups, read_alone=read_alone)
         if pack_repeats:
-            measured["packs"] = _packs_pg(url, tmp, measured, pack_repeats)
+            measured["packs"] = packs(url, tmp, measured)
         if span_check:
             measured["span_check"] = span_check_cost(url)
         return {**measured, "fill": fill}
 
 
-def _packs_pg(url: str, tmp: Path, first: dict[str, Any], repeats: int) -> dict[str, Any]:
-    return with_packs(url, tmp, lambda: _server_cpu(url), first, repeats)
+def _packs_pg(
+    url: str, tmp: Path, first: dict[str, Any], *, repeats: int, unpacked: int | None
+) -> dict[str, Any]:
+    return with_packs(url, tmp, lambda: _server_cpu(url), first, repeats, unpacked)
 
 
 def _read_alone(url: str) -> tuple[int, float]:
@@ -439,15 +444,23 @@ def cold_build(url: str, tmp: Path, server_cpu: Any) -> dict[str, float]:
 
 
 def with_packs(
-    url: str, tmp: Path, server_cpu: Any, first: dict[str, Any], repeats: int
+    url: str,
+    tmp: Path,
+    server_cpu: Any,
+    first: dict[str, Any],
+    repeats: int,
+    unpacked_repeats: int | None = None,
 ) -> dict[str, Any]:
     """``--pack``: more unpacked cold builds, ``inventory pack``, then packed cold builds.
 
-    ``first`` is the unpacked build already measured; medians of ``repeats`` each way.
+    ``first`` is the unpacked build already measured; medians of ``repeats`` packed
+    builds and of ``unpacked_repeats`` (default ``repeats``) unpacked ones, ``first``
+    included (``--unpacked 1`` at 10M assets: one unpacked build takes minutes).
     """
+    more = (repeats if unpacked_repeats is None else unpacked_repeats) - 1
     unpacked = [
         {k: first[k] for k in ("cold_build_s", "build_client_cpu_s", "build_server_cpu_s")},
-        *(cold_build(url, tmp, server_cpu) for _ in range(repeats - 1)),
+        *(cold_build(url, tmp, server_cpu) for _ in range(more)),
     ]
     with Inventory(url) as inv:
         server, client = server_cpu(), _client_cpu()

@@ -859,6 +859,7 @@ def run_fleet_server(args: argparse.Namespace) -> dict[str, Any]:
                     url=args.server_url,
                     read_alone=not args.skip_read,
                     pack_repeats=args.pack,
+                    unpacked_repeats=args.unpacked,
                     **extra,
                 )
             results.append(r)
@@ -1051,6 +1052,14 @@ def options(parser: argparse.ArgumentParser) -> None:
         help="with --fleet-server/--fleet-mariadb: after the cold build, REPEATS cold builds "
         "from the rows (the first one included), `inventory pack`, then REPEATS cold builds "
         "from the packs (medians; e.g. --pack 3)",
+    )
+    parser.add_argument(
+        "--unpacked",
+        type=int,
+        default=None,
+        metavar="REPEATS",
+        help="with --pack: this many cold builds from the rows instead of --pack's count "
+        "(at least 1, the first build; e.g. --pack 3 --unpacked 1 at 10M assets)",
     )
     parser.add_argument(
         "--skip-read",
