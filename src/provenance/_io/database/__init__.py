@@ -52,12 +52,12 @@ from provenance._io.database._catalogue import (
 )
 from provenance._io.database._connection import Connection, Cursor, ServerConnection
 from provenance._io.database._errors import is_lock_error
-from provenance._io.database._open import (
+from provenance._io.database._open import open_server
+from provenance._io.database._schema import (
     APPLICATION,
     META_TABLE,
     ServerSchema,
     meta_table,
-    open_server,
 )
 from provenance._io.database._transactions import ServerDatabase
 from provenance._io.database._url import (
