@@ -720,7 +720,12 @@ def main() -> int:
     )
     info = machine_info()
     header(NAME, info, args)
-    if args.keypoints_against or args.keypoints_sampling or args.keypoints_before:
+    if (
+        args.keypoints_against
+        or args.keypoints_sampling
+        or args.keypoints_before
+        or args.keypoints_predict
+    ):
         with tempfile.TemporaryDirectory(prefix="provenance-overhead-") as folder:
             return keypoint_sizes(args, info, build_cases(args.quick, Path(folder)))
     key, trust, keys = dev_keys()
@@ -757,6 +762,13 @@ def _extra_args(parser: Any) -> None:
         "again at 12 under 192 keypoints) against the form stored before 2026-12-07 (FAST "
         "threshold 12) and the unshipped 2 x 2 point-sampling of 3x originals, paired, CPU ms",
     )
+    parser.add_argument(
+        "--keypoints-predict",
+        action="store_true",
+        help="only the keypoints' part: reference_features as it is (the FAST threshold "
+        "chosen before ORB runs) against detecting at 30 first and again at 12 when short "
+        "(the same stored keypoints; until 2026-12-07), paired, CPU ms",
+    )
 
 
 def keypoint_sizes(args: Any, info: Mapping[str, Any], cases: list[Case]) -> int:
@@ -768,7 +780,9 @@ def keypoint_sizes(args: Any, info: Mapping[str, Any], cases: list[Case]) -> int
     the machine's load hits both alike), ``--repeats`` rounds, medians. The
     other form is another working side (``--keypoints-against``), the full
     reduction without point-sampling (``--keypoints-sampling``), or the form
-    stored before 2026-12-07 and an unshipped one (``--keypoints-before``).
+    stored before 2026-12-07 and an unshipped one (``--keypoints-before``), or
+    the same keypoints detected at 30 first whatever the picture
+    (``--keypoints-predict``).
     """
     from provenance._core import keypoints
 
@@ -782,6 +796,8 @@ def keypoint_sizes(args: Any, info: Mapping[str, Any], cases: list[Case]) -> int
         }
     elif args.keypoints_sampling:
         other = {"full reduction": {"sampled": False}, "sampled (now)": {}}
+    elif args.keypoints_predict:
+        other = {"30, again at 12 (before)": {"predict": False}, "threshold chosen first": {}}
     else:
         other = {f"{args.keypoints_against} px": {"side": args.keypoints_against}, f"{now} px": {}}
     # Every form is reference_features' call with some arguments changed.
