@@ -45,8 +45,8 @@ REFERENCE_RETRY = (12, 192)
 has 2 corners at 20 and 68 at 12). Whether the first detection would fall short is
 counted before ORB runs (``_threshold.first_threshold``: FAST on ORB's own pyramid),
 so such a picture is detected once, at ``threshold``, and stores the same keypoints:
-36 of the 42 corpus originals that were detected twice (16-44% more CPU than one
-detection), the 6 others still are."""
+38 of the 42 corpus originals that were detected twice (16-44% more CPU than one
+detection); the 4 others still are (see ``_threshold.PLENTY``)."""
 
 REFERENCE_SAMPLED_FROM = 4
 """An original at least this many times :data:`REFERENCE_SIDE` (1,536 px) is
