@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from PIL import Image, ImageEnhance
+from PIL import Image, ImageEnhance, ImageFilter
 
 from provenance._core import keypoints
 from provenance._core.keypoints import _extract, _threshold
@@ -18,7 +18,7 @@ PICTURES = sorted(p.name for p in SAMPLE_MEDIA.iterdir() if p.suffix in {".jpg",
 
 
 def _variants(name: str) -> Iterator[tuple[str, Image.Image]]:
-    """A sample picture decoded at 1280 px, then darker and flatter (fewer corners)."""
+    """A sample picture decoded at 1280 px, then darker, flatter, blurred (fewer corners)."""
     with Image.open(SAMPLE_MEDIA / name) as im:
         rgb = im.convert("RGB")
     photo = rgb.resize((1280, round(1280 * rgb.height / rgb.width)), Image.Resampling.LANCZOS)
@@ -26,6 +26,7 @@ def _variants(name: str) -> Iterator[tuple[str, Image.Image]]:
     for factor in (0.15, 0.3, 0.5):
         yield f"{name} brightness {factor}", ImageEnhance.Brightness(photo).enhance(factor)
         yield f"{name} contrast {factor}", ImageEnhance.Contrast(photo).enhance(factor)
+    yield f"{name} blurred", photo.filter(ImageFilter.GaussianBlur(3))
 
 
 def _grey(image: Image.Image) -> Any:
@@ -80,6 +81,52 @@ def test_fast_on_orbs_pyramid_counts_the_keypoints_orb_keeps() -> None:
             assert predicted == len(orb.detect(grey, None)), (label, threshold)
             counts.append(predicted)
     assert min(counts) < 192 <= max(counts)  # both sides of the retry are exercised
+
+
+def test_the_threshold_chosen_is_the_one_the_two_detections_end_at() -> None:
+    # Three ways to decide (plenty of corners at half size, few, or counted on ORB's
+    # pyramid), each exercised: the lower threshold only for a picture ORB at 30 would
+    # find short, and few of those left to the detection at 30 and again at 12.
+    cv2 = load_cv2()
+    orb = cv2.ORB_create(
+        nfeatures=keypoints.REFERENCE_FEATURES,
+        scaleFactor=1.2,
+        nlevels=keypoints.REFERENCE_LEVELS,
+        edgeThreshold=_threshold.EDGE,
+        patchSize=31,
+        fastThreshold=keypoints.REFERENCE_THRESHOLD,
+    )
+    fast = cv2.FastFeatureDetector_create(keypoints.REFERENCE_THRESHOLD, True)
+    ways = set()
+    missed: list[str] = []
+    for label, image in (v for name in PICTURES for v in _variants(name)):
+        grey = _grey(image)
+        half = cv2.resize(
+            grey, (grey.shape[1] // 2, grey.shape[0] // 2), interpolation=cv2.INTER_AREA
+        )
+        rough = _threshold._corners(fast, half, _threshold.PLENTY)
+        ways.add(
+            "plenty"
+            if rough >= _threshold.PLENTY
+            else "few"
+            if rough < _threshold.FEW
+            else "counted"
+        )
+        short = len(orb.detect(grey, None)) < keypoints.REFERENCE_RETRY[1]
+        chosen = _threshold.first_threshold(
+            grey,
+            threshold=keypoints.REFERENCE_THRESHOLD,
+            retry=keypoints.REFERENCE_RETRY,
+            features=keypoints.REFERENCE_FEATURES,
+            levels=keypoints.REFERENCE_LEVELS,
+            step=1.2,
+        )
+        if chosen == keypoints.REFERENCE_RETRY[0]:
+            assert short, label  # never the lower threshold for a picture ORB finds enough in
+        elif short:
+            missed.append(label)  # detected at 30, then again at 12: the same rows, more work
+    assert ways == {"plenty", "few", "counted"}
+    assert len(missed) <= 2, missed
 
 
 @pytest.mark.parametrize("name", PICTURES)

@@ -8,7 +8,9 @@ ORB would keep at the first threshold from FAST alone, on the same pyramid ORB
 builds, and goes straight to the lower threshold when the count is certain to
 fall short, so the keypoints stored are the ones the two detections stored. A
 picture with :data:`PLENTY` corners at half the working size is not counted (the
-count would cost more than it saves); it is detected as before.
+count would cost more than it saves); it is detected as before. One with fewer than
+:data:`FEW` is not counted either: it goes to the lower threshold (exact on every
+picture measured, not by construction).
 
 How ORB counts (OpenCV's ``orb.cpp``): level ``l`` of the pyramid is the previous
 level resized (``INTER_LINEAR_EXACT``) to ``cvRound(size / step**l)``; FAST with
@@ -45,6 +47,16 @@ pyramid costs more than it saves for a contrasty picture, this test 0.02-0.04 ms
 On the corpus's 304 originals, 38 of the 42 detected twice had fewer (and go
 straight to the lower threshold), and 1 of the 262 detected once."""
 
+FEW = 20
+"""FAST corners (at the first threshold) at half the working size under which a picture
+goes straight to the lower threshold without counting ORB's pyramid (0.1-0.25 ms
+saved). Not exact, but far from the pictures detected once: on the corpus's 304
+originals those had at least 30 (22 of the 42 detected twice had fewer than 20), on
+the sample images at 1,280 px darkened, flattened or blurred at least 26 (a blurred
+forest path with 202 keypoints at 30). A picture under it that ORB would have given
+192 keypoints at the first threshold stores the lower threshold's keypoints (the form
+stored until 2026-12-07), not the first's."""
+
 _BAND_ROWS = 48
 """Rows of a level counted per FAST call (a 384 x 240 working image: 5 bands)."""
 
@@ -77,15 +89,19 @@ def first_threshold(
     ``retry[1]`` keypoints (the detection at ``threshold`` would be thrown
     away), else ``threshold`` (the caller still detects again if it falls
     short: ties at a level's cut are not counted here, nor is a picture with
-    :data:`PLENTY` corners at half the working size).
+    :data:`PLENTY` corners at half the working size). A picture with fewer
+    than :data:`FEW` there is not counted either: ``retry[0]``.
     """
     cv2 = load_cv2()
     height, width = grey.shape
     if min(height, width) // 2 > 2 * EDGE:
         half = cv2.resize(grey, (width // 2, height // 2), interpolation=cv2.INTER_AREA)
         fast = cv2.FastFeatureDetector_create(threshold, True)
-        if _corners(fast, half, PLENTY) >= PLENTY:
+        rough = _corners(fast, half, PLENTY)
+        if rough >= PLENTY:
             return threshold  # a contrasty picture: not worth counting on ORB's pyramid
+        if rough < FEW:
+            return retry[0]  # a dark or flat one: sure enough without counting
     allowed_short = features - retry[1]  # keypoints that may be missing without a retry
     kept = short = 0
     counts = level_counts(grey, threshold=threshold, features=features, levels=levels, step=step)
