@@ -20,7 +20,9 @@ too). So a level keeps ``min(corners, quota)`` keypoints exactly when it has no
 more corners than its quota, and at least its quota otherwise: the sum over the
 levels of ``min(corners, quota)`` is ORB's count, short of ties on full levels
 (which only add keypoints). A test checks the count against ORB's on real
-pictures.
+pictures; an OpenCV whose ORB built its pyramid otherwise would fail it first, and
+meanwhile only cost a picture a second detection or store the lower threshold's
+keypoints (the form stored until 2026-12-07), never a row no form stores.
 
 Pure: numpy arrays in, an int out. OpenCV is loaded on first use.
 """
