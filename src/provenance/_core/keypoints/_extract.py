@@ -119,7 +119,7 @@ def _working(image: Image.Image, side: int, *, sampled_from: int) -> tuple[U8, I
         )
         factor = samples
     if factor >= 2 and image.mode in _SAMPLED_MODES:
-        image = image.reduce(factor)
+        image = _reduce(image, factor)
     if image.mode not in ("RGB", "L"):
         # Alpha on white, palettes, CMYK, 16-bit greys...: phash's flattening, at this size.
         image = phash.resize_flat(image, image.size, Image.Resampling.BOX)
@@ -127,6 +127,26 @@ def _working(image: Image.Image, side: int, *, sampled_from: int) -> tuple[U8, I
     if (grey.shape[1], grey.shape[0]) != size:
         grey = cv2.resize(grey, size, interpolation=cv2.INTER_LINEAR)
     return np.ascontiguousarray(grey), image, width / size[0]
+
+
+def _reduce(image: Image.Image, factor: int) -> Image.Image:
+    """Pillow's ``reduce(factor)``, the same bytes; an RGBA image premultiplied by OpenCV.
+
+    Pillow reduces RGBA premultiplied: it converts to ``RGBa``, reduces and
+    converts back. Its conversion is most of an alpha original's keypoints
+    (1 MP of point samples, CPU, loaded machine: 1.55 ms, the whole ``reduce``
+    2.6 ms); OpenCV's premultiplication is the same arithmetic (every colour and
+    alpha pair: a test), and with the copy out of Pillow the ``reduce`` takes
+    2.3 ms. The premultiplied pixels are reduced as ``RGBX`` (all four bands,
+    as ``RGBa``'s are).
+    """
+    if image.mode != "RGBA":
+        return image.reduce(factor)
+    cv2 = load_cv2()
+    premultiplied = cv2.cvtColor(np.asarray(image), cv2.COLOR_RGBA2mRGBA)
+    pixels = Image.frombuffer("RGBX", image.size, premultiplied, "raw", "RGBX", 0, 1)
+    small = pixels.reduce(factor)
+    return Image.frombytes("RGBa", small.size, small.tobytes()).convert("RGBA")
 
 
 def _sampled(image: Image.Image, size: tuple[int, int], samples: int) -> tuple[U8, Image.Image]:
