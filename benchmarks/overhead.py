@@ -50,8 +50,10 @@ memory.
 
 from __future__ import annotations
 
+import functools
 import gc
 import hashlib
+import importlib.util
 import io
 import json
 import os
@@ -720,7 +722,13 @@ def main() -> int:
     )
     info = machine_info()
     header(NAME, info, args)
-    if args.keypoints_against or args.keypoints_sampling or args.keypoints_before:
+    if (
+        args.keypoints_against
+        or args.keypoints_sampling
+        or args.keypoints_before
+        or args.keypoints_predict
+        or args.keypoints_against_src
+    ):
         with tempfile.TemporaryDirectory(prefix="provenance-overhead-") as folder:
             return keypoint_sizes(args, info, build_cases(args.quick, Path(folder)))
     key, trust, keys = dev_keys()
@@ -757,6 +765,21 @@ def _extra_args(parser: Any) -> None:
         "again at 12 under 192 keypoints) against the form stored before 2026-12-07 (FAST "
         "threshold 12) and the unshipped 2 x 2 point-sampling of 3x originals, paired, CPU ms",
     )
+    parser.add_argument(
+        "--keypoints-against-src",
+        type=Path,
+        default=None,
+        metavar="SRC",
+        help="only the keypoints' part: reference_features as it is against SRC's (another "
+        "tree's src folder: its _core/keypoints/_extract.py, loaded beside this one), paired",
+    )
+    parser.add_argument(
+        "--keypoints-predict",
+        action="store_true",
+        help="only the keypoints' part: reference_features as it is (the FAST threshold "
+        "chosen before ORB runs) against detecting at 30 first and again at 12 when short "
+        "(the same stored keypoints; until 2026-12-07), paired, CPU ms",
+    )
 
 
 def keypoint_sizes(args: Any, info: Mapping[str, Any], cases: list[Case]) -> int:
@@ -768,7 +791,9 @@ def keypoint_sizes(args: Any, info: Mapping[str, Any], cases: list[Case]) -> int
     the machine's load hits both alike), ``--repeats`` rounds, medians. The
     other form is another working side (``--keypoints-against``), the full
     reduction without point-sampling (``--keypoints-sampling``), or the form
-    stored before 2026-12-07 and an unshipped one (``--keypoints-before``).
+    stored before 2026-12-07 and an unshipped one (``--keypoints-before``), or
+    the same keypoints detected at 30 first whatever the picture
+    (``--keypoints-predict``).
     """
     from provenance._core import keypoints
 
@@ -782,21 +807,31 @@ def keypoint_sizes(args: Any, info: Mapping[str, Any], cases: list[Case]) -> int
         }
     elif args.keypoints_sampling:
         other = {"full reduction": {"sampled": False}, "sampled (now)": {}}
+    elif args.keypoints_predict:
+        other = {"30, again at 12 (before)": {"predict": False}, "threshold chosen first": {}}
     else:
         other = {f"{args.keypoints_against} px": {"side": args.keypoints_against}, f"{now} px": {}}
     # Every form is reference_features' call with some arguments changed.
-    forms = {
-        label: {
-            "side": now,
-            "features": keypoints.REFERENCE_FEATURES,
-            "levels": keypoints.REFERENCE_LEVELS,
-            "sampled": True,
-            "threshold": keypoints.REFERENCE_THRESHOLD,
-            "retry": keypoints.REFERENCE_RETRY,
-            **change,
-        }
+    forms: dict[str, Callable[[Image.Image], object]] = {
+        label: functools.partial(
+            keypoints.extract,
+            **{
+                "side": now,
+                "features": keypoints.REFERENCE_FEATURES,
+                "levels": keypoints.REFERENCE_LEVELS,
+                "sampled": True,
+                "threshold": keypoints.REFERENCE_THRESHOLD,
+                "retry": keypoints.REFERENCE_RETRY,
+                **change,
+            },
+        )
         for label, change in other.items()
     }
+    if args.keypoints_against_src:
+        forms = {
+            f"{args.keypoints_against_src}": _extract_of(args.keypoints_against_src),
+            "now": keypoints.reference_features,
+        }
     rows = []
     for case in cases:
         with Image.open(case.path) as im:
@@ -808,8 +843,7 @@ def keypoint_sizes(args: Any, info: Mapping[str, Any], cases: list[Case]) -> int
         for r in range(args.repeats):
             for label in labels if r % 2 == 0 else labels[::-1]:
                 started = time.process_time_ns()
-                # reference_features in the other form (its features and levels).
-                keypoints.extract(image, **forms[label])
+                forms[label](image)  # reference_features in one form
                 times[label].append((time.process_time_ns() - started) / 1e6)
         rows.append(
             {
@@ -819,7 +853,13 @@ def keypoint_sizes(args: Any, info: Mapping[str, Any], cases: list[Case]) -> int
                 "cpu_ms_median": {label: round(median(times[label]), 2) for label in forms},
             }
         )
-    write_json(args.out, {"benchmark": NAME, "machine": info, "keypoint_sizes": rows})
+    out: dict[str, Any] = {"benchmark": NAME, "machine": info, "keypoint_sizes": rows}
+    if args.keypoints_against_src:
+        out["identical_rows"] = _identical_rows(list(forms.values()), cases)
+        console.print(
+            f"stored rows identical to {args.keypoints_against_src}'s: {out['identical_rows']}"
+        )
+    write_json(args.out, out)
     console.print(
         table(
             f"keypoints at signing, CPU ms per image (median of {args.repeats}, paired)",
@@ -836,6 +876,45 @@ def keypoint_sizes(args: Any, info: Mapping[str, Any], cases: list[Case]) -> int
         )
     )
     return 0
+
+
+def _identical_rows(
+    forms: list[Callable[[Image.Image], object]], cases: list[Case]
+) -> dict[str, int]:
+    """How many stored keypoint rows two forms agree on, byte for byte.
+
+    Over the benchmark's cases and the corpus's originals (as decoded from their
+    files), so a change meant to store the same keypoints is checked on every
+    picture the robustness figures rest on.
+    """
+    from corpus import ensure
+
+    paths = [case.path for case in cases] + ensure().paths()
+    same = 0
+    for path in paths:
+        with Image.open(path) as im:
+            im.load()
+            image = im.copy()
+        first, second = (form(image).to_bytes() for form in forms)  # type: ignore[attr-defined]
+        same += first == second
+    return {"images": len(paths), "identical": same}
+
+
+def _extract_of(src: Path) -> Callable[[Image.Image], object]:
+    """``reference_features`` of another tree's ``_core/keypoints/_extract.py``.
+
+    Loaded as a module of its own beside the running package, so both forms run
+    in one process, paired; its imports (OpenCV's loader, the stored form,
+    phash's flattening of alpha) are the running tree's.
+    """
+    path = src / "provenance" / "_core" / "keypoints" / "_extract.py"
+    spec = importlib.util.spec_from_file_location("_keypoints_extract_against", path)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"{path}: not a Python module")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    found: Callable[[Image.Image], object] = module.reference_features
+    return found
 
 
 def _summary(values: list[float]) -> dict[str, float]:

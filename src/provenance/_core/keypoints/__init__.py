@@ -14,8 +14,9 @@ descriptors; Rublee et al., ICCV 2011) and a geometric check.
   decoded image the caller already holds, reduced once (one of at least
   :data:`REFERENCE_SAMPLED_FROM` times the working side point-sampled and
   box-averaged, a smaller one box-reduced then bilinear), FAST threshold
-  :data:`REFERENCE_THRESHOLD`, detected again lower for a dark or flat picture
-  (:data:`REFERENCE_RETRY`).
+  :data:`REFERENCE_THRESHOLD`, or lower for a dark or flat picture
+  (:data:`REFERENCE_RETRY`; which one is counted from FAST on ORB's pyramid
+  before ORB runs, so such a picture is detected once).
 * A query keeps up to :data:`QUERY_FEATURES` keypoints at up to
   :data:`QUERY_SIDE` pixels (:func:`query_features`), so an asset shown at 40% of
   a page still has about as many pixels as its reference.
@@ -45,6 +46,7 @@ The package, one job per module (this ``__init__`` only re-exports)::
 
     _record.py    the scheme's name; LocalFeatures and its stored form (orb1, orb2)
     _extract.py   decoded pixels to ORB keypoints: reference and query sizes
+    _threshold.py an original's FAST threshold, chosen before ORB runs
     _index.py     KeypointIndex: faiss binary index, votes per stored image
     _locate.py    locate: matches, a RANSAC similarity, the box, the acceptance rules
     _region.py    the placement's spread, hull coverage, colours and layout

@@ -10,6 +10,7 @@ from PIL import Image
 from provenance._core import phash
 from provenance._core.keypoints._libs import load_cv2
 from provenance._core.keypoints._record import DESCRIPTOR_BYTES, GRID, U8, LocalFeatures
+from provenance._core.keypoints._threshold import EDGE, first_threshold
 
 REFERENCE_SIDE = 384
 """An original's grey pixels are reduced to at most this many pixels per side. Was 512:
@@ -41,8 +42,11 @@ adaptive threshold")."""
 REFERENCE_RETRY = (12, 192)
 """``(threshold, below)``: an original with fewer than ``below`` keypoints at
 :data:`REFERENCE_THRESHOLD` is detected again at ``threshold`` (at 384 px a night sky
-has 2 corners at 20 and 68 at 12; 42 of the corpus's 304 originals are detected twice,
-which costs 16-44% more than one detection at 12 did)."""
+has 2 corners at 20 and 68 at 12). Whether the first detection would fall short is
+counted before ORB runs (``_threshold.first_threshold``: FAST on ORB's own pyramid),
+so such a picture is detected once, at ``threshold``, and stores the same keypoints:
+38 of the 42 corpus originals that were detected twice (16-44% more CPU than one
+detection); the 4 others still are (see ``_threshold.PLENTY``)."""
 
 REFERENCE_SAMPLED_FROM = 4
 """An original at least this many times :data:`REFERENCE_SIDE` (1,536 px) is
@@ -115,7 +119,7 @@ def _working(image: Image.Image, side: int, *, sampled_from: int) -> tuple[U8, I
         )
         factor = samples
     if factor >= 2 and image.mode in _SAMPLED_MODES:
-        image = image.reduce(factor)
+        image = _reduce(image, factor)
     if image.mode not in ("RGB", "L"):
         # Alpha on white, palettes, CMYK, 16-bit greys...: phash's flattening, at this size.
         image = phash.resize_flat(image, image.size, Image.Resampling.BOX)
@@ -123,6 +127,26 @@ def _working(image: Image.Image, side: int, *, sampled_from: int) -> tuple[U8, I
     if (grey.shape[1], grey.shape[0]) != size:
         grey = cv2.resize(grey, size, interpolation=cv2.INTER_LINEAR)
     return np.ascontiguousarray(grey), image, width / size[0]
+
+
+def _reduce(image: Image.Image, factor: int) -> Image.Image:
+    """Pillow's ``reduce(factor)``, the same bytes; an RGBA image premultiplied by OpenCV.
+
+    Pillow reduces RGBA premultiplied: it converts to ``RGBa``, reduces and
+    converts back. Its conversion is most of an alpha original's keypoints
+    (1 MP of point samples, CPU, loaded machine: 1.55 ms, the whole ``reduce``
+    2.6 ms); OpenCV's premultiplication is the same arithmetic (every colour and
+    alpha pair: a test), and with the copy out of Pillow the ``reduce`` takes
+    2.3 ms. The premultiplied pixels are reduced as ``RGBX`` (all four bands,
+    as ``RGBa``'s are).
+    """
+    if image.mode != "RGBA":
+        return image.reduce(factor)
+    cv2 = load_cv2()
+    premultiplied = cv2.cvtColor(np.asarray(image), cv2.COLOR_RGBA2mRGBA)
+    pixels = Image.frombuffer("RGBX", image.size, premultiplied, "raw", "RGBX", 0, 1)
+    small = pixels.reduce(factor)
+    return Image.frombytes("RGBa", small.size, small.tobytes()).convert("RGBA")
 
 
 def _sampled(image: Image.Image, size: tuple[int, int], samples: int) -> tuple[U8, Image.Image]:
@@ -155,6 +179,7 @@ def extract(
     sampled_from: int = REFERENCE_SAMPLED_FROM,
     retry: tuple[int, int] | None = None,
     step: float = 1.2,
+    predict: bool = True,
 ) -> LocalFeatures:
     """ORB keypoints of ``image`` reduced to at most ``side`` pixels per side.
 
@@ -177,14 +202,24 @@ def extract(
         retry: ``(threshold, below)``: when fewer than ``below`` keypoints
             come back, detect again at this lower FAST threshold (None: once).
         step: Scale factor between ORB's pyramid levels.
+        predict: With ``retry``, count FAST's corners on ORB's pyramid first
+            and detect at the lower threshold straight away when the first
+            would certainly fall short (the same keypoints, one detection;
+            ``_threshold.first_threshold``); False detects at ``threshold``
+            first whatever the picture (``benchmarks/overhead.py
+            --keypoints-predict`` compares the two).
 
     Returns:
         The keypoints; none for an image too small or too flat to have any.
     """
     cv2 = load_cv2()
     grey, flat, scale = _working(image, side, sampled_from=sampled_from if sampled else 0)
+    if retry is not None and predict:
+        threshold = first_threshold(
+            grey, threshold=threshold, retry=retry, features=features, levels=levels, step=step
+        )
     keypoints, descriptors = _orb(grey, features, levels, threshold, harris=harris, step=step)
-    if retry is not None and len(keypoints) < retry[1]:
+    if retry is not None and threshold != retry[0] and len(keypoints) < retry[1]:
         # Too few corners at this threshold (a dark or flat picture): detect again lower.
         keypoints, descriptors = _orb(grey, features, levels, retry[0], harris=harris, step=step)
     if descriptors is None or not keypoints:
@@ -225,7 +260,7 @@ def _orb(
         nfeatures=features,
         scaleFactor=step,
         nlevels=levels,
-        edgeThreshold=15,
+        edgeThreshold=EDGE,
         patchSize=31,
         fastThreshold=threshold,
         scoreType=cv2.ORB_HARRIS_SCORE if harris else cv2.ORB_FAST_SCORE,
