@@ -36,6 +36,7 @@ from provenance.inventory._bindings import _reconcile
 from provenance.inventory._entries import (
     AssetEntry,
     _pending,
+    _Shared,
     _utcnow,
 )
 from provenance.inventory._export import (
@@ -333,12 +334,12 @@ class Inventory(_Search, _Reads):
         if len(hashes) != len(items):
             raise InventoryError("perceptual must have one entry per result", path=self._path)
         moment = now or _utcnow()
-        # Results of one import share their record and time: serialise them once.
-        texts: dict[int, tuple[str, bytes]] = {}
-        signed_at = format_time(moment) if moment.tzinfo is not None else None
+        # Results of one import share their record, parent and time: converted once.
+        shared = _Shared()
+        at = format_time(moment) if moment.tzinfo is not None else None
         pending = [
-            _pending(r, signer=signer, now=moment, source_path=p, texts=texts, signed_at=signed_at)
-            for r, p in zip(items, paths, strict=True)
+            _pending(r, signer=signer, now=moment, source_path=s, shared=shared, signed_at=at)
+            for r, s in zip(items, paths, strict=True)
         ]
         rows = [None if h is None else _perceptual_insert(h, None, self._path) for h in hashes]
         local = [None] * len(items) if keypoints is None else list(keypoints)

@@ -328,12 +328,12 @@ def record(
     if linked:
         payload[LINKED] = ",".join(sorted(str(r[0]) for r in linked))
     if perceptual is not None:
-        _, binding = perceptual.run(conn, result.asset_id, path)
+        _, binding = perceptual.run(conn, result.asset_id, path, asset_pk=asset_pk)
         if binding is not None:
             payload[PERCEPTUAL_SCHEME] = perceptual.scheme
             payload[ROW_PERCEPTUAL] = binding
     if keypoints is not None:
-        payload.update(keypoints.run(conn, result.asset_id, path))
+        payload.update(keypoints.run(conn, result.asset_id, path, asset_pk=asset_pk))
     event = AuditEvent.RENDITION_ADDED if record.parents else AuditEvent.SIGNED
     if memo is None:
         audit.append_in(conn, event, asset_id=result.asset_id, payload=payload, now=p.now)
