@@ -44,6 +44,7 @@ from provenance.inventory._export import (
     export_json,
 )
 from provenance.inventory._keypoints import KeypointInsert
+from provenance.inventory._memo import Memo
 from provenance.inventory._perceptual import (
     _fleet_min_assets,
     _index_refresh_s,
@@ -53,7 +54,7 @@ from provenance.inventory._perceptual import (
 from provenance.inventory._reads import _Reads
 from provenance.inventory._schema import _open, _open_server
 from provenance.inventory._search import _Search
-from provenance.inventory._writes import Memo, record
+from provenance.inventory._writes import record
 
 if TYPE_CHECKING:
     from provenance._core.keypoints import LocalFeatures
@@ -351,7 +352,7 @@ class Inventory(_Search, _Reads):
         inserts = [None if f is None else KeypointInsert(scheme, f.to_bytes()) for f in local]
 
         def work(conn: sqlite3.Connection) -> list[AssetEntry]:
-            memo = Memo()  # the signer and the parents, looked up once per transaction
+            memo = Memo(self._path)  # what the transaction looked up, and its new files
             memo.prefetch(conn, pending)
             entries = [
                 record(
@@ -365,6 +366,7 @@ class Inventory(_Search, _Reads):
                 )
                 for p, insert, kp in zip(pending, rows, inserts, strict=True)
             ]
+            memo.flush(conn)
             self._audit.append_all_in(conn, memo.entries, now=moment)
             return entries
 
