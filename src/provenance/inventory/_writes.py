@@ -116,7 +116,8 @@ def record(
     ``memo`` carries what earlier results of the same transaction looked up
     (the signer's id, the parents found), so an import's renditions do not
     look them up again; with it, the audit entry is left in ``memo.entries``
-    for the caller to append (``AuditLog.append_all_in``) before it commits.
+    for the caller to append (``AuditLog.append_all_in``), and a new asset's file
+    row is held in the memo (``Memo.flush``), both before it commits.
     """
     result = p.result
     signer_id = _signer_id(conn, p.signer) if memo is None else memo.signer_id(conn, p.signer)
