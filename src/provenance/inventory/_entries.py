@@ -230,9 +230,8 @@ class _Shared:
     record is known by identity (:func:`provenance.sign_import` gives its
     renditions one record object) or, failing that, by being equal to the last
     record serialised (``sign_rendition`` makes an equal record per
-    rendition): equal values of different types (``1``, ``1.0``, ``True``;
-    ``0.0`` and ``-0.0``) serialise differently, so their parameters must also
-    have the same ``repr``. Valid only while the batch's results are alive.
+    rendition) with parameters that serialise alike (:func:`_alike`). Valid
+    only while the batch's results are alive.
     """
 
     __slots__ = ("_by_id", "_hashes", "_last")
@@ -248,11 +247,7 @@ class _Shared:
         if known is not None:
             return known
         last = self._last
-        if (
-            last is not None
-            and last[0] == record
-            and repr(last[0].parameters) == repr(record.parameters)
-        ):
+        if last is not None and last[0] == record and _alike(last[0].parameters, record.parameters):
             known = last[1]
         else:
             data = record.to_canonical_json()
@@ -267,6 +262,20 @@ class _Shared:
         if found is None:
             found = self._hashes[value] = _hex_bytes(value, name, None)
         return found
+
+
+def _alike(known: Mapping[str, Any], other: Mapping[str, Any]) -> bool:
+    """Whether two equal parameter maps serialise alike.
+
+    Equal values of different types (``1``, ``1.0``, ``True``) or signs
+    (``0.0``, ``-0.0``) do not. The same objects (a record's ``replace``
+    keeps them) do, and so do equal values of one type: floats only with the
+    same ``repr``. Both maps are sorted by name (``ProvenanceRecord``), so they pair.
+    """
+    for a, b in zip(known.values(), other.values(), strict=True):
+        if a is not b and (type(a) is not type(b) or (type(a) is float and repr(a) != repr(b))):
+            return False
+    return True
 
 
 def _pending(
