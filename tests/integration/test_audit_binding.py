@@ -498,6 +498,17 @@ def test_an_imports_entries_are_the_entries_of_one_file_at_a_time(
     assert [c[1] for c in chain].count("checkpoint") == 6  # every 4 entries, their own counted
     facts = [c for c in chain if c[1] != "checkpoint"]
     assert facts == [c for c in _chain(one_by_one) if c[1] != "checkpoint"]
+    # The same rows with the same keys (the batch inserts its new files together).
+    for table in ("assets", "files", "signers"):
+        assert _rows(together, table) == _rows(one_by_one, table), table
+
+
+def _rows(path: Path, table: str) -> list[tuple[object, ...]]:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall()  # noqa: S608 - test tables
+    finally:
+        conn.close()
 
 
 def test_a_changed_rendition_row_of_an_import_is_named(tmp_path: Path) -> None:

@@ -695,7 +695,32 @@ def test_contradictory_results_are_refused_and_a_batch_is_all_or_nothing(
         )
     with pytest.raises(InventoryError, match="timezone"):
         inv.record_signing(fake_result(5), signer="CN=test", now=datetime(2026, 1, 1))
+    for bad in ("g" * 64, "ab" * 31 + " a", "ab" * 32 + "\n", "\u0663" * 64):
+        with pytest.raises(InventoryError, match="64 hex"):
+            inv.record_many(
+                [dataclasses.replace(fake_result(6), input_sha256_hex=bad)],
+                signer="CN=test",
+                now=NOW,
+            )
     assert inv.stats().assets == 1
+
+
+def test_a_batch_serialises_each_record_as_it_is(inv: Inventory) -> None:
+    """Equal records that serialise differently (1, 1.0, True) are each stored as signed."""
+    base = fake_result(1)
+    results = [base]
+    for i, seed in enumerate((1, 1.0, True, 1, -0.0, 0.0), start=2):
+        record = base.record.replace(parameters={"seed": seed, "steps": 30})
+        results.append(dataclasses.replace(fake_result(i), record=record))
+    entries = inv.record_many(results, signer="CN=test", now=NOW)
+    for result, entry in zip(results, entries, strict=True):
+        text = result.record.to_canonical_json()
+        assert entry.files[0].record_sha256_hex == hashlib.sha256(text).hexdigest()
+        stored = inv.get(result.asset_id)
+        assert stored is not None
+        assert stored.record.to_canonical_json() == text
+        assert stored.files[0].record_sha256_hex == hashlib.sha256(text).hexdigest()
+    assert inv.audit.verify().ok
 
 
 def test_closed_inventory_refuses_work(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from provenance._core.phash import ReferenceHashes
+from provenance._core.record import ParentRef
 from provenance._io.index import FleetIndex
 from provenance._io.keys import SigningKey
 from provenance.audit import AuditEvent
@@ -88,6 +89,57 @@ def test_a_contradictory_batch_stores_nothing(inventory_url: str) -> None:
         assert inv.audit.tail() is None
         inv.record_many(good, signer=SIGNER, now=NOW)
         assert [a.asset_id for a in inv.assets()] == [g.asset_id for g in good]
+
+
+def _by_file_hash(result: Any, parent: Any) -> Any:
+    """``result`` naming ``parent`` by its file's hash only: found through the files table."""
+    record = result.record.replace(parents=(ParentRef(parent.sha256_hex),))
+    return dataclasses.replace(result, record=record, parent_sha256_hex=parent.sha256_hex)
+
+
+def test_a_batch_links_what_it_holds_back(inventory_url: str) -> None:
+    """One batch's new files are inserted together: its later results still find them."""
+    original = fake_result(1)
+    child = _by_file_hash(fake_result(2), original)
+    grandchild = _by_file_hash(fake_result(3), child)
+    early = _by_file_hash(fake_result(4), fake_result(5))  # before its parent, same batch
+    later = fake_result(6)  # read back (its record's time has microseconds) with its file
+    later = dataclasses.replace(
+        later, record=later.record.replace(created_at=NOW.replace(microsecond=5))
+    )
+    with Inventory(inventory_url) as inv:
+        entries = inv.record_many(
+            [original, child, grandchild, early, fake_result(5), child, later],
+            signer=SIGNER,
+            now=NOW,
+        )
+        assert [f.sha256_hex for f in entries[6].files] == [later.sha256_hex]
+        assert [e.parent_asset_id for e in entries[:3]] == [None, original.asset_id, child.asset_id]
+        assert entries[5] == inv.get(child.asset_id)  # the same file again: idempotent
+        assert [a.asset_id for a in inv.ancestors(grandchild.asset_id)] == [
+            child.asset_id,
+            original.asset_id,
+        ]
+        assert inv.get(early.asset_id).parent_asset_id == fake_result(5).asset_id  # type: ignore[union-attr]
+        assert (inv.stats().assets, inv.stats().files) == (6, 6)
+        report = inv.audit.verify()
+        assert report.ok, report.problems
+        assert report.last_seq == 6
+
+
+def test_a_batch_refuses_a_new_asset_with_a_file_of_another(inventory_url: str) -> None:
+    first = fake_result(1)
+    taken = dataclasses.replace(fake_result(11), sha256_hex=first.sha256_hex)
+    twice = dataclasses.replace(fake_result(12), sha256_hex=fake_result(10).sha256_hex)
+    with Inventory(inventory_url) as inv:
+        inv.record_signing(first, signer=SIGNER, now=NOW)
+        for batch in ([fake_result(10), taken], [fake_result(10), twice, fake_result(13)]):
+            sha = batch[1].sha256_hex
+            with pytest.raises(InventoryError, match=f"file {sha} is already recorded for another"):
+                inv.record_many(batch, signer=SIGNER, now=NOW)
+            assert (inv.stats().assets, inv.stats().files) == (1, 1)
+            assert inv.audit.tail().seq == 1  # type: ignore[union-attr]
+        assert inv.audit.verify().ok
 
 
 def test_perceptual_rows_are_stored_once_and_found(inventory_url: str) -> None:

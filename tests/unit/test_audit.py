@@ -661,6 +661,21 @@ def test_a_flat_payload_serialised_once_hashes_as_the_entry_body_does(
     assert text == canonical_json(dict(entry.payload)).decode("utf-8")
 
 
+def test_an_entry_of_a_flat_payload_keeps_a_read_only_copy() -> None:
+    from provenance.audit._chain import _entry_and_json
+
+    payload: dict[str, Any] = {"sha256": "ab" * 32, "n": 3, "gone": None}
+    entry, _ = _entry_and_json(
+        0, GENESIS_HASH, AuditEvent.SIGNED, now=T0, asset_id="a", payload=payload
+    )
+    payload["sha256"] = "changed"
+    assert entry.payload["sha256"] == "ab" * 32
+    with pytest.raises(TypeError):
+        entry.payload["n"] = 4  # type: ignore[index]
+    assert entry.computed_hash() == entry.entry_hash
+    assert entry == AuditEntry.from_dict(entry.to_dict())
+
+
 def test_a_nested_payload_is_stored_as_the_entry_normalises_it() -> None:
     from provenance.audit._chain import _entry_and_json
 

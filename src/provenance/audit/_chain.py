@@ -361,7 +361,35 @@ def _entry_and_json(
         f'"payload":{text},"prev_hash":{_scalar(prev_hash)},"seq":{seq:d}}}'
     )
     digest = hashlib.sha256(hashed.encode("utf-8")).hexdigest()
-    return AuditEntry(seq, at, event, asset_id, body, prev_hash, digest), text
+    return _checked_entry(seq, at, event, asset_id, body, prev_hash, digest), text
+
+
+_set = object.__setattr__
+
+
+def _checked_entry(
+    seq: int,
+    at: str,
+    event: AuditEvent,
+    asset_id: str | None,
+    payload: Mapping[str, Any],
+    prev_hash: str,
+    entry_hash: str,
+) -> AuditEntry:
+    """The :class:`AuditEntry` of a flat payload the caller has checked (:func:`_is_flat`).
+
+    What ``AuditEntry(...)`` gives, without its second look at the payload: a
+    third of the cost, and an import builds 19 (one per recorded file).
+    """
+    entry: AuditEntry = object.__new__(AuditEntry)
+    _set(entry, "seq", seq)
+    _set(entry, "at", at)
+    _set(entry, "event", event)
+    _set(entry, "asset_id", asset_id)
+    _set(entry, "payload", MappingProxyType(dict(payload)))
+    _set(entry, "prev_hash", prev_hash)
+    _set(entry, "entry_hash", entry_hash)
+    return entry
 
 
 # json.dumps(value, ensure_ascii=False) builds an encoder per call; this one is built once.

@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -24,8 +23,6 @@ from provenance.errors import (
     RecordError,
 )
 from provenance.inventory._schema import SCHEMA_VERSION
-
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,16 +222,72 @@ class _Pending:
     record_sha256: bytes
 
 
+class _Shared:
+    """What the results of one batch share, converted once (an import's 19 results).
+
+    The canonical JSON and SHA-256 of each distinct record, and the bytes of
+    each hash text seen (the renditions of an import all name one parent). A
+    record is known by identity (:func:`provenance.sign_import` gives its
+    renditions one record object) or, failing that, by being equal to the last
+    record serialised (``sign_rendition`` makes an equal record per
+    rendition) with parameters that serialise alike (:func:`_alike`). Valid
+    only while the batch's results are alive.
+    """
+
+    __slots__ = ("_by_id", "_hashes", "_last")
+
+    def __init__(self) -> None:
+        self._by_id: dict[int, tuple[str, bytes]] = {}
+        self._last: tuple[ProvenanceRecord, tuple[str, bytes]] | None = None
+        self._hashes: dict[str, bytes] = {}
+
+    def record(self, record: ProvenanceRecord) -> tuple[str, bytes]:
+        """``record``'s canonical JSON (text) and its SHA-256."""
+        known = self._by_id.get(id(record))
+        if known is not None:
+            return known
+        last = self._last
+        if last is not None and last[0] == record and _alike(last[0].parameters, record.parameters):
+            known = last[1]
+        else:
+            data = record.to_canonical_json()
+            known = (data.decode("utf-8"), hashlib.sha256(data).digest())
+            self._last = (record, known)
+        self._by_id[id(record)] = known
+        return known
+
+    def hash(self, value: str, name: str) -> bytes:
+        """:func:`_hex_bytes` of ``value``, once per distinct text."""
+        found = self._hashes.get(value)
+        if found is None:
+            found = self._hashes[value] = _hex_bytes(value, name, None)
+        return found
+
+
+def _alike(known: Mapping[str, Any], other: Mapping[str, Any]) -> bool:
+    """Whether two equal parameter maps serialise alike.
+
+    Equal values of different types (``1``, ``1.0``, ``True``) or signs
+    (``0.0``, ``-0.0``) do not. The same objects (a record's ``replace``
+    keeps them) do, and so do equal values of one type: floats only with the
+    same ``repr``. Both maps are sorted by name (``ProvenanceRecord``), so they pair.
+    """
+    for a, b in zip(known.values(), other.values(), strict=True):
+        if a is not b and (type(a) is not type(b) or (type(a) is float and repr(a) != repr(b))):
+            return False
+    return True
+
+
 def _pending(
     result: SignResult,
     *,
     signer: str,
     now: datetime,
     source_path: str | None,
-    texts: dict[int, tuple[str, bytes]] | None = None,
+    shared: _Shared | None = None,
     signed_at: str | None = None,
 ) -> _Pending:
-    """Check and convert one result; ``texts`` caches record JSON by record object."""
+    """Check and convert one result; ``shared`` converts what a batch shares once."""
     if now.tzinfo is None:
         raise InventoryError("now must be a timezone-aware datetime")
     if not isinstance(signer, str) or not signer.strip():
@@ -243,26 +296,29 @@ def _pending(
     parent_hex = result.parent_sha256_hex or (
         record.parents[0].sha256_hex if record.parents else None
     )
-    known = texts.get(id(record)) if texts is not None else None
-    if known is None:
-        record_json = record.to_canonical_json()
-        known = (record_json.decode("utf-8"), hashlib.sha256(record_json).digest())
-        if texts is not None:
-            texts[id(record)] = known
+    if shared is None:
+        shared = _Shared()
+    record_json, record_sha256 = shared.record(record)
+    sha256 = _hex_bytes(result.sha256_hex, "sha256", None)
     return _Pending(
         result=result,
         signer=signer,
         signed_at=signed_at or format_time(now),
         now=now,
         source_path=source_path,
-        sha256=_hex_bytes(result.sha256_hex, "sha256", None),
+        sha256=sha256,
         essence=_hex_bytes(result.essence_sha256_hex, "essence_sha256", None),
-        input_sha256=_hex_bytes(result.input_sha256_hex, "input_sha256", None),
-        parent_sha256=(
-            _hex_bytes(parent_hex, "parent_sha256", None) if parent_hex is not None else None
+        # A rendition left as it is was its own input.
+        input_sha256=(
+            sha256
+            if result.input_sha256_hex == result.sha256_hex
+            else _hex_bytes(result.input_sha256_hex, "input_sha256", None)
         ),
-        record_json=known[0],
-        record_sha256=known[1],
+        parent_sha256=(
+            shared.hash(parent_hex, "parent_sha256") if parent_hex is not None else None
+        ),
+        record_json=record_json,
+        record_sha256=record_sha256,
     )
 
 
@@ -271,10 +327,16 @@ def _utcnow() -> datetime:
 
 
 def _hex_bytes(value: str, name: str, path: Path | None) -> bytes:
-    text = value.lower() if isinstance(value, str) else ""
-    if not _HEX64.match(text):
-        raise InventoryError(f"{name} must be 64 hex characters", path=path)
-    return bytes.fromhex(text)
+    # 64 characters that give 32 bytes are 64 hex digits: fromhex skips only
+    # whitespace, which would leave fewer bytes (a quarter of a regex match's cost).
+    if isinstance(value, str) and len(value) == 64:
+        try:
+            data = bytes.fromhex(value)
+        except ValueError:
+            data = b""
+        if len(data) == 32:
+            return data
+    raise InventoryError(f"{name} must be 64 hex characters", path=path)
 
 
 def _file_from_row(row: tuple[Any, ...], asset_id: str) -> FileEntry:

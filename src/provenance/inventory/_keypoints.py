@@ -105,13 +105,24 @@ _ROW_FEATURES = SQL.query(
 
 
 def insert_keypoints(
-    conn: sqlite3.Connection, asset_id: str, scheme: str, blob: bytes, *, path: Path
+    conn: sqlite3.Connection,
+    asset_id: str,
+    scheme: str,
+    blob: bytes,
+    *,
+    path: Path,
+    asset_pk: int | None = None,
 ) -> bool:
-    """Store one asset's keypoint descriptor; False when it was already stored."""
-    found = execute(conn, ASSET_KEY, (asset_id,)).fetchone()
-    if found is None:
-        raise InventoryError(f"no asset {asset_id} in the inventory", path=path)
-    cursor = execute(conn, _INSERT, (int(found[0]), scheme, blob))
+    """Store one asset's keypoint descriptor; False when it was already stored.
+
+    ``asset_pk``: the asset's row key, when the caller knows it (not looked up).
+    """
+    if asset_pk is None:
+        found = execute(conn, ASSET_KEY, (asset_id,)).fetchone()
+        if found is None:
+            raise InventoryError(f"no asset {asset_id} in the inventory", path=path)
+        asset_pk = int(found[0])
+    cursor = execute(conn, _INSERT, (asset_pk, scheme, blob))
     return bool(cursor.rowcount > 0)
 
 
@@ -127,14 +138,20 @@ class KeypointInsert:
     scheme: str
     blob: bytes
 
-    def run(self, conn: sqlite3.Connection, asset_id: str, path: Path) -> dict[str, str]:
+    def run(
+        self, conn: sqlite3.Connection, asset_id: str, path: Path, *, asset_pk: int | None = None
+    ) -> dict[str, str]:
         """Store the row; the payload keys that bind it (empty when it was stored already).
+
+        ``asset_pk``: the asset's row key, when the caller knows it.
 
         The first row ever bound also writes ``audit_meta``'s
         :data:`~provenance.audit.KEYPOINTS_BOUND_FROM` mark: rows below it were
         stored before keypoint rows were bound (issue 21) and are counted as legacy.
         """
-        if not insert_keypoints(conn, asset_id, self.scheme, self.blob, path=path):
+        if not insert_keypoints(
+            conn, asset_id, self.scheme, self.blob, path=path, asset_pk=asset_pk
+        ):
             return {}
         marked = execute(conn, _MARK, (KEYPOINTS_BOUND_FROM,)).fetchone()
         if marked is None:

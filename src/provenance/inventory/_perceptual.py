@@ -142,17 +142,16 @@ class _PerceptualInsert:
     rows: tuple[tuple[str, bytes], ...]
     descriptor: bytes
 
-    def run(self, conn: sqlite3.Connection, asset_id: str, path: Path) -> tuple[int, str | None]:
-        """Insert (idempotently) for ``asset_id``.
+    def run(
+        self, conn: sqlite3.Connection, asset_id: str, path: Path, *, asset_pk: int | None = None
+    ) -> tuple[int, str | None]:
+        """Insert (idempotently) for ``asset_id`` (whose row key is ``asset_pk`` when known).
 
         Returns:
             How many hash rows were added, and the binding hash of every row of
             the scheme now stored for the asset (None when nothing changed).
         """
-        found = execute(conn, ASSET_KEY, (asset_id,)).fetchone()
-        if found is None:
-            raise InventoryError(f"no asset {asset_id} in the inventory", path=path)
-        pk = int(found[0])
+        pk = _asset_key(conn, asset_id, path) if asset_pk is None else asset_pk
         before = conn.total_changes
         executemany(
             conn,
@@ -172,6 +171,14 @@ class _PerceptualInsert:
         else:
             rows, descriptor = _stored_perceptual(conn, pk, self.scheme)
         return added, _perceptual_row_hash(asset_id, self.scheme, rows, descriptor)
+
+
+def _asset_key(conn: sqlite3.Connection, asset_id: str, path: Path) -> int:
+    """The row key of a recorded asset."""
+    found = execute(conn, ASSET_KEY, (asset_id,)).fetchone()
+    if found is None:
+        raise InventoryError(f"no asset {asset_id} in the inventory", path=path)
+    return int(found[0])
 
 
 def _perceptual_insert(

@@ -36,6 +36,7 @@ from provenance.inventory._bindings import _reconcile
 from provenance.inventory._entries import (
     AssetEntry,
     _pending,
+    _Shared,
     _utcnow,
 )
 from provenance.inventory._export import (
@@ -43,6 +44,7 @@ from provenance.inventory._export import (
     export_json,
 )
 from provenance.inventory._keypoints import KeypointInsert
+from provenance.inventory._memo import Memo
 from provenance.inventory._perceptual import (
     _fleet_min_assets,
     _index_refresh_s,
@@ -52,7 +54,7 @@ from provenance.inventory._perceptual import (
 from provenance.inventory._reads import _Reads
 from provenance.inventory._schema import _open, _open_server
 from provenance.inventory._search import _Search
-from provenance.inventory._writes import Memo, record
+from provenance.inventory._writes import record
 
 if TYPE_CHECKING:
     from provenance._core.keypoints import LocalFeatures
@@ -333,12 +335,12 @@ class Inventory(_Search, _Reads):
         if len(hashes) != len(items):
             raise InventoryError("perceptual must have one entry per result", path=self._path)
         moment = now or _utcnow()
-        # Results of one import share their record and time: serialise them once.
-        texts: dict[int, tuple[str, bytes]] = {}
-        signed_at = format_time(moment) if moment.tzinfo is not None else None
+        # Results of one import share their record, parent and time: converted once.
+        shared = _Shared()
+        at = format_time(moment) if moment.tzinfo is not None else None
         pending = [
-            _pending(r, signer=signer, now=moment, source_path=p, texts=texts, signed_at=signed_at)
-            for r, p in zip(items, paths, strict=True)
+            _pending(r, signer=signer, now=moment, source_path=s, shared=shared, signed_at=at)
+            for r, s in zip(items, paths, strict=True)
         ]
         rows = [None if h is None else _perceptual_insert(h, None, self._path) for h in hashes]
         local = [None] * len(items) if keypoints is None else list(keypoints)
@@ -350,7 +352,7 @@ class Inventory(_Search, _Reads):
         inserts = [None if f is None else KeypointInsert(scheme, f.to_bytes()) for f in local]
 
         def work(conn: sqlite3.Connection) -> list[AssetEntry]:
-            memo = Memo()  # the signer and the parents, looked up once per transaction
+            memo = Memo(self._path)  # what the transaction looked up, and its new files
             memo.prefetch(conn, pending)
             entries = [
                 record(
@@ -364,6 +366,7 @@ class Inventory(_Search, _Reads):
                 )
                 for p, insert, kp in zip(pending, rows, inserts, strict=True)
             ]
+            memo.flush(conn)
             self._audit.append_all_in(conn, memo.entries, now=moment)
             return entries
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import sqlite3
-from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -29,38 +28,10 @@ from provenance.errors import InventoryError
 from provenance.inventory._bindings import _asset_row_hash, _file_row_hash
 from provenance.inventory._entries import AssetEntry, FileEntry, _Pending
 from provenance.inventory._keypoints import KeypointInsert
+from provenance.inventory._memo import _ASSET_BY_ID, _FILE_ASSET, _INSERT_FILE, Memo
 from provenance.inventory._perceptual import _PerceptualInsert
 from provenance.inventory._rows import _find_parent, _load, _signer_id
 from provenance.inventory._statements import SQL
-
-_ASSET_BY_ID = SQL.query(
-    "asset_of_id",
-    lambda sa, t: sa.select(
-        t.assets.c.asset_pk, t.assets.c.essence_sha256, t.assets.c.record_json
-    ).where(t.assets.c.asset_id == sa.bindparam("asset_id")),
-    params=("asset_id",),
-)
-_FILE_COLUMNS = (
-    "sha256",
-    "asset_pk",
-    "input_sha256",
-    "parent_sha256",
-    "path",
-    "source_path",
-    "bytes_added",
-    "active_manifest",
-    "signed_at",
-    "signer_id",
-    "record_sha256",
-    "record_json",
-)
-# The same file again (caught: idempotent) or a file of another asset.
-_INSERT_FILE = SQL.insert("insert_file", "files", _FILE_COLUMNS, conflict=Conflict.CAUGHT)
-_FILE_ASSET = SQL.query(
-    "asset_key_of_file",
-    lambda sa, t: sa.select(t.files.c.asset_pk).where(t.files.c.sha256 == sa.bindparam("sha256")),
-    params=("sha256",),
-)
 
 
 def _waiting(sa: Any, t: Any) -> Any:
@@ -118,33 +89,6 @@ _INSERT_ASSET = SQL.insert(
 # An import's 19 results share their record's creation time: formatted once, not 38 times.
 _time_text = functools.lru_cache(maxsize=8)(format_time)
 
-# A transaction's results are looked up together, this many values per statement
-# (a fixed list, so SQLite's text is in the snapshot; a shorter list repeats its last value).
-_BATCH = 32
-_BATCH_KEYS = tuple(f"v{i}" for i in range(_BATCH))
-_ASSETS_OF_IDS = SQL.query(
-    "assets_of_ids",
-    lambda sa, t: sa.select(
-        t.assets.c.asset_id, t.assets.c.asset_pk, t.assets.c.essence_sha256, t.assets.c.record_json
-    ).where(t.assets.c.asset_id.in_([sa.bindparam(k) for k in _BATCH_KEYS])),
-    params=_BATCH_KEYS,
-)
-
-
-def _parents_waiting(sa: Any, t: Any) -> Any:
-    """Which of these hashes a file of an asset without a parent link names as its parent."""
-    f, a = t.files.alias("f"), t.assets.alias("a")
-    return (
-        sa.select(f.c.parent_sha256)
-        .select_from(f.join(a, a.c.asset_pk == f.c.asset_pk))
-        .where(
-            f.c.parent_sha256.in_([sa.bindparam(k) for k in _BATCH_KEYS]),
-            a.c.parent_pk.is_(None),
-        )
-    )
-
-
-_PARENTS_WAITING = SQL.query("parents_waiting_among", _parents_waiting, params=_BATCH_KEYS)
 _ASSET_OF_ESSENCE = SQL.query(
     "asset_id_of_essence",
     lambda sa, t: sa.select(t.assets.c.asset_id).where(
@@ -152,85 +96,6 @@ _ASSET_OF_ESSENCE = SQL.query(
     ),
     params=("essence",),
 )
-
-
-class Memo:
-    """What one write transaction of many results has looked up already.
-
-    Valid only inside the transaction it was made for: a signer's id, and the
-    parent asset found for a parent reference (all the renditions of an import
-    name the same original, recorded just before them).
-    """
-
-    __slots__ = ("_absent", "_assets", "_checked", "_parents", "_signers", "_waiting", "entries")
-
-    def __init__(self) -> None:
-        self._signers: dict[str, int] = {}
-        self._parents: dict[tuple[Any, ...], tuple[int, str] | None] = {}
-        self._assets: dict[str, tuple[int, bytes, str]] = {}
-        self._absent: set[str] = set()
-        self._checked: set[bytes] = set()
-        self._waiting: set[bytes] = set()
-        # The audit entries of the transaction's results, appended together at its end
-        # (AuditLog.append_all_in: one read of the chain's tail, one batch of rows).
-        self.entries: list[tuple[AuditEvent, str | None, dict[str, Any]]] = []
-
-    def prefetch(self, conn: sqlite3.Connection, pending: Sequence[_Pending]) -> None:
-        """Look up the assets of all ``pending`` and who waits for their files, together.
-
-        Replaces two statements per result (its asset by id, and the renditions
-        recorded before it that name it as parent: almost always none) by two per
-        :data:`_BATCH` results.
-        """
-        ids = list(dict.fromkeys(p.result.asset_id for p in pending))
-        for row in _batched(conn, _ASSETS_OF_IDS, ids):
-            self._assets[str(row[0])] = (int(row[1]), bytes(row[2]), str(row[3]))
-        self._absent.update(i for i in ids if i not in self._assets)
-        hashes = list(dict.fromkeys(h for p in pending for h in (p.sha256, p.input_sha256)))
-        self._waiting.update(bytes(row[0]) for row in _batched(conn, _PARENTS_WAITING, hashes))
-        self._checked.update(hashes)
-
-    def asset(self, conn: sqlite3.Connection, asset_id: str) -> tuple[int, bytes, str] | None:
-        """The stored asset ``(asset_pk, essence, record_json)``, or None."""
-        found = self._assets.get(asset_id)
-        if found is not None or asset_id in self._absent:
-            return found
-        row = execute(conn, _ASSET_BY_ID, (asset_id,)).fetchone()
-        return None if row is None else (int(row[0]), bytes(row[1]), str(row[2]))
-
-    def added(self, p: _Pending, asset_pk: int) -> None:
-        """Note an asset inserted in this transaction (a later result may be of it)."""
-        self._assets[p.result.asset_id] = (asset_pk, p.essence, p.record_json)
-        self._absent.discard(p.result.asset_id)
-
-    def may_wait(self, p: _Pending) -> bool:
-        """Whether a recorded rendition may name this file (or its input) as parent."""
-        return not ({p.sha256, p.input_sha256} <= self._checked) or bool(
-            self._waiting & {p.sha256, p.input_sha256}
-        )
-
-    def recorded(self, p: _Pending) -> None:
-        """Note a file recorded in this transaction: it may wait for its parent."""
-        if p.parent_sha256 is not None:
-            self._waiting.add(p.parent_sha256)
-
-    def signer_id(self, conn: sqlite3.Connection, subject: str) -> int:
-        """The signer's id, looked up (or inserted) once per transaction."""
-        found = self._signers.get(subject)
-        if found is None:
-            found = self._signers[subject] = _signer_id(conn, subject)
-        return found
-
-    def parent(self, conn: sqlite3.Connection, p: _Pending) -> tuple[int, str] | None:
-        """:func:`_find_parent`, once per distinct parent reference; a miss is not kept."""
-        key = (p.result.record.parents, p.parent_sha256)
-        if key in self._parents:
-            return self._parents[key]
-        found = _find_parent(conn, p)
-        if found is not None:
-            # A parent not found now may be recorded later in the same transaction.
-            self._parents[key] = found
-        return found
 
 
 # One transaction's steps in order (asset, file, lineage links, audit entry); split, they
@@ -251,7 +116,8 @@ def record(
     ``memo`` carries what earlier results of the same transaction looked up
     (the signer's id, the parents found), so an import's renditions do not
     look them up again; with it, the audit entry is left in ``memo.entries``
-    for the caller to append (``AuditLog.append_all_in``) before it commits.
+    for the caller to append (``AuditLog.append_all_in``), and a new asset's file
+    row is held in the memo (``Memo.flush``), both before it commits.
     """
     result = p.result
     signer_id = _signer_id(conn, p.signer) if memo is None else memo.signer_id(conn, p.signer)
@@ -288,26 +154,19 @@ def record(
         p.record_sha256,
         None if p.record_json == asset_record_json else p.record_json,
     )
-    try:
-        execute(conn, _INSERT_FILE, file_row)
-    except sqlite3.IntegrityError:
-        # The same file again: idempotent when it is the same asset's.
-        existing = execute(conn, _FILE_ASSET, (p.sha256,)).fetchone()
-        if existing is None or int(existing[0]) != asset_pk:
-            raise InventoryError(
-                f"file {result.sha256_hex} is already recorded for another asset",
-                path=path,
-            ) from None
+    if not _store_file(conn, p, file_row, new=row is None, memo=memo, path=path):
+        # The same file again (idempotent).
         if perceptual is not None:
             bind_perceptual(conn, perceptual, result.asset_id, p.now, audit=audit, path=path)
         return _load(conn, [asset_pk])[0]
     # Renditions recorded before this file (their parent) get their link now.
     # Found first with one index probe (usually nothing), then updated by key:
     # MariaDB runs an UPDATE ... IN (SELECT ...) as a scan of every asset.
+    probe = memo is None or memo.may_wait(p)
+    if probe and memo is not None:
+        memo.flush(conn)  # the probe reads the files
     waiting = (
-        execute(conn, _WAITING, (p.sha256, p.input_sha256, asset_pk)).fetchall()
-        if memo is None or memo.may_wait(p)
-        else []
+        execute(conn, _WAITING, (p.sha256, p.input_sha256, asset_pk)).fetchall() if probe else []
     )
     if memo is not None:
         memo.recorded(p)
@@ -322,18 +181,20 @@ def record(
         # equals what reading it back would give.
         entry = _new_entry(p, parent_id)
     else:
+        if memo is not None:
+            memo.flush(conn)  # the asset is read back with its files
         entry = _load(conn, [asset_pk])[0]
     record = result.record
     payload = _facts_payload(p, entry, file_row, is_new=row is None, parent_id=parent_id)
     if linked:
         payload[LINKED] = ",".join(sorted(str(r[0]) for r in linked))
     if perceptual is not None:
-        _, binding = perceptual.run(conn, result.asset_id, path)
+        _, binding = perceptual.run(conn, result.asset_id, path, asset_pk=asset_pk)
         if binding is not None:
             payload[PERCEPTUAL_SCHEME] = perceptual.scheme
             payload[ROW_PERCEPTUAL] = binding
     if keypoints is not None:
-        payload.update(keypoints.run(conn, result.asset_id, path))
+        payload.update(keypoints.run(conn, result.asset_id, path, asset_pk=asset_pk))
     event = AuditEvent.RENDITION_ADDED if record.parents else AuditEvent.SIGNED
     if memo is None:
         audit.append_in(conn, event, asset_id=result.asset_id, payload=payload, now=p.now)
@@ -342,14 +203,39 @@ def record(
     return entry
 
 
-def _batched(conn: sqlite3.Connection, statement: Any, values: Sequence[Any]) -> list[Any]:
-    """Rows of ``statement`` (an ``IN`` list of :data:`_BATCH` values) for every value."""
-    rows: list[Any] = []
-    for start in range(0, len(values), _BATCH):
-        chunk = list(values[start : start + _BATCH])
-        chunk += [chunk[-1]] * (_BATCH - len(chunk))
-        rows += execute(conn, statement, chunk).fetchall()
-    return rows
+def _store_file(
+    conn: sqlite3.Connection,
+    p: _Pending,
+    file_row: tuple[Any, ...],
+    *,
+    new: bool,
+    memo: Memo | None,
+    path: Path,
+) -> bool:
+    """Insert ``file_row``, or hold it in ``memo`` when its asset is ``new`` (:meth:`Memo.flush`).
+
+    Returns:
+        False when the same file is recorded for the same asset already.
+
+    Raises:
+        InventoryError: The file is recorded for another asset.
+    """
+    if memo is not None:
+        if new and memo.hold_file(file_row, p.result.sha256_hex):
+            return True
+        memo.flush(conn)
+        memo.inserted(p.sha256)
+    try:
+        execute(conn, _INSERT_FILE, file_row)
+    except sqlite3.IntegrityError:
+        existing = execute(conn, _FILE_ASSET, (p.sha256,)).fetchone()
+        if existing is None or int(existing[0]) != file_row[1]:
+            raise InventoryError(
+                f"file {p.result.sha256_hex} is already recorded for another asset",
+                path=path,
+            ) from None
+        return False
+    return True
 
 
 def _facts_payload(
