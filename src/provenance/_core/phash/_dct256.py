@@ -118,6 +118,13 @@ def window_coefficients(
     Returns:
         ``(N, K, 32, 32)`` ``float32``, rounded so that flat images are stable.
     """
+    return _project(grids, *_box_projections(grids, boxes, windows))
+
+
+def _box_projections(
+    grids: F32, boxes: F32, windows: Sequence[tuple[float, float, float, float]]
+) -> tuple[F32, F32]:
+    """``(N, K, 32, n)`` projections of the rows and of the columns of windows of boxes."""
     n = grids.shape[-1]
     frac = np.asarray(windows, dtype=np.float32).reshape(-1, 4)  # (K, 4)
     height = (boxes[:, 1] - boxes[:, 0])[:, None]
@@ -126,7 +133,7 @@ def window_coefficients(
     bottom = boxes[:, 0, None] + frac[None, :, 1] * height
     left = boxes[:, 2, None] + frac[None, :, 2] * width
     right = boxes[:, 2, None] + frac[None, :, 3] * width
-    return _project(grids, _projection(top, bottom, n), _projection(left, right, n))
+    return _projection(top, bottom, n), _projection(left, right, n)
 
 
 @one_blas_thread
@@ -176,20 +183,43 @@ def _project(grids: F32, ry: F32, rx: F32) -> F32:
     return rounded
 
 
-def _window_map(grids: F32, boxes: F32 | None, names: Sequence[str]) -> dict[str, F32]:
-    """The coefficients of each named window: of the trimmed ``boxes``, or of the frame (None)."""
-    if not names:
-        return {}
-    fractions = [WINDOWS[w.removeprefix(FRAME)] for w in names]
-    coeffs = (
-        frame_coefficients(grids, fractions)
-        if boxes is None
-        else window_coefficients(grids, boxes, fractions)
-    )
-    return {w: coeffs[:, k] for k, w in enumerate(names)}
+@functools.cache
+def _named(
+    names: tuple[str, ...],
+) -> tuple[tuple[tuple[float, float, float, float], ...], tuple[int, ...]]:
+    """The fractions of named windows and which of them are of the trimmed box."""
+    fractions = tuple(WINDOWS[w.removeprefix(FRAME)] for w in names)
+    return fractions, tuple(k for k, w in enumerate(names) if not w.startswith(FRAME))
+
+
+@one_blas_thread
+def _coefficients(grids: F32, boxes: F32, names: tuple[str, ...]) -> F32:
+    """The coefficients of each named window (of the trimmed ``boxes``, or of the frame).
+
+    One product per axis for all windows: the frame's projections are cached
+    (:func:`frame_coefficients`) and a window of a box that the trim left whole
+    is the frame's window, bit for bit; only a trimmed box's windows are projected
+    per image.
+
+    Returns:
+        ``(N, len(names), 32, 32)`` ``float32``, as :func:`window_coefficients` and
+        :func:`frame_coefficients` give them.
+    """
+    n = grids.shape[-1]
+    fractions, trimmed = _named(names)
+    ry, rx = _frame_projections(n, fractions)
+    if trimmed and not untrimmed(boxes, frame_boxes(len(boxes), n)):
+        ty, tx = _box_projections(grids, boxes, [fractions[k] for k in trimmed])
+        ry = np.repeat(ry, len(grids), axis=0)  # (1, K, 32, n) cached, to (N, K, 32, n)
+        rx = np.repeat(rx, len(grids), axis=0)
+        ry[:, trimmed] = ty
+        rx[:, trimmed] = tx
+    return _project(grids, ry, rx)
 
 
 # --- a found copy ----------------------------------------------------------------------
+
+_QUERY_WINDOWS = tuple(parse_variant(v)[0] for v in QUERY_VARIANTS)
 
 
 def query_hashes(images: Sequence[Image.Image]) -> U64:
@@ -221,9 +251,7 @@ def query_features(images: Sequence[Image.Image]) -> list[QueryFeatures]:
     grids, rgb = grids_with_colour(images)
     boxes = trim_boxes(grids)
     frames = frame_boxes(len(grids), grids.shape[-1])
-    trimmed = window_coefficients(grids, boxes, [WINDOWS["full"]])  # (N, 1, 32, 32)
-    framed = frame_coefficients(grids, [WINDOWS["full"], WINDOWS["c80"]])
-    coeffs = np.concatenate([trimmed, framed], axis=1)  # (N, 3, 32, 32), QUERY_VARIANTS
+    coeffs = _coefficients(grids, boxes, _QUERY_WINDOWS)  # (N, 3, 32, 32), QUERY_VARIANTS
     words = pack(low_bits(coeffs))
     mid = pack(mid_bits(coeffs))
     layout = layouts(coeffs)
@@ -308,7 +336,6 @@ class _Plan:
 
     Attributes:
         windows: Every window the descriptor or a variant needs, each once.
-        trimmed: Those of the trimmed box; ``framed``: those of the whole frame.
         rows: Per variant, the index of its window in ``windows`` and its turn.
         described: The indices of :data:`DESCRIPTOR_WINDOWS` in ``windows``.
         row_windows: Per variant, its window (which variants an image keeps
@@ -316,8 +343,6 @@ class _Plan:
     """
 
     windows: tuple[str, ...]
-    trimmed: tuple[str, ...]
-    framed: tuple[str, ...]
     rows: tuple[tuple[int, str], ...]
     described: tuple[int, ...]
     row_windows: tuple[str, ...]
@@ -332,8 +357,6 @@ def _plan(variants: tuple[str, ...]) -> _Plan:
             windows.append(window)
     return _Plan(
         windows=tuple(windows),
-        trimmed=tuple(w for w in windows if not w.startswith(FRAME)),
-        framed=tuple(w for w in windows if w.startswith(FRAME)),
         rows=tuple((windows.index(w), turn) for w, turn in parsed),
         described=tuple(windows.index(w) for w in DESCRIPTOR_WINDOWS),
         row_windows=tuple(w for w, _ in parsed),
@@ -344,11 +367,7 @@ def _references(grids: F32, rgb: F32, variants: tuple[str, ...]) -> list[Referen
     plan = _plan(variants)  # the names are resolved once per process, not per image
     boxes = trim_boxes(grids)
     frames = frame_boxes(len(grids), grids.shape[-1])
-    parts = {
-        **_window_map(grids, boxes, plan.trimmed),
-        **_window_map(grids, None, plan.framed),
-    }
-    coeffs = np.stack([parts[w] for w in plan.windows], axis=1)  # (N, len(windows), 32, 32)
+    coeffs = _coefficients(grids, boxes, plan.windows)  # (N, len(windows), 32, 32)
     # Only the low band of a turned block is hashed: turn that alone (the same bits).
     low = coeffs[..., :LOW, :LOW]
     rows = [dihedral(low[:, index], turn) for index, turn in plan.rows]
