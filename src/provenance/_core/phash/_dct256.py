@@ -186,35 +186,40 @@ def _project(grids: F32, ry: F32, rx: F32) -> F32:
 @functools.cache
 def _named(
     names: tuple[str, ...],
-) -> tuple[tuple[tuple[float, float, float, float], ...], tuple[int, ...]]:
-    """The fractions of named windows and which of them are of the trimmed box."""
+) -> tuple[tuple[tuple[float, float, float, float], ...], tuple[int, ...], tuple[int, ...]]:
+    """The fractions of named windows, which are of the trimmed box and which of the frame."""
     fractions = tuple(WINDOWS[w.removeprefix(FRAME)] for w in names)
-    return fractions, tuple(k for k, w in enumerate(names) if not w.startswith(FRAME))
+    trimmed = tuple(k for k, w in enumerate(names) if not w.startswith(FRAME))
+    framed = tuple(k for k, w in enumerate(names) if w.startswith(FRAME))
+    return fractions, trimmed, framed
 
 
 @one_blas_thread
 def _coefficients(grids: F32, boxes: F32, names: tuple[str, ...]) -> F32:
     """The coefficients of each named window (of the trimmed ``boxes``, or of the frame).
 
-    One product per axis for all windows: the frame's projections are cached
-    (:func:`frame_coefficients`) and a window of a box that the trim left whole
-    is the frame's window, bit for bit; only a trimmed box's windows are projected
-    per image.
+    The windows of the frame have cached projections (:func:`frame_coefficients`),
+    and so do those of a box the trim left whole (the frame's window, bit for bit):
+    then every window is one product per axis. Only a trimmed box's windows are
+    projected per image, in a second product.
 
     Returns:
         ``(N, len(names), 32, 32)`` ``float32``, as :func:`window_coefficients` and
         :func:`frame_coefficients` give them.
     """
     n = grids.shape[-1]
-    fractions, trimmed = _named(names)
-    ry, rx = _frame_projections(n, fractions)
-    if trimmed and not untrimmed(boxes, frame_boxes(len(boxes), n)):
-        ty, tx = _box_projections(grids, boxes, [fractions[k] for k in trimmed])
-        ry = np.repeat(ry, len(grids), axis=0)  # (1, K, 32, n) cached, to (N, K, 32, n)
-        rx = np.repeat(rx, len(grids), axis=0)
-        ry[:, trimmed] = ty
-        rx[:, trimmed] = tx
-    return _project(grids, ry, rx)
+    fractions, trimmed, framed = _named(names)
+    if not trimmed or untrimmed(boxes, frame_boxes(len(boxes), n)):
+        return _project(grids, *_frame_projections(n, fractions))
+    out = np.empty((len(grids), len(names), MID, MID), dtype=np.float32)
+    out[:, trimmed] = _project(
+        grids, *_box_projections(grids, boxes, [fractions[k] for k in trimmed])
+    )
+    if framed:
+        out[:, framed] = _project(
+            grids, *_frame_projections(n, tuple(fractions[k] for k in framed))
+        )
+    return out
 
 
 # --- a found copy ----------------------------------------------------------------------

@@ -206,14 +206,15 @@ def trim_boxes(grids: F32) -> F32:
         same = uniform[:, a] & uniform[:, b] & (np.abs(colours[:, a] - colours[:, b]) <= tolerance)
         for i in np.flatnonzero(same):
             colour = (colours[i, a] + colours[i, b]) / 2
-            differs = np.abs(grids[i] - colour) > tolerance
+            distance = np.abs(grids[i] - colour)
+            differs = distance > tolerance
             lines = differs.mean(axis=1 - axis) >= _TRIM_FRACTION  # rows (axis 0) or columns
             inside = np.flatnonzero(lines)
             if inside.size == 0 or inside[-1] + 1 - inside[0] < _TRIM_MIN_SIDE * n:
                 continue  # a (nearly) flat image: nothing to trim to
             # Sub-cell edges: the outermost content line is partly border; its share
             # of content is its mean deviation over that of the next line inward.
-            deviation = np.abs(grids[i] - colour).mean(axis=1 - axis)
+            deviation = distance.mean(axis=1 - axis)
             first, last = int(inside[0]), int(inside[-1])
             boxes[i, 2 * axis] = first + 1 - _coverage(deviation, first, first + 1)
             boxes[i, 2 * axis + 1] = last + _coverage(deviation, last, last - 1)
