@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 
+from provenance._core.phash._bits import median
 from provenance._core.phash._scheme import F32, GRID, frame_boxes
 
 __all__ = [
@@ -218,15 +219,18 @@ def trim_boxes(grids: F32) -> F32:
     tolerance = np.float32(_TRIM_TOLERANCE / 255.0)
     # Edges: top, bottom, left, right, each (N, n).
     edges = np.stack([grids[:, 0, :], grids[:, -1, :], grids[:, :, 0], grids[:, :, -1]], 1)
-    colours = np.median(edges, axis=2)  # (N, 4)
-    uniform = (np.abs(edges - colours[..., None]) <= tolerance).mean(axis=2) >= 1 - _TRIM_RING
+    colours = median(edges)  # (N, 4)
+    # A share of n cells as np.mean of booleans gives it (float64), without its temporaries.
+    near = np.count_nonzero(np.abs(edges - colours[..., None]) <= tolerance, axis=2)
+    uniform = near / n >= 1 - _TRIM_RING
     for axis, (a, b) in enumerate(((0, 1), (2, 3))):
         same = uniform[:, a] & uniform[:, b] & (np.abs(colours[:, a] - colours[:, b]) <= tolerance)
         for i in np.flatnonzero(same):
             colour = (colours[i, a] + colours[i, b]) / 2
             distance = np.abs(grids[i] - colour)
             differs = distance > tolerance
-            lines = differs.mean(axis=1 - axis) >= _TRIM_FRACTION  # rows (axis 0) or columns
+            # Rows (axis 0) or columns with content.
+            lines = np.count_nonzero(differs, axis=1 - axis) / n >= _TRIM_FRACTION
             inside = np.flatnonzero(lines)
             if inside.size == 0 or inside[-1] + 1 - inside[0] < _TRIM_MIN_SIDE * n:
                 continue  # a (nearly) flat image: nothing to trim to
@@ -243,4 +247,4 @@ def _coverage(deviation: F32, edge: int, inner: int) -> float:
     """Fraction of cell line ``edge`` covered by content, judged against line ``inner``."""
     if not 0 <= inner < deviation.size or deviation[inner] <= 0:
         return 1.0
-    return float(np.clip(deviation[edge] / deviation[inner], 0.0, 1.0))
+    return min(max(float(deviation[edge] / deviation[inner]), 0.0), 1.0)
