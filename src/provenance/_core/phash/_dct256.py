@@ -172,9 +172,16 @@ def _frame_projections(
 
 def _projection(start: F32, stop: F32, n: int) -> F32:
     """``D R``: the 32 lowest DCT rows of the area resampling of ``[start, stop)`` to 64 cells."""
-    d = dct_matrix(SIDE)[:MID].astype(np.float32) / np.float32(SIDE)  # (32, 64)
-    projection: F32 = d @ area_matrices(start, stop, n, SIDE)  # S + (32, n)
+    projection: F32 = _dct_rows() @ area_matrices(start, stop, n, SIDE)  # S + (32, n)
     return projection
+
+
+@functools.cache
+def _dct_rows() -> F32:
+    """The 32 lowest rows of the 64-point DCT, scaled by 1/64, as float32 (read-only)."""
+    d: F32 = dct_matrix(SIDE)[:MID].astype(np.float32) / np.float32(SIDE)  # (32, 64)
+    d.flags.writeable = False
+    return d
 
 
 def _project(grids: F32, ry: F32, rx: F32) -> F32:
