@@ -15,7 +15,7 @@ from hypothesis.extra.numpy import arrays
 from PIL import Image, ImageDraw
 
 from provenance._core import phash
-from provenance._core.phash import _compat, _confirm, _dct256, _descriptor, _grids, _scheme
+from provenance._core.phash import _bits, _compat, _confirm, _dct256, _descriptor, _grids, _scheme
 from provenance.errors import DescriptorError, ProvenanceError
 from tests.conftest import SAMPLE_MEDIA
 
@@ -534,3 +534,18 @@ def test_descriptor_round_trip(colour: np.ndarray, words: np.ndarray, layout: np
     top = np.abs(layout[0]).max(axis=(-2, -1), keepdims=True)
     expected = np.round(layout[0] * (127.0 / np.maximum(top, np.float32(1e-12))))
     np.testing.assert_array_equal(parsed.layouts, expected.astype(np.int8).astype(np.float32))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    arrays(
+        np.float32,
+        st.tuples(st.integers(1, 3), st.integers(1, 300)),
+        elements=st.floats(-1e6, 1e6, width=32),
+    )
+)
+def test_median_is_numpys_bit_for_bit(values: np.ndarray) -> None:
+    # The low band's and the trim's median (issue 20: cheaper) must not move a stored bit.
+    ours = _bits.median(values)
+    assert ours.dtype == np.float32
+    np.testing.assert_array_equal(ours.view(np.uint32), np.median(values, axis=-1).view(np.uint32))

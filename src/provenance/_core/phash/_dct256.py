@@ -118,6 +118,13 @@ def window_coefficients(
     Returns:
         ``(N, K, 32, 32)`` ``float32``, rounded so that flat images are stable.
     """
+    return _project(grids, *_box_projections(grids, boxes, windows))
+
+
+def _box_projections(
+    grids: F32, boxes: F32, windows: Sequence[tuple[float, float, float, float]]
+) -> tuple[F32, F32]:
+    """``(N, K, 32, n)`` projections of the rows and of the columns of windows of boxes."""
     n = grids.shape[-1]
     frac = np.asarray(windows, dtype=np.float32).reshape(-1, 4)  # (K, 4)
     height = (boxes[:, 1] - boxes[:, 0])[:, None]
@@ -126,7 +133,7 @@ def window_coefficients(
     bottom = boxes[:, 0, None] + frac[None, :, 1] * height
     left = boxes[:, 2, None] + frac[None, :, 2] * width
     right = boxes[:, 2, None] + frac[None, :, 3] * width
-    return _project(grids, _projection(top, bottom, n), _projection(left, right, n))
+    return _projection(top, bottom, n), _projection(left, right, n)
 
 
 @one_blas_thread
@@ -165,31 +172,67 @@ def _frame_projections(
 
 def _projection(start: F32, stop: F32, n: int) -> F32:
     """``D R``: the 32 lowest DCT rows of the area resampling of ``[start, stop)`` to 64 cells."""
-    d = dct_matrix(SIDE)[:MID].astype(np.float32) / np.float32(SIDE)  # (32, 64)
-    projection: F32 = d @ area_matrices(start, stop, n, SIDE)  # S + (32, n)
+    projection: F32 = _dct_rows() @ area_matrices(start, stop, n, SIDE)  # S + (32, n)
     return projection
 
 
+@functools.cache
+def _dct_rows() -> F32:
+    """The 32 lowest rows of the 64-point DCT, scaled by 1/64, as float32 (read-only)."""
+    d: F32 = dct_matrix(SIDE)[:MID].astype(np.float32) / np.float32(SIDE)  # (32, 64)
+    d.flags.writeable = False
+    return d
+
+
 def _project(grids: F32, ry: F32, rx: F32) -> F32:
-    coeffs = ry @ grids[:, None] @ np.swapaxes(rx, -1, -2)  # (N, K, 32, 32)
-    rounded: F32 = np.round(coeffs, ROUND)
+    product = ry @ grids[:, None] @ np.swapaxes(rx, -1, -2)  # (N, K, 32, 32)
+    coeffs = product.astype(np.float32, copy=False)  # float32 already: the stubs say float64
+    rounded: F32 = np.round(coeffs, ROUND, out=coeffs)  # in place: one temporary fewer
     return rounded
 
 
-def _window_map(grids: F32, boxes: F32 | None, names: Sequence[str]) -> dict[str, F32]:
-    """The coefficients of each named window: of the trimmed ``boxes``, or of the frame (None)."""
-    if not names:
-        return {}
-    fractions = [WINDOWS[w.removeprefix(FRAME)] for w in names]
-    coeffs = (
-        frame_coefficients(grids, fractions)
-        if boxes is None
-        else window_coefficients(grids, boxes, fractions)
+@functools.cache
+def _named(
+    names: tuple[str, ...],
+) -> tuple[tuple[tuple[float, float, float, float], ...], tuple[int, ...], tuple[int, ...]]:
+    """The fractions of named windows, which are of the trimmed box and which of the frame."""
+    fractions = tuple(WINDOWS[w.removeprefix(FRAME)] for w in names)
+    trimmed = tuple(k for k, w in enumerate(names) if not w.startswith(FRAME))
+    framed = tuple(k for k, w in enumerate(names) if w.startswith(FRAME))
+    return fractions, trimmed, framed
+
+
+@one_blas_thread
+def _coefficients(grids: F32, boxes: F32, names: tuple[str, ...]) -> F32:
+    """The coefficients of each named window (of the trimmed ``boxes``, or of the frame).
+
+    The windows of the frame have cached projections (:func:`frame_coefficients`),
+    and so do those of a box the trim left whole (the frame's window, bit for bit):
+    then every window is one product per axis. Only a trimmed box's windows are
+    projected per image, in a second product.
+
+    Returns:
+        ``(N, len(names), 32, 32)`` ``float32``, as :func:`window_coefficients` and
+        :func:`frame_coefficients` give them.
+    """
+    n = grids.shape[-1]
+    fractions, trimmed, framed = _named(names)
+    if not trimmed or untrimmed(boxes, frame_boxes(len(boxes), n)):
+        return _project(grids, *_frame_projections(n, fractions))
+    out = np.empty((len(grids), len(names), MID, MID), dtype=np.float32)
+    out[:, trimmed] = _project(
+        grids, *_box_projections(grids, boxes, [fractions[k] for k in trimmed])
     )
-    return {w: coeffs[:, k] for k, w in enumerate(names)}
+    if framed:
+        out[:, framed] = _project(
+            grids, *_frame_projections(n, tuple(fractions[k] for k in framed))
+        )
+    return out
 
 
 # --- a found copy ----------------------------------------------------------------------
+
+_QUERY_WINDOWS = tuple(parse_variant(v)[0] for v in QUERY_VARIANTS)
 
 
 def query_hashes(images: Sequence[Image.Image]) -> U64:
@@ -221,9 +264,7 @@ def query_features(images: Sequence[Image.Image]) -> list[QueryFeatures]:
     grids, rgb = grids_with_colour(images)
     boxes = trim_boxes(grids)
     frames = frame_boxes(len(grids), grids.shape[-1])
-    trimmed = window_coefficients(grids, boxes, [WINDOWS["full"]])  # (N, 1, 32, 32)
-    framed = frame_coefficients(grids, [WINDOWS["full"], WINDOWS["c80"]])
-    coeffs = np.concatenate([trimmed, framed], axis=1)  # (N, 3, 32, 32), QUERY_VARIANTS
+    coeffs = _coefficients(grids, boxes, _QUERY_WINDOWS)  # (N, 3, 32, 32), QUERY_VARIANTS
     words = pack(low_bits(coeffs))
     mid = pack(mid_bits(coeffs))
     layout = layouts(coeffs)
@@ -308,7 +349,6 @@ class _Plan:
 
     Attributes:
         windows: Every window the descriptor or a variant needs, each once.
-        trimmed: Those of the trimmed box; ``framed``: those of the whole frame.
         rows: Per variant, the index of its window in ``windows`` and its turn.
         described: The indices of :data:`DESCRIPTOR_WINDOWS` in ``windows``.
         row_windows: Per variant, its window (which variants an image keeps
@@ -316,8 +356,6 @@ class _Plan:
     """
 
     windows: tuple[str, ...]
-    trimmed: tuple[str, ...]
-    framed: tuple[str, ...]
     rows: tuple[tuple[int, str], ...]
     described: tuple[int, ...]
     row_windows: tuple[str, ...]
@@ -332,8 +370,6 @@ def _plan(variants: tuple[str, ...]) -> _Plan:
             windows.append(window)
     return _Plan(
         windows=tuple(windows),
-        trimmed=tuple(w for w in windows if not w.startswith(FRAME)),
-        framed=tuple(w for w in windows if w.startswith(FRAME)),
         rows=tuple((windows.index(w), turn) for w, turn in parsed),
         described=tuple(windows.index(w) for w in DESCRIPTOR_WINDOWS),
         row_windows=tuple(w for w, _ in parsed),
@@ -344,11 +380,7 @@ def _references(grids: F32, rgb: F32, variants: tuple[str, ...]) -> list[Referen
     plan = _plan(variants)  # the names are resolved once per process, not per image
     boxes = trim_boxes(grids)
     frames = frame_boxes(len(grids), grids.shape[-1])
-    parts = {
-        **_window_map(grids, boxes, plan.trimmed),
-        **_window_map(grids, None, plan.framed),
-    }
-    coeffs = np.stack([parts[w] for w in plan.windows], axis=1)  # (N, len(windows), 32, 32)
+    coeffs = _coefficients(grids, boxes, plan.windows)  # (N, len(windows), 32, 32)
     # Only the low band of a turned block is hashed: turn that alone (the same bits).
     low = coeffs[..., :LOW, :LOW]
     rows = [dihedral(low[:, index], turn) for index, turn in plan.rows]

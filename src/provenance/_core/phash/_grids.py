@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 
+from provenance._core.phash._bits import median
 from provenance._core.phash._scheme import F32, GRID, frame_boxes
 
 __all__ = [
@@ -91,7 +92,7 @@ def resize_flat(
     elif mode not in ("L", "LA", "RGB", "RGBA", "La", "RGBa"):
         image = image.convert("RGB")  # CMYK, YCbCr, LAB, HSV, RGBX ...
     # Pillow premultiplies alpha while resizing RGBA/LA, so the reduction is correct.
-    small = image.resize(size, resample, reducing_gap=reducing_gap)
+    small = _resized(image, size, resample, reducing_gap)
     if small.mode in ("LA", "RGBA", "La", "RGBa"):
         if small.mode in ("La", "RGBa"):
             small = small.convert(small.mode.upper())
@@ -99,6 +100,24 @@ def resize_flat(
         ground.alpha_composite(small)
         small = ground.convert("RGB" if small.mode == "RGBA" else "L")
     return small
+
+
+def _resized(
+    image: Image.Image, size: tuple[int, int], resample: Image.Resampling, reducing_gap: float
+) -> Image.Image:
+    """``image.resize``; an exact integer BOX reduction of ``L``/``RGB`` as the reduce alone."""
+    factor = image.width // size[0]
+    if (
+        resample == Image.Resampling.BOX
+        and reducing_gap == 1.0
+        and image.mode in ("L", "RGB")
+        and factor > 1
+        and image.size == (factor * size[0], factor * size[1])
+    ):
+        # What resize does here (reduce by the whole factor, then an identity resample),
+        # without the identity pass and its Python: 180 -> 155 us on a 512 x 512 sample.
+        return image.reduce(factor)
+    return image.resize(size, resample, reducing_gap=reducing_gap)
 
 
 def _sample(image: Image.Image, size: tuple[int, int], factor: int) -> Image.Image:
@@ -168,7 +187,10 @@ def colour_signatures(rgb: F32, boxes: F32) -> F32:
     for i, box in enumerate(boxes):
         top, bottom = int(box[0]), max(int(np.ceil(box[1])), int(box[0]) + 1)
         left, right = int(box[2]), max(int(np.ceil(box[3])), int(box[2]) + 1)
-        r, g, b = rgb[i, top:bottom, left:right].reshape(-1, 3).mean(axis=0)
+        cells = rgb[i, top:bottom, left:right].reshape(-1, 3)
+        # The float32 sum in cell order that cells.mean(axis=0) computes (a reduction
+        # over rows of 3), bit for bit, as one running sum per channel: 180 -> 110 us a box.
+        r, g, b = np.add.accumulate(cells, axis=0)[-1] / np.float32(len(cells))
         total = float(r + g + b) + 1e-6
         out[i] = ((r - g) / total, (r + g - 2 * b) / total)
     rounded: F32 = np.round(out, 4)
@@ -197,20 +219,24 @@ def trim_boxes(grids: F32) -> F32:
     tolerance = np.float32(_TRIM_TOLERANCE / 255.0)
     # Edges: top, bottom, left, right, each (N, n).
     edges = np.stack([grids[:, 0, :], grids[:, -1, :], grids[:, :, 0], grids[:, :, -1]], 1)
-    colours = np.median(edges, axis=2)  # (N, 4)
-    uniform = (np.abs(edges - colours[..., None]) <= tolerance).mean(axis=2) >= 1 - _TRIM_RING
+    colours = median(edges)  # (N, 4)
+    # A share of n cells as np.mean of booleans gives it (float64), without its temporaries.
+    near = np.count_nonzero(np.abs(edges - colours[..., None]) <= tolerance, axis=2)
+    uniform = near / n >= 1 - _TRIM_RING
     for axis, (a, b) in enumerate(((0, 1), (2, 3))):
         same = uniform[:, a] & uniform[:, b] & (np.abs(colours[:, a] - colours[:, b]) <= tolerance)
         for i in np.flatnonzero(same):
             colour = (colours[i, a] + colours[i, b]) / 2
-            differs = np.abs(grids[i] - colour) > tolerance
-            lines = differs.mean(axis=1 - axis) >= _TRIM_FRACTION  # rows (axis 0) or columns
+            distance = np.abs(grids[i] - colour)
+            differs = distance > tolerance
+            # Rows (axis 0) or columns with content.
+            lines = np.count_nonzero(differs, axis=1 - axis) / n >= _TRIM_FRACTION
             inside = np.flatnonzero(lines)
             if inside.size == 0 or inside[-1] + 1 - inside[0] < _TRIM_MIN_SIDE * n:
                 continue  # a (nearly) flat image: nothing to trim to
             # Sub-cell edges: the outermost content line is partly border; its share
             # of content is its mean deviation over that of the next line inward.
-            deviation = np.abs(grids[i] - colour).mean(axis=1 - axis)
+            deviation = distance.mean(axis=1 - axis)
             first, last = int(inside[0]), int(inside[-1])
             boxes[i, 2 * axis] = first + 1 - _coverage(deviation, first, first + 1)
             boxes[i, 2 * axis + 1] = last + _coverage(deviation, last, last - 1)
@@ -221,4 +247,4 @@ def _coverage(deviation: F32, edge: int, inner: int) -> float:
     """Fraction of cell line ``edge`` covered by content, judged against line ``inner``."""
     if not 0 <= inner < deviation.size or deviation[inner] <= 0:
         return 1.0
-    return float(np.clip(deviation[edge] / deviation[inner], 0.0, 1.0))
+    return min(max(float(deviation[edge] / deviation[inner]), 0.0), 1.0)
