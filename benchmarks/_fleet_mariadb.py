@@ -12,8 +12,6 @@ process, every thread, from ``/proc``).
 from __future__ import annotations
 
 import functools
-import gc
-import os
 import sys
 import time
 from pathlib import Path
@@ -25,14 +23,13 @@ from provenance._core import phash
 from provenance.inventory import Inventory
 
 sys.path.insert(0, str(Path(__file__).parent))
-import _fleet
 from _fleet_server import (
     _BLOCK_ROWS,
     ROWS_PER_ASSET,
-    _client_cpu,
     _first_asset,
+    _measure,
+    _planted,
     _process_cpu,
-    _read_alone,
     with_packs,
 )
 
@@ -125,7 +122,7 @@ def mariadb_from_server(
     """
     if url is not None:
         pid = _mariadbd_pid(url)
-        measured = _measure_mariadb(url, assets, tmp, {}, pid, read_alone=read_alone)
+        measured = _measure_mariadb(url, assets, tmp, {}, pid, rng, read_alone=read_alone)
         return _packed(url, tmp, pid, measured, pack_repeats, unpacked_repeats)
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from tests.servers import start_mariadb
@@ -135,7 +132,7 @@ def mariadb_from_server(
         _first_asset(url)
         fill = _plant_mariadb(server, url, assets, model, rng, tmp)
         pid = server.process.pid
-        measured = _measure_mariadb(url, assets, tmp, fill, pid, read_alone=read_alone)
+        measured = _measure_mariadb(url, assets, tmp, fill, pid, rng, read_alone=read_alone)
         return _packed(url, tmp, pid, measured, pack_repeats, unpacked_repeats)
 
 
@@ -154,33 +151,25 @@ def _packed(
 
 
 def _measure_mariadb(
-    url: str, assets: int, tmp: Path, fill: dict[str, float], pid: int, *, read_alone: bool
+    url: str,
+    assets: int,
+    tmp: Path,
+    fill: dict[str, float],
+    pid: int,
+    rng: np.random.Generator,
+    *,
+    read_alone: bool,
 ) -> dict[str, Any]:
-    """Every row read alone (unless not ``read_alone``), then a cold ``fleet_index``."""
-    rows, read_s = _read_alone(url) if read_alone else (0, float("nan"))
-    gc.collect()
-    with Inventory(url) as inv:
-        mariadbd, client = _process_cpu(pid), _client_cpu()
-        load = os.getloadavg()[0]
-        started = time.perf_counter()
-        index = inv.fleet_index(phash.SCHEME, hash_dir=tmp)
-        build_s = time.perf_counter() - started
-        client, mariadbd = _client_cpu() - client, _process_cpu(pid) - mariadbd
-        load = max(load, os.getloadavg()[0])
-        size = len(index)
-        peak = _fleet.memory()["VmHWM"]
-    return {
-        "backend": "mariadb",
-        "assets": assets,
-        "rows": rows or size,
-        "fill": fill,
-        "read_s": read_s,
-        "read_rows_per_s": rows / read_s,
-        "cold_build_s": build_s,
-        "build_rows_per_s": size / build_s,
-        "build_client_cpu_s": client,
-        "build_server_cpu_s": mariadbd,
-        "server_cpu_us_per_row": mariadbd / size * 1e6,
-        "load_average": load,
-        "peak_rss_bytes": peak,
-    }
+    """As PostgreSQL's: every row read alone, a cold ``fleet_index``, lookups, memory."""
+    measured = _measure(
+        url,
+        assets,
+        tmp,
+        fill or _planted(url),
+        rng,
+        200,
+        read_alone=read_alone,
+        server_cpu=functools.partial(_process_cpu, pid),
+        backend="mariadb",
+    )
+    return {**measured, "fill": fill}

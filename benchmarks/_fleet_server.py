@@ -22,6 +22,7 @@ import signal
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -164,13 +165,17 @@ def _plant(url: str, assets: int, model: Any, rng: np.random.Generator) -> dict[
 
 def _planted(url: str) -> dict[str, float]:
     """The first planted asset and row keys of an inventory :func:`_plant` filled."""
-    import psycopg
-
-    with psycopg.connect(url, autocommit=True) as conn:
-        pk, asset = conn.execute(
-            "SELECT hash_pk, asset_pk FROM perceptual_hashes ORDER BY hash_pk LIMIT 1"
-        ).fetchone()
+    ((pk, asset),) = _select(
+        url, "SELECT hash_pk, asset_pk FROM perceptual_hashes ORDER BY hash_pk LIMIT 1", ()
+    )
     return {"first_pk": int(pk), "first_asset": int(asset)}
+
+
+def _select(url: str, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    """Rows of one benchmark query on either server, through the inventory's own driver."""
+    with Inventory(url, read_only=True) as inv, inv._db.connection.raw.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [tuple(row) for row in cursor.fetchall()]
 
 
 def _plan(url: str) -> str:
@@ -273,19 +278,19 @@ def _queries(
     url: str, targets: np.ndarray, fill: dict[str, float], rng: np.random.Generator
 ) -> list[np.ndarray]:
     """Per target asset: 3 of its stored rows with 12-25 bits flipped (as ``_fleet.py``)."""
-    import psycopg
-
     out = []
-    with psycopg.connect(url, autocommit=True) as conn:
+    with Inventory(url, read_only=True) as inv, inv._db.connection.raw.cursor() as cursor:
         for asset in targets.tolist():
             # Its rows by key (planted in order; the (asset, ...) index was dropped).
             first = int(fill["first_pk"]) + (asset - int(fill["first_asset"])) * ROWS_PER_ASSET
-            rows = conn.execute(
+            cursor.execute(
                 "SELECT words FROM perceptual_hashes WHERE hash_pk BETWEEN %s AND %s "
                 "ORDER BY hash_pk",
                 (first, first + 2),
-            ).fetchall()
-            words = [np.frombuffer(bytes(r[0]), dtype="<u8").astype(np.uint64) for r in rows]
+            )
+            words = [
+                np.frombuffer(bytes(r[0]), dtype="<u8").astype(np.uint64) for r in cursor.fetchall()
+            ]
             r = phash.MATCH_THRESHOLD
             out.append(
                 np.stack([_fleet.flip(rng, w, int(rng.integers(r // 4, r // 2))) for w in words])
@@ -381,17 +386,25 @@ def _measure(
     lookups: int,
     *,
     read_alone: bool,
+    server_cpu: Callable[[], float] | None = None,
+    backend: str = "postgresql",
 ) -> dict[str, Any]:
-    """Every row read alone, then a cold ``fleet_index`` from a new handle, then lookups."""
+    """Every row read alone, then a cold ``fleet_index`` from a new handle, then lookups.
+
+    ``server_cpu`` reads the server's CPU seconds so far (default: PostgreSQL's,
+    :func:`_server_cpu`); ``backend`` names it in the result (PostgreSQL's also
+    gets the plan of its span statement).
+    """
+    cpu = server_cpu or functools.partial(_server_cpu, url)
     rows, read_s = _read_alone(url) if read_alone else (0, float("nan"))
     gc.collect()
     before = _fleet.memory()
     with Inventory(url) as inv:
-        server, client, load = _server_cpu(url), _client_cpu(), os.getloadavg()[0]
+        server, client, load = cpu(), _client_cpu(), os.getloadavg()[0]
         started = time.perf_counter()
         index = inv.fleet_index(phash.SCHEME, hash_dir=tmp)
         build_s = time.perf_counter() - started
-        client, server = _client_cpu() - client, _server_cpu(url) - server
+        client, server = _client_cpu() - client, cpu() - server
         load = max(load, os.getloadavg()[0])
         gc.collect()
         built = _fleet.memory()
@@ -400,16 +413,17 @@ def _measure(
         found = _lookups(index, targets, _queries(url, targets, fill, rng))
         after = _fleet.memory()
         return {
-            "backend": "postgresql",
+            "backend": backend,
             "assets": assets,
             "rows": rows or len(index),
-            "plan": _plan(url),
+            "plan": _plan(url) if backend == "postgresql" else "",
             "read_s": read_s,
             "read_rows_per_s": rows / read_s,
             "cold_build_s": build_s,
             "build_rows_per_s": len(index) / build_s,
             "build_client_cpu_s": client,
             "build_server_cpu_s": server,
+            "server_cpu_us_per_row": server / max(1, len(index)) * 1e6,
             "load_average": load,
             "segments": index.segments,
             "table_bytes": index.table_bytes,

@@ -917,7 +917,8 @@ def run_fleet_server(args: argparse.Namespace) -> dict[str, Any]:
             table(
                 "FleetIndex cold build from MariaDB (key ranges on two connections)",
                 ("assets", "rows", "cold build s", "CPU client / server s", "server us/row",
-                 "load", "peak RSS"),
+                 "load", "tables", "hash file", "peak RSS", "lookup p50/p99 (r=3)",
+                 "found (r=3)"),
                 [
                     (
                         f"{r['assets']:,}",
@@ -926,7 +927,11 @@ def run_fleet_server(args: argparse.Namespace) -> dict[str, Any]:
                         f"{r['build_client_cpu_s']:.1f} / {r['build_server_cpu_s']:.1f}",
                         f"{r['server_cpu_us_per_row']:.2f}",
                         f"{r['load_average']:.1f}",
+                        fmt_bytes(r["table_bytes"]),
+                        fmt_bytes(r["hash_file_bytes"]),
                         fmt_bytes(r["peak_rss_bytes"]),
+                        f"{r['r3_lookup_p50_ms']:.2f} / {r['r3_lookup_p99_ms']:.2f}",
+                        f"{r['r3_planted_found']}/{r['lookups']}",
                     )
                     for r in mariadb
                 ],
