@@ -164,6 +164,67 @@ def _parse(data: bytes, *, until_scan: bool = False) -> _Layout:
     )
 
 
+def plain_essence(data: bytes) -> tuple[Range, ...] | None:
+    """The essence ranges of a plainly laid out JPEG in one lean walk; None otherwise.
+
+    Plain is how encoders write a JPEG: SOI, then marker segments (APPn, COM,
+    DQT, SOFn, DHT, DRI, SOS ...) each right after the previous one, entropy-coded
+    data after each SOS (RSTn inside it) ending at the next marker, and EOI,
+    with no fill bytes, standalone or reserved markers. For such a file this
+    gives what :func:`_parse` gives (``_parse(data).essence``) without building
+    segments, a layout or a list to merge: the essence ranges are grown in
+    place. Anything else, malformed input included, gives None, and the caller
+    walks the file with :func:`_parse`, which finds the same ranges or raises
+    its error.
+    """
+    size = len(data)
+    if data[:2] != b"\xff\xd8":
+        return None
+    ranges: list[Range] = []
+    run = -1  # where the essence run in progress began; -1: none
+    frame = scans = False
+    pos = 2
+    for _ in range(MAX_MARKERS):
+        if pos + 2 > size or data[pos] != 0xFF:
+            return None
+        marker = data[pos + 1]
+        if marker == _EOI:
+            if not (frame and scans):
+                return None
+            ranges.append((pos if run < 0 else run, pos + 2))
+            return tuple(ranges)
+        # Standalone (TEM, RSTn outside a scan), reserved, fill, SOI and 0x00: the full walk.
+        if marker < 0xC0 or 0xD0 <= marker <= 0xD8 or marker == 0xFF or pos + 4 > size:
+            return None
+        length = (data[pos + 2] << 8) | data[pos + 3]
+        end = pos + 2 + length
+        if length < 2 or end > size:
+            return None
+        if marker >= 0xE0 and (marker <= 0xEF or marker == _COM):
+            if run >= 0:
+                ranges.append((run, pos))
+                run = -1
+            pos = end
+            continue
+        if run < 0:
+            run = pos
+        if marker in _SOF_MARKERS and not frame:
+            if length < 8:
+                return None
+            frame = True
+        if marker != _SOS:
+            pos = end
+            continue
+        scans = True
+        found = _ECS_END.search(data, end)
+        if found is None:
+            return None
+        pos = found.start()
+        if pos > end and data[pos - 1] == 0xFF:
+            return None  # fill bytes before the marker: not essence, the full walk trims them
+    return None
+
+
 def _next_marker(data: bytes, pos: int) -> int:
     """The offset of the marker at ``pos``: its last 0xFF before the code (fill skipped)."""
     size = len(data)
