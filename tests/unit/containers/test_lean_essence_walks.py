@@ -1,8 +1,8 @@
-"""The lean JPEG essence walk (``plain_essence``) against the full walk (``inspect``).
+"""The lean essence walks (JPEG ``plain_essence``, simple WebP) against the full walks.
 
-``essence_ranges`` takes the lean walk for plainly laid out JPEGs (every rendition
-an import marks) and the full walk for anything else; both must find the same
-ranges, and bad input must still get the full walk's error.
+``essence_ranges`` takes the lean walk for plainly laid out JPEGs and simple WebPs
+(the renditions an import marks) and the full walk for anything else; both must
+find the same ranges, and bad input must still get the full walk's error.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from provenance._core import containers
-from provenance._core.containers import jpeg
+from provenance._core.containers import jpeg, webp
 from provenance._core.containers.jpeg._segments import plain_essence
 from provenance._core.hashing import essence_hash, hash_ranges
 from provenance.errors import ContainerError
@@ -189,3 +189,83 @@ def test_on_mutated_renditions_the_lean_walk_agrees_or_steps_aside(data: bytes) 
     plain = plain_essence(data)
     assert plain is None or plain == expected
     assert jpeg.essence_ranges(data) == expected
+
+
+# --- WebP: a simple file (one VP8 or VP8L chunk) skips the chunk walk ------------------------
+
+
+def _webp_renditions(mode: str, **options: object) -> list[bytes]:
+    made = []
+    for rgb in _samples():
+        for box in BOXES:
+            copy = rgb.convert(mode)
+            copy.thumbnail(box, Image.Resampling.LANCZOS)
+            out = io.BytesIO()
+            copy.save(out, "WEBP", **options)
+            made.append(out.getvalue())
+    return made
+
+
+_EXIF = b"Exif\x00\x00II*\x00"
+WEBP_KINDS = {
+    "lossy_q80": ("RGB", {"quality": 80}, True),
+    "lossless": ("RGB", {"lossless": True}, True),
+    "alpha": ("RGBA", {"quality": 80}, None),
+    "exif_icc": (
+        "RGB",
+        {"quality": 80, "exif": _EXIF, "icc_profile": b"x"},
+        False,
+    ),
+}
+
+
+@pytest.mark.skipif(not SAMPLES, reason="sample_media is missing")
+@pytest.mark.parametrize(("mode", "options", "simple"), WEBP_KINDS.values(), ids=WEBP_KINDS.keys())
+def test_a_simple_webp_skips_the_walk_with_the_same_ranges(
+    mode: str, options: dict[str, object], simple: bool | None
+) -> None:
+    for data in _webp_renditions(mode, **options):
+        found = webp._simple_essence(data)
+        if simple is not None:  # an alpha rendition may be simple (opaque) or VP8X + ALPH
+            assert (found is not None) is simple
+        assert found is None or found == webp.inspect(data).essence_ranges
+        assert webp.essence_ranges(data) == webp.inspect(data).essence_ranges
+
+
+WEBP_SMALL = _webp_renditions("RGB", quality=80)[:2] + _webp_renditions("RGB", lossless=True)[:1]
+
+
+@st.composite
+def _mutated_webp(draw: st.DrawFn) -> bytes:
+    data = bytearray(draw(st.sampled_from(WEBP_SMALL)))
+    for _ in range(draw(st.integers(1, 3))):
+        at = draw(st.integers(0, min(len(data), 40)))  # the headers: where the walk looks
+        action = draw(st.sampled_from(["flip", "insert", "delete", "truncate", "append"]))
+        if action == "flip" and at < len(data):
+            data[at] = draw(st.integers(0, 255))
+        elif action == "insert":
+            data[at:at] = draw(st.binary(min_size=1, max_size=4))
+        elif action == "delete":
+            del data[at : at + draw(st.integers(1, 8))]
+        elif action == "append":
+            data += draw(st.binary(min_size=1, max_size=4))
+        else:
+            del data[draw(st.integers(0, len(data))) :]
+    return bytes(data)
+
+
+@pytest.mark.skipif(not SAMPLES, reason="sample_media is missing")
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_mutated_webp())
+def test_on_mutated_webps_the_simple_path_agrees_or_steps_aside(data: bytes) -> None:
+    try:
+        expected = webp.inspect(data).essence_ranges
+    except ContainerError as exc:
+        assert webp._simple_essence(data) is None
+        with pytest.raises(ContainerError) as lean:
+            webp.essence_ranges(data)
+        assert str(lean.value) == str(exc)
+        return
+    simple = webp._simple_essence(data)
+    assert simple is None or simple == expected
+    assert webp.essence_ranges(data) == expected
