@@ -175,7 +175,7 @@ def _mutated(draw: st.DrawFn) -> bytes:
 
 
 @pytest.mark.skipif(not SAMPLES, reason="sample_media is missing")
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_mutated())
 def test_on_mutated_renditions_the_lean_walk_agrees_or_steps_aside(data: bytes) -> None:
     try:
@@ -255,7 +255,7 @@ def _mutated_webp(draw: st.DrawFn) -> bytes:
 
 
 @pytest.mark.skipif(not SAMPLES, reason="sample_media is missing")
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_mutated_webp())
 def test_on_mutated_webps_the_simple_path_agrees_or_steps_aside(data: bytes) -> None:
     try:
