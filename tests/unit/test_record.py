@@ -124,6 +124,26 @@ def test_replace_validates_again() -> None:
         record.replace(model="")
 
 
+def test_replacing_only_the_parents_gives_the_validated_record() -> None:
+    record = ProvenanceRecord.from_dict(BASE)
+    ref = ParentRef(sha256_hex="ab" * 32, essence_sha256_hex="cd" * 32, asset_id="asset-1")
+    fast = record.replace(parents=[ref])
+    assert type(fast) is ProvenanceRecord
+    assert fast.parents == (ref,)
+    assert fast == ProvenanceRecord(**{**_fields(record), "parents": (ref,)})
+    rebuilt = ProvenanceRecord.from_dict(fast.to_dict())
+    assert fast.to_canonical_json() == rebuilt.to_canonical_json()
+    assert fast.replace(parents=()) == record
+    assert record.parents == ()  # the original is left as it was
+    with pytest.raises(RecordError, match="ParentRef"):
+        record.replace(parents=[{"sha256": "ab" * 32}])
+
+
+def _fields(record: ProvenanceRecord) -> dict[str, object]:
+    return {name: getattr(record, name) for name in ("generator", "model", "model_version",
+            "digital_source_type", "created_at", "parameters", "prompt")}  # fmt: skip
+
+
 def test_naive_datetime_refused() -> None:
     with pytest.raises(RecordError, match="timezone-aware"):
         ProvenanceRecord.from_dict(BASE).replace(created_at=datetime(2026, 1, 1))

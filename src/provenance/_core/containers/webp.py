@@ -236,7 +236,38 @@ def essence_ranges(data: bytes) -> tuple[Range, ...]:
     Raises:
         ContainerError: If the RIFF structure is malformed or truncated.
     """
-    return _parse(data).essence
+    # A simple file (every WebP rendition without alpha or metadata) skips the walk.
+    simple = _simple_essence(data)
+    return simple if simple is not None else _parse(data).essence
+
+
+def _simple_essence(data: bytes) -> tuple[Range, ...] | None:
+    """What ``_parse(data).essence`` is for a simple file, one ``VP8 `` or ``VP8L`` chunk.
+
+    None for any other layout, a trailer after the RIFF data included, and for
+    malformed input: the caller walks the file with :func:`_parse`, which finds
+    the same ranges or raises its error.
+    """
+    if len(data) < _HEADER_SIZE + 8 or data[:4] != b"RIFF" or data[8:12] != b"WEBP":
+        return None
+    riff_end = 8 + _le(data, 4, 4)
+    fourcc, length = _CHUNK_HEADER.unpack_from(data, _HEADER_SIZE)
+    payload_end = _HEADER_SIZE + 8 + length
+    if (
+        riff_end != len(data)
+        or fourcc not in (b"VP8 ", b"VP8L")
+        or payload_end > riff_end
+        or payload_end + (length & 1) < riff_end
+    ):
+        return None
+    chunk = _Chunk(fourcc, _HEADER_SIZE, payload_end, riff_end, None)
+    try:
+        width, height, _ = _bitstream_size(data, chunk)
+    except ContainerError:
+        return None
+    if not width or not height:
+        return None
+    return ((_HEADER_SIZE, riff_end),)
 
 
 def inspect(data: bytes) -> ContainerInfo:

@@ -22,6 +22,7 @@ from provenance._core.containers.jpeg._segments import (
     _marker_name,
     _parse,
     _Segment,
+    plain_essence,
 )
 from provenance.errors import ContainerError
 
@@ -45,7 +46,10 @@ def essence_ranges(data: bytes) -> tuple[Range, ...]:
     Raises:
         ContainerError: If the marker structure is malformed or truncated.
     """
-    return _parse(data).essence
+    # Encoder-written files (every rendition of an import) take the lean walk;
+    # anything it does not call plain is walked in full (same ranges, or the error).
+    plain = plain_essence(data)
+    return plain if plain is not None else _parse(data).essence
 
 
 def extended_xmp_guid(extended: bytes) -> str:

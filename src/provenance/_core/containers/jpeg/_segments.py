@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import struct
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -62,6 +63,20 @@ _STANDALONE_MARKERS = frozenset({0x01, *range(0xD0, 0xD8)})
 # the scan linear even on long runs of 0xFF.
 _ECS_END = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
 _NOT_FILL = re.compile(rb"[^\xff]")
+# The lean walk's classes of marker codes (plain_essence): anything it leaves to the
+# full walk (standalone TEM and RSTn, reserved 0x02-0xBF, fill 0xFF, 0x00, SOI),
+# APPn and COM, the other segments (essence), SOFn, SOS and EOI.
+_REFUSE, _METADATA, _SEGMENT, _FRAME, _SCAN, _END = range(6)
+_PLAIN_KINDS = bytes(
+    _END if code == _EOI
+    else _SCAN if code == _SOS
+    else _FRAME if code in _SOF_MARKERS
+    else _METADATA if 0xE0 <= code <= 0xEF or code == _COM
+    else _REFUSE if code < 0xC0 or 0xD0 <= code <= 0xD8 or code == 0xFF
+    else _SEGMENT
+    for code in range(256)
+)  # fmt: skip
+_MARKER_HEAD = struct.Struct(">BBH")  # 0xFF, the code, the segment's length
 _HAS_EXTENDED_XMP = re.compile(rb"HasExtendedXMP(?:\s*=\s*[\"']|\s*>\s*)([0-9A-Fa-f]{32})")
 # C2PA 2.x, A.3.1: the manifest store is a JUMBF superbox whose description box
 # has type UUID 63327061-0011-0010-8000-00AA00389B71 ("c2pa") and label "c2pa".
@@ -162,6 +177,69 @@ def _parse(data: bytes, *, until_scan: bool = False) -> _Layout:
         width=frame[0],
         height=frame[1],
     )
+
+
+def plain_essence(data: bytes) -> tuple[Range, ...] | None:
+    """The essence ranges of a plainly laid out JPEG in one lean walk; None otherwise.
+
+    Plain is how encoders write a JPEG: SOI, then marker segments (APPn, COM,
+    DQT, SOFn, DHT, DRI, SOS ...) each right after the previous one, entropy-coded
+    data after each SOS (RSTn inside it) ending at the next marker, and EOI,
+    with no fill bytes, standalone or reserved markers. For such a file this
+    gives what :func:`_parse` gives (``_parse(data).essence``) without building
+    segments, a layout or a list to merge: the essence ranges are grown in
+    place, one table look-up per marker. Anything else, malformed input
+    included, gives None, and the caller walks the file with :func:`_parse`,
+    which finds the same ranges or raises its error.
+    """
+    size = len(data)
+    if data[:2] != b"\xff\xd8":
+        return None
+    ranges: list[Range] = []
+    run = -1  # where the essence run in progress began; -1: none
+    frame = scans = False
+    pos = 2
+    for _ in range(MAX_MARKERS):
+        if pos + 4 <= size:
+            fill, marker, length = _MARKER_HEAD.unpack_from(data, pos)
+        elif pos + 2 <= size:
+            fill, marker, length = data[pos], data[pos + 1], 0
+        else:
+            return None
+        kind = _PLAIN_KINDS[marker]
+        if fill != 0xFF or kind == _REFUSE:
+            return None
+        if kind == _END:
+            if not (frame and scans):
+                return None
+            ranges.append((pos if run < 0 else run, pos + 2))
+            return tuple(ranges)
+        end = pos + 2 + length
+        if length < 2 or end > size:
+            return None
+        if kind == _METADATA:
+            if run >= 0:
+                ranges.append((run, pos))
+                run = -1
+            pos = end
+            continue
+        if run < 0:
+            run = pos
+        if kind == _FRAME and not frame:
+            if length < 8:
+                return None
+            frame = True
+        elif kind == _SCAN:
+            scans = True
+            found = _ECS_END.search(data, end)
+            if found is None:
+                return None
+            pos = found.start()
+            if pos > end and data[pos - 1] == 0xFF:
+                return None  # fill bytes before the marker: not essence, the full walk trims them
+            continue
+        pos = end
+    return None
 
 
 def _next_marker(data: bytes, pos: int) -> int:
