@@ -18,7 +18,7 @@ import os
 import re
 import weakref
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import c2pa
@@ -81,12 +81,16 @@ class _Signing:
         signer: A second Signer of the key, kept out of the Context for data-hashed
             signing; None when the c2pa library does not sign data-hashed.
         reserve: The signature room ``signer`` asks for (its ``reserve_size``).
+        lengths: Per kind of store (media type, parent), the length of the last
+            definition signed data-hashed and of its store: the store length the
+            next one expects (:func:`_expected_length`).
     """
 
     pid: int
     context: Any
     signer: Any | None
     reserve: int
+    lengths: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
 
 
 # Over 60 lines only by its docstring (the contract of both signing paths); the body is 36.
@@ -131,11 +135,13 @@ def sign_c2pa(
     try:
         # The definition dumped once, compact: c2pa-python wants a dict (a copy of the
         # mapping) and dumps it with spaces; about 20 us less per call, same manifest.
-        builder = c2pa.Builder(_definition(manifest), context=signing.context)
+        definition = _definition(_datahash.placed_definition(manifest) if placed else manifest)
+        builder = c2pa.Builder(definition, context=signing.context)
         try:
             if ingredient is not None:
                 _parents.add_parent(builder, ingredient)
             if placed and slot is not None:
+                kind = _store_kind(mime, ingredient)
                 store = _datahash.sign_placed(
                     builder,
                     signing.signer,
@@ -143,7 +149,9 @@ def sign_c2pa(
                     mime=mime,
                     data=data,
                     slot=slot,
+                    length=_expected_length(signing, kind, len(definition)),
                 )
+                _remember_length(signing, kind, len(definition), len(store))
                 view = memoryview(data)
                 signed = b"".join((view[:slot], store, view[slot:]))
             else:
@@ -158,6 +166,38 @@ def sign_c2pa(
     # returns the manifest bytes but not the label.
     found = _LABEL.search(store or b"")
     return signed, found.group(0).decode("ascii") if found else None
+
+
+def _store_kind(mime: str, ingredient: C2paIngredient | None) -> tuple[str, str] | None:
+    """What a store's length is remembered by: its media type and its parent, if known."""
+    if ingredient is None:
+        return (mime, "")
+    return None if ingredient.sha256_hex is None else (mime, ingredient.sha256_hex)
+
+
+def _expected_length(signing: _Signing, kind: tuple[str, str] | None, text: int) -> int | None:
+    """The store length a definition of ``text`` characters is expected to sign to, if any.
+
+    The last store of the same kind, grown or shrunk by the difference in the
+    definitions' lengths: exact when only ASCII text changed length (a title, a
+    prompt), checked either way (:func:`._datahash.sign_placed` signs again with the
+    length it got). None for a first store: c2pa's placeholder is asked.
+    """
+    last = None if kind is None else signing.lengths.get(kind)
+    return None if last is None else last[1] + text - last[0]
+
+
+def _remember_length(
+    signing: _Signing, kind: tuple[str, str] | None, text: int, store: int
+) -> None:
+    if kind is None:
+        return
+    if len(signing.lengths) >= _KINDS_KEPT and kind not in signing.lengths:
+        signing.lengths.clear()  # one kind per parent: a long batch meets many
+    signing.lengths[kind] = (text, store)
+
+
+_KINDS_KEPT = 64
 
 
 def _definition(manifest: Mapping[str, Any]) -> str:
