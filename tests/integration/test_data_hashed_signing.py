@@ -234,7 +234,7 @@ def test_sign_placed_corrects_a_wrong_length(signing_key: SigningKey, trust: Tru
                 held.signer,
                 reserve=held.reserve,
                 mime="image/png",
-                data=data,
+                data=(data,),
                 slot=slot,
                 length=length,
             )

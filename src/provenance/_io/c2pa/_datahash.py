@@ -46,7 +46,7 @@ import hashlib
 import importlib
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from provenance.errors import SignatureError
@@ -139,11 +139,11 @@ def sign_placed(
     *,
     reserve: int,
     mime: str,
-    data: bytes,
+    data: Sequence[bytes | memoryview],
     slot: int,
     length: int | None = None,
 ) -> bytes:
-    """The signed manifest store of ``builder`` to insert at offset ``slot`` of ``data``.
+    """The signed manifest store of ``builder`` to insert at offset ``slot`` of the file ``data``.
 
     Args:
         builder: A c2pa ``Builder`` made from :func:`placed_definition`, with its
@@ -151,20 +151,21 @@ def sign_placed(
         signer: A c2pa ``Signer`` not handed to a Context (it signs the claim).
         reserve: ``signer.reserve_size()``: the room the placeholder keeps for the signature.
         mime: One of :data:`FORMATS`.
-        data: The asset, without a manifest store.
+        data: The asset, without a manifest store, in pieces (joined, the file).
         slot: Where the store goes in ``data`` (``containers.c2pa_slot``).
         length: The store's length if the caller expects one (the length of a store
             signed before for a definition of the same size): no placeholder is
             asked for; a store of another length is signed again with its length.
 
     Returns:
-        The store composed for ``mime``; the signed file is ``data[:slot] + store + data[slot:]``.
+        The store composed for ``mime``; the signed file is the file with ``store``
+        inserted at ``slot``.
 
     Raises:
         SignatureError: c2pa refused the manifest or the signing failed.
     """
     lib = _library()
-    if lib is None or mime not in FORMATS or not 0 < slot <= len(data):
+    if lib is None or mime not in FORMATS or not 0 < slot <= sum(map(len, data)):
         raise SignatureError(f"c2pa cannot sign {mime} data-hashed at offset {slot}")
     form = mime.encode("ascii")
     handle = _pointer(builder, "Builder")
@@ -175,7 +176,10 @@ def sign_placed(
         length = len(_take(lib, "placeholder", placeholder, handle, reserve, form))
     # 2. The hash of the file less the store: ``data`` itself. A JSON array of bytes, since
     #    c2pa-rs reads the field with serde_bytes (a string would be taken as its UTF-8).
-    digest = list(hashlib.sha256(data).digest())
+    hasher = hashlib.sha256()
+    for piece in data:
+        hasher.update(piece)
+    digest = list(hasher.digest())
     # 3. The claim signed for that hash: the store, padded to the placeholder's length.
     sign = functools.partial(_sign_claim, lib, handle, _pointer(signer, "Signer"), form, slot)
     store = sign(length, digest)

@@ -23,6 +23,7 @@ from typing import Any
 
 import c2pa
 
+from provenance._core.containers import Staged
 from provenance._io.c2pa import _datahash, _parents
 from provenance._io.c2pa._common import _BUILT, _OFFLINE_VERIFY, _clean, _translate
 from provenance._io.keys import SigningAlgorithm, SigningKey
@@ -95,7 +96,7 @@ class _Signing:
 
 # Over 60 lines only by its docstring (the contract of both signing paths); the body is 36.
 def sign_c2pa(
-    data: bytes,
+    data: bytes | Staged,
     mime: str,
     manifest: Mapping[str, Any],
     key: SigningKey,
@@ -116,7 +117,9 @@ def sign_c2pa(
         The signed bytes and the label of the manifest written.
 
     Args:
-        data: The asset, with its XMP already in place (the hard binding covers it).
+        data: The asset, with its XMP already in place (the hard binding covers it);
+            or staged (``containers.stage``), its slot with it: signed data-hashed,
+            the file is copied once, with the store in it.
         mime: Its media type.
         manifest: The manifest definition (c2pa JSON form).
         key: The signing key; its c2pa Context is built once per process.
@@ -124,13 +127,17 @@ def sign_c2pa(
             to it by the label ``"parent"``.
         slot: Where the manifest store goes in ``data``
             (:func:`provenance._core.containers.c2pa_slot`, the offset c2pa would
-            choose); ``data`` must hold no store.
+            choose); ``data`` must hold no store. Not with a staged ``data``.
 
     Raises:
         SignatureError: c2pa refused the manifest or signing failed.
         UnsupportedFormat: c2pa cannot embed into this format.
     """
     signing = _signing_context(key)
+    if isinstance(data, Staged):
+        staged, slot = data, data.slot
+    else:
+        staged = Staged((data,), slot)
     placed = slot is not None and signing.signer is not None and mime in _datahash.FORMATS
     try:
         # The definition dumped once, compact: c2pa-python wants a dict (a copy of the
@@ -147,16 +154,15 @@ def sign_c2pa(
                     signing.signer,
                     reserve=signing.reserve,
                     mime=mime,
-                    data=data,
+                    data=staged.pieces,
                     slot=slot,
                     length=_expected_length(signing, kind, len(definition)),
                 )
                 _remember_length(signing, kind, len(definition), len(store))
-                view = memoryview(data)
-                signed = b"".join((view[:slot], store, view[slot:]))
+                signed = staged.join(store)
             else:
                 out = io.BytesIO()
-                store = builder.sign(mime, io.BytesIO(data), out)
+                store = builder.sign(mime, io.BytesIO(staged.join()), out)
                 signed = out.getvalue()
         finally:
             builder.close()
