@@ -182,7 +182,12 @@ def test_a_store_of_a_known_length_is_signed_without_a_placeholder(
 
 @pytest.mark.parametrize(
     ("title", "signings"),
-    [("forest-path-2.jpg", 1), ("forest-path-renamed-longer.jpg", 2), ("forêt-chemin.jpg", 2)],
+    [
+        ("forest-path-2.jpg", 1),
+        ("forêt-chemin-été.jpg", 1),
+        ("forest-path-renamed-longer.jpg", 2),
+        ('forest "path".jpg', 2),
+    ],
 )
 def test_a_store_of_another_length_than_expected_is_signed_again(
     title: str,
@@ -191,9 +196,9 @@ def test_a_store_of_another_length_than_expected_is_signed_again(
     trust: TrustPolicy,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # The expected length is the last store's, moved by the definition's length: right
-    # for ASCII text of another length, wrong when CBOR's length header grows (a title
-    # over 23 bytes) or for escaped text (six JSON characters, two bytes in the store).
+    # The expected length is the last store's, moved by the definition's length in
+    # UTF-8: right for text of another length, wrong when CBOR's length header grows
+    # (a title over 23 bytes) or for escaped text (two JSON characters, one in the store).
     # Wrong, the store is signed again with its real length; never placed with a wrong
     # exclusion, and a byte changed outside it is still found.
     key = _fresh_key(dev_keys)

@@ -148,7 +148,7 @@ def sign_c2pa(
             if ingredient is not None:
                 _parents.add_parent(builder, ingredient)
             if placed and slot is not None:
-                kind = _store_kind(mime, ingredient)
+                kind, size = _store_kind(mime, ingredient), _utf8_length(definition)
                 store = _datahash.sign_placed(
                     builder,
                     signing.signer,
@@ -156,9 +156,9 @@ def sign_c2pa(
                     mime=mime,
                     data=staged.pieces,
                     slot=slot,
-                    length=_expected_length(signing, kind, len(definition)),
+                    length=_expected_length(signing, kind, size),
                 )
-                _remember_length(signing, kind, len(definition), len(store))
+                _remember_length(signing, kind, size, len(store))
                 signed = staged.join(store)
             else:
                 out = io.BytesIO()
@@ -182,12 +182,14 @@ def _store_kind(mime: str, ingredient: C2paIngredient | None) -> tuple[str, str]
 
 
 def _expected_length(signing: _Signing, kind: tuple[str, str] | None, text: int) -> int | None:
-    """The store length a definition of ``text`` characters is expected to sign to, if any.
+    """The store length a definition of ``text`` UTF-8 bytes is expected to sign to, if any.
 
     The last store of the same kind, grown or shrunk by the difference in the
-    definitions' lengths: exact when only ASCII text changed length (a title, a
-    prompt), checked either way (:func:`._datahash.sign_placed` signs again with the
-    length it got). None for a first store: c2pa's placeholder is asked.
+    definitions' lengths: exact when only text changed length (a title, a prompt;
+    CBOR and the definition both hold it as UTF-8) and no CBOR length header grew
+    (at 24 and 256 bytes) or escape came or went; checked either way
+    (:func:`._datahash.sign_placed` signs again with the length it got). None for
+    a first store: c2pa's placeholder is asked.
     """
     last = None if kind is None else signing.lengths.get(kind)
     return None if last is None else last[1] + text - last[0]
@@ -206,10 +208,17 @@ def _remember_length(
 _KINDS_KEPT = 64
 
 
+def _utf8_length(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+
+
 def _definition(manifest: Mapping[str, Any]) -> str:
-    """The manifest definition as the compact JSON text c2pa's Builder parses."""
+    """The manifest definition as the compact JSON text c2pa's Builder parses.
+
+    Not ASCII-escaped: a character takes as many bytes here as in the store's CBOR.
+    """
     try:
-        return json.dumps(manifest, separators=(",", ":"))
+        return json.dumps(manifest, separators=(",", ":"), ensure_ascii=False)
     except (TypeError, ValueError) as exc:
         raise SignatureError(f"c2pa manifest definition is not JSON: {exc}") from exc
 
