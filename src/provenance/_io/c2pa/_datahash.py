@@ -132,7 +132,6 @@ def placed_definition(manifest: Mapping[str, Any]) -> dict[str, Any]:
     return {**manifest, "assertions": assertions, "instance_id": f"xmp:iid:{uuid.uuid4()}"}
 
 
-# Over 60 lines only by its docstring; the body is 30 lines.
 def sign_placed(
     builder: Any,
     signer: Any,
