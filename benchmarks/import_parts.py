@@ -14,7 +14,8 @@ issue 20; not recorded). ``overhead.py`` times
 them inside whole imports (its ``attribution`` section); this times each alone,
 as thread CPU time, median over the imports of a process. "of which c2pa" is the
 ``sign_c2pa`` call: for JPEG and PNG, signed data-hashed since issue 20, it includes
-our SHA-256 of the staged file that c2pa's claim binds.
+our SHA-256 of the staged file that c2pa's claim binds and (since the embedding is
+staged, not copied) the one copy of the file, made with the store in it.
 
 ``--image png`` imports a 2000 x 2000 alpha PNG instead (``fallen-maple-leaf.jpg``
 enlarged, with ``overhead.py``'s soft elliptical alpha; 3.3 MB): the format whose

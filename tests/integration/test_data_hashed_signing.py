@@ -145,3 +145,105 @@ def _manifest() -> dict[str, Any]:
             }
         ],
     }
+
+
+def _steps(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The C calls of data-hashed signing, in order ("placeholder", "signing")."""
+    steps: list[str] = []
+    take = _datahash._take
+
+    def counted(lib: Any, step: str, function: Any, *args: Any) -> bytes:
+        steps.append(step)
+        return take(lib, step, function, *args)
+
+    monkeypatch.setattr(_datahash, "_take", counted)
+    return steps
+
+
+def test_a_store_of_a_known_length_is_signed_without_a_placeholder(
+    dev_keys: DevKeyPaths, trust: TrustPolicy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The placeholder's only use is the store's length: a definition of the length
+    # signed before skips it, and the file reads as the first one does.
+    key = _fresh_key(dev_keys)
+    steps = _steps(monkeypatch)
+    data = (SAMPLE_MEDIA / "forest-path.jpg").read_bytes()
+    slot = containers.c2pa_slot(data, containers.inspect(data))
+    assert slot is not None
+    for expected in (["placeholder", "signing"], ["signing"]):
+        steps.clear()
+        signed, label = sign_c2pa(data, "image/jpeg", _manifest(), key, slot=slot)
+        assert steps == expected
+        report = read_c2pa(signed, "image/jpeg", trust)
+        assert report is not None
+        assert (report.state, report.failure_codes) == ("Trusted", ())
+        assert report.active_manifest == label
+
+
+@pytest.mark.parametrize(
+    ("title", "signings"),
+    [
+        ("forest-path-2.jpg", 1),
+        ("forêt-chemin-été.jpg", 1),
+        ("forest-path-renamed-longer.jpg", 2),
+        ('forest "path".jpg', 2),
+    ],
+)
+def test_a_store_of_another_length_than_expected_is_signed_again(
+    title: str,
+    signings: int,
+    dev_keys: DevKeyPaths,
+    trust: TrustPolicy,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The expected length is the last store's, moved by the definition's length in
+    # UTF-8: right for text of another length, wrong when CBOR's length header grows
+    # (a title over 23 bytes) or for escaped text (two JSON characters, one in the store).
+    # Wrong, the store is signed again with its real length; never placed with a wrong
+    # exclusion, and a byte changed outside it is still found.
+    key = _fresh_key(dev_keys)
+    data = (SAMPLE_MEDIA / "forest-path.jpg").read_bytes()
+    slot = containers.c2pa_slot(data, containers.inspect(data))
+    assert slot is not None
+    sign_c2pa(data, "image/jpeg", _manifest(), key, slot=slot)
+    steps = _steps(monkeypatch)
+    manifest = {**_manifest(), "title": title}
+    signed, _ = sign_c2pa(data, "image/jpeg", manifest, key, slot=slot)
+    assert steps == ["signing"] * signings
+    report = read_c2pa(signed, "image/jpeg", trust)
+    assert report is not None
+    assert (report.state, report.failure_codes) == ("Trusted", ())
+    (store,) = containers.inspect(signed).blocks_of(containers.BlockKind.C2PA)
+    assert (store.offset, signed[: store.offset] + signed[store.end :]) == (slot, data)
+    changed = bytearray(signed)
+    changed[-100] ^= 0x01
+    report = read_c2pa(bytes(changed), "image/jpeg", trust)
+    assert report is not None
+    assert "assertion.dataHash.mismatch" in report.failure_codes
+
+
+def test_sign_placed_corrects_a_wrong_length(signing_key: SigningKey, trust: TrustPolicy) -> None:
+    import c2pa
+
+    from provenance._io.c2pa._sign import _definition, _signing_context
+
+    data = (SAMPLE_MEDIA / "packshot-fire-truck-white.png").read_bytes()
+    slot = containers.c2pa_slot(data, containers.inspect(data))
+    assert slot is not None
+    held = _signing_context(signing_key)
+    definition = _definition(_datahash.placed_definition({**_manifest(), "format": "image/png"}))
+    for length in (1, 70_000):
+        with c2pa.Builder(definition, context=held.context) as builder:
+            store = _datahash.sign_placed(
+                builder,
+                held.signer,
+                reserve=held.reserve,
+                mime="image/png",
+                data=(data,),
+                slot=slot,
+                length=length,
+            )
+        assert len(store) != length
+        report = read_c2pa(data[:slot] + store + data[slot:], "image/png", trust)
+        assert report is not None
+        assert (report.state, report.failure_codes) == ("Trusted", ())

@@ -21,6 +21,7 @@ from provenance._core.xmp import (
     NS_ST_REF,
     NS_XMP_MM,
     XmpProvenance,
+    _write,
     build_packet,
     parse_packet,
     read_properties,
@@ -278,6 +279,23 @@ def provenances(draw: st.DrawFn) -> XmpProvenance:
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(prov=provenances())
 def test_round_trip_fresh_packet(prov: XmpProvenance) -> None:
+    assert parse_packet(build_packet(prov)) == prov
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(prov=provenances())
+def test_a_fresh_packet_is_the_serialized_tree_byte_for_byte(prov: XmpProvenance) -> None:
+    # A fresh packet is written from a template per shape (issue 20); the tree
+    # serializer, which merges into existing packets, is the reference.
+    assert _write._fresh_packet(prov) == _write._merged_text(prov, None)
+
+
+@pytest.mark.parametrize(
+    "value", ["\ue000", "\ue0000\ue000", "&lt;\ue000>\r", "0", "\ue000\ue000\ue000"]
+)
+def test_a_fresh_packet_with_the_template_marker_in_its_values(value: str) -> None:
+    prov = make_prov(ai_prompt=value, statement=value, asset_id=value, parent_sha256=None)
+    assert build_packet(prov) == _write._merged_text(prov, None).encode("utf-8")
     assert parse_packet(build_packet(prov)) == prov
 
 

@@ -291,19 +291,19 @@ def _sign_bytes(
         statement, statement_bytes, signature, key, embedded, parent_ref, existing=info.xmp
     )
     tiff = exif_block(info, embedded, write=opts.write_exif, description=opts.disclosure_text)
-    staged = containers.embed(base, info, xmp=packet, exif=tiff)
+    staged = containers.stage(base, info, xmp=packet, exif=tiff)
     # 6. C2PA last: its hard binding covers everything above.
     mime = info.format.mime
     derivation = opts.derivation if parent is not None else None
     manifest = c2pa_manifest(embedded, statement, name=name, mime=mime, derivation=derivation)
     ingredient = parent_ingredient(parent, parent_name, parent_ref)
     if opts.c2pa:
-        # Where the store goes (JPEG, PNG): c2pa then signs our hash of ``staged``
-        # instead of reading and rewriting it (data-hashed signing, issue 20).
-        slot = containers.c2pa_slot(staged, info)
-        signed, label = sign_c2pa(staged, mime, manifest, key, ingredient=ingredient, slot=slot)
+        # Where the store goes (JPEG, PNG: ``staged.slot``), c2pa signs our hash of the
+        # staged file instead of reading and rewriting it (data-hashed signing), and the
+        # file is copied once, with the store in it (issue 20).
+        signed, label = sign_c2pa(staged, mime, manifest, key, ingredient=ingredient)
     else:
-        signed, label = staged, None
+        signed, label = staged.join(), None
     result = SignResult(
         path=path,
         asset_id=asset_id,

@@ -316,6 +316,44 @@ def test_c2pa_slot_is_where_c2pa_rs_inserts_a_store() -> None:
     assert containers.c2pa_slot(late, containers.inspect(late)) is None
 
 
+def _layouts() -> list[tuple[str, bytes]]:
+    """JPEGs whose metadata sits where embedding moves things: before, between, after APP0s."""
+    baseline = MADE["baseline"]
+    exif = _segment(0xE1, b"Exif\x00\x00" + _tiff("Old"))
+    xmp = _segment(0xE1, containers.jpeg.XMP_HEADER + XMP)
+    icc = _segment(0xE2, b"ICC_PROFILE\x00" + b"\x01\x01" + b"\x00" * 40)
+    no_app0 = containers.strip(baseline, frozenset({BlockKind.OTHER_METADATA}))
+    return [
+        ("baseline", baseline),
+        ("no_app0", no_app0),
+        ("exif_then_app0", _insert_after_soi(no_app0, exif, baseline[2:20])),
+        ("icc_then_app0", _insert_after_soi(no_app0, icc, baseline[2:20])),
+        ("two_app0_xmp_between", _insert_after_soi(baseline, _segment(0xE0, b"JFXX\x00"), xmp)),
+        ("xmp_exif_after_app0", baseline[:20] + xmp + exif + baseline[20:]),
+        ("stored", _insert_after_soi(baseline, *_jumbf_segments(b"c2pa", b"\x00" * 40))),
+        ("late_app0", baseline[:-2] + _segment(0xE0, b"late") + baseline[-2:]),
+    ]
+
+
+@pytest.mark.parametrize(("name", "data"), _layouts(), ids=[name for name, _ in _layouts()])
+@pytest.mark.parametrize("exif", [None, _tiff()], ids=["keep_exif", "new_exif"])
+def test_stage_is_embed_and_its_c2pa_slot_without_the_copy(
+    name: str, data: bytes, exif: bytes | None
+) -> None:
+    # Signing stages the embedding (issue 20): the same file, and the slot c2pa_slot
+    # finds in it, so the store goes where it went when the file was embedded first.
+    info = containers.inspect(data)
+    embedded = containers.embed(data, info, xmp=XMP, exif=exif)
+    staged = containers.stage(data, info, xmp=XMP, exif=exif)
+    assert staged.join() == embedded
+    assert staged.slot == containers.c2pa_slot(embedded, info)
+    if staged.slot is not None:
+        store = _jumbf_segments(b"c2pa", b"\x07" * 30)[0]
+        joined = staged.join(store)
+        assert joined == embedded[: staged.slot] + store + embedded[staged.slot :]
+        assert containers.inspect(joined).has_c2pa
+
+
 def test_unlabelled_jumbf_is_not_c2pa() -> None:
     data = _insert_after_soi(MADE["baseline"], *_jumbf_segments(b"other", b"x" * 10))
     assert not containers.inspect(data).has_c2pa

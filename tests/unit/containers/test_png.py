@@ -401,3 +401,26 @@ def test_c2pa_slot_is_right_after_ihdr() -> None:
     assert containers.c2pa_slot(staged, info) == _chunks(staged)[0][2] == 33
     stored = data[:33] + _chunk(b"caBX", b"\x00" * 16) + data[33:]
     assert containers.c2pa_slot(stored, containers.inspect(stored)) is None
+
+
+@pytest.mark.parametrize("exif", [None, _tiff()], ids=["keep_exif", "new_exif"])
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(MADE["rgba"], id="plain"),
+        pytest.param(
+            containers.set_exif(containers.set_xmp(_png(), XMP), _tiff("Old")), id="xmp_exif"
+        ),
+        pytest.param(_rechunked(_png(), 16), id="small_idats"),
+    ],
+)
+def test_stage_is_embed_and_its_c2pa_slot_without_the_copy(data: bytes, exif: bytes | None) -> None:
+    # Signing stages the embedding (issue 20): the same file and the same slot (after
+    # IHDR, before the new chunks, as c2pa-rs puts caBX), copied once with the store.
+    info = containers.inspect(data)
+    embedded = containers.embed(data, info, xmp=XMP, exif=exif)
+    staged = containers.stage(data, info, xmp=XMP, exif=exif)
+    assert staged.join() == embedded
+    assert staged.slot == containers.c2pa_slot(embedded, info) == 33
+    store = _chunk(b"caBX", b"\x00" * 50)
+    assert staged.join(store) == embedded[:33] + store + embedded[33:]

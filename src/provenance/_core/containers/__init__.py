@@ -30,6 +30,9 @@ from provenance._core.containers._types import (
     ImageFormat,
     MetadataBlock,
     Range,
+    Staged,
+    splice_pieces,
+    spliced_offset,
 )
 from provenance.errors import ContainerError, ProvenanceError, UnsupportedFormat
 
@@ -40,6 +43,7 @@ __all__ = [
     "ImageFormat",
     "MetadataBlock",
     "Range",
+    "Staged",
     "detect_format",
     "embed",
     "essence_ranges",
@@ -47,6 +51,7 @@ __all__ = [
     "prepare_for_signing",
     "set_exif",
     "set_xmp",
+    "stage",
     "strip",
 ]
 
@@ -340,6 +345,40 @@ def c2pa_slot(data: bytes, info: ContainerInfo) -> int | None:
     if info.format is ImageFormat.PNG:
         return _PNG_C2PA_SLOT
     return None
+
+
+def stage(data: bytes, info: ContainerInfo, *, xmp: bytes, exif: bytes | None) -> Staged:
+    """:func:`embed`, not yet copied, and where a new C2PA store goes in its result.
+
+    Signing copies the file once, with the store in it (``Staged.join``), instead of
+    embedding into one copy and inserting the store into a second. JPEG and PNG are
+    staged as views of ``data``; the other formats are embedded (one piece, no slot).
+
+    Args:
+        data: A whole image file.
+        info: ``inspect(data)``.
+        xmp: The new XMP packet.
+        exif: New raw TIFF bytes, or None; see :func:`embed`.
+
+    Returns:
+        The pieces of ``embed(data, info, xmp=xmp, exif=exif)`` and its
+        :func:`c2pa_slot`, found from ``data``'s layout (the embedding moves no APP0
+        segment, no IHDR and no store).
+
+    Raises:
+        ContainerError: As :func:`embed`, and :func:`c2pa_slot` for a JPEG.
+    """
+    if info.format is ImageFormat.JPEG:
+        deletions, insertions = jpeg.embed_edits(info.blocks, xmp=xmp, exif=exif)
+        slot = c2pa_slot(data, info)
+    elif info.format is ImageFormat.PNG:
+        deletions, insertions = png.embed_edits(info.blocks, xmp=xmp, exif=exif)
+        slot = c2pa_slot(data, info)
+    else:
+        return Staged((embed(data, info, xmp=xmp, exif=exif),), None)
+    pieces = tuple(splice_pieces(data, deletions, insertions))
+    moved = None if slot is None else spliced_offset(slot, deletions, insertions)
+    return Staged(pieces, moved)
 
 
 def prepare_for_signing(data: bytes) -> tuple[bytes, ContainerInfo, tuple[str, ...]]:

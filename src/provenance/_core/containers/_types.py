@@ -20,9 +20,11 @@ __all__ = [
     "ImageFormat",
     "MetadataBlock",
     "Range",
+    "Staged",
     "has_tiff_header",
     "merge_ranges",
     "splice",
+    "splice_pieces",
 ]
 
 Range = tuple[int, int]
@@ -200,9 +202,11 @@ def merge_ranges(ranges: Iterable[Range]) -> tuple[Range, ...]:
     return tuple(merged)
 
 
-def splice(
-    data: bytes, deletions: Sequence[Range], insertions: Sequence[tuple[int, bytes]]
-) -> bytes:
+Insertion = tuple[int, bytes]
+"""``(offset, payload)``: bytes to insert at an offset of the input."""
+
+
+def splice(data: bytes, deletions: Sequence[Range], insertions: Sequence[Insertion]) -> bytes:
     """Delete ranges from ``data`` and insert bytes at offsets, in one copy.
 
     Args:
@@ -218,6 +222,13 @@ def splice(
     Raises:
         ContainerError: If the edits overlap (a bug in the caller's layout).
     """
+    return b"".join(splice_pieces(data, deletions, insertions))
+
+
+def splice_pieces(
+    data: bytes, deletions: Sequence[Range], insertions: Sequence[Insertion]
+) -> list[memoryview]:
+    """:func:`splice` before its copy: the new bytes as views, in order."""
     # (offset, 0 = insert / 1 = delete, sequence number, payload or end)
     ops: list[tuple[int, int, int, bytes | int]] = [
         (offset, 0, index, payload) for index, (offset, payload) in enumerate(insertions)
@@ -225,19 +236,71 @@ def splice(
     ops.extend((start, 1, index, end) for index, (start, end) in enumerate(deletions))
     ops.sort(key=lambda op: (op[0], op[1], op[2]))
     view = memoryview(data)
-    pieces: list[bytes | memoryview] = []
+    pieces: list[memoryview] = []
     cursor = 0
     for offset, _, _, value in ops:
         if offset < cursor:
             raise ContainerError(f"overlapping edits at offset {offset}")
         pieces.append(view[cursor:offset])
         if isinstance(value, bytes):
-            pieces.append(value)
+            pieces.append(memoryview(value))
             cursor = offset
         else:
             cursor = value
     pieces.append(view[cursor:])
-    return b"".join(pieces)
+    return pieces
+
+
+def spliced_offset(offset: int, deletions: Sequence[Range], insertions: Sequence[Insertion]) -> int:
+    """Where ``offset`` of the input is in :func:`splice`'s output.
+
+    Payloads inserted at ``offset`` itself come after it. ``offset`` must not fall
+    strictly inside a deleted range.
+    """
+    moved = offset + sum(len(payload) for at, payload in insertions if at < offset)
+    for start, end in deletions:
+        if start < offset < end:
+            raise ContainerError(f"offset {offset} is inside the deleted range {start}-{end}")
+        if end <= offset:
+            moved -= end - start
+    return moved
+
+
+@dataclass(frozen=True, slots=True)
+class Staged:
+    """A file about to be signed: spliced, but not yet copied.
+
+    Signing hashes the pieces, and copies them once with the C2PA manifest
+    store in its place (issue 20: one copy of the file instead of two).
+
+    Attributes:
+        pieces: The file's bytes in order: views of the input and of new payloads
+            (or the whole file, as one piece).
+        slot: Where a new C2PA manifest store goes in the file (what
+            :func:`provenance._core.containers.c2pa_slot` says of the joined
+            file), or None (other formats, or a store is there already).
+    """
+
+    pieces: tuple[bytes | memoryview, ...]
+    slot: int | None
+
+    def join(self, store: bytes = b"") -> bytes:
+        """The file, with ``store`` inserted at :attr:`slot` (when given)."""
+        if not store:
+            whole = self.pieces[0] if len(self.pieces) == 1 else None
+            return whole if isinstance(whole, bytes) else b"".join(self.pieces)
+        if self.slot is None:
+            raise ContainerError("no place for a C2PA manifest store in this file")
+        out: list[memoryview | bytes] = []
+        at = 0
+        for index, piece in enumerate(self.pieces):
+            if at <= self.slot <= at + len(piece):
+                cut, view = self.slot - at, memoryview(piece)
+                out.extend((view[:cut], store, view[cut:], *self.pieces[index + 1 :]))
+                return b"".join(out)
+            out.append(piece)
+            at += len(piece)
+        raise ContainerError(f"C2PA slot {self.slot} is past the end of the file ({at} bytes)")
 
 
 def has_tiff_header(payload: bytes) -> bool:

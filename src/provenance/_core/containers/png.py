@@ -30,6 +30,7 @@ from provenance._core.containers._types import (
     BlockKind,
     ContainerInfo,
     ImageFormat,
+    Insertion,
     MetadataBlock,
     Range,
     has_tiff_header,
@@ -44,6 +45,7 @@ __all__ = [
     "SIGNATURE",
     "XMP_KEYWORD",
     "embed",
+    "embed_edits",
     "essence_ranges",
     "inspect",
     "set_exif",
@@ -406,6 +408,17 @@ def embed(data: bytes, blocks: Sequence[MetadataBlock], *, xmp: bytes, exif: byt
     Raises:
         ContainerError: If a payload is too large or ``exif`` is not TIFF.
     """
+    return splice(data, *embed_edits(blocks, xmp=xmp, exif=exif))
+
+
+def embed_edits(
+    blocks: Sequence[MetadataBlock], *, xmp: bytes, exif: bytes | None
+) -> tuple[list[Range], list[Insertion]]:
+    """What :func:`embed` splices: the chunks it deletes and the chunks it inserts after IHDR.
+
+    For a caller that copies the file once with more in it (signing adds the
+    C2PA store); the same checks as :func:`embed`.
+    """
     drop = {BlockKind.XMP}
     new = [_chunk(b"iTXt", XMP_KEYWORD + b"\x00\x00\x00\x00\x00" + xmp)]
     if exif is not None:
@@ -416,7 +429,7 @@ def embed(data: bytes, blocks: Sequence[MetadataBlock], *, xmp: bytes, exif: byt
         drop.add(BlockKind.EXIF)
         new.insert(0, _chunk(b"eXIf", exif))
     removed = [(b.offset, b.end) for b in blocks if b.kind in drop]
-    return splice(data, removed, [(_IHDR_END, chunk) for chunk in new])
+    return removed, [(_IHDR_END, chunk) for chunk in new]
 
 
 def strip(data: bytes, kinds: frozenset[BlockKind]) -> bytes:

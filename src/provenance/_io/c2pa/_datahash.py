@@ -11,6 +11,16 @@ composed for the format (JPEG APP11 segments, a PNG ``caBX`` chunk) and exactly 
 long as the placeholder. A store inserted at offset ``slot`` of ``data`` and
 excluded from the hash leaves ``data`` itself to hash: one SHA-256 of ``data``.
 
+The placeholder's only use is its length, and c2pa-rs makes the signed store as
+long whatever the exclusion says: its placeholder puts a ``c2pa.hash.data``
+assertion with room for ten exclusions into the definition
+(``Builder::data_hashed_placeholder``), and signing pads the real one (its ``pad``
+field) to that assertion's size (``Store::prep_embeddable_store``). So the
+definition carries that assertion from the start (:func:`placed_definition`), and
+a caller that knows the length (a store signed before from a definition of the
+same size) skips the placeholder: when the store comes back another length, it is
+signed again with that length, never placed with a wrong exclusion.
+
 The C functions, as ``c2pa_c_ffi/src/c_api.rs`` of c2pa-rs 0.91 declares them (the
 library c2pa-python 0.38.1 loads)::
 
@@ -35,11 +45,13 @@ import functools
 import hashlib
 import importlib
 import json
+import uuid
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from provenance.errors import SignatureError
 
-__all__ = ["FORMATS", "available", "sign_placed"]
+__all__ = ["FORMATS", "available", "placed_definition", "sign_placed"]
 
 FORMATS = frozenset({"image/jpeg", "image/png"})
 """The media types whose store :func:`sign_placed` composes and the caller places."""
@@ -52,6 +64,19 @@ _SYMBOLS = (
 )
 
 _Bytes = ctypes.POINTER(ctypes.c_ubyte)
+
+# What c2pa-rs 0.91's Builder::data_hashed_placeholder adds to a definition without a
+# hash binding: room for ten exclusions, no hash yet (signing pads the real one to it).
+_PLACEHOLDER_BINDING = {
+    "label": "c2pa.hash.data",
+    "data": {
+        "exclusions": [{"start": 0, "length": 2}] * 10,
+        "name": "jumbf manifest",
+        "alg": "sha256",
+        "hash": [],
+        "pad": [],
+    },
+}
 
 
 @functools.cache
@@ -97,61 +122,91 @@ def available() -> bool:
     return _library() is not None
 
 
+def placed_definition(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """``manifest`` as the definition of a ``Builder`` for :func:`sign_placed`.
+
+    With the placeholder hash binding c2pa's own placeholder call would add, and a
+    fresh instance id as that call (and ``Builder.sign``) would set.
+    """
+    assertions = [*manifest.get("assertions", ()), _PLACEHOLDER_BINDING]
+    return {**manifest, "assertions": assertions, "instance_id": f"xmp:iid:{uuid.uuid4()}"}
+
+
 def sign_placed(
-    builder: Any, signer: Any, *, reserve: int, mime: str, data: bytes, slot: int
+    builder: Any,
+    signer: Any,
+    *,
+    reserve: int,
+    mime: str,
+    data: Sequence[bytes | memoryview],
+    slot: int,
+    length: int | None = None,
 ) -> bytes:
-    """The signed manifest store of ``builder`` to insert at offset ``slot`` of ``data``.
+    """The signed manifest store of ``builder`` to insert at offset ``slot`` of the file ``data``.
 
     Args:
-        builder: A c2pa ``Builder`` with its definition and ingredients; used up.
+        builder: A c2pa ``Builder`` made from :func:`placed_definition`, with its
+            ingredients.
         signer: A c2pa ``Signer`` not handed to a Context (it signs the claim).
         reserve: ``signer.reserve_size()``: the room the placeholder keeps for the signature.
         mime: One of :data:`FORMATS`.
-        data: The asset, without a manifest store.
+        data: The asset, without a manifest store, in pieces (joined, the file).
         slot: Where the store goes in ``data`` (``containers.c2pa_slot``).
+        length: The store's length if the caller expects one (the length of a store
+            signed before for a definition of the same size): no placeholder is
+            asked for; a store of another length is signed again with its length.
 
     Returns:
-        The store composed for ``mime``; the signed file is ``data[:slot] + store + data[slot:]``.
+        The store composed for ``mime``; the signed file is the file with ``store``
+        inserted at ``slot``.
 
     Raises:
         SignatureError: c2pa refused the manifest or the signing failed.
     """
     lib = _library()
-    if lib is None or mime not in FORMATS or not 0 < slot <= len(data):
+    if lib is None or mime not in FORMATS or not 0 < slot <= sum(map(len, data)):
         raise SignatureError(f"c2pa cannot sign {mime} data-hashed at offset {slot}")
     form = mime.encode("ascii")
     handle = _pointer(builder, "Builder")
-    # 1. A placeholder of the final size: its length is the exclusion.
-    length = len(
-        _take(lib, "placeholder", lib.c2pa_builder_data_hashed_placeholder, handle, reserve, form)
-    )
+    guessed = length is not None and length > 0
+    if length is None or length <= 0:
+        # 1. A placeholder of the final size: its length is the exclusion.
+        placeholder = lib.c2pa_builder_data_hashed_placeholder
+        length = len(_take(lib, "placeholder", placeholder, handle, reserve, form))
     # 2. The hash of the file less the store: ``data`` itself. A JSON array of bytes, since
     #    c2pa-rs reads the field with serde_bytes (a string would be taken as its UTF-8).
-    binding = {
-        "exclusions": [{"start": slot, "length": length}],
-        "name": "jumbf manifest",
-        "alg": "sha256",
-        "hash": list(hashlib.sha256(data).digest()),
-        "pad": [],
-    }
-    text = json.dumps(binding, separators=(",", ":")).encode("ascii")
+    hasher = hashlib.sha256()
+    for piece in data:
+        hasher.update(piece)
+    digest = list(hasher.digest())
     # 3. The claim signed for that hash: the store, padded to the placeholder's length.
-    store = _take(
-        lib,
-        "signing",
-        lib.c2pa_builder_sign_data_hashed_embeddable,
-        handle,
-        _pointer(signer, "Signer"),
-        text,
-        form,
-        None,
-    )
+    sign = functools.partial(_sign_claim, lib, handle, _pointer(signer, "Signer"), form, slot)
+    store = sign(length, digest)
+    if guessed and len(store) != length:
+        length = len(store)  # the expected length was not this definition's
+        store = sign(length, digest)
     if len(store) != length:
         raise SignatureError(
             f"c2pa data-hashed signing returned a {len(store)}-byte manifest store "
             f"for a {length}-byte placeholder"
         )
     return store
+
+
+def _sign_claim(
+    lib: ctypes.CDLL, builder: Any, signer: Any, form: bytes, slot: int, length: int, digest: Any
+) -> bytes:
+    """The store c2pa signs for ``digest``: the file's hash less ``length`` bytes at ``slot``."""
+    binding = {
+        "exclusions": [{"start": slot, "length": length}],
+        "name": "jumbf manifest",
+        "alg": "sha256",
+        "hash": digest,
+        "pad": [],
+    }
+    text = json.dumps(binding, separators=(",", ":")).encode("ascii")
+    function = lib.c2pa_builder_sign_data_hashed_embeddable
+    return _take(lib, "signing", function, builder, signer, text, form, None)
 
 
 def _pointer(resource: Any, what: str) -> Any:

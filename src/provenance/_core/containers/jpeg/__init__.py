@@ -35,7 +35,14 @@ from provenance._core.containers.jpeg._segments import (
     MAX_STANDARD_XMP_BYTES,
     XMP_HEADER,
 )
-from provenance._core.containers.jpeg._write import c2pa_slot, embed, set_exif, set_xmp, strip
+from provenance._core.containers.jpeg._write import (
+    c2pa_slot,
+    embed,
+    embed_edits,
+    set_exif,
+    set_xmp,
+    strip,
+)
 
 __all__ = [
     "EXTENDED_XMP_HEADER",
@@ -47,6 +54,7 @@ __all__ = [
     "c2pa_slot",
     "c2pa_store",
     "embed",
+    "embed_edits",
     "essence_ranges",
     "extended_xmp_guid",
     "inspect",

@@ -6,7 +6,9 @@ from collections.abc import Sequence
 
 from provenance._core.containers._types import (
     BlockKind,
+    Insertion,
     MetadataBlock,
+    Range,
     has_tiff_header,
     splice,
 )
@@ -142,6 +144,24 @@ def embed(data: bytes, blocks: Sequence[MetadataBlock], *, xmp: bytes, exif: byt
     Raises:
         ContainerError: If a payload does not fit or is not TIFF.
     """
+    drop, new = _new_segments(xmp, exif)
+    return splice(data, *_edits(blocks, drop, new, keep_exif=exif is None))
+
+
+def embed_edits(
+    blocks: Sequence[MetadataBlock], *, xmp: bytes, exif: bytes | None
+) -> tuple[list[Range], list[Insertion]]:
+    """What :func:`embed` splices: the segments it deletes and the bytes it inserts.
+
+    For a caller that copies the file once with more in it (signing adds the
+    C2PA store); the same checks as :func:`embed`.
+    """
+    drop, new = _new_segments(xmp, exif)
+    return _edits(blocks, drop, new, keep_exif=exif is None)
+
+
+def _new_segments(xmp: bytes, exif: bytes | None) -> tuple[set[BlockKind], list[bytes]]:
+    """The kinds :func:`embed` replaces and its new APP1 segments (EXIF first), checked."""
     if len(xmp) > MAX_STANDARD_XMP_BYTES:
         raise ContainerError(
             f"XMP packet of {len(xmp)} bytes does not fit one APP1 segment "
@@ -161,17 +181,24 @@ def embed(data: bytes, blocks: Sequence[MetadataBlock], *, xmp: bytes, exif: byt
             )
         drop.add(BlockKind.EXIF)
         new.insert(0, _app1(_EXIF_HEADER + exif))
+    return drop, new
+
+
+def _edits(
+    blocks: Sequence[MetadataBlock], drop: set[BlockKind], new: list[bytes], *, keep_exif: bool
+) -> tuple[list[Range], list[Insertion]]:
+    """Delete the blocks of kinds ``drop``; insert ``new`` after SOI and the opening APP0s."""
     removed = [b for b in blocks if b.kind in drop]
     removed_at = frozenset(b.offset for b in removed)
     at = 2
     for block in blocks:
         if block.offset != at:
             break
-        leading = block.name == "APP0" or (exif is None and block.kind is BlockKind.EXIF)
+        leading = block.name == "APP0" or (keep_exif and block.kind is BlockKind.EXIF)
         if not leading and block.offset not in removed_at:
             break
         at = block.end
-    return splice(data, [(b.offset, b.end) for b in removed], [(at, b"".join(new))])
+    return [(b.offset, b.end) for b in removed], [(at, b"".join(new))]
 
 
 def c2pa_slot(data: bytes, blocks: Sequence[MetadataBlock]) -> int | None:
