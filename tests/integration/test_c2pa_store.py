@@ -22,7 +22,7 @@ import provenance
 from provenance._core import containers
 from provenance._io.c2pa import C2paReport, read_c2pa, sign_c2pa
 from provenance._io.keys import SigningKey, TrustPolicy
-from tests.conftest import sample_record
+from tests.conftest import sample_record, signed_once
 
 _APP11 = b"\xff\xeb"
 # The only failure verify lets a report with a handed-over store keep.
@@ -188,7 +188,7 @@ def test_a_handed_over_report_verify_keeps_is_c2pa_own(
     trust: TrustPolicy,
     data: st.DataObject,
 ) -> None:
-    signed = _signed(media, signing_key, "kite-blue-sky.jpg")
+    signed = signed_once(media, signing_key, "kite-blue-sky.jpg")
     ((start, end),) = _app11_segments(signed)
     damaged = bytearray(signed)
     for _ in range(data.draw(st.integers(0, 3))):
