@@ -22,6 +22,7 @@ import os
 import platform
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -245,6 +246,45 @@ def run_interleaved(
                 samples[key].append(time_ns(tasks[key], number.get(key, 1)))
             progress.advance(bar)
     return samples
+
+
+def against_option(
+    parser: argparse.ArgumentParser,
+    *,
+    help: str = "another tree of the package (its src folder), run in alternating processes",
+) -> None:
+    """``--against SRC``: the benchmarks that compare two trees of the package."""
+    parser.add_argument("--against", type=Path, default=None, metavar="SRC", help=help)
+
+
+def alternating_trees(
+    script: str, against: Path | None, repeats: int, child_args: Sequence[str]
+) -> tuple[dict[str, str], dict[str, list[Any]]]:
+    """Run ``script --child *child_args`` once per tree and round, in alternating order.
+
+    The trees are the package as imported now (``"now"``: this ``PYTHONPATH``) and,
+    with ``against``, that ``src`` folder (``"against"``, first); each round starts
+    with the other one, so the machine's load hits both alike. Each child prints
+    its result as JSON on its last line.
+
+    Returns:
+        The trees (name -> ``PYTHONPATH``) and each tree's results, one per round.
+    """
+    trees = {"now": os.environ.get("PYTHONPATH", "")}
+    if against:
+        trees = {"against": str(against), **trees}
+    rounds: dict[str, list[Any]] = {tree: [] for tree in trees}
+    for r in range(repeats):
+        for tree in list(trees) if r % 2 == 0 else list(trees)[::-1]:
+            done = subprocess.run(
+                [sys.executable, script, "--child", *child_args],
+                check=True,
+                capture_output=True,
+                text=True,
+                env={**os.environ, "PYTHONPATH": trees[tree]},
+            )
+            rounds[tree].append(json.loads(done.stdout.strip().splitlines()[-1]))
+    return trees, rounds
 
 
 def median(values: Iterable[float]) -> float:

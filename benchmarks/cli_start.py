@@ -45,6 +45,7 @@ from typing import Any
 
 from _common import (
     SAMPLE_MEDIA,
+    against_option,
     console,
     dev_keys,
     header,
@@ -217,11 +218,8 @@ def _print(args: Any, info: Any, trees: dict[str, Path], results: dict[str, Any]
 
 
 def _extra(parser: Any) -> None:
-    parser.add_argument(
-        "--against",
-        type=Path,
-        default=None,
-        metavar="SRC",
+    against_option(
+        parser,
         help="another tree of the package (its src folder), run alternately with this one",
     )
 

@@ -38,9 +38,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -52,6 +50,8 @@ from PIL import Image, ImageFile
 
 from _common import (
     SAMPLE_MEDIA,
+    against_option,
+    alternating_trees,
     console,
     dev_keys,
     header,
@@ -234,21 +234,10 @@ def main() -> int:
     )
     info = machine_info()
     header(NAME, info, args)
-    trees = {"now": os.environ.get("PYTHONPATH", "")}
-    if args.against:
-        trees = {"against": str(args.against), **trees}
     imports = 12 if args.quick else IMPORTS
-    rounds: dict[str, list[dict[str, float]]] = {tree: [] for tree in trees}
-    for r in range(args.repeats):
-        for tree in list(trees) if r % 2 == 0 else list(trees)[::-1]:
-            done = subprocess.run(
-                [sys.executable, __file__, "--child", str(imports), args.image],
-                check=True,
-                capture_output=True,
-                text=True,
-                env={**os.environ, "PYTHONPATH": trees[tree]},
-            )
-            rounds[tree].append(json.loads(done.stdout.strip().splitlines()[-1]))
+    trees, rounds = alternating_trees(
+        __file__, args.against, args.repeats, [str(imports), args.image]
+    )
     result = {
         tree: {part: median([r[part] for r in found]) for part in PARTS}
         for tree, found in rounds.items()
@@ -267,13 +256,7 @@ def main() -> int:
 
 
 def _extra(parser: Any) -> None:
-    parser.add_argument(
-        "--against",
-        type=Path,
-        default=None,
-        metavar="SRC",
-        help="another tree of the package (its src folder), run in alternating processes",
-    )
+    against_option(parser)
     parser.add_argument(
         "--image",
         choices=("jpeg", "jpeg-dark", "png", "png-8k"),

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import subprocess
 import sys
 import time
 from typing import Any
@@ -29,6 +27,8 @@ from PIL import Image
 
 from _common import (
     SAMPLE_MEDIA,
+    against_option,
+    alternating_trees,
     console,
     header,
     machine_info,
@@ -92,20 +92,8 @@ def main() -> int:
     )
     info = machine_info()
     header(NAME, info, args)
-    trees = {"now": os.environ.get("PYTHONPATH", "")}
-    if args.against:
-        trees = {"against": str(args.against), **trees}
-    rounds: dict[str, list[Any]] = {tree: [] for tree in trees}
-    for r in range(args.repeats):
-        for tree in list(trees) if r % 2 == 0 else list(trees)[::-1]:
-            done = subprocess.run(
-                [sys.executable, __file__, "--child", "quick" if args.quick else "full"],
-                check=True,
-                capture_output=True,
-                text=True,
-                env={**os.environ, "PYTHONPATH": trees[tree]},
-            )
-            rounds[tree].append(json.loads(done.stdout.strip().splitlines()[-1]))
+    child = ["quick" if args.quick else "full"]
+    trees, rounds = alternating_trees(__file__, args.against, args.repeats, child)
     first = rounds["now"][0]
     result = {
         tree: {fn: {im: median([r[fn][im] for r in found]) for im in first[fn]} for fn in first}
@@ -131,15 +119,7 @@ def main() -> int:
 
 
 def _extra(parser: Any) -> None:
-    from pathlib import Path
-
-    parser.add_argument(
-        "--against",
-        type=Path,
-        default=None,
-        metavar="SRC",
-        help="another tree of the package (its src folder), run in alternating processes",
-    )
+    against_option(parser)
 
 
 if __name__ == "__main__":

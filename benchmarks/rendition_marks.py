@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import subprocess
 import sys
 import time
 from datetime import datetime, timezone
@@ -37,6 +35,8 @@ from PIL import Image
 
 from _common import (
     SAMPLE_MEDIA,
+    against_option,
+    alternating_trees,
     console,
     dev_keys,
     header,
@@ -110,21 +110,8 @@ def main() -> int:
     )
     info = machine_info()
     header(NAME, info, args)
-    trees = {"now": os.environ.get("PYTHONPATH", "")}
-    if args.against:
-        trees = {"against": str(args.against), **trees}
     imports = 30 if args.quick else IMPORTS
-    rounds: dict[str, list[dict[str, Any]]] = {tree: [] for tree in trees}
-    for r in range(args.repeats):
-        for tree in list(trees) if r % 2 == 0 else list(trees)[::-1]:
-            done = subprocess.run(
-                [sys.executable, __file__, "--child", str(imports)],
-                check=True,
-                capture_output=True,
-                text=True,
-                env={**os.environ, "PYTHONPATH": trees[tree]},
-            )
-            rounds[tree].append(json.loads(done.stdout.strip().splitlines()[-1]))
+    trees, rounds = alternating_trees(__file__, args.against, args.repeats, [str(imports)])
     every = [r for found in rounds.values() for r in found]
     digests = {(fmt, r[fmt]["results_sha256"]) for r in every for fmt in FORMATS}
     if len(digests) != len(FORMATS):
@@ -164,13 +151,7 @@ def _cell(value: float, low_high: tuple[float, float]) -> str:
 
 
 def _extra(parser: Any) -> None:
-    parser.add_argument(
-        "--against",
-        type=Path,
-        default=None,
-        metavar="SRC",
-        help="another tree of the package (its src folder), run in alternating processes",
-    )
+    against_option(parser)
 
 
 if __name__ == "__main__":
