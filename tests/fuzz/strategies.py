@@ -36,3 +36,23 @@ def mutated(draw: st.DrawFn, data: bytes, hot: Sequence[int] = ()) -> bytes:
             size = draw(st.integers(1, 256))
             out[at:at] = out[at : at + size]
     return bytes(out)
+
+
+@st.composite
+def jpeg_mutated(draw: st.DrawFn, samples: Sequence[bytes]) -> bytes:
+    """One of ``samples`` (JPEGs) with one to four edits; some write 0xFF, a marker's first byte."""
+    data = bytearray(draw(st.sampled_from(samples)))
+    for _ in range(draw(st.integers(1, 4))):
+        action = draw(st.sampled_from(["flip", "ff", "insert", "delete", "truncate"]))
+        at = draw(st.integers(0, len(data)))
+        if action == "flip" and at < len(data):
+            data[at] = draw(st.integers(0, 255))
+        elif action == "ff" and at < len(data):
+            data[at] = 0xFF
+        elif action == "insert":
+            data[at:at] = draw(st.binary(min_size=1, max_size=8))
+        elif action == "delete":
+            del data[at : at + draw(st.integers(1, 64))]
+        else:
+            del data[at:]
+    return bytes(data)

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
 from provenance._core import containers
 from provenance._core.containers import BlockKind, ImageFormat, jpeg
 from provenance._core.hashing import essence_hash
 from provenance.errors import ContainerError, ProvenanceError, UnsupportedFormat, XmpError
+from tests.fuzz.strategies import jpeg_mutated
 
 SAMPLE_MEDIA = Path(__file__).resolve().parents[3] / "sample_media"
 SAMPLES = sorted(SAMPLE_MEDIA.glob("*.jpg")) if SAMPLE_MEDIA.is_dir() else []
@@ -468,27 +468,8 @@ def test_a_hostile_run_of_markers_is_bounded() -> None:
 SMALL = [containers.set_exif(containers.set_xmp(_jpeg(), XMP), _tiff()), MADE["progressive"]]
 
 
-@st.composite
-def _mutated(draw: st.DrawFn) -> bytes:
-    data = bytearray(draw(st.sampled_from(SMALL)))
-    for _ in range(draw(st.integers(1, 4))):
-        action = draw(st.sampled_from(["flip", "ff", "insert", "delete", "truncate"]))
-        at = draw(st.integers(0, len(data)))
-        if action == "flip" and at < len(data):
-            data[at] = draw(st.integers(0, 255))
-        elif action == "ff" and at < len(data):
-            data[at] = 0xFF
-        elif action == "insert":
-            data[at:at] = draw(st.binary(min_size=1, max_size=8))
-        elif action == "delete":
-            del data[at : at + draw(st.integers(1, 64))]
-        else:
-            del data[at:]
-    return bytes(data)
-
-
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(_mutated())
+@given(jpeg_mutated(SMALL))
 def test_mutated_jpegs_raise_nothing_but_provenance_errors(data: bytes) -> None:
     for operation in (
         containers.inspect,

@@ -21,6 +21,7 @@ from provenance._core.containers import jpeg, webp
 from provenance._core.containers.jpeg._segments import plain_essence
 from provenance._core.hashing import essence_hash, hash_ranges
 from provenance.errors import ContainerError
+from tests.fuzz.strategies import jpeg_mutated
 
 SAMPLE_MEDIA = Path(__file__).resolve().parents[3] / "sample_media"
 SAMPLES = sorted(p for p in SAMPLE_MEDIA.iterdir() if p.suffix in {".jpg", ".png", ".webp"})
@@ -155,28 +156,9 @@ def test_a_missing_frame_or_scan_gets_the_full_walks_error() -> None:
 SMALL = _renditions(quality=80, restart_marker_blocks=1)[:2] + _renditions(progressive=True)[:1]
 
 
-@st.composite
-def _mutated(draw: st.DrawFn) -> bytes:
-    data = bytearray(draw(st.sampled_from(SMALL)))
-    for _ in range(draw(st.integers(1, 4))):
-        action = draw(st.sampled_from(["flip", "ff", "insert", "delete", "truncate"]))
-        at = draw(st.integers(0, len(data)))
-        if action == "flip" and at < len(data):
-            data[at] = draw(st.integers(0, 255))
-        elif action == "ff" and at < len(data):
-            data[at] = 0xFF
-        elif action == "insert":
-            data[at:at] = draw(st.binary(min_size=1, max_size=8))
-        elif action == "delete":
-            del data[at : at + draw(st.integers(1, 64))]
-        else:
-            del data[at:]
-    return bytes(data)
-
-
 @pytest.mark.skipif(not SAMPLES, reason="sample_media is missing")
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(_mutated())
+@given(jpeg_mutated(SMALL))
 def test_on_mutated_renditions_the_lean_walk_agrees_or_steps_aside(data: bytes) -> None:
     try:
         expected = _full(data)
