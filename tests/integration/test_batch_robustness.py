@@ -63,6 +63,10 @@ def _descendants(root: int) -> set[int]:
     return found
 
 
+def _sigint_default() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _alive(pid: int) -> bool:
     """Running (a zombie waiting for a reaper counts as gone)."""
     try:
@@ -434,8 +438,9 @@ def test_the_caller_signs_while_the_pool_starts_then_the_workers_do(
 def test_ctrl_c_stops_a_cli_batch_and_its_workers(tmp_path: Path, dev_keys: DevKeyPaths) -> None:
     sources = tmp_path / "in"
     sources.mkdir()
-    for i in range(2000):
-        (sources / f"{i:04d}.jpg").symlink_to(JPEG)
+    # About 15 s of signing here: more than the presses below can take.
+    for i in range(10_000):
+        (sources / f"{i:05d}.jpg").symlink_to(JPEG)
     proc = subprocess.Popen(
         [
             *(sys.executable, "-m", "provenance", "sign", str(sources), "--json"),
@@ -447,6 +452,10 @@ def test_ctrl_c_stops_a_cli_batch_and_its_workers(tmp_path: Path, dev_keys: DevK
         text=True,
         env=_env(),
         start_new_session=True,  # its own process group, as a terminal gives it
+        # And Ctrl-C's default action, as a terminal gives it: a test run started in
+        # the background by a non-interactive shell ignores SIGINT, and the child
+        # would inherit that (Python installs no KeyboardInterrupt handler then).
+        preexec_fn=_sigint_default,
     )
     try:
         assert _read_line(proc, 60).startswith("[")  # the first row is out
@@ -460,15 +469,15 @@ def test_ctrl_c_stops_a_cli_batch_and_its_workers(tmp_path: Path, dev_keys: DevK
         # calling process signs too while the pool starts) is swallowed by
         # ctypes ("Exception ignored on calling ctypes callback function"): a
         # person presses again, and so does this test.
-        for _ in range(5):
+        for _ in range(10):
             os.killpg(proc.pid, signal.SIGINT)
             try:
-                _, stderr = proc.communicate(timeout=3)
+                _, stderr = proc.communicate(timeout=1)
                 break
             except subprocess.TimeoutExpired:
                 continue
         else:
-            pytest.fail("the batch did not stop after five Ctrl-C")
+            pytest.fail("the batch did not stop after ten Ctrl-C, a second apart")
         assert proc.returncode == 130, stderr
         deadline = time.monotonic() + 2.0
         while time.monotonic() < deadline and any(_alive(p) for p in helpers):
