@@ -146,12 +146,13 @@ def _golden() -> dict[str, object]:
 
 def _check(cases: Iterator[tuple[str, Image.Image]], want: dict[str, dict[str, object]]) -> None:
     golden = _golden()
-    if golden["pillow"] != PIL.__version__:
-        pytest.skip(f"values pinned with Pillow {golden['pillow']}, this is {PIL.__version__}")
+    # As test_golden: a failure names both Pillows (a new one may move values: regenerate
+    # on purpose, saying why), it is never skipped.
+    where = f"pinned with Pillow {golden['pillow']}, running Pillow {PIL.__version__}"
     checked = 0
     for name, image in cases:
         assert name in want, f"{name}: no pinned value (regenerate on purpose)"
-        assert values(image) == want[name], name
+        assert values(image) == want[name], f"{name}: {where}"
         checked += 1
     assert checked == len(want)
 
