@@ -8,9 +8,9 @@ class furthest from issue 20's goals). Process CPU time (BLAS threads included) 
 call, the median of ``CALLS`` calls after a warm-up, in one process per tree.
 
 ``--against SRC`` runs each round as one process with the package as imported now and
-one with ``SRC`` on ``PYTHONPATH`` (e.g. ``/work/base/src``), alternating their order,
-so that the machine's load hits both alike; the table shows the medians of the
-rounds' medians and their ratio.
+one with ``SRC`` on ``PYTHONPATH`` (e.g. ``../base/src``, a ``git archive`` of the tree
+before a change), alternating their order, so that the machine's load hits both alike;
+the table shows the medians of the rounds' medians and their ratio.
 
     PYTHONPATH=src .venv/bin/python benchmarks/phash_reference.py --against ../base/src
 """

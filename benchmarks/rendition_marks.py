@@ -17,8 +17,8 @@ alternating order; the medians of the rounds' medians are reported, with each
 tree's range over the rounds. Every round checks that both trees give the same
 essence hashes, file hashes and asset ids.
 
-    git archive HEAD src | tar -x -C /tmp/base
-    PYTHONPATH=src .venv/bin/python benchmarks/rendition_marks.py --against /tmp/base/src
+    mkdir -p ../base && git archive HEAD src | tar -x -C ../base   # before the change
+    PYTHONPATH=src .venv/bin/python benchmarks/rendition_marks.py --against ../base/src
 """
 
 from __future__ import annotations
