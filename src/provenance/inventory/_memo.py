@@ -109,6 +109,7 @@ class Memo:
         "_waiting",
         "entries",
         "path",
+        "segments",
     )
 
     def __init__(self, path: Path) -> None:
@@ -126,6 +127,9 @@ class Memo:
         # server) instead of one each, and the hashes of every file stored or held.
         self._held: list[tuple[tuple[Any, ...], str]] = []
         self._files: set[bytes] = set()
+        # The serialised text values of the rows it hashes (audit.row_hash): an import's
+        # 38 asset and file rows share their signer, times, record and asset ids.
+        self.segments: dict[str, bytes] = {}
 
     def prefetch(self, conn: sqlite3.Connection, pending: Sequence[_Pending]) -> None:
         """Look up the assets of all ``pending`` and who waits for their files, together.
@@ -180,12 +184,30 @@ class Memo:
         key = (p.result.record.parents, p.parent_sha256)
         if key in self._parents:
             return self._parents[key]
+        found = self._known_parent(p)
+        if found is not None:
+            self._parents[key] = found
+            return found
         self.flush(conn)  # a parent is also found by its file's hash
         found = _find_parent(conn, p)
         if found is not None:
             # A parent not found now may be recorded later in the same transaction.
             self._parents[key] = found
         return found
+
+    def _known_parent(self, p: _Pending) -> tuple[int, str] | None:
+        """The parent :func:`_find_parent` would find first, when this transaction knows it.
+
+        Its first step looks the parents up by asset id: an asset of this
+        transaction's results (an import's original, for its renditions) is
+        known without a statement, and without inserting the held file rows first
+        (which then go in together, by one statement).
+        """
+        for ref in p.result.record.parents:
+            if ref.asset_id is not None:
+                found = self._assets.get(ref.asset_id)
+                return None if found is None else (found[0], ref.asset_id)
+        return None
 
     def hold_file(self, row: tuple[Any, ...], sha256_hex: str) -> bool:
         """Hold back the file row of an asset inserted in this transaction, for :meth:`flush`.

@@ -185,7 +185,14 @@ def record(
             memo.flush(conn)  # the asset is read back with its files
         entry = _load(conn, [asset_pk])[0]
     record = result.record
-    payload = _facts_payload(p, entry, file_row, is_new=row is None, parent_id=parent_id)
+    payload = _facts_payload(
+        p,
+        entry,
+        file_row,
+        is_new=row is None,
+        parent_id=parent_id,
+        segments=None if memo is None else memo.segments,
+    )
     if linked:
         payload[LINKED] = ",".join(sorted(str(r[0]) for r in linked))
     if perceptual is not None:
@@ -245,8 +252,12 @@ def _facts_payload(
     *,
     is_new: bool,
     parent_id: str | None,
+    segments: dict[str, bytes] | None = None,
 ) -> dict[str, Any]:
-    """The audit payload of a recorded file, with the row hashes it binds (decision 17)."""
+    """The audit payload of a recorded file, with the row hashes it binds (decision 17).
+
+    ``segments``: the batch's cache of serialised text values (:func:`row_hash`).
+    """
     result = p.result
     record = result.record
     payload: dict[str, Any] = {
@@ -265,7 +276,7 @@ def _facts_payload(
         payload["parent_asset_id"] = entry.parent_asset_id
     # Bind the rows just written to this entry (DESIGN.md decision 17).
     payload[ROW_FILE] = _file_row_hash(
-        (*file_row[:1], result.asset_id, *file_row[2:9], p.signer, *file_row[10:])
+        (*file_row[:1], result.asset_id, *file_row[2:9], p.signer, *file_row[10:]), segments
     )
     if is_new:
         payload[ROW_ASSET] = _asset_row_hash(
@@ -280,7 +291,8 @@ def _facts_payload(
                 p.record_json,
                 p.signer,
                 p.signed_at,
-            )
+            ),
+            segments,
         )
         payload[ROW_PARENT] = parent_id or ""
     return payload
