@@ -705,6 +705,36 @@ def test_contradictory_results_are_refused_and_a_batch_is_all_or_nothing(
     assert inv.stats().assets == 1
 
 
+def test_a_signer_first_seen_by_a_rolled_back_batch_is_looked_up_again(inv: Inventory) -> None:
+    """The handle remembers a signer's id only once a commit stored it (issue 20)."""
+    first = fake_result(1)
+    inv.record_signing(first, signer="CN=test", now=NOW)
+    taken = dataclasses.replace(fake_result(2), asset_id=first.asset_id)
+    with pytest.raises(InventoryError, match="recorded with essence"):
+        inv.record_many([fake_result(20), taken], signer="CN=new", now=NOW)
+
+    def rolled_back(conn: sqlite3.Connection) -> None:
+        inv.record_many([fake_result(21)], signer="CN=newer", now=NOW)  # joins, then undone
+        raise RuntimeError("the caller's transaction fails")
+
+    with pytest.raises(RuntimeError):
+        inv.audit.write(rolled_back)
+    # Another signer takes the row key the rolled-back ones had.
+    inv.record_many([fake_result(22)], signer="CN=other", now=NOW)
+    inv.record_many([fake_result(23)], signer="CN=new", now=NOW)
+    inv.record_many([fake_result(24)], signer="CN=newer", now=NOW)
+    inv.record_many([fake_result(25)], signer="CN=new", now=NOW)  # settled now
+    signers = {i: inv.get(fake_result(i).asset_id) for i in (20, 21, 22, 23, 24, 25)}
+    assert signers[20] is None and signers[21] is None
+    assert [signers[i].signer for i in (22, 23, 24, 25)] == [  # type: ignore[union-attr]
+        "CN=other",
+        "CN=new",
+        "CN=newer",
+        "CN=new",
+    ]
+    assert inv.audit.verify().ok
+
+
 def test_a_batch_serialises_each_record_as_it_is(inv: Inventory) -> None:
     """Equal records that serialise differently (1, 1.0, True) are each stored as signed."""
     base = fake_result(1)

@@ -89,6 +89,24 @@ def _batched(conn: sqlite3.Connection, statement: Any, values: Sequence[Any]) ->
     return rows
 
 
+class Settled:
+    """What this handle's committed transactions found stored that can never change.
+
+    A signer's id (a signer row is never updated, and cannot be deleted while
+    an asset or file names it, which every committed one does) and that the
+    keypoint rows' ``audit_meta`` mark exists (``audit_meta`` is append-only:
+    triggers refuse UPDATE and DELETE). Read by each :class:`Memo`, added to
+    only after a commit (:meth:`Memo.settle`): a rolled-back insert is never
+    remembered. Saves a transaction two single SELECTs.
+    """
+
+    __slots__ = ("keypoints_marked", "signers")
+
+    def __init__(self) -> None:
+        self.signers: dict[str, int] = {}
+        self.keypoints_marked = False
+
+
 class Memo:
     """What one write transaction of many results has looked up already, and holds back.
 
@@ -104,7 +122,9 @@ class Memo:
         "_checked",
         "_files",
         "_held",
+        "_marked",
         "_parents",
+        "_settled",
         "_signers",
         "_waiting",
         "entries",
@@ -112,9 +132,11 @@ class Memo:
         "segments",
     )
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, settled: Settled | None = None) -> None:
         self.path = path
+        self._settled = Settled() if settled is None else settled
         self._signers: dict[str, int] = {}
+        self._marked = self._settled.keypoints_marked
         self._parents: dict[tuple[Any, ...], tuple[int, str] | None] = {}
         self._assets: dict[str, tuple[int, bytes, str]] = {}
         self._absent: set[str] = set()
@@ -171,11 +193,27 @@ class Memo:
             self._waiting.add(p.parent_sha256)
 
     def signer_id(self, conn: sqlite3.Connection, subject: str) -> int:
-        """The signer's id, looked up (or inserted) once per transaction."""
-        found = self._signers.get(subject)
+        """The signer's id: settled, or looked up (or inserted) once per transaction."""
+        found = self._settled.signers.get(subject)
+        if found is None:
+            found = self._signers.get(subject)
         if found is None:
             found = self._signers[subject] = _signer_id(conn, subject)
         return found
+
+    @property
+    def keypoints_marked(self) -> bool:
+        """Whether the keypoint rows' ``audit_meta`` mark is known to exist."""
+        return self._marked
+
+    def mark_keypoints(self) -> None:
+        """Note that the keypoint mark exists (read or written in this transaction)."""
+        self._marked = True
+
+    def settle(self) -> None:
+        """After this transaction committed: keep what can never change for the next ones."""
+        self._settled.signers.update(self._signers)
+        self._settled.keypoints_marked = self._settled.keypoints_marked or self._marked
 
     def parent(self, conn: sqlite3.Connection, p: _Pending) -> tuple[int, str] | None:
         """:func:`_find_parent`, once per distinct parent reference; a miss is not kept."""

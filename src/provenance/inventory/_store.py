@@ -44,7 +44,7 @@ from provenance.inventory._export import (
     export_json,
 )
 from provenance.inventory._keypoints import KeypointInsert
-from provenance.inventory._memo import Memo
+from provenance.inventory._memo import Memo, Settled
 from provenance.inventory._perceptual import (
     _fleet_min_assets,
     _index_refresh_s,
@@ -139,6 +139,7 @@ class Inventory(_Search, _Reads):
         self._path = Path(self._location)
         self._read_only = read_only
         self._durable = durable
+        self._settled = Settled()  # what committed writes found that never changes
         opener = _open_server if self._server else _open
         self._db = opener(
             path if self._server else self._path,
@@ -351,8 +352,12 @@ class Inventory(_Search, _Reads):
         scheme = _scheme(KEYPOINT_SCHEME, self._path)
         inserts = [None if f is None else KeypointInsert(scheme, f.to_bytes()) for f in local]
 
+        memos: list[Memo] = []
+
         def work(conn: sqlite3.Connection) -> list[AssetEntry]:
-            memo = Memo(self._path)  # what the transaction looked up, and its new files
+            # What the transaction looked up, and its new files (a retry starts afresh).
+            memo = Memo(self._path, self._settled)
+            memos.append(memo)
             memo.prefetch(conn, pending)
             entries = [
                 record(
@@ -370,7 +375,11 @@ class Inventory(_Search, _Reads):
             self._audit.append_all_in(conn, memo.entries, now=moment)
             return entries
 
-        return self._write(work, durable)
+        nested = self._db.connection.in_transaction  # the caller's: it may yet roll back
+        recorded = self._write(work, durable)
+        if not nested:
+            memos[-1].settle()
+        return recorded
 
     def record_verification(self, verdict: Verdict, *, now: datetime) -> AuditEntry:
         """Log a verdict in the audit log (hashes and status only; no path).

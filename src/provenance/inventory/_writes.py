@@ -201,7 +201,11 @@ def record(
             payload[PERCEPTUAL_SCHEME] = perceptual.scheme
             payload[ROW_PERCEPTUAL] = binding
     if keypoints is not None:
-        payload.update(keypoints.run(conn, result.asset_id, path, asset_pk=asset_pk))
+        marked = memo is not None and memo.keypoints_marked
+        bound = keypoints.run(conn, result.asset_id, path, asset_pk=asset_pk, marked=marked)
+        if bound and memo is not None:
+            memo.mark_keypoints()
+        payload.update(bound)
     event = AuditEvent.RENDITION_ADDED if record.parents else AuditEvent.SIGNED
     if memo is None:
         audit.append_in(conn, event, asset_id=result.asset_id, payload=payload, now=p.now)
