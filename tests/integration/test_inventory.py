@@ -735,6 +735,32 @@ def test_a_signer_first_seen_by_a_rolled_back_batch_is_looked_up_again(inv: Inve
     assert inv.audit.verify().ok
 
 
+def test_a_batch_recorded_without_its_entries_stores_and_logs_the_same(
+    tmp_path: Path, catalogue: Catalogue
+) -> None:
+    """``entries=False`` (what ``sign_import`` asks) only skips building the return value."""
+    original = fake_result(1)
+    odd_time = original.record.replace(created_at=NOW.replace(microsecond=250_000))
+    batch = [
+        *catalogue.all,
+        original,
+        fake_result(2, parent=original),
+        dataclasses.replace(fake_result(3, parent=original), record=odd_time),  # read back
+    ]
+    with Inventory(tmp_path / "a.sqlite") as one, Inventory(tmp_path / "b.sqlite") as two:
+        returned = one.record_many(batch, signer="CN=test", now=NOW)
+        assert two.record_many(batch, signer="CN=test", now=NOW, entries=False) is None
+        again = one.record_many(batch, signer="CN=test", now=NOW)  # the same files: no entry
+        assert two.record_many(batch, signer="CN=test", now=NOW, entries=False) is None
+        assert again == returned
+        assert [two.get(e.asset_id) for e in returned] == returned
+        assert [e.to_dict() for e in two.audit.entries()] == [
+            e.to_dict() for e in one.audit.entries()
+        ]
+        assert len(list(two.audit.entries())) == len(batch)
+        assert two.audit.verify().ok and one.audit.verify().ok
+
+
 def test_a_batch_serialises_each_record_as_it_is(inv: Inventory) -> None:
     """Equal records that serialise differently (1, 1.0, True) are each stored as signed."""
     base = fake_result(1)

@@ -10,7 +10,7 @@ import functools
 import sqlite3
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 from provenance._core.record import format_time
 from provenance._io.database import Conflict, execute
@@ -98,6 +98,34 @@ _ASSET_OF_ESSENCE = SQL.query(
 )
 
 
+@overload
+def record(
+    conn: sqlite3.Connection,
+    p: _Pending,
+    *,
+    audit: AuditLog,
+    path: Path,
+    perceptual: _PerceptualInsert | None = None,
+    keypoints: KeypointInsert | None = None,
+    memo: Memo | None = None,
+    want: Literal[True] = True,
+) -> AssetEntry: ...
+
+
+@overload
+def record(
+    conn: sqlite3.Connection,
+    p: _Pending,
+    *,
+    audit: AuditLog,
+    path: Path,
+    perceptual: _PerceptualInsert | None = None,
+    keypoints: KeypointInsert | None = None,
+    memo: Memo | None = None,
+    want: bool,
+) -> AssetEntry | None: ...
+
+
 # One transaction's steps in order (asset, file, lineage links, audit entry); split, they
 # would hand a dozen values to each other.
 def record(
@@ -109,7 +137,8 @@ def record(
     perceptual: _PerceptualInsert | None = None,
     keypoints: KeypointInsert | None = None,
     memo: Memo | None = None,
-) -> AssetEntry:
+    want: bool = True,
+) -> AssetEntry | None:
     """Store one checked result (asset if new, file, lineage links) and its audit entry.
 
     With ``perceptual`` or ``keypoints``, those rows too, bound by the same entry.
@@ -118,6 +147,10 @@ def record(
     look them up again; with it, the audit entry is left in ``memo.entries``
     for the caller to append (``AuditLog.append_all_in``), and a new asset's file
     row is held in the memo (``Memo.flush``), both before it commits.
+
+    Returns:
+        The asset with its files; None when ``want`` is False (an import that does
+        not read them: neither built nor read back).
     """
     result = p.result
     signer_id = _signer_id(conn, p.signer) if memo is None else memo.signer_id(conn, p.signer)
@@ -158,7 +191,7 @@ def record(
         # The same file again (idempotent).
         if perceptual is not None:
             bind_perceptual(conn, perceptual, result.asset_id, p.now, audit=audit, path=path)
-        return _load(conn, [asset_pk])[0]
+        return _load(conn, [asset_pk])[0] if want else None
     # Renditions recorded before this file (their parent) get their link now.
     # Found first with one index probe (usually nothing), then updated by key:
     # MariaDB runs an UPDATE ... IN (SELECT ...) as a scan of every asset.
@@ -176,18 +209,21 @@ def record(
         keys = sorted({int(r[0]) for r in waiting})
         execute(conn, _LINK.sized(len(keys)), (asset_pk, *keys))
         linked = execute(conn, _CHILDREN, (asset_pk,)).fetchall()
-    if row is None and result.record.created_at.microsecond == 0:
+    entry: AssetEntry | None = None
+    if row is None and (not want or result.record.created_at.microsecond == 0):
         # A new asset: everything is at hand, and the record (whole seconds)
-        # equals what reading it back would give.
-        entry = _new_entry(p, parent_id)
+        # equals what reading it back would give; its parent is the one just linked.
+        entry = _new_entry(p, parent_id) if want else None
+        parent_asset_id = parent_id
     else:
         if memo is not None:
             memo.flush(conn)  # the asset is read back with its files
         entry = _load(conn, [asset_pk])[0]
+        parent_asset_id = entry.parent_asset_id
     record = result.record
     payload = _facts_payload(
         p,
-        entry,
+        parent_asset_id,
         file_row,
         is_new=row is None,
         parent_id=parent_id,
@@ -251,7 +287,7 @@ def _store_file(
 
 def _facts_payload(
     p: _Pending,
-    entry: AssetEntry,
+    parent_asset_id: str | None,
     file_row: tuple[Any, ...],
     *,
     is_new: bool,
@@ -277,7 +313,7 @@ def _facts_payload(
     }
     if p.parent_sha256 is not None:
         payload["parent_sha256"] = p.parent_sha256.hex()
-        payload["parent_asset_id"] = entry.parent_asset_id
+        payload["parent_asset_id"] = parent_asset_id
     # Bind the rows just written to this entry (DESIGN.md decision 17).
     payload[ROW_FILE] = _file_row_hash(
         (*file_row[:1], result.asset_id, *file_row[2:9], p.signer, *file_row[10:]), segments
