@@ -761,6 +761,36 @@ def test_a_batch_recorded_without_its_entries_stores_and_logs_the_same(
         assert two.audit.verify().ok and one.audit.verify().ok
 
 
+@pytest.mark.parametrize("every", [1, 3, 1000])
+def test_audit_entries_appended_without_building_them_are_the_same_rows(
+    tmp_path: Path, signing_key: SigningKey, every: int
+) -> None:
+    """``append_all_in(entries=False)``: the same rows and checkpoints, nothing built."""
+    items: list[tuple[AuditEvent, str | None, dict[str, object]]] = [
+        (AuditEvent.VERIFIED, f"asset-{i}", {"status": "ok", "n": i, "on": True, "x": None})
+        for i in range(7)
+    ]
+    items.insert(3, (AuditEvent.VERIFIED, None, {"nested": {"b": [1, 2]}, "a": "\u00e9"}))
+    logs, checkpoints = [], []
+    for entries in (True, False):
+        path = tmp_path / f"{entries}.sqlite"
+        with Inventory(path, checkpoint_key=signing_key, checkpoint_every=every) as inv:
+            inv.audit.append(AuditEvent.VERIFIED, asset_id="first", payload={}, now=NOW)
+            appended = inv.audit.write(
+                lambda conn, inv=inv, entries=entries: inv.audit.append_all_in(
+                    conn, items, now=NOW, entries=entries
+                )
+            )
+            assert len(appended) == (len(items) if entries else 0)
+            report = inv.audit.verify()
+            assert report.ok, report.problems
+            logs.append([e.to_dict() for e in inv.audit.entries()])
+            checkpoints.append([c.seq for c in inv.audit.checkpoints()])
+    assert logs[0] == logs[1]
+    assert checkpoints[0] == checkpoints[1]
+    assert bool(checkpoints[0]) == (every < len(items))
+
+
 def test_a_batch_serialises_each_record_as_it_is(inv: Inventory) -> None:
     """Equal records that serialise differently (1, 1.0, True) are each stored as signed."""
     base = fake_result(1)

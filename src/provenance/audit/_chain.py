@@ -349,6 +349,27 @@ def _entry_and_json(
             prev_seq, prev_hash, event, now=now, asset_id=asset_id, payload=payload
         )
         return entry, canonical_text(_plain(entry.payload))
+    seq, at, digest, text = _flat_link(
+        prev_seq, prev_hash, event, now=now, asset_id=asset_id, body=body
+    )
+    return _checked_entry(seq, at, event, asset_id, body, prev_hash, digest), text
+
+
+def _flat_link(
+    prev_seq: int,
+    prev_hash: str,
+    event: AuditEvent,
+    *,
+    now: datetime,
+    asset_id: str | None,
+    body: Mapping[str, Any],
+) -> tuple[int, str, str, str]:
+    """The seq, time, entry hash and stored payload of the entry of a flat ``body``.
+
+    The caller checked :func:`_is_flat`. What :func:`_entry_and_json` gives,
+    without the :class:`AuditEntry` (a caller that stores the row and reads
+    nothing back: ``AuditLog.append_all_in(entries=False)``).
+    """
     seq = prev_seq + 1
     at, at_json = _audit_time_json(now)
     try:
@@ -360,8 +381,7 @@ def _entry_and_json(
         f'{{"asset_id":{_scalar(asset_id)},"at":{at_json},"event":{_EVENT_JSON[event]},'
         f'"payload":{text},"prev_hash":{_scalar(prev_hash)},"seq":{seq:d}}}'
     )
-    digest = hashlib.sha256(hashed.encode("utf-8")).hexdigest()
-    return _checked_entry(seq, at, event, asset_id, body, prev_hash, digest), text
+    return seq, at, hashlib.sha256(hashed.encode("utf-8")).hexdigest(), text
 
 
 _set = object.__setattr__

@@ -406,7 +406,8 @@ class Inventory(_Search, _Reads):
                 for p, insert, kp in zip(pending, rows, inserts, strict=True)
             ]
             memo.flush(conn)
-            self._audit.append_all_in(conn, memo.entries, now=moment)
+            # Nothing reads the appended entries back: they are not built.
+            self._audit.append_all_in(conn, memo.entries, now=moment, entries=False)
             return [e for e in recorded if e is not None] if entries else None
 
         nested = self._db.connection.in_transaction  # the caller's: it may yet roll back
