@@ -70,7 +70,7 @@ def row_hash(
                     segments[value] = found
             add(found)
         elif type(value) is bytes:
-            add(b"B%d:" % len(value))
+            add(_HASH_TAG if len(value) == 32 else b"B%d:" % len(value))  # most are SHA-256
             add(value)
         elif value is None:
             add(b"N")
@@ -79,6 +79,9 @@ def row_hash(
         else:
             add(_segment(kind, value))
     return hashlib.sha256(b"".join(parts)).hexdigest()
+
+
+_HASH_TAG = b"B32:"
 
 
 def _text(value: str) -> bytes:
