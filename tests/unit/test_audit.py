@@ -723,6 +723,7 @@ _COLUMN = st.one_of(
     st.none(),
     st.integers(-(2**70), 2**70),
     st.binary(max_size=12),
+    st.binary(min_size=31, max_size=33),  # a SHA-256 column, and either side of it
     st.text(max_size=8),
     st.sampled_from(["signer", "2026-12-07T12:00:00Z", "\udcff"]),
 )
