@@ -183,8 +183,10 @@ class Memo:
 
     def may_wait(self, p: _Pending) -> bool:
         """Whether a recorded rendition may name this file (or its input) as parent."""
-        return not ({p.sha256, p.input_sha256} <= self._checked) or bool(
-            self._waiting & {p.sha256, p.input_sha256}
+        sha256, given = p.sha256, p.input_sha256  # membership tests: no sets made per file
+        checked, waiting = self._checked, self._waiting
+        return (
+            sha256 not in checked or given not in checked or sha256 in waiting or given in waiting
         )
 
     def recorded(self, p: _Pending) -> None:
