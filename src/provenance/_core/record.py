@@ -398,17 +398,23 @@ def _c_encoder() -> Any:
     make = getattr(json.encoder, "c_make_encoder", None)
     if make is None:
         return None
-    return make(
-        None,  # markers
-        _CANONICAL.default,
-        json.encoder.encode_basestring,  # ensure_ascii=False
-        None,  # indent
-        ":",
-        ",",
-        True,  # sort_keys
-        False,  # skipkeys
-        False,  # allow_nan
-    )
+    try:
+        encode = make(
+            None,  # markers
+            _CANONICAL.default,
+            json.encoder.encode_basestring,  # ensure_ascii=False
+            None,  # indent
+            ":",
+            ",",
+            True,  # sort_keys
+            False,  # skipkeys
+            False,  # allow_nan
+        )
+        probe = {"b": [1, 2.5, None, True], "a": "\u00e9\n"}
+        same = "".join(encode(probe, 0)) == _CANONICAL.encode(probe)
+    except (TypeError, ValueError):  # another Python's private signature: the slow path
+        return None
+    return encode if same else None
 
 
 # A fifth of an audit entry's cost went to JSONEncoder.encode's set-up (issue 20).
