@@ -54,7 +54,7 @@ from provenance.inventory._perceptual import (
 from provenance.inventory._reads import _Reads
 from provenance.inventory._schema import _open, _open_server
 from provenance.inventory._search import _Search
-from provenance.inventory._writes import record
+from provenance.inventory._writes import finish, record
 
 if TYPE_CHECKING:
     from provenance._core.keypoints import LocalFeatures
@@ -405,9 +405,7 @@ class Inventory(_Search, _Reads):
                 )
                 for p, insert, kp in zip(pending, rows, inserts, strict=True)
             ]
-            memo.flush(conn)
-            # Nothing reads the appended entries back: they are not built.
-            self._audit.append_all_in(conn, memo.entries, now=moment, entries=False)
+            finish(conn, memo, audit=self._audit, path=self._path, now=moment)
             return [e for e in recorded if e is not None] if entries else None
 
         nested = self._db.connection.in_transaction  # the caller's: it may yet roll back

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal, overload
 
 from provenance._core.record import format_time
-from provenance._io.database import Conflict, execute
+from provenance._io.database import execute
 from provenance.audit import (
     LINKED,
     PERCEPTUAL_SCHEME,
@@ -28,7 +28,14 @@ from provenance.errors import InventoryError
 from provenance.inventory._bindings import _asset_row_hash, _file_row_hash
 from provenance.inventory._entries import AssetEntry, FileEntry, _Pending
 from provenance.inventory._keypoints import KeypointInsert
-from provenance.inventory._memo import _ASSET_BY_ID, _FILE_ASSET, _INSERT_FILE, Memo
+from provenance.inventory._memo import (
+    _ASSET_BY_ID,
+    _FILE_ASSET,
+    _INSERT_ASSET,
+    _INSERT_FILE,
+    Memo,
+    essence_taken,
+)
 from provenance.inventory._perceptual import _PerceptualInsert
 from provenance.inventory._rows import _find_parent, _load, _signer_id
 from provenance.inventory._statements import SQL
@@ -66,36 +73,8 @@ _CHILDREN = SQL.query(
     ),
     params=("parent_pk",),
 )
-_INSERT_ASSET = SQL.insert(
-    "insert_asset",
-    "assets",
-    (
-        "asset_id",
-        "essence_sha256",
-        "parent_pk",
-        "digital_source_type",
-        "generator",
-        "model",
-        "model_version",
-        "created_at",
-        "record_json",
-        "signer_id",
-        "first_signed_at",
-    ),
-    # asset_id is looked up first: a duplicate is the essence, caught and named.
-    conflict=Conflict.CAUGHT,
-    key="asset_pk",
-)
 # An import's 19 results share their record's creation time: formatted once, not 38 times.
 _time_text = functools.lru_cache(maxsize=8)(format_time)
-
-_ASSET_OF_ESSENCE = SQL.query(
-    "asset_id_of_essence",
-    lambda sa, t: sa.select(t.assets.c.asset_id).where(
-        t.assets.c.essence_sha256 == sa.bindparam("essence")
-    ),
-    params=("essence",),
-)
 
 
 @overload
@@ -231,23 +210,56 @@ def record(
     )
     if linked:
         payload[LINKED] = ",".join(sorted(str(r[0]) for r in linked))
+    event = AuditEvent.RENDITION_ADDED if record.parents else AuditEvent.SIGNED
+    if memo is None:
+        _bind_rows(conn, payload, result.asset_id, asset_pk, perceptual, keypoints, path, None)
+        audit.append_in(conn, event, asset_id=result.asset_id, payload=payload, now=p.now)
+    else:
+        # Stored by finish() after the held rows they name, bound in this same payload.
+        if perceptual is not None or keypoints is not None:
+            memo.bindings.append((payload, result.asset_id, asset_pk, perceptual, keypoints))
+        memo.entries.append((event, result.asset_id, payload))  # the caller appends them
+    return entry
+
+
+def finish(
+    conn: sqlite3.Connection, memo: Memo, *, audit: AuditLog, path: Path, now: datetime
+) -> None:
+    """End a transaction of :func:`record` calls with ``memo``: store what it held, then log.
+
+    The held asset and file rows first, then the perceptual and keypoint rows
+    (which name the assets), whose bindings complete their entries' payloads,
+    then the audit entries, in the order of the results.
+    """
+    memo.flush(conn)
+    for payload, asset_id, asset_pk, perceptual, keypoints in memo.bindings:
+        _bind_rows(conn, payload, asset_id, asset_pk, perceptual, keypoints, path, memo)
+    # Nothing reads the appended entries back: they are not built.
+    audit.append_all_in(conn, memo.entries, now=now, entries=False)
+
+
+def _bind_rows(
+    conn: sqlite3.Connection,
+    payload: dict[str, Any],
+    asset_id: str,
+    asset_pk: int,
+    perceptual: _PerceptualInsert | None,
+    keypoints: KeypointInsert | None,
+    path: Path,
+    memo: Memo | None,
+) -> None:
+    """Store an asset's perceptual and keypoint rows; add their bindings to ``payload``."""
     if perceptual is not None:
-        _, binding = perceptual.run(conn, result.asset_id, path, asset_pk=asset_pk)
+        _, binding = perceptual.run(conn, asset_id, path, asset_pk=asset_pk)
         if binding is not None:
             payload[PERCEPTUAL_SCHEME] = perceptual.scheme
             payload[ROW_PERCEPTUAL] = binding
     if keypoints is not None:
         marked = memo is not None and memo.keypoints_marked
-        bound = keypoints.run(conn, result.asset_id, path, asset_pk=asset_pk, marked=marked)
+        bound = keypoints.run(conn, asset_id, path, asset_pk=asset_pk, marked=marked)
         if bound and memo is not None:
             memo.mark_keypoints()
         payload.update(bound)
-    event = AuditEvent.RENDITION_ADDED if record.parents else AuditEvent.SIGNED
-    if memo is None:
-        audit.append_in(conn, event, asset_id=result.asset_id, payload=payload, now=p.now)
-    else:
-        memo.entries.append((event, result.asset_id, payload))  # the caller appends them
-    return entry
 
 
 def _store_file(
@@ -393,30 +405,26 @@ def _insert_asset(
 ) -> tuple[int, str | None]:
     record = p.result.record
     parent = _find_parent(conn, p) if memo is None else memo.parent(conn, p)
+    row = (
+        p.result.asset_id,
+        p.essence,
+        None if parent is None else parent[0],
+        record.digital_source_type.value,
+        record.generator,
+        record.model,
+        record.model_version,
+        _time_text(record.created_at),
+        p.record_json,
+        signer_id,
+        p.signed_at,
+    )
+    parent_id = None if parent is None else parent[1]
+    if memo is not None:
+        # Inserted by Memo.flush with the transaction's other new assets: one statement.
+        return memo.hold_asset(conn, row, p), parent_id
     try:
-        cursor = execute(
-            conn,
-            _INSERT_ASSET,
-            (
-                p.result.asset_id,
-                p.essence,
-                None if parent is None else parent[0],
-                record.digital_source_type.value,
-                record.generator,
-                record.model,
-                record.model_version,
-                _time_text(record.created_at),
-                p.record_json,
-                signer_id,
-                p.signed_at,
-            ),
-        )
+        cursor = execute(conn, _INSERT_ASSET, row)
     except sqlite3.IntegrityError:
         # asset_id was looked up first, so the essence is the one taken.
-        clash = execute(conn, _ASSET_OF_ESSENCE, (p.essence,)).fetchone()
-        raise InventoryError(
-            f"essence {p.result.essence_sha256_hex} is already recorded as asset "
-            f"{clash[0] if clash else '?'}, not {p.result.asset_id}",
-            path=path,
-        ) from None
-    return int(cursor.lastrowid or 0), None if parent is None else parent[1]
+        raise essence_taken(conn, p, path) from None
+    return int(cursor.lastrowid or 0), parent_id
