@@ -214,7 +214,7 @@ def test_canonical_json_refuses_a_cycle() -> None:
 
 def test_canonical_json_without_the_c_encoder_is_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
     """Where the json module has no C encoder (or another signature), the slow path serves."""
-    from provenance._core import record as module
+    from provenance._core import canonical as module
 
     values: list[object] = [BASE, {"b": [1, 2.5, None, True], "a": "\u00e9\n"}, "x", 3, []]
     fast = [canonical_json(v) for v in values]

@@ -15,7 +15,8 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
-from provenance._core.record import canonical_json, canonical_text, format_time
+from provenance._core.canonical import canonical_json, canonical_text
+from provenance._core.record import format_time
 from provenance.errors import AuditError, RecordError
 
 GENESIS_HASH = "0" * 64
