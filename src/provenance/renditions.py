@@ -253,6 +253,7 @@ def sign_import(
             perceptual=[reference, *(None for _ in made)],
             keypoints=[local, *(None for _ in made)],
             durable=durable,
+            entries=False,  # not read: saves building 19 asset entries
         )
     return SignedImport(SignedFile(where, signed, original, changed=True), tuple(made))
 

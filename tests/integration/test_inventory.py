@@ -705,6 +705,92 @@ def test_contradictory_results_are_refused_and_a_batch_is_all_or_nothing(
     assert inv.stats().assets == 1
 
 
+def test_a_signer_first_seen_by_a_rolled_back_batch_is_looked_up_again(inv: Inventory) -> None:
+    """The handle remembers a signer's id only once a commit stored it (issue 20)."""
+    first = fake_result(1)
+    inv.record_signing(first, signer="CN=test", now=NOW)
+    taken = dataclasses.replace(fake_result(2), asset_id=first.asset_id)
+    with pytest.raises(InventoryError, match="recorded with essence"):
+        inv.record_many([fake_result(20), taken], signer="CN=new", now=NOW)
+
+    def rolled_back(conn: sqlite3.Connection) -> None:
+        inv.record_many([fake_result(21)], signer="CN=newer", now=NOW)  # joins, then undone
+        raise RuntimeError("the caller's transaction fails")
+
+    with pytest.raises(RuntimeError):
+        inv.audit.write(rolled_back)
+    # Another signer takes the row key the rolled-back ones had.
+    inv.record_many([fake_result(22)], signer="CN=other", now=NOW)
+    inv.record_many([fake_result(23)], signer="CN=new", now=NOW)
+    inv.record_many([fake_result(24)], signer="CN=newer", now=NOW)
+    inv.record_many([fake_result(25)], signer="CN=new", now=NOW)  # settled now
+    signers = {i: inv.get(fake_result(i).asset_id) for i in (20, 21, 22, 23, 24, 25)}
+    assert signers[20] is None and signers[21] is None
+    assert [signers[i].signer for i in (22, 23, 24, 25)] == [  # type: ignore[union-attr]
+        "CN=other",
+        "CN=new",
+        "CN=newer",
+        "CN=new",
+    ]
+    assert inv.audit.verify().ok
+
+
+def test_a_batch_recorded_without_its_entries_stores_and_logs_the_same(
+    tmp_path: Path, catalogue: Catalogue
+) -> None:
+    """``entries=False`` (what ``sign_import`` asks) only skips building the return value."""
+    original = fake_result(1)
+    odd_time = original.record.replace(created_at=NOW.replace(microsecond=250_000))
+    batch = [
+        *catalogue.all,
+        original,
+        fake_result(2, parent=original),
+        dataclasses.replace(fake_result(3, parent=original), record=odd_time),  # read back
+    ]
+    with Inventory(tmp_path / "a.sqlite") as one, Inventory(tmp_path / "b.sqlite") as two:
+        returned = one.record_many(batch, signer="CN=test", now=NOW)
+        assert two.record_many(batch, signer="CN=test", now=NOW, entries=False) is None
+        again = one.record_many(batch, signer="CN=test", now=NOW)  # the same files: no entry
+        assert two.record_many(batch, signer="CN=test", now=NOW, entries=False) is None
+        assert again == returned
+        assert [two.get(e.asset_id) for e in returned] == returned
+        assert [e.to_dict() for e in two.audit.entries()] == [
+            e.to_dict() for e in one.audit.entries()
+        ]
+        assert len(list(two.audit.entries())) == len(batch)
+        assert two.audit.verify().ok and one.audit.verify().ok
+
+
+@pytest.mark.parametrize("every", [1, 3, 1000])
+def test_audit_entries_appended_without_building_them_are_the_same_rows(
+    tmp_path: Path, signing_key: SigningKey, every: int
+) -> None:
+    """``append_all_in(entries=False)``: the same rows and checkpoints, nothing built."""
+    items: list[tuple[AuditEvent, str | None, dict[str, object]]] = [
+        (AuditEvent.VERIFIED, f"asset-{i}", {"status": "ok", "n": i, "on": True, "x": None})
+        for i in range(7)
+    ]
+    items.insert(3, (AuditEvent.VERIFIED, None, {"nested": {"b": [1, 2]}, "a": "\u00e9"}))
+    logs, checkpoints = [], []
+    for entries in (True, False):
+        path = tmp_path / f"{entries}.sqlite"
+        with Inventory(path, checkpoint_key=signing_key, checkpoint_every=every) as inv:
+            inv.audit.append(AuditEvent.VERIFIED, asset_id="first", payload={}, now=NOW)
+            appended = inv.audit.write(
+                lambda conn, inv=inv, entries=entries: inv.audit.append_all_in(
+                    conn, items, now=NOW, entries=entries
+                )
+            )
+            assert len(appended) == (len(items) if entries else 0)
+            report = inv.audit.verify()
+            assert report.ok, report.problems
+            logs.append([e.to_dict() for e in inv.audit.entries()])
+            checkpoints.append([c.seq for c in inv.audit.checkpoints()])
+    assert logs[0] == logs[1]
+    assert checkpoints[0] == checkpoints[1]
+    assert bool(checkpoints[0]) == (every < len(items))
+
+
 def test_a_batch_serialises_each_record_as_it_is(inv: Inventory) -> None:
     """Equal records that serialise differently (1, 1.0, True) are each stored as signed."""
     base = fake_result(1)

@@ -91,6 +91,30 @@ def test_a_contradictory_batch_stores_nothing(inventory_url: str) -> None:
         assert [a.asset_id for a in inv.assets()] == [g.asset_id for g in good]
 
 
+def test_a_batch_s_new_assets_go_in_together_and_clashes_are_named(inventory_url: str) -> None:
+    """Held asset rows (one statement, keys chosen up front) refuse what one insert refused."""
+    stored, twin = fake_result(1), fake_result(2)
+    same = dataclasses.replace(fake_result(3), essence_sha256_hex=twin.essence_sha256_hex)
+    taken = dataclasses.replace(fake_result(4), essence_sha256_hex=stored.essence_sha256_hex)
+    with Inventory(inventory_url) as inv:
+        inv.record_signing(stored, signer=SIGNER, now=NOW)  # the server's own key
+        with pytest.raises(InventoryError, match=f"as asset {twin.asset_id}, not {same.asset_id}"):
+            inv.record_many([fake_result(5), twin, same], signer=SIGNER, now=NOW)
+        with pytest.raises(
+            InventoryError, match=f"as asset {stored.asset_id}, not {taken.asset_id}"
+        ):
+            inv.record_many([fake_result(6), taken], signer=SIGNER, now=NOW)
+        assert inv.stats().assets == 1 and inv.audit.tail() is not None
+        original = fake_result(10)
+        batch = [original, *(fake_result(i, parent=original) for i in range(11, 14))]
+        inv.record_many(batch, signer=SIGNER, now=NOW, perceptual=[_reference(1), None, None, None])
+        inv.record_signing(fake_result(20), signer=SIGNER, now=NOW)  # the server's key again
+        ids = [a.asset_id for a in inv.assets()]
+        assert ids == [stored.asset_id, *(r.asset_id for r in batch), fake_result(20).asset_id]
+        assert [len(inv.descendants(original.asset_id))] == [3]
+        assert inv.audit.verify().ok
+
+
 def _by_file_hash(result: Any, parent: Any) -> Any:
     """``result`` naming ``parent`` by its file's hash only: found through the files table."""
     record = result.record.replace(parents=(ParentRef(parent.sha256_hex),))

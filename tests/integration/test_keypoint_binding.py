@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 from datetime import datetime, timezone
@@ -14,6 +15,7 @@ from benchmarks import _tamper
 from provenance._core import keypoints
 from provenance._io.keys import SigningKey
 from provenance.audit import AuditEvent, ProblemKind
+from provenance.errors import InventoryError
 from provenance.inventory import Inventory
 from tests.conftest import run_cli
 from tests.integration.test_audit_binding import Media, attacker, signed_inventory
@@ -207,3 +209,38 @@ def test_keypoint_rows_are_bound_indexed_and_reconciled_on_every_backend(
         assert report.facts_checked >= 9  # 3 assets, 3 files, 3 keypoint rows
         events = [e.event for e in inv.audit.entries()]
     assert events.count(AuditEvent.KEYPOINTS_ADDED) == 1
+
+
+def test_a_keypoint_mark_written_by_a_rolled_back_batch_is_written_again(tmp_path: Path) -> None:
+    """The handle remembers the mark only once a commit stored it (issue 20)."""
+    path = tmp_path / "inv.sqlite"
+    clash = _tamper.fake_result(1)
+    with Inventory(path) as inv:
+        inv.record_many([clash], signer="CN=b", now=NOW)
+        taken = dataclasses.replace(_tamper.fake_result(2), asset_id=clash.asset_id)
+        with pytest.raises(InventoryError, match="recorded with essence"):
+            inv.record_many(
+                [_tamper.fake_result(3), taken],
+                signer="CN=b",
+                now=NOW,
+                keypoints=[features(3), None],
+            )
+
+        def rolled_back(conn: sqlite3.Connection) -> None:
+            inv.record_many(  # joins the caller's transaction, which is then undone
+                [_tamper.fake_result(4)], signer="CN=b", now=NOW, keypoints=[features(4)]
+            )
+            raise RuntimeError("the caller's transaction fails")
+
+        with pytest.raises(RuntimeError):
+            inv.audit.write(rolled_back)
+        inv.record_many([_tamper.fake_result(5)], signer="CN=b", now=NOW, keypoints=[features(5)])
+        inv.record_many([_tamper.fake_result(6)], signer="CN=b", now=NOW, keypoints=[features(6)])
+        assert inv.audit.verify().ok
+    with sqlite3.connect(path) as conn:
+        mark = conn.execute(
+            "SELECT value FROM audit_meta WHERE name = 'bound_from_keypoint_pk'"
+        ).fetchall()
+        keys = conn.execute("SELECT keypoint_pk FROM keypoint_features").fetchall()
+    conn.close()
+    assert mark == [(1,)] and keys == [(1,), (2,)]

@@ -685,3 +685,68 @@ def test_a_nested_payload_is_stored_as_the_entry_normalises_it() -> None:
     )
     assert entry == next_entry(None, AuditEvent.SIGNED, now=T0, payload=payload)
     assert text == '{"counts":{"a":2,"z":1},"rows":["a","b"]}'
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    value=st.one_of(
+        st.none(), st.text(alphabet='09afAZ-_ "\\\u00e9\x00\x1f', max_size=30), st.text()
+    )
+)
+def test_a_scalar_of_the_entry_hash_is_its_json_text(value: str | None) -> None:
+    from provenance.audit._chain import _scalar
+
+    assert _scalar(value) == json.dumps(value, ensure_ascii=False)
+
+
+def _reference_row_hash(kind: str, values: list[Any]) -> str:
+    """The row serialisation as documented (type tag, length, value), written out plainly."""
+    out = kind.encode("ascii")
+    for value in values:
+        if value is None:
+            out += b"N"
+        elif isinstance(value, int):
+            out += f"I{value}:".encode()
+        elif isinstance(value, str):
+            data = value.encode("utf-8", "surrogateescape")
+            out += f"S{len(data)}:".encode() + data
+        else:
+            out += f"B{len(value)}:".encode() + value
+    return hashlib.sha256(out).hexdigest()
+
+
+class _Text(str):
+    """A str subclass: hashed as its text."""
+
+
+_COLUMN = st.one_of(
+    st.none(),
+    st.integers(-(2**70), 2**70),
+    st.binary(max_size=12),
+    st.binary(min_size=31, max_size=33),  # a SHA-256 column, and either side of it
+    st.text(max_size=8),
+    st.sampled_from(["signer", "2026-12-07T12:00:00Z", "\udcff"]),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=st.lists(st.lists(_COLUMN, max_size=6), max_size=6))
+def test_row_hashes_with_a_batch_cache_of_text_segments_are_the_documented_ones(
+    rows: list[list[Any]],
+) -> None:
+    from provenance.audit import row_hash
+
+    segments: dict[str, bytes] = {}
+    for row in rows:
+        expected = _reference_row_hash("file", row)
+        assert row_hash("file", row) == expected
+        assert row_hash("file", row, segments=segments) == expected
+        assert row_hash("file", [_Text(v) if isinstance(v, str) else v for v in row]) == expected
+
+
+@pytest.mark.parametrize("value", [True, 1.5, bytearray(b"x")])
+def test_a_row_hash_refuses_a_value_of_no_column_type(value: object) -> None:
+    from provenance.audit import row_hash
+
+    with pytest.raises(AuditError, match="holds a"):
+        row_hash("file", ["a", value], segments={})

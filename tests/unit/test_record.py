@@ -172,3 +172,53 @@ def test_time_round_trip(moment: datetime) -> None:
 def test_from_json_raises_only_record_errors(text: str) -> None:
     with contextlib.suppress(RecordError):
         ProvenanceRecord.from_json(text)
+
+
+_JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@given(value=_JSON_VALUES)
+def test_canonical_json_is_json_dumps_sorted_compact_and_unescaped(value: object) -> None:
+    # canonical_json reuses one C encoder (issue 20): the bytes json.dumps gives.
+    expected = json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
+    assert canonical_json(value) == expected.encode("utf-8")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [float("nan"), {"a": float("inf")}, {"a": object()}, {1: "a", "b": 2}, [b"bytes"]],
+)
+def test_canonical_json_refuses_what_json_cannot_write_canonically(value: object) -> None:
+    with pytest.raises(RecordError, match="canonical JSON"):
+        canonical_json(value)
+
+
+def test_canonical_json_refuses_a_cycle() -> None:
+    cycle: list[object] = []
+    cycle.append(cycle)
+    with pytest.raises(RecordError, match="canonical JSON"):
+        canonical_json(cycle)
+
+
+def test_canonical_json_without_the_c_encoder_is_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the json module has no C encoder (or another signature), the slow path serves."""
+    from provenance._core import canonical as module
+
+    values: list[object] = [BASE, {"b": [1, 2.5, None, True], "a": "\u00e9\n"}, "x", 3, []]
+    fast = [canonical_json(v) for v in values]
+    monkeypatch.setattr(module, "_ENCODE", None)
+    assert [canonical_json(v) for v in values] == fast
+    with pytest.raises(RecordError, match="canonical JSON"):
+        canonical_json({"a": float("nan")})

@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 from types import MappingProxyType
 from typing import Any
 
+from provenance._core.canonical import canonical_json as canonical_json
 from provenance.errors import RecordError
 
 __all__ = [
@@ -379,25 +380,6 @@ _FIELDS = (
     "parents",
 )
 _JSON_KEYS = frozenset(_FIELDS) | {"version", "illustrative"}
-
-
-# What json.dumps(value, sort_keys=True, ...) builds on every call, built once: a
-# recorded import serialises about 40 small values (a few us each went to the encoder).
-_CANONICAL = json.JSONEncoder(
-    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-)
-
-
-def canonical_json(value: Any) -> bytes:
-    """Serialise ``value`` to canonical JSON bytes (sorted keys, compact, UTF-8).
-
-    Raises:
-        RecordError: The value holds NaN/infinity or a non-JSON type.
-    """
-    try:
-        return _CANONICAL.encode(value).encode("utf-8")
-    except (TypeError, ValueError) as exc:
-        raise RecordError(f"value cannot be written as canonical JSON: {exc}") from None
 
 
 def format_time(moment: datetime, *, milliseconds: bool = False) -> str:

@@ -15,7 +15,8 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
-from provenance._core.record import canonical_json, format_time
+from provenance._core.canonical import canonical_json, canonical_text
+from provenance._core.record import format_time
 from provenance.errors import AuditError, RecordError
 
 GENESIS_HASH = "0" * 64
@@ -348,20 +349,40 @@ def _entry_and_json(
         entry = _entry_after(
             prev_seq, prev_hash, event, now=now, asset_id=asset_id, payload=payload
         )
-        return entry, canonical_json(_plain(entry.payload)).decode("utf-8")
+        return entry, canonical_text(_plain(entry.payload))
+    seq, at, digest, text = _flat_link(
+        prev_seq, prev_hash, event, now=now, asset_id=asset_id, body=body
+    )
+    return _checked_entry(seq, at, event, asset_id, body, prev_hash, digest), text
+
+
+def _flat_link(
+    prev_seq: int,
+    prev_hash: str,
+    event: AuditEvent,
+    *,
+    now: datetime,
+    asset_id: str | None,
+    body: Mapping[str, Any],
+) -> tuple[int, str, str, str]:
+    """The seq, time, entry hash and stored payload of the entry of a flat ``body``.
+
+    The caller checked :func:`_is_flat`. What :func:`_entry_and_json` gives,
+    without the :class:`AuditEntry` (a caller that stores the row and reads
+    nothing back: ``AuditLog.append_all_in(entries=False)``).
+    """
     seq = prev_seq + 1
-    at = _audit_time(now)
+    at, at_json = _audit_time_json(now)
     try:
-        text = canonical_json(body).decode("utf-8")
+        text = canonical_text(body)
     except RecordError as exc:
         raise AuditError(f"audit payload is not JSON: {exc.message}") from exc
     # The keys of compute_entry_hash's body, in sorted order.
     hashed = (
-        f'{{"asset_id":{_scalar(asset_id)},"at":{_scalar(at)},"event":{_scalar(event.value)},'
+        f'{{"asset_id":{_scalar(asset_id)},"at":{at_json},"event":{_EVENT_JSON[event]},'
         f'"payload":{text},"prev_hash":{_scalar(prev_hash)},"seq":{seq:d}}}'
     )
-    digest = hashlib.sha256(hashed.encode("utf-8")).hexdigest()
-    return _checked_entry(seq, at, event, asset_id, body, prev_hash, digest), text
+    return seq, at, hashlib.sha256(hashed.encode("utf-8")).hexdigest(), text
 
 
 _set = object.__setattr__
@@ -397,7 +418,22 @@ _SCALAR = json.JSONEncoder(ensure_ascii=False)
 
 
 def _scalar(value: str | None) -> str:
+    # Hashes and asset ids (hex digits, letters, "-") are their own JSON text, quoted:
+    # json escapes only '"', "\\" and control characters, and keeps the rest.
+    if value is not None and value.isascii() and value.replace("-", "").isalnum():
+        return f'"{value}"'
     return _SCALAR.encode(value)
+
+
+# An entry's event and time as JSON text: an import's 19 entries share both.
+_EVENT_JSON = {event: _SCALAR.encode(event.value) for event in AuditEvent}
+
+
+@functools.lru_cache(maxsize=8)
+def _audit_time_json(now: datetime) -> tuple[str, str]:
+    """:func:`_audit_time` and its JSON text."""
+    at = _audit_time(now)
+    return at, _SCALAR.encode(at)
 
 
 def _entry_after(

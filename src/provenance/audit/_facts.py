@@ -34,7 +34,12 @@ KEYPOINTS_BOUND_FROM = "bound_from_keypoint_pk"
 """The ``audit_meta`` mark: the first keypoint row bound to the chain (written with it)."""
 
 
-def row_hash(kind: str, values: Iterable[str | bytes | int | None]) -> str:
+def row_hash(
+    kind: str,
+    values: Iterable[str | bytes | int | None],
+    *,
+    segments: dict[str, bytes] | None = None,
+) -> str:
     """SHA-256 (hex) of a row's canonical serialisation: its kind, then each column in order.
 
     Each value is type-tagged and length-prefixed, so no two rows serialise alike:
@@ -42,26 +47,59 @@ def row_hash(kind: str, values: Iterable[str | bytes | int | None]) -> str:
     ``B<length>:<bytes>`` (blob). About four times cheaper than canonical JSON,
     which matters on the signing path (two or three rows per signing).
 
+    Args:
+        kind: The row's kind (``asset``, ``file``, ...).
+        values: Its columns, in order.
+        segments: A cache of the serialised text values, for many rows that
+            repeat them (an import's 38 asset and file rows share their signer,
+            times, record and asset ids): kept by the caller for one batch.
+
     Raises:
         AuditError: A value of another type (a float, a bool).
     """
     parts = [kind.encode("ascii")]
+    add = parts.append
     for value in values:
-        # Text first, by exact type (most columns; an import hashes about 40 rows).
-        # surrogateescape: text read back from bytes that were not UTF-8 hashes as
-        # those bytes (so it differs from what was bound); valid text is unchanged.
-        if isinstance(value, str):
-            data = value.encode("utf-8", "surrogateescape")
-            parts += (b"S%d:" % len(data), data)
-        elif isinstance(value, bytes):
-            parts += (b"B%d:" % len(value), value)
+        # Exact types first (every column the stores write), by identity: a third
+        # cheaper than isinstance chains; subclasses take _segment.
+        if type(value) is str:
+            found = None if segments is None else segments.get(value)
+            if found is None:
+                found = _text(value)
+                if segments is not None:
+                    segments[value] = found
+            add(found)
+        elif type(value) is bytes:
+            add(_HASH_TAG if len(value) == 32 else b"B%d:" % len(value))  # most are SHA-256
+            add(value)
         elif value is None:
-            parts.append(b"N")
-        elif isinstance(value, int) and not isinstance(value, bool):
-            parts.append(b"I%d:" % value)
+            add(b"N")
+        elif type(value) is int:
+            add(b"I%d:" % value)
         else:
-            raise AuditError(f"a {kind} row holds a {type(value).__name__}, not a column value")
+            add(_segment(kind, value))
     return hashlib.sha256(b"".join(parts)).hexdigest()
+
+
+_HASH_TAG = b"B32:"
+
+
+def _text(value: str) -> bytes:
+    # surrogateescape: text read back from bytes that were not UTF-8 hashes as
+    # those bytes (so it differs from what was bound); valid text is unchanged.
+    data = value.encode("utf-8", "surrogateescape")
+    return b"S%d:%b" % (len(data), data)
+
+
+def _segment(kind: str, value: object) -> bytes:
+    """The serialisation of a value of a subclass of a column type; AuditError for others."""
+    if isinstance(value, str):
+        return _text(value)
+    if isinstance(value, bytes):
+        return b"B%d:%b" % (len(value), value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return b"I%d:" % value
+    raise AuditError(f"a {kind} row holds a {type(value).__name__}, not a column value")
 
 
 class FactBindings:

@@ -97,14 +97,17 @@ _ALL_DESCRIPTORS = SQL.query(
 )
 
 
-def _asset_row_hash(row: Sequence[Any]) -> str:
-    """The canonical hash of an asset row (``_ASSET_FACTS`` order; the link is bound apart)."""
-    return row_hash("asset", row)
+def _asset_row_hash(row: Sequence[Any], segments: dict[str, bytes] | None = None) -> str:
+    """The canonical hash of an asset row (``_ASSET_FACTS`` order; the link is bound apart).
+
+    ``segments``: a batch's cache of serialised text values (see :func:`row_hash`).
+    """
+    return row_hash("asset", row, segments=segments)
 
 
-def _file_row_hash(row: Sequence[Any]) -> str:
-    """The canonical hash of a file row (``_FILE_FACTS`` order)."""
-    return row_hash("file", row)
+def _file_row_hash(row: Sequence[Any], segments: dict[str, bytes] | None = None) -> str:
+    """The canonical hash of a file row (``_FILE_FACTS`` order); ``segments`` as above."""
+    return row_hash("file", row, segments=segments)
 
 
 def _perceptual_row_hash(

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from provenance._io.sqlite import Database
 from provenance.audit import AuditLog
+from provenance.inventory._memo import Settled
 
 if TYPE_CHECKING:
     from provenance.inventory._indexes import _Indexes
@@ -32,6 +33,7 @@ class _Handle:
     _make_indexes: Callable[[], _Indexes]
     _durable: bool
     _read_only: bool
+    _settled: Settled
 
     @functools.cached_property
     def _indexes(self) -> _Indexes:

@@ -139,22 +139,29 @@ class KeypointInsert:
     blob: bytes
 
     def run(
-        self, conn: sqlite3.Connection, asset_id: str, path: Path, *, asset_pk: int | None = None
+        self,
+        conn: sqlite3.Connection,
+        asset_id: str,
+        path: Path,
+        *,
+        asset_pk: int | None = None,
+        marked: bool = False,
     ) -> dict[str, str]:
         """Store the row; the payload keys that bind it (empty when it was stored already).
 
-        ``asset_pk``: the asset's row key, when the caller knows it.
+        ``asset_pk``: the asset's row key, when the caller knows it. ``marked``:
+        the caller knows the mark below exists (it is never removed).
 
         The first row ever bound also writes ``audit_meta``'s
         :data:`~provenance.audit.KEYPOINTS_BOUND_FROM` mark: rows below it were
         stored before keypoint rows were bound (issue 21) and are counted as legacy.
+        A non-empty result means the mark exists now.
         """
         if not insert_keypoints(
             conn, asset_id, self.scheme, self.blob, path=path, asset_pk=asset_pk
         ):
             return {}
-        marked = execute(conn, _MARK, (KEYPOINTS_BOUND_FROM,)).fetchone()
-        if marked is None:
+        if not marked and execute(conn, _MARK, (KEYPOINTS_BOUND_FROM,)).fetchone() is None:
             last = execute(conn, _LAST_KEY).fetchone()
             execute(conn, _ADD_MARK, (KEYPOINTS_BOUND_FROM, int(last[0])))
         binding = _keypoint_row_hash(asset_id, self.scheme, self.blob)

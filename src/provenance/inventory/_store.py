@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, overload
 
 from provenance._core.record import format_time
 from provenance._core.types import SignResult, Verdict
@@ -44,7 +44,7 @@ from provenance.inventory._export import (
     export_json,
 )
 from provenance.inventory._keypoints import KeypointInsert
-from provenance.inventory._memo import Memo
+from provenance.inventory._memo import Memo, Settled
 from provenance.inventory._perceptual import (
     _fleet_min_assets,
     _index_refresh_s,
@@ -54,7 +54,7 @@ from provenance.inventory._perceptual import (
 from provenance.inventory._reads import _Reads
 from provenance.inventory._schema import _open, _open_server
 from provenance.inventory._search import _Search
-from provenance.inventory._writes import record
+from provenance.inventory._writes import finish, record
 
 if TYPE_CHECKING:
     from provenance._core.keypoints import LocalFeatures
@@ -139,6 +139,7 @@ class Inventory(_Search, _Reads):
         self._path = Path(self._location)
         self._read_only = read_only
         self._durable = durable
+        self._settled = Settled()  # what committed writes found that never changes
         opener = _open_server if self._server else _open
         self._db = opener(
             path if self._server else self._path,
@@ -285,6 +286,34 @@ class Inventory(_Search, _Reads):
             lambda conn: record(conn, pending, audit=self._audit, path=self._path), durable
         )
 
+    @overload
+    def record_many(
+        self,
+        results: Iterable[SignResult],
+        *,
+        signer: str,
+        now: datetime | None = None,
+        source_paths: Iterable[str | None] | None = None,
+        perceptual: Iterable[ReferenceHashes | None] | None = None,
+        keypoints: Iterable[LocalFeatures | None] | None = None,
+        durable: bool | None = None,
+        entries: Literal[True] = True,
+    ) -> list[AssetEntry]: ...
+
+    @overload
+    def record_many(
+        self,
+        results: Iterable[SignResult],
+        *,
+        signer: str,
+        now: datetime | None = None,
+        source_paths: Iterable[str | None] | None = None,
+        perceptual: Iterable[ReferenceHashes | None] | None = None,
+        keypoints: Iterable[LocalFeatures | None] | None = None,
+        durable: bool | None = None,
+        entries: Literal[False],
+    ) -> None: ...
+
     # Long only by its documentation; the body hands the work to _writes.
     def record_many(
         self,
@@ -296,7 +325,8 @@ class Inventory(_Search, _Reads):
         perceptual: Iterable[ReferenceHashes | None] | None = None,
         keypoints: Iterable[LocalFeatures | None] | None = None,
         durable: bool | None = None,
-    ) -> list[AssetEntry]:
+        entries: bool = True,
+    ) -> list[AssetEntry] | None:
         """Record many signed files in one transaction: all of them, or none.
 
         Every result is checked before anything is written. One commit (and one
@@ -317,9 +347,13 @@ class Inventory(_Search, _Reads):
                 in the same transaction.
             durable: Fsync this commit or not; None follows the inventory's
                 ``durable`` (see :class:`Inventory`).
+            entries: Return the asset entries (the default). False returns
+                None and saves building them (an import that does not read
+                them: :func:`provenance.sign_import`); what is stored is the same.
 
         Returns:
-            The asset entries, in the order of ``results``.
+            The asset entries, in the order of ``results``; None with
+            ``entries=False``.
 
         Raises:
             InventoryError: As :meth:`record_signing`, for any result; nothing
@@ -351,10 +385,14 @@ class Inventory(_Search, _Reads):
         scheme = _scheme(KEYPOINT_SCHEME, self._path)
         inserts = [None if f is None else KeypointInsert(scheme, f.to_bytes()) for f in local]
 
-        def work(conn: sqlite3.Connection) -> list[AssetEntry]:
-            memo = Memo(self._path)  # what the transaction looked up, and its new files
+        memos: list[Memo] = []
+
+        def work(conn: sqlite3.Connection) -> list[AssetEntry] | None:
+            # What the transaction looked up, and its new files (a retry starts afresh).
+            memo = Memo(self._path, self._settled)
+            memos.append(memo)
             memo.prefetch(conn, pending)
-            entries = [
+            recorded = [
                 record(
                     conn,
                     p,
@@ -363,14 +401,18 @@ class Inventory(_Search, _Reads):
                     perceptual=insert,
                     keypoints=kp,
                     memo=memo,
+                    want=entries,
                 )
                 for p, insert, kp in zip(pending, rows, inserts, strict=True)
             ]
-            memo.flush(conn)
-            self._audit.append_all_in(conn, memo.entries, now=moment)
-            return entries
+            finish(conn, memo, audit=self._audit, path=self._path, now=moment)
+            return [e for e in recorded if e is not None] if entries else None
 
-        return self._write(work, durable)
+        nested = self._db.connection.in_transaction  # the caller's: it may yet roll back
+        recorded = self._write(work, durable)
+        if not nested:
+            memos[-1].settle()
+        return recorded
 
     def record_verification(self, verdict: Verdict, *, now: datetime) -> AuditEntry:
         """Log a verdict in the audit log (hashes and status only; no path).

@@ -10,10 +10,10 @@ import functools
 import sqlite3
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 from provenance._core.record import format_time
-from provenance._io.database import Conflict, execute
+from provenance._io.database import execute
 from provenance.audit import (
     LINKED,
     PERCEPTUAL_SCHEME,
@@ -28,7 +28,14 @@ from provenance.errors import InventoryError
 from provenance.inventory._bindings import _asset_row_hash, _file_row_hash
 from provenance.inventory._entries import AssetEntry, FileEntry, _Pending
 from provenance.inventory._keypoints import KeypointInsert
-from provenance.inventory._memo import _ASSET_BY_ID, _FILE_ASSET, _INSERT_FILE, Memo
+from provenance.inventory._memo import (
+    _ASSET_BY_ID,
+    _FILE_ASSET,
+    _INSERT_ASSET,
+    _INSERT_FILE,
+    Memo,
+    essence_taken,
+)
 from provenance.inventory._perceptual import _PerceptualInsert
 from provenance.inventory._rows import _find_parent, _load, _signer_id
 from provenance.inventory._statements import SQL
@@ -66,36 +73,36 @@ _CHILDREN = SQL.query(
     ),
     params=("parent_pk",),
 )
-_INSERT_ASSET = SQL.insert(
-    "insert_asset",
-    "assets",
-    (
-        "asset_id",
-        "essence_sha256",
-        "parent_pk",
-        "digital_source_type",
-        "generator",
-        "model",
-        "model_version",
-        "created_at",
-        "record_json",
-        "signer_id",
-        "first_signed_at",
-    ),
-    # asset_id is looked up first: a duplicate is the essence, caught and named.
-    conflict=Conflict.CAUGHT,
-    key="asset_pk",
-)
 # An import's 19 results share their record's creation time: formatted once, not 38 times.
 _time_text = functools.lru_cache(maxsize=8)(format_time)
 
-_ASSET_OF_ESSENCE = SQL.query(
-    "asset_id_of_essence",
-    lambda sa, t: sa.select(t.assets.c.asset_id).where(
-        t.assets.c.essence_sha256 == sa.bindparam("essence")
-    ),
-    params=("essence",),
-)
+
+@overload
+def record(
+    conn: sqlite3.Connection,
+    p: _Pending,
+    *,
+    audit: AuditLog,
+    path: Path,
+    perceptual: _PerceptualInsert | None = None,
+    keypoints: KeypointInsert | None = None,
+    memo: Memo | None = None,
+    want: Literal[True] = True,
+) -> AssetEntry: ...
+
+
+@overload
+def record(
+    conn: sqlite3.Connection,
+    p: _Pending,
+    *,
+    audit: AuditLog,
+    path: Path,
+    perceptual: _PerceptualInsert | None = None,
+    keypoints: KeypointInsert | None = None,
+    memo: Memo | None = None,
+    want: bool,
+) -> AssetEntry | None: ...
 
 
 # One transaction's steps in order (asset, file, lineage links, audit entry); split, they
@@ -109,7 +116,8 @@ def record(
     perceptual: _PerceptualInsert | None = None,
     keypoints: KeypointInsert | None = None,
     memo: Memo | None = None,
-) -> AssetEntry:
+    want: bool = True,
+) -> AssetEntry | None:
     """Store one checked result (asset if new, file, lineage links) and its audit entry.
 
     With ``perceptual`` or ``keypoints``, those rows too, bound by the same entry.
@@ -118,6 +126,10 @@ def record(
     look them up again; with it, the audit entry is left in ``memo.entries``
     for the caller to append (``AuditLog.append_all_in``), and a new asset's file
     row is held in the memo (``Memo.flush``), both before it commits.
+
+    Returns:
+        The asset with its files; None when ``want`` is False (an import that does
+        not read them: neither built nor read back).
     """
     result = p.result
     signer_id = _signer_id(conn, p.signer) if memo is None else memo.signer_id(conn, p.signer)
@@ -158,7 +170,7 @@ def record(
         # The same file again (idempotent).
         if perceptual is not None:
             bind_perceptual(conn, perceptual, result.asset_id, p.now, audit=audit, path=path)
-        return _load(conn, [asset_pk])[0]
+        return _load(conn, [asset_pk])[0] if want else None
     # Renditions recorded before this file (their parent) get their link now.
     # Found first with one index probe (usually nothing), then updated by key:
     # MariaDB runs an UPDATE ... IN (SELECT ...) as a scan of every asset.
@@ -176,31 +188,78 @@ def record(
         keys = sorted({int(r[0]) for r in waiting})
         execute(conn, _LINK.sized(len(keys)), (asset_pk, *keys))
         linked = execute(conn, _CHILDREN, (asset_pk,)).fetchall()
-    if row is None and result.record.created_at.microsecond == 0:
+    entry: AssetEntry | None = None
+    if row is None and (not want or result.record.created_at.microsecond == 0):
         # A new asset: everything is at hand, and the record (whole seconds)
-        # equals what reading it back would give.
-        entry = _new_entry(p, parent_id)
+        # equals what reading it back would give; its parent is the one just linked.
+        entry = _new_entry(p, parent_id) if want else None
+        parent_asset_id = parent_id
     else:
         if memo is not None:
             memo.flush(conn)  # the asset is read back with its files
         entry = _load(conn, [asset_pk])[0]
+        parent_asset_id = entry.parent_asset_id
     record = result.record
-    payload = _facts_payload(p, entry, file_row, is_new=row is None, parent_id=parent_id)
+    payload = _facts_payload(
+        p,
+        parent_asset_id,
+        file_row,
+        is_new=row is None,
+        parent_id=parent_id,
+        segments=None if memo is None else memo.segments,
+    )
     if linked:
         payload[LINKED] = ",".join(sorted(str(r[0]) for r in linked))
+    event = AuditEvent.RENDITION_ADDED if record.parents else AuditEvent.SIGNED
+    if memo is None:
+        _bind_rows(conn, payload, result.asset_id, asset_pk, perceptual, keypoints, path, None)
+        audit.append_in(conn, event, asset_id=result.asset_id, payload=payload, now=p.now)
+    else:
+        # Stored by finish() after the held rows they name, bound in this same payload.
+        if perceptual is not None or keypoints is not None:
+            memo.bindings.append((payload, result.asset_id, asset_pk, perceptual, keypoints))
+        memo.entries.append((event, result.asset_id, payload))  # the caller appends them
+    return entry
+
+
+def finish(
+    conn: sqlite3.Connection, memo: Memo, *, audit: AuditLog, path: Path, now: datetime
+) -> None:
+    """End a transaction of :func:`record` calls with ``memo``: store what it held, then log.
+
+    The held asset and file rows first, then the perceptual and keypoint rows
+    (which name the assets), whose bindings complete their entries' payloads,
+    then the audit entries, in the order of the results.
+    """
+    memo.flush(conn)
+    for payload, asset_id, asset_pk, perceptual, keypoints in memo.bindings:
+        _bind_rows(conn, payload, asset_id, asset_pk, perceptual, keypoints, path, memo)
+    # Nothing reads the appended entries back: they are not built.
+    audit.append_all_in(conn, memo.entries, now=now, entries=False)
+
+
+def _bind_rows(
+    conn: sqlite3.Connection,
+    payload: dict[str, Any],
+    asset_id: str,
+    asset_pk: int,
+    perceptual: _PerceptualInsert | None,
+    keypoints: KeypointInsert | None,
+    path: Path,
+    memo: Memo | None,
+) -> None:
+    """Store an asset's perceptual and keypoint rows; add their bindings to ``payload``."""
     if perceptual is not None:
-        _, binding = perceptual.run(conn, result.asset_id, path, asset_pk=asset_pk)
+        _, binding = perceptual.run(conn, asset_id, path, asset_pk=asset_pk)
         if binding is not None:
             payload[PERCEPTUAL_SCHEME] = perceptual.scheme
             payload[ROW_PERCEPTUAL] = binding
     if keypoints is not None:
-        payload.update(keypoints.run(conn, result.asset_id, path, asset_pk=asset_pk))
-    event = AuditEvent.RENDITION_ADDED if record.parents else AuditEvent.SIGNED
-    if memo is None:
-        audit.append_in(conn, event, asset_id=result.asset_id, payload=payload, now=p.now)
-    else:
-        memo.entries.append((event, result.asset_id, payload))  # the caller appends them
-    return entry
+        marked = memo is not None and memo.keypoints_marked
+        bound = keypoints.run(conn, asset_id, path, asset_pk=asset_pk, marked=marked)
+        if bound and memo is not None:
+            memo.mark_keypoints()
+        payload.update(bound)
 
 
 def _store_file(
@@ -240,13 +299,17 @@ def _store_file(
 
 def _facts_payload(
     p: _Pending,
-    entry: AssetEntry,
+    parent_asset_id: str | None,
     file_row: tuple[Any, ...],
     *,
     is_new: bool,
     parent_id: str | None,
+    segments: dict[str, bytes] | None = None,
 ) -> dict[str, Any]:
-    """The audit payload of a recorded file, with the row hashes it binds (decision 17)."""
+    """The audit payload of a recorded file, with the row hashes it binds (decision 17).
+
+    ``segments``: the batch's cache of serialised text values (:func:`row_hash`).
+    """
     result = p.result
     record = result.record
     payload: dict[str, Any] = {
@@ -262,10 +325,10 @@ def _facts_payload(
     }
     if p.parent_sha256 is not None:
         payload["parent_sha256"] = p.parent_sha256.hex()
-        payload["parent_asset_id"] = entry.parent_asset_id
+        payload["parent_asset_id"] = parent_asset_id
     # Bind the rows just written to this entry (DESIGN.md decision 17).
     payload[ROW_FILE] = _file_row_hash(
-        (*file_row[:1], result.asset_id, *file_row[2:9], p.signer, *file_row[10:])
+        (*file_row[:1], result.asset_id, *file_row[2:9], p.signer, *file_row[10:]), segments
     )
     if is_new:
         payload[ROW_ASSET] = _asset_row_hash(
@@ -280,7 +343,8 @@ def _facts_payload(
                 p.record_json,
                 p.signer,
                 p.signed_at,
-            )
+            ),
+            segments,
         )
         payload[ROW_PARENT] = parent_id or ""
     return payload
@@ -341,30 +405,26 @@ def _insert_asset(
 ) -> tuple[int, str | None]:
     record = p.result.record
     parent = _find_parent(conn, p) if memo is None else memo.parent(conn, p)
+    row = (
+        p.result.asset_id,
+        p.essence,
+        None if parent is None else parent[0],
+        record.digital_source_type.value,
+        record.generator,
+        record.model,
+        record.model_version,
+        _time_text(record.created_at),
+        p.record_json,
+        signer_id,
+        p.signed_at,
+    )
+    parent_id = None if parent is None else parent[1]
+    if memo is not None:
+        # Inserted by Memo.flush with the transaction's other new assets: one statement.
+        return memo.hold_asset(conn, row, p), parent_id
     try:
-        cursor = execute(
-            conn,
-            _INSERT_ASSET,
-            (
-                p.result.asset_id,
-                p.essence,
-                None if parent is None else parent[0],
-                record.digital_source_type.value,
-                record.generator,
-                record.model,
-                record.model_version,
-                _time_text(record.created_at),
-                p.record_json,
-                signer_id,
-                p.signed_at,
-            ),
-        )
+        cursor = execute(conn, _INSERT_ASSET, row)
     except sqlite3.IntegrityError:
         # asset_id was looked up first, so the essence is the one taken.
-        clash = execute(conn, _ASSET_OF_ESSENCE, (p.essence,)).fetchone()
-        raise InventoryError(
-            f"essence {p.result.essence_sha256_hex} is already recorded as asset "
-            f"{clash[0] if clash else '?'}, not {p.result.asset_id}",
-            path=path,
-        ) from None
-    return int(cursor.lastrowid or 0), None if parent is None else parent[1]
+        raise essence_taken(conn, p, path) from None
+    return int(cursor.lastrowid or 0), parent_id
