@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,7 +19,7 @@ from rich.console import Console
 from provenance.cli import app
 from provenance.cli._output import LazyConsole, reports_errors
 from provenance.errors import CorruptFile, WorkerPoolError
-from tests.conftest import fresh_python
+from tests.conftest import ROOT, fresh_python
 
 
 def _callbacks(group: typer.Typer, prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -105,3 +108,20 @@ def test_a_message_without_anything_rich_would_change_does_not_load_rich() -> No
         "provenance: warning: photos/a.jpg: no inventory; at 12:30 (see docs/cli.md)\n"
         "provenance: error: bad name.jpg: truncated\\nforged line\n"
     )
+
+
+def test_a_command_run_with_stdout_closed_ends_without_a_traceback() -> None:
+    """``provenance --version >&-``: Python starts with ``sys.stdout`` None, and rich drops
+    the text then; the line printed without rich raised AttributeError instead."""
+    done = subprocess.run(
+        [sys.executable, "-m", "provenance", "--version"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+        check=False,
+        timeout=120,
+        preexec_fn=lambda: os.close(1),  # descriptor 1 closed, as the shell's ``>&-`` leaves it
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr

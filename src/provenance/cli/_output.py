@@ -90,6 +90,8 @@ class LazyConsole:
             self.print(text, markup=False)
             return
         stream = self._stream()
+        if stream is None:
+            return  # started with the stream closed (``>&-``): rich drops the text too
         stream.write(text + "\n")
         stream.flush()
 
