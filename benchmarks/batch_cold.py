@@ -96,11 +96,11 @@ import provenance.batch
 from provenance.batch import _forkserver
 
 
-def warm_up(workers):
+def warm_up(workers, **options):
     # Set the switches where the command starts its pool, so that importing the
     # pool module does not come before the workers' (or their fork server's) start.
     _forkserver._FORK_FROM_CALLER = {fork}
-    _forkserver.warm_up(workers)
+    _forkserver.warm_up(workers, **options)
 
 
 provenance.batch.warm_up = warm_up  # before the CLI's modules import it

@@ -238,12 +238,14 @@ import json, sys
 from provenance.batch import _standby
 
 forks = []
+shared = []
 fork_workers = _standby.fork_workers
 
 
-def spy(count):
+def spy(count, **options):
     forks.append([m for m in ("c2pa", "provenance.sign", "provenance.verify") if m in sys.modules])
-    fork_workers(count)
+    shared.append("numpy" in sys.modules)
+    fork_workers(count, **options)
 
 
 _standby.fork_workers = spy  # warm_up looks it up on the module when it forks
@@ -251,7 +253,8 @@ from provenance.cli import main
 
 code = main(sys.argv[1:])
 caller = [m for m in ("c2pa", "provenance.sign", "provenance.verify") if m in sys.modules]
-print(json.dumps({"code": code, "forks": forks, "caller": caller}), file=sys.stderr)
+found = {"code": code, "forks": forks, "shared": shared, "caller": caller}
+print(json.dumps(found), file=sys.stderr)
 """
 
 
@@ -266,7 +269,10 @@ def test_the_command_line_forks_before_it_imports_the_signing_side_and_never_imp
     tmp_path: Path, dev_keys: DevKeyPaths
 ) -> None:
     """``sign|verify --workers 2`` (issue 20): the workers import c2pa and the verbs
-    themselves; the command's process never does, and the rows are one worker's."""
+    themselves; the command's process never does, and the rows are one worker's.
+    numpy, which a signing command's process needs as much as its workers (to
+    record perceptual hashes), is imported once before the fork; a verifying
+    command's process does not import it."""
     source = _sources(tmp_path)
     keys = ("--keys", str(dev_keys.directory))
     rows: dict[str, dict[str, list[object]]] = {"sign": {}, "verify": {}}
@@ -283,6 +289,7 @@ def test_the_command_line_forks_before_it_imports_the_signing_side_and_never_imp
             if workers == "2":
                 assert found["forks"] == [[]], found  # forked, before the signing side
                 assert found["caller"] == [], found  # which this process never imported
+                assert found["shared"] == [verb == "sign"], found
             else:
                 assert found["forks"] == [], found  # one worker: no pool, no fork
             rows[verb][workers] = [

@@ -157,9 +157,9 @@ def test_the_command_line_starts_the_fork_server_before_it_imports_the_library(
 
         seen = []
 
-        def spy(workers):
+        def spy(workers, **options):
             seen.append([m for m in ("numpy", "PIL", "c2pa") if m in sys.modules])
-            _forkserver.warm_up(workers)
+            _forkserver.warm_up(workers, **options)
 
         provenance.batch.warm_up = spy  # before the command modules import it
         from provenance.cli import main

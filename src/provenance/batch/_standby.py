@@ -102,11 +102,12 @@ def _open_file() -> str | None:
     return None
 
 
-def fork_workers(count: int) -> None:
+def fork_workers(count: int, *, side: tuple[str, ...] = ()) -> None:
     """Fork ``count`` workers from this process now; the next local pool takes them.
 
-    Each waits, with nothing of a batch yet, for the spec the pool sends it
-    when the batch starts; it exits when this process does.
+    Each imports the modules named in ``side`` (what only workers need: c2pa,
+    the verbs) and waits, with nothing of a batch yet, for the spec the pool
+    sends it when the batch starts; it exits when this process does.
 
     Raises:
         WorkerPoolError: Forking is not safe now (:func:`fork_refusal` says why).
@@ -128,7 +129,7 @@ def fork_workers(count: int) -> None:
             inherited = [alive_w, conn, *(standby.conn for standby in _WAITING)]
             process = context.Process(
                 target=_standby_main,
-                args=(child, alive_r, inherited),
+                args=(child, alive_r, inherited, side),
                 name="provenance-worker",
                 daemon=True,
             )
