@@ -100,6 +100,7 @@ GOAL = 1.6
 GOAL_MARGINAL = 1.8
 
 RUN = """
+import atexit
 import sys
 import provenance.batch
 from provenance.batch import _forkserver
@@ -113,15 +114,18 @@ def warm_up(workers, **options):
 
 
 provenance.batch.warm_up = warm_up  # before the CLI's modules import it
-from provenance.cli import main
+
+
+def forked():
+    # Whether the workers were forked from this process (a tree without it says no).
+    standby = sys.modules.get("provenance.batch._standby")
+    print("forked:", bool(getattr(standby, "_ALIVE", None)), file=sys.stderr)
+
+
+atexit.register(forked)
+from provenance.cli import run  # the console script's entry: the tree's own exit with it
 if __name__ == "__main__":
-    try:
-        code = main(sys.argv[1:])
-    finally:
-        # Whether the workers were forked from this process (a tree without it says no).
-        standby = sys.modules.get("provenance.batch._standby")
-        print("forked:", bool(getattr(standby, "_ALIVE", None)), file=sys.stderr)
-    sys.exit(code)
+    run()
 """
 
 SERVER_IMPORTS = """
@@ -132,11 +136,16 @@ for name in _PRELOAD:
 """What the pool's fork server imports before it forks a worker."""
 
 BEFORE_FORK = """
+import sys
 import provenance.cli
 from provenance.batch import _forkserver
-# What warm_up imports before it forks (issue 20: what the CLI and its workers share);
+# What warm_up imports before it forks (issue 20: what the CLI and its workers share;
+# for sign also numpy, Pillow and the perceptual hashes, since the fourteenth session);
 # a tree from before that imported the fork server's whole preload list.
-for name in getattr(_forkserver, "_SHARED", _forkserver._PRELOAD):
+names = getattr(_forkserver, "_SHARED", _forkserver._PRELOAD)
+if sys.argv[1:] == ["sign"]:
+    names = (*names, *getattr(_forkserver, "_SHARED_SIGNING", ()))
+for name in names:
     __import__(name)
 """
 """What the CLI's process imports before it forks its workers (``workers-2``)."""
@@ -196,11 +205,11 @@ def _env(variant: str = "") -> dict[str, str]:
     return env
 
 
-def _part(code: str) -> tuple[float, float]:
-    """Wall and CPU seconds of ``python -c code`` in a fresh process."""
+def _part(code: str, *args: str) -> tuple[float, float]:
+    """Wall and CPU seconds of ``python -c code ARGS`` in a fresh process."""
     env = _env()
     cpu, start = _cpu_children(), time.perf_counter()
-    subprocess.run([sys.executable, "-c", code], env=env, check=True)
+    subprocess.run([sys.executable, "-c", code, *args], env=env, check=True)
     return time.perf_counter() - start, _cpu_children() - cpu
 
 
@@ -340,7 +349,7 @@ def main() -> int:
                 shutil.rmtree(out, ignore_errors=True)
             parts["cli_imports"].append(_part("import provenance.cli"))
             parts["fork_server_imports"].append(_part(SERVER_IMPORTS))
-            parts["imports_before_fork"].append(_part(BEFORE_FORK))
+            parts["imports_before_fork"].append(_part(BEFORE_FORK, args.verb))
             console.print(
                 f"round {round_no + 1}/{args.repeats}: "
                 + ", ".join(f"{v} {walls[v, 'N'][-1]:.2f} s" for v in _VARIANTS)

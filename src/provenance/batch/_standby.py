@@ -18,18 +18,15 @@ gets its workers from the fork server as before; :func:`fork_workers` refuses.
 
 from __future__ import annotations
 
-import contextlib
 import multiprocessing
-import os
 import signal
-import stat
 import sys
 import threading
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from pathlib import Path
 from typing import Any
 
+from provenance._io.descriptors import first_open_file
 from provenance.batch._worker import _standby_main
 from provenance.errors import WorkerPoolError
 
@@ -85,21 +82,7 @@ def _open_file() -> str | None:
     The pipes to workers forked earlier are sockets of this module's own, and skipped.
     """
     own = {end.fileno() for end in _ALIVE} | {standby.conn.fileno() for standby in _WAITING}
-    descriptors = Path("/proc/self/fd")
-    with contextlib.suppress(OSError):
-        for entry in sorted(descriptors.iterdir(), key=lambda path: int(path.name)):
-            fd = int(entry.name)
-            if fd <= 2 or fd in own:
-                continue  # the caller's own output may well be a file
-            try:
-                mode = os.fstat(fd).st_mode
-            except OSError:
-                continue  # the listing's own descriptor, closed by now
-            if stat.S_ISREG(mode) or stat.S_ISSOCK(mode):
-                with contextlib.suppress(OSError):
-                    return f"{entry.readlink()} (descriptor {fd})"
-                return f"descriptor {fd}"
-    return None
+    return first_open_file(skip=own)
 
 
 def fork_workers(count: int, *, side: tuple[str, ...] = ()) -> None:
