@@ -46,8 +46,8 @@ _SHARED_SIGNING = (
     # calling process imports them too, to record them (the inventory imports
     # them lazily since issue 20, so _SHARED no longer brings them). Imported
     # once before the fork instead of three times after it (the caller and two
-    # workers): about 0.17 s of CPU less per command, the start 0.05-0.1 s
-    # sooner (benchmarks/batch_cold.py, issue 20).
+    # workers): each worker's own imports 130 -> 31 ms of CPU, the batch's
+    # spec sent 0.1 s sooner (benchmarks/batch_timeline.py, issue 20).
     "numpy",
     "PIL.Image",
     "provenance._core.phash",
@@ -116,10 +116,10 @@ def warm_up(workers: int, *, signing: bool = True) -> None:
 
     Args:
         workers: The batch's ``workers`` (0: one per CPU).
-        signing: The batch signs (``sign_many``). False for ``verify_many``,
-            ``fingerprint_many``, a scan or a report: forked workers then import
-            neither the sign verb nor, before an item needs them, numpy and
-            Pillow (about 0.1 s of CPU per worker). Either way every batch
+        signing: The batch signs (``sign_many``). False for one that only
+            verifies (``verify_many``, a scan, a report): forked workers then
+            import neither the sign verb nor, before an item needs them, numpy
+            and Pillow (about 0.1 s of CPU per worker). Either way every batch
             runs on the workers; only what they import early differs.
     """
     count = workers or os.cpu_count() or 1
