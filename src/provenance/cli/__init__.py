@@ -220,8 +220,9 @@ def _exit(code: int) -> None:
         sys.exit(code)
     atexit._run_exitfuncs()  # what sys.exit would run first; then only the teardown is left
     try:
-        sys.stdout.flush()
-        sys.stderr.flush()
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:  # None when the process started without it
+                stream.flush()
     except (OSError, ValueError):
         sys.exit(code)
     os._exit(code)
