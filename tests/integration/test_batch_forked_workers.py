@@ -49,6 +49,9 @@ import provenance.batch
 from provenance.batch import _standby
 
 provenance.batch.warm_up(2)  # first: the workers fork from this process now
+import gc
+
+frozen = gc.get_freeze_count()  # frozen for the fork only: this process collects as before
 # Forked before this process imported the signing side (c2pa, the verbs): the
 # workers import it themselves (issue 20).
 signing_side = [m for m in ("c2pa", "provenance.sign", "provenance.verify") if m in sys.modules]
@@ -82,7 +85,7 @@ verdicts = {
 again = verify_many(sorted((out / "2").glob("*.jpg")), trust=trust, workers=2)
 checked = [r.result.status.value for r in again]
 print(json.dumps({
-    "forked": forked, "children": pids, "context_at_fork": context_at_fork,
+    "forked": forked, "children": pids, "context_at_fork": context_at_fork, "frozen": frozen,
     "signing_side": signing_side,
     "used": used, "server": server, "rows": rows, "verdicts": verdicts,
     "checked": checked,
@@ -96,6 +99,7 @@ def test_workers_forked_by_warm_up_sign_as_one_worker_does(
     found = _python(BATCH, str(_sources(tmp_path)), str(dev_keys.directory), str(tmp_path))
     # Two workers forked from the caller before it built any c2pa Context ...
     assert found["forked"] == 2
+    assert found["frozen"] == 0
     assert len(found["children"]) == 2  # type: ignore[arg-type]
     assert found["context_at_fork"] is False
     assert found["signing_side"] == []
