@@ -9,8 +9,9 @@ that, the whole command, in a fresh process per run:
 * ``workers-1``: ``--workers 1`` (signs in the CLI's process, no pool);
 * ``workers-2``: ``--workers 2`` as shipped: on Linux the CLI's process forks
   its two workers once it has imported what it shares with them (the inventory,
-  keys, containers: ``provenance.batch._forkserver._SHARED``), before it imports
-  the signing side (c2pa, the verbs, OpenCV: each worker imports that itself) and
+  keys, containers: ``provenance.batch._forkserver._SHARED``; for ``sign`` also
+  numpy, Pillow and the perceptual hashes), before it imports the signing side
+  (c2pa, the verbs, OpenCV: each worker imports what its verb needs itself) and
   before it loads keys or opens the inventory (``provenance.batch.warm_up``),
   and leaves them all the signing;
 * ``workers-2-server``: ``--workers 2`` as before that
@@ -44,14 +45,18 @@ orphans a fork server leaves): what runs alone (the CLI's imports before it
 starts the fork server; or, when it forks its workers itself, everything it
 imports before the fork, since nothing runs beside that) plus the rest shared
 by two cores. Both are optimistic: they take what is shared to share two cores
-perfectly. ``--src`` times another tree of the package (an A/B against main).
+perfectly. ``--src`` times another tree of the package; ``--against`` a second
+tree in the same rounds (``workers-1`` and ``workers-2`` on it, shuffled in with
+the others, each tree's ratios against its own ``workers-1`` of the round): a
+paired A/B, which a shared machine's load swings need.
 
 Run::
 
     .venv/bin/python benchmarks/batch_cold.py            # 200 packshots, 5 rounds
     .venv/bin/python benchmarks/batch_cold.py --quick    # sample_media, 1 round
     .venv/bin/python benchmarks/batch_cold.py --verb verify --repeats 3
-    .venv/bin/python benchmarks/batch_cold.py --src ../provenance-main/src   # A/B
+    .venv/bin/python benchmarks/batch_cold.py --src ../provenance-main/src   # another tree
+    .venv/bin/python benchmarks/batch_cold.py --against ../base/src          # paired A/B
 """
 
 from __future__ import annotations
@@ -87,32 +92,40 @@ IMAGES = 200
 VARIANTS = ("workers-1", "workers-2", "workers-2-server")
 FORKED = frozenset({"workers-2"})
 """Variants whose workers fork from the CLI's process (where it may fork: Linux)."""
+AGAINST = " (against)"
+"""The suffix of a variant run on the ``--against`` tree."""
+_VARIANTS = list(VARIANTS)
+"""The variants of this run: with ``--against``, also workers-1 and workers-2 on that tree."""
 GOAL = 1.6
 GOAL_MARGINAL = 1.8
 
 RUN = """
+import atexit
 import sys
 import provenance.batch
 from provenance.batch import _forkserver
 
 
-def warm_up(workers):
+def warm_up(workers, **options):
     # Set the switches where the command starts its pool, so that importing the
     # pool module does not come before the workers' (or their fork server's) start.
     _forkserver._FORK_FROM_CALLER = {fork}
-    _forkserver.warm_up(workers)
+    _forkserver.warm_up(workers, **options)
 
 
 provenance.batch.warm_up = warm_up  # before the CLI's modules import it
-from provenance.cli import main
+
+
+def forked():
+    # Whether the workers were forked from this process (a tree without it says no).
+    standby = sys.modules.get("provenance.batch._standby")
+    print("forked:", bool(getattr(standby, "_ALIVE", None)), file=sys.stderr)
+
+
+atexit.register(forked)
+from provenance.cli import run  # the console script's entry: the tree's own exit with it
 if __name__ == "__main__":
-    try:
-        code = main(sys.argv[1:])
-    finally:
-        # Whether the workers were forked from this process (a tree without it says no).
-        standby = sys.modules.get("provenance.batch._standby")
-        print("forked:", bool(getattr(standby, "_ALIVE", None)), file=sys.stderr)
-    sys.exit(code)
+    run()
 """
 
 SERVER_IMPORTS = """
@@ -123,11 +136,16 @@ for name in _PRELOAD:
 """What the pool's fork server imports before it forks a worker."""
 
 BEFORE_FORK = """
+import sys
 import provenance.cli
 from provenance.batch import _forkserver
-# What warm_up imports before it forks (issue 20: what the CLI and its workers share);
+# What warm_up imports before it forks (issue 20: what the CLI and its workers share;
+# for sign also numpy, Pillow and the perceptual hashes, since the fourteenth session);
 # a tree from before that imported the fork server's whole preload list.
-for name in getattr(_forkserver, "_SHARED", _forkserver._PRELOAD):
+names = getattr(_forkserver, "_SHARED", _forkserver._PRELOAD)
+if sys.argv[1:] == ["sign"]:
+    names = (*names, *getattr(_forkserver, "_SHARED_SIGNING", ()))
+for name in names:
     __import__(name)
 """
 """What the CLI's process imports before it forks its workers (``workers-2``)."""
@@ -165,11 +183,11 @@ def _cpu_children() -> float:
 _PYCACHE = Path(tempfile.mkdtemp(prefix="provenance-bench-pycache-"))
 
 
-_SRC = [ROOT / "src"]
-"""The tree of the package the runs import (``--src``; default this checkout's)."""
+_SRC = [ROOT / "src", ROOT / "src"]
+"""The trees of the package the runs import: ``--src`` (default this checkout's), ``--against``."""
 
 
-def _env() -> dict[str, str]:
+def _env(variant: str = "") -> dict[str, str]:
     """The runs' environment: this tree's sources, with their bytecode cached.
 
     An installed package has its modules compiled; a shell with
@@ -177,20 +195,21 @@ def _env() -> dict[str, str]:
     compile the library's modules again (about 0.1 s of CPU per import of it).
     The cache goes to a temporary folder, not into the source tree.
     """
+    tree = _SRC[1] if variant.endswith(AGAINST) else _SRC[0]
     env = {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(_SRC[0]), os.environ.get("PYTHONPATH", "")]),
+        "PYTHONPATH": os.pathsep.join([str(tree), os.environ.get("PYTHONPATH", "")]),
         "PYTHONPYCACHEPREFIX": str(_PYCACHE),
     }
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
 
 
-def _part(code: str) -> tuple[float, float]:
-    """Wall and CPU seconds of ``python -c code`` in a fresh process."""
+def _part(code: str, *args: str) -> tuple[float, float]:
+    """Wall and CPU seconds of ``python -c code ARGS`` in a fresh process."""
     env = _env()
     cpu, start = _cpu_children(), time.perf_counter()
-    subprocess.run([sys.executable, "-c", code], env=env, check=True)
+    subprocess.run([sys.executable, "-c", code, *args], env=env, check=True)
     return time.perf_counter() - start, _cpu_children() - cpu
 
 
@@ -229,9 +248,9 @@ def _run(
     tree_cpu: list[float] | None = None,
     forked: list[bool] | None = None,
 ) -> float:
-    workers = "1" if variant == "workers-1" else "2"
-    code = RUN.format(fork=variant in FORKED)
-    env = _env()
+    workers = "1" if variant.startswith("workers-1") else "2"
+    code = RUN.format(fork=variant.removesuffix(AGAINST) in FORKED)
+    env = _env(variant)
     args = [sys.executable, "-c", code, *command, "--workers", workers]
     used, start = _cpu_children(), time.perf_counter()
     done = subprocess.run(args, capture_output=True, text=True, env=env, check=False)
@@ -256,6 +275,12 @@ def _options(parser: Any) -> None:
         help="the package tree to time (e.g. a main worktree's src, for an A/B); "
         "default: this checkout's src",
     )
+    parser.add_argument(
+        "--against",
+        default=None,
+        help="a second tree (e.g. ../base/src): each round also runs workers-1 and workers-2 "
+        "on it, in the same shuffled order (a paired A/B in one window)",
+    )
 
 
 def main() -> int:
@@ -268,6 +293,9 @@ def main() -> int:
     )
     if args.src is not None:
         _SRC[0] = Path(args.src).resolve()
+    if args.against is not None:
+        _SRC[1] = Path(args.against).resolve()
+        _VARIANTS.extend(f"{variant}{AGAINST}" for variant in VARIANTS[:2])
     info = machine_info()
     header("batch_cold", info, args)
     images = _images(args.quick)
@@ -282,7 +310,7 @@ def main() -> int:
             path = images[i % len(images)]
             shutil.copyfile(path, folder / f"{i:04d}{path.suffix}")
     signed = {size: work / f"signed-{size}" for size in sizes}
-    runs = [(variant, size) for variant in VARIANTS for size in sizes]
+    runs = [(variant, size) for variant in _VARIANTS for size in sizes]
     walls: dict[tuple[str, str], list[float]] = {run: [] for run in runs}
     cpus: dict[tuple[str, str], list[float]] = {run: [] for run in runs}
     tree_cpus: dict[tuple[str, str], list[float]] = {run: [] for run in runs}
@@ -321,10 +349,10 @@ def main() -> int:
                 shutil.rmtree(out, ignore_errors=True)
             parts["cli_imports"].append(_part("import provenance.cli"))
             parts["fork_server_imports"].append(_part(SERVER_IMPORTS))
-            parts["imports_before_fork"].append(_part(BEFORE_FORK))
+            parts["imports_before_fork"].append(_part(BEFORE_FORK, args.verb))
             console.print(
                 f"round {round_no + 1}/{args.repeats}: "
-                + ", ".join(f"{v} {walls[v, 'N'][-1]:.2f} s" for v in VARIANTS)
+                + ", ".join(f"{v} {walls[v, 'N'][-1]:.2f} s" for v in _VARIANTS)
                 + f" (load {os.getloadavg()[0]:.1f})"
             )
     finally:
@@ -333,6 +361,7 @@ def main() -> int:
         shutil.rmtree(keys_folder, ignore_errors=True)
     results = _results(args, info, len(images), walls, cpus, parts)
     results["src"] = str(_SRC[0])
+    results["against"] = args.against and str(_SRC[1])
     results["idle_estimate_measured"] = _estimate_measured(cpus, tree_cpus, forks, parts, adopted)
     write_json(args.out, results)
     _print(args, info, results)
@@ -357,8 +386,10 @@ def _results(
             "marginal = (wall1(2N) - wall1(N)) / (wall(2N) - wall(N)) per round"
         ),
     }
-    base, base2 = walls["workers-1", "N"], walls["workers-1", "2N"]
-    for variant in VARIANTS:
+    for variant in _VARIANTS:
+        # Each tree's variants against its own workers-1, in the same round.
+        one = "workers-1" + (AGAINST if variant.endswith(AGAINST) else "")
+        base, base2 = walls[one, "N"], walls[one, "2N"]
         own, own2 = walls[variant, "N"], walls[variant, "2N"]
         # A round whose 2N run was not slower than its N run (load swings) says nothing.
         marginal = [
@@ -470,7 +501,7 @@ def _print(args: Any, info: Any, results: dict[str, Any]) -> None:
             _ratio_or_dash(results[variant]["marginal_speedup_vs_workers_1"]),
             f"{results[variant]['cli_process_cpu_s_median']:.2f} s",
         )
-        for variant in VARIANTS
+        for variant in _VARIANTS
     ]
     parts, estimate = results["parts_cpu_s"], results["idle_estimate"]
     console.print(

@@ -1,7 +1,5 @@
 """``python -m provenance``: the command line."""
 
-import sys
+from provenance.cli import run
 
-from provenance.cli import main
-
-sys.exit(main())
+run()

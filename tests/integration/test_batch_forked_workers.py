@@ -49,6 +49,9 @@ import provenance.batch
 from provenance.batch import _standby
 
 provenance.batch.warm_up(2)  # first: the workers fork from this process now
+import gc
+
+frozen = gc.get_freeze_count()  # frozen for the fork only: this process collects as before
 # Forked before this process imported the signing side (c2pa, the verbs): the
 # workers import it themselves (issue 20).
 signing_side = [m for m in ("c2pa", "provenance.sign", "provenance.verify") if m in sys.modules]
@@ -82,7 +85,7 @@ verdicts = {
 again = verify_many(sorted((out / "2").glob("*.jpg")), trust=trust, workers=2)
 checked = [r.result.status.value for r in again]
 print(json.dumps({
-    "forked": forked, "children": pids, "context_at_fork": context_at_fork,
+    "forked": forked, "children": pids, "context_at_fork": context_at_fork, "frozen": frozen,
     "signing_side": signing_side,
     "used": used, "server": server, "rows": rows, "verdicts": verdicts,
     "checked": checked,
@@ -96,6 +99,7 @@ def test_workers_forked_by_warm_up_sign_as_one_worker_does(
     found = _python(BATCH, str(_sources(tmp_path)), str(dev_keys.directory), str(tmp_path))
     # Two workers forked from the caller before it built any c2pa Context ...
     assert found["forked"] == 2
+    assert found["frozen"] == 0
     assert len(found["children"]) == 2  # type: ignore[arg-type]
     assert found["context_at_fork"] is False
     assert found["signing_side"] == []
@@ -238,12 +242,14 @@ import json, sys
 from provenance.batch import _standby
 
 forks = []
+shared = []
 fork_workers = _standby.fork_workers
 
 
-def spy(count):
+def spy(count, **options):
     forks.append([m for m in ("c2pa", "provenance.sign", "provenance.verify") if m in sys.modules])
-    fork_workers(count)
+    shared.append("numpy" in sys.modules)
+    fork_workers(count, **options)
 
 
 _standby.fork_workers = spy  # warm_up looks it up on the module when it forks
@@ -251,7 +257,8 @@ from provenance.cli import main
 
 code = main(sys.argv[1:])
 caller = [m for m in ("c2pa", "provenance.sign", "provenance.verify") if m in sys.modules]
-print(json.dumps({"code": code, "forks": forks, "caller": caller}), file=sys.stderr)
+found = {"code": code, "forks": forks, "shared": shared, "caller": caller}
+print(json.dumps(found), file=sys.stderr)
 """
 
 
@@ -266,7 +273,10 @@ def test_the_command_line_forks_before_it_imports_the_signing_side_and_never_imp
     tmp_path: Path, dev_keys: DevKeyPaths
 ) -> None:
     """``sign|verify --workers 2`` (issue 20): the workers import c2pa and the verbs
-    themselves; the command's process never does, and the rows are one worker's."""
+    themselves; the command's process never does, and the rows are one worker's.
+    numpy, which a signing command's process needs as much as its workers (to
+    record perceptual hashes), is imported once before the fork; a verifying
+    command's process does not import it."""
     source = _sources(tmp_path)
     keys = ("--keys", str(dev_keys.directory))
     rows: dict[str, dict[str, list[object]]] = {"sign": {}, "verify": {}}
@@ -283,6 +293,7 @@ def test_the_command_line_forks_before_it_imports_the_signing_side_and_never_imp
             if workers == "2":
                 assert found["forks"] == [[]], found  # forked, before the signing side
                 assert found["caller"] == [], found  # which this process never imported
+                assert found["shared"] == [verb == "sign"], found
             else:
                 assert found["forks"] == [], found  # one worker: no pool, no fork
             rows[verb][workers] = [

@@ -7,6 +7,7 @@ everything already.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -157,9 +158,9 @@ def test_the_command_line_starts_the_fork_server_before_it_imports_the_library(
 
         seen = []
 
-        def spy(workers):
+        def spy(workers, **options):
             seen.append([m for m in ("numpy", "PIL", "c2pa") if m in sys.modules])
-            _forkserver.warm_up(workers)
+            _forkserver.warm_up(workers, **options)
 
         provenance.batch.warm_up = spy  # before the command modules import it
         from provenance.cli import main
@@ -353,3 +354,51 @@ def test_the_lazy_command_line_shows_what_the_whole_app_shows(
         assert _shown(lazy, args, capsys) == _shown(whole, args, capsys), args
     code, shown = _shown(_command(), ["sgin"], capsys)
     assert code == 2 and "Did you mean 'sign'?" in shown
+
+
+EXIT = """
+import atexit, sys
+
+
+class Teardown:
+    def __del__(self):  # runs only when the interpreter tears its modules down
+        print("torn down", file=sys.stderr, flush=True)
+
+
+kept = Teardown()
+atexit.register(lambda: print("atexit ran", file=sys.stderr))
+held = open(sys.argv[1]) if sys.argv[1] else None  # a regular file left open
+sys.argv = ["provenance", *sys.argv[2:]]
+from provenance.cli import run
+
+run()
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the quick exit is Linux only")
+def test_the_command_line_exits_without_the_teardown_unless_a_file_is_open(
+    tmp_path: Path, dev_keys: DevKeyPaths
+) -> None:
+    """Issue 20: ``run`` skips the interpreter's teardown (40-65 ms) once a command is
+    over, yet runs the atexit handlers, keeps the exit status and every line printed;
+    with a file still open it exits as usual (the teardown closes it)."""
+    source = tmp_path / "in"
+    source.mkdir()
+    names = ("forest-path.jpg", "fallen-maple-leaf.jpg", "kite-blue-sky.jpg")
+    for name in names:
+        (source / name).write_bytes((SAMPLE_MEDIA / name).read_bytes())
+    args = ["verify", str(source), "--trust-anchors", str(dev_keys.ca_certificate), "--json"]
+    quick = _python(EXIT, "", *args)
+    assert quick.returncode == 0, quick.stderr  # no_provenance: exit status 0
+    assert [row["status"] for row in json.loads(quick.stdout)] == ["no_provenance"] * 3
+    assert "atexit ran" in quick.stderr
+    assert "torn down" not in quick.stderr
+    usual = _python(EXIT, str(source / names[0]), *args)
+    assert usual.returncode == 0, usual.stderr
+    assert usual.stdout == quick.stdout
+    assert "atexit ran" in usual.stderr
+    assert "torn down" in usual.stderr
+    failing = _python(EXIT, "", "verify", str(tmp_path / "missing.jpg"))
+    assert failing.returncode == 2
+    assert "missing.jpg" in failing.stdout + failing.stderr  # its one line, flushed
+    assert "atexit ran" in failing.stderr

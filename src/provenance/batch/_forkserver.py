@@ -35,18 +35,41 @@ _SHARED = (
 """What the calling process imports before it forks its workers (issue 20).
 
 Not the signing and verifying side (c2pa, XMP, EXIF, OpenCV): only the workers
-need it, and each imports it itself once forked (:data:`_WORKER_SIDE`), in
+need it, and each imports it itself once forked (:func:`_worker_side`), in
 parallel, while the calling process loads keys, opens the inventory and lists
 the files. ``tests/integration/test_batch_forked_workers.py`` checks that c2pa
 is not imported in the calling process when it forks."""
 
-_WORKER_SIDE = ("provenance.batch._work", "provenance.sign")
+_SHARED_SIGNING = (
+    # numpy and Pillow (about 0.1 s of CPU), and the perceptual hashes and
+    # keypoints they serve: a signing batch's workers compute them, and its
+    # calling process imports them too, to record them (the inventory imports
+    # them lazily since issue 20, so _SHARED no longer brings them). Imported
+    # once before the fork instead of three times after it (the caller and two
+    # workers): each worker's own imports 130 -> 31 ms of CPU, the batch's
+    # spec sent 0.1 s sooner (benchmarks/batch_timeline.py, issue 20).
+    "numpy",
+    "PIL.Image",
+    "provenance._core.phash",
+    "provenance._core.keypoints",
+)
+"""What the calling process of a signing batch also imports before it forks its workers."""
+
+_WORKER_SIDE = ("provenance.batch._work",)
 """What a forked worker imports once forked, before its spec comes: the per-file
-work with c2pa and the verify verb, and the sign verb, which ``_work`` imports only
-for a signing batch (none builds a c2pa Context).
+work with c2pa and the verify verb (none builds a c2pa Context). A signing
+batch's workers also import the sign verb (:func:`_worker_side`); a verifying
+batch's never do (it brought numpy and Pillow, which verifying signed files
+never needs: about 0.1 s of CPU per worker, issue 20).
 
 Not what only some items need (:data:`_FIRST_USE`): each worker would import it
 for itself, and verifying signed files never needs it (issue 20)."""
+
+
+def _worker_side(*, signing: bool) -> tuple[str, ...]:
+    """What a worker forked for a signing (or any other) batch imports before its spec."""
+    return (*_WORKER_SIDE, "provenance.sign") if signing else _WORKER_SIDE
+
 
 _FIRST_USE = (
     # What a worker's first item imported on first use (issue 20), about 40 ms of
@@ -59,7 +82,7 @@ _FIRST_USE = (
     *(f"PIL.{name}ImagePlugin" for name in ("Bmp", "Gif", "Jpeg", "Png", "Ppm", "WebP")),
 )
 
-_PRELOAD = ("provenance.batch._pool", *_WORKER_SIDE, *_FIRST_USE)
+_PRELOAD = ("provenance.batch._pool", *_worker_side(signing=True), *_FIRST_USE)
 """What the fork server imports before it forks the first worker: once, for every
 worker it forks (so what only some items need is worth it there)."""
 
@@ -70,32 +93,39 @@ _FORK_FROM_CALLER = True
 Off only to measure what it saves (``benchmarks/batch_cold.py``): the fork server then."""
 
 
-def warm_up(workers: int) -> None:
+def warm_up(workers: int, *, signing: bool = True) -> None:
     """Make the workers of a coming batch of ``workers`` processes now, off its critical path.
 
     Where the calling process may still fork (Linux, only its main thread
     running, no c2pa ``Context`` built in it and no file or socket open: see
-    DESIGN.md decision 1), this imports what a worker needs (the library with
-    numpy, Pillow, c2pa and OpenCV) into this process and forks the workers
-    from it at once: they wait for the batch, and no second interpreter imports
-    it all again (about 0.45 s of CPU, issue 20). Elsewhere it starts the
-    pool's fork server, whose imports then run beside the caller's. The CLI's
-    ``sign``, ``verify``, ``scan`` and ``report`` call this before they import
-    the library, load keys or anchors and open the inventory; a script that
-    knows a batch is coming does the same, first thing in its ``main``.
-    Nothing happens for ``workers=1`` (no pool). Forked workers wait for the
-    next local batch (one that needs fewer leaves the rest waiting); they and
-    the server exit with this process. It cannot fail the caller: a worker
-    that cannot start is retried, then reported, by the batch itself
-    (:class:`~provenance.errors.WorkerPoolError`).
+    DESIGN.md decision 1), this imports what this process and its workers
+    share (the inventory, keys, containers; for a signing batch also numpy,
+    Pillow and the perceptual hashes) and forks the workers from it at once:
+    each imports the rest of its side (c2pa and the verbs) itself while this
+    process loads keys, opens the inventory and lists the files, then waits for
+    the batch; no second interpreter imports it all again (about 0.45 s of
+    CPU, issue 20). Elsewhere it starts the pool's fork server, whose imports
+    then run beside the caller's. The CLI's ``sign``, ``verify``, ``scan`` and
+    ``report`` call this before they import the library, load keys or anchors
+    and open the inventory; a script that knows a batch is coming does the
+    same, first thing in its ``main``. Nothing happens for ``workers=1`` (no
+    pool). Forked workers wait for the next local batch (one that needs fewer
+    leaves the rest waiting); they and the server exit with this process. It
+    cannot fail the caller: a worker that cannot start is retried, then
+    reported, by the batch itself (:class:`~provenance.errors.WorkerPoolError`).
 
     Args:
         workers: The batch's ``workers`` (0: one per CPU).
+        signing: The batch signs (``sign_many``). False for one that only
+            verifies (``verify_many``, a scan, a report): forked workers then
+            import neither the sign verb nor, before an item needs them, numpy
+            and Pillow (about 0.1 s of CPU per worker). Either way every batch
+            runs on the workers; only what they import early differs.
     """
     count = workers or os.cpu_count() or 1
     if count <= 1 or workers < 0:
         return
-    if _FORK_FROM_CALLER and _fork_from_caller(count):
+    if _FORK_FROM_CALLER and _fork_from_caller(count, signing=signing):
         return
     context = pool_context()
     if context.get_start_method() != "forkserver":
@@ -106,7 +136,7 @@ def warm_up(workers: int) -> None:
         forkserver.ensure_running()
 
 
-def _fork_from_caller(count: int) -> bool:
+def _fork_from_caller(count: int, *, signing: bool) -> bool:
     """Import what this process and its workers share, fork ``count`` workers; False if unsafe."""
     if not sys.platform.startswith("linux"):
         return False
@@ -118,8 +148,10 @@ def _fork_from_caller(count: int) -> bool:
         return True  # called twice: the workers forked the first time still wait
     if _standby.fork_refusal() is not None:
         return False
+    if signing:
+        preload(_SHARED_SIGNING)
     try:
-        _standby.fork_workers(missing)
+        _standby.fork_workers(missing, side=_worker_side(signing=signing))
     except Exception:  # e.g. out of processes: the fork server starts the rest
         return False
     return True

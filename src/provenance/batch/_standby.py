@@ -18,18 +18,16 @@ gets its workers from the fork server as before; :func:`fork_workers` refuses.
 
 from __future__ import annotations
 
-import contextlib
+import gc
 import multiprocessing
-import os
 import signal
-import stat
 import sys
 import threading
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from pathlib import Path
 from typing import Any
 
+from provenance._io.descriptors import first_open_file
 from provenance.batch._worker import _standby_main
 from provenance.errors import WorkerPoolError
 
@@ -85,28 +83,15 @@ def _open_file() -> str | None:
     The pipes to workers forked earlier are sockets of this module's own, and skipped.
     """
     own = {end.fileno() for end in _ALIVE} | {standby.conn.fileno() for standby in _WAITING}
-    descriptors = Path("/proc/self/fd")
-    with contextlib.suppress(OSError):
-        for entry in sorted(descriptors.iterdir(), key=lambda path: int(path.name)):
-            fd = int(entry.name)
-            if fd <= 2 or fd in own:
-                continue  # the caller's own output may well be a file
-            try:
-                mode = os.fstat(fd).st_mode
-            except OSError:
-                continue  # the listing's own descriptor, closed by now
-            if stat.S_ISREG(mode) or stat.S_ISSOCK(mode):
-                with contextlib.suppress(OSError):
-                    return f"{entry.readlink()} (descriptor {fd})"
-                return f"descriptor {fd}"
-    return None
+    return first_open_file(skip=own)
 
 
-def fork_workers(count: int) -> None:
+def fork_workers(count: int, *, side: tuple[str, ...] = ()) -> None:
     """Fork ``count`` workers from this process now; the next local pool takes them.
 
-    Each waits, with nothing of a batch yet, for the spec the pool sends it
-    when the batch starts; it exits when this process does.
+    Each imports the modules named in ``side`` (what only workers need: c2pa,
+    the verbs) and waits, with nothing of a batch yet, for the spec the pool
+    sends it when the batch starts; it exits when this process does.
 
     Raises:
         WorkerPoolError: Forking is not safe now (:func:`fork_refusal` says why).
@@ -122,13 +107,20 @@ def fork_workers(count: int) -> None:
     # ignores it (a KeyboardInterrupt traceback of its own); this process gets
     # it once the workers are forked.
     held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    # What this process has built so far (its imports: numpy, Pillow, the
+    # library) goes to the garbage collector's permanent generation for the
+    # fork, as the gc module's documentation advises: a worker's collections
+    # then never walk it (one full collection per worker walked it all, about
+    # 20 ms of CPU, writing to every page it shared with this process; issue 20).
+    # This process takes it back at once.
+    gc.freeze()
     try:
         for _ in range(count):
             conn, child = context.Pipe(duplex=True)
             inherited = [alive_w, conn, *(standby.conn for standby in _WAITING)]
             process = context.Process(
                 target=_standby_main,
-                args=(child, alive_r, inherited),
+                args=(child, alive_r, inherited, side),
                 name="provenance-worker",
                 daemon=True,
             )
@@ -136,6 +128,7 @@ def fork_workers(count: int) -> None:
             child.close()
             _WAITING.append(_Standby(process, conn))
     finally:
+        gc.unfreeze()
         signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 

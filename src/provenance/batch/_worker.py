@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING
 
-from provenance.batch._forkserver import _WORKER_SIDE, preload
+from provenance.batch._forkserver import preload
 
 if TYPE_CHECKING:
     from provenance.batch._jobs import WorkerSpec
@@ -39,8 +39,10 @@ def _worker_main(spec: WorkerSpec, conn: Connection, alive: Connection) -> None:
     _serve(spec, conn)
 
 
-def _standby_main(conn: Connection, alive: Connection, inherited: Iterable[Connection]) -> None:
-    """A worker forked from the calling process: wait for a batch's spec, then serve it.
+def _standby_main(
+    conn: Connection, alive: Connection, inherited: Iterable[Connection], side: tuple[str, ...]
+) -> None:
+    """A worker forked from the calling process: import ``side``, wait for a batch's spec, serve it.
 
     ``inherited`` are the calling process's own ends of pipes (the writing end
     of ``alive``, its ends of earlier standby workers' pipes) that fork copied
@@ -58,7 +60,7 @@ def _standby_main(conn: Connection, alive: Connection, inherited: Iterable[Conne
     # inventory and listing work, before the spec can arrive (issue 20). OpenCV
     # and the like load on first use, by the items that need them.
     with contextlib.suppress(Exception):  # raised again, and reported, by _serve
-        preload(_WORKER_SIDE)
+        preload(side)
     try:
         spec = conn.recv()
     except (EOFError, OSError):

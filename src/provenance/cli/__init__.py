@@ -177,6 +177,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return its exit status (for ``python -m provenance``)."""
     logging.basicConfig(level=logging.WARNING, format="provenance: %(message)s")
     os.environ.setdefault("COLUMNS", "160")
+    # One BLAS thread (numpy's OpenBLAS and OpenCV's own copy read this when they
+    # load): commands parallelise by process (decision 9; the perceptual hashes
+    # already run their BLAS calls on one thread), and each copy's idle thread
+    # spins after every call. Measured (issue 20): a 200-file `sign` used 0.1-0.2 s
+    # less CPU with it, on one worker or two (on two cores a spinning thread takes
+    # the other worker's core), and a first keypoint extraction 16 ms instead of 47 ms.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     try:
         _command()(args=list(argv) if argv is not None else None, standalone_mode=True)
     except SystemExit as exc:
@@ -185,5 +192,37 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run() -> None:
-    """Console-script entry point."""
-    sys.exit(main())
+    """Console-script entry point (and ``python -m provenance``'s): run, then exit quickly."""
+    _exit(main())
+
+
+def _exit(code: int) -> None:
+    """Exit with ``code``, skipping the interpreter's teardown when nothing needs it.
+
+    Tearing down numpy, Pillow, cryptography, c2pa and the rest module by
+    module took 40-65 ms after every command (a batch's end to end, issue
+    20), and does nothing a finished command needs. So, on Linux, once the
+    command is over and only the main thread runs and no regular file or socket
+    is open (an inventory left open is closed by the teardown: its
+    write-ahead log is folded back then), this runs the ``atexit`` handlers
+    (logging, multiprocessing's, a coverage tool's), flushes stdout and
+    stderr and ends the process with ``os._exit``. Otherwise, or if a flush
+    fails (a closed pipe: the teardown reports it), it exits as usual.
+    """
+    import atexit
+    import threading
+
+    if not sys.platform.startswith("linux") or threading.active_count() > 1:
+        sys.exit(code)
+    from provenance._io.descriptors import first_open_file
+
+    if first_open_file() is not None:
+        sys.exit(code)
+    atexit._run_exitfuncs()  # what sys.exit would run first; then only the teardown is left
+    try:
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:  # None when the process started without it
+                stream.flush()
+    except (OSError, ValueError):
+        sys.exit(code)
+    os._exit(code)

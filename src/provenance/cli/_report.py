@@ -102,7 +102,7 @@ def report_command(
         if target.suffix.lower() not in _REPORT_SUFFIXES:
             fail(f"{target}: a report file ends in .json, .csv, .html or .pdf")
     if source is not None and source.is_dir():
-        warm_up(workers)  # workers forked now (decision 1), or the pool's fork server booting
+        warm_up(workers, signing=False)  # workers forked now (decision 1), or a fork server
     # Imported after warm_up: forked workers share them, a fork server imports beside us.
     from provenance._io.image_files import image_files
     from provenance.report import load_verdict_rows, make_report, verdict_rows_for

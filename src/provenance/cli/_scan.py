@@ -77,7 +77,7 @@ def scan_command(
       provenance scan export/media --html scan.html
       provenance scan products.csv --root pub/media/catalog/product --csv scan.csv
     """
-    warm_up(workers)  # workers forked now (decision 1), or the pool's fork server booting
+    warm_up(workers, signing=False)  # workers forked now (decision 1), or a fork server booting
     # Imported after warm_up: forked workers share them, a fork server imports beside us.
     from provenance._io.image_files import holds_image
     from provenance.scan import scan, write_reports

@@ -79,7 +79,7 @@ def verify_command(
       provenance verify cdn/ --trust-anchors ca.pem --require trusted --accept known_stripped
     """
     requirement, accepted = _requirement(require, accept)
-    warm_up(workers)  # workers forked now (decision 1), or the pool's fork server booting
+    warm_up(workers, signing=False)  # workers forked now (decision 1), or a fork server booting
     # Imported after warm_up: forked workers share them, a fork server imports beside us.
     from provenance._core.verdicts import exit_code, meets
     from provenance.batch import verdict_of, verify_many
