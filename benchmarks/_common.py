@@ -14,6 +14,7 @@ Timing rules (the machine is small, shared and noisy):
 from __future__ import annotations
 
 import argparse
+import atexit
 import gc
 import importlib.metadata
 import json
@@ -21,6 +22,7 @@ import math
 import os
 import platform
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -112,11 +114,18 @@ def image_format(path: Path) -> str:
     return "jpeg" if suffix in ("jpg", "jpeg") else suffix
 
 
+def scratch_dir(prefix: str) -> Path:
+    """A new temporary folder, removed when the process exits (whatever the caller forgets)."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
 def dev_keys() -> tuple[Any, Any, Path]:
     """A throw-away development CA and signer: ``(SigningKey, TrustPolicy, folder)``."""
     from provenance._io.keys import SigningKey, TrustPolicy, init_dev_keys
 
-    folder = Path(tempfile.mkdtemp(prefix="provenance-bench-keys-"))
+    folder = scratch_dir("provenance-bench-keys-")
     paths = init_dev_keys(folder, organization="provenance benchmarks")
     key = SigningKey.from_pem_files(paths.chain, paths.private_key)
     trust = TrustPolicy.from_pem(paths.ca_certificate)

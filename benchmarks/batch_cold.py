@@ -83,6 +83,7 @@ from _common import (
     median,
     parse_args,
     sample_images,
+    scratch_dir,
     table,
     write_json,
 )
@@ -180,7 +181,7 @@ def _cpu_children() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-_PYCACHE = Path(tempfile.mkdtemp(prefix="provenance-bench-pycache-"))
+_PYCACHE = scratch_dir("provenance-bench-pycache-")
 
 
 _SRC = [ROOT / "src", ROOT / "src"]

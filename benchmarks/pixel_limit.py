@@ -20,9 +20,7 @@ import os
 import struct
 import subprocess
 import sys
-import tempfile
 import zlib
-from pathlib import Path
 from typing import Any
 
 from _common import (
@@ -33,6 +31,7 @@ from _common import (
     machine_line,
     median,
     parse_args,
+    scratch_dir,
     table,
     write_json,
 )
@@ -81,7 +80,7 @@ def main() -> None:
     header("pixel_limit", info, args)
     from provenance._io.keys import init_dev_keys
 
-    work = Path(tempfile.mkdtemp(prefix="provenance-bench-pixels-"))
+    work = scratch_dir("provenance-bench-pixels-")
     keys = init_dev_keys(work / "keys", organization="provenance benchmarks")
     record = ROOT / "sample_media" / "forest-path.jpg.json"
     side = 4000 if args.quick else 13000

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import functools
 import logging
 import os
@@ -265,4 +266,6 @@ def run_cli_in_process(
 
 @functools.cache
 def _neutral_folder() -> Path:
-    return Path(tempfile.mkdtemp(prefix="provenance-cli-cwd-"))
+    folder = Path(tempfile.mkdtemp(prefix="provenance-cli-cwd-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)  # one per test process
+    return folder
