@@ -321,6 +321,7 @@ class _SignRecorder:
             source_paths=[sources[o[0]] for o in done],
             perceptual=[references.get(o[0], (None, None))[0] for o in done],
             keypoints=[references.get(o[0], (None, None))[1] for o in done],
+            entries=False,  # the outcomes are the batch's rows; the entries are not read back
         )
 
 

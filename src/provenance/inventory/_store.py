@@ -348,8 +348,9 @@ class Inventory(_Search, _Reads):
             durable: Fsync this commit or not; None follows the inventory's
                 ``durable`` (see :class:`Inventory`).
             entries: Return the asset entries (the default). False returns
-                None and saves building them (an import that does not read
-                them: :func:`provenance.sign_import`); what is stored is the same.
+                None and saves building them (callers that do not read them:
+                :func:`provenance.sign_import`, ``sign``, ``sign_bytes`` and a
+                batch's recording); what is stored is the same.
 
         Returns:
             The asset entries, in the order of ``results``; None with

@@ -158,6 +158,7 @@ def sign(
             source_paths=[str(src)],
             perceptual=[reference],
             keypoints=[local],
+            entries=False,  # the result says what was signed; the entry is not read back
         )
     return result
 
@@ -249,6 +250,7 @@ def sign_bytes(
             perceptual=[reference],
             keypoints=[local],
             durable=durable,
+            entries=False,  # the result says what was signed; the entry is not read back
         )
     return signed, result
 
