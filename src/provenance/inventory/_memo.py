@@ -5,11 +5,11 @@ assets of all its results and the renditions waiting for their files are looked
 up together (:meth:`Memo.prefetch`), the signer and each parent once, and the
 file rows of the assets it inserts are inserted together by one statement
 (:meth:`Memo.flush`, issue 20): on SQLite a few microseconds per file, on a
-server one round trip instead of one per file. On SQLite the rows of the new
-assets are held too, each given its key when it is held (the largest key plus
-one, read once: inside ``BEGIN IMMEDIATE`` no one else writes, and it is the key
-SQLite would choose), and inserted by one statement before the files that name
-them; a server inserts each new asset at once, its key returned by the server.
+server one round trip instead of one per file. The rows of the new assets are
+held too, each given its key when it is held (:meth:`Memo.hold_asset`: on SQLite
+and MariaDB the largest key plus one, read once under the write lock, the key
+SQLite would choose; on PostgreSQL keys from the column's sequence, taken in one
+call), and inserted by one statement before the files that name them.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ _ASSET_COLUMNS = (
 _INSERT_ASSET = SQL.insert(
     "insert_asset", "assets", _ASSET_COLUMNS, conflict=Conflict.CAUGHT, key="asset_pk"
 )
-# SQLite: the held rows of a transaction's new assets, with the keys given when held.
+# The held rows of a transaction's new assets, with the keys given when held (every backend).
 _INSERT_KEYED_ASSET = SQL.insert(
     "insert_keyed_asset", "assets", ("asset_pk", *_ASSET_COLUMNS), conflict=Conflict.CAUGHT
 )
@@ -204,7 +204,7 @@ class Memo:
         # The serialised text values of the rows it hashes (audit.row_hash): an import's
         # 38 asset and file rows share their signer, times, record and asset ids.
         self.segments: dict[str, bytes] = {}
-        # SQLite: the rows of the new assets (key first), inserted before the files.
+        # The rows of the new assets (key first), inserted before the files.
         self._held_assets: list[tuple[tuple[Any, ...], _Pending]] = []
         self._next_key: int | None = None
         self._reserved: list[int] = []  # PostgreSQL: keys taken, not yet given (last first)
