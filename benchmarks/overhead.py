@@ -448,13 +448,22 @@ def make_task(
 # --- the floor and verify -----------------------------------------------------------
 
 
-def floor_ns(data: bytes, key: Any, repeats: int = 15) -> float:
-    """CPU ns of the physical floor: SHA-256 of the file, one ECDSA signature, one copy."""
+def floor_ns(
+    data: bytes, key: Any, repeats: int = 15, *, hashes: int = 1, signatures: int = 1
+) -> float:
+    """CPU ns of the physical floor: SHA-256 of the file, one ECDSA signature, one copy.
+
+    ``hashes`` SHA-256 passes and ``signatures`` signatures of a statement-sized
+    message instead (:func:`binding_floor_ns`).
+    """
     samples = []
     for _ in range(repeats):
         started = time.thread_time_ns()
-        digest = hashlib.sha256(data).digest()
-        key.sign(digest * 20)  # a statement-sized message
+        digest = b""
+        for _hash in range(hashes):
+            digest = hashlib.sha256(data).digest()
+        for _signature in range(signatures):
+            key.sign(digest * 20)  # a statement-sized message
         bytearray(data)
         samples.append(time.thread_time_ns() - started)
     return median(samples)
@@ -472,17 +481,7 @@ def binding_floor_ns(data: bytes, key: Any, repeats: int = 15) -> float:
     signing *this way*, so the sign bundle's distance from it is what an
     implementation of the design can still cut.
     """
-    samples = []
-    for _ in range(repeats):
-        started = time.thread_time_ns()
-        digest = b""
-        for _hash in range(4):
-            digest = hashlib.sha256(data).digest()
-        key.sign(digest * 20)
-        key.sign(digest * 20)
-        bytearray(data)
-        samples.append(time.thread_time_ns() - started)
-    return median(samples)
+    return floor_ns(data, key, repeats, hashes=4, signatures=2)
 
 
 VERIFY_QUALITY = 97  # the 4 MP photographs at q97 are 1-2 MB JPEGs
