@@ -74,6 +74,7 @@ from pathlib import Path
 from typing import Any
 
 from _common import (
+    ROOT,
     console,
     dev_keys,
     fmt_ratio,
@@ -88,7 +89,6 @@ from _common import (
     write_json,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
 IMAGES = 200
 VARIANTS = ("workers-1", "workers-2", "workers-2-server")
 FORKED = frozenset({"workers-2"})

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from _common import (
+    ROOT,
     console,
     dev_keys,
     header,
@@ -41,7 +42,6 @@ from _common import (
     write_json,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
 IMAGES = 200
 
 ONE = """

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from _common import (
+    ROOT,
     console,
     dev_keys,
     header,
@@ -50,7 +51,6 @@ from _common import (
     write_json,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
 IMAGES = 200
 
 TRACED = """
