@@ -59,7 +59,8 @@ The package's modules, one job each: ``_rows`` (the row model), ``_jobs``
 a worker), ``_plan`` (plans and the single inventory writer), ``_stream``
 (chunks out, rows back in order), ``_pool`` (the local worker processes),
 ``_worker`` (a worker process's side), ``_forkserver`` and ``_standby`` (how
-workers start: :func:`warm_up`) and ``_executor`` (where a plan runs).
+workers start: :func:`warm_up`), ``_in_fork_server`` (the fork server's quiet
+exit for a start its caller abandoned) and ``_executor`` (where a plan runs).
 """
 
 from __future__ import annotations

@@ -82,9 +82,16 @@ _FIRST_USE = (
     *(f"PIL.{name}ImagePlugin" for name in ("Bmp", "Gif", "Jpeg", "Png", "Ppm", "WebP")),
 )
 
-_PRELOAD = ("provenance.batch._pool", *_worker_side(signing=True), *_FIRST_USE)
+_PRELOAD = (
+    "provenance.batch._in_fork_server",
+    "provenance.batch._pool",
+    *_worker_side(signing=True),
+    *_FIRST_USE,
+)
 """What the fork server imports before it forks the first worker: once, for every
-worker it forks (so what only some items need is worth it there)."""
+worker it forks (so what only some items need is worth it there). First, the
+fork server's own quiet exit for a start its caller abandoned
+(:mod:`._in_fork_server`)."""
 
 
 _FORK_FROM_CALLER = True
