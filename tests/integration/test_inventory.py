@@ -9,6 +9,7 @@ import json
 import multiprocessing
 import shutil
 import sqlite3
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -27,7 +28,7 @@ from provenance._io.keys import SigningKey, TrustPolicy
 from provenance.audit import AuditEvent, Checkpoint, ProblemKind
 from provenance.errors import InventoryError, OutputError, SchemaVersionError
 from provenance.inventory import SCHEMA_VERSION, AssetEntry, Inventory
-from tests.conftest import sample_record
+from tests.conftest import fresh_python, sample_record
 
 Media = Callable[[str], Path]
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
@@ -631,6 +632,71 @@ def test_read_only_inventory_reads_but_refuses_every_write(tmp_path: Path) -> No
             inv.audit.append(AuditEvent.INCIDENT_OPENED, now=NOW)
         assert "read-only" in repr(inv)
     assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+
+
+READ_ONLY_FOLDER = """
+import json, os, sys
+from provenance.errors import InventoryError
+from provenance.inventory import Inventory
+
+folder, warm = sys.argv[1:3]
+with Inventory(warm, read_only=True) as inv:  # every module imported before any privilege drop
+    inv.stats()
+if os.geteuid() == 0:  # root writes anywhere: read as nobody, as a service account would
+    os.setgid(65534)
+    os.setuid(65534)
+found = {"writable": os.access(folder, os.W_OK)}
+with Inventory(os.path.join(folder, "inv.sqlite"), read_only=True) as inv:
+    found["assets"] = inv.stats().assets
+    found["audit_ok"] = inv.audit.verify().ok
+for name, options in (("write", {}), ("pending", {"read_only": True})):
+    path = os.path.join(folder, "inv.sqlite" if name == "write" else "pending.sqlite")
+    try:
+        Inventory(path, **options).close()
+        found[name] = None
+    except InventoryError as exc:
+        found[name] = str(exc)
+print(json.dumps(found))
+"""
+
+
+def test_an_inventory_in_a_read_only_folder_is_read_there(tmp_path: Path) -> None:
+    # A verifier's container mounts the inventory read-only, or an auditor gets a
+    # write-protected copy: SQLite cannot create the -shm and -wal files a WAL
+    # reader needs there. Before, every read failed ("cannot open the inventory").
+    warm = tmp_path / "warm.sqlite"
+    filled(warm, 1).close()
+    folder = Path(tempfile.mkdtemp(prefix="provenance-ro-"))
+    try:
+        filled(folder / "inv.sqlite", 3).close()
+        # Changes still in the write-ahead log (a writer killed before its checkpoint):
+        pending = filled(folder / "pending.sqlite", 2)
+        pending._db.connection.execute("PRAGMA wal_autocheckpoint = 0")
+        pending.record_signing(fake_result(7), signer="CN=test", now=NOW)
+        shutil.copy(folder / "pending.sqlite", folder / "pending-copy.sqlite")
+        shutil.copy(folder / "pending.sqlite-wal", folder / "pending-copy.sqlite-wal")
+        pending.close()
+        for name in ("pending.sqlite", "pending.sqlite-wal"):
+            (folder / name).unlink(missing_ok=True)
+        (folder / "pending-copy.sqlite").rename(folder / "pending.sqlite")
+        (folder / "pending-copy.sqlite-wal").rename(folder / "pending.sqlite-wal")
+        before = {p.name: p.read_bytes() for p in folder.iterdir()}
+        for path in folder.iterdir():
+            path.chmod(0o644)
+        folder.chmod(0o555)
+        done = fresh_python(READ_ONLY_FOLDER, str(folder), str(warm))
+        assert done.returncode == 0, done.stderr
+        found = json.loads(done.stdout.strip().splitlines()[-1])
+        assert found["writable"] is False
+        assert (found["assets"], found["audit_ok"]) == (3, True)
+        assert "its folder is read-only" in found["write"]
+        assert "inv.sqlite" in found["write"] and "nothing was recorded" in found["write"]
+        assert "write-ahead log (pending.sqlite-wal)" in found["pending"]
+        # Nothing was written: no new file, not a byte changed.
+        assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    finally:
+        folder.chmod(0o755)
+        shutil.rmtree(folder)
 
 
 def test_a_locked_inventory_gives_a_clear_error_and_records_nothing(tmp_path: Path) -> None:

@@ -66,6 +66,19 @@ def is_lock_error(exc: BaseException) -> bool:
     return _database.is_lock_error(exc)  # a server's writer row taken past the timeout
 
 
+def cannot_open(exc: sqlite3.Error) -> bool:
+    """Whether SQLite could not open the file (or a file beside it: -wal, -shm)."""
+    return (
+        _error_name(exc).startswith("SQLITE_CANTOPEN")
+        or "unable to open database" in str(exc).lower()
+    )
+
+
+def is_read_only(exc: sqlite3.Error) -> bool:
+    """Whether SQLite refused a write (the connection, the file or a file beside it)."""
+    return _error_name(exc).startswith("SQLITE_READONLY") or "readonly database" in str(exc).lower()
+
+
 def translate(exc: sqlite3.Error, path: Path, *, timeout_s: float | None = None) -> InventoryError:
     """Turn an SQLite error into an :class:`InventoryError` a person can act on.
 
@@ -81,7 +94,7 @@ def translate(exc: sqlite3.Error, path: Path, *, timeout_s: float | None = None)
     text = str(exc).lower()
     if name == "SQLITE_NOTADB" or "file is not a database" in text:
         return InventoryError("is not an SQLite database", path=path)
-    if name.startswith("SQLITE_READONLY") or "readonly database" in text:
+    if is_read_only(exc):
         return InventoryError(
             "inventory is read-only (opened read-only, or the file or its folder is not "
             "writable); nothing was recorded",
@@ -94,7 +107,7 @@ def translate(exc: sqlite3.Error, path: Path, *, timeout_s: float | None = None)
             "(raise busy_timeout_s, or find the process holding the lock)",
             path=path,
         )
-    if name.startswith("SQLITE_CANTOPEN") or "unable to open database" in text:
+    if cannot_open(exc):
         return InventoryError(
             "cannot open the inventory (missing folder or no permission)", path=path
         )

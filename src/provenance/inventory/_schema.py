@@ -171,6 +171,52 @@ def _open(
         raise InventoryError("is a folder, not an inventory file", path=path)
     uri = f"{path.resolve().as_uri()}?mode={mode}"
     try:
+        return _connect(
+            uri,
+            path,
+            create=create,
+            read_only=read_only,
+            busy_timeout_s=busy_timeout_s,
+            durable=durable,
+        )
+    except InventoryError as exc:
+        if not _cannot_open(exc):
+            raise
+        if not read_only:
+            if not os.access(path.resolve().parent, os.W_OK):
+                raise InventoryError(
+                    "cannot write the inventory: its folder is read-only (a read-only "
+                    "mount, or no write permission); nothing was recorded. Reading it "
+                    "(verify, inventory list, audit verify) works there",
+                    path=path,
+                ) from exc
+            raise
+        if not _in_read_only_folder(path):
+            raise
+    # A read-only folder: a read-only mount (a container's ":ro" volume), a
+    # snapshot, a write-protected copy handed to an auditor. SQLite's reader
+    # of a WAL database needs its -shm and -wal files, and cannot create them
+    # there; a file nobody can change needs no locks (SQLite's immutable).
+    return _connect(
+        f"{uri}&immutable=1",
+        path,
+        create=False,
+        read_only=True,
+        busy_timeout_s=busy_timeout_s,
+        durable=durable,
+    )
+
+
+def _connect(
+    uri: str,
+    path: Path,
+    *,
+    create: bool,
+    read_only: bool,
+    busy_timeout_s: float,
+    durable: bool,
+) -> Database:
+    try:
         conn = sqlite3.connect(uri, uri=True, timeout=busy_timeout_s, isolation_level=None)
     except sqlite3.Error as exc:
         raise _sqlite.translate(exc, path) from exc
@@ -181,6 +227,46 @@ def _open(
         db.close()
         raise
     return db
+
+
+def _cannot_open(exc: InventoryError) -> bool:
+    """Whether SQLite could not open the file, or not as a WAL reader (no -shm it may write).
+
+    A read-only mount says "unable to open"; a folder the process may not write,
+    on a writable file system, "attempt to write a readonly database"
+    (``SQLITE_READONLY_CANTINIT`` and kin).
+    """
+    cause = exc.__cause__
+    return isinstance(cause, sqlite3.Error) and (
+        _sqlite.cannot_open(cause) or _sqlite.is_read_only(cause)
+    )
+
+
+def _in_read_only_folder(path: Path) -> bool:
+    """Whether ``path`` can be read but its folder not written, and no WAL is waiting.
+
+    Raises:
+        InventoryError: The folder is read-only and the inventory's write-ahead
+            log holds changes not yet in the file: read without it, the
+            inventory would look older than it is.
+    """
+    folder = path.resolve().parent
+    if not os.access(path, os.R_OK) or os.access(folder, os.W_OK):
+        return False
+    wal = path.with_name(f"{path.name}-wal")
+    try:
+        pending = wal.stat().st_size > 0
+    except OSError:
+        pending = False
+    if pending:
+        raise InventoryError(
+            f"is in a read-only folder and its write-ahead log ({wal.name}) holds changes "
+            "not yet in the file, which SQLite cannot read there without its -shm file: "
+            "open it once where it can be written (or copy both files to a writable "
+            "folder), then read it here",
+            path=path,
+        )
+    return True
 
 
 def _create_file(path: Path) -> None:

@@ -78,6 +78,11 @@ class Inventory(_Search, _Reads):
         busy_timeout_s: How long a write waits for another writer, in total.
         read_only: Open with SQLite's ``mode=ro``: every write fails with
             :class:`InventoryError`, whoever runs the process (root included).
+            In a folder this process cannot write (a read-only mount, a
+            write-protected copy), where SQLite cannot make the ``-shm`` and
+            ``-wal`` files a reader needs, the file is read as it is
+            (``immutable``): a handle kept open there does not see later
+            writes made through another path.
         checkpoint_key: Sign an audit checkpoint every ``checkpoint_every``
             entries, and exports, with this key.
         checkpoint_every: Audit entries between automatic checkpoints.
