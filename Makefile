@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 KEYS := .provenance/keys
 DEMO_OUT := demo-out
 
-.PHONY: install demo test lint typecheck unit docs package bench bench-smoke clean db-postgresql db-mariadb
+.PHONY: install demo test lint typecheck unit corpus docs package bench bench-smoke clean db-postgresql db-mariadb
 
 $(BIN)/provenance: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,8 +45,14 @@ typecheck: install
 	$(BIN)/mypy
 
 # --durations=20: every run lists its slowest tests, so a slow new one shows in CI's log.
-unit: install node_modules/axe-core/axe.min.js
+# The corpus first (built once, from Debian packages: benchmarks/corpus.py): the pinned
+# perceptual hashes of corpus photos are a test, which a fresh machine would skip.
+unit: install node_modules/axe-core/axe.min.js corpus
 	$(BIN)/pytest -q -p no:cacheprovider --durations=20 --cov --cov-report=term:skip-covered
+
+## corpus: the benchmark corpus of real photographs (about 1 minute and 500 MB, once)
+corpus: install
+	$(BIN)/python benchmarks/corpus.py >/dev/null
 
 docs: install
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir build/site
