@@ -564,7 +564,7 @@ def test_the_cli_starts_the_pool_before_loading_keys_and_it_exits_with_it(
     assert not any(_alive(pid) for pid in servers)
 
 
-ABANDONED_SCRIPT = """
+HAND_MADE_START = """
 import os, sys
 from multiprocessing import forkserver
 from provenance.batch._forkserver import pool_context
@@ -574,24 +574,19 @@ forkserver.ensure_running()
 # What Process.start() does, up to the point where it hands the child its work ...
 sentinel, work = forkserver.connect_to_new_process([])
 pid = forkserver.read_signed(sentinel)
-# ... and a caller that exits right then (its batch done before the pool was up):
-os.close(work)
-code = forkserver.read_signed(sentinel)
-print(pid > 0, code)
+if sys.argv[1] == "abandon":
+    # ... and a caller that exits right then (its batch done before the pool was up).
+    os.close(work)
+else:
+    with open(work, "wb") as pipe:
+        pipe.write(b"not a pickle")
+print(pid > 0, forkserver.read_signed(sentinel))
 """
 
 
-@pytest.mark.skipif(
-    "forkserver" not in multiprocessing.get_all_start_methods(), reason="needs a fork server"
-)
-def test_a_worker_its_caller_abandoned_mid_start_exits_without_a_traceback() -> None:
-    # A batch done in the calling process while the fork server still boots
-    # ends at once; the worker being started then never gets its work (EOF on
-    # its pipe). It exits, quietly: before, multiprocessing printed an
-    # "EOFError: Ran out of input" traceback on the caller's terminal after
-    # the command had finished (seen once in CI, issue 20).
+def _hand_made_start(how: str) -> subprocess.CompletedProcess[str]:
     done = subprocess.run(
-        [sys.executable, "-c", ABANDONED_SCRIPT],
+        [sys.executable, "-c", HAND_MADE_START, how],
         capture_output=True,
         text=True,
         env=_env(),
@@ -600,37 +595,27 @@ def test_a_worker_its_caller_abandoned_mid_start_exits_without_a_traceback() -> 
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["True", "1"]  # it was forked, and exited with status 1
+    return done
+
+
+_FORK_SERVER = pytest.mark.skipif(
+    "forkserver" not in multiprocessing.get_all_start_methods(), reason="needs a fork server"
+)
+
+
+@_FORK_SERVER
+def test_a_worker_its_caller_abandoned_mid_start_exits_without_a_traceback() -> None:
+    # A batch done in the calling process while the fork server still boots
+    # ends at once; the worker being started then never gets its work (EOF on
+    # its pipe). It exits, quietly: before, multiprocessing printed an
+    # "EOFError: Ran out of input" traceback on the caller's terminal after
+    # the command had finished (seen once in CI, issue 20).
+    done = _hand_made_start("abandon")
     assert "Traceback" not in done.stderr and "EOFError" not in done.stderr, done.stderr
 
 
-BROKEN_WORK_SCRIPT = """
-import os, sys
-from multiprocessing import forkserver
-from provenance.batch._forkserver import pool_context
-
-pool_context()
-forkserver.ensure_running()
-sentinel, work = forkserver.connect_to_new_process([])
-forkserver.read_signed(sentinel)
-with open(work, "wb") as pipe:
-    pipe.write(b"not a pickle")
-print(forkserver.read_signed(sentinel))
-"""
-
-
-@pytest.mark.skipif(
-    "forkserver" not in multiprocessing.get_all_start_methods(), reason="needs a fork server"
-)
+@_FORK_SERVER
 def test_a_worker_handed_broken_work_still_says_why() -> None:
     # Only an abandoned start is quiet: any other failure to unpickle the work still prints.
-    done = subprocess.run(
-        [sys.executable, "-c", BROKEN_WORK_SCRIPT],
-        capture_output=True,
-        text=True,
-        env=_env(),
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "1"
+    done = _hand_made_start("broken")
     assert "Traceback" in done.stderr and "UnpicklingError" in done.stderr, done.stderr
