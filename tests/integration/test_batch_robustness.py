@@ -40,6 +40,18 @@ def _env(**extra: str) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": path, **extra}
 
 
+def _run_python(*args: str) -> subprocess.CompletedProcess[str]:
+    """``python ARGS`` with this checkout importable; its output captured, never raising."""
+    return subprocess.run(
+        [sys.executable, *args],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=120,
+        check=False,
+    )
+
+
 def _children() -> dict[int, int]:
     """pid -> parent pid of every process on the machine."""
     found: dict[int, int] = {}
@@ -220,14 +232,7 @@ def test_a_fork_server_killed_during_start_is_restarted(
         tmp_path / "out",
         RECORD_FILE,
     ]
-    done = subprocess.run(
-        [sys.executable, str(script), *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=_env(),
-        timeout=120,
-        check=False,
-    )
+    done = _run_python(str(script), *map(str, args))
     assert done.returncode == 0, done.stderr
     assert "Aborted" not in done.stderr and "Traceback" not in done.stderr
     assert done.stdout.split(maxsplit=1)[0] == "1"  # it was killed once
@@ -585,14 +590,7 @@ print(pid > 0, forkserver.read_signed(sentinel))
 
 
 def _hand_made_start(how: str) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        [sys.executable, "-c", HAND_MADE_START, how],
-        capture_output=True,
-        text=True,
-        env=_env(),
-        timeout=120,
-        check=False,
-    )
+    done = _run_python("-c", HAND_MADE_START, how)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["True", "1"]  # it was forked, and exited with status 1
     return done
