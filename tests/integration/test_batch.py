@@ -406,26 +406,68 @@ def test_in_place_and_resume_in_place(
     assert {r.status for r in again} == {RowStatus.SKIPPED}
 
 
+def test_an_output_is_never_its_own_source_nor_another_items(
+    tmp_path: Path, signing_key: SigningKey, inventory: Inventory
+) -> None:
+    sources = small_images(tmp_path / "in", 2)
+    other = tmp_path / "other" / sources[0].name  # the same name, another image
+    other.parent.mkdir()
+    small_images(tmp_path / "more", 3)[2].rename(other)
+    originals = {p: p.read_bytes() for p in (*sources, other)}
+    out = tmp_path / "out"
+    items = [sources[0], other, SignItem(sources[1].read_bytes(), name=sources[0].name)]
+    rows = list(sign_many(items, out, key=signing_key, record=RECORD, inventory=inventory))
+    # The first writes out/img-0000.png; the two others with that name fail alone.
+    assert [r.status for r in rows] == [RowStatus.OK, RowStatus.ERROR, RowStatus.ERROR]
+    for row in rows[1:]:
+        assert row.error is not None and row.error.kind == "OutputError"
+        assert "also an earlier item's" in row.error.message
+    assert rows[1].error is not None and rows[1].error.message.startswith(str(other))
+    assert files_in(out) == [out / sources[0].name]
+    signed = rows[0].result
+    assert signed is not None and (out / sources[0].name).read_bytes() != originals[sources[0]]
+    assert inventory.find_by_sha256(sha256_hex((out / sources[0].name).read_bytes())) is not None
+    assert inventory.stats().assets == 1
+
+    # --out where the images are: refused per item, the originals untouched.
+    rows = list(
+        sign_many(sources, tmp_path / "in", key=signing_key, record=RECORD, inventory=inventory)
+    )
+    assert [r.status for r in rows] == [RowStatus.ERROR, RowStatus.ERROR]
+    for row in rows:
+        assert row.error is not None and "would replace this source" in row.error.message
+    assert {p: p.read_bytes() for p in (*sources, other)} == originals
+    assert inventory.stats().assets == 1
+
+
 def test_memory_is_bounded_the_input_is_consumed_lazily(
     tmp_path: Path, signing_key: SigningKey
 ) -> None:
     source = small_images(tmp_path / "in", 1)[0]
     taken = 0
 
-    def endless() -> Iterator[Path]:
+    def endless(bad: bool) -> Iterator[SignItem]:
         nonlocal taken
         while True:
             taken += 1
-            yield source
+            # Bad: every item after the first would overwrite the first one's output.
+            yield SignItem(source, name="same.jpg" if bad else f"{taken}.jpg")
 
-    rows = sign_many(
-        endless(), tmp_path / "out", key=signing_key, record=RECORD, workers=2, chunk_size=2
-    )
-    first = [next(rows) for _ in range(3)]
-    assert [r.index for r in first] == [0, 1, 2]
-    # The window and the two chunks held back for the tail, not the (infinite) input.
-    assert taken <= 2 * 2 * 4 + 2 * 2 + 2
-    rows.close()  # type: ignore[attr-defined]
+    for bad in (False, True):
+        taken = 0
+        rows = sign_many(
+            endless(bad), tmp_path / "out", key=signing_key, record=RECORD, workers=2, chunk_size=2
+        )
+        first = [next(rows) for _ in range(3)]
+        assert [r.index for r in first] == [0, 1, 2]
+        statuses = [r.status for r in first]
+        assert statuses == (
+            [RowStatus.OK, RowStatus.ERROR, RowStatus.ERROR] if bad else [RowStatus.OK] * 3
+        )
+        # The window and the two chunks held back for the tail, not the (infinite)
+        # input; nor, when every item fails, the failures gathered behind a pending one.
+        assert taken <= 2 * 2 * 4 + 2 * 2 + 2, (bad, taken)
+        rows.close()  # type: ignore[attr-defined]
 
 
 def test_unpicklable_callback_key_needs_one_worker(tmp_path: Path, dev_keys: DevKeyPaths) -> None:

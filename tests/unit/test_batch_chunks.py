@@ -53,6 +53,15 @@ def test_the_tail_keeps_the_byte_limit() -> None:
     assert [job.index for jobs, _ in groups for job in jobs] == list(range(12))
 
 
+def test_a_run_of_bad_items_is_passed_on_as_it_comes() -> None:
+    # One good item, then bad ones for ever: before, the bad rows were gathered
+    # behind the good one until the input ended (never, here).
+    for takers in (1, 2):
+        endless = itertools.chain(_jobs(1), (_bad(i) for i in itertools.count(1)))
+        groups = list(itertools.islice(_chunks(endless, 2, takers=takers), 4))
+        assert [(len(jobs), len(early)) for jobs, early in groups] == [(1, 2)] + [(0, 2)] * 3
+
+
 @given(
     layout=st.lists(st.booleans(), max_size=120),
     size=st.integers(1, 20),
@@ -70,7 +79,9 @@ def test_every_item_once_in_order_whatever_the_tail(
     assert seen == list(range(len(items)))
     jobs_in_order = [job.index for jobs, _ in groups for job in jobs]
     assert jobs_in_order == sorted(jobs_in_order)
-    assert all(1 <= len(jobs) <= size for jobs, _ in groups[:-1])
+    # Groups hold jobs, or (a run of bad items) only decided rows, never more than size of either.
+    assert all(len(jobs) <= size and len(early) <= size for jobs, early in groups)
+    assert all(jobs or early for jobs, early in groups)
     # A decided row rides with the chunk of the jobs around it, never past a later chunk.
     for (_, early), (later, _) in itertools.pairwise(groups):
         if early and later:

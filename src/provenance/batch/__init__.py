@@ -173,7 +173,9 @@ def sign_many(
         items: Paths, ``(bytes, name)`` pairs or :class:`SignItem` values;
             consumed lazily (a generator over millions of files is fine).
         out: The folder for the signed copies (created if missing); None signs
-            path items in place (atomically).
+            path items in place (atomically). Each output is written once: an
+            item whose signed copy would be an earlier item's, or its own
+            source (``out`` is the source's folder), is an ``OutputError`` row.
         key: The signing key; it is pickled to the workers (its c2pa Context is
             rebuilt there).
         record: The record for items that carry none; default: each image's

@@ -10,6 +10,7 @@ or on any executor (:func:`provenance.batch.run_on_executor`).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 import uuid
@@ -145,7 +146,7 @@ def plan_sign(
     recorder = _SignRecorder(inventory, key.subject, key)
     return BatchPlan(
         spec,
-        (_sign_job(i, item, folder) for i, item in enumerate(items)),
+        _sign_jobs(items, folder),
         _pass_through if record_in_workers else recorder,
         inventory,
         # Workers that record wait for the server's writer row themselves; the
@@ -203,6 +204,62 @@ def _check_picklable(key: SigningKey) -> None:
             "a callback signing key can run on worker processes only when its callback "
             f"can be pickled (a module-level function); use workers=1 ({type(exc).__name__})"
         ) from None
+
+
+def _sign_jobs(
+    items: Iterable[str | os.PathLike[str] | tuple[bytes, str] | SignItem], folder: Path | None
+) -> Iterator[_Job | BatchRow[Any]]:
+    """The jobs of ``items``; with an output folder, each output file written once.
+
+    Into a folder (not in place), an item fails alone, before anything is
+    written, when its signed copy would be
+
+    * its own source: the folder is the source's folder (``--out`` where the
+      images are), which would replace the original as only ``--in-place``
+      (``out=None``) should;
+    * the output of an earlier item of the batch: two sources of the same
+      name (``a/shoe.jpg b/shoe.jpg --out signed/``), where the second
+      replaced the first and the inventory then pointed both at one file.
+
+    The outputs are remembered as 8-byte digests of their absolute paths
+    (about 60 bytes an item: 60 MB for a million), so the batch stays streamed.
+    """
+    written: set[int] = set()
+    for index, item in enumerate(items):
+        job = _sign_job(index, item, folder)
+        if folder is not None and isinstance(job, _Job) and job.dst is not None:
+            problem = _output_problem(job.path, Path(job.dst), written)
+            if problem is not None:
+                error = ItemError.from_exception(OutputError(problem, path=job.name), job.name)
+                yield BatchRow(index, job.name, RowStatus.ERROR, None, error)
+                continue
+        yield job
+
+
+def _output_problem(source: str | None, dst: Path, written: set[int]) -> str | None:
+    """Why ``dst`` must not be written by this item of a batch, if it must not."""
+    absolute = os.path.normcase(dst.absolute())
+    key = int.from_bytes(hashlib.blake2b(os.fsencode(absolute), digest_size=8).digest(), "big")
+    if key in written:
+        return (
+            f"its signed copy {dst} is also an earlier item's (two sources with the same "
+            "name?): give them distinct names, or sign them into separate folders"
+        )
+    if source is not None and _same_file(Path(source), dst):
+        return (
+            f"the signed copy {dst} would replace this source: the output folder is the "
+            "source's own folder; sign in place on purpose (--in-place, out=None) or "
+            "choose another folder"
+        )
+    written.add(key)
+    return None
+
+
+def _same_file(source: Path, dst: Path) -> bool:
+    try:
+        return dst.samefile(source)
+    except OSError:  # no output yet (the usual case), or no source: not the same file
+        return False
 
 
 def _check_creatable(folder: Path) -> None:

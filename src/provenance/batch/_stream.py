@@ -96,7 +96,12 @@ def _tail(
 def _groups(
     jobs: Iterator[_Job | BatchRow[Any]], size: Callable[[], int]
 ) -> Iterator[tuple[list[_Job], list[BatchRow[Any]]]]:
-    """Jobs in groups of ``size()`` (asked as each group starts) or 16 MB of items."""
+    """Jobs in groups of ``size()`` (asked as each group starts) or 16 MB of items.
+
+    Rows already decided count too, apart: a group is cut when ``size()`` of
+    them wait behind it, so a long run of bad items (an endless input whose
+    every item fails) is yielded as it comes instead of gathered for ever.
+    """
     group: list[_Job] = []
     early: list[BatchRow[Any]] = []
     held = 0
@@ -104,6 +109,10 @@ def _groups(
     for job in jobs:
         if isinstance(job, BatchRow):
             early.append(job)
+            if len(early) >= target:
+                yield group, early
+                group, early, held = [], [], 0
+                target = size()
             continue
         group.append(job)
         held += len(job.data) if job.data is not None else 0
