@@ -1,0 +1,151 @@
+"""What a red team with files this suite never saw found in verify (fifteenth session).
+
+1. A GIF whose XMP ExifTool edited holds two XMP packets: an error, not a verdict.
+2. A signed XMP chain whose leaf's subject does not parse: a ValueError traceback.
+3. ``verify_bytes`` errors did not begin with the name they were given.
+4. Outside the essence and changing what a viewer shows, but not reported: an
+   unknown critical PNG chunk, and the Orientation in a TIFF's own IFD0.
+5. A C2PA signer whose certificate expired after signing (pinned: no test made one).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import struct
+import subprocess
+import zlib
+from pathlib import Path
+
+import pytest
+
+from provenance import SigningKey, Status, TrustPolicy, verify, verify_bytes
+from provenance._core import containers
+from provenance._core.containers import BlockKind, ImageFormat
+from provenance.errors import ProvenanceError
+from provenance.sign import sign_bytes
+from tests._formats import picture, sample
+from tests.conftest import SAMPLE_MEDIA, run_cli, sample_record
+
+RECORD = sample_record("kite-blue-sky.jpg")
+RENDERING = "provenance.metadata.renderingChanged"
+CONFLICTING = "provenance.xmp.conflicting"
+needs_exiftool = pytest.mark.skipif(shutil.which("exiftool") is None, reason="no ExifTool")
+
+
+def _sign(data: bytes, key: SigningKey) -> bytes:
+    return sign_bytes(data, record=RECORD, key=key)[0]
+
+
+def _block(data: bytes, kind: BlockKind) -> containers.MetadataBlock:
+    (found,) = [b for b in containers.inspect(data).blocks if b.kind is kind]
+    return found
+
+
+# --- 1. a GIF with two XMP packets ------------------------------------------------
+
+
+def test_gif_with_a_second_xmp_packet_sets_both_aside(
+    signing_key: SigningKey, trust: TrustPolicy, tmp_path: Path
+) -> None:
+    signed = _sign(sample(ImageFormat.GIF), signing_key)
+    packet = _block(signed, BlockKind.XMP)
+    end = packet.offset + packet.length
+    two = signed[:end] + signed[packet.offset : end] + signed[end:]
+    with pytest.raises(ProvenanceError, match="several XMP packets"):
+        containers.inspect(two)
+    # Setting them aside removes both; the essence is untouched.
+    bare = containers.strip(two, frozenset({BlockKind.XMP}))
+    assert containers.inspect(bare).xmp is None
+    verdict = verify_bytes(two, trust=trust)
+    assert verdict.status is Status.KNOWN_STRIPPED
+    assert CONFLICTING in verdict.failure_codes
+    assert verdict.essence_sha256_hex == verify_bytes(signed, trust=trust).essence_sha256_hex
+    path = tmp_path / "two-xmp.gif"
+    path.write_bytes(two)
+    result = run_cli("verify", "--json", path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)[0]["verdict"] == "known_stripped"
+
+
+@needs_exiftool
+@pytest.mark.interop
+def test_gif_xmp_edited_by_exiftool_is_a_metadata_change(
+    signing_key: SigningKey, trust: TrustPolicy, tmp_path: Path
+) -> None:
+    """ExifTool 12 writes a new packet before the image and keeps ours after it."""
+    path = tmp_path / "signed.gif"
+    path.write_bytes(_sign(sample(ImageFormat.GIF), signing_key))
+    subprocess.run(
+        ["exiftool", "-q", "-XMP-dc:Title=edited", "-overwrite_original", str(path)],
+        check=True,
+        timeout=60,
+    )
+    verdict = verify(path, trust=trust)
+    assert verdict.status is Status.KNOWN_STRIPPED, verdict.failure_codes
+    assert "provenance.c2pa.binding.metadataOnly" in verdict.failure_codes
+
+
+# --- 4. blocks outside the essence that change what a viewer shows ----------------
+
+
+def _png_chunk(chunk_type: bytes, payload: bytes) -> bytes:
+    body = chunk_type + payload
+    return struct.pack(">I", len(payload)) + body + struct.pack(">I", zlib.crc32(body))
+
+
+@pytest.mark.parametrize(
+    ("chunk_type", "status"),
+    [(b"ZZZZ", Status.TAMPERED), (b"zzZz", Status.KNOWN_STRIPPED)],
+    ids=["critical", "ancillary"],
+)
+def test_unknown_png_chunk_after_signing(
+    chunk_type: bytes, status: Status, signing_key: SigningKey, trust: TrustPolicy
+) -> None:
+    """libpng refuses a PNG with an unknown critical chunk; an ancillary one is skipped."""
+    signed = _sign((SAMPLE_MEDIA / "packshot-fire-truck-white.png").read_bytes(), signing_key)
+    ihdr_end = 8 + 25
+    altered = signed[:ihdr_end] + _png_chunk(chunk_type, b"x") + signed[ihdr_end:]
+    verdict = verify_bytes(altered, trust=trust)
+    assert verdict.status is status, verdict.failure_codes
+    assert (RENDERING in verdict.failure_codes) is (status is Status.TAMPERED)
+    if status is Status.TAMPERED:
+        assert any("unknown critical chunk 'ZZZZ'" in e.detail for e in verdict.evidence)
+
+
+def _tiff_with_orientation() -> bytes:
+    info = {274: 1}  # Orientation 1, written inline in IFD0
+    from io import BytesIO
+
+    out = BytesIO()
+    picture().save(out, "TIFF", tiffinfo=info)
+    return out.getvalue()
+
+
+def _set_orientation(data: bytes, value: int) -> bytes:
+    order = "<" if data[:2] == b"II" else ">"
+    (ifd,) = struct.unpack_from(order + "I", data, 4)
+    (count,) = struct.unpack_from(order + "H", data, ifd)
+    out = bytearray(data)
+    for index in range(count):
+        at = ifd + 2 + 12 * index
+        if struct.unpack_from(order + "H", data, at)[0] == 274:
+            struct.pack_into(order + "H", out, at + 8, value)
+            return bytes(out)
+    raise AssertionError("no Orientation in IFD0")
+
+
+@pytest.mark.parametrize("keep_c2pa", [True, False], ids=["with-c2pa", "xmp-only"])
+def test_tiff_orientation_changed_after_signing_is_tampered(
+    keep_c2pa: bool, signing_key: SigningKey, trust: TrustPolicy
+) -> None:
+    signed = _sign(_tiff_with_orientation(), signing_key)
+    if not keep_c2pa:
+        signed = containers.strip(signed, frozenset({BlockKind.C2PA}))
+    assert verify_bytes(signed, trust=trust).status is Status.TRUSTED
+    turned = _set_orientation(signed, 6)
+    verdict = verify_bytes(turned, trust=trust)
+    assert verdict.essence_sha256_hex == verify_bytes(signed, trust=trust).essence_sha256_hex
+    assert verdict.status is Status.TAMPERED, verdict.failure_codes
+    assert RENDERING in verdict.failure_codes
+    assert any("Orientation 6" in e.detail for e in verdict.evidence)
