@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import struct
@@ -18,9 +19,11 @@ import zlib
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from provenance import SigningKey, Status, TrustPolicy, verify, verify_bytes
-from provenance._core import containers
+from provenance._core import containers, xmp
 from provenance._core.containers import BlockKind, ImageFormat
 from provenance.errors import ProvenanceError
 from provenance.sign import sign_bytes
@@ -84,6 +87,66 @@ def test_gif_xmp_edited_by_exiftool_is_a_metadata_change(
     verdict = verify(path, trust=trust)
     assert verdict.status is Status.KNOWN_STRIPPED, verdict.failure_codes
     assert "provenance.c2pa.binding.metadataOnly" in verdict.failure_codes
+
+
+# --- 2. a certificate that loads but whose subject does not parse -----------------
+
+
+def _with_unparsable_leaf_subject(signed: bytes) -> bytes:
+    """The signed XMP's leaf with its CN's UTF8String tag (0x0C) made 0x0D.
+
+    The certificate still loads and its key still verifies the statement's
+    signature; only reading its subject fails.
+    """
+    found = xmp.parse_packet(containers.inspect(signed).xmp or b"")
+    assert found is not None
+    leaf_b64 = found.certificate_chain[0]
+    der = base64.b64decode(leaf_b64)
+    subject = x509.load_der_x509_certificate(der).subject.public_bytes()
+    at = der.index(subject) + subject.index(b"\x55\x04\x03") + 3  # OID 2.5.4.3, then the tag
+    assert der[at] == 0x0C
+    bad = der[:at] + b"\x0d" + der[at + 1 :]
+    with pytest.raises(ValueError, match="asn1"):
+        _ = x509.load_der_x509_certificate(bad).subject
+    return signed.replace(leaf_b64.encode(), base64.b64encode(bad))
+
+
+@pytest.mark.parametrize("keep_c2pa", [True, False], ids=["with-c2pa", "xmp-only"])
+def test_leaf_with_an_unparsable_subject_is_an_invalid_xmp_signature(
+    keep_c2pa: bool, signing_key: SigningKey, trust: TrustPolicy, tmp_path: Path
+) -> None:
+    signed = _sign((SAMPLE_MEDIA / "kite-blue-sky.jpg").read_bytes(), signing_key)
+    altered = _with_unparsable_leaf_subject(signed)
+    if not keep_c2pa:
+        altered = containers.strip(altered, frozenset({BlockKind.C2PA}))
+    verdict = verify_bytes(altered, trust=trust)
+    assert verdict.status is Status.INVALID_SIGNATURE
+    assert "provenance.xmp.signature.invalid" in verdict.failure_codes
+    path = tmp_path / "bad-subject.jpg"
+    path.write_bytes(altered)
+    result = run_cli("verify", "--json", "--trust-anchors", _anchor_file(trust, tmp_path), path)
+    assert result.returncode == 1, result.stderr
+    assert json.loads(result.stdout)[0]["verdict"] == "invalid_signature"
+
+
+def _anchor_file(trust: TrustPolicy, tmp_path: Path) -> Path:
+    path = tmp_path / "anchors.pem"
+    path.write_bytes(b"".join(a.public_bytes(serialization.Encoding.PEM) for a in trust.anchors))
+    return path
+
+
+# --- 3. verify_bytes names what it was given ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"GIF89a", b"\xff\xd8\xff\xe0\x00", b"BM\x00\x00", b"\x89PNG\r\n\x1a\n\x00"],
+    ids=["gif-header", "jpeg-app0-cut", "bmp", "png-signature"],
+)
+def test_verify_bytes_errors_begin_with_the_name(data: bytes) -> None:
+    with pytest.raises(ProvenanceError) as raised:
+        verify_bytes(data, name="uploads/item-7.jpg")
+    assert str(raised.value).startswith("uploads/item-7.jpg: ")
 
 
 # --- 4. blocks outside the essence that change what a viewer shows ----------------
