@@ -186,16 +186,24 @@ def verify_bytes(
     partial: bool = True,
     partial_budget_s: float = PARTIAL_BUDGET_S,
 ) -> Verdict:
-    """Verify an image held in memory; see :func:`verify`."""
-    return _verify(
-        data,
-        name=name,
-        trust=trust,
-        inventory=inventory,
-        now=now,
-        partial=partial,
-        partial_budget_s=partial_budget_s,
-    )
+    """Verify an image held in memory; see :func:`verify`.
+
+    Raises:
+        ProvenanceError: The bytes cannot be read as an image at all; its
+            message begins with ``name``.
+    """
+    try:
+        return _verify(
+            data,
+            name=name,
+            trust=trust,
+            inventory=inventory,
+            now=now,
+            partial=partial,
+            partial_budget_s=partial_budget_s,
+        )
+    except ProvenanceError as exc:
+        raise exc.with_path(name) from exc.__cause__
 
 
 def _verify(
