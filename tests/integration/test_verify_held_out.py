@@ -11,23 +11,27 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 import shutil
 import struct
 import subprocess
+import time
 import zlib
 from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from provenance import SigningKey, Status, TrustPolicy, verify, verify_bytes
 from provenance._core import containers, xmp
 from provenance._core.containers import BlockKind, ImageFormat
 from provenance.errors import ProvenanceError
 from provenance.sign import sign_bytes
-from tests._formats import picture, sample
+from tests._formats import encode, picture, sample
 from tests.conftest import SAMPLE_MEDIA, run_cli, sample_record
 
 RECORD = sample_record("kite-blue-sky.jpg")
@@ -212,3 +216,87 @@ def test_tiff_orientation_changed_after_signing_is_tampered(
     assert verdict.status is Status.TAMPERED, verdict.failure_codes
     assert RENDERING in verdict.failure_codes
     assert any("Orientation 6" in e.detail for e in verdict.evidence)
+
+
+# --- 5. a signer whose certificate expired after signing ---------------------------
+
+
+def _short_lived_key(tmp_path: Path, seconds: float) -> tuple[SigningKey, TrustPolicy, float]:
+    """A CA and a leaf that stops being valid ``seconds`` from now (whole seconds)."""
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    end = now + dt.timedelta(seconds=seconds)
+
+    def name(common: str) -> x509.Name:
+        return x509.Name(
+            [
+                x509.NameAttribute(NameOID.COMMON_NAME, common),
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "short-lived tests"),
+            ]
+        )
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(name("short-lived root"))
+        .issuer_name(name("short-lived root"))
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False), True
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    leaf_key = ec.generate_private_key(ec.SECP256R1())
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(name("short-lived signer"))
+        .issuer_name(ca.subject)
+        .public_key(leaf_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(end)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(True, False, False, False, False, False, False, False, False), True
+        )
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(leaf_key.public_key()), False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    pem = serialization.Encoding.PEM
+    chain, key_file = tmp_path / "chain.pem", tmp_path / "signer.key"
+    chain.write_bytes(leaf.public_bytes(pem) + ca.public_bytes(pem))
+    key_file.write_bytes(
+        leaf_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    key_file.chmod(0o600)
+    return (
+        SigningKey.from_pem_files(chain, key_file),
+        TrustPolicy.from_pem_bytes(ca.public_bytes(pem)),
+        end.timestamp(),
+    )
+
+
+def test_c2pa_signer_expired_since_signing_is_an_invalid_signature(tmp_path: Path) -> None:
+    """c2pa checks a manifest with no time-stamp against the clock: expired is invalid.
+
+    c2pa refuses to sign with a certificate outside its validity, so the leaf is
+    valid for a few seconds: long enough to sign, then the test waits it out.
+    """
+    key, anchors, expires = _short_lived_key(tmp_path, seconds=4)
+    signed = _sign(encode(picture(3), ImageFormat.PNG), key)
+    assert verify_bytes(signed, trust=anchors).status is Status.TRUSTED
+    time.sleep(max(0.0, expires - time.time()) + 1.5)
+    verdict = verify_bytes(signed, trust=anchors)
+    assert verdict.status is Status.INVALID_SIGNATURE
+    assert "signingCredential.expired" in verdict.failure_codes
+    # Our XMP check is told the time: at signing it held, now it is outside validity.
+    xmp_says = {e.source.value: e.status for e in verdict.evidence}["xmp"]
+    assert xmp_says is Status.VALID_UNTRUSTED
