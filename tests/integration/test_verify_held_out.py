@@ -6,6 +6,9 @@
 4. Outside the essence and changing what a viewer shows, but not reported: an
    unknown critical PNG chunk, and the Orientation in a TIFF's own IFD0.
 5. A C2PA signer whose certificate expired after signing (pinned: no test made one).
+6. A TIFF's decoding tags (PhotometricInterpretation ...) are outside its essence:
+   changed after signing, the file was ``known_stripped``, or ``trusted`` on its
+   signed XMP alone. With an inventory, the asset's perceptual hash now decides.
 """
 
 from __future__ import annotations
@@ -26,10 +29,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from provenance import SigningKey, Status, TrustPolicy, verify, verify_bytes
+from provenance import SigningKey, Status, TrustPolicy, sign, verify, verify_bytes
 from provenance._core import containers, xmp
 from provenance._core.containers import BlockKind, ImageFormat
+from provenance._core.hashing import essence_hash
 from provenance.errors import ProvenanceError
+from provenance.inventory import Inventory
 from provenance.sign import sign_bytes
 from tests._formats import encode, picture, sample
 from tests.conftest import SAMPLE_MEDIA, run_cli, sample_record
@@ -300,3 +305,58 @@ def test_c2pa_signer_expired_since_signing_is_an_invalid_signature(tmp_path: Pat
     # Our XMP check is told the time: at signing it held, now it is outside validity.
     xmp_says = {e.source.value: e.status for e in verdict.evidence}["xmp"]
     assert xmp_says is Status.VALID_UNTRUSTED
+
+
+# --- 6. a TIFF's decoding tags changed around its intact strips ---------------------
+
+
+def _set_tag(data: bytes, tag: int, value: int) -> bytes:
+    """``data`` with IFD0's SHORT ``tag`` set to ``value`` in place."""
+    order = "<" if data[:2] == b"II" else ">"
+    (ifd,) = struct.unpack_from(order + "I", data, 4)
+    (count,) = struct.unpack_from(order + "H", data, ifd)
+    out = bytearray(data)
+    for index in range(count):
+        at = ifd + 2 + 12 * index
+        if struct.unpack_from(order + "H", data, at)[0] == tag:
+            struct.pack_into(order + "H", out, at + 8, value)
+            return bytes(out)
+    raise AssertionError(f"no tag {tag} in IFD0")
+
+
+PHOTOMETRIC = 262  # 2 RGB; 6 YCbCr: the same strips decode to other colours
+
+
+@pytest.mark.parametrize(
+    ("blocks", "status"),
+    [
+        (frozenset(), Status.KNOWN_STRIPPED),  # C2PA binding broken
+        (frozenset({BlockKind.C2PA}), Status.TRUSTED),  # only the signed XMP vouches
+        (frozenset(BlockKind), Status.KNOWN_STRIPPED),  # only the inventory knows it
+    ],
+    ids=["c2pa-broken", "xmp-only", "all-stripped"],
+)
+def test_tiff_photometric_changed_after_signing_is_tampered_with_the_inventory(
+    blocks: frozenset[BlockKind],
+    status: Status,
+    signing_key: SigningKey,
+    trust: TrustPolicy,
+    tmp_path: Path,
+) -> None:
+    source = tmp_path / "source.tif"
+    picture(5, (160, 120)).save(source, "TIFF")
+    with Inventory(tmp_path / "inv.sqlite") as inventory:
+        sign(source, tmp_path / "signed.tif", record=RECORD, key=signing_key, inventory=inventory)
+        signed = (tmp_path / "signed.tif").read_bytes()
+        kept = containers.strip(signed, blocks) if blocks else signed
+        # What a metadata edit leaves is still the asset (no false alarm) ...
+        edited = kept if blocks else containers.strip(signed, frozenset({BlockKind.XMP}))
+        assert verify_bytes(edited, trust=trust, inventory=inventory).status is status
+        # ... but the same strips read as YCbCr are another picture.
+        recoloured = _set_tag(kept, PHOTOMETRIC, 6)
+        assert essence_hash(recoloured) == essence_hash(signed)
+        verdict = verify_bytes(recoloured, trust=trust, inventory=inventory)
+    assert verdict.status is Status.TAMPERED, verdict.failure_codes
+    assert RENDERING in verdict.failure_codes
+    assert "provenance.metadata.stripped" not in verdict.failure_codes
+    assert any("TIFF decoding tags" in e.detail for e in verdict.evidence)

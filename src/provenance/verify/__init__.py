@@ -50,7 +50,8 @@ import os
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
-from provenance._core.types import Status, Verdict
+from provenance._core import containers
+from provenance._core.types import Evidence, Status, Verdict
 from provenance._io.c2pa import read_c2pa
 from provenance._io.keys import TrustPolicy
 from provenance._io.reading import read_input_view
@@ -263,4 +264,26 @@ def _verify(
         found = perceptual_match(draft, pixels, inventory)
         if not found and partial and PERCEPTUAL_UNDECODABLE not in draft.codes:
             partial_match(draft, pixels, inventory, budget_s=partial_budget_s)
+    # 6a. A TIFF's decoding tags are outside its essence: without an intact C2PA
+    # binding, the inventory's perceptual hash shows whether the pixels are the asset's.
+    asset_id = _essence_only_tiff(subject.format, draft, c2pa.evidence)
+    if inventory is not None and asset_id is not None:
+        from provenance.verify._inventory import tiff_rendering_check
+
+        tiff_rendering_check(draft, as_bytes(whole), inventory, asset_id)
     return draft.verdict(name=name, sha=subject.sha256, essence=subject.essence, c2pa=c2pa)
+
+
+def _essence_only_tiff(
+    fmt: containers.ImageFormat, draft: Draft, c2pa: Evidence | None
+) -> str | None:
+    """The asset id a TIFF/DNG verdict rests on when only its essence vouches for it."""
+    if fmt not in (containers.ImageFormat.TIFF, containers.ImageFormat.DNG):
+        return None
+    if draft.status not in (Status.TRUSTED, Status.VALID_UNTRUSTED, Status.KNOWN_STRIPPED):
+        return None
+    if c2pa is not None and c2pa.status in (Status.TRUSTED, Status.VALID_UNTRUSTED):
+        return None  # the binding covers every byte outside the store, the IFDs too
+    if draft.asset is not None:
+        return draft.asset.asset_id
+    return draft.statement.asset_id if draft.statement is not None else None

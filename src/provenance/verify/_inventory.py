@@ -8,6 +8,10 @@ it needs neither numpy nor Pillow, which this module imports (issue 20).
 8. Still nothing: local features find a stored asset *inside* the image
    (``synthetic_duplicate`` with its location).
 
+And :func:`tiff_rendering_check`: a TIFF or DNG judged on its essence alone (no
+intact C2PA binding) shows the pixels of the inventory asset it names, since the
+IFD entries that say how to decode its strips are outside the essence.
+
 Each step adds its evidence to the :class:`~provenance.verify._combine.Draft`.
 Asks the inventory and decodes pixels; never reads a file.
 """
@@ -17,11 +21,13 @@ from __future__ import annotations
 import time
 
 from provenance._core import keypoints, phash
+from provenance._core.containers.rendering import RENDERING_CHANGED
 from provenance._core.types import CopyLocation, Evidence, EvidenceSource, Status
 from provenance.errors import ProvenanceError
 from provenance.fingerprint import decode_for_hashing
 from provenance.inventory import AssetEntry, Inventory, PerceptualMatch
 from provenance.verify._codes import (
+    KNOWN_STRIPPED,
     PARTIAL_CANDIDATES,
     PARTIAL_MATCH,
     PARTIAL_NOT_SYNTHETIC,
@@ -60,6 +66,45 @@ def partial_match(draft: Draft, data: bytes, inventory: Inventory, *, budget_s: 
         draft.status = Status.SYNTHETIC_DUPLICATE
         draft.statement = None
         draft.asset, draft.location = located
+
+
+def tiff_rendering_check(draft: Draft, data: bytes, inventory: Inventory, asset_id: str) -> None:
+    """A TIFF/DNG whose essence is asset ``asset_id``'s decodes to that asset's pixels.
+
+    The essence of a TIFF is its strips; the IFD entries that say how to decode
+    them (size, bits and samples per pixel, photometric interpretation,
+    compression, predictor ...) are outside it, so an equal essence does not show
+    an unchanged image. The asset's stored perceptual hash does: the decoded
+    pixels must be a confirmed match of it, else the file is ``tampered``
+    (``provenance.metadata.renderingChanged``). Nothing is decoded when the
+    inventory holds no perceptual hashes.
+    """
+    if inventory.searched_perceptual_rows(phash.SCHEME) == 0:
+        return
+    why: str
+    try:
+        image, _ = decode_for_hashing(data)
+        features = phash.query_features([image])[0]
+    except ProvenanceError as exc:
+        why = f"its pixels cannot be decoded ({exc.message})"
+    else:
+        found = [
+            _confirm_perceptual(features, match, row)
+            for match, row in _candidates(features, inventory)
+            if match.asset.asset_id == asset_id
+        ]
+        if any(e.codes in ((PERCEPTUAL_MATCH,), (PERCEPTUAL_NOT_SYNTHETIC,)) for e in found):
+            return
+        why = "they are not a confirmed perceptual match of it" if not found else found[0].detail
+    detail = (
+        f"TIFF decoding tags are outside the essence, and the decoded pixels are not "
+        f"inventory asset {asset_id}'s: {why}"
+    )
+    # Not a metadata-only copy after all: the verdict's own code goes (the C2PA
+    # evidence keeps its opinion, as for the blocks of containers.rendering).
+    draft.codes = [code for code in draft.codes if code != KNOWN_STRIPPED]
+    draft.add(Evidence(EvidenceSource.INVENTORY, Status.TAMPERED, detail, (RENDERING_CHANGED,)))
+    draft.status = Status.TAMPERED
 
 
 def _perceptual(data: bytes, inventory: Inventory) -> tuple[PerceptualMatch | None, list[Evidence]]:
