@@ -6,9 +6,10 @@
 4. Outside the essence and changing what a viewer shows, but not reported: an
    unknown critical PNG chunk, and the Orientation in a TIFF's own IFD0.
 5. A C2PA signer whose certificate expired after signing (pinned: no test made one).
-6. A TIFF's decoding tags (PhotometricInterpretation ...) are outside its essence:
-   changed after signing, the file was ``known_stripped``, or ``trusted`` on its
-   signed XMP alone. With an inventory, the asset's perceptual hash now decides.
+6. A TIFF's decoding tags (PhotometricInterpretation ...) and a HEIF's primary item
+   are outside the essence: changed after signing, the file was ``known_stripped``,
+   or ``trusted`` on its signed XMP alone. With an inventory, the asset's perceptual
+   hash now decides.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import struct
 import subprocess
 import time
 import zlib
+from io import BytesIO
 from pathlib import Path
 
 import pytest
@@ -187,8 +189,6 @@ def test_unknown_png_chunk_after_signing(
 
 def _tiff_with_orientation() -> bytes:
     info = {274: 1}  # Orientation 1, written inline in IFD0
-    from io import BytesIO
-
     out = BytesIO()
     picture().save(out, "TIFF", tiffinfo=info)
     return out.getvalue()
@@ -359,4 +359,51 @@ def test_tiff_photometric_changed_after_signing_is_tampered_with_the_inventory(
     assert verdict.status is Status.TAMPERED, verdict.failure_codes
     assert RENDERING in verdict.failure_codes
     assert "provenance.metadata.stripped" not in verdict.failure_codes
-    assert any("TIFF decoding tags" in e.detail for e in verdict.evidence)
+    assert any("how the image decodes" in e.detail for e in verdict.evidence)
+
+
+def _two_image_heic() -> bytes:
+    """A HEIC collection of two pictures (items 1 and 2); item 1 is the primary."""
+    import pillow_heif  # registers Pillow's HEIF writer, only when needed
+
+    pillow_heif.register_heif_opener()
+    out = BytesIO()
+    picture(5, (160, 120)).save(
+        out, "HEIF", quality=85, save_all=True, append_images=[picture(9, (120, 160))]
+    )
+    return out.getvalue()
+
+
+def _primary(data: bytes, item_id: int) -> bytes:
+    at = data.index(b"pitm")  # FullBox: version 0, flags, then a 16-bit item id
+    assert int.from_bytes(data[at + 8 : at + 10], "big") == 1
+    return data[: at + 8] + item_id.to_bytes(2, "big") + data[at + 10 :]
+
+
+@pytest.mark.parametrize(
+    ("blocks", "status"),
+    [(frozenset(), Status.KNOWN_STRIPPED), (frozenset({BlockKind.C2PA}), Status.TRUSTED)],
+    ids=["c2pa-broken", "xmp-only"],
+)
+def test_heic_primary_item_switched_after_signing_is_tampered_with_the_inventory(
+    blocks: frozenset[BlockKind],
+    status: Status,
+    signing_key: SigningKey,
+    trust: TrustPolicy,
+    tmp_path: Path,
+) -> None:
+    source = tmp_path / "source.heic"
+    source.write_bytes(_two_image_heic())
+    with Inventory(tmp_path / "inv.sqlite") as inventory:
+        sign(source, tmp_path / "signed.heic", record=RECORD, key=signing_key, inventory=inventory)
+        signed = (tmp_path / "signed.heic").read_bytes()
+        kept = containers.strip(signed, blocks) if blocks else signed
+        edited = kept if blocks else containers.strip(signed, frozenset({BlockKind.XMP}))
+        assert verify_bytes(edited, trust=trust, inventory=inventory).status is status
+        # The second picture shown instead of the first: the same coded items.
+        switched = _primary(kept, 2)
+        assert essence_hash(switched) == essence_hash(signed)
+        verdict = verify_bytes(switched, trust=trust, inventory=inventory)
+    assert verdict.status is Status.TAMPERED, verdict.failure_codes
+    assert RENDERING in verdict.failure_codes
+    assert any("how the image decodes" in e.detail for e in verdict.evidence)

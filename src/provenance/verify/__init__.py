@@ -264,21 +264,34 @@ def _verify(
         found = perceptual_match(draft, pixels, inventory)
         if not found and partial and PERCEPTUAL_UNDECODABLE not in draft.codes:
             partial_match(draft, pixels, inventory, budget_s=partial_budget_s)
-    # 6a. A TIFF's decoding tags are outside its essence: without an intact C2PA
-    # binding, the inventory's perceptual hash shows whether the pixels are the asset's.
-    asset_id = _essence_only_tiff(subject.format, draft, c2pa.evidence)
+    # 6a. A TIFF's decoding tags and a HEIF's primary item are outside the essence:
+    # without an intact C2PA binding, the inventory's perceptual hash shows whether
+    # the pixels shown are the asset's.
+    asset_id = _essence_only_layout(subject.format, draft, c2pa.evidence)
     if inventory is not None and asset_id is not None:
-        from provenance.verify._inventory import tiff_rendering_check
+        from provenance.verify._inventory import layout_rendering_check
 
-        tiff_rendering_check(draft, as_bytes(whole), inventory, asset_id)
+        layout_rendering_check(draft, as_bytes(whole), inventory, asset_id)
     return draft.verdict(name=name, sha=subject.sha256, essence=subject.essence, c2pa=c2pa)
 
 
-def _essence_only_tiff(
+# Formats whose essence leaves out what says how to decode it or which image to show.
+_LAYOUT_OUTSIDE_ESSENCE = frozenset(
+    {
+        containers.ImageFormat.TIFF,
+        containers.ImageFormat.DNG,
+        containers.ImageFormat.HEIC,
+        containers.ImageFormat.HEIF,
+        containers.ImageFormat.AVIF,
+    }
+)
+
+
+def _essence_only_layout(
     fmt: containers.ImageFormat, draft: Draft, c2pa: Evidence | None
 ) -> str | None:
-    """The asset id a TIFF/DNG verdict rests on when only its essence vouches for it."""
-    if fmt not in (containers.ImageFormat.TIFF, containers.ImageFormat.DNG):
+    """The asset id a TIFF/HEIF verdict rests on when only its essence vouches for it."""
+    if fmt not in _LAYOUT_OUTSIDE_ESSENCE:
         return None
     if draft.status not in (Status.TRUSTED, Status.VALID_UNTRUSTED, Status.KNOWN_STRIPPED):
         return None

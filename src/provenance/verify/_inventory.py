@@ -8,9 +8,11 @@ it needs neither numpy nor Pillow, which this module imports (issue 20).
 8. Still nothing: local features find a stored asset *inside* the image
    (``synthetic_duplicate`` with its location).
 
-And :func:`tiff_rendering_check`: a TIFF or DNG judged on its essence alone (no
-intact C2PA binding) shows the pixels of the inventory asset it names, since the
-IFD entries that say how to decode its strips are outside the essence.
+And :func:`layout_rendering_check`: a TIFF, DNG or HEIF judged on its essence
+alone (no intact C2PA binding) shows the pixels of the inventory asset it names,
+since what says how to decode the coded data (a TIFF's IFD entries) or which
+image to show (a HEIF's primary item, its item-property associations) is outside
+the essence.
 
 Each step adds its evidence to the :class:`~provenance.verify._combine.Draft`.
 Asks the inventory and decodes pixels; never reads a file.
@@ -68,13 +70,15 @@ def partial_match(draft: Draft, data: bytes, inventory: Inventory, *, budget_s: 
         draft.asset, draft.location = located
 
 
-def tiff_rendering_check(draft: Draft, data: bytes, inventory: Inventory, asset_id: str) -> None:
-    """A TIFF/DNG whose essence is asset ``asset_id``'s decodes to that asset's pixels.
+def layout_rendering_check(draft: Draft, data: bytes, inventory: Inventory, asset_id: str) -> None:
+    """A TIFF/DNG/HEIF whose essence is asset ``asset_id``'s shows that asset's pixels.
 
-    The essence of a TIFF is its strips; the IFD entries that say how to decode
-    them (size, bits and samples per pixel, photometric interpretation,
-    compression, predictor ...) are outside it, so an equal essence does not show
-    an unchanged image. The asset's stored perceptual hash does: the decoded
+    The essence of a TIFF is its strips, and the IFD entries that say how to
+    decode them (size, bits and samples per pixel, photometric interpretation,
+    compression, predictor ...) are outside it; a HEIF's essence is its coded
+    items and their geometry, and which item is shown (``pitm``) and which
+    properties go with it (``ipma``) are outside it. So an equal essence does not
+    show an unchanged image. The asset's stored perceptual hash does: the decoded
     pixels must be a confirmed match of it, else the file is ``tampered``
     (``provenance.metadata.renderingChanged``). Nothing is decoded when the
     inventory holds no perceptual hashes.
@@ -97,8 +101,8 @@ def tiff_rendering_check(draft: Draft, data: bytes, inventory: Inventory, asset_
             return
         why = "they are not a confirmed perceptual match of it" if not found else found[0].detail
     detail = (
-        f"TIFF decoding tags are outside the essence, and the decoded pixels are not "
-        f"inventory asset {asset_id}'s: {why}"
+        "how the image decodes (a TIFF's tags, a HEIF's primary item) is outside the "
+        f"essence, and the decoded pixels are not inventory asset {asset_id}'s: {why}"
     )
     # Not a metadata-only copy after all: the verdict's own code goes (the C2PA
     # evidence keeps its opinion, as for the blocks of containers.rendering).
