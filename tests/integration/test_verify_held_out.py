@@ -407,3 +407,23 @@ def test_heic_primary_item_switched_after_signing_is_tampered_with_the_inventory
     assert verdict.status is Status.TAMPERED, verdict.failure_codes
     assert RENDERING in verdict.failure_codes
     assert any("how the image decodes" in e.detail for e in verdict.evidence)
+
+
+def test_a_tiff_too_large_to_decode_keeps_its_verdict_and_says_why(
+    signing_key: SigningKey,
+    trust: TrustPolicy,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No false alarm where the pixels cannot be compared (an asset over the limit)."""
+    source = tmp_path / "source.tif"
+    picture(5, (160, 120)).save(source, "TIFF")
+    with Inventory(tmp_path / "inv.sqlite") as inventory:
+        sign(source, tmp_path / "signed.tif", record=RECORD, key=signing_key, inventory=inventory)
+        edited = containers.strip(
+            (tmp_path / "signed.tif").read_bytes(), frozenset({BlockKind.XMP})
+        )
+        monkeypatch.setenv("PROVENANCE_MAX_PIXELS", "1000")  # 160x120 is over it now
+        verdict = verify_bytes(edited, trust=trust, inventory=inventory)
+    assert verdict.status is Status.KNOWN_STRIPPED
+    assert "provenance.inventory.perceptual.undecodable" in verdict.failure_codes

@@ -81,25 +81,33 @@ def layout_rendering_check(draft: Draft, data: bytes, inventory: Inventory, asse
     show an unchanged image. The asset's stored perceptual hash does: the decoded
     pixels must be a confirmed match of it, else the file is ``tampered``
     (``provenance.metadata.renderingChanged``). Nothing is decoded when the
-    inventory holds no perceptual hashes.
+    inventory holds no perceptual hashes; pixels that cannot be decoded (as at
+    signing, which then stored no hash) leave the verdict as it is, with
+    ``provenance.inventory.perceptual.undecodable``.
     """
     if inventory.searched_perceptual_rows(phash.SCHEME) == 0:
         return
-    why: str
     try:
         image, _ = decode_for_hashing(data)
         features = phash.query_features([image])[0]
     except ProvenanceError as exc:
-        why = f"its pixels cannot be decoded ({exc.message})"
-    else:
-        found = [
-            _confirm_perceptual(features, match, row)
-            for match, row in _candidates(features, inventory)
-            if match.asset.asset_id == asset_id
-        ]
-        if any(e.codes in ((PERCEPTUAL_MATCH,), (PERCEPTUAL_NOT_SYNTHETIC,)) for e in found):
-            return
-        why = "they are not a confirmed perceptual match of it" if not found else found[0].detail
+        # Over the pixel limit, or coded data no decoder reads: such an asset has no
+        # perceptual hash either (sign stores none), so nothing to compare; say so.
+        detail = f"pixels could not be decoded; decoding layout not checked ({exc.message})"
+        draft.add(
+            Evidence(
+                EvidenceSource.INVENTORY, Status.NO_PROVENANCE, detail, (PERCEPTUAL_UNDECODABLE,)
+            )
+        )
+        return
+    found = [
+        _confirm_perceptual(features, match, row)
+        for match, row in _candidates(features, inventory)
+        if match.asset.asset_id == asset_id
+    ]
+    if any(e.codes in ((PERCEPTUAL_MATCH,), (PERCEPTUAL_NOT_SYNTHETIC,)) for e in found):
+        return
+    why = "they are not a confirmed perceptual match of it" if not found else found[0].detail
     detail = (
         "how the image decodes (a TIFF's tags, a HEIF's primary item) is outside the "
         f"essence, and the decoded pixels are not inventory asset {asset_id}'s: {why}"
