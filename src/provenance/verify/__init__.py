@@ -50,7 +50,8 @@ import os
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
-from provenance._core.types import Status, Verdict
+from provenance._core import containers
+from provenance._core.types import Evidence, Status, Verdict
 from provenance._io.c2pa import read_c2pa
 from provenance._io.keys import TrustPolicy
 from provenance._io.reading import read_input_view
@@ -186,16 +187,24 @@ def verify_bytes(
     partial: bool = True,
     partial_budget_s: float = PARTIAL_BUDGET_S,
 ) -> Verdict:
-    """Verify an image held in memory; see :func:`verify`."""
-    return _verify(
-        data,
-        name=name,
-        trust=trust,
-        inventory=inventory,
-        now=now,
-        partial=partial,
-        partial_budget_s=partial_budget_s,
-    )
+    """Verify an image held in memory; see :func:`verify`.
+
+    Raises:
+        ProvenanceError: The bytes cannot be read as an image at all; its
+            message begins with ``name``.
+    """
+    try:
+        return _verify(
+            data,
+            name=name,
+            trust=trust,
+            inventory=inventory,
+            now=now,
+            partial=partial,
+            partial_budget_s=partial_budget_s,
+        )
+    except ProvenanceError as exc:
+        raise exc.with_path(name) from exc.__cause__
 
 
 def _verify(
@@ -255,4 +264,39 @@ def _verify(
         found = perceptual_match(draft, pixels, inventory)
         if not found and partial and PERCEPTUAL_UNDECODABLE not in draft.codes:
             partial_match(draft, pixels, inventory, budget_s=partial_budget_s)
+    # 6a. A TIFF's decoding tags and a HEIF's primary item are outside the essence:
+    # without an intact C2PA binding, the inventory's perceptual hash shows whether
+    # the pixels shown are the asset's.
+    asset_id = _essence_only_layout(subject.format, draft, c2pa.evidence)
+    if inventory is not None and asset_id is not None:
+        from provenance.verify._inventory import layout_rendering_check
+
+        layout_rendering_check(draft, as_bytes(whole), inventory, asset_id)
     return draft.verdict(name=name, sha=subject.sha256, essence=subject.essence, c2pa=c2pa)
+
+
+# Formats whose essence leaves out what says how to decode it or which image to show.
+_LAYOUT_OUTSIDE_ESSENCE = frozenset(
+    {
+        containers.ImageFormat.TIFF,
+        containers.ImageFormat.DNG,
+        containers.ImageFormat.HEIC,
+        containers.ImageFormat.HEIF,
+        containers.ImageFormat.AVIF,
+    }
+)
+
+
+def _essence_only_layout(
+    fmt: containers.ImageFormat, draft: Draft, c2pa: Evidence | None
+) -> str | None:
+    """The asset id a TIFF/HEIF verdict rests on when only its essence vouches for it."""
+    if fmt not in _LAYOUT_OUTSIDE_ESSENCE:
+        return None
+    if draft.status not in (Status.TRUSTED, Status.VALID_UNTRUSTED, Status.KNOWN_STRIPPED):
+        return None
+    if c2pa is not None and c2pa.status in (Status.TRUSTED, Status.VALID_UNTRUSTED):
+        return None  # the binding covers every byte outside the store, the IFDs too
+    if draft.asset is not None:
+        return draft.asset.asset_id
+    return draft.statement.asset_id if draft.statement is not None else None

@@ -8,6 +8,12 @@ it needs neither numpy nor Pillow, which this module imports (issue 20).
 8. Still nothing: local features find a stored asset *inside* the image
    (``synthetic_duplicate`` with its location).
 
+And :func:`layout_rendering_check`: a TIFF, DNG or HEIF judged on its essence
+alone (no intact C2PA binding) shows the pixels of the inventory asset it names,
+since what says how to decode the coded data (a TIFF's IFD entries) or which
+image to show (a HEIF's primary item, its item-property associations) is outside
+the essence.
+
 Each step adds its evidence to the :class:`~provenance.verify._combine.Draft`.
 Asks the inventory and decodes pixels; never reads a file.
 """
@@ -17,11 +23,13 @@ from __future__ import annotations
 import time
 
 from provenance._core import keypoints, phash
+from provenance._core.containers.rendering import RENDERING_CHANGED
 from provenance._core.types import CopyLocation, Evidence, EvidenceSource, Status
 from provenance.errors import ProvenanceError
 from provenance.fingerprint import decode_for_hashing
 from provenance.inventory import AssetEntry, Inventory, PerceptualMatch
 from provenance.verify._codes import (
+    KNOWN_STRIPPED,
     PARTIAL_CANDIDATES,
     PARTIAL_MATCH,
     PARTIAL_NOT_SYNTHETIC,
@@ -60,6 +68,55 @@ def partial_match(draft: Draft, data: bytes, inventory: Inventory, *, budget_s: 
         draft.status = Status.SYNTHETIC_DUPLICATE
         draft.statement = None
         draft.asset, draft.location = located
+
+
+def layout_rendering_check(draft: Draft, data: bytes, inventory: Inventory, asset_id: str) -> None:
+    """A TIFF/DNG/HEIF whose essence is asset ``asset_id``'s shows that asset's pixels.
+
+    The essence of a TIFF is its strips, and the IFD entries that say how to
+    decode them (size, bits and samples per pixel, photometric interpretation,
+    compression, predictor ...) are outside it; a HEIF's essence is its coded
+    items and their geometry, and which item is shown (``pitm``) and which
+    properties go with it (``ipma``) are outside it. So an equal essence does not
+    show an unchanged image. The asset's stored perceptual hash does: the decoded
+    pixels must be a confirmed match of it, else the file is ``tampered``
+    (``provenance.metadata.renderingChanged``). Nothing is decoded when the
+    inventory holds no perceptual hashes; pixels that cannot be decoded (as at
+    signing, which then stored no hash) leave the verdict as it is, with
+    ``provenance.inventory.perceptual.undecodable``.
+    """
+    if inventory.searched_perceptual_rows(phash.SCHEME) == 0:
+        return
+    try:
+        image, _ = decode_for_hashing(data)
+        features = phash.query_features([image])[0]
+    except ProvenanceError as exc:
+        # Over the pixel limit, or coded data no decoder reads: such an asset has no
+        # perceptual hash either (sign stores none), so nothing to compare; say so.
+        detail = f"pixels could not be decoded; decoding layout not checked ({exc.message})"
+        draft.add(
+            Evidence(
+                EvidenceSource.INVENTORY, Status.NO_PROVENANCE, detail, (PERCEPTUAL_UNDECODABLE,)
+            )
+        )
+        return
+    found = [
+        _confirm_perceptual(features, match, row)
+        for match, row in _candidates(features, inventory)
+        if match.asset.asset_id == asset_id
+    ]
+    if any(e.codes in ((PERCEPTUAL_MATCH,), (PERCEPTUAL_NOT_SYNTHETIC,)) for e in found):
+        return
+    why = "they are not a confirmed perceptual match of it" if not found else found[0].detail
+    detail = (
+        "how the image decodes (a TIFF's tags, a HEIF's primary item) is outside the "
+        f"essence, and the decoded pixels are not inventory asset {asset_id}'s: {why}"
+    )
+    # Not a metadata-only copy after all: the verdict's own code goes (the C2PA
+    # evidence keeps its opinion, as for the blocks of containers.rendering).
+    draft.codes = [code for code in draft.codes if code != KNOWN_STRIPPED]
+    draft.add(Evidence(EvidenceSource.INVENTORY, Status.TAMPERED, detail, (RENDERING_CHANGED,)))
+    draft.status = Status.TAMPERED
 
 
 def _perceptual(data: bytes, inventory: Inventory) -> tuple[PerceptualMatch | None, list[Evidence]]:

@@ -72,7 +72,7 @@ class _Layout:
     trailer: int  # offset of the 0x3B trailer
     width: int
     height: int
-    xmp: bytes | None
+    xmp: tuple[tuple[int, bytes], ...]  # (offset, packet) of every XMP extension
 
 
 def _color_table(packed: int) -> int:
@@ -109,7 +109,7 @@ def _parse(data: bytes) -> _Layout:
     essence: list[Range] = [(6, pos)]
     blocks: list[_Block] = []
     budget = [MAX_BLOCKS]
-    xmp: bytes | None = None
+    xmp: list[tuple[int, bytes]] = []
     images = 0
     while True:
         if pos >= size:
@@ -141,9 +141,7 @@ def _parse(data: bytes) -> _Layout:
             label = data[pos + 1]
             block = _extension(data, pos, label, budget)
             if block.kind is BlockKind.XMP:
-                if xmp is not None:
-                    raise ContainerError(f"several XMP packets (another at offset {pos})")
-                xmp = data[pos + 14 : block.end - len(MAGIC_TRAILER)]
+                xmp.append((pos, data[pos + 14 : block.end - len(MAGIC_TRAILER)]))
             blocks.append(block)
         else:
             raise ContainerError(f"unknown block introducer 0x{introducer:02x} at offset {pos}")
@@ -151,7 +149,7 @@ def _parse(data: bytes) -> _Layout:
     if not images:
         raise ContainerError("no image descriptor")
     essence.extend((b.offset, b.end) for b in blocks if b.essence)
-    return _Layout(tuple(blocks), merge_ranges(essence), pos, width, height, xmp)
+    return _Layout(tuple(blocks), merge_ranges(essence), pos, width, height, tuple(xmp))
 
 
 def _extension(data: bytes, pos: int, label: int, budget: list[int]) -> _Block:
@@ -213,6 +211,10 @@ def inspect(data: bytes) -> ContainerInfo:
             holds several XMP packets.
     """
     layout = _parse(data)
+    # Only reading refuses several packets: set_xmp and strip remove them all, so
+    # verify can set contradicting packets aside (as for the other formats).
+    if len(layout.xmp) > 1:
+        raise ContainerError(f"several XMP packets (another at offset {layout.xmp[1][0]})")
     return ContainerInfo(
         format=ImageFormat.GIF,
         width=layout.width,
@@ -222,7 +224,7 @@ def inspect(data: bytes) -> ContainerInfo:
             for b in layout.blocks
             if b.kind is not None
         ),
-        xmp=layout.xmp,
+        xmp=layout.xmp[0][1] if layout.xmp else None,
         extended_xmp=None,
         exif=None,
         essence_ranges=layout.essence,

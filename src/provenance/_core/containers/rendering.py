@@ -10,11 +10,16 @@ the same; each is decided here, with the reason:
   editing it recolours every pixel (T.872 6.5.3; libjpeg ``jdapimin.c``).
 * WebP ``VP8X`` canvas size: the frame is drawn on the canvas; a canvas that
   differs from the still frame's size crops or pads it (RFC 9649 2.7).
-* EXIF/TIFF ``Orientation`` (tag 274) other than 1: browsers and viewers rotate or
-  mirror the image by it. Neither the signed statement nor our XMP holds the
-  orientation, so one present cannot be shown to be the signed one.
+* EXIF/TIFF ``Orientation`` (tag 274) other than 1, in the EXIF block or in a
+  TIFF's or DNG's own IFD0: browsers and viewers rotate or mirror the image by
+  it. Neither the signed statement nor our XMP holds the orientation, so one
+  present cannot be shown to be the signed one.
 * JPEG APP2 ``MPF`` with images after EOI (Ultra HDR gain maps, MPO stereo pairs):
   the extra images change the HDR rendering and are outside the essence.
+* A PNG chunk of unknown type whose first letter is upper case (critical): the
+  essence holds only the known critical chunks, and a decoder that meets an
+  unknown critical one must refuse the image (PNG 3rd edition, 5.4; libpng
+  "unhandled critical chunk").
 
 The ICC profile stays outside this list: its removal is a documented metadata
 change (docs/concepts.md, "Essence"). Data after the image's end (JPEG EOI, PNG
@@ -98,7 +103,19 @@ def rendering_findings(data: bytes, info: ContainerInfo) -> tuple[Finding, ...]:
                     f"{frame[0]}x{frame[1]}",
                 )
             )
-    orientation = exif_orientation(info.exif) if info.exif is not None else None
+    if info.format is ImageFormat.PNG:
+        found.extend(
+            Finding(
+                RENDERING_CHANGED,
+                f"unknown critical chunk {block.name!r} at offset {block.offset} "
+                "(a decoder must refuse the image)",
+            )
+            for block in info.blocks
+            if block.name[:1].isupper()
+        )
+    # A TIFF's or DNG's EXIF is its own IFD0 (``info.exif`` is None there).
+    tiff = data if info.format in (ImageFormat.TIFF, ImageFormat.DNG) else info.exif
+    orientation = exif_orientation(tiff) if tiff is not None else None
     if orientation not in (None, 1):
         found.append(Finding(RENDERING_CHANGED, f"EXIF Orientation {orientation} (not 1)"))
     if info.image_end is not None and len(data) > info.image_end:

@@ -188,4 +188,11 @@ def _parsed_chain(
     chain_der: tuple[bytes, ...],
 ) -> tuple[tuple[x509.Certificate, ...], PublicKeyTypes]:
     chain = tuple(x509.load_der_x509_certificate(der) for der in chain_der)
+    for cert in chain:
+        # cryptography parses names and validity on first use: a certificate whose
+        # subject is malformed loads, and its signature may even verify, but reading
+        # the signer's name would raise ValueError outside this border.
+        cert.subject.rfc4514_string()
+        cert.issuer.rfc4514_string()
+        _ = cert.not_valid_before_utc, cert.not_valid_after_utc
     return chain, chain[0].public_key()
