@@ -119,6 +119,7 @@ class _Pool(_Submitter):
         self._workers: list[_Worker] = []
         self._started = threading.Event()  # every worker has been ready once
         self._ready_count = 0
+        self._largest = 0  # the most jobs in a chunk submitted so far
         self._failure: WorkerPoolError | None = None
         self._start_failures = 0
         self._closing = False
@@ -134,6 +135,7 @@ class _Pool(_Submitter):
     def submit(self, chunk: _Chunk) -> Future[list[_Outcome]]:
         task = _Task(chunk, Future(), deque(chunk.jobs), [])
         with self._lock:
+            self._largest = max(self._largest, len(chunk.jobs))
             if self._failure is not None:
                 task.future.set_exception(self._failure)
                 return task.future
@@ -331,21 +333,32 @@ class _Pool(_Submitter):
                 worker.tasks.popleft().future.set_exception(error)
 
     def _dispatch(self) -> None:
-        """Give every ready worker a chunk, and a busy one its next chunk ahead."""
-        for worker in self._workers:
-            while worker.ready and len(worker.tasks) < 2:
+        """Give every ready worker a chunk, then a busy one its next chunk ahead.
+
+        Never ahead: a chunk smaller than the largest submitted so far (the
+        batch's last chunks, cut smaller so that the workers finish about
+        together, :func:`._stream._tail`; sent ahead, one waited behind a busy
+        worker while the other had nothing left: 20 ms apart instead of 6 for
+        sign, issue 20), and one too large for the pipe (:data:`_AHEAD_MAX_BYTES`).
+        """
+        ready = [worker for worker in self._workers if worker.ready]
+        for worker in (*ready, *ready):  # first pass: the free ones; second: ahead
+            if len(worker.tasks) >= 2:
+                continue
+            with self._lock:
+                if not self._queue or (
+                    worker.tasks and len(self._queue[0].chunk.jobs) < self._largest
+                ):
+                    continue
+                task = self._queue.popleft()
+            message = ForkingPickler.dumps(_Chunk(tuple(task.todo), task.chunk.now))
+            if worker.tasks and len(message) > _AHEAD_MAX_BYTES:
                 with self._lock:
-                    if not self._queue:
-                        return
-                    task = self._queue.popleft()
-                message = ForkingPickler.dumps(_Chunk(tuple(task.todo), task.chunk.now))
-                if worker.tasks and len(message) > _AHEAD_MAX_BYTES:
-                    with self._lock:
-                        self._queue.appendleft(task)  # sent when the worker is free
-                    break
-                worker.tasks.append(task)
-                with contextlib.suppress(OSError, ValueError):  # died: _bury requeues it
-                    worker.conn.send_bytes(message)
+                    self._queue.appendleft(task)  # sent when the worker is free
+                continue
+            worker.tasks.append(task)
+            with contextlib.suppress(OSError, ValueError):  # died: _bury requeues it
+                worker.conn.send_bytes(message)
 
     def _receive(self, worker: _Worker, message: tuple[str, Any]) -> None:
         kind, value = message
