@@ -48,6 +48,7 @@ from _common import (
     machine_line,
     median,
     parse_args,
+    scratch_dir,
     table,
     write_json,
 )
@@ -134,9 +135,22 @@ def _options(parser: Any) -> None:
     parser.add_argument("--against", default=None, help="a second package tree, run paired")
 
 
+_PYCACHE = scratch_dir("provenance-bench-pycache-")
+
+
 def _env(tree: Path) -> dict[str, str]:
-    env = {**os.environ, "PYTHONPATH": str(tree), "OPENBLAS_NUM_THREADS": "1"}
-    env.pop("PYTHONDONTWRITEBYTECODE", None)  # bytecode cached, as an installed package has it
+    """A run's environment: ``tree`` on the path, its bytecode cached outside the tree.
+
+    Cached, as an installed package has it (this machine's shell sets
+    ``PYTHONDONTWRITEBYTECODE=1``); OpenBLAS on one thread, as the CLI sets it.
+    """
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(tree),
+        "PYTHONPYCACHEPREFIX": str(_PYCACHE),
+        "OPENBLAS_NUM_THREADS": "1",
+    }
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
 
 
@@ -213,6 +227,7 @@ def main() -> int:
     finally:
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(keys, ignore_errors=True)
+        shutil.rmtree(_PYCACHE, ignore_errors=True)
     metrics = ("wall", "caller", "main", "pool", "workers", "gaps", "spread")
     medians = {
         name: {m: median(r[m] for r in rows) for m in metrics} for name, rows in runs.items()
