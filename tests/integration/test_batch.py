@@ -7,6 +7,7 @@ import multiprocessing
 import os
 import pickle
 import shutil
+import signal
 import sys
 import time
 import types
@@ -359,6 +360,102 @@ def test_a_killed_worker_loses_only_its_own_item(
     assert {r.index for r in again if r.status is RowStatus.OK} == {r.index for r in lost}
     assert {r.index for r in again if r.status is RowStatus.SKIPPED} == {r.index for r in done}
     assert inventory.audit.verify().ok
+
+
+def _spy_on_chunks_sent_ahead(monkeypatch: pytest.MonkeyPatch) -> list[batch._pool._Task]:
+    """The chunks the pool sends a worker while it is still on another one."""
+    ahead: list[batch._pool._Task] = []
+    dispatch = batch._pool._Pool._dispatch
+
+    def spied(pool: batch._pool._Pool) -> None:
+        busy = {id(w): list(w.tasks) for w in pool._workers if w.tasks}
+        dispatch(pool)
+        for worker in pool._workers:
+            if id(worker) in busy:
+                ahead.extend(t for t in worker.tasks if t not in busy[id(worker)])
+
+    monkeypatch.setattr(batch._pool._Pool, "_dispatch", spied)
+    return ahead
+
+
+def test_a_killed_worker_s_chunk_sent_ahead_goes_to_another_worker(
+    tmp_path: Path,
+    dev_keys: DevKeyPaths,
+    inventory: Inventory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(batch._pool, "_SIGN_WHILE_STARTING", False)
+    ahead = _spy_on_chunks_sent_ahead(monkeypatch)
+    held: list[list[batch._pool._Task]] = []  # what the dead worker held when it died
+    bury = batch._pool._Pool._bury
+
+    def spied_bury(pool: batch._pool._Pool, worker: batch._pool._Worker) -> None:
+        held.append(list(worker.tasks))
+        bury(pool, worker)
+
+    monkeypatch.setattr(batch._pool._Pool, "_bury", spied_bury)
+    sentinel = tmp_path / "die-once"
+    sentinel.touch()
+    key = SigningKey.from_callback(
+        DieOnceSigner(dev_keys.private_key.read_bytes(), sentinel), dev_keys.chain.read_bytes()
+    )
+    sources = small_images(tmp_path / "in", 24)
+
+    # A chunk lost with its worker would leave the batch waiting for ever: fail instead.
+    def hung(signum: int, frame: object) -> None:
+        pytest.fail("the batch hung")  # not TimeoutError: the pool waits in steps of those
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(120)
+    try:
+        rows = list(
+            sign_many(
+                sources,
+                tmp_path / "out",
+                key=key,
+                record=RECORD,
+                inventory=inventory,
+                workers=2,
+                chunk_size=3,
+            )
+        )
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert [r.index for r in rows] == list(range(24))
+    assert ahead, "no chunk was sent ahead to a busy worker"
+    dead = [tasks for tasks in held if tasks]
+    assert len(dead) == 1 and len(dead[0]) == 2, "the killed worker held no chunk ahead"
+    its_ahead = {job.index for job in dead[0][1].chunk.jobs}
+    lost = [r for r in rows if r.status is RowStatus.ERROR]
+    assert len(lost) == 1 and lost[0].index not in its_ahead
+    assert lost[0].error is not None and lost[0].error.kind == "WorkerLost"
+    # The chunk it held ahead was signed whole by another worker, and recorded.
+    assert all(rows[i].status is RowStatus.OK for i in its_ahead)
+    done = {r.result.sha256_hex for r in rows if r.status is RowStatus.OK and r.result}
+    assert len(done) == 23 and inventory_shas(inventory) == done
+
+
+def test_neither_a_chunk_too_large_for_the_pipe_nor_a_last_one_is_sent_ahead(
+    tmp_path: Path, signing_key: SigningKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(batch._pool, "_SIGN_WHILE_STARTING", False)
+    ahead = _spy_on_chunks_sent_ahead(monkeypatch)
+    paths = small_images(tmp_path / "in", 24)
+    # In-memory items: each chunk of two pickles to more than the limit (about
+    # 40 KB each), so none may wait in a busy worker's pipe; paths may.
+    padded = [SignItem(p.read_bytes() + bytes(40_000), name=p.name) for p in paths[:8]]
+    items: list[SignItem] = [*padded, *(SignItem(p) for p in paths[8:])]
+    rows = list(
+        sign_many(items, tmp_path / "out", key=signing_key, record=RECORD, workers=2, chunk_size=2)
+    )
+    assert [r.status for r in rows] == [RowStatus.OK] * 24
+    assert ahead, "no chunk was sent ahead to a busy worker"
+    for task in ahead:
+        assert all(job.data is None for job in task.chunk.jobs), task.chunk.jobs[0].name
+        # The batch's last chunks, cut to one item each, go to whichever worker is
+        # free first, so that the two finish together.
+        assert len(task.chunk.jobs) == 2, [job.index for job in task.chunk.jobs]
 
 
 def test_resume_skips_what_is_recorded_and_redoes_what_changed(

@@ -16,14 +16,16 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import selectors
 import threading
 import time
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import Connection
+from multiprocessing.reduction import ForkingPickler
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +42,17 @@ from provenance.errors import WorkerPoolError
 _WINDOW_PER_WORKER = 4
 """Chunks in flight per worker: enough to keep every worker busy while the head
 chunk is slow, few enough to bound memory (bytes items travel in chunks)."""
+
+_AHEAD_MAX_BYTES = 32 * 1024
+"""A busy worker is sent its next chunk ahead when the chunk pickles to at most this.
+
+The chunk waits in the worker's pipe, so the worker starts it as soon as it
+has reported the last item of its current one, instead of waiting for the
+manager thread to read that report and answer (which waits for the GIL while
+the calling thread records a chunk): 20 ms per worker per 200-file batch
+(issue 20). Only a chunk that fits the pipe's buffer at once: a larger one
+(in-memory items) would block the manager's send until the worker finished its
+current chunk, while the worker could be blocked sending it an item's outcome."""
 
 _SIGN_WHILE_STARTING = True
 """The calling process works on the first chunks while the pool starts (issue 20).
@@ -106,6 +119,7 @@ class _Pool(_Submitter):
         self._workers: list[_Worker] = []
         self._started = threading.Event()  # every worker has been ready once
         self._ready_count = 0
+        self._largest = 0  # the most jobs in a chunk submitted so far
         self._failure: WorkerPoolError | None = None
         self._start_failures = 0
         self._closing = False
@@ -121,6 +135,7 @@ class _Pool(_Submitter):
     def submit(self, chunk: _Chunk) -> Future[list[_Outcome]]:
         task = _Task(chunk, Future(), deque(chunk.jobs), [])
         with self._lock:
+            self._largest = max(self._largest, len(chunk.jobs))
             if self._failure is not None:
                 task.future.set_exception(self._failure)
                 return task.future
@@ -165,7 +180,7 @@ class _Pool(_Submitter):
     def _stop(self) -> None:
         """Stop the workers and close the pipes (the manager thread, at its end)."""
         for worker in self._workers:
-            if worker.task is None:
+            if not worker.tasks:
                 with contextlib.suppress(OSError, ValueError):
                     worker.conn.send(None)  # finish: the worker returns
             else:
@@ -197,28 +212,62 @@ class _Pool(_Submitter):
             self._stop()
 
     def _serve(self) -> None:
-        while True:
-            with self._lock:
-                if self._closing:
-                    return
-            self._top_up()
-            self._dispatch()
-            conns = {id(w.conn): w for w in self._workers}
-            sentinels = {w.process.sentinel: w for w in self._workers}
-            waitables: list[Any] = [self._wake_r, *(w.conn for w in self._workers)]
-            for ready in wait([*waitables, *sentinels]):
-                if ready is self._wake_r:
-                    with contextlib.suppress(EOFError, OSError):
-                        while self._wake_r.poll():
-                            self._wake_r.recv_bytes()
-                elif isinstance(ready, int):
-                    self._bury(sentinels[ready])
-                elif id(ready) in conns and conns[id(ready)] in self._workers:
-                    worker = conns[id(ready)]
+        # One selector for the whole batch, its workers' pipes and sentinels
+        # (re)registered only when the workers change: wait() built and filled
+        # a new one for every message, two per item (issue 20). poll(), as
+        # wait() uses: the kernel keeps no registration a closed pipe's reused
+        # number could inherit (epoll would).
+        with selectors.PollSelector() as selector:
+            selector.register(self._wake_r.fileno(), selectors.EVENT_READ)
+            watched: dict[int, tuple[_Worker, bool]] = {}
+            while True:
+                with self._lock:
+                    if self._closing:
+                        return
+                self._top_up()
+                self._dispatch()
+                self._watch(selector, watched)
+                for key, _ in selector.select():
+                    if key.data is None:
+                        with contextlib.suppress(EOFError, OSError):
+                            while self._wake_r.poll():
+                                self._wake_r.recv_bytes()
+                        continue
+                    worker, is_sentinel = key.data
+                    if worker not in self._workers:
+                        continue  # buried a moment ago, by its other handle
+                    if is_sentinel:
+                        self._bury(worker)
+                        continue
                     try:
                         self._receive(worker, worker.conn.recv())
+                        # What else it sent meanwhile, without another select().
+                        while worker.conn.poll():
+                            self._receive(worker, worker.conn.recv())
                     except (EOFError, OSError):
                         self._bury(worker)
+
+    def _watch(
+        self, selector: selectors.BaseSelector, watched: dict[int, tuple[_Worker, bool]]
+    ) -> None:
+        """Make ``selector`` watch the pipe and sentinel of every worker, and no other's."""
+        current = {id(worker) for worker in self._workers}
+        for fd, (worker, _) in list(watched.items()):
+            if id(worker) not in current:
+                # By number: the pipe is closed already (a closed number is
+                # forgotten here first, before a new worker's pipe reusing it is added).
+                with contextlib.suppress(KeyError, ValueError, OSError):
+                    selector.unregister(fd)
+                del watched[fd]
+        known = {id(worker) for worker, _ in watched.values()}
+        for worker in self._workers:
+            if id(worker) not in known:
+                for fd, is_sentinel in (
+                    (worker.conn.fileno(), False),
+                    (worker.process.sentinel, True),
+                ):
+                    selector.register(fd, selectors.EVENT_READ, (worker, is_sentinel))
+                    watched[fd] = (worker, is_sentinel)
 
     def _top_up(self) -> None:
         """Start workers until there are enough (unless the pool has failed)."""
@@ -280,21 +329,36 @@ class _Pool(_Submitter):
         for task in queued:
             task.future.set_exception(error)
         for worker in self._workers:
-            if worker.task is not None:
-                worker.task.future.set_exception(error)
-                worker.task = None
+            while worker.tasks:
+                worker.tasks.popleft().future.set_exception(error)
 
     def _dispatch(self) -> None:
-        for worker in self._workers:
-            if not worker.ready or worker.task is not None:
+        """Give every ready worker a chunk, then a busy one its next chunk ahead.
+
+        Never ahead: a chunk smaller than the largest submitted so far (the
+        batch's last chunks, cut smaller so that the workers finish about
+        together, :func:`._stream._tail`; sent ahead, one waited behind a busy
+        worker while the other had nothing left: 20 ms apart instead of 6 for
+        sign, issue 20), and one too large for the pipe (:data:`_AHEAD_MAX_BYTES`).
+        """
+        ready = [worker for worker in self._workers if worker.ready]
+        for worker in (*ready, *ready):  # first pass: the free ones; second: ahead
+            if len(worker.tasks) >= 2:
                 continue
             with self._lock:
-                if not self._queue:
-                    return
+                if not self._queue or (
+                    worker.tasks and len(self._queue[0].chunk.jobs) < self._largest
+                ):
+                    continue
                 task = self._queue.popleft()
-            worker.task = task
+            message = ForkingPickler.dumps(_Chunk(tuple(task.todo), task.chunk.now))
+            if worker.tasks and len(message) > _AHEAD_MAX_BYTES:
+                with self._lock:
+                    self._queue.appendleft(task)  # sent when the worker is free
+                continue
+            worker.tasks.append(task)
             with contextlib.suppress(OSError, ValueError):  # died: _bury requeues it
-                worker.conn.send(_Chunk(tuple(task.todo), task.chunk.now))
+                worker.conn.send_bytes(message)
 
     def _receive(self, worker: _Worker, message: tuple[str, Any]) -> None:
         kind, value = message
@@ -308,13 +372,13 @@ class _Pool(_Submitter):
             # Building the worker's state failed (the inventory cannot be
             # opened, say): every other worker would fail the same way.
             self._fail(WorkerPoolError(f"a worker process could not start: {value}"))
-        elif kind == "item" and worker.task is not None:
-            task = worker.task
+        elif kind == "item" and worker.tasks:
+            task = worker.tasks[0]
             task.outcomes.append(value)
             if task.todo and task.todo[0].index == value[0]:
                 task.todo.popleft()
-        elif kind == "done" and worker.task is not None:
-            task, worker.task = worker.task, None
+        elif kind == "done" and worker.tasks:
+            task = worker.tasks.popleft()
             task.future.set_result(task.outcomes)
 
     def _bury(self, worker: _Worker) -> None:
@@ -327,11 +391,17 @@ class _Pool(_Submitter):
         self._workers.remove(worker)
         worker.process.join(timeout=1)
         worker.conn.close()
-        if not worker.ready and worker.task is None:
+        if not worker.ready and not worker.tasks:
             self._started_badly(f"a new worker exited with status {worker.process.exitcode}")
             return
-        task, worker.task = worker.task, None
-        if task is None or task.future.done():
+        if not worker.tasks:
+            return
+        task = worker.tasks.popleft()
+        # The chunk sent ahead was not started: it goes back whole, after the rest of this one.
+        ahead = [t for t in worker.tasks if not t.future.done()]
+        worker.tasks.clear()
+        if task.future.done():
+            self._requeue(ahead)
             return
         # The outputs it finished were renamed without a folder fsync (it dies
         # before the end of its chunk): make them durable before they are recorded.
@@ -346,12 +416,19 @@ class _Pool(_Submitter):
             task.outcomes.append(_worker_lost(job, worker.process.exitcode))
         if not task.todo:
             task.future.set_result(task.outcomes)
+            self._requeue(ahead)
             return
+        self._requeue([task, *ahead])  # the rest of its chunk, next in line
+
+    def _requeue(self, tasks: list[_Task]) -> None:
+        """Put ``tasks`` back at the head of the queue, in this order (unless the pool failed)."""
         with self._lock:
-            if self._failure is None:
-                self._queue.appendleft(task)  # the rest of its chunk, next in line
+            failure = self._failure
+            if failure is None:
+                self._queue.extendleft(reversed(tasks))
                 return
-        task.future.set_exception(self._failure)
+        for task in tasks:
+            task.future.set_exception(failure)
 
 
 @dataclass(slots=True)
@@ -366,10 +443,12 @@ class _Task:
 
 @dataclass(slots=True, eq=False)
 class _Worker:
+    """A worker process; ``tasks``: the chunk it is on, then at most one sent ahead."""
+
     process: Any  # multiprocessing.process.BaseProcess
     conn: Connection
     ready: bool = False
-    task: _Task | None = None
+    tasks: deque[_Task] = field(default_factory=deque)
 
 
 def _worker_lost(job: _Job, exitcode: int | None) -> _Outcome:
