@@ -88,3 +88,28 @@ def test_sign_creates_the_output_folder_only_when_something_is_written(
     done = run_cli("sign", src, "--out", out, "--keys", dev_keys.directory)
     assert done.returncode == 2
     assert not out.exists()
+
+
+def test_an_output_folder_inside_the_source_is_not_signed_again(
+    tmp_path: Path, dev_keys: DevKeyPaths
+) -> None:
+    # A nightly `sign shop/ --out shop/signed/` signed the last night's copies into
+    # shop/signed/signed/, one level deeper every run.
+    shop = tmp_path / "shop"
+    shop.mkdir()
+    shutil.copyfile(SAMPLE_MEDIA / "forest-path.jpg", shop / "forest-path.jpg")
+    out = shop / "signed"
+    record = SAMPLE_MEDIA / "forest-path.jpg.json"
+    for run in (1, 2, 3):
+        done = run_cli(
+            "sign", shop, "--out", out, "--keys", dev_keys.directory, "--record", record, "--json"
+        )
+        assert done.returncode == 0, done.stderr
+        (row,) = json.loads(done.stdout)
+        assert row["status"] == ("ok" if run == 1 else "skipped")
+        if run > 1:
+            assert f"skipped 1 file(s) in the output folder {out}" in done.stderr
+    assert sorted(p.relative_to(shop).as_posix() for p in shop.rglob("*") if p.is_file()) == [
+        "forest-path.jpg",
+        "signed/forest-path.jpg",
+    ]

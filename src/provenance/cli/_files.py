@@ -11,12 +11,18 @@ from provenance.cli._output import fail, warn
 from provenance.errors import ProvenanceError
 
 
-def expand(paths: Iterable[Path]) -> tuple[list[tuple[Path, Path | None]], list[str]]:
+def expand(
+    paths: Iterable[Path], *, output: Path | None = None
+) -> tuple[list[tuple[Path, Path | None]], list[str]]:
     """Files in argument order, each with its path relative to its argument.
 
     Folders expand to their images, sorted; the relative path keeps files of the
     same name in different subfolders apart in an output folder. A path that
     does not exist comes back with ``None`` in place of its relative path.
+    ``output`` (sign's ``--out``) is left out of a folder it lies in, with a
+    warning: its signed copies are not sources (``sign shop/ --out
+    shop/signed/`` run again signed the last run's copies into
+    ``shop/signed/signed/``, one level deeper each time).
 
     Nothing is skipped silently (red-team issue 19): files that are not images
     by name (a file without an extension is looked at: its bytes decide),
@@ -31,7 +37,12 @@ def expand(paths: Iterable[Path]) -> tuple[list[tuple[Path, Path | None]], list[
     for path in paths:
         if path.is_dir():
             found: list[Path] = []
+            inner = _inside(output, path)
             for p in sorted(path.rglob("*")):
+                if inner is not None and p.relative_to(path).parts[: len(inner)] == inner:
+                    if not p.is_dir():
+                        skipped.setdefault(_OUTPUT_REASON.format(output), []).append(p)
+                    continue
                 reason = _skip_reason(p)
                 if reason is None:
                     found.append(p)
@@ -53,6 +64,20 @@ def expand(paths: Iterable[Path]) -> tuple[list[tuple[Path, Path | None]], list[
         # An empty batch must not look like a clean one (exit 0, "[]").
         fail("no image to process in " + ", ".join(str(p) for p in paths))
     return files, notes
+
+
+_OUTPUT_REASON = "file(s) in the output folder {} (signed copies are not signed again)"
+
+
+def _inside(output: Path | None, folder: Path) -> tuple[str, ...] | None:
+    """The parts of ``output`` below ``folder`` when it lies inside it (not the folder itself)."""
+    if output is None:
+        return None
+    try:
+        inner = output.resolve().relative_to(folder.resolve())
+    except ValueError:
+        return None
+    return inner.parts or None
 
 
 def _skip_reason(path: Path) -> str | None:

@@ -130,7 +130,7 @@ def sign_command(
     options = SignOptions(pii_policy=policy, write_exif=not no_exif)
     opened = inventory_for_writing(inventory_path, skip=no_inventory, checkpoint_key=signing_key)
     with closing(opened) as inventory:
-        files, _ = expand(sources)
+        files, _ = expand(sources, output=None if in_place else out_dir)
         items = (
             SignItem(src, name=None if relative is None else relative.as_posix())
             for src, relative in files
