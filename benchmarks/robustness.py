@@ -984,6 +984,13 @@ PARTIAL_TRANSFORMS: dict[
         im.rotate(3, Image.Resampling.BICUBIC, fillcolor="white")
     ),
     "crop 10% off-centre": lambda im, r, o: _jpeg(crop(im, 0.10, r, centre=False)),
+    # As an editor does both: the crop, then a turn on a canvas grown to hold it,
+    # filled white (2026-12-07: the layout rule compared the fill as picture).
+    "crop 10% + rotate 3deg": lambda im, r, o: _jpeg(
+        crop(im, 0.10, r, centre=False).rotate(
+            r.choice((-3, 3)), Image.Resampling.BICUBIC, expand=True, fillcolor="white"
+        )
+    ),
     "screenshot": lambda im, r, o: page_screenshot(im, r),
     "banner/collage": banner_collage,
     "resize 50% (easy)": lambda im, r, o: _jpeg(scale(im, 0.5)),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import io
 
 import numpy as np
 import pytest
@@ -12,6 +13,8 @@ from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
 from provenance._core import keypoints
+from provenance._core.keypoints import _region
+from provenance._core.keypoints._locate import MIN_LAYOUT
 from tests.conftest import SAMPLE_MEDIA
 
 
@@ -220,6 +223,71 @@ def test_a_rotated_copy_reports_its_angle_and_another_picture_is_not_confirmed()
     assert abs(placement.rotation_degrees - 5) < 1
     other = keypoints.locate(keypoints.query_features(textured(5)), reference)
     assert other is None or not other.confirmed
+
+
+def _flat(name: str) -> Image.Image:
+    with Image.open(SAMPLE_MEDIA / name) as im:
+        rgba = im.convert("RGBA")
+    ground = Image.new("RGBA", rgba.size, "white")
+    ground.alpha_composite(rgba)
+    return ground.convert("RGB")
+
+
+def _as_jpeg(image: Image.Image) -> Image.Image:
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=85)
+    return Image.open(io.BytesIO(buffer.getvalue()))
+
+
+@pytest.mark.parametrize("name", ["forest-path.jpg", "moss-close-up.webp", "kite-blue-sky.jpg"])
+@pytest.mark.parametrize(("angle", "fill"), [(3, "white"), (-3, "white"), (3, "black")])
+def test_a_cropped_copy_turned_on_a_filled_canvas_is_confirmed(
+    name: str, angle: int, fill: str
+) -> None:
+    # Crop 10% off two sides, then turn on a canvas grown to hold it, filled: the
+    # cells the crop took away land partly on the fill. Compared as picture, they
+    # refused these copies (layout correlation 0.37-0.71 < 0.85, 2026-12-07).
+    photo = _flat(name)
+    w, h = photo.size
+    box = (
+        (round(w * 0.1), 0, w, round(h * 0.9))
+        if angle > 0
+        else (0, round(h * 0.1), round(w * 0.9), h)
+    )
+    copy = photo.crop(box).rotate(angle, Image.Resampling.BICUBIC, expand=True, fillcolor=fill)
+    placement = keypoints.locate(
+        keypoints.query_features(_as_jpeg(copy)), keypoints.reference_features(photo)
+    )
+    assert placement is not None and placement.confirmed, placement and placement.failures
+    assert abs(placement.rotation_degrees - angle) < 1
+    assert placement.layout is not None and placement.layout >= MIN_LAYOUT
+
+
+def test_the_fill_is_left_out_and_another_photo_on_the_same_fill_is_not_confirmed() -> None:
+    # The fill of a turned canvas is the corners' colour reaching in from them ...
+    photo = _flat("forest-path.jpg")
+    turned = _as_jpeg(photo.rotate(3, Image.Resampling.BICUBIC, expand=True, fillcolor="white"))
+    query = keypoints.query_features(turned)
+    shown = _region._picture(query.colour)
+    assert shown is not None
+    corner = shown[:4, :4]
+    middle = shown[shown.shape[0] // 2 - 4 : shown.shape[0] // 2 + 4, shown.shape[1] // 2 - 4 :][
+        :, :8
+    ]
+    assert not corner.any() and middle.all()
+    assert 0.01 < float((shown == 0).mean()) < 0.15  # the four thin triangles only
+    # ... and a picture with no flat corner has none.
+    assert _region._picture(keypoints.query_features(_as_jpeg(photo)).colour) is None
+    # Another photograph turned on the same white canvas is still not this one.
+    other = _as_jpeg(
+        _flat("lake-at-dusk.webp").rotate(
+            3, Image.Resampling.BICUBIC, expand=True, fillcolor="white"
+        )
+    )
+    placement = keypoints.locate(
+        keypoints.query_features(other), keypoints.reference_features(photo)
+    )
+    assert placement is None or not placement.confirmed
 
 
 def test_colour_swapped_copy_fails_the_colour_rule() -> None:
