@@ -8,6 +8,7 @@ is a TIFF with the DNG tags in IFD0 (``DNGVersion``, ``DNGBackwardVersion``,
 from __future__ import annotations
 
 import io
+import os
 import struct
 from functools import cache
 
@@ -35,6 +36,15 @@ NEW_FORMATS = (
     ImageFormat.AVIF,
     ImageFormat.GIF,
 )
+
+
+def flat(path: str | os.PathLike[str]) -> Image.Image:
+    """The image's pixels, alpha composited on white (as a shop's page shows them)."""
+    with Image.open(path) as im:
+        rgba = im.convert("RGBA")
+    ground = Image.new("RGBA", rgba.size, "white")
+    ground.alpha_composite(rgba)
+    return ground.convert("RGB")
 
 
 def picture(seed: int = 0, size: tuple[int, int] = (96, 64)) -> Image.Image:

@@ -19,6 +19,7 @@ from provenance import SigningKey, Status, TrustPolicy, verify
 from provenance._core import keypoints
 from provenance.inventory import Inventory
 from provenance.verify import PARTIAL_MATCH
+from tests._formats import flat
 from tests.conftest import run_cli
 from tests.integration.test_synthetic_duplicate import Media, sign_into
 
@@ -29,15 +30,6 @@ Box = tuple[int, int, int, int]
 def inventory(tmp_path: Path) -> Iterator[Inventory]:
     with Inventory(tmp_path / "inventory.sqlite") as inv:
         yield inv
-
-
-def flat(path: Path) -> Image.Image:
-    """The image's pixels, alpha composited on white."""
-    with Image.open(path) as im:
-        rgba = im.convert("RGBA")
-    ground = Image.new("RGBA", rgba.size, "white")
-    ground.alpha_composite(rgba)
-    return ground.convert("RGB")
 
 
 def save_jpeg(image: Image.Image, path: Path, quality: int = 85) -> Path:

@@ -15,6 +15,7 @@ from PIL import Image, ImageDraw
 from provenance._core import keypoints
 from provenance._core.keypoints import _region
 from provenance._core.keypoints._locate import MIN_LAYOUT
+from tests._formats import flat
 from tests.conftest import SAMPLE_MEDIA
 
 
@@ -225,14 +226,6 @@ def test_a_rotated_copy_reports_its_angle_and_another_picture_is_not_confirmed()
     assert other is None or not other.confirmed
 
 
-def _flat(name: str) -> Image.Image:
-    with Image.open(SAMPLE_MEDIA / name) as im:
-        rgba = im.convert("RGBA")
-    ground = Image.new("RGBA", rgba.size, "white")
-    ground.alpha_composite(rgba)
-    return ground.convert("RGB")
-
-
 def _as_jpeg(image: Image.Image) -> Image.Image:
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=85)
@@ -247,7 +240,7 @@ def test_a_cropped_copy_turned_on_a_filled_canvas_is_confirmed(
     # Crop 10% off two sides, then turn on a canvas grown to hold it, filled: the
     # cells the crop took away land partly on the fill. Compared as picture, they
     # refused these copies (layout correlation 0.37-0.71 < 0.85, 2026-12-07).
-    photo = _flat(name)
+    photo = flat(SAMPLE_MEDIA / name)
     w, h = photo.size
     box = (
         (round(w * 0.1), 0, w, round(h * 0.9))
@@ -265,7 +258,7 @@ def test_a_cropped_copy_turned_on_a_filled_canvas_is_confirmed(
 
 def test_the_fill_is_left_out_and_another_photo_on_the_same_fill_is_not_confirmed() -> None:
     # The fill of a turned canvas is the corners' colour reaching in from them ...
-    photo = _flat("forest-path.jpg")
+    photo = flat(SAMPLE_MEDIA / "forest-path.jpg")
     turned = _as_jpeg(photo.rotate(3, Image.Resampling.BICUBIC, expand=True, fillcolor="white"))
     query = keypoints.query_features(turned)
     shown = _region._picture(query.colour)
@@ -280,7 +273,7 @@ def test_the_fill_is_left_out_and_another_photo_on_the_same_fill_is_not_confirme
     assert _region._picture(keypoints.query_features(_as_jpeg(photo)).colour) is None
     # Another photograph turned on the same white canvas is still not this one.
     other = _as_jpeg(
-        _flat("lake-at-dusk.webp").rotate(
+        flat(SAMPLE_MEDIA / "lake-at-dusk.webp").rotate(
             3, Image.Resampling.BICUBIC, expand=True, fillcolor="white"
         )
     )
