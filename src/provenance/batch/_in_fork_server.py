@@ -31,7 +31,7 @@ def _abandoned(kind: type[BaseException], traceback: TracebackType | None) -> bo
         return False
     while traceback is not None:
         code = traceback.tb_frame.f_code
-        if code.co_name == "_main" and code.co_filename.endswith(("spawn.py",)):
+        if code.co_name == "_main" and code.co_filename.endswith("spawn.py"):
             return True
         traceback = traceback.tb_next
     return False
