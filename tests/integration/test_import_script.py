@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 import provenance
 from provenance import CorruptFile, RenditionMark, Status
@@ -231,3 +231,86 @@ def test_a_batch_with_a_file_seen_before_is_recorded_row_by_row(
     # Audit: 1 + 2 files, then 1 new original file + 1 new rendition (the two seen
     # before are idempotent and log nothing).
     assert _audit_count(tmp_path / "inventory.sqlite") == 5
+
+
+def _resized(image: Image.Image, width: int, height: int) -> Image.Image:
+    """The documented script's resize: aspect kept, never upscaled, LANCZOS, reducing gap 3."""
+    copy = image.copy()
+    copy.thumbnail((width, height), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return copy
+
+
+def test_the_largest_rendition_s_pixels_find_copies_of_the_original(
+    media: Callable[[str], Path], signing_key: SigningKey, trust: TrustPolicy, tmp_path: Path
+) -> None:
+    from tests.integration.test_partial_copy import iou, save_jpeg, screenshot
+
+    name = "rowing-boats-sunset.jpg"  # 2560 x 1600: its keypoints' reduction is what is saved
+    data = media(name).read_bytes()
+    with Image.open(io.BytesIO(data)) as im:
+        im.load()
+        decoded = im.copy()
+    largest = _resized(decoded, 700, 560)
+    assert largest.size == (700, 438)
+    with Inventory(tmp_path / "inventory.sqlite") as inventory:
+        signed = provenance.sign_import(
+            data, tmp_path / "o.jpg", record=sample_record(name), key=signing_key,
+            inventory=inventory, image=largest, now=NOW, durable=False,
+        )  # fmt: skip
+        result = signed.original.result
+        assert (result.width, result.height) == (2560, 1600)
+        assert result.to_dict()["width"] == 2560
+        # Copies made from the full-size original, not from the rendition the rows came from.
+        third = save_jpeg(decoded.resize((853, 533)), tmp_path / "third.jpg", quality=70)
+        page, box = screenshot(decoded)
+        shot = save_jpeg(page, tmp_path / "page.jpg")
+        turned = decoded.rotate(3, Image.Resampling.BICUBIC, fillcolor="white").crop(
+            (256, 160, 2560, 1600)
+        )
+        rotated = save_jpeg(turned.resize((1152, 720)), tmp_path / "turned.jpg")
+        for query in (third, shot, rotated):
+            verdict = provenance.verify(query, trust=trust, inventory=inventory)
+            assert verdict.status is Status.SYNTHETIC_DUPLICATE, (query.name, verdict.summary)
+            assert verdict.asset_id == result.asset_id
+        verdict = provenance.verify(shot, trust=trust, inventory=inventory)
+        assert verdict.location is not None and iou(verdict.location.box, box) > 0.8
+
+
+@pytest.mark.parametrize(
+    ("make", "says"),
+    [
+        (lambda im: _resized(im, 285, 285), "at least 512 pixels on its long side"),
+        (lambda im: im.resize((im.width * 2, im.height * 2)), "pass the original decoded"),
+        (lambda im: ImageOps.pad(_resized(im, 700, 560), (700, 560), color="white"), "aspect"),
+        (lambda im: _resized(im.crop((0, 0, im.width * 3 // 4, im.height)), 700, 560), "aspect"),
+    ],
+    ids=["too small", "larger", "framed", "cropped"],
+)
+def test_pixels_that_are_not_the_original_or_a_resized_copy_record_nothing(
+    media: Callable[[str], Path],
+    signing_key: SigningKey,
+    tmp_path: Path,
+    make: Callable[[Image.Image], Image.Image],
+    says: str,
+) -> None:
+    name = "kite-blue-sky.jpg"  # 2000 x 1250
+    data = media(name).read_bytes()
+    with Image.open(io.BytesIO(data)) as im:
+        im.load()
+        pixels = make(im)
+    shown = f"image is {pixels.width} x {pixels.height} pixels, the original 2000 x 1250"
+    db = tmp_path / "inventory.sqlite"
+    with Inventory(db) as inventory:
+        with pytest.raises(ValueError, match=says) as caught:
+            provenance.sign_import(
+                data, tmp_path / "o.jpg", record=sample_record(name), key=signing_key,
+                inventory=inventory, image=pixels,
+            )  # fmt: skip
+        assert str(caught.value).startswith(shown)
+        with pytest.raises(ValueError, match=says):
+            provenance.sign_bytes(
+                data, record=sample_record(name), key=signing_key, image=pixels,
+                inventory=inventory,
+            )  # fmt: skip
+        assert inventory.stats().assets == 0
+    assert _audit_count(db) == 0

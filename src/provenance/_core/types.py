@@ -298,6 +298,9 @@ class SignResult:
         warnings: What signing had to leave out, one line each: an existing
             XMP or EXIF block it could not read and dropped, perceptual hashes
             it could not compute. Empty when everything went in.
+        width: The image's width in pixels, from its header (None when the file
+            was recorded without reading it: a rendition left unmarked).
+        height: The image's height in pixels, likewise.
     """
 
     path: str | None
@@ -311,6 +314,8 @@ class SignResult:
     parent_sha256_hex: str | None = None
     perceptual_hash: str | None = None
     warnings: tuple[str, ...] = ()
+    width: int | None = None
+    height: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready form used by ``sign --json``."""
@@ -325,6 +330,8 @@ class SignResult:
             "record": self.record.to_dict(),
             "parent_sha256": self.parent_sha256_hex,
         }
+        if self.width is not None and self.height is not None:
+            out["width"], out["height"] = self.width, self.height
         if self.perceptual_hash is not None:
             out["perceptual_hash"] = self.perceptual_hash
         if self.warnings:

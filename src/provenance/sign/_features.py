@@ -21,6 +21,50 @@ from provenance.inventory import Inventory
 
 _log = logging.getLogger("provenance.sign")
 
+COPY_MIN_SIDE = 512
+"""A resized copy passed as an original's pixels keeps at least this many pixels on its
+long side (or the original's own size, when that is smaller): the keypoints are taken at
+384 px (:data:`provenance._core.keypoints.REFERENCE_SIDE`) and the hashes' 128-cell grid
+from up to 512, so nothing they store is upscaled."""
+
+
+def check_copy(image: Image.Image, width: int | None, height: int | None) -> None:
+    """Refuse pixels that are neither the original decoded nor a resized copy the hashes can use.
+
+    An import pipeline holds the original decoded and the renditions it resized
+    from it; any of them at least :data:`COPY_MIN_SIDE` px on its long side (the
+    largest rendition costs least) gives the same perceptual rows. A copy that is
+    larger than the original, smaller than that, or of another aspect (framed on
+    a canvas, cropped) is refused: its rows would not be the original's.
+
+    Args:
+        image: The pixels the caller passed.
+        width: The original's width from its header (None: not known, nothing checked).
+        height: The original's height, likewise.
+
+    Raises:
+        ValueError: Which of those the pixels are, with both sizes.
+    """
+    if width is None or height is None or image.size == (width, height):
+        return
+    w, h = image.size
+    shown = f"image is {w} x {h} pixels, the original {width} x {height}"
+    if w > width or h > height:
+        raise ValueError(f"{shown}: pass the original decoded, or a copy resized from it")
+    least = min(COPY_MIN_SIDE, max(width, height))
+    if max(w, h) < least:
+        raise ValueError(
+            f"{shown}: a resized copy needs at least {least} pixels on its long side "
+            "(pass a larger rendition, or the original decoded)"
+        )
+    # Resizing rounds each side to a whole pixel: the cross products differ by at
+    # most about half a pixel of each side; more is another aspect.
+    if abs(w * height - h * width) > width + height:
+        raise ValueError(
+            f"{shown}: not the original's aspect ratio (a copy framed on a canvas or "
+            "cropped); pass the copy as resized, before any frame"
+        )
+
 
 def check_decodable_size(data: bytes, src: str | os.PathLike[str], limit: int | None) -> None:
     """Raise :class:`ImageTooLarge` (naming ``src``) above the pixel limit, from the header."""
