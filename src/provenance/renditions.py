@@ -208,9 +208,9 @@ def sign_import(
             before they were encoded: at least 512 px on the long side, or the
             original's size if smaller, with the original's aspect): the
             perceptual reference hashes and keypoints ``verify`` finds altered
-            and partial copies by. From a 700 px copy they cost about 2 ms less
-            CPU than from a 1 MP original, 2.7 ms less from 4 MP and 4.7 ms from
-            12 MP (docs/performance.md), with the same matches.
+            and partial copies by. From a 700 px copy they cost about 2-2.6 ms
+            less CPU per import than from a 4-12 MP original, nothing measurable
+            at 1 MP (docs/performance.md), and find the same copies.
         renditions: ``(bytes, path)`` of each rendition the pipeline made.
         mark: What each rendition carries (see :class:`RenditionMark`).
         source_path: The uploaded file, if the inventory should keep it.

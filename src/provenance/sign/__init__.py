@@ -208,8 +208,8 @@ def sign_bytes(
         image: ``data`` decoded (any mode), or a copy the pipeline resized
             from it (a rendition's pixels before they were encoded: at least
             512 px on the long side, or the original's size if smaller, with the
-            original's aspect; the smaller, the cheaper: a 4 MP original's hashes
-            and keypoints cost about 2.7 ms less CPU from a 700 px copy); sets
+            original's aspect; cheaper: a 4-12 MP original's hashes and
+            keypoints cost about 2-2.6 ms less CPU from a 700 px copy); sets
             ``perceptual_hash`` in the result and, with ``inventory``, the
             perceptual reference hashes and keypoints ``verify`` finds altered
             and partial copies by.
