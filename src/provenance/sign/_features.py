@@ -99,7 +99,10 @@ def record_perceptual(
         inventory: Where the asset is recorded.
         asset_id: The asset.
         data: The image bytes; only needed (and only decoded) when ``image`` is None.
-        image: The decoded pixels, if the caller has them.
+        image: The decoded pixels, if the caller has them, or a copy resized
+            from them (at least 512 px on the long side, the aspect kept: see
+            :func:`provenance.sign_import`; not checked here, where the
+            original's size is not known).
         name: The file, for the warning.
         max_pixels: The decoding limit (default:
             :func:`provenance.fingerprint.max_pixels`); above it, no hashes.
