@@ -20,6 +20,7 @@ from provenance._core.hashing import sha256_hex
 from provenance._io.keys import SigningKey, TrustPolicy
 from provenance.inventory import Inventory
 from tests.conftest import ROOT, sample_record
+from tests.integration.test_partial_copy import iou, save_jpeg, screenshot
 
 NOW = datetime(2025, 5, 1, 12, 0, tzinfo=timezone.utc)
 DOC = ROOT / "docs" / "performance.md"
@@ -243,8 +244,6 @@ def _resized(image: Image.Image, width: int, height: int) -> Image.Image:
 def test_the_largest_rendition_s_pixels_find_copies_of_the_original(
     media: Callable[[str], Path], signing_key: SigningKey, trust: TrustPolicy, tmp_path: Path
 ) -> None:
-    from tests.integration.test_partial_copy import iou, save_jpeg, screenshot
-
     name = "rowing-boats-sunset.jpg"  # 2560 x 1600: its keypoints' reduction is what is saved
     data = media(name).read_bytes()
     with Image.open(io.BytesIO(data)) as im:
@@ -314,3 +313,30 @@ def test_pixels_that_are_not_the_original_or_a_resized_copy_record_nothing(
             )  # fmt: skip
         assert inventory.stats().assets == 0
     assert _audit_count(db) == 0
+
+
+def test_a_copy_turned_upright_by_exif_orientation_is_the_original_s(
+    media: Callable[[str], Path], signing_key: SigningKey, trust: TrustPolicy, tmp_path: Path
+) -> None:
+    name = "kite-blue-sky.jpg"  # 2000 x 1250, stored turned: EXIF Orientation 6
+    with Image.open(media(name)) as im:
+        exif = im.getexif()
+        exif[0x0112] = 6
+        turned = io.BytesIO()
+        im.save(turned, "JPEG", quality=90, exif=exif)
+    data = turned.getvalue()
+    with Image.open(io.BytesIO(data)) as im:
+        upright = ImageOps.exif_transpose(im)  # what many pipelines do before resizing
+    assert upright.size == (1250, 2000)
+    largest = _resized(upright, 700, 560)
+    assert largest.size == (350, 560)
+    with Inventory(tmp_path / "inventory.sqlite") as inventory:
+        signed = provenance.sign_import(
+            data, tmp_path / "o.jpg", record=sample_record(name), key=signing_key,
+            inventory=inventory, image=largest, now=NOW, durable=False,
+        )  # fmt: skip
+        assert (signed.original.result.width, signed.original.result.height) == (2000, 1250)
+        copy = save_jpeg(upright.resize((417, 667)), tmp_path / "copy.jpg", quality=75)
+        verdict = provenance.verify(copy, trust=trust, inventory=inventory)
+        assert verdict.status is Status.SYNTHETIC_DUPLICATE
+        assert verdict.asset_id == signed.original.result.asset_id

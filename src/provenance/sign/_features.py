@@ -35,34 +35,41 @@ def check_copy(image: Image.Image, width: int | None, height: int | None) -> Non
     from it; any of them at least :data:`COPY_MIN_SIDE` px on its long side (the
     largest rendition costs least) gives the same perceptual rows. A copy that is
     larger than the original, smaller than that, or of another aspect (framed on
-    a canvas, cropped) is refused: its rows would not be the original's.
+    a canvas, cropped) is refused: its rows would not be the original's. Either
+    orientation is the original's: a pipeline may turn the pixels upright by the
+    file's EXIF orientation (``ImageOps.exif_transpose``) before it resizes.
 
     Args:
         image: The pixels the caller passed.
-        width: The original's width from its header (None: not known, nothing checked).
+        width: The original's width from its header (None or 0: not known,
+            nothing checked).
         height: The original's height, likewise.
 
     Raises:
         ValueError: Which of those the pixels are, with both sizes.
     """
-    if width is None or height is None or image.size == (width, height):
+    if not width or not height:
         return
     w, h = image.size
+    if (w, h) in ((width, height), (height, width)):
+        return
     shown = f"image is {w} x {h} pixels, the original {width} x {height}"
-    if w > width or h > height:
+    # Resizing rounds each side to a whole pixel: the cross products differ by at
+    # most about half a pixel of each side; more is another aspect.
+    upright = [(a, b) for a, b in ((width, height), (height, width)) if abs(w * b - h * a) <= a + b]
+    if not upright:
+        raise ValueError(
+            f"{shown}: not the original's aspect ratio (a copy framed on a canvas or "
+            "cropped); pass the copy as resized, before any frame"
+        )
+    full_w, full_h = upright[0]
+    if w > full_w or h > full_h:
         raise ValueError(f"{shown}: pass the original decoded, or a copy resized from it")
     least = min(COPY_MIN_SIDE, max(width, height))
     if max(w, h) < least:
         raise ValueError(
             f"{shown}: a resized copy needs at least {least} pixels on its long side "
             "(pass a larger rendition, or the original decoded)"
-        )
-    # Resizing rounds each side to a whole pixel: the cross products differ by at
-    # most about half a pixel of each side; more is another aspect.
-    if abs(w * height - h * width) > width + height:
-        raise ValueError(
-            f"{shown}: not the original's aspect ratio (a copy framed on a canvas or "
-            "cropped); pass the copy as resized, before any frame"
         )
 
 
