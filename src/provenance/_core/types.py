@@ -314,8 +314,10 @@ class SignResult:
     parent_sha256_hex: str | None = None
     perceptual_hash: str | None = None
     warnings: tuple[str, ...] = ()
-    width: int | None = None
-    height: int | None = None
+    # Derived from the bytes sha256_hex names, so not part of equality: a batch row
+    # found already signed (not read again) reports the same result without them.
+    width: int | None = field(default=None, compare=False)
+    height: int | None = field(default=None, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready form used by ``sign --json``."""
