@@ -241,6 +241,22 @@ def _resized(image: Image.Image, width: int, height: int) -> Image.Image:
     return copy
 
 
+def _imported(
+    data: bytes,
+    name: str,
+    pixels: Image.Image,
+    key: SigningKey,
+    inventory: Inventory,
+    tmp_path: Path,
+) -> provenance.SignResult:
+    """``sign_import`` of ``data`` with ``pixels`` as its image, no renditions: the original."""
+    signed = provenance.sign_import(
+        data, tmp_path / "o.jpg", record=sample_record(name), key=key,
+        inventory=inventory, image=pixels, now=NOW, durable=False,
+    )  # fmt: skip
+    return signed.original.result
+
+
 def test_the_largest_rendition_s_pixels_find_copies_of_the_original(
     media: Callable[[str], Path], signing_key: SigningKey, trust: TrustPolicy, tmp_path: Path
 ) -> None:
@@ -252,11 +268,7 @@ def test_the_largest_rendition_s_pixels_find_copies_of_the_original(
     largest = _resized(decoded, 700, 560)
     assert largest.size == (700, 438)
     with Inventory(tmp_path / "inventory.sqlite") as inventory:
-        signed = provenance.sign_import(
-            data, tmp_path / "o.jpg", record=sample_record(name), key=signing_key,
-            inventory=inventory, image=largest, now=NOW, durable=False,
-        )  # fmt: skip
-        result = signed.original.result
+        result = _imported(data, name, largest, signing_key, inventory, tmp_path)
         assert (result.width, result.height) == (2560, 1600)
         assert result.to_dict()["width"] == 2560
         # Copies made from the full-size original, not from the rendition the rows came from.
@@ -331,12 +343,9 @@ def test_a_copy_turned_upright_by_exif_orientation_is_the_original_s(
     largest = _resized(upright, 700, 560)
     assert largest.size == (350, 560)
     with Inventory(tmp_path / "inventory.sqlite") as inventory:
-        signed = provenance.sign_import(
-            data, tmp_path / "o.jpg", record=sample_record(name), key=signing_key,
-            inventory=inventory, image=largest, now=NOW, durable=False,
-        )  # fmt: skip
-        assert (signed.original.result.width, signed.original.result.height) == (2000, 1250)
+        result = _imported(data, name, largest, signing_key, inventory, tmp_path)
+        assert (result.width, result.height) == (2000, 1250)
         copy = save_jpeg(upright.resize((417, 667)), tmp_path / "copy.jpg", quality=75)
         verdict = provenance.verify(copy, trust=trust, inventory=inventory)
         assert verdict.status is Status.SYNTHETIC_DUPLICATE
-        assert verdict.asset_id == signed.original.result.asset_id
+        assert verdict.asset_id == result.asset_id
