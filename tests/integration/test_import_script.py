@@ -323,6 +323,13 @@ def test_pixels_that_are_not_the_original_or_a_resized_copy_record_nothing(
                 data, record=sample_record(name), key=signing_key, image=pixels,
                 inventory=inventory,
             )  # fmt: skip
+        out = tmp_path / "signed.jpg"
+        with pytest.raises(ValueError, match=says):
+            provenance.sign(
+                media(name), out, record=sample_record(name), key=signing_key, image=pixels,
+                inventory=inventory,
+            )  # fmt: skip
+        assert not out.exists()  # refused before the signed copy was written
         assert inventory.stats().assets == 0
     assert _audit_count(db) == 0
 
