@@ -257,8 +257,9 @@ def decode_for_hashing(
     Args:
         data: A whole image file.
         max_pixels: The pixel limit (default: :func:`max_pixels`).
-        fit_side: Instead, keep at least this many pixels on the long side (the
-            partial-copy search's :data:`provenance._core.keypoints.QUERY_SIDE`).
+        fit_side: Also keep at least this many pixels on the long side (the
+            partial-copy search's :data:`provenance._core.keypoints.QUERY_SIDE`
+            for a query; its ``REFERENCE_SIDE`` for an original being signed).
 
     Returns:
         The decoded image and the image's full size ``(width, height)``.
@@ -274,11 +275,12 @@ def decode_for_hashing(
             size = opened.size
             if opened.format == "JPEG":
                 # Colour kept: the confirmation compares the mean colour (phash).
-                if fit_side is None:
-                    opened.draft("RGB", (DRAFT_SIZE, DRAFT_SIZE))
-                else:
+                least = (DRAFT_SIZE, DRAFT_SIZE)
+                if fit_side is not None:
                     fit = fit_side / max(size)
-                    opened.draft("RGB", (math.ceil(size[0] * fit), math.ceil(size[1] * fit)))
+                    least = (math.ceil(size[0] * fit), math.ceil(size[1] * fit))
+                    least = (max(least[0], DRAFT_SIZE), max(least[1], DRAFT_SIZE))
+                opened.draft("RGB", least)
             opened.load()
             decoded = opened.copy()
     except (OSError, ValueError, SyntaxError, EOFError, IndexError, struct_error) as exc:

@@ -15,7 +15,7 @@ from PIL import Image, ImageOps
 
 import provenance
 from provenance import CorruptFile, RenditionMark, Status
-from provenance._core import phash
+from provenance._core import keypoints, phash
 from provenance._core.hashing import sha256_hex
 from provenance._io.keys import SigningKey, TrustPolicy
 from provenance.inventory import Inventory
@@ -356,3 +356,20 @@ def test_a_copy_turned_upright_by_exif_orientation_is_the_original_s(
         verdict = provenance.verify(copy, trust=trust, inventory=inventory)
         assert verdict.status is Status.SYNTHETIC_DUPLICATE
         assert verdict.asset_id == result.asset_id
+
+
+def test_signing_a_large_square_jpeg_stores_its_keypoints_at_the_full_working_size(
+    media: Callable[[str], Path], signing_key: SigningKey, tmp_path: Path
+) -> None:
+    # A 2048 px square: JPEG draft mode at 256 px per side (a verifier's query decode)
+    # would give 1/8 scale, and the keypoints would be stored at 256 px, not 384.
+    name = "packshot-daffodil-white.jpg"
+    with Image.open(media(name)) as im:
+        im.resize((2048, 2048), Image.Resampling.LANCZOS).save(tmp_path / "big.jpg", quality=90)
+    with Inventory(tmp_path / "inventory.sqlite") as inventory:
+        provenance.sign(
+            tmp_path / "big.jpg", tmp_path / "signed.jpg", record=sample_record(name),
+            key=signing_key, inventory=inventory,
+        )  # fmt: skip
+        [(_, features)] = inventory.keypoint_features([1])
+    assert (features.width, features.height) == (keypoints.REFERENCE_SIDE,) * 2

@@ -175,10 +175,16 @@ def findable_features(
         raise ValueError("record_perceptual needs the image's bytes or its decoded pixels")
     lost = "no perceptual hash stored, so copies of it cannot be found"
     try:
+        # A JPEG decoded in draft mode keeps the keypoints' working side on its long
+        # side: DRAFT_SIZE alone (256 per side, a verifier's query) left a 2048 px
+        # square 256 px for its keypoints, and fewer copies were found
+        # (docs/performance.md, sixteenth session).
         pixels = (
             image
             if image is not None
-            else decode_for_hashing(data or b"", max_pixels=max_pixels)[0]
+            else decode_for_hashing(
+                data or b"", max_pixels=max_pixels, fit_side=keypoints.REFERENCE_SIDE
+            )[0]
         )
         reference = phash.reference_hashes(pixels)
     except ImageTooLarge as exc:
