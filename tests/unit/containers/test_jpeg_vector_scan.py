@@ -59,8 +59,13 @@ def test_the_vector_scan_is_used_when_numpy_is_loaded(monkeypatch: pytest.Monkey
     assert _segments._ecs_marker(data, 10) == len(data) - 2
     assert calls == [10 + _R]
     calls.clear()
-    # Short data, or numpy not loaded: the regex alone.
+    # Short data (at most another _R after the regex's), or numpy not loaded: the regex alone.
     assert _segments._ecs_marker(data[: _R // 2] + b"\xff\xd9", 0) == _R // 2
+    assert _segments._ecs_marker(data[: 2 * _R - 2] + b"\xff\xd9", 0) == 2 * _R - 2
+    assert calls == []
+    assert _segments._ecs_marker(data[: 2 * _R] + b"\xff\xd9", 1) == 2 * _R
+    assert calls == [1 + _R]
+    calls.clear()
     monkeypatch.delitem(sys.modules, "numpy")
     assert _segments._ecs_marker(data, 10) == len(data) - 2
     assert calls == []

@@ -69,10 +69,11 @@ _ENDS_ECS = bytes(
 )
 # Entropy-coded data is searched by the regex for its first _REGEX_BYTES (a progressive
 # file's scans are short), then in _VECTOR_BYTES blocks with numpy when the process
-# has imported it: a signing process has (the perceptual hashes), verify's lean path
-# has not and is not made to (issue 20: start-up). Measured on 4 MP JPEGs (q90): the
-# regex took 220 us for 744 KB with 1,292 0xFF bytes and 530 us for 945 KB with
-# 21,000; numpy 140 and 175 us.
+# has imported it (a signing process has, for the perceptual hashes; verify's lean
+# path has not and is not made to: issue 20, start-up) and at least _REGEX_BYTES
+# more follow (numpy's calls cost about 10 us: below 64 KB the regex is as fast).
+# Measured on 4 MP JPEGs (q90): the regex took 220 us for 744 KB with 1,292 0xFF
+# bytes and 530 us for 945 KB with 21,000; numpy 140 and 175 us.
 _REGEX_BYTES = 64 * 1024
 _VECTOR_BYTES = 256 * 1024
 _NOT_FILL = re.compile(rb"[^\xff]")
@@ -312,10 +313,10 @@ def _ecs_marker(data: bytes, start: int) -> int:
     """Where ``_ECS_END.search(data, start)`` matches: the marker after entropy-coded data.
 
     -1 when there is none. The same offset either way; past :data:`_REGEX_BYTES`
-    numpy finds it faster, when loaded (see the constants).
+    of a long run numpy finds it faster, when loaded (see the constants).
     """
     size = len(data)
-    numpy = sys.modules.get("numpy") if size - start > _REGEX_BYTES else None
+    numpy = sys.modules.get("numpy") if size - start > 2 * _REGEX_BYTES else None
     if numpy is None:
         found = _ECS_END.search(data, start)
         return -1 if found is None else found.start()
