@@ -12,6 +12,7 @@ from typing import Any
 
 import c2pa
 
+from provenance._io.c2pa import _direct
 from provenance._io.c2pa._common import _BUILT, _OFFLINE_VERIFY, _kind, _url
 from provenance._io.keys import TrustPolicy
 from provenance.errors import CorruptFile, UnsupportedFormat
@@ -95,6 +96,9 @@ def read_c2pa(
     JPEG whole once to find the store, once to locate it for the hash, once to
     hash it). It must be the store c2pa would extract itself: c2pa still checks
     the hard binding over ``data``, but not that the store came from ``data``.
+    Such a read makes c2pa-python's C calls without its Python (:mod:`._direct`:
+    0.35-0.45 ms less per 1-2 MB JPEG verified); one that fails there is made
+    again through c2pa-python, which reports the failure.
 
     Returns:
         None when the asset carries no C2PA data at all; otherwise a report,
@@ -105,6 +109,12 @@ def read_c2pa(
         UnsupportedFormat: c2pa cannot read this format.
         CorruptFile: The asset itself cannot be read.
     """
+    if store is not None:
+        # The C calls c2pa-python would make, without its Python around them (issue 20);
+        # anything unusual is read again through c2pa-python, which reports it.
+        found = _json_object(_direct.store_json(_reading_context(trust), data, mime, store))
+        if found is not None:
+            return _report_of(found)
     opened = _open_reader(data, mime, trust, store)
     if opened is None or isinstance(opened, C2paReport):
         return opened
@@ -121,6 +131,15 @@ def read_c2pa(
             state=None, error="remote manifest", error_kind="RemoteManifest", remote_url=remote
         )
     return _report_of(found)
+
+
+def _json_object(text: str | None) -> dict[str, Any] | None:
+    """``text`` as a JSON object, or None (no text, not JSON, not an object)."""
+    try:
+        found = json.loads(text) if text is not None else None
+    except ValueError:
+        return None
+    return found if isinstance(found, dict) else None
 
 
 def _open_reader(
