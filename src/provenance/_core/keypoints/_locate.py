@@ -115,6 +115,8 @@ class Placement:
         layout: Correlation of the located region's coarse luma with the
             reference's (None: flat, or too little inside).
         failures: The acceptance rules it fails (empty: a confirmed placement).
+        colours: The colour rule's measurements (chroma difference, a filter's
+            chroma scale, hue agreement; None: grey, or too little inside).
     """
 
     box: tuple[int, int, int, int]

@@ -1,7 +1,9 @@
 """A placement's checks beyond its inlier count: spread, coverage, colours, layout.
 
 The inliers' reach across the reference and the share of the matched region their
-hull covers; the located region's colours and coarse brightness layout.
+hull covers; the located region's colours (measured here: chroma difference, a
+filter's chroma scale, hue agreement; judged in ``_locate``) and coarse
+brightness layout.
 """
 
 from __future__ import annotations
@@ -32,8 +34,9 @@ def compare_region(
 
     The query's colour pixels are warped back onto the reference frame (the
     inverse of the fitted similarity) and averaged to the reference's 16x16 grid.
-    Colour: the mean chroma difference over the cells where either side has
-    colour (None when neither has: grey images). Layout: the correlation of the
+    Colours: the two sides' chroma over the cells where either has colour
+    (:class:`Colours`; None when neither has: grey images), judged by
+    ``_locate``'s colour rule. Layout: the correlation of the
     cells' luma (None when either is flat). Both None when too little of the
     reference lies inside the query.
     """
