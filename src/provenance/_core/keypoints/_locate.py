@@ -78,7 +78,7 @@ the region's per-cell chroma vectors, weighted by chroma (a global scale leaves
 it at 1; a hue rotation by t degrees makes it about cos t). On the corpus's true
 copies 0.947 at the least unfiltered, 0.78-0.82 at the least under a filter
 (clipped saturated colours turn a little); hue rotated 45 degrees 0.62-0.78, 90
-degrees 0.20 at most, a red-blue swap -0.99 to 0.98 (its warm-grey cells)."""
+degrees 0.20 at most, a red-blue swap -0.99 at the 1st percentile."""
 
 MIN_LAYOUT = 0.85
 """The located region's 16x16 luma must correlate with the reference's this well:
