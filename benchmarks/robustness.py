@@ -977,6 +977,12 @@ def banner_collage(
     return _jpeg(out)
 
 
+def filtered(im: Image.Image, saturation: float, contrast: float) -> Image.Image:
+    """A filter of a photo app: saturation, then contrast (``ImageEnhance``; 1.0 keeps it)."""
+    out = ImageEnhance.Color(im.convert("RGB")).enhance(saturation)
+    return ImageEnhance.Contrast(out).enhance(contrast)
+
+
 PARTIAL_TRANSFORMS: dict[
     str, Callable[[Image.Image, random.Random, Sequence[Image.Image]], Image.Image]
 ] = {
@@ -994,6 +1000,16 @@ PARTIAL_TRANSFORMS: dict[
     "screenshot": lambda im, r, o: page_screenshot(im, r),
     "banner/collage": banner_collage,
     "resize 50% (easy)": lambda im, r, o: _jpeg(scale(im, 0.5)),
+    # A social-media filter keeps hue and scales chroma and contrast (2026-12-07: the
+    # colour rule refused 3 of 10 such copies probed by hand). Appended after the
+    # transforms above, so their draws (and seeds) are unchanged.
+    "filter + crop 10%": lambda im, r, o: _jpeg(
+        crop(filtered(im, 1.6, 1.3), 0.10, r, centre=False)
+    ),
+    "filter in a screenshot": lambda im, r, o: page_screenshot(filtered(im, 1.6, 1.3), r),
+    "desaturated + crop 10%": lambda im, r, o: _jpeg(
+        crop(filtered(im, 0.6, 1.0), 0.10, r, centre=False)
+    ),
 }
 
 

@@ -12,8 +12,9 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageEnhance
 
 from provenance import SigningKey, Status, TrustPolicy, verify
 from provenance._core import keypoints
@@ -197,6 +198,57 @@ def test_unrelated_photo_and_look_alike_in_a_screenshot_are_not_duplicates(
     assert verdict.asset_id is None and verdict.location is None
     unconfirmed = [e for e in verdict.evidence if "colour differs" in e.detail]
     assert unconfirmed, [e.detail for e in verdict.evidence]
+
+
+def filtered(image: Image.Image) -> Image.Image:
+    """A social-media filter: saturation x1.6, then contrast x1.3."""
+    return ImageEnhance.Contrast(ImageEnhance.Color(image.convert("RGB")).enhance(1.6)).enhance(1.3)
+
+
+def hue_turned(image: Image.Image, degrees: int) -> Image.Image:
+    """Every hue turned by ``degrees``: the same product in another colour."""
+    hsv = np.array(image.convert("RGB").convert("HSV"))
+    hsv[..., 0] = (hsv[..., 0].astype(np.int32) + round(degrees * 256 / 360)) % 256
+    return Image.fromarray(hsv, "HSV").convert("RGB")
+
+
+@pytest.mark.parametrize("name", ["lake-at-dusk.webp", "rowing-boats-sunset.jpg"])
+def test_a_filtered_copy_in_a_screenshot_is_synthetic_duplicate(
+    name: str,
+    media: Media,
+    signing_key: SigningKey,
+    trust: TrustPolicy,
+    inventory: Inventory,
+    tmp_path: Path,
+) -> None:
+    # The filter doubles the chroma (plain difference 0.12-0.20 > 0.10: refused
+    # before 2026-12-07) and keeps every hue.
+    result = sign_into(inventory, media(name), tmp_path / f"signed-{name}", signing_key)
+    page, expected = screenshot(filtered(flat(tmp_path / f"signed-{name}")))
+    verdict = verify(save_jpeg(page, tmp_path / "page.jpg"), trust=trust, inventory=inventory)
+    assert verdict.status is Status.SYNTHETIC_DUPLICATE, [e.detail for e in verdict.evidence]
+    assert verdict.asset_id == result.asset_id
+    assert verdict.location is not None
+    assert PARTIAL_MATCH in verdict.failure_codes
+    assert iou(verdict.location.box, expected) > 0.8, (verdict.location.box, expected)
+
+
+def test_a_hue_turned_copy_in_a_screenshot_is_not_a_duplicate(
+    media: Media,
+    signing_key: SigningKey,
+    trust: TrustPolicy,
+    inventory: Inventory,
+    tmp_path: Path,
+) -> None:
+    # A muted photo: hues turned 45 degrees move each cell's chroma by less than
+    # 0.10 (confirmed before 2026-12-07); the hue agreement refuses it.
+    sign_into(inventory, media("forest-path.jpg"), tmp_path / "s.jpg", signing_key)
+    page, _ = screenshot(hue_turned(flat(tmp_path / "s.jpg"), 45))
+    verdict = verify(save_jpeg(page, tmp_path / "page.jpg"), trust=trust, inventory=inventory)
+    assert verdict.status is Status.NO_PROVENANCE
+    assert verdict.asset_id is None and verdict.location is None
+    refused = [e.detail for e in verdict.evidence if "colour differs in hue" in e.detail]
+    assert refused, [e.detail for e in verdict.evidence]
 
 
 def test_partial_search_can_be_turned_off(

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageEnhance
 
 from provenance._core import keypoints
 from provenance._core.keypoints import _region
-from provenance._core.keypoints._locate import MIN_LAYOUT
+from provenance._core.keypoints._locate import MAX_COLOUR_DIFFERENCE, MIN_LAYOUT
 from tests._formats import flat
 from tests.conftest import SAMPLE_MEDIA
 
@@ -488,3 +488,92 @@ def test_an_alpha_copy_resized_by_a_pipeline_stores_its_flattened_copy_s_keypoin
     assert len(ours.points) > 100
     assert np.array_equal(ours.descriptors, flattened.descriptors)
     assert np.array_equal(ours.colour, flattened.colour)
+
+
+def _filtered(image: Image.Image, saturation: float, contrast: float) -> Image.Image:
+    """A photo app's filter: saturation, then contrast (1.0 keeps either)."""
+    out = ImageEnhance.Color(image.convert("RGB")).enhance(saturation)
+    return ImageEnhance.Contrast(out).enhance(contrast)
+
+
+def _hue_turned(image: Image.Image, degrees: int) -> Image.Image:
+    """The same picture with every hue turned: the product in another colour."""
+    hsv = np.array(image.convert("RGB").convert("HSV"))
+    hsv[..., 0] = (hsv[..., 0].astype(np.int32) + round(degrees * 256 / 360)) % 256
+    return Image.fromarray(hsv, "HSV").convert("RGB")
+
+
+def _cut(image: Image.Image) -> Image.Image:
+    """10% off the left and the top: a crop the perceptual hash need not survive."""
+    w, h = image.size
+    return image.crop((round(w * 0.1), round(h * 0.1), w, h))
+
+
+def _on_a_page(image: Image.Image) -> Image.Image:
+    """The picture at 55% of a 1280 px page's width, on a light grey page."""
+    w = 704
+    h = round(image.height * w / image.width)
+    page = Image.new("RGB", (1280, max(800, h + 200)), (250, 250, 250))
+    page.paste(image.resize((w, h), Image.Resampling.LANCZOS), (48, 104))
+    return page
+
+
+@pytest.mark.parametrize(
+    ("name", "saturation", "contrast"),
+    [
+        ("fallen-maple-leaf.jpg", 1.6, 1.3),
+        ("lake-at-dusk.webp", 1.6, 1.3),
+        ("rowing-boats-sunset.jpg", 1.6, 1.3),
+        ("fallen-maple-leaf.jpg", 0.6, 1.0),
+    ],
+)
+def test_a_filtered_copy_keeps_its_hues_and_passes_the_colour_rule(
+    name: str, saturation: float, contrast: float
+) -> None:
+    # A filter scales every cell's chroma alike (the plain difference was 0.12-0.27
+    # for these, over 0.10): the scale is taken out and the hues still agree.
+    photo = flat(SAMPLE_MEDIA / name)
+    query = _as_jpeg(_cut(_filtered(photo, saturation, contrast)))
+    placement = keypoints.locate(
+        keypoints.query_features(query), keypoints.reference_features(photo)
+    )
+    assert placement is not None and placement.confirmed, placement and placement.failures
+    colours = placement.colours
+    assert colours is not None
+    assert colours.difference > MAX_COLOUR_DIFFERENCE  # refused before 2026-12-07
+    # Saturated colours clip, so a filter scales them less than it says.
+    assert (colours.scale > 1.2) == (saturation > 1.0)
+    assert colours.scale <= saturation * contrast + 0.05
+    assert colours.agreement > 0.95
+
+
+@pytest.mark.parametrize("name", ["forest-path.jpg", "packshot-tractor-wheel-alpha.png"])
+def test_a_hue_turned_copy_with_little_chroma_is_refused_on_its_hue(name: str) -> None:
+    # Muted pictures: turning the hue 45 degrees moves each cell's chroma by less
+    # than 0.10, so the plain difference confirmed these; the hues disagree.
+    photo = flat(SAMPLE_MEDIA / name)
+    query = _as_jpeg(_on_a_page(_hue_turned(photo, 45)))
+    placement = keypoints.locate(
+        keypoints.query_features(query), keypoints.reference_features(photo)
+    )
+    assert placement is not None and not placement.confirmed
+    assert placement.colours is not None
+    assert placement.colours.difference <= MAX_COLOUR_DIFFERENCE
+    assert [f for f in placement.failures if f.startswith("colour differs in hue")]
+    # Every other rule holds: the hue alone refuses it.
+    assert all(f.startswith("colour differs") for f in placement.failures), placement.failures
+
+
+def test_a_grey_copy_is_judged_by_the_plain_difference() -> None:
+    # No hue to compare: a grey copy of a coloured photo still differs by its chroma.
+    photo = flat(SAMPLE_MEDIA / "lake-at-dusk.webp")
+    query = _as_jpeg(_cut(photo.convert("L")))
+    placement = keypoints.locate(
+        keypoints.query_features(query), keypoints.reference_features(photo)
+    )
+    assert placement is not None and not placement.confirmed
+    assert placement.colours is not None
+    assert placement.failures == (
+        f"colour differs by {placement.colour_difference:.2f} > 0.1 (near-grey: chroma "
+        f"{placement.colours.reference_chroma:.3f} here, 0.000 in the query)",
+    )

@@ -10,7 +10,12 @@ import numpy.typing as npt
 
 from provenance._core.keypoints._libs import load_cv2
 from provenance._core.keypoints._record import F32, Ints, LocalFeatures
-from provenance._core.keypoints._region import compare_region, hull_coverage, inlier_spread
+from provenance._core.keypoints._region import (
+    Colours,
+    compare_region,
+    hull_coverage,
+    inlier_spread,
+)
 
 MAX_MATCH_BITS = 64
 """A descriptor pair further apart than this (of 256 bits) is no match."""
@@ -50,7 +55,30 @@ their 1st percentile, 0.019 at the least; chance inlier sets of unrelated pairs
 MAX_COLOUR_DIFFERENCE = 0.10
 """The located region, warped back onto the reference, must have its colours: mean
 chroma difference over the coloured cells (0-1). The same product in another
-colour has the same keypoints; this is what tells it apart."""
+colour has the same keypoints; this is what tells it apart. When both sides have
+colour (:data:`MIN_HUE_CHROMA`), it is the difference left once a global chroma
+scale (:data:`CHROMA_SCALE_RANGE`) is taken out, in the reference's units; with
+the hue rule (:data:`MIN_HUE_AGREEMENT`) beside it."""
+
+MIN_HUE_CHROMA = 0.02
+"""Below this root-mean-square chroma (reference or located region), hue is noise:
+the colour rule is the plain difference (:data:`MAX_COLOUR_DIFFERENCE`) as before
+2026-12-07, so a grey copy of a coloured asset is still refused by its missing
+chroma, and a near-grey asset is judged as it always was."""
+
+CHROMA_SCALE_RANGE = (0.5, 2.5)
+"""A filter's chroma scale the colour rule accepts: the located region's
+root-mean-square chroma over the reference's. Saturation x1.6 with contrast x1.3
+(``ImageEnhance``) scales the corpus's pictures by 0.97-2.15 (1st-99th
+percentile; clipping keeps saturated ones lower), saturation x0.6 by 0.56-0.65."""
+
+MIN_HUE_AGREEMENT = 0.80
+"""Hue agreement a coloured region needs: the cosine between the reference's and
+the region's per-cell chroma vectors, weighted by chroma (a global scale leaves
+it at 1; a hue rotation by t degrees makes it about cos t). On the corpus's true
+copies 0.947 at the least unfiltered, 0.78-0.82 at the least under a filter
+(clipped saturated colours turn a little); hue rotated 45 degrees 0.62-0.78, 90
+degrees 0.20 at most, a red-blue swap -0.99 at the 1st percentile."""
 
 MIN_LAYOUT = 0.85
 """The located region's 16x16 luma must correlate with the reference's this well:
@@ -87,6 +115,8 @@ class Placement:
         layout: Correlation of the located region's coarse luma with the
             reference's (None: flat, or too little inside).
         failures: The acceptance rules it fails (empty: a confirmed placement).
+        colours: The colour rule's measurements (chroma difference, a filter's
+            chroma scale, hue agreement; None: grey, or too little inside).
     """
 
     box: tuple[int, int, int, int]
@@ -100,6 +130,7 @@ class Placement:
     colour_difference: float | None
     layout: float | None
     failures: tuple[str, ...]
+    colours: Colours | None = None
 
     @property
     def confirmed(self) -> bool:
@@ -231,7 +262,7 @@ def _failures(
     coverage: float,
     scale: float,
     box: tuple[int, int, int, int],
-    colour: float | None,
+    colour: Colours | None,
     layout: float | None,
 ) -> tuple[str, ...]:
     """The acceptance rules a placement fails, in a fixed order (empty: confirmed)."""
@@ -249,11 +280,48 @@ def _failures(
         failures.append(f"scale {scale:.2f} outside {SCALE_RANGE}")
     if right - left < 8 or bottom - top < 8:
         failures.append("box outside the query")
-    if colour is not None and colour > MAX_COLOUR_DIFFERENCE:
-        failures.append(f"colour differs by {colour:.2f} > {MAX_COLOUR_DIFFERENCE}")
+    if colour is not None:
+        failures.extend(_colour_failures(colour))
     if layout is not None and layout < MIN_LAYOUT:
         failures.append(f"layout correlation {layout:.2f} < {MIN_LAYOUT}")
     return tuple(failures)
+
+
+def _colour_failures(colour: Colours) -> list[str]:
+    """The colour rule's failures (empty: the located region has the reference's colours).
+
+    A filter (saturation, contrast, brightness) scales every cell's chroma alike
+    and keeps its hue; the same product in another colour turns the hue. So,
+    when both sides have colour: the chroma scale must be plausible, the hues
+    must agree, and what is left after the scale must be small. A near-grey side
+    has no hue: the plain difference, as before.
+    """
+    grey = min(colour.reference_chroma, colour.query_chroma) < MIN_HUE_CHROMA
+    if grey:
+        if colour.difference > MAX_COLOUR_DIFFERENCE:
+            return [
+                f"colour differs by {colour.difference:.2f} > {MAX_COLOUR_DIFFERENCE} "
+                f"(near-grey: chroma {colour.reference_chroma:.3f} here, "
+                f"{colour.query_chroma:.3f} in the query)"
+            ]
+        return []
+    failures = []
+    low, high = CHROMA_SCALE_RANGE
+    if not low <= colour.scale <= high:
+        failures.append(
+            f"colour differs in saturation: chroma x{colour.scale:.2f} outside {CHROMA_SCALE_RANGE}"
+        )
+    if colour.agreement < MIN_HUE_AGREEMENT:
+        failures.append(
+            f"colour differs in hue: agreement {colour.agreement:.2f} < {MIN_HUE_AGREEMENT}"
+        )
+    left = colour.scaled_difference / max(1.0, colour.scale)
+    if left > MAX_COLOUR_DIFFERENCE:
+        failures.append(
+            f"colour differs by {left:.2f} > {MAX_COLOUR_DIFFERENCE} after chroma "
+            f"x{colour.scale:.2f} (by {colour.difference:.2f} before)"
+        )
+    return failures
 
 
 def _rounded(to_query: npt.NDArray[np.float64]) -> tuple[float, float, float, float, float, float]:
@@ -310,7 +378,8 @@ def locate(query: LocalFeatures, reference: LocalFeatures) -> Placement | None:
         rotation_degrees=-fit.turn,  # counter-clockwise as seen
         spread=spread,
         coverage=coverage,
-        colour_difference=colour,
+        colour_difference=None if colour is None else colour.difference,
         layout=layout,
         failures=failures,
+        colours=colour,
     )

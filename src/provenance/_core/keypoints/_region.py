@@ -1,10 +1,15 @@
 """A placement's checks beyond its inlier count: spread, coverage, colours, layout.
 
 The inliers' reach across the reference and the share of the matched region their
-hull covers; the located region's colours and coarse brightness layout.
+hull covers; the located region's colours (measured here: chroma difference, a
+filter's chroma scale, hue agreement; judged in ``_locate``) and coarse
+brightness layout.
 """
 
 from __future__ import annotations
+
+import math
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -24,13 +29,14 @@ def _chroma(rgb: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
 
 def compare_region(
     query: LocalFeatures, reference: LocalFeatures, matrix: npt.NDArray[np.float64]
-) -> tuple[float | None, float | None]:
-    """Colour difference and brightness-layout correlation of the located region.
+) -> tuple[Colours | None, float | None]:
+    """Colours and brightness-layout correlation of the located region.
 
     The query's colour pixels are warped back onto the reference frame (the
     inverse of the fitted similarity) and averaged to the reference's 16x16 grid.
-    Colour: the mean chroma difference over the cells where either side has
-    colour (None when neither has: grey images). Layout: the correlation of the
+    Colours: the two sides' chroma over the cells where either has colour
+    (:class:`Colours`; None when neither has: grey images), judged by
+    ``_locate``'s colour rule. Layout: the correlation of the
     cells' luma (None when either is flat). Both None when too little of the
     reference lies inside the query.
     """
@@ -67,8 +73,52 @@ def compare_region(
     )
     if not coloured.any():
         return None, layout
-    difference = np.hypot(*(ours - theirs).transpose(2, 0, 1))
-    return float(difference[coloured].mean()), layout
+    return colours(ours[valid], theirs[valid], coloured[valid]), layout
+
+
+@dataclass(frozen=True, slots=True)
+class Colours:
+    """The located region's chroma against the reference's (0-1 opponent axes).
+
+    Attributes:
+        difference: Mean chroma difference over the coloured cells.
+        scaled_difference: The same after the reference's chroma is scaled by
+            ``scale``: what is left once a global saturation or contrast change
+            (a filter) is taken out.
+        scale: The query's root-mean-square chroma over the reference's, on the
+            coloured cells (a filter's saturation times contrast; 0: grey query).
+        agreement: Chroma-weighted hue agreement: the cosine between the two
+            sets of per-cell chroma vectors (1: the same hues in every cell).
+        reference_chroma: Root-mean-square chroma of the reference's cells
+            inside the query (all of them, grey ones too).
+        query_chroma: The same for the located region.
+    """
+
+    difference: float
+    scaled_difference: float
+    scale: float
+    agreement: float
+    reference_chroma: float
+    query_chroma: float
+
+
+def colours(
+    ours: npt.NDArray[np.float32], theirs: npt.NDArray[np.float32], coloured: npt.NDArray[np.bool_]
+) -> Colours:
+    """Compare per-cell chroma vectors (n x 2) of the reference and the located region."""
+    a = ours[coloured].astype(np.float64)
+    b = theirs[coloured].astype(np.float64)
+    aa, bb = float((a * a).sum()), float((b * b).sum())
+    scale = math.sqrt(bb / aa) if aa > 0.0 else 0.0
+    agreement = float((a * b).sum()) / math.sqrt(aa * bb) if aa > 0.0 and bb > 0.0 else 0.0
+    return Colours(
+        difference=float(np.hypot(*(b - a).T).mean()),
+        scaled_difference=float(np.hypot(*(b - scale * a).T).mean()),
+        scale=scale,
+        agreement=agreement,
+        reference_chroma=math.sqrt(float(np.square(ours, dtype=np.float64).sum(axis=1).mean())),
+        query_chroma=math.sqrt(float(np.square(theirs, dtype=np.float64).sum(axis=1).mean())),
+    )
 
 
 _FILL_TOLERANCE = 6
