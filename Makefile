@@ -99,6 +99,7 @@ bench-smoke: install
 	$(BIN)/python benchmarks/server_load.py --quick --out build/bench/server_load.json >/dev/null
 	$(BIN)/python benchmarks/audit_tamper.py --quick --out build/bench/audit_tamper.json >/dev/null
 	$(BIN)/python benchmarks/rendition_marks.py --quick --out build/bench/rendition_marks.json >/dev/null
+	$(BIN)/python benchmarks/copy_source.py --quick --draws 1 --out build/bench/copy_source.json >/dev/null
 
 ## db-postgresql / db-mariadb: start a throw-away local server to try the server backends;
 ## prints the PROVENANCE_INVENTORY to export, deletes everything on Ctrl-C

@@ -21,7 +21,8 @@ The partial-copy keypoints are checked the same way by ``keypoint_large.py --sou
 
 Usage::
 
-    PYTHONPATH=src .venv/bin/python benchmarks/copy_source.py            # ~2 minutes
+    PYTHONPATH=src .venv/bin/python benchmarks/copy_source.py            # ~3 minutes
+    PYTHONPATH=src .venv/bin/python benchmarks/copy_source.py --quick    # sample images, ~10 s
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from _common import console, header, machine_info, parse_args, table, write_json
+from _common import SAMPLE_MEDIA, console, header, machine_info, parse_args, table, write_json
 from corpus import ensure
 from provenance._core import phash
 from robustness import TRANSFORMS, features, flatten
@@ -58,16 +59,23 @@ def _options(parser: Any) -> None:
 
 
 def _originals(quick: bool) -> list[tuple[str, Image.Image]]:
-    # The corpus's photographs only: sample_media's large images are the same wallpapers
-    # (Kite.jpg and kite-blue-sky.jpg), so their pairs would be true copies, not false ones.
-    paths = [i.path for i in ensure().of("photo")]
+    """The corpus's photographs; ``--quick``: the large sample images (no corpus needed).
+
+    Not both: sample_media's large images are the same wallpapers as some corpus
+    photographs (Kite.jpg and kite-blue-sky.jpg), so their pairs would be true copies,
+    not false ones.
+    """
+    if quick:
+        paths = sorted(p for p in SAMPLE_MEDIA.iterdir() if p.suffix in (".jpg", ".webp"))
+    else:
+        paths = [i.path for i in ensure().of("photo")]
     out = []
     for path in paths:
         with Image.open(path) as im:
             if max(im.size) < LARGE:
                 continue
             out.append((Path(path).name, flatten(im)))
-    return out[:4] if quick else out
+    return out
 
 
 def resized(image: Image.Image, side: int) -> Image.Image:
