@@ -7,7 +7,10 @@ into our error tree.
 
 from __future__ import annotations
 
+import ctypes
+import importlib
 import os
+from collections.abc import Iterable
 
 import c2pa
 
@@ -71,3 +74,22 @@ def _translate(exc: Exception, *, signing: bool) -> ProvenanceError:
         return UnsupportedFormat(f"c2pa cannot embed into this format: {_clean(exc)}")
     what = "signing" if signing else "reading"
     return SignatureError(f"c2pa {what} failed ({kind}): {_clean(exc)}")
+
+
+def native_library(symbols: Iterable[str]) -> ctypes.CDLL | None:
+    """c2pa-python's C library, opened again for prototypes of our own; None if unusable.
+
+    The same loaded library (dlopen counts references), so the callers' prototypes
+    are set on their own function objects, never on c2pa-python's. None when
+    c2pa-python's layout differs (before 0.38) or a symbol is missing: the callers
+    then go through c2pa-python itself.
+    """
+    try:
+        native = importlib.import_module("c2pa.c2pa")
+    except ImportError:  # pragma: no cover - c2pa-python's layout before 0.38
+        return None
+    loaded = getattr(native, "_lib", None)
+    path = getattr(loaded, "_name", None)
+    if not isinstance(path, str) or not all(hasattr(loaded, name) for name in symbols):
+        return None
+    return ctypes.CDLL(path)

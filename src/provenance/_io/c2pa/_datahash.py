@@ -49,6 +49,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from provenance._io.c2pa._common import native_library
 from provenance.errors import SignatureError
 
 __all__ = ["FORMATS", "available", "placed_definition", "sign_placed"]
@@ -82,17 +83,9 @@ _PLACEHOLDER_BINDING = {
 @functools.cache
 def _library() -> ctypes.CDLL | None:
     """c2pa-python's C library with our prototypes; None when a symbol or the library is missing."""
-    try:
-        native = importlib.import_module("c2pa.c2pa")
-    except ImportError:  # pragma: no cover - c2pa-python's layout before 0.38
+    lib = native_library(_SYMBOLS)
+    if lib is None:
         return None
-    loaded = getattr(native, "_lib", None)
-    path = getattr(loaded, "_name", None)
-    if not isinstance(path, str) or not all(hasattr(loaded, name) for name in _SYMBOLS):
-        return None
-    # The same loaded library (dlopen counts references), with prototypes of our own
-    # rather than set on c2pa-python's function objects.
-    lib = ctypes.CDLL(path)
     out = ctypes.POINTER(_Bytes)
     lib.c2pa_builder_data_hashed_placeholder.argtypes = [
         ctypes.c_void_p,

@@ -38,6 +38,8 @@ from typing import Any
 
 import c2pa
 
+from provenance._io.c2pa._common import native_library
+
 __all__ = ["available", "store_json"]
 
 _SYMBOLS = (
@@ -117,17 +119,9 @@ _CALLBACKS = (_READ(_read), _SEEK(_seek), _WRITE(_write), _FLUSH(_flush))
 @functools.cache
 def _library() -> ctypes.CDLL | None:
     """c2pa-python's C library with our prototypes; None when a symbol or the library is missing."""
-    try:
-        native = importlib.import_module("c2pa.c2pa")
-    except ImportError:  # pragma: no cover - c2pa-python's layout before 0.38
+    lib = native_library(_SYMBOLS)
+    if lib is None:
         return None
-    loaded = getattr(native, "_lib", None)
-    path = getattr(loaded, "_name", None)
-    if not isinstance(path, str) or not all(hasattr(loaded, name) for name in _SYMBOLS):
-        return None
-    # The same loaded library (dlopen counts references), with prototypes of our own
-    # rather than set on c2pa-python's function objects.
-    lib = ctypes.CDLL(path)
     pointer = ctypes.c_void_p
     lib.c2pa_create_stream.argtypes = [pointer, _READ, _SEEK, _WRITE, _FLUSH]
     lib.c2pa_create_stream.restype = pointer
