@@ -110,13 +110,12 @@ class Placement:
             share of its width or height their bounding box spans).
         coverage: Area of the inliers' convex hull over the area of the matched
             region (the part of the reference inside the query), 0-1.
-        colour_difference: Mean chroma difference of the located region warped
-            back onto the reference (None: grey, or too little inside).
+        colours: The colour rule's measurements of the located region warped
+            back onto the reference (chroma difference, a filter's chroma scale,
+            hue agreement; None: grey, or too little inside).
         layout: Correlation of the located region's coarse luma with the
             reference's (None: flat, or too little inside).
         failures: The acceptance rules it fails (empty: a confirmed placement).
-        colours: The colour rule's measurements (chroma difference, a filter's
-            chroma scale, hue agreement; None: grey, or too little inside).
     """
 
     box: tuple[int, int, int, int]
@@ -127,10 +126,14 @@ class Placement:
     rotation_degrees: float
     spread: float
     coverage: float
-    colour_difference: float | None
+    colours: Colours | None
     layout: float | None
     failures: tuple[str, ...]
-    colours: Colours | None = None
+
+    @property
+    def colour_difference(self) -> float | None:
+        """Mean chroma difference of the located region (None: grey, or too little inside)."""
+        return None if self.colours is None else self.colours.difference
 
     @property
     def confirmed(self) -> bool:
@@ -378,8 +381,7 @@ def locate(query: LocalFeatures, reference: LocalFeatures) -> Placement | None:
         rotation_degrees=-fit.turn,  # counter-clockwise as seen
         spread=spread,
         coverage=coverage,
-        colour_difference=None if colour is None else colour.difference,
+        colours=colour,
         layout=layout,
         failures=failures,
-        colours=colour,
     )
