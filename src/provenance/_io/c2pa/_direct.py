@@ -38,7 +38,7 @@ from typing import Any
 
 import c2pa
 
-from provenance._io.c2pa._common import native_library
+from provenance._io.c2pa._common import ViewStream, native_library
 
 __all__ = ["available", "store_json"]
 
@@ -57,20 +57,10 @@ _WRITE = ctypes.CFUNCTYPE(ctypes.c_ssize_t, ctypes.c_void_p, ctypes.c_void_p, ct
 _FLUSH = ctypes.CFUNCTYPE(ctypes.c_ssize_t, ctypes.c_void_p)
 
 
-class _Source:
-    """One asset being read: its bytes and the stream position c2pa moves."""
-
-    __slots__ = ("position", "view")
-
-    def __init__(self, view: memoryview) -> None:
-        self.view = view
-        self.position = 0
-
-
 # The asset of each stream in use, by the key c2pa passes back to the callbacks as
 # their context pointer: one set of callbacks serves every thread (a server verifies
 # uploads on several), each stream finding its own asset.
-_SOURCES: dict[int, _Source] = {}
+_SOURCES: dict[int, ViewStream] = {}
 _KEYS = itertools.count(1)
 
 
@@ -78,30 +68,25 @@ def _read(key: int | None, buffer: int | None, length: int) -> int:
     source = _SOURCES.get(key or 0)
     if source is None or not buffer or length < 0:
         return -1
-    start = source.position
-    stop = min(start + length, len(source.view))
-    if stop <= start:
+    if length == 0:
         return 0
     try:
         # One copy, from the caller's view into c2pa's buffer.
-        target = (ctypes.c_char * (stop - start)).from_address(buffer)
+        target = (ctypes.c_char * length).from_address(buffer)
         with memoryview(target) as raw, raw.cast("B") as out:
-            out[:] = source.view[start:stop]
+            return source.readinto(out)
     except (TypeError, ValueError):  # a view released under c2pa: an I/O error to it
         return -1
-    source.position = stop
-    return stop - start
 
 
 def _seek(key: int | None, offset: int, whence: int) -> int:
     source = _SOURCES.get(key or 0)
-    if source is None or whence not in (0, 1, 2):
+    if source is None:
         return -1
-    base = (0, source.position, len(source.view))[whence]
-    if base + offset < 0:
+    try:
+        return source.seek(offset, whence)
+    except (KeyError, ValueError):  # an unknown whence, or before the start
         return -1
-    source.position = base + offset
-    return source.position
 
 
 def _write(key: int | None, buffer: int | None, length: int) -> int:
@@ -173,7 +158,7 @@ def store_json(context: Any, data: bytes | memoryview, mime: str, store: bytes) 
     if not handle:
         return None
     key = next(_KEYS)
-    _SOURCES[key] = _Source(data if isinstance(data, memoryview) else memoryview(data))
+    _SOURCES[key] = ViewStream(data if isinstance(data, memoryview) else memoryview(data))
     stream = lib.c2pa_create_stream(key, *_CALLBACKS)
     text = None
     try:

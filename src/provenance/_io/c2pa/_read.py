@@ -13,7 +13,7 @@ from typing import Any
 import c2pa
 
 from provenance._io.c2pa import _direct
-from provenance._io.c2pa._common import _BUILT, _OFFLINE_VERIFY, _kind, _url
+from provenance._io.c2pa._common import _BUILT, _OFFLINE_VERIFY, ViewStream, _kind, _url
 from provenance._io.keys import TrustPolicy
 from provenance.errors import CorruptFile, UnsupportedFormat
 
@@ -147,7 +147,7 @@ def _open_reader(
 ) -> Any:
     """c2pa's Reader over ``data``; None without C2PA data; a report c2pa could not read."""
     # io.BytesIO shares a bytes object's buffer but copies any other one.
-    stream = io.BytesIO(data) if isinstance(data, bytes) else _ViewStream(data)
+    stream = io.BytesIO(data) if isinstance(data, bytes) else ViewStream(data)
     try:
         return c2pa.Reader(mime, stream, manifest_data=store, context=_reading_context(trust))
     except c2pa.C2paError.ManifestNotFound:
@@ -161,44 +161,6 @@ def _open_reader(
         if kind in ("Io",):
             raise CorruptFile(f"c2pa cannot read the file: {exc}") from exc
         return C2paReport(state=None, error=str(exc), error_kind=kind)
-
-
-class _ViewStream(io.RawIOBase):
-    """A read-only, seekable stream over a memoryview, read without copying it first."""
-
-    def __init__(self, view: memoryview) -> None:
-        super().__init__()
-        self._view = view
-        self._size = len(view)
-        self._position = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        # c2pa calls this about 50 times per JPEG (reads doubling from 32 bytes):
-        # kept to one slice copy.
-        start = self._position
-        stop = min(start + len(buffer), self._size)
-        if stop <= start:
-            return 0
-        buffer[: stop - start] = self._view[start:stop]
-        self._position = stop
-        return stop - start
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}
-        position = base[whence] + offset
-        if position < 0:
-            raise ValueError(f"negative seek position {position}")
-        self._position = position
-        return position
-
-    def tell(self) -> int:
-        return self._position
 
 
 def _report_of(store: dict[str, Any]) -> C2paReport:
