@@ -275,12 +275,9 @@ def decode_for_hashing(
             size = opened.size
             if opened.format == "JPEG":
                 # Colour kept: the confirmation compares the mean colour (phash).
-                least = (DRAFT_SIZE, DRAFT_SIZE)
-                if fit_side is not None:
-                    fit = fit_side / max(size)
-                    least = (math.ceil(size[0] * fit), math.ceil(size[1] * fit))
-                    least = (max(least[0], DRAFT_SIZE), max(least[1], DRAFT_SIZE))
-                opened.draft("RGB", least)
+                fit = 0.0 if fit_side is None else fit_side / max(size)
+                least = [max(DRAFT_SIZE, math.ceil(side * fit)) for side in size]
+                opened.draft("RGB", (least[0], least[1]))
             opened.load()
             decoded = opened.copy()
     except (OSError, ValueError, SyntaxError, EOFError, IndexError, struct_error) as exc:

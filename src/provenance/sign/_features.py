@@ -178,7 +178,7 @@ def findable_features(
         # A JPEG decoded in draft mode keeps the keypoints' working side on its long
         # side: DRAFT_SIZE alone (256 per side, a verifier's query) left a 2048 px
         # square 256 px for its keypoints, and fewer copies were found
-        # (docs/performance.md, sixteenth session).
+        # (docs/search.md, "What is stored").
         pixels = (
             image
             if image is not None
