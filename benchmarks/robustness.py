@@ -983,6 +983,49 @@ def filtered(im: Image.Image, saturation: float, contrast: float) -> Image.Image
     return ImageEnhance.Contrast(out).enhance(contrast)
 
 
+def keystone(im: Image.Image, amount: float, rng: random.Random) -> Image.Image:
+    """A perspective view: one side of the picture ``amount`` shorter, as a camera at an angle.
+
+    The short side (left, right, top or bottom) is chosen at random; the corners
+    move in by ``amount / 2`` of the side each, onto a white canvas of the same size.
+    """
+    w, h = im.size
+    side = rng.choice(("left", "right", "top", "bottom"))
+    dx, dy = w * amount / 2, h * amount / 2
+    corners = {
+        "left": [(0, dy), (w, 0), (w, h), (0, h - dy)],
+        "right": [(0, 0), (w, dy), (w, h - dy), (0, h)],
+        "top": [(dx, 0), (w - dx, 0), (w, h), (0, h)],
+        "bottom": [(0, 0), (w, 0), (w - dx, h), (dx, h)],
+    }[side]
+    # PIL's PERSPECTIVE takes the map from output pixels to input pixels.
+    rows, rhs = [], []
+    for (x, y), (u, v) in zip(corners, [(0, 0), (w, 0), (w, h), (0, h)], strict=True):
+        rows.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
+        rows.append([0, 0, 0, x, y, 1, -v * x, -v * y])
+        rhs.extend((u, v))
+    coeffs = np.linalg.solve(np.array(rows, float), np.array(rhs, float)).tolist()
+    return im.convert("RGB").transform(
+        (w, h), Image.Transform.PERSPECTIVE, coeffs, Image.Resampling.BICUBIC, fillcolor="white"
+    )
+
+
+def stretched(im: Image.Image, rng: random.Random) -> Image.Image:
+    """The picture squeezed to another aspect (a page's box that does not keep it): 1.15-1.35x."""
+    factor = rng.uniform(1.15, 1.35)
+    w, h = im.size
+    size = (round(w * factor), h) if rng.random() < 0.5 else (w, round(h * factor))
+    return im.convert("RGB").resize(size, Image.Resampling.LANCZOS)
+
+
+def photographed(im: Image.Image, rng: random.Random) -> Image.Image:
+    """A phone's photo of a shop page: the page keystoned 6-10%, darker, blurred."""
+    page = page_screenshot(im, rng)
+    shot = keystone(page, rng.uniform(0.06, 0.10), rng)
+    shot = ImageEnhance.Brightness(shot).enhance(rng.uniform(0.8, 0.95))
+    return _jpeg(shot.filter(ImageFilter.GaussianBlur(1.2)))
+
+
 PARTIAL_TRANSFORMS: dict[
     str, Callable[[Image.Image, random.Random, Sequence[Image.Image]], Image.Image]
 ] = {
@@ -1010,6 +1053,12 @@ PARTIAL_TRANSFORMS: dict[
     "desaturated + crop 10%": lambda im, r, o: _jpeg(
         crop(filtered(im, 0.6, 1.0), 0.10, r, centre=False)
     ),
+    # A copy the similarity cannot map (2026-12-07, seventeenth session): squeezed to
+    # another aspect inside a page, keystoned, photographed from a screen. Appended,
+    # so the draws above are unchanged.
+    "stretched in a screenshot": lambda im, r, o: page_screenshot(stretched(im, r), r),
+    "keystone 10%": lambda im, r, o: _jpeg(keystone(im, 0.10, r)),
+    "photo of a screenshot": lambda im, r, o: photographed(im, r),
 }
 
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw, ImageEnhance
+from PIL import Image, ImageDraw, ImageEnhance, ImageFilter
 
 from provenance import SigningKey, Status, TrustPolicy, Verdict, verify
 from provenance._core import keypoints
@@ -72,6 +72,43 @@ def banner(image: Image.Image, beside: Image.Image) -> tuple[Image.Image, Box]:
     out.paste(side, (w + 60, 20))
     ImageDraw.Draw(out).text((w + 60, height - 80), "Summer sale: -30% on everything", fill="black")
     return out, (20, 20, 20 + w, 20 + h)
+
+
+def keystone(image: Image.Image, amount: float) -> tuple[Image.Image, Callable[[Box], Box]]:
+    """A view at an angle: the left side ``amount`` shorter, on a white canvas of the same size.
+
+    Returns the view and a function giving where a box of ``image`` lands in it
+    (the bounding box of its corners, mapped by the same perspective map).
+    """
+    w, h = image.size
+    dy = h * amount / 2
+    source = [(0.0, 0.0), (float(w), 0.0), (float(w), float(h)), (0.0, float(h))]
+    target = [(0.0, dy), (float(w), 0.0), (float(w), float(h)), (0.0, h - dy)]
+
+    def solve(a: list[tuple[float, float]], b: list[tuple[float, float]]) -> np.ndarray:
+        """The 3x3 perspective map taking the points ``a`` to ``b``."""
+        rows, rhs = [], []
+        for (x, y), (u, v) in zip(a, b, strict=True):
+            rows.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
+            rows.append([0, 0, 0, x, y, 1, -v * x, -v * y])
+            rhs.extend((u, v))
+        flat_map = np.linalg.solve(np.array(rows, float), np.array(rhs, float))
+        return np.append(flat_map, 1.0).reshape(3, 3)
+
+    # PIL's PERSPECTIVE takes the map from output pixels to input pixels.
+    coeffs = solve(target, source).reshape(-1)[:8].tolist()
+    view = image.convert("RGB").transform(
+        (w, h), Image.Transform.PERSPECTIVE, coeffs, Image.Resampling.BICUBIC, fillcolor="white"
+    )
+    forward = solve(source, target)
+
+    def moved(box: Box) -> Box:
+        left, top, right, bottom = box
+        corners = np.array([[x, y, 1.0] for x in (left, right) for y in (top, bottom)]) @ forward.T
+        xs, ys = corners[:, 0] / corners[:, 2], corners[:, 1] / corners[:, 2]
+        return round(xs.min()), round(ys.min()), round(xs.max()), round(ys.max())
+
+    return view, moved
 
 
 def iou(a: Box, b: Box) -> float:
@@ -180,6 +217,41 @@ def test_rotated_and_cropped_copies_are_found_by_the_partial_search_alone(
             assert verdict.asset_id == result.asset_id
             assert verdict.location is not None
             assert abs(verdict.location.rotation_degrees - (3.0 if query is rotated else 0.0)) < 1
+
+
+@pytest.mark.parametrize("name", ["forest-path.jpg", "rowing-boats-sunset.jpg"])
+@pytest.mark.parametrize("kind", ["stretched in a page", "keystoned in a page"])
+def test_a_stretched_or_photographed_copy_is_located_by_a_perspective_map(
+    name: str,
+    kind: str,
+    media: Media,
+    signing_key: SigningKey,
+    trust: TrustPolicy,
+    inventory: Inventory,
+    tmp_path: Path,
+) -> None:
+    """Copies no similarity maps: a page's box of another aspect, a phone's photo of a screen.
+
+    Both were refused before 2026-12-07 (the similarity's inlier ratio and the
+    layout of a region warped by the wrong map).
+    """
+    result = sign_into(inventory, media(name), tmp_path / f"signed-{name}", signing_key)
+    image = flat(tmp_path / f"signed-{name}")
+    if kind == "stretched in a page":
+        wide = image.resize((round(image.width * 1.3), image.height), Image.Resampling.LANCZOS)
+        query, expected = screenshot(wide, share=0.5)
+    else:
+        # As a phone sees a screen at an angle: keystoned 20%, darker, a little blurred.
+        view, _ = keystone(image, 0.2)
+        page, expected = screenshot(view, share=0.5)
+        query = ImageEnhance.Brightness(page).enhance(0.85).filter(ImageFilter.GaussianBlur(1))
+    verdict = verify(save_jpeg(query, tmp_path / "q.jpg"), trust=trust, inventory=inventory)
+    assert_found_at(verdict, result.asset_id, expected)
+    location = verdict.location
+    assert location is not None and location.homography is not None
+    row = verdict.to_dict()["location"]
+    assert len(row["homography"]) == 9 and row["homography"][8] == 1.0
+    assert "perspective map" in " ".join(e.detail for e in verdict.evidence)
 
 
 def test_unrelated_photo_and_look_alike_in_a_screenshot_are_not_duplicates(

@@ -14,9 +14,10 @@ from PIL import Image, ImageDraw, ImageEnhance
 
 from provenance._core import keypoints
 from provenance._core.keypoints import _region
-from provenance._core.keypoints._locate import MAX_COLOUR_DIFFERENCE, MIN_LAYOUT
+from provenance._core.keypoints._locate import MAX_COLOUR_DIFFERENCE, MIN_LAYOUT, _jacobians
 from tests._formats import flat
 from tests.conftest import SAMPLE_MEDIA
+from tests.integration.test_partial_copy import iou, keystone
 
 
 def textured(seed: int, size: tuple[int, int] = (640, 480)) -> Image.Image:
@@ -224,6 +225,91 @@ def test_a_rotated_copy_reports_its_angle_and_another_picture_is_not_confirmed()
     assert abs(placement.rotation_degrees - 5) < 1
     other = keypoints.locate(keypoints.query_features(textured(5)), reference)
     assert other is None or not other.confirmed
+
+
+@pytest.mark.parametrize("name", ["forest-path.jpg", "packshot-fire-truck-white.png"])
+def test_a_keystoned_copy_is_confirmed_by_a_perspective_map_that_finds_its_corners(
+    name: str,
+) -> None:
+    # A similarity leaves these refused (the layout of a region warped by the wrong
+    # map: correlation 0.58-0.61 < 0.85); the perspective map puts every corner back.
+    photo = flat(SAMPLE_MEDIA / name)
+    view, moved = keystone(photo, 0.1)
+    reference = keypoints.reference_features(photo)
+    placement = keypoints.locate(keypoints.query_features(_as_jpeg(view)), reference)
+    assert placement is not None and placement.confirmed, placement and placement.failures
+    assert placement.homography is not None and "perspective map" in placement.describe()
+    h = np.array(placement.homography).reshape(3, 3)
+    w, ht = reference.width, reference.height
+    corners = np.array([[0, 0, 1], [w, 0, 1], [w, ht, 1], [0, ht, 1]], float) @ h.T
+    found = corners[:, :2] / corners[:, 2:]
+    dy = photo.height * 0.1 / 2  # where keystone() puts the picture's corners
+    expected = [(0, dy), (photo.width, 0), (photo.width, photo.height), (0, photo.height - dy)]
+    assert np.abs(found - np.array(expected)).max() < 0.02 * max(photo.size), found
+    assert moved((0, 0, *photo.size)) == (0, 0, *photo.size)
+
+
+@pytest.mark.parametrize(
+    ("stretch", "confirmed"), [((1.3, 1.0), True), ((1.0, 1.25), True), ((2.2, 1.0), False)]
+)
+def test_a_copy_squeezed_to_another_aspect_is_confirmed_within_the_stretch_allowed(
+    stretch: tuple[float, float], confirmed: bool
+) -> None:
+    photo = flat(SAMPLE_MEDIA / "rowing-boats-sunset.jpg")
+    size = (round(photo.width * stretch[0]), round(photo.height * stretch[1]))
+    squeezed = photo.resize(size, Image.Resampling.LANCZOS)
+    page = Image.new("RGB", (size[0] + 200, size[1] + 160), (248, 248, 248))
+    page.paste(squeezed, (100, 80))
+    reference = keypoints.reference_features(photo)
+    placement = keypoints.locate(keypoints.query_features(_as_jpeg(page)), reference)
+    assert placement is not None
+    assert placement.confirmed is confirmed, placement.failures
+    if confirmed:
+        assert placement.homography is not None
+        box = (100, 80, 100 + size[0], 80 + size[1])
+        assert iou(placement.box, box) > 0.9, (placement.box, box)
+        # The local map at the centre stretches x over y as the copy was squeezed.
+        a, _, _, _, e, _ = placement.transform
+        assert abs(abs(a / e) - stretch[0] / stretch[1]) < 0.1, placement.transform
+
+
+def test_a_mirrored_copy_is_no_perspective_placement() -> None:
+    # A perspective map that mirrors the picture is refused (a mirror is searched for
+    # as such, never by a map that turns the picture inside out).
+    photo = flat(SAMPLE_MEDIA / "forest-path.jpg")
+    reference = keypoints.reference_features(photo)
+    mirrored = photo.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    placement = keypoints.locate(keypoints.query_features(_as_jpeg(mirrored)), reference)
+    assert placement is None or (not placement.confirmed and placement.homography is None)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.lists(st.floats(-0.4, 0.4), min_size=6, max_size=6),
+    st.lists(st.floats(-0.0004, 0.0004), min_size=2, max_size=2),
+)
+def test_the_perspective_jacobian_is_the_map_s_derivative(
+    linear: list[float], perspective: list[float]
+) -> None:
+    h = np.array(
+        [
+            [1 + linear[0], linear[1], 40 * linear[2]],
+            [linear[3], 1 + linear[4], 40 * linear[5]],
+            [perspective[0], perspective[1], 1.0],
+        ]
+    )
+    points = np.array([[10.0, 20.0], [300.0, 50.0], [120.0, 240.0]])
+    mapped, jac = _jacobians(h, points)
+    step = 1e-3
+    for axis in (0, 1):
+        moved = points.copy()
+        moved[:, axis] += step
+        ahead, _ = _jacobians(h, moved)
+        assert np.allclose((ahead - mapped) / step, jac[:, :, axis], atol=1e-4)
+    import cv2
+
+    expected = cv2.perspectiveTransform(points.reshape(-1, 1, 2), h).reshape(-1, 2)
+    assert np.allclose(mapped, expected)
 
 
 def _as_jpeg(image: Image.Image) -> Image.Image:

@@ -166,10 +166,17 @@ class CopyLocation:
         inliers: Keypoint matches consistent with the transform (RANSAC inliers).
         matches: Tentative keypoint matches.
         transform: Row-major 2x3 similarity from the asset's stored keypoint
-            frame to the query's pixels.
-        scale: Size of the copy relative to the stored keypoint frame.
-        rotation_degrees: Counter-clockwise rotation of the copy.
+            frame to the query's pixels; for a copy located by a perspective
+            map (``homography`` set), that map's first-order (affine) form at
+            the asset's centre.
+        scale: Size of the copy relative to the stored keypoint frame (at the
+            asset's centre, for a perspective map).
+        rotation_degrees: Counter-clockwise rotation of the copy (likewise).
         scheme: The local-feature scheme (e.g. ``orb256-v1``).
+        homography: Row-major 3x3 perspective map from the asset's stored
+            keypoint frame to the query's pixels (last cell 1), when the copy
+            is stretched to another aspect, keystoned or photographed at an
+            angle and no similarity fits it; None otherwise.
     """
 
     box: tuple[int, int, int, int]
@@ -179,9 +186,10 @@ class CopyLocation:
     scale: float
     rotation_degrees: float
     scheme: str
+    homography: tuple[float, ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON-ready form."""
+        """The JSON-ready form (``homography`` null for a similarity)."""
         return {
             "box": list(self.box),
             "inliers": self.inliers,
@@ -190,6 +198,7 @@ class CopyLocation:
             "scale": round(self.scale, 4),
             "rotation_degrees": round(self.rotation_degrees, 2),
             "scheme": self.scheme,
+            "homography": None if self.homography is None else list(self.homography),
         }
 
 

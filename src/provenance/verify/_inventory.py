@@ -265,4 +265,5 @@ def _location(placement: keypoints.Placement) -> CopyLocation:
         scale=placement.scale,
         rotation_degrees=placement.rotation_degrees,
         scheme=keypoints.SCHEME,
+        homography=placement.homography,
     )

@@ -92,6 +92,23 @@ copies of the corpus: 0.68 at the 1st percentile; look-alikes 0.46-0.57)."""
 SCALE_RANGE = (0.08, 12.0)
 """Plausible size of the copy: query pixels per reference pixel (working sizes)."""
 
+PERSPECTIVE_FROM = 8
+"""A placement the similarity does not confirm is fitted again with a perspective map
+(a homography: a photo of a screen, a keystoned or stretched copy) when the
+similarity found at least this many inliers; the perspective placement replaces it
+only when it passes every rule."""
+
+MAX_ANISOTROPY = 1.6
+"""A perspective placement may stretch the copy by at most this much in one
+direction over the other (the ratio of the local map's singular values at the
+reference's centre): a page that shows a picture squeezed to another aspect, or
+a photo of a screen taken at an angle. Measured: see docs/search.md, "Stretched
+and keystoned copies"."""
+
+MAX_FORESHORTENING = 1.6
+"""A perspective placement's local scale may differ by at most this factor between
+the reference's corners (1 for a similarity; about 1.2 for a 10% keystone)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Placement:
@@ -103,7 +120,8 @@ class Placement:
         inliers: Matches consistent with the transform (RANSAC inliers).
         matches: Tentative matches (descriptor pairs passing the ratio test).
         transform: Row-major 2x3 similarity from the reference's working pixels
-            to the query's pixels as given.
+            to the query's pixels as given; for a perspective placement, the
+            perspective map's first-order (affine) form at the reference's centre.
         scale: Query pixels per reference pixel, both at their working sizes.
         rotation_degrees: Counter-clockwise rotation of the copy.
         spread: How far the inliers reach across the reference (the larger
@@ -116,6 +134,10 @@ class Placement:
         layout: Correlation of the located region's coarse luma with the
             reference's (None: flat, or too little inside).
         failures: The acceptance rules it fails (empty: a confirmed placement).
+        homography: Row-major 3x3 perspective map from the reference's working
+            pixels to the query's pixels as given, when the copy was located by
+            one (stretched, keystoned, photographed at an angle); None for a
+            similarity.
     """
 
     box: tuple[int, int, int, int]
@@ -129,6 +151,7 @@ class Placement:
     colours: Colours | None
     layout: float | None
     failures: tuple[str, ...]
+    homography: tuple[float, ...] | None = None
 
     @property
     def colour_difference(self) -> float | None:
@@ -143,8 +166,9 @@ class Placement:
     def describe(self) -> str:
         """One line for evidence: inliers, transform and box."""
         left, top, right, bottom = self.box
+        model = "a similarity" if self.homography is None else "a perspective map"
         return (
-            f"{self.inliers} of {self.matches} keypoint matches agree on a similarity "
+            f"{self.inliers} of {self.matches} keypoint matches agree on {model} "
             f"(scale {self.scale:.2f}, rotation {self.rotation_degrees:.1f} deg), "
             f"box ({left}, {top}, {right}, {bottom}), spread {self.spread:.2f}"
         )
@@ -185,15 +209,20 @@ def _matches(query: LocalFeatures, reference: LocalFeatures) -> tuple[Ints, Ints
 
 
 def _agreeing(
-    query: LocalFeatures, reference: LocalFeatures, src: Ints, dst: Ints, degrees: float
+    query: LocalFeatures,
+    reference: LocalFeatures,
+    src: Ints,
+    dst: Ints,
+    degrees: float | npt.NDArray[np.float64],
 ) -> npt.NDArray[np.bool_]:
     """Which matches turn their keypoint's orientation by the transform's rotation.
 
     A similarity that rotates the picture by ``degrees`` (image coordinates,
     y down, as OpenCV measures keypoint angles) turns every keypoint's
     orientation by the same angle; a match that lands within the RANSAC
-    tolerance by chance has a random orientation. All True for a reference
-    stored without orientations.
+    tolerance by chance has a random orientation (``degrees`` per match for a
+    perspective map, whose rotation varies across the picture). All True for a
+    reference stored without orientations.
     """
     if query.angles is None or reference.angles is None:
         return np.ones(len(src), bool)
@@ -204,13 +233,17 @@ def _agreeing(
 
 @dataclass(frozen=True, slots=True)
 class _Fit:
-    """A RANSAC similarity from the reference's working pixels to the query's."""
+    """A RANSAC similarity (or perspective map) from reference working pixels to the query's."""
 
     src: F32  # reference points of the tentative matches
-    matrix: npt.NDArray[np.float64]  # 2x3, working pixels to working pixels
+    matrix: npt.NDArray[np.float64]  # 2x3, working pixels to working pixels (a perspective
+    # map's first-order form at the reference's centre)
     keep: npt.NDArray[np.bool_]  # RANSAC inliers whose orientations turned with it
     scale: float  # query pixels per reference pixel
     turn: float  # degrees, in image coordinates (y down)
+    dst: F32  # query points of the tentative matches
+    pairs: tuple[Ints, Ints]  # reference and query indices of the tentative matches
+    homography: npt.NDArray[np.float64] | None = None  # 3x3, for a perspective map
 
 
 def _fit(query: LocalFeatures, reference: LocalFeatures) -> _Fit | None:
@@ -237,18 +270,105 @@ def _fit(query: LocalFeatures, reference: LocalFeatures) -> _Fit | None:
     turn = math.degrees(math.atan2(b, a))
     # RANSAC inliers whose keypoint orientations turned with the picture.
     keep = mask.reshape(-1).astype(bool) & _agreeing(query, reference, ref_index, query_index, turn)
-    return _Fit(src=src, matrix=matrix, keep=keep, scale=math.hypot(a, b), turn=turn)
+    return _Fit(
+        src=src,
+        matrix=matrix,
+        keep=keep,
+        scale=math.hypot(a, b),
+        turn=turn,
+        dst=dst,
+        pairs=(ref_index, query_index),
+    )
+
+
+def _jacobians(
+    homography: npt.NDArray[np.float64], points: npt.NDArray[np.float64]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """The perspective map at ``points`` (n x 2): mapped points and local 2x2 linear parts."""
+    h = homography
+    x, y = points[:, 0], points[:, 1]
+    w = h[2, 0] * x + h[2, 1] * y + h[2, 2]
+    u = (h[0, 0] * x + h[0, 1] * y + h[0, 2]) / w
+    v = (h[1, 0] * x + h[1, 1] * y + h[1, 2]) / w
+    jac = np.empty((len(points), 2, 2), np.float64)
+    jac[:, 0, 0] = (h[0, 0] - u * h[2, 0]) / w
+    jac[:, 0, 1] = (h[0, 1] - u * h[2, 1]) / w
+    jac[:, 1, 0] = (h[1, 0] - v * h[2, 0]) / w
+    jac[:, 1, 1] = (h[1, 1] - v * h[2, 1]) / w
+    return np.stack([u, v], axis=1), jac
+
+
+def _fit_perspective(query: LocalFeatures, reference: LocalFeatures, fit: _Fit) -> _Fit | None:
+    """The tentative matches of ``fit`` fitted with a RANSAC perspective map, if plausible.
+
+    Plausible: the reference's outline maps to a convex quadrilateral in front of
+    the camera, not mirrored, stretched by at most :data:`MAX_ANISOTROPY` at its
+    centre and foreshortened by at most :data:`MAX_FORESHORTENING` between its
+    corners. The orientation check follows the map's local rotation at each match.
+    """
+    if len(fit.src) < 8:
+        return None
+    cv2 = load_cv2()
+    homography, mask = cv2.findHomography(
+        fit.src, fit.dst, cv2.RANSAC, RANSAC_PIXELS, maxIters=2000, confidence=0.995
+    )
+    if homography is None or mask is None or abs(float(homography[2, 2])) < 1e-12:
+        return None
+    h = np.asarray(homography, np.float64) / float(homography[2, 2])
+    width, height = float(reference.width), float(reference.height)
+    corners = np.array([[0, 0], [width, 0], [width, height], [0, height]], np.float64)
+    centre = np.array([[width / 2, height / 2]], np.float64)
+    outline = np.vstack([corners, centre])
+    w = h[2, 0] * outline[:, 0] + h[2, 1] * outline[:, 1] + h[2, 2]
+    if (w <= 0).any():
+        return None  # part of the picture behind the camera
+    mapped, jac = _jacobians(h, outline)
+    det = np.linalg.det(jac)
+    if (det <= 0).any() or not cv2.isContourConvex(mapped[:4].astype(np.float32)):
+        return None  # mirrored or folded
+    local = np.sqrt(det[:4])
+    if local.max() > MAX_FORESHORTENING * local.min():
+        return None
+    singular = np.linalg.svd(jac[4], compute_uv=False)
+    if singular[0] > MAX_ANISOTROPY * singular[1]:
+        return None
+    middle = jac[4]
+    turn = math.degrees(math.atan2(middle[1, 0] - middle[0, 1], middle[0, 0] + middle[1, 1]))
+    _, at_matches = _jacobians(h, fit.src.astype(np.float64))
+    turns = np.degrees(
+        np.arctan2(
+            at_matches[:, 1, 0] - at_matches[:, 0, 1], at_matches[:, 0, 0] + at_matches[:, 1, 1]
+        )
+    )
+    ref_index, query_index = fit.pairs
+    keep = mask.reshape(-1).astype(bool) & _agreeing(
+        query, reference, ref_index, query_index, turns
+    )
+    affine = np.hstack([middle, (mapped[4] - middle @ centre[0])[:, None]])
+    return _Fit(
+        src=fit.src,
+        matrix=affine,
+        keep=keep,
+        scale=math.sqrt(float(det[4])),
+        turn=turn,
+        dst=fit.dst,
+        pairs=fit.pairs,
+        homography=h,
+    )
 
 
 def _box(
     to_query: npt.NDArray[np.float64], query: LocalFeatures, reference: LocalFeatures
 ) -> tuple[int, int, int, int]:
-    """The reference's outline mapped into the query as given, clipped to it."""
+    """The reference's outline mapped into the query as given (2x3 or 3x3), clipped to it."""
     corners = np.array(
         [[0, 0], [reference.width, 0], [reference.width, reference.height], [0, reference.height]],
         dtype=np.float64,
     )
-    mapped = corners @ to_query[:, :2].T + to_query[:, 2]
+    if to_query.shape == (3, 3):
+        mapped, _ = _jacobians(to_query, corners)
+    else:
+        mapped = corners @ to_query[:, :2].T + to_query[:, 2]
     full_w, full_h = query.width * query.scale, query.height * query.scale
     left = int(np.clip(np.floor(mapped[:, 0].min()), 0, full_w))
     top = int(np.clip(np.floor(mapped[:, 1].min()), 0, full_h))
@@ -327,6 +447,12 @@ def _colour_failures(colour: Colours) -> list[str]:
     return failures
 
 
+def _rounded_homography(to_query: npt.NDArray[np.float64]) -> tuple[float, ...]:
+    """The 3x3 perspective map, row-major, normalised to 1 in its last cell: 9 decimals."""
+    flat = (to_query / to_query[2, 2]).reshape(-1)
+    return tuple(round(float(v), 9) for v in flat)
+
+
 def _rounded(to_query: npt.NDArray[np.float64]) -> tuple[float, float, float, float, float, float]:
     """The 2x3 transform, row-major: 6 decimals for the linear part, 3 for the shift."""
     flat = to_query.reshape(-1)
@@ -343,6 +469,11 @@ def _rounded(to_query: npt.NDArray[np.float64]) -> tuple[float, float, float, fl
 def locate(query: LocalFeatures, reference: LocalFeatures) -> Placement | None:
     """Find ``reference`` inside ``query``: matches, a RANSAC similarity, the box.
 
+    A placement the similarity leaves unconfirmed with at least
+    :data:`PERSPECTIVE_FROM` inliers is fitted again with a perspective map
+    (a stretched, keystoned or photographed copy), which replaces it only when
+    it passes every rule.
+
     Args:
         query: :func:`query_features` of the image being checked.
         reference: :func:`reference_features` of a stored original.
@@ -354,14 +485,32 @@ def locate(query: LocalFeatures, reference: LocalFeatures) -> Placement | None:
     fit = _fit(query, reference)
     if fit is None:
         return None
+    placement = _placement(query, reference, fit)
+    if placement.confirmed or placement.inliers < PERSPECTIVE_FROM:
+        return placement
+    warped = _fit_perspective(query, reference, fit)
+    if warped is None:
+        return placement
+    other = _placement(query, reference, warped)
+    return other if other.confirmed else placement
+
+
+def _placement(query: LocalFeatures, reference: LocalFeatures, fit: _Fit) -> Placement:
+    """Measure ``fit`` against every rule."""
     kept = fit.src[fit.keep]
     inliers = int(fit.keep.sum())
     spread = inlier_spread(kept, reference)
-    coverage = hull_coverage(kept, query, reference, fit.matrix)
+    model = fit.matrix if fit.homography is None else fit.homography
+    coverage = hull_coverage(kept, query, reference, model)
     # Into the query's pixels as given.
     to_query = fit.matrix.astype(np.float64) * query.scale
-    box = _box(to_query, query, reference)
-    colour, layout = compare_region(query, reference, fit.matrix)
+    exact = (
+        None
+        if fit.homography is None
+        else np.diag([query.scale, query.scale, 1.0]) @ fit.homography
+    )
+    box = _box(to_query if exact is None else exact, query, reference)
+    colour, layout = compare_region(query, reference, model)
     failures = _failures(
         inliers=inliers,
         matches=len(fit.src),
@@ -384,4 +533,5 @@ def locate(query: LocalFeatures, reference: LocalFeatures) -> Placement | None:
         colours=colour,
         layout=layout,
         failures=failures,
+        homography=None if exact is None else _rounded_homography(exact),
     )

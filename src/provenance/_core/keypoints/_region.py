@@ -33,7 +33,8 @@ def compare_region(
     """Colours and brightness-layout correlation of the located region.
 
     The query's colour pixels are warped back onto the reference frame (the
-    inverse of the fitted similarity) and averaged to the reference's 16x16 grid.
+    inverse of the fitted similarity, 2x3, or perspective map, 3x3) and averaged
+    to the reference's 16x16 grid.
     Colours: the two sides' chroma over the cells where either has colour
     (:class:`Colours`; None when neither has: grey images), judged by
     ``_locate``'s colour rule. Layout: the correlation of the
@@ -46,9 +47,25 @@ def compare_region(
     # Destination (u, v) on a _WARP grid over the reference -> query colour pixels.
     thumb = query.colour.shape[1] / max(1, query.width)
     cell = np.diag([reference.width / _WARP, reference.height / _WARP, 1.0])
-    to_thumb = thumb * (np.vstack([matrix, [0.0, 0.0, 1.0]]) @ cell)[:2]
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-    warped = cv2.warpAffine(query.colour, to_thumb, (_WARP, _WARP), flags=flags)
+    if matrix.shape == (3, 3):
+        to_thumb = np.diag([thumb, thumb, 1.0]) @ matrix @ cell
+
+        def warp(pixels: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+            out: npt.NDArray[np.uint8] = cv2.warpPerspective(
+                pixels, to_thumb, (_WARP, _WARP), flags=flags
+            )
+            return out
+    else:
+        to_thumb = thumb * (np.vstack([matrix, [0.0, 0.0, 1.0]]) @ cell)[:2]
+
+        def warp(pixels: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+            out: npt.NDArray[np.uint8] = cv2.warpAffine(
+                pixels, to_thumb, (_WARP, _WARP), flags=flags
+            )
+            return out
+
+    warped = warp(query.colour)
     grid = cv2.resize(warped.astype(np.float32), (GRID, GRID), interpolation=cv2.INTER_AREA)
     # First the cells the query shows as picture (not its border's fill), then, if
     # too few of those, every cell inside its canvas (as before the fill was seen).
@@ -56,7 +73,7 @@ def compare_region(
     canvases = [shown] if shown is not None else []
     canvases.append(np.full(query.colour.shape[:2], 255, np.uint8))
     for canvas in canvases:
-        inside = cv2.warpAffine(canvas, to_thumb, (_WARP, _WARP), flags=flags)
+        inside = warp(canvas)
         cover = cv2.resize(inside.astype(np.float32), (GRID, GRID), interpolation=cv2.INTER_AREA)
         valid = cover >= 250  # the whole cell lies inside the query('s picture)
         if valid.sum() >= GRID * GRID // 8:
@@ -170,7 +187,9 @@ def hull_coverage(
     """Convex hull area of ``points`` (reference pixels) over the matched region's area.
 
     The matched region is the reference's rectangle intersected with the query's
-    outline mapped back onto the reference (the inverse of the fitted similarity):
+    outline mapped back onto the reference (the inverse of the fitted similarity,
+    2x3, or perspective map, 3x3; a query outline that does not map back to a
+    convex outline counts the whole reference):
     an off-centre crop or a copy cut by the edge of a screenshot is judged on
     what the query shows of it. 0 for fewer than 3 points or a line.
     """
@@ -178,15 +197,22 @@ def hull_coverage(
         return 0.0
     cv2 = load_cv2()
     hull = float(cv2.contourArea(cv2.convexHull(np.ascontiguousarray(points, np.float32))))
-    back = cv2.invertAffineTransform(matrix)
     outline = np.array(
         [[0, 0], [query.width, 0], [query.width, query.height], [0, query.height]], np.float64
     )
-    seen = (outline @ back[:, :2].T + back[:, 2]).astype(np.float32)
     frame = np.array(
         [[0, 0], [reference.width, 0], [reference.width, reference.height], [0, reference.height]],
         np.float32,
     )
+    if matrix.shape == (3, 3):
+        back = np.linalg.inv(matrix)
+        w = outline @ back[2, :2] + back[2, 2]
+        seen = ((outline @ back[:2, :2].T + back[:2, 2]) / w[:, None]).astype(np.float32)
+        if (w <= 0).any() or not cv2.isContourConvex(seen):
+            seen = frame
+    else:
+        back = cv2.invertAffineTransform(matrix)
+        seen = (outline @ back[:, :2].T + back[:, 2]).astype(np.float32)
     matched, _ = cv2.intersectConvexConvex(frame, seen)
     if matched <= 0.0:
         return 0.0
