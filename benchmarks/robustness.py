@@ -1018,6 +1018,23 @@ def stretched(im: Image.Image, rng: random.Random) -> Image.Image:
     return im.convert("RGB").resize(size, Image.Resampling.LANCZOS)
 
 
+def stickered(im: Image.Image, rng: random.Random) -> Image.Image:
+    """A sticker laid over the picture: a saturated disc of 10-20% of the short side in radius.
+
+    Anywhere whose centre lies within the picture's middle 80% (a sale badge, an
+    emoji, a "new" sticker); its colour is one of six.
+    """
+    out = im.convert("RGB")
+    w, h = out.size
+    r = round(min(w, h) * rng.uniform(0.10, 0.20))
+    x, y = round(w * rng.uniform(0.1, 0.9)), round(h * rng.uniform(0.1, 0.9))
+    colour = rng.choice(
+        ((255, 210, 0), (230, 30, 40), (20, 160, 60), (30, 90, 220), (250, 250, 250), (20, 20, 20))
+    )
+    ImageDraw.Draw(out).ellipse((x - r, y - r, x + r, y + r), fill=colour)
+    return out
+
+
 def photographed(im: Image.Image, rng: random.Random) -> Image.Image:
     """A phone's photo of a shop page: the page keystoned 6-10%, darker, blurred."""
     page = page_screenshot(im, rng)
@@ -1059,6 +1076,7 @@ PARTIAL_TRANSFORMS: dict[
     "stretched in a screenshot": lambda im, r, o: page_screenshot(stretched(im, r), r),
     "keystone 10%": lambda im, r, o: _jpeg(keystone(im, 0.10, r)),
     "photo of a screenshot": lambda im, r, o: photographed(im, r),
+    "sticker": lambda im, r, o: _jpeg(stickered(im, r)),
 }
 
 

@@ -177,6 +177,9 @@ class CopyLocation:
             keypoint frame to the query's pixels (last cell 1), when the copy
             is stretched to another aspect, keystoned or photographed at an
             angle and no similarity fits it; None otherwise.
+        hidden: The share of the copy's coarse cells left out of the colour
+            and layout checks as covered by something laid over it (a
+            sticker, a badge), 0-0.3; 0 when every cell was compared.
     """
 
     box: tuple[int, int, int, int]
@@ -187,6 +190,7 @@ class CopyLocation:
     rotation_degrees: float
     scheme: str
     homography: tuple[float, ...] | None = None
+    hidden: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready form (``homography`` null for a similarity)."""
@@ -199,6 +203,7 @@ class CopyLocation:
             "rotation_degrees": round(self.rotation_degrees, 2),
             "scheme": self.scheme,
             "homography": None if self.homography is None else list(self.homography),
+            "hidden": round(self.hidden, 3),
         }
 
 

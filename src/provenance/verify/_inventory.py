@@ -266,4 +266,5 @@ def _location(placement: keypoints.Placement) -> CopyLocation:
         rotation_degrees=placement.rotation_degrees,
         scheme=keypoints.SCHEME,
         homography=placement.homography,
+        hidden=placement.hidden,
     )

@@ -13,6 +13,7 @@ from provenance._core.keypoints._record import F32, Ints, LocalFeatures
 from provenance._core.keypoints._region import (
     Colours,
     compare_region,
+    compare_visible,
     hull_coverage,
     inlier_spread,
 )
@@ -138,6 +139,10 @@ class Placement:
             pixels to the query's pixels as given, when the copy was located by
             one (stretched, keystoned, photographed at an angle); None for a
             similarity.
+        hidden: The share of the located region's cells left out of the
+            colour and layout rules as covered by something laid over the copy
+            (a sticker, a badge; :func:`provenance._core.keypoints._region.compare_visible`),
+            0 when every cell was compared.
     """
 
     box: tuple[int, int, int, int]
@@ -152,6 +157,7 @@ class Placement:
     layout: float | None
     failures: tuple[str, ...]
     homography: tuple[float, ...] | None = None
+    hidden: float = 0.0
 
     @property
     def colour_difference(self) -> float | None:
@@ -167,10 +173,11 @@ class Placement:
         """One line for evidence: inliers, transform and box."""
         left, top, right, bottom = self.box
         model = "a similarity" if self.homography is None else "a perspective map"
+        covered = f", {self.hidden:.0%} of it covered" if self.hidden else ""
         return (
             f"{self.inliers} of {self.matches} keypoint matches agree on {model} "
             f"(scale {self.scale:.2f}, rotation {self.rotation_degrees:.1f} deg), "
-            f"box ({left}, {top}, {right}, {bottom}), spread {self.spread:.2f}"
+            f"box ({left}, {top}, {right}, {bottom}), spread {self.spread:.2f}{covered}"
         )
 
 
@@ -471,8 +478,10 @@ def locate(query: LocalFeatures, reference: LocalFeatures) -> Placement | None:
 
     A placement the similarity leaves unconfirmed with at least
     :data:`PERSPECTIVE_FROM` inliers is fitted again with a perspective map
-    (a stretched, keystoned or photographed copy), which replaces it only when
-    it passes every rule.
+    (a stretched, keystoned or photographed copy), then judged with the cells
+    something covers left out of its colours and layout (a sticker or badge laid
+    over the copy: at most 30% of them, none holding an inlier); either
+    replaces it only when it passes every rule.
 
     Args:
         query: :func:`query_features` of the image being checked.
@@ -488,15 +497,24 @@ def locate(query: LocalFeatures, reference: LocalFeatures) -> Placement | None:
     placement = _placement(query, reference, fit)
     if placement.confirmed or placement.inliers < PERSPECTIVE_FROM:
         return placement
+    fits = [fit]
     warped = _fit_perspective(query, reference, fit)
-    if warped is None:
-        return placement
-    other = _placement(query, reference, warped)
-    return other if other.confirmed else placement
+    if warped is not None:
+        other = _placement(query, reference, warped)
+        if other.confirmed:
+            return other
+        fits.append(warped)
+    for tried in fits:
+        seen = _placement(query, reference, tried, covered=True)
+        if seen.confirmed:
+            return seen
+    return placement
 
 
-def _placement(query: LocalFeatures, reference: LocalFeatures, fit: _Fit) -> Placement:
-    """Measure ``fit`` against every rule."""
+def _placement(
+    query: LocalFeatures, reference: LocalFeatures, fit: _Fit, *, covered: bool = False
+) -> Placement:
+    """Measure ``fit`` against every rule (``covered``: leaving out what covers the copy)."""
     kept = fit.src[fit.keep]
     inliers = int(fit.keep.sum())
     spread = inlier_spread(kept, reference)
@@ -510,7 +528,11 @@ def _placement(query: LocalFeatures, reference: LocalFeatures, fit: _Fit) -> Pla
         else np.diag([query.scale, query.scale, 1.0]) @ fit.homography
     )
     box = _box(to_query if exact is None else exact, query, reference)
-    colour, layout = compare_region(query, reference, model)
+    hidden = 0.0
+    if covered:
+        colour, layout, hidden = compare_visible(query, reference, model, kept)
+    else:
+        colour, layout = compare_region(query, reference, model)
     failures = _failures(
         inliers=inliers,
         matches=len(fit.src),
@@ -534,4 +556,5 @@ def _placement(query: LocalFeatures, reference: LocalFeatures, fit: _Fit) -> Pla
         layout=layout,
         failures=failures,
         homography=None if exact is None else _rounded_homography(exact),
+        hidden=hidden,
     )

@@ -27,6 +27,14 @@ def _chroma(rgb: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     return np.asarray(np.stack([r - g, (r + g) / 2 - b], axis=-1) / 255.0, dtype=np.float32)
 
 
+MAX_HIDDEN = 0.30
+"""At most this share of the located region's cells may be left out as hidden (a
+sticker, a badge, a caption laid over the picture; :func:`compare_visible`)."""
+
+_HIDDEN_LUMA = 40.0  # grey levels a hidden cell's mean differs by at least ...
+_HIDDEN_CHROMA = 0.10  # ... or its chroma (opponent axes, 0-1)
+
+
 def compare_region(
     query: LocalFeatures, reference: LocalFeatures, matrix: npt.NDArray[np.float64]
 ) -> tuple[Colours | None, float | None]:
@@ -41,9 +49,58 @@ def compare_region(
     cells' luma (None when either is flat). Both None when too little of the
     reference lies inside the query.
     """
+    cells = _region_cells(query, reference, matrix)
+    if cells is None:
+        return None, None
+    mine, grid, valid = cells
+    return _measure(mine, grid, valid)
+
+
+def compare_visible(
+    query: LocalFeatures,
+    reference: LocalFeatures,
+    matrix: npt.NDArray[np.float64],
+    inliers: F32,
+) -> tuple[Colours | None, float | None, float]:
+    """:func:`compare_region` with the cells something covers in the query left out.
+
+    A sticker, a price badge or a caption laid over a copy changes the colours
+    and the layout of the cells it covers, and hides their keypoints. A cell is
+    left out as hidden when none of ``inliers`` (reference working pixels) lies
+    in it and its mean differs clearly from the reference's (by
+    40 grey levels of luma, or 0.10 of chroma); at most :data:`MAX_HIDDEN` of
+    the compared cells, else none is. A cell that holds an inlier is always
+    compared: the same product in another colour keeps its keypoints, so its
+    colours are still seen.
+
+    Returns:
+        Colours and layout as :func:`compare_region`, over the cells left, and
+        the share of the compared cells left out (0: none).
+    """
+    cells = _region_cells(query, reference, matrix)
+    if cells is None:
+        return None, None, 0.0
+    mine, grid, valid = cells
+    column = np.clip((inliers[:, 0] * GRID / max(1, reference.width)).astype(np.intp), 0, GRID - 1)
+    row = np.clip((inliers[:, 1] * GRID / max(1, reference.height)).astype(np.intp), 0, GRID - 1)
+    supported = np.zeros((GRID, GRID), bool)
+    supported[row, column] = True
+    luma = np.abs((grid - mine) @ _LUMA)
+    chroma = np.hypot(*np.moveaxis(_chroma(grid) - _chroma(mine), -1, 0))
+    hidden = valid & ~supported & ((luma >= _HIDDEN_LUMA) | (chroma >= _HIDDEN_CHROMA))
+    count = int(hidden.sum())
+    if count == 0 or count > MAX_HIDDEN * int(valid.sum()):
+        return (*_measure(mine, grid, valid), 0.0)
+    return (*_measure(mine, grid, valid & ~hidden), count / int(valid.sum()))
+
+
+def _region_cells(
+    query: LocalFeatures, reference: LocalFeatures, matrix: npt.NDArray[np.float64]
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.bool_]] | None:
+    """The reference's 16x16 RGB cells, the located region's, and which lie inside the query."""
     cv2 = load_cv2()
     if query.colour.ndim != 3 or query.colour.shape[0] < 2:
-        return None, None
+        return None
     # Destination (u, v) on a _WARP grid over the reference -> query colour pixels.
     thumb = query.colour.shape[1] / max(1, query.width)
     cell = np.diag([reference.width / _WARP, reference.height / _WARP, 1.0])
@@ -77,10 +134,14 @@ def compare_region(
         cover = cv2.resize(inside.astype(np.float32), (GRID, GRID), interpolation=cv2.INTER_AREA)
         valid = cover >= 250  # the whole cell lies inside the query('s picture)
         if valid.sum() >= GRID * GRID // 8:
-            break
-    else:
-        return None, None
-    mine = reference.colour.astype(np.float32)
+            return reference.colour.astype(np.float32), grid, valid
+    return None
+
+
+def _measure(
+    mine: npt.NDArray[np.float32], grid: npt.NDArray[np.float32], valid: npt.NDArray[np.bool_]
+) -> tuple[Colours | None, float | None]:
+    """Colours and layout of the ``valid`` cells (reference ``mine``, region ``grid``)."""
     layout = _correlation(mine[valid] @ _LUMA, grid[valid] @ _LUMA)
     ours = _chroma(mine)
     theirs = _chroma(grid)
