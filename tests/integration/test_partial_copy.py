@@ -254,6 +254,30 @@ def test_a_stretched_or_photographed_copy_is_located_by_a_perspective_map(
     assert "perspective map" in " ".join(e.detail for e in verdict.evidence)
 
 
+def test_a_copy_under_a_sale_sticker_is_found_and_says_how_much_is_covered(
+    media: Media,
+    signing_key: SigningKey,
+    trust: TrustPolicy,
+    inventory: Inventory,
+    tmp_path: Path,
+) -> None:
+    # A shop page whose product picture carries a red "-30%" badge over its middle.
+    name = "forest-path.jpg"
+    result = sign_into(inventory, media(name), tmp_path / f"signed-{name}", signing_key)
+    image = flat(tmp_path / f"signed-{name}")
+    w, h = image.size
+    r = round(min(w, h) * 0.16)
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((w // 2 - r, h // 2 - r, w // 2 + r, h // 2 + r), fill=(230, 30, 40))
+    draw.text((w // 2 - r // 2, h // 2 - 6), "-30%", fill="white")
+    page, expected = screenshot(image, share=0.5)
+    verdict = verify(save_jpeg(page, tmp_path / "q.jpg"), trust=trust, inventory=inventory)
+    assert_found_at(verdict, result.asset_id, expected)
+    assert verdict.location is not None and verdict.location.hidden > 0
+    assert verdict.to_dict()["location"]["hidden"] == round(verdict.location.hidden, 3)
+    assert "covered" in " ".join(e.detail for e in verdict.evidence)
+
+
 def test_unrelated_photo_and_look_alike_in_a_screenshot_are_not_duplicates(
     media: Media,
     signing_key: SigningKey,

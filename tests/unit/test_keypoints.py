@@ -380,6 +380,60 @@ def test_colour_swapped_copy_fails_the_colour_rule() -> None:
     assert any("colour differs" in f for f in placement.failures)
 
 
+def _stickered(image: Image.Image, radius: float, centre: tuple[float, float]) -> Image.Image:
+    """A yellow disc laid over ``image``: ``radius`` of its short side, centred at ``centre``."""
+    out = image.convert("RGB")
+    w, h = out.size
+    r = round(min(w, h) * radius)
+    x, y = round(w * centre[0]), round(h * centre[1])
+    ImageDraw.Draw(out).ellipse((x - r, y - r, x + r, y + r), fill=(255, 210, 0))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("name", "radius", "centre"),
+    [
+        ("forest-path.jpg", 0.15, (0.5, 0.5)),
+        ("kite-blue-sky.jpg", 0.15, (0.5, 0.5)),
+        ("moss-close-up.webp", 0.15, (0.5, 0.5)),
+        ("forest-path.jpg", 0.12, (0.85, 0.5)),
+        ("moss-close-up.webp", 0.12, (0.85, 0.5)),
+    ],
+)
+def test_a_copy_under_a_sticker_is_confirmed_with_the_covered_cells_left_out(
+    name: str, radius: float, centre: tuple[float, float]
+) -> None:
+    # Before 2026-12-07 the disc's colour and brightness failed both region rules
+    # (hue agreement 0.48-0.78, layout 0.33-0.78) for each of these.
+    photo = flat(SAMPLE_MEDIA / name)
+    query = keypoints.query_features(_as_jpeg(_stickered(photo, radius, centre)))
+    placement = keypoints.locate(query, keypoints.reference_features(photo))
+    assert placement is not None and placement.confirmed, placement and placement.failures
+    assert 0 < placement.hidden <= _region.MAX_HIDDEN
+    assert "covered" in placement.describe()
+
+
+def test_a_colour_swapped_copy_under_a_sticker_is_still_refused() -> None:
+    # The cells holding inliers are always compared: another colourway keeps its
+    # keypoints, so leaving out what a sticker covers does not hide its colours.
+    photo = flat(SAMPLE_MEDIA / "kite-blue-sky.jpg")
+    red, green, blue = photo.split()
+    swapped = _stickered(Image.merge("RGB", (blue, green, red)), 0.15, (0.5, 0.5))
+    reference = keypoints.reference_features(photo)
+    placement = keypoints.locate(keypoints.query_features(_as_jpeg(swapped)), reference)
+    assert placement is not None and not placement.confirmed
+    assert any("colour differs" in f for f in placement.failures)
+
+
+def test_an_uncovered_copy_leaves_no_cell_out() -> None:
+    photo = flat(SAMPLE_MEDIA / "forest-path.jpg")
+    placement = keypoints.locate(
+        keypoints.query_features(_as_jpeg(photo)), keypoints.reference_features(photo)
+    )
+    assert placement is not None and placement.confirmed and placement.hidden == 0.0
+    assert "covered" not in placement.describe()
+
+
 def test_index_votes_for_the_image_a_query_contains() -> None:
     index = keypoints.KeypointIndex()
     references = {key: keypoints.reference_features(textured(10 + key)) for key in range(6)}
