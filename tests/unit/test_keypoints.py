@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw, ImageEnhance
 
 from provenance._core import keypoints
 from provenance._core.keypoints import _region
-from provenance._core.keypoints._locate import MAX_COLOUR_DIFFERENCE, MIN_LAYOUT, _jacobians
+from provenance._core.keypoints._locate import MAX_COLOUR_DIFFERENCE, MIN_LAYOUT, _perspective_at
 from tests._formats import flat
 from tests.conftest import SAMPLE_MEDIA
 from tests.integration.test_partial_copy import iou, keystone
@@ -299,12 +299,12 @@ def test_the_perspective_jacobian_is_the_map_s_derivative(
         ]
     )
     points = np.array([[10.0, 20.0], [300.0, 50.0], [120.0, 240.0]])
-    mapped, jac = _jacobians(h, points)
+    mapped, jac = _perspective_at(h, points)
     step = 1e-3
     for axis in (0, 1):
         moved = points.copy()
         moved[:, axis] += step
-        ahead, _ = _jacobians(h, moved)
+        ahead, _ = _perspective_at(h, moved)
         assert np.allclose((ahead - mapped) / step, jac[:, :, axis], atol=1e-4)
     import cv2
 

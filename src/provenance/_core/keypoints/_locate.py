@@ -103,8 +103,8 @@ MAX_ANISOTROPY = 1.6
 """A perspective placement may stretch the copy by at most this much in one
 direction over the other (the ratio of the local map's singular values at the
 reference's centre): a page that shows a picture squeezed to another aspect, or
-a photo of a screen taken at an angle. Measured: see docs/search.md, "Stretched
-and keystoned copies"."""
+a photo of a screen taken at an angle. Measured: see docs/search.md, "Stretched,
+keystoned and covered copies"."""
 
 MAX_FORESHORTENING = 1.6
 """A perspective placement's local scale may differ by at most this factor between
@@ -288,7 +288,7 @@ def _fit(query: LocalFeatures, reference: LocalFeatures) -> _Fit | None:
     )
 
 
-def _jacobians(
+def _perspective_at(
     homography: npt.NDArray[np.float64], points: npt.NDArray[np.float64]
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """The perspective map at ``points`` (n x 2): mapped points and local 2x2 linear parts."""
@@ -322,26 +322,13 @@ def _fit_perspective(query: LocalFeatures, reference: LocalFeatures, fit: _Fit) 
     if homography is None or mask is None or abs(float(homography[2, 2])) < 1e-12:
         return None
     h = np.asarray(homography, np.float64) / float(homography[2, 2])
-    width, height = float(reference.width), float(reference.height)
-    corners = np.array([[0, 0], [width, 0], [width, height], [0, height]], np.float64)
-    centre = np.array([[width / 2, height / 2]], np.float64)
-    outline = np.vstack([corners, centre])
-    w = h[2, 0] * outline[:, 0] + h[2, 1] * outline[:, 1] + h[2, 2]
-    if (w <= 0).any():
-        return None  # part of the picture behind the camera
-    mapped, jac = _jacobians(h, outline)
-    det = np.linalg.det(jac)
-    if (det <= 0).any() or not cv2.isContourConvex(mapped[:4].astype(np.float32)):
-        return None  # mirrored or folded
-    local = np.sqrt(det[:4])
-    if local.max() > MAX_FORESHORTENING * local.min():
+    centre = np.array([reference.width / 2, reference.height / 2], np.float64)
+    middle = _plausible_middle(h, reference, centre)
+    if middle is None:
         return None
-    singular = np.linalg.svd(jac[4], compute_uv=False)
-    if singular[0] > MAX_ANISOTROPY * singular[1]:
-        return None
-    middle = jac[4]
-    turn = math.degrees(math.atan2(middle[1, 0] - middle[0, 1], middle[0, 0] + middle[1, 1]))
-    _, at_matches = _jacobians(h, fit.src.astype(np.float64))
+    mapped, linear = middle
+    turn = math.degrees(math.atan2(linear[1, 0] - linear[0, 1], linear[0, 0] + linear[1, 1]))
+    _, at_matches = _perspective_at(h, fit.src.astype(np.float64))
     turns = np.degrees(
         np.arctan2(
             at_matches[:, 1, 0] - at_matches[:, 0, 1], at_matches[:, 0, 0] + at_matches[:, 1, 1]
@@ -351,17 +338,44 @@ def _fit_perspective(query: LocalFeatures, reference: LocalFeatures, fit: _Fit) 
     keep = mask.reshape(-1).astype(bool) & _agreeing(
         query, reference, ref_index, query_index, turns
     )
-    affine = np.hstack([middle, (mapped[4] - middle @ centre[0])[:, None]])
+    affine = np.hstack([linear, (mapped - linear @ centre)[:, None]])
     return _Fit(
         src=fit.src,
         matrix=affine,
         keep=keep,
-        scale=math.sqrt(float(det[4])),
+        scale=math.sqrt(float(np.linalg.det(linear))),
         turn=turn,
         dst=fit.dst,
         pairs=fit.pairs,
         homography=h,
     )
+
+
+def _plausible_middle(
+    h: npt.NDArray[np.float64], reference: LocalFeatures, centre: npt.NDArray[np.float64]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]] | None:
+    """The map at the reference's centre (point, 2x2 linear part), or None when implausible.
+
+    Implausible: a corner behind the camera, a mirrored or folded outline, local
+    scales further apart than :data:`MAX_FORESHORTENING` between the corners, or
+    a stretch beyond :data:`MAX_ANISOTROPY` at the centre.
+    """
+    cv2 = load_cv2()
+    width, height = float(reference.width), float(reference.height)
+    outline = np.array([[0, 0], [width, 0], [width, height], [0, height], centre], np.float64)
+    if (outline @ h[2, :2] + h[2, 2] <= 0).any():
+        return None  # part of the picture behind the camera
+    mapped, jac = _perspective_at(h, outline)
+    det = np.linalg.det(jac)
+    if (det <= 0).any() or not cv2.isContourConvex(mapped[:4].astype(np.float32)):
+        return None  # mirrored or folded
+    local = np.sqrt(det[:4])
+    if local.max() > MAX_FORESHORTENING * local.min():
+        return None
+    singular = np.linalg.svd(jac[4], compute_uv=False)
+    if singular[0] > MAX_ANISOTROPY * singular[1]:
+        return None
+    return mapped[4], jac[4]
 
 
 def _box(
@@ -373,7 +387,7 @@ def _box(
         dtype=np.float64,
     )
     if to_query.shape == (3, 3):
-        mapped, _ = _jacobians(to_query, corners)
+        mapped, _ = _perspective_at(to_query, corners)
     else:
         mapped = corners @ to_query[:, :2].T + to_query[:, 2]
     full_w, full_h = query.width * query.scale, query.height * query.scale
