@@ -181,6 +181,20 @@ def crop(im: Image.Image, cut: float, rng: random.Random, *, centre: bool) -> Im
     return im.crop((x, y, x + kw, y + kh))
 
 
+def crop_side(im: Image.Image, cut: float, rng: random.Random) -> Image.Image:
+    """Cut ``cut`` of the width or height off one side, chosen at random."""
+    w, h = im.size
+    dx, dy = round(w * cut), round(h * cut)
+    side = rng.choice(("left", "right", "top", "bottom"))
+    box = {
+        "left": (dx, 0, w, h),
+        "right": (0, 0, w - dx, h),
+        "top": (0, dy, w, h),
+        "bottom": (0, 0, w, h - dy),
+    }[side]
+    return im.crop(box)
+
+
 def pad_square(im: Image.Image) -> Image.Image:
     side = max(im.size)
     out = Image.new("RGB", (side, side), "white")
@@ -1010,7 +1024,24 @@ PARTIAL_TRANSFORMS: dict[
     "desaturated + crop 10%": lambda im, r, o: _jpeg(
         crop(filtered(im, 0.6, 1.0), 0.10, r, centre=False)
     ),
+    # The two gaps of the hand probe (2026-12-07, seventeenth session), appended so
+    # the draws above are unchanged: a mirror image, and a grey copy, each with 15%
+    # cut off one side.
+    "mirror + crop 15%": lambda im, r, o: _jpeg(crop_side(ImageOps.mirror(im), 0.15, r)),
+    "greyscale + crop 15%": lambda im, r, o: _jpeg(
+        crop_side(ImageOps.grayscale(im).convert("RGB"), 0.15, r)
+    ),
 }
+
+MIRRORED_PASS = hasattr(keypoints, "mirror_placement")
+"""Whether the tree's keypoint step searches the query's mirror image too, when its
+first pass confirms nothing (2026-12-07, seventeenth session). The same file runs on
+an older tree for an A/B, where the second pass is left out, as verify does there."""
+
+
+def mirrored_query(picture: Image.Image) -> keypoints.LocalFeatures | None:
+    """The query features of ``picture``'s mirror image (None: the tree has no such pass)."""
+    return keypoints.query_features(ImageOps.mirror(picture)) if MIRRORED_PASS else None
 
 
 def partial_copies(originals: Sequence[Original], same: np.ndarray, args: Any) -> dict[str, Any]:
@@ -1028,10 +1059,14 @@ def partial_copies(originals: Sequence[Original], same: np.ndarray, args: Any) -
     false_pairs: list[dict[str, Any]] = []
     false_inliers: list[int] = []
     lookalike_inliers: list[int] = []
+    mirrored_inliers: list[int] = []  # false candidates of the mirrored pass
     checks = 0
+    checks_mirrored = 0
     search_ms: list[float] = []
     groups = [o.group for o in originals]
-    all_queries: list[tuple[keypoints.LocalFeatures, int, set[int]]] = []
+    all_queries: list[
+        tuple[keypoints.LocalFeatures, int, set[int], keypoints.LocalFeatures | None]
+    ] = []
     misses: dict[str, list[str]] = {}
     own_coverage: list[float] = []  # true copies with enough inliers: the hull rule's margin
     for name, make in PARTIAL_TRANSFORMS.items():
@@ -1052,32 +1087,48 @@ def partial_copies(originals: Sequence[Original], same: np.ndarray, args: Any) -
         for i, q in enumerate(queries):
             t0 = time.perf_counter()
             qf = keypoints.query_features(q)
-            all_queries.append((qf, i, tiles[i]))
+            qm: keypoints.LocalFeatures | None = None
             located = None
             own_placement = keypoints.locate(qf, refs[i])
             if own_placement is not None and own_placement.inliers >= keypoints.MIN_INLIERS:
                 own_coverage.append(own_placement.coverage)
-            for key, _votes in index.candidates(qf, k=8):
-                placement = keypoints.locate(qf, refs[key])
-                if placement is None:
-                    continue
-                if not same[i, key] and not any(same[t, key] for t in tiles[i]):
-                    checks += 1
-                    false_inliers.append(placement.inliers)
-                    if groups[i] == groups[key]:
-                        lookalike_inliers.append(placement.inliers)
-                    if placement.confirmed:
-                        false_pairs.append(
-                            {
-                                "transform": name,
-                                "query": originals[i].name,
-                                "matched": originals[key].name,
-                                "inliers": placement.inliers,
-                            }
-                        )
-                if placement.confirmed and (located is None or same[i, key]):
-                    located = key  # verify names the first; a banner may hold several
+            # The first pass, then (on a tree that has it, and as verify: only when the
+            # first confirmed nothing) the mirror image's: its false candidates count too.
+            for mirrored in (False, True):
+                if mirrored:
+                    if located is not None or not MIRRORED_PASS:
+                        break
+                    qm = mirrored_query(q)
+                features = qm if mirrored else qf
+                assert features is not None
+                for key, _votes in index.candidates(features, k=8):
+                    placement = keypoints.locate(features, refs[key])
+                    if placement is None:
+                        continue
+                    if not same[i, key] and not any(same[t, key] for t in tiles[i]):
+                        checks += 1
+                        checks_mirrored += mirrored
+                        false_inliers.append(placement.inliers)
+                        if mirrored:
+                            mirrored_inliers.append(placement.inliers)
+                        if groups[i] == groups[key]:
+                            lookalike_inliers.append(placement.inliers)
+                        if placement.confirmed:
+                            false_pairs.append(
+                                {
+                                    "transform": name,
+                                    "mirrored_pass": mirrored,
+                                    "query": originals[i].name,
+                                    "matched": originals[key].name,
+                                    "inliers": placement.inliers,
+                                }
+                            )
+                    if placement.confirmed and (located is None or same[i, key]):
+                        located = key  # verify names the first; a banner may hold several
             search_ms.append((time.perf_counter() - t0) * 1e3)
+            if qm is None and MIRRORED_PASS:
+                qm = mirrored_query(q)  # for the unrelated and look-alike pairs below
+            all_queries.append((qf, i, tiles[i], qm))
             found += located is not None and same[i, located]
             hit = bool(fast[i]) or (located is not None and same[i, located])
             hits += hit
@@ -1117,6 +1168,9 @@ def partial_copies(originals: Sequence[Original], same: np.ndarray, args: Any) -
         "bytes_per_asset": int(np.mean([len(r.to_bytes()) for r in refs])),
         "recall": recall,
         "false_candidate_checks": checks,
+        "mirrored_pass": MIRRORED_PASS,
+        "false_candidate_checks_mirrored_pass": checks_mirrored,
+        "false_inliers_max_mirrored_pass": int(max(mirrored_inliers or [0])),
         "confirmed_false_pairs": false_pairs,
         "false_inliers_max": int(inl.max()),
         "false_inliers_p999": float(np.quantile(inl, 0.999)),
@@ -1144,7 +1198,9 @@ def _tile_owners(
 
 
 def random_false_pairs(
-    queries: Sequence[tuple[keypoints.LocalFeatures, int, set[int]]],
+    queries: Sequence[
+        tuple[keypoints.LocalFeatures, int, set[int], keypoints.LocalFeatures | None]
+    ],
     refs: Sequence[keypoints.LocalFeatures],
     same: np.ndarray,
     groups: Sequence[str],
@@ -1168,13 +1224,13 @@ def random_false_pairs(
     while len(chosen) < total:
         q = int(rng.integers(len(queries)))
         r = int(rng.integers(n_ref))
-        _, owner, tiles = queries[q]
+        _, owner, tiles, _ = queries[q]
         unrelated = groups[owner] != groups[r] and not any(groups[t] == groups[r] for t in tiles)
         if unrelated and not same[owner, r] and not any(same[t, r] for t in tiles):
             chosen.append((q, r))
     lookalike = [
         (q, r)
-        for q, (_, owner, tiles) in enumerate(queries)
+        for q, (_, owner, tiles, _) in enumerate(queries)
         for r in range(n_ref)
         if groups[owner] == groups[r] and not same[owner, r] and not any(same[t, r] for t in tiles)
     ]
@@ -1182,10 +1238,15 @@ def random_false_pairs(
     others_pass: list[bool] = []  # every rule but the inlier count (unrelated, >= 8 inliers)
     chance_coverage: list[float] = []  # hull coverage of unrelated pairs with >= 5 inliers
 
-    def run(pairs: Sequence[tuple[int, int]], *, chance: bool) -> tuple[np.ndarray, int]:
+    def run(
+        pairs: Sequence[tuple[int, int]], *, chance: bool, mirrored: bool = False
+    ) -> tuple[np.ndarray, int]:
         inliers, confirmed = [], 0
         for q, r in pairs:
-            placement = keypoints.locate(queries[q][0], refs[r])
+            features = queries[q][3] if mirrored else queries[q][0]
+            if features is None:
+                continue
+            placement = keypoints.locate(features, refs[r])
             inliers.append(0 if placement is None else placement.inliers)
             confirmed += placement is not None and placement.confirmed
             if chance and placement is not None and placement.inliers >= 5:
@@ -1198,6 +1259,12 @@ def random_false_pairs(
     inl, confirmed = run(chosen, chance=True)
     seconds = time.perf_counter() - started
     look, look_confirmed = run(lookalike, chance=False)
+    # The mirrored pass: the same pairs with the query's mirror image (a query that
+    # confirms nothing makes both searches). Kept apart from the first pass's tail.
+    seen_chance, seen_others = len(chance_coverage), len(others_pass)
+    mirror_inl, mirror_confirmed = run(chosen, chance=False, mirrored=True)
+    mirror_look, mirror_look_confirmed = run(lookalike, chance=False, mirrored=True)
+    assert (len(chance_coverage), len(others_pass)) == (seen_chance, seen_others)
     ks = np.arange(0, int(inl.max()) + 1)
     survival = np.array([np.mean(inl >= k) for k in ks])
     # Fit over the tail: from the first k with P <= 0.1 to the last with >= 5 pairs.
@@ -1227,6 +1294,13 @@ def random_false_pairs(
         "lookalike_confirmed": look_confirmed,
         "lookalike_inliers_max": int(look.max()),
         "lookalike_inliers_p99": float(np.quantile(look, 0.99)),
+        "mirrored_pass": MIRRORED_PASS,
+        "mirrored_pairs": len(chosen) if MIRRORED_PASS else 0,
+        "mirrored_confirmed": mirror_confirmed,
+        "mirrored_inliers_max": int(mirror_inl.max()),
+        "mirrored_lookalike_pairs": len(lookalike) if MIRRORED_PASS else 0,
+        "mirrored_lookalike_confirmed": mirror_look_confirmed,
+        "mirrored_lookalike_inliers_max": int(mirror_look.max()),
     }
 
 
@@ -1250,7 +1324,7 @@ def lookalike_rounds(
     members: dict[str, list[int]] = {}
     for i, group in enumerate(groups):
         members.setdefault(group, []).append(i)
-    queried = pairs = confirmed = 0
+    queried = pairs = confirmed = mirrored_pairs = 0
     worst = 0
     found: list[dict[str, Any]] = []
     started = time.perf_counter()
@@ -1272,16 +1346,23 @@ def lookalike_rounds(
                 rng.setstate(after)
                 mates = [j for j in mates if not any(same[t, j] for t in tiles)]
                 query = keypoints.query_features(picture)
+                mirror = mirrored_query(picture)  # the second pass, on a tree that has it
                 queried += 1
-                for j in mates:
-                    placement = keypoints.locate(query, refs[j])
-                    pairs += 1
-                    if placement is None:
+                for features, mirrored in ((query, False), (mirror, True)):
+                    if features is None:
                         continue
-                    worst = max(worst, placement.inliers)
-                    if placement.confirmed:
-                        confirmed += 1
-                        found.append({"transform": name, "query": i, "matched": j})
+                    for j in mates:
+                        placement = keypoints.locate(features, refs[j])
+                        pairs += 1
+                        mirrored_pairs += mirrored
+                        if placement is None:
+                            continue
+                        worst = max(worst, placement.inliers)
+                        if placement.confirmed:
+                            confirmed += 1
+                            found.append(
+                                {"transform": name, "query": i, "matched": j, "mirrored": mirrored}
+                            )
         console.print(
             f"  look-alike round {done}: {queried:,} queries, {pairs:,} pairs, "
             f"{confirmed} confirmed, max inliers {worst}, {time.perf_counter() - started:.0f} s"
@@ -1290,6 +1371,7 @@ def lookalike_rounds(
         "rounds": done,
         "queries": queried,
         "pairs": pairs,
+        "mirrored_pairs": mirrored_pairs,
         "confirmed": confirmed,
         "confirmed_pairs": found,
         "inliers_max": worst,
@@ -1314,13 +1396,19 @@ def false_match_estimate(
       add pairs; their draws are not independent of the first round's originals,
       which the bound ignores.
     """
-    chance = 1e6 * pairs["p_pair_at_min_inliers"]
-    look_pairs = pairs["lookalike_pairs"] + extra["pairs"]
-    look_confirmed = pairs["lookalike_confirmed"] + extra["confirmed"]
+    # A query that confirms nothing searches twice on a tree with the mirrored pass:
+    # twice the chance (the first pass's tail stands for both) and twice the look-alikes.
+    searches = 2 if pairs.get("mirrored_pass") else 1
+    chance = searches * 1e6 * pairs["p_pair_at_min_inliers"]
+    look_pairs = pairs["lookalike_pairs"] + pairs.get("mirrored_lookalike_pairs", 0)
+    look_pairs += extra["pairs"]
+    look_confirmed = pairs["lookalike_confirmed"] + pairs.get("mirrored_lookalike_confirmed", 0)
+    look_confirmed += extra["confirmed"]
     per_pair = (look_confirmed or 3) / max(1, look_pairs)  # rule of three when none
-    per_query = pairs["lookalike_pairs"] / max(1, queries)
+    per_query = searches * pairs["lookalike_pairs"] / max(1, queries)
     lookalike = per_query * per_pair
     return {
+        "searches_per_query": searches,
         "chance_part": chance,
         "chance_assumption": "union bound over 1e6 unrelated assets; log-linear tail of "
         "unrelated pairs' inliers, evaluated at MIN_INLIERS; no other rule credited",
@@ -1843,9 +1931,15 @@ def report_partial(partial: dict[str, Any]) -> None:
     console.print(
         f"references {partial['references_ms_per_image']} ms/image, "
         f"{partial['bytes_per_asset']} B/asset; false candidates located "
-        f"{partial['false_candidate_checks']}, confirmed false pairs "
+        f"{partial['false_candidate_checks']} (mirrored pass "
+        f"{partial.get('false_candidate_checks_mirrored_pass', 0)}, max inliers "
+        f"{partial.get('false_inliers_max_mirrored_pass', 0)}), confirmed false pairs "
         f"{len(partial['confirmed_false_pairs'])}, max false inliers "
         f"{partial['false_inliers_max']} (threshold {partial['min_inliers']})\n"
+        f"mirrored pass: unrelated pairs {rp['mirrored_pairs']:,}, {rp['mirrored_confirmed']} "
+        f"confirmed, max inliers {rp['mirrored_inliers_max']}; look-alike pairs "
+        f"{rp['mirrored_lookalike_pairs']:,}, {rp['mirrored_lookalike_confirmed']} confirmed, "
+        f"max inliers {rp['mirrored_lookalike_inliers_max']}\n"
         f"unrelated random pairs: {rp['pairs']:,} checked, {rp['confirmed']} confirmed, max "
         f"inliers {rp['inliers_max']}, tail k {rp['tail_ks']}; with >= 5 inliers "
         f"{rp['chance_pairs_with_5_inliers']}, hull coverage median "
