@@ -166,10 +166,15 @@ class CopyLocation:
         inliers: Keypoint matches consistent with the transform (RANSAC inliers).
         matches: Tentative keypoint matches.
         transform: Row-major 2x3 similarity from the asset's stored keypoint
-            frame to the query's pixels.
+            frame to the query's pixels (a reflection when ``mirrored``:
+            ``(-a, b, tx, b, a, ty)``, the asset flipped left-right, then
+            rotated, scaled and shifted).
         scale: Size of the copy relative to the stored keypoint frame.
-        rotation_degrees: Counter-clockwise rotation of the copy.
+        rotation_degrees: Counter-clockwise rotation of the copy (after the
+            flip, when ``mirrored``).
         scheme: The local-feature scheme (e.g. ``orb256-v1``).
+        mirrored: The copy is the asset's mirror image (found by searching the
+            query's mirror; a vertical flip is a mirror turned by 180 degrees).
     """
 
     box: tuple[int, int, int, int]
@@ -179,6 +184,7 @@ class CopyLocation:
     scale: float
     rotation_degrees: float
     scheme: str
+    mirrored: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready form."""
@@ -190,6 +196,7 @@ class CopyLocation:
             "scale": round(self.scale, 4),
             "rotation_degrees": round(self.rotation_degrees, 2),
             "scheme": self.scheme,
+            "mirrored": self.mirrored,
         }
 
 

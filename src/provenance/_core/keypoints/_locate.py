@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -116,6 +116,10 @@ class Placement:
         layout: Correlation of the located region's coarse luma with the
             reference's (None: flat, or too little inside).
         failures: The acceptance rules it fails (empty: a confirmed placement).
+        mirrored: Found in the query's mirror image (:func:`mirror_placement`):
+            the copy is the reference mirrored left-right, then rotated by
+            ``rotation_degrees``; ``box`` and ``transform`` are in the query's
+            own pixels, the transform a reflection.
     """
 
     box: tuple[int, int, int, int]
@@ -129,6 +133,7 @@ class Placement:
     colours: Colours | None
     layout: float | None
     failures: tuple[str, ...]
+    mirrored: bool = False
 
     @property
     def colour_difference(self) -> float | None:
@@ -143,11 +148,56 @@ class Placement:
     def describe(self) -> str:
         """One line for evidence: inliers, transform and box."""
         left, top, right, bottom = self.box
+        mirror = "mirrored, " if self.mirrored else ""
         return (
             f"{self.inliers} of {self.matches} keypoint matches agree on a similarity "
-            f"(scale {self.scale:.2f}, rotation {self.rotation_degrees:.1f} deg), "
+            f"({mirror}scale {self.scale:.2f}, rotation {self.rotation_degrees:.1f} deg), "
             f"box ({left}, {top}, {right}, {bottom}), spread {self.spread:.2f}"
         )
+
+
+def mirror_placement(placement: Placement, width: float) -> Placement:
+    """A placement located in a query's mirror image, in the query's own pixels.
+
+    The mirror image is the query flipped left-right: ``x' = width - x`` in
+    pixels of the query as given (a vertical flip is this mirror turned by 180
+    degrees, which a similarity covers). The box is mirrored back (``left =
+    width - right``, still covering the copy), and the transform composed with
+    the flip: ``(a, -b, tx; b, a, ty)`` becomes ``(-a, b, width - tx; b, a, ty)``,
+    which maps the reference's working pixels into the query as given: the
+    reference mirrored left-right (``x -> -x``), rotated, scaled and shifted.
+    The rotation of that reading, counter-clockwise as seen, is the mirrored
+    fit's negated. The acceptance measurements do not change (they were taken
+    on the mirror image, whose pixels are the query's).
+
+    Args:
+        placement: :func:`locate` of the mirror image's features (``mirrored``
+            False).
+        width: The query's width in its pixels as given (the features'
+            ``width * scale``).
+
+    Raises:
+        ValueError: ``placement`` is mirrored already.
+    """
+    if placement.mirrored:
+        raise ValueError("the placement is mirrored already")
+    left, top, right, bottom = placement.box
+    a, b_neg, tx, b, d, ty = placement.transform
+    edge = math.ceil(width)
+    box = (
+        max(0, math.floor(width - right)),
+        top,
+        min(edge, math.ceil(width - left)),
+        bottom,
+    )
+    transform = (-a, -b_neg, round(width - tx, 3), b, d, ty)
+    return replace(
+        placement,
+        box=box,
+        transform=transform,
+        rotation_degrees=-placement.rotation_degrees,
+        mirrored=True,
+    )
 
 
 def _matches(query: LocalFeatures, reference: LocalFeatures) -> tuple[Ints, Ints]:
