@@ -1481,6 +1481,7 @@ def partial_scale(
             "votes": [],
             "locate": [],
         }
+        mirror_parts: dict[str, list[float]] = {"features": [], "votes": [], "locate": []}
         ranks = []
         for _ in range(5):
             # verify's fast path first: a draft decode and the perceptual query hashes
@@ -1500,6 +1501,21 @@ def partial_scale(
             steps = (t0 - tf, t1 - t0, t2 - t1, t3 - t2, t4 - t3)
             for name, value in zip(parts, steps, strict=True):
                 parts[name].append(value * 1e3)
+            if MIRRORED_PASS:
+                # The second pass a query that confirmed nothing makes: the mirror
+                # image's features, votes, and locating its 8 best-voted.
+                t5 = time.process_time()
+                mirror = keypoints.query_features(image, mirrored=True)
+                t6 = time.process_time()
+                mirrored_voted = index.candidates(mirror, k=8)
+                t7 = time.process_time()
+                for key, _v in mirrored_voted:
+                    keypoints.locate(
+                        mirror, refs[key] if key < len(refs) else refs[key % len(refs)]
+                    )
+                t8 = time.process_time()
+                for name, value in zip(mirror_parts, (t6 - t5, t7 - t6, t8 - t7), strict=True):
+                    mirror_parts[name].append(value * 1e3)
             keys = [key for key, _ in voted]
             ranks.append(keys.index(own) if own in keys else -1)
         medians = {name: round(float(np.median(v)), 1) for name, v in parts.items()}
@@ -1515,6 +1531,9 @@ def partial_scale(
                 sum(v for k, v in medians.items() if k != "fast hashes"), 1
             ),
             "verify_fall_through_cpu_ms_median": round(sum(medians.values()), 1),
+            "mirrored_pass_cpu_ms_median": {
+                name: round(float(np.median(v)), 1) for name, v in mirror_parts.items() if v
+            },
             "own_rank": int(np.median(ranks)),
         }
         console.print(f"  built index: {entry}")
@@ -1972,6 +1991,14 @@ def report_partial(partial: dict[str, Any]) -> None:
 
 
 def report_scale(sc: dict[str, Any]) -> None:
+    for b in sc["built"].values():
+        mirrored = b.get("mirrored_pass_cpu_ms_median")
+        if mirrored:
+            console.print(
+                f"mirrored pass at {b['assets']:,} assets (CPU ms, median of 5): "
+                + ", ".join(f"{k} {v:.1f}" for k, v in mirrored.items())
+                + f", total {sum(mirrored.values()):.1f}"
+            )
     rows = [
         [
             f"{b['assets']:,}",
