@@ -44,6 +44,7 @@ Run::
     .venv/bin/python benchmarks/robustness.py --partial-scale-only # their cost at 100k/1M assets
     .venv/bin/python benchmarks/robustness.py --partial-rank-only  # ranking recall at 100k/1M
     .venv/bin/python benchmarks/robustness.py --lookalike-only --seed 1  # more look-alike pairs
+    .venv/bin/python benchmarks/robustness.py --grey-colourways-only  # grey copies vs colourways
 """
 
 from __future__ import annotations
@@ -414,6 +415,12 @@ def _extra_args(parser: Any) -> None:
         "gives new draws to add to an earlier run's)",
     )
     parser.add_argument(
+        "--grey-colourways-only",
+        action="store_true",
+        help="only the greyscale probe: grey copies of each original and of its hues turned "
+        "(a colourway), located against the original (2026-12-07, seventeenth session)",
+    )
+    parser.add_argument(
         "--partial-scale-only",
         action="store_true",
         help="only the partial search's cost at --partial-assets / --partial-filled assets",
@@ -535,6 +542,10 @@ def main() -> int:
             args.out,
             {"benchmark": "robustness", "machine": info, "lookalike_rounds": rounds},
         )
+        return 0
+    if args.grey_colourways_only:
+        grey = grey_colourways(originals, args)
+        write_json(args.out, {"benchmark": "robustness", "machine": info, "grey_colourways": grey})
         return 0
     if args.partial_rank_only:
         ranking = partial_ranking(originals, args)
@@ -1042,6 +1053,84 @@ an older tree for an A/B, where the second pass is left out, as verify does ther
 def mirrored_query(picture: Image.Image) -> keypoints.LocalFeatures | None:
     """The query features of ``picture``'s mirror image (None: the tree has no such pass)."""
     return keypoints.query_features(ImageOps.mirror(picture)) if MIRRORED_PASS else None
+
+
+def hue_turned(im: Image.Image, degrees: int) -> Image.Image:
+    """Every hue turned by ``degrees`` (PIL's HSV): the same picture in another colourway."""
+    hsv = np.array(im.convert("RGB").convert("HSV"))
+    hsv[..., 0] = (hsv[..., 0].astype(np.int32) + round(degrees * 256 / 360)) % 256
+    return Image.fromarray(hsv, "HSV").convert("RGB")
+
+
+def red_blue(im: Image.Image) -> Image.Image:
+    """Red and blue swapped: a red product made blue."""
+    r, g, b = im.convert("RGB").split()
+    return Image.merge("RGB", (b, g, r))
+
+
+GREY_EDITS: dict[str, Callable[[Image.Image], Image.Image]] = {
+    "the original": lambda im: im,
+    "hue +20": lambda im: hue_turned(im, 20),
+    "hue +45": lambda im: hue_turned(im, 45),
+    "hue +90": lambda im: hue_turned(im, 90),
+    "hue +180": lambda im: hue_turned(im, 180),
+    "red-blue swap": red_blue,
+}
+
+
+def grey_colourways(originals: Sequence[Original], args: Any) -> dict[str, Any]:
+    """Can a grey copy of a coloured asset be told from a grey copy of its colourway?
+
+    For every original: the original, and the original with its hues turned (the
+    same picture in another colour), each made grey and cut 15% off one side (as
+    ``greyscale + crop 15%``), located against the original's reference. Of the
+    placements that pass every rule but the colour rule, on coloured assets
+    (reference chroma >= MIN_HUE_CHROMA): the luma layout correlation, and how many
+    a grey rule "accept a grey region when its layout is at least t" would confirm.
+    A grey copy of a colourway is the false match such a rule risks.
+    """
+    from provenance._core.keypoints._locate import MIN_HUE_CHROMA
+
+    rng = random.Random(args.seed + 2117)
+    refs = [keypoints.reference_features(o.image) for o in originals]
+    layouts: dict[str, list[float]] = {name: [] for name in GREY_EDITS}
+    for i, o in enumerate(originals):
+        for name, edit in GREY_EDITS.items():
+            grey = ImageOps.grayscale(edit(o.image)).convert("RGB")
+            query = keypoints.query_features(_jpeg(crop_side(grey, 0.15, rng)))
+            placement = keypoints.locate(query, refs[i])
+            if placement is None or placement.colours is None or placement.layout is None:
+                continue
+            if placement.colours.reference_chroma < MIN_HUE_CHROMA:
+                continue  # a near-grey asset: judged by the plain difference, as ever
+            if [f for f in placement.failures if not f.startswith("colour differs")]:
+                continue
+            layouts[name].append(placement.layout)
+    thresholds = (0.85, 0.90, 0.95, 0.97, 0.98, 0.99)
+    out: dict[str, Any] = {}
+    rows = []
+    for name, values in layouts.items():
+        arr = np.array(values or [0.0])
+        out[name] = {
+            "placements": len(values),
+            "layout_quantiles": {
+                str(q): round(float(np.quantile(arr, q)), 3) for q in (0.01, 0.05, 0.5, 0.95)
+            },
+            "accepted_at": {str(t): int(np.count_nonzero(arr >= t)) for t in thresholds},
+        }
+        rows.append(
+            [name, str(len(values))]
+            + [str(out[name]["accepted_at"][str(t)]) for t in thresholds]
+            + [f"{out[name]['layout_quantiles']['0.5']:.3f}"]
+        )
+    console.print(
+        table(
+            "grey copies, cut 15%, that pass every rule but colour: accepted by layout >= t",
+            ["grey copy of", "placements", *(f">= {t}" for t in thresholds), "median layout"],
+            rows,
+        )
+    )
+    return out
 
 
 def partial_copies(originals: Sequence[Original], same: np.ndarray, args: Any) -> dict[str, Any]:
