@@ -22,6 +22,7 @@ from provenance.inventory import Inventory
 from provenance.verify import PARTIAL_MATCH
 from tests._formats import flat
 from tests.conftest import run_cli
+from tests.integration.test_cli_json import check
 from tests.integration.test_synthetic_duplicate import Media, sign_into
 
 Box = tuple[int, int, int, int]
@@ -300,6 +301,8 @@ def test_cli_verify_reports_the_box_and_no_partial_turns_it_off(
     [row] = json.loads(done.stdout)
     assert row["verdict"] == "synthetic_duplicate" and row["asset_id"] == result.asset_id
     assert iou(tuple(row["location"]["box"]), expected) > 0.8
+    assert row["location"]["mirrored"] is False
+    check("verify", [row])  # docs/json/verify.schema.json describes the location
     off = run_cli(*base, "--no-partial")
     [row] = json.loads(off.stdout)
     assert row["verdict"] == "no_provenance" and "location" not in row
