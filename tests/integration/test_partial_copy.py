@@ -367,7 +367,16 @@ def test_an_unrelated_mirrored_photo_is_not_a_duplicate_and_a_plain_copy_is_not_
     trust: TrustPolicy,
     inventory: Inventory,
     tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    searched: list[bool] = []  # one entry per search of step 8: mirrored or not
+    features = keypoints.query_features
+
+    def recording(image: Image.Image, *, mirrored: bool = False) -> keypoints.LocalFeatures:
+        searched.append(mirrored)
+        return features(image, mirrored=mirrored)
+
+    monkeypatch.setattr(keypoints, "query_features", recording)
     for n in SIGNED:
         sign_into(inventory, media(n), tmp_path / f"signed-{n}", signing_key)
     page, _ = screenshot(mirrored_crop(flat(media("forest-path.jpg"))))
@@ -375,13 +384,15 @@ def test_an_unrelated_mirrored_photo_is_not_a_duplicate_and_a_plain_copy_is_not_
     verdict = verify(path, trust=trust, inventory=inventory, partial_budget_s=AMPLE_BUDGET_S)
     assert verdict.status is Status.NO_PROVENANCE
     assert verdict.asset_id is None and verdict.location is None
-    # A copy the first pass confirms is reported unmirrored (the mirror is not searched).
+    assert searched == [False, True]  # nothing confirmed: the mirror was searched too
+    # A copy the first pass confirms is reported unmirrored, the mirror not searched.
+    searched.clear()
     page, _ = screenshot(flat(tmp_path / "signed-kite-blue-sky.jpg"))
     path = save_jpeg(page, tmp_path / "k.jpg")
     verdict = verify(path, trust=trust, inventory=inventory, partial_budget_s=AMPLE_BUDGET_S)
     assert verdict.location is not None and not verdict.location.mirrored
     assert verdict.to_dict()["location"]["mirrored"] is False
-    assert not any("mirrored" in e.detail for e in verdict.evidence)
+    assert searched == [False]
 
 
 def test_the_mirrored_pass_counts_toward_the_partial_budget(
@@ -399,3 +410,4 @@ def test_the_mirrored_pass_counts_toward_the_partial_budget(
     # No time left after the first pass: the mirror is not searched.
     spent = verify(path, trust=trust, inventory=inventory, partial_budget_s=0.0)
     assert spent.status is Status.NO_PROVENANCE and spent.location is None
+    assert not any("mirrored" in e.detail for e in spent.evidence)
