@@ -44,6 +44,7 @@ Run::
     .venv/bin/python benchmarks/robustness.py --partial-scale-only # their cost at 100k/1M assets
     .venv/bin/python benchmarks/robustness.py --partial-rank-only  # ranking recall at 100k/1M
     .venv/bin/python benchmarks/robustness.py --lookalike-only --seed 1  # more look-alike pairs
+    .venv/bin/python benchmarks/robustness.py --grey-colourways-only  # grey copies vs colourways
 """
 
 from __future__ import annotations
@@ -179,6 +180,20 @@ def crop(im: Image.Image, cut: float, rng: random.Random, *, centre: bool) -> Im
         x = round((w - kw) * rng.choice((0.0, 0.1, 0.9, 1.0)))
         y = round((h - kh) * rng.choice((0.0, 0.1, 0.9, 1.0)))
     return im.crop((x, y, x + kw, y + kh))
+
+
+def crop_side(im: Image.Image, cut: float, rng: random.Random) -> Image.Image:
+    """Cut ``cut`` of the width or height off one side, chosen at random."""
+    w, h = im.size
+    dx, dy = round(w * cut), round(h * cut)
+    side = rng.choice(("left", "right", "top", "bottom"))
+    box = {
+        "left": (dx, 0, w, h),
+        "right": (0, 0, w - dx, h),
+        "top": (0, dy, w, h),
+        "bottom": (0, 0, w, h - dy),
+    }[side]
+    return im.crop(box)
 
 
 def pad_square(im: Image.Image) -> Image.Image:
@@ -400,6 +415,12 @@ def _extra_args(parser: Any) -> None:
         "gives new draws to add to an earlier run's)",
     )
     parser.add_argument(
+        "--grey-colourways-only",
+        action="store_true",
+        help="only the greyscale probe: grey copies of each original and of its hues turned "
+        "(a colourway), located against the original (2026-12-07, seventeenth session)",
+    )
+    parser.add_argument(
         "--partial-scale-only",
         action="store_true",
         help="only the partial search's cost at --partial-assets / --partial-filled assets",
@@ -521,6 +542,10 @@ def main() -> int:
             args.out,
             {"benchmark": "robustness", "machine": info, "lookalike_rounds": rounds},
         )
+        return 0
+    if args.grey_colourways_only:
+        grey = grey_colourways(originals, args)
+        write_json(args.out, {"benchmark": "robustness", "machine": info, "grey_colourways": grey})
         return 0
     if args.partial_rank_only:
         ranking = partial_ranking(originals, args)
@@ -1070,6 +1095,13 @@ PARTIAL_TRANSFORMS: dict[
     "desaturated + crop 10%": lambda im, r, o: _jpeg(
         crop(filtered(im, 0.6, 1.0), 0.10, r, centre=False)
     ),
+    # The two gaps of the hand probe (2026-12-07, seventeenth session), appended so
+    # the draws above are unchanged: a mirror image, and a grey copy, each with 15%
+    # cut off one side.
+    "mirror + crop 15%": lambda im, r, o: _jpeg(crop_side(ImageOps.mirror(im), 0.15, r)),
+    "greyscale + crop 15%": lambda im, r, o: _jpeg(
+        crop_side(ImageOps.grayscale(im).convert("RGB"), 0.15, r)
+    ),
     # A copy the similarity cannot map (2026-12-07, seventeenth session): squeezed to
     # another aspect inside a page, keystoned, photographed from a screen. Appended,
     # so the draws above are unchanged.
@@ -1078,6 +1110,94 @@ PARTIAL_TRANSFORMS: dict[
     "photo of a screenshot": lambda im, r, o: photographed(im, r),
     "sticker": lambda im, r, o: _jpeg(stickered(im, r)),
 }
+
+MIRRORED_PASS = hasattr(keypoints, "mirror_placement")
+"""Whether the tree's keypoint step searches the query's mirror image too, when its
+first pass confirms nothing (2026-12-07, seventeenth session). The same file runs on
+an older tree for an A/B, where the second pass is left out, as verify does there."""
+
+
+def mirrored_query(picture: Image.Image) -> keypoints.LocalFeatures | None:
+    """The query features of ``picture``'s mirror image (None: the tree has no such pass)."""
+    return keypoints.query_features(ImageOps.mirror(picture)) if MIRRORED_PASS else None
+
+
+def hue_turned(im: Image.Image, degrees: int) -> Image.Image:
+    """Every hue turned by ``degrees`` (PIL's HSV): the same picture in another colourway."""
+    hsv = np.array(im.convert("RGB").convert("HSV"))
+    hsv[..., 0] = (hsv[..., 0].astype(np.int32) + round(degrees * 256 / 360)) % 256
+    return Image.fromarray(hsv, "HSV").convert("RGB")
+
+
+def red_blue(im: Image.Image) -> Image.Image:
+    """Red and blue swapped: a red product made blue."""
+    r, g, b = im.convert("RGB").split()
+    return Image.merge("RGB", (b, g, r))
+
+
+GREY_EDITS: dict[str, Callable[[Image.Image], Image.Image]] = {
+    "the original": lambda im: im,
+    "hue +20": lambda im: hue_turned(im, 20),
+    "hue +45": lambda im: hue_turned(im, 45),
+    "hue +90": lambda im: hue_turned(im, 90),
+    "hue +180": lambda im: hue_turned(im, 180),
+    "red-blue swap": red_blue,
+}
+
+
+def grey_colourways(originals: Sequence[Original], args: Any) -> dict[str, Any]:
+    """Can a grey copy of a coloured asset be told from a grey copy of its colourway?
+
+    For every original: the original, and the original with its hues turned (the
+    same picture in another colour), each made grey and cut 15% off one side (as
+    ``greyscale + crop 15%``), located against the original's reference. Of the
+    placements that pass every rule but the colour rule, on coloured assets
+    (reference chroma >= MIN_HUE_CHROMA): the luma layout correlation, and how many
+    a grey rule "accept a grey region when its layout is at least t" would confirm.
+    A grey copy of a colourway is the false match such a rule risks.
+    """
+    from provenance._core.keypoints._locate import MIN_HUE_CHROMA
+
+    rng = random.Random(args.seed + 2117)
+    refs = [keypoints.reference_features(o.image) for o in originals]
+    layouts: dict[str, list[float]] = {name: [] for name in GREY_EDITS}
+    for i, o in enumerate(originals):
+        for name, edit in GREY_EDITS.items():
+            grey = ImageOps.grayscale(edit(o.image)).convert("RGB")
+            query = keypoints.query_features(_jpeg(crop_side(grey, 0.15, rng)))
+            placement = keypoints.locate(query, refs[i])
+            if placement is None or placement.colours is None or placement.layout is None:
+                continue
+            if placement.colours.reference_chroma < MIN_HUE_CHROMA:
+                continue  # a near-grey asset: judged by the plain difference, as ever
+            if [f for f in placement.failures if not f.startswith("colour differs")]:
+                continue
+            layouts[name].append(placement.layout)
+    thresholds = (0.85, 0.90, 0.95, 0.97, 0.98, 0.99)
+    out: dict[str, Any] = {}
+    rows = []
+    for name, values in layouts.items():
+        arr = np.array(values or [0.0])
+        out[name] = {
+            "placements": len(values),
+            "layout_quantiles": {
+                str(q): round(float(np.quantile(arr, q)), 3) for q in (0.01, 0.05, 0.5, 0.95)
+            },
+            "accepted_at": {str(t): int(np.count_nonzero(arr >= t)) for t in thresholds},
+        }
+        rows.append(
+            [name, str(len(values))]
+            + [str(out[name]["accepted_at"][str(t)]) for t in thresholds]
+            + [f"{out[name]['layout_quantiles']['0.5']:.3f}"]
+        )
+    console.print(
+        table(
+            "grey copies, cut 15%, that pass every rule but colour: accepted by layout >= t",
+            ["grey copy of", "placements", *(f">= {t}" for t in thresholds), "median layout"],
+            rows,
+        )
+    )
+    return out
 
 
 def partial_copies(originals: Sequence[Original], same: np.ndarray, args: Any) -> dict[str, Any]:
@@ -1095,10 +1215,14 @@ def partial_copies(originals: Sequence[Original], same: np.ndarray, args: Any) -
     false_pairs: list[dict[str, Any]] = []
     false_inliers: list[int] = []
     lookalike_inliers: list[int] = []
+    mirrored_inliers: list[int] = []  # false candidates of the mirrored pass
     checks = 0
+    checks_mirrored = 0
     search_ms: list[float] = []
     groups = [o.group for o in originals]
-    all_queries: list[tuple[keypoints.LocalFeatures, int, set[int]]] = []
+    all_queries: list[
+        tuple[keypoints.LocalFeatures, int, set[int], keypoints.LocalFeatures | None]
+    ] = []
     misses: dict[str, list[str]] = {}
     own_coverage: list[float] = []  # true copies with enough inliers: the hull rule's margin
     for name, make in PARTIAL_TRANSFORMS.items():
@@ -1119,32 +1243,48 @@ def partial_copies(originals: Sequence[Original], same: np.ndarray, args: Any) -
         for i, q in enumerate(queries):
             t0 = time.perf_counter()
             qf = keypoints.query_features(q)
-            all_queries.append((qf, i, tiles[i]))
+            qm: keypoints.LocalFeatures | None = None
             located = None
             own_placement = keypoints.locate(qf, refs[i])
             if own_placement is not None and own_placement.inliers >= keypoints.MIN_INLIERS:
                 own_coverage.append(own_placement.coverage)
-            for key, _votes in index.candidates(qf, k=8):
-                placement = keypoints.locate(qf, refs[key])
-                if placement is None:
-                    continue
-                if not same[i, key] and not any(same[t, key] for t in tiles[i]):
-                    checks += 1
-                    false_inliers.append(placement.inliers)
-                    if groups[i] == groups[key]:
-                        lookalike_inliers.append(placement.inliers)
-                    if placement.confirmed:
-                        false_pairs.append(
-                            {
-                                "transform": name,
-                                "query": originals[i].name,
-                                "matched": originals[key].name,
-                                "inliers": placement.inliers,
-                            }
-                        )
-                if placement.confirmed and (located is None or same[i, key]):
-                    located = key  # verify names the first; a banner may hold several
+            # The first pass, then (on a tree that has it, and as verify: only when the
+            # first confirmed nothing) the mirror image's: its false candidates count too.
+            for mirrored in (False, True):
+                if mirrored:
+                    if located is not None or not MIRRORED_PASS:
+                        break
+                    qm = mirrored_query(q)
+                features = qm if mirrored else qf
+                assert features is not None
+                for key, _votes in index.candidates(features, k=8):
+                    placement = keypoints.locate(features, refs[key])
+                    if placement is None:
+                        continue
+                    if not same[i, key] and not any(same[t, key] for t in tiles[i]):
+                        checks += 1
+                        checks_mirrored += mirrored
+                        false_inliers.append(placement.inliers)
+                        if mirrored:
+                            mirrored_inliers.append(placement.inliers)
+                        if groups[i] == groups[key]:
+                            lookalike_inliers.append(placement.inliers)
+                        if placement.confirmed:
+                            false_pairs.append(
+                                {
+                                    "transform": name,
+                                    "mirrored_pass": mirrored,
+                                    "query": originals[i].name,
+                                    "matched": originals[key].name,
+                                    "inliers": placement.inliers,
+                                }
+                            )
+                    if placement.confirmed and (located is None or same[i, key]):
+                        located = key  # verify names the first; a banner may hold several
             search_ms.append((time.perf_counter() - t0) * 1e3)
+            if qm is None and MIRRORED_PASS:
+                qm = mirrored_query(q)  # for the unrelated and look-alike pairs below
+            all_queries.append((qf, i, tiles[i], qm))
             found += located is not None and same[i, located]
             hit = bool(fast[i]) or (located is not None and same[i, located])
             hits += hit
@@ -1184,6 +1324,9 @@ def partial_copies(originals: Sequence[Original], same: np.ndarray, args: Any) -
         "bytes_per_asset": int(np.mean([len(r.to_bytes()) for r in refs])),
         "recall": recall,
         "false_candidate_checks": checks,
+        "mirrored_pass": MIRRORED_PASS,
+        "false_candidate_checks_mirrored_pass": checks_mirrored,
+        "false_inliers_max_mirrored_pass": int(max(mirrored_inliers or [0])),
         "confirmed_false_pairs": false_pairs,
         "false_inliers_max": int(inl.max()),
         "false_inliers_p999": float(np.quantile(inl, 0.999)),
@@ -1211,7 +1354,9 @@ def _tile_owners(
 
 
 def random_false_pairs(
-    queries: Sequence[tuple[keypoints.LocalFeatures, int, set[int]]],
+    queries: Sequence[
+        tuple[keypoints.LocalFeatures, int, set[int], keypoints.LocalFeatures | None]
+    ],
     refs: Sequence[keypoints.LocalFeatures],
     same: np.ndarray,
     groups: Sequence[str],
@@ -1235,13 +1380,13 @@ def random_false_pairs(
     while len(chosen) < total:
         q = int(rng.integers(len(queries)))
         r = int(rng.integers(n_ref))
-        _, owner, tiles = queries[q]
+        _, owner, tiles, _ = queries[q]
         unrelated = groups[owner] != groups[r] and not any(groups[t] == groups[r] for t in tiles)
         if unrelated and not same[owner, r] and not any(same[t, r] for t in tiles):
             chosen.append((q, r))
     lookalike = [
         (q, r)
-        for q, (_, owner, tiles) in enumerate(queries)
+        for q, (_, owner, tiles, _) in enumerate(queries)
         for r in range(n_ref)
         if groups[owner] == groups[r] and not same[owner, r] and not any(same[t, r] for t in tiles)
     ]
@@ -1249,10 +1394,15 @@ def random_false_pairs(
     others_pass: list[bool] = []  # every rule but the inlier count (unrelated, >= 8 inliers)
     chance_coverage: list[float] = []  # hull coverage of unrelated pairs with >= 5 inliers
 
-    def run(pairs: Sequence[tuple[int, int]], *, chance: bool) -> tuple[np.ndarray, int]:
+    def run(
+        pairs: Sequence[tuple[int, int]], *, chance: bool, mirrored: bool = False
+    ) -> tuple[np.ndarray, int]:
         inliers, confirmed = [], 0
         for q, r in pairs:
-            placement = keypoints.locate(queries[q][0], refs[r])
+            features = queries[q][3] if mirrored else queries[q][0]
+            if features is None:
+                continue
+            placement = keypoints.locate(features, refs[r])
             inliers.append(0 if placement is None else placement.inliers)
             confirmed += placement is not None and placement.confirmed
             if chance and placement is not None and placement.inliers >= 5:
@@ -1265,6 +1415,12 @@ def random_false_pairs(
     inl, confirmed = run(chosen, chance=True)
     seconds = time.perf_counter() - started
     look, look_confirmed = run(lookalike, chance=False)
+    # The mirrored pass: the same pairs with the query's mirror image (a query that
+    # confirms nothing makes both searches). Kept apart from the first pass's tail.
+    seen_chance, seen_others = len(chance_coverage), len(others_pass)
+    mirror_inl, mirror_confirmed = run(chosen, chance=False, mirrored=True)
+    mirror_look, mirror_look_confirmed = run(lookalike, chance=False, mirrored=True)
+    assert (len(chance_coverage), len(others_pass)) == (seen_chance, seen_others)
     ks = np.arange(0, int(inl.max()) + 1)
     survival = np.array([np.mean(inl >= k) for k in ks])
     # Fit over the tail: from the first k with P <= 0.1 to the last with >= 5 pairs.
@@ -1294,6 +1450,13 @@ def random_false_pairs(
         "lookalike_confirmed": look_confirmed,
         "lookalike_inliers_max": int(look.max()),
         "lookalike_inliers_p99": float(np.quantile(look, 0.99)),
+        "mirrored_pass": MIRRORED_PASS,
+        "mirrored_pairs": len(chosen) if MIRRORED_PASS else 0,
+        "mirrored_confirmed": mirror_confirmed,
+        "mirrored_inliers_max": int(mirror_inl.max()),
+        "mirrored_lookalike_pairs": len(lookalike) if MIRRORED_PASS else 0,
+        "mirrored_lookalike_confirmed": mirror_look_confirmed,
+        "mirrored_lookalike_inliers_max": int(mirror_look.max()),
     }
 
 
@@ -1317,7 +1480,7 @@ def lookalike_rounds(
     members: dict[str, list[int]] = {}
     for i, group in enumerate(groups):
         members.setdefault(group, []).append(i)
-    queried = pairs = confirmed = 0
+    queried = pairs = confirmed = mirrored_pairs = 0
     worst = 0
     found: list[dict[str, Any]] = []
     started = time.perf_counter()
@@ -1339,16 +1502,23 @@ def lookalike_rounds(
                 rng.setstate(after)
                 mates = [j for j in mates if not any(same[t, j] for t in tiles)]
                 query = keypoints.query_features(picture)
+                mirror = mirrored_query(picture)  # the second pass, on a tree that has it
                 queried += 1
-                for j in mates:
-                    placement = keypoints.locate(query, refs[j])
-                    pairs += 1
-                    if placement is None:
+                for features, mirrored in ((query, False), (mirror, True)):
+                    if features is None:
                         continue
-                    worst = max(worst, placement.inliers)
-                    if placement.confirmed:
-                        confirmed += 1
-                        found.append({"transform": name, "query": i, "matched": j})
+                    for j in mates:
+                        placement = keypoints.locate(features, refs[j])
+                        pairs += 1
+                        mirrored_pairs += mirrored
+                        if placement is None:
+                            continue
+                        worst = max(worst, placement.inliers)
+                        if placement.confirmed:
+                            confirmed += 1
+                            found.append(
+                                {"transform": name, "query": i, "matched": j, "mirrored": mirrored}
+                            )
         console.print(
             f"  look-alike round {done}: {queried:,} queries, {pairs:,} pairs, "
             f"{confirmed} confirmed, max inliers {worst}, {time.perf_counter() - started:.0f} s"
@@ -1357,6 +1527,7 @@ def lookalike_rounds(
         "rounds": done,
         "queries": queried,
         "pairs": pairs,
+        "mirrored_pairs": mirrored_pairs,
         "confirmed": confirmed,
         "confirmed_pairs": found,
         "inliers_max": worst,
@@ -1381,13 +1552,19 @@ def false_match_estimate(
       add pairs; their draws are not independent of the first round's originals,
       which the bound ignores.
     """
-    chance = 1e6 * pairs["p_pair_at_min_inliers"]
-    look_pairs = pairs["lookalike_pairs"] + extra["pairs"]
-    look_confirmed = pairs["lookalike_confirmed"] + extra["confirmed"]
+    # A query that confirms nothing searches twice on a tree with the mirrored pass:
+    # twice the chance (the first pass's tail stands for both) and twice the look-alikes.
+    searches = 2 if pairs.get("mirrored_pass") else 1
+    chance = searches * 1e6 * pairs["p_pair_at_min_inliers"]
+    look_pairs = pairs["lookalike_pairs"] + pairs.get("mirrored_lookalike_pairs", 0)
+    look_pairs += extra["pairs"]
+    look_confirmed = pairs["lookalike_confirmed"] + pairs.get("mirrored_lookalike_confirmed", 0)
+    look_confirmed += extra["confirmed"]
     per_pair = (look_confirmed or 3) / max(1, look_pairs)  # rule of three when none
-    per_query = pairs["lookalike_pairs"] / max(1, queries)
+    per_query = searches * pairs["lookalike_pairs"] / max(1, queries)
     lookalike = per_query * per_pair
     return {
+        "searches_per_query": searches,
         "chance_part": chance,
         "chance_assumption": "union bound over 1e6 unrelated assets; log-linear tail of "
         "unrelated pairs' inliers, evaluated at MIN_INLIERS; no other rule credited",
@@ -1460,6 +1637,7 @@ def partial_scale(
             "votes": [],
             "locate": [],
         }
+        mirror_parts: dict[str, list[float]] = {"features": [], "votes": [], "locate": []}
         ranks = []
         for _ in range(5):
             # verify's fast path first: a draft decode and the perceptual query hashes
@@ -1479,6 +1657,21 @@ def partial_scale(
             steps = (t0 - tf, t1 - t0, t2 - t1, t3 - t2, t4 - t3)
             for name, value in zip(parts, steps, strict=True):
                 parts[name].append(value * 1e3)
+            if MIRRORED_PASS:
+                # The second pass a query that confirmed nothing makes: the mirror
+                # image's features, votes, and locating its 8 best-voted.
+                t5 = time.process_time()
+                mirror = keypoints.query_features(image, mirrored=True)
+                t6 = time.process_time()
+                mirrored_voted = index.candidates(mirror, k=8)
+                t7 = time.process_time()
+                for key, _v in mirrored_voted:
+                    keypoints.locate(
+                        mirror, refs[key] if key < len(refs) else refs[key % len(refs)]
+                    )
+                t8 = time.process_time()
+                for name, value in zip(mirror_parts, (t6 - t5, t7 - t6, t8 - t7), strict=True):
+                    mirror_parts[name].append(value * 1e3)
             keys = [key for key, _ in voted]
             ranks.append(keys.index(own) if own in keys else -1)
         medians = {name: round(float(np.median(v)), 1) for name, v in parts.items()}
@@ -1494,6 +1687,9 @@ def partial_scale(
                 sum(v for k, v in medians.items() if k != "fast hashes"), 1
             ),
             "verify_fall_through_cpu_ms_median": round(sum(medians.values()), 1),
+            "mirrored_pass_cpu_ms_median": {
+                name: round(float(np.median(v)), 1) for name, v in mirror_parts.items() if v
+            },
             "own_rank": int(np.median(ranks)),
         }
         console.print(f"  built index: {entry}")
@@ -1910,9 +2106,15 @@ def report_partial(partial: dict[str, Any]) -> None:
     console.print(
         f"references {partial['references_ms_per_image']} ms/image, "
         f"{partial['bytes_per_asset']} B/asset; false candidates located "
-        f"{partial['false_candidate_checks']}, confirmed false pairs "
+        f"{partial['false_candidate_checks']} (mirrored pass "
+        f"{partial.get('false_candidate_checks_mirrored_pass', 0)}, max inliers "
+        f"{partial.get('false_inliers_max_mirrored_pass', 0)}), confirmed false pairs "
         f"{len(partial['confirmed_false_pairs'])}, max false inliers "
         f"{partial['false_inliers_max']} (threshold {partial['min_inliers']})\n"
+        f"mirrored pass: unrelated pairs {rp['mirrored_pairs']:,}, {rp['mirrored_confirmed']} "
+        f"confirmed, max inliers {rp['mirrored_inliers_max']}; look-alike pairs "
+        f"{rp['mirrored_lookalike_pairs']:,}, {rp['mirrored_lookalike_confirmed']} confirmed, "
+        f"max inliers {rp['mirrored_lookalike_inliers_max']}\n"
         f"unrelated random pairs: {rp['pairs']:,} checked, {rp['confirmed']} confirmed, max "
         f"inliers {rp['inliers_max']}, tail k {rp['tail_ks']}; with >= 5 inliers "
         f"{rp['chance_pairs_with_5_inliers']}, hull coverage median "
@@ -1945,6 +2147,14 @@ def report_partial(partial: dict[str, Any]) -> None:
 
 
 def report_scale(sc: dict[str, Any]) -> None:
+    for b in sc["built"].values():
+        mirrored = b.get("mirrored_pass_cpu_ms_median")
+        if mirrored:
+            console.print(
+                f"mirrored pass at {b['assets']:,} assets (CPU ms, median of 5): "
+                + ", ".join(f"{k} {v:.1f}" for k, v in mirrored.items())
+                + f", total {sum(mirrored.values()):.1f}"
+            )
     rows = [
         [
             f"{b['assets']:,}",

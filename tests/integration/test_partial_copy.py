@@ -22,6 +22,7 @@ from provenance.inventory import Inventory
 from provenance.verify import PARTIAL_MATCH
 from tests._formats import flat
 from tests.conftest import run_cli
+from tests.integration.test_cli_json import check
 from tests.integration.test_synthetic_duplicate import Media, sign_into
 
 Box = tuple[int, int, int, int]
@@ -396,6 +397,113 @@ def test_cli_verify_reports_the_box_and_no_partial_turns_it_off(
     [row] = json.loads(done.stdout)
     assert row["verdict"] == "synthetic_duplicate" and row["asset_id"] == result.asset_id
     assert iou(tuple(row["location"]["box"]), expected) > 0.8
+    assert row["location"]["mirrored"] is False
+    check("verify", [row])  # docs/json/verify.schema.json describes the location
     off = run_cli(*base, "--no-partial")
     [row] = json.loads(off.stdout)
     assert row["verdict"] == "no_provenance" and "location" not in row
+
+
+# The mirror is searched only when the time left covers what the first pass took; a
+# process's first query pays OpenCV's import and the index build inside the default
+# 0.15 s, and a loaded test machine more: these tests give the step time enough.
+AMPLE_BUDGET_S = 5.0
+
+
+def mirrored_crop(image: Image.Image) -> Image.Image:
+    """The image mirrored left-right, then 15% of its width cut off the left."""
+    flipped = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    return flipped.crop((round(image.width * 0.15), 0, image.width, image.height))
+
+
+@pytest.mark.parametrize("name", ["kite-blue-sky.jpg", "packshot-daffodil-white.jpg"])
+@pytest.mark.parametrize("kind", ["cropped", "screenshot"])
+def test_a_mirrored_cropped_copy_is_synthetic_duplicate_with_mirrored_true(
+    name: str,
+    kind: str,
+    media: Media,
+    signing_key: SigningKey,
+    trust: TrustPolicy,
+    inventory: Inventory,
+    tmp_path: Path,
+) -> None:
+    # Neither step found these before 2026-12-07 (ORB is not mirror-invariant, and the
+    # perceptual hash's mirror rows do not survive the crop): the query's mirror is searched.
+    result = sign_into(inventory, media(name), tmp_path / f"signed-{name}", signing_key)
+    image = flat(tmp_path / f"signed-{name}")
+    copy = mirrored_crop(image)
+    if kind == "screenshot":
+        query, shown = screenshot(copy)
+    else:
+        query, shown = copy, (0, 0, *copy.size)
+    path = save_jpeg(query, tmp_path / "query.jpg")
+    verdict = verify(path, trust=trust, inventory=inventory, partial_budget_s=AMPLE_BUDGET_S)
+    assert verdict.status is Status.SYNTHETIC_DUPLICATE, [e.detail for e in verdict.evidence]
+    assert verdict.asset_id == result.asset_id
+    assert PARTIAL_MATCH in verdict.failure_codes
+    location = verdict.location
+    assert location is not None and location.mirrored
+    assert abs(location.rotation_degrees) < 1
+    # The box covers where the picture is in the query, and the asset's 15% cut off
+    # its (mirrored) left side beyond it: past the copy's left edge, not its right.
+    left, top, right, bottom = location.box
+    cut = (shown[2] - shown[0]) * 0.15 / 0.85
+    assert abs(top - shown[1]) <= 4 and abs(bottom - shown[3]) <= 4, (location.box, shown)
+    assert abs(right - shown[2]) <= 4, (location.box, shown)
+    assert abs(left - max(0.0, shown[0] - cut)) <= 6, (location.box, shown)
+    # The flip is in the transform: x grows leftwards in the query as in the asset mirrored.
+    assert location.transform[0] < 0 < location.transform[4]
+    assert verdict.to_dict()["location"]["mirrored"] is True
+    assert any("mirrored" in e.detail for e in verdict.evidence if PARTIAL_MATCH in e.codes)
+
+
+def test_an_unrelated_mirrored_photo_is_not_a_duplicate_and_a_plain_copy_is_not_mirrored(
+    media: Media,
+    signing_key: SigningKey,
+    trust: TrustPolicy,
+    inventory: Inventory,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    searched: list[bool] = []  # one entry per search of step 8: mirrored or not
+    features = keypoints.query_features
+
+    def recording(image: Image.Image, *, mirrored: bool = False) -> keypoints.LocalFeatures:
+        searched.append(mirrored)
+        return features(image, mirrored=mirrored)
+
+    monkeypatch.setattr(keypoints, "query_features", recording)
+    for n in SIGNED:
+        sign_into(inventory, media(n), tmp_path / f"signed-{n}", signing_key)
+    page, _ = screenshot(mirrored_crop(flat(media("forest-path.jpg"))))
+    path = save_jpeg(page, tmp_path / "u.jpg")
+    verdict = verify(path, trust=trust, inventory=inventory, partial_budget_s=AMPLE_BUDGET_S)
+    assert verdict.status is Status.NO_PROVENANCE
+    assert verdict.asset_id is None and verdict.location is None
+    assert searched == [False, True]  # nothing confirmed: the mirror was searched too
+    # A copy the first pass confirms is reported unmirrored, the mirror not searched.
+    searched.clear()
+    page, _ = screenshot(flat(tmp_path / "signed-kite-blue-sky.jpg"))
+    path = save_jpeg(page, tmp_path / "k.jpg")
+    verdict = verify(path, trust=trust, inventory=inventory, partial_budget_s=AMPLE_BUDGET_S)
+    assert verdict.location is not None and not verdict.location.mirrored
+    assert verdict.to_dict()["location"]["mirrored"] is False
+    assert searched == [False]
+
+
+def test_the_mirrored_pass_counts_toward_the_partial_budget(
+    media: Media,
+    signing_key: SigningKey,
+    trust: TrustPolicy,
+    inventory: Inventory,
+    tmp_path: Path,
+) -> None:
+    sign_into(inventory, media("kite-blue-sky.jpg"), tmp_path / "s.jpg", signing_key)
+    page, _ = screenshot(mirrored_crop(flat(tmp_path / "s.jpg")))
+    path = save_jpeg(page, tmp_path / "page.jpg")
+    found = verify(path, trust=trust, inventory=inventory, partial_budget_s=AMPLE_BUDGET_S)
+    assert found.location is not None and found.location.mirrored
+    # No time left after the first pass: the mirror is not searched.
+    spent = verify(path, trust=trust, inventory=inventory, partial_budget_s=0.0)
+    assert spent.status is Status.NO_PROVENANCE and spent.location is None
+    assert not any("mirrored" in e.detail for e in spent.evidence)

@@ -717,3 +717,124 @@ def test_a_grey_copy_is_judged_by_the_plain_difference() -> None:
         f"colour differs by {placement.colour_difference:.2f} > 0.1 (near-grey: chroma "
         f"{placement.colours.reference_chroma:.3f} here, 0.000 in the query)",
     )
+
+
+def _placement(
+    scale: float, degrees: float, shift: tuple[float, float], size: tuple[int, int], width: int
+) -> keypoints.Placement:
+    """A confirmed-looking placement of a ``size`` reference under a similarity, boxed as
+    :func:`locate` boxes it (the outline mapped, clipped to a ``width`` x 2000 query)."""
+    turn = np.radians(-degrees)  # image coordinates, y down
+    a, b = scale * np.cos(turn), scale * np.sin(turn)
+    matrix = np.array([[a, -b, shift[0]], [b, a, shift[1]]])
+    corners = np.array([[0, 0], [size[0], 0], [size[0], size[1]], [0, size[1]]], np.float64)
+    mapped = corners @ matrix[:, :2].T + matrix[:, 2]
+    box = (
+        int(np.clip(np.floor(mapped[:, 0].min()), 0, width)),
+        int(np.clip(np.floor(mapped[:, 1].min()), 0, 2000)),
+        int(np.clip(np.ceil(mapped[:, 0].max()), 0, width)),
+        int(np.clip(np.ceil(mapped[:, 1].max()), 0, 2000)),
+    )
+    flat6 = matrix.reshape(-1)
+    return keypoints.Placement(
+        box=box,
+        inliers=40,
+        matches=50,
+        transform=(
+            round(float(flat6[0]), 6),
+            round(float(flat6[1]), 6),
+            round(float(flat6[2]), 3),
+            round(float(flat6[3]), 6),
+            round(float(flat6[4]), 6),
+            round(float(flat6[5]), 3),
+        ),
+        scale=scale,
+        rotation_degrees=degrees,
+        spread=0.8,
+        coverage=0.3,
+        colours=None,
+        layout=0.95,
+        failures=(),
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    scale=st.floats(0.1, 8.0),
+    degrees=st.floats(-180.0, 180.0),
+    shift=st.tuples(st.floats(-500.0, 1500.0), st.floats(-500.0, 1500.0)),
+    size=st.tuples(st.integers(16, 384), st.integers(16, 384)),
+    width=st.integers(64, 2400),
+)
+def test_a_mirrored_placement_maps_the_box_and_the_transform_through_the_flip(
+    scale: float, degrees: float, shift: tuple[float, float], size: tuple[int, int], width: int
+) -> None:
+    found = _placement(scale, degrees, shift, size, width)  # in the mirror image
+    mirrored = keypoints.mirror_placement(found, width)
+    assert mirrored.mirrored and not found.mirrored
+    # The transform is the flip x -> width - x after the mirror image's.
+    linear = np.array(found.transform).reshape(2, 3)
+    composed = np.array(mirrored.transform).reshape(2, 3)
+    points = np.array([[0, 0], [size[0], 0], [size[0], size[1]], [0, size[1]], [7.5, 3.25]])
+    in_mirror = points @ linear[:, :2].T + linear[:, 2]
+    in_query = points @ composed[:, :2].T + composed[:, 2]
+    assert np.allclose(in_query[:, 0], width - in_mirror[:, 0], atol=2e-3)
+    assert np.allclose(in_query[:, 1], in_mirror[:, 1], atol=2e-3)
+    # It reads as: the reference flipped left-right, then turned counter-clockwise
+    # (as seen, y down) by rotation_degrees, scaled.
+    turn = np.radians(-mirrored.rotation_degrees)
+    rotate = np.array([[np.cos(turn), -np.sin(turn)], [np.sin(turn), np.cos(turn)]])
+    assert np.allclose(composed[:, :2], scale * rotate @ np.diag([-1.0, 1.0]), atol=1e-5)
+    # The box is the flipped box, still covering the flipped outline inside the query.
+    left, top, right, bottom = found.box
+    assert mirrored.box[1::2] == (top, bottom)
+    assert 0 <= mirrored.box[0] <= mirrored.box[2] <= width
+    assert mirrored.box[0] <= max(0.0, width - right) and mirrored.box[2] >= min(
+        width, width - left
+    )
+    assert mirrored.box[2] - mirrored.box[0] <= right - left + 2
+    # What was measured is kept; mapping twice is refused.
+    assert (mirrored.inliers, mirrored.failures, mirrored.layout) == (40, (), 0.95)
+    with pytest.raises(ValueError, match="mirrored already"):
+        keypoints.mirror_placement(mirrored, width)
+
+
+@pytest.mark.parametrize(("angle", "side"), [(0, "left"), (0, "top"), (5, "left"), (-5, "right")])
+def test_a_mirrored_copy_is_located_in_the_mirror_image_at_its_place_in_the_query(
+    angle: int, side: str
+) -> None:
+    photo = flat(SAMPLE_MEDIA / "kite-blue-sky.jpg")
+    photo.thumbnail((768, 768))
+    reference = keypoints.reference_features(photo)
+    w, h = photo.size
+    cut = {"left": (115, 0, w, h), "top": (0, 86, w, h), "right": (0, 0, w - 115, h)}[side]
+    copy = photo.transpose(Image.Transpose.FLIP_LEFT_RIGHT).crop(cut)
+    copy = copy.rotate(angle, Image.Resampling.BICUBIC, expand=True, fillcolor=(245,) * 3)
+    # On a page, off to the right: a box not mirrored back would land on the left.
+    page = Image.new("RGB", (1400, 900), (245, 245, 245))
+    page.paste(copy, (560, 120))
+    query = _as_jpeg(page)
+    plain = keypoints.locate(keypoints.query_features(query), reference)
+    assert plain is None or not plain.confirmed  # ORB is not mirror-invariant
+    mirror = keypoints.query_features(query, mirrored=True)
+    found = keypoints.locate(mirror, reference)
+    assert found is not None and found.confirmed, found
+    placement = keypoints.mirror_placement(found, mirror.width * mirror.scale)
+    assert placement.mirrored and placement.confirmed
+    assert abs(placement.rotation_degrees - angle) < 1
+    assert "mirrored" in placement.describe()
+    # The box is the whole asset's outline: the copy, and the part cut off beside it.
+    left, top, right, bottom = placement.box
+    pasted = (560, 120, 560 + copy.width, 120 + copy.height)
+    assert left <= pasted[0] + 3 and top <= pasted[1] + 3, (placement.box, pasted)
+    assert right >= pasted[2] - 3 and bottom >= pasted[3] - 3, (placement.box, pasted)
+    if angle == 0:
+        outline = (560 - cut[0], 120 - cut[1], 560 - cut[0] + w, 120 - cut[1] + h)
+        assert all(abs(a - b) <= 3 for a, b in zip(placement.box, outline, strict=True)), (
+            placement.box,
+            outline,
+        )
+    elif side == "left":
+        assert pasted[0] - left > 90 and abs(right - pasted[2]) <= 12, (placement.box, pasted)
+    else:
+        assert right - pasted[2] > 90 and abs(left - pasted[0]) <= 12, (placement.box, pasted)

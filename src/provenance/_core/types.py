@@ -166,12 +166,15 @@ class CopyLocation:
         inliers: Keypoint matches consistent with the transform (RANSAC inliers).
         matches: Tentative keypoint matches.
         transform: Row-major 2x3 similarity from the asset's stored keypoint
-            frame to the query's pixels; for a copy located by a perspective
+            frame to the query's pixels (a reflection when ``mirrored``:
+            ``(-a, b, tx, b, a, ty)``, the asset flipped left-right, then
+            rotated, scaled and shifted); for a copy located by a perspective
             map (``homography`` set), that map's first-order (affine) form at
             the asset's centre.
         scale: Size of the copy relative to the stored keypoint frame (at the
             asset's centre, for a perspective map).
-        rotation_degrees: Counter-clockwise rotation of the copy (likewise).
+        rotation_degrees: Counter-clockwise rotation of the copy (after the
+            flip, when ``mirrored``; at the asset's centre, for a perspective map).
         scheme: The local-feature scheme (e.g. ``orb256-v1``).
         homography: Row-major 3x3 perspective map from the asset's stored
             keypoint frame to the query's pixels (last cell 1), when the copy
@@ -180,6 +183,8 @@ class CopyLocation:
         hidden: The share of the copy's coarse cells left out of the colour
             and layout checks as covered by something laid over it (a
             sticker, a badge), 0-0.3; 0 when every cell was compared.
+        mirrored: The copy is the asset's mirror image (found by searching the
+            query's mirror; a vertical flip is a mirror turned by 180 degrees).
     """
 
     box: tuple[int, int, int, int]
@@ -191,6 +196,7 @@ class CopyLocation:
     scheme: str
     homography: tuple[float, ...] | None = None
     hidden: float = 0.0
+    mirrored: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready form (``homography`` null for a similarity)."""
@@ -204,6 +210,7 @@ class CopyLocation:
             "scheme": self.scheme,
             "homography": None if self.homography is None else list(self.homography),
             "hidden": round(self.hidden, 3),
+            "mirrored": self.mirrored,
         }
 
 

@@ -24,9 +24,13 @@ Steps for one asset:
    a collage, a rotated or off-centre crop; :mod:`provenance._core.keypoints`). The
    query's keypoints vote for stored assets; the best-voted
    :data:`PARTIAL_CANDIDATES` are located one by one by a RANSAC similarity,
-   within ``partial_budget_s`` (the first candidate is always checked). A
-   confirmed placement of a synthetic asset is ``synthetic_duplicate`` with its
-   :class:`~provenance._core.types.CopyLocation` (box, inliers, transform).
+   within ``partial_budget_s`` (the first candidate is always checked). When
+   none is confirmed and the time left covers what the query's features and
+   votes took, the query's mirror image is searched the same way (a mirrored
+   copy; ORB is not mirror-invariant). A confirmed placement of a synthetic
+   asset is ``synthetic_duplicate`` with its
+   :class:`~provenance._core.types.CopyLocation` (box, inliers, transform,
+   ``mirrored``).
 
 An equal essence makes a metadata-only change (``known_stripped``) only when no
 block that changes the rendering, no trailing data and no bad ancillary CRC is
@@ -150,7 +154,11 @@ def verify(
             (local features; step 8). False skips it (it costs a decode at up
             to 1024 pixels and tens of milliseconds).
         partial_budget_s: Stop locating further partial-copy candidates after
-            this many seconds (the best-voted one is always checked).
+            this many seconds of step 8 (the best-voted one is always
+            checked); the query's mirror image is searched only when nothing
+            was confirmed and the time left covers what its first search's
+            features and votes took (a process's first query also pays
+            OpenCV's import and the index's build inside it).
 
     Returns:
         The verdict; ``no_provenance`` when the file carries none.

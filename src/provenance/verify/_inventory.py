@@ -203,31 +203,66 @@ def _candidates(
 def _partial(
     data: bytes, inventory: Inventory, *, budget_s: float
 ) -> tuple[tuple[AssetEntry, CopyLocation] | None, list[Evidence]]:
-    """A synthetic asset found inside the image by local features, and what was seen."""
+    """A synthetic asset found inside the image by local features, and what was seen.
+
+    Two passes: the query's features, then (when they confirm nothing, and the
+    time left covers what the first pass's features and votes took) its mirror
+    image's, since ORB's descriptors are not mirror-invariant. ``budget_s``
+    counts from the step's start, both passes included.
+    """
     started = time.perf_counter()
     index = inventory.keypoint_index(keypoints.SCHEME)
     if len(index) == 0:
         return None, []  # nothing to compare with: do not decode
     try:
         image, _ = decode_for_hashing(data, fit_side=keypoints.QUERY_SIDE)
+        searching = time.perf_counter()
         query = keypoints.query_features(image)
     except ProvenanceError:
         return None, []  # step 7 has said why the pixels cannot be decoded
     seen: list[Evidence] = []
+    deadline = started + budget_s
     voted = index.candidates(query, k=PARTIAL_CANDIDATES)
+    one_pass = time.perf_counter() - searching  # features and votes: what the mirror's cost
+    located = _locate_voted(query, voted, inventory, seen, deadline=deadline)
+    if located is None and time.perf_counter() + one_pass <= deadline:
+        mirror = keypoints.query_features(image, mirrored=True)
+        voted = index.candidates(mirror, k=PARTIAL_CANDIDATES)
+        located = _locate_voted(mirror, voted, inventory, seen, deadline=deadline, mirrored=True)
+    return located, seen
+
+
+def _locate_voted(
+    query: keypoints.LocalFeatures,
+    voted: list[tuple[int, int]],
+    inventory: Inventory,
+    seen: list[Evidence],
+    *,
+    deadline: float,
+    mirrored: bool = False,
+) -> tuple[AssetEntry, CopyLocation] | None:
+    """One pass of step 8: the first confirmed synthetic asset among the best-voted.
+
+    They are located in order (the first always, the others until
+    ``deadline``), each judged one added to ``seen``. ``mirrored``: ``query``
+    is the mirror image's, and placements are mapped back into the query.
+    """
+    width = query.width * query.scale
     for position, (entry, reference) in enumerate(
         inventory.keypoint_features([key for key, _ in voted])
     ):
-        if position and time.perf_counter() - started > budget_s:
+        if position and time.perf_counter() > deadline:
             break
         placement = keypoints.locate(query, reference)
         if placement is None or placement.inliers < keypoints.MIN_INLIERS // 2:
             continue
+        if mirrored:
+            placement = keypoints.mirror_placement(placement, width)
         judged = _confirm_placement(entry, placement)
         seen.append(judged)
         if judged.status is Status.SYNTHETIC_DUPLICATE:
-            return (entry, _location(placement)), seen
-    return None, seen
+            return entry, _location(placement)
+    return None
 
 
 def _confirm_placement(entry: AssetEntry, placement: keypoints.Placement) -> Evidence:
@@ -267,4 +302,5 @@ def _location(placement: keypoints.Placement) -> CopyLocation:
         scheme=keypoints.SCHEME,
         homography=placement.homography,
         hidden=placement.hidden,
+        mirrored=placement.mirrored,
     )

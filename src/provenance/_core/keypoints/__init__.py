@@ -36,8 +36,11 @@ descriptors; Rublee et al., ICCV 2011) and a geometric check.
   failed; the thresholds are measured in ``benchmarks/robustness.py`` (false
   pairs of the real-photo corpus) and documented in docs/search.md.
 
-Mirror images are not found here (ORB is not mirror-invariant): the perceptual
-hash's dihedral rows handle flips, and verify tries that fast path first.
+ORB is not mirror-invariant: a mirror image is found by searching the query's
+mirror (:func:`query_features` with ``mirrored=True``) and mapping what
+:func:`locate` finds there back into the query (:func:`mirror_placement`). The
+perceptual hash's dihedral rows find whole flipped copies first; verify searches
+the mirror only when the query's own search confirmed nothing, within its budget.
 
 Pure: ``PIL.Image`` or numpy arrays in, values out. No paths, no I/O, no clock.
 OpenCV and faiss are imported on first use, so importing provenance stays cheap.
@@ -86,6 +89,7 @@ from provenance._core.keypoints._locate import (
     MIN_SPREAD,
     Placement,
     locate,
+    mirror_placement,
 )
 from provenance._core.keypoints._record import SCHEME, LocalFeatures, stored_descriptors
 
@@ -115,6 +119,7 @@ __all__ = [
     "extract",
     "image_keys",
     "locate",
+    "mirror_placement",
     "query_features",
     "rank_votes",
     "reference_features",

@@ -304,6 +304,16 @@ def reference_features(image: Image.Image) -> LocalFeatures:
     )
 
 
-def query_features(image: Image.Image) -> LocalFeatures:
-    """What a query is searched with: :data:`QUERY_FEATURES` at :data:`QUERY_SIDE`."""
+def query_features(image: Image.Image, *, mirrored: bool = False) -> LocalFeatures:
+    """What a query is searched with: :data:`QUERY_FEATURES` at :data:`QUERY_SIDE`.
+
+    Args:
+        image: The decoded query.
+        mirrored: Those of its mirror image (flipped left-right): ORB's
+            descriptors are not mirror-invariant, so a mirrored copy is found by
+            searching the query's mirror; :func:`mirror_placement` turns what
+            :func:`locate` finds in it back into the query's pixels.
+    """
+    if mirrored:
+        image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
     return extract(image, side=QUERY_SIDE, features=QUERY_FEATURES, reference=False)

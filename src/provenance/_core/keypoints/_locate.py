@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -143,6 +143,10 @@ class Placement:
             colour and layout rules as covered by something laid over the copy
             (a sticker, a badge; :func:`provenance._core.keypoints._region.compare_visible`),
             0 when every cell was compared.
+        mirrored: Found in the query's mirror image (:func:`mirror_placement`):
+            the copy is the reference mirrored left-right, then rotated by
+            ``rotation_degrees``; ``box`` and ``transform`` are in the query's
+            own pixels, the transform a reflection.
     """
 
     box: tuple[int, int, int, int]
@@ -158,6 +162,7 @@ class Placement:
     failures: tuple[str, ...]
     homography: tuple[float, ...] | None = None
     hidden: float = 0.0
+    mirrored: bool = False
 
     @property
     def colour_difference(self) -> float | None:
@@ -173,12 +178,64 @@ class Placement:
         """One line for evidence: inliers, transform and box."""
         left, top, right, bottom = self.box
         model = "a similarity" if self.homography is None else "a perspective map"
+        mirror = "mirrored, " if self.mirrored else ""
         covered = f", {self.hidden:.0%} of it covered" if self.hidden else ""
         return (
             f"{self.inliers} of {self.matches} keypoint matches agree on {model} "
-            f"(scale {self.scale:.2f}, rotation {self.rotation_degrees:.1f} deg), "
+            f"({mirror}scale {self.scale:.2f}, rotation {self.rotation_degrees:.1f} deg), "
             f"box ({left}, {top}, {right}, {bottom}), spread {self.spread:.2f}{covered}"
         )
+
+
+def mirror_placement(placement: Placement, width: float) -> Placement:
+    """A placement located in a query's mirror image, in the query's own pixels.
+
+    The mirror image is the query flipped left-right: ``x' = width - x`` in
+    pixels of the query as given (a vertical flip is this mirror turned by 180
+    degrees, which a similarity covers). The box is mirrored back (``left =
+    width - right``, still covering the copy), and the transform composed with
+    the flip: ``(a, -b, tx; b, a, ty)`` becomes ``(-a, b, width - tx; b, a, ty)``,
+    which maps the reference's working pixels into the query as given: the
+    reference mirrored left-right (``x -> -x``), rotated, scaled and shifted.
+    The rotation of that reading, counter-clockwise as seen, is the mirrored
+    fit's negated. A perspective map (``homography``) is composed with the
+    flip alike. The acceptance measurements do not change (they were taken
+    on the mirror image, whose pixels are the query's).
+
+    Args:
+        placement: :func:`locate` of the mirror image's features (``mirrored``
+            False).
+        width: The query's width in its pixels as given (the features'
+            ``width * scale``).
+
+    Raises:
+        ValueError: ``placement`` is mirrored already.
+    """
+    if placement.mirrored:
+        raise ValueError("the placement is mirrored already")
+    left, top, right, bottom = placement.box
+    a, b_neg, tx, b, d, ty = placement.transform
+    edge = math.ceil(width)
+    box = (
+        max(0, math.floor(width - right)),
+        top,
+        min(edge, math.ceil(width - left)),
+        bottom,
+    )
+    transform = (-a, -b_neg, round(width - tx, 3), b, d, ty)
+    homography = placement.homography
+    if homography is not None:
+        # The flip after the map: its first row becomes width * third row - first row.
+        top_row = [width * homography[6 + i] - homography[i] for i in range(3)]
+        homography = (*(round(v, 9) for v in top_row), *homography[3:])
+    return replace(
+        placement,
+        box=box,
+        transform=transform,
+        homography=homography,
+        rotation_degrees=-placement.rotation_degrees,
+        mirrored=True,
+    )
 
 
 def _matches(query: LocalFeatures, reference: LocalFeatures) -> tuple[Ints, Ints]:
