@@ -312,6 +312,32 @@ def test_the_perspective_jacobian_is_the_map_s_derivative(
     assert np.allclose(mapped, expected)
 
 
+def test_a_mirrored_keystoned_copy_maps_its_corners_back_through_the_flipped_perspective_map() -> (
+    None
+):
+    photo = flat(SAMPLE_MEDIA / "forest-path.jpg")
+    view, _ = keystone(photo, 0.1)
+    query = _as_jpeg(view.transpose(Image.Transpose.FLIP_LEFT_RIGHT))
+    reference = keypoints.reference_features(photo)
+    mirror = keypoints.query_features(query, mirrored=True)
+    found = keypoints.locate(mirror, reference)
+    assert found is not None and found.confirmed and found.homography is not None
+    placement = keypoints.mirror_placement(found, mirror.width * mirror.scale)
+    assert placement.mirrored and placement.homography is not None
+    h = np.array(placement.homography).reshape(3, 3)
+    w, ht = reference.width, reference.height
+    corners = np.array([[0, 0, 1], [w, 0, 1], [w, ht, 1], [0, ht, 1]], float) @ h.T
+    found_at = corners[:, :2] / corners[:, 2:]
+    dy = photo.height * 0.1 / 2  # keystone()'s corners, then mirrored left-right
+    expected = [
+        (photo.width, dy),
+        (0, 0),
+        (0, photo.height),
+        (photo.width, photo.height - dy),
+    ]
+    assert np.abs(found_at - np.array(expected)).max() < 0.02 * max(photo.size), found_at
+
+
 def _as_jpeg(image: Image.Image) -> Image.Image:
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=85)
