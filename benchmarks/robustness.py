@@ -51,6 +51,7 @@ from __future__ import annotations
 import hashlib
 import io
 import itertools
+import json
 import math
 import random
 import time
@@ -407,6 +408,13 @@ def _extra_args(parser: Any) -> None:
         "round's look-alike pairs, with the false-match estimate (no recall, no rounds)",
     )
     parser.add_argument(
+        "--estimate-from",
+        type=lambda text: [x for x in text.split(",") if x],
+        default=[],
+        help="comma-separated JSONs of earlier --unrelated-only or --partial-only runs (other "
+        "seeds: other draws): their pairs pooled, the estimate made again, nothing run",
+    )
+    parser.add_argument(
         "--keypoint-passes",
         type=int,
         default=KEYPOINT_PASSES,
@@ -529,6 +537,11 @@ def main() -> int:
     info = machine_info()
     info["imagehash"] = imagehash.__version__
     header("robustness", info, args)
+    if args.estimate_from:
+        pooled = pooled_estimate(args.estimate_from, args)
+        write_json(args.out, {"benchmark": "robustness", "machine": info, "pooled": pooled})
+        report_estimate(pooled["random_false_pairs"], pooled["false_match_estimate"])
+        return 0
     originals = load_originals(quick=args.quick)
     console.print(f"{len(originals)} originals")
     if args.lookalike_only:
@@ -1220,6 +1233,63 @@ def unrelated_pairs_only(originals: Sequence[Original], args: Any) -> dict[str, 
     }
 
 
+def pooled_estimate(paths: Sequence[str], args: Any) -> dict[str, Any]:
+    """The estimate over the unrelated and look-alike pairs of several runs' JSONs, pooled.
+
+    Runs with different seeds draw other queries (other crop windows, pages and
+    banners of the same originals) and other pairs; pooled, their counts are
+    treated as one sample, as the look-alike rounds are.
+    """
+    counts: dict[int, int] = {}
+    tail: list[dict[str, Any]] = []
+    look = {"pairs": 0, "confirmed": 0}
+    first = {"lookalike_pairs": 0, "lookalike_confirmed": 0}
+    moved: list[dict[str, Any]] = []
+    pairs = queries = checked = identical = 0
+    for path in paths:
+        run = json.loads(Path(path).read_text("utf-8"))
+        part = run.get("unrelated_only") or run["partial_copies"]
+        rp = part["random_false_pairs"]
+        for k, n in rp["inlier_counts"].items():
+            counts[int(k)] = counts.get(int(k), 0) + n
+        tail += rp["tail_pairs"]
+        pairs += rp["pairs"]
+        moved += rp["cross_group_lookalike_pairs"]
+        first["lookalike_pairs"] += rp["lookalike_pairs"]
+        first["lookalike_confirmed"] += rp["lookalike_confirmed"]
+        queries += part.get("queries") or len(PARTIAL_TRANSFORMS) * run["originals"]
+        checked += rp["shortcut"]["pairs_checked_both_ways"]
+        identical += rp["shortcut"]["identical_inliers"]
+        rounds = part.get("lookalike_rounds") or {"pairs": 0, "confirmed": 0}
+        look["pairs"] += rounds["pairs"]
+        look["confirmed"] += rounds["confirmed"]
+    top = max(counts)
+    pooled = {
+        **first,
+        "pairs": pairs,
+        "inlier_counts": {k: counts.get(k, 0) for k in range(top + 1)},
+        "inliers_max": top,
+        "tail_pairs": tail,
+        "confirmed": sum(t["confirmed"] for t in tail),
+        "seconds_per_pair": float("nan"),
+        "shortcut": {
+            "full_locate_from_inliers": FULL_LOCATE_FROM,
+            "pairs_checked_both_ways": checked,
+            "identical_inliers": identical,
+        },
+        "cross_group_lookalike_pairs": moved,
+    }
+    old = inlier_tail_fit(
+        [counts.get(k, 0) for k in range(top + 1)], min_inliers=keypoints.MIN_INLIERS
+    )
+    pooled["p_pair_at_min_inliers"] = old["p_pair"]
+    pooled["tail_ks"] = old["ks"]
+    estimate = false_match_estimate(
+        pooled, look, queries, passes=args.keypoint_passes, k0=args.chance_k0
+    )
+    return {"runs": list(paths), "random_false_pairs": pooled, "false_match_estimate": estimate}
+
+
 def _partial_queries(
     images: Sequence[Image.Image], rng: random.Random
 ) -> Iterator[tuple[str, list[Image.Image], list[set[int]]]]:
@@ -1624,6 +1694,11 @@ def chance_estimate(
                 "inliers": k,
                 "pairs": len(here),
                 "pass_every_other_rule": sum(not t["failed"] for t in here),
+                # The region's rules (measured on the located region, not on the
+                # inlier set): the part of the rules that does not grow with k.
+                "pass_colour_and_layout": sum(
+                    "colour" not in t["failed"] and "layout" not in t["failed"] for t in here
+                ),
                 **{
                     f"pass_{rule}": sum(rule not in t["failed"] for t in here)
                     for rule in OTHER_RULES
@@ -2270,13 +2345,14 @@ def report_estimate(rp: dict[str, Any], est: dict[str, Any]) -> None:
     console.print(
         table(
             "unrelated pairs: the other rules' pass rate per inlier count",
-            ["inliers", "pairs", ">= k", "pass all others", *rules],
+            ["inliers", "pairs", ">= k", "pass all others", "colour+layout", *rules],
             [
                 [
                     str(b["inliers"]),
                     str(b["pairs"]),
                     str(b["pairs_at_or_above"]),
                     str(b["pass_every_other_rule"]),
+                    f"{b['pass_colour_and_layout'] / b['pairs']:.3f}",
                     *[f"{b['pass_' + r] / b['pairs']:.2f}" for r in rules],
                 ]
                 for b in ch["bins"]

@@ -155,3 +155,33 @@ def test_listed_cross_group_pairs_are_look_alikes_not_unrelated_pairs() -> None:
     assert pairs["lookalike_pairs"] == 2 + mates
     assert sum(pairs["inlier_counts"].values()) == 200
     assert pairs["shortcut"]["identical_inliers"] == pairs["shortcut"]["pairs_checked_both_ways"]
+
+
+def test_pooled_runs_add_their_pairs(tmp_path: Path) -> None:
+    import json
+
+    def run(counts: list[int], failed: list[str], lookalike: int) -> dict[str, Any]:
+        rp = {
+            "pairs": sum(counts),
+            "inlier_counts": {str(k): n for k, n in enumerate(counts) if n},
+            "tail_pairs": [dict(t, confirmed=False) for t in _tail(counts, failed)],
+            "cross_group_lookalike_pairs": [],
+            "lookalike_pairs": lookalike,
+            "lookalike_confirmed": 0,
+            "shortcut": {"pairs_checked_both_ways": 10, "identical_inliers": 10},
+        }
+        return {"unrelated_only": {"random_false_pairs": rp, "queries": 2736}}
+
+    paths = []
+    for n, counts in enumerate((COUNTS_30K, COUNTS_300K)):
+        path = tmp_path / f"run{n}.json"
+        path.write_text(json.dumps(run(counts, ["colour"], 21_296)), "utf-8")
+        paths.append(str(path))
+    args = SimpleNamespace(keypoint_passes=1, chance_k0=6)
+    pooled = robustness.pooled_estimate(paths, args)
+    rp, est = pooled["random_false_pairs"], pooled["false_match_estimate"]
+    assert rp["pairs"] == sum(COUNTS_30K) + sum(COUNTS_300K)
+    assert rp["inlier_counts"][12] == 2 + 5
+    assert est["chance"]["pairs_at_or_above_k0"] == sum(COUNTS_30K[6:]) + sum(COUNTS_300K[6:])
+    assert est["lookalike_pairs"] == 2 * 21_296
+    assert est["lookalikes_per_query"] == pytest.approx(2 * 21_296 / (2 * 2736))
