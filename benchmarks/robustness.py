@@ -44,6 +44,8 @@ Run::
     .venv/bin/python benchmarks/robustness.py --partial-scale-only # their cost at 100k/1M assets
     .venv/bin/python benchmarks/robustness.py --partial-rank-only  # ranking recall at 100k/1M
     .venv/bin/python benchmarks/robustness.py --lookalike-only --seed 1  # more look-alike pairs
+    .venv/bin/python benchmarks/robustness.py --unrelated-only --partial-pairs 300000  # chance
+    .venv/bin/python benchmarks/robustness.py --estimate-from a.json,b.json  # runs pooled
 """
 
 from __future__ import annotations
