@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from PIL import Image, ImageDraw, ImageEnhance
 
 from provenance._core import keypoints
-from provenance._core.keypoints import _region
+from provenance._core.keypoints import _locate, _region
 from provenance._core.keypoints._locate import MAX_COLOUR_DIFFERENCE, MIN_LAYOUT, _perspective_at
 from tests._formats import flat
 from tests.conftest import SAMPLE_MEDIA
@@ -449,6 +449,26 @@ def test_a_colour_swapped_copy_under_a_sticker_is_still_refused() -> None:
     placement = keypoints.locate(keypoints.query_features(_as_jpeg(swapped)), reference)
     assert placement is not None and not placement.confirmed
     assert any("colour differs" in f for f in placement.failures)
+
+
+def test_only_a_flat_overlay_is_left_out_not_other_picture_over_the_copy() -> None:
+    # Another pose of a look-alike shows other *picture* where the asset differs;
+    # leaving such cells out confirmed corpus look-alikes, so only flat fills (and
+    # their edge cells) count as covered.
+    photo = flat(SAMPLE_MEDIA / "kite-blue-sky.jpg")
+    other = flat(SAMPLE_MEDIA / "moss-close-up.webp")
+    w, h = photo.size
+    r = round(min(w, h) * 0.15)
+    box = (w // 2 - r, h // 2 - r, w // 2 + r, h // 2 + r)
+    textured_patch = photo.copy()
+    textured_patch.paste(other.resize((2 * r, 2 * r)), box[:2])
+    reference = keypoints.reference_features(photo)
+    for query, covered in ((_stickered(photo, 0.15, (0.5, 0.5)), True), (textured_patch, False)):
+        features = keypoints.query_features(_as_jpeg(query))
+        fit = _locate._fit(features, reference)
+        assert fit is not None
+        _, _, hidden = _region.compare_visible(features, reference, fit.matrix, fit.src[fit.keep])
+        assert (hidden > 0) is covered, (covered, hidden)
 
 
 def test_an_uncovered_copy_leaves_no_cell_out() -> None:

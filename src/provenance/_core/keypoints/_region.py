@@ -33,6 +33,7 @@ sticker, a badge, a caption laid over the picture; :func:`compare_visible`)."""
 
 _HIDDEN_LUMA = 40.0  # grey levels a hidden cell's mean differs by at least ...
 _HIDDEN_CHROMA = 0.10  # ... or its chroma (opponent axes, 0-1)
+_HIDDEN_FLAT = 10.0  # ... and it is flat in the query: luma spread (std) under this
 
 
 def compare_region(
@@ -52,7 +53,7 @@ def compare_region(
     cells = _region_cells(query, reference, matrix)
     if cells is None:
         return None, None
-    mine, grid, valid = cells
+    mine, grid, valid, _ = cells
     return _measure(mine, grid, valid)
 
 
@@ -67,8 +68,11 @@ def compare_visible(
     A sticker, a price badge or a caption laid over a copy changes the colours
     and the layout of the cells it covers, and hides their keypoints. A cell is
     left out as hidden when none of ``inliers`` (reference working pixels) lies
-    in it and its mean differs clearly from the reference's (by
-    40 grey levels of luma, or 0.10 of chroma); at most :data:`MAX_HIDDEN` of
+    in it, its mean differs clearly from the reference's (by 40 grey levels of
+    luma, or 0.10 of chroma) and it is flat in the query (its pixels' luma
+    spread under 10 grey levels: an overlay's fill, not a look-alike's other
+    pose or background, which confirmed 4 look-alike pairs of the corpus
+    without this); at most :data:`MAX_HIDDEN` of
     the compared cells, else none is. A cell that holds an inlier is always
     compared: the same product in another colour keeps its keypoints, so its
     colours are still seen.
@@ -80,14 +84,26 @@ def compare_visible(
     cells = _region_cells(query, reference, matrix)
     if cells is None:
         return None, None, 0.0
-    mine, grid, valid = cells
+    mine, grid, valid, warped = cells
     column = np.clip((inliers[:, 0] * GRID / max(1, reference.width)).astype(np.intp), 0, GRID - 1)
     row = np.clip((inliers[:, 1] * GRID / max(1, reference.height)).astype(np.intp), 0, GRID - 1)
     supported = np.zeros((GRID, GRID), bool)
     supported[row, column] = True
     luma = np.abs((grid - mine) @ _LUMA)
     chroma = np.hypot(*np.moveaxis(_chroma(grid) - _chroma(mine), -1, 0))
-    hidden = valid & ~supported & ((luma >= _HIDDEN_LUMA) | (chroma >= _HIDDEN_CHROMA))
+    # The spread of each cell's warped pixels: an overlay is a flat fill (a sticker,
+    # a badge's ground); a look-alike's other pose or background is picture.
+    side = warped.shape[0] // GRID
+    blocks = (warped.astype(np.float32) @ _LUMA).reshape(GRID, side, GRID, side)
+    flat = blocks.std(axis=(1, 3)) < _HIDDEN_FLAT
+    open_cells = valid & ~supported & ((luma >= _HIDDEN_LUMA) | (chroma >= _HIDDEN_CHROMA))
+    seeds = open_cells & flat
+    # An overlay's edge cells are part fill, part picture: not flat, still covered.
+    grown = np.zeros((GRID + 2, GRID + 2), bool)
+    for dy in range(3):
+        for dx in range(3):
+            grown[dy : dy + GRID, dx : dx + GRID] |= seeds
+    hidden = seeds | (open_cells & grown[1:-1, 1:-1])
     count = int(hidden.sum())
     if count == 0 or count > MAX_HIDDEN * int(valid.sum()):
         return (*_measure(mine, grid, valid), 0.0)
@@ -96,8 +112,20 @@ def compare_visible(
 
 def _region_cells(
     query: LocalFeatures, reference: LocalFeatures, matrix: npt.NDArray[np.float64]
-) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.bool_]] | None:
-    """The reference's 16x16 RGB cells, the located region's, and which lie inside the query."""
+) -> (
+    tuple[
+        npt.NDArray[np.float32],
+        npt.NDArray[np.float32],
+        npt.NDArray[np.bool_],
+        npt.NDArray[np.uint8],
+    ]
+    | None
+):
+    """The located region against the reference, cell by cell.
+
+    Returns the reference's 16x16 RGB cells, the region's, which cells lie inside
+    the query, and the region's pixels warped onto a 64x64 grid over the reference.
+    """
     cv2 = load_cv2()
     if query.colour.ndim != 3 or query.colour.shape[0] < 2:
         return None
@@ -134,7 +162,7 @@ def _region_cells(
         cover = cv2.resize(inside.astype(np.float32), (GRID, GRID), interpolation=cv2.INTER_AREA)
         valid = cover >= 250  # the whole cell lies inside the query('s picture)
         if valid.sum() >= GRID * GRID // 8:
-            return reference.colour.astype(np.float32), grid, valid
+            return reference.colour.astype(np.float32), grid, valid, warped
     return None
 
 
