@@ -101,10 +101,11 @@ only when it passes every rule."""
 
 COVERED_MIN_INLIERS = 40
 """Leaving covered cells out of the colour and layout rules (a sticker over the copy)
-needs twice :data:`MIN_INLIERS`: another photo of the same animal on white (a
-look-alike of the corpus) was confirmed with 29-37 inliers when the cells where
-its pose differs were left out as covered (docs/search.md, "Stretched, keystoned
-and covered copies")."""
+needs twice :data:`MIN_INLIERS`, and a query region with colour (a grey copy is
+judged on every cell, as before: see :data:`MIN_HUE_CHROMA`). Another photo of the
+same animal on white (a look-alike of the corpus) was confirmed with 29-37 inliers
+when the cells where its pose differs were left out as covered (docs/search.md,
+"Stretched, keystoned and covered copies")."""
 
 MAX_ANISOTROPY = 1.6
 """A perspective placement may stretch the copy by at most this much in one
@@ -582,9 +583,10 @@ def locate(query: LocalFeatures, reference: LocalFeatures) -> Placement | None:
         if other.confirmed:
             return other
         fits.append(warped)
+    grey = placement.colours is not None and placement.colours.query_chroma < MIN_HUE_CHROMA
     for tried in fits:
-        if int(tried.keep.sum()) < COVERED_MIN_INLIERS:
-            continue
+        if grey or int(tried.keep.sum()) < COVERED_MIN_INLIERS:
+            continue  # a grey copy stays judged on all its cells: colourways look alike grey
         seen = _placement(query, reference, tried, covered=True)
         if seen.confirmed:
             return seen
