@@ -85,7 +85,7 @@ from provenance._core.keypoints import (
     MIN_VOTES,
     NEIGHBOURS,
     VOTE_BITS,
-    _locate,
+    _geometry,
     descriptor_ids,
     image_keys,
     rank_votes,
@@ -1009,7 +1009,7 @@ KEYPOINT_PASSES = 2 if hasattr(keypoints, "mirror_placement") else 1
 # Inliers from which the other rules' pass rate is measured (the chance model's k0).
 CHANCE_K0 = 6
 # Unrelated pairs below this many inliers are counted from the fit alone (locate's
-# own _fit, the same inliers): the region checks cost a fifth of a pair and cannot
+# own fit_similarity, the same inliers): the region checks cost a fifth of a pair and cannot
 # matter below MIN_INLIERS. The first SHORTCUT_CHECK pairs are also located in full.
 FULL_LOCATE_FROM = 4
 SHORTCUT_CHECK = 2_000
@@ -1569,11 +1569,11 @@ def _pair_inliers(
 ) -> tuple[int, keypoints.Placement | None]:
     """Inliers of a pair, and its placement when it has at least FULL_LOCATE_FROM.
 
-    ``locate`` is ``_fit`` (descriptor matches, RANSAC, orientations: 3/4 of its
+    ``locate`` is ``fit_similarity`` (descriptor matches, RANSAC, orientations: 3/4 of its
     time, the brute-force match) then the region checks; a pair with fewer
     inliers than FULL_LOCATE_FROM cannot be confirmed, so only its fit is run.
     """
-    fit = _locate._fit(query, ref)
+    fit = _geometry.fit_similarity(query, ref)
     inliers = 0 if fit is None else int(fit.keep.sum())
     if inliers < FULL_LOCATE_FROM:
         return inliers, None

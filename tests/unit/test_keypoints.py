@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 from PIL import Image, ImageDraw, ImageEnhance
 
 from provenance._core import keypoints
-from provenance._core.keypoints import _locate, _region
-from provenance._core.keypoints._locate import MAX_COLOUR_DIFFERENCE, MIN_LAYOUT, _perspective_at
+from provenance._core.keypoints import _region
+from provenance._core.keypoints._geometry import fit_similarity, perspective_at
+from provenance._core.keypoints._locate import MAX_COLOUR_DIFFERENCE, MIN_LAYOUT
 from tests._formats import flat
 from tests.conftest import SAMPLE_MEDIA
 from tests.integration.test_partial_copy import iou, keystone
@@ -299,12 +300,12 @@ def test_the_perspective_jacobian_is_the_map_s_derivative(
         ]
     )
     points = np.array([[10.0, 20.0], [300.0, 50.0], [120.0, 240.0]])
-    mapped, jac = _perspective_at(h, points)
+    mapped, jac = perspective_at(h, points)
     step = 1e-3
     for axis in (0, 1):
         moved = points.copy()
         moved[:, axis] += step
-        ahead, _ = _perspective_at(h, moved)
+        ahead, _ = perspective_at(h, moved)
         assert np.allclose((ahead - mapped) / step, jac[:, :, axis], atol=1e-4)
     import cv2
 
@@ -465,7 +466,7 @@ def test_only_a_flat_overlay_is_left_out_not_other_picture_over_the_copy() -> No
     reference = keypoints.reference_features(photo)
     for query, covered in ((_stickered(photo, 0.15, (0.5, 0.5)), True), (textured_patch, False)):
         features = keypoints.query_features(_as_jpeg(query))
-        fit = _locate._fit(features, reference)
+        fit = fit_similarity(features, reference)
         assert fit is not None
         _, _, hidden = _region.compare_visible(features, reference, fit.matrix, fit.src[fit.keep])
         assert (hidden > 0) is covered, (covered, hidden)

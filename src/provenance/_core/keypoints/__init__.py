@@ -51,7 +51,8 @@ The package, one job per module (this ``__init__`` only re-exports)::
     _extract.py   decoded pixels to ORB keypoints: reference and query sizes
     _threshold.py an original's FAST threshold, chosen before ORB runs
     _index.py     KeypointIndex: faiss binary index, votes per stored image
-    _locate.py    locate: matches, a RANSAC similarity, the box, the acceptance rules
+    _geometry.py  descriptor matches, the RANSAC similarity and perspective map
+    _locate.py    locate: the placement, its box and the acceptance rules; mirrored
     _region.py    the placement's spread, hull coverage, colours and layout
     _libs.py      OpenCV and faiss, loaded on first use with one thread
 """
