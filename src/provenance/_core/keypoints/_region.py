@@ -133,22 +133,19 @@ def _region_cells(
     thumb = query.colour.shape[1] / max(1, query.width)
     cell = np.diag([reference.width / _WARP, reference.height / _WARP, 1.0])
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-    if matrix.shape == (3, 3):
-        to_thumb = np.diag([thumb, thumb, 1.0]) @ matrix @ cell
+    perspective = matrix.shape == (3, 3)
+    full = matrix if perspective else np.vstack([matrix, [0.0, 0.0, 1.0]])
+    # The map's output in the query's colour pixels (its last row is left as it is).
+    to_thumb = (full @ cell) * np.array([[thumb], [thumb], [1.0]])
 
-        def warp(pixels: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    def warp(pixels: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+        if perspective:
             out: npt.NDArray[np.uint8] = cv2.warpPerspective(
                 pixels, to_thumb, (_WARP, _WARP), flags=flags
             )
-            return out
-    else:
-        to_thumb = thumb * (np.vstack([matrix, [0.0, 0.0, 1.0]]) @ cell)[:2]
-
-        def warp(pixels: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
-            out: npt.NDArray[np.uint8] = cv2.warpAffine(
-                pixels, to_thumb, (_WARP, _WARP), flags=flags
-            )
-            return out
+        else:
+            out = cv2.warpAffine(pixels, to_thumb[:2], (_WARP, _WARP), flags=flags)
+        return out
 
     warped = warp(query.colour)
     grid = cv2.resize(warped.astype(np.float32), (GRID, GRID), interpolation=cv2.INTER_AREA)
