@@ -337,9 +337,10 @@ def locate(query: LocalFeatures, reference: LocalFeatures) -> Placement | None:
 
     A placement the similarity leaves unconfirmed with at least
     :data:`PERSPECTIVE_FROM` inliers is fitted again with a perspective map
-    (a stretched, keystoned or photographed copy), then judged with the cells
-    something covers left out of its colours and layout (a sticker or badge laid
-    over the copy: at most 30% of them, none holding an inlier); either
+    (a stretched, keystoned or photographed copy), then judged with the cells a
+    flat overlay covers left out of its colours and layout (a sticker or badge:
+    at most 30% of them, none holding an inlier; only with
+    :data:`COVERED_MIN_INLIERS` and a query region with colour); either
     replaces it only when it passes every rule.
 
     Args:
@@ -363,13 +364,13 @@ def locate(query: LocalFeatures, reference: LocalFeatures) -> Placement | None:
         if other.confirmed:
             return other
         fits.append(warped)
-    grey = placement.colours is not None and placement.colours.query_chroma < MIN_HUE_CHROMA
+    if placement.colours is not None and placement.colours.query_chroma < MIN_HUE_CHROMA:
+        return placement  # a grey copy stays judged on all its cells: colourways look alike grey
     for tried in fits:
-        if grey or int(tried.keep.sum()) < COVERED_MIN_INLIERS:
-            continue  # a grey copy stays judged on all its cells: colourways look alike grey
-        seen = _placement(query, reference, tried, covered=True)
-        if seen.confirmed:
-            return seen
+        if int(tried.keep.sum()) >= COVERED_MIN_INLIERS:
+            seen = _placement(query, reference, tried, covered=True)
+            if seen.confirmed:
+                return seen
     return placement
 
 
